@@ -1,0 +1,1 @@
+//! Catalog sync wire types (being written).

@@ -1,0 +1,5 @@
+//! Wire types shared by the server and its clients (HTTP DTOs of the POS and edge sync
+//! contracts, DESIGN §5). Money is a decimal string, times RFC 3339 UTC, ids UUIDv7.
+
+pub mod catalog;
+pub mod sales;

@@ -1,0 +1,172 @@
+//! The POS sale push (DESIGN §5): a lane journals each completed sale locally, then pushes unsent
+//! sales in batches; the server upserts by the sale's client id and answers what it applied.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::money::Money;
+
+/// Most sales in one push.
+pub const MAX_SALES_PER_PUSH: usize = 500;
+
+/// How a sale (or part of it) was paid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentMethod {
+    /// Cash in the drawer.
+    Cash,
+    /// The member's stored balance (needs the server).
+    StoredBalance,
+    /// Points redeemed (needs the server).
+    Points,
+    /// A QR payment through the (sandbox) payment provider.
+    SandboxQr,
+    /// A bank card on the lane's terminal.
+    Card,
+}
+
+impl PaymentMethod {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cash => "cash",
+            Self::StoredBalance => "stored_balance",
+            Self::Points => "points",
+            Self::SandboxQr => "sandbox_qr",
+            Self::Card => "card",
+        }
+    }
+}
+
+impl std::str::FromStr for PaymentMethod {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "cash" => Ok(Self::Cash),
+            "stored_balance" => Ok(Self::StoredBalance),
+            "points" => Ok(Self::Points),
+            "sandbox_qr" => Ok(Self::SandboxQr),
+            "card" => Ok(Self::Card),
+            other => Err(format!("unknown payment method {other:?}")),
+        }
+    }
+}
+
+/// One line of a POS sale.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PosSaleLine {
+    /// 1-based line number within the sale.
+    pub line_no: u32,
+    /// The SKU sold.
+    pub sku_id: Uuid,
+    /// The code scanned (product or variable-measure barcode).
+    pub barcode: String,
+    /// The name printed on the receipt.
+    pub name: String,
+    /// Units sold; for weighed SKUs, grams.
+    pub qty: i64,
+    /// Price per unit (per kg for weighed SKUs).
+    pub unit_price: Money,
+    /// Discounts allocated to this line.
+    pub discount: Money,
+    /// What the shopper paid for this line (after discounts).
+    pub amount: Money,
+}
+
+/// One payment of a POS sale (a sale may be split across methods).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PosPayment {
+    /// Client id of the payment (UUIDv7); for stored balance and points it is also the id of the
+    /// online charge made at the till.
+    pub id: Uuid,
+    /// Method.
+    pub method: PaymentMethod,
+    /// Amount applied to the sale (cash: tendered minus change).
+    pub amount: Money,
+    /// Points redeemed, for `points` payments.
+    #[serde(default)]
+    pub points: i64,
+    /// The provider's reference, for QR payments.
+    #[serde(default)]
+    pub provider_ref: Option<String>,
+}
+
+/// A completed POS sale as journalled at the lane.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PosSale {
+    /// Client id (UUIDv7): the sale's identity; a retry is an upsert.
+    pub id: Uuid,
+    /// The lane's human-facing sale number, e.g. `SH001-01-000123`.
+    pub sale_no: String,
+    /// Store code; must be the pushing device's store.
+    pub store: String,
+    /// Cashier's username.
+    pub cashier: String,
+    /// The member identified at the till, if any.
+    #[serde(default)]
+    pub member_id: Option<Uuid>,
+    /// Lines.
+    pub lines: Vec<PosSaleLine>,
+    /// Payments; they sum to `total`.
+    pub payments: Vec<PosPayment>,
+    /// Sum of line amounts before discounts.
+    pub subtotal: Money,
+    /// Sum of discounts.
+    pub discount: Money,
+    /// What the shopper paid: `subtotal - discount`, equal to the sum of line amounts.
+    pub total: Money,
+    /// When the sale was completed at the lane.
+    pub completed_at: DateTime<Utc>,
+    /// True when the lane was offline at the time.
+    #[serde(default)]
+    pub offline: bool,
+}
+
+/// A batch of sales pushed by a lane.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PushSales {
+    /// At most [`MAX_SALES_PER_PUSH`] sales.
+    pub sales: Vec<PosSale>,
+}
+
+/// What happened to one pushed sale.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SaleOutcome {
+    /// Applied now.
+    Applied,
+    /// Applied by an earlier push; nothing changed now.
+    Duplicate,
+    /// Refused (bad data); the lane keeps it and shows the reason.
+    Rejected,
+}
+
+/// The server's answer for one sale.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SaleResult {
+    /// The sale's client id.
+    pub id: Uuid,
+    /// Outcome.
+    pub outcome: SaleOutcome,
+    /// The server's order number for the sale.
+    pub order_no: Option<String>,
+    /// Points the member earned with it.
+    pub points_earned: i64,
+    /// The member's points balance afterwards.
+    pub points_balance: Option<i64>,
+    /// Why it was rejected.
+    pub error: Option<String>,
+}
+
+/// The answer to a push, one result per sale in the same order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PushSalesResult {
+    /// Results.
+    pub results: Vec<SaleResult>,
+}

@@ -1,0 +1,190 @@
+//! Flash-sale benchmark: many concurrent clients ordering one hot SKU over HTTP on loopback
+//! against the real server (in this process, on an ephemeral port), on SQLite or PostgreSQL,
+//! with durable commits (SQLite WAL + synchronous=FULL; PostgreSQL defaults).
+//!
+//! ```sh
+//! cargo bench -p retail-server --bench flash_sale -- --backend sqlite --clients 500 --seconds 20
+//! cargo bench -p retail-server --bench flash_sale -- --backend postgres --clients 500 --seconds 20
+//! ```
+//!
+//! Reports orders/s (accepted + refused answers), accepted orders, p50/p99 latency, and oversold
+//! units (accepted beyond the stock, must be 0), and checks the stock ledger.
+
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use std::time::{Duration, Instant};
+
+use retail_server::config::{Secrets, Settings};
+use retail_server::storage::stock::{apply_movements, Movement, MovementKind};
+use retail_server::Application;
+use serde_json::json;
+use uuid::Uuid;
+
+struct Args {
+    backend: String,
+    clients: usize,
+    seconds: u64,
+    stock: i64,
+}
+
+fn args() -> Args {
+    let mut args = Args {
+        backend: "sqlite".into(),
+        clients: 500,
+        seconds: 20,
+        stock: 100_000,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut value = || it.next().unwrap_or_default();
+        match arg.as_str() {
+            "--backend" => args.backend = value(),
+            "--clients" => args.clients = value().parse().unwrap_or(500),
+            "--seconds" => args.seconds = value().parse().unwrap_or(20),
+            "--stock" => args.stock = value().parse().unwrap_or(100_000),
+            _ => {} // cargo bench passes --bench
+        }
+    }
+    args
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = args();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(run(args))
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let database_url = match args.backend.as_str() {
+        "sqlite" => format!("sqlite://{}", dir.path().join("bench.db").display()),
+        "postgres" => {
+            use sqlx::Connection;
+            let admin = std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+            let mut conn = sqlx::PgConnection::connect(&admin).await?;
+            let name = format!("retail_bench_{}", Uuid::now_v7().simple());
+            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await?;
+            format!("{}/{name}", admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin))
+        }
+        other => anyhow::bail!("unknown backend {other}"),
+    };
+    let settings = Settings {
+        listen: "127.0.0.1:0".parse()?,
+        database_url,
+        data_dir: dir.path().to_path_buf(),
+        secrets: Secrets::generate(),
+        ..Settings::default()
+    };
+    let app = Application::build(settings).await?;
+    let url = format!("http://{}", app.local_addr());
+    let store = app.state().store.clone();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async move {
+        let _ = stop_rx.await;
+    }));
+
+    // The hot SKU: the first SKU of the catalog, stocked at SH001 with exactly `stock` units.
+    let client = reqwest::Client::builder().pool_max_idle_per_host(args.clients).build()?;
+    let feed: serde_json::Value = client
+        .get(format!("{url}/api/v1/stock?location_id=SH001&limit=1"))
+        .bearer_auth(login(&client, &url).await?)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let row = feed.get("items").unwrap_or(&feed)[0].clone();
+    let sku: Uuid = row["sku_id"].as_str().unwrap().parse()?;
+    let on_hand = row["on_hand"].as_i64().unwrap();
+    let reserved = row["reserved"].as_i64().unwrap_or(0);
+    let mut tx = store.begin().await?;
+    apply_movements(
+        &mut tx,
+        &[Movement {
+            location_id: "SH001",
+            sku_id: sku,
+            kind: MovementKind::Receipt,
+            on_hand_delta: args.stock - (on_hand - reserved),
+            reserved_delta: 0,
+            reason: "flash sale stock",
+            actor: "bench",
+            ref_id: None,
+            client_ts: 0,
+        }],
+    )
+    .await?;
+    tx.commit().await?;
+
+    println!(
+        "flash sale: backend={} clients={} seconds={} stock={} sku={sku}",
+        args.backend, args.clients, args.seconds, args.stock
+    );
+    let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let mut tasks = Vec::new();
+    for _ in 0..args.clients {
+        let client = client.clone();
+        let url = format!("{url}/api/v1/orders");
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let (mut accepted, mut refused, mut errors) = (0u64, 0u64, 0u64);
+            while Instant::now() < deadline {
+                let body = json!({"id": Uuid::now_v7(), "fulfilment": "pickup", "store": "SH001", "lines": [{"sku_id": sku, "qty": 1}]});
+                let started = Instant::now();
+                match client.post(&url).json(&body).send().await {
+                    Ok(resp) => {
+                        let status = resp.status();
+                        let _ = resp.bytes().await;
+                        latencies.push(started.elapsed());
+                        match status.as_u16() {
+                            200 => accepted += 1,
+                            409 => refused += 1,
+                            _ => errors += 1,
+                        }
+                    }
+                    Err(_) => errors += 1,
+                }
+            }
+            (latencies, accepted, refused, errors)
+        }));
+    }
+    let started = Instant::now();
+    let mut latencies = Vec::new();
+    let (mut accepted, mut refused, mut errors) = (0, 0, 0);
+    for task in tasks {
+        let (l, a, r, e) = task.await?;
+        latencies.extend(l);
+        accepted += a;
+        refused += r;
+        errors += e;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort();
+    let pct = |p: f64| latencies.get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1))).copied().unwrap_or_default();
+    let oversold = (accepted as i64 - args.stock).max(0);
+    let mismatches = retail_server::storage::stock::ledger_mismatches(&store).await?;
+    println!(
+        "answers/s {:.0}  accepted {}  refused(out of stock) {}  errors {}  p50 {:.1} ms  p99 {:.1} ms  oversold {}  ledger mismatches {}",
+        (accepted + refused) as f64 / elapsed,
+        accepted,
+        refused,
+        errors,
+        pct(0.50).as_secs_f64() * 1e3,
+        pct(0.99).as_secs_f64() * 1e3,
+        oversold,
+        mismatches.len()
+    );
+    let _ = stop_tx.send(());
+    let _ = server.await;
+    anyhow::ensure!(oversold == 0 && mismatches.is_empty(), "oversold or ledger mismatch");
+    Ok(())
+}
+
+async fn login(client: &reqwest::Client, url: &str) -> anyhow::Result<String> {
+    let body: serde_json::Value = client
+        .post(format!("{url}/api/v1/auth/login"))
+        .json(&json!({"username": "admin", "password": "demo1234"}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(body["token"].as_str().unwrap_or_default().to_owned())
+}

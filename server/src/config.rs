@@ -1,0 +1,152 @@
+//! Server configuration: a TOML file and `RETAIL_*` environment variables over safe defaults.
+//!
+//! Precedence, lowest first: built-in defaults, the file named by `RETAIL_CONFIG` (or
+//! `retail.toml` in the working directory when present), `RETAIL_…` variables (nested keys
+//! separated by `__`, e.g. `RETAIL_ORDERS__PAYMENT_TIMEOUT_SECS=600`), and finally the
+//! conventional `DATABASE_URL` and `MQTT_URL`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use retail_domain::points::PointsRules;
+use serde::{Deserialize, Serialize};
+
+/// Everything the server needs to start.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Settings {
+    /// Address to listen on; port 0 picks a free port (tests).
+    pub listen: SocketAddr,
+    /// The URL shoppers and devices use to reach this server (links, payment callbacks).
+    /// Empty means "derive from the bound address".
+    pub public_url: String,
+    /// `sqlite://path` (default, embedded) or `postgres://…` (production).
+    pub database_url: String,
+    /// Folder for the embedded defaults (SQLite file, generated secrets).
+    pub data_dir: PathBuf,
+    /// Load the demo chain when the database is empty.
+    pub demo: bool,
+    /// Log as JSON lines instead of human-readable text.
+    pub log_json: bool,
+    /// Secrets; generated into `data_dir/secrets.toml` on first start with SQLite when absent.
+    pub secrets: Secrets,
+    /// Order rules.
+    pub orders: OrderSettings,
+    /// Staff authentication.
+    pub auth: AuthSettings,
+    /// The sandbox payment provider.
+    pub payments: PaymentSettings,
+    /// Points, tiers and redemption.
+    pub points: PointsRules,
+}
+
+/// Key material, each a hex string of 32 bytes.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Secrets {
+    /// AES-256-GCM key for personal data at rest (phone numbers, addresses).
+    pub data_key: String,
+    /// HMAC-SHA256 key for the phone-number look-up hash.
+    pub lookup_key: String,
+    /// Ed25519 seed for signed codes (member codes, pickup codes, exit passes, receipts).
+    pub code_signing_seed: String,
+    /// Shared secret the sandbox payment provider signs notifications with.
+    pub payment_provider_secret: String,
+}
+
+/// Order rules.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OrderSettings {
+    /// Unpaid orders are cancelled (and their reservations released) after this many seconds.
+    pub payment_timeout_secs: u64,
+    /// How often the database is swept for unpaid orders past their deadline.
+    pub sweep_interval_millis: u64,
+    /// Most orders written in one database commit by the order writer.
+    pub max_batch: usize,
+    /// Most units of one SKU in one order line.
+    pub max_line_qty: i64,
+}
+
+/// Staff authentication settings.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AuthSettings {
+    /// Lifetime of a staff session token.
+    pub token_ttl_secs: u64,
+    /// Failed logins allowed per username per minute before answering 429.
+    pub login_attempts_per_minute: u32,
+}
+
+/// Sandbox payment provider settings.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PaymentSettings {
+    /// A notification whose timestamp is further than this from now is refused.
+    pub notification_tolerance_secs: i64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: String::new(),
+            database_url: "sqlite://data/retail.db".into(),
+            data_dir: PathBuf::from("data"),
+            demo: true,
+            log_json: false,
+            secrets: Secrets::default(),
+            orders: OrderSettings {
+                payment_timeout_secs: 15 * 60,
+                sweep_interval_millis: 2_000,
+                max_batch: 512,
+                max_line_qty: 999,
+            },
+            auth: AuthSettings {
+                token_ttl_secs: 12 * 3600,
+                login_attempts_per_minute: 10,
+            },
+            payments: PaymentSettings {
+                notification_tolerance_secs: 300,
+            },
+            points: PointsRules::default(),
+        }
+    }
+}
+
+impl Settings {
+    /// Reads the configuration from defaults, file and environment.
+    pub fn load() -> anyhow::Result<Self> {
+        let file = std::env::var("RETAIL_CONFIG").unwrap_or_else(|_| "retail.toml".into());
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()))
+            .merge(Toml::file(&file))
+            .merge(Env::prefixed("RETAIL_").split("__"));
+        if let Ok(url) = std::env::var("DATABASE_URL") {
+            figment = figment.merge(("database_url", url));
+        }
+        let settings: Settings = figment
+            .extract()
+            .with_context(|| format!("invalid configuration (file {file}, RETAIL_* variables)"))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks values that would otherwise fail later in confusing ways.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.database_url.starts_with("sqlite:")
+                || self.database_url.starts_with("postgres://")
+                || self.database_url.starts_with("postgresql://"),
+            "database_url must start with sqlite: or postgres://"
+        );
+        anyhow::ensure!(self.orders.max_batch > 0, "orders.max_batch must be at least 1");
+        anyhow::ensure!(self.orders.max_line_qty > 0, "orders.max_line_qty must be at least 1");
+        self.points
+            .validate()
+            .map_err(|e| anyhow::anyhow!("points rules: {e}"))?;
+        Ok(())
+    }
+
+    /// True when the database is the embedded SQLite file.
+    pub fn is_sqlite(&self) -> bool {
+        self.database_url.starts_with("sqlite:")
+    }
+}

@@ -1,0 +1,26 @@
+//! Loads the demo chain ([`crate::demo_data`]) into an empty database, so a newcomer's first
+//! start has stores, a catalog, stock, members and staff to try everything with.
+
+use anyhow::Context;
+
+use crate::secrets::{hash_password, Keys};
+use crate::storage::{self, Store};
+
+/// Loads the demo chain when the database has no location yet; does nothing otherwise.
+pub async fn load_if_empty(store: &Store, keys: &Keys) -> anyhow::Result<()> {
+    if !storage::locations::is_empty(store).await? {
+        return Ok(());
+    }
+    let chain = crate::demo_data::chain();
+    // One hash for the shared demo password keeps the first start fast.
+    let password_hash = hash_password("demo1234")?;
+    storage::demo::load(store, keys, &chain, &password_hash)
+        .await
+        .context("inserting the demo chain")?;
+    tracing::info!(
+        products = chain.products.len(),
+        stores = chain.locations.len(),
+        "demo chain loaded"
+    );
+    Ok(())
+}

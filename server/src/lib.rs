@@ -1,0 +1,159 @@
+//! The central retail server: one truth for stock, members, points, prices and orders across the
+//! online shop and every store.
+//!
+//! [`run`] starts it from [`config::Settings`]; tests use [`Application::build`] to start it
+//! in-process on an ephemeral port. The HTTP API lives under `/api/v1` (one router per resource
+//! in [`routes`]), every SQL statement in [`storage`], and the OpenAPI document is generated from
+//! the handlers and served at `/api/v1/openapi.json`.
+
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod config;
+pub mod demo;
+pub mod demo_data;
+pub mod error;
+pub mod order_intake;
+pub mod routes;
+pub mod secrets;
+pub mod state;
+pub mod storage;
+pub mod sweeper;
+pub mod telemetry;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Settings;
+use crate::secrets::Keys;
+use crate::state::AppState;
+use crate::storage::Store;
+
+/// A built server, bound to its port, not yet serving.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    addr: SocketAddr,
+}
+
+impl Application {
+    /// Connects the database, applies migrations, loads the demo chain into an empty database
+    /// when configured to, and binds the listener.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        settings.validate()?;
+        let keys = Keys::load(&settings)?;
+        let store = Store::connect(&settings.database_url).await?;
+        if settings.demo {
+            demo::load_if_empty(&store, &keys).await.context("loading the demo chain")?;
+        }
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("binding {}", settings.listen))?;
+        let addr = listener.local_addr()?;
+        let public_url: Arc<str> = if settings.public_url.is_empty() {
+            format!("http://{addr}").into()
+        } else {
+            settings.public_url.trim_end_matches('/').into()
+        };
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .context("building the HTTP client")?;
+        let intake = order_intake::OrderIntake::start(store.clone(), settings.orders.max_batch);
+        let state = AppState {
+            store,
+            settings: Arc::new(settings),
+            keys: Arc::new(keys),
+            intake,
+            limiter: Arc::default(),
+            public_url,
+            http,
+        };
+        Ok(Self {
+            listener,
+            state,
+            addr,
+        })
+    }
+
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The shared state (tests use it to reach the store).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then drains in-flight requests and stops the
+    /// background work.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let Self {
+            listener,
+            state,
+            addr,
+        } = self;
+        let cancel = CancellationToken::new();
+        let sweeper = tokio::spawn(sweeper::run(state.clone(), cancel.clone()));
+        let app = routes::router(state.clone());
+        tracing::info!(%addr, url = %state.public_url, "retail server listening");
+        let stop = cancel.clone();
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                tracing::info!("shutting down");
+                stop.cancel();
+            })
+            .await
+            .context("serving HTTP")?;
+        cancel.cancel();
+        let _ = sweeper.await;
+        state.intake.close().await;
+        state.store.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Builds and runs the server until `shutdown` completes.
+pub async fn run(settings: Settings, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let demo = settings.demo;
+    let app = Application::build(settings).await?;
+    let url = app.state.public_url.clone();
+    println!("Retail server running at {url}");
+    println!("  API:      {url}/api/v1   (OpenAPI: {url}/api/v1/openapi.json)");
+    println!("  Health:   {url}/healthz   Metrics: {url}/metrics");
+    if demo {
+        println!("  Demo logins (password demo1234): admin (head office), mgr.sh001 (store manager), cashier1.sh001 (cashier)");
+        println!("  e.g. curl -s -X POST {url}/api/v1/auth/login -H 'content-type: application/json' -d '{{\"username\":\"admin\",\"password\":\"demo1234\"}}'");
+    }
+    app.run_until(shutdown).await
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,128 @@
+//! Registering and revoking devices (POS terminals and edge agents).
+
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::{Json, Path, Query};
+use crate::auth::{DeviceActor, DeviceKind, Role, StaffActor};
+use crate::error::{AppError, AppResult};
+use crate::secrets::{new_token, token_hash};
+use crate::state::AppState;
+use crate::storage;
+use crate::storage::devices::DeviceRecord;
+
+/// Device routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register, list))
+        .routes(routes!(revoke))
+        .routes(routes!(whoami))
+}
+
+/// Registration request.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterDevice {
+    /// Client-generated id (UUIDv7); a retry with the same id is answered without a new credential.
+    pub id: Uuid,
+    /// Store code.
+    pub location_id: String,
+    /// `pos` or `edge`.
+    pub kind: DeviceKind,
+    /// Name, e.g. "Lane 1".
+    pub name: String,
+}
+
+/// A registered device and its credential, shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegisteredDevice {
+    /// The device.
+    pub device: DeviceRecord,
+    /// Bearer credential; absent when this was a retry of an earlier registration.
+    pub credential: Option<String>,
+}
+
+/// Filter for listing devices.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct DeviceFilter {
+    /// Only this store's devices.
+    pub location_id: Option<String>,
+}
+
+/// Registers a device (head office, or the store's manager).
+#[utoipa::path(post, path = "/devices", tag = "devices", security(("staff" = [])), request_body = RegisterDevice,
+    responses((status = 200, body = RegisteredDevice), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+async fn register(staff: StaffActor, State(state): State<AppState>, Json(req): Json<RegisterDevice>) -> AppResult<Json<RegisteredDevice>> {
+    staff.require(&[Role::HeadOfficeAdmin, Role::StoreManager])?;
+    staff.require_store(&req.location_id)?;
+    retail_domain::ids::require_v7(req.id).map_err(|e| AppError::field("id", e.to_string()))?;
+    let name = req.name.trim();
+    if name.is_empty() || name.chars().count() > 64 {
+        return Err(AppError::field("name", "must be 1 to 64 characters"));
+    }
+    let location = storage::locations::get(&state.store, &req.location_id)
+        .await
+        .map_err(|_| AppError::field("location_id", "no such location"))?;
+    if location.kind != "store" {
+        return Err(AppError::field("location_id", "devices belong to stores"));
+    }
+    let credential = new_token("dv_");
+    let created = storage::devices::register(
+        &state.store,
+        req.id,
+        &req.location_id,
+        req.kind,
+        name,
+        &token_hash(&credential),
+        &staff.actor(),
+    )
+    .await?;
+    Ok(Json(match created {
+        Some(device) => RegisteredDevice {
+            device,
+            credential: Some(credential),
+        },
+        None => RegisteredDevice {
+            device: storage::devices::get(&state.store, req.id).await?,
+            credential: None,
+        },
+    }))
+}
+
+/// Lists devices (a store manager sees only their store).
+#[utoipa::path(get, path = "/devices", tag = "devices", security(("staff" = [])), params(DeviceFilter),
+    responses((status = 200, body = [DeviceRecord])))]
+async fn list(staff: StaffActor, State(state): State<AppState>, Query(filter): Query<DeviceFilter>) -> AppResult<Json<Vec<DeviceRecord>>> {
+    staff.require(&[Role::HeadOfficeAdmin, Role::StoreManager])?;
+    let location = match (staff.role, filter.location_id) {
+        (Role::HeadOfficeAdmin, location) => location,
+        (_, Some(location)) => {
+            staff.require_store(&location)?;
+            Some(location)
+        }
+        (_, None) => staff.location_id.clone(),
+    };
+    Ok(Json(storage::devices::list(&state.store, location.as_deref()).await?))
+}
+
+/// Revokes a device's credential at once.
+#[utoipa::path(post, path = "/devices/{id}/revoke", tag = "devices", security(("staff" = [])),
+    params(("id" = Uuid, Path, description = "device id")),
+    responses((status = 200, body = DeviceRecord), (status = 404, body = crate::error::ErrorBody)))]
+async fn revoke(staff: StaffActor, State(state): State<AppState>, Path(id): Path<Uuid>) -> AppResult<Json<DeviceRecord>> {
+    staff.require(&[Role::HeadOfficeAdmin, Role::StoreManager])?;
+    let device = storage::devices::get(&state.store, id).await?;
+    staff.require_store(&device.location_id)?;
+    Ok(Json(storage::devices::revoke(&state.store, id, &staff.actor()).await?))
+}
+
+/// The calling device (lets a lane check its credential).
+#[utoipa::path(get, path = "/devices/me", tag = "devices", security(("device" = [])),
+    responses((status = 200, body = DeviceActor), (status = 401, body = crate::error::ErrorBody)))]
+async fn whoami(device: DeviceActor) -> Json<DeviceActor> {
+    Json(device)
+}

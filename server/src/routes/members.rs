@@ -1,0 +1,395 @@
+//! Members: registration and look-up, points and stored-balance ledgers, manual point
+//! adjustments, stored-balance top-ups, and member codes (DESIGN §4, §7).
+//!
+//! Phone numbers are taken in any common form (`13800138000`, `+86 138 0013 8000`,
+//! `8613800138000`), normalised to the 11-digit mainland mobile number, and never stored or
+//! shown in clear: answers carry the masked form `138****8000`.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use retail_domain::codes::{CodeError, SignedCode};
+use retail_domain::money::Money;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::{Json, Path, Query};
+use crate::auth::{Caller, Role, StaffActor};
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+use crate::storage;
+use crate::storage::members::{
+    BalanceEntry, Member, Page, PointsEntry, Registration, MAX_ADJUSTMENT, MAX_TOPUP_FEN,
+};
+
+/// How long a member code stays valid.
+const MEMBER_CODE_TTL_SECS: i64 = 60;
+
+/// Look-ups (by phone or by member code) allowed per caller per minute.
+const LOOKUPS_PER_MINUTE: u32 = 30;
+
+/// Member routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(lookup))
+        .routes(routes!(get_member))
+        .routes(routes!(points_ledger))
+        .routes(routes!(balance_ledger))
+        .routes(routes!(adjust_points))
+        .routes(routes!(topup))
+        .routes(routes!(issue_member_code))
+        .routes(routes!(resolve_code))
+        .routes(routes!(code_verifier))
+}
+
+/// Registration request.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterMember {
+    /// Client-generated id (UUIDv7); a retry with the same id answers the same member.
+    pub id: Uuid,
+    /// Mainland mobile number, e.g. `13800138000` (a `+86`/`86` prefix, spaces and `-` are fine).
+    pub phone: String,
+    /// Name (optional, at most 64 characters).
+    pub name: Option<String>,
+}
+
+/// Phone look-up.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct PhoneQuery {
+    /// Mobile number, as for registration.
+    pub phone: String,
+}
+
+/// Ledger paging.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct LedgerQuery {
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Rows per page (default 50, at most 200).
+    pub limit: Option<i64>,
+}
+
+/// A manual points adjustment.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PointsAdjustment {
+    /// Client-generated id (UUIDv7); a retry with the same id answers the first result.
+    pub id: Uuid,
+    /// Points to add (positive) or take (negative); not 0, at most 1,000,000 either way.
+    pub delta: i64,
+    /// Why (required, at most 200 characters).
+    pub reason: String,
+}
+
+/// The adjustment as recorded, and the balance after it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PointsAdjusted {
+    /// The ledger row.
+    pub entry: PointsEntry,
+    /// Points balance after the adjustment.
+    pub points: i64,
+}
+
+/// A stored-balance top-up.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TopUp {
+    /// Client-generated id (UUIDv7); a retry with the same id answers the first result.
+    pub id: Uuid,
+    /// Amount, e.g. `"100.00"` (positive, at most 100000.00).
+    pub amount: Money,
+}
+
+/// The top-up as recorded, and the balance after it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ToppedUp {
+    /// The ledger row.
+    pub entry: BalanceEntry,
+    /// Stored balance after the top-up.
+    pub balance: Money,
+}
+
+/// A signed member code for the shopper's phone.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberCodeIssued {
+    /// The code text (`MC1.…`), to show as a QR code.
+    pub code: String,
+    /// When it stops being accepted (about 60 s from now).
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A scanned code to resolve.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveCode {
+    /// The scanned text (`MC1.…`).
+    pub code: String,
+}
+
+/// The code-signing public key.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VerifierKey {
+    /// Ed25519 public key, base64url without padding (43 characters).
+    pub public_key: String,
+}
+
+/// Body of the 409 `member_exists` answer: the usual error plus the existing member's id.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberExistsBody {
+    /// The error.
+    pub error: MemberExistsDetail,
+}
+
+/// The error inside [`MemberExistsBody`].
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberExistsDetail {
+    /// `member_exists`.
+    pub code: String,
+    /// Human message.
+    pub message: String,
+    /// The member this phone number is registered to.
+    pub member_id: Uuid,
+}
+
+fn check_v7(id: Uuid) -> AppResult<()> {
+    retail_domain::ids::require_v7(id)
+        .map(|_| ())
+        .map_err(|e| AppError::field("id", e.to_string()))
+}
+
+fn phone_of(text: &str) -> AppResult<String> {
+    storage::members::normalize_phone(text).map_err(|m| AppError::field("phone", m))
+}
+
+fn invalid_code(message: impl Into<String>) -> AppError {
+    let message = message.into();
+    AppError::Invalid {
+        code: "invalid_code",
+        message: format!("code: {message}"),
+        fields: [("code".to_owned(), message)].into_iter().collect(),
+    }
+}
+
+/// Registers a member (staff at the till, or a device).
+#[utoipa::path(post, path = "/members", tag = "members", security(("staff" = []), ("device" = [])), request_body = RegisterMember,
+    responses((status = 200, description = "the member (new, or the first result of a retry)", body = Member),
+        (status = 409, description = "member_exists: the phone is registered to `member_id`; id_in_use", body = MemberExistsBody),
+        (status = 422, body = crate::error::ErrorBody)))]
+async fn register(caller: Caller, State(state): State<AppState>, Json(req): Json<RegisterMember>) -> AppResult<Response> {
+    check_v7(req.id)?;
+    let phone = phone_of(&req.phone)?;
+    let name = req.name.as_deref().unwrap_or("").trim();
+    if name.chars().count() > 64 || name.chars().any(char::is_control) {
+        return Err(AppError::field("name", "must be at most 64 characters, without control characters"));
+    }
+    let outcome = storage::members::register(&state.store, &state.keys, &state.settings.points, req.id, &phone, name).await?;
+    Ok(match outcome {
+        Registration::Created(member) => {
+            tracing::info!(member = %member.id, by = %caller.actor(), "member registered");
+            Json(member).into_response()
+        }
+        Registration::Existing(member) => Json(member).into_response(),
+        Registration::PhoneTaken(member_id) => (
+            StatusCode::CONFLICT,
+            Json(MemberExistsBody {
+                error: MemberExistsDetail {
+                    code: "member_exists".into(),
+                    message: format!("this phone number is already registered to member {member_id}"),
+                    member_id,
+                },
+            }),
+        )
+            .into_response(),
+    })
+}
+
+/// Finds a member by phone number (rate limited per caller).
+#[utoipa::path(get, path = "/members/lookup", tag = "members", security(("staff" = []), ("device" = [])), params(PhoneQuery),
+    responses((status = 200, body = Member), (status = 404, body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)))]
+async fn lookup(caller: Caller, State(state): State<AppState>, Query(query): Query<PhoneQuery>) -> AppResult<Json<Member>> {
+    state
+        .limiter
+        .check(&format!("member-lookup:{}", caller.actor()), LOOKUPS_PER_MINUTE)?;
+    let phone = phone_of(&query.phone)?;
+    storage::members::by_phone(&state.store, &state.keys, &state.settings.points, &phone)
+        .await?
+        .map(Json)
+        .ok_or_else(|| AppError::not_found("no member with this phone number"))
+}
+
+/// One member: masked phone, tier, points and stored balance.
+#[utoipa::path(get, path = "/members/{id}", tag = "members", security(("staff" = []), ("device" = [])),
+    params(("id" = Uuid, Path, description = "member id")),
+    responses((status = 200, body = Member), (status = 404, body = crate::error::ErrorBody)))]
+async fn get_member(_caller: Caller, State(state): State<AppState>, Path(id): Path<Uuid>) -> AppResult<Json<Member>> {
+    Ok(Json(storage::members::get(&state.store, &state.keys, &state.settings.points, id).await?))
+}
+
+fn page_limit(limit: Option<i64>) -> i64 {
+    limit.unwrap_or(50).clamp(1, 200)
+}
+
+async fn require_member(state: &AppState, id: Uuid) -> AppResult<()> {
+    if storage::members::exists(&state.store, id).await? {
+        Ok(())
+    } else {
+        Err(AppError::not_found(format!("member {id} not found")))
+    }
+}
+
+/// The member's points ledger, newest first.
+#[utoipa::path(get, path = "/members/{id}/points", tag = "members", security(("staff" = []), ("device" = [])),
+    params(("id" = Uuid, Path, description = "member id"), LedgerQuery),
+    responses((status = 200, body = Page<PointsEntry>), (status = 404, body = crate::error::ErrorBody)))]
+async fn points_ledger(
+    _caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    Query(query): Query<LedgerQuery>,
+) -> AppResult<Json<Page<PointsEntry>>> {
+    require_member(&state, id).await?;
+    let page = storage::members::points_page(&state.store, id, query.cursor.as_deref(), page_limit(query.limit)).await?;
+    Ok(Json(page))
+}
+
+/// The member's stored-balance ledger, newest first.
+#[utoipa::path(get, path = "/members/{id}/balance", tag = "members", security(("staff" = []), ("device" = [])),
+    params(("id" = Uuid, Path, description = "member id"), LedgerQuery),
+    responses((status = 200, body = Page<BalanceEntry>), (status = 404, body = crate::error::ErrorBody)))]
+async fn balance_ledger(
+    _caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    Query(query): Query<LedgerQuery>,
+) -> AppResult<Json<Page<BalanceEntry>>> {
+    require_member(&state, id).await?;
+    let page = storage::members::balance_page(&state.store, id, query.cursor.as_deref(), page_limit(query.limit)).await?;
+    Ok(Json(page))
+}
+
+/// Adjusts a member's points by hand (head office or a store manager; audited).
+#[utoipa::path(post, path = "/members/{id}/points/adjustments", tag = "members", security(("staff" = [])),
+    params(("id" = Uuid, Path, description = "member id")), request_body = PointsAdjustment,
+    responses((status = 200, body = PointsAdjusted), (status = 403, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody),
+        (status = 409, description = "insufficient_points, id_in_use", body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody)))]
+async fn adjust_points(
+    staff: StaffActor,
+    State(state): State<AppState>,
+    Path(member_id): Path<Uuid>,
+    Json(req): Json<PointsAdjustment>,
+) -> AppResult<Json<PointsAdjusted>> {
+    staff.require(&[Role::HeadOfficeAdmin, Role::StoreManager])?;
+    check_v7(req.id)?;
+    if req.delta == 0 || req.delta.unsigned_abs() > MAX_ADJUSTMENT.unsigned_abs() {
+        return Err(AppError::field("delta", format!("must be non-zero and at most {MAX_ADJUSTMENT} either way")));
+    }
+    let reason = req.reason.trim();
+    if reason.is_empty() || reason.chars().count() > 200 {
+        return Err(AppError::field("reason", "must be 1 to 200 characters"));
+    }
+    let (entry, points) = storage::members::adjust_points(
+        &state.store,
+        &state.settings.points,
+        member_id,
+        req.id,
+        req.delta,
+        reason,
+        &staff.actor(),
+    )
+    .await?;
+    Ok(Json(PointsAdjusted { entry, points }))
+}
+
+/// Tops up a member's stored balance (staff of a store, at that store; audited).
+#[utoipa::path(post, path = "/members/{id}/balance/topups", tag = "members", security(("staff" = [])),
+    params(("id" = Uuid, Path, description = "member id")), request_body = TopUp,
+    responses((status = 200, body = ToppedUp), (status = 403, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody), (status = 409, description = "id_in_use", body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody)))]
+async fn topup(
+    staff: StaffActor,
+    State(state): State<AppState>,
+    Path(member_id): Path<Uuid>,
+    Json(req): Json<TopUp>,
+) -> AppResult<Json<ToppedUp>> {
+    staff.require(&[Role::StoreManager, Role::Cashier])?;
+    let Some(location) = staff.location_id.clone() else {
+        return Err(AppError::Forbidden("top-ups are taken at a store".into()));
+    };
+    staff.require_store(&location)?;
+    check_v7(req.id)?;
+    if req.amount.fen() <= 0 || req.amount.fen() > MAX_TOPUP_FEN {
+        return Err(AppError::field(
+            "amount",
+            format!("must be more than 0.00 and at most {}", Money::from_fen(MAX_TOPUP_FEN)),
+        ));
+    }
+    let (entry, balance) =
+        storage::members::topup(&state.store, member_id, req.id, req.amount, &location, &staff.actor()).await?;
+    Ok(Json(ToppedUp { entry, balance }))
+}
+
+/// Issues a member code (valid about 60 s) for the member to show at a till.
+#[utoipa::path(post, path = "/members/{id}/member-code", tag = "members", security(("staff" = [])),
+    params(("id" = Uuid, Path, description = "member id")),
+    responses((status = 200, body = MemberCodeIssued), (status = 404, body = crate::error::ErrorBody)))]
+async fn issue_member_code(
+    _staff: StaffActor,
+    State(state): State<AppState>,
+    Path(member_id): Path<Uuid>,
+) -> AppResult<Json<MemberCodeIssued>> {
+    require_member(&state, member_id).await?;
+    let code = storage::members::member_code(member_id, chrono::Utc::now(), MEMBER_CODE_TTL_SECS);
+    let expires_at = code.expires_at;
+    let text = state
+        .keys
+        .signer
+        .try_sign(&SignedCode::Member(code))
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("signing a member code: {e}")))?;
+    Ok(Json(MemberCodeIssued {
+        code: text,
+        expires_at,
+    }))
+}
+
+/// Resolves a scanned member code to the member (staff or device; rate limited per caller).
+#[utoipa::path(post, path = "/members/resolve-code", tag = "members", security(("staff" = []), ("device" = [])),
+    request_body = ResolveCode,
+    responses((status = 200, body = Member), (status = 404, body = crate::error::ErrorBody),
+        (status = 409, description = "code_expired", body = crate::error::ErrorBody),
+        (status = 422, description = "invalid_code: malformed, forged or not a member code", body = crate::error::ErrorBody),
+        (status = 429, body = crate::error::ErrorBody)))]
+async fn resolve_code(caller: Caller, State(state): State<AppState>, Json(req): Json<ResolveCode>) -> AppResult<Json<Member>> {
+    state
+        .limiter
+        .check(&format!("member-code:{}", caller.actor()), LOOKUPS_PER_MINUTE)?;
+    let code = match state.keys.verifier().verify(req.code.trim(), chrono::Utc::now()) {
+        Ok(SignedCode::Member(code)) => code,
+        Ok(_) => return Err(invalid_code("not a member code")),
+        Err(CodeError::Expired) => {
+            return Err(AppError::conflict("code_expired", "the member code has expired; ask for a fresh one"))
+        }
+        Err(e) => return Err(invalid_code(e.to_string())),
+    };
+    storage::members::find_by_id(&state.store, &state.keys, &state.settings.points, code.member_id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| AppError::not_found("the member of this code no longer exists"))
+}
+
+/// The public key that verifies signed codes offline (POS terminals, edge agents).
+#[utoipa::path(get, path = "/keys/code-verifier", tag = "members",
+    responses((status = 200, body = VerifierKey)))]
+async fn code_verifier(State(state): State<AppState>) -> Json<VerifierKey> {
+    Json(VerifierKey {
+        public_key: state.keys.verifier().public_b64(),
+    })
+}

@@ -1,0 +1,171 @@
+//! Payments: QR payment intents for online orders, the provider's signed notifications, and the
+//! **sandbox payment provider** — a stand-in for a real QR payment provider that lives in this
+//! process but talks to the server exactly as an external one would: the shopper confirms on the
+//! provider's page, and the provider POSTs a signed notification to
+//! `/api/v1/payments/notify` over HTTP.
+//!
+//! Notification contract (also what a real provider adapter must produce):
+//! `POST /api/v1/payments/notify` with headers `X-Pay-Timestamp: <unix seconds>` and
+//! `X-Pay-Signature: hex(HMAC-SHA256(secret, "<timestamp>.<raw body>"))`, body
+//! `{"notify_id", "payment_id", "provider_ref", "amount": "12.50", "status": "succeeded"}`.
+//! The server checks the signature, that the timestamp is within the tolerance, that the amount
+//! equals the payment's and the order's, and accepts each `notify_id` once.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Html;
+use axum::routing::get;
+use retail_domain::money::Money;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::{Json, Path};
+use crate::error::{AppError, AppResult};
+use crate::secrets::signatures_match;
+use crate::state::AppState;
+use crate::storage;
+use crate::storage::payments::{PaidNotice, PaymentView};
+
+/// Payment routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_payment))
+        .routes(routes!(notify))
+}
+
+/// The sandbox payment provider's own pages (outside `/api/v1`).
+pub fn sandbox_router() -> axum::Router<AppState> {
+    axum::Router::new().route("/sandbox/pay/{id}", get(sandbox_page).post(sandbox_confirm))
+}
+
+/// A payment intent request.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePayment {
+    /// Client id of the payment (UUIDv7); a retry answers the same intent.
+    pub id: Uuid,
+}
+
+/// A payment intent and where the shopper pays it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PaymentIntent {
+    /// The payment.
+    pub payment: PaymentView,
+    /// The provider's page (shown as a QR on the till or opened on the phone).
+    pub pay_url: String,
+}
+
+/// Starts a QR payment for a pending order (its full amount).
+#[utoipa::path(post, path = "/orders/{id}/payments", tag = "payments", request_body = CreatePayment,
+    params(("id" = Uuid, Path, description = "order id")),
+    responses((status = 200, body = PaymentIntent), (status = 409, body = crate::error::ErrorBody)))]
+async fn create_payment(State(state): State<AppState>, Path(order_id): Path<Uuid>, Json(req): Json<CreatePayment>) -> AppResult<Json<PaymentIntent>> {
+    retail_domain::ids::require_v7(req.id).map_err(|e| AppError::field("id", e.to_string()))?;
+    let payment = storage::payments::create_intent(&state.store, req.id, order_id).await?;
+    Ok(Json(PaymentIntent {
+        pay_url: format!("{}/sandbox/pay/{}", state.public_url, payment.id),
+        payment,
+    }))
+}
+
+/// The body of a provider notification.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentNotification {
+    /// The provider's id for this notification (each accepted once).
+    pub notify_id: String,
+    /// Our payment id.
+    pub payment_id: Uuid,
+    /// The provider's transaction reference.
+    pub provider_ref: String,
+    /// Amount paid.
+    pub amount: Money,
+    /// `succeeded`.
+    pub status: String,
+}
+
+/// Receives a signed payment notification from the provider.
+#[utoipa::path(post, path = "/payments/notify", tag = "payments", request_body = PaymentNotification,
+    responses((status = 200), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+async fn notify(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> AppResult<Json<serde_json::Value>> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    let timestamp: i64 = header("x-pay-timestamp")
+        .and_then(|t| t.parse().ok())
+        .ok_or_else(|| AppError::Unauthorized("missing or malformed X-Pay-Timestamp".into()))?;
+    let signature = header("x-pay-signature").ok_or_else(|| AppError::Unauthorized("missing X-Pay-Signature".into()))?;
+    if !signatures_match(&state.keys.payment_signature(timestamp, &body), signature) {
+        tracing::warn!("payment notification with a bad signature refused");
+        return Err(AppError::Unauthorized("bad notification signature".into()));
+    }
+    let age = (chrono::Utc::now().timestamp() - timestamp).abs();
+    if age > state.settings.payments.notification_tolerance_secs {
+        return Err(AppError::bad_request("stale_notification", "notification timestamp is too old or in the future"));
+    }
+    let notification: PaymentNotification = serde_json::from_slice(&body)
+        .map_err(|e| AppError::bad_request("invalid_body", format!("invalid notification: {e}")))?;
+    if notification.status != "succeeded" {
+        return Err(AppError::bad_request("unsupported_status", "only succeeded notifications are handled"));
+    }
+    if notification.notify_id.is_empty() || notification.notify_id.len() > 128 {
+        return Err(AppError::field("notify_id", "must be 1 to 128 characters"));
+    }
+    let head = storage::payments::apply_paid(
+        &state.store,
+        &PaidNotice {
+            notify_id: &notification.notify_id,
+            payment_id: notification.payment_id,
+            provider_ref: &notification.provider_ref,
+            amount: notification.amount,
+        },
+        "payment-provider",
+    )
+    .await?;
+    tracing::info!(order = %head.order_no, "order paid");
+    Ok(Json(serde_json::json!({"ok": true, "order_no": head.order_no})))
+}
+
+async fn sandbox_page(State(state): State<AppState>, Path(id): Path<Uuid>) -> AppResult<Html<String>> {
+    let payment = storage::payments::get(&state.store, id).await?;
+    Ok(Html(format!(
+        "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
+         <title>沙箱支付 Sandbox pay</title></head><body><h1>沙箱支付 Sandbox payment</h1>\
+         <p>金额 Amount: ¥{}</p><p>状态 Status: {}</p>\
+         <form method=\"post\"><button type=\"submit\">确认支付 Pay</button></form></body></html>",
+        payment.amount, payment.status
+    )))
+}
+
+/// The shopper confirmed: the provider notifies the server over HTTP, signed, like a real one.
+async fn sandbox_confirm(State(state): State<AppState>, Path(id): Path<Uuid>) -> AppResult<Html<String>> {
+    let payment = storage::payments::get(&state.store, id).await?;
+    let notification = PaymentNotification {
+        notify_id: format!("sbx-{}", retail_domain::ids::new_id().simple()),
+        payment_id: payment.id,
+        provider_ref: format!("SBX{}", retail_domain::ids::new_id().simple()),
+        amount: payment.amount,
+        status: "succeeded".into(),
+    };
+    let body = serde_json::to_vec(&notification).map_err(|e| AppError::Internal(e.into()))?;
+    let timestamp = chrono::Utc::now().timestamp();
+    let response = state
+        .http
+        .post(format!("{}/api/v1/payments/notify", state.public_url))
+        .header("content-type", "application/json")
+        .header("x-pay-timestamp", timestamp.to_string())
+        .header("x-pay-signature", state.keys.payment_signature(timestamp, &body))
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| AppError::Unavailable(format!("the shop did not answer the payment notification: {e}")))?;
+    let ok = response.status().is_success();
+    Ok(Html(format!(
+        "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>沙箱支付</title></head><body>\
+         <h1>{}</h1><p>¥{}</p></body></html>",
+        if ok { "支付成功 Paid" } else { "支付未完成 Payment not completed" },
+        payment.amount
+    )))
+}

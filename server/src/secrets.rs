@@ -1,0 +1,269 @@
+//! Key material and the primitives built on it: personal data encryption at rest, the keyed
+//! look-up hash for phone numbers, password and token hashing, and the code signer.
+
+use std::path::Path;
+
+use aes_gcm::aead::{Aead, KeyInit};
+use aes_gcm::{Aes256Gcm, Nonce};
+use anyhow::Context;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use retail_domain::codes::{CodeSigner, CodeVerifier};
+use sha2::{Digest, Sha256};
+
+use crate::config::{Secrets, Settings};
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// The server's keys, ready to use.
+#[derive(Clone)]
+pub struct Keys {
+    data_cipher: Aes256Gcm,
+    lookup_key: [u8; 32],
+    /// Signs member codes, pickup codes, exit passes and receipt codes.
+    pub signer: CodeSigner,
+    /// The sandbox payment provider's shared notification secret.
+    pub payment_secret: [u8; 32],
+}
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Keys(..)")
+    }
+}
+
+fn decode_key(name: &str, hex_key: &str) -> anyhow::Result<[u8; 32]> {
+    let bytes = hex::decode(hex_key.trim()).with_context(|| format!("secrets.{name} is not hex"))?;
+    bytes
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("secrets.{name} must be 32 bytes (64 hex digits)"))
+}
+
+fn random_key() -> String {
+    let mut key = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut key);
+    hex::encode(key)
+}
+
+impl Secrets {
+    fn is_complete(&self) -> bool {
+        !(self.data_key.is_empty()
+            || self.lookup_key.is_empty()
+            || self.code_signing_seed.is_empty()
+            || self.payment_provider_secret.is_empty())
+    }
+
+    /// Fresh random secrets.
+    pub fn generate() -> Self {
+        Self {
+            data_key: random_key(),
+            lookup_key: random_key(),
+            code_signing_seed: random_key(),
+            payment_provider_secret: random_key(),
+        }
+    }
+}
+
+impl Keys {
+    /// Loads the keys from the settings. With the embedded SQLite default and no keys
+    /// configured, they are generated once into `data_dir/secrets.toml` (mode 0600) and reused.
+    pub fn load(settings: &Settings) -> anyhow::Result<Self> {
+        let secrets = if settings.secrets.is_complete() {
+            settings.secrets.clone()
+        } else if settings.is_sqlite() {
+            load_or_create_secrets_file(&settings.data_dir.join("secrets.toml"))?
+        } else {
+            anyhow::bail!(
+                "secrets are not configured: set RETAIL_SECRETS__DATA_KEY, RETAIL_SECRETS__LOOKUP_KEY, \
+                 RETAIL_SECRETS__CODE_SIGNING_SEED and RETAIL_SECRETS__PAYMENT_PROVIDER_SECRET \
+                 (64 hex digits each) when running on PostgreSQL"
+            )
+        };
+        Self::from_secrets(&secrets)
+    }
+
+    /// Builds the keys from explicit secrets.
+    pub fn from_secrets(secrets: &Secrets) -> anyhow::Result<Self> {
+        let data_key = decode_key("data_key", &secrets.data_key)?;
+        Ok(Self {
+            data_cipher: Aes256Gcm::new(&data_key.into()),
+            lookup_key: decode_key("lookup_key", &secrets.lookup_key)?,
+            signer: CodeSigner::from_seed(&decode_key("code_signing_seed", &secrets.code_signing_seed)?),
+            payment_secret: decode_key("payment_provider_secret", &secrets.payment_provider_secret)?,
+        })
+    }
+
+    /// The public half of the code-signing key, for offline verification at lanes and gates.
+    pub fn verifier(&self) -> CodeVerifier {
+        self.signer.verifier()
+    }
+
+    /// Encrypts personal data for storage: base64url(nonce ‖ ciphertext).
+    pub fn seal(&self, plain: &str) -> anyhow::Result<String> {
+        let mut nonce = [0u8; 12];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let sealed = self
+            .data_cipher
+            .encrypt(Nonce::from_slice(&nonce), plain.as_bytes())
+            .map_err(|_| anyhow::anyhow!("encryption failed"))?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&sealed);
+        Ok(URL_SAFE_NO_PAD.encode(out))
+    }
+
+    /// Decrypts what [`Keys::seal`] produced.
+    pub fn open(&self, sealed: &str) -> anyhow::Result<String> {
+        let bytes = URL_SAFE_NO_PAD.decode(sealed).context("sealed value is not base64")?;
+        anyhow::ensure!(bytes.len() > 12, "sealed value too short");
+        let (nonce, body) = bytes.split_at(12);
+        let plain = self
+            .data_cipher
+            .decrypt(Nonce::from_slice(nonce), body)
+            .map_err(|_| anyhow::anyhow!("sealed value does not decrypt with the data key"))?;
+        String::from_utf8(plain).context("sealed value is not UTF-8")
+    }
+
+    /// The keyed look-up hash of a normalised phone number (hex HMAC-SHA256).
+    pub fn lookup_hash(&self, value: &str) -> String {
+        // HMAC accepts keys of any length, so this cannot fail.
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.lookup_key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(value.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// HMAC-SHA256 signature (hex) the sandbox payment provider puts on a notification.
+    pub fn payment_signature(&self, timestamp: i64, body: &[u8]) -> String {
+        payment_signature(&self.payment_secret, timestamp, body)
+    }
+}
+
+/// Signature of a payment notification: hex HMAC-SHA256 over `"{timestamp}.{body}"`.
+pub fn payment_signature(secret: &[u8; 32], timestamp: i64, body: &[u8]) -> String {
+    let mut mac = <HmacSha256 as Mac>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Constant-time comparison of two hex signatures.
+pub fn signatures_match(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn load_or_create_secrets_file(path: &Path) -> anyhow::Result<Secrets> {
+    if path.exists() {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let secrets: Secrets =
+            figment::Figment::from(figment::providers::Serialized::defaults(Secrets::default()))
+                .merge(<figment::providers::Toml as figment::providers::Format>::string(&text))
+                .extract()
+                .with_context(|| format!("parsing {}", path.display()))?;
+        anyhow::ensure!(secrets.is_complete(), "{} is incomplete", path.display());
+        return Ok(secrets);
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    let secrets = Secrets::generate();
+    let text = format!(
+        "# Generated on first start. Keep this file private and back it up with the database:\n\
+         # without data_key the members' phone numbers cannot be read.\n\
+         data_key = \"{}\"\nlookup_key = \"{}\"\ncode_signing_seed = \"{}\"\npayment_provider_secret = \"{}\"\n",
+        secrets.data_key, secrets.lookup_key, secrets.code_signing_seed, secrets.payment_provider_secret
+    );
+    write_private(path, &text).with_context(|| format!("writing {}", path.display()))?;
+    Ok(secrets)
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(text.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    std::fs::write(path, text)
+}
+
+/// Argon2id hash of a password (PHC string).
+pub fn hash_password(password: &str) -> anyhow::Result<String> {
+    let salt = SaltString::generate(&mut rand::rngs::OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| anyhow::anyhow!("hashing password: {e}"))
+}
+
+/// Checks a password against its stored Argon2 hash.
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    PasswordHash::new(phc)
+        .map(|hash| Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
+        .unwrap_or(false)
+}
+
+/// A new random bearer token with the given prefix (`st_` staff, `dv_` device).
+pub fn new_token(prefix: &str) -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// SHA-256 (hex) of a high-entropy token, as stored in the database.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn seal_round_trips_and_hides_the_plain_text() {
+        let keys = Keys::from_secrets(&Secrets::generate()).unwrap();
+        let sealed = keys.seal("13800138000").unwrap();
+        assert!(!sealed.contains("13800138000"));
+        assert_eq!(keys.open(&sealed).unwrap(), "13800138000");
+        assert_ne!(keys.seal("13800138000").unwrap(), sealed, "nonce is random");
+        assert!(keys.open("garbage").is_err());
+    }
+
+    #[test]
+    fn lookup_hash_is_keyed_and_stable() {
+        let a = Keys::from_secrets(&Secrets::generate()).unwrap();
+        let b = Keys::from_secrets(&Secrets::generate()).unwrap();
+        assert_eq!(a.lookup_hash("13800138000"), a.lookup_hash("13800138000"));
+        assert_ne!(a.lookup_hash("13800138000"), b.lookup_hash("13800138000"));
+    }
+
+    #[test]
+    fn passwords_verify() {
+        let hash = hash_password("demo1234").unwrap();
+        assert!(verify_password("demo1234", &hash));
+        assert!(!verify_password("demo12345", &hash));
+        assert!(!verify_password("demo1234", "not a hash"));
+    }
+
+    #[test]
+    fn signature_comparison() {
+        assert!(signatures_match("abcd", "abcd"));
+        assert!(!signatures_match("abcd", "abce"));
+        assert!(!signatures_match("abcd", "abc"));
+    }
+}

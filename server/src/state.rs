@@ -1,0 +1,28 @@
+//! The one application state shared by every handler.
+
+use std::sync::Arc;
+
+use crate::auth::RateLimiter;
+use crate::config::Settings;
+use crate::order_intake::OrderIntake;
+use crate::secrets::Keys;
+use crate::storage::Store;
+
+/// Shared by every request; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The central database.
+    pub store: Store,
+    /// The configuration the server started with.
+    pub settings: Arc<Settings>,
+    /// Keys for personal data, look-up hashes, signed codes and payment notifications.
+    pub keys: Arc<Keys>,
+    /// Batches order creation into group commits.
+    pub intake: OrderIntake,
+    /// Login and look-up rate limits.
+    pub limiter: Arc<RateLimiter>,
+    /// The server's own base URL (for payment callbacks and links).
+    pub public_url: Arc<str>,
+    /// Outgoing HTTP (the sandbox payment provider's notifications).
+    pub http: reqwest::Client,
+}

@@ -1,0 +1,1090 @@
+//! Members, their points ledger and their stored-balance ledger (DESIGN §4 "Members and points").
+//!
+//! * The phone number is the natural key but is never stored in clear: `phone_enc` holds it
+//!   sealed with the data key ([`Keys::seal`]), `phone_hash` the keyed look-up hash
+//!   ([`Keys::lookup_hash`]) of the normalised number (see [`normalize_phone`]).
+//! * Both ledgers are append-only; a balance is the sum of its ledger. Every row a caller may
+//!   retry carries a `ref_id`, and `UNIQUE (kind, ref_id)` makes each write idempotent: the
+//!   `*_in_tx` functions insert with `ON CONFLICT (kind, ref_id) DO NOTHING` and report whether
+//!   the row was applied.
+//! * Debits that must not overdraw (redeeming points, paying with stored balance, negative
+//!   adjustments, reversals) read the balance after locking the member row (PostgreSQL
+//!   `SELECT … FOR UPDATE`; SQLite's single writer connection already serialises writers), so two
+//!   concurrent debits cannot both spend the same points.
+//!
+//! # Points expiry (FIFO)
+//!
+//! Positive `earn` and `adjust` rows are *lots* that carry `expires_at` (their time plus
+//! `points.expiry_months`; no expiry when that is 0). Rows without `expires_at` (opening balances
+//! of the demo loader) never expire. Every other row is *consumption*: `redeem`, `reverse`,
+//! negative `adjust` and earlier `expire` rows count positively, `refund` (redeemed points given
+//! back) negatively.
+//!
+//! Consumption is attributed to the lots in order of expiry (first in, first out: the oldest
+//! points are spent first). So at time `now` the points that expired unspent are
+//! `max(0, due(now) − consumed)`, where `due(now)` is the sum of the lots with
+//! `expires_at ≤ now` and `consumed` the net consumption so far (including what was already
+//! expired). [`expire_points`] writes one `expire` row with exactly that amount for each member
+//! where it is positive; afterwards `due(now) ≤ consumed`, so a second run at the same (or any
+//! earlier) time expires nothing more. The balance afterwards equals the still-valid lots minus
+//! any consumption beyond the expired ones, never below zero.
+
+use chrono::Months;
+use retail_domain::codes::MemberCode;
+use retail_domain::money::Money;
+use retail_domain::points::PointsRules;
+use rust_decimal::Decimal;
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::{audit, col, from_ms, now_ms, uuid_col, Dialect, Store, Tx};
+use crate::error::{AppError, AppResult};
+use crate::secrets::Keys;
+
+/// Largest manual point adjustment, either way.
+pub const MAX_ADJUSTMENT: i64 = 1_000_000;
+
+/// Largest single stored-balance top-up in fen (¥100,000.00).
+pub const MAX_TOPUP_FEN: i64 = 10_000_000;
+
+/// Normalises a mainland-China mobile number: spaces and `-` are ignored, a `+86`, `0086` or
+/// `86` country prefix is dropped, and what remains must be 11 digits `1[3-9]xxxxxxxxx`.
+pub fn normalize_phone(text: &str) -> Result<String, &'static str> {
+    const MESSAGE: &str = "must be a mainland mobile number: 11 digits starting with 13–19";
+    if text.len() > 32 {
+        return Err(MESSAGE);
+    }
+    let trimmed = text.trim();
+    let (plus, rest) = match trimmed.strip_prefix('+') {
+        Some(rest) => (true, rest),
+        None => (false, trimmed),
+    };
+    let mut digits = String::with_capacity(rest.len());
+    for c in rest.chars() {
+        match c {
+            '0'..='9' => digits.push(c),
+            ' ' | '-' => {}
+            _ => return Err(MESSAGE),
+        }
+    }
+    let national = if plus {
+        digits.strip_prefix("86").ok_or(MESSAGE)?
+    } else if digits.len() == 15 {
+        digits.strip_prefix("0086").ok_or(MESSAGE)?
+    } else if digits.len() == 13 {
+        digits.strip_prefix("86").ok_or(MESSAGE)?
+    } else {
+        &digits
+    };
+    let bytes = national.as_bytes();
+    if bytes.len() != 11 || bytes[0] != b'1' || !(b'3'..=b'9').contains(&bytes[1]) {
+        return Err(MESSAGE);
+    }
+    Ok(national.to_owned())
+}
+
+/// `138****8000` for display; anything unexpected is fully masked.
+pub fn mask_phone(phone: &str) -> String {
+    if phone.len() == 11 && phone.is_ascii() {
+        format!("{}****{}", &phone[..3], &phone[7..])
+    } else {
+        "***********".to_owned()
+    }
+}
+
+/// A member's tier as shown to staff.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TierView {
+    /// Stable machine code, e.g. `silver`.
+    pub code: String,
+    /// Display name, e.g. `银卡会员`.
+    pub name: String,
+    /// Points multiplier on the base earn rate.
+    #[schema(value_type = String, example = "1.2")]
+    pub multiplier: Decimal,
+    /// Price factor for tier discounts (1 = none, 0.95 = 9.5折).
+    #[schema(value_type = String, example = "0.98")]
+    pub discount: Decimal,
+}
+
+/// A member as shown to staff and devices (the phone number masked).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Member {
+    /// Id.
+    pub id: Uuid,
+    /// Masked phone number, e.g. `138****8000`.
+    pub phone: String,
+    /// Name (may be empty).
+    pub name: String,
+    /// Growth value (decides the tier).
+    pub growth: i64,
+    /// Current tier.
+    pub tier: TierView,
+    /// Points balance (the sum of the points ledger).
+    pub points: i64,
+    /// Stored balance (the sum of the balance ledger).
+    pub balance: Money,
+    /// Registration time (RFC 3339).
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// One row of the points ledger.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PointsEntry {
+    /// Row id.
+    pub id: Uuid,
+    /// Points added (positive) or taken (negative).
+    pub delta: i64,
+    /// `earn`, `redeem`, `expire`, `adjust`, `reverse` or `refund`.
+    pub kind: String,
+    /// Why (adjustments, clamped reversals).
+    pub reason: String,
+    /// What it belongs to (order, sale, return, adjustment id).
+    pub ref_id: Option<String>,
+    /// Who.
+    pub actor: String,
+    /// When earned points expire.
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// When (RFC 3339).
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// One row of the stored-balance ledger.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BalanceEntry {
+    /// Row id.
+    pub id: Uuid,
+    /// Amount added (positive) or taken (negative).
+    pub amount: Money,
+    /// `topup`, `pay`, `refund` or `adjust`.
+    pub kind: String,
+    /// Why.
+    pub reason: String,
+    /// What it belongs to (top-up id, order id, refund id).
+    pub ref_id: Option<String>,
+    /// Who.
+    pub actor: String,
+    /// When (RFC 3339).
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A page of a ledger, newest first.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Page<T> {
+    /// The rows.
+    pub items: Vec<T>,
+    /// Pass as `cursor` for the next (older) page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// The outcome of a registration.
+#[derive(Debug, Clone)]
+pub enum Registration {
+    /// A new member.
+    Created(Member),
+    /// A retry with the same id and phone: the member registered the first time.
+    Existing(Member),
+    /// The phone number belongs to another member (this id).
+    PhoneTaken(Uuid),
+}
+
+/// Unix milliseconds `expiry_months` after `at_ms`; `None` when points do not expire.
+pub fn expiry_for(rules: &PointsRules, at_ms: i64) -> Option<i64> {
+    if rules.expiry_months == 0 {
+        return None;
+    }
+    Some(
+        from_ms(at_ms)
+            .checked_add_months(Months::new(rules.expiry_months))
+            .map(|t| t.timestamp_millis())
+            .unwrap_or(i64::MAX),
+    )
+}
+
+fn member_from_row(row: &sqlx::any::AnyRow, keys: &Keys, rules: &PointsRules) -> AppResult<Member> {
+    let phone_enc: String = col(row, "phone_enc")?;
+    let phone = keys
+        .open(&phone_enc)
+        .map(|p| mask_phone(&p))
+        .map_err(|e| AppError::Internal(e.context("member phone does not decrypt")))?;
+    let growth: i64 = col(row, "growth")?;
+    let tier = rules.tier_for_growth(growth);
+    Ok(Member {
+        id: uuid_col(row, "id")?,
+        phone,
+        name: col(row, "name")?,
+        growth,
+        tier: TierView {
+            code: tier.code.clone(),
+            name: tier.name.clone(),
+            multiplier: tier.points_multiplier,
+            discount: tier.discount,
+        },
+        points: col(row, "points")?,
+        balance: Money::from_fen(col(row, "balance_fen")?),
+        created_at: from_ms(col(row, "created_at")?),
+    })
+}
+
+const MEMBER_SELECT: &str = "SELECT m.id, m.phone_enc, m.name, m.growth, m.created_at, \
+     (SELECT CAST(COALESCE(SUM(p.delta), 0) AS BIGINT) FROM points_ledger p WHERE p.member_id = m.id) AS points, \
+     (SELECT CAST(COALESCE(SUM(b.delta_fen), 0) AS BIGINT) FROM balance_ledger b WHERE b.member_id = m.id) AS balance_fen \
+     FROM members m";
+
+/// One member, with tier and balances; 404 when unknown.
+pub async fn get(store: &Store, keys: &Keys, rules: &PointsRules, id: Uuid) -> AppResult<Member> {
+    find_by_id(store, keys, rules, id)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("member {id} not found")))
+}
+
+/// One member, if it exists.
+pub async fn find_by_id(store: &Store, keys: &Keys, rules: &PointsRules, id: Uuid) -> AppResult<Option<Member>> {
+    // Through the writer pool: read-your-writes right after a registration or a ledger write
+    // (the SQLite reader pool may lag a committed WAL frame by a moment).
+    let row = sqlx::query(&format!("{MEMBER_SELECT} WHERE m.id = $1"))
+        .bind(id.to_string())
+        .fetch_optional(store.writer())
+        .await?;
+    row.map(|row| member_from_row(&row, keys, rules)).transpose()
+}
+
+/// The member with this (normalised) phone number, if any.
+pub async fn by_phone(store: &Store, keys: &Keys, rules: &PointsRules, phone: &str) -> AppResult<Option<Member>> {
+    let row = sqlx::query(&format!("{MEMBER_SELECT} WHERE m.phone_hash = $1"))
+        .bind(keys.lookup_hash(phone))
+        .fetch_optional(store.reader())
+        .await?;
+    row.map(|row| member_from_row(&row, keys, rules)).transpose()
+}
+
+/// Registers a member with a normalised phone number (see [`normalize_phone`]). Idempotent by
+/// id: a retry with the same id and phone answers [`Registration::Existing`]; the same id with
+/// another phone is a 409 `id_in_use`.
+pub async fn register(
+    store: &Store,
+    keys: &Keys,
+    rules: &PointsRules,
+    id: Uuid,
+    phone: &str,
+    name: &str,
+) -> AppResult<Registration> {
+    let hash = keys.lookup_hash(phone);
+    let sealed = keys.seal(phone)?;
+    // No conflict target: a clash on the id or on the phone hash both leave the table unchanged.
+    let inserted = sqlx::query(
+        "INSERT INTO members (id, phone_hash, phone_enc, name, growth, created_at) \
+         VALUES ($1, $2, $3, $4, 0, $5) ON CONFLICT DO NOTHING",
+    )
+    .bind(id.to_string())
+    .bind(&hash)
+    .bind(&sealed)
+    .bind(name)
+    .bind(now_ms())
+    .execute(store.writer())
+    .await?
+    .rows_affected()
+        == 1;
+    if inserted {
+        return Ok(Registration::Created(get(store, keys, rules, id).await?));
+    }
+    let by_id = sqlx::query("SELECT phone_hash FROM members WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_optional(store.writer())
+        .await?;
+    if let Some(row) = by_id {
+        let stored: String = col(&row, "phone_hash")?;
+        return if stored == hash {
+            Ok(Registration::Existing(get(store, keys, rules, id).await?))
+        } else {
+            Err(AppError::conflict(
+                "id_in_use",
+                "a member with this id is registered with another phone number",
+            ))
+        };
+    }
+    let by_phone = sqlx::query("SELECT id FROM members WHERE phone_hash = $1")
+        .bind(&hash)
+        .fetch_optional(store.writer())
+        .await?;
+    match by_phone {
+        Some(row) => Ok(Registration::PhoneTaken(uuid_col(&row, "id")?)),
+        None => Err(AppError::Internal(anyhow::anyhow!(
+            "member insert conflicted but neither the id nor the phone is registered"
+        ))),
+    }
+}
+
+/// True when the member exists.
+pub async fn exists(store: &Store, member_id: Uuid) -> AppResult<bool> {
+    let row = sqlx::query("SELECT id FROM members WHERE id = $1")
+        .bind(member_id.to_string())
+        .fetch_optional(store.reader())
+        .await?;
+    Ok(row.is_some())
+}
+
+/// The member's points balance (the sum of the ledger; 0 for an unknown member).
+pub async fn points_balance(store: &Store, member_id: Uuid) -> AppResult<i64> {
+    let row = sqlx::query(
+        "SELECT CAST(COALESCE(SUM(delta), 0) AS BIGINT) AS total FROM points_ledger WHERE member_id = $1",
+    )
+    .bind(member_id.to_string())
+    .fetch_one(store.writer())
+    .await?;
+    col(&row, "total")
+}
+
+async fn points_balance_tx(tx: &mut Tx, member_id: Uuid) -> AppResult<i64> {
+    let row = sqlx::query(
+        "SELECT CAST(COALESCE(SUM(delta), 0) AS BIGINT) AS total FROM points_ledger WHERE member_id = $1",
+    )
+    .bind(member_id.to_string())
+    .fetch_one(&mut **tx)
+    .await?;
+    col(&row, "total")
+}
+
+async fn balance_fen_tx(tx: &mut Tx, member_id: Uuid) -> AppResult<i64> {
+    let row = sqlx::query(
+        "SELECT CAST(COALESCE(SUM(delta_fen), 0) AS BIGINT) AS total FROM balance_ledger WHERE member_id = $1",
+    )
+    .bind(member_id.to_string())
+    .fetch_one(&mut **tx)
+    .await?;
+    col(&row, "total")
+}
+
+fn unknown_member(member_id: Uuid) -> AppError {
+    AppError::field("member_id", format!("no member {member_id}"))
+}
+
+/// Locks the member row until the transaction ends (PostgreSQL `FOR UPDATE`; SQLite's single
+/// writer needs nothing) and returns its growth; `None` for an unknown member.
+async fn lock_member(tx: &mut Tx, dialect: Dialect, member_id: Uuid) -> AppResult<Option<i64>> {
+    let lock = match dialect {
+        Dialect::Sqlite => "",
+        Dialect::Postgres => " FOR UPDATE",
+    };
+    let row = sqlx::query(&format!("SELECT growth FROM members WHERE id = $1{lock}"))
+        .bind(member_id.to_string())
+        .fetch_optional(&mut **tx)
+        .await?;
+    row.map(|row| col(&row, "growth")).transpose()
+}
+
+/// Locks the member row without knowing the dialect: a no-op `UPDATE` takes the row lock on
+/// PostgreSQL (and is harmless on SQLite). False for an unknown member.
+async fn lock_member_by_update(tx: &mut Tx, member_id: Uuid) -> AppResult<bool> {
+    let touched = sqlx::query("UPDATE members SET growth = growth WHERE id = $1")
+        .bind(member_id.to_string())
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    Ok(touched == 1)
+}
+
+/// A new points row; `Ok(true)` when inserted, `Ok(false)` when `(kind, ref_id)` already exists.
+#[allow(clippy::too_many_arguments)]
+async fn insert_points(
+    tx: &mut Tx,
+    member_id: Uuid,
+    delta: i64,
+    kind: &str,
+    reason: &str,
+    ref_id: &str,
+    actor: &str,
+    expires_at: Option<i64>,
+    created_at: i64,
+) -> AppResult<bool> {
+    let done = sqlx::query(
+        "INSERT INTO points_ledger (id, member_id, delta, kind, reason, ref_id, actor, expires_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (kind, ref_id) DO NOTHING",
+    )
+    .bind(retail_domain::ids::new_id().to_string())
+    .bind(member_id.to_string())
+    .bind(delta)
+    .bind(kind)
+    .bind(reason)
+    .bind(ref_id)
+    .bind(actor)
+    .bind(expires_at)
+    .bind(created_at)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(done == 1)
+}
+
+/// A new balance row; `Ok(true)` when inserted, `Ok(false)` when `(kind, ref_id)` already exists.
+#[allow(clippy::too_many_arguments)]
+async fn insert_balance(
+    tx: &mut Tx,
+    member_id: Uuid,
+    delta_fen: i64,
+    kind: &str,
+    reason: &str,
+    ref_id: &str,
+    actor: &str,
+    created_at: i64,
+) -> AppResult<bool> {
+    let done = sqlx::query(
+        "INSERT INTO balance_ledger (id, member_id, delta_fen, kind, reason, ref_id, actor, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (kind, ref_id) DO NOTHING",
+    )
+    .bind(retail_domain::ids::new_id().to_string())
+    .bind(member_id.to_string())
+    .bind(delta_fen)
+    .bind(kind)
+    .bind(reason)
+    .bind(ref_id)
+    .bind(actor)
+    .bind(created_at)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(done == 1)
+}
+
+const POINTS_COLUMNS: &str = "id, member_id, delta, kind, reason, ref_id, actor, expires_at, created_at";
+const BALANCE_COLUMNS: &str = "id, member_id, delta_fen, kind, reason, ref_id, actor, created_at";
+
+fn points_entry(row: &sqlx::any::AnyRow) -> AppResult<PointsEntry> {
+    Ok(PointsEntry {
+        id: uuid_col(row, "id")?,
+        delta: col(row, "delta")?,
+        kind: col(row, "kind")?,
+        reason: col(row, "reason")?,
+        ref_id: col(row, "ref_id")?,
+        actor: col(row, "actor")?,
+        expires_at: col::<Option<i64>>(row, "expires_at")?.map(from_ms),
+        created_at: from_ms(col(row, "created_at")?),
+    })
+}
+
+fn balance_entry(row: &sqlx::any::AnyRow) -> AppResult<BalanceEntry> {
+    Ok(BalanceEntry {
+        id: uuid_col(row, "id")?,
+        amount: Money::from_fen(col(row, "delta_fen")?),
+        kind: col(row, "kind")?,
+        reason: col(row, "reason")?,
+        ref_id: col(row, "ref_id")?,
+        actor: col(row, "actor")?,
+        created_at: from_ms(col(row, "created_at")?),
+    })
+}
+
+/// The existing points row of `(kind, ref_id)`, with its member.
+async fn points_row_by_ref(tx: &mut Tx, kind: &str, ref_id: &str) -> AppResult<Option<(Uuid, PointsEntry)>> {
+    let row = sqlx::query(&format!(
+        "SELECT {POINTS_COLUMNS} FROM points_ledger WHERE kind = $1 AND ref_id = $2"
+    ))
+    .bind(kind)
+    .bind(ref_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.map(|row| Ok((uuid_col(&row, "member_id")?, points_entry(&row)?)))
+        .transpose()
+}
+
+/// The existing balance row of `(kind, ref_id)`, with its member.
+async fn balance_row_by_ref(tx: &mut Tx, kind: &str, ref_id: &str) -> AppResult<Option<(Uuid, BalanceEntry)>> {
+    let row = sqlx::query(&format!(
+        "SELECT {BALANCE_COLUMNS} FROM balance_ledger WHERE kind = $1 AND ref_id = $2"
+    ))
+    .bind(kind)
+    .bind(ref_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.map(|row| Ok((uuid_col(&row, "member_id")?, balance_entry(&row)?)))
+        .transpose()
+}
+
+fn ref_of_other_member(kind: &str) -> AppError {
+    AppError::conflict(
+        "ref_in_use",
+        format!("this {kind} reference is already recorded for another member"),
+    )
+}
+
+/// Earns points for `paid` on an order or sale `ref_id`: `rules.points_earned(paid, tier)` with
+/// the tier of the member's current growth, as an `earn` row expiring `points.expiry_months`
+/// after `now_ms`, and adds `rules.growth_for(paid)` to the member's growth. Idempotent by
+/// `ref_id`: a repeat adds nothing and answers the points of the existing row.
+pub async fn earn_in_tx(
+    tx: &mut Tx,
+    rules: &PointsRules,
+    member_id: Uuid,
+    paid: Money,
+    ref_id: &str,
+    actor: &str,
+    now_ms: i64,
+) -> AppResult<i64> {
+    let row = sqlx::query("SELECT growth FROM members WHERE id = $1")
+        .bind(member_id.to_string())
+        .fetch_optional(&mut **tx)
+        .await?;
+    let Some(row) = row else {
+        return Err(unknown_member(member_id));
+    };
+    let growth: i64 = col(&row, "growth")?;
+    let points = rules.points_earned(paid, rules.tier_for_growth(growth));
+    let applied = insert_points(
+        tx,
+        member_id,
+        points,
+        "earn",
+        "",
+        ref_id,
+        actor,
+        expiry_for(rules, now_ms),
+        now_ms,
+    )
+    .await?;
+    if applied {
+        let add = rules.growth_for(paid);
+        if add > 0 {
+            sqlx::query("UPDATE members SET growth = growth + $2 WHERE id = $1")
+                .bind(member_id.to_string())
+                .bind(add)
+                .execute(&mut **tx)
+                .await?;
+        }
+        return Ok(points);
+    }
+    match points_row_by_ref(tx, "earn", ref_id).await? {
+        Some((owner, _)) if owner != member_id => Err(ref_of_other_member("earn")),
+        Some((_, entry)) => Ok(entry.delta),
+        None => Err(AppError::Internal(anyhow::anyhow!("earn row {ref_id} vanished"))),
+    }
+}
+
+/// Takes back up to `points` earned points and `growth` growth (a return, `ref_id` the return
+/// id), as a `reverse` row. The reversal is clamped so the balance never goes below zero (the
+/// points were already spent): the row records what was actually reversed, with a reason when
+/// clamped. Growth is reduced but not below zero. Returns whether it applied (false on a repeat
+/// of `ref_id`, which changes nothing).
+pub async fn reverse_in_tx(
+    tx: &mut Tx,
+    member_id: Uuid,
+    points: i64,
+    growth: i64,
+    ref_id: &str,
+    actor: &str,
+) -> AppResult<bool> {
+    if points < 0 {
+        return Err(AppError::field("points", "must not be negative"));
+    }
+    if growth < 0 {
+        return Err(AppError::field("growth", "must not be negative"));
+    }
+    if !lock_member_by_update(tx, member_id).await? {
+        return Err(unknown_member(member_id));
+    }
+    if let Some((owner, _)) = points_row_by_ref(tx, "reverse", ref_id).await? {
+        return if owner == member_id {
+            Ok(false)
+        } else {
+            Err(ref_of_other_member("reverse"))
+        };
+    }
+    let balance = points_balance_tx(tx, member_id).await?;
+    let actual = points.min(balance.max(0));
+    let reason = if actual < points {
+        format!("reversed {actual} of {points} points: the rest was already spent")
+    } else {
+        String::new()
+    };
+    let applied = insert_points(tx, member_id, -actual, "reverse", &reason, ref_id, actor, None, now_ms()).await?;
+    if applied && growth > 0 {
+        sqlx::query(
+            "UPDATE members SET growth = CASE WHEN growth > $2 THEN growth - $2 ELSE 0 END WHERE id = $1",
+        )
+        .bind(member_id.to_string())
+        .bind(growth)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(applied)
+}
+
+/// Redeems `points` against an order (`ref_id`), as a `redeem` row. 409 `insufficient_points`
+/// when the balance, read under the member's row lock, is too low. `dialect` (from
+/// [`Store::dialect`]) selects the row lock (`FOR UPDATE` on PostgreSQL). Idempotent: a repeat
+/// of `ref_id` succeeds without redeeming again. Zero points is a no-op.
+pub async fn redeem_in_tx(
+    tx: &mut Tx,
+    dialect: Dialect,
+    member_id: Uuid,
+    points: i64,
+    ref_id: &str,
+    actor: &str,
+) -> AppResult<()> {
+    if points < 0 {
+        return Err(AppError::field("points", "must not be negative"));
+    }
+    if points == 0 {
+        return Ok(());
+    }
+    if lock_member(tx, dialect, member_id).await?.is_none() {
+        return Err(unknown_member(member_id));
+    }
+    if let Some((owner, _)) = points_row_by_ref(tx, "redeem", ref_id).await? {
+        return if owner == member_id {
+            Ok(())
+        } else {
+            Err(ref_of_other_member("redeem"))
+        };
+    }
+    let balance = points_balance_tx(tx, member_id).await?;
+    if balance < points {
+        return Err(AppError::conflict(
+            "insufficient_points",
+            format!("the member has {balance} points, {points} needed"),
+        ));
+    }
+    insert_points(tx, member_id, -points, "redeem", "", ref_id, actor, None, now_ms()).await?;
+    Ok(())
+}
+
+/// Gives back redeemed points (e.g. of a cancelled order, `ref_id` the cancellation or order
+/// id), as a `refund` row of `+points`. Returns whether it applied (false on a repeat, or for
+/// zero points).
+pub async fn refund_points_in_tx(
+    tx: &mut Tx,
+    member_id: Uuid,
+    points: i64,
+    ref_id: &str,
+    actor: &str,
+) -> AppResult<bool> {
+    if points < 0 {
+        return Err(AppError::field("points", "must not be negative"));
+    }
+    if points == 0 {
+        return Ok(false);
+    }
+    if !lock_member_by_update(tx, member_id).await? {
+        return Err(unknown_member(member_id));
+    }
+    let applied = insert_points(tx, member_id, points, "refund", "", ref_id, actor, None, now_ms()).await?;
+    if !applied {
+        if let Some((owner, _)) = points_row_by_ref(tx, "refund", ref_id).await? {
+            if owner != member_id {
+                return Err(ref_of_other_member("refund"));
+            }
+        }
+    }
+    Ok(applied)
+}
+
+/// Pays `amount` of an order (`ref_id`) from the stored balance, as a `pay` row. 409
+/// `insufficient_balance` when the balance, read under the member's row lock, is too low.
+/// Idempotent: a repeat of `ref_id` succeeds without paying again.
+pub async fn pay_balance_in_tx(
+    tx: &mut Tx,
+    dialect: Dialect,
+    member_id: Uuid,
+    amount: Money,
+    ref_id: &str,
+    actor: &str,
+) -> AppResult<()> {
+    if amount.fen() <= 0 {
+        return Err(AppError::field("amount", "must be positive"));
+    }
+    if lock_member(tx, dialect, member_id).await?.is_none() {
+        return Err(unknown_member(member_id));
+    }
+    if let Some((owner, _)) = balance_row_by_ref(tx, "pay", ref_id).await? {
+        return if owner == member_id {
+            Ok(())
+        } else {
+            Err(ref_of_other_member("pay"))
+        };
+    }
+    let balance = balance_fen_tx(tx, member_id).await?;
+    if balance < amount.fen() {
+        return Err(AppError::conflict(
+            "insufficient_balance",
+            format!(
+                "the stored balance is {}, {} needed",
+                Money::from_fen(balance),
+                amount
+            ),
+        ));
+    }
+    insert_balance(tx, member_id, -amount.fen(), "pay", "", ref_id, actor, now_ms()).await?;
+    Ok(())
+}
+
+/// Refunds `amount` to the stored balance (`ref_id` the refund or cancellation), as a `refund`
+/// row. Returns whether it applied (false on a repeat, or for a zero amount).
+pub async fn refund_balance_in_tx(
+    tx: &mut Tx,
+    member_id: Uuid,
+    amount: Money,
+    ref_id: &str,
+    actor: &str,
+) -> AppResult<bool> {
+    if amount.is_negative() {
+        return Err(AppError::field("amount", "must not be negative"));
+    }
+    if amount.is_zero() {
+        return Ok(false);
+    }
+    if !lock_member_by_update(tx, member_id).await? {
+        return Err(unknown_member(member_id));
+    }
+    let applied = insert_balance(tx, member_id, amount.fen(), "refund", "", ref_id, actor, now_ms()).await?;
+    if !applied {
+        if let Some((owner, _)) = balance_row_by_ref(tx, "refund", ref_id).await? {
+            if owner != member_id {
+                return Err(ref_of_other_member("refund"));
+            }
+        }
+    }
+    Ok(applied)
+}
+
+/// A manual points adjustment (audited as `points.adjust`), idempotent by its client id: the
+/// row is kind `adjust` with `ref_id = id`. Positive adjustments are lots that expire like
+/// earned points. A negative one may not take the balance below zero (409
+/// `insufficient_points`). A retry answers the first row; the same id with a different member,
+/// delta or reason is a 409 `id_in_use`. Returns the row and the balance after it.
+#[allow(clippy::too_many_arguments)]
+pub async fn adjust_points(
+    store: &Store,
+    rules: &PointsRules,
+    member_id: Uuid,
+    id: Uuid,
+    delta: i64,
+    reason: &str,
+    actor: &str,
+) -> AppResult<(PointsEntry, i64)> {
+    let ref_id = id.to_string();
+    let mut tx = store.begin().await?;
+    if lock_member(&mut tx, store.dialect(), member_id).await?.is_none() {
+        return Err(AppError::not_found(format!("member {member_id} not found")));
+    }
+    if let Some((owner, entry)) = points_row_by_ref(&mut tx, "adjust", &ref_id).await? {
+        if owner != member_id || entry.delta != delta || entry.reason != reason {
+            return Err(AppError::conflict(
+                "id_in_use",
+                "this id was used for a different adjustment",
+            ));
+        }
+        let balance = points_balance_tx(&mut tx, member_id).await?;
+        tx.commit().await?;
+        return Ok((entry, balance));
+    }
+    let balance = points_balance_tx(&mut tx, member_id).await?;
+    let after = balance.saturating_add(delta);
+    if delta < 0 && after < 0 {
+        return Err(AppError::conflict(
+            "insufficient_points",
+            format!("the member has {balance} points; cannot take {}", -delta),
+        ));
+    }
+    let now = now_ms();
+    let expires_at = if delta > 0 { expiry_for(rules, now) } else { None };
+    insert_points(&mut tx, member_id, delta, "adjust", reason, &ref_id, actor, expires_at, now).await?;
+    audit::record(
+        &mut tx,
+        actor,
+        "points.adjust",
+        "member",
+        &member_id.to_string(),
+        serde_json::json!({"adjustment": ref_id, "delta": delta, "reason": reason, "balance_before": balance, "balance_after": after}),
+    )
+    .await?;
+    let entry = points_row_by_ref(&mut tx, "adjust", &ref_id)
+        .await?
+        .map(|(_, entry)| entry)
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("adjustment row vanished")))?;
+    tx.commit().await?;
+    Ok((entry, after))
+}
+
+/// Tops up the stored balance (audited as `balance.topup`), idempotent by the client id (kind
+/// `topup`, `ref_id = id`): a retry answers the first row; the same id with a different member or
+/// amount is a 409 `id_in_use`. Returns the row and the balance after it.
+pub async fn topup(
+    store: &Store,
+    member_id: Uuid,
+    id: Uuid,
+    amount: Money,
+    location: &str,
+    actor: &str,
+) -> AppResult<(BalanceEntry, Money)> {
+    let ref_id = id.to_string();
+    let mut tx = store.begin().await?;
+    if lock_member(&mut tx, store.dialect(), member_id).await?.is_none() {
+        return Err(AppError::not_found(format!("member {member_id} not found")));
+    }
+    if let Some((owner, entry)) = balance_row_by_ref(&mut tx, "topup", &ref_id).await? {
+        if owner != member_id || entry.amount != amount {
+            return Err(AppError::conflict(
+                "id_in_use",
+                "this id was used for a different top-up",
+            ));
+        }
+        let balance = balance_fen_tx(&mut tx, member_id).await?;
+        tx.commit().await?;
+        return Ok((entry, Money::from_fen(balance)));
+    }
+    let reason = format!("top-up at {location}");
+    insert_balance(&mut tx, member_id, amount.fen(), "topup", &reason, &ref_id, actor, now_ms()).await?;
+    let balance = balance_fen_tx(&mut tx, member_id).await?;
+    audit::record(
+        &mut tx,
+        actor,
+        "balance.topup",
+        "member",
+        &member_id.to_string(),
+        serde_json::json!({"topup": ref_id, "amount": amount, "location": location, "balance_after": Money::from_fen(balance)}),
+    )
+    .await?;
+    let entry = balance_row_by_ref(&mut tx, "topup", &ref_id)
+        .await?
+        .map(|(_, entry)| entry)
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("top-up row vanished")))?;
+    tx.commit().await?;
+    Ok((entry, Money::from_fen(balance)))
+}
+
+/// A ledger cursor: `<created_at>.<row id>` of the last row of the previous page.
+fn parse_cursor(cursor: Option<&str>) -> AppResult<(Option<i64>, String)> {
+    let Some(cursor) = cursor else {
+        return Ok((None, String::new()));
+    };
+    let bad = || AppError::field("cursor", "malformed cursor; pass next_cursor as given");
+    let (at, id) = cursor.split_once('.').ok_or_else(bad)?;
+    let at: i64 = at.parse().map_err(|_| bad())?;
+    let id: Uuid = id.parse().map_err(|_| bad())?;
+    Ok((Some(at), id.to_string()))
+}
+
+fn next_cursor<T>(items: &[T], limit: i64, key: impl Fn(&T) -> (i64, Uuid)) -> Option<String> {
+    if (items.len() as i64) < limit {
+        return None;
+    }
+    items.last().map(|last| {
+        let (at, id) = key(last);
+        format!("{at}.{id}")
+    })
+}
+
+/// A page of the member's points ledger, newest first.
+pub async fn points_page(store: &Store, member_id: Uuid, cursor: Option<&str>, limit: i64) -> AppResult<Page<PointsEntry>> {
+    let (before_at, before_id) = parse_cursor(cursor)?;
+    let rows = sqlx::query(&format!(
+        "SELECT {POINTS_COLUMNS} FROM points_ledger WHERE member_id = $1 \
+         AND ($2 IS NULL OR created_at < $2 OR (created_at = $2 AND id < $3)) \
+         ORDER BY created_at DESC, id DESC LIMIT $4"
+    ))
+    .bind(member_id.to_string())
+    .bind(before_at)
+    .bind(before_id)
+    .bind(limit)
+    .fetch_all(store.reader())
+    .await?;
+    let items = rows.iter().map(points_entry).collect::<AppResult<Vec<_>>>()?;
+    let next_cursor = next_cursor(&items, limit, |e| (e.created_at.timestamp_millis(), e.id));
+    Ok(Page { items, next_cursor })
+}
+
+/// A page of the member's stored-balance ledger, newest first.
+pub async fn balance_page(store: &Store, member_id: Uuid, cursor: Option<&str>, limit: i64) -> AppResult<Page<BalanceEntry>> {
+    let (before_at, before_id) = parse_cursor(cursor)?;
+    let rows = sqlx::query(&format!(
+        "SELECT {BALANCE_COLUMNS} FROM balance_ledger WHERE member_id = $1 \
+         AND ($2 IS NULL OR created_at < $2 OR (created_at = $2 AND id < $3)) \
+         ORDER BY created_at DESC, id DESC LIMIT $4"
+    ))
+    .bind(member_id.to_string())
+    .bind(before_at)
+    .bind(before_id)
+    .bind(limit)
+    .fetch_all(store.reader())
+    .await?;
+    let items = rows.iter().map(balance_entry).collect::<AppResult<Vec<_>>>()?;
+    let next_cursor = next_cursor(&items, limit, |e| (e.created_at.timestamp_millis(), e.id));
+    Ok(Page { items, next_cursor })
+}
+
+/// `(due, consumed, expired)` of one member at `now_ms` (see the module documentation).
+const EXPIRY_SUMS: &str = "CAST(COALESCE(SUM(CASE WHEN kind IN ('earn', 'adjust') AND delta > 0 \
+        AND expires_at IS NOT NULL AND expires_at <= $1 THEN delta ELSE 0 END), 0) AS BIGINT) AS due, \
+     CAST(COALESCE(SUM(CASE WHEN kind IN ('earn', 'adjust') AND delta > 0 THEN 0 ELSE -delta END), 0) AS BIGINT) AS consumed, \
+     CAST(COALESCE(SUM(CASE WHEN kind = 'expire' THEN -delta ELSE 0 END), 0) AS BIGINT) AS expired";
+
+/// Expires the points that were not spent before they expired, as of `now_ms`, with the FIFO
+/// rule of the module documentation; returns the number of points expired. Idempotent: a second
+/// run at the same time expires nothing more. Each member is handled in its own transaction
+/// under the member's row lock, with the amount recomputed there, so concurrent sweeps (several
+/// server instances) and concurrent redemptions cannot expire twice or overdraw; the `expire`
+/// row's `ref_id` (`expire:<member>:<total expired after it>`) makes a duplicate impossible even
+/// so. This reads the whole points ledger: run it every few minutes or hours, not every second.
+pub async fn expire_points(store: &Store, now_ms: i64) -> AppResult<i64> {
+    let candidates = sqlx::query(&format!(
+        "SELECT member_id, {EXPIRY_SUMS} FROM points_ledger GROUP BY member_id"
+    ))
+    .bind(now_ms)
+    .fetch_all(store.reader())
+    .await?;
+    let mut total = 0i64;
+    for row in candidates {
+        let due: i64 = col(&row, "due")?;
+        let consumed: i64 = col(&row, "consumed")?;
+        if due <= consumed {
+            continue;
+        }
+        let member_id = uuid_col(&row, "member_id")?;
+        let mut tx = store.begin().await?;
+        if lock_member(&mut tx, store.dialect(), member_id).await?.is_none() {
+            continue;
+        }
+        let sums = sqlx::query(&format!(
+            "SELECT {EXPIRY_SUMS} FROM points_ledger WHERE member_id = $2"
+        ))
+        .bind(now_ms)
+        .bind(member_id.to_string())
+        .fetch_one(&mut *tx)
+        .await?;
+        let due: i64 = col(&sums, "due")?;
+        let consumed: i64 = col(&sums, "consumed")?;
+        let expired: i64 = col(&sums, "expired")?;
+        let amount = due.saturating_sub(consumed);
+        if amount <= 0 {
+            continue;
+        }
+        let ref_id = format!("expire:{member_id}:{}", expired.saturating_add(amount));
+        let applied = insert_points(
+            &mut tx,
+            member_id,
+            -amount,
+            "expire",
+            "points expired unspent",
+            &ref_id,
+            "system:expiry",
+            None,
+            now_ms,
+        )
+        .await?;
+        tx.commit().await?;
+        if applied {
+            total = total.saturating_add(amount);
+        }
+    }
+    if total > 0 {
+        tracing::info!(points = total, "expired unspent points");
+    }
+    Ok(total)
+}
+
+/// Inserts a demo member (for the demo loader) with opening balances: `points` as an `adjust`
+/// row with reason "opening balance" (no expiry), `balance_fen` as a `topup` row. Idempotent by
+/// member id.
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_demo_member(
+    tx: &mut Tx,
+    keys: &Keys,
+    id: Uuid,
+    phone: &str,
+    name: &str,
+    growth: i64,
+    points: i64,
+    balance_fen: i64,
+) -> AppResult<()> {
+    let phone = normalize_phone(phone).map_err(|m| AppError::field("phone", m))?;
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO members (id, phone_hash, phone_enc, name, growth, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+    )
+    .bind(id.to_string())
+    .bind(keys.lookup_hash(&phone))
+    .bind(keys.seal(&phone)?)
+    .bind(name)
+    .bind(growth.max(0))
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    let opening = format!("opening:{id}");
+    if points != 0 {
+        insert_points(tx, id, points, "adjust", "opening balance", &opening, "system:demo", None, now).await?;
+    }
+    if balance_fen != 0 {
+        insert_balance(tx, id, balance_fen, "topup", "opening balance", &opening, "system:demo", now).await?;
+    }
+    Ok(())
+}
+
+/// A member code for `member_id` valid for `ttl_secs` from `now` (whole seconds, as encoded).
+pub fn member_code(member_id: Uuid, now: chrono::DateTime<chrono::Utc>, ttl_secs: i64) -> MemberCode {
+    let expires = now.timestamp().saturating_add(ttl_secs);
+    MemberCode {
+        member_id,
+        expires_at: chrono::DateTime::from_timestamp(expires, 0).unwrap_or(now),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phones_normalise() {
+        assert_eq!(normalize_phone("13800138000").as_deref(), Ok("13800138000"));
+        assert_eq!(normalize_phone("+86 138-0013-8000").as_deref(), Ok("13800138000"));
+        assert_eq!(normalize_phone("8613800138000").as_deref(), Ok("13800138000"));
+        assert_eq!(normalize_phone("008613800138000").as_deref(), Ok("13800138000"));
+        assert_eq!(normalize_phone(" 19912345678 ").as_deref(), Ok("19912345678"));
+        for bad in [
+            "",
+            "1380013800",
+            "138001380001",
+            "12800138000",
+            "23800138000",
+            "+1 13800138000",
+            "+8613800138000x",
+            "138OO138000",
+            "１３８００１３８０００",
+            "+",
+            "86",
+        ] {
+            assert!(normalize_phone(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn phones_mask() {
+        assert_eq!(mask_phone("13800138000"), "138****8000");
+        assert_eq!(mask_phone("123"), "***********");
+    }
+
+    #[test]
+    fn expiry_adds_months() {
+        let rules = PointsRules::default();
+        let at = chrono::DateTime::parse_from_rfc3339("2024-01-31T10:00:00Z")
+            .map(|t| t.timestamp_millis())
+            .unwrap_or_default();
+        let exp = expiry_for(&rules, at).map(from_ms).map(|t| t.to_rfc3339());
+        assert_eq!(exp.as_deref(), Some("2026-01-31T10:00:00+00:00"));
+        let never = PointsRules {
+            expiry_months: 0,
+            ..PointsRules::default()
+        };
+        assert_eq!(expiry_for(&never, at), None);
+    }
+
+    #[test]
+    fn cursors() {
+        assert!(parse_cursor(None).is_ok());
+        let id = retail_domain::ids::new_id();
+        let parsed = parse_cursor(Some(&format!("123.{id}"))).ok();
+        assert_eq!(parsed, Some((Some(123), id.to_string())));
+        assert!(parse_cursor(Some("x")).is_err());
+        assert!(parse_cursor(Some("1.nope")).is_err());
+    }
+}

@@ -1,0 +1,312 @@
+//! The storage layer: every SQL statement of the server lives below this module.
+//!
+//! One [`Store`] serves both backends through sqlx's `Any` driver. The SQL is written in the
+//! dialect both share (`$1` placeholders, `ON CONFLICT`, `RETURNING`, BIGINT/TEXT columns); the
+//! few places that differ ask [`Store::dialect`]. SQLite runs in WAL mode with full sync and a
+//! single writer connection (SQLite allows one writer at a time anyway; queueing in the pool is
+//! cheaper than busy retries), PostgreSQL with a shared pool.
+
+use std::borrow::Cow;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{Any, AnyPool, Executor, Row, Transaction};
+
+use crate::error::{AppError, AppResult};
+
+pub mod audit;
+pub mod catalog;
+pub mod demo;
+pub mod devices;
+pub mod locations;
+pub mod members;
+pub mod orders;
+pub mod payments;
+pub mod sales;
+pub mod staff;
+pub mod stock;
+
+/// A transaction on either backend.
+pub type Tx = Transaction<'static, Any>;
+
+/// Which database the store talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    /// The embedded SQLite file.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// The migrations, embedded in the binary, shared by both backends.
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "foundation",
+    include_str!("../../../migrations/0001_foundation.sql"),
+)];
+
+/// The central database.
+#[derive(Clone, Debug)]
+pub struct Store {
+    write: AnyPool,
+    read: AnyPool,
+    dialect: Dialect,
+}
+
+impl Store {
+    /// Connects to `url` (creating the SQLite file and its folder when needed) and applies the
+    /// migrations.
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        sqlx::any::install_default_drivers();
+        let dialect = if url.starts_with("sqlite:") {
+            Dialect::Sqlite
+        } else {
+            Dialect::Postgres
+        };
+        let (write, read) = match dialect {
+            Dialect::Sqlite => {
+                let url = sqlite_url(url)?;
+                let options = || {
+                    AnyPoolOptions::new().after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute(
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                            )
+                            .await?;
+                            Ok(())
+                        })
+                    })
+                };
+                let write = options()
+                    .max_connections(1)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect(&url)
+                    .await
+                    .with_context(|| format!("opening {url}"))?;
+                let read = options()
+                    .max_connections(8)
+                    .connect(&url)
+                    .await
+                    .with_context(|| format!("opening {url}"))?;
+                (write, read)
+            }
+            Dialect::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect(url)
+                    .await
+                    .context("connecting to PostgreSQL")?;
+                (pool.clone(), pool)
+            }
+        };
+        let store = Self {
+            write,
+            read,
+            dialect,
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> anyhow::Result<()> {
+        let migrations: Vec<Migration> = MIGRATIONS
+            .iter()
+            .map(|(version, name, sql)| {
+                Migration::new(
+                    *version,
+                    Cow::Borrowed(*name),
+                    MigrationType::Simple,
+                    Cow::Borrowed(*sql),
+                    false,
+                )
+            })
+            .collect();
+        let migrator = Migrator {
+            migrations: Cow::Owned(migrations),
+            ..Migrator::DEFAULT
+        };
+        migrator
+            .run(&self.write)
+            .await
+            .context("applying migrations")?;
+        Ok(())
+    }
+
+    /// The backend in use.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// The pool for reads.
+    pub(crate) fn reader(&self) -> &AnyPool {
+        &self.read
+    }
+
+    /// The pool for single-statement writes.
+    pub(crate) fn writer(&self) -> &AnyPool {
+        &self.write
+    }
+
+    /// Starts a write transaction.
+    pub async fn begin(&self) -> AppResult<Tx> {
+        Ok(self.write.begin().await?)
+    }
+
+    /// ` FOR UPDATE` on PostgreSQL (row locks inside a transaction); nothing on SQLite, whose
+    /// single writer already serialises write transactions.
+    pub(crate) fn for_update(&self) -> &'static str {
+        match self.dialect {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " FOR UPDATE",
+        }
+    }
+
+    /// Closes the pools.
+    pub async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+
+    /// Checks the database answers (for `/healthz`).
+    pub async fn ping(&self) -> AppResult<()> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+}
+
+/// Normalises a SQLite URL so the file (and its folder) is created when missing.
+fn sqlite_url(url: &str) -> anyhow::Result<String> {
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let path = path.split('?').next().unwrap_or(path);
+    if path != ":memory:" && !path.is_empty() {
+        if let Some(parent) = std::path::Path::new(path).parent() {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("creating {}", parent.display()))?;
+            }
+        }
+    }
+    Ok(if url.contains('?') {
+        url.to_owned()
+    } else {
+        format!("sqlite://{path}?mode=rwc")
+    })
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Converts Unix milliseconds to a UTC time.
+pub fn from_ms(ms: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// Reads a column, turning a decoding failure into an internal error.
+pub(crate) fn col<'r, T>(row: &'r AnyRow, name: &str) -> AppResult<T>
+where
+    T: sqlx::Decode<'r, Any> + sqlx::Type<Any>,
+{
+    row.try_get(name)
+        .map_err(|e| AppError::Internal(anyhow::Error::new(e).context(format!("column {name}"))))
+}
+
+/// Parses a stored enum-like text column.
+pub(crate) fn parse_col<T>(row: &AnyRow, name: &str) -> AppResult<T>
+where
+    T: FromStr,
+    T::Err: std::fmt::Display,
+{
+    let text: String = col(row, name)?;
+    text.parse()
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("column {name}: {e}")))
+}
+
+/// Reads a stored UUID column.
+pub(crate) fn uuid_col(row: &AnyRow, name: &str) -> AppResult<uuid::Uuid> {
+    parse_col(row, name)
+}
+
+/// True when the error is a unique-constraint violation.
+pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
+    err.as_database_error()
+        .map(|e| e.is_unique_violation())
+        .unwrap_or(false)
+}
+
+/// `$from, $from+1, …` placeholders for an `IN (…)` list of `n` values.
+pub(crate) fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Takes the next value of a named counter (under its row lock until the transaction ends).
+pub(crate) async fn next_counter(tx: &mut Tx, name: &str) -> AppResult<i64> {
+    let row = sqlx::query("UPDATE counters SET value = value + 1 WHERE name = $1 RETURNING value")
+        .bind(name)
+        .fetch_one(&mut **tx)
+        .await?;
+    col(&row, "value")
+}
+
+/// Most bind parameters in one statement (SQLite allows 32,766, PostgreSQL 65,535).
+pub(crate) const MAX_PARAMS: usize = 30_000;
+
+/// Inserts rows with a multi-row `VALUES` list, chunked to stay under the parameter limit.
+/// `row` binds one row's values (exactly `columns.len()` of them) onto the query.
+pub(crate) async fn insert_rows<T>(
+    tx: &mut Tx,
+    table: &str,
+    columns: &[&str],
+    rows: &[T],
+    bind: impl for<'q> Fn(
+        sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+        &'q T,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+) -> AppResult<()> {
+    let per_chunk = (MAX_PARAMS / columns.len()).max(1);
+    for chunk in rows.chunks(per_chunk) {
+        let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('(');
+            sql.push_str(&placeholders(1 + i * columns.len(), columns.len()));
+            sql.push(')');
+        }
+        let mut query = sqlx::query(&sql);
+        for row in chunk {
+            query = bind(query, row);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholder_lists() {
+        assert_eq!(placeholders(1, 3), "$1, $2, $3");
+        assert_eq!(placeholders(4, 1), "$4");
+    }
+
+    #[test]
+    fn sqlite_urls_create_the_file() {
+        let url = sqlite_url("sqlite://target/x/y.db").unwrap_or_default();
+        assert_eq!(url, "sqlite://target/x/y.db?mode=rwc");
+    }
+}

@@ -1,0 +1,749 @@
+//! Orders: batched creation with stock reservation (the flash-sale hot path), status changes with
+//! their stock and ledger effects, and automatic cancellation of unpaid orders.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use retail_domain::money::Money;
+use retail_domain::order::{check_transition, Channel, Fulfilment, OrderStatus, TransitionError};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::stock::{apply_movements, Movement, MovementKind};
+use super::{col, from_ms, now_ms, parse_col, placeholders, uuid_col, Store, Tx};
+use crate::error::{AppError, AppResult};
+
+use super::{insert_rows, MAX_PARAMS};
+
+/// A line of an order being placed (prices already resolved).
+#[derive(Clone, Debug)]
+pub struct NewOrderLine {
+    /// SKU.
+    pub sku_id: Uuid,
+    /// Name at the time of the order.
+    pub name: String,
+    /// Units.
+    pub qty: i64,
+    /// Unit price (fen).
+    pub unit_price_fen: i64,
+    /// Discount allocated to the line (fen).
+    pub discount_fen: i64,
+    /// Amount payable for the line (fen).
+    pub amount_fen: i64,
+}
+
+/// An order being placed.
+#[derive(Clone, Debug)]
+pub struct NewOrder {
+    /// Client id.
+    pub id: Uuid,
+    /// Human-facing order number (attempt 0; collisions are resolved while placing).
+    pub order_no_prefix: &'static str,
+    /// Channel.
+    pub channel: Channel,
+    /// Fulfilment.
+    pub fulfilment: Fulfilment,
+    /// Where stock is reserved (warehouse for delivery, the store for pickup).
+    pub location_id: String,
+    /// Member, if logged in.
+    pub member_id: Option<Uuid>,
+    /// Lines.
+    pub lines: Vec<NewOrderLine>,
+    /// Sum before discounts (fen).
+    pub subtotal_fen: i64,
+    /// Discounts (fen).
+    pub discount_fen: i64,
+    /// Payable (fen).
+    pub total_fen: i64,
+    /// Encrypted delivery address.
+    pub address_enc: Option<String>,
+    /// 6-digit pickup code for pickup orders.
+    pub pickup_code: Option<String>,
+    /// Who placed it.
+    pub created_by: String,
+    /// Client timestamp (ms).
+    pub client_ts: i64,
+    /// Payment deadline (ms).
+    pub expires_at: i64,
+}
+
+/// The result of placing an order.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct OrderPlaced {
+    /// Order id.
+    pub id: Uuid,
+    /// Order number.
+    pub order_no: String,
+    /// Current status.
+    pub status: OrderStatus,
+    /// Payable.
+    pub total: Money,
+    /// Payment deadline.
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// False when this was a retry of an order placed earlier.
+    pub created: bool,
+}
+
+/// A whole order, as shown to staff and shoppers.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct OrderView {
+    /// Id.
+    pub id: Uuid,
+    /// Number.
+    pub order_no: String,
+    /// Channel.
+    pub channel: Channel,
+    /// Fulfilment.
+    pub fulfilment: Fulfilment,
+    /// Status.
+    pub status: OrderStatus,
+    /// Stock location (store for pickup and POS, warehouse for delivery).
+    pub location_id: String,
+    /// Member.
+    pub member_id: Option<Uuid>,
+    /// Lines.
+    pub lines: Vec<OrderLineView>,
+    /// Before discounts.
+    pub subtotal: Money,
+    /// Discounts.
+    pub discount: Money,
+    /// Payable.
+    pub total: Money,
+    /// Points earned.
+    pub points_earned: i64,
+    /// Pickup code (pickup orders).
+    pub pickup_code: Option<String>,
+    /// Created.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// Payment deadline while pending.
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Status history.
+    pub events: Vec<OrderEventView>,
+}
+
+/// One order line.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct OrderLineView {
+    /// Line number.
+    pub line_no: i64,
+    /// SKU.
+    pub sku_id: Uuid,
+    /// Name.
+    pub name: String,
+    /// Units.
+    pub qty: i64,
+    /// Unit price.
+    pub unit_price: Money,
+    /// Discount.
+    pub discount: Money,
+    /// Amount paid for the line.
+    pub amount: Money,
+    /// Units returned so far.
+    pub returned_qty: i64,
+}
+
+/// One status change.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct OrderEventView {
+    /// From (none for creation).
+    pub from: Option<OrderStatus>,
+    /// To.
+    pub to: OrderStatus,
+    /// Who.
+    pub actor: String,
+    /// Why.
+    pub reason: String,
+    /// When.
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Places a batch of orders in one transaction (one commit for all of them).
+///
+/// Each order either reserves all its lines or is refused with 409 `out_of_stock`; orders are
+/// considered in the order given, so earlier arrivals win. A retry of an order already placed
+/// (same id) answers the first result. On PostgreSQL the stock rows are locked (`FOR UPDATE`),
+/// so several server instances can place orders for the same SKU concurrently without overselling.
+pub async fn place_batch(store: &Store, orders: &[NewOrder]) -> AppResult<Vec<AppResult<OrderPlaced>>> {
+    let mut tx = store.begin().await?;
+    let mut results: Vec<Option<AppResult<OrderPlaced>>> = (0..orders.len()).map(|_| None).collect();
+
+    // 1. Retries: orders that exist already.
+    let ids: Vec<String> = orders.iter().map(|o| o.id.to_string()).collect();
+    let mut existing: HashMap<Uuid, OrderPlaced> = HashMap::new();
+    for chunk in ids.chunks(MAX_PARAMS) {
+        let sql = format!(
+            "SELECT id, order_no, status, total_fen, expires_at FROM orders WHERE id IN ({})",
+            placeholders(1, chunk.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for id in chunk {
+            query = query.bind(id);
+        }
+        for row in query.fetch_all(&mut *tx).await? {
+            let placed = placed_from_row(&row, false)?;
+            existing.insert(placed.id, placed);
+        }
+    }
+
+    // 2. Lock and read the stock rows the new orders need.
+    let mut wanted: BTreeMap<&str, HashSet<Uuid>> = BTreeMap::new();
+    for order in orders.iter().filter(|o| !existing.contains_key(&o.id)) {
+        for line in &order.lines {
+            wanted.entry(order.location_id.as_str()).or_default().insert(line.sku_id);
+        }
+    }
+    let mut available: HashMap<(String, Uuid), i64> = HashMap::new();
+    for (location, skus) in &wanted {
+        let mut skus: Vec<String> = skus.iter().map(Uuid::to_string).collect();
+        skus.sort();
+        for chunk in skus.chunks(MAX_PARAMS - 1) {
+            let sql = format!(
+                "SELECT sku_id, on_hand, reserved FROM stock WHERE location_id = $1 AND sku_id IN ({}) ORDER BY sku_id{}",
+                placeholders(2, chunk.len()),
+                store.for_update()
+            );
+            let mut query = sqlx::query(&sql).bind(*location);
+            for sku in chunk {
+                query = query.bind(sku);
+            }
+            for row in query.fetch_all(&mut *tx).await? {
+                let on_hand: i64 = col(&row, "on_hand")?;
+                let reserved: i64 = col(&row, "reserved")?;
+                available.insert(((*location).to_owned(), uuid_col(&row, "sku_id")?), on_hand - reserved);
+            }
+        }
+    }
+
+    // 3. Decide, in arrival order.
+    let now = now_ms();
+    let mut accepted: Vec<(usize, String)> = Vec::new();
+    let mut seen: HashMap<Uuid, usize> = HashMap::new();
+    let mut reserve: BTreeMap<(String, Uuid), i64> = BTreeMap::new();
+    for (i, order) in orders.iter().enumerate() {
+        if let Some(placed) = existing.get(&order.id) {
+            results[i] = Some(Ok(placed.clone()));
+            continue;
+        }
+        if seen.contains_key(&order.id) {
+            continue; // resolved after the insert, from the first copy
+        }
+        let mut need: HashMap<Uuid, i64> = HashMap::new();
+        for line in &order.lines {
+            *need.entry(line.sku_id).or_default() += line.qty;
+        }
+        let short = need.iter().find(|(sku, qty)| {
+            available
+                .get(&(order.location_id.clone(), **sku))
+                .copied()
+                .unwrap_or(0)
+                < **qty
+        });
+        if let Some((sku, _)) = short {
+            let name = order
+                .lines
+                .iter()
+                .find(|l| l.sku_id == *sku)
+                .map(|l| l.name.as_str())
+                .unwrap_or_default();
+            results[i] = Some(Err(AppError::conflict(
+                "out_of_stock",
+                format!("{name} is out of stock at {}", order.location_id),
+            )));
+            continue;
+        }
+        for (sku, qty) in need {
+            let key = (order.location_id.clone(), sku);
+            if let Some(avail) = available.get_mut(&key) {
+                *avail -= qty;
+            }
+            *reserve.entry(key).or_default() += qty;
+        }
+        seen.insert(order.id, i);
+        accepted.push((i, String::new()));
+    }
+
+    // 4. Order numbers, resolving the rare collisions.
+    let created_at = from_ms(now);
+    let mut numbers: HashSet<String> = HashSet::new();
+    for (i, number) in accepted.iter_mut() {
+        let order = &orders[*i];
+        let mut attempt = 0;
+        loop {
+            let candidate = retail_domain::ids::order_number_attempt(order.order_no_prefix, created_at, order.id, attempt);
+            if numbers.insert(candidate.clone()) {
+                *number = candidate;
+                break;
+            }
+            attempt += 1;
+        }
+    }
+    if !accepted.is_empty() {
+        let all: Vec<&String> = accepted.iter().map(|(_, n)| n).collect();
+        let mut taken: HashSet<String> = HashSet::new();
+        for chunk in all.chunks(MAX_PARAMS) {
+            let sql = format!("SELECT order_no FROM orders WHERE order_no IN ({})", placeholders(1, chunk.len()));
+            let mut query = sqlx::query(&sql);
+            for n in chunk {
+                query = query.bind(n.as_str());
+            }
+            for row in query.fetch_all(&mut *tx).await? {
+                taken.insert(col(&row, "order_no")?);
+            }
+        }
+        for (i, number) in accepted.iter_mut().filter(|(_, n)| taken.contains(n)) {
+            let order = &orders[*i];
+            let mut attempt = 1;
+            loop {
+                let candidate = retail_domain::ids::order_number_attempt(order.order_no_prefix, created_at, order.id, attempt);
+                if !taken.contains(&candidate) && numbers.insert(candidate.clone()) {
+                    *number = candidate;
+                    break;
+                }
+                attempt += 1;
+            }
+        }
+    }
+
+    // 5. Write: stock, ledger, orders, lines, events.
+    if !accepted.is_empty() {
+        for ((location, sku), qty) in &reserve {
+            sqlx::query("UPDATE stock SET reserved = reserved + $1, updated_at = $2 WHERE location_id = $3 AND sku_id = $4")
+                .bind(*qty)
+                .bind(now)
+                .bind(location.as_str())
+                .bind(sku.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        struct LineRow<'a> {
+            order: &'a NewOrder,
+            line_no: i64,
+            line: &'a NewOrderLine,
+            movement_id: String,
+        }
+        let line_rows: Vec<LineRow<'_>> = accepted
+            .iter()
+            .flat_map(|(i, _)| {
+                let order = &orders[*i];
+                order.lines.iter().enumerate().map(move |(n, line)| LineRow {
+                    order,
+                    line_no: n as i64 + 1,
+                    line,
+                    movement_id: retail_domain::ids::new_id().to_string(),
+                })
+            })
+            .collect();
+        let order_rows: Vec<(&NewOrder, &String, String)> = accepted
+            .iter()
+            .map(|(i, n)| (&orders[*i], n, retail_domain::ids::new_id().to_string()))
+            .collect();
+        insert_rows(
+            &mut tx,
+            "orders",
+            &["id", "order_no", "channel", "fulfilment", "status", "location_id", "member_id", "subtotal_fen",
+              "discount_fen", "total_fen", "address_enc", "pickup_code", "created_by", "client_ts", "created_at",
+              "updated_at", "expires_at"],
+            &order_rows,
+            |q, (o, n, _)| {
+                q.bind(o.id.to_string())
+                    .bind(n.as_str())
+                    .bind(o.channel.as_str())
+                    .bind(o.fulfilment.as_str())
+                    .bind(OrderStatus::PendingPayment.as_str())
+                    .bind(o.location_id.as_str())
+                    .bind(o.member_id.map(|m| m.to_string()))
+                    .bind(o.subtotal_fen)
+                    .bind(o.discount_fen)
+                    .bind(o.total_fen)
+                    .bind(o.address_enc.as_deref())
+                    .bind(o.pickup_code.as_deref())
+                    .bind(o.created_by.as_str())
+                    .bind(o.client_ts)
+                    .bind(now)
+                    .bind(now)
+                    .bind(o.expires_at)
+            },
+        )
+        .await?;
+        insert_rows(
+            &mut tx,
+            "order_lines",
+            &["order_id", "line_no", "sku_id", "name", "qty", "unit_price_fen", "discount_fen", "amount_fen"],
+            &line_rows,
+            |q, r| {
+                q.bind(r.order.id.to_string())
+                    .bind(r.line_no)
+                    .bind(r.line.sku_id.to_string())
+                    .bind(r.line.name.as_str())
+                    .bind(r.line.qty)
+                    .bind(r.line.unit_price_fen)
+                    .bind(r.line.discount_fen)
+                    .bind(r.line.amount_fen)
+            },
+        )
+        .await?;
+        insert_rows(
+            &mut tx,
+            "stock_movements",
+            &["id", "location_id", "sku_id", "kind", "on_hand_delta", "reserved_delta", "reason", "actor", "ref_id",
+              "client_ts", "created_at"],
+            &line_rows,
+            |q, r| {
+                q.bind(r.movement_id.as_str())
+                    .bind(r.order.location_id.as_str())
+                    .bind(r.line.sku_id.to_string())
+                    .bind(MovementKind::Reservation.as_str())
+                    .bind(0_i64)
+                    .bind(r.line.qty)
+                    .bind("order placed")
+                    .bind(r.order.created_by.as_str())
+                    .bind(r.order.id.to_string())
+                    .bind(r.order.client_ts)
+                    .bind(now)
+            },
+        )
+        .await?;
+        insert_rows(
+            &mut tx,
+            "order_events",
+            &["id", "order_id", "from_status", "to_status", "actor", "reason", "at"],
+            &order_rows,
+            |q, (o, _, event_id)| {
+                q.bind(event_id.as_str())
+                    .bind(o.id.to_string())
+                    .bind(None::<String>)
+                    .bind(OrderStatus::PendingPayment.as_str())
+                    .bind(o.created_by.as_str())
+                    .bind("placed")
+                    .bind(now)
+            },
+        )
+        .await?;
+    }
+    tx.commit().await?;
+
+    for (i, number) in &accepted {
+        let order = &orders[*i];
+        results[*i] = Some(Ok(OrderPlaced {
+            id: order.id,
+            order_no: number.clone(),
+            status: OrderStatus::PendingPayment,
+            total: Money::from_fen(order.total_fen),
+            expires_at: Some(from_ms(order.expires_at)),
+            created: true,
+        }));
+    }
+    // Duplicates inside the batch answer like retries of the first copy.
+    let mut out = Vec::with_capacity(orders.len());
+    for (i, result) in results.into_iter().enumerate() {
+        out.push(match result {
+            Some(r) => r,
+            None => match seen.get(&orders[i].id).and_then(|first| {
+                accepted.iter().find(|(j, _)| j == first).map(|(_, n)| n.clone())
+            }) {
+                Some(number) => Ok(OrderPlaced {
+                    id: orders[i].id,
+                    order_no: number,
+                    status: OrderStatus::PendingPayment,
+                    total: Money::from_fen(orders[i].total_fen),
+                    expires_at: Some(from_ms(orders[i].expires_at)),
+                    created: false,
+                }),
+                None => Err(AppError::conflict("out_of_stock", "out of stock")),
+            },
+        });
+    }
+    Ok(out)
+}
+
+fn placed_from_row(row: &sqlx::any::AnyRow, created: bool) -> AppResult<OrderPlaced> {
+    Ok(OrderPlaced {
+        id: uuid_col(row, "id")?,
+        order_no: col(row, "order_no")?,
+        status: parse_col(row, "status")?,
+        total: Money::from_fen(col(row, "total_fen")?),
+        expires_at: col::<Option<i64>>(row, "expires_at")?.map(from_ms),
+        created,
+    })
+}
+
+/// The header of an order, as locked inside a transaction.
+#[derive(Clone, Debug)]
+pub struct OrderHead {
+    /// Id.
+    pub id: Uuid,
+    /// Number.
+    pub order_no: String,
+    /// Channel.
+    pub channel: Channel,
+    /// Fulfilment.
+    pub fulfilment: Fulfilment,
+    /// Status.
+    pub status: OrderStatus,
+    /// Stock location.
+    pub location_id: String,
+    /// Member.
+    pub member_id: Option<Uuid>,
+    /// Payable (fen).
+    pub total_fen: i64,
+    /// Points earned.
+    pub points_earned: i64,
+    /// Points redeemed on the order.
+    pub points_redeemed: i64,
+    /// Pickup code.
+    pub pickup_code: Option<String>,
+}
+
+/// Reads (and on PostgreSQL locks) an order's header inside a transaction.
+pub async fn lock_head(tx: &mut Tx, store: &Store, id: Uuid) -> AppResult<OrderHead> {
+    let sql = format!(
+        "SELECT id, order_no, channel, fulfilment, status, location_id, member_id, total_fen, points_earned, \
+         points_redeemed, pickup_code FROM orders WHERE id = $1{}",
+        store.for_update()
+    );
+    let row = sqlx::query(&sql)
+        .bind(id.to_string())
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("order {id} not found")))?;
+    Ok(OrderHead {
+        id: uuid_col(&row, "id")?,
+        order_no: col(&row, "order_no")?,
+        channel: parse_col(&row, "channel")?,
+        fulfilment: parse_col(&row, "fulfilment")?,
+        status: parse_col(&row, "status")?,
+        location_id: col(&row, "location_id")?,
+        member_id: col::<Option<String>>(&row, "member_id")?
+            .map(|m| m.parse())
+            .transpose()
+            .map_err(|e: uuid::Error| AppError::Internal(e.into()))?,
+        total_fen: col(&row, "total_fen")?,
+        points_earned: col(&row, "points_earned")?,
+        points_redeemed: col(&row, "points_redeemed")?,
+        pickup_code: col(&row, "pickup_code")?,
+    })
+}
+
+/// (line_no, sku, qty, amount_fen, returned_qty) of an order's lines.
+pub async fn lines_in_tx(tx: &mut Tx, id: Uuid) -> AppResult<Vec<(i64, Uuid, i64, i64, i64)>> {
+    let rows = sqlx::query(
+        "SELECT line_no, sku_id, qty, amount_fen, returned_qty FROM order_lines WHERE order_id = $1 ORDER BY line_no",
+    )
+    .bind(id.to_string())
+    .fetch_all(&mut **tx)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                col(r, "line_no")?,
+                uuid_col(r, "sku_id")?,
+                col(r, "qty")?,
+                col(r, "amount_fen")?,
+                col(r, "returned_qty")?,
+            ))
+        })
+        .collect()
+}
+
+/// Records a status change (after [`check_transition`]) with its event row.
+pub async fn set_status(tx: &mut Tx, head: &OrderHead, to: OrderStatus, actor: &str, reason: &str) -> AppResult<()> {
+    let now = now_ms();
+    sqlx::query("UPDATE orders SET status = $1, updated_at = $2 WHERE id = $3")
+        .bind(to.as_str())
+        .bind(now)
+        .bind(head.id.to_string())
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO order_events (id, order_id, from_status, to_status, actor, reason, at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(retail_domain::ids::new_id().to_string())
+    .bind(head.id.to_string())
+    .bind(head.status.as_str())
+    .bind(to.as_str())
+    .bind(actor)
+    .bind(reason)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Moves an order to `to`, applying the stock effects of the move: cancelling releases the
+/// reservation; shipping or handing over a pickup takes the reserved units off the shelf.
+/// Repeating a move the order already made is a no-op that answers the order (idempotent).
+/// Payment (→ paid) is not done here but by the payment notification path.
+pub async fn change_status(store: &Store, id: Uuid, to: OrderStatus, actor: &str, reason: &str) -> AppResult<OrderView> {
+    change_status_from(store, id, None, to, actor, reason).await
+}
+
+/// Like [`change_status`], but only when the order is still in `expected` (otherwise the order
+/// is answered unchanged): the payment-timeout sweep must not cancel an order paid meanwhile.
+pub async fn change_status_from(
+    store: &Store,
+    id: Uuid,
+    expected: Option<OrderStatus>,
+    to: OrderStatus,
+    actor: &str,
+    reason: &str,
+) -> AppResult<OrderView> {
+    let mut tx = store.begin().await?;
+    let head = lock_head(&mut tx, store, id).await?;
+    if expected.is_some_and(|e| e != head.status) {
+        drop(tx);
+        return get(store, id).await;
+    }
+    if to == OrderStatus::Paid {
+        return Err(AppError::bad_request("not_allowed", "orders become paid through a payment"));
+    }
+    match check_transition(head.fulfilment, head.status, to) {
+        Ok(()) => {}
+        Err(TransitionError::AlreadyIn(_)) => {
+            drop(tx);
+            return get(store, id).await;
+        }
+        Err(err) => return Err(AppError::conflict("invalid_transition", err.to_string())),
+    }
+    let lines = lines_in_tx(&mut tx, id).await?;
+    let ref_id = id.to_string();
+    let effect = match (head.status, to) {
+        (OrderStatus::PendingPayment | OrderStatus::Paid | OrderStatus::ReadyForPickup, OrderStatus::Cancelled) => {
+            Some((MovementKind::Release, 0, -1))
+        }
+        (OrderStatus::Paid, OrderStatus::Shipped) | (OrderStatus::ReadyForPickup, OrderStatus::PickedUp) => {
+            Some((MovementKind::Fulfilment, -1, -1))
+        }
+        _ => None,
+    };
+    if let Some((kind, on_hand_sign, reserved_sign)) = effect {
+        if head.channel == Channel::Online {
+            let movements: Vec<Movement<'_>> = lines
+                .iter()
+                .map(|(_, sku, qty, _, _)| Movement {
+                    location_id: &head.location_id,
+                    sku_id: *sku,
+                    kind,
+                    on_hand_delta: on_hand_sign * qty,
+                    reserved_delta: reserved_sign * qty,
+                    reason,
+                    actor,
+                    ref_id: Some(&ref_id),
+                    client_ts: now_ms(),
+                })
+                .collect();
+            apply_movements(&mut tx, &movements).await?;
+        }
+    }
+    if to == OrderStatus::Cancelled && head.status != OrderStatus::PendingPayment {
+        super::payments::refund_all_in_tx(&mut tx, &head, actor).await?;
+    }
+    set_status(&mut tx, &head, to, actor, reason).await?;
+    tx.commit().await?;
+    get(store, id).await
+}
+
+/// Ids of unpaid orders past their payment deadline (oldest first).
+pub async fn overdue_unpaid(store: &Store, now: i64, limit: i64) -> AppResult<Vec<Uuid>> {
+    let rows = sqlx::query(
+        "SELECT id FROM orders WHERE status = 'pending_payment' AND expires_at <= $1 ORDER BY expires_at LIMIT $2",
+    )
+    .bind(now)
+    .bind(limit)
+    .fetch_all(store.reader())
+    .await?;
+    rows.iter().map(|r| uuid_col(r, "id")).collect()
+}
+
+/// Pickup orders in a store by status (for the pickup counter and the console).
+pub async fn list(store: &Store, location: Option<&str>, status: Option<OrderStatus>, limit: i64) -> AppResult<Vec<OrderPlaced>> {
+    let rows = sqlx::query(
+        "SELECT id, order_no, status, total_fen, expires_at FROM orders \
+         WHERE ($1 IS NULL OR location_id = $1) AND ($2 IS NULL OR status = $2) ORDER BY created_at DESC LIMIT $3",
+    )
+    .bind(location)
+    .bind(status.map(|s| s.as_str()))
+    .bind(limit)
+    .fetch_all(store.reader())
+    .await?;
+    rows.iter().map(|r| placed_from_row(r, false)).collect()
+}
+
+/// One whole order with lines and history.
+pub async fn get(store: &Store, id: Uuid) -> AppResult<OrderView> {
+    let pool = store.writer();
+    let row = sqlx::query(
+        "SELECT id, order_no, channel, fulfilment, status, location_id, member_id, subtotal_fen, discount_fen, \
+         total_fen, points_earned, pickup_code, created_at, expires_at FROM orders WHERE id = $1",
+    )
+    .bind(id.to_string())
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| AppError::not_found(format!("order {id} not found")))?;
+    let lines = sqlx::query(
+        "SELECT line_no, sku_id, name, qty, unit_price_fen, discount_fen, amount_fen, returned_qty \
+         FROM order_lines WHERE order_id = $1 ORDER BY line_no",
+    )
+    .bind(id.to_string())
+    .fetch_all(pool)
+    .await?;
+    let events = sqlx::query(
+        "SELECT from_status, to_status, actor, reason, at FROM order_events WHERE order_id = $1 ORDER BY at, id",
+    )
+    .bind(id.to_string())
+    .fetch_all(pool)
+    .await?;
+    let status: OrderStatus = parse_col(&row, "status")?;
+    Ok(OrderView {
+        id,
+        order_no: col(&row, "order_no")?,
+        channel: parse_col(&row, "channel")?,
+        fulfilment: parse_col(&row, "fulfilment")?,
+        status,
+        location_id: col(&row, "location_id")?,
+        member_id: col::<Option<String>>(&row, "member_id")?
+            .map(|m| m.parse())
+            .transpose()
+            .map_err(|e: uuid::Error| AppError::Internal(e.into()))?,
+        lines: lines
+            .iter()
+            .map(|l| {
+                Ok(OrderLineView {
+                    line_no: col(l, "line_no")?,
+                    sku_id: uuid_col(l, "sku_id")?,
+                    name: col(l, "name")?,
+                    qty: col(l, "qty")?,
+                    unit_price: Money::from_fen(col(l, "unit_price_fen")?),
+                    discount: Money::from_fen(col(l, "discount_fen")?),
+                    amount: Money::from_fen(col(l, "amount_fen")?),
+                    returned_qty: col(l, "returned_qty")?,
+                })
+            })
+            .collect::<AppResult<_>>()?,
+        subtotal: Money::from_fen(col(&row, "subtotal_fen")?),
+        discount: Money::from_fen(col(&row, "discount_fen")?),
+        total: Money::from_fen(col(&row, "total_fen")?),
+        points_earned: col(&row, "points_earned")?,
+        pickup_code: col(&row, "pickup_code")?,
+        created_at: from_ms(col(&row, "created_at")?),
+        expires_at: if status == OrderStatus::PendingPayment {
+            col::<Option<i64>>(&row, "expires_at")?.map(from_ms)
+        } else {
+            None
+        },
+        events: events
+            .iter()
+            .map(|e| {
+                Ok(OrderEventView {
+                    from: col::<Option<String>>(e, "from_status")?
+                        .map(|s| s.parse())
+                        .transpose()
+                        .map_err(|e: retail_domain::order::UnknownValue| AppError::Internal(anyhow::anyhow!("{e}")))?,
+                    to: parse_col(e, "to_status")?,
+                    actor: col(e, "actor")?,
+                    reason: col(e, "reason")?,
+                    at: from_ms(col(e, "at")?),
+                })
+            })
+            .collect::<AppResult<_>>()?,
+    })
+}

@@ -1,0 +1,63 @@
+//! Background sweeps driven from the database (so a restart loses nothing): cancelling unpaid
+//! orders past their payment deadline (releasing their reservations) and expiring old points.
+
+use std::time::Duration;
+
+use retail_domain::order::OrderStatus;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::AppResult;
+use crate::state::AppState;
+use crate::storage::{self, now_ms};
+
+/// Runs the sweeps every `orders.sweep_interval_millis` until cancelled.
+pub async fn run(state: AppState, cancel: CancellationToken) {
+    let every = Duration::from_millis(state.settings.orders.sweep_interval_millis.max(50));
+    let mut last_points_sweep = 0_i64;
+    loop {
+        if let Err(err) = cancel_overdue(&state).await {
+            tracing::warn!(error = %err, "sweeping unpaid orders failed; will retry");
+        }
+        let now = now_ms();
+        if now - last_points_sweep > 3_600_000 {
+            match storage::members::expire_points(&state.store, now).await {
+                Ok(n) if n > 0 => tracing::info!(points = n, "expired points"),
+                Ok(_) => {}
+                Err(err) => tracing::warn!(error = %err, "expiring points failed; will retry"),
+            }
+            last_points_sweep = now;
+        }
+        tokio::select! {
+            () = cancel.cancelled() => break,
+            () = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
+/// Cancels every unpaid order past its deadline; returns how many.
+pub async fn cancel_overdue(state: &AppState) -> AppResult<usize> {
+    let mut cancelled = 0;
+    loop {
+        let overdue = storage::orders::overdue_unpaid(&state.store, now_ms(), 200).await?;
+        if overdue.is_empty() {
+            return Ok(cancelled);
+        }
+        for id in &overdue {
+            let order = storage::orders::change_status_from(
+                &state.store,
+                *id,
+                Some(OrderStatus::PendingPayment),
+                OrderStatus::Cancelled,
+                "system",
+                "payment timeout",
+            )
+            .await?;
+            if order.status == OrderStatus::Cancelled {
+                cancelled += 1;
+            }
+        }
+        if overdue.len() < 200 {
+            return Ok(cancelled);
+        }
+    }
+}

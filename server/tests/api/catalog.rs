@@ -1,0 +1,2 @@
+//! catalog API tests.
+use crate::support::TestApp;

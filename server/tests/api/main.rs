@@ -1,0 +1,13 @@
+//! The server's API and storage test suite. Every test runs against SQLite and PostgreSQL
+//! (`both_backends!`), each on its own fresh database with the demo chain loaded.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod support;
+
+mod auth;
+mod catalog;
+mod members;
+mod orders;
+mod sales;
+mod stock;

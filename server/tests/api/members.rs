@@ -1,0 +1,2 @@
+//! members API tests.
+use crate::support::TestApp;

@@ -1,0 +1,2 @@
+//! sales API tests.
+use crate::support::TestApp;

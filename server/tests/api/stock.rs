@@ -1,0 +1,2 @@
+//! stock API tests.
+use crate::support::TestApp;

@@ -1,0 +1,1 @@
+//! Cross-component scenarios live in `tests/`.
