@@ -50,7 +50,9 @@ fn args() -> Args {
 
 fn main() -> anyhow::Result<()> {
     let args = args();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(run(args))
 }
 
@@ -60,11 +62,17 @@ async fn run(args: Args) -> anyhow::Result<()> {
         "sqlite" => format!("sqlite://{}", dir.path().join("bench.db").display()),
         "postgres" => {
             use sqlx::Connection;
-            let admin = std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+            let admin = std::env::var("TEST_DATABASE_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
             let mut conn = sqlx::PgConnection::connect(&admin).await?;
             let name = format!("retail_bench_{}", Uuid::now_v7().simple());
-            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await?;
-            format!("{}/{name}", admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin))
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .await?;
+            format!(
+                "{}/{name}",
+                admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin)
+            )
         }
         other => anyhow::bail!("unknown backend {other}"),
     };
@@ -84,7 +92,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }));
 
     // The hot SKU: the first SKU of the catalog, stocked at SH001 with exactly `stock` units.
-    let client = reqwest::Client::builder().pool_max_idle_per_host(args.clients).build()?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.clients)
+        .build()?;
     let feed: serde_json::Value = client
         .get(format!("{url}/api/v1/stock?location_id=SH001&limit=1"))
         .bearer_auth(login(&client, &url).await?)
@@ -158,7 +168,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     let elapsed = started.elapsed().as_secs_f64();
     latencies.sort();
-    let pct = |p: f64| latencies.get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1))).copied().unwrap_or_default();
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
     let oversold = (accepted as i64 - args.stock).max(0);
     let mismatches = retail_server::storage::stock::ledger_mismatches(&store).await?;
     println!(
@@ -174,7 +189,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     );
     let _ = stop_tx.send(());
     let _ = server.await;
-    anyhow::ensure!(oversold == 0 && mismatches.is_empty(), "oversold or ledger mismatch");
+    anyhow::ensure!(
+        oversold == 0 && mismatches.is_empty(),
+        "oversold or ledger mismatch"
+    );
     Ok(())
 }
 

@@ -175,7 +175,9 @@ impl FromRequestParts<AppState> for StaffActor {
         }
         storage::staff::session_actor(&state.store, &token_hash(token))
             .await?
-            .ok_or_else(|| AppError::Unauthorized("session expired or revoked, log in again".into()))
+            .ok_or_else(|| {
+                AppError::Unauthorized("session expired or revoked, log in again".into())
+            })
     }
 }
 
@@ -189,9 +191,9 @@ impl FromRequestParts<AppState> for DeviceActor {
         }
         match storage::devices::by_secret(&state.store, &token_hash(token)).await? {
             Some((device, None)) => Ok(device),
-            Some((_, Some(_revoked_at))) => {
-                Err(AppError::Unauthorized("this device has been revoked".into()))
-            }
+            Some((_, Some(_revoked_at))) => Err(AppError::Unauthorized(
+                "this device has been revoked".into(),
+            )),
             None => Err(AppError::Unauthorized("unknown device credential".into())),
         }
     }
@@ -321,7 +323,10 @@ impl axum::extract::OptionalFromRequestParts<AppState> for StaffActor {
 
     /// No `Authorization` header → `None`; a header that does not authenticate → 401.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> AppResult<Option<Self>> {
-        if parts.headers.contains_key(axum::http::header::AUTHORIZATION) {
+        if parts
+            .headers
+            .contains_key(axum::http::header::AUTHORIZATION)
+        {
             <Self as FromRequestParts<AppState>>::from_request_parts(parts, state)
                 .await
                 .map(Some)

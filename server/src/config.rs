@@ -137,8 +137,14 @@ impl Settings {
                 || self.database_url.starts_with("postgresql://"),
             "database_url must start with sqlite: or postgres://"
         );
-        anyhow::ensure!(self.orders.max_batch > 0, "orders.max_batch must be at least 1");
-        anyhow::ensure!(self.orders.max_line_qty > 0, "orders.max_line_qty must be at least 1");
+        anyhow::ensure!(
+            self.orders.max_batch > 0,
+            "orders.max_batch must be at least 1"
+        );
+        anyhow::ensure!(
+            self.orders.max_line_qty > 0,
+            "orders.max_line_qty must be at least 1"
+        );
         self.points
             .validate()
             .map_err(|e| anyhow::anyhow!("points rules: {e}"))?;

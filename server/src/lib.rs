@@ -46,10 +46,13 @@ impl Application {
     /// when configured to, and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         settings.validate()?;
+        telemetry::metrics_handle();
         let keys = Keys::load(&settings)?;
         let store = Store::connect(&settings.database_url).await?;
         if settings.demo {
-            demo::load_if_empty(&store, &keys).await.context("loading the demo chain")?;
+            demo::load_if_empty(&store, &keys)
+                .await
+                .context("loading the demo chain")?;
         }
         let listener = TcpListener::bind(settings.listen)
             .await
@@ -93,7 +96,10 @@ impl Application {
 
     /// Serves until `shutdown` completes, then drains in-flight requests and stops the
     /// background work.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let Self {
             listener,
             state,
@@ -122,7 +128,10 @@ impl Application {
 }
 
 /// Builds and runs the server until `shutdown` completes.
-pub async fn run(settings: Settings, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn run(
+    settings: Settings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let demo = settings.demo;
     let app = Application::build(settings).await?;
     let url = app.state.public_url.clone();

@@ -37,7 +37,8 @@ impl std::fmt::Debug for Keys {
 }
 
 fn decode_key(name: &str, hex_key: &str) -> anyhow::Result<[u8; 32]> {
-    let bytes = hex::decode(hex_key.trim()).with_context(|| format!("secrets.{name} is not hex"))?;
+    let bytes =
+        hex::decode(hex_key.trim()).with_context(|| format!("secrets.{name} is not hex"))?;
     bytes
         .try_into()
         .map_err(|_| anyhow::anyhow!("secrets.{name} must be 32 bytes (64 hex digits)"))
@@ -92,8 +93,14 @@ impl Keys {
         Ok(Self {
             data_cipher: Aes256Gcm::new(&data_key.into()),
             lookup_key: decode_key("lookup_key", &secrets.lookup_key)?,
-            signer: CodeSigner::from_seed(&decode_key("code_signing_seed", &secrets.code_signing_seed)?),
-            payment_secret: decode_key("payment_provider_secret", &secrets.payment_provider_secret)?,
+            signer: CodeSigner::from_seed(&decode_key(
+                "code_signing_seed",
+                &secrets.code_signing_seed,
+            )?),
+            payment_secret: decode_key(
+                "payment_provider_secret",
+                &secrets.payment_provider_secret,
+            )?,
         })
     }
 
@@ -117,7 +124,9 @@ impl Keys {
 
     /// Decrypts what [`Keys::seal`] produced.
     pub fn open(&self, sealed: &str) -> anyhow::Result<String> {
-        let bytes = URL_SAFE_NO_PAD.decode(sealed).context("sealed value is not base64")?;
+        let bytes = URL_SAFE_NO_PAD
+            .decode(sealed)
+            .context("sealed value is not base64")?;
         anyhow::ensure!(bytes.len() > 12, "sealed value too short");
         let (nonce, body) = bytes.split_at(12);
         let plain = self
@@ -154,13 +163,17 @@ pub fn payment_signature(secret: &[u8; 32], timestamp: i64, body: &[u8]) -> Stri
 
 /// Constant-time comparison of two hex signatures.
 pub fn signatures_match(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 fn load_or_create_secrets_file(path: &Path) -> anyhow::Result<Secrets> {
     if path.exists() {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let secrets: Secrets =
             figment::Figment::from(figment::providers::Serialized::defaults(Secrets::default()))
                 .merge(<figment::providers::Toml as figment::providers::Format>::string(&text))
@@ -213,7 +226,11 @@ pub fn hash_password(password: &str) -> anyhow::Result<String> {
 /// Checks a password against its stored Argon2 hash.
 pub fn verify_password(password: &str, phc: &str) -> bool {
     PasswordHash::new(phc)
-        .map(|hash| Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
+        .map(|hash| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &hash)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 

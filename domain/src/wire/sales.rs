@@ -170,3 +170,71 @@ pub struct PushSalesResult {
     /// Results.
     pub results: Vec<SaleResult>,
 }
+
+/// Most lines in one return.
+pub const MAX_RETURN_LINES: usize = 500;
+
+/// One line of a return: which sale line, and how many of its units come back.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnLineRequest {
+    /// The line number on the sale (or order).
+    pub line_no: u32,
+    /// Units returned (for weighed SKUs, grams); at most what was sold minus what came back
+    /// already.
+    pub qty: i64,
+}
+
+/// A return of items of a completed POS sale (or of a picked-up or delivered online order).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateReturn {
+    /// Client id of the return (UUIDv7); a retry answers the first result.
+    pub id: Uuid,
+    /// The sale (order) the items were bought with.
+    pub order_id: Uuid,
+    /// Lines returned.
+    pub lines: Vec<ReturnLineRequest>,
+    /// Why (free text, e.g. "damaged").
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// One returned line and what was refunded for it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ReturnLineResult {
+    /// The sale's line number.
+    pub line_no: u32,
+    /// Units returned.
+    pub qty: i64,
+    /// Refund for these units: what was actually paid for them.
+    pub refund: Money,
+}
+
+/// A recorded return.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ReturnResult {
+    /// The return's client id.
+    pub return_id: Uuid,
+    /// The sale (order).
+    pub order_id: Uuid,
+    /// Total refund (sum of the lines).
+    pub refund: Money,
+    /// Part of the refund credited back to the member's stored balance.
+    pub balance_refunded: Money,
+    /// Points given back to the member (the returned share of the points redeemed on the sale).
+    pub points_refunded: i64,
+    /// Part of the refund handed back through the original tender (cash, card, QR):
+    /// `refund` minus the stored-balance part minus the value of the points given back.
+    pub tender_refund: Money,
+    /// Points taken back from the member (the returned share of the points earned).
+    pub points_reversed: i64,
+    /// Why.
+    pub reason: String,
+    /// Who recorded it (`device:…` or `staff:…`).
+    pub actor: String,
+    /// When it was recorded.
+    pub created_at: DateTime<Utc>,
+    /// Lines.
+    pub lines: Vec<ReturnLineResult>,
+}

@@ -30,8 +30,14 @@ pub struct AuditFilter {
 /// The newest audit entries.
 #[utoipa::path(get, path = "/audit", tag = "audit", security(("staff" = [])), params(AuditFilter),
     responses((status = 200, body = [AuditEntry]), (status = 403, body = crate::error::ErrorBody)))]
-async fn list(staff: StaffActor, State(state): State<AppState>, Query(filter): Query<AuditFilter>) -> AppResult<Json<Vec<AuditEntry>>> {
+async fn list(
+    staff: StaffActor,
+    State(state): State<AppState>,
+    Query(filter): Query<AuditFilter>,
+) -> AppResult<Json<Vec<AuditEntry>>> {
     staff.require(&[Role::HeadOfficeAdmin])?;
     let limit = filter.limit.unwrap_or(100).clamp(1, 1000);
-    Ok(Json(storage::audit::list(&state.store, filter.entity_id.as_deref(), limit).await?))
+    Ok(Json(
+        storage::audit::list(&state.store, filter.entity_id.as_deref(), limit).await?,
+    ))
 }

@@ -46,7 +46,10 @@ pub struct LoginResponse {
 /// Logs a staff member in.
 #[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = LoginResponse), (status = 401, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)))]
-async fn login(State(state): State<AppState>, Json(req): Json<LoginRequest>) -> AppResult<Json<LoginResponse>> {
+async fn login(
+    State(state): State<AppState>,
+    Json(req): Json<LoginRequest>,
+) -> AppResult<Json<LoginResponse>> {
     let username = req.username.trim().to_lowercase();
     if username.is_empty() || username.len() > 64 || req.password.len() > 256 {
         return Err(AppError::Unauthorized("wrong username or password".into()));
@@ -70,9 +73,16 @@ async fn login(State(state): State<AppState>, Json(req): Json<LoginRequest>) -> 
     state.limiter.reset(&key);
     let token = new_token("st_");
     let expires_at = chrono::Utc::now()
-        + chrono::Duration::seconds(i64::try_from(state.settings.auth.token_ttl_secs).unwrap_or(i64::MAX / 2_000));
-    storage::staff::create_session(&state.store, &token_hash(&token), staff.actor.id, expires_at.timestamp_millis())
-        .await?;
+        + chrono::Duration::seconds(
+            i64::try_from(state.settings.auth.token_ttl_secs).unwrap_or(i64::MAX / 2_000),
+        );
+    storage::staff::create_session(
+        &state.store,
+        &token_hash(&token),
+        staff.actor.id,
+        expires_at.timestamp_millis(),
+    )
+    .await?;
     tracing::info!(username = %staff.actor.username, "staff logged in");
     Ok(Json(LoginResponse {
         token,
@@ -84,7 +94,11 @@ async fn login(State(state): State<AppState>, Json(req): Json<LoginRequest>) -> 
 /// Ends the caller's session.
 #[utoipa::path(post, path = "/auth/logout", tag = "auth", security(("staff" = [])),
     responses((status = 200), (status = 401, body = crate::error::ErrorBody)))]
-async fn logout(_staff: StaffActor, State(state): State<AppState>, headers: HeaderMap) -> AppResult<Json<serde_json::Value>> {
+async fn logout(
+    _staff: StaffActor,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> AppResult<Json<serde_json::Value>> {
     if let Some(token) = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

@@ -56,7 +56,11 @@ pub struct DeviceFilter {
 /// Registers a device (head office, or the store's manager).
 #[utoipa::path(post, path = "/devices", tag = "devices", security(("staff" = [])), request_body = RegisterDevice,
     responses((status = 200, body = RegisteredDevice), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
-async fn register(staff: StaffActor, State(state): State<AppState>, Json(req): Json<RegisterDevice>) -> AppResult<Json<RegisteredDevice>> {
+async fn register(
+    staff: StaffActor,
+    State(state): State<AppState>,
+    Json(req): Json<RegisterDevice>,
+) -> AppResult<Json<RegisteredDevice>> {
     staff.require(&[Role::HeadOfficeAdmin, Role::StoreManager])?;
     staff.require_store(&req.location_id)?;
     retail_domain::ids::require_v7(req.id).map_err(|e| AppError::field("id", e.to_string()))?;
@@ -96,7 +100,11 @@ async fn register(staff: StaffActor, State(state): State<AppState>, Json(req): J
 /// Lists devices (a store manager sees only their store).
 #[utoipa::path(get, path = "/devices", tag = "devices", security(("staff" = [])), params(DeviceFilter),
     responses((status = 200, body = [DeviceRecord])))]
-async fn list(staff: StaffActor, State(state): State<AppState>, Query(filter): Query<DeviceFilter>) -> AppResult<Json<Vec<DeviceRecord>>> {
+async fn list(
+    staff: StaffActor,
+    State(state): State<AppState>,
+    Query(filter): Query<DeviceFilter>,
+) -> AppResult<Json<Vec<DeviceRecord>>> {
     staff.require(&[Role::HeadOfficeAdmin, Role::StoreManager])?;
     let location = match (staff.role, filter.location_id) {
         (Role::HeadOfficeAdmin, location) => location,
@@ -106,18 +114,26 @@ async fn list(staff: StaffActor, State(state): State<AppState>, Query(filter): Q
         }
         (_, None) => staff.location_id.clone(),
     };
-    Ok(Json(storage::devices::list(&state.store, location.as_deref()).await?))
+    Ok(Json(
+        storage::devices::list(&state.store, location.as_deref()).await?,
+    ))
 }
 
 /// Revokes a device's credential at once.
 #[utoipa::path(post, path = "/devices/{id}/revoke", tag = "devices", security(("staff" = [])),
     params(("id" = Uuid, Path, description = "device id")),
     responses((status = 200, body = DeviceRecord), (status = 404, body = crate::error::ErrorBody)))]
-async fn revoke(staff: StaffActor, State(state): State<AppState>, Path(id): Path<Uuid>) -> AppResult<Json<DeviceRecord>> {
+async fn revoke(
+    staff: StaffActor,
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+) -> AppResult<Json<DeviceRecord>> {
     staff.require(&[Role::HeadOfficeAdmin, Role::StoreManager])?;
     let device = storage::devices::get(&state.store, id).await?;
     staff.require_store(&device.location_id)?;
-    Ok(Json(storage::devices::revoke(&state.store, id, &staff.actor()).await?))
+    Ok(Json(
+        storage::devices::revoke(&state.store, id, &staff.actor()).await?,
+    ))
 }
 
 /// The calling device (lets a lane check its credential).

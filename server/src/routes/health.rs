@@ -1,10 +1,10 @@
 //! `/healthz` (liveness plus a database round trip) and Prometheus `/metrics`.
 
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
-use axum::extract::State;
 
 use crate::state::AppState;
 
@@ -17,7 +17,10 @@ pub fn router() -> Router<AppState> {
 
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, axum::Json(serde_json::json!({"status": "ok"}))),
+        Ok(()) => (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({"status": "ok"})),
+        ),
         Err(err) => {
             tracing::error!(error = %err, "health check: database unreachable");
             (
@@ -30,7 +33,10 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
 
 async fn metrics() -> impl IntoResponse {
     (
-        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
         crate::telemetry::metrics_handle().render(),
     )
 }

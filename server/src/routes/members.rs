@@ -180,14 +180,29 @@ fn invalid_code(message: impl Into<String>) -> AppError {
     responses((status = 200, description = "the member (new, or the first result of a retry)", body = Member),
         (status = 409, description = "member_exists: the phone is registered to `member_id`; id_in_use", body = MemberExistsBody),
         (status = 422, body = crate::error::ErrorBody)))]
-async fn register(caller: Caller, State(state): State<AppState>, Json(req): Json<RegisterMember>) -> AppResult<Response> {
+async fn register(
+    caller: Caller,
+    State(state): State<AppState>,
+    Json(req): Json<RegisterMember>,
+) -> AppResult<Response> {
     check_v7(req.id)?;
     let phone = phone_of(&req.phone)?;
     let name = req.name.as_deref().unwrap_or("").trim();
     if name.chars().count() > 64 || name.chars().any(char::is_control) {
-        return Err(AppError::field("name", "must be at most 64 characters, without control characters"));
+        return Err(AppError::field(
+            "name",
+            "must be at most 64 characters, without control characters",
+        ));
     }
-    let outcome = storage::members::register(&state.store, &state.keys, &state.settings.points, req.id, &phone, name).await?;
+    let outcome = storage::members::register(
+        &state.store,
+        &state.keys,
+        &state.settings.points,
+        req.id,
+        &phone,
+        name,
+    )
+    .await?;
     Ok(match outcome {
         Registration::Created(member) => {
             tracing::info!(member = %member.id, by = %caller.actor(), "member registered");
@@ -199,7 +214,9 @@ async fn register(caller: Caller, State(state): State<AppState>, Json(req): Json
             Json(MemberExistsBody {
                 error: MemberExistsDetail {
                     code: "member_exists".into(),
-                    message: format!("this phone number is already registered to member {member_id}"),
+                    message: format!(
+                        "this phone number is already registered to member {member_id}"
+                    ),
                     member_id,
                 },
             }),
@@ -212,10 +229,15 @@ async fn register(caller: Caller, State(state): State<AppState>, Json(req): Json
 #[utoipa::path(get, path = "/members/lookup", tag = "members", security(("staff" = []), ("device" = [])), params(PhoneQuery),
     responses((status = 200, body = Member), (status = 404, body = crate::error::ErrorBody),
         (status = 422, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)))]
-async fn lookup(caller: Caller, State(state): State<AppState>, Query(query): Query<PhoneQuery>) -> AppResult<Json<Member>> {
-    state
-        .limiter
-        .check(&format!("member-lookup:{}", caller.actor()), LOOKUPS_PER_MINUTE)?;
+async fn lookup(
+    caller: Caller,
+    State(state): State<AppState>,
+    Query(query): Query<PhoneQuery>,
+) -> AppResult<Json<Member>> {
+    state.limiter.check(
+        &format!("member-lookup:{}", caller.actor()),
+        LOOKUPS_PER_MINUTE,
+    )?;
     let phone = phone_of(&query.phone)?;
     storage::members::by_phone(&state.store, &state.keys, &state.settings.points, &phone)
         .await?
@@ -227,8 +249,14 @@ async fn lookup(caller: Caller, State(state): State<AppState>, Query(query): Que
 #[utoipa::path(get, path = "/members/{id}", tag = "members", security(("staff" = []), ("device" = [])),
     params(("id" = Uuid, Path, description = "member id")),
     responses((status = 200, body = Member), (status = 404, body = crate::error::ErrorBody)))]
-async fn get_member(_caller: Caller, State(state): State<AppState>, Path(id): Path<Uuid>) -> AppResult<Json<Member>> {
-    Ok(Json(storage::members::get(&state.store, &state.keys, &state.settings.points, id).await?))
+async fn get_member(
+    _caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+) -> AppResult<Json<Member>> {
+    Ok(Json(
+        storage::members::get(&state.store, &state.keys, &state.settings.points, id).await?,
+    ))
 }
 
 fn page_limit(limit: Option<i64>) -> i64 {
@@ -254,7 +282,13 @@ async fn points_ledger(
     Query(query): Query<LedgerQuery>,
 ) -> AppResult<Json<Page<PointsEntry>>> {
     require_member(&state, id).await?;
-    let page = storage::members::points_page(&state.store, id, query.cursor.as_deref(), page_limit(query.limit)).await?;
+    let page = storage::members::points_page(
+        &state.store,
+        id,
+        query.cursor.as_deref(),
+        page_limit(query.limit),
+    )
+    .await?;
     Ok(Json(page))
 }
 
@@ -269,7 +303,13 @@ async fn balance_ledger(
     Query(query): Query<LedgerQuery>,
 ) -> AppResult<Json<Page<BalanceEntry>>> {
     require_member(&state, id).await?;
-    let page = storage::members::balance_page(&state.store, id, query.cursor.as_deref(), page_limit(query.limit)).await?;
+    let page = storage::members::balance_page(
+        &state.store,
+        id,
+        query.cursor.as_deref(),
+        page_limit(query.limit),
+    )
+    .await?;
     Ok(Json(page))
 }
 
@@ -289,7 +329,10 @@ async fn adjust_points(
     staff.require(&[Role::HeadOfficeAdmin, Role::StoreManager])?;
     check_v7(req.id)?;
     if req.delta == 0 || req.delta.unsigned_abs() > MAX_ADJUSTMENT.unsigned_abs() {
-        return Err(AppError::field("delta", format!("must be non-zero and at most {MAX_ADJUSTMENT} either way")));
+        return Err(AppError::field(
+            "delta",
+            format!("must be non-zero and at most {MAX_ADJUSTMENT} either way"),
+        ));
     }
     let reason = req.reason.trim();
     if reason.is_empty() || reason.chars().count() > 200 {
@@ -329,11 +372,21 @@ async fn topup(
     if req.amount.fen() <= 0 || req.amount.fen() > MAX_TOPUP_FEN {
         return Err(AppError::field(
             "amount",
-            format!("must be more than 0.00 and at most {}", Money::from_fen(MAX_TOPUP_FEN)),
+            format!(
+                "must be more than 0.00 and at most {}",
+                Money::from_fen(MAX_TOPUP_FEN)
+            ),
         ));
     }
-    let (entry, balance) =
-        storage::members::topup(&state.store, member_id, req.id, req.amount, &location, &staff.actor()).await?;
+    let (entry, balance) = storage::members::topup(
+        &state.store,
+        member_id,
+        req.id,
+        req.amount,
+        &location,
+        &staff.actor(),
+    )
+    .await?;
     Ok(Json(ToppedUp { entry, balance }))
 }
 
@@ -367,22 +420,39 @@ async fn issue_member_code(
         (status = 409, description = "code_expired", body = crate::error::ErrorBody),
         (status = 422, description = "invalid_code: malformed, forged or not a member code", body = crate::error::ErrorBody),
         (status = 429, body = crate::error::ErrorBody)))]
-async fn resolve_code(caller: Caller, State(state): State<AppState>, Json(req): Json<ResolveCode>) -> AppResult<Json<Member>> {
-    state
-        .limiter
-        .check(&format!("member-code:{}", caller.actor()), LOOKUPS_PER_MINUTE)?;
-    let code = match state.keys.verifier().verify(req.code.trim(), chrono::Utc::now()) {
+async fn resolve_code(
+    caller: Caller,
+    State(state): State<AppState>,
+    Json(req): Json<ResolveCode>,
+) -> AppResult<Json<Member>> {
+    state.limiter.check(
+        &format!("member-code:{}", caller.actor()),
+        LOOKUPS_PER_MINUTE,
+    )?;
+    let code = match state
+        .keys
+        .verifier()
+        .verify(req.code.trim(), chrono::Utc::now())
+    {
         Ok(SignedCode::Member(code)) => code,
         Ok(_) => return Err(invalid_code("not a member code")),
         Err(CodeError::Expired) => {
-            return Err(AppError::conflict("code_expired", "the member code has expired; ask for a fresh one"))
+            return Err(AppError::conflict(
+                "code_expired",
+                "the member code has expired; ask for a fresh one",
+            ))
         }
         Err(e) => return Err(invalid_code(e.to_string())),
     };
-    storage::members::find_by_id(&state.store, &state.keys, &state.settings.points, code.member_id)
-        .await?
-        .map(Json)
-        .ok_or_else(|| AppError::not_found("the member of this code no longer exists"))
+    storage::members::find_by_id(
+        &state.store,
+        &state.keys,
+        &state.settings.points,
+        code.member_id,
+    )
+    .await?
+    .map(Json)
+    .ok_or_else(|| AppError::not_found("the member of this code no longer exists"))
 }
 
 /// The public key that verifies signed codes offline (POS terminals, edge agents).

@@ -68,7 +68,9 @@ impl Modify for BearerAuth {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("staff session token (st_…) from POST /api/v1/auth/login"))
+                    .description(Some(
+                        "staff session token (st_…) from POST /api/v1/auth/login",
+                    ))
                     .build(),
             ),
         );

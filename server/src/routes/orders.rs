@@ -76,7 +76,10 @@ pub struct PlaceOrder {
 /// waits for payment until the deadline, after which it is cancelled automatically.
 #[utoipa::path(post, path = "/orders", tag = "orders", request_body = PlaceOrder,
     responses((status = 200, body = OrderPlaced), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
-async fn place(State(state): State<AppState>, Json(req): Json<PlaceOrder>) -> AppResult<Json<OrderPlaced>> {
+async fn place(
+    State(state): State<AppState>,
+    Json(req): Json<PlaceOrder>,
+) -> AppResult<Json<OrderPlaced>> {
     retail_domain::ids::require_v7(req.id).map_err(|e| AppError::field("id", e.to_string()))?;
     if req.lines.is_empty() || req.lines.len() > 100 {
         return Err(AppError::field("lines", "an order has 1 to 100 lines"));
@@ -85,15 +88,24 @@ async fn place(State(state): State<AppState>, Json(req): Json<PlaceOrder>) -> Ap
     let mut skus = HashSet::new();
     for (i, line) in req.lines.iter().enumerate() {
         if line.qty < 1 || line.qty > max_qty {
-            return Err(AppError::field(&format!("lines[{i}].qty"), format!("must be 1 to {max_qty}")));
+            return Err(AppError::field(
+                &format!("lines[{i}].qty"),
+                format!("must be 1 to {max_qty}"),
+            ));
         }
         if !skus.insert(line.sku_id) {
-            return Err(AppError::field(&format!("lines[{i}].sku_id"), "appears twice"));
+            return Err(AppError::field(
+                &format!("lines[{i}].sku_id"),
+                "appears twice",
+            ));
         }
     }
     let (location_id, address_enc, pickup_code) = match req.fulfilment {
         Fulfilment::Pickup => {
-            let store = req.store.as_deref().ok_or_else(|| AppError::field("store", "a pickup order needs a store"))?;
+            let store = req
+                .store
+                .as_deref()
+                .ok_or_else(|| AppError::field("store", "a pickup order needs a store"))?;
             let location = storage::locations::get(&state.store, store)
                 .await
                 .map_err(|_| AppError::field("store", "no such store"))?;
@@ -103,16 +115,35 @@ async fn place(State(state): State<AppState>, Json(req): Json<PlaceOrder>) -> Ap
             (location.id, None, Some(PickupCode::random_short_code()))
         }
         Fulfilment::Delivery => {
-            let address = req.address.as_ref().ok_or_else(|| AppError::field("address", "a delivery order needs an address"))?;
-            for (field, value, max) in [("address.name", &address.name, 64), ("address.phone", &address.phone, 20), ("address.address", &address.address, 300)] {
+            let address = req
+                .address
+                .as_ref()
+                .ok_or_else(|| AppError::field("address", "a delivery order needs an address"))?;
+            for (field, value, max) in [
+                ("address.name", &address.name, 64),
+                ("address.phone", &address.phone, 20),
+                ("address.address", &address.address, 300),
+            ] {
                 if value.trim().is_empty() || value.chars().count() > max {
-                    return Err(AppError::field(field, format!("must be 1 to {max} characters")));
+                    return Err(AppError::field(
+                        field,
+                        format!("must be 1 to {max} characters"),
+                    ));
                 }
             }
             let json = serde_json::to_string(address).map_err(|e| AppError::Internal(e.into()))?;
-            (DELIVERY_WAREHOUSE.to_owned(), Some(state.keys.seal(&json)?), None)
+            (
+                DELIVERY_WAREHOUSE.to_owned(),
+                Some(state.keys.seal(&json)?),
+                None,
+            )
         }
-        Fulfilment::InStore => return Err(AppError::field("fulfilment", "online orders are delivery or pickup")),
+        Fulfilment::InStore => {
+            return Err(AppError::field(
+                "fulfilment",
+                "online orders are delivery or pickup",
+            ))
+        }
     };
     let ids: Vec<Uuid> = req.lines.iter().map(|l| l.sku_id).collect();
     let prices = storage::catalog::sku_prices(&state.store, &location_id, &ids).await?;
@@ -121,7 +152,9 @@ async fn place(State(state): State<AppState>, Json(req): Json<PlaceOrder>) -> Ap
         let price = prices
             .get(&line.sku_id)
             .filter(|p| p.on_shelf)
-            .ok_or_else(|| AppError::field(&format!("lines[{i}].sku_id"), "no such product on sale"))?;
+            .ok_or_else(|| {
+                AppError::field(&format!("lines[{i}].sku_id"), "no such product on sale")
+            })?;
         let amount = price
             .price_fen
             .checked_mul(line.qty)
@@ -137,7 +170,14 @@ async fn place(State(state): State<AppState>, Json(req): Json<PlaceOrder>) -> Ap
     }
     let total: i64 = lines.iter().map(|l| l.amount_fen).sum();
     let now = storage::now_ms();
-    let timeout_ms = i64::try_from(state.settings.orders.payment_timeout_secs.saturating_mul(1000)).unwrap_or(i64::MAX / 2);
+    let timeout_ms = i64::try_from(
+        state
+            .settings
+            .orders
+            .payment_timeout_secs
+            .saturating_mul(1000),
+    )
+    .unwrap_or(i64::MAX / 2);
     let order = NewOrder {
         id: req.id,
         order_no_prefix: "W",
@@ -171,7 +211,10 @@ pub struct OrderDetail {
 /// One order (the id is the shopper's capability to see it).
 #[utoipa::path(get, path = "/orders/{id}", tag = "orders", params(("id" = Uuid, Path, description = "order id")),
     responses((status = 200, body = OrderDetail), (status = 404, body = crate::error::ErrorBody)))]
-async fn get_order(State(state): State<AppState>, Path(id): Path<Uuid>) -> AppResult<Json<OrderDetail>> {
+async fn get_order(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+) -> AppResult<Json<OrderDetail>> {
     let order = storage::orders::get(&state.store, id).await?;
     let pickup_qr = order.pickup_code.as_ref().map(|short_code| {
         state.keys.signer.sign(&SignedCode::Pickup(PickupCode {
@@ -196,7 +239,11 @@ pub struct OrderFilter {
 /// Orders, newest first (staff; store staff see their store).
 #[utoipa::path(get, path = "/orders", tag = "orders", security(("staff" = [])), params(OrderFilter),
     responses((status = 200, body = [OrderPlaced])))]
-async fn list(staff: StaffActor, State(state): State<AppState>, Query(filter): Query<OrderFilter>) -> AppResult<Json<Vec<OrderPlaced>>> {
+async fn list(
+    staff: StaffActor,
+    State(state): State<AppState>,
+    Query(filter): Query<OrderFilter>,
+) -> AppResult<Json<Vec<OrderPlaced>>> {
     let location = match (staff.role, filter.location_id) {
         (Role::HeadOfficeAdmin, location) => location,
         (_, Some(location)) => {
@@ -206,7 +253,9 @@ async fn list(staff: StaffActor, State(state): State<AppState>, Query(filter): Q
         (_, None) => staff.location_id.clone(),
     };
     let limit = filter.limit.unwrap_or(100).clamp(1, 500);
-    Ok(Json(storage::orders::list(&state.store, location.as_deref(), filter.status, limit).await?))
+    Ok(Json(
+        storage::orders::list(&state.store, location.as_deref(), filter.status, limit).await?,
+    ))
 }
 
 /// Cancellation.
@@ -230,7 +279,11 @@ async fn cancel(
     Json(req): Json<CancelRequest>,
 ) -> AppResult<Json<OrderView>> {
     let order = storage::orders::get(&state.store, id).await?;
-    let reason = if req.reason.trim().is_empty() { "cancelled" } else { req.reason.trim() };
+    let reason = if req.reason.trim().is_empty() {
+        "cancelled"
+    } else {
+        req.reason.trim()
+    };
     let (actor, expected) = match &staff {
         Some(staff) => {
             staff.require(&[Role::HeadOfficeAdmin, Role::StoreManager])?;
@@ -240,10 +293,21 @@ async fn cancel(
         None => ("shopper".to_owned(), Some(OrderStatus::PendingPayment)),
     };
     if expected.is_some_and(|e| e != order.status) && order.status != OrderStatus::Cancelled {
-        return Err(AppError::conflict("not_cancellable", "a paid order can only be cancelled by the store"));
+        return Err(AppError::conflict(
+            "not_cancellable",
+            "a paid order can only be cancelled by the store",
+        ));
     }
     Ok(Json(
-        storage::orders::change_status_from(&state.store, id, expected, OrderStatus::Cancelled, &actor, reason).await?,
+        storage::orders::change_status_from(
+            &state.store,
+            id,
+            expected,
+            OrderStatus::Cancelled,
+            &actor,
+            reason,
+        )
+        .await?,
     ))
 }
 
@@ -251,11 +315,22 @@ async fn cancel(
 #[utoipa::path(post, path = "/orders/{id}/ready", tag = "orders", security(("staff" = [])),
     params(("id" = Uuid, Path, description = "order id")),
     responses((status = 200, body = OrderView), (status = 409, body = crate::error::ErrorBody)))]
-async fn ready(caller: Caller, State(state): State<AppState>, Path(id): Path<Uuid>) -> AppResult<Json<OrderView>> {
+async fn ready(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+) -> AppResult<Json<OrderView>> {
     let order = storage::orders::get(&state.store, id).await?;
     caller.require_store(&order.location_id)?;
     Ok(Json(
-        storage::orders::change_status(&state.store, id, OrderStatus::ReadyForPickup, &caller.actor(), "ready for pickup").await?,
+        storage::orders::change_status(
+            &state.store,
+            id,
+            OrderStatus::ReadyForPickup,
+            &caller.actor(),
+            "ready for pickup",
+        )
+        .await?,
     ))
 }
 
@@ -271,7 +346,12 @@ pub struct HandOver {
 #[utoipa::path(post, path = "/orders/{id}/pickup", tag = "orders", request_body = HandOver,
     params(("id" = Uuid, Path, description = "order id")),
     responses((status = 200, body = OrderView), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
-async fn hand_over(caller: Caller, State(state): State<AppState>, Path(id): Path<Uuid>, Json(req): Json<HandOver>) -> AppResult<Json<OrderView>> {
+async fn hand_over(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    Json(req): Json<HandOver>,
+) -> AppResult<Json<OrderView>> {
     let order = storage::orders::get(&state.store, id).await?;
     caller.require_store(&order.location_id)?;
     state.limiter.check(&format!("pickup:{id}"), 10)?;
@@ -279,7 +359,12 @@ async fn hand_over(caller: Caller, State(state): State<AppState>, Path(id): Path
     let short_code = if given.starts_with("PK") {
         match state.keys.verifier().verify(given, chrono::Utc::now()) {
             Ok(SignedCode::Pickup(code)) if code.order_id == id => code.short_code,
-            _ => return Err(AppError::field("pickup_code", "not a valid pickup code for this order")),
+            _ => {
+                return Err(AppError::field(
+                    "pickup_code",
+                    "not a valid pickup code for this order",
+                ))
+            }
         }
     } else {
         given.to_owned()
@@ -288,13 +373,31 @@ async fn hand_over(caller: Caller, State(state): State<AppState>, Path(id): Path
         return Err(AppError::field("pickup_code", "wrong pickup code"));
     }
     if order.status == OrderStatus::PickedUp {
-        return Err(AppError::conflict("already_collected", format!("order {} was already collected", order.order_no)));
+        return Err(AppError::conflict(
+            "already_collected",
+            format!("order {} was already collected", order.order_no),
+        ));
     }
     if order.status != OrderStatus::ReadyForPickup {
-        return Err(AppError::conflict("not_ready", format!("order {} is {}, not ready for pickup", order.order_no, order.status.as_str())));
+        return Err(AppError::conflict(
+            "not_ready",
+            format!(
+                "order {} is {}, not ready for pickup",
+                order.order_no,
+                order.status.as_str()
+            ),
+        ));
     }
     Ok(Json(
-        storage::orders::change_status_from(&state.store, id, Some(OrderStatus::ReadyForPickup), OrderStatus::PickedUp, &caller.actor(), "handed over").await?,
+        storage::orders::change_status_from(
+            &state.store,
+            id,
+            Some(OrderStatus::ReadyForPickup),
+            OrderStatus::PickedUp,
+            &caller.actor(),
+            "handed over",
+        )
+        .await?,
     ))
 }
 
@@ -302,21 +405,46 @@ async fn hand_over(caller: Caller, State(state): State<AppState>, Path(id): Path
 #[utoipa::path(post, path = "/orders/{id}/ship", tag = "orders", security(("staff" = [])),
     params(("id" = Uuid, Path, description = "order id")),
     responses((status = 200, body = OrderView), (status = 409, body = crate::error::ErrorBody)))]
-async fn ship(staff: StaffActor, State(state): State<AppState>, Path(id): Path<Uuid>) -> AppResult<Json<OrderView>> {
+async fn ship(
+    staff: StaffActor,
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+) -> AppResult<Json<OrderView>> {
     let order = storage::orders::get(&state.store, id).await?;
     staff.require(&[Role::HeadOfficeAdmin, Role::StoreManager])?;
     staff.require_store(&order.location_id)?;
-    Ok(Json(storage::orders::change_status(&state.store, id, OrderStatus::Shipped, &staff.actor(), "shipped").await?))
+    Ok(Json(
+        storage::orders::change_status(
+            &state.store,
+            id,
+            OrderStatus::Shipped,
+            &staff.actor(),
+            "shipped",
+        )
+        .await?,
+    ))
 }
 
 /// Confirms delivery of a shipped order.
 #[utoipa::path(post, path = "/orders/{id}/deliver", tag = "orders", security(("staff" = [])),
     params(("id" = Uuid, Path, description = "order id")),
     responses((status = 200, body = OrderView), (status = 409, body = crate::error::ErrorBody)))]
-async fn deliver(staff: StaffActor, State(state): State<AppState>, Path(id): Path<Uuid>) -> AppResult<Json<OrderView>> {
+async fn deliver(
+    staff: StaffActor,
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+) -> AppResult<Json<OrderView>> {
     let order = storage::orders::get(&state.store, id).await?;
     staff.require(&[Role::HeadOfficeAdmin, Role::StoreManager])?;
     staff.require_store(&order.location_id)?;
-    Ok(Json(storage::orders::change_status(&state.store, id, OrderStatus::Delivered, &staff.actor(), "delivered").await?))
+    Ok(Json(
+        storage::orders::change_status(
+            &state.store,
+            id,
+            OrderStatus::Delivered,
+            &staff.actor(),
+            "delivered",
+        )
+        .await?,
+    ))
 }
-

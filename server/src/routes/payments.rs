@@ -63,7 +63,11 @@ pub struct PaymentIntent {
 #[utoipa::path(post, path = "/orders/{id}/payments", tag = "payments", request_body = CreatePayment,
     params(("id" = Uuid, Path, description = "order id")),
     responses((status = 200, body = PaymentIntent), (status = 409, body = crate::error::ErrorBody)))]
-async fn create_payment(State(state): State<AppState>, Path(order_id): Path<Uuid>, Json(req): Json<CreatePayment>) -> AppResult<Json<PaymentIntent>> {
+async fn create_payment(
+    State(state): State<AppState>,
+    Path(order_id): Path<Uuid>,
+    Json(req): Json<CreatePayment>,
+) -> AppResult<Json<PaymentIntent>> {
     retail_domain::ids::require_v7(req.id).map_err(|e| AppError::field("id", e.to_string()))?;
     let payment = storage::payments::create_intent(&state.store, req.id, order_id).await?;
     Ok(Json(PaymentIntent {
@@ -91,24 +95,40 @@ pub struct PaymentNotification {
 /// Receives a signed payment notification from the provider.
 #[utoipa::path(post, path = "/payments/notify", tag = "payments", request_body = PaymentNotification,
     responses((status = 200), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
-async fn notify(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> AppResult<Json<serde_json::Value>> {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+async fn notify(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> AppResult<Json<serde_json::Value>> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
     let timestamp: i64 = header("x-pay-timestamp")
         .and_then(|t| t.parse().ok())
         .ok_or_else(|| AppError::Unauthorized("missing or malformed X-Pay-Timestamp".into()))?;
-    let signature = header("x-pay-signature").ok_or_else(|| AppError::Unauthorized("missing X-Pay-Signature".into()))?;
+    let signature = header("x-pay-signature")
+        .ok_or_else(|| AppError::Unauthorized("missing X-Pay-Signature".into()))?;
     if !signatures_match(&state.keys.payment_signature(timestamp, &body), signature) {
         tracing::warn!("payment notification with a bad signature refused");
         return Err(AppError::Unauthorized("bad notification signature".into()));
     }
     let age = (chrono::Utc::now().timestamp() - timestamp).abs();
     if age > state.settings.payments.notification_tolerance_secs {
-        return Err(AppError::bad_request("stale_notification", "notification timestamp is too old or in the future"));
+        return Err(AppError::bad_request(
+            "stale_notification",
+            "notification timestamp is too old or in the future",
+        ));
     }
     let notification: PaymentNotification = serde_json::from_slice(&body)
         .map_err(|e| AppError::bad_request("invalid_body", format!("invalid notification: {e}")))?;
     if notification.status != "succeeded" {
-        return Err(AppError::bad_request("unsupported_status", "only succeeded notifications are handled"));
+        return Err(AppError::bad_request(
+            "unsupported_status",
+            "only succeeded notifications are handled",
+        ));
     }
     if notification.notify_id.is_empty() || notification.notify_id.len() > 128 {
         return Err(AppError::field("notify_id", "must be 1 to 128 characters"));
@@ -125,10 +145,15 @@ async fn notify(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
     )
     .await?;
     tracing::info!(order = %head.order_no, "order paid");
-    Ok(Json(serde_json::json!({"ok": true, "order_no": head.order_no})))
+    Ok(Json(
+        serde_json::json!({"ok": true, "order_no": head.order_no}),
+    ))
 }
 
-async fn sandbox_page(State(state): State<AppState>, Path(id): Path<Uuid>) -> AppResult<Html<String>> {
+async fn sandbox_page(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+) -> AppResult<Html<String>> {
     let payment = storage::payments::get(&state.store, id).await?;
     Ok(Html(format!(
         "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
@@ -140,7 +165,10 @@ async fn sandbox_page(State(state): State<AppState>, Path(id): Path<Uuid>) -> Ap
 }
 
 /// The shopper confirmed: the provider notifies the server over HTTP, signed, like a real one.
-async fn sandbox_confirm(State(state): State<AppState>, Path(id): Path<Uuid>) -> AppResult<Html<String>> {
+async fn sandbox_confirm(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+) -> AppResult<Html<String>> {
     let payment = storage::payments::get(&state.store, id).await?;
     let notification = PaymentNotification {
         notify_id: format!("sbx-{}", retail_domain::ids::new_id().simple()),
@@ -156,11 +184,18 @@ async fn sandbox_confirm(State(state): State<AppState>, Path(id): Path<Uuid>) ->
         .post(format!("{}/api/v1/payments/notify", state.public_url))
         .header("content-type", "application/json")
         .header("x-pay-timestamp", timestamp.to_string())
-        .header("x-pay-signature", state.keys.payment_signature(timestamp, &body))
+        .header(
+            "x-pay-signature",
+            state.keys.payment_signature(timestamp, &body),
+        )
         .body(body)
         .send()
         .await
-        .map_err(|e| AppError::Unavailable(format!("the shop did not answer the payment notification: {e}")))?;
+        .map_err(|e| {
+            AppError::Unavailable(format!(
+                "the shop did not answer the payment notification: {e}"
+            ))
+        })?;
     let ok = response.status().is_success();
     Ok(Html(format!(
         "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>沙箱支付</title></head><body>\

@@ -1,10 +1,425 @@
-//! sales routes.
+//! POS sales and returns: the lanes' sale push (DESIGN §5), returns of sales and collected or
+//! delivered online orders, and a sale with its returns.
 
+use std::collections::HashSet;
+
+use axum::extract::{DefaultBodyLimit, State};
+use chrono::{DateTime, Utc};
+use retail_domain::money::Money;
+use retail_domain::points::PointsRules;
+use retail_domain::wire::sales::{
+    CreateReturn, PaymentMethod, PosSale, PushSales, PushSalesResult, ReturnResult,
+    MAX_RETURN_LINES, MAX_SALES_PER_PUSH,
+};
 use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
 
+use super::{Json, Path};
+use crate::auth::{Caller, DeviceActor, DeviceKind};
+use crate::error::{AppError, AppResult};
 use crate::state::AppState;
+use crate::storage;
+use crate::storage::sales::{NewReturn, PushContext, SaleView};
 
-/// sales routes.
+/// Most lines in one sale.
+pub const MAX_SALE_LINES: usize = 500;
+/// Most payments in one sale.
+pub const MAX_SALE_PAYMENTS: usize = 20;
+/// Largest quantity of one line (units, or grams for weighed SKUs).
+pub const MAX_LINE_QTY: i64 = 1_000_000;
+/// How far in the future a sale's completion time may lie (lane clocks drift).
+const MAX_CLOCK_SKEW_MS: i64 = 10 * 60 * 1000;
+/// Longest text field (names, reasons), in characters.
+const MAX_TEXT: usize = 200;
+/// Largest push body: 500 sales of many lines are several megabytes of JSON.
+const MAX_PUSH_BYTES: usize = 64 * 1024 * 1024;
+
+/// Sales routes.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(push))
+        .layer(DefaultBodyLimit::max(MAX_PUSH_BYTES))
+        .routes(routes!(get_sale))
+        .routes(routes!(create_return))
+}
+
+fn text_ok(text: &str, max: usize) -> bool {
+    text.chars().count() <= max
+}
+
+/// Checks one pushed sale without the database; the error says what is wrong.
+pub fn validate_sale(
+    sale: &PosSale,
+    device_store: &str,
+    rules: &PointsRules,
+    now: DateTime<Utc>,
+) -> Result<(), String> {
+    if sale.store != device_store {
+        return Err(format!(
+            "sale belongs to store {}, but this lane is registered at store {device_store}",
+            sale.store
+        ));
+    }
+    retail_domain::ids::require_v7(sale.id).map_err(|e| format!("id: {e}"))?;
+    let cashier = sale.cashier.trim();
+    if cashier.is_empty() || !text_ok(cashier, 64) {
+        return Err("cashier: must be 1 to 64 characters".into());
+    }
+    if !text_ok(&sale.sale_no, 64) {
+        return Err("sale_no: at most 64 characters".into());
+    }
+    if sale.lines.is_empty() || sale.lines.len() > MAX_SALE_LINES {
+        return Err(format!(
+            "lines: a sale has 1 to {MAX_SALE_LINES} lines, this one {}",
+            sale.lines.len()
+        ));
+    }
+    let mut line_nos = HashSet::with_capacity(sale.lines.len());
+    let mut line_sum = Money::ZERO;
+    for line in &sale.lines {
+        let n = line.line_no;
+        if n == 0 {
+            return Err("line 0: line numbers start at 1".into());
+        }
+        if !line_nos.insert(n) {
+            return Err(format!("line {n}: line number used twice"));
+        }
+        if line.qty <= 0 || line.qty > MAX_LINE_QTY {
+            return Err(format!(
+                "line {n}: qty must be 1 to {MAX_LINE_QTY}, got {}",
+                line.qty
+            ));
+        }
+        if line.unit_price.is_negative() || line.discount.is_negative() || line.amount.is_negative()
+        {
+            return Err(format!("line {n}: amounts must not be negative"));
+        }
+        if !text_ok(&line.name, MAX_TEXT) || !text_ok(&line.barcode, 64) {
+            return Err(format!("line {n}: name or barcode too long"));
+        }
+        line_sum = line_sum
+            .checked_add(line.amount)
+            .ok_or_else(|| format!("line {n}: amounts overflow"))?;
+    }
+    if sale.subtotal.is_negative() || sale.discount.is_negative() || sale.total.is_negative() {
+        return Err("subtotal, discount and total must not be negative".into());
+    }
+    if line_sum != sale.total {
+        return Err(format!(
+            "the line amounts sum to {line_sum}, but the total is {}",
+            sale.total
+        ));
+    }
+    if sale.subtotal.checked_sub(sale.discount) != Some(sale.total) {
+        return Err(format!(
+            "subtotal {} minus discount {} is not the total {}",
+            sale.subtotal, sale.discount, sale.total
+        ));
+    }
+    if sale.payments.len() > MAX_SALE_PAYMENTS {
+        return Err(format!("payments: at most {MAX_SALE_PAYMENTS}"));
+    }
+    let mut payment_ids = HashSet::with_capacity(sale.payments.len());
+    let mut provider_refs = HashSet::new();
+    let mut paid = Money::ZERO;
+    let mut points = 0_i64;
+    for p in &sale.payments {
+        let id = p.id;
+        retail_domain::ids::require_v7(id).map_err(|e| format!("payment {id}: {e}"))?;
+        if !payment_ids.insert(id) {
+            return Err(format!("payment {id} appears twice"));
+        }
+        if p.amount.is_negative() {
+            return Err(format!("payment {id}: amount must not be negative"));
+        }
+        match p.method {
+            PaymentMethod::StoredBalance | PaymentMethod::Points => {
+                if sale.member_id.is_none() {
+                    return Err(format!(
+                        "payment {id}: {} needs a member",
+                        p.method.as_str()
+                    ));
+                }
+                if p.amount.is_zero() {
+                    return Err(format!("payment {id}: amount must be positive"));
+                }
+            }
+            _ => {}
+        }
+        if p.method == PaymentMethod::Points {
+            if p.points <= 0 {
+                return Err(format!("payment {id}: points must be positive"));
+            }
+            let value = rules
+                .redemption_value(p.points)
+                .map_err(|e| format!("payment {id}: {e}"))?;
+            if value != p.amount {
+                return Err(format!(
+                    "payment {id}: {} points are worth {value}, not {}",
+                    p.points, p.amount
+                ));
+            }
+            points = points
+                .checked_add(p.points)
+                .ok_or_else(|| format!("payment {id}: points overflow"))?;
+        } else if p.points != 0 {
+            return Err(format!("payment {id}: points are only for points payments"));
+        }
+        if let Some(r) = &p.provider_ref {
+            if r.trim().is_empty() || !text_ok(r, 128) {
+                return Err(format!(
+                    "payment {id}: provider_ref must be 1 to 128 characters"
+                ));
+            }
+            if !provider_refs.insert(r.as_str()) {
+                return Err(format!(
+                    "payment {id}: provider reference {r} appears twice"
+                ));
+            }
+        }
+        paid = paid
+            .checked_add(p.amount)
+            .ok_or_else(|| format!("payment {id}: amounts overflow"))?;
+    }
+    if paid != sale.total {
+        return Err(format!(
+            "the payments sum to {paid}, but the total is {}",
+            sale.total
+        ));
+    }
+    if points > rules.max_redeemable_points(i64::MAX, sale.total) {
+        return Err(format!(
+            "{points} points exceed the share of the total that may be paid with points"
+        ));
+    }
+    let completed = sale.completed_at.timestamp_millis();
+    if completed > now.timestamp_millis().saturating_add(MAX_CLOCK_SKEW_MS) {
+        return Err(format!(
+            "completed_at {} is more than 10 minutes in the future (lane clock wrong?)",
+            sale.completed_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ));
+    }
+    if completed < 0 {
+        return Err("completed_at is before 1970".into());
+    }
+    Ok(())
+}
+
+/// Pushes a batch of completed sales (at most 500) from a POS lane.
+///
+/// An idempotent upsert by sale id, all in one transaction: each sale is answered `applied`
+/// (stored now, with the server's order number and the points earned), `duplicate` (stored by an
+/// earlier push; nothing changed) or `rejected` (bad data, with the reason; not stored, and the
+/// other sales are not affected). Stock is decremented at once and never refused (on hand may go
+/// negative after offline sales). Stored balance and points payments are charged here,
+/// idempotently by payment id, so a charge made online at the till is not repeated.
+#[utoipa::path(post, path = "/pos/sales", tag = "sales", security(("device" = [])), request_body = PushSales,
+    responses((status = 200, body = PushSalesResult), (status = 401, body = crate::error::ErrorBody),
+        (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+async fn push(
+    device: DeviceActor,
+    State(state): State<AppState>,
+    Json(req): Json<PushSales>,
+) -> AppResult<Json<PushSalesResult>> {
+    if device.kind != DeviceKind::Pos {
+        return Err(AppError::Forbidden("only POS terminals push sales".into()));
+    }
+    if req.sales.len() > MAX_SALES_PER_PUSH {
+        return Err(AppError::field(
+            "sales",
+            format!(
+                "at most {MAX_SALES_PER_PUSH} sales per push, got {}",
+                req.sales.len()
+            ),
+        ));
+    }
+    let rules = &state.settings.points;
+    let now = Utc::now();
+    let verdicts: Vec<Option<String>> = req
+        .sales
+        .iter()
+        .map(|sale| validate_sale(sale, &device.location_id, rules, now).err())
+        .collect();
+    let actor = device.actor();
+    let ctx = PushContext {
+        store_id: &device.location_id,
+        device_id: device.id,
+        actor: &actor,
+        rules,
+    };
+    let results = storage::sales::push_sales(&state.store, &ctx, &req.sales, verdicts).await?;
+    let count = |o| results.iter().filter(|r| r.outcome == o).count();
+    tracing::info!(
+        device = %device.id,
+        store = %device.location_id,
+        applied = count(retail_domain::wire::sales::SaleOutcome::Applied),
+        duplicate = count(retail_domain::wire::sales::SaleOutcome::Duplicate),
+        rejected = count(retail_domain::wire::sales::SaleOutcome::Rejected),
+        "sales pushed"
+    );
+    Ok(Json(PushSalesResult { results }))
+}
+
+/// A sale (or any order) with its lines, status history and returns: for the lanes of its store
+/// and the store's staff.
+#[utoipa::path(get, path = "/pos/sales/{id}", tag = "sales", security(("device" = []), ("staff" = [])),
+    params(("id" = Uuid, Path, description = "sale id")),
+    responses((status = 200, body = SaleView), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+async fn get_sale(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+) -> AppResult<Json<SaleView>> {
+    let view = storage::sales::get_sale(&state.store, &state.settings.points, id).await?;
+    caller.require_store(&view.sale.location_id)?;
+    Ok(Json(view))
+}
+
+/// Returns items of a completed POS sale (or a picked-up or delivered online order).
+///
+/// Refunds what was actually paid for the returned units (for the last units of a line exactly
+/// what is left of its amount), puts them back into stock at the order's location, takes back
+/// the earned points proportionally and gives back the returned share of stored balance and
+/// redeemed points. When everything has come back the order moves to `after_sale` → `refunded`.
+/// Idempotent by the return's id: a retry answers the first result. 409 `return_exceeds_sale`
+/// when more units are returned than are left on a line.
+#[utoipa::path(post, path = "/returns", tag = "sales", security(("device" = []), ("staff" = [])), request_body = CreateReturn,
+    responses((status = 200, body = ReturnResult), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+async fn create_return(
+    caller: Caller,
+    State(state): State<AppState>,
+    Json(req): Json<CreateReturn>,
+) -> AppResult<Json<ReturnResult>> {
+    if let Caller::Device(device) = &caller {
+        if device.kind != DeviceKind::Pos {
+            return Err(AppError::Forbidden(
+                "only POS terminals record returns".into(),
+            ));
+        }
+    }
+    retail_domain::ids::require_v7(req.id).map_err(|e| AppError::field("id", e.to_string()))?;
+    if req.lines.is_empty() || req.lines.len() > MAX_RETURN_LINES {
+        return Err(AppError::field(
+            "lines",
+            format!("1 to {MAX_RETURN_LINES} lines"),
+        ));
+    }
+    let mut seen = HashSet::with_capacity(req.lines.len());
+    for line in &req.lines {
+        if line.line_no == 0 || !seen.insert(line.line_no) {
+            return Err(AppError::field(
+                "lines",
+                format!(
+                    "line {}: line numbers start at 1 and appear once",
+                    line.line_no
+                ),
+            ));
+        }
+        if line.qty <= 0 || line.qty > MAX_LINE_QTY {
+            return Err(AppError::field(
+                "lines",
+                format!("line {}: qty must be 1 to {MAX_LINE_QTY}", line.line_no),
+            ));
+        }
+    }
+    let reason = req.reason.as_deref().unwrap_or("").trim();
+    if !text_ok(reason, MAX_TEXT) {
+        return Err(AppError::field(
+            "reason",
+            format!("at most {MAX_TEXT} characters"),
+        ));
+    }
+    let input = NewReturn {
+        id: req.id,
+        order_id: req.order_id,
+        lines: &req.lines,
+        reason,
+    };
+    let result = storage::sales::create_return(
+        &state.store,
+        &state.settings.points,
+        &input,
+        &caller.actor(),
+        |location| caller.require_store(location),
+    )
+    .await?;
+    Ok(Json(result))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use retail_domain::wire::sales::{PosPayment, PosSaleLine};
+
+    fn sale() -> PosSale {
+        PosSale {
+            id: Uuid::now_v7(),
+            sale_no: "SH001-01-000001".into(),
+            store: "SH001".into(),
+            cashier: "cashier1.sh001".into(),
+            member_id: None,
+            lines: vec![PosSaleLine {
+                line_no: 1,
+                sku_id: Uuid::now_v7(),
+                barcode: "6901234567892".into(),
+                name: "水".into(),
+                qty: 2,
+                unit_price: Money::from_fen(250),
+                discount: Money::ZERO,
+                amount: Money::from_fen(500),
+            }],
+            payments: vec![PosPayment {
+                id: Uuid::now_v7(),
+                method: PaymentMethod::Cash,
+                amount: Money::from_fen(500),
+                points: 0,
+                provider_ref: None,
+            }],
+            subtotal: Money::from_fen(500),
+            discount: Money::ZERO,
+            total: Money::from_fen(500),
+            completed_at: Utc::now(),
+            offline: false,
+        }
+    }
+
+    #[test]
+    fn validation() {
+        let rules = PointsRules::default();
+        let now = Utc::now();
+        assert_eq!(validate_sale(&sale(), "SH001", &rules, now), Ok(()));
+        let err = validate_sale(&sale(), "SH002", &rules, now).unwrap_err();
+        assert!(err.starts_with("sale belongs to store SH001"), "{err}");
+        let mut s = sale();
+        s.total = Money::from_fen(400);
+        assert!(validate_sale(&s, "SH001", &rules, now).is_err());
+        let mut s = sale();
+        s.lines[0].qty = 0;
+        assert!(validate_sale(&s, "SH001", &rules, now).is_err());
+        let mut s = sale();
+        s.payments[0].amount = Money::from_fen(499);
+        assert!(validate_sale(&s, "SH001", &rules, now).is_err());
+        let mut s = sale();
+        s.completed_at = now + chrono::Duration::minutes(11);
+        assert!(validate_sale(&s, "SH001", &rules, now).is_err());
+        let mut s = sale();
+        s.payments[0].method = PaymentMethod::Points;
+        s.payments[0].points = 500;
+        assert!(validate_sale(&s, "SH001", &rules, now)
+            .unwrap_err()
+            .contains("needs a member"));
+        s.member_id = Some(Uuid::now_v7());
+        // 500 points = ¥5.00, but at most half of the sale may be paid with points.
+        assert!(validate_sale(&s, "SH001", &rules, now)
+            .unwrap_err()
+            .contains("exceed"));
+        let mut s = sale();
+        s.lines.push(s.lines[0].clone());
+        assert!(validate_sale(&s, "SH001", &rules, now)
+            .unwrap_err()
+            .contains("twice"));
+    }
 }

@@ -50,7 +50,11 @@ pub async fn record(
 }
 
 /// The newest entries, optionally for one entity id, newest first.
-pub async fn list(store: &Store, entity_id: Option<&str>, limit: i64) -> AppResult<Vec<AuditEntry>> {
+pub async fn list(
+    store: &Store,
+    entity_id: Option<&str>,
+    limit: i64,
+) -> AppResult<Vec<AuditEntry>> {
     let rows = sqlx::query(
         "SELECT actor, action, entity, entity_id, detail, at FROM audit_log \
          WHERE ($1 IS NULL OR entity_id = $1) ORDER BY at DESC, id DESC LIMIT $2",

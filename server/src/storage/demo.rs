@@ -24,61 +24,261 @@ fn demo_id(kind: &str, key: &str) -> Uuid {
 /// Inserts the whole chain: locations, staff, categories, products, SKUs, barcodes, store prices,
 /// opening stock (as `opening` movements), members with opening points and balance, and the
 /// catalog feed.
-pub async fn load(store: &Store, keys: &Keys, chain: &DemoChain, password_hash: &str) -> AppResult<()> {
+pub async fn load(
+    store: &Store,
+    keys: &Keys,
+    chain: &DemoChain,
+    password_hash: &str,
+) -> AppResult<()> {
     let now = now_ms();
     let mut tx = store.begin().await?;
-    insert_rows(&mut tx, "locations", &["id", "kind", "name_zh", "name_en", "city", "address", "created_at"], &chain.locations, |q, l| {
-        let kind = match l.kind {
-            DemoLocationKind::HeadOffice => "head_office",
-            DemoLocationKind::Warehouse => "warehouse",
-            DemoLocationKind::Store => "store",
-        };
-        q.bind(l.code).bind(kind).bind(l.name_zh.as_str()).bind(l.name_en.as_str()).bind(l.city_zh.as_str()).bind(l.address_zh.as_str()).bind(now)
-    })
+    insert_rows(
+        &mut tx,
+        "locations",
+        &[
+            "id",
+            "kind",
+            "name_zh",
+            "name_en",
+            "city",
+            "address",
+            "created_at",
+        ],
+        &chain.locations,
+        |q, l| {
+            let kind = match l.kind {
+                DemoLocationKind::HeadOffice => "head_office",
+                DemoLocationKind::Warehouse => "warehouse",
+                DemoLocationKind::Store => "store",
+            };
+            q.bind(l.code)
+                .bind(kind)
+                .bind(l.name_zh.as_str())
+                .bind(l.name_en.as_str())
+                .bind(l.city_zh.as_str())
+                .bind(l.address_zh.as_str())
+                .bind(now)
+        },
+    )
     .await?;
-    insert_rows(&mut tx, "staff", &["id", "username", "display_name", "password_hash", "role", "location_id", "created_at"], &chain.staff, |q, s| {
-        let role = match s.role {
-            DemoRole::HeadOfficeAdmin => "head_office_admin",
-            DemoRole::StoreManager => "store_manager",
-            DemoRole::Cashier => "cashier",
-        };
-        q.bind(demo_id("staff", &s.username).to_string()).bind(s.username.as_str()).bind(s.display_name.as_str()).bind(password_hash).bind(role).bind(s.store).bind(now)
-    })
+    insert_rows(
+        &mut tx,
+        "staff",
+        &[
+            "id",
+            "username",
+            "display_name",
+            "password_hash",
+            "role",
+            "location_id",
+            "created_at",
+        ],
+        &chain.staff,
+        |q, s| {
+            let role = match s.role {
+                DemoRole::HeadOfficeAdmin => "head_office_admin",
+                DemoRole::StoreManager => "store_manager",
+                DemoRole::Cashier => "cashier",
+            };
+            q.bind(demo_id("staff", &s.username).to_string())
+                .bind(s.username.as_str())
+                .bind(s.display_name.as_str())
+                .bind(password_hash.to_owned())
+                .bind(role)
+                .bind(s.store)
+                .bind(now)
+        },
+    )
     .await?;
     // Parents before children (the demo lists them in that order; sort by depth to be sure).
     let mut categories: Vec<_> = chain.categories.iter().collect();
     categories.sort_by_key(|c| c.code.matches('-').count());
-    insert_rows(&mut tx, "categories", &["id", "parent_id", "name_zh", "name_en", "sort"], &categories, |q, c| {
-        q.bind(c.code.as_str()).bind(c.parent.as_deref()).bind(c.name_zh.as_str()).bind(c.name_en.as_str()).bind(0_i64)
-    })
+    insert_rows(
+        &mut tx,
+        "categories",
+        &["id", "parent_id", "name_zh", "name_en", "sort"],
+        &categories,
+        |q, c| {
+            q.bind(c.code.as_str())
+                .bind(c.parent.as_deref())
+                .bind(c.name_zh.as_str())
+                .bind(c.name_en.as_str())
+                .bind(0_i64)
+        },
+    )
     .await?;
-    insert_rows(&mut tx, "products", &["id", "code", "name_zh", "name_en", "brand", "category_id", "description", "status", "created_at", "updated_at"], &chain.products, |q, p| {
-        q.bind(demo_id("product", &p.code).to_string()).bind(p.code.as_str()).bind(p.name_zh.as_str()).bind(p.name_en.as_str()).bind(p.brand.as_str()).bind(p.category.as_str()).bind(p.description_zh.as_str()).bind("on_shelf").bind(now).bind(now)
-    })
+    insert_rows(
+        &mut tx,
+        "products",
+        &[
+            "id",
+            "code",
+            "name_zh",
+            "name_en",
+            "brand",
+            "category_id",
+            "description",
+            "status",
+            "created_at",
+            "updated_at",
+        ],
+        &chain.products,
+        |q, p| {
+            q.bind(demo_id("product", &p.code).to_string())
+                .bind(p.code.as_str())
+                .bind(p.name_zh.as_str())
+                .bind(p.name_en.as_str())
+                .bind(p.brand.as_str())
+                .bind(p.category.as_str())
+                .bind(p.description_zh.as_str())
+                .bind("on_shelf")
+                .bind(now)
+                .bind(now)
+        },
+    )
     .await?;
-    let skus: Vec<_> = chain.products.iter().flat_map(|p| p.skus.iter().map(move |s| (p, s))).collect();
-    insert_rows(&mut tx, "skus", &["id", "product_id", "sku_code", "spec_zh", "spec_en", "unit", "weighed", "price_fen", "member_price_fen", "status", "created_at", "updated_at"], &skus, |q, (p, s)| {
-        q.bind(demo_id("sku", &s.sku_code).to_string()).bind(demo_id("product", &p.code).to_string()).bind(s.sku_code.as_str()).bind(s.spec_zh.as_str()).bind(s.spec_en.as_str()).bind(s.unit.as_str()).bind(i64::from(s.weighed)).bind(s.price_fen).bind(s.member_price_fen).bind("on_shelf").bind(now).bind(now)
-    })
+    let skus: Vec<_> = chain
+        .products
+        .iter()
+        .flat_map(|p| p.skus.iter().map(move |s| (p, s)))
+        .collect();
+    insert_rows(
+        &mut tx,
+        "skus",
+        &[
+            "id",
+            "product_id",
+            "sku_code",
+            "spec_zh",
+            "spec_en",
+            "unit",
+            "weighed",
+            "price_fen",
+            "member_price_fen",
+            "status",
+            "created_at",
+            "updated_at",
+        ],
+        &skus,
+        |q, (p, s)| {
+            q.bind(demo_id("sku", &s.sku_code).to_string())
+                .bind(demo_id("product", &p.code).to_string())
+                .bind(s.sku_code.as_str())
+                .bind(s.spec_zh.as_str())
+                .bind(s.spec_en.as_str())
+                .bind(s.unit.as_str())
+                .bind(i64::from(s.weighed))
+                .bind(s.price_fen)
+                .bind(s.member_price_fen)
+                .bind("on_shelf")
+                .bind(now)
+                .bind(now)
+        },
+    )
     .await?;
-    insert_rows(&mut tx, "barcodes", &["code", "sku_id"], &skus, |q, (_, s)| q.bind(s.barcode.as_str()).bind(demo_id("sku", &s.sku_code).to_string())).await?;
-    let store_prices: Vec<_> = skus.iter().flat_map(|(_, s)| s.store_prices.iter().map(move |(loc, price)| (*loc, s.sku_code.as_str(), *price))).collect();
-    insert_rows(&mut tx, "store_prices", &["location_id", "sku_id", "price_fen"], &store_prices, |q, (loc, sku, price)| {
-        q.bind(*loc).bind(demo_id("sku", sku).to_string()).bind(*price)
-    })
+    insert_rows(
+        &mut tx,
+        "barcodes",
+        &["code", "sku_id"],
+        &skus,
+        |q, (_, s)| {
+            q.bind(s.barcode.as_str())
+                .bind(demo_id("sku", &s.sku_code).to_string())
+        },
+    )
     .await?;
-    insert_rows(&mut tx, "stock", &["location_id", "sku_id", "on_hand", "reserved", "low_stock_threshold", "updated_at"], &chain.stock, |q, s| {
-        q.bind(s.location).bind(demo_id("sku", &s.sku_code).to_string()).bind(s.on_hand).bind(0_i64).bind(s.low_stock_threshold).bind(now)
-    })
+    let store_prices: Vec<_> = skus
+        .iter()
+        .flat_map(|(_, s)| {
+            s.store_prices
+                .iter()
+                .map(move |(loc, price)| (*loc, s.sku_code.as_str(), *price))
+        })
+        .collect();
+    insert_rows(
+        &mut tx,
+        "store_prices",
+        &["location_id", "sku_id", "price_fen"],
+        &store_prices,
+        |q, (loc, sku, price)| {
+            q.bind(*loc)
+                .bind(demo_id("sku", sku).to_string())
+                .bind(*price)
+        },
+    )
     .await?;
-    let movement_ids: Vec<String> = chain.stock.iter().map(|_| retail_domain::ids::new_id().to_string()).collect();
+    insert_rows(
+        &mut tx,
+        "stock",
+        &[
+            "location_id",
+            "sku_id",
+            "on_hand",
+            "reserved",
+            "low_stock_threshold",
+            "updated_at",
+        ],
+        &chain.stock,
+        |q, s| {
+            q.bind(s.location)
+                .bind(demo_id("sku", &s.sku_code).to_string())
+                .bind(s.on_hand)
+                .bind(0_i64)
+                .bind(s.low_stock_threshold)
+                .bind(now)
+        },
+    )
+    .await?;
+    let movement_ids: Vec<String> = chain
+        .stock
+        .iter()
+        .map(|_| retail_domain::ids::new_id().to_string())
+        .collect();
     let movements: Vec<_> = chain.stock.iter().zip(&movement_ids).collect();
-    insert_rows(&mut tx, "stock_movements", &["id", "location_id", "sku_id", "kind", "on_hand_delta", "reserved_delta", "reason", "actor", "ref_id", "client_ts", "created_at"], &movements, |q, (s, id)| {
-        q.bind(id.as_str()).bind(s.location).bind(demo_id("sku", &s.sku_code).to_string()).bind("opening").bind(s.on_hand).bind(0_i64).bind("demo opening stock").bind("system").bind(None::<String>).bind(now).bind(now)
-    })
+    insert_rows(
+        &mut tx,
+        "stock_movements",
+        &[
+            "id",
+            "location_id",
+            "sku_id",
+            "kind",
+            "on_hand_delta",
+            "reserved_delta",
+            "reason",
+            "actor",
+            "ref_id",
+            "client_ts",
+            "created_at",
+        ],
+        &movements,
+        |q, (s, id)| {
+            q.bind(id.as_str())
+                .bind(s.location)
+                .bind(demo_id("sku", &s.sku_code).to_string())
+                .bind("opening")
+                .bind(s.on_hand)
+                .bind(0_i64)
+                .bind("demo opening stock")
+                .bind("system")
+                .bind(None::<String>)
+                .bind(now)
+                .bind(now)
+        },
+    )
     .await?;
     for m in &chain.members {
-        super::members::insert_demo_member(&mut tx, keys, demo_id("member", &m.phone), &m.phone, &m.name, m.growth, m.points, m.balance_fen).await?;
+        super::members::insert_demo_member(
+            &mut tx,
+            keys,
+            demo_id("member", &m.phone),
+            &m.phone,
+            &m.name,
+            m.growth,
+            m.points,
+            m.balance_fen,
+        )
+        .await?;
     }
     super::catalog::bump_all(&mut tx).await?;
     tx.commit().await?;

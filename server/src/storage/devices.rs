@@ -111,15 +111,23 @@ pub async fn list(store: &Store, location: Option<&str>) -> AppResult<Vec<Device
 /// Revokes a device's credential (idempotent).
 pub async fn revoke(store: &Store, id: Uuid, actor: &str) -> AppResult<DeviceRecord> {
     let mut tx = store.begin().await?;
-    let changed = sqlx::query("UPDATE devices SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
-        .bind(id.to_string())
-        .bind(now_ms())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+    let changed =
+        sqlx::query("UPDATE devices SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+            .bind(id.to_string())
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
     if changed == 1 {
-        audit::record(&mut tx, actor, "device.revoke", "device", &id.to_string(), serde_json::json!({}))
-            .await?;
+        audit::record(
+            &mut tx,
+            actor,
+            "device.revoke",
+            "device",
+            &id.to_string(),
+            serde_json::json!({}),
+        )
+        .await?;
     }
     tx.commit().await?;
     get(store, id).await

@@ -56,19 +56,22 @@ pub async fn upsert(store: &Store, location: &Location) -> AppResult<()> {
 
 /// All locations, by code.
 pub async fn list(store: &Store) -> AppResult<Vec<Location>> {
-    let rows = sqlx::query("SELECT id, kind, name_zh, name_en, city, address FROM locations ORDER BY id")
-        .fetch_all(store.reader())
-        .await?;
+    let rows =
+        sqlx::query("SELECT id, kind, name_zh, name_en, city, address FROM locations ORDER BY id")
+            .fetch_all(store.reader())
+            .await?;
     rows.iter().map(from_row).collect()
 }
 
 /// One location.
 pub async fn get(store: &Store, id: &str) -> AppResult<Location> {
-    let row = sqlx::query("SELECT id, kind, name_zh, name_en, city, address FROM locations WHERE id = $1")
-        .bind(id)
-        .fetch_optional(store.reader())
-        .await?
-        .ok_or_else(|| AppError::not_found(format!("location {id} not found")))?;
+    let row = sqlx::query(
+        "SELECT id, kind, name_zh, name_en, city, address FROM locations WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(store.reader())
+    .await?
+    .ok_or_else(|| AppError::not_found(format!("location {id} not found")))?;
     from_row(&row)
 }
 

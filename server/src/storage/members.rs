@@ -240,23 +240,35 @@ pub async fn get(store: &Store, keys: &Keys, rules: &PointsRules, id: Uuid) -> A
 }
 
 /// One member, if it exists.
-pub async fn find_by_id(store: &Store, keys: &Keys, rules: &PointsRules, id: Uuid) -> AppResult<Option<Member>> {
+pub async fn find_by_id(
+    store: &Store,
+    keys: &Keys,
+    rules: &PointsRules,
+    id: Uuid,
+) -> AppResult<Option<Member>> {
     // Through the writer pool: read-your-writes right after a registration or a ledger write
     // (the SQLite reader pool may lag a committed WAL frame by a moment).
     let row = sqlx::query(&format!("{MEMBER_SELECT} WHERE m.id = $1"))
         .bind(id.to_string())
         .fetch_optional(store.writer())
         .await?;
-    row.map(|row| member_from_row(&row, keys, rules)).transpose()
+    row.map(|row| member_from_row(&row, keys, rules))
+        .transpose()
 }
 
 /// The member with this (normalised) phone number, if any.
-pub async fn by_phone(store: &Store, keys: &Keys, rules: &PointsRules, phone: &str) -> AppResult<Option<Member>> {
+pub async fn by_phone(
+    store: &Store,
+    keys: &Keys,
+    rules: &PointsRules,
+    phone: &str,
+) -> AppResult<Option<Member>> {
     let row = sqlx::query(&format!("{MEMBER_SELECT} WHERE m.phone_hash = $1"))
         .bind(keys.lookup_hash(phone))
         .fetch_optional(store.reader())
         .await?;
-    row.map(|row| member_from_row(&row, keys, rules)).transpose()
+    row.map(|row| member_from_row(&row, keys, rules))
+        .transpose()
 }
 
 /// Registers a member with a normalised phone number (see [`normalize_phone`]). Idempotent by
@@ -447,7 +459,8 @@ async fn insert_balance(
     Ok(done == 1)
 }
 
-const POINTS_COLUMNS: &str = "id, member_id, delta, kind, reason, ref_id, actor, expires_at, created_at";
+const POINTS_COLUMNS: &str =
+    "id, member_id, delta, kind, reason, ref_id, actor, expires_at, created_at";
 const BALANCE_COLUMNS: &str = "id, member_id, delta_fen, kind, reason, ref_id, actor, created_at";
 
 fn points_entry(row: &sqlx::any::AnyRow) -> AppResult<PointsEntry> {
@@ -476,7 +489,11 @@ fn balance_entry(row: &sqlx::any::AnyRow) -> AppResult<BalanceEntry> {
 }
 
 /// The existing points row of `(kind, ref_id)`, with its member.
-async fn points_row_by_ref(tx: &mut Tx, kind: &str, ref_id: &str) -> AppResult<Option<(Uuid, PointsEntry)>> {
+async fn points_row_by_ref(
+    tx: &mut Tx,
+    kind: &str,
+    ref_id: &str,
+) -> AppResult<Option<(Uuid, PointsEntry)>> {
     let row = sqlx::query(&format!(
         "SELECT {POINTS_COLUMNS} FROM points_ledger WHERE kind = $1 AND ref_id = $2"
     ))
@@ -489,7 +506,11 @@ async fn points_row_by_ref(tx: &mut Tx, kind: &str, ref_id: &str) -> AppResult<O
 }
 
 /// The existing balance row of `(kind, ref_id)`, with its member.
-async fn balance_row_by_ref(tx: &mut Tx, kind: &str, ref_id: &str) -> AppResult<Option<(Uuid, BalanceEntry)>> {
+async fn balance_row_by_ref(
+    tx: &mut Tx,
+    kind: &str,
+    ref_id: &str,
+) -> AppResult<Option<(Uuid, BalanceEntry)>> {
     let row = sqlx::query(&format!(
         "SELECT {BALANCE_COLUMNS} FROM balance_ledger WHERE kind = $1 AND ref_id = $2"
     ))
@@ -556,7 +577,9 @@ pub async fn earn_in_tx(
     match points_row_by_ref(tx, "earn", ref_id).await? {
         Some((owner, _)) if owner != member_id => Err(ref_of_other_member("earn")),
         Some((_, entry)) => Ok(entry.delta),
-        None => Err(AppError::Internal(anyhow::anyhow!("earn row {ref_id} vanished"))),
+        None => Err(AppError::Internal(anyhow::anyhow!(
+            "earn row {ref_id} vanished"
+        ))),
     }
 }
 
@@ -596,7 +619,18 @@ pub async fn reverse_in_tx(
     } else {
         String::new()
     };
-    let applied = insert_points(tx, member_id, -actual, "reverse", &reason, ref_id, actor, None, now_ms()).await?;
+    let applied = insert_points(
+        tx,
+        member_id,
+        -actual,
+        "reverse",
+        &reason,
+        ref_id,
+        actor,
+        None,
+        now_ms(),
+    )
+    .await?;
     if applied && growth > 0 {
         sqlx::query(
             "UPDATE members SET growth = CASE WHEN growth > $2 THEN growth - $2 ELSE 0 END WHERE id = $1",
@@ -644,7 +678,18 @@ pub async fn redeem_in_tx(
             format!("the member has {balance} points, {points} needed"),
         ));
     }
-    insert_points(tx, member_id, -points, "redeem", "", ref_id, actor, None, now_ms()).await?;
+    insert_points(
+        tx,
+        member_id,
+        -points,
+        "redeem",
+        "",
+        ref_id,
+        actor,
+        None,
+        now_ms(),
+    )
+    .await?;
     Ok(())
 }
 
@@ -667,7 +712,18 @@ pub async fn refund_points_in_tx(
     if !lock_member_by_update(tx, member_id).await? {
         return Err(unknown_member(member_id));
     }
-    let applied = insert_points(tx, member_id, points, "refund", "", ref_id, actor, None, now_ms()).await?;
+    let applied = insert_points(
+        tx,
+        member_id,
+        points,
+        "refund",
+        "",
+        ref_id,
+        actor,
+        None,
+        now_ms(),
+    )
+    .await?;
     if !applied {
         if let Some((owner, _)) = points_row_by_ref(tx, "refund", ref_id).await? {
             if owner != member_id {
@@ -713,7 +769,17 @@ pub async fn pay_balance_in_tx(
             ),
         ));
     }
-    insert_balance(tx, member_id, -amount.fen(), "pay", "", ref_id, actor, now_ms()).await?;
+    insert_balance(
+        tx,
+        member_id,
+        -amount.fen(),
+        "pay",
+        "",
+        ref_id,
+        actor,
+        now_ms(),
+    )
+    .await?;
     Ok(())
 }
 
@@ -735,7 +801,17 @@ pub async fn refund_balance_in_tx(
     if !lock_member_by_update(tx, member_id).await? {
         return Err(unknown_member(member_id));
     }
-    let applied = insert_balance(tx, member_id, amount.fen(), "refund", "", ref_id, actor, now_ms()).await?;
+    let applied = insert_balance(
+        tx,
+        member_id,
+        amount.fen(),
+        "refund",
+        "",
+        ref_id,
+        actor,
+        now_ms(),
+    )
+    .await?;
     if !applied {
         if let Some((owner, _)) = balance_row_by_ref(tx, "refund", ref_id).await? {
             if owner != member_id {
@@ -763,7 +839,10 @@ pub async fn adjust_points(
 ) -> AppResult<(PointsEntry, i64)> {
     let ref_id = id.to_string();
     let mut tx = store.begin().await?;
-    if lock_member(&mut tx, store.dialect(), member_id).await?.is_none() {
+    if lock_member(&mut tx, store.dialect(), member_id)
+        .await?
+        .is_none()
+    {
         return Err(AppError::not_found(format!("member {member_id} not found")));
     }
     if let Some((owner, entry)) = points_row_by_ref(&mut tx, "adjust", &ref_id).await? {
@@ -786,8 +865,15 @@ pub async fn adjust_points(
         ));
     }
     let now = now_ms();
-    let expires_at = if delta > 0 { expiry_for(rules, now) } else { None };
-    insert_points(&mut tx, member_id, delta, "adjust", reason, &ref_id, actor, expires_at, now).await?;
+    let expires_at = if delta > 0 {
+        expiry_for(rules, now)
+    } else {
+        None
+    };
+    insert_points(
+        &mut tx, member_id, delta, "adjust", reason, &ref_id, actor, expires_at, now,
+    )
+    .await?;
     audit::record(
         &mut tx,
         actor,
@@ -818,7 +904,10 @@ pub async fn topup(
 ) -> AppResult<(BalanceEntry, Money)> {
     let ref_id = id.to_string();
     let mut tx = store.begin().await?;
-    if lock_member(&mut tx, store.dialect(), member_id).await?.is_none() {
+    if lock_member(&mut tx, store.dialect(), member_id)
+        .await?
+        .is_none()
+    {
         return Err(AppError::not_found(format!("member {member_id} not found")));
     }
     if let Some((owner, entry)) = balance_row_by_ref(&mut tx, "topup", &ref_id).await? {
@@ -833,7 +922,17 @@ pub async fn topup(
         return Ok((entry, Money::from_fen(balance)));
     }
     let reason = format!("top-up at {location}");
-    insert_balance(&mut tx, member_id, amount.fen(), "topup", &reason, &ref_id, actor, now_ms()).await?;
+    insert_balance(
+        &mut tx,
+        member_id,
+        amount.fen(),
+        "topup",
+        &reason,
+        &ref_id,
+        actor,
+        now_ms(),
+    )
+    .await?;
     let balance = balance_fen_tx(&mut tx, member_id).await?;
     audit::record(
         &mut tx,
@@ -875,7 +974,12 @@ fn next_cursor<T>(items: &[T], limit: i64, key: impl Fn(&T) -> (i64, Uuid)) -> O
 }
 
 /// A page of the member's points ledger, newest first.
-pub async fn points_page(store: &Store, member_id: Uuid, cursor: Option<&str>, limit: i64) -> AppResult<Page<PointsEntry>> {
+pub async fn points_page(
+    store: &Store,
+    member_id: Uuid,
+    cursor: Option<&str>,
+    limit: i64,
+) -> AppResult<Page<PointsEntry>> {
     let (before_at, before_id) = parse_cursor(cursor)?;
     let rows = sqlx::query(&format!(
         "SELECT {POINTS_COLUMNS} FROM points_ledger WHERE member_id = $1 \
@@ -888,13 +992,21 @@ pub async fn points_page(store: &Store, member_id: Uuid, cursor: Option<&str>, l
     .bind(limit)
     .fetch_all(store.reader())
     .await?;
-    let items = rows.iter().map(points_entry).collect::<AppResult<Vec<_>>>()?;
+    let items = rows
+        .iter()
+        .map(points_entry)
+        .collect::<AppResult<Vec<_>>>()?;
     let next_cursor = next_cursor(&items, limit, |e| (e.created_at.timestamp_millis(), e.id));
     Ok(Page { items, next_cursor })
 }
 
 /// A page of the member's stored-balance ledger, newest first.
-pub async fn balance_page(store: &Store, member_id: Uuid, cursor: Option<&str>, limit: i64) -> AppResult<Page<BalanceEntry>> {
+pub async fn balance_page(
+    store: &Store,
+    member_id: Uuid,
+    cursor: Option<&str>,
+    limit: i64,
+) -> AppResult<Page<BalanceEntry>> {
     let (before_at, before_id) = parse_cursor(cursor)?;
     let rows = sqlx::query(&format!(
         "SELECT {BALANCE_COLUMNS} FROM balance_ledger WHERE member_id = $1 \
@@ -907,7 +1019,10 @@ pub async fn balance_page(store: &Store, member_id: Uuid, cursor: Option<&str>, 
     .bind(limit)
     .fetch_all(store.reader())
     .await?;
-    let items = rows.iter().map(balance_entry).collect::<AppResult<Vec<_>>>()?;
+    let items = rows
+        .iter()
+        .map(balance_entry)
+        .collect::<AppResult<Vec<_>>>()?;
     let next_cursor = next_cursor(&items, limit, |e| (e.created_at.timestamp_millis(), e.id));
     Ok(Page { items, next_cursor })
 }
@@ -941,7 +1056,10 @@ pub async fn expire_points(store: &Store, now_ms: i64) -> AppResult<i64> {
         }
         let member_id = uuid_col(&row, "member_id")?;
         let mut tx = store.begin().await?;
-        if lock_member(&mut tx, store.dialect(), member_id).await?.is_none() {
+        if lock_member(&mut tx, store.dialect(), member_id)
+            .await?
+            .is_none()
+        {
             continue;
         }
         let sums = sqlx::query(&format!(
@@ -1012,16 +1130,41 @@ pub async fn insert_demo_member(
     .await?;
     let opening = format!("opening:{id}");
     if points != 0 {
-        insert_points(tx, id, points, "adjust", "opening balance", &opening, "system:demo", None, now).await?;
+        insert_points(
+            tx,
+            id,
+            points,
+            "adjust",
+            "opening balance",
+            &opening,
+            "system:demo",
+            None,
+            now,
+        )
+        .await?;
     }
     if balance_fen != 0 {
-        insert_balance(tx, id, balance_fen, "topup", "opening balance", &opening, "system:demo", now).await?;
+        insert_balance(
+            tx,
+            id,
+            balance_fen,
+            "topup",
+            "opening balance",
+            &opening,
+            "system:demo",
+            now,
+        )
+        .await?;
     }
     Ok(())
 }
 
 /// A member code for `member_id` valid for `ttl_secs` from `now` (whole seconds, as encoded).
-pub fn member_code(member_id: Uuid, now: chrono::DateTime<chrono::Utc>, ttl_secs: i64) -> MemberCode {
+pub fn member_code(
+    member_id: Uuid,
+    now: chrono::DateTime<chrono::Utc>,
+    ttl_secs: i64,
+) -> MemberCode {
     let expires = now.timestamp().saturating_add(ttl_secs);
     MemberCode {
         member_id,
@@ -1036,10 +1179,22 @@ mod tests {
     #[test]
     fn phones_normalise() {
         assert_eq!(normalize_phone("13800138000").as_deref(), Ok("13800138000"));
-        assert_eq!(normalize_phone("+86 138-0013-8000").as_deref(), Ok("13800138000"));
-        assert_eq!(normalize_phone("8613800138000").as_deref(), Ok("13800138000"));
-        assert_eq!(normalize_phone("008613800138000").as_deref(), Ok("13800138000"));
-        assert_eq!(normalize_phone(" 19912345678 ").as_deref(), Ok("19912345678"));
+        assert_eq!(
+            normalize_phone("+86 138-0013-8000").as_deref(),
+            Ok("13800138000")
+        );
+        assert_eq!(
+            normalize_phone("8613800138000").as_deref(),
+            Ok("13800138000")
+        );
+        assert_eq!(
+            normalize_phone("008613800138000").as_deref(),
+            Ok("13800138000")
+        );
+        assert_eq!(
+            normalize_phone(" 19912345678 ").as_deref(),
+            Ok("19912345678")
+        );
         for bad in [
             "",
             "1380013800",

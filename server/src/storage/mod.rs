@@ -259,8 +259,10 @@ pub(crate) async fn next_counter(tx: &mut Tx, name: &str) -> AppResult<i64> {
     col(&row, "value")
 }
 
-/// Most bind parameters in one statement (SQLite allows 32,766, PostgreSQL 65,535).
-pub(crate) const MAX_PARAMS: usize = 30_000;
+/// Most bind parameters in one statement. SQLite allows 32,766 (PostgreSQL 65,535), but it
+/// resolves `$N` names with a linear scan per parameter, so long lists get quadratic: chunks of
+/// 2,000 keep statements fast on both.
+pub(crate) const MAX_PARAMS: usize = 2_000;
 
 /// Inserts rows with a multi-row `VALUES` list, chunked to stay under the parameter limit.
 /// `row` binds one row's values (exactly `columns.len()` of them) onto the query.

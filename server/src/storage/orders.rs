@@ -163,9 +163,13 @@ pub struct OrderEventView {
 /// considered in the order given, so earlier arrivals win. A retry of an order already placed
 /// (same id) answers the first result. On PostgreSQL the stock rows are locked (`FOR UPDATE`),
 /// so several server instances can place orders for the same SKU concurrently without overselling.
-pub async fn place_batch(store: &Store, orders: &[NewOrder]) -> AppResult<Vec<AppResult<OrderPlaced>>> {
+pub async fn place_batch(
+    store: &Store,
+    orders: &[NewOrder],
+) -> AppResult<Vec<AppResult<OrderPlaced>>> {
     let mut tx = store.begin().await?;
-    let mut results: Vec<Option<AppResult<OrderPlaced>>> = (0..orders.len()).map(|_| None).collect();
+    let mut results: Vec<Option<AppResult<OrderPlaced>>> =
+        (0..orders.len()).map(|_| None).collect();
 
     // 1. Retries: orders that exist already.
     let ids: Vec<String> = orders.iter().map(|o| o.id.to_string()).collect();
@@ -189,7 +193,10 @@ pub async fn place_batch(store: &Store, orders: &[NewOrder]) -> AppResult<Vec<Ap
     let mut wanted: BTreeMap<&str, HashSet<Uuid>> = BTreeMap::new();
     for order in orders.iter().filter(|o| !existing.contains_key(&o.id)) {
         for line in &order.lines {
-            wanted.entry(order.location_id.as_str()).or_default().insert(line.sku_id);
+            wanted
+                .entry(order.location_id.as_str())
+                .or_default()
+                .insert(line.sku_id);
         }
     }
     let mut available: HashMap<(String, Uuid), i64> = HashMap::new();
@@ -209,7 +216,10 @@ pub async fn place_batch(store: &Store, orders: &[NewOrder]) -> AppResult<Vec<Ap
             for row in query.fetch_all(&mut *tx).await? {
                 let on_hand: i64 = col(&row, "on_hand")?;
                 let reserved: i64 = col(&row, "reserved")?;
-                available.insert(((*location).to_owned(), uuid_col(&row, "sku_id")?), on_hand - reserved);
+                available.insert(
+                    ((*location).to_owned(), uuid_col(&row, "sku_id")?),
+                    on_hand - reserved,
+                );
             }
         }
     }
@@ -269,7 +279,12 @@ pub async fn place_batch(store: &Store, orders: &[NewOrder]) -> AppResult<Vec<Ap
         let order = &orders[*i];
         let mut attempt = 0;
         loop {
-            let candidate = retail_domain::ids::order_number_attempt(order.order_no_prefix, created_at, order.id, attempt);
+            let candidate = retail_domain::ids::order_number_attempt(
+                order.order_no_prefix,
+                created_at,
+                order.id,
+                attempt,
+            );
             if numbers.insert(candidate.clone()) {
                 *number = candidate;
                 break;
@@ -281,7 +296,10 @@ pub async fn place_batch(store: &Store, orders: &[NewOrder]) -> AppResult<Vec<Ap
         let all: Vec<&String> = accepted.iter().map(|(_, n)| n).collect();
         let mut taken: HashSet<String> = HashSet::new();
         for chunk in all.chunks(MAX_PARAMS) {
-            let sql = format!("SELECT order_no FROM orders WHERE order_no IN ({})", placeholders(1, chunk.len()));
+            let sql = format!(
+                "SELECT order_no FROM orders WHERE order_no IN ({})",
+                placeholders(1, chunk.len())
+            );
             let mut query = sqlx::query(&sql);
             for n in chunk {
                 query = query.bind(n.as_str());
@@ -294,7 +312,12 @@ pub async fn place_batch(store: &Store, orders: &[NewOrder]) -> AppResult<Vec<Ap
             let order = &orders[*i];
             let mut attempt = 1;
             loop {
-                let candidate = retail_domain::ids::order_number_attempt(order.order_no_prefix, created_at, order.id, attempt);
+                let candidate = retail_domain::ids::order_number_attempt(
+                    order.order_no_prefix,
+                    created_at,
+                    order.id,
+                    attempt,
+                );
                 if !taken.contains(&candidate) && numbers.insert(candidate.clone()) {
                     *number = candidate;
                     break;
@@ -325,12 +348,16 @@ pub async fn place_batch(store: &Store, orders: &[NewOrder]) -> AppResult<Vec<Ap
             .iter()
             .flat_map(|(i, _)| {
                 let order = &orders[*i];
-                order.lines.iter().enumerate().map(move |(n, line)| LineRow {
-                    order,
-                    line_no: n as i64 + 1,
-                    line,
-                    movement_id: retail_domain::ids::new_id().to_string(),
-                })
+                order
+                    .lines
+                    .iter()
+                    .enumerate()
+                    .map(move |(n, line)| LineRow {
+                        order,
+                        line_no: n as i64 + 1,
+                        line,
+                        movement_id: retail_domain::ids::new_id().to_string(),
+                    })
             })
             .collect();
         let order_rows: Vec<(&NewOrder, &String, String)> = accepted
@@ -340,9 +367,25 @@ pub async fn place_batch(store: &Store, orders: &[NewOrder]) -> AppResult<Vec<Ap
         insert_rows(
             &mut tx,
             "orders",
-            &["id", "order_no", "channel", "fulfilment", "status", "location_id", "member_id", "subtotal_fen",
-              "discount_fen", "total_fen", "address_enc", "pickup_code", "created_by", "client_ts", "created_at",
-              "updated_at", "expires_at"],
+            &[
+                "id",
+                "order_no",
+                "channel",
+                "fulfilment",
+                "status",
+                "location_id",
+                "member_id",
+                "subtotal_fen",
+                "discount_fen",
+                "total_fen",
+                "address_enc",
+                "pickup_code",
+                "created_by",
+                "client_ts",
+                "created_at",
+                "updated_at",
+                "expires_at",
+            ],
             &order_rows,
             |q, (o, n, _)| {
                 q.bind(o.id.to_string())
@@ -368,7 +411,16 @@ pub async fn place_batch(store: &Store, orders: &[NewOrder]) -> AppResult<Vec<Ap
         insert_rows(
             &mut tx,
             "order_lines",
-            &["order_id", "line_no", "sku_id", "name", "qty", "unit_price_fen", "discount_fen", "amount_fen"],
+            &[
+                "order_id",
+                "line_no",
+                "sku_id",
+                "name",
+                "qty",
+                "unit_price_fen",
+                "discount_fen",
+                "amount_fen",
+            ],
             &line_rows,
             |q, r| {
                 q.bind(r.order.id.to_string())
@@ -385,8 +437,19 @@ pub async fn place_batch(store: &Store, orders: &[NewOrder]) -> AppResult<Vec<Ap
         insert_rows(
             &mut tx,
             "stock_movements",
-            &["id", "location_id", "sku_id", "kind", "on_hand_delta", "reserved_delta", "reason", "actor", "ref_id",
-              "client_ts", "created_at"],
+            &[
+                "id",
+                "location_id",
+                "sku_id",
+                "kind",
+                "on_hand_delta",
+                "reserved_delta",
+                "reason",
+                "actor",
+                "ref_id",
+                "client_ts",
+                "created_at",
+            ],
             &line_rows,
             |q, r| {
                 q.bind(r.movement_id.as_str())
@@ -406,7 +469,15 @@ pub async fn place_batch(store: &Store, orders: &[NewOrder]) -> AppResult<Vec<Ap
         insert_rows(
             &mut tx,
             "order_events",
-            &["id", "order_id", "from_status", "to_status", "actor", "reason", "at"],
+            &[
+                "id",
+                "order_id",
+                "from_status",
+                "to_status",
+                "actor",
+                "reason",
+                "at",
+            ],
             &order_rows,
             |q, (o, _, event_id)| {
                 q.bind(event_id.as_str())
@@ -439,7 +510,10 @@ pub async fn place_batch(store: &Store, orders: &[NewOrder]) -> AppResult<Vec<Ap
         out.push(match result {
             Some(r) => r,
             None => match seen.get(&orders[i].id).and_then(|first| {
-                accepted.iter().find(|(j, _)| j == first).map(|(_, n)| n.clone())
+                accepted
+                    .iter()
+                    .find(|(j, _)| j == first)
+                    .map(|(_, n)| n.clone())
             }) {
                 Some(number) => Ok(OrderPlaced {
                     id: orders[i].id,
@@ -546,7 +620,13 @@ pub async fn lines_in_tx(tx: &mut Tx, id: Uuid) -> AppResult<Vec<(i64, Uuid, i64
 }
 
 /// Records a status change (after [`check_transition`]) with its event row.
-pub async fn set_status(tx: &mut Tx, head: &OrderHead, to: OrderStatus, actor: &str, reason: &str) -> AppResult<()> {
+pub async fn set_status(
+    tx: &mut Tx,
+    head: &OrderHead,
+    to: OrderStatus,
+    actor: &str,
+    reason: &str,
+) -> AppResult<()> {
     let now = now_ms();
     sqlx::query("UPDATE orders SET status = $1, updated_at = $2 WHERE id = $3")
         .bind(to.as_str())
@@ -573,7 +653,13 @@ pub async fn set_status(tx: &mut Tx, head: &OrderHead, to: OrderStatus, actor: &
 /// reservation; shipping or handing over a pickup takes the reserved units off the shelf.
 /// Repeating a move the order already made is a no-op that answers the order (idempotent).
 /// Payment (→ paid) is not done here but by the payment notification path.
-pub async fn change_status(store: &Store, id: Uuid, to: OrderStatus, actor: &str, reason: &str) -> AppResult<OrderView> {
+pub async fn change_status(
+    store: &Store,
+    id: Uuid,
+    to: OrderStatus,
+    actor: &str,
+    reason: &str,
+) -> AppResult<OrderView> {
     change_status_from(store, id, None, to, actor, reason).await
 }
 
@@ -594,7 +680,10 @@ pub async fn change_status_from(
         return get(store, id).await;
     }
     if to == OrderStatus::Paid {
-        return Err(AppError::bad_request("not_allowed", "orders become paid through a payment"));
+        return Err(AppError::bad_request(
+            "not_allowed",
+            "orders become paid through a payment",
+        ));
     }
     match check_transition(head.fulfilment, head.status, to) {
         Ok(()) => {}
@@ -607,10 +696,12 @@ pub async fn change_status_from(
     let lines = lines_in_tx(&mut tx, id).await?;
     let ref_id = id.to_string();
     let effect = match (head.status, to) {
-        (OrderStatus::PendingPayment | OrderStatus::Paid | OrderStatus::ReadyForPickup, OrderStatus::Cancelled) => {
-            Some((MovementKind::Release, 0, -1))
-        }
-        (OrderStatus::Paid, OrderStatus::Shipped) | (OrderStatus::ReadyForPickup, OrderStatus::PickedUp) => {
+        (
+            OrderStatus::PendingPayment | OrderStatus::Paid | OrderStatus::ReadyForPickup,
+            OrderStatus::Cancelled,
+        ) => Some((MovementKind::Release, 0, -1)),
+        (OrderStatus::Paid, OrderStatus::Shipped)
+        | (OrderStatus::ReadyForPickup, OrderStatus::PickedUp) => {
             Some((MovementKind::Fulfilment, -1, -1))
         }
         _ => None,
@@ -655,7 +746,12 @@ pub async fn overdue_unpaid(store: &Store, now: i64, limit: i64) -> AppResult<Ve
 }
 
 /// Pickup orders in a store by status (for the pickup counter and the console).
-pub async fn list(store: &Store, location: Option<&str>, status: Option<OrderStatus>, limit: i64) -> AppResult<Vec<OrderPlaced>> {
+pub async fn list(
+    store: &Store,
+    location: Option<&str>,
+    status: Option<OrderStatus>,
+    limit: i64,
+) -> AppResult<Vec<OrderPlaced>> {
     let rows = sqlx::query(
         "SELECT id, order_no, status, total_fen, expires_at FROM orders \
          WHERE ($1 IS NULL OR location_id = $1) AND ($2 IS NULL OR status = $2) ORDER BY created_at DESC LIMIT $3",
@@ -737,7 +833,9 @@ pub async fn get(store: &Store, id: Uuid) -> AppResult<OrderView> {
                     from: col::<Option<String>>(e, "from_status")?
                         .map(|s| s.parse())
                         .transpose()
-                        .map_err(|e: retail_domain::order::UnknownValue| AppError::Internal(anyhow::anyhow!("{e}")))?,
+                        .map_err(|e: retail_domain::order::UnknownValue| {
+                            AppError::Internal(anyhow::anyhow!("{e}"))
+                        })?,
                     to: parse_col(e, "to_status")?,
                     actor: col(e, "actor")?,
                     reason: col(e, "reason")?,

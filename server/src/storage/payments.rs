@@ -38,22 +38,33 @@ fn view(row: &sqlx::any::AnyRow) -> AppResult<PaymentView> {
 
 /// Creates (or, on retry with the same id, returns) a QR payment intent for a pending order,
 /// for the order's full amount.
-pub async fn create_intent(store: &Store, payment_id: Uuid, order_id: Uuid) -> AppResult<PaymentView> {
+pub async fn create_intent(
+    store: &Store,
+    payment_id: Uuid,
+    order_id: Uuid,
+) -> AppResult<PaymentView> {
     let mut tx = store.begin().await?;
     let head = lock_head(&mut tx, store, order_id).await?;
-    if let Some(existing) = sqlx::query("SELECT id, order_id, method, amount_fen, status FROM payments WHERE id = $1")
-        .bind(payment_id.to_string())
-        .fetch_optional(&mut *tx)
-        .await?
+    if let Some(existing) =
+        sqlx::query("SELECT id, order_id, method, amount_fen, status FROM payments WHERE id = $1")
+            .bind(payment_id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?
     {
         let existing = view(&existing)?;
         if existing.order_id != order_id {
-            return Err(AppError::conflict("id_in_use", "this payment id belongs to another order"));
+            return Err(AppError::conflict(
+                "id_in_use",
+                "this payment id belongs to another order",
+            ));
         }
         return Ok(existing);
     }
     if head.status != OrderStatus::PendingPayment {
-        return Err(AppError::conflict("not_payable", format!("order {} is {}", head.order_no, head.status.as_str())));
+        return Err(AppError::conflict(
+            "not_payable",
+            format!("order {} is {}", head.order_no, head.status.as_str()),
+        ));
     }
     let now = now_ms();
     sqlx::query(
@@ -72,11 +83,12 @@ pub async fn create_intent(store: &Store, payment_id: Uuid, order_id: Uuid) -> A
 
 /// One payment.
 pub async fn get(store: &Store, id: Uuid) -> AppResult<PaymentView> {
-    let row = sqlx::query("SELECT id, order_id, method, amount_fen, status FROM payments WHERE id = $1")
-        .bind(id.to_string())
-        .fetch_optional(store.writer())
-        .await?
-        .ok_or_else(|| AppError::not_found(format!("payment {id} not found")))?;
+    let row =
+        sqlx::query("SELECT id, order_id, method, amount_fen, status FROM payments WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(store.writer())
+            .await?
+            .ok_or_else(|| AppError::not_found(format!("payment {id} not found")))?;
     view(&row)
 }
 
@@ -97,7 +109,11 @@ pub struct PaidNotice<'a> {
 /// payment's and the order's, each notification id is accepted once, and the order moves to
 /// paid. Everything or nothing. Returns the order's header after the change (for the pickup
 /// notice and points).
-pub async fn apply_paid(store: &Store, notice: &PaidNotice<'_>, actor: &str) -> AppResult<OrderHead> {
+pub async fn apply_paid(
+    store: &Store,
+    notice: &PaidNotice<'_>,
+    actor: &str,
+) -> AppResult<OrderHead> {
     let mut tx = store.begin().await?;
     let row = sqlx::query(&format!(
         "SELECT id, order_id, method, amount_fen, status FROM payments WHERE id = $1{}",
@@ -119,27 +135,44 @@ pub async fn apply_paid(store: &Store, notice: &PaidNotice<'_>, actor: &str) -> 
     .await?
     .rows_affected();
     if inserted == 0 {
-        return Err(AppError::conflict("replayed_notification", "this notification was already processed"));
+        return Err(AppError::conflict(
+            "replayed_notification",
+            "this notification was already processed",
+        ));
     }
     let head = lock_head(&mut tx, store, payment.order_id).await?;
     if notice.amount != payment.amount || payment.amount.fen() != head.total_fen {
         return Err(AppError::bad_request(
             "amount_mismatch",
-            format!("notified amount {} does not match the order's {}", notice.amount, Money::from_fen(head.total_fen)),
+            format!(
+                "notified amount {} does not match the order's {}",
+                notice.amount,
+                Money::from_fen(head.total_fen)
+            ),
         ));
     }
     if payment.status == "succeeded" {
-        return Err(AppError::conflict("already_paid", "this payment has already succeeded"));
+        return Err(AppError::conflict(
+            "already_paid",
+            "this payment has already succeeded",
+        ));
     }
     match check_transition(head.fulfilment, head.status, OrderStatus::Paid) {
         Ok(()) => {}
         Err(TransitionError::AlreadyIn(_)) => {
-            return Err(AppError::conflict("already_paid", "the order is already paid"));
+            return Err(AppError::conflict(
+                "already_paid",
+                "the order is already paid",
+            ));
         }
         Err(_) => {
             return Err(AppError::conflict(
                 "not_payable",
-                format!("order {} is {} and can no longer be paid", head.order_no, head.status.as_str()),
+                format!(
+                    "order {} is {} and can no longer be paid",
+                    head.order_no,
+                    head.status.as_str()
+                ),
             ));
         }
     }
@@ -164,10 +197,12 @@ pub async fn apply_paid(store: &Store, notice: &PaidNotice<'_>, actor: &str) -> 
 /// Marks every succeeded payment of an order refunded (the sandbox provider refunds at once) and
 /// returns stored balance to the member; audited. Used when a paid order is cancelled.
 pub async fn refund_all_in_tx(tx: &mut Tx, head: &OrderHead, actor: &str) -> AppResult<i64> {
-    let rows = sqlx::query("SELECT id, method, amount_fen FROM payments WHERE order_id = $1 AND status = 'succeeded'")
-        .bind(head.id.to_string())
-        .fetch_all(&mut **tx)
-        .await?;
+    let rows = sqlx::query(
+        "SELECT id, method, amount_fen FROM payments WHERE order_id = $1 AND status = 'succeeded'",
+    )
+    .bind(head.id.to_string())
+    .fetch_all(&mut **tx)
+    .await?;
     let mut total = 0;
     for row in &rows {
         let id: String = col(row, "id")?;
@@ -180,7 +215,14 @@ pub async fn refund_all_in_tx(tx: &mut Tx, head: &OrderHead, actor: &str) -> App
             .await?;
         if method == "stored_balance" {
             if let Some(member) = head.member_id {
-                super::members::refund_balance_in_tx(tx, member, Money::from_fen(amount), &id, actor).await?;
+                super::members::refund_balance_in_tx(
+                    tx,
+                    member,
+                    Money::from_fen(amount),
+                    &id,
+                    actor,
+                )
+                .await?;
             }
         }
         total += amount;

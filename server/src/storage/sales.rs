@@ -1,1 +1,1370 @@
-//! Storage for sales.
+//! POS sales (DESIGN §5) and returns.
+//!
+//! **Sales.** A lane pushes batches of completed sales; [`push_sales`] applies a whole push in one
+//! transaction. Each sale is claimed with `INSERT INTO orders … ON CONFLICT DO NOTHING RETURNING
+//! id` (one multi-row statement for the push), so a sale pushed again — sequentially, or
+//! concurrently from another connection, which waits on the unique index until the first commits —
+//! is applied exactly once and answered `duplicate`. The claimed sales then get their member
+//! effects (stored balance and points charged idempotently by payment id, points earned by sale
+//! id), their lines, events and payments (multi-row inserts) and their `sale` stock movements
+//! (never refused: on hand may go negative, DESIGN §4).
+//!
+//! Locks are always taken in the same order — orders, then members (sorted by id), then stock
+//! rows (sorted by SKU) — here and in [`create_return`], so concurrent pushes and returns do not
+//! deadlock one another.
+//!
+//! **Returns.** [`create_return`] takes back units of a completed sale (or a collected or
+//! delivered online order): refunds what was actually paid for the units, puts them back on the
+//! shelf, reverses the earned points proportionally, gives back the returned share of stored
+//! balance and redeemed points, and when everything has come back moves the order to
+//! `after_sale` → `refunded`. Idempotent by the return's client id.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use retail_domain::money::Money;
+use retail_domain::order::{check_transition, Channel, Fulfilment, OrderStatus};
+use retail_domain::points::{points_to_reverse, PointsRules};
+use retail_domain::wire::sales::{
+    PaymentMethod, PosSale, ReturnLineRequest, ReturnLineResult, ReturnResult, SaleOutcome,
+    SaleResult,
+};
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::orders::{lines_in_tx, lock_head, set_status, OrderHead, OrderView};
+use super::stock::{apply_movements, Movement, MovementKind};
+use super::{
+    audit, col, from_ms, insert_rows, members, now_ms, parse_col, placeholders, uuid_col, Store,
+    Tx, MAX_PARAMS,
+};
+use crate::error::{AppError, AppResult};
+
+/// Prefix of the server's order numbers for POS sales (`S20261123-8F3K2Q`).
+pub const SALE_NUMBER_PREFIX: &str = "S";
+
+/// Who pushes: the lane and its store.
+#[derive(Clone, Debug)]
+pub struct PushContext<'a> {
+    /// The pushing device's store; every sale must belong to it.
+    pub store_id: &'a str,
+    /// The pushing device.
+    pub device_id: Uuid,
+    /// The device's actor name for ledgers (`device:…`).
+    pub actor: &'a str,
+    /// Points rules (earning).
+    pub rules: &'a PointsRules,
+}
+
+/// Runs `sql` (with `{}` where the `IN` list goes) for `values` in chunks, collecting the rows.
+async fn fetch_in(tx: &mut Tx, sql: &str, values: &[String]) -> AppResult<Vec<AnyRow>> {
+    let mut out = Vec::new();
+    for chunk in values.chunks(MAX_PARAMS) {
+        let text = sql.replace("{}", &placeholders(1, chunk.len()));
+        let mut query = sqlx::query(&text);
+        for value in chunk {
+            query = query.bind(value.as_str());
+        }
+        out.extend(query.fetch_all(&mut **tx).await?);
+    }
+    Ok(out)
+}
+
+/// An order found under a pushed sale's id.
+#[derive(Clone, Debug)]
+struct StoredSale {
+    order_no: String,
+    channel: String,
+    location_id: String,
+    points_earned: i64,
+}
+
+async fn stored_sales(tx: &mut Tx, ids: &[String]) -> AppResult<HashMap<Uuid, StoredSale>> {
+    let rows = fetch_in(
+        tx,
+        "SELECT id, order_no, channel, location_id, points_earned FROM orders WHERE id IN ({})",
+        ids,
+    )
+    .await?;
+    let mut out = HashMap::with_capacity(rows.len());
+    for row in &rows {
+        out.insert(
+            uuid_col(row, "id")?,
+            StoredSale {
+                order_no: col(row, "order_no")?,
+                channel: col(row, "channel")?,
+                location_id: col(row, "location_id")?,
+                points_earned: col(row, "points_earned")?,
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// A sale about to be claimed: its order number and the points it redeems.
+struct Claim<'a> {
+    index: usize,
+    sale: &'a PosSale,
+    order_no: String,
+    attempt: u32,
+    points_redeemed: i64,
+}
+
+const ORDER_COLUMNS: [&str; 18] = [
+    "id",
+    "order_no",
+    "channel",
+    "fulfilment",
+    "status",
+    "location_id",
+    "member_id",
+    "subtotal_fen",
+    "discount_fen",
+    "total_fen",
+    "points_earned",
+    "points_redeemed",
+    "device_id",
+    "cashier",
+    "created_by",
+    "client_ts",
+    "created_at",
+    "updated_at",
+];
+
+/// Inserts the order rows of `claims` (`ON CONFLICT DO NOTHING`) and answers the ids inserted.
+async fn insert_orders(
+    tx: &mut Tx,
+    ctx: &PushContext<'_>,
+    claims: &[&Claim<'_>],
+    now: i64,
+) -> AppResult<HashSet<Uuid>> {
+    let mut inserted = HashSet::new();
+    let per_chunk = MAX_PARAMS / ORDER_COLUMNS.len();
+    let device_id = ctx.device_id.to_string();
+    for chunk in claims.chunks(per_chunk) {
+        let mut sql = format!("INSERT INTO orders ({}) VALUES ", ORDER_COLUMNS.join(", "));
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('(');
+            sql.push_str(&placeholders(
+                1 + i * ORDER_COLUMNS.len(),
+                ORDER_COLUMNS.len(),
+            ));
+            sql.push(')');
+        }
+        sql.push_str(" ON CONFLICT DO NOTHING RETURNING id");
+        let mut query = sqlx::query(&sql);
+        for claim in chunk {
+            let sale = claim.sale;
+            query = query
+                .bind(sale.id.to_string())
+                .bind(claim.order_no.as_str())
+                .bind(Channel::Pos.as_str())
+                .bind(Fulfilment::InStore.as_str())
+                .bind(OrderStatus::Completed.as_str())
+                .bind(ctx.store_id)
+                .bind(sale.member_id.map(|m| m.to_string()))
+                .bind(sale.subtotal.fen())
+                .bind(sale.discount.fen())
+                .bind(sale.total.fen())
+                .bind(0_i64)
+                .bind(claim.points_redeemed)
+                .bind(device_id.as_str())
+                .bind(sale.cashier.trim())
+                .bind(ctx.actor)
+                .bind(sale.completed_at.timestamp_millis())
+                .bind(now)
+                .bind(now);
+        }
+        for row in query.fetch_all(&mut **tx).await? {
+            inserted.insert(uuid_col(&row, "id")?);
+        }
+    }
+    Ok(inserted)
+}
+
+fn sale_number(sale: &PosSale, attempt: u32) -> String {
+    retail_domain::ids::order_number_attempt(
+        SALE_NUMBER_PREFIX,
+        sale.completed_at,
+        sale.id,
+        attempt,
+    )
+}
+
+/// Points redeemed by a sale's `points` payments.
+fn points_redeemed(sale: &PosSale) -> i64 {
+    sale.payments
+        .iter()
+        .filter(|p| p.method == PaymentMethod::Points)
+        .map(|p| p.points)
+        .fold(0_i64, i64::saturating_add)
+}
+
+/// What a sale earns points on: the total minus the part paid with points.
+fn earning_base(sale: &PosSale) -> Money {
+    let points_paid: i64 = sale
+        .payments
+        .iter()
+        .filter(|p| p.method == PaymentMethod::Points)
+        .map(|p| p.amount.fen())
+        .fold(0_i64, i64::saturating_add);
+    Money::from_fen(sale.total.fen().saturating_sub(points_paid).max(0))
+}
+
+/// Applies a push of sales in one transaction and answers one result per sale, in order.
+///
+/// `rejected[i]` carries the validation error of sale `i` (checked by the caller without the
+/// database); such sales are answered `rejected` and not stored. Here the sales are further
+/// checked against the database (known SKUs and member, payment ids not used by another order);
+/// a sale whose stored balance or points cannot be charged is rejected with that message. None
+/// of these stop the other sales of the push.
+pub async fn push_sales(
+    store: &Store,
+    ctx: &PushContext<'_>,
+    sales: &[PosSale],
+    mut rejected: Vec<Option<String>>,
+) -> AppResult<Vec<SaleResult>> {
+    let perf_t = std::time::Instant::now();
+    let n = sales.len();
+    rejected.resize(n, None);
+
+    // Copies of the same sale inside one push are answered from the first valid copy.
+    let mut first_copy: HashMap<Uuid, usize> = HashMap::new();
+    let mut copy_of: Vec<Option<usize>> = vec![None; n];
+    for (i, sale) in sales.iter().enumerate() {
+        if rejected[i].is_some() {
+            continue;
+        }
+        match first_copy.get(&sale.id) {
+            Some(&first) => copy_of[i] = Some(first),
+            None => {
+                first_copy.insert(sale.id, i);
+            }
+        }
+    }
+    let live =
+        |rejected: &[Option<String>], i: usize| rejected[i].is_none() && copy_of[i].is_none();
+
+    // Known SKUs and members (read before the transaction: neither is ever deleted).
+    let sku_ids: Vec<Uuid> = (0..n)
+        .filter(|&i| live(&rejected, i))
+        .flat_map(|i| sales[i].lines.iter().map(|l| l.sku_id))
+        .collect();
+    let missing: HashSet<Uuid> = super::stock::missing_skus(store, &sku_ids)
+        .await?
+        .into_iter()
+        .collect();
+    let member_ids: Vec<String> = {
+        let set: HashSet<Uuid> = (0..n)
+            .filter(|&i| live(&rejected, i))
+            .filter_map(|i| sales[i].member_id)
+            .collect();
+        let mut ids: Vec<String> = set.iter().map(Uuid::to_string).collect();
+        ids.sort();
+        ids
+    };
+    let mut known_members: HashSet<Uuid> = HashSet::new();
+    for chunk in member_ids.chunks(MAX_PARAMS) {
+        let sql = format!(
+            "SELECT id FROM members WHERE id IN ({})",
+            placeholders(1, chunk.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for id in chunk {
+            query = query.bind(id.as_str());
+        }
+        for row in query.fetch_all(store.reader()).await? {
+            known_members.insert(uuid_col(&row, "id")?);
+        }
+    }
+    for i in 0..n {
+        if !live(&rejected, i) {
+            continue;
+        }
+        let sale = &sales[i];
+        if let Some(line) = sale.lines.iter().find(|l| missing.contains(&l.sku_id)) {
+            rejected[i] = Some(format!(
+                "line {}: unknown SKU {}",
+                line.line_no, line.sku_id
+            ));
+        } else if let Some(member) = sale.member_id.filter(|m| !known_members.contains(m)) {
+            rejected[i] = Some(format!("unknown member {member}"));
+        }
+    }
+
+    eprintln!("PERF T0 {:?}", perf_t.elapsed());
+    let now = now_ms();
+    let mut tx = store.begin().await?;
+    let mut outcome: Vec<Option<(SaleOutcome, String, i64)>> = vec![None; n];
+
+    // 1. Sales stored by an earlier push.
+    let ids: Vec<String> = (0..n)
+        .filter(|&i| live(&rejected, i))
+        .map(|i| sales[i].id.to_string())
+        .collect();
+    let stored = stored_sales(&mut tx, &ids).await?;
+    type Outcome = Option<(SaleOutcome, String, i64)>;
+    let answer_stored =
+        |i: usize, found: &StoredSale, rejected: &mut [Option<String>], outcome: &mut [Outcome]| {
+            if found.channel == Channel::Pos.as_str() && found.location_id == ctx.store_id {
+                outcome[i] = Some((
+                    SaleOutcome::Duplicate,
+                    found.order_no.clone(),
+                    found.points_earned,
+                ));
+            } else {
+                rejected[i] = Some(format!(
+                    "sale id {} is already used by another order",
+                    sales[i].id
+                ));
+            }
+        };
+    for i in 0..n {
+        if live(&rejected, i) {
+            if let Some(found) = stored.get(&sales[i].id) {
+                answer_stored(i, found, &mut rejected, &mut outcome);
+            }
+        }
+    }
+    let is_new = |rejected: &[Option<String>],
+                  outcome: &[Option<(SaleOutcome, String, i64)>],
+                  i: usize| { live(rejected, i) && outcome[i].is_none() };
+
+    // 2. Payment ids and provider references must not belong to another order.
+    let mut payment_owner: HashMap<String, Uuid> = HashMap::new();
+    let mut ref_owner: HashMap<String, Uuid> = HashMap::new();
+    for i in 0..n {
+        if !is_new(&rejected, &outcome, i) {
+            continue;
+        }
+        let sale = &sales[i];
+        let clash = sale.payments.iter().find_map(|p| {
+            if payment_owner
+                .get(&p.id.to_string())
+                .is_some_and(|o| *o != sale.id)
+            {
+                return Some(format!(
+                    "payment {} is also used by another sale of this push",
+                    p.id
+                ));
+            }
+            match &p.provider_ref {
+                Some(r) if ref_owner.get(r).is_some_and(|o| *o != sale.id) => Some(format!(
+                    "provider reference {r} is also used by another sale of this push"
+                )),
+                _ => None,
+            }
+        });
+        if let Some(message) = clash {
+            rejected[i] = Some(message);
+            continue;
+        }
+        for p in &sale.payments {
+            payment_owner.insert(p.id.to_string(), sale.id);
+            if let Some(r) = &p.provider_ref {
+                ref_owner.insert(r.clone(), sale.id);
+            }
+        }
+    }
+    let payment_ids: Vec<String> = payment_owner.keys().cloned().collect();
+    let mut used_payments: HashMap<String, Uuid> = HashMap::new();
+    for row in fetch_in(
+        &mut tx,
+        "SELECT id, order_id FROM payments WHERE id IN ({})",
+        &payment_ids,
+    )
+    .await?
+    {
+        used_payments.insert(col(&row, "id")?, uuid_col(&row, "order_id")?);
+    }
+    let provider_refs: Vec<String> = ref_owner.keys().cloned().collect();
+    let mut used_refs: HashMap<String, Uuid> = HashMap::new();
+    for row in fetch_in(
+        &mut tx,
+        "SELECT provider_ref, order_id FROM payments WHERE provider_ref IN ({})",
+        &provider_refs,
+    )
+    .await?
+    {
+        used_refs.insert(col(&row, "provider_ref")?, uuid_col(&row, "order_id")?);
+    }
+    for i in 0..n {
+        if !is_new(&rejected, &outcome, i) {
+            continue;
+        }
+        let sale = &sales[i];
+        let clash = sale.payments.iter().find_map(|p| {
+            if used_payments
+                .get(&p.id.to_string())
+                .is_some_and(|o| *o != sale.id)
+            {
+                return Some(format!("payment {} already belongs to another order", p.id));
+            }
+            match &p.provider_ref {
+                Some(r) if used_refs.get(r).is_some_and(|o| *o != sale.id) => Some(format!(
+                    "provider reference {r} already belongs to another order"
+                )),
+                _ => None,
+            }
+        });
+        if let Some(message) = clash {
+            rejected[i] = Some(message);
+        }
+    }
+
+    // 3. Order numbers, resolving the rare collisions (inside the push, then with stored ones).
+    let mut numbers: HashSet<String> = HashSet::new();
+    let mut claims: Vec<Claim<'_>> = Vec::new();
+    for i in 0..n {
+        if !is_new(&rejected, &outcome, i) {
+            continue;
+        }
+        let sale = &sales[i];
+        let mut attempt = 0;
+        let mut order_no = sale_number(sale, attempt);
+        while !numbers.insert(order_no.clone()) {
+            attempt += 1;
+            order_no = sale_number(sale, attempt);
+        }
+        claims.push(Claim {
+            index: i,
+            sale,
+            order_no,
+            attempt,
+            points_redeemed: points_redeemed(sale),
+        });
+    }
+    let candidates: Vec<String> = claims.iter().map(|c| c.order_no.clone()).collect();
+    let taken: HashSet<String> = fetch_in(
+        &mut tx,
+        "SELECT order_no FROM orders WHERE order_no IN ({})",
+        &candidates,
+    )
+    .await?
+    .iter()
+    .map(|row| col(row, "order_no"))
+    .collect::<AppResult<_>>()?;
+    for claim in claims.iter_mut().filter(|c| taken.contains(&c.order_no)) {
+        loop {
+            claim.attempt += 1;
+            let candidate = sale_number(claim.sale, claim.attempt);
+            if !taken.contains(&candidate) && numbers.insert(candidate.clone()) {
+                claim.order_no = candidate;
+                break;
+            }
+        }
+    }
+    // Sorted by id, so concurrent pushes of overlapping batches wait on each other in one order.
+    claims.sort_by_key(|c| c.sale.id);
+
+    // 4. Claim the sales. A row not inserted was stored meanwhile by a concurrent push of the same
+    //    sale (answered `duplicate`), or — very rarely — its number was taken meanwhile (retried
+    //    with the next number).
+    let mut applied: Vec<usize> = Vec::new();
+    let mut pending: Vec<&mut Claim<'_>> = claims.iter_mut().collect();
+    for _round in 0..8 {
+        if pending.is_empty() {
+            break;
+        }
+        let batch: Vec<&Claim<'_>> = pending.iter().map(|c| &**c).collect();
+        let inserted = insert_orders(&mut tx, ctx, &batch, now).await?;
+        let missing: Vec<String> = pending
+            .iter()
+            .filter(|c| !inserted.contains(&c.sale.id))
+            .map(|c| c.sale.id.to_string())
+            .collect();
+        let found = stored_sales(&mut tx, &missing).await?;
+        let mut retry = Vec::new();
+        for claim in pending {
+            if inserted.contains(&claim.sale.id) {
+                applied.push(claim.index);
+            } else if let Some(stored) = found.get(&claim.sale.id) {
+                answer_stored(claim.index, stored, &mut rejected, &mut outcome);
+            } else {
+                loop {
+                    claim.attempt += 1;
+                    let candidate = sale_number(claim.sale, claim.attempt);
+                    if numbers.insert(candidate.clone()) {
+                        claim.order_no = candidate;
+                        break;
+                    }
+                }
+                retry.push(claim);
+            }
+        }
+        pending = retry;
+    }
+    if !pending.is_empty() {
+        return Err(AppError::Internal(anyhow::anyhow!(
+            "could not allocate order numbers for a push"
+        )));
+    }
+    let order_nos: HashMap<usize, String> = claims
+        .iter()
+        .map(|c| (c.index, c.order_no.clone()))
+        .collect();
+
+    eprintln!("PERF T1 {:?}", perf_t.elapsed());
+    // 5. Members, in member order: charge stored balance and points (idempotent by payment id),
+    //    then earn on what was not paid with points (idempotent by sale id).
+    let mut earned: HashMap<usize, i64> = HashMap::new();
+    let mut by_member: Vec<(Uuid, Uuid, usize)> = applied
+        .iter()
+        .filter_map(|&i| sales[i].member_id.map(|m| (m, sales[i].id, i)))
+        .collect();
+    by_member.sort();
+    let mut dropped: HashSet<usize> = HashSet::new();
+    for (member, sale_id, i) in by_member {
+        let sale = &sales[i];
+        let charges: Vec<_> = sale
+            .payments
+            .iter()
+            .filter(|p| {
+                matches!(
+                    p.method,
+                    PaymentMethod::StoredBalance | PaymentMethod::Points
+                )
+            })
+            .collect();
+        if !charges.is_empty() {
+            sqlx::query("SAVEPOINT pos_sale_charge")
+                .execute(&mut *tx)
+                .await?;
+            let mut failure: Option<String> = None;
+            for payment in charges {
+                let ref_id = payment.id.to_string();
+                let result = match payment.method {
+                    PaymentMethod::StoredBalance => {
+                        members::pay_balance_in_tx(
+                            &mut tx,
+                            store.dialect(),
+                            member,
+                            payment.amount,
+                            &ref_id,
+                            ctx.actor,
+                        )
+                        .await
+                    }
+                    _ => {
+                        members::redeem_in_tx(
+                            &mut tx,
+                            store.dialect(),
+                            member,
+                            payment.points,
+                            &ref_id,
+                            ctx.actor,
+                        )
+                        .await
+                    }
+                };
+                match result {
+                    Ok(()) => {}
+                    Err(AppError::Internal(err)) => return Err(AppError::Internal(err)),
+                    Err(err) => {
+                        failure = Some(err.to_string());
+                        break;
+                    }
+                }
+            }
+            if let Some(message) = failure {
+                sqlx::query("ROLLBACK TO SAVEPOINT pos_sale_charge")
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("RELEASE SAVEPOINT pos_sale_charge")
+                    .execute(&mut *tx)
+                    .await?;
+                // The order row was inserted by this transaction only: nobody has seen it.
+                sqlx::query("DELETE FROM orders WHERE id = $1")
+                    .bind(sale_id.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                rejected[i] = Some(message);
+                dropped.insert(i);
+                continue;
+            }
+            sqlx::query("RELEASE SAVEPOINT pos_sale_charge")
+                .execute(&mut *tx)
+                .await?;
+        }
+        let at = sale.completed_at.timestamp_millis().min(now);
+        let points = members::earn_in_tx(
+            &mut tx,
+            ctx.rules,
+            member,
+            earning_base(sale),
+            &sale_id.to_string(),
+            ctx.actor,
+            at,
+        )
+        .await?;
+        if points != 0 {
+            sqlx::query("UPDATE orders SET points_earned = $1 WHERE id = $2")
+                .bind(points)
+                .bind(sale_id.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        earned.insert(i, points);
+    }
+    applied.retain(|i| !dropped.contains(i));
+    applied.sort_by_key(|&i| sales[i].id);
+
+    eprintln!("PERF T2 {:?}", perf_t.elapsed());
+    // 6. Lines, events, payments and stock of the applied sales.
+    if !applied.is_empty() {
+        let sale_ids: HashMap<usize, String> = applied
+            .iter()
+            .map(|&i| (i, sales[i].id.to_string()))
+            .collect();
+        let lines: Vec<(&str, &retail_domain::wire::sales::PosSaleLine)> = applied
+            .iter()
+            .flat_map(|i| sales[*i].lines.iter().map(move |l| (i, l)))
+            .map(|(i, l)| (sale_ids[i].as_str(), l))
+            .collect();
+        insert_rows(
+            &mut tx,
+            "order_lines",
+            &[
+                "order_id",
+                "line_no",
+                "sku_id",
+                "name",
+                "qty",
+                "unit_price_fen",
+                "discount_fen",
+                "amount_fen",
+            ],
+            &lines,
+            |q, (order_id, l)| {
+                q.bind(*order_id)
+                    .bind(i64::from(l.line_no))
+                    .bind(l.sku_id.to_string())
+                    .bind(l.name.trim())
+                    .bind(l.qty)
+                    .bind(l.unit_price.fen())
+                    .bind(l.discount.fen())
+                    .bind(l.amount.fen())
+            },
+        )
+        .await?;
+        let events: Vec<(String, &str, i64, &str, &str)> = applied
+            .iter()
+            .map(|&i| {
+                let sale = &sales[i];
+                let reason = if sale.offline {
+                    "pos sale (offline)"
+                } else {
+                    "pos sale"
+                };
+                (
+                    retail_domain::ids::new_id().to_string(),
+                    sale_ids[&i].as_str(),
+                    sale.completed_at.timestamp_millis().min(now),
+                    reason,
+                    ctx.actor,
+                )
+            })
+            .collect();
+        insert_rows(
+            &mut tx,
+            "order_events",
+            &[
+                "id",
+                "order_id",
+                "from_status",
+                "to_status",
+                "actor",
+                "reason",
+                "at",
+            ],
+            &events,
+            |q, (id, order_id, at, reason, actor)| {
+                q.bind(id.as_str())
+                    .bind(*order_id)
+                    .bind(None::<String>)
+                    .bind(OrderStatus::Completed.as_str())
+                    .bind(*actor)
+                    .bind(*reason)
+                    .bind(*at)
+            },
+        )
+        .await?;
+        let payments: Vec<(&str, &retail_domain::wire::sales::PosPayment)> = applied
+            .iter()
+            .flat_map(|i| sales[*i].payments.iter().map(move |p| (i, p)))
+            .map(|(i, p)| (sale_ids[i].as_str(), p))
+            .collect();
+        insert_rows(
+            &mut tx,
+            "payments",
+            &[
+                "id",
+                "order_id",
+                "method",
+                "amount_fen",
+                "status",
+                "provider_ref",
+                "created_at",
+                "updated_at",
+            ],
+            &payments,
+            move |q, (order_id, p)| {
+                q.bind(p.id.to_string())
+                    .bind(*order_id)
+                    .bind(p.method.as_str())
+                    .bind(p.amount.fen())
+                    .bind("succeeded")
+                    .bind(p.provider_ref.as_deref())
+                    .bind(now)
+                    .bind(now)
+            },
+        )
+        .await?;
+        let mut movements: Vec<Movement<'_>> = applied
+            .iter()
+            .flat_map(|&i| {
+                let sale = &sales[i];
+                let reason = if sale.offline {
+                    "pos sale (offline)"
+                } else {
+                    "pos sale"
+                };
+                let ref_id = sale_ids[&i].as_str();
+                sale.lines.iter().map(move |l| Movement {
+                    location_id: ctx.store_id,
+                    sku_id: l.sku_id,
+                    kind: MovementKind::Sale,
+                    on_hand_delta: -l.qty,
+                    reserved_delta: 0,
+                    reason,
+                    actor: ctx.actor,
+                    ref_id: Some(ref_id),
+                    client_ts: sale.completed_at.timestamp_millis(),
+                })
+            })
+            .collect();
+        // Stock rows in SKU order (the order every writer locks them in).
+        movements.sort_by(|a, b| a.sku_id.cmp(&b.sku_id).then(a.ref_id.cmp(&b.ref_id)));
+        let t_mv = std::time::Instant::now();
+        apply_movements(&mut tx, &movements).await?;
+        eprintln!("PERF movements {:?}", t_mv.elapsed());
+    }
+    tx.commit().await?;
+
+    eprintln!("PERF T4 {:?}", perf_t.elapsed());
+    // 7. Answers, with the members' points balances after the push.
+    for &i in &applied {
+        outcome[i] = Some((
+            SaleOutcome::Applied,
+            order_nos.get(&i).cloned().unwrap_or_default(),
+            earned.get(&i).copied().unwrap_or(0),
+        ));
+    }
+    let mut balances: BTreeMap<Uuid, i64> = BTreeMap::new();
+    for i in 0..n {
+        let source = copy_of[i].unwrap_or(i);
+        if let (Some(member), Some(_)) = (sales[source].member_id, &outcome[source]) {
+            if rejected[source].is_none() && !balances.contains_key(&member) {
+                balances.insert(member, members::points_balance(store, member).await?);
+            }
+        }
+    }
+    let mut results = Vec::with_capacity(n);
+    for (i, sale) in sales.iter().enumerate() {
+        let source = copy_of[i].unwrap_or(i);
+        let result = match (&rejected[i], &rejected[source], &outcome[source]) {
+            (Some(error), _, _) | (None, Some(error), _) => SaleResult {
+                id: sale.id,
+                outcome: SaleOutcome::Rejected,
+                order_no: None,
+                points_earned: 0,
+                points_balance: None,
+                error: Some(error.clone()),
+            },
+            (None, None, Some((kind, order_no, points))) => SaleResult {
+                id: sale.id,
+                outcome: if source == i {
+                    *kind
+                } else {
+                    SaleOutcome::Duplicate
+                },
+                order_no: Some(order_no.clone()),
+                points_earned: *points,
+                points_balance: sales[source]
+                    .member_id
+                    .and_then(|m| balances.get(&m).copied()),
+                error: None,
+            },
+            (None, None, None) => {
+                return Err(AppError::Internal(anyhow::anyhow!(
+                    "sale {} was left without an outcome",
+                    sale.id
+                )));
+            }
+        };
+        results.push(result);
+    }
+    Ok(results)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Returns.
+// ---------------------------------------------------------------------------------------------
+
+/// A return to record.
+#[derive(Clone, Debug)]
+pub struct NewReturn<'a> {
+    /// Client id of the return.
+    pub id: Uuid,
+    /// The order.
+    pub order_id: Uuid,
+    /// Lines (validated: unique line numbers, positive quantities).
+    pub lines: &'a [ReturnLineRequest],
+    /// Why.
+    pub reason: &'a str,
+}
+
+/// A sale with its returns.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct SaleView {
+    /// The sale (order), its lines and status history.
+    #[serde(flatten)]
+    pub sale: OrderView,
+    /// Its returns, oldest first.
+    pub returns: Vec<ReturnResult>,
+}
+
+/// How the refunds of an order are split: the returned share of the stored-balance and points
+/// payments goes back to the member, the rest through the original tender.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct RefundBasis {
+    total_fen: i64,
+    balance_fen: i64,
+    points_fen: i64,
+    points_redeemed: i64,
+    points_earned: i64,
+    growth_earned: i64,
+}
+
+/// The cumulative split of `refunded` (all returns so far) into (tender, balance, points value,
+/// points count), each non-decreasing in `refunded` and exactly the payments at a full refund.
+/// So the split of one return — the difference of two cumulative splits — is never negative and
+/// the returns of an order add up to its payments exactly.
+fn split_refunded(basis: &RefundBasis, refunded: i64) -> (i64, i64, i64, i64) {
+    let total = i128::from(basis.total_fen.max(0));
+    let c = i128::from(refunded.max(0)).min(total);
+    if total == 0 {
+        return (0, 0, 0, 0);
+    }
+    let balance = i128::from(basis.balance_fen.max(0));
+    let points = i128::from(basis.points_fen.max(0));
+    let internal_total = (balance + points).min(total);
+    let internal = internal_total * c / total;
+    let points_value = if internal_total == 0 {
+        0
+    } else {
+        points.min(internal_total) * internal / internal_total
+    };
+    let balance_value = internal - points_value;
+    let points_count = if points == 0 {
+        0
+    } else {
+        i128::from(basis.points_redeemed.max(0)) * points_value / points
+    };
+    let fit = |v: i128| i64::try_from(v).unwrap_or(0);
+    (
+        fit(c - internal),
+        fit(balance_value),
+        fit(points_value),
+        fit(points_count),
+    )
+}
+
+/// Earned points and growth to have taken back once `refunded` of the order is refunded.
+fn reversed_by(basis: &RefundBasis, refunded: i64) -> (i64, i64) {
+    let total = Money::from_fen(basis.total_fen);
+    let refunded = Money::from_fen(refunded);
+    (
+        points_to_reverse(basis.points_earned, total, refunded),
+        points_to_reverse(basis.growth_earned, total, refunded),
+    )
+}
+
+async fn refund_basis<'e, E>(
+    exec: E,
+    rules: &PointsRules,
+    head: &OrderHead,
+) -> AppResult<RefundBasis>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let rows = sqlx::query(
+        "SELECT method, CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) AS total FROM payments \
+         WHERE order_id = $1 AND status IN ('succeeded', 'refunded') GROUP BY method",
+    )
+    .bind(head.id.to_string())
+    .fetch_all(exec)
+    .await?;
+    let mut basis = RefundBasis {
+        total_fen: head.total_fen,
+        points_redeemed: head.points_redeemed,
+        points_earned: head.points_earned,
+        ..RefundBasis::default()
+    };
+    for row in &rows {
+        let method: String = col(row, "method")?;
+        let total: i64 = col(row, "total")?;
+        match method.as_str() {
+            "stored_balance" => basis.balance_fen = total,
+            "points" => basis.points_fen = total,
+            _ => {}
+        }
+    }
+    basis.growth_earned = if head.member_id.is_some() {
+        rules.growth_for(Money::from_fen(
+            head.total_fen.saturating_sub(basis.points_fen),
+        ))
+    } else {
+        0
+    };
+    Ok(basis)
+}
+
+/// Records a return (see the module docs). `authorize` is asked whether the caller may act for
+/// the order's location before anything is read or changed. A retry with the same id answers the
+/// first result; the same id on another order is 409 `id_in_use`.
+pub async fn create_return(
+    store: &Store,
+    rules: &PointsRules,
+    input: &NewReturn<'_>,
+    actor: &str,
+    authorize: impl Fn(&str) -> AppResult<()>,
+) -> AppResult<ReturnResult> {
+    let mut tx = store.begin().await?;
+    let head = lock_head(&mut tx, store, input.order_id).await?;
+    authorize(&head.location_id)?;
+    let return_id = input.id.to_string();
+    if let Some(row) = sqlx::query("SELECT order_id FROM returns WHERE id = $1")
+        .bind(&return_id)
+        .fetch_optional(&mut *tx)
+        .await?
+    {
+        drop(tx);
+        if uuid_col(&row, "order_id")? != input.order_id {
+            return Err(AppError::conflict(
+                "id_in_use",
+                "this return id belongs to another order",
+            ));
+        }
+        return returns_of(store, rules, input.order_id)
+            .await?
+            .into_iter()
+            .find(|r| r.return_id == input.id)
+            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("return {} vanished", input.id)));
+    }
+    match head.status {
+        OrderStatus::Completed
+        | OrderStatus::PickedUp
+        | OrderStatus::Delivered
+        | OrderStatus::AfterSale => {}
+        OrderStatus::Refunded => {
+            return Err(AppError::conflict(
+                "not_returnable",
+                format!(
+                    "order {} has been refunded completely already",
+                    head.order_no
+                ),
+            ));
+        }
+        other => {
+            return Err(AppError::conflict(
+                "not_returnable",
+                format!(
+                    "order {} is {}: only completed, collected or delivered orders take returns",
+                    head.order_no, other
+                ),
+            ));
+        }
+    }
+
+    // What is left to return, and what each line refunded so far.
+    let lines = lines_in_tx(&mut tx, input.order_id).await?;
+    let refunded_rows = sqlx::query(
+        "SELECT rl.line_no, CAST(COALESCE(SUM(rl.refund_fen), 0) AS BIGINT) AS refunded \
+         FROM return_lines rl JOIN returns r ON r.id = rl.return_id WHERE r.order_id = $1 GROUP BY rl.line_no",
+    )
+    .bind(input.order_id.to_string())
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut line_refunded: HashMap<i64, i64> = HashMap::new();
+    for row in &refunded_rows {
+        line_refunded.insert(col(row, "line_no")?, col(row, "refunded")?);
+    }
+    let by_no: HashMap<i64, (Uuid, i64, i64, i64)> = lines
+        .iter()
+        .map(|(no, sku, qty, amount, returned)| (*no, (*sku, *qty, *amount, *returned)))
+        .collect();
+    let mut results: Vec<(ReturnLineResult, Uuid)> = Vec::with_capacity(input.lines.len());
+    for request in input.lines {
+        let no = i64::from(request.line_no);
+        let Some(&(sku, qty, amount, returned)) = by_no.get(&no) else {
+            return Err(AppError::field(
+                "lines",
+                format!("order {} has no line {}", head.order_no, request.line_no),
+            ));
+        };
+        let left = qty - returned;
+        if request.qty > left {
+            return Err(AppError::conflict(
+                "return_exceeds_sale",
+                format!(
+                    "line {}: {} to return, but only {} of {} sold are left to return",
+                    request.line_no,
+                    request.qty,
+                    left.max(0),
+                    qty
+                ),
+            ));
+        }
+        let refund = if request.qty == left {
+            amount - line_refunded.get(&no).copied().unwrap_or(0)
+        } else {
+            i64::try_from(i128::from(amount) * i128::from(request.qty) / i128::from(qty.max(1)))
+                .unwrap_or(0)
+        };
+        results.push((
+            ReturnLineResult {
+                line_no: request.line_no,
+                qty: request.qty,
+                refund: Money::from_fen(refund.max(0)),
+            },
+            sku,
+        ));
+    }
+    let refund_fen: i64 = results.iter().map(|(l, _)| l.refund.fen()).sum();
+
+    // The order's earlier returns, and the split of this one.
+    let previous = sqlx::query(
+        "SELECT CAST(COALESCE(SUM(refund_fen), 0) AS BIGINT) AS refunded, \
+         CAST(COALESCE(MAX(created_at), 0) AS BIGINT) AS last_at FROM returns WHERE order_id = $1",
+    )
+    .bind(input.order_id.to_string())
+    .fetch_one(&mut *tx)
+    .await?;
+    let refunded_before: i64 = col(&previous, "refunded")?;
+    let last_at: i64 = col(&previous, "last_at")?;
+    // Strictly after the order's previous return, so the returns' order is their commit order.
+    let created_at = now_ms().max(last_at + 1);
+    let basis = refund_basis(&mut *tx, rules, &head).await?;
+    let refunded_after = refunded_before + refund_fen;
+    let before = split_refunded(&basis, refunded_before);
+    let after = split_refunded(&basis, refunded_after);
+    let (balance_back, points_back) = (after.1 - before.1, after.3 - before.3);
+    let (points_then, growth_then) = reversed_by(&basis, refunded_before);
+    let (points_now, growth_now) = reversed_by(&basis, refunded_after);
+    let (points_to_take, growth_to_take) = (points_now - points_then, growth_now - growth_then);
+
+    // Members first, then stock (the lock order of every writer here).
+    let mut points_reversed = 0;
+    if let Some(member) = head.member_id {
+        if points_to_take > 0 || growth_to_take > 0 {
+            members::reverse_in_tx(
+                &mut tx,
+                member,
+                points_to_take,
+                growth_to_take,
+                &return_id,
+                actor,
+            )
+            .await?;
+            if let Some(row) = sqlx::query(
+                "SELECT delta FROM points_ledger WHERE kind = 'reverse' AND ref_id = $1",
+            )
+            .bind(&return_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            {
+                points_reversed = -col::<i64>(&row, "delta")?;
+            }
+        }
+        if balance_back > 0 {
+            members::refund_balance_in_tx(
+                &mut tx,
+                member,
+                Money::from_fen(balance_back),
+                &return_id,
+                actor,
+            )
+            .await?;
+        }
+        if points_back > 0 {
+            members::refund_points_in_tx(&mut tx, member, points_back, &return_id, actor).await?;
+        }
+    }
+    let mut movements: Vec<Movement<'_>> = results
+        .iter()
+        .map(|(line, sku)| Movement {
+            location_id: &head.location_id,
+            sku_id: *sku,
+            kind: MovementKind::Return,
+            on_hand_delta: line.qty,
+            reserved_delta: 0,
+            reason: "return",
+            actor,
+            ref_id: Some(&return_id),
+            client_ts: created_at,
+        })
+        .collect();
+    movements.sort_by_key(|m| m.sku_id);
+    apply_movements(&mut tx, &movements).await?;
+    for (line, _) in &results {
+        sqlx::query("UPDATE order_lines SET returned_qty = returned_qty + $1 WHERE order_id = $2 AND line_no = $3")
+            .bind(line.qty)
+            .bind(input.order_id.to_string())
+            .bind(i64::from(line.line_no))
+            .execute(&mut *tx)
+            .await?;
+    }
+    sqlx::query(
+        "INSERT INTO returns (id, order_id, location_id, refund_fen, points_reversed, reason, actor, client_ts, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&return_id)
+    .bind(input.order_id.to_string())
+    .bind(head.location_id.as_str())
+    .bind(refund_fen)
+    .bind(points_reversed)
+    .bind(input.reason)
+    .bind(actor)
+    .bind(created_at)
+    .bind(created_at)
+    .execute(&mut *tx)
+    .await?;
+    let line_rows: Vec<(&str, &ReturnLineResult)> = results
+        .iter()
+        .map(|(l, _)| (return_id.as_str(), l))
+        .collect();
+    insert_rows(
+        &mut tx,
+        "return_lines",
+        &["return_id", "line_no", "qty", "refund_fen"],
+        &line_rows,
+        |q, (id, line)| {
+            q.bind(*id)
+                .bind(i64::from(line.line_no))
+                .bind(line.qty)
+                .bind(line.refund.fen())
+        },
+    )
+    .await?;
+    audit::record(
+        &mut tx,
+        actor,
+        "refund",
+        "order",
+        &input.order_id.to_string(),
+        serde_json::json!({
+            "return_id": return_id,
+            "order_no": head.order_no,
+            "refund": Money::from_fen(refund_fen).to_string(),
+            "tender": Money::from_fen(after.0 - before.0).to_string(),
+            "stored_balance": Money::from_fen(balance_back).to_string(),
+            "points_refunded": points_back,
+            "points_reversed": points_reversed,
+            "lines": results.iter().map(|(l, _)| serde_json::json!({
+                "line_no": l.line_no, "qty": l.qty, "refund": l.refund.to_string()
+            })).collect::<Vec<_>>(),
+            "reason": input.reason,
+        }),
+    )
+    .await?;
+
+    // Everything back: completed (or collected, delivered) → after_sale → refunded.
+    let returned: HashMap<u32, i64> = results.iter().map(|(l, _)| (l.line_no, l.qty)).collect();
+    let all_back = lines.iter().all(|(no, _, qty, _, already)| {
+        let now_back = u32::try_from(*no)
+            .ok()
+            .and_then(|n| returned.get(&n))
+            .copied()
+            .unwrap_or(0);
+        already + now_back >= *qty
+    });
+    if all_back {
+        let mut head = head.clone();
+        for to in [OrderStatus::AfterSale, OrderStatus::Refunded] {
+            if head.status == to {
+                continue;
+            }
+            check_transition(head.fulfilment, head.status, to)
+                .map_err(|e| AppError::conflict("invalid_transition", e.to_string()))?;
+            let reason = if to == OrderStatus::Refunded {
+                "everything returned"
+            } else {
+                "return"
+            };
+            set_status(&mut tx, &head, to, actor, reason).await?;
+            head.status = to;
+        }
+        sqlx::query("UPDATE payments SET status = 'refunded', updated_at = $1 WHERE order_id = $2 AND status = 'succeeded'")
+            .bind(now_ms())
+            .bind(input.order_id.to_string())
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+
+    Ok(ReturnResult {
+        return_id: input.id,
+        order_id: input.order_id,
+        refund: Money::from_fen(refund_fen),
+        balance_refunded: Money::from_fen(balance_back),
+        points_refunded: points_back,
+        tender_refund: Money::from_fen(after.0 - before.0),
+        points_reversed,
+        reason: input.reason.to_owned(),
+        actor: actor.to_owned(),
+        created_at: from_ms(created_at),
+        lines: results.into_iter().map(|(l, _)| l).collect(),
+    })
+}
+
+/// The returns of an order, oldest first, with their refunds split as they were recorded.
+pub async fn returns_of(
+    store: &Store,
+    rules: &PointsRules,
+    order_id: Uuid,
+) -> AppResult<Vec<ReturnResult>> {
+    let pool = store.writer();
+    let head = read_head(pool, order_id).await?;
+    let basis = refund_basis(pool, rules, &head).await?;
+    let rows = sqlx::query(
+        "SELECT id, refund_fen, points_reversed, reason, actor, created_at FROM returns \
+         WHERE order_id = $1 ORDER BY created_at, id",
+    )
+    .bind(order_id.to_string())
+    .fetch_all(pool)
+    .await?;
+    let line_rows = sqlx::query(
+        "SELECT rl.return_id, rl.line_no, rl.qty, rl.refund_fen FROM return_lines rl \
+         JOIN returns r ON r.id = rl.return_id WHERE r.order_id = $1 ORDER BY rl.return_id, rl.line_no",
+    )
+    .bind(order_id.to_string())
+    .fetch_all(pool)
+    .await?;
+    let mut lines: HashMap<Uuid, Vec<ReturnLineResult>> = HashMap::new();
+    for row in &line_rows {
+        let line_no: i64 = col(row, "line_no")?;
+        lines
+            .entry(uuid_col(row, "return_id")?)
+            .or_default()
+            .push(ReturnLineResult {
+                line_no: u32::try_from(line_no).unwrap_or(0),
+                qty: col(row, "qty")?,
+                refund: Money::from_fen(col(row, "refund_fen")?),
+            });
+    }
+    let mut refunded = 0_i64;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let id = uuid_col(row, "id")?;
+        let refund_fen: i64 = col(row, "refund_fen")?;
+        let before = split_refunded(&basis, refunded);
+        refunded += refund_fen;
+        let after = split_refunded(&basis, refunded);
+        out.push(ReturnResult {
+            return_id: id,
+            order_id,
+            refund: Money::from_fen(refund_fen),
+            balance_refunded: Money::from_fen(after.1 - before.1),
+            points_refunded: after.3 - before.3,
+            tender_refund: Money::from_fen(after.0 - before.0),
+            points_reversed: col(row, "points_reversed")?,
+            reason: col(row, "reason")?,
+            actor: col(row, "actor")?,
+            created_at: from_ms(col(row, "created_at")?),
+            lines: lines.remove(&id).unwrap_or_default(),
+        });
+    }
+    Ok(out)
+}
+
+/// The order header, read without a lock.
+async fn read_head(pool: &sqlx::AnyPool, order_id: Uuid) -> AppResult<OrderHead> {
+    let row = sqlx::query(
+        "SELECT id, order_no, channel, fulfilment, status, location_id, member_id, total_fen, points_earned, \
+         points_redeemed, pickup_code FROM orders WHERE id = $1",
+    )
+    .bind(order_id.to_string())
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| AppError::not_found(format!("order {order_id} not found")))?;
+    Ok(OrderHead {
+        id: uuid_col(&row, "id")?,
+        order_no: col(&row, "order_no")?,
+        channel: parse_col(&row, "channel")?,
+        fulfilment: parse_col(&row, "fulfilment")?,
+        status: parse_col(&row, "status")?,
+        location_id: col(&row, "location_id")?,
+        member_id: col::<Option<String>>(&row, "member_id")?
+            .map(|m| m.parse())
+            .transpose()
+            .map_err(|e: uuid::Error| AppError::Internal(e.into()))?,
+        total_fen: col(&row, "total_fen")?,
+        points_earned: col(&row, "points_earned")?,
+        points_redeemed: col(&row, "points_redeemed")?,
+        pickup_code: col(&row, "pickup_code")?,
+    })
+}
+
+/// A sale (any order) with its returns; 404 when unknown.
+pub async fn get_sale(store: &Store, rules: &PointsRules, id: Uuid) -> AppResult<SaleView> {
+    let sale = super::orders::get(store, id).await?;
+    let returns = returns_of(store, rules, id).await?;
+    Ok(SaleView { sale, returns })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn basis(total: i64, balance: i64, points: i64, redeemed: i64) -> RefundBasis {
+        RefundBasis {
+            total_fen: total,
+            balance_fen: balance,
+            points_fen: points,
+            points_redeemed: redeemed,
+            points_earned: 0,
+            growth_earned: 0,
+        }
+    }
+
+    #[test]
+    fn split_is_monotone_and_exact() {
+        for b in [
+            basis(3, 1, 2, 200),
+            basis(10_000, 3_000, 2_000, 2_000),
+            basis(999, 0, 0, 0),
+            basis(7, 7, 0, 0),
+        ] {
+            let mut last = (0, 0, 0, 0);
+            for c in 0..=b.total_fen.min(2_000) {
+                let s = split_refunded(&b, c);
+                assert_eq!(s.0 + s.1 + s.2, c);
+                assert!(
+                    s.0 >= last.0 && s.1 >= last.1 && s.2 >= last.2 && s.3 >= last.3,
+                    "{b:?} at {c}"
+                );
+                last = s;
+            }
+            let full = split_refunded(&b, b.total_fen);
+            assert_eq!(
+                (full.1, full.2, full.3),
+                (b.balance_fen, b.points_fen, b.points_redeemed)
+            );
+        }
+    }
+}

@@ -128,10 +128,12 @@ pub async fn session_actor(store: &Store, token_hash: &str) -> AppResult<Option<
 
 /// Ends a session.
 pub async fn revoke_session(store: &Store, token_hash: &str) -> AppResult<()> {
-    sqlx::query("UPDATE staff_sessions SET revoked_at = $2 WHERE token_hash = $1 AND revoked_at IS NULL")
-        .bind(token_hash)
-        .bind(now_ms())
-        .execute(store.writer())
-        .await?;
+    sqlx::query(
+        "UPDATE staff_sessions SET revoked_at = $2 WHERE token_hash = $1 AND revoked_at IS NULL",
+    )
+    .bind(token_hash)
+    .bind(now_ms())
+    .execute(store.writer())
+    .await?;
     Ok(())
 }

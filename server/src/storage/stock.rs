@@ -109,18 +109,32 @@ pub async fn apply_movements(tx: &mut Tx, movements: &[Movement<'_>]) -> AppResu
         .bind(now)
         .execute(&mut **tx)
         .await?;
-        sqlx::query(
-            "INSERT INTO stock (location_id, sku_id, on_hand, reserved, updated_at) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (location_id, sku_id) DO UPDATE SET on_hand = stock.on_hand + excluded.on_hand, \
-             reserved = stock.reserved + excluded.reserved, updated_at = excluded.updated_at",
+        // Update first: the insert's candidate row must satisfy the CHECKs even when it only
+        // conflicts (a release would carry a negative `reserved`).
+        let updated = sqlx::query(
+            "UPDATE stock SET on_hand = on_hand + $1, reserved = reserved + $2, updated_at = $3 \
+             WHERE location_id = $4 AND sku_id = $5",
         )
-        .bind(m.location_id)
-        .bind(m.sku_id.to_string())
         .bind(m.on_hand_delta)
         .bind(m.reserved_delta)
         .bind(now)
+        .bind(m.location_id)
+        .bind(m.sku_id.to_string())
         .execute(&mut **tx)
-        .await?;
+        .await?
+        .rows_affected();
+        if updated == 0 {
+            sqlx::query(
+                "INSERT INTO stock (location_id, sku_id, on_hand, reserved, updated_at) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(m.location_id)
+            .bind(m.sku_id.to_string())
+            .bind(m.on_hand_delta)
+            .bind(m.reserved_delta)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+        }
     }
     Ok(())
 }
@@ -169,7 +183,8 @@ pub struct StockLevel {
     pub updated_at: DateTime<Utc>,
 }
 
-const LEVEL_COLUMNS: &str = "st.location_id, st.sku_id, st.on_hand, st.reserved, st.low_stock_threshold, \
+const LEVEL_COLUMNS: &str =
+    "st.location_id, st.sku_id, st.on_hand, st.reserved, st.low_stock_threshold, \
      st.updated_at, s.sku_code, s.spec_zh, s.spec_en, p.name_zh, p.name_en \
      FROM stock st JOIN skus s ON s.id = st.sku_id JOIN products p ON p.id = s.product_id";
 
@@ -233,7 +248,11 @@ pub async fn list_levels(store: &Store, filter: &LevelFilter) -> AppResult<Vec<S
 }
 
 /// One stock level, if the location has a row for the SKU.
-pub async fn get_level(store: &Store, location_id: &str, sku_id: Uuid) -> AppResult<Option<StockLevel>> {
+pub async fn get_level(
+    store: &Store,
+    location_id: &str,
+    sku_id: Uuid,
+) -> AppResult<Option<StockLevel>> {
     let sql = format!("SELECT {LEVEL_COLUMNS} WHERE st.location_id = $1 AND st.sku_id = $2");
     let row = sqlx::query(&sql)
         .bind(location_id)
@@ -290,7 +309,10 @@ pub struct MovementFilter {
 }
 
 /// The ledger, newest first.
-pub async fn list_movements(store: &Store, filter: &MovementFilter) -> AppResult<Vec<MovementRecord>> {
+pub async fn list_movements(
+    store: &Store,
+    filter: &MovementFilter,
+) -> AppResult<Vec<MovementRecord>> {
     let rows = sqlx::query(
         "SELECT id, location_id, sku_id, kind, on_hand_delta, reserved_delta, reason, actor, ref_id, client_ts, \
          created_at FROM stock_movements \
@@ -377,7 +399,10 @@ pub async fn missing_skus(store: &Store, skus: &[Uuid]) -> AppResult<Vec<Uuid>> 
     unique.sort();
     unique.dedup();
     for chunk in unique.chunks(500) {
-        let sql = format!("SELECT id FROM skus WHERE id IN ({})", placeholders(1, chunk.len()));
+        let sql = format!(
+            "SELECT id FROM skus WHERE id IN ({})",
+            placeholders(1, chunk.len())
+        );
         let mut query = sqlx::query(&sql);
         for id in chunk {
             query = query.bind(id);
@@ -386,7 +411,11 @@ pub async fn missing_skus(store: &Store, skus: &[Uuid]) -> AppResult<Vec<Uuid>> 
             found.insert(uuid_col(&row, "id")?);
         }
     }
-    Ok(skus.iter().filter(|s| !found.contains(s)).copied().collect())
+    Ok(skus
+        .iter()
+        .filter(|s| !found.contains(s))
+        .copied()
+        .collect())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -396,7 +425,9 @@ pub async fn missing_skus(store: &Store, skus: &[Uuid]) -> AppResult<Vec<Uuid>> 
 /// Every (location, SKU) whose snapshot differs from its ledger's sums, as (location_id, sku_id,
 /// snapshot_on_hand, ledger_on_hand, snapshot_reserved, ledger_reserved); empty means the
 /// snapshot equals the ledger everywhere (a ledger without a snapshot row counts as snapshot 0).
-pub async fn ledger_mismatches(store: &Store) -> AppResult<Vec<(String, uuid::Uuid, i64, i64, i64, i64)>> {
+pub async fn ledger_mismatches(
+    store: &Store,
+) -> AppResult<Vec<(String, uuid::Uuid, i64, i64, i64, i64)>> {
     let rows = sqlx::query(
         "SELECT location_id, sku_id, \
          CAST(COALESCE(SUM(snap_on_hand), 0) AS BIGINT) AS snapshot_on_hand, \
@@ -472,7 +503,10 @@ async fn lock_rows(
             query = query.bind(sku);
         }
         for row in query.fetch_all(&mut **tx).await? {
-            levels.insert(uuid_col(&row, "sku_id")?, (col(&row, "on_hand")?, col(&row, "reserved")?));
+            levels.insert(
+                uuid_col(&row, "sku_id")?,
+                (col(&row, "on_hand")?, col(&row, "reserved")?),
+            );
         }
     }
     Ok(levels)
@@ -612,7 +646,15 @@ pub async fn count(store: &Store, input: &CountInput, actor: &str) -> AppResult<
         actor: actor.to_owned(),
         at: from_ms(now),
     };
-    audit::record(&mut tx, actor, "stock.count", "stock_count", &ref_id, to_json(&result)?).await?;
+    audit::record(
+        &mut tx,
+        actor,
+        "stock.count",
+        "stock_count",
+        &ref_id,
+        to_json(&result)?,
+    )
+    .await?;
     tx.commit().await?;
     Ok(result)
 }
@@ -661,10 +703,15 @@ pub struct AdjustmentResult {
 
 /// Applies a manual adjustment (an `adjustment` movement). Refused with 409 `insufficient_stock`
 /// when it would take on hand below zero (a count corrects such stock). Idempotent by id.
-pub async fn adjust(store: &Store, input: &AdjustInput, actor: &str) -> AppResult<AdjustmentResult> {
+pub async fn adjust(
+    store: &Store,
+    input: &AdjustInput,
+    actor: &str,
+) -> AppResult<AdjustmentResult> {
     let mut tx = store.begin().await?;
     let levels = lock_rows(&mut tx, store, &input.location_id, &[input.sku_id], true).await?;
-    if let Some(prior) = prior_result(&mut tx, input.id, "stock.adjust", &input.location_id).await? {
+    if let Some(prior) = prior_result(&mut tx, input.id, "stock.adjust", &input.location_id).await?
+    {
         tx.rollback().await?;
         return Ok(prior);
     }
@@ -707,7 +754,15 @@ pub async fn adjust(store: &Store, input: &AdjustInput, actor: &str) -> AppResul
         actor: actor.to_owned(),
         at: from_ms(now),
     };
-    audit::record(&mut tx, actor, "stock.adjust", "stock_adjustment", &ref_id, to_json(&result)?).await?;
+    audit::record(
+        &mut tx,
+        actor,
+        "stock.adjust",
+        "stock_adjustment",
+        &ref_id,
+        to_json(&result)?,
+    )
+    .await?;
     tx.commit().await?;
     Ok(result)
 }
@@ -754,11 +809,17 @@ pub struct ReceiptResult {
 }
 
 /// Books a supplier receipt (`receipt` movements). Idempotent by id.
-pub async fn receive_goods(store: &Store, input: &ReceiptInput, actor: &str) -> AppResult<ReceiptResult> {
+pub async fn receive_goods(
+    store: &Store,
+    input: &ReceiptInput,
+    actor: &str,
+) -> AppResult<ReceiptResult> {
     let mut tx = store.begin().await?;
     let skus: Vec<Uuid> = input.lines.iter().map(|(s, _)| *s).collect();
     let levels = lock_rows(&mut tx, store, &input.location_id, &skus, true).await?;
-    if let Some(prior) = prior_result(&mut tx, input.id, "stock.receipt", &input.location_id).await? {
+    if let Some(prior) =
+        prior_result(&mut tx, input.id, "stock.receipt", &input.location_id).await?
+    {
         tx.rollback().await?;
         return Ok(prior);
     }
@@ -797,7 +858,15 @@ pub async fn receive_goods(store: &Store, input: &ReceiptInput, actor: &str) -> 
         actor: actor.to_owned(),
         at: from_ms(now),
     };
-    audit::record(&mut tx, actor, "stock.receipt", "stock_receipt", &ref_id, to_json(&result)?).await?;
+    audit::record(
+        &mut tx,
+        actor,
+        "stock.receipt",
+        "stock_receipt",
+        &ref_id,
+        to_json(&result)?,
+    )
+    .await?;
     tx.commit().await?;
     Ok(result)
 }
@@ -927,10 +996,13 @@ async fn attach_lines(conn: &mut AnyConnection, transfers: &mut [Transfer]) -> A
             query = query.bind(id);
         }
         for row in query.fetch_all(&mut *conn).await? {
-            lines.entry(uuid_col(&row, "transfer_id")?).or_default().push(TransferLine {
-                sku_id: uuid_col(&row, "sku_id")?,
-                qty: col(&row, "qty")?,
-            });
+            lines
+                .entry(uuid_col(&row, "transfer_id")?)
+                .or_default()
+                .push(TransferLine {
+                    sku_id: uuid_col(&row, "sku_id")?,
+                    qty: col(&row, "qty")?,
+                });
         }
     }
     for t in transfers.iter_mut() {
@@ -939,9 +1011,17 @@ async fn attach_lines(conn: &mut AnyConnection, transfers: &mut [Transfer]) -> A
     Ok(())
 }
 
-async fn load_transfer(conn: &mut AnyConnection, id: Uuid, lock: &str) -> AppResult<Option<Transfer>> {
+async fn load_transfer(
+    conn: &mut AnyConnection,
+    id: Uuid,
+    lock: &str,
+) -> AppResult<Option<Transfer>> {
     let sql = format!("SELECT {TRANSFER_COLUMNS} FROM transfers WHERE id = $1{lock}");
-    let Some(row) = sqlx::query(&sql).bind(id.to_string()).fetch_optional(&mut *conn).await? else {
+    let Some(row) = sqlx::query(&sql)
+        .bind(id.to_string())
+        .fetch_optional(&mut *conn)
+        .await?
+    else {
         return Ok(None);
     };
     let mut transfers = [transfer_from_row(&row)?];
@@ -988,7 +1068,10 @@ pub async fn list_transfers(store: &Store, filter: &TransferFilter) -> AppResult
         .bind(filter.limit)
         .fetch_all(&mut *conn)
         .await?;
-    let mut transfers = rows.iter().map(transfer_from_row).collect::<AppResult<Vec<_>>>()?;
+    let mut transfers = rows
+        .iter()
+        .map(transfer_from_row)
+        .collect::<AppResult<Vec<_>>>()?;
     attach_lines(&mut conn, &mut transfers).await?;
     Ok(transfers)
 }
@@ -1011,7 +1094,11 @@ pub struct TransferInput {
 /// Ships a transfer at once: `transfer_out` movements at the source, status `in_transit`.
 /// Refused with 409 `out_of_stock` (nothing changed) when a line exceeds the source's available
 /// quantity. Idempotent by id: a retry returns the transfer as it is now.
-pub async fn create_transfer(store: &Store, input: &TransferInput, actor: &str) -> AppResult<Transfer> {
+pub async fn create_transfer(
+    store: &Store,
+    input: &TransferInput,
+    actor: &str,
+) -> AppResult<Transfer> {
     let mut tx = store.begin().await?;
     let ref_id = input.id.to_string();
     if let Some(existing) = load_transfer(&mut tx, input.id, "").await? {
@@ -1023,7 +1110,10 @@ pub async fn create_transfer(store: &Store, input: &TransferInput, actor: &str) 
     let mut lines: Vec<(Uuid, i64)> = input.lines.clone();
     lines.sort_by_key(|(sku, _)| sku.to_string());
     for &(sku, qty) in &lines {
-        let available = levels.get(&sku).map(|(on_hand, reserved)| on_hand - reserved).unwrap_or(0);
+        let available = levels
+            .get(&sku)
+            .map(|(on_hand, reserved)| on_hand - reserved)
+            .unwrap_or(0);
         if qty > available {
             return Err(AppError::conflict(
                 "out_of_stock",
@@ -1101,10 +1191,15 @@ pub async fn create_transfer(store: &Store, input: &TransferInput, actor: &str) 
 
 /// A retry must name the same route; the id of another transfer is a conflict.
 fn same_transfer(existing: Transfer, input: &TransferInput) -> AppResult<Transfer> {
-    if existing.from_location_id != input.from_location_id || existing.to_location_id != input.to_location_id {
+    if existing.from_location_id != input.from_location_id
+        || existing.to_location_id != input.to_location_id
+    {
         return Err(AppError::conflict(
             "id_in_use",
-            format!("transfer {} already exists between other locations", input.id),
+            format!(
+                "transfer {} already exists between other locations",
+                input.id
+            ),
         ));
     }
     Ok(existing)

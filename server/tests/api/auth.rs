@@ -8,7 +8,11 @@ use crate::support::TestApp;
 
 async fn staff_login_and_roles(app: TestApp) {
     let (status, body) = app
-        .post("/api/v1/auth/login", None, json!({"username": "admin", "password": "wrong"}))
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"username": "admin", "password": "wrong"}),
+        )
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["error"]["code"], "unauthorized");
@@ -24,16 +28,25 @@ async fn staff_login_and_roles(app: TestApp) {
     let cashier = app.login("cashier1.sh001").await;
     let (status, me) = app.get("/api/v1/auth/me", Some(&cashier)).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!((me["role"].as_str(), me["location_id"].as_str()), (Some("cashier"), Some("SH001")));
+    assert_eq!(
+        (me["role"].as_str(), me["location_id"].as_str()),
+        (Some("cashier"), Some("SH001"))
+    );
     // Cashiers cannot read the audit log or register devices.
     let (status, _) = app.get("/api/v1/audit", Some(&cashier)).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _) = app
-        .post("/api/v1/devices", Some(&cashier), json!({"id": Uuid::now_v7(), "location_id": "SH001", "kind": "pos", "name": "Lane 9"}))
+        .post(
+            "/api/v1/devices",
+            Some(&cashier),
+            json!({"id": Uuid::now_v7(), "location_id": "SH001", "kind": "pos", "name": "Lane 9"}),
+        )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     // Logout ends the session.
-    let (status, _) = app.post("/api/v1/auth/logout", Some(&cashier), json!({})).await;
+    let (status, _) = app
+        .post("/api/v1/auth/logout", Some(&cashier), json!({}))
+        .await;
     assert_eq!(status, StatusCode::OK);
     let (status, _) = app.get("/api/v1/auth/me", Some(&cashier)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -44,7 +57,11 @@ async fn login_is_rate_limited(app: TestApp) {
     let mut last = StatusCode::OK;
     for _ in 0..12 {
         let (status, _) = app
-            .post("/api/v1/auth/login", None, json!({"username": "mgr.sh002", "password": "nope"}))
+            .post(
+                "/api/v1/auth/login",
+                None,
+                json!({"username": "mgr.sh002", "password": "nope"}),
+            )
             .await;
         last = status;
     }
@@ -56,7 +73,9 @@ async fn devices_are_bound_to_a_store_and_revocable(app: TestApp) {
     let manager = app.login("mgr.sh001").await;
     let id = Uuid::now_v7();
     let request = json!({"id": id, "location_id": "SH001", "kind": "pos", "name": "Lane 1"});
-    let (status, body) = app.post("/api/v1/devices", Some(&manager), request.clone()).await;
+    let (status, body) = app
+        .post("/api/v1/devices", Some(&manager), request.clone())
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let credential = body["credential"].as_str().unwrap().to_owned();
     assert!(credential.starts_with("dv_"));
@@ -67,35 +86,71 @@ async fn devices_are_bound_to_a_store_and_revocable(app: TestApp) {
     // Another store's manager cannot register there or revoke it.
     let other = app.login("mgr.sh002").await;
     let (status, _) = app
-        .post("/api/v1/devices", Some(&other), json!({"id": Uuid::now_v7(), "location_id": "SH001", "kind": "pos", "name": "x"}))
+        .post(
+            "/api/v1/devices",
+            Some(&other),
+            json!({"id": Uuid::now_v7(), "location_id": "SH001", "kind": "pos", "name": "x"}),
+        )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, _) = app.post(&format!("/api/v1/devices/{id}/revoke"), Some(&other), json!({})).await;
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/devices/{id}/revoke"),
+            Some(&other),
+            json!({}),
+        )
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, me) = app.get("/api/v1/devices/me", Some(&credential)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(me["location_id"], "SH001");
     // Revoked: refused at once, with a clear message; the revocation is audited.
-    let (status, _) = app.post(&format!("/api/v1/devices/{id}/revoke"), Some(&manager), json!({})).await;
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/devices/{id}/revoke"),
+            Some(&manager),
+            json!({}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     let (status, body) = app.get("/api/v1/devices/me", Some(&credential)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert!(body["error"]["message"].as_str().unwrap().contains("revoked"));
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("revoked"));
     let admin = app.login("admin").await;
-    let (_, audit) = app.get(&format!("/api/v1/audit?entity_id={id}"), Some(&admin)).await;
-    let actions: Vec<&str> = audit.as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
-    assert!(actions.contains(&"device.revoke") && actions.contains(&"device.register"), "{audit}");
+    let (_, audit) = app
+        .get(&format!("/api/v1/audit?entity_id={id}"), Some(&admin))
+        .await;
+    let actions: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert!(
+        actions.contains(&"device.revoke") && actions.contains(&"device.register"),
+        "{audit}"
+    );
     // Bad input: not a store, bad id.
     let (status, _) = app
-        .post("/api/v1/devices", Some(&admin), json!({"id": Uuid::now_v7(), "location_id": "WH01", "kind": "pos", "name": "x"}))
+        .post(
+            "/api/v1/devices",
+            Some(&admin),
+            json!({"id": Uuid::now_v7(), "location_id": "WH01", "kind": "pos", "name": "x"}),
+        )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     let (status, _) = app
-        .post("/api/v1/devices", Some(&admin), json!({"id": Uuid::new_v4(), "location_id": "SH001", "kind": "pos", "name": "x"}))
+        .post("/api/v1/devices", Some(&admin), json!({"id": Uuid::from_u128(0x1234_5678_9abc_4def_8123_4567_89ab_cdef), "location_id": "SH001", "kind": "pos", "name": "x"}))
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }
-crate::both_backends!(devices_are_bound_to_a_store_and_revocable, devices_are_bound_to_a_store_and_revocable);
+crate::both_backends!(
+    devices_are_bound_to_a_store_and_revocable,
+    devices_are_bound_to_a_store_and_revocable
+);
 
 async fn operational_endpoints(app: TestApp) {
     let (status, body) = app.get("/healthz", None).await;
@@ -104,17 +159,35 @@ async fn operational_endpoints(app: TestApp) {
     let (status, doc) = app.get("/api/v1/openapi.json", None).await;
     assert_eq!(status, StatusCode::OK);
     let paths = doc["paths"].as_object().expect("paths");
-    for path in ["/api/v1/auth/login", "/api/v1/orders", "/api/v1/payments/notify", "/api/v1/devices"] {
+    for path in [
+        "/api/v1/auth/login",
+        "/api/v1/orders",
+        "/api/v1/payments/notify",
+        "/api/v1/devices",
+    ] {
         assert!(paths.contains_key(path), "OpenAPI lacks {path}");
     }
-    let metrics = app.client.get(format!("{}/metrics", app.url)).send().await.unwrap().text().await.unwrap();
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(metrics.contains("http_requests_total"), "{metrics}");
     let (status, body) = app.get("/api/v1/no-such-thing", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["error"]["code"], "not_found");
     let (status, locations) = app.get("/api/v1/locations", None).await;
     assert_eq!(status, StatusCode::OK);
-    let stores = locations.as_array().unwrap().iter().filter(|l| l["kind"] == "store").count();
+    let stores = locations
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["kind"] == "store")
+        .count();
     assert!(stores >= 3);
 }
 crate::both_backends!(operational_endpoints, operational_endpoints);

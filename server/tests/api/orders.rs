@@ -10,17 +10,37 @@ use crate::support::TestApp;
 /// A SKU stocked at SH001 (the first the stock list shows), with its available quantity.
 async fn some_sku(app: &TestApp) -> (Uuid, i64) {
     let token = app.login("admin").await;
-    let (status, body) = app.get("/api/v1/stock?location_id=SH001&limit=20", Some(&token)).await;
+    let (status, body) = app
+        .get("/api/v1/stock?location_id=SH001&limit=20", Some(&token))
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let rows = body.get("items").unwrap_or(&body).as_array().expect("stock rows").clone();
-    let row = rows.iter().find(|r| r["available"].as_i64().unwrap_or(0) > 5).expect("a stocked SKU");
-    (row["sku_id"].as_str().unwrap().parse().unwrap(), row["available"].as_i64().unwrap())
+    let rows = body
+        .get("items")
+        .unwrap_or(&body)
+        .as_array()
+        .expect("stock rows")
+        .clone();
+    let row = rows
+        .iter()
+        .find(|r| r["available"].as_i64().unwrap_or(0) > 5)
+        .expect("a stocked SKU");
+    (
+        row["sku_id"].as_str().unwrap().parse().unwrap(),
+        row["available"].as_i64().unwrap(),
+    )
 }
 
 async fn available_at(app: &TestApp, sku: Uuid, store: &str) -> i64 {
-    let (status, body) = app.get(&format!("/api/v1/skus/{sku}/availability"), None).await;
+    let (status, body) = app
+        .get(&format!("/api/v1/skus/{sku}/availability"), None)
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let stores = body.get("stores").unwrap_or(&body).as_array().expect("stores").clone();
+    let stores = body
+        .get("stores")
+        .unwrap_or(&body)
+        .as_array()
+        .expect("stores")
+        .clone();
     stores
         .iter()
         .find(|s| s["location_id"] == store || s["store"] == store || s["id"] == store)
@@ -57,8 +77,13 @@ fn pickup_order(sku: Uuid, qty: i64) -> Value {
 }
 
 async fn ledger_is_consistent(app: &TestApp) {
-    let mismatches = retail_server::storage::stock::ledger_mismatches(&app.state.store).await.unwrap();
-    assert!(mismatches.is_empty(), "snapshot differs from ledger: {mismatches:?}");
+    let mismatches = retail_server::storage::stock::ledger_mismatches(&app.state.store)
+        .await
+        .unwrap();
+    assert!(
+        mismatches.is_empty(),
+        "snapshot differs from ledger: {mismatches:?}"
+    );
 }
 
 /// 200 concurrent buyers, 50 units: exactly 50 orders, nothing negative, ledger = snapshot.
@@ -102,7 +127,11 @@ async fn order_retry_is_idempotent(app: TestApp) {
     let order = pickup_order(sku, 2);
     let (s1, first) = app.post("/api/v1/orders", None, order.clone()).await;
     let (s2, second) = app.post("/api/v1/orders", None, order).await;
-    assert_eq!((s1, s2), (StatusCode::OK, StatusCode::OK), "{first} {second}");
+    assert_eq!(
+        (s1, s2),
+        (StatusCode::OK, StatusCode::OK),
+        "{first} {second}"
+    );
     assert_eq!(first["order_no"], second["order_no"]);
     assert_eq!(second["created"], false);
     assert_eq!(available_at(&app, sku, "SH001").await, before - 2);
@@ -116,24 +145,40 @@ async fn bad_orders_are_refused(app: TestApp) {
     let (status, body) = app.post_raw("/api/v1/orders", None, "{not json").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["error"]["code"], "invalid_body");
-    let (status, body) = app.post_raw("/api/v1/orders", None, r#"{"id": 5, "fulfilment": "pickup"}"#).await;
+    let (status, body) = app
+        .post_raw(
+            "/api/v1/orders",
+            None,
+            r#"{"id": 5, "fulfilment": "pickup"}"#,
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     let cases = [
         json!({"id": Uuid::now_v7(), "fulfilment": "pickup", "store": "SH001", "lines": [{"sku_id": sku, "qty": 0}]}),
         json!({"id": Uuid::now_v7(), "fulfilment": "pickup", "store": "SH001", "lines": [{"sku_id": Uuid::now_v7(), "qty": 1}]}),
         json!({"id": Uuid::now_v7(), "fulfilment": "pickup", "store": "XX999", "lines": [{"sku_id": sku, "qty": 1}]}),
         json!({"id": Uuid::now_v7(), "fulfilment": "pickup", "store": "WH01", "lines": [{"sku_id": sku, "qty": 1}]}),
-        json!({"id": Uuid::new_v4(), "fulfilment": "pickup", "store": "SH001", "lines": [{"sku_id": sku, "qty": 1}]}),
+        json!({"id": Uuid::from_u128(0x1234_5678_9abc_4def_8123_4567_89ab_cdef), "fulfilment": "pickup", "store": "SH001", "lines": [{"sku_id": sku, "qty": 1}]}),
         json!({"id": Uuid::now_v7(), "fulfilment": "delivery", "lines": [{"sku_id": sku, "qty": 1}]}),
         json!({"id": Uuid::now_v7(), "fulfilment": "pickup", "store": "SH001", "lines": []}),
     ];
     for case in cases {
         let (status, body) = app.post("/api/v1/orders", None, case.clone()).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{case} → {body}");
-        assert!(body["error"]["fields"].as_object().is_some_and(|f| !f.is_empty()), "{body}");
+        assert!(
+            body["error"]["fields"]
+                .as_object()
+                .is_some_and(|f| !f.is_empty()),
+            "{body}"
+        );
     }
-    let (status, body) = app.post("/api/v1/orders", None, pickup_order(sku, 1_000_000)).await;
-    assert!(status == StatusCode::UNPROCESSABLE_ENTITY || status == StatusCode::CONFLICT, "{body}");
+    let (status, body) = app
+        .post("/api/v1/orders", None, pickup_order(sku, 1_000_000))
+        .await;
+    assert!(
+        status == StatusCode::UNPROCESSABLE_ENTITY || status == StatusCode::CONFLICT,
+        "{body}"
+    );
     assert_eq!(available_at(&app, sku, "SH001").await, before);
     ledger_is_consistent(&app).await;
 }
@@ -145,7 +190,12 @@ fn signed(app: &TestApp, timestamp: i64, body: &Value) -> (String, String) {
     (text, sig)
 }
 
-async fn send_notification(app: &TestApp, timestamp: i64, body: &str, signature: &str) -> (StatusCode, Value) {
+async fn send_notification(
+    app: &TestApp,
+    timestamp: i64,
+    body: &str,
+    signature: &str,
+) -> (StatusCode, Value) {
     let resp = app
         .client
         .post(format!("{}/api/v1/payments/notify", app.url))
@@ -171,15 +221,17 @@ async fn payment_notifications_are_verified(app: TestApp) {
     let (_, order) = app.post("/api/v1/orders", None, pickup_order(sku, 1)).await;
     let order_id = order["id"].as_str().unwrap().to_owned();
     let (status, intent) = app
-        .post(&format!("/api/v1/orders/{order_id}/payments"), None, json!({"id": Uuid::now_v7()}))
+        .post(
+            &format!("/api/v1/orders/{order_id}/payments"),
+            None,
+            json!({"id": Uuid::now_v7()}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{intent}");
     let payment_id = intent["payment"]["id"].as_str().unwrap().to_owned();
     let amount = intent["payment"]["amount"].as_str().unwrap().to_owned();
     let now = chrono::Utc::now().timestamp();
-    let notice = |notify_id: &str, amount: &str| {
-        json!({"notify_id": notify_id, "payment_id": payment_id, "provider_ref": "T1", "amount": amount, "status": "succeeded"})
-    };
+    let notice = |notify_id: &str, amount: &str| json!({"notify_id": notify_id, "payment_id": payment_id, "provider_ref": "T1", "amount": amount, "status": "succeeded"});
 
     // Forged: signed with another secret.
     let body = notice("n1", &amount).to_string();
@@ -213,29 +265,71 @@ async fn payment_notifications_are_verified(app: TestApp) {
     let (status, _) = send_notification(&app, now, &text, &sig).await;
     assert_eq!(status, StatusCode::CONFLICT);
     let (_, order) = app.get(&format!("/api/v1/orders/{order_id}"), None).await;
-    let paid_events = order["events"].as_array().unwrap().iter().filter(|e| e["to"] == "paid").count();
+    let paid_events = order["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["to"] == "paid")
+        .count();
     assert_eq!(paid_events, 1, "{order}");
 }
-crate::both_backends!(payment_notifications_are_verified, payment_notifications_are_verified);
+crate::both_backends!(
+    payment_notifications_are_verified,
+    payment_notifications_are_verified
+);
 
 /// The whole pickup path through the sandbox provider: pay, ready, hand over (once).
 async fn pickup_order_lifecycle(app: TestApp) {
     let (sku, before) = some_sku(&app).await;
     let (_, order) = app.post("/api/v1/orders", None, pickup_order(sku, 2)).await;
     let order_id = order["id"].as_str().unwrap().to_owned();
-    let (_, intent) = app.post(&format!("/api/v1/orders/{order_id}/payments"), None, json!({"id": Uuid::now_v7()})).await;
+    let (_, intent) = app
+        .post(
+            &format!("/api/v1/orders/{order_id}/payments"),
+            None,
+            json!({"id": Uuid::now_v7()}),
+        )
+        .await;
     let pay_url = intent["pay_url"].as_str().unwrap().to_owned();
-    let page = app.client.get(&pay_url).send().await.unwrap().text().await.unwrap();
+    let page = app
+        .client
+        .get(&pay_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(page.contains("沙箱支付"), "{page}");
-    let page = app.client.post(&pay_url).send().await.unwrap().text().await.unwrap();
+    let page = app
+        .client
+        .post(&pay_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(page.contains("支付成功"), "{page}");
     assert_eq!(order_status(&app, &order_id).await, "paid");
 
     let cashier_sh002 = app.login("cashier1.sh002").await;
-    let (status, _) = app.post(&format!("/api/v1/orders/{order_id}/ready"), Some(&cashier_sh002), json!({})).await;
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/orders/{order_id}/ready"),
+            Some(&cashier_sh002),
+            json!({}),
+        )
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let manager = app.login("mgr.sh001").await;
-    let (status, body) = app.post(&format!("/api/v1/orders/{order_id}/ready"), Some(&manager), json!({})).await;
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/orders/{order_id}/ready"),
+            Some(&manager),
+            json!({}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["status"], "ready_for_pickup");
 
@@ -244,12 +338,30 @@ async fn pickup_order_lifecycle(app: TestApp) {
     let qr = detail["pickup_qr"].as_str().unwrap().to_owned();
     assert!(qr.starts_with("PK1."), "{qr}");
     let wrong = if code == "000000" { "000001" } else { "000000" };
-    let (status, _) = app.post(&format!("/api/v1/orders/{order_id}/pickup"), Some(&manager), json!({"pickup_code": wrong})).await;
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/orders/{order_id}/pickup"),
+            Some(&manager),
+            json!({"pickup_code": wrong}),
+        )
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    let (status, body) = app.post(&format!("/api/v1/orders/{order_id}/pickup"), Some(&manager), json!({"pickup_code": qr})).await;
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/orders/{order_id}/pickup"),
+            Some(&manager),
+            json!({"pickup_code": qr}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["status"], "picked_up");
-    let (status, body) = app.post(&format!("/api/v1/orders/{order_id}/pickup"), Some(&manager), json!({"pickup_code": code})).await;
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/orders/{order_id}/pickup"),
+            Some(&manager),
+            json!({"pickup_code": code}),
+        )
+        .await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(body["error"]["code"], "already_collected");
     assert_eq!(available_at(&app, sku, "SH001").await, before - 2);
@@ -270,7 +382,10 @@ async fn timeout_survives_restart(app: TestApp) {
     assert_eq!(order_status(&app, &order_id).await, "pending_payment");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while order_status(&app, &order_id).await != "cancelled" {
-        assert!(std::time::Instant::now() < deadline, "order was not cancelled");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "order was not cancelled"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(available_at(&app, sku, "SH001").await, before);
@@ -309,11 +424,23 @@ async fn cancel_releases_stock(app: TestApp) {
     let (sku, before) = some_sku(&app).await;
     let (_, order) = app.post("/api/v1/orders", None, pickup_order(sku, 1)).await;
     let order_id = order["id"].as_str().unwrap().to_owned();
-    let (status, body) = app.post(&format!("/api/v1/orders/{order_id}/cancel"), None, json!({"reason": "changed my mind"})).await;
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/orders/{order_id}/cancel"),
+            None,
+            json!({"reason": "changed my mind"}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["status"], "cancelled");
     assert_eq!(available_at(&app, sku, "SH001").await, before);
-    let (status, _) = app.post(&format!("/api/v1/orders/{order_id}/payments"), None, json!({"id": Uuid::now_v7()})).await;
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/orders/{order_id}/payments"),
+            None,
+            json!({"id": Uuid::now_v7()}),
+        )
+        .await;
     assert_eq!(status, StatusCode::CONFLICT);
     ledger_is_consistent(&app).await;
 }

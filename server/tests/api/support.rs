@@ -72,7 +72,10 @@ impl TestApp {
     }
 
     /// Like [`TestApp::spawn`], with a chance to adjust the settings first.
-    pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> Option<TestApp> {
+    pub async fn spawn_with(
+        backend: Backend,
+        adjust: impl FnOnce(&mut Settings),
+    ) -> Option<TestApp> {
         let dir = tempfile::tempdir().expect("temp dir");
         let database_url = match backend {
             Backend::Sqlite => format!("sqlite://{}", dir.path().join("retail.db").display()),
@@ -90,7 +93,16 @@ impl TestApp {
     }
 
     async fn start(settings: Settings, dir: tempfile::TempDir) -> TestApp {
-        let app = Application::build(settings.clone()).await.expect("build server");
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            )
+            .with_test_writer()
+            .try_init();
+        let app = Application::build(settings.clone())
+            .await
+            .expect("build server");
         let url = format!("http://{}", app.local_addr());
         let state = app.state().clone();
         let (tx, rx) = oneshot::channel::<()>();
@@ -127,14 +139,21 @@ impl TestApp {
             let _ = tx.send(());
         }
         if let Some(handle) = self.handle.take() {
-            handle.await.expect("server task").expect("server stopped cleanly");
+            handle
+                .await
+                .expect("server task")
+                .expect("server stopped cleanly");
         }
     }
 
     /// Logs a demo staff member in (password demo1234) and returns the bearer token.
     pub async fn login(&self, username: &str) -> String {
         let (status, body) = self
-            .post("/api/v1/auth/login", None, serde_json::json!({"username": username, "password": "demo1234"}))
+            .post(
+                "/api/v1/auth/login",
+                None,
+                serde_json::json!({"username": username, "password": "demo1234"}),
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "login {username}: {body}");
         body["token"].as_str().expect("token").to_owned()
@@ -159,7 +178,12 @@ impl TestApp {
     }
 
     /// POST a raw body with a content type (for malformed-input tests).
-    pub async fn post_raw(&self, path: &str, token: Option<&str>, body: &str) -> (StatusCode, Value) {
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: &str,
+    ) -> (StatusCode, Value) {
         let mut req = self
             .client
             .post(format!("{}{path}", self.url))
@@ -191,14 +215,17 @@ impl Drop for TestApp {
 /// `name::sqlite` and `name::postgres`, each with its own database.
 #[macro_export]
 macro_rules! both_backends {
-    ($name:ident, $body:path) => {
+    ($name:ident, $body:ident) => {
+        $crate::both_backends!($name, super::$body);
+    };
+    ($name:ident, $($body:ident)::+) => {
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
                 let app = $crate::support::TestApp::spawn($crate::support::Backend::Sqlite)
                     .await
                     .expect("sqlite app");
-                $body(app).await;
+                $($body)::+(app).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -206,7 +233,7 @@ macro_rules! both_backends {
                 if let Some(app) =
                     $crate::support::TestApp::spawn($crate::support::Backend::Postgres).await
                 {
-                    $body(app).await;
+                    $($body)::+(app).await;
                 }
             }
         }
