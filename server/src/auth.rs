@@ -281,6 +281,24 @@ impl RateLimiter {
     }
 }
 
+impl axum::extract::OptionalFromRequestParts<AppState> for StaffActor {
+    type Rejection = AppError;
+
+    /// No `Authorization` header → `None`; a header that does not authenticate → 401.
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> AppResult<Option<Self>> {
+        if parts
+            .headers
+            .contains_key(axum::http::header::AUTHORIZATION)
+        {
+            <Self as FromRequestParts<AppState>>::from_request_parts(parts, state)
+                .await
+                .map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,23 +333,5 @@ mod tests {
             ..manager
         };
         assert!(admin.require_store("SH002").is_ok());
-    }
-}
-
-impl axum::extract::OptionalFromRequestParts<AppState> for StaffActor {
-    type Rejection = AppError;
-
-    /// No `Authorization` header → `None`; a header that does not authenticate → 401.
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> AppResult<Option<Self>> {
-        if parts
-            .headers
-            .contains_key(axum::http::header::AUTHORIZATION)
-        {
-            <Self as FromRequestParts<AppState>>::from_request_parts(parts, state)
-                .await
-                .map(Some)
-        } else {
-            Ok(None)
-        }
     }
 }

@@ -1,1 +1,2 @@
-//! Cross-component scenarios live in `tests/`.
+//! Cross-component scenarios (server, POS lanes, edge agents) live in `tests/tests/`; this
+//! library is empty.

@@ -128,6 +128,8 @@ impl SkuRecord {
 /// One record of the change feed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+// Unboxed on purpose: items live in a page's `Vec` and are matched by both ends of the sync.
+#[allow(clippy::large_enum_variant)]
 pub enum CatalogItem {
     /// A category.
     Category(CategoryRecord),

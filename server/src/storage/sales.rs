@@ -334,6 +334,7 @@ pub async fn push_sales(
                   outcome: &[Option<(SaleOutcome, String, i64)>],
                   i: usize| { live(rejected, i) && outcome[i].is_none() };
 
+    eprintln!("PERF S2 {:?}", perf_t.elapsed());
     // 2. Payment ids and provider references must not belong to another order.
     let mut payment_owner: HashMap<String, Uuid> = HashMap::new();
     let mut ref_owner: HashMap<String, Uuid> = HashMap::new();
@@ -416,6 +417,7 @@ pub async fn push_sales(
         }
     }
 
+    eprintln!("PERF S3 {:?}", perf_t.elapsed());
     // 3. Order numbers, resolving the rare collisions (inside the push, then with stored ones).
     let mut numbers: HashSet<String> = HashSet::new();
     let mut claims: Vec<Claim<'_>> = Vec::new();
@@ -461,6 +463,7 @@ pub async fn push_sales(
     // Sorted by id, so concurrent pushes of overlapping batches wait on each other in one order.
     claims.sort_by_key(|c| c.sale.id);
 
+    eprintln!("PERF S4 {:?}", perf_t.elapsed());
     // 4. Claim the sales. A row not inserted was stored meanwhile by a concurrent push of the same
     //    sale (answered `duplicate`), or — very rarely — its number was taken meanwhile (retried
     //    with the next number).
@@ -669,6 +672,7 @@ pub async fn push_sales(
                 )
             })
             .collect();
+    eprintln!("PERF EV {:?}", perf_t.elapsed());
         insert_rows(
             &mut tx,
             "order_events",
@@ -698,6 +702,7 @@ pub async fn push_sales(
             .flat_map(|i| sales[*i].payments.iter().map(move |p| (i, p)))
             .map(|(i, p)| (sale_ids[i].as_str(), p))
             .collect();
+    eprintln!("PERF PAY {:?}", perf_t.elapsed());
         insert_rows(
             &mut tx,
             "payments",
@@ -724,6 +729,7 @@ pub async fn push_sales(
             },
         )
         .await?;
+    eprintln!("PERF MV {:?}", perf_t.elapsed());
         let mut movements: Vec<Movement<'_>> = applied
             .iter()
             .flat_map(|&i| {
@@ -753,6 +759,7 @@ pub async fn push_sales(
         apply_movements(&mut tx, &movements).await?;
         eprintln!("PERF movements {:?}", t_mv.elapsed());
     }
+    eprintln!("PERF COMMIT {:?}", perf_t.elapsed());
     tx.commit().await?;
 
     eprintln!("PERF T4 {:?}", perf_t.elapsed());

@@ -1001,3 +1001,58 @@ async fn documented_in_openapi(app: TestApp) {
     assert!(paths["/api/v1/stock/thresholds"].get("put").is_some());
 }
 crate::both_backends!(documented_in_openapi, super::documented_in_openapi);
+
+async fn ledger_check_reports_drift(app: TestApp) {
+    let admin = app.login("admin").await;
+    let sku = sku_ids(&app, &admin, 1).await.remove(0);
+    let before = level(&app, &admin, "SH002", &sku).await;
+    assert_consistent(&app, &admin).await;
+
+    // Corrupt the snapshot behind the ledger's back.
+    let mut tx = app.state.store.begin().await.unwrap();
+    sqlx::query("UPDATE stock SET on_hand = on_hand + 3, reserved = reserved + 1 WHERE location_id = $1 AND sku_id = $2")
+        .bind("SH002")
+        .bind(&sku)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let on_hand = before["on_hand"].as_i64().unwrap();
+    let reserved = before["reserved"].as_i64().unwrap();
+    let mismatches = ledger_mismatches(&app.state.store).await.unwrap();
+    assert_eq!(
+        mismatches,
+        vec![(
+            "SH002".to_owned(),
+            sku.parse::<Uuid>().unwrap(),
+            on_hand + 3,
+            on_hand,
+            reserved + 1,
+            reserved
+        )]
+    );
+    let (status, body) = app.get("/api/v1/stock/ledger-check", Some(&admin)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body.as_array().unwrap().len(), 1, "{body}");
+    assert_eq!(body[0]["location_id"], "SH002");
+    assert_eq!(body[0]["snapshot_on_hand"], on_hand + 3);
+    assert_eq!(body[0]["ledger_on_hand"], on_hand);
+    assert_eq!(body[0]["snapshot_reserved"], reserved + 1);
+    assert_eq!(body[0]["ledger_reserved"], reserved);
+
+    // Put it back.
+    let mut tx = app.state.store.begin().await.unwrap();
+    sqlx::query("UPDATE stock SET on_hand = on_hand - 3, reserved = reserved - 1 WHERE location_id = $1 AND sku_id = $2")
+        .bind("SH002")
+        .bind(&sku)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_consistent(&app, &admin).await;
+}
+crate::both_backends!(
+    ledger_check_reports_drift,
+    super::ledger_check_reports_drift
+);
