@@ -288,7 +288,10 @@ fn check_lookup_code(code: &str) -> AppResult<()> {
     if !is_code(code, MAX_INTERNAL_CODE_LEN) {
         return Err(AppError::bad_request(
             "bad_barcode",
-            format!("not a barcode: expected a GTIN or an internal code of 1 to {MAX_INTERNAL_CODE_LEN} letters, digits or '-'"),
+            format!(
+                "not a barcode: expected a GTIN or an internal code of 1 to \
+                 {MAX_INTERNAL_CODE_LEN} letters, digits or '-'"
+            ),
         ));
     }
     if looks_like_gtin(code) {

@@ -350,6 +350,7 @@ async fn create_return(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use retail_domain::wire::sales::{PosPayment, PosSaleLine};

@@ -27,14 +27,16 @@ use crate::error::{AppError, AppResult};
 /// Most ids in one `IN (…)` list.
 const IN_CHUNK: usize = 1000;
 
-/// The columns of a SKU record; `$1` is the store whose price override is joined (or NULL).
-const SKU_SELECT: &str = "SELECT s.id, s.sku_code, s.spec_zh, s.spec_en, s.unit, s.weighed, \
+/// The columns of a SKU record (without `seq`), from `skus s`, `products p` and the store price
+/// override `sp` joined by [`SKU_JOINS`].
+const SKU_COLUMNS: &str = "s.id, s.sku_code, s.spec_zh, s.spec_en, s.unit, s.weighed, \
      s.price_fen, s.member_price_fen, s.status AS sku_status, p.id AS product_id, \
      p.code AS product_code, p.name_zh, p.name_en, p.brand, p.category_id, \
-     p.status AS product_status, sp.price_fen AS store_price_fen, COALESCE(v.seq, 0) AS seq \
-     FROM skus s JOIN products p ON p.id = s.product_id \
-     LEFT JOIN store_prices sp ON sp.sku_id = s.id AND sp.location_id = $1 \
-     LEFT JOIN catalog_versions v ON v.kind = 'sku' AND v.entity_id = s.id";
+     p.status AS product_status, sp.price_fen AS store_price_fen";
+
+/// Joins a SKU's product and its store price override; `$1` is the store (or NULL).
+const SKU_JOINS: &str = "JOIN products p ON p.id = s.product_id \
+     LEFT JOIN store_prices sp ON sp.sku_id = s.id AND sp.location_id = $1";
 
 /// The columns of a category record.
 const CATEGORY_SELECT: &str = "SELECT c.id, c.parent_id, c.name_zh, c.name_en, c.sort, \
@@ -121,8 +123,9 @@ pub async fn bump_all(tx: &mut Tx) -> AppResult<()> {
 }
 
 /// One page of the change feed: the records changed after `since`, at most `limit`, with SKU
-/// records carrying `location`'s price override. A handful of queries whatever the page size:
-/// the versions page, its count, then categories, SKUs and barcodes by `IN` lists.
+/// records carrying `location`'s price override. Five statements whatever the page size, each
+/// an index range or key look-up: the versions page, its count, the page's categories, and the
+/// page's SKUs and their barcodes (joined from the page's sequence range).
 pub async fn changes(
     store: &Store,
     since: i64,
@@ -156,22 +159,22 @@ pub async fn changes(
             .await?,
         "n",
     )?;
+    let next_since = versions.last().map_or(since, |(_, _, seq)| *seq);
     let category_ids: Vec<String> = versions
         .iter()
         .filter(|(kind, _, _)| kind == "category")
         .map(|(_, id, _)| id.clone())
         .collect();
-    let sku_ids: Vec<String> = versions
-        .iter()
-        .filter(|(kind, _, _)| kind == "sku")
-        .map(|(_, id, _)| id.clone())
-        .collect();
     let mut categories = fetch_categories(store, &category_ids).await?;
-    let mut skus = fetch_skus(store, &sku_ids, location).await?;
+    let mut skus = if versions.iter().any(|(kind, _, _)| kind == "sku") {
+        fetch_sku_range(store, since, next_since, location).await?
+    } else {
+        HashMap::new()
+    };
     let mut items = Vec::with_capacity(versions.len());
     for (kind, id, seq) in &versions {
-        // A record changed again since the page was read carries its newer state; it will also
-        // come again later under its newer sequence number.
+        // A record changed again after the versions page was read has moved past this page's
+        // range: it is left out here and comes with a later page, in its newer state.
         match kind.as_str() {
             "category" => {
                 if let Some(mut c) = categories.remove(id) {
@@ -180,14 +183,12 @@ pub async fn changes(
                 }
             }
             _ => {
-                if let Some(mut s) = skus.remove(id) {
-                    s.seq = *seq;
+                if let Some(s) = skus.remove(id).filter(|s| s.seq == *seq) {
                     items.push(CatalogItem::Sku(s));
                 }
             }
         }
     }
-    let next_since = versions.last().map_or(since, |(_, _, seq)| *seq);
     Ok(CatalogPage {
         items,
         next_since,
@@ -297,7 +298,9 @@ async fn fetch_skus(
     let mut out = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(IN_CHUNK) {
         let sql = format!(
-            "{SKU_SELECT} WHERE s.id IN ({})",
+            "SELECT {SKU_COLUMNS}, COALESCE(v.seq, 0) AS seq FROM skus s {SKU_JOINS} \
+             LEFT JOIN catalog_versions v ON v.kind = 'sku' AND v.entity_id = s.id \
+             WHERE s.id IN ({})",
             placeholders(2, chunk.len())
         );
         let mut query = sqlx::query(&sql).bind(location);
@@ -313,6 +316,45 @@ async fn fetch_skus(
     let mut barcodes = fetch_barcodes(store, &found).await?;
     for (id, record) in &mut out {
         record.barcodes = barcodes.remove(id).unwrap_or_default();
+    }
+    Ok(out)
+}
+
+/// Full SKU records of the feed range `(since, until]`, by id, with `location`'s price override
+/// and barcodes. Driven by the unique index on `catalog_versions.seq`, then primary keys.
+async fn fetch_sku_range(
+    store: &Store,
+    since: i64,
+    until: i64,
+    location: Option<&str>,
+) -> AppResult<HashMap<String, SkuRecord>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {SKU_COLUMNS}, v.seq FROM catalog_versions v JOIN skus s ON s.id = v.entity_id \
+         {SKU_JOINS} WHERE v.kind = 'sku' AND v.seq > $2 AND v.seq <= $3"
+    ))
+    .bind(location)
+    .bind(since)
+    .bind(until)
+    .fetch_all(store.reader())
+    .await?;
+    let mut out = HashMap::with_capacity(rows.len());
+    for row in &rows {
+        let id: String = col(row, "id")?;
+        out.insert(id, sku_record(row)?);
+    }
+    let rows = sqlx::query(
+        "SELECT b.code, b.sku_id FROM catalog_versions v JOIN barcodes b ON b.sku_id = v.entity_id \
+         WHERE v.kind = 'sku' AND v.seq > $1 AND v.seq <= $2 ORDER BY b.code",
+    )
+    .bind(since)
+    .bind(until)
+    .fetch_all(store.reader())
+    .await?;
+    for row in &rows {
+        let sku_id: String = col(row, "sku_id")?;
+        if let Some(record) = out.get_mut(&sku_id) {
+            record.barcodes.push(col(row, "code")?);
+        }
     }
     Ok(out)
 }
@@ -498,7 +540,8 @@ pub async fn upsert_category(
     };
     if !unchanged {
         sqlx::query(
-            "INSERT INTO categories (id, parent_id, name_zh, name_en, sort) VALUES ($1, $2, $3, $4, $5) \
+            "INSERT INTO categories (id, parent_id, name_zh, name_en, sort) \
+             VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (id) DO UPDATE SET parent_id = excluded.parent_id, \
              name_zh = excluded.name_zh, name_en = excluded.name_en, sort = excluded.sort",
         )
@@ -510,15 +553,18 @@ pub async fn upsert_category(
         .execute(&mut *tx)
         .await?;
         bump(&mut tx, "category", &new.code).await?;
-        audit::record(
-            &mut tx,
-            actor,
-            if existing.is_some() { "category.update" } else { "category.create" },
-            "category",
-            &new.code,
-            serde_json::json!({"parent_id": new.parent_id, "name_zh": new.name_zh, "name_en": new.name_en, "sort": new.sort}),
-        )
-        .await?;
+        let action = if existing.is_some() {
+            "category.update"
+        } else {
+            "category.create"
+        };
+        let detail = serde_json::json!({
+            "parent_id": new.parent_id,
+            "name_zh": new.name_zh,
+            "name_en": new.name_en,
+            "sort": new.sort,
+        });
+        audit::record(&mut tx, actor, action, "category", &new.code, detail).await?;
     }
     tx.commit().await?;
     category(store, &new.code)
@@ -706,7 +752,8 @@ pub async fn list_products(store: &Store, filter: &ProductFilter) -> AppResult<P
         let l = binds.len() + 1;
         let e = binds.len() + 2;
         sql.push_str(&format!(
-            " AND (LOWER(p.name_zh) LIKE ${l} ESCAPE '\\' OR LOWER(p.name_en) LIKE ${l} ESCAPE '\\' \
+            " AND (LOWER(p.name_zh) LIKE ${l} ESCAPE '\\' \
+             OR LOWER(p.name_en) LIKE ${l} ESCAPE '\\' \
              OR LOWER(p.brand) LIKE ${l} ESCAPE '\\' OR LOWER(p.code) LIKE ${l} ESCAPE '\\' \
              OR p.id IN (SELECT s.product_id FROM skus s JOIN barcodes b ON b.sku_id = s.id \
              WHERE b.code = ${e}))"
@@ -1041,8 +1088,8 @@ async fn insert_product(store: &Store, new: &NewProduct, actor: &str) -> AppResu
     }
     let now = now_ms();
     sqlx::query(
-        "INSERT INTO products (id, code, name_zh, name_en, brand, category_id, description, status, \
-         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+        "INSERT INTO products (id, code, name_zh, name_en, brand, category_id, description, \
+         status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
     )
     .bind(new.id.to_string())
     .bind(&new.code)
@@ -1058,8 +1105,8 @@ async fn insert_product(store: &Store, new: &NewProduct, actor: &str) -> AppResu
     .map_err(insert_error)?;
     for sku in &new.skus {
         sqlx::query(
-            "INSERT INTO skus (id, product_id, sku_code, spec_zh, spec_en, unit, weighed, price_fen, \
-             member_price_fen, status, created_at, updated_at) \
+            "INSERT INTO skus (id, product_id, sku_code, spec_zh, spec_en, unit, weighed, \
+             price_fen, member_price_fen, status, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'on_shelf', $10, $10)",
         )
         .bind(sku.id.to_string())
@@ -1158,8 +1205,14 @@ pub async fn set_sku_price(
         "sku",
         &id,
         serde_json::json!({
-            "before": {"price": price_json(Some(old_price)), "member_price": price_json(old_member)},
-            "after": {"price": price_json(Some(price_fen)), "member_price": price_json(new_member)},
+            "before": {
+                "price": price_json(Some(old_price)),
+                "member_price": price_json(old_member),
+            },
+            "after": {
+                "price": price_json(Some(price_fen)),
+                "member_price": price_json(new_member),
+            },
         }),
     )
     .await?;

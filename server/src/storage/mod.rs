@@ -42,11 +42,10 @@ pub enum Dialect {
 }
 
 /// The migrations, embedded in the binary, shared by both backends.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "foundation",
-    include_str!("../../../migrations/0001_foundation.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "foundation", include_str!("../../../migrations/0001_foundation.sql")),
+    (2, "lookup indexes", include_str!("../../../migrations/0002_lookup_indexes.sql")),
+];
 
 /// The central database.
 #[derive(Clone, Debug)]

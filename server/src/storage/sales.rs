@@ -186,6 +186,33 @@ async fn insert_orders(
     Ok(inserted)
 }
 
+/// Records the points each sale earned: one `UPDATE … CASE` per chunk of sales.
+async fn set_points_earned(tx: &mut Tx, earned: &[(String, i64)]) -> AppResult<()> {
+    for chunk in earned.chunks(MAX_PARAMS / 3) {
+        let mut cases = String::new();
+        for i in 0..chunk.len() {
+            cases.push_str(&format!(
+                " WHEN ${} THEN CAST(${} AS BIGINT)",
+                2 * i + 1,
+                2 * i + 2
+            ));
+        }
+        let sql = format!(
+            "UPDATE orders SET points_earned = CASE id{cases} ELSE points_earned END WHERE id IN ({})",
+            placeholders(2 * chunk.len() + 1, chunk.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for (id, points) in chunk {
+            query = query.bind(id.as_str()).bind(*points);
+        }
+        for (id, _) in chunk {
+            query = query.bind(id.as_str());
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
 fn sale_number(sale: &PosSale, attempt: u32) -> String {
     retail_domain::ids::order_number_attempt(
         SALE_NUMBER_PREFIX,
@@ -222,13 +249,13 @@ fn earning_base(sale: &PosSale) -> Money {
 /// checked against the database (known SKUs and member, payment ids not used by another order);
 /// a sale whose stored balance or points cannot be charged is rejected with that message. None
 /// of these stop the other sales of the push.
+#[allow(clippy::needless_range_loop)] // parallel per-sale vectors, indexed by the sale's position
 pub async fn push_sales(
     store: &Store,
     ctx: &PushContext<'_>,
     sales: &[PosSale],
     mut rejected: Vec<Option<String>>,
 ) -> AppResult<Vec<SaleResult>> {
-    let perf_t = std::time::Instant::now();
     let n = sales.len();
     rejected.resize(n, None);
 
@@ -296,14 +323,14 @@ pub async fn push_sales(
         }
     }
 
-    eprintln!("PERF T0 {:?}", perf_t.elapsed());
     let now = now_ms();
     let mut tx = store.begin().await?;
     let mut outcome: Vec<Option<(SaleOutcome, String, i64)>> = vec![None; n];
 
-    // 1. Sales stored by an earlier push.
+    // 1. Sales stored by an earlier push. A sale stored already is answered `duplicate` even if
+    //    it fails validation now (e.g. the points rules changed since): it is on the server.
     let ids: Vec<String> = (0..n)
-        .filter(|&i| live(&rejected, i))
+        .filter(|&i| copy_of[i].is_none())
         .map(|i| sales[i].id.to_string())
         .collect();
     let stored = stored_sales(&mut tx, &ids).await?;
@@ -324,17 +351,23 @@ pub async fn push_sales(
             }
         };
     for i in 0..n {
+        let Some(found) = stored.get(&sales[i].id) else {
+            continue;
+        };
         if live(&rejected, i) {
-            if let Some(found) = stored.get(&sales[i].id) {
-                answer_stored(i, found, &mut rejected, &mut outcome);
-            }
+            answer_stored(i, found, &mut rejected, &mut outcome);
+        } else if copy_of[i].is_none()
+            && found.channel == Channel::Pos.as_str()
+            && found.location_id == ctx.store_id
+        {
+            rejected[i] = None;
+            answer_stored(i, found, &mut rejected, &mut outcome);
         }
     }
     let is_new = |rejected: &[Option<String>],
                   outcome: &[Option<(SaleOutcome, String, i64)>],
                   i: usize| { live(rejected, i) && outcome[i].is_none() };
 
-    eprintln!("PERF S2 {:?}", perf_t.elapsed());
     // 2. Payment ids and provider references must not belong to another order.
     let mut payment_owner: HashMap<String, Uuid> = HashMap::new();
     let mut ref_owner: HashMap<String, Uuid> = HashMap::new();
@@ -417,7 +450,6 @@ pub async fn push_sales(
         }
     }
 
-    eprintln!("PERF S3 {:?}", perf_t.elapsed());
     // 3. Order numbers, resolving the rare collisions (inside the push, then with stored ones).
     let mut numbers: HashSet<String> = HashSet::new();
     let mut claims: Vec<Claim<'_>> = Vec::new();
@@ -463,7 +495,6 @@ pub async fn push_sales(
     // Sorted by id, so concurrent pushes of overlapping batches wait on each other in one order.
     claims.sort_by_key(|c| c.sale.id);
 
-    eprintln!("PERF S4 {:?}", perf_t.elapsed());
     // 4. Claim the sales. A row not inserted was stored meanwhile by a concurrent push of the same
     //    sale (answered `duplicate`), or — very rarely — its number was taken meanwhile (retried
     //    with the next number).
@@ -511,7 +542,6 @@ pub async fn push_sales(
         .map(|c| (c.index, c.order_no.clone()))
         .collect();
 
-    eprintln!("PERF T1 {:?}", perf_t.elapsed());
     // 5. Members, in member order: charge stored balance and points (idempotent by payment id),
     //    then earn on what was not paid with points (idempotent by sale id).
     let mut earned: HashMap<usize, i64> = HashMap::new();
@@ -604,19 +634,21 @@ pub async fn push_sales(
             at,
         )
         .await?;
-        if points != 0 {
-            sqlx::query("UPDATE orders SET points_earned = $1 WHERE id = $2")
-                .bind(points)
-                .bind(sale_id.to_string())
-                .execute(&mut *tx)
-                .await?;
-        }
         earned.insert(i, points);
     }
     applied.retain(|i| !dropped.contains(i));
+    let earning: Vec<(String, i64)> = applied
+        .iter()
+        .filter_map(|i| {
+            earned
+                .get(i)
+                .filter(|p| **p != 0)
+                .map(|p| (sales[*i].id.to_string(), *p))
+        })
+        .collect();
+    set_points_earned(&mut tx, &earning).await?;
     applied.sort_by_key(|&i| sales[i].id);
 
-    eprintln!("PERF T2 {:?}", perf_t.elapsed());
     // 6. Lines, events, payments and stock of the applied sales.
     if !applied.is_empty() {
         let sale_ids: HashMap<usize, String> = applied
@@ -672,7 +704,6 @@ pub async fn push_sales(
                 )
             })
             .collect();
-    eprintln!("PERF EV {:?}", perf_t.elapsed());
         insert_rows(
             &mut tx,
             "order_events",
@@ -702,7 +733,6 @@ pub async fn push_sales(
             .flat_map(|i| sales[*i].payments.iter().map(move |p| (i, p)))
             .map(|(i, p)| (sale_ids[i].as_str(), p))
             .collect();
-    eprintln!("PERF PAY {:?}", perf_t.elapsed());
         insert_rows(
             &mut tx,
             "payments",
@@ -729,7 +759,6 @@ pub async fn push_sales(
             },
         )
         .await?;
-    eprintln!("PERF MV {:?}", perf_t.elapsed());
         let mut movements: Vec<Movement<'_>> = applied
             .iter()
             .flat_map(|&i| {
@@ -755,14 +784,10 @@ pub async fn push_sales(
             .collect();
         // Stock rows in SKU order (the order every writer locks them in).
         movements.sort_by(|a, b| a.sku_id.cmp(&b.sku_id).then(a.ref_id.cmp(&b.ref_id)));
-        let t_mv = std::time::Instant::now();
         apply_movements(&mut tx, &movements).await?;
-        eprintln!("PERF movements {:?}", t_mv.elapsed());
     }
-    eprintln!("PERF COMMIT {:?}", perf_t.elapsed());
     tx.commit().await?;
 
-    eprintln!("PERF T4 {:?}", perf_t.elapsed());
     // 7. Answers, with the members' points balances after the push.
     for &i in &applied {
         outcome[i] = Some((

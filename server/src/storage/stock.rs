@@ -90,50 +90,70 @@ pub struct Movement<'a> {
 /// created (e.g. an offline sale of a SKU never stocked at that store drives it negative, which
 /// is flagged for reconciliation rather than refused).
 pub async fn apply_movements(tx: &mut Tx, movements: &[Movement<'_>]) -> AppResult<()> {
+    if movements.is_empty() {
+        return Ok(());
+    }
     let now = now_ms();
+    // The ledger rows in one multi-row insert.
+    let rows: Vec<(String, &Movement<'_>)> = movements
+        .iter()
+        .map(|m| (retail_domain::ids::new_id().to_string(), m))
+        .collect();
+    super::insert_rows(
+        tx,
+        "stock_movements",
+        &["id", "location_id", "sku_id", "kind", "on_hand_delta", "reserved_delta", "reason", "actor", "ref_id", "client_ts", "created_at"],
+        &rows,
+        |q, (id, m)| {
+            q.bind(id.as_str())
+                .bind(m.location_id)
+                .bind(m.sku_id.to_string())
+                .bind(m.kind.as_str())
+                .bind(m.on_hand_delta)
+                .bind(m.reserved_delta)
+                .bind(m.reason)
+                .bind(m.actor)
+                .bind(m.ref_id)
+                .bind(m.client_ts)
+                .bind(now)
+        },
+    )
+    .await?;
+    // The snapshot: one change per (location, SKU), in key order so concurrent transactions
+    // lock rows in the same order.
+    let mut sums: std::collections::BTreeMap<(&str, Uuid), (i64, i64)> = std::collections::BTreeMap::new();
     for m in movements {
-        sqlx::query(
-            "INSERT INTO stock_movements (id, location_id, sku_id, kind, on_hand_delta, reserved_delta, \
-             reason, actor, ref_id, client_ts, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(retail_domain::ids::new_id().to_string())
-        .bind(m.location_id)
-        .bind(m.sku_id.to_string())
-        .bind(m.kind.as_str())
-        .bind(m.on_hand_delta)
-        .bind(m.reserved_delta)
-        .bind(m.reason)
-        .bind(m.actor)
-        .bind(m.ref_id)
-        .bind(m.client_ts)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
+        let entry = sums.entry((m.location_id, m.sku_id)).or_default();
+        entry.0 += m.on_hand_delta;
+        entry.1 += m.reserved_delta;
+    }
+    for ((location_id, sku_id), (on_hand_delta, reserved_delta)) in sums {
         // Update first: the insert's candidate row must satisfy the CHECKs even when it only
         // conflicts (a release would carry a negative `reserved`).
-        let updated = sqlx::query(
-            "UPDATE stock SET on_hand = on_hand + $1, reserved = reserved + $2, updated_at = $3 \
-             WHERE location_id = $4 AND sku_id = $5",
-        )
-        .bind(m.on_hand_delta)
-        .bind(m.reserved_delta)
-        .bind(now)
-        .bind(m.location_id)
-        .bind(m.sku_id.to_string())
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-        if updated == 0 {
+        let update = || {
             sqlx::query(
-                "INSERT INTO stock (location_id, sku_id, on_hand, reserved, updated_at) VALUES ($1, $2, $3, $4, $5)",
+                "UPDATE stock SET on_hand = on_hand + $1, reserved = reserved + $2, updated_at = $3 \
+                 WHERE location_id = $4 AND sku_id = $5",
             )
-            .bind(m.location_id)
-            .bind(m.sku_id.to_string())
-            .bind(m.on_hand_delta)
-            .bind(m.reserved_delta)
+            .bind(on_hand_delta)
+            .bind(reserved_delta)
+            .bind(now)
+            .bind(location_id)
+            .bind(sku_id.to_string())
+        };
+        if update().execute(&mut **tx).await?.rows_affected() == 0 {
+            // No row yet: create an empty one (another transaction may be doing the same), then
+            // apply the change to it.
+            sqlx::query(
+                "INSERT INTO stock (location_id, sku_id, on_hand, reserved, updated_at) VALUES ($1, $2, 0, 0, $3) \
+                 ON CONFLICT (location_id, sku_id) DO NOTHING",
+            )
+            .bind(location_id)
+            .bind(sku_id.to_string())
             .bind(now)
             .execute(&mut **tx)
             .await?;
+            update().execute(&mut **tx).await?;
         }
     }
     Ok(())

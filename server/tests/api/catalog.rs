@@ -771,3 +771,66 @@ async fn categories_and_browsing(app: TestApp) {
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 crate::both_backends!(categories_and_browsing, categories_and_browsing);
+
+/// A first sync of a 100,000-SKU catalog, page by page (run with `--ignored`; prints timings).
+async fn first_sync_of_100k_skus(app: TestApp) {
+    const N: usize = 100_000;
+    let started = std::time::Instant::now();
+    let mut tx = app.state.store.begin().await.unwrap();
+    let now = 1_767_225_600_000_i64;
+    let ids: Vec<(String, String)> = (0..N).map(|_| (Uuid::now_v7().to_string(), Uuid::now_v7().to_string())).collect();
+    for (chunk_no, chunk) in ids.chunks(2000).enumerate() {
+        let base = chunk_no * 2000;
+        let mut products = String::from("INSERT INTO products (id, code, name_zh, name_en, category_id, created_at, updated_at) VALUES ");
+        let mut skus = String::from("INSERT INTO skus (id, product_id, sku_code, price_fen, created_at, updated_at) VALUES ");
+        let mut barcodes = String::from("INSERT INTO barcodes (code, sku_id) VALUES ");
+        for (i, (product, sku)) in chunk.iter().enumerate() {
+            let n = base + i;
+            let sep = if i == 0 { "" } else { ", " };
+            products.push_str(&format!("{sep}('{product}', 'BULK{n}', '批量{n}', 'Bulk {n}', '{}', {now}, {now})", leaf_category()));
+            skus.push_str(&format!("{sep}('{sku}', '{product}', 'BULK{n}-01', {}, {now}, {now})", 100 + n));
+            barcodes.push_str(&format!("{sep}('{}', '{sku}')", ean13_from_body(&format!("698{n:09}")).unwrap()));
+        }
+        for sql in [products, skus, barcodes] {
+            sqlx::query(&sql).execute(&mut *tx).await.unwrap();
+        }
+    }
+    retail_server::storage::catalog::bump_all(&mut tx).await.unwrap();
+    tx.commit().await.unwrap();
+    eprintln!("loaded {N} SKUs in {:?}", started.elapsed());
+
+    let admin = app.login("admin").await;
+    let lane = device(&app, &admin, "SH001").await;
+    let started = std::time::Instant::now();
+    let (mut pages, mut cursor, mut count, mut slowest) = (0, 0, 0, std::time::Duration::ZERO);
+    loop {
+        let t = std::time::Instant::now();
+        let page = pull(&app, &lane, cursor, 2000).await;
+        slowest = slowest.max(t.elapsed());
+        pages += 1;
+        count += page["items"].as_array().unwrap().len();
+        cursor = page["next_since"].as_i64().unwrap();
+        if !page["has_more"].as_bool().unwrap() {
+            break;
+        }
+    }
+    eprintln!("first sync: {count} records in {pages} pages, {:?} (slowest page {slowest:?})", started.elapsed());
+    assert!(count > N);
+}
+
+mod first_sync_of_100k_skus {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "slow: loads 100,000 SKUs"]
+    async fn sqlite() {
+        let app = crate::support::TestApp::spawn(crate::support::Backend::Sqlite).await.expect("sqlite app");
+        super::first_sync_of_100k_skus(app).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "slow: loads 100,000 SKUs"]
+    async fn postgres() {
+        if let Some(app) = crate::support::TestApp::spawn(crate::support::Backend::Postgres).await {
+            super::first_sync_of_100k_skus(app).await;
+        }
+    }
+}

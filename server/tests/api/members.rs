@@ -118,6 +118,28 @@ async fn register_and_look_up(app: TestApp) {
     assert_eq!(demo["tier"]["discount"], "0.98");
     assert_eq!(demo["points"], 350);
     assert_eq!(demo["balance"], "50.00");
+
+    // Documented in the OpenAPI document.
+    let (status, doc) = app.get("/api/v1/openapi.json", None).await;
+    assert_eq!(status, StatusCode::OK);
+    for path in [
+        "/api/v1/members",
+        "/api/v1/members/lookup",
+        "/api/v1/members/{id}",
+        "/api/v1/members/{id}/points",
+        "/api/v1/members/{id}/balance",
+        "/api/v1/members/{id}/points/adjustments",
+        "/api/v1/members/{id}/balance/topups",
+        "/api/v1/members/{id}/member-code",
+        "/api/v1/members/resolve-code",
+        "/api/v1/keys/code-verifier",
+    ] {
+        assert!(
+            doc["paths"][path].is_object(),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+    assert!(doc["components"]["schemas"]["Member"].is_object());
 }
 crate::both_backends!(register_and_look_up, register_and_look_up);
 

@@ -387,9 +387,16 @@ async fn bad_sales_are_rejected_alone(app: TestApp) {
         assert_eq!(status, StatusCode::NOT_FOUND);
     }
 
+    // A sale stored already is answered `duplicate` even when its re-push no longer validates.
+    let mut corrupted = good1.clone();
+    corrupted["total"] = json!("0.01");
+    let results = push(&app, &lane, &[corrupted]).await;
+    assert_eq!(results[0]["outcome"], "duplicate", "{:?}", results[0]);
+    assert!(results[0]["order_no"].is_string());
+
     // A lane of SH002 may not push (or read) SH001's sales.
     let (_, lane_sh002) = register_lane(&app, &admin, "SH002", "Lane 1").await;
-    let results = push(&app, &lane_sh002, &[good1.clone()]).await;
+    let results = push(&app, &lane_sh002, std::slice::from_ref(&good1)).await;
     assert_eq!(results[0]["outcome"], "rejected");
     let (status, _) = get_sale(&app, &lane_sh002, good1["id"].as_str().unwrap()).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
@@ -430,7 +437,7 @@ async fn sales_may_drive_stock_negative(app: TestApp) {
     let mut offline = sale("SH001", None, &[(&sku, before + 5, 100)], &[]);
     offline["offline"] = json!(true);
     offline["completed_at"] = json!((Utc::now() - chrono::Duration::hours(30)).to_rfc3339());
-    let results = push(&app, &lane, &[offline.clone()]).await;
+    let results = push(&app, &lane, std::slice::from_ref(&offline)).await;
     assert_eq!(results[0]["outcome"], "applied", "{:?}", results[0]);
     let (status, body) = app
         .get(
@@ -484,7 +491,7 @@ async fn returns_partial_then_rest(app: TestApp) {
     s["subtotal"] = json!("35.50");
     s["total"] = json!("35.50");
     s["payments"][0]["amount"] = json!("35.50");
-    let results = push(&app, &lane, &[s.clone()]).await;
+    let results = push(&app, &lane, std::slice::from_ref(&s)).await;
     assert_eq!(results[0]["outcome"], "applied", "{:?}", results[0]);
     assert_eq!(results[0]["points_earned"], 35);
     let sale_id = s["id"].as_str().unwrap();
@@ -613,7 +620,7 @@ async fn returns_partial_then_rest(app: TestApp) {
     assert_eq!(again, r2);
     // The same return id on another order is refused.
     let other = sale("SH001", None, &[(&skus[0], 1, 100)], &[]);
-    push(&app, &lane, &[other.clone()]).await;
+    push(&app, &lane, std::slice::from_ref(&other)).await;
     let (status, body) = app
         .post(
             "/api/v1/returns",
@@ -662,12 +669,12 @@ async fn balance_and_points_payments(app: TestApp) {
             ("cash", 1_200, 0),
         ],
     );
-    let results = push(&app, &lane, &[s.clone()]).await;
+    let results = push(&app, &lane, std::slice::from_ref(&s)).await;
     assert_eq!(results[0]["outcome"], "applied", "{:?}", results[0]);
     // Earned on ¥17.00 (not the part paid with points): 17 × 1.2 = 20.
     assert_eq!(results[0]["points_earned"], 20);
     assert_eq!(results[0]["points_balance"], points0 - 300 + 20);
-    let again = push(&app, &lane, &[s.clone()]).await;
+    let again = push(&app, &lane, std::slice::from_ref(&s)).await;
     assert_eq!(again[0]["outcome"], "duplicate");
     let (points1, balance1, _) = member_by_id(&app, &cashier, &member_id).await;
     assert_eq!((points1, balance1), (points0 - 300 + 20, balance0 - 500));
@@ -853,3 +860,30 @@ async fn backlog_pushes_fast(app: TestApp) {
     assert_ledger_consistent(&app, &admin).await;
 }
 crate::both_backends!(backlog_pushes_fast, backlog_pushes_fast);
+
+/// The sales endpoints and their types are in the OpenAPI document.
+async fn sales_documented_in_openapi(app: TestApp) {
+    let (status, doc) = app.get("/api/v1/openapi.json", None).await;
+    assert_eq!(status, StatusCode::OK);
+    for path in [
+        "/api/v1/pos/sales",
+        "/api/v1/pos/sales/{id}",
+        "/api/v1/returns",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} missing");
+    }
+    for schema in [
+        "PushSales",
+        "PosSale",
+        "PushSalesResult",
+        "CreateReturn",
+        "ReturnResult",
+        "SaleView",
+    ] {
+        assert!(
+            doc["components"]["schemas"][schema].is_object(),
+            "{schema} missing"
+        );
+    }
+}
+crate::both_backends!(sales_documented_in_openapi, sales_documented_in_openapi);
