@@ -228,7 +228,7 @@ CREATE TABLE orders (
 );
 CREATE INDEX orders_pending ON orders (status, expires_at);
 CREATE INDEX orders_location ON orders (location_id, created_at);
-CREATE INDEX orders_member ON orders (member_id, created_at);
+CREATE INDEX orders_member ON orders (member_id, created_at) WHERE member_id IS NOT NULL;
 
 CREATE TABLE order_lines (
     order_id       TEXT NOT NULL REFERENCES orders (id),

@@ -25,7 +25,8 @@ impl Config {
     /// Reads `EDGE_SERVER_URL` (default `http://127.0.0.1:8080`) and `EDGE_CREDENTIAL`.
     pub fn from_env() -> anyhow::Result<Self> {
         Ok(Self {
-            server_url: std::env::var("EDGE_SERVER_URL").unwrap_or_else(|_| "http://127.0.0.1:8080".into()),
+            server_url: std::env::var("EDGE_SERVER_URL")
+                .unwrap_or_else(|_| "http://127.0.0.1:8080".into()),
             credential: std::env::var("EDGE_CREDENTIAL")
                 .context("set EDGE_CREDENTIAL to the device credential shown at registration")?,
         })
@@ -48,7 +49,10 @@ pub struct Identity {
 /// Asks the server who this device is; fails clearly on a wrong or revoked credential.
 pub async fn identify(config: &Config) -> anyhow::Result<Identity> {
     let response = reqwest::Client::new()
-        .get(format!("{}/api/v1/devices/me", config.server_url.trim_end_matches('/')))
+        .get(format!(
+            "{}/api/v1/devices/me",
+            config.server_url.trim_end_matches('/')
+        ))
         .bearer_auth(&config.credential)
         .send()
         .await
@@ -58,11 +62,18 @@ pub async fn identify(config: &Config) -> anyhow::Result<Identity> {
     if !status.is_success() {
         anyhow::bail!(
             "the server refused this device ({status}): {}",
-            body["error"]["message"].as_str().unwrap_or("no reason given")
+            body["error"]["message"]
+                .as_str()
+                .unwrap_or("no reason given")
         );
     }
-    let identity: Identity = serde_json::from_value(body).context("unexpected answer from the server")?;
-    anyhow::ensure!(identity.kind == "edge", "this credential belongs to a {} device, not a edge device", identity.kind);
+    let identity: Identity =
+        serde_json::from_value(body).context("unexpected answer from the server")?;
+    anyhow::ensure!(
+        identity.kind == "edge",
+        "this credential belongs to a {} device, not a edge device",
+        identity.kind
+    );
     Ok(identity)
 }
 

@@ -96,7 +96,7 @@ impl Default for Settings {
             secrets: Secrets::default(),
             orders: OrderSettings {
                 payment_timeout_secs: 15 * 60,
-                sweep_interval_millis: 2_000,
+                sweep_interval_millis: 1_000,
                 max_batch: 512,
                 max_line_qty: 999,
             },

@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod catalog_cache;
 pub mod config;
 pub mod demo;
 pub mod demo_data;
@@ -73,6 +74,9 @@ impl Application {
             settings: Arc::new(settings),
             keys: Arc::new(keys),
             intake,
+            catalog_cache: Arc::new(catalog_cache::CatalogCache::new(
+                std::time::Duration::from_secs(1),
+            )),
             limiter: Arc::default(),
             public_url,
             http,

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::auth::RateLimiter;
+use crate::catalog_cache::CatalogCache;
 use crate::config::Settings;
 use crate::order_intake::OrderIntake;
 use crate::secrets::Keys;
@@ -19,6 +20,8 @@ pub struct AppState {
     pub keys: Arc<Keys>,
     /// Batches order creation into group commits.
     pub intake: OrderIntake,
+    /// Prices and locations for the order hot path (entries live one second).
+    pub catalog_cache: Arc<CatalogCache>,
     /// Login and look-up rate limits.
     pub limiter: Arc<RateLimiter>,
     /// The server's own base URL (for payment callbacks and links).

@@ -1,5 +1,6 @@
 //! Background sweeps driven from the database (so a restart loses nothing): cancelling unpaid
-//! orders past their payment deadline (releasing their reservations) and expiring old points.
+//! orders past their payment deadline (releasing their reservations) and expiring old points;
+//! also the SQLite WAL checkpoint, kept off the writer's commit path.
 
 use std::time::Duration;
 
@@ -17,6 +18,9 @@ pub async fn run(state: AppState, cancel: CancellationToken) {
     loop {
         if let Err(err) = cancel_overdue(&state).await {
             tracing::warn!(error = %err, "sweeping unpaid orders failed; will retry");
+        }
+        if let Err(err) = state.store.checkpoint().await {
+            tracing::warn!(error = %err, "WAL checkpoint failed; will retry");
         }
         let now = now_ms();
         if now - last_points_sweep > 3_600_000 {

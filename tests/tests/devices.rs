@@ -49,12 +49,27 @@ async fn devices_identify_and_are_revocable() {
             .unwrap();
         credentials.push((id, body["credential"].as_str().unwrap().to_owned()));
     }
-    let lane = pos_terminal::Config { server_url: url.clone(), credential: credentials[0].1.clone() };
-    let agent = edge_agent::Config { server_url: url.clone(), credential: credentials[1].1.clone() };
-    assert_eq!(pos_terminal::identify(&lane).await.unwrap().location_id, "SH001");
-    assert_eq!(edge_agent::identify(&agent).await.unwrap().location_id, "SH001");
+    let lane = pos_terminal::Config {
+        server_url: url.clone(),
+        credential: credentials[0].1.clone(),
+    };
+    let agent = edge_agent::Config {
+        server_url: url.clone(),
+        credential: credentials[1].1.clone(),
+    };
+    assert_eq!(
+        pos_terminal::identify(&lane).await.unwrap().location_id,
+        "SH001"
+    );
+    assert_eq!(
+        edge_agent::identify(&agent).await.unwrap().location_id,
+        "SH001"
+    );
     // A lane credential does not work as an edge agent's.
-    let swapped = edge_agent::Config { server_url: url.clone(), credential: credentials[0].1.clone() };
+    let swapped = edge_agent::Config {
+        server_url: url.clone(),
+        credential: credentials[0].1.clone(),
+    };
     assert!(edge_agent::identify(&swapped).await.is_err());
     // Revoked: the lane refuses to start, with the server's reason.
     http.post(format!("{url}/api/v1/devices/{}/revoke", credentials[0].0))
@@ -62,7 +77,10 @@ async fn devices_identify_and_are_revocable() {
         .send()
         .await
         .unwrap();
-    let err = pos_terminal::run(lane, async {}).await.unwrap_err().to_string();
+    let err = pos_terminal::run(lane, async {})
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("revoked"), "{err}");
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();

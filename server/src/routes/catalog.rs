@@ -658,6 +658,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn documented_in_the_openapi_document() {
+        let (_, doc) = crate::routes::api();
+        for path in [
+            "/api/v1/catalog/changes",
+            "/api/v1/catalog/barcodes/{code}",
+            "/api/v1/categories",
+            "/api/v1/products",
+            "/api/v1/products/{id}",
+            "/api/v1/products/{id}/status",
+            "/api/v1/skus/{sku_id}/price",
+            "/api/v1/skus/{sku_id}/status",
+            "/api/v1/stores/{store}/prices/{sku_id}",
+        ] {
+            assert!(doc.paths.paths.contains_key(path), "{path} missing");
+        }
+        let schemas = doc.components.map(|c| c.schemas).unwrap_or_default();
+        for schema in ["CatalogPage", "CatalogItem", "SkuRecord", "CategoryRecord"] {
+            assert!(schemas.contains_key(schema), "{schema} missing");
+        }
+    }
+
+    #[test]
     fn lookup_codes() {
         assert!(check_lookup_code("6901234567892").is_ok());
         assert!(check_lookup_code("6901234567891").is_err());

@@ -106,9 +106,11 @@ async fn place(
                 .store
                 .as_deref()
                 .ok_or_else(|| AppError::field("store", "a pickup order needs a store"))?;
-            let location = storage::locations::get(&state.store, store)
-                .await
-                .map_err(|_| AppError::field("store", "no such store"))?;
+            let location = state
+                .catalog_cache
+                .location(&state.store, store)
+                .await?
+                .ok_or_else(|| AppError::field("store", "no such store"))?;
             if location.kind != "store" {
                 return Err(AppError::field("store", "not a store"));
             }
@@ -146,7 +148,10 @@ async fn place(
         }
     };
     let ids: Vec<Uuid> = req.lines.iter().map(|l| l.sku_id).collect();
-    let prices = storage::catalog::sku_prices(&state.store, &location_id, &ids).await?;
+    let prices = state
+        .catalog_cache
+        .sku_prices(&state.store, &location_id, &ids)
+        .await?;
     let mut lines = Vec::with_capacity(req.lines.len());
     for (i, line) in req.lines.iter().enumerate() {
         let price = prices

@@ -321,7 +321,8 @@ async fn fetch_skus(
 }
 
 /// Full SKU records of the feed range `(since, until]`, by id, with `location`'s price override
-/// and barcodes. Driven by the unique index on `catalog_versions.seq`, then primary keys.
+/// and barcodes. Driven by the unique index on `catalog_versions.seq`, then primary keys
+/// (`kind || ''` keeps SQLite from scanning every SKU version through the primary key instead).
 async fn fetch_sku_range(
     store: &Store,
     since: i64,
@@ -330,7 +331,7 @@ async fn fetch_sku_range(
 ) -> AppResult<HashMap<String, SkuRecord>> {
     let rows = sqlx::query(&format!(
         "SELECT {SKU_COLUMNS}, v.seq FROM catalog_versions v JOIN skus s ON s.id = v.entity_id \
-         {SKU_JOINS} WHERE v.kind = 'sku' AND v.seq > $2 AND v.seq <= $3"
+         {SKU_JOINS} WHERE v.seq > $2 AND v.seq <= $3 AND v.kind || '' = 'sku'"
     ))
     .bind(location)
     .bind(since)
@@ -344,7 +345,7 @@ async fn fetch_sku_range(
     }
     let rows = sqlx::query(
         "SELECT b.code, b.sku_id FROM catalog_versions v JOIN barcodes b ON b.sku_id = v.entity_id \
-         WHERE v.kind = 'sku' AND v.seq > $1 AND v.seq <= $2 ORDER BY b.code",
+         WHERE v.seq > $1 AND v.seq <= $2 AND v.kind || '' = 'sku' ORDER BY b.code",
     )
     .bind(since)
     .bind(until)

@@ -102,7 +102,19 @@ pub async fn apply_movements(tx: &mut Tx, movements: &[Movement<'_>]) -> AppResu
     super::insert_rows(
         tx,
         "stock_movements",
-        &["id", "location_id", "sku_id", "kind", "on_hand_delta", "reserved_delta", "reason", "actor", "ref_id", "client_ts", "created_at"],
+        &[
+            "id",
+            "location_id",
+            "sku_id",
+            "kind",
+            "on_hand_delta",
+            "reserved_delta",
+            "reason",
+            "actor",
+            "ref_id",
+            "client_ts",
+            "created_at",
+        ],
         &rows,
         |q, (id, m)| {
             q.bind(id.as_str())
@@ -121,7 +133,8 @@ pub async fn apply_movements(tx: &mut Tx, movements: &[Movement<'_>]) -> AppResu
     .await?;
     // The snapshot: one change per (location, SKU), in key order so concurrent transactions
     // lock rows in the same order.
-    let mut sums: std::collections::BTreeMap<(&str, Uuid), (i64, i64)> = std::collections::BTreeMap::new();
+    let mut sums: std::collections::BTreeMap<(&str, Uuid), (i64, i64)> =
+        std::collections::BTreeMap::new();
     for m in movements {
         let entry = sums.entry((m.location_id, m.sku_id)).or_default();
         entry.0 += m.on_hand_delta;

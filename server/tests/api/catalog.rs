@@ -293,10 +293,7 @@ async fn price_changes_move_to_the_end_of_the_feed(app: TestApp) {
     );
     // A lane cannot ask for another store's prices.
     let (status, _) = app
-        .get(
-            &format!("/api/v1/catalog/changes?store=SH002"),
-            Some(&lane1),
-        )
+        .get("/api/v1/catalog/changes?store=SH002", Some(&lane1))
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     // The product page lists the override.
@@ -778,7 +775,9 @@ async fn first_sync_of_100k_skus(app: TestApp) {
     let started = std::time::Instant::now();
     let mut tx = app.state.store.begin().await.unwrap();
     let now = 1_767_225_600_000_i64;
-    let ids: Vec<(String, String)> = (0..N).map(|_| (Uuid::now_v7().to_string(), Uuid::now_v7().to_string())).collect();
+    let ids: Vec<(String, String)> = (0..N)
+        .map(|_| (Uuid::now_v7().to_string(), Uuid::now_v7().to_string()))
+        .collect();
     for (chunk_no, chunk) in ids.chunks(2000).enumerate() {
         let base = chunk_no * 2000;
         let mut products = String::from("INSERT INTO products (id, code, name_zh, name_en, category_id, created_at, updated_at) VALUES ");
@@ -787,15 +786,26 @@ async fn first_sync_of_100k_skus(app: TestApp) {
         for (i, (product, sku)) in chunk.iter().enumerate() {
             let n = base + i;
             let sep = if i == 0 { "" } else { ", " };
-            products.push_str(&format!("{sep}('{product}', 'BULK{n}', '批量{n}', 'Bulk {n}', '{}', {now}, {now})", leaf_category()));
-            skus.push_str(&format!("{sep}('{sku}', '{product}', 'BULK{n}-01', {}, {now}, {now})", 100 + n));
-            barcodes.push_str(&format!("{sep}('{}', '{sku}')", ean13_from_body(&format!("698{n:09}")).unwrap()));
+            products.push_str(&format!(
+                "{sep}('{product}', 'BULK{n}', '批量{n}', 'Bulk {n}', '{}', {now}, {now})",
+                leaf_category()
+            ));
+            skus.push_str(&format!(
+                "{sep}('{sku}', '{product}', 'BULK{n}-01', {}, {now}, {now})",
+                100 + n
+            ));
+            barcodes.push_str(&format!(
+                "{sep}('{}', '{sku}')",
+                ean13_from_body(&format!("698{n:09}")).unwrap()
+            ));
         }
         for sql in [products, skus, barcodes] {
             sqlx::query(&sql).execute(&mut *tx).await.unwrap();
         }
     }
-    retail_server::storage::catalog::bump_all(&mut tx).await.unwrap();
+    retail_server::storage::catalog::bump_all(&mut tx)
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     eprintln!("loaded {N} SKUs in {:?}", started.elapsed());
 
@@ -814,7 +824,10 @@ async fn first_sync_of_100k_skus(app: TestApp) {
             break;
         }
     }
-    eprintln!("first sync: {count} records in {pages} pages, {:?} (slowest page {slowest:?})", started.elapsed());
+    eprintln!(
+        "first sync: {count} records in {pages} pages, {:?} (slowest page {slowest:?})",
+        started.elapsed()
+    );
     assert!(count > N);
 }
 
@@ -822,7 +835,9 @@ mod first_sync_of_100k_skus {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[ignore = "slow: loads 100,000 SKUs"]
     async fn sqlite() {
-        let app = crate::support::TestApp::spawn(crate::support::Backend::Sqlite).await.expect("sqlite app");
+        let app = crate::support::TestApp::spawn(crate::support::Backend::Sqlite)
+            .await
+            .expect("sqlite app");
         super::first_sync_of_100k_skus(app).await;
     }
 
