@@ -40,6 +40,20 @@ pub struct Settings {
     pub payments: PaymentSettings,
     /// Points, tiers and redemption.
     pub points: PointsRules,
+    /// The store bus (MQTT).
+    pub mqtt: MqttSettings,
+}
+
+/// The store bus: the embedded broker by default, or an external one.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MqttSettings {
+    /// Connect to the bus at all (tests that do not need it turn it off).
+    pub enabled: bool,
+    /// An external broker, `mqtt://[user:password@]host[:port]` (also `MQTT_URL`); empty means
+    /// start the embedded broker.
+    pub url: String,
+    /// Where the embedded broker listens (port 0 picks a free port).
+    pub embedded_listen: SocketAddr,
 }
 
 /// Key material, each a hex string of 32 bytes.
@@ -108,6 +122,11 @@ impl Default for Settings {
                 notification_tolerance_secs: 300,
             },
             points: PointsRules::default(),
+            mqtt: MqttSettings {
+                enabled: true,
+                url: String::new(),
+                embedded_listen: SocketAddr::from(([127, 0, 0, 1], 1884)),
+            },
         }
     }
 }
@@ -121,6 +140,9 @@ impl Settings {
             .merge(Env::prefixed("RETAIL_").split("__"));
         if let Ok(url) = std::env::var("DATABASE_URL") {
             figment = figment.merge(("database_url", url));
+        }
+        if let Ok(url) = std::env::var("MQTT_URL") {
+            figment = figment.merge(("mqtt.url", url));
         }
         let settings: Settings = figment
             .extract()

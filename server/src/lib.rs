@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod bus;
 pub mod catalog_cache;
 pub mod config;
 pub mod demo;
@@ -69,6 +70,27 @@ impl Application {
             .build()
             .context("building the HTTP client")?;
         let intake = order_intake::OrderIntake::start(store.clone(), settings.orders.max_batch);
+        let shutdown = CancellationToken::new();
+        let (bus, broker) = if settings.mqtt.enabled {
+            let address = if settings.mqtt.url.is_empty() {
+                let mut listen = settings.mqtt.embedded_listen;
+                if listen.port() == 0 {
+                    // rumqttd needs a concrete port: take a free one.
+                    listen = std::net::TcpListener::bind(listen)?.local_addr()?;
+                }
+                bus::start_embedded_broker(
+                    listen,
+                    store.clone(),
+                    tokio::runtime::Handle::current(),
+                )?
+            } else {
+                bus::parse_mqtt_url(&settings.mqtt.url)?
+            };
+            let publisher = bus::Bus::connect(&address, shutdown.clone());
+            (Some(publisher), Some(address))
+        } else {
+            (None, None)
+        };
         let state = AppState {
             store,
             settings: Arc::new(settings),
@@ -78,6 +100,9 @@ impl Application {
                 std::time::Duration::from_secs(1),
             )),
             limiter: Arc::default(),
+            bus,
+            broker,
+            shutdown,
             public_url,
             http,
         };
@@ -109,7 +134,10 @@ impl Application {
             state,
             addr,
         } = self;
-        let cancel = CancellationToken::new();
+        let cancel = state.shutdown.clone();
+        if let Some(bus) = state.bus.clone() {
+            tokio::spawn(bus::watch_catalog(state.store.clone(), bus, cancel.clone()));
+        }
         let sweeper = tokio::spawn(sweeper::run(state.clone(), cancel.clone()));
         let app = routes::router(state.clone());
         tracing::info!(%addr, url = %state.public_url, "retail server listening");
@@ -142,6 +170,12 @@ pub async fn run(
     println!("Retail server running at {url}");
     println!("  API:      {url}/api/v1   (OpenAPI: {url}/api/v1/openapi.json)");
     println!("  Health:   {url}/healthz   Metrics: {url}/metrics");
+    if let Some(broker) = &app.state.broker {
+        println!(
+            "  MQTT:     mqtt://{}:{} (devices log in with their device id and credential)",
+            broker.host, broker.port
+        );
+    }
     if demo {
         println!("  Demo logins (password demo1234): admin (head office), mgr.sh001 (store manager), cashier1.sh001 (cashier)");
         println!("  e.g. curl -s -X POST {url}/api/v1/auth/login -H 'content-type: application/json' -d '{{\"username\":\"admin\",\"password\":\"demo1234\"}}'");

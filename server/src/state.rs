@@ -26,6 +26,12 @@ pub struct AppState {
     pub limiter: Arc<RateLimiter>,
     /// The server's own base URL (for payment callbacks and links).
     pub public_url: Arc<str>,
+    /// The store bus publisher (none when MQTT is turned off).
+    pub bus: Option<crate::bus::Bus>,
+    /// Where devices reach the MQTT broker (none when MQTT is turned off).
+    pub broker: Option<crate::bus::BrokerAddress>,
+    /// Stops the background work (bus client, watchers, sweeper).
+    pub shutdown: tokio_util::sync::CancellationToken,
     /// Outgoing HTTP (the sandbox payment provider's notifications).
     pub http: reqwest::Client,
 }

@@ -327,16 +327,16 @@ async fn ready(
 ) -> AppResult<Json<OrderView>> {
     let order = storage::orders::get(&state.store, id).await?;
     caller.require_store(&order.location_id)?;
-    Ok(Json(
-        storage::orders::change_status(
-            &state.store,
-            id,
-            OrderStatus::ReadyForPickup,
-            &caller.actor(),
-            "ready for pickup",
-        )
-        .await?,
-    ))
+    let order = storage::orders::change_status(
+        &state.store,
+        id,
+        OrderStatus::ReadyForPickup,
+        &caller.actor(),
+        "ready for pickup",
+    )
+    .await?;
+    announce(&state, &order, "ready").await;
+    Ok(Json(order))
 }
 
 /// Handover at the counter or the POS.
@@ -393,17 +393,32 @@ async fn hand_over(
             ),
         ));
     }
-    Ok(Json(
-        storage::orders::change_status_from(
-            &state.store,
-            id,
-            Some(OrderStatus::ReadyForPickup),
-            OrderStatus::PickedUp,
-            &caller.actor(),
-            "handed over",
+    let order = storage::orders::change_status_from(
+        &state.store,
+        id,
+        Some(OrderStatus::ReadyForPickup),
+        OrderStatus::PickedUp,
+        &caller.actor(),
+        "handed over",
+    )
+    .await?;
+    announce(&state, &order, "collected").await;
+    Ok(Json(order))
+}
+
+/// Tells the order's store about a pickup event over the store bus.
+async fn announce(state: &AppState, order: &OrderView, event: &str) {
+    if let Some(bus) = &state.bus {
+        bus.pickup(
+            &order.location_id,
+            crate::bus::PickupNotice {
+                event,
+                order_id: order.id,
+                order_no: &order.order_no,
+            },
         )
-        .await?,
-    ))
+        .await;
+    }
 }
 
 /// Ships a paid delivery order from the warehouse.

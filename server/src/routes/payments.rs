@@ -145,6 +145,19 @@ async fn notify(
     )
     .await?;
     tracing::info!(order = %head.order_no, "order paid");
+    if head.fulfilment == retail_domain::order::Fulfilment::Pickup {
+        if let Some(bus) = &state.bus {
+            bus.pickup(
+                &head.location_id,
+                crate::bus::PickupNotice {
+                    event: "created",
+                    order_id: head.id,
+                    order_no: &head.order_no,
+                },
+            )
+            .await;
+        }
+    }
     Ok(Json(
         serde_json::json!({"ok": true, "order_no": head.order_no}),
     ))

@@ -258,6 +258,14 @@ pub(crate) fn uuid_col(row: &AnyRow, name: &str) -> AppResult<uuid::Uuid> {
     parse_col(row, name)
 }
 
+/// The catalog change sequence's current value.
+pub async fn catalog_seq(store: &Store) -> AppResult<i64> {
+    let row = sqlx::query("SELECT value FROM counters WHERE name = 'catalog'")
+        .fetch_one(store.reader())
+        .await?;
+    col(&row, "value")
+}
+
 /// True when the error is a unique-constraint violation.
 pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
     err.as_database_error()

@@ -6,6 +6,7 @@
 mod support;
 
 mod auth;
+mod bus;
 mod catalog;
 mod members;
 mod orders;

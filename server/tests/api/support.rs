@@ -88,6 +88,8 @@ impl TestApp {
             secrets: Secrets::generate(),
             ..Settings::default()
         };
+        // The store bus is off unless a test turns it on (see bus.rs).
+        settings.mqtt.enabled = false;
         adjust(&mut settings);
         Some(Self::start(settings, dir).await)
     }

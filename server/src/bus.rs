@@ -1,0 +1,309 @@
+//! The store bus (DESIGN §6): the MQTT broker embedded in the server by default (rumqttd), or an
+//! external one from `MQTT_URL`, and the server's own client (rumqttc) that publishes notices to
+//! stores under `retail/v1/`.
+//!
+//! Devices log in to the embedded broker with their device id as the user name and their device
+//! credential as the password; the broker asks the server's database (revoked devices are
+//! refused). The server's own client logs in with a per-process random password.
+//!
+//! Notices published today: `retail/v1/stores/{store}/pickup` when a pickup order is paid, and
+//! `retail/v1/stores/{store}/catalog` when the catalog change sequence moves (watched from the
+//! database, so a change made through any server instance is announced).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::secrets::{new_token, token_hash};
+use crate::storage::{self, Store};
+
+/// Root of every topic.
+pub const TOPIC_ROOT: &str = "retail/v1";
+
+/// Version of the notice payloads.
+pub const PAYLOAD_VERSION: u32 = 1;
+
+/// Where the server's MQTT client connects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BrokerAddress {
+    /// Host.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// User name, if any.
+    pub username: Option<String>,
+    /// Password, if any.
+    pub password: Option<String>,
+}
+
+/// Parses `mqtt://[user[:password]@]host[:port]` (port 1883 by default).
+pub fn parse_mqtt_url(url: &str) -> anyhow::Result<BrokerAddress> {
+    let rest = url
+        .strip_prefix("mqtt://")
+        .or_else(|| url.strip_prefix("tcp://"))
+        .ok_or_else(|| anyhow::anyhow!("MQTT_URL must start with mqtt:// (got {url:?})"))?;
+    let rest = rest.trim_end_matches('/');
+    let (credentials, hostport) = match rest.rsplit_once('@') {
+        Some((c, h)) => (Some(c), h),
+        None => (None, rest),
+    };
+    let (username, password) = match credentials {
+        Some(c) => match c.split_once(':') {
+            Some((u, p)) => (Some(u.to_owned()), Some(p.to_owned())),
+            None => (Some(c.to_owned()), None),
+        },
+        None => (None, None),
+    };
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) => (
+            h.to_owned(),
+            p.parse().with_context(|| format!("bad port in {url:?}"))?,
+        ),
+        None => (hostport.to_owned(), 1883),
+    };
+    anyhow::ensure!(!host.is_empty(), "no host in MQTT_URL {url:?}");
+    Ok(BrokerAddress {
+        host,
+        port,
+        username,
+        password,
+    })
+}
+
+/// Starts the embedded broker on `listen` (its own threads, for the life of the process) and
+/// returns the address and credentials the server's client should use. Device logins are
+/// checked against the database through `runtime` (the server's runtime).
+pub fn start_embedded_broker(
+    listen: SocketAddr,
+    store: Store,
+    runtime: tokio::runtime::Handle,
+) -> anyhow::Result<BrokerAddress> {
+    let server_password = new_token("mq_");
+    let expected = server_password.clone();
+    let mut connections = rumqttd::ConnectionSettings {
+        connection_timeout_ms: 5_000,
+        max_payload_size: 64 * 1024,
+        max_inflight_count: 200,
+        auth: None,
+        external_auth: None,
+        dynamic_filters: true,
+    };
+    connections.set_auth_handler(move |_client_id: String, user: String, pass: String| {
+        let store = store.clone();
+        let expected = expected.clone();
+        let runtime = runtime.clone();
+        async move {
+            if user == "server" {
+                return crate::secrets::signatures_match(&pass, &expected);
+            }
+            let Ok(device_id) = user.parse::<Uuid>() else {
+                return false;
+            };
+            let check = runtime.spawn(async move {
+                matches!(
+                    storage::devices::by_secret(&store, &token_hash(&pass)).await,
+                    Ok(Some((device, None))) if device.id == device_id
+                )
+            });
+            check.await.unwrap_or(false)
+        }
+    });
+    let server = rumqttd::ServerSettings {
+        name: "v4".into(),
+        listen,
+        tls: None,
+        next_connection_delay_ms: 1,
+        connections,
+    };
+    let config = rumqttd::Config {
+        id: 0,
+        router: rumqttd::RouterConfig {
+            max_connections: 10_000,
+            max_outgoing_packet_count: 200,
+            max_segment_size: 1024 * 1024,
+            max_segment_count: 10,
+            ..Default::default()
+        },
+        v4: Some([("v4".to_owned(), server)].into_iter().collect()),
+        ..Default::default()
+    };
+    std::thread::Builder::new()
+        .name("mqtt-broker".into())
+        .spawn(move || {
+            let mut broker = rumqttd::Broker::new(config);
+            if let Err(err) = broker.start() {
+                tracing::error!(error = %err, "embedded MQTT broker stopped");
+            }
+        })
+        .context("starting the embedded MQTT broker")?;
+    Ok(BrokerAddress {
+        host: listen.ip().to_string(),
+        port: listen.port(),
+        username: Some("server".into()),
+        password: Some(server_password),
+    })
+}
+
+/// The server's publisher; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Bus {
+    client: AsyncClient,
+}
+
+/// Envelope fields every payload carries.
+#[derive(Debug, Serialize)]
+struct Envelope<T: Serialize> {
+    v: u32,
+    message_id: Uuid,
+    at: chrono::DateTime<chrono::Utc>,
+    #[serde(flatten)]
+    body: T,
+}
+
+/// A pickup order event for a store.
+#[derive(Debug, Serialize)]
+pub struct PickupNotice<'a> {
+    /// `created` (paid, to be picked), `ready` or `collected`.
+    pub event: &'a str,
+    /// Order id.
+    pub order_id: Uuid,
+    /// Order number.
+    pub order_no: &'a str,
+}
+
+impl Bus {
+    /// Connects the server's client and keeps it connected in the background until `cancel`.
+    pub fn connect(address: &BrokerAddress, cancel: CancellationToken) -> Bus {
+        let mut options = MqttOptions::new(
+            format!("retail-server-{}", Uuid::now_v7().simple()),
+            &address.host,
+            address.port,
+        );
+        options.set_keep_alive(Duration::from_secs(15));
+        options.set_max_packet_size(256 * 1024, 256 * 1024);
+        if let Some(user) = &address.username {
+            options.set_credentials(user.clone(), address.password.clone().unwrap_or_default());
+        }
+        let (client, mut eventloop) = AsyncClient::new(options, 1024);
+        tokio::spawn(async move {
+            let mut connected = false;
+            loop {
+                tokio::select! {
+                    () = cancel.cancelled() => break,
+                    event = eventloop.poll() => match event {
+                        Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                            connected = true;
+                            tracing::info!("connected to the MQTT broker");
+                        }
+                        Ok(_) => {}
+                        Err(err) => {
+                            if connected {
+                                tracing::warn!(error = %err, "MQTT connection lost; reconnecting");
+                            }
+                            connected = false;
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                        }
+                    },
+                }
+            }
+        });
+        Bus { client }
+    }
+
+    async fn publish<T: Serialize>(&self, topic: String, body: T) {
+        let envelope = Envelope {
+            v: PAYLOAD_VERSION,
+            message_id: Uuid::now_v7(),
+            at: chrono::Utc::now(),
+            body,
+        };
+        match serde_json::to_vec(&envelope) {
+            Ok(payload) => {
+                if let Err(err) = self
+                    .client
+                    .publish(topic.clone(), QoS::AtLeastOnce, false, payload)
+                    .await
+                {
+                    tracing::warn!(%topic, error = %err, "could not queue an MQTT notice");
+                }
+            }
+            Err(err) => tracing::error!(error = %err, "could not encode an MQTT notice"),
+        }
+    }
+
+    /// Announces a pickup order event to its store.
+    pub async fn pickup(&self, store: &str, notice: PickupNotice<'_>) {
+        self.publish(format!("{TOPIC_ROOT}/stores/{store}/pickup"), notice)
+            .await;
+    }
+
+    /// Tells a store's lanes the catalog changed up to `seq` (they pull at once).
+    pub async fn catalog_changed(&self, store: &str, seq: i64) {
+        #[derive(Serialize)]
+        struct CatalogNotice {
+            seq: i64,
+        }
+        self.publish(
+            format!("{TOPIC_ROOT}/stores/{store}/catalog"),
+            CatalogNotice { seq },
+        )
+        .await;
+    }
+}
+
+/// Watches the catalog change sequence and announces every move to every store.
+pub async fn watch_catalog(store: Store, bus: Bus, cancel: CancellationToken) {
+    let mut last = storage::catalog_seq(&store).await.unwrap_or(0);
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => break,
+            () = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+        let seq = match storage::catalog_seq(&store).await {
+            Ok(seq) => seq,
+            Err(err) => {
+                tracing::warn!(error = %err, "reading the catalog sequence failed");
+                continue;
+            }
+        };
+        if seq == last {
+            continue;
+        }
+        last = seq;
+        match storage::locations::list(&store).await {
+            Ok(locations) => {
+                for location in locations.iter().filter(|l| l.kind == "store") {
+                    bus.catalog_changed(&location.id, seq).await;
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "listing stores failed"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mqtt_urls() {
+        let a = parse_mqtt_url("mqtt://127.0.0.1:1883").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (a.host.as_str(), a.port, a.username),
+            ("127.0.0.1", 1883, None)
+        );
+        let b = parse_mqtt_url("mqtt://srv:secret@broker.local").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((b.host.as_str(), b.port), ("broker.local", 1883));
+        assert_eq!(
+            (b.username.as_deref(), b.password.as_deref()),
+            (Some("srv"), Some("secret"))
+        );
+        assert!(parse_mqtt_url("http://x").is_err());
+        assert!(parse_mqtt_url("mqtt://host:notaport").is_err());
+    }
+}
