@@ -34,8 +34,22 @@ fn from_row(row: &sqlx::any::AnyRow) -> AppResult<Location> {
     })
 }
 
-/// Creates a location; a retry with identical values is accepted.
-pub async fn upsert(store: &Store, location: &Location) -> AppResult<()> {
+/// Creates a location or updates its names and address (audited as `location.upsert`).
+pub async fn upsert(store: &Store, location: &Location, actor: &str) -> AppResult<()> {
+    let mut tx = store.begin().await?;
+    let existing = sqlx::query("SELECT kind FROM locations WHERE id = $1")
+        .bind(&location.id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if let Some(row) = existing {
+        let kind: String = col(&row, "kind")?;
+        if kind != location.kind {
+            return Err(AppError::conflict(
+                "kind_mismatch",
+                format!("location {} is a {kind}; its kind cannot change", location.id),
+            ));
+        }
+    }
     sqlx::query(
         "INSERT INTO locations (id, kind, name_zh, name_en, city, address, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7) \
@@ -49,8 +63,18 @@ pub async fn upsert(store: &Store, location: &Location) -> AppResult<()> {
     .bind(&location.city)
     .bind(&location.address)
     .bind(now_ms())
-    .execute(store.writer())
+    .execute(&mut *tx)
     .await?;
+    super::audit::record(
+        &mut tx,
+        actor,
+        "location.upsert",
+        "location",
+        &location.id,
+        serde_json::to_value(location).unwrap_or_default(),
+    )
+    .await?;
+    tx.commit().await?;
     Ok(())
 }
 
