@@ -76,6 +76,9 @@ pub struct OrderSettings {
     pub payment_timeout_secs: u64,
     /// How often the database is swept for unpaid orders past their deadline.
     pub sweep_interval_millis: u64,
+    /// A pickup order ready but not collected for this long is cancelled, its stock released and
+    /// its payment refunded (default three days).
+    pub pickup_hold_secs: u64,
     /// Most orders written in one database commit by the order writer.
     pub max_batch: usize,
     /// Most units of one SKU in one order line.
@@ -111,6 +114,7 @@ impl Default for Settings {
             orders: OrderSettings {
                 payment_timeout_secs: 15 * 60,
                 sweep_interval_millis: 1_000,
+                pickup_hold_secs: 3 * 24 * 3600,
                 max_batch: 512,
                 max_line_qty: 999,
             },

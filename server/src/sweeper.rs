@@ -1,5 +1,6 @@
 //! Background sweeps driven from the database (so a restart loses nothing): cancelling unpaid
-//! orders past their payment deadline (releasing their reservations) and expiring old points;
+//! orders past their payment deadline (releasing their reservations), cancelling pickups left
+//! uncollected (releasing stock, refunding), and expiring old points;
 //! also the SQLite WAL checkpoint, kept off the writer's commit path.
 
 use std::time::Duration;
@@ -18,6 +19,9 @@ pub async fn run(state: AppState, cancel: CancellationToken) {
     loop {
         if let Err(err) = cancel_overdue(&state).await {
             tracing::warn!(error = %err, "sweeping unpaid orders failed; will retry");
+        }
+        if let Err(err) = cancel_uncollected(&state).await {
+            tracing::warn!(error = %err, "sweeping uncollected pickups failed; will retry");
         }
         if let Err(err) = state.store.checkpoint().await {
             tracing::warn!(error = %err, "WAL checkpoint failed; will retry");
@@ -64,4 +68,40 @@ pub async fn cancel_overdue(state: &AppState) -> AppResult<usize> {
             return Ok(cancelled);
         }
     }
+}
+
+/// Cancels pickup orders left uncollected past `orders.pickup_hold_secs` after they were ready:
+/// the stock goes back on the shelf, the payment is refunded, and the store is told.
+pub async fn cancel_uncollected(state: &AppState) -> AppResult<usize> {
+    let hold_ms = i64::try_from(state.settings.orders.pickup_hold_secs.saturating_mul(1000))
+        .unwrap_or(i64::MAX / 2);
+    let overdue =
+        storage::orders::uncollected(&state.store, now_ms().saturating_sub(hold_ms), 200).await?;
+    let mut cancelled = 0;
+    for id in overdue {
+        let order = storage::orders::change_status_from(
+            &state.store,
+            id,
+            Some(OrderStatus::ReadyForPickup),
+            OrderStatus::Cancelled,
+            "system",
+            "not collected in time",
+        )
+        .await?;
+        if order.status == OrderStatus::Cancelled {
+            cancelled += 1;
+            if let Some(bus) = &state.bus {
+                bus.pickup(
+                    &order.location_id,
+                    crate::bus::PickupNotice {
+                        event: "cancelled",
+                        order_id: order.id,
+                        order_no: &order.order_no,
+                    },
+                )
+                .await;
+            }
+        }
+    }
+    Ok(cancelled)
 }

@@ -46,7 +46,10 @@ pub async fn upsert(store: &Store, location: &Location, actor: &str) -> AppResul
         if kind != location.kind {
             return Err(AppError::conflict(
                 "kind_mismatch",
-                format!("location {} is a {kind}; its kind cannot change", location.id),
+                format!(
+                    "location {} is a {kind}; its kind cannot change",
+                    location.id
+                ),
             ));
         }
     }

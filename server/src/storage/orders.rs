@@ -745,6 +745,18 @@ pub async fn overdue_unpaid(store: &Store, now: i64, limit: i64) -> AppResult<Ve
     rows.iter().map(|r| uuid_col(r, "id")).collect()
 }
 
+/// Ids of pickup orders ready since before `ready_before` (ms) and still not collected.
+pub async fn uncollected(store: &Store, ready_before: i64, limit: i64) -> AppResult<Vec<Uuid>> {
+    let rows = sqlx::query(
+        "SELECT id FROM orders WHERE status = 'ready_for_pickup' AND updated_at <= $1 ORDER BY updated_at LIMIT $2",
+    )
+    .bind(ready_before)
+    .bind(limit)
+    .fetch_all(store.reader())
+    .await?;
+    rows.iter().map(|r| uuid_col(r, "id")).collect()
+}
+
 /// Pickup orders in a store by status (for the pickup counter and the console).
 pub async fn list(
     store: &Store,

@@ -195,12 +195,16 @@ crate::both_backends!(operational_endpoints, operational_endpoints);
 async fn head_office_manages_locations(app: TestApp) {
     let admin = app.login("admin").await;
     let store = json!({"id": "SZ001", "kind": "store", "name_zh": "深圳南山店", "name_en": "Shenzhen Nanshan", "city": "深圳", "address": "南山区科技园"});
-    let (status, body) = app.post("/api/v1/locations", Some(&admin), store.clone()).await;
+    let (status, body) = app
+        .post("/api/v1/locations", Some(&admin), store.clone())
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (_, all) = app.get("/api/v1/locations", None).await;
     assert!(all.as_array().unwrap().iter().any(|l| l["id"] == "SZ001"));
     let manager = app.login("mgr.sh001").await;
-    let (status, _) = app.post("/api/v1/locations", Some(&manager), store.clone()).await;
+    let (status, _) = app
+        .post("/api/v1/locations", Some(&manager), store.clone())
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _) = app.post("/api/v1/locations", Some(&admin), json!({"id": "bad code", "kind": "store", "name_zh": "x", "name_en": "x", "city": "", "address": ""})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);

@@ -445,3 +445,78 @@ async fn cancel_releases_stock(app: TestApp) {
     ledger_is_consistent(&app).await;
 }
 crate::both_backends!(cancel_releases_stock, cancel_releases_stock);
+
+/// A ready pickup order nobody collects is cancelled after the hold time: stock back on the
+/// shelf, payment refunded (audited).
+async fn uncollected_pickups_are_cancelled(app: TestApp) {
+    let (sku, before) = some_sku(&app).await;
+    let (_, order) = app.post("/api/v1/orders", None, pickup_order(sku, 1)).await;
+    let order_id = order["id"].as_str().unwrap().to_owned();
+    let (_, intent) = app
+        .post(
+            &format!("/api/v1/orders/{order_id}/payments"),
+            None,
+            json!({"id": Uuid::now_v7()}),
+        )
+        .await;
+    app.client
+        .post(intent["pay_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let manager = app.login("mgr.sh001").await;
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/orders/{order_id}/ready"),
+            Some(&manager),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while order_status(&app, &order_id).await != "cancelled" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "uncollected order was not cancelled"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(available_at(&app, sku, "SH001").await, before);
+    let admin = app.login("admin").await;
+    let (_, audit) = app
+        .get(&format!("/api/v1/audit?entity_id={order_id}"), Some(&admin))
+        .await;
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "order.refund"),
+        "{audit}"
+    );
+    ledger_is_consistent(&app).await;
+}
+
+mod uncollected_pickups_are_cancelled {
+    use crate::support::{Backend, TestApp};
+
+    async fn spawn(backend: Backend) -> Option<TestApp> {
+        TestApp::spawn_with(backend, |s| {
+            s.orders.pickup_hold_secs = 1;
+            s.orders.sweep_interval_millis = 100;
+        })
+        .await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::uncollected_pickups_are_cancelled(spawn(Backend::Sqlite).await.unwrap()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        if let Some(app) = spawn(Backend::Postgres).await {
+            super::uncollected_pickups_are_cancelled(app).await;
+        }
+    }
+}
