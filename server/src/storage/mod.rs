@@ -273,6 +273,15 @@ pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
         .unwrap_or(false)
 }
 
+/// The largest power of two not above `n` (`n` ≥ 1).
+pub(crate) fn prev_power_of_two(n: usize) -> usize {
+    if n.is_power_of_two() {
+        n
+    } else {
+        n.next_power_of_two() / 2
+    }
+}
+
 /// `$from, $from+1, …` placeholders for an `IN (…)` list of `n` values.
 pub(crate) fn placeholders(from: usize, n: usize) -> String {
     (from..from + n)
@@ -308,10 +317,12 @@ pub(crate) async fn insert_rows<T>(
     ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
 ) -> AppResult<()> {
     // SQLite gets anonymous `?` placeholders (bound in order, no name look-ups, so long lists
-    // stay linear); PostgreSQL gets `$N`.
+    // stay linear); PostgreSQL gets `$N`. Rows go in chunks whose sizes are powers of two, so a
+    // table has only a few statement shapes and the prepared statements are reused (preparing a
+    // new thousand-parameter statement for every batch costs more than a few extra statements).
     let sqlite = tx.backend_name() == "SQLite";
     let max_params = if sqlite { 30_000 } else { 10_000 };
-    let per_chunk = (max_params / columns.len()).max(1);
+    let largest = prev_power_of_two((max_params / columns.len()).max(1));
     let row_sql = |first: usize| {
         if sqlite {
             format!("({})", vec!["?"; columns.len()].join(", "))
@@ -319,7 +330,11 @@ pub(crate) async fn insert_rows<T>(
             format!("({})", placeholders(first, columns.len()))
         }
     };
-    for chunk in rows.chunks(per_chunk) {
+    let mut rest = rows;
+    while !rest.is_empty() {
+        let size = prev_power_of_two(rest.len()).min(largest);
+        let (chunk, tail) = rest.split_at(size);
+        rest = tail;
         let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
         for i in 0..chunk.len() {
             if i > 0 {
@@ -339,6 +354,13 @@ pub(crate) async fn insert_rows<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn powers_of_two() {
+        assert_eq!(prev_power_of_two(1), 1);
+        assert_eq!(prev_power_of_two(250), 128);
+        assert_eq!(prev_power_of_two(256), 256);
+    }
 
     #[test]
     fn placeholder_lists() {

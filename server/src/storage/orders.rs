@@ -174,14 +174,16 @@ pub async fn place_batch(
     // 1. Retries: orders that exist already.
     let ids: Vec<String> = orders.iter().map(|o| o.id.to_string()).collect();
     let mut existing: HashMap<Uuid, OrderPlaced> = HashMap::new();
-    for chunk in ids.chunks(MAX_PARAMS) {
+    for chunk in ids.chunks(MAX_PARAMS / 2) {
+        // Padded to a power of two (repeating the last value) so the statement is reused.
+        let n = chunk.len().next_power_of_two();
         let sql = format!(
             "SELECT id, order_no, status, total_fen, expires_at FROM orders WHERE id IN ({})",
-            placeholders(1, chunk.len())
+            placeholders(1, n)
         );
         let mut query = sqlx::query(&sql);
-        for id in chunk {
-            query = query.bind(id);
+        for i in 0..n {
+            query = query.bind(&chunk[i.min(chunk.len() - 1)]);
         }
         for row in query.fetch_all(&mut *tx).await? {
             let placed = placed_from_row(&row, false)?;
@@ -295,14 +297,15 @@ pub async fn place_batch(
     if !accepted.is_empty() {
         let all: Vec<&String> = accepted.iter().map(|(_, n)| n).collect();
         let mut taken: HashSet<String> = HashSet::new();
-        for chunk in all.chunks(MAX_PARAMS) {
+        for chunk in all.chunks(MAX_PARAMS / 2) {
+            let n = chunk.len().next_power_of_two();
             let sql = format!(
                 "SELECT order_no FROM orders WHERE order_no IN ({})",
-                placeholders(1, chunk.len())
+                placeholders(1, n)
             );
             let mut query = sqlx::query(&sql);
-            for n in chunk {
-                query = query.bind(n.as_str());
+            for i in 0..n {
+                query = query.bind(chunk[i.min(chunk.len() - 1)].as_str());
             }
             for row in query.fetch_all(&mut *tx).await? {
                 taken.insert(col(&row, "order_no")?);
