@@ -11,6 +11,9 @@
 //!   (price / weight) EAN-13 decoding.
 //! * [`order`] — order channels, fulfilment kinds, statuses and the checked state machine.
 //! * [`points`] — member tiers, points earning, redemption and reversal.
+//! * [`pricing`] — the pricing and promotions engine: one pure function that prices a basket
+//!   for every channel (sale, member and tier prices, 满减, discounts, buy X get Y, coupons,
+//!   points, 抹零), allocating every discount to its lines.
 //! * [`codes`] — Ed25519-signed compact QR code texts (member, pickup, exit pass, receipt) and
 //!   unsigned store codes.
 //!
@@ -24,4 +27,6 @@ pub mod ids;
 pub mod money;
 pub mod order;
 pub mod points;
+pub mod pricing;
+pub mod profiles;
 pub mod wire;

@@ -10,7 +10,6 @@
 use std::future::Future;
 
 use anyhow::Context;
-use serde::Deserialize;
 
 /// Configuration of one edge device.
 #[derive(Clone, Debug)]
@@ -33,48 +32,19 @@ impl Config {
     }
 }
 
-/// Who the server says this device is.
-#[derive(Clone, Debug, Deserialize)]
-pub struct Identity {
-    /// Device id.
-    pub id: String,
-    /// The store it belongs to.
-    pub location_id: String,
-    /// `pos` or `edge`.
-    pub kind: String,
-    /// Its name.
-    pub name: String,
-}
+pub use retail_domain::wire::devices::DeviceIdentity as Identity;
 
 /// Asks the server who this device is; fails clearly on a wrong or revoked credential.
 pub async fn identify(config: &Config) -> anyhow::Result<Identity> {
     let response = reqwest::Client::new()
-        .get(format!(
-            "{}/api/v1/devices/me",
-            config.server_url.trim_end_matches('/')
-        ))
+        .get(format!("{}/api/v1/devices/me", config.server_url.trim_end_matches('/')))
         .bearer_auth(&config.credential)
         .send()
         .await
         .with_context(|| format!("cannot reach the server at {}", config.server_url))?;
-    let status = response.status();
+    let status = response.status().as_u16();
     let body: serde_json::Value = response.json().await.unwrap_or_default();
-    if !status.is_success() {
-        anyhow::bail!(
-            "the server refused this device ({status}): {}",
-            body["error"]["message"]
-                .as_str()
-                .unwrap_or("no reason given")
-        );
-    }
-    let identity: Identity =
-        serde_json::from_value(body).context("unexpected answer from the server")?;
-    anyhow::ensure!(
-        identity.kind == "edge",
-        "this credential belongs to a {} device, not a edge device",
-        identity.kind
-    );
-    Ok(identity)
+    Identity::from_response(status, &body, "edge").map_err(anyhow::Error::msg)
 }
 
 /// Checks the credential, then runs until `shutdown` completes.

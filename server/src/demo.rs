@@ -19,7 +19,7 @@ pub async fn load_if_empty(store: &Store, keys: &Keys) -> anyhow::Result<()> {
         .context("inserting the demo chain")?;
     tracing::info!(
         products = chain.products.len(),
-        stores = chain.locations.len(),
+        locations = chain.locations.len(),
         "demo chain loaded"
     );
     Ok(())

@@ -87,9 +87,7 @@ pub struct MemberContext {
 }
 
 /// Rounding of the amount due at the till (抹零), store configuration.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TillRounding {
     /// No rounding (the online shop always uses this).

@@ -37,10 +37,7 @@ pub enum PriceSource {
     /// The member price.
     Member,
     /// The list price times the member's tier discount (e.g. 9.5折 for gold).
-    Tier {
-        /// The tier code.
-        tier: String,
-    },
+    Tier,
     /// A sale-price promotion.
     Sale {
         /// The promotion.
@@ -54,11 +51,9 @@ pub enum PriceSource {
 pub enum DiscountSource {
     /// The member price (below the list price).
     MemberPrice,
-    /// The tier discount on the list price.
-    TierPrice {
-        /// The tier code.
-        tier: String,
-    },
+    /// The member's tier discount on the list price (the tier is named in the applied
+    /// discount).
+    TierPrice,
     /// A promotion (sale price, full reduction, percentage, buy X get Y).
     Promotion {
         /// The promotion.

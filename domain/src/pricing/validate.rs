@@ -4,9 +4,7 @@
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use super::model::{
-    Audience, BasketLine, Coupon, CouponRule, Promotion, PromotionRule, Scope,
-};
+use super::model::{Audience, BasketLine, Coupon, CouponRule, Promotion, PromotionRule, Scope};
 use super::result::PricingError;
 use crate::money::Money;
 
@@ -106,7 +104,7 @@ fn check_factor(f: Decimal) -> Result<(), String> {
     Ok(())
 }
 
-fn check_list<T: Ord + Clone>(what: &str, list: &[T]) -> Result<(), String> {
+fn check_list<T>(what: &str, list: &[T]) -> Result<(), String> {
     if list.len() > MAX_LIST_LEN {
         return Err(format!(
             "{what} has {} entries (at most {MAX_LIST_LEN})",
@@ -172,7 +170,7 @@ fn promotion_problem(p: &Promotion) -> Result<(), String> {
             if prices.is_empty() {
                 return Err("sale price lists no SKUs".into());
             }
-            check_list("prices", prices.iter().map(|p| p.sku_id).collect::<Vec<_>>().as_slice())?;
+            check_list("prices", prices)?;
             let mut skus: Vec<Uuid> = prices.iter().map(|p| p.sku_id).collect();
             skus.sort_unstable();
             if let Some(w) = skus.windows(2).find(|w| w[0] == w[1]) {
@@ -200,7 +198,9 @@ fn promotion_problem(p: &Promotion) -> Result<(), String> {
                 ));
             }
             if *repeat && tiers.len() != 1 {
-                return Err("a repeating full reduction (每满减) must have exactly one tier".into());
+                return Err(
+                    "a repeating full reduction (每满减) must have exactly one tier".into(),
+                );
             }
             for (i, t) in tiers.iter().enumerate() {
                 check_amount("threshold", t.threshold, false)?;
@@ -259,7 +259,12 @@ impl Promotion {
 
     /// True if the promotion runs at `at` at `store` for a shopper of tier `tier` (`None` =
     /// not a member).
-    pub fn is_active(&self, at: chrono::DateTime<chrono::Utc>, store: &str, tier: Option<&str>) -> bool {
+    pub fn is_active(
+        &self,
+        at: chrono::DateTime<chrono::Utc>,
+        store: &str,
+        tier: Option<&str>,
+    ) -> bool {
         self.starts_at <= at
             && at < self.ends_at
             && (self.stores.is_empty() || self.stores.iter().any(|s| s == store))
@@ -277,10 +282,11 @@ impl Coupon {
     /// store codes, a consistent scope, and a rule without negative, zero or absurd values
     /// (a 满减券's amount below its minimum spend; price factors strictly between 0 and 1).
     pub fn validate(&self) -> Result<(), PricingError> {
-        self.problem().map_err(|reason| PricingError::InvalidCoupon {
-            id: self.id,
-            reason,
-        })
+        self.problem()
+            .map_err(|reason| PricingError::InvalidCoupon {
+                id: self.id,
+                reason,
+            })
     }
 
     fn problem(&self) -> Result<(), String> {

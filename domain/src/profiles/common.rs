@@ -114,6 +114,17 @@ pub enum TextEncoding {
     Gb18030,
 }
 
+impl fmt::Display for TextEncoding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TextEncoding::Ascii => "ascii",
+            TextEncoding::Cp437 => "cp437",
+            TextEncoding::Gbk => "gbk",
+            TextEncoding::Gb18030 => "gb18030",
+        })
+    }
+}
+
 impl TextEncoding {
     /// Whether Chinese characters can be sent as text in this encoding.
     pub fn is_chinese(self) -> bool {
@@ -211,7 +222,7 @@ impl<'a> Check<'a> {
         }
     }
 
-    /// Checks a profile id (or a model reference) at `field`.
+    /// Checks a profile id at `field`: well formed, and equal to the file name.
     pub(super) fn id(&mut self, field: &str, id: &str) {
         if let Err(reason) = validate_id(id) {
             self.err(
@@ -220,6 +231,30 @@ impl<'a> Check<'a> {
                     value: id.to_string(),
                     what: "profile id",
                     reason,
+                },
+            );
+        } else {
+            self.matches_file_name(field, id);
+        }
+    }
+
+    /// Checks that `value` equals the file name without `.toml` (not for text parsed with
+    /// `from_toml_str`).
+    pub(super) fn matches_file_name(&mut self, field: &str, value: &str) {
+        if self.file == Path::new(super::INLINE) {
+            return;
+        }
+        let stem = self
+            .file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if stem != value {
+            self.err(
+                field,
+                ProfileErrorKind::NameMismatch {
+                    value: value.to_string(),
+                    expected: stem,
                 },
             );
         }
@@ -318,7 +353,10 @@ mod tests {
             parse_hex_bytes("1d 56 42 00").unwrap(),
             vec![0x1D, 0x56, 0x42, 0x00]
         );
-        assert_eq!(format_hex_bytes(&[0x1B, 0x70, 0x00, 0x19, 0xFA]), "1B 70 00 19 FA");
+        assert_eq!(
+            format_hex_bytes(&[0x1B, 0x70, 0x00, 0x19, 0xFA]),
+            "1B 70 00 19 FA"
+        );
         assert!(parse_hex_bytes("").is_err());
         assert!(parse_hex_bytes("1D56").is_err());
         assert!(parse_hex_bytes("1G").is_err());

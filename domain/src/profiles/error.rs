@@ -15,7 +15,7 @@ pub struct ProfileError {
     /// The file the problem is in (`<inline>` for text parsed with `from_toml_str`).
     pub file: PathBuf,
     /// 1-based line number, when the parser could tell.
-    pub line: Option<usize>,
+    pub line: Option<u32>,
     /// Dotted path of the offending field, e.g. `serial.baud` or `lanes[1].printer.tcp`; `None`
     /// when the problem concerns the file as a whole.
     pub field: Option<String>,
@@ -111,7 +111,7 @@ pub enum ProfileErrorKind {
     BadCommand {
         /// The bytes found, as hex.
         bytes: String,
-        /// What the bytes should be, e.g. "an ESC/POS cut command (GS V m [n])".
+        /// What the bytes should be, e.g. "an ESC/POS cut command (`GS V m [n]`)".
         expected: &'static str,
     },
     /// An identifier, store code, lane or gate number that is badly formed.
@@ -176,7 +176,10 @@ pub enum ProfileErrorKind {
         first: String,
     },
     /// A printer connected in a way its profile does not allow.
-    #[error("printer model `{model}` cannot be connected by {connection} (its profile allows: {})", list(allowed))]
+    #[error(
+        "printer model `{model}` cannot be connected by {connection} (its profile allows: {})",
+        list(allowed)
+    )]
     ConnectionNotAllowed {
         /// The printer model.
         model: String,
@@ -220,7 +223,7 @@ fn list(kinds: &[ConnectionKind]) -> String {
 pub(super) fn from_toml_error(file: &Path, text: &str, err: &toml::de::Error) -> ProfileError {
     let message = err.message().trim();
     let span = err.span();
-    let (line, path) = match &span {
+    let (mut line, path) = match &span {
         Some(span) => {
             let (line, path) = locate(text, span.clone());
             (Some(line), path)
@@ -239,9 +242,24 @@ pub(super) fn from_toml_error(file: &Path, text: &str, err: &toml::de::Error) ->
         (false, true) => path.to_string(),
         (false, false) => format!("{path}.{name}"),
     };
-    let (field, kind) = if message.is_empty() {
-        (path, ProfileErrorKind::Syntax(syntax_reason(err)))
+    // The deserialiser's errors and the parser's look alike; the text tells them apart.
+    let is_syntax = toml::from_str::<toml::Table>(text).is_err();
+    let (field, kind) = if is_syntax {
+        let reason = if message.is_empty() {
+            syntax_reason(err)
+        } else {
+            message
+                .lines()
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        (path, ProfileErrorKind::Syntax(reason))
     } else if message.starts_with("missing field") {
+        if path.is_empty() {
+            // The "line" of the root table is just where its first key happens to be.
+            line = None;
+        }
         (join(&path, &backticked()), ProfileErrorKind::MissingField)
     } else if message.starts_with("unknown field") {
         let expected = message
@@ -252,8 +270,6 @@ pub(super) fn from_toml_error(file: &Path, text: &str, err: &toml::de::Error) ->
             join(&path, &backticked()),
             ProfileErrorKind::UnknownField { expected },
         )
-    } else if message.starts_with("duplicate key") {
-        (path, ProfileErrorKind::Syntax(message.to_string()))
     } else {
         (path, ProfileErrorKind::BadValue(message.to_string()))
     };
@@ -290,7 +306,7 @@ fn syntax_reason(err: &toml::de::Error) -> String {
 /// TOML errors carry a byte span, not a key path; this recovers the path from the text:
 /// the last table header before the span (with array-of-tables indexes), then the keys (and
 /// inline-table keys) on the statement that contains the span.
-pub(super) fn locate(text: &str, span: std::ops::Range<usize>) -> (usize, String) {
+pub(super) fn locate(text: &str, span: std::ops::Range<usize>) -> (u32, String) {
     let mut start = span.start.min(text.len());
     while !text.is_char_boundary(start) {
         start -= 1;
@@ -319,7 +335,7 @@ pub(super) fn locate(text: &str, span: std::ops::Range<usize>) -> (usize, String
         }
     }
     let line_start = text[..pos].rfind('\n').map_or(0, |i| i + 1);
-    let line_no = text[..pos].matches('\n').count() + 1;
+    let line_no = u32::try_from(text[..pos].matches('\n').count() + 1).unwrap_or(u32::MAX);
 
     // Table header context up to and including this line.
     let mut aot_counts: std::collections::HashMap<String, usize> = Default::default();
@@ -356,7 +372,9 @@ pub(super) fn locate(text: &str, span: std::ops::Range<usize>) -> (usize, String
     // The statement containing `pos`: back up over continuation lines of multi-line arrays.
     let mut stmt_start = line_start;
     while stmt_start > header_line_start {
-        let line_end = text[stmt_start..].find('\n').map_or(text.len(), |i| stmt_start + i);
+        let line_end = text[stmt_start..]
+            .find('\n')
+            .map_or(text.len(), |i| stmt_start + i);
         let line = &text[stmt_start..line_end];
         if is_key_line(line) {
             break;
@@ -408,14 +426,17 @@ fn is_key_line(line: &str) -> bool {
         return false;
     };
     (first.is_ascii_alphanumeric() || matches!(first, '_' | '-' | '"' | '\''))
-        && walk_keys(trimmed).first().is_some()
+        && !walk_keys(trimmed).is_empty()
 }
 
 /// The open keys at the end of `text` (a statement prefix): the statement's key, then the keys
 /// of the inline tables the end lies in.
 fn walk_keys(text: &str) -> Vec<String> {
     enum Frame {
-        Table { key: Option<String>, expecting_key: bool },
+        Table {
+            key: Option<String>,
+            expecting_key: bool,
+        },
         Array,
     }
     let mut frames = vec![Frame::Table {
@@ -457,8 +478,7 @@ fn walk_keys(text: &str) -> Vec<String> {
                 }
                 if in_key {
                     if !s.is_empty()
-                        && s
-                            .chars()
+                        && s.chars()
                             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
                     {
                         pending_key.push_str(&s);
@@ -488,10 +508,8 @@ fn walk_keys(text: &str) -> Vec<String> {
                 expecting_key: true,
             }),
             '[' => frames.push(Frame::Array),
-            '}' | ']' => {
-                if frames.len() > 1 {
-                    frames.pop();
-                }
+            '}' | ']' if frames.len() > 1 => {
+                frames.pop();
             }
             ',' => {
                 if let Some(Frame::Table { key, expecting_key }) = frames.last_mut() {
@@ -516,7 +534,7 @@ fn walk_keys(text: &str) -> Vec<String> {
 mod tests {
     use super::*;
 
-    fn at(text: &str, needle: &str) -> (usize, String) {
+    fn at(text: &str, needle: &str) -> (u32, String) {
         let start = text.find(needle).unwrap();
         locate(text, start..start + needle.len())
     }
@@ -537,6 +555,8 @@ mod tests {
         assert_eq!(at(text, "'q'"), (10, "lanes[1].printer.model".into()));
         assert_eq!(at(text, "3,"), (13, "lanes[1].printer.c".into()));
         assert_eq!(locate(text, 0..0), (1, String::new()));
+        let text = "[aim]\nenabled = true\n[aim.ids]\n\"]E0\" = \"ean13\"\n\"]Q1\" = 3 # qr\n";
+        assert_eq!(at(text, "3 #"), (5, "aim.ids.\"]Q1\"".into()));
     }
 
     #[test]

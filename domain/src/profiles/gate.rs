@@ -212,7 +212,10 @@ alarm_ms = 3000
     fn timing_and_serial() {
         let e = one(&GOOD.replace("open_pulse_ms = 1500", "open_pulse_ms = 5"));
         assert_eq!(e.field.as_deref(), Some("timing.open_pulse_ms"));
-        assert!(matches!(e.kind, ProfileErrorKind::OutOfRange { value: 5, .. }));
+        assert!(matches!(
+            e.kind,
+            ProfileErrorKind::OutOfRange { value: 5, .. }
+        ));
         let e = one(&GOOD.replace("baud = 9600", "baud = 9601"));
         assert_eq!(e.kind, ProfileErrorKind::BadBaudRate(9601));
         let e = one(&GOOD.replace("open_pulse_ms = 1500", "open_pulse_ms = \"1.5s\""));

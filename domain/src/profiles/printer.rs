@@ -197,7 +197,7 @@ impl PrinterProfile {
             check.err(
                 "text.encoding",
                 ProfileErrorKind::Invalid(format!(
-                    "native Chinese text needs encoding \"gb18030\" or \"gbk\", not {:?} \
+                    "native Chinese text needs encoding \"gb18030\" or \"gbk\", not \"{}\" \
                      (or set chinese = \"raster\")",
                     t.encoding
                 )),
@@ -446,7 +446,10 @@ cut = "1D 56 01"
     fn good_profiles_parse() {
         let p = PrinterProfile::from_toml_str(GOOD).unwrap();
         assert_eq!(p.text.font_a_columns, 48);
-        assert_eq!(p.commands.cut.as_deref(), Some(&[0x1D, 0x56, 0x42, 0x00][..]));
+        assert_eq!(
+            p.commands.cut.as_deref(),
+            Some(&[0x1D, 0x56, 0x42, 0x00][..])
+        );
         assert_eq!(
             p.commands.drawer_kick.as_deref(),
             Some(&[0x1B, 0x70, 0x00, 0x19, 0xFA][..])
@@ -464,11 +467,20 @@ cut = "1D 56 01"
     fn columns_must_match_the_paper() {
         let e = one(&GOOD.replace("font_a_columns = 48", "font_a_columns = 40"));
         assert_eq!(e.field.as_deref(), Some("text.font_a_columns"));
-        assert!(matches!(e.kind, ProfileErrorKind::BadColumns { columns: 40, .. }));
+        assert!(matches!(
+            e.kind,
+            ProfileErrorKind::BadColumns { columns: 40, .. }
+        ));
         let e = one(&GOOD.replace("font_a_columns = 48", "font_a_columns = 32"));
-        assert!(matches!(e.kind, ProfileErrorKind::BadColumns { columns: 32, .. }));
+        assert!(matches!(
+            e.kind,
+            ProfileErrorKind::BadColumns { columns: 32, .. }
+        ));
         let e = one(&GOOD_58_USB.replace("font_a_columns = 32", "font_a_columns = 48"));
-        assert!(matches!(e.kind, ProfileErrorKind::BadColumns { columns: 48, .. }));
+        assert!(matches!(
+            e.kind,
+            ProfileErrorKind::BadColumns { columns: 48, .. }
+        ));
         let e = one(&GOOD.replace("font_b_columns = 64", "font_b_columns = 42"));
         assert_eq!(e.field.as_deref(), Some("text.font_b_columns"));
         // 48 columns of 12 dots do not fit in 512 dots; 42 do.
@@ -522,7 +534,10 @@ cut = "1D 56 01"
         let e = one(&GOOD.replace("1B 70 00 19 FA", "1B 70 02 19 FA"));
         assert_eq!(e.field.as_deref(), Some("commands.drawer_kick"));
         assert!(matches!(e.kind, ProfileErrorKind::BadCommand { .. }));
-        assert!(PrinterProfile::from_toml_str(&GOOD.replace("1B 70 00 19 FA", "10 14 01 00 05")).is_ok());
+        assert!(
+            PrinterProfile::from_toml_str(&GOOD.replace("1B 70 00 19 FA", "10 14 01 00 05"))
+                .is_ok()
+        );
     }
 
     #[test]

@@ -346,7 +346,10 @@ ids = { "]E0" = "ean13", "]E4" = "ean8", "]Q1" = "qr", "]C0" = "code128" }
         );
         let e = one(&text);
         assert_eq!(e.field.as_deref(), Some("aim.ids"));
-        assert!(ScannerProfile::from_toml_str(&text.replace("enabled = true", "enabled = false")).is_ok());
+        assert!(
+            ScannerProfile::from_toml_str(&text.replace("enabled = true", "enabled = false"))
+                .is_ok()
+        );
     }
 
     #[test]

@@ -2,4 +2,5 @@
 //! contracts, DESIGN §5). Money is a decimal string, times RFC 3339 UTC, ids UUIDv7.
 
 pub mod catalog;
+pub mod devices;
 pub mod sales;

@@ -571,34 +571,47 @@ pub struct OrderHead {
     pub pickup_code: Option<String>,
 }
 
+const HEAD_COLUMNS: &str = "id, order_no, channel, fulfilment, status, location_id, member_id, total_fen, \
+     points_earned, points_redeemed, pickup_code";
+
+fn head_from_row(row: &sqlx::any::AnyRow) -> AppResult<OrderHead> {
+    Ok(OrderHead {
+        id: uuid_col(row, "id")?,
+        order_no: col(row, "order_no")?,
+        channel: parse_col(row, "channel")?,
+        fulfilment: parse_col(row, "fulfilment")?,
+        status: parse_col(row, "status")?,
+        location_id: col(row, "location_id")?,
+        member_id: col::<Option<String>>(row, "member_id")?
+            .map(|m| m.parse())
+            .transpose()
+            .map_err(|e: uuid::Error| AppError::Internal(e.into()))?,
+        total_fen: col(row, "total_fen")?,
+        points_earned: col(row, "points_earned")?,
+        points_redeemed: col(row, "points_redeemed")?,
+        pickup_code: col(row, "pickup_code")?,
+    })
+}
+
 /// Reads (and on PostgreSQL locks) an order's header inside a transaction.
 pub async fn lock_head(tx: &mut Tx, store: &Store, id: Uuid) -> AppResult<OrderHead> {
-    let sql = format!(
-        "SELECT id, order_no, channel, fulfilment, status, location_id, member_id, total_fen, points_earned, \
-         points_redeemed, pickup_code FROM orders WHERE id = $1{}",
-        store.for_update()
-    );
+    let sql = format!("SELECT {HEAD_COLUMNS} FROM orders WHERE id = $1{}", store.for_update());
     let row = sqlx::query(&sql)
         .bind(id.to_string())
         .fetch_optional(&mut **tx)
         .await?
         .ok_or_else(|| AppError::not_found(format!("order {id} not found")))?;
-    Ok(OrderHead {
-        id: uuid_col(&row, "id")?,
-        order_no: col(&row, "order_no")?,
-        channel: parse_col(&row, "channel")?,
-        fulfilment: parse_col(&row, "fulfilment")?,
-        status: parse_col(&row, "status")?,
-        location_id: col(&row, "location_id")?,
-        member_id: col::<Option<String>>(&row, "member_id")?
-            .map(|m| m.parse())
-            .transpose()
-            .map_err(|e: uuid::Error| AppError::Internal(e.into()))?,
-        total_fen: col(&row, "total_fen")?,
-        points_earned: col(&row, "points_earned")?,
-        points_redeemed: col(&row, "points_redeemed")?,
-        pickup_code: col(&row, "pickup_code")?,
-    })
+    head_from_row(&row)
+}
+
+/// Reads an order's header without a lock.
+pub async fn head(pool: &sqlx::AnyPool, id: Uuid) -> AppResult<OrderHead> {
+    let row = sqlx::query(&format!("SELECT {HEAD_COLUMNS} FROM orders WHERE id = $1"))
+        .bind(id.to_string())
+        .fetch_optional(pool)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("order {id} not found")))?;
+    head_from_row(&row)
 }
 
 /// (line_no, sku, qty, amount_fen, returned_qty) of an order's lines.

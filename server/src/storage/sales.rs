@@ -36,7 +36,7 @@ use uuid::Uuid;
 use super::orders::{lines_in_tx, lock_head, set_status, OrderHead, OrderView};
 use super::stock::{apply_movements, Movement, MovementKind};
 use super::{
-    audit, col, from_ms, insert_rows, members, now_ms, parse_col, placeholders, uuid_col, Store,
+    audit, col, from_ms, insert_rows, members, now_ms, placeholders, uuid_col, Store,
     Tx, MAX_PARAMS,
 };
 use crate::error::{AppError, AppResult};
@@ -1271,7 +1271,7 @@ pub async fn returns_of(
     order_id: Uuid,
 ) -> AppResult<Vec<ReturnResult>> {
     let pool = store.writer();
-    let head = read_head(pool, order_id).await?;
+    let head = super::orders::head(pool, order_id).await?;
     let basis = refund_basis(pool, rules, &head).await?;
     let rows = sqlx::query(
         "SELECT id, refund_fen, points_reversed, reason, actor, created_at FROM returns \
@@ -1322,34 +1322,6 @@ pub async fn returns_of(
         });
     }
     Ok(out)
-}
-
-/// The order header, read without a lock.
-async fn read_head(pool: &sqlx::AnyPool, order_id: Uuid) -> AppResult<OrderHead> {
-    let row = sqlx::query(
-        "SELECT id, order_no, channel, fulfilment, status, location_id, member_id, total_fen, points_earned, \
-         points_redeemed, pickup_code FROM orders WHERE id = $1",
-    )
-    .bind(order_id.to_string())
-    .fetch_optional(pool)
-    .await?
-    .ok_or_else(|| AppError::not_found(format!("order {order_id} not found")))?;
-    Ok(OrderHead {
-        id: uuid_col(&row, "id")?,
-        order_no: col(&row, "order_no")?,
-        channel: parse_col(&row, "channel")?,
-        fulfilment: parse_col(&row, "fulfilment")?,
-        status: parse_col(&row, "status")?,
-        location_id: col(&row, "location_id")?,
-        member_id: col::<Option<String>>(&row, "member_id")?
-            .map(|m| m.parse())
-            .transpose()
-            .map_err(|e: uuid::Error| AppError::Internal(e.into()))?,
-        total_fen: col(&row, "total_fen")?,
-        points_earned: col(&row, "points_earned")?,
-        points_redeemed: col(&row, "points_redeemed")?,
-        pickup_code: col(&row, "pickup_code")?,
-    })
 }
 
 /// A sale (any order) with its returns; 404 when unknown.

@@ -395,29 +395,10 @@ async fn timeout_survives_restart(app: TestApp) {
     ledger_is_consistent(&app).await;
 }
 
-mod timeout_survives_restart {
-    use crate::support::{Backend, TestApp};
-
-    async fn spawn(backend: Backend) -> Option<TestApp> {
-        TestApp::spawn_with(backend, |s| {
-            s.orders.payment_timeout_secs = 5;
-            s.orders.sweep_interval_millis = 100;
-        })
-        .await
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        super::timeout_survives_restart(spawn(Backend::Sqlite).await.unwrap()).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        if let Some(app) = spawn(Backend::Postgres).await {
-            super::timeout_survives_restart(app).await;
-        }
-    }
-}
+crate::both_backends!(timeout_survives_restart, timeout_survives_restart, |s| {
+    s.orders.payment_timeout_secs = 5;
+    s.orders.sweep_interval_millis = 100;
+});
 
 /// A shopper may cancel an unpaid order; the reservation comes back.
 async fn cancel_releases_stock(app: TestApp) {
@@ -497,26 +478,7 @@ async fn uncollected_pickups_are_cancelled(app: TestApp) {
     ledger_is_consistent(&app).await;
 }
 
-mod uncollected_pickups_are_cancelled {
-    use crate::support::{Backend, TestApp};
-
-    async fn spawn(backend: Backend) -> Option<TestApp> {
-        TestApp::spawn_with(backend, |s| {
-            s.orders.pickup_hold_secs = 1;
-            s.orders.sweep_interval_millis = 100;
-        })
-        .await
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        super::uncollected_pickups_are_cancelled(spawn(Backend::Sqlite).await.unwrap()).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        if let Some(app) = spawn(Backend::Postgres).await {
-            super::uncollected_pickups_are_cancelled(app).await;
-        }
-    }
-}
+crate::both_backends!(uncollected_pickups_are_cancelled, uncollected_pickups_are_cancelled, |s| {
+    s.orders.pickup_hold_secs = 1;
+    s.orders.sweep_interval_millis = 100;
+});

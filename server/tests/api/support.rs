@@ -215,8 +215,29 @@ impl Drop for TestApp {
 
 /// Runs a test body against SQLite and PostgreSQL: `both_backends!(name, async_fn)` makes
 /// `name::sqlite` and `name::postgres`, each with its own database.
+/// `both_backends!(name, async_fn, |settings| { … })` adjusts the settings first.
 #[macro_export]
 macro_rules! both_backends {
+    ($name:ident, $body:ident, $adjust:expr) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let app = $crate::support::TestApp::spawn_with($crate::support::Backend::Sqlite, $adjust)
+                    .await
+                    .expect("sqlite app");
+                super::$body(app).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(app) =
+                    $crate::support::TestApp::spawn_with($crate::support::Backend::Postgres, $adjust).await
+                {
+                    super::$body(app).await;
+                }
+            }
+        }
+    };
     ($name:ident, $body:ident) => {
         $crate::both_backends!($name, super::$body);
     };
