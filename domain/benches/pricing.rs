@@ -286,7 +286,7 @@ fn measure(label: &str, input: &PricingInput, iterations: usize) {
         input.promotions.len(),
         basket.applied.len(),
         basket.not_applied.len(),
-        basket.combinations_evaluated,
+        basket.combinations_compared,
         basket.subtotal,
         basket.discount,
         basket.total,

@@ -37,7 +37,10 @@ pub use retail_domain::wire::devices::DeviceIdentity as Identity;
 /// Asks the server who this device is; fails clearly on a wrong or revoked credential.
 pub async fn identify(config: &Config) -> anyhow::Result<Identity> {
     let response = reqwest::Client::new()
-        .get(format!("{}/api/v1/devices/me", config.server_url.trim_end_matches('/')))
+        .get(format!(
+            "{}/api/v1/devices/me",
+            config.server_url.trim_end_matches('/')
+        ))
         .bearer_auth(&config.credential)
         .send()
         .await

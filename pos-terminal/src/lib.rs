@@ -7,6 +7,10 @@
 
 #![forbid(unsafe_code)]
 
+pub mod receipt;
+
+pub mod scanner;
+
 use std::future::Future;
 
 use anyhow::Context;
@@ -37,7 +41,10 @@ pub use retail_domain::wire::devices::DeviceIdentity as Identity;
 /// Asks the server who this device is; fails clearly on a wrong or revoked credential.
 pub async fn identify(config: &Config) -> anyhow::Result<Identity> {
     let response = reqwest::Client::new()
-        .get(format!("{}/api/v1/devices/me", config.server_url.trim_end_matches('/')))
+        .get(format!(
+            "{}/api/v1/devices/me",
+            config.server_url.trim_end_matches('/')
+        ))
         .bearer_auth(&config.credential)
         .send()
         .await

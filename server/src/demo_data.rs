@@ -1028,7 +1028,7 @@ fn barcode(brand: usize, seq: u64) -> String {
 
 /// Member price for about one SKU in five: 8 % off, rounded down to 10 fen.
 fn member_price(seq: u64, price: i64) -> Option<i64> {
-    if hash(seq, 1) % 5 != 0 {
+    if !hash(seq, 1).is_multiple_of(5) {
         return None;
     }
     let member = price * 92 / 100 / 10 * 10;
@@ -1038,15 +1038,15 @@ fn member_price(seq: u64, price: i64) -> Option<i64> {
 /// Store price overrides for about one SKU in twenty, at one or two stores (5 % up or down).
 fn store_prices(seq: u64, price: i64) -> Vec<(&'static str, i64)> {
     let h = hash(seq, 2);
-    if h % 20 != 0 {
+    if !h.is_multiple_of(20) {
         return Vec::new();
     }
     let first = usize::try_from((h >> 8) % 4).unwrap_or(0);
-    let stores = if (h >> 16) % 3 == 0 { 2 } else { 1 };
+    let stores = if (h >> 16).is_multiple_of(3) { 2 } else { 1 };
     (0..stores)
         .map(|i| {
             let store = (first + i) % STORE_CODES.len();
-            let up = ((h >> 24) + i as u64) % 2 == 0;
+            let up = ((h >> 24) + i as u64).is_multiple_of(2);
             let mut adjusted = (price * if up { 105 } else { 95 } / 100 + 5) / 10 * 10;
             if adjusted == price {
                 adjusted = if up { price + 10 } else { price - 10 };
@@ -1175,7 +1175,7 @@ fn stock(products: &[DemoProduct]) -> Vec<DemoStock> {
                 (false, weighed) => {
                     let scale = if weighed { 1000 } else { 1 };
                     let threshold = pick(thr, 5, 20) * scale;
-                    let on_hand = if (h >> 20) % LOW_STOCK_ONE_IN == 0 {
+                    let on_hand = if (h >> 20).is_multiple_of(LOW_STOCK_ONE_IN) {
                         pick(qty, 0, threshold / scale) * scale
                     } else if weighed {
                         pick(qty, 210, 800) * 100

@@ -2,8 +2,9 @@
 //! search for the best combination, and the assembly of the priced basket.
 //!
 //! Everything runs on whole fen in `i64`. The input limits ([`super::validate`]) keep every sum
-//! far below `i64::MAX` (at most 500 lines of at most ¥10¹⁰ each); products that may exceed it
-//! (allocation, ratios) are computed in `i128`.
+//! of amounts far below `i64::MAX` (at most 500 lines of at most 10¹⁴ fen each); products that
+//! may exceed it (allocation, ratios) are computed in `i128`, and the search's upper bounds
+//! saturate.
 
 use rust_decimal::Decimal;
 use uuid::Uuid;
@@ -20,8 +21,9 @@ use super::validate::{check_line, MAX_COUPONS, MAX_LINES, MAX_PROMOTIONS};
 use crate::money::{Money, Rounding};
 use crate::points::{PointsError, Tier};
 
-/// Most combinations of exclusive promotions evaluated for one basket. Up to this many, every
-/// allowed combination is evaluated; beyond it a bounded local search is used.
+/// Most combinations of exclusive promotions compared for one basket. Up to this many, every
+/// allowed combination is compared (priced, or ruled out by an upper bound of its discount);
+/// beyond it a local search prices at most this many.
 pub const MAX_COMBINATIONS: usize = 128;
 
 const NONE: u32 = u32::MAX;
@@ -66,8 +68,8 @@ fn amount_for(unit: i64, qty: i64, weighed: bool, rounding: Rounding) -> Option<
     }
 }
 
-/// Largest total, weight sum and count for the fast path of [`allocate_into`]: quotients are
-/// estimated in `f64` (exact to within a couple of units below 2⁵⁰) and corrected in integers,
+/// Largest total, weight sum and count for the fast path of [`allocate_into`]: quotients come
+/// from a fixed-point reciprocal of the weight sum (products below 2⁶¹) with one correction,
 /// and a remainder (below 2⁵⁴) packs with its index (below 512) into one `u64` sort key.
 const FAST_TOTAL: i64 = 1 << 50;
 const FAST_WEIGHT_SUM: i64 = 1 << 54;
@@ -79,21 +81,35 @@ const FAST_COUNT: usize = 512;
 /// case (non-negative values of realistic size); anything else goes to [`Money::allocate`]
 /// itself. The equivalence is a property test.
 pub(super) fn allocate_into(total: i64, weights: &[i64], out: &mut Vec<i64>, keys: &mut Vec<u64>) {
+    let weight_sum = weights
+        .iter()
+        .try_fold(0i64, |a, &w| if w < 0 { None } else { a.checked_add(w) });
+    match weight_sum {
+        Some(ws) => allocate_known(total, weights, ws, out, keys),
+        None => {
+            out.clear();
+            out.extend(
+                Money::from_fen(total)
+                    .allocate(weights)
+                    .iter()
+                    .map(Money::fen),
+            );
+        }
+    }
+}
+
+/// [`allocate_into`] for non-negative `weights` whose sum `ws` is known.
+fn allocate_known(total: i64, weights: &[i64], ws: i64, out: &mut Vec<i64>, keys: &mut Vec<u64>) {
     out.clear();
     let n = weights.len();
     if n == 0 {
         return;
     }
-    let weight_sum = weights
-        .iter()
-        .try_fold(0i64, |a, &w| if w < 0 { None } else { a.checked_add(w) });
-    let fast = weight_sum.filter(|&ws| {
-        (0..FAST_TOTAL).contains(&total)
-            && ws < FAST_WEIGHT_SUM
-            && n < FAST_COUNT
-            && total.checked_mul(ws).is_some_and(|p| p < FAST_PRODUCT)
-    });
-    let Some(ws) = fast else {
+    let fast = (0..FAST_TOTAL).contains(&total)
+        && (0..FAST_WEIGHT_SUM).contains(&ws)
+        && n < FAST_COUNT
+        && total.checked_mul(ws).is_some_and(|p| p < FAST_PRODUCT);
+    if !fast {
         out.extend(
             Money::from_fen(total)
                 .allocate(weights)
@@ -101,7 +117,7 @@ pub(super) fn allocate_into(total: i64, weights: &[i64], out: &mut Vec<i64>, key
                 .map(Money::fen),
         );
         return;
-    };
+    }
     if ws == 0 {
         let n64 = n as i64;
         let (base, extra) = (total / n64, total % n64);
@@ -109,17 +125,13 @@ pub(super) fn allocate_into(total: i64, weights: &[i64], out: &mut Vec<i64>, key
         return;
     }
     keys.clear();
-    let inv = 1.0 / ws as f64;
+    // floor(2⁶⁴ / ws): p × inv / 2⁶⁴ is at most one below floor(p / ws) for p < 2⁶¹.
+    let inv = (1u128 << 64) / ws as u128;
     let mut assigned = 0i64;
     for (i, &w) in weights.iter().enumerate() {
         let p = total * w;
-        // Estimate, then correct to the exact floor and remainder.
-        let mut q = (p as f64 * inv) as i64;
+        let mut q = ((p as u128 * inv) >> 64) as i64;
         let mut r = p - q * ws;
-        while r < 0 {
-            q -= 1;
-            r += ws;
-        }
         while r >= ws {
             q += 1;
             r -= ws;
@@ -136,20 +148,25 @@ pub(super) fn allocate_into(total: i64, weights: &[i64], out: &mut Vec<i64>, key
             *p += 1;
         }
     };
-    match leftover {
-        0 => {}
-        1 => {
-            if let Some(&k) = keys.iter().max() {
-                bump(k);
-            }
+    if leftover == n {
+        keys.iter().for_each(|&k| bump(k));
+    } else if leftover <= 3 {
+        // A few scans for the largest keys beat a selection.
+        let mut bound = u64::MAX;
+        for _ in 0..leftover {
+            let next = keys
+                .iter()
+                .copied()
+                .filter(|&k| k < bound)
+                .max()
+                .unwrap_or(0);
+            bump(next);
+            bound = next;
         }
-        _ => {
-            if leftover < n {
-                keys.select_nth_unstable(n - leftover);
-            }
-            for &k in &keys[n - leftover..] {
-                bump(k);
-            }
+    } else {
+        keys.select_nth_unstable(n - leftover);
+        for &k in &keys[n - leftover..] {
+            bump(k);
         }
     }
 }
@@ -162,10 +179,6 @@ fn fnv(s: &str) -> u64 {
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
     h
-}
-
-fn bloom_bit(h: u64) -> u64 {
-    1u64 << (h >> 58)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -194,10 +207,6 @@ struct LineData<'a> {
     base_kind: BaseKind,
     /// Range of this line's sale candidates in `Ctx::sale_cands`.
     sales: (usize, usize),
-    /// Range of this line's category hashes in `Ctx::cat_hashes`.
-    cats: (usize, usize),
-    cat_bloom: u64,
-    brand_hash: u64,
 }
 
 struct SaleCand {
@@ -257,7 +266,10 @@ struct Ctx<'a> {
     rounding: Rounding,
     tier: Option<&'a Tier>,
     lines: Vec<LineData<'a>>,
-    cat_hashes: Vec<u64>,
+    /// Lines by SKU, by category-name hash and by brand-name hash: sorted (key, line index).
+    sku_index: Vec<(Uuid, u32)>,
+    cat_index: Vec<(u64, u32)>,
+    brand_index: Vec<(u64, u32)>,
     sale_cands: Vec<SaleCand>,
     promos: Vec<PromoData<'a>>,
     coupons: Vec<CouponData<'a>>,
@@ -271,36 +283,36 @@ struct Ctx<'a> {
     /// By step id: the earlier steps that may skip their allocation and whose lines all lie
     /// within this step's lines; their discounts are deducted from this step's sum.
     step_deduct: Vec<Vec<u32>>,
+    /// Every line's base amount (its best price without promotions), their saving on the list
+    /// amounts, and the lines that have sale-price candidates.
+    base_running: Vec<i64>,
+    base_discount: i64,
+    sale_lines: Vec<u32>,
+    /// For the search's upper bounds: each step's figures and, per sale line, the exclusive
+    /// promotions (positions in `exclusives`) that cover it.
+    bounds: Vec<Bound>,
+    sale_line_claimers: Vec<Vec<u32>>,
 }
 
-struct ScopeKeys<'s> {
-    scope: &'s Scope,
-    cats: Vec<u64>,
-    cat_bloom: u64,
-    brands: Vec<u64>,
-    ex_cats: Vec<u64>,
-    ex_bloom: u64,
-}
-
-impl<'s> ScopeKeys<'s> {
-    fn new(scope: &'s Scope) -> Self {
-        let hash = |v: &[String]| -> (Vec<u64>, u64) {
-            let hs: Vec<u64> = v.iter().map(|s| fnv(s)).collect();
-            let bloom = hs.iter().fold(0, |b, &h| b | bloom_bit(h));
-            (hs, bloom)
-        };
-        let (cats, cat_bloom) = hash(&scope.categories);
-        let (brands, _) = hash(&scope.brands);
-        let (ex_cats, ex_bloom) = hash(&scope.exclude_categories);
-        ScopeKeys {
-            scope,
-            cats,
-            cat_bloom,
-            brands,
-            ex_cats,
-            ex_bloom,
-        }
-    }
+/// What the search needs to bound a step's discount in any combination without pricing it:
+/// the sum of its lines' base amounts (an upper bound of their amounts at any point) and units,
+/// and how much of both each exclusive promotion would take away by claiming its lines.
+struct Bound {
+    /// Step id (a promotion's index, or `promos.len()` + a coupon's index).
+    step: usize,
+    /// Its position in `exclusives` if it is an exclusive promotion.
+    exclusive: Option<usize>,
+    base_sum: i64,
+    units: i64,
+    /// Per exclusive position: (base amount, units) of the lines both cover.
+    overlaps: Vec<(i64, i64)>,
+    /// Highest base amount per unit among its lines (buy X get Y).
+    max_unit: i64,
+    /// Buy X get Y: its lines as (line, units, base amount), cheapest per unit first, and
+    /// whether an earlier step might bring one of them to zero (which would leave it out and
+    /// make the cheapest-units bound invalid; the cruder `max_unit` bound is used then).
+    cheapest: Vec<(u32, i64, i64)>,
+    zero_risk: bool,
 }
 
 impl<'a> Ctx<'a> {
@@ -339,7 +351,9 @@ impl<'a> Ctx<'a> {
 
         // Lines: list, member and tier prices; category keys.
         let mut lines = Vec::with_capacity(order.len());
-        let mut cat_hashes = Vec::new();
+        let mut cat_index = Vec::with_capacity(order.iter().map(|l| l.categories.len()).sum());
+        let mut brand_index = Vec::with_capacity(order.len());
+        let mut sku_index = Vec::with_capacity(order.len());
         let tier_ratio = match tier {
             Some(t) if t.discount < Decimal::ONE => {
                 Some(ratio(t.discount).ok_or(PricingError::Overflow)?)
@@ -378,35 +392,32 @@ impl<'a> Ctx<'a> {
                     (base, base_kind) = (p, BaseKind::Tier);
                 }
             }
-            let start = cat_hashes.len();
-            let mut cat_bloom = 0;
-            for c in &line.categories {
-                let h = fnv(c);
-                cat_bloom |= bloom_bit(h);
-                cat_hashes.push(h);
+            let li = lines.len() as u32;
+            cat_index.extend(line.categories.iter().map(|c| (fnv(c), li)));
+            if !line.brand.is_empty() {
+                brand_index.push((fnv(&line.brand), li));
             }
+            sku_index.push((line.sku_id, li));
             lines.push(LineData {
                 line,
                 list,
                 base,
                 base_kind,
                 sales: (0, 0),
-                cats: (start, cat_hashes.len()),
-                cat_bloom,
-                brand_hash: if line.brand.is_empty() {
-                    0
-                } else {
-                    fnv(&line.brand)
-                },
             });
         }
+        cat_index.sort_unstable();
+        brand_index.sort_unstable();
+        sku_index.sort_unstable();
 
         let mut ctx = Ctx {
             input,
             rounding,
             tier,
             lines,
-            cat_hashes,
+            sku_index,
+            cat_index,
+            brand_index,
             sale_cands: Vec::new(),
             promos: Vec::new(),
             coupons: Vec::new(),
@@ -414,28 +425,33 @@ impl<'a> Ctx<'a> {
             conflicts: Vec::new(),
             step_needs: Vec::new(),
             step_deduct: Vec::new(),
+            base_running: Vec::new(),
+            base_discount: 0,
+            sale_lines: Vec::new(),
+            bounds: Vec::new(),
+            sale_line_claimers: Vec::new(),
         };
-        let mut sku_index: Vec<(Uuid, u32)> = ctx
-            .lines
-            .iter()
-            .enumerate()
-            .map(|(i, l)| (l.line.sku_id, i as u32))
-            .collect();
-        sku_index.sort_unstable();
         let mut mark = vec![false; ctx.lines.len()];
 
-        ctx.prepare_promotions(&sku_index, &mut mark)?;
-        ctx.prepare_coupons(&sku_index, &mut mark)?;
+        ctx.prepare_promotions(&mut mark)?;
+        ctx.prepare_coupons(&mut mark)?;
         ctx.prepare_exclusives();
         ctx.plan_allocations();
+        ctx.base_running = ctx.lines.iter().map(|l| l.base.amount).collect();
+        ctx.base_discount = ctx
+            .lines
+            .iter()
+            .map(|l| l.list.amount - l.base.amount)
+            .sum();
+        ctx.sale_lines = (0..ctx.lines.len())
+            .filter(|&i| ctx.lines[i].sales.0 < ctx.lines[i].sales.1)
+            .map(|i| i as u32)
+            .collect();
+        ctx.prepare_bounds();
         Ok(ctx)
     }
 
-    fn prepare_promotions(
-        &mut self,
-        sku_index: &[(Uuid, u32)],
-        mark: &mut [bool],
-    ) -> Result<(), PricingError> {
+    fn prepare_promotions(&mut self, mark: &mut [bool]) -> Result<(), PricingError> {
         let input = self.input;
         if input.promotions.len() > MAX_PROMOTIONS {
             return Err(PricingError::TooMany {
@@ -466,8 +482,7 @@ impl<'a> Ctx<'a> {
 
         let mut cands: Vec<SaleCand> = Vec::new();
         for p in active {
-            let keys = ScopeKeys::new(&p.scope);
-            self.mark_scope(&keys, sku_index, mark);
+            self.mark_scope(&p.scope, mark);
             let rule = match &p.rule {
                 PromotionRule::SalePrice { .. } => Rule::Sale,
                 PromotionRule::FullReduction { tiers, repeat } => Rule::Reduction {
@@ -498,7 +513,7 @@ impl<'a> Ctx<'a> {
                 PromotionRule::SalePrice { prices } => {
                     let mut lines = Vec::new();
                     for sp in prices {
-                        for &(_, li) in sku_range(sku_index, sp.sku_id) {
+                        for &(_, li) in key_range(&self.sku_index, &sp.sku_id) {
                             let Some(ld) = self.lines.get(li as usize) else {
                                 continue;
                             };
@@ -523,14 +538,8 @@ impl<'a> Ctx<'a> {
                     lines.dedup();
                     lines
                 }
-                PromotionRule::BuyXGetY { .. } => (0..self.lines.len())
-                    .filter(|&i| mark[i] && !self.lines[i].line.weighed)
-                    .map(|i| i as u32)
-                    .collect(),
-                _ => (0..self.lines.len())
-                    .filter(|&i| mark[i])
-                    .map(|i| i as u32)
-                    .collect(),
+                PromotionRule::BuyXGetY { .. } => marked(mark, |i| !self.lines[i].line.weighed),
+                _ => marked(mark, |_| true),
             };
             if eligible.is_empty() {
                 continue;
@@ -574,11 +583,7 @@ impl<'a> Ctx<'a> {
         Ok(())
     }
 
-    fn prepare_coupons(
-        &mut self,
-        sku_index: &[(Uuid, u32)],
-        mark: &mut [bool],
-    ) -> Result<(), PricingError> {
+    fn prepare_coupons(&mut self, mark: &mut [bool]) -> Result<(), PricingError> {
         let input = self.input;
         if input.coupons.len() > MAX_COUPONS {
             return Err(PricingError::TooMany {
@@ -631,12 +636,8 @@ impl<'a> Ctx<'a> {
         };
         all.sort_by_key(|c| (rank(c), c.id));
         for c in all {
-            let keys = ScopeKeys::new(&c.scope);
-            self.mark_scope(&keys, sku_index, mark);
-            let eligible: Vec<u32> = (0..self.lines.len())
-                .filter(|&i| mark[i])
-                .map(|i| i as u32)
-                .collect();
+            self.mark_scope(&c.scope, mark);
+            let eligible = marked(mark, |_| true);
             if eligible.is_empty() {
                 return Err(PricingError::CouponOutOfScope(c.id));
             }
@@ -698,13 +699,17 @@ impl<'a> Ctx<'a> {
     /// own their lines; a promotion's lines are all taken out of a coupon that does not stack
     /// with promotions) or covers all of its lines and only reads their sum, the step may skip
     /// the allocation while searching: those later steps deduct its discount from their sum
-    /// instead. The final evaluation always allocates. Planned only for up to 64 steps; beyond
-    /// that every step allocates.
+    /// instead. The final evaluation always allocates. Planned only when there is a search (some
+    /// exclusive promotion) and for up to 64 steps; otherwise every step allocates.
     fn plan_allocations(&mut self) {
         let np = self.promos.len();
         let m = np + self.coupons.len();
         self.step_needs = vec![true; m];
         self.step_deduct = vec![Vec::new(); m];
+        if self.exclusives.is_empty() {
+            // No search, so no lean evaluation.
+            return;
+        }
         struct Info<'e> {
             id: usize,
             eligible: &'e [u32],
@@ -770,81 +775,322 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// Sets `mark[i]` for every line in the scope.
-    fn mark_scope(&self, keys: &ScopeKeys<'_>, sku_index: &[(Uuid, u32)], mark: &mut [bool]) {
-        let scope = keys.scope;
-        if scope.is_whole_basket() {
-            mark.fill(true);
-        } else {
-            mark.fill(false);
-            for sku in &scope.skus {
-                for &(_, li) in sku_range(sku_index, *sku) {
-                    if let Some(m) = mark.get_mut(li as usize) {
-                        *m = true;
+    /// Prepares the search's upper bounds (only needed when there are exclusive promotions).
+    fn prepare_bounds(&mut self) {
+        if self.exclusives.is_empty() {
+            return;
+        }
+        let np = self.promos.len();
+        let mut bounds = Vec::new();
+        let steps = self
+            .promos
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.viable && !matches!(p.rule, Rule::Sale))
+            .map(|(i, p)| (i, p.eligible.as_slice()))
+            .chain(
+                self.coupons
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| (np + i, c.eligible.as_slice())),
+            );
+        for (step, eligible) in steps {
+            let figures = |lines: &mut dyn Iterator<Item = &u32>| {
+                lines.fold((0i64, 0i64), |(a, u), &l| {
+                    let ld = &self.lines[l as usize];
+                    (a + ld.base.amount, u + ld.line.qty)
+                })
+            };
+            let (base_sum, units) = figures(&mut eligible.iter());
+            let overlaps = self
+                .exclusives
+                .iter()
+                .map(|&e| {
+                    let other = &self.promos[e as usize].eligible;
+                    figures(&mut eligible.iter().filter(|l| other.binary_search(l).is_ok()))
+                })
+                .collect();
+            let max_unit = eligible
+                .iter()
+                .map(|&l| {
+                    let ld = &self.lines[l as usize];
+                    let q = ld.line.qty.max(1);
+                    (ld.base.amount + q - 1) / q
+                })
+                .max()
+                .unwrap_or(0);
+            let (cheapest, zero_risk) = match self.promos.get(step).map(|p| &p.rule) {
+                Some(Rule::Bxgy { .. }) => {
+                    let mut c: Vec<(u32, i64, i64)> = eligible
+                        .iter()
+                        .map(|&l| {
+                            let ld = &self.lines[l as usize];
+                            (l, ld.line.qty, ld.base.amount)
+                        })
+                        .collect();
+                    c.sort_by(|a, b| {
+                        (i128::from(a.2) * i128::from(b.1))
+                            .cmp(&(i128::from(b.2) * i128::from(a.1)))
+                            .then(a.0.cmp(&b.0))
+                    });
+                    (c, self.may_zero_before(step, eligible))
+                }
+                _ => (Vec::new(), true),
+            };
+            bounds.push(Bound {
+                step,
+                exclusive: self.exclusives.iter().position(|&e| e as usize == step),
+                base_sum,
+                units,
+                overlaps,
+                max_unit,
+                cheapest,
+                zero_risk,
+            });
+        }
+        self.bounds = bounds;
+        self.sale_line_claimers = self
+            .sale_lines
+            .iter()
+            .map(|&l| {
+                (0..self.exclusives.len() as u32)
+                    .filter(|&e| {
+                        self.promos[self.exclusives[e as usize] as usize]
+                            .eligible
+                            .binary_search(&l)
+                            .is_ok()
+                    })
+                    .collect()
+            })
+            .collect();
+    }
+
+    /// Whether some line of `eligible` might reach zero before promotion `step` in some
+    /// combination: a zero base or sale price, an earlier buy X get Y on a common line, or a
+    /// common line small enough that an earlier share could take all of it. A proportional
+    /// share of `d` out of `W` exceeds nothing above `W / (W − d)` fen, which is at most
+    /// `t / (t − r)` for a reduction of `r` at `t`, and below `2 / f + 2` for a factor `f`.
+    fn may_zero_before(&self, step: usize, eligible: &[u32]) -> bool {
+        let zero_priced = eligible.iter().any(|&l| {
+            let ld = &self.lines[l as usize];
+            ld.base.amount <= 0
+                || self.sale_cands[ld.sales.0..ld.sales.1]
+                    .iter()
+                    .any(|c| c.price.amount <= 0)
+        });
+        if zero_priced {
+            return true;
+        }
+        self.promos[..step.min(self.promos.len())]
+            .iter()
+            .filter(|p| p.viable && sorted_intersect(&p.eligible, eligible))
+            .any(|p| {
+                let limit = match &p.rule {
+                    Rule::Sale => return false,
+                    Rule::Bxgy { .. } => return true,
+                    Rule::Reduction { tiers, .. } => tiers
+                        .iter()
+                        .map(|&(t, r)| t / (t - r).max(1) + 2)
+                        .max()
+                        .unwrap_or(i64::MAX),
+                    Rule::Percent { num, den, .. } => {
+                        i64::try_from(2 * den / (*num).max(1) + 3).unwrap_or(i64::MAX)
                     }
+                };
+                eligible.iter().any(|&l| {
+                    p.eligible.binary_search(&l).is_ok()
+                        && self.lines[l as usize].base.amount <= limit
+                })
+            })
+    }
+
+    /// An upper bound of the score of a combination, without pricing it: stage 1 exactly, then
+    /// each step's discount at the base amounts of the lines the combination leaves it (a
+    /// step's discount never decreases when its lines' amounts grow, and amounts only fall
+    /// from their base). Also whether every coupon can possibly apply.
+    fn upper_bound(&self, on: &[bool]) -> (bool, i64) {
+        let is_on = |e: usize| on[self.exclusives[e] as usize];
+        // Stage 1, as in `evaluate`.
+        let mut ub = self.base_discount;
+        for (&l, claimers) in self.sale_lines.iter().zip(&self.sale_line_claimers) {
+            let ld = &self.lines[l as usize];
+            let claim = claimers
+                .iter()
+                .find(|&&e| is_on(e as usize))
+                .map_or(NONE, |&e| self.exclusives[e as usize]);
+            let best = (ld.sales.0..ld.sales.1)
+                .map(|ci| &self.sale_cands[ci])
+                .filter(|c| {
+                    (claim == NONE && !self.promos[c.promo as usize].exclusive) || claim == c.promo
+                })
+                .map(|c| c.price.amount)
+                .fold(ld.base.amount, i64::min);
+            ub += ld.base.amount - best;
+        }
+        let mut coupons_possible = true;
+        for b in &self.bounds {
+            if b.exclusive.is_some_and(|e| !is_on(e)) {
+                continue;
+            }
+            let (mut sum, mut units) = (b.base_sum, b.units);
+            for (e, &(a, u)) in b.overlaps.iter().enumerate() {
+                if Some(e) != b.exclusive && is_on(e) {
+                    sum -= a;
+                    units -= u;
                 }
             }
-            if !scope.categories.is_empty() || !scope.brands.is_empty() {
-                for (i, m) in mark.iter_mut().enumerate() {
-                    if *m {
-                        continue;
+            let bound = if let Some(p) = self.promos.get(b.step) {
+                match &p.rule {
+                    Rule::Reduction { tiers, repeat } => tiers
+                        .iter()
+                        .rev()
+                        .find(|&&(t, _)| t <= sum)
+                        .map_or(0, |&(t, r)| if *repeat { sum / t * r } else { r }),
+                    Rule::Percent {
+                        num,
+                        den,
+                        min_spend,
+                    } => {
+                        if sum < *min_spend || sum <= 0 {
+                            0
+                        } else {
+                            sum - mul_div(sum, *num, *den, self.rounding).unwrap_or(0)
+                        }
                     }
-                    let ld = &self.lines[i];
-                    *m = self.in_categories(i, &keys.cats, &scope.categories, keys.cat_bloom)
-                        || (ld.brand_hash != 0
-                            && keys
-                                .brands
-                                .iter()
-                                .zip(&scope.brands)
-                                .any(|(&h, b)| h == ld.brand_hash && *b == ld.line.brand));
+                    Rule::Bxgy { buy, get } => {
+                        let free = units / (buy + get) * get;
+                        if b.zero_risk {
+                            free * b.max_unit
+                        } else {
+                            // Every line keeps a positive amount, so the free units are the
+                            // cheapest of the lines left to it, at most at their base amounts.
+                            let claimed = |l: u32| {
+                                (0..self.exclusives.len()).any(|e| {
+                                    Some(e) != b.exclusive
+                                        && is_on(e)
+                                        && self.promos[self.exclusives[e] as usize]
+                                            .eligible
+                                            .binary_search(&l)
+                                            .is_ok()
+                                })
+                            };
+                            let (mut left, mut value) = (free, 0i64);
+                            for &(l, q, amount) in &b.cheapest {
+                                if left <= 0 {
+                                    break;
+                                }
+                                if claimed(l) {
+                                    continue;
+                                }
+                                let k = left.min(q);
+                                value += if k == q {
+                                    amount
+                                } else {
+                                    k * ((amount + q - 1) / q)
+                                };
+                                left -= k;
+                            }
+                            value
+                        }
+                    }
+                    Rule::Sale => 0,
+                }
+            } else if let Some(c) = self.coupons.get(b.step - self.promos.len()) {
+                let (min_spend, bound) = match c.rule {
+                    CRule::Fixed { min_spend, amount } => (min_spend, amount.min(sum)),
+                    CRule::Percent {
+                        num,
+                        den,
+                        min_spend,
+                        max,
+                    } => {
+                        let d = sum - mul_div(sum.max(0), num, den, self.rounding).unwrap_or(0);
+                        (min_spend, max.map_or(d, |m| d.min(m)))
+                    }
+                };
+                if sum <= 0 || sum < min_spend {
+                    coupons_possible = false;
+                }
+                bound
+            } else {
+                0
+            };
+            ub = ub.saturating_add(bound.max(0));
+        }
+        (coupons_possible, ub)
+    }
+
+    /// Sets `mark[i]` for every line in the scope (through the line indexes, so the cost is
+    /// that of the scope's lists, not of the basket).
+    fn mark_scope(&self, scope: &Scope, mark: &mut [bool]) {
+        mark.fill(scope.is_whole_basket());
+        let mut set = |li: u32, value: bool| {
+            if let Some(m) = mark.get_mut(li as usize) {
+                *m = value;
+            }
+        };
+        if !scope.is_whole_basket() {
+            for sku in &scope.skus {
+                for &(_, li) in key_range(&self.sku_index, sku) {
+                    set(li, true);
+                }
+            }
+            for c in &scope.categories {
+                self.each_line_in_category(c, |li| set(li, true));
+            }
+            for b in &scope.brands {
+                for &(_, li) in key_range(&self.brand_index, &fnv(b)) {
+                    if self
+                        .lines
+                        .get(li as usize)
+                        .is_some_and(|l| l.line.brand == *b)
+                    {
+                        set(li, true);
+                    }
                 }
             }
         }
         for sku in &scope.exclude_skus {
-            for &(_, li) in sku_range(sku_index, *sku) {
-                if let Some(m) = mark.get_mut(li as usize) {
-                    *m = false;
-                }
+            for &(_, li) in key_range(&self.sku_index, sku) {
+                set(li, false);
             }
         }
-        if !scope.exclude_categories.is_empty() {
-            for (i, m) in mark.iter_mut().enumerate() {
-                if *m
-                    && self.in_categories(
-                        i,
-                        &keys.ex_cats,
-                        &scope.exclude_categories,
-                        keys.ex_bloom,
-                    )
-                {
-                    *m = false;
-                }
-            }
+        for c in &scope.exclude_categories {
+            self.each_line_in_category(c, |li| set(li, false));
         }
     }
 
-    fn in_categories(&self, li: usize, hashes: &[u64], names: &[String], bloom: u64) -> bool {
-        let ld = &self.lines[li];
-        if ld.cat_bloom & bloom == 0 {
-            return false;
+    /// Calls `f` with every line whose category path includes `category`.
+    fn each_line_in_category(&self, category: &str, mut f: impl FnMut(u32)) {
+        for &(_, li) in key_range(&self.cat_index, &fnv(category)) {
+            let exact = self
+                .lines
+                .get(li as usize)
+                .is_some_and(|l| l.line.categories.iter().any(|c| c == category));
+            if exact {
+                f(li);
+            }
         }
-        let line_hashes = &self.cat_hashes[ld.cats.0..ld.cats.1];
-        line_hashes
-            .iter()
-            .zip(&ld.line.categories)
-            .any(|(h, name)| {
-                hashes
-                    .iter()
-                    .zip(names)
-                    .any(|(sh, sname)| sh == h && sname == name)
-            })
     }
 }
 
-fn sku_range(index: &[(Uuid, u32)], sku: Uuid) -> &[(Uuid, u32)] {
-    let start = index.partition_point(|(s, _)| *s < sku);
-    let len = index[start..].partition_point(|(s, _)| *s == sku);
+/// The entries of a sorted `(key, line)` index with this key.
+fn key_range<'i, K: Ord>(index: &'i [(K, u32)], key: &K) -> &'i [(K, u32)] {
+    let start = index.partition_point(|(k, _)| k < key);
+    let len = index[start..].partition_point(|(k, _)| k == key);
     &index[start..start + len]
+}
+
+/// The indices of the marked lines that pass `keep`, ascending.
+fn marked(mark: &[bool], keep: impl Fn(usize) -> bool) -> Vec<u32> {
+    let mut v = Vec::with_capacity(mark.iter().filter(|&&m| m).count());
+    v.extend(
+        mark.iter()
+            .enumerate()
+            .filter(|&(i, &m)| m && keep(i))
+            .map(|(i, _)| i as u32),
+    );
+    v
 }
 
 /// Every element of sorted `a` is in sorted `b`.
@@ -935,8 +1181,10 @@ enum StepSrc {
 struct Step {
     src: StepSrc,
     amount: i64,
-    lines: Vec<u32>,
-    allocs: Vec<(u32, i64)>,
+    /// Line numbers of the lines it was computed on.
+    line_nos: Vec<u32>,
+    /// Range of its shares in `Detail::allocs`.
+    allocs: (usize, usize),
     explanation: Bilingual,
 }
 
@@ -948,14 +1196,17 @@ enum CouponFail {
 #[derive(Default)]
 struct Detail {
     steps: Vec<Step>,
+    /// Every step's shares: (line index, amount).
+    allocs: Vec<(u32, i64)>,
     hints: Vec<(u32, NotAppliedReason)>,
     coupon_fail: Vec<(u32, CouponFail)>,
 }
 
 impl Scratch {
-    /// Spreads `d` over `self.lines` in proportion to their running amounts, writing the shares
-    /// to `self.allocs` and taking them off the running amounts.
-    fn spread(&mut self, d: i64) {
+    /// Spreads `d` over `self.lines` in proportion to their running amounts (`self.weights`,
+    /// gathered with the lines) and takes the shares off the running amounts; with `record`,
+    /// writes them to `self.allocs`.
+    fn spread(&mut self, d: i64, weight_sum: i64, record: bool) {
         let Scratch {
             running,
             lines,
@@ -965,13 +1216,11 @@ impl Scratch {
             allocs,
             ..
         } = self;
-        weights.clear();
-        weights.extend(lines.iter().map(|&l| running[l as usize]));
-        allocate_into(d, weights, parts, rem);
+        allocate_known(d, weights, weight_sum, parts, rem);
         allocs.clear();
         for (&l, &part) in lines.iter().zip(parts.iter()) {
-            if part != 0 {
-                running[l as usize] -= part;
+            running[l as usize] -= part;
+            if record && part != 0 {
                 allocs.push((l, part));
             }
         }
@@ -998,10 +1247,15 @@ impl Ctx<'_> {
         s.skipped.resize(self.step_needs.len(), 0);
         // Stage 1: unit prices. The lowest of the base price and the allowed sale prices.
         s.running.clear();
+        s.running.extend_from_slice(&self.base_running);
         s.touched.clear();
+        s.touched.resize(n, false);
         s.choice.clear();
-        let mut discount = 0i64;
-        for (li, ld) in self.lines.iter().enumerate() {
+        s.choice.resize(n, NONE);
+        let mut discount = self.base_discount;
+        for &l in &self.sale_lines {
+            let li = l as usize;
+            let ld = &self.lines[li];
             let mut best = ld.base.amount;
             let mut choice = NONE;
             let claim = s.claimed[li];
@@ -1014,10 +1268,12 @@ impl Ctx<'_> {
                     choice = ci as u32;
                 }
             }
-            s.running.push(best);
-            s.touched.push(choice != NONE);
-            s.choice.push(choice);
-            discount += ld.list.amount - best;
+            if choice != NONE {
+                s.running[li] = best;
+                s.touched[li] = true;
+                s.choice[li] = choice;
+                discount += ld.base.amount - best;
+            }
         }
         // Stages 2 and 3: item promotions, then order promotions, by priority.
         for (pi, p) in self.promos.iter().enumerate() {
@@ -1096,6 +1352,41 @@ impl Ctx<'_> {
         }
     }
 
+    /// The unit price a line got in stage 1: its base kind (none for a sale price), the price,
+    /// and the sale promotion if any.
+    fn unit_choice(&self, li: usize, s: &Scratch) -> (Option<BaseKind>, Price, Option<u32>) {
+        let ld = &self.lines[li];
+        let choice = s.choice[li];
+        match self.sale_cands.get(choice as usize) {
+            Some(c) if choice != NONE => (None, c.price, Some(c.promo)),
+            _ => (Some(ld.base_kind), ld.base, None),
+        }
+    }
+
+    /// A step as applied, its shares appended to `det.allocs`.
+    fn record(
+        &self,
+        det: &mut Detail,
+        src: StepSrc,
+        amount: i64,
+        s: &Scratch,
+        explanation: Bilingual,
+    ) -> Step {
+        let start = det.allocs.len();
+        det.allocs.extend_from_slice(&s.allocs);
+        Step {
+            src,
+            amount,
+            line_nos: s
+                .lines
+                .iter()
+                .map(|&l| self.lines[l as usize].line.line_no)
+                .collect(),
+            allocs: (start, det.allocs.len()),
+            explanation,
+        }
+    }
+
     /// The discounts of earlier steps that skipped their allocation and whose lines are all
     /// among this step's lines (0 in an exact evaluation).
     fn deduction(&self, step: usize, s: &Scratch) -> i64 {
@@ -1109,7 +1400,11 @@ impl Ctx<'_> {
         let p = &self.promos[pi];
         let me = pi as u32;
         let skip = detail.is_none() && !self.step_needs[pi];
+        // The lines are gathered now when the rule or the record needs them, else only if the
+        // promotion applies and allocates (see below).
+        let gather = detail.is_some() || matches!(p.rule, Rule::Bxgy { .. });
         s.lines.clear();
+        s.weights.clear();
         let mut sum = 0i64;
         let mut blocked = false;
         for &l in &p.eligible {
@@ -1119,11 +1414,13 @@ impl Ctx<'_> {
                 continue;
             }
             let r = s.running[l as usize];
-            if r > 0 {
+            if gather && r > 0 {
                 s.lines.push(l);
-                sum += r;
+                s.weights.push(r);
             }
+            sum += r;
         }
+        let gathered = sum;
         sum -= self.deduction(pi, s);
         s.allocs.clear();
         let mut d = 0i64;
@@ -1193,6 +1490,16 @@ impl Ctx<'_> {
             }
         }
         if d > 0 {
+            if !gather {
+                for &l in &p.eligible {
+                    let c = s.claimed[l as usize];
+                    let r = s.running[l as usize];
+                    if (c == NONE || c == me) && r > 0 {
+                        s.lines.push(l);
+                        s.weights.push(r);
+                    }
+                }
+            }
             for &l in &s.lines {
                 s.touched[l as usize] = true;
             }
@@ -1203,18 +1510,15 @@ impl Ctx<'_> {
                     s.running[l as usize] -= a;
                 }
             } else {
-                s.spread(d);
+                s.spread(d, gathered, detail.is_some());
             }
         }
         if let Some(det) = detail {
             match explanation {
-                Some(e) if d > 0 => det.steps.push(Step {
-                    src: StepSrc::Promo(me),
-                    amount: d,
-                    lines: s.lines.clone(),
-                    allocs: s.allocs.clone(),
-                    explanation: e,
-                }),
+                Some(e) if d > 0 => {
+                    let step = self.record(det, StepSrc::Promo(me), d, s, e);
+                    det.steps.push(step);
+                }
                 _ => {
                     if let Some(h) = hint {
                         det.hints.push((me, h));
@@ -1281,18 +1585,16 @@ impl Ctx<'_> {
         let c = &self.coupons[ci];
         let step = self.promos.len() + ci;
         let skip = detail.is_none() && !self.step_needs[step];
-        s.lines.clear();
+        let takes = |li: usize, s: &Scratch| {
+            s.claimed[li] == NONE && (c.c.stacks_with_promotions || !s.touched[li])
+        };
         let mut sum = 0i64;
         for &l in &c.eligible {
-            let li = l as usize;
-            if s.claimed[li] == NONE
-                && (c.c.stacks_with_promotions || !s.touched[li])
-                && s.running[li] > 0
-            {
-                s.lines.push(l);
-                sum += s.running[li];
+            if takes(l as usize, s) {
+                sum += s.running[l as usize];
             }
         }
+        let gathered = sum;
         sum -= self.deduction(step, s);
         if sum <= 0 {
             return Err(CouponFail::Blocked);
@@ -1328,15 +1630,20 @@ impl Ctx<'_> {
             if skip {
                 s.skipped[step] = d;
             } else {
-                s.spread(d);
+                s.lines.clear();
+                s.weights.clear();
+                for &l in &c.eligible {
+                    let r = s.running[l as usize];
+                    if takes(l as usize, s) && r > 0 {
+                        s.lines.push(l);
+                        s.weights.push(r);
+                    }
+                }
+                s.spread(d, gathered, detail.is_some());
                 if let Some(det) = detail {
-                    det.steps.push(Step {
-                        src: StepSrc::Coupon(ci as u32),
-                        amount: d,
-                        lines: s.lines.clone(),
-                        allocs: s.allocs.clone(),
-                        explanation: text::coupon_rule(&c.c.rule),
-                    });
+                    let e = text::coupon_rule(&c.c.rule);
+                    let step = self.record(det, StepSrc::Coupon(ci as u32), d, s, e);
+                    det.steps.push(step);
                 }
             }
         }
@@ -1374,7 +1681,7 @@ impl Ctx<'_> {
         self.each_combination(i + 1, on, visit)
     }
 
-    /// The best combination of exclusive promotions and how many were evaluated.
+    /// The best combination of exclusive promotions and how many were compared.
     fn search(&self, s: &mut Scratch) -> (Vec<bool>, u32) {
         let mut on = vec![false; self.promos.len()];
         if self.exclusives.is_empty() {
@@ -1385,17 +1692,38 @@ impl Ctx<'_> {
             count += 1;
             count <= MAX_COMBINATIONS
         });
-        let mut best: Option<(Score, Vec<bool>)> = None;
-        let mut evaluated = 0u32;
+        let best: Option<(Score, Vec<bool>)>;
+        let evaluated: u32;
         if count <= MAX_COMBINATIONS {
+            // Every combination, best bound first; stop when no remaining bound can beat the
+            // best score found (ties go to the combination found first depth first).
+            let mut combos: Vec<(i64, bool, u32, Vec<bool>)> = Vec::with_capacity(count);
             self.each_combination(0, &mut on, &mut |set| {
-                let score = self.evaluate(set, s, None);
-                evaluated += 1;
-                if best.as_ref().is_none_or(|(b, _)| score > *b) {
-                    best = Some((score, set.to_vec()));
-                }
+                let (possible, ub) = self.upper_bound(set);
+                combos.push((ub, possible, combos.len() as u32, set.to_vec()));
                 true
             });
+            combos.sort_by(|a, b| b.0.cmp(&a.0).then(a.2.cmp(&b.2)));
+            let mut top: Option<(Score, u32, usize)> = None;
+            for (i, (ub, possible, idx, set)) in combos.iter().enumerate() {
+                if let Some((b, _, _)) = &top {
+                    if b.coupons_ok && !possible {
+                        continue;
+                    }
+                    if b.coupons_ok && *ub < b.discount {
+                        break;
+                    }
+                }
+                let score = self.evaluate(set, s, None);
+                if top
+                    .as_ref()
+                    .is_none_or(|(b, bi, _)| score > *b || (score == *b && idx < bi))
+                {
+                    top = Some((score, *idx, i));
+                }
+            }
+            evaluated = count as u32;
+            best = top.and_then(|(score, _, i)| combos.get(i).map(|c| (score, c.3.clone())));
         } else {
             // Too many: start from the first (greedy) combination and improve it one exclusive
             // promotion at a time, within the same budget.
@@ -1405,12 +1733,12 @@ impl Ctx<'_> {
                 false
             });
             let mut score = self.evaluate(&current, s, None);
-            evaluated = 1;
+            let mut tried = 1u32;
             let k = self.exclusives.len();
             'passes: for _ in 0..4 {
                 let mut improved = false;
                 for i in 0..k {
-                    if evaluated as usize >= MAX_COMBINATIONS {
+                    if tried as usize >= MAX_COMBINATIONS {
                         break 'passes;
                     }
                     let pi = self.exclusives[i] as usize;
@@ -1426,7 +1754,7 @@ impl Ctx<'_> {
                         }
                     }
                     let sc = self.evaluate(&cand, s, None);
-                    evaluated += 1;
+                    tried += 1;
                     if sc > score {
                         score = sc;
                         current = cand;
@@ -1438,6 +1766,7 @@ impl Ctx<'_> {
                 }
             }
             best = Some((score, current));
+            evaluated = tried;
         }
         let on = best.map(|(_, set)| set).unwrap_or(on);
         (on, evaluated.max(1))
@@ -1448,8 +1777,20 @@ impl Ctx<'_> {
     // -----------------------------------------------------------------------------------------
 
     fn price(&self) -> Result<PricedBasket, PricingError> {
-        let mut s = Scratch::default();
-        let (on, evaluated) = self.search(&mut s);
+        let n = self.lines.len();
+        let mut s = Scratch {
+            running: Vec::with_capacity(n),
+            claimed: Vec::with_capacity(n),
+            touched: Vec::with_capacity(n),
+            choice: Vec::with_capacity(n),
+            lines: Vec::with_capacity(n),
+            weights: Vec::with_capacity(n),
+            parts: Vec::with_capacity(n),
+            rem: Vec::with_capacity(n),
+            allocs: Vec::with_capacity(n),
+            skipped: Vec::with_capacity(self.step_needs.len()),
+        };
+        let (on, compared) = self.search(&mut s);
         let mut detail = Detail::default();
         let score = self.evaluate(&on, &mut s, Some(&mut detail));
         if !score.coupons_ok {
@@ -1469,7 +1810,6 @@ impl Ctx<'_> {
             }
         }
         let input = self.input;
-        let n = self.lines.len();
         let rules = &input.points_rules;
 
         // Points (a payment) on the total after coupons, then till rounding on the amount due.
@@ -1519,20 +1859,28 @@ impl Ctx<'_> {
             _ => 0,
         };
 
-        // Lines and applied discounts.
-        let mut line_discounts: Vec<Vec<LineDiscount>> = vec![Vec::new(); n];
-        let mut applied: Vec<AppliedDiscount> = Vec::new();
+        // Lines and applied discounts (vectors sized up front).
+        let mut counts = vec![0usize; n];
+        for (li, ld) in self.lines.iter().enumerate() {
+            counts[li] += usize::from(ld.list.amount > self.unit_choice(li, &s).1.amount);
+        }
+        for &(l, _) in &detail.allocs {
+            counts[l as usize] += 1;
+        }
+        for (l, &a) in rounding_alloc.iter().enumerate() {
+            counts[l] += usize::from(a > 0);
+        }
+        let mut line_discounts: Vec<Vec<LineDiscount>> =
+            counts.iter().map(|&c| Vec::with_capacity(c)).collect();
+        let mut line_discount_sum = vec![0i64; n];
+        let mut applied: Vec<AppliedDiscount> = Vec::with_capacity(detail.steps.len() + 4);
         let mut member_total = (0i64, Vec::new());
         let mut tier_total = (0i64, Vec::new());
         let mut sale_totals: Vec<(i64, Vec<u32>)> = vec![(0, Vec::new()); self.promos.len()];
         let mut price_sources = Vec::with_capacity(n);
         let mut unit_prices = Vec::with_capacity(n);
         for (li, ld) in self.lines.iter().enumerate() {
-            let choice = s.choice[li];
-            let (kind, price, promo) = match self.sale_cands.get(choice as usize) {
-                Some(c) if choice != NONE => (None, c.price, Some(c.promo)),
-                _ => (Some(ld.base_kind), ld.base, None),
-            };
+            let (kind, price, promo) = self.unit_choice(li, &s);
             let saved = ld.list.amount - price.amount;
             let (source, dsource) = match (kind, promo) {
                 (_, Some(pi)) => {
@@ -1565,6 +1913,7 @@ impl Ctx<'_> {
                     source,
                     amount: Money::from_fen(saved),
                 });
+                line_discount_sum[li] += saved;
             }
             price_sources.push(source);
             unit_prices.push(price.unit);
@@ -1597,7 +1946,7 @@ impl Ctx<'_> {
         for (pi, (amount, ls)) in sale_totals.iter().enumerate() {
             if *amount > 0 {
                 let p = self.promos[pi].p;
-                let name = text::name_or(&p.name_zh, &p.name_en, text::promotion_rule(&p.rule));
+                let name = text::name_or(&p.name_zh, &p.name_en, || text::promotion_rule(&p.rule));
                 applied.push(AppliedDiscount {
                     source: DiscountSource::Promotion { promotion_id: p.id },
                     kind: DiscountKind::SalePrice,
@@ -1608,7 +1957,7 @@ impl Ctx<'_> {
                 });
             }
         }
-        for step in &detail.steps {
+        for step in detail.steps {
             let (source, kind, name) = match step.src {
                 StepSrc::Promo(pi) => {
                     let p = self.promos[pi as usize].p;
@@ -1621,7 +1970,7 @@ impl Ctx<'_> {
                     (
                         DiscountSource::Promotion { promotion_id: p.id },
                         kind,
-                        text::name_or(&p.name_zh, &p.name_en, text::promotion_rule(&p.rule)),
+                        text::name_or(&p.name_zh, &p.name_en, || text::promotion_rule(&p.rule)),
                     )
                 }
                 StepSrc::Coupon(ci) => {
@@ -1634,23 +1983,24 @@ impl Ctx<'_> {
                     (
                         DiscountSource::Coupon { coupon_id: c.id },
                         kind,
-                        text::name_or(&c.name_zh, &c.name_en, text::coupon_rule(&c.rule)),
+                        text::name_or(&c.name_zh, &c.name_en, || text::coupon_rule(&c.rule)),
                     )
                 }
             };
-            for &(l, a) in &step.allocs {
+            for &(l, a) in &detail.allocs[step.allocs.0..step.allocs.1] {
                 line_discounts[l as usize].push(LineDiscount {
                     source: source.clone(),
                     amount: Money::from_fen(a),
                 });
+                line_discount_sum[l as usize] += a;
             }
             applied.push(AppliedDiscount {
                 source,
                 kind,
                 name,
-                explanation: step.explanation.clone(),
+                explanation: step.explanation,
                 amount: Money::from_fen(step.amount),
-                lines: line_nos(&step.lines),
+                lines: step.line_nos,
             });
         }
         if rounding_off > 0 {
@@ -1661,6 +2011,7 @@ impl Ctx<'_> {
                         source: DiscountSource::TillRounding,
                         amount: Money::from_fen(a),
                     });
+                    line_discount_sum[l] += a;
                     ls.push(l as u32);
                 }
             }
@@ -1684,7 +2035,7 @@ impl Ctx<'_> {
             .zip(price_sources)
             .enumerate()
         {
-            let discount: i64 = discounts.iter().map(|d| d.amount.fen()).sum();
+            let discount = line_discount_sum[li];
             let amount = ld.list.amount - discount;
             subtotal += ld.list.amount;
             total += amount;
@@ -1712,14 +2063,14 @@ impl Ctx<'_> {
             let p = self.promos[pi as usize].p;
             not_applied.push(NotApplied {
                 promotion_id: p.id,
-                name: text::name_or(&p.name_zh, &p.name_en, text::promotion_rule(&p.rule)),
+                name: text::name_or(&p.name_zh, &p.name_en, || text::promotion_rule(&p.rule)),
                 explanation: text::not_applied(&p.rule, &reason),
                 reason,
             });
         }
 
         let discount = subtotal - total;
-        let explanation = summary(discount, evaluated, &applied);
+        let explanation = summary(discount, compared, &applied);
         Ok(PricedBasket {
             lines,
             applied,
@@ -1736,44 +2087,24 @@ impl Ctx<'_> {
             amount_due: Money::from_fen(amount_due),
             points_earned,
             max_redeemable_points: max_redeemable,
-            combinations_evaluated: evaluated,
+            combinations_compared: compared,
             explanation,
         })
     }
 }
 
-fn summary(discount: i64, evaluated: u32, applied: &[AppliedDiscount]) -> Bilingual {
-    if discount == 0 {
-        return Bilingual::new("无优惠", "No discounts");
-    }
-    let m = Money::from_fen(discount);
-    let mut t = Bilingual::new(format!("共优惠¥{m}"), format!("You save ¥{m}"));
-    let offers = || {
-        applied.iter().filter(|a| {
+fn summary(discount: i64, compared: u32, applied: &[AppliedDiscount]) -> Bilingual {
+    let names: Vec<&Bilingual> = applied
+        .iter()
+        .filter(|a| {
             matches!(
                 a.source,
                 DiscountSource::Promotion { .. } | DiscountSource::Coupon { .. }
             )
         })
-    };
-    if offers().next().is_some() {
-        let zh: Vec<&str> = offers().map(|a| a.name.zh.as_str()).collect();
-        let en: Vec<&str> = offers().map(|a| a.name.en.as_str()).collect();
-        if evaluated > 1 {
-            t.zh.push_str(&format!(
-                "（比较了{evaluated}种优惠组合，已选最优：{}）",
-                zh.join(" + ")
-            ));
-            t.en.push_str(&format!(
-                " (compared {evaluated} combinations of offers, chose the best: {})",
-                en.join(" + ")
-            ));
-        } else {
-            t.zh.push_str(&format!("（{}）", zh.join(" + ")));
-            t.en.push_str(&format!(" ({})", en.join(" + ")));
-        }
-    }
-    t
+        .map(|a| &a.name)
+        .collect();
+    text::summary(discount, compared, &names)
 }
 
 /// See [`super::price_basket`].
@@ -1817,4 +2148,41 @@ pub(super) fn lean_matches_exact(input: &PricingInput) -> Result<(usize, usize),
         count < 256
     });
     bad.map_or(Ok((count, skipping)), Err)
+}
+
+/// For tests: whether the search (bounded, best bound first) picks the same combination as
+/// pricing every combination and keeping the best (ties to the first found), and how many
+/// combinations there were.
+#[cfg(test)]
+pub(super) fn search_matches_exhaustive(input: &PricingInput) -> Result<usize, String> {
+    let Ok(ctx) = Ctx::new(input) else {
+        return Ok(0);
+    };
+    let mut s = Scratch::default();
+    let (chosen, _) = ctx.search(&mut s);
+    let mut on = vec![false; ctx.promos.len()];
+    let mut best: Option<(Score, Vec<bool>)> = None;
+    let mut count = 0;
+    ctx.each_combination(0, &mut on, &mut |set| {
+        count += 1;
+        let score = ctx.evaluate(set, &mut s, None);
+        if !ctx.exclusives.is_empty() {
+            let (possible, ub) = ctx.upper_bound(set);
+            assert!(
+                ub >= score.discount && (possible || !score.coupons_ok),
+                "bound {ub} / {possible} for {score:?}"
+            );
+        }
+        if best.as_ref().is_none_or(|(b, _)| score > *b) {
+            best = Some((score, set.to_vec()));
+        }
+        count < MAX_COMBINATIONS
+    });
+    if count >= MAX_COMBINATIONS {
+        return Ok(count);
+    }
+    match best {
+        Some((_, set)) if set != chosen => Err(format!("search chose {chosen:?}, best is {set:?}")),
+        _ => Ok(count),
+    }
 }

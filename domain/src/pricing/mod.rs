@@ -23,7 +23,8 @@
 //!    then 3. **order promotions** — [`PromotionRule::FullReduction`] (满减, tiered or
 //!    repeating) — each in `priority` order (lower first, then id). Each works on the lines in
 //!    its [`Scope`] at their amounts after the previous steps (so a 满减 threshold counts the
-//!    member and sale prices, not the list prices).
+//!    member and sale prices, not the list prices). A percentage is taken off the sum of its
+//!    lines and rounded once; buy X get Y frees the cheapest units (by amount per unit).
 //! 4. **Coupons**, percentage coupons first, then 满减券, then 无门槛券.
 //! 5. **Points** (a payment, not a discount) on the total after coupons, at the rules' rate,
 //!    capped at the rules' share of that total and at the member's balance.
@@ -42,17 +43,24 @@
 //! A promotion is [`Stacking::Stackable`] (always applies when its conditions are met) or
 //! [`Stacking::Exclusive`] (不与其他优惠同享: the lines it covers get no other promotion and no
 //! coupon). Two exclusive promotions covering a common line cannot both be used. The engine
-//! enumerates every set of mutually compatible exclusive promotions that can apply to this
-//! basket (depth first, in priority order), prices the basket with each set plus all stackable
-//! promotions on the remaining lines, and keeps the best for the shopper: first, the one where
-//! all the member's chosen coupons apply; then the largest total discount; ties go to the
-//! first set found (the higher-priority exclusive promotions). Exclusive promotions whose
-//! conditions cannot be met even at the base prices are left out before the search. At most
-//! [`MAX_COMBINATIONS`] sets are evaluated: beyond that the engine starts from the greedy set
-//! and improves it by adding or removing one exclusive promotion at a time within the same
-//! budget, so the time per basket stays bounded. The result lists what applied (with a
-//! Chinese and English explanation), what did not and why (including "spend ¥X more" hints),
-//! and how many combinations were compared.
+//! compares every set of mutually compatible exclusive promotions that can apply to this basket
+//! (each priced with all stackable promotions on the remaining lines) and keeps the best for the
+//! shopper: first, one where all the member's chosen coupons apply; then the largest total
+//! discount; ties go to the first set in depth-first order over the exclusive promotions by
+//! priority (using a higher-priority one rather than leaving it out).
+//!
+//! To stay fast the comparison is a bounded best-first search with exact pruning: each set gets
+//! a cheap upper bound of its discount (its unit prices exactly, then every step's discount at
+//! the base amounts of the lines the set leaves it, which no real amount exceeds), sets are
+//! priced best bound first, and the search stops when no remaining bound can beat the best
+//! price found — the same answer as pricing every set (a property test checks it). While
+//! searching, a step whose per-line shares no later step needs skips the allocation (later
+//! steps deduct its total instead); the chosen set is then priced in full. Exclusive
+//! promotions whose conditions cannot be met even at the base prices are left out first. At
+//! most [`MAX_COMBINATIONS`] sets are compared; beyond that the engine starts from the greedy
+//! set and adds or removes one exclusive promotion at a time within the same budget. The
+//! result lists what applied (with a Chinese and English explanation), what did not and why
+//! (including "spend ¥X more" hints), and how many combinations were compared.
 //!
 //! # Rounding
 //!

@@ -364,8 +364,9 @@ pub struct Coupon {
     pub scope: Scope,
     /// What it takes off.
     pub rule: CouponRule,
-    /// May be used on lines that got a promotion (a sale price or a promotion discount; member
-    /// and tier prices do not count). If false, those lines are left out of the coupon.
+    /// May be used on lines that got a promotion: a sale price, or a promotion that applied to
+    /// a set of lines including them (member and tier prices do not count). If false, those
+    /// lines are left out of the coupon (特价商品不可用券).
     #[serde(default)]
     pub stacks_with_promotions: bool,
     /// May be used together with other coupons in one order.

@@ -226,8 +226,9 @@ pub struct PricedBasket {
     pub points_earned: i64,
     /// The most points the member could redeem on this basket (0 without a member).
     pub max_redeemable_points: i64,
-    /// How many combinations of exclusive promotions were compared.
-    pub combinations_evaluated: u32,
+    /// How many combinations of exclusive promotions were compared (1 when there is no
+    /// choice to make).
+    pub combinations_compared: u32,
     /// A summary for the shopper, e.g. `共优惠¥66.0（比较了4种组合…）`.
     pub explanation: Bilingual,
 }

@@ -384,7 +384,7 @@ fn flash_sale_price() {
             promotion_id: pid(1)
         }
     );
-    assert_eq!(b.combinations_evaluated, 2);
+    assert_eq!(b.combinations_compared, 2);
     assert_eq!(b.applied.len(), 1);
     assert_eq!(b.applied[0].kind, DiscountKind::SalePrice);
     assert_eq!(b.applied[0].explanation.zh, "特价¥9.9，省¥50.00");
@@ -405,7 +405,7 @@ fn flash_sale_price() {
     let b = price(&inp);
     assert_eq!(b.total, y("134.90"));
     assert_eq!(b.lines[0].price_source, PriceSource::Member);
-    assert_eq!(b.combinations_evaluated, 1);
+    assert_eq!(b.combinations_compared, 1);
 
     // Another store never had it.
     inp.at = at(10, 30);
@@ -435,7 +435,7 @@ fn exclusive_promotion_left_out_when_worse() {
     let b = price(&inp);
     assert_eq!(b.total, y("200.00"));
     assert_eq!(line_amounts(&b), vec![8_000, 12_000]);
-    assert_eq!(b.combinations_evaluated, 2);
+    assert_eq!(b.combinations_compared, 2);
     assert_eq!(b.not_applied[0].promotion_id, pid(1));
     assert_eq!(
         b.not_applied[0].reason,
@@ -1106,7 +1106,7 @@ fn many_exclusive_promotions_stay_bounded() {
         })
         .collect();
     let b = price(&inp);
-    assert!(b.combinations_evaluated as usize <= MAX_COMBINATIONS);
+    assert!(b.combinations_compared as usize <= MAX_COMBINATIONS);
     // Greedy takes them all, which is the best here.
     assert_eq!(b.total, y("108.00"));
 }
@@ -1118,6 +1118,15 @@ fn many_exclusive_promotions_stay_bounded() {
 proptest! {
     #[test]
     fn allocation_matches_money_allocate(total in -1_000_000i64..1_000_000_000_000, weights in prop::collection::vec(-5i64..10_000_000_000, 0..40)) {
+        let mut out = Vec::new();
+        let mut rem = Vec::new();
+        allocate_into(total, &weights, &mut out, &mut rem);
+        let expected: Vec<i64> = Money::from_fen(total).allocate(&weights).iter().map(Money::fen).collect();
+        prop_assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn allocation_fast_path_matches_money_allocate(total in 0i64..10_000_000, weights in prop::collection::vec(0i64..1_000_000, 0..60)) {
         let mut out = Vec::new();
         let mut rem = Vec::new();
         allocate_into(total, &weights, &mut out, &mut rem);
@@ -1345,7 +1354,24 @@ proptest! {
         match price_basket(&inp) {
             Ok(b) => {
                 prop_assert!(invariants(&b).is_ok(), "{:?}", invariants(&b));
-                prop_assert!(b.combinations_evaluated as usize <= MAX_COMBINATIONS);
+                prop_assert!(b.combinations_compared as usize <= MAX_COMBINATIONS);
+                // Every discount stays on lines in its promotion's or coupon's scope.
+                for a in &b.applied {
+                    let scope = match &a.source {
+                        DiscountSource::Promotion { promotion_id } => {
+                            inp.promotions.iter().find(|p| p.id == *promotion_id).map(|p| &p.scope)
+                        }
+                        DiscountSource::Coupon { coupon_id } => {
+                            inp.coupons.iter().find(|c| c.id == *coupon_id).map(|c| &c.scope)
+                        }
+                        _ => continue,
+                    };
+                    prop_assert!(scope.is_some());
+                    for no in &a.lines {
+                        let line = inp.lines.iter().find(|l| l.line_no == *no);
+                        prop_assert!(line.zip(scope).is_some_and(|(l, s)| s.matches(l)), "line {} out of scope", no);
+                    }
+                }
                 if inp.points_to_redeem > 0 {
                     // Points never exceed the cap share of the total before till rounding.
                     let before = b.total.fen() + b.applied.iter().filter(|a| a.kind == DiscountKind::TillRounding).map(|a| a.amount.fen()).sum::<i64>();
@@ -1388,7 +1414,7 @@ proptest! {
         fewer.promotions.remove(exclusive[pick.index(exclusive.len())]);
         if let Ok(b) = price_basket(&fewer) {
             // Exhaustive below the budget: a subset of the choices cannot do better.
-            if (full.combinations_evaluated as usize) < MAX_COMBINATIONS {
+            if (full.combinations_compared as usize) < MAX_COMBINATIONS {
                 prop_assert!(full.discount >= b.discount, "{} < {}", full.discount, b.discount);
             }
         }
@@ -1589,7 +1615,7 @@ fn random_inputs_exercise_the_engine() {
         match price_basket(&inp) {
             Ok(b) => {
                 ok += 1;
-                searched += usize::from(b.combinations_evaluated > 1);
+                searched += usize::from(b.combinations_compared > 1);
                 points += usize::from(b.points.is_some());
                 for a in &b.applied {
                     kinds.insert(a.kind);
@@ -1612,6 +1638,14 @@ fn random_inputs_exercise_the_engine() {
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(500))]
+
+    /// The search (best upper bound first, stopping when no bound can beat the best score)
+    /// picks the same combination as pricing them all; every bound holds.
+    #[test]
+    fn bounded_search_picks_the_exhaustive_best(inp in arb_input()) {
+        let r = super::engine::search_matches_exhaustive(&inp);
+        prop_assert!(r.is_ok(), "{:?}", r);
+    }
 
     /// The search's lean evaluation (allocation skipped where no later step needs it) scores
     /// every combination exactly like the full evaluation.

@@ -54,10 +54,11 @@ pub(super) fn check_line(line: &BasketLine) -> Result<(), PricingError> {
         ("member price", line.member_price),
     ] {
         if let Some(p) = price {
-            if p.is_negative() {
+            let fen = p.fen();
+            if fen < 0 {
                 return bad(format!("{what} ¥{p} is negative"));
             }
-            if p.fen() > MAX_UNIT_PRICE_FEN {
+            if fen > MAX_UNIT_PRICE_FEN {
                 return bad(format!(
                     "{what} ¥{p} is more than ¥{}",
                     Money::from_fen(MAX_UNIT_PRICE_FEN)
@@ -75,13 +76,14 @@ pub(super) fn check_line(line: &BasketLine) -> Result<(), PricingError> {
 }
 
 fn check_amount(what: &str, m: Money, allow_zero: bool) -> Result<(), String> {
-    if m.is_negative() {
+    let fen = m.fen();
+    if fen < 0 {
         return Err(format!("{what} ¥{m} is negative"));
     }
-    if !allow_zero && m.is_zero() {
+    if !allow_zero && fen == 0 {
         return Err(format!("{what} must be more than ¥0"));
     }
-    if m.fen() > MAX_RULE_AMOUNT_FEN {
+    if fen > MAX_RULE_AMOUNT_FEN {
         return Err(format!(
             "{what} ¥{m} is more than ¥{}",
             Money::from_fen(MAX_RULE_AMOUNT_FEN)

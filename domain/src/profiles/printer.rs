@@ -146,7 +146,7 @@ impl PrinterProfile {
             );
         }
         let dots = raw.dots_per_line;
-        if dots == 0 || dots % 8 != 0 || (paper_ok && dots > paper * 8) {
+        if dots == 0 || !dots.is_multiple_of(8) || (paper_ok && dots > paper * 8) {
             check.err(
                 "dots_per_line",
                 ProfileErrorKind::Invalid(format!(

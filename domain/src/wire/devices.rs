@@ -18,15 +18,21 @@ pub struct DeviceIdentity {
 impl DeviceIdentity {
     /// Reads the server's answer to `GET /api/v1/devices/me` for a device that must be of
     /// `expected_kind`: the identity, or a message saying why the device may not start.
-    pub fn from_response(status: u16, body: &serde_json::Value, expected_kind: &str) -> Result<Self, String> {
+    pub fn from_response(
+        status: u16,
+        body: &serde_json::Value,
+        expected_kind: &str,
+    ) -> Result<Self, String> {
         if !(200..300).contains(&status) {
             return Err(format!(
                 "the server refused this device ({status}): {}",
-                body["error"]["message"].as_str().unwrap_or("no reason given")
+                body["error"]["message"]
+                    .as_str()
+                    .unwrap_or("no reason given")
             ));
         }
-        let identity: Self =
-            serde_json::from_value(body.clone()).map_err(|e| format!("unexpected answer from the server: {e}"))?;
+        let identity: Self = serde_json::from_value(body.clone())
+            .map_err(|e| format!("unexpected answer from the server: {e}"))?;
         if identity.kind != expected_kind {
             return Err(format!(
                 "this credential belongs to a {} device, not a {expected_kind} device",
@@ -38,13 +44,18 @@ impl DeviceIdentity {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     #[test]
     fn reads_answers() {
-        let ok = serde_json::json!({"id": "d", "location_id": "SH001", "kind": "pos", "name": "Lane 1"});
-        assert_eq!(DeviceIdentity::from_response(200, &ok, "pos").map(|i| i.location_id), Ok("SH001".into()));
+        let ok =
+            serde_json::json!({"id": "d", "location_id": "SH001", "kind": "pos", "name": "Lane 1"});
+        assert_eq!(
+            DeviceIdentity::from_response(200, &ok, "pos").map(|i| i.location_id),
+            Ok("SH001".into())
+        );
         assert!(DeviceIdentity::from_response(200, &ok, "edge").is_err());
         let refused = serde_json::json!({"error": {"code": "unauthorized", "message": "this device has been revoked"}});
         let err = DeviceIdentity::from_response(401, &refused, "pos").unwrap_err();

@@ -571,7 +571,8 @@ pub struct OrderHead {
     pub pickup_code: Option<String>,
 }
 
-const HEAD_COLUMNS: &str = "id, order_no, channel, fulfilment, status, location_id, member_id, total_fen, \
+const HEAD_COLUMNS: &str =
+    "id, order_no, channel, fulfilment, status, location_id, member_id, total_fen, \
      points_earned, points_redeemed, pickup_code";
 
 fn head_from_row(row: &sqlx::any::AnyRow) -> AppResult<OrderHead> {
@@ -595,7 +596,10 @@ fn head_from_row(row: &sqlx::any::AnyRow) -> AppResult<OrderHead> {
 
 /// Reads (and on PostgreSQL locks) an order's header inside a transaction.
 pub async fn lock_head(tx: &mut Tx, store: &Store, id: Uuid) -> AppResult<OrderHead> {
-    let sql = format!("SELECT {HEAD_COLUMNS} FROM orders WHERE id = $1{}", store.for_update());
+    let sql = format!(
+        "SELECT {HEAD_COLUMNS} FROM orders WHERE id = $1{}",
+        store.for_update()
+    );
     let row = sqlx::query(&sql)
         .bind(id.to_string())
         .fetch_optional(&mut **tx)

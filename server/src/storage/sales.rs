@@ -36,8 +36,8 @@ use uuid::Uuid;
 use super::orders::{lines_in_tx, lock_head, set_status, OrderHead, OrderView};
 use super::stock::{apply_movements, Movement, MovementKind};
 use super::{
-    audit, col, from_ms, insert_rows, members, now_ms, placeholders, uuid_col, Store,
-    Tx, MAX_PARAMS,
+    audit, col, from_ms, insert_rows, members, now_ms, placeholders, uuid_col, Store, Tx,
+    MAX_PARAMS,
 };
 use crate::error::{AppError, AppResult};
 

@@ -478,7 +478,11 @@ async fn uncollected_pickups_are_cancelled(app: TestApp) {
     ledger_is_consistent(&app).await;
 }
 
-crate::both_backends!(uncollected_pickups_are_cancelled, uncollected_pickups_are_cancelled, |s| {
-    s.orders.pickup_hold_secs = 1;
-    s.orders.sweep_interval_millis = 100;
-});
+crate::both_backends!(
+    uncollected_pickups_are_cancelled,
+    uncollected_pickups_are_cancelled,
+    |s| {
+        s.orders.pickup_hold_secs = 1;
+        s.orders.sweep_interval_millis = 100;
+    }
+);
