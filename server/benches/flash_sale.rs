@@ -50,6 +50,7 @@ fn args() -> Args {
 
 fn main() -> anyhow::Result<()> {
     let args = args();
+    retail_server::telemetry::init_logging(false);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -76,13 +77,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
         other => anyhow::bail!("unknown backend {other}"),
     };
-    let settings = Settings {
+    let mut settings = Settings {
         listen: "127.0.0.1:0".parse()?,
         database_url,
         data_dir: dir.path().to_path_buf(),
         secrets: Secrets::generate(),
         ..Settings::default()
     };
+    settings.mqtt.enabled = false;
     let app = Application::build(settings).await?;
     let url = format!("http://{}", app.local_addr());
     let store = app.state().store.clone();
@@ -147,10 +149,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
                         match status.as_u16() {
                             200 => accepted += 1,
                             409 => refused += 1,
-                            _ => errors += 1,
+                            other => {
+                                errors += 1;
+                                eprintln!("unexpected status {other}");
+                            }
                         }
                     }
-                    Err(_) => errors += 1,
+                    Err(err) => {
+                        errors += 1;
+                        eprintln!("request failed: {err}");
+                    }
                 }
             }
             (latencies, accepted, refused, errors)
