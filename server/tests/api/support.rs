@@ -55,6 +55,7 @@ pub async fn fresh_postgres_database() -> Option<String> {
             return None;
         }
     };
+    drop_stale_test_databases(&mut conn).await;
     let name = format!("retail_test_{}", uuid::Uuid::now_v7().simple());
     sqlx::query(&format!("CREATE DATABASE {name}"))
         .execute(&mut conn)
@@ -62,6 +63,33 @@ pub async fn fresh_postgres_database() -> Option<String> {
         .expect("create test database");
     let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
     Some(format!("{base}/{name}"))
+}
+
+/// Drops test databases left by runs that ended more than an hour ago (their names carry the
+/// UUIDv7 time), once per test process, so repeated runs do not fill the disk.
+async fn drop_stale_test_databases(conn: &mut sqlx::PgConnection) {
+    static ONCE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if ONCE.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        return;
+    }
+    let names: Vec<(String,)> =
+        sqlx::query_as("SELECT datname FROM pg_database WHERE datname LIKE 'retail_test_%'")
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap_or_default();
+    let cutoff = chrono::Utc::now().timestamp_millis() - 3_600_000;
+    for (name,) in names {
+        let created = name
+            .strip_prefix("retail_test_")
+            .and_then(|hex| hex.get(..12))
+            .and_then(|ms| i64::from_str_radix(ms, 16).ok());
+        if created.is_some_and(|ms| ms < cutoff) {
+            // A database still in use by another run simply fails to drop; that is fine.
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+                .execute(&mut *conn)
+                .await;
+        }
+    }
 }
 
 impl TestApp {
