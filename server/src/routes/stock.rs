@@ -67,11 +67,11 @@ pub struct LevelQuery {
     pub limit: Option<i64>,
 }
 
-/// A page of stock levels.
+/// One page of a list, newest or lowest first as the list says.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct LevelPage {
-    /// The levels, by (location, SKU).
-    pub items: Vec<StockLevel>,
+pub struct Page<T: ToSchema> {
+    /// The items of this page.
+    pub items: Vec<T>,
     /// Pass as `after` for the next page; absent on the last page.
     pub next_after: Option<String>,
 }
@@ -89,15 +89,6 @@ pub struct MovementQuery {
     pub after: Option<String>,
     /// Page size (1–500, default 100).
     pub limit: Option<i64>,
-}
-
-/// A page of the movement ledger.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct MovementPage {
-    /// Movements, newest first.
-    pub items: Vec<MovementRecord>,
-    /// Pass as `after` for the next page; absent on the last page.
-    pub next_after: Option<String>,
 }
 
 /// Where one SKU can be picked up today.
@@ -200,15 +191,6 @@ pub struct TransferQuery {
     pub after: Option<String>,
     /// Page size (1–500, default 100).
     pub limit: Option<i64>,
-}
-
-/// A page of transfers.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TransferPage {
-    /// Transfers, newest first.
-    pub items: Vec<Transfer>,
-    /// Pass as `after` for the next page; absent on the last page.
-    pub next_after: Option<String>,
 }
 
 /// A low-stock threshold.
@@ -381,12 +363,12 @@ async fn check_skus(state: &AppState, skus: &[Uuid], in_lines: bool) -> AppResul
 /// Stock levels: on hand, reserved, available, threshold and flags, by (location, SKU). Store
 /// staff and devices see their own location; head office any.
 #[utoipa::path(get, path = "/stock", tag = "stock", security(("staff" = []), ("device" = [])), params(LevelQuery),
-    responses((status = 200, body = LevelPage), (status = 403, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Page<StockLevel>), (status = 403, body = crate::error::ErrorBody)))]
 async fn list_levels(
     caller: Caller,
     State(state): State<AppState>,
     Query(q): Query<LevelQuery>,
-) -> AppResult<Json<LevelPage>> {
+) -> AppResult<Json<Page<StockLevel>>> {
     let location = read_scope(&caller, q.location_id)?;
     levels_page(&state, location, q.sku_id, q.after, q.limit, false).await
 }
@@ -398,7 +380,7 @@ async fn levels_page(
     after: Option<String>,
     limit: Option<i64>,
     alerts_only: bool,
-) -> AppResult<Json<LevelPage>> {
+) -> AppResult<Json<Page<StockLevel>>> {
     let limit = page_limit(limit)?;
     let after = after
         .map(|text| {
@@ -421,17 +403,17 @@ async fn levels_page(
         }
         _ => None,
     };
-    Ok(Json(LevelPage { items, next_after }))
+    Ok(Json(Page { items, next_after }))
 }
 
 /// The movement ledger, newest first. Store staff see their own location; head office any.
 #[utoipa::path(get, path = "/stock/movements", tag = "stock", security(("staff" = [])), params(MovementQuery),
-    responses((status = 200, body = MovementPage), (status = 403, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Page<MovementRecord>), (status = 403, body = crate::error::ErrorBody)))]
 async fn list_movements(
     staff: StaffActor,
     State(state): State<AppState>,
     Query(q): Query<MovementQuery>,
-) -> AppResult<Json<MovementPage>> {
+) -> AppResult<Json<Page<MovementRecord>>> {
     let location_id = staff_read_scope(&staff, q.location_id)?;
     let filter = MovementFilter {
         location_id,
@@ -447,7 +429,7 @@ async fn list_movements(
         }
         _ => None,
     };
-    Ok(Json(MovementPage { items, next_after }))
+    Ok(Json(Page { items, next_after }))
 }
 
 /// Where a SKU can be picked up today: its available quantity at every store (public: the shop
@@ -472,12 +454,12 @@ async fn availability(
 /// Low-stock alerts: rows whose available quantity is at or below their threshold (threshold >
 /// 0), and rows with negative on hand (`needs_reconciliation`, e.g. after offline sales).
 #[utoipa::path(get, path = "/stock/alerts", tag = "stock", security(("staff" = []), ("device" = [])), params(LevelQuery),
-    responses((status = 200, body = LevelPage), (status = 403, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Page<StockLevel>), (status = 403, body = crate::error::ErrorBody)))]
 async fn alerts(
     caller: Caller,
     State(state): State<AppState>,
     Query(q): Query<LevelQuery>,
-) -> AppResult<Json<LevelPage>> {
+) -> AppResult<Json<Page<StockLevel>>> {
     let location = read_scope(&caller, q.location_id)?;
     levels_page(&state, location, q.sku_id, q.after, q.limit, true).await
 }
@@ -663,12 +645,12 @@ async fn create_transfer(
 
 /// Transfers from or to a location, newest first (store staff: their own location).
 #[utoipa::path(get, path = "/stock/transfers", tag = "stock", security(("staff" = [])), params(TransferQuery),
-    responses((status = 200, body = TransferPage), (status = 403, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Page<Transfer>), (status = 403, body = crate::error::ErrorBody)))]
 async fn list_transfers(
     staff: StaffActor,
     State(state): State<AppState>,
     Query(q): Query<TransferQuery>,
-) -> AppResult<Json<TransferPage>> {
+) -> AppResult<Json<Page<Transfer>>> {
     let location_id = staff_read_scope(&staff, q.location_id)?;
     if let Some(status) = q.status.as_deref() {
         if status != "in_transit" && status != "received" {
@@ -688,7 +670,7 @@ async fn list_transfers(
         }
         _ => None,
     };
-    Ok(Json(TransferPage { items, next_after }))
+    Ok(Json(Page { items, next_after }))
 }
 
 /// One transfer (store staff: only transfers from or to their location).
