@@ -1297,6 +1297,83 @@ pub async fn set_store_price(
     Ok(())
 }
 
+/// Which shelf status to change: a product (all its SKUs) or one SKU.
+#[derive(Clone, Copy)]
+enum ShelfEntity {
+    Product,
+    Sku,
+}
+
+impl ShelfEntity {
+    fn table(self) -> &'static str {
+        match self {
+            Self::Product => "products",
+            Self::Sku => "skus",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Product => "product",
+            Self::Sku => "sku",
+        }
+    }
+}
+
+/// Sets a product's or SKU's shelf status (row-locked), audits `<entity>.status` and moves the
+/// affected SKUs to the end of the feed; a status it already has changes nothing.
+async fn set_shelf_status(
+    store: &Store,
+    entity: ShelfEntity,
+    id: Uuid,
+    status: ShelfStatus,
+    actor: &str,
+) -> AppResult<()> {
+    let (table, name) = (entity.table(), entity.name());
+    let id_text = id.to_string();
+    let mut tx = store.begin().await?;
+    let row = sqlx::query(&format!(
+        "SELECT status FROM {table} WHERE id = $1{}",
+        store.for_update()
+    ))
+    .bind(&id_text)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| match entity {
+        ShelfEntity::Product => AppError::not_found(format!("product {id} not found")),
+        ShelfEntity::Sku => AppError::not_found(format!("SKU {id} not found")),
+    })?;
+    let before: ShelfStatus = parse_col(&row, "status")?;
+    if before == status {
+        return Ok(());
+    }
+    sqlx::query(&format!(
+        "UPDATE {table} SET status = $2, updated_at = $3 WHERE id = $1"
+    ))
+    .bind(&id_text)
+    .bind(status.as_str())
+    .bind(now_ms())
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        actor,
+        &format!("{name}.status"),
+        name,
+        &id_text,
+        serde_json::json!({"before": before.as_str(), "after": status.as_str()}),
+    )
+    .await?;
+    match entity {
+        ShelfEntity::Product => bump_product_skus(&mut tx, &id_text).await?,
+        ShelfEntity::Sku => {
+            bump(&mut tx, "sku", &id_text).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Puts a product (all its SKUs) on or off shelf, audited as `product.status`.
 pub async fn set_product_status(
     store: &Store,
@@ -1304,38 +1381,7 @@ pub async fn set_product_status(
     status: ShelfStatus,
     actor: &str,
 ) -> AppResult<()> {
-    let id = product_id.to_string();
-    let mut tx = store.begin().await?;
-    let row = sqlx::query(&format!(
-        "SELECT status FROM products WHERE id = $1{}",
-        store.for_update()
-    ))
-    .bind(&id)
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or_else(|| AppError::not_found(format!("product {product_id} not found")))?;
-    let before: ShelfStatus = parse_col(&row, "status")?;
-    if before == status {
-        return Ok(());
-    }
-    sqlx::query("UPDATE products SET status = $2, updated_at = $3 WHERE id = $1")
-        .bind(&id)
-        .bind(status.as_str())
-        .bind(now_ms())
-        .execute(&mut *tx)
-        .await?;
-    audit::record(
-        &mut tx,
-        actor,
-        "product.status",
-        "product",
-        &id,
-        serde_json::json!({"before": before.as_str(), "after": status.as_str()}),
-    )
-    .await?;
-    bump_product_skus(&mut tx, &id).await?;
-    tx.commit().await?;
-    Ok(())
+    set_shelf_status(store, ShelfEntity::Product, product_id, status, actor).await
 }
 
 /// Puts one SKU on or off shelf, audited as `sku.status`.
@@ -1345,36 +1391,5 @@ pub async fn set_sku_status(
     status: ShelfStatus,
     actor: &str,
 ) -> AppResult<()> {
-    let id = sku_id.to_string();
-    let mut tx = store.begin().await?;
-    let row = sqlx::query(&format!(
-        "SELECT status FROM skus WHERE id = $1{}",
-        store.for_update()
-    ))
-    .bind(&id)
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or_else(|| AppError::not_found(format!("SKU {sku_id} not found")))?;
-    let before: ShelfStatus = parse_col(&row, "status")?;
-    if before == status {
-        return Ok(());
-    }
-    sqlx::query("UPDATE skus SET status = $2, updated_at = $3 WHERE id = $1")
-        .bind(&id)
-        .bind(status.as_str())
-        .bind(now_ms())
-        .execute(&mut *tx)
-        .await?;
-    audit::record(
-        &mut tx,
-        actor,
-        "sku.status",
-        "sku",
-        &id,
-        serde_json::json!({"before": before.as_str(), "after": status.as_str()}),
-    )
-    .await?;
-    bump(&mut tx, "sku", &id).await?;
-    tx.commit().await?;
-    Ok(())
+    set_shelf_status(store, ShelfEntity::Sku, sku_id, status, actor).await
 }
