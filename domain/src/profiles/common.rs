@@ -222,6 +222,24 @@ impl<'a> Check<'a> {
         }
     }
 
+    /// Checks what every profile starts with: the `kind` it declares, its `id`, `vendor` and
+    /// `model`.
+    pub(super) fn header(
+        &mut self,
+        expected: DeviceKind,
+        found: DeviceKind,
+        id: &str,
+        vendor: &str,
+        model: &str,
+    ) {
+        if found != expected {
+            self.err("kind", ProfileErrorKind::WrongKind { expected, found });
+        }
+        self.id("id", id);
+        self.text("vendor", vendor);
+        self.text("model", model);
+    }
+
     /// Checks a profile id at `field`: well formed, and equal to the file name.
     pub(super) fn id(&mut self, field: &str, id: &str) {
         if let Err(reason) = validate_id(id) {

@@ -5,7 +5,6 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::common::{parse_raw, Check, RawSerial};
-use super::error::ProfileErrorKind;
 use super::{DeviceKind, ProfileError, SerialSettings, TextEncoding, INLINE};
 
 /// Display command bytes (the `[commands]` table).
@@ -51,18 +50,13 @@ impl DisplayProfile {
     pub(super) fn parse(file: &Path, text: &str) -> Result<Self, Vec<ProfileError>> {
         let raw: RawDisplay = parse_raw(file, text)?;
         let mut check = Check::new(file);
-        if raw.kind != DeviceKind::Display {
-            check.err(
-                "kind",
-                ProfileErrorKind::WrongKind {
-                    expected: DeviceKind::Display,
-                    found: raw.kind,
-                },
-            );
-        }
-        check.id("id", &raw.id);
-        check.text("vendor", &raw.vendor);
-        check.text("model", &raw.model);
+        check.header(
+            DeviceKind::Display,
+            raw.kind,
+            &raw.id,
+            &raw.vendor,
+            &raw.model,
+        );
         check.range("rows", raw.rows.into(), 1..=4, "1 to 4");
         check.range("columns", raw.columns.into(), 8..=40, "8 to 40");
         let serial = check.serial("serial", &raw.serial);
@@ -116,6 +110,7 @@ struct RawCommands {
 #[allow(clippy::unwrap_used)]
 pub(super) mod tests {
     use super::*;
+    use crate::profiles::error::ProfileErrorKind;
 
     pub(crate) const GOOD: &str = r#"
 kind = "display"

@@ -58,18 +58,13 @@ impl GateRelayProfile {
     pub(super) fn parse(file: &Path, text: &str) -> Result<Self, Vec<ProfileError>> {
         let raw: RawGate = parse_raw(file, text)?;
         let mut check = Check::new(file);
-        if raw.kind != DeviceKind::GateRelay {
-            check.err(
-                "kind",
-                ProfileErrorKind::WrongKind {
-                    expected: DeviceKind::GateRelay,
-                    found: raw.kind,
-                },
-            );
-        }
-        check.id("id", &raw.id);
-        check.text("vendor", &raw.vendor);
-        check.text("model", &raw.model);
+        check.header(
+            DeviceKind::GateRelay,
+            raw.kind,
+            &raw.id,
+            &raw.vendor,
+            &raw.model,
+        );
         let serial = check.serial("serial", &raw.serial);
         let commands = GateCommands {
             open: check.hex("commands.open", &raw.commands.open),

@@ -121,18 +121,13 @@ impl PrinterProfile {
     pub(super) fn parse(file: &Path, text: &str) -> Result<Self, Vec<ProfileError>> {
         let raw: RawPrinter = parse_raw(file, text)?;
         let mut check = Check::new(file);
-        if raw.kind != DeviceKind::Printer {
-            check.err(
-                "kind",
-                ProfileErrorKind::WrongKind {
-                    expected: DeviceKind::Printer,
-                    found: raw.kind,
-                },
-            );
-        }
-        check.id("id", &raw.id);
-        check.text("vendor", &raw.vendor);
-        check.text("model", &raw.model);
+        check.header(
+            DeviceKind::Printer,
+            raw.kind,
+            &raw.id,
+            &raw.vendor,
+            &raw.model,
+        );
 
         let paper = raw.paper_width_mm;
         let paper_ok = matches!(paper, 58 | 80);

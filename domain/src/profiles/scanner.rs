@@ -126,18 +126,13 @@ impl ScannerProfile {
     pub(super) fn parse(file: &Path, text: &str) -> Result<Self, Vec<ProfileError>> {
         let raw: RawScanner = parse_raw(file, text)?;
         let mut check = Check::new(file);
-        if raw.kind != DeviceKind::Scanner {
-            check.err(
-                "kind",
-                ProfileErrorKind::WrongKind {
-                    expected: DeviceKind::Scanner,
-                    found: raw.kind,
-                },
-            );
-        }
-        check.id("id", &raw.id);
-        check.text("vendor", &raw.vendor);
-        check.text("model", &raw.model);
+        check.header(
+            DeviceKind::Scanner,
+            raw.kind,
+            &raw.id,
+            &raw.vendor,
+            &raw.model,
+        );
         let serial = check.serial("serial", &raw.serial);
         check.range(
             "frame.max_length",
