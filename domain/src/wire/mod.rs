@@ -3,4 +3,5 @@
 
 pub mod catalog;
 pub mod devices;
+pub mod pricing;
 pub mod sales;
