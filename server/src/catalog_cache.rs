@@ -22,6 +22,7 @@ pub struct CatalogCache {
     ttl: Duration,
     prices: Mutex<HashMap<(String, Uuid), Entry<SkuPrice>>>,
     locations: Mutex<HashMap<String, Entry<Location>>>,
+    refresh: tokio::sync::Mutex<()>,
 }
 
 fn poisoned<T>(_: T) -> AppError {
@@ -35,6 +36,7 @@ impl CatalogCache {
             ttl,
             prices: Mutex::default(),
             locations: Mutex::default(),
+            refresh: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -81,12 +83,24 @@ impl CatalogCache {
 
     /// A location, or `None` when there is no such location.
     pub async fn location(&self, store: &Store, id: &str) -> AppResult<Option<Location>> {
-        let now = Instant::now();
-        if let Some((at, location)) = self.locations.lock().map_err(poisoned)?.get(id) {
-            if now.duration_since(*at) < self.ttl {
-                return Ok(location.clone());
-            }
+        let fresh = || -> AppResult<Option<Option<Location>>> {
+            Ok(self
+                .locations
+                .lock()
+                .map_err(poisoned)?
+                .get(id)
+                .filter(|(at, _)| at.elapsed() < self.ttl)
+                .map(|(_, location)| location.clone()))
+        };
+        if let Some(location) = fresh()? {
+            return Ok(location);
         }
+        // Requests arriving together after expiry wait for one read instead of each reading.
+        let _refreshing = self.refresh.lock().await;
+        if let Some(location) = fresh()? {
+            return Ok(location);
+        }
+        let now = Instant::now();
         let location = match storage::locations::get(store, id).await {
             Ok(location) => Some(location),
             Err(AppError::NotFound(_)) => None,

@@ -11,11 +11,13 @@
 pub mod auth;
 pub mod bus;
 pub mod catalog_cache;
+pub mod checkout;
 pub mod config;
 pub mod demo;
 pub mod demo_data;
 pub mod error;
 pub mod order_intake;
+pub mod pricing;
 pub mod routes;
 pub mod secrets;
 pub mod state;
@@ -99,6 +101,9 @@ impl Application {
             catalog_cache: Arc::new(catalog_cache::CatalogCache::new(
                 std::time::Duration::from_secs(1),
             )),
+            pricing: Arc::new(pricing::PricingCache::new(std::time::Duration::from_secs(
+                1,
+            ))),
             limiter: Arc::default(),
             bus,
             broker,

@@ -22,6 +22,8 @@ pub struct AppState {
     pub intake: OrderIntake,
     /// Prices and locations for the order hot path (entries live one second).
     pub catalog_cache: Arc<CatalogCache>,
+    /// Promotions, categories and SKU records for pricing (entries live one second).
+    pub pricing: Arc<crate::pricing::PricingCache>,
     /// Login and look-up rate limits.
     pub limiter: Arc<RateLimiter>,
     /// The server's own base URL (for payment callbacks and links).

@@ -17,12 +17,14 @@ use crate::state::AppState;
 pub mod audit;
 pub mod auth;
 pub mod catalog;
+pub mod coupons;
 pub mod devices;
 pub mod health;
 pub mod locations;
 pub mod members;
 pub mod orders;
 pub mod payments;
+pub mod promotions;
 pub mod sales;
 pub mod stock;
 
@@ -98,6 +100,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(orders::router())
         .merge(payments::router())
         .merge(sales::router())
+        .merge(promotions::router())
+        .merge(coupons::router())
         .merge(audit::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)

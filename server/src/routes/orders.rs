@@ -1,11 +1,9 @@
 //! Online orders: placing (reserving stock), reading, cancelling, and the fulfilment steps
 //! (ready for pickup, picked up, shipped, delivered).
 
-use std::collections::HashSet;
-
 use axum::extract::State;
 use retail_domain::codes::{PickupCode, SignedCode};
-use retail_domain::order::{Channel, Fulfilment, OrderStatus};
+use retail_domain::order::{Fulfilment, OrderStatus};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -14,10 +12,11 @@ use uuid::Uuid;
 
 use super::{Json, Path, Query};
 use crate::auth::{Caller, Role, StaffActor};
+use crate::checkout;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use crate::storage;
-use crate::storage::orders::{NewOrder, NewOrderLine, OrderPlaced, OrderView};
+use crate::storage::orders::{OrderPlaced, OrderView};
 
 /// Order routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -30,9 +29,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(ship))
         .routes(routes!(deliver))
 }
-
-/// The warehouse online delivery orders ship from.
-const DELIVERY_WAREHOUSE: &str = "WH01";
 
 /// One line of a new order.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -70,137 +66,44 @@ pub struct PlaceOrder {
     pub address: Option<Address>,
     /// Lines.
     pub lines: Vec<OrderLineRequest>,
+    /// The member's current member code (MC1, from the member centre): identifies the member
+    /// for member prices, coupons, points and flash sales.
+    #[serde(default)]
+    pub member_code: Option<String>,
+    /// The member's coupons to use.
+    #[serde(default)]
+    pub coupons: Vec<Uuid>,
+    /// Points to redeem (at most the configured share of the order).
+    #[serde(default)]
+    pub points_to_redeem: i64,
 }
 
-/// Places an online order: reserves the stock at once (or answers 409 `out_of_stock`), and
-/// waits for payment until the deadline, after which it is cancelled automatically.
+/// Places an online order: prices it with the pricing engine (promotions, the member's prices,
+/// coupons, points), reserves the stock at once (or answers 409 `out_of_stock`), takes
+/// flash-sale units, coupons and points, and waits for payment until the deadline, after which
+/// it is cancelled automatically and gives all of them back.
 #[utoipa::path(post, path = "/orders", tag = "orders", request_body = PlaceOrder,
     responses((status = 200, body = OrderPlaced), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 async fn place(
     State(state): State<AppState>,
     Json(req): Json<PlaceOrder>,
 ) -> AppResult<Json<OrderPlaced>> {
-    retail_domain::ids::require_v7(req.id).map_err(|e| AppError::field("id", e.to_string()))?;
-    if req.lines.is_empty() || req.lines.len() > 100 {
-        return Err(AppError::field("lines", "an order has 1 to 100 lines"));
-    }
-    let max_qty = state.settings.orders.max_line_qty;
-    let mut skus = HashSet::new();
-    for (i, line) in req.lines.iter().enumerate() {
-        if line.qty < 1 || line.qty > max_qty {
-            return Err(AppError::field(
-                &format!("lines[{i}].qty"),
-                format!("must be 1 to {max_qty}"),
-            ));
-        }
-        if !skus.insert(line.sku_id) {
-            return Err(AppError::field(
-                &format!("lines[{i}].sku_id"),
-                "appears twice",
-            ));
-        }
-    }
-    let (location_id, address_enc, pickup_code) = match req.fulfilment {
-        Fulfilment::Pickup => {
-            let store = req
-                .store
-                .as_deref()
-                .ok_or_else(|| AppError::field("store", "a pickup order needs a store"))?;
-            let location = state
-                .catalog_cache
-                .location(&state.store, store)
-                .await?
-                .ok_or_else(|| AppError::field("store", "no such store"))?;
-            if location.kind != "store" {
-                return Err(AppError::field("store", "not a store"));
-            }
-            (location.id, None, Some(PickupCode::random_short_code()))
-        }
-        Fulfilment::Delivery => {
-            let address = req
-                .address
-                .as_ref()
-                .ok_or_else(|| AppError::field("address", "a delivery order needs an address"))?;
-            for (field, value, max) in [
-                ("address.name", &address.name, 64),
-                ("address.phone", &address.phone, 20),
-                ("address.address", &address.address, 300),
-            ] {
-                if value.trim().is_empty() || value.chars().count() > max {
-                    return Err(AppError::field(
-                        field,
-                        format!("must be 1 to {max} characters"),
-                    ));
-                }
-            }
-            let json = serde_json::to_string(address).map_err(|e| AppError::Internal(e.into()))?;
-            (
-                DELIVERY_WAREHOUSE.to_owned(),
-                Some(state.keys.seal(&json)?),
-                None,
-            )
-        }
-        Fulfilment::InStore => {
-            return Err(AppError::field(
-                "fulfilment",
-                "online orders are delivery or pickup",
-            ))
-        }
+    let member_id = match &req.member_code {
+        Some(code) => Some(checkout::member_from_code(&state, code)?),
+        None => None,
     };
-    let ids: Vec<Uuid> = req.lines.iter().map(|l| l.sku_id).collect();
-    let prices = state
-        .catalog_cache
-        .sku_prices(&state.store, &location_id, &ids)
-        .await?;
-    let mut lines = Vec::with_capacity(req.lines.len());
-    for (i, line) in req.lines.iter().enumerate() {
-        let price = prices
-            .get(&line.sku_id)
-            .filter(|p| p.on_shelf)
-            .ok_or_else(|| {
-                AppError::field(&format!("lines[{i}].sku_id"), "no such product on sale")
-            })?;
-        let amount = price
-            .price_fen
-            .checked_mul(line.qty)
-            .ok_or_else(|| AppError::field(&format!("lines[{i}].qty"), "too large"))?;
-        lines.push(NewOrderLine {
-            sku_id: line.sku_id,
-            name: price.name.clone(),
-            qty: line.qty,
-            unit_price_fen: price.price_fen,
-            discount_fen: 0,
-            amount_fen: amount,
-        });
-    }
-    let total: i64 = lines.iter().map(|l| l.amount_fen).sum();
-    let now = storage::now_ms();
-    let timeout_ms = i64::try_from(
-        state
-            .settings
-            .orders
-            .payment_timeout_secs
-            .saturating_mul(1000),
-    )
-    .unwrap_or(i64::MAX / 2);
-    let order = NewOrder {
+    let order = checkout::Checkout {
         id: req.id,
-        order_no_prefix: "W",
-        channel: Channel::Online,
         fulfilment: req.fulfilment,
-        location_id,
-        member_id: None,
-        lines,
-        subtotal_fen: total,
-        discount_fen: 0,
-        total_fen: total,
-        address_enc,
-        pickup_code,
+        store: req.store,
+        address: req.address,
+        lines: req.lines.iter().map(|l| (l.sku_id, l.qty)).collect(),
+        member_id,
+        coupons: req.coupons,
+        points_to_redeem: req.points_to_redeem,
         created_by: "shop".into(),
-        client_ts: now,
-        expires_at: now.saturating_add(timeout_ms),
     };
-    Ok(Json(state.intake.place(order).await?))
+    Ok(Json(checkout::place(&state, order).await?))
 }
 
 /// An order with its signed pickup code, as the shopper sees it.

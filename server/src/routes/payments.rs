@@ -135,6 +135,7 @@ async fn notify(
     }
     let head = storage::payments::apply_paid(
         &state.store,
+        &state.settings.points,
         &PaidNotice {
             notify_id: &notification.notify_id,
             payment_id: notification.payment_id,

@@ -368,6 +368,20 @@ pub async fn sku(store: &Store, id: Uuid, location: Option<&str>) -> AppResult<O
         .remove(&id))
 }
 
+/// SKU records by id, with `location`'s price overrides (unknown ids are absent).
+pub async fn skus(
+    store: &Store,
+    ids: &[Uuid],
+    location: Option<&str>,
+) -> AppResult<HashMap<Uuid, SkuRecord>> {
+    let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+    Ok(fetch_skus(store, &ids, location)
+        .await?
+        .into_values()
+        .map(|s| (s.id, s))
+        .collect())
+}
+
 /// The SKU a barcode identifies, with `location`'s price override.
 pub async fn sku_by_barcode(
     store: &Store,

@@ -284,6 +284,7 @@ pub async fn register(
 ) -> AppResult<Registration> {
     let hash = keys.lookup_hash(phone);
     let sealed = keys.seal(phone)?;
+    let mut tx = store.begin().await?;
     // No conflict target: a clash on the id or on the phone hash both leave the table unchanged.
     let inserted = sqlx::query(
         "INSERT INTO members (id, phone_hash, phone_enc, name, growth, created_at) \
@@ -294,10 +295,15 @@ pub async fn register(
     .bind(&sealed)
     .bind(name)
     .bind(now_ms())
-    .execute(store.writer())
+    .execute(&mut *tx)
     .await?
     .rows_affected()
         == 1;
+    if inserted {
+        // Sign-up coupons (新人券) come with the membership, in the same transaction.
+        super::coupons::issue_automatic(&mut tx, id, super::coupons::IssueOn::Signup).await?;
+    }
+    tx.commit().await?;
     if inserted {
         return Ok(Registration::Created(get(store, keys, rules, id).await?));
     }
@@ -326,6 +332,19 @@ pub async fn register(
             "member insert conflicted but neither the id nor the phone is registered"
         ))),
     }
+}
+
+/// A member's growth and points balance in one read (for pricing), or None when unknown.
+pub async fn growth_and_points(store: &Store, member_id: Uuid) -> AppResult<Option<(i64, i64)>> {
+    let row = sqlx::query(
+        "SELECT m.growth, (SELECT CAST(COALESCE(SUM(l.delta), 0) AS BIGINT) FROM points_ledger l \
+         WHERE l.member_id = m.id) AS points FROM members m WHERE m.id = $1",
+    )
+    .bind(member_id.to_string())
+    .fetch_optional(store.reader())
+    .await?;
+    row.map(|row| Ok((col(&row, "growth")?, col(&row, "points")?)))
+        .transpose()
 }
 
 /// True when the member exists.

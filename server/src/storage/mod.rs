@@ -19,12 +19,14 @@ use crate::error::{AppError, AppResult};
 
 pub mod audit;
 pub mod catalog;
+pub mod coupons;
 pub mod demo;
 pub mod devices;
 pub mod locations;
 pub mod members;
 pub mod orders;
 pub mod payments;
+pub mod promotions;
 pub mod sales;
 pub mod staff;
 pub mod stock;
@@ -52,6 +54,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "lookup indexes",
         include_str!("../../../migrations/0002_lookup_indexes.sql"),
+    ),
+    (
+        3,
+        "promotions",
+        include_str!("../../../migrations/0003_promotions.sql"),
     ),
 ];
 
@@ -260,7 +267,13 @@ pub(crate) fn uuid_col(row: &AnyRow, name: &str) -> AppResult<uuid::Uuid> {
 
 /// The catalog change sequence's current value.
 pub async fn catalog_seq(store: &Store) -> AppResult<i64> {
-    let row = sqlx::query("SELECT value FROM counters WHERE name = 'catalog'")
+    counter_value(store, "catalog").await
+}
+
+/// A named counter's current value.
+pub(crate) async fn counter_value(store: &Store, name: &str) -> AppResult<i64> {
+    let row = sqlx::query("SELECT value FROM counters WHERE name = $1")
+        .bind(name)
         .fetch_one(store.reader())
         .await?;
     col(&row, "value")

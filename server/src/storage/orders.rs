@@ -65,6 +65,14 @@ pub struct NewOrder {
     pub client_ts: i64,
     /// Payment deadline (ms).
     pub expires_at: i64,
+    /// Flash-sale units the order takes.
+    pub flash_claims: Vec<super::promotions::FlashClaim>,
+    /// The member's coupons the order uses.
+    pub coupons: Vec<Uuid>,
+    /// Points the order redeems.
+    pub points_redeemed: i64,
+    /// How it was priced (JSON: promotions and coupons applied, explanation).
+    pub pricing: Option<String>,
 }
 
 /// The result of placing an order.
@@ -226,6 +234,28 @@ pub async fn place_batch(
         }
     }
 
+    // 2b. What the new orders' pricing takes besides stock: flash-sale units, coupons, points.
+    let new_orders: Vec<&NewOrder> = orders
+        .iter()
+        .filter(|o| !existing.contains_key(&o.id))
+        .collect();
+    let claims: Vec<&super::promotions::FlashClaim> = new_orders
+        .iter()
+        .flat_map(|o| o.flash_claims.iter())
+        .collect();
+    let mut flash = super::promotions::FlashLedger::load(&mut tx, store, &claims).await?;
+    let coupon_ids: Vec<Uuid> = new_orders
+        .iter()
+        .flat_map(|o| o.coupons.iter().copied())
+        .collect();
+    let mut coupons_free = available_coupons(&mut tx, store, &coupon_ids).await?;
+    let redeemers: Vec<Uuid> = new_orders
+        .iter()
+        .filter(|o| o.points_redeemed > 0)
+        .filter_map(|o| o.member_id)
+        .collect();
+    let mut points_left = points_balances(&mut tx, store, &redeemers).await?;
+
     // 3. Decide, in arrival order.
     let now = now_ms();
     let mut accepted: Vec<(usize, String)> = Vec::new();
@@ -262,6 +292,48 @@ pub async fn place_batch(
                 format!("{name} is out of stock at {}", order.location_id),
             )));
             continue;
+        }
+        if let Err(refusal) = flash.check(&order.flash_claims) {
+            results[i] = Some(Err(match refusal {
+                super::promotions::FlashRefusal::SoldOut => {
+                    AppError::conflict("flash_sale_sold_out", "the flash sale has sold out")
+                }
+                super::promotions::FlashRefusal::OverLimit(limit) => AppError::conflict(
+                    "flash_sale_limit",
+                    format!("a member may buy at most {limit} in this flash sale"),
+                ),
+            }));
+            continue;
+        }
+        if let Some(used) = order.coupons.iter().find(|c| !coupons_free.contains(*c)) {
+            results[i] = Some(Err(AppError::conflict(
+                "coupon_used",
+                format!("coupon {used} has been used already"),
+            )));
+            continue;
+        }
+        if order.points_redeemed > 0 {
+            let left = order
+                .member_id
+                .and_then(|m| points_left.get(&m).copied())
+                .unwrap_or(0);
+            if left < order.points_redeemed {
+                results[i] = Some(Err(AppError::conflict(
+                    "insufficient_points",
+                    format!(
+                        "the member has {left} points, {} needed",
+                        order.points_redeemed
+                    ),
+                )));
+                continue;
+            }
+            if let Some(m) = order.member_id {
+                points_left.insert(m, left - order.points_redeemed);
+            }
+        }
+        flash.take(&order.flash_claims);
+        for c in &order.coupons {
+            coupons_free.remove(c);
         }
         for (sku, qty) in need {
             let key = (order.location_id.clone(), sku);
@@ -330,8 +402,29 @@ pub async fn place_batch(
         }
     }
 
-    // 5. Write: stock, ledger, orders, lines, events.
+    // 5. Write: flash sales, coupons, points, stock, ledger, orders, lines, events.
     if !accepted.is_empty() {
+        let flash_orders: Vec<(Uuid, &[super::promotions::FlashClaim])> = accepted
+            .iter()
+            .map(|(i, _)| (orders[*i].id, orders[*i].flash_claims.as_slice()))
+            .filter(|(_, c)| !c.is_empty())
+            .collect();
+        flash.write(&mut tx, &flash_orders).await?;
+        for (i, _) in &accepted {
+            let order = &orders[*i];
+            super::coupons::use_for_order(&mut tx, &order.coupons, order.id).await?;
+            if let (Some(member), true) = (order.member_id, order.points_redeemed > 0) {
+                super::members::redeem_in_tx(
+                    &mut tx,
+                    store.dialect(),
+                    member,
+                    order.points_redeemed,
+                    &order.id.to_string(),
+                    &order.created_by,
+                )
+                .await?;
+            }
+        }
         for ((location, sku), qty) in &reserve {
             sqlx::query("UPDATE stock SET reserved = reserved + $1, updated_at = $2 WHERE location_id = $3 AND sku_id = $4")
                 .bind(*qty)
@@ -388,6 +481,8 @@ pub async fn place_batch(
                 "created_at",
                 "updated_at",
                 "expires_at",
+                "points_redeemed",
+                "pricing",
             ],
             &order_rows,
             |q, (o, n, _)| {
@@ -408,6 +503,8 @@ pub async fn place_batch(
                     .bind(now)
                     .bind(now)
                     .bind(o.expires_at)
+                    .bind(o.points_redeemed)
+                    .bind(o.pricing.as_deref())
             },
         )
         .await?;
@@ -529,6 +626,63 @@ pub async fn place_batch(
                 None => Err(AppError::conflict("out_of_stock", "out of stock")),
             },
         });
+    }
+    Ok(out)
+}
+
+/// Of `ids`, the coupons still available (locked until the transaction ends on PostgreSQL).
+async fn available_coupons(tx: &mut Tx, store: &Store, ids: &[Uuid]) -> AppResult<HashSet<Uuid>> {
+    let mut out = HashSet::new();
+    for chunk in ids.chunks(MAX_PARAMS) {
+        let sql = format!(
+            "SELECT id FROM coupons WHERE status = 'available' AND id IN ({}) ORDER BY id{}",
+            placeholders(1, chunk.len()),
+            store.for_update()
+        );
+        let mut query = sqlx::query(&sql);
+        for id in chunk {
+            query = query.bind(id.to_string());
+        }
+        for row in query.fetch_all(&mut **tx).await? {
+            out.insert(uuid_col(&row, "id")?);
+        }
+    }
+    Ok(out)
+}
+
+/// Points balances of `members` (their member rows locked on PostgreSQL).
+async fn points_balances(
+    tx: &mut Tx,
+    store: &Store,
+    members: &[Uuid],
+) -> AppResult<HashMap<Uuid, i64>> {
+    let mut out = HashMap::new();
+    let mut members: Vec<String> = members.iter().map(Uuid::to_string).collect();
+    members.sort();
+    members.dedup();
+    for chunk in members.chunks(MAX_PARAMS) {
+        let lock = format!(
+            "SELECT id FROM members WHERE id IN ({}) ORDER BY id{}",
+            placeholders(1, chunk.len()),
+            store.for_update()
+        );
+        let mut query = sqlx::query(&lock);
+        for id in chunk {
+            query = query.bind(id.as_str());
+        }
+        query.fetch_all(&mut **tx).await?;
+        let sql = format!(
+            "SELECT member_id, CAST(COALESCE(SUM(delta), 0) AS BIGINT) AS total FROM points_ledger \
+             WHERE member_id IN ({}) GROUP BY member_id",
+            placeholders(1, chunk.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for id in chunk {
+            query = query.bind(id.as_str());
+        }
+        for row in query.fetch_all(&mut **tx).await? {
+            out.insert(uuid_col(&row, "member_id")?, col(&row, "total")?);
+        }
     }
     Ok(out)
 }
@@ -747,6 +901,32 @@ pub async fn change_status_from(
     }
     if to == OrderStatus::Cancelled && head.status != OrderStatus::PendingPayment {
         super::payments::refund_all_in_tx(&mut tx, &head, actor).await?;
+    }
+    if to == OrderStatus::Cancelled && head.channel == Channel::Online {
+        // What the order's pricing took comes back: flash-sale units, coupons, points.
+        super::promotions::release_flash(&mut tx, id).await?;
+        super::coupons::release_for_order(&mut tx, id).await?;
+        if let (Some(member), true) = (head.member_id, head.points_earned > 0) {
+            super::members::reverse_in_tx(
+                &mut tx,
+                member,
+                head.points_earned,
+                head.total_fen.max(0) / 100,
+                &format!("{id}:cancel"),
+                actor,
+            )
+            .await?;
+        }
+        if let Some(member) = head.member_id {
+            super::members::refund_points_in_tx(
+                &mut tx,
+                member,
+                head.points_redeemed,
+                &format!("{id}:cancel"),
+                actor,
+            )
+            .await?;
+        }
     }
     set_status(&mut tx, &head, to, actor, reason).await?;
     tx.commit().await?;

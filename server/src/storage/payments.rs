@@ -111,6 +111,7 @@ pub struct PaidNotice<'a> {
 /// notice and points).
 pub async fn apply_paid(
     store: &Store,
+    rules: &retail_domain::points::PointsRules,
     notice: &PaidNotice<'_>,
     actor: &str,
 ) -> AppResult<OrderHead> {
@@ -187,9 +188,29 @@ pub async fn apply_paid(
         .execute(&mut *tx)
         .await?;
     set_status(&mut tx, &head, OrderStatus::Paid, actor, "payment received").await?;
+    // A member's order earns points on what was paid, once (by order id).
+    let mut points_earned = head.points_earned;
+    if let Some(member) = head.member_id {
+        points_earned = super::members::earn_in_tx(
+            &mut tx,
+            rules,
+            member,
+            Money::from_fen(head.total_fen),
+            &head.id.to_string(),
+            actor,
+            now_ms(),
+        )
+        .await?;
+        sqlx::query("UPDATE orders SET points_earned = $1 WHERE id = $2")
+            .bind(points_earned)
+            .bind(head.id.to_string())
+            .execute(&mut *tx)
+            .await?;
+    }
     tx.commit().await?;
     Ok(OrderHead {
         status: OrderStatus::Paid,
+        points_earned,
         ..head
     })
 }

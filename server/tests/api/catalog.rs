@@ -23,32 +23,12 @@ async fn device(app: &TestApp, admin: &str, store: &str) -> String {
     body["credential"].as_str().unwrap().to_owned()
 }
 
-async fn send(
-    app: &TestApp,
-    method: reqwest::Method,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut req = app
-        .client
-        .request(method, format!("{}{path}", app.url))
-        .bearer_auth(token);
-    if let Some(body) = body {
-        req = req.json(&body);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status();
-    let text = resp.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
 async fn put(app: &TestApp, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
-    send(app, reqwest::Method::PUT, path, token, Some(body)).await
+    app.put(path, Some(token), body).await
 }
 
 async fn delete(app: &TestApp, path: &str, token: &str) -> (StatusCode, Value) {
-    send(app, reqwest::Method::DELETE, path, token, None).await
+    app.delete(path, Some(token)).await
 }
 
 /// Pulls one page of the feed.

@@ -10,5 +10,6 @@ mod bus;
 mod catalog;
 mod members;
 mod orders;
+mod pricing;
 mod sales;
 mod stock;

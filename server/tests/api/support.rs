@@ -207,6 +207,24 @@ impl TestApp {
         Self::finish(req).await
     }
 
+    /// PUT JSON, returning the status and the JSON body.
+    pub async fn put(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+        let mut req = self.client.put(format!("{}{path}", self.url)).json(&body);
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        Self::finish(req).await
+    }
+
+    /// DELETE, returning the status and the JSON body.
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        let mut req = self.client.delete(format!("{}{path}", self.url));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        Self::finish(req).await
+    }
+
     /// POST a raw body with a content type (for malformed-input tests).
     pub async fn post_raw(
         &self,

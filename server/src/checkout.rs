@@ -1,0 +1,218 @@
+//! Online checkout: the one path that turns a shopper's basket into an order, used by the JSON
+//! API (`POST /api/v1/orders`) and by the shop pages alike. It prices the basket with the
+//! pricing engine ([`crate::pricing::quote`]) and hands the order to the group-commit intake,
+//! which reserves stock and takes flash-sale units, coupons and points atomically.
+
+use std::collections::HashSet;
+
+use chrono::Utc;
+use retail_domain::codes::{PickupCode, SignedCode};
+use retail_domain::order::{Channel, Fulfilment};
+use uuid::Uuid;
+
+use crate::error::{AppError, AppResult};
+use crate::pricing::{self, BasketRequest};
+use crate::routes::orders::Address;
+use crate::state::AppState;
+use crate::storage;
+use crate::storage::orders::{NewOrder, NewOrderLine, OrderPlaced};
+
+/// The warehouse online delivery orders ship from.
+pub const DELIVERY_WAREHOUSE: &str = "WH01";
+
+/// A basket to place as an online order.
+#[derive(Debug)]
+pub struct Checkout {
+    /// Client id (UUIDv7); a retry answers the first result.
+    pub id: Uuid,
+    /// Delivery or pickup.
+    pub fulfilment: Fulfilment,
+    /// The pickup store.
+    pub store: Option<String>,
+    /// The delivery address.
+    pub address: Option<Address>,
+    /// SKUs and quantities.
+    pub lines: Vec<(Uuid, i64)>,
+    /// The logged-in member.
+    pub member_id: Option<Uuid>,
+    /// The member's coupons to use.
+    pub coupons: Vec<Uuid>,
+    /// Points to redeem.
+    pub points_to_redeem: i64,
+    /// Who places it (`shop`, or the page session's actor).
+    pub created_by: String,
+}
+
+/// The member a member code (MC1) names, if the code is genuine and fresh.
+pub fn member_from_code(state: &AppState, code: &str) -> AppResult<Uuid> {
+    match state.keys.verifier().verify(code.trim(), Utc::now()) {
+        Ok(SignedCode::Member(member)) => Ok(member.member_id),
+        Ok(_) => Err(AppError::field("member_code", "this is not a member code")),
+        Err(err) => Err(AppError::field("member_code", err.to_string())),
+    }
+}
+
+/// True when `code` is a store (not a warehouse or the head office).
+pub async fn is_store(state: &AppState, code: &str) -> AppResult<bool> {
+    Ok(state
+        .catalog_cache
+        .location(&state.store, code)
+        .await?
+        .is_some_and(|l| l.kind == "store"))
+}
+
+/// Checks the basket's shape: 1–100 lines, sane quantities, no SKU twice.
+pub fn check_lines(lines: &[(Uuid, i64)], max_qty: i64) -> AppResult<()> {
+    if lines.is_empty() || lines.len() > 100 {
+        return Err(AppError::field("lines", "an order has 1 to 100 lines"));
+    }
+    let mut skus = HashSet::new();
+    for (i, (sku, qty)) in lines.iter().enumerate() {
+        if *qty < 1 || *qty > max_qty {
+            return Err(AppError::field(
+                &format!("lines[{i}].qty"),
+                format!("must be 1 to {max_qty}"),
+            ));
+        }
+        if !skus.insert(*sku) {
+            return Err(AppError::field(
+                &format!("lines[{i}].sku_id"),
+                "appears twice",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Prices and places an online order.
+pub async fn place(state: &AppState, req: Checkout) -> AppResult<OrderPlaced> {
+    retail_domain::ids::require_v7(req.id).map_err(|e| AppError::field("id", e.to_string()))?;
+    check_lines(&req.lines, state.settings.orders.max_line_qty)?;
+    if req.points_to_redeem < 0 {
+        return Err(AppError::field("points_to_redeem", "must not be negative"));
+    }
+    if req.points_to_redeem > 0 && req.member_id.is_none() {
+        return Err(AppError::field(
+            "points_to_redeem",
+            "points can only be redeemed by a logged-in member",
+        ));
+    }
+    let (location_id, address_enc, pickup_code) = match req.fulfilment {
+        Fulfilment::Pickup => {
+            let store = req
+                .store
+                .as_deref()
+                .ok_or_else(|| AppError::field("store", "a pickup order needs a store"))?;
+            let location = state
+                .catalog_cache
+                .location(&state.store, store)
+                .await?
+                .ok_or_else(|| AppError::field("store", "no such store"))?;
+            if location.kind != "store" {
+                return Err(AppError::field("store", "not a store"));
+            }
+            (location.id, None, Some(PickupCode::random_short_code()))
+        }
+        Fulfilment::Delivery => {
+            let address = req
+                .address
+                .as_ref()
+                .ok_or_else(|| AppError::field("address", "a delivery order needs an address"))?;
+            for (field, value, max) in [
+                ("address.name", &address.name, 64),
+                ("address.phone", &address.phone, 20),
+                ("address.address", &address.address, 300),
+            ] {
+                if value.trim().is_empty() || value.chars().count() > max {
+                    return Err(AppError::field(
+                        field,
+                        format!("must be 1 to {max} characters"),
+                    ));
+                }
+            }
+            let json = serde_json::to_string(address).map_err(|e| AppError::Internal(e.into()))?;
+            (
+                DELIVERY_WAREHOUSE.to_owned(),
+                Some(state.keys.seal(&json)?),
+                None,
+            )
+        }
+        Fulfilment::InStore => {
+            return Err(AppError::field(
+                "fulfilment",
+                "online orders are delivery or pickup",
+            ))
+        }
+    };
+    let quote = pricing::quote(
+        state,
+        &BasketRequest {
+            location: location_id.clone(),
+            channel: pricing::Channel::Online,
+            member_id: req.member_id,
+            lines: req.lines.clone(),
+            coupons: req.coupons.clone(),
+            points_to_redeem: req.points_to_redeem,
+        },
+    )
+    .await?;
+    let basket = &quote.basket;
+    let lines: Vec<NewOrderLine> = basket
+        .lines
+        .iter()
+        .map(|line| {
+            let name = quote
+                .skus
+                .get(&line.sku_id)
+                .map(|s| format!("{} {}", s.name_zh, s.spec_zh).trim().to_owned())
+                .unwrap_or_default();
+            NewOrderLine {
+                sku_id: line.sku_id,
+                name,
+                qty: line.qty,
+                unit_price_fen: line.list_unit_price.fen(),
+                discount_fen: line.list_amount.fen() - line.amount_due.fen(),
+                amount_fen: line.amount_due.fen(),
+            }
+        })
+        .collect();
+    let pricing_json = serde_json::json!({
+        "applied": basket.applied,
+        "explanation": basket.explanation,
+        "points": basket.points,
+        "points_earned": basket.points_earned,
+    });
+    let now = storage::now_ms();
+    let timeout_ms = i64::try_from(
+        state
+            .settings
+            .orders
+            .payment_timeout_secs
+            .saturating_mul(1000),
+    )
+    .unwrap_or(i64::MAX / 2);
+    let subtotal_fen: i64 = basket.lines.iter().map(|l| l.list_amount.fen()).sum();
+    let total_fen = basket.amount_due.fen();
+    let order = NewOrder {
+        id: req.id,
+        order_no_prefix: "W",
+        channel: Channel::Online,
+        fulfilment: req.fulfilment,
+        location_id,
+        member_id: req.member_id,
+        lines,
+        subtotal_fen,
+        discount_fen: subtotal_fen - total_fen,
+        total_fen,
+        address_enc,
+        pickup_code,
+        created_by: req.created_by,
+        client_ts: now,
+        expires_at: now.saturating_add(timeout_ms),
+        flash_claims: quote.flash_claims,
+        coupons: req.coupons,
+        points_redeemed: basket.points.as_ref().map_or(0, |p| p.points),
+        pricing: Some(pricing_json.to_string()),
+    };
+    state.intake.place(order).await
+}

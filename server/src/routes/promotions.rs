@@ -1,0 +1,324 @@
+//! Promotions and flash sales (head office), the per-store till rounding, and the pricing
+//! context and quotes every channel prices with.
+
+use axum::extract::State;
+use chrono::Utc;
+use retail_domain::pricing::{
+    validate_promotion_set, Audience, PricedBasket, Promotion, PromotionRule, TillRounding,
+};
+use retail_domain::wire::pricing::PricingContext;
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::{Json, Path, Query};
+use crate::auth::{Caller, Role, StaffActor};
+use crate::checkout;
+use crate::error::{AppError, AppResult};
+use crate::pricing::{self, BasketRequest};
+use crate::state::AppState;
+use crate::storage;
+use crate::storage::promotions::{FlashLimits, PromotionView};
+
+/// Promotion and pricing routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(end))
+        .routes(routes!(set_till_rounding))
+        .routes(routes!(context))
+        .routes(routes!(quote))
+}
+
+/// Promotion list filter.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct PromotionFilter {
+    /// Only promotions not ended and not past their window (default true).
+    pub current: Option<bool>,
+}
+
+/// Promotions, newest first (staff).
+#[utoipa::path(get, path = "/promotions", tag = "promotions", security(("staff" = [])), params(PromotionFilter),
+    responses((status = 200, body = [PromotionView])))]
+async fn list(
+    staff: StaffActor,
+    State(state): State<AppState>,
+    Query(filter): Query<PromotionFilter>,
+) -> AppResult<Json<Vec<PromotionView>>> {
+    staff.require(&[Role::HeadOfficeAdmin, Role::StoreManager])?;
+    Ok(Json(
+        storage::promotions::list(&state.store, filter.current.unwrap_or(true), 500).await?,
+    ))
+}
+
+/// A new promotion, optionally a flash sale.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePromotion {
+    /// The promotion (its `id` is the client id, UUIDv7).
+    pub promotion: Promotion,
+    /// Set for a flash sale (秒杀): the promotion must be a sale price for one SKU; it is for
+    /// members only and online only.
+    #[serde(default)]
+    pub flash_sale: Option<FlashLimits>,
+}
+
+/// Creates a promotion (head office; audited). Refused with 422 when its rule is contradictory
+/// or absurd, its window is empty or over, a store is unknown, or it contradicts a promotion
+/// whose window overlaps. A retry (same id) answers the promotion stored first.
+#[utoipa::path(post, path = "/promotions", tag = "promotions", security(("staff" = [])), request_body = CreatePromotion,
+    responses((status = 200, body = PromotionView), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+async fn create(
+    staff: StaffActor,
+    State(state): State<AppState>,
+    Json(req): Json<CreatePromotion>,
+) -> AppResult<Json<PromotionView>> {
+    staff.require(&[Role::HeadOfficeAdmin])?;
+    let mut promotion = req.promotion;
+    retail_domain::ids::require_v7(promotion.id)
+        .map_err(|e| AppError::field("promotion.id", e.to_string()))?;
+    if let Some(existing) = find(&state, promotion.id).await? {
+        return Ok(Json(existing));
+    }
+    for (field, value) in [
+        ("promotion.name_zh", &promotion.name_zh),
+        ("promotion.name_en", &promotion.name_en),
+    ] {
+        if value.chars().count() > 64 {
+            return Err(AppError::field(field, "at most 64 characters"));
+        }
+    }
+    if promotion.name_zh.trim().is_empty() {
+        return Err(AppError::field(
+            "promotion.name_zh",
+            "a promotion needs a name",
+        ));
+    }
+    if promotion.ends_at <= promotion.starts_at {
+        return Err(AppError::field(
+            "promotion.ends_at",
+            "must be after starts_at",
+        ));
+    }
+    if promotion.ends_at <= Utc::now() {
+        return Err(AppError::field("promotion.ends_at", "is in the past"));
+    }
+    for store in &promotion.stores {
+        if !checkout::is_store(&state, store).await? {
+            return Err(AppError::field(
+                "promotion.stores",
+                format!("no store {store}"),
+            ));
+        }
+    }
+    if let Some(flash) = &req.flash_sale {
+        match &promotion.rule {
+            PromotionRule::SalePrice { prices } if prices.len() == 1 => {}
+            _ => {
+                return Err(AppError::field(
+                    "promotion.rule",
+                    "a flash sale is a sale price for exactly one SKU",
+                ))
+            }
+        }
+        if !(1..=1_000_000).contains(&flash.total_qty) {
+            return Err(AppError::field(
+                "flash_sale.total_qty",
+                "must be 1 to 1000000",
+            ));
+        }
+        if !(1..=flash.total_qty).contains(&flash.per_member_limit) {
+            return Err(AppError::field(
+                "flash_sale.per_member_limit",
+                "must be 1 to the total quantity",
+            ));
+        }
+        // The per-member limit needs an identity.
+        if promotion.audience == Audience::Everyone {
+            promotion.audience = Audience::Members;
+        }
+    }
+    if let PromotionRule::SalePrice { prices } = &promotion.rule {
+        let ids: Vec<Uuid> = prices.iter().map(|p| p.sku_id).collect();
+        let known = storage::catalog::skus(&state.store, &ids, None).await?;
+        if let Some(missing) = ids.iter().find(|id| !known.contains_key(id)) {
+            return Err(AppError::field(
+                "promotion.rule.prices",
+                format!("no SKU {missing}"),
+            ));
+        }
+    }
+    promotion.validate().map_err(pricing::pricing_error)?;
+    let mut overlapping = storage::promotions::overlapping(
+        &state.store,
+        promotion.starts_at.timestamp_millis(),
+        promotion.ends_at.timestamp_millis(),
+    )
+    .await?;
+    overlapping.push(promotion.clone());
+    validate_promotion_set(&overlapping).map_err(pricing::pricing_error)?;
+    let mut tx = state.store.begin().await?;
+    storage::promotions::create(&mut tx, &promotion, req.flash_sale.as_ref(), &staff.actor())
+        .await?;
+    tx.commit().await?;
+    find(&state, promotion.id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("created promotion vanished")))
+}
+
+async fn find(state: &AppState, id: Uuid) -> AppResult<Option<PromotionView>> {
+    Ok(storage::promotions::list(&state.store, false, 100_000)
+        .await?
+        .into_iter()
+        .find(|p| p.promotion.id == id))
+}
+
+/// Ends a promotion now (head office; audited). Lanes drop it with their next context pull.
+#[utoipa::path(post, path = "/promotions/{id}/end", tag = "promotions", security(("staff" = [])),
+    params(("id" = Uuid, Path, description = "promotion id")),
+    responses((status = 200, body = PromotionView), (status = 404, body = crate::error::ErrorBody)))]
+async fn end(
+    staff: StaffActor,
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+) -> AppResult<Json<PromotionView>> {
+    staff.require(&[Role::HeadOfficeAdmin])?;
+    let mut tx = state.store.begin().await?;
+    storage::promotions::end(&mut tx, id, &staff.actor()).await?;
+    tx.commit().await?;
+    find(&state, id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| AppError::not_found("no such promotion"))
+}
+
+/// A store's till rounding.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TillRoundingRequest {
+    /// `none`, `down_to_jiao` (抹分) or `down_to_yuan` (抹角).
+    pub till_rounding: TillRounding,
+}
+
+/// Sets a store's till rounding (抹零) (head office or the store's manager; audited).
+#[utoipa::path(put, path = "/stores/{id}/pricing", tag = "promotions", security(("staff" = [])),
+    params(("id" = String, Path, description = "store code")), request_body = TillRoundingRequest,
+    responses((status = 200, body = PricingContext), (status = 403, body = crate::error::ErrorBody)))]
+async fn set_till_rounding(
+    staff: StaffActor,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Json(req): Json<TillRoundingRequest>,
+) -> AppResult<Json<PricingContext>> {
+    staff.require(&[Role::HeadOfficeAdmin, Role::StoreManager])?;
+    staff.require_store(&id)?;
+    if !checkout::is_store(&state, &id).await? {
+        return Err(AppError::not_found("no such store"));
+    }
+    let mut tx = state.store.begin().await?;
+    storage::promotions::set_till_rounding(&mut tx, &id, req.till_rounding, &staff.actor()).await?;
+    tx.commit().await?;
+    Ok(Json(
+        (*pricing::context(&state, &id, pricing::Channel::Lane).await?).clone(),
+    ))
+}
+
+/// Which store's context.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ContextQuery {
+    /// Store code (staff; a device always gets its own store's).
+    pub store: Option<String>,
+}
+
+/// The pricing context of a store's lanes: active and upcoming promotions (flash sales are
+/// online only), points rules, the store's rounding and the key for signed codes.
+#[utoipa::path(get, path = "/pricing/context", tag = "promotions", params(ContextQuery),
+    responses((status = 200, body = PricingContext), (status = 403, body = crate::error::ErrorBody)))]
+async fn context(
+    caller: Caller,
+    State(state): State<AppState>,
+    Query(query): Query<ContextQuery>,
+) -> AppResult<Json<PricingContext>> {
+    let store = match (&caller, query.store) {
+        (Caller::Device(device), _) => device.location_id.clone(),
+        (Caller::Staff(_), Some(store)) => store,
+        (Caller::Staff(_), None) => return Err(AppError::field("store", "which store?")),
+    };
+    caller.require_store(&store)?;
+    Ok(Json(
+        (*pricing::context(&state, &store, pricing::Channel::Lane).await?).clone(),
+    ))
+}
+
+/// One line of a basket to price.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuoteLine {
+    /// SKU.
+    pub sku_id: Uuid,
+    /// Units.
+    pub qty: i64,
+}
+
+/// A basket to price online (the shop's cart and checkout pages).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuoteRequest {
+    /// Where: a store code (pickup, scan-and-go) or omitted for delivery (the warehouse).
+    pub store: Option<String>,
+    /// The member's current member code, for member prices, coupons and points.
+    #[serde(default)]
+    pub member_code: Option<String>,
+    /// Lines.
+    pub lines: Vec<QuoteLine>,
+    /// Coupons to use.
+    #[serde(default)]
+    pub coupons: Vec<Uuid>,
+    /// Points to redeem.
+    #[serde(default)]
+    pub points_to_redeem: i64,
+}
+
+/// Prices a basket exactly as checkout will: every line's price and allocated discounts, the
+/// promotions and coupons applied with their explanation, points earned. Changes nothing.
+#[utoipa::path(post, path = "/pricing/quote", tag = "promotions", request_body = QuoteRequest,
+    responses((status = 200, body = PricedBasket), (status = 422, body = crate::error::ErrorBody)))]
+async fn quote(
+    State(state): State<AppState>,
+    Json(req): Json<QuoteRequest>,
+) -> AppResult<Json<PricedBasket>> {
+    let lines: Vec<(Uuid, i64)> = req.lines.iter().map(|l| (l.sku_id, l.qty)).collect();
+    checkout::check_lines(&lines, state.settings.orders.max_line_qty)?;
+    let location = match req.store {
+        Some(store) => {
+            if !checkout::is_store(&state, &store).await? {
+                return Err(AppError::field("store", "no such store"));
+            }
+            store
+        }
+        None => checkout::DELIVERY_WAREHOUSE.to_owned(),
+    };
+    let member_id = match &req.member_code {
+        Some(code) => Some(checkout::member_from_code(&state, code)?),
+        None => None,
+    };
+    if req.points_to_redeem < 0 {
+        return Err(AppError::field("points_to_redeem", "must not be negative"));
+    }
+    let quote = pricing::quote(
+        &state,
+        &BasketRequest {
+            location,
+            channel: pricing::Channel::Online,
+            member_id,
+            lines,
+            coupons: req.coupons,
+            points_to_redeem: req.points_to_redeem,
+        },
+    )
+    .await?;
+    Ok(Json(quote.basket))
+}
