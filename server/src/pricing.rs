@@ -360,3 +360,23 @@ pub async fn quote(state: &AppState, req: &BasketRequest) -> AppResult<Quote> {
         flash_claims,
     })
 }
+
+/// Re-prices a lane's sale with the engine and the store's current context, as a check: the
+/// lane priced it (maybe offline, with the context it had), the money has been taken, so the
+/// sale stands either way; a different result is reported for the store to review.
+/// Returns the server's amount due when it differs from the lane's total.
+pub async fn check_lane_sale(
+    state: &AppState,
+    sale: &retail_domain::wire::sales::PosSale,
+) -> AppResult<Option<retail_domain::money::Money>> {
+    let request = BasketRequest {
+        location: sale.store.clone(),
+        channel: Channel::Lane,
+        member_id: sale.member_id,
+        lines: sale.lines.iter().map(|l| (l.sku_id, l.qty)).collect(),
+        coupons: Vec::new(),
+        points_to_redeem: 0,
+    };
+    let quote = quote(state, &request).await?;
+    Ok((quote.basket.total != sale.total).then_some(quote.basket.total))
+}

@@ -11,6 +11,7 @@ use retail_domain::wire::sales::{
     CreateReturn, PaymentMethod, PosSale, PushSales, PushSalesResult, ReturnResult,
     MAX_RETURN_LINES, MAX_SALES_PER_PUSH,
 };
+use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -250,6 +251,23 @@ async fn push(
         rules,
     };
     let results = storage::sales::push_sales(&state.store, &ctx, &req.sales, verdicts).await?;
+    // Re-pricing is a check, not part of the answer: it runs after the lane has its reply.
+    let applied: Vec<PosSale> = req
+        .sales
+        .into_iter()
+        .zip(&results)
+        .filter(|(_, r)| r.outcome == retail_domain::wire::sales::SaleOutcome::Applied)
+        .map(|(sale, _)| sale)
+        .collect();
+    if !applied.is_empty() {
+        let state = state.clone();
+        let actor = actor.clone();
+        tokio::spawn(async move {
+            for sale in &applied {
+                price_check(&state, sale, &actor).await;
+            }
+        });
+    }
     let count = |o| results.iter().filter(|r| r.outcome == o).count();
     tracing::info!(
         device = %device.id,
@@ -260,6 +278,36 @@ async fn push(
         "sales pushed"
     );
     Ok(Json(PushSalesResult { results }))
+}
+
+/// Re-prices an applied sale with the engine; a different total is audited
+/// (`sale.price_mismatch`) for the store to review. The sale itself stands: the shopper paid.
+async fn price_check(state: &AppState, sale: &PosSale, actor: &str) {
+    let outcome = match crate::pricing::check_lane_sale(state, sale).await {
+        Ok(None) => return,
+        Ok(Some(server_total)) => json!({
+            "lane_total": sale.total, "server_total": server_total, "offline": sale.offline
+        }),
+        Err(err) => json!({ "lane_total": sale.total, "error": err.to_string() }),
+    };
+    tracing::warn!(sale = %sale.id, detail = %outcome, "lane sale priced differently");
+    let recorded = async {
+        let mut tx = state.store.begin().await?;
+        storage::audit::record(
+            &mut tx,
+            actor,
+            "sale.price_mismatch",
+            "order",
+            &sale.id.to_string(),
+            outcome,
+        )
+        .await?;
+        tx.commit().await?;
+        AppResult::Ok(())
+    };
+    if let Err(err) = recorded.await {
+        tracing::error!(sale = %sale.id, error = %err, "recording a price mismatch failed");
+    }
 }
 
 /// A sale (or any order) with its lines, status history and returns: for the lanes of its store

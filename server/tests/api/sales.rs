@@ -887,3 +887,78 @@ async fn sales_documented_in_openapi(app: TestApp) {
     }
 }
 crate::both_backends!(sales_documented_in_openapi, sales_documented_in_openapi);
+
+/// The server re-prices every applied lane sale with the engine: a sale priced as the engine
+/// prices it passes silently; one whose total differs is kept (the shopper paid) and audited as
+/// `sale.price_mismatch` for the store to review.
+async fn lane_sales_are_repriced_by_the_engine(app: TestApp) {
+    let admin = app.login("admin").await;
+    let (_, lane) = register_lane(&app, &admin, "SH001", "Lane 1").await;
+    let skus = sku_ids(&app, &admin, 2).await;
+    let (status, quote) = app
+        .post(
+            "/api/v1/pricing/quote",
+            None,
+            json!({ "store": "SH001", "lines": [{ "sku_id": skus[0], "qty": 2 }, { "sku_id": skus[1], "qty": 1 }] }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{quote}");
+    let unit = |i: usize| fen(&quote["lines"][i]["unit_price"]);
+    let right = sale(
+        "SH001",
+        None,
+        &[
+            (skus[0].as_str(), 2, unit(0)),
+            (skus[1].as_str(), 1, unit(1)),
+        ],
+        &[],
+    );
+    let wrong = sale(
+        "SH001",
+        None,
+        &[
+            (skus[0].as_str(), 2, unit(0) + 1),
+            (skus[1].as_str(), 1, unit(1)),
+        ],
+        &[],
+    );
+    for s in [&right, &wrong] {
+        let (status, body) = app
+            .post("/api/v1/pos/sales", Some(&lane), json!({ "sales": [s] }))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["results"][0]["outcome"], "applied", "{body}");
+    }
+    // The check runs after the answer: wait for its audit entry.
+    let mismatches = |audit: Value| -> Vec<Value> {
+        audit["items"]
+            .as_array()
+            .or_else(|| audit.as_array())
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| e["action"] == "sale.price_mismatch")
+            .collect()
+    };
+    let mut flagged = Vec::new();
+    for _ in 0..100 {
+        let path = format!("/api/v1/audit?entity_id={}", wrong["id"].as_str().unwrap());
+        flagged = mismatches(app.get(&path, Some(&admin)).await.1);
+        if !flagged.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(flagged.len(), 1, "the wrongly priced sale is flagged");
+    assert_eq!(
+        fen(&flagged[0]["detail"]["server_total"]),
+        fen(&right["total"]),
+        "the engine's total for the same basket"
+    );
+    let path = format!("/api/v1/audit?entity_id={}", right["id"].as_str().unwrap());
+    assert!(mismatches(app.get(&path, Some(&admin)).await.1).is_empty());
+}
+crate::both_backends!(
+    lane_sales_are_repriced_by_the_engine,
+    lane_sales_are_repriced_by_the_engine
+);
