@@ -7,6 +7,11 @@
 //! cargo bench -p retail-server --bench flash_sale -- --backend postgres --clients 500 --seconds 20
 //! ```
 //!
+//! By default the SKU is on a real flash sale (秒杀: a members-only sale-price promotion with a
+//! limited quantity and a per-member limit) and every client is a member ordering with its own
+//! member code, so each order goes through the pricing engine, the member read and the
+//! flash-sale quantity check. `--plain` orders without a promotion or a member.
+//!
 //! Reports orders/s (accepted + refused answers), accepted orders, p50/p99 latency, and oversold
 //! units (accepted beyond the stock, must be 0), and checks the stock ledger.
 
@@ -25,6 +30,7 @@ struct Args {
     clients: usize,
     seconds: u64,
     stock: i64,
+    plain: bool,
 }
 
 fn args() -> Args {
@@ -33,6 +39,7 @@ fn args() -> Args {
         clients: 500,
         seconds: 20,
         stock: 100_000,
+        plain: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -42,6 +49,7 @@ fn args() -> Args {
             "--clients" => args.clients = value().parse().unwrap_or(500),
             "--seconds" => args.seconds = value().parse().unwrap_or(20),
             "--stock" => args.stock = value().parse().unwrap_or(100_000),
+            "--plain" => args.plain = true,
             _ => {} // cargo bench passes --bench
         }
     }
@@ -88,6 +96,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let app = Application::build(settings).await?;
     let url = format!("http://{}", app.local_addr());
     let store = app.state().store.clone();
+    let app_state = app.state().clone();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async move {
         let _ = stop_rx.await;
@@ -126,20 +135,84 @@ async fn run(args: Args) -> anyhow::Result<()> {
     .await?;
     tx.commit().await?;
 
+    // The flash sale and one member per client.
+    let mut member_codes: Vec<Option<String>> = vec![None; args.clients];
+    if !args.plain {
+        let now = chrono::Utc::now();
+        let promotion = retail_domain::pricing::Promotion {
+            id: Uuid::now_v7(),
+            name_zh: "秒杀".into(),
+            name_en: "Flash sale".into(),
+            starts_at: now - chrono::Duration::minutes(1),
+            ends_at: now + chrono::Duration::hours(1),
+            stores: Vec::new(),
+            audience: retail_domain::pricing::Audience::Members,
+            scope: retail_domain::pricing::Scope::default(),
+            rule: retail_domain::pricing::PromotionRule::SalePrice {
+                prices: vec![retail_domain::pricing::SkuPrice {
+                    sku_id: sku,
+                    price: retail_domain::money::Money::from_fen(990),
+                }],
+            },
+            stacking: retail_domain::pricing::Stacking::Exclusive,
+            priority: 0,
+        };
+        let mut tx = store.begin().await?;
+        retail_server::storage::promotions::create(
+            &mut tx,
+            &promotion,
+            Some(&retail_server::storage::promotions::FlashLimits {
+                total_qty: args.stock,
+                per_member_limit: args.stock,
+            }),
+            "bench",
+        )
+        .await?;
+        tx.commit().await?;
+        let state = app_state.clone();
+        for (i, code) in member_codes.iter_mut().enumerate() {
+            let id = Uuid::now_v7();
+            retail_server::storage::members::register(
+                &state.store,
+                &state.keys,
+                &state.settings.points,
+                id,
+                &format!("1350000{i:04}"),
+                "bench",
+            )
+            .await?;
+            let member = retail_server::storage::members::member_code(id, now, 3600);
+            *code = Some(
+                state
+                    .keys
+                    .signer
+                    .try_sign(&retail_domain::codes::SignedCode::Member(member))?,
+            );
+        }
+    }
     println!(
-        "flash sale: backend={} clients={} seconds={} stock={} sku={sku}",
-        args.backend, args.clients, args.seconds, args.stock
+        "flash sale: backend={} clients={} seconds={} stock={} sku={sku} mode={}",
+        args.backend,
+        args.clients,
+        args.seconds,
+        args.stock,
+        if args.plain {
+            "plain"
+        } else {
+            "flash sale, members"
+        }
     );
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
     let mut tasks = Vec::new();
-    for _ in 0..args.clients {
+    for member_code in member_codes {
         let client = client.clone();
         let url = format!("{url}/api/v1/orders");
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let (mut accepted, mut refused, mut errors) = (0u64, 0u64, 0u64);
             while Instant::now() < deadline {
-                let body = json!({"id": Uuid::now_v7(), "fulfilment": "pickup", "store": "SH001", "lines": [{"sku_id": sku, "qty": 1}]});
+                let body = json!({"id": Uuid::now_v7(), "fulfilment": "pickup", "store": "SH001",
+                    "member_code": member_code, "lines": [{"sku_id": sku, "qty": 1}]});
                 let started = Instant::now();
                 match client.post(&url).json(&body).send().await {
                     Ok(resp) => {
