@@ -80,6 +80,18 @@ async fn place(
     State(state): State<AppState>,
     Json(req): Json<PlaceOrder>,
 ) -> AppResult<Json<OrderPlaced>> {
+    Ok(Json(place_online(&state, &req, None, "shop").await?))
+}
+
+/// The one path that places online orders (the API and the shop's pages both come here):
+/// validates, prices the lines, reserves the stock through the order intake. `member` is the
+/// logged-in shopper, if any; `created_by` is written on the order.
+pub(crate) async fn place_online(
+    state: &AppState,
+    req: &PlaceOrder,
+    member: Option<Uuid>,
+    created_by: &str,
+) -> AppResult<OrderPlaced> {
     retail_domain::ids::require_v7(req.id).map_err(|e| AppError::field("id", e.to_string()))?;
     if req.lines.is_empty() || req.lines.len() > 100 {
         return Err(AppError::field("lines", "an order has 1 to 100 lines"));
@@ -189,18 +201,18 @@ async fn place(
         channel: Channel::Online,
         fulfilment: req.fulfilment,
         location_id,
-        member_id: None,
+        member_id: member,
         lines,
         subtotal_fen: total,
         discount_fen: 0,
         total_fen: total,
         address_enc,
         pickup_code,
-        created_by: "shop".into(),
+        created_by: created_by.into(),
         client_ts: now,
         expires_at: now.saturating_add(timeout_ms),
     };
-    Ok(Json(state.intake.place(order).await?))
+    state.intake.place(order).await
 }
 
 /// An order with its signed pickup code, as the shopper sees it.

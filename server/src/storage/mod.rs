@@ -28,6 +28,7 @@ pub mod payments;
 pub mod sales;
 pub mod staff;
 pub mod stock;
+pub mod web;
 
 /// A transaction on either backend.
 pub type Tx = Transaction<'static, Any>;
@@ -52,6 +53,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "lookup indexes",
         include_str!("../../../migrations/0002_lookup_indexes.sql"),
+    ),
+    (
+        5,
+        "web",
+        include_str!("../../../migrations/0005_web.sql"),
     ),
 ];
 
