@@ -6,6 +6,7 @@
 mod support;
 
 mod auth;
+mod browser;
 mod bus;
 mod catalog;
 mod members;
