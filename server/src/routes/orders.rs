@@ -159,13 +159,93 @@ pub(crate) async fn place_online(
             ))
         }
     };
-    let ids: Vec<Uuid> = req.lines.iter().map(|l| l.sku_id).collect();
+    price_and_place(
+        state,
+        Placement {
+            id: req.id,
+            prefix: "W",
+            channel: Channel::Online,
+            fulfilment: req.fulfilment,
+            location_id,
+            member,
+            address_enc,
+            pickup_code,
+            created_by,
+        },
+        &req.lines,
+    )
+    .await
+}
+
+/// A scan-and-go basket paid on the shopper's phone in `store`: priced and placed through the
+/// same path as online orders (channel `scan_and_go`, fulfilment `in_store`, number prefix
+/// `G`), reserving the store's stock until the exit gate completes it.
+pub(crate) async fn place_scan_and_go(
+    state: &AppState,
+    id: Uuid,
+    store: &str,
+    lines: &[OrderLineRequest],
+    member: Option<Uuid>,
+) -> AppResult<OrderPlaced> {
+    retail_domain::ids::require_v7(id).map_err(|e| AppError::field("id", e.to_string()))?;
+    if lines.is_empty() || lines.len() > 100 {
+        return Err(AppError::field("lines", "a basket has 1 to 100 lines"));
+    }
+    price_and_place(
+        state,
+        Placement {
+            id,
+            prefix: "G",
+            channel: Channel::ScanAndGo,
+            fulfilment: Fulfilment::InStore,
+            location_id: store.to_owned(),
+            member,
+            address_enc: None,
+            pickup_code: None,
+            created_by: "scan-and-go",
+        },
+        lines,
+    )
+    .await
+}
+
+/// Where and for whom an order is placed.
+struct Placement<'a> {
+    id: Uuid,
+    prefix: &'static str,
+    channel: Channel,
+    fulfilment: Fulfilment,
+    location_id: String,
+    member: Option<Uuid>,
+    address_enc: Option<String>,
+    pickup_code: Option<String>,
+    created_by: &'a str,
+}
+
+/// Prices the lines at the placement's location and places the order through the intake.
+async fn price_and_place(
+    state: &AppState,
+    p: Placement<'_>,
+    req_lines: &[OrderLineRequest],
+) -> AppResult<OrderPlaced> {
+    let Placement {
+        id,
+        prefix,
+        channel,
+        fulfilment,
+        location_id,
+        member,
+        address_enc,
+        pickup_code,
+        created_by,
+    } = p;
+    let ids: Vec<Uuid> = req_lines.iter().map(|l| l.sku_id).collect();
     let prices = state
         .catalog_cache
         .sku_prices(&state.store, &location_id, &ids)
         .await?;
-    let mut lines = Vec::with_capacity(req.lines.len());
-    for (i, line) in req.lines.iter().enumerate() {
+    let mut lines = Vec::with_capacity(req_lines.len());
+    for (i, line) in req_lines.iter().enumerate() {
         let price = prices
             .get(&line.sku_id)
             .filter(|p| p.on_shelf)
@@ -196,10 +276,10 @@ pub(crate) async fn place_online(
     )
     .unwrap_or(i64::MAX / 2);
     let order = NewOrder {
-        id: req.id,
-        order_no_prefix: "W",
-        channel: Channel::Online,
-        fulfilment: req.fulfilment,
+        id,
+        order_no_prefix: prefix,
+        channel,
+        fulfilment,
         location_id,
         member_id: member,
         lines,

@@ -612,3 +612,170 @@ pub async fn devices_seen(store: &Store, location: Option<&str>) -> AppResult<Ve
         })
         .collect()
 }
+
+// ---------------------------------------------------------------------------------------------
+// Scan-and-go
+// ---------------------------------------------------------------------------------------------
+
+/// A scan-and-go session.
+#[derive(Debug, Clone)]
+pub struct ScanSession {
+    /// Id (signed into the exit pass).
+    pub id: Uuid,
+    /// The shop session it belongs to.
+    pub web_session: Uuid,
+    /// The store.
+    pub location_id: String,
+    /// `open`, `checkout` (an order is waiting for payment), `paid` or `closed`.
+    pub status: String,
+    /// The order, once the shopper went to pay.
+    pub order_id: Option<Uuid>,
+    /// Started (ms).
+    pub created_at: i64,
+}
+
+fn scan_from_row(row: &sqlx::any::AnyRow) -> AppResult<ScanSession> {
+    Ok(ScanSession {
+        id: uuid_col(row, "id")?,
+        web_session: uuid_col(row, "web_session")?,
+        location_id: col(row, "location_id")?,
+        status: col(row, "status")?,
+        order_id: col::<Option<String>>(row, "order_id")?
+            .map(|o| Uuid::parse_str(&o))
+            .transpose()
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("bad order id in scan session: {e}")))?,
+        created_at: col(row, "created_at")?,
+    })
+}
+
+const SCAN_COLUMNS: &str = "id, web_session, location_id, status, order_id, created_at";
+
+/// Starts a scan-and-go session in a store (closing any open one of the same shop session).
+pub async fn scan_start(
+    store: &Store,
+    id: Uuid,
+    web_session: Uuid,
+    location: &str,
+    member: Option<Uuid>,
+) -> AppResult<ScanSession> {
+    let now = now_ms();
+    let mut tx = store.begin().await?;
+    sqlx::query(
+        "UPDATE scan_sessions SET status = 'closed', updated_at = $2 \
+         WHERE web_session = $1 AND status IN ('open', 'checkout')",
+    )
+    .bind(web_session.to_string())
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO scan_sessions (id, web_session, location_id, member_id, status, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, 'open', $5, $5)",
+    )
+    .bind(id.to_string())
+    .bind(web_session.to_string())
+    .bind(location)
+    .bind(member.map(|m| m.to_string()))
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    scan_get(store, id)
+        .await?
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("scan session vanished")))
+}
+
+/// One scan-and-go session.
+pub async fn scan_get(store: &Store, id: Uuid) -> AppResult<Option<ScanSession>> {
+    let row = sqlx::query(&format!("SELECT {SCAN_COLUMNS} FROM scan_sessions WHERE id = $1"))
+        .bind(id.to_string())
+        .fetch_optional(store.writer())
+        .await?;
+    row.as_ref().map(scan_from_row).transpose()
+}
+
+/// The shop session's latest scan-and-go session that is not closed.
+pub async fn scan_current(store: &Store, web_session: Uuid) -> AppResult<Option<ScanSession>> {
+    let row = sqlx::query(&format!(
+        "SELECT {SCAN_COLUMNS} FROM scan_sessions WHERE web_session = $1 AND status <> 'closed' \
+         ORDER BY created_at DESC, id DESC LIMIT 1"
+    ))
+    .bind(web_session.to_string())
+    .fetch_optional(store.writer())
+    .await?;
+    row.as_ref().map(scan_from_row).transpose()
+}
+
+/// Adds units of a SKU to an open basket (up to `max_qty` per line).
+pub async fn scan_add(
+    store: &Store,
+    scan: Uuid,
+    sku_id: Uuid,
+    qty: i64,
+    max_qty: i64,
+) -> AppResult<()> {
+    sqlx::query(
+        "INSERT INTO scan_lines (scan_session_id, sku_id, qty, added_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (scan_session_id, sku_id) DO UPDATE SET \
+         qty = CASE WHEN scan_lines.qty + $3 > $5 THEN $5 ELSE scan_lines.qty + $3 END",
+    )
+    .bind(scan.to_string())
+    .bind(sku_id.to_string())
+    .bind(qty)
+    .bind(now_ms())
+    .bind(max_qty)
+    .execute(store.writer())
+    .await?;
+    Ok(())
+}
+
+/// Sets a basket line's quantity (0 removes it).
+pub async fn scan_set(store: &Store, scan: Uuid, sku_id: Uuid, qty: i64) -> AppResult<()> {
+    if qty <= 0 {
+        sqlx::query("DELETE FROM scan_lines WHERE scan_session_id = $1 AND sku_id = $2")
+            .bind(scan.to_string())
+            .bind(sku_id.to_string())
+            .execute(store.writer())
+            .await?;
+    } else {
+        sqlx::query("UPDATE scan_lines SET qty = $3 WHERE scan_session_id = $1 AND sku_id = $2")
+            .bind(scan.to_string())
+            .bind(sku_id.to_string())
+            .bind(qty)
+            .execute(store.writer())
+            .await?;
+    }
+    Ok(())
+}
+
+/// The basket: (SKU, units), in scanning order.
+pub async fn scan_lines(store: &Store, scan: Uuid) -> AppResult<Vec<(Uuid, i64)>> {
+    let rows = sqlx::query(
+        "SELECT sku_id, qty FROM scan_lines WHERE scan_session_id = $1 ORDER BY added_at, sku_id",
+    )
+    .bind(scan.to_string())
+    .fetch_all(store.writer())
+    .await?;
+    rows.iter()
+        .map(|r| Ok((uuid_col(r, "sku_id")?, col(r, "qty")?)))
+        .collect()
+}
+
+/// Records the basket's order and the session's new status.
+pub async fn scan_set_order(
+    store: &Store,
+    scan: Uuid,
+    order: Option<Uuid>,
+    status: &str,
+) -> AppResult<()> {
+    sqlx::query(
+        "UPDATE scan_sessions SET order_id = $2, status = $3, updated_at = $4 WHERE id = $1",
+    )
+    .bind(scan.to_string())
+    .bind(order.map(|o| o.to_string()))
+    .bind(status)
+    .bind(now_ms())
+    .execute(store.writer())
+    .await?;
+    Ok(())
+}

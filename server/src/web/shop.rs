@@ -910,6 +910,9 @@ async fn order(
                 }
             }
         }
+        @if order.channel == retail_domain::order::Channel::ScanAndGo && matches!(order.status, OrderStatus::Paid | OrderStatus::Completed) {
+            div.card.center { a.btn.block #show-exit-pass href="/scan/pass" { (ctx.t("出示出场码", "Show the exit pass")) } }
+        }
         @if let Some(qr) = &pickup_qr {
             div.card.center {
                 b { (ctx.t("取货码", "Pickup code")) }

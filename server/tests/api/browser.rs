@@ -422,3 +422,111 @@ async fn csv_import_with_a_bad_line_imports_nothing_and_cashiers_stay_out() {
     shots.take(&cashier, "console-cashier-forbidden-desktop").await;
     cashier.close().await.unwrap();
 }
+
+async fn shopper_login(phone: &Client, app: &TestApp, number: &str, back: &str) {
+    phone
+        .goto(&format!("{}/login?back={back}", app.url))
+        .await
+        .unwrap();
+    type_into(phone, "#phone", number).await;
+    click(phone, "form[action='/login/code'] button").await;
+    let code = text_of(phone, "#sms-code").await;
+    type_into(phone, "#code", &code).await;
+    click(phone, "form[action='/login'] button").await;
+    wait_path(phone, back).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scan_and_go_pays_and_shows_a_signed_exit_pass() {
+    if !browser_available() {
+        return;
+    }
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let temp = tempfile::tempdir().unwrap();
+    let shots = Shots::new(temp.path());
+    // A barcode of something the store has.
+    let levels = retail_server::storage::stock::list_levels(
+        &app.state.store,
+        &retail_server::storage::stock::LevelFilter {
+            location_id: Some("SH002".into()),
+            limit: 50,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut barcode = None;
+    for level in levels.iter().filter(|l| l.available > 5) {
+        let sku = retail_server::storage::catalog::sku(&app.state.store, level.sku_id, None)
+            .await
+            .unwrap()
+            .unwrap();
+        if !sku.weighed {
+            if let Some(b) = sku.barcodes.first() {
+                barcode = Some(b.clone());
+                break;
+            }
+        }
+    }
+    let barcode = barcode.expect("a stocked SKU with a barcode");
+
+    let driver = start_driver().await;
+    let phone = browser(&driver, true).await;
+    shopper_login(&phone, &app, "13800138002", "/scan").await;
+    shots.take(&phone, "scan-start-360").await;
+    type_into(&phone, "#store_code", "ST1.SH002").await;
+    click(&phone, "form[action='/scan/start'] button[type=submit]").await;
+    for _ in 0..2 {
+        type_into(&phone, "#code", &barcode).await;
+        click(&phone, "#scan-form button").await;
+        wait_path(&phone, "/scan").await;
+    }
+    // A code that is no product is refused with a message.
+    type_into(&phone, "#code", "0000000").await;
+    click(&phone, "#scan-form button").await;
+    assert!(text_of(&phone, ".notice.err").await.contains("没有找到"));
+    assert_eq!(
+        phone
+            .find(Locator::Css("input[name=qty]"))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("2")
+    );
+    shots.take(&phone, "scan-basket-360").await;
+    click(&phone, "form[action='/scan/pay'] button").await;
+    wait_path(&phone, "/sandbox/pay/").await;
+    click(&phone, "form button").await;
+    click(&phone, "#return").await;
+    wait_path(&phone, "/orders/").await;
+    click(&phone, "#show-exit-pass").await;
+    wait_path(&phone, "/scan/pass").await;
+    text_of(&phone, "#exit-pass").await;
+    shots.take(&phone, "scan-exit-pass-360").await;
+    let code = phone
+        .execute(
+            "return document.querySelector('[data-code-text]').textContent",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let code = code.as_str().unwrap().to_owned();
+    match app
+        .state
+        .keys
+        .verifier()
+        .verify(&code, chrono::Utc::now())
+        .expect("a valid signed exit pass")
+    {
+        retail_domain::codes::SignedCode::ExitPass(pass) => {
+            assert_eq!(pass.store, "SH002");
+            assert_eq!(pass.item_count, 2);
+            assert!(pass.total.fen() > 0);
+        }
+        other => panic!("not an exit pass: {other:?}"),
+    }
+    phone.close().await.unwrap();
+}
