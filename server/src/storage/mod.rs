@@ -54,11 +54,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "lookup indexes",
         include_str!("../../../migrations/0002_lookup_indexes.sql"),
     ),
-    (
-        5,
-        "web",
-        include_str!("../../../migrations/0005_web.sql"),
-    ),
+    (5, "web", include_str!("../../../migrations/0005_web.sql")),
 ];
 
 /// The central database.

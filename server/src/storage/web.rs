@@ -291,7 +291,10 @@ pub async fn available(
         query = query.bind(sku.to_string());
     }
     for row in query.fetch_all(store.reader()).await? {
-        out.insert(uuid_col(&row, "sku_id")?, col::<i64>(&row, "available")?.max(0));
+        out.insert(
+            uuid_col(&row, "sku_id")?,
+            col::<i64>(&row, "available")?.max(0),
+        );
     }
     Ok(out)
 }
@@ -496,12 +499,10 @@ pub async fn orders(store: &Store, q: &OrderQuery) -> AppResult<Vec<OrderRow>> {
         ));
     }
     sql.push_str(" ORDER BY created_at DESC, id DESC LIMIT $5");
-    let like = q.number.as_ref().map(|n| {
-        format!(
-            "%{}%",
-            n.to_uppercase().replace(['%', '_', '\\'], "")
-        )
-    });
+    let like = q
+        .number
+        .as_ref()
+        .map(|n| format!("%{}%", n.to_uppercase().replace(['%', '_', '\\'], "")));
     let mut query = sqlx::query(&sql)
         .bind(q.location.as_deref())
         .bind(q.member.map(|m| m.to_string()))
@@ -643,7 +644,9 @@ fn scan_from_row(row: &sqlx::any::AnyRow) -> AppResult<ScanSession> {
         order_id: col::<Option<String>>(row, "order_id")?
             .map(|o| Uuid::parse_str(&o))
             .transpose()
-            .map_err(|e| AppError::Internal(anyhow::anyhow!("bad order id in scan session: {e}")))?,
+            .map_err(|e| {
+                AppError::Internal(anyhow::anyhow!("bad order id in scan session: {e}"))
+            })?,
         created_at: col(row, "created_at")?,
     })
 }
@@ -687,10 +690,12 @@ pub async fn scan_start(
 
 /// One scan-and-go session.
 pub async fn scan_get(store: &Store, id: Uuid) -> AppResult<Option<ScanSession>> {
-    let row = sqlx::query(&format!("SELECT {SCAN_COLUMNS} FROM scan_sessions WHERE id = $1"))
-        .bind(id.to_string())
-        .fetch_optional(store.writer())
-        .await?;
+    let row = sqlx::query(&format!(
+        "SELECT {SCAN_COLUMNS} FROM scan_sessions WHERE id = $1"
+    ))
+    .bind(id.to_string())
+    .fetch_optional(store.writer())
+    .await?;
     row.as_ref().map(scan_from_row).transpose()
 }
 

@@ -86,7 +86,12 @@ struct LoginForm {
     back: Option<String>,
 }
 
-fn login_view(ctx: &Ctx, form: &LoginForm, errors: &FieldErrors, problem: Option<&str>) -> Response {
+fn login_view(
+    ctx: &Ctx,
+    form: &LoginForm,
+    errors: &FieldErrors,
+    problem: Option<&str>,
+) -> Response {
     let back = local_path(form.back.as_deref().or(Some("/console")));
     html_response(html! {
         (maud::DOCTYPE)
@@ -135,10 +140,16 @@ async fn login(
     let password = form.password.clone().unwrap_or_default();
     let mut errors = FieldErrors::new();
     if username.trim().is_empty() {
-        errors.insert("username", ctx.t("请输入用户名", "Enter your user name").into());
+        errors.insert(
+            "username",
+            ctx.t("请输入用户名", "Enter your user name").into(),
+        );
     }
     if password.is_empty() {
-        errors.insert("password", ctx.t("请输入密码", "Enter your password").into());
+        errors.insert(
+            "password",
+            ctx.t("请输入密码", "Enter your password").into(),
+        );
     }
     if !errors.is_empty() {
         return Ok(login_view(&ctx, &form, &errors, None));
@@ -146,7 +157,11 @@ async fn login(
     match crate::routes::auth::authenticate(&state, &username, &password).await {
         Ok((token, _, _)) => {
             let back = local_path(form.back.as_deref());
-            let back = if back.starts_with("/console") { back } else { "/console".into() };
+            let back = if back.starts_with("/console") {
+                back
+            } else {
+                "/console".into()
+            };
             let mut resp = redirect(&back);
             set_cookie(
                 &mut resp,
@@ -155,7 +170,11 @@ async fn login(
             Ok(resp)
         }
         Err(AppError::Unauthorized(_)) => {
-            errors.insert("password", ctx.t("用户名或密码不正确", "Wrong user name or password").into());
+            errors.insert(
+                "password",
+                ctx.t("用户名或密码不正确", "Wrong user name or password")
+                    .into(),
+            );
             Ok(login_view(&ctx, &form, &errors, None))
         }
         Err(e) => Err(e.into()),
@@ -171,7 +190,10 @@ async fn logout(
         storage::staff::revoke_session(&state.store, &token_hash(token)).await?;
     }
     let mut resp = redirect("/console/login");
-    set_cookie(&mut resp, "console=; Path=/console; Max-Age=0; HttpOnly; SameSite=Lax");
+    set_cookie(
+        &mut resp,
+        "console=; Path=/console; Max-Age=0; HttpOnly; SameSite=Lax",
+    );
     Ok(resp)
 }
 
@@ -421,7 +443,15 @@ async fn orders_csv(
 ) -> WebResult<Response> {
     let rows = order_rows(&state, &staff, &p, 100_000).await?;
     let bytes = csv_bytes(
-        &["order_no", "created_at", "location", "channel", "fulfilment", "status", "total"],
+        &[
+            "order_no",
+            "created_at",
+            "location",
+            "channel",
+            "fulfilment",
+            "status",
+            "total",
+        ],
         rows.into_iter()
             .map(|o| {
                 vec![
@@ -540,11 +570,15 @@ async fn order_ready(
     {
         Ok(order) => {
             crate::routes::orders::announce(&state, &order, "ready").await;
-            Ok(redirect(&format!("/console/orders/{}?done=ready", order.id)))
+            Ok(redirect(&format!(
+                "/console/orders/{}?done=ready",
+                order.id
+            )))
         }
-        Err(AppError::Conflict { .. }) => {
-            Ok(redirect(&format!("/console/orders/{}?error=state", order.id)))
-        }
+        Err(AppError::Conflict { .. }) => Ok(redirect(&format!(
+            "/console/orders/{}?error=state",
+            order.id
+        ))),
         Err(e) => Err(e.into()),
     }
 }
@@ -591,7 +625,9 @@ async fn order_cancel(
             }
             Ok(redirect(&format!("/console/orders/{id}?done=cancelled")))
         }
-        Err(AppError::Conflict { .. }) => Ok(redirect(&format!("/console/orders/{id}?error=state"))),
+        Err(AppError::Conflict { .. }) => {
+            Ok(redirect(&format!("/console/orders/{id}?error=state")))
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -622,7 +658,9 @@ async fn order_handover(
             crate::routes::orders::announce(&state, &order, "collected").await;
             Ok(redirect(&format!("/console/orders/{id}?done=handed")))
         }
-        Err(AppError::Conflict { .. }) => Ok(redirect(&format!("/console/orders/{id}?error=state"))),
+        Err(AppError::Conflict { .. }) => {
+            Ok(redirect(&format!("/console/orders/{id}?error=state")))
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -907,7 +945,9 @@ pub fn parse_catalog_csv(bytes: &[u8]) -> Result<Vec<(usize, ProductRequest)>, V
         };
         match crate::routes::catalog::product_request(copy) {
             Ok(_) => out.push((first, req)),
-            Err(AppError::Invalid { fields, message, .. }) => {
+            Err(AppError::Invalid {
+                fields, message, ..
+            }) => {
                 for (name, msg) in fields.iter().take(1) {
                     let line = name
                         .strip_prefix("skus[")
@@ -998,7 +1038,12 @@ async fn import(
     staff.require(&[Role::HeadOfficeAdmin])?;
     let mut csrf = None;
     let mut file: Option<Vec<u8>> = None;
-    let bad = || WebError::App(AppError::bad_request("invalid_form", "the upload could not be read"));
+    let bad = || {
+        WebError::App(AppError::bad_request(
+            "invalid_form",
+            "the upload could not be read",
+        ))
+    };
     while let Some(part) = multipart.next_field().await.map_err(|_| bad())? {
         match part.name() {
             Some("_csrf") => csrf = Some(part.text().await.map_err(|_| bad())?),
@@ -1008,7 +1053,10 @@ async fn import(
                     return Ok(import_view(
                         &ctx,
                         &staff,
-                        &[LineError { line: 0, message: "the file is larger than 8 MiB".into() }],
+                        &[LineError {
+                            line: 0,
+                            message: "the file is larger than 8 MiB".into(),
+                        }],
                         None,
                     ));
                 }
@@ -1022,7 +1070,10 @@ async fn import(
         return Ok(import_view(
             &ctx,
             &staff,
-            &[LineError { line: 0, message: ctx.t("请选择文件", "Choose a file").into() }],
+            &[LineError {
+                line: 0,
+                message: ctx.t("请选择文件", "Choose a file").into(),
+            }],
             None,
         ));
     };
@@ -1044,7 +1095,11 @@ async fn import(
         .collect();
     let barcodes: Vec<String> = parsed
         .iter()
-        .flat_map(|(_, p)| p.skus.iter().flat_map(|s| s.barcodes.iter().map(|b| b.code.clone())))
+        .flat_map(|(_, p)| {
+            p.skus
+                .iter()
+                .flat_map(|s| s.barcodes.iter().map(|b| b.code.clone()))
+        })
         .collect();
     let taken =
         storage::catalog::taken_codes(&state.store, &product_codes, &sku_codes, &barcodes).await?;
@@ -1053,18 +1108,30 @@ async fn import(
     let mut products = Vec::new();
     for (line, req) in parsed {
         if !categories.contains(&req.category_id) {
-            errors.push(LineError { line, message: format!("category_id: no category {}", req.category_id) });
+            errors.push(LineError {
+                line,
+                message: format!("category_id: no category {}", req.category_id),
+            });
         }
         if taken.contains(&req.code) {
-            errors.push(LineError { line, message: format!("product_code: {} already exists", req.code) });
+            errors.push(LineError {
+                line,
+                message: format!("product_code: {} already exists", req.code),
+            });
         }
         for s in &req.skus {
             if taken.contains(&s.sku_code) || !seen_skus.insert(s.sku_code.clone()) {
-                errors.push(LineError { line, message: format!("sku_code: {} is already used", s.sku_code) });
+                errors.push(LineError {
+                    line,
+                    message: format!("sku_code: {} is already used", s.sku_code),
+                });
             }
             for b in &s.barcodes {
                 if taken.contains(&b.code) || !seen_barcodes.insert(b.code.clone()) {
-                    errors.push(LineError { line, message: format!("barcodes: {} is already used", b.code) });
+                    errors.push(LineError {
+                        line,
+                        message: format!("barcodes: {} is already used", b.code),
+                    });
                 }
             }
         }
@@ -1086,7 +1153,10 @@ async fn import(
         Err(e @ (AppError::Conflict { .. } | AppError::Invalid { .. })) => Ok(import_view(
             &ctx,
             &staff,
-            &[LineError { line: 0, message: e.to_string() }],
+            &[LineError {
+                line: 0,
+                message: e.to_string(),
+            }],
             None,
         )),
         Err(e) => Err(e.into()),
@@ -1110,8 +1180,8 @@ async fn stock(
     Staff(staff): Staff,
     Query(p): Query<StockParams>,
 ) -> WebResult<Response> {
-    let location = pick_location(&staff, p.location.as_deref())?
-        .unwrap_or_else(|| "SH001".to_owned());
+    let location =
+        pick_location(&staff, p.location.as_deref())?.unwrap_or_else(|| "SH001".to_owned());
     let alerts = p.alerts.is_some();
     let levels = storage::stock::list_levels(
         &state.store,
@@ -1173,7 +1243,12 @@ async fn movements(
             }
         } }
     };
-    Ok(console_page(&ctx, &staff, ctx.t("库存流水", "Stock movements"), body))
+    Ok(console_page(
+        &ctx,
+        &staff,
+        ctx.t("库存流水", "Stock movements"),
+        body,
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1197,14 +1272,30 @@ async fn members(
     if let Some(phone) = p.phone.as_deref().filter(|p| !p.trim().is_empty()) {
         match storage::members::normalize_phone(phone) {
             Ok(phone) => {
-                state.limiter.check(&format!("member-lookup:{}", staff.username), 60)?;
-                found = storage::members::by_phone(&state.store, &state.keys, &state.settings.points, &phone).await?;
+                state
+                    .limiter
+                    .check(&format!("member-lookup:{}", staff.username), 60)?;
+                found = storage::members::by_phone(
+                    &state.store,
+                    &state.keys,
+                    &state.settings.points,
+                    &phone,
+                )
+                .await?;
                 if found.is_none() {
-                    errors.insert("phone", ctx.t("没有这个手机号的会员", "No member with this phone").into());
+                    errors.insert(
+                        "phone",
+                        ctx.t("没有这个手机号的会员", "No member with this phone")
+                            .into(),
+                    );
                 }
             }
             Err(_) => {
-                errors.insert("phone", ctx.t("请输入 11 位手机号", "Enter an 11-digit mobile number").into());
+                errors.insert(
+                    "phone",
+                    ctx.t("请输入 11 位手机号", "Enter an 11-digit mobile number")
+                        .into(),
+                );
             }
         }
     }
@@ -1279,7 +1370,16 @@ async fn member(
     Query(n): Query<NoticeParams>,
 ) -> WebResult<Response> {
     staff.require(&[Role::HeadOfficeAdmin, Role::StoreManager])?;
-    member_view(&state, &ctx, &staff, id, &PointsForm::default(), &FieldErrors::new(), n.done.is_some()).await
+    member_view(
+        &state,
+        &ctx,
+        &staff,
+        id,
+        &PointsForm::default(),
+        &FieldErrors::new(),
+        n.done.is_some(),
+    )
+    .await
 }
 
 async fn adjust_points(
@@ -1300,11 +1400,25 @@ async fn adjust_points(
         .ok()
         .filter(|d| *d != 0 && d.abs() <= 1_000_000);
     if delta.is_none() {
-        errors.insert("delta", ctx.t("请输入非零整数（绝对值不超过 1000000）", "Enter a whole number other than 0 (at most 1000000 either way)").into());
+        errors.insert(
+            "delta",
+            ctx.t(
+                "请输入非零整数（绝对值不超过 1000000）",
+                "Enter a whole number other than 0 (at most 1000000 either way)",
+            )
+            .into(),
+        );
     }
     let reason = form.reason.clone().unwrap_or_default().trim().to_owned();
     if reason.is_empty() || reason.chars().count() > 200 {
-        errors.insert("reason", ctx.t("请填写原因（最多 200 字）", "Give a reason (up to 200 characters)").into());
+        errors.insert(
+            "reason",
+            ctx.t(
+                "请填写原因（最多 200 字）",
+                "Give a reason (up to 200 characters)",
+            )
+            .into(),
+        );
     }
     let adjust_id = form
         .id
@@ -1326,9 +1440,25 @@ async fn adjust_points(
     .await
     {
         Ok(_) => Ok(redirect(&format!("/console/members/{id}?done=1"))),
-        Err(AppError::Conflict { code: "insufficient_points", .. }) => {
-            errors.insert("delta", ctx.t("积分不足，不能扣成负数", "Not enough points to take").into());
-            member_view(&state, &ctx, &staff, id, &PointsForm { id: None, ..form }, &errors, false).await
+        Err(AppError::Conflict {
+            code: "insufficient_points",
+            ..
+        }) => {
+            errors.insert(
+                "delta",
+                ctx.t("积分不足，不能扣成负数", "Not enough points to take")
+                    .into(),
+            );
+            member_view(
+                &state,
+                &ctx,
+                &staff,
+                id,
+                &PointsForm { id: None, ..form },
+                &errors,
+                false,
+            )
+            .await
         }
         Err(e) => Err(e.into()),
     }
@@ -1338,7 +1468,11 @@ async fn adjust_points(
 // Audit, stores, staff, devices
 // ---------------------------------------------------------------------------------------------
 
-async fn audit(State(state): State<AppState>, ctx: Ctx, Staff(staff): Staff) -> WebResult<Response> {
+async fn audit(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Staff(staff): Staff,
+) -> WebResult<Response> {
     staff.require(&[Role::HeadOfficeAdmin])?;
     let entries = storage::audit::list(&state.store, None, 200).await?;
     let body = html! {
@@ -1349,10 +1483,19 @@ async fn audit(State(state): State<AppState>, ctx: Ctx, Staff(staff): Staff) -> 
             }
         } }
     };
-    Ok(console_page(&ctx, &staff, ctx.t("审计日志", "Audit log"), body))
+    Ok(console_page(
+        &ctx,
+        &staff,
+        ctx.t("审计日志", "Audit log"),
+        body,
+    ))
 }
 
-async fn stores(State(state): State<AppState>, ctx: Ctx, Staff(staff): Staff) -> WebResult<Response> {
+async fn stores(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Staff(staff): Staff,
+) -> WebResult<Response> {
     staff.require(&[Role::HeadOfficeAdmin])?;
     let locations = storage::locations::list(&state.store).await?;
     let body = html! {
@@ -1364,7 +1507,11 @@ async fn stores(State(state): State<AppState>, ctx: Ctx, Staff(staff): Staff) ->
     Ok(console_page(&ctx, &staff, ctx.t("门店", "Stores"), body))
 }
 
-async fn staff_list(State(state): State<AppState>, ctx: Ctx, Staff(staff): Staff) -> WebResult<Response> {
+async fn staff_list(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Staff(staff): Staff,
+) -> WebResult<Response> {
     staff.require(&[Role::HeadOfficeAdmin])?;
     let people = storage::staff::list(&state.store, None).await?;
     let body = html! {
@@ -1373,7 +1520,12 @@ async fn staff_list(State(state): State<AppState>, ctx: Ctx, Staff(staff): Staff
             @for s in &people { tr { td { (s.username) } td { (s.display_name) } td { (role_label(ctx.lang, s.role)) } td { (s.location_id.as_deref().unwrap_or("—")) } } }
         } }
     };
-    Ok(console_page(&ctx, &staff, ctx.t("员工与角色", "Staff and roles"), body))
+    Ok(console_page(
+        &ctx,
+        &staff,
+        ctx.t("员工与角色", "Staff and roles"),
+        body,
+    ))
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]
@@ -1436,8 +1588,20 @@ async fn devices_view(
     Ok(console_page(ctx, staff, ctx.t("设备", "Devices"), body))
 }
 
-async fn devices(State(state): State<AppState>, ctx: Ctx, Staff(staff): Staff) -> WebResult<Response> {
-    devices_view(&state, &ctx, &staff, &DeviceForm::default(), &FieldErrors::new(), None).await
+async fn devices(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Staff(staff): Staff,
+) -> WebResult<Response> {
+    devices_view(
+        &state,
+        &ctx,
+        &staff,
+        &DeviceForm::default(),
+        &FieldErrors::new(),
+        None,
+    )
+    .await
 }
 
 async fn register_device(
@@ -1450,7 +1614,14 @@ async fn register_device(
     let mut errors = FieldErrors::new();
     let name = form.name.clone().unwrap_or_default().trim().to_owned();
     if name.is_empty() || name.chars().count() > 64 {
-        errors.insert("name", ctx.t("请填写名称（最多 64 字）", "Enter a name (up to 64 characters)").into());
+        errors.insert(
+            "name",
+            ctx.t(
+                "请填写名称（最多 64 字）",
+                "Enter a name (up to 64 characters)",
+            )
+            .into(),
+        );
     }
     let location = form.location.clone().unwrap_or_default();
     staff.require_store(&location)?;
@@ -1486,7 +1657,15 @@ async fn register_device(
     .await?;
     // A resubmitted form (same id) does not show a new credential: the first one stands.
     let shown = created.map(|d| (d.name, credential));
-    devices_view(&state, &ctx, &staff, &DeviceForm::default(), &FieldErrors::new(), shown).await
+    devices_view(
+        &state,
+        &ctx,
+        &staff,
+        &DeviceForm::default(),
+        &FieldErrors::new(),
+        shown,
+    )
+    .await
 }
 
 async fn revoke_device(

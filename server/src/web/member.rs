@@ -106,7 +106,11 @@ async fn send_code(
     let phone = match storage::members::normalize_phone(form.phone.as_deref().unwrap_or("")) {
         Ok(p) => p,
         Err(_) => {
-            errors.insert("phone", ctx.t("请输入 11 位手机号", "Enter an 11-digit mobile number").into());
+            errors.insert(
+                "phone",
+                ctx.t("请输入 11 位手机号", "Enter an 11-digit mobile number")
+                    .into(),
+            );
             return Ok(login_view(&ctx, &form, &errors, None));
         }
     };
@@ -116,7 +120,9 @@ async fn send_code(
     storage::web::put_login_code(
         &state.store,
         &phone_hash,
-        &state.keys.lookup_hash(&format!("login-code:{phone}:{code}")),
+        &state
+            .keys
+            .lookup_hash(&format!("login-code:{phone}:{code}")),
         storage::now_ms() + CODE_TTL_MS,
     )
     .await?;
@@ -135,8 +141,20 @@ async fn login(
 ) -> WebResult<Response> {
     let mut errors = FieldErrors::new();
     let Ok(phone) = storage::members::normalize_phone(form.phone.as_deref().unwrap_or("")) else {
-        errors.insert("phone", ctx.t("请输入 11 位手机号", "Enter an 11-digit mobile number").into());
-        return Ok(login_view(&ctx, &LoginForm { phone: None, ..form }, &errors, None));
+        errors.insert(
+            "phone",
+            ctx.t("请输入 11 位手机号", "Enter an 11-digit mobile number")
+                .into(),
+        );
+        return Ok(login_view(
+            &ctx,
+            &LoginForm {
+                phone: None,
+                ..form
+            },
+            &errors,
+            None,
+        ));
     };
     let code = form.code.clone().unwrap_or_default().trim().to_owned();
     state.limiter.check(&format!("login-code:{phone}"), 10)?;
@@ -144,7 +162,9 @@ async fn login(
         storage::web::check_login_code(
             &state.store,
             &state.keys.lookup_hash(&phone),
-            &state.keys.lookup_hash(&format!("login-code:{phone}:{code}")),
+            &state
+                .keys
+                .lookup_hash(&format!("login-code:{phone}:{code}")),
         )
         .await?
     } else {
@@ -154,11 +174,34 @@ async fn login(
         CodeCheck::Accepted => {}
         CodeCheck::Wrong => {
             errors.insert("code", ctx.t("验证码不正确", "Wrong code").into());
-            return Ok(login_view(&ctx, &LoginForm { phone: Some(phone), ..form }, &errors, Some("······")));
+            return Ok(login_view(
+                &ctx,
+                &LoginForm {
+                    phone: Some(phone),
+                    ..form
+                },
+                &errors,
+                Some("······"),
+            ));
         }
         CodeCheck::Expired => {
-            errors.insert("phone", ctx.t("验证码已失效，请重新获取", "The code expired; request a new one").into());
-            return Ok(login_view(&ctx, &LoginForm { phone: Some(phone), ..form }, &errors, None));
+            errors.insert(
+                "phone",
+                ctx.t(
+                    "验证码已失效，请重新获取",
+                    "The code expired; request a new one",
+                )
+                .into(),
+            );
+            return Ok(login_view(
+                &ctx,
+                &LoginForm {
+                    phone: Some(phone),
+                    ..form
+                },
+                &errors,
+                None,
+            ));
         }
     }
     let rules = &state.settings.points;
@@ -201,8 +244,14 @@ async fn logout(
     let mut resp = redirect("/");
     if let Some(session) = session(&state, &ctx).await? {
         let token = new_token("ws_");
-        storage::web::rekey_session(&state.store, session.id, &token_hash(&token), None, super::SESSION_TTL_MS)
-            .await?;
+        storage::web::rekey_session(
+            &state.store,
+            session.id,
+            &token_hash(&token),
+            None,
+            super::SESSION_TTL_MS,
+        )
+        .await?;
         set_cookie(&mut resp, &sid_cookie(&token));
     }
     Ok(resp)
@@ -263,7 +312,12 @@ async fn me(State(state): State<AppState>, ctx: Ctx) -> WebResult<Response> {
             }
         }
     };
-    Ok(shop_page(&ctx, ctx.t("会员中心", "Member centre"), count, body))
+    Ok(shop_page(
+        &ctx,
+        ctx.t("会员中心", "Member centre"),
+        count,
+        body,
+    ))
 }
 
 async fn member_code(State(state): State<AppState>, ctx: Ctx) -> WebResult<Response> {

@@ -159,7 +159,8 @@ fn valid_sid(s: &str) -> bool {
     s.starts_with("ws_")
         && s.len() > 20
         && s.len() < 100
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// The `sid` cookie header for a token.
@@ -273,7 +274,8 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for Form<T> {
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(|_| WebError::bad_form())?;
-        let token: CsrfOnly = serde_urlencoded::from_bytes(&bytes).map_err(|_| WebError::bad_form())?;
+        let token: CsrfOnly =
+            serde_urlencoded::from_bytes(&bytes).map_err(|_| WebError::bad_form())?;
         check_csrf(state, &sid, token.csrf.as_deref())?;
         let value: T = serde_urlencoded::from_bytes(&bytes).map_err(|_| WebError::bad_form())?;
         Ok(Self(value))
@@ -350,7 +352,10 @@ pub enum WebError {
 
 impl WebError {
     fn bad_form() -> Self {
-        Self::App(AppError::bad_request("invalid_form", "the form could not be read"))
+        Self::App(AppError::bad_request(
+            "invalid_form",
+            "the form could not be read",
+        ))
     }
 }
 
@@ -408,11 +413,9 @@ impl IntoResponse for WebError {
                         "您的账号无权打开此页面。",
                         "Your account may not open this page.",
                     ),
-                    AppError::Unauthorized(_) => error_page(
-                        status,
-                        "请先登录。",
-                        "Please log in first.",
-                    ),
+                    AppError::Unauthorized(_) => {
+                        error_page(status, "请先登录。", "Please log in first.")
+                    }
                     AppError::RateLimited => error_page(
                         status,
                         "操作太频繁，请一分钟后再试。",
@@ -470,12 +473,12 @@ fn error_page_text(status: StatusCode, message: &str) -> Response {
 pub fn html_response(markup: Markup) -> Response {
     let mut resp = markup.into_string().into_response();
     let h = resp.headers_mut();
-    h.insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
-    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(
-        "x-frame-options",
-        HeaderValue::from_static("DENY"),
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
     );
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
     h.insert(
         "content-security-policy",
         HeaderValue::from_static(

@@ -68,7 +68,10 @@ async fn scan_page(
         "store" => ctx.t("不是有效的门店码。", "Not a valid store code."),
         "code" => ctx.t("没有找到这个条码的商品。", "No item with this code."),
         "empty" => ctx.t("购物袋是空的。", "Your basket is empty."),
-        "stock" => ctx.t("门店库存不足，请联系店员。", "Not enough stock in the store; ask a member of staff."),
+        "stock" => ctx.t(
+            "门店库存不足，请联系店员。",
+            "Not enough stock in the store; ask a member of staff.",
+        ),
         _ => ctx.t("操作未完成。", "That did not work."),
     });
     let Some(scan) = scan else {
@@ -184,7 +187,11 @@ async fn start(
         }
         return Ok(redirect("/scan"));
     }
-    let typed = f.store_code.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    let typed = f
+        .store_code
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
     let store = match (typed, f.store.as_deref()) {
         (Some(code), _) if code.starts_with("ST") => parse_store_code(code).ok().map(|c| c.store),
         (Some(code), _) => validate_store(code).ok().map(|()| code.to_owned()),
@@ -198,8 +205,14 @@ async fn start(
         Some(l) if l.kind == "store" => {}
         _ => return Ok(redirect("/scan?error=store")),
     }
-    storage::web::scan_start(&state.store, retail_domain::ids::new_id(), web, &store, Some(member))
-        .await?;
+    storage::web::scan_start(
+        &state.store,
+        retail_domain::ids::new_id(),
+        web,
+        &store,
+        Some(member),
+    )
+    .await?;
     Ok(redirect("/scan"))
 }
 
@@ -215,10 +228,17 @@ async fn open_scan(state: &AppState, ctx: &Ctx) -> WebResult<ScanSession> {
     }
 }
 
-async fn add(State(state): State<AppState>, ctx: Ctx, Form(f): Form<AddForm>) -> WebResult<Response> {
+async fn add(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Form(f): Form<AddForm>,
+) -> WebResult<Response> {
     let scan = open_scan(&state, &ctx).await?;
     let code = f.code.unwrap_or_default().trim().to_owned();
-    if code.is_empty() || code.len() > 64 || !code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+    if code.is_empty()
+        || code.len() > 64
+        || !code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
         return Ok(redirect("/scan?error=code"));
     }
     let Some(sku) = storage::web::sku_by_code(&state.store, &code).await? else {
@@ -231,7 +251,14 @@ async fn add(State(state): State<AppState>, ctx: Ctx, Form(f): Form<AddForm>) ->
     if !prices.get(&sku).is_some_and(|p| p.on_shelf && !p.weighed) {
         return Ok(redirect("/scan?error=code"));
     }
-    storage::web::scan_add(&state.store, scan.id, sku, 1, state.settings.orders.max_line_qty).await?;
+    storage::web::scan_add(
+        &state.store,
+        scan.id,
+        sku,
+        1,
+        state.settings.orders.max_line_qty,
+    )
+    .await?;
     Ok(redirect("/scan"))
 }
 
@@ -273,8 +300,12 @@ async fn pay(
     if let Some(order_id) = scan.order_id {
         let order = storage::orders::get(&state.store, order_id).await?;
         if order.status == OrderStatus::PendingPayment {
-            let payment =
-                storage::payments::create_intent(&state.store, retail_domain::ids::new_id(), order_id).await?;
+            let payment = storage::payments::create_intent(
+                &state.store,
+                retail_domain::ids::new_id(),
+                order_id,
+            )
+            .await?;
             return Ok(redirect(&format!("/sandbox/pay/{}", payment.id)));
         }
     }
@@ -304,7 +335,8 @@ async fn pay(
     };
     storage::web::scan_set_order(&state.store, scan.id, Some(placed.id), "checkout").await?;
     let payment =
-        storage::payments::create_intent(&state.store, retail_domain::ids::new_id(), placed.id).await?;
+        storage::payments::create_intent(&state.store, retail_domain::ids::new_id(), placed.id)
+            .await?;
     Ok(redirect(&format!("/sandbox/pay/{}", payment.id)))
 }
 

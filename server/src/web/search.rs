@@ -130,7 +130,10 @@ fn query_keys(text: &str) -> Vec<String> {
     if chars.len() == 1 {
         return vec![chars[0].to_string()];
     }
-    let mut keys: Vec<String> = chars.windows(2).map(|w| format!("{}{}", w[0], w[1])).collect();
+    let mut keys: Vec<String> = chars
+        .windows(2)
+        .map(|w| format!("{}{}", w[0], w[1]))
+        .collect();
     keys.sort();
     keys.dedup();
     keys
@@ -451,10 +454,24 @@ mod tests {
         ]);
         Index::build(
             vec![
-                row("P1", "农夫山泉饮用天然水", "Nongfu Spring water", "农夫山泉", "water", 200),
+                row(
+                    "P1",
+                    "农夫山泉饮用天然水",
+                    "Nongfu Spring water",
+                    "农夫山泉",
+                    "water",
+                    200,
+                ),
                 row("P2", "伊利纯牛奶", "Yili pure milk", "伊利", "milk", 650),
                 row("P3", "蒙牛纯牛奶", "Mengniu pure milk", "蒙牛", "milk", 600),
-                row("P4", "山泉纯净水", "Spring purified water", "", "water", 150),
+                row(
+                    "P4",
+                    "山泉纯净水",
+                    "Spring purified water",
+                    "",
+                    "water",
+                    150,
+                ),
             ],
             &parents,
         )
@@ -463,16 +480,36 @@ mod tests {
     #[test]
     fn chinese_substrings_match() {
         let idx = index();
-        let hits = idx.search(&Query { text: "牛奶".into(), limit: 10, ..Query::default() });
+        let hits = idx.search(&Query {
+            text: "牛奶".into(),
+            limit: 10,
+            ..Query::default()
+        });
         assert_eq!(hits.total, 2);
-        let hits = idx.search(&Query { text: "山泉".into(), limit: 10, ..Query::default() });
+        let hits = idx.search(&Query {
+            text: "山泉".into(),
+            limit: 10,
+            ..Query::default()
+        });
         assert_eq!(hits.total, 2);
         // All bigrams present but not as one substring: not a match.
-        let hits = idx.search(&Query { text: "纯牛山".into(), limit: 10, ..Query::default() });
+        let hits = idx.search(&Query {
+            text: "纯牛山".into(),
+            limit: 10,
+            ..Query::default()
+        });
         assert_eq!(hits.total, 0);
-        let hits = idx.search(&Query { text: "水".into(), limit: 10, ..Query::default() });
+        let hits = idx.search(&Query {
+            text: "水".into(),
+            limit: 10,
+            ..Query::default()
+        });
         assert_eq!(hits.total, 2);
-        let hits = idx.search(&Query { text: "MILK".into(), limit: 10, ..Query::default() });
+        let hits = idx.search(&Query {
+            text: "MILK".into(),
+            limit: 10,
+            ..Query::default()
+        });
         assert_eq!(hits.total, 2);
     }
 

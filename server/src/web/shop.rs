@@ -20,8 +20,8 @@ use uuid::Uuid;
 
 use super::search::{Query as SearchQuery, Sort};
 use super::{
-    field, qr_svg, redirect, shop_page, status_label, when, yuan, Ctx, FieldErrors, Form,
-    WebError, WebResult,
+    field, qr_svg, redirect, shop_page, status_label, when, yuan, Ctx, FieldErrors, Form, WebError,
+    WebResult,
 };
 use crate::error::AppError;
 use crate::routes::orders::{Address, OrderLineRequest, PlaceOrder};
@@ -58,7 +58,10 @@ pub async fn session(state: &AppState, ctx: &Ctx) -> WebResult<Option<WebSession
 
 /// The shopper's session, created when missing.
 pub async fn ensure_session(state: &AppState, ctx: &Ctx) -> WebResult<WebSession> {
-    Ok(storage::web::ensure_session(&state.store, &token_hash(&ctx.sid), super::SESSION_TTL_MS).await?)
+    Ok(
+        storage::web::ensure_session(&state.store, &token_hash(&ctx.sid), super::SESSION_TTL_MS)
+            .await?,
+    )
 }
 
 /// Units in the cart (for the tab bar badge).
@@ -235,10 +238,18 @@ async fn search(
     let min_fen = min.and_then(parse_yuan);
     let max_fen = max.and_then(parse_yuan);
     if min.is_some() && min_fen.is_none() {
-        errors.insert("min", ctx.t("请输入金额，如 9.90", "Enter an amount, e.g. 9.90").into());
+        errors.insert(
+            "min",
+            ctx.t("请输入金额，如 9.90", "Enter an amount, e.g. 9.90")
+                .into(),
+        );
     }
     if max.is_some() && max_fen.is_none() {
-        errors.insert("max", ctx.t("请输入金额，如 9.90", "Enter an amount, e.g. 9.90").into());
+        errors.insert(
+            "max",
+            ctx.t("请输入金额，如 9.90", "Enter an amount, e.g. 9.90")
+                .into(),
+        );
     }
     let sort = Sort::parse(p.sort.as_deref().unwrap_or(""));
     let page = p.page.unwrap_or(0).min(1000);
@@ -444,7 +455,9 @@ async fn cart_add(
         .parse()
         .ok()
         .filter(|q| (1..=state.settings.orders.max_line_qty).contains(q))
-        .ok_or_else(|| AppError::field("qty", ctx.t("数量须为 1 到 99", "Quantity must be 1 to 99")))?;
+        .ok_or_else(|| {
+            AppError::field("qty", ctx.t("数量须为 1 到 99", "Quantity must be 1 to 99"))
+        })?;
     let prices = state
         .catalog_cache
         .sku_prices(&state.store, WAREHOUSE, &[f.sku])
@@ -732,13 +745,31 @@ async fn place(
         let phone = form.phone.clone().unwrap_or_default().trim().to_owned();
         let addr = form.address.clone().unwrap_or_default().trim().to_owned();
         if name.is_empty() || name.chars().count() > 64 {
-            errors.insert("name", ctx.t("请填写收货人（最多 64 字）", "Enter the recipient (up to 64 characters)").into());
+            errors.insert(
+                "name",
+                ctx.t(
+                    "请填写收货人（最多 64 字）",
+                    "Enter the recipient (up to 64 characters)",
+                )
+                .into(),
+            );
         }
         if storage::members::normalize_phone(&phone).is_err() {
-            errors.insert("phone", ctx.t("请填写 11 位手机号", "Enter an 11-digit mobile number").into());
+            errors.insert(
+                "phone",
+                ctx.t("请填写 11 位手机号", "Enter an 11-digit mobile number")
+                    .into(),
+            );
         }
         if addr.chars().count() < 5 || addr.chars().count() > 300 {
-            errors.insert("address", ctx.t("请填写详细地址（5 到 300 字）", "Enter the full address (5 to 300 characters)").into());
+            errors.insert(
+                "address",
+                ctx.t(
+                    "请填写详细地址（5 到 300 字）",
+                    "Enter the full address (5 to 300 characters)",
+                )
+                .into(),
+            );
         }
         address = Some(Address {
             name,
@@ -782,15 +813,37 @@ async fn place(
         }
         Err(AppError::Conflict { code, message }) => {
             let text = if code == "out_of_stock" {
-                format!("{} ({message})", ctx.t("库存不足，请调整数量或换个门店。", "Not enough stock: change the quantity or the store."))
+                format!(
+                    "{} ({message})",
+                    ctx.t(
+                        "库存不足，请调整数量或换个门店。",
+                        "Not enough stock: change the quantity or the store."
+                    )
+                )
             } else {
                 message
             };
-            checkout_page(&state, &ctx, session_id, &CheckoutForm { id: None, ..form }, &FieldErrors::new(), Some(text)).await
+            checkout_page(
+                &state,
+                &ctx,
+                session_id,
+                &CheckoutForm { id: None, ..form },
+                &FieldErrors::new(),
+                Some(text),
+            )
+            .await
         }
         Err(e @ AppError::Invalid { .. }) => {
             let text = e.to_string();
-            checkout_page(&state, &ctx, session_id, &CheckoutForm { id: None, ..form }, &FieldErrors::new(), Some(text)).await
+            checkout_page(
+                &state,
+                &ctx,
+                session_id,
+                &CheckoutForm { id: None, ..form },
+                &FieldErrors::new(),
+                Some(text),
+            )
+            .await
         }
         Err(e) => Err(e.into()),
     }

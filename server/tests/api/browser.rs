@@ -113,7 +113,10 @@ impl Shots {
 
     async fn take(&self, client: &Client, name: &str) {
         let png = client.screenshot().await.expect("screenshot");
-        assert!(png.starts_with(&[0x89, b'P', b'N', b'G']), "a PNG screenshot");
+        assert!(
+            png.starts_with(&[0x89, b'P', b'N', b'G']),
+            "a PNG screenshot"
+        );
         std::fs::write(self.dir.join(format!("{name}.png")), &png).unwrap();
         let _ = std::fs::write(format!("/tmp/web-shots/{name}.png"), &png);
     }
@@ -169,10 +172,7 @@ async fn wait_path(client: &Client, prefix: &str) -> String {
 }
 
 async fn console_login(client: &Client, app: &TestApp, user: &str) {
-    client
-        .goto(&format!("{}/console", app.url))
-        .await
-        .unwrap();
+    client.goto(&format!("{}/console", app.url)).await.unwrap();
     wait_path(client, "/console/login").await;
     type_into(client, "#username", user).await;
     type_into(client, "#password", "demo1234").await;
@@ -231,10 +231,7 @@ async fn shopper_orders_for_pickup_and_the_manager_marks_it_ready() {
     text_of(&phone, ".notice.ok").await;
 
     // Checkout asks for a log-in by phone (sandbox SMS code), then comes back.
-    phone
-        .goto(&format!("{}/checkout", app.url))
-        .await
-        .unwrap();
+    phone.goto(&format!("{}/checkout", app.url)).await.unwrap();
     wait_path(&phone, "/login").await;
     type_into(&phone, "#phone", "13800138001").await;
     click(&phone, "form[action='/login/code'] button").await;
@@ -265,10 +262,7 @@ async fn shopper_orders_for_pickup_and_the_manager_marks_it_ready() {
     wait_path(&phone, "/orders/").await;
     let status = text_of(&phone, ".card .status").await;
     assert_eq!(status, "已付款");
-    assert!(phone
-        .find(Locator::Css(".qr svg"))
-        .await
-        .is_ok());
+    assert!(phone.find(Locator::Css(".qr svg")).await.is_ok());
     shots.take(&phone, "shop-order-paid-360").await;
     let order = retail_server::storage::orders::get(&app.state.store, order_id)
         .await
@@ -322,7 +316,11 @@ async fn csv_import_with_a_bad_line_imports_nothing_and_cashiers_stay_out() {
         .unwrap();
     let leaf = categories
         .iter()
-        .find(|c| !categories.iter().any(|o| o.parent_id.as_ref() == Some(&c.id)))
+        .find(|c| {
+            !categories
+                .iter()
+                .any(|o| o.parent_id.as_ref() == Some(&c.id))
+        })
         .unwrap()
         .id
         .clone();
@@ -410,16 +408,15 @@ async fn csv_import_with_a_bad_line_imports_nothing_and_cashiers_stay_out() {
         "/console/staff",
         "/console/audit",
     ] {
-        cashier
-            .goto(&format!("{}{page}", app.url))
-            .await
-            .unwrap();
+        cashier.goto(&format!("{}{page}", app.url)).await.unwrap();
         let body = text_of(&cashier, "body").await;
         assert!(body.contains("403"), "{page}: {body}");
         assert!(body.contains("无权"), "{page}: {body}");
         assert!(cashier.find(Locator::Css("#file")).await.is_err());
     }
-    shots.take(&cashier, "console-cashier-forbidden-desktop").await;
+    shots
+        .take(&cashier, "console-cashier-forbidden-desktop")
+        .await;
     cashier.close().await.unwrap();
 }
 
