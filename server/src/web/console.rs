@@ -785,8 +785,9 @@ pub struct LineError {
     pub message: String,
 }
 
-/// The outcome of checking an import file: the products to create or every bad line.
-pub fn parse_catalog_csv(bytes: &[u8]) -> Result<Vec<(usize, ProductRequest)>, Vec<LineError>> {
+/// Checks an import file line by line: the products whose lines are good (with their first
+/// line number) and every bad line.
+pub fn parse_catalog_csv(bytes: &[u8]) -> (Vec<(usize, ProductRequest)>, Vec<LineError>) {
     let text = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(bytes);
     let mut errors = Vec::new();
     let mut reader = csv::ReaderBuilder::new()
@@ -796,17 +797,23 @@ pub fn parse_catalog_csv(bytes: &[u8]) -> Result<Vec<(usize, ProductRequest)>, V
     let header: Vec<String> = match reader.headers() {
         Ok(h) => h.iter().map(|c| c.trim().to_owned()).collect(),
         Err(e) => {
-            return Err(vec![LineError {
-                line: 1,
-                message: format!("the header line cannot be read: {e}"),
-            }])
+            return (
+                Vec::new(),
+                vec![LineError {
+                    line: 1,
+                    message: format!("the header line cannot be read: {e}"),
+                }],
+            )
         }
     };
     if header != CATALOG_COLUMNS {
-        return Err(vec![LineError {
-            line: 1,
-            message: format!("the header must be: {}", CATALOG_COLUMNS.join(",")),
-        }]);
+        return (
+            Vec::new(),
+            vec![LineError {
+                line: 1,
+                message: format!("the header must be: {}", CATALOG_COLUMNS.join(",")),
+            }],
+        );
     }
     let mut products: Vec<(usize, ProductRequest, Vec<usize>)> = Vec::new();
     let mut by_code: HashMap<String, usize> = HashMap::new();
@@ -981,12 +988,7 @@ pub fn parse_catalog_csv(bytes: &[u8]) -> Result<Vec<(usize, ProductRequest)>, V
             }),
         }
     }
-    if errors.is_empty() {
-        Ok(out)
-    } else {
-        errors.sort_by_key(|e| e.line);
-        Err(errors)
-    }
+    (out, errors)
 }
 
 fn import_view(
@@ -1077,12 +1079,9 @@ async fn import(
             None,
         ));
     };
-    let parsed = match parse_catalog_csv(&bytes) {
-        Ok(p) => p,
-        Err(errors) => return Ok(import_view(&ctx, &staff, &errors, None)),
-    };
-    // Codes already in the catalog and categories that do not exist, by line.
-    let mut errors = Vec::new();
+    // Every line is checked: the file's own errors, then codes already in the catalog and
+    // categories that do not exist, all by line.
+    let (parsed, mut errors) = parse_catalog_csv(&bytes);
     let categories: HashSet<String> = storage::catalog::categories(&state.store)
         .await?
         .into_iter()

@@ -13,3 +13,4 @@ mod members;
 mod orders;
 mod sales;
 mod stock;
+mod web;
