@@ -144,6 +144,86 @@ pub async fn place(state: &AppState, req: Checkout) -> AppResult<OrderPlaced> {
             ))
         }
     };
+    price_and_place(
+        state,
+        Placement {
+            id: req.id,
+            prefix: "W",
+            channel: Channel::Online,
+            fulfilment: req.fulfilment,
+            location_id,
+            address_enc,
+            pickup_code,
+        },
+        req,
+    )
+    .await
+}
+
+/// A scan-and-go basket paid on the shopper's phone in `store`: priced and placed through the
+/// same path as online orders (channel `scan_and_go`, fulfilment `in_store`, number prefix
+/// `G`), reserving the store's stock until the exit gate completes it.
+pub async fn place_scan_and_go(
+    state: &AppState,
+    id: Uuid,
+    store: &str,
+    lines: &[(Uuid, i64)],
+    member_id: Option<Uuid>,
+) -> AppResult<OrderPlaced> {
+    retail_domain::ids::require_v7(id).map_err(|e| AppError::field("id", e.to_string()))?;
+    check_lines(lines, state.settings.orders.max_line_qty)?;
+    if !is_store(state, store).await? {
+        return Err(AppError::field("store", "no such store"));
+    }
+    price_and_place(
+        state,
+        Placement {
+            id,
+            prefix: "G",
+            channel: Channel::ScanAndGo,
+            fulfilment: Fulfilment::InStore,
+            location_id: store.to_owned(),
+            address_enc: None,
+            pickup_code: None,
+        },
+        Checkout {
+            id,
+            fulfilment: Fulfilment::InStore,
+            store: Some(store.to_owned()),
+            address: None,
+            lines: lines.to_vec(),
+            member_id,
+            coupons: Vec::new(),
+            points_to_redeem: 0,
+            created_by: "scan-and-go".into(),
+        },
+    )
+    .await
+}
+
+/// Where an order is placed, and how it is numbered.
+struct Placement {
+    id: Uuid,
+    prefix: &'static str,
+    channel: Channel,
+    fulfilment: Fulfilment,
+    location_id: String,
+    address_enc: Option<String>,
+    pickup_code: Option<String>,
+}
+
+/// Prices the basket with the engine at the placement's location and places the order through
+/// the intake.
+async fn price_and_place(state: &AppState, p: Placement, req: Checkout) -> AppResult<OrderPlaced> {
+    let Placement {
+        id,
+        prefix,
+        channel,
+        fulfilment,
+        location_id,
+        address_enc,
+        pickup_code,
+    } = p;
     let quote = pricing::quote(
         state,
         &BasketRequest {
@@ -194,10 +274,10 @@ pub async fn place(state: &AppState, req: Checkout) -> AppResult<OrderPlaced> {
     let subtotal_fen: i64 = basket.lines.iter().map(|l| l.list_amount.fen()).sum();
     let total_fen = basket.amount_due.fen();
     let order = NewOrder {
-        id: req.id,
-        order_no_prefix: "W",
-        channel: Channel::Online,
-        fulfilment: req.fulfilment,
+        id,
+        order_no_prefix: prefix,
+        channel,
+        fulfilment,
         location_id,
         member_id: req.member_id,
         lines,

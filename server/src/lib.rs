@@ -24,6 +24,7 @@ pub mod state;
 pub mod storage;
 pub mod sweeper;
 pub mod telemetry;
+pub mod web;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -110,6 +111,7 @@ impl Application {
             shutdown,
             public_url,
             http,
+            web: Arc::default(),
         };
         Ok(Self {
             listener,
@@ -174,6 +176,7 @@ pub async fn run(
     let url = app.state.public_url.clone();
     println!("Retail server running at {url}");
     println!("  API:      {url}/api/v1   (OpenAPI: {url}/api/v1/openapi.json)");
+    println!("  Shop:     {url}/        Console: {url}/console");
     println!("  Health:   {url}/healthz   Metrics: {url}/metrics");
     if let Some(broker) = &app.state.broker {
         println!(

@@ -36,4 +36,6 @@ pub struct AppState {
     pub shutdown: tokio_util::sync::CancellationToken,
     /// Outgoing HTTP (the sandbox payment provider's notifications).
     pub http: reqwest::Client,
+    /// The shop's and console's page state (search index).
+    pub web: Arc<crate::web::WebState>,
 }

@@ -50,8 +50,24 @@ async fn login(
     State(state): State<AppState>,
     Json(req): Json<LoginRequest>,
 ) -> AppResult<Json<LoginResponse>> {
-    let username = req.username.trim().to_lowercase();
-    if username.is_empty() || username.len() > 64 || req.password.len() > 256 {
+    let (token, expires_at, staff) = authenticate(&state, &req.username, &req.password).await?;
+    Ok(Json(LoginResponse {
+        token,
+        expires_at,
+        staff,
+    }))
+}
+
+/// Checks a staff member's password (rate-limited per user name) and opens a session: the
+/// `st_…` token (stored hashed), when it expires, and who it is. Shared by the API login and
+/// the console's login form.
+pub(crate) async fn authenticate(
+    state: &AppState,
+    username: &str,
+    password: &str,
+) -> AppResult<(String, chrono::DateTime<chrono::Utc>, StaffActor)> {
+    let username = username.trim().to_lowercase();
+    if username.is_empty() || username.len() > 64 || password.len() > 256 {
         return Err(AppError::Unauthorized("wrong username or password".into()));
     }
     let key = format!("login:{username}");
@@ -61,7 +77,7 @@ async fn login(
     let staff = storage::staff::by_username(&state.store, &username).await?;
     let staff = match staff {
         Some(staff) if staff.active => {
-            let (password, hash) = (req.password.clone(), staff.password_hash.clone());
+            let (password, hash) = (password.to_owned(), staff.password_hash.clone());
             let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
                 .await
                 .map_err(|e| AppError::Internal(e.into()))?;
@@ -84,13 +100,8 @@ async fn login(
     )
     .await?;
     tracing::info!(username = %staff.actor.username, "staff logged in");
-    Ok(Json(LoginResponse {
-        token,
-        expires_at,
-        staff: staff.actor,
-    }))
+    Ok((token, expires_at, staff.actor))
 }
-
 /// Ends the caller's session.
 #[utoipa::path(post, path = "/auth/logout", tag = "auth", security(("staff" = [])),
     responses((status = 200), (status = 401, body = crate::error::ErrorBody)))]

@@ -314,7 +314,7 @@ fn price_store(caller: &Caller, requested: Option<String>) -> AppResult<Option<S
     }
 }
 
-fn product_request(req: ProductRequest) -> AppResult<NewProduct> {
+pub(crate) fn product_request(req: ProductRequest) -> AppResult<NewProduct> {
     retail_domain::ids::require_v7(req.id).map_err(|e| AppError::field("id", e.to_string()))?;
     let code = check_code("code", &req.code)?;
     let name_zh = check_text("name_zh", &req.name_zh, true, 128)?;

@@ -26,7 +26,7 @@ use crate::storage::members::{
 };
 
 /// How long a member code stays valid.
-const MEMBER_CODE_TTL_SECS: i64 = 60;
+pub(crate) const MEMBER_CODE_TTL_SECS: i64 = 60;
 
 /// Look-ups (by phone or by member code) allowed per caller per minute.
 const LOOKUPS_PER_MINUTE: u32 = 30;

@@ -108,6 +108,16 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .split_for_parts()
 }
 
+/// Unknown paths: the JSON error under `/api`, the shop's error page elsewhere.
+async fn fallback(uri: axum::http::Uri) -> Response {
+    let err = AppError::not_found("no such route");
+    if uri.path().starts_with("/api/") {
+        err.into_response()
+    } else {
+        crate::web::WebError::from(err).into_response()
+    }
+}
+
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
     let (api, doc) = api();
@@ -121,7 +131,8 @@ pub fn router(state: AppState) -> Router {
     )
     .merge(health::router())
     .merge(payments::sandbox_router())
-    .fallback(|| async { AppError::not_found("no such route") })
+    .merge(crate::web::router())
+    .fallback(fallback)
     .layer(axum::middleware::from_fn(crate::telemetry::track_requests))
     .layer(TraceLayer::new_for_http())
     .with_state(state)

@@ -310,7 +310,7 @@ async fn hand_over(
 }
 
 /// Tells the order's store about a pickup event over the store bus.
-async fn announce(state: &AppState, order: &OrderView, event: &str) {
+pub(crate) async fn announce(state: &AppState, order: &OrderView, event: &str) {
     if let Some(bus) = &state.bus {
         bus.pickup(
             &order.location_id,

@@ -213,8 +213,9 @@ async fn sandbox_confirm(
     let ok = response.status().is_success();
     Ok(Html(format!(
         "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>沙箱支付</title></head><body>\
-         <h1>{}</h1><p>¥{}</p></body></html>",
+         <h1>{}</h1><p>¥{}</p><p><a id=\"return\" href=\"/orders/{}\">返回商户 Return to the shop</a></p></body></html>",
         if ok { "支付成功 Paid" } else { "支付未完成 Payment not completed" },
-        payment.amount
+        payment.amount,
+        payment.order_id
     )))
 }

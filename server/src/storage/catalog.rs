@@ -1036,9 +1036,61 @@ async fn insert_product(store: &Store, new: &NewProduct, actor: &str) -> AppResu
             ))),
         };
     }
+    insert_new_product(&mut tx, new, actor).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Creates many products in one transaction (the console's CSV import): all of them or, on
+/// the first conflict or unknown category, none. Returns how many were created.
+pub async fn import_products(
+    store: &Store,
+    products: &[NewProduct],
+    actor: &str,
+) -> AppResult<usize> {
+    let mut tx = store.begin().await?;
+    for new in products {
+        insert_new_product(&mut tx, new, actor).await?;
+    }
+    tx.commit().await?;
+    Ok(products.len())
+}
+
+/// Which of these product codes, SKU codes and barcodes are already taken.
+pub async fn taken_codes(
+    store: &Store,
+    product_codes: &[String],
+    sku_codes: &[String],
+    barcodes: &[String],
+) -> AppResult<HashSet<String>> {
+    let mut out = HashSet::new();
+    for (table, column, values) in [
+        ("products", "code", product_codes),
+        ("skus", "sku_code", sku_codes),
+        ("barcodes", "code", barcodes),
+    ] {
+        for chunk in values.chunks(IN_CHUNK) {
+            let sql = format!(
+                "SELECT {column} AS c FROM {table} WHERE {column} IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let mut query = sqlx::query(&sql);
+            for v in chunk {
+                query = query.bind(v.as_str());
+            }
+            for row in query.fetch_all(store.reader()).await? {
+                out.insert(col::<String>(&row, "c")?);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Inserts a product that does not exist yet, inside the caller's transaction.
+async fn insert_new_product(tx: &mut Tx, new: &NewProduct, actor: &str) -> AppResult<()> {
     if sqlx::query("SELECT id FROM categories WHERE id = $1")
         .bind(&new.category_id)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await?
         .is_none()
     {
@@ -1049,7 +1101,7 @@ async fn insert_product(store: &Store, new: &NewProduct, actor: &str) -> AppResu
     }
     if sqlx::query("SELECT id FROM products WHERE code = $1")
         .bind(&new.code)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await?
         .is_some()
     {
@@ -1065,7 +1117,7 @@ async fn insert_product(store: &Store, new: &NewProduct, actor: &str) -> AppResu
         let taken = sqlx::query("SELECT sku_code FROM skus WHERE sku_code = $1 OR id = $2")
             .bind(&sku.sku_code)
             .bind(sku.id.to_string())
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut **tx)
             .await?;
         if taken.is_some() {
             return Err(AppError::conflict(
@@ -1092,7 +1144,7 @@ async fn insert_product(store: &Store, new: &NewProduct, actor: &str) -> AppResu
         for code in chunk {
             query = query.bind(*code);
         }
-        if let Some(row) = query.fetch_optional(&mut *tx).await? {
+        if let Some(row) = query.fetch_optional(&mut **tx).await? {
             let code: String = col(&row, "code")?;
             let sku_code: String = col(&row, "sku_code")?;
             return Err(AppError::conflict(
@@ -1115,7 +1167,7 @@ async fn insert_product(store: &Store, new: &NewProduct, actor: &str) -> AppResu
     .bind(&new.description)
     .bind(new.status.as_str())
     .bind(now)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await
     .map_err(insert_error)?;
     for sku in &new.skus {
@@ -1134,21 +1186,21 @@ async fn insert_product(store: &Store, new: &NewProduct, actor: &str) -> AppResu
         .bind(sku.price_fen)
         .bind(sku.member_price_fen)
         .bind(now)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(insert_error)?;
         for code in &sku.barcodes {
             sqlx::query("INSERT INTO barcodes (code, sku_id) VALUES ($1, $2)")
                 .bind(code)
                 .bind(sku.id.to_string())
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await
                 .map_err(insert_error)?;
         }
-        bump(&mut tx, "sku", &sku.id.to_string()).await?;
+        bump(tx, "sku", &sku.id.to_string()).await?;
     }
     audit::record(
-        &mut tx,
+        tx,
         actor,
         "product.create",
         "product",
@@ -1165,7 +1217,6 @@ async fn insert_product(store: &Store, new: &NewProduct, actor: &str) -> AppResu
         }),
     )
     .await?;
-    tx.commit().await?;
     Ok(())
 }
 

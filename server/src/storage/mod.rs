@@ -30,6 +30,7 @@ pub mod promotions;
 pub mod sales;
 pub mod staff;
 pub mod stock;
+pub mod web;
 
 /// A transaction on either backend.
 pub type Tx = Transaction<'static, Any>;
@@ -60,6 +61,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "promotions",
         include_str!("../../../migrations/0003_promotions.sql"),
     ),
+    (5, "web", include_str!("../../../migrations/0005_web.sql")),
 ];
 
 /// The central database.

@@ -6,6 +6,7 @@
 mod support;
 
 mod auth;
+mod browser;
 mod bus;
 mod catalog;
 mod members;
@@ -13,3 +14,4 @@ mod orders;
 mod pricing;
 mod sales;
 mod stock;
+mod web;

@@ -1,0 +1,408 @@
+//! Shop page benchmarks (issue 5).
+//!
+//! 1. **Server time per page at 100 concurrent clients**: the real server (demo chain, SQLite or
+//!    PostgreSQL) serves a mix of shop pages (home, search in Chinese, category, product, cart)
+//!    over HTTP on loopback to 100 clients in a closed loop; an outermost middleware records the
+//!    time each request spends in the server, and the clients record what they see.
+//! 2. **Home page transferred size**: HTML + stylesheet + script (no images exist).
+//! 3. **Search over 100,000 SKUs**: the shop's n-gram index built over 100,000 generated
+//!    products (Chinese names, brands, specs), queried with Chinese and English substrings,
+//!    filters and sorts.
+//!
+//! ```sh
+//! cargo bench -p retail-server --bench web_pages -- --backend sqlite --clients 100 --seconds 15
+//! ```
+
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::Request;
+use axum::middleware::Next;
+use retail_server::config::{Secrets, Settings};
+use retail_server::storage::web::SearchRow;
+use retail_server::web::search::{Index, Query, Sort};
+use retail_server::Application;
+
+struct Args {
+    backend: String,
+    clients: usize,
+    seconds: u64,
+    skus: usize,
+}
+
+fn args() -> Args {
+    let mut args = Args {
+        backend: "sqlite".into(),
+        clients: 100,
+        seconds: 15,
+        skus: 100_000,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut value = || it.next().unwrap_or_default();
+        match arg.as_str() {
+            "--backend" => args.backend = value(),
+            "--clients" => args.clients = value().parse().unwrap_or(100),
+            "--seconds" => args.seconds = value().parse().unwrap_or(15),
+            "--skus" => args.skus = value().parse().unwrap_or(100_000),
+            _ => {} // cargo bench passes --bench
+        }
+    }
+    args
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = args();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(pages(&args))?;
+    search(args.skus);
+    Ok(())
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+type Times = Arc<Mutex<Vec<Duration>>>;
+
+async fn pages(args: &Args) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let database_url = match args.backend.as_str() {
+        "postgres" => {
+            let admin = std::env::var("TEST_DATABASE_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+            let name = format!("retail_bench_web_{}", uuid::Uuid::now_v7().simple());
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&admin).await?;
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .await?;
+            let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+            format!("{base}/{name}")
+        }
+        _ => format!("sqlite://{}", dir.path().join("retail.db").display()),
+    };
+    let mut settings = Settings {
+        listen: "127.0.0.1:0".parse()?,
+        database_url,
+        data_dir: dir.path().to_path_buf(),
+        secrets: Secrets::generate(),
+        ..Settings::default()
+    };
+    settings.mqtt.enabled = false;
+    let app = Application::build(settings).await?;
+    let state = app.state().clone();
+    drop(app);
+    // Serve the real router behind an outermost timing layer.
+    let server_times: Times = Arc::default();
+    let recorder = server_times.clone();
+    let router = retail_server::routes::router(state.clone()).layer(axum::middleware::from_fn(
+        move |req: Request, next: Next| {
+            let recorder = recorder.clone();
+            async move {
+                let started = Instant::now();
+                let resp = next.run(req).await;
+                let took = started.elapsed();
+                if let Ok(mut t) = recorder.lock() {
+                    t.push(took);
+                }
+                resp
+            }
+        },
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    let base = format!("http://{addr}");
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.clients)
+        .build()?;
+
+    // The pages: home, Chinese searches, categories, products, the (anonymous) cart.
+    let products = retail_server::storage::catalog::list_products(
+        &state.store,
+        &retail_server::storage::catalog::ProductFilter {
+            limit: 40,
+            ..Default::default()
+        },
+    )
+    .await?;
+    let cats = retail_server::storage::catalog::categories(&state.store).await?;
+    let mut paths = vec!["/".to_owned(), "/cart".to_owned()];
+    for q in ["牛奶", "纯净水", "苹果", "饺子", "洗衣", "巧克力"] {
+        paths.push(format!("/search?q={q}"));
+    }
+    paths.push("/search?q=牛奶&sort=price_asc".into());
+    for c in cats.iter().take(6) {
+        paths.push(format!("/categories?c={}", c.id));
+    }
+    for p in products.items.iter().take(10) {
+        paths.push(format!("/p/{}", p.id));
+    }
+
+    // Home page transferred size (the page, its stylesheet and script).
+    let mut sizes = HashMap::new();
+    for path in ["/", "/static/app.css", "/static/app.js"] {
+        let body = http
+            .get(format!("{base}{path}"))
+            .send()
+            .await?
+            .bytes()
+            .await?;
+        sizes.insert(path, body.len());
+    }
+    let total: usize = sizes.values().sum();
+    println!(
+        "home page: HTML {} B + CSS {} B + JS {} B = {} B ({:.1} KB) transferred, no images",
+        sizes["/"],
+        sizes["/static/app.css"],
+        sizes["/static/app.js"],
+        total,
+        total as f64 / 1024.0
+    );
+
+    // Warm-up, then the measured run.
+    for path in &paths {
+        http.get(format!("{base}{path}"))
+            .send()
+            .await?
+            .bytes()
+            .await?;
+    }
+    server_times.lock().unwrap().clear();
+    let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let paths = Arc::new(paths);
+    let mut tasks = Vec::new();
+    for client in 0..args.clients {
+        let http = http.clone();
+        let base = base.clone();
+        let paths = paths.clone();
+        tasks.push(tokio::spawn(async move {
+            let sid = format!("sid=ws_benchclient{client:06}abcdefghijklmnop");
+            let mut seen = Vec::new();
+            let mut errors = 0u64;
+            let mut i = client;
+            while Instant::now() < deadline {
+                let path = &paths[i % paths.len()];
+                i += 7;
+                let started = Instant::now();
+                match http
+                    .get(format!("{base}{path}"))
+                    .header("cookie", &sid)
+                    .send()
+                    .await
+                {
+                    Ok(r) if r.status().is_success() => {
+                        let _ = r.bytes().await;
+                        seen.push(started.elapsed());
+                    }
+                    _ => errors += 1,
+                }
+            }
+            (seen, errors)
+        }));
+    }
+    let mut client_times = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (seen, e) = t.await?;
+        client_times.extend(seen);
+        errors += e;
+    }
+    let mut server = server_times.lock().unwrap().clone();
+    server.sort();
+    client_times.sort();
+    println!(
+        "pages ({}, {} clients, {} s): {} pages, {:.0} pages/s, {} errors",
+        args.backend,
+        args.clients,
+        args.seconds,
+        client_times.len(),
+        client_times.len() as f64 / args.seconds as f64,
+        errors
+    );
+    println!(
+        "  server time per page: p50 {} p90 {} p99 {} max {}",
+        ms(percentile(&server, 0.5)),
+        ms(percentile(&server, 0.9)),
+        ms(percentile(&server, 0.99)),
+        ms(percentile(&server, 1.0))
+    );
+    println!(
+        "  client-observed (includes queueing for the 2 cores): p50 {} p99 {}",
+        ms(percentile(&client_times, 0.5)),
+        ms(percentile(&client_times, 0.99))
+    );
+    Ok(())
+}
+
+/// Generated products: Chinese names from word parts, brands, specs and categories.
+fn generated(n: usize) -> Vec<SearchRow> {
+    let adjectives = [
+        "有机",
+        "低脂",
+        "全脂",
+        "进口",
+        "精选",
+        "特级",
+        "新鲜",
+        "冷冻",
+        "手工",
+        "原味",
+        "香辣",
+        "无糖",
+        "高钙",
+        "儿童",
+        "家庭装",
+        "便携",
+    ];
+    let nouns = [
+        "纯牛奶",
+        "酸奶",
+        "矿泉水",
+        "苹果",
+        "香蕉",
+        "大米",
+        "面粉",
+        "饺子",
+        "巧克力",
+        "薯片",
+        "洗衣液",
+        "牙膏",
+        "纸巾",
+        "咖啡",
+        "绿茶",
+        "橄榄油",
+        "酱油",
+        "鸡蛋",
+        "牛排",
+        "虾仁",
+    ];
+    let brands = [
+        "伊利",
+        "蒙牛",
+        "光明",
+        "农夫山泉",
+        "怡宝",
+        "金龙鱼",
+        "三全",
+        "思念",
+        "德芙",
+        "乐事",
+        "蓝月亮",
+        "云南白药",
+        "心相印",
+        "雀巢",
+        "康师傅",
+        "海天",
+    ];
+    let specs = [
+        "250ml", "500ml", "1L", "200g", "500g", "1kg", "5kg", "10片", "6个装",
+    ];
+    let mut rows = Vec::with_capacity(n);
+    let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for i in 0..n {
+        let a = adjectives[(next() % adjectives.len() as u64) as usize];
+        let noun = nouns[(next() % nouns.len() as u64) as usize];
+        let brand = brands[(next() % brands.len() as u64) as usize];
+        let spec = specs[(next() % specs.len() as u64) as usize];
+        rows.push(SearchRow {
+            id: uuid::Uuid::now_v7(),
+            code: format!("G{i:07}"),
+            name_zh: format!("{brand}{a}{noun}"),
+            name_en: format!("{brand} product {i}"),
+            brand: brand.to_owned(),
+            category_id: format!("C{}", i % 60),
+            price_min_fen: (next() % 20_000) as i64 + 100,
+            sold: (next() % 5_000) as i64,
+            created_at: i as i64,
+            extra: format!(" {spec} G{i:07}-1"),
+        });
+    }
+    rows
+}
+
+fn search(n: usize) {
+    let parents: HashMap<String, Option<String>> = (0..60)
+        .map(|i| (format!("C{i}"), Some(format!("T{}", i % 6))))
+        .chain((0..6).map(|i| (format!("T{i}"), None)))
+        .collect();
+    let rows = generated(n);
+    let started = Instant::now();
+    let index = Index::build(rows, &parents);
+    let built = started.elapsed();
+    let texts = [
+        "牛奶",
+        "纯牛奶",
+        "有机",
+        "伊利有机",
+        "矿泉水",
+        "巧克力",
+        "水",
+        "奶",
+        "低脂酸奶",
+        "云南白药牙膏",
+        "product 123",
+        "500ml",
+        "家庭装洗衣液",
+        "咖啡",
+        "不存在的商品",
+    ];
+    let mut times = Vec::new();
+    let mut hits_total = 0usize;
+    for round in 0..700 {
+        for (k, text) in texts.iter().enumerate() {
+            let q = Query {
+                text: (*text).to_owned(),
+                category: (round % 3 == 0).then(|| format!("T{}", k % 6)),
+                brand: None,
+                min_fen: (round % 5 == 0).then_some(500),
+                max_fen: (round % 5 == 0).then_some(10_000),
+                sort: match round % 4 {
+                    0 => Sort::Relevance,
+                    1 => Sort::Sales,
+                    2 => Sort::PriceAsc,
+                    _ => Sort::Newest,
+                },
+                offset: 0,
+                limit: 24,
+            };
+            let t = Instant::now();
+            let hits = index.search(&q);
+            times.push(t.elapsed());
+            hits_total += hits.total;
+        }
+    }
+    times.sort();
+    println!(
+        "search over {n} SKUs: index built in {}, {} queries, p50 {} p90 {} p99 {} max {} (avg {} hits)",
+        ms(built),
+        times.len(),
+        ms(percentile(&times, 0.5)),
+        ms(percentile(&times, 0.9)),
+        ms(percentile(&times, 0.99)),
+        ms(percentile(&times, 1.0)),
+        hits_total / times.len().max(1)
+    );
+}

@@ -1,0 +1,164 @@
+//! The stylesheet and script, hand-written and embedded in the binary (mobile first: 360 px up,
+//! a wider grid from 800 px). Both are tiny and cached by the browser for a day.
+
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::response::IntoResponse;
+
+/// `GET /static/app.css`.
+pub async fn css() -> impl IntoResponse {
+    (
+        [
+            (CONTENT_TYPE, "text/css; charset=utf-8"),
+            (CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        CSS,
+    )
+}
+
+/// `GET /static/app.js`.
+pub async fn js() -> impl IntoResponse {
+    (
+        [
+            (CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        JS,
+    )
+}
+
+const CSS: &str = r#"
+*{box-sizing:border-box}
+html{-webkit-text-size-adjust:100%}
+body{margin:0;font:15px/1.5 -apple-system,"PingFang SC","Noto Sans CJK SC","Microsoft YaHei",sans-serif;color:#1f2328;background:#f5f6f7}
+a{color:#0a7d4f;text-decoration:none}
+.wrap{max-width:1100px;margin:0 auto;padding:0 12px}
+header.top{background:#0a7d4f;color:#fff;position:sticky;top:0;z-index:5}
+header.top .bar{display:flex;align-items:center;gap:8px;min-height:52px;flex-wrap:wrap}
+header.top a{color:#fff}
+.brand{font-weight:700;font-size:17px;white-space:nowrap}
+.lang{border:1px solid rgba(255,255,255,.6);border-radius:4px;padding:1px 6px;font-size:13px}
+form.search{flex:1;position:relative;min-width:140px}
+form.search input{width:100%;border:0;border-radius:18px;padding:7px 14px;font-size:15px}
+.suggest{position:absolute;left:0;right:0;top:38px;background:#fff;border-radius:8px;box-shadow:0 4px 16px rgba(0,0,0,.15);overflow:hidden}
+.suggest a{display:block;padding:8px 14px;color:#1f2328;border-bottom:1px solid #eee}
+main.wrap{padding-top:12px;padding-bottom:80px}
+h1{font-size:20px;margin:8px 0 12px}
+h2{font-size:17px;margin:16px 0 8px}
+.muted{color:#6a737d;font-size:13px}
+.card{background:#fff;border-radius:10px;padding:12px;margin-bottom:12px;box-shadow:0 1px 2px rgba(0,0,0,.05)}
+.grid{display:grid;grid-template-columns:repeat(2,1fr);gap:10px}
+.tile{background:#fff;border-radius:10px;padding:10px;display:flex;flex-direction:column;gap:4px;color:#1f2328;min-height:150px}
+.tile .ph{height:72px;border-radius:8px;background:linear-gradient(135deg,#e3f4ec,#fdf3e1);display:flex;align-items:center;justify-content:center;font-size:26px;color:#0a7d4f}
+.tile .name{font-size:14px;overflow:hidden;display:-webkit-box;-webkit-line-clamp:2;-webkit-box-orient:vertical}
+.price{color:#d9480f;font-weight:700}
+.price small{font-weight:400;color:#6a737d}
+.chips{display:flex;gap:6px;flex-wrap:wrap;margin:6px 0}
+.chip{background:#fff;border:1px solid #d0d7de;border-radius:14px;padding:3px 10px;font-size:13px;color:#1f2328}
+.chip.on{background:#0a7d4f;border-color:#0a7d4f;color:#fff}
+.btn{display:inline-block;background:#0a7d4f;color:#fff;border:0;border-radius:20px;padding:9px 18px;font-size:15px;cursor:pointer;text-align:center}
+.btn.secondary{background:#fff;color:#0a7d4f;border:1px solid #0a7d4f}
+.btn.warn{background:#c92a2a}
+.btn.block{display:block;width:100%}
+button.link{background:none;border:0;color:inherit;cursor:pointer;font:inherit;padding:0;text-decoration:underline}
+form.inline{display:inline}
+.field{margin-bottom:12px}
+.field label{display:block;font-size:13px;color:#444;margin-bottom:3px}
+.field input,.field select,.field textarea,select,textarea{width:100%;padding:9px 10px;border:1px solid #d0d7de;border-radius:8px;font-size:15px;background:#fff}
+.field.has-error input{border-color:#c92a2a}
+.field-error{color:#c92a2a;font-size:13px;margin:4px 0 0}
+.notice{background:#fff8db;border:1px solid #f0d67a;border-radius:8px;padding:8px 12px;margin-bottom:12px}
+.ok{background:#e6f6ee;border-color:#8fd3b0}
+.err{background:#fff0f0;border-color:#f5a3a3;color:#8a1c1c}
+table{width:100%;border-collapse:collapse;background:#fff;font-size:14px}
+th,td{text-align:left;padding:7px 8px;border-bottom:1px solid #eee;vertical-align:top}
+th{background:#fafbfc;font-weight:600;font-size:13px;color:#444}
+.table-wrap{overflow-x:auto;border-radius:8px}
+.num{text-align:right;white-space:nowrap}
+.badge{display:inline-block;background:#d9480f;color:#fff;border-radius:9px;font-size:11px;padding:0 6px;margin-left:2px}
+.status{display:inline-block;border-radius:4px;padding:0 6px;font-size:12px;background:#eef1f4}
+.status.ready_for_pickup,.status.paid{background:#e6f6ee;color:#0a7d4f}
+.status.pending_payment{background:#fff4e6;color:#d9480f}
+.status.cancelled{background:#f1f3f5;color:#868e96}
+nav.tabs{position:fixed;bottom:0;left:0;right:0;background:#fff;border-top:1px solid #e1e4e8;display:flex;z-index:5}
+nav.tabs a{flex:1;text-align:center;padding:9px 0 11px;font-size:12px;color:#444}
+.qr{background:#fff;padding:12px;border-radius:12px;display:inline-block}
+.qr svg{width:220px;height:220px;display:block}
+.center{text-align:center}
+.row{display:flex;gap:8px;align-items:center;flex-wrap:wrap}
+.spread{display:flex;justify-content:space-between;align-items:center;gap:8px}
+.qty{width:64px!important;display:inline-block}
+.bars .bar{display:flex;align-items:center;gap:8px;margin:4px 0;font-size:13px}
+.bars .bar span.l{width:110px;flex:none}
+.bars .bar i{display:block;height:14px;background:#0a7d4f;border-radius:3px;min-width:2px}
+.kpis{display:grid;grid-template-columns:repeat(2,1fr);gap:10px;margin-bottom:12px}
+.kpi{background:#fff;border-radius:10px;padding:12px}
+.kpi b{display:block;font-size:22px}
+.fullscreen{position:fixed;inset:0;background:#0a7d4f;color:#fff;display:flex;flex-direction:column;align-items:center;justify-content:center;gap:12px;z-index:10;padding:16px;text-align:center}
+.fullscreen .qr svg{width:min(80vw,360px);height:min(80vw,360px)}
+.error-page{padding-top:40px;text-align:center}
+.console nav.side{display:flex;gap:4px;overflow-x:auto;padding:8px 0;white-space:nowrap}
+.console nav.side a{padding:6px 10px;border-radius:6px;background:#fff;color:#1f2328;font-size:14px}
+.console main.content{padding-bottom:40px}
+.who{font-size:13px;opacity:.9}
+@media(min-width:800px){
+ .grid{grid-template-columns:repeat(4,1fr)}
+ .kpis{grid-template-columns:repeat(4,1fr)}
+ body.shop main.wrap{padding-bottom:24px}
+ nav.tabs{position:static;max-width:1100px;margin:0 auto;border:0;background:transparent;justify-content:flex-start;gap:4px;padding:6px 12px}
+ nav.tabs a{flex:none;padding:6px 12px;font-size:14px;background:#fff;border-radius:6px}
+ body.shop{display:flex;flex-direction:column}
+ body.shop nav.tabs{order:-1}
+ body.shop header.top{order:-2}
+ .console-grid{display:grid;grid-template-columns:190px 1fr;gap:16px}
+ .console nav.side{flex-direction:column;position:sticky;top:64px;align-self:start}
+ .two{display:grid;grid-template-columns:1fr 1fr;gap:12px}
+}
+"#;
+
+const JS: &str = r#"
+(function(){
+  var q=document.getElementById('q'),box=document.getElementById('suggest'),timer=null;
+  if(q&&box){
+    q.addEventListener('input',function(){
+      clearTimeout(timer);
+      var v=q.value.trim();
+      if(!v){box.hidden=true;return;}
+      timer=setTimeout(function(){
+        fetch('/search/suggest?q='+encodeURIComponent(v)).then(function(r){return r.json();}).then(function(list){
+          box.innerHTML='';
+          list.forEach(function(s){var a=document.createElement('a');a.href='/search?q='+encodeURIComponent(s);a.textContent=s;box.appendChild(a);});
+          box.hidden=list.length===0;
+        }).catch(function(){box.hidden=true;});
+      },150);
+    });
+    document.addEventListener('click',function(e){if(!box.contains(e.target)&&e.target!==q)box.hidden=true;});
+  }
+  var code=document.querySelector('[data-refresh]');
+  if(code){
+    var refresh=function(){
+      fetch(code.getAttribute('data-refresh')).then(function(r){return r.json();}).then(function(d){
+        code.querySelector('.qr').innerHTML=d.svg;
+        var t=code.querySelector('[data-code-text]'); if(t)t.textContent=d.code;
+        setTimeout(refresh,Math.max(5000,(d.expires_in-15)*1000));
+      }).catch(function(){setTimeout(refresh,5000);});
+    };
+    setTimeout(refresh,Math.max(5000,(parseInt(code.getAttribute('data-expires-in'),10)-15)*1000));
+  }
+  var video=document.getElementById('scan-video');
+  if(video&&'BarcodeDetector' in window&&navigator.mediaDevices){
+    var form=document.getElementById('scan-form'),input=document.getElementById('code');
+    var det=new window.BarcodeDetector({formats:['ean_13','ean_8','upc_a','code_128','qr_code']});
+    navigator.mediaDevices.getUserMedia({video:{facingMode:'environment'}}).then(function(s){
+      video.srcObject=s;video.hidden=false;video.play();
+      var busy=false;
+      setInterval(function(){
+        if(busy)return;busy=true;
+        det.detect(video).then(function(codes){
+          if(codes.length){input.value=codes[0].rawValue;form.submit();}
+          busy=false;
+        }).catch(function(){busy=false;});
+      },400);
+    }).catch(function(){});
+  }
+})();
+"#;

@@ -1,0 +1,1681 @@
+//! The console for head office and store staff. Every page checks the role *and* the store:
+//! store staff see their own store only; catalog, stores, staff and the audit log are head
+//! office's. Actions reuse the same storage calls (and audit records) as the JSON API.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use maud::{html, Markup};
+use retail_domain::money::Money;
+use retail_domain::order::OrderStatus;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{
+    check_csrf, console_page, field, html_response, local_path, redirect, role_label, set_cookie,
+    status_label, today_start_ms, when, yuan, Ctx, FieldErrors, Form, Sid, Staff, WebError,
+    WebResult,
+};
+use crate::auth::{DeviceKind, Role, StaffActor};
+use crate::error::AppError;
+use crate::routes::catalog::{BarcodeRequest, ProductRequest, SkuRequest};
+use crate::secrets::{new_token, token_hash};
+use crate::state::AppState;
+use crate::storage;
+
+/// Console routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/console/login", get(login_page).post(login))
+        .route("/console/logout", post(logout))
+        .route("/console", get(dashboard))
+        .route("/console/orders", get(orders))
+        .route("/console/orders.csv", get(orders_csv))
+        .route("/console/orders/{id}", get(order))
+        .route("/console/orders/{id}/ready", post(order_ready))
+        .route("/console/orders/{id}/cancel", post(order_cancel))
+        .route("/console/orders/{id}/handover", post(order_handover))
+        .route("/console/catalog", get(catalog))
+        .route("/console/catalog.csv", get(catalog_csv))
+        .route("/console/catalog/import", get(import_page).post(import))
+        .route("/console/stock", get(stock))
+        .route("/console/stock/movements", get(movements))
+        .route("/console/members", get(members))
+        .route("/console/members/{id}", get(member))
+        .route("/console/members/{id}/points", post(adjust_points))
+        .route("/console/audit", get(audit))
+        .route("/console/stores", get(stores))
+        .route("/console/staff", get(staff_list))
+        .route("/console/devices", get(devices).post(register_device))
+        .route("/console/devices/{id}/revoke", post(revoke_device))
+}
+
+/// The store a staff member's pages are limited to (none for head office).
+fn scope(staff: &StaffActor) -> Option<String> {
+    match staff.role {
+        Role::HeadOfficeAdmin => None,
+        _ => staff.location_id.clone(),
+    }
+}
+
+/// The location a page shows: head office picks any (or all), store staff their own.
+fn pick_location(staff: &StaffActor, asked: Option<&str>) -> WebResult<Option<String>> {
+    match (scope(staff), asked.filter(|a| !a.is_empty())) {
+        (None, asked) => Ok(asked.map(str::to_owned)),
+        (Some(own), Some(asked)) if asked != own => Err(AppError::Forbidden(format!(
+            "{} may not see location {asked}",
+            staff.username
+        ))
+        .into()),
+        (Some(own), _) => Ok(Some(own)),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Log-in
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize, Default, Clone)]
+struct LoginForm {
+    username: Option<String>,
+    password: Option<String>,
+    back: Option<String>,
+}
+
+fn login_view(
+    ctx: &Ctx,
+    form: &LoginForm,
+    errors: &FieldErrors,
+    problem: Option<&str>,
+) -> Response {
+    let back = local_path(form.back.as_deref().or(Some("/console")));
+    html_response(html! {
+        (maud::DOCTYPE)
+        html lang=(ctx.lang.code()) {
+            head { meta charset="utf-8"; meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (ctx.t("管理后台登录", "Console log-in")) } link rel="stylesheet" href="/static/app.css"; }
+            body.console { main.wrap style="max-width:420px;padding-top:40px" {
+                h1 { (ctx.t("鲜邻 管理后台", "FreshNeighbour Console")) }
+                @if let Some(p) = problem { div.notice.err role="alert" { (p) } }
+                form.card method="post" action="/console/login" {
+                    (ctx.csrf_field())
+                    input type="hidden" name="back" value=(back);
+                    (field(ctx.t("用户名", "User name"), "username", "text", form.username.as_deref().unwrap_or(""), errors, html!{}))
+                    (field(ctx.t("密码", "Password"), "password", "password", "", errors, html!{}))
+                    button.btn.block type="submit" { (ctx.t("登录", "Log in")) }
+                }
+                p.muted { a href={ "/lang/" (if ctx.lang == super::Lang::Zh { "en" } else { "zh" }) "?back=/console/login" } { (ctx.t("English", "中文")) } }
+            } }
+        }
+    })
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct BackParams {
+    back: Option<String>,
+}
+
+async fn login_page(ctx: Ctx, Query(p): Query<BackParams>) -> Response {
+    login_view(
+        &ctx,
+        &LoginForm {
+            back: p.back,
+            ..LoginForm::default()
+        },
+        &FieldErrors::new(),
+        None,
+    )
+}
+
+async fn login(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Form(form): Form<LoginForm>,
+) -> WebResult<Response> {
+    let username = form.username.clone().unwrap_or_default();
+    let password = form.password.clone().unwrap_or_default();
+    let mut errors = FieldErrors::new();
+    if username.trim().is_empty() {
+        errors.insert(
+            "username",
+            ctx.t("请输入用户名", "Enter your user name").into(),
+        );
+    }
+    if password.is_empty() {
+        errors.insert(
+            "password",
+            ctx.t("请输入密码", "Enter your password").into(),
+        );
+    }
+    if !errors.is_empty() {
+        return Ok(login_view(&ctx, &form, &errors, None));
+    }
+    match crate::routes::auth::authenticate(&state, &username, &password).await {
+        Ok((token, _, _)) => {
+            let back = local_path(form.back.as_deref());
+            let back = if back.starts_with("/console") {
+                back
+            } else {
+                "/console".into()
+            };
+            let mut resp = redirect(&back);
+            set_cookie(
+                &mut resp,
+                &format!("console={token}; Path=/console; HttpOnly; SameSite=Lax"),
+            );
+            Ok(resp)
+        }
+        Err(AppError::Unauthorized(_)) => {
+            errors.insert(
+                "password",
+                ctx.t("用户名或密码不正确", "Wrong user name or password")
+                    .into(),
+            );
+            Ok(login_view(&ctx, &form, &errors, None))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    Form(_): Form<HashMap<String, String>>,
+) -> WebResult<Response> {
+    if let Some(token) = super::cookie(&headers, "console") {
+        storage::staff::revoke_session(&state.store, &token_hash(token)).await?;
+    }
+    let mut resp = redirect("/console/login");
+    set_cookie(
+        &mut resp,
+        "console=; Path=/console; Max-Age=0; HttpOnly; SameSite=Lax",
+    );
+    Ok(resp)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dashboard
+// ---------------------------------------------------------------------------------------------
+
+fn channel_label(ctx: &Ctx, channel: &str) -> &'static str {
+    match channel {
+        "online" => ctx.t("线上", "Online"),
+        "pos" => ctx.t("门店收银", "POS"),
+        "scan_and_go" => ctx.t("扫码购", "Scan & Go"),
+        _ => ctx.t("其他", "Other"),
+    }
+}
+
+fn bars(rows: &[(String, i64)]) -> Markup {
+    let max = rows.iter().map(|r| r.1).max().unwrap_or(0).max(1);
+    html! {
+        div.bars {
+            @for (label, fen) in rows {
+                div.bar {
+                    span.l { (label) }
+                    i style={ "width:" (fen.saturating_mul(60) / max) "%" } {}
+                    span { (yuan(*fen)) }
+                }
+            }
+        }
+    }
+}
+
+async fn dashboard(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Staff(staff): Staff,
+) -> WebResult<Response> {
+    let location = scope(&staff);
+    let sales =
+        storage::web::sales_since(&state.store, today_start_ms(), location.as_deref()).await?;
+    let waiting = storage::web::orders(
+        &state.store,
+        &storage::web::OrderQuery {
+            location: location.clone(),
+            statuses: vec!["paid".into(), "ready_for_pickup".into()],
+            limit: 20,
+            ..Default::default()
+        },
+    )
+    .await?;
+    let waiting: Vec<_> = waiting
+        .into_iter()
+        .filter(|o| o.fulfilment == "pickup")
+        .collect();
+    let low = storage::stock::list_levels(
+        &state.store,
+        &storage::stock::LevelFilter {
+            location_id: location.clone(),
+            alerts_only: true,
+            limit: 20,
+            ..Default::default()
+        },
+    )
+    .await?;
+    let devices = storage::web::devices_seen(&state.store, location.as_deref()).await?;
+    let now = storage::now_ms();
+    let online = |d: &storage::web::DeviceSeen| {
+        d.revoked_at.is_none() && d.last_seen_at.is_some_and(|t| now - t < 5 * 60 * 1000)
+    };
+    let total: i64 = sales.iter().map(|s| s.total_fen).sum();
+    let count: i64 = sales.iter().map(|s| s.orders).sum();
+    let mut by_store: BTreeMap<String, i64> = BTreeMap::new();
+    let mut by_channel: BTreeMap<String, i64> = BTreeMap::new();
+    for s in &sales {
+        *by_store.entry(s.location_id.clone()).or_default() += s.total_fen;
+        *by_channel
+            .entry(channel_label(&ctx, &s.channel).to_owned())
+            .or_default() += s.total_fen;
+    }
+    let body = html! {
+        div.kpis {
+            div.kpi { span.muted { (ctx.t("今日销售额", "Sales today")) } b #kpi-sales { (yuan(total)) } }
+            div.kpi { span.muted { (ctx.t("今日订单", "Orders today")) } b { (count) } }
+            div.kpi { span.muted { (ctx.t("待自提", "Awaiting pickup")) } b { (waiting.len()) } }
+            div.kpi { span.muted { (ctx.t("在线设备", "Devices online")) } b { (devices.iter().filter(|d| online(d)).count()) " / " (devices.iter().filter(|d| d.revoked_at.is_none()).count()) } }
+        }
+        div.two {
+            div.card { b { (ctx.t("按门店", "By store")) } (bars(&by_store.into_iter().collect::<Vec<_>>())) }
+            div.card { b { (ctx.t("按渠道", "By channel")) } (bars(&by_channel.into_iter().collect::<Vec<_>>())) }
+        }
+        h2 { (ctx.t("等待自提的订单", "Orders waiting for pickup")) }
+        div.table-wrap { table {
+            tr { th { (ctx.t("订单号", "Order")) } th { (ctx.t("门店", "Store")) } th { (ctx.t("状态", "Status")) } th.num { (ctx.t("金额", "Total")) } }
+            @for o in &waiting {
+                tr { td { a href={ "/console/orders/" (o.id) } { (o.order_no) } } td { (o.location_id) }
+                     td { span class={ "status " (o.status) } { (status_label(ctx.lang, &o.status)) } } td.num { (yuan(o.total_fen)) } }
+            }
+        } }
+        h2 { (ctx.t("低库存提醒", "Low-stock alerts")) }
+        div.table-wrap { table {
+            tr { th { (ctx.t("门店", "Location")) } th { (ctx.t("商品", "Item")) } th.num { (ctx.t("可用", "Available")) } th.num { (ctx.t("阈值", "Threshold")) } }
+            @for l in &low {
+                tr { td { (l.location_id) } td { (ctx.lang.pick(&l.name_zh, &l.name_en)) " " (ctx.lang.pick(&l.spec_zh, &l.spec_en)) }
+                     td.num { (l.available) } td.num { (l.threshold) } }
+            }
+        } }
+        h2 { (ctx.t("设备", "Devices")) }
+        div.table-wrap { table {
+            tr { th { (ctx.t("门店", "Store")) } th { (ctx.t("名称", "Name")) } th { (ctx.t("状态", "State")) } }
+            @for d in &devices {
+                tr { td { (d.location_id) } td { (d.name) " (" (d.kind) ")" }
+                     td { @if d.revoked_at.is_some() { span.status.cancelled { (ctx.t("已吊销", "Revoked")) } }
+                          @else if online(d) { span.status.paid { (ctx.t("在线", "Online")) } }
+                          @else { span.status { (ctx.t("离线", "Offline")) } } } }
+            }
+        } }
+    };
+    Ok(console_page(&ctx, &staff, ctx.t("概览", "Dashboard"), body))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Orders
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize, Default)]
+struct OrderParams {
+    status: Option<String>,
+    store: Option<String>,
+    q: Option<String>,
+}
+
+const STATUSES: [&str; 10] = [
+    "pending_payment",
+    "paid",
+    "ready_for_pickup",
+    "picked_up",
+    "shipped",
+    "delivered",
+    "completed",
+    "cancelled",
+    "after_sale",
+    "refunded",
+];
+
+async fn order_rows(
+    state: &AppState,
+    staff: &StaffActor,
+    p: &OrderParams,
+    limit: i64,
+) -> WebResult<Vec<storage::web::OrderRow>> {
+    let location = pick_location(staff, p.store.as_deref())?;
+    let statuses = match p.status.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) if STATUSES.contains(&s) => vec![s.to_owned()],
+        Some(_) => return Err(AppError::field("status", "unknown status").into()),
+        None => Vec::new(),
+    };
+    Ok(storage::web::orders(
+        &state.store,
+        &storage::web::OrderQuery {
+            location,
+            statuses,
+            number: p
+                .q
+                .as_deref()
+                .map(str::trim)
+                .filter(|q| !q.is_empty())
+                .map(|q| q.chars().take(32).collect()),
+            limit,
+            ..Default::default()
+        },
+    )
+    .await?)
+}
+
+async fn orders(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Staff(staff): Staff,
+    Query(p): Query<OrderParams>,
+) -> WebResult<Response> {
+    let rows = order_rows(&state, &staff, &p, 200).await?;
+    let stores = storage::locations::list(&state.store).await?;
+    let status = p.status.clone().unwrap_or_default();
+    let export = format!(
+        "/console/orders.csv?status={}&store={}&q={}",
+        super::urlencode(&status),
+        super::urlencode(p.store.as_deref().unwrap_or("")),
+        super::urlencode(p.q.as_deref().unwrap_or(""))
+    );
+    let body = html! {
+        form.card.row method="get" action="/console/orders" {
+            input name="q" value=(p.q.as_deref().unwrap_or("")) placeholder=(ctx.t("订单号", "Order number")) style="max-width:200px";
+            select name="status" style="max-width:180px" {
+                option value="" { (ctx.t("全部状态", "All statuses")) }
+                @for s in STATUSES { option value=(s) selected[s == status] { (status_label(ctx.lang, s)) } }
+            }
+            @if scope(&staff).is_none() {
+                select name="store" style="max-width:180px" {
+                    option value="" { (ctx.t("全部门店", "All locations")) }
+                    @for l in &stores { option value=(l.id) selected[p.store.as_deref() == Some(l.id.as_str())] { (l.id) " " (ctx.lang.pick(&l.name_zh, &l.name_en)) } }
+                }
+            }
+            button.btn type="submit" { (ctx.t("筛选", "Filter")) }
+            a.btn.secondary href=(export) { (ctx.t("导出 CSV", "Export CSV")) }
+        }
+        div.table-wrap { table #orders {
+            tr { th { (ctx.t("订单号", "Order")) } th { (ctx.t("时间", "Time")) } th { (ctx.t("门店", "Location")) } th { (ctx.t("渠道", "Channel")) } th { (ctx.t("状态", "Status")) } th.num { (ctx.t("金额", "Total")) } }
+            @for o in &rows {
+                tr { td { a href={ "/console/orders/" (o.id) } { (o.order_no) } } td { (when(o.created_at)) } td { (o.location_id) }
+                     td { (channel_label(&ctx, &o.channel)) " · " (o.fulfilment) }
+                     td { span class={ "status " (o.status) } { (status_label(ctx.lang, &o.status)) } } td.num { (yuan(o.total_fen)) } }
+            }
+        } }
+    };
+    Ok(console_page(&ctx, &staff, ctx.t("订单", "Orders"), body))
+}
+
+fn csv_response(name: &str, bytes: Vec<u8>) -> Response {
+    (
+        [
+            (CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (
+                CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response()
+}
+
+fn csv_bytes(header: &[&str], rows: Vec<Vec<String>>) -> WebResult<Vec<u8>> {
+    // A UTF-8 byte-order mark so spreadsheet programs read the Chinese correctly.
+    let mut w = csv::Writer::from_writer(vec![0xEF, 0xBB, 0xBF]);
+    let internal = |e: csv::Error| WebError::App(AppError::Internal(anyhow::anyhow!("csv: {e}")));
+    w.write_record(header).map_err(internal)?;
+    for r in rows {
+        w.write_record(&r).map_err(internal)?;
+    }
+    w.into_inner()
+        .map_err(|e| WebError::App(AppError::Internal(anyhow::anyhow!("csv: {e}"))))
+}
+
+async fn orders_csv(
+    State(state): State<AppState>,
+    Staff(staff): Staff,
+    Query(p): Query<OrderParams>,
+) -> WebResult<Response> {
+    let rows = order_rows(&state, &staff, &p, 100_000).await?;
+    let bytes = csv_bytes(
+        &[
+            "order_no",
+            "created_at",
+            "location",
+            "channel",
+            "fulfilment",
+            "status",
+            "total",
+        ],
+        rows.into_iter()
+            .map(|o| {
+                vec![
+                    o.order_no,
+                    storage::from_ms(o.created_at).to_rfc3339(),
+                    o.location_id,
+                    o.channel,
+                    o.fulfilment,
+                    o.status,
+                    Money::from_fen(o.total_fen).to_string(),
+                ]
+            })
+            .collect(),
+    )?;
+    Ok(csv_response("orders.csv", bytes))
+}
+
+async fn scoped_order(
+    state: &AppState,
+    staff: &StaffActor,
+    id: Uuid,
+) -> WebResult<storage::orders::OrderView> {
+    let order = storage::orders::get(&state.store, id).await?;
+    staff.require_store(&order.location_id)?;
+    Ok(order)
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct NoticeParams {
+    done: Option<String>,
+    error: Option<String>,
+}
+
+async fn order(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Staff(staff): Staff,
+    Path(id): Path<Uuid>,
+    Query(n): Query<NoticeParams>,
+) -> WebResult<Response> {
+    let order = scoped_order(&state, &staff, id).await?;
+    let manager = staff.role != Role::Cashier;
+    let cancellable = matches!(
+        order.status,
+        OrderStatus::PendingPayment | OrderStatus::Paid | OrderStatus::ReadyForPickup
+    );
+    let body = html! {
+        @if let Some(d) = &n.done { div.notice.ok role="status" { (match d.as_str() {
+            "ready" => ctx.t("已标记为待自提，已通知门店设备。", "Marked ready for pickup; the store was notified."),
+            "cancelled" => ctx.t("订单已取消（已付款的已原路退款）。", "Order cancelled (paid orders were refunded)."),
+            "handed" => ctx.t("已交付顾客。", "Handed over."),
+            _ => ctx.t("已完成。", "Done."),
+        }) } }
+        @if let Some(e) = &n.error { div.notice.err role="alert" { (match e.as_str() {
+            "code" => ctx.t("取货码不正确。", "Wrong pickup code."),
+            _ => ctx.t("当前状态不允许此操作。", "Not possible in the order's current state."),
+        }) } }
+        div.card {
+            div.spread { b { (order.order_no) } span class={ "status " (order.status.as_str()) } #order-status { (status_label(ctx.lang, order.status.as_str())) } }
+            p.muted { (order.location_id) " · " (order.channel.as_str()) " · " (order.fulfilment.as_str()) " · " (when(order.created_at.timestamp_millis())) }
+            div.table-wrap { table {
+                tr { th { (ctx.t("商品", "Item")) } th.num { (ctx.t("数量", "Qty")) } th.num { (ctx.t("单价", "Price")) } th.num { (ctx.t("金额", "Amount")) } }
+                @for l in &order.lines { tr { td { (l.name) } td.num { (l.qty) } td.num { (yuan(l.unit_price.fen())) } td.num { (yuan(l.amount.fen())) } } }
+                tr { td colspan="3" { b { (ctx.t("实付", "Total")) } } td.num { b { (yuan(order.total.fen())) } } }
+            } }
+        }
+        div.card.row {
+            @if order.status == OrderStatus::Paid && order.fulfilment.as_str() == "pickup" {
+                form method="post" action={ "/console/orders/" (order.id) "/ready" } {
+                    (ctx.csrf_field()) button.btn #mark-ready type="submit" { (ctx.t("备货完成，通知取货", "Mark ready for pickup")) }
+                }
+            }
+            @if order.status == OrderStatus::ReadyForPickup {
+                form.row method="post" action={ "/console/orders/" (order.id) "/handover" } {
+                    (ctx.csrf_field())
+                    input name="code" placeholder=(ctx.t("取货码", "Pickup code")) style="max-width:140px" inputmode="numeric";
+                    button.btn type="submit" { (ctx.t("核销交付", "Hand over")) }
+                }
+            }
+            @if manager && cancellable {
+                form method="post" action={ "/console/orders/" (order.id) "/cancel" } {
+                    (ctx.csrf_field())
+                    input name="reason" placeholder=(ctx.t("原因", "Reason")) style="max-width:160px";
+                    button.btn.warn type="submit" {
+                        @if order.status == OrderStatus::PendingPayment { (ctx.t("取消订单", "Cancel order")) }
+                        @else { (ctx.t("取消并退款", "Cancel and refund")) }
+                    }
+                }
+            }
+        }
+        div.card {
+            b { (ctx.t("订单记录", "History")) }
+            div.table-wrap { table {
+                @for e in &order.events { tr { td { (when(e.at.timestamp_millis())) } td { (status_label(ctx.lang, e.to.as_str())) } td { (e.actor) } td { (e.reason) } } }
+            } }
+        }
+    };
+    Ok(console_page(&ctx, &staff, &order.order_no, body))
+}
+
+async fn order_ready(
+    State(state): State<AppState>,
+    Staff(staff): Staff,
+    Path(id): Path<Uuid>,
+    Form(_): Form<HashMap<String, String>>,
+) -> WebResult<Response> {
+    let order = scoped_order(&state, &staff, id).await?;
+    match storage::orders::change_status(
+        &state.store,
+        id,
+        OrderStatus::ReadyForPickup,
+        &staff.actor(),
+        "ready for pickup",
+    )
+    .await
+    {
+        Ok(order) => {
+            crate::routes::orders::announce(&state, &order, "ready").await;
+            Ok(redirect(&format!(
+                "/console/orders/{}?done=ready",
+                order.id
+            )))
+        }
+        Err(AppError::Conflict { .. }) => Ok(redirect(&format!(
+            "/console/orders/{}?error=state",
+            order.id
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct ReasonForm {
+    reason: Option<String>,
+    code: Option<String>,
+}
+
+async fn order_cancel(
+    State(state): State<AppState>,
+    Staff(staff): Staff,
+    Path(id): Path<Uuid>,
+    Form(f): Form<ReasonForm>,
+) -> WebResult<Response> {
+    staff.require(&[Role::HeadOfficeAdmin, Role::StoreManager])?;
+    scoped_order(&state, &staff, id).await?;
+    let reason: String = f
+        .reason
+        .unwrap_or_default()
+        .trim()
+        .chars()
+        .take(200)
+        .collect();
+    let reason = if reason.is_empty() {
+        "cancelled by staff".to_owned()
+    } else {
+        reason
+    };
+    match storage::orders::change_status_from(
+        &state.store,
+        id,
+        None,
+        OrderStatus::Cancelled,
+        &staff.actor(),
+        &reason,
+    )
+    .await
+    {
+        Ok(order) => {
+            if order.fulfilment.as_str() == "pickup" {
+                crate::routes::orders::announce(&state, &order, "cancelled").await;
+            }
+            Ok(redirect(&format!("/console/orders/{id}?done=cancelled")))
+        }
+        Err(AppError::Conflict { .. }) => {
+            Ok(redirect(&format!("/console/orders/{id}?error=state")))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn order_handover(
+    State(state): State<AppState>,
+    Staff(staff): Staff,
+    Path(id): Path<Uuid>,
+    Form(f): Form<ReasonForm>,
+) -> WebResult<Response> {
+    let order = scoped_order(&state, &staff, id).await?;
+    state.limiter.check(&format!("pickup:{id}"), 10)?;
+    let given = f.code.unwrap_or_default().trim().to_owned();
+    if given.is_empty() || order.pickup_code.as_deref() != Some(given.as_str()) {
+        return Ok(redirect(&format!("/console/orders/{id}?error=code")));
+    }
+    match storage::orders::change_status_from(
+        &state.store,
+        id,
+        Some(OrderStatus::ReadyForPickup),
+        OrderStatus::PickedUp,
+        &staff.actor(),
+        "handed over",
+    )
+    .await
+    {
+        Ok(order) => {
+            crate::routes::orders::announce(&state, &order, "collected").await;
+            Ok(redirect(&format!("/console/orders/{id}?done=handed")))
+        }
+        Err(AppError::Conflict { .. }) => {
+            Ok(redirect(&format!("/console/orders/{id}?error=state")))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Catalog
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize, Default)]
+struct CatalogParams {
+    q: Option<String>,
+    after: Option<String>,
+}
+
+async fn catalog(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Staff(staff): Staff,
+    Query(p): Query<CatalogParams>,
+) -> WebResult<Response> {
+    staff.require(&[Role::HeadOfficeAdmin])?;
+    let page = storage::catalog::list_products(
+        &state.store,
+        &storage::catalog::ProductFilter {
+            q: p.q.clone().map(|q| q.trim().chars().take(64).collect()),
+            after: p.after.clone(),
+            limit: 50,
+            include_off_shelf: true,
+            ..Default::default()
+        },
+    )
+    .await?;
+    let body = html! {
+        form.card.row method="get" action="/console/catalog" {
+            input name="q" value=(p.q.as_deref().unwrap_or("")) placeholder=(ctx.t("名称、品牌、编码或条码", "Name, brand, code or barcode")) style="max-width:280px";
+            button.btn type="submit" { (ctx.t("搜索", "Search")) }
+            a.btn.secondary href="/console/catalog.csv" { (ctx.t("导出 CSV", "Export CSV")) }
+            a.btn.secondary href="/console/catalog/import" { (ctx.t("导入 CSV", "Import CSV")) }
+        }
+        div.table-wrap { table #products {
+            tr { th { (ctx.t("编码", "Code")) } th { (ctx.t("名称", "Name")) } th { (ctx.t("品牌", "Brand")) } th { (ctx.t("分类", "Category")) } th.num { "SKU" } th.num { (ctx.t("价格", "Price")) } th { (ctx.t("状态", "Status")) } }
+            @for pr in &page.items {
+                tr { td { (pr.code) } td { (ctx.lang.pick(&pr.name_zh, &pr.name_en)) } td { (pr.brand) } td { (pr.category_id) } td.num { (pr.sku_count) }
+                     td.num { @if let Some(m) = pr.price_min { (yuan(m.fen())) } }
+                     td { @if pr.status.as_str() == "on_shelf" { span.status.paid { (ctx.t("在售", "On shelf")) } } @else { span.status.cancelled { (ctx.t("下架", "Off shelf")) } } } }
+            }
+        } }
+        @if let Some(next) = &page.next_after {
+            p { a.btn.secondary href={ "/console/catalog?q=" (super::urlencode(p.q.as_deref().unwrap_or(""))) "&after=" (super::urlencode(next)) } { (ctx.t("下一页", "Next page")) } }
+        }
+    };
+    Ok(console_page(&ctx, &staff, ctx.t("商品", "Catalog"), body))
+}
+
+/// The catalog CSV columns (export and import): one line per SKU.
+const CATALOG_COLUMNS: [&str; 12] = [
+    "product_code",
+    "name_zh",
+    "name_en",
+    "brand",
+    "category_id",
+    "sku_code",
+    "spec_zh",
+    "spec_en",
+    "unit",
+    "price",
+    "member_price",
+    "barcodes",
+];
+
+async fn catalog_csv(State(state): State<AppState>, Staff(staff): Staff) -> WebResult<Response> {
+    staff.require(&[Role::HeadOfficeAdmin])?;
+    let mut rows = Vec::new();
+    let mut after = None;
+    loop {
+        let page = storage::catalog::list_products(
+            &state.store,
+            &storage::catalog::ProductFilter {
+                after: after.clone(),
+                limit: 200,
+                include_off_shelf: true,
+                ..Default::default()
+            },
+        )
+        .await?;
+        for summary in &page.items {
+            let Some(p) = storage::catalog::product(&state.store, summary.id).await? else {
+                continue;
+            };
+            for s in &p.skus {
+                rows.push(vec![
+                    p.code.clone(),
+                    p.name_zh.clone(),
+                    p.name_en.clone(),
+                    p.brand.clone(),
+                    p.category_id.clone(),
+                    s.sku_code.clone(),
+                    s.spec_zh.clone(),
+                    s.spec_en.clone(),
+                    s.unit.clone(),
+                    s.price.to_string(),
+                    s.member_price.map(|m| m.to_string()).unwrap_or_default(),
+                    s.barcodes.join(" "),
+                ]);
+            }
+        }
+        match page.next_after {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    let bytes = csv_bytes(&CATALOG_COLUMNS, rows)?;
+    Ok(csv_response("catalog.csv", bytes))
+}
+
+/// One problem with an import file, by line number (1 is the header line).
+#[derive(Debug, Clone)]
+pub struct LineError {
+    /// Line in the file.
+    pub line: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Checks an import file line by line: the products whose lines are good (with their first
+/// line number) and every bad line.
+pub fn parse_catalog_csv(bytes: &[u8]) -> (Vec<(usize, ProductRequest)>, Vec<LineError>) {
+    let text = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(bytes);
+    let mut errors = Vec::new();
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(text);
+    let header: Vec<String> = match reader.headers() {
+        Ok(h) => h.iter().map(|c| c.trim().to_owned()).collect(),
+        Err(e) => {
+            return (
+                Vec::new(),
+                vec![LineError {
+                    line: 1,
+                    message: format!("the header line cannot be read: {e}"),
+                }],
+            )
+        }
+    };
+    if header != CATALOG_COLUMNS {
+        return (
+            Vec::new(),
+            vec![LineError {
+                line: 1,
+                message: format!("the header must be: {}", CATALOG_COLUMNS.join(",")),
+            }],
+        );
+    }
+    let mut products: Vec<(usize, ProductRequest, Vec<usize>)> = Vec::new();
+    let mut by_code: HashMap<String, usize> = HashMap::new();
+    for (i, record) in reader.records().enumerate() {
+        let line = i + 2;
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                errors.push(LineError {
+                    line,
+                    message: format!("cannot be read: {e}"),
+                });
+                continue;
+            }
+        };
+        if record.len() != CATALOG_COLUMNS.len() {
+            errors.push(LineError {
+                line,
+                message: format!(
+                    "has {} fields, expected {}",
+                    record.len(),
+                    CATALOG_COLUMNS.len()
+                ),
+            });
+            continue;
+        }
+        let f = |i: usize| record.get(i).unwrap_or("").trim().to_owned();
+        let price = match f(9).parse::<Money>() {
+            Ok(m) => m,
+            Err(_) => {
+                errors.push(LineError {
+                    line,
+                    message: format!("price: {:?} is not an amount like 12.50", f(9)),
+                });
+                continue;
+            }
+        };
+        let member_price = if f(10).is_empty() {
+            None
+        } else {
+            match f(10).parse::<Money>() {
+                Ok(m) => Some(m),
+                Err(_) => {
+                    errors.push(LineError {
+                        line,
+                        message: format!("member_price: {:?} is not an amount like 12.50", f(10)),
+                    });
+                    continue;
+                }
+            }
+        };
+        let sku = SkuRequest {
+            id: None,
+            sku_code: f(5),
+            spec_zh: f(6),
+            spec_en: f(7),
+            unit: Some(f(8)).filter(|u| !u.is_empty()),
+            weighed: false,
+            price,
+            member_price,
+            barcodes: f(11)
+                .split_whitespace()
+                .map(|c| BarcodeRequest {
+                    code: c.to_owned(),
+                    internal: false,
+                })
+                .collect(),
+        };
+        let code = f(0);
+        match by_code.get(&code) {
+            Some(&at) => {
+                let entry = &mut products[at];
+                entry.1.skus.push(sku);
+                entry.2.push(line);
+            }
+            None => {
+                by_code.insert(code.clone(), products.len());
+                products.push((
+                    line,
+                    ProductRequest {
+                        id: retail_domain::ids::new_id(),
+                        code,
+                        name_zh: f(1),
+                        name_en: f(2),
+                        brand: f(3),
+                        category_id: f(4),
+                        description: String::new(),
+                        status: Default::default(),
+                        skus: vec![sku],
+                    },
+                    vec![line],
+                ));
+            }
+        }
+    }
+    if products.is_empty() && errors.is_empty() {
+        errors.push(LineError {
+            line: 2,
+            message: "the file has no product lines".into(),
+        });
+    }
+    // Field checks shared with the API: a field error names the SKU index, which is a line.
+    let mut out = Vec::new();
+    for (first, req, lines) in products {
+        let copy = ProductRequest {
+            id: req.id,
+            code: req.code.clone(),
+            name_zh: req.name_zh.clone(),
+            name_en: req.name_en.clone(),
+            brand: req.brand.clone(),
+            category_id: req.category_id.clone(),
+            description: req.description.clone(),
+            status: req.status,
+            skus: req
+                .skus
+                .iter()
+                .map(|s| SkuRequest {
+                    id: s.id,
+                    sku_code: s.sku_code.clone(),
+                    spec_zh: s.spec_zh.clone(),
+                    spec_en: s.spec_en.clone(),
+                    unit: s.unit.clone(),
+                    weighed: s.weighed,
+                    price: s.price,
+                    member_price: s.member_price,
+                    barcodes: s
+                        .barcodes
+                        .iter()
+                        .map(|b| BarcodeRequest {
+                            code: b.code.clone(),
+                            internal: b.internal,
+                        })
+                        .collect(),
+                })
+                .collect(),
+        };
+        match crate::routes::catalog::product_request(copy) {
+            Ok(_) => out.push((first, req)),
+            Err(AppError::Invalid {
+                fields, message, ..
+            }) => {
+                for (name, msg) in fields.iter().take(1) {
+                    let line = name
+                        .strip_prefix("skus[")
+                        .and_then(|r| r.split(']').next())
+                        .and_then(|n| n.parse::<usize>().ok())
+                        .and_then(|n| lines.get(n).copied())
+                        .unwrap_or(first);
+                    let column = name.rsplit('.').next().unwrap_or(name);
+                    let column = if column.starts_with("barcodes") || name.contains("barcodes") {
+                        "barcodes"
+                    } else if column == "code" {
+                        "product_code"
+                    } else {
+                        column
+                    };
+                    errors.push(LineError {
+                        line,
+                        message: format!("{column}: {msg}"),
+                    });
+                }
+                if fields.is_empty() {
+                    errors.push(LineError {
+                        line: first,
+                        message,
+                    });
+                }
+            }
+            Err(e) => errors.push(LineError {
+                line: first,
+                message: e.to_string(),
+            }),
+        }
+    }
+    (out, errors)
+}
+
+fn import_view(
+    ctx: &Ctx,
+    staff: &StaffActor,
+    errors: &[LineError],
+    imported: Option<usize>,
+) -> Response {
+    let body = html! {
+        @if let Some(n) = imported { div.notice.ok role="status" #import-ok { (ctx.t("导入成功：", "Imported: ")) (n) (ctx.t(" 个商品", " products")) } }
+        @if !errors.is_empty() {
+            div.notice.err role="alert" #import-errors {
+                b { (ctx.t("文件有错误，未导入任何商品：", "The file has errors; nothing was imported:")) }
+                ul { @for e in errors { li data-line=(e.line) { (ctx.t("第 ", "Line ")) (e.line) (ctx.t(" 行：", ": ")) (e.message) } } }
+            }
+        }
+        form.card method="post" action="/console/catalog/import" enctype="multipart/form-data" {
+            (ctx.csrf_field())
+            div.field {
+                label for="file" { (ctx.t("CSV 文件（UTF-8，每行一个 SKU）", "CSV file (UTF-8, one line per SKU)")) }
+                input #file type="file" name="file" accept=".csv,text/csv" required;
+            }
+            button.btn type="submit" #import-submit { (ctx.t("校验并导入", "Check and import")) }
+        }
+        div.card {
+            p.muted { (ctx.t("第一行必须是表头：", "The first line must be the header:")) }
+            code { (CATALOG_COLUMNS.join(",")) }
+            p.muted { (ctx.t("同一 product_code 的多行是同一商品的多个 SKU；多个条码用空格分隔。每一行都会校验，任何一行有错则整个文件都不导入。", "Lines with the same product_code are SKUs of one product; separate several barcodes with spaces. Every line is checked; if any line is wrong, nothing is imported.")) }
+        }
+    };
+    console_page(ctx, staff, ctx.t("导入商品", "Import products"), body)
+}
+
+async fn import_page(ctx: Ctx, Staff(staff): Staff) -> WebResult<Response> {
+    staff.require(&[Role::HeadOfficeAdmin])?;
+    Ok(import_view(&ctx, &staff, &[], None))
+}
+
+/// Largest import file (8 MiB).
+const MAX_IMPORT_BYTES: usize = 8 << 20;
+
+async fn import(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Staff(staff): Staff,
+    axum::Extension(sid): axum::Extension<Sid>,
+    mut multipart: Multipart,
+) -> WebResult<Response> {
+    staff.require(&[Role::HeadOfficeAdmin])?;
+    let mut csrf = None;
+    let mut file: Option<Vec<u8>> = None;
+    let bad = || {
+        WebError::App(AppError::bad_request(
+            "invalid_form",
+            "the upload could not be read",
+        ))
+    };
+    while let Some(part) = multipart.next_field().await.map_err(|_| bad())? {
+        match part.name() {
+            Some("_csrf") => csrf = Some(part.text().await.map_err(|_| bad())?),
+            Some("file") => {
+                let bytes = part.bytes().await.map_err(|_| bad())?;
+                if bytes.len() > MAX_IMPORT_BYTES {
+                    return Ok(import_view(
+                        &ctx,
+                        &staff,
+                        &[LineError {
+                            line: 0,
+                            message: "the file is larger than 8 MiB".into(),
+                        }],
+                        None,
+                    ));
+                }
+                file = Some(bytes.to_vec());
+            }
+            _ => {}
+        }
+    }
+    check_csrf(&state, &sid.0, csrf.as_deref())?;
+    let Some(bytes) = file.filter(|b| !b.is_empty()) else {
+        return Ok(import_view(
+            &ctx,
+            &staff,
+            &[LineError {
+                line: 0,
+                message: ctx.t("请选择文件", "Choose a file").into(),
+            }],
+            None,
+        ));
+    };
+    // Every line is checked: the file's own errors, then codes already in the catalog and
+    // categories that do not exist, all by line.
+    let (parsed, mut errors) = parse_catalog_csv(&bytes);
+    let categories: HashSet<String> = storage::catalog::categories(&state.store)
+        .await?
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    let product_codes: Vec<String> = parsed.iter().map(|(_, p)| p.code.clone()).collect();
+    let sku_codes: Vec<String> = parsed
+        .iter()
+        .flat_map(|(_, p)| p.skus.iter().map(|s| s.sku_code.clone()))
+        .collect();
+    let barcodes: Vec<String> = parsed
+        .iter()
+        .flat_map(|(_, p)| {
+            p.skus
+                .iter()
+                .flat_map(|s| s.barcodes.iter().map(|b| b.code.clone()))
+        })
+        .collect();
+    let taken =
+        storage::catalog::taken_codes(&state.store, &product_codes, &sku_codes, &barcodes).await?;
+    let mut seen_skus = HashSet::new();
+    let mut seen_barcodes = HashSet::new();
+    let mut products = Vec::new();
+    for (line, req) in parsed {
+        if !categories.contains(&req.category_id) {
+            errors.push(LineError {
+                line,
+                message: format!("category_id: no category {}", req.category_id),
+            });
+        }
+        if taken.contains(&req.code) {
+            errors.push(LineError {
+                line,
+                message: format!("product_code: {} already exists", req.code),
+            });
+        }
+        for s in &req.skus {
+            if taken.contains(&s.sku_code) || !seen_skus.insert(s.sku_code.clone()) {
+                errors.push(LineError {
+                    line,
+                    message: format!("sku_code: {} is already used", s.sku_code),
+                });
+            }
+            for b in &s.barcodes {
+                if taken.contains(&b.code) || !seen_barcodes.insert(b.code.clone()) {
+                    errors.push(LineError {
+                        line,
+                        message: format!("barcodes: {} is already used", b.code),
+                    });
+                }
+            }
+        }
+        products.push(req);
+    }
+    if !errors.is_empty() {
+        errors.sort_by_key(|e| e.line);
+        return Ok(import_view(&ctx, &staff, &errors, None));
+    }
+    let mut news = Vec::with_capacity(products.len());
+    for req in products {
+        news.push(crate::routes::catalog::product_request(req)?);
+    }
+    match storage::catalog::import_products(&state.store, &news, &staff.actor()).await {
+        Ok(n) => {
+            state.web.search.invalidate();
+            Ok(import_view(&ctx, &staff, &[], Some(n)))
+        }
+        Err(e @ (AppError::Conflict { .. } | AppError::Invalid { .. })) => Ok(import_view(
+            &ctx,
+            &staff,
+            &[LineError {
+                line: 0,
+                message: e.to_string(),
+            }],
+            None,
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stock
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize, Default)]
+struct StockParams {
+    location: Option<String>,
+    alerts: Option<String>,
+    sku: Option<Uuid>,
+}
+
+async fn stock(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Staff(staff): Staff,
+    Query(p): Query<StockParams>,
+) -> WebResult<Response> {
+    let location =
+        pick_location(&staff, p.location.as_deref())?.unwrap_or_else(|| "SH001".to_owned());
+    let alerts = p.alerts.is_some();
+    let levels = storage::stock::list_levels(
+        &state.store,
+        &storage::stock::LevelFilter {
+            location_id: Some(location.clone()),
+            alerts_only: alerts,
+            limit: 500,
+            ..Default::default()
+        },
+    )
+    .await?;
+    let locations = storage::locations::list(&state.store).await?;
+    let body = html! {
+        form.card.row method="get" action="/console/stock" {
+            @if scope(&staff).is_none() {
+                select name="location" style="max-width:200px" {
+                    @for l in locations.iter().filter(|l| l.kind != "head_office") { option value=(l.id) selected[l.id == location] { (l.id) " " (ctx.lang.pick(&l.name_zh, &l.name_en)) } }
+                }
+            }
+            label.row { input type="checkbox" name="alerts" value="1" checked[alerts]; (ctx.t("只看提醒", "Alerts only")) }
+            button.btn type="submit" { (ctx.t("查看", "Show")) }
+        }
+        div.table-wrap { table {
+            tr { th { (ctx.t("商品", "Item")) } th.num { (ctx.t("在库", "On hand")) } th.num { (ctx.t("预留", "Reserved")) } th.num { (ctx.t("可用", "Available")) } th.num { (ctx.t("阈值", "Threshold")) } th {} }
+            @for l in &levels {
+                tr { td { (ctx.lang.pick(&l.name_zh, &l.name_en)) " " span.muted { (ctx.lang.pick(&l.spec_zh, &l.spec_en)) " · " (l.sku_code) } }
+                     td.num { (l.on_hand) } td.num { (l.reserved) } td.num { (l.available) @if l.low { " " span.status.pending_payment { (ctx.t("低", "low")) } } } td.num { (l.threshold) }
+                     td { a href={ "/console/stock/movements?location=" (location) "&sku=" (l.sku_id) } { (ctx.t("流水", "Movements")) } } }
+            }
+        } }
+    };
+    Ok(console_page(&ctx, &staff, ctx.t("库存", "Stock"), body))
+}
+
+async fn movements(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Staff(staff): Staff,
+    Query(p): Query<StockParams>,
+) -> WebResult<Response> {
+    let location = pick_location(&staff, p.location.as_deref())?;
+    let rows = storage::stock::list_movements(
+        &state.store,
+        &storage::stock::MovementFilter {
+            location_id: location.clone(),
+            sku_id: p.sku,
+            ref_id: None,
+            after: None,
+            limit: 200,
+        },
+    )
+    .await?;
+    let body = html! {
+        p.muted { (location.as_deref().unwrap_or("*")) " · " @if let Some(s) = p.sku { (s) } }
+        div.table-wrap { table {
+            tr { th { (ctx.t("时间", "Time")) } th { (ctx.t("类型", "Kind")) } th.num { (ctx.t("在库变动", "On hand Δ")) } th.num { (ctx.t("预留变动", "Reserved Δ")) } th { (ctx.t("原因", "Reason")) } th { (ctx.t("操作人", "Actor")) } }
+            @for m in &rows {
+                tr { td { (when(m.created_ms)) } td { (m.kind) } td.num { (m.on_hand_delta) } td.num { (m.reserved_delta) } td { (m.reason) } td { (m.actor) } }
+            }
+        } }
+    };
+    Ok(console_page(
+        &ctx,
+        &staff,
+        ctx.t("库存流水", "Stock movements"),
+        body,
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Members
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize, Default)]
+struct MemberParams {
+    phone: Option<String>,
+}
+
+async fn members(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Staff(staff): Staff,
+    Query(p): Query<MemberParams>,
+) -> WebResult<Response> {
+    staff.require(&[Role::HeadOfficeAdmin, Role::StoreManager])?;
+    let mut errors = FieldErrors::new();
+    let mut found = None;
+    if let Some(phone) = p.phone.as_deref().filter(|p| !p.trim().is_empty()) {
+        match storage::members::normalize_phone(phone) {
+            Ok(phone) => {
+                state
+                    .limiter
+                    .check(&format!("member-lookup:{}", staff.username), 60)?;
+                found = storage::members::by_phone(
+                    &state.store,
+                    &state.keys,
+                    &state.settings.points,
+                    &phone,
+                )
+                .await?;
+                if found.is_none() {
+                    errors.insert(
+                        "phone",
+                        ctx.t("没有这个手机号的会员", "No member with this phone")
+                            .into(),
+                    );
+                }
+            }
+            Err(_) => {
+                errors.insert(
+                    "phone",
+                    ctx.t("请输入 11 位手机号", "Enter an 11-digit mobile number")
+                        .into(),
+                );
+            }
+        }
+    }
+    if let Some(m) = found {
+        return Ok(redirect(&format!("/console/members/{}", m.id)));
+    }
+    let body = html! {
+        form.card method="get" action="/console/members" {
+            (field(ctx.t("手机号", "Phone"), "phone", "tel", p.phone.as_deref().unwrap_or(""), &errors, html!{}))
+            button.btn type="submit" { (ctx.t("查找", "Look up")) }
+        }
+    };
+    Ok(console_page(&ctx, &staff, ctx.t("会员", "Members"), body))
+}
+
+#[derive(Debug, Deserialize, Default, Clone)]
+struct PointsForm {
+    id: Option<String>,
+    delta: Option<String>,
+    reason: Option<String>,
+}
+
+async fn member_view(
+    state: &AppState,
+    ctx: &Ctx,
+    staff: &StaffActor,
+    id: Uuid,
+    form: &PointsForm,
+    errors: &FieldErrors,
+    done: bool,
+) -> WebResult<Response> {
+    let m = storage::members::get(&state.store, &state.keys, &state.settings.points, id).await?;
+    let points = storage::members::points_page(&state.store, id, None, 50).await?;
+    let balance = storage::members::balance_page(&state.store, id, None, 50).await?;
+    let adjust_id = form
+        .id
+        .clone()
+        .unwrap_or_else(|| retail_domain::ids::new_id().to_string());
+    let body = html! {
+        @if done { div.notice.ok role="status" { (ctx.t("积分已调整并记入审计日志。", "Points adjusted and recorded in the audit log.")) } }
+        div.kpis {
+            div.kpi { span.muted { (ctx.t("手机", "Phone")) } b { (m.phone) } }
+            div.kpi { span.muted { (ctx.t("等级", "Tier")) } b { (m.tier.name) } }
+            div.kpi { span.muted { (ctx.t("积分", "Points")) } b #member-points { (m.points) } }
+            div.kpi { span.muted { (ctx.t("余额", "Balance")) } b { (yuan(m.balance.fen())) } }
+        }
+        form.card method="post" action={ "/console/members/" (m.id) "/points" } {
+            b { (ctx.t("手动调整积分", "Adjust points")) }
+            (ctx.csrf_field())
+            input type="hidden" name="id" value=(adjust_id);
+            div.two {
+                (field(ctx.t("积分变动（可为负）", "Points (may be negative)"), "delta", "number", form.delta.as_deref().unwrap_or(""), errors, html!{}))
+                (field(ctx.t("原因（必填）", "Reason (required)"), "reason", "text", form.reason.as_deref().unwrap_or(""), errors, html!{}))
+            }
+            button.btn type="submit" { (ctx.t("调整", "Adjust")) }
+        }
+        div.two {
+            div.card { b { (ctx.t("积分流水", "Points ledger")) }
+                div.table-wrap { table { @for e in &points.items { tr { td { (when(e.created_at.timestamp_millis())) } td { (e.kind) } td.num { (e.delta) } td { (e.reason) } td { (e.actor) } } } } } }
+            div.card { b { (ctx.t("余额流水", "Balance ledger")) }
+                div.table-wrap { table { @for e in &balance.items { tr { td { (when(e.created_at.timestamp_millis())) } td { (e.kind) } td.num { (yuan(e.amount.fen())) } td { (e.actor) } } } } } }
+        }
+    };
+    Ok(console_page(ctx, staff, ctx.t("会员详情", "Member"), body))
+}
+
+async fn member(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Staff(staff): Staff,
+    Path(id): Path<Uuid>,
+    Query(n): Query<NoticeParams>,
+) -> WebResult<Response> {
+    staff.require(&[Role::HeadOfficeAdmin, Role::StoreManager])?;
+    member_view(
+        &state,
+        &ctx,
+        &staff,
+        id,
+        &PointsForm::default(),
+        &FieldErrors::new(),
+        n.done.is_some(),
+    )
+    .await
+}
+
+async fn adjust_points(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Staff(staff): Staff,
+    Path(id): Path<Uuid>,
+    Form(form): Form<PointsForm>,
+) -> WebResult<Response> {
+    staff.require(&[Role::HeadOfficeAdmin, Role::StoreManager])?;
+    let mut errors = FieldErrors::new();
+    let delta = form
+        .delta
+        .as_deref()
+        .unwrap_or("")
+        .trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|d| *d != 0 && d.abs() <= 1_000_000);
+    if delta.is_none() {
+        errors.insert(
+            "delta",
+            ctx.t(
+                "请输入非零整数（绝对值不超过 1000000）",
+                "Enter a whole number other than 0 (at most 1000000 either way)",
+            )
+            .into(),
+        );
+    }
+    let reason = form.reason.clone().unwrap_or_default().trim().to_owned();
+    if reason.is_empty() || reason.chars().count() > 200 {
+        errors.insert(
+            "reason",
+            ctx.t(
+                "请填写原因（最多 200 字）",
+                "Give a reason (up to 200 characters)",
+            )
+            .into(),
+        );
+    }
+    let adjust_id = form
+        .id
+        .as_deref()
+        .and_then(|i| Uuid::parse_str(i).ok())
+        .filter(|i| retail_domain::ids::require_v7(*i).is_ok());
+    let (Some(delta), Some(adjust_id), true) = (delta, adjust_id, errors.is_empty()) else {
+        return member_view(&state, &ctx, &staff, id, &form, &errors, false).await;
+    };
+    match storage::members::adjust_points(
+        &state.store,
+        &state.settings.points,
+        id,
+        adjust_id,
+        delta,
+        &reason,
+        &staff.actor(),
+    )
+    .await
+    {
+        Ok(_) => Ok(redirect(&format!("/console/members/{id}?done=1"))),
+        Err(AppError::Conflict {
+            code: "insufficient_points",
+            ..
+        }) => {
+            errors.insert(
+                "delta",
+                ctx.t("积分不足，不能扣成负数", "Not enough points to take")
+                    .into(),
+            );
+            member_view(
+                &state,
+                &ctx,
+                &staff,
+                id,
+                &PointsForm { id: None, ..form },
+                &errors,
+                false,
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Audit, stores, staff, devices
+// ---------------------------------------------------------------------------------------------
+
+async fn audit(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Staff(staff): Staff,
+) -> WebResult<Response> {
+    staff.require(&[Role::HeadOfficeAdmin])?;
+    let entries = storage::audit::list(&state.store, None, 200).await?;
+    let body = html! {
+        div.table-wrap { table {
+            tr { th { (ctx.t("时间", "Time")) } th { (ctx.t("操作人", "Actor")) } th { (ctx.t("操作", "Action")) } th { (ctx.t("对象", "Entity")) } th { (ctx.t("详情", "Detail")) } }
+            @for e in &entries {
+                tr { td { (when(e.at.timestamp_millis())) } td { (e.actor) } td { (e.action) } td { (e.entity) " " (e.entity_id) } td.muted { (e.detail.to_string().chars().take(160).collect::<String>()) } }
+            }
+        } }
+    };
+    Ok(console_page(
+        &ctx,
+        &staff,
+        ctx.t("审计日志", "Audit log"),
+        body,
+    ))
+}
+
+async fn stores(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Staff(staff): Staff,
+) -> WebResult<Response> {
+    staff.require(&[Role::HeadOfficeAdmin])?;
+    let locations = storage::locations::list(&state.store).await?;
+    let body = html! {
+        div.table-wrap { table {
+            tr { th { (ctx.t("编码", "Code")) } th { (ctx.t("类型", "Kind")) } th { (ctx.t("名称", "Name")) } th { (ctx.t("城市", "City")) } th { (ctx.t("地址", "Address")) } }
+            @for l in &locations { tr { td { (l.id) } td { (l.kind) } td { (ctx.lang.pick(&l.name_zh, &l.name_en)) } td { (l.city) } td { (l.address) } } }
+        } }
+    };
+    Ok(console_page(&ctx, &staff, ctx.t("门店", "Stores"), body))
+}
+
+async fn staff_list(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Staff(staff): Staff,
+) -> WebResult<Response> {
+    staff.require(&[Role::HeadOfficeAdmin])?;
+    let people = storage::staff::list(&state.store, None).await?;
+    let body = html! {
+        div.table-wrap { table {
+            tr { th { (ctx.t("用户名", "User name")) } th { (ctx.t("姓名", "Name")) } th { (ctx.t("角色", "Role")) } th { (ctx.t("门店", "Store")) } }
+            @for s in &people { tr { td { (s.username) } td { (s.display_name) } td { (role_label(ctx.lang, s.role)) } td { (s.location_id.as_deref().unwrap_or("—")) } } }
+        } }
+    };
+    Ok(console_page(
+        &ctx,
+        &staff,
+        ctx.t("员工与角色", "Staff and roles"),
+        body,
+    ))
+}
+
+#[derive(Debug, Deserialize, Default, Clone)]
+struct DeviceForm {
+    id: Option<String>,
+    location: Option<String>,
+    kind: Option<String>,
+    name: Option<String>,
+}
+
+async fn devices_view(
+    state: &AppState,
+    ctx: &Ctx,
+    staff: &StaffActor,
+    form: &DeviceForm,
+    errors: &FieldErrors,
+    credential: Option<(String, String)>,
+) -> WebResult<Response> {
+    staff.require(&[Role::HeadOfficeAdmin, Role::StoreManager])?;
+    let location = scope(staff);
+    let devices = storage::web::devices_seen(&state.store, location.as_deref()).await?;
+    let stores: Vec<_> = storage::locations::list(&state.store)
+        .await?
+        .into_iter()
+        .filter(|l| l.kind == "store" && location.as_ref().is_none_or(|own| own == &l.id))
+        .collect();
+    let id = form
+        .id
+        .clone()
+        .unwrap_or_else(|| retail_domain::ids::new_id().to_string());
+    let body = html! {
+        @if let Some((name, secret)) = &credential {
+            div.notice.ok role="status" {
+                b { (name) } " — " (ctx.t("设备凭证（只显示这一次，请立即配置到设备上）：", "device credential (shown only this once; configure the device now):"))
+                pre #credential style="white-space:pre-wrap;word-break:break-all" { (secret) }
+            }
+        }
+        form.card method="post" action="/console/devices" {
+            b { (ctx.t("登记设备", "Register a device")) }
+            (ctx.csrf_field())
+            input type="hidden" name="id" value=(id);
+            div.two {
+                div.field { label for="location" { (ctx.t("门店", "Store")) }
+                    select #location name="location" { @for l in &stores { option value=(l.id) selected[form.location.as_deref() == Some(l.id.as_str())] { (l.id) " " (ctx.lang.pick(&l.name_zh, &l.name_en)) } } } }
+                div.field { label for="kind" { (ctx.t("类型", "Kind")) }
+                    select #kind name="kind" { option value="pos" { (ctx.t("收银机", "POS lane")) } option value="edge" selected[form.kind.as_deref() == Some("edge")] { (ctx.t("门店边缘代理", "Edge agent")) } } }
+            }
+            (field(ctx.t("名称", "Name"), "name", "text", form.name.as_deref().unwrap_or(""), errors, html!{}))
+            button.btn type="submit" { (ctx.t("登记", "Register")) }
+        }
+        div.table-wrap { table {
+            tr { th { (ctx.t("门店", "Store")) } th { (ctx.t("名称", "Name")) } th { (ctx.t("类型", "Kind")) } th { (ctx.t("最近在线", "Last seen")) } th {} }
+            @for d in &devices {
+                tr { td { (d.location_id) } td { (d.name) } td { (d.kind) } td { @if let Some(t) = d.last_seen_at { (when(t)) } @else { "—" } }
+                     td { @if d.revoked_at.is_some() { span.status.cancelled { (ctx.t("已吊销", "Revoked")) } } @else {
+                        form method="post" action={ "/console/devices/" (d.id) "/revoke" } { (ctx.csrf_field()) button.link type="submit" { (ctx.t("吊销", "Revoke")) } } } } }
+            }
+        } }
+    };
+    Ok(console_page(ctx, staff, ctx.t("设备", "Devices"), body))
+}
+
+async fn devices(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Staff(staff): Staff,
+) -> WebResult<Response> {
+    devices_view(
+        &state,
+        &ctx,
+        &staff,
+        &DeviceForm::default(),
+        &FieldErrors::new(),
+        None,
+    )
+    .await
+}
+
+async fn register_device(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Staff(staff): Staff,
+    Form(form): Form<DeviceForm>,
+) -> WebResult<Response> {
+    staff.require(&[Role::HeadOfficeAdmin, Role::StoreManager])?;
+    let mut errors = FieldErrors::new();
+    let name = form.name.clone().unwrap_or_default().trim().to_owned();
+    if name.is_empty() || name.chars().count() > 64 {
+        errors.insert(
+            "name",
+            ctx.t(
+                "请填写名称（最多 64 字）",
+                "Enter a name (up to 64 characters)",
+            )
+            .into(),
+        );
+    }
+    let location = form.location.clone().unwrap_or_default();
+    staff.require_store(&location)?;
+    let kind = match form.kind.as_deref() {
+        Some("edge") => DeviceKind::Edge,
+        _ => DeviceKind::Pos,
+    };
+    let id = form
+        .id
+        .as_deref()
+        .and_then(|i| Uuid::parse_str(i).ok())
+        .filter(|i| retail_domain::ids::require_v7(*i).is_ok());
+    let located = storage::locations::get(&state.store, &location)
+        .await
+        .ok()
+        .filter(|l| l.kind == "store");
+    if located.is_none() {
+        errors.insert("location", ctx.t("请选择门店", "Choose a store").into());
+    }
+    let (Some(id), true) = (id, errors.is_empty()) else {
+        return devices_view(&state, &ctx, &staff, &form, &errors, None).await;
+    };
+    let credential = new_token("dv_");
+    let created = storage::devices::register(
+        &state.store,
+        id,
+        &location,
+        kind,
+        &name,
+        &token_hash(&credential),
+        &staff.actor(),
+    )
+    .await?;
+    // A resubmitted form (same id) does not show a new credential: the first one stands.
+    let shown = created.map(|d| (d.name, credential));
+    devices_view(
+        &state,
+        &ctx,
+        &staff,
+        &DeviceForm::default(),
+        &FieldErrors::new(),
+        shown,
+    )
+    .await
+}
+
+async fn revoke_device(
+    State(state): State<AppState>,
+    Staff(staff): Staff,
+    Path(id): Path<Uuid>,
+    Form(_): Form<HashMap<String, String>>,
+) -> WebResult<Response> {
+    staff.require(&[Role::HeadOfficeAdmin, Role::StoreManager])?;
+    let device = storage::devices::get(&state.store, id).await?;
+    staff.require_store(&device.location_id)?;
+    storage::devices::revoke(&state.store, id, &staff.actor()).await?;
+    Ok(redirect("/console/devices"))
+}

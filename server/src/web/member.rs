@@ -1,0 +1,335 @@
+//! The member centre: sign-up and log-in by phone with a one-time code (sent by the sandbox SMS
+//! provider, which shows it on the page), tier and growth, the points and balance ledgers, and
+//! the member code QR that the page refreshes before it expires.
+
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use maud::html;
+use rand::Rng;
+use retail_domain::codes::SignedCode;
+use serde::Deserialize;
+
+use super::shop::{cart_count, ensure_session, session};
+use super::{field, local_path, qr_svg, redirect, set_cookie, shop_page, sid_cookie, when, yuan};
+use super::{Ctx, FieldErrors, Form, WebResult};
+use crate::error::AppError;
+use crate::routes::members::MEMBER_CODE_TTL_SECS;
+use crate::secrets::{new_token, token_hash};
+use crate::state::AppState;
+use crate::storage;
+use crate::storage::members::Registration;
+use crate::storage::web::CodeCheck;
+
+/// Log-in codes live five minutes.
+const CODE_TTL_MS: i64 = 5 * 60 * 1000;
+
+/// Member routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/login", get(login_page).post(login))
+        .route("/login/code", post(send_code))
+        .route("/logout", post(logout))
+        .route("/me", get(me))
+        .route("/me/code", get(member_code))
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct LoginParams {
+    back: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default, Clone)]
+struct LoginForm {
+    phone: Option<String>,
+    code: Option<String>,
+    back: Option<String>,
+}
+
+fn login_view(
+    ctx: &Ctx,
+    form: &LoginForm,
+    errors: &FieldErrors,
+    code_sent: Option<&str>,
+) -> Response {
+    let back = local_path(form.back.as_deref());
+    let body = html! {
+        div.card {
+            p.muted { (ctx.t("未注册的手机号将自动注册为会员。", "A new phone number signs you up as a member.")) }
+            @if let Some(code) = code_sent {
+                div.notice role="status" {
+                    b { (ctx.t("沙箱短信", "Sandbox SMS")) } ": "
+                    (ctx.t("您的验证码是 ", "your code is ")) b #sms-code { (code) } (ctx.t("，5 分钟内有效。", ", valid for 5 minutes."))
+                }
+            }
+            @if code_sent.is_none() {
+                form method="post" action="/login/code" {
+                    (ctx.csrf_field())
+                    input type="hidden" name="back" value=(back);
+                    (field(ctx.t("手机号", "Mobile number"), "phone", "tel", form.phone.as_deref().unwrap_or(""), errors, html!{}))
+                    button.btn.block type="submit" { (ctx.t("获取验证码", "Send code")) }
+                }
+            } @else {
+                form method="post" action="/login" {
+                    (ctx.csrf_field())
+                    input type="hidden" name="back" value=(back);
+                    input type="hidden" name="phone" value=(form.phone.as_deref().unwrap_or(""));
+                    p { (ctx.t("手机号 ", "Phone ")) (storage::members::mask_phone(form.phone.as_deref().unwrap_or(""))) }
+                    (field(ctx.t("验证码", "Code"), "code", "text", "", errors, html!{}))
+                    button.btn.block type="submit" { (ctx.t("登录", "Log in")) }
+                }
+            }
+        }
+    };
+    shop_page(ctx, ctx.t("登录 / 注册", "Log in / sign up"), 0, body)
+}
+
+async fn login_page(ctx: Ctx, Query(p): Query<LoginParams>) -> Response {
+    login_view(
+        &ctx,
+        &LoginForm {
+            back: p.back,
+            ..LoginForm::default()
+        },
+        &FieldErrors::new(),
+        None,
+    )
+}
+
+async fn send_code(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Form(form): Form<LoginForm>,
+) -> WebResult<Response> {
+    let mut errors = FieldErrors::new();
+    let phone = match storage::members::normalize_phone(form.phone.as_deref().unwrap_or("")) {
+        Ok(p) => p,
+        Err(_) => {
+            errors.insert(
+                "phone",
+                ctx.t("请输入 11 位手机号", "Enter an 11-digit mobile number")
+                    .into(),
+            );
+            return Ok(login_view(&ctx, &form, &errors, None));
+        }
+    };
+    state.limiter.check(&format!("sms:{phone}"), 5)?;
+    let code = format!("{:06}", rand::thread_rng().gen_range(0..1_000_000));
+    let phone_hash = state.keys.lookup_hash(&phone);
+    storage::web::put_login_code(
+        &state.store,
+        &phone_hash,
+        &state
+            .keys
+            .lookup_hash(&format!("login-code:{phone}:{code}")),
+        storage::now_ms() + CODE_TTL_MS,
+    )
+    .await?;
+    tracing::info!("sandbox SMS: log-in code sent");
+    let form = LoginForm {
+        phone: Some(phone),
+        ..form
+    };
+    Ok(login_view(&ctx, &form, &FieldErrors::new(), Some(&code)))
+}
+
+async fn login(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Form(form): Form<LoginForm>,
+) -> WebResult<Response> {
+    let mut errors = FieldErrors::new();
+    let Ok(phone) = storage::members::normalize_phone(form.phone.as_deref().unwrap_or("")) else {
+        errors.insert(
+            "phone",
+            ctx.t("请输入 11 位手机号", "Enter an 11-digit mobile number")
+                .into(),
+        );
+        return Ok(login_view(
+            &ctx,
+            &LoginForm {
+                phone: None,
+                ..form
+            },
+            &errors,
+            None,
+        ));
+    };
+    let code = form.code.clone().unwrap_or_default().trim().to_owned();
+    state.limiter.check(&format!("login-code:{phone}"), 10)?;
+    let check = if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
+        storage::web::check_login_code(
+            &state.store,
+            &state.keys.lookup_hash(&phone),
+            &state
+                .keys
+                .lookup_hash(&format!("login-code:{phone}:{code}")),
+        )
+        .await?
+    } else {
+        CodeCheck::Wrong
+    };
+    match check {
+        CodeCheck::Accepted => {}
+        CodeCheck::Wrong => {
+            errors.insert("code", ctx.t("验证码不正确", "Wrong code").into());
+            return Ok(login_view(
+                &ctx,
+                &LoginForm {
+                    phone: Some(phone),
+                    ..form
+                },
+                &errors,
+                Some("······"),
+            ));
+        }
+        CodeCheck::Expired => {
+            errors.insert(
+                "phone",
+                ctx.t(
+                    "验证码已失效，请重新获取",
+                    "The code expired; request a new one",
+                )
+                .into(),
+            );
+            return Ok(login_view(
+                &ctx,
+                &LoginForm {
+                    phone: Some(phone),
+                    ..form
+                },
+                &errors,
+                None,
+            ));
+        }
+    }
+    let rules = &state.settings.points;
+    let member = match storage::members::by_phone(&state.store, &state.keys, rules, &phone).await? {
+        Some(m) => m.id,
+        None => match storage::members::register(
+            &state.store,
+            &state.keys,
+            rules,
+            retail_domain::ids::new_id(),
+            &phone,
+            "",
+        )
+        .await?
+        {
+            Registration::Created(m) | Registration::Existing(m) => m.id,
+            Registration::PhoneTaken(id) => id,
+        },
+    };
+    let session = ensure_session(&state, &ctx).await?;
+    let token = new_token("ws_");
+    storage::web::rekey_session(
+        &state.store,
+        session.id,
+        &token_hash(&token),
+        Some(member),
+        super::SESSION_TTL_MS,
+    )
+    .await?;
+    let mut resp = redirect(&local_path(form.back.as_deref()));
+    set_cookie(&mut resp, &sid_cookie(&token));
+    Ok(resp)
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Form(_): Form<std::collections::HashMap<String, String>>,
+) -> WebResult<Response> {
+    let mut resp = redirect("/");
+    if let Some(session) = session(&state, &ctx).await? {
+        let token = new_token("ws_");
+        storage::web::rekey_session(
+            &state.store,
+            session.id,
+            &token_hash(&token),
+            None,
+            super::SESSION_TTL_MS,
+        )
+        .await?;
+        set_cookie(&mut resp, &sid_cookie(&token));
+    }
+    Ok(resp)
+}
+
+fn signed_member_code(state: &AppState, member: uuid::Uuid) -> WebResult<(String, i64)> {
+    let code = storage::members::member_code(member, chrono::Utc::now(), MEMBER_CODE_TTL_SECS);
+    let expires_in = (code.expires_at - chrono::Utc::now()).num_seconds();
+    let text = state
+        .keys
+        .signer
+        .try_sign(&SignedCode::Member(code))
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("signing a member code: {e}")))?;
+    Ok((text, expires_in))
+}
+
+async fn me(State(state): State<AppState>, ctx: Ctx) -> WebResult<Response> {
+    let session = session(&state, &ctx).await?;
+    let (_, member_id) = super::shop::require_member(session.as_ref(), "/me")?;
+    let rules = &state.settings.points;
+    let member = storage::members::get(&state.store, &state.keys, rules, member_id).await?;
+    let points = storage::members::points_page(&state.store, member_id, None, 20).await?;
+    let balance = storage::members::balance_page(&state.store, member_id, None, 20).await?;
+    let (code, expires_in) = signed_member_code(&state, member_id)?;
+    let count = cart_count(&state, session.as_ref()).await?;
+    let body = html! {
+        div.card {
+            div.spread {
+                div { b { (member.phone) } br; span.status.paid { (member.tier.name) } }
+                form method="post" action="/logout" { (ctx.csrf_field()) button.link type="submit" { (ctx.t("退出登录", "Log out")) } }
+            }
+            div.kpis style="margin-top:10px" {
+                div.kpi { span.muted { (ctx.t("积分", "Points")) } b #points { (member.points) } }
+                div.kpi { span.muted { (ctx.t("余额", "Balance")) } b { (yuan(member.balance.fen())) } }
+                div.kpi { span.muted { (ctx.t("成长值", "Growth")) } b { (member.growth) } }
+                div.kpi { span.muted { (ctx.t("等级", "Tier")) } b { (member.tier.name) } }
+            }
+        }
+        div.card.center data-refresh="/me/code" data-expires-in=(expires_in) {
+            b { (ctx.t("会员码", "Member code")) }
+            div { div.qr { (qr_svg(&code)) } }
+            p.muted { (ctx.t("结账时出示，每分钟自动刷新", "Show it at the till; it refreshes every minute")) }
+            span hidden data-code-text { (code) }
+        }
+        div.card {
+            b { (ctx.t("积分明细", "Points history")) }
+            @if points.items.is_empty() { p.muted { (ctx.t("暂无记录", "Nothing yet")) } }
+            @for e in &points.items {
+                div.spread { span { (e.kind) @if !e.reason.is_empty() { " · " (e.reason) } br; span.muted { (when(e.created_at.timestamp_millis())) } }
+                    b { @if e.delta > 0 { "+" } (e.delta) } }
+            }
+        }
+        div.card {
+            b { (ctx.t("余额明细", "Balance history")) }
+            @if balance.items.is_empty() { p.muted { (ctx.t("暂无记录", "Nothing yet")) } }
+            @for e in &balance.items {
+                div.spread { span { (e.kind) br; span.muted { (when(e.created_at.timestamp_millis())) } } b { (yuan(e.amount.fen())) } }
+            }
+        }
+    };
+    Ok(shop_page(
+        &ctx,
+        ctx.t("会员中心", "Member centre"),
+        count,
+        body,
+    ))
+}
+
+async fn member_code(State(state): State<AppState>, ctx: Ctx) -> WebResult<Response> {
+    let session = session(&state, &ctx).await?;
+    let Some(member) = session.and_then(|s| s.member_id) else {
+        return Err(AppError::Unauthorized("log in".into()).into());
+    };
+    let (code, expires_in) = signed_member_code(&state, member)?;
+    Ok(axum::Json(serde_json::json!({
+        "code": code,
+        "svg": qr_svg(&code).into_string(),
+        "expires_in": expires_in,
+    }))
+    .into_response())
+}

@@ -1,0 +1,529 @@
+//! End-to-end tests of the shop and the console in a real headless Chromium, driven over
+//! WebDriver (chromedriver, started by the test on a free port). SQLite only.
+//!
+//! Scenarios: a shopper searches in Chinese, orders for pickup and pays at the sandbox
+//! provider; the store manager marks the order ready in the console; a catalog CSV import with
+//! one bad line reports that line and imports nothing; a cashier cannot open head-office pages.
+//! Screenshots (360 px phone and desktop) go to the test's temp dir and to `/tmp/web-shots/`.
+//!
+//! Outside CI the tests are skipped, loudly, when Chromium or chromedriver is missing; under
+//! `CI=true` they must run (`.ci/run` installs Debian's `chromium` and `chromium-driver`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use retail_domain::order::OrderStatus;
+use serde_json::json;
+
+use crate::support::{Backend, TestApp};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// A chromedriver process, killed on drop.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn browser_available() -> bool {
+    let ok = Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists();
+    if !ok {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("browser tests need {CHROMIUM} and {CHROMEDRIVER} under CI=true (.ci/run installs them)");
+        }
+        eprintln!(
+            "\n!!! SKIPPING browser test: {CHROMIUM} or {CHROMEDRIVER} is missing (apt-get install chromium chromium-driver)\n"
+        );
+    }
+    ok
+}
+
+async fn start_driver() -> Driver {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+/// A browser session: a 360 px phone (mobile emulation) or a 1280 px desktop.
+async fn browser(driver: &Driver, phone: bool) -> Client {
+    let mut options = json!({
+        "binary": CHROMIUM,
+        "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--window-size=1280,900", "--lang=zh-CN"],
+    });
+    if phone {
+        options["mobileEmulation"] = json!({
+            "deviceMetrics": {"width": 360, "height": 780, "pixelRatio": 1.0},
+            "userAgent": "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120 Mobile Safari/537.36"
+        });
+    }
+    let mut caps = serde_json::Map::new();
+    caps.insert("browserName".into(), json!("chrome"));
+    caps.insert("goog:chromeOptions".into(), options);
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    ClientBuilder::new(connector)
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("WebDriver session")
+}
+
+struct Shots {
+    dir: PathBuf,
+}
+
+impl Shots {
+    fn new(dir: &Path) -> Self {
+        let dir = dir.join("screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        let _ = std::fs::create_dir_all("/tmp/web-shots");
+        Self { dir }
+    }
+
+    async fn take(&self, client: &Client, name: &str) {
+        let png = client.screenshot().await.expect("screenshot");
+        assert!(
+            png.starts_with(&[0x89, b'P', b'N', b'G']),
+            "a PNG screenshot"
+        );
+        std::fs::write(self.dir.join(format!("{name}.png")), &png).unwrap();
+        let _ = std::fs::write(format!("/tmp/web-shots/{name}.png"), &png);
+    }
+}
+
+async fn text_of(client: &Client, css: &str) -> String {
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn click(client: &Client, css: &str) {
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click {css}: {e}"));
+}
+
+async fn type_into(client: &Client, css: &str, text: &str) {
+    let el = client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"));
+    el.clear().await.unwrap();
+    el.send_keys(text).await.unwrap();
+}
+
+async fn wait_path(client: &Client, prefix: &str) -> String {
+    for _ in 0..100 {
+        let url = client.current_url().await.unwrap();
+        if url.path().starts_with(prefix) {
+            return url.path().to_owned();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "never reached {prefix}, at {}",
+        client.current_url().await.unwrap()
+    );
+}
+
+async fn console_login(client: &Client, app: &TestApp, user: &str) {
+    client.goto(&format!("{}/console", app.url)).await.unwrap();
+    wait_path(client, "/console/login").await;
+    type_into(client, "#username", user).await;
+    type_into(client, "#password", "demo1234").await;
+    click(client, "form button[type=submit]").await;
+    wait_path(client, "/console").await;
+    let path = client.current_url().await.unwrap().path().to_owned();
+    assert_ne!(path, "/console/login", "{user} logged in");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shopper_orders_for_pickup_and_the_manager_marks_it_ready() {
+    if !browser_available() {
+        return;
+    }
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let temp = tempfile::tempdir().unwrap();
+    let shots = Shots::new(temp.path());
+    let driver = start_driver().await;
+    let phone = browser(&driver, true).await;
+
+    // Home, then a Chinese search with suggestions as the shopper types.
+    phone.goto(&format!("{}/", app.url)).await.unwrap();
+    shots.take(&phone, "shop-home-360").await;
+    type_into(&phone, "#q", "纯牛奶").await;
+    let suggestion = text_of(&phone, "#suggest a").await;
+    assert!(suggestion.contains("纯牛奶"), "suggestion {suggestion}");
+    shots.take(&phone, "shop-suggest-360").await;
+    phone
+        .find(Locator::Css("#q"))
+        .await
+        .unwrap()
+        .send_keys("\u{E007}")
+        .await
+        .unwrap();
+    wait_path(&phone, "/search").await;
+    let names = text_of(&phone, ".grid").await;
+    assert!(names.contains("伊利纯牛奶"), "results: {names}");
+    shots.take(&phone, "shop-search-360").await;
+
+    // The product page: pick-up availability from real stock, then into the cart.
+    phone
+        .find(Locator::XPath(
+            "//a[contains(@class,'tile')][.//span[text()='伊利纯牛奶']]",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_path(&phone, "/p/").await;
+    let page = phone.source().await.unwrap();
+    assert!(page.contains("今天可自提"), "availability shown");
+    shots.take(&phone, "shop-product-360").await;
+    click(&phone, "form[action='/cart/add'] button").await;
+    wait_path(&phone, "/p/").await;
+    text_of(&phone, ".notice.ok").await;
+
+    // Checkout asks for a log-in by phone (sandbox SMS code), then comes back.
+    phone.goto(&format!("{}/checkout", app.url)).await.unwrap();
+    wait_path(&phone, "/login").await;
+    type_into(&phone, "#phone", "13800138001").await;
+    click(&phone, "form[action='/login/code'] button").await;
+    let code = text_of(&phone, "#sms-code").await;
+    type_into(&phone, "#code", &code).await;
+    click(&phone, "form[action='/login'] button").await;
+    wait_path(&phone, "/checkout").await;
+    phone
+        .find(Locator::Css("#store option[value='SH001']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    shots.take(&phone, "shop-checkout-360").await;
+    click(&phone, "form[action='/checkout'] button[type=submit]").await;
+    let order_path = wait_path(&phone, "/orders/").await;
+    let order_id: uuid::Uuid = order_path
+        .trim_start_matches("/orders/")
+        .parse()
+        .expect("order id in the URL");
+
+    // Pay at the sandbox provider, return to the shop: paid, with the pickup QR.
+    click(&phone, "form[action$='/pay'] button").await;
+    wait_path(&phone, "/sandbox/pay/").await;
+    click(&phone, "form button").await;
+    click(&phone, "#return").await;
+    wait_path(&phone, "/orders/").await;
+    let status = text_of(&phone, ".card .status").await;
+    assert_eq!(status, "已付款");
+    assert!(phone.find(Locator::Css(".qr svg")).await.is_ok());
+    shots.take(&phone, "shop-order-paid-360").await;
+    let order = retail_server::storage::orders::get(&app.state.store, order_id)
+        .await
+        .unwrap();
+    assert_eq!(order.status, OrderStatus::Paid);
+    assert_eq!(order.location_id, "SH001");
+    assert!(order.member_id.is_some(), "the order belongs to the member");
+
+    // The store manager marks it ready in the console (desktop).
+    let desk = browser(&driver, false).await;
+    console_login(&desk, &app, "mgr.sh001").await;
+    shots.take(&desk, "console-dashboard-desktop").await;
+    desk.goto(&format!("{}/console/orders/{order_id}", app.url))
+        .await
+        .unwrap();
+    click(&desk, "#mark-ready").await;
+    let status = text_of(&desk, "#order-status").await;
+    assert_eq!(status, "待自提");
+    shots.take(&desk, "console-order-ready-desktop").await;
+    let order = retail_server::storage::orders::get(&app.state.store, order_id)
+        .await
+        .unwrap();
+    assert_eq!(order.status, OrderStatus::ReadyForPickup);
+
+    // The shopper sees it ready.
+    phone.refresh().await.unwrap();
+    assert_eq!(text_of(&phone, ".card .status").await, "待自提");
+    shots.take(&phone, "shop-order-ready-360").await;
+
+    // The member centre with its member code.
+    phone.goto(&format!("{}/me", app.url)).await.unwrap();
+    assert!(phone.find(Locator::Css(".qr svg")).await.is_ok());
+    shots.take(&phone, "shop-member-360").await;
+
+    phone.close().await.unwrap();
+    desk.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csv_import_with_a_bad_line_imports_nothing_and_cashiers_stay_out() {
+    if !browser_available() {
+        return;
+    }
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let temp = tempfile::tempdir().unwrap();
+    let shots = Shots::new(temp.path());
+    let driver = start_driver().await;
+    let desk = browser(&driver, false).await;
+    let categories = retail_server::storage::catalog::categories(&app.state.store)
+        .await
+        .unwrap();
+    let leaf = categories
+        .iter()
+        .find(|c| {
+            !categories
+                .iter()
+                .any(|o| o.parent_id.as_ref() == Some(&c.id))
+        })
+        .unwrap()
+        .id
+        .clone();
+
+    console_login(&desk, &app, "admin").await;
+    let header = "product_code,name_zh,name_en,brand,category_id,sku_code,spec_zh,spec_en,unit,price,member_price,barcodes";
+    // Line 3 has a barcode with a wrong check digit.
+    let bad = format!(
+        "{header}\nWEBT1,测试酸奶,Test yogurt,测试,{leaf},WEBT1-1,200g,200g,盒,6.50,6.00,6901234567892\n\
+         WEBT1,测试酸奶,Test yogurt,测试,{leaf},WEBT1-2,400g,400g,盒,12.00,,6901234567891\n\
+         WEBT2,测试面包,Test bread,测试,{leaf},WEBT2-1,1个,1 pc,个,3.50,,6901234567908\n"
+    );
+    let bad_path = temp.path().join("bad.csv");
+    std::fs::write(&bad_path, bad).unwrap();
+    desk.goto(&format!("{}/console/catalog/import", app.url))
+        .await
+        .unwrap();
+    desk.find(Locator::Css("#file"))
+        .await
+        .unwrap()
+        .send_keys(bad_path.to_str().unwrap())
+        .await
+        .unwrap();
+    click(&desk, "#import-submit").await;
+    let errors = text_of(&desk, "#import-errors").await;
+    assert!(errors.contains("第 3 行"), "{errors}");
+    assert!(errors.contains("barcodes"), "{errors}");
+    let lines = desk
+        .find_all(Locator::Css("#import-errors li"))
+        .await
+        .unwrap();
+    assert_eq!(lines.len(), 1, "exactly the one bad line: {errors}");
+    shots.take(&desk, "console-import-error-desktop").await;
+    for code in ["WEBT1", "WEBT2"] {
+        let page = retail_server::storage::catalog::list_products(
+            &app.state.store,
+            &retail_server::storage::catalog::ProductFilter {
+                q: Some(code.into()),
+                limit: 10,
+                include_off_shelf: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        assert!(page.items.is_empty(), "{code} must not be imported");
+    }
+
+    // The corrected file imports both products.
+    let good_path = temp.path().join("good.csv");
+    std::fs::write(
+        &good_path,
+        std::fs::read_to_string(&bad_path)
+            .unwrap()
+            .replace("6901234567891", "6901234567915"),
+    )
+    .unwrap();
+    desk.goto(&format!("{}/console/catalog/import", app.url))
+        .await
+        .unwrap();
+    desk.find(Locator::Css("#file"))
+        .await
+        .unwrap()
+        .send_keys(good_path.to_str().unwrap())
+        .await
+        .unwrap();
+    click(&desk, "#import-submit").await;
+    let ok = text_of(&desk, "#import-ok").await;
+    assert!(ok.contains('2'), "{ok}");
+    // And the shop finds the new product by its Chinese name.
+    desk.goto(&format!("{}/search?q=测试酸奶", app.url))
+        .await
+        .unwrap();
+    assert!(text_of(&desk, ".grid").await.contains("测试酸奶"));
+    shots.take(&desk, "shop-search-desktop").await;
+    desk.close().await.unwrap();
+
+    // A cashier logs in but cannot open head-office pages.
+    let cashier = browser(&driver, false).await;
+    console_login(&cashier, &app, "cashier1.sh001").await;
+    for page in [
+        "/console/catalog/import",
+        "/console/catalog",
+        "/console/stores",
+        "/console/staff",
+        "/console/audit",
+    ] {
+        cashier.goto(&format!("{}{page}", app.url)).await.unwrap();
+        let body = text_of(&cashier, "body").await;
+        assert!(body.contains("403"), "{page}: {body}");
+        assert!(body.contains("无权"), "{page}: {body}");
+        assert!(cashier.find(Locator::Css("#file")).await.is_err());
+    }
+    shots
+        .take(&cashier, "console-cashier-forbidden-desktop")
+        .await;
+    cashier.close().await.unwrap();
+}
+
+async fn shopper_login(phone: &Client, app: &TestApp, number: &str, back: &str) {
+    phone
+        .goto(&format!("{}/login?back={back}", app.url))
+        .await
+        .unwrap();
+    type_into(phone, "#phone", number).await;
+    click(phone, "form[action='/login/code'] button").await;
+    let code = text_of(phone, "#sms-code").await;
+    type_into(phone, "#code", &code).await;
+    click(phone, "form[action='/login'] button").await;
+    wait_path(phone, back).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scan_and_go_pays_and_shows_a_signed_exit_pass() {
+    if !browser_available() {
+        return;
+    }
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let temp = tempfile::tempdir().unwrap();
+    let shots = Shots::new(temp.path());
+    // A barcode of something the store has.
+    let levels = retail_server::storage::stock::list_levels(
+        &app.state.store,
+        &retail_server::storage::stock::LevelFilter {
+            location_id: Some("SH002".into()),
+            limit: 50,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut barcode = None;
+    for level in levels.iter().filter(|l| l.available > 5) {
+        let sku = retail_server::storage::catalog::sku(&app.state.store, level.sku_id, None)
+            .await
+            .unwrap()
+            .unwrap();
+        if !sku.weighed {
+            if let Some(b) = sku.barcodes.first() {
+                barcode = Some(b.clone());
+                break;
+            }
+        }
+    }
+    let barcode = barcode.expect("a stocked SKU with a barcode");
+
+    let driver = start_driver().await;
+    let phone = browser(&driver, true).await;
+    shopper_login(&phone, &app, "13800138002", "/scan").await;
+    shots.take(&phone, "scan-start-360").await;
+    type_into(&phone, "#store_code", "ST1.SH002").await;
+    click(&phone, "form[action='/scan/start'] button[type=submit]").await;
+    for _ in 0..2 {
+        type_into(&phone, "#code", &barcode).await;
+        click(&phone, "#scan-form button").await;
+        wait_path(&phone, "/scan").await;
+    }
+    // A code that is no product is refused with a message.
+    type_into(&phone, "#code", "0000000").await;
+    click(&phone, "#scan-form button").await;
+    assert!(text_of(&phone, ".notice.err").await.contains("没有找到"));
+    assert_eq!(
+        phone
+            .find(Locator::Css("input[name=qty]"))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("2")
+    );
+    shots.take(&phone, "scan-basket-360").await;
+    click(&phone, "form[action='/scan/pay'] button").await;
+    wait_path(&phone, "/sandbox/pay/").await;
+    click(&phone, "form button").await;
+    click(&phone, "#return").await;
+    wait_path(&phone, "/orders/").await;
+    click(&phone, "#show-exit-pass").await;
+    wait_path(&phone, "/scan/pass").await;
+    text_of(&phone, "#exit-pass").await;
+    shots.take(&phone, "scan-exit-pass-360").await;
+    let code = phone
+        .execute(
+            "return document.querySelector('[data-code-text]').textContent",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let code = code.as_str().unwrap().to_owned();
+    match app
+        .state
+        .keys
+        .verifier()
+        .verify(&code, chrono::Utc::now())
+        .expect("a valid signed exit pass")
+    {
+        retail_domain::codes::SignedCode::ExitPass(pass) => {
+            assert_eq!(pass.store, "SH002");
+            assert_eq!(pass.item_count, 2);
+            assert!(pass.total.fen() > 0);
+        }
+        other => panic!("not an exit pass: {other:?}"),
+    }
+    phone.close().await.unwrap();
+}
