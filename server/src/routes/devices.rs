@@ -81,7 +81,10 @@ async fn register(
         &req.location_id,
         req.kind,
         name,
-        &token_hash(&credential),
+        storage::devices::StoredCredential {
+            secret_hash: &token_hash(&credential),
+            mqtt_password: &crate::bus::mosquitto::password_entry(&credential),
+        },
         &staff.actor(),
     )
     .await?;

@@ -18,6 +18,7 @@ use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 use crate::error::{AppError, AppResult};
 
 pub mod audit;
+pub mod bus;
 pub mod catalog;
 pub mod demo;
 pub mod devices;
@@ -52,6 +53,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "lookup indexes",
         include_str!("../../../migrations/0002_lookup_indexes.sql"),
+    ),
+    (
+        4,
+        "store bus",
+        include_str!("../../../migrations/0004_store_bus.sql"),
     ),
 ];
 
