@@ -90,7 +90,13 @@ impl Application {
                 (address, public)
             };
             let consumer = bus::consumer::start(store.clone(), shutdown.clone());
-            let publisher = bus::Bus::connect(&server_login, Some(consumer), shutdown.clone());
+            let client_id = if settings.mqtt.url.is_empty() {
+                ""
+            } else {
+                settings.mqtt.client_id.as_str()
+            };
+            let publisher =
+                bus::Bus::connect(&server_login, client_id, Some(consumer), shutdown.clone());
             (Some(publisher), Some(device_address))
         } else {
             (None, None)

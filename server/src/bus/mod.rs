@@ -198,18 +198,23 @@ pub struct PickupNotice<'a> {
 
 impl Bus {
     /// Connects the server's client and keeps it connected in the background until `cancel`.
+    /// A non-empty `client_id` asks for a persistent session (see `MqttSettings::client_id`).
     /// With `consumer`, it subscribes to every store's device status and events and hands each
     /// message to it (see [`consumer`]).
     pub fn connect(
         address: &BrokerAddress,
+        client_id: &str,
         consumer: Option<tokio::sync::mpsc::Sender<consumer::Incoming>>,
         cancel: CancellationToken,
     ) -> Bus {
-        let mut options = MqttOptions::new(
-            format!("retail-server-{}", Uuid::now_v7().simple()),
-            &address.host,
-            address.port,
-        );
+        let persistent = !client_id.is_empty();
+        let client_id = if persistent {
+            client_id.to_owned()
+        } else {
+            format!("retail-server-{}", Uuid::now_v7().simple())
+        };
+        let mut options = MqttOptions::new(client_id, &address.host, address.port);
+        options.set_clean_session(!persistent);
         options.set_keep_alive(Duration::from_secs(15));
         options.set_max_packet_size(256 * 1024, 256 * 1024);
         if let Some(user) = &address.username {
