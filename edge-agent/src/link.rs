@@ -170,8 +170,24 @@ async fn connection(
                     let _ = client.try_publish(status_topic.clone(), QoS::AtLeastOnce, true,
                         status(&config.store, Presence::Offline, health.borrow().clone()));
                     let _ = client.try_disconnect();
+                    // Acknowledgements still arriving clear their rows before the link goes.
                     let _ = tokio::time::timeout(Duration::from_secs(2), async {
-                        while eventloop.poll().await.is_ok() {}
+                        loop {
+                            match eventloop.poll().await {
+                                Ok(Event::Incoming(Packet::PubAck(ack))) => {
+                                    if let Some(seq) = inflight.remove(&ack.pkid) {
+                                        let _ = store.delivered(seq).await;
+                                    }
+                                }
+                                Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
+                                    if let Some(Some(seq)) = handed.pop_front() {
+                                        inflight.insert(pkid, seq);
+                                    }
+                                }
+                                Ok(_) => {}
+                                Err(_) => break,
+                            }
+                        }
                     }).await;
                 }
                 return true;
@@ -194,10 +210,12 @@ async fn connection(
                 }
                 Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
                     if let Some(Some(seq)) = handed.pop_front() {
+                        tracing::debug!(pkid, seq, "event sent");
                         inflight.insert(pkid, seq);
                     }
                 }
                 Ok(Event::Incoming(Packet::PubAck(ack))) => {
+                    tracing::debug!(pkid = ack.pkid, known = inflight.contains_key(&ack.pkid), "PUBACK");
                     if let Some(seq) = inflight.remove(&ack.pkid) {
                         if let Err(err) = store.delivered(seq).await {
                             tracing::error!(error = %err, "could not clear a delivered event");

@@ -72,10 +72,12 @@ impl Application {
         let intake = order_intake::OrderIntake::start(store.clone(), settings.orders.max_batch);
         let shutdown = CancellationToken::new();
         let (bus, broker) = if settings.mqtt.enabled {
+            let (ready_tx, ready_rx) = tokio::sync::watch::channel(false);
             let (server_login, device_address) = if settings.mqtt.url.is_empty() {
                 let embedded = bus::start_embedded_broker(
                     settings.mqtt.embedded_listen,
                     store.clone(),
+                    ready_rx,
                     shutdown.clone(),
                 )
                 .await?;
@@ -97,6 +99,11 @@ impl Application {
             };
             let publisher =
                 bus::Bus::connect(&server_login, client_id, Some(consumer), shutdown.clone());
+            let subscribed = publisher.clone();
+            tokio::spawn(async move {
+                subscribed.wait_subscribed().await;
+                ready_tx.send_replace(true);
+            });
             (Some(publisher), Some(device_address))
         } else {
             (None, None)

@@ -56,15 +56,21 @@ enum Refusal {
     Timeout,
 }
 
-/// Accepts device connections on `listener` and relays them to the broker at `inner` until
-/// `cancel`. `inner_secret` is the password the broker accepts for relayed connections.
+/// Accepts device connections on `listener` (from when `ready` turns true) and relays them to
+/// the broker at `inner` until `cancel`. `inner_secret` is the password the broker accepts for
+/// relayed connections.
 pub async fn serve(
     listener: TcpListener,
     inner: SocketAddr,
     inner_secret: String,
     store: Store,
+    mut ready: tokio::sync::watch::Receiver<bool>,
     cancel: CancellationToken,
 ) {
+    tokio::select! {
+        () = cancel.cancelled() => return,
+        _ = ready.wait_for(|r| *r) => {}
+    }
     loop {
         let (socket, peer) = tokio::select! {
             () = cancel.cancelled() => break,

@@ -92,10 +92,12 @@ pub struct EmbeddedBroker {
 /// Starts the embedded broker on an internal loopback port (its own threads, for the life of the
 /// process) and the access-checking [`gateway`] on `listen` (a task, until `cancel`). Device
 /// logins and topics are checked by the gateway; the broker itself accepts only connections that
-/// present this process's secret.
+/// present this process's secret. The gateway accepts devices once `ready` turns true (the
+/// server's own client is subscribed, so no device event is published into the void).
 pub async fn start_embedded_broker(
     listen: SocketAddr,
     store: Store,
+    ready: tokio::sync::watch::Receiver<bool>,
     cancel: CancellationToken,
 ) -> anyhow::Result<EmbeddedBroker> {
     let secret = new_token("mq_");
@@ -150,6 +152,7 @@ pub async fn start_embedded_broker(
         inner_addr,
         secret.clone(),
         store,
+        ready,
         cancel,
     ));
     Ok(EmbeddedBroker {
