@@ -19,6 +19,7 @@
 pub mod config;
 pub mod gate;
 pub mod link;
+pub mod pickup;
 pub mod serial;
 pub mod store;
 
@@ -116,6 +117,120 @@ pub struct GateDevices {
 pub struct Devices {
     /// Exit gates.
     pub gates: Vec<GateDevices>,
+    /// The pickup-counter printer.
+    pub pickup_printer: Option<pickup::CounterPrinter>,
+}
+
+/// The pickup-counter printer of an inventory, with its profile resolved.
+pub fn counter_printer(
+    catalog: &DeviceCatalog,
+    inventory: &StoreInventory,
+) -> anyhow::Result<Option<pickup::CounterPrinter>> {
+    let Some(device) = inventory
+        .edge
+        .as_ref()
+        .and_then(|e| e.pickup_printer.as_ref())
+    else {
+        return Ok(None);
+    };
+    let profile = catalog
+        .printers
+        .get(&device.model)
+        .with_context(|| format!("no printer profile {}", device.model))?;
+    Ok(Some(pickup::CounterPrinter {
+        name: "pickup-printer".to_owned(),
+        layout: pos_terminal::receipt::ReceiptLayout::from_profile(profile),
+        connection: device.connection.clone(),
+        serial: profile.serial,
+    }))
+}
+
+/// Queues a device event in the outbox.
+async fn emit(
+    config: &Config,
+    store: &LocalStore,
+    outbox: &tokio::sync::Notify,
+    event: retail_domain::wire::bus::DeviceEvent,
+) {
+    let message = retail_domain::wire::bus::EventMessage {
+        v: retail_domain::wire::bus::VERSION,
+        message_id: uuid::Uuid::now_v7(),
+        at: chrono::Utc::now(),
+        store: config.store.clone(),
+        event,
+    };
+    let payload = serde_json::to_vec(&message).unwrap_or_default();
+    let topic = retail_domain::wire::bus::events_topic(&config.store, config.device_id);
+    match store.enqueue(&topic, message.message_id, &payload).await {
+        Ok(()) => outbox.notify_one(),
+        Err(err) => tracing::error!(error = %err, "queueing an event failed"),
+    }
+}
+
+/// Fetches a pickup order and prints its pick slip; reports the outcome on the bus.
+async fn pick_slip(
+    config: &Config,
+    store: &LocalStore,
+    outbox: &tokio::sync::Notify,
+    printer: Option<&pickup::CounterPrinter>,
+    health: &watch::Sender<Vec<ComponentHealth>>,
+    order_id: uuid::Uuid,
+) {
+    let Some(printer) = printer else {
+        tracing::warn!(%order_id, "no pickup-counter printer in the inventory");
+        return;
+    };
+    let order = match pickup::fetch_order(&config.server_url, &config.credential, order_id).await {
+        Ok(order) if order.location_id == config.store && order.fulfilment == "pickup" => order,
+        Ok(order) => {
+            tracing::warn!(%order_id, store = %order.location_id, fulfilment = %order.fulfilment, "not a pickup order of this store; no pick slip");
+            return;
+        }
+        Err(err) => {
+            tracing::warn!(%order_id, error = %err, "could not fetch the order for its pick slip");
+            return;
+        }
+    };
+    let slip = pickup::slip_for(&order);
+    let name = printer.name.clone();
+    match pickup::print(printer, &slip).await {
+        Ok(bytes) => {
+            tracing::info!(order = %order.order_no, bytes = bytes.len(), "pick slip printed:\n{}", pos_terminal::receipt::decode_text(&bytes));
+            health.send_modify(|h| {
+                if let Some(entry) = h.iter_mut().find(|e| e.name == name) {
+                    entry.state = "ok".into();
+                    entry.detail = None;
+                }
+            });
+            emit(
+                config,
+                store,
+                outbox,
+                retail_domain::wire::bus::DeviceEvent::PickSlipPrinted { order_id },
+            )
+            .await;
+        }
+        Err(err) => {
+            let fault = format!("{err:#}");
+            tracing::error!(order = %order.order_no, %fault, "printing the pick slip failed");
+            health.send_modify(|h| {
+                if let Some(entry) = h.iter_mut().find(|e| e.name == name) {
+                    entry.state = "fault".into();
+                    entry.detail = Some(fault.clone());
+                }
+            });
+            emit(
+                config,
+                store,
+                outbox,
+                retail_domain::wire::bus::DeviceEvent::PrinterFault {
+                    printer: name,
+                    fault,
+                },
+            )
+            .await;
+        }
+    }
 }
 
 /// Loads profiles and the inventory named by the configuration.
@@ -196,6 +311,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
             relay: Box::new(relay),
         });
     }
+    devices.pickup_printer = counter_printer(&catalog, &inventory)?;
     run_with_devices(config, devices, None, shutdown).await
 }
 
@@ -234,7 +350,7 @@ pub async fn run_with_devices(
     let (verifier_tx, verifier_rx) = watch::channel(verifier);
 
     let cancel = CancellationToken::new();
-    let health: Vec<ComponentHealth> = devices
+    let mut health: Vec<ComponentHealth> = devices
         .gates
         .iter()
         .map(|g| ComponentHealth {
@@ -243,6 +359,14 @@ pub async fn run_with_devices(
             detail: None,
         })
         .collect();
+    if let Some(printer) = &devices.pickup_printer {
+        health.push(ComponentHealth {
+            name: printer.name.clone(),
+            state: "ok".into(),
+            detail: None,
+        });
+    }
+    let printer = devices.pickup_printer.clone();
     let (health_tx, health_rx) = watch::channel(health);
     let (inbound_tx, mut inbound) = mpsc::channel::<Inbound>(256);
     let (host, port) = config::parse_broker_url(&config.broker_url)?;
@@ -330,12 +454,21 @@ pub async fn run_with_devices(
                             }
                             Err(err) => tracing::warn!(error = %err, "re-sync failed"),
                         },
-                        Command::PrintPickSlip { order_id } | Command::MarkReady { order_id } => {
-                            tracing::warn!(%order_id, "pick slips are not handled by this agent yet");
+                        Command::PrintPickSlip { order_id } => {
+                            pick_slip(&config, &store, &link.outbox, printer.as_ref(), &health_tx, order_id).await;
+                        }
+                        Command::MarkReady { order_id } => {
+                            match pickup::mark_ready(&config.server_url, &config.credential, order_id).await {
+                                Ok(()) => tracing::info!(%order_id, "order marked ready"),
+                                Err(err) => tracing::warn!(%order_id, error = %err, "could not mark the order ready"),
+                            }
                         }
                     },
                     Inbound::Pickup(notice) => {
                         tracing::info!(event = %notice.event, order = %notice.order_no, "pickup notice");
+                        if notice.event == "created" {
+                            pick_slip(&config, &store, &link.outbox, printer.as_ref(), &health_tx, notice.order_id).await;
+                        }
                     }
                 }
             }

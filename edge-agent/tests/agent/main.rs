@@ -8,3 +8,4 @@ mod support;
 
 mod gate;
 mod outage;
+mod pickup;

@@ -204,10 +204,13 @@ pub fn agent_config(
     [scanner, relay]: [&Path; 2],
 ) -> edge_agent::Config {
     let inventory = dir.join(format!("{store}.toml"));
+    let slips = pick_slips(dir);
+    std::fs::write(&slips, b"").unwrap();
     std::fs::write(
         &inventory,
         format!(
-            "store = \"{store}\"\n\n[edge]\n\n[[edge.gates]]\ngate = 1\nscanner = {{ model = \"newland-fm430-rs232\", port = \"{}\" }}\nrelay = {{ model = \"lcus-2-usb-relay\", port = \"{}\" }}\n",
+            "store = \"{store}\"\n\n[edge]\npickup_printer = {{ model = \"xprinter-xp-58\", usb_lp = \"{}\" }}\n\n[[edge.gates]]\ngate = 1\nscanner = {{ model = \"newland-fm430-rs232\", port = \"{}\" }}\nrelay = {{ model = \"lcus-2-usb-relay\", port = \"{}\" }}\n",
+            slips.display(),
             scanner.display(),
             relay.display()
         ),
@@ -225,6 +228,12 @@ pub fn agent_config(
     )
     .unwrap();
     edge_agent::Config::load(&path).unwrap()
+}
+
+/// Where the test inventory's pickup-counter printer writes (a file standing in for
+/// `/dev/usb/lp0`).
+pub fn pick_slips(dir: &Path) -> PathBuf {
+    dir.join("pick-slips.bin")
 }
 
 /// A running agent.

@@ -313,6 +313,20 @@ impl Bus {
             .await;
     }
 
+    /// Sends a command to one device of a store (`retail/v1/stores/{store}/commands/{device}`).
+    pub async fn command(
+        &self,
+        store: &str,
+        device: Uuid,
+        command: retail_domain::wire::bus::Command,
+    ) {
+        self.publish(
+            retail_domain::wire::bus::commands_topic(store, device),
+            command,
+        )
+        .await;
+    }
+
     /// Tells a store's lanes the catalog changed up to `seq` (they pull at once).
     pub async fn catalog_changed(&self, store: &str, seq: i64) {
         #[derive(Serialize)]
