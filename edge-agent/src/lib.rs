@@ -1,60 +1,485 @@
-//! `edge-agent`: the store's edge agent (exit gate, pickup-counter printer, device presence over MQTT).
+//! `edge-agent`: the store's edge agent (exit gate, pickup-counter printer, device presence over
+//! MQTT; DESIGN §2, §6–§8).
 //!
-//! This crate is at its first step (the full device work is issue #4): it loads its
-//! configuration, checks its device credential against the central server
-//! (`GET /api/v1/devices/me`), refuses to start with a revoked or wrong credential, and runs
-//! until shut down. The library exposes [`run`] so tests start it in-process.
+//! [`run`] starts it from a [`Config`] file: it loads the device profiles and the store
+//! inventory from `firmware-config/`, opens the gates' scanner and relay serial ports, and runs
+//! until `shutdown`:
+//!
+//! * the [store bus link](link): presence (retained, Last Will `offline`), periodic health, the
+//!   durable [outbox](store) of events, commands and pickup notices;
+//! * one [gate] task per exit gate, deciding **offline** with the code-verifier key fetched from
+//!   the server once and cached in the local database;
+//! * the handling of commands (open a gate, re-sync) and of passes used at other gates.
+//!
+//! It starts and keeps deciding with the server and the broker both down (once it has the key).
+//! [`run_with_devices`] takes already-opened device streams (tests, simulations).
 
 #![forbid(unsafe_code)]
 
+pub mod config;
+pub mod gate;
+pub mod link;
+pub mod pickup;
+pub mod serial;
+pub mod store;
+
+use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Arc;
 
 use anyhow::Context;
+use retail_domain::codes::CodeVerifier;
+use retail_domain::profiles::{DeviceCatalog, StoreInventory};
+use retail_domain::wire::bus::{Command, ComponentHealth};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
 
-/// Configuration of one edge device.
-#[derive(Clone, Debug)]
-pub struct Config {
-    /// Base URL of the central server, e.g. `http://127.0.0.1:8080`.
-    pub server_url: String,
-    /// The device credential (`dv_…`) shown once when the device was registered.
-    pub credential: String,
-}
-
-impl Config {
-    /// Reads `EDGE_SERVER_URL` (default `http://127.0.0.1:8080`) and `EDGE_CREDENTIAL`.
-    pub fn from_env() -> anyhow::Result<Self> {
-        Ok(Self {
-            server_url: std::env::var("EDGE_SERVER_URL")
-                .unwrap_or_else(|_| "http://127.0.0.1:8080".into()),
-            credential: std::env::var("EDGE_CREDENTIAL")
-                .context("set EDGE_CREDENTIAL to the device credential shown at registration")?,
-        })
-    }
-}
-
+pub use config::Config;
 pub use retail_domain::wire::devices::DeviceIdentity as Identity;
 
+use crate::gate::{GateContext, GateSetup, Verdict};
+use crate::link::{Inbound, LinkConfig};
+use crate::store::LocalStore;
+
+/// Key of the cached code-verifier key in the local database.
+const VERIFIER_KEY: &str = "code_verifier";
+
 /// Asks the server who this device is; fails clearly on a wrong or revoked credential.
-pub async fn identify(config: &Config) -> anyhow::Result<Identity> {
-    let response = reqwest::Client::new()
+pub async fn identify(server_url: &str, credential: &str) -> anyhow::Result<Identity> {
+    let response = http()
         .get(format!(
             "{}/api/v1/devices/me",
-            config.server_url.trim_end_matches('/')
+            server_url.trim_end_matches('/')
         ))
-        .bearer_auth(&config.credential)
+        .bearer_auth(credential)
         .send()
         .await
-        .with_context(|| format!("cannot reach the server at {}", config.server_url))?;
+        .with_context(|| format!("cannot reach the server at {server_url}"))?;
     let status = response.status().as_u16();
     let body: serde_json::Value = response.json().await.unwrap_or_default();
     Identity::from_response(status, &body, "edge").map_err(anyhow::Error::msg)
 }
 
-/// Checks the credential, then runs until `shutdown` completes.
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+        .unwrap_or_default()
+}
+
+/// Fetches the code-verifier key from the server and caches it; falls back to the cached key.
+async fn refresh_verifier(
+    config: &Config,
+    store: &LocalStore,
+) -> anyhow::Result<Option<Arc<CodeVerifier>>> {
+    let url = format!(
+        "{}/api/v1/keys/code-verifier",
+        config.server_url.trim_end_matches('/')
+    );
+    let fetched = async {
+        let body: serde_json::Value = http().get(&url).send().await?.json().await?;
+        let key = body["public_key"]
+            .as_str()
+            .ok_or_else(|| anyhow::anyhow!("no public_key in the answer"))?
+            .to_owned();
+        CodeVerifier::from_public_b64(&key).map_err(|e| anyhow::anyhow!("{e}"))?;
+        anyhow::Ok(key)
+    }
+    .await;
+    let key = match fetched {
+        Ok(key) => {
+            store.set(VERIFIER_KEY, &key).await?;
+            Some(key)
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "could not fetch the code-verifier key; using the cached one");
+            store.get(VERIFIER_KEY).await?
+        }
+    };
+    Ok(key
+        .and_then(|k| CodeVerifier::from_public_b64(&k).ok())
+        .map(Arc::new))
+}
+
+/// A gate with its opened scanner and relay streams.
+pub struct GateDevices {
+    /// Name, profiles.
+    pub setup: GateSetup,
+    /// The scanner line.
+    pub scanner: Box<dyn AsyncRead + Send + Unpin>,
+    /// The relay line.
+    pub relay: Box<dyn AsyncWrite + Send + Unpin>,
+}
+
+/// The devices the agent drives.
+#[derive(Default)]
+pub struct Devices {
+    /// Exit gates.
+    pub gates: Vec<GateDevices>,
+    /// The pickup-counter printer.
+    pub pickup_printer: Option<pickup::CounterPrinter>,
+}
+
+/// The pickup-counter printer of an inventory, with its profile resolved.
+pub fn counter_printer(
+    catalog: &DeviceCatalog,
+    inventory: &StoreInventory,
+) -> anyhow::Result<Option<pickup::CounterPrinter>> {
+    let Some(device) = inventory
+        .edge
+        .as_ref()
+        .and_then(|e| e.pickup_printer.as_ref())
+    else {
+        return Ok(None);
+    };
+    let profile = catalog
+        .printers
+        .get(&device.model)
+        .with_context(|| format!("no printer profile {}", device.model))?;
+    Ok(Some(pickup::CounterPrinter {
+        name: "pickup-printer".to_owned(),
+        layout: pos_terminal::receipt::ReceiptLayout::from_profile(profile),
+        connection: device.connection.clone(),
+        serial: profile.serial,
+    }))
+}
+
+/// Queues a device event in the outbox.
+async fn emit(
+    config: &Config,
+    store: &LocalStore,
+    outbox: &tokio::sync::Notify,
+    event: retail_domain::wire::bus::DeviceEvent,
+) {
+    let message = retail_domain::wire::bus::EventMessage {
+        v: retail_domain::wire::bus::VERSION,
+        message_id: uuid::Uuid::now_v7(),
+        at: chrono::Utc::now(),
+        store: config.store.clone(),
+        event,
+    };
+    let payload = serde_json::to_vec(&message).unwrap_or_default();
+    let topic = retail_domain::wire::bus::events_topic(&config.store, config.device_id);
+    match store.enqueue(&topic, message.message_id, &payload).await {
+        Ok(()) => outbox.notify_one(),
+        Err(err) => tracing::error!(error = %err, "queueing an event failed"),
+    }
+}
+
+/// Fetches a pickup order and prints its pick slip; reports the outcome on the bus.
+async fn pick_slip(
+    config: &Config,
+    store: &LocalStore,
+    outbox: &tokio::sync::Notify,
+    printer: Option<&pickup::CounterPrinter>,
+    health: &watch::Sender<Vec<ComponentHealth>>,
+    order_id: uuid::Uuid,
+) {
+    let Some(printer) = printer else {
+        tracing::warn!(%order_id, "no pickup-counter printer in the inventory");
+        return;
+    };
+    let order = match pickup::fetch_order(&config.server_url, &config.credential, order_id).await {
+        Ok(order) if order.location_id == config.store && order.fulfilment == "pickup" => order,
+        Ok(order) => {
+            tracing::warn!(%order_id, store = %order.location_id, fulfilment = %order.fulfilment, "not a pickup order of this store; no pick slip");
+            return;
+        }
+        Err(err) => {
+            tracing::warn!(%order_id, error = %err, "could not fetch the order for its pick slip");
+            return;
+        }
+    };
+    let slip = pickup::slip_for(&order);
+    let name = printer.name.clone();
+    match pickup::print(printer, &slip).await {
+        Ok(bytes) => {
+            tracing::info!(order = %order.order_no, bytes = bytes.len(), "pick slip printed:\n{}", pos_terminal::receipt::decode_text(&bytes));
+            health.send_modify(|h| {
+                if let Some(entry) = h.iter_mut().find(|e| e.name == name) {
+                    entry.state = "ok".into();
+                    entry.detail = None;
+                }
+            });
+            emit(
+                config,
+                store,
+                outbox,
+                retail_domain::wire::bus::DeviceEvent::PickSlipPrinted { order_id },
+            )
+            .await;
+        }
+        Err(err) => {
+            let fault = format!("{err:#}");
+            tracing::error!(order = %order.order_no, %fault, "printing the pick slip failed");
+            health.send_modify(|h| {
+                if let Some(entry) = h.iter_mut().find(|e| e.name == name) {
+                    entry.state = "fault".into();
+                    entry.detail = Some(fault.clone());
+                }
+            });
+            emit(
+                config,
+                store,
+                outbox,
+                retail_domain::wire::bus::DeviceEvent::PrinterFault {
+                    printer: name,
+                    fault,
+                },
+            )
+            .await;
+        }
+    }
+}
+
+/// Loads profiles and the inventory named by the configuration.
+pub fn load_inventory(config: &Config) -> anyhow::Result<(DeviceCatalog, StoreInventory)> {
+    let catalog = retail_domain::profiles::load_dir(&config.firmware_config)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .with_context(|| format!("loading profiles from {}", config.firmware_config.display()))?;
+    let inventory = retail_domain::profiles::load_inventory(&config.inventory, &catalog)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .with_context(|| format!("loading the inventory {}", config.inventory.display()))?;
+    anyhow::ensure!(
+        inventory.store == config.store,
+        "the inventory {} is for store {}, the configuration for {}",
+        config.inventory.display(),
+        inventory.store,
+        config.store
+    );
+    Ok((catalog, inventory))
+}
+
+/// One gate of an inventory with the serial ports of its scanner and relay.
+#[derive(Clone, Debug)]
+pub struct GatePorts {
+    /// Name and profiles.
+    pub setup: GateSetup,
+    /// Scanner port path.
+    pub scanner_port: String,
+    /// Scanner serial settings.
+    pub scanner_serial: retail_domain::profiles::SerialSettings,
+    /// Relay port path.
+    pub relay_port: String,
+    /// Relay serial settings.
+    pub relay_serial: retail_domain::profiles::SerialSettings,
+}
+
+/// The gates of an inventory, with their profiles resolved.
+pub fn gate_setups(
+    catalog: &DeviceCatalog,
+    inventory: &StoreInventory,
+) -> anyhow::Result<Vec<GatePorts>> {
+    let mut out = Vec::new();
+    for gate in inventory.edge.iter().flat_map(|e| e.gates.iter()) {
+        let scanner = catalog
+            .scanners
+            .get(&gate.scanner.model)
+            .with_context(|| format!("no scanner profile {}", gate.scanner.model))?;
+        let relay = catalog
+            .gates
+            .get(&gate.relay.model)
+            .with_context(|| format!("no gate relay profile {}", gate.relay.model))?;
+        out.push(GatePorts {
+            setup: GateSetup {
+                name: format!("gate-{}", gate.gate),
+                codec: pos_terminal::scanner::ScanFrameCodec::from_profile(scanner),
+                commands: relay.commands.clone(),
+                timing: relay.timing,
+            },
+            scanner_port: gate.scanner.port.clone(),
+            scanner_serial: scanner.serial,
+            relay_port: gate.relay.port.clone(),
+            relay_serial: relay.serial,
+        });
+    }
+    Ok(out)
+}
+
+/// Starts the agent from its configuration: opens the inventory's serial devices, then
+/// [`run_with_devices`].
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let identity = identify(&config).await?;
-    tracing::info!(device = %identity.name, store = %identity.location_id, "edge-agent started");
-    shutdown.await;
-    tracing::info!("edge-agent stopped");
+    let (catalog, inventory) = load_inventory(&config)?;
+    let mut devices = Devices::default();
+    for gate in gate_setups(&catalog, &inventory)? {
+        let scanner = serial::open(&gate.scanner_port, &gate.scanner_serial)?;
+        let relay = serial::open(&gate.relay_port, &gate.relay_serial)?;
+        devices.gates.push(GateDevices {
+            setup: gate.setup,
+            scanner: Box::new(scanner),
+            relay: Box::new(relay),
+        });
+    }
+    devices.pickup_printer = counter_printer(&catalog, &inventory)?;
+    run_with_devices(config, devices, None, shutdown).await
+}
+
+/// Runs the agent with opened devices until `shutdown`. Gate verdicts are also sent to
+/// `verdicts` when given.
+pub async fn run_with_devices(
+    config: Config,
+    devices: Devices,
+    verdicts: Option<mpsc::UnboundedSender<Verdict>>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    config.validate()?;
+    let store = LocalStore::open(&config.data_dir).await?;
+    match identify(&config.server_url, &config.credential).await {
+        Ok(identity) => {
+            anyhow::ensure!(
+                identity.id == config.device_id.to_string() && identity.location_id == config.store,
+                "the credential belongs to device {} of store {}, not to {} of {}",
+                identity.id,
+                identity.location_id,
+                config.device_id,
+                config.store
+            );
+        }
+        Err(err) if err.to_string().contains("cannot reach") => {
+            tracing::warn!(error = %err, "server unreachable; starting offline");
+        }
+        Err(err) => return Err(err),
+    }
+    let verifier = refresh_verifier(&config, &store).await?;
+    if verifier.is_none() {
+        tracing::warn!(
+            "no code-verifier key yet: the gates deny every pass until the server is reached once"
+        );
+    }
+    let (verifier_tx, verifier_rx) = watch::channel(verifier);
+
+    let cancel = CancellationToken::new();
+    let mut health: Vec<ComponentHealth> = devices
+        .gates
+        .iter()
+        .map(|g| ComponentHealth {
+            name: g.setup.name.clone(),
+            state: "ok".into(),
+            detail: None,
+        })
+        .collect();
+    if let Some(printer) = &devices.pickup_printer {
+        health.push(ComponentHealth {
+            name: printer.name.clone(),
+            state: "ok".into(),
+            detail: None,
+        });
+    }
+    let printer = devices.pickup_printer.clone();
+    let (health_tx, health_rx) = watch::channel(health);
+    let (inbound_tx, mut inbound) = mpsc::channel::<Inbound>(256);
+    let (host, port) = config::parse_broker_url(&config.broker_url)?;
+    let (link, link_task) = link::start(
+        LinkConfig {
+            host,
+            port,
+            store: config.store.clone(),
+            device: config.device_id,
+            credential: config.credential.clone(),
+            health_interval: std::time::Duration::from_secs(config.health_interval_secs),
+        },
+        store.clone(),
+        health_rx,
+        inbound_tx,
+        cancel.clone(),
+    );
+
+    let ctx = GateContext {
+        store_code: config.store.clone(),
+        device: config.device_id,
+        store: store.clone(),
+        verifier: verifier_rx,
+        rules: config.gate.clone(),
+        outbox: link.outbox.clone(),
+    };
+    let mut open_gate: HashMap<String, mpsc::Sender<()>> = HashMap::new();
+    let mut gate_tasks = Vec::new();
+    for (index, gate) in devices.gates.into_iter().enumerate() {
+        let (open_tx, open_rx) = mpsc::channel(8);
+        open_gate.insert(gate.setup.name.clone(), open_tx);
+        let name = gate.setup.name.clone();
+        let health = health_tx.clone();
+        let task = gate::run_gate(
+            gate.setup,
+            ctx.clone(),
+            gate.scanner,
+            gate.relay,
+            open_rx,
+            verdicts.clone(),
+            cancel.clone(),
+        );
+        let cancel = cancel.clone();
+        gate_tasks.push(tokio::spawn(async move {
+            let result = task.await;
+            if !cancel.is_cancelled() {
+                let detail = match &result {
+                    Ok(()) => "scanner line closed".to_owned(),
+                    Err(err) => err.to_string(),
+                };
+                tracing::error!(gate = %name, %detail, "gate stopped");
+                health.send_modify(|h| {
+                    if let Some(entry) = h.get_mut(index) {
+                        entry.state = "fault".into();
+                        entry.detail = Some(detail);
+                    }
+                });
+            }
+        }));
+    }
+    tracing::info!(store = %config.store, device = %config.device_id, gates = open_gate.len(), "edge agent started");
+
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            message = inbound.recv() => {
+                let Some(message) = message else { break };
+                match message {
+                    Inbound::PassUsed(session) => {
+                        if let Err(err) = store.mark_pass_used(session, "bus").await {
+                            tracing::error!(error = %err, "recording a pass used elsewhere failed");
+                        }
+                    }
+                    Inbound::Command(command) => match command.command {
+                        Command::OpenGate { gate } => match open_gate.get(&gate) {
+                            Some(tx) => {
+                                let _ = tx.send(()).await;
+                            }
+                            None => tracing::warn!(%gate, "open_gate for an unknown gate"),
+                        },
+                        Command::Resync => match refresh_verifier(&config, &store).await {
+                            Ok(key) => {
+                                verifier_tx.send_replace(key);
+                            }
+                            Err(err) => tracing::warn!(error = %err, "re-sync failed"),
+                        },
+                        Command::PrintPickSlip { order_id } => {
+                            pick_slip(&config, &store, &link.outbox, printer.as_ref(), &health_tx, order_id).await;
+                        }
+                        Command::MarkReady { order_id } => {
+                            match pickup::mark_ready(&config.server_url, &config.credential, order_id).await {
+                                Ok(()) => tracing::info!(%order_id, "order marked ready"),
+                                Err(err) => tracing::warn!(%order_id, error = %err, "could not mark the order ready"),
+                            }
+                        }
+                    },
+                    Inbound::Pickup(notice) => {
+                        tracing::info!(event = %notice.event, order = %notice.order_no, "pickup notice");
+                        if notice.event == "created" {
+                            pick_slip(&config, &store, &link.outbox, printer.as_ref(), &health_tx, notice.order_id).await;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    cancel.cancel();
+    for task in gate_tasks {
+        let _ = task.await;
+    }
+    let _ = link_task.await;
+    store.close().await;
+    tracing::info!("edge agent stopped");
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! `edge-agent` binary.
 //!
-//! * `edge-agent` — configuration from the environment, then [`edge_agent::run`] until Ctrl-C.
+//! * `edge-agent <config.toml>` — start the agent (see `edge_agent::config`) until Ctrl-C.
 //! * `edge-agent check <firmware-config folder>` — validates every device profile and store
 //!   inventory in the folder, prints an OK / ERROR line per file (errors indented under their
 //!   file) and exits with status 1 when any file has errors.
@@ -9,30 +9,33 @@ use std::path::Path;
 use std::process::ExitCode;
 
 const USAGE: &str = "usage:
-  edge-agent                  start the edge agent (EDGE_SERVER_URL, EDGE_CREDENTIAL)
+  edge-agent <config.toml>    start the edge agent
   edge-agent check <folder>   validate a firmware-config folder (profiles/ and stores/)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("check") => match &args[1..] {
-            [folder] => check(Path::new(folder)),
-            _ => {
-                eprintln!("{USAGE}");
-                ExitCode::from(2)
-            }
-        },
-        Some("help" | "-h" | "--help") => {
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["check", folder] => check(Path::new(folder)),
+        ["help" | "-h" | "--help"] => {
             println!("{USAGE}");
             ExitCode::SUCCESS
         }
-        _ => match start() {
+        [config] => match start(Path::new(config)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("Error: {e:?}");
                 ExitCode::FAILURE
             }
         },
+        _ => {
+            eprintln!("{USAGE}");
+            ExitCode::from(2)
+        }
     }
 }
 
@@ -47,11 +50,11 @@ fn check(folder: &Path) -> ExitCode {
     }
 }
 
-/// The default path: start the agent and run until Ctrl-C.
+/// Starts the agent and runs until Ctrl-C.
 #[tokio::main]
-async fn start() -> anyhow::Result<()> {
+async fn start(config: &Path) -> anyhow::Result<()> {
     tracing_subscriber::fmt().try_init().ok();
-    let config = edge_agent::Config::from_env()?;
+    let config = edge_agent::Config::load(config)?;
     edge_agent::run(config, async {
         let _ = tokio::signal::ctrl_c().await;
     })

@@ -301,6 +301,96 @@ pub fn encode_receipt(
     out.finish()
 }
 
+/// A generic counter slip (the edge agent's pick slips) printed with the receipt's primitives:
+/// a title, key–value fields, item lines (with an optional note such as a shelf location), an
+/// optional QR code and footer lines.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Slip {
+    /// Title, printed centred, bold and double height.
+    pub title: String,
+    /// `label  value` lines under the title.
+    pub fields: Vec<(String, String)>,
+    /// Item lines.
+    pub items: Vec<SlipItem>,
+    /// Data of a QR code printed after the items (e.g. a signed pickup code).
+    pub qr: Option<String>,
+    /// Footer lines, printed centred (wrapped when too long).
+    pub footer: Vec<String>,
+}
+
+/// One item line of a [`Slip`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlipItem {
+    /// Product name.
+    pub name: String,
+    /// Quantity as printed, e.g. `x2`.
+    pub qty_text: String,
+    /// A second, indented line (e.g. `货架 A-03`), if any.
+    pub note: Option<String>,
+}
+
+/// Encodes `slip` as ESC/POS bytes for a printer with `layout` (same commands, text rules and
+/// QR handling as [`encode_receipt`]). Pure: no I/O.
+pub fn encode_slip(slip: &Slip, layout: &ReceiptLayout) -> Result<Vec<u8>, ReceiptError> {
+    let w = layout.columns;
+    if w < MIN_COLUMNS {
+        return Err(ReceiptError::Layout(format!(
+            "{w} columns: at least {MIN_COLUMNS} are needed"
+        )));
+    }
+    if !(1..=16).contains(&layout.qr_module_size) {
+        return Err(ReceiptError::Layout(format!(
+            "QR module size {}: must be 1 to 16 dots",
+            layout.qr_module_size
+        )));
+    }
+    let mut out = Out::new(w);
+    out.p.init()?;
+    out.p.custom(&FS_KANJI_ON)?;
+    out.p.justify(JustifyMode::CENTER)?;
+    out.p.bold(true)?;
+    out.p.size(1, 2)?;
+    out.line(&truncate(&sanitize(&slip.title), w))?;
+    out.p.reset_size()?;
+    out.p.bold(false)?;
+    out.p.justify(JustifyMode::LEFT)?;
+    for (label, value) in &slip.fields {
+        out.pair(&sanitize(label), &sanitize(value))?;
+    }
+    out.rule()?;
+    for item in &slip.items {
+        out.pair(&sanitize(&item.name), &sanitize(&item.qty_text))?;
+        if let Some(note) = &item.note {
+            out.line(&truncate(&format!("  {}", sanitize(note)), w))?;
+        }
+    }
+    out.rule()?;
+    out.p.justify(JustifyMode::CENTER)?;
+    if let Some(data) = &slip.qr {
+        if layout.native_qr {
+            out.p
+                .custom(&native_qr(data.as_bytes(), layout.qr_module_size)?)?;
+        } else {
+            out.p.custom(&raster_qr(
+                data.as_bytes(),
+                layout.qr_module_size,
+                w * FONT_A_DOTS,
+            )?)?;
+        }
+    }
+    for text in &slip.footer {
+        for piece in wrap(&sanitize(text), w) {
+            out.line(&piece)?;
+        }
+    }
+    out.p.justify(JustifyMode::LEFT)?;
+    out.p.feeds(3)?;
+    if !layout.cut.is_empty() {
+        out.p.custom(&layout.cut)?;
+    }
+    out.finish()
+}
+
 /// Strips ESC/POS commands from `bytes` and decodes the remaining text from GB18030; `LF` becomes
 /// `'\n'`. The `GS ( k` and `GS v 0` data blocks are skipped whole.
 ///

@@ -54,6 +54,11 @@ pub struct MqttSettings {
     pub url: String,
     /// Where the embedded broker listens (port 0 picks a free port).
     pub embedded_listen: SocketAddr,
+    /// The server's MQTT client id on an external broker. Empty (the default): a random id and a
+    /// clean session. Set (distinct per server instance): a persistent session, so device
+    /// events published while the server was away are queued by the broker for it.
+    #[serde(default)]
+    pub client_id: String,
 }
 
 /// Key material, each a hex string of 32 bytes.
@@ -130,6 +135,7 @@ impl Default for Settings {
                 enabled: true,
                 url: String::new(),
                 embedded_listen: SocketAddr::from(([127, 0, 0, 1], 1884)),
+                client_id: String::new(),
             },
         }
     }

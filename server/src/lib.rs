@@ -75,22 +75,39 @@ impl Application {
         let intake = order_intake::OrderIntake::start(store.clone(), settings.orders.max_batch);
         let shutdown = CancellationToken::new();
         let (bus, broker) = if settings.mqtt.enabled {
-            let address = if settings.mqtt.url.is_empty() {
-                let mut listen = settings.mqtt.embedded_listen;
-                if listen.port() == 0 {
-                    // rumqttd needs a concrete port: take a free one.
-                    listen = std::net::TcpListener::bind(listen)?.local_addr()?;
-                }
-                bus::start_embedded_broker(
-                    listen,
+            let (ready_tx, ready_rx) = tokio::sync::watch::channel(false);
+            let (server_login, device_address) = if settings.mqtt.url.is_empty() {
+                let embedded = bus::start_embedded_broker(
+                    settings.mqtt.embedded_listen,
                     store.clone(),
-                    tokio::runtime::Handle::current(),
-                )?
+                    ready_rx,
+                    shutdown.clone(),
+                )
+                .await?;
+                (embedded.inner, embedded.public)
             } else {
-                bus::parse_mqtt_url(&settings.mqtt.url)?
+                let address = bus::parse_mqtt_url(&settings.mqtt.url)?;
+                let public = bus::BrokerAddress {
+                    username: None,
+                    password: None,
+                    ..address.clone()
+                };
+                (address, public)
             };
-            let publisher = bus::Bus::connect(&address, shutdown.clone());
-            (Some(publisher), Some(address))
+            let consumer = bus::consumer::start(store.clone(), shutdown.clone());
+            let client_id = if settings.mqtt.url.is_empty() {
+                ""
+            } else {
+                settings.mqtt.client_id.as_str()
+            };
+            let publisher =
+                bus::Bus::connect(&server_login, client_id, Some(consumer), shutdown.clone());
+            let subscribed = publisher.clone();
+            tokio::spawn(async move {
+                subscribed.wait_subscribed().await;
+                ready_tx.send_replace(true);
+            });
+            (Some(publisher), Some(device_address))
         } else {
             (None, None)
         };

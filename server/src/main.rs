@@ -1,4 +1,11 @@
 //! `retail-server`: starts the central server from configuration (see `config.rs`).
+//!
+//! * `retail-server` — serve until Ctrl-C or SIGTERM.
+//! * `retail-server mosquitto-files <dir>` — write a Mosquitto password file (`<dir>/passwords`)
+//!   and ACL file (`<dir>/acl`) for the registered devices (see `bus::mosquitto`); the server's
+//!   own login is taken from `MQTT_URL` (`mqtt://user:password@host`).
+
+use std::path::Path;
 
 use anyhow::Context;
 use retail_server::config::Settings;
@@ -7,5 +14,40 @@ use retail_server::config::Settings;
 async fn main() -> anyhow::Result<()> {
     let settings = Settings::load().context("loading configuration")?;
     retail_server::telemetry::init_logging(settings.log_json);
-    retail_server::run(settings, retail_server::shutdown_signal()).await
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.as_slice() {
+        [] => retail_server::run(settings, retail_server::shutdown_signal()).await,
+        [cmd, dir] if cmd == "mosquitto-files" => mosquitto_files(&settings, Path::new(dir)).await,
+        _ => {
+            eprintln!(
+                "usage:\n  retail-server                         serve\n  retail-server mosquitto-files <dir>   write Mosquitto password and ACL files"
+            );
+            std::process::exit(2);
+        }
+    }
+}
+
+/// Writes the Mosquitto password and ACL files for the registered devices.
+async fn mosquitto_files(settings: &Settings, dir: &Path) -> anyhow::Result<()> {
+    let store = retail_server::storage::Store::connect(&settings.database_url).await?;
+    let server = if settings.mqtt.url.is_empty() {
+        None
+    } else {
+        Some(retail_server::bus::parse_mqtt_url(&settings.mqtt.url)?)
+    };
+    let login = server
+        .as_ref()
+        .and_then(|a| Some((a.username.as_deref()?, a.password.as_deref()?)));
+    let files = retail_server::bus::mosquitto::generate(&store, login).await?;
+    let (passwords, acl) = retail_server::bus::mosquitto::write(&files, dir)?;
+    println!("password file: {}", passwords.display());
+    println!("ACL file:      {}", acl.display());
+    if login.is_none() {
+        println!("note: no server login in MQTT_URL, so the files hold devices only");
+    }
+    for device in &files.skipped {
+        println!("skipped {device}: registered before the store bus; register it again to get a broker login");
+    }
+    store.close().await;
+    Ok(())
 }

@@ -53,24 +53,19 @@ async fn devices_identify_and_are_revocable() {
         server_url: url.clone(),
         credential: credentials[0].1.clone(),
     };
-    let agent = edge_agent::Config {
-        server_url: url.clone(),
-        credential: credentials[1].1.clone(),
-    };
     assert_eq!(
         pos_terminal::identify(&lane).await.unwrap().location_id,
         "SH001"
     );
     assert_eq!(
-        edge_agent::identify(&agent).await.unwrap().location_id,
+        edge_agent::identify(&url, &credentials[1].1)
+            .await
+            .unwrap()
+            .location_id,
         "SH001"
     );
     // A lane credential does not work as an edge agent's.
-    let swapped = edge_agent::Config {
-        server_url: url.clone(),
-        credential: credentials[0].1.clone(),
-    };
-    assert!(edge_agent::identify(&swapped).await.is_err());
+    assert!(edge_agent::identify(&url, &credentials[0].1).await.is_err());
     // Revoked: the lane refuses to start, with the server's reason.
     http.post(format!("{url}/api/v1/devices/{}/revoke", credentials[0].0))
         .bearer_auth(token)

@@ -1,6 +1,7 @@
 //! Wire types shared by the server and its clients (HTTP DTOs of the POS and edge sync
-//! contracts, DESIGN §5). Money is a decimal string, times RFC 3339 UTC, ids UUIDv7.
+//! contracts, DESIGN §5; MQTT payloads of the store bus, DESIGN §6). Money is a decimal string, times RFC 3339 UTC, ids UUIDv7.
 
+pub mod bus;
 pub mod catalog;
 pub mod devices;
 pub mod pricing;

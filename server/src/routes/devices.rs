@@ -74,19 +74,17 @@ async fn register(
     if location.kind != "store" {
         return Err(AppError::field("location_id", "devices belong to stores"));
     }
-    let credential = new_token("dv_");
-    let created = storage::devices::register(
-        &state.store,
+    let created = register_device(
+        &state,
         req.id,
         &req.location_id,
         req.kind,
         name,
-        &token_hash(&credential),
         &staff.actor(),
     )
     .await?;
     Ok(Json(match created {
-        Some(device) => RegisteredDevice {
+        Some((device, credential)) => RegisteredDevice {
             device,
             credential: Some(credential),
         },
@@ -141,4 +139,32 @@ async fn revoke(
     responses((status = 200, body = DeviceActor), (status = 401, body = crate::error::ErrorBody)))]
 async fn whoami(device: DeviceActor) -> Json<DeviceActor> {
     Json(device)
+}
+
+/// Registers a device with a new credential (the API and the console both come here). Returns
+/// the device and its credential, to be shown once; `None` for a retry of a registration (same
+/// id), whose credential was shown the first time.
+pub(crate) async fn register_device(
+    state: &AppState,
+    id: Uuid,
+    location_id: &str,
+    kind: DeviceKind,
+    name: &str,
+    actor: &str,
+) -> AppResult<Option<(DeviceRecord, String)>> {
+    let credential = new_token("dv_");
+    let created = storage::devices::register(
+        &state.store,
+        id,
+        location_id,
+        kind,
+        name,
+        storage::devices::StoredCredential {
+            secret_hash: &token_hash(&credential),
+            mqtt_password: &crate::bus::mosquitto::password_entry(&credential),
+        },
+        actor,
+    )
+    .await?;
+    Ok(created.map(|device| (device, credential)))
 }

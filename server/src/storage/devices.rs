@@ -36,6 +36,15 @@ fn record(row: &sqlx::any::AnyRow) -> AppResult<DeviceRecord> {
     })
 }
 
+/// What is stored of a new device credential (never the credential itself).
+#[derive(Clone, Copy, Debug)]
+pub struct StoredCredential<'a> {
+    /// SHA-256 (hex) of the credential, for HTTP and embedded-broker logins.
+    pub secret_hash: &'a str,
+    /// Its Mosquitto password-file entry (see `bus::mosquitto`).
+    pub mqtt_password: &'a str,
+}
+
 /// Registers a device. Idempotent by id: a retry with the same id and store answers the existing
 /// device (`Ok(None)`: its credential was already shown once and is not shown again).
 pub async fn register(
@@ -44,19 +53,20 @@ pub async fn register(
     location_id: &str,
     kind: DeviceKind,
     name: &str,
-    secret_hash: &str,
+    credential: StoredCredential<'_>,
     actor: &str,
 ) -> AppResult<Option<DeviceRecord>> {
     let mut tx = store.begin().await?;
     let inserted = sqlx::query(
-        "INSERT INTO devices (id, location_id, kind, name, secret_hash, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+        "INSERT INTO devices (id, location_id, kind, name, secret_hash, mqtt_password, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
     )
     .bind(id.to_string())
     .bind(location_id)
     .bind(kind.as_str())
     .bind(name)
-    .bind(secret_hash)
+    .bind(credential.secret_hash)
+    .bind(credential.mqtt_password)
     .bind(now_ms())
     .execute(&mut *tx)
     .await?

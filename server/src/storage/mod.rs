@@ -18,6 +18,7 @@ use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 use crate::error::{AppError, AppResult};
 
 pub mod audit;
+pub mod bus;
 pub mod catalog;
 pub mod coupons;
 pub mod demo;
@@ -60,6 +61,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "promotions",
         include_str!("../../../migrations/0003_promotions.sql"),
+    ),
+    (
+        4,
+        "store bus",
+        include_str!("../../../migrations/0004_store_bus.sql"),
     ),
     (5, "web", include_str!("../../../migrations/0005_web.sql")),
 ];

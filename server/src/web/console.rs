@@ -23,7 +23,7 @@ use super::{
 use crate::auth::{DeviceKind, Role, StaffActor};
 use crate::error::AppError;
 use crate::routes::catalog::{BarcodeRequest, ProductRequest, SkuRequest};
-use crate::secrets::{new_token, token_hash};
+use crate::secrets::token_hash;
 use crate::state::AppState;
 use crate::storage;
 
@@ -1643,19 +1643,11 @@ async fn register_device(
     let (Some(id), true) = (id, errors.is_empty()) else {
         return devices_view(&state, &ctx, &staff, &form, &errors, None).await;
     };
-    let credential = new_token("dv_");
-    let created = storage::devices::register(
-        &state.store,
-        id,
-        &location,
-        kind,
-        &name,
-        &token_hash(&credential),
-        &staff.actor(),
-    )
-    .await?;
+    let created =
+        crate::routes::devices::register_device(&state, id, &location, kind, &name, &staff.actor())
+            .await?;
     // A resubmitted form (same id) does not show a new credential: the first one stands.
-    let shown = created.map(|d| (d.name, credential));
+    let shown = created.map(|(d, credential)| (d.name, credential));
     devices_view(
         &state,
         &ctx,

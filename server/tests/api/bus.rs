@@ -244,3 +244,615 @@ async fn notices_through_external_mosquitto() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Per-store access, device status and events (issue 4).
+
+use retail_domain::wire::bus as wire;
+use retail_server::bus::consumer::{self, Outcome};
+
+async fn register_at(app: &TestApp, store: &str) -> (Uuid, String) {
+    let admin = app.login("admin").await;
+    let id = Uuid::now_v7();
+    let (status, body) = app
+        .post(
+            "/api/v1/devices",
+            Some(&admin),
+            json!({"id": id, "location_id": store, "kind": "edge", "name": format!("Edge {store}")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    (id, body["credential"].as_str().unwrap().to_owned())
+}
+
+fn device_client(
+    host: &str,
+    port: u16,
+    device: Uuid,
+    credential: &str,
+    will: Option<rumqttc::LastWill>,
+) -> (AsyncClient, EventLoop) {
+    let mut options = MqttOptions::new(format!("test-{}", Uuid::now_v7().simple()), host, port);
+    options.set_keep_alive(Duration::from_secs(5));
+    options.set_credentials(device.to_string(), credential);
+    if let Some(will) = will {
+        options.set_last_will(will);
+    }
+    AsyncClient::new(options, 64)
+}
+
+/// Polls until the connection ends (the gateway or broker closed it); true if it did.
+async fn closed(eventloop: &mut EventLoop) -> bool {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), eventloop.poll()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(_)) => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+async fn suback(eventloop: &mut EventLoop) -> Vec<rumqttc::SubscribeReasonCode> {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), eventloop.poll()).await {
+            Ok(Ok(Event::Incoming(Packet::SubAck(ack)))) => return ack.return_codes,
+            Ok(Ok(_)) => {}
+            other => panic!("no SUBACK: {other:?}"),
+        }
+    }
+}
+
+/// Drives an event loop in the background (so QoS 1 publishes complete).
+fn drive(mut eventloop: EventLoop) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move { while eventloop.poll().await.is_ok() {} })
+}
+
+fn status_payload(store: &str, status: wire::Presence) -> Vec<u8> {
+    serde_json::to_vec(&wire::StatusMessage {
+        v: wire::VERSION,
+        message_id: Uuid::now_v7(),
+        at: chrono::Utc::now(),
+        store: store.into(),
+        status,
+        version: Some("test".into()),
+        health: vec![wire::ComponentHealth {
+            name: "gate-1".into(),
+            state: "ok".into(),
+            detail: None,
+        }],
+    })
+    .unwrap()
+}
+
+fn exit_scan(store: &str, message_id: Uuid, session: Uuid) -> Vec<u8> {
+    serde_json::to_vec(&wire::EventMessage {
+        v: wire::VERSION,
+        message_id,
+        at: chrono::Utc::now(),
+        store: store.into(),
+        event: wire::DeviceEvent::ExitScan {
+            gate: "gate-1".into(),
+            session_id: Some(session),
+            decision: wire::GateDecision::Open,
+            reason: None,
+            item_count: Some(2),
+            total: None,
+        },
+    })
+    .unwrap()
+}
+
+/// Waits (polling the database) until `check` holds; panics after 15 s.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..300 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what}: not within 15 s");
+}
+
+/// The embedded broker's gateway keeps each device inside its store: publishing or
+/// subscribing under another store, or a Last Will there, ends the connection and nothing
+/// reaches the other store; the device's own status is stored, and its Last Will marks it
+/// offline when it vanishes.
+async fn devices_stay_in_their_store(app: TestApp) {
+    app.state.bus.as_ref().unwrap().wait_subscribed().await;
+    let broker = app.state.broker.clone().unwrap();
+    let (sh, sh_cred) = register_at(&app, "SH001").await;
+    let (hz, hz_cred) = register_at(&app, "HZ001").await;
+
+    // The HZ001 device listens to its own store.
+    let (hz_client, mut hz_events) = device_client(&broker.host, broker.port, hz, &hz_cred, None);
+    assert_eq!(
+        connack(&mut hz_events).await,
+        Ok(ConnectReturnCode::Success)
+    );
+    hz_client
+        .subscribe("retail/v1/stores/HZ001/#", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    assert_eq!(
+        suback(&mut hz_events).await,
+        vec![rumqttc::SubscribeReasonCode::Success(QoS::AtLeastOnce)]
+    );
+
+    // SH001 publishing into HZ001: cut off.
+    let (sh_client, mut sh_events) = device_client(&broker.host, broker.port, sh, &sh_cred, None);
+    assert_eq!(
+        connack(&mut sh_events).await,
+        Ok(ConnectReturnCode::Success)
+    );
+    sh_client
+        .publish(
+            wire::events_topic("HZ001", hz),
+            QoS::AtLeastOnce,
+            false,
+            exit_scan("HZ001", Uuid::now_v7(), Uuid::now_v7()),
+        )
+        .await
+        .unwrap();
+    assert!(
+        closed(&mut sh_events).await,
+        "cross-store publish must end the connection"
+    );
+
+    // SH001 subscribing to HZ001: cut off.
+    let (sh_client, mut sh_events) = device_client(&broker.host, broker.port, sh, &sh_cred, None);
+    assert_eq!(
+        connack(&mut sh_events).await,
+        Ok(ConnectReturnCode::Success)
+    );
+    sh_client
+        .subscribe("retail/v1/stores/HZ001/#", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    assert!(
+        closed(&mut sh_events).await,
+        "cross-store subscribe must end the connection"
+    );
+    // A wildcard over every store: cut off too.
+    let (sh_client, mut sh_events) = device_client(&broker.host, broker.port, sh, &sh_cred, None);
+    assert_eq!(
+        connack(&mut sh_events).await,
+        Ok(ConnectReturnCode::Success)
+    );
+    sh_client
+        .subscribe("retail/v1/stores/+/pickup", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    assert!(closed(&mut sh_events).await);
+
+    // A Last Will on another store's topic: refused at login.
+    let will = rumqttc::LastWill::new(
+        wire::status_topic("HZ001", hz),
+        status_payload("HZ001", wire::Presence::Offline),
+        QoS::AtLeastOnce,
+        true,
+    );
+    let (_c, mut sh_events) = device_client(&broker.host, broker.port, sh, &sh_cred, Some(will));
+    assert!(matches!(connack(&mut sh_events).await, Err(e) if e.contains("NotAuthorized")));
+
+    // The first thing HZ001 hears is its own device's status, not the forged event.
+    hz_client
+        .publish(
+            wire::status_topic("HZ001", hz),
+            QoS::AtLeastOnce,
+            true,
+            status_payload("HZ001", wire::Presence::Online),
+        )
+        .await
+        .unwrap();
+    let (topic, _) = next_publish(&mut hz_events).await;
+    assert_eq!(topic, wire::status_topic("HZ001", hz));
+    drive(hz_events);
+
+    // SH001's own status with a Last Will: online, then offline when it vanishes.
+    let will = rumqttc::LastWill::new(
+        wire::status_topic("SH001", sh),
+        status_payload("SH001", wire::Presence::Offline),
+        QoS::AtLeastOnce,
+        true,
+    );
+    let (sh_client, mut sh_events) =
+        device_client(&broker.host, broker.port, sh, &sh_cred, Some(will));
+    assert_eq!(
+        connack(&mut sh_events).await,
+        Ok(ConnectReturnCode::Success)
+    );
+    sh_client
+        .publish(
+            wire::status_topic("SH001", sh),
+            QoS::AtLeastOnce,
+            true,
+            status_payload("SH001", wire::Presence::Online),
+        )
+        .await
+        .unwrap();
+    let driver = drive(sh_events);
+    let store = app.state.store.clone();
+    eventually("SH001 device online", || {
+        let store = store.clone();
+        async move {
+            matches!(retail_server::storage::bus::presence(&store, sh).await,
+                Ok(Some(p)) if p.status == "online" && p.health[0]["name"] == "gate-1")
+        }
+    })
+    .await;
+    // Vanish without DISCONNECT: the broker publishes the Will.
+    driver.abort();
+    drop(sh_client);
+    eventually("SH001 device offline by its Last Will", || {
+        let store = store.clone();
+        async move {
+            matches!(retail_server::storage::bus::presence(&store, sh).await,
+                Ok(Some(p)) if p.status == "offline")
+        }
+    })
+    .await;
+    // Nothing about HZ001 was taken from SH001.
+    assert_eq!(
+        retail_server::storage::bus::exit_passes_used_count(&app.state.store, "HZ001")
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+crate::both_backends!(
+    devices_stay_in_their_store,
+    devices_stay_in_their_store,
+    |s| {
+        s.mqtt.enabled = true;
+        s.mqtt.embedded_listen = "127.0.0.1:0".parse().unwrap();
+    }
+);
+
+/// Device events are applied once per message id; malformed, oversized, other-store and
+/// unknown-device messages are refused and change nothing.
+async fn device_events_are_checked_and_applied_once(app: TestApp) {
+    app.state.bus.as_ref().unwrap().wait_subscribed().await;
+    let broker = app.state.broker.clone().unwrap();
+    let store = app.state.store.clone();
+    let (sh, sh_cred) = register_at(&app, "SH001").await;
+
+    // Over the bus: the same event twice (a redelivery) marks the pass used once.
+    let (client, mut events) = device_client(&broker.host, broker.port, sh, &sh_cred, None);
+    assert_eq!(connack(&mut events).await, Ok(ConnectReturnCode::Success));
+    drive(events);
+    let session = Uuid::now_v7();
+    let message = Uuid::now_v7();
+    for _ in 0..2 {
+        client
+            .publish(
+                wire::events_topic("SH001", sh),
+                QoS::AtLeastOnce,
+                false,
+                exit_scan("SH001", message, session),
+            )
+            .await
+            .unwrap();
+    }
+    eventually("exit pass marked used", || {
+        let store = store.clone();
+        async move {
+            matches!(
+                retail_server::storage::bus::exit_pass_use(&store, session).await,
+                Ok(Some(_))
+            )
+        }
+    })
+    .await;
+    let (location, gate, decision, by) =
+        retail_server::storage::bus::exit_pass_use(&store, session)
+            .await
+            .unwrap()
+            .unwrap();
+    assert_eq!(
+        (location.as_str(), gate.as_str(), decision.as_str(), by),
+        ("SH001", "gate-1", "open", message)
+    );
+
+    // Straight through the consumer (same checks, no broker in between).
+    let topic = wire::events_topic("SH001", sh);
+    assert_eq!(
+        consumer::handle(&store, &topic, &exit_scan("SH001", message, session)).await,
+        Outcome::Duplicate
+    );
+    // A second use of the same pass (another message): still one use, the first.
+    assert_eq!(
+        consumer::handle(&store, &topic, &exit_scan("SH001", Uuid::now_v7(), session)).await,
+        Outcome::Applied
+    );
+    assert_eq!(
+        retail_server::storage::bus::exit_pass_use(&store, session)
+            .await
+            .unwrap()
+            .unwrap()
+            .3,
+        message
+    );
+    let refused = |o: Outcome| matches!(o, Outcome::Refused(_));
+    assert!(refused(
+        consumer::handle(&store, &topic, b"{not json").await
+    ));
+    assert!(refused(
+        consumer::handle(&store, &topic, br#"{"v":2,"message_id":"x"}"#).await
+    ));
+    assert!(refused(
+        consumer::handle(&store, &topic, &vec![b' '; wire::MAX_PAYLOAD + 1]).await
+    ));
+    // Payload store differs from the topic's.
+    let other = Uuid::now_v7();
+    assert!(refused(
+        consumer::handle(&store, &topic, &exit_scan("HZ001", Uuid::now_v7(), other)).await
+    ));
+    // Topic store differs from the device's registered store.
+    assert!(refused(
+        consumer::handle(
+            &store,
+            &wire::events_topic("HZ001", sh),
+            &exit_scan("HZ001", Uuid::now_v7(), other)
+        )
+        .await
+    ));
+    // Unknown device; not a device topic.
+    assert!(refused(
+        consumer::handle(
+            &store,
+            &wire::events_topic("SH001", Uuid::now_v7()),
+            &exit_scan("SH001", Uuid::now_v7(), other)
+        )
+        .await
+    ));
+    assert!(refused(
+        consumer::handle(&store, "retail/v1/stores/SH001/pickup", b"{}").await
+    ));
+    assert!(retail_server::storage::bus::exit_pass_use(&store, other)
+        .await
+        .unwrap()
+        .is_none());
+
+    // A printer fault is recorded once.
+    let fault = serde_json::to_vec(&wire::EventMessage {
+        v: wire::VERSION,
+        message_id: Uuid::now_v7(),
+        at: chrono::Utc::now(),
+        store: "SH001".into(),
+        event: wire::DeviceEvent::PrinterFault {
+            printer: "pickup-printer".into(),
+            fault: "paper out".into(),
+        },
+    })
+    .unwrap();
+    assert_eq!(
+        consumer::handle(&store, &topic, &fault).await,
+        Outcome::Applied
+    );
+    assert_eq!(
+        consumer::handle(&store, &topic, &fault).await,
+        Outcome::Duplicate
+    );
+    assert_eq!(
+        retail_server::storage::bus::faults(&store, sh)
+            .await
+            .unwrap(),
+        vec![("pickup-printer".to_owned(), "paper out".to_owned())]
+    );
+}
+
+crate::both_backends!(
+    device_events_are_checked_and_applied_once,
+    device_events_are_checked_and_applied_once,
+    |s| {
+        s.mqtt.enabled = true;
+        s.mqtt.embedded_listen = "127.0.0.1:0".parse().unwrap();
+    }
+);
+
+/// A Mosquitto of the test's own, configured with the password and ACL files the server
+/// generates.
+pub struct OwnMosquitto {
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for OwnMosquitto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `/usr/sbin/mosquitto` on a free port with the generated files; None (loudly) when it
+/// is not installed, outside CI.
+pub async fn own_mosquitto(
+    files: &retail_server::bus::mosquitto::MosquittoFiles,
+    port: u16,
+) -> Option<OwnMosquitto> {
+    let binary = std::env::var("MOSQUITTO_BIN").unwrap_or_else(|_| "/usr/sbin/mosquitto".into());
+    if !std::path::Path::new(&binary).exists() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("{binary} is required under CI=true");
+        }
+        eprintln!("\n!!! SKIPPING Mosquitto ACL test: {binary} is not installed\n");
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (passwords, acl) = retail_server::bus::mosquitto::write(files, dir.path()).unwrap();
+    let conf = dir.path().join("mosquitto.conf");
+    // Started as root, Mosquitto would switch to its own user, which cannot read our 0600 files.
+    let me = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    std::fs::write(
+        &conf,
+        format!(
+            "user {me}\nlistener {port} 127.0.0.1\nallow_anonymous false\npassword_file {}\nacl_file {}\npersistence false\nlog_dest stderr\n",
+            passwords.display(),
+            acl.display()
+        ),
+    )
+    .unwrap();
+    let mosquitto = OwnMosquitto {
+        port,
+        child: std::process::Command::new(&binary)
+            .arg("-c")
+            .arg(&conf)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+        _dir: dir,
+    };
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return Some(mosquitto);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("mosquitto did not start on port {port}");
+}
+
+/// With the generated password and ACL files, Mosquitto refuses wrong credentials and keeps a
+/// store's device out of other stores; the server (its login from `MQTT_URL`) hears the
+/// device's own status through it.
+async fn mosquitto_files_confine_devices(app: TestApp) {
+    let address = retail_server::bus::parse_mqtt_url(&app.settings.mqtt.url).unwrap();
+    let (sh, sh_cred) = register_at(&app, "SH001").await;
+    let (hz, hz_cred) = register_at(&app, "HZ001").await;
+    let files = retail_server::bus::mosquitto::generate(
+        &app.state.store,
+        Some(("server", address.password.as_deref().unwrap())),
+    )
+    .await
+    .unwrap();
+    assert!(files
+        .acl
+        .contains(&format!("user {sh}\ntopic read retail/v1/stores/SH001/#")));
+    // The server's client has been retrying this port since it started.
+    let Some(broker) = own_mosquitto(&files, address.port).await else {
+        return;
+    };
+    app.state.bus.as_ref().unwrap().wait_subscribed().await;
+
+    // Wrong password: refused.
+    let (_c, mut wrong) = device_client("127.0.0.1", broker.port, sh, "dv_wrong", None);
+    assert!(!matches!(
+        connack(&mut wrong).await,
+        Ok(ConnectReturnCode::Success)
+    ));
+
+    // HZ001 listens to its store.
+    let (hz_client, mut hz_events) = device_client("127.0.0.1", broker.port, hz, &hz_cred, None);
+    assert_eq!(
+        connack(&mut hz_events).await,
+        Ok(ConnectReturnCode::Success)
+    );
+    hz_client
+        .subscribe("retail/v1/stores/HZ001/#", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    assert_eq!(
+        suback(&mut hz_events).await,
+        vec![rumqttc::SubscribeReasonCode::Success(QoS::AtLeastOnce)]
+    );
+
+    // SH001 subscribing to HZ001 (Mosquitto 2.0 may grant the subscription but delivers
+    // nothing the ACL does not let it read) and to its own store's statuses.
+    let (sh_client, mut sh_events) = device_client("127.0.0.1", broker.port, sh, &sh_cred, None);
+    assert_eq!(
+        connack(&mut sh_events).await,
+        Ok(ConnectReturnCode::Success)
+    );
+    sh_client
+        .subscribe_many([
+            rumqttc::SubscribeFilter::new("retail/v1/stores/HZ001/#".into(), QoS::AtLeastOnce),
+            rumqttc::SubscribeFilter::new(
+                "retail/v1/stores/SH001/devices/+/status".into(),
+                QoS::AtLeastOnce,
+            ),
+        ])
+        .await
+        .unwrap();
+    let codes = suback(&mut sh_events).await;
+    assert_eq!(
+        codes[1],
+        rumqttc::SubscribeReasonCode::Success(QoS::AtLeastOnce)
+    );
+    // SH001 publishing into HZ001: dropped by the broker.
+    sh_client
+        .publish(
+            wire::events_topic("HZ001", hz),
+            QoS::AtLeastOnce,
+            false,
+            exit_scan("HZ001", Uuid::now_v7(), Uuid::now_v7()),
+        )
+        .await
+        .unwrap();
+    // HZ001's own status is the first thing HZ001 hears: the forged event never arrived.
+    hz_client
+        .publish(
+            wire::status_topic("HZ001", hz),
+            QoS::AtLeastOnce,
+            true,
+            status_payload("HZ001", wire::Presence::Online),
+        )
+        .await
+        .unwrap();
+    let (topic, _) = next_publish(&mut hz_events).await;
+    assert_eq!(topic, wire::status_topic("HZ001", hz));
+    drive(hz_events);
+    // SH001's own status is the first thing SH001 hears: HZ001's status was not delivered to it.
+    sh_client
+        .publish(
+            wire::status_topic("SH001", sh),
+            QoS::AtLeastOnce,
+            true,
+            status_payload("SH001", wire::Presence::Online),
+        )
+        .await
+        .unwrap();
+    let (topic, _) = next_publish(&mut sh_events).await;
+    assert_eq!(topic, wire::status_topic("SH001", sh));
+    drive(sh_events);
+    // And the server heard it through Mosquitto with its own login.
+    let store = app.state.store.clone();
+    eventually("the server hears SH001's status through Mosquitto", || {
+        let store = store.clone();
+        async move {
+            matches!(retail_server::storage::bus::presence(&store, sh).await,
+                Ok(Some(p)) if p.status == "online")
+        }
+    })
+    .await;
+}
+
+crate::both_backends!(
+    mosquitto_files_confine_devices,
+    mosquitto_files_confine_devices,
+    |s| {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        s.mqtt.enabled = true;
+        s.mqtt.url = format!(
+            "mqtt://server:{}@127.0.0.1:{port}",
+            uuid::Uuid::now_v7().simple()
+        );
+    }
+);

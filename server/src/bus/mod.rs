@@ -19,8 +19,12 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::secrets::{new_token, token_hash};
+use crate::secrets::new_token;
 use crate::storage::{self, Store};
+
+pub mod consumer;
+pub mod gateway;
+pub mod mosquitto;
 
 /// Root of every topic.
 pub const TOPIC_ROOT: &str = "retail/v1";
@@ -75,16 +79,29 @@ pub fn parse_mqtt_url(url: &str) -> anyhow::Result<BrokerAddress> {
     })
 }
 
-/// Starts the embedded broker on `listen` (its own threads, for the life of the process) and
-/// returns the address and credentials the server's client should use. Device logins are
-/// checked against the database through `runtime` (the server's runtime).
-pub fn start_embedded_broker(
+/// The embedded broker as started: where devices connect (the access-checking gateway) and
+/// where the server's own client connects (the broker itself, on an internal port).
+#[derive(Clone, Debug)]
+pub struct EmbeddedBroker {
+    /// The public address devices use (the [`gateway`]).
+    pub public: BrokerAddress,
+    /// The broker's internal address and the server's login there.
+    pub inner: BrokerAddress,
+}
+
+/// Starts the embedded broker on an internal loopback port (its own threads, for the life of the
+/// process) and the access-checking [`gateway`] on `listen` (a task, until `cancel`). Device
+/// logins and topics are checked by the gateway; the broker itself accepts only connections that
+/// present this process's secret. The gateway accepts devices once `ready` turns true (the
+/// server's own client is subscribed, so no device event is published into the void).
+pub async fn start_embedded_broker(
     listen: SocketAddr,
     store: Store,
-    runtime: tokio::runtime::Handle,
-) -> anyhow::Result<BrokerAddress> {
-    let server_password = new_token("mq_");
-    let expected = server_password.clone();
+    ready: tokio::sync::watch::Receiver<bool>,
+    cancel: CancellationToken,
+) -> anyhow::Result<EmbeddedBroker> {
+    let secret = new_token("mq_");
+    let expected = secret.clone();
     let mut connections = rumqttd::ConnectionSettings {
         connection_timeout_ms: 5_000,
         max_payload_size: 64 * 1024,
@@ -93,29 +110,18 @@ pub fn start_embedded_broker(
         external_auth: None,
         dynamic_filters: true,
     };
-    connections.set_auth_handler(move |_client_id: String, user: String, pass: String| {
-        let store = store.clone();
+    connections.set_auth_handler(move |_client_id: String, _user: String, pass: String| {
         let expected = expected.clone();
-        let runtime = runtime.clone();
-        async move {
-            if user == "server" {
-                return crate::secrets::signatures_match(&pass, &expected);
-            }
-            let Ok(device_id) = user.parse::<Uuid>() else {
-                return false;
-            };
-            let check = runtime.spawn(async move {
-                matches!(
-                    storage::devices::by_secret(&store, &token_hash(&pass)).await,
-                    Ok(Some((device, None))) if device.id == device_id
-                )
-            });
-            check.await.unwrap_or(false)
-        }
+        async move { crate::secrets::signatures_match(&pass, &expected) }
     });
+    let public = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding the MQTT listener {listen}"))?;
+    let public_addr = public.local_addr()?;
+    let inner_addr = std::net::TcpListener::bind((public_addr.ip(), 0))?.local_addr()?;
     let server = rumqttd::ServerSettings {
         name: "v4".into(),
-        listen,
+        listen: inner_addr,
         tls: None,
         next_connection_delay_ms: 1,
         connections,
@@ -141,11 +147,27 @@ pub fn start_embedded_broker(
             }
         })
         .context("starting the embedded MQTT broker")?;
-    Ok(BrokerAddress {
-        host: listen.ip().to_string(),
-        port: listen.port(),
-        username: Some("server".into()),
-        password: Some(server_password),
+    tokio::spawn(gateway::serve(
+        public,
+        inner_addr,
+        secret.clone(),
+        store,
+        ready,
+        cancel,
+    ));
+    Ok(EmbeddedBroker {
+        public: BrokerAddress {
+            host: public_addr.ip().to_string(),
+            port: public_addr.port(),
+            username: None,
+            password: None,
+        },
+        inner: BrokerAddress {
+            host: inner_addr.ip().to_string(),
+            port: inner_addr.port(),
+            username: Some("server".into()),
+            password: Some(secret),
+        },
     })
 }
 
@@ -153,6 +175,7 @@ pub fn start_embedded_broker(
 #[derive(Clone, Debug)]
 pub struct Bus {
     client: AsyncClient,
+    subscribed: tokio::sync::watch::Receiver<bool>,
 }
 
 /// Envelope fields every payload carries.
@@ -178,19 +201,33 @@ pub struct PickupNotice<'a> {
 
 impl Bus {
     /// Connects the server's client and keeps it connected in the background until `cancel`.
-    pub fn connect(address: &BrokerAddress, cancel: CancellationToken) -> Bus {
-        let mut options = MqttOptions::new(
-            format!("retail-server-{}", Uuid::now_v7().simple()),
-            &address.host,
-            address.port,
-        );
+    /// A non-empty `client_id` asks for a persistent session (see `MqttSettings::client_id`).
+    /// With `consumer`, it subscribes to every store's device status and events and hands each
+    /// message to it (see [`consumer`]).
+    pub fn connect(
+        address: &BrokerAddress,
+        client_id: &str,
+        consumer: Option<tokio::sync::mpsc::Sender<consumer::Incoming>>,
+        cancel: CancellationToken,
+    ) -> Bus {
+        let persistent = !client_id.is_empty();
+        let client_id = if persistent {
+            client_id.to_owned()
+        } else {
+            format!("retail-server-{}", Uuid::now_v7().simple())
+        };
+        let mut options = MqttOptions::new(client_id, &address.host, address.port);
+        options.set_clean_session(!persistent);
         options.set_keep_alive(Duration::from_secs(15));
         options.set_max_packet_size(256 * 1024, 256 * 1024);
         if let Some(user) = &address.username {
             options.set_credentials(user.clone(), address.password.clone().unwrap_or_default());
         }
         let (client, mut eventloop) = AsyncClient::new(options, 1024);
+        let subscriber = client.clone();
+        let (subscribed_tx, subscribed) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
+            let mut acks = 0;
             let mut connected = false;
             loop {
                 tokio::select! {
@@ -198,7 +235,34 @@ impl Bus {
                     event = eventloop.poll() => match event {
                         Ok(Event::Incoming(Packet::ConnAck(_))) => {
                             connected = true;
+                            acks = 0;
+                            subscribed_tx.send_replace(false);
                             tracing::info!("connected to the MQTT broker");
+                            if consumer.is_some() {
+                                for filter in consumer::FILTERS {
+                                    // try_: never wait on the event loop this task drives.
+                                    if let Err(err) = subscriber.try_subscribe(filter, QoS::AtLeastOnce) {
+                                        tracing::error!(%filter, error = %err, "could not subscribe");
+                                    }
+                                }
+                            }
+                        }
+                        Ok(Event::Incoming(Packet::SubAck(_))) => {
+                            acks += 1;
+                            if acks == consumer::FILTERS.len() {
+                                subscribed_tx.send_replace(true);
+                            }
+                        }
+                        Ok(Event::Incoming(Packet::Publish(publish))) => {
+                            if let Some(consumer) = &consumer {
+                                let incoming = consumer::Incoming {
+                                    topic: publish.topic.clone(),
+                                    payload: publish.payload.clone(),
+                                };
+                                if consumer.send(incoming).await.is_err() {
+                                    tracing::warn!("the bus consumer stopped");
+                                }
+                            }
                         }
                         Ok(_) => {}
                         Err(err) => {
@@ -212,7 +276,14 @@ impl Bus {
                 }
             }
         });
-        Bus { client }
+        Bus { client, subscribed }
+    }
+
+    /// Completes once the server's client is subscribed to device status and events (tests
+    /// wait for it before devices publish; a broker drops QoS 1 messages nobody subscribes to).
+    pub async fn wait_subscribed(&self) {
+        let mut subscribed = self.subscribed.clone();
+        let _ = subscribed.wait_for(|s| *s).await;
     }
 
     async fn publish<T: Serialize>(&self, topic: String, body: T) {
@@ -240,6 +311,20 @@ impl Bus {
     pub async fn pickup(&self, store: &str, notice: PickupNotice<'_>) {
         self.publish(format!("{TOPIC_ROOT}/stores/{store}/pickup"), notice)
             .await;
+    }
+
+    /// Sends a command to one device of a store (`retail/v1/stores/{store}/commands/{device}`).
+    pub async fn command(
+        &self,
+        store: &str,
+        device: Uuid,
+        command: retail_domain::wire::bus::Command,
+    ) {
+        self.publish(
+            retail_domain::wire::bus::commands_topic(store, device),
+            command,
+        )
+        .await;
     }
 
     /// Tells a store's lanes the catalog changed up to `seq` (they pull at once).

@@ -1,0 +1,410 @@
+//! The store bus (DESIGN §6): topic names, who may publish and subscribe where, and the JSON
+//! payloads devices and the server exchange over MQTT.
+//!
+//! Every payload carries `v` (format version, [`VERSION`]), `message_id` (UUIDv7, receivers
+//! de-duplicate by it) and `at` (RFC 3339). Payloads larger than [`MAX_PAYLOAD`] are refused.
+//!
+//! Access rule (enforced by the broker and checked again by the server): a device of store `S`
+//! may subscribe only to filters under `retail/v1/stores/S/`, and may publish only to its own
+//! `retail/v1/stores/S/devices/{device}/status` and `…/events`.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::money::Money;
+
+/// Root of every topic.
+pub const TOPIC_ROOT: &str = "retail/v1";
+
+/// Payload format version.
+pub const VERSION: u32 = 1;
+
+/// Largest payload a receiver accepts (bytes).
+pub const MAX_PAYLOAD: usize = 16 * 1024;
+
+/// `retail/v1/stores/{store}/devices/{device}/status` (retained presence, also the Last Will).
+pub fn status_topic(store: &str, device: Uuid) -> String {
+    format!("{TOPIC_ROOT}/stores/{store}/devices/{device}/status")
+}
+
+/// `retail/v1/stores/{store}/devices/{device}/events`.
+pub fn events_topic(store: &str, device: Uuid) -> String {
+    format!("{TOPIC_ROOT}/stores/{store}/devices/{device}/events")
+}
+
+/// `retail/v1/stores/{store}/commands/{device}`.
+pub fn commands_topic(store: &str, device: Uuid) -> String {
+    format!("{TOPIC_ROOT}/stores/{store}/commands/{device}")
+}
+
+/// `retail/v1/stores/{store}/pickup`.
+pub fn pickup_topic(store: &str) -> String {
+    format!("{TOPIC_ROOT}/stores/{store}/pickup")
+}
+
+/// `retail/v1/stores/{store}/catalog`.
+pub fn catalog_topic(store: &str) -> String {
+    format!("{TOPIC_ROOT}/stores/{store}/catalog")
+}
+
+/// `retail/v1/stores/{store}/devices/+/events`: every device event of a store (gates learn
+/// passes used at other gates from it).
+pub fn store_events_filter(store: &str) -> String {
+    format!("{TOPIC_ROOT}/stores/{store}/devices/+/events")
+}
+
+/// What a device topic is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceTopicKind {
+    /// Presence and health.
+    Status,
+    /// Device events.
+    Events,
+}
+
+/// A parsed `retail/v1/stores/{store}/devices/{device}/{status|events}` topic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceTopic {
+    /// Store code from the topic.
+    pub store: String,
+    /// Device id from the topic.
+    pub device: Uuid,
+    /// Status or events.
+    pub kind: DeviceTopicKind,
+}
+
+/// Parses a device status/events topic; `None` for anything else.
+pub fn parse_device_topic(topic: &str) -> Option<DeviceTopic> {
+    let rest = topic.strip_prefix(TOPIC_ROOT)?.strip_prefix("/stores/")?;
+    let mut parts = rest.split('/');
+    let store = parts.next()?;
+    if parts.next()? != "devices" {
+        return None;
+    }
+    let device = parts.next()?.parse::<Uuid>().ok()?;
+    let kind = match parts.next()? {
+        "status" => DeviceTopicKind::Status,
+        "events" => DeviceTopicKind::Events,
+        _ => return None,
+    };
+    if parts.next().is_some() || crate::codes::validate_store(store).is_err() {
+        return None;
+    }
+    Some(DeviceTopic {
+        store: store.to_owned(),
+        device,
+        kind,
+    })
+}
+
+/// May device `device` of store `store` publish to `topic`? Only to its own status and events.
+pub fn device_may_publish(store: &str, device: Uuid, topic: &str) -> bool {
+    topic == status_topic(store, device) || topic == events_topic(store, device)
+}
+
+/// May a device of store `store` subscribe to `filter`? Only to filters that stay under its
+/// store's prefix (no wildcard before the store level, no `..`-like tricks: the prefix is
+/// compared literally).
+pub fn device_may_subscribe(store: &str, filter: &str) -> bool {
+    let prefix = format!("{TOPIC_ROOT}/stores/{store}/");
+    match filter.strip_prefix(&prefix) {
+        Some(rest) => !rest.is_empty() && !filter.starts_with('$'),
+        None => false,
+    }
+}
+
+/// Presence of a device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Presence {
+    /// Connected and working.
+    Online,
+    /// Gone (the Last Will, or a clean stop).
+    Offline,
+}
+
+impl Presence {
+    /// `online` / `offline`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Presence::Online => "online",
+            Presence::Offline => "offline",
+        }
+    }
+}
+
+/// Health of one device the agent drives (scanner, printer, gate relay, display).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComponentHealth {
+    /// Device name from the store inventory.
+    pub name: String,
+    /// `ok` or `fault`.
+    pub state: String,
+    /// What is wrong, when faulty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// `…/devices/{device}/status`, retained; the Last Will carries `status: offline`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusMessage {
+    /// Format version.
+    pub v: u32,
+    /// Message id (UUIDv7).
+    pub message_id: Uuid,
+    /// When it was produced.
+    pub at: DateTime<Utc>,
+    /// The device's store (must equal the topic's).
+    pub store: String,
+    /// Online or offline.
+    pub status: Presence,
+    /// Software version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Health of each device the agent drives.
+    #[serde(default)]
+    pub health: Vec<ComponentHealth>,
+}
+
+/// The exit gate's decision on a scan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GateDecision {
+    /// The gate opened.
+    Open,
+    /// The gate stayed shut (reason given).
+    Deny,
+    /// The gate stayed shut and staff check the basket (the pass is used).
+    Audit,
+}
+
+impl GateDecision {
+    /// `open` / `deny` / `audit`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GateDecision::Open => "open",
+            GateDecision::Deny => "deny",
+            GateDecision::Audit => "audit",
+        }
+    }
+
+    /// Does this decision use up the pass?
+    pub fn uses_pass(self) -> bool {
+        matches!(self, GateDecision::Open | GateDecision::Audit)
+    }
+}
+
+/// What happened at a device.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum DeviceEvent {
+    /// A scan at the exit gate and what the gate decided.
+    ExitScan {
+        /// Gate (inventory device name).
+        gate: String,
+        /// The pass's session, when the scan was a readable pass.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session_id: Option<Uuid>,
+        /// Open, deny or audit.
+        decision: GateDecision,
+        /// Why (deny and audit).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        /// Items on the pass.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        item_count: Option<u32>,
+        /// Amount on the pass.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        total: Option<Money>,
+    },
+    /// A printer reported a fault (paper out, cover open, offline).
+    PrinterFault {
+        /// Printer (inventory device name).
+        printer: String,
+        /// What is wrong.
+        fault: String,
+    },
+    /// A pick slip was printed for a pickup order.
+    PickSlipPrinted {
+        /// The order.
+        order_id: Uuid,
+    },
+}
+
+/// `…/devices/{device}/events`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventMessage {
+    /// Format version.
+    pub v: u32,
+    /// Message id (UUIDv7); the server applies each id once.
+    pub message_id: Uuid,
+    /// When it happened (the device's clock).
+    pub at: DateTime<Utc>,
+    /// The device's store (must equal the topic's).
+    pub store: String,
+    /// The event.
+    #[serde(flatten)]
+    pub event: DeviceEvent,
+}
+
+/// A command to one device.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum Command {
+    /// Print (again) the pick slip of a pickup order.
+    PrintPickSlip {
+        /// The order.
+        order_id: Uuid,
+    },
+    /// Open a gate once (staff override after an audit).
+    OpenGate {
+        /// Gate (inventory device name).
+        gate: String,
+    },
+    /// Mark a pickup order ready (the agent asks the server with its credential).
+    MarkReady {
+        /// The order.
+        order_id: Uuid,
+    },
+    /// Fetch the code-verifier key again and republish presence.
+    Resync,
+}
+
+/// `retail/v1/stores/{store}/commands/{device}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandMessage {
+    /// Format version.
+    pub v: u32,
+    /// Message id (UUIDv7); the agent executes each id once.
+    pub message_id: Uuid,
+    /// When it was sent.
+    pub at: DateTime<Utc>,
+    /// The command.
+    #[serde(flatten)]
+    pub command: Command,
+}
+
+/// `retail/v1/stores/{store}/pickup`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PickupMessage {
+    /// Format version.
+    pub v: u32,
+    /// Message id (UUIDv7).
+    pub message_id: Uuid,
+    /// When it was sent.
+    pub at: DateTime<Utc>,
+    /// `created` (paid, to be picked), `ready`, `collected` or `cancelled`.
+    pub event: String,
+    /// The order.
+    pub order_id: Uuid,
+    /// Its number.
+    pub order_no: String,
+}
+
+/// Why a payload was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PayloadError {
+    /// Larger than [`MAX_PAYLOAD`].
+    #[error("payload of {0} bytes is over the {MAX_PAYLOAD}-byte limit")]
+    TooLarge(usize),
+    /// Not the expected JSON.
+    #[error("malformed payload: {0}")]
+    Malformed(String),
+    /// A version this build does not read.
+    #[error("unsupported payload version {0}")]
+    Version(u32),
+}
+
+/// Decodes a payload, refusing oversized and malformed ones.
+pub fn decode<T: for<'de> Deserialize<'de>>(payload: &[u8]) -> Result<T, PayloadError> {
+    if payload.len() > MAX_PAYLOAD {
+        return Err(PayloadError::TooLarge(payload.len()));
+    }
+    #[derive(Deserialize)]
+    struct Head {
+        v: u32,
+    }
+    let head: Head =
+        serde_json::from_slice(payload).map_err(|e| PayloadError::Malformed(e.to_string()))?;
+    if head.v != VERSION {
+        return Err(PayloadError::Version(head.v));
+    }
+    serde_json::from_slice(payload).map_err(|e| PayloadError::Malformed(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_rules() {
+        let d = Uuid::now_v7();
+        let other = Uuid::now_v7();
+        assert!(device_may_publish("SH001", d, &status_topic("SH001", d)));
+        assert!(device_may_publish("SH001", d, &events_topic("SH001", d)));
+        assert!(!device_may_publish("SH001", d, &events_topic("HZ001", d)));
+        assert!(!device_may_publish(
+            "SH001",
+            d,
+            &events_topic("SH001", other)
+        ));
+        assert!(!device_may_publish("SH001", d, &pickup_topic("SH001")));
+        assert!(!device_may_publish("SH001", d, "retail/v1/stores/SH001/#"));
+        assert!(device_may_subscribe("SH001", "retail/v1/stores/SH001/#"));
+        assert!(device_may_subscribe("SH001", &store_events_filter("SH001")));
+        assert!(!device_may_subscribe("SH001", "retail/v1/stores/+/pickup"));
+        assert!(!device_may_subscribe("SH001", "retail/v1/stores/#"));
+        assert!(!device_may_subscribe("SH001", "#"));
+        assert!(!device_may_subscribe("SH001", "retail/v1/stores/SH0011/#"));
+        assert!(!device_may_subscribe("SH001", "retail/v1/stores/SH001/"));
+    }
+
+    #[test]
+    fn device_topics_parse() {
+        let d = Uuid::now_v7();
+        let t = parse_device_topic(&events_topic("SH001", d)).unwrap_or_else(|| panic!("parse"));
+        assert_eq!(
+            (t.store.as_str(), t.device, t.kind),
+            ("SH001", d, DeviceTopicKind::Events)
+        );
+        assert!(parse_device_topic("retail/v1/stores/SH001/devices/x/events").is_none());
+        assert!(parse_device_topic(&format!("{}/more", status_topic("SH001", d))).is_none());
+        assert!(parse_device_topic("retail/v1/stores/sh 1/devices/x/status").is_none());
+    }
+
+    #[test]
+    fn payloads_round_trip_and_refuse_garbage() {
+        let m = EventMessage {
+            v: VERSION,
+            message_id: Uuid::now_v7(),
+            at: Utc::now(),
+            store: "SH001".into(),
+            event: DeviceEvent::ExitScan {
+                gate: "gate-1".into(),
+                session_id: Some(Uuid::now_v7()),
+                decision: GateDecision::Open,
+                reason: None,
+                item_count: Some(3),
+                total: None,
+            },
+        };
+        let bytes = serde_json::to_vec(&m).unwrap_or_default();
+        let back: EventMessage = decode(&bytes).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back, m);
+        assert!(matches!(
+            decode::<EventMessage>(b"{not json"),
+            Err(PayloadError::Malformed(_))
+        ));
+        assert!(matches!(
+            decode::<EventMessage>(br#"{"v":9}"#),
+            Err(PayloadError::Version(9))
+        ));
+        assert!(matches!(
+            decode::<EventMessage>(&vec![b' '; MAX_PAYLOAD + 1]),
+            Err(PayloadError::TooLarge(_))
+        ));
+    }
+}

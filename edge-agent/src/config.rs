@@ -1,0 +1,166 @@
+//! The agent's configuration file (TOML): which store and device it is, its credential, where
+//! the server and the broker are, the store's device inventory in `firmware-config/`, where it
+//! keeps its local database, and the exit gate's audit rules.
+//!
+//! ```toml
+//! store = "SH001"
+//! device_id = "01966b3c-…"            # from registration (the MQTT user name)
+//! credential = "dv_…"                 # shown once at registration
+//! server_url = "http://127.0.0.1:8080"
+//! broker_url = "mqtt://127.0.0.1:1884"
+//! firmware_config = "firmware-config"  # profiles/ and stores/
+//! inventory = "firmware-config/stores/SH001.toml"
+//! data_dir = "edge-data"
+//! health_interval_secs = 30
+//!
+//! [gate]
+//! audit_share = 0.02        # random share of passes sent to audit
+//! audit_over = "500.00"     # passes over this total are audited
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use retail_domain::money::Money;
+use serde::Deserialize;
+use uuid::Uuid;
+
+/// Configuration of one edge agent.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The store this agent serves, e.g. `SH001`.
+    pub store: String,
+    /// This agent's device id (its MQTT user name).
+    pub device_id: Uuid,
+    /// The device credential (`dv_…`).
+    pub credential: String,
+    /// Base URL of the central server.
+    pub server_url: String,
+    /// The broker, `mqtt://host[:port]`.
+    pub broker_url: String,
+    /// The `firmware-config` folder (its `profiles/` are loaded).
+    pub firmware_config: PathBuf,
+    /// The store inventory file.
+    pub inventory: PathBuf,
+    /// Folder of the agent's SQLite database.
+    pub data_dir: PathBuf,
+    /// Seconds between health reports.
+    #[serde(default = "default_health")]
+    pub health_interval_secs: u64,
+    /// Exit gate rules.
+    #[serde(default)]
+    pub gate: GateRules,
+}
+
+fn default_health() -> u64 {
+    30
+}
+
+/// When the exit gate sends a shopper to audit instead of opening.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateRules {
+    /// Random share of valid passes audited (0.0–1.0).
+    #[serde(default = "default_share")]
+    pub audit_share: f64,
+    /// Passes with a total above this are audited.
+    #[serde(default = "default_over")]
+    pub audit_over: Money,
+    /// Passes with more items than this are audited.
+    #[serde(default = "default_items")]
+    pub audit_items_over: u32,
+}
+
+fn default_share() -> f64 {
+    0.02
+}
+
+fn default_over() -> Money {
+    Money::from_fen(50_000)
+}
+
+fn default_items() -> u32 {
+    40
+}
+
+impl Default for GateRules {
+    fn default() -> Self {
+        Self {
+            audit_share: default_share(),
+            audit_over: default_over(),
+            audit_items_over: default_items(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads and checks a configuration file.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the configuration {}", path.display()))?;
+        let config: Config = toml::from_str(&text)
+            .with_context(|| format!("parsing the configuration {}", path.display()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks the values.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        retail_domain::codes::validate_store(&self.store)
+            .map_err(|e| anyhow::anyhow!("store {:?}: {e}", self.store))?;
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&self.gate.audit_share),
+            "gate.audit_share must be between 0 and 1"
+        );
+        anyhow::ensure!(
+            self.health_interval_secs > 0,
+            "health_interval_secs must be positive"
+        );
+        parse_broker_url(&self.broker_url)?;
+        Ok(())
+    }
+}
+
+/// Parses `mqtt://host[:port]` (port 1883 by default) into (host, port).
+pub fn parse_broker_url(url: &str) -> anyhow::Result<(String, u16)> {
+    let rest = url
+        .strip_prefix("mqtt://")
+        .or_else(|| url.strip_prefix("tcp://"))
+        .ok_or_else(|| anyhow::anyhow!("broker_url must start with mqtt:// (got {url:?})"))?
+        .trim_end_matches('/');
+    anyhow::ensure!(
+        !rest.contains('@'),
+        "put the credential in `credential`, not in broker_url"
+    );
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) => (
+            h.to_owned(),
+            p.parse()
+                .with_context(|| format!("bad port in broker_url {url:?}"))?,
+        ),
+        None => (rest.to_owned(), 1883),
+    };
+    anyhow::ensure!(!host.is_empty(), "no host in broker_url {url:?}");
+    Ok((host, port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broker_urls() {
+        assert_eq!(
+            parse_broker_url("mqtt://127.0.0.1:1884").ok(),
+            Some(("127.0.0.1".into(), 1884))
+        );
+        assert_eq!(
+            parse_broker_url("mqtt://broker").ok(),
+            Some(("broker".into(), 1883))
+        );
+        assert!(parse_broker_url("http://x").is_err());
+        assert!(parse_broker_url("mqtt://u:p@x").is_err());
+        assert!(parse_broker_url("mqtt://x:port").is_err());
+    }
+}

@@ -1,0 +1,318 @@
+//! The scan-and-go exit gate (DESIGN §7, §8).
+//!
+//! A QR scanner on a serial line sends the shopper's exit pass; the relay board opens the gate
+//! or sounds the alarm. [`run_gate`] is generic over `AsyncRead` (scanner) and `AsyncWrite`
+//! (relay), so a real serial port, a pseudo-terminal or a test buffer all work. Per frame:
+//!
+//! 1. the frame codec (`pos_terminal::scanner`, the same line protocol as the lanes) turns bytes
+//!    into frames; garbage is a frame too and gets a `deny` with its reason;
+//! 2. [`decide`] verifies the pass **offline** with the server's public key (signature, expiry,
+//!    this store, never used at any gate of this store — the local used-set holds this agent's
+//!    uses and those learned from the bus), then applies the audit rules (a random share, totals
+//!    or item counts over a threshold);
+//! 3. the pass is marked used and the `exit_scan` event queued in **one** local transaction, so
+//!    a pass is never used twice and no decision is lost with the broker or server down;
+//! 4. the relay gets the profile's bytes: `open` (then `close` after the pulse) or `alarm_on`
+//!    (then `alarm_off`) for deny and audit.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt as _;
+use pos_terminal::scanner::{ScanFrame, ScanFrameCodec};
+use rand::Rng as _;
+use retail_domain::codes::{CodeError, CodeVerifier, SignedCode};
+use retail_domain::profiles::{GateCommands, GateTiming};
+use retail_domain::wire::bus::{self, DeviceEvent, EventMessage, GateDecision};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, watch, Notify};
+use tokio_util::codec::FramedRead;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::config::GateRules;
+use crate::store::LocalStore;
+
+/// What one gate is.
+#[derive(Clone, Debug)]
+pub struct GateSetup {
+    /// Its name in events, e.g. `gate-1`.
+    pub name: String,
+    /// The scanner's frame codec (from its profile).
+    pub codec: ScanFrameCodec,
+    /// The relay's command bytes (from its profile).
+    pub commands: GateCommands,
+    /// The relay's timing (from its profile).
+    pub timing: GateTiming,
+}
+
+/// What every gate of the agent shares.
+#[derive(Clone, Debug)]
+pub struct GateContext {
+    /// This store's code.
+    pub store_code: String,
+    /// This agent's device id (its events topic).
+    pub device: Uuid,
+    /// The local database.
+    pub store: LocalStore,
+    /// The code-verifier key (None until fetched once from the server; then cached locally).
+    pub verifier: watch::Receiver<Option<Arc<CodeVerifier>>>,
+    /// Audit rules.
+    pub rules: GateRules,
+    /// Wakes the outbox sender.
+    pub outbox: Arc<Notify>,
+}
+
+/// The gate's answer to one scan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    /// Open, deny or audit.
+    pub decision: GateDecision,
+    /// Why (deny and audit).
+    pub reason: Option<String>,
+    /// The pass's session, when the scan was a readable pass.
+    pub session_id: Option<Uuid>,
+}
+
+fn deny(reason: impl Into<String>, session_id: Option<Uuid>) -> Verdict {
+    Verdict {
+        decision: GateDecision::Deny,
+        reason: Some(reason.into()),
+        session_id,
+    }
+}
+
+/// Decides on a scanned text, records the decision (pass used + event queued, atomically) and
+/// returns it. Never panics on any input.
+pub async fn decide(ctx: &GateContext, gate: &str, text: &str, now: DateTime<Utc>) -> Verdict {
+    let (verdict, pass) = assess(ctx, text, now).await;
+    record(ctx, gate, verdict, pass, now).await
+}
+
+/// Records a deny for a frame that was not even readable (garbage on the scanner line).
+pub async fn garbled(ctx: &GateContext, gate: &str, reason: &str, now: DateTime<Utc>) -> Verdict {
+    record(
+        ctx,
+        gate,
+        deny(format!("unreadable scan: {reason}"), None),
+        None,
+        now,
+    )
+    .await
+}
+
+async fn assess(
+    ctx: &GateContext,
+    text: &str,
+    now: DateTime<Utc>,
+) -> (Verdict, Option<retail_domain::codes::ExitPass>) {
+    let verifier = ctx.verifier.borrow().clone();
+    let (verdict, pass) = match verifier {
+        None => (
+            deny("no code-verifier key yet (server never reached)", None),
+            None,
+        ),
+        Some(verifier) => match verifier.verify(text, now) {
+            Ok(SignedCode::ExitPass(pass)) => {
+                if pass.store != ctx.store_code {
+                    (
+                        deny(
+                            format!("pass is for store {}", pass.store),
+                            Some(pass.session_id),
+                        ),
+                        None,
+                    )
+                } else {
+                    match ctx.store.pass_used(pass.session_id).await {
+                        Ok(true) => (deny("pass already used", Some(pass.session_id)), None),
+                        Ok(false) => (rules(&ctx.rules, &pass), Some(pass)),
+                        Err(err) => {
+                            tracing::error!(error = %err, "reading used passes failed");
+                            (
+                                deny("gate database unavailable", Some(pass.session_id)),
+                                None,
+                            )
+                        }
+                    }
+                }
+            }
+            Ok(_) => (deny("not an exit pass", None), None),
+            Err(CodeError::BadSignature) => (deny("forged pass (bad signature)", None), None),
+            Err(CodeError::Expired) => (deny("pass expired", None), None),
+            Err(err) => (deny(format!("not a valid pass: {err}"), None), None),
+        },
+    };
+    (verdict, pass)
+}
+
+async fn record(
+    ctx: &GateContext,
+    gate: &str,
+    verdict: Verdict,
+    pass: Option<retail_domain::codes::ExitPass>,
+    now: DateTime<Utc>,
+) -> Verdict {
+    let message_id = Uuid::now_v7();
+    let event = EventMessage {
+        v: bus::VERSION,
+        message_id,
+        at: now,
+        store: ctx.store_code.clone(),
+        event: DeviceEvent::ExitScan {
+            gate: gate.to_owned(),
+            session_id: verdict.session_id,
+            decision: verdict.decision,
+            reason: verdict.reason.clone(),
+            item_count: pass.as_ref().map(|p| p.item_count),
+            total: pass.as_ref().map(|p| p.total),
+        },
+    };
+    let payload = serde_json::to_vec(&event).unwrap_or_default();
+    let topic = bus::events_topic(&ctx.store_code, ctx.device);
+    let use_pass = match (&pass, verdict.decision.uses_pass()) {
+        (Some(p), true) => Some((p.session_id, gate)),
+        _ => None,
+    };
+    let verdict = match ctx
+        .store
+        .record_gate_decision(use_pass, &topic, message_id, &payload)
+        .await
+    {
+        Ok(true) => verdict,
+        // Used at another gate between the check and now: record the refusal instead.
+        Ok(false) => {
+            return Box::pin(record(
+                ctx,
+                gate,
+                deny("pass already used", verdict.session_id),
+                None,
+                now,
+            ))
+            .await
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "recording the gate decision failed");
+            deny("gate database unavailable", verdict.session_id)
+        }
+    };
+    ctx.outbox.notify_one();
+    verdict
+}
+
+/// The audit rules for a valid, unused pass of this store.
+fn rules(rules: &GateRules, pass: &retail_domain::codes::ExitPass) -> Verdict {
+    let reason = if pass.total > rules.audit_over {
+        Some(format!(
+            "basket total {} over {}",
+            pass.total, rules.audit_over
+        ))
+    } else if pass.item_count > rules.audit_items_over {
+        Some(format!(
+            "{} items, over {}",
+            pass.item_count, rules.audit_items_over
+        ))
+    } else if rand::thread_rng().gen::<f64>() < rules.audit_share {
+        Some("random audit".to_owned())
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Verdict {
+            decision: GateDecision::Audit,
+            reason: Some(reason),
+            session_id: Some(pass.session_id),
+        },
+        None => Verdict {
+            decision: GateDecision::Open,
+            reason: None,
+            session_id: Some(pass.session_id),
+        },
+    }
+}
+
+/// Runs one gate until `cancel` or the scanner line ends: scans in, relay bytes out. `open`
+/// requests (staff commands) open the gate without a scan. Each verdict is also sent to
+/// `verdicts` (for the display, the log and tests), if given.
+pub async fn run_gate<R, W>(
+    setup: GateSetup,
+    ctx: GateContext,
+    scanner: R,
+    mut relay: W,
+    mut open: mpsc::Receiver<()>,
+    verdicts: Option<mpsc::UnboundedSender<Verdict>>,
+    cancel: CancellationToken,
+) -> std::io::Result<()>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut frames = FramedRead::new(scanner, setup.codec.clone());
+    // The pending "release" command (close or alarm_off) and when to send it.
+    let mut release: Option<(tokio::time::Instant, Vec<u8>)> = None;
+    loop {
+        let until = release
+            .as_ref()
+            .map(|(at, _)| *at)
+            .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+        tokio::select! {
+            () = cancel.cancelled() => break,
+            () = tokio::time::sleep_until(until), if release.is_some() => {
+                if let Some((_, bytes)) = release.take() {
+                    relay.write_all(&bytes).await?;
+                    relay.flush().await?;
+                }
+            }
+            Some(()) = open.recv() => {
+                relay.write_all(&setup.commands.open).await?;
+                relay.flush().await?;
+                release = Some((pulse(setup.timing.open_pulse_ms), setup.commands.close.clone()));
+                tracing::info!(gate = %setup.name, "gate opened by staff");
+            }
+            frame = frames.next() => {
+                let frame = match frame {
+                    None => break,
+                    Some(Ok(frame)) => frame,
+                    Some(Err(err)) => return Err(std::io::Error::other(err.to_string())),
+                };
+                let verdict = match frame {
+                    ScanFrame::Code { text, .. } => decide(&ctx, &setup.name, &text, Utc::now()).await,
+                    ScanFrame::Garbled { reason } => garbled(&ctx, &setup.name, &reason, Utc::now()).await,
+                };
+                let (bytes, follow) = match verdict.decision {
+                    GateDecision::Open => (
+                        &setup.commands.open,
+                        (pulse(setup.timing.open_pulse_ms), setup.commands.close.clone()),
+                    ),
+                    GateDecision::Deny | GateDecision::Audit => (
+                        &setup.commands.alarm_on,
+                        (pulse(setup.timing.alarm_ms), setup.commands.alarm_off.clone()),
+                    ),
+                };
+                // A release still pending for the previous scan goes out first.
+                if let Some((_, previous)) = release.take() {
+                    relay.write_all(&previous).await?;
+                }
+                relay.write_all(bytes).await?;
+                relay.flush().await?;
+                release = Some(follow);
+                match &verdict.reason {
+                    Some(reason) => tracing::info!(gate = %setup.name, decision = verdict.decision.as_str(), %reason, "exit scan"),
+                    None => tracing::info!(gate = %setup.name, decision = verdict.decision.as_str(), "exit scan"),
+                }
+                if let Some(verdicts) = &verdicts {
+                    let _ = verdicts.send(verdict);
+                }
+            }
+        }
+    }
+    if let Some((_, bytes)) = release.take() {
+        relay.write_all(&bytes).await?;
+        relay.flush().await?;
+    }
+    Ok(())
+}
+
+fn pulse(ms: u32) -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_millis(u64::from(ms))
+}

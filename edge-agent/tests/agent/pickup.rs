@@ -1,0 +1,155 @@
+//! Store pickup: a paid pickup order makes the agent print a pick slip (ESC/POS, GB18030, the
+//! pickup code as a QR raster on the XP-58); a `mark_ready` command marks the order ready at the
+//! server with the agent's credential.
+
+use retail_domain::wire::bus::Command;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::support::{agent_config, eventually, pick_slips, pty, Agent, Server};
+
+/// Places and pays (through the sandbox provider) a pickup order at SH001; returns its id.
+async fn paid_pickup_order(server: &Server) -> Uuid {
+    let http = reqwest::Client::new();
+    let login: Value = http
+        .post(format!("{}/api/v1/auth/login", server.url))
+        .json(&json!({"username": "admin", "password": "demo1234"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let stock: Value = http
+        .get(format!(
+            "{}/api/v1/stock?location_id=SH001&limit=20",
+            server.url
+        ))
+        .bearer_auth(login["token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sku = stock["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["available"].as_i64().unwrap() > 2)
+        .unwrap()["sku_id"]
+        .clone();
+    let order: Value = http
+        .post(format!("{}/api/v1/orders", server.url))
+        .json(&json!({"id": Uuid::now_v7(), "fulfilment": "pickup", "store": "SH001", "lines": [{"sku_id": sku, "qty": 2}]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let order_id: Uuid = order["id"].as_str().unwrap().parse().unwrap();
+    let intent: Value = http
+        .post(format!("{}/api/v1/orders/{order_id}/payments", server.url))
+        .json(&json!({"id": Uuid::now_v7()}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let page = http
+        .post(intent["pay_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("支付成功"), "{page}");
+    order_id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paid_pickup_prints_a_pick_slip_and_staff_mark_it_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), |s| {
+        s.mqtt.embedded_listen = "127.0.0.1:0".parse().unwrap();
+    })
+    .await;
+    let (device, credential) = server.register_edge("SH001").await;
+    let scanner = pty();
+    let relay = pty();
+    let agent_dir = dir.path().join("agent");
+    std::fs::create_dir_all(&agent_dir).unwrap();
+    let config = agent_config(
+        &agent_dir,
+        "SH001",
+        device,
+        &credential,
+        &server.url,
+        &server.broker_url(),
+        [&scanner.path, &relay.path],
+    );
+    let mut agent = Agent::start(config);
+    let store = server.state.store.clone();
+    eventually("the agent is online", || {
+        let store = store.clone();
+        async move {
+            matches!(retail_server::storage::bus::presence(&store, device).await,
+                Ok(Some(p)) if p.status == "online")
+        }
+    })
+    .await;
+
+    let order_id = paid_pickup_order(&server).await;
+    let order: Value = reqwest::get(format!("{}/api/v1/orders/{order_id}", server.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let order_no = order["order_no"].as_str().unwrap().to_owned();
+    let line_name = order["lines"][0]["name"].as_str().unwrap().to_owned();
+    let slips = pick_slips(&agent_dir);
+    eventually("a pick slip is printed", || {
+        let slips = slips.clone();
+        async move {
+            std::fs::metadata(&slips)
+                .map(|m| m.len() > 0)
+                .unwrap_or(false)
+        }
+    })
+    .await;
+    let bytes = std::fs::read(&slips).unwrap();
+    assert_eq!(&bytes[..2], &[0x1B, 0x40], "starts with ESC @");
+    assert_eq!(&bytes[2..4], &[0x1C, 0x26], "then Kanji (GB18030) mode");
+    let text = pos_terminal::receipt::decode_text(&bytes);
+    assert!(text.contains("拣货单"), "{text}");
+    assert!(text.contains(&order_no), "{text}");
+    assert!(text.contains(&line_name), "{text}");
+    assert!(text.contains("x2"), "{text}");
+    assert!(
+        bytes.windows(3).any(|w| w == [0x1D, 0x76, 0x30]),
+        "the pickup code as a raster QR (XP-58 has no native QR)"
+    );
+
+    // Staff mark it ready through the agent.
+    server
+        .state
+        .bus
+        .as_ref()
+        .unwrap()
+        .command("SH001", device, Command::MarkReady { order_id })
+        .await;
+    let url = format!("{}/api/v1/orders/{order_id}", server.url);
+    eventually("the order is ready for pickup", || {
+        let url = url.clone();
+        async move {
+            let order: Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
+            order["status"] == "ready_for_pickup"
+        }
+    })
+    .await;
+    agent.stop().await;
+}

@@ -1,0 +1,288 @@
+//! Test support: a server, a registered edge device, pty pairs, an agent run in-process.
+
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use retail_domain::codes::{ExitPass, SignedCode};
+use retail_domain::money::Money;
+use retail_server::config::{Secrets, Settings};
+use retail_server::state::AppState;
+use retail_server::Application;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+/// A running server owned by one test.
+pub struct Server {
+    pub url: String,
+    pub state: AppState,
+    pub settings: Settings,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+pub fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Server {
+    /// A server on a fresh SQLite file in `dir` with the demo chain; `adjust` sets the bus.
+    pub async fn start(dir: &Path, adjust: impl FnOnce(&mut Settings)) -> Server {
+        init_logs();
+        let mut settings = Settings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            database_url: format!("sqlite://{}", dir.join("retail.db").display()),
+            data_dir: dir.to_path_buf(),
+            secrets: Secrets::generate(),
+            ..Settings::default()
+        };
+        settings.mqtt.enabled = true;
+        adjust(&mut settings);
+        Self::start_with(settings).await
+    }
+
+    pub async fn start_with(settings: Settings) -> Server {
+        let app = Application::build(settings.clone())
+            .await
+            .expect("build server");
+        let url = format!("http://{}", app.local_addr());
+        let state = app.state().clone();
+        let (tx, rx) = oneshot::channel::<()>();
+        let handle = tokio::spawn(app.run_until(async move {
+            let _ = rx.await;
+        }));
+        Server {
+            url,
+            state,
+            settings,
+            shutdown: Some(tx),
+            handle: Some(handle),
+        }
+    }
+
+    /// Stops the server (and with it the embedded broker's gateway).
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            handle.await.unwrap().unwrap();
+        }
+    }
+
+    /// Registers an edge agent of `store`; returns (device id, credential).
+    pub async fn register_edge(&self, store: &str) -> (Uuid, String) {
+        let http = reqwest::Client::new();
+        let login: serde_json::Value = http
+            .post(format!("{}/api/v1/auth/login", self.url))
+            .json(&json!({"username": "admin", "password": "demo1234"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = Uuid::now_v7();
+        let body: serde_json::Value = http
+            .post(format!("{}/api/v1/devices", self.url))
+            .bearer_auth(login["token"].as_str().unwrap())
+            .json(&json!({"id": id, "location_id": store, "kind": "edge", "name": format!("Edge {store}")}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        (id, body["credential"].as_str().unwrap().to_owned())
+    }
+
+    /// Signs an exit pass with the server's key.
+    pub fn exit_pass(
+        &self,
+        store: &str,
+        items: u32,
+        total_fen: i64,
+        expires_in: i64,
+    ) -> (Uuid, String) {
+        let session = Uuid::now_v7();
+        let text = self.state.keys.signer.sign(&SignedCode::ExitPass(ExitPass {
+            session_id: session,
+            store: store.into(),
+            item_count: items,
+            total: Money::from_fen(total_fen),
+            expires_at: chrono::Utc::now() + chrono::Duration::seconds(expires_in),
+        }));
+        (session, text)
+    }
+
+    /// The broker address devices use.
+    pub fn broker_url(&self) -> String {
+        let broker = self.state.broker.clone().unwrap();
+        format!("mqtt://{}:{}", broker.host, broker.port)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A pseudo-terminal pair: the test holds the master, the agent opens the slave's path.
+pub struct Pty {
+    pub master: tokio::fs::File,
+    pub path: PathBuf,
+    _slave: OwnedFd,
+}
+
+pub fn pty() -> Pty {
+    let pair = nix::pty::openpty(None, None).unwrap();
+    let path = nix::unistd::ttyname(&pair.slave).unwrap();
+    Pty {
+        master: tokio::fs::File::from_std(std::fs::File::from(pair.master)),
+        path,
+        _slave: pair.slave,
+    }
+}
+
+impl Pty {
+    /// Sends a scan (text + CR) as the scanner would.
+    pub async fn scan(&mut self, text: &str) {
+        self.master.write_all(text.as_bytes()).await.unwrap();
+        self.master.write_all(b"\r").await.unwrap();
+        self.master.flush().await.unwrap();
+    }
+
+    /// Reads the next relay command (4 bytes for the LCUS-2), within 15 s.
+    pub async fn relay_command(&mut self) -> Vec<u8> {
+        let mut buf = [0u8; 4];
+        tokio::time::timeout(Duration::from_secs(15), self.master.read_exact(&mut buf))
+            .await
+            .expect("a relay command within 15 s")
+            .unwrap();
+        buf.to_vec()
+    }
+}
+
+/// LCUS-2 relay commands (firmware-config/profiles/gates/lcus-2-usb-relay.toml).
+pub const OPEN: [u8; 4] = [0xA0, 0x01, 0x01, 0xA2];
+pub const CLOSE: [u8; 4] = [0xA0, 0x01, 0x00, 0xA1];
+pub const ALARM_ON: [u8; 4] = [0xA0, 0x02, 0x01, 0xA3];
+pub const ALARM_OFF: [u8; 4] = [0xA0, 0x02, 0x00, 0xA2];
+
+pub fn firmware_config() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware-config")
+}
+
+/// Writes a one-gate inventory for `store` whose scanner and relay are the given ptys, and the
+/// agent's configuration file; returns the configuration.
+pub fn agent_config(
+    dir: &Path,
+    store: &str,
+    device: Uuid,
+    credential: &str,
+    server_url: &str,
+    broker_url: &str,
+    [scanner, relay]: [&Path; 2],
+) -> edge_agent::Config {
+    let inventory = dir.join(format!("{store}.toml"));
+    let slips = pick_slips(dir);
+    std::fs::write(&slips, b"").unwrap();
+    std::fs::write(
+        &inventory,
+        format!(
+            "store = \"{store}\"\n\n[edge]\npickup_printer = {{ model = \"xprinter-xp-58\", usb_lp = \"{}\" }}\n\n[[edge.gates]]\ngate = 1\nscanner = {{ model = \"newland-fm430-rs232\", port = \"{}\" }}\nrelay = {{ model = \"lcus-2-usb-relay\", port = \"{}\" }}\n",
+            slips.display(),
+            scanner.display(),
+            relay.display()
+        ),
+    )
+    .unwrap();
+    let path = dir.join("edge.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "store = \"{store}\"\ndevice_id = \"{device}\"\ncredential = \"{credential}\"\nserver_url = \"{server_url}\"\nbroker_url = \"{broker_url}\"\nfirmware_config = \"{}\"\ninventory = \"{}\"\ndata_dir = \"{}\"\nhealth_interval_secs = 1\n\n[gate]\naudit_share = 0.0\naudit_over = \"300.00\"\naudit_items_over = 30\n",
+            firmware_config().display(),
+            inventory.display(),
+            dir.join("edge-data").display()
+        ),
+    )
+    .unwrap();
+    edge_agent::Config::load(&path).unwrap()
+}
+
+/// Where the test inventory's pickup-counter printer writes (a file standing in for
+/// `/dev/usb/lp0`).
+pub fn pick_slips(dir: &Path) -> PathBuf {
+    dir.join("pick-slips.bin")
+}
+
+/// A running agent.
+pub struct Agent {
+    stop: Option<oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Agent {
+    pub fn start(config: edge_agent::Config) -> Agent {
+        let (tx, rx) = oneshot::channel::<()>();
+        let handle = tokio::spawn(edge_agent::run(config, async move {
+            let _ = rx.await;
+        }));
+        Agent {
+            stop: Some(tx),
+            handle: Some(handle),
+        }
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            handle.await.unwrap().unwrap();
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Waits (polling) until `check` holds; panics after 20 s.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..400 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what}: not within 20 s");
+}

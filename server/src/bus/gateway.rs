@@ -1,0 +1,250 @@
+//! Topic-level access control in front of the embedded broker.
+//!
+//! rumqttd 0.20 checks a login (user name and password) but has no hook for authorising
+//! individual publishes and subscriptions (its only per-tenant scoping needs TLS client
+//! certificates and a `/tenants/…` topic prefix). So devices never talk to it directly: they
+//! connect to this gateway, which
+//!
+//! * reads the CONNECT packet, checks the device id and credential against the database
+//!   (revoked devices are refused with `NotAuthorized`), checks the Last Will topic, and passes
+//!   the connection on to the broker on an internal loopback port under a per-process secret the
+//!   broker accepts from nobody else;
+//! * checks every PUBLISH topic and SUBSCRIBE filter from the device against
+//!   [`retail_domain::wire::bus`]'s rules (its own store's prefix; publish only its own status
+//!   and events) and closes the connection, with a logged reason, on the first violation —
+//!   nothing of the offending packet reaches the broker;
+//! * copies the broker's packets back to the device untouched.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use retail_domain::wire::bus::{device_may_publish, device_may_subscribe};
+use rumqttc::mqttbytes::v4::{self, ConnAck, ConnectReturnCode, Login, Packet};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::secrets::token_hash;
+use crate::storage::{self, Store};
+
+/// Largest packet a device may send (the broker's own limit is the same).
+const MAX_PACKET: usize = 64 * 1024;
+
+/// Why a connection was closed.
+#[derive(Debug, thiserror::Error)]
+enum Refusal {
+    #[error("connection closed")]
+    Closed,
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("malformed MQTT packet: {0}")]
+    Protocol(String),
+    #[error("login refused for {0:?}")]
+    Login(String),
+    #[error("device {device} (store {store}) may not {action} {topic:?}")]
+    Forbidden {
+        device: Uuid,
+        store: String,
+        action: &'static str,
+        topic: String,
+    },
+    #[error("the first packet was not CONNECT")]
+    NotConnect,
+    #[error("no CONNECT within 10 s")]
+    Timeout,
+}
+
+/// Accepts device connections on `listener` (from when `ready` turns true) and relays them to
+/// the broker at `inner` until `cancel`. `inner_secret` is the password the broker accepts for
+/// relayed connections.
+pub async fn serve(
+    listener: TcpListener,
+    inner: SocketAddr,
+    inner_secret: String,
+    store: Store,
+    mut ready: tokio::sync::watch::Receiver<bool>,
+    cancel: CancellationToken,
+) {
+    tokio::select! {
+        () = cancel.cancelled() => return,
+        _ = ready.wait_for(|r| *r) => {}
+    }
+    loop {
+        let (socket, peer) = tokio::select! {
+            () = cancel.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(err) => {
+                    tracing::warn!(error = %err, "MQTT gateway accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let store = store.clone();
+        let secret = inner_secret.clone();
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            let _ = socket.set_nodelay(true);
+            tokio::select! {
+                () = cancel.cancelled() => {}
+                result = relay(socket, inner, &secret, &store) => match result {
+                    Ok(()) | Err(Refusal::Closed) => {}
+                    Err(err) => tracing::warn!(%peer, reason = %err, "MQTT connection closed by the gateway"),
+                },
+            }
+        });
+    }
+}
+
+/// Reads the next whole packet from `socket` into `buffer`; returns its raw bytes and parsed
+/// form.
+async fn next_packet(
+    socket: &mut (impl AsyncReadExt + Unpin),
+    buffer: &mut BytesMut,
+) -> Result<(BytesMut, Packet), Refusal> {
+    loop {
+        match rumqttc::mqttbytes::check(buffer.iter(), MAX_PACKET) {
+            Ok(header) => {
+                let raw = buffer.split_to(header.frame_length());
+                let mut copy = raw.clone();
+                let packet = v4::read(&mut copy, MAX_PACKET)
+                    .map_err(|e| Refusal::Protocol(e.to_string()))?;
+                return Ok((raw, packet));
+            }
+            Err(rumqttc::mqttbytes::Error::InsufficientBytes(_)) => {
+                if socket.read_buf(buffer).await? == 0 {
+                    return Err(Refusal::Closed);
+                }
+            }
+            Err(err) => return Err(Refusal::Protocol(err.to_string())),
+        }
+    }
+}
+
+async fn refuse(socket: &mut TcpStream, code: ConnectReturnCode) {
+    let mut out = BytesMut::new();
+    if ConnAck::new(code, false).write(&mut out).is_ok() {
+        let _ = socket.write_all(&out).await;
+    }
+    let _ = socket.shutdown().await;
+}
+
+async fn relay(
+    mut device_socket: TcpStream,
+    inner: SocketAddr,
+    inner_secret: &str,
+    store: &Store,
+) -> Result<(), Refusal> {
+    let mut buffer = BytesMut::with_capacity(4096);
+    let (_, first) = tokio::time::timeout(
+        Duration::from_secs(10),
+        next_packet(&mut device_socket, &mut buffer),
+    )
+    .await
+    .map_err(|_| Refusal::Timeout)??;
+    let Packet::Connect(mut connect) = first else {
+        return Err(Refusal::NotConnect);
+    };
+    let Some(login) = connect.login.take() else {
+        refuse(&mut device_socket, ConnectReturnCode::NotAuthorized).await;
+        return Err(Refusal::Login("(anonymous)".into()));
+    };
+    let Ok(device) = login.username.parse::<Uuid>() else {
+        refuse(&mut device_socket, ConnectReturnCode::BadUserNamePassword).await;
+        return Err(Refusal::Login(login.username));
+    };
+    let location = match storage::devices::by_secret(store, &token_hash(&login.password)).await {
+        Ok(Some((actor, None))) if actor.id == device => actor.location_id,
+        Ok(Some((actor, Some(_)))) if actor.id == device => {
+            refuse(&mut device_socket, ConnectReturnCode::NotAuthorized).await;
+            return Err(Refusal::Login(format!("{device} (revoked)")));
+        }
+        Ok(_) => {
+            refuse(&mut device_socket, ConnectReturnCode::BadUserNamePassword).await;
+            return Err(Refusal::Login(device.to_string()));
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "checking an MQTT login failed");
+            refuse(&mut device_socket, ConnectReturnCode::ServiceUnavailable).await;
+            return Err(Refusal::Login(device.to_string()));
+        }
+    };
+    if let Some(will) = &connect.last_will {
+        if !device_may_publish(&location, device, &will.topic) {
+            refuse(&mut device_socket, ConnectReturnCode::NotAuthorized).await;
+            return Err(Refusal::Forbidden {
+                device,
+                store: location,
+                action: "set a Last Will on",
+                topic: will.topic.clone(),
+            });
+        }
+    }
+    connect.login = Some(Login::new(device.to_string(), inner_secret));
+    let mut connect_bytes = BytesMut::new();
+    connect
+        .write(&mut connect_bytes)
+        .map_err(|e| Refusal::Protocol(e.to_string()))?;
+    let mut broker_socket = match TcpStream::connect(inner).await {
+        Ok(socket) => socket,
+        Err(err) => {
+            refuse(&mut device_socket, ConnectReturnCode::ServiceUnavailable).await;
+            return Err(err.into());
+        }
+    };
+    let _ = broker_socket.set_nodelay(true);
+    broker_socket.write_all(&connect_bytes).await?;
+
+    let (mut from_broker, mut to_broker) = broker_socket.into_split();
+    let (mut from_device, mut to_device) = device_socket.into_split();
+    let downstream = async move {
+        let _ = tokio::io::copy(&mut from_broker, &mut to_device).await;
+        let _ = to_device.shutdown().await;
+        Ok::<(), Refusal>(())
+    };
+    let upstream = async move {
+        loop {
+            let (raw, packet) = next_packet(&mut from_device, &mut buffer).await?;
+            match &packet {
+                Packet::Publish(publish)
+                    if !device_may_publish(&location, device, &publish.topic) =>
+                {
+                    return Err(Refusal::Forbidden {
+                        device,
+                        store: location.clone(),
+                        action: "publish to",
+                        topic: publish.topic.clone(),
+                    });
+                }
+                Packet::Subscribe(subscribe) => {
+                    if let Some(filter) = subscribe
+                        .filters
+                        .iter()
+                        .find(|f| !device_may_subscribe(&location, &f.path))
+                    {
+                        return Err(Refusal::Forbidden {
+                            device,
+                            store: location.clone(),
+                            action: "subscribe to",
+                            topic: filter.path.clone(),
+                        });
+                    }
+                }
+                Packet::Connect(_) => return Err(Refusal::Protocol("a second CONNECT".into())),
+                _ => {}
+            }
+            to_broker.write_all(&raw).await?;
+            if matches!(packet, Packet::Disconnect) {
+                return Ok(());
+            }
+        }
+    };
+    // Whichever side ends first ends the connection (dropping the other half closes it).
+    tokio::select! {
+        result = upstream => result,
+        result = downstream => result,
+    }
+}
