@@ -287,7 +287,13 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         }
     }
     {
-        let (db, api, tx, pull, store) = (db.clone(), api.clone(), tx.clone(), pull.clone(), store.clone());
+        let (db, api, tx, pull, store) = (
+            db.clone(),
+            api.clone(),
+            tx.clone(),
+            pull.clone(),
+            store.clone(),
+        );
         let every = Duration::from_secs(config.catalog_poll_secs.max(1));
         tasks.spawn(async move {
             loop {
@@ -360,7 +366,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         }
     });
 
-    println!("READY store {store} lane {:02} cashier {}", config.lane, config.cashier);
+    println!(
+        "READY store {store} lane {:02} cashier {}",
+        config.lane, config.cashier
+    );
     let mut runner = Runner {
         lane: &mut lane,
         api: &api,
@@ -415,12 +424,10 @@ impl Runner<'_> {
                 }
                 self.lane.set_online(online);
             }
-            Background::CatalogUpdated(n) => {
-                match self.lane.reload().await {
-                    Ok(()) => println!("EVENT catalog updated ({n} records)"),
-                    Err(e) => println!("ERR catalog reload: {e}"),
-                }
-            }
+            Background::CatalogUpdated(n) => match self.lane.reload().await {
+                Ok(()) => println!("EVENT catalog updated ({n} records)"),
+                Err(e) => println!("ERR catalog reload: {e}"),
+            },
         }
     }
 
@@ -512,9 +519,16 @@ impl Runner<'_> {
                 match self.api.member_by_phone(&phone).await {
                     Ok(m) => {
                         self.lane.set_member(member_from_remote(&m))?;
-                        Ok(format!("member {} {}; {}", m.phone, m.tier.name, self.total_text()))
+                        Ok(format!(
+                            "member {} {}; {}",
+                            m.phone,
+                            m.tier.name,
+                            self.total_text()
+                        ))
                     }
-                    Err(e) if e.is_offline() => Err(LaneError::Offline("looking a member up by phone")),
+                    Err(e) if e.is_offline() => {
+                        Err(LaneError::Offline("looking a member up by phone"))
+                    }
                     Err(e) => Err(LaneError::NotUsableHere(e.to_string())),
                 }
             }
@@ -535,14 +549,20 @@ impl Runner<'_> {
                         self.lane.db().mark_printed(last.sale.id).await?;
                         Ok(format!("receipt {} reprinted", last.sale.sale_no))
                     }
-                    Err(e) => Err(LaneError::NotUsableHere(format!("{e}; the receipt waits for reprint"))),
+                    Err(e) => Err(LaneError::NotUsableHere(format!(
+                        "{e}; the receipt waits for reprint"
+                    ))),
                 }
             }
             Command::Status => {
                 let counts = self.lane.db().counts().await?;
                 Ok(format!(
                     "{} unsent {} rejected {} unprinted {} lines {} {}",
-                    if self.lane.online() { "online" } else { "offline" },
+                    if self.lane.online() {
+                        "online"
+                    } else {
+                        "offline"
+                    },
                     counts.unsent,
                     counts.rejected,
                     counts.unprinted,
@@ -554,58 +574,57 @@ impl Runner<'_> {
     }
 
     async fn pay(&mut self, method: PaymentMethod, amount: Money) -> Result<String, LaneError> {
-        let outcome = match method {
-            PaymentMethod::Cash | PaymentMethod::Card => self.lane.pay(method, amount).await?,
-            PaymentMethod::StoredBalance => {
-                let member = self
-                    .lane
-                    .basket()
-                    .member
-                    .clone()
-                    .ok_or_else(|| LaneError::BadPayment("identify the member first".into()))?;
-                if !self.lane.online() {
-                    return Err(LaneError::Offline("paying with the stored balance"));
-                }
-                let remote = match self.api.member(member.id).await {
-                    Ok(m) => m,
-                    Err(e) if e.is_offline() => {
-                        return Err(LaneError::Offline("paying with the stored balance"))
+        let outcome =
+            match method {
+                PaymentMethod::Cash | PaymentMethod::Card => self.lane.pay(method, amount).await?,
+                PaymentMethod::StoredBalance => {
+                    let member =
+                        self.lane.basket().member.clone().ok_or_else(|| {
+                            LaneError::BadPayment("identify the member first".into())
+                        })?;
+                    if !self.lane.online() {
+                        return Err(LaneError::Offline("paying with the stored balance"));
                     }
-                    Err(e) => return Err(LaneError::NotUsableHere(e.to_string())),
-                };
-                if remote.balance < amount {
-                    return Err(LaneError::BadPayment(format!(
-                        "the stored balance is {}, less than {amount}",
-                        remote.balance
-                    )));
+                    let remote = match self.api.member(member.id).await {
+                        Ok(m) => m,
+                        Err(e) if e.is_offline() => {
+                            return Err(LaneError::Offline("paying with the stored balance"))
+                        }
+                        Err(e) => return Err(LaneError::NotUsableHere(e.to_string())),
+                    };
+                    if remote.balance < amount {
+                        return Err(LaneError::BadPayment(format!(
+                            "the stored balance is {}, less than {amount}",
+                            remote.balance
+                        )));
+                    }
+                    self.lane
+                        .add_confirmed_payment(TakenPayment {
+                            payment: PosPayment {
+                                id: retail_domain::ids::new_id(),
+                                method,
+                                amount,
+                                points: 0,
+                                provider_ref: None,
+                            },
+                            tendered: amount,
+                            change: Money::ZERO,
+                        })
+                        .await?
                 }
-                self.lane
-                    .add_confirmed_payment(TakenPayment {
-                        payment: PosPayment {
-                            id: retail_domain::ids::new_id(),
-                            method,
-                            amount,
-                            points: 0,
-                            provider_ref: None,
-                        },
-                        tendered: amount,
-                        change: Money::ZERO,
-                    })
-                    .await?
-            }
-            PaymentMethod::Points | PaymentMethod::SandboxQr => {
-                if !self.lane.online() {
-                    return Err(LaneError::Offline(if method == PaymentMethod::Points {
-                        "paying with points"
-                    } else {
-                        "a QR payment"
-                    }));
+                PaymentMethod::Points | PaymentMethod::SandboxQr => {
+                    if !self.lane.online() {
+                        return Err(LaneError::Offline(if method == PaymentMethod::Points {
+                            "paying with points"
+                        } else {
+                            "a QR payment"
+                        }));
+                    }
+                    return Err(LaneError::NotUsableHere(
+                        "this payment method is not available at this lane yet".into(),
+                    ));
                 }
-                return Err(LaneError::NotUsableHere(
-                    "this payment method is not available at this lane yet".into(),
-                ));
-            }
-        };
+            };
         match outcome {
             PaymentOutcome::Partial(due) => Ok(format!("paid {amount}; still due {due}")),
             PaymentOutcome::Completed(done) => {

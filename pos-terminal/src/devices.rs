@@ -55,7 +55,10 @@ pub async fn scan_frames<R: AsyncRead + Unpin>(
 }
 
 /// Opens a serial port with the scanner profile's line settings.
-pub fn open_serial(path: &str, profile: &ScannerProfile) -> serialport::Result<serialport::TTYPort> {
+pub fn open_serial(
+    path: &str,
+    profile: &ScannerProfile,
+) -> serialport::Result<serialport::TTYPort> {
     let serial = &profile.serial;
     let data_bits = match serial.data_bits {
         7 => serialport::DataBits::Seven,

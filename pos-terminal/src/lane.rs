@@ -406,8 +406,7 @@ impl Lane {
             .lines
             .iter()
             .map(|l| {
-                let mut line =
-                    BasketLine::from_sku(l.line_no, &l.sku, l.categories.clone(), l.qty);
+                let mut line = BasketLine::from_sku(l.line_no, &l.sku, l.categories.clone(), l.qty);
                 if let Some(price) = l.fixed_price {
                     line.price = price;
                     line.store_price = None;
@@ -562,11 +561,7 @@ impl Lane {
             return Err(LaneError::Forged("member code"));
         };
         self.refuse_while_paying()?;
-        let base = self
-            .context
-            .points_rules
-            .tier_for_growth(0)
-            .clone();
+        let base = self.context.points_rules.tier_for_growth(0).clone();
         let member = LaneMember {
             id: code.member_id,
             tier: base.code,
@@ -735,7 +730,11 @@ impl Lane {
     /// when it covers more than is due). Card: at most what is due. Stored balance, points and
     /// QR payments need the server: the runner confirms them and calls
     /// [`Lane::add_confirmed_payment`].
-    pub async fn pay(&mut self, method: PaymentMethod, amount: Money) -> LaneResult<PaymentOutcome> {
+    pub async fn pay(
+        &mut self,
+        method: PaymentMethod,
+        amount: Money,
+    ) -> LaneResult<PaymentOutcome> {
         if self.basket.lines.is_empty() {
             return Err(LaneError::EmptySale);
         }
@@ -765,19 +764,17 @@ impl Lane {
             PaymentMethod::Points => return Err(LaneError::Offline("paying with points")),
             PaymentMethod::SandboxQr => return Err(LaneError::Offline("a QR payment")),
         };
-        self.add_confirmed_payment(
-            TakenPayment {
-                payment: PosPayment {
-                    id: new_id(),
-                    method,
-                    amount: applied,
-                    points: 0,
-                    provider_ref: None,
-                },
-                tendered: amount,
-                change,
+        self.add_confirmed_payment(TakenPayment {
+            payment: PosPayment {
+                id: new_id(),
+                method,
+                amount: applied,
+                points: 0,
+                provider_ref: None,
             },
-        )
+            tendered: amount,
+            change,
+        })
         .await
     }
 
@@ -853,10 +850,12 @@ impl Lane {
             .payments
             .iter()
             .any(|p| p.payment.method == PaymentMethod::Cash);
-        let receipt_code = self.receipt_signer.try_sign(&SignedCode::Receipt(ReceiptCode {
-            sale_id: sale.id,
-            store: sale.store.clone(),
-        }));
+        let receipt_code = self
+            .receipt_signer
+            .try_sign(&SignedCode::Receipt(ReceiptCode {
+                sale_id: sale.id,
+                store: sale.store.clone(),
+            }));
         let layout = self.settings.receipt_layout.clone();
         let mut receipt_error = None;
         let store_name = self.settings.store_name.clone();

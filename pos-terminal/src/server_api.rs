@@ -113,9 +113,7 @@ impl ServerApi {
         format!("{}/api/v1{path}", self.base)
     }
 
-    async fn answer<T: DeserializeOwned>(
-        request: reqwest::RequestBuilder,
-    ) -> ApiResult<T> {
+    async fn answer<T: DeserializeOwned>(request: reqwest::RequestBuilder) -> ApiResult<T> {
         let response = request
             .send()
             .await
@@ -250,7 +248,11 @@ impl ServerApi {
     }
 
     /// Hands a pickup order over (online).
-    pub async fn hand_over(&self, id: Uuid, body: &serde_json::Value) -> ApiResult<serde_json::Value> {
+    pub async fn hand_over(
+        &self,
+        id: Uuid,
+        body: &serde_json::Value,
+    ) -> ApiResult<serde_json::Value> {
         self.post(&format!("/orders/{id}/pickup"), body).await
     }
 }

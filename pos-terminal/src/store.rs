@@ -132,8 +132,11 @@ impl LaneDb {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(std::time::Duration::from_secs(10));
+        // One connection: the lane's writers (sale commit, push answers, catalog pages) are
+        // serialised instead of failing with SQLITE_BUSY on a lock upgrade; every statement
+        // is short (a catalog page of 2,000 records takes milliseconds).
         let pool = SqlitePoolOptions::new()
-            .max_connections(4)
+            .max_connections(1)
             .connect_with(options)
             .await?;
         for statement in SCHEMA {
@@ -426,12 +429,11 @@ impl LaneDb {
 
     /// Up to `limit` sales the server has not answered yet, oldest first.
     pub async fn unsent(&self, limit: i64) -> StoreResult<Vec<PosSale>> {
-        let rows: Vec<String> = sqlx::query_scalar(
-            "SELECT body FROM sales WHERE outcome IS NULL ORDER BY seq LIMIT ?",
-        )
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<String> =
+            sqlx::query_scalar("SELECT body FROM sales WHERE outcome IS NULL ORDER BY seq LIMIT ?")
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter()
             .map(|b| serde_json::from_str(b).map_err(corrupt))
             .collect()
@@ -499,9 +501,7 @@ impl LaneDb {
     }
 
     /// The open shift, if any: (id, cashier, opened at, opening cash in fen).
-    pub async fn open_shift_info(
-        &self,
-    ) -> StoreResult<Option<(Uuid, String, DateTime<Utc>, i64)>> {
+    pub async fn open_shift_info(&self) -> StoreResult<Option<(Uuid, String, DateTime<Utc>, i64)>> {
         let row = sqlx::query(
             "SELECT id, cashier, opened_at, opening_cash FROM shifts WHERE closed_at IS NULL \
              ORDER BY opened_at DESC LIMIT 1",

@@ -28,7 +28,10 @@ pub fn qr_payload(bytes: &[u8]) -> Option<String> {
 async fn member_id(app: &TestApp, phone: &str) -> String {
     let token = app.login("mgr.sh001").await;
     let (status, body) = app
-        .get(&format!("/api/v1/members/lookup?phone={phone}"), Some(&token))
+        .get(
+            &format!("/api/v1/members/lookup?phone={phone}"),
+            Some(&token),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     body["id"].as_str().expect("id").to_owned()
@@ -51,7 +54,9 @@ async fn sells_prices_and_pushes_exactly_once() {
         ScanOutcome::LineAdded(1)
     );
     assert_eq!(
-        lane.scan(&format!("  {}  ", a.barcodes[0])).await.expect("scan a"),
+        lane.scan(&format!("  {}  ", a.barcodes[0]))
+            .await
+            .expect("scan a"),
         ScanOutcome::LineIncremented(1)
     );
     assert_eq!(
@@ -172,7 +177,12 @@ async fn sells_prices_and_pushes_exactly_once() {
     assert!(lane.basket().lines.is_empty());
 
     // Journalled before printing, with its receipt.
-    let entry = lane.db().sale(done.sale.id).await.expect("db").expect("journalled");
+    let entry = lane
+        .db()
+        .sale(done.sale.id)
+        .await
+        .expect("db")
+        .expect("journalled");
     assert!(!entry.printed);
     assert_eq!(entry.outcome, None);
     let text = decode_text(&entry.receipt);
@@ -191,11 +201,19 @@ async fn sells_prices_and_pushes_exactly_once() {
     // Push: applied, then a repeat is a duplicate; nothing is sent twice from the journal.
     let report = sync::push_unsent(lane.db(), &api, 500).await.expect("push");
     assert_eq!((report.sent, report.applied), (1, 1));
-    let again = api.push_sales(vec![done.sale.clone()]).await.expect("again");
+    let again = api
+        .push_sales(vec![done.sale.clone()])
+        .await
+        .expect("again");
     assert_eq!(again.results[0].outcome, SaleOutcome::Duplicate);
     let report = sync::push_unsent(lane.db(), &api, 500).await.expect("push");
     assert_eq!(report.sent, 0);
-    let entry = lane.db().sale(done.sale.id).await.expect("db").expect("entry");
+    let entry = lane
+        .db()
+        .sale(done.sale.id)
+        .await
+        .expect("db")
+        .expect("entry");
     assert_eq!(entry.outcome, Some(SaleOutcome::Applied));
     assert!(entry.order_no.is_some());
     let sales = app.server_sales().await;

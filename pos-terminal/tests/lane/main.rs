@@ -6,4 +6,7 @@
 
 mod support;
 
+mod binary;
 mod core;
+mod devices;
+mod exactly_once;

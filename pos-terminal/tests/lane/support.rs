@@ -28,6 +28,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// Settings it runs with.
     pub settings: Settings,
+    /// The MQTT broker devices reach (host, port), when the bus is on.
+    pub broker: Option<(String, u16)>,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     dir: Option<tempfile::TempDir>,
@@ -66,6 +68,11 @@ impl TestApp {
             .await
             .expect("build server");
         let url = format!("http://{}", app.local_addr());
+        let broker = app
+            .state()
+            .broker
+            .as_ref()
+            .map(|b| (b.host.clone(), b.port));
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(app.run_until(async move {
             let _ = rx.await;
@@ -77,6 +84,7 @@ impl TestApp {
                 .build()
                 .expect("client"),
             settings,
+            broker,
             shutdown: Some(tx),
             handle: Some(handle),
             dir: Some(dir),
@@ -174,7 +182,10 @@ impl TestApp {
             )
             .await;
         assert_eq!(status, 200, "{body}");
-        (id, body["credential"].as_str().expect("credential").to_owned())
+        (
+            id,
+            body["credential"].as_str().expect("credential").to_owned(),
+        )
     }
 
     /// Counts POS sales on the server by id: id → number of rows (orders) and stock movements.
@@ -233,7 +244,9 @@ pub async fn synced_lane(app: &TestApp, credential: &str, dir: &Path) -> (Server
     let api = ServerApi::new(&app.url, credential);
     let identity = api.identify().await.expect("identify");
     db.save_identity(&identity).await.expect("identity");
-    sync::pull_catalog(&db, &api, |_| {}).await.expect("catalog");
+    sync::pull_catalog(&db, &api, |_| {})
+        .await
+        .expect("catalog");
     sync::refresh_context(&db, &api, "SH001")
         .await
         .expect("context");
