@@ -35,6 +35,7 @@ use crate::scanner::ScanFrame;
 use crate::server_api::{ApiError, RemoteMember, ServerApi};
 use crate::store::LaneDb;
 use crate::sync::{self, BusLogin, SyncProgress};
+use crate::ui::{draw, KeyAction, Keyboard, View, HELP};
 
 /// A cashier command (keys on the screen, or a line on stdin with `--headless`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,12 +62,20 @@ pub enum Command {
     Reprint,
     /// Print the status line.
     Status,
+    /// Open the shift with the opening cash.
+    ShiftOpen(Money),
+    /// Close the shift with the counted cash (prints the Z report).
+    ShiftClose(Money),
+    /// Return lines `(line_no, qty)` of the sale whose receipt code was scanned last (online).
+    Return(Vec<(u32, i64)>),
+    /// Input that could not be understood (the message says why).
+    Invalid(String),
 }
 
 impl Command {
     /// Parses a headless command line: `scan CODE`, `qty LINE N`, `void LINE`, `voidsale PIN`,
     /// `park`, `resume [N]`, `pay cash|card|balance|qr AMOUNT`, `member PHONE`, `nomember`,
-    /// `reprint`, `status`.
+    /// `reprint`, `status`, `shift open|close AMOUNT`, `return LINE:QTY[,LINE:QTY…]`.
     pub fn parse(line: &str) -> Result<Command, String> {
         let mut words = line.split_whitespace();
         let verb = words.next().unwrap_or("");
@@ -117,6 +126,37 @@ impl Command {
             "nomember" => Ok(Command::NoMember),
             "reprint" => Ok(Command::Reprint),
             "status" => Ok(Command::Status),
+            "shift" => {
+                let amount = rest
+                    .get(1)
+                    .ok_or("shift: the cash amount is missing")?
+                    .parse::<Money>()
+                    .map_err(|e| format!("shift: amount: {e}"))?;
+                match rest.first().copied() {
+                    Some("open") => Ok(Command::ShiftOpen(amount)),
+                    Some("close") => Ok(Command::ShiftClose(amount)),
+                    other => Err(format!("shift: open or close, not {other:?}")),
+                }
+            }
+            "return" => {
+                let spec = rest
+                    .first()
+                    .ok_or("return: LINE:QTY[,LINE:QTY…] is missing")?;
+                let mut lines = Vec::new();
+                for part in spec.split(',') {
+                    let (l, q) = part
+                        .split_once(':')
+                        .ok_or_else(|| format!("return: {part:?} is not LINE:QTY"))?;
+                    let l: u32 = l
+                        .parse()
+                        .map_err(|_| format!("return: line {l:?} is not a number"))?;
+                    let q: i64 = q
+                        .parse()
+                        .map_err(|_| format!("return: quantity {q:?} is not a number"))?;
+                    lines.push((l, q));
+                }
+                Ok(Command::Return(lines))
+            }
             "" => Err("empty command".into()),
             other => Err(format!("unknown command {other:?}")),
         }
@@ -355,46 +395,117 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         });
     }
 
-    // Cashier input (headless: stdin).
-    let (cmd_tx, mut cmd_rx) = mpsc::channel::<String>(64);
-    tasks.spawn(async move {
-        let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            if cmd_tx.send(line).await.is_err() {
-                return;
+    // Cashier input: stdin lines (headless) or keys (screen).
+    let (cmd_tx, mut cmd_rx) = mpsc::channel::<Input>(64);
+    if config.headless {
+        tasks.spawn(async move {
+            let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if cmd_tx.send(Input::Line(line)).await.is_err() {
+                    return;
+                }
             }
-        }
-    });
+        });
+    } else {
+        // crossterm's reader blocks: a thread of its own.
+        std::thread::spawn(move || loop {
+            match ratatui::crossterm::event::read() {
+                Ok(ratatui::crossterm::event::Event::Key(key)) => {
+                    if cmd_tx.blocking_send(Input::Key(key)).is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {
+                    if cmd_tx.blocking_send(Input::Redraw).is_err() {
+                        return;
+                    }
+                }
+                Err(_) => return,
+            }
+        });
+    }
 
     println!(
         "READY store {store} lane {:02} cashier {}",
         config.lane, config.cashier
     );
+    let mut terminal = if config.headless {
+        None
+    } else {
+        Some(ratatui::try_init().context("cannot start the cashier screen")?)
+    };
     let mut runner = Runner {
         lane: &mut lane,
         api: &api,
         printer: &printer,
         printer_layout: ReceiptLayout::from_profile(&printer_profile),
         push_now: &push_now,
-        pending_receipt: None,
+        headless: config.headless,
+        message: (false, "ready: scan an item".into()),
+        printer_state: "ok".into(),
+        scanner_state: "?".into(),
+        pending_return: None,
+        keyboard: Keyboard::default(),
+        unsent: 0,
     };
     tokio::pin!(shutdown);
-    loop {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let result = loop {
         tokio::select! {
-            _ = &mut shutdown => break,
+            _ = &mut shutdown => break Ok(()),
             Some(msg) = rx.recv() => runner.background(msg).await,
-            Some(line) = cmd_rx.recv() => {
-                let line = line.trim().to_owned();
-                if line.is_empty() { continue; }
-                match Command::parse(&line) {
-                    Ok(cmd) => runner.command(cmd).await,
-                    Err(e) => println!("ERR {e}"),
+            Some(input) = cmd_rx.recv() => match input {
+                Input::Line(line) => {
+                    let line = line.trim().to_owned();
+                    if line.is_empty() { continue; }
+                    match Command::parse(&line) {
+                        Ok(cmd) => runner.command(cmd).await,
+                        Err(e) => runner.say(true, format!("ERR {e}")),
+                    }
                 }
+                Input::Key(key) => {
+                    let lines: Vec<u32> =
+                        runner.lane.basket().lines.iter().map(|l| l.line_no).collect();
+                    match runner.keyboard.key(key, &lines) {
+                        KeyAction::None => {}
+                        KeyAction::Help => runner.say(false, format!("OK {HELP}")),
+                        KeyAction::Quit => break Ok(()),
+                        KeyAction::Run(cmd) => runner.command(cmd).await,
+                    }
+                }
+                Input::Redraw => {}
+            },
+            _ = tick.tick() => {
+                runner.unsent = runner.lane.db().counts().await.map(|c| c.unsent).unwrap_or(-1);
             }
         }
+        if let Some(terminal) = terminal.as_mut() {
+            let view = runner.view();
+            if let Err(e) = terminal.draw(|f| draw(f, &view)) {
+                break Err(anyhow::anyhow!("the cashier screen failed: {e}"));
+            }
+        }
+    };
+    if terminal.is_some() {
+        ratatui::restore();
     }
     tasks.abort_all();
-    Ok(())
+    result
+}
+
+/// Cashier input.
+enum Input {
+    Line(String),
+    Key(ratatui::crossterm::event::KeyEvent),
+    Redraw,
+}
+
+/// A line of a sale that can be returned.
+#[derive(Clone, Debug)]
+struct ReturnableLine {
+    line_no: u32,
+    name: String,
+    left: i64,
 }
 
 /// The lane loop's state around the core.
@@ -404,37 +515,82 @@ struct Runner<'a> {
     printer: &'a PrinterSink,
     printer_layout: ReceiptLayout,
     push_now: &'a Notify,
-    pending_receipt: Option<uuid::Uuid>,
+    headless: bool,
+    message: (bool, String),
+    printer_state: String,
+    scanner_state: String,
+    pending_return: Option<(uuid::Uuid, Vec<ReturnableLine>)>,
+    keyboard: Keyboard,
+    unsent: i64,
 }
 
 impl Runner<'_> {
+    /// Reports a line: printed with `--headless`, else shown on the message line.
+    fn say(&mut self, error: bool, line: String) {
+        if self.headless {
+            println!("{line}");
+        } else if !line.starts_with("SALE ") {
+            let text = line
+                .strip_prefix("OK ")
+                .or_else(|| line.strip_prefix("ERR "))
+                .or_else(|| line.strip_prefix("EVENT "))
+                .unwrap_or(&line)
+                .to_owned();
+            self.message = (error, text);
+        }
+    }
+
+    fn view(&self) -> View {
+        let mut view = View::from_lane(self.lane);
+        view.selected = self.keyboard.selected;
+        view.message = self.message.clone();
+        view.input = self.keyboard.input();
+        view.unsent = self.unsent;
+        view.printer = self.printer_state.clone();
+        view.scanner = self.scanner_state.clone();
+        view
+    }
+
     async fn background(&mut self, msg: Background) {
         match msg {
             Background::Scanner(ScannerEvent::Frame(ScanFrame::Code { text, .. })) => {
                 self.command(Command::Scan(text)).await
             }
             Background::Scanner(ScannerEvent::Frame(ScanFrame::Garbled { reason })) => {
-                println!("ERR scanner sent garbage: {reason}")
+                self.say(true, format!("ERR scanner sent garbage: {reason}"))
             }
-            Background::Scanner(ScannerEvent::Connected(what)) => println!("EVENT {what}"),
-            Background::Scanner(ScannerEvent::Disconnected(what)) => println!("EVENT {what}"),
+            Background::Scanner(ScannerEvent::Connected(what)) => {
+                self.scanner_state = "ok".into();
+                self.say(false, format!("EVENT {what}"))
+            }
+            Background::Scanner(ScannerEvent::Disconnected(what)) => {
+                self.scanner_state = "DISCONNECTED".into();
+                self.say(true, format!("EVENT {what}"))
+            }
             Background::Online(online) => {
                 if online != self.lane.online() {
-                    println!("EVENT {}", if online { "online" } else { "offline" });
+                    self.say(
+                        !online,
+                        format!("EVENT {}", if online { "online" } else { "offline" }),
+                    );
                 }
                 self.lane.set_online(online);
             }
             Background::CatalogUpdated(n) => match self.lane.reload().await {
-                Ok(()) => println!("EVENT catalog updated ({n} records)"),
-                Err(e) => println!("ERR catalog reload: {e}"),
+                Ok(()) => self.say(false, format!("EVENT catalog updated ({n} records)")),
+                Err(e) => self.say(true, format!("ERR catalog reload: {e}")),
             },
         }
     }
 
     async fn command(&mut self, cmd: Command) {
         match self.apply(cmd).await {
-            Ok(text) => println!("OK {text}"),
-            Err(e) => println!("ERR {e}"),
+            Ok(text) => self.say(false, format!("OK {text}")),
+            Err(e) => self.say(true, format!("ERR {e}")),
+        }
+        let n = self.lane.basket().lines.len();
+        if self.keyboard.selected >= n {
+            self.keyboard.selected = n.saturating_sub(1);
         }
     }
 
@@ -445,10 +601,22 @@ impl Runner<'_> {
         }
     }
 
+    async fn print(&mut self, bytes: &[u8]) -> Result<(), crate::devices::PrintError> {
+        let result = self.printer.print(bytes).await;
+        self.printer_state = match &result {
+            Ok(()) => "ok".into(),
+            Err(_) => "OFFLINE".into(),
+        };
+        result
+    }
+
     async fn apply(&mut self, cmd: Command) -> Result<String, LaneError> {
         match cmd {
             Command::Scan(text) => match self.lane.scan(&text).await? {
                 ScanOutcome::LineAdded(n) | ScanOutcome::LineIncremented(n) => {
+                    if let Some(i) = self.lane.basket().lines.iter().position(|l| l.line_no == n) {
+                        self.keyboard.selected = i;
+                    }
                     let line = self
                         .lane
                         .basket()
@@ -467,14 +635,8 @@ impl Runner<'_> {
                     }
                     Ok(format!("{text}; {}", self.total_text()))
                 }
-                ScanOutcome::Receipt(code) => Ok(format!(
-                    "receipt of sale {} (returns need the server)",
-                    code.sale_id
-                )),
+                ScanOutcome::Receipt(code) => self.start_return(code.sale_id).await,
                 ScanOutcome::Pickup(code) => {
-                    if !self.lane.online() {
-                        return Err(LaneError::Offline("a pickup handover"));
-                    }
                     match self
                         .api
                         .hand_over(
@@ -488,7 +650,7 @@ impl Runner<'_> {
                             order["order_no"].as_str().unwrap_or("")
                         )),
                         Err(e) if e.is_offline() => Err(LaneError::Offline("a pickup handover")),
-                        Err(e) => Err(LaneError::NotUsableHere(e.to_string())),
+                        Err(e) => Err(LaneError::NotUsableHere(format!("pickup: {e}"))),
                     }
                 }
             },
@@ -512,26 +674,19 @@ impl Runner<'_> {
                 self.lane.resume(n.saturating_sub(1))?;
                 Ok(format!("sale resumed; {}", self.total_text()))
             }
-            Command::MemberPhone(phone) => {
-                if !self.lane.online() {
-                    return Err(LaneError::Offline("looking a member up by phone"));
+            Command::MemberPhone(phone) => match self.api.member_by_phone(&phone).await {
+                Ok(m) => {
+                    self.lane.set_member(member_from_remote(&m))?;
+                    Ok(format!(
+                        "member {} {}; {}",
+                        m.phone,
+                        m.tier.name,
+                        self.total_text()
+                    ))
                 }
-                match self.api.member_by_phone(&phone).await {
-                    Ok(m) => {
-                        self.lane.set_member(member_from_remote(&m))?;
-                        Ok(format!(
-                            "member {} {}; {}",
-                            m.phone,
-                            m.tier.name,
-                            self.total_text()
-                        ))
-                    }
-                    Err(e) if e.is_offline() => {
-                        Err(LaneError::Offline("looking a member up by phone"))
-                    }
-                    Err(e) => Err(LaneError::NotUsableHere(e.to_string())),
-                }
-            }
+                Err(e) if e.is_offline() => Err(LaneError::Offline("looking a member up by phone")),
+                Err(e) => Err(LaneError::NotUsableHere(format!("member: {e}"))),
+            },
             Command::NoMember => {
                 self.lane.clear_member()?;
                 Ok(format!("member removed; {}", self.total_text()))
@@ -544,7 +699,7 @@ impl Runner<'_> {
                     .last_sale()
                     .await?
                     .ok_or_else(|| LaneError::NotUsableHere("no sale to reprint yet".into()))?;
-                match self.printer.print(&last.receipt).await {
+                match self.print(&last.receipt).await {
                     Ok(()) => {
                         self.lane.db().mark_printed(last.sale.id).await?;
                         Ok(format!("receipt {} reprinted", last.sale.sale_no))
@@ -570,7 +725,207 @@ impl Runner<'_> {
                     self.total_text()
                 ))
             }
+            Command::ShiftOpen(cash) => {
+                if self.lane.shift().is_some() {
+                    return Err(LaneError::NotUsableHere("a shift is already open".into()));
+                }
+                if cash.is_negative() {
+                    return Err(LaneError::BadPayment(
+                        "opening cash must not be negative".into(),
+                    ));
+                }
+                let id = retail_domain::ids::new_id();
+                let cashier = self.lane.settings().cashier.clone();
+                self.lane
+                    .db()
+                    .open_shift(id, &cashier, cash.fen(), chrono::Utc::now())
+                    .await?;
+                self.lane.set_shift(Some(id));
+                Ok(format!("shift opened with {cash} in the drawer"))
+            }
+            Command::ShiftClose(counted) => self.close_shift(counted).await,
+            Command::Return(lines) => self.finish_return(lines).await,
+            Command::Invalid(why) => Err(LaneError::NotUsableHere(why)),
         }
+    }
+
+    async fn start_return(&mut self, sale_id: uuid::Uuid) -> Result<String, LaneError> {
+        let view = match self.api.sale(sale_id).await {
+            Ok(v) => v,
+            Err(e) if e.is_offline() => return Err(LaneError::Offline("a return")),
+            Err(ApiError::Refused { status: 404, .. }) => {
+                return Err(LaneError::NotUsableHere(
+                    "the server does not know this sale (not pushed yet?)".into(),
+                ))
+            }
+            Err(e) => return Err(LaneError::NotUsableHere(format!("return: {e}"))),
+        };
+        let lines: Vec<ReturnableLine> = view["lines"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|l| {
+                        Some(ReturnableLine {
+                            line_no: u32::try_from(l["line_no"].as_i64()?).ok()?,
+                            name: l["name"].as_str()?.to_owned(),
+                            left: l["qty"].as_i64()? - l["returned_qty"].as_i64().unwrap_or(0),
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let text = lines
+            .iter()
+            .map(|l| format!("{}:{} left {}", l.line_no, l.name, l.left))
+            .collect::<Vec<_>>()
+            .join(" | ");
+        self.pending_return = Some((sale_id, lines));
+        Ok(format!(
+            "return from sale {}: {text}; enter return LINE:QTY,…",
+            view["order_no"].as_str().unwrap_or("")
+        ))
+    }
+
+    async fn finish_return(&mut self, lines: Vec<(u32, i64)>) -> Result<String, LaneError> {
+        let Some((sale_id, returnable)) = self.pending_return.clone() else {
+            return Err(LaneError::NotUsableHere(
+                "scan the receipt code of the sale first".into(),
+            ));
+        };
+        for (line, qty) in &lines {
+            let Some(r) = returnable.iter().find(|r| r.line_no == *line) else {
+                return Err(LaneError::NoSuchLine(*line));
+            };
+            if *qty <= 0 || *qty > r.left {
+                return Err(LaneError::BadQuantity(format!(
+                    "line {line} ({}): 1 to {} can be returned",
+                    r.name, r.left
+                )));
+            }
+        }
+        let request = retail_domain::wire::sales::CreateReturn {
+            id: retail_domain::ids::new_id(),
+            order_id: sale_id,
+            lines: lines
+                .iter()
+                .map(|(l, q)| retail_domain::wire::sales::ReturnLineRequest {
+                    line_no: *l,
+                    qty: *q,
+                })
+                .collect(),
+            reason: Some("returned at the till".into()),
+        };
+        let result = match self.api.create_return(&request).await {
+            Ok(r) => r,
+            Err(e) if e.is_offline() => return Err(LaneError::Offline("a return")),
+            Err(e) => return Err(LaneError::NotUsableHere(format!("return: {e}"))),
+        };
+        self.pending_return = None;
+        self.lane
+            .db()
+            .record_return(
+                result.return_id,
+                sale_id,
+                result.refund.fen(),
+                result.tender_refund.fen(),
+                self.lane.shift(),
+            )
+            .await?;
+        let mut rows = vec![(
+            "销售单 Sale".to_owned(),
+            sale_id.to_string()[..8].to_owned(),
+        )];
+        for l in &result.lines {
+            rows.push((
+                format!("行 line {} × {}", l.line_no, l.qty),
+                l.refund.to_string(),
+            ));
+        }
+        rows.push(("退款 Refund".into(), result.refund.to_string()));
+        rows.push(("退现 Cash back".into(), result.tender_refund.to_string()));
+        let slip =
+            crate::receipt::encode_report("退货单 RETURN", &rows, &self.printer_layout, true);
+        let printed = match self.print(&slip).await {
+            Ok(()) => "slip printed".to_owned(),
+            Err(e) => e.to_string(),
+        };
+        Ok(format!(
+            "return recorded: refund {}, hand back {} in cash; {printed}",
+            result.refund, result.tender_refund
+        ))
+    }
+
+    async fn close_shift(&mut self, counted: Money) -> Result<String, LaneError> {
+        let Some((id, cashier, opened, opening)) = self.lane.db().open_shift_info().await? else {
+            return Err(LaneError::NotUsableHere(
+                "no shift is open (F11 opens one)".into(),
+            ));
+        };
+        if counted.is_negative() {
+            return Err(LaneError::BadPayment(
+                "counted cash must not be negative".into(),
+            ));
+        }
+        let sales = self.lane.db().shift_sales(id).await?;
+        let (returns, refunds, cash_back) = self.lane.db().shift_returns(id).await?;
+        let mut by_method: std::collections::BTreeMap<&'static str, i64> = Default::default();
+        let mut total = 0i64;
+        for s in &sales {
+            total += s.sale.total.fen();
+            for p in &s.sale.payments {
+                *by_method.entry(p.method.as_str()).or_default() += p.amount.fen();
+            }
+        }
+        let cash_sales = by_method.get("cash").copied().unwrap_or(0);
+        let expected = opening + cash_sales - cash_back;
+        let now = chrono::Utc::now();
+        let mut rows = vec![
+            ("收银员 Cashier".to_owned(), cashier),
+            (
+                "开班 Opened".to_owned(),
+                opened.format("%Y-%m-%d %H:%M").to_string(),
+            ),
+            (
+                "交班 Closed".to_owned(),
+                now.format("%Y-%m-%d %H:%M").to_string(),
+            ),
+            ("销售笔数 Sales".to_owned(), sales.len().to_string()),
+            (
+                "销售额 Sales total".to_owned(),
+                Money::from_fen(total).to_string(),
+            ),
+        ];
+        for (method, fen) in &by_method {
+            rows.push((format!("  {method}"), Money::from_fen(*fen).to_string()));
+        }
+        rows.push(("退货笔数 Returns".into(), returns.to_string()));
+        rows.push(("退款 Refunds".into(), Money::from_fen(refunds).to_string()));
+        rows.push((
+            "备用金 Opening cash".into(),
+            Money::from_fen(opening).to_string(),
+        ));
+        rows.push((
+            "应有现金 Expected cash".into(),
+            Money::from_fen(expected).to_string(),
+        ));
+        rows.push(("实点现金 Counted cash".into(), counted.to_string()));
+        rows.push((
+            "差额 Difference".into(),
+            Money::from_fen(counted.fen() - expected).to_string(),
+        ));
+        self.lane.db().close_shift(id, counted.fen(), now).await?;
+        self.lane.set_shift(None);
+        let report =
+            crate::receipt::encode_report("Z 报表 Z REPORT", &rows, &self.printer_layout, true);
+        let printed = match self.print(&report).await {
+            Ok(()) => "Z report printed".to_owned(),
+            Err(e) => format!("{e}: Z report not printed"),
+        };
+        Ok(format!(
+            "shift closed: {} sales, expected cash {}, counted {counted}; {printed}",
+            sales.len(),
+            Money::from_fen(expected)
+        ))
     }
 
     async fn pay(&mut self, method: PaymentMethod, amount: Money) -> Result<String, LaneError> {
@@ -582,15 +937,12 @@ impl Runner<'_> {
                         self.lane.basket().member.clone().ok_or_else(|| {
                             LaneError::BadPayment("identify the member first".into())
                         })?;
-                    if !self.lane.online() {
-                        return Err(LaneError::Offline("paying with the stored balance"));
-                    }
                     let remote = match self.api.member(member.id).await {
                         Ok(m) => m,
                         Err(e) if e.is_offline() => {
                             return Err(LaneError::Offline("paying with the stored balance"))
                         }
-                        Err(e) => return Err(LaneError::NotUsableHere(e.to_string())),
+                        Err(e) => return Err(LaneError::NotUsableHere(format!("member: {e}"))),
                     };
                     if remote.balance < amount {
                         return Err(LaneError::BadPayment(format!(
@@ -629,23 +981,23 @@ impl Runner<'_> {
             PaymentOutcome::Partial(due) => Ok(format!("paid {amount}; still due {due}")),
             PaymentOutcome::Completed(done) => {
                 self.push_now.notify_one();
-                println!(
-                    "SALE {} {} total {} change {}",
-                    done.sale.id, done.sale.sale_no, done.sale.total, done.change
+                self.say(
+                    false,
+                    format!(
+                        "SALE {} {} total {} change {}",
+                        done.sale.id, done.sale.sale_no, done.sale.total, done.change
+                    ),
                 );
                 let mut bytes = done.receipt.clone();
                 if done.open_drawer {
                     bytes.extend_from_slice(&self.printer_layout.drawer_kick);
                 }
-                let printed = match self.printer.print(&bytes).await {
+                let printed = match self.print(&bytes).await {
                     Ok(()) => {
                         self.lane.db().mark_printed(done.sale.id).await?;
                         "receipt printed".to_owned()
                     }
-                    Err(e) => {
-                        self.pending_receipt = Some(done.sale.id);
-                        format!("{e}: the sale is saved, the receipt waits for reprint")
-                    }
+                    Err(e) => format!("{e}: the sale is saved, the receipt waits for reprint (F7)"),
                 };
                 Ok(format!(
                     "sale {} complete, change {}; {printed}",

@@ -8,6 +8,7 @@
 //! * [`server_api`] — the HTTP client of the central server;
 //! * [`devices`] — serial scanner (real port or pseudo-terminal) and printer sinks;
 //! * [`scanner`], [`receipt`] — the scanner line codec and the pure ESC/POS receipt encoder;
+//! * [`ui`] — the cashier's screen (ratatui) and its keyboard map;
 //! * [`app`] — [`run`]: everything wired together; [`config`] — the configuration file.
 
 #![forbid(unsafe_code)]
@@ -21,6 +22,7 @@ pub mod scanner;
 pub mod server_api;
 pub mod store;
 pub mod sync;
+pub mod ui;
 
 pub use app::run;
 pub use config::Config;

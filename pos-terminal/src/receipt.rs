@@ -301,6 +301,48 @@ pub fn encode_receipt(
     out.finish()
 }
 
+/// Encodes a report slip (the shift's Z report, a return slip): a centred bold title, then
+/// `label  value` rows, feed and cut. Pure, like [`encode_receipt`]; the same commands (checked
+/// against the Epson reference above). A layout too narrow for a receipt gets a plain text
+/// fallback of the same rows.
+pub fn encode_report(
+    title: &str,
+    rows: &[(String, String)],
+    layout: &ReceiptLayout,
+    cut: bool,
+) -> Vec<u8> {
+    let build = || -> Result<Vec<u8>, ReceiptError> {
+        let w = layout.columns.max(MIN_COLUMNS);
+        let mut out = Out::new(w);
+        out.p.init()?;
+        out.p.custom(&FS_KANJI_ON)?;
+        out.p.justify(JustifyMode::CENTER)?;
+        out.p.bold(true)?;
+        out.line(&truncate(&sanitize(title), w))?;
+        out.p.bold(false)?;
+        out.p.justify(JustifyMode::LEFT)?;
+        out.rule()?;
+        for (label, value) in rows {
+            out.pair(&sanitize(label), &sanitize(value))?;
+        }
+        out.rule()?;
+        out.p.feeds(3)?;
+        if cut && !layout.cut.is_empty() {
+            out.p.custom(&layout.cut)?;
+        }
+        out.finish()
+    };
+    build().unwrap_or_else(|_| {
+        let mut bytes = title.as_bytes().to_vec();
+        for (label, value) in rows {
+            bytes.push(LF);
+            bytes.extend_from_slice(format!("{label} {value}").as_bytes());
+        }
+        bytes.push(LF);
+        bytes
+    })
+}
+
 /// Strips ESC/POS commands from `bytes` and decodes the remaining text from GB18030; `LF` becomes
 /// `'\n'`. The `GS ( k` and `GS v 0` data blocks are skipped whole.
 ///

@@ -10,3 +10,5 @@ mod binary;
 mod core;
 mod devices;
 mod exactly_once;
+mod screen;
+mod shift;
