@@ -48,21 +48,34 @@ pub async fn pull_catalog(
     api: &ServerApi,
     mut progress: impl FnMut(SyncProgress),
 ) -> Result<i64, SyncError> {
-    let mut since = db.catalog_cursor().await?;
+    let since = db.catalog_cursor().await?;
     let mut state = SyncProgress::default();
-    loop {
-        let page = api.catalog_changes(since, MAX_PAGE_SIZE).await?;
+    let fetch = |since: i64| {
+        let api = api.clone();
+        tokio::spawn(async move { api.catalog_changes(since, MAX_PAGE_SIZE).await })
+    };
+    // The next page is fetched while the current one is written.
+    let mut next = Some(fetch(since));
+    while let Some(pending) = next.take() {
+        let page = pending
+            .await
+            .map_err(|e| ApiError::Unexpected(format!("catalog fetch task: {e}")))??;
+        if page.has_more {
+            next = Some(fetch(page.next_since));
+        }
         if state.total == 0 {
             state.total = page.total;
         }
-        db.apply_catalog_page(&page).await?;
+        let applied = db.apply_catalog_page(&page).await;
+        if let Err(e) = applied {
+            if let Some(pending) = next {
+                pending.abort();
+            }
+            return Err(e.into());
+        }
         state.done += page.items.len() as i64;
         state.total = state.total.max(state.done);
         progress(state);
-        since = page.next_since;
-        if !page.has_more {
-            break;
-        }
     }
     db.mark_catalog_synced().await?;
     Ok(state.done)
