@@ -54,6 +54,8 @@ pub enum Command {
     Resume(usize),
     /// Take a payment.
     Pay(PaymentMethod, Money),
+    /// Redeem the member's points as a payment (online).
+    Points(i64),
     /// Look a member up by phone number (online).
     MemberPhone(String),
     /// Remove the member.
@@ -74,7 +76,7 @@ pub enum Command {
 
 impl Command {
     /// Parses a headless command line: `scan CODE`, `qty LINE N`, `void LINE`, `voidsale PIN`,
-    /// `park`, `resume [N]`, `pay cash|card|balance|qr AMOUNT`, `member PHONE`, `nomember`,
+    /// `park`, `resume [N]`, `pay cash|card|balance|qr AMOUNT`, `member PHONE`, `nomember`, `points N`,
     /// `reprint`, `status`, `shift open|close AMOUNT`, `return LINE:QTY[,LINE:QTY…]`.
     pub fn parse(line: &str) -> Result<Command, String> {
         let mut words = line.split_whitespace();
@@ -124,6 +126,7 @@ impl Command {
                 .map(|t| Command::MemberPhone((*t).to_owned()))
                 .ok_or_else(|| "member: the phone number is missing".into()),
             "nomember" => Ok(Command::NoMember),
+            "points" => Ok(Command::Points(num(0, "points")?)),
             "reprint" => Ok(Command::Reprint),
             "status" => Ok(Command::Status),
             "shift" => {
@@ -272,16 +275,14 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     let (scan_tx, mut scan_rx) = mpsc::channel::<ScannerEvent>(256);
 
     // Devices.
-    let printer = if config.simulate {
-        PrinterSink::File {
+    // With --simulate receipts go to a file unless a printer is configured explicitly.
+    let printer = match (&config.printer, config.simulate) {
+        (Some(p), _) => PrinterSink::parse(p).map_err(anyhow::Error::msg)?,
+        (None, true) => PrinterSink::File {
             path: config.data_dir.join("receipts.bin"),
             decoded_copy: true,
-        }
-    } else {
-        match &config.printer {
-            Some(p) => PrinterSink::parse(p).map_err(anyhow::Error::msg)?,
-            None => bail!("printer is not configured (file:, tcp: or serial:)"),
-        }
+        },
+        (None, false) => bail!("printer is not configured (file:, tcp: or serial:)"),
     };
     let mut tasks = tokio::task::JoinSet::new();
     if config.simulate {
@@ -291,7 +292,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
             "SIMULATE send scans with: printf '6901234567892\\r' > {}",
             scanner.path
         );
-        if let PrinterSink::File { path, .. } = &printer {
+        if let PrinterSink::File {
+            path,
+            decoded_copy: true,
+        } = &printer
+        {
             println!(
                 "SIMULATE receipts: raw ESC/POS bytes in {}, readable text in {}.txt",
                 path.display(),
@@ -692,6 +697,23 @@ impl Runner<'_> {
                 Ok(format!("member removed; {}", self.total_text()))
             }
             Command::Pay(method, amount) => self.pay(method, amount).await,
+            Command::Points(points) => {
+                let member = self
+                    .lane
+                    .basket()
+                    .member
+                    .clone()
+                    .ok_or_else(|| LaneError::BadPayment("identify the member first".into()))?;
+                let remote = match self.api.member(member.id).await {
+                    Ok(m) => m,
+                    Err(e) if e.is_offline() => {
+                        return Err(LaneError::Offline("paying with points"))
+                    }
+                    Err(e) => return Err(LaneError::NotUsableHere(format!("member: {e}"))),
+                };
+                let outcome = self.lane.redeem_points(points, remote.points).await?;
+                self.finish_payment(outcome, Money::ZERO).await
+            }
             Command::Reprint => {
                 let last = self
                     .lane
@@ -977,6 +999,14 @@ impl Runner<'_> {
                     ));
                 }
             };
+        self.finish_payment(outcome, amount).await
+    }
+
+    async fn finish_payment(
+        &mut self,
+        outcome: PaymentOutcome,
+        amount: Money,
+    ) -> Result<String, LaneError> {
         match outcome {
             PaymentOutcome::Partial(due) => Ok(format!("paid {amount}; still due {due}")),
             PaymentOutcome::Completed(done) => {

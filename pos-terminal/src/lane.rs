@@ -205,6 +205,8 @@ pub struct Basket {
     pub member: Option<LaneMember>,
     /// Payments taken so far.
     pub payments: Vec<TakenPayment>,
+    /// Points redeemed as a payment (priced by the engine: cap and value).
+    pub points_to_redeem: i64,
     next_line_no: u32,
 }
 
@@ -215,6 +217,7 @@ impl Basket {
             lines: Vec::new(),
             member: None,
             payments: Vec::new(),
+            points_to_redeem: 0,
             next_line_no: 1,
         }
     }
@@ -377,11 +380,8 @@ impl Lane {
 
     /// Amount still due on the current sale.
     pub fn due(&self) -> Money {
-        let total = self
-            .priced
-            .as_ref()
-            .map(|p| p.amount_due)
-            .unwrap_or(Money::ZERO);
+        // Points redeemed are one of the payments, so the total is what the payments cover.
+        let total = self.priced.as_ref().map(|p| p.total).unwrap_or(Money::ZERO);
         total.checked_sub(self.basket.paid()).unwrap_or(Money::ZERO)
     }
 
@@ -427,7 +427,7 @@ impl Lane {
             lines,
             promotions: self.context.promotions.clone(),
             coupons: Vec::new(),
-            points_to_redeem: 0,
+            points_to_redeem: basket.points_to_redeem,
             points_rules: self.context.points_rules.clone(),
             settings: self.context.settings,
         };
@@ -806,6 +806,55 @@ impl Lane {
         }
     }
 
+    /// Redeems `points` of the member's points as a payment (online: `balance` is the member's
+    /// points balance the server just gave). The pricing engine checks the cap and the balance
+    /// and values the points; nothing changes when it refuses.
+    pub async fn redeem_points(&mut self, points: i64, balance: i64) -> LaneResult<PaymentOutcome> {
+        if self.basket.lines.is_empty() {
+            return Err(LaneError::EmptySale);
+        }
+        if points <= 0 {
+            return Err(LaneError::BadPayment("points must be positive".into()));
+        }
+        if self.basket.points_to_redeem > 0 {
+            return Err(LaneError::BadPayment(
+                "points were already redeemed on this sale".into(),
+            ));
+        }
+        let mut basket = self.basket.clone();
+        let member = basket
+            .member
+            .as_mut()
+            .ok_or_else(|| LaneError::BadPayment("identify the member first".into()))?;
+        member.points = balance;
+        basket.points_to_redeem = points;
+        let priced = self.price(&basket)?.ok_or(LaneError::EmptySale)?;
+        let value = priced.points_value;
+        let due_before = priced
+            .total
+            .checked_sub(self.basket.paid())
+            .unwrap_or(Money::ZERO);
+        if value > due_before {
+            return Err(LaneError::BadPayment(format!(
+                "{points} points are worth {value}, more than the {due_before} still due"
+            )));
+        }
+        self.basket = basket;
+        self.priced = Some(priced);
+        self.add_confirmed_payment(TakenPayment {
+            payment: PosPayment {
+                id: new_id(),
+                method: PaymentMethod::Points,
+                amount: value,
+                points,
+                provider_ref: None,
+            },
+            tendered: value,
+            change: Money::ZERO,
+        })
+        .await
+    }
+
     fn sale_number(&self, seq: i64) -> String {
         format!("{}-{:02}-{seq:06}", self.settings.store, self.settings.lane)
     }
@@ -968,7 +1017,10 @@ fn build_receipt(
             .clone()
             .unwrap_or_else(|| format!("会员 {}", &m.id.simple().to_string()[24..])),
         points_earned: priced.points_earned,
-        points_balance: m.points.saturating_add(priced.points_earned),
+        points_balance: m
+            .points
+            .saturating_add(priced.points_earned)
+            .saturating_sub(basket.points_to_redeem),
     });
     Receipt {
         store_name: store_name.to_owned(),

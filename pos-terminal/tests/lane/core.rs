@@ -259,3 +259,82 @@ async fn sells_offline_and_pushes_when_the_server_is_back() {
     }
     assert_eq!(sales.len(), 5);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn points_redeemed_online_as_part_of_the_payment() {
+    let app = TestApp::spawn().await;
+    let (_, credential) = app.register_lane("Lane 3").await;
+    let dir = tempfile::tempdir().expect("dir");
+    let (api, mut lane) = synced_lane(&app, &credential, dir.path()).await;
+    lane.set_online(true);
+    let skus = packaged_skus(lane.db(), 1).await;
+    for _ in 0..5 {
+        lane.scan(&skus[0].barcodes[0]).await.expect("scan");
+    }
+    let member: uuid::Uuid = member_id(&app, "13800138002").await.parse().expect("uuid");
+    let token = app.login("mgr.sh001").await;
+    let (_, issued) = app
+        .post(
+            &format!("/api/v1/members/{member}/member-code"),
+            Some(&token),
+            json!({}),
+        )
+        .await;
+    lane.scan(issued["code"].as_str().expect("code"))
+        .await
+        .expect("member");
+    let before = api.member(member).await.expect("member");
+    assert!(before.points >= 100, "{before:?}");
+
+    // Too many points: refused by the engine, nothing changes.
+    let total = lane.priced().expect("priced").total;
+    let err = lane
+        .redeem_points(before.points + 100, before.points)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LaneError::Pricing(_)), "{err}");
+    assert!(lane.basket().payments.is_empty());
+    assert_eq!(lane.due(), total);
+
+    let outcome = lane
+        .redeem_points(100, before.points)
+        .await
+        .expect("redeem");
+    let value = lane
+        .context()
+        .points_rules
+        .redemption_value(100)
+        .expect("value");
+    assert_eq!(
+        outcome,
+        PaymentOutcome::Partial(total.checked_sub(value).expect("due"))
+    );
+    let PaymentOutcome::Completed(done) = lane
+        .pay(PaymentMethod::Cash, lane.due())
+        .await
+        .expect("cash")
+    else {
+        panic!("not completed")
+    };
+    assert!(done
+        .sale
+        .payments
+        .iter()
+        .any(|p| p.method == PaymentMethod::Points && p.points == 100 && p.amount == value));
+    let report = sync::push_unsent(lane.db(), &api, 500).await.expect("push");
+    assert_eq!((report.applied, report.rejected), (1, 0), "{report:?}");
+    let entry = lane
+        .db()
+        .sale(done.sale.id)
+        .await
+        .expect("db")
+        .expect("entry");
+    let after = api.member(member).await.expect("member");
+    let earned = sqlx::query_scalar::<_, i64>("SELECT points_earned FROM sales WHERE id = ?")
+        .bind(done.sale.id.to_string())
+        .fetch_one(lane.db().pool())
+        .await
+        .expect("earned");
+    assert_eq!(entry.outcome, Some(SaleOutcome::Applied));
+    assert_eq!(after.points, before.points - 100 + earned);
+}

@@ -241,3 +241,51 @@ async fn catalog_notice_makes_the_lane_pull_at_once() {
     }
     lane.kill().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn printer_offline_the_sale_completes_and_the_receipt_waits() {
+    let app = TestApp::spawn().await;
+    let (_, credential) = app.register_lane("Lane 1").await;
+    let dir = tempfile::tempdir().expect("dir");
+    // Nothing listens there: the printer is "offline".
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = closed.local_addr().expect("addr");
+    drop(closed);
+    let config = write_config(
+        &app,
+        &credential,
+        dir.path(),
+        &format!("printer = \"tcp:{addr}\""),
+    );
+    let mut lane = LaneProcess::start(&config).await;
+    let sku = {
+        let db = LaneDb::open(&dir.path().join("data").join("lane.db"))
+            .await
+            .expect("db");
+        let sku = packaged_skus(&db, 1).await.remove(0);
+        db.pool().close().await;
+        sku
+    };
+    lane.scan(&sku.barcodes[0]).await;
+    lane.send("pay cash 1000.00").await;
+    let sale = lane.expect_line(|l| l.starts_with("SALE ")).await;
+    let id = sale.split_whitespace().nth(1).expect("id").to_owned();
+    let answer = lane.answer().await;
+    assert!(
+        answer.starts_with("OK sale")
+            && answer.contains("printer offline")
+            && answer.contains("reprint"),
+        "{answer}"
+    );
+    let answer = lane.command("reprint").await;
+    assert!(answer.starts_with("ERR printer offline"), "{answer}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while lane.unsent().await > 0 {
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let status = lane.command("status").await;
+    assert!(status.contains("unprinted 1"), "{status}");
+    lane.kill().await;
+    assert_eq!(app.server_sales().await.get(&id).map(|s| s.0), Some(1));
+}
