@@ -5,14 +5,6 @@ use anyhow::Context;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .try_init()
-        .ok();
     let mut config_path = None;
     let (mut simulate, mut headless) = (false, false);
     let mut args = std::env::args().skip(1);
@@ -32,6 +24,31 @@ async fn main() -> anyhow::Result<()> {
     let mut config = pos_terminal::Config::load(std::path::Path::new(&path))?;
     config.simulate = simulate;
     config.headless = headless;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    if headless {
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_env_filter(filter)
+            .try_init()
+            .ok();
+    } else {
+        // The screen owns the terminal: logs go to a file beside the lane database.
+        std::fs::create_dir_all(&config.data_dir).ok();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(config.data_dir.join("lane.log"))
+            .with_context(|| {
+                format!("cannot open {}", config.data_dir.join("lane.log").display())
+            })?;
+        tracing_subscriber::fmt()
+            .with_writer(std::sync::Mutex::new(log))
+            .with_ansi(false)
+            .with_env_filter(filter)
+            .try_init()
+            .ok();
+    }
     pos_terminal::run(config, async {
         #[cfg(unix)]
         {

@@ -289,3 +289,45 @@ async fn printer_offline_the_sale_completes_and_the_receipt_waits() {
     lane.kill().await;
     assert_eq!(app.server_sales().await.get(&id).map(|s| s.0), Some(1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starts_and_sells_offline_after_the_first_sync() {
+    let mut app = TestApp::spawn().await;
+    let (_, credential) = app.register_lane("Lane 1").await;
+    let dir = tempfile::tempdir().expect("dir");
+    let config = write_config(&app, &credential, dir.path(), "");
+    let lane = LaneProcess::start(&config).await;
+    lane.kill().await;
+    let addr = app.addr();
+    app.stop().await;
+
+    let mut lane = LaneProcess::start(&config).await;
+    let sku = {
+        let db = LaneDb::open(&dir.path().join("data").join("lane.db"))
+            .await
+            .expect("db");
+        let sku = packaged_skus(&db, 1).await.remove(0);
+        db.pool().close().await;
+        sku
+    };
+    let answer = lane.scan(&sku.barcodes[0]).await;
+    assert!(answer.starts_with("OK line 1"), "{answer}");
+    let answer = lane.command("member 13800138002").await;
+    assert!(answer.starts_with("ERR offline:"), "{answer}");
+    lane.send("pay cash 500.00").await;
+    let sale = lane.expect_line(|l| l.starts_with("SALE ")).await;
+    let id = sale.split_whitespace().nth(1).expect("id").to_owned();
+    lane.answer().await;
+    let status = lane.command("status").await;
+    assert!(status.starts_with("OK offline unsent 1"), "{status}");
+
+    // The server comes back: the sale is pushed.
+    app.start_again(addr).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while lane.unsent().await > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "not pushed");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    lane.kill().await;
+    assert_eq!(app.server_sales().await.get(&id), Some(&(1, 1)));
+}
