@@ -89,3 +89,82 @@ async fn shift_sales_a_return_and_the_z_report() {
     );
     assert_eq!(row("Difference"), "-0.50");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pickup_handover_by_scanning_the_pickup_code() {
+    let app = TestApp::spawn().await;
+    let (_, credential) = app.register_lane("Lane 1").await;
+    let dir = tempfile::tempdir().expect("dir");
+    let config = write_config(&app, &credential, dir.path(), "");
+    let mut lane = LaneProcess::start(&config).await;
+    let sku = {
+        let db = LaneDb::open(&dir.path().join("data").join("lane.db"))
+            .await
+            .expect("db");
+        let sku = packaged_skus(&db, 1).await.remove(0);
+        db.pool().close().await;
+        sku
+    };
+    let (status, order) = app
+        .post(
+            "/api/v1/orders",
+            None,
+            serde_json::json!({"id": uuid::Uuid::now_v7(), "fulfilment": "pickup", "store": "SH001",
+                "lines": [{"sku_id": sku.id, "qty": 1}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{order}");
+    let order_id = order["id"].as_str().expect("id").to_owned();
+    let (_, detail) = app.get(&format!("/api/v1/orders/{order_id}"), None).await;
+    let qr = detail["pickup_qr"].as_str().expect("pickup qr").to_owned();
+
+    // Not paid yet: not ready.
+    let answer = lane.scan(&qr).await;
+    assert!(
+        answer.starts_with("ERR pickup:") && answer.contains("not ready"),
+        "{answer}"
+    );
+    // A forged pickup code.
+    let mut forged = qr.clone();
+    let c = forged.pop().expect("char");
+    forged.push(if c == 'A' { 'B' } else { 'A' });
+    let answer = lane.scan(&forged).await;
+    assert!(answer.contains("forged"), "{answer}");
+
+    // Paid through the sandbox provider, marked ready: handed over once.
+    let (_, intent) = app
+        .post(
+            &format!("/api/v1/orders/{order_id}/payments"),
+            None,
+            serde_json::json!({"id": uuid::Uuid::now_v7()}),
+        )
+        .await;
+    let pay_url = intent["pay_url"].as_str().expect("pay url").to_owned();
+    let page = app
+        .client
+        .post(&pay_url)
+        .send()
+        .await
+        .expect("pay")
+        .text()
+        .await
+        .expect("page");
+    assert!(page.contains("支付成功"), "{page}");
+    let manager = app.login("mgr.sh001").await;
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/orders/{order_id}/ready"),
+            Some(&manager),
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let answer = lane.scan(&qr).await;
+    assert!(
+        answer.starts_with("OK pickup order") && answer.contains("handed over"),
+        "{answer}"
+    );
+    let answer = lane.scan(&qr).await;
+    assert!(answer.contains("already collected"), "{answer}");
+    lane.kill().await;
+}
