@@ -338,3 +338,93 @@ async fn points_redeemed_online_as_part_of_the_payment() {
     assert_eq!(entry.outcome, Some(SaleOutcome::Applied));
     assert_eq!(after.points, before.points - 100 + earned);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn variable_measure_labels_price_and_weight() {
+    use retail_domain::barcode::{MeasureKind, VariableMeasureLayout};
+    use retail_domain::wire::catalog::{CatalogItem, CatalogPage, SkuRecord};
+
+    let app = TestApp::spawn().await;
+    let (_, credential) = app.register_lane("Lane 4").await;
+    let dir = tempfile::tempdir().expect("dir");
+    let (api, lane) = synced_lane(&app, &credential, dir.path()).await;
+    // The scale's PLU 12345 is one more code of a weighed demo SKU (as the catalog would carry it).
+    let records: Vec<String> = sqlx::query_scalar("SELECT record FROM skus ORDER BY id")
+        .fetch_all(lane.db().pool())
+        .await
+        .expect("skus");
+    let mut weighed = records
+        .iter()
+        .map(|r| serde_json::from_str::<SkuRecord>(r).expect("sku"))
+        .find(|s| s.weighed && s.status == retail_domain::wire::catalog::ShelfStatus::OnShelf)
+        .expect("a weighed SKU");
+    weighed.barcodes.push("12345".into());
+    let cursor = lane.db().catalog_cursor().await.expect("cursor");
+    lane.db()
+        .apply_catalog_page(&CatalogPage {
+            items: vec![CatalogItem::Sku(weighed.clone())],
+            next_since: cursor,
+            has_more: false,
+            total: 1,
+        })
+        .await
+        .expect("page");
+    let db = lane.db().clone();
+    drop(lane);
+    let mut settings = crate::support::lane_settings("xprinter-xp-58");
+    settings.layouts = vec![
+        VariableMeasureLayout {
+            prefixes: vec!["28".into()],
+            plu_digits: 5,
+            value_digits: 5,
+            value: MeasureKind::Weight,
+            decimals: 3,
+            value_check_digit: false,
+        },
+        VariableMeasureLayout {
+            prefixes: vec!["20".into()],
+            ..VariableMeasureLayout::cn_default()
+        },
+    ];
+    let mut lane = pos_terminal::lane::Lane::open(db, settings)
+        .await
+        .expect("lane");
+
+    // 0.456 kg at the SKU's price per kg.
+    let weight_code = ean13_from_body("281234500456").expect("ean");
+    assert_eq!(
+        lane.scan(&weight_code).await.expect("weight"),
+        ScanOutcome::LineAdded(1)
+    );
+    let line = &lane.basket().lines[0];
+    assert_eq!((line.qty, line.qty_text()), (456, "0.456kg".to_owned()));
+    let per_kg = weighed.effective_price().fen();
+    let expected = (per_kg * 456 + 500) / 1000;
+    assert_eq!(lane.priced().expect("priced").total.fen(), expected);
+    // A weighed line's quantity comes from its label; scanning the plain EAN is refused.
+    assert!(matches!(lane.set_qty(1, 2), Err(LaneError::BadQuantity(_))));
+    let err = lane.scan(&weighed.barcodes[0]).await.unwrap_err();
+    assert!(err.to_string().contains("by weight"), "{err}");
+
+    // A price label: ¥12.34 for that item.
+    let price_code = ean13_from_body("201234501234").expect("ean");
+    lane.scan(&price_code).await.expect("price");
+    assert_eq!(lane.priced().expect("priced").total.fen(), expected + 1234);
+    let due = lane.due();
+    let PaymentOutcome::Completed(done) = lane.pay(PaymentMethod::Cash, due).await.expect("pay")
+    else {
+        panic!("not completed")
+    };
+    assert_eq!(done.sale.lines[0].qty, 456);
+    assert!(!done.open_drawer || done.change.is_zero());
+    // The 58 mm receipt prints the weight.
+    let entry = lane
+        .db()
+        .sale(done.sale.id)
+        .await
+        .expect("db")
+        .expect("entry");
+    assert!(decode_text(&entry.receipt).contains("0.456kg"));
+    let report = sync::push_unsent(lane.db(), &api, 500).await.expect("push");
+    assert_eq!((report.applied, report.rejected), (1, 0), "{report:?}");
+}
