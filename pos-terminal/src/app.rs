@@ -802,6 +802,8 @@ impl Runner<'_> {
             .collect::<Vec<_>>()
             .join(" | ");
         self.pending_return = Some((sale_id, lines));
+        self.keyboard.mode = crate::ui::InputMode::Return;
+        self.keyboard.text.clear();
         Ok(format!(
             "return from sale {}: {text}; enter return LINE:QTY,…",
             view["order_no"].as_str().unwrap_or("")

@@ -9,7 +9,8 @@
 //! (manager PIN) · `F4` member by phone (online) · `F5` park · `F6` resume · `F7` reprint ·
 //! `F8` pay cash (amount tendered) · `F9` pay by card · `F10` pay from the stored balance
 //! (online) · `F11` open the shift (opening cash) · `F12` close the shift (counted cash, prints
-//! the Z report) · `Esc` cancel · `Ctrl-Q` quit.
+//! the Z report) · `Esc` cancel · `Ctrl-Q` quit. Scanning a receipt code switches the input to
+//! the lines to return (`LINE:QTY,…`).
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use ratatui::layout::{Constraint, Direction, Layout, Rect};
@@ -297,6 +298,8 @@ pub enum InputMode {
     ShiftOpen,
     /// Counted cash at shift close.
     ShiftClose,
+    /// Lines to return (after a receipt code was scanned).
+    Return,
 }
 
 impl InputMode {
@@ -312,6 +315,7 @@ impl InputMode {
             Self::Balance => "储值 balance amount",
             Self::ShiftOpen => "备用金 opening cash",
             Self::ShiftClose => "清点现金 counted cash",
+            Self::Return => "退货 return LINE:QTY,…",
         }
     }
 }
@@ -422,6 +426,7 @@ impl Keyboard {
                     InputMode::Balance => format!("pay balance {text}"),
                     InputMode::ShiftOpen => format!("shift open {text}"),
                     InputMode::ShiftClose => format!("shift close {text}"),
+                    InputMode::Return => format!("return {text}"),
                 };
                 match Command::parse(&line) {
                     Ok(c) => KeyAction::Run(c),

@@ -134,6 +134,12 @@ fn keys_make_commands() {
     type_text(&mut kb, "9", &lines);
     kb.key(key(KeyCode::Esc), &lines);
     assert_eq!(kb.key(key(KeyCode::Enter), &lines), KeyAction::None);
+    kb.mode = pos_terminal::ui::InputMode::Return;
+    type_text(&mut kb, "1:2,3:1", &lines);
+    assert_eq!(
+        kb.key(key(KeyCode::Enter), &lines),
+        KeyAction::Run(Command::Return(vec![(1, 2), (3, 1)]))
+    );
     assert_eq!(
         kb.key(key(KeyCode::F(5)), &lines),
         KeyAction::Run(Command::Park)
