@@ -28,6 +28,7 @@ if [ ! -f "$DIR/lane.toml" ]; then
   cat > "$DIR/lane.toml" <<TOML
 server_url = "$SERVER"
 credential = "$CRED"
+store = "SH001"
 mqtt_url = "mqtt://127.0.0.1:1884"
 lane = 1
 cashier = "cashier1.sh001"

@@ -230,6 +230,14 @@ pub async fn prepare(config: &Config, db: &LaneDb, api: &ServerApi) -> anyhow::R
         Err(e) => bail!("{e}"),
     };
     let store = identity.location_id.clone();
+    if let Some(configured) = &config.store {
+        if configured != &store {
+            bail!(
+                "this credential belongs to a lane of store {store}, but the configuration says \
+                 store {configured}"
+            );
+        }
+    }
     if !db.catalog_synced().await? {
         eprintln!("first start: downloading the catalog from {}", api.base());
         let n = sync::pull_catalog(db, api, progress_bar)

@@ -3,6 +3,7 @@
 //! ```toml
 //! server_url = "http://127.0.0.1:8080"
 //! credential = "dv_…"                       # shown once when the device was registered
+//! store = "SH001"                           # optional: must be the credential's store
 //! mqtt_url = "mqtt://127.0.0.1:1884"        # optional: catalog notices (pull at once)
 //! lane = 1
 //! cashier = "cashier1.sh001"
@@ -32,6 +33,9 @@ pub struct Config {
     /// The store bus (`mqtt://host:port`); none: the lane polls only.
     #[serde(default)]
     pub mqtt_url: Option<String>,
+    /// The store this lane stands in (checked against the store the credential belongs to).
+    #[serde(default)]
+    pub store: Option<String>,
     /// Lane number (1–99).
     pub lane: u32,
     /// The cashier signed in at this lane.

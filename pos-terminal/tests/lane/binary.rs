@@ -17,6 +17,7 @@ pub fn write_config(app: &TestApp, credential: &str, dir: &Path, extra: &str) ->
     let text = format!(
         r#"server_url = "{url}"
 credential = "{credential}"
+store = "SH001"
 lane = 1
 cashier = "cashier1.sh001"
 store_name = "鲜邻超市 上海一店"
