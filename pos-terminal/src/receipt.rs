@@ -364,7 +364,9 @@ pub fn encode_slip(slip: &Slip, layout: &ReceiptLayout) -> Result<Vec<u8>, Recei
             out.line(&truncate(&format!("  {}", sanitize(note)), w))?;
         }
     }
-    out.rule()?;
+    if !slip.items.is_empty() {
+        out.rule()?;
+    }
     out.p.justify(JustifyMode::CENTER)?;
     if let Some(data) = &slip.qr {
         if layout.native_qr {
@@ -389,6 +391,38 @@ pub fn encode_slip(slip: &Slip, layout: &ReceiptLayout) -> Result<Vec<u8>, Recei
         out.p.custom(&layout.cut)?;
     }
     out.finish()
+}
+
+/// Encodes a report slip (the shift's Z report, a return slip): a title, then `label  value`
+/// rows, feed and (with `cut`) cut — a [`Slip`] without items. A layout too narrow for a slip
+/// gets a plain text fallback of the same rows.
+pub fn encode_report(
+    title: &str,
+    rows: &[(String, String)],
+    layout: &ReceiptLayout,
+    cut: bool,
+) -> Vec<u8> {
+    let slip = Slip {
+        title: title.to_owned(),
+        fields: rows.to_vec(),
+        items: Vec::new(),
+        qr: None,
+        footer: Vec::new(),
+    };
+    let mut layout = layout.clone();
+    layout.columns = layout.columns.max(MIN_COLUMNS);
+    if !cut {
+        layout.cut.clear();
+    }
+    encode_slip(&slip, &layout).unwrap_or_else(|_| {
+        let mut bytes = title.as_bytes().to_vec();
+        for (label, value) in rows {
+            bytes.push(LF);
+            bytes.extend_from_slice(format!("{label} {value}").as_bytes());
+        }
+        bytes.push(LF);
+        bytes
+    })
 }
 
 /// Strips ESC/POS commands from `bytes` and decodes the remaining text from GB18030; `LF` becomes

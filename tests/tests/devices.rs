@@ -49,14 +49,8 @@ async fn devices_identify_and_are_revocable() {
             .unwrap();
         credentials.push((id, body["credential"].as_str().unwrap().to_owned()));
     }
-    let lane = pos_terminal::Config {
-        server_url: url.clone(),
-        credential: credentials[0].1.clone(),
-    };
-    assert_eq!(
-        pos_terminal::identify(&lane).await.unwrap().location_id,
-        "SH001"
-    );
+    let lane = pos_terminal::server_api::ServerApi::new(&url, &credentials[0].1);
+    assert_eq!(lane.identify().await.unwrap().location_id, "SH001");
     assert_eq!(
         edge_agent::identify(&url, &credentials[1].1)
             .await
@@ -66,16 +60,13 @@ async fn devices_identify_and_are_revocable() {
     );
     // A lane credential does not work as an edge agent's.
     assert!(edge_agent::identify(&url, &credentials[0].1).await.is_err());
-    // Revoked: the lane refuses to start, with the server's reason.
+    // Revoked: the lane is refused, with the server's reason.
     http.post(format!("{url}/api/v1/devices/{}/revoke", credentials[0].0))
         .bearer_auth(token)
         .send()
         .await
         .unwrap();
-    let err = pos_terminal::run(lane, async {})
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = lane.identify().await.unwrap_err().to_string();
     assert!(err.contains("revoked"), "{err}");
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();

@@ -1,0 +1,1061 @@
+//! The running lane: devices, sync tasks and cashier input wired around the [`Lane`] core.
+//!
+//! [`run`] checks the credential (or starts offline from the stored identity), downloads the
+//! catalog on first start with a progress bar, then runs until shut down:
+//!
+//! * the scanner task feeds frames (a serial port, or a pseudo-terminal with `--simulate`);
+//! * the catalog task pulls changes every `catalog_poll_secs`, and at once on an MQTT notice;
+//! * the push task sends unsent journalled sales in batches every `push_interval_secs` and
+//!   right after each sale, and tells the lane whether the server is reachable;
+//! * cashier input comes from the keyboard screen (`tui`), or with `--headless` as one command
+//!   per line on stdin ([`Command::parse`]), each answered by one line on stdout
+//!   (`OK …`, `ERR …`, `SALE …`, `EVENT …`).
+//!
+//! A completed sale is in the journal before its receipt is sent to the printer; a printer that
+//! fails leaves the receipt waiting for `reprint` and says so.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use retail_domain::money::Money;
+use retail_domain::profiles::{DeviceCatalog, PrinterProfile, ScannerProfile};
+use retail_domain::wire::sales::{PaymentMethod, PosPayment};
+use tokio::io::AsyncBufReadExt;
+use tokio::sync::{mpsc, Notify};
+
+use crate::config::Config;
+use crate::devices::{run_serial_scanner, PrinterSink, ScannerEvent, VirtualScanner};
+use crate::lane::{
+    Lane, LaneError, LaneMember, LaneSettings, PaymentOutcome, ScanOutcome, TakenPayment,
+};
+use crate::receipt::ReceiptLayout;
+use crate::scanner::ScanFrame;
+use crate::server_api::{ApiError, RemoteMember, ServerApi};
+use crate::store::LaneDb;
+use crate::sync::{self, BusLogin, SyncProgress};
+use crate::ui::{draw, KeyAction, Keyboard, View, HELP};
+
+/// A cashier command (keys on the screen, or a line on stdin with `--headless`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// As if scanned.
+    Scan(String),
+    /// Set a line's quantity.
+    Qty(u32, i64),
+    /// Void a line.
+    Void(u32),
+    /// Void the sale with the manager's PIN.
+    VoidSale(String),
+    /// Park the sale.
+    Park,
+    /// Resume parked sale n (1-based).
+    Resume(usize),
+    /// Take a payment.
+    Pay(PaymentMethod, Money),
+    /// Redeem the member's points as a payment (online).
+    Points(i64),
+    /// Look a member up by phone number (online).
+    MemberPhone(String),
+    /// Remove the member.
+    NoMember,
+    /// Reprint the last receipt.
+    Reprint,
+    /// Print the status line.
+    Status,
+    /// Open the shift with the opening cash.
+    ShiftOpen(Money),
+    /// Close the shift with the counted cash (prints the Z report).
+    ShiftClose(Money),
+    /// Return lines `(line_no, qty)` of the sale whose receipt code was scanned last (online).
+    Return(Vec<(u32, i64)>),
+    /// Input that could not be understood (the message says why).
+    Invalid(String),
+}
+
+impl Command {
+    /// Parses a headless command line: `scan CODE`, `qty LINE N`, `void LINE`, `voidsale PIN`,
+    /// `park`, `resume [N]`, `pay cash|card|balance|qr AMOUNT`, `member PHONE`, `nomember`, `points N`,
+    /// `reprint`, `status`, `shift open|close AMOUNT`, `return LINE:QTY[,LINE:QTY…]`.
+    pub fn parse(line: &str) -> Result<Command, String> {
+        let mut words = line.split_whitespace();
+        let verb = words.next().unwrap_or("");
+        let rest: Vec<&str> = words.collect();
+        let num = |i: usize, what: &str| -> Result<i64, String> {
+            rest.get(i)
+                .ok_or_else(|| format!("{verb}: {what} is missing"))?
+                .parse::<i64>()
+                .map_err(|_| format!("{verb}: {what} must be a whole number"))
+        };
+        let line_no = |i: usize| -> Result<u32, String> {
+            u32::try_from(num(i, "line number")?).map_err(|_| "no such line".to_owned())
+        };
+        match verb {
+            "scan" => rest
+                .first()
+                .map(|t| Command::Scan((*t).to_owned()))
+                .ok_or_else(|| "scan: the code is missing".into()),
+            "qty" => Ok(Command::Qty(line_no(0)?, num(1, "quantity")?)),
+            "void" => Ok(Command::Void(line_no(0)?)),
+            "voidsale" => Ok(Command::VoidSale(rest.first().unwrap_or(&"").to_string())),
+            "park" => Ok(Command::Park),
+            "resume" => Ok(Command::Resume(if rest.is_empty() {
+                1
+            } else {
+                usize::try_from(num(0, "number")?).map_err(|_| "no such parked sale")?
+            })),
+            "pay" => {
+                let method = match rest.first().copied() {
+                    Some("cash") => PaymentMethod::Cash,
+                    Some("card") => PaymentMethod::Card,
+                    Some("balance") => PaymentMethod::StoredBalance,
+                    Some("qr") => PaymentMethod::SandboxQr,
+                    Some("points") => PaymentMethod::Points,
+                    other => return Err(format!("pay: unknown method {other:?}")),
+                };
+                let amount = rest
+                    .get(1)
+                    .ok_or("pay: the amount is missing")?
+                    .parse::<Money>()
+                    .map_err(|e| format!("pay: amount: {e}"))?;
+                Ok(Command::Pay(method, amount))
+            }
+            "member" => rest
+                .first()
+                .map(|t| Command::MemberPhone((*t).to_owned()))
+                .ok_or_else(|| "member: the phone number is missing".into()),
+            "nomember" => Ok(Command::NoMember),
+            "points" => Ok(Command::Points(num(0, "points")?)),
+            "reprint" => Ok(Command::Reprint),
+            "status" => Ok(Command::Status),
+            "shift" => {
+                let amount = rest
+                    .get(1)
+                    .ok_or("shift: the cash amount is missing")?
+                    .parse::<Money>()
+                    .map_err(|e| format!("shift: amount: {e}"))?;
+                match rest.first().copied() {
+                    Some("open") => Ok(Command::ShiftOpen(amount)),
+                    Some("close") => Ok(Command::ShiftClose(amount)),
+                    other => Err(format!("shift: open or close, not {other:?}")),
+                }
+            }
+            "return" => {
+                let spec = rest
+                    .first()
+                    .ok_or("return: LINE:QTY[,LINE:QTY…] is missing")?;
+                let mut lines = Vec::new();
+                for part in spec.split(',') {
+                    let (l, q) = part
+                        .split_once(':')
+                        .ok_or_else(|| format!("return: {part:?} is not LINE:QTY"))?;
+                    let l: u32 = l
+                        .parse()
+                        .map_err(|_| format!("return: line {l:?} is not a number"))?;
+                    let q: i64 = q
+                        .parse()
+                        .map_err(|_| format!("return: quantity {q:?} is not a number"))?;
+                    lines.push((l, q));
+                }
+                Ok(Command::Return(lines))
+            }
+            "" => Err("empty command".into()),
+            other => Err(format!("unknown command {other:?}")),
+        }
+    }
+}
+
+/// Messages from the background tasks to the lane loop.
+#[derive(Debug)]
+enum Background {
+    Scanner(ScannerEvent),
+    Online(bool),
+    CatalogUpdated(i64),
+}
+
+fn load_profiles(config: &Config) -> anyhow::Result<(ScannerProfile, PrinterProfile)> {
+    let catalog = DeviceCatalog::load_dir(&config.firmware_dir.join("profiles")).map_err(|e| {
+        anyhow::anyhow!(
+            "device profiles in {}: {e}",
+            config.firmware_dir.join("profiles").display()
+        )
+    })?;
+    let scanner = catalog
+        .scanners
+        .get(&config.scanner_profile)
+        .cloned()
+        .with_context(|| format!("no scanner profile {:?}", config.scanner_profile))?;
+    let printer = catalog
+        .printers
+        .get(&config.printer_profile)
+        .cloned()
+        .with_context(|| format!("no printer profile {:?}", config.printer_profile))?;
+    Ok((scanner, printer))
+}
+
+fn progress_bar(p: SyncProgress) {
+    let width = 30;
+    let filled = if p.total > 0 {
+        (p.done * width / p.total).clamp(0, width)
+    } else {
+        width
+    } as usize;
+    eprint!(
+        "\rcatalog [{}{}] {}/{} records",
+        "#".repeat(filled),
+        " ".repeat(width as usize - filled),
+        p.done,
+        p.total
+    );
+}
+
+/// Prepares the lane: identity, first sync, pricing context. Returns the lane and the device id.
+pub async fn prepare(config: &Config, db: &LaneDb, api: &ServerApi) -> anyhow::Result<String> {
+    let identity = match api.identify().await {
+        Ok(identity) => {
+            db.save_identity(&identity).await?;
+            identity
+        }
+        Err(ApiError::Unreachable(e)) => match db.identity().await? {
+            Some(identity) => {
+                eprintln!("server unreachable ({e}); starting offline");
+                identity
+            }
+            None => bail!(
+                "the first start needs the server at {}: {e}",
+                config.server_url
+            ),
+        },
+        Err(e) => bail!("{e}"),
+    };
+    let store = identity.location_id.clone();
+    if let Some(configured) = &config.store {
+        if configured != &store {
+            bail!(
+                "this credential belongs to a lane of store {store}, but the configuration says \
+                 store {configured}"
+            );
+        }
+    }
+    if !db.catalog_synced().await? {
+        eprintln!("first start: downloading the catalog from {}", api.base());
+        let n = sync::pull_catalog(db, api, progress_bar)
+            .await
+            .context("the first catalog download failed (the lane cannot sell before it)")?;
+        eprintln!("\ncatalog downloaded: {n} records");
+    } else if let Err(e) = sync::pull_catalog(db, api, |_| {}).await {
+        eprintln!("catalog update skipped: {e}");
+    }
+    if let Err(e) = sync::refresh_context(db, api, &store).await {
+        if db.pricing_context().await?.is_none() {
+            bail!("cannot fetch the pricing context: {e}");
+        }
+        eprintln!("pricing context update skipped: {e}");
+    }
+    Ok(identity.id)
+}
+
+/// Runs the lane until `shutdown` completes.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let (scanner_profile, printer_profile) = load_profiles(&config)?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
+    let db = LaneDb::open(&config.data_dir.join("lane.db")).await?;
+    let api = ServerApi::new(&config.server_url, &config.credential);
+    let device_id = prepare(&config, &db, &api).await?;
+    let identity = db.identity().await?.context("no identity")?;
+    let store = identity.location_id.clone();
+
+    let settings = LaneSettings {
+        store: store.clone(),
+        store_name: config.store_name.clone().unwrap_or_else(|| store.clone()),
+        lane: config.lane,
+        cashier: config.cashier.clone(),
+        manager_pin_sha256: config.manager_pin_sha256.clone(),
+        layouts: config.layouts(),
+        receipt_layout: ReceiptLayout::from_profile(&printer_profile),
+        footer: config.footer.clone(),
+    };
+    let mut lane = Lane::open(db.clone(), settings).await?;
+
+    let (tx, mut rx) = mpsc::channel::<Background>(256);
+    let (scan_tx, mut scan_rx) = mpsc::channel::<ScannerEvent>(256);
+
+    // Devices.
+    // With --simulate receipts go to a file unless a printer is configured explicitly.
+    let printer = match (&config.printer, config.simulate) {
+        (Some(p), _) => PrinterSink::parse(p).map_err(anyhow::Error::msg)?,
+        (None, true) => PrinterSink::File {
+            path: config.data_dir.join("receipts.bin"),
+            decoded_copy: true,
+        },
+        (None, false) => bail!("printer is not configured (file:, tcp: or serial:)"),
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    if config.simulate {
+        let scanner = VirtualScanner::create().context("cannot create the virtual scanner pty")?;
+        println!("SIMULATE scanner {}", scanner.path);
+        println!(
+            "SIMULATE send scans with: printf '6901234567892\\r' > {}",
+            scanner.path
+        );
+        if let PrinterSink::File {
+            path,
+            decoded_copy: true,
+        } = &printer
+        {
+            println!(
+                "SIMULATE receipts: raw ESC/POS bytes in {}, readable text in {}.txt",
+                path.display(),
+                path.display()
+            );
+        }
+        tasks.spawn(scanner.run(scanner_profile.clone(), scan_tx));
+    } else {
+        let port = config
+            .scanner_port
+            .clone()
+            .context("scanner_port is not configured")?;
+        tasks.spawn(run_serial_scanner(port, scanner_profile.clone(), scan_tx));
+    }
+
+    // Catalog pulls: on notice and by poll.
+    let pull = Arc::new(Notify::new());
+    if let Some(url) = &config.mqtt_url {
+        match sync::parse_broker(url) {
+            Some((host, port)) => {
+                tasks.spawn(sync::watch_catalog_notices(
+                    BusLogin {
+                        host,
+                        port,
+                        device_id: device_id.clone(),
+                        credential: config.credential.clone(),
+                        store: store.clone(),
+                    },
+                    pull.clone(),
+                ));
+            }
+            None => bail!("mqtt_url {url:?}: use mqtt://host:port"),
+        }
+    }
+    {
+        let (db, api, tx, pull, store) = (
+            db.clone(),
+            api.clone(),
+            tx.clone(),
+            pull.clone(),
+            store.clone(),
+        );
+        let every = Duration::from_secs(config.catalog_poll_secs.max(1));
+        tasks.spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = pull.notified() => {}
+                    _ = tokio::time::sleep(every) => {}
+                }
+                let before = db.catalog_cursor().await.unwrap_or(0);
+                match sync::pull_catalog(&db, &api, |_| {}).await {
+                    Ok(n) => {
+                        let _ = sync::refresh_context(&db, &api, &store).await;
+                        let after = db.catalog_cursor().await.unwrap_or(before);
+                        if n > 0 || after != before {
+                            let _ = tx.send(Background::CatalogUpdated(n)).await;
+                        }
+                    }
+                    Err(e) => tracing::debug!(error = %e, "catalog pull failed"),
+                }
+            }
+        });
+    }
+    // Sale push.
+    let push_now = Arc::new(Notify::new());
+    {
+        let (db, api, tx, push_now) = (db.clone(), api.clone(), tx.clone(), push_now.clone());
+        let every = Duration::from_secs(config.push_interval_secs.max(1));
+        tasks.spawn(async move {
+            loop {
+                let online = match sync::push_unsent(&db, &api, 500).await {
+                    Ok(report) => {
+                        if report.sent > 0 {
+                            tracing::info!(?report, "sales pushed");
+                        }
+                        true
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "sale push failed");
+                        !e.is_offline()
+                    }
+                };
+                if tx.send(Background::Online(online)).await.is_err() {
+                    return;
+                }
+                tokio::select! {
+                    _ = push_now.notified() => {}
+                    _ = tokio::time::sleep(every) => {}
+                }
+            }
+        });
+    }
+    {
+        let tx = tx.clone();
+        tasks.spawn(async move {
+            while let Some(e) = scan_rx.recv().await {
+                if tx.send(Background::Scanner(e)).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+
+    // Cashier input: stdin lines (headless) or keys (screen).
+    let (cmd_tx, mut cmd_rx) = mpsc::channel::<Input>(64);
+    if config.headless {
+        tasks.spawn(async move {
+            let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if cmd_tx.send(Input::Line(line)).await.is_err() {
+                    return;
+                }
+            }
+        });
+    } else {
+        // crossterm's reader blocks: a thread of its own.
+        std::thread::spawn(move || loop {
+            match ratatui::crossterm::event::read() {
+                Ok(ratatui::crossterm::event::Event::Key(key)) => {
+                    if cmd_tx.blocking_send(Input::Key(key)).is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {
+                    if cmd_tx.blocking_send(Input::Redraw).is_err() {
+                        return;
+                    }
+                }
+                Err(_) => return,
+            }
+        });
+    }
+
+    println!(
+        "READY store {store} lane {:02} cashier {}",
+        config.lane, config.cashier
+    );
+    let mut terminal = if config.headless {
+        None
+    } else {
+        Some(ratatui::try_init().context("cannot start the cashier screen")?)
+    };
+    let mut runner = Runner {
+        lane: &mut lane,
+        api: &api,
+        printer: &printer,
+        printer_layout: ReceiptLayout::from_profile(&printer_profile),
+        push_now: &push_now,
+        headless: config.headless,
+        message: (false, "ready: scan an item".into()),
+        printer_state: "ok".into(),
+        scanner_state: "?".into(),
+        pending_return: None,
+        keyboard: Keyboard::default(),
+        unsent: 0,
+    };
+    tokio::pin!(shutdown);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let result = loop {
+        tokio::select! {
+            _ = &mut shutdown => break Ok(()),
+            Some(msg) = rx.recv() => runner.background(msg).await,
+            Some(input) = cmd_rx.recv() => match input {
+                Input::Line(line) => {
+                    let line = line.trim().to_owned();
+                    if line.is_empty() { continue; }
+                    match Command::parse(&line) {
+                        Ok(cmd) => runner.command(cmd).await,
+                        Err(e) => runner.say(true, format!("ERR {e}")),
+                    }
+                }
+                Input::Key(key) => {
+                    let lines: Vec<u32> =
+                        runner.lane.basket().lines.iter().map(|l| l.line_no).collect();
+                    match runner.keyboard.key(key, &lines) {
+                        KeyAction::None => {}
+                        KeyAction::Help => runner.say(false, format!("OK {HELP}")),
+                        KeyAction::Quit => break Ok(()),
+                        KeyAction::Run(cmd) => runner.command(cmd).await,
+                    }
+                }
+                Input::Redraw => {}
+            },
+            _ = tick.tick() => {
+                runner.unsent = runner.lane.db().counts().await.map(|c| c.unsent).unwrap_or(-1);
+            }
+        }
+        if let Some(terminal) = terminal.as_mut() {
+            let view = runner.view();
+            if let Err(e) = terminal.draw(|f| draw(f, &view)) {
+                break Err(anyhow::anyhow!("the cashier screen failed: {e}"));
+            }
+        }
+    };
+    if terminal.is_some() {
+        ratatui::restore();
+    }
+    tasks.abort_all();
+    result
+}
+
+/// Cashier input.
+enum Input {
+    Line(String),
+    Key(ratatui::crossterm::event::KeyEvent),
+    Redraw,
+}
+
+/// A line of a sale that can be returned.
+#[derive(Clone, Debug)]
+struct ReturnableLine {
+    line_no: u32,
+    name: String,
+    left: i64,
+}
+
+/// The lane loop's state around the core.
+struct Runner<'a> {
+    lane: &'a mut Lane,
+    api: &'a ServerApi,
+    printer: &'a PrinterSink,
+    printer_layout: ReceiptLayout,
+    push_now: &'a Notify,
+    headless: bool,
+    message: (bool, String),
+    printer_state: String,
+    scanner_state: String,
+    pending_return: Option<(uuid::Uuid, Vec<ReturnableLine>)>,
+    keyboard: Keyboard,
+    unsent: i64,
+}
+
+impl Runner<'_> {
+    /// Reports a line: printed with `--headless`, else shown on the message line.
+    fn say(&mut self, error: bool, line: String) {
+        if self.headless {
+            println!("{line}");
+        } else if !line.starts_with("SALE ") {
+            let text = line
+                .strip_prefix("OK ")
+                .or_else(|| line.strip_prefix("ERR "))
+                .or_else(|| line.strip_prefix("EVENT "))
+                .unwrap_or(&line)
+                .to_owned();
+            self.message = (error, text);
+        }
+    }
+
+    fn view(&self) -> View {
+        let mut view = View::from_lane(self.lane);
+        view.selected = self.keyboard.selected;
+        view.message = self.message.clone();
+        view.input = self.keyboard.input();
+        view.unsent = self.unsent;
+        view.printer = self.printer_state.clone();
+        view.scanner = self.scanner_state.clone();
+        view
+    }
+
+    async fn background(&mut self, msg: Background) {
+        match msg {
+            Background::Scanner(ScannerEvent::Frame(ScanFrame::Code { text, .. })) => {
+                self.command(Command::Scan(text)).await
+            }
+            Background::Scanner(ScannerEvent::Frame(ScanFrame::Garbled { reason })) => {
+                self.say(true, format!("ERR scanner sent garbage: {reason}"))
+            }
+            Background::Scanner(ScannerEvent::Connected(what)) => {
+                self.scanner_state = "ok".into();
+                self.say(false, format!("EVENT {what}"))
+            }
+            Background::Scanner(ScannerEvent::Disconnected(what)) => {
+                self.scanner_state = "DISCONNECTED".into();
+                self.say(true, format!("EVENT {what}"))
+            }
+            Background::Online(online) => {
+                if online != self.lane.online() {
+                    self.say(
+                        !online,
+                        format!("EVENT {}", if online { "online" } else { "offline" }),
+                    );
+                }
+                self.lane.set_online(online);
+            }
+            Background::CatalogUpdated(n) => match self.lane.reload().await {
+                Ok(()) => self.say(false, format!("EVENT catalog updated ({n} records)")),
+                Err(e) => self.say(true, format!("ERR catalog reload: {e}")),
+            },
+        }
+    }
+
+    async fn command(&mut self, cmd: Command) {
+        match self.apply(cmd).await {
+            Ok(text) => self.say(false, format!("OK {text}")),
+            Err(e) => self.say(true, format!("ERR {e}")),
+        }
+        let n = self.lane.basket().lines.len();
+        if self.keyboard.selected >= n {
+            self.keyboard.selected = n.saturating_sub(1);
+        }
+    }
+
+    fn total_text(&self) -> String {
+        match self.lane.priced() {
+            Some(p) => format!("total {} due {}", p.total, self.lane.due()),
+            None => "total 0.00".into(),
+        }
+    }
+
+    async fn print(&mut self, bytes: &[u8]) -> Result<(), crate::devices::PrintError> {
+        let result = self.printer.print(bytes).await;
+        self.printer_state = match &result {
+            Ok(()) => "ok".into(),
+            Err(_) => "OFFLINE".into(),
+        };
+        result
+    }
+
+    async fn apply(&mut self, cmd: Command) -> Result<String, LaneError> {
+        match cmd {
+            Command::Scan(text) => match self.lane.scan(&text).await? {
+                ScanOutcome::LineAdded(n) | ScanOutcome::LineIncremented(n) => {
+                    if let Some(i) = self.lane.basket().lines.iter().position(|l| l.line_no == n) {
+                        self.keyboard.selected = i;
+                    }
+                    let line = self
+                        .lane
+                        .basket()
+                        .lines
+                        .iter()
+                        .find(|l| l.line_no == n)
+                        .map(|l| format!("{} x{}", l.sku.display_name(), l.qty_text()))
+                        .unwrap_or_default();
+                    Ok(format!("line {n} {line}; {}", self.total_text()))
+                }
+                ScanOutcome::MemberIdentified(id) => {
+                    let mut text = format!("member {id} (verified offline)");
+                    if let Ok(m) = self.api.member(id).await {
+                        self.lane.confirm_member(member_from_remote(&m))?;
+                        text = format!("member {} {} {} points", m.phone, m.tier.name, m.points);
+                    }
+                    Ok(format!("{text}; {}", self.total_text()))
+                }
+                ScanOutcome::Receipt(code) => self.start_return(code.sale_id).await,
+                ScanOutcome::Pickup(code) => {
+                    match self
+                        .api
+                        .hand_over(
+                            code.order_id,
+                            &serde_json::json!({"pickup_code": code.short_code}),
+                        )
+                        .await
+                    {
+                        Ok(order) => Ok(format!(
+                            "pickup order {} handed over",
+                            order["order_no"].as_str().unwrap_or("")
+                        )),
+                        Err(e) if e.is_offline() => Err(LaneError::Offline("a pickup handover")),
+                        Err(e) => Err(LaneError::NotUsableHere(format!("pickup: {e}"))),
+                    }
+                }
+            },
+            Command::Qty(line, qty) => {
+                self.lane.set_qty(line, qty)?;
+                Ok(format!("line {line} qty {qty}; {}", self.total_text()))
+            }
+            Command::Void(line) => {
+                self.lane.void_line(line)?;
+                Ok(format!("line {line} voided; {}", self.total_text()))
+            }
+            Command::VoidSale(pin) => {
+                self.lane.void_sale(&pin)?;
+                Ok("sale voided".into())
+            }
+            Command::Park => {
+                self.lane.park()?;
+                Ok(format!("sale parked ({} parked)", self.lane.parked().len()))
+            }
+            Command::Resume(n) => {
+                self.lane.resume(n.saturating_sub(1))?;
+                Ok(format!("sale resumed; {}", self.total_text()))
+            }
+            Command::MemberPhone(phone) => match self.api.member_by_phone(&phone).await {
+                Ok(m) => {
+                    self.lane.set_member(member_from_remote(&m))?;
+                    Ok(format!(
+                        "member {} {}; {}",
+                        m.phone,
+                        m.tier.name,
+                        self.total_text()
+                    ))
+                }
+                Err(e) if e.is_offline() => Err(LaneError::Offline("looking a member up by phone")),
+                Err(e) => Err(LaneError::NotUsableHere(format!("member: {e}"))),
+            },
+            Command::NoMember => {
+                self.lane.clear_member()?;
+                Ok(format!("member removed; {}", self.total_text()))
+            }
+            Command::Pay(method, amount) => self.pay(method, amount).await,
+            Command::Points(points) => {
+                let member = self
+                    .lane
+                    .basket()
+                    .member
+                    .clone()
+                    .ok_or_else(|| LaneError::BadPayment("identify the member first".into()))?;
+                let remote = match self.api.member(member.id).await {
+                    Ok(m) => m,
+                    Err(e) if e.is_offline() => {
+                        return Err(LaneError::Offline("paying with points"))
+                    }
+                    Err(e) => return Err(LaneError::NotUsableHere(format!("member: {e}"))),
+                };
+                let outcome = self.lane.redeem_points(points, remote.points).await?;
+                self.finish_payment(outcome, Money::ZERO).await
+            }
+            Command::Reprint => {
+                let last = self
+                    .lane
+                    .db()
+                    .last_sale()
+                    .await?
+                    .ok_or_else(|| LaneError::NotUsableHere("no sale to reprint yet".into()))?;
+                match self.print(&last.receipt).await {
+                    Ok(()) => {
+                        self.lane.db().mark_printed(last.sale.id).await?;
+                        Ok(format!("receipt {} reprinted", last.sale.sale_no))
+                    }
+                    Err(e) => Err(LaneError::NotUsableHere(format!(
+                        "{e}; the receipt waits for reprint"
+                    ))),
+                }
+            }
+            Command::Status => {
+                let counts = self.lane.db().counts().await?;
+                Ok(format!(
+                    "{} unsent {} rejected {} unprinted {} lines {} {}",
+                    if self.lane.online() {
+                        "online"
+                    } else {
+                        "offline"
+                    },
+                    counts.unsent,
+                    counts.rejected,
+                    counts.unprinted,
+                    self.lane.basket().lines.len(),
+                    self.total_text()
+                ))
+            }
+            Command::ShiftOpen(cash) => {
+                if self.lane.shift().is_some() {
+                    return Err(LaneError::NotUsableHere("a shift is already open".into()));
+                }
+                if cash.is_negative() {
+                    return Err(LaneError::BadPayment(
+                        "opening cash must not be negative".into(),
+                    ));
+                }
+                let id = retail_domain::ids::new_id();
+                let cashier = self.lane.settings().cashier.clone();
+                self.lane
+                    .db()
+                    .open_shift(id, &cashier, cash.fen(), chrono::Utc::now())
+                    .await?;
+                self.lane.set_shift(Some(id));
+                Ok(format!("shift opened with {cash} in the drawer"))
+            }
+            Command::ShiftClose(counted) => self.close_shift(counted).await,
+            Command::Return(lines) => self.finish_return(lines).await,
+            Command::Invalid(why) => Err(LaneError::NotUsableHere(why)),
+        }
+    }
+
+    async fn start_return(&mut self, sale_id: uuid::Uuid) -> Result<String, LaneError> {
+        let view = match self.api.sale(sale_id).await {
+            Ok(v) => v,
+            Err(e) if e.is_offline() => return Err(LaneError::Offline("a return")),
+            Err(ApiError::Refused { status: 404, .. }) => {
+                return Err(LaneError::NotUsableHere(
+                    "the server does not know this sale (not pushed yet?)".into(),
+                ))
+            }
+            Err(e) => return Err(LaneError::NotUsableHere(format!("return: {e}"))),
+        };
+        let lines: Vec<ReturnableLine> = view["lines"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|l| {
+                        Some(ReturnableLine {
+                            line_no: u32::try_from(l["line_no"].as_i64()?).ok()?,
+                            name: l["name"].as_str()?.to_owned(),
+                            left: l["qty"].as_i64()? - l["returned_qty"].as_i64().unwrap_or(0),
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let text = lines
+            .iter()
+            .map(|l| format!("{}:{} left {}", l.line_no, l.name, l.left))
+            .collect::<Vec<_>>()
+            .join(" | ");
+        self.pending_return = Some((sale_id, lines));
+        self.keyboard.mode = crate::ui::InputMode::Return;
+        self.keyboard.text.clear();
+        Ok(format!(
+            "return from sale {}: {text}; enter return LINE:QTY,…",
+            view["order_no"].as_str().unwrap_or("")
+        ))
+    }
+
+    async fn finish_return(&mut self, lines: Vec<(u32, i64)>) -> Result<String, LaneError> {
+        let Some((sale_id, returnable)) = self.pending_return.clone() else {
+            return Err(LaneError::NotUsableHere(
+                "scan the receipt code of the sale first".into(),
+            ));
+        };
+        for (line, qty) in &lines {
+            let Some(r) = returnable.iter().find(|r| r.line_no == *line) else {
+                return Err(LaneError::NoSuchLine(*line));
+            };
+            if *qty <= 0 || *qty > r.left {
+                return Err(LaneError::BadQuantity(format!(
+                    "line {line} ({}): 1 to {} can be returned",
+                    r.name, r.left
+                )));
+            }
+        }
+        let request = retail_domain::wire::sales::CreateReturn {
+            id: retail_domain::ids::new_id(),
+            order_id: sale_id,
+            lines: lines
+                .iter()
+                .map(|(l, q)| retail_domain::wire::sales::ReturnLineRequest {
+                    line_no: *l,
+                    qty: *q,
+                })
+                .collect(),
+            reason: Some("returned at the till".into()),
+        };
+        let result = match self.api.create_return(&request).await {
+            Ok(r) => r,
+            Err(e) if e.is_offline() => return Err(LaneError::Offline("a return")),
+            Err(e) => return Err(LaneError::NotUsableHere(format!("return: {e}"))),
+        };
+        self.pending_return = None;
+        self.lane
+            .db()
+            .record_return(
+                result.return_id,
+                sale_id,
+                result.refund.fen(),
+                result.tender_refund.fen(),
+                self.lane.shift(),
+            )
+            .await?;
+        let mut rows = vec![(
+            "销售单 Sale".to_owned(),
+            sale_id.to_string()[..8].to_owned(),
+        )];
+        for l in &result.lines {
+            rows.push((
+                format!("行 line {} × {}", l.line_no, l.qty),
+                l.refund.to_string(),
+            ));
+        }
+        rows.push(("退款 Refund".into(), result.refund.to_string()));
+        rows.push(("退现 Cash back".into(), result.tender_refund.to_string()));
+        let slip =
+            crate::receipt::encode_report("退货单 RETURN", &rows, &self.printer_layout, true);
+        let printed = match self.print(&slip).await {
+            Ok(()) => "slip printed".to_owned(),
+            Err(e) => e.to_string(),
+        };
+        Ok(format!(
+            "return recorded: refund {}, hand back {} in cash; {printed}",
+            result.refund, result.tender_refund
+        ))
+    }
+
+    async fn close_shift(&mut self, counted: Money) -> Result<String, LaneError> {
+        let Some((id, cashier, opened, opening)) = self.lane.db().open_shift_info().await? else {
+            return Err(LaneError::NotUsableHere(
+                "no shift is open (F11 opens one)".into(),
+            ));
+        };
+        if counted.is_negative() {
+            return Err(LaneError::BadPayment(
+                "counted cash must not be negative".into(),
+            ));
+        }
+        let sales = self.lane.db().shift_sales(id).await?;
+        let (returns, refunds, cash_back) = self.lane.db().shift_returns(id).await?;
+        let mut by_method: std::collections::BTreeMap<&'static str, i64> = Default::default();
+        let mut total = 0i64;
+        for s in &sales {
+            total += s.sale.total.fen();
+            for p in &s.sale.payments {
+                *by_method.entry(p.method.as_str()).or_default() += p.amount.fen();
+            }
+        }
+        let cash_sales = by_method.get("cash").copied().unwrap_or(0);
+        let expected = opening + cash_sales - cash_back;
+        let now = chrono::Utc::now();
+        let mut rows = vec![
+            ("收银员 Cashier".to_owned(), cashier),
+            (
+                "开班 Opened".to_owned(),
+                opened.format("%Y-%m-%d %H:%M").to_string(),
+            ),
+            (
+                "交班 Closed".to_owned(),
+                now.format("%Y-%m-%d %H:%M").to_string(),
+            ),
+            ("销售笔数 Sales".to_owned(), sales.len().to_string()),
+            (
+                "销售额 Sales total".to_owned(),
+                Money::from_fen(total).to_string(),
+            ),
+        ];
+        for (method, fen) in &by_method {
+            rows.push((format!("  {method}"), Money::from_fen(*fen).to_string()));
+        }
+        rows.push(("退货笔数 Returns".into(), returns.to_string()));
+        rows.push(("退款 Refunds".into(), Money::from_fen(refunds).to_string()));
+        rows.push((
+            "备用金 Opening cash".into(),
+            Money::from_fen(opening).to_string(),
+        ));
+        rows.push((
+            "应有现金 Expected cash".into(),
+            Money::from_fen(expected).to_string(),
+        ));
+        rows.push(("实点现金 Counted cash".into(), counted.to_string()));
+        rows.push((
+            "差额 Difference".into(),
+            Money::from_fen(counted.fen() - expected).to_string(),
+        ));
+        self.lane.db().close_shift(id, counted.fen(), now).await?;
+        self.lane.set_shift(None);
+        let report =
+            crate::receipt::encode_report("Z 报表 Z REPORT", &rows, &self.printer_layout, true);
+        let printed = match self.print(&report).await {
+            Ok(()) => "Z report printed".to_owned(),
+            Err(e) => format!("{e}: Z report not printed"),
+        };
+        Ok(format!(
+            "shift closed: {} sales, expected cash {}, counted {counted}; {printed}",
+            sales.len(),
+            Money::from_fen(expected)
+        ))
+    }
+
+    async fn pay(&mut self, method: PaymentMethod, amount: Money) -> Result<String, LaneError> {
+        let outcome =
+            match method {
+                PaymentMethod::Cash | PaymentMethod::Card => self.lane.pay(method, amount).await?,
+                PaymentMethod::StoredBalance => {
+                    let member =
+                        self.lane.basket().member.clone().ok_or_else(|| {
+                            LaneError::BadPayment("identify the member first".into())
+                        })?;
+                    let remote = match self.api.member(member.id).await {
+                        Ok(m) => m,
+                        Err(e) if e.is_offline() => {
+                            return Err(LaneError::Offline("paying with the stored balance"))
+                        }
+                        Err(e) => return Err(LaneError::NotUsableHere(format!("member: {e}"))),
+                    };
+                    if remote.balance < amount {
+                        return Err(LaneError::BadPayment(format!(
+                            "the stored balance is {}, less than {amount}",
+                            remote.balance
+                        )));
+                    }
+                    self.lane
+                        .add_confirmed_payment(TakenPayment {
+                            payment: PosPayment {
+                                id: retail_domain::ids::new_id(),
+                                method,
+                                amount,
+                                points: 0,
+                                provider_ref: None,
+                            },
+                            tendered: amount,
+                            change: Money::ZERO,
+                        })
+                        .await?
+                }
+                PaymentMethod::Points | PaymentMethod::SandboxQr => {
+                    if !self.lane.online() {
+                        return Err(LaneError::Offline(if method == PaymentMethod::Points {
+                            "paying with points"
+                        } else {
+                            "a QR payment"
+                        }));
+                    }
+                    return Err(LaneError::NotUsableHere(
+                        "this payment method is not available at this lane yet".into(),
+                    ));
+                }
+            };
+        self.finish_payment(outcome, amount).await
+    }
+
+    async fn finish_payment(
+        &mut self,
+        outcome: PaymentOutcome,
+        amount: Money,
+    ) -> Result<String, LaneError> {
+        match outcome {
+            PaymentOutcome::Partial(due) => Ok(format!("paid {amount}; still due {due}")),
+            PaymentOutcome::Completed(done) => {
+                self.push_now.notify_one();
+                self.say(
+                    false,
+                    format!(
+                        "SALE {} {} total {} change {}",
+                        done.sale.id, done.sale.sale_no, done.sale.total, done.change
+                    ),
+                );
+                let mut bytes = done.receipt.clone();
+                if done.open_drawer {
+                    bytes.extend_from_slice(&self.printer_layout.drawer_kick);
+                }
+                let printed = match self.print(&bytes).await {
+                    Ok(()) => {
+                        self.lane.db().mark_printed(done.sale.id).await?;
+                        "receipt printed".to_owned()
+                    }
+                    Err(e) => format!("{e}: the sale is saved, the receipt waits for reprint (F7)"),
+                };
+                Ok(format!(
+                    "sale {} complete, change {}; {printed}",
+                    done.sale.sale_no, done.change
+                ))
+            }
+        }
+    }
+}
+
+fn member_from_remote(m: &RemoteMember) -> LaneMember {
+    LaneMember {
+        id: m.id,
+        tier: m.tier.code.clone(),
+        tier_name: m.tier.name.clone(),
+        points: m.points,
+        balance: Some(m.balance),
+        masked_phone: Some(m.phone.clone()),
+        confirmed_online: true,
+    }
+}

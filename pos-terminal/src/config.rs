@@ -1,0 +1,137 @@
+//! The lane's configuration file (TOML), e.g.
+//!
+//! ```toml
+//! server_url = "http://127.0.0.1:8080"
+//! credential = "dv_…"                       # shown once when the device was registered
+//! store = "SH001"                           # optional: must be the credential's store
+//! mqtt_url = "mqtt://127.0.0.1:1884"        # optional: catalog notices (pull at once)
+//! lane = 1
+//! cashier = "cashier1.sh001"
+//! data_dir = "./lane-data"                  # the lane's SQLite database (and simulated receipts)
+//! firmware_dir = "firmware-config"          # device profiles
+//! scanner_profile = "honeywell-voyager-1450g-cdc"
+//! scanner_port = "/dev/ttyACM0"             # ignored with --simulate
+//! printer_profile = "epson-tm-t88v"
+//! printer = "tcp:192.168.10.31:9100"        # file:PATH | tcp:HOST:PORT | serial:PATH[@BAUD]
+//! manager_pin_sha256 = "…"                  # sha256 hex of the store manager's PIN
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use retail_domain::barcode::VariableMeasureLayout;
+use serde::Deserialize;
+
+/// Configuration of one lane.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Base URL of the central server, e.g. `http://127.0.0.1:8080`.
+    pub server_url: String,
+    /// The device credential (`dv_…`) shown once when the device was registered.
+    pub credential: String,
+    /// The store bus (`mqtt://host:port`); none: the lane polls only.
+    #[serde(default)]
+    pub mqtt_url: Option<String>,
+    /// The store this lane stands in (checked against the store the credential belongs to).
+    #[serde(default)]
+    pub store: Option<String>,
+    /// Lane number (1–99).
+    pub lane: u32,
+    /// The cashier signed in at this lane.
+    pub cashier: String,
+    /// The store's name for receipts (default: the store code).
+    #[serde(default)]
+    pub store_name: Option<String>,
+    /// Folder of the lane database.
+    pub data_dir: PathBuf,
+    /// The `firmware-config` folder.
+    pub firmware_dir: PathBuf,
+    /// Scanner profile id.
+    pub scanner_profile: String,
+    /// Scanner serial port.
+    #[serde(default)]
+    pub scanner_port: Option<String>,
+    /// Printer profile id.
+    pub printer_profile: String,
+    /// Printer: `file:PATH`, `tcp:HOST:PORT` or `serial:PATH[@BAUD]`.
+    #[serde(default)]
+    pub printer: Option<String>,
+    /// SHA-256 hex of the store manager's PIN (voiding a sale).
+    #[serde(default)]
+    pub manager_pin_sha256: Option<String>,
+    /// Seconds between sale pushes while sales wait (default 5).
+    #[serde(default = "default_push_secs")]
+    pub push_interval_secs: u64,
+    /// Seconds between catalog polls without notices (default 60).
+    #[serde(default = "default_poll_secs")]
+    pub catalog_poll_secs: u64,
+    /// Variable-measure barcode layouts (default: the Chinese price layout, prefixes 20–29).
+    #[serde(default)]
+    pub variable_measure: Vec<VariableMeasureLayout>,
+    /// Receipt footer lines.
+    #[serde(default)]
+    pub footer: Vec<String>,
+    /// Virtual devices (set by `--simulate`).
+    #[serde(skip)]
+    pub simulate: bool,
+    /// Line-oriented command input on stdin instead of the screen (set by `--headless`).
+    #[serde(skip)]
+    pub headless: bool,
+}
+
+fn default_push_secs() -> u64 {
+    5
+}
+
+fn default_poll_secs() -> u64 {
+    60
+}
+
+impl Config {
+    /// Reads and checks a configuration file.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the configuration file {}", path.display()))?;
+        let mut config: Config = toml::from_str(&text)
+            .with_context(|| format!("configuration file {}", path.display()))?;
+        if let Some(dir) = path.parent() {
+            // Relative paths are relative to the configuration file.
+            for p in [&mut config.data_dir, &mut config.firmware_dir] {
+                if p.is_relative() {
+                    *p = dir.join(&*p);
+                }
+            }
+        }
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Checks the values.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if !(1..=99).contains(&self.lane) {
+            bail!("lane must be 1 to 99, got {}", self.lane);
+        }
+        if self.cashier.trim().is_empty() {
+            bail!("cashier must not be empty");
+        }
+        if !self.credential.starts_with("dv_") {
+            bail!("credential must be the device credential (dv_…) shown at registration");
+        }
+        for layout in &self.variable_measure {
+            layout
+                .validate()
+                .map_err(|e| anyhow::anyhow!("variable_measure: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// The variable-measure layouts in force.
+    pub fn layouts(&self) -> Vec<VariableMeasureLayout> {
+        if self.variable_measure.is_empty() {
+            vec![VariableMeasureLayout::cn_default()]
+        } else {
+            self.variable_measure.clone()
+        }
+    }
+}

@@ -1,0 +1,1046 @@
+//! The lane core: a plain state machine of one checkout lane, without UI or devices.
+//!
+//! The cashier's screen, the headless command input and the tests all drive a [`Lane`] through
+//! the same methods: [`Lane::scan`] (whatever the scanner read), [`Lane::set_qty`],
+//! [`Lane::void_line`], [`Lane::void_sale`] (manager PIN), [`Lane::park`] / [`Lane::resume`],
+//! [`Lane::pay`] (cash with tendered amount and change, card, split across methods). Every
+//! change re-prices the basket with the one pricing engine
+//! ([`retail_domain::pricing::price_basket`]) from the stored pricing context, so the lane
+//! prices offline exactly as the server does.
+//!
+//! Bad input (an unknown code, a forged or expired member code, a quantity that makes no sense,
+//! a wrong PIN) answers a [`LaneError`] whose text is for the cashier's screen, and changes
+//! nothing: each change is priced on a copy of the basket and kept only when it prices.
+//!
+//! When the payments cover the amount due the sale is complete: it is committed to the local
+//! journal (with the receipt bytes) *before* anything is printed, and [`PaymentOutcome::Completed`]
+//! hands the receipt to the caller to print.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use retail_domain::barcode::{Measure, ScannedCode, VariableMeasureLayout};
+use retail_domain::codes::{
+    CodeError, CodeSigner, CodeVerifier, PickupCode, ReceiptCode, SignedCode,
+};
+use retail_domain::ids::{from_short_b64, new_id};
+use retail_domain::money::Money;
+use retail_domain::pricing::{
+    price_basket, BasketLine, MemberContext, PricedBasket, PricingError, PricingInput,
+};
+use retail_domain::wire::catalog::{ShelfStatus, SkuRecord};
+use retail_domain::wire::pricing::PricingContext;
+use retail_domain::wire::sales::{PaymentMethod, PosPayment, PosSale, PosSaleLine};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::receipt::{encode_receipt, Receipt, ReceiptLayout, ReceiptLine, ReceiptMember};
+use crate::scanner::{classify_scan, Scan};
+use crate::store::{LaneDb, StoreError};
+
+/// Most units on one line (a typo guard; the server accepts up to 1,000,000).
+pub const MAX_UNITS_PER_LINE: i64 = 9_999;
+/// Most lines in one sale (the server's limit).
+pub const MAX_LINES: usize = 500;
+/// Most parked sales.
+pub const MAX_PARKED: usize = 9;
+
+/// What the lane needs to know about itself.
+#[derive(Clone, Debug)]
+pub struct LaneSettings {
+    /// Store code, e.g. `SH001`.
+    pub store: String,
+    /// Store name for the receipt header.
+    pub store_name: String,
+    /// Lane number.
+    pub lane: u32,
+    /// The cashier signed in.
+    pub cashier: String,
+    /// SHA-256 (hex) of the store manager's PIN, needed to void a sale; none: voiding is
+    /// refused.
+    pub manager_pin_sha256: Option<String>,
+    /// Variable-measure barcode layouts of the market.
+    pub layouts: Vec<VariableMeasureLayout>,
+    /// The receipt printer's layout.
+    pub receipt_layout: ReceiptLayout,
+    /// Footer lines of the receipt.
+    pub footer: Vec<String>,
+}
+
+/// Why the lane refused something; the text is for the cashier's screen.
+#[derive(Debug, thiserror::Error)]
+pub enum LaneError {
+    /// The scanned text is no code this lane knows.
+    #[error("unknown code {text}: {reason}")]
+    UnknownCode {
+        /// What was scanned.
+        text: String,
+        /// Why it is unknown.
+        reason: String,
+    },
+    /// A product code that is not in the catalog.
+    #[error("barcode {0} is not in the catalog; nothing added")]
+    NotInCatalog(String),
+    /// A SKU withdrawn from sale.
+    #[error("{0} is off shelf and may not be sold")]
+    OffShelf(String),
+    /// A quantity that makes no sense.
+    #[error("quantity: {0}")]
+    BadQuantity(String),
+    /// No such line in the sale.
+    #[error("there is no line {0} in this sale")]
+    NoSuchLine(u32),
+    /// The sale has no lines.
+    #[error("the sale is empty")]
+    EmptySale,
+    /// Too many lines.
+    #[error("a sale has at most {MAX_LINES} lines")]
+    TooManyLines,
+    /// A signed code whose signature does not verify.
+    #[error("forged or damaged {0}: rejected")]
+    Forged(&'static str),
+    /// An expired member code.
+    #[error("the member code has expired; ask the shopper to refresh it")]
+    ExpiredCode,
+    /// A code that cannot be used at this lane.
+    #[error("{0}")]
+    NotUsableHere(String),
+    /// Wrong or missing manager PIN.
+    #[error("wrong manager PIN: nothing voided")]
+    WrongPin,
+    /// Something that needs the server while the lane is offline.
+    #[error("offline: {0} needs the server; try again when the lane is online")]
+    Offline(&'static str),
+    /// A payment that does not fit.
+    #[error("payment: {0}")]
+    BadPayment(String),
+    /// Parking refused.
+    #[error("{0}")]
+    Park(String),
+    /// The pricing engine refused the basket.
+    #[error("cannot price this sale: {0}")]
+    Pricing(#[from] PricingError),
+    /// No pricing context yet (no first sync).
+    #[error("no pricing context: the lane has not synced with the server yet")]
+    NoContext,
+    /// The local database failed.
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+/// Result of a lane action.
+pub type LaneResult<T> = Result<T, LaneError>;
+
+/// One line of the sale being rung up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SaleLine {
+    /// Line number (1-based, never reused within a sale).
+    pub line_no: u32,
+    /// The SKU.
+    pub sku: SkuRecord,
+    /// The code scanned.
+    pub barcode: String,
+    /// Units, or grams for weighed SKUs.
+    pub qty: i64,
+    /// The category path, most specific first.
+    pub categories: Vec<String>,
+    /// The price printed in a variable-measure price code (the line's fixed price).
+    pub fixed_price: Option<Money>,
+}
+
+impl SaleLine {
+    /// Whether the quantity came from the code (weight or price label) and cannot be changed.
+    pub fn measured(&self) -> bool {
+        self.fixed_price.is_some() || self.sku.weighed
+    }
+
+    /// Quantity as shown and printed: `2` or `0.456kg`.
+    pub fn qty_text(&self) -> String {
+        if self.sku.weighed && self.fixed_price.is_none() {
+            format!("{}.{:03}kg", self.qty / 1000, self.qty % 1000)
+        } else {
+            self.qty.to_string()
+        }
+    }
+}
+
+/// The member identified for the sale.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LaneMember {
+    /// Member id.
+    pub id: Uuid,
+    /// Tier code (the base tier until the server told the real one).
+    pub tier: String,
+    /// Tier name for the screen.
+    pub tier_name: String,
+    /// Points balance as last known.
+    pub points: i64,
+    /// Stored balance as last known (online only).
+    pub balance: Option<Money>,
+    /// Masked phone, once known from the server.
+    pub masked_phone: Option<String>,
+    /// Whether the server confirmed the member's details.
+    pub confirmed_online: bool,
+}
+
+/// A payment taken for the current sale.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TakenPayment {
+    /// The payment as journalled.
+    pub payment: PosPayment,
+    /// What the shopper handed over (cash), else the amount.
+    pub tendered: Money,
+    /// Change given back.
+    pub change: Money,
+}
+
+/// A sale being rung up (current or parked).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Basket {
+    /// The sale's client id (UUIDv7).
+    pub id: Uuid,
+    /// Lines.
+    pub lines: Vec<SaleLine>,
+    /// The member.
+    pub member: Option<LaneMember>,
+    /// Payments taken so far.
+    pub payments: Vec<TakenPayment>,
+    /// Points redeemed as a payment (priced by the engine: cap and value).
+    pub points_to_redeem: i64,
+    next_line_no: u32,
+}
+
+impl Basket {
+    fn new() -> Self {
+        Self {
+            id: new_id(),
+            lines: Vec::new(),
+            member: None,
+            payments: Vec::new(),
+            points_to_redeem: 0,
+            next_line_no: 1,
+        }
+    }
+
+    /// Sum of the payments taken.
+    pub fn paid(&self) -> Money {
+        Money::sum(self.payments.iter().map(|p| p.payment.amount)).unwrap_or(Money::ZERO)
+    }
+}
+
+/// What a scan did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ScanOutcome {
+    /// A line was added.
+    LineAdded(u32),
+    /// An existing line's quantity went up by one.
+    LineIncremented(u32),
+    /// The member was identified (verified offline).
+    MemberIdentified(Uuid),
+    /// A verified receipt code (for a return; online).
+    Receipt(ReceiptCode),
+    /// A verified pickup code (for a handover; online).
+    Pickup(PickupCode),
+}
+
+/// A completed sale, journalled, with its receipt to print.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompletedSale {
+    /// The sale as journalled (and later pushed).
+    pub sale: PosSale,
+    /// Receipt bytes (without the drawer kick).
+    pub receipt: Vec<u8>,
+    /// Whether to kick the drawer (a cash payment).
+    pub open_drawer: bool,
+    /// Change to give.
+    pub change: Money,
+}
+
+/// What a payment did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PaymentOutcome {
+    /// Part paid; this much is still due.
+    Partial(Money),
+    /// Fully paid: committed to the journal.
+    Completed(Box<CompletedSale>),
+}
+
+/// One checkout lane; see the [module documentation](self).
+pub struct Lane {
+    db: LaneDb,
+    settings: LaneSettings,
+    context: PricingContext,
+    verifier: Option<CodeVerifier>,
+    receipt_signer: CodeSigner,
+    categories: HashMap<String, Option<String>>,
+    basket: Basket,
+    priced: Option<PricedBasket>,
+    parked: Vec<Basket>,
+    online: bool,
+    shift: Option<Uuid>,
+}
+
+/// Hex SHA-256 of a PIN (what the configuration stores).
+pub fn pin_hash(pin: &str) -> String {
+    hex::encode(Sha256::digest(pin.trim().as_bytes()))
+}
+
+impl Lane {
+    /// A lane over its database with the stored pricing context. Fails when there is none
+    /// (no first sync yet).
+    pub async fn open(db: LaneDb, settings: LaneSettings) -> LaneResult<Self> {
+        let context = db.pricing_context().await?.ok_or(LaneError::NoContext)?;
+        let verifier = CodeVerifier::from_public_b64(&context.public_key).ok();
+        let categories = db.category_parents().await?;
+        let receipt_signer = db.receipt_signer().await?;
+        let shift = db.open_shift_info().await?.map(|s| s.0);
+        Ok(Self {
+            db,
+            settings,
+            context,
+            verifier,
+            receipt_signer,
+            categories,
+            basket: Basket::new(),
+            priced: None,
+            parked: Vec::new(),
+            online: false,
+            shift,
+        })
+    }
+
+    /// The lane database.
+    pub fn db(&self) -> &LaneDb {
+        &self.db
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &LaneSettings {
+        &self.settings
+    }
+
+    /// The sale being rung up.
+    pub fn basket(&self) -> &Basket {
+        &self.basket
+    }
+
+    /// Its price (none while empty).
+    pub fn priced(&self) -> Option<&PricedBasket> {
+        self.priced.as_ref()
+    }
+
+    /// Parked sales.
+    pub fn parked(&self) -> &[Basket] {
+        &self.parked
+    }
+
+    /// Whether the server is reachable (as the runner last found).
+    pub fn online(&self) -> bool {
+        self.online
+    }
+
+    /// Tells the lane whether the server is reachable.
+    pub fn set_online(&mut self, online: bool) {
+        self.online = online;
+    }
+
+    /// The open shift.
+    pub fn shift(&self) -> Option<Uuid> {
+        self.shift
+    }
+
+    /// Sets the open shift.
+    pub fn set_shift(&mut self, shift: Option<Uuid>) {
+        self.shift = shift;
+    }
+
+    /// The code verifier (server public key), if the context has a valid one.
+    pub fn verifier(&self) -> Option<&CodeVerifier> {
+        self.verifier.as_ref()
+    }
+
+    /// The pricing context in force.
+    pub fn context(&self) -> &PricingContext {
+        &self.context
+    }
+
+    /// Reloads the pricing context and categories after a sync, and re-prices.
+    pub async fn reload(&mut self) -> LaneResult<()> {
+        if let Some(context) = self.db.pricing_context().await? {
+            self.verifier = CodeVerifier::from_public_b64(&context.public_key).ok();
+            self.context = context;
+        }
+        self.categories = self.db.category_parents().await?;
+        let basket = self.basket.clone();
+        if let Ok(priced) = self.price(&basket) {
+            self.priced = priced;
+        }
+        Ok(())
+    }
+
+    /// Amount still due on the current sale.
+    pub fn due(&self) -> Money {
+        // Points redeemed are one of the payments, so the total is what the payments cover.
+        let total = self.priced.as_ref().map(|p| p.total).unwrap_or(Money::ZERO);
+        total.checked_sub(self.basket.paid()).unwrap_or(Money::ZERO)
+    }
+
+    fn category_path(&self, category: &str) -> Vec<String> {
+        let mut path = vec![category.to_owned()];
+        let mut at = category.to_owned();
+        while let Some(Some(parent)) = self.categories.get(&at) {
+            if path.contains(parent) || path.len() > 16 {
+                break;
+            }
+            path.push(parent.clone());
+            at = parent.clone();
+        }
+        path
+    }
+
+    fn price(&self, basket: &Basket) -> LaneResult<Option<PricedBasket>> {
+        if basket.lines.is_empty() {
+            return Ok(None);
+        }
+        let lines = basket
+            .lines
+            .iter()
+            .map(|l| {
+                let mut line = BasketLine::from_sku(l.line_no, &l.sku, l.categories.clone(), l.qty);
+                if let Some(price) = l.fixed_price {
+                    line.price = price;
+                    line.store_price = None;
+                    line.member_price = None;
+                    line.weighed = false;
+                }
+                line
+            })
+            .collect();
+        let input = PricingInput {
+            store: self.settings.store.clone(),
+            at: Utc::now(),
+            member: basket.member.as_ref().map(|m| MemberContext {
+                member_id: m.id,
+                tier: m.tier.clone(),
+                points_balance: m.points.max(0),
+            }),
+            lines,
+            promotions: self.context.promotions.clone(),
+            coupons: Vec::new(),
+            points_to_redeem: basket.points_to_redeem,
+            points_rules: self.context.points_rules.clone(),
+            settings: self.context.settings,
+        };
+        Ok(Some(price_basket(&input)?))
+    }
+
+    /// Prices `basket` and makes it current; on any error nothing changes.
+    fn commit_basket(&mut self, basket: Basket) -> LaneResult<()> {
+        let priced = self.price(&basket)?;
+        self.basket = basket;
+        self.priced = priced;
+        Ok(())
+    }
+
+    fn refuse_while_paying(&self) -> LaneResult<()> {
+        if self.basket.payments.is_empty() {
+            Ok(())
+        } else {
+            Err(LaneError::BadPayment(
+                "payment has started: finish paying or void the sale".into(),
+            ))
+        }
+    }
+
+    /// Handles one scanned frame.
+    pub async fn scan(&mut self, text: &str) -> LaneResult<ScanOutcome> {
+        match classify_scan(text, &self.settings.layouts) {
+            Scan::Product(code) => self.add_product(code).await,
+            Scan::MemberCode(text) => self.member_code(&text),
+            Scan::ReceiptCode(text) => self.receipt_code(&text).map(ScanOutcome::Receipt),
+            Scan::PickupCode(text) => self.pickup_code(&text).map(ScanOutcome::Pickup),
+            Scan::ExitPass(_) => Err(LaneError::NotUsableHere(
+                "that is a scan-and-go exit pass: it is for the exit gate".into(),
+            )),
+            Scan::StoreCode(_) => Err(LaneError::NotUsableHere(
+                "that is a store poster code: nothing to do at the till".into(),
+            )),
+            Scan::Unknown { text, reason } => Err(LaneError::UnknownCode { text, reason }),
+        }
+    }
+
+    async fn add_product(&mut self, code: ScannedCode) -> LaneResult<ScanOutcome> {
+        self.refuse_while_paying()?;
+        let (lookup, full, measure) = match &code {
+            ScannedCode::Gtin { code, .. } => (code.clone(), code.clone(), None),
+            ScannedCode::Internal(code) => (code.clone(), code.clone(), None),
+            ScannedCode::VariableMeasure { plu, measure, code } => {
+                (plu.clone(), code.clone(), Some(*measure))
+            }
+        };
+        let sku = self
+            .db
+            .sku_by_barcode(&lookup)
+            .await?
+            .ok_or_else(|| LaneError::NotInCatalog(full.clone()))?;
+        if sku.status == ShelfStatus::OffShelf {
+            return Err(LaneError::OffShelf(sku.display_name()));
+        }
+        let mut basket = self.basket.clone();
+        let (qty, fixed_price) = match measure {
+            None if sku.weighed => {
+                return Err(LaneError::BadQuantity(format!(
+                    "{} is sold by weight: scan the scale label",
+                    sku.display_name()
+                )))
+            }
+            None => (1, None),
+            Some(Measure::Price(price)) => {
+                if price.is_zero() {
+                    return Err(LaneError::BadQuantity("the label's price is zero".into()));
+                }
+                (1, Some(price))
+            }
+            Some(Measure::WeightGrams(grams)) => {
+                if !sku.weighed {
+                    return Err(LaneError::BadQuantity(format!(
+                        "{} is not sold by weight",
+                        sku.display_name()
+                    )));
+                }
+                if grams <= 0 {
+                    return Err(LaneError::BadQuantity("the label's weight is zero".into()));
+                }
+                (grams, None)
+            }
+        };
+        if measure.is_none() {
+            if let Some(line) = basket
+                .lines
+                .iter_mut()
+                .find(|l| l.sku.id == sku.id && l.barcode == full && !l.measured())
+            {
+                if line.qty >= MAX_UNITS_PER_LINE {
+                    return Err(LaneError::BadQuantity(format!(
+                        "at most {MAX_UNITS_PER_LINE} units on a line"
+                    )));
+                }
+                line.qty += 1;
+                let line_no = line.line_no;
+                self.commit_basket(basket)?;
+                return Ok(ScanOutcome::LineIncremented(line_no));
+            }
+        }
+        if basket.lines.len() >= MAX_LINES {
+            return Err(LaneError::TooManyLines);
+        }
+        let line_no = basket.next_line_no;
+        basket.next_line_no += 1;
+        basket.lines.push(SaleLine {
+            line_no,
+            categories: self.category_path(&sku.category_id),
+            sku,
+            barcode: full,
+            qty,
+            fixed_price,
+        });
+        self.commit_basket(basket)?;
+        Ok(ScanOutcome::LineAdded(line_no))
+    }
+
+    fn verify(&self, text: &str, what: &'static str) -> LaneResult<SignedCode> {
+        let verifier = self.verifier.as_ref().ok_or(LaneError::NoContext)?;
+        verifier.verify(text, Utc::now()).map_err(|e| match e {
+            CodeError::Expired => LaneError::ExpiredCode,
+            _ => LaneError::Forged(what),
+        })
+    }
+
+    fn member_code(&mut self, text: &str) -> LaneResult<ScanOutcome> {
+        let SignedCode::Member(code) = self.verify(text, "member code")? else {
+            return Err(LaneError::Forged("member code"));
+        };
+        self.refuse_while_paying()?;
+        let base = self.context.points_rules.tier_for_growth(0).clone();
+        let member = LaneMember {
+            id: code.member_id,
+            tier: base.code,
+            tier_name: base.name,
+            points: 0,
+            balance: None,
+            masked_phone: None,
+            confirmed_online: false,
+        };
+        let mut basket = self.basket.clone();
+        basket.member = Some(member);
+        self.commit_basket(basket)?;
+        Ok(ScanOutcome::MemberIdentified(code.member_id))
+    }
+
+    /// Sets the member's details as the server told them (tier, points, balance, phone).
+    pub fn confirm_member(&mut self, member: LaneMember) -> LaneResult<()> {
+        let mut basket = self.basket.clone();
+        match &basket.member {
+            Some(m) if m.id != member.id => return Ok(()),
+            _ => {}
+        }
+        basket.member = Some(member);
+        self.commit_basket(basket)
+    }
+
+    /// Sets the sale's member (found online by phone number).
+    pub fn set_member(&mut self, member: LaneMember) -> LaneResult<()> {
+        self.refuse_while_paying()?;
+        let mut basket = self.basket.clone();
+        basket.member = Some(member);
+        self.commit_basket(basket)
+    }
+
+    /// Removes the member from the sale.
+    pub fn clear_member(&mut self) -> LaneResult<()> {
+        self.refuse_while_paying()?;
+        let mut basket = self.basket.clone();
+        basket.member = None;
+        self.commit_basket(basket)
+    }
+
+    fn receipt_code(&self, text: &str) -> LaneResult<ReceiptCode> {
+        let code = match self.receipt_signer.verifier().verify(text, Utc::now()) {
+            Ok(SignedCode::Receipt(code)) => code,
+            Ok(_) => return Err(LaneError::Forged("receipt code")),
+            // Printed by another lane: its fields are checked here, the sale itself by the
+            // server (returns are online only).
+            Err(CodeError::BadSignature) => parse_receipt_fields(text)?,
+            Err(_) => return Err(LaneError::Forged("receipt code")),
+        };
+        if code.store != self.settings.store {
+            return Err(LaneError::NotUsableHere(format!(
+                "this receipt is from store {}; returns are taken at that store",
+                code.store
+            )));
+        }
+        Ok(code)
+    }
+
+    fn pickup_code(&self, text: &str) -> LaneResult<PickupCode> {
+        match self.verify(text, "pickup code")? {
+            SignedCode::Pickup(code) => Ok(code),
+            _ => Err(LaneError::Forged("pickup code")),
+        }
+    }
+
+    /// Sets a line's quantity (units; not for weighed or price-labelled lines).
+    pub fn set_qty(&mut self, line_no: u32, qty: i64) -> LaneResult<()> {
+        self.refuse_while_paying()?;
+        let mut basket = self.basket.clone();
+        let line = basket
+            .lines
+            .iter_mut()
+            .find(|l| l.line_no == line_no)
+            .ok_or(LaneError::NoSuchLine(line_no))?;
+        if line.measured() {
+            return Err(LaneError::BadQuantity(
+                "the quantity of a weighed or price-labelled item comes from its label".into(),
+            ));
+        }
+        if !(1..=MAX_UNITS_PER_LINE).contains(&qty) {
+            return Err(LaneError::BadQuantity(format!(
+                "{qty} makes no sense: 1 to {MAX_UNITS_PER_LINE} (void the line to remove it)"
+            )));
+        }
+        line.qty = qty;
+        self.commit_basket(basket)
+    }
+
+    /// Removes a line.
+    pub fn void_line(&mut self, line_no: u32) -> LaneResult<()> {
+        self.refuse_while_paying()?;
+        let mut basket = self.basket.clone();
+        let before = basket.lines.len();
+        basket.lines.retain(|l| l.line_no != line_no);
+        if basket.lines.len() == before {
+            return Err(LaneError::NoSuchLine(line_no));
+        }
+        self.commit_basket(basket)
+    }
+
+    /// Voids the whole sale with the store manager's PIN.
+    pub fn void_sale(&mut self, pin: &str) -> LaneResult<()> {
+        let Some(expected) = &self.settings.manager_pin_sha256 else {
+            return Err(LaneError::WrongPin);
+        };
+        if !expected.eq_ignore_ascii_case(&pin_hash(pin)) {
+            return Err(LaneError::WrongPin);
+        }
+        if self.basket.lines.is_empty() && self.basket.member.is_none() {
+            return Err(LaneError::EmptySale);
+        }
+        if self
+            .basket
+            .payments
+            .iter()
+            .any(|p| p.payment.method != PaymentMethod::Cash)
+        {
+            return Err(LaneError::BadPayment(
+                "a non-cash payment was taken: refund it before voiding".into(),
+            ));
+        }
+        self.basket = Basket::new();
+        self.priced = None;
+        Ok(())
+    }
+
+    /// Parks the current sale and starts a new one.
+    pub fn park(&mut self) -> LaneResult<()> {
+        if self.basket.lines.is_empty() {
+            return Err(LaneError::Park("nothing to park".into()));
+        }
+        self.refuse_while_paying()?;
+        if self.parked.len() >= MAX_PARKED {
+            return Err(LaneError::Park(format!(
+                "at most {MAX_PARKED} parked sales: resume one first"
+            )));
+        }
+        self.parked
+            .push(std::mem::replace(&mut self.basket, Basket::new()));
+        self.priced = None;
+        Ok(())
+    }
+
+    /// Resumes the parked sale at `index` (0 = parked first); the current sale must be empty.
+    pub fn resume(&mut self, index: usize) -> LaneResult<()> {
+        if !self.basket.lines.is_empty() {
+            return Err(LaneError::Park(
+                "finish or park the current sale first".into(),
+            ));
+        }
+        if index >= self.parked.len() {
+            return Err(LaneError::Park(format!(
+                "there is no parked sale {}",
+                index + 1
+            )));
+        }
+        let basket = self.parked[index].clone();
+        self.commit_basket(basket)?;
+        self.parked.remove(index);
+        Ok(())
+    }
+
+    /// Takes a payment. Cash: `amount` is what the shopper handed over (change is given back
+    /// when it covers more than is due). Card: at most what is due. Stored balance, points and
+    /// QR payments need the server: the runner confirms them and calls
+    /// [`Lane::add_confirmed_payment`].
+    pub async fn pay(
+        &mut self,
+        method: PaymentMethod,
+        amount: Money,
+    ) -> LaneResult<PaymentOutcome> {
+        if self.basket.lines.is_empty() {
+            return Err(LaneError::EmptySale);
+        }
+        if amount.is_negative() || amount.is_zero() {
+            return Err(LaneError::BadPayment("the amount must be positive".into()));
+        }
+        let due = self.due();
+        let (applied, change) = match method {
+            PaymentMethod::Cash => {
+                if amount > due {
+                    (due, amount.checked_sub(due).unwrap_or(Money::ZERO))
+                } else {
+                    (amount, Money::ZERO)
+                }
+            }
+            PaymentMethod::Card => {
+                if amount > due {
+                    return Err(LaneError::BadPayment(format!(
+                        "card payment {amount} is more than the {due} due"
+                    )));
+                }
+                (amount, Money::ZERO)
+            }
+            PaymentMethod::StoredBalance => {
+                return Err(LaneError::Offline("paying with the stored balance"))
+            }
+            PaymentMethod::Points => return Err(LaneError::Offline("paying with points")),
+            PaymentMethod::SandboxQr => return Err(LaneError::Offline("a QR payment")),
+        };
+        self.add_confirmed_payment(TakenPayment {
+            payment: PosPayment {
+                id: new_id(),
+                method,
+                amount: applied,
+                points: 0,
+                provider_ref: None,
+            },
+            tendered: amount,
+            change,
+        })
+        .await
+    }
+
+    /// Adds a payment confirmed by the server (stored balance, QR) or taken by [`Lane::pay`];
+    /// completes the sale when it covers what is due.
+    pub async fn add_confirmed_payment(
+        &mut self,
+        taken: TakenPayment,
+    ) -> LaneResult<PaymentOutcome> {
+        if taken.payment.amount > self.due() {
+            return Err(LaneError::BadPayment(format!(
+                "{} is more than the {} due",
+                taken.payment.amount,
+                self.due()
+            )));
+        }
+        self.basket.payments.push(taken);
+        let due = self.due();
+        if !due.is_zero() {
+            return Ok(PaymentOutcome::Partial(due));
+        }
+        match self.complete().await {
+            Ok(done) => Ok(PaymentOutcome::Completed(Box::new(done))),
+            Err(e) => {
+                // Not journalled: the sale stays open with its payments minus the last.
+                self.basket.payments.pop();
+                Err(e)
+            }
+        }
+    }
+
+    /// Redeems `points` of the member's points as a payment (online: `balance` is the member's
+    /// points balance the server just gave). The pricing engine checks the cap and the balance
+    /// and values the points; nothing changes when it refuses.
+    pub async fn redeem_points(&mut self, points: i64, balance: i64) -> LaneResult<PaymentOutcome> {
+        if self.basket.lines.is_empty() {
+            return Err(LaneError::EmptySale);
+        }
+        if points <= 0 {
+            return Err(LaneError::BadPayment("points must be positive".into()));
+        }
+        if self.basket.points_to_redeem > 0 {
+            return Err(LaneError::BadPayment(
+                "points were already redeemed on this sale".into(),
+            ));
+        }
+        let mut basket = self.basket.clone();
+        let member = basket
+            .member
+            .as_mut()
+            .ok_or_else(|| LaneError::BadPayment("identify the member first".into()))?;
+        member.points = balance;
+        basket.points_to_redeem = points;
+        let priced = self.price(&basket)?.ok_or(LaneError::EmptySale)?;
+        let value = priced.points_value;
+        let due_before = priced
+            .total
+            .checked_sub(self.basket.paid())
+            .unwrap_or(Money::ZERO);
+        if value > due_before {
+            return Err(LaneError::BadPayment(format!(
+                "{points} points are worth {value}, more than the {due_before} still due"
+            )));
+        }
+        self.basket = basket;
+        self.priced = Some(priced);
+        self.add_confirmed_payment(TakenPayment {
+            payment: PosPayment {
+                id: new_id(),
+                method: PaymentMethod::Points,
+                amount: value,
+                points,
+                provider_ref: None,
+            },
+            tendered: value,
+            change: Money::ZERO,
+        })
+        .await
+    }
+
+    fn sale_number(&self, seq: i64) -> String {
+        format!("{}-{:02}-{seq:06}", self.settings.store, self.settings.lane)
+    }
+
+    async fn complete(&mut self) -> LaneResult<CompletedSale> {
+        let priced = self.priced.clone().ok_or(LaneError::EmptySale)?;
+        let basket = self.basket.clone();
+        let now = Utc::now();
+        let lines: Vec<PosSaleLine> = priced
+            .lines
+            .iter()
+            .filter_map(|p| {
+                let line = basket.lines.iter().find(|l| l.line_no == p.line_no)?;
+                Some(PosSaleLine {
+                    line_no: p.line_no,
+                    sku_id: p.sku_id,
+                    barcode: line.barcode.clone(),
+                    name: line.sku.display_name(),
+                    qty: p.qty,
+                    unit_price: p.list_unit_price,
+                    discount: p.discount,
+                    amount: p.amount,
+                })
+            })
+            .collect();
+        let mut sale = PosSale {
+            id: basket.id,
+            sale_no: String::new(),
+            store: self.settings.store.clone(),
+            cashier: self.settings.cashier.clone(),
+            member_id: basket.member.as_ref().map(|m| m.id),
+            lines,
+            payments: basket.payments.iter().map(|p| p.payment.clone()).collect(),
+            subtotal: priced.subtotal,
+            discount: priced.discount,
+            total: priced.total,
+            completed_at: now,
+            offline: !self.online,
+        };
+        let change = Money::sum(basket.payments.iter().map(|p| p.change)).unwrap_or(Money::ZERO);
+        let open_drawer = basket
+            .payments
+            .iter()
+            .any(|p| p.payment.method == PaymentMethod::Cash);
+        let receipt_code = self
+            .receipt_signer
+            .try_sign(&SignedCode::Receipt(ReceiptCode {
+                sale_id: sale.id,
+                store: sale.store.clone(),
+            }));
+        let layout = self.settings.receipt_layout.clone();
+        let mut receipt_error = None;
+        let store_name = self.settings.store_name.clone();
+        let lane = self.settings.lane;
+        let footer = self.settings.footer.clone();
+        let number = |seq| self.sale_number(seq);
+        let build = |sale: &PosSale| {
+            let receipt = build_receipt(
+                sale,
+                &basket,
+                &priced,
+                &store_name,
+                lane,
+                receipt_code.clone().unwrap_or_default(),
+                change,
+                footer.clone(),
+                now,
+            );
+            match encode_receipt(&receipt, &layout, false) {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    receipt_error = Some(e.to_string());
+                    Vec::new()
+                }
+            }
+        };
+        self.db
+            .commit_sale(&mut sale, number, build, open_drawer, self.shift)
+            .await?;
+        if let Some(e) = receipt_error {
+            tracing::error!(error = %e, sale = %sale.id, "receipt could not be encoded");
+        }
+        let receipt = self
+            .db
+            .sale(sale.id)
+            .await?
+            .map(|e| e.receipt)
+            .unwrap_or_default();
+        self.basket = Basket::new();
+        self.priced = None;
+        Ok(CompletedSale {
+            sale,
+            receipt,
+            open_drawer,
+            change,
+        })
+    }
+}
+
+/// Reads a receipt code's fields without its signature (a code printed by another lane; the
+/// server decides whether the sale exists).
+fn parse_receipt_fields(text: &str) -> LaneResult<ReceiptCode> {
+    let bad = || LaneError::Forged("receipt code");
+    let mut parts = text.split('.');
+    if parts.next() != Some("RC1") {
+        return Err(bad());
+    }
+    let id = parts.next().ok_or_else(bad)?;
+    let store = parts.next().ok_or_else(bad)?;
+    let sig = parts.next().ok_or_else(bad)?;
+    if parts.next().is_some() || sig.len() != 86 {
+        return Err(bad());
+    }
+    retail_domain::codes::validate_store(store).map_err(|_| bad())?;
+    Ok(ReceiptCode {
+        sale_id: from_short_b64(id).map_err(|_| bad())?,
+        store: store.to_owned(),
+    })
+}
+
+fn method_name(method: PaymentMethod) -> &'static str {
+    match method {
+        PaymentMethod::Cash => "现金",
+        PaymentMethod::StoredBalance => "储值",
+        PaymentMethod::Points => "积分",
+        PaymentMethod::SandboxQr => "扫码",
+        PaymentMethod::Card => "银行卡",
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_receipt(
+    sale: &PosSale,
+    basket: &Basket,
+    priced: &PricedBasket,
+    store_name: &str,
+    lane: u32,
+    receipt_code: String,
+    change: Money,
+    footer: Vec<String>,
+    at: DateTime<Utc>,
+) -> Receipt {
+    let lines = priced
+        .lines
+        .iter()
+        .filter_map(|p| {
+            let line = basket.lines.iter().find(|l| l.line_no == p.line_no)?;
+            Some(ReceiptLine {
+                name: line.sku.display_name(),
+                qty_text: line.qty_text(),
+                unit_price: p.list_unit_price,
+                amount: p.list_amount,
+                discount: p.discount,
+            })
+        })
+        .collect();
+    let member = basket.member.as_ref().map(|m| ReceiptMember {
+        masked_phone: m
+            .masked_phone
+            .clone()
+            .unwrap_or_else(|| format!("会员 {}", &m.id.simple().to_string()[24..])),
+        points_earned: priced.points_earned,
+        points_balance: m
+            .points
+            .saturating_add(priced.points_earned)
+            .saturating_sub(basket.points_to_redeem),
+    });
+    Receipt {
+        store_name: store_name.to_owned(),
+        store_code: sale.store.clone(),
+        lane: format!("{lane:02}"),
+        cashier: sale.cashier.clone(),
+        sale_no: sale.sale_no.clone(),
+        printed_at: at,
+        lines,
+        subtotal: priced.subtotal,
+        discount: priced.discount,
+        total: priced.total,
+        payments: basket
+            .payments
+            .iter()
+            .map(|p| (method_name(p.payment.method).to_owned(), p.tendered))
+            .collect(),
+        change,
+        member,
+        receipt_code,
+        footer,
+    }
+}

@@ -1,0 +1,258 @@
+//! The lane's HTTP client of the central server (DESIGN §5): device identity, catalog pull,
+//! pricing context, sale push, and the online-only calls (members, returns, pickups).
+//!
+//! Every call carries the device credential. Errors are split into [`ApiError::Unreachable`]
+//! (network down, server gone: the lane goes on offline) and answers the server gave.
+
+use std::time::Duration;
+
+use retail_domain::codes::CodeVerifier;
+use retail_domain::points::PointsRules;
+use retail_domain::pricing::PricingSettings;
+use retail_domain::wire::catalog::CatalogPage;
+use retail_domain::wire::devices::DeviceIdentity;
+use retail_domain::wire::pricing::PricingContext;
+use retail_domain::wire::sales::{CreateReturn, PosSale, PushSales, PushSalesResult, ReturnResult};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Errors of a server call.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The server could not be reached (the lane is offline).
+    #[error("the server is unreachable: {0}")]
+    Unreachable(String),
+    /// The server answered with an error.
+    #[error("{message}")]
+    Refused {
+        /// HTTP status.
+        status: u16,
+        /// The stable error code (e.g. `return_exceeds_sale`).
+        code: String,
+        /// The server's message.
+        message: String,
+    },
+    /// The server answered something this lane cannot read.
+    #[error("unexpected answer from the server: {0}")]
+    Unexpected(String),
+}
+
+impl ApiError {
+    /// True when the server could not be reached.
+    pub fn is_offline(&self) -> bool {
+        matches!(self, Self::Unreachable(_))
+    }
+}
+
+/// Result of a server call.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// A member as the server shows it to a lane.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteMember {
+    /// Member id.
+    pub id: Uuid,
+    /// Masked phone number.
+    pub phone: String,
+    /// Name (may be empty).
+    #[serde(default)]
+    pub name: String,
+    /// Tier.
+    pub tier: RemoteTier,
+    /// Points balance.
+    pub points: i64,
+    /// Stored balance.
+    pub balance: retail_domain::money::Money,
+}
+
+/// A member's tier as the server shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteTier {
+    /// Tier code, e.g. `gold`.
+    pub code: String,
+    /// Tier name, e.g. `金卡会员`.
+    #[serde(default)]
+    pub name: String,
+}
+
+/// The server's HTTP API as a lane uses it.
+#[derive(Clone, Debug)]
+pub struct ServerApi {
+    base: String,
+    credential: String,
+    client: reqwest::Client,
+}
+
+#[derive(Deserialize)]
+struct VerifierKey {
+    public_key: String,
+}
+
+impl ServerApi {
+    /// A client for the server at `base` (e.g. `http://127.0.0.1:8080`) with a device credential.
+    pub fn new(base: &str, credential: &str) -> Self {
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap_or_default();
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+            credential: credential.to_owned(),
+            client,
+        }
+    }
+
+    /// The server's base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/api/v1{path}", self.base)
+    }
+
+    async fn answer<T: DeserializeOwned>(request: reqwest::RequestBuilder) -> ApiResult<T> {
+        let response = request
+            .send()
+            .await
+            .map_err(|e| ApiError::Unreachable(e.to_string()))?;
+        let status = response.status().as_u16();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| ApiError::Unreachable(e.to_string()))?;
+        if !(200..300).contains(&status) {
+            let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+            if status == 502 || status == 503 || status == 504 {
+                return Err(ApiError::Unreachable(format!("server answered {status}")));
+            }
+            return Err(ApiError::Refused {
+                status,
+                code: body["error"]["code"].as_str().unwrap_or("").to_owned(),
+                message: body["error"]["message"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| format!("the server answered {status}")),
+            });
+        }
+        serde_json::from_slice(&bytes).map_err(|e| ApiError::Unexpected(e.to_string()))
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> ApiResult<T> {
+        Self::answer(
+            self.client
+                .get(self.url(path))
+                .bearer_auth(&self.credential),
+        )
+        .await
+    }
+
+    async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> ApiResult<T> {
+        Self::answer(
+            self.client
+                .post(self.url(path))
+                .bearer_auth(&self.credential)
+                .json(body),
+        )
+        .await
+    }
+
+    /// `GET /devices/me`: who this device is; refuses a credential of another kind of device.
+    pub async fn identify(&self) -> ApiResult<DeviceIdentity> {
+        let response = self
+            .client
+            .get(self.url("/devices/me"))
+            .bearer_auth(&self.credential)
+            .send()
+            .await
+            .map_err(|e| ApiError::Unreachable(e.to_string()))?;
+        let status = response.status().as_u16();
+        let body: serde_json::Value = response.json().await.unwrap_or_default();
+        DeviceIdentity::from_response(status, &body, "pos").map_err(|message| ApiError::Refused {
+            status,
+            code: "device_refused".into(),
+            message,
+        })
+    }
+
+    /// One page of the catalog change feed.
+    pub async fn catalog_changes(&self, since: i64, limit: i64) -> ApiResult<CatalogPage> {
+        self.get(&format!("/catalog/changes?since={since}&limit={limit}"))
+            .await
+    }
+
+    /// The pricing context of this lane's store. Until the server serves
+    /// `GET /pricing/context` (404), the lane builds one without promotions from the code
+    /// verifier key (`GET /keys/code-verifier`) and the default rules, keeping what it has.
+    pub async fn pricing_context(
+        &self,
+        store: &str,
+        previous: Option<&PricingContext>,
+    ) -> ApiResult<PricingContext> {
+        match self.get::<PricingContext>("/pricing/context").await {
+            Ok(context) => Ok(context),
+            Err(ApiError::Refused { status: 404, .. }) => {
+                let key: VerifierKey = self.get("/keys/code-verifier").await?;
+                CodeVerifier::from_public_b64(&key.public_key)
+                    .map_err(|e| ApiError::Unexpected(format!("code verifier key: {e}")))?;
+                Ok(match previous {
+                    Some(p) => PricingContext {
+                        public_key: key.public_key,
+                        ..p.clone()
+                    },
+                    None => PricingContext {
+                        store: store.to_owned(),
+                        version: 0,
+                        promotions: Vec::new(),
+                        points_rules: PointsRules::default(),
+                        settings: PricingSettings::default(),
+                        public_key: key.public_key,
+                    },
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Pushes a batch of sales.
+    pub async fn push_sales(&self, sales: Vec<PosSale>) -> ApiResult<PushSalesResult> {
+        self.post("/pos/sales", &PushSales { sales }).await
+    }
+
+    /// A member by id (online).
+    pub async fn member(&self, id: Uuid) -> ApiResult<RemoteMember> {
+        self.get(&format!("/members/{id}")).await
+    }
+
+    /// A member by phone number (online).
+    pub async fn member_by_phone(&self, phone: &str) -> ApiResult<RemoteMember> {
+        let phone: String = phone.chars().filter(|c| c.is_ascii_digit()).collect();
+        self.get(&format!("/members/lookup?phone={phone}")).await
+    }
+
+    /// Records a return (online).
+    pub async fn create_return(&self, request: &CreateReturn) -> ApiResult<ReturnResult> {
+        self.post("/returns", request).await
+    }
+
+    /// A sale with its lines and returns (online).
+    pub async fn sale(&self, id: Uuid) -> ApiResult<serde_json::Value> {
+        self.get(&format!("/pos/sales/{id}")).await
+    }
+
+    /// An order (online).
+    pub async fn order(&self, id: Uuid) -> ApiResult<serde_json::Value> {
+        self.get(&format!("/orders/{id}")).await
+    }
+
+    /// Hands a pickup order over (online).
+    pub async fn hand_over(
+        &self,
+        id: Uuid,
+        body: &serde_json::Value,
+    ) -> ApiResult<serde_json::Value> {
+        self.post(&format!("/orders/{id}/pickup"), body).await
+    }
+}

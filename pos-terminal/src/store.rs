@@ -1,0 +1,607 @@
+//! The lane's local SQLite database (DESIGN §3 "POS local store", §5): the full catalog copy
+//! with its sync cursor, the last pricing context, and the sale journal.
+//!
+//! The journal is the lane's source of truth for completed sales: a sale is inserted (with the
+//! receipt bytes to print) in one transaction *before* the receipt is printed, and stays until
+//! the server has answered for it. WAL mode with `synchronous = FULL`, so a committed sale
+//! survives a power cut or a `SIGKILL`.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use retail_domain::wire::catalog::{CatalogItem, CatalogPage, SkuRecord};
+use retail_domain::wire::devices::DeviceIdentity;
+use retail_domain::wire::pricing::PricingContext;
+use retail_domain::wire::sales::{PosSale, SaleOutcome, SaleResult};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+use uuid::Uuid;
+
+/// Errors of the lane database.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite failed.
+    #[error("lane database: {0}")]
+    Sql(#[from] sqlx::Error),
+    /// A stored record could not be read back.
+    #[error("lane database holds an unreadable record: {0}")]
+    Corrupt(String),
+}
+
+/// Result of the lane database.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS categories (id TEXT PRIMARY KEY, parent_id TEXT, seq INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS skus (id TEXT PRIMARY KEY, seq INTEGER NOT NULL, record TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS barcodes (code TEXT PRIMARY KEY, sku_id TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS barcodes_by_sku ON barcodes (sku_id)",
+    "CREATE TABLE IF NOT EXISTS sales (
+        id TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL UNIQUE,
+        sale_no TEXT NOT NULL,
+        completed_at TEXT NOT NULL,
+        body TEXT NOT NULL,
+        receipt BLOB NOT NULL,
+        open_drawer INTEGER NOT NULL,
+        printed INTEGER NOT NULL DEFAULT 0,
+        outcome TEXT,
+        order_no TEXT,
+        points_earned INTEGER,
+        points_balance INTEGER,
+        error TEXT,
+        answered_at TEXT,
+        shift_id TEXT
+    )",
+    "CREATE INDEX IF NOT EXISTS sales_unsent ON sales (outcome, seq)",
+    "CREATE TABLE IF NOT EXISTS shifts (
+        id TEXT PRIMARY KEY,
+        cashier TEXT NOT NULL,
+        opened_at TEXT NOT NULL,
+        opening_cash INTEGER NOT NULL,
+        closed_at TEXT,
+        counted_cash INTEGER
+    )",
+    "CREATE TABLE IF NOT EXISTS returns (
+        id TEXT PRIMARY KEY,
+        sale_id TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        refund INTEGER NOT NULL,
+        tender_refund INTEGER NOT NULL,
+        shift_id TEXT
+    )",
+];
+
+const CURSOR_KEY: &str = "catalog_cursor";
+const SYNCED_KEY: &str = "catalog_synced";
+const CONTEXT_KEY: &str = "pricing_context";
+const IDENTITY_KEY: &str = "identity";
+const SIGNER_KEY: &str = "receipt_signer_seed";
+
+/// A sale of the journal with what the server answered for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JournalEntry {
+    /// The sale as pushed.
+    pub sale: PosSale,
+    /// The lane's sequence number of the sale.
+    pub seq: i64,
+    /// Receipt bytes (without the drawer kick).
+    pub receipt: Vec<u8>,
+    /// Whether the drawer is kicked when it is first printed.
+    pub open_drawer: bool,
+    /// Whether the receipt has been printed.
+    pub printed: bool,
+    /// The server's answer, once there is one.
+    pub outcome: Option<SaleOutcome>,
+    /// The server's order number.
+    pub order_no: Option<String>,
+    /// Why the server rejected it.
+    pub error: Option<String>,
+}
+
+/// Counts for the status bar.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct JournalCounts {
+    /// Completed sales not yet answered by the server.
+    pub unsent: i64,
+    /// Sales the server refused (kept for the store to look at).
+    pub rejected: i64,
+    /// Receipts waiting to be (re)printed.
+    pub unprinted: i64,
+}
+
+/// The lane's local database.
+#[derive(Clone, Debug)]
+pub struct LaneDb {
+    pool: SqlitePool,
+}
+
+fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+impl LaneDb {
+    /// Opens (creating if needed) the database file at `path`.
+    pub async fn open(path: &Path) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(std::time::Duration::from_secs(10));
+        // One connection: the lane's writers (sale commit, push answers, catalog pages) are
+        // serialised instead of failing with SQLITE_BUSY on a lock upgrade; every statement
+        // is short (a catalog page of 2,000 records takes milliseconds).
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await?;
+        for statement in SCHEMA {
+            sqlx::query(statement).execute(&pool).await?;
+        }
+        Ok(Self { pool })
+    }
+
+    /// The connection pool (for read-only inspection in tests and benches).
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    async fn meta(&self, key: &str) -> StoreResult<Option<String>> {
+        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn set_meta(&self, key: &str, value: &str) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO meta (key, value) VALUES (?, ?) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The catalog cursor (0 before the first sync).
+    pub async fn catalog_cursor(&self) -> StoreResult<i64> {
+        Ok(self
+            .meta(CURSOR_KEY)
+            .await?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// True once a full catalog download has completed (the lane may then sell offline).
+    pub async fn catalog_synced(&self) -> StoreResult<bool> {
+        Ok(self.meta(SYNCED_KEY).await?.as_deref() == Some("1"))
+    }
+
+    /// Marks the first full download as complete.
+    pub async fn mark_catalog_synced(&self) -> StoreResult<()> {
+        self.set_meta(SYNCED_KEY, "1").await
+    }
+
+    /// Applies one page of the change feed and moves the cursor, in one transaction.
+    pub async fn apply_catalog_page(&self, page: &CatalogPage) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        for item in &page.items {
+            match item {
+                CatalogItem::Category(c) => {
+                    sqlx::query(
+                        "INSERT INTO categories (id, parent_id, seq) VALUES (?, ?, ?) \
+                         ON CONFLICT (id) DO UPDATE SET parent_id = excluded.parent_id, \
+                         seq = excluded.seq",
+                    )
+                    .bind(&c.id)
+                    .bind(&c.parent_id)
+                    .bind(c.seq)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                CatalogItem::Sku(s) => {
+                    let id = s.id.to_string();
+                    let record = serde_json::to_string(s).map_err(corrupt)?;
+                    sqlx::query(
+                        "INSERT INTO skus (id, seq, record) VALUES (?, ?, ?) \
+                         ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, \
+                         record = excluded.record",
+                    )
+                    .bind(&id)
+                    .bind(s.seq)
+                    .bind(record)
+                    .execute(&mut *tx)
+                    .await?;
+                    sqlx::query("DELETE FROM barcodes WHERE sku_id = ?")
+                        .bind(&id)
+                        .execute(&mut *tx)
+                        .await?;
+                    for code in &s.barcodes {
+                        sqlx::query(
+                            "INSERT INTO barcodes (code, sku_id) VALUES (?, ?) \
+                             ON CONFLICT (code) DO UPDATE SET sku_id = excluded.sku_id",
+                        )
+                        .bind(code)
+                        .bind(&id)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
+            }
+        }
+        sqlx::query(
+            "INSERT INTO meta (key, value) VALUES (?, ?) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(CURSOR_KEY)
+        .bind(page.next_since.to_string())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The SKU a barcode (or PLU / internal code) identifies.
+    pub async fn sku_by_barcode(&self, code: &str) -> StoreResult<Option<SkuRecord>> {
+        let record: Option<String> = sqlx::query_scalar(
+            "SELECT s.record FROM barcodes b JOIN skus s ON s.id = b.sku_id WHERE b.code = ?",
+        )
+        .bind(code)
+        .fetch_optional(&self.pool)
+        .await?;
+        record
+            .map(|r| serde_json::from_str(&r).map_err(corrupt))
+            .transpose()
+    }
+
+    /// Number of SKUs in the local catalog.
+    pub async fn sku_count(&self) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM skus")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    /// Every category's parent (to build category paths for the pricing engine).
+    pub async fn category_parents(&self) -> StoreResult<HashMap<String, Option<String>>> {
+        let rows = sqlx::query("SELECT id, parent_id FROM categories")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.get::<String, _>(0), r.get::<Option<String>, _>(1)))
+            .collect())
+    }
+
+    /// The stored pricing context.
+    pub async fn pricing_context(&self) -> StoreResult<Option<PricingContext>> {
+        self.meta(CONTEXT_KEY)
+            .await?
+            .map(|t| serde_json::from_str(&t).map_err(corrupt))
+            .transpose()
+    }
+
+    /// Stores the pricing context.
+    pub async fn save_pricing_context(&self, context: &PricingContext) -> StoreResult<()> {
+        self.set_meta(
+            CONTEXT_KEY,
+            &serde_json::to_string(context).map_err(corrupt)?,
+        )
+        .await
+    }
+
+    /// The identity the server last confirmed (to start offline).
+    pub async fn identity(&self) -> StoreResult<Option<DeviceIdentity>> {
+        self.meta(IDENTITY_KEY)
+            .await?
+            .map(|t| serde_json::from_str(&t).map_err(corrupt))
+            .transpose()
+    }
+
+    /// Stores the identity the server confirmed.
+    pub async fn save_identity(&self, identity: &DeviceIdentity) -> StoreResult<()> {
+        self.set_meta(
+            IDENTITY_KEY,
+            &serde_json::to_string(identity).map_err(corrupt)?,
+        )
+        .await
+    }
+
+    /// The lane's own receipt-code signing key (generated at first use and kept): the lane
+    /// signs the receipt codes it prints, offline.
+    pub async fn receipt_signer(&self) -> StoreResult<retail_domain::codes::CodeSigner> {
+        use retail_domain::codes::CodeSigner;
+        if let Some(seed) = self.meta(SIGNER_KEY).await? {
+            let bytes = hex::decode(seed.trim()).map_err(corrupt)?;
+            let seed: [u8; 32] = bytes
+                .try_into()
+                .map_err(|_| corrupt("receipt signing key is not 32 bytes"))?;
+            return Ok(CodeSigner::from_seed(&seed));
+        }
+        let signer = CodeSigner::generate();
+        sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING")
+            .bind(SIGNER_KEY)
+            .bind(hex::encode(signer.seed()))
+            .execute(&self.pool)
+            .await?;
+        // Another connection may have won the race: read back what is stored.
+        let seed = self.meta(SIGNER_KEY).await?.unwrap_or_default();
+        let bytes = hex::decode(seed.trim()).map_err(corrupt)?;
+        let seed: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| corrupt("receipt signing key is not 32 bytes"))?;
+        Ok(CodeSigner::from_seed(&seed))
+    }
+
+    /// Commits a completed sale to the journal, numbering it: `sale_no` is built by `number`
+    /// from the lane's next sequence number. Returns the sequence number. Committing the same
+    /// sale id twice is refused by the primary key (nothing changes).
+    pub async fn commit_sale(
+        &self,
+        sale: &mut PosSale,
+        number: impl FnOnce(i64) -> String,
+        receipt: impl FnOnce(&PosSale) -> Vec<u8>,
+        open_drawer: bool,
+        shift_id: Option<Uuid>,
+    ) -> StoreResult<i64> {
+        let mut tx = self.pool.begin().await?;
+        let seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM sales")
+            .fetch_one(&mut *tx)
+            .await?;
+        sale.sale_no = number(seq);
+        let bytes = receipt(sale);
+        let body = serde_json::to_string(&*sale).map_err(corrupt)?;
+        sqlx::query(
+            "INSERT INTO sales (id, seq, sale_no, completed_at, body, receipt, open_drawer, shift_id) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(sale.id.to_string())
+        .bind(seq)
+        .bind(&sale.sale_no)
+        .bind(sale.completed_at.to_rfc3339())
+        .bind(body)
+        .bind(bytes)
+        .bind(open_drawer)
+        .bind(shift_id.map(|s| s.to_string()))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(seq)
+    }
+
+    /// Records that a sale's receipt has been printed.
+    pub async fn mark_printed(&self, sale_id: Uuid) -> StoreResult<()> {
+        sqlx::query("UPDATE sales SET printed = 1 WHERE id = ?")
+            .bind(sale_id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    fn entry(row: sqlx::sqlite::SqliteRow) -> StoreResult<JournalEntry> {
+        let body: String = row.try_get("body")?;
+        let outcome: Option<String> = row.try_get("outcome")?;
+        Ok(JournalEntry {
+            sale: serde_json::from_str(&body).map_err(corrupt)?,
+            seq: row.try_get("seq")?,
+            receipt: row.try_get("receipt")?,
+            open_drawer: row.try_get("open_drawer")?,
+            printed: row.try_get("printed")?,
+            outcome: outcome.as_deref().map(parse_outcome).transpose()?,
+            order_no: row.try_get("order_no")?,
+            error: row.try_get("error")?,
+        })
+    }
+
+    /// The most recent sale.
+    pub async fn last_sale(&self) -> StoreResult<Option<JournalEntry>> {
+        sqlx::query("SELECT * FROM sales ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?
+            .map(Self::entry)
+            .transpose()
+    }
+
+    /// A sale of the journal by id.
+    pub async fn sale(&self, id: Uuid) -> StoreResult<Option<JournalEntry>> {
+        sqlx::query("SELECT * FROM sales WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .map(Self::entry)
+            .transpose()
+    }
+
+    /// All sales of the journal, oldest first.
+    pub async fn all_sales(&self) -> StoreResult<Vec<JournalEntry>> {
+        sqlx::query("SELECT * FROM sales ORDER BY seq")
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(Self::entry)
+            .collect()
+    }
+
+    /// Up to `limit` sales the server has not answered yet, oldest first.
+    pub async fn unsent(&self, limit: i64) -> StoreResult<Vec<PosSale>> {
+        let rows: Vec<String> =
+            sqlx::query_scalar("SELECT body FROM sales WHERE outcome IS NULL ORDER BY seq LIMIT ?")
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|b| serde_json::from_str(b).map_err(corrupt))
+            .collect()
+    }
+
+    /// Records the server's answers for pushed sales.
+    pub async fn record_results(&self, results: &[SaleResult]) -> StoreResult<()> {
+        let now = Utc::now().to_rfc3339();
+        let mut tx = self.pool.begin().await?;
+        for r in results {
+            sqlx::query(
+                "UPDATE sales SET outcome = ?, order_no = ?, points_earned = ?, \
+                 points_balance = ?, error = ?, answered_at = ? WHERE id = ? AND outcome IS NULL",
+            )
+            .bind(outcome_str(r.outcome))
+            .bind(&r.order_no)
+            .bind(r.points_earned)
+            .bind(r.points_balance)
+            .bind(&r.error)
+            .bind(&now)
+            .bind(r.id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Counts for the status bar.
+    pub async fn counts(&self) -> StoreResult<JournalCounts> {
+        let row = sqlx::query(
+            "SELECT \
+               COALESCE(SUM(CASE WHEN outcome IS NULL THEN 1 ELSE 0 END), 0), \
+               COALESCE(SUM(CASE WHEN outcome = 'rejected' THEN 1 ELSE 0 END), 0), \
+               COALESCE(SUM(CASE WHEN printed = 0 THEN 1 ELSE 0 END), 0) \
+             FROM sales",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(JournalCounts {
+            unsent: row.try_get(0)?,
+            rejected: row.try_get(1)?,
+            unprinted: row.try_get(2)?,
+        })
+    }
+
+    /// Opens a shift.
+    pub async fn open_shift(
+        &self,
+        id: Uuid,
+        cashier: &str,
+        opening_cash_fen: i64,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO shifts (id, cashier, opened_at, opening_cash) VALUES (?, ?, ?, ?)",
+        )
+        .bind(id.to_string())
+        .bind(cashier)
+        .bind(at.to_rfc3339())
+        .bind(opening_cash_fen)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The open shift, if any: (id, cashier, opened at, opening cash in fen).
+    pub async fn open_shift_info(&self) -> StoreResult<Option<(Uuid, String, DateTime<Utc>, i64)>> {
+        let row = sqlx::query(
+            "SELECT id, cashier, opened_at, opening_cash FROM shifts WHERE closed_at IS NULL \
+             ORDER BY opened_at DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| -> StoreResult<_> {
+            let id: String = r.try_get(0)?;
+            let opened: String = r.try_get(2)?;
+            Ok((
+                Uuid::from_str(&id).map_err(corrupt)?,
+                r.try_get(1)?,
+                DateTime::parse_from_rfc3339(&opened)
+                    .map_err(corrupt)?
+                    .with_timezone(&Utc),
+                r.try_get(3)?,
+            ))
+        })
+        .transpose()
+    }
+
+    /// The sales of a shift, oldest first.
+    pub async fn shift_sales(&self, shift: Uuid) -> StoreResult<Vec<JournalEntry>> {
+        sqlx::query("SELECT * FROM sales WHERE shift_id = ? ORDER BY seq")
+            .bind(shift.to_string())
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(Self::entry)
+            .collect()
+    }
+
+    /// Records a return made at this lane (for the shift's Z report).
+    pub async fn record_return(
+        &self,
+        id: Uuid,
+        sale_id: Uuid,
+        refund_fen: i64,
+        tender_refund_fen: i64,
+        shift: Option<Uuid>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO returns (id, sale_id, created_at, refund, tender_refund, shift_id) \
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(id.to_string())
+        .bind(sale_id.to_string())
+        .bind(Utc::now().to_rfc3339())
+        .bind(refund_fen)
+        .bind(tender_refund_fen)
+        .bind(shift.map(|s| s.to_string()))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Returns of a shift: (count, refunds in fen, refunds handed back in cash/tender in fen).
+    pub async fn shift_returns(&self, shift: Uuid) -> StoreResult<(i64, i64, i64)> {
+        let row = sqlx::query(
+            "SELECT COUNT(*), COALESCE(SUM(refund), 0), COALESCE(SUM(tender_refund), 0) \
+             FROM returns WHERE shift_id = ?",
+        )
+        .bind(shift.to_string())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))
+    }
+
+    /// Closes a shift with the counted cash.
+    pub async fn close_shift(
+        &self,
+        id: Uuid,
+        counted_fen: i64,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE shifts SET closed_at = ?, counted_cash = ? WHERE id = ? AND closed_at IS NULL",
+        )
+        .bind(at.to_rfc3339())
+        .bind(counted_fen)
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+fn outcome_str(o: SaleOutcome) -> &'static str {
+    match o {
+        SaleOutcome::Applied => "applied",
+        SaleOutcome::Duplicate => "duplicate",
+        SaleOutcome::Rejected => "rejected",
+    }
+}
+
+fn parse_outcome(s: &str) -> StoreResult<SaleOutcome> {
+    match s {
+        "applied" => Ok(SaleOutcome::Applied),
+        "duplicate" => Ok(SaleOutcome::Duplicate),
+        "rejected" => Ok(SaleOutcome::Rejected),
+        other => Err(corrupt(format!("unknown sale outcome {other:?}"))),
+    }
+}

@@ -1,0 +1,207 @@
+//! Keeping the lane in step with the server (DESIGN §5, §6): the catalog pull by cursor (a full
+//! download on first start, deltas afterwards), the pricing context, the background push of
+//! journalled sales in batches, and the MQTT catalog notice that makes the lane pull at once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use retail_domain::wire::catalog::MAX_PAGE_SIZE;
+use retail_domain::wire::sales::{SaleOutcome, MAX_SALES_PER_PUSH};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use tokio::sync::Notify;
+
+use crate::server_api::{ApiError, ServerApi};
+use crate::store::{LaneDb, StoreError};
+
+/// Errors of a sync step.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// The server call failed.
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    /// The local database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl SyncError {
+    /// True when the server could not be reached.
+    pub fn is_offline(&self) -> bool {
+        matches!(self, Self::Api(e) if e.is_offline())
+    }
+}
+
+/// Progress of a catalog pull: records applied so far of the total announced.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SyncProgress {
+    /// Records applied.
+    pub done: i64,
+    /// Records that changed after the starting cursor.
+    pub total: i64,
+}
+
+/// Pulls every catalog change since the stored cursor, page by page, applying each page in one
+/// transaction with its cursor (a crash mid-pull resumes where it stopped). Marks the catalog
+/// synced when the feed is exhausted. Returns the records applied.
+pub async fn pull_catalog(
+    db: &LaneDb,
+    api: &ServerApi,
+    mut progress: impl FnMut(SyncProgress),
+) -> Result<i64, SyncError> {
+    let since = db.catalog_cursor().await?;
+    let mut state = SyncProgress::default();
+    let fetch = |since: i64| {
+        let api = api.clone();
+        tokio::spawn(async move { api.catalog_changes(since, MAX_PAGE_SIZE).await })
+    };
+    // The next page is fetched while the current one is written.
+    let mut next = Some(fetch(since));
+    while let Some(pending) = next.take() {
+        let page = pending
+            .await
+            .map_err(|e| ApiError::Unexpected(format!("catalog fetch task: {e}")))??;
+        if page.has_more {
+            next = Some(fetch(page.next_since));
+        }
+        if state.total == 0 {
+            state.total = page.total;
+        }
+        let applied = db.apply_catalog_page(&page).await;
+        if let Err(e) = applied {
+            if let Some(pending) = next {
+                pending.abort();
+            }
+            return Err(e.into());
+        }
+        state.done += page.items.len() as i64;
+        state.total = state.total.max(state.done);
+        progress(state);
+    }
+    db.mark_catalog_synced().await?;
+    Ok(state.done)
+}
+
+/// Fetches the pricing context (see [`ServerApi::pricing_context`]) and stores it.
+pub async fn refresh_context(db: &LaneDb, api: &ServerApi, store: &str) -> Result<(), SyncError> {
+    let previous = db.pricing_context().await?;
+    let context = api.pricing_context(store, previous.as_ref()).await?;
+    if previous.as_ref() != Some(&context) {
+        db.save_pricing_context(&context).await?;
+    }
+    Ok(())
+}
+
+/// What one push round did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PushReport {
+    /// Sales sent.
+    pub sent: usize,
+    /// Applied now.
+    pub applied: usize,
+    /// Already applied by an earlier push.
+    pub duplicate: usize,
+    /// Refused by the server (kept in the journal with the reason).
+    pub rejected: usize,
+}
+
+/// Pushes every unsent sale of the journal in batches of at most `batch` (≤ 500) and records the
+/// server's answers. Idempotent: the server upserts by sale id, so a batch sent again after a
+/// crash between sending and recording answers `duplicate`.
+pub async fn push_unsent(
+    db: &LaneDb,
+    api: &ServerApi,
+    batch: usize,
+) -> Result<PushReport, SyncError> {
+    let batch = batch.clamp(1, MAX_SALES_PER_PUSH) as i64;
+    let mut report = PushReport::default();
+    loop {
+        let sales = db.unsent(batch).await?;
+        if sales.is_empty() {
+            return Ok(report);
+        }
+        let n = sales.len();
+        let answer = api.push_sales(sales).await?;
+        if answer.results.len() != n {
+            return Err(ApiError::Unexpected(format!(
+                "pushed {n} sales, got {} results",
+                answer.results.len()
+            ))
+            .into());
+        }
+        db.record_results(&answer.results).await?;
+        report.sent += n;
+        for r in &answer.results {
+            match r.outcome {
+                SaleOutcome::Applied => report.applied += 1,
+                SaleOutcome::Duplicate => report.duplicate += 1,
+                SaleOutcome::Rejected => {
+                    tracing::warn!(sale = %r.id, error = ?r.error, "the server rejected a sale");
+                    report.rejected += 1
+                }
+            }
+        }
+        if (n as i64) < batch {
+            return Ok(report);
+        }
+    }
+}
+
+/// Where and how the lane logs in to the store bus.
+#[derive(Clone, Debug)]
+pub struct BusLogin {
+    /// Broker host.
+    pub host: String,
+    /// Broker port.
+    pub port: u16,
+    /// Device id (user name).
+    pub device_id: String,
+    /// Device credential (password).
+    pub credential: String,
+    /// Store code.
+    pub store: String,
+}
+
+/// Parses `mqtt://host[:port]`.
+pub fn parse_broker(url: &str) -> Option<(String, u16)> {
+    let rest = url
+        .strip_prefix("mqtt://")
+        .or_else(|| url.strip_prefix("tcp://"))?
+        .trim_end_matches('/');
+    let rest = rest.rsplit_once('@').map(|(_, h)| h).unwrap_or(rest);
+    match rest.rsplit_once(':') {
+        Some((host, port)) => Some((host.to_owned(), port.parse().ok()?)),
+        None => Some((rest.to_owned(), 1883)),
+    }
+}
+
+/// Subscribes to `retail/v1/stores/{store}/catalog` and wakes `pull` on every notice (and on
+/// every (re)connection, since notices may have been missed). Runs until cancelled; survives
+/// broker outages by reconnecting.
+pub async fn watch_catalog_notices(login: BusLogin, pull: Arc<Notify>) {
+    let client_id = format!("pos-{}", login.device_id);
+    let mut options = MqttOptions::new(client_id, login.host.clone(), login.port);
+    options.set_credentials(login.device_id.clone(), login.credential.clone());
+    options.set_keep_alive(Duration::from_secs(15));
+    let (client, mut events) = AsyncClient::new(options, 16);
+    let topic = format!("retail/v1/stores/{}/catalog", login.store);
+    loop {
+        match events.poll().await {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                tracing::info!(topic, "store bus connected");
+                if let Err(e) = client.subscribe(topic.clone(), QoS::AtLeastOnce).await {
+                    tracing::warn!(error = %e, "subscribing to catalog notices failed");
+                }
+                pull.notify_one();
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) if p.topic == topic => {
+                tracing::debug!("catalog notice: pulling now");
+                pull.notify_one();
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::debug!(error = %e, "store bus unreachable; retrying");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        }
+    }
+}

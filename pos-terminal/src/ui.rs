@@ -1,0 +1,447 @@
+//! The cashier's screen (ratatui): sale lines, running total, member panel, the last message and
+//! a status bar, plus the keyboard map that turns keys into lane [`Command`]s.
+//!
+//! Rendering is a pure function of a [`View`] (a snapshot of the lane and the runner), so tests
+//! draw it on ratatui's `TestBackend` and read the screen as the cashier sees it.
+//!
+//! Keys: type a barcode and Enter (keyed entry, as if scanned) · ↑/↓ select a line ·
+//! `F2` quantity of the selected line · `Del` void the selected line · `F3` void the sale
+//! (manager PIN) · `F4` member by phone (online) · `F5` park · `F6` resume · `F7` reprint ·
+//! `F8` pay cash (amount tendered) · `F9` pay by card · `F10` pay from the stored balance
+//! (online) · `F11` open the shift (opening cash) · `F12` close the shift (counted cash, prints
+//! the Z report) · `Esc` cancel · `Ctrl-Q` quit. Scanning a receipt code switches the input to
+//! the lines to return (`LINE:QTY,…`).
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use ratatui::layout::{Constraint, Direction, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
+use ratatui::Frame;
+
+use crate::app::Command;
+use crate::lane::Lane;
+
+/// One sale line as shown.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LineView {
+    /// Line number.
+    pub line_no: u32,
+    /// Name.
+    pub name: String,
+    /// `2 × 3.50` or `0.456kg × 12.90`.
+    pub qty_price: String,
+    /// Amount after discounts.
+    pub amount: String,
+    /// Discount (empty when none).
+    pub discount: String,
+}
+
+/// A snapshot of everything on the screen.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct View {
+    /// Header: store, lane, cashier.
+    pub header: String,
+    /// Sale lines.
+    pub lines: Vec<LineView>,
+    /// Selected line index.
+    pub selected: usize,
+    /// Subtotal, discount, total, paid, due.
+    pub totals: Vec<(String, String)>,
+    /// Member panel lines.
+    pub member: Vec<String>,
+    /// The last message and whether it is an error.
+    pub message: (bool, String),
+    /// The input prompt and what was typed (masked for PINs).
+    pub input: (String, String),
+    /// Online or offline.
+    pub online: bool,
+    /// Unsent sales.
+    pub unsent: i64,
+    /// Printer state.
+    pub printer: String,
+    /// Scanner state.
+    pub scanner: String,
+    /// Parked sales.
+    pub parked: usize,
+    /// Shift state.
+    pub shift: String,
+}
+
+impl View {
+    /// Builds the sale part of the view from the lane.
+    pub fn from_lane(lane: &Lane) -> View {
+        let basket = lane.basket();
+        let priced = lane.priced();
+        let lines = basket
+            .lines
+            .iter()
+            .map(|l| {
+                let p = priced.and_then(|p| p.lines.iter().find(|x| x.line_no == l.line_no));
+                LineView {
+                    line_no: l.line_no,
+                    name: l.sku.display_name(),
+                    qty_price: format!(
+                        "{} × {}",
+                        l.qty_text(),
+                        p.map(|p| p.list_unit_price.to_string()).unwrap_or_default()
+                    ),
+                    amount: p.map(|p| p.amount.to_string()).unwrap_or_default(),
+                    discount: p
+                        .filter(|p| !p.discount.is_zero())
+                        .map(|p| format!("-{}", p.discount))
+                        .unwrap_or_default(),
+                }
+            })
+            .collect();
+        let mut totals = Vec::new();
+        if let Some(p) = priced {
+            totals.push(("小计 Subtotal".into(), p.subtotal.to_string()));
+            totals.push(("优惠 Discount".into(), format!("-{}", p.discount)));
+            totals.push(("合计 Total".into(), p.total.to_string()));
+        } else {
+            totals.push(("合计 Total".into(), "0.00".into()));
+        }
+        let paid = basket.paid();
+        if !paid.is_zero() {
+            totals.push(("已付 Paid".into(), paid.to_string()));
+        }
+        totals.push(("应付 Due".into(), lane.due().to_string()));
+        let member = match &basket.member {
+            Some(m) => {
+                let mut v = vec![
+                    m.masked_phone
+                        .clone()
+                        .unwrap_or_else(|| format!("member …{}", &m.id.simple().to_string()[26..])),
+                    format!("{} ({})", m.tier_name, m.tier),
+                ];
+                if m.confirmed_online {
+                    v.push(format!("积分 points {}", m.points));
+                    if let Some(b) = m.balance {
+                        v.push(format!("储值 balance {b}"));
+                    }
+                } else {
+                    v.push("verified offline".into());
+                }
+                if let Some(p) = priced {
+                    v.push(format!("本单积分 +{}", p.points_earned));
+                }
+                v
+            }
+            None => vec![
+                "no member".into(),
+                "scan the member code (F4: phone)".into(),
+            ],
+        };
+        let settings = lane.settings();
+        View {
+            header: format!(
+                "{} · {} · 收银台 Lane {:02} · 收银员 {}",
+                settings.store_name, settings.store, settings.lane, settings.cashier
+            ),
+            lines,
+            totals,
+            member,
+            online: lane.online(),
+            parked: lane.parked().len(),
+            shift: if lane.shift().is_some() {
+                "shift open".into()
+            } else {
+                "no shift (F11)".into()
+            },
+            ..View::default()
+        }
+    }
+}
+
+/// Draws the screen.
+pub fn draw(frame: &mut Frame, view: &View) {
+    let rows = Layout::default()
+        .direction(Direction::Vertical)
+        .constraints([
+            Constraint::Length(1),
+            Constraint::Min(6),
+            Constraint::Length(1),
+            Constraint::Length(1),
+            Constraint::Length(1),
+        ])
+        .split(frame.area());
+    frame.render_widget(
+        Paragraph::new(view.header.clone()).style(Style::default().add_modifier(Modifier::BOLD)),
+        rows[0],
+    );
+    let cols = Layout::default()
+        .direction(Direction::Horizontal)
+        .constraints([Constraint::Min(40), Constraint::Length(30)])
+        .split(rows[1]);
+    draw_lines(frame, view, cols[0]);
+    let side = Layout::default()
+        .direction(Direction::Vertical)
+        .constraints([Constraint::Length(8), Constraint::Min(4)])
+        .split(cols[1]);
+    let totals: Vec<Line> = view
+        .totals
+        .iter()
+        .map(|(k, v)| {
+            Line::from(vec![
+                Span::raw(format!("{k:<14}")),
+                Span::styled(
+                    format!("{v:>12}"),
+                    Style::default().add_modifier(Modifier::BOLD),
+                ),
+            ])
+        })
+        .collect();
+    frame.render_widget(
+        Paragraph::new(totals).block(Block::default().borders(Borders::ALL).title("总计 Total")),
+        side[0],
+    );
+    let member: Vec<Line> = view.member.iter().map(|l| Line::from(l.clone())).collect();
+    frame.render_widget(
+        Paragraph::new(member).block(Block::default().borders(Borders::ALL).title("会员 Member")),
+        side[1],
+    );
+    let (error, message) = &view.message;
+    frame.render_widget(
+        Paragraph::new(message.clone()).style(Style::default().fg(if *error {
+            Color::Red
+        } else {
+            Color::Green
+        })),
+        rows[2],
+    );
+    frame.render_widget(
+        Paragraph::new(format!("{}> {}", view.input.0, view.input.1)),
+        rows[3],
+    );
+    let status = format!(
+        " {} │ unsent {} │ printer {} │ scanner {} │ parked {} │ {} │ F1 help",
+        if view.online { "ONLINE" } else { "OFFLINE" },
+        view.unsent,
+        view.printer,
+        view.scanner,
+        view.parked,
+        view.shift
+    );
+    frame.render_widget(
+        Paragraph::new(status).style(
+            Style::default()
+                .bg(if view.online { Color::Blue } else { Color::Red })
+                .fg(Color::White),
+        ),
+        rows[4],
+    );
+}
+
+fn draw_lines(frame: &mut Frame, view: &View, area: Rect) {
+    let rows: Vec<Row> = view
+        .lines
+        .iter()
+        .map(|l| {
+            Row::new(vec![
+                Cell::from(l.line_no.to_string()),
+                Cell::from(l.name.clone()),
+                Cell::from(l.qty_price.clone()),
+                Cell::from(l.amount.clone()),
+                Cell::from(l.discount.clone()),
+            ])
+        })
+        .collect();
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Length(3),
+            Constraint::Min(16),
+            Constraint::Length(20),
+            Constraint::Length(12),
+            Constraint::Length(10),
+        ],
+    )
+    .header(
+        Row::new(vec![
+            "#",
+            "品名 Item",
+            "数量×单价 Qty×Price",
+            "金额 Amount",
+            "优惠 Disc",
+        ])
+        .style(Style::default().add_modifier(Modifier::BOLD)),
+    )
+    .row_highlight_style(Style::default().add_modifier(Modifier::REVERSED))
+    .block(Block::default().borders(Borders::ALL).title("销售 Sale"));
+    let mut state = TableState::default();
+    if !view.lines.is_empty() {
+        state.select(Some(view.selected.min(view.lines.len() - 1)));
+    }
+    frame.render_stateful_widget(table, area, &mut state);
+}
+
+/// What the keyboard is being used for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum InputMode {
+    /// Keyed barcode entry.
+    #[default]
+    Code,
+    /// Quantity of the selected line.
+    Qty,
+    /// Manager PIN to void the sale.
+    Pin,
+    /// Member phone number.
+    Phone,
+    /// Cash tendered.
+    Cash,
+    /// Card amount.
+    Card,
+    /// Stored balance amount.
+    Balance,
+    /// Opening cash of a shift.
+    ShiftOpen,
+    /// Counted cash at shift close.
+    ShiftClose,
+    /// Lines to return (after a receipt code was scanned).
+    Return,
+}
+
+impl InputMode {
+    /// The prompt.
+    pub fn prompt(self) -> &'static str {
+        match self {
+            Self::Code => "条码 barcode",
+            Self::Qty => "数量 quantity",
+            Self::Pin => "店长密码 manager PIN",
+            Self::Phone => "手机号 phone",
+            Self::Cash => "实收现金 cash tendered",
+            Self::Card => "刷卡 card amount",
+            Self::Balance => "储值 balance amount",
+            Self::ShiftOpen => "备用金 opening cash",
+            Self::ShiftClose => "清点现金 counted cash",
+            Self::Return => "退货 return LINE:QTY,…",
+        }
+    }
+}
+
+/// The keyboard state: mode, typed text and the selected line.
+#[derive(Clone, Debug, Default)]
+pub struct Keyboard {
+    /// Current mode.
+    pub mode: InputMode,
+    /// Typed text.
+    pub text: String,
+    /// Selected line index.
+    pub selected: usize,
+}
+
+/// What a key did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyAction {
+    /// Nothing to run (typing, navigation).
+    None,
+    /// Run a command.
+    Run(Command),
+    /// Show help.
+    Help,
+    /// Quit the lane.
+    Quit,
+}
+
+impl Keyboard {
+    /// The prompt and the text as shown (a PIN is masked).
+    pub fn input(&self) -> (String, String) {
+        let text = if self.mode == InputMode::Pin {
+            "*".repeat(self.text.chars().count())
+        } else {
+            self.text.clone()
+        };
+        (self.mode.prompt().to_owned(), text)
+    }
+
+    /// Handles a key; `lines` are the current sale's line numbers.
+    pub fn key(&mut self, key: KeyEvent, lines: &[u32]) -> KeyAction {
+        if key.kind == KeyEventKind::Release {
+            return KeyAction::None;
+        }
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        let selected_line = lines
+            .get(self.selected.min(lines.len().saturating_sub(1)))
+            .copied();
+        let mode = |k: &mut Self, m| {
+            k.mode = m;
+            k.text.clear();
+            KeyAction::None
+        };
+        match key.code {
+            KeyCode::Char('q') | KeyCode::Char('c') if ctrl => KeyAction::Quit,
+            KeyCode::Char(c) if !ctrl => {
+                if self.text.chars().count() < 64 {
+                    self.text.push(c);
+                }
+                KeyAction::None
+            }
+            KeyCode::Backspace => {
+                self.text.pop();
+                KeyAction::None
+            }
+            KeyCode::Esc => mode(self, InputMode::Code),
+            KeyCode::Up => {
+                self.selected = self.selected.saturating_sub(1);
+                KeyAction::None
+            }
+            KeyCode::Down => {
+                if self.selected + 1 < lines.len() {
+                    self.selected += 1;
+                }
+                KeyAction::None
+            }
+            KeyCode::F(1) => KeyAction::Help,
+            KeyCode::F(2) => mode(self, InputMode::Qty),
+            KeyCode::F(3) => mode(self, InputMode::Pin),
+            KeyCode::F(4) => mode(self, InputMode::Phone),
+            KeyCode::F(5) => KeyAction::Run(Command::Park),
+            KeyCode::F(6) => KeyAction::Run(Command::Resume(1)),
+            KeyCode::F(7) => KeyAction::Run(Command::Reprint),
+            KeyCode::F(8) => mode(self, InputMode::Cash),
+            KeyCode::F(9) => mode(self, InputMode::Card),
+            KeyCode::F(10) => mode(self, InputMode::Balance),
+            KeyCode::F(11) => mode(self, InputMode::ShiftOpen),
+            KeyCode::F(12) => mode(self, InputMode::ShiftClose),
+            KeyCode::Delete => match selected_line {
+                Some(n) => KeyAction::Run(Command::Void(n)),
+                None => KeyAction::None,
+            },
+            KeyCode::Enter => {
+                let text = std::mem::take(&mut self.text);
+                let text = text.trim();
+                let mode = std::mem::take(&mut self.mode);
+                let line = match mode {
+                    InputMode::Code if text.is_empty() => return KeyAction::None,
+                    InputMode::Code => format!("scan {text}"),
+                    InputMode::Qty => match selected_line {
+                        Some(n) => format!("qty {n} {text}"),
+                        None => return KeyAction::None,
+                    },
+                    InputMode::Pin => format!("voidsale {text}"),
+                    InputMode::Phone => format!("member {text}"),
+                    InputMode::Cash => format!("pay cash {text}"),
+                    InputMode::Card => format!("pay card {text}"),
+                    InputMode::Balance => format!("pay balance {text}"),
+                    InputMode::ShiftOpen => format!("shift open {text}"),
+                    InputMode::ShiftClose => format!("shift close {text}"),
+                    InputMode::Return => format!("return {text}"),
+                };
+                match Command::parse(&line) {
+                    Ok(c) => KeyAction::Run(c),
+                    Err(_) => KeyAction::Run(Command::Invalid(format!(
+                        "{}: {text:?} is not valid",
+                        mode.prompt()
+                    ))),
+                }
+            }
+            _ => KeyAction::None,
+        }
+    }
+}
+
+/// The help text (F1).
+pub const HELP: &str = "type barcode+Enter · ↑↓ select · F2 qty · Del void line · F3 void sale \
+(PIN) · F4 member phone · F5 park · F6 resume · F7 reprint · F8 cash · F9 card · F10 balance · \
+F11 open shift · F12 close shift · Esc cancel · Ctrl-Q quit";

@@ -1,0 +1,333 @@
+//! Devices: the real binary's virtual scanner survives garbage, overlong frames and unknown
+//! codes; a serial scanner unplugged and plugged back (pseudo-terminals behind a stable
+//! symlink, as udev gives real scanners) is reported and read again; the receipt bytes the
+//! binary prints decode to the sale (Chinese names, QR = receipt code, exact cut and drawer
+//! bytes); an MQTT catalog notice makes the lane pull at once.
+
+use std::io::Write;
+use std::time::Duration;
+
+use pos_terminal::devices::{run_serial_scanner, ScannerEvent};
+use pos_terminal::receipt::decode_text;
+use pos_terminal::scanner::ScanFrame;
+use pos_terminal::store::LaneDb;
+use retail_domain::codes::SignedCode;
+use retail_domain::profiles::DeviceCatalog;
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use crate::binary::{write_config, LaneProcess};
+use crate::core::qr_payload;
+use crate::support::{firmware_dir, packaged_skus, TestApp};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn virtual_scanner_survives_bad_input_and_receipts_decode() {
+    let app = TestApp::spawn().await;
+    let (_, credential) = app.register_lane("Lane 1").await;
+    let dir = tempfile::tempdir().expect("dir");
+    let config = write_config(&app, &credential, dir.path(), "");
+    let mut lane = LaneProcess::start(&config).await;
+
+    // Garbage, an overlong frame, an unknown code: reported, nothing added.
+    lane.scan_bytes(b"\x01\x02\xff\xfegarbage\r");
+    let answer = lane.answer().await;
+    assert!(answer.starts_with("ERR scanner sent garbage"), "{answer}");
+    lane.scan_bytes(&[b'7'; 2000]);
+    lane.scan_bytes(b"\r");
+    let answer = lane.answer().await;
+    assert!(answer.contains("longer than"), "{answer}");
+    let answer = lane.scan("6901234567891").await;
+    assert!(answer.starts_with("ERR unknown code"), "{answer}");
+    let answer = lane.scan("6900000000007").await;
+    assert!(answer.contains("not in the catalog"), "{answer}");
+    let status = lane.command("status").await;
+    assert!(status.contains("lines 0"), "{status}");
+    let answer = lane.command("qty 1 0").await;
+    assert!(answer.starts_with("ERR"), "{answer}");
+    let answer = lane.command("frobnicate").await;
+    assert!(answer.starts_with("ERR unknown command"), "{answer}");
+
+    // A real sale still works, with an AIM prefix and CR LF.
+    let sku = {
+        let db = LaneDb::open(&dir.path().join("data").join("lane.db"))
+            .await
+            .expect("db");
+        let sku = packaged_skus(&db, 1).await.remove(0);
+        db.pool().close().await;
+        sku
+    };
+    lane.scan_bytes(format!("]E0{}\r\n", sku.barcodes[0]).as_bytes());
+    let answer = lane.answer().await;
+    assert!(answer.starts_with("OK line 1"), "{answer}");
+    let answer = lane.command("pay balance 1.00").await;
+    assert!(answer.contains("identify the member"), "{answer}");
+    lane.send("pay cash 1000.00").await;
+    let sale = lane.expect_line(|l| l.starts_with("SALE ")).await;
+    let sale_id = sale.split_whitespace().nth(1).expect("id").to_owned();
+    let answer = lane.answer().await;
+    assert!(answer.contains("receipt printed"), "{answer}");
+    let answer = lane.command("reprint").await;
+    assert!(answer.contains("reprinted"), "{answer}");
+    lane.kill().await;
+
+    // The receipt file: the sale's receipt (cut, then drawer kick), then the reprint (no kick).
+    let bytes = std::fs::read(dir.path().join("data").join("receipts.bin")).expect("receipts");
+    let cut = [0x1D, 0x56, 0x42, 0x00];
+    let kick = [0x1B, 0x70, 0x00, 0x19, 0xFA];
+    let first_end = bytes
+        .windows(9)
+        .position(|w| w[..4] == cut && w[4..] == kick)
+        .expect("cut then drawer kick")
+        + 9;
+    let (first, reprint) = bytes.split_at(first_end);
+    assert!(reprint.ends_with(&cut), "the reprint ends with the cut");
+    assert!(
+        !reprint.windows(5).any(|w| w == kick),
+        "a reprint does not open the drawer"
+    );
+    assert!(
+        first.starts_with(&[0x1B, 0x40, 0x1C, 0x26]),
+        "init, Kanji mode"
+    );
+    let text = decode_text(first);
+    assert!(text.contains(&sku.name_zh), "{text}");
+    assert!(text.contains("鲜邻超市 上海一店"), "{text}");
+    assert!(text.contains("现金"), "{text}");
+    let code = qr_payload(first).expect("qr");
+    let db = LaneDb::open(&dir.path().join("data").join("lane.db"))
+        .await
+        .expect("db");
+    let signer = db.receipt_signer().await.expect("signer");
+    match signer.verifier().verify(&code, chrono::Utc::now()) {
+        Ok(SignedCode::Receipt(r)) => {
+            assert_eq!(r.sale_id.to_string(), sale_id);
+            assert_eq!(r.store, "SH001");
+        }
+        other => panic!("not a receipt code: {other:?}"),
+    }
+    let txt = std::fs::read_to_string(dir.path().join("data").join("receipts.bin.txt"))
+        .expect("readable copy");
+    assert!(txt.contains(&sku.name_zh), "{txt}");
+}
+
+async fn next(rx: &mut mpsc::Receiver<ScannerEvent>) -> ScannerEvent {
+    tokio::time::timeout(Duration::from_secs(20), rx.recv())
+        .await
+        .expect("scanner event")
+        .expect("open")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serial_scanner_unplugged_and_plugged_back() {
+    let catalog = DeviceCatalog::load_dir(&firmware_dir().join("profiles")).expect("profiles");
+    let profile = catalog
+        .scanners
+        .get("newland-nls-hr22-rs232")
+        .expect("profile")
+        .clone();
+    let dir = tempfile::tempdir().expect("dir");
+    let link = dir.path().join("ttyScanner");
+    let plug = |link: &std::path::Path| {
+        let (master, slave) = serialport::TTYPort::pair().expect("pty");
+        let path = serialport::SerialPort::name(&slave).expect("name");
+        let _ = std::fs::remove_file(link);
+        std::os::unix::fs::symlink(&path, link).expect("symlink");
+        drop(slave);
+        master
+    };
+    let (tx, mut rx) = mpsc::channel(64);
+
+    // Not plugged in yet: reported once, retried.
+    let task = tokio::spawn(run_serial_scanner(link.display().to_string(), profile, tx));
+    let event = next(&mut rx).await;
+    assert!(
+        matches!(&event, ScannerEvent::Disconnected(m) if m.contains("cannot be opened")),
+        "{event:?}"
+    );
+    let mut master = plug(&link);
+    let event = next(&mut rx).await;
+    assert!(matches!(event, ScannerEvent::Connected(_)), "{event:?}");
+    master.write_all(b"6901234567892\r").expect("write");
+    assert_eq!(
+        next(&mut rx).await,
+        ScannerEvent::Frame(ScanFrame::Code {
+            text: "6901234567892".into(),
+            symbology: None
+        })
+    );
+    // Half a frame, then unplugged.
+    master.write_all(b"69012").expect("write");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(master);
+    let mut saw_disconnect = false;
+    for _ in 0..3 {
+        match next(&mut rx).await {
+            ScannerEvent::Disconnected(m) => {
+                assert!(m.contains("lost"), "{m}");
+                saw_disconnect = true;
+                break;
+            }
+            ScannerEvent::Frame(ScanFrame::Garbled { reason }) => {
+                assert!(reason.contains("incomplete"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(saw_disconnect);
+    // Plugged back (a new pty behind the same name): read again.
+    let mut master = plug(&link);
+    loop {
+        match next(&mut rx).await {
+            ScannerEvent::Connected(_) => break,
+            ScannerEvent::Disconnected(_) => continue,
+            other => panic!("{other:?}"),
+        }
+    }
+    master
+        .write_all(b"MC1.x\r\n4006381333931\n")
+        .expect("write");
+    let mut texts = Vec::new();
+    while texts.len() < 2 {
+        if let ScannerEvent::Frame(ScanFrame::Code { text, .. }) = next(&mut rx).await {
+            texts.push(text);
+        }
+    }
+    assert_eq!(texts, ["MC1.x", "4006381333931"]);
+    task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catalog_notice_makes_the_lane_pull_at_once() {
+    let app = TestApp::spawn_with(|s| {
+        s.mqtt.enabled = true;
+        s.mqtt.url = String::new();
+        s.mqtt.embedded_listen = "127.0.0.1:0".parse().expect("addr");
+    })
+    .await;
+    let (host, port) = app.broker.clone().expect("broker");
+    let (_, credential) = app.register_lane("Lane 1").await;
+    let dir = tempfile::tempdir().expect("dir");
+    let config = write_config(
+        &app,
+        &credential,
+        dir.path(),
+        &format!("mqtt_url = \"mqtt://{host}:{port}\"\ncatalog_poll_secs = 3600"),
+    );
+    let mut lane = LaneProcess::start(&config).await;
+    let sku = {
+        let db = LaneDb::open(&dir.path().join("data").join("lane.db"))
+            .await
+            .expect("db");
+        let sku = packaged_skus(&db, 1).await.remove(0);
+        db.pool().close().await;
+        sku
+    };
+    // Let the bus connect (the lane pulls once on connecting).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let admin = app.login("admin").await;
+    let (status, body) = app
+        .put(
+            &format!("/api/v1/skus/{}/price", sku.id),
+            Some(&admin),
+            json!({"price": "1234.50"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    lane.expect_line(|l| l.starts_with("EVENT catalog updated"))
+        .await;
+    let answer = lane.scan(&sku.barcodes[0]).await;
+    if sku.store_price.is_none() {
+        assert!(answer.contains("total 1234.50"), "{answer}");
+    }
+    lane.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn printer_offline_the_sale_completes_and_the_receipt_waits() {
+    let app = TestApp::spawn().await;
+    let (_, credential) = app.register_lane("Lane 1").await;
+    let dir = tempfile::tempdir().expect("dir");
+    // Nothing listens there: the printer is "offline".
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = closed.local_addr().expect("addr");
+    drop(closed);
+    let config = write_config(
+        &app,
+        &credential,
+        dir.path(),
+        &format!("printer = \"tcp:{addr}\""),
+    );
+    let mut lane = LaneProcess::start(&config).await;
+    let sku = {
+        let db = LaneDb::open(&dir.path().join("data").join("lane.db"))
+            .await
+            .expect("db");
+        let sku = packaged_skus(&db, 1).await.remove(0);
+        db.pool().close().await;
+        sku
+    };
+    lane.scan(&sku.barcodes[0]).await;
+    lane.send("pay cash 1000.00").await;
+    let sale = lane.expect_line(|l| l.starts_with("SALE ")).await;
+    let id = sale.split_whitespace().nth(1).expect("id").to_owned();
+    let answer = lane.answer().await;
+    assert!(
+        answer.starts_with("OK sale")
+            && answer.contains("printer offline")
+            && answer.contains("reprint"),
+        "{answer}"
+    );
+    let answer = lane.command("reprint").await;
+    assert!(answer.starts_with("ERR printer offline"), "{answer}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while lane.unsent().await > 0 {
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let status = lane.command("status").await;
+    assert!(status.contains("unprinted 1"), "{status}");
+    lane.kill().await;
+    assert_eq!(app.server_sales().await.get(&id).map(|s| s.0), Some(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starts_and_sells_offline_after_the_first_sync() {
+    let mut app = TestApp::spawn().await;
+    let (_, credential) = app.register_lane("Lane 1").await;
+    let dir = tempfile::tempdir().expect("dir");
+    let config = write_config(&app, &credential, dir.path(), "");
+    let lane = LaneProcess::start(&config).await;
+    lane.kill().await;
+    let addr = app.addr();
+    app.stop().await;
+
+    let mut lane = LaneProcess::start(&config).await;
+    let sku = {
+        let db = LaneDb::open(&dir.path().join("data").join("lane.db"))
+            .await
+            .expect("db");
+        let sku = packaged_skus(&db, 1).await.remove(0);
+        db.pool().close().await;
+        sku
+    };
+    let answer = lane.scan(&sku.barcodes[0]).await;
+    assert!(answer.starts_with("OK line 1"), "{answer}");
+    let answer = lane.command("member 13800138002").await;
+    assert!(answer.starts_with("ERR offline:"), "{answer}");
+    lane.send("pay cash 500.00").await;
+    let sale = lane.expect_line(|l| l.starts_with("SALE ")).await;
+    let id = sale.split_whitespace().nth(1).expect("id").to_owned();
+    lane.answer().await;
+    let status = lane.command("status").await;
+    assert!(status.starts_with("OK offline unsent 1"), "{status}");
+
+    // The server comes back: the sale is pushed.
+    app.start_again(addr).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while lane.unsent().await > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "not pushed");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    lane.kill().await;
+    assert_eq!(app.server_sales().await.get(&id), Some(&(1, 1)));
+}

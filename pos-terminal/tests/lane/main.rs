@@ -1,0 +1,14 @@
+//! The lane's integration tests, in one test binary: a real server in-process (SQLite, demo
+//! chain), the lane library and the real `pos-terminal` binary, virtual serial devices
+//! (pseudo-terminal pairs).
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod support;
+
+mod binary;
+mod core;
+mod devices;
+mod exactly_once;
+mod screen;
+mod shift;

@@ -1,0 +1,154 @@
+//! The cashier's screen as a cashier sees it (ratatui's TestBackend) and the keyboard map.
+
+use pos_terminal::app::Command;
+use pos_terminal::ui::{draw, KeyAction, Keyboard, View};
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use retail_domain::money::Money;
+use retail_domain::wire::sales::PaymentMethod;
+
+use crate::support::{packaged_skus, synced_lane, TestApp, MANAGER_PIN};
+
+fn screen(view: &View) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(120, 24)).expect("terminal");
+    terminal.draw(|f| draw(f, view)).expect("draw");
+    let buffer = terminal.backend().buffer().clone();
+    let mut out = String::new();
+    for y in 0..buffer.area.height {
+        let mut x = 0;
+        while x < buffer.area.width {
+            let symbol = buffer[(x, y)].symbol();
+            out.push_str(symbol);
+            // A wide (CJK) character covers the next cell too.
+            x += ratatui::text::Span::raw(symbol).width().max(1) as u16;
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn key(code: KeyCode) -> KeyEvent {
+    KeyEvent::new(code, KeyModifiers::NONE)
+}
+
+fn type_text(kb: &mut Keyboard, text: &str, lines: &[u32]) {
+    for c in text.chars() {
+        assert_eq!(kb.key(key(KeyCode::Char(c)), lines), KeyAction::None);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cashier_sees_lines_totals_member_and_status() {
+    let app = TestApp::spawn().await;
+    let (_, credential) = app.register_lane("Lane 1").await;
+    let dir = tempfile::tempdir().expect("dir");
+    let (_, mut lane) = synced_lane(&app, &credential, dir.path()).await;
+    let skus = packaged_skus(lane.db(), 2).await;
+
+    let empty = screen(&View::from_lane(&lane));
+    assert!(empty.contains("OFFLINE"), "{empty}");
+    assert!(empty.contains("no member"), "{empty}");
+    assert!(empty.contains("Lane 01"), "{empty}");
+
+    lane.scan(&skus[0].barcodes[0]).await.expect("scan");
+    lane.scan(&skus[0].barcodes[0]).await.expect("scan");
+    lane.scan(&skus[1].barcodes[0]).await.expect("scan");
+    lane.set_online(true);
+    let mut view = View::from_lane(&lane);
+    view.unsent = 3;
+    view.printer = "OFFLINE".into();
+    view.message = (
+        true,
+        "barcode 6900000000007 is not in the catalog; nothing added".into(),
+    );
+    let text = screen(&view);
+    assert!(text.contains(&skus[0].name_zh), "{text}");
+    assert!(
+        text.contains(&format!("2 × {}", skus[0].effective_price())),
+        "{text}"
+    );
+    let total = skus[0]
+        .effective_price()
+        .checked_mul_qty(2)
+        .and_then(|m| m.checked_add(skus[1].effective_price()))
+        .expect("total");
+    assert!(text.contains(&total.to_string()), "{text}");
+    assert!(text.contains("ONLINE"), "{text}");
+    assert!(text.contains("unsent 3"), "{text}");
+    assert!(text.contains("printer OFFLINE"), "{text}");
+    assert!(text.contains("not in the catalog"), "{text}");
+
+    // Part paid: paid and due appear.
+    lane.pay(PaymentMethod::Card, Money::from_fen(100))
+        .await
+        .expect("card");
+    let text = screen(&View::from_lane(&lane));
+    assert!(text.contains("已付 Paid"), "{text}");
+    assert!(
+        text.contains(&Money::from_fen(total.fen() - 100).to_string()),
+        "{text}"
+    );
+}
+
+#[test]
+fn keys_make_commands() {
+    let lines = [1, 2, 3];
+    let mut kb = Keyboard::default();
+    type_text(&mut kb, "6901234567892", &lines);
+    assert_eq!(
+        kb.key(key(KeyCode::Enter), &lines),
+        KeyAction::Run(Command::Scan("6901234567892".into()))
+    );
+    kb.key(key(KeyCode::Down), &lines);
+    kb.key(key(KeyCode::F(2)), &lines);
+    type_text(&mut kb, "3", &lines);
+    assert_eq!(
+        kb.key(key(KeyCode::Enter), &lines),
+        KeyAction::Run(Command::Qty(2, 3))
+    );
+    assert_eq!(
+        kb.key(key(KeyCode::Delete), &lines),
+        KeyAction::Run(Command::Void(2))
+    );
+    kb.key(key(KeyCode::F(3)), &lines);
+    type_text(&mut kb, MANAGER_PIN, &lines);
+    assert_eq!(kb.input().1, "****", "the PIN is masked");
+    assert_eq!(
+        kb.key(key(KeyCode::Enter), &lines),
+        KeyAction::Run(Command::VoidSale(MANAGER_PIN.into()))
+    );
+    kb.key(key(KeyCode::F(8)), &lines);
+    type_text(&mut kb, "100", &lines);
+    assert_eq!(
+        kb.key(key(KeyCode::Enter), &lines),
+        KeyAction::Run(Command::Pay(PaymentMethod::Cash, Money::from_fen(10_000)))
+    );
+    kb.key(key(KeyCode::F(8)), &lines);
+    type_text(&mut kb, "lots", &lines);
+    assert!(matches!(
+        kb.key(key(KeyCode::Enter), &lines),
+        KeyAction::Run(Command::Invalid(_))
+    ));
+    kb.key(key(KeyCode::F(2)), &lines);
+    type_text(&mut kb, "9", &lines);
+    kb.key(key(KeyCode::Esc), &lines);
+    assert_eq!(kb.key(key(KeyCode::Enter), &lines), KeyAction::None);
+    kb.mode = pos_terminal::ui::InputMode::Return;
+    type_text(&mut kb, "1:2,3:1", &lines);
+    assert_eq!(
+        kb.key(key(KeyCode::Enter), &lines),
+        KeyAction::Run(Command::Return(vec![(1, 2), (3, 1)]))
+    );
+    assert_eq!(
+        kb.key(key(KeyCode::F(5)), &lines),
+        KeyAction::Run(Command::Park)
+    );
+    assert_eq!(
+        kb.key(
+            KeyEvent::new(KeyCode::Char('q'), KeyModifiers::CONTROL),
+            &lines
+        ),
+        KeyAction::Quit
+    );
+}
