@@ -25,9 +25,7 @@ use retail_domain::codes::{
 };
 use retail_domain::ids::{from_short_b64, new_id};
 use retail_domain::money::Money;
-use retail_domain::pricing::{
-    price_basket, BasketLine, MemberContext, PricedBasket, PricingError, PricingInput,
-};
+use retail_domain::pricing::{price_basket, BasketLine, MemberContext, PricedBasket, PricingError};
 use retail_domain::wire::catalog::{ShelfStatus, SkuRecord};
 use retail_domain::wire::pricing::PricingContext;
 use retail_domain::wire::sales::{PaymentMethod, PosPayment, PosSale, PosSaleLine};
@@ -386,16 +384,9 @@ impl Lane {
     }
 
     fn category_path(&self, category: &str) -> Vec<String> {
-        let mut path = vec![category.to_owned()];
-        let mut at = category.to_owned();
-        while let Some(Some(parent)) = self.categories.get(&at) {
-            if path.contains(parent) || path.len() > 16 {
-                break;
-            }
-            path.push(parent.clone());
-            at = parent.clone();
-        }
-        path
+        retail_domain::wire::pricing::category_path(category, |c| {
+            self.categories.get(c).and_then(|p| p.as_deref())
+        })
     }
 
     fn price(&self, basket: &Basket) -> LaneResult<Option<PricedBasket>> {
@@ -416,21 +407,18 @@ impl Lane {
                 line
             })
             .collect();
-        let input = PricingInput {
-            store: self.settings.store.clone(),
-            at: Utc::now(),
-            member: basket.member.as_ref().map(|m| MemberContext {
-                member_id: m.id,
-                tier: m.tier.clone(),
-                points_balance: m.points.max(0),
-            }),
+        let member = basket.member.as_ref().map(|m| MemberContext {
+            member_id: m.id,
+            tier: m.tier.clone(),
+            points_balance: m.points.max(0),
+        });
+        let input = self.context.input(
             lines,
-            promotions: self.context.promotions.clone(),
-            coupons: Vec::new(),
-            points_to_redeem: basket.points_to_redeem,
-            points_rules: self.context.points_rules.clone(),
-            settings: self.context.settings,
-        };
+            member,
+            Vec::new(),
+            basket.points_to_redeem,
+            Utc::now(),
+        );
         Ok(Some(price_basket(&input)?))
     }
 

@@ -7,8 +7,6 @@
 use std::time::Duration;
 
 use retail_domain::codes::CodeVerifier;
-use retail_domain::points::PointsRules;
-use retail_domain::pricing::PricingSettings;
 use retail_domain::wire::catalog::CatalogPage;
 use retail_domain::wire::devices::DeviceIdentity;
 use retail_domain::wire::pricing::PricingContext;
@@ -82,11 +80,6 @@ pub struct ServerApi {
     base: String,
     credential: String,
     client: reqwest::Client,
-}
-
-#[derive(Deserialize)]
-struct VerifierKey {
-    public_key: String,
 }
 
 impl ServerApi {
@@ -183,37 +176,14 @@ impl ServerApi {
             .await
     }
 
-    /// The pricing context of this lane's store. Until the server serves
-    /// `GET /pricing/context` (404), the lane builds one without promotions from the code
-    /// verifier key (`GET /keys/code-verifier`) and the default rules, keeping what it has.
-    pub async fn pricing_context(
-        &self,
-        store: &str,
-        previous: Option<&PricingContext>,
-    ) -> ApiResult<PricingContext> {
-        match self.get::<PricingContext>("/pricing/context").await {
-            Ok(context) => Ok(context),
-            Err(ApiError::Refused { status: 404, .. }) => {
-                let key: VerifierKey = self.get("/keys/code-verifier").await?;
-                CodeVerifier::from_public_b64(&key.public_key)
-                    .map_err(|e| ApiError::Unexpected(format!("code verifier key: {e}")))?;
-                Ok(match previous {
-                    Some(p) => PricingContext {
-                        public_key: key.public_key,
-                        ..p.clone()
-                    },
-                    None => PricingContext {
-                        store: store.to_owned(),
-                        version: 0,
-                        promotions: Vec::new(),
-                        points_rules: PointsRules::default(),
-                        settings: PricingSettings::default(),
-                        public_key: key.public_key,
-                    },
-                })
-            }
-            Err(e) => Err(e),
-        }
+    /// The pricing context of this lane's store (`GET /pricing/context`): promotions, points
+    /// rules, the store's rounding and the key that verifies signed codes offline. A context
+    /// whose key does not parse is refused.
+    pub async fn pricing_context(&self) -> ApiResult<PricingContext> {
+        let context: PricingContext = self.get("/pricing/context").await?;
+        CodeVerifier::from_public_b64(&context.public_key)
+            .map_err(|e| ApiError::Unexpected(format!("code verifier key: {e}")))?;
+        Ok(context)
     }
 
     /// Pushes a batch of sales.

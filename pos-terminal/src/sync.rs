@@ -84,7 +84,13 @@ pub async fn pull_catalog(
 /// Fetches the pricing context (see [`ServerApi::pricing_context`]) and stores it.
 pub async fn refresh_context(db: &LaneDb, api: &ServerApi, store: &str) -> Result<(), SyncError> {
     let previous = db.pricing_context().await?;
-    let context = api.pricing_context(store, previous.as_ref()).await?;
+    let context = api.pricing_context().await?;
+    if context.store != store {
+        return Err(SyncError::Api(ApiError::Unexpected(format!(
+            "the server sent the pricing context of store {}, this lane is in {store}",
+            context.store
+        ))));
+    }
     if previous.as_ref() != Some(&context) {
         db.save_pricing_context(&context).await?;
     }
