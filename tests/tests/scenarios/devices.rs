@@ -1,8 +1,6 @@
 //! A POS lane and an edge agent identify themselves to a real server with their own
 //! credentials; revoking a credential locks the device out at once.
 
-#![allow(clippy::unwrap_used, missing_docs)]
-
 use retail_server::config::{Secrets, Settings};
 use serde_json::{json, Value};
 use uuid::Uuid;

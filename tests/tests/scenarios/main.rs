@@ -1,0 +1,7 @@
+//! Cross-component scenarios: the real server, POS lanes and edge agents together, in one test
+//! binary.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod devices;
+mod pricing_parity;
