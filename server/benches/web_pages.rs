@@ -158,7 +158,12 @@ async fn pages(args: &Args) -> anyhow::Result<()> {
     // Home page transferred size (the page, its stylesheet and script).
     let mut sizes = HashMap::new();
     for path in ["/", "/static/app.css", "/static/app.js"] {
-        let body = http.get(format!("{base}{path}")).send().await?.bytes().await?;
+        let body = http
+            .get(format!("{base}{path}"))
+            .send()
+            .await?
+            .bytes()
+            .await?;
         sizes.insert(path, body.len());
     }
     let total: usize = sizes.values().sum();
@@ -173,7 +178,11 @@ async fn pages(args: &Args) -> anyhow::Result<()> {
 
     // Warm-up, then the measured run.
     for path in &paths {
-        http.get(format!("{base}{path}")).send().await?.bytes().await?;
+        http.get(format!("{base}{path}"))
+            .send()
+            .await?
+            .bytes()
+            .await?;
     }
     server_times.lock().unwrap().clear();
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
@@ -245,18 +254,66 @@ async fn pages(args: &Args) -> anyhow::Result<()> {
 /// Generated products: Chinese names from word parts, brands, specs and categories.
 fn generated(n: usize) -> Vec<SearchRow> {
     let adjectives = [
-        "有机", "低脂", "全脂", "进口", "精选", "特级", "新鲜", "冷冻", "手工", "原味", "香辣",
-        "无糖", "高钙", "儿童", "家庭装", "便携",
+        "有机",
+        "低脂",
+        "全脂",
+        "进口",
+        "精选",
+        "特级",
+        "新鲜",
+        "冷冻",
+        "手工",
+        "原味",
+        "香辣",
+        "无糖",
+        "高钙",
+        "儿童",
+        "家庭装",
+        "便携",
     ];
     let nouns = [
-        "纯牛奶", "酸奶", "矿泉水", "苹果", "香蕉", "大米", "面粉", "饺子", "巧克力", "薯片",
-        "洗衣液", "牙膏", "纸巾", "咖啡", "绿茶", "橄榄油", "酱油", "鸡蛋", "牛排", "虾仁",
+        "纯牛奶",
+        "酸奶",
+        "矿泉水",
+        "苹果",
+        "香蕉",
+        "大米",
+        "面粉",
+        "饺子",
+        "巧克力",
+        "薯片",
+        "洗衣液",
+        "牙膏",
+        "纸巾",
+        "咖啡",
+        "绿茶",
+        "橄榄油",
+        "酱油",
+        "鸡蛋",
+        "牛排",
+        "虾仁",
     ];
     let brands = [
-        "伊利", "蒙牛", "光明", "农夫山泉", "怡宝", "金龙鱼", "三全", "思念", "德芙", "乐事",
-        "蓝月亮", "云南白药", "心相印", "雀巢", "康师傅", "海天",
+        "伊利",
+        "蒙牛",
+        "光明",
+        "农夫山泉",
+        "怡宝",
+        "金龙鱼",
+        "三全",
+        "思念",
+        "德芙",
+        "乐事",
+        "蓝月亮",
+        "云南白药",
+        "心相印",
+        "雀巢",
+        "康师傅",
+        "海天",
     ];
-    let specs = ["250ml", "500ml", "1L", "200g", "500g", "1kg", "5kg", "10片", "6个装"];
+    let specs = [
+        "250ml", "500ml", "1L", "200g", "500g", "1kg", "5kg", "10片", "6个装",
+    ];
     let mut rows = Vec::with_capacity(n);
     let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
     let mut next = || {
@@ -296,8 +353,21 @@ fn search(n: usize) {
     let index = Index::build(rows, &parents);
     let built = started.elapsed();
     let texts = [
-        "牛奶", "纯牛奶", "有机", "伊利有机", "矿泉水", "巧克力", "水", "奶", "低脂酸奶", "云南白药牙膏",
-        "product 123", "500ml", "家庭装洗衣液", "咖啡", "不存在的商品",
+        "牛奶",
+        "纯牛奶",
+        "有机",
+        "伊利有机",
+        "矿泉水",
+        "巧克力",
+        "水",
+        "奶",
+        "低脂酸奶",
+        "云南白药牙膏",
+        "product 123",
+        "500ml",
+        "家庭装洗衣液",
+        "咖啡",
+        "不存在的商品",
     ];
     let mut times = Vec::new();
     let mut hits_total = 0usize;

@@ -368,35 +368,41 @@ const CHECK_EVERY: Duration = Duration::from_secs(2);
 const REBUILD_EVERY: Duration = Duration::from_secs(60);
 
 impl SearchIndex {
-    /// The current index, rebuilt first when the catalog changed since it was built.
-    pub async fn get(&self, store: &Store) -> AppResult<Arc<Index>> {
+    /// The index if it was checked against the catalog within the last few seconds.
+    fn fresh(&self) -> AppResult<Option<(Arc<Index>, i64, Instant)>> {
         let now = Instant::now();
-        let (fresh, seq_known) = {
-            let guard = self
-                .current
-                .read()
-                .map_err(|_| AppError::Internal(anyhow::anyhow!("search index poisoned")))?;
-            match guard.as_ref() {
-                Some(b)
-                    if now.duration_since(b.checked) < CHECK_EVERY
-                        && now.duration_since(b.built) < REBUILD_EVERY =>
-                {
-                    return Ok(b.index.clone())
-                }
-                Some(b) => (Some(b.index.clone()), Some((b.seq, b.built))),
-                None => (None, None),
-            }
-        };
+        let guard = self
+            .current
+            .read()
+            .map_err(|_| AppError::Internal(anyhow::anyhow!("search index poisoned")))?;
+        Ok(guard.as_ref().and_then(|b| {
+            (now.duration_since(b.checked) < CHECK_EVERY
+                && now.duration_since(b.built) < REBUILD_EVERY)
+                .then(|| (b.index.clone(), b.seq, b.built))
+        }))
+    }
+
+    /// The current index, rebuilt first when the catalog changed since it was built (one
+    /// request checks or rebuilds; the others wait for it and share the result).
+    pub async fn get(&self, store: &Store) -> AppResult<Arc<Index>> {
+        if let Some((index, _, _)) = self.fresh()? {
+            return Ok(index);
+        }
         let _one = self.rebuilding.lock().await;
+        if let Some((index, _, _)) = self.fresh()? {
+            return Ok(index);
+        }
         let seq = storage::catalog_seq(store).await?;
-        if let (Some(index), Some((known, built))) = (&fresh, seq_known) {
-            if known == seq && now.duration_since(built) < REBUILD_EVERY {
-                if let Ok(mut guard) = self.current.write() {
-                    if let Some(b) = guard.as_mut() {
-                        b.checked = Instant::now();
-                    }
+        {
+            let mut guard = self
+                .current
+                .write()
+                .map_err(|_| AppError::Internal(anyhow::anyhow!("search index poisoned")))?;
+            if let Some(b) = guard.as_mut() {
+                if b.seq == seq && b.built.elapsed() < REBUILD_EVERY {
+                    b.checked = Instant::now();
+                    return Ok(b.index.clone());
                 }
-                return Ok(index.clone());
             }
         }
         let rows = storage::web::search_rows(store).await?;
