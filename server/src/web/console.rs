@@ -1002,6 +1002,7 @@ pub fn parse_catalog_csv(bytes: &[u8]) -> (Vec<(usize, ProductRequest)>, Vec<Lin
             }),
         }
     }
+    errors.sort_by_key(|e| e.line);
     (out, errors)
 }
 
@@ -2120,5 +2121,41 @@ async fn receive_transfer(
             Ok(stock_back(&t.to_location_id, "done", "received"))
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "product_code,name_zh,name_en,brand,category_id,sku_code,spec_zh,spec_en,unit,price,member_price,barcodes";
+
+    #[test]
+    fn groups_skus_and_reports_lines() {
+        let file = format!(
+            "\u{FEFF}{HEADER}\nP1,酸奶,Yogurt,乳,C1,P1-1,200g,200g,盒,6.50,6.00,6901234567892\n\
+             P1,酸奶,Yogurt,乳,C1,P1-2,400g,400g,盒,12.00,,6901234567915\n\
+             P2,面包,Bread,焙,C1,P2-1,1个,1 pc,个,x,,6901234567908\n\
+             P3,牛奶,Milk,乳,C1,P3-1,1L,1L,盒,9.00,,123\n\
+             P4,短行\n"
+        );
+        let (ok, errors) = parse_catalog_csv(file.as_bytes());
+        assert_eq!(ok.len(), 1);
+        assert_eq!(ok[0].0, 2);
+        assert_eq!(ok[0].1.skus.len(), 2);
+        let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, [4, 5, 6], "{errors:?}");
+        assert!(errors[0].message.starts_with("price"));
+        assert!(errors[1].message.starts_with("barcodes"));
+    }
+
+    #[test]
+    fn header_must_match() {
+        let (ok, errors) = parse_catalog_csv(b"code,name\nA,B\n");
+        assert!(ok.is_empty());
+        assert_eq!(errors[0].line, 1);
+        let (ok, errors) = parse_catalog_csv(format!("{HEADER}\n").as_bytes());
+        assert!(ok.is_empty());
+        assert_eq!(errors.len(), 1, "an empty file is an error");
     }
 }
