@@ -281,8 +281,8 @@ impl Index {
                     .category
                     .as_ref()
                     .is_none_or(|c| d.categories.iter().any(|dc| dc == c))
-                || !q.min_fen.is_none_or(|m| d.row.price_min_fen >= m)
-                || !q.max_fen.is_none_or(|m| d.row.price_min_fen <= m)
+                || q.min_fen.is_some_and(|m| d.row.price_min_fen < m)
+                || q.max_fen.is_some_and(|m| d.row.price_min_fen > m)
             {
                 continue;
             }
