@@ -34,20 +34,23 @@ fn session_from_row(row: &sqlx::any::AnyRow) -> AppResult<WebSession> {
 
 /// The live session stored under this token hash, if any.
 pub async fn session(store: &Store, token_hash: &str) -> AppResult<Option<WebSession>> {
-    // Through the writer: a session created by the previous request must be visible at once.
+    session_on(store.reader(), token_hash).await
+}
+
+async fn session_on(pool: &sqlx::AnyPool, token_hash: &str) -> AppResult<Option<WebSession>> {
     let row = sqlx::query(
         "SELECT id, member_id FROM web_sessions WHERE token_hash = $1 AND expires_at > $2",
     )
     .bind(token_hash)
     .bind(now_ms())
-    .fetch_optional(store.writer())
+    .fetch_optional(pool)
     .await?;
     row.as_ref().map(session_from_row).transpose()
 }
 
 /// The session under this token hash, created (anonymous) when there is none.
 pub async fn ensure_session(store: &Store, token_hash: &str, ttl_ms: i64) -> AppResult<WebSession> {
-    if let Some(s) = session(store, token_hash).await? {
+    if let Some(s) = session_on(store.writer(), token_hash).await? {
         return Ok(s);
     }
     let now = now_ms();
@@ -67,7 +70,7 @@ pub async fn ensure_session(store: &Store, token_hash: &str, ttl_ms: i64) -> App
     .bind(now.saturating_add(ttl_ms))
     .execute(store.writer())
     .await?;
-    session(store, token_hash)
+    session_on(store.writer(), token_hash)
         .await?
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("web session vanished")))
 }

@@ -41,9 +41,23 @@ pub fn router() -> Router<AppState> {
         .route("/console/orders/{id}/handover", post(order_handover))
         .route("/console/catalog", get(catalog))
         .route("/console/catalog.csv", get(catalog_csv))
+        .route("/console/catalog/products/{id}", get(product))
+        .route(
+            "/console/catalog/products/{id}/status",
+            post(product_status),
+        )
+        .route("/console/catalog/skus/{id}/price", post(sku_price))
+        .route("/console/catalog/skus/{id}/store-price", post(store_price))
+        .route("/console/catalog/skus/{id}/status", post(sku_status))
         .route("/console/catalog/import", get(import_page).post(import))
         .route("/console/stock", get(stock))
         .route("/console/stock/movements", get(movements))
+        .route("/console/stock/count", post(stock_count))
+        .route("/console/stock/transfers", post(transfer))
+        .route(
+            "/console/stock/transfers/{id}/receive",
+            post(receive_transfer),
+        )
         .route("/console/members", get(members))
         .route("/console/members/{id}", get(member))
         .route("/console/members/{id}/points", post(adjust_points))
@@ -703,7 +717,7 @@ async fn catalog(
         div.table-wrap { table #products {
             tr { th { (ctx.t("编码", "Code")) } th { (ctx.t("名称", "Name")) } th { (ctx.t("品牌", "Brand")) } th { (ctx.t("分类", "Category")) } th.num { "SKU" } th.num { (ctx.t("价格", "Price")) } th { (ctx.t("状态", "Status")) } }
             @for pr in &page.items {
-                tr { td { (pr.code) } td { (ctx.lang.pick(&pr.name_zh, &pr.name_en)) } td { (pr.brand) } td { (pr.category_id) } td.num { (pr.sku_count) }
+                tr { td { a href={ "/console/catalog/products/" (pr.id) } { (pr.code) } } td { (ctx.lang.pick(&pr.name_zh, &pr.name_en)) } td { (pr.brand) } td { (pr.category_id) } td.num { (pr.sku_count) }
                      td.num { @if let Some(m) = pr.price_min { (yuan(m.fen())) } }
                      td { @if pr.status.as_str() == "on_shelf" { span.status.paid { (ctx.t("在售", "On shelf")) } } @else { span.status.cancelled { (ctx.t("下架", "Off shelf")) } } } }
             }
@@ -988,6 +1002,7 @@ pub fn parse_catalog_csv(bytes: &[u8]) -> (Vec<(usize, ProductRequest)>, Vec<Lin
             }),
         }
     }
+    errors.sort_by_key(|e| e.line);
     (out, errors)
 }
 
@@ -1171,6 +1186,8 @@ struct StockParams {
     location: Option<String>,
     alerts: Option<String>,
     sku: Option<Uuid>,
+    done: Option<String>,
+    error: Option<String>,
 }
 
 async fn stock(
@@ -1193,7 +1210,30 @@ async fn stock(
     )
     .await?;
     let locations = storage::locations::list(&state.store).await?;
+    let transfers = storage::stock::list_transfers(
+        &state.store,
+        &storage::stock::TransferFilter {
+            location_id: Some(location.clone()),
+            status: None,
+            after: None,
+            limit: 20,
+        },
+    )
+    .await?;
+    let manager = staff.role != Role::Cashier;
     let body = html! {
+        @if let Some(d) = &p.done { div.notice.ok role="status" { (match d.as_str() {
+            "count" => ctx.t("盘点已入账。", "Count applied."),
+            "transfer" => ctx.t("调拨已发出。", "Transfer shipped."),
+            _ => ctx.t("调拨已收货。", "Transfer received."),
+        }) } }
+        @if let Some(e) = &p.error { div.notice.err role="alert" { (match e.as_str() {
+            "code" => ctx.t("没有这个条码或 SKU 编码。", "No SKU with this barcode or code."),
+            "qty" => ctx.t("数量须为 0 到 100000 的整数（调拨至少 1）。", "Quantity must be a whole number 0 to 100000 (at least 1 for a transfer)."),
+            "to" => ctx.t("请选择另一个目的地。", "Choose another destination."),
+            "stock" => ctx.t("可用库存不足，未调拨。", "Not enough available stock; nothing was moved."),
+            _ => ctx.t("未完成。", "Not done."),
+        }) } }
         form.card.row method="get" action="/console/stock" {
             @if scope(&staff).is_none() {
                 select name="location" style="max-width:200px" {
@@ -1209,6 +1249,41 @@ async fn stock(
                 tr { td { (ctx.lang.pick(&l.name_zh, &l.name_en)) " " span.muted { (ctx.lang.pick(&l.spec_zh, &l.spec_en)) " · " (l.sku_code) } }
                      td.num { (l.on_hand) } td.num { (l.reserved) } td.num { (l.available) @if l.low { " " span.status.pending_payment { (ctx.t("低", "low")) } } } td.num { (l.threshold) }
                      td { a href={ "/console/stock/movements?location=" (location) "&sku=" (l.sku_id) } { (ctx.t("流水", "Movements")) } } }
+            }
+        } }
+        @if manager {
+            div.two style="margin-top:12px" {
+                form.card method="post" action="/console/stock/count" {
+                    b { (ctx.t("盘点", "Count")) }
+                    (ctx.csrf_field())
+                    input type="hidden" name="location" value=(location);
+                    input type="hidden" name="id" value=(retail_domain::ids::new_id());
+                    div.field { label { (ctx.t("条码或 SKU 编码", "Barcode or SKU code")) } input name="code"; }
+                    div.field { label { (ctx.t("实盘数量", "Counted")) } input name="qty" inputmode="numeric"; }
+                    div.field { label { (ctx.t("原因", "Reason")) } input name="reason"; }
+                    button.btn type="submit" { (ctx.t("入账", "Apply")) }
+                }
+                form.card method="post" action="/console/stock/transfers" {
+                    b { (ctx.t("调拨到其他门店/仓库", "Transfer to another location")) }
+                    (ctx.csrf_field())
+                    input type="hidden" name="location" value=(location);
+                    input type="hidden" name="id" value=(retail_domain::ids::new_id());
+                    div.field { label { (ctx.t("目的地", "To")) }
+                        select name="to" { @for l in locations.iter().filter(|l| l.kind != "head_office" && l.id != location) { option value=(l.id) { (l.id) " " (ctx.lang.pick(&l.name_zh, &l.name_en)) } } } }
+                    div.field { label { (ctx.t("条码或 SKU 编码", "Barcode or SKU code")) } input name="code"; }
+                    div.field { label { (ctx.t("数量", "Quantity")) } input name="qty" inputmode="numeric"; }
+                    button.btn type="submit" { (ctx.t("发出", "Ship")) }
+                }
+            }
+        }
+        h2 { (ctx.t("调拨单", "Transfers")) }
+        div.table-wrap { table {
+            tr { th { (ctx.t("发出", "Shipped")) } th { (ctx.t("从", "From")) } th { (ctx.t("到", "To")) } th { (ctx.t("状态", "Status")) } th.num { (ctx.t("件数", "Units")) } th {} }
+            @for t in &transfers {
+                tr { td { (when(t.shipped_ms)) } td { (t.from_location_id) } td { (t.to_location_id) } td { (t.status) }
+                     td.num { (t.lines.iter().map(|l| l.qty).sum::<i64>()) }
+                     td { @if manager && t.status == "in_transit" && t.to_location_id == location {
+                        form method="post" action={ "/console/stock/transfers/" (t.id) "/receive" } { (ctx.csrf_field()) button.link type="submit" { (ctx.t("收货", "Receive")) } } } } }
             }
         } }
     };
@@ -1670,4 +1745,409 @@ async fn revoke_device(
     staff.require_store(&device.location_id)?;
     storage::devices::revoke(&state.store, id, &staff.actor()).await?;
     Ok(redirect("/console/devices"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Product: prices (chain, member, per store) and shelf status
+// ---------------------------------------------------------------------------------------------
+
+/// Errors of the product page's forms, keyed `<form>-<sku id>`.
+type SkuErrors = BTreeMap<String, String>;
+
+async fn product_view(
+    state: &AppState,
+    ctx: &Ctx,
+    staff: &StaffActor,
+    id: Uuid,
+    errors: &SkuErrors,
+    done: bool,
+) -> WebResult<Response> {
+    staff.require(&[Role::HeadOfficeAdmin])?;
+    let p = storage::catalog::product(&state.store, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("product"))?;
+    let stores: Vec<_> = storage::locations::list(&state.store)
+        .await?
+        .into_iter()
+        .filter(|l| l.kind == "store")
+        .collect();
+    let on = |s: &str| s == "on_shelf";
+    let body = html! {
+        @if done { div.notice.ok role="status" { (ctx.t("已保存并记入审计日志。", "Saved and recorded in the audit log.")) } }
+        div.card.spread {
+            span { b { (p.name_zh) } " · " (p.name_en) br; span.muted { (p.code) " · " (p.brand) " · " (p.category_id) } }
+            form method="post" action={ "/console/catalog/products/" (p.id) "/status" } {
+                (ctx.csrf_field())
+                input type="hidden" name="status" value=(if on(p.status.as_str()) { "off_shelf" } else { "on_shelf" });
+                @if on(p.status.as_str()) { button.btn.warn type="submit" { (ctx.t("下架", "Take off shelf")) } }
+                @else { button.btn type="submit" { (ctx.t("上架", "Put on shelf")) } }
+            }
+        }
+        @for s in &p.skus {
+            div.card {
+                div.spread {
+                    span { b { (s.sku_code) } " " (s.spec_zh) " / " (s.spec_en) " · " (s.unit) br;
+                        span.muted { (ctx.t("条码 ", "Barcodes ")) (s.barcodes.join(" ")) } }
+                    form method="post" action={ "/console/catalog/skus/" (s.id) "/status" } {
+                        (ctx.csrf_field())
+                        input type="hidden" name="status" value=(if on(s.status.as_str()) { "off_shelf" } else { "on_shelf" });
+                        @if on(s.status.as_str()) { button.link type="submit" { (ctx.t("下架此规格", "Take this SKU off shelf")) } }
+                        @else { button.link type="submit" { (ctx.t("上架此规格", "Put this SKU on shelf")) } }
+                    }
+                }
+                form.row method="post" action={ "/console/catalog/skus/" (s.id) "/price" } {
+                    (ctx.csrf_field())
+                    label { (ctx.t("总部价", "Chain price")) " " input.qty style="width:90px!important" name="price" value=(s.price); }
+                    label { (ctx.t("会员价", "Member price")) " " input.qty style="width:90px!important" name="member_price" value=(s.member_price.map(|m| m.to_string()).unwrap_or_default()); }
+                    button.btn.secondary type="submit" { (ctx.t("保存", "Save")) }
+                }
+                @if let Some(e) = errors.get(&format!("price-{}", s.id)) { p.field-error role="alert" { (e) } }
+                div.muted { (ctx.t("门店价：", "Store prices: "))
+                    @if s.store_prices.is_empty() { (ctx.t("无", "none")) }
+                    @for sp in &s.store_prices { (sp.location_id) " " (yuan(sp.price.fen())) "　" } }
+                form.row method="post" action={ "/console/catalog/skus/" (s.id) "/store-price" } {
+                    (ctx.csrf_field())
+                    select name="store" style="max-width:160px" { @for l in &stores { option value=(l.id) { (l.id) " " (ctx.lang.pick(&l.name_zh, &l.name_en)) } } }
+                    input.qty style="width:90px!important" name="price" placeholder=(ctx.t("空=取消", "empty = remove"));
+                    button.btn.secondary type="submit" { (ctx.t("设置门店价", "Set store price")) }
+                }
+                @if let Some(e) = errors.get(&format!("store-{}", s.id)) { p.field-error role="alert" { (e) } }
+            }
+        }
+    };
+    Ok(console_page(ctx, staff, &p.name_zh, body))
+}
+
+async fn product(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Staff(staff): Staff,
+    Path(id): Path<Uuid>,
+    Query(n): Query<NoticeParams>,
+) -> WebResult<Response> {
+    product_view(
+        &state,
+        &ctx,
+        &staff,
+        id,
+        &SkuErrors::new(),
+        n.done.is_some(),
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct StatusForm {
+    status: Option<String>,
+}
+
+fn shelf(status: Option<&str>) -> WebResult<retail_domain::wire::catalog::ShelfStatus> {
+    use retail_domain::wire::catalog::ShelfStatus;
+    match status {
+        Some("on_shelf") => Ok(ShelfStatus::OnShelf),
+        Some("off_shelf") => Ok(ShelfStatus::OffShelf),
+        _ => Err(AppError::field("status", "must be on_shelf or off_shelf").into()),
+    }
+}
+
+async fn product_status(
+    State(state): State<AppState>,
+    Staff(staff): Staff,
+    Path(id): Path<Uuid>,
+    Form(f): Form<StatusForm>,
+) -> WebResult<Response> {
+    staff.require(&[Role::HeadOfficeAdmin])?;
+    let status = shelf(f.status.as_deref())?;
+    storage::catalog::set_product_status(&state.store, id, status, &staff.actor()).await?;
+    state.web.search.invalidate();
+    Ok(redirect(&format!("/console/catalog/products/{id}?done=1")))
+}
+
+async fn product_of_sku(state: &AppState, sku: Uuid) -> WebResult<Uuid> {
+    let facts = storage::web::sku_facts(&state.store, &[sku]).await?;
+    Ok(facts
+        .get(&sku)
+        .map(|f| f.product_id)
+        .ok_or_else(|| AppError::not_found("SKU"))?)
+}
+
+async fn sku_status(
+    State(state): State<AppState>,
+    Staff(staff): Staff,
+    Path(id): Path<Uuid>,
+    Form(f): Form<StatusForm>,
+) -> WebResult<Response> {
+    staff.require(&[Role::HeadOfficeAdmin])?;
+    let status = shelf(f.status.as_deref())?;
+    let product = product_of_sku(&state, id).await?;
+    storage::catalog::set_sku_status(&state.store, id, status, &staff.actor()).await?;
+    state.web.search.invalidate();
+    Ok(redirect(&format!(
+        "/console/catalog/products/{product}?done=1"
+    )))
+}
+
+/// A price typed into a form: `12.50`, not negative.
+fn typed_price(ctx: &Ctx, text: &str) -> Result<i64, String> {
+    match text.trim().parse::<Money>() {
+        Ok(m) if !m.is_negative() && m.fen() <= 100_000_000 => Ok(m.fen()),
+        _ => Err(ctx
+            .t("请输入价格，如 12.50", "Enter a price such as 12.50")
+            .to_owned()),
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct PriceForm {
+    price: Option<String>,
+    member_price: Option<String>,
+    store: Option<String>,
+}
+
+async fn sku_price(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Staff(staff): Staff,
+    Path(id): Path<Uuid>,
+    Form(f): Form<PriceForm>,
+) -> WebResult<Response> {
+    staff.require(&[Role::HeadOfficeAdmin])?;
+    let product = product_of_sku(&state, id).await?;
+    let price = typed_price(&ctx, f.price.as_deref().unwrap_or(""));
+    let member = match f.member_price.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(m) => typed_price(&ctx, m).map(Some),
+    };
+    match (price, member) {
+        (Ok(price), Ok(member)) => {
+            storage::catalog::set_sku_price(&state.store, id, price, Some(member), &staff.actor())
+                .await?;
+            state.web.search.invalidate();
+            Ok(redirect(&format!(
+                "/console/catalog/products/{product}?done=1"
+            )))
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            let errors = SkuErrors::from([(format!("price-{id}"), e)]);
+            product_view(&state, &ctx, &staff, product, &errors, false).await
+        }
+    }
+}
+
+async fn store_price(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Staff(staff): Staff,
+    Path(id): Path<Uuid>,
+    Form(f): Form<PriceForm>,
+) -> WebResult<Response> {
+    staff.require(&[Role::HeadOfficeAdmin])?;
+    let product = product_of_sku(&state, id).await?;
+    let store = f.store.clone().unwrap_or_default();
+    let located = storage::locations::get(&state.store, &store)
+        .await
+        .ok()
+        .filter(|l| l.kind == "store");
+    let price = match f.price.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(p) => typed_price(&ctx, p).map(Some),
+    };
+    match (located, price) {
+        (Some(_), Ok(price)) => {
+            storage::catalog::set_store_price(&state.store, &store, id, price, &staff.actor())
+                .await?;
+            Ok(redirect(&format!(
+                "/console/catalog/products/{product}?done=1"
+            )))
+        }
+        (None, _) => {
+            let errors = SkuErrors::from([(
+                format!("store-{id}"),
+                ctx.t("请选择门店", "Choose a store").to_owned(),
+            )]);
+            product_view(&state, &ctx, &staff, product, &errors, false).await
+        }
+        (_, Err(e)) => {
+            let errors = SkuErrors::from([(format!("store-{id}"), e)]);
+            product_view(&state, &ctx, &staff, product, &errors, false).await
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stock counts and transfers
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize, Default)]
+struct StockForm {
+    id: Option<String>,
+    location: Option<String>,
+    to: Option<String>,
+    code: Option<String>,
+    qty: Option<String>,
+    reason: Option<String>,
+}
+
+fn stock_back(location: &str, what: &str, value: &str) -> Response {
+    redirect(&format!(
+        "/console/stock?location={}&{what}={value}",
+        super::urlencode(location)
+    ))
+}
+
+async fn stock_form(
+    state: &AppState,
+    staff: &StaffActor,
+    f: &StockForm,
+    min_qty: i64,
+) -> WebResult<Result<(Uuid, String, Uuid, i64), Response>> {
+    let location = f.location.clone().unwrap_or_default();
+    staff.require(&[Role::HeadOfficeAdmin, Role::StoreManager])?;
+    staff.require_store(&location)?;
+    let id =
+        f.id.as_deref()
+            .and_then(|i| Uuid::parse_str(i).ok())
+            .filter(|i| retail_domain::ids::require_v7(*i).is_ok())
+            .ok_or_else(|| AppError::bad_request("invalid_form", "the form could not be read"))?;
+    let code = f.code.clone().unwrap_or_default().trim().to_owned();
+    let sku = if code.is_empty() || code.len() > 64 {
+        None
+    } else {
+        storage::web::sku_by_code(&state.store, &code).await?
+    };
+    let Some(sku) = sku else {
+        return Ok(Err(stock_back(&location, "error", "code")));
+    };
+    let qty = f
+        .qty
+        .as_deref()
+        .unwrap_or("")
+        .trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|q| (min_qty..=100_000).contains(q));
+    let Some(qty) = qty else {
+        return Ok(Err(stock_back(&location, "error", "qty")));
+    };
+    Ok(Ok((id, location, sku, qty)))
+}
+
+async fn stock_count(
+    State(state): State<AppState>,
+    Staff(staff): Staff,
+    Form(f): Form<StockForm>,
+) -> WebResult<Response> {
+    let (id, location, sku, qty) = match stock_form(&state, &staff, &f, 0).await? {
+        Ok(v) => v,
+        Err(resp) => return Ok(resp),
+    };
+    let reason: String = f
+        .reason
+        .clone()
+        .unwrap_or_default()
+        .trim()
+        .chars()
+        .take(200)
+        .collect();
+    storage::stock::count(
+        &state.store,
+        &storage::stock::CountInput {
+            id,
+            location_id: location.clone(),
+            lines: vec![(sku, qty)],
+            reason,
+        },
+        &staff.actor(),
+    )
+    .await?;
+    Ok(stock_back(&location, "done", "count"))
+}
+
+async fn transfer(
+    State(state): State<AppState>,
+    Staff(staff): Staff,
+    Form(f): Form<StockForm>,
+) -> WebResult<Response> {
+    let (id, location, sku, qty) = match stock_form(&state, &staff, &f, 1).await? {
+        Ok(v) => v,
+        Err(resp) => return Ok(resp),
+    };
+    let to = f.to.clone().unwrap_or_default();
+    let valid_to = storage::locations::get(&state.store, &to)
+        .await
+        .ok()
+        .filter(|l| l.kind != "head_office" && l.id != location);
+    if valid_to.is_none() {
+        return Ok(stock_back(&location, "error", "to"));
+    }
+    match storage::stock::create_transfer(
+        &state.store,
+        &storage::stock::TransferInput {
+            id,
+            from_location_id: location.clone(),
+            to_location_id: to,
+            lines: vec![(sku, qty)],
+            note: String::new(),
+        },
+        &staff.actor(),
+    )
+    .await
+    {
+        Ok(_) => Ok(stock_back(&location, "done", "transfer")),
+        Err(AppError::Conflict { .. }) => Ok(stock_back(&location, "error", "stock")),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn receive_transfer(
+    State(state): State<AppState>,
+    Staff(staff): Staff,
+    Path(id): Path<Uuid>,
+    Form(_): Form<HashMap<String, String>>,
+) -> WebResult<Response> {
+    staff.require(&[Role::HeadOfficeAdmin, Role::StoreManager])?;
+    let t = storage::stock::get_transfer(&state.store, id).await?;
+    staff.require_store(&t.to_location_id)?;
+    match storage::stock::receive_transfer(&state.store, id, &staff.actor()).await {
+        Ok(_) | Err(AppError::Conflict { .. }) => {
+            Ok(stock_back(&t.to_location_id, "done", "received"))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "product_code,name_zh,name_en,brand,category_id,sku_code,spec_zh,spec_en,unit,price,member_price,barcodes";
+
+    #[test]
+    fn groups_skus_and_reports_lines() {
+        let file = format!(
+            "\u{FEFF}{HEADER}\nP1,酸奶,Yogurt,乳,C1,P1-1,200g,200g,盒,6.50,6.00,6901234567892\n\
+             P1,酸奶,Yogurt,乳,C1,P1-2,400g,400g,盒,12.00,,6901234567915\n\
+             P2,面包,Bread,焙,C1,P2-1,1个,1 pc,个,x,,6901234567908\n\
+             P3,牛奶,Milk,乳,C1,P3-1,1L,1L,盒,9.00,,123\n\
+             P4,短行\n"
+        );
+        let (ok, errors) = parse_catalog_csv(file.as_bytes());
+        assert_eq!(ok.len(), 1);
+        assert_eq!(ok[0].0, 2);
+        assert_eq!(ok[0].1.skus.len(), 2);
+        let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, [4, 5, 6], "{errors:?}");
+        assert!(errors[0].message.starts_with("price"));
+        assert!(errors[1].message.starts_with("barcodes"));
+    }
+
+    #[test]
+    fn header_must_match() {
+        let (ok, errors) = parse_catalog_csv(b"code,name\nA,B\n");
+        assert!(ok.is_empty());
+        assert_eq!(errors[0].line, 1);
+        let (ok, errors) = parse_catalog_csv(format!("{HEADER}\n").as_bytes());
+        assert!(ok.is_empty());
+        assert_eq!(errors.len(), 1, "an empty file is an error");
+    }
 }

@@ -25,12 +25,19 @@ pub struct Doc {
     pub row: SearchRow,
     /// Its category and every ancestor category.
     pub categories: Vec<String>,
-    text: String,
+    /// Lower-cased texts without whitespace (what queries match against).
+    compact: String,
+    /// Lower-cased names (relevance: a match in the name ranks first).
+    names: String,
+    /// Index into the brand list (`u32::MAX`: none).
+    brand: u32,
 }
 
 /// The built index.
 #[derive(Debug, Default)]
 pub struct Index {
+    /// The category tree as loaded with the index (pages list categories from here).
+    pub categories: Vec<retail_domain::wire::catalog::CategoryRecord>,
     docs: Vec<Doc>,
     grams: HashMap<String, Vec<u32>>,
     brands: Vec<String>,
@@ -144,7 +151,19 @@ impl Index {
     pub fn build(rows: Vec<SearchRow>, parents: &HashMap<String, Option<String>>) -> Self {
         let mut grams: HashMap<String, Vec<u32>> = HashMap::new();
         let mut docs = Vec::with_capacity(rows.len());
-        let mut brands = HashSet::new();
+        let mut brands: Vec<String> = rows
+            .iter()
+            .map(|r| r.brand.clone())
+            .filter(|b| !b.is_empty())
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        brands.sort();
+        let brand_ids: HashMap<String, u32> = brands
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (b.clone(), u32::try_from(i).unwrap_or(u32::MAX)))
+            .collect();
         for (i, row) in rows.into_iter().enumerate() {
             let text = normalise(&format!(
                 "{} {} {} {} {}",
@@ -154,6 +173,9 @@ impl Index {
             for key in keys_of(&text) {
                 grams.entry(key).or_default().push(n);
             }
+            let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+            let names = normalise(&format!("{} {}", row.name_zh, row.name_en));
+            let brand = brand_ids.get(&row.brand).copied().unwrap_or(u32::MAX);
             let mut categories = vec![row.category_id.clone()];
             let mut at = row.category_id.clone();
             while let Some(Some(parent)) = parents.get(&at) {
@@ -163,18 +185,16 @@ impl Index {
                 categories.push(parent.clone());
                 at = parent.clone();
             }
-            if !row.brand.is_empty() {
-                brands.insert(row.brand.clone());
-            }
             docs.push(Doc {
                 row,
                 categories,
-                text,
+                compact,
+                names,
+                brand,
             });
         }
-        let mut brands: Vec<String> = brands.into_iter().collect();
-        brands.sort();
         Self {
+            categories: Vec::new(),
             docs,
             grams,
             brands,
@@ -203,6 +223,7 @@ impl Index {
 
     fn candidates(&self, text: &str) -> Vec<u32> {
         if text.is_empty() {
+            // No text: every product (filters only).
             return (0..u32::try_from(self.docs.len()).unwrap_or(u32::MAX)).collect();
         }
         let keys = query_keys(text);
@@ -242,73 +263,64 @@ impl Index {
     pub fn search(&self, q: &Query) -> Hits<'_> {
         let text = normalise(&q.text);
         let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-        let mut matched: Vec<&Doc> = self
-            .candidates(&text)
-            .into_iter()
-            .filter_map(|i| self.docs.get(i as usize))
-            .filter(|d| {
-                compact.is_empty()
-                    || d.text.contains(&text)
-                    || d.text.replace(' ', "").contains(&compact)
-            })
-            .filter(|d| {
-                q.category
+        let brand = q.brand.as_ref().map(|b| {
+            self.brands
+                .binary_search(b)
+                .ok()
+                .and_then(|i| u32::try_from(i).ok())
+                .unwrap_or(u32::MAX - 1)
+        });
+        let mut present = vec![false; self.brands.len()];
+        let mut matched: Vec<&Doc> = Vec::new();
+        for i in self.candidates(&compact) {
+            let Some(d) = self.docs.get(i as usize) else {
+                continue;
+            };
+            if !(compact.is_empty() || d.compact.contains(&compact))
+                || !q
+                    .category
                     .as_ref()
                     .is_none_or(|c| d.categories.iter().any(|dc| dc == c))
-            })
-            .filter(|d| q.min_fen.is_none_or(|m| d.row.price_min_fen >= m))
-            .filter(|d| q.max_fen.is_none_or(|m| d.row.price_min_fen <= m))
-            .collect();
-        let mut brands: Vec<String> = matched
-            .iter()
-            .map(|d| d.row.brand.clone())
-            .filter(|b| !b.is_empty())
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        brands.sort();
-        if let Some(brand) = &q.brand {
-            matched.retain(|d| &d.row.brand == brand);
-        }
-        match q.sort {
-            Sort::Relevance => {
-                let in_name = |d: &Doc| {
-                    !(d.row.name_zh.to_lowercase().contains(&text)
-                        || d.row.name_en.to_lowercase().contains(&text))
-                };
-                matched.sort_by(|a, b| {
-                    in_name(a)
-                        .cmp(&in_name(b))
-                        .then(b.row.sold.cmp(&a.row.sold))
-                        .then(a.row.code.cmp(&b.row.code))
-                });
+                || q.min_fen.is_some_and(|m| d.row.price_min_fen < m)
+                || q.max_fen.is_some_and(|m| d.row.price_min_fen > m)
+            {
+                continue;
             }
-            Sort::PriceAsc => matched.sort_by(|a, b| {
-                a.row
-                    .price_min_fen
-                    .cmp(&b.row.price_min_fen)
-                    .then(a.row.code.cmp(&b.row.code))
-            }),
-            Sort::PriceDesc => matched.sort_by(|a, b| {
-                b.row
-                    .price_min_fen
-                    .cmp(&a.row.price_min_fen)
-                    .then(a.row.code.cmp(&b.row.code))
-            }),
-            Sort::Sales => matched.sort_by(|a, b| {
-                b.row
-                    .sold
-                    .cmp(&a.row.sold)
-                    .then(a.row.code.cmp(&b.row.code))
-            }),
-            Sort::Newest => matched.sort_by(|a, b| {
-                b.row
-                    .created_at
-                    .cmp(&a.row.created_at)
-                    .then(a.row.code.cmp(&b.row.code))
-            }),
+            if let Some(p) = present.get_mut(d.brand as usize) {
+                *p = true;
+            }
+            if brand.is_none_or(|b| b == d.brand) {
+                matched.push(d);
+            }
         }
+        let brands = self
+            .brands
+            .iter()
+            .zip(present)
+            .filter(|(_, p)| *p)
+            .map(|(b, _)| b.clone())
+            .collect();
         let total = matched.len();
+        let order = |a: &&Doc, b: &&Doc| -> std::cmp::Ordering {
+            let by = match q.sort {
+                Sort::Relevance => {
+                    let miss = |d: &Doc| !d.names.contains(&text);
+                    miss(a).cmp(&miss(b)).then(b.row.sold.cmp(&a.row.sold))
+                }
+                Sort::PriceAsc => a.row.price_min_fen.cmp(&b.row.price_min_fen),
+                Sort::PriceDesc => b.row.price_min_fen.cmp(&a.row.price_min_fen),
+                Sort::Sales => b.row.sold.cmp(&a.row.sold),
+                Sort::Newest => b.row.created_at.cmp(&a.row.created_at),
+            };
+            by.then_with(|| a.row.code.cmp(&b.row.code))
+        };
+        // Only the requested page needs ordering: select it, then sort it.
+        let end = q.offset.saturating_add(q.limit).min(total);
+        if end > 0 && end < total {
+            matched.select_nth_unstable_by(end - 1, order);
+            matched.truncate(end);
+        }
+        matched.sort_unstable_by(order);
         let items = matched.into_iter().skip(q.offset).take(q.limit).collect();
         Hits {
             items,
@@ -368,44 +380,52 @@ const CHECK_EVERY: Duration = Duration::from_secs(2);
 const REBUILD_EVERY: Duration = Duration::from_secs(60);
 
 impl SearchIndex {
-    /// The current index, rebuilt first when the catalog changed since it was built.
-    pub async fn get(&self, store: &Store) -> AppResult<Arc<Index>> {
+    /// The index if it was checked against the catalog within the last few seconds.
+    fn fresh(&self) -> AppResult<Option<(Arc<Index>, i64, Instant)>> {
         let now = Instant::now();
-        let (fresh, seq_known) = {
-            let guard = self
-                .current
-                .read()
-                .map_err(|_| AppError::Internal(anyhow::anyhow!("search index poisoned")))?;
-            match guard.as_ref() {
-                Some(b)
-                    if now.duration_since(b.checked) < CHECK_EVERY
-                        && now.duration_since(b.built) < REBUILD_EVERY =>
-                {
-                    return Ok(b.index.clone())
-                }
-                Some(b) => (Some(b.index.clone()), Some((b.seq, b.built))),
-                None => (None, None),
-            }
-        };
+        let guard = self
+            .current
+            .read()
+            .map_err(|_| AppError::Internal(anyhow::anyhow!("search index poisoned")))?;
+        Ok(guard.as_ref().and_then(|b| {
+            (now.duration_since(b.checked) < CHECK_EVERY
+                && now.duration_since(b.built) < REBUILD_EVERY)
+                .then(|| (b.index.clone(), b.seq, b.built))
+        }))
+    }
+
+    /// The current index, rebuilt first when the catalog changed since it was built (one
+    /// request checks or rebuilds; the others wait for it and share the result).
+    pub async fn get(&self, store: &Store) -> AppResult<Arc<Index>> {
+        if let Some((index, _, _)) = self.fresh()? {
+            return Ok(index);
+        }
         let _one = self.rebuilding.lock().await;
+        if let Some((index, _, _)) = self.fresh()? {
+            return Ok(index);
+        }
         let seq = storage::catalog_seq(store).await?;
-        if let (Some(index), Some((known, built))) = (&fresh, seq_known) {
-            if known == seq && now.duration_since(built) < REBUILD_EVERY {
-                if let Ok(mut guard) = self.current.write() {
-                    if let Some(b) = guard.as_mut() {
-                        b.checked = Instant::now();
-                    }
+        {
+            let mut guard = self
+                .current
+                .write()
+                .map_err(|_| AppError::Internal(anyhow::anyhow!("search index poisoned")))?;
+            if let Some(b) = guard.as_mut() {
+                if b.seq == seq && b.built.elapsed() < REBUILD_EVERY {
+                    b.checked = Instant::now();
+                    return Ok(b.index.clone());
                 }
-                return Ok(index.clone());
             }
         }
         let rows = storage::web::search_rows(store).await?;
-        let parents: HashMap<String, Option<String>> = storage::catalog::categories(store)
-            .await?
-            .into_iter()
-            .map(|c| (c.id, c.parent_id))
+        let categories = storage::catalog::categories(store).await?;
+        let parents: HashMap<String, Option<String>> = categories
+            .iter()
+            .map(|c| (c.id.clone(), c.parent_id.clone()))
             .collect();
-        let index = Arc::new(Index::build(rows, &parents));
+        let mut index = Index::build(rows, &parents);
+        index.categories = categories;
+        let index = Arc::new(index);
         let mut guard = self
             .current
             .write()

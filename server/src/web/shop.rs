@@ -104,7 +104,7 @@ fn tile(ctx: &Ctx, doc: &super::search::Doc) -> Markup {
 
 async fn home(State(state): State<AppState>, ctx: Ctx) -> WebResult<Response> {
     let index = state.web.search.get(&state.store).await?;
-    let cats = storage::catalog::categories(&state.store).await?;
+    let cats = &index.categories;
     let session = session(&state, &ctx).await?;
     let count = cart_count(&state, session.as_ref()).await?;
     let best = index.search(&SearchQuery {
@@ -149,7 +149,8 @@ async fn categories(
     ctx: Ctx,
     Query(p): Query<CatParams>,
 ) -> WebResult<Response> {
-    let cats = storage::catalog::categories(&state.store).await?;
+    let index = state.web.search.get(&state.store).await?;
+    let cats = &index.categories;
     let current = p.c.as_ref().and_then(|c| cats.iter().find(|x| &x.id == c));
     if p.c.is_some() && current.is_none() {
         return Err(AppError::not_found("category").into());
@@ -170,7 +171,6 @@ async fn categories(
         }
     }
     trail.reverse();
-    let index = state.web.search.get(&state.store).await?;
     let hits = index.search(&SearchQuery {
         category: parent.clone(),
         sort: Sort::Sales,
@@ -266,7 +266,7 @@ async fn search(
         offset: page * PAGE,
         limit: PAGE,
     });
-    let cats = storage::catalog::categories(&state.store).await?;
+    let cats = &index.categories;
     let session = session(&state, &ctx).await?;
     let count = cart_count(&state, session.as_ref()).await?;
     let link = |sort: Sort, page: usize| {
@@ -302,7 +302,7 @@ async fn search(
                     label for="c" { (ctx.t("分类", "Category")) }
                     select #c name="c" {
                         option value="" { (ctx.t("全部", "All")) }
-                        @for c in &cats {
+                        @for c in cats.iter() {
                             option value=(c.id) selected[category.as_deref() == Some(c.id.as_str())] {
                                 @if c.parent_id.is_some() { "— " } (ctx.lang.pick(&c.name_zh, &c.name_en))
                             }

@@ -311,6 +311,73 @@ async fn shop_pages_and_checkout(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(order.status.as_str(), "cancelled");
+    // A stock count and a transfer from the stock page.
+    let sku_record = retail_server::storage::catalog::sku(&app.state.store, sku, None)
+        .await
+        .unwrap()
+        .unwrap();
+    let barcode = sku_record.barcodes[0].clone();
+    let count_id = retail_domain::ids::new_id().to_string();
+    let page = mgr
+        .post_csrf(
+            "/console/stock/count",
+            &[
+                ("id", &count_id),
+                ("location", "SH001"),
+                ("code", &barcode),
+                ("qty", "37"),
+                ("reason", "test"),
+            ],
+        )
+        .await;
+    assert!(page.location.unwrap().contains("done=count"));
+    let level = retail_server::storage::stock::get_level(&app.state.store, "SH001", sku)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(level.on_hand, 37);
+    let page = mgr
+        .post_csrf(
+            "/console/stock/count",
+            &[
+                ("id", &count_id),
+                ("location", "SH001"),
+                ("code", &barcode),
+                ("qty", "-1"),
+            ],
+        )
+        .await;
+    assert!(page.location.unwrap().contains("error=qty"));
+    let page = mgr
+        .post_csrf(
+            "/console/stock/count",
+            &[
+                ("id", &retail_domain::ids::new_id().to_string()),
+                ("location", "SH002"),
+                ("code", &barcode),
+                ("qty", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN, "another store's stock");
+    let page = mgr
+        .post_csrf(
+            "/console/stock/transfers",
+            &[
+                ("id", &retail_domain::ids::new_id().to_string()),
+                ("location", "SH001"),
+                ("to", "SH002"),
+                ("code", &barcode),
+                ("qty", "2"),
+            ],
+        )
+        .await;
+    assert!(page.location.unwrap().contains("done=transfer"));
+    let level = retail_server::storage::stock::get_level(&app.state.store, "SH001", sku)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(level.on_hand, 35);
     // Stock and movements pages answer.
     assert_eq!(
         mgr.get("/console/stock?alerts=1").await.status,
@@ -338,6 +405,45 @@ async fn console_admin_pages(app: TestApp) {
     ] {
         assert_eq!(admin.get(page).await.status, StatusCode::OK, "{page}");
     }
+    // Prices from the product page: validated next to the SKU, then saved (audited).
+    let (product, sku) = a_sku(&app, "纯牛奶").await;
+    assert_eq!(
+        admin
+            .get(&format!("/console/catalog/products/{product}"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let page = admin
+        .post_csrf(
+            &format!("/console/catalog/skus/{sku}/price"),
+            &[("price", "abc"), ("member_price", "")],
+        )
+        .await;
+    assert!(page.body.contains("field-error"));
+    let page = admin
+        .post_csrf(
+            &format!("/console/catalog/skus/{sku}/price"),
+            &[("price", "9.90"), ("member_price", "9.50")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    let record = retail_server::storage::catalog::sku(&app.state.store, sku, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.price.fen(), 990);
+    let page = admin
+        .post_csrf(
+            &format!("/console/catalog/skus/{sku}/store-price"),
+            &[("store", "SH003"), ("price", "8.80")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    let prices = retail_server::storage::catalog::sku_prices(&app.state.store, "SH003", &[sku])
+        .await
+        .unwrap();
+    assert_eq!(prices[&sku].price_fen, 880);
     let export = admin.get("/console/catalog.csv").await;
     assert!(export.body.contains("product_code,name_zh"));
 
