@@ -21,6 +21,7 @@ pub mod gate;
 pub mod link;
 pub mod pickup;
 pub mod serial;
+pub mod simulate;
 pub mod store;
 
 use std::collections::HashMap;
