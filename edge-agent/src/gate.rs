@@ -264,6 +264,9 @@ where
                 }
             }
             Some(()) = open.recv() => {
+                if let Some((_, previous)) = release.take() {
+                    relay.write_all(&previous).await?;
+                }
                 relay.write_all(&setup.commands.open).await?;
                 relay.flush().await?;
                 release = Some((pulse(setup.timing.open_pulse_ms), setup.commands.close.clone()));

@@ -21,6 +21,7 @@ pub mod gate;
 pub mod link;
 pub mod pickup;
 pub mod serial;
+pub mod simulate;
 pub mod store;
 
 use std::collections::HashMap;
@@ -45,8 +46,24 @@ use crate::store::LocalStore;
 /// Key of the cached code-verifier key in the local database.
 const VERIFIER_KEY: &str = "code_verifier";
 
+/// Why the server could not confirm this device.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentifyError {
+    /// No answer (the agent may start offline).
+    #[error("cannot reach the server at {url}: {source}")]
+    Unreachable {
+        /// The server URL.
+        url: String,
+        /// The transport error.
+        source: reqwest::Error,
+    },
+    /// The server answered and refused (wrong, revoked or non-edge credential).
+    #[error("{0}")]
+    Refused(String),
+}
+
 /// Asks the server who this device is; fails clearly on a wrong or revoked credential.
-pub async fn identify(server_url: &str, credential: &str) -> anyhow::Result<Identity> {
+pub async fn identify(server_url: &str, credential: &str) -> Result<Identity, IdentifyError> {
     let response = http()
         .get(format!(
             "{}/api/v1/devices/me",
@@ -55,10 +72,13 @@ pub async fn identify(server_url: &str, credential: &str) -> anyhow::Result<Iden
         .bearer_auth(credential)
         .send()
         .await
-        .with_context(|| format!("cannot reach the server at {server_url}"))?;
+        .map_err(|source| IdentifyError::Unreachable {
+            url: server_url.to_owned(),
+            source,
+        })?;
     let status = response.status().as_u16();
     let body: serde_json::Value = response.json().await.unwrap_or_default();
-    Identity::from_response(status, &body, "edge").map_err(anyhow::Error::msg)
+    Identity::from_response(status, &body, "edge").map_err(IdentifyError::Refused)
 }
 
 fn http() -> reqwest::Client {
@@ -336,10 +356,10 @@ pub async fn run_with_devices(
                 config.store
             );
         }
-        Err(err) if err.to_string().contains("cannot reach") => {
+        Err(err @ IdentifyError::Unreachable { .. }) => {
             tracing::warn!(error = %err, "server unreachable; starting offline");
         }
-        Err(err) => return Err(err),
+        Err(err) => return Err(err.into()),
     }
     let verifier = refresh_verifier(&config, &store).await?;
     if verifier.is_none() {

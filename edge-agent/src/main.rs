@@ -1,6 +1,9 @@
 //! `edge-agent` binary.
 //!
 //! * `edge-agent <config.toml>` — start the agent (see `edge_agent::config`) until Ctrl-C.
+//! * `edge-agent --simulate [--store SH001] [--server URL] [--broker URL] [--user U]
+//!   [--password P] [--data-dir DIR] [--firmware-config DIR]` — the store's agent with virtual
+//!   devices (see `edge_agent::simulate`).
 //! * `edge-agent check <firmware-config folder>` — validates every device profile and store
 //!   inventory in the folder, prints an OK / ERROR line per file (errors indented under their
 //!   file) and exits with status 1 when any file has errors.
@@ -10,6 +13,9 @@ use std::process::ExitCode;
 
 const USAGE: &str = "usage:
   edge-agent <config.toml>    start the edge agent
+  edge-agent --simulate [--store SH001] [--server http://127.0.0.1:8080] [--broker mqtt://127.0.0.1:1884]
+             [--user mgr.sh001] [--password demo1234] [--data-dir edge-data] [--firmware-config firmware-config]
+                              the store's agent with virtual devices (registers itself the first time)
   edge-agent check <folder>   validate a firmware-config folder (profiles/ and stores/)";
 
 fn main() -> ExitCode {
@@ -21,6 +27,19 @@ fn main() -> ExitCode {
         .as_slice()
     {
         ["check", folder] => check(Path::new(folder)),
+        ["--simulate", rest @ ..] => match simulate_options(rest) {
+            Ok(options) => match simulate(options) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("Error: {e:?}");
+                    ExitCode::FAILURE
+                }
+            },
+            Err(e) => {
+                eprintln!("{e}\n{USAGE}");
+                ExitCode::from(2)
+            }
+        },
         ["help" | "-h" | "--help"] => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -56,6 +75,50 @@ async fn start(config: &Path) -> anyhow::Result<()> {
     tracing_subscriber::fmt().try_init().ok();
     let config = edge_agent::Config::load(config)?;
     edge_agent::run(config, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+}
+
+/// Parses the `--simulate` flags.
+fn simulate_options(args: &[&str]) -> Result<edge_agent::simulate::SimulateOptions, String> {
+    let mut options = edge_agent::simulate::SimulateOptions {
+        server_url: "http://127.0.0.1:8080".into(),
+        broker_url: "mqtt://127.0.0.1:1884".into(),
+        store: "SH001".into(),
+        user: String::new(),
+        password: "demo1234".into(),
+        data_dir: "edge-data".into(),
+        firmware_config: "firmware-config".into(),
+    };
+    let mut rest = args.iter();
+    while let Some(flag) = rest.next() {
+        let value = rest
+            .next()
+            .ok_or_else(|| format!("{flag} needs a value"))?
+            .to_string();
+        match *flag {
+            "--store" => options.store = value,
+            "--server" => options.server_url = value,
+            "--broker" => options.broker_url = value,
+            "--user" => options.user = value,
+            "--password" => options.password = value,
+            "--data-dir" => options.data_dir = value.into(),
+            "--firmware-config" => options.firmware_config = value.into(),
+            other => return Err(format!("unknown flag {other}")),
+        }
+    }
+    if options.user.is_empty() {
+        options.user = format!("mgr.{}", options.store.to_lowercase());
+    }
+    Ok(options)
+}
+
+/// Runs the simulation until Ctrl-C.
+#[tokio::main]
+async fn simulate(options: edge_agent::simulate::SimulateOptions) -> anyhow::Result<()> {
+    tracing_subscriber::fmt().try_init().ok();
+    edge_agent::simulate::simulate(options, async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await

@@ -122,3 +122,71 @@ async fn gate_decides_offline_and_reports_later() {
     })
     .await;
 }
+
+/// Two agents of one store (two exits): a pass used at one is refused at the other, which
+/// learned of the use from the store bus.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pass_used_at_one_exit_is_refused_at_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), |s| {
+        s.mqtt.embedded_listen = "127.0.0.1:0".parse().unwrap();
+    })
+    .await;
+    let store = server.state.store.clone();
+    let mut exits = Vec::new();
+    for name in ["north", "south"] {
+        let (device, credential) = server.register_edge("SH001").await;
+        let scanner = pty();
+        let relay = pty();
+        let agent_dir = dir.path().join(name);
+        std::fs::create_dir_all(&agent_dir).unwrap();
+        let config = agent_config(
+            &agent_dir,
+            "SH001",
+            device,
+            &credential,
+            &server.url,
+            &server.broker_url(),
+            [&scanner.path, &relay.path],
+        );
+        let agent = Agent::start(config);
+        eventually("the agent is online", || {
+            let store = store.clone();
+            async move { matches!(presence(&store, device).await, Ok(Some(p)) if p.status == "online") }
+        })
+        .await;
+        exits.push((agent, scanner, relay));
+    }
+    let (session, pass) = server.exit_pass("SH001", 2, 1_990, 300);
+    {
+        let (_, scanner, relay) = &mut exits[0];
+        scanner.scan(&pass).await;
+        assert_eq!(relay.relay_command().await, OPEN);
+    }
+    eventually("the use reaches the store bus", || {
+        let store = store.clone();
+        async move { matches!(exit_pass_use(&store, session).await, Ok(Some(_))) }
+    })
+    .await;
+    // The other exit learns of the use from the store bus (read beside the running agent).
+    let south = edge_agent::store::LocalStore::open(&dir.path().join("south").join("edge-data"))
+        .await
+        .unwrap();
+    eventually("the other exit learns of the use", || {
+        let south = south.clone();
+        async move { south.pass_used(session).await.unwrap() }
+    })
+    .await;
+    south.close().await;
+    let (_, scanner, relay) = &mut exits[1];
+    scanner.scan(&pass).await;
+    assert_eq!(relay.relay_command().await, ALARM_ON);
+    // A fresh pass still opens there.
+    let (_, fresh) = server.exit_pass("SH001", 1, 100, 300);
+    scanner.scan(&fresh).await;
+    assert_eq!(relay.relay_command().await, ALARM_OFF);
+    assert_eq!(relay.relay_command().await, OPEN);
+    for (mut agent, _, _) in exits {
+        agent.stop().await;
+    }
+}

@@ -1,0 +1,185 @@
+//! `edge-agent simulate`: a store's edge agent with virtual devices, in one command.
+//!
+//! * Registers an edge device for the store with a store manager's login (the demo's
+//!   `mgr.<store>` / `demo1234` by default) the first time, and keeps its configuration in
+//!   `<data dir>/<store>/edge.toml` for the next runs.
+//! * Each exit gate of the store's inventory gets two pseudo-terminal pairs: write scans (text +
+//!   CR) to the printed scanner path; the relay commands the gate sends are printed as they
+//!   happen (`OPEN A0 01 01 A2`, …).
+//! * The pickup-counter printer becomes a file: raw ESC/POS bytes are appended to
+//!   `<data dir>/<store>/pick-slips.bin`, and the decoded text of each slip is logged.
+
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use retail_domain::profiles::{GateCommands, PrinterConnection};
+use serde_json::json;
+use tokio::io::AsyncReadExt;
+use uuid::Uuid;
+
+use crate::{counter_printer, gate_setups, load_inventory, Config, Devices, GateDevices};
+
+/// What to simulate.
+#[derive(Clone, Debug)]
+pub struct SimulateOptions {
+    /// The server.
+    pub server_url: String,
+    /// The broker devices use.
+    pub broker_url: String,
+    /// Store code.
+    pub store: String,
+    /// Staff login that may register devices for the store.
+    pub user: String,
+    /// Its password.
+    pub password: String,
+    /// Where configurations, databases and pick slips go.
+    pub data_dir: PathBuf,
+    /// The `firmware-config` folder.
+    pub firmware_config: PathBuf,
+}
+
+/// A pseudo-terminal in raw mode: (master, slave, slave path).
+fn raw_pty() -> anyhow::Result<(OwnedFd, OwnedFd, PathBuf)> {
+    let pair = nix::pty::openpty(None, None).context("opening a pseudo-terminal")?;
+    let mut termios = nix::sys::termios::tcgetattr(&pair.slave)?;
+    nix::sys::termios::cfmakeraw(&mut termios);
+    nix::sys::termios::tcsetattr(&pair.slave, nix::sys::termios::SetArg::TCSANOW, &termios)?;
+    let path = nix::unistd::ttyname(&pair.slave)?;
+    Ok((pair.master, pair.slave, path))
+}
+
+async fn register(options: &SimulateOptions, dir: &Path) -> anyhow::Result<Config> {
+    let http = crate::http();
+    let base = options.server_url.trim_end_matches('/');
+    let login: serde_json::Value = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"username": options.user, "password": options.password}))
+        .send()
+        .await
+        .with_context(|| format!("cannot reach the server at {base} (start it first)"))?
+        .json()
+        .await?;
+    let token = login["token"]
+        .as_str()
+        .with_context(|| format!("login as {} refused: {login}", options.user))?;
+    let id = Uuid::now_v7();
+    let registered: serde_json::Value = http
+        .post(format!("{base}/api/v1/devices"))
+        .bearer_auth(token)
+        .json(
+            &json!({"id": id, "location_id": options.store, "kind": "edge",
+                      "name": format!("Edge {} (simulated)", options.store)}),
+        )
+        .send()
+        .await?
+        .json()
+        .await?;
+    let credential = registered["credential"]
+        .as_str()
+        .with_context(|| format!("registering the device failed: {registered}"))?;
+    let text = format!(
+        "store = \"{}\"\ndevice_id = \"{id}\"\ncredential = \"{credential}\"\nserver_url = \"{}\"\nbroker_url = \"{}\"\nfirmware_config = \"{}\"\ninventory = \"{}\"\ndata_dir = \"{}\"\n",
+        options.store,
+        options.server_url,
+        options.broker_url,
+        options.firmware_config.display(),
+        options
+            .firmware_config
+            .join("stores")
+            .join(format!("{}.toml", options.store))
+            .display(),
+        dir.display(),
+    );
+    let path = dir.join("edge.toml");
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    Config::load(&path)
+}
+
+fn relay_name(commands: &GateCommands, bytes: &[u8]) -> &'static str {
+    if bytes == commands.open.as_slice() {
+        "OPEN"
+    } else if bytes == commands.close.as_slice() {
+        "CLOSE"
+    } else if bytes == commands.alarm_on.as_slice() {
+        "ALARM ON"
+    } else if bytes == commands.alarm_off.as_slice() {
+        "ALARM OFF"
+    } else {
+        "?"
+    }
+}
+
+/// Runs the agent with virtual devices until `shutdown`.
+pub async fn simulate(
+    options: SimulateOptions,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let dir = std::path::absolute(options.data_dir.join(&options.store))?;
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("edge.toml");
+    let config = if path.exists() {
+        Config::load(&path)?
+    } else {
+        register(&options, &dir).await?
+    };
+    let (catalog, inventory) = load_inventory(&config)?;
+    let mut devices = Devices::default();
+    let mut keep = Vec::new();
+    println!(
+        "Edge agent for {} (device {}), virtual devices:",
+        config.store, config.device_id
+    );
+    for gate in gate_setups(&catalog, &inventory)? {
+        let (scanner_master, scanner_slave, scanner_path) = raw_pty()?;
+        let (relay_master, relay_slave, _) = raw_pty()?;
+        println!(
+            "  {}: send scans to {}   e.g.  printf '%s\\r' \"$EXIT_PASS\" > {}",
+            gate.setup.name,
+            scanner_path.display(),
+            scanner_path.display()
+        );
+        let name = gate.setup.name.clone();
+        let commands = gate.setup.commands.clone();
+        let mut relay_reader = tokio::fs::File::from_std(std::fs::File::from(relay_slave));
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; commands.open.len().max(1)];
+            while relay_reader.read_exact(&mut buf).await.is_ok() {
+                let hex: Vec<String> = buf.iter().map(|b| format!("{b:02X}")).collect();
+                println!(
+                    "  {name} relay <- {} [{}]",
+                    relay_name(&commands, &buf),
+                    hex.join(" ")
+                );
+            }
+        });
+        keep.push(scanner_slave);
+        devices.gates.push(GateDevices {
+            setup: gate.setup,
+            scanner: Box::new(tokio::fs::File::from_std(std::fs::File::from(
+                scanner_master,
+            ))),
+            relay: Box::new(tokio::fs::File::from_std(std::fs::File::from(relay_master))),
+        });
+    }
+    if let Some(mut printer) = counter_printer(&catalog, &inventory)? {
+        let slips = dir.join("pick-slips.bin");
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&slips)
+            .with_context(|| format!("creating {}", slips.display()))?;
+        println!(
+            "  pick slips: raw ESC/POS bytes appended to {}; decoded text is logged below",
+            slips.display()
+        );
+        printer.connection = PrinterConnection::UsbLp {
+            device: slips.display().to_string(),
+        };
+        devices.pickup_printer = Some(printer);
+    }
+    println!("  configuration: {}", path.display());
+    let result = crate::run_with_devices(config, devices, None, shutdown).await;
+    drop(keep);
+    result
+}
