@@ -49,10 +49,24 @@ async fn devices_identify_and_are_revocable() {
             .unwrap();
         credentials.push((id, body["credential"].as_str().unwrap().to_owned()));
     }
-    let lane = pos_terminal::Config {
-        server_url: url.clone(),
-        credential: credentials[0].1.clone(),
-    };
+    // The lane's configuration file (the lane database goes into the temporary folder).
+    let lane_toml = dir.path().join("lane.toml");
+    std::fs::write(
+        &lane_toml,
+        format!(
+            "server_url = \"{url}\"\ncredential = \"{}\"\nlane = 1\ncashier = \"cashier1.sh001\"\n\
+             data_dir = \"lane\"\nfirmware_dir = \"{}\"\n\
+             scanner_profile = \"honeywell-voyager-1450g-cdc\"\nprinter_profile = \"epson-tm-t88v\"\n\
+             printer = \"file:/dev/null\"\n",
+            credentials[0].1,
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../firmware-config")
+                .display()
+        ),
+    )
+    .unwrap();
+    let mut lane = pos_terminal::Config::load(&lane_toml).unwrap();
+    lane.headless = true;
     let agent = edge_agent::Config {
         server_url: url.clone(),
         credential: credentials[1].1.clone(),
