@@ -590,6 +590,16 @@ pub async fn earn_in_tx(
                 .bind(add)
                 .execute(&mut **tx)
                 .await?;
+            // Reaching a higher tier brings its welcome coupons (升级礼券), in this transaction.
+            let before = &rules.tier_for_growth(growth).code;
+            if rules.tier_for_growth(growth.saturating_add(add)).code != *before {
+                super::coupons::issue_automatic(
+                    tx,
+                    member_id,
+                    super::coupons::IssueOn::TierUpgrade,
+                )
+                .await?;
+            }
         }
         return Ok(points);
     }

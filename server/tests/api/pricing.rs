@@ -698,3 +698,68 @@ async fn lanes_get_the_pricing_context(app: TestApp) {
         .all(|p| p["id"] != promotion.to_string()));
 }
 crate::both_backends!(lanes_get_the_pricing_context, lanes_get_the_pricing_context);
+
+async fn coupons_of(app: &TestApp, admin: &str, member: Uuid, template: Uuid) -> usize {
+    let (_, coupons) = app
+        .get(&format!("/api/v1/members/{member}/coupons"), Some(admin))
+        .await;
+    coupons
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["template_id"] == template.to_string())
+        .count()
+}
+
+/// Reaching a higher tier issues the tier-upgrade coupons once, in the transaction that earned
+/// the growth (here a lane sale with the member).
+async fn tier_upgrade_issues_its_coupons(app: TestApp) {
+    let admin = app.login("admin").await;
+    let template = coupon_template(&app, &admin, "tier_upgrade", None).await;
+    let member = register_member(&app, &admin, "13900000201").await;
+    // 950 growth: one ¥100 sale away from silver (1,000).
+    let mut tx = app.state.store.begin().await.unwrap();
+    sqlx::query("UPDATE members SET growth = 950 WHERE id = $1")
+        .bind(member.to_string())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let (status, device) = app
+        .post(
+            "/api/v1/devices",
+            Some(&admin),
+            json!({ "id": retail_domain::ids::new_id(), "kind": "pos", "location_id": "SH001", "name": "Lane 9" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{device}");
+    let lane = device["credential"].as_str().unwrap().to_owned();
+    let (a, _) = two_priced_skus(&app, &admin).await;
+    assert_eq!(coupons_of(&app, &admin, member, template).await, 0);
+    for n in 0..2 {
+        let sale = json!({
+            "id": retail_domain::ids::new_id(), "sale_no": format!("SH001-09-00000{n}"), "store": "SH001",
+            "cashier": "cashier1.sh001", "member_id": member,
+            "lines": [{ "line_no": 1, "sku_id": a, "barcode": "6900000000000", "name": "item",
+                        "qty": 1, "unit_price": "200.00", "discount": "0.00", "amount": "200.00" }],
+            "payments": [{ "id": retail_domain::ids::new_id(), "method": "cash", "amount": "200.00" }],
+            "subtotal": "200.00", "discount": "0.00", "total": "200.00",
+            "completed_at": Utc::now().to_rfc3339(), "offline": false,
+        });
+        let (status, body) = app
+            .post("/api/v1/pos/sales", Some(&lane), json!({ "sales": [sale] }))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["results"][0]["outcome"], "applied", "{body}");
+        // Silver after the first sale: one coupon; the second sale changes no tier.
+        assert_eq!(
+            coupons_of(&app, &admin, member, template).await,
+            1,
+            "after sale {n}"
+        );
+    }
+}
+crate::both_backends!(
+    tier_upgrade_issues_its_coupons,
+    tier_upgrade_issues_its_coupons
+);
