@@ -76,11 +76,24 @@ async fn create(
     Json(req): Json<CreatePromotion>,
 ) -> AppResult<Json<PromotionView>> {
     staff.require(&[Role::HeadOfficeAdmin])?;
+    create_promotion(&state, &staff.actor(), req)
+        .await
+        .map(Json)
+}
+
+/// Validates and stores a promotion (the API and the console both come here); the caller has
+/// checked that `actor` is head office. A retry (same id) answers the promotion stored first.
+pub(crate) async fn create_promotion(
+    state: &AppState,
+    actor: &str,
+    req: CreatePromotion,
+) -> AppResult<PromotionView> {
+    let state = state.clone();
     let mut promotion = req.promotion;
     retail_domain::ids::require_v7(promotion.id)
         .map_err(|e| AppError::field("promotion.id", e.to_string()))?;
     if let Some(existing) = find(&state, promotion.id).await? {
-        return Ok(Json(existing));
+        return Ok(existing);
     }
     for (field, value) in [
         ("promotion.name_zh", &promotion.name_zh),
@@ -160,12 +173,10 @@ async fn create(
     overlapping.push(promotion.clone());
     validate_promotion_set(&overlapping).map_err(pricing::pricing_error)?;
     let mut tx = state.store.begin().await?;
-    storage::promotions::create(&mut tx, &promotion, req.flash_sale.as_ref(), &staff.actor())
-        .await?;
+    storage::promotions::create(&mut tx, &promotion, req.flash_sale.as_ref(), actor).await?;
     tx.commit().await?;
     find(&state, promotion.id)
         .await?
-        .map(Json)
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("created promotion vanished")))
 }
 

@@ -35,6 +35,7 @@ use crate::storage;
 mod assets;
 pub mod console;
 pub mod member;
+pub mod promotions;
 pub mod scan;
 pub mod search;
 pub mod shop;
@@ -59,6 +60,7 @@ pub fn router() -> Router<AppState> {
         .merge(member::router())
         .merge(scan::router())
         .merge(console::router())
+        .merge(promotions::router())
         .layer(axum::middleware::from_fn(browser_cookie))
 }
 
@@ -666,6 +668,7 @@ pub fn console_page(ctx: &Ctx, staff: &StaffActor, title: &str, body: Markup) ->
                         @if head_office {
                             a href="/console/catalog" { (t("商品", "Catalog")) }
                             a href="/console/catalog/import" { (t("导入", "Import")) }
+                            a href="/console/promotions" { (t("促销", "Promotions")) }
                             a href="/console/stores" { (t("门店", "Stores")) }
                             a href="/console/staff" { (t("员工", "Staff")) }
                             a href="/console/audit" { (t("审计日志", "Audit log")) }

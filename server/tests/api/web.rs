@@ -670,3 +670,76 @@ async fn scan_and_go_over_http(app: TestApp) {
     assert!(code.starts_with("EX1"));
 }
 both_backends!(scan_and_go_over_http, scan_and_go_over_http);
+
+/// Head office creates a 满减 in the console (same validation as the API: a bad one shows its
+/// error and stores nothing), checkout quotes apply it, and ending it takes it away; a cashier
+/// cannot open the page and a store manager can read it without the forms.
+async fn console_promotions(app: TestApp) {
+    let mut admin = console(&app, "admin").await;
+    let page = admin.get("/console/promotions").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let id = retail_domain::ids::new_id().to_string();
+    // Contradictory: the reduction is not below the threshold.
+    let page = admin
+        .post_csrf(
+            "/console/promotions",
+            &[
+                ("id", id.as_str()),
+                ("name", "坏满减"),
+                ("kind", "full_reduction"),
+                ("threshold", "50"),
+                ("reduction", "80"),
+                ("days", "7"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("data-error=\"promotion\""),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("<td>坏满减</td>"));
+    let page = admin
+        .post_csrf(
+            "/console/promotions",
+            &[
+                ("id", id.as_str()),
+                ("name", "满50减8"),
+                ("kind", "full_reduction"),
+                ("threshold", "50"),
+                ("reduction", "8"),
+                ("days", "7"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let page = admin.get("/console/promotions").await;
+    assert!(page.body.contains("<td>满50减8</td>"), "{}", page.body);
+    let (_, api) = app
+        .get("/api/v1/promotions", Some(&app.login("admin").await))
+        .await;
+    let promotion = api.as_array().unwrap()[0]["promotion"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(promotion, id);
+
+    let mut cashier = console(&app, "cashier1.sh001").await;
+    assert_eq!(
+        cashier.get("/console/promotions").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let mut manager = console(&app, "mgr.sh001").await;
+    let page = manager.get("/console/promotions").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("满50减8") && !page.body.contains("action=\"/console/promotions\""));
+
+    let page = admin
+        .post_csrf(&format!("/console/promotions/{id}/end"), &[])
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    let page = admin.get("/console/promotions").await;
+    assert!(!page.body.contains("满50减8"));
+}
+crate::both_backends!(console_promotions, console_promotions);

@@ -1,0 +1,298 @@
+//! Console: promotions (head office creates and ends them; store managers see them). Creating
+//! goes through the same validation and storage as `POST /api/v1/promotions`; the lanes get the
+//! change with their next pricing-context pull.
+
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use chrono::{Duration, Utc};
+use maud::html;
+use retail_domain::money::Money;
+use retail_domain::pricing::{Promotion, PromotionRule, ReductionTier, Scope, SkuPrice, Stacking};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{console_page, when, yuan, Ctx, Form, Staff, WebResult};
+use crate::auth::{Role, StaffActor};
+use crate::error::AppError;
+use crate::routes::promotions::{create_promotion, CreatePromotion};
+use crate::state::AppState;
+use crate::storage;
+
+/// Promotion pages.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/console/promotions", get(list).post(create))
+        .route("/console/promotions/{id}/end", post(end))
+}
+
+#[derive(Debug, Deserialize, Default, Clone)]
+struct PromotionForm {
+    id: Option<String>,
+    name: Option<String>,
+    kind: Option<String>,
+    threshold: Option<String>,
+    reduction: Option<String>,
+    factor: Option<String>,
+    barcode: Option<String>,
+    price: Option<String>,
+    days: Option<String>,
+    store: Option<String>,
+    exclusive: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct ListParams {
+    done: Option<String>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Staff(staff): Staff,
+    Query(p): Query<ListParams>,
+) -> WebResult<Response> {
+    let notice = p.done.map(|_| ctx.t("已保存", "Saved").to_owned());
+    view(
+        &state,
+        &ctx,
+        &staff,
+        &PromotionForm::default(),
+        None,
+        notice,
+    )
+    .await
+}
+
+async fn view(
+    state: &AppState,
+    ctx: &Ctx,
+    staff: &StaffActor,
+    form: &PromotionForm,
+    problem: Option<String>,
+    notice: Option<String>,
+) -> WebResult<Response> {
+    staff.require(&[Role::HeadOfficeAdmin, Role::StoreManager])?;
+    let promotions = storage::promotions::list(&state.store, true, 200).await?;
+    let admin = staff.require(&[Role::HeadOfficeAdmin]).is_ok();
+    let id = form
+        .id
+        .clone()
+        .unwrap_or_else(|| retail_domain::ids::new_id().to_string());
+    let kind = form.kind.as_deref().unwrap_or("full_reduction");
+    let body = html! {
+        @if let Some(n) = notice { div.notice role="status" { (n) } }
+        @if let Some(p) = problem { div.notice.err role="alert" data-error="promotion" { (p) } }
+        div.table-wrap { table #promotions {
+            tr { th { (ctx.t("名称", "Name")) } th { (ctx.t("规则", "Rule")) } th { (ctx.t("门店", "Stores")) } th { (ctx.t("结束", "Ends")) } th {} }
+            @for p in &promotions {
+                tr {
+                    td { (p.promotion.name_zh) }
+                    td { (rule_text(ctx, &p.promotion.rule))
+                        @if let Some(f) = &p.flash_sale { " · " (ctx.t("秒杀", "flash")) " " (f.sold_qty) "/" (f.total_qty) } }
+                    td { @if p.promotion.stores.is_empty() { (ctx.t("全部", "All")) } @else { (p.promotion.stores.join(" ")) } }
+                    td { (when(p.promotion.ends_at.timestamp_millis())) }
+                    td { @if admin {
+                        form method="post" action={ "/console/promotions/" (p.promotion.id) "/end" } {
+                            (ctx.csrf_field())
+                            button.btn.secondary type="submit" { (ctx.t("结束", "End")) }
+                        }
+                    } }
+                }
+            }
+        } }
+        @if admin {
+            div.card {
+                b { (ctx.t("新建促销", "New promotion")) }
+                form method="post" action="/console/promotions" {
+                    (ctx.csrf_field())
+                    input type="hidden" name="id" value=(id);
+                    div.field { label for="name" { (ctx.t("名称", "Name")) }
+                        input #name name="name" value=(form.name.as_deref().unwrap_or("")); }
+                    div.field { label for="kind" { (ctx.t("类型", "Kind")) }
+                        select #kind name="kind" {
+                            option value="full_reduction" selected[kind == "full_reduction"] { (ctx.t("满减", "Spend and save")) }
+                            option value="percent_off" selected[kind == "percent_off"] { (ctx.t("折扣", "Percent off")) }
+                            option value="sale_price" selected[kind == "sale_price"] { (ctx.t("特价", "Sale price")) }
+                        } }
+                    div.row {
+                        div.field { label for="threshold" { (ctx.t("满（元）", "Spend (¥)")) } input #threshold name="threshold" value=(form.threshold.as_deref().unwrap_or("")); }
+                        div.field { label for="reduction" { (ctx.t("减（元）", "Save (¥)")) } input #reduction name="reduction" value=(form.reduction.as_deref().unwrap_or("")); }
+                        div.field { label for="factor" { (ctx.t("折扣（如 0.9）", "Factor (e.g. 0.9)")) } input #factor name="factor" value=(form.factor.as_deref().unwrap_or("")); }
+                    }
+                    div.row {
+                        div.field { label for="barcode" { (ctx.t("特价商品条码", "Sale item barcode")) } input #barcode name="barcode" value=(form.barcode.as_deref().unwrap_or("")); }
+                        div.field { label for="price" { (ctx.t("特价（元）", "Sale price (¥)")) } input #price name="price" value=(form.price.as_deref().unwrap_or("")); }
+                    }
+                    div.row {
+                        div.field { label for="days" { (ctx.t("天数", "Days")) } input #days name="days" value=(form.days.as_deref().unwrap_or("7")); }
+                        div.field { label for="store" { (ctx.t("门店（空 = 全部）", "Store (empty = all)")) } input #store name="store" value=(form.store.as_deref().unwrap_or("")); }
+                        label.row { input type="checkbox" name="exclusive" value="1" checked[form.exclusive.is_some()]; (ctx.t("不与其他优惠同享", "Exclusive")) }
+                    }
+                    button.btn type="submit" { (ctx.t("创建", "Create")) }
+                }
+            }
+        }
+    };
+    Ok(console_page(ctx, staff, ctx.t("促销", "Promotions"), body))
+}
+
+fn rule_text(ctx: &Ctx, rule: &PromotionRule) -> String {
+    match rule {
+        PromotionRule::FullReduction { tiers, .. } => tiers
+            .iter()
+            .map(|t| {
+                format!(
+                    "{}{}{}{}",
+                    ctx.t("满", "spend "),
+                    yuan(t.threshold.fen()),
+                    ctx.t("减", " save "),
+                    yuan(t.reduction.fen())
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" / "),
+        PromotionRule::PercentOff { price_factor, .. } => format!("× {price_factor}"),
+        PromotionRule::SalePrice { prices } => prices
+            .iter()
+            .map(|p| yuan(p.price.fen()))
+            .collect::<Vec<_>>()
+            .join(" "),
+        PromotionRule::BuyXGetY { buy, get } => format!("{buy}+{get}"),
+    }
+}
+
+fn money(text: Option<&str>) -> Option<Money> {
+    text.and_then(|t| t.trim().parse::<Money>().ok())
+}
+
+async fn create(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Staff(staff): Staff,
+    Form(form): Form<PromotionForm>,
+) -> WebResult<Response> {
+    staff.require(&[Role::HeadOfficeAdmin])?;
+    let bad = |msg: &str| Some(msg.to_owned());
+    let id = form
+        .id
+        .as_deref()
+        .and_then(|i| Uuid::parse_str(i).ok())
+        .filter(|i| retail_domain::ids::require_v7(*i).is_ok());
+    let days = form
+        .days
+        .as_deref()
+        .and_then(|d| d.trim().parse::<i64>().ok())
+        .filter(|d| (1..=366).contains(d));
+    let rule = match form.kind.as_deref() {
+        Some("full_reduction") => match (
+            money(form.threshold.as_deref()),
+            money(form.reduction.as_deref()),
+        ) {
+            (Some(threshold), Some(reduction)) => Ok(PromotionRule::FullReduction {
+                tiers: vec![ReductionTier {
+                    threshold,
+                    reduction,
+                }],
+                repeat: false,
+            }),
+            _ => Err(ctx.t(
+                "满减需要金额：满多少、减多少",
+                "Spend and save needs both amounts",
+            )),
+        },
+        Some("percent_off") => match form.factor.as_deref().and_then(|f| f.trim().parse().ok()) {
+            Some(price_factor) => Ok(PromotionRule::PercentOff {
+                price_factor,
+                min_spend: Money::ZERO,
+            }),
+            None => Err(ctx.t(
+                "折扣须为 0 到 1 之间的小数，如 0.9",
+                "The factor is a decimal between 0 and 1, e.g. 0.9",
+            )),
+        },
+        Some("sale_price") => {
+            let code = form.barcode.as_deref().unwrap_or("").trim().to_owned();
+            let sku = match storage::catalog::sku_by_barcode(&state.store, &code, None).await? {
+                Some(sku) => Some(sku.id),
+                None => None,
+            };
+            match (sku, money(form.price.as_deref())) {
+                (Some(sku_id), Some(price)) => Ok(PromotionRule::SalePrice {
+                    prices: vec![SkuPrice { sku_id, price }],
+                }),
+                _ => Err(ctx.t(
+                    "特价需要已有商品的条码和价格",
+                    "A sale price needs a known barcode and a price",
+                )),
+            }
+        }
+        _ => Err(ctx.t("请选择类型", "Choose a kind")),
+    };
+    let name = form.name.as_deref().unwrap_or("").trim().to_owned();
+    let problem = match (&rule, id, days) {
+        (Err(msg), _, _) => bad(msg),
+        (_, None, _) => bad(ctx.t("表单已过期，请重试", "The form expired; try again")),
+        (_, _, None) => bad(ctx.t("天数须为 1 到 366", "Days must be 1 to 366")),
+        _ => None,
+    };
+    let (Ok(rule), Some(id), Some(days), None) = (rule, id, days, problem.clone()) else {
+        return view(&state, &ctx, &staff, &form, problem, None).await;
+    };
+    let store = form.store.as_deref().unwrap_or("").trim().to_uppercase();
+    let now = Utc::now();
+    let request = CreatePromotion {
+        promotion: Promotion {
+            id,
+            name_zh: name.clone(),
+            name_en: name,
+            starts_at: now,
+            ends_at: now + Duration::days(days),
+            stores: if store.is_empty() {
+                Vec::new()
+            } else {
+                vec![store]
+            },
+            audience: Default::default(),
+            scope: Scope::default(),
+            rule,
+            stacking: if form.exclusive.is_some() {
+                Stacking::Exclusive
+            } else {
+                Stacking::Stackable
+            },
+            priority: 0,
+        },
+        flash_sale: None,
+    };
+    match create_promotion(&state, &staff.actor(), request).await {
+        Ok(_) => Ok(super::redirect("/console/promotions?done=1")),
+        Err(e @ AppError::Invalid { .. }) => {
+            let text = e.to_string();
+            view(
+                &state,
+                &ctx,
+                &staff,
+                &PromotionForm { id: None, ..form },
+                Some(text),
+                None,
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn end(
+    State(state): State<AppState>,
+    Staff(staff): Staff,
+    Path(id): Path<Uuid>,
+    Form(_): Form<std::collections::HashMap<String, String>>,
+) -> WebResult<Response> {
+    staff.require(&[Role::HeadOfficeAdmin])?;
+    let mut tx = state.store.begin().await?;
+    storage::promotions::end(&mut tx, id, &staff.actor()).await?;
+    tx.commit().await?;
+    Ok(super::redirect("/console/promotions?done=1"))
+}
