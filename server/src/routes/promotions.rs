@@ -88,11 +88,10 @@ pub(crate) async fn create_promotion(
     actor: &str,
     req: CreatePromotion,
 ) -> AppResult<PromotionView> {
-    let state = state.clone();
     let mut promotion = req.promotion;
     retail_domain::ids::require_v7(promotion.id)
         .map_err(|e| AppError::field("promotion.id", e.to_string()))?;
-    if let Some(existing) = find(&state, promotion.id).await? {
+    if let Some(existing) = find(state, promotion.id).await? {
         return Ok(existing);
     }
     for (field, value) in [
@@ -119,7 +118,7 @@ pub(crate) async fn create_promotion(
         return Err(AppError::field("promotion.ends_at", "is in the past"));
     }
     for store in &promotion.stores {
-        if !checkout::is_store(&state, store).await? {
+        if !checkout::is_store(state, store).await? {
             return Err(AppError::field(
                 "promotion.stores",
                 format!("no store {store}"),
@@ -175,7 +174,7 @@ pub(crate) async fn create_promotion(
     let mut tx = state.store.begin().await?;
     storage::promotions::create(&mut tx, &promotion, req.flash_sale.as_ref(), actor).await?;
     tx.commit().await?;
-    find(&state, promotion.id)
+    find(state, promotion.id)
         .await?
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("created promotion vanished")))
 }
