@@ -5,7 +5,8 @@
 # runs `pos-terminal --simulate`. The lane prints the pseudo-terminal to send scans to, e.g.
 #   printf '6901234567892\r' > /dev/pts/7
 # and writes receipts to ./lane-demo/data/receipts.bin (raw ESC/POS) and receipts.bin.txt
-# (readable). Manager PIN for voiding a sale: 1234.
+# (readable); the customer display's bytes go to ./lane-demo/data/display.bin. Manager PIN for
+# voiding a sale: 1234.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SERVER=${1:-http://127.0.0.1:8080}
@@ -37,6 +38,7 @@ data_dir = "data"
 firmware_dir = "$PWD/firmware-config"
 scanner_profile = "honeywell-voyager-1450g-cdc"
 printer_profile = "epson-tm-t88v"
+display_profile = "vfd-2x20-epson-dmd"
 manager_pin_sha256 = "$PIN_HASH"
 footer = ["谢谢惠顾，欢迎再来"]
 TOML

@@ -6,7 +6,8 @@
 //! <PREFIX><VERSION>.<field>.<field>….<signature>
 //! MC1.<member id>.<expires>.<sig>                               member code
 //! PK1.<order id>.<6-digit short code>.<sig>                     pickup code
-//! EX1.<session id>.<store>.<item count>.<total fen>.<expires>.<sig>   exit pass
+//! EX1.<session id>.<store>.<item count>.<total fen>.<expires>.<sig>   exit pass (no visit)
+//! EX2.<session id>.<store>.<item count>.<total fen>.<expires>.<visit>.<sig>   exit pass
 //! RC1.<sale id>.<store>.<sig>                                   receipt code
 //! ST1.<store>                                                   store code (unsigned)
 //! ```
@@ -14,6 +15,9 @@
 //! * ids are [`short_b64`] (22 base64url characters of the UUID bytes);
 //! * `expires` is Unix seconds, `total fen` and `item count` plain non-negative integers, all in
 //!   canonical decimal (no sign, no leading zeros);
+//! * `visit` (exit passes, version 2) is the shopper's scan-and-go visit number as the server
+//!   counted it when issuing the pass (1 = the first), so the gate can apply its "first visit"
+//!   audit rule offline; version 1 exit passes (no visit) are still read;
 //! * stores are 1–16 characters of `[A-Z0-9-]`, e.g. `SH001`;
 //! * the signature is the Ed25519 signature, base64url without padding (86 characters), over the
 //!   ASCII bytes of everything before the final `.` — prefix and version included, so a code of
@@ -36,8 +40,15 @@ use crate::money::Money;
 /// Longest code text accepted by [`CodeVerifier::verify`] and [`parse_store_code`].
 pub const MAX_CODE_LEN: usize = 512;
 
-/// Current code format version.
+/// Current code format version (every kind; exit passes also have [`EXIT_PASS_VERSION`]).
 const VERSION: &str = "1";
+
+/// Version of exit passes that carry the shopper's visit number.
+const EXIT_PASS_VERSION: &str = "2";
+
+/// Largest visit number an exit pass carries (issuers cap higher counts here; the gate only
+/// cares about the first few visits, and the cap keeps the worst-case pass a small QR code).
+pub const MAX_VISIT: u32 = 9_999;
 
 /// Length of a base64url-encoded Ed25519 signature (64 bytes, no padding).
 const SIG_B64_LEN: usize = 86;
@@ -170,6 +181,11 @@ pub struct ExitPass {
     pub total: Money,
     /// Expiry; encoded in whole seconds.
     pub expires_at: DateTime<Utc>,
+    /// The shopper's scan-and-go visit number (1 = the first), counted by the server when it
+    /// issued the pass; `None` for passes without it (`EX1`). Drives the gate's "first
+    /// scan-and-go visit" audit rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visit: Option<u32>,
 }
 
 /// Receipt code printed on every receipt.
@@ -233,6 +249,11 @@ impl SignedCode {
                 if e.total.is_negative() {
                     return Err(malformed("exit pass total must not be negative"));
                 }
+                if e.visit.is_some_and(|v| !(1..=MAX_VISIT).contains(&v)) {
+                    return Err(malformed(format!(
+                        "exit pass visit numbers run from 1 to {MAX_VISIT}"
+                    )));
+                }
                 check_expiry(e.expires_at)
             }
             SignedCode::Receipt(r) => validate_store(&r.store),
@@ -242,22 +263,32 @@ impl SignedCode {
     /// The signed part of the text (everything before the signature).
     fn payload(&self) -> String {
         let prefix = self.kind().prefix().unwrap_or("");
+        let version = match self {
+            SignedCode::ExitPass(ExitPass { visit: Some(_), .. }) => EXIT_PASS_VERSION,
+            _ => VERSION,
+        };
         let fields = match self {
             SignedCode::Member(m) => {
                 format!("{}.{}", short_b64(m.member_id), unix_secs(m.expires_at))
             }
             SignedCode::Pickup(p) => format!("{}.{}", short_b64(p.order_id), p.short_code),
-            SignedCode::ExitPass(e) => format!(
-                "{}.{}.{}.{}.{}",
-                short_b64(e.session_id),
-                e.store,
-                e.item_count,
-                e.total.fen(),
-                unix_secs(e.expires_at)
-            ),
+            SignedCode::ExitPass(e) => {
+                let mut fields = format!(
+                    "{}.{}.{}.{}.{}",
+                    short_b64(e.session_id),
+                    e.store,
+                    e.item_count,
+                    e.total.fen(),
+                    unix_secs(e.expires_at)
+                );
+                if let Some(visit) = e.visit {
+                    fields.push_str(&format!(".{visit}"));
+                }
+                fields
+            }
             SignedCode::Receipt(r) => format!("{}.{}", short_b64(r.sale_id), r.store),
         };
-        format!("{prefix}{VERSION}.{fields}")
+        format!("{prefix}{version}.{fields}")
     }
 
     /// The expiry, for kinds that have one.
@@ -312,8 +343,9 @@ fn parse_id(text: &str, what: &str) -> Result<Uuid, CodeError> {
     from_short_b64(text).map_err(|e| malformed(format!("{what}: {e}")))
 }
 
-/// Checks length and ASCII, then splits `XXn.rest` into (kind, version check applied, rest).
-fn split_head(text: &str) -> Result<(CodeKind, &str), CodeError> {
+/// Checks length and ASCII, then splits `XXn.rest` into (kind, version, rest); the version must
+/// be one this build reads for that kind.
+fn split_head(text: &str) -> Result<(CodeKind, &str, &str), CodeError> {
     if text.len() > MAX_CODE_LEN {
         return Err(malformed(format!(
             "code is longer than {MAX_CODE_LEN} characters"
@@ -334,15 +366,17 @@ fn split_head(text: &str) -> Result<(CodeKind, &str), CodeError> {
     if version.is_empty() || !version.bytes().all(|b| b.is_ascii_digit()) {
         return Err(malformed("code version must be a number"));
     }
-    if version != VERSION {
+    let supported =
+        version == VERSION || (kind == CodeKind::ExitPass && version == EXIT_PASS_VERSION);
+    if !supported {
         return Err(CodeError::UnsupportedVersion);
     }
-    Ok((kind, rest))
+    Ok((kind, version, rest))
 }
 
 /// Parses an unsigned store code `ST1.<store>`.
 pub fn parse_store_code(text: &str) -> Result<StoreCode, CodeError> {
-    let (kind, rest) = split_head(text)?;
+    let (kind, _, rest) = split_head(text)?;
     if kind != CodeKind::Store {
         return Err(malformed("not a store code"));
     }
@@ -461,10 +495,11 @@ impl CodeVerifier {
     /// syntax ([`CodeError::Malformed`]); signature ([`CodeError::BadSignature`]); finally, for
     /// member codes and exit passes, expiry: `expires_at <= now` is [`CodeError::Expired`].
     pub fn verify(&self, text: &str, now: DateTime<Utc>) -> Result<SignedCode, CodeError> {
-        let (kind, _) = split_head(text)?;
+        let (kind, version, _) = split_head(text)?;
         let fields: Vec<&str> = text.split('.').collect();
         let expected = match kind {
             CodeKind::Member | CodeKind::Pickup | CodeKind::Receipt => 4,
+            CodeKind::ExitPass if version == EXIT_PASS_VERSION => 8,
             CodeKind::ExitPass => 7,
             CodeKind::Store => {
                 return Err(malformed(
@@ -505,6 +540,15 @@ impl CodeVerifier {
                     item_count,
                     total: Money::from_fen(parse_canonical(field(4), "total")?),
                     expires_at: parse_expiry(field(5))?,
+                    visit: if version == EXIT_PASS_VERSION {
+                        let visit = parse_canonical(field(6), "visit")?;
+                        match u32::try_from(visit) {
+                            Ok(v) if (1..=MAX_VISIT).contains(&v) => Some(v),
+                            _ => return Err(malformed("visit is out of range")),
+                        }
+                    } else {
+                        None
+                    },
                 })
             }
             _ => {
@@ -576,6 +620,15 @@ mod tests {
                 item_count: 7,
                 total: Money::from_fen(12_850),
                 expires_at: t(NOW + 600),
+                visit: None,
+            }),
+            SignedCode::ExitPass(ExitPass {
+                session_id: new_id(),
+                store: "SH001".into(),
+                item_count: 2,
+                total: Money::from_fen(990),
+                expires_at: t(NOW + 600),
+                visit: Some(1),
             }),
             SignedCode::Receipt(ReceiptCode {
                 sale_id: new_id(),
@@ -625,6 +678,7 @@ mod tests {
             item_count: u32::MAX,
             total: Money::from_fen(i64::MAX),
             expires_at: t(9_999_999_999),
+            visit: Some(MAX_VISIT),
         }));
         assert!(exit.len() <= 180, "{}", exit.len());
         assert!(s.verifier().verify(&exit, t(NOW)).is_ok());
@@ -744,6 +798,66 @@ mod tests {
     }
 
     #[test]
+    fn exit_pass_versions() {
+        let s = signer();
+        let v = s.verifier();
+        let pass = |visit| ExitPass {
+            session_id: new_id(),
+            store: "SH001".into(),
+            item_count: 3,
+            total: Money::from_fen(4_250),
+            expires_at: t(NOW + 600),
+            visit,
+        };
+        // Without a visit: the version 1 form, still read.
+        let v1 = s.sign(&SignedCode::ExitPass(pass(None)));
+        assert!(v1.starts_with("EX1."), "{v1}");
+        assert_eq!(v1.split('.').count(), 7);
+        assert!(matches!(v.verify(&v1, t(NOW)), Ok(SignedCode::ExitPass(p)) if p.visit.is_none()));
+        // With a visit: version 2, one more field, signed with the rest.
+        let v2 = s.sign(&SignedCode::ExitPass(pass(Some(1))));
+        assert!(v2.starts_with("EX2."), "{v2}");
+        let parts: Vec<&str> = v2.split('.').collect();
+        assert_eq!((parts.len(), parts[6]), (8, "1"));
+        assert!(matches!(v.verify(&v2, t(NOW)), Ok(SignedCode::ExitPass(p)) if p.visit == Some(1)));
+        // Changing the visit (a shopper hiding a first visit) breaks the signature.
+        let mut forged = parts.clone();
+        forged[6] = "7";
+        assert_eq!(
+            v.verify(&forged.join("."), t(NOW)),
+            Err(CodeError::BadSignature)
+        );
+        // Dropping the visit from a version 2 pass, or relabelling versions: refused.
+        let mut short = parts.clone();
+        short.remove(6);
+        assert!(matches!(
+            v.verify(&short.join("."), t(NOW)),
+            Err(CodeError::Malformed(_))
+        ));
+        assert!(v.verify(&format!("EX1{}", &v2[3..]), t(NOW)).is_err());
+        assert_eq!(
+            v.verify(&format!("EX3{}", &v2[3..]), t(NOW)),
+            Err(CodeError::UnsupportedVersion)
+        );
+        // Version 2 exists for exit passes only.
+        assert_eq!(
+            v.verify("MC2.a.b.c", t(NOW)),
+            Err(CodeError::UnsupportedVersion)
+        );
+        // Visits run from 1 to MAX_VISIT.
+        assert!(s.try_sign(&SignedCode::ExitPass(pass(Some(0)))).is_err());
+        assert!(s
+            .try_sign(&SignedCode::ExitPass(pass(Some(MAX_VISIT + 1))))
+            .is_err());
+        for bad in [0, MAX_VISIT + 1] {
+            assert!(matches!(
+                v.verify(&s.sign(&SignedCode::ExitPass(pass(Some(bad)))), t(NOW)),
+                Err(CodeError::Malformed(_))
+            ));
+        }
+    }
+
+    #[test]
     fn invalid_fields_rejected_at_signing() {
         let s = signer();
         let bad_pickup = SignedCode::Pickup(PickupCode {
@@ -767,6 +881,7 @@ mod tests {
             item_count: 1,
             total: Money::from_fen(-1),
             expires_at: t(NOW + 60),
+            visit: None,
         });
         assert!(s.try_sign(&negative).is_err());
         assert!(s.verifier().verify(&s.sign(&negative), t(NOW)).is_err());
@@ -883,6 +998,7 @@ mod tests {
                         item_count,
                         total: Money::from_fen(fen),
                         expires_at,
+                        visit: (item_count % 3 != 0).then_some(item_count % MAX_VISIT + 1),
                     })
                 }
             ),

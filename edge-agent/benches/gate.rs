@@ -58,6 +58,7 @@ async fn main() -> anyhow::Result<()> {
             audit_share: 0.0,
             audit_over: Money::from_fen(1_000_000),
             audit_items_over: 1000,
+            audit_first_visits: 1,
         },
         outbox: Arc::new(Notify::new()),
     };
@@ -76,6 +77,7 @@ async fn main() -> anyhow::Result<()> {
         codec: pos_terminal::scanner::ScanFrameCodec::from_profile(scanner_profile),
         commands: relay_profile.commands.clone(),
         timing: relay_profile.timing,
+        display: None,
     };
     let open = setup.commands.open.clone();
     let (_open_tx, open_rx) = mpsc::channel(1);
@@ -85,6 +87,7 @@ async fn main() -> anyhow::Result<()> {
         ctx,
         scanner_port,
         relay_port,
+        None,
         open_rx,
         None,
         cancel.clone(),
@@ -99,6 +102,7 @@ async fn main() -> anyhow::Result<()> {
             item_count: 3,
             total: Money::from_fen(4_250),
             expires_at: chrono::Utc::now() + chrono::Duration::seconds(600),
+            visit: Some(5),
         }));
         let mut frame = pass.into_bytes();
         frame.push(b'\r');

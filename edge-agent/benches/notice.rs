@@ -98,6 +98,7 @@ async fn main() -> anyhow::Result<()> {
                 event: "created",
                 order_id: Uuid::now_v7(),
                 order_no: &order_no,
+                lines: &[],
             },
         )
         .await;

@@ -16,6 +16,8 @@
 //! [gate]
 //! audit_share = 0.02        # random share of passes sent to audit
 //! audit_over = "500.00"     # passes over this total are audited
+//! audit_items_over = 40     # passes with more items than this are audited
+//! audit_first_visits = 1    # a shopper's first N scan-and-go visits are audited (0: never)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -70,6 +72,14 @@ pub struct GateRules {
     /// Passes with more items than this are audited.
     #[serde(default = "default_items")]
     pub audit_items_over: u32,
+    /// A shopper's first this-many scan-and-go visits are audited (the visit number the server
+    /// signs into the pass; 0 turns the rule off; passes without a visit number are exempt).
+    #[serde(default = "default_first_visits")]
+    pub audit_first_visits: u32,
+}
+
+fn default_first_visits() -> u32 {
+    1
 }
 
 fn default_share() -> f64 {
@@ -90,6 +100,7 @@ impl Default for GateRules {
             audit_share: default_share(),
             audit_over: default_over(),
             audit_items_over: default_items(),
+            audit_first_visits: default_first_visits(),
         }
     }
 }

@@ -8,12 +8,16 @@
 //!    into frames; garbage is a frame too and gets a `deny` with its reason;
 //! 2. [`decide`] verifies the pass **offline** with the server's public key (signature, expiry,
 //!    this store, never used at any gate of this store — the local used-set holds this agent's
-//!    uses and those learned from the bus), then applies the audit rules (a random share, totals
-//!    or item counts over a threshold);
+//!    uses and those learned from the bus), then applies the audit rules (totals or item counts
+//!    over a threshold, the shopper's first scan-and-go visit(s) — the visit number is signed
+//!    into the pass by the server — and a random share);
 //! 3. the pass is marked used and the `exit_scan` event queued in **one** local transaction, so
 //!    a pass is never used twice and no decision is lost with the broker or server down;
 //! 4. the relay gets the profile's bytes: `open` (then `close` after the pulse) or `alarm_on`
-//!    (then `alarm_off`) for deny and audit.
+//!    (then `alarm_off`) for deny and audit;
+//! 5. the gate's display, when the inventory gives it one, shows the decision and its reason
+//!    (bytes from its profile, see [`crate::display`]) until the release, then asks for the next
+//!    pass.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +36,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::config::GateRules;
+use crate::display::{GateDisplay, Message};
 use crate::store::LocalStore;
 
 /// What one gate is.
@@ -45,6 +50,8 @@ pub struct GateSetup {
     pub commands: GateCommands,
     /// The relay's timing (from its profile).
     pub timing: GateTiming,
+    /// The display's layout and bytes (from its profile), when the gate has one.
+    pub display: Option<GateDisplay>,
 }
 
 /// What every gate of the agent shares.
@@ -212,6 +219,15 @@ fn rules(rules: &GateRules, pass: &retail_domain::codes::ExitPass) -> Verdict {
             "{} items, over {}",
             pass.item_count, rules.audit_items_over
         ))
+    } else if let Some(visit) = pass.visit.filter(|v| *v <= rules.audit_first_visits) {
+        Some(if visit == 1 {
+            "first scan-and-go visit".to_owned()
+        } else {
+            format!(
+                "scan-and-go visit {visit} of the first {}",
+                rules.audit_first_visits
+            )
+        })
     } else if rand::thread_rng().gen::<f64>() < rules.audit_share {
         Some("random audit".to_owned())
     } else {
@@ -231,14 +247,47 @@ fn rules(rules: &GateRules, pass: &retail_domain::codes::ExitPass) -> Verdict {
     }
 }
 
-/// Runs one gate until `cancel` or the scanner line ends: scans in, relay bytes out. `open`
-/// requests (staff commands) open the gate without a scan. Each verdict is also sent to
-/// `verdicts` (for the display, the log and tests), if given.
+/// The gate's display line with its layout; a write failure is logged and the display left
+/// alone from then on (the gate itself keeps working).
+struct DisplayLine<'a> {
+    gate: &'a str,
+    layout: GateDisplay,
+    line: Box<dyn AsyncWrite + Send + Unpin>,
+}
+
+impl DisplayLine<'_> {
+    async fn send(slot: &mut Option<Self>, bytes: &[u8]) {
+        let Some(screen) = slot else { return };
+        let result = async {
+            screen.line.write_all(bytes).await?;
+            screen.line.flush().await
+        }
+        .await;
+        if let Err(err) = result {
+            tracing::warn!(gate = %screen.gate, error = %err, "the gate display stopped answering");
+            *slot = None;
+        }
+    }
+
+    async fn show(slot: &mut Option<Self>, message: Message<'_>) {
+        let Some(bytes) = slot.as_ref().map(|d| d.layout.frame(message)) else {
+            return;
+        };
+        Self::send(slot, &bytes).await;
+    }
+}
+
+/// Runs one gate until `cancel` or the scanner line ends: scans in, relay bytes out, and the
+/// decision with its reason on the gate's display (`display`, when the setup has a display
+/// layout). `open` requests (staff commands) open the gate without a scan. Each verdict is also
+/// sent to `verdicts` (for the log and tests), if given.
+#[allow(clippy::too_many_arguments)]
 pub async fn run_gate<R, W>(
     setup: GateSetup,
     ctx: GateContext,
     scanner: R,
     mut relay: W,
+    display: Option<Box<dyn AsyncWrite + Send + Unpin>>,
     mut open: mpsc::Receiver<()>,
     verdicts: Option<mpsc::UnboundedSender<Verdict>>,
     cancel: CancellationToken,
@@ -248,6 +297,18 @@ where
     W: AsyncWrite + Unpin,
 {
     let mut frames = FramedRead::new(scanner, setup.codec.clone());
+    let mut display = match (setup.display.clone(), display) {
+        (Some(layout), Some(line)) => Some(DisplayLine {
+            gate: &setup.name,
+            layout,
+            line,
+        }),
+        _ => None,
+    };
+    if let Some(init) = display.as_ref().and_then(|d| d.layout.init.clone()) {
+        DisplayLine::send(&mut display, &init).await;
+    }
+    DisplayLine::show(&mut display, Message::Idle).await;
     // The pending "release" command (close or alarm_off) and when to send it.
     let mut release: Option<(tokio::time::Instant, Vec<u8>)> = None;
     loop {
@@ -261,15 +322,18 @@ where
                 if let Some((_, bytes)) = release.take() {
                     relay.write_all(&bytes).await?;
                     relay.flush().await?;
+                    DisplayLine::show(&mut display, Message::Idle).await;
                 }
             }
             Some(()) = open.recv() => {
                 if let Some((_, previous)) = release.take() {
                     relay.write_all(&previous).await?;
+                    DisplayLine::show(&mut display, Message::Idle).await;
                 }
                 relay.write_all(&setup.commands.open).await?;
                 relay.flush().await?;
                 release = Some((pulse(setup.timing.open_pulse_ms), setup.commands.close.clone()));
+                DisplayLine::show(&mut display, Message::OpenedByStaff).await;
                 tracing::info!(gate = %setup.name, "gate opened by staff");
             }
             frame = frames.next() => {
@@ -292,13 +356,20 @@ where
                         (pulse(setup.timing.alarm_ms), setup.commands.alarm_off.clone()),
                     ),
                 };
-                // A release still pending for the previous scan goes out first.
+                // A release still pending for the previous scan goes out first (the display too
+                // goes back to idle first, so every decision is followed by its release).
                 if let Some((_, previous)) = release.take() {
                     relay.write_all(&previous).await?;
+                    DisplayLine::show(&mut display, Message::Idle).await;
                 }
                 relay.write_all(bytes).await?;
                 relay.flush().await?;
                 release = Some(follow);
+                DisplayLine::show(
+                    &mut display,
+                    Message::Verdict(verdict.decision, verdict.reason.as_deref()),
+                )
+                .await;
                 match &verdict.reason {
                     Some(reason) => tracing::info!(gate = %setup.name, decision = verdict.decision.as_str(), %reason, "exit scan"),
                     None => tracing::info!(gate = %setup.name, decision = verdict.decision.as_str(), "exit scan"),
@@ -312,10 +383,101 @@ where
     if let Some((_, bytes)) = release.take() {
         relay.write_all(&bytes).await?;
         relay.flush().await?;
+        DisplayLine::show(&mut display, Message::Idle).await;
     }
     Ok(())
 }
 
 fn pulse(ms: u32) -> tokio::time::Instant {
     tokio::time::Instant::now() + Duration::from_millis(u64::from(ms))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use retail_domain::codes::ExitPass;
+    use retail_domain::money::Money;
+
+    use super::*;
+
+    fn pass(items: u32, fen: i64, visit: Option<u32>) -> ExitPass {
+        ExitPass {
+            session_id: Uuid::now_v7(),
+            store: "SH001".into(),
+            item_count: items,
+            total: Money::from_fen(fen),
+            expires_at: Utc::now(),
+            visit,
+        }
+    }
+
+    fn rules_with(first_visits: u32) -> GateRules {
+        GateRules {
+            audit_share: 0.0,
+            audit_over: Money::from_fen(30_000),
+            audit_items_over: 30,
+            audit_first_visits: first_visits,
+        }
+    }
+
+    fn verdict(rules_: &GateRules, p: &ExitPass) -> (GateDecision, Option<String>) {
+        let v = rules(rules_, p);
+        (v.decision, v.reason)
+    }
+
+    #[test]
+    fn first_visits_are_audited() {
+        let one = rules_with(1);
+        assert_eq!(
+            verdict(&one, &pass(1, 100, Some(1))),
+            (
+                GateDecision::Audit,
+                Some("first scan-and-go visit".to_owned())
+            )
+        );
+        assert_eq!(
+            verdict(&one, &pass(1, 100, Some(2))),
+            (GateDecision::Open, None)
+        );
+        // Passes without a visit number (EX1) are exempt.
+        assert_eq!(
+            verdict(&one, &pass(1, 100, None)),
+            (GateDecision::Open, None)
+        );
+        let three = rules_with(3);
+        assert_eq!(
+            verdict(&three, &pass(1, 100, Some(3))),
+            (
+                GateDecision::Audit,
+                Some("scan-and-go visit 3 of the first 3".to_owned())
+            )
+        );
+        assert_eq!(
+            verdict(&three, &pass(1, 100, Some(4))).0,
+            GateDecision::Open
+        );
+        // 0 turns the rule off.
+        assert_eq!(
+            verdict(&rules_with(0), &pass(1, 100, Some(1))).0,
+            GateDecision::Open
+        );
+        // The thresholds still apply, and name themselves first.
+        assert_eq!(
+            verdict(&one, &pass(1, 30_001, Some(1))).1.unwrap(),
+            "basket total 300.01 over 300.00"
+        );
+        assert_eq!(
+            verdict(&one, &pass(31, 100, Some(9))).1.unwrap(),
+            "31 items, over 30"
+        );
+        // A random share of 1 audits everything.
+        let all = GateRules {
+            audit_share: 1.0,
+            ..rules_with(0)
+        };
+        assert_eq!(
+            verdict(&all, &pass(1, 100, Some(9))).1.unwrap(),
+            "random audit"
+        );
+    }
 }

@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod display;
 pub mod gate;
 pub mod link;
 pub mod pickup;
@@ -130,6 +131,8 @@ pub struct GateDevices {
     pub scanner: Box<dyn AsyncRead + Send + Unpin>,
     /// The relay line.
     pub relay: Box<dyn AsyncWrite + Send + Unpin>,
+    /// The display line, when the gate has a display.
+    pub display: Option<Box<dyn AsyncWrite + Send + Unpin>>,
 }
 
 /// The devices the agent drives.
@@ -187,7 +190,8 @@ async fn emit(
     }
 }
 
-/// Fetches a pickup order and prints its pick slip; reports the outcome on the bus.
+/// Fetches a pickup order and prints its pick slip (with the shelves in `lines`); reports the
+/// outcome on the bus. Returns what happened: `Ok(detail)` printed, `Err(reason)` not.
 async fn pick_slip(
     config: &Config,
     store: &LocalStore,
@@ -195,23 +199,27 @@ async fn pick_slip(
     printer: Option<&pickup::CounterPrinter>,
     health: &watch::Sender<Vec<ComponentHealth>>,
     order_id: uuid::Uuid,
-) {
+    lines: &[retail_domain::wire::bus::PickupLine],
+) -> Result<String, String> {
     let Some(printer) = printer else {
         tracing::warn!(%order_id, "no pickup-counter printer in the inventory");
-        return;
+        return Err("no pickup-counter printer in the inventory".into());
     };
     let order = match pickup::fetch_order(&config.server_url, &config.credential, order_id).await {
         Ok(order) if order.location_id == config.store && order.fulfilment == "pickup" => order,
         Ok(order) => {
             tracing::warn!(%order_id, store = %order.location_id, fulfilment = %order.fulfilment, "not a pickup order of this store; no pick slip");
-            return;
+            return Err(format!(
+                "order {} is not a pickup order of this store",
+                order.order_no
+            ));
         }
         Err(err) => {
             tracing::warn!(%order_id, error = %err, "could not fetch the order for its pick slip");
-            return;
+            return Err(format!("could not fetch the order: {err:#}"));
         }
     };
-    let slip = pickup::slip_for(&order);
+    let slip = pickup::slip_for(&order, lines);
     let name = printer.name.clone();
     match pickup::print(printer, &slip).await {
         Ok(bytes) => {
@@ -229,6 +237,7 @@ async fn pick_slip(
                 retail_domain::wire::bus::DeviceEvent::PickSlipPrinted { order_id },
             )
             .await;
+            Ok(format!("pick slip for {} printed", order.order_no))
         }
         Err(err) => {
             let fault = format!("{err:#}");
@@ -245,12 +254,92 @@ async fn pick_slip(
                 outbox,
                 retail_domain::wire::bus::DeviceEvent::PrinterFault {
                     printer: name,
-                    fault,
+                    fault: fault.clone(),
                 },
             )
             .await;
+            Err(format!("printing failed: {fault}"))
         }
     }
+}
+
+/// What carrying out a command needs.
+struct CommandTargets<'a> {
+    config: &'a Config,
+    store: &'a LocalStore,
+    outbox: &'a tokio::sync::Notify,
+    printer: Option<&'a pickup::CounterPrinter>,
+    health: &'a watch::Sender<Vec<ComponentHealth>>,
+    open_gate: &'a HashMap<String, mpsc::Sender<()>>,
+    verifier: &'a watch::Sender<Option<Arc<CodeVerifier>>>,
+}
+
+/// Carries out a command from the server and reports the outcome (`command_ack`).
+async fn execute(targets: CommandTargets<'_>, message: retail_domain::wire::bus::CommandMessage) {
+    let CommandTargets {
+        config,
+        store,
+        outbox,
+        printer,
+        health,
+        open_gate,
+        verifier,
+    } = targets;
+    let kind = message.command.as_str();
+    let result: Result<String, String> = match message.command {
+        Command::OpenGate { gate } => match open_gate.get(&gate) {
+            Some(tx) => match tx.send(()).await {
+                Ok(()) => Ok(format!("{gate} opened")),
+                Err(_) => Err(format!("{gate} is stopped")),
+            },
+            None => {
+                tracing::warn!(%gate, "open_gate for an unknown gate");
+                Err(format!("no gate {gate} at this agent"))
+            }
+        },
+        Command::Resync => match refresh_verifier(config, store).await {
+            Ok(Some(key)) => {
+                verifier.send_replace(Some(key));
+                Ok("code-verifier key fetched".into())
+            }
+            Ok(None) => Err("no code-verifier key (server unreachable)".into()),
+            Err(err) => {
+                tracing::warn!(error = %err, "re-sync failed");
+                Err(format!("re-sync failed: {err:#}"))
+            }
+        },
+        Command::PrintPickSlip { order_id, lines } => {
+            pick_slip(config, store, outbox, printer, health, order_id, &lines).await
+        }
+        Command::MarkReady { order_id } => {
+            match pickup::mark_ready(&config.server_url, &config.credential, order_id).await {
+                Ok(()) => {
+                    tracing::info!(%order_id, "order marked ready");
+                    Ok("order marked ready".into())
+                }
+                Err(err) => {
+                    tracing::warn!(%order_id, error = %err, "could not mark the order ready");
+                    Err(format!("{err:#}"))
+                }
+            }
+        }
+    };
+    let (outcome, detail) = match result {
+        Ok(detail) => (retail_domain::wire::bus::CommandOutcome::Done, detail),
+        Err(detail) => (retail_domain::wire::bus::CommandOutcome::Failed, detail),
+    };
+    tracing::info!(command = %message.message_id, kind, outcome = outcome.as_str(), %detail, "command handled");
+    emit(
+        config,
+        store,
+        outbox,
+        retail_domain::wire::bus::DeviceEvent::CommandAck {
+            command_id: message.message_id,
+            outcome,
+            detail: Some(detail),
+        },
+    )
+    .await;
 }
 
 /// Loads profiles and the inventory named by the configuration.
@@ -284,6 +373,8 @@ pub struct GatePorts {
     pub relay_port: String,
     /// Relay serial settings.
     pub relay_serial: retail_domain::profiles::SerialSettings,
+    /// The display's port and serial settings, when the gate has a display.
+    pub display_port: Option<(String, retail_domain::profiles::SerialSettings)>,
 }
 
 /// The gates of an inventory, with their profiles resolved.
@@ -301,17 +392,29 @@ pub fn gate_setups(
             .gates
             .get(&gate.relay.model)
             .with_context(|| format!("no gate relay profile {}", gate.relay.model))?;
+        let display = match &gate.display {
+            Some(device) => Some((
+                device,
+                catalog
+                    .displays
+                    .get(&device.model)
+                    .with_context(|| format!("no display profile {}", device.model))?,
+            )),
+            None => None,
+        };
         out.push(GatePorts {
             setup: GateSetup {
                 name: format!("gate-{}", gate.gate),
                 codec: pos_terminal::scanner::ScanFrameCodec::from_profile(scanner),
                 commands: relay.commands.clone(),
                 timing: relay.timing,
+                display: display.map(|(_, p)| display::GateDisplay::from_profile(p)),
             },
             scanner_port: gate.scanner.port.clone(),
             scanner_serial: scanner.serial,
             relay_port: gate.relay.port.clone(),
             relay_serial: relay.serial,
+            display_port: display.map(|(d, p)| (d.port.clone(), p.serial)),
         });
     }
     Ok(out)
@@ -325,10 +428,17 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     for gate in gate_setups(&catalog, &inventory)? {
         let scanner = serial::open(&gate.scanner_port, &gate.scanner_serial)?;
         let relay = serial::open(&gate.relay_port, &gate.relay_serial)?;
+        let display = match &gate.display_port {
+            Some((port, settings)) => {
+                Some(Box::new(serial::open(port, settings)?) as Box<dyn AsyncWrite + Send + Unpin>)
+            }
+            None => None,
+        };
         devices.gates.push(GateDevices {
             setup: gate.setup,
             scanner: Box::new(scanner),
             relay: Box::new(relay),
+            display,
         });
     }
     devices.pickup_printer = counter_printer(&catalog, &inventory)?;
@@ -425,6 +535,7 @@ pub async fn run_with_devices(
             ctx.clone(),
             gate.scanner,
             gate.relay,
+            gate.display,
             open_rx,
             verdicts.clone(),
             cancel.clone(),
@@ -461,33 +572,22 @@ pub async fn run_with_devices(
                             tracing::error!(error = %err, "recording a pass used elsewhere failed");
                         }
                     }
-                    Inbound::Command(command) => match command.command {
-                        Command::OpenGate { gate } => match open_gate.get(&gate) {
-                            Some(tx) => {
-                                let _ = tx.send(()).await;
-                            }
-                            None => tracing::warn!(%gate, "open_gate for an unknown gate"),
-                        },
-                        Command::Resync => match refresh_verifier(&config, &store).await {
-                            Ok(key) => {
-                                verifier_tx.send_replace(key);
-                            }
-                            Err(err) => tracing::warn!(error = %err, "re-sync failed"),
-                        },
-                        Command::PrintPickSlip { order_id } => {
-                            pick_slip(&config, &store, &link.outbox, printer.as_ref(), &health_tx, order_id).await;
-                        }
-                        Command::MarkReady { order_id } => {
-                            match pickup::mark_ready(&config.server_url, &config.credential, order_id).await {
-                                Ok(()) => tracing::info!(%order_id, "order marked ready"),
-                                Err(err) => tracing::warn!(%order_id, error = %err, "could not mark the order ready"),
-                            }
-                        }
-                    },
+                    Inbound::Command(command) => {
+                        let targets = CommandTargets {
+                            config: &config,
+                            store: &store,
+                            outbox: &link.outbox,
+                            printer: printer.as_ref(),
+                            health: &health_tx,
+                            open_gate: &open_gate,
+                            verifier: &verifier_tx,
+                        };
+                        execute(targets, command).await;
+                    }
                     Inbound::Pickup(notice) => {
                         tracing::info!(event = %notice.event, order = %notice.order_no, "pickup notice");
                         if notice.event == "created" {
-                            pick_slip(&config, &store, &link.outbox, printer.as_ref(), &health_tx, notice.order_id).await;
+                            let _ = pick_slip(&config, &store, &link.outbox, printer.as_ref(), &health_tx, notice.order_id, &notice.lines).await;
                         }
                     }
                 }

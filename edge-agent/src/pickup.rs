@@ -1,8 +1,8 @@
 //! The pickup counter: when a pickup order is paid the server says so on
 //! `retail/v1/stores/{store}/pickup`; the agent fetches the order (`GET /api/v1/orders/{id}`)
 //! and prints a **pick slip** on the counter printer: order number and time, the lines to pick
-//! (with the shelf location when the catalog knows one — it does not carry locations yet), and
-//! the signed pickup code as a QR code. ESC/POS encoding is the lanes' receipt encoder
+//! (each with its shelf location in this store when one is set: the server sends them with the
+//! notice and with a `print_pick_slip` command), and the signed pickup code as a QR code. ESC/POS encoding is the lanes' receipt encoder
 //! (`pos_terminal::receipt::encode_slip`: GB18030 Chinese, native QR or raster). Staff mark the
 //! order ready with a `mark_ready` command, which the agent passes to the server with its own
 //! credential.
@@ -10,6 +10,7 @@
 use anyhow::Context;
 use pos_terminal::receipt::{encode_slip, ReceiptLayout, Slip, SlipItem};
 use retail_domain::profiles::{PrinterConnection, SerialSettings};
+use retail_domain::wire::bus::PickupLine;
 use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
@@ -51,6 +52,9 @@ pub struct OrderForSlip {
 /// One order line.
 #[derive(Clone, Debug, Deserialize)]
 pub struct OrderLineForSlip {
+    /// The SKU (matches shelf locations).
+    #[serde(default)]
+    pub sku_id: Option<Uuid>,
     /// Product name.
     pub name: String,
     /// Quantity.
@@ -103,8 +107,9 @@ pub async fn mark_ready(server_url: &str, credential: &str, order_id: Uuid) -> a
     Ok(())
 }
 
-/// The pick slip of an order.
-pub fn slip_for(order: &OrderForSlip) -> Slip {
+/// The pick slip of an order; `lines` (from the pickup notice or the command) give each SKU's
+/// shelf in the store, printed under its line (`货架 A3-02`) when known.
+pub fn slip_for(order: &OrderForSlip, lines: &[PickupLine]) -> Slip {
     let mut fields = vec![
         ("订单".to_owned(), order.order_no.clone()),
         (
@@ -128,7 +133,11 @@ pub fn slip_for(order: &OrderForSlip) -> Slip {
             .map(|l| SlipItem {
                 name: l.name.clone(),
                 qty_text: format!("x{}", l.qty),
-                note: None,
+                note: l
+                    .sku_id
+                    .and_then(|sku| lines.iter().find(|p| p.sku_id == sku))
+                    .and_then(|p| p.shelf.as_ref())
+                    .map(|shelf| format!("货架 {shelf}")),
             })
             .collect(),
         qr: order.pickup_qr.clone(),
@@ -167,4 +176,56 @@ pub async fn print(printer: &CounterPrinter, slip: &Slip) -> anyhow::Result<Vec<
         }
     }
     Ok(bytes)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shelves_go_under_their_lines() {
+        let (milk, bread) = (Uuid::now_v7(), Uuid::now_v7());
+        let order = OrderForSlip {
+            id: Uuid::now_v7(),
+            order_no: "W20261123-0000ABCD".into(),
+            location_id: "SH001".into(),
+            fulfilment: "pickup".into(),
+            lines: vec![
+                OrderLineForSlip {
+                    sku_id: Some(milk),
+                    name: "纯牛奶".into(),
+                    qty: 2,
+                },
+                OrderLineForSlip {
+                    sku_id: Some(bread),
+                    name: "吐司".into(),
+                    qty: 1,
+                },
+            ],
+            created_at: chrono::Utc::now(),
+            pickup_qr: None,
+            pickup_code: Some("123456".into()),
+        };
+        let lines = [
+            PickupLine {
+                sku_id: milk,
+                name: "纯牛奶".into(),
+                qty: 2,
+                shelf: Some("A3-02".into()),
+            },
+            PickupLine {
+                sku_id: bread,
+                name: "吐司".into(),
+                qty: 1,
+                shelf: None,
+            },
+        ];
+        let slip = slip_for(&order, &lines);
+        assert_eq!(slip.items[0].note.as_deref(), Some("货架 A3-02"));
+        assert_eq!(slip.items[0].qty_text, "x2");
+        assert_eq!(slip.items[1].note, None);
+        // Without lines (an older server): no shelves, same slip otherwise.
+        assert!(slip_for(&order, &[]).items.iter().all(|i| i.note.is_none()));
+    }
 }

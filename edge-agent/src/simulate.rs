@@ -3,9 +3,9 @@
 //! * Registers an edge device for the store with a store manager's login (the demo's
 //!   `mgr.<store>` / `demo1234` by default) the first time, and keeps its configuration in
 //!   `<data dir>/<store>/edge.toml` for the next runs.
-//! * Each exit gate of the store's inventory gets two pseudo-terminal pairs: write scans (text +
+//! * Each exit gate of the store's inventory gets pseudo-terminal pairs: write scans (text +
 //!   CR) to the printed scanner path; the relay commands the gate sends are printed as they
-//!   happen (`OPEN A0 01 01 A2`, …).
+//!   happen (`OPEN A0 01 01 A2`, …), and so is the text on the gate's display, if it has one.
 //! * The pickup-counter printer becomes a file: raw ESC/POS bytes are appended to
 //!   `<data dir>/<store>/pick-slips.bin`, and the decoded text of each slip is logged.
 
@@ -39,8 +39,9 @@ pub struct SimulateOptions {
     pub firmware_config: PathBuf,
 }
 
-/// A pseudo-terminal in raw mode: (master, slave, slave path).
-fn raw_pty() -> anyhow::Result<(OwnedFd, OwnedFd, PathBuf)> {
+/// A pseudo-terminal in raw mode: (master, slave, slave path). The agent reads and writes the
+/// master; a person (or a test) writes scans to, or reads relay commands from, the slave path.
+pub fn raw_pty() -> anyhow::Result<(OwnedFd, OwnedFd, PathBuf)> {
     let pair = nix::pty::openpty(None, None).context("opening a pseudo-terminal")?;
     let mut termios = nix::sys::termios::tcgetattr(&pair.slave)?;
     nix::sys::termios::cfmakeraw(&mut termios);
@@ -96,7 +97,9 @@ async fn register(options: &SimulateOptions, dir: &Path) -> anyhow::Result<Confi
     Config::load(&path)
 }
 
-fn relay_name(commands: &GateCommands, bytes: &[u8]) -> &'static str {
+/// The name of a relay command of the gate profile (`OPEN`, `CLOSE`, `ALARM ON`, `ALARM OFF`,
+/// `?` for anything else).
+pub fn relay_name(commands: &GateCommands, bytes: &[u8]) -> &'static str {
     if bytes == commands.open.as_slice() {
         "OPEN"
     } else if bytes == commands.close.as_slice() {
@@ -107,6 +110,17 @@ fn relay_name(commands: &GateCommands, bytes: &[u8]) -> &'static str {
         "ALARM OFF"
     } else {
         "?"
+    }
+}
+
+/// The text of one display row as the display would show it.
+fn decode_display(layout: &crate::display::GateDisplay, row: &[u8]) -> String {
+    match layout.encoding {
+        retail_domain::profiles::TextEncoding::Gbk
+        | retail_domain::profiles::TextEncoding::Gb18030 => {
+            encoding_rs::GB18030.decode(row).0.into_owned()
+        }
+        _ => String::from_utf8_lossy(row).into_owned(),
     }
 }
 
@@ -154,12 +168,44 @@ pub async fn simulate(
             }
         });
         keep.push(scanner_slave);
+        let display = match &gate.setup.display {
+            Some(layout) => {
+                let (display_master, display_slave, _) = raw_pty()?;
+                let name = gate.setup.name.clone();
+                let layout = layout.clone();
+                let mut reader = tokio::fs::File::from_std(std::fs::File::from(display_slave));
+                // Each message is clear + home + rows × columns bytes; print its text.
+                let size = layout.clear.len() + layout.home.len() + layout.rows * layout.columns;
+                let skip = layout.init.as_ref().map_or(0, Vec::len);
+                tokio::spawn(async move {
+                    let mut init = vec![0u8; skip];
+                    if reader.read_exact(&mut init).await.is_err() {
+                        return;
+                    }
+                    let mut buf = vec![0u8; size];
+                    while reader.read_exact(&mut buf).await.is_ok() {
+                        let text = &buf[layout.clear.len() + layout.home.len()..];
+                        let rows: Vec<String> = text
+                            .chunks(layout.columns.max(1))
+                            .map(|row| decode_display(&layout, row).trim_end().to_owned())
+                            .collect();
+                        println!("  {name} display: {}", rows.join(" | "));
+                    }
+                });
+                Some(Box::new(tokio::fs::File::from_std(std::fs::File::from(
+                    display_master,
+                )))
+                    as Box<dyn tokio::io::AsyncWrite + Send + Unpin>)
+            }
+            None => None,
+        };
         devices.gates.push(GateDevices {
             setup: gate.setup,
             scanner: Box::new(tokio::fs::File::from_std(std::fs::File::from(
                 scanner_master,
             ))),
             relay: Box::new(tokio::fs::File::from_std(std::fs::File::from(relay_master))),
+            display,
         });
     }
     if let Some(mut printer) = counter_printer(&catalog, &inventory)? {

@@ -6,7 +6,8 @@
 //! * the scanner task feeds frames (a serial port, or a pseudo-terminal with `--simulate`);
 //! * the catalog task pulls changes every `catalog_poll_secs`, and at once on an MQTT notice;
 //! * the push task sends unsent journalled sales in batches every `push_interval_secs` and
-//!   right after each sale, and tells the lane whether the server is reachable;
+//!   right after each sale (with nothing to send, it pings `/healthz`), and tells the lane
+//!   whether the server is reachable;
 //! * cashier input comes from the keyboard screen (`tui`), or with `--headless` as one command
 //!   per line on stdin ([`Command::parse`]), each answered by one line on stdout
 //!   (`OK …`, `ERR …`, `SALE …`, `EVENT …`).
@@ -20,15 +21,19 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use retail_domain::money::Money;
-use retail_domain::profiles::{DeviceCatalog, PrinterProfile, ScannerProfile};
-use retail_domain::wire::sales::{PaymentMethod, PosPayment};
+use retail_domain::pricing::Coupon;
+use retail_domain::profiles::{DeviceCatalog, DisplayProfile, PrinterProfile, ScannerProfile};
+use retail_domain::wire::sales::{
+    CreateLanePayment, LanePayment, LanePaymentStatus, PaymentMethod, PosPayment,
+};
 use tokio::io::AsyncBufReadExt;
 use tokio::sync::{mpsc, Notify};
 
 use crate::config::Config;
 use crate::devices::{run_serial_scanner, PrinterSink, ScannerEvent, VirtualScanner};
+use crate::display::CustomerDisplay;
 use crate::lane::{
-    Lane, LaneError, LaneMember, LaneSettings, PaymentOutcome, ScanOutcome, TakenPayment,
+    Lane, LaneError, LaneMember, LaneSettings, PaymentOutcome, PendingQr, ScanOutcome, TakenPayment,
 };
 use crate::receipt::ReceiptLayout;
 use crate::scanner::ScanFrame;
@@ -36,6 +41,9 @@ use crate::server_api::{ApiError, RemoteMember, ServerApi};
 use crate::store::LaneDb;
 use crate::sync::{self, BusLogin, SyncProgress};
 use crate::ui::{draw, KeyAction, Keyboard, View, HELP};
+
+/// How often the lane asks the server whether the QR payment shown was paid.
+const QR_POLL: Duration = Duration::from_secs(1);
 
 /// A cashier command (keys on the screen, or a line on stdin with `--headless`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,6 +62,19 @@ pub enum Command {
     Resume(usize),
     /// Take a payment.
     Pay(PaymentMethod, Money),
+    /// Start a QR payment through the payment provider (online) for this amount, or for what
+    /// is due.
+    PayQr(Option<Money>),
+    /// Cancel the QR payment waiting for the shopper.
+    QrCancel,
+    /// Ask the server now whether the waiting QR payment was paid.
+    QrCheck,
+    /// List the member's usable coupons (online).
+    Coupons,
+    /// Apply coupon n (1-based) of the last list.
+    Coupon(usize),
+    /// Remove the coupons chosen for the sale.
+    NoCoupon,
     /// Redeem the member's points as a payment (online).
     Points(i64),
     /// Look a member up by phone number (online).
@@ -76,8 +97,9 @@ pub enum Command {
 
 impl Command {
     /// Parses a headless command line: `scan CODE`, `qty LINE N`, `void LINE`, `voidsale PIN`,
-    /// `park`, `resume [N]`, `pay cash|card|balance|qr AMOUNT`, `member PHONE`, `nomember`, `points N`,
-    /// `reprint`, `status`, `shift open|close AMOUNT`, `return LINE:QTY[,LINE:QTY…]`.
+    /// `park`, `resume [N]`, `pay cash|card|balance AMOUNT`, `pay qr [AMOUNT]`, `qr cancel|check`,
+    /// `member PHONE`, `nomember`, `points N`, `coupons`, `coupon N`, `nocoupon`, `reprint`,
+    /// `status`, `shift open|close AMOUNT`, `return LINE:QTY[,LINE:QTY…]`.
     pub fn parse(line: &str) -> Result<Command, String> {
         let mut words = line.split_whitespace();
         let verb = words.next().unwrap_or("");
@@ -105,12 +127,28 @@ impl Command {
             } else {
                 usize::try_from(num(0, "number")?).map_err(|_| "no such parked sale")?
             })),
+            "pay" if rest.first() == Some(&"qr") => match rest.get(1) {
+                None => Ok(Command::PayQr(None)),
+                Some(a) => Ok(Command::PayQr(Some(
+                    a.parse::<Money>()
+                        .map_err(|e| format!("pay: amount: {e}"))?,
+                ))),
+            },
+            "qr" => match rest.first().copied() {
+                Some("cancel") => Ok(Command::QrCancel),
+                Some("check") => Ok(Command::QrCheck),
+                other => Err(format!("qr: cancel or check, not {other:?}")),
+            },
+            "coupons" => Ok(Command::Coupons),
+            "coupon" => Ok(Command::Coupon(
+                usize::try_from(num(0, "coupon number")?).map_err(|_| "no such coupon")?,
+            )),
+            "nocoupon" => Ok(Command::NoCoupon),
             "pay" => {
                 let method = match rest.first().copied() {
                     Some("cash") => PaymentMethod::Cash,
                     Some("card") => PaymentMethod::Card,
                     Some("balance") => PaymentMethod::StoredBalance,
-                    Some("qr") => PaymentMethod::SandboxQr,
                     Some("points") => PaymentMethod::Points,
                     other => return Err(format!("pay: unknown method {other:?}")),
                 };
@@ -172,9 +210,13 @@ enum Background {
     Scanner(ScannerEvent),
     Online(bool),
     CatalogUpdated(i64),
+    /// The QR payment waiting for the shopper is no longer pending.
+    Qr(LanePayment),
 }
 
-fn load_profiles(config: &Config) -> anyhow::Result<(ScannerProfile, PrinterProfile)> {
+fn load_profiles(
+    config: &Config,
+) -> anyhow::Result<(ScannerProfile, PrinterProfile, Option<DisplayProfile>)> {
     let catalog = DeviceCatalog::load_dir(&config.firmware_dir.join("profiles")).map_err(|e| {
         anyhow::anyhow!(
             "device profiles in {}: {e}",
@@ -191,7 +233,17 @@ fn load_profiles(config: &Config) -> anyhow::Result<(ScannerProfile, PrinterProf
         .get(&config.printer_profile)
         .cloned()
         .with_context(|| format!("no printer profile {:?}", config.printer_profile))?;
-    Ok((scanner, printer))
+    let display = match &config.display_profile {
+        Some(id) => Some(
+            catalog
+                .displays
+                .get(id)
+                .cloned()
+                .with_context(|| format!("no customer display profile {id:?}"))?,
+        ),
+        None => None,
+    };
+    Ok((scanner, printer, display))
 }
 
 fn progress_bar(p: SyncProgress) {
@@ -256,9 +308,53 @@ pub async fn prepare(config: &Config, db: &LaneDb, api: &ServerApi) -> anyhow::R
     Ok(identity.id)
 }
 
+/// Headless input and output as channels instead of stdin and stdout, so that several lanes can
+/// run in one process (the store-day harness of `retail-scenarios`): each command line sent on
+/// `commands` is answered on `answers` exactly as `--headless` answers on stdout (`OK …`,
+/// `ERR …`, `SALE …`, `EVENT …`, and the `SIMULATE …` and `READY …` lines at start).
+#[derive(Debug)]
+pub struct LaneConsole {
+    /// Command lines, as typed on stdin with `--headless`.
+    pub commands: mpsc::Receiver<String>,
+    /// Answer lines, as printed on stdout with `--headless`.
+    pub answers: mpsc::UnboundedSender<String>,
+}
+
+/// Where answer lines go: stdout, or a [`LaneConsole`]'s channel.
+#[derive(Clone, Debug)]
+struct Out(Option<mpsc::UnboundedSender<String>>);
+
+impl Out {
+    fn line(&self, line: String) {
+        match &self.0 {
+            Some(tx) => {
+                let _ = tx.send(line);
+            }
+            None => println!("{line}"),
+        }
+    }
+}
+
 /// Runs the lane until `shutdown` completes.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let (scanner_profile, printer_profile) = load_profiles(&config)?;
+    run_with_console(config, None, shutdown).await
+}
+
+/// Like [`run`]; with a `console`, headless commands come from and answers go to its channels
+/// (the lane is then headless whatever `config.headless` says).
+pub async fn run_with_console(
+    mut config: Config,
+    console: Option<LaneConsole>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let (console_commands, out) = match console {
+        Some(c) => {
+            config.headless = true;
+            (Some(c.commands), Out(Some(c.answers)))
+        }
+        None => (None, Out(None)),
+    };
+    let (scanner_profile, printer_profile, display_profile) = load_profiles(&config)?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
     let db = LaneDb::open(&config.data_dir.join("lane.db")).await?;
@@ -292,24 +388,47 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         },
         (None, false) => bail!("printer is not configured (file:, tcp: or serial:)"),
     };
+    // The customer display: its configured line, or with --simulate a file.
+    let mut display = None;
+    if let Some(profile) = display_profile {
+        let sink = match (&config.display, config.simulate) {
+            (Some(d), _) => PrinterSink::parse(d).map_err(anyhow::Error::msg)?,
+            (None, true) => {
+                let path = config.data_dir.join("display.bin");
+                out.line(format!(
+                    "SIMULATE customer display: raw bytes in {} (see the last screen with: \
+                     tail -c {} {})",
+                    path.display(),
+                    usize::from(profile.rows) * usize::from(profile.columns) + 2,
+                    path.display()
+                ));
+                PrinterSink::File {
+                    path,
+                    decoded_copy: false,
+                }
+            }
+            (None, false) => bail!("display_profile is set but display (its line) is not"),
+        };
+        display = Some(CustomerDisplay::new(profile, sink));
+    }
     let mut tasks = tokio::task::JoinSet::new();
     if config.simulate {
         let scanner = VirtualScanner::create().context("cannot create the virtual scanner pty")?;
-        println!("SIMULATE scanner {}", scanner.path);
-        println!(
+        out.line(format!("SIMULATE scanner {}", scanner.path));
+        out.line(format!(
             "SIMULATE send scans with: printf '6901234567892\\r' > {}",
             scanner.path
-        );
+        ));
         if let PrinterSink::File {
             path,
             decoded_copy: true,
         } = &printer
         {
-            println!(
+            out.line(format!(
                 "SIMULATE receipts: raw ESC/POS bytes in {}, readable text in {}.txt",
                 path.display(),
                 path.display()
-            );
+            ));
         }
         tasks.spawn(scanner.run(scanner_profile.clone(), scan_tx));
     } else {
@@ -376,12 +495,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         tasks.spawn(async move {
             loop {
                 let online = match sync::push_unsent(&db, &api, 500).await {
-                    Ok(report) => {
-                        if report.sent > 0 {
-                            tracing::info!(?report, "sales pushed");
-                        }
+                    Ok(report) if report.sent > 0 => {
+                        tracing::info!(?report, "sales pushed");
                         true
                     }
+                    // Nothing to push: a heartbeat says whether the server is there.
+                    Ok(_) => api.ping().await.is_ok(),
                     Err(e) => {
                         tracing::debug!(error = %e, "sale push failed");
                         !e.is_offline()
@@ -410,7 +529,15 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
 
     // Cashier input: stdin lines (headless) or keys (screen).
     let (cmd_tx, mut cmd_rx) = mpsc::channel::<Input>(64);
-    if config.headless {
+    if let Some(mut commands) = console_commands {
+        tasks.spawn(async move {
+            while let Some(line) = commands.recv().await {
+                if cmd_tx.send(Input::Line(line)).await.is_err() {
+                    return;
+                }
+            }
+        });
+    } else if config.headless {
         tasks.spawn(async move {
             let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
             while let Ok(Some(line)) = lines.next_line().await {
@@ -438,10 +565,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         });
     }
 
-    println!(
+    out.line(format!(
         "READY store {store} lane {:02} cashier {}",
         config.lane, config.cashier
-    );
+    ));
     let mut terminal = if config.headless {
         None
     } else {
@@ -450,10 +577,16 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     let mut runner = Runner {
         lane: &mut lane,
         api: &api,
+        tx: tx.clone(),
+        coupon_list: Vec::new(),
+        qr_watch: None,
+        display,
+        last_change: None,
         printer: &printer,
         printer_layout: ReceiptLayout::from_profile(&printer_profile),
         push_now: &push_now,
         headless: config.headless,
+        out,
         message: (false, "ready: scan an item".into()),
         printer_state: "ok".into(),
         scanner_state: "?".into(),
@@ -461,6 +594,16 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         keyboard: Keyboard::default(),
         unsent: 0,
     };
+    if let Some(pending) = runner.lane.pending_qr().cloned() {
+        runner.say(
+            false,
+            format!(
+                "EVENT a QR payment of {} was waiting when the lane stopped: asking the server",
+                pending.amount
+            ),
+        );
+        runner.watch_qr(pending.payment_id);
+    }
     tokio::pin!(shutdown);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let result = loop {
@@ -492,6 +635,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
                 runner.unsent = runner.lane.db().counts().await.map(|c| c.unsent).unwrap_or(-1);
             }
         }
+        runner.refresh_display().await;
         if let Some(terminal) = terminal.as_mut() {
             let view = runner.view();
             if let Err(e) = terminal.draw(|f| draw(f, &view)) {
@@ -502,7 +646,13 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     if terminal.is_some() {
         ratatui::restore();
     }
+    if let Some(watch) = runner.qr_watch.take() {
+        watch.abort();
+    }
     tasks.abort_all();
+    while tasks.join_next().await.is_some() {}
+    // Every task holding the database has ended: close it (WAL checkpointed, files released).
+    db.pool().close().await;
     result
 }
 
@@ -525,10 +675,19 @@ struct ReturnableLine {
 struct Runner<'a> {
     lane: &'a mut Lane,
     api: &'a ServerApi,
+    tx: mpsc::Sender<Background>,
+    /// The member's coupons as last listed (`coupon N` picks from it).
+    coupon_list: Vec<Coupon>,
+    /// The task polling the server for the waiting QR payment.
+    qr_watch: Option<tokio::task::JoinHandle<()>>,
+    display: Option<CustomerDisplay>,
+    /// Change of the last completed sale (shown until the next sale starts).
+    last_change: Option<Money>,
     printer: &'a PrinterSink,
     printer_layout: ReceiptLayout,
     push_now: &'a Notify,
     headless: bool,
+    out: Out,
     message: (bool, String),
     printer_state: String,
     scanner_state: String,
@@ -541,7 +700,7 @@ impl Runner<'_> {
     /// Reports a line: printed with `--headless`, else shown on the message line.
     fn say(&mut self, error: bool, line: String) {
         if self.headless {
-            println!("{line}");
+            self.out.line(line);
         } else if !line.starts_with("SALE ") {
             let text = line
                 .strip_prefix("OK ")
@@ -561,6 +720,10 @@ impl Runner<'_> {
         view.unsent = self.unsent;
         view.printer = self.printer_state.clone();
         view.scanner = self.scanner_state.clone();
+        if let Some(qr) = self.lane.pending_qr() {
+            view.qr = crate::ui::qr_block_lines(&qr.pay_url).unwrap_or_default();
+            view.qr_caption = format!("扫码支付 Scan to pay ¥{} · {}", qr.amount, qr.pay_url);
+        }
         view
     }
 
@@ -588,6 +751,13 @@ impl Runner<'_> {
                     );
                 }
                 self.lane.set_online(online);
+            }
+            Background::Qr(payment) => {
+                let result = self.qr_settled(payment).await;
+                match result {
+                    Ok(text) => self.say(false, format!("OK {text}")),
+                    Err(e) => self.say(true, format!("ERR {e}")),
+                }
             }
             Background::CatalogUpdated(n) => match self.lane.reload().await {
                 Ok(()) => self.say(false, format!("EVENT catalog updated ({n} records)")),
@@ -680,11 +850,11 @@ impl Runner<'_> {
                 Ok("sale voided".into())
             }
             Command::Park => {
-                self.lane.park()?;
+                self.lane.park().await?;
                 Ok(format!("sale parked ({} parked)", self.lane.parked().len()))
             }
             Command::Resume(n) => {
-                self.lane.resume(n.saturating_sub(1))?;
+                self.lane.resume(n.saturating_sub(1)).await?;
                 Ok(format!("sale resumed; {}", self.total_text()))
             }
             Command::MemberPhone(phone) => match self.api.member_by_phone(&phone).await {
@@ -704,7 +874,50 @@ impl Runner<'_> {
                 self.lane.clear_member()?;
                 Ok(format!("member removed; {}", self.total_text()))
             }
+            Command::Pay(PaymentMethod::SandboxQr, amount) => self.start_qr(Some(amount)).await,
             Command::Pay(method, amount) => self.pay(method, amount).await,
+            Command::PayQr(amount) => self.start_qr(amount).await,
+            Command::QrCancel => self.cancel_qr().await,
+            Command::QrCheck => {
+                let pending =
+                    self.lane.pending_qr().cloned().ok_or_else(|| {
+                        LaneError::NotUsableHere("no QR payment is waiting".into())
+                    })?;
+                match self.api.lane_payment(pending.payment_id).await {
+                    Ok(p) if p.status == LanePaymentStatus::Pending => Ok(format!(
+                        "QR payment {} still waiting for the shopper",
+                        pending.amount
+                    )),
+                    Ok(p) => self.qr_settled(p).await,
+                    Err(e) if e.is_offline() => Err(LaneError::Offline("a QR payment")),
+                    Err(e) => Err(LaneError::NotUsableHere(format!("QR payment: {e}"))),
+                }
+            }
+            Command::Coupons => self.list_coupons().await,
+            Command::Coupon(n) => {
+                if !self.lane.online() {
+                    return Err(LaneError::Offline("using a coupon"));
+                }
+                let coupon = n
+                    .checked_sub(1)
+                    .and_then(|i| self.coupon_list.get(i))
+                    .cloned()
+                    .ok_or_else(|| {
+                        LaneError::NotUsableHere(format!(
+                            "no coupon {n} in the list (list them with `coupons`)"
+                        ))
+                    })?;
+                self.lane.apply_coupon(coupon.clone())?;
+                Ok(format!(
+                    "coupon {} applied; {}",
+                    coupon.name_zh,
+                    self.total_text()
+                ))
+            }
+            Command::NoCoupon => {
+                self.lane.clear_coupons()?;
+                Ok(format!("coupons removed; {}", self.total_text()))
+            }
             Command::Points(points) => {
                 let member = self
                     .lane
@@ -997,19 +1210,179 @@ impl Runner<'_> {
                         .await?
                 }
                 PaymentMethod::Points | PaymentMethod::SandboxQr => {
-                    if !self.lane.online() {
-                        return Err(LaneError::Offline(if method == PaymentMethod::Points {
-                            "paying with points"
-                        } else {
-                            "a QR payment"
-                        }));
-                    }
                     return Err(LaneError::NotUsableHere(
-                        "this payment method is not available at this lane yet".into(),
+                        "points: use `points N`; QR: use `pay qr [AMOUNT]`".into(),
                     ));
                 }
             };
         self.finish_payment(outcome, amount).await
+    }
+
+    /// Starts a QR payment: the server creates the intent (idempotent by its id), the lane shows
+    /// the QR and watches for the payment.
+    async fn start_qr(&mut self, amount: Option<Money>) -> Result<String, LaneError> {
+        if !self.lane.online() {
+            return Err(LaneError::Offline("a QR payment"));
+        }
+        let amount = amount.unwrap_or_else(|| self.lane.due());
+        let id = self.lane.check_qr(amount)?;
+        let request = CreateLanePayment {
+            id,
+            sale_id: self.lane.basket().id,
+            amount,
+        };
+        // One retry with the same id: a lost answer does not make a second intent.
+        let mut answer = self.api.create_lane_payment(&request).await;
+        if matches!(&answer, Err(e) if e.is_offline()) {
+            answer = self.api.create_lane_payment(&request).await;
+        }
+        let intent = match answer {
+            Ok(p) => p,
+            Err(e) if e.is_offline() => return Err(LaneError::Offline("a QR payment")),
+            Err(e) => return Err(LaneError::NotUsableHere(format!("QR payment: {e}"))),
+        };
+        if intent.id != id || intent.amount != amount || intent.sale_id != request.sale_id {
+            return Err(LaneError::NotUsableHere(
+                "the server answered another QR payment than the one asked for".into(),
+            ));
+        }
+        self.lane
+            .set_pending_qr(PendingQr {
+                payment_id: id,
+                amount,
+                pay_url: intent.pay_url.clone(),
+            })
+            .await?;
+        self.watch_qr(id);
+        if self.headless {
+            self.out.line(format!("QR {}", intent.pay_url));
+            for line in crate::ui::qr_block_lines(&intent.pay_url).unwrap_or_default() {
+                self.out.line(format!("QR|{line}"));
+            }
+        }
+        Ok(format!(
+            "QR payment {amount}: show the QR to the shopper (qr cancel to cancel)"
+        ))
+    }
+
+    fn watch_qr(&mut self, id: uuid::Uuid) {
+        if let Some(old) = self.qr_watch.take() {
+            old.abort();
+        }
+        let (api, tx) = (self.api.clone(), self.tx.clone());
+        self.qr_watch = Some(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(QR_POLL).await;
+                match api.lane_payment(id).await {
+                    Ok(p) if p.status == LanePaymentStatus::Pending => {}
+                    Ok(p) => {
+                        let _ = tx.send(Background::Qr(p)).await;
+                        return;
+                    }
+                    Err(e) => tracing::debug!(error = %e, "QR payment poll failed"),
+                }
+            }
+        }));
+    }
+
+    /// The server says the waiting QR payment is no longer pending: take it, or drop it.
+    async fn qr_settled(&mut self, payment: LanePayment) -> Result<String, LaneError> {
+        let waiting = self.lane.pending_qr().map(|p| p.payment_id);
+        if waiting != Some(payment.id) {
+            return Err(LaneError::NotUsableHere(format!(
+                "QR payment {} is not the one waiting at this lane",
+                payment.id
+            )));
+        }
+        if let Some(watch) = self.qr_watch.take() {
+            watch.abort();
+        }
+        match payment.status {
+            LanePaymentStatus::Succeeded => {
+                let provider_ref = payment.provider_ref.clone().unwrap_or_default();
+                let outcome = self.lane.qr_paid(payment.id, provider_ref).await?;
+                self.finish_payment(outcome, payment.amount).await
+            }
+            LanePaymentStatus::Cancelled | LanePaymentStatus::Pending => {
+                self.lane.drop_qr().await?;
+                Ok(format!(
+                    "QR payment {} cancelled; {}",
+                    payment.amount,
+                    self.total_text()
+                ))
+            }
+        }
+    }
+
+    /// Cancels the waiting QR payment at the server (needed: the shopper may be paying); when
+    /// the shopper was quicker, the payment is taken instead.
+    async fn cancel_qr(&mut self) -> Result<String, LaneError> {
+        let pending = self
+            .lane
+            .pending_qr()
+            .cloned()
+            .ok_or_else(|| LaneError::NotUsableHere("no QR payment is waiting".into()))?;
+        match self.api.cancel_lane_payment(pending.payment_id).await {
+            Ok(p) => self.qr_settled(p).await,
+            Err(ApiError::Refused { code, .. }) if code == "already_paid" => {
+                match self.api.lane_payment(pending.payment_id).await {
+                    Ok(p) => {
+                        let text = self.qr_settled(p).await?;
+                        Ok(format!("the shopper had paid already: {text}"))
+                    }
+                    Err(e) => Err(LaneError::NotUsableHere(format!("QR payment: {e}"))),
+                }
+            }
+            Err(e) if e.is_offline() => Err(LaneError::Offline(
+                "cancelling a QR payment (the shopper may be paying)",
+            )),
+            Err(e) => Err(LaneError::NotUsableHere(format!("QR payment: {e}"))),
+        }
+    }
+
+    /// Lists the identified member's usable coupons (online).
+    async fn list_coupons(&mut self) -> Result<String, LaneError> {
+        let member = self
+            .lane
+            .basket()
+            .member
+            .clone()
+            .ok_or_else(|| LaneError::NotUsableHere("identify the member first".into()))?;
+        if !self.lane.online() {
+            return Err(LaneError::Offline("using a coupon"));
+        }
+        let coupons = match self.api.member_coupons(member.id).await {
+            Ok(c) => c,
+            Err(e) if e.is_offline() => return Err(LaneError::Offline("using a coupon")),
+            Err(e) => return Err(LaneError::NotUsableHere(format!("coupons: {e}"))),
+        };
+        self.coupon_list = coupons;
+        if self.coupon_list.is_empty() {
+            return Ok("the member has no coupon usable now".into());
+        }
+        let list = self
+            .coupon_list
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{}:{} {}", i + 1, c.name_zh, c.name_en))
+            .collect::<Vec<_>>()
+            .join(" | ");
+        Ok(format!("coupons {list}; apply with coupon N"))
+    }
+
+    /// Shows the shopper the running total, the QR amount or the change.
+    async fn refresh_display(&mut self) {
+        if !self.lane.basket().lines.is_empty() {
+            self.last_change = None;
+        }
+        let rows = crate::display::screen_for(self.lane, self.last_change);
+        let failed = match self.display.as_mut() {
+            Some(display) => display.show(rows).await.err(),
+            None => None,
+        };
+        if let Some(e) = failed {
+            self.say(true, format!("EVENT customer display: {e}"));
+        }
     }
 
     async fn finish_payment(
@@ -1021,6 +1394,8 @@ impl Runner<'_> {
             PaymentOutcome::Partial(due) => Ok(format!("paid {amount}; still due {due}")),
             PaymentOutcome::Completed(done) => {
                 self.push_now.notify_one();
+                self.coupon_list.clear();
+                self.last_change = Some(done.change);
                 self.say(
                     false,
                     format!(

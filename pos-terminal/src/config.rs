@@ -13,6 +13,8 @@
 //! scanner_port = "/dev/ttyACM0"             # ignored with --simulate
 //! printer_profile = "epson-tm-t88v"
 //! printer = "tcp:192.168.10.31:9100"        # file:PATH | tcp:HOST:PORT | serial:PATH[@BAUD]
+//! display_profile = "vfd-2x20-epson-dmd"    # optional customer display (total, QR amount)
+//! display = "serial:/dev/ttyUSB2@9600"      # its line (data_dir/display.bin with --simulate)
 //! manager_pin_sha256 = "…"                  # sha256 hex of the store manager's PIN
 //! ```
 
@@ -57,6 +59,13 @@ pub struct Config {
     /// Printer: `file:PATH`, `tcp:HOST:PORT` or `serial:PATH[@BAUD]`.
     #[serde(default)]
     pub printer: Option<String>,
+    /// Customer display profile id (e.g. `vfd-2x20-epson-dmd`); none: no customer display.
+    #[serde(default)]
+    pub display_profile: Option<String>,
+    /// The customer display's line: `serial:PATH[@BAUD]`, `file:PATH` or `tcp:HOST:PORT`
+    /// (with `--simulate`, the file `display.bin` in `data_dir` when not set).
+    #[serde(default)]
+    pub display: Option<String>,
     /// SHA-256 hex of the store manager's PIN (voiding a sale).
     #[serde(default)]
     pub manager_pin_sha256: Option<String>,

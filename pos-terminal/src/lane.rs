@@ -3,7 +3,10 @@
 //! The cashier's screen, the headless command input and the tests all drive a [`Lane`] through
 //! the same methods: [`Lane::scan`] (whatever the scanner read), [`Lane::set_qty`],
 //! [`Lane::void_line`], [`Lane::void_sale`] (manager PIN), [`Lane::park`] / [`Lane::resume`],
-//! [`Lane::pay`] (cash with tendered amount and change, card, split across methods). Every
+//! [`Lane::pay`] (cash with tendered amount and change, card, split across methods), a QR payment
+//! confirmed by the server ([`Lane::check_qr`], [`Lane::set_pending_qr`], [`Lane::qr_paid`]),
+//! the member's coupons listed online ([`Lane::apply_coupon`]). Parked sales are kept in the
+//! lane's database until resumed. Every
 //! change re-prices the basket with the one pricing engine
 //! ([`retail_domain::pricing::price_basket`]) from the stored pricing context, so the lane
 //! prices offline exactly as the server does.
@@ -25,10 +28,14 @@ use retail_domain::codes::{
 };
 use retail_domain::ids::{from_short_b64, new_id};
 use retail_domain::money::Money;
-use retail_domain::pricing::{price_basket, BasketLine, MemberContext, PricedBasket, PricingError};
+use retail_domain::pricing::{
+    price_basket, BasketLine, Coupon, DiscountSource, MemberContext, PricedBasket, PricedLine,
+    PricingError,
+};
 use retail_domain::wire::catalog::{ShelfStatus, SkuRecord};
 use retail_domain::wire::pricing::PricingContext;
 use retail_domain::wire::sales::{PaymentMethod, PosPayment, PosSale, PosSaleLine};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -130,7 +137,7 @@ pub enum LaneError {
 pub type LaneResult<T> = Result<T, LaneError>;
 
 /// One line of the sale being rung up.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SaleLine {
     /// Line number (1-based, never reused within a sale).
     pub line_no: u32,
@@ -152,9 +159,19 @@ impl SaleLine {
         self.fixed_price.is_some() || self.sku.weighed
     }
 
+    /// Quantity and unit price as recorded and printed: the priced line's, except for a price
+    /// label, whose line is priced as one unit at the label's price but stands for its weight
+    /// (grams, at the per-kg list price) for a weighed SKU.
+    fn recorded(&self, priced: &PricedLine) -> (i64, Money) {
+        match self.fixed_price {
+            Some(_) if self.sku.weighed => (self.qty, self.sku.effective_price()),
+            _ => (priced.qty, priced.list_unit_price),
+        }
+    }
+
     /// Quantity as shown and printed: `2` or `0.456kg`.
     pub fn qty_text(&self) -> String {
-        if self.sku.weighed && self.fixed_price.is_none() {
+        if self.sku.weighed {
             format!("{}.{:03}kg", self.qty / 1000, self.qty % 1000)
         } else {
             self.qty.to_string()
@@ -163,7 +180,7 @@ impl SaleLine {
 }
 
 /// The member identified for the sale.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LaneMember {
     /// Member id.
     pub id: Uuid,
@@ -182,7 +199,7 @@ pub struct LaneMember {
 }
 
 /// A payment taken for the current sale.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TakenPayment {
     /// The payment as journalled.
     pub payment: PosPayment,
@@ -192,8 +209,19 @@ pub struct TakenPayment {
     pub change: Money,
 }
 
+/// A QR payment shown to the shopper and not paid yet (the server holds the intent).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingQr {
+    /// The payment's id (the intent's client id; the sale's payment id once paid).
+    pub payment_id: Uuid,
+    /// Amount.
+    pub amount: Money,
+    /// The provider's page, shown as a QR code.
+    pub pay_url: String,
+}
+
 /// A sale being rung up (current or parked).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Basket {
     /// The sale's client id (UUIDv7).
     pub id: Uuid,
@@ -205,6 +233,12 @@ pub struct Basket {
     pub payments: Vec<TakenPayment>,
     /// Points redeemed as a payment (priced by the engine: cap and value).
     pub points_to_redeem: i64,
+    /// The member's coupons chosen at the till (online), priced by the engine.
+    #[serde(default)]
+    pub coupons: Vec<Coupon>,
+    /// A QR payment waiting for the shopper.
+    #[serde(default)]
+    pub pending_qr: Option<PendingQr>,
     next_line_no: u32,
 }
 
@@ -216,6 +250,8 @@ impl Basket {
             member: None,
             payments: Vec::new(),
             points_to_redeem: 0,
+            coupons: Vec::new(),
+            pending_qr: None,
             next_line_no: 1,
         }
     }
@@ -292,19 +328,43 @@ impl Lane {
         let categories = db.category_parents().await?;
         let receipt_signer = db.receipt_signer().await?;
         let shift = db.open_shift_info().await?.map(|s| s.0);
-        Ok(Self {
+        let mut parked = Vec::new();
+        for (id, body) in db.parked_sales().await? {
+            match serde_json::from_str::<Basket>(&body) {
+                Ok(basket) => parked.push(basket),
+                Err(e) => {
+                    tracing::error!(sale = %id, error = %e, "a parked sale could not be read back")
+                }
+            }
+        }
+        // A sale that was waiting for its QR payment when the lane stopped comes back (unless
+        // it was completed after all).
+        let mut basket = Basket::new();
+        if let Some(body) = db.qr_sale().await? {
+            match serde_json::from_str::<Basket>(&body) {
+                Ok(waiting) if db.sale(waiting.id).await?.is_none() => basket = waiting,
+                Ok(_) => db.save_qr_sale(None).await?,
+                Err(e) => {
+                    tracing::error!(error = %e, "the sale waiting for a QR payment is unreadable")
+                }
+            }
+        }
+        let mut lane = Self {
             db,
             settings,
             context,
             verifier,
             receipt_signer,
             categories,
-            basket: Basket::new(),
+            basket,
             priced: None,
-            parked: Vec::new(),
+            parked,
             online: false,
             shift,
-        })
+        };
+        let basket = lane.basket.clone();
+        lane.priced = lane.price(&basket)?;
+        Ok(lane)
     }
 
     /// The lane database.
@@ -397,14 +457,11 @@ impl Lane {
             .lines
             .iter()
             .map(|l| {
-                let mut line = BasketLine::from_sku(l.line_no, &l.sku, l.categories.clone(), l.qty);
-                if let Some(price) = l.fixed_price {
-                    line.price = price;
-                    line.store_price = None;
-                    line.member_price = None;
-                    line.weighed = false;
+                let line = BasketLine::from_sku(l.line_no, &l.sku, l.categories.clone(), l.qty);
+                match l.fixed_price {
+                    Some(price) => line.labelled(price),
+                    None => line,
                 }
-                line
             })
             .collect();
         let member = basket.member.as_ref().map(|m| MemberContext {
@@ -415,7 +472,7 @@ impl Lane {
         let input = self.context.input(
             lines,
             member,
-            Vec::new(),
+            basket.coupons.clone(),
             basket.points_to_redeem,
             Utc::now(),
         );
@@ -431,7 +488,11 @@ impl Lane {
     }
 
     fn refuse_while_paying(&self) -> LaneResult<()> {
-        if self.basket.payments.is_empty() {
+        if self.basket.pending_qr.is_some() {
+            Err(LaneError::BadPayment(
+                "a QR payment is waiting for the shopper: wait for it or cancel it".into(),
+            ))
+        } else if self.basket.payments.is_empty() {
             Ok(())
         } else {
             Err(LaneError::BadPayment(
@@ -487,7 +548,7 @@ impl Lane {
                 if price.is_zero() {
                     return Err(LaneError::BadQuantity("the label's price is zero".into()));
                 }
-                (1, Some(price))
+                (label_quantity(&sku, price)?, Some(price))
             }
             Some(Measure::WeightGrams(grams)) => {
                 if !sku.weighed {
@@ -560,6 +621,9 @@ impl Lane {
             confirmed_online: false,
         };
         let mut basket = self.basket.clone();
+        if basket.member.as_ref().map(|m| m.id) != Some(member.id) {
+            basket.coupons.clear();
+        }
         basket.member = Some(member);
         self.commit_basket(basket)?;
         Ok(ScanOutcome::MemberIdentified(code.member_id))
@@ -580,6 +644,9 @@ impl Lane {
     pub fn set_member(&mut self, member: LaneMember) -> LaneResult<()> {
         self.refuse_while_paying()?;
         let mut basket = self.basket.clone();
+        if basket.member.as_ref().map(|m| m.id) != Some(member.id) {
+            basket.coupons.clear();
+        }
         basket.member = Some(member);
         self.commit_basket(basket)
     }
@@ -589,6 +656,7 @@ impl Lane {
         self.refuse_while_paying()?;
         let mut basket = self.basket.clone();
         basket.member = None;
+        basket.coupons.clear();
         self.commit_basket(basket)
     }
 
@@ -663,6 +731,11 @@ impl Lane {
         if self.basket.lines.is_empty() && self.basket.member.is_none() {
             return Err(LaneError::EmptySale);
         }
+        if self.basket.pending_qr.is_some() {
+            return Err(LaneError::BadPayment(
+                "a QR payment is waiting for the shopper: cancel it first".into(),
+            ));
+        }
         if self
             .basket
             .payments
@@ -678,8 +751,9 @@ impl Lane {
         Ok(())
     }
 
-    /// Parks the current sale and starts a new one.
-    pub fn park(&mut self) -> LaneResult<()> {
+    /// Parks the current sale and starts a new one. The parked sale is kept in the lane's
+    /// database, so a crash or restart does not lose it.
+    pub async fn park(&mut self) -> LaneResult<()> {
         if self.basket.lines.is_empty() {
             return Err(LaneError::Park("nothing to park".into()));
         }
@@ -689,6 +763,9 @@ impl Lane {
                 "at most {MAX_PARKED} parked sales: resume one first"
             )));
         }
+        let body = serde_json::to_string(&self.basket)
+            .map_err(|e| LaneError::Park(format!("cannot keep the parked sale: {e}")))?;
+        self.db.park_sale(self.basket.id, &body).await?;
         self.parked
             .push(std::mem::replace(&mut self.basket, Basket::new()));
         self.priced = None;
@@ -696,7 +773,7 @@ impl Lane {
     }
 
     /// Resumes the parked sale at `index` (0 = parked first); the current sale must be empty.
-    pub fn resume(&mut self, index: usize) -> LaneResult<()> {
+    pub async fn resume(&mut self, index: usize) -> LaneResult<()> {
         if !self.basket.lines.is_empty() {
             return Err(LaneError::Park(
                 "finish or park the current sale first".into(),
@@ -709,8 +786,10 @@ impl Lane {
             )));
         }
         let basket = self.parked[index].clone();
+        let id = basket.id;
         self.commit_basket(basket)?;
         self.parked.remove(index);
+        self.db.unpark_sale(id).await?;
         Ok(())
     }
 
@@ -843,6 +922,143 @@ impl Lane {
         .await
     }
 
+    /// Checks that a QR payment of `amount` may start now (lines, nothing else waiting, at
+    /// most what is due); answers the new payment's client id. Nothing changes.
+    pub fn check_qr(&self, amount: Money) -> LaneResult<Uuid> {
+        if self.basket.lines.is_empty() {
+            return Err(LaneError::EmptySale);
+        }
+        if self.basket.pending_qr.is_some() {
+            return Err(LaneError::BadPayment(
+                "a QR payment is already waiting for the shopper".into(),
+            ));
+        }
+        if amount.is_negative() || amount.is_zero() {
+            return Err(LaneError::BadPayment("the amount must be positive".into()));
+        }
+        let due = self.due();
+        if amount > due {
+            return Err(LaneError::BadPayment(format!(
+                "QR payment {amount} is more than the {due} due"
+            )));
+        }
+        Ok(new_id())
+    }
+
+    /// Shows a QR payment the server created (the basket is frozen until it is paid or
+    /// cancelled). The sale is kept in the lane's database meanwhile: after a crash the lane
+    /// comes back with it and the QR, and asks the server again.
+    pub async fn set_pending_qr(&mut self, pending: PendingQr) -> LaneResult<()> {
+        if pending.amount > self.due() {
+            return Err(LaneError::BadPayment(format!(
+                "{} is more than the {} due",
+                pending.amount,
+                self.due()
+            )));
+        }
+        let mut basket = self.basket.clone();
+        basket.pending_qr = Some(pending);
+        let body = serde_json::to_string(&basket)
+            .map_err(|e| LaneError::BadPayment(format!("cannot keep the sale: {e}")))?;
+        self.db.save_qr_sale(Some(&body)).await?;
+        self.basket = basket;
+        Ok(())
+    }
+
+    /// The QR payment waiting for the shopper.
+    pub fn pending_qr(&self) -> Option<&PendingQr> {
+        self.basket.pending_qr.as_ref()
+    }
+
+    /// Drops the waiting QR payment (cancelled at the server).
+    pub async fn drop_qr(&mut self) -> LaneResult<Option<PendingQr>> {
+        self.db.save_qr_sale(None).await?;
+        Ok(self.basket.pending_qr.take())
+    }
+
+    /// The waiting QR payment `payment_id` was paid (the server said so, with the provider's
+    /// reference): the tender is taken, and the sale completes when it covers what is due.
+    pub async fn qr_paid(
+        &mut self,
+        payment_id: Uuid,
+        provider_ref: String,
+    ) -> LaneResult<PaymentOutcome> {
+        let pending = match &self.basket.pending_qr {
+            Some(p) if p.payment_id == payment_id => p.clone(),
+            _ => {
+                return Err(LaneError::BadPayment(format!(
+                    "QR payment {payment_id} is not the one waiting at this lane"
+                )))
+            }
+        };
+        self.basket.pending_qr = None;
+        let outcome = self
+            .add_confirmed_payment(TakenPayment {
+                payment: PosPayment {
+                    id: payment_id,
+                    method: PaymentMethod::SandboxQr,
+                    amount: pending.amount,
+                    points: 0,
+                    provider_ref: Some(provider_ref),
+                },
+                tendered: pending.amount,
+                change: Money::ZERO,
+            })
+            .await;
+        match &outcome {
+            Err(_) => self.basket.pending_qr = Some(pending),
+            Ok(_) => self.db.save_qr_sale(None).await?,
+        }
+        outcome
+    }
+
+    /// Applies one of the member's coupons (listed online): the engine prices it, and it must
+    /// take something off; nothing changes otherwise.
+    pub fn apply_coupon(&mut self, coupon: Coupon) -> LaneResult<()> {
+        self.refuse_while_paying()?;
+        let member = self
+            .basket
+            .member
+            .as_ref()
+            .ok_or_else(|| LaneError::NotUsableHere("identify the member first".into()))?;
+        if coupon.owner != member.id {
+            return Err(LaneError::NotUsableHere(
+                "this coupon belongs to another member".into(),
+            ));
+        }
+        if self.basket.coupons.iter().any(|c| c.id == coupon.id) {
+            return Err(LaneError::NotUsableHere(
+                "this coupon is applied already".into(),
+            ));
+        }
+        let mut basket = self.basket.clone();
+        let id = coupon.id;
+        basket.coupons.push(coupon);
+        let priced = self.price(&basket)?.ok_or(LaneError::EmptySale)?;
+        let used = priced
+            .applied
+            .iter()
+            .any(|a| a.source == DiscountSource::Coupon { coupon_id: id });
+        if !used {
+            return Err(LaneError::NotUsableHere(
+                "this coupon takes nothing off this sale (threshold, scope or a better \
+                 combination): not applied"
+                    .into(),
+            ));
+        }
+        self.basket = basket;
+        self.priced = Some(priced);
+        Ok(())
+    }
+
+    /// Removes the coupons chosen for the sale.
+    pub fn clear_coupons(&mut self) -> LaneResult<()> {
+        self.refuse_while_paying()?;
+        let mut basket = self.basket.clone();
+        basket.coupons.clear();
+        self.commit_basket(basket)
+    }
+
     fn sale_number(&self, seq: i64) -> String {
         format!("{}-{:02}-{seq:06}", self.settings.store, self.settings.lane)
     }
@@ -856,15 +1072,17 @@ impl Lane {
             .iter()
             .filter_map(|p| {
                 let line = basket.lines.iter().find(|l| l.line_no == p.line_no)?;
+                let (qty, unit_price) = line.recorded(p);
                 Some(PosSaleLine {
                     line_no: p.line_no,
                     sku_id: p.sku_id,
                     barcode: line.barcode.clone(),
                     name: line.sku.display_name(),
-                    qty: p.qty,
-                    unit_price: p.list_unit_price,
+                    qty,
+                    unit_price,
                     discount: p.discount,
                     amount: p.amount,
+                    label_price: line.fixed_price,
                 })
             })
             .collect();
@@ -881,6 +1099,14 @@ impl Lane {
             total: priced.total,
             completed_at: now,
             offline: !self.online,
+            coupons: priced
+                .applied
+                .iter()
+                .filter_map(|a| match a.source {
+                    DiscountSource::Coupon { coupon_id } => Some(coupon_id),
+                    _ => None,
+                })
+                .collect(),
         };
         let change = Money::sum(basket.payments.iter().map(|p| p.change)).unwrap_or(Money::ZERO);
         let open_drawer = basket
@@ -973,6 +1199,23 @@ fn method_name(method: PaymentMethod) -> &'static str {
     }
 }
 
+/// The grams a scale's price label stands for: its price at the SKU's per-kg list price,
+/// rounded to the gram (at least one). Price labels of items sold by the unit stand for one.
+fn label_quantity(sku: &SkuRecord, price: Money) -> LaneResult<i64> {
+    if !sku.weighed {
+        return Ok(1);
+    }
+    let per_kg = sku.effective_price().fen();
+    if per_kg <= 0 {
+        return Err(LaneError::BadQuantity(format!(
+            "{} has no price per kg to weigh its label by",
+            sku.display_name()
+        )));
+    }
+    let grams = (i128::from(price.fen()) * 1000 + i128::from(per_kg) / 2) / i128::from(per_kg);
+    Ok(i64::try_from(grams).unwrap_or(i64::MAX).max(1))
+}
+
 #[allow(clippy::too_many_arguments)]
 fn build_receipt(
     sale: &PosSale,
@@ -993,7 +1236,7 @@ fn build_receipt(
             Some(ReceiptLine {
                 name: line.sku.display_name(),
                 qty_text: line.qty_text(),
-                unit_price: p.list_unit_price,
+                unit_price: line.recorded(p).1,
                 amount: p.list_amount,
                 discount: p.discount,
             })

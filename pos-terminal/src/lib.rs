@@ -7,15 +7,18 @@
 //! * [`sync`] — catalog pull by cursor, pricing context, batched sale push, MQTT notices;
 //! * [`server_api`] — the HTTP client of the central server;
 //! * [`devices`] — serial scanner (real port or pseudo-terminal) and printer sinks;
+//! * [`display`] — the customer display facing the shopper (total, amount due, QR payment);
 //! * [`scanner`], [`receipt`] — the scanner line codec and the pure ESC/POS receipt encoder;
 //! * [`ui`] — the cashier's screen (ratatui) and its keyboard map;
-//! * [`app`] — [`run`]: everything wired together; [`config`] — the configuration file.
+//! * [`app`] — [`run`]: everything wired together ([`run_with_console`]: headless commands
+//!   over channels, several lanes in one process); [`config`] — the configuration file.
 
 #![forbid(unsafe_code)]
 
 pub mod app;
 pub mod config;
 pub mod devices;
+pub mod display;
 pub mod lane;
 pub mod receipt;
 pub mod scanner;
@@ -24,7 +27,7 @@ pub mod store;
 pub mod sync;
 pub mod ui;
 
-pub use app::run;
+pub use app::{run, run_with_console, LaneConsole};
 pub use config::Config;
 pub use retail_domain::wire::devices::DeviceIdentity as Identity;
 

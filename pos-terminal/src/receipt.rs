@@ -490,6 +490,29 @@ pub fn decode_text(bytes: &[u8]) -> String {
     decoded.into_owned()
 }
 
+/// The data of every native QR code (`GS ( k` function 180, "store the data") in ESC/POS
+/// `bytes`, in order — what a phone or scanner reads from the printed codes (a receipt's
+/// return code, for example). Blocks that are cut short or not UTF-8 are skipped.
+pub fn qr_texts(bytes: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while let Some(at) = bytes.get(i..).and_then(|rest| {
+        rest.windows(8)
+            .position(|w| w[..3] == [0x1D, 0x28, 0x6B] && w[5..8] == [0x31, 0x50, 0x30])
+    }) {
+        let start = i + at;
+        let len = usize::from(bytes[start + 3]) + 256 * usize::from(bytes[start + 4]);
+        let data = len
+            .checked_sub(3)
+            .and_then(|n| bytes.get(start + 8..start + 8 + n));
+        if let Some(text) = data.and_then(|d| std::str::from_utf8(d).ok()) {
+            out.push(text.to_owned());
+        }
+        i = start + 8;
+    }
+    out
+}
+
 /// The `GS ( k` model 2 QR sequence for `data`: model, module size, error correction M, store
 /// data, print. Built from the `escpos` constants (checked: each equals the Epson bytes) rather
 /// than its QR helper, which clamps the module size to 15.
@@ -933,6 +956,11 @@ mod tests {
         r.receipt_code = "RC1.U0gwMDE.MDMtMDAwMTIz.x9_aB-cdefghijklmnopqrstuvwxyz0123456789".into();
         let bytes = encode_receipt(&r, &layout_80(), false).unwrap();
         assert_eq!(qr_payload(&bytes).unwrap(), r.receipt_code.as_bytes());
+        // Twice in a row (a file of receipts), and a block cut short is skipped.
+        let mut two = bytes.clone();
+        two.extend_from_slice(&bytes);
+        assert_eq!(qr_texts(&two), vec![r.receipt_code.clone(); 2]);
+        assert_eq!(qr_texts(&bytes[..bytes.len() / 2]), Vec::<String>::new());
     }
 
     #[test]

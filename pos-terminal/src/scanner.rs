@@ -539,6 +539,7 @@ ids = { "]E0" = "ean13", "]E4" = "ean8", "]Q1" = "qr", "]C0" = "code128" }
             item_count: 3,
             total: Money::from_fen(4599),
             expires_at,
+            visit: Some(2),
         }));
         let receipt = signer.sign(&SignedCode::Receipt(ReceiptCode {
             sale_id: Uuid::now_v7(),

@@ -7,10 +7,13 @@
 use std::time::Duration;
 
 use retail_domain::codes::CodeVerifier;
+use retail_domain::pricing::Coupon;
 use retail_domain::wire::catalog::CatalogPage;
 use retail_domain::wire::devices::DeviceIdentity;
 use retail_domain::wire::pricing::PricingContext;
-use retail_domain::wire::sales::{CreateReturn, PosSale, PushSales, PushSalesResult, ReturnResult};
+use retail_domain::wire::sales::{
+    CreateLanePayment, CreateReturn, LanePayment, PosSale, PushSales, PushSalesResult, ReturnResult,
+};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -152,6 +155,25 @@ impl ServerApi {
         .await
     }
 
+    /// Whether the server answers at all (`GET /healthz`): the lane's heartbeat while it has
+    /// nothing to push.
+    pub async fn ping(&self) -> ApiResult<()> {
+        let response = self
+            .client
+            .get(format!("{}/healthz", self.base))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .map_err(|e| ApiError::Unreachable(e.to_string()))?;
+        match response.status().as_u16() {
+            502..=504 => Err(ApiError::Unreachable(format!(
+                "server answered {}",
+                response.status()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// `GET /devices/me`: who this device is; refuses a credential of another kind of device.
     pub async fn identify(&self) -> ApiResult<DeviceIdentity> {
         let response = self
@@ -215,6 +237,31 @@ impl ServerApi {
     /// An order (online).
     pub async fn order(&self, id: Uuid) -> ApiResult<serde_json::Value> {
         self.get(&format!("/orders/{id}")).await
+    }
+
+    /// Asks for a QR payment intent for (part of) the sale being rung up (online; a retry with
+    /// the same id answers the same intent).
+    pub async fn create_lane_payment(&self, request: &CreateLanePayment) -> ApiResult<LanePayment> {
+        self.post("/pos/payments", request).await
+    }
+
+    /// Where a QR payment stands.
+    pub async fn lane_payment(&self, id: Uuid) -> ApiResult<LanePayment> {
+        self.get(&format!("/pos/payments/{id}")).await
+    }
+
+    /// Cancels a QR payment not paid yet (409 `already_paid` when the shopper was quicker).
+    pub async fn cancel_lane_payment(&self, id: Uuid) -> ApiResult<LanePayment> {
+        self.post(
+            &format!("/pos/payments/{id}/cancel"),
+            &serde_json::json!({}),
+        )
+        .await
+    }
+
+    /// The coupons a member can use now at this lane's store (online).
+    pub async fn member_coupons(&self, member: Uuid) -> ApiResult<Vec<Coupon>> {
+        self.get(&format!("/pos/members/{member}/coupons")).await
     }
 
     /// Hands a pickup order over (online).

@@ -16,7 +16,7 @@ use retail_domain::wire::devices::DeviceIdentity;
 use retail_domain::wire::pricing::PricingContext;
 use retail_domain::wire::sales::{PosSale, SaleOutcome, SaleResult};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 use uuid::Uuid;
 
 /// Errors of the lane database.
@@ -65,6 +65,11 @@ const SCHEMA: &[&str] = &[
         closed_at TEXT,
         counted_cash INTEGER
     )",
+    "CREATE TABLE IF NOT EXISTS parked_sales (
+        id TEXT PRIMARY KEY,
+        parked_at TEXT NOT NULL,
+        body TEXT NOT NULL
+    )",
     "CREATE TABLE IF NOT EXISTS returns (
         id TEXT PRIMARY KEY,
         sale_id TEXT NOT NULL,
@@ -80,6 +85,9 @@ const SYNCED_KEY: &str = "catalog_synced";
 const CONTEXT_KEY: &str = "pricing_context";
 const IDENTITY_KEY: &str = "identity";
 const SIGNER_KEY: &str = "receipt_signer_seed";
+const QR_SALE_KEY: &str = "sale_waiting_for_qr";
+/// Rows per multi-row statement (three parameters each: well under SQLite's limit).
+const ROWS_PER_STATEMENT: usize = 500;
 
 /// A sale of the journal with what the server answered for it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -145,6 +153,59 @@ impl LaneDb {
         Ok(Self { pool })
     }
 
+    /// Keeps a parked sale (its basket as JSON) until it is resumed.
+    pub async fn park_sale(&self, id: Uuid, body: &str) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO parked_sales (id, parked_at, body) VALUES (?, ?, ?) \
+             ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+        )
+        .bind(id.to_string())
+        .bind(Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+        .bind(body)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Keeps the sale whose QR payment the shopper is paying (its basket as JSON), so a crash
+    /// does not lose a payment the shopper may have made; `None` forgets it.
+    pub async fn save_qr_sale(&self, body: Option<&str>) -> StoreResult<()> {
+        match body {
+            Some(body) => self.set_meta(QR_SALE_KEY, body).await,
+            None => {
+                sqlx::query("DELETE FROM meta WHERE key = ?")
+                    .bind(QR_SALE_KEY)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// The sale kept by [`LaneDb::save_qr_sale`], if any.
+    pub async fn qr_sale(&self) -> StoreResult<Option<String>> {
+        self.meta(QR_SALE_KEY).await
+    }
+
+    /// Forgets a parked sale (it was resumed).
+    pub async fn unpark_sale(&self, id: Uuid) -> StoreResult<()> {
+        sqlx::query("DELETE FROM parked_sales WHERE id = ?")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The parked sales, first parked first: `(id, basket JSON)`.
+    pub async fn parked_sales(&self) -> StoreResult<Vec<(String, String)>> {
+        let rows = sqlx::query("SELECT id, body FROM parked_sales ORDER BY parked_at, id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("body")?)))
+            .collect()
+    }
+
     /// The connection pool (for read-only inspection in tests and benches).
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
@@ -189,51 +250,63 @@ impl LaneDb {
     }
 
     /// Applies one page of the change feed and moves the cursor, in one transaction.
+    ///
+    /// Rows are written with multi-row statements (a few per page rather than three per SKU):
+    /// each statement is a round trip to the database thread, and a first sync writes 100,000
+    /// SKUs. Within a page a later record wins, as if applied one by one.
     pub async fn apply_catalog_page(&self, page: &CatalogPage) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut categories = Vec::new();
+        let mut skus = Vec::new();
         for item in &page.items {
             match item {
-                CatalogItem::Category(c) => {
-                    sqlx::query(
-                        "INSERT INTO categories (id, parent_id, seq) VALUES (?, ?, ?) \
-                         ON CONFLICT (id) DO UPDATE SET parent_id = excluded.parent_id, \
-                         seq = excluded.seq",
-                    )
-                    .bind(&c.id)
-                    .bind(&c.parent_id)
-                    .bind(c.seq)
-                    .execute(&mut *tx)
-                    .await?;
-                }
+                CatalogItem::Category(c) => categories.push(c),
                 CatalogItem::Sku(s) => {
-                    let id = s.id.to_string();
                     let record = serde_json::to_string(s).map_err(corrupt)?;
-                    sqlx::query(
-                        "INSERT INTO skus (id, seq, record) VALUES (?, ?, ?) \
-                         ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, \
-                         record = excluded.record",
-                    )
-                    .bind(&id)
-                    .bind(s.seq)
-                    .bind(record)
-                    .execute(&mut *tx)
-                    .await?;
-                    sqlx::query("DELETE FROM barcodes WHERE sku_id = ?")
-                        .bind(&id)
-                        .execute(&mut *tx)
-                        .await?;
-                    for code in &s.barcodes {
-                        sqlx::query(
-                            "INSERT INTO barcodes (code, sku_id) VALUES (?, ?) \
-                             ON CONFLICT (code) DO UPDATE SET sku_id = excluded.sku_id",
-                        )
-                        .bind(code)
-                        .bind(&id)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
+                    skus.push((s.id.to_string(), s.seq, record, &s.barcodes));
                 }
             }
+        }
+        let mut tx = self.pool.begin().await?;
+        for chunk in categories.chunks(ROWS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO categories (id, parent_id, seq) ");
+            q.push_values(chunk, |mut row, c| {
+                row.push_bind(&c.id)
+                    .push_bind(&c.parent_id)
+                    .push_bind(c.seq);
+            });
+            q.push(
+                " ON CONFLICT (id) DO UPDATE SET parent_id = excluded.parent_id, \
+                 seq = excluded.seq",
+            );
+            q.build().execute(&mut *tx).await?;
+        }
+        for chunk in skus.chunks(ROWS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO skus (id, seq, record) ");
+            q.push_values(chunk, |mut row, (id, seq, record, _)| {
+                row.push_bind(id).push_bind(seq).push_bind(record);
+            });
+            q.push(" ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, record = excluded.record");
+            q.build().execute(&mut *tx).await?;
+            // A changed SKU's barcodes replace its old ones.
+            let mut q = QueryBuilder::<Sqlite>::new("DELETE FROM barcodes WHERE sku_id IN (");
+            let mut ids = q.separated(", ");
+            for (id, ..) in chunk {
+                ids.push_bind(id);
+            }
+            q.push(")");
+            q.build().execute(&mut *tx).await?;
+        }
+        let codes: Vec<(&String, &String)> = skus
+            .iter()
+            .flat_map(|(id, _, _, barcodes)| barcodes.iter().map(move |code| (code, id)))
+            .collect();
+        for chunk in codes.chunks(ROWS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO barcodes (code, sku_id) ");
+            q.push_values(chunk, |mut row, (code, id)| {
+                row.push_bind(*code).push_bind(*id);
+            });
+            q.push(" ON CONFLICT (code) DO UPDATE SET sku_id = excluded.sku_id");
+            q.build().execute(&mut *tx).await?;
         }
         sqlx::query(
             "INSERT INTO meta (key, value) VALUES (?, ?) \
@@ -603,5 +676,79 @@ fn parse_outcome(s: &str) -> StoreResult<SaleOutcome> {
         "duplicate" => Ok(SaleOutcome::Duplicate),
         "rejected" => Ok(SaleOutcome::Rejected),
         other => Err(corrupt(format!("unknown sale outcome {other:?}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use retail_domain::money::Money;
+    use retail_domain::wire::catalog::ShelfStatus;
+
+    use super::*;
+
+    fn sku(n: u32, barcodes: &[&str]) -> SkuRecord {
+        SkuRecord {
+            seq: i64::from(n),
+            id: Uuid::from_u128(u128::from(n)),
+            sku_code: format!("S{n}"),
+            product_id: Uuid::from_u128(u128::from(n) + 1_000_000),
+            product_code: format!("P{n}"),
+            name_zh: format!("商品{n}"),
+            name_en: format!("Item {n}"),
+            brand: String::new(),
+            category_id: "FOOD".into(),
+            spec_zh: String::new(),
+            spec_en: String::new(),
+            unit: "件".into(),
+            weighed: false,
+            status: ShelfStatus::OnShelf,
+            price: Money::from_fen(100),
+            member_price: None,
+            store_price: None,
+            barcodes: barcodes.iter().map(|c| (*c).to_owned()).collect(),
+        }
+    }
+
+    fn page(items: Vec<SkuRecord>, next_since: i64) -> CatalogPage {
+        CatalogPage {
+            total: items.len() as i64,
+            items: items.into_iter().map(CatalogItem::Sku).collect(),
+            next_since,
+            has_more: false,
+        }
+    }
+
+    async fn owner(db: &LaneDb, code: &str) -> Option<Uuid> {
+        db.sku_by_barcode(code).await.expect("lookup").map(|s| s.id)
+    }
+
+    #[tokio::test]
+    async fn pages_replace_barcodes_and_span_statements() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = LaneDb::open(&dir.path().join("lane.db")).await.expect("db");
+        // More SKUs than one statement takes, each with two codes.
+        let many: Vec<SkuRecord> = (1..=1_234)
+            .map(|n| sku(n, &[&format!("A{n}"), &format!("B{n}")]))
+            .collect();
+        db.apply_catalog_page(&page(many, 1_234))
+            .await
+            .expect("page");
+        assert_eq!(db.sku_count().await.expect("count"), 1_234);
+        assert_eq!(owner(&db, "B1234").await, Some(Uuid::from_u128(1_234)));
+        assert_eq!(db.catalog_cursor().await.expect("cursor"), 1_234);
+        // SKU 1 drops code A1 and SKU 2 takes it; within a page the later record wins.
+        let mut moved = sku(2, &["A1", "B2"]);
+        moved.seq = 2_000;
+        db.apply_catalog_page(&page(vec![sku(1, &["B1"]), moved], 2_000))
+            .await
+            .expect("page");
+        assert_eq!(owner(&db, "A1").await, Some(Uuid::from_u128(2)));
+        assert_eq!(owner(&db, "A2").await, None, "SKU 2's old code is gone");
+        assert_eq!(owner(&db, "B1").await, Some(Uuid::from_u128(1)));
+        db.apply_catalog_page(&page(vec![sku(3, &["X"]), sku(4, &["X"])], 2_001))
+            .await
+            .expect("page");
+        assert_eq!(owner(&db, "X").await, Some(Uuid::from_u128(4)));
+        assert_eq!(owner(&db, "A3").await, None);
     }
 }

@@ -9,7 +9,9 @@
 //! (manager PIN) · `F4` member by phone (online) · `F5` park · `F6` resume · `F7` reprint ·
 //! `F8` pay cash (amount tendered) · `F9` pay by card · `F10` pay from the stored balance
 //! (online) · `F11` open the shift (opening cash) · `F12` close the shift (counted cash, prints
-//! the Z report) · `Esc` cancel · `Ctrl-Q` quit. Scanning a receipt code switches the input to
+//! the Z report) · `Ctrl-P` pay by QR (amount; Enter alone: all due; online) · `Ctrl-X` cancel
+//! the QR payment · `Ctrl-K` the member's coupons (then the number to apply, 0 for none;
+//! online) · `Esc` cancel · `Ctrl-Q` quit. Scanning a receipt code switches the input to
 //! the lines to return (`LINE:QTY,…`).
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
@@ -66,6 +68,41 @@ pub struct View {
     pub parked: usize,
     /// Shift state.
     pub shift: String,
+    /// The QR code of a payment waiting for the shopper (text blocks), if any.
+    pub qr: Vec<String>,
+    /// What the QR is for (amount and URL).
+    pub qr_caption: String,
+}
+
+/// A QR code of `data` as text for a terminal: each character is two modules stacked (`█` both
+/// light, `▀` top light, `▄` bottom light, space both dark), light meaning the paper colour,
+/// with a quiet zone of two modules, so a phone scans it off a dark-background terminal.
+pub fn qr_block_lines(data: &str) -> Result<Vec<String>, String> {
+    let code = qrcode::QrCode::with_error_correction_level(data, qrcode::EcLevel::L)
+        .map_err(|e| format!("cannot make a QR code: {e}"))?;
+    let width = code.width();
+    let colors = code.to_colors();
+    const QUIET: usize = 2;
+    let size = width + 2 * QUIET;
+    let light = |x: usize, y: usize| -> bool {
+        if x < QUIET || y < QUIET || x >= width + QUIET || y >= width + QUIET {
+            return true;
+        }
+        colors.get((y - QUIET) * width + (x - QUIET)) != Some(&qrcode::Color::Dark)
+    };
+    let mut lines = Vec::with_capacity(size.div_ceil(2));
+    for y in (0..size).step_by(2) {
+        let line: String = (0..size)
+            .map(|x| match (light(x, y), y + 1 >= size || light(x, y + 1)) {
+                (true, true) => '█',
+                (true, false) => '▀',
+                (false, true) => '▄',
+                (false, false) => ' ',
+            })
+            .collect();
+        lines.push(line);
+    }
+    Ok(lines)
 }
 
 impl View {
@@ -125,6 +162,14 @@ impl View {
                 }
                 if let Some(p) = priced {
                     v.push(format!("本单积分 +{}", p.points_earned));
+                    for a in &p.applied {
+                        if matches!(
+                            a.source,
+                            retail_domain::pricing::DiscountSource::Coupon { .. }
+                        ) {
+                            v.push(format!("券 {} -{}", a.name.zh, a.amount));
+                        }
+                    }
                 }
                 v
             }
@@ -174,7 +219,29 @@ pub fn draw(frame: &mut Frame, view: &View) {
         .direction(Direction::Horizontal)
         .constraints([Constraint::Min(40), Constraint::Length(30)])
         .split(rows[1]);
-    draw_lines(frame, view, cols[0]);
+    if view.qr.is_empty() {
+        draw_lines(frame, view, cols[0]);
+    } else {
+        let mut lines: Vec<Line> = view
+            .qr
+            .iter()
+            .map(|l| {
+                Line::from(Span::styled(
+                    l.clone(),
+                    Style::default().fg(Color::White).bg(Color::Black),
+                ))
+            })
+            .collect();
+        lines.push(Line::from(view.qr_caption.clone()));
+        frame.render_widget(
+            Paragraph::new(lines).block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .title("扫码支付 QR payment · Ctrl-X cancel"),
+            ),
+            cols[0],
+        );
+    }
     let side = Layout::default()
         .direction(Direction::Vertical)
         .constraints([Constraint::Length(8), Constraint::Min(4)])
@@ -300,6 +367,10 @@ pub enum InputMode {
     ShiftClose,
     /// Lines to return (after a receipt code was scanned).
     Return,
+    /// QR payment amount (empty: what is due).
+    Qr,
+    /// Number of the coupon to apply (from the list shown).
+    Coupon,
 }
 
 impl InputMode {
@@ -316,6 +387,8 @@ impl InputMode {
             Self::ShiftOpen => "备用金 opening cash",
             Self::ShiftClose => "清点现金 counted cash",
             Self::Return => "退货 return LINE:QTY,…",
+            Self::Qr => "扫码金额 QR amount (Enter: all due)",
+            Self::Coupon => "券号 coupon number (0: none)",
         }
     }
 }
@@ -371,6 +444,12 @@ impl Keyboard {
         };
         match key.code {
             KeyCode::Char('q') | KeyCode::Char('c') if ctrl => KeyAction::Quit,
+            KeyCode::Char('p') if ctrl => mode(self, InputMode::Qr),
+            KeyCode::Char('x') if ctrl => KeyAction::Run(Command::QrCancel),
+            KeyCode::Char('k') if ctrl => {
+                mode(self, InputMode::Coupon);
+                KeyAction::Run(Command::Coupons)
+            }
             KeyCode::Char(c) if !ctrl => {
                 if self.text.chars().count() < 64 {
                     self.text.push(c);
@@ -414,6 +493,9 @@ impl Keyboard {
                 let mode = std::mem::take(&mut self.mode);
                 let line = match mode {
                     InputMode::Code if text.is_empty() => return KeyAction::None,
+                    InputMode::Qr => format!("pay qr {text}"),
+                    InputMode::Coupon if text == "0" => "nocoupon".to_owned(),
+                    InputMode::Coupon => format!("coupon {text}"),
                     InputMode::Code => format!("scan {text}"),
                     InputMode::Qty => match selected_line {
                         Some(n) => format!("qty {n} {text}"),
@@ -444,4 +526,5 @@ impl Keyboard {
 /// The help text (F1).
 pub const HELP: &str = "type barcode+Enter · ↑↓ select · F2 qty · Del void line · F3 void sale \
 (PIN) · F4 member phone · F5 park · F6 resume · F7 reprint · F8 cash · F9 card · F10 balance · \
-F11 open shift · F12 close shift · Esc cancel · Ctrl-Q quit";
+F11 open shift · F12 close shift · Ctrl-P pay by QR · Ctrl-X cancel QR · Ctrl-K coupons · \
+Esc cancel · Ctrl-Q quit";

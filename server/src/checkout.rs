@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 
 use chrono::Utc;
-use retail_domain::codes::{PickupCode, SignedCode};
+use retail_domain::codes::{ExitPass, PickupCode, SignedCode};
 use retail_domain::order::{Channel, Fulfilment};
 use uuid::Uuid;
 
@@ -231,6 +231,7 @@ async fn price_and_place(state: &AppState, p: Placement, req: Checkout) -> AppRe
             channel: pricing::Channel::Online,
             member_id: req.member_id,
             lines: req.lines.clone(),
+            label_prices: Default::default(),
             coupons: req.coupons.clone(),
             points_to_redeem: req.points_to_redeem,
         },
@@ -295,4 +296,42 @@ async fn price_and_place(state: &AppState, p: Placement, req: Checkout) -> AppRe
         pricing: Some(pricing_json.to_string()),
     };
     state.intake.place(order).await
+}
+
+/// Signs the exit pass of a paid scan-and-go order (DESIGN §7): the scan-and-go session, the
+/// store, item count and total, an expiry `ttl_secs` from now, and the shopper's scan-and-go
+/// visit number ([`storage::orders::scan_and_go_visit`], capped at
+/// [`retail_domain::codes::MAX_VISIT`]) so the gate can audit a first visit offline.
+pub async fn exit_pass(
+    state: &AppState,
+    session_id: Uuid,
+    order: &storage::orders::OrderView,
+    ttl_secs: i64,
+) -> AppResult<String> {
+    let items: i64 = order.lines.iter().map(|l| l.qty).sum();
+    let visit = match order.member_id {
+        Some(member) => {
+            let n = storage::orders::scan_and_go_visit(&state.store, member, order.id).await?;
+            Some(
+                u32::try_from(n.max(1))
+                    .unwrap_or(u32::MAX)
+                    .min(retail_domain::codes::MAX_VISIT),
+            )
+        }
+        None => None,
+    };
+    let now = Utc::now();
+    state
+        .keys
+        .signer
+        .try_sign(&SignedCode::ExitPass(ExitPass {
+            session_id,
+            store: order.location_id.clone(),
+            item_count: u32::try_from(items).unwrap_or(u32::MAX),
+            total: order.total,
+            expires_at: chrono::DateTime::from_timestamp(now.timestamp() + ttl_secs, 0)
+                .unwrap_or(now),
+            visit,
+        }))
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("signing an exit pass: {e}")))
 }

@@ -59,6 +59,15 @@ pub struct MqttSettings {
     /// events published while the server was away are queued by the broker for it.
     #[serde(default)]
     pub client_id: String,
+    /// With an external Mosquitto: a folder where the server keeps its `passwords` and `acl`
+    /// files current, rewriting them whenever a device is registered or revoked (empty: off;
+    /// then run `retail-server mosquitto-files` by hand).
+    #[serde(default)]
+    pub mosquitto_dir: String,
+    /// Mosquitto's pid file: after rewriting the files the server sends that process `SIGHUP`,
+    /// so Mosquitto reloads them and disconnects a revoked device (empty: no signal).
+    #[serde(default)]
+    pub mosquitto_pid_file: String,
 }
 
 /// Key material, each a hex string of 32 bytes.
@@ -136,6 +145,8 @@ impl Default for Settings {
                 url: String::new(),
                 embedded_listen: SocketAddr::from(([127, 0, 0, 1], 1884)),
                 client_id: String::new(),
+                mosquitto_dir: String::new(),
+                mosquitto_pid_file: String::new(),
             },
         }
     }
@@ -180,11 +191,39 @@ impl Settings {
         self.points
             .validate()
             .map_err(|e| anyhow::anyhow!("points rules: {e}"))?;
+        anyhow::ensure!(
+            self.mqtt.mosquitto_dir.is_empty() || !self.mqtt.url.is_empty(),
+            "mqtt.mosquitto_dir is for an external Mosquitto: set MQTT_URL too"
+        );
+        anyhow::ensure!(
+            self.mqtt.mosquitto_pid_file.is_empty() || !self.mqtt.mosquitto_dir.is_empty(),
+            "mqtt.mosquitto_pid_file needs mqtt.mosquitto_dir (the files to reload)"
+        );
         Ok(())
     }
 
     /// True when the database is the embedded SQLite file.
     pub fn is_sqlite(&self) -> bool {
         self.database_url.starts_with("sqlite:")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mosquitto_files_need_an_external_broker() {
+        let mut settings = Settings::default();
+        assert!(settings.validate().is_ok());
+        settings.mqtt.mosquitto_pid_file = "/run/mosquitto.pid".into();
+        assert!(settings.validate().is_err(), "a pid file without a folder");
+        settings.mqtt.mosquitto_dir = "/etc/mosquitto/retail".into();
+        assert!(
+            settings.validate().is_err(),
+            "files without an external broker"
+        );
+        settings.mqtt.url = "mqtt://server:pw@127.0.0.1:1883".into();
+        assert!(settings.validate().is_ok());
     }
 }

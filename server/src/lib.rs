@@ -74,6 +74,7 @@ impl Application {
             .context("building the HTTP client")?;
         let intake = order_intake::OrderIntake::start(store.clone(), settings.orders.max_batch);
         let shutdown = CancellationToken::new();
+        let mut device_sessions = None;
         let (bus, broker) = if settings.mqtt.enabled {
             let (ready_tx, ready_rx) = tokio::sync::watch::channel(false);
             let (server_login, device_address) = if settings.mqtt.url.is_empty() {
@@ -84,6 +85,7 @@ impl Application {
                     shutdown.clone(),
                 )
                 .await?;
+                device_sessions = Some(embedded.sessions);
                 (embedded.inner, embedded.public)
             } else {
                 let address = bus::parse_mqtt_url(&settings.mqtt.url)?;
@@ -125,6 +127,7 @@ impl Application {
             limiter: Arc::default(),
             bus,
             broker,
+            device_sessions,
             shutdown,
             public_url,
             http,

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use retail_domain::money::Money;
 use retail_domain::pricing::{
     price_basket, BasketLine, MemberContext, PriceSource, PricedBasket, PricingError,
     PricingSettings, TillRounding,
@@ -251,6 +252,9 @@ pub struct BasketRequest {
     pub member_id: Option<Uuid>,
     /// SKUs and quantities, in the shopper's order.
     pub lines: Vec<(Uuid, i64)>,
+    /// Lines sold by a scale's price label, by index into `lines`, with the label's price
+    /// (lane sales only: see [`BasketLine::labelled`]).
+    pub label_prices: HashMap<usize, Money>,
     /// The member's coupons to use.
     pub coupons: Vec<Uuid>,
     /// Points to redeem.
@@ -289,6 +293,16 @@ pub fn pricing_error(err: PricingError) -> AppError {
 /// member and coupons. Unknown or off-shelf SKUs, foreign or used coupons and impossible point
 /// amounts are refused with a field error; nothing is changed.
 pub async fn quote(state: &AppState, req: &BasketRequest) -> AppResult<Quote> {
+    quote_with(state, req, None).await
+}
+
+/// [`quote`], with the coupons given (already checked by the caller) instead of looked up from
+/// `req.coupons`.
+async fn quote_with(
+    state: &AppState,
+    req: &BasketRequest,
+    given_coupons: Option<Vec<retail_domain::pricing::Coupon>>,
+) -> AppResult<Quote> {
     let ids: Vec<Uuid> = req.lines.iter().map(|(id, _)| *id).collect();
     let skus = sku_records(state, &req.location, &ids).await?;
     let parents = category_parents(state).await?;
@@ -303,7 +317,11 @@ pub async fn quote(state: &AppState, req: &BasketRequest) -> AppResult<Quote> {
             })?;
         let path = category_path(&sku.category_id, |c| parents.get(c).map(String::as_str));
         let line_no = u32::try_from(i + 1).unwrap_or(u32::MAX);
-        lines.push(BasketLine::from_sku(line_no, sku, path, *qty));
+        let line = BasketLine::from_sku(line_no, sku, path, *qty);
+        lines.push(match req.label_prices.get(&i) {
+            Some(price) => line.labelled(*price),
+            None => line,
+        });
     }
     let member = match req.member_id {
         Some(id) => {
@@ -318,14 +336,15 @@ pub async fn quote(state: &AppState, req: &BasketRequest) -> AppResult<Quote> {
         }
         None => None,
     };
-    let coupons = match req.member_id {
-        Some(member_id) => storage::coupons::chosen(&state.store, member_id, &req.coupons)
+    let coupons = match (req.member_id, given_coupons) {
+        (_, Some(given)) => given,
+        (Some(member_id), None) => storage::coupons::chosen(&state.store, member_id, &req.coupons)
             .await?
             .iter()
             .map(|c| c.to_engine())
             .collect(),
-        None if req.coupons.is_empty() => Vec::new(),
-        None => {
+        (None, None) if req.coupons.is_empty() => Vec::new(),
+        (None, None) => {
             return Err(AppError::field(
                 "coupons",
                 "coupons can only be used by a logged-in member",
@@ -374,9 +393,23 @@ pub async fn check_lane_sale(
         channel: Channel::Lane,
         member_id: sale.member_id,
         lines: sale.lines.iter().map(|l| (l.sku_id, l.qty)).collect(),
+        label_prices: sale
+            .lines
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| Some((i, l.label_price?)))
+            .collect(),
         coupons: Vec::new(),
         points_to_redeem: 0,
     };
-    let quote = quote(state, &request).await?;
+    // The coupons the sale used are priced as they were at the till (they are `used` by the
+    // sale now, so they are not looked up as a shopper's choice).
+    let coupons = storage::coupons::used_by_order(&state.store, sale.id)
+        .await?
+        .iter()
+        .filter(|c| sale.coupons.contains(&c.id))
+        .map(|c| c.to_engine())
+        .collect();
+    let quote = quote_with(state, &request, Some(coupons)).await?;
     Ok((quote.basket.total != sale.total).then_some(quote.basket.total))
 }

@@ -32,6 +32,8 @@ pub struct AppState {
     pub bus: Option<crate::bus::Bus>,
     /// Where devices reach the MQTT broker (none when MQTT is turned off).
     pub broker: Option<crate::bus::BrokerAddress>,
+    /// Devices connected through the embedded broker's gateway (none with an external broker).
+    pub device_sessions: Option<crate::bus::gateway::Sessions>,
     /// Stops the background work (bus client, watchers, sweeper).
     pub shutdown: tokio_util::sync::CancellationToken,
     /// Outgoing HTTP (the sandbox payment provider's notifications).

@@ -97,6 +97,7 @@ pub async fn cancel_uncollected(state: &AppState) -> AppResult<usize> {
                         event: "cancelled",
                         order_id: order.id,
                         order_no: &order.order_no,
+                        lines: &[],
                     },
                 )
                 .await;

@@ -68,6 +68,18 @@ impl BasketLine {
         }
     }
 
+    /// The line as a scale's price label prices it: one unit at the printed price, whatever the
+    /// weight (the label's price is what the shopper pays before discounts; member and store
+    /// prices do not apply to it). The lanes and the server both price a labelled line this way.
+    pub fn labelled(mut self, label_price: Money) -> BasketLine {
+        self.qty = 1;
+        self.weighed = false;
+        self.price = label_price;
+        self.store_price = None;
+        self.member_price = None;
+        self
+    }
+
     /// The list price at the store: the store override, else the chain price.
     pub fn list_unit_price(&self) -> Money {
         self.store_price.unwrap_or(self.price)

@@ -84,6 +84,8 @@ pub struct Gate {
     pub scanner: SerialDevice,
     /// The relay board that opens the gate and drives the alarm.
     pub relay: SerialDevice,
+    /// The display at the gate that tells the shopper the decision and its reason, if any.
+    pub display: Option<SerialDevice>,
 }
 
 /// The devices of the store's edge agent.
@@ -207,10 +209,14 @@ impl StoreInventory {
                     DeviceKind::GateRelay,
                     &mut ports,
                 );
+                let display = raw_gate.display.map(|d| {
+                    v.serial_device(&format!("{at}.display"), d, DeviceKind::Display, &mut ports)
+                });
                 gates.push(Gate {
                     gate: raw_gate.gate,
                     scanner,
                     relay,
+                    display,
                 });
             }
             let pickup_printer = raw_edge
@@ -570,6 +576,7 @@ struct RawGate {
     gate: u8,
     scanner: RawSerialDevice,
     relay: RawSerialDevice,
+    display: Option<RawSerialDevice>,
 }
 
 #[cfg(test)]
@@ -800,6 +807,33 @@ relay = { model = "test-relay", port = "/dev/ttyUSB0" }
         let e = one(&GOOD.replace("lane = 2", "lane = 300"));
         assert_eq!(e.field.as_deref(), Some("lanes[1].lane"));
         assert!(matches!(e.kind, ProfileErrorKind::BadValue(_)));
+    }
+
+    #[test]
+    fn gate_displays() {
+        let with = GOOD.replace(
+            "relay = { model = \"test-relay\", port = \"/dev/ttyUSB0\" }\n",
+            "relay = { model = \"test-relay\", port = \"/dev/ttyUSB0\" }\ndisplay = { model = \"test-display\", port = \"/dev/ttyUSB1\" }\n",
+        );
+        let inv = StoreInventory::from_toml_str(&with, &catalog()).unwrap();
+        let gate = &inv.edge.unwrap().gates[0];
+        assert_eq!(
+            gate.display,
+            Some(SerialDevice {
+                model: "test-display".into(),
+                port: "/dev/ttyUSB1".into()
+            })
+        );
+        // A display on the relay's port, or a relay profile as a display: refused.
+        let e = one(&with.replace("/dev/ttyUSB1", "/dev/ttyUSB0"));
+        assert_eq!(e.field.as_deref(), Some("edge.gates[0].display.port"));
+        assert!(matches!(e.kind, ProfileErrorKind::DuplicatePort { .. }));
+        let e = one(&with.replace(
+            "display = { model = \"test-display\", port = \"/dev/ttyUSB1\"",
+            "display = { model = \"test-relay\", port = \"/dev/ttyUSB1\"",
+        ));
+        assert_eq!(e.field.as_deref(), Some("edge.gates[0].display.model"));
+        assert!(matches!(e.kind, ProfileErrorKind::ModelOfOtherKind { .. }));
     }
 
     #[test]

@@ -232,6 +232,50 @@ pub enum DeviceEvent {
         /// The order.
         order_id: Uuid,
     },
+    /// The device carried out (or could not carry out) a command.
+    CommandAck {
+        /// The command's `message_id`.
+        command_id: Uuid,
+        /// Done or failed.
+        outcome: CommandOutcome,
+        /// What happened (the failure's reason).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
+    },
+}
+
+/// How a command ended at the device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CommandOutcome {
+    /// Carried out.
+    Done,
+    /// Not carried out (the detail says why).
+    Failed,
+}
+
+impl CommandOutcome {
+    /// `done` / `failed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CommandOutcome::Done => "done",
+            CommandOutcome::Failed => "failed",
+        }
+    }
+}
+
+/// One line of a pickup order as the store hears it (to pick it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PickupLine {
+    /// The SKU.
+    pub sku_id: Uuid,
+    /// Product name.
+    pub name: String,
+    /// Quantity.
+    pub qty: i64,
+    /// Where it sits in the store (e.g. `A3-02`), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shelf: Option<String>,
 }
 
 /// `…/devices/{device}/events`.
@@ -251,13 +295,17 @@ pub struct EventMessage {
 }
 
 /// A command to one device.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "command", rename_all = "snake_case")]
 pub enum Command {
     /// Print (again) the pick slip of a pickup order.
     PrintPickSlip {
         /// The order.
         order_id: Uuid,
+        /// The lines with their shelf locations (filled in by the server when it sends the
+        /// command; ignored in an HTTP request).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        lines: Vec<PickupLine>,
     },
     /// Open a gate once (staff override after an audit).
     OpenGate {
@@ -271,6 +319,18 @@ pub enum Command {
     },
     /// Fetch the code-verifier key again and republish presence.
     Resync,
+}
+
+impl Command {
+    /// `print_pick_slip`, `open_gate`, `mark_ready` or `resync`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Command::PrintPickSlip { .. } => "print_pick_slip",
+            Command::OpenGate { .. } => "open_gate",
+            Command::MarkReady { .. } => "mark_ready",
+            Command::Resync => "resync",
+        }
+    }
 }
 
 /// `retail/v1/stores/{store}/commands/{device}`.
@@ -302,6 +362,9 @@ pub struct PickupMessage {
     pub order_id: Uuid,
     /// Its number.
     pub order_no: String,
+    /// The lines to pick, with shelf locations where known (`created` notices).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lines: Vec<PickupLine>,
 }
 
 /// Why a payload was refused.

@@ -74,6 +74,11 @@ pub struct PosSaleLine {
     pub discount: Money,
     /// What the shopper paid for this line (after discounts).
     pub amount: Money,
+    /// The price printed on a scale's price label, when the line was sold by one: the line is
+    /// priced as that price (see `BasketLine::labelled`) while `qty` is the weight it stands
+    /// for, in grams, which leaves the stock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_price: Option<Money>,
 }
 
 /// One payment of a POS sale (a sale may be split across methods).
@@ -125,6 +130,81 @@ pub struct PosSale {
     /// True when the lane was offline at the time.
     #[serde(default)]
     pub offline: bool,
+    /// The member's coupons the sale used (chosen online at the till, priced by the engine);
+    /// the server marks them used by this sale when it applies it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub coupons: Vec<Uuid>,
+}
+
+/// A lane asking the server for a QR payment intent (`POST /pos/payments`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateLanePayment {
+    /// Client id of the payment (UUIDv7): a retry answers the same intent, and the sale pushed
+    /// later carries it as its `sandbox_qr` payment's id.
+    pub id: Uuid,
+    /// The sale being rung up (its client id).
+    pub sale_id: Uuid,
+    /// The amount the shopper pays by QR.
+    pub amount: Money,
+}
+
+/// Where a lane's QR payment stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LanePaymentStatus {
+    /// Waiting for the shopper to pay.
+    Pending,
+    /// The provider notified the payment.
+    Succeeded,
+    /// Cancelled at the lane before it was paid.
+    Cancelled,
+}
+
+impl LanePaymentStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Succeeded => "succeeded",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl std::str::FromStr for LanePaymentStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "pending" => Ok(Self::Pending),
+            "succeeded" => Ok(Self::Succeeded),
+            "cancelled" => Ok(Self::Cancelled),
+            other => Err(format!("unknown lane payment status {other:?}")),
+        }
+    }
+}
+
+/// A lane's QR payment intent as the server keeps it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LanePayment {
+    /// Payment id (the lane's client id).
+    pub id: Uuid,
+    /// The sale it pays.
+    pub sale_id: Uuid,
+    /// The store.
+    pub store: String,
+    /// Amount.
+    pub amount: Money,
+    /// Where it stands.
+    pub status: LanePaymentStatus,
+    /// The provider's reference once paid.
+    #[serde(default)]
+    pub provider_ref: Option<String>,
+    /// The sale (order) that took it, once pushed.
+    #[serde(default)]
+    pub order_id: Option<Uuid>,
+    /// The provider's page: shown as a QR for the shopper's phone.
+    pub pay_url: String,
 }
 
 /// A batch of sales pushed by a lane.

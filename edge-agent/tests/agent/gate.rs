@@ -74,7 +74,17 @@ async fn gate_decides_offline_and_reports_later() {
     scanner.scan(&big).await;
     assert_eq!(relay.relay_command().await, ALARM_OFF);
     assert_eq!(relay.relay_command().await, ALARM_ON);
+    // The shopper's first scan-and-go visit (signed into the pass): audit, below every
+    // threshold; a pass without a visit number (EX1) opens.
+    let (first_visit, pass) = server.exit_pass_visit("SH001", 1, 350, 300, Some(1));
+    scanner.scan(&pass).await;
     assert_eq!(relay.relay_command().await, ALARM_OFF);
+    assert_eq!(relay.relay_command().await, ALARM_ON);
+    let (_, pass) = server.exit_pass_visit("SH001", 1, 350, 300, None);
+    scanner.scan(&pass).await;
+    assert_eq!(relay.relay_command().await, ALARM_OFF);
+    assert_eq!(relay.relay_command().await, OPEN);
+    assert_eq!(relay.relay_command().await, CLOSE);
 
     eventually("the server marks both passes used", || {
         let store = store.clone();
@@ -93,6 +103,11 @@ async fn gate_decides_offline_and_reports_later() {
         exit_pass_use(&store, audited).await.unwrap().unwrap().2,
         "audit"
     );
+    eventually("the first visit's audit reaches the server", || {
+        let store = store.clone();
+        async move { matches!(exit_pass_use(&store, first_visit).await, Ok(Some(u)) if u.2 == "audit") }
+    })
+    .await;
 
     // Server and broker down: the gate keeps deciding.
     server.stop().await;

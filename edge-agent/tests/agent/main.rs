@@ -6,6 +6,7 @@
 
 mod support;
 
+mod commands;
 mod gate;
 mod outage;
 mod pickup;

@@ -6,10 +6,16 @@ use retail_domain::wire::bus::Command;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::support::{agent_config, eventually, pick_slips, pty, Agent, Server};
+use crate::support::{agent_config, eventually, pick_slips, pty, wait_for_slip, Agent, Server};
 
 /// Places and pays (through the sandbox provider) a pickup order at SH001; returns its id.
 async fn paid_pickup_order(server: &Server) -> Uuid {
+    let sku = pickup_sku(server).await;
+    pay_pickup(server, &sku).await
+}
+
+/// A SKU with stock at SH001.
+pub async fn pickup_sku(server: &Server) -> String {
     let http = reqwest::Client::new();
     let login: Value = http
         .post(format!("{}/api/v1/auth/login", server.url))
@@ -38,7 +44,15 @@ async fn paid_pickup_order(server: &Server) -> Uuid {
         .iter()
         .find(|r| r["available"].as_i64().unwrap() > 2)
         .unwrap()["sku_id"]
-        .clone();
+        .as_str()
+        .unwrap()
+        .to_owned();
+    sku
+}
+
+/// Places and pays a pickup order of two units of `sku` at SH001; returns its id.
+pub async fn pay_pickup(server: &Server, sku: &str) -> Uuid {
+    let http = reqwest::Client::new();
     let order: Value = http
         .post(format!("{}/api/v1/orders", server.url))
         .json(&json!({"id": Uuid::now_v7(), "fulfilment": "pickup", "store": "SH001", "lines": [{"sku_id": sku, "qty": 2}]}))
@@ -111,17 +125,7 @@ async fn paid_pickup_prints_a_pick_slip_and_staff_mark_it_ready() {
         .unwrap();
     let order_no = order["order_no"].as_str().unwrap().to_owned();
     let line_name = order["lines"][0]["name"].as_str().unwrap().to_owned();
-    let slips = pick_slips(&agent_dir);
-    eventually("a pick slip is printed", || {
-        let slips = slips.clone();
-        async move {
-            std::fs::metadata(&slips)
-                .map(|m| m.len() > 0)
-                .unwrap_or(false)
-        }
-    })
-    .await;
-    let bytes = std::fs::read(&slips).unwrap();
+    let bytes = wait_for_slip(&pick_slips(&agent_dir), 0).await;
     assert_eq!(&bytes[..2], &[0x1B, 0x40], "starts with ESC @");
     assert_eq!(&bytes[2..4], &[0x1C, 0x26], "then Kanji (GB18030) mode");
     let text = pos_terminal::receipt::decode_text(&bytes);

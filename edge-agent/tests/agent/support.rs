@@ -86,22 +86,28 @@ impl Server {
         }
     }
 
-    /// Registers an edge agent of `store`; returns (device id, credential).
-    pub async fn register_edge(&self, store: &str) -> (Uuid, String) {
-        let http = reqwest::Client::new();
-        let login: serde_json::Value = http
+    /// Logs a demo staff member in (password demo1234); returns the bearer token.
+    pub async fn login(&self, user: &str) -> String {
+        let body: serde_json::Value = reqwest::Client::new()
             .post(format!("{}/api/v1/auth/login", self.url))
-            .json(&json!({"username": "admin", "password": "demo1234"}))
+            .json(&json!({"username": user, "password": "demo1234"}))
             .send()
             .await
             .unwrap()
             .json()
             .await
             .unwrap();
+        body["token"].as_str().unwrap().to_owned()
+    }
+
+    /// Registers an edge agent of `store`; returns (device id, credential).
+    pub async fn register_edge(&self, store: &str) -> (Uuid, String) {
+        let http = reqwest::Client::new();
+        let token = self.login("admin").await;
         let id = Uuid::now_v7();
         let body: serde_json::Value = http
             .post(format!("{}/api/v1/devices", self.url))
-            .bearer_auth(login["token"].as_str().unwrap())
+            .bearer_auth(&token)
             .json(&json!({"id": id, "location_id": store, "kind": "edge", "name": format!("Edge {store}")}))
             .send()
             .await
@@ -112,13 +118,25 @@ impl Server {
         (id, body["credential"].as_str().unwrap().to_owned())
     }
 
-    /// Signs an exit pass with the server's key.
+    /// Signs an exit pass with the server's key, for a returning shopper (visit 2).
     pub fn exit_pass(
         &self,
         store: &str,
         items: u32,
         total_fen: i64,
         expires_in: i64,
+    ) -> (Uuid, String) {
+        self.exit_pass_visit(store, items, total_fen, expires_in, Some(2))
+    }
+
+    /// Signs an exit pass with the server's key and the given scan-and-go visit number.
+    pub fn exit_pass_visit(
+        &self,
+        store: &str,
+        items: u32,
+        total_fen: i64,
+        expires_in: i64,
+        visit: Option<u32>,
     ) -> (Uuid, String) {
         let session = Uuid::now_v7();
         let text = self.state.keys.signer.sign(&SignedCode::ExitPass(ExitPass {
@@ -127,6 +145,7 @@ impl Server {
             item_count: items,
             total: Money::from_fen(total_fen),
             expires_at: chrono::Utc::now() + chrono::Duration::seconds(expires_in),
+            visit,
         }));
         (session, text)
     }
@@ -171,6 +190,16 @@ impl Pty {
         self.master.flush().await.unwrap();
     }
 
+    /// Reads exactly `n` bytes (a display message), within 15 s.
+    pub async fn read_bytes(&mut self, n: usize) -> Vec<u8> {
+        let mut buf = vec![0u8; n];
+        tokio::time::timeout(Duration::from_secs(15), self.master.read_exact(&mut buf))
+            .await
+            .expect("the bytes within 15 s")
+            .unwrap();
+        buf
+    }
+
     /// Reads the next relay command (4 bytes for the LCUS-2), within 15 s.
     pub async fn relay_command(&mut self) -> Vec<u8> {
         let mut buf = [0u8; 4];
@@ -188,6 +217,24 @@ pub const CLOSE: [u8; 4] = [0xA0, 0x01, 0x00, 0xA1];
 pub const ALARM_ON: [u8; 4] = [0xA0, 0x02, 0x01, 0xA3];
 pub const ALARM_OFF: [u8; 4] = [0xA0, 0x02, 0x00, 0xA2];
 
+/// What the GBK 2 × 20 gate display (`vfd-2x20-gbk-dmd`) receives for a message: CLR (0C),
+/// HOM (0B), then both rows in GBK, each padded with spaces to 20 bytes.
+pub fn display_frame(rows: [&str; 2]) -> Vec<u8> {
+    let mut out = vec![0x0C, 0x0B];
+    for row in rows {
+        let (bytes, _, unmappable) = encoding_rs::GBK.encode(row);
+        assert!(!unmappable && bytes.len() <= 20, "{row}");
+        out.extend_from_slice(&bytes);
+        out.resize(out.len() + 20 - bytes.len(), b' ');
+    }
+    out
+}
+
+/// The display's idle message.
+pub fn display_idle() -> Vec<u8> {
+    display_frame(["请扫描出场码", ""])
+}
+
 pub fn firmware_config() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware-config")
 }
@@ -201,15 +248,40 @@ pub fn agent_config(
     credential: &str,
     server_url: &str,
     broker_url: &str,
+    ports: [&Path; 2],
+) -> edge_agent::Config {
+    agent_config_with_display(
+        dir, store, device, credential, server_url, broker_url, ports, None,
+    )
+}
+
+/// [`agent_config`] with a gate display (the GBK 2 × 20 VFD profile) on `display`.
+#[allow(clippy::too_many_arguments)]
+pub fn agent_config_with_display(
+    dir: &Path,
+    store: &str,
+    device: Uuid,
+    credential: &str,
+    server_url: &str,
+    broker_url: &str,
     [scanner, relay]: [&Path; 2],
+    display: Option<&Path>,
 ) -> edge_agent::Config {
     let inventory = dir.join(format!("{store}.toml"));
     let slips = pick_slips(dir);
     std::fs::write(&slips, b"").unwrap();
+    let display = display
+        .map(|d| {
+            format!(
+                "display = {{ model = \"vfd-2x20-gbk-dmd\", port = \"{}\" }}\n",
+                d.display()
+            )
+        })
+        .unwrap_or_default();
     std::fs::write(
         &inventory,
         format!(
-            "store = \"{store}\"\n\n[edge]\npickup_printer = {{ model = \"xprinter-xp-58\", usb_lp = \"{}\" }}\n\n[[edge.gates]]\ngate = 1\nscanner = {{ model = \"newland-fm430-rs232\", port = \"{}\" }}\nrelay = {{ model = \"lcus-2-usb-relay\", port = \"{}\" }}\n",
+            "store = \"{store}\"\n\n[edge]\npickup_printer = {{ model = \"xprinter-xp-58\", usb_lp = \"{}\" }}\n\n[[edge.gates]]\ngate = 1\nscanner = {{ model = \"newland-fm430-rs232\", port = \"{}\" }}\nrelay = {{ model = \"lcus-2-usb-relay\", port = \"{}\" }}\n{display}",
             slips.display(),
             scanner.display(),
             relay.display()
@@ -234,6 +306,17 @@ pub fn agent_config(
 /// `/dev/usb/lp0`).
 pub fn pick_slips(dir: &Path) -> PathBuf {
     dir.join("pick-slips.bin")
+}
+
+/// Waits until the pick-slip file has more than `after` bytes; returns its contents.
+pub async fn wait_for_slip(path: &Path, after: usize) -> Vec<u8> {
+    eventually("a pick slip is printed", || async {
+        std::fs::metadata(path)
+            .map(|m| m.len() as usize > after)
+            .unwrap_or(false)
+    })
+    .await;
+    std::fs::read(path).unwrap()
 }
 
 /// A running agent.

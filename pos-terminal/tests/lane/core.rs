@@ -12,7 +12,7 @@ use retail_domain::money::Money;
 use retail_domain::wire::sales::{PaymentMethod, SaleOutcome};
 use serde_json::json;
 
-use crate::support::{packaged_skus, synced_lane, TestApp, MANAGER_PIN};
+use crate::support::{member_code, member_id, packaged_skus, synced_lane, TestApp, MANAGER_PIN};
 
 /// The data of the first native QR code (`GS ( k` function 180) in ESC/POS bytes.
 pub fn qr_payload(bytes: &[u8]) -> Option<String> {
@@ -22,19 +22,6 @@ pub fn qr_payload(bytes: &[u8]) -> Option<String> {
     let len = usize::from(bytes[at + 3]) + usize::from(bytes[at + 4]) * 256 - 3;
     let data = bytes.get(at + 8..at + 8 + len)?;
     String::from_utf8(data.to_vec()).ok()
-}
-
-/// A demo member's id (by phone, as the store manager).
-async fn member_id(app: &TestApp, phone: &str) -> String {
-    let token = app.login("mgr.sh001").await;
-    let (status, body) = app
-        .get(
-            &format!("/api/v1/members/lookup?phone={phone}"),
-            Some(&token),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    body["id"].as_str().expect("id").to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -101,26 +88,18 @@ async fn sells_prices_and_pushes_exactly_once() {
     );
 
     // Park, ring another sale, resume.
-    lane.park().expect("park");
+    lane.park().await.expect("park");
     assert!(lane.basket().lines.is_empty());
     lane.scan(&b.barcodes[0]).await.expect("scan");
-    assert!(lane.resume(0).is_err(), "current sale not empty");
+    assert!(lane.resume(0).await.is_err(), "current sale not empty");
     lane.void_sale(MANAGER_PIN).expect("void sale");
-    lane.resume(0).expect("resume");
+    lane.resume(0).await.expect("resume");
     assert_eq!(lane.basket().lines[0].qty, 3);
 
     // Member by scanned code (verified offline with the server's key).
     let member = member_id(&app, "13800138002").await;
-    let token = app.login("mgr.sh001").await;
-    let (status, issued) = app
-        .post(
-            &format!("/api/v1/members/{member}/member-code"),
-            Some(&token),
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, 200, "{issued}");
-    let code = issued["code"].as_str().expect("code");
+    let code = member_code(&app, &member).await;
+    let code = code.as_str();
     let mut forged = code.to_owned();
     let c = forged.pop().expect("char");
     forged.push(if c == 'A' { 'B' } else { 'A' });
@@ -416,6 +395,18 @@ async fn variable_measure_labels_price_and_weight() {
         panic!("not completed")
     };
     assert_eq!(done.sale.lines[0].qty, 456);
+    // The price label's line stands for its weight at the per-kg price (stock leaves by it),
+    // and is priced at the label's price.
+    let label = &done.sale.lines[1];
+    assert_eq!(label.qty, (1234 * 1000 + per_kg / 2) / per_kg);
+    assert_eq!(
+        (label.label_price, label.unit_price, label.amount),
+        (
+            Some(Money::from_fen(1234)),
+            weighed.effective_price(),
+            Money::from_fen(1234)
+        )
+    );
     assert!(!done.open_drawer || done.change.is_zero());
     // The 58 mm receipt prints the weight.
     let entry = lane
@@ -427,4 +418,18 @@ async fn variable_measure_labels_price_and_weight() {
     assert!(decode_text(&entry.receipt).contains("0.456kg"));
     let report = sync::push_unsent(lane.db(), &api, 500).await.expect("push");
     assert_eq!((report.applied, report.rejected), (1, 0), "{report:?}");
+    // The server's engine prices the sale as the lane did: no price mismatch to review.
+    // (The check runs before the push is answered.)
+    let admin = app.login("admin").await;
+    let (status, audits) = app
+        .get(
+            &format!("/api/v1/audit?entity_id={}", done.sale.id),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(status, 200, "{audits}");
+    assert!(
+        !audits.to_string().contains("sale.price_mismatch"),
+        "{audits}"
+    );
 }

@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 
 use crate::binary::{write_config, LaneProcess};
 use crate::core::qr_payload;
-use crate::support::{firmware_dir, packaged_skus, TestApp};
+use crate::support::{firmware_dir, lane_sku, TestApp};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn virtual_scanner_survives_bad_input_and_receipts_decode() {
@@ -48,14 +48,7 @@ async fn virtual_scanner_survives_bad_input_and_receipts_decode() {
     assert!(answer.starts_with("ERR unknown command"), "{answer}");
 
     // A real sale still works, with an AIM prefix and CR LF.
-    let sku = {
-        let db = LaneDb::open(&dir.path().join("data").join("lane.db"))
-            .await
-            .expect("db");
-        let sku = packaged_skus(&db, 1).await.remove(0);
-        db.pool().close().await;
-        sku
-    };
+    let sku = lane_sku(&dir.path().join("data")).await;
     lane.scan_bytes(format!("]E0{}\r\n", sku.barcodes[0]).as_bytes());
     let answer = lane.answer().await;
     assert!(answer.starts_with("OK line 1"), "{answer}");
@@ -214,14 +207,7 @@ async fn catalog_notice_makes_the_lane_pull_at_once() {
         &format!("mqtt_url = \"mqtt://{host}:{port}\"\ncatalog_poll_secs = 3600"),
     );
     let mut lane = LaneProcess::start(&config).await;
-    let sku = {
-        let db = LaneDb::open(&dir.path().join("data").join("lane.db"))
-            .await
-            .expect("db");
-        let sku = packaged_skus(&db, 1).await.remove(0);
-        db.pool().close().await;
-        sku
-    };
+    let sku = lane_sku(&dir.path().join("data")).await;
     // Let the bus connect (the lane pulls once on connecting).
     tokio::time::sleep(Duration::from_secs(2)).await;
     let admin = app.login("admin").await;
@@ -258,14 +244,7 @@ async fn printer_offline_the_sale_completes_and_the_receipt_waits() {
         &format!("printer = \"tcp:{addr}\""),
     );
     let mut lane = LaneProcess::start(&config).await;
-    let sku = {
-        let db = LaneDb::open(&dir.path().join("data").join("lane.db"))
-            .await
-            .expect("db");
-        let sku = packaged_skus(&db, 1).await.remove(0);
-        db.pool().close().await;
-        sku
-    };
+    let sku = lane_sku(&dir.path().join("data")).await;
     lane.scan(&sku.barcodes[0]).await;
     lane.send("pay cash 1000.00").await;
     let sale = lane.expect_line(|l| l.starts_with("SALE ")).await;
@@ -302,14 +281,7 @@ async fn starts_and_sells_offline_after_the_first_sync() {
     app.stop().await;
 
     let mut lane = LaneProcess::start(&config).await;
-    let sku = {
-        let db = LaneDb::open(&dir.path().join("data").join("lane.db"))
-            .await
-            .expect("db");
-        let sku = packaged_skus(&db, 1).await.remove(0);
-        db.pool().close().await;
-        sku
-    };
+    let sku = lane_sku(&dir.path().join("data")).await;
     let answer = lane.scan(&sku.barcodes[0]).await;
     assert!(answer.starts_with("OK line 1"), "{answer}");
     let answer = lane.command("member 13800138002").await;

@@ -10,5 +10,6 @@ mod binary;
 mod core;
 mod devices;
 mod exactly_once;
+mod payments;
 mod screen;
 mod shift;

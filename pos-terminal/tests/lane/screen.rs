@@ -152,3 +152,57 @@ fn keys_make_commands() {
         KeyAction::Quit
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_qr_payment_is_shown_and_its_keys_work() {
+    let url = "http://127.0.0.1:8080/sandbox/pay/019ab1c2-0000-7000-8000-000000000001";
+    let qr = pos_terminal::ui::qr_block_lines(url).expect("qr");
+    let view = View {
+        qr: qr.clone(),
+        qr_caption: format!("扫码支付 Scan to pay ¥12.30 · {url}"),
+        ..View::default()
+    };
+    let text = screen(&view);
+    assert!(text.contains("扫码支付 QR payment"), "{text}");
+    assert!(
+        text.contains(&qr[0]),
+        "the QR's first row is on the screen:\n{text}"
+    );
+    assert!(text.contains(&qr[qr.len() - 1]), "and its last:\n{text}");
+    // Bad input for a QR: too long for any QR version.
+    assert!(pos_terminal::ui::qr_block_lines(&"x".repeat(5_000)).is_err());
+
+    // Ctrl-P: QR amount (Enter alone: all due); Ctrl-X cancels; Ctrl-K lists coupons, then a
+    // number applies one and 0 removes them.
+    let ctrl = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL);
+    let mut kb = Keyboard::default();
+    assert_eq!(kb.key(ctrl('p'), &[1]), KeyAction::None);
+    assert_eq!(
+        kb.key(key(KeyCode::Enter), &[1]),
+        KeyAction::Run(Command::PayQr(None))
+    );
+    kb.key(ctrl('p'), &[1]);
+    type_text(&mut kb, "5.50", &[1]);
+    assert_eq!(
+        kb.key(key(KeyCode::Enter), &[1]),
+        KeyAction::Run(Command::PayQr(Some(Money::from_fen(550))))
+    );
+    assert_eq!(kb.key(ctrl('x'), &[1]), KeyAction::Run(Command::QrCancel));
+    assert_eq!(kb.key(ctrl('k'), &[1]), KeyAction::Run(Command::Coupons));
+    type_text(&mut kb, "2", &[1]);
+    assert_eq!(
+        kb.key(key(KeyCode::Enter), &[1]),
+        KeyAction::Run(Command::Coupon(2))
+    );
+    kb.key(ctrl('k'), &[1]);
+    type_text(&mut kb, "0", &[1]);
+    assert_eq!(
+        kb.key(key(KeyCode::Enter), &[1]),
+        KeyAction::Run(Command::NoCoupon)
+    );
+    assert_eq!(Command::parse("pay qr"), Ok(Command::PayQr(None)));
+    assert_eq!(Command::parse("qr check"), Ok(Command::QrCheck));
+    assert!(Command::parse("qr later").is_err());
+    assert!(Command::parse("pay qr lots").is_err());
+    assert!(Command::parse("coupon x").is_err());
+}

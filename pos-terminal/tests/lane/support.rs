@@ -283,3 +283,39 @@ pub async fn packaged_skus(db: &LaneDb, n: usize) -> Vec<SkuRecord> {
         .take(n)
         .collect()
 }
+
+/// A demo member's id (by phone, as the store manager).
+pub async fn member_id(app: &TestApp, phone: &str) -> String {
+    let token = app.login("mgr.sh001").await;
+    let (status, body) = app
+        .get(
+            &format!("/api/v1/members/lookup?phone={phone}"),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["id"].as_str().expect("id").to_owned()
+}
+
+/// A member's current member code (MC1), as the shopper's phone shows it.
+pub async fn member_code(app: &TestApp, member: &str) -> String {
+    let token = app.login("mgr.sh001").await;
+    let (status, issued) = app
+        .post(
+            &format!("/api/v1/members/{member}/member-code"),
+            Some(&token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{issued}");
+    issued["code"].as_str().expect("code").to_owned()
+}
+
+/// The first packaged SKU in the lane database under a lane's `data_dir` (opened and closed
+/// again, so the running lane keeps its database to itself).
+pub async fn lane_sku(data_dir: &Path) -> SkuRecord {
+    let db = LaneDb::open(&data_dir.join("lane.db")).await.expect("db");
+    let sku = packaged_skus(&db, 1).await.remove(0);
+    db.pool().close().await;
+    sku
+}

@@ -13,9 +13,14 @@
 //!   [`retail_domain::wire::bus`]'s rules (its own store's prefix; publish only its own status
 //!   and events) and closes the connection, with a logged reason, on the first violation —
 //!   nothing of the offending packet reaches the broker;
-//! * copies the broker's packets back to the device untouched.
+//! * copies the broker's packets back to the device untouched;
+//! * ends a device's connections when its credential is revoked: at once when the revocation
+//!   goes through this server ([`Sessions::disconnect`]), and within [`RECHECK`] when it went
+//!   through another instance (each connection re-reads its device's revocation).
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -31,6 +36,70 @@ use crate::storage::{self, Store};
 
 /// Largest packet a device may send (the broker's own limit is the same).
 const MAX_PACKET: usize = 64 * 1024;
+
+/// How often a live connection re-reads whether its device was revoked.
+pub const RECHECK: Duration = Duration::from_secs(5);
+
+/// The devices connected through the gateway, so a revocation can end their connections.
+#[derive(Clone, Debug, Default)]
+pub struct Sessions {
+    inner: Arc<Mutex<SessionMap>>,
+}
+
+#[derive(Debug, Default)]
+struct SessionMap {
+    next: u64,
+    live: HashMap<Uuid, Vec<(u64, CancellationToken)>>,
+}
+
+impl Sessions {
+    fn register(&self, device: Uuid) -> (u64, CancellationToken) {
+        let token = CancellationToken::new();
+        let mut map = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        map.next += 1;
+        let key = map.next;
+        map.live
+            .entry(device)
+            .or_default()
+            .push((key, token.clone()));
+        (key, token)
+    }
+
+    fn unregister(&self, device: Uuid, key: u64) {
+        let mut map = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(list) = map.live.get_mut(&device) {
+            list.retain(|(k, _)| *k != key);
+            if list.is_empty() {
+                map.live.remove(&device);
+            }
+        }
+    }
+
+    /// Ends every live connection of `device`; returns how many there were.
+    pub fn disconnect(&self, device: Uuid) -> usize {
+        let list = self
+            .inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .live
+            .remove(&device)
+            .unwrap_or_default();
+        for (_, token) in &list {
+            token.cancel();
+        }
+        list.len()
+    }
+
+    /// How many connections `device` has open now.
+    pub fn connections(&self, device: Uuid) -> usize {
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .live
+            .get(&device)
+            .map_or(0, Vec::len)
+    }
+}
 
 /// Why a connection was closed.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +123,8 @@ enum Refusal {
     NotConnect,
     #[error("no CONNECT within 10 s")]
     Timeout,
+    #[error("device {0} was revoked")]
+    Revoked(Uuid),
 }
 
 /// Accepts device connections on `listener` (from when `ready` turns true) and relays them to
@@ -64,6 +135,7 @@ pub async fn serve(
     inner: SocketAddr,
     inner_secret: String,
     store: Store,
+    sessions: Sessions,
     mut ready: tokio::sync::watch::Receiver<bool>,
     cancel: CancellationToken,
 ) {
@@ -86,11 +158,12 @@ pub async fn serve(
         let store = store.clone();
         let secret = inner_secret.clone();
         let cancel = cancel.clone();
+        let sessions = sessions.clone();
         tokio::spawn(async move {
             let _ = socket.set_nodelay(true);
             tokio::select! {
                 () = cancel.cancelled() => {}
-                result = relay(socket, inner, &secret, &store) => match result {
+                result = relay(socket, inner, &secret, &store, &sessions) => match result {
                     Ok(()) | Err(Refusal::Closed) => {}
                     Err(err) => tracing::warn!(%peer, reason = %err, "MQTT connection closed by the gateway"),
                 },
@@ -137,6 +210,7 @@ async fn relay(
     inner: SocketAddr,
     inner_secret: &str,
     store: &Store,
+    sessions: &Sessions,
 ) -> Result<(), Refusal> {
     let mut buffer = BytesMut::with_capacity(4096);
     let (_, first) = tokio::time::timeout(
@@ -242,9 +316,53 @@ async fn relay(
             }
         }
     };
+    // Revocation ends the connection: at once through `Sessions`, or when the periodic check
+    // sees it (a revocation through another server instance).
+    let (key, revoked) = sessions.register(device);
+    let recheck = async {
+        let mut tick = tokio::time::interval(RECHECK);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            match storage::devices::get(store, device).await {
+                Ok(record) if record.revoked_at.is_some() => return,
+                Ok(_) => {}
+                Err(err) => tracing::warn!(%device, error = %err, "re-checking a device failed"),
+            }
+        }
+    };
     // Whichever side ends first ends the connection (dropping the other half closes it).
-    tokio::select! {
+    let result = tokio::select! {
         result = upstream => result,
         result = downstream => result,
+        () = revoked.cancelled() => Err(Refusal::Revoked(device)),
+        () = recheck => Err(Refusal::Revoked(device)),
+    };
+    sessions.unregister(device, key);
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disconnect_ends_every_session_of_that_device_only() {
+        let sessions = Sessions::default();
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        let (first_key, first) = sessions.register(a);
+        let (_, second) = sessions.register(a);
+        let (_, other) = sessions.register(b);
+        assert_eq!((sessions.connections(a), sessions.connections(b)), (2, 1));
+        assert_eq!(sessions.disconnect(a), 2);
+        assert!(first.is_cancelled() && second.is_cancelled());
+        assert!(!other.is_cancelled());
+        assert_eq!(sessions.connections(a), 0);
+        // A connection that ends by itself leaves the registry; a second revocation is a no-op.
+        sessions.unregister(a, first_key);
+        assert_eq!(sessions.disconnect(a), 0);
+        let (key, _) = sessions.register(b);
+        sessions.unregister(b, key);
+        assert_eq!(sessions.connections(b), 1);
     }
 }

@@ -87,6 +87,8 @@ pub struct EmbeddedBroker {
     pub public: BrokerAddress,
     /// The broker's internal address and the server's login there.
     pub inner: BrokerAddress,
+    /// The devices connected through the gateway (a revocation ends their connections).
+    pub sessions: gateway::Sessions,
 }
 
 /// Starts the embedded broker on an internal loopback port (its own threads, for the life of the
@@ -147,11 +149,13 @@ pub async fn start_embedded_broker(
             }
         })
         .context("starting the embedded MQTT broker")?;
+    let sessions = gateway::Sessions::default();
     tokio::spawn(gateway::serve(
         public,
         inner_addr,
         secret.clone(),
         store,
+        sessions.clone(),
         ready,
         cancel,
     ));
@@ -168,6 +172,7 @@ pub async fn start_embedded_broker(
             username: Some("server".into()),
             password: Some(secret),
         },
+        sessions,
     })
 }
 
@@ -191,12 +196,15 @@ struct Envelope<T: Serialize> {
 /// A pickup order event for a store.
 #[derive(Debug, Serialize)]
 pub struct PickupNotice<'a> {
-    /// `created` (paid, to be picked), `ready` or `collected`.
+    /// `created` (paid, to be picked), `ready`, `collected` or `cancelled`.
     pub event: &'a str,
     /// Order id.
     pub order_id: Uuid,
     /// Order number.
     pub order_no: &'a str,
+    /// The lines to pick with their shelf locations (`created`; empty otherwise).
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub lines: &'a [retail_domain::wire::bus::PickupLine],
 }
 
 impl Bus {
@@ -287,9 +295,13 @@ impl Bus {
     }
 
     async fn publish<T: Serialize>(&self, topic: String, body: T) {
+        self.publish_as(topic, Uuid::now_v7(), body).await;
+    }
+
+    async fn publish_as<T: Serialize>(&self, topic: String, message_id: Uuid, body: T) {
         let envelope = Envelope {
             v: PAYLOAD_VERSION,
-            message_id: Uuid::now_v7(),
+            message_id,
             at: chrono::Utc::now(),
             body,
         };
@@ -320,8 +332,22 @@ impl Bus {
         device: Uuid,
         command: retail_domain::wire::bus::Command,
     ) {
-        self.publish(
+        self.command_as(store, device, Uuid::now_v7(), &command)
+            .await;
+    }
+
+    /// Sends a command under a given message id (the client's command id: a resend carries the
+    /// same id, which the agent executes once).
+    pub async fn command_as(
+        &self,
+        store: &str,
+        device: Uuid,
+        message_id: Uuid,
+        command: &retail_domain::wire::bus::Command,
+    ) {
+        self.publish_as(
             retail_domain::wire::bus::commands_topic(store, device),
+            message_id,
             command,
         )
         .await;

@@ -127,6 +127,42 @@ pub fn write(files: &MosquittoFiles, dir: &Path) -> anyhow::Result<(PathBuf, Pat
     Ok((passwords, acl))
 }
 
+/// Keeps the configured Mosquitto's files current (`mqtt.mosquitto_dir`) and asks it to reload
+/// them (`SIGHUP` to the process in `mqtt.mosquitto_pid_file`), after a device was registered or
+/// revoked. Mosquitto disconnects a client whose login the reloaded password file no longer
+/// accepts. Nothing to do when no folder is configured.
+pub async fn refresh(store: &Store, settings: &crate::config::MqttSettings) -> anyhow::Result<()> {
+    if settings.mosquitto_dir.is_empty() {
+        return Ok(());
+    }
+    let server = if settings.url.is_empty() {
+        None
+    } else {
+        Some(super::parse_mqtt_url(&settings.url)?)
+    };
+    let login = server
+        .as_ref()
+        .and_then(|a| Some((a.username.as_deref()?, a.password.as_deref()?)));
+    let files = generate(store, login).await?;
+    write(&files, Path::new(&settings.mosquitto_dir))?;
+    if !settings.mosquitto_pid_file.is_empty() {
+        let pid = std::fs::read_to_string(&settings.mosquitto_pid_file)
+            .with_context(|| format!("reading {}", settings.mosquitto_pid_file))?;
+        let pid: u32 = pid
+            .trim()
+            .parse()
+            .with_context(|| format!("no pid in {}", settings.mosquitto_pid_file))?;
+        // `kill` returns at once; no signal crate needed for one SIGHUP.
+        let status = std::process::Command::new("kill")
+            .arg("-HUP")
+            .arg(pid.to_string())
+            .status()
+            .context("running kill -HUP")?;
+        anyhow::ensure!(status.success(), "kill -HUP {pid} failed: {status}");
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

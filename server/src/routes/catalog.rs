@@ -48,6 +48,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(set_sku_price))
         .routes(routes!(set_sku_status))
         .routes(routes!(set_store_price, remove_store_price))
+        .routes(routes!(add_barcode))
+        .routes(routes!(remove_barcode))
+        .routes(routes!(set_product_category))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -171,6 +174,14 @@ pub struct ProductRequest {
     pub status: ShelfStatus,
     /// One or more SKUs.
     pub skus: Vec<SkuRequest>,
+}
+
+/// A product's new category.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CategoryChange {
+    /// An existing category's code.
+    pub category_id: String,
 }
 
 /// A new chain price.
@@ -651,6 +662,67 @@ async fn remove_store_price(
     check_price_store(&staff, &state, &store).await?;
     storage::catalog::set_store_price(&state.store, &store, sku_id, None, &staff.actor()).await?;
     Ok(Json(sku_or_404(&state, sku_id, Some(&store)).await?))
+}
+
+/// Adds a barcode to a SKU (head office; audited): a GTIN with a valid check digit, or an
+/// internal code; 409 `barcode_in_use` when another SKU has it.
+#[utoipa::path(post, path = "/skus/{sku_id}/barcodes", tag = "catalog", security(("staff" = [])), request_body = BarcodeRequest,
+    params(("sku_id" = Uuid, Path, description = "SKU id")),
+    responses((status = 200, body = SkuRecord), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+async fn add_barcode(
+    staff: StaffActor,
+    State(state): State<AppState>,
+    Path(sku_id): Path<Uuid>,
+    Json(req): Json<BarcodeRequest>,
+) -> AppResult<Json<SkuRecord>> {
+    staff.require(&[Role::HeadOfficeAdmin])?;
+    add_sku_barcode(&state, &staff.actor(), sku_id, &req).await?;
+    Ok(Json(sku_or_404(&state, sku_id, None).await?))
+}
+
+/// Validates and adds a barcode to a SKU (the API and the console both come here); the caller
+/// has checked that `actor` is head office.
+pub(crate) async fn add_sku_barcode(
+    state: &AppState,
+    actor: &str,
+    sku_id: Uuid,
+    req: &BarcodeRequest,
+) -> AppResult<()> {
+    let code = check_barcode("code", req)?;
+    storage::catalog::add_barcode(&state.store, sku_id, &code, actor).await
+}
+
+/// Removes a barcode from a SKU (head office; audited); 409 `last_barcode` for its only one.
+#[utoipa::path(delete, path = "/skus/{sku_id}/barcodes/{code}", tag = "catalog", security(("staff" = [])),
+    params(("sku_id" = Uuid, Path, description = "SKU id"), ("code" = String, Path, description = "the barcode")),
+    responses((status = 200, body = SkuRecord), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody)))]
+async fn remove_barcode(
+    staff: StaffActor,
+    State(state): State<AppState>,
+    Path((sku_id, code)): Path<(Uuid, String)>,
+) -> AppResult<Json<SkuRecord>> {
+    staff.require(&[Role::HeadOfficeAdmin])?;
+    storage::catalog::remove_barcode(&state.store, sku_id, code.trim(), &staff.actor()).await?;
+    Ok(Json(sku_or_404(&state, sku_id, None).await?))
+}
+
+/// Moves a product to another category (head office; audited); 422 for an unknown category.
+#[utoipa::path(put, path = "/products/{id}/category", tag = "catalog", security(("staff" = [])), request_body = CategoryChange,
+    params(("id" = Uuid, Path, description = "product id")),
+    responses((status = 200, body = ProductDetail), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody)))]
+async fn set_product_category(
+    staff: StaffActor,
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    Json(req): Json<CategoryChange>,
+) -> AppResult<Json<ProductDetail>> {
+    staff.require(&[Role::HeadOfficeAdmin])?;
+    let category = check_code("category_id", &req.category_id)?;
+    storage::catalog::set_product_category(&state.store, id, &category, &staff.actor()).await?;
+    Ok(Json(product_or_404(&state, id).await?))
 }
 
 #[cfg(test)]

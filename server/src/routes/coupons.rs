@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{Json, Path, Query};
-use crate::auth::{Role, StaffActor};
+use crate::auth::{DeviceActor, DeviceKind, Role, StaffActor};
 use crate::checkout;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -27,6 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(coupon_centre))
         .routes(routes!(claim))
         .routes(routes!(member_coupons))
+        .routes(routes!(lane_member_coupons))
 }
 
 /// A new coupon template.
@@ -79,6 +80,18 @@ async fn create_template(
     Json(req): Json<CreateTemplate>,
 ) -> AppResult<Json<TemplateView>> {
     staff.require(&[Role::HeadOfficeAdmin])?;
+    create_coupon_template(&state, &staff.actor(), req)
+        .await
+        .map(Json)
+}
+
+/// Validates and stores a coupon template (the API and the console both come here); the caller
+/// has checked that `actor` is head office. A retry (same id) answers the template stored first.
+pub(crate) async fn create_coupon_template(
+    state: &AppState,
+    actor: &str,
+    req: CreateTemplate,
+) -> AppResult<TemplateView> {
     retail_domain::ids::require_v7(req.id).map_err(|e| AppError::field("id", e.to_string()))?;
     if req.terms.name_zh.trim().is_empty() || req.terms.name_zh.chars().count() > 64 {
         return Err(AppError::field(
@@ -108,7 +121,7 @@ async fn create_template(
         return Err(AppError::field("stock_total", "must be 1 to 100000000"));
     }
     for store in &req.terms.stores {
-        if !checkout::is_store(&state, store).await? {
+        if !checkout::is_store(state, store).await? {
             return Err(AppError::field("terms.stores", format!("no store {store}")));
         }
     }
@@ -139,12 +152,12 @@ async fn create_template(
         stock_total: req.stock_total,
     };
     let mut tx = state.store.begin().await?;
-    storage::coupons::create_template(&mut tx, &template, &staff.actor()).await?;
+    storage::coupons::create_template(&mut tx, &template, actor).await?;
     tx.commit().await?;
-    find_template(&state, req.id).await.map(Json)
+    find_template(state, req.id).await
 }
 
-async fn find_template(state: &AppState, id: Uuid) -> AppResult<TemplateView> {
+pub(crate) async fn find_template(state: &AppState, id: Uuid) -> AppResult<TemplateView> {
     storage::coupons::templates(&state.store, None)
         .await?
         .into_iter()
@@ -189,16 +202,29 @@ async fn issue(
     Json(req): Json<IssueRequest>,
 ) -> AppResult<Json<CouponView>> {
     staff.require(&[Role::HeadOfficeAdmin, Role::StoreManager])?;
+    issue_coupon(&state, &staff.actor(), id, req)
+        .await
+        .map(Json)
+}
+
+/// Issues a coupon of template `id` to a member (the API and the console both come here); the
+/// caller has checked that `actor` is head office or a store manager. A retry (same coupon id)
+/// answers the coupon issued first.
+pub(crate) async fn issue_coupon(
+    state: &AppState,
+    actor: &str,
+    id: Uuid,
+    req: IssueRequest,
+) -> AppResult<CouponView> {
     retail_domain::ids::require_v7(req.coupon_id)
         .map_err(|e| AppError::field("coupon_id", e.to_string()))?;
     if !storage::members::exists(&state.store, req.member_id).await? {
         return Err(AppError::field("member_id", "no such member"));
     }
     let mut tx = state.store.begin().await?;
-    let coupon =
-        storage::coupons::issue(&mut tx, id, req.member_id, req.coupon_id, &staff.actor()).await?;
+    let coupon = storage::coupons::issue(&mut tx, id, req.member_id, req.coupon_id, actor).await?;
     tx.commit().await?;
-    Ok(Json(coupon))
+    Ok(coupon)
 }
 
 /// The coupon centre (领券中心): templates members may claim now (public).
@@ -238,7 +264,23 @@ async fn claim(
     retail_domain::ids::require_v7(req.coupon_id)
         .map_err(|e| AppError::field("coupon_id", e.to_string()))?;
     let member_id = checkout::member_from_code(&state, &req.member_code)?;
-    let template = find_template(&state, id).await?;
+    claim_coupon(&state, id, member_id, req.coupon_id)
+        .await
+        .map(Json)
+}
+
+/// A member claims a coupon of template `id` from the coupon centre (the API and the shop both
+/// come here): only centre templates, once their window opened, while stock lasts, up to the
+/// per-member limit. A retry (same coupon id) answers the coupon claimed first.
+pub(crate) async fn claim_coupon(
+    state: &AppState,
+    id: Uuid,
+    member_id: Uuid,
+    coupon_id: Uuid,
+) -> AppResult<CouponView> {
+    retail_domain::ids::require_v7(coupon_id)
+        .map_err(|e| AppError::field("coupon_id", e.to_string()))?;
+    let template = find_template(state, id).await?;
     if template.issue_on != IssueOn::Claim {
         return Err(AppError::conflict(
             "not_claimable",
@@ -252,9 +294,9 @@ async fn claim(
         ));
     }
     let mut tx = state.store.begin().await?;
-    let coupon = storage::coupons::issue(&mut tx, id, member_id, req.coupon_id, "shop").await?;
+    let coupon = storage::coupons::issue(&mut tx, id, member_id, coupon_id, "shop").await?;
     tx.commit().await?;
-    Ok(Json(coupon))
+    Ok(coupon)
 }
 
 /// Which coupons.
@@ -277,5 +319,32 @@ async fn member_coupons(
     staff.require(&[Role::HeadOfficeAdmin, Role::StoreManager, Role::Cashier])?;
     Ok(Json(
         storage::coupons::for_member(&state.store, id, filter.available.unwrap_or(false)).await?,
+    ))
+}
+
+/// The coupons a member can use now, in the engine's terms, for a lane of the member's store
+/// (coupons need the server: the lane lists them while online, the sale push uses them).
+#[utoipa::path(get, path = "/pos/members/{id}/coupons", tag = "coupons", security(("device" = [])),
+    params(("id" = Uuid, Path, description = "member id")),
+    responses((status = 200, body = [Coupon]), (status = 403, body = crate::error::ErrorBody)))]
+async fn lane_member_coupons(
+    device: DeviceActor,
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+) -> AppResult<Json<Vec<Coupon>>> {
+    if device.kind != DeviceKind::Pos {
+        return Err(AppError::Forbidden(
+            "only POS terminals list coupons at the till".into(),
+        ));
+    }
+    let now = Utc::now();
+    Ok(Json(
+        storage::coupons::for_member(&state.store, id, true)
+            .await?
+            .iter()
+            .filter(|c| c.valid_from <= now)
+            .filter(|c| c.terms.stores.is_empty() || c.terms.stores.contains(&device.location_id))
+            .map(|c| c.to_engine())
+            .collect(),
     ))
 }

@@ -129,9 +129,36 @@ async fn revoke(
     staff.require(&[Role::HeadOfficeAdmin, Role::StoreManager])?;
     let device = storage::devices::get(&state.store, id).await?;
     staff.require_store(&device.location_id)?;
-    Ok(Json(
-        storage::devices::revoke(&state.store, id, &staff.actor()).await?,
-    ))
+    Ok(Json(revoke_device(&state, id, &staff.actor()).await?))
+}
+
+/// Revokes a device's credential (the API and the console both come here) and cuts it off the
+/// store bus: its connections through the embedded broker's gateway end now, the configured
+/// Mosquitto's files are rewritten and reloaded, it is marked offline, and the server ignores
+/// its messages from now on (the bus consumer refuses revoked devices).
+pub(crate) async fn revoke_device(
+    state: &AppState,
+    id: Uuid,
+    actor: &str,
+) -> AppResult<DeviceRecord> {
+    let device = storage::devices::revoke(&state.store, id, actor).await?;
+    storage::bus::mark_offline(&state.store, id).await?;
+    if let Some(sessions) = &state.device_sessions {
+        let cut = sessions.disconnect(id);
+        if cut > 0 {
+            tracing::info!(device = %id, connections = cut, "revoked device disconnected from the store bus");
+        }
+    }
+    refresh_broker_files(state).await;
+    Ok(device)
+}
+
+/// Rewrites and reloads the Mosquitto files when the server keeps them (see
+/// [`crate::bus::mosquitto::refresh`]); a failure is logged (the database change stands).
+async fn refresh_broker_files(state: &AppState) {
+    if let Err(err) = crate::bus::mosquitto::refresh(&state.store, &state.settings.mqtt).await {
+        tracing::error!(error = %format!("{err:#}"), "updating the Mosquitto password and ACL files failed");
+    }
 }
 
 /// The calling device (lets a lane check its credential).
@@ -166,5 +193,8 @@ pub(crate) async fn register_device(
         actor,
     )
     .await?;
+    if created.is_some() {
+        refresh_broker_files(state).await;
+    }
     Ok(created.map(|device| (device, credential)))
 }

@@ -19,6 +19,7 @@ pub mod auth;
 pub mod catalog;
 pub mod coupons;
 pub mod devices;
+pub mod edge;
 pub mod health;
 pub mod locations;
 pub mod members;
@@ -93,6 +94,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let v1 = OpenApiRouter::new()
         .merge(auth::router())
         .merge(devices::router())
+        .merge(edge::router())
         .merge(locations::router())
         .merge(catalog::router())
         .merge(stock::router())

@@ -17,6 +17,7 @@ use axum::http::HeaderMap;
 use axum::response::Html;
 use axum::routing::get;
 use retail_domain::money::Money;
+use retail_domain::wire::sales::{CreateLanePayment, LanePayment};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -24,6 +25,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{Json, Path};
+use crate::auth::{DeviceActor, DeviceKind};
 use crate::error::{AppError, AppResult};
 use crate::secrets::signatures_match;
 use crate::state::AppState;
@@ -35,6 +37,9 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_payment))
         .routes(routes!(notify))
+        .routes(routes!(create_lane_payment))
+        .routes(routes!(lane_payment))
+        .routes(routes!(cancel_lane_payment))
 }
 
 /// The sandbox payment provider's own pages (outside `/api/v1`).
@@ -133,6 +138,21 @@ async fn notify(
     if notification.notify_id.is_empty() || notification.notify_id.len() > 128 {
         return Err(AppError::field("notify_id", "must be 1 to 128 characters"));
     }
+    if storage::lane_payments::get(&state.store, notification.payment_id)
+        .await?
+        .is_some()
+    {
+        let paid = storage::lane_payments::apply_paid(
+            &state.store,
+            &notification.notify_id,
+            notification.payment_id,
+            &notification.provider_ref,
+            notification.amount,
+        )
+        .await?;
+        tracing::info!(payment = %paid.id, store = %paid.location_id, "lane QR payment paid");
+        return Ok(Json(serde_json::json!({"ok": true, "payment_id": paid.id})));
+    }
     let head = storage::payments::apply_paid(
         &state.store,
         &state.settings.points,
@@ -146,17 +166,12 @@ async fn notify(
     )
     .await?;
     tracing::info!(order = %head.order_no, "order paid");
-    if head.fulfilment == retail_domain::order::Fulfilment::Pickup {
-        if let Some(bus) = &state.bus {
-            bus.pickup(
-                &head.location_id,
-                crate::bus::PickupNotice {
-                    event: "created",
-                    order_id: head.id,
-                    order_no: &head.order_no,
-                },
-            )
-            .await;
+    if head.fulfilment == retail_domain::order::Fulfilment::Pickup && state.bus.is_some() {
+        match storage::orders::get(&state.store, head.id).await {
+            Ok(order) => super::orders::announce(&state, &order, "created").await,
+            Err(err) => {
+                tracing::error!(order = %head.order_no, error = %err, "reading a paid pickup order failed; the store is not told")
+            }
         }
     }
     Ok(Json(
@@ -164,11 +179,38 @@ async fn notify(
     ))
 }
 
+/// What the sandbox provider shows and pays: an online order's payment or a lane's.
+struct Payable {
+    id: Uuid,
+    amount: Money,
+    status: String,
+    /// The shop's order page to go back to (none for a payment at a lane).
+    return_to: Option<String>,
+}
+
+async fn payable(state: &AppState, id: Uuid) -> AppResult<Payable> {
+    if let Some(lane) = storage::lane_payments::get(&state.store, id).await? {
+        return Ok(Payable {
+            id,
+            amount: lane.amount,
+            status: lane.status.as_str().to_owned(),
+            return_to: None,
+        });
+    }
+    let payment = storage::payments::get(&state.store, id).await?;
+    Ok(Payable {
+        id,
+        amount: payment.amount,
+        status: payment.status,
+        return_to: Some(format!("/orders/{}", payment.order_id)),
+    })
+}
+
 async fn sandbox_page(
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
 ) -> AppResult<Html<String>> {
-    let payment = storage::payments::get(&state.store, id).await?;
+    let payment = payable(&state, id).await?;
     Ok(Html(format!(
         "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
          <title>沙箱支付 Sandbox pay</title></head><body><h1>沙箱支付 Sandbox payment</h1>\
@@ -183,7 +225,7 @@ async fn sandbox_confirm(
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
 ) -> AppResult<Html<String>> {
-    let payment = storage::payments::get(&state.store, id).await?;
+    let payment = payable(&state, id).await?;
     let notification = PaymentNotification {
         notify_id: format!("sbx-{}", retail_domain::ids::new_id().simple()),
         payment_id: payment.id,
@@ -211,11 +253,113 @@ async fn sandbox_confirm(
             ))
         })?;
     let ok = response.status().is_success();
+    let back = match &payment.return_to {
+        Some(url) => {
+            format!("<p><a id=\"return\" href=\"{url}\">返回商户 Return to the shop</a></p>")
+        }
+        None => "<p>请回到收银台 Back to the till</p>".to_owned(),
+    };
     Ok(Html(format!(
         "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>沙箱支付</title></head><body>\
-         <h1>{}</h1><p>¥{}</p><p><a id=\"return\" href=\"/orders/{}\">返回商户 Return to the shop</a></p></body></html>",
+         <h1>{}</h1><p>¥{}</p>{back}</body></html>",
         if ok { "支付成功 Paid" } else { "支付未完成 Payment not completed" },
         payment.amount,
-        payment.order_id
     )))
+}
+
+/// Starts a QR payment at a lane for (part of) the sale being rung up; a retry with the same id
+/// answers the same intent. The shopper scans `pay_url`; the lane polls
+/// `GET /pos/payments/{id}` until it is `succeeded`, then completes the tender, and the sale it
+/// pushes later carries the payment's id (the server counts the money with the sale, once).
+#[utoipa::path(post, path = "/pos/payments", tag = "payments", security(("device" = [])),
+    request_body = CreateLanePayment,
+    responses((status = 200, body = LanePayment), (status = 403, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+async fn create_lane_payment(
+    device: DeviceActor,
+    State(state): State<AppState>,
+    Json(req): Json<CreateLanePayment>,
+) -> AppResult<Json<LanePayment>> {
+    require_lane(&device)?;
+    retail_domain::ids::require_v7(req.id).map_err(|e| AppError::field("id", e.to_string()))?;
+    retail_domain::ids::require_v7(req.sale_id)
+        .map_err(|e| AppError::field("sale_id", e.to_string()))?;
+    if req.amount.is_negative()
+        || req.amount.is_zero()
+        || req.amount > Money::from_fen(MAX_LANE_QR_FEN)
+    {
+        return Err(AppError::field(
+            "amount",
+            format!("must be 0.01 to {}", Money::from_fen(MAX_LANE_QR_FEN)),
+        ));
+    }
+    let record = storage::lane_payments::create(
+        &state.store,
+        &storage::lane_payments::NewLanePayment {
+            id: req.id,
+            sale_id: req.sale_id,
+            location_id: &device.location_id,
+            device_id: device.id,
+            amount: req.amount,
+        },
+    )
+    .await?;
+    Ok(Json(record.to_wire(&state.public_url)))
+}
+
+/// Largest QR payment at a lane (¥1,000,000).
+const MAX_LANE_QR_FEN: i64 = 100_000_000;
+
+fn require_lane(device: &DeviceActor) -> AppResult<()> {
+    if device.kind != DeviceKind::Pos {
+        return Err(AppError::Forbidden(
+            "only POS terminals take QR payments at a lane".into(),
+        ));
+    }
+    Ok(())
+}
+
+async fn own_lane_payment(
+    state: &AppState,
+    device: &DeviceActor,
+    id: Uuid,
+) -> AppResult<storage::lane_payments::LanePaymentRecord> {
+    require_lane(device)?;
+    let record = storage::lane_payments::get(&state.store, id)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("lane payment {id} not found")))?;
+    if record.location_id != device.location_id {
+        return Err(AppError::Forbidden(
+            "this payment belongs to another store".into(),
+        ));
+    }
+    Ok(record)
+}
+
+/// A lane's QR payment: where it stands (the lane polls it while the QR is shown).
+#[utoipa::path(get, path = "/pos/payments/{id}", tag = "payments", security(("device" = [])),
+    params(("id" = Uuid, Path, description = "payment id")),
+    responses((status = 200, body = LanePayment), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+async fn lane_payment(
+    device: DeviceActor,
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+) -> AppResult<Json<LanePayment>> {
+    let record = own_lane_payment(&state, &device, id).await?;
+    Ok(Json(record.to_wire(&state.public_url)))
+}
+
+/// Cancels a lane's QR payment that was not paid (idempotent); 409 `already_paid` when the
+/// shopper paid first (the lane then takes the payment).
+#[utoipa::path(post, path = "/pos/payments/{id}/cancel", tag = "payments", security(("device" = [])),
+    params(("id" = Uuid, Path, description = "payment id")),
+    responses((status = 200, body = LanePayment), (status = 409, body = crate::error::ErrorBody)))]
+async fn cancel_lane_payment(
+    device: DeviceActor,
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+) -> AppResult<Json<LanePayment>> {
+    own_lane_payment(&state, &device, id).await?;
+    let record = storage::lane_payments::cancel(&state.store, id, &device.location_id).await?;
+    Ok(Json(record.to_wire(&state.public_url)))
 }

@@ -325,6 +325,7 @@ async fn quote(
             channel: pricing::Channel::Online,
             member_id,
             lines,
+            label_prices: Default::default(),
             coupons: req.coupons,
             points_to_redeem: req.points_to_redeem,
         },

@@ -27,6 +27,8 @@ use crate::storage::sales::{NewReturn, PushContext, SaleView};
 pub const MAX_SALE_LINES: usize = 500;
 /// Most payments in one sale.
 pub const MAX_SALE_PAYMENTS: usize = 20;
+/// Most coupons one sale uses.
+pub const MAX_SALE_COUPONS: usize = 10;
 /// Largest quantity of one line (units, or grams for weighed SKUs).
 pub const MAX_LINE_QTY: i64 = 1_000_000;
 /// How far in the future a sale's completion time may lie (lane clocks drift).
@@ -96,6 +98,12 @@ pub fn validate_sale(
         {
             return Err(format!("line {n}: amounts must not be negative"));
         }
+        if line
+            .label_price
+            .is_some_and(|p| p.is_negative() || p.is_zero())
+        {
+            return Err(format!("line {n}: a label price must be positive"));
+        }
         if !text_ok(&line.name, MAX_TEXT) || !text_ok(&line.barcode, 64) {
             return Err(format!("line {n}: name or barcode too long"));
         }
@@ -117,6 +125,18 @@ pub fn validate_sale(
             "subtotal {} minus discount {} is not the total {}",
             sale.subtotal, sale.discount, sale.total
         ));
+    }
+    if !sale.coupons.is_empty() {
+        if sale.member_id.is_none() {
+            return Err("coupons: only a member's sale uses coupons".into());
+        }
+        if sale.coupons.len() > MAX_SALE_COUPONS {
+            return Err(format!("coupons: at most {MAX_SALE_COUPONS}"));
+        }
+        let distinct: HashSet<&Uuid> = sale.coupons.iter().collect();
+        if distinct.len() != sale.coupons.len() {
+            return Err("coupons: a coupon appears twice".into());
+        }
     }
     if sale.payments.len() > MAX_SALE_PAYMENTS {
         return Err(format!("payments: at most {MAX_SALE_PAYMENTS}"));
@@ -419,6 +439,7 @@ mod tests {
                 unit_price: Money::from_fen(250),
                 discount: Money::ZERO,
                 amount: Money::from_fen(500),
+                label_price: None,
             }],
             payments: vec![PosPayment {
                 id: Uuid::now_v7(),
@@ -432,6 +453,7 @@ mod tests {
             total: Money::from_fen(500),
             completed_at: Utc::now(),
             offline: false,
+            coupons: Vec::new(),
         }
     }
 
@@ -470,5 +492,22 @@ mod tests {
         assert!(validate_sale(&s, "SH001", &rules, now)
             .unwrap_err()
             .contains("twice"));
+        // Coupons: a member's sale only, each once, a few at most.
+        let mut s = sale();
+        let coupon = Uuid::now_v7();
+        s.coupons = vec![coupon];
+        assert!(validate_sale(&s, "SH001", &rules, now)
+            .unwrap_err()
+            .contains("only a member's sale"));
+        s.member_id = Some(Uuid::now_v7());
+        assert_eq!(validate_sale(&s, "SH001", &rules, now), Ok(()));
+        s.coupons.push(coupon);
+        assert!(validate_sale(&s, "SH001", &rules, now)
+            .unwrap_err()
+            .contains("appears twice"));
+        s.coupons = (0..=MAX_SALE_COUPONS).map(|_| Uuid::now_v7()).collect();
+        assert!(validate_sale(&s, "SH001", &rules, now)
+            .unwrap_err()
+            .contains("at most"));
     }
 }

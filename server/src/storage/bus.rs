@@ -78,10 +78,12 @@ pub async fn apply_event(store: &Store, device: Uuid, msg: &EventMessage) -> App
         DeviceEvent::ExitScan { .. } => "exit_scan",
         DeviceEvent::PrinterFault { .. } => "printer_fault",
         DeviceEvent::PickSlipPrinted { .. } => "pick_slip_printed",
+        DeviceEvent::CommandAck { .. } => "command_ack",
     };
     if !claim(&mut tx, msg.message_id, device, kind).await? {
         return Ok(Applied::Duplicate);
     }
+    let mut completed: Option<Uuid> = None;
     match &msg.event {
         DeviceEvent::ExitScan {
             gate,
@@ -90,7 +92,7 @@ pub async fn apply_event(store: &Store, device: Uuid, msg: &EventMessage) -> App
             ..
         } if decision.uses_pass() => {
             // The first use wins; a later report of the same pass changes nothing.
-            sqlx::query(
+            let first_use = sqlx::query(
                 "INSERT INTO exit_passes_used (session_id, location_id, device_id, gate, \
                  decision, message_id, used_at, recorded_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (session_id) DO NOTHING",
@@ -104,7 +106,20 @@ pub async fn apply_event(store: &Store, device: Uuid, msg: &EventMessage) -> App
             .bind(msg.at.timestamp_millis())
             .bind(now_ms())
             .execute(&mut *tx)
-            .await?;
+            .await?
+            .rows_affected()
+                == 1;
+            if first_use {
+                // The shopper left with the basket (through the gate, or after the audit): its
+                // paid scan-and-go order is completed, taking the reserved units off the shelf.
+                let order: Option<String> =
+                    sqlx::query("SELECT order_id FROM scan_sessions WHERE id = $1")
+                        .bind(session.to_string())
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .and_then(|row| col::<Option<String>>(&row, "order_id").ok().flatten());
+                completed = order.and_then(|o| o.parse::<Uuid>().ok());
+            }
         }
         DeviceEvent::PrinterFault { printer, fault } => {
             sqlx::query(
@@ -121,10 +136,53 @@ pub async fn apply_event(store: &Store, device: Uuid, msg: &EventMessage) -> App
             .execute(&mut *tx)
             .await?;
         }
+        DeviceEvent::CommandAck {
+            command_id,
+            outcome,
+            detail,
+        } => {
+            // Only the device's own, still waiting commands; anything else changes nothing.
+            let acked = super::edge::acknowledge(
+                &mut tx,
+                device,
+                *command_id,
+                outcome.as_str(),
+                detail.as_deref(),
+                now_ms(),
+            )
+            .await?;
+            if !acked {
+                tracing::warn!(%device, %command_id, "acknowledgement of no waiting command of this device");
+            }
+        }
         _ => {}
     }
     tx.commit().await?;
+    if let (Some(order), DeviceEvent::ExitScan { gate, .. }) = (completed, &msg.event) {
+        // Only a paid order moves (idempotent: anything else is left as it is).
+        super::orders::change_status_from(
+            store,
+            order,
+            Some(retail_domain::order::OrderStatus::Paid),
+            retail_domain::order::OrderStatus::Completed,
+            &format!("device:{device}"),
+            &format!("left through {gate}"),
+        )
+        .await?;
+    }
     Ok(Applied::Applied)
+}
+
+/// Marks a device offline (it was revoked: its Last Will is no longer accepted).
+pub async fn mark_offline(store: &Store, device: Uuid) -> AppResult<()> {
+    sqlx::query(
+        "UPDATE device_presence SET status = 'offline', received_at = $2 WHERE device_id = $1",
+    )
+    .bind(device.to_string())
+    .bind(now_ms())
+    .execute(store.writer())
+    .await?;
+    Ok(())
 }
 
 /// A device's stored presence.

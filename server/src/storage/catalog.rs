@@ -1048,9 +1048,21 @@ pub async fn import_products(
     products: &[NewProduct],
     actor: &str,
 ) -> AppResult<usize> {
+    import_products_reporting(store, products, actor, |_| {}).await
+}
+
+/// Like [`import_products`], telling `progress` how many products are written so far (still
+/// one transaction: nothing is visible, and nothing stays, unless all of them are written).
+pub async fn import_products_reporting(
+    store: &Store,
+    products: &[NewProduct],
+    actor: &str,
+    progress: impl Fn(usize) + Send + Sync,
+) -> AppResult<usize> {
     let mut tx = store.begin().await?;
-    for new in products {
+    for (i, new) in products.iter().enumerate() {
         insert_new_product(&mut tx, new, actor).await?;
+        progress(i + 1);
     }
     tx.commit().await?;
     Ok(products.len())
@@ -1457,4 +1469,161 @@ pub async fn set_sku_status(
     actor: &str,
 ) -> AppResult<()> {
     set_shelf_status(store, ShelfEntity::Sku, sku_id, status, actor).await
+}
+
+/// Adds a (validated) barcode to a SKU, audited as `barcode.add`. Adding a code the SKU already
+/// has does nothing; a code of another SKU is a 409 `barcode_in_use` (nothing changes).
+pub async fn add_barcode(store: &Store, sku_id: Uuid, code: &str, actor: &str) -> AppResult<()> {
+    let id = sku_id.to_string();
+    let mut tx = store.begin().await?;
+    lock_sku(&mut tx, store, &id).await?;
+    if let Some(owner) = barcode_owner(&mut tx, code).await? {
+        if owner == id {
+            return Ok(());
+        }
+        return Err(AppError::conflict(
+            "barcode_in_use",
+            format!("barcode {code} belongs to another SKU"),
+        ));
+    }
+    sqlx::query("INSERT INTO barcodes (code, sku_id) VALUES ($1, $2)")
+        .bind(code)
+        .bind(&id)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                AppError::conflict(
+                    "barcode_in_use",
+                    format!("barcode {code} was given to another SKU at the same time"),
+                )
+            } else {
+                e.into()
+            }
+        })?;
+    audit::record(
+        &mut tx,
+        actor,
+        "barcode.add",
+        "sku",
+        &id,
+        serde_json::json!({ "code": code }),
+    )
+    .await?;
+    bump(&mut tx, "sku", &id).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Removes a barcode from a SKU, audited as `barcode.remove`. Removing a code the SKU does not
+/// have does nothing; a SKU keeps at least one barcode (409 `last_barcode`).
+pub async fn remove_barcode(store: &Store, sku_id: Uuid, code: &str, actor: &str) -> AppResult<()> {
+    let id = sku_id.to_string();
+    let mut tx = store.begin().await?;
+    lock_sku(&mut tx, store, &id).await?;
+    if barcode_owner(&mut tx, code).await?.as_deref() != Some(id.as_str()) {
+        return Ok(());
+    }
+    let count: i64 = col(
+        &sqlx::query("SELECT COUNT(*) AS n FROM barcodes WHERE sku_id = $1")
+            .bind(&id)
+            .fetch_one(&mut *tx)
+            .await?,
+        "n",
+    )?;
+    if count <= 1 {
+        return Err(AppError::conflict(
+            "last_barcode",
+            "a SKU keeps at least one barcode: add the new one first",
+        ));
+    }
+    sqlx::query("DELETE FROM barcodes WHERE code = $1 AND sku_id = $2")
+        .bind(code)
+        .bind(&id)
+        .execute(&mut *tx)
+        .await?;
+    audit::record(
+        &mut tx,
+        actor,
+        "barcode.remove",
+        "sku",
+        &id,
+        serde_json::json!({ "code": code }),
+    )
+    .await?;
+    bump(&mut tx, "sku", &id).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Moves a product to another (existing) category, audited as `product.category` with the
+/// category before and after; every SKU of it moves to the end of the change feed. An unknown
+/// category is a 422 on `category_id`; the same category does nothing.
+pub async fn set_product_category(
+    store: &Store,
+    product_id: Uuid,
+    category_id: &str,
+    actor: &str,
+) -> AppResult<()> {
+    let id = product_id.to_string();
+    let mut tx = store.begin().await?;
+    let row = sqlx::query(&format!(
+        "SELECT category_id FROM products WHERE id = $1{}",
+        store.for_update()
+    ))
+    .bind(&id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| AppError::not_found(format!("product {product_id} not found")))?;
+    let before: String = col(&row, "category_id")?;
+    if before == category_id {
+        return Ok(());
+    }
+    if sqlx::query("SELECT id FROM categories WHERE id = $1")
+        .bind(category_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .is_none()
+    {
+        return Err(AppError::field("category_id", "no such category"));
+    }
+    sqlx::query("UPDATE products SET category_id = $2, updated_at = $3 WHERE id = $1")
+        .bind(&id)
+        .bind(category_id)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+    audit::record(
+        &mut tx,
+        actor,
+        "product.category",
+        "product",
+        &id,
+        serde_json::json!({ "before": before, "after": category_id }),
+    )
+    .await?;
+    bump_product_skus(&mut tx, &id).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn lock_sku(tx: &mut Tx, store: &Store, id: &str) -> AppResult<()> {
+    sqlx::query(&format!(
+        "SELECT id FROM skus WHERE id = $1{}",
+        store.for_update()
+    ))
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?
+    .map(|_| ())
+    .ok_or_else(|| AppError::not_found(format!("SKU {id} not found")))
+}
+
+async fn barcode_owner(tx: &mut Tx, code: &str) -> AppResult<Option<String>> {
+    sqlx::query("SELECT sku_id FROM barcodes WHERE code = $1")
+        .bind(code)
+        .fetch_optional(&mut **tx)
+        .await?
+        .map(|row| col::<String>(&row, "sku_id"))
+        .transpose()
 }

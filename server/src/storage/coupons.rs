@@ -519,3 +519,75 @@ pub async fn release_for_order(tx: &mut Tx, order_id: Uuid) -> AppResult<u64> {
     .await?
     .rows_affected())
 }
+
+/// Uses the coupons a lane sale chose at the till, inside the push's transaction: each must be
+/// `member_id`'s, available, and valid at `at_ms` (when the sale was completed). Refused
+/// (nothing changed by the caller's savepoint) with a message naming the coupon: unknown,
+/// another member's, used by another order (409 `coupon_used`), or out of its window.
+pub async fn use_for_sale_in_tx(
+    tx: &mut Tx,
+    member_id: Uuid,
+    ids: &[Uuid],
+    sale_id: Uuid,
+    at_ms: i64,
+) -> AppResult<()> {
+    for id in ids {
+        let changed = sqlx::query(
+            "UPDATE coupons SET status = 'used', order_id = $1, used_at = $2 \
+             WHERE id = $3 AND member_id = $4 AND status = 'available' \
+             AND valid_from <= $5 AND valid_until > $5",
+        )
+        .bind(sale_id.to_string())
+        .bind(now_ms())
+        .bind(id.to_string())
+        .bind(member_id.to_string())
+        .bind(at_ms)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        if changed == 1 {
+            continue;
+        }
+        let row = sqlx::query("SELECT member_id, status, order_id FROM coupons WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&mut **tx)
+            .await?;
+        let Some(row) = row else {
+            return Err(AppError::field("coupons", format!("no coupon {id}")));
+        };
+        if col::<String>(&row, "member_id")? != member_id.to_string() {
+            return Err(AppError::field(
+                "coupons",
+                format!("coupon {id} belongs to another member"),
+            ));
+        }
+        if col::<String>(&row, "status")? == "used" {
+            let other: Option<String> = col(&row, "order_id")?;
+            return Err(AppError::conflict(
+                "coupon_used",
+                format!(
+                    "coupon {id} has been used already by order {}",
+                    other.unwrap_or_default()
+                ),
+            ));
+        }
+        return Err(AppError::field(
+            "coupons",
+            format!("coupon {id} was not valid when the sale was made"),
+        ));
+    }
+    Ok(())
+}
+
+/// The coupons an order (or lane sale) used.
+pub async fn used_by_order(store: &Store, order_id: Uuid) -> AppResult<Vec<CouponView>> {
+    sqlx::query(&format!(
+        "{COUPON_SELECT} WHERE c.order_id = $1 AND c.status = 'used'"
+    ))
+    .bind(order_id.to_string())
+    .fetch_all(store.reader())
+    .await?
+    .iter()
+    .map(coupon_from_row)
+    .collect()
+}

@@ -23,6 +23,8 @@ pub mod catalog;
 pub mod coupons;
 pub mod demo;
 pub mod devices;
+pub mod edge;
+pub mod lane_payments;
 pub mod locations;
 pub mod members;
 pub mod orders;
@@ -68,6 +70,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../../migrations/0004_store_bus.sql"),
     ),
     (5, "web", include_str!("../../../migrations/0005_web.sql")),
+    (
+        6,
+        "edge commands and shelves",
+        include_str!("../../../migrations/0006_edge_commands_shelves.sql"),
+    ),
+    (
+        7,
+        "lane payments",
+        include_str!("../../../migrations/0007_lane_payments.sql"),
+    ),
 ];
 
 /// The central database.

@@ -824,7 +824,8 @@ pub async fn set_status(
 }
 
 /// Moves an order to `to`, applying the stock effects of the move: cancelling releases the
-/// reservation; shipping or handing over a pickup takes the reserved units off the shelf.
+/// reservation; shipping, handing over a pickup or completing a scan-and-go basket (at the exit
+/// gate) takes the reserved units off the shelf.
 /// Repeating a move the order already made is a no-op that answers the order (idempotent).
 /// Payment (→ paid) is not done here but by the payment notification path.
 pub async fn change_status(
@@ -874,14 +875,15 @@ pub async fn change_status_from(
             OrderStatus::PendingPayment | OrderStatus::Paid | OrderStatus::ReadyForPickup,
             OrderStatus::Cancelled,
         ) => Some((MovementKind::Release, 0, -1)),
-        (OrderStatus::Paid, OrderStatus::Shipped)
+        (OrderStatus::Paid, OrderStatus::Shipped | OrderStatus::Completed)
         | (OrderStatus::ReadyForPickup, OrderStatus::PickedUp) => {
             Some((MovementKind::Fulfilment, -1, -1))
         }
         _ => None,
     };
     if let Some((kind, on_hand_sign, reserved_sign)) = effect {
-        if head.channel == Channel::Online {
+        // Online and scan-and-go orders reserve at placement (POS sales take stock at once).
+        if matches!(head.channel, Channel::Online | Channel::ScanAndGo) {
             let movements: Vec<Movement<'_>> = lines
                 .iter()
                 .map(|(_, sku, qty, _, _)| Movement {
@@ -943,6 +945,23 @@ pub async fn overdue_unpaid(store: &Store, now: i64, limit: i64) -> AppResult<Ve
     .fetch_all(store.reader())
     .await?;
     rows.iter().map(|r| uuid_col(r, "id")).collect()
+}
+
+/// The shopper's scan-and-go visit number of `order` (1 = the member's first): how many of the
+/// member's scan-and-go orders were paid (not unpaid, not cancelled), counting this one and those
+/// placed before it, in every store.
+pub async fn scan_and_go_visit(store: &Store, member: Uuid, order: Uuid) -> AppResult<i64> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n FROM orders o, orders mine \
+         WHERE mine.id = $2 AND o.member_id = $1 AND o.channel = 'scan_and_go' \
+         AND o.status NOT IN ('pending_payment', 'cancelled') \
+         AND (o.created_at < mine.created_at OR (o.created_at = mine.created_at AND o.id <= mine.id))",
+    )
+    .bind(member.to_string())
+    .bind(order.to_string())
+    .fetch_one(store.writer())
+    .await?;
+    col(&row, "n")
 }
 
 /// Ids of pickup orders ready since before `ready_before` (ms) and still not collected.

@@ -105,6 +105,34 @@ pub struct PaidNotice<'a> {
     pub amount: Money,
 }
 
+/// Records a provider notification's id in `table` (`payment_notifications` or
+/// `lane_payment_notifications`), inside the transaction that applies it: each id is accepted
+/// once (409 `replayed_notification` for one seen before).
+pub(super) async fn record_notification(
+    tx: &mut Tx,
+    table: &'static str,
+    notify_id: &str,
+    payment_id: Uuid,
+) -> AppResult<()> {
+    let inserted = sqlx::query(&format!(
+        "INSERT INTO {table} (notify_id, payment_id, received_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (notify_id) DO NOTHING"
+    ))
+    .bind(notify_id)
+    .bind(payment_id.to_string())
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        return Err(AppError::conflict(
+            "replayed_notification",
+            "this notification was already processed",
+        ));
+    }
+    Ok(())
+}
+
 /// Applies a (signature- and freshness-checked) payment notification: the amount must equal the
 /// payment's and the order's, each notification id is accepted once, and the order moves to
 /// paid. Everything or nothing. Returns the order's header after the change (for the pickup
@@ -125,22 +153,13 @@ pub async fn apply_paid(
     .await?
     .ok_or_else(|| AppError::not_found("unknown payment"))?;
     let payment = view(&row)?;
-    let inserted = sqlx::query(
-        "INSERT INTO payment_notifications (notify_id, payment_id, received_at) VALUES ($1, $2, $3) \
-         ON CONFLICT (notify_id) DO NOTHING",
+    record_notification(
+        &mut tx,
+        "payment_notifications",
+        notice.notify_id,
+        payment.id,
     )
-    .bind(notice.notify_id)
-    .bind(payment.id.to_string())
-    .bind(now_ms())
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if inserted == 0 {
-        return Err(AppError::conflict(
-            "replayed_notification",
-            "this notification was already processed",
-        ));
-    }
+    .await?;
     let head = lock_head(&mut tx, store, payment.order_id).await?;
     if notice.amount != payment.amount || payment.amount.fen() != head.total_fen {
         return Err(AppError::bad_request(

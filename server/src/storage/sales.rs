@@ -25,14 +25,15 @@ use retail_domain::money::Money;
 use retail_domain::order::{check_transition, Channel, Fulfilment, OrderStatus};
 use retail_domain::points::{points_to_reverse, PointsRules};
 use retail_domain::wire::sales::{
-    PaymentMethod, PosSale, ReturnLineRequest, ReturnLineResult, ReturnResult, SaleOutcome,
-    SaleResult,
+    LanePaymentStatus, PaymentMethod, PosSale, ReturnLineRequest, ReturnLineResult, ReturnResult,
+    SaleOutcome, SaleResult,
 };
 use serde::Serialize;
 use sqlx::any::AnyRow;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::lane_payments::{self, LanePaymentRecord};
 use super::orders::{lines_in_tx, lock_head, set_status, OrderHead, OrderView};
 use super::stock::{apply_movements, Movement, MovementKind};
 use super::{
@@ -240,6 +241,49 @@ fn earning_base(sale: &PosSale) -> Money {
         .map(|p| p.amount.fen())
         .fold(0_i64, i64::saturating_add);
     Money::from_fen(sale.total.fen().saturating_sub(points_paid).max(0))
+}
+
+/// Checks a sale's QR payment against the lane payment intent it names; answers the provider's
+/// reference, or why the sale cannot be taken.
+fn check_qr_payment(
+    sale: &PosSale,
+    payment: &retail_domain::wire::sales::PosPayment,
+    intent: Option<&LanePaymentRecord>,
+    store_id: &str,
+) -> Result<String, String> {
+    let id = payment.id;
+    let intent = intent.ok_or_else(|| {
+        format!("QR payment {id} is unknown to the server (no payment intent with this id)")
+    })?;
+    if intent.location_id != store_id || intent.sale_id != sale.id {
+        return Err(format!("QR payment {id} was asked for another sale"));
+    }
+    if intent.order_id.is_some_and(|o| o != sale.id) {
+        return Err(format!("QR payment {id} was taken by another sale"));
+    }
+    if intent.status != LanePaymentStatus::Succeeded {
+        return Err(format!(
+            "QR payment {id} was not paid (it is {})",
+            intent.status.as_str()
+        ));
+    }
+    if intent.amount != payment.amount {
+        return Err(format!(
+            "QR payment {id} paid {}, but the sale says {}",
+            intent.amount, payment.amount
+        ));
+    }
+    let provider_ref = intent.provider_ref.clone().unwrap_or_default();
+    if payment
+        .provider_ref
+        .as_ref()
+        .is_some_and(|r| *r != provider_ref)
+    {
+        return Err(format!(
+            "QR payment {id}: the provider reference does not match the provider's"
+        ));
+    }
+    Ok(provider_ref)
 }
 
 /// Applies a push of sales in one transaction and answers one result per sale, in order.
@@ -450,6 +494,39 @@ pub async fn push_sales(
         }
     }
 
+    // 2b. A QR payment taken at the lane is an intent of this store, for this sale, paid with
+    //     this amount, and not taken by another sale: the sale references it, and the money is
+    //     counted once (the row in `payments` appears now, with the sale).
+    let qr_ids: Vec<String> = (0..n)
+        .filter(|&i| is_new(&rejected, &outcome, i))
+        .flat_map(|i| sales[i].payments.iter())
+        .filter(|p| p.method == PaymentMethod::SandboxQr)
+        .map(|p| p.id.to_string())
+        .collect();
+    let intents = lane_payments::for_ids_in_tx(&mut tx, store, &qr_ids).await?;
+    let mut qr_refs: HashMap<Uuid, String> = HashMap::new();
+    for i in 0..n {
+        if !is_new(&rejected, &outcome, i) {
+            continue;
+        }
+        let sale = &sales[i];
+        for p in sale
+            .payments
+            .iter()
+            .filter(|p| p.method == PaymentMethod::SandboxQr)
+        {
+            match check_qr_payment(sale, p, intents.get(&p.id), ctx.store_id) {
+                Ok(provider_ref) => {
+                    qr_refs.insert(p.id, provider_ref);
+                }
+                Err(message) => {
+                    rejected[i] = Some(message);
+                    break;
+                }
+            }
+        }
+    }
+
     // 3. Order numbers, resolving the rare collisions (inside the push, then with stored ones).
     let mut numbers: HashSet<String> = HashSet::new();
     let mut claims: Vec<Claim<'_>> = Vec::new();
@@ -563,12 +640,29 @@ pub async fn push_sales(
                 )
             })
             .collect();
-        if !charges.is_empty() {
+        if !charges.is_empty() || !sale.coupons.is_empty() {
             sqlx::query("SAVEPOINT pos_sale_charge")
                 .execute(&mut *tx)
                 .await?;
             let mut failure: Option<String> = None;
+            // The coupons chosen at the till are used by this sale, once.
+            match super::coupons::use_for_sale_in_tx(
+                &mut tx,
+                member,
+                &sale.coupons,
+                sale_id,
+                sale.completed_at.timestamp_millis(),
+            )
+            .await
+            {
+                Ok(()) => {}
+                Err(AppError::Internal(err)) => return Err(AppError::Internal(err)),
+                Err(err) => failure = Some(err.to_string()),
+            }
             for payment in charges {
+                if failure.is_some() {
+                    break;
+                }
                 let ref_id = payment.id.to_string();
                 let result = match payment.method {
                     PaymentMethod::StoredBalance => {
@@ -753,7 +847,11 @@ pub async fn push_sales(
                     .bind(p.method.as_str())
                     .bind(p.amount.fen())
                     .bind("succeeded")
-                    .bind(p.provider_ref.as_deref())
+                    .bind(
+                        p.provider_ref
+                            .clone()
+                            .or_else(|| qr_refs.get(&p.id).cloned()),
+                    )
                     .bind(now)
                     .bind(now)
             },
@@ -785,6 +883,15 @@ pub async fn push_sales(
         // Stock rows in SKU order (the order every writer locks them in).
         movements.sort_by(|a, b| a.sku_id.cmp(&b.sku_id).then(a.ref_id.cmp(&b.ref_id)));
         apply_movements(&mut tx, &movements).await?;
+        for &i in &applied {
+            for p in sales[i]
+                .payments
+                .iter()
+                .filter(|p| p.method == PaymentMethod::SandboxQr)
+            {
+                lane_payments::mark_taken_in_tx(&mut tx, p.id, sales[i].id).await?;
+            }
+        }
     }
     tx.commit().await?;
 

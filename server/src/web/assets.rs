@@ -28,6 +28,7 @@ pub async fn js() -> impl IntoResponse {
 
 const CSS: &str = r#"
 *{box-sizing:border-box}
+.card:empty{display:none}
 html{-webkit-text-size-adjust:100%}
 body{margin:0;font:15px/1.5 -apple-system,"PingFang SC","Noto Sans CJK SC","Microsoft YaHei",sans-serif;color:#1f2328;background:#f5f6f7}
 a{color:#0a7d4f;text-decoration:none}
@@ -143,6 +144,26 @@ const JS: &str = r#"
       }).catch(function(){setTimeout(refresh,5000);});
     };
     setTimeout(refresh,Math.max(5000,(parseInt(code.getAttribute('data-expires-in'),10)-15)*1000));
+  }
+  var reprice=document.getElementById('reprice');
+  if(reprice){
+    document.querySelectorAll('[data-reprice]').forEach(function(el){
+      el.addEventListener('change',function(){reprice.click();});
+    });
+  }
+  var job=document.getElementById('import-job');
+  if(job){
+    var poll=function(){
+      fetch(job.getAttribute('data-poll'),{credentials:'same-origin'}).then(function(r){return r.json();}).then(function(p){
+        if(p.phase==='finished'){location.reload();return;}
+        var bar=document.getElementById('import-progress');
+        bar.max=Math.max(1,p.total);bar.value=p.done;
+        document.getElementById('import-done').textContent=p.done;
+        document.getElementById('import-total').textContent=p.total;
+        setTimeout(poll,400);
+      }).catch(function(){setTimeout(poll,2000);});
+    };
+    setTimeout(poll,300);
   }
   var video=document.getElementById('scan-video');
   if(video&&'BarcodeDetector' in window&&navigator.mediaDevices){

@@ -517,10 +517,14 @@ async fn order(
             "ready" => ctx.t("已标记为待自提，已通知门店设备。", "Marked ready for pickup; the store was notified."),
             "cancelled" => ctx.t("订单已取消（已付款的已原路退款）。", "Order cancelled (paid orders were refunded)."),
             "handed" => ctx.t("已交付顾客。", "Handed over."),
+            "shipped" => ctx.t("已发货。", "Shipped."),
+            "delivered" => ctx.t("已确认送达。", "Delivery confirmed."),
+            "returned" => ctx.t("售后退款已登记：退回商品已入库，按实付金额退款。", "After-sale refund recorded: the items are back in stock, refunded at what was paid."),
             _ => ctx.t("已完成。", "Done."),
         }) } }
         @if let Some(e) = &n.error { div.notice.err role="alert" { (match e.as_str() {
             "code" => ctx.t("取货码不正确。", "Wrong pickup code."),
+            "return_qty" => ctx.t("请填写退货数量（不超过可退数量）。", "Enter quantities to return (at most what is left)."),
             _ => ctx.t("当前状态不允许此操作。", "Not possible in the order's current state."),
         }) } }
         div.card {
@@ -528,7 +532,7 @@ async fn order(
             p.muted { (order.location_id) " · " (order.channel.as_str()) " · " (order.fulfilment.as_str()) " · " (when(order.created_at.timestamp_millis())) }
             div.table-wrap { table {
                 tr { th { (ctx.t("商品", "Item")) } th.num { (ctx.t("数量", "Qty")) } th.num { (ctx.t("单价", "Price")) } th.num { (ctx.t("金额", "Amount")) } }
-                @for l in &order.lines { tr { td { (l.name) } td.num { (l.qty) } td.num { (yuan(l.unit_price.fen())) } td.num { (yuan(l.amount.fen())) } } }
+                @for l in &order.lines { tr { td { (l.name) @if l.returned_qty > 0 { " " span.muted.returned { (ctx.t("已退 ", "returned ")) (l.returned_qty) } } } td.num { (l.qty) } td.num { (yuan(l.unit_price.fen())) } td.num { (yuan(l.amount.fen())) } } }
                 tr { td colspan="3" { b { (ctx.t("实付", "Total")) } } td.num { b { (yuan(order.total.fen())) } } }
             } }
         }
@@ -545,6 +549,16 @@ async fn order(
                     button.btn type="submit" { (ctx.t("核销交付", "Hand over")) }
                 }
             }
+            @if manager && order.status == OrderStatus::Paid && order.fulfilment.as_str() == "delivery" {
+                form method="post" action={ "/console/orders/" (order.id) "/ship" } {
+                    (ctx.csrf_field()) button.btn #ship type="submit" { (ctx.t("发货", "Ship")) }
+                }
+            }
+            @if manager && order.status == OrderStatus::Shipped {
+                form method="post" action={ "/console/orders/" (order.id) "/deliver" } {
+                    (ctx.csrf_field()) button.btn #deliver type="submit" { (ctx.t("确认送达", "Confirm delivery")) }
+                }
+            }
             @if manager && cancellable {
                 form method="post" action={ "/console/orders/" (order.id) "/cancel" } {
                     (ctx.csrf_field())
@@ -555,6 +569,9 @@ async fn order(
                     }
                 }
             }
+        }
+        @if manager && super::fulfilment::takes_returns(&order) {
+            (super::fulfilment::return_form(&ctx, &order))
         }
         div.card {
             b { (ctx.t("订单记录", "History")) }
@@ -1006,7 +1023,7 @@ pub fn parse_catalog_csv(bytes: &[u8]) -> (Vec<(usize, ProductRequest)>, Vec<Lin
     (out, errors)
 }
 
-fn import_view(
+pub(crate) fn import_view(
     ctx: &Ctx,
     staff: &StaffActor,
     errors: &[LineError],
@@ -1022,6 +1039,7 @@ fn import_view(
         }
         form.card method="post" action="/console/catalog/import" enctype="multipart/form-data" {
             (ctx.csrf_field())
+            input type="hidden" name="job" value=(retail_domain::ids::new_id());
             div.field {
                 label for="file" { (ctx.t("CSV 文件（UTF-8，每行一个 SKU）", "CSV file (UTF-8, one line per SKU)")) }
                 input #file type="file" name="file" accept=".csv,text/csv" required;
@@ -1054,6 +1072,7 @@ async fn import(
 ) -> WebResult<Response> {
     staff.require(&[Role::HeadOfficeAdmin])?;
     let mut csrf = None;
+    let mut job = None;
     let mut file: Option<Vec<u8>> = None;
     let bad = || {
         WebError::App(AppError::bad_request(
@@ -1064,6 +1083,7 @@ async fn import(
     while let Some(part) = multipart.next_field().await.map_err(|_| bad())? {
         match part.name() {
             Some("_csrf") => csrf = Some(part.text().await.map_err(|_| bad())?),
+            Some("job") => job = Some(part.text().await.map_err(|_| bad())?),
             Some("file") => {
                 let bytes = part.bytes().await.map_err(|_| bad())?;
                 if bytes.len() > MAX_IMPORT_BYTES {
@@ -1083,6 +1103,13 @@ async fn import(
         }
     }
     check_csrf(&state, &sid.0, csrf.as_deref())?;
+    let Some(job) = job
+        .as_deref()
+        .and_then(|j| Uuid::parse_str(j.trim()).ok())
+        .filter(|j| retail_domain::ids::require_v7(*j).is_ok())
+    else {
+        return Err(bad());
+    };
     let Some(bytes) = file.filter(|b| !b.is_empty()) else {
         return Ok(import_view(
             &ctx,
@@ -1094,9 +1121,23 @@ async fn import(
             None,
         ));
     };
-    // Every line is checked: the file's own errors, then codes already in the catalog and
-    // categories that do not exist, all by line.
-    let (parsed, mut errors) = parse_catalog_csv(&bytes);
+    // Checked and imported in the background; the job's page shows the progress (a resent
+    // form with the same job id finds the job already started).
+    super::import_job::start(&state, job, &staff.actor(), bytes);
+    Ok(redirect(&format!("/console/catalog/import/{job}")))
+}
+
+/// Checks every line of a catalog CSV — the file's own errors, then codes already in the
+/// catalog and categories that do not exist, all by line — and, only when every line is good,
+/// imports all of it in one transaction, telling `progress` how many products are written.
+/// Answers the number imported, or the errors by line (nothing imported).
+pub(crate) async fn check_and_import(
+    state: &AppState,
+    actor: &str,
+    bytes: &[u8],
+    progress: impl Fn(usize, usize) + Send + Sync,
+) -> Result<Result<usize, Vec<LineError>>, AppError> {
+    let (parsed, mut errors) = parse_catalog_csv(bytes);
     let categories: HashSet<String> = storage::catalog::categories(&state.store)
         .await?
         .into_iter()
@@ -1153,27 +1194,30 @@ async fn import(
     }
     if !errors.is_empty() {
         errors.sort_by_key(|e| e.line);
-        return Ok(import_view(&ctx, &staff, &errors, None));
+        return Ok(Err(errors));
     }
     let mut news = Vec::with_capacity(products.len());
     for req in products {
         news.push(crate::routes::catalog::product_request(req)?);
     }
-    match storage::catalog::import_products(&state.store, &news, &staff.actor()).await {
+    let total = news.len();
+    progress(0, total);
+    match storage::catalog::import_products_reporting(&state.store, &news, actor, |done| {
+        progress(done, total)
+    })
+    .await
+    {
         Ok(n) => {
             state.web.search.invalidate();
-            Ok(import_view(&ctx, &staff, &[], Some(n)))
+            Ok(Ok(n))
         }
-        Err(e @ (AppError::Conflict { .. } | AppError::Invalid { .. })) => Ok(import_view(
-            &ctx,
-            &staff,
-            &[LineError {
+        Err(e @ (AppError::Conflict { .. } | AppError::Invalid { .. })) => {
+            Ok(Err(vec![LineError {
                 line: 0,
                 message: e.to_string(),
-            }],
-            None,
-        )),
-        Err(e) => Err(e.into()),
+            }]))
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -1743,7 +1787,7 @@ async fn revoke_device(
     staff.require(&[Role::HeadOfficeAdmin, Role::StoreManager])?;
     let device = storage::devices::get(&state.store, id).await?;
     staff.require_store(&device.location_id)?;
-    storage::devices::revoke(&state.store, id, &staff.actor()).await?;
+    crate::routes::devices::revoke_device(&state, id, &staff.actor()).await?;
     Ok(redirect("/console/devices"))
 }
 
@@ -1752,9 +1796,10 @@ async fn revoke_device(
 // ---------------------------------------------------------------------------------------------
 
 /// Errors of the product page's forms, keyed `<form>-<sku id>`.
-type SkuErrors = BTreeMap<String, String>;
+/// Messages of the product page's forms, by form (`price-{sku}`, `barcode-{sku}`, `category`…).
+pub(crate) type SkuErrors = BTreeMap<String, String>;
 
-async fn product_view(
+pub(crate) async fn product_view(
     state: &AppState,
     ctx: &Ctx,
     staff: &StaffActor,
@@ -1771,11 +1816,12 @@ async fn product_view(
         .into_iter()
         .filter(|l| l.kind == "store")
         .collect();
+    let categories = storage::catalog::categories(&state.store).await?;
     let on = |s: &str| s == "on_shelf";
     let body = html! {
         @if done { div.notice.ok role="status" { (ctx.t("已保存并记入审计日志。", "Saved and recorded in the audit log.")) } }
         div.card.spread {
-            span { b { (p.name_zh) } " · " (p.name_en) br; span.muted { (p.code) " · " (p.brand) " · " (p.category_id) } }
+            span { b { (p.name_zh) } " · " (p.name_en) br; span.muted { (p.code) " · " (p.brand) " · " span #category { (p.category_id) } } }
             form method="post" action={ "/console/catalog/products/" (p.id) "/status" } {
                 (ctx.csrf_field())
                 input type="hidden" name="status" value=(if on(p.status.as_str()) { "off_shelf" } else { "on_shelf" });
@@ -1783,11 +1829,12 @@ async fn product_view(
                 @else { button.btn type="submit" { (ctx.t("上架", "Put on shelf")) } }
             }
         }
+        (super::catalog_edit::category_form(ctx, p.id, &p.category_id, &categories, errors.get("category")))
         @for s in &p.skus {
             div.card {
                 div.spread {
                     span { b { (s.sku_code) } " " (s.spec_zh) " / " (s.spec_en) " · " (s.unit) br;
-                        span.muted { (ctx.t("条码 ", "Barcodes ")) (s.barcodes.join(" ")) } }
+                        span.muted { (ctx.t("条码 ", "Barcodes ")) span.barcodes { (s.barcodes.join(" ")) } } }
                     form method="post" action={ "/console/catalog/skus/" (s.id) "/status" } {
                         (ctx.csrf_field())
                         input type="hidden" name="status" value=(if on(s.status.as_str()) { "off_shelf" } else { "on_shelf" });
@@ -1812,6 +1859,7 @@ async fn product_view(
                     button.btn.secondary type="submit" { (ctx.t("设置门店价", "Set store price")) }
                 }
                 @if let Some(e) = errors.get(&format!("store-{}", s.id)) { p.field-error role="alert" { (e) } }
+                (super::catalog_edit::barcode_forms(ctx, s.id, &s.barcodes, errors.get(&format!("barcode-{}", s.id))))
             }
         }
     };
@@ -1863,7 +1911,7 @@ async fn product_status(
     Ok(redirect(&format!("/console/catalog/products/{id}?done=1")))
 }
 
-async fn product_of_sku(state: &AppState, sku: Uuid) -> WebResult<Uuid> {
+pub(crate) async fn product_of_sku(state: &AppState, sku: Uuid) -> WebResult<Uuid> {
     let facts = storage::web::sku_facts(&state.store, &[sku]).await?;
     Ok(facts
         .get(&sku)

@@ -290,6 +290,10 @@ async fn me(State(state): State<AppState>, ctx: Ctx) -> WebResult<Response> {
                 div.kpi { span.muted { (ctx.t("等级", "Tier")) } b { (member.tier.name) } }
             }
         }
+        div.card.spread {
+            a #my-coupons href="/me/coupons" { (ctx.t("我的优惠券", "My coupons")) }
+            a href="/coupons" { (ctx.t("领券中心", "Coupon centre")) }
+        }
         div.card.center data-refresh="/me/code" data-expires-in=(expires_in) {
             b { (ctx.t("会员码", "Member code")) }
             div { div.qr { (qr_svg(&code)) } }

@@ -33,7 +33,11 @@ use crate::state::AppState;
 use crate::storage;
 
 mod assets;
+pub mod catalog_edit;
 pub mod console;
+pub mod coupons;
+pub mod fulfilment;
+pub mod import_job;
 pub mod member;
 pub mod promotions;
 pub mod scan;
@@ -45,6 +49,8 @@ pub mod shop;
 pub struct WebState {
     /// The shop's product search index.
     pub search: search::SearchIndex,
+    /// Catalog imports running or finished recently.
+    pub imports: import_job::ImportJobs,
 }
 
 /// How long a shop session lives (30 days).
@@ -61,6 +67,10 @@ pub fn router() -> Router<AppState> {
         .merge(scan::router())
         .merge(console::router())
         .merge(promotions::router())
+        .merge(coupons::router())
+        .merge(fulfilment::router())
+        .merge(catalog_edit::router())
+        .merge(import_job::router())
         .layer(axum::middleware::from_fn(browser_cookie))
 }
 
@@ -664,11 +674,13 @@ pub fn console_page(ctx: &Ctx, staff: &StaffActor, title: &str, body: Markup) ->
                         @if staff.role != crate::auth::Role::Cashier {
                             a href="/console/members" { (t("会员", "Members")) }
                             a href="/console/devices" { (t("设备", "Devices")) }
+                            @if !head_office { a href="/console/coupons" { (t("优惠券", "Coupons")) } }
                         }
                         @if head_office {
                             a href="/console/catalog" { (t("商品", "Catalog")) }
                             a href="/console/catalog/import" { (t("导入", "Import")) }
                             a href="/console/promotions" { (t("促销", "Promotions")) }
+                            a href="/console/coupons" { (t("优惠券", "Coupons")) }
                             a href="/console/stores" { (t("门店", "Stores")) }
                             a href="/console/staff" { (t("员工", "Staff")) }
                             a href="/console/audit" { (t("审计日志", "Audit log")) }

@@ -9,8 +9,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use maud::html;
-use retail_domain::codes::{parse_store_code, validate_store, ExitPass, SignedCode};
-use retail_domain::money::Money;
+use retail_domain::codes::{parse_store_code, validate_store};
 use retail_domain::order::OrderStatus;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -361,19 +360,7 @@ async fn pass(State(state): State<AppState>, ctx: Ctx) -> WebResult<Response> {
         storage::web::scan_set_order(&state.store, scan.id, Some(order_id), "paid").await?;
     }
     let items: i64 = order.lines.iter().map(|l| l.qty).sum();
-    let now = chrono::Utc::now();
-    let code = state
-        .keys
-        .signer
-        .try_sign(&SignedCode::ExitPass(ExitPass {
-            session_id: scan.id,
-            store: scan.location_id.clone(),
-            item_count: u32::try_from(items).unwrap_or(u32::MAX),
-            total: Money::from_fen(order.total.fen()),
-            expires_at: chrono::DateTime::from_timestamp(now.timestamp() + EXIT_PASS_TTL_SECS, 0)
-                .unwrap_or(now),
-        }))
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("signing an exit pass: {e}")))?;
+    let code = crate::checkout::exit_pass(&state, scan.id, &order, EXIT_PASS_TTL_SECS).await?;
     Ok(html_response(html! {
         (maud::DOCTYPE)
         html lang=(ctx.lang.code()) {

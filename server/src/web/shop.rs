@@ -125,6 +125,10 @@ async fn home(State(state): State<AppState>, ctx: Ctx) -> WebResult<Response> {
                 a.btn href="/scan" { (ctx.t("扫码购", "Scan & Go")) }
             }
         }
+        div.card.spread {
+            div { b { (ctx.t("领券中心", "Coupon centre")) } p.muted { (ctx.t("先领券，结算时直接抵扣", "Claim coupons now, use them at checkout")) } }
+            a.btn.secondary #coupon-centre href="/coupons" { (ctx.t("去领券", "Get coupons")) }
+        }
         h2 { (ctx.t("分类", "Categories")) }
         div.chips {
             @for c in cats.iter().filter(|c| c.parent_id.is_none()) {
@@ -566,18 +570,34 @@ pub(crate) async fn engine_total(
     if lines.is_empty() {
         return None;
     }
+    engine_quote(state, location, member, lines, Vec::new(), 0)
+        .await
+        .ok()
+}
+
+/// What the pricing engine charges for these lines with the member's chosen coupons and points
+/// (the same quote checkout places the order with), or why it cannot (e.g. a coupon's minimum
+/// spend not reached, points over the cap).
+async fn engine_quote(
+    state: &AppState,
+    location: &str,
+    member: Option<Uuid>,
+    lines: Vec<(Uuid, i64)>,
+    coupons: Vec<Uuid>,
+    points_to_redeem: i64,
+) -> Result<retail_domain::pricing::PricedBasket, AppError> {
     let request = crate::pricing::BasketRequest {
         location: location.to_owned(),
         channel: crate::pricing::Channel::Online,
         member_id: member,
         lines,
-        coupons: Vec::new(),
-        points_to_redeem: 0,
+        label_prices: Default::default(),
+        coupons,
+        points_to_redeem,
     };
     crate::pricing::quote(state, &request)
         .await
         .map(|q| q.basket)
-        .ok()
 }
 
 /// The lines the engine can price (on shelf, a positive quantity).
@@ -597,7 +617,10 @@ pub(crate) fn priced_summary(
         @if let Some(b) = priced {
             div.spread { b { (ctx.t("合计", "Total")) } b.price data-total=(b.amount_due) { (yuan(b.amount_due.fen())) } }
             @if b.discount.fen() > 0 {
-                p.muted { (ctx.t("已优惠 ", "You save ")) (yuan(b.discount.fen())) " · " (ctx.lang.pick(&b.explanation.zh, &b.explanation.en)) }
+                p.muted #explanation { (ctx.t("已优惠 ", "You save ")) (yuan(b.discount.fen())) " · " (ctx.lang.pick(&b.explanation.zh, &b.explanation.en)) }
+            }
+            @if let Some(p) = &b.points {
+                p.muted #points-used { (ctx.lang.pick(&p.explanation.zh, &p.explanation.en)) }
             }
         }
     }
@@ -660,12 +683,6 @@ async fn cart(
     Ok(shop_page(&ctx, ctx.t("购物车", "Cart"), count, body))
 }
 
-#[derive(Debug, Deserialize, Default)]
-struct CheckoutParams {
-    mode: Option<String>,
-    store: Option<String>,
-}
-
 #[derive(Debug, Deserialize, Default, Clone)]
 struct CheckoutForm {
     id: Option<String>,
@@ -674,20 +691,49 @@ struct CheckoutForm {
     name: Option<String>,
     phone: Option<String>,
     address: Option<String>,
+    /// The member's coupon to use (empty: none).
+    coupon: Option<String>,
+    /// Points to redeem (empty: none).
+    points: Option<String>,
 }
 
+impl CheckoutForm {
+    /// The chosen coupon, if any; `Err` when the field is not a coupon id.
+    fn coupons(&self) -> Result<Vec<Uuid>, ()> {
+        match self
+            .coupon
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+        {
+            None => Ok(Vec::new()),
+            Some(c) => Uuid::parse_str(c).map(|id| vec![id]).map_err(|_| ()),
+        }
+    }
+
+    /// The points to redeem; `Err` when the field is not a whole number ≥ 0.
+    fn points(&self) -> Result<i64, ()> {
+        match self
+            .points
+            .as_deref()
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            None => Ok(0),
+            Some(p) => p.parse::<i64>().ok().filter(|p| *p >= 0).ok_or(()),
+        }
+    }
+}
+
+/// The checkout page; the "update total" button sends the form here with GET, so the total
+/// follows the chosen coupon and points.
 async fn checkout(
     State(state): State<AppState>,
     ctx: Ctx,
-    Query(p): Query<CheckoutParams>,
+    Query(form): Query<CheckoutForm>,
 ) -> WebResult<Response> {
     let session = session(&state, &ctx).await?;
     let (session_id, member) = require_member(session.as_ref(), "/checkout")?;
-    let form = CheckoutForm {
-        mode: p.mode,
-        store: p.store,
-        ..CheckoutForm::default()
-    };
     checkout_page(
         &state,
         &ctx,
@@ -726,11 +772,80 @@ async fn checkout_page(
         .filter(|l| l.selected)
         .collect();
     let count: i64 = lines.iter().map(|l| l.qty).sum();
-    let priced = engine_total(state, location, Some(member), priceable(lines.iter())).await;
+    let coupons = storage::coupons::for_member(&state.store, member, true).await?;
+    let balance = storage::members::points_balance(&state.store, member).await?;
+    let mut errors = errors.clone();
+    let chosen = match form.coupons() {
+        Ok(ids) => ids,
+        Err(()) => {
+            errors.insert("coupon", ctx.t("请选择优惠券", "Choose a coupon").into());
+            Vec::new()
+        }
+    };
+    let points = match form.points() {
+        Ok(p) => p,
+        Err(()) => {
+            errors.insert(
+                "points",
+                ctx.t(
+                    "积分须为不小于 0 的整数",
+                    "Points are a whole number, 0 or more",
+                )
+                .into(),
+            );
+            0
+        }
+    };
+    let priceable_lines = priceable(lines.iter());
+    // The engine's quote with the choices; when they cannot apply, say why next to the field and
+    // show the total without them.
+    let priced = if priceable_lines.is_empty() {
+        None
+    } else {
+        match engine_quote(
+            state,
+            location,
+            Some(member),
+            priceable_lines.clone(),
+            chosen.clone(),
+            points,
+        )
+        .await
+        {
+            Ok(b) => Some(b),
+            Err(e) => {
+                let field = match &e {
+                    AppError::Invalid { fields, .. } if fields.contains_key("points_to_redeem") => {
+                        "points"
+                    }
+                    _ => "coupon",
+                };
+                errors.insert(field, e.to_string());
+                let coupons_ok = if field == "points" {
+                    chosen.clone()
+                } else {
+                    Vec::new()
+                };
+                engine_quote(
+                    state,
+                    location,
+                    Some(member),
+                    priceable_lines,
+                    coupons_ok,
+                    0,
+                )
+                .await
+                .ok()
+            }
+        }
+    };
+    let max_points = priced.as_ref().map_or(0, |b| b.max_redeemable_points);
+    let rules = &state.settings.points;
     let id = form
         .id
         .clone()
         .unwrap_or_else(|| retail_domain::ids::new_id().to_string());
+    let chosen_text = chosen.first().map(|c| c.to_string()).unwrap_or_default();
     let body = html! {
         @if let Some(p) = problem { div.notice.err role="alert" { (p) } }
         @if lines.is_empty() { div.card { (ctx.t("没有选中的商品。", "No items selected.")) " " a href="/cart" { (ctx.t("返回购物车", "Back to cart")) } } }
@@ -738,22 +853,22 @@ async fn checkout_page(
             a.chip.on[pickup] href={ "/checkout?mode=pickup&store=" (store) } { (ctx.t("门店自提", "Store pickup")) }
             a.chip.on[!pickup] href="/checkout?mode=delivery" { (ctx.t("配送到家", "Delivery")) }
         }
-        form method="post" action="/checkout" {
+        form #checkout-form method="post" action="/checkout" {
             (ctx.csrf_field())
             input type="hidden" name="id" value=(id);
             input type="hidden" name="mode" value=(if pickup { "pickup" } else { "delivery" });
             @if pickup {
                 div.field.has-error[errors.contains_key("store")] {
                     label for="store" { (ctx.t("自提门店", "Pickup store")) }
-                    select #store name="store" {
+                    select #store name="store" data-reprice {
                         @for l in &stores { option value=(l.id) selected[l.id == store] { (ctx.lang.pick(&l.name_zh, &l.name_en)) " · " (l.address) } }
                     }
                     @if let Some(e) = errors.get("store") { p.field-error data-field="store" { (e) } }
                 }
             } @else {
-                (field(ctx.t("收货人", "Recipient"), "name", "text", form.name.as_deref().unwrap_or(""), errors, html!{}))
-                (field(ctx.t("手机号", "Phone"), "phone", "tel", form.phone.as_deref().unwrap_or(""), errors, html!{}))
-                (field(ctx.t("详细地址", "Address"), "address", "text", form.address.as_deref().unwrap_or(""), errors, html!{}))
+                (field(ctx.t("收货人", "Recipient"), "name", "text", form.name.as_deref().unwrap_or(""), &errors, html!{}))
+                (field(ctx.t("手机号", "Phone"), "phone", "tel", form.phone.as_deref().unwrap_or(""), &errors, html!{}))
+                (field(ctx.t("详细地址", "Address"), "address", "text", form.address.as_deref().unwrap_or(""), &errors, html!{}))
             }
             div.card {
                 @for l in &lines {
@@ -763,6 +878,30 @@ async fn checkout_page(
                     }
                     @if l.qty > l.available { p.field-error { (ctx.t("库存不足，仅剩 ", "Not enough stock; only ")) (l.available) } }
                 }
+                div.field.has-error[errors.contains_key("coupon")] {
+                    label for="coupon" { (ctx.t("优惠券", "Coupon")) " " a href="/coupons" { (ctx.t("去领券", "Get coupons")) } }
+                    select #coupon name="coupon" data-reprice {
+                        option value="" selected[chosen.is_empty()] { (ctx.t("不使用", "None")) " (" (coupons.len()) (ctx.t(" 张可用", " usable")) ")" }
+                        @for c in &coupons {
+                            option value=(c.id) selected[c.id.to_string() == chosen_text] {
+                                (ctx.lang.pick(&c.terms.name_zh, &c.terms.name_en)) " · " (super::coupons::rule_text(ctx.lang, &c.terms.rule))
+                            }
+                        }
+                    }
+                    @if let Some(e) = errors.get("coupon") { p.field-error data-field="coupon" { (e) } }
+                }
+                div.field.has-error[errors.contains_key("points")] {
+                    label for="points" { (ctx.t("使用积分", "Redeem points")) }
+                    input #points name="points" type="number" min="0" max=(max_points) inputmode="numeric" data-reprice
+                        value=(form.points.as_deref().unwrap_or(""));
+                    p.muted #points-hint {
+                        (ctx.t("可用积分 ", "Points balance ")) (balance) " · "
+                        (ctx.t("本单最多可用 ", "at most ")) (max_points)
+                        (ctx.t("", " on this order")) " · " (rules.redeem_points_per_yuan) (ctx.t(" 积分 = ¥1", " points = ¥1"))
+                    }
+                    @if let Some(e) = errors.get("points") { p.field-error data-field="points" { (e) } }
+                }
+                button.btn.secondary #reprice type="submit" formmethod="get" formaction="/checkout" formnovalidate { (ctx.t("更新合计", "Update total")) }
                 (priced_summary(ctx, priced.as_ref()))
                 p.muted { (ctx.t("实付金额以提交订单后为准。", "The amount due is fixed when the order is placed.")) }
             }
@@ -829,6 +968,10 @@ async fn place(
             address: addr,
         });
     }
+    let (Ok(coupons), Ok(points_to_redeem)) = (form.coupons(), form.points()) else {
+        // The page says which field is wrong.
+        return checkout_page(&state, &ctx, (session_id, member), &form, &errors, None).await;
+    };
     if !errors.is_empty() {
         return checkout_page(&state, &ctx, (session_id, member), &form, &errors, None).await;
     }
@@ -851,8 +994,8 @@ async fn place(
         address,
         lines: lines.iter().map(|l| (l.sku_id, l.qty)).collect(),
         member_id: Some(member),
-        coupons: Vec::new(),
-        points_to_redeem: 0,
+        coupons,
+        points_to_redeem,
         created_by: "shop-web".into(),
     };
     match crate::checkout::place(&state, req).await {

@@ -164,14 +164,27 @@ async fn click(client: &Client, css: &str) {
 }
 
 async fn type_into(client: &Client, css: &str, text: &str) {
-    let el = client
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"));
-    el.clear().await.unwrap();
-    el.send_keys(text).await.unwrap();
+    // Retried: the page may be replaced (a form submitted, a re-priced page) while typing.
+    let mut last = String::new();
+    for _ in 0..50 {
+        match client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css(css))
+            .await
+        {
+            Ok(el) => match el.clear().await {
+                Ok(()) => match el.send_keys(text).await {
+                    Ok(()) => return,
+                    Err(e) => last = e.to_string(),
+                },
+                Err(e) => last = e.to_string(),
+            },
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("type into {css}: {last}");
 }
 
 async fn wait_path(client: &Client, prefix: &str) -> String {
@@ -263,8 +276,27 @@ async fn shopper_orders_for_pickup_and_the_manager_marks_it_ready() {
         .click()
         .await
         .unwrap();
+    // Choosing another store re-prices the page for that store.
+    for _ in 0..100 {
+        let url = phone.current_url().await.unwrap();
+        if url.query().is_some_and(|q| q.contains("store=SH001")) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        phone
+            .find(Locator::Css("#store"))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("SH001")
+    );
     shots.take(&phone, "shop-checkout-360").await;
-    click(&phone, "form[action='/checkout'] button[type=submit]").await;
+    click(&phone, "#checkout-form button.block").await;
     let order_path = wait_path(&phone, "/orders/").await;
     let order_id: uuid::Uuid = order_path
         .trim_start_matches("/orders/")
@@ -328,19 +360,7 @@ async fn csv_import_with_a_bad_line_imports_nothing_and_cashiers_stay_out() {
     let shots = Shots::new(temp.path());
     let driver = start_driver().await;
     let desk = browser(&driver, false).await;
-    let categories = retail_server::storage::catalog::categories(&app.state.store)
-        .await
-        .unwrap();
-    let leaf = categories
-        .iter()
-        .find(|c| {
-            !categories
-                .iter()
-                .any(|o| o.parent_id.as_ref() == Some(&c.id))
-        })
-        .unwrap()
-        .id
-        .clone();
+    let leaf = leaf_category(&app).await;
 
     console_login(&desk, &app, "admin").await;
     let header = "product_code,name_zh,name_en,brand,category_id,sku_code,spec_zh,spec_en,unit,price,member_price,barcodes";
@@ -450,6 +470,56 @@ async fn shopper_login(phone: &Client, app: &TestApp, number: &str, back: &str) 
     wait_path(phone, back).await;
 }
 
+/// A category without children.
+async fn leaf_category(app: &TestApp) -> String {
+    let categories = retail_server::storage::catalog::categories(&app.state.store)
+        .await
+        .unwrap();
+    categories
+        .iter()
+        .find(|c| {
+            !categories
+                .iter()
+                .any(|o| o.parent_id.as_ref() == Some(&c.id))
+        })
+        .unwrap()
+        .id
+        .clone()
+}
+
+/// The demo's 伊利纯牛奶 product.
+async fn milk(app: &TestApp) -> uuid::Uuid {
+    retail_server::storage::catalog::list_products(
+        &app.state.store,
+        &retail_server::storage::catalog::ProductFilter {
+            q: Some("纯牛奶".into()),
+            limit: 1,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+    .items[0]
+        .id
+}
+
+/// The first 50 stock levels of a location.
+async fn levels_at(
+    app: &TestApp,
+    location: &str,
+) -> Vec<retail_server::storage::stock::StockLevel> {
+    retail_server::storage::stock::list_levels(
+        &app.state.store,
+        &retail_server::storage::stock::LevelFilter {
+            location_id: Some(location.into()),
+            limit: 50,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scan_and_go_pays_and_shows_a_signed_exit_pass() {
     if !browser_available() {
@@ -459,16 +529,7 @@ async fn scan_and_go_pays_and_shows_a_signed_exit_pass() {
     let temp = tempfile::tempdir().unwrap();
     let shots = Shots::new(temp.path());
     // A barcode of something the store has.
-    let levels = retail_server::storage::stock::list_levels(
-        &app.state.store,
-        &retail_server::storage::stock::LevelFilter {
-            location_id: Some("SH002".into()),
-            limit: 50,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let levels = levels_at(&app, "SH002").await;
     let mut barcode = None;
     for level in levels.iter().filter(|l| l.available > 5) {
         let sku = retail_server::storage::catalog::sku(&app.state.store, level.sku_id, None)
@@ -543,4 +604,316 @@ async fn scan_and_go_pays_and_shows_a_signed_exit_pass() {
         other => panic!("not an exit pass: {other:?}"),
     }
     phone.close().await.unwrap();
+}
+
+async fn total_of(client: &Client) -> String {
+    client
+        .execute(
+            "var t=document.querySelector('[data-total]');return t?t.getAttribute('data-total'):''",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Waits until the checkout total differs from `before` (the page re-priced itself).
+async fn total_changes(client: &Client, before: &str) -> String {
+    for _ in 0..100 {
+        let now = total_of(client).await;
+        if !now.is_empty() && now != before {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the total stayed {before}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_office_creates_a_coupon_a_member_claims_it_and_checks_out_with_points() {
+    if !browser_available() {
+        return;
+    }
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let temp = tempfile::tempdir().unwrap();
+    let shots = Shots::new(temp.path());
+    let driver = start_driver().await;
+
+    // Head office: a 无门槛 ¥3 coupon for the coupon centre, 5 in stock.
+    let desk = browser(&driver, false).await;
+    console_login(&desk, &app, "admin").await;
+    desk.goto(&format!("{}/console/coupons", app.url))
+        .await
+        .unwrap();
+    type_into(&desk, "#name", "无门槛3元券").await;
+    desk.find(Locator::Css("#kind option[value='no_threshold']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    desk.find(Locator::Css("#issue_on option[value='claim']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    type_into(&desk, "#amount", "3").await;
+    type_into(&desk, "#stock_total", "5").await;
+    click(&desk, "#new-coupon button[type=submit]").await;
+    let row = text_of(&desk, "#templates tr[data-template]").await;
+    assert!(
+        row.contains("无门槛3元券") && row.contains("0 / 5"),
+        "{row}"
+    );
+    shots.take(&desk, "console-coupons-desktop").await;
+
+    // The member claims it in the coupon centre.
+    let phone = browser(&driver, true).await;
+    shopper_login(&phone, &app, "13800138005", "/coupons").await;
+    click(&phone, "form[action$='/claim'] button").await;
+    text_of(&phone, ".notice.ok").await;
+    assert!(text_of(&phone, ".left").await.contains('4'));
+    shots.take(&phone, "shop-coupon-centre-360").await;
+    phone
+        .goto(&format!("{}/me/coupons", app.url))
+        .await
+        .unwrap();
+    assert!(text_of(&phone, "#usable").await.contains("无门槛3元券"));
+    shots.take(&phone, "shop-my-coupons-360").await;
+
+    // Checkout: choosing the coupon and points re-prices the order with the engine.
+    let product = milk(&app).await;
+    phone
+        .goto(&format!("{}/p/{product}", app.url))
+        .await
+        .unwrap();
+    type_into(&phone, "form[action='/cart/add'] input[name=qty]", "10").await;
+    click(&phone, "form[action='/cart/add'] button").await;
+    text_of(&phone, ".notice.ok").await;
+    phone
+        .goto(&format!("{}/checkout?mode=pickup&store=SH001", app.url))
+        .await
+        .unwrap();
+    let plain = total_of(&phone).await;
+    phone
+        .find(Locator::Css("#coupon option:nth-child(2)"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let with_coupon = total_changes(&phone, &plain).await;
+    assert!(text_of(&phone, "#explanation")
+        .await
+        .contains("无门槛3元券"));
+    type_into(&phone, "#points", "100\u{E007}").await;
+    let with_points = total_changes(&phone, &with_coupon).await;
+    assert!(text_of(&phone, "#points-used").await.contains("100"));
+    let fen = |t: &str| t.parse::<retail_domain::money::Money>().unwrap().fen();
+    assert_eq!(fen(&with_coupon), fen(&plain) - 300);
+    assert_eq!(fen(&with_points), fen(&with_coupon) - 100);
+    shots.take(&phone, "shop-checkout-coupon-points-360").await;
+    click(&phone, "#checkout-form button.block").await;
+    let order_path = wait_path(&phone, "/orders/").await;
+    let order_id: uuid::Uuid = order_path.trim_start_matches("/orders/").parse().unwrap();
+    let order = retail_server::storage::orders::get(&app.state.store, order_id)
+        .await
+        .unwrap();
+    assert_eq!(order.total.fen(), fen(&with_points));
+    phone
+        .goto(&format!("{}/me/coupons", app.url))
+        .await
+        .unwrap();
+    assert!(text_of(&phone, "#spent").await.contains("已使用"));
+    phone.close().await.unwrap();
+    desk.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_office_ships_delivers_and_refunds_after_delivery() {
+    if !browser_available() {
+        return;
+    }
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let temp = tempfile::tempdir().unwrap();
+    let shots = Shots::new(temp.path());
+    // A paid delivery order (placed and paid through the API and the sandbox provider).
+    let levels = levels_at(&app, "WH01").await;
+    let level = levels
+        .iter()
+        .find(|l| l.available > 5)
+        .expect("stock at WH01");
+    let body = json!({"id": retail_domain::ids::new_id(), "fulfilment": "delivery",
+        "address": {"name": "李四", "phone": "13800138010", "address": "杭州市西湖区文三路 100 号"},
+        "lines": [{"sku_id": level.sku_id, "qty": 2}]});
+    let (_, order) = app.post("/api/v1/orders", None, body).await;
+    let order_id: uuid::Uuid = order["id"].as_str().unwrap().parse().unwrap();
+    let (_, intent) = app
+        .post(
+            &format!("/api/v1/orders/{order_id}/payments"),
+            None,
+            json!({"id": retail_domain::ids::new_id()}),
+        )
+        .await;
+    let pay_url = intent["pay_url"].as_str().unwrap().to_owned();
+    app.client.post(&pay_url).send().await.unwrap();
+
+    let driver = start_driver().await;
+    let desk = browser(&driver, false).await;
+    console_login(&desk, &app, "admin").await;
+    desk.goto(&format!("{}/console/orders/{order_id}", app.url))
+        .await
+        .unwrap();
+    click(&desk, "#ship").await;
+    text_of(&desk, "#deliver").await;
+    assert_eq!(text_of(&desk, "#order-status").await, "已发货");
+    click(&desk, "#deliver").await;
+    text_of(&desk, "#after-sale").await;
+    assert_eq!(text_of(&desk, "#order-status").await, "已送达");
+    type_into(&desk, "#after-sale input[name=qty_1]", "1").await;
+    type_into(&desk, "#after-sale input[name=reason]", "包装破损").await;
+    click(&desk, "#refund").await;
+    assert!(text_of(&desk, ".notice.ok")
+        .await
+        .contains("售后退款已登记"));
+    assert!(text_of(&desk, ".returned").await.contains('1'));
+    shots.take(&desk, "console-order-after-sale-desktop").await;
+    let view = retail_server::storage::orders::get(&app.state.store, order_id)
+        .await
+        .unwrap();
+    assert_eq!(view.status, OrderStatus::Delivered, "one of two units back");
+    assert_eq!(view.lines[0].returned_qty, 1);
+    desk.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_office_edits_barcodes_and_the_category_of_a_product() {
+    if !browser_available() {
+        return;
+    }
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let temp = tempfile::tempdir().unwrap();
+    let shots = Shots::new(temp.path());
+    let product = milk(&app).await;
+    let driver = start_driver().await;
+    let desk = browser(&driver, false).await;
+    console_login(&desk, &app, "admin").await;
+    desk.goto(&format!("{}/console/catalog/products/{product}", app.url))
+        .await
+        .unwrap();
+    // A wrong check digit is refused next to the SKU's barcodes.
+    let good = retail_domain::barcode::ean13_from_body("699123450001").unwrap();
+    let last = good.as_bytes()[12] - b'0';
+    let bad = format!("{}{}", &good[..12], (last + 1) % 10);
+    type_into(&desk, ".add-barcode input[name=code]", &bad).await;
+    click(&desk, ".add-barcode button").await;
+    assert!(text_of(&desk, "[data-error=barcode]")
+        .await
+        .contains("校验位"));
+    type_into(&desk, ".add-barcode input[name=code]", &good).await;
+    click(&desk, ".add-barcode button").await;
+    text_of(&desk, ".notice.ok").await;
+    assert!(text_of(&desk, ".barcodes").await.contains(&good));
+    // Another category.
+    let current = text_of(&desk, "#category").await;
+    let target = retail_server::storage::catalog::categories(&app.state.store)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|c| c.id != current)
+        .unwrap()
+        .id;
+    desk.find(Locator::Css(&format!(
+        "#category_id option[value='{target}']"
+    )))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    click(&desk, "#category-form button").await;
+    text_of(&desk, ".notice.ok").await;
+    assert_eq!(text_of(&desk, "#category").await, target);
+    shots.take(&desk, "console-product-edit-desktop").await;
+    let sku = retail_server::storage::catalog::sku_by_barcode(&app.state.store, &good, None)
+        .await
+        .unwrap()
+        .expect("the new barcode finds the SKU");
+    assert_eq!(sku.category_id, target);
+    desk.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_csv_import_runs_in_the_background_with_progress() {
+    if !browser_available() {
+        return;
+    }
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let temp = tempfile::tempdir().unwrap();
+    let shots = Shots::new(temp.path());
+    let leaf = leaf_category(&app).await;
+    const N: usize = 1500;
+    let mut good = String::from("product_code,name_zh,name_en,brand,category_id,sku_code,spec_zh,spec_en,unit,price,member_price,barcodes\n");
+    for i in 0..N {
+        let code = retail_domain::barcode::ean13_from_body(&format!("699{i:09}")).unwrap();
+        good.push_str(&format!(
+            "BULK{i},批量商品{i},Bulk item {i},测试,{leaf},BULK{i}-1,1个,1 pc,个,{}.00,,{code}\n",
+            1 + i % 50
+        ));
+    }
+    // The same file with its very last line broken: nothing of it is imported.
+    let broken = format!("{good}BULKX,坏行,Bad,测试,{leaf},BULKX-1,1个,1 pc,个,-1,,123\n");
+    let good_path = temp.path().join("bulk.csv");
+    let broken_path = temp.path().join("bulk-broken.csv");
+    std::fs::write(&good_path, &good).unwrap();
+    std::fs::write(&broken_path, &broken).unwrap();
+    let driver = start_driver().await;
+    let desk = browser(&driver, false).await;
+    console_login(&desk, &app, "admin").await;
+    let count = || async {
+        retail_server::storage::catalog::taken_codes(
+            &app.state.store,
+            &(0..N).map(|i| format!("BULK{i}")).collect::<Vec<_>>(),
+            &[],
+            &[],
+        )
+        .await
+        .unwrap()
+        .len()
+    };
+
+    for (path, name) in [(&broken_path, "broken"), (&good_path, "good")] {
+        desk.goto(&format!("{}/console/catalog/import", app.url))
+            .await
+            .unwrap();
+        desk.find(Locator::Css("#file"))
+            .await
+            .unwrap()
+            .send_keys(path.to_str().unwrap())
+            .await
+            .unwrap();
+        click(&desk, "#import-submit").await;
+        // The upload answers with the job's page, which shows progress until it is done.
+        let job = wait_path(&desk, "/console/catalog/import/").await;
+        assert!(job.len() > "/console/catalog/import/".len());
+        if desk.find(Locator::Css("#import-progress")).await.is_ok() {
+            shots
+                .take(&desk, &format!("console-import-progress-{name}-desktop"))
+                .await;
+        }
+        if name == "broken" {
+            let errors = text_of(&desk, "#import-errors").await;
+            assert!(errors.contains(&format!("第 {} 行", N + 2)), "{errors}");
+            assert_eq!(count().await, 0, "nothing of a broken file");
+        } else {
+            let ok = text_of(&desk, "#import-ok").await;
+            assert!(ok.contains(&N.to_string()), "{ok}");
+            shots.take(&desk, "console-import-done-desktop").await;
+            assert_eq!(count().await, N);
+        }
+    }
+    desk.close().await.unwrap();
 }

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::support::{Backend, TestApp};
 
-async fn register_device(app: &TestApp) -> (Uuid, String) {
+pub(crate) async fn register_device(app: &TestApp) -> (Uuid, String) {
     let admin = app.login("admin").await;
     let id = Uuid::now_v7();
     let (status, body) = app
@@ -25,7 +25,7 @@ async fn register_device(app: &TestApp) -> (Uuid, String) {
     (id, body["credential"].as_str().unwrap().to_owned())
 }
 
-fn client(app: &TestApp, user: Option<(&str, &str)>) -> (AsyncClient, EventLoop) {
+pub(crate) fn client(app: &TestApp, user: Option<(&str, &str)>) -> (AsyncClient, EventLoop) {
     let broker = app.state.broker.clone().expect("bus enabled");
     let mut options = MqttOptions::new(
         format!("test-{}", Uuid::now_v7().simple()),
@@ -40,7 +40,7 @@ fn client(app: &TestApp, user: Option<(&str, &str)>) -> (AsyncClient, EventLoop)
 }
 
 /// Polls until the CONNACK; returns its code.
-async fn connack(eventloop: &mut EventLoop) -> Result<ConnectReturnCode, String> {
+pub(crate) async fn connack(eventloop: &mut EventLoop) -> Result<ConnectReturnCode, String> {
     loop {
         match tokio::time::timeout(Duration::from_secs(10), eventloop.poll()).await {
             Ok(Ok(Event::Incoming(Packet::ConnAck(ack)))) => return Ok(ack.code),
@@ -52,7 +52,7 @@ async fn connack(eventloop: &mut EventLoop) -> Result<ConnectReturnCode, String>
 }
 
 /// Waits for the next publish on any subscribed topic; returns (topic, JSON payload).
-async fn next_publish(eventloop: &mut EventLoop) -> (String, Value) {
+pub(crate) async fn next_publish(eventloop: &mut EventLoop) -> (String, Value) {
     loop {
         let event = tokio::time::timeout(Duration::from_secs(15), eventloop.poll())
             .await
@@ -67,7 +67,7 @@ async fn next_publish(eventloop: &mut EventLoop) -> (String, Value) {
     }
 }
 
-async fn paid_pickup_order(app: &TestApp) -> String {
+pub(crate) async fn paid_pickup_order(app: &TestApp) -> String {
     let admin = app.login("admin").await;
     let (_, stock) = app
         .get("/api/v1/stock?location_id=SH001&limit=20", Some(&admin))
@@ -84,13 +84,20 @@ async fn paid_pickup_order(app: &TestApp) -> String {
         .await;
     assert_eq!(status, StatusCode::OK, "{order}");
     let order_id = order["id"].as_str().unwrap().to_owned();
-    let (_, intent) = app
+    pay(app, &order_id).await;
+    order_id
+}
+
+/// Pays an order through the sandbox provider.
+pub(crate) async fn pay(app: &TestApp, order_id: &str) {
+    let (status, intent) = app
         .post(
             &format!("/api/v1/orders/{order_id}/payments"),
             None,
             json!({"id": Uuid::now_v7()}),
         )
         .await;
+    assert_eq!(status, StatusCode::OK, "{intent}");
     let page = app
         .client
         .post(intent["pay_url"].as_str().unwrap())
@@ -101,15 +108,16 @@ async fn paid_pickup_order(app: &TestApp) -> String {
         .await
         .unwrap();
     assert!(page.contains("支付成功"), "{page}");
-    order_id
 }
 
-async fn embedded(backend: Backend) -> Option<TestApp> {
-    TestApp::spawn_with(backend, |s| {
-        s.mqtt.enabled = true;
-        s.mqtt.embedded_listen = "127.0.0.1:0".parse().unwrap();
-    })
-    .await
+/// Settings with the store bus on the embedded broker, on a free port.
+pub(crate) fn embedded_bus(s: &mut retail_server::config::Settings) {
+    s.mqtt.enabled = true;
+    s.mqtt.embedded_listen = "127.0.0.1:0".parse().unwrap();
+}
+
+pub(crate) async fn embedded(backend: Backend) -> Option<TestApp> {
+    TestApp::spawn_with(backend, embedded_bus).await
 }
 
 /// A store's device, logged in with its own credential, hears a paid pickup order and a catalog
@@ -251,7 +259,7 @@ async fn notices_through_external_mosquitto() {
 use retail_domain::wire::bus as wire;
 use retail_server::bus::consumer::{self, Outcome};
 
-async fn register_at(app: &TestApp, store: &str) -> (Uuid, String) {
+pub(crate) async fn register_at(app: &TestApp, store: &str) -> (Uuid, String) {
     let admin = app.login("admin").await;
     let id = Uuid::now_v7();
     let (status, body) = app
@@ -265,7 +273,7 @@ async fn register_at(app: &TestApp, store: &str) -> (Uuid, String) {
     (id, body["credential"].as_str().unwrap().to_owned())
 }
 
-fn device_client(
+pub(crate) fn device_client(
     host: &str,
     port: u16,
     device: Uuid,
@@ -282,7 +290,7 @@ fn device_client(
 }
 
 /// Polls until the connection ends (the gateway or broker closed it); true if it did.
-async fn closed(eventloop: &mut EventLoop) -> bool {
+pub(crate) async fn closed(eventloop: &mut EventLoop) -> bool {
     loop {
         match tokio::time::timeout(Duration::from_secs(10), eventloop.poll()).await {
             Ok(Ok(_)) => {}
@@ -292,7 +300,7 @@ async fn closed(eventloop: &mut EventLoop) -> bool {
     }
 }
 
-async fn suback(eventloop: &mut EventLoop) -> Vec<rumqttc::SubscribeReasonCode> {
+pub(crate) async fn suback(eventloop: &mut EventLoop) -> Vec<rumqttc::SubscribeReasonCode> {
     loop {
         match tokio::time::timeout(Duration::from_secs(10), eventloop.poll()).await {
             Ok(Ok(Event::Incoming(Packet::SubAck(ack)))) => return ack.return_codes,
@@ -303,11 +311,11 @@ async fn suback(eventloop: &mut EventLoop) -> Vec<rumqttc::SubscribeReasonCode> 
 }
 
 /// Drives an event loop in the background (so QoS 1 publishes complete).
-fn drive(mut eventloop: EventLoop) -> tokio::task::JoinHandle<()> {
+pub(crate) fn drive(mut eventloop: EventLoop) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move { while eventloop.poll().await.is_ok() {} })
 }
 
-fn status_payload(store: &str, status: wire::Presence) -> Vec<u8> {
+pub(crate) fn status_payload(store: &str, status: wire::Presence) -> Vec<u8> {
     serde_json::to_vec(&wire::StatusMessage {
         v: wire::VERSION,
         message_id: Uuid::now_v7(),
@@ -343,7 +351,7 @@ fn exit_scan(store: &str, message_id: Uuid, session: Uuid) -> Vec<u8> {
 }
 
 /// Waits (polling the database) until `check` holds; panics after 15 s.
-async fn eventually<F, Fut>(what: &str, mut check: F)
+pub(crate) async fn eventually<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -507,10 +515,7 @@ async fn devices_stay_in_their_store(app: TestApp) {
 crate::both_backends!(
     devices_stay_in_their_store,
     devices_stay_in_their_store,
-    |s| {
-        s.mqtt.enabled = true;
-        s.mqtt.embedded_listen = "127.0.0.1:0".parse().unwrap();
-    }
+    crate::bus::embedded_bus
 );
 
 /// Device events are applied once per message id; malformed, oversized, other-store and
@@ -649,10 +654,7 @@ async fn device_events_are_checked_and_applied_once(app: TestApp) {
 crate::both_backends!(
     device_events_are_checked_and_applied_once,
     device_events_are_checked_and_applied_once,
-    |s| {
-        s.mqtt.enabled = true;
-        s.mqtt.embedded_listen = "127.0.0.1:0".parse().unwrap();
-    }
+    crate::bus::embedded_bus
 );
 
 /// A Mosquitto of the test's own, configured with the password and ACL files the server
@@ -686,7 +688,22 @@ pub async fn own_mosquitto(
         return None;
     }
     let dir = tempfile::tempdir().unwrap();
-    let (passwords, acl) = retail_server::bus::mosquitto::write(files, dir.path()).unwrap();
+    retail_server::bus::mosquitto::write(files, dir.path()).unwrap();
+    own_mosquitto_in(dir, port).await
+}
+
+/// Starts Mosquitto on `port` with the `passwords` and `acl` files already in `dir` (and its pid
+/// in `dir/mosquitto.pid`); None (loudly) when it is not installed, outside CI.
+pub async fn own_mosquitto_in(dir: tempfile::TempDir, port: u16) -> Option<OwnMosquitto> {
+    let binary = std::env::var("MOSQUITTO_BIN").unwrap_or_else(|_| "/usr/sbin/mosquitto".into());
+    if !std::path::Path::new(&binary).exists() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("{binary} is required under CI=true");
+        }
+        eprintln!("\n!!! SKIPPING Mosquitto test: {binary} is not installed\n");
+        return None;
+    }
+    let (passwords, acl) = (dir.path().join("passwords"), dir.path().join("acl"));
     let conf = dir.path().join("mosquitto.conf");
     // Started as root, Mosquitto would switch to its own user, which cannot read our 0600 files.
     let me = std::process::Command::new("id")
@@ -714,6 +731,8 @@ pub async fn own_mosquitto(
             .unwrap(),
         _dir: dir,
     };
+    let pid = mosquitto._dir.path().join("mosquitto.pid");
+    std::fs::write(&pid, mosquitto.child.id().to_string()).unwrap();
     for _ in 0..100 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await

@@ -829,3 +829,110 @@ mod first_sync_of_100k_skus {
         }
     }
 }
+
+/// Head office edits a SKU's barcodes and a product's category: a bad check digit, a code of
+/// another SKU, an unknown category and removing the last barcode are refused with nothing
+/// changed; each accepted change is audited and puts the SKU on the change feed.
+async fn barcode_and_category_edits(app: TestApp) {
+    let admin = app.login("admin").await;
+    let manager = app.login("mgr.sh001").await;
+    let lane = device(&app, &admin, "SH001").await;
+    let (items, cursor) = pull_all(&app, &lane, 0, 2000).await;
+    let skus: Vec<&Value> = items.iter().filter(|i| i["kind"] == "sku").collect();
+    let (sku, other) = (skus[0], skus[1]);
+    let sku_id = sku["id"].as_str().unwrap();
+    let path = format!("/api/v1/skus/{sku_id}/barcodes");
+    let before = sku["barcodes"].as_array().unwrap().len();
+
+    let fresh = new_gtin();
+    let (status, _) = app
+        .post(&path, Some(&manager), json!({"code": fresh}))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = app
+        .post(&path, Some(&admin), json!({"code": bad_gtin()}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let taken = other["barcodes"][0].as_str().unwrap();
+    let (status, body) = app.post(&path, Some(&admin), json!({"code": taken})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "barcode_in_use");
+    for _ in 0..2 {
+        // A retry is a no-op.
+        let (status, body) = app.post(&path, Some(&admin), json!({"code": fresh})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["barcodes"].as_array().unwrap().len(), before + 1);
+    }
+    let (status, found) = app
+        .get(&format!("/api/v1/catalog/barcodes/{fresh}"), Some(&lane))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(found["id"], sku["id"]);
+    let (changed, cursor) = pull_all(&app, &lane, cursor, 2000).await;
+    assert!(
+        changed
+            .iter()
+            .any(|i| i["id"] == sku["id"]
+                && i["barcodes"].as_array().unwrap().contains(&json!(fresh))),
+        "the SKU is on the feed with its new barcode"
+    );
+
+    // Remove every old code; the last one stays.
+    let mut codes: Vec<String> = sku["barcodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b.as_str().unwrap().to_owned())
+        .collect();
+    codes.push(fresh.clone());
+    let last = codes.pop().unwrap();
+    for code in &codes {
+        let (status, body) = delete(&app, &format!("{path}/{code}"), &admin).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (status, body) = delete(&app, &format!("{path}/{last}"), &admin).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "last_barcode");
+    let (_, now) = app
+        .get(&format!("/api/v1/catalog/barcodes/{last}"), Some(&lane))
+        .await;
+    assert_eq!(now["barcodes"], json!([last]));
+
+    // Category.
+    let product_id = sku["product_id"].as_str().unwrap();
+    let (_, categories) = app.get("/api/v1/categories", None).await;
+    let (_, product) = app
+        .get(&format!("/api/v1/products/{product_id}"), None)
+        .await;
+    let target = categories
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_owned())
+        .find(|c| product["category_id"].as_str() != Some(c.as_str()))
+        .unwrap();
+    let cat_path = format!("/api/v1/products/{product_id}/category");
+    let (status, _) = put(&app, &cat_path, &admin, json!({"category_id": "NO-SUCH"})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = put(&app, &cat_path, &manager, json!({"category_id": target})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = put(&app, &cat_path, &admin, json!({"category_id": target})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["category_id"], json!(target));
+    let (changed, _) = pull_all(&app, &lane, cursor, 2000).await;
+    assert!(changed
+        .iter()
+        .any(|i| i["id"] == sku["id"] && i["category_id"] == json!(target)));
+    let (_, audit) = app.get("/api/v1/audit?limit=50", Some(&admin)).await;
+    let actions: Vec<&str> = audit["items"]
+        .as_array()
+        .or(audit.as_array())
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    for action in ["barcode.add", "barcode.remove", "product.category"] {
+        assert!(actions.contains(&action), "{action} audited: {actions:?}");
+    }
+}
+crate::both_backends!(barcode_and_category_edits, barcode_and_category_edits);

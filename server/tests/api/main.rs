@@ -9,6 +9,8 @@ mod auth;
 mod browser;
 mod bus;
 mod catalog;
+mod edge;
+mod lane_pay;
 mod members;
 mod orders;
 mod pricing;

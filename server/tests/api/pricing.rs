@@ -129,7 +129,7 @@ async fn coupon_template(app: &TestApp, admin: &str, issue_on: &str, stock: Opti
     id
 }
 
-async fn issue_coupon(app: &TestApp, admin: &str, template: Uuid, member: Uuid) -> Uuid {
+pub(crate) async fn issue_coupon(app: &TestApp, admin: &str, template: Uuid, member: Uuid) -> Uuid {
     let coupon = retail_domain::ids::new_id();
     let (status, body) = app
         .post(

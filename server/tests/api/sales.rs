@@ -13,15 +13,15 @@ use uuid::Uuid;
 
 use crate::support::TestApp;
 
-fn new_id() -> String {
+pub(crate) fn new_id() -> String {
     Uuid::now_v7().to_string()
 }
 
-fn money(fen: i64) -> String {
+pub(crate) fn money(fen: i64) -> String {
     format!("{}.{:02}", fen / 100, fen % 100)
 }
 
-fn fen(value: &Value) -> i64 {
+pub(crate) fn fen(value: &Value) -> i64 {
     let text = value
         .as_str()
         .unwrap_or_else(|| panic!("not money: {value}"));
@@ -30,7 +30,12 @@ fn fen(value: &Value) -> i64 {
 }
 
 /// Registers a POS lane at `store` (as head office) and returns (device id, credential).
-async fn register_lane(app: &TestApp, admin: &str, store: &str, name: &str) -> (String, String) {
+pub(crate) async fn register_lane(
+    app: &TestApp,
+    admin: &str,
+    store: &str,
+    name: &str,
+) -> (String, String) {
     let id = new_id();
     let (status, body) = app
         .post(
@@ -44,7 +49,7 @@ async fn register_lane(app: &TestApp, admin: &str, store: &str, name: &str) -> (
 }
 
 /// The first `n` SKU ids stocked at SH001.
-async fn sku_ids(app: &TestApp, admin: &str, n: usize) -> Vec<String> {
+pub(crate) async fn sku_ids(app: &TestApp, admin: &str, n: usize) -> Vec<String> {
     let (status, body) = app
         .get(
             &format!("/api/v1/stock?location_id=SH001&limit={n}"),
@@ -80,7 +85,7 @@ async fn on_hands(app: &TestApp, admin: &str, skus: &[String]) -> Vec<i64> {
 }
 
 /// A member by phone: (id, points, stored balance in fen).
-async fn member(app: &TestApp, staff: &str, phone: &str) -> (String, i64, i64) {
+pub(crate) async fn member(app: &TestApp, staff: &str, phone: &str) -> (String, i64, i64) {
     let (status, body) = app
         .get(
             &format!("/api/v1/members/lookup?phone={phone}"),
@@ -107,7 +112,7 @@ async fn member_by_id(app: &TestApp, staff: &str, id: &str) -> (i64, i64, i64) {
 
 /// A sale at `store` of `lines` (sku, qty, unit price in fen), paid in cash unless `payments`
 /// (method, amount in fen, points) are given.
-fn sale(
+pub(crate) fn sale(
     store: &str,
     member: Option<&str>,
     lines: &[(&str, i64, i64)],
@@ -138,7 +143,7 @@ fn sale(
     })
 }
 
-async fn push(app: &TestApp, lane: &str, sales: &[Value]) -> Vec<Value> {
+pub(crate) async fn push(app: &TestApp, lane: &str, sales: &[Value]) -> Vec<Value> {
     let (status, body) = app
         .post("/api/v1/pos/sales", Some(lane), json!({"sales": sales}))
         .await;
@@ -151,7 +156,7 @@ async fn push(app: &TestApp, lane: &str, sales: &[Value]) -> Vec<Value> {
     results
 }
 
-async fn get_sale(app: &TestApp, token: &str, id: &str) -> (StatusCode, Value) {
+pub(crate) async fn get_sale(app: &TestApp, token: &str, id: &str) -> (StatusCode, Value) {
     app.get(&format!("/api/v1/pos/sales/{id}"), Some(token))
         .await
 }

@@ -158,6 +158,27 @@ async fn console(app: &TestApp, user: &str) -> Browser {
     b
 }
 
+/// Follows an import upload to its job's page, polls its progress until it finishes, and
+/// answers the finished page.
+async fn import_result(b: &mut Browser, upload: Page) -> Page {
+    assert_eq!(upload.status, StatusCode::SEE_OTHER, "{}", upload.body);
+    let job_page = upload.location.expect("the job's page");
+    assert!(
+        job_page.starts_with("/console/catalog/import/"),
+        "{job_page}"
+    );
+    for _ in 0..600 {
+        let progress: serde_json::Value =
+            serde_json::from_str(&b.get(&format!("{job_page}/progress")).await.body).unwrap();
+        assert!(progress["done"].as_u64().unwrap() <= progress["total"].as_u64().unwrap());
+        if progress["phase"] == "finished" {
+            return b.get(&job_page).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the import never finished");
+}
+
 async fn a_sku(app: &TestApp, text: &str) -> (uuid::Uuid, uuid::Uuid) {
     let page = retail_server::storage::catalog::list_products(
         &app.state.store,
@@ -463,8 +484,9 @@ async fn console_admin_pages(app: TestApp) {
     );
     let token = admin.csrf().await;
     let boundary = "XBOUNDARYX";
+    let job = retail_domain::ids::new_id().to_string();
     let body = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"_csrf\"\r\n\r\n{token}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.csv\"\r\nContent-Type: text/csv\r\n\r\n{file}\r\n--{boundary}--\r\n"
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"_csrf\"\r\n\r\n{token}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"job\"\r\n\r\n{job}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.csv\"\r\nContent-Type: text/csv\r\n\r\n{file}\r\n--{boundary}--\r\n"
     );
     let resp = admin
         .http
@@ -479,6 +501,7 @@ async fn console_admin_pages(app: TestApp) {
         .await
         .unwrap();
     let page = admin.finish(resp).await;
+    let page = import_result(&mut admin, page).await;
     assert!(
         page.body.contains("data-line=\"2\""),
         "line 2 (price) reported"
@@ -514,7 +537,8 @@ async fn console_admin_pages(app: TestApp) {
     let good = file
         .replace(",abc,", ",3.00,")
         .replace(",NOPE,", &format!(",{leaf},"));
-    let body = body.replace(&file, &good);
+    let second = retail_domain::ids::new_id().to_string();
+    let body = body.replace(&file, &good).replace(&job, &second);
     let resp = admin
         .http
         .post(format!("{}/console/catalog/import", admin.base))
@@ -528,7 +552,19 @@ async fn console_admin_pages(app: TestApp) {
         .await
         .unwrap();
     let page = admin.finish(resp).await;
+    let page = import_result(&mut admin, page).await;
     assert!(page.body.contains("id=\"import-ok\""), "{}", page.body);
+    // An unknown job is not found.
+    assert_eq!(
+        admin
+            .get(&format!(
+                "/console/catalog/import/{}",
+                retail_domain::ids::new_id()
+            ))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
     let taken = retail_server::storage::catalog::taken_codes(
         &app.state.store,
         &["APIT1".into(), "APIT2".into()],
@@ -667,7 +703,19 @@ async fn scan_and_go_over_http(app: TestApp) {
     let page = b.get("/scan/pass").await;
     assert_eq!(page.status, StatusCode::OK);
     let code = between(&page.body, "data-code-text>", "<").to_owned();
-    assert!(code.starts_with("EX1"));
+    // Version 2 exit passes carry the shopper's scan-and-go visit number (the gate audits a
+    // first visit offline).
+    assert!(code.starts_with("EX2"), "{code}");
+    match app
+        .state
+        .keys
+        .signer
+        .verifier()
+        .verify(&code, chrono::Utc::now())
+    {
+        Ok(retail_domain::codes::SignedCode::ExitPass(pass)) => assert_eq!(pass.visit, Some(1)),
+        other => panic!("not an exit pass: {other:?}"),
+    }
 }
 both_backends!(scan_and_go_over_http, scan_and_go_over_http);
 
@@ -743,3 +791,449 @@ async fn console_promotions(app: TestApp) {
     assert!(!page.body.contains("满50减8"));
 }
 crate::both_backends!(console_promotions, console_promotions);
+
+async fn post(b: &mut Browser, form: Vec<(String, String)>) -> Page {
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    b.post_csrf("/console/coupons", &pairs).await
+}
+
+async fn claim(b: &mut Browser, template: &str) -> Page {
+    let id = retail_domain::ids::new_id().to_string();
+    b.post_csrf(
+        &format!("/coupons/{template}/claim"),
+        &[("coupon_id", id.as_str())],
+    )
+    .await
+}
+
+/// Head office creates coupon templates in the console (same validation as the API: a bad one
+/// shows its error and stores nothing), a store manager issues one to a member by phone, members
+/// claim from the coupon centre while stock lasts and up to their limit, and checkout prices
+/// and places an order with a chosen coupon and redeemed points; a coupon that cannot apply is
+/// explained next to its field.
+async fn console_coupons_centre_and_checkout(app: TestApp) {
+    let mut admin = console(&app, "admin").await;
+    assert_eq!(admin.get("/console/coupons").await.status, StatusCode::OK);
+    let template =
+        |id: &str, name: &str, kind: &str, min: &str, amount: &str, how: &str, stock: &str| {
+            vec![
+                ("id".to_owned(), id.to_owned()),
+                ("name".to_owned(), name.to_owned()),
+                ("kind".to_owned(), kind.to_owned()),
+                ("min_spend".to_owned(), min.to_owned()),
+                ("amount".to_owned(), amount.to_owned()),
+                ("issue_on".to_owned(), how.to_owned()),
+                ("days".to_owned(), "30".to_owned()),
+                ("per_member_limit".to_owned(), "1".to_owned()),
+                ("stock_total".to_owned(), stock.to_owned()),
+            ]
+        };
+    // Contradictory (the amount is not below the minimum spend): refused, nothing stored.
+    let bad = retail_domain::ids::new_id().to_string();
+    let page = post(
+        &mut admin,
+        template(&bad, "坏券", "threshold", "10", "20", "staff", ""),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("data-error=\"coupon\""), "{}", page.body);
+    // Absurd stock: refused by the API's own check.
+    let page = post(
+        &mut admin,
+        template(&bad, "坏券", "no_threshold", "", "5", "claim", "-3"),
+    )
+    .await;
+    assert!(page.body.contains("stock_total"), "{}", page.body);
+    assert!(
+        retail_server::storage::coupons::templates(&app.state.store, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let centre_id = retail_domain::ids::new_id().to_string();
+    let page = post(
+        &mut admin,
+        template(
+            &centre_id,
+            "无门槛2元券",
+            "no_threshold",
+            "",
+            "2",
+            "claim",
+            "2",
+        ),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let big_id = retail_domain::ids::new_id().to_string();
+    let page = post(
+        &mut admin,
+        template(
+            &big_id,
+            "满1000减100",
+            "threshold",
+            "1000",
+            "100",
+            "staff",
+            "",
+        ),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let page = admin.get("/console/coupons").await;
+    assert!(
+        page.body.contains("<td>无门槛2元券</td>") && page.body.contains("满¥1000.00减¥100.00")
+    );
+    // The same templates through the API.
+    let (_, api) = app
+        .get("/api/v1/coupon-templates", Some(&app.login("admin").await))
+        .await;
+    assert_eq!(api.as_array().unwrap().len(), 2);
+
+    // Cashiers are kept out; a store manager reads the list (no create form) and issues.
+    let mut cashier = console(&app, "cashier1.sh001").await;
+    assert_eq!(
+        cashier.get("/console/coupons").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let mut manager = console(&app, "mgr.sh001").await;
+    let page = manager.get("/console/coupons").await;
+    assert!(page.body.contains("无门槛2元券") && !page.body.contains("id=\"new-coupon\""));
+    let page = manager
+        .post_csrf(
+            &format!("/console/coupons/{big_id}/issue"),
+            &[
+                ("coupon_id", &retail_domain::ids::new_id().to_string()),
+                ("phone", "13900000000"),
+            ],
+        )
+        .await;
+    assert!(page.body.contains("data-error=\"coupon\""), "unknown phone");
+    let big_coupon = retail_domain::ids::new_id().to_string();
+    let page = manager
+        .post_csrf(
+            &format!("/console/coupons/{big_id}/issue"),
+            &[("coupon_id", &big_coupon), ("phone", "13800138004")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+
+    // The coupon centre: one claim each member, two coupons in stock.
+    let mut b = shopper(&app, "13800138004").await;
+    assert!(
+        b.get("/").await.body.contains("id=\"coupon-centre\""),
+        "home links the centre"
+    );
+    let page = b.get("/coupons").await;
+    assert!(page.body.contains("无门槛2元券"));
+    assert_eq!(
+        claim(&mut b, &centre_id).await.location.as_deref(),
+        Some("/coupons?claimed=1")
+    );
+    assert_eq!(
+        claim(&mut b, &centre_id).await.location.as_deref(),
+        Some("/coupons?error=coupon_limit")
+    );
+    let mut other = shopper(&app, "13800138005").await;
+    assert_eq!(
+        claim(&mut other, &centre_id).await.location.as_deref(),
+        Some("/coupons?claimed=1")
+    );
+    let mut third = shopper(&app, "13800138006").await;
+    assert_eq!(
+        claim(&mut third, &centre_id).await.location.as_deref(),
+        Some("/coupons?error=coupon_sold_out")
+    );
+    assert!(b.get("/coupons").await.body.contains("已领完"));
+    let page = b.get("/me/coupons").await;
+    assert!(page.body.contains("无门槛2元券") && page.body.contains("满1000减100"));
+
+    // Checkout with the coupon and points: the engine's total, and the order uses them.
+    let member = retail_server::storage::members::by_phone(
+        &app.state.store,
+        &app.state.keys,
+        &app.state.settings.points,
+        "13800138004",
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let mine = retail_server::storage::coupons::for_member(&app.state.store, member.id, true)
+        .await
+        .unwrap();
+    let small = mine
+        .iter()
+        .find(|c| c.terms.name_zh == "无门槛2元券")
+        .unwrap()
+        .id
+        .to_string();
+    let (_, sku) = a_sku(&app, "纯牛奶").await;
+    let page = b
+        .post_csrf(
+            "/cart/add",
+            &[("sku", &sku.to_string()), ("qty", "3"), ("back", "/cart")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    let page = b.get("/checkout?mode=pickup&store=SH001").await;
+    let plain: retail_domain::money::Money =
+        between(&page.body, "data-total=\"", "\"").parse().unwrap();
+    assert!(page.body.contains(&small), "the coupon is offered");
+    // Out of reach: the 满1000 coupon's minimum is explained next to its field.
+    let page = b
+        .get(&format!(
+            "/checkout?mode=pickup&store=SH001&coupon={big_coupon}"
+        ))
+        .await;
+    assert!(page.body.contains("data-field=\"coupon\""), "{}", page.body);
+    assert_eq!(
+        between(&page.body, "data-total=\"", "\"")
+            .parse::<retail_domain::money::Money>()
+            .unwrap(),
+        plain
+    );
+    // Too many points: explained next to the field.
+    let page = b
+        .get(&format!(
+            "/checkout?mode=pickup&store=SH001&coupon={small}&points=999999"
+        ))
+        .await;
+    assert!(page.body.contains("data-field=\"points\""), "{}", page.body);
+    let page = b
+        .get(&format!(
+            "/checkout?mode=pickup&store=SH001&coupon={small}&points=100"
+        ))
+        .await;
+    let with: retail_domain::money::Money =
+        between(&page.body, "data-total=\"", "\"").parse().unwrap();
+    assert_eq!(
+        with.fen(),
+        plain.fen() - 200 - 100,
+        "¥2 coupon and 100 points = ¥1"
+    );
+    assert!(page.body.contains("id=\"points-used\""));
+    let before = retail_server::storage::members::points_balance(&app.state.store, member.id)
+        .await
+        .unwrap();
+    let id = retail_domain::ids::new_id().to_string();
+    let page = b
+        .post_csrf(
+            "/checkout",
+            &[
+                ("id", &id),
+                ("mode", "pickup"),
+                ("store", "SH001"),
+                ("coupon", &small),
+                ("points", "100"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let order_id: uuid::Uuid = page
+        .location
+        .unwrap()
+        .trim_start_matches("/orders/")
+        .parse()
+        .unwrap();
+    let order = retail_server::storage::orders::get(&app.state.store, order_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        order.total.fen(),
+        with.fen(),
+        "charged what the page showed"
+    );
+    assert_eq!(
+        retail_server::storage::members::points_balance(&app.state.store, member.id)
+            .await
+            .unwrap(),
+        before - 100
+    );
+    let used = retail_server::storage::coupons::for_member(&app.state.store, member.id, false)
+        .await
+        .unwrap();
+    let used = used.iter().find(|c| c.id.to_string() == small).unwrap();
+    assert_eq!(used.status, "used");
+    assert_eq!(used.order_id, Some(order_id));
+    assert!(b.get("/me/coupons").await.body.contains("已使用"));
+}
+crate::both_backends!(
+    console_coupons_centre_and_checkout,
+    console_coupons_centre_and_checkout
+);
+
+/// Pays an order through the sandbox provider, as a shopper would.
+async fn pay_at_sandbox(app: &TestApp, order_id: &str) {
+    let (_, intent) = app
+        .post(
+            &format!("/api/v1/orders/{order_id}/payments"),
+            None,
+            serde_json::json!({"id": retail_domain::ids::new_id()}),
+        )
+        .await;
+    let pay_url = intent["pay_url"].as_str().unwrap().to_owned();
+    let page = app
+        .client
+        .post(&pay_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("支付成功"), "{page}");
+}
+
+async fn warehouse_on_hand(app: &TestApp, sku: uuid::Uuid) -> i64 {
+    retail_server::storage::stock::list_levels(
+        &app.state.store,
+        &retail_server::storage::stock::LevelFilter {
+            location_id: Some("WH01".into()),
+            sku_id: Some(sku),
+            limit: 1,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()[0]
+        .on_hand
+}
+
+/// A delivery order in the console: head office ships it and confirms delivery (a store manager
+/// may not act for the warehouse); after delivery an after-sale return refunds chosen units
+/// (back into stock, at what was paid), refuses more than is left, and the last units move the
+/// order to refunded.
+async fn console_ships_delivers_and_refunds(app: TestApp) {
+    let (_, sku) = a_sku(&app, "纯牛奶").await;
+    let body = serde_json::json!({"id": retail_domain::ids::new_id(), "fulfilment": "delivery",
+        "address": {"name": "张三", "phone": "13800138009", "address": "上海市黄浦区南京东路 1 号"},
+        "lines": [{"sku_id": sku, "qty": 3}]});
+    let (status, order) = app.post("/api/v1/orders", None, body).await;
+    assert_eq!(status, StatusCode::OK, "{order}");
+    let order_id = order["id"].as_str().unwrap().to_owned();
+    let mut admin = console(&app, "admin").await;
+    // Not paid yet: no ship button, and a forged post is refused by the state machine.
+    let page = admin.get(&format!("/console/orders/{order_id}")).await;
+    assert!(!page.body.contains("id=\"ship\""));
+    let page = admin
+        .post_csrf(&format!("/console/orders/{order_id}/ship"), &[])
+        .await;
+    assert_eq!(
+        page.location,
+        Some(format!("/console/orders/{order_id}?error=state"))
+    );
+    pay_at_sandbox(&app, &order_id).await;
+    let page = admin.get(&format!("/console/orders/{order_id}")).await;
+    assert!(page.body.contains("id=\"ship\"") && !page.body.contains("id=\"after-sale\""));
+    let mut manager = console(&app, "mgr.sh001").await;
+    let page = manager
+        .post_csrf(&format!("/console/orders/{order_id}/ship"), &[])
+        .await;
+    assert_eq!(
+        page.status,
+        StatusCode::FORBIDDEN,
+        "the warehouse is head office's"
+    );
+    let page = admin
+        .post_csrf(&format!("/console/orders/{order_id}/ship"), &[])
+        .await;
+    assert_eq!(
+        page.location,
+        Some(format!("/console/orders/{order_id}?done=shipped"))
+    );
+    let page = admin.get(&format!("/console/orders/{order_id}")).await;
+    assert!(page.body.contains("id=\"deliver\"") && page.body.contains("已发货"));
+    admin
+        .post_csrf(&format!("/console/orders/{order_id}/deliver"), &[])
+        .await;
+    let page = admin.get(&format!("/console/orders/{order_id}")).await;
+    assert!(page.body.contains("id=\"after-sale\""), "{}", page.body);
+    let id: uuid::Uuid = order_id.parse().unwrap();
+    let view = retail_server::storage::orders::get(&app.state.store, id)
+        .await
+        .unwrap();
+    assert_eq!(view.status, retail_domain::order::OrderStatus::Delivered);
+
+    // After-sale: one unit back, then too many, then the rest.
+    let on_hand = warehouse_on_hand(&app, sku).await;
+    let return_id = retail_domain::ids::new_id().to_string();
+    for _ in 0..2 {
+        // Sent twice (a double click): recorded once.
+        let page = admin
+            .post_csrf(
+                &format!("/console/orders/{order_id}/return"),
+                &[
+                    ("return_id", &return_id),
+                    ("qty_1", "1"),
+                    ("reason", "破损"),
+                ],
+            )
+            .await;
+        assert_eq!(
+            page.location,
+            Some(format!("/console/orders/{order_id}?done=returned"))
+        );
+    }
+    assert_eq!(warehouse_on_hand(&app, sku).await, on_hand + 1);
+    let view = retail_server::storage::orders::get(&app.state.store, id)
+        .await
+        .unwrap();
+    assert_eq!(view.lines[0].returned_qty, 1);
+    let returns =
+        retail_server::storage::sales::returns_of(&app.state.store, &app.state.settings.points, id)
+            .await
+            .unwrap();
+    assert_eq!(returns.len(), 1);
+    assert_eq!(
+        returns[0].refund.fen(),
+        view.lines[0].amount.fen() / 3,
+        "a third of what was paid"
+    );
+    for bad in [
+        ("qty_1", "3"),
+        ("qty_1", "-1"),
+        ("qty_1", "0"),
+        ("qty_1", "x"),
+    ] {
+        let page = admin
+            .post_csrf(
+                &format!("/console/orders/{order_id}/return"),
+                &[
+                    ("return_id", &retail_domain::ids::new_id().to_string()),
+                    bad,
+                ],
+            )
+            .await;
+        assert_eq!(
+            page.location,
+            Some(format!("/console/orders/{order_id}?error=return_qty")),
+            "{bad:?}"
+        );
+    }
+    assert_eq!(
+        warehouse_on_hand(&app, sku).await,
+        on_hand + 1,
+        "nothing changed"
+    );
+    admin
+        .post_csrf(
+            &format!("/console/orders/{order_id}/return"),
+            &[
+                ("return_id", &retail_domain::ids::new_id().to_string()),
+                ("qty_1", "2"),
+            ],
+        )
+        .await;
+    let view = retail_server::storage::orders::get(&app.state.store, id)
+        .await
+        .unwrap();
+    assert_eq!(view.status, retail_domain::order::OrderStatus::Refunded);
+    assert_eq!(warehouse_on_hand(&app, sku).await, on_hand + 3);
+    let page = admin.get(&format!("/console/orders/{order_id}")).await;
+    assert!(!page.body.contains("id=\"after-sale\"") && page.body.contains("已退款"));
+}
+crate::both_backends!(
+    console_ships_delivers_and_refunds,
+    console_ships_delivers_and_refunds
+);

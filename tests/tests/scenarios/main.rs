@@ -5,3 +5,4 @@
 
 mod devices;
 mod pricing_parity;
+mod store_day;

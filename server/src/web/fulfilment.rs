@@ -1,0 +1,252 @@
+//! Console: moving orders on after payment — ship and confirm delivery of delivery orders, and
+//! the after-sale refund of collected, delivered or completed orders (售后退款: chosen units of
+//! chosen lines come back, refunded at what was actually paid for them). Every move goes
+//! through the order state machine in storage (`change_status`) and returns through
+//! [`storage::sales::create_return`], the same path as `POST /api/v1/returns`.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::routing::post;
+use axum::Router;
+use maud::{html, Markup};
+use retail_domain::order::OrderStatus;
+use retail_domain::wire::sales::ReturnLineRequest;
+use uuid::Uuid;
+
+use super::{redirect, Ctx, Form, Staff, WebResult};
+use crate::auth::Role;
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::storage;
+use crate::storage::orders::OrderView;
+use crate::storage::sales::NewReturn;
+
+/// Delivery and after-sale routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/console/orders/{id}/ship", post(ship))
+        .route("/console/orders/{id}/deliver", post(deliver))
+        .route("/console/orders/{id}/return", post(refund))
+}
+
+/// True when the order's state allows an after-sale return (collected, delivered or completed,
+/// or already partly returned) and something is left to return.
+pub fn takes_returns(order: &OrderView) -> bool {
+    matches!(
+        order.status,
+        OrderStatus::PickedUp
+            | OrderStatus::Delivered
+            | OrderStatus::Completed
+            | OrderStatus::AfterSale
+    ) && order.lines.iter().any(|l| l.qty > l.returned_qty)
+}
+
+/// The after-sale form: units to return per line (at most what is left), a reason, and the
+/// return's client id so a resent form records it once.
+pub fn return_form(ctx: &Ctx, order: &OrderView) -> Markup {
+    html! {
+        div.card #after-sale {
+            b { (ctx.t("售后退款", "After-sale refund")) }
+            p.muted { (ctx.t("退回的商品回到库存，按该商品实际支付的金额退款；赠送的积分按比例扣回。", "Returned items go back into stock and are refunded at what was actually paid for them; earned points are taken back in proportion.")) }
+            form method="post" action={ "/console/orders/" (order.id) "/return" } {
+                (ctx.csrf_field())
+                input type="hidden" name="return_id" value=(retail_domain::ids::new_id());
+                div.table-wrap { table {
+                    tr { th { (ctx.t("商品", "Item")) } th.num { (ctx.t("可退", "Left")) } th.num { (ctx.t("退货数量", "Return")) } }
+                    @for l in order.lines.iter().filter(|l| l.qty > l.returned_qty) {
+                        tr { td { (l.name) } td.num { (l.qty - l.returned_qty) }
+                            td.num { input.qty type="number" name={ "qty_" (l.line_no) } value="0" min="0" max=(l.qty - l.returned_qty)
+                                aria-label=(ctx.t("退货数量", "Units to return")); } }
+                    }
+                } }
+                div.row {
+                    input name="reason" placeholder=(ctx.t("原因", "Reason")) style="max-width:220px";
+                    button.btn.warn #refund type="submit" { (ctx.t("退货退款", "Return and refund")) }
+                }
+            }
+        }
+    }
+}
+
+/// An order of the staff member's own location (head office: any), for a manager.
+async fn managed_order(
+    state: &AppState,
+    staff: &crate::auth::StaffActor,
+    id: Uuid,
+) -> WebResult<OrderView> {
+    staff.require(&[Role::HeadOfficeAdmin, Role::StoreManager])?;
+    let order = storage::orders::get(&state.store, id).await?;
+    staff.require_store(&order.location_id)?;
+    Ok(order)
+}
+
+/// Moves a delivery order to `to` from exactly `from` (a repeated click answers the order
+/// already moved); any other state comes back as the page's "not possible now" message.
+async fn advance(
+    state: &AppState,
+    staff: &crate::auth::StaffActor,
+    id: Uuid,
+    (from, to): (OrderStatus, OrderStatus),
+    done: &str,
+) -> WebResult<Response> {
+    managed_order(state, staff, id).await?;
+    match storage::orders::change_status_from(
+        &state.store,
+        id,
+        Some(from),
+        to,
+        &staff.actor(),
+        done,
+    )
+    .await
+    {
+        // Answered unchanged when the order was not in `from` (a repeat of the move answers
+        // it already moved).
+        Ok(order) if order.status == to => {
+            Ok(redirect(&format!("/console/orders/{id}?done={done}")))
+        }
+        Ok(_) | Err(AppError::Conflict { .. }) => {
+            Ok(redirect(&format!("/console/orders/{id}?error=state")))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn ship(
+    State(state): State<AppState>,
+    Staff(staff): Staff,
+    Path(id): Path<Uuid>,
+    Form(_): Form<HashMap<String, String>>,
+) -> WebResult<Response> {
+    advance(
+        &state,
+        &staff,
+        id,
+        (OrderStatus::Paid, OrderStatus::Shipped),
+        "shipped",
+    )
+    .await
+}
+
+async fn deliver(
+    State(state): State<AppState>,
+    Staff(staff): Staff,
+    Path(id): Path<Uuid>,
+    Form(_): Form<HashMap<String, String>>,
+) -> WebResult<Response> {
+    advance(
+        &state,
+        &staff,
+        id,
+        (OrderStatus::Shipped, OrderStatus::Delivered),
+        "delivered",
+    )
+    .await
+}
+
+/// The lines of the after-sale form: `qty_N` fields with a positive whole number (zero and
+/// empty fields are skipped); `None` when a field is not a number ≥ 0 or nothing is returned.
+fn return_lines(form: &HashMap<String, String>) -> Option<Vec<ReturnLineRequest>> {
+    let mut lines = Vec::new();
+    for (key, value) in form {
+        let Some(line) = key.strip_prefix("qty_") else {
+            continue;
+        };
+        let line_no: u32 = line.parse().ok()?;
+        let value = value.trim();
+        let qty: i64 = if value.is_empty() {
+            0
+        } else {
+            value.parse().ok()?
+        };
+        if qty < 0 {
+            return None;
+        }
+        if qty > 0 {
+            lines.push(ReturnLineRequest { line_no, qty });
+        }
+    }
+    lines.sort_by_key(|l| l.line_no);
+    (!lines.is_empty()).then_some(lines)
+}
+
+async fn refund(
+    State(state): State<AppState>,
+    Staff(staff): Staff,
+    Path(id): Path<Uuid>,
+    Form(form): Form<HashMap<String, String>>,
+) -> WebResult<Response> {
+    managed_order(&state, &staff, id).await?;
+    let return_id = form
+        .get("return_id")
+        .and_then(|r| Uuid::parse_str(r).ok())
+        .filter(|r| retail_domain::ids::require_v7(*r).is_ok())
+        .ok_or_else(|| AppError::bad_request("invalid_form", "the form could not be read"))?;
+    let Some(lines) = return_lines(&form) else {
+        return Ok(redirect(&format!("/console/orders/{id}?error=return_qty")));
+    };
+    let reason: String = form
+        .get("reason")
+        .map(|r| r.trim().chars().take(200).collect())
+        .unwrap_or_default();
+    let reason = if reason.is_empty() {
+        "after-sale refund".to_owned()
+    } else {
+        reason
+    };
+    let input = NewReturn {
+        id: return_id,
+        order_id: id,
+        lines: &lines,
+        reason: &reason,
+    };
+    match storage::sales::create_return(
+        &state.store,
+        &state.settings.points,
+        &input,
+        &staff.actor(),
+        |location| staff.require_store(location),
+    )
+    .await
+    {
+        Ok(_) => Ok(redirect(&format!("/console/orders/{id}?done=returned"))),
+        Err(AppError::Conflict { code, .. }) => Ok(redirect(&format!(
+            "/console/orders/{id}?error={}",
+            if code == "return_exceeds_sale" {
+                "return_qty"
+            } else {
+                "state"
+            }
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn return_lines_take_positive_quantities_only() {
+        let lines = return_lines(&form(&[
+            ("qty_2", "1"),
+            ("qty_1", "0"),
+            ("qty_3", ""),
+            ("reason", "x"),
+        ]));
+        assert_eq!(lines, Some(vec![ReturnLineRequest { line_no: 2, qty: 1 }]));
+        assert_eq!(return_lines(&form(&[("qty_1", "0")])), None, "nothing");
+        assert_eq!(return_lines(&form(&[("qty_1", "-1")])), None);
+        assert_eq!(return_lines(&form(&[("qty_1", "abc")])), None);
+        assert_eq!(return_lines(&form(&[("qty_x", "1")])), None);
+    }
+}

@@ -1,0 +1,381 @@
+//! One store's day wired together: the server, the store bus, store SH001's edge agent and two
+//! POS lanes, each device registered with its own credential.
+//!
+//! Lane 1 and the edge agent reach the server directly; lane 2 reaches it through a
+//! [`Proxy`] ([`StoreDay::lane2_network`]) so a scenario can cut lane 2 off the network and let
+//! it back. The demo runs on the embedded broker; a scenario can ask for a private Mosquitto
+//! ([`DayBus::Mosquitto`]) instead, to kill and restart it mid-day.
+//!
+//! Device credentials are kept in `<data dir>/devices.json`, so a second start on the same
+//! folder (the demo's SQLite database and lane databases) reuses the same devices.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use retail_domain::money::Money;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::broker::Mosquitto;
+use crate::edge::{EdgeHandle, EdgeOptions};
+use crate::lane::{LaneHandle, LaneOptions};
+use crate::proxy::Proxy;
+use crate::server::{Bus, Database, RunningServer};
+use crate::web::Api;
+
+/// The store of the day.
+pub const STORE: &str = "SH001";
+/// Its name on receipts.
+pub const STORE_NAME: &str = "鲜邻超市 上海一店";
+/// The store manager (registers the devices).
+pub const MANAGER: &str = "mgr.sh001";
+/// The manager's PIN at the lanes (voiding a sale).
+pub const MANAGER_PIN: &str = "1234";
+/// The scale's PLU of the demo's loose item sold by price label (`20` + PLU + price).
+pub const SCALE_PLU: &str = "10001";
+
+/// Which store bus the day runs on.
+#[derive(Clone, Debug)]
+pub enum DayBus {
+    /// The server's embedded broker on this address (port 0: any free port).
+    Embedded(SocketAddr),
+    /// A private Mosquitto (this binary) on a free port, with the server's generated password
+    /// and ACL files.
+    Mosquitto(PathBuf),
+}
+
+/// How to start the day.
+#[derive(Clone, Debug)]
+pub struct DayOptions {
+    /// Everything goes under here: server data, lane and agent folders, `devices.json`.
+    pub data_dir: PathBuf,
+    /// The server's database.
+    pub database: Database,
+    /// Where the server listens.
+    pub listen: SocketAddr,
+    /// The store bus.
+    pub bus: DayBus,
+    /// Print the lanes' answers, gate decisions, relay commands and pick slips as they happen.
+    pub echo: bool,
+    /// Scan-and-go passes over this total are sent to audit at the gate.
+    pub audit_over: Money,
+    /// Promotions head office creates before the devices start (`POST /promotions` bodies'
+    /// `promotion`), so the lanes price with them from their first pull.
+    pub promotions: Vec<Value>,
+}
+
+/// A device's registration.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct Registration {
+    /// Device id.
+    pub id: Uuid,
+    /// Device credential.
+    pub credential: String,
+}
+
+/// The store's devices.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct Registrations {
+    /// The edge agent.
+    pub edge: Registration,
+    /// Lanes 1 and 2.
+    pub lanes: Vec<Registration>,
+}
+
+/// The loose item sold by scale label.
+#[derive(Clone, Debug)]
+pub struct ScaleItem {
+    /// Its SKU.
+    pub sku_id: Uuid,
+    /// Price per kg.
+    pub price_per_kg: Money,
+}
+
+/// A scale's price label for the demo's loose item: EAN-13 `20` + PLU + price in fen (the
+/// Chinese layout the lanes are configured with, `VariableMeasureLayout::cn_default`).
+pub fn scale_label(price: Money) -> anyhow::Result<String> {
+    let fen = price.fen();
+    if !(1..=99_999).contains(&fen) {
+        bail!("a price label holds ¥0.01 to ¥999.99, not {price}");
+    }
+    retail_domain::barcode::ean13_from_body(&format!("20{SCALE_PLU}{fen:05}"))
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// Everything of the day, running.
+pub struct StoreDay {
+    /// The server.
+    pub server: RunningServer,
+    /// An API client of it.
+    pub api: Api,
+    /// The private broker, when the day runs on Mosquitto.
+    pub broker: Option<Mosquitto>,
+    /// Lane 2's network to the server.
+    pub lane2_network: Proxy,
+    /// Lanes 1 and 2.
+    pub lanes: Vec<LaneHandle>,
+    /// The edge agent.
+    pub edge: EdgeHandle,
+    /// The devices' registrations.
+    pub devices: Registrations,
+    /// The loose item sold by scale label.
+    pub scale_item: ScaleItem,
+    /// The broker URL devices use.
+    pub broker_url: String,
+    /// Where lanes and agent keep their files.
+    pub data_dir: PathBuf,
+}
+
+async fn register(api: &Api, token: &str, kind: &str, name: &str) -> anyhow::Result<Registration> {
+    let id = retail_domain::ids::new_id();
+    let body = api
+        .post_ok(
+            "/devices",
+            Some(token),
+            &json!({"id": id, "location_id": STORE, "kind": kind, "name": name}),
+        )
+        .await?;
+    Ok(Registration {
+        id,
+        credential: body["credential"]
+            .as_str()
+            .with_context(|| format!("no credential in {body}"))?
+            .to_owned(),
+    })
+}
+
+async fn registrations(api: &Api, path: &Path) -> anyhow::Result<Registrations> {
+    if let Ok(text) = std::fs::read_to_string(path) {
+        return serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()));
+    }
+    let token = api.login(MANAGER).await?;
+    let devices = Registrations {
+        edge: register(api, &token, "edge", "Edge SH001 (store day)").await?,
+        lanes: vec![
+            register(api, &token, "pos", "Lane 1 (store day)").await?,
+            register(api, &token, "pos", "Lane 2 (store day)").await?,
+        ],
+    };
+    std::fs::write(path, serde_json::to_string_pretty(&devices)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(devices)
+}
+
+/// Makes sure the loose item sold by price label exists (PLU [`SCALE_PLU`] as an internal code
+/// of a weighed SKU, with stock at the store).
+async fn ensure_scale_item(api: &Api) -> anyhow::Result<ScaleItem> {
+    let admin = api.login("admin").await?;
+    let (status, found) = api
+        .get(&format!("/catalog/barcodes/{SCALE_PLU}"), Some(&admin))
+        .await?;
+    let sku_of = |body: &Value| -> anyhow::Result<ScaleItem> {
+        let sku = if body["skus"].is_array() {
+            &body["skus"][0]
+        } else {
+            body
+        };
+        Ok(ScaleItem {
+            sku_id: serde_json::from_value(sku["id"].clone())
+                .with_context(|| format!("no SKU id in {body}"))?,
+            price_per_kg: serde_json::from_value(sku["price"].clone())
+                .with_context(|| format!("no price in {body}"))?,
+        })
+    };
+    if status == 200 {
+        return sku_of(&found);
+    }
+    // A leaf of the category tree (fresh produce, when the demo chain has it).
+    let categories = api.get_ok("/categories", None).await?;
+    let all = categories.as_array().context("the category list")?;
+    let is_parent = |code: &str| all.iter().any(|c| c["parent_id"].as_str() == Some(code));
+    let leaves: Vec<&str> = all
+        .iter()
+        .filter_map(|c| c["code"].as_str().or(c["id"].as_str()))
+        .filter(|code| !is_parent(code))
+        .collect();
+    let category = leaves
+        .iter()
+        .find(|c| c.contains("FRUIT"))
+        .or(leaves.first())
+        .context("no category to put the loose item in")?
+        .to_string();
+    let created = api
+        .post_ok(
+            "/products",
+            Some(&admin),
+            &json!({
+                "id": retail_domain::ids::new_id(),
+                "code": "SCALE-APPLE",
+                "name_zh": "散称红富士苹果",
+                "name_en": "Fuji apples, loose",
+                "brand": "鲜邻",
+                "category_id": category,
+                "skus": [{
+                    "sku_code": "SCALE-APPLE-KG",
+                    "spec_zh": "散称", "spec_en": "Loose, per kg",
+                    "unit": "kg", "weighed": true, "price": "12.80",
+                    "barcodes": [{"code": SCALE_PLU, "internal": true}]
+                }]
+            }),
+        )
+        .await?;
+    let item = sku_of(&created)?;
+    api.post_ok(
+        "/stock/receipts",
+        Some(&admin),
+        &json!({"id": retail_domain::ids::new_id(), "location_id": STORE,
+                "lines": [{"sku_id": item.sku_id, "qty": 100_000}],
+                "reason": "store day: loose apples (grams)"}),
+    )
+    .await?;
+    Ok(item)
+}
+
+impl StoreDay {
+    /// Starts the server, the broker, registers the devices (first start), and starts the edge
+    /// agent and both lanes; returns when the lanes are ready to sell.
+    pub async fn start(options: DayOptions) -> anyhow::Result<StoreDay> {
+        std::fs::create_dir_all(&options.data_dir)
+            .with_context(|| format!("creating {}", options.data_dir.display()))?;
+        let data_dir = std::path::absolute(&options.data_dir)?;
+        let server_dir = data_dir.join("server");
+        std::fs::create_dir_all(&server_dir)?;
+        let (bus, mosquitto) = match &options.bus {
+            DayBus::Embedded(addr) => (Bus::Embedded(*addr), None),
+            DayBus::Mosquitto(binary) => {
+                let port = crate::broker::free_port()?;
+                let password = format!("sv_{}", Uuid::new_v4().simple());
+                (
+                    Bus::External {
+                        port,
+                        password: password.clone(),
+                    },
+                    Some((binary.clone(), port, password)),
+                )
+            }
+        };
+        let settings =
+            crate::server::settings(&server_dir, &options.database, options.listen, &bus);
+        let server = RunningServer::start(settings).await?;
+        let api = Api::new(&server.url)?;
+        let devices = registrations(&api, &data_dir.join("devices.json")).await?;
+        let (broker, broker_url) = match mosquitto {
+            Some((binary, port, password)) => {
+                let files = retail_server::bus::mosquitto::generate(
+                    &server.state.store,
+                    Some(("server", &password)),
+                )
+                .await?;
+                let broker =
+                    Mosquitto::start(&binary, &data_dir.join("mosquitto"), &files, port).await?;
+                (Some(broker), format!("mqtt://127.0.0.1:{port}"))
+            }
+            None => (None, server.broker_url().context("the bus is off")?),
+        };
+        if let Some(bus) = &server.state.bus {
+            tokio::time::timeout(Duration::from_secs(30), bus.wait_subscribed())
+                .await
+                .context("the server did not subscribe to the store bus")?;
+        }
+        let scale_item = ensure_scale_item(&api).await?;
+        if !options.promotions.is_empty() {
+            let admin = api.login("admin").await?;
+            for promotion in &options.promotions {
+                api.post_ok(
+                    "/promotions",
+                    Some(&admin),
+                    &json!({ "promotion": promotion }),
+                )
+                .await?;
+            }
+        }
+        let server_addr: SocketAddr = server
+            .url
+            .trim_start_matches("http://")
+            .parse()
+            .context("server address")?;
+        let lane2_network = Proxy::start(server_addr).await?;
+        let edge = EdgeHandle::start(
+            EdgeOptions {
+                store: STORE.into(),
+                device_id: devices.edge.id,
+                credential: devices.edge.credential.clone(),
+                server_url: server.url.clone(),
+                broker_url: broker_url.clone(),
+                data_dir: data_dir.join("edge"),
+                audit_over: options.audit_over,
+            },
+            options.echo,
+        )
+        .await?;
+        let mut lanes = Vec::new();
+        for (i, registration) in devices.lanes.iter().enumerate() {
+            let number = u32::try_from(i + 1)?;
+            let server_url = if number == 2 {
+                lane2_network.url()
+            } else {
+                server.url.clone()
+            };
+            lanes.push(
+                LaneHandle::start(
+                    LaneOptions {
+                        number,
+                        cashier: format!("cashier{number}.sh001"),
+                        server_url,
+                        credential: registration.credential.clone(),
+                        mqtt_url: broker.is_none().then(|| broker_url.clone()),
+                        data_dir: data_dir.join(format!("lane{number}")),
+                        manager_pin: MANAGER_PIN.into(),
+                        store_name: STORE_NAME.into(),
+                    },
+                    options.echo,
+                )
+                .await?,
+            );
+        }
+        Ok(StoreDay {
+            server,
+            api,
+            broker,
+            lane2_network,
+            lanes,
+            edge,
+            devices,
+            scale_item,
+            broker_url,
+            data_dir,
+        })
+    }
+
+    /// Lane `n` (1 or 2).
+    pub fn lane(&self, n: usize) -> &LaneHandle {
+        &self.lanes[n - 1]
+    }
+
+    /// Stops everything in order — lanes, edge agent, server (database closed), broker — and
+    /// reports the first failure.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        let mut result = Ok(());
+        for lane in &mut self.lanes {
+            let stopped = lane.stop().await;
+            if result.is_ok() {
+                result = stopped;
+            }
+        }
+        let stopped = self.edge.stop().await;
+        if result.is_ok() {
+            result = stopped;
+        }
+        self.lane2_network.go_offline().await;
+        let stopped = self.server.stop().await;
+        if result.is_ok() {
+            result = stopped;
+        }
+        if let Some(broker) = &mut self.broker {
+            broker.kill().await;
+        }
+        result
+    }
+}
