@@ -27,6 +27,7 @@ pub mod edge;
 pub mod lane_payments;
 pub mod locations;
 pub mod members;
+pub mod notices;
 pub mod orders;
 pub mod payments;
 pub mod promotions;
@@ -79,6 +80,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         7,
         "lane payments",
         include_str!("../../../migrations/0007_lane_payments.sql"),
+    ),
+    (
+        9,
+        "member notices",
+        include_str!("../../../migrations/0009_member_notices.sql"),
     ),
 ];
 

@@ -793,7 +793,8 @@ pub async fn lines_in_tx(tx: &mut Tx, id: Uuid) -> AppResult<Vec<(i64, Uuid, i64
         .collect()
 }
 
-/// Records a status change (after [`check_transition`]) with its event row.
+/// Records a status change (after [`check_transition`]) with its event row, and the notice it
+/// sends the order's member ([`super::notices`]).
 pub async fn set_status(
     tx: &mut Tx,
     head: &OrderHead,
@@ -820,7 +821,7 @@ pub async fn set_status(
     .bind(now)
     .execute(&mut **tx)
     .await?;
-    Ok(())
+    super::notices::record_move_in_tx(tx, head, to, actor).await
 }
 
 /// Moves an order to `to`, applying the stock effects of the move: cancelling releases the

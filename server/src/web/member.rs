@@ -33,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .route("/logout", post(logout))
         .route("/me", get(me))
         .route("/me/code", get(member_code))
+        .route("/me/messages", get(messages))
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -277,6 +278,7 @@ async fn me(State(state): State<AppState>, ctx: Ctx) -> WebResult<Response> {
     let balance = storage::members::balance_page(&state.store, member_id, None, 20).await?;
     let (code, expires_in) = signed_member_code(&state, member_id)?;
     let count = cart_count(&state, session.as_ref()).await?;
+    let unread = storage::notices::unread(&state.store, member_id).await?;
     let body = html! {
         div.card {
             div.spread {
@@ -290,6 +292,7 @@ async fn me(State(state): State<AppState>, ctx: Ctx) -> WebResult<Response> {
                 div.kpi { span.muted { (ctx.t("等级", "Tier")) } b { (member.tier.name) } }
             }
         }
+        (messages_link(&ctx, unread))
         div.card.spread {
             a #my-coupons href="/me/coupons" { (ctx.t("我的优惠券", "My coupons")) }
             a href="/coupons" { (ctx.t("领券中心", "Coupon centre")) }
@@ -336,6 +339,112 @@ async fn member_code(State(state): State<AppState>, ctx: Ctx) -> WebResult<Respo
         "expires_in": expires_in,
     }))
     .into_response())
+}
+
+/// The member centre's link to the message centre, with the unread count.
+pub fn messages_link(ctx: &Ctx, unread: i64) -> maud::Markup {
+    html! {
+        a.card.spread #messages-link href="/me/messages" style="display:flex;color:inherit" {
+            span { (ctx.t("消息", "Messages")) }
+            @if unread > 0 { span.badge #unread { (unread) } }
+        }
+    }
+}
+
+/// The message centre: what happened to the member's orders (ready for pickup, shipped,
+/// cancelled by the store…), newest first; opening it marks them read.
+async fn messages(State(state): State<AppState>, ctx: Ctx) -> WebResult<Response> {
+    let session = session(&state, &ctx).await?;
+    let (_, member_id) = super::shop::require_member(session.as_ref(), "/me/messages")?;
+    let notices = storage::notices::recent(&state.store, member_id, 50).await?;
+    let mut rows = Vec::with_capacity(notices.len());
+    for notice in &notices {
+        let place = match state
+            .catalog_cache
+            .location(&state.store, &notice.location_id)
+            .await?
+        {
+            Some(l) if ctx.lang == super::Lang::Zh => l.name_zh,
+            Some(l) => l.name_en,
+            None => notice.location_id.clone(),
+        };
+        rows.push((notice, notice_text(&ctx, notice, &place)));
+    }
+    storage::notices::mark_all_read(&state.store, member_id).await?;
+    let count = cart_count(&state, session.as_ref()).await?;
+    let body = html! {
+        @if rows.is_empty() { div.card { p.muted { (ctx.t("暂无消息", "No messages yet")) } } }
+        @for (notice, (title, text)) in &rows {
+            a.card.notice-row style="display:block;color:inherit" href={ "/orders/" (notice.order_id) } {
+                div.spread {
+                    b { (title) @if !notice.read { " " span.badge { (ctx.t("新", "new")) } } }
+                    span.muted { (when(notice.created_at.timestamp_millis())) }
+                }
+                p { (text) }
+            }
+        }
+    };
+    Ok(shop_page(&ctx, ctx.t("消息", "Messages"), count, body))
+}
+
+/// A notice's headline and text for people.
+fn notice_text(
+    ctx: &Ctx,
+    notice: &storage::notices::Notice,
+    place: &str,
+) -> (&'static str, String) {
+    use storage::notices::NoticeKind as K;
+    let no = &notice.order_no;
+    match notice.kind {
+        K::Paid => (
+            ctx.t("支付成功", "Payment received"),
+            if ctx.lang == super::Lang::Zh {
+                format!("订单 {no} 已付款，我们正在为您备货。")
+            } else {
+                format!("Order {no} is paid; we are getting it ready.")
+            },
+        ),
+        K::ReadyForPickup => (
+            ctx.t("可以取货了", "Ready for pickup"),
+            if ctx.lang == super::Lang::Zh {
+                format!("订单 {no} 已备好，请凭取件码到 {place} 自提。")
+            } else {
+                format!("Order {no} is ready: collect it at {place} with your pickup code.")
+            },
+        ),
+        K::Shipped => (
+            ctx.t("已发货", "Shipped"),
+            if ctx.lang == super::Lang::Zh {
+                format!("订单 {no} 已从 {place} 发出。")
+            } else {
+                format!("Order {no} has left {place}.")
+            },
+        ),
+        K::Delivered => (
+            ctx.t("已送达", "Delivered"),
+            if ctx.lang == super::Lang::Zh {
+                format!("订单 {no} 已送达，感谢您的惠顾。")
+            } else {
+                format!("Order {no} has been delivered. Thank you!")
+            },
+        ),
+        K::Cancelled => (
+            ctx.t("订单已取消", "Order cancelled"),
+            if ctx.lang == super::Lang::Zh {
+                format!("订单 {no} 已取消；已付款项将原路退回。")
+            } else {
+                format!("Order {no} was cancelled; anything paid goes back the way it came.")
+            },
+        ),
+        K::Refunded => (
+            ctx.t("退款完成", "Refunded"),
+            if ctx.lang == super::Lang::Zh {
+                format!("订单 {no} 已退款。")
+            } else {
+                format!("Order {no} has been refunded.")
+            },
+        ),
+    }
 }
 
 /// A ledger row's kind for people.

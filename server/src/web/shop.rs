@@ -1079,6 +1079,7 @@ async fn orders(
     )
     .await?;
     let count = cart_count(&state, session.as_ref()).await?;
+    let unread = storage::notices::unread(&state.store, member).await?;
     let tabs = [
         ("", ctx.t("全部", "All")),
         ("pending", ctx.t("待付款", "To pay")),
@@ -1088,6 +1089,7 @@ async fn orders(
         ("after", ctx.t("售后/取消", "After-sale")),
     ];
     let body = html! {
+        @if unread > 0 { (super::member::messages_link(&ctx, unread)) }
         div.chips { @for (k, label) in tabs { a.chip.on[k == tab] href={ "/orders?tab=" (k) } { (label) } } }
         @if rows.is_empty() { div.card { (ctx.t("还没有订单", "No orders yet")) } }
         @for o in &rows {

@@ -1237,3 +1237,125 @@ crate::both_backends!(
     console_ships_delivers_and_refunds,
     console_ships_delivers_and_refunds
 );
+
+/// Places a pickup order at SH001 from the shopper's cart and answers its id.
+async fn pickup_order(b: &mut Browser, sku: uuid::Uuid) -> String {
+    let sku = sku.to_string();
+    b.post_csrf(
+        "/cart/add",
+        &[("sku", &sku), ("qty", "1"), ("back", "/cart")],
+    )
+    .await;
+    let id = retail_domain::ids::new_id().to_string();
+    let page = b
+        .post_csrf(
+            "/checkout",
+            &[("id", &id), ("mode", "pickup"), ("store", "SH001")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    page.location
+        .unwrap()
+        .trim_start_matches("/orders/")
+        .to_owned()
+}
+
+/// The shopper is told: paying, the store marking the pickup order ready and the store
+/// cancelling another each leave a message in the member's message centre, once, with the
+/// order number and the store; cancelling one's own unpaid order does not; another member
+/// sees none of them; opening the centre marks them read.
+async fn shopper_is_told_about_their_orders(app: TestApp) {
+    let (_, sku) = a_sku(&app, "纯牛奶").await;
+    let mut b = shopper(&app, "13800138005").await;
+    assert!(b.get("/me/messages").await.body.contains("暂无消息"));
+
+    let ready = pickup_order(&mut b, sku).await;
+    pay_at_sandbox(&app, &ready).await;
+    let token = app.login("mgr.sh001").await;
+    for _ in 0..2 {
+        // Marked ready twice (a retry): one message.
+        let (status, body) = app
+            .post(
+                &format!("/api/v1/orders/{ready}/ready"),
+                Some(&token),
+                serde_json::json!({}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let own = pickup_order(&mut b, sku).await;
+    let page = b.post_csrf(&format!("/orders/{own}/cancel"), &[]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    let by_store = pickup_order(&mut b, sku).await;
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/orders/{by_store}/cancel"),
+            Some(&token),
+            serde_json::json!({"reason": "缺货"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let number = |id: &str| {
+        let id: uuid::Uuid = id.parse().unwrap();
+        let store = app.state.store.clone();
+        async move {
+            retail_server::storage::orders::get(&store, id)
+                .await
+                .unwrap()
+                .order_no
+        }
+    };
+    let (ready_no, own_no, store_no) = (
+        number(&ready).await,
+        number(&own).await,
+        number(&by_store).await,
+    );
+
+    // The member centre and the order list say there is something new.
+    let me = b.get("/me").await;
+    assert_eq!(between(&me.body, "id=\"unread\">", "<"), "3");
+    assert!(b.get("/orders").await.body.contains("id=\"unread\""));
+    let page = b.get("/me/messages").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body
+            .contains(&format!("订单 {ready_no} 已备好，请凭取件码到")),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("可以取货了") && page.body.contains("支付成功"));
+    assert!(page.body.contains(&format!("订单 {store_no} 已取消")));
+    assert!(
+        !page.body.contains(&own_no),
+        "not told about what they did themselves"
+    );
+    assert_eq!(page.body.matches("可以取货了").count(), 1, "once");
+    assert_eq!(
+        page.body
+            .matches(&format!("href=\"/orders/{ready}\""))
+            .count(),
+        2
+    );
+    // Read now.
+    assert!(!b.get("/me").await.body.contains("id=\"unread\""));
+    assert!(!b.get("/me/messages").await.body.contains("class=\"badge\""));
+    // In English too.
+    b.get("/lang/en?back=/").await;
+    assert!(b
+        .get("/me/messages")
+        .await
+        .body
+        .contains("Ready for pickup"));
+    // Another member has none; without a log-in the page asks for one.
+    let mut other = shopper(&app, "13800138006").await;
+    assert!(other.get("/me/messages").await.body.contains("暂无消息"));
+    let mut anon = Browser::new(&app);
+    let page = anon.get("/me/messages").await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert!(page.location.unwrap().starts_with("/login"));
+}
+crate::both_backends!(
+    shopper_is_told_about_their_orders,
+    shopper_is_told_about_their_orders
+);

@@ -1,0 +1,220 @@
+//! Notices to members about their orders: "your pickup order is ready", "shipped", "cancelled
+//! by the store"… Each is written in the same transaction as the order's move
+//! ([`super::orders::set_status`]), once per order and kind, and read in the shop's message
+//! centre.
+
+use retail_domain::order::{Channel, OrderStatus};
+use uuid::Uuid;
+
+use super::orders::OrderHead;
+use super::{col, from_ms, now_ms, uuid_col, Store, Tx};
+use crate::error::AppResult;
+
+/// What a notice says about the order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoticeKind {
+    /// The payment arrived.
+    Paid,
+    /// A pickup order waits at its store.
+    ReadyForPickup,
+    /// A delivery order left the warehouse.
+    Shipped,
+    /// A delivery order arrived.
+    Delivered,
+    /// The store cancelled it, or it was never paid or never collected.
+    Cancelled,
+    /// Refunded after a return.
+    Refunded,
+}
+
+impl NoticeKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Paid => "paid",
+            Self::ReadyForPickup => "ready_for_pickup",
+            Self::Shipped => "shipped",
+            Self::Delivered => "delivered",
+            Self::Cancelled => "cancelled",
+            Self::Refunded => "refunded",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "paid" => Self::Paid,
+            "ready_for_pickup" => Self::ReadyForPickup,
+            "shipped" => Self::Shipped,
+            "delivered" => Self::Delivered,
+            "cancelled" => Self::Cancelled,
+            "refunded" => Self::Refunded,
+            _ => return None,
+        })
+    }
+
+    /// The notice a move of an online order to `to` by `actor` sends its member, if any: the
+    /// shopper is not told about what they did themselves (cancelling their own order).
+    pub fn for_move(channel: Channel, to: OrderStatus, actor: &str) -> Option<Self> {
+        if channel != Channel::Online {
+            return None; // a lane sale or scan-and-go basket is finished in the shopper's hands
+        }
+        Some(match to {
+            OrderStatus::Paid => Self::Paid,
+            OrderStatus::ReadyForPickup => Self::ReadyForPickup,
+            OrderStatus::Shipped => Self::Shipped,
+            OrderStatus::Delivered => Self::Delivered,
+            OrderStatus::Cancelled if !is_shopper(actor) => Self::Cancelled,
+            OrderStatus::Refunded => Self::Refunded,
+            _ => return None,
+        })
+    }
+}
+
+/// True for the actors the shop and the shopper's API act as.
+fn is_shopper(actor: &str) -> bool {
+    actor == "shopper" || actor.starts_with("member:")
+}
+
+/// One notice.
+#[derive(Clone, Debug)]
+pub struct Notice {
+    /// Id.
+    pub id: Uuid,
+    /// The order it is about.
+    pub order_id: Uuid,
+    /// The order's number.
+    pub order_no: String,
+    /// The order's store or warehouse.
+    pub location_id: String,
+    /// What happened.
+    pub kind: NoticeKind,
+    /// When.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// Whether the member has seen it.
+    pub read: bool,
+}
+
+/// Records the notice for a move of `head` to `to` (see [`NoticeKind::for_move`]); nothing for
+/// orders without a member, and nothing twice for the same order and kind.
+pub async fn record_move_in_tx(
+    tx: &mut Tx,
+    head: &OrderHead,
+    to: OrderStatus,
+    actor: &str,
+) -> AppResult<()> {
+    let (Some(member), Some(kind)) = (
+        head.member_id,
+        NoticeKind::for_move(head.channel, to, actor),
+    ) else {
+        return Ok(());
+    };
+    sqlx::query(
+        "INSERT INTO member_notices (id, member_id, order_id, kind, order_no, location_id, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (order_id, kind) DO NOTHING",
+    )
+    .bind(retail_domain::ids::new_id().to_string())
+    .bind(member.to_string())
+    .bind(head.id.to_string())
+    .bind(kind.as_str())
+    .bind(head.order_no.as_str())
+    .bind(head.location_id.as_str())
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The member's newest notices, newest first.
+pub async fn recent(store: &Store, member: Uuid, limit: i64) -> AppResult<Vec<Notice>> {
+    let rows = sqlx::query(
+        "SELECT id, order_id, order_no, location_id, kind, created_at, read_at FROM member_notices \
+         WHERE member_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
+    )
+    .bind(member.to_string())
+    .bind(limit.clamp(1, 200))
+    .fetch_all(store.reader())
+    .await?;
+    let mut notices = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let kind: String = col(row, "kind")?;
+        let Some(kind) = NoticeKind::parse(&kind) else {
+            continue; // a kind this version does not know
+        };
+        let read_at: Option<i64> = col(row, "read_at")?;
+        notices.push(Notice {
+            id: uuid_col(row, "id")?,
+            order_id: uuid_col(row, "order_id")?,
+            order_no: col(row, "order_no")?,
+            location_id: col(row, "location_id")?,
+            kind,
+            created_at: from_ms(col(row, "created_at")?),
+            read: read_at.is_some(),
+        });
+    }
+    Ok(notices)
+}
+
+/// How many of the member's notices are unread.
+pub async fn unread(store: &Store, member: Uuid) -> AppResult<i64> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n FROM member_notices WHERE member_id = $1 AND read_at IS NULL",
+    )
+    .bind(member.to_string())
+    .fetch_one(store.reader())
+    .await?;
+    col(&row, "n")
+}
+
+/// Marks every notice of the member as read (they opened the message centre).
+pub async fn mark_all_read(store: &Store, member: Uuid) -> AppResult<u64> {
+    Ok(sqlx::query(
+        "UPDATE member_notices SET read_at = $1 WHERE member_id = $2 AND read_at IS NULL",
+    )
+    .bind(now_ms())
+    .bind(member.to_string())
+    .execute(store.writer())
+    .await?
+    .rows_affected())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn who_is_told_what() {
+        use NoticeKind as K;
+        use OrderStatus as S;
+        let online = Channel::Online;
+        assert_eq!(
+            K::for_move(online, S::ReadyForPickup, "mgr.sh001"),
+            Some(K::ReadyForPickup)
+        );
+        assert_eq!(
+            K::for_move(online, S::ReadyForPickup, "device:x"),
+            Some(K::ReadyForPickup)
+        );
+        assert_eq!(K::for_move(online, S::Shipped, "admin"), Some(K::Shipped));
+        assert_eq!(
+            K::for_move(online, S::Cancelled, "payment-timeout"),
+            Some(K::Cancelled)
+        );
+        // Shoppers cancelling their own orders are not told about it.
+        assert_eq!(K::for_move(online, S::Cancelled, "shopper"), None);
+        assert_eq!(K::for_move(online, S::Cancelled, "member:0190"), None);
+        // Nothing about collecting it (the shopper was there) or lane sales.
+        assert_eq!(K::for_move(online, S::PickedUp, "cashier1.sh001"), None);
+        assert_eq!(K::for_move(Channel::Pos, S::Refunded, "cashier1"), None);
+        assert_eq!(K::for_move(Channel::ScanAndGo, S::Completed, "gate"), None);
+        for kind in [
+            K::Paid,
+            K::ReadyForPickup,
+            K::Shipped,
+            K::Delivered,
+            K::Cancelled,
+            K::Refunded,
+        ] {
+            assert_eq!(K::parse(kind.as_str()), Some(kind));
+        }
+    }
+}
