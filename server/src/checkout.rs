@@ -45,7 +45,7 @@ pub struct Checkout {
 
 /// The member a member code (MC1) names, if the code is genuine and fresh.
 pub fn member_from_code(state: &AppState, code: &str) -> AppResult<Uuid> {
-    match state.keys.verifier().verify(code.trim(), Utc::now()) {
+    match state.keys.verify_member_code(code.trim(), Utc::now()) {
         Ok(SignedCode::Member(member)) => Ok(member.member_id),
         Ok(_) => Err(AppError::field("member_code", "this is not a member code")),
         Err(err) => Err(AppError::field("member_code", err.to_string())),

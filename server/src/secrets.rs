@@ -1,7 +1,9 @@
 //! Key material and the primitives built on it: personal data encryption at rest, the keyed
 //! look-up hash for phone numbers, password and token hashing, and the code signer.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use aes_gcm::aead::{Aead, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -10,9 +12,10 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::Argon2;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use rand::RngCore;
-use retail_domain::codes::{CodeSigner, CodeVerifier};
+use retail_domain::codes::{CodeError, CodeSigner, CodeVerifier, MemberCode, SignedCode};
 use sha2::{Digest, Sha256};
 
 use crate::config::{Secrets, Settings};
@@ -28,7 +31,13 @@ pub struct Keys {
     pub signer: CodeSigner,
     /// The sandbox payment provider's shared notification secret.
     pub payment_secret: [u8; 32],
+    /// Member codes whose signature was checked already (see [`Keys::verify_member_code`]).
+    verified_members: Arc<Mutex<HashMap<String, MemberCode>>>,
 }
+
+/// At most this many verified member codes are remembered (about a minute's worth of a busy
+/// chain's shoppers; beyond it the expired ones are dropped, or all of them).
+const VERIFIED_MEMBER_CODES: usize = 65_536;
 
 impl std::fmt::Debug for Keys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -101,7 +110,42 @@ impl Keys {
                 "payment_provider_secret",
                 &secrets.payment_provider_secret,
             )?,
+            verified_members: Arc::default(),
         })
+    }
+
+    /// Verifies a signed code like [`CodeVerifier::verify`], remembering the member codes that
+    /// verified: a shopper's phone shows one member code for about a minute, and a busy
+    /// checkout (a flash sale) receives it with every try, so its Ed25519 signature is checked
+    /// once; the expiry is still checked on every use.
+    pub fn verify_member_code(
+        &self,
+        text: &str,
+        now: DateTime<Utc>,
+    ) -> Result<SignedCode, CodeError> {
+        let remembered = self
+            .verified_members
+            .lock()
+            .ok()
+            .and_then(|codes| codes.get(text).cloned());
+        if let Some(code) = remembered {
+            return if code.expires_at <= now {
+                Err(CodeError::Expired)
+            } else {
+                Ok(SignedCode::Member(code))
+            };
+        }
+        let code = self.verifier().verify(text, now)?;
+        if let (SignedCode::Member(member), Ok(mut codes)) = (&code, self.verified_members.lock()) {
+            if codes.len() >= VERIFIED_MEMBER_CODES {
+                codes.retain(|_, c| c.expires_at > now);
+                if codes.len() >= VERIFIED_MEMBER_CODES {
+                    codes.clear();
+                }
+            }
+            codes.insert(text.to_owned(), member.clone());
+        }
+        Ok(code)
     }
 
     /// The public half of the code-signing key, for offline verification at lanes and gates.
@@ -275,6 +319,53 @@ mod tests {
         assert!(verify_password("demo1234", &hash));
         assert!(!verify_password("demo12345", &hash));
         assert!(!verify_password("demo1234", "not a hash"));
+    }
+
+    #[test]
+    fn member_codes_are_verified_once_and_expire_all_the_same() {
+        let keys = Keys::from_secrets(&Secrets::generate()).unwrap();
+        let now = Utc::now();
+        let member = retail_domain::ids::new_id();
+        let code = keys
+            .signer
+            .try_sign(&SignedCode::Member(MemberCode {
+                member_id: member,
+                expires_at: now + chrono::Duration::seconds(60),
+            }))
+            .unwrap();
+        for _ in 0..2 {
+            // First verified, then remembered: the same answer.
+            match keys.verify_member_code(&code, now).unwrap() {
+                SignedCode::Member(m) => assert_eq!(m.member_id, member),
+                other => panic!("{other:?}"),
+            }
+        }
+        // Remembered codes still expire.
+        let later = now + chrono::Duration::seconds(61);
+        assert_eq!(
+            keys.verify_member_code(&code, later),
+            Err(CodeError::Expired)
+        );
+        // A tampered code is never remembered as good, however often it comes.
+        let at = code.len() - 10;
+        let swapped = if &code[at..=at] == "A" { "B" } else { "A" };
+        let forged = format!("{}{swapped}{}", &code[..at], &code[at + 1..]);
+        for _ in 0..2 {
+            assert!(keys.verify_member_code(&forged, now).is_err());
+        }
+        // Another server's code does not verify here.
+        let other = Keys::from_secrets(&Secrets::generate()).unwrap();
+        let foreign = other
+            .signer
+            .try_sign(&SignedCode::Member(MemberCode {
+                member_id: member,
+                expires_at: now + chrono::Duration::seconds(60),
+            }))
+            .unwrap();
+        assert_eq!(
+            keys.verify_member_code(&foreign, now),
+            Err(CodeError::BadSignature)
+        );
     }
 
     #[test]

@@ -86,6 +86,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "member notices",
         include_str!("../../../migrations/0009_member_notices.sql"),
     ),
+    (
+        10,
+        "flash sale holdings",
+        include_str!("../../../migrations/0010_flash_sale_holdings.sql"),
+    ),
 ];
 
 /// The central database.
@@ -355,6 +360,33 @@ pub(crate) async fn insert_rows<T>(
         &'q T,
     ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
 ) -> AppResult<()> {
+    upsert_rows(tx, table, columns, rows, "", bind).await
+}
+
+/// Placeholders for a list of `n` values starting at parameter `from`: anonymous `?` on SQLite
+/// (bound in order; SQLite resolves `$N` names with a linear scan per parameter), `$N` on
+/// PostgreSQL.
+pub(crate) fn list_placeholders(tx: &Tx, from: usize, n: usize) -> String {
+    if tx.backend_name() == "SQLite" {
+        vec!["?"; n].join(", ")
+    } else {
+        placeholders(from, n)
+    }
+}
+
+/// [`insert_rows`] with a conflict clause after the `VALUES` list (e.g. `ON CONFLICT (k) DO
+/// UPDATE SET …`); the rows of one call must not repeat a key the clause updates.
+pub(crate) async fn upsert_rows<T>(
+    tx: &mut Tx,
+    table: &str,
+    columns: &[&str],
+    rows: &[T],
+    on_conflict: &str,
+    bind: impl for<'q> Fn(
+        sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+        &'q T,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+) -> AppResult<()> {
     // SQLite gets anonymous `?` placeholders (bound in order, no name look-ups, so long lists
     // stay linear); PostgreSQL gets `$N`. Rows go in chunks whose sizes are powers of two, so a
     // table has only a few statement shapes and the prepared statements are reused (preparing a
@@ -380,6 +412,10 @@ pub(crate) async fn insert_rows<T>(
                 sql.push_str(", ");
             }
             sql.push_str(&row_sql(1 + i * columns.len()));
+        }
+        if !on_conflict.is_empty() {
+            sql.push(' ');
+            sql.push_str(on_conflict);
         }
         let mut query = sqlx::query(&sql);
         for row in chunk {

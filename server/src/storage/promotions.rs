@@ -335,40 +335,33 @@ impl FlashLedger {
             ledger.left.insert(id, total - sold);
             ledger.limit.insert(id, col(&row, "per_member_limit")?);
         }
-        let mut pairs: Vec<(Uuid, Uuid)> = claims
-            .iter()
-            .map(|c| (c.flash_sale_id, c.member_id))
-            .collect();
-        pairs.sort();
-        pairs.dedup();
-        for chunk in pairs.chunks(400) {
-            let conditions: Vec<String> = (0..chunk.len())
-                .map(|i| {
-                    format!(
-                        "(flash_sale_id = ${} AND member_id = ${})",
-                        2 * i + 1,
-                        2 * i + 2
-                    )
-                })
-                .collect();
-            let sql = format!(
-                "SELECT flash_sale_id, member_id, CAST(COALESCE(SUM(qty), 0) AS BIGINT) AS held \
-                 FROM flash_sale_orders WHERE released = 0 AND ({}) \
-                 GROUP BY flash_sale_id, member_id",
-                conditions.join(" OR ")
-            );
-            let mut query = sqlx::query(&sql);
-            for (sale, member) in chunk {
-                query = query.bind(sale.to_string()).bind(member.to_string());
-            }
-            for row in query.fetch_all(&mut **tx).await? {
-                ledger.held.insert(
-                    (
-                        uuid_col(&row, "flash_sale_id")?,
-                        uuid_col(&row, "member_id")?,
-                    ),
-                    col(&row, "held")?,
+        // Each member's holding, one index look-up per member (per flash sale).
+        let mut members: BTreeMap<Uuid, Vec<String>> = BTreeMap::new();
+        for c in claims {
+            members
+                .entry(c.flash_sale_id)
+                .or_default()
+                .push(c.member_id.to_string());
+        }
+        for (sale, mut ids) in members {
+            ids.sort();
+            ids.dedup();
+            for chunk in ids.chunks(super::MAX_PARAMS - 1) {
+                let sql = format!(
+                    "SELECT member_id, held FROM flash_sale_holdings \
+                     WHERE flash_sale_id = {} AND member_id IN ({})",
+                    super::list_placeholders(tx, 1, 1),
+                    super::list_placeholders(tx, 2, chunk.len())
                 );
+                let mut query = sqlx::query(&sql).bind(sale.to_string());
+                for id in chunk {
+                    query = query.bind(id.as_str());
+                }
+                for row in query.fetch_all(&mut **tx).await? {
+                    ledger
+                        .held
+                        .insert((sale, uuid_col(&row, "member_id")?), col(&row, "held")?);
+                }
             }
         }
         Ok(ledger)
@@ -417,6 +410,9 @@ impl FlashLedger {
                 .execute(&mut **tx)
                 .await?;
         }
+        // One row per order and sale, and each member's holding moved by what they took.
+        let mut rows: Vec<(Uuid, Uuid, Uuid, i64)> = Vec::new();
+        let mut holdings: BTreeMap<(Uuid, Uuid), i64> = BTreeMap::new();
         for (order, claims) in orders {
             let mut per_sale: BTreeMap<Uuid, (Uuid, i64)> = BTreeMap::new();
             for c in claims.iter() {
@@ -424,20 +420,38 @@ impl FlashLedger {
                     .entry(c.flash_sale_id)
                     .or_insert((c.member_id, 0))
                     .1 += c.qty;
+                *holdings.entry((c.flash_sale_id, c.member_id)).or_default() += c.qty;
             }
-            for (sale, (member, qty)) in per_sale {
-                sqlx::query(
-                    "INSERT INTO flash_sale_orders (flash_sale_id, order_id, member_id, qty) \
-                     VALUES ($1, $2, $3, $4)",
-                )
-                .bind(sale.to_string())
-                .bind(order.to_string())
-                .bind(member.to_string())
-                .bind(qty)
-                .execute(&mut **tx)
-                .await?;
-            }
+            rows.extend(
+                per_sale
+                    .into_iter()
+                    .map(|(sale, (member, qty))| (sale, *order, member, qty)),
+            );
         }
+        super::insert_rows(
+            tx,
+            "flash_sale_orders",
+            &["flash_sale_id", "order_id", "member_id", "qty"],
+            &rows,
+            |q, (sale, order, member, qty)| {
+                q.bind(sale.to_string())
+                    .bind(order.to_string())
+                    .bind(member.to_string())
+                    .bind(*qty)
+            },
+        )
+        .await?;
+        let holdings: Vec<((Uuid, Uuid), i64)> = holdings.into_iter().collect();
+        super::upsert_rows(
+            tx,
+            "flash_sale_holdings",
+            &["flash_sale_id", "member_id", "held"],
+            &holdings,
+            "ON CONFLICT (flash_sale_id, member_id) DO UPDATE \
+             SET held = flash_sale_holdings.held + excluded.held",
+            |q, ((sale, member), qty)| q.bind(sale.to_string()).bind(member.to_string()).bind(*qty),
+        )
+        .await?;
         Ok(())
     }
 }
@@ -446,7 +460,7 @@ impl FlashLedger {
 pub async fn release_flash(tx: &mut Tx, order_id: Uuid) -> AppResult<()> {
     let rows = sqlx::query(
         "UPDATE flash_sale_orders SET released = 1 WHERE order_id = $1 AND released = 0 \
-         RETURNING flash_sale_id, qty",
+         RETURNING flash_sale_id, member_id, qty",
     )
     .bind(order_id.to_string())
     .fetch_all(&mut **tx)
@@ -454,11 +468,20 @@ pub async fn release_flash(tx: &mut Tx, order_id: Uuid) -> AppResult<()> {
     for row in rows {
         let sale: String = col(&row, "flash_sale_id")?;
         let qty: i64 = col(&row, "qty")?;
+        let member: String = col(&row, "member_id")?;
         sqlx::query("UPDATE flash_sales SET sold_qty = sold_qty - $1 WHERE id = $2")
             .bind(qty)
-            .bind(sale)
+            .bind(sale.as_str())
             .execute(&mut **tx)
             .await?;
+        sqlx::query(
+            "UPDATE flash_sale_holdings SET held = held - $1 WHERE flash_sale_id = $2 AND member_id = $3",
+        )
+        .bind(qty)
+        .bind(sale)
+        .bind(member)
+        .execute(&mut **tx)
+        .await?;
     }
     Ok(())
 }

@@ -596,8 +596,8 @@ async fn flash_sale_limits_hold_under_concurrency(app: TestApp) {
         .clone();
     assert_eq!(flash["flash_sale"]["sold_qty"], 30);
 
-    // Cancelling two unpaid orders gives two units back: two more can be sold.
-    for order in &orders[..2] {
+    // Cancelling three unpaid orders gives three units back: three more can be sold.
+    for order in &orders[..3] {
         let (status, body) = app
             .post(
                 &format!("/api/v1/orders/{order}/cancel"),
@@ -615,7 +615,41 @@ async fn flash_sale_limits_hold_under_concurrency(app: TestApp) {
         .find(|p| p["promotion"]["id"] == flash_id.to_string())
         .unwrap()["flash_sale"]["sold_qty"]
         .clone();
-    assert_eq!(sold, 28);
+    assert_eq!(sold, 27);
+
+    // A new member buys up to the limit and no further; cancelling one of their orders gives
+    // them room for one more (their holding went down with the cancellation).
+    let member = register_member(&app, &admin, "13700009999").await;
+    let code = member_code(&app, &admin, member).await;
+    let order_one = |expected: StatusCode| {
+        let (app, code) = (&app, code.clone());
+        async move {
+            let (status, body) = app
+                .post(
+                    "/api/v1/orders",
+                    None,
+                    json!({ "id": retail_domain::ids::new_id(), "fulfilment": "pickup",
+                        "store": "SH001", "member_code": code, "lines": [{ "sku_id": a, "qty": 1 }] }),
+                )
+                .await;
+            assert_eq!(status, expected, "{body}");
+            body
+        }
+    };
+    let first = order_one(StatusCode::OK).await;
+    order_one(StatusCode::OK).await;
+    let over = order_one(StatusCode::CONFLICT).await;
+    assert_eq!(over["error"]["code"], "flash_sale_limit", "{over}");
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/orders/{}/cancel", first["id"].as_str().unwrap()),
+            Some(&admin),
+            json!({ "reason": "changed their mind" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let again = order_one(StatusCode::OK).await;
+    assert_eq!(fen(&again["total"]), 990, "{again}");
 
     // Without a member the flash price does not apply (members only): the list price is charged.
     let (status, body) = app
