@@ -224,7 +224,7 @@ async fn price_and_place(state: &AppState, p: Placement, req: Checkout) -> AppRe
         address_enc,
         pickup_code,
     } = p;
-    let quote = pricing::quote(
+    let quote = pricing::quote_for_order(
         state,
         &BasketRequest {
             location: location_id.clone(),
@@ -257,12 +257,22 @@ async fn price_and_place(state: &AppState, p: Placement, req: Checkout) -> AppRe
             }
         })
         .collect();
-    let pricing_json = serde_json::json!({
-        "applied": basket.applied,
-        "explanation": basket.explanation,
-        "points": basket.points,
-        "points_earned": basket.points_earned,
-    });
+    /// What the order keeps of its pricing (`orders.pricing`), written straight from the
+    /// engine's result.
+    #[derive(serde::Serialize)]
+    struct StoredPricing<'a> {
+        applied: &'a [retail_domain::pricing::AppliedDiscount],
+        explanation: &'a retail_domain::pricing::Bilingual,
+        points: &'a Option<retail_domain::pricing::PointsRedemption>,
+        points_earned: i64,
+    }
+    let pricing_json = serde_json::to_string(&StoredPricing {
+        applied: &basket.applied,
+        explanation: &basket.explanation,
+        points: &basket.points,
+        points_earned: basket.points_earned,
+    })
+    .map_err(|e| AppError::Internal(e.into()))?;
     let now = storage::now_ms();
     let timeout_ms = i64::try_from(
         state
@@ -293,7 +303,7 @@ async fn price_and_place(state: &AppState, p: Placement, req: Checkout) -> AppRe
         flash_claims: quote.flash_claims,
         coupons: req.coupons,
         points_redeemed: basket.points.as_ref().map_or(0, |p| p.points),
-        pricing: Some(pricing_json.to_string()),
+        pricing: Some(pricing_json),
     };
     state.intake.place(order).await
 }

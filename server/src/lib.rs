@@ -113,7 +113,7 @@ impl Application {
         } else {
             (None, None)
         };
-        let state = AppState {
+        let state = AppState::new(state::Shared {
             store,
             settings: Arc::new(settings),
             keys: Arc::new(keys),
@@ -132,7 +132,7 @@ impl Application {
             public_url,
             http,
             web: Arc::default(),
-        };
+        });
         Ok(Self {
             listener,
             state,

@@ -57,6 +57,10 @@ pub struct PricingCache {
     contexts: Mutex<HashMap<(String, Channel), CachedContext>>,
     categories: Mutex<Option<(Instant, CategoryParents)>>,
     skus: Mutex<SkuEntries>,
+    /// Members' growth and points balance, for their tier and the points they may redeem: a
+    /// flash-sale shopper pressing "buy" again and again is read once a second. (The order
+    /// writer checks the points balance again, in the order's transaction.)
+    members: Mutex<HashMap<Uuid, (Instant, i64, i64)>>,
     /// Held while a context or the category tree is re-read, so a burst of requests after
     /// expiry reads the database once instead of once per request.
     refresh: tokio::sync::Mutex<()>,
@@ -82,6 +86,7 @@ impl PricingCache {
             contexts: Mutex::default(),
             categories: Mutex::default(),
             skus: Mutex::default(),
+            members: Mutex::default(),
             refresh: tokio::sync::Mutex::new(()),
         }
     }
@@ -293,7 +298,48 @@ pub fn pricing_error(err: PricingError) -> AppError {
 /// member and coupons. Unknown or off-shelf SKUs, foreign or used coupons and impossible point
 /// amounts are refused with a field error; nothing is changed.
 pub async fn quote(state: &AppState, req: &BasketRequest) -> AppResult<Quote> {
-    quote_with(state, req, None).await
+    quote_with(state, req, None, MemberRead::Fresh).await
+}
+
+/// [`quote`] for placing an order: the member's tier and points balance may be up to one cache
+/// period old (a flash-sale shopper pressing "buy" again and again is read once a second); the
+/// order writer checks the points redeemed against the balance again, in the order's
+/// transaction.
+pub async fn quote_for_order(state: &AppState, req: &BasketRequest) -> AppResult<Quote> {
+    quote_with(state, req, None, MemberRead::Cached).await
+}
+
+/// How a quote reads the member.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum MemberRead {
+    /// From the database (what a page or an explicit quote shows).
+    Fresh,
+    /// Through [`PricingCache::members`].
+    Cached,
+}
+
+/// A member's growth and points balance, read at most once per cache period.
+async fn member_growth_and_points(state: &AppState, id: Uuid) -> AppResult<(i64, i64)> {
+    let cache = &state.pricing;
+    let hit = cache
+        .members
+        .lock()
+        .map_err(poisoned)?
+        .get(&id)
+        .filter(|(at, _, _)| at.elapsed() < cache.ttl)
+        .map(|(_, growth, points)| (*growth, *points));
+    if let Some(hit) = hit {
+        return Ok(hit);
+    }
+    let (growth, points) = storage::members::growth_and_points(&state.store, id)
+        .await?
+        .ok_or_else(|| AppError::field("member", "no such member"))?;
+    let mut members = cache.members.lock().map_err(poisoned)?;
+    if members.len() > 100_000 {
+        members.retain(|_, (at, _, _)| at.elapsed() < cache.ttl);
+    }
+    members.insert(id, (Instant::now(), growth, points));
+    Ok((growth, points))
 }
 
 /// [`quote`], with the coupons given (already checked by the caller) instead of looked up from
@@ -302,6 +348,7 @@ async fn quote_with(
     state: &AppState,
     req: &BasketRequest,
     given_coupons: Option<Vec<retail_domain::pricing::Coupon>>,
+    member_read: MemberRead,
 ) -> AppResult<Quote> {
     let ids: Vec<Uuid> = req.lines.iter().map(|(id, _)| *id).collect();
     let skus = sku_records(state, &req.location, &ids).await?;
@@ -325,9 +372,12 @@ async fn quote_with(
     }
     let member = match req.member_id {
         Some(id) => {
-            let (growth, points_balance) = storage::members::growth_and_points(&state.store, id)
-                .await?
-                .ok_or_else(|| AppError::field("member", "no such member"))?;
+            let (growth, points_balance) = match member_read {
+                MemberRead::Cached => member_growth_and_points(state, id).await?,
+                MemberRead::Fresh => storage::members::growth_and_points(&state.store, id)
+                    .await?
+                    .ok_or_else(|| AppError::field("member", "no such member"))?,
+            };
             Some(MemberContext {
                 member_id: id,
                 tier: state.settings.points.tier_for_growth(growth).code.clone(),
@@ -410,6 +460,6 @@ pub async fn check_lane_sale(
         .filter(|c| sale.coupons.contains(&c.id))
         .map(|c| c.to_engine())
         .collect();
-    let quote = quote_with(state, &request, Some(coupons)).await?;
+    let quote = quote_with(state, &request, Some(coupons), MemberRead::Fresh).await?;
     Ok((quote.basket.total != sale.total).then_some(quote.basket.total))
 }

@@ -9,9 +9,28 @@ use crate::order_intake::OrderIntake;
 use crate::secrets::Keys;
 use crate::storage::Store;
 
-/// Shared by every request; cheap to clone.
+/// Shared by every request; cheap to clone (one reference count: every extractor and
+/// middleware clones it), and reads like the [`Shared`] it points to.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    /// Wraps the shared parts.
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What every request shares: the store, the configuration, keys, caches and the bus.
+pub struct Shared {
     /// The central database.
     pub store: Store,
     /// The configuration the server started with.
