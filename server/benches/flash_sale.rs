@@ -25,6 +25,9 @@ use retail_server::Application;
 use serde_json::json;
 use uuid::Uuid;
 
+#[global_allocator]
+static ALLOCATOR: retail_server::Allocator = retail_server::Allocator;
+
 struct Args {
     backend: String,
     clients: usize,

@@ -26,6 +26,9 @@ use retail_server::storage::web::SearchRow;
 use retail_server::web::search::{Index, Query, Sort};
 use retail_server::Application;
 
+#[global_allocator]
+static ALLOCATOR: retail_server::Allocator = retail_server::Allocator;
+
 struct Args {
     backend: String,
     clients: usize,

@@ -26,6 +26,11 @@ pub mod sweeper;
 pub mod telemetry;
 pub mod web;
 
+/// The allocator the server's binaries use (`#[global_allocator] static A: Allocator =
+/// Allocator;` in each `main`): mimalloc, which costs the order and page hot paths far less
+/// than the system allocator.
+pub use mimalloc::MiMalloc as Allocator;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -10,6 +10,9 @@ use std::path::Path;
 use anyhow::Context;
 use retail_server::config::Settings;
 
+#[global_allocator]
+static ALLOCATOR: retail_server::Allocator = retail_server::Allocator;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let settings = Settings::load().context("loading configuration")?;
