@@ -264,12 +264,35 @@ pub fn agent_config_with_display(
     credential: &str,
     server_url: &str,
     broker_url: &str,
-    [scanner, relay]: [&Path; 2],
+    ports: [&Path; 2],
     display: Option<&Path>,
 ) -> edge_agent::Config {
-    let inventory = dir.join(format!("{store}.toml"));
     let slips = pick_slips(dir);
     std::fs::write(&slips, b"").unwrap();
+    let printer = format!(
+        "{{ model = \"xprinter-xp-58\", usb_lp = \"{}\" }}",
+        slips.display()
+    );
+    agent_config_full(
+        dir, store, device, credential, server_url, broker_url, ports, display, &printer,
+    )
+}
+
+/// [`agent_config_with_display`] with the pickup-counter printer given as its inventory entry
+/// (`{ model = "…", tcp = "…" }`).
+#[allow(clippy::too_many_arguments)]
+pub fn agent_config_full(
+    dir: &Path,
+    store: &str,
+    device: Uuid,
+    credential: &str,
+    server_url: &str,
+    broker_url: &str,
+    [scanner, relay]: [&Path; 2],
+    display: Option<&Path>,
+    pickup_printer: &str,
+) -> edge_agent::Config {
+    let inventory = dir.join(format!("{store}.toml"));
     let display = display
         .map(|d| {
             format!(
@@ -281,8 +304,7 @@ pub fn agent_config_with_display(
     std::fs::write(
         &inventory,
         format!(
-            "store = \"{store}\"\n\n[edge]\npickup_printer = {{ model = \"xprinter-xp-58\", usb_lp = \"{}\" }}\n\n[[edge.gates]]\ngate = 1\nscanner = {{ model = \"newland-fm430-rs232\", port = \"{}\" }}\nrelay = {{ model = \"lcus-2-usb-relay\", port = \"{}\" }}\n{display}",
-            slips.display(),
+            "store = \"{store}\"\n\n[edge]\npickup_printer = {pickup_printer}\n\n[[edge.gates]]\ngate = 1\nscanner = {{ model = \"newland-fm430-rs232\", port = \"{}\" }}\nrelay = {{ model = \"lcus-2-usb-relay\", port = \"{}\" }}\n{display}",
             scanner.display(),
             relay.display()
         ),
