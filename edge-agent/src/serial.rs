@@ -14,7 +14,7 @@ use tokio::io::DuplexStream;
 pub fn open(path: &str, settings: &SerialSettings) -> anyhow::Result<DuplexStream> {
     let port = pos_terminal::devices::open_serial_port(path, settings)
         .with_context(|| format!("opening serial port {path}"))?;
-    let (stream, _threads) = pos_terminal::devices::serial_stream(port, path)
+    let (stream, _threads) = pos_terminal::devices::serial_stream(Box::new(port), path)
         .with_context(|| format!("starting the threads of serial port {path}"))?;
     Ok(stream)
 }

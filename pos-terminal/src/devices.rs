@@ -435,12 +435,12 @@ pub async fn send_receipt<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-/// Opens a serial port with validated line settings (8N1 and the like, flow control) and a
-/// short read timeout, as [`serial_stream`] wants it.
+/// Opens a serial port (exclusively) with validated line settings (8N1 and the like, flow
+/// control) and a short read timeout, as [`serial_stream`] wants it.
 pub fn open_serial_port(
     path: &str,
     settings: &SerialSettings,
-) -> serialport::Result<Box<dyn serialport::SerialPort>> {
+) -> serialport::Result<serialport::TTYPort> {
     serialport::new(path, settings.baud)
         .data_bits(match settings.data_bits {
             5 => serialport::DataBits::Five,
@@ -464,7 +464,7 @@ pub fn open_serial_port(
             FlowControl::None => serialport::FlowControl::None,
         })
         .timeout(SERIAL_POLL)
-        .open()
+        .open_native()
 }
 
 /// How often the serial reader thread looks up from a quiet line.
@@ -621,23 +621,30 @@ impl ReceiptPrinter {
                 };
                 let offline =
                     |e: &dyn std::fmt::Display| PrintError::Offline(format!("{path}: {e}"));
-                let opened = {
+                let (port, mut keeper) = {
                     let path = path.clone();
                     tokio::task::spawn_blocking(move || {
                         let port = open_serial_port(&path, &settings)?;
                         // Stale bytes (a late answer to an earlier request) must not be read
                         // as this print's status.
-                        port.clear(serialport::ClearBuffer::Input)?;
-                        Ok::<_, serialport::Error>(port)
+                        serialport::SerialPort::clear(&port, serialport::ClearBuffer::Input)?;
+                        let keeper = port.try_clone_native()?;
+                        Ok::<_, serialport::Error>((port, keeper))
                     })
                     .await
                     .map_err(|e| offline(&e))?
                     .map_err(|e| offline(&e))?
                 };
-                let (mut stream, line) = serial_stream(opened, path).map_err(|e| offline(&e))?;
+                let (mut stream, line) =
+                    serial_stream(Box::new(port), path).map_err(|e| offline(&e))?;
                 let outcome = send_receipt(&mut stream, bytes, self.status).await;
                 drop(stream);
                 let closed = line.close().await;
+                // Give up the exclusive hold before closing, so the next print can open the
+                // port at once even while something else (a pseudo-terminal's other side)
+                // keeps the line open.
+                let _ = keeper.set_exclusive(false);
+                drop(keeper);
                 let outcome = outcome?;
                 closed.map_err(|e| offline(&e))?;
                 Ok(outcome)

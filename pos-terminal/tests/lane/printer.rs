@@ -175,8 +175,7 @@ async fn a_serial_printer_with_its_cover_open_is_reported_and_reprinted() {
     let app = TestApp::spawn().await;
     let dir = tempfile::tempdir().expect("dir");
     // The printer's side of a pseudo-terminal pair; the lane opens the other side's path.
-    let (master, mut slave) = serialport::TTYPort::pair().expect("pty");
-    slave.set_exclusive(false).expect("not exclusive");
+    let (master, slave) = serialport::TTYPort::pair().expect("pty");
     let path = serialport::SerialPort::name(&slave).expect("pty name");
     let (stream, _line) = serial_stream(Box::new(master), "virtual printer").expect("bridge");
     let printer = VirtualPrinter::new();
