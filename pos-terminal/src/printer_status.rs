@@ -520,6 +520,8 @@ mod tests {
         for r in StatusRequest::ALL {
             assert_eq!(StatusRequest::from_n(r.n()), Some(r));
         }
+        assert_eq!(StatusRequest::ErrorCause.check(0x12), Ok(0x12));
+        assert!(StatusRequest::ErrorCause.check(0x00).is_err());
         assert_eq!(StatusRequest::from_n(0), None);
         assert_eq!(StatusRequest::from_n(5), None);
         assert_eq!(

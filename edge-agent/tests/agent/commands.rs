@@ -8,8 +8,8 @@ use uuid::Uuid;
 
 use crate::pickup::{pay_pickup, pickup_sku};
 use crate::support::{
-    agent_config_with_display, display_frame, display_idle, eventually, pick_slips, pty,
-    wait_for_slip, Agent, Server, ALARM_OFF, ALARM_ON, CLOSE, OPEN,
+    agent_config_with_display, display_frame, display_idle, pick_slips, pty, wait_for_slip, Agent,
+    Server, ALARM_OFF, ALARM_ON, CLOSE, OPEN,
 };
 
 async fn send(server: &Server, token: &str, id: Uuid, command: Value) -> (StatusCode, Value) {
@@ -73,15 +73,7 @@ async fn staff_commands_reach_the_agent_and_the_gate_display_shows_reasons() {
     // ESC @ once, then the idle message.
     assert_eq!(display.read_bytes(2).await, [0x1B, 0x40]);
     assert_eq!(display.read_bytes(42).await, display_idle());
-    let store = server.state.store.clone();
-    eventually("the agent is online", || {
-        let store = store.clone();
-        async move {
-            matches!(retail_server::storage::bus::presence(&store, device).await,
-                Ok(Some(p)) if p.status == "online")
-        }
-    })
-    .await;
+    server.wait_online(device).await;
 
     // A first scan-and-go visit goes to audit: the reason is on the display.
     let (_, first) = server.exit_pass_visit("SH001", 1, 350, 300, Some(1));

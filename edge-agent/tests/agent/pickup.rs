@@ -13,7 +13,7 @@ use pos_terminal::printer_status::PrinterStatus;
 use pos_terminal::virtual_printer::VirtualPrinter;
 
 use crate::support::{
-    agent_config, agent_config_full, eventually, pick_slips, pty, wait_for_slip, Agent, Server,
+    agent_config, agent_config_full, eventually, pick_slips, pty, wait_for_slip, Agent, Pty, Server,
 };
 
 /// Places and pays (through the sandbox provider) a pickup order at SH001; returns its id.
@@ -92,37 +92,71 @@ pub async fn pay_pickup(server: &Server, sku: &str) -> Uuid {
     order_id
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn paid_pickup_prints_a_pick_slip_and_staff_mark_it_ready() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), |s| {
+/// A server and an online agent of SH001 with one gate (on pseudo-terminals) and the pickup
+/// printer `pickup_printer` (an inventory entry; `None`: the XP-58 on the file of
+/// [`pick_slips`]).
+struct Counter {
+    server: Server,
+    agent: Agent,
+    device: Uuid,
+    agent_dir: std::path::PathBuf,
+    _ports: [Pty; 2],
+}
+
+async fn counter(dir: &std::path::Path, pickup_printer: Option<String>) -> Counter {
+    let server = Server::start(dir, |s| {
         s.mqtt.embedded_listen = "127.0.0.1:0".parse().unwrap();
     })
     .await;
     let (device, credential) = server.register_edge("SH001").await;
-    let scanner = pty();
-    let relay = pty();
-    let agent_dir = dir.path().join("agent");
+    let (scanner, relay) = (pty(), pty());
+    let agent_dir = dir.join("agent");
     std::fs::create_dir_all(&agent_dir).unwrap();
-    let config = agent_config(
-        &agent_dir,
-        "SH001",
+    let (url, broker) = (server.url.clone(), server.broker_url());
+    let ports = [scanner.path.as_path(), relay.path.as_path()];
+    let config = match &pickup_printer {
+        None => agent_config(
+            &agent_dir,
+            "SH001",
+            device,
+            &credential,
+            &url,
+            &broker,
+            ports,
+        ),
+        Some(printer) => agent_config_full(
+            &agent_dir,
+            "SH001",
+            device,
+            &credential,
+            &url,
+            &broker,
+            ports,
+            None,
+            printer,
+        ),
+    };
+    let agent = Agent::start(config);
+    server.wait_online(device).await;
+    Counter {
+        server,
+        agent,
         device,
-        &credential,
-        &server.url,
-        &server.broker_url(),
-        [&scanner.path, &relay.path],
-    );
-    let mut agent = Agent::start(config);
-    let store = server.state.store.clone();
-    eventually("the agent is online", || {
-        let store = store.clone();
-        async move {
-            matches!(retail_server::storage::bus::presence(&store, device).await,
-                Ok(Some(p)) if p.status == "online")
-        }
-    })
-    .await;
+        agent_dir,
+        _ports: [scanner, relay],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paid_pickup_prints_a_pick_slip_and_staff_mark_it_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let Counter {
+        server,
+        mut agent,
+        device,
+        agent_dir,
+        ..
+    } = counter(dir.path(), None).await;
 
     let order_id = paid_pickup_order(&server).await;
     let order: Value = reqwest::get(format!("{}/api/v1/orders/{order_id}", server.url))
@@ -182,42 +216,20 @@ async fn printer_health(server: &Server, device: Uuid) -> Option<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pick_slip_printer_out_of_paper_is_a_printer_fault() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), |s| {
-        s.mqtt.embedded_listen = "127.0.0.1:0".parse().unwrap();
-    })
-    .await;
-    let (device, credential) = server.register_edge("SH001").await;
     let printer = VirtualPrinter::start().await.unwrap();
     printer.set_status(PrinterStatus::paper_out());
-    let scanner = pty();
-    let relay = pty();
-    let agent_dir = dir.path().join("agent");
-    std::fs::create_dir_all(&agent_dir).unwrap();
     // A TM-T88V on the network: its profile has real-time status.
-    let config = agent_config_full(
-        &agent_dir,
-        "SH001",
-        device,
-        &credential,
-        &server.url,
-        &server.broker_url(),
-        [&scanner.path, &relay.path],
-        None,
-        &format!(
-            "{{ model = \"epson-tm-t88v\", tcp = \"{}\" }}",
-            printer.addr().unwrap()
-        ),
+    let entry = format!(
+        "{{ model = \"epson-tm-t88v\", tcp = \"{}\" }}",
+        printer.addr().unwrap()
     );
-    let mut agent = Agent::start(config);
+    let Counter {
+        server,
+        mut agent,
+        device,
+        ..
+    } = counter(dir.path(), Some(entry)).await;
     let store = server.state.store.clone();
-    eventually("the agent is online", || {
-        let store = store.clone();
-        async move {
-            matches!(retail_server::storage::bus::presence(&store, device).await,
-                Ok(Some(p)) if p.status == "online")
-        }
-    })
-    .await;
 
     let order_id = paid_pickup_order(&server).await;
     eventually("the agent reports a printer_fault", || {

@@ -150,6 +150,19 @@ impl Server {
         (session, text)
     }
 
+    /// Waits until `device` has reported itself online (its presence on the bus).
+    pub async fn wait_online(&self, device: Uuid) {
+        let store = self.state.store.clone();
+        eventually("the agent is online", || {
+            let store = store.clone();
+            async move {
+                matches!(retail_server::storage::bus::presence(&store, device).await,
+                    Ok(Some(p)) if p.status == "online")
+            }
+        })
+        .await;
+    }
+
     /// The broker address devices use.
     pub fn broker_url(&self) -> String {
         let broker = self.state.broker.clone().unwrap();
