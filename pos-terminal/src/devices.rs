@@ -283,9 +283,9 @@ pub enum PrintError {
         /// of it may have printed, and the printer may finish it once the fault is cleared).
         after_sending: bool,
     },
-    /// The receipt was sent, but the printer did not answer the status request behind it (it
-    /// went off-line or hung while printing; part of the receipt may have printed).
-    #[error("printer offline: {0} after the receipt was sent")]
+    /// The receipt was sent, but the printer did not answer the status request behind it, or
+    /// not readably (it went off-line or hung while printing; part of it may have printed).
+    #[error("printer offline: the receipt was sent but not confirmed ({0})")]
     Unconfirmed(String),
     /// The printer's status answer is not a status byte.
     #[error("printer status unreadable: {0}")]
@@ -396,7 +396,7 @@ pub async fn print_with_status<S: AsyncRead + AsyncWrite + Unpin>(
     let after = match query_status(stream, PRINT_TIMEOUT.max(wait)).await {
         Ok(after) => after,
         Err(PrintError::Offline(why)) => return Err(PrintError::Unconfirmed(why)),
-        Err(e) => return Err(e),
+        Err(e) => return Err(PrintError::Unconfirmed(e.to_string())),
     };
     if let Some(fault) = after.fault() {
         return Err(PrintError::Fault {
@@ -844,11 +844,10 @@ mod tests {
         assert_eq!(e.status_text(), "故障 ERROR");
     }
 
-    #[tokio::test]
-    async fn a_fault_found_after_printing_fails_the_print() {
-        // Ready for the first four answers, out of paper for the next four: a pipe that
-        // answers exactly that.
-        let (mut host, mut device) = tokio::io::duplex(64 * 1024);
+    /// A pipe whose printer answers ready to the first four requests, then `later` (the answer
+    /// byte to each request).
+    fn ready_then(later: impl Fn(StatusRequest) -> u8 + Send + 'static) -> tokio::io::DuplexStream {
+        let (host, mut device) = tokio::io::duplex(64 * 1024);
         tokio::spawn(async move {
             let mut seen = Vec::new();
             let mut buf = [0u8; 1024];
@@ -860,12 +859,12 @@ mod tests {
                 seen.extend_from_slice(&buf[..n]);
                 let requests = seen.windows(2).filter(|w| *w == DLE_EOT).count();
                 while answered < requests {
-                    let status = if answered < 4 {
-                        PrinterStatus::READY
+                    let request = StatusRequest::ALL[answered % 4];
+                    let byte = if answered < 4 {
+                        PrinterStatus::READY.answer(request)
                     } else {
-                        PrinterStatus::paper_out()
+                        later(request)
                     };
-                    let byte = status.answer(StatusRequest::ALL[answered % 4]);
                     if device.write_all(&[byte]).await.is_err() {
                         return;
                     }
@@ -873,6 +872,12 @@ mod tests {
                 }
             }
         });
+        host
+    }
+
+    #[tokio::test]
+    async fn a_fault_found_after_printing_fails_the_print() {
+        let mut host = ready_then(|r| PrinterStatus::paper_out().answer(r));
         let e = print_with_status(&mut host, b"receipt", WAIT)
             .await
             .unwrap_err();
@@ -887,6 +892,16 @@ mod tests {
             "{e:?}"
         );
         assert!(e.after_sending());
+
+        // Garbage after the receipt: sent, but not confirmed.
+        let mut host = ready_then(|_| 0xFF);
+        let e = print_with_status(&mut host, b"receipt", WAIT)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, PrintError::Unconfirmed(_)), "{e:?}");
+        assert!(e.after_sending());
+        assert_eq!(e.status_text(), "OFFLINE");
+        assert!(e.to_string().contains("not confirmed"), "{e}");
     }
 
     /// `DLE EOT`.
