@@ -8,8 +8,8 @@ use uuid::Uuid;
 
 use crate::pickup::{pay_pickup, pickup_sku};
 use crate::support::{
-    agent_config_with_display, display_frame, display_idle, pick_slips, pty, wait_for_slip, Agent,
-    Server, ALARM_OFF, ALARM_ON, CLOSE, OPEN,
+    agent_config_full, display_frame, display_idle, pick_slip_printer, pick_slips, pty,
+    wait_for_slip, Agent, Server, ALARM_OFF, ALARM_ON, CLOSE, OPEN,
 };
 
 async fn send(server: &Server, token: &str, id: Uuid, command: Value) -> (StatusCode, Value) {
@@ -59,7 +59,7 @@ async fn staff_commands_reach_the_agent_and_the_gate_display_shows_reasons() {
     let mut display = pty();
     let agent_dir = dir.path().join("agent");
     std::fs::create_dir_all(&agent_dir).unwrap();
-    let config = agent_config_with_display(
+    let config = agent_config_full(
         &agent_dir,
         "SH001",
         device,
@@ -68,6 +68,7 @@ async fn staff_commands_reach_the_agent_and_the_gate_display_shows_reasons() {
         &server.broker_url(),
         [&scanner.path, &relay.path],
         Some(&display.path),
+        &pick_slip_printer(&agent_dir),
     );
     let mut agent = Agent::start(config);
     // ESC @ once, then the idle message.
@@ -199,12 +200,7 @@ async fn staff_commands_reach_the_agent_and_the_gate_display_shows_reasons() {
     .await;
     let acked = acknowledged(&server, &manager, ready).await;
     assert_eq!(acked["status"], "done", "{acked}");
-    let order: Value = reqwest::get(format!("{}/api/v1/orders/{order_id}", server.url))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let order = server.order(order_id).await;
     assert_eq!(order["status"], "ready_for_pickup");
     agent.stop().await;
 }

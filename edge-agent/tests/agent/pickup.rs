@@ -13,7 +13,8 @@ use pos_terminal::printer_status::PrinterStatus;
 use pos_terminal::virtual_printer::VirtualPrinter;
 
 use crate::support::{
-    agent_config, agent_config_full, eventually, pick_slips, pty, wait_for_slip, Agent, Pty, Server,
+    agent_config_full, eventually, pick_slip_printer, pick_slips, pty, wait_for_slip, Agent, Pty,
+    Server,
 };
 
 /// Places and pays (through the sandbox provider) a pickup order at SH001; returns its id.
@@ -114,28 +115,18 @@ async fn counter(dir: &std::path::Path, pickup_printer: Option<String>) -> Count
     std::fs::create_dir_all(&agent_dir).unwrap();
     let (url, broker) = (server.url.clone(), server.broker_url());
     let ports = [scanner.path.as_path(), relay.path.as_path()];
-    let config = match &pickup_printer {
-        None => agent_config(
-            &agent_dir,
-            "SH001",
-            device,
-            &credential,
-            &url,
-            &broker,
-            ports,
-        ),
-        Some(printer) => agent_config_full(
-            &agent_dir,
-            "SH001",
-            device,
-            &credential,
-            &url,
-            &broker,
-            ports,
-            None,
-            printer,
-        ),
-    };
+    let printer = pickup_printer.unwrap_or_else(|| pick_slip_printer(&agent_dir));
+    let config = agent_config_full(
+        &agent_dir,
+        "SH001",
+        device,
+        &credential,
+        &url,
+        &broker,
+        ports,
+        None,
+        &printer,
+    );
     let agent = Agent::start(config);
     server.wait_online(device).await;
     Counter {
@@ -159,12 +150,7 @@ async fn paid_pickup_prints_a_pick_slip_and_staff_mark_it_ready() {
     } = counter(dir.path(), None).await;
 
     let order_id = paid_pickup_order(&server).await;
-    let order: Value = reqwest::get(format!("{}/api/v1/orders/{order_id}", server.url))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let order = server.order(order_id).await;
     let order_no = order["order_no"].as_str().unwrap().to_owned();
     let line_name = order["lines"][0]["name"].as_str().unwrap().to_owned();
     let bytes = wait_for_slip(&pick_slips(&agent_dir), 0).await;
@@ -278,12 +264,7 @@ async fn a_pick_slip_printer_out_of_paper_is_a_printer_fault() {
         !printer.received().is_empty()
     })
     .await;
-    let order: Value = reqwest::get(format!("{}/api/v1/orders/{order_id}", server.url))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let order = server.order(order_id).await;
     eventually("the health is ok again", || async {
         printer_health(&server, device)
             .await

@@ -163,6 +163,16 @@ impl Server {
         .await;
     }
 
+    /// An order as the server shows it (`GET /api/v1/orders/{id}`).
+    pub async fn order(&self, order_id: Uuid) -> serde_json::Value {
+        reqwest::get(format!("{}/api/v1/orders/{order_id}", self.url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// The broker address devices use.
     pub fn broker_url(&self) -> String {
         let broker = self.state.broker.clone().unwrap();
@@ -263,36 +273,15 @@ pub fn agent_config(
     broker_url: &str,
     ports: [&Path; 2],
 ) -> edge_agent::Config {
-    agent_config_with_display(
-        dir, store, device, credential, server_url, broker_url, ports, None,
-    )
-}
-
-/// [`agent_config`] with a gate display (the GBK 2 × 20 VFD profile) on `display`.
-#[allow(clippy::too_many_arguments)]
-pub fn agent_config_with_display(
-    dir: &Path,
-    store: &str,
-    device: Uuid,
-    credential: &str,
-    server_url: &str,
-    broker_url: &str,
-    ports: [&Path; 2],
-    display: Option<&Path>,
-) -> edge_agent::Config {
-    let slips = pick_slips(dir);
-    std::fs::write(&slips, b"").unwrap();
-    let printer = format!(
-        "{{ model = \"xprinter-xp-58\", usb_lp = \"{}\" }}",
-        slips.display()
-    );
+    let printer = pick_slip_printer(dir);
     agent_config_full(
-        dir, store, device, credential, server_url, broker_url, ports, display, &printer,
+        dir, store, device, credential, server_url, broker_url, ports, None, &printer,
     )
 }
 
-/// [`agent_config_with_display`] with the pickup-counter printer given as its inventory entry
-/// (`{ model = "…", tcp = "…" }`).
+/// [`agent_config`] with an optional gate display (the GBK 2 × 20 VFD profile) on `display`
+/// and the pickup-counter printer given as its inventory entry (`{ model = "…", tcp = "…" }`;
+/// [`pick_slip_printer`] for the XP-58 on a file).
 #[allow(clippy::too_many_arguments)]
 pub fn agent_config_full(
     dir: &Path,
@@ -335,6 +324,17 @@ pub fn agent_config_full(
     )
     .unwrap();
     edge_agent::Config::load(&path).unwrap()
+}
+
+/// The inventory entry of an XP-58 pickup-counter printer writing to the (new, empty) file of
+/// [`pick_slips`].
+pub fn pick_slip_printer(dir: &Path) -> String {
+    let slips = pick_slips(dir);
+    std::fs::write(&slips, b"").unwrap();
+    format!(
+        "{{ model = \"xprinter-xp-58\", usb_lp = \"{}\" }}",
+        slips.display()
+    )
 }
 
 /// Where the test inventory's pickup-counter printer writes (a file standing in for
