@@ -165,6 +165,9 @@ pub fn counter_printer(
         layout: pos_terminal::receipt::ReceiptLayout::from_profile(profile),
         connection: device.connection.clone(),
         serial: profile.serial,
+        status: profile
+            .real_time_status
+            .map(|s| std::time::Duration::from_millis(u64::from(s.timeout_ms))),
     }))
 }
 
@@ -222,12 +225,18 @@ async fn pick_slip(
     let slip = pickup::slip_for(&order, lines);
     let name = printer.name.clone();
     match pickup::print(printer, &slip).await {
-        Ok(bytes) => {
+        Ok((bytes, outcome)) => {
             tracing::info!(order = %order.order_no, bytes = bytes.len(), "pick slip printed:\n{}", pos_terminal::receipt::decode_text(&bytes));
+            if outcome.paper_low {
+                tracing::warn!(printer = %name, "{}", pos_terminal::printer_status::PAPER_LOW);
+            }
             health.send_modify(|h| {
                 if let Some(entry) = h.iter_mut().find(|e| e.name == name) {
                     entry.state = "ok".into();
-                    entry.detail = None;
+                    // Paper near end is a warning: the printer still prints.
+                    entry.detail = outcome
+                        .paper_low
+                        .then(|| pos_terminal::printer_status::PAPER_LOW.to_owned());
                 }
             });
             emit(
@@ -237,10 +246,15 @@ async fn pick_slip(
                 retail_domain::wire::bus::DeviceEvent::PickSlipPrinted { order_id },
             )
             .await;
-            Ok(format!("pick slip for {} printed", order.order_no))
+            let mut done = format!("pick slip for {} printed", order.order_no);
+            if outcome.paper_low {
+                done.push_str("; ");
+                done.push_str(pos_terminal::printer_status::PAPER_LOW);
+            }
+            Ok(done)
         }
         Err(err) => {
-            let fault = format!("{err:#}");
+            let fault = err.to_string();
             tracing::error!(order = %order.order_no, %fault, "printing the pick slip failed");
             health.send_modify(|h| {
                 if let Some(entry) = h.iter_mut().find(|e| e.name == name) {

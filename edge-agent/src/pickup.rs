@@ -6,13 +6,21 @@
 //! (`pos_terminal::receipt::encode_slip`: GB18030 Chinese, native QR or raster). Staff mark the
 //! order ready with a `mark_ready` command, which the agent passes to the server with its own
 //! credential.
+//!
+//! The slip goes out through the lane's printer code ([`pos_terminal::devices::ReceiptPrinter`]):
+//! a printer whose profile has real-time status, connected by TCP or serial, is asked `DLE EOT`
+//! before and after the slip; out of paper, cover open, an error or no answer fails the print
+//! (reported as a `printer_fault` event and in the device health), paper near end prints and
+//! is reported in the health.
+
+use std::time::Duration;
 
 use anyhow::Context;
+use pos_terminal::devices::{PrintError, PrintOutcome, PrinterSink, ReceiptPrinter};
 use pos_terminal::receipt::{encode_slip, ReceiptLayout, Slip, SlipItem};
 use retail_domain::profiles::{PrinterConnection, SerialSettings};
 use retail_domain::wire::bus::PickupLine;
 use serde::Deserialize;
-use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
 
 /// The counter printer: its layout and how it is reached.
@@ -26,6 +34,34 @@ pub struct CounterPrinter {
     pub connection: PrinterConnection,
     /// Serial settings (serial printers).
     pub serial: Option<SerialSettings>,
+    /// The wait for each real-time status answer, when the profile has real-time status.
+    pub status: Option<Duration>,
+}
+
+impl CounterPrinter {
+    /// The lane's printer for this connection (a USB line printer device is a write-only file;
+    /// a serial line takes the profile's settings).
+    pub fn receipt_printer(&self) -> ReceiptPrinter {
+        let sink = match &self.connection {
+            PrinterConnection::Tcp { host, port } if host.contains(':') => {
+                PrinterSink::Tcp(format!("[{host}]:{port}"))
+            }
+            PrinterConnection::Tcp { host, port } => PrinterSink::Tcp(format!("{host}:{port}")),
+            PrinterConnection::UsbLp { device } => PrinterSink::File {
+                path: device.into(),
+                decoded_copy: false,
+            },
+            PrinterConnection::Serial { port } => PrinterSink::Serial {
+                path: port.clone(),
+                baud: self.serial.map(|s| s.baud).unwrap_or(9600),
+            },
+        };
+        ReceiptPrinter {
+            sink,
+            status: self.status,
+            serial: self.serial,
+        }
+    }
 }
 
 /// The parts of an order a pick slip needs (`GET /api/v1/orders/{id}`).
@@ -145,37 +181,25 @@ pub fn slip_for(order: &OrderForSlip, lines: &[PickupLine]) -> Slip {
     }
 }
 
-/// Encodes and sends a pick slip; returns the bytes sent.
-pub async fn print(printer: &CounterPrinter, slip: &Slip) -> anyhow::Result<Vec<u8>> {
-    let bytes = encode_slip(slip, &printer.layout).context("encoding the pick slip")?;
-    match &printer.connection {
-        PrinterConnection::Tcp { host, port } => {
-            let mut socket = tokio::net::TcpStream::connect((host.as_str(), *port))
-                .await
-                .with_context(|| format!("connecting to the printer at {host}:{port}"))?;
-            socket.write_all(&bytes).await?;
-            socket.shutdown().await?;
-        }
-        PrinterConnection::UsbLp { device } => {
-            let mut file = tokio::fs::OpenOptions::new()
-                .append(true)
-                .create(false)
-                .open(device)
-                .await
-                .with_context(|| format!("opening the printer {device}"))?;
-            file.write_all(&bytes).await?;
-            file.flush().await?;
-        }
-        PrinterConnection::Serial { port } => {
-            let settings = printer
-                .serial
-                .with_context(|| format!("no serial settings for the printer on {port}"))?;
-            let mut stream = crate::serial::open(port, &settings)?;
-            stream.write_all(&bytes).await?;
-            stream.flush().await?;
-        }
-    }
-    Ok(bytes)
+/// Why a pick slip was not printed.
+#[derive(Debug, thiserror::Error)]
+pub enum SlipError {
+    /// The slip could not be encoded for this printer.
+    #[error("encoding the pick slip: {0}")]
+    Encode(#[from] pos_terminal::receipt::ReceiptError),
+    /// The printer failed (offline, or by its status out of paper, cover open, in error).
+    #[error(transparent)]
+    Print(#[from] PrintError),
+}
+
+/// Encodes and sends a pick slip; returns the bytes sent and how the print went.
+pub async fn print(
+    printer: &CounterPrinter,
+    slip: &Slip,
+) -> Result<(Vec<u8>, PrintOutcome), SlipError> {
+    let bytes = encode_slip(slip, &printer.layout)?;
+    let outcome = printer.receipt_printer().print(&bytes).await?;
+    Ok((bytes, outcome))
 }
 
 #[cfg(test)]

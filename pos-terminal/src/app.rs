@@ -13,7 +13,10 @@
 //!   (`OK …`, `ERR …`, `SALE …`, `EVENT …`).
 //!
 //! A completed sale is in the journal before its receipt is sent to the printer; a printer that
-//! fails leaves the receipt waiting for `reprint` and says so.
+//! fails — unreachable, or by its real-time status out of paper, cover open, in error or not
+//! answering ([`crate::devices::ReceiptPrinter`]) — leaves the receipt waiting for `reprint` and
+//! says so on the message line and in the status bar (`printer 缺纸 PAPER OUT`); paper near end
+//! prints and warns.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -30,11 +33,15 @@ use tokio::io::AsyncBufReadExt;
 use tokio::sync::{mpsc, Notify};
 
 use crate::config::Config;
-use crate::devices::{run_serial_scanner, PrinterSink, ScannerEvent, VirtualScanner};
+use crate::devices::{
+    run_serial_scanner, PrintError, PrintOutcome, PrinterSink, ReceiptPrinter, ScannerEvent,
+    VirtualScanner,
+};
 use crate::display::CustomerDisplay;
 use crate::lane::{
     Lane, LaneError, LaneMember, LaneSettings, PaymentOutcome, PendingQr, ScanOutcome, TakenPayment,
 };
+use crate::printer_status::PAPER_LOW;
 use crate::receipt::ReceiptLayout;
 use crate::scanner::ScanFrame;
 use crate::server_api::{ApiError, RemoteMember, ServerApi};
@@ -380,7 +387,7 @@ pub async fn run_with_console(
 
     // Devices.
     // With --simulate receipts go to a file unless a printer is configured explicitly.
-    let printer = match (&config.printer, config.simulate) {
+    let printer_sink = match (&config.printer, config.simulate) {
         (Some(p), _) => PrinterSink::parse(p).map_err(anyhow::Error::msg)?,
         (None, true) => PrinterSink::File {
             path: config.data_dir.join("receipts.bin"),
@@ -388,6 +395,7 @@ pub async fn run_with_console(
         },
         (None, false) => bail!("printer is not configured (file:, tcp: or serial:)"),
     };
+    let printer = ReceiptPrinter::new(printer_sink, &printer_profile);
     // The customer display: its configured line, or with --simulate a file.
     let mut display = None;
     if let Some(profile) = display_profile {
@@ -422,7 +430,7 @@ pub async fn run_with_console(
         if let PrinterSink::File {
             path,
             decoded_copy: true,
-        } = &printer
+        } = &printer.sink
         {
             out.line(format!(
                 "SIMULATE receipts: raw ESC/POS bytes in {}, readable text in {}.txt",
@@ -589,6 +597,7 @@ pub async fn run_with_console(
         out,
         message: (false, "ready: scan an item".into()),
         printer_state: "ok".into(),
+        printer_alert: false,
         scanner_state: "?".into(),
         pending_return: None,
         keyboard: Keyboard::default(),
@@ -683,13 +692,15 @@ struct Runner<'a> {
     display: Option<CustomerDisplay>,
     /// Change of the last completed sale (shown until the next sale starts).
     last_change: Option<Money>,
-    printer: &'a PrinterSink,
+    printer: &'a ReceiptPrinter,
     printer_layout: ReceiptLayout,
     push_now: &'a Notify,
     headless: bool,
     out: Out,
     message: (bool, String),
     printer_state: String,
+    /// The last print failed or warned: the command's answer is shown as an alert.
+    printer_alert: bool,
     scanner_state: String,
     pending_return: Option<(uuid::Uuid, Vec<ReturnableLine>)>,
     keyboard: Keyboard,
@@ -767,8 +778,12 @@ impl Runner<'_> {
     }
 
     async fn command(&mut self, cmd: Command) {
+        self.printer_alert = false;
         match self.apply(cmd).await {
-            Ok(text) => self.say(false, format!("OK {text}")),
+            Ok(text) => {
+                let alert = self.printer_alert;
+                self.say(alert, format!("OK {text}"))
+            }
             Err(e) => self.say(true, format!("ERR {e}")),
         }
         let n = self.lane.basket().lines.len();
@@ -784,12 +799,13 @@ impl Runner<'_> {
         }
     }
 
-    async fn print(&mut self, bytes: &[u8]) -> Result<(), crate::devices::PrintError> {
+    /// Prints (with the printer's status check when its profile has one); the status bar and
+    /// the alert follow the result.
+    async fn print(&mut self, bytes: &[u8]) -> Result<PrintOutcome, PrintError> {
         let result = self.printer.print(bytes).await;
-        self.printer_state = match &result {
-            Ok(()) => "ok".into(),
-            Err(_) => "OFFLINE".into(),
-        };
+        let (state, alert) = printer_state(&result);
+        self.printer_state = state.into();
+        self.printer_alert |= alert;
         result
     }
 
@@ -943,9 +959,12 @@ impl Runner<'_> {
                     .await?
                     .ok_or_else(|| LaneError::NotUsableHere("no sale to reprint yet".into()))?;
                 match self.print(&last.receipt).await {
-                    Ok(()) => {
+                    Ok(outcome) => {
                         self.lane.db().mark_printed(last.sale.id).await?;
-                        Ok(format!("receipt {} reprinted", last.sale.sale_no))
+                        Ok(print_note(
+                            &outcome,
+                            &format!("receipt {} reprinted", last.sale.sale_no),
+                        ))
                     }
                     Err(e) => Err(LaneError::NotUsableHere(format!(
                         "{e}; the receipt waits for reprint"
@@ -955,7 +974,7 @@ impl Runner<'_> {
             Command::Status => {
                 let counts = self.lane.db().counts().await?;
                 Ok(format!(
-                    "{} unsent {} rejected {} unprinted {} lines {} {}",
+                    "{} unsent {} rejected {} unprinted {} printer {} lines {} {}",
                     if self.lane.online() {
                         "online"
                     } else {
@@ -964,6 +983,7 @@ impl Runner<'_> {
                     counts.unsent,
                     counts.rejected,
                     counts.unprinted,
+                    self.printer_state,
                     self.lane.basket().lines.len(),
                     self.total_text()
                 ))
@@ -1091,8 +1111,8 @@ impl Runner<'_> {
         let slip =
             crate::receipt::encode_report("退货单 RETURN", &rows, &self.printer_layout, true);
         let printed = match self.print(&slip).await {
-            Ok(()) => "slip printed".to_owned(),
-            Err(e) => e.to_string(),
+            Ok(outcome) => print_note(&outcome, "slip printed"),
+            Err(e) => format!("{e}: slip not printed"),
         };
         Ok(format!(
             "return recorded: refund {}, hand back {} in cash; {printed}",
@@ -1163,7 +1183,7 @@ impl Runner<'_> {
         let report =
             crate::receipt::encode_report("Z 报表 Z REPORT", &rows, &self.printer_layout, true);
         let printed = match self.print(&report).await {
-            Ok(()) => "Z report printed".to_owned(),
+            Ok(outcome) => print_note(&outcome, "Z report printed"),
             Err(e) => format!("{e}: Z report not printed"),
         };
         Ok(format!(
@@ -1407,19 +1427,51 @@ impl Runner<'_> {
                 if done.open_drawer {
                     bytes.extend_from_slice(&self.printer_layout.drawer_kick);
                 }
-                let printed = match self.print(&bytes).await {
-                    Ok(()) => {
-                        self.lane.db().mark_printed(done.sale.id).await?;
-                        "receipt printed".to_owned()
-                    }
-                    Err(e) => format!("{e}: the sale is saved, the receipt waits for reprint (F7)"),
-                };
+                let result = self.print(&bytes).await;
+                if result.is_ok() {
+                    self.lane.db().mark_printed(done.sale.id).await?;
+                }
+                let printed = receipt_note(&result, done.open_drawer);
                 Ok(format!(
                     "sale {} complete, change {}; {printed}",
                     done.sale.sale_no, done.change
                 ))
             }
         }
+    }
+}
+
+/// What the cashier is told about a print that went out: `done`, with the paper-low warning.
+fn print_note(outcome: &PrintOutcome, done: &str) -> String {
+    if outcome.paper_low {
+        format!("{done}; {PAPER_LOW}")
+    } else {
+        done.to_owned()
+    }
+}
+
+/// What the cashier is told about a completed sale's receipt: printed (perhaps with the
+/// paper-low warning), or why not — the sale is saved and the receipt waits for reprint.
+pub fn receipt_note(result: &Result<PrintOutcome, PrintError>, open_drawer: bool) -> String {
+    match result {
+        Ok(outcome) => print_note(outcome, "receipt printed"),
+        Err(e) => {
+            let mut text = format!("{e}: the sale is saved, the receipt waits for reprint (F7)");
+            if e.after_sending() {
+                text.push_str("; part of it may have printed: check it before reprinting");
+            } else if open_drawer {
+                text.push_str("; the drawer did not open");
+            }
+            text
+        }
+    }
+}
+
+/// The status bar's printer text for a print's result, and whether the cashier is alerted.
+pub fn printer_state(result: &Result<PrintOutcome, PrintError>) -> (&'static str, bool) {
+    match result {
+        Ok(outcome) => (outcome.status_text(), outcome.paper_low),
+        Err(e) => (e.status_text(), true),
     }
 }
 

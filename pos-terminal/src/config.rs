@@ -56,7 +56,10 @@ pub struct Config {
     pub scanner_port: Option<String>,
     /// Printer profile id.
     pub printer_profile: String,
-    /// Printer: `file:PATH`, `tcp:HOST:PORT` or `serial:PATH[@BAUD]`.
+    /// Printer: `file:PATH`, `tcp:HOST:PORT` or `serial:PATH[@BAUD]` (default 9600 baud; the
+    /// other line settings are the profile's). On `tcp:` and `serial:` a printer whose profile
+    /// has `[status] real_time = true` is asked its status before and after each receipt; a
+    /// `file:` printer (`/dev/usb/lp0`) is write-only.
     #[serde(default)]
     pub printer: Option<String>,
     /// Customer display profile id (e.g. `vfd-2x20-epson-dmd`); none: no customer display.

@@ -121,18 +121,18 @@ impl Line {
                             .open()
                         {
                             Ok(port) => port,
-                            Err(e) => return (None, Err(PrintError(e.to_string()))),
+                            Err(e) => return (None, Err(PrintError::Offline(e.to_string()))),
                         },
                     };
                     let written = port.write_all(&bytes).and_then(|()| port.flush());
                     match written {
                         Ok(()) => (Some(port), Ok(())),
                         // A failed line is closed and opened again with the next screen.
-                        Err(e) => (None, Err(PrintError(e.to_string()))),
+                        Err(e) => (None, Err(PrintError::Offline(e.to_string()))),
                     }
                 })
                 .await
-                .unwrap_or_else(|e| (None, Err(PrintError(e.to_string()))));
+                .unwrap_or_else(|e| (None, Err(PrintError::Offline(e.to_string()))));
                 *port = kept;
                 result
             }

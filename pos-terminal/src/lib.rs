@@ -9,6 +9,9 @@
 //! * [`devices`] — serial scanner (real port or pseudo-terminal) and printer sinks;
 //! * [`display`] — the customer display facing the shopper (total, amount due, QR payment);
 //! * [`scanner`], [`receipt`] — the scanner line codec and the pure ESC/POS receipt encoder;
+//! * [`printer_status`] — the pure codec of the printer's real-time status (`DLE EOT n`);
+//! * [`virtual_printer`] — a virtual ESC/POS network printer that speaks that status (demos,
+//!   tests);
 //! * [`ui`] — the cashier's screen (ratatui) and its keyboard map;
 //! * [`app`] — [`run`]: everything wired together ([`run_with_console`]: headless commands
 //!   over channels, several lanes in one process); [`config`] — the configuration file.
@@ -20,12 +23,14 @@ pub mod config;
 pub mod devices;
 pub mod display;
 pub mod lane;
+pub mod printer_status;
 pub mod receipt;
 pub mod scanner;
 pub mod server_api;
 pub mod store;
 pub mod sync;
 pub mod ui;
+pub mod virtual_printer;
 
 pub use app::{run, run_with_console, LaneConsole};
 pub use config::Config;

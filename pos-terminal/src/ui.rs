@@ -60,7 +60,8 @@ pub struct View {
     pub online: bool,
     /// Unsent sales.
     pub unsent: i64,
-    /// Printer state.
+    /// Printer state: `ok`, `OFFLINE`, or what its status says (`缺纸 PAPER OUT`, `盖开 COVER
+    /// OPEN`, `故障 ERROR`, `纸将尽 PAPER LOW`).
     pub printer: String,
     /// Scanner state.
     pub scanner: String,
@@ -281,15 +282,31 @@ pub fn draw(frame: &mut Frame, view: &View) {
         Paragraph::new(format!("{}> {}", view.input.0, view.input.1)),
         rows[3],
     );
-    let status = format!(
-        " {} │ unsent {} │ printer {} │ scanner {} │ parked {} │ {} │ F1 help",
-        if view.online { "ONLINE" } else { "OFFLINE" },
-        view.unsent,
-        view.printer,
-        view.scanner,
-        view.parked,
-        view.shift
-    );
+    // The printer's part stands out when it is not fine (paper out, cover open, paper low …).
+    let printer = format!("printer {}", view.printer);
+    let printer = if view.printer == "ok" {
+        Span::raw(printer)
+    } else {
+        Span::styled(
+            printer,
+            Style::default()
+                .bg(Color::Yellow)
+                .fg(Color::Black)
+                .add_modifier(Modifier::BOLD),
+        )
+    };
+    let status = Line::from(vec![
+        Span::raw(format!(
+            " {} │ unsent {} │ ",
+            if view.online { "ONLINE" } else { "OFFLINE" },
+            view.unsent,
+        )),
+        printer,
+        Span::raw(format!(
+            " │ scanner {} │ parked {} │ {} │ F1 help",
+            view.scanner, view.parked, view.shift
+        )),
+    ]);
     frame.render_widget(
         Paragraph::new(status).style(
             Style::default()

@@ -46,6 +46,7 @@ pub use inventory::{
 };
 pub use printer::{
     ChineseText, PrinterCommands, PrinterProfile, PrinterText, QrErrorCorrection, QrSettings,
+    RealTimeStatus, DEFAULT_STATUS_TIMEOUT_MS,
 };
 pub use scanner::{
     AimSettings, FrameSettings, FrameSuffix, ScannerInterface, ScannerProfile, Symbology,
@@ -129,7 +130,7 @@ impl Profile {
                 if p.aim.enabled { "on" } else { "off" },
             ),
             Profile::Printer(p) => format!(
-                "printer {}: {} {} ({} mm, {} columns, {}, {} QR; {})",
+                "printer {}: {} {} ({} mm, {} columns, {}, {} QR{}; {})",
                 p.id,
                 p.vendor,
                 p.model,
@@ -137,6 +138,10 @@ impl Profile {
                 p.text.font_a_columns,
                 p.text.encoding,
                 if p.qr.native { "native" } else { "raster" },
+                match p.real_time_status {
+                    Some(s) => format!(", real-time status ({} ms)", s.timeout_ms),
+                    None => String::new(),
+                },
                 p.connections
                     .iter()
                     .map(ToString::to_string)

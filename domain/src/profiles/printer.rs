@@ -80,6 +80,19 @@ pub struct PrinterCommands {
     pub drawer_kick: Option<Vec<u8>>,
 }
 
+/// Real-time status support (the optional `[status]` table): the printer answers the Epson
+/// ESC/POS real-time status transmission `DLE EOT n` (`10 04 n`) over a two-way connection
+/// (serial or TCP; a USB line-printer device file is write-only here).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RealTimeStatus {
+    /// How long to wait for each one-byte answer before the printer counts as offline
+    /// (100–5000 ms; default 1000).
+    pub timeout_ms: u32,
+}
+
+/// Default wait for a status answer.
+pub const DEFAULT_STATUS_TIMEOUT_MS: u32 = 1000;
+
 /// A validated receipt printer profile.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PrinterProfile {
@@ -105,6 +118,9 @@ pub struct PrinterProfile {
     pub qr: QrSettings,
     /// Command bytes.
     pub commands: PrinterCommands,
+    /// Real-time status (`DLE EOT n`), when the model answers it (`[status] real_time = true`);
+    /// `None`: receipts are sent without asking (write-only).
+    pub real_time_status: Option<RealTimeStatus>,
 }
 
 impl PrinterProfile {
@@ -284,6 +300,42 @@ impl PrinterProfile {
             bytes
         });
 
+        // Real-time status.
+        let real_time_status = match &raw.status {
+            None => None,
+            Some(status) => {
+                if let Some(ms) = status.timeout_ms {
+                    check.range("status.timeout_ms", ms, 100..=5000, "100 to 5000 ms");
+                    if !status.real_time {
+                        check.err(
+                            "status.timeout_ms",
+                            ProfileErrorKind::Invalid(
+                                "a status timeout is given but real_time is false".into(),
+                            ),
+                        );
+                    }
+                }
+                let two_way = raw
+                    .connections
+                    .iter()
+                    .any(|c| matches!(c, ConnectionKind::Serial | ConnectionKind::Tcp));
+                if status.real_time && !two_way {
+                    check.err(
+                        "status.real_time",
+                        ProfileErrorKind::Invalid(
+                            "real-time status (DLE EOT) needs a two-way connection: add \"serial\" \
+                             or \"tcp\" to connections (usb-lp is write-only), or set \
+                             real_time = false"
+                                .into(),
+                        ),
+                    );
+                }
+                status.real_time.then_some(RealTimeStatus {
+                    timeout_ms: status.timeout_ms.unwrap_or(DEFAULT_STATUS_TIMEOUT_MS),
+                })
+            }
+        };
+
         check.finish(PrinterProfile {
             id: raw.id,
             vendor: raw.vendor,
@@ -306,6 +358,7 @@ impl PrinterProfile {
                 error_correction: raw.qr.error_correction,
             },
             commands: PrinterCommands { cut, drawer_kick },
+            real_time_status,
         })
     }
 }
@@ -343,6 +396,14 @@ struct RawPrinter {
     text: RawText,
     qr: RawQr,
     commands: RawCommands,
+    status: Option<RawStatus>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStatus {
+    real_time: bool,
+    timeout_ms: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -405,6 +466,10 @@ error_correction = "m"
 [commands]
 cut = "1D 56 42 00"
 drawer_kick = "1B 70 00 19 FA"
+
+[status]
+real_time = true
+timeout_ms = 800
 "#;
 
     /// A 58 mm printer that may only be connected over USB.
@@ -456,6 +521,52 @@ cut = "1D 56 01"
         assert_eq!(p.serial, None);
         assert_eq!(p.commands.drawer_kick, None);
         assert!(!p.allows(ConnectionKind::Serial));
+        assert_eq!(p.real_time_status, None, "no [status] table: write-only");
+    }
+
+    #[test]
+    fn real_time_status_needs_a_two_way_connection() {
+        let p = PrinterProfile::from_toml_str(GOOD).unwrap();
+        assert_eq!(p.real_time_status, Some(RealTimeStatus { timeout_ms: 800 }));
+        // The timeout defaults to 1000 ms.
+        let p = PrinterProfile::from_toml_str(&GOOD.replace("timeout_ms = 800\n", "")).unwrap();
+        assert_eq!(
+            p.real_time_status,
+            Some(RealTimeStatus {
+                timeout_ms: DEFAULT_STATUS_TIMEOUT_MS
+            })
+        );
+        // Switched off: no status asked.
+        let off = GOOD
+            .replace("real_time = true", "real_time = false")
+            .replace("timeout_ms = 800\n", "");
+        assert_eq!(
+            PrinterProfile::from_toml_str(&off)
+                .unwrap()
+                .real_time_status,
+            None
+        );
+        // A USB line printer device is write-only.
+        let usb_only = format!("{GOOD_58_USB}\n[status]\nreal_time = true\n");
+        let e = one(&usb_only);
+        assert_eq!(e.field.as_deref(), Some("status.real_time"));
+        assert!(e.to_string().contains("two-way connection"), "{e}");
+        let e = one(&GOOD.replace("timeout_ms = 800", "timeout_ms = 20"));
+        assert_eq!(e.field.as_deref(), Some("status.timeout_ms"));
+        assert!(matches!(
+            e.kind,
+            ProfileErrorKind::OutOfRange { value: 20, .. }
+        ));
+        let e = one(&GOOD.replace("real_time = true", "real_time = false"));
+        assert_eq!(e.field.as_deref(), Some("status.timeout_ms"));
+        // Typos and wrong types are the parser's clear errors.
+        let e = one(&GOOD.replace("real_time = true", "real_time = \"yes\""));
+        assert_eq!(e.field.as_deref(), Some("status.real_time"));
+        let e = one(&GOOD.replace("real_time = true", "realtime = true"));
+        assert!(
+            matches!(e.kind, ProfileErrorKind::UnknownField { .. }),
+            "{e}"
+        );
     }
 
     #[test]

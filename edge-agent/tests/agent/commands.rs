@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::pickup::{pay_pickup, pickup_sku};
 use crate::support::{
-    agent_config_with_display, display_frame, display_idle, eventually, pick_slips, pty,
+    agent_config_full, display_frame, display_idle, pick_slip_printer, pick_slips, pty,
     wait_for_slip, Agent, Server, ALARM_OFF, ALARM_ON, CLOSE, OPEN,
 };
 
@@ -59,7 +59,7 @@ async fn staff_commands_reach_the_agent_and_the_gate_display_shows_reasons() {
     let mut display = pty();
     let agent_dir = dir.path().join("agent");
     std::fs::create_dir_all(&agent_dir).unwrap();
-    let config = agent_config_with_display(
+    let config = agent_config_full(
         &agent_dir,
         "SH001",
         device,
@@ -68,20 +68,13 @@ async fn staff_commands_reach_the_agent_and_the_gate_display_shows_reasons() {
         &server.broker_url(),
         [&scanner.path, &relay.path],
         Some(&display.path),
+        &pick_slip_printer(&agent_dir),
     );
     let mut agent = Agent::start(config);
     // ESC @ once, then the idle message.
     assert_eq!(display.read_bytes(2).await, [0x1B, 0x40]);
     assert_eq!(display.read_bytes(42).await, display_idle());
-    let store = server.state.store.clone();
-    eventually("the agent is online", || {
-        let store = store.clone();
-        async move {
-            matches!(retail_server::storage::bus::presence(&store, device).await,
-                Ok(Some(p)) if p.status == "online")
-        }
-    })
-    .await;
+    server.wait_online(device).await;
 
     // A first scan-and-go visit goes to audit: the reason is on the display.
     let (_, first) = server.exit_pass_visit("SH001", 1, 350, 300, Some(1));
@@ -207,12 +200,7 @@ async fn staff_commands_reach_the_agent_and_the_gate_display_shows_reasons() {
     .await;
     let acked = acknowledged(&server, &manager, ready).await;
     assert_eq!(acked["status"], "done", "{acked}");
-    let order: Value = reqwest::get(format!("{}/api/v1/orders/{order_id}", server.url))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let order = server.order(order_id).await;
     assert_eq!(order["status"], "ready_for_pickup");
     agent.stop().await;
 }

@@ -150,6 +150,29 @@ impl Server {
         (session, text)
     }
 
+    /// Waits until `device` has reported itself online (its presence on the bus).
+    pub async fn wait_online(&self, device: Uuid) {
+        let store = self.state.store.clone();
+        eventually("the agent is online", || {
+            let store = store.clone();
+            async move {
+                matches!(retail_server::storage::bus::presence(&store, device).await,
+                    Ok(Some(p)) if p.status == "online")
+            }
+        })
+        .await;
+    }
+
+    /// An order as the server shows it (`GET /api/v1/orders/{id}`).
+    pub async fn order(&self, order_id: Uuid) -> serde_json::Value {
+        reqwest::get(format!("{}/api/v1/orders/{order_id}", self.url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// The broker address devices use.
     pub fn broker_url(&self) -> String {
         let broker = self.state.broker.clone().unwrap();
@@ -250,14 +273,17 @@ pub fn agent_config(
     broker_url: &str,
     ports: [&Path; 2],
 ) -> edge_agent::Config {
-    agent_config_with_display(
-        dir, store, device, credential, server_url, broker_url, ports, None,
+    let printer = pick_slip_printer(dir);
+    agent_config_full(
+        dir, store, device, credential, server_url, broker_url, ports, None, &printer,
     )
 }
 
-/// [`agent_config`] with a gate display (the GBK 2 × 20 VFD profile) on `display`.
+/// [`agent_config`] with an optional gate display (the GBK 2 × 20 VFD profile) on `display`
+/// and the pickup-counter printer given as its inventory entry (`{ model = "…", tcp = "…" }`;
+/// [`pick_slip_printer`] for the XP-58 on a file).
 #[allow(clippy::too_many_arguments)]
-pub fn agent_config_with_display(
+pub fn agent_config_full(
     dir: &Path,
     store: &str,
     device: Uuid,
@@ -266,10 +292,9 @@ pub fn agent_config_with_display(
     broker_url: &str,
     [scanner, relay]: [&Path; 2],
     display: Option<&Path>,
+    pickup_printer: &str,
 ) -> edge_agent::Config {
     let inventory = dir.join(format!("{store}.toml"));
-    let slips = pick_slips(dir);
-    std::fs::write(&slips, b"").unwrap();
     let display = display
         .map(|d| {
             format!(
@@ -281,8 +306,7 @@ pub fn agent_config_with_display(
     std::fs::write(
         &inventory,
         format!(
-            "store = \"{store}\"\n\n[edge]\npickup_printer = {{ model = \"xprinter-xp-58\", usb_lp = \"{}\" }}\n\n[[edge.gates]]\ngate = 1\nscanner = {{ model = \"newland-fm430-rs232\", port = \"{}\" }}\nrelay = {{ model = \"lcus-2-usb-relay\", port = \"{}\" }}\n{display}",
-            slips.display(),
+            "store = \"{store}\"\n\n[edge]\npickup_printer = {pickup_printer}\n\n[[edge.gates]]\ngate = 1\nscanner = {{ model = \"newland-fm430-rs232\", port = \"{}\" }}\nrelay = {{ model = \"lcus-2-usb-relay\", port = \"{}\" }}\n{display}",
             scanner.display(),
             relay.display()
         ),
@@ -300,6 +324,17 @@ pub fn agent_config_with_display(
     )
     .unwrap();
     edge_agent::Config::load(&path).unwrap()
+}
+
+/// The inventory entry of an XP-58 pickup-counter printer writing to the (new, empty) file of
+/// [`pick_slips`].
+pub fn pick_slip_printer(dir: &Path) -> String {
+    let slips = pick_slips(dir);
+    std::fs::write(&slips, b"").unwrap();
+    format!(
+        "{{ model = \"xprinter-xp-58\", usb_lp = \"{}\" }}",
+        slips.display()
+    )
 }
 
 /// Where the test inventory's pickup-counter printer writes (a file standing in for

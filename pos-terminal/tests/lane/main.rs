@@ -1,6 +1,6 @@
 //! The lane's integration tests, in one test binary: a real server in-process (SQLite, demo
 //! chain), the lane library and the real `pos-terminal` binary, virtual serial devices
-//! (pseudo-terminal pairs).
+//! (pseudo-terminal pairs), a virtual network printer that speaks the ESC/POS status protocol.
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
@@ -11,5 +11,6 @@ mod core;
 mod devices;
 mod exactly_once;
 mod payments;
+mod printer;
 mod screen;
 mod shift;

@@ -1,14 +1,19 @@
 //! The cashier's screen as a cashier sees it (ratatui's TestBackend) and the keyboard map.
 
-use pos_terminal::app::Command;
+use pos_terminal::app::{printer_state, receipt_note, Command};
+use pos_terminal::devices::{PrinterSink, ReceiptPrinter};
+use pos_terminal::lane::PaymentOutcome;
+use pos_terminal::printer_status::PrinterStatus;
 use pos_terminal::ui::{draw, KeyAction, Keyboard, View};
+use pos_terminal::virtual_printer::VirtualPrinter;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::style::Color;
 use ratatui::Terminal;
 use retail_domain::money::Money;
 use retail_domain::wire::sales::PaymentMethod;
 
-use crate::support::{packaged_skus, synced_lane, TestApp, MANAGER_PIN};
+use crate::support::{firmware_dir, packaged_skus, synced_lane, TestApp, MANAGER_PIN};
 
 fn screen(view: &View) -> String {
     let mut terminal = Terminal::new(TestBackend::new(120, 24)).expect("terminal");
@@ -26,6 +31,23 @@ fn screen(view: &View) -> String {
         out.push('\n');
     }
     out
+}
+
+/// The screen's rows, and the background colour of the first cell showing `text` (if shown).
+fn find(view: &View, text: &str) -> (Vec<String>, Option<Color>) {
+    let mut terminal = Terminal::new(TestBackend::new(120, 24)).expect("terminal");
+    terminal.draw(|f| draw(f, view)).expect("draw");
+    let buffer = terminal.backend().buffer().clone();
+    let rows: Vec<String> = screen(view).lines().map(str::to_owned).collect();
+    let first = text.chars().next().expect("text").to_string();
+    let colour = rows.iter().enumerate().find_map(|(y, row)| {
+        row.contains(text).then(|| {
+            (0..buffer.area.width)
+                .find(|&x| buffer[(x, y as u16)].symbol() == first)
+                .map(|x| buffer[(x, y as u16)].bg)
+        })?
+    });
+    (rows, colour)
 }
 
 fn key(code: KeyCode) -> KeyEvent {
@@ -205,4 +227,76 @@ async fn the_qr_payment_is_shown_and_its_keys_work() {
     assert!(Command::parse("qr later").is_err());
     assert!(Command::parse("pay qr lots").is_err());
     assert!(Command::parse("coupon x").is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cashier_sees_what_is_wrong_with_the_printer() {
+    let app = TestApp::spawn().await;
+    let (_, credential) = app.register_lane("Lane 1").await;
+    let dir = tempfile::tempdir().expect("dir");
+    let (_, mut lane) = synced_lane(&app, &credential, dir.path()).await;
+    let sku = packaged_skus(lane.db(), 1).await.remove(0);
+    let catalog =
+        retail_domain::profiles::DeviceCatalog::load_dir(&firmware_dir().join("profiles"))
+            .expect("profiles");
+    let virtual_printer = VirtualPrinter::start().await.expect("virtual printer");
+    let printer = ReceiptPrinter::new(
+        PrinterSink::Tcp(virtual_printer.addr().expect("addr").to_string()),
+        catalog.printers.get("epson-tm-t88v").expect("profile"),
+    );
+    assert!(printer.asks_status());
+
+    // A cash sale completes while the printer is out of paper: what the lane shows.
+    virtual_printer.set_status(PrinterStatus::paper_out());
+    lane.scan(&sku.barcodes[0]).await.expect("scan");
+    let done = match lane
+        .pay(PaymentMethod::Cash, Money::from_fen(100_000))
+        .await
+        .expect("pay")
+    {
+        PaymentOutcome::Completed(done) => done,
+        PaymentOutcome::Partial(due) => panic!("still due {due}"),
+    };
+    let result = printer.print(&done.receipt).await;
+    let (state, alert) = printer_state(&result);
+    let mut view = View::from_lane(&lane);
+    view.printer = state.into();
+    view.message = (alert, receipt_note(&result, done.open_drawer));
+    let (rows, colour) = find(&view, "printer 缺纸 PAPER OUT");
+    let text = rows.join("\n");
+    assert!(
+        rows[rows.len() - 1].contains("printer 缺纸 PAPER OUT"),
+        "the status bar says it:\n{text}"
+    );
+    assert_eq!(colour, Some(Color::Yellow), "and it stands out");
+    assert!(
+        text.contains("打印机缺纸 printer out of paper: the sale is saved"),
+        "the message line says it:\n{text}"
+    );
+    assert!(alert);
+    assert_eq!(virtual_printer.received(), b"");
+
+    // Paper in, but running low: printed, and the cashier is warned.
+    virtual_printer.set_status(PrinterStatus::paper_near_end());
+    let result = printer.print(&done.receipt).await;
+    let (state, alert) = printer_state(&result);
+    view.printer = state.into();
+    view.message = (alert, receipt_note(&result, false));
+    let (rows, colour) = find(&view, "printer 纸将尽 PAPER LOW");
+    let text = rows.join("\n");
+    assert!(
+        rows[rows.len() - 1].contains("printer 纸将尽 PAPER LOW"),
+        "{text}"
+    );
+    assert_eq!(colour, Some(Color::Yellow));
+    assert!(text.contains("receipt printed; 打印纸将尽"), "{text}");
+    assert_eq!(virtual_printer.received(), done.receipt);
+
+    // Fine again: the status bar is plain.
+    virtual_printer.set_status(PrinterStatus::READY);
+    let result = printer.print(&done.receipt).await;
+    assert_eq!(printer_state(&result), ("ok", false));
+    view.printer = "ok".into();
+    let (_, colour) = find(&view, "printer ok");
+    assert_ne!(colour, Some(Color::Yellow));
 }
