@@ -235,9 +235,10 @@ mod tests {
         let ring = ReceiptKeyring::from_keys(&[key(&lane, "SH001", false)]);
         let text = lane.sign_receipt(new_id(), "SH001").unwrap();
         // Forged: a changed signature, or a changed field under the same key id.
-        let mut forged = text.clone();
-        let last = forged.pop().unwrap();
-        forged.push(if last == 'A' { 'B' } else { 'A' });
+        let mut bytes = text.clone().into_bytes();
+        let at = bytes.len() - 20;
+        bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+        let forged = String::from_utf8(bytes).unwrap();
         assert_eq!(ring.verify(&forged), Err(ReceiptCodeError::Forged));
         let err = ring.verify(&forged).unwrap_err().to_string();
         assert!(err.contains("forged"), "{err}");

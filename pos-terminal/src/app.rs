@@ -5,11 +5,11 @@
 //!
 //! * the scanner task feeds frames (a serial port, or a pseudo-terminal with `--simulate`);
 //! * the catalog task pulls changes every `catalog_poll_secs`, and at once on an MQTT notice,
-//!   with the pricing context and the store's receipt keys, and registers the lane's receipt key
-//!   until the server has it;
+//!   with the pricing context and the store's receipt keys;
 //! * the push task sends unsent journalled sales in batches every `push_interval_secs` and
 //!   right after each sale (with nothing to send, it pings `/healthz`), and tells the lane
-//!   whether the server is reachable;
+//!   whether the server is reachable; first it registers the lane's receipt key until the
+//!   server has it;
 //! * cashier input comes from the keyboard screen (`tui`), or with `--headless` as one command
 //!   per line on stdin ([`Command::parse`]), each answered by one line on stdout
 //!   (`OK …`, `ERR …`, `SALE …`, `EVENT …`).
@@ -309,8 +309,8 @@ pub async fn prepare(config: &Config, db: &LaneDb, api: &ServerApi) -> anyhow::R
         }
         eprintln!("pricing context update skipped: {e}");
     }
-    // Receipt keys: the lane signs and verifies offline all along; these are retried by the
-    // catalog task until they succeed.
+    // Receipt keys: the lane signs and verifies offline all along; the push task retries the
+    // registration and the catalog task the keys until they succeed.
     if let Err(e) = sync::register_receipt_key(db, api).await {
         eprintln!("receipt key registration skipped (retried later): {e}");
     }
@@ -496,9 +496,6 @@ pub async fn run_with_console(
                     }
                     Err(e) => tracing::debug!(error = %e, "catalog pull failed"),
                 }
-                if let Err(e) = sync::register_receipt_key(&db, &api).await {
-                    tracing::debug!(error = %e, "receipt key registration failed");
-                }
                 match sync::refresh_receipt_keys(&db, &api, &store).await {
                     Ok(true) => {
                         let _ = tx.send(Background::ReceiptKeys).await;
@@ -516,6 +513,11 @@ pub async fn run_with_console(
         let every = Duration::from_secs(config.push_interval_secs.max(1));
         tasks.spawn(async move {
             loop {
+                // Until the server has the lane's receipt key (a no-op once it has): before the
+                // sales, so the receipt codes of every sale on the server verify there.
+                if let Err(e) = sync::register_receipt_key(&db, &api).await {
+                    tracing::debug!(error = %e, "receipt key registration failed");
+                }
                 let online = match sync::push_unsent(&db, &api, 500).await {
                     Ok(report) if report.sent > 0 => {
                         tracing::info!(?report, "sales pushed");
