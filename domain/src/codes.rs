@@ -819,9 +819,7 @@ mod tests {
         assert!(exit.len() <= 180, "{}", exit.len());
         assert!(s.verifier().verify(&exit, t(NOW)).is_ok());
         // Worst case receipt code: the longest store and a key id.
-        let receipt = s
-            .sign_receipt(new_id(), "ABCDEFGHIJKLMNOP")
-            .unwrap();
+        let receipt = s.sign_receipt(new_id(), "ABCDEFGHIJKLMNOP").unwrap();
         assert!(receipt.len() <= 140, "{}", receipt.len());
         assert!(s.verifier().verify(&receipt, t(NOW)).is_ok());
     }
@@ -835,17 +833,26 @@ mod tests {
         let v2 = s.sign_receipt(sale, "SH001").unwrap();
         let parts: Vec<&str> = v2.split('.').collect();
         assert_eq!(parts.len(), 5, "{v2}");
-        assert_eq!((parts[0], parts[2], parts[3]), ("RC2", "SH001", v.key_id().as_str()));
+        assert_eq!(
+            (parts[0], parts[2], parts[3]),
+            ("RC2", "SH001", v.key_id().as_str())
+        );
         assert_eq!(v.key_id().len(), KEY_ID_LEN);
         let read = read_receipt_code(&v2).unwrap();
-        assert_eq!((read.sale_id, read.key_id.as_deref()), (sale, Some(parts[3])));
+        assert_eq!(
+            (read.sale_id, read.key_id.as_deref()),
+            (sale, Some(parts[3]))
+        );
         assert!(matches!(v.verify(&v2, t(NOW)), Ok(SignedCode::Receipt(r)) if r == read));
         // Another key id in the text: not this key's code (and the signature breaks too).
         let other = CodeSigner::from_seed(&[9u8; 32]);
         let mut relabelled = parts.clone();
         let other_id = other.verifier().key_id();
         relabelled[3] = &other_id;
-        assert_eq!(v.verify(&relabelled.join("."), t(NOW)), Err(CodeError::BadSignature));
+        assert_eq!(
+            v.verify(&relabelled.join("."), t(NOW)),
+            Err(CodeError::BadSignature)
+        );
         // Version 1 (no key id) is still read and verified.
         let v1 = s.sign(&SignedCode::Receipt(ReceiptCode {
             sale_id: sale,

@@ -144,13 +144,11 @@ impl ReceiptKeyring {
                 key_id: code.key_id,
             });
         }
-        let (code, key) =
-            verify_receipt_code(text.trim(), candidates.iter().map(|e| &e.verifier)).map_err(
-                |e| match e {
-                    CodeError::BadSignature => ReceiptCodeError::Forged,
-                    other => ReceiptCodeError::Unreadable(other),
-                },
-            )?;
+        let (code, key) = verify_receipt_code(text.trim(), candidates.iter().map(|e| &e.verifier))
+            .map_err(|e| match e {
+                CodeError::BadSignature => ReceiptCodeError::Forged,
+                other => ReceiptCodeError::Unreadable(other),
+            })?;
         let entry = candidates
             .iter()
             .find(|e| e.verifier == *key)
@@ -219,7 +217,10 @@ mod tests {
         let claimed = elsewhere.sign_receipt(sale, "SH001").unwrap();
         assert!(matches!(
             ring.verify(&claimed),
-            Err(ReceiptCodeError::UnknownKey { key_id: Some(_), .. })
+            Err(ReceiptCodeError::UnknownKey {
+                key_id: Some(_),
+                ..
+            })
         ));
         let v1_elsewhere = elsewhere.sign(&SignedCode::Receipt(ReceiptCode {
             sale_id: sale,
@@ -250,7 +251,9 @@ mod tests {
         );
         assert_eq!(ring.verify(&spliced), Err(ReceiptCodeError::Forged));
         // Unknown: a key nobody registered.
-        let stranger = CodeSigner::generate().sign_receipt(new_id(), "SH001").unwrap();
+        let stranger = CodeSigner::generate()
+            .sign_receipt(new_id(), "SH001")
+            .unwrap();
         let err = ring.verify(&stranger).unwrap_err();
         assert!(matches!(err, ReceiptCodeError::UnknownKey { .. }), "{err}");
         assert!(err.to_string().contains("not registered"), "{err}");

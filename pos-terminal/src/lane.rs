@@ -1199,11 +1199,7 @@ impl Lane {
 
 /// The receipt keys a lane verifies receipt codes with: its store's registered keys as last
 /// fetched, and its own key (trusted before the server has confirmed it).
-async fn receipt_keyring(
-    db: &LaneDb,
-    store: &str,
-    own: &CodeSigner,
-) -> LaneResult<ReceiptKeyring> {
+async fn receipt_keyring(db: &LaneDb, store: &str, own: &CodeSigner) -> LaneResult<ReceiptKeyring> {
     let registered = db.receipt_keys().await?;
     let mut ring = ReceiptKeyring::from_keys(registered.iter().flat_map(|k| k.keys.iter()));
     ring.add(store, own.verifier());

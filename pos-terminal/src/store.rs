@@ -392,13 +392,11 @@ impl LaneDb {
     pub async fn receipt_signer(&self) -> StoreResult<retail_domain::codes::CodeSigner> {
         use retail_domain::codes::CodeSigner;
         if self.meta(SIGNER_KEY).await?.is_none() {
-            sqlx::query(
-                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
-            )
-            .bind(SIGNER_KEY)
-            .bind(hex::encode(CodeSigner::generate().seed()))
-            .execute(&self.pool)
-            .await?;
+            sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING")
+                .bind(SIGNER_KEY)
+                .bind(hex::encode(CodeSigner::generate().seed()))
+                .execute(&self.pool)
+                .await?;
         }
         // Another connection may have won the race: what is stored is the key.
         let seed = self.meta(SIGNER_KEY).await?.unwrap_or_default();

@@ -11,5 +11,6 @@ mod core;
 mod devices;
 mod exactly_once;
 mod payments;
+mod receipts;
 mod screen;
 mod shift;

@@ -133,17 +133,15 @@ pub(crate) async fn verify_code(state: &AppState, text: &str) -> AppResult<Verif
         )
     })?;
     let keys = storage::receipts::keys_of_store(&state.store, &code.store).await?;
-    ReceiptKeyring::from_keys(&keys)
-        .verify(text)
-        .map_err(|e| {
-            let code = match &e {
-                ReceiptCodeError::Unreadable(_) => "invalid_receipt_code",
-                ReceiptCodeError::Forged => "forged_receipt_code",
-                ReceiptCodeError::UnknownKey { .. } => "unknown_receipt_key",
-                ReceiptCodeError::RevokedKey { .. } => "revoked_receipt_key",
-            };
-            AppError::field_code(code, "receipt_code", e.to_string())
-        })
+    ReceiptKeyring::from_keys(&keys).verify(text).map_err(|e| {
+        let code = match &e {
+            ReceiptCodeError::Unreadable(_) => "invalid_receipt_code",
+            ReceiptCodeError::Forged => "forged_receipt_code",
+            ReceiptCodeError::UnknownKey { .. } => "unknown_receipt_key",
+            ReceiptCodeError::RevokedKey { .. } => "revoked_receipt_key",
+        };
+        AppError::field_code(code, "receipt_code", e.to_string())
+    })
 }
 
 /// A verified receipt code's sale as on the paper receipt: 404 when the server does not have the
@@ -179,10 +177,9 @@ pub(crate) async fn claim_points(
 ) -> AppResult<ReceiptClaim> {
     retail_domain::ids::require_v7(claim_id)
         .map_err(|e| AppError::field("claim_id", e.to_string()))?;
-    state.limiter.check(
-        &format!("receipt-claim:{member_id}"),
-        CLAIMS_PER_MINUTE,
-    )?;
+    state
+        .limiter
+        .check(&format!("receipt-claim:{member_id}"), CLAIMS_PER_MINUTE)?;
     let view = look_up(state, text).await?;
     let input = NewClaim {
         id: claim_id,

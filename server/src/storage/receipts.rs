@@ -28,8 +28,7 @@ use super::{audit, col, from_ms, members, now_ms, parse_col, uuid_col, Store};
 use crate::auth::DeviceActor;
 use crate::error::{AppError, AppResult};
 
-const KEY_COLUMNS: &str =
-    "public_key, key_id, device_id, location_id, registered_at, revoked_at";
+const KEY_COLUMNS: &str = "public_key, key_id, device_id, location_id, registered_at, revoked_at";
 
 fn key_from_row(row: &sqlx::any::AnyRow) -> AppResult<ReceiptKey> {
     Ok(ReceiptKey {
@@ -413,54 +412,50 @@ pub async fn claim(
         }
         Err(e) => return Err(e),
     };
-    let existing = sqlx::query(
-        "SELECT id, sale_id, member_id, points, base_fen, created_at FROM receipt_claims \
-         WHERE id = $1 OR sale_id = $2",
+    // A retry of this claim answers it; its id on another claim is refused.
+    if let Some(row) = sqlx::query(
+        "SELECT sale_id, member_id, points, base_fen, created_at FROM receipt_claims WHERE id = $1",
     )
     .bind(&claim_id)
-    .bind(&sale)
-    .fetch_all(&mut *tx)
-    .await?;
-    for row in &existing {
-        let (id, sale_id, member) = (
-            uuid_col(row, "id")?,
-            uuid_col(row, "sale_id")?,
-            uuid_col(row, "member_id")?,
-        );
-        if id == input.id {
-            if sale_id != input.sale_id || member != input.member_id {
-                return Err(AppError::conflict(
-                    "id_in_use",
-                    "this claim id belongs to another claim",
-                ));
-            }
-            drop(tx);
-            return Ok(ReceiptClaim {
-                claim_id: input.id,
-                sale_id,
-                order_no: head.order_no,
-                points: col(row, "points")?,
-                earned_on: Money::from_fen(col(row, "base_fen")?),
-                points_balance: members::points_balance(store, member).await?,
-                claimed_at: from_ms(col(row, "created_at")?),
-                created: false,
-            });
+    .fetch_optional(&mut *tx)
+    .await?
+    {
+        let (sale_id, member) = (uuid_col(&row, "sale_id")?, uuid_col(&row, "member_id")?);
+        if sale_id != input.sale_id || member != input.member_id {
+            return Err(AppError::conflict(
+                "id_in_use",
+                "this claim id belongs to another claim",
+            ));
         }
-        let by_you = member == input.member_id;
-        return Err(AppError::conflict(
-            "already_claimed",
-            if by_you {
-                format!(
-                    "you have claimed the points of sale {} already",
-                    head.order_no
-                )
-            } else {
-                format!(
-                    "the points of sale {} have been claimed already",
-                    head.order_no
-                )
-            },
-        ));
+        drop(tx);
+        return Ok(ReceiptClaim {
+            claim_id: input.id,
+            sale_id,
+            order_no: head.order_no,
+            points: col(&row, "points")?,
+            earned_on: Money::from_fen(col(&row, "base_fen")?),
+            points_balance: members::points_balance(store, member).await?,
+            claimed_at: from_ms(col(&row, "created_at")?),
+            created: false,
+        });
+    }
+    if let Some(row) = sqlx::query("SELECT member_id FROM receipt_claims WHERE sale_id = $1")
+        .bind(&sale)
+        .fetch_optional(&mut *tx)
+        .await?
+    {
+        let message = if uuid_col(&row, "member_id")? == input.member_id {
+            format!(
+                "you have claimed the points of sale {} already",
+                head.order_no
+            )
+        } else {
+            format!(
+                "the points of sale {} have been claimed already",
+                head.order_no
+            )
+        };
+        return Err(AppError::conflict("already_claimed", message));
     }
     if head.member_id.is_some() {
         return Err(AppError::conflict(
@@ -515,13 +510,15 @@ pub async fn claim(
             format!("sale {} is too small to earn points", head.order_no),
         ));
     }
-    sqlx::query("UPDATE orders SET member_id = $2, points_earned = $3, updated_at = $4 WHERE id = $1")
-        .bind(&sale)
-        .bind(input.member_id.to_string())
-        .bind(points)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "UPDATE orders SET member_id = $2, points_earned = $3, updated_at = $4 WHERE id = $1",
+    )
+    .bind(&sale)
+    .bind(input.member_id.to_string())
+    .bind(points)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
     sqlx::query(
         "INSERT INTO receipt_claims (id, sale_id, member_id, points, base_fen, refunded_before_fen, channel, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -566,10 +563,11 @@ pub(crate) async fn claim_basis(
     conn: &mut sqlx::AnyConnection,
     sale_id: Uuid,
 ) -> AppResult<Option<(i64, i64)>> {
-    let row = sqlx::query("SELECT base_fen, refunded_before_fen FROM receipt_claims WHERE sale_id = $1")
-        .bind(sale_id.to_string())
-        .fetch_optional(&mut *conn)
-        .await?;
+    let row =
+        sqlx::query("SELECT base_fen, refunded_before_fen FROM receipt_claims WHERE sale_id = $1")
+            .bind(sale_id.to_string())
+            .fetch_optional(&mut *conn)
+            .await?;
     row.map(|r| Ok((col(&r, "base_fen")?, col(&r, "refunded_before_fen")?)))
         .transpose()
 }

@@ -1208,7 +1208,7 @@ pub async fn create_return(
     let last_at: i64 = col(&previous, "last_at")?;
     // Strictly after the order's previous return, so the returns' order is their commit order.
     let created_at = now_ms().max(last_at + 1);
-    let basis = refund_basis(&mut *tx, rules, &head).await?;
+    let basis = refund_basis(&mut tx, rules, &head).await?;
     let refunded_after = refunded_before + refund_fen;
     let before = split_refunded(&basis, refunded_before);
     let after = split_refunded(&basis, refunded_after);

@@ -244,7 +244,11 @@ async fn receipt_page(
         .as_deref()
         .map(str::trim)
         .filter(|c| !c.is_empty())
-        .map(|c| c.chars().take(retail_domain::codes::MAX_CODE_LEN).collect::<String>());
+        .map(|c| {
+            c.chars()
+                .take(retail_domain::codes::MAX_CODE_LEN)
+                .collect::<String>()
+        });
     let notice = p.msg.as_deref().map(|m| claim_message(&ctx, m));
     let (view, problem) = match &code {
         None => (None, None),

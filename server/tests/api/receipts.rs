@@ -58,7 +58,8 @@ async fn lane(app: &TestApp, admin: &str, store: &str, name: &str) -> Lane {
 }
 
 async fn view(app: &TestApp, code: &str) -> (StatusCode, Value) {
-    app.get(&format!("/api/v1/receipts?code={code}"), None).await
+    app.get(&format!("/api/v1/receipts?code={code}"), None)
+        .await
 }
 
 fn refused(status: StatusCode, body: &Value, code: &str) {
@@ -109,7 +110,12 @@ async fn would_earn(app: &TestApp, admin: &str, member: &str, paid_fen: i64) -> 
     rules.points_earned(Money::from_fen(paid_fen), tier)
 }
 
-async fn claim(app: &TestApp, claim_id: &str, code: &str, member_code: &str) -> (StatusCode, Value) {
+async fn claim(
+    app: &TestApp,
+    claim_id: &str,
+    code: &str,
+    member_code: &str,
+) -> (StatusCode, Value) {
     app.post(
         "/api/v1/receipts/claim",
         None,
@@ -152,7 +158,12 @@ async fn keys_register_and_survive_revocation(app: TestApp) {
         .as_array()
         .unwrap()
         .iter()
-        .map(|k| (k["device_id"].as_str().unwrap(), k["public_key"].as_str().unwrap()))
+        .map(|k| {
+            (
+                k["device_id"].as_str().unwrap(),
+                k["public_key"].as_str().unwrap(),
+            )
+        })
         .collect();
     let (a_old, a_new, b_key) = (
         a.key.verifier().public_b64(),
@@ -168,7 +179,10 @@ async fn keys_register_and_survive_revocation(app: TestApp) {
         ]
     );
     // Bad keys, other devices, other stores.
-    for bad in [json!({"public_key": "abc"}), json!({"public_key": "!".repeat(43)})] {
+    for bad in [
+        json!({"public_key": "abc"}),
+        json!({"public_key": "!".repeat(43)}),
+    ] {
         let (status, body) = app
             .put("/api/v1/pos/receipt-key", Some(&a.credential), bad)
             .await;
@@ -220,13 +234,21 @@ async fn keys_register_and_survive_revocation(app: TestApp) {
     sold(&app, &a, &s).await;
     let code = a.code(&s);
     let (status, _) = app
-        .post(&format!("/api/v1/devices/{}/revoke", a.id), Some(&admin), json!({}))
+        .post(
+            &format!("/api/v1/devices/{}/revoke", a.id),
+            Some(&admin),
+            json!({}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     let (status, body) = put_key(&app, &a.credential, &CodeSigner::generate()).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     let (status, body) = view(&app, &code).await;
-    assert_eq!(status, StatusCode::OK, "a printed receipt stays valid: {body}");
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a printed receipt stays valid: {body}"
+    );
     let (_, keys) = app
         .get("/api/v1/pos/receipt-keys", Some(&b.credential))
         .await;
@@ -273,7 +295,10 @@ async fn keys_register_and_survive_revocation(app: TestApp) {
     assert!(actions.contains(&"device.receipt_key"), "{audit}");
 }
 
-both_backends!(keys_register_and_survive_revocation, keys_register_and_survive_revocation);
+both_backends!(
+    keys_register_and_survive_revocation,
+    keys_register_and_survive_revocation
+);
 
 /// The server verifies receipt codes fully: the e-receipt of a genuine code (RC2 and RC1), and
 /// forged codes, codes of another store, unknown keys, other kinds of code and sales not synced
@@ -294,7 +319,10 @@ async fn server_verifies_receipt_codes(app: TestApp) {
     let (status, body) = view(&app, &code).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["sale_id"], s["id"]);
-    assert!(body["order_no"].as_str().unwrap().starts_with('S'), "{body}");
+    assert!(
+        body["order_no"].as_str().unwrap().starts_with('S'),
+        "{body}"
+    );
     assert_eq!(body["store"], "SH001");
     assert!(!body["store_name_zh"].as_str().unwrap().is_empty());
     assert_eq!(body["total"], "87.02");
@@ -363,7 +391,11 @@ async fn server_verifies_receipt_codes(app: TestApp) {
         refused(status, &body, "invalid_receipt_code");
     }
     // A genuine code of a sale the lane has not pushed yet.
-    let (status, body) = view(&app, &a.key.sign_receipt(uuid::Uuid::now_v7(), "SH001").unwrap()).await;
+    let (status, body) = view(
+        &app,
+        &a.key.sign_receipt(uuid::Uuid::now_v7(), "SH001").unwrap(),
+    )
+    .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     assert!(
         body["error"]["message"].as_str().unwrap().contains("yet"),
@@ -413,13 +445,19 @@ async fn claims_once_and_returns_take_points_back(app: TestApp) {
     assert_eq!(first["created"], true);
     assert_eq!(first["earned_on"], "87.02");
     assert_eq!(first["points_balance"], before + expected);
-    assert_eq!(points_of(&app, &admin, &shopper_id).await, before + expected);
+    assert_eq!(
+        points_of(&app, &admin, &shopper_id).await,
+        before + expected
+    );
     // The same claim again: the same answer, nothing credited twice.
     let (status, again) = claim(&app, &claim_id, &code, &mc).await;
     assert_eq!(status, StatusCode::OK, "{again}");
     assert_eq!(again["created"], false);
     assert_eq!(again["points"], expected);
-    assert_eq!(points_of(&app, &admin, &shopper_id).await, before + expected);
+    assert_eq!(
+        points_of(&app, &admin, &shopper_id).await,
+        before + expected
+    );
     // A second claim, by the same member or anyone else: 409, nothing changes.
     let (status, body) = claim(&app, &new_id(), &code, &mc).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
@@ -434,7 +472,10 @@ async fn claims_once_and_returns_take_points_back(app: TestApp) {
     let (status, body) = claim(&app, &claim_id, &a.code(&s2), &mc).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(body["error"]["code"], "id_in_use");
-    assert_eq!(points_of(&app, &admin, &shopper_id).await, before + expected);
+    assert_eq!(
+        points_of(&app, &admin, &shopper_id).await,
+        before + expected
+    );
     assert_eq!(points_of(&app, &admin, &other_id).await, other_before);
     // The e-receipt and the sale show the claim; the points ledger has the earn row.
     let (_, body) = view(&app, &code).await;
@@ -442,7 +483,10 @@ async fn claims_once_and_returns_take_points_back(app: TestApp) {
     assert_eq!(body["points_earned"], expected);
     assert_eq!(body["member_sale"], false);
     let (_, ledger) = app
-        .get(&format!("/api/v1/members/{shopper_id}/points"), Some(&admin))
+        .get(
+            &format!("/api/v1/members/{shopper_id}/points"),
+            Some(&admin),
+        )
         .await;
     assert!(
         ledger["items"]
@@ -519,9 +563,14 @@ async fn claim_refusals_change_nothing(app: TestApp) {
     let sale_id: uuid::Uuid = s["id"].as_str().unwrap().parse().unwrap();
     let refusals = [
         (forge(&code), "forged_receipt_code"),
-        (a.key.sign_receipt(sale_id, "SH002").unwrap(), "unknown_receipt_key"),
         (
-            CodeSigner::generate().sign_receipt(sale_id, "SH001").unwrap(),
+            a.key.sign_receipt(sale_id, "SH002").unwrap(),
+            "unknown_receipt_key",
+        ),
+        (
+            CodeSigner::generate()
+                .sign_receipt(sale_id, "SH001")
+                .unwrap(),
             "unknown_receipt_key",
         ),
         ("RC2.nonsense".to_owned(), "invalid_receipt_code"),
@@ -532,7 +581,7 @@ async fn claim_refusals_change_nothing(app: TestApp) {
     }
     let (status, body) = claim(&app, &new_id(), &code, "MC1.forged.1.x").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert_eq!(body["error"]["fields"]["member_code"].is_string(), true);
+    assert!(body["error"]["fields"]["member_code"].is_string(), "{body}");
     let (status, body) = claim(&app, &uuid::Uuid::new_v4().to_string(), &code, &mc).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     let unsynced = a.key.sign_receipt(uuid::Uuid::now_v7(), "SH001").unwrap();
@@ -568,7 +617,10 @@ async fn claim_refusals_change_nothing(app: TestApp) {
     assert_eq!(status, StatusCode::OK, "{claimed}");
     assert_eq!(claimed["earned_on"], "50.00");
     assert_eq!(claimed["points"], expected);
-    assert_eq!(points_of(&app, &admin, &shopper_id).await, before + expected);
+    assert_eq!(
+        points_of(&app, &admin, &shopper_id).await,
+        before + expected
+    );
     let (status, r2) = app
         .post(
             "/api/v1/returns",
@@ -692,7 +744,10 @@ async fn e_receipt_page(app: TestApp) {
     let again = phone.post_csrf("/receipt/claim", &form).await;
     assert!(again.location.unwrap().ends_with("&msg=claimed"));
     let other = phone
-        .post_csrf("/receipt/claim", &[("code", code.as_str()), ("claim_id", &new_id())])
+        .post_csrf(
+            "/receipt/claim",
+            &[("code", code.as_str()), ("claim_id", &new_id())],
+        )
         .await;
     let to = other.location.unwrap();
     assert!(to.ends_with("&msg=already_claimed"), "{to}");
@@ -702,12 +757,18 @@ async fn e_receipt_page(app: TestApp) {
     let page = guest.get(&format!("/receipt?code={code}")).await;
     assert!(page.body.contains("本单积分已被领取"), "{}", page.body);
     let page = phone
-        .post("/receipt/claim", &[("code", code.as_str()), ("claim_id", &new_id())])
+        .post(
+            "/receipt/claim",
+            &[("code", code.as_str()), ("claim_id", &new_id())],
+        )
         .await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
     // Logged out, a claim goes to the log-in first.
     let page = guest
-        .post_csrf("/receipt/claim", &[("code", code.as_str()), ("claim_id", &new_id())])
+        .post_csrf(
+            "/receipt/claim",
+            &[("code", code.as_str()), ("claim_id", &new_id())],
+        )
         .await;
     assert_eq!(page.status, StatusCode::SEE_OTHER);
     assert!(page.location.unwrap().starts_with("/login?back="));
