@@ -147,24 +147,23 @@ impl ServerApi {
         .await
     }
 
-    async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> ApiResult<T> {
+    async fn send<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &B,
+    ) -> ApiResult<T> {
         Self::answer(
             self.client
-                .post(self.url(path))
+                .request(method, self.url(path))
                 .bearer_auth(&self.credential)
                 .json(body),
         )
         .await
     }
 
-    async fn put<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> ApiResult<T> {
-        Self::answer(
-            self.client
-                .put(self.url(path))
-                .bearer_auth(&self.credential)
-                .json(body),
-        )
-        .await
+    async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> ApiResult<T> {
+        self.send(reqwest::Method::POST, path, body).await
     }
 
     /// Whether the server answers at all (`GET /healthz`): the lane's heartbeat while it has
@@ -223,13 +222,11 @@ impl ServerApi {
     /// Registers the public key this lane signs its receipt codes with
     /// (`PUT /pos/receipt-key`; the same key again is fine).
     pub async fn register_receipt_key(&self, public_key: &str) -> ApiResult<ReceiptKey> {
-        self.put(
-            "/pos/receipt-key",
-            &RegisterReceiptKey {
-                public_key: public_key.to_owned(),
-            },
-        )
-        .await
+        let body = RegisterReceiptKey {
+            public_key: public_key.to_owned(),
+        };
+        self.send(reqwest::Method::PUT, "/pos/receipt-key", &body)
+            .await
     }
 
     /// The receipt keys registered by the lanes of this lane's store (`GET /pos/receipt-keys`).

@@ -102,7 +102,7 @@ pub struct Secrets {
     pub data_key: String,
     /// HMAC-SHA256 key for the phone-number look-up hash.
     pub lookup_key: String,
-    /// Ed25519 seed for signed codes (member codes, pickup codes, exit passes, receipts).
+    /// Ed25519 seed for signed codes (member codes, pickup codes, exit passes).
     pub code_signing_seed: String,
     /// Shared secret the sandbox payment provider signs notifications with.
     pub payment_provider_secret: String,

@@ -91,12 +91,7 @@ async fn store_keys(
     State(state): State<AppState>,
     Query(query): Query<KeysQuery>,
 ) -> AppResult<Json<ReceiptKeys>> {
-    let store = match (&caller, query.store) {
-        (Caller::Device(device), _) => device.location_id.clone(),
-        (Caller::Staff(_), Some(store)) => store,
-        (Caller::Staff(_), None) => return Err(AppError::field("store", "which store?")),
-    };
-    caller.require_store(&store)?;
+    let store = caller.store(query.store)?;
     let keys = storage::receipts::keys_of_store(&state.store, &store).await?;
     Ok(Json(ReceiptKeys { store, keys }))
 }

@@ -12,6 +12,7 @@ use retail_domain::money::Money;
 use serde_json::{json, Value};
 
 use crate::both_backends;
+use crate::pricing::member_code;
 use crate::sales::{fen, member, new_id, push, register_lane, sale, sku_ids};
 use crate::support::TestApp;
 use crate::web::{between, shopper, Browser};
@@ -88,18 +89,6 @@ async fn points_of(app: &TestApp, admin: &str, member: &str) -> i64 {
     body["points"].as_i64().unwrap()
 }
 
-async fn member_code(app: &TestApp, admin: &str, member: &str) -> String {
-    let (status, body) = app
-        .post(
-            &format!("/api/v1/members/{member}/member-code"),
-            Some(admin),
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body["code"].as_str().unwrap().to_owned()
-}
-
 /// The points a sale of `paid` earns the member now (their tier's multiplier).
 async fn would_earn(app: &TestApp, admin: &str, member: &str, paid_fen: i64) -> i64 {
     let (_, body) = app
@@ -122,6 +111,31 @@ async fn claim(
         json!({"claim_id": claim_id, "receipt_code": code, "member_code": member_code}),
     )
     .await
+}
+
+/// Head office's token, a registered lane A at SH001 and `n` SKUs stocked there.
+async fn setup(app: &TestApp, n: usize) -> (String, Lane, Vec<String>) {
+    let admin = app.login("admin").await;
+    let a = lane(app, &admin, "SH001", "Lane A").await;
+    let skus = sku_ids(app, &admin, n).await;
+    (admin, a, skus)
+}
+
+/// Returns `lines` (`[(line_no, qty)]`) of `sale` at the lane; answers the return.
+async fn give_back(app: &TestApp, lane: &Lane, sale: &Value, lines: &[(u32, i64)]) -> Value {
+    let lines: Vec<Value> = lines
+        .iter()
+        .map(|(line_no, qty)| json!({"line_no": line_no, "qty": qty}))
+        .collect();
+    let (status, body) = app
+        .post(
+            "/api/v1/returns",
+            Some(&lane.credential),
+            json!({"id": new_id(), "order_id": sale["id"], "lines": lines}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
 }
 
 async fn sold(app: &TestApp, lane: &Lane, s: &Value) {
@@ -304,9 +318,7 @@ both_backends!(
 /// forged codes, codes of another store, unknown keys, other kinds of code and sales not synced
 /// yet refused with a clear error.
 async fn server_verifies_receipt_codes(app: TestApp) {
-    let admin = app.login("admin").await;
-    let a = lane(&app, &admin, "SH001", "Lane A").await;
-    let skus = sku_ids(&app, &admin, 2).await;
+    let (admin, a, skus) = setup(&app, 2).await;
     let s = sale(
         "SH001",
         None,
@@ -419,9 +431,7 @@ both_backends!(server_verifies_receipt_codes, server_verifies_receipt_codes);
 /// A member claims a sale's points once (a retry answers the same claim, a second claim by
 /// anyone is 409); returns of the claimed sale take the points back as for a member sale.
 async fn claims_once_and_returns_take_points_back(app: TestApp) {
-    let admin = app.login("admin").await;
-    let a = lane(&app, &admin, "SH001", "Lane A").await;
-    let skus = sku_ids(&app, &admin, 2).await;
+    let (admin, a, skus) = setup(&app, 2).await;
     let s = sale(
         "SH001",
         None,
@@ -437,7 +447,7 @@ async fn claims_once_and_returns_take_points_back(app: TestApp) {
     let expected = would_earn(&app, &admin, &shopper_id, 8_702).await;
     assert!(expected >= 87, "{expected}");
 
-    let mc = member_code(&app, &admin, &shopper_id).await;
+    let mc = member_code(&app, &admin, shopper_id.parse().unwrap()).await;
     let claim_id = new_id();
     let (status, first) = claim(&app, &claim_id, &code, &mc).await;
     assert_eq!(status, StatusCode::OK, "{first}");
@@ -462,7 +472,7 @@ async fn claims_once_and_returns_take_points_back(app: TestApp) {
     let (status, body) = claim(&app, &new_id(), &code, &mc).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(body["error"]["code"], "already_claimed");
-    let other_mc = member_code(&app, &admin, &other_id).await;
+    let other_mc = member_code(&app, &admin, other_id.parse().unwrap()).await;
     let (status, body) = claim(&app, &new_id(), &code, &other_mc).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(body["error"]["code"], "already_claimed");
@@ -498,14 +508,7 @@ async fn claims_once_and_returns_take_points_back(app: TestApp) {
     );
 
     // Returns take back the points of the returned part, as for a member sale.
-    let (status, r1) = app
-        .post(
-            "/api/v1/returns",
-            Some(&a.credential),
-            json!({"id": new_id(), "order_id": s["id"], "lines": [{"line_no": 1, "qty": 1}]}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{r1}");
+    let r1 = give_back(&app, &a, &s, &[(1, 1)]).await;
     let refund = fen(&r1["refund"]);
     assert_eq!(refund, 1_234);
     let first_back = expected * refund / 8_702;
@@ -514,14 +517,7 @@ async fn claims_once_and_returns_take_points_back(app: TestApp) {
         points_of(&app, &admin, &shopper_id).await,
         before + expected - first_back
     );
-    let (status, r2) = app
-        .post(
-            "/api/v1/returns",
-            Some(&a.credential),
-            json!({"id": new_id(), "order_id": s["id"], "lines": [{"line_no": 1, "qty": 2}, {"line_no": 2, "qty": 1}]}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{r2}");
+    let r2 = give_back(&app, &a, &s, &[(1, 2), (2, 1)]).await;
     assert_eq!(r2["points_reversed"], expected - first_back);
     assert_eq!(points_of(&app, &admin, &shopper_id).await, before);
 }
@@ -535,12 +531,10 @@ both_backends!(
 /// member code, a sale not synced, outside the claim window, nothing left to claim. A claim after
 /// a return earns on what is left, and the last return takes all of it back.
 async fn claim_refusals_change_nothing(app: TestApp) {
-    let admin = app.login("admin").await;
-    let a = lane(&app, &admin, "SH001", "Lane A").await;
-    let skus = sku_ids(&app, &admin, 2).await;
+    let (admin, a, skus) = setup(&app, 2).await;
     let (shopper_id, _, _) = member(&app, &admin, "13800138005").await;
     let (card_holder, _, _) = member(&app, &admin, "13800138006").await;
-    let mc = member_code(&app, &admin, &shopper_id).await;
+    let mc = member_code(&app, &admin, shopper_id.parse().unwrap()).await;
     let before = points_of(&app, &admin, &shopper_id).await;
 
     // Made with a member: its points went to that member.
@@ -603,14 +597,7 @@ async fn claim_refusals_change_nothing(app: TestApp) {
     assert_eq!(points_of(&app, &admin, &shopper_id).await, before);
 
     // Returned before the claim: the claim earns on what is left; the last return takes it all.
-    let (status, r1) = app
-        .post(
-            "/api/v1/returns",
-            Some(&a.credential),
-            json!({"id": new_id(), "order_id": s["id"], "lines": [{"line_no": 2, "qty": 1}]}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{r1}");
+    let r1 = give_back(&app, &a, &s, &[(2, 1)]).await;
     assert_eq!(r1["points_reversed"], 0);
     let expected = would_earn(&app, &admin, &shopper_id, 5_000).await;
     let (status, claimed) = claim(&app, &new_id(), &code, &mc).await;
@@ -621,36 +608,15 @@ async fn claim_refusals_change_nothing(app: TestApp) {
         points_of(&app, &admin, &shopper_id).await,
         before + expected
     );
-    let (status, r2) = app
-        .post(
-            "/api/v1/returns",
-            Some(&a.credential),
-            json!({"id": new_id(), "order_id": s["id"], "lines": [{"line_no": 1, "qty": 1}]}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{r2}");
+    let r2 = give_back(&app, &a, &s, &[(1, 1)]).await;
     assert_eq!(r2["points_reversed"], expected / 2);
-    let (status, r3) = app
-        .post(
-            "/api/v1/returns",
-            Some(&a.credential),
-            json!({"id": new_id(), "order_id": s["id"], "lines": [{"line_no": 1, "qty": 1}]}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{r3}");
+    let r3 = give_back(&app, &a, &s, &[(1, 1)]).await;
     assert_eq!(r3["points_reversed"], expected - expected / 2);
     assert_eq!(points_of(&app, &admin, &shopper_id).await, before);
     // Returned completely (without a claim): nothing to claim.
     let gone = sale("SH001", None, &[(&skus[1], 1, 4_000)], &[]);
     sold(&app, &a, &gone).await;
-    let (status, _) = app
-        .post(
-            "/api/v1/returns",
-            Some(&a.credential),
-            json!({"id": new_id(), "order_id": gone["id"], "lines": [{"line_no": 1, "qty": 1}]}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    let _ = give_back(&app, &a, &gone, &[(1, 1)]).await;
     let (status, body) = claim(&app, &new_id(), &a.code(&gone), &mc).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(body["error"]["code"], "nothing_to_claim");
@@ -666,9 +632,7 @@ both_backends!(claim_refusals_change_nothing, claim_refusals_change_nothing);
 /// The shop's e-receipt page over HTTP: the code form with camera scanning, the sale as on the
 /// paper, the refusals in words, log-in to claim, the claim itself (once), and English.
 async fn e_receipt_page(app: TestApp) {
-    let admin = app.login("admin").await;
-    let a = lane(&app, &admin, "SH001", "Lane A").await;
-    let skus = sku_ids(&app, &admin, 2).await;
+    let (admin, a, skus) = setup(&app, 2).await;
     let s = sale(
         "SH001",
         None,
