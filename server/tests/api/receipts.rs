@@ -18,7 +18,7 @@ use crate::support::TestApp;
 use crate::web::{between, shopper, Browser};
 
 /// A lane with its credential and receipt-signing key (registered).
-struct Lane {
+pub(crate) struct Lane {
     id: String,
     credential: String,
     key: CodeSigner,
@@ -26,7 +26,7 @@ struct Lane {
 
 impl Lane {
     /// The receipt code of `sale` as this lane prints it (`RC2`).
-    fn code(&self, sale: &Value) -> String {
+    pub(crate) fn code(&self, sale: &Value) -> String {
         self.key
             .sign_receipt(
                 sale["id"].as_str().unwrap().parse().unwrap(),
@@ -114,7 +114,7 @@ async fn claim(
 }
 
 /// Head office's token, a registered lane A at SH001 and `n` SKUs stocked there.
-async fn setup(app: &TestApp, n: usize) -> (String, Lane, Vec<String>) {
+pub(crate) async fn setup(app: &TestApp, n: usize) -> (String, Lane, Vec<String>) {
     let admin = app.login("admin").await;
     let a = lane(app, &admin, "SH001", "Lane A").await;
     let skus = sku_ids(app, &admin, n).await;
@@ -138,7 +138,7 @@ async fn give_back(app: &TestApp, lane: &Lane, sale: &Value, lines: &[(u32, i64)
     body
 }
 
-async fn sold(app: &TestApp, lane: &Lane, s: &Value) {
+pub(crate) async fn sold(app: &TestApp, lane: &Lane, s: &Value) {
     let results = push(app, &lane.credential, std::slice::from_ref(s)).await;
     assert_eq!(results[0]["outcome"], "applied", "{:?}", results[0]);
 }
