@@ -8,7 +8,8 @@
 //! PK1.<order id>.<6-digit short code>.<sig>                     pickup code
 //! EX1.<session id>.<store>.<item count>.<total fen>.<expires>.<sig>   exit pass (no visit)
 //! EX2.<session id>.<store>.<item count>.<total fen>.<expires>.<visit>.<sig>   exit pass
-//! RC1.<sale id>.<store>.<sig>                                   receipt code
+//! RC1.<sale id>.<store>.<sig>                                   receipt code (no key id)
+//! RC2.<sale id>.<store>.<key id>.<sig>                          receipt code
 //! ST1.<store>                                                   store code (unsigned)
 //! ```
 //!
@@ -18,13 +19,20 @@
 //! * `visit` (exit passes, version 2) is the shopper's scan-and-go visit number as the server
 //!   counted it when issuing the pass (1 = the first), so the gate can apply its "first visit"
 //!   audit rule offline; version 1 exit passes (no visit) are still read;
+//! * `key id` (receipt codes, version 2) names the lane key that signed the code (see
+//!   [`CodeVerifier::key_id`]: 8 base64url characters of the key's SHA-256), so a verifier holding
+//!   many lanes' keys picks the one key to check and can tell an unknown key from a forgery;
+//!   version 1 receipt codes (no key id) are still read;
 //! * stores are 1–16 characters of `[A-Z0-9-]`, e.g. `SH001`;
 //! * the signature is the Ed25519 signature, base64url without padding (86 characters), over the
 //!   ASCII bytes of everything before the final `.` — prefix and version included, so a code of
 //!   one kind can never be replayed as another.
 //!
-//! The server holds the [`CodeSigner`]; POS terminals and edge agents hold only the
-//! [`CodeVerifier`] (public key) and verify offline. Verification never panics on any input.
+//! The server holds the [`CodeSigner`] of member codes, pickup codes and exit passes; POS
+//! terminals and edge agents hold only its [`CodeVerifier`] (public key) and verify offline.
+//! Receipt codes are signed by each lane with a key of its own (the sale is made offline) and
+//! verified with the lanes' registered keys ([`crate::receipts`]). Verification never panics on
+//! any input.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -32,6 +40,7 @@ use chrono::{DateTime, Utc};
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use rand::Rng as _;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
 
 use crate::ids::{from_short_b64, short_b64};
@@ -45,6 +54,12 @@ const VERSION: &str = "1";
 
 /// Version of exit passes that carry the shopper's visit number.
 const EXIT_PASS_VERSION: &str = "2";
+
+/// Version of receipt codes that carry the signing key's id.
+const RECEIPT_VERSION: &str = "2";
+
+/// Length of a key id ([`CodeVerifier::key_id`]): 6 bytes in base64url.
+pub const KEY_ID_LEN: usize = 8;
 
 /// Largest visit number an exit pass carries (issuers cap higher counts here; the gate only
 /// cares about the first few visits, and the cap keeps the worst-case pass a small QR code).
@@ -188,13 +203,32 @@ pub struct ExitPass {
     pub visit: Option<u32>,
 }
 
-/// Receipt code printed on every receipt.
+/// Receipt code printed on every receipt, signed by the lane that made the sale.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReceiptCode {
     /// The sale.
     pub sale_id: Uuid,
     /// Store code.
     pub store: String,
+    /// The id of the lane key that signed it ([`CodeVerifier::key_id`]); `None` for codes
+    /// without one (`RC1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+}
+
+/// Checks a key id: [`KEY_ID_LEN`] base64url characters.
+pub fn validate_key_id(key_id: &str) -> Result<(), CodeError> {
+    let ok = key_id.len() == KEY_ID_LEN
+        && key_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(malformed(format!(
+            "key id must be {KEY_ID_LEN} base64url characters"
+        )))
+    }
 }
 
 /// Store code on the entrance poster (unsigned: it only names a public store).
@@ -256,7 +290,10 @@ impl SignedCode {
                 }
                 check_expiry(e.expires_at)
             }
-            SignedCode::Receipt(r) => validate_store(&r.store),
+            SignedCode::Receipt(r) => {
+                validate_store(&r.store)?;
+                r.key_id.as_deref().map_or(Ok(()), validate_key_id)
+            }
         }
     }
 
@@ -265,6 +302,9 @@ impl SignedCode {
         let prefix = self.kind().prefix().unwrap_or("");
         let version = match self {
             SignedCode::ExitPass(ExitPass { visit: Some(_), .. }) => EXIT_PASS_VERSION,
+            SignedCode::Receipt(ReceiptCode {
+                key_id: Some(_), ..
+            }) => RECEIPT_VERSION,
             _ => VERSION,
         };
         let fields = match self {
@@ -286,7 +326,10 @@ impl SignedCode {
                 }
                 fields
             }
-            SignedCode::Receipt(r) => format!("{}.{}", short_b64(r.sale_id), r.store),
+            SignedCode::Receipt(r) => match &r.key_id {
+                Some(key_id) => format!("{}.{}.{key_id}", short_b64(r.sale_id), r.store),
+                None => format!("{}.{}", short_b64(r.sale_id), r.store),
+            },
         };
         format!("{prefix}{version}.{fields}")
     }
@@ -366,8 +409,9 @@ fn split_head(text: &str) -> Result<(CodeKind, &str, &str), CodeError> {
     if version.is_empty() || !version.bytes().all(|b| b.is_ascii_digit()) {
         return Err(malformed("code version must be a number"));
     }
-    let supported =
-        version == VERSION || (kind == CodeKind::ExitPass && version == EXIT_PASS_VERSION);
+    let supported = version == VERSION
+        || (kind == CodeKind::ExitPass && version == EXIT_PASS_VERSION)
+        || (kind == CodeKind::Receipt && version == RECEIPT_VERSION);
     if !supported {
         return Err(CodeError::UnsupportedVersion);
     }
@@ -487,102 +531,188 @@ impl CodeVerifier {
         self.key.to_bytes()
     }
 
+    /// This key's id: the first 6 bytes of the SHA-256 of the 32 public-key bytes, base64url
+    /// ([`KEY_ID_LEN`] characters). Receipt codes (`RC2`) carry it to name their signing key.
+    pub fn key_id(&self) -> String {
+        let digest = Sha256::digest(self.key.to_bytes());
+        URL_SAFE_NO_PAD.encode(&digest[..6])
+    }
+
     /// Verifies a signed code text and returns its contents.
     ///
     /// Checks, in order: length ≤ [`MAX_CODE_LEN`] and ASCII; known prefix
     /// ([`CodeError::UnknownKind`]; store codes are unsigned and rejected here — use
     /// [`parse_store_code`]) and version ([`CodeError::UnsupportedVersion`]); field count and
-    /// syntax ([`CodeError::Malformed`]); signature ([`CodeError::BadSignature`]); finally, for
-    /// member codes and exit passes, expiry: `expires_at <= now` is [`CodeError::Expired`].
+    /// syntax ([`CodeError::Malformed`]); signature ([`CodeError::BadSignature`], also for a
+    /// receipt code naming another key id than this key's); finally, for member codes and exit
+    /// passes, expiry: `expires_at <= now` is [`CodeError::Expired`].
     pub fn verify(&self, text: &str, now: DateTime<Utc>) -> Result<SignedCode, CodeError> {
-        let (kind, version, _) = split_head(text)?;
-        let fields: Vec<&str> = text.split('.').collect();
-        let expected = match kind {
-            CodeKind::Member | CodeKind::Pickup | CodeKind::Receipt => 4,
-            CodeKind::ExitPass if version == EXIT_PASS_VERSION => 8,
-            CodeKind::ExitPass => 7,
-            CodeKind::Store => {
-                return Err(malformed(
-                    "store codes are not signed; use parse_store_code",
-                ))
+        let parsed = parse_signed(text)?;
+        if let SignedCode::Receipt(ReceiptCode {
+            key_id: Some(key_id),
+            ..
+        }) = &parsed.code
+        {
+            if *key_id != self.key_id() {
+                return Err(CodeError::BadSignature);
             }
-            CodeKind::Unknown => return Err(CodeError::UnknownKind),
-        };
-        if fields.len() != expected {
-            return Err(malformed(format!(
-                "expected {expected} fields, found {}",
-                fields.len()
-            )));
         }
-        let field = |i: usize| fields.get(i).copied().unwrap_or("");
-        let code = match kind {
-            CodeKind::Member => SignedCode::Member(MemberCode {
-                member_id: parse_id(field(1), "member id")?,
-                expires_at: parse_expiry(field(2))?,
-            }),
-            CodeKind::Pickup => {
-                let short_code = field(2);
-                check_short_code(short_code)?;
-                SignedCode::Pickup(PickupCode {
-                    order_id: parse_id(field(1), "order id")?,
-                    short_code: short_code.to_string(),
-                })
-            }
-            CodeKind::ExitPass => {
-                let store = field(2);
-                validate_store(store)?;
-                let count = parse_canonical(field(3), "item count")?;
-                let item_count =
-                    u32::try_from(count).map_err(|_| malformed("item count is out of range"))?;
-                SignedCode::ExitPass(ExitPass {
-                    session_id: parse_id(field(1), "session id")?,
-                    store: store.to_string(),
-                    item_count,
-                    total: Money::from_fen(parse_canonical(field(4), "total")?),
-                    expires_at: parse_expiry(field(5))?,
-                    visit: if version == EXIT_PASS_VERSION {
-                        let visit = parse_canonical(field(6), "visit")?;
-                        match u32::try_from(visit) {
-                            Ok(v) if (1..=MAX_VISIT).contains(&v) => Some(v),
-                            _ => return Err(malformed("visit is out of range")),
-                        }
-                    } else {
-                        None
-                    },
-                })
-            }
-            _ => {
-                let store = field(2);
-                validate_store(store)?;
-                SignedCode::Receipt(ReceiptCode {
-                    sale_id: parse_id(field(1), "sale id")?,
-                    store: store.to_string(),
-                })
-            }
-        };
-
-        let (payload, sig_text) = text
-            .rsplit_once('.')
-            .ok_or_else(|| malformed("missing signature"))?;
-        if sig_text.len() != SIG_B64_LEN {
-            return Err(malformed("signature has the wrong length"));
-        }
-        let sig_bytes: [u8; 64] = URL_SAFE_NO_PAD
-            .decode(sig_text)
-            .map_err(|_| malformed("signature is not base64url"))?
-            .try_into()
-            .map_err(|_| malformed("signature must be 64 bytes"))?;
-        let sig = Signature::from_bytes(&sig_bytes);
-        self.key
-            .verify_strict(payload.as_bytes(), &sig)
-            .map_err(|_| CodeError::BadSignature)?;
-
-        if let Some(expires_at) = code.expires_at() {
+        self.check_signature(&parsed)?;
+        if let Some(expires_at) = parsed.code.expires_at() {
             if expires_at <= now {
                 return Err(CodeError::Expired);
             }
         }
-        Ok(code)
+        Ok(parsed.code)
+    }
+
+    fn check_signature(&self, parsed: &ParsedCode<'_>) -> Result<(), CodeError> {
+        self.key
+            .verify_strict(parsed.payload.as_bytes(), &parsed.signature)
+            .map_err(|_| CodeError::BadSignature)
+    }
+}
+
+/// A signed code read but not verified yet: its contents, the signed text and the signature.
+struct ParsedCode<'a> {
+    code: SignedCode,
+    payload: &'a str,
+    signature: Signature,
+}
+
+/// Reads a signed code's fields and signature without checking the signature.
+fn parse_signed(text: &str) -> Result<ParsedCode<'_>, CodeError> {
+    let (kind, version, _) = split_head(text)?;
+    let fields: Vec<&str> = text.split('.').collect();
+    let expected = match kind {
+        CodeKind::Receipt if version == RECEIPT_VERSION => 5,
+        CodeKind::Member | CodeKind::Pickup | CodeKind::Receipt => 4,
+        CodeKind::ExitPass if version == EXIT_PASS_VERSION => 8,
+        CodeKind::ExitPass => 7,
+        CodeKind::Store => {
+            return Err(malformed(
+                "store codes are not signed; use parse_store_code",
+            ))
+        }
+        CodeKind::Unknown => return Err(CodeError::UnknownKind),
+    };
+    if fields.len() != expected {
+        return Err(malformed(format!(
+            "expected {expected} fields, found {}",
+            fields.len()
+        )));
+    }
+    let field = |i: usize| fields.get(i).copied().unwrap_or("");
+    let code = match kind {
+        CodeKind::Member => SignedCode::Member(MemberCode {
+            member_id: parse_id(field(1), "member id")?,
+            expires_at: parse_expiry(field(2))?,
+        }),
+        CodeKind::Pickup => {
+            let short_code = field(2);
+            check_short_code(short_code)?;
+            SignedCode::Pickup(PickupCode {
+                order_id: parse_id(field(1), "order id")?,
+                short_code: short_code.to_string(),
+            })
+        }
+        CodeKind::ExitPass => {
+            let store = field(2);
+            validate_store(store)?;
+            let count = parse_canonical(field(3), "item count")?;
+            let item_count =
+                u32::try_from(count).map_err(|_| malformed("item count is out of range"))?;
+            SignedCode::ExitPass(ExitPass {
+                session_id: parse_id(field(1), "session id")?,
+                store: store.to_string(),
+                item_count,
+                total: Money::from_fen(parse_canonical(field(4), "total")?),
+                expires_at: parse_expiry(field(5))?,
+                visit: if version == EXIT_PASS_VERSION {
+                    let visit = parse_canonical(field(6), "visit")?;
+                    match u32::try_from(visit) {
+                        Ok(v) if (1..=MAX_VISIT).contains(&v) => Some(v),
+                        _ => return Err(malformed("visit is out of range")),
+                    }
+                } else {
+                    None
+                },
+            })
+        }
+        _ => {
+            let store = field(2);
+            validate_store(store)?;
+            let key_id = if version == RECEIPT_VERSION {
+                validate_key_id(field(3))?;
+                Some(field(3).to_string())
+            } else {
+                None
+            };
+            SignedCode::Receipt(ReceiptCode {
+                sale_id: parse_id(field(1), "sale id")?,
+                store: store.to_string(),
+                key_id,
+            })
+        }
+    };
+
+    let (payload, sig_text) = text
+        .rsplit_once('.')
+        .ok_or_else(|| malformed("missing signature"))?;
+    if sig_text.len() != SIG_B64_LEN {
+        return Err(malformed("signature has the wrong length"));
+    }
+    let sig_bytes: [u8; 64] = URL_SAFE_NO_PAD
+        .decode(sig_text)
+        .map_err(|_| malformed("signature is not base64url"))?
+        .try_into()
+        .map_err(|_| malformed("signature must be 64 bytes"))?;
+    Ok(ParsedCode {
+        code,
+        payload,
+        signature: Signature::from_bytes(&sig_bytes),
+    })
+}
+
+/// Reads a receipt code's fields (sale, store, key id) **without** checking its signature, to
+/// find the keys that may have signed it; verify with [`verify_receipt_code`] before trusting it.
+pub fn read_receipt_code(text: &str) -> Result<ReceiptCode, CodeError> {
+    match parse_signed(text)?.code {
+        SignedCode::Receipt(code) => Ok(code),
+        _ => Err(malformed("not a receipt code")),
+    }
+}
+
+/// Verifies a receipt code against candidate keys (e.g. every registered key of its store, or
+/// the one its key id names): the first key whose signature matches, with the code. Receipt
+/// codes never expire. [`CodeError::BadSignature`] when none of them signed it.
+pub fn verify_receipt_code<'k>(
+    text: &str,
+    keys: impl IntoIterator<Item = &'k CodeVerifier>,
+) -> Result<(ReceiptCode, &'k CodeVerifier), CodeError> {
+    let parsed = parse_signed(text)?;
+    let SignedCode::Receipt(code) = &parsed.code else {
+        return Err(malformed("not a receipt code"));
+    };
+    for key in keys {
+        if code.key_id.as_ref().is_some_and(|id| *id != key.key_id()) {
+            continue;
+        }
+        if key.check_signature(&parsed).is_ok() {
+            return Ok((code.clone(), key));
+        }
+    }
+    Err(CodeError::BadSignature)
+}
+
+impl CodeSigner {
+    /// Signs the receipt code of a sale with this (lane) key: `RC2`, carrying the key's id.
+    pub fn sign_receipt(&self, sale_id: Uuid, store: &str) -> Result<String, CodeError> {
+        self.try_sign(&SignedCode::Receipt(ReceiptCode {
+            sale_id,
+            store: store.to_owned(),
+            key_id: Some(self.verifier().key_id()),
+        }))
     }
 }
 
@@ -633,6 +763,12 @@ mod tests {
             SignedCode::Receipt(ReceiptCode {
                 sale_id: new_id(),
                 store: "BJ-02".into(),
+                key_id: None,
+            }),
+            SignedCode::Receipt(ReceiptCode {
+                sale_id: new_id(),
+                store: "SH001".into(),
+                key_id: Some(signer().verifier().key_id()),
             }),
         ]
     }
@@ -682,6 +818,80 @@ mod tests {
         }));
         assert!(exit.len() <= 180, "{}", exit.len());
         assert!(s.verifier().verify(&exit, t(NOW)).is_ok());
+        // Worst case receipt code: the longest store and a key id.
+        let receipt = s.sign_receipt(new_id(), "ABCDEFGHIJKLMNOP").unwrap();
+        assert!(receipt.len() <= 140, "{}", receipt.len());
+        assert!(s.verifier().verify(&receipt, t(NOW)).is_ok());
+    }
+
+    #[test]
+    fn receipt_code_versions() {
+        let s = signer();
+        let v = s.verifier();
+        let sale = new_id();
+        // A lane signs version 2: its key id is in the code and signed with the rest.
+        let v2 = s.sign_receipt(sale, "SH001").unwrap();
+        let parts: Vec<&str> = v2.split('.').collect();
+        assert_eq!(parts.len(), 5, "{v2}");
+        assert_eq!(
+            (parts[0], parts[2], parts[3]),
+            ("RC2", "SH001", v.key_id().as_str())
+        );
+        assert_eq!(v.key_id().len(), KEY_ID_LEN);
+        let read = read_receipt_code(&v2).unwrap();
+        assert_eq!(
+            (read.sale_id, read.key_id.as_deref()),
+            (sale, Some(parts[3]))
+        );
+        assert!(matches!(v.verify(&v2, t(NOW)), Ok(SignedCode::Receipt(r)) if r == read));
+        // Another key id in the text: not this key's code (and the signature breaks too).
+        let other = CodeSigner::from_seed(&[9u8; 32]);
+        let mut relabelled = parts.clone();
+        let other_id = other.verifier().key_id();
+        relabelled[3] = &other_id;
+        assert_eq!(
+            v.verify(&relabelled.join("."), t(NOW)),
+            Err(CodeError::BadSignature)
+        );
+        // Version 1 (no key id) is still read and verified.
+        let v1 = s.sign(&SignedCode::Receipt(ReceiptCode {
+            sale_id: sale,
+            store: "SH001".into(),
+            key_id: None,
+        }));
+        assert!(v1.starts_with("RC1."), "{v1}");
+        assert!(matches!(v.verify(&v1, t(NOW)), Ok(SignedCode::Receipt(r)) if r.key_id.is_none()));
+        // Relabelling versions or dropping the key id: refused.
+        assert!(v.verify(&format!("RC1{}", &v2[3..]), t(NOW)).is_err());
+        assert!(v.verify(&format!("RC2{}", &v1[3..]), t(NOW)).is_err());
+        assert_eq!(
+            v.verify(&format!("RC3{}", &v2[3..]), t(NOW)),
+            Err(CodeError::UnsupportedVersion)
+        );
+        // Bad key ids are refused at signing and reading.
+        let bad = SignedCode::Receipt(ReceiptCode {
+            sale_id: sale,
+            store: "SH001".into(),
+            key_id: Some("short".into()),
+        });
+        assert!(s.try_sign(&bad).is_err());
+        assert!(read_receipt_code(&s.sign(&bad)).is_err());
+        // Several candidate keys: the one that signed it is found; none: bad signature.
+        let keys = [other.verifier(), v.clone()];
+        let (code, key) = verify_receipt_code(&v2, &keys).unwrap();
+        assert_eq!((code.sale_id, key), (sale, &v));
+        let (_, key) = verify_receipt_code(&v1, &keys).unwrap();
+        assert_eq!(key, &v);
+        assert_eq!(
+            verify_receipt_code(&v2, &[other.verifier()]).map(|_| ()),
+            Err(CodeError::BadSignature)
+        );
+        assert!(verify_receipt_code("MC1.a.b.c", &keys).is_err());
+        let member = s.sign(&samples()[0]);
+        assert!(matches!(
+            verify_receipt_code(&member, &keys),
+            Err(CodeError::Malformed(_))
+        ));
     }
 
     #[test]
@@ -739,6 +949,7 @@ mod tests {
         let receipt = s.sign(&SignedCode::Receipt(ReceiptCode {
             sale_id: new_id(),
             store: "123456".into(),
+            key_id: None,
         }));
         let relabelled = format!("PK{}", &receipt[2..]);
         assert_eq!(
@@ -872,6 +1083,7 @@ mod tests {
         let bad_store = SignedCode::Receipt(ReceiptCode {
             sale_id: new_id(),
             store: "sh.001".into(),
+            key_id: None,
         });
         assert!(s.try_sign(&bad_store).is_err());
         assert!(s.verifier().verify(&s.sign(&bad_store), t(NOW)).is_err());
@@ -1002,8 +1214,12 @@ mod tests {
                     })
                 }
             ),
-            (id, store).prop_map(|(sale_id, store)| {
-                SignedCode::Receipt(ReceiptCode { sale_id, store })
+            (id, store, any::<bool>()).prop_map(|(sale_id, store, with_key)| {
+                SignedCode::Receipt(ReceiptCode {
+                    sale_id,
+                    store,
+                    key_id: with_key.then(|| signer().verifier().key_id()),
+                })
             }),
         ]
     }

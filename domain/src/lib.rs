@@ -16,6 +16,7 @@
 //!   points, 抹零), allocating every discount to its lines.
 //! * [`codes`] — Ed25519-signed compact QR code texts (member, pickup, exit pass, receipt) and
 //!   unsigned store codes.
+//! * [`receipts`] — verifying receipt codes with the registered keys of a store's lanes.
 //!
 //! Nothing in this crate panics on untrusted input: parsing and validation return typed errors
 //! whose `Display` text is suitable for showing to staff or API clients.
@@ -29,4 +30,5 @@ pub mod order;
 pub mod points;
 pub mod pricing;
 pub mod profiles;
+pub mod receipts;
 pub mod wire;

@@ -4,10 +4,12 @@
 //! catalog on first start with a progress bar, then runs until shut down:
 //!
 //! * the scanner task feeds frames (a serial port, or a pseudo-terminal with `--simulate`);
-//! * the catalog task pulls changes every `catalog_poll_secs`, and at once on an MQTT notice;
+//! * the catalog task pulls changes every `catalog_poll_secs`, and at once on an MQTT notice,
+//!   with the pricing context and the store's receipt keys;
 //! * the push task sends unsent journalled sales in batches every `push_interval_secs` and
 //!   right after each sale (with nothing to send, it pings `/healthz`), and tells the lane
-//!   whether the server is reachable;
+//!   whether the server is reachable; first it registers the lane's receipt key until the
+//!   server has it;
 //! * cashier input comes from the keyboard screen (`tui`), or with `--headless` as one command
 //!   per line on stdin ([`Command::parse`]), each answered by one line on stdout
 //!   (`OK …`, `ERR …`, `SALE …`, `EVENT …`).
@@ -217,6 +219,8 @@ enum Background {
     Scanner(ScannerEvent),
     Online(bool),
     CatalogUpdated(i64),
+    /// The store's receipt keys changed (fetched from the server).
+    ReceiptKeys,
     /// The QR payment waiting for the shopper is no longer pending.
     Qr(LanePayment),
 }
@@ -311,6 +315,14 @@ pub async fn prepare(config: &Config, db: &LaneDb, api: &ServerApi) -> anyhow::R
             bail!("cannot fetch the pricing context: {e}");
         }
         eprintln!("pricing context update skipped: {e}");
+    }
+    // Receipt keys: the lane signs and verifies offline all along; the push task retries the
+    // registration and the catalog task the keys until they succeed.
+    if let Err(e) = sync::register_receipt_key(db, api).await {
+        eprintln!("receipt key registration skipped (retried later): {e}");
+    }
+    if let Err(e) = sync::refresh_receipt_keys(db, api, &store).await {
+        eprintln!("receipt keys update skipped: {e}");
     }
     Ok(identity.id)
 }
@@ -492,6 +504,13 @@ pub async fn run_with_console(
                     }
                     Err(e) => tracing::debug!(error = %e, "catalog pull failed"),
                 }
+                match sync::refresh_receipt_keys(&db, &api, &store).await {
+                    Ok(true) => {
+                        let _ = tx.send(Background::ReceiptKeys).await;
+                    }
+                    Ok(false) => {}
+                    Err(e) => tracing::debug!(error = %e, "receipt keys update failed"),
+                }
             }
         });
     }
@@ -502,6 +521,11 @@ pub async fn run_with_console(
         let every = Duration::from_secs(config.push_interval_secs.max(1));
         tasks.spawn(async move {
             loop {
+                // Until the server has the lane's receipt key (a no-op once it has): before the
+                // sales, so the receipt codes of every sale on the server verify there.
+                if let Err(e) = sync::register_receipt_key(&db, &api).await {
+                    tracing::debug!(error = %e, "receipt key registration failed");
+                }
                 let online = match sync::push_unsent(&db, &api, 500).await {
                     Ok(report) if report.sent > 0 => {
                         tracing::info!(?report, "sales pushed");
@@ -770,6 +794,11 @@ impl Runner<'_> {
                     Err(e) => self.say(true, format!("ERR {e}")),
                 }
             }
+            Background::ReceiptKeys => {
+                if let Err(e) = self.lane.reload_receipt_keys().await {
+                    self.say(true, format!("ERR receipt keys reload: {e}"));
+                }
+            }
             Background::CatalogUpdated(n) => match self.lane.reload().await {
                 Ok(()) => self.say(false, format!("EVENT catalog updated ({n} records)")),
                 Err(e) => self.say(true, format!("ERR catalog reload: {e}")),
@@ -811,7 +840,7 @@ impl Runner<'_> {
 
     async fn apply(&mut self, cmd: Command) -> Result<String, LaneError> {
         match cmd {
-            Command::Scan(text) => match self.lane.scan(&text).await? {
+            Command::Scan(text) => match self.scan(&text).await? {
                 ScanOutcome::LineAdded(n) | ScanOutcome::LineIncremented(n) => {
                     if let Some(i) = self.lane.basket().lines.iter().position(|l| l.line_no == n) {
                         self.keyboard.selected = i;
@@ -1009,6 +1038,22 @@ impl Runner<'_> {
             Command::ShiftClose(counted) => self.close_shift(counted).await,
             Command::Return(lines) => self.finish_return(lines).await,
             Command::Invalid(why) => Err(LaneError::NotUsableHere(why)),
+        }
+    }
+
+    /// Scans with the lane core; a receipt code of a lane key not known yet makes an online lane
+    /// fetch its store's receipt keys (a lane registered since the last fetch) and try once more.
+    async fn scan(&mut self, text: &str) -> Result<ScanOutcome, LaneError> {
+        match self.lane.scan(text).await {
+            Err(LaneError::UnknownReceiptKey(_)) if self.lane.online() => {
+                let store = self.lane.settings().store.clone();
+                match sync::refresh_receipt_keys(self.lane.db(), self.api, &store).await {
+                    Ok(_) => self.lane.reload_receipt_keys().await?,
+                    Err(e) => tracing::debug!(error = %e, "receipt keys update failed"),
+                }
+                self.lane.scan(text).await
+            }
+            other => other,
         }
     }
 

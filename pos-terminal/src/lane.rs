@@ -6,7 +6,9 @@
 //! [`Lane::pay`] (cash with tendered amount and change, card, split across methods), a QR payment
 //! confirmed by the server ([`Lane::check_qr`], [`Lane::set_pending_qr`], [`Lane::qr_paid`]),
 //! the member's coupons listed online ([`Lane::apply_coupon`]). Parked sales are kept in the
-//! lane's database until resumed. Every
+//! lane's database until resumed. Receipt codes are signed with the lane's own key (`RC2`) and a
+//! scanned receipt code of any lane of the store is verified fully, offline, with the store's
+//! registered receipt keys ([`retail_domain::receipts::ReceiptKeyring`]). Every
 //! change re-prices the basket with the one pricing engine
 //! ([`retail_domain::pricing::price_basket`]) from the stored pricing context, so the lane
 //! prices offline exactly as the server does.
@@ -24,14 +26,15 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use retail_domain::barcode::{Measure, ScannedCode, VariableMeasureLayout};
 use retail_domain::codes::{
-    CodeError, CodeSigner, CodeVerifier, PickupCode, ReceiptCode, SignedCode,
+    read_receipt_code, CodeError, CodeSigner, CodeVerifier, PickupCode, ReceiptCode, SignedCode,
 };
-use retail_domain::ids::{from_short_b64, new_id};
+use retail_domain::ids::new_id;
 use retail_domain::money::Money;
 use retail_domain::pricing::{
     price_basket, BasketLine, Coupon, DiscountSource, MemberContext, PricedBasket, PricedLine,
     PricingError,
 };
+use retail_domain::receipts::{ReceiptCodeError, ReceiptKeyring};
 use retail_domain::wire::catalog::{ShelfStatus, SkuRecord};
 use retail_domain::wire::pricing::PricingContext;
 use retail_domain::wire::sales::{PaymentMethod, PosPayment, PosSale, PosSaleLine};
@@ -104,6 +107,9 @@ pub enum LaneError {
     /// A signed code whose signature does not verify.
     #[error("forged or damaged {0}: rejected")]
     Forged(&'static str),
+    /// A receipt code signed by a lane key this lane does not know (yet).
+    #[error("{}", unknown_receipt_key_text(.0.as_deref()))]
+    UnknownReceiptKey(Option<String>),
     /// An expired member code.
     #[error("the member code has expired; ask the shopper to refresh it")]
     ExpiredCode,
@@ -135,6 +141,13 @@ pub enum LaneError {
 
 /// Result of a lane action.
 pub type LaneResult<T> = Result<T, LaneError>;
+
+fn unknown_receipt_key_text(key_id: Option<&str>) -> String {
+    let key = key_id.map(|k| format!(" {k}")).unwrap_or_default();
+    format!(
+        "receipt code signed by a lane key{key} this lane does not know: the lane learns its          store's receipt keys from the server (try again when online); rejected"
+    )
+}
 
 /// One line of the sale being rung up.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -306,6 +319,7 @@ pub struct Lane {
     context: PricingContext,
     verifier: Option<CodeVerifier>,
     receipt_signer: CodeSigner,
+    receipt_keys: ReceiptKeyring,
     categories: HashMap<String, Option<String>>,
     basket: Basket,
     priced: Option<PricedBasket>,
@@ -327,6 +341,7 @@ impl Lane {
         let verifier = CodeVerifier::from_public_b64(&context.public_key).ok();
         let categories = db.category_parents().await?;
         let receipt_signer = db.receipt_signer().await?;
+        let receipt_keys = receipt_keyring(&db, &settings.store, &receipt_signer).await?;
         let shift = db.open_shift_info().await?.map(|s| s.0);
         let mut parked = Vec::new();
         for (id, body) in db.parked_sales().await? {
@@ -355,6 +370,7 @@ impl Lane {
             context,
             verifier,
             receipt_signer,
+            receipt_keys,
             categories,
             basket,
             priced: None,
@@ -422,17 +438,25 @@ impl Lane {
         &self.context
     }
 
-    /// Reloads the pricing context and categories after a sync, and re-prices.
+    /// Reloads the pricing context, categories and receipt keys after a sync, and re-prices.
     pub async fn reload(&mut self) -> LaneResult<()> {
         if let Some(context) = self.db.pricing_context().await? {
             self.verifier = CodeVerifier::from_public_b64(&context.public_key).ok();
             self.context = context;
         }
+        self.reload_receipt_keys().await?;
         self.categories = self.db.category_parents().await?;
         let basket = self.basket.clone();
         if let Ok(priced) = self.price(&basket) {
             self.priced = priced;
         }
+        Ok(())
+    }
+
+    /// Reloads the store's receipt keys from the lane database (after they were fetched).
+    pub async fn reload_receipt_keys(&mut self) -> LaneResult<()> {
+        self.receipt_keys =
+            receipt_keyring(&self.db, &self.settings.store, &self.receipt_signer).await?;
         Ok(())
     }
 
@@ -661,21 +685,31 @@ impl Lane {
     }
 
     fn receipt_code(&self, text: &str) -> LaneResult<ReceiptCode> {
-        let code = match self.receipt_signer.verifier().verify(text, Utc::now()) {
-            Ok(SignedCode::Receipt(code)) => code,
-            Ok(_) => return Err(LaneError::Forged("receipt code")),
-            // Printed by another lane: its fields are checked here, the sale itself by the
-            // server (returns are online only).
-            Err(CodeError::BadSignature) => parse_receipt_fields(text)?,
-            Err(_) => return Err(LaneError::Forged("receipt code")),
-        };
+        let code = read_receipt_code(text.trim()).map_err(|e| LaneError::UnknownCode {
+            text: text.trim().to_owned(),
+            reason: format!("not a receipt code ({e})"),
+        })?;
         if code.store != self.settings.store {
             return Err(LaneError::NotUsableHere(format!(
                 "this receipt is from store {}; returns are taken at that store",
                 code.store
             )));
         }
-        Ok(code)
+        // Verified fully, whichever lane of the store printed it, with the keys kept offline.
+        match self.receipt_keys.verify(text) {
+            Ok(verified) => Ok(verified.code),
+            Err(ReceiptCodeError::Forged) => Err(LaneError::Forged("receipt code")),
+            Err(ReceiptCodeError::UnknownKey { key_id, .. }) => {
+                Err(LaneError::UnknownReceiptKey(key_id))
+            }
+            Err(e @ ReceiptCodeError::RevokedKey { .. }) => {
+                Err(LaneError::NotUsableHere(e.to_string()))
+            }
+            Err(ReceiptCodeError::Unreadable(e)) => Err(LaneError::UnknownCode {
+                text: text.trim().to_owned(),
+                reason: e.to_string(),
+            }),
+        }
     }
 
     fn pickup_code(&self, text: &str) -> LaneResult<PickupCode> {
@@ -1113,12 +1147,7 @@ impl Lane {
             .payments
             .iter()
             .any(|p| p.payment.method == PaymentMethod::Cash);
-        let receipt_code = self
-            .receipt_signer
-            .try_sign(&SignedCode::Receipt(ReceiptCode {
-                sale_id: sale.id,
-                store: sale.store.clone(),
-            }));
+        let receipt_code = self.receipt_signer.sign_receipt(sale.id, &sale.store);
         let layout = self.settings.receipt_layout.clone();
         let mut receipt_error = None;
         let store_name = self.settings.store_name.clone();
@@ -1168,25 +1197,13 @@ impl Lane {
     }
 }
 
-/// Reads a receipt code's fields without its signature (a code printed by another lane; the
-/// server decides whether the sale exists).
-fn parse_receipt_fields(text: &str) -> LaneResult<ReceiptCode> {
-    let bad = || LaneError::Forged("receipt code");
-    let mut parts = text.split('.');
-    if parts.next() != Some("RC1") {
-        return Err(bad());
-    }
-    let id = parts.next().ok_or_else(bad)?;
-    let store = parts.next().ok_or_else(bad)?;
-    let sig = parts.next().ok_or_else(bad)?;
-    if parts.next().is_some() || sig.len() != 86 {
-        return Err(bad());
-    }
-    retail_domain::codes::validate_store(store).map_err(|_| bad())?;
-    Ok(ReceiptCode {
-        sale_id: from_short_b64(id).map_err(|_| bad())?,
-        store: store.to_owned(),
-    })
+/// The receipt keys a lane verifies receipt codes with: its store's registered keys as last
+/// fetched, and its own key (trusted before the server has confirmed it).
+async fn receipt_keyring(db: &LaneDb, store: &str, own: &CodeSigner) -> LaneResult<ReceiptKeyring> {
+    let registered = db.receipt_keys().await?;
+    let mut ring = ReceiptKeyring::from_keys(registered.iter().flat_map(|k| k.keys.iter()));
+    ring.add(store, own.verifier());
+    Ok(ring)
 }
 
 fn method_name(method: PaymentMethod) -> &'static str {

@@ -240,7 +240,7 @@ pub enum Scan {
     PickupCode(String),
     /// A scan-and-go exit pass (`EX1.…`, not yet verified).
     ExitPass(String),
-    /// A receipt code (`RC1.…`, not yet verified).
+    /// A receipt code (`RC2.…` or `RC1.…`, not yet verified).
     ReceiptCode(String),
     /// A store code (`ST1.…`, not yet parsed).
     StoreCode(String),
@@ -297,7 +297,7 @@ mod tests {
     use proptest::prelude::*;
     use retail_domain::barcode::{ean13_from_body, GtinKind, Measure};
     use retail_domain::codes::{
-        CodeSigner, ExitPass, MemberCode, PickupCode, ReceiptCode, SignedCode, StoreCode,
+        CodeSigner, ExitPass, MemberCode, PickupCode, SignedCode, StoreCode,
     };
     use retail_domain::money::Money;
     use tokio::io::AsyncWriteExt;
@@ -541,10 +541,9 @@ ids = { "]E0" = "ean13", "]E4" = "ean8", "]Q1" = "qr", "]C0" = "code128" }
             expires_at,
             visit: Some(2),
         }));
-        let receipt = signer.sign(&SignedCode::Receipt(ReceiptCode {
-            sale_id: Uuid::now_v7(),
-            store: "SH001".into(),
-        }));
+        let receipt = signer
+            .sign_receipt(Uuid::now_v7(), "SH001")
+            .expect("receipt code");
         let store = StoreCode {
             store: "SH001".into(),
         }

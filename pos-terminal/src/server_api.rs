@@ -1,5 +1,6 @@
 //! The lane's HTTP client of the central server (DESIGN §5): device identity, catalog pull,
-//! pricing context, sale push, and the online-only calls (members, returns, pickups).
+//! pricing context, receipt keys, sale push, and the online-only calls (members, returns,
+//! pickups).
 //!
 //! Every call carries the device credential. Errors are split into [`ApiError::Unreachable`]
 //! (network down, server gone: the lane goes on offline) and answers the server gave.
@@ -11,6 +12,7 @@ use retail_domain::pricing::Coupon;
 use retail_domain::wire::catalog::CatalogPage;
 use retail_domain::wire::devices::DeviceIdentity;
 use retail_domain::wire::pricing::PricingContext;
+use retail_domain::wire::receipts::{ReceiptKey, ReceiptKeys, RegisterReceiptKey};
 use retail_domain::wire::sales::{
     CreateLanePayment, CreateReturn, LanePayment, PosSale, PushSales, PushSalesResult, ReturnResult,
 };
@@ -145,14 +147,23 @@ impl ServerApi {
         .await
     }
 
-    async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> ApiResult<T> {
+    async fn send<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &B,
+    ) -> ApiResult<T> {
         Self::answer(
             self.client
-                .post(self.url(path))
+                .request(method, self.url(path))
                 .bearer_auth(&self.credential)
                 .json(body),
         )
         .await
+    }
+
+    async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> ApiResult<T> {
+        self.send(reqwest::Method::POST, path, body).await
     }
 
     /// Whether the server answers at all (`GET /healthz`): the lane's heartbeat while it has
@@ -206,6 +217,21 @@ impl ServerApi {
         CodeVerifier::from_public_b64(&context.public_key)
             .map_err(|e| ApiError::Unexpected(format!("code verifier key: {e}")))?;
         Ok(context)
+    }
+
+    /// Registers the public key this lane signs its receipt codes with
+    /// (`PUT /pos/receipt-key`; the same key again is fine).
+    pub async fn register_receipt_key(&self, public_key: &str) -> ApiResult<ReceiptKey> {
+        let body = RegisterReceiptKey {
+            public_key: public_key.to_owned(),
+        };
+        self.send(reqwest::Method::PUT, "/pos/receipt-key", &body)
+            .await
+    }
+
+    /// The receipt keys registered by the lanes of this lane's store (`GET /pos/receipt-keys`).
+    pub async fn receipt_keys(&self) -> ApiResult<ReceiptKeys> {
+        self.get("/pos/receipt-keys").await
     }
 
     /// Pushes a batch of sales.

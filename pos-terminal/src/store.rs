@@ -1,5 +1,6 @@
 //! The lane's local SQLite database (DESIGN §3 "POS local store", §5): the full catalog copy
-//! with its sync cursor, the last pricing context, and the sale journal.
+//! with its sync cursor, the last pricing context, the lane's receipt-signing key and its
+//! store's registered receipt keys, and the sale journal.
 //!
 //! The journal is the lane's source of truth for completed sales: a sale is inserted (with the
 //! receipt bytes to print) in one transaction *before* the receipt is printed, and stays until
@@ -14,6 +15,7 @@ use chrono::{DateTime, Utc};
 use retail_domain::wire::catalog::{CatalogItem, CatalogPage, SkuRecord};
 use retail_domain::wire::devices::DeviceIdentity;
 use retail_domain::wire::pricing::PricingContext;
+use retail_domain::wire::receipts::ReceiptKeys;
 use retail_domain::wire::sales::{PosSale, SaleOutcome, SaleResult};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
@@ -85,6 +87,8 @@ const SYNCED_KEY: &str = "catalog_synced";
 const CONTEXT_KEY: &str = "pricing_context";
 const IDENTITY_KEY: &str = "identity";
 const SIGNER_KEY: &str = "receipt_signer_seed";
+const RECEIPT_KEYS_KEY: &str = "receipt_keys";
+const KEY_REGISTERED_KEY: &str = "receipt_key_registered";
 const QR_SALE_KEY: &str = "sale_waiting_for_qr";
 /// Rows per multi-row statement (three parameters each: well under SQLite's limit).
 const ROWS_PER_STATEMENT: usize = 500;
@@ -216,6 +220,18 @@ impl LaneDb {
             .bind(key)
             .fetch_optional(&self.pool)
             .await?)
+    }
+
+    async fn meta_json<T: serde::de::DeserializeOwned>(&self, key: &str) -> StoreResult<Option<T>> {
+        self.meta(key)
+            .await?
+            .map(|t| serde_json::from_str(&t).map_err(corrupt))
+            .transpose()
+    }
+
+    async fn set_meta_json<T: serde::Serialize>(&self, key: &str, value: &T) -> StoreResult<()> {
+        self.set_meta(key, &serde_json::to_string(value).map_err(corrupt)?)
+            .await
     }
 
     async fn set_meta(&self, key: &str, value: &str) -> StoreResult<()> {
@@ -353,62 +369,63 @@ impl LaneDb {
 
     /// The stored pricing context.
     pub async fn pricing_context(&self) -> StoreResult<Option<PricingContext>> {
-        self.meta(CONTEXT_KEY)
-            .await?
-            .map(|t| serde_json::from_str(&t).map_err(corrupt))
-            .transpose()
+        self.meta_json(CONTEXT_KEY).await
     }
 
     /// Stores the pricing context.
     pub async fn save_pricing_context(&self, context: &PricingContext) -> StoreResult<()> {
-        self.set_meta(
-            CONTEXT_KEY,
-            &serde_json::to_string(context).map_err(corrupt)?,
-        )
-        .await
+        self.set_meta_json(CONTEXT_KEY, context).await
     }
 
     /// The identity the server last confirmed (to start offline).
     pub async fn identity(&self) -> StoreResult<Option<DeviceIdentity>> {
-        self.meta(IDENTITY_KEY)
-            .await?
-            .map(|t| serde_json::from_str(&t).map_err(corrupt))
-            .transpose()
+        self.meta_json(IDENTITY_KEY).await
     }
 
     /// Stores the identity the server confirmed.
     pub async fn save_identity(&self, identity: &DeviceIdentity) -> StoreResult<()> {
-        self.set_meta(
-            IDENTITY_KEY,
-            &serde_json::to_string(identity).map_err(corrupt)?,
-        )
-        .await
+        self.set_meta_json(IDENTITY_KEY, identity).await
     }
 
     /// The lane's own receipt-code signing key (generated at first use and kept): the lane
-    /// signs the receipt codes it prints, offline.
+    /// signs the receipt codes it prints, offline, and registers the public key with the server.
     pub async fn receipt_signer(&self) -> StoreResult<retail_domain::codes::CodeSigner> {
         use retail_domain::codes::CodeSigner;
-        if let Some(seed) = self.meta(SIGNER_KEY).await? {
-            let bytes = hex::decode(seed.trim()).map_err(corrupt)?;
-            let seed: [u8; 32] = bytes
-                .try_into()
-                .map_err(|_| corrupt("receipt signing key is not 32 bytes"))?;
-            return Ok(CodeSigner::from_seed(&seed));
+        if self.meta(SIGNER_KEY).await?.is_none() {
+            sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING")
+                .bind(SIGNER_KEY)
+                .bind(hex::encode(CodeSigner::generate().seed()))
+                .execute(&self.pool)
+                .await?;
         }
-        let signer = CodeSigner::generate();
-        sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING")
-            .bind(SIGNER_KEY)
-            .bind(hex::encode(signer.seed()))
-            .execute(&self.pool)
-            .await?;
-        // Another connection may have won the race: read back what is stored.
+        // Another connection may have won the race: what is stored is the key.
         let seed = self.meta(SIGNER_KEY).await?.unwrap_or_default();
         let bytes = hex::decode(seed.trim()).map_err(corrupt)?;
         let seed: [u8; 32] = bytes
             .try_into()
             .map_err(|_| corrupt("receipt signing key is not 32 bytes"))?;
         Ok(CodeSigner::from_seed(&seed))
+    }
+
+    /// The public key (base64url) the server last confirmed as this lane's receipt key.
+    pub async fn registered_receipt_key(&self) -> StoreResult<Option<String>> {
+        self.meta(KEY_REGISTERED_KEY).await
+    }
+
+    /// Records that the server has registered `public_key` as this lane's receipt key.
+    pub async fn mark_receipt_key_registered(&self, public_key: &str) -> StoreResult<()> {
+        self.set_meta(KEY_REGISTERED_KEY, public_key).await
+    }
+
+    /// The store's registered receipt keys as last fetched (to verify other lanes' receipt
+    /// codes offline).
+    pub async fn receipt_keys(&self) -> StoreResult<Option<ReceiptKeys>> {
+        self.meta_json(RECEIPT_KEYS_KEY).await
+    }
+
+    /// Stores the store's registered receipt keys.
+    pub async fn save_receipt_keys(&self, keys: &ReceiptKeys) -> StoreResult<()> {
+        self.set_meta_json(RECEIPT_KEYS_KEY, keys).await
     }
 
     /// Commits a completed sale to the journal, numbering it: `sale_no` is built by `number`

@@ -1,5 +1,6 @@
 //! Keeping the lane in step with the server (DESIGN §5, §6): the catalog pull by cursor (a full
-//! download on first start, deltas afterwards), the pricing context, the background push of
+//! download on first start, deltas afterwards), the pricing context, the lane's receipt key
+//! (registered until the server has it) and its store's receipt keys, the background push of
 //! journalled sales in batches, and the MQTT catalog notice that makes the lane pull at once.
 
 use std::sync::Arc;
@@ -95,6 +96,49 @@ pub async fn refresh_context(db: &LaneDb, api: &ServerApi, store: &str) -> Resul
         db.save_pricing_context(&context).await?;
     }
     Ok(())
+}
+
+/// Registers the lane's receipt-signing key with the server unless the server has confirmed it
+/// already (see [`LaneDb::registered_receipt_key`]); answers whether it registered now. Called at
+/// start when online and on every sync round until it succeeds: the lane signs offline all along,
+/// and its codes verify everywhere once the key is registered.
+pub async fn register_receipt_key(db: &LaneDb, api: &ServerApi) -> Result<bool, SyncError> {
+    let public_key = db.receipt_signer().await?.verifier().public_b64();
+    if db.registered_receipt_key().await?.as_deref() == Some(public_key.as_str()) {
+        return Ok(false);
+    }
+    let key = api.register_receipt_key(&public_key).await?;
+    if key.public_key != public_key {
+        return Err(ApiError::Unexpected(format!(
+            "the server registered another receipt key ({}) than this lane's",
+            key.key_id
+        ))
+        .into());
+    }
+    db.mark_receipt_key_registered(&public_key).await?;
+    tracing::info!(key_id = %key.key_id, "receipt key registered with the server");
+    Ok(true)
+}
+
+/// Fetches the receipt keys of the lane's store (see [`ServerApi::receipt_keys`]) and stores
+/// them; answers whether they changed.
+pub async fn refresh_receipt_keys(
+    db: &LaneDb,
+    api: &ServerApi,
+    store: &str,
+) -> Result<bool, SyncError> {
+    let keys = api.receipt_keys().await?;
+    if keys.store != store {
+        return Err(SyncError::Api(ApiError::Unexpected(format!(
+            "the server sent the receipt keys of store {}, this lane is in {store}",
+            keys.store
+        ))));
+    }
+    if db.receipt_keys().await?.as_ref() == Some(&keys) {
+        return Ok(false);
+    }
+    db.save_receipt_keys(&keys).await?;
+    Ok(true)
 }
 
 /// What one push round did.

@@ -227,6 +227,18 @@ impl Caller {
             Self::Device(d) => d.actor(),
         }
     }
+
+    /// The store a request is about: a device's own store, or the store a staff member names
+    /// (`named`, e.g. `?store=`; 422 when missing), checked with [`Caller::require_store`].
+    pub fn store(&self, named: Option<String>) -> AppResult<String> {
+        let store = match (self, named) {
+            (Self::Device(device), _) => device.location_id.clone(),
+            (Self::Staff(_), Some(store)) => store,
+            (Self::Staff(_), None) => return Err(AppError::field("store", "which store?")),
+        };
+        self.require_store(&store)?;
+        Ok(store)
+    }
 }
 
 impl FromRequestParts<AppState> for Caller {

@@ -42,6 +42,31 @@ pub struct Settings {
     pub points: PointsRules,
     /// The store bus (MQTT).
     pub mqtt: MqttSettings,
+    /// Receipt codes: claiming a sale's points after the fact.
+    #[serde(default)]
+    pub receipts: ReceiptSettings,
+}
+
+/// Receipt codes (DESIGN §7): the shopper claims the points of a sale made without a member.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ReceiptSettings {
+    /// Points of a sale can be claimed up to this many days after the sale (default 30).
+    pub claim_window_days: u32,
+}
+
+impl Default for ReceiptSettings {
+    fn default() -> Self {
+        Self {
+            claim_window_days: 30,
+        }
+    }
+}
+
+impl ReceiptSettings {
+    /// The claim window in milliseconds.
+    pub fn claim_window_ms(&self) -> i64 {
+        i64::from(self.claim_window_days) * 24 * 3600 * 1000
+    }
 }
 
 /// The store bus: the embedded broker by default, or an external one.
@@ -77,7 +102,7 @@ pub struct Secrets {
     pub data_key: String,
     /// HMAC-SHA256 key for the phone-number look-up hash.
     pub lookup_key: String,
-    /// Ed25519 seed for signed codes (member codes, pickup codes, exit passes, receipts).
+    /// Ed25519 seed for signed codes (member codes, pickup codes, exit passes).
     pub code_signing_seed: String,
     /// Shared secret the sandbox payment provider signs notifications with.
     pub payment_provider_secret: String,
@@ -148,6 +173,7 @@ impl Default for Settings {
                 mosquitto_dir: String::new(),
                 mosquitto_pid_file: String::new(),
             },
+            receipts: ReceiptSettings::default(),
         }
     }
 }
@@ -191,6 +217,10 @@ impl Settings {
         self.points
             .validate()
             .map_err(|e| anyhow::anyhow!("points rules: {e}"))?;
+        anyhow::ensure!(
+            (1..=3650).contains(&self.receipts.claim_window_days),
+            "receipts.claim_window_days must be 1 to 3650"
+        );
         anyhow::ensure!(
             self.mqtt.mosquitto_dir.is_empty() || !self.mqtt.url.is_empty(),
             "mqtt.mosquitto_dir is for an external Mosquitto: set MQTT_URL too"

@@ -66,9 +66,14 @@ impl AppError {
 
     /// A 422 naming one field.
     pub fn field(field: &str, message: impl Into<String>) -> Self {
+        Self::field_code("validation_failed", field, message)
+    }
+
+    /// A 422 naming one field, with its own machine code (e.g. `forged_receipt_code`).
+    pub fn field_code(code: &'static str, field: &str, message: impl Into<String>) -> Self {
         let message = message.into();
         Self::Invalid {
-            code: "validation_failed",
+            code,
             message: format!("{field}: {message}"),
             fields: BTreeMap::from([(field.to_owned(), message)]),
         }

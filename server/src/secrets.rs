@@ -27,7 +27,7 @@ type HmacSha256 = Hmac<Sha256>;
 pub struct Keys {
     data_cipher: Aes256Gcm,
     lookup_key: [u8; 32],
-    /// Signs member codes, pickup codes, exit passes and receipt codes.
+    /// Signs member codes, pickup codes and exit passes (receipt codes are signed by the lanes).
     pub signer: CodeSigner,
     /// The sandbox payment provider's shared notification secret.
     pub payment_secret: [u8; 32],

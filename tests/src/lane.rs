@@ -270,7 +270,7 @@ impl LaneHandle {
         std::fs::read_to_string(&self.receipts_text).unwrap_or_default()
     }
 
-    /// The data of every QR code printed so far, in order (a sale's receipt code `RC1…` is on
+    /// The data of every QR code printed so far, in order (a sale's receipt code `RC2…` is on
     /// its receipt).
     pub fn printed_codes(&self) -> Vec<String> {
         std::fs::read(&self.receipts)

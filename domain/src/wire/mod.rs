@@ -5,4 +5,5 @@ pub mod bus;
 pub mod catalog;
 pub mod devices;
 pub mod pricing;
+pub mod receipts;
 pub mod sales;

@@ -26,7 +26,7 @@ pub struct PricingContext {
     /// The store's rounding settings (fen rounding, optional till rounding 抹零).
     pub settings: PricingSettings,
     /// The server's Ed25519 public key (base64url) for verifying signed codes offline
-    /// (member codes, pickup codes, receipt codes, exit passes).
+    /// (member codes, pickup codes, exit passes; receipt codes are signed by the lanes).
     pub public_key: String,
 }
 

@@ -169,7 +169,7 @@ async fn sells_prices_and_pushes_exactly_once() {
     assert!(text.contains("SH001-01-000001"), "{text}");
     assert!(text.contains("找零"), "{text}");
     let code = qr_payload(&entry.receipt).expect("qr");
-    assert!(code.starts_with("RC1."), "{code}");
+    assert!(code.starts_with("RC2."), "{code}");
     assert!(matches!(
         lane.scan(&code).await.expect("receipt code"),
         ScanOutcome::Receipt(r) if r.sale_id == done.sale.id

@@ -12,5 +12,6 @@ mod devices;
 mod exactly_once;
 mod payments;
 mod printer;
+mod receipts;
 mod screen;
 mod shift;

@@ -26,6 +26,7 @@ pub mod members;
 pub mod orders;
 pub mod payments;
 pub mod promotions;
+pub mod receipts;
 pub mod sales;
 pub mod stock;
 
@@ -102,6 +103,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(orders::router())
         .merge(payments::router())
         .merge(sales::router())
+        .merge(receipts::router())
         .merge(promotions::router())
         .merge(coupons::router())
         .merge(audit::router());

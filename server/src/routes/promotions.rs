@@ -252,12 +252,7 @@ async fn context(
     State(state): State<AppState>,
     Query(query): Query<ContextQuery>,
 ) -> AppResult<Json<PricingContext>> {
-    let store = match (&caller, query.store) {
-        (Caller::Device(device), _) => device.location_id.clone(),
-        (Caller::Staff(_), Some(store)) => store,
-        (Caller::Staff(_), None) => return Err(AppError::field("store", "which store?")),
-    };
-    caller.require_store(&store)?;
+    let store = caller.store(query.store)?;
     Ok(Json(
         (*pricing::context(&state, &store, pricing::Channel::Lane).await?).clone(),
     ))

@@ -31,6 +31,7 @@ pub mod notices;
 pub mod orders;
 pub mod payments;
 pub mod promotions;
+pub mod receipts;
 pub mod sales;
 pub mod staff;
 pub mod stock;
@@ -80,6 +81,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         7,
         "lane payments",
         include_str!("../../../migrations/0007_lane_payments.sql"),
+    ),
+    (
+        8,
+        "receipt codes",
+        include_str!("../../../migrations/0008_receipt_codes.sql"),
     ),
     (
         9,

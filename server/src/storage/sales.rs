@@ -987,6 +987,12 @@ struct RefundBasis {
     points_redeemed: i64,
     points_earned: i64,
     growth_earned: i64,
+    /// What the points and growth were earned on: the total, or for points claimed from the
+    /// receipt after the fact the amount left after the returns made before the claim.
+    earned_on_fen: i64,
+    /// Refunds made before the points were earned (a claimed sale's earlier returns): they
+    /// take nothing back.
+    refunded_before_earning_fen: i64,
 }
 
 /// The cumulative split of `refunded` (all returns so far) into (tender, balance, points value,
@@ -1025,33 +1031,31 @@ fn split_refunded(basis: &RefundBasis, refunded: i64) -> (i64, i64, i64, i64) {
 
 /// Earned points and growth to have taken back once `refunded` of the order is refunded.
 fn reversed_by(basis: &RefundBasis, refunded: i64) -> (i64, i64) {
-    let total = Money::from_fen(basis.total_fen);
-    let refunded = Money::from_fen(refunded);
+    let base = Money::from_fen(basis.earned_on_fen);
+    let refunded = Money::from_fen(refunded.saturating_sub(basis.refunded_before_earning_fen));
     (
-        points_to_reverse(basis.points_earned, total, refunded),
-        points_to_reverse(basis.growth_earned, total, refunded),
+        points_to_reverse(basis.points_earned, base, refunded),
+        points_to_reverse(basis.growth_earned, base, refunded),
     )
 }
 
-async fn refund_basis<'e, E>(
-    exec: E,
+async fn refund_basis(
+    conn: &mut sqlx::AnyConnection,
     rules: &PointsRules,
     head: &OrderHead,
-) -> AppResult<RefundBasis>
-where
-    E: sqlx::Executor<'e, Database = sqlx::Any>,
-{
+) -> AppResult<RefundBasis> {
     let rows = sqlx::query(
         "SELECT method, CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) AS total FROM payments \
          WHERE order_id = $1 AND status IN ('succeeded', 'refunded') GROUP BY method",
     )
     .bind(head.id.to_string())
-    .fetch_all(exec)
+    .fetch_all(&mut *conn)
     .await?;
     let mut basis = RefundBasis {
         total_fen: head.total_fen,
         points_redeemed: head.points_redeemed,
         points_earned: head.points_earned,
+        earned_on_fen: head.total_fen,
         ..RefundBasis::default()
     };
     for row in &rows {
@@ -1070,6 +1074,12 @@ where
     } else {
         0
     };
+    // Points claimed from the receipt after the fact were earned on what was left then.
+    if let Some((base, refunded_before)) = super::receipts::claim_basis(conn, head.id).await? {
+        basis.earned_on_fen = base;
+        basis.refunded_before_earning_fen = refunded_before;
+        basis.growth_earned = rules.growth_for(Money::from_fen(base));
+    }
     Ok(basis)
 }
 
@@ -1198,7 +1208,7 @@ pub async fn create_return(
     let last_at: i64 = col(&previous, "last_at")?;
     // Strictly after the order's previous return, so the returns' order is their commit order.
     let created_at = now_ms().max(last_at + 1);
-    let basis = refund_basis(&mut *tx, rules, &head).await?;
+    let basis = refund_basis(&mut tx, rules, &head).await?;
     let refunded_after = refunded_before + refund_fen;
     let before = split_refunded(&basis, refunded_before);
     let after = split_refunded(&basis, refunded_after);
@@ -1379,7 +1389,7 @@ pub async fn returns_of(
 ) -> AppResult<Vec<ReturnResult>> {
     let pool = store.writer();
     let head = super::orders::head(pool, order_id).await?;
-    let basis = refund_basis(pool, rules, &head).await?;
+    let basis = refund_basis(&mut *pool.acquire().await?, rules, &head).await?;
     let rows = sqlx::query(
         "SELECT id, refund_fen, points_reversed, reason, actor, created_at FROM returns \
          WHERE order_id = $1 ORDER BY created_at, id",
@@ -1448,9 +1458,33 @@ mod tests {
             balance_fen: balance,
             points_fen: points,
             points_redeemed: redeemed,
-            points_earned: 0,
-            growth_earned: 0,
+            earned_on_fen: total,
+            ..RefundBasis::default()
         }
+    }
+
+    #[test]
+    fn claimed_points_come_back_on_what_they_were_earned_on() {
+        // ¥100.00 sold without a member, ¥40.00 returned, then 60 points claimed on ¥60.00.
+        let claimed = RefundBasis {
+            points_earned: 60,
+            growth_earned: 60,
+            earned_on_fen: 6_000,
+            refunded_before_earning_fen: 4_000,
+            ..basis(10_000, 0, 0, 0)
+        };
+        // The earlier return takes nothing back; half of the rest takes half; all of it all.
+        assert_eq!(reversed_by(&claimed, 4_000), (0, 0));
+        assert_eq!(reversed_by(&claimed, 7_000), (30, 30));
+        assert_eq!(reversed_by(&claimed, 10_000), (60, 60));
+        // A member sale: proportionally to the total.
+        let member = RefundBasis {
+            points_earned: 100,
+            growth_earned: 100,
+            ..basis(10_000, 0, 0, 0)
+        };
+        assert_eq!(reversed_by(&member, 2_500), (25, 25));
+        assert_eq!(reversed_by(&member, 10_000), (100, 100));
     }
 
     #[test]

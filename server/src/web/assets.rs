@@ -165,10 +165,15 @@ const JS: &str = r#"
     };
     setTimeout(poll,300);
   }
-  var video=document.getElementById('scan-video');
-  if(video&&'BarcodeDetector' in window&&navigator.mediaDevices){
-    var form=document.getElementById('scan-form'),input=document.getElementById('code');
-    var det=new window.BarcodeDetector({formats:['ean_13','ean_8','upc_a','code_128','qr_code']});
+  // Camera scanning where the browser has BarcodeDetector: a <video data-scan-form="FORM"
+  // data-scan-input="INPUT" data-scan-formats="ean_13 qr_code …"> fills the input with the first
+  // code seen and submits the form (scan-and-go items, receipt codes).
+  document.querySelectorAll('video[data-scan-form]').forEach(function(video){
+    if(!('BarcodeDetector' in window)||!navigator.mediaDevices)return;
+    var form=document.getElementById(video.getAttribute('data-scan-form'));
+    var input=document.getElementById(video.getAttribute('data-scan-input'));
+    if(!form||!input)return;
+    var det=new window.BarcodeDetector({formats:video.getAttribute('data-scan-formats').split(' ')});
     navigator.mediaDevices.getUserMedia({video:{facingMode:'environment'}}).then(function(s){
       video.srcObject=s;video.hidden=false;video.play();
       var busy=false;
@@ -180,6 +185,6 @@ const JS: &str = r#"
         }).catch(function(){busy=false;});
       },400);
     }).catch(function(){});
-  }
+  });
 })();
 "#;

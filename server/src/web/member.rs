@@ -296,6 +296,7 @@ async fn me(State(state): State<AppState>, ctx: Ctx) -> WebResult<Response> {
         div.card.spread {
             a #my-coupons href="/me/coupons" { (ctx.t("我的优惠券", "My coupons")) }
             a href="/coupons" { (ctx.t("领券中心", "Coupon centre")) }
+            a #receipt-link href="/receipt" { (ctx.t("扫小票领积分", "Points from a receipt")) }
         }
         div.card.center data-refresh="/me/code" data-expires-in=(expires_in) {
             b { (ctx.t("会员码", "Member code")) }

@@ -2,7 +2,8 @@
 //! binary), a small hand-written stylesheet and script embedded too — no Node.js build step.
 //!
 //! Areas, one router each: [`shop`] (home, categories, search, product, cart, checkout, orders),
-//! [`member`] (log-in by phone, member centre, member code), [`scan`] (scan-and-go) and
+//! [`member`] (log-in by phone, member centre, member code), [`scan`] (scan-and-go),
+//! [`receipts`] (the e-receipt of a paper receipt's code, claiming its points) and
 //! [`console`] (head office and store staff). They are merged in [`router`], which
 //! `routes::router` adds to the application in one place.
 //!
@@ -40,6 +41,7 @@ pub mod fulfilment;
 pub mod import_job;
 pub mod member;
 pub mod promotions;
+pub mod receipts;
 pub mod scan;
 pub mod search;
 pub mod shop;
@@ -65,6 +67,7 @@ pub fn router() -> Router<AppState> {
         .merge(shop::router())
         .merge(member::router())
         .merge(scan::router())
+        .merge(receipts::router())
         .merge(console::router())
         .merge(promotions::router())
         .merge(coupons::router())

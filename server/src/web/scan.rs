@@ -144,7 +144,8 @@ async fn scan_page(
         div.card {
             form #scan-form method="post" action="/scan/add" {
                 (ctx.csrf_field())
-                video #scan-video hidden playsinline muted style="width:100%;border-radius:8px" {}
+                video #scan-video hidden playsinline muted style="width:100%;border-radius:8px"
+                    data-scan-form="scan-form" data-scan-input="code" data-scan-formats="ean_13 ean_8 upc_a code_128 qr_code" {}
                 div.field { label for="code" { (ctx.t("扫描或输入商品条码", "Scan or type the barcode")) }
                     input #code name="code" inputmode="numeric" autocomplete="off" autofocus; }
                 button.btn.block type="submit" { (ctx.t("加入", "Add")) }

@@ -3,7 +3,8 @@
 //!
 //! Scenarios: a shopper searches in Chinese, orders for pickup and pays at the sandbox
 //! provider; the store manager marks the order ready in the console; a catalog CSV import with
-//! one bad line reports that line and imports nothing; a cashier cannot open head-office pages.
+//! one bad line reports that line and imports nothing; a cashier cannot open head-office pages;
+//! a shopper opens a paper receipt's e-receipt and claims its points.
 //! Screenshots (360 px phone and desktop) go to the test's temp dir and to `/tmp/web-shots/`.
 //!
 //! Outside CI the tests are skipped, loudly, when Chromium or chromedriver is missing; under
@@ -931,4 +932,56 @@ async fn a_large_csv_import_runs_in_the_background_with_progress() {
         }
     }
     desk.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shopper_opens_a_receipt_and_claims_its_points() {
+    if !browser_available() {
+        return;
+    }
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let temp = tempfile::tempdir().unwrap();
+    let shots = Shots::new(temp.path());
+    let (_, lane, skus) = crate::receipts::setup(&app, 2).await;
+    let sale = crate::sales::sale(
+        "SH001",
+        None,
+        &[(&skus[0], 2, 1_990), (&skus[1], 1, 3_500)],
+        &[],
+    );
+    crate::receipts::sold(&app, &lane, &sale).await;
+    let code = lane.code(&sale);
+
+    let driver = start_driver().await;
+    let phone = browser(&driver, true).await;
+    shopper_login(&phone, &app, "13800138008", "/me").await;
+    click(&phone, "#receipt-link").await;
+    wait_path(&phone, "/receipt").await;
+    // Pasted (the camera fills the same field where the browser has BarcodeDetector).
+    type_into(&phone, "#receipt-code", &code).await;
+    click(&phone, "#receipt-form button").await;
+    let receipt = text_of(&phone, "#e-receipt").await;
+    assert!(receipt.contains("¥74.80"), "{receipt}");
+    assert!(receipt.contains("现金"), "{receipt}");
+    let points = text_of(&phone, "#claim-points").await;
+    shots.take(&phone, "receipt-360").await;
+    click(&phone, "#claim-form button").await;
+    assert!(text_of(&phone, "#claim-notice")
+        .await
+        .contains("积分已到账"));
+    assert!(text_of(&phone, "#claim-state").await.contains(&points));
+    shots.take(&phone, "receipt-claimed-360").await;
+    // A forged code is refused in words.
+    let mut forged = code.into_bytes();
+    let at = forged.len() - 20;
+    forged[at] = if forged[at] == b'A' { b'B' } else { b'A' };
+    type_into(
+        &phone,
+        "#receipt-code",
+        std::str::from_utf8(&forged).unwrap(),
+    )
+    .await;
+    click(&phone, "#receipt-form button").await;
+    assert!(text_of(&phone, "#receipt-error").await.contains("伪造"));
+    phone.close().await.unwrap();
 }

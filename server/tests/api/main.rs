@@ -14,6 +14,7 @@ mod lane_pay;
 mod members;
 mod orders;
 mod pricing;
+mod receipts;
 mod sales;
 mod stock;
 mod web;

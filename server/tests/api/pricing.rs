@@ -59,7 +59,7 @@ async fn register_member(app: &TestApp, admin: &str, phone: &str) -> Uuid {
     body["id"].as_str().unwrap().parse().unwrap()
 }
 
-async fn member_code(app: &TestApp, admin: &str, member: Uuid) -> String {
+pub(crate) async fn member_code(app: &TestApp, admin: &str, member: Uuid) -> String {
     let (status, body) = app
         .post(
             &format!("/api/v1/members/{member}/member-code"),

@@ -10,20 +10,20 @@ use crate::both_backends;
 use crate::support::TestApp;
 
 /// A cookie-keeping client that does not follow redirects.
-struct Browser {
+pub(crate) struct Browser {
     base: String,
     http: reqwest::Client,
     cookies: HashMap<String, String>,
 }
 
-struct Page {
-    status: StatusCode,
-    location: Option<String>,
-    body: String,
+pub(crate) struct Page {
+    pub(crate) status: StatusCode,
+    pub(crate) location: Option<String>,
+    pub(crate) body: String,
 }
 
 impl Browser {
-    fn new(app: &TestApp) -> Self {
+    pub(crate) fn new(app: &TestApp) -> Self {
         Self {
             base: app.url.clone(),
             http: reqwest::Client::builder()
@@ -66,7 +66,7 @@ impl Browser {
         }
     }
 
-    async fn get(&mut self, path: &str) -> Page {
+    pub(crate) async fn get(&mut self, path: &str) -> Page {
         let resp = self
             .http
             .get(format!("{}{path}", self.base))
@@ -82,7 +82,7 @@ impl Browser {
         between(&page.body, "name=\"csrf\" content=\"", "\"").to_owned()
     }
 
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+    pub(crate) async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
         let resp = self
             .http
             .post(format!("{}{path}", self.base))
@@ -95,7 +95,7 @@ impl Browser {
         self.finish(resp).await
     }
 
-    async fn post_csrf(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+    pub(crate) async fn post_csrf(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
         let token = self.csrf().await;
         let mut all = vec![("_csrf", token.as_str())];
         all.extend_from_slice(form);
@@ -103,7 +103,7 @@ impl Browser {
     }
 }
 
-fn between<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
+pub(crate) fn between<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
     let from = text
         .find(start)
         .unwrap_or_else(|| panic!("{start} not in page"))
@@ -112,7 +112,8 @@ fn between<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
     &rest[..rest.find(end).unwrap()]
 }
 
-async fn shopper(app: &TestApp, phone: &str) -> Browser {
+/// A shopper logged in by phone (sandbox SMS code).
+pub(crate) async fn shopper(app: &TestApp, phone: &str) -> Browser {
     let mut b = Browser::new(app);
     let page = b.post_csrf("/login/code", &[("phone", phone)]).await;
     assert_eq!(page.status, StatusCode::OK);

@@ -338,7 +338,7 @@ async fn play(database: Database) {
     let receipt_code = lane2
         .printed_codes()
         .into_iter()
-        .find(|c| c.starts_with("RC1."))
+        .find(|c| c.starts_with("RC2."))
         .expect("lane 2's receipt carries its code");
     let answer = lane1.scan_ok(&receipt_code).await.unwrap();
     assert!(answer.contains("return"), "{answer}");
