@@ -14,6 +14,12 @@
 //!
 //! Reports orders/s (accepted + refused answers), accepted orders, p50/p99 latency, and oversold
 //! units (accepted beyond the stock, must be 0), and checks the stock ledger.
+//!
+//! The clients are this process's own HTTP clients (reqwest), which share the two cores with
+//! the server. `--wrk` sets up the same server, flash sale and members, then runs `wrk` (a C load
+//! generator, `apt-get install wrk`, in its own process, 2 threads) with
+//! `server/benches/flash_sale.lua` for the orders; accepted orders are counted from the stock
+//! reserved in the database.
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
@@ -34,6 +40,7 @@ struct Args {
     seconds: u64,
     stock: i64,
     plain: bool,
+    wrk: bool,
 }
 
 fn args() -> Args {
@@ -43,6 +50,7 @@ fn args() -> Args {
         seconds: 20,
         stock: 100_000,
         plain: false,
+        wrk: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -53,6 +61,7 @@ fn args() -> Args {
             "--seconds" => args.seconds = value().parse().unwrap_or(20),
             "--stock" => args.stock = value().parse().unwrap_or(100_000),
             "--plain" => args.plain = true,
+            "--wrk" => args.wrk = true,
             _ => {} // cargo bench passes --bench
         }
     }
@@ -205,6 +214,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
             "flash sale, members"
         }
     );
+    if args.wrk {
+        let outcome = run_wrk(&args, &url, sku, &member_codes, dir.path(), &store).await;
+        let _ = stop_tx.send(());
+        let _ = server.await;
+        return outcome;
+    }
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
     let mut tasks = Vec::new();
     for member_code in member_codes {
@@ -273,6 +288,86 @@ async fn run(args: Args) -> anyhow::Result<()> {
     );
     let _ = stop_tx.send(());
     let _ = server.await;
+    anyhow::ensure!(
+        oversold == 0 && mismatches.is_empty(),
+        "oversold or ledger mismatch"
+    );
+    Ok(())
+}
+
+/// The SKU's reserved units at SH001 (each accepted order reserves one).
+async fn reserved(store: &retail_server::storage::Store, sku: Uuid) -> anyhow::Result<i64> {
+    let levels = retail_server::storage::stock::list_levels(
+        store,
+        &retail_server::storage::stock::LevelFilter {
+            location_id: Some("SH001".into()),
+            sku_id: Some(sku),
+            limit: 1,
+            ..Default::default()
+        },
+    )
+    .await?;
+    Ok(levels.first().map_or(0, |l| l.reserved))
+}
+
+/// Runs the orders with wrk and reports like the in-process clients do.
+async fn run_wrk(
+    args: &Args,
+    url: &str,
+    sku: Uuid,
+    member_codes: &[Option<String>],
+    dir: &std::path::Path,
+    store: &retail_server::storage::Store,
+) -> anyhow::Result<()> {
+    let codes: Vec<&str> = member_codes.iter().flatten().map(String::as_str).collect();
+    let codes_file = dir.join("member-codes.txt");
+    std::fs::write(&codes_file, codes.join("\n"))?;
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/flash_sale.lua");
+    let before = reserved(store, sku).await?;
+    let mut command = std::process::Command::new("wrk");
+    command
+        .args(["-t2", &format!("-c{}", args.clients)])
+        .arg(format!("-d{}s", args.seconds))
+        .args(["--timeout", "10s", "--latency", "-s"])
+        .arg(&script)
+        .arg(url)
+        .env("SKU", sku.to_string());
+    if !codes.is_empty() {
+        command.env("CODES", &codes_file);
+    }
+    // wrk runs in its own process; this runtime keeps serving while it waits.
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await?
+        .map_err(|e| anyhow::anyhow!("running wrk (apt-get install wrk): {e}"))?;
+    let report = String::from_utf8_lossy(&output.stdout);
+    anyhow::ensure!(output.status.success(), "wrk failed: {report}");
+    let accepted = reserved(store, sku).await? - before;
+    let field = |prefix: &str| -> String {
+        report
+            .lines()
+            .map(str::trim)
+            .find(|l| l.starts_with(prefix))
+            .map(|l| l.trim_start_matches(prefix).trim().to_owned())
+            .unwrap_or_default()
+    };
+    let requests: u64 = report
+        .lines()
+        .find(|l| l.contains("requests in"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let mismatches = retail_server::storage::stock::ledger_mismatches(store).await?;
+    let oversold = (accepted - args.stock).max(0);
+    println!(
+        "wrk: answers/s {}  requests {requests}  accepted {accepted}  non-2xx {}  p50 {}  p90 {}  p99 {}  socket errors {}  oversold {oversold}  ledger mismatches {}",
+        field("Requests/sec:"),
+        field("Non-2xx or 3xx responses:"),
+        field("50%"),
+        field("90%"),
+        field("99%"),
+        field("Socket errors:"),
+        mismatches.len()
+    );
     anyhow::ensure!(
         oversold == 0 && mismatches.is_empty(),
         "oversold or ledger mismatch"

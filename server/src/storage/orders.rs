@@ -187,7 +187,7 @@ pub async fn place_batch(
         let n = chunk.len().next_power_of_two();
         let sql = format!(
             "SELECT id, order_no, status, total_fen, expires_at FROM orders WHERE id IN ({})",
-            placeholders(1, n)
+            super::list_placeholders(&tx, 1, n)
         );
         let mut query = sqlx::query(&sql);
         for i in 0..n {
@@ -215,8 +215,9 @@ pub async fn place_batch(
         skus.sort();
         for chunk in skus.chunks(MAX_PARAMS - 1) {
             let sql = format!(
-                "SELECT sku_id, on_hand, reserved FROM stock WHERE location_id = $1 AND sku_id IN ({}) ORDER BY sku_id{}",
-                placeholders(2, chunk.len()),
+                "SELECT sku_id, on_hand, reserved FROM stock WHERE location_id = {} AND sku_id IN ({}) ORDER BY sku_id{}",
+                super::list_placeholders(&tx, 1, 1),
+                super::list_placeholders(&tx, 2, chunk.len()),
                 store.for_update()
             );
             let mut query = sqlx::query(&sql).bind(*location);
@@ -373,7 +374,7 @@ pub async fn place_batch(
             let n = chunk.len().next_power_of_two();
             let sql = format!(
                 "SELECT order_no FROM orders WHERE order_no IN ({})",
-                placeholders(1, n)
+                super::list_placeholders(&tx, 1, n)
             );
             let mut query = sqlx::query(&sql);
             for i in 0..n {
