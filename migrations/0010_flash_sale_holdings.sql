@@ -12,3 +12,9 @@ CREATE TABLE flash_sale_holdings (
 INSERT INTO flash_sale_holdings (flash_sale_id, member_id, held)
 SELECT flash_sale_id, member_id, SUM(qty) FROM flash_sale_orders
 WHERE released = 0 GROUP BY flash_sale_id, member_id;
+
+-- Members' holdings are read from the table above now, so the per-member index of the order
+-- rows goes (its random inserts cost every order batch a page per member); cancelling finds an
+-- order's rows by the order id instead.
+DROP INDEX flash_sale_orders_member;
+CREATE INDEX flash_sale_orders_order ON flash_sale_orders (order_id);

@@ -257,18 +257,34 @@ async fn price_and_place(state: &AppState, p: Placement, req: Checkout) -> AppRe
             }
         })
         .collect();
-    /// What the order keeps of its pricing (`orders.pricing`), written straight from the
-    /// engine's result.
+    /// What the order keeps of its pricing (`orders.pricing`, a record for audits and
+    /// support): each discount's source, kind, amount and lines, the points redeemed and earned.
+    /// Names and explanations are left out: they follow from the sources, and the column is
+    /// written for every order of a flash sale.
+    #[derive(serde::Serialize)]
+    struct StoredDiscount<'a> {
+        source: &'a retail_domain::pricing::DiscountSource,
+        kind: &'a retail_domain::pricing::DiscountKind,
+        amount: retail_domain::money::Money,
+        lines: &'a [u32],
+    }
     #[derive(serde::Serialize)]
     struct StoredPricing<'a> {
-        applied: &'a [retail_domain::pricing::AppliedDiscount],
-        explanation: &'a retail_domain::pricing::Bilingual,
+        applied: Vec<StoredDiscount<'a>>,
         points: &'a Option<retail_domain::pricing::PointsRedemption>,
         points_earned: i64,
     }
     let pricing_json = serde_json::to_string(&StoredPricing {
-        applied: &basket.applied,
-        explanation: &basket.explanation,
+        applied: basket
+            .applied
+            .iter()
+            .map(|d| StoredDiscount {
+                source: &d.source,
+                kind: &d.kind,
+                amount: d.amount,
+                lines: &d.lines,
+            })
+            .collect(),
         points: &basket.points,
         points_earned: basket.points_earned,
     })

@@ -81,7 +81,10 @@ async fn write_loop(store: Store, mut rx: mpsc::Receiver<Job>, max_batch: usize)
     while rx.recv_many(&mut jobs, max_batch).await > 0 {
         let orders: Vec<NewOrder> = jobs.iter().map(|j| j.order.clone()).collect();
         metrics::histogram!("order_batch_size").record(orders.len() as f64);
-        match storage::orders::place_batch(&store, &orders).await {
+        let started = std::time::Instant::now();
+        let placed = storage::orders::place_batch(&store, &orders).await;
+        metrics::histogram!("order_batch_seconds").record(started.elapsed().as_secs_f64());
+        match placed {
             Ok(results) => {
                 for (job, result) in jobs.drain(..).zip(results) {
                     let _ = job.reply.send(result);
