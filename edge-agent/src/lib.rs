@@ -522,6 +522,7 @@ pub async fn run_with_devices(
             device: config.device_id,
             credential: config.credential.clone(),
             health_interval: std::time::Duration::from_secs(config.health_interval_secs),
+            ack_wait: std::time::Duration::from_secs(config.ack_wait_secs),
         },
         store.clone(),
         health_rx,
