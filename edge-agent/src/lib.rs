@@ -6,7 +6,8 @@
 //! until `shutdown`:
 //!
 //! * the [store bus link](link): presence (retained, Last Will `offline`), periodic health, the
-//!   durable [outbox](store) of events, commands and pickup notices;
+//!   durable [outbox](store) of events (each kept until the server acknowledges it), commands
+//!   and pickup notices;
 //! * one [gate] task per exit gate, deciding **offline** with the code-verifier key fetched from
 //!   the server once and cached in the local database;
 //! * the handling of commands (open a gate, re-sync) and of passes used at other gates.

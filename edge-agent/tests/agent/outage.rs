@@ -72,7 +72,7 @@ async fn events_survive_a_broker_outage_exactly_once() {
     for session in &sessions {
         assert!(exit_pass_use(&store, *session).await.unwrap().is_some());
     }
-    // The outbox drains as the broker acknowledges (read beside the running agent: WAL).
+    // The outbox drains as the server acknowledges (read beside the running agent: WAL).
     let local = LocalStore::open(&data_dir).await.unwrap();
     eventually("the outbox drains", || {
         let local = local.clone();
