@@ -1,6 +1,7 @@
 //! The agent's configuration file (TOML): which store and device it is, its credential, where
 //! the server and the broker are, the store's device inventory in `firmware-config/`, where it
-//! keeps its local database, and the exit gate's audit rules.
+//! keeps its local database, how long a published event waits for the server's acknowledgement,
+//! and the exit gate's audit rules.
 //!
 //! ```toml
 //! store = "SH001"
@@ -12,6 +13,8 @@
 //! inventory = "firmware-config/stores/SH001.toml"
 //! data_dir = "edge-data"
 //! health_interval_secs = 30
+//! ack_wait_secs = 10                  # an event published but not acknowledged by the server
+//!                                     # in this time is published again (same message id)
 //!
 //! [gate]
 //! audit_share = 0.02        # random share of passes sent to audit
@@ -50,6 +53,10 @@ pub struct Config {
     /// Seconds between health reports.
     #[serde(default = "default_health")]
     pub health_interval_secs: u64,
+    /// Seconds an event published to the broker waits for the server's acknowledgement before
+    /// it is published again, under the same `message_id` (the server applies each id once).
+    #[serde(default = "default_ack_wait")]
+    pub ack_wait_secs: u64,
     /// Exit gate rules.
     #[serde(default)]
     pub gate: GateRules,
@@ -57,6 +64,13 @@ pub struct Config {
 
 fn default_health() -> u64 {
     30
+}
+
+/// The default of [`Config::ack_wait_secs`].
+pub const DEFAULT_ACK_WAIT_SECS: u64 = 10;
+
+fn default_ack_wait() -> u64 {
+    DEFAULT_ACK_WAIT_SECS
 }
 
 /// When the exit gate sends a shopper to audit instead of opening.
@@ -128,6 +142,7 @@ impl Config {
             self.health_interval_secs > 0,
             "health_interval_secs must be positive"
         );
+        anyhow::ensure!(self.ack_wait_secs > 0, "ack_wait_secs must be positive");
         parse_broker_url(&self.broker_url)?;
         Ok(())
     }
@@ -173,5 +188,25 @@ mod tests {
         assert!(parse_broker_url("http://x").is_err());
         assert!(parse_broker_url("mqtt://u:p@x").is_err());
         assert!(parse_broker_url("mqtt://x:port").is_err());
+    }
+
+    #[test]
+    fn the_acknowledgement_wait_defaults_to_ten_seconds_and_must_be_positive() {
+        let text = r#"
+            store = "SH001"
+            device_id = "0196a000-0000-7000-8000-000000000001"
+            credential = "dv_x"
+            server_url = "http://127.0.0.1:8080"
+            broker_url = "mqtt://127.0.0.1:1884"
+            firmware_config = "firmware-config"
+            inventory = "firmware-config/stores/SH001.toml"
+            data_dir = "edge-data"
+        "#;
+        let config: Config = toml::from_str(text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.ack_wait_secs, DEFAULT_ACK_WAIT_SECS);
+        assert!(config.validate().is_ok());
+        let config: Config =
+            toml::from_str(&format!("ack_wait_secs = 0\n{text}")).unwrap_or_else(|e| panic!("{e}"));
+        assert!(config.validate().is_err());
     }
 }

@@ -6,7 +6,8 @@
 //! until `shutdown`:
 //!
 //! * the [store bus link](link): presence (retained, Last Will `offline`), periodic health, the
-//!   durable [outbox](store) of events, commands and pickup notices;
+//!   durable [outbox](store) of events (each kept until the server acknowledges it), commands
+//!   and pickup notices;
 //! * one [gate] task per exit gate, deciding **offline** with the code-verifier key fetched from
 //!   the server once and cached in the local database;
 //! * the handling of commands (open a gate, re-sync) and of passes used at other gates.
@@ -522,6 +523,7 @@ pub async fn run_with_devices(
             device: config.device_id,
             credential: config.credential.clone(),
             health_interval: std::time::Duration::from_secs(config.health_interval_secs),
+            ack_wait: std::time::Duration::from_secs(config.ack_wait_secs),
         },
         store.clone(),
         health_rx,

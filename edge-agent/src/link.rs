@@ -3,31 +3,42 @@
 //! * Logs in with the device id and credential; the Last Will is a retained `offline` status.
 //!   On every connection it publishes a retained `online` status with the health of the devices
 //!   it drives, and again every `health_interval_secs`.
-//! * Delivers the [outbox](crate::store) in order: a row leaves the outbox only when the broker
-//!   acknowledges it (QoS 1 PUBACK). A connection that drops loses nothing: the next one starts
-//!   again from the oldest unacknowledged row. A redelivery after a lost PUBACK carries the same
-//!   `message_id`, which receivers de-duplicate, so every event takes effect once.
+//! * Delivers the [outbox](crate::store) **end to end**: a row leaves the outbox only when the
+//!   server's acknowledgement on `retail/v1/stores/{store}/acks/{device}` names its
+//!   `message_id`. The broker's PUBACK only marks it published: a broker acknowledges a publish
+//!   nobody is subscribed to and drops it (after a broker restart, before the server has
+//!   subscribed again). A row published and not acknowledged within `ack_wait_secs` is
+//!   published again with the same `message_id` and payload, which the server applies once and
+//!   acknowledges again. Rows go out oldest first, at most [`WINDOW`] of them unacknowledged at
+//!   a time, and only once the subscriptions (the acknowledgements' among them) are granted.
+//!   A connection that drops loses nothing: the next one sends everything unacknowledged again,
+//!   from the oldest row; so does an agent restarted with rows in its outbox.
+//!   An acknowledgement that is malformed or names another store is logged and ignored; ids
+//!   not in the outbox are ignored.
 //! * Subscribes to its commands, the store's pickup notices and the store's device events (to
 //!   learn exit passes used at other gates), with a persistent session so QoS 1 commands sent
 //!   while it was away are delivered when it returns. Commands and notices are handled once per
 //!   `message_id`; malformed or oversized ones are logged and dropped.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
 use retail_domain::wire::bus::{
-    self, commands_topic, decode, pickup_topic, status_topic, store_events_filter, CommandMessage,
-    ComponentHealth, DeviceEvent, EventMessage, PickupMessage, Presence, StatusMessage,
+    self, acks_topic, commands_topic, decode, pickup_topic, status_topic, store_events_filter,
+    AckMessage, CommandMessage, ComponentHealth, DeviceEvent, EventMessage, PickupMessage,
+    Presence, StatusMessage,
 };
-use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Outgoing, Packet, QoS};
+use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Outgoing, Packet, QoS, SubscribeFilter};
 use tokio::sync::{mpsc, watch, Notify};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::store::LocalStore;
+use crate::store::{LocalStore, OutboxRow};
 
-/// Outbox rows in flight at once.
+/// Outbox rows a connection has out at once: sent and not yet acknowledged by the server
+/// (published again after the wait, never more of them).
 const WINDOW: usize = 32;
 
 /// Where and who.
@@ -45,6 +56,9 @@ pub struct LinkConfig {
     pub credential: String,
     /// Seconds between health reports.
     pub health_interval: Duration,
+    /// How long a published event waits for the server's acknowledgement before it is
+    /// published again.
+    pub ack_wait: Duration,
 }
 
 /// What the link hands to the agent.
@@ -61,7 +75,7 @@ pub enum Inbound {
 /// Link state visible to the agent and tests.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LinkState {
-    /// Connected and subscribed.
+    /// Connected and subscribed (the broker's SUBACK came).
     pub connected: bool,
 }
 
@@ -123,6 +137,161 @@ pub fn start(
     (handle, task)
 }
 
+/// The outbox as one connection sees it: what was handed to the client, what waits for the
+/// broker's PUBACK, and what waits for the server's acknowledgement.
+struct Delivery {
+    /// Publishes handed to the client, in order: `Some(outbox seq)` or `None` (a status).
+    handed: VecDeque<Option<i64>>,
+    /// Packet id → outbox seq: sent, waiting for the broker's PUBACK.
+    inflight: HashMap<u16, i64>,
+    /// Rows sent in this connection and not yet acknowledged by the server (at most
+    /// [`WINDOW`]): `None` until the broker's PUBACK, then when it came.
+    outstanding: BTreeMap<i64, Option<Instant>>,
+    /// The newest row sent in this connection.
+    after: i64,
+    /// How long a published row waits for the server before it is published again.
+    ack_wait: Duration,
+}
+
+impl Delivery {
+    fn new(ack_wait: Duration) -> Self {
+        Self {
+            handed: VecDeque::new(),
+            inflight: HashMap::new(),
+            outstanding: BTreeMap::new(),
+            after: 0,
+            ack_wait,
+        }
+    }
+
+    /// A status publish was handed to the client.
+    fn status_handed(&mut self) {
+        self.handed.push_back(None);
+    }
+
+    /// The client wrote a publish with packet id `pkid` (in the order they were handed).
+    fn written(&mut self, pkid: u16) {
+        if let Some(Some(seq)) = self.handed.pop_front() {
+            tracing::debug!(pkid, seq, "event sent");
+            self.inflight.insert(pkid, seq);
+        }
+    }
+
+    /// The broker's PUBACK: the row is published and waits for the server.
+    async fn puback(&mut self, store: &LocalStore, pkid: u16) {
+        let Some(seq) = self.inflight.remove(&pkid) else {
+            return;
+        };
+        // Not outstanding: the server acknowledged it before the broker did.
+        if let Some(published) = self.outstanding.get_mut(&seq) {
+            *published = Some(Instant::now());
+            if let Err(err) = store.published(seq).await {
+                tracing::error!(error = %err, "could not mark an event published");
+            }
+        }
+    }
+
+    /// An acknowledgement from the server: the rows it names leave the outbox. True when some
+    /// did (the window has room).
+    async fn acknowledged(
+        &mut self,
+        config: &LinkConfig,
+        store: &LocalStore,
+        payload: &[u8],
+    ) -> bool {
+        let ack = match decode::<AckMessage>(payload) {
+            Ok(ack) => ack,
+            Err(err) => {
+                tracing::warn!(reason = %err, "acknowledgement refused");
+                return false;
+            }
+        };
+        if ack.store != config.store {
+            tracing::warn!(store = %ack.store, "acknowledgement for another store refused");
+            return false;
+        }
+        match store.acknowledged(&ack.received).await {
+            Ok(removed) => {
+                tracing::debug!(
+                    named = ack.received.len(),
+                    removed = removed.len(),
+                    "events acknowledged by the server"
+                );
+                for seq in &removed {
+                    self.outstanding.remove(seq);
+                }
+                !removed.is_empty()
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "could not clear acknowledged events");
+                false
+            }
+        }
+    }
+
+    /// Publishes again the rows the server has not acknowledged within the wait, then the next
+    /// rows of the outbox, oldest first, while the window has room.
+    async fn send(&mut self, client: &AsyncClient, store: &LocalStore) {
+        let due: Vec<i64> = self
+            .outstanding
+            .iter()
+            .filter(|(_, published)| published.is_some_and(|at| at.elapsed() >= self.ack_wait))
+            .map(|(seq, _)| *seq)
+            .collect();
+        if !due.is_empty() {
+            tracing::info!(events = due.len(), wait = ?self.ack_wait, "no acknowledgement from the server: publishing again");
+        }
+        for seq in due {
+            match store.waiting(seq).await {
+                Ok(Some(row)) => {
+                    if !self.publish(client, row) {
+                        return;
+                    }
+                }
+                // Acknowledged meanwhile.
+                Ok(None) => {
+                    self.outstanding.remove(&seq);
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "reading the outbox failed");
+                    return;
+                }
+            }
+        }
+        let room = WINDOW.saturating_sub(self.outstanding.len());
+        if room == 0 {
+            return;
+        }
+        let rows = match store.pending(self.after, room as i64).await {
+            Ok(rows) => rows,
+            Err(err) => {
+                tracing::error!(error = %err, "reading the outbox failed");
+                return;
+            }
+        };
+        for row in rows {
+            let seq = row.seq;
+            if !self.publish(client, row) {
+                return;
+            }
+            self.after = seq;
+        }
+    }
+
+    /// Hands one row to the client (QoS 1); false when its queue is full.
+    fn publish(&mut self, client: &AsyncClient, row: OutboxRow) -> bool {
+        if client
+            .try_publish(row.topic, QoS::AtLeastOnce, false, row.payload)
+            .is_err()
+        {
+            return false;
+        }
+        self.handed.push_back(Some(row.seq));
+        self.outstanding.insert(row.seq, None);
+        true
+    }
+}
+
 /// One connection, from CONNECT until it drops (false) or the agent stops (true).
 async fn connection(
     config: &LinkConfig,
@@ -153,12 +322,12 @@ async fn connection(
     let commands = commands_topic(&config.store, config.device);
     let pickup = pickup_topic(&config.store);
     let store_events = store_events_filter(&config.store);
+    let acks = acks_topic(&config.store, config.device);
 
     let mut connected = false;
-    // Publishes handed to the client, in order: Some(outbox seq) or None (status).
-    let mut handed: VecDeque<Option<i64>> = VecDeque::new();
-    let mut inflight: HashMap<u16, i64> = HashMap::new();
-    let mut after = 0i64;
+    // Subscribed (the server's acknowledgements can reach us): the outbox may go out.
+    let mut subscribed = false;
+    let mut delivery = Delivery::new(config.ack_wait);
     let mut health_tick = tokio::time::interval(config.health_interval);
     health_tick.tick().await;
     let mut poll_outbox = tokio::time::interval(Duration::from_millis(250));
@@ -167,22 +336,20 @@ async fn connection(
         tokio::select! {
             () = cancel.cancelled() => {
                 if connected {
-                    let _ = client.try_publish(status_topic.clone(), QoS::AtLeastOnce, true,
-                        status(&config.store, Presence::Offline, health.borrow().clone()));
+                    if client.try_publish(status_topic.clone(), QoS::AtLeastOnce, true,
+                        status(&config.store, Presence::Offline, health.borrow().clone())).is_ok() {
+                        delivery.status_handed();
+                    }
                     let _ = client.try_disconnect();
-                    // Acknowledgements still arriving clear their rows before the link goes.
+                    // PUBACKs and acknowledgements still arriving are recorded before the link
+                    // goes; whatever the server has not acknowledged is sent again next time.
                     let _ = tokio::time::timeout(Duration::from_secs(2), async {
                         loop {
                             match eventloop.poll().await {
-                                Ok(Event::Incoming(Packet::PubAck(ack))) => {
-                                    if let Some(seq) = inflight.remove(&ack.pkid) {
-                                        let _ = store.delivered(seq).await;
-                                    }
-                                }
-                                Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
-                                    if let Some(Some(seq)) = handed.pop_front() {
-                                        inflight.insert(pkid, seq);
-                                    }
+                                Ok(Event::Incoming(Packet::PubAck(ack))) => delivery.puback(store, ack.pkid).await,
+                                Ok(Event::Outgoing(Outgoing::Publish(pkid))) => delivery.written(pkid),
+                                Ok(Event::Incoming(Packet::Publish(publish))) if publish.topic == acks => {
+                                    delivery.acknowledged(config, store, &publish.payload).await;
                                 }
                                 Ok(_) => {}
                                 Err(_) => break,
@@ -197,29 +364,27 @@ async fn connection(
                     connected = true;
                     let online = status(&config.store, Presence::Online, health.borrow().clone());
                     if client.try_publish(status_topic.clone(), QoS::AtLeastOnce, true, online).is_ok() {
-                        handed.push_back(None);
+                        delivery.status_handed();
                     }
-                    for filter in [&commands, &pickup, &store_events] {
-                        if let Err(err) = client.try_subscribe(filter.clone(), QoS::AtLeastOnce) {
-                            tracing::warn!(%filter, error = %err, "could not subscribe");
-                        }
+                    let filters = [&acks, &commands, &pickup, &store_events]
+                        .map(|f| SubscribeFilter::new(f.clone(), QoS::AtLeastOnce));
+                    if let Err(err) = client.try_subscribe_many(filters) {
+                        tracing::warn!(error = %err, "could not subscribe");
                     }
+                }
+                Ok(Event::Incoming(Packet::SubAck(_))) if connected && !subscribed => {
+                    subscribed = true;
                     state.send_replace(LinkState { connected: true });
                     tracing::info!(host = %config.host, port = config.port, "connected to the store bus");
                     outbox.notify_one();
                 }
-                Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
-                    if let Some(Some(seq)) = handed.pop_front() {
-                        tracing::debug!(pkid, seq, "event sent");
-                        inflight.insert(pkid, seq);
-                    }
-                }
+                Ok(Event::Outgoing(Outgoing::Publish(pkid))) => delivery.written(pkid),
                 Ok(Event::Incoming(Packet::PubAck(ack))) => {
-                    tracing::debug!(pkid = ack.pkid, known = inflight.contains_key(&ack.pkid), "PUBACK");
-                    if let Some(seq) = inflight.remove(&ack.pkid) {
-                        if let Err(err) = store.delivered(seq).await {
-                            tracing::error!(error = %err, "could not clear a delivered event");
-                        }
+                    tracing::debug!(pkid = ack.pkid, "PUBACK");
+                    delivery.puback(store, ack.pkid).await;
+                }
+                Ok(Event::Incoming(Packet::Publish(publish))) if publish.topic == acks => {
+                    if delivery.acknowledged(config, store, &publish.payload).await {
                         outbox.notify_one();
                     }
                 }
@@ -240,50 +405,15 @@ async fn connection(
                     return false;
                 }
             },
-            () = outbox.notified(), if connected => {
-                send_pending(&client, store, &mut handed, &inflight, &mut after).await;
-            }
-            _ = poll_outbox.tick(), if connected => {
-                send_pending(&client, store, &mut handed, &inflight, &mut after).await;
-            }
+            () = outbox.notified(), if subscribed => delivery.send(&client, store).await,
+            _ = poll_outbox.tick(), if subscribed => delivery.send(&client, store).await,
             _ = health_tick.tick(), if connected => {
                 let report = status(&config.store, Presence::Online, health.borrow().clone());
                 if client.try_publish(status_topic.clone(), QoS::AtLeastOnce, true, report).is_ok() {
-                    handed.push_back(None);
+                    delivery.status_handed();
                 }
             }
         }
-    }
-}
-
-/// Hands the next outbox rows to the client, up to the window.
-async fn send_pending(
-    client: &AsyncClient,
-    store: &LocalStore,
-    handed: &mut VecDeque<Option<i64>>,
-    inflight: &HashMap<u16, i64>,
-    after: &mut i64,
-) {
-    let busy = inflight.len() + handed.iter().filter(|h| h.is_some()).count();
-    if busy >= WINDOW {
-        return;
-    }
-    let rows = match store.pending(*after, (WINDOW - busy) as i64).await {
-        Ok(rows) => rows,
-        Err(err) => {
-            tracing::error!(error = %err, "reading the outbox failed");
-            return;
-        }
-    };
-    for row in rows {
-        if client
-            .try_publish(row.topic, QoS::AtLeastOnce, false, row.payload)
-            .is_err()
-        {
-            return;
-        }
-        handed.push_back(Some(row.seq));
-        *after = row.seq;
     }
 }
 
@@ -352,5 +482,170 @@ async fn first_sight(store: &LocalStore, message_id: Uuid) -> bool {
             tracing::error!(error = %err, "recording a message id failed");
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> LinkConfig {
+        LinkConfig {
+            host: "127.0.0.1".into(),
+            port: 1,
+            store: "SH001".into(),
+            device: Uuid::now_v7(),
+            credential: "dv_x".into(),
+            health_interval: Duration::from_secs(30),
+            ack_wait: Duration::from_secs(10),
+        }
+    }
+
+    async fn outbox_of(n: usize) -> (tempfile::TempDir, LocalStore, Vec<Uuid>) {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store = LocalStore::open(dir.path())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut ids = Vec::new();
+        for _ in 0..n {
+            let id = Uuid::now_v7();
+            store
+                .enqueue("retail/v1/stores/SH001/devices/x/events", id, b"{}")
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            ids.push(id);
+        }
+        (dir, store, ids)
+    }
+
+    fn ack(store: &str, received: &[Uuid]) -> Vec<u8> {
+        serde_json::to_vec(&AckMessage {
+            v: bus::VERSION,
+            message_id: Uuid::now_v7(),
+            at: chrono::Utc::now(),
+            store: store.into(),
+            received: received.to_vec(),
+        })
+        .unwrap_or_default()
+    }
+
+    /// A client whose event loop never runs: publishes queue up, nothing is sent.
+    fn idle_client() -> (AsyncClient, rumqttc::EventLoop) {
+        AsyncClient::new(MqttOptions::new("test", "127.0.0.1", 1), 1024)
+    }
+
+    #[tokio::test]
+    async fn only_a_well_formed_acknowledgement_of_this_store_clears_rows() {
+        let config = config();
+        let (_dir, store, ids) = outbox_of(3).await;
+        let mut delivery = Delivery::new(config.ack_wait);
+        assert!(!delivery.acknowledged(&config, &store, b"{not json").await);
+        assert!(
+            !delivery
+                .acknowledged(&config, &store, &ack("HZ001", &ids))
+                .await
+        );
+        assert!(
+            !delivery
+                .acknowledged(&config, &store, &ack("SH001", &[Uuid::now_v7()]))
+                .await
+        );
+        assert_eq!(store.outbox_len().await.ok(), Some(3));
+        assert!(
+            delivery
+                .acknowledged(&config, &store, &ack("SH001", &[ids[1], Uuid::now_v7()]))
+                .await
+        );
+        let left: Vec<i64> = store
+            .pending(0, 10)
+            .await
+            .unwrap_or_default()
+            .iter()
+            .map(|r| r.seq)
+            .collect();
+        assert_eq!(left.len(), 2);
+        // The same acknowledgement again: nothing more leaves.
+        assert!(
+            !delivery
+                .acknowledged(&config, &store, &ack("SH001", &[ids[1]]))
+                .await
+        );
+        assert_eq!(store.outbox_len().await.ok(), Some(2));
+    }
+
+    #[tokio::test]
+    async fn the_window_holds_unacknowledged_rows_and_resends_them_after_the_wait() {
+        let (_dir, store, ids) = outbox_of(WINDOW + 5).await;
+        let (client, _eventloop) = idle_client();
+        // No wait: a published row is due again at once.
+        let mut delivery = Delivery::new(Duration::ZERO);
+        delivery.send(&client, &store).await;
+        assert_eq!(delivery.outstanding.len(), WINDOW);
+        assert_eq!(delivery.handed.len(), WINDOW);
+        // Not yet PUBACKed: nothing is due, and the window is full.
+        delivery.send(&client, &store).await;
+        assert_eq!(delivery.handed.len(), WINDOW);
+        for pkid in 1..=WINDOW as u16 {
+            delivery.written(pkid);
+        }
+        for pkid in 1..=WINDOW as u16 {
+            delivery.puback(&store, pkid).await;
+        }
+        assert_eq!(store.published_len().await.ok(), Some(WINDOW as i64));
+        // Published, not acknowledged: the same rows go out again, no new ones.
+        let first: Vec<i64> = delivery.outstanding.keys().copied().collect();
+        delivery.send(&client, &store).await;
+        assert_eq!(
+            delivery.outstanding.keys().copied().collect::<Vec<_>>(),
+            first
+        );
+        assert_eq!(
+            delivery
+                .handed
+                .iter()
+                .flatten()
+                .copied()
+                .collect::<Vec<_>>(),
+            first
+        );
+        assert!(delivery.outstanding.values().all(Option::is_none));
+        // The server acknowledges the oldest two: two newer rows take their places, oldest
+        // first.
+        let config = config();
+        assert!(
+            delivery
+                .acknowledged(&config, &store, &ack("SH001", &ids[..2]))
+                .await
+        );
+        delivery.handed.clear();
+        delivery.send(&client, &store).await;
+        let after: Vec<i64> = delivery.outstanding.keys().copied().collect();
+        assert_eq!(after.len(), WINDOW);
+        assert_eq!(after[..WINDOW - 2], first[2..]);
+        assert_eq!(
+            delivery
+                .handed
+                .iter()
+                .flatten()
+                .copied()
+                .collect::<Vec<_>>(),
+            after[WINDOW - 2..]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_published_row_waits_for_the_server_before_going_again() {
+        let (_dir, store, _ids) = outbox_of(2).await;
+        let (client, _eventloop) = idle_client();
+        let mut delivery = Delivery::new(Duration::from_secs(3600));
+        delivery.send(&client, &store).await;
+        delivery.written(1);
+        delivery.written(2);
+        delivery.puback(&store, 1).await;
+        delivery.puback(&store, 2).await;
+        assert!(delivery.handed.is_empty());
+        delivery.send(&client, &store).await;
+        assert!(delivery.handed.is_empty(), "nothing is due within the wait");
+        assert_eq!(store.outbox_len().await.ok(), Some(2));
     }
 }

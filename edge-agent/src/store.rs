@@ -1,7 +1,12 @@
 //! The agent's own SQLite database (`<data_dir>/edge.db`, WAL): the durable **outbox** of
-//! events waiting for the broker, the message ids of commands and notices already handled,
+//! events waiting for the server, the message ids of commands and notices already handled,
 //! the exit passes used at this store's gates (its own and those learned from the bus), and a
 //! small key-value table (the code-verifier key, so the gate decides with the server down).
+//!
+//! An outbox row stays until the server's acknowledgement names its `message_id`
+//! ([`LocalStore::acknowledged`]); the broker's PUBACK only marks it published
+//! (`published_at`, [`LocalStore::published`]). Databases made before `published_at` existed
+//! get the column when they are opened.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -30,7 +35,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     message_id TEXT NOT NULL UNIQUE,
     topic      TEXT NOT NULL,
     payload    BLOB NOT NULL,
-    created_at INTEGER NOT NULL
+    created_at INTEGER NOT NULL,
+    published_at INTEGER
 );
 CREATE TABLE IF NOT EXISTS seen_messages (
     message_id TEXT PRIMARY KEY,
@@ -47,7 +53,7 @@ CREATE TABLE IF NOT EXISTS kv (
 );
 ";
 
-/// One event waiting for the broker.
+/// One event waiting for the server's acknowledgement.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutboxRow {
     /// Order of production.
@@ -68,6 +74,14 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+fn outbox_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<OutboxRow> {
+    Ok(OutboxRow {
+        seq: row.try_get("seq")?,
+        topic: row.try_get("topic")?,
+        payload: row.try_get("payload")?,
+    })
+}
+
 impl LocalStore {
     /// Opens (creating) `<dir>/edge.db`.
     pub async fn open(dir: &Path) -> StoreResult<Self> {
@@ -83,6 +97,18 @@ impl LocalStore {
             .connect_with(options)
             .await?;
         sqlx::raw_sql(SCHEMA).execute(&pool).await?;
+        // An outbox from before end-to-end acknowledgements: add the column, keep the rows.
+        let has_published: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM pragma_table_info('outbox') WHERE name = 'published_at'",
+        )
+        .fetch_one(&pool)
+        .await?
+        .try_get("n")?;
+        if has_published == 0 {
+            sqlx::query("ALTER TABLE outbox ADD COLUMN published_at INTEGER")
+                .execute(&pool)
+                .await?;
+        }
         Ok(Self { pool })
     }
 
@@ -106,7 +132,7 @@ impl LocalStore {
         Ok(())
     }
 
-    /// Events not yet acknowledged by the broker, after `after`, oldest first.
+    /// Events not yet acknowledged by the server, after `after`, oldest first.
     pub async fn pending(&self, after: i64, limit: i64) -> StoreResult<Vec<OutboxRow>> {
         let rows = sqlx::query(
             "SELECT seq, topic, payload FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
@@ -115,27 +141,60 @@ impl LocalStore {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(OutboxRow {
-                    seq: r.try_get("seq")?,
-                    topic: r.try_get("topic")?,
-                    payload: r.try_get("payload")?,
-                })
-            })
-            .collect()
+        rows.iter().map(outbox_row).collect()
     }
 
-    /// The broker acknowledged an event: it leaves the outbox.
-    pub async fn delivered(&self, seq: i64) -> StoreResult<()> {
-        sqlx::query("DELETE FROM outbox WHERE seq = ?")
+    /// One event still waiting for the server (to publish it again); `None` once acknowledged.
+    pub async fn waiting(&self, seq: i64) -> StoreResult<Option<OutboxRow>> {
+        sqlx::query("SELECT seq, topic, payload FROM outbox WHERE seq = ?")
+            .bind(seq)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(outbox_row)
+            .transpose()
+    }
+
+    /// The broker acknowledged (PUBACK) an event: it is published, and stays until the server
+    /// acknowledges it.
+    pub async fn published(&self, seq: i64) -> StoreResult<()> {
+        sqlx::query("UPDATE outbox SET published_at = ? WHERE seq = ?")
+            .bind(now_ms())
             .bind(seq)
             .execute(&self.pool)
             .await?;
         Ok(())
     }
 
-    /// Events waiting.
+    /// The server acknowledged these events: they leave the outbox. Returns the `seq` of each
+    /// row removed (ids not in the outbox are ignored).
+    pub async fn acknowledged(&self, message_ids: &[Uuid]) -> StoreResult<Vec<i64>> {
+        let mut tx = self.pool.begin().await?;
+        let mut removed = Vec::new();
+        for id in message_ids {
+            if let Some(row) = sqlx::query("DELETE FROM outbox WHERE message_id = ? RETURNING seq")
+                .bind(id.to_string())
+                .fetch_optional(&mut *tx)
+                .await?
+            {
+                removed.push(row.try_get("seq")?);
+            }
+        }
+        tx.commit().await?;
+        Ok(removed)
+    }
+
+    /// Events published to the broker and still waiting for the server's acknowledgement.
+    pub async fn published_len(&self) -> StoreResult<i64> {
+        Ok(
+            sqlx::query("SELECT COUNT(*) AS n FROM outbox WHERE published_at IS NOT NULL")
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("n")?,
+        )
+    }
+
+    /// Events waiting for the server (published or not).
     pub async fn outbox_len(&self) -> StoreResult<i64> {
         Ok(sqlx::query("SELECT COUNT(*) AS n FROM outbox")
             .fetch_one(&self.pool)
@@ -244,5 +303,111 @@ impl LocalStore {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn rows_leave_only_when_the_server_names_them() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store = LocalStore::open(dir.path())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        for id in [a, b, a] {
+            store
+                .enqueue("t", id, id.to_string().as_bytes())
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let rows = store.pending(0, 10).await.unwrap_or_default();
+        assert_eq!(rows.len(), 2);
+        store
+            .published(rows[0].seq)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(store.published_len().await.ok(), Some(1));
+        assert_eq!(store.outbox_len().await.ok(), Some(2));
+        // An unknown id changes nothing; a known one removes its row, once.
+        let removed = store
+            .acknowledged(&[Uuid::now_v7(), a])
+            .await
+            .unwrap_or_default();
+        assert_eq!(removed, vec![rows[0].seq]);
+        assert!(store
+            .acknowledged(&[a])
+            .await
+            .unwrap_or_default()
+            .is_empty());
+        assert_eq!(store.waiting(rows[0].seq).await.ok(), Some(None));
+        assert_eq!(
+            store
+                .waiting(rows[1].seq)
+                .await
+                .ok()
+                .flatten()
+                .map(|r| r.payload),
+            Some(b.to_string().into_bytes())
+        );
+        assert_eq!(store.outbox_len().await.ok(), Some(1));
+        assert_eq!(store.published_len().await.ok(), Some(0));
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn an_outbox_from_before_acknowledgements_opens_with_its_rows() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        // The outbox as it was: no published_at.
+        {
+            let options = SqliteConnectOptions::from_str("sqlite://")
+                .unwrap_or_else(|e| panic!("{e}"))
+                .filename(dir.path().join("edge.db"))
+                .create_if_missing(true);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(options)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            sqlx::raw_sql(
+                "CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, \
+                 message_id TEXT NOT NULL UNIQUE, topic TEXT NOT NULL, payload BLOB NOT NULL, \
+                 created_at INTEGER NOT NULL); \
+                 INSERT INTO outbox (message_id, topic, payload, created_at) \
+                 VALUES ('0196a000-0000-7000-8000-000000000001', 't', x'7b7d', 1);",
+            )
+            .execute(&pool)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+            pool.close().await;
+        }
+        for _ in 0..2 {
+            let store = LocalStore::open(dir.path())
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(store.outbox_len().await.ok(), Some(1));
+            store.close().await;
+        }
+        let store = LocalStore::open(dir.path())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let rows = store.pending(0, 10).await.unwrap_or_default();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].payload, b"{}".to_vec());
+        store
+            .published(rows[0].seq)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(store.published_len().await.ok(), Some(1));
+        let id: Uuid = "0196a000-0000-7000-8000-000000000001"
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            store.acknowledged(&[id]).await.unwrap_or_default(),
+            vec![rows[0].seq]
+        );
+        store.close().await;
     }
 }

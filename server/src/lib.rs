@@ -101,7 +101,10 @@ impl Application {
                 };
                 (address, public)
             };
-            let consumer = bus::consumer::start(store.clone(), shutdown.clone());
+            // The consumer feeds the client and acknowledges through it: it starts first and is
+            // given the client once it exists.
+            let acks = bus::consumer::AckPublisher::default();
+            let consumer = bus::consumer::start(store.clone(), acks.clone(), shutdown.clone());
             let client_id = if settings.mqtt.url.is_empty() {
                 ""
             } else {
@@ -109,6 +112,7 @@ impl Application {
             };
             let publisher =
                 bus::Bus::connect(&server_login, client_id, Some(consumer), shutdown.clone());
+            acks.set(publisher.clone());
             let subscribed = publisher.clone();
             tokio::spawn(async move {
                 subscribed.wait_subscribed().await;

@@ -79,6 +79,7 @@ impl EdgeHandle {
             firmware_config: firmware,
             data_dir: options.data_dir.join("agent"),
             health_interval_secs: 5,
+            ack_wait_secs: edge_agent::config::DEFAULT_ACK_WAIT_SECS,
             gate: GateRules {
                 audit_share: 0.0,
                 audit_over: options.audit_over,

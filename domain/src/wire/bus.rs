@@ -7,6 +7,12 @@
 //! Access rule (enforced by the broker and checked again by the server): a device of store `S`
 //! may subscribe only to filters under `retail/v1/stores/S/`, and may publish only to its own
 //! `retail/v1/stores/S/devices/{device}/status` and `…/events`.
+//!
+//! Delivery of device events is end to end: the server answers on
+//! `retail/v1/stores/S/acks/{device}` ([`AckMessage`]) with the ids of the events it has taken
+//! (applied, seen before, or refused for their content), and a device keeps each event until an
+//! acknowledgement names it. A broker's PUBACK only says the broker has it: a broker with nobody
+//! subscribed acknowledges and drops.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -36,6 +42,12 @@ pub fn events_topic(store: &str, device: Uuid) -> String {
 /// `retail/v1/stores/{store}/commands/{device}`.
 pub fn commands_topic(store: &str, device: Uuid) -> String {
     format!("{TOPIC_ROOT}/stores/{store}/commands/{device}")
+}
+
+/// `retail/v1/stores/{store}/acks/{device}`: the server's acknowledgements of the device's
+/// events (QoS 1, server → device).
+pub fn acks_topic(store: &str, device: Uuid) -> String {
+    format!("{TOPIC_ROOT}/stores/{store}/acks/{device}")
 }
 
 /// `retail/v1/stores/{store}/pickup`.
@@ -367,6 +379,28 @@ pub struct PickupMessage {
     pub lines: Vec<PickupLine>,
 }
 
+/// Most event ids one [`AckMessage`] names (about 10 KiB of ids, well under [`MAX_PAYLOAD`]);
+/// more are sent in several acknowledgements.
+pub const MAX_ACK_IDS: usize = 256;
+
+/// `retail/v1/stores/{store}/acks/{device}`: the device's event messages the server has taken
+/// (applied, a duplicate of one applied before, or refused for its content). The device deletes
+/// those events from its outbox; ids it does not know are ignored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AckMessage {
+    /// Format version.
+    pub v: u32,
+    /// Message id (UUIDv7) of the acknowledgement itself.
+    pub message_id: Uuid,
+    /// When it was sent.
+    pub at: DateTime<Utc>,
+    /// The device's store (must equal the topic's).
+    pub store: String,
+    /// The `message_id`s of the device's events the server has taken (at most
+    /// [`MAX_ACK_IDS`]).
+    pub received: Vec<Uuid>,
+}
+
 /// Why a payload was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum PayloadError {
@@ -398,6 +432,22 @@ pub fn decode<T: for<'de> Deserialize<'de>>(payload: &[u8]) -> Result<T, Payload
     serde_json::from_slice(payload).map_err(|e| PayloadError::Malformed(e.to_string()))
 }
 
+/// The `message_id` of a payload that may be refused for the rest of its content (so its sender
+/// can be told it was taken); `None` when it is oversized, not a JSON object, or has no
+/// readable id.
+pub fn message_id(payload: &[u8]) -> Option<Uuid> {
+    if payload.len() > MAX_PAYLOAD {
+        return None;
+    }
+    #[derive(Deserialize)]
+    struct Id {
+        message_id: Uuid,
+    }
+    serde_json::from_slice::<Id>(payload)
+        .ok()
+        .map(|id| id.message_id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -423,6 +473,61 @@ mod tests {
         assert!(!device_may_subscribe("SH001", "#"));
         assert!(!device_may_subscribe("SH001", "retail/v1/stores/SH0011/#"));
         assert!(!device_may_subscribe("SH001", "retail/v1/stores/SH001/"));
+        // Acknowledgements: readable by a device of the store, written by the server only.
+        assert!(device_may_subscribe("SH001", &acks_topic("SH001", d)));
+        assert!(!device_may_subscribe("HZ001", &acks_topic("SH001", d)));
+        assert!(!device_may_publish("SH001", d, &acks_topic("SH001", d)));
+        assert!(parse_device_topic(&acks_topic("SH001", d)).is_none());
+    }
+
+    #[test]
+    fn acknowledgements_round_trip_and_ids_are_read_from_refused_payloads() {
+        let d = Uuid::now_v7();
+        assert_eq!(
+            acks_topic("SH001", d),
+            format!("retail/v1/stores/SH001/acks/{d}")
+        );
+        let ack = AckMessage {
+            v: VERSION,
+            message_id: Uuid::now_v7(),
+            at: Utc::now(),
+            store: "SH001".into(),
+            received: vec![Uuid::now_v7(), Uuid::now_v7()],
+        };
+        let bytes = serde_json::to_vec(&ack).unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        assert!(text.contains(r#""received":["#), "{text}");
+        assert_eq!(decode::<AckMessage>(&bytes).ok(), Some(ack.clone()));
+        assert!(matches!(
+            decode::<AckMessage>(br#"{"v":1,"message_id":"x"}"#),
+            Err(PayloadError::Malformed(_))
+        ));
+        assert!(matches!(
+            decode::<AckMessage>(br#"{"v":2}"#),
+            Err(PayloadError::Version(2))
+        ));
+        // The most ids one acknowledgement names fit in a payload.
+        let full = AckMessage {
+            received: (0..MAX_ACK_IDS).map(|_| Uuid::now_v7()).collect(),
+            ..ack
+        };
+        let bytes = serde_json::to_vec(&full).unwrap_or_default();
+        assert!(bytes.len() < MAX_PAYLOAD, "{}", bytes.len());
+        assert!(decode::<AckMessage>(&bytes).is_ok());
+
+        // The id of an event refused for its content (a later version, an unknown event).
+        let id = Uuid::now_v7();
+        let later = format!(r#"{{"v":2,"message_id":"{id}","store":"SH001"}}"#);
+        assert_eq!(message_id(later.as_bytes()), Some(id));
+        let unknown = format!(r#"{{"v":1,"message_id":"{id}","event":"self_destruct"}}"#);
+        assert!(decode::<EventMessage>(unknown.as_bytes()).is_err());
+        assert_eq!(message_id(unknown.as_bytes()), Some(id));
+        assert_eq!(message_id(b"{not json"), None);
+        assert_eq!(message_id(br#"{"v":1,"message_id":"x"}"#), None);
+        assert_eq!(message_id(br#"[1,2]"#), None);
+        let mut oversized = later.into_bytes();
+        oversized.resize(MAX_PAYLOAD + 1, b' ');
+        assert_eq!(message_id(&oversized), None);
     }
 
     #[test]

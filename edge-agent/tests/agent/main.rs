@@ -6,6 +6,7 @@
 
 mod support;
 
+mod acks;
 mod commands;
 mod gate;
 mod outage;

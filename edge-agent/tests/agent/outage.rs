@@ -2,100 +2,15 @@
 //! session survives) stops, the gate produces events, the broker returns, and every event is
 //! applied by the server exactly once.
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use edge_agent::store::LocalStore;
 use retail_server::storage::bus::{exit_pass_use, exit_passes_used_count, presence};
 
 use crate::support::{
-    agent_config, eventually, free_port, pty, Agent, Server, ALARM_OFF, ALARM_ON, CLOSE, OPEN,
+    agent_config, eventually, free_port, pty, Agent, Mosquitto, Server, ALARM_OFF, ALARM_ON, CLOSE,
+    OPEN,
 };
-
-struct Mosquitto {
-    conf: PathBuf,
-    child: Option<std::process::Child>,
-    port: u16,
-}
-
-impl Mosquitto {
-    fn binary() -> Option<String> {
-        let binary =
-            std::env::var("MOSQUITTO_BIN").unwrap_or_else(|_| "/usr/sbin/mosquitto".into());
-        if Path::new(&binary).exists() {
-            return Some(binary);
-        }
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{binary} is required under CI=true");
-        }
-        eprintln!("\n!!! SKIPPING broker outage test: {binary} is not installed\n");
-        None
-    }
-
-    fn new(dir: &Path, port: u16) -> Mosquitto {
-        let me = std::process::Command::new("id")
-            .arg("-un")
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-            .unwrap_or_default();
-        let conf = dir.join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "user {me}\nlistener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\nlog_dest none\n",
-                dir.display()
-            ),
-        )
-        .unwrap();
-        Mosquitto {
-            conf,
-            child: None,
-            port,
-        }
-    }
-
-    async fn start(&mut self, binary: &str) {
-        self.child = Some(
-            std::process::Command::new(binary)
-                .arg("-c")
-                .arg(&self.conf)
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-                .await
-                .is_ok()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("mosquitto did not start");
-    }
-
-    /// SIGTERM (Mosquitto saves its sessions), then wait.
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = std::process::Command::new("kill")
-                .arg("-TERM")
-                .arg(child.id().to_string())
-                .status();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_survive_a_broker_outage_exactly_once() {
@@ -104,7 +19,7 @@ async fn events_survive_a_broker_outage_exactly_once() {
     };
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut broker = Mosquitto::new(dir.path(), port);
+    let mut broker = Mosquitto::anonymous(dir.path(), port, true);
     broker.start(&binary).await;
     let server = Server::start(dir.path(), |s| {
         s.mqtt.url = format!("mqtt://127.0.0.1:{port}");
@@ -157,7 +72,7 @@ async fn events_survive_a_broker_outage_exactly_once() {
     for session in &sessions {
         assert!(exit_pass_use(&store, *session).await.unwrap().is_some());
     }
-    // The outbox drains as the broker acknowledges (read beside the running agent: WAL).
+    // The outbox drains as the server acknowledges (read beside the running agent: WAL).
     let local = LocalStore::open(&data_dir).await.unwrap();
     eventually("the outbox drains", || {
         let local = local.clone();
@@ -180,7 +95,7 @@ async fn bad_commands_are_refused_and_the_agent_keeps_going() {
     };
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut broker = Mosquitto::new(dir.path(), port);
+    let mut broker = Mosquitto::anonymous(dir.path(), port, true);
     broker.start(&binary).await;
     let server = Server::start(dir.path(), |s| {
         s.mqtt.url = format!("mqtt://127.0.0.1:{port}");

@@ -404,3 +404,119 @@ where
     }
     panic!("{what}: not within 20 s");
 }
+
+/// A Mosquitto of the test's own on 127.0.0.1.
+pub struct Mosquitto {
+    conf: PathBuf,
+    child: Option<std::process::Child>,
+    port: u16,
+}
+
+impl Mosquitto {
+    /// The binary (`MOSQUITTO_BIN`, else `/usr/sbin/mosquitto`); None (loudly) when it is not
+    /// installed, outside CI.
+    pub fn binary() -> Option<String> {
+        let binary =
+            std::env::var("MOSQUITTO_BIN").unwrap_or_else(|_| "/usr/sbin/mosquitto".into());
+        if Path::new(&binary).exists() {
+            return Some(binary);
+        }
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("{binary} is required under CI=true");
+        }
+        eprintln!("\n!!! SKIPPING broker test: {binary} is not installed\n");
+        None
+    }
+
+    /// A broker letting anyone in, keeping its sessions on disk across a stop when
+    /// `persistent` (in `dir`).
+    pub fn anonymous(dir: &Path, port: u16, persistent: bool) -> Mosquitto {
+        let persistence = if persistent {
+            format!(
+                "persistence true\npersistence_location {}/\n",
+                dir.display()
+            )
+        } else {
+            "persistence false\n".to_owned()
+        };
+        Self::new(dir, port, &format!("allow_anonymous true\n{persistence}"))
+    }
+
+    /// A broker checking logins and topics with the `passwords` and `acl` files in `dir` (as
+    /// `retail-server mosquitto-files` writes them), without persistence: a restart forgets
+    /// every session.
+    pub fn with_logins(dir: &Path, port: u16) -> Mosquitto {
+        Self::new(
+            dir,
+            port,
+            &format!(
+                "allow_anonymous false\npassword_file {}\nacl_file {}\npersistence false\n",
+                dir.join("passwords").display(),
+                dir.join("acl").display()
+            ),
+        )
+    }
+
+    fn new(dir: &Path, port: u16, settings: &str) -> Mosquitto {
+        // Started as root, Mosquitto would switch to its own user, which cannot read our files.
+        let me = std::process::Command::new("id")
+            .arg("-un")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default();
+        let conf = dir.join("mosquitto.conf");
+        std::fs::write(
+            &conf,
+            format!("user {me}\nlistener {port} 127.0.0.1\n{settings}log_dest none\n"),
+        )
+        .unwrap();
+        Mosquitto {
+            conf,
+            child: None,
+            port,
+        }
+    }
+
+    /// Starts it and waits until it accepts connections.
+    pub async fn start(&mut self, binary: &str) {
+        self.child = Some(
+            std::process::Command::new(binary)
+                .arg("-c")
+                .arg(&self.conf)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("mosquitto did not start");
+    }
+
+    /// SIGTERM (a persistent broker saves its sessions), then wait.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = std::process::Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

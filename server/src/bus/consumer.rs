@@ -7,16 +7,38 @@
 //! and changes nothing. Accepted messages are applied once per `message_id`
 //! ([`storage::bus`]): presence and health with last-seen time, exit passes marked used,
 //! printer faults recorded.
+//!
+//! **Acknowledgements.** Once the consumer has decided on an event of a registered, non-revoked
+//! device published under that device's own store — applied it, found it a duplicate, or refused
+//! it for its content after reading its `message_id` — it tells the device so on
+//! `retail/v1/stores/{store}/acks/{device}` ([`AckMessage`](retail_domain::wire::bus::AckMessage)),
+//! and the device deletes the event from its outbox. Nothing is acknowledged for an unknown or
+//! revoked device, a topic of another store, a payload without a readable id, or a storage
+//! failure (the device sends the event again and it is decided then). Status messages are not
+//! acknowledged: they are retained and the next one supersedes them. Acknowledgements waiting
+//! together for the same device go out in one message.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use retail_domain::wire::bus::{
-    decode, parse_device_topic, DeviceTopicKind, EventMessage, StatusMessage, MAX_PAYLOAD,
+    self, decode, parse_device_topic, DeviceTopicKind, EventMessage, StatusMessage, MAX_PAYLOAD,
 };
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
+use super::Bus;
 use crate::storage::bus::Applied;
 use crate::storage::{self, Store};
+
+/// Acknowledgements decided but not yet handed to the bus client; beyond this many the next is
+/// dropped (logged): its device sends the event again, and it is acknowledged as a duplicate.
+const ACK_QUEUE: usize = 4096;
+
+/// Most acknowledgements gathered into one round of messages.
+const ACK_BATCH: usize = 1024;
 
 /// The filters the server subscribes to.
 pub const FILTERS: [&str; 2] = [
@@ -44,11 +66,56 @@ pub enum Outcome {
     Cleared,
     /// Refused, with the reason.
     Refused(String),
+    /// Not stored (the database failed), with the reason: nothing changed, and an event is not
+    /// acknowledged, so its device sends it again.
+    Failed(String),
 }
 
-/// Starts the consumer task; returns the sender the bus client feeds.
-pub fn start(store: Store, cancel: CancellationToken) -> mpsc::Sender<Incoming> {
+/// An event the server has decided on, to be acknowledged to its device.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ack {
+    /// The device's store (the topic's, which is the device's registered store).
+    pub store: String,
+    /// The device.
+    pub device: Uuid,
+    /// The event's `message_id`.
+    pub message_id: Uuid,
+}
+
+/// What became of a message, and the acknowledgement its device gets.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Decision {
+    /// What became of it.
+    pub outcome: Outcome,
+    /// The acknowledgement to send (events the server has taken only).
+    pub ack: Option<Ack>,
+}
+
+/// The publisher acknowledgements go out through: the server's bus client, set once when it
+/// exists (the consumer is started first, because the client is built with the consumer's
+/// sender). Until then acknowledgements are dropped; their devices send the events again.
+#[derive(Clone, Debug, Default)]
+pub struct AckPublisher {
+    bus: Arc<OnceLock<Bus>>,
+}
+
+impl AckPublisher {
+    /// Sets the bus client (only the first call counts).
+    pub fn set(&self, bus: Bus) {
+        let _ = self.bus.set(bus);
+    }
+}
+
+/// Starts the consumer task (and the task that sends its acknowledgements through `acks`);
+/// returns the sender the bus client feeds.
+pub fn start(
+    store: Store,
+    acks: AckPublisher,
+    cancel: CancellationToken,
+) -> mpsc::Sender<Incoming> {
     let (tx, mut rx) = mpsc::channel::<Incoming>(1024);
+    let (ack_tx, ack_rx) = mpsc::channel::<Ack>(ACK_QUEUE);
+    tokio::spawn(send_acks(ack_rx, acks, cancel.clone()));
     tokio::spawn(async move {
         loop {
             let incoming = tokio::select! {
@@ -58,72 +125,152 @@ pub fn start(store: Store, cancel: CancellationToken) -> mpsc::Sender<Incoming> 
                     None => break,
                 },
             };
-            match handle(&store, &incoming.topic, &incoming.payload).await {
+            let decision = decide(&store, &incoming.topic, &incoming.payload).await;
+            match decision.outcome {
                 Outcome::Refused(reason) => {
                     tracing::warn!(topic = %incoming.topic, %reason, "bus message refused");
+                }
+                Outcome::Failed(reason) => {
+                    tracing::error!(topic = %incoming.topic, %reason, "bus message not stored");
                 }
                 Outcome::Duplicate => {
                     tracing::debug!(topic = %incoming.topic, "duplicate bus message ignored");
                 }
                 Outcome::Applied | Outcome::Cleared => {}
             }
+            if let Some(ack) = decision.ack {
+                // Never wait here: the bus client's loop may be waiting on this consumer.
+                if let Err(err) = ack_tx.try_send(ack) {
+                    tracing::warn!(error = %err, "acknowledgement dropped; the device will send the event again");
+                }
+            }
         }
     });
     tx
 }
 
-/// Checks and applies one message.
+/// Sends acknowledgements as they come, one message per device for those waiting together.
+async fn send_acks(
+    mut rx: mpsc::Receiver<Ack>,
+    publisher: AckPublisher,
+    cancel: CancellationToken,
+) {
+    loop {
+        let first = tokio::select! {
+            () = cancel.cancelled() => break,
+            next = rx.recv() => match next {
+                Some(ack) => ack,
+                None => break,
+            },
+        };
+        let mut batch: BTreeMap<(String, Uuid), Vec<Uuid>> = BTreeMap::new();
+        let mut add = |ack: Ack| {
+            batch
+                .entry((ack.store, ack.device))
+                .or_default()
+                .push(ack.message_id);
+        };
+        add(first);
+        for _ in 1..ACK_BATCH {
+            match rx.try_recv() {
+                Ok(ack) => add(ack),
+                Err(_) => break,
+            }
+        }
+        let Some(bus) = publisher.bus.get() else {
+            tracing::warn!("no bus client yet; acknowledgements dropped");
+            continue;
+        };
+        for ((store, device), received) in batch {
+            bus.acknowledge(&store, device, &received).await;
+        }
+    }
+}
+
+/// Checks and applies one message; [`decide`] also says what to acknowledge.
 pub async fn handle(store: &Store, topic: &str, payload: &[u8]) -> Outcome {
+    decide(store, topic, payload).await.outcome
+}
+
+/// Checks and applies one message, and decides whether its device is told the server has it.
+pub async fn decide(store: &Store, topic: &str, payload: &[u8]) -> Decision {
+    let refused = |reason: String| Decision {
+        outcome: Outcome::Refused(reason),
+        ack: None,
+    };
     let Some(parsed) = parse_device_topic(topic) else {
-        return Outcome::Refused("not a device status or events topic".into());
+        return refused("not a device status or events topic".into());
     };
     if payload.is_empty() && parsed.kind == DeviceTopicKind::Status {
-        return Outcome::Cleared;
+        return Decision {
+            outcome: Outcome::Cleared,
+            ack: None,
+        };
     }
     if payload.len() > MAX_PAYLOAD {
-        return Outcome::Refused(format!(
+        return refused(format!(
             "payload of {} bytes is over the {MAX_PAYLOAD}-byte limit",
             payload.len()
         ));
     }
     let device = match storage::devices::get(store, parsed.device).await {
         Ok(device) => device,
-        Err(_) => return Outcome::Refused(format!("unknown device {}", parsed.device)),
+        Err(_) => return refused(format!("unknown device {}", parsed.device)),
     };
     if device.revoked_at.is_some() {
-        return Outcome::Refused(format!("device {} is revoked", parsed.device));
+        return refused(format!("device {} is revoked", parsed.device));
     }
     if device.location_id != parsed.store {
-        return Outcome::Refused(format!(
+        return refused(format!(
             "device {} belongs to {}, not to the topic's store {}",
             parsed.device, device.location_id, parsed.store
         ));
     }
-    let result = match parsed.kind {
-        DeviceTopicKind::Status => match decode::<StatusMessage>(payload) {
-            Ok(msg) if msg.store != parsed.store => {
-                return Outcome::Refused(format!(
-                    "payload store {} does not match the topic's {}",
-                    msg.store, parsed.store
-                ))
-            }
-            Ok(msg) => storage::bus::apply_status(store, parsed.device, &msg).await,
-            Err(err) => return Outcome::Refused(err.to_string()),
-        },
-        DeviceTopicKind::Events => match decode::<EventMessage>(payload) {
-            Ok(msg) if msg.store != parsed.store => {
-                return Outcome::Refused(format!(
-                    "payload store {} does not match the topic's {}",
-                    msg.store, parsed.store
-                ))
-            }
-            Ok(msg) => storage::bus::apply_event(store, parsed.device, &msg).await,
-            Err(err) => return Outcome::Refused(err.to_string()),
-        },
+    let store_mismatch = |payload_store: &str| {
+        format!(
+            "payload store {payload_store} does not match the topic's {}",
+            parsed.store
+        )
     };
+    match parsed.kind {
+        DeviceTopicKind::Status => {
+            let outcome = match decode::<StatusMessage>(payload) {
+                Ok(msg) if msg.store != parsed.store => {
+                    Outcome::Refused(store_mismatch(&msg.store))
+                }
+                Ok(msg) => stored(storage::bus::apply_status(store, parsed.device, &msg).await),
+                Err(err) => Outcome::Refused(err.to_string()),
+            };
+            Decision { outcome, ack: None }
+        }
+        DeviceTopicKind::Events => {
+            let (outcome, message_id) = match decode::<EventMessage>(payload) {
+                Ok(msg) if msg.store != parsed.store => (
+                    Outcome::Refused(store_mismatch(&msg.store)),
+                    Some(msg.message_id),
+                ),
+                Ok(msg) => (
+                    stored(storage::bus::apply_event(store, parsed.device, &msg).await),
+                    Some(msg.message_id),
+                ),
+                Err(err) => (Outcome::Refused(err.to_string()), bus::message_id(payload)),
+            };
+            // A storage failure is no decision: the device sends the event again.
+            let decided = !matches!(outcome, Outcome::Failed(_));
+            let ack = message_id.filter(|_| decided).map(|message_id| Ack {
+                store: parsed.store.clone(),
+                device: parsed.device,
+                message_id,
+            });
+            Decision { outcome, ack }
+        }
+    }
+}
+
+fn stored(result: crate::error::AppResult<Applied>) -> Outcome {
     match result {
         Ok(Applied::Applied) => Outcome::Applied,
         Ok(Applied::Duplicate) => Outcome::Duplicate,
-        Err(err) => Outcome::Refused(format!("storing failed: {err}")),
+        Err(err) => Outcome::Failed(format!("storing failed: {err}")),
     }
 }

@@ -12,7 +12,9 @@
 //! * checks every PUBLISH topic and SUBSCRIBE filter from the device against
 //!   [`retail_domain::wire::bus`]'s rules (its own store's prefix; publish only its own status
 //!   and events) and closes the connection, with a logged reason, on the first violation —
-//!   nothing of the offending packet reaches the broker;
+//!   nothing of the offending packet reaches the broker (so a device reads its commands and
+//!   the acknowledgements of its events, `…/acks/{device}`, and no other store's, and cannot
+//!   publish an acknowledgement);
 //! * copies the broker's packets back to the device untouched;
 //! * ends a device's connections when its credential is revoked: at once when the revocation
 //!   goes through this server ([`Sessions::disconnect`]), and within [`RECHECK`] when it went

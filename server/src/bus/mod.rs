@@ -8,7 +8,9 @@
 //!
 //! Notices published today: `retail/v1/stores/{store}/pickup` when a pickup order is paid, and
 //! `retail/v1/stores/{store}/catalog` when the catalog change sequence moves (watched from the
-//! database, so a change made through any server instance is announced).
+//! database, so a change made through any server instance is announced). Commands go to
+//! `retail/v1/stores/{store}/commands/{device}`, and the [`consumer`] acknowledges each device
+//! event it has taken on `retail/v1/stores/{store}/acks/{device}` ([`Bus::acknowledge`]).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -305,17 +307,40 @@ impl Bus {
             at: chrono::Utc::now(),
             body,
         };
-        match serde_json::to_vec(&envelope) {
+        self.send(topic, &envelope).await;
+    }
+
+    /// Publishes a whole message (QoS 1, not retained).
+    async fn send<T: Serialize>(&self, topic: String, message: &T) {
+        match serde_json::to_vec(message) {
             Ok(payload) => {
                 if let Err(err) = self
                     .client
                     .publish(topic.clone(), QoS::AtLeastOnce, false, payload)
                     .await
                 {
-                    tracing::warn!(%topic, error = %err, "could not queue an MQTT notice");
+                    tracing::warn!(%topic, error = %err, "could not queue an MQTT message");
                 }
             }
-            Err(err) => tracing::error!(error = %err, "could not encode an MQTT notice"),
+            Err(err) => tracing::error!(error = %err, "could not encode an MQTT message"),
+        }
+    }
+
+    /// Tells a device which of its events the server has taken
+    /// (`retail/v1/stores/{store}/acks/{device}`); at most
+    /// [`MAX_ACK_IDS`](retail_domain::wire::bus::MAX_ACK_IDS) ids per message, so longer lists
+    /// go out as several.
+    pub async fn acknowledge(&self, store: &str, device: Uuid, received: &[Uuid]) {
+        use retail_domain::wire::bus::{acks_topic, AckMessage, MAX_ACK_IDS, VERSION};
+        for ids in received.chunks(MAX_ACK_IDS) {
+            let message = AckMessage {
+                v: VERSION,
+                message_id: Uuid::now_v7(),
+                at: chrono::Utc::now(),
+                store: store.to_owned(),
+                received: ids.to_vec(),
+            };
+            self.send(acks_topic(store, device), &message).await;
         }
     }
 

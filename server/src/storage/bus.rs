@@ -263,6 +263,19 @@ pub async fn faults(store: &Store, device: Uuid) -> AppResult<Vec<(String, Strin
         .collect()
 }
 
+/// The `message_id`s of a device's events the server has applied (each once), in the order
+/// they were received.
+pub async fn applied_events(store: &Store, device: Uuid) -> AppResult<Vec<Uuid>> {
+    let rows = sqlx::query(
+        "SELECT message_id FROM bus_messages WHERE device_id = $1 AND kind <> 'status' \
+         ORDER BY received_at, message_id",
+    )
+    .bind(device.to_string())
+    .fetch_all(store.reader())
+    .await?;
+    rows.iter().map(|row| uuid_col(row, "message_id")).collect()
+}
+
 /// A device that may log in to an external broker.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BrokerLogin {

@@ -859,19 +859,335 @@ async fn mosquitto_files_confine_devices(app: TestApp) {
     .await;
 }
 
+/// Settings for a server whose bus is a Mosquitto of the test's own ([`own_mosquitto`]) on a
+/// free port, the server logging in as `server` with a random password.
+pub(crate) fn own_mosquitto_bus(s: &mut retail_server::config::Settings) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    s.mqtt.enabled = true;
+    s.mqtt.url = format!(
+        "mqtt://server:{}@127.0.0.1:{port}",
+        uuid::Uuid::now_v7().simple()
+    );
+}
+
 crate::both_backends!(
     mosquitto_files_confine_devices,
     mosquitto_files_confine_devices,
-    |s| {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        s.mqtt.enabled = true;
-        s.mqtt.url = format!(
-            "mqtt://server:{}@127.0.0.1:{port}",
-            uuid::Uuid::now_v7().simple()
-        );
+    crate::bus::own_mosquitto_bus
+);
+
+// ---------------------------------------------------------------------------------------------
+// End-to-end acknowledgements of device events.
+
+fn event_payload(store: &str, message_id: Uuid, event: wire::DeviceEvent) -> Vec<u8> {
+    serde_json::to_vec(&wire::EventMessage {
+        v: wire::VERSION,
+        message_id,
+        at: chrono::Utc::now(),
+        store: store.into(),
+        event,
+    })
+    .unwrap()
+}
+
+fn printer_fault(store: &str, message_id: Uuid) -> Vec<u8> {
+    event_payload(
+        store,
+        message_id,
+        wire::DeviceEvent::PrinterFault {
+            printer: "pickup-printer".into(),
+            fault: "paper out".into(),
+        },
+    )
+}
+
+/// Waits for acknowledgements on `topic` until every id of `expected` has been named; returns
+/// every id named meanwhile.
+pub(crate) async fn acknowledged(
+    eventloop: &mut EventLoop,
+    topic: &str,
+    store: &str,
+    expected: &[Uuid],
+) -> Vec<Uuid> {
+    let mut named = Vec::new();
+    while !expected.iter().all(|id| named.contains(id)) {
+        let (at, payload) = next_publish(eventloop).await;
+        assert_eq!(at, topic, "{payload}");
+        let ack: wire::AckMessage = wire::decode(&serde_json::to_vec(&payload).unwrap()).unwrap();
+        assert_eq!(ack.store, store);
+        named.extend(ack.received);
     }
+    named
+}
+
+/// The consumer acknowledges applied, duplicate and content-refused events of a registered
+/// device of the right store on that device's acks topic, and nothing else: not a revoked or
+/// unknown device, not another store's topic, not a payload without a readable id, not a
+/// status. Over the embedded broker a device reads its own acknowledgements, and a device of
+/// another store may not subscribe to them.
+async fn events_are_acknowledged_to_their_device(app: TestApp) {
+    app.state.bus.as_ref().unwrap().wait_subscribed().await;
+    let broker = app.state.broker.clone().unwrap();
+    let store = app.state.store.clone();
+    let (sh, sh_cred) = register_at(&app, "SH001").await;
+    let (hz, hz_cred) = register_at(&app, "HZ001").await;
+    let topic = wire::events_topic("SH001", sh);
+    let ack_of = |message_id: Uuid| {
+        Some(consumer::Ack {
+            store: "SH001".into(),
+            device: sh,
+            message_id,
+        })
+    };
+
+    // Straight through the consumer: what is decided and what is acknowledged.
+    let applied = Uuid::now_v7();
+    let decision = consumer::decide(&store, &topic, &printer_fault("SH001", applied)).await;
+    assert_eq!(
+        (decision.outcome, decision.ack),
+        (Outcome::Applied, ack_of(applied))
+    );
+    let decision = consumer::decide(&store, &topic, &printer_fault("SH001", applied)).await;
+    assert_eq!(
+        (decision.outcome, decision.ack),
+        (Outcome::Duplicate, ack_of(applied))
+    );
+    // Refused for its content, the id read: acknowledged, so it is not sent for ever.
+    let wrong_payload_store = Uuid::now_v7();
+    let unknown_event = Uuid::now_v7();
+    let later_version = Uuid::now_v7();
+    for (payload, id) in [
+        (
+            printer_fault("HZ001", wrong_payload_store),
+            wrong_payload_store,
+        ),
+        (
+            serde_json::to_vec(
+                &json!({"v": 1, "message_id": unknown_event, "at": chrono::Utc::now(),
+                "store": "SH001", "event": "self_destruct"}),
+            )
+            .unwrap(),
+            unknown_event,
+        ),
+        (
+            serde_json::to_vec(&json!({"v": 2, "message_id": later_version, "store": "SH001"}))
+                .unwrap(),
+            later_version,
+        ),
+    ] {
+        let decision = consumer::decide(&store, &topic, &payload).await;
+        assert!(
+            matches!(decision.outcome, Outcome::Refused(_)),
+            "{decision:?}"
+        );
+        assert_eq!(decision.ack, ack_of(id));
+    }
+    // No readable id, another store's topic, an unknown device, a status: no acknowledgement.
+    let mut oversized = printer_fault("SH001", Uuid::now_v7());
+    oversized.resize(wire::MAX_PAYLOAD + 1, b' ');
+    for (at, payload) in [
+        (topic.clone(), b"{not json".to_vec()),
+        (topic.clone(), br#"{"v":1,"message_id":"x"}"#.to_vec()),
+        (topic.clone(), oversized),
+        (
+            wire::events_topic("HZ001", sh),
+            printer_fault("HZ001", Uuid::now_v7()),
+        ),
+        (
+            wire::events_topic("SH001", Uuid::now_v7()),
+            printer_fault("SH001", Uuid::now_v7()),
+        ),
+        (
+            wire::status_topic("SH001", sh),
+            status_payload("SH001", wire::Presence::Online),
+        ),
+    ] {
+        let decision = consumer::decide(&store, &at, &payload).await;
+        assert_eq!(decision.ack, None, "{at}: {decision:?}");
+    }
+
+    // Over the bus: the device hears its acknowledgements on its own acks topic.
+    let acks = wire::acks_topic("SH001", sh);
+    let (device, mut events) = device_client(&broker.host, broker.port, sh, &sh_cred, None);
+    assert_eq!(connack(&mut events).await, Ok(ConnectReturnCode::Success));
+    device.subscribe(&acks, QoS::AtLeastOnce).await.unwrap();
+    assert_eq!(
+        suback(&mut events).await,
+        vec![rumqttc::SubscribeReasonCode::Success(QoS::AtLeastOnce)]
+    );
+    let first = Uuid::now_v7();
+    device
+        .publish(
+            &topic,
+            QoS::AtLeastOnce,
+            false,
+            printer_fault("SH001", first),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        acknowledged(&mut events, &acks, "SH001", &[first]).await,
+        vec![first]
+    );
+    // Sent again (its acknowledgement was lost): acknowledged again, applied once.
+    device
+        .publish(
+            &topic,
+            QoS::AtLeastOnce,
+            false,
+            printer_fault("SH001", first),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        acknowledged(&mut events, &acks, "SH001", &[first]).await,
+        vec![first]
+    );
+    // Garbage first (no acknowledgement), then an event refused for its content (one).
+    let refused = Uuid::now_v7();
+    device
+        .publish(&topic, QoS::AtLeastOnce, false, b"{not json".to_vec())
+        .await
+        .unwrap();
+    device
+        .publish(
+            &topic,
+            QoS::AtLeastOnce,
+            false,
+            printer_fault("HZ001", refused),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        acknowledged(&mut events, &acks, "SH001", &[refused]).await,
+        vec![refused]
+    );
+    let faults = retail_server::storage::bus::faults(&store, sh)
+        .await
+        .unwrap();
+    assert_eq!(
+        faults.len(),
+        2,
+        "the first fault and the one decided directly: {faults:?}"
+    );
+
+    // A device of another store may not read them: the gateway ends its connection.
+    let (other, mut other_events) = device_client(&broker.host, broker.port, hz, &hz_cred, None);
+    assert_eq!(
+        connack(&mut other_events).await,
+        Ok(ConnectReturnCode::Success)
+    );
+    other.subscribe(&acks, QoS::AtLeastOnce).await.unwrap();
+    assert!(closed(&mut other_events).await);
+
+    // A revoked device: its events are neither applied nor acknowledged.
+    let admin = app.login("admin").await;
+    app.post(
+        &format!("/api/v1/devices/{sh}/revoke"),
+        Some(&admin),
+        json!({}),
+    )
+    .await;
+    let decision = consumer::decide(&store, &topic, &printer_fault("SH001", Uuid::now_v7())).await;
+    assert!(
+        matches!(decision.outcome, Outcome::Refused(_)),
+        "{decision:?}"
+    );
+    assert_eq!(decision.ack, None);
+}
+
+crate::both_backends!(
+    events_are_acknowledged_to_their_device,
+    events_are_acknowledged_to_their_device,
+    crate::bus::embedded_bus
+);
+
+/// Through a Mosquitto with the generated password and ACL files: a device reads the
+/// acknowledgements of its events, and a device of another store subscribed to them hears
+/// nothing of them.
+async fn mosquitto_delivers_acknowledgements_to_their_store_only(app: TestApp) {
+    let address = retail_server::bus::parse_mqtt_url(&app.settings.mqtt.url).unwrap();
+    let (sh, sh_cred) = register_at(&app, "SH001").await;
+    let (hz, hz_cred) = register_at(&app, "HZ001").await;
+    let files = retail_server::bus::mosquitto::generate(
+        &app.state.store,
+        Some(("server", address.password.as_deref().unwrap())),
+    )
+    .await
+    .unwrap();
+    let Some(broker) = own_mosquitto(&files, address.port).await else {
+        return;
+    };
+    app.state.bus.as_ref().unwrap().wait_subscribed().await;
+    let acks = wire::acks_topic("SH001", sh);
+
+    // HZ001 asks for SH001's acknowledgements (Mosquitto may grant it, and delivers nothing)
+    // and for its own store's statuses.
+    let (hz_client, mut hz_events) = device_client("127.0.0.1", broker.port, hz, &hz_cred, None);
+    assert_eq!(
+        connack(&mut hz_events).await,
+        Ok(ConnectReturnCode::Success)
+    );
+    hz_client
+        .subscribe_many([
+            rumqttc::SubscribeFilter::new(acks.clone(), QoS::AtLeastOnce),
+            rumqttc::SubscribeFilter::new(
+                "retail/v1/stores/HZ001/devices/+/status".into(),
+                QoS::AtLeastOnce,
+            ),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        suback(&mut hz_events).await[1],
+        rumqttc::SubscribeReasonCode::Success(QoS::AtLeastOnce)
+    );
+
+    let (sh_client, mut sh_events) = device_client("127.0.0.1", broker.port, sh, &sh_cred, None);
+    assert_eq!(
+        connack(&mut sh_events).await,
+        Ok(ConnectReturnCode::Success)
+    );
+    sh_client.subscribe(&acks, QoS::AtLeastOnce).await.unwrap();
+    assert_eq!(
+        suback(&mut sh_events).await,
+        vec![rumqttc::SubscribeReasonCode::Success(QoS::AtLeastOnce)]
+    );
+    let event = Uuid::now_v7();
+    sh_client
+        .publish(
+            wire::events_topic("SH001", sh),
+            QoS::AtLeastOnce,
+            false,
+            printer_fault("SH001", event),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        acknowledged(&mut sh_events, &acks, "SH001", &[event]).await,
+        vec![event]
+    );
+    // The acknowledgement went out before this status: HZ001 hears the status first, so the
+    // acknowledgement was not delivered to it.
+    hz_client
+        .publish(
+            wire::status_topic("HZ001", hz),
+            QoS::AtLeastOnce,
+            true,
+            status_payload("HZ001", wire::Presence::Online),
+        )
+        .await
+        .unwrap();
+    let (topic, _) = next_publish(&mut hz_events).await;
+    assert_eq!(topic, wire::status_topic("HZ001", hz));
+}
+
+crate::both_backends!(
+    mosquitto_delivers_acknowledgements_to_their_store_only,
+    mosquitto_delivers_acknowledgements_to_their_store_only,
+    crate::bus::own_mosquitto_bus
 );
