@@ -83,7 +83,6 @@ pub async fn apply_event(store: &Store, device: Uuid, msg: &EventMessage) -> App
     if !claim(&mut tx, msg.message_id, device, kind).await? {
         return Ok(Applied::Duplicate);
     }
-    let mut completed: Option<Uuid> = None;
     match &msg.event {
         DeviceEvent::ExitScan {
             gate,
@@ -111,14 +110,27 @@ pub async fn apply_event(store: &Store, device: Uuid, msg: &EventMessage) -> App
                 == 1;
             if first_use {
                 // The shopper left with the basket (through the gate, or after the audit): its
-                // paid scan-and-go order is completed, taking the reserved units off the shelf.
+                // paid scan-and-go order is completed, taking the reserved units off the shelf —
+                // in this transaction, so the pass is never used without it. Only a paid order
+                // moves (anything else is left as it is).
                 let order: Option<String> =
                     sqlx::query("SELECT order_id FROM scan_sessions WHERE id = $1")
                         .bind(session.to_string())
                         .fetch_optional(&mut *tx)
                         .await?
                         .and_then(|row| col::<Option<String>>(&row, "order_id").ok().flatten());
-                completed = order.and_then(|o| o.parse::<Uuid>().ok());
+                if let Some(order) = order.and_then(|o| o.parse::<Uuid>().ok()) {
+                    super::orders::move_in_tx(
+                        &mut tx,
+                        store,
+                        order,
+                        Some(retail_domain::order::OrderStatus::Paid),
+                        retail_domain::order::OrderStatus::Completed,
+                        &format!("device:{device}"),
+                        &format!("left through {gate}"),
+                    )
+                    .await?;
+                }
             }
         }
         DeviceEvent::PrinterFault { printer, fault } => {
@@ -158,18 +170,6 @@ pub async fn apply_event(store: &Store, device: Uuid, msg: &EventMessage) -> App
         _ => {}
     }
     tx.commit().await?;
-    if let (Some(order), DeviceEvent::ExitScan { gate, .. }) = (completed, &msg.event) {
-        // Only a paid order moves (idempotent: anything else is left as it is).
-        super::orders::change_status_from(
-            store,
-            order,
-            Some(retail_domain::order::OrderStatus::Paid),
-            retail_domain::order::OrderStatus::Completed,
-            &format!("device:{device}"),
-            &format!("left through {gate}"),
-        )
-        .await?;
-    }
     Ok(Applied::Applied)
 }
 

@@ -851,10 +851,30 @@ pub async fn change_status_from(
     reason: &str,
 ) -> AppResult<OrderView> {
     let mut tx = store.begin().await?;
-    let head = lock_head(&mut tx, store, id).await?;
+    if move_in_tx(&mut tx, store, id, expected, to, actor, reason).await? {
+        tx.commit().await?;
+    } else {
+        // Nothing to write: give the (on SQLite, only) writer connection back before reading.
+        tx.rollback().await?;
+    }
+    get(store, id).await
+}
+
+/// [`change_status_from`] inside the caller's transaction (so the move commits with whatever
+/// caused it); true when the order moved, false when it was left as it was (not in `expected`,
+/// or already in `to`).
+pub async fn move_in_tx(
+    tx: &mut Tx,
+    store: &Store,
+    id: Uuid,
+    expected: Option<OrderStatus>,
+    to: OrderStatus,
+    actor: &str,
+    reason: &str,
+) -> AppResult<bool> {
+    let head = lock_head(tx, store, id).await?;
     if expected.is_some_and(|e| e != head.status) {
-        drop(tx);
-        return get(store, id).await;
+        return Ok(false);
     }
     if to == OrderStatus::Paid {
         return Err(AppError::bad_request(
@@ -864,13 +884,10 @@ pub async fn change_status_from(
     }
     match check_transition(head.fulfilment, head.status, to) {
         Ok(()) => {}
-        Err(TransitionError::AlreadyIn(_)) => {
-            drop(tx);
-            return get(store, id).await;
-        }
+        Err(TransitionError::AlreadyIn(_)) => return Ok(false),
         Err(err) => return Err(AppError::conflict("invalid_transition", err.to_string())),
     }
-    let lines = lines_in_tx(&mut tx, id).await?;
+    let lines = lines_in_tx(tx, id).await?;
     let ref_id = id.to_string();
     let effect = match (head.status, to) {
         (
@@ -900,19 +917,19 @@ pub async fn change_status_from(
                     client_ts: now_ms(),
                 })
                 .collect();
-            apply_movements(&mut tx, &movements).await?;
+            apply_movements(tx, &movements).await?;
         }
     }
     if to == OrderStatus::Cancelled && head.status != OrderStatus::PendingPayment {
-        super::payments::refund_all_in_tx(&mut tx, &head, actor).await?;
+        super::payments::refund_all_in_tx(tx, &head, actor).await?;
     }
     if to == OrderStatus::Cancelled && head.channel == Channel::Online {
         // What the order's pricing took comes back: flash-sale units, coupons, points.
-        super::promotions::release_flash(&mut tx, id).await?;
-        super::coupons::release_for_order(&mut tx, id).await?;
+        super::promotions::release_flash(tx, id).await?;
+        super::coupons::release_for_order(tx, id).await?;
         if let (Some(member), true) = (head.member_id, head.points_earned > 0) {
             super::members::reverse_in_tx(
-                &mut tx,
+                tx,
                 member,
                 head.points_earned,
                 head.total_fen.max(0) / 100,
@@ -923,7 +940,7 @@ pub async fn change_status_from(
         }
         if let Some(member) = head.member_id {
             super::members::refund_points_in_tx(
-                &mut tx,
+                tx,
                 member,
                 head.points_redeemed,
                 &format!("{id}:cancel"),
@@ -932,9 +949,8 @@ pub async fn change_status_from(
             .await?;
         }
     }
-    set_status(&mut tx, &head, to, actor, reason).await?;
-    tx.commit().await?;
-    get(store, id).await
+    set_status(tx, &head, to, actor, reason).await?;
+    Ok(true)
 }
 
 /// Ids of unpaid orders past their payment deadline (oldest first).
