@@ -77,7 +77,9 @@ impl Application {
             .timeout(std::time::Duration::from_secs(10))
             .build()
             .context("building the HTTP client")?;
-        let intake = order_intake::OrderIntake::start(store.clone(), settings.orders.max_batch);
+        let intake = order_intake::OrderIntake::start(store.clone(), settings.orders.max_batch)
+            .await
+            .context("starting the order writer")?;
         let shutdown = CancellationToken::new();
         let mut device_sessions = None;
         let (bus, broker) = if settings.mqtt.enabled {

@@ -105,6 +105,7 @@ pub struct Store {
     write: AnyPool,
     read: AnyPool,
     dialect: Dialect,
+    url: std::sync::Arc<str>,
 }
 
 impl Store {
@@ -164,9 +165,31 @@ impl Store {
             write,
             read,
             dialect,
+            url: url.into(),
         };
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// This store for a task that runs on a runtime of its own (the order writer): on
+    /// PostgreSQL its writes get a small pool of their own, opened here, so their connections'
+    /// I/O is driven by that runtime; on SQLite the one writer connection is shared (SQLite
+    /// connections run on their own threads, whatever runtime asks).
+    pub async fn for_own_runtime(&self, connections: u32) -> anyhow::Result<Self> {
+        match self.dialect {
+            Dialect::Sqlite => Ok(self.clone()),
+            Dialect::Postgres => Ok(Self {
+                write: AnyPoolOptions::new()
+                    .max_connections(connections.max(1))
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect(&self.url)
+                    .await
+                    .context("connecting the order writer to PostgreSQL")?,
+                read: self.read.clone(),
+                dialect: self.dialect,
+                url: self.url.clone(),
+            }),
+        }
     }
 
     async fn migrate(&self) -> anyhow::Result<()> {
