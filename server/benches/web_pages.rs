@@ -3,7 +3,8 @@
 //! 1. **Server time per page at 100 concurrent clients**: the real server (demo chain, SQLite or
 //!    PostgreSQL) serves a mix of shop pages (home, search in Chinese, category, product, cart)
 //!    over HTTP on loopback to 100 clients in a closed loop; an outermost middleware records the
-//!    time each request spends in the server, and the clients record what they see.
+//!    time each request spends in the server, and the clients record what they see. Each client
+//!    is a shopper with a stored session and two lines in the cart (`--anonymous`: no session).
 //! 2. **Home page transferred size**: HTML + stylesheet + script (no images exist).
 //! 3. **Search over 100,000 SKUs**: the shop's n-gram index built over 100,000 generated
 //!    products (Chinese names, brands, specs), queried with Chinese and English substrings,
@@ -34,6 +35,7 @@ struct Args {
     clients: usize,
     seconds: u64,
     skus: usize,
+    anonymous: bool,
 }
 
 fn args() -> Args {
@@ -42,6 +44,7 @@ fn args() -> Args {
         clients: 100,
         seconds: 15,
         skus: 100_000,
+        anonymous: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -51,6 +54,7 @@ fn args() -> Args {
             "--clients" => args.clients = value().parse().unwrap_or(100),
             "--seconds" => args.seconds = value().parse().unwrap_or(15),
             "--skus" => args.skus = value().parse().unwrap_or(100_000),
+            "--anonymous" => args.anonymous = true,
             _ => {} // cargo bench passes --bench
         }
     }
@@ -179,6 +183,32 @@ async fn pages(args: &Args) -> anyhow::Result<()> {
         total as f64 / 1024.0
     );
 
+    // Unless `--anonymous`, every client is a shopper with a stored session and two lines in
+    // the cart (each page then reads the cart for the tab bar's badge; the cart page prices it).
+    if !args.anonymous {
+        let mut skus = Vec::new();
+        for p in products.items.iter().take(4) {
+            if let Some(detail) =
+                retail_server::storage::catalog::product(&state.store, p.id).await?
+            {
+                skus.extend(detail.skus.iter().map(|s| s.id));
+            }
+        }
+        for client in 0..args.clients {
+            let hash = retail_server::secrets::token_hash(&sid_token(client));
+            let session = retail_server::storage::web::ensure_session(
+                &state.store,
+                &hash,
+                retail_server::web::SESSION_TTL_MS,
+            )
+            .await?;
+            for sku in skus.iter().skip(client % 3).take(2) {
+                retail_server::storage::web::cart_add(&state.store, session.id, *sku, 1, 99)
+                    .await?;
+            }
+        }
+    }
+
     // Warm-up, then the measured run.
     for path in &paths {
         http.get(format!("{base}{path}"))
@@ -196,9 +226,10 @@ async fn pages(args: &Args) -> anyhow::Result<()> {
         let base = base.clone();
         let paths = paths.clone();
         tasks.push(tokio::spawn(async move {
-            let sid = format!("sid=ws_benchclient{client:06}abcdefghijklmnop");
+            let sid = format!("sid={}", sid_token(client));
             let mut seen = Vec::new();
             let mut errors = 0u64;
+            let mut bytes = 0usize;
             let mut i = client;
             while Instant::now() < deadline {
                 let path = &paths[i % paths.len()];
@@ -210,34 +241,40 @@ async fn pages(args: &Args) -> anyhow::Result<()> {
                     .send()
                     .await
                 {
-                    Ok(r) if r.status().is_success() => {
-                        let _ = r.bytes().await;
-                        seen.push(started.elapsed());
-                    }
+                    Ok(r) if r.status().is_success() => match r.bytes().await {
+                        Ok(body) => {
+                            bytes += body.len();
+                            seen.push(started.elapsed());
+                        }
+                        Err(_) => errors += 1,
+                    },
                     _ => errors += 1,
                 }
             }
-            (seen, errors)
+            (seen, errors, bytes)
         }));
     }
     let mut client_times = Vec::new();
     let mut errors = 0;
+    let mut bytes = 0;
     for t in tasks {
-        let (seen, e) = t.await?;
+        let (seen, e, b) = t.await?;
         client_times.extend(seen);
         errors += e;
+        bytes += b;
     }
     let mut server = server_times.lock().unwrap().clone();
     server.sort();
     client_times.sort();
     println!(
-        "pages ({}, {} clients, {} s): {} pages, {:.0} pages/s, {} errors",
+        "pages ({}, {} clients, {} s): {} pages, {:.0} pages/s, {} errors, {:.0} B of HTML a page",
         args.backend,
         args.clients,
         args.seconds,
         client_times.len(),
         client_times.len() as f64 / args.seconds as f64,
-        errors
+        errors,
+        bytes as f64 / client_times.len().max(1) as f64
     );
     println!(
         "  server time per page: p50 {} p90 {} p99 {} max {}",
@@ -252,6 +289,11 @@ async fn pages(args: &Args) -> anyhow::Result<()> {
         ms(percentile(&client_times, 0.99))
     );
     Ok(())
+}
+
+/// The session token client number `client` sends.
+fn sid_token(client: usize) -> String {
+    format!("ws_benchclient{client:06}abcdefghijklmnop")
 }
 
 /// Generated products: Chinese names from word parts, brands, specs and categories.

@@ -1,7 +1,10 @@
-//! A short-lived read-through cache of what the order hot path reads for every order: SKU
-//! prices at a location and the locations themselves. Entries live `ttl` (one second by
-//! default), so a price change reaches online checkout on every server instance within that
-//! time, while a flash sale reads the database once per second instead of once per order.
+//! A short-lived read-through cache of what the hot paths read on every request: SKU prices at
+//! a location and the locations themselves (every order), and products with their SKUs and
+//! their availability by store (every product page in the shop). Entries live `ttl` (one second
+//! by default), so a price or stock change reaches online checkout and the shop on every server
+//! instance within that time, while a flash sale or a busy product page reads the database once
+//! per second instead of once per request. Stock is still checked for real when an order
+//! reserves it; the cached availability is only what a product page shows.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -10,8 +13,9 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use crate::error::{AppError, AppResult};
-use crate::storage::catalog::SkuPrice;
+use crate::storage::catalog::{ProductDetail, SkuPrice};
 use crate::storage::locations::Location;
+use crate::storage::stock::StoreAvailability;
 use crate::storage::{self, Store};
 
 type Entry<T> = (Instant, Option<T>);
@@ -22,7 +26,43 @@ pub struct CatalogCache {
     ttl: Duration,
     prices: Mutex<HashMap<(String, Uuid), Entry<SkuPrice>>>,
     locations: Mutex<HashMap<String, Entry<Location>>>,
+    products: Mutex<HashMap<Uuid, Entry<ProductDetail>>>,
+    availability: Mutex<HashMap<Uuid, Entry<Vec<StoreAvailability>>>>,
     refresh: tokio::sync::Mutex<()>,
+}
+
+/// The fresh entry under `key`, if there is one (`Some(None)`: known to be absent).
+fn fresh<K: std::hash::Hash + Eq, T: Clone>(
+    map: &Mutex<HashMap<K, Entry<T>>>,
+    key: &K,
+    ttl: Duration,
+) -> AppResult<Option<Option<T>>> {
+    Ok(map
+        .lock()
+        .map_err(poisoned)?
+        .get(key)
+        .filter(|(at, _)| at.elapsed() < ttl)
+        .map(|(_, value)| value.clone()))
+}
+
+/// Stores `value` under `key`, dropping stale entries when the map has grown past `cap`.
+fn remember<K: std::hash::Hash + Eq, T>(
+    map: &Mutex<HashMap<K, Entry<T>>>,
+    key: K,
+    at: Instant,
+    value: Option<T>,
+    ttl: Duration,
+    cap: usize,
+) -> AppResult<()> {
+    let mut map = map.lock().map_err(poisoned)?;
+    if map.len() >= cap {
+        map.retain(|_, (seen, _)| at.duration_since(*seen) < ttl);
+        if map.len() >= cap {
+            map.clear();
+        }
+    }
+    map.insert(key, (at, value));
+    Ok(())
 }
 
 fn poisoned<T>(_: T) -> AppError {
@@ -36,6 +76,8 @@ impl CatalogCache {
             ttl,
             prices: Mutex::default(),
             locations: Mutex::default(),
+            products: Mutex::default(),
+            availability: Mutex::default(),
             refresh: tokio::sync::Mutex::new(()),
         }
     }
@@ -83,21 +125,13 @@ impl CatalogCache {
 
     /// A location, or `None` when there is no such location.
     pub async fn location(&self, store: &Store, id: &str) -> AppResult<Option<Location>> {
-        let fresh = || -> AppResult<Option<Option<Location>>> {
-            Ok(self
-                .locations
-                .lock()
-                .map_err(poisoned)?
-                .get(id)
-                .filter(|(at, _)| at.elapsed() < self.ttl)
-                .map(|(_, location)| location.clone()))
-        };
-        if let Some(location) = fresh()? {
+        let key = id.to_owned();
+        if let Some(location) = fresh(&self.locations, &key, self.ttl)? {
             return Ok(location);
         }
         // Requests arriving together after expiry wait for one read instead of each reading.
         let _refreshing = self.refresh.lock().await;
-        if let Some(location) = fresh()? {
+        if let Some(location) = fresh(&self.locations, &key, self.ttl)? {
             return Ok(location);
         }
         let now = Instant::now();
@@ -106,11 +140,47 @@ impl CatalogCache {
             Err(AppError::NotFound(_)) => None,
             Err(err) => return Err(err),
         };
-        let mut locations = self.locations.lock().map_err(poisoned)?;
-        if locations.len() > 10_000 {
-            locations.clear();
-        }
-        locations.insert(id.to_owned(), (now, location.clone()));
+        remember(
+            &self.locations,
+            key,
+            now,
+            location.clone(),
+            self.ttl,
+            10_000,
+        )?;
         Ok(location)
+    }
+
+    /// A product with its SKUs, or `None` when there is no such product.
+    pub async fn product(&self, store: &Store, id: Uuid) -> AppResult<Option<ProductDetail>> {
+        if let Some(product) = fresh(&self.products, &id, self.ttl)? {
+            return Ok(product);
+        }
+        let now = Instant::now();
+        let product = storage::catalog::product(store, id).await?;
+        remember(&self.products, id, now, product.clone(), self.ttl, 50_000)?;
+        Ok(product)
+    }
+
+    /// Available quantity of `sku_id` at every store, as a product page shows it.
+    pub async fn availability(
+        &self,
+        store: &Store,
+        sku_id: Uuid,
+    ) -> AppResult<Vec<StoreAvailability>> {
+        if let Some(Some(stores)) = fresh(&self.availability, &sku_id, self.ttl)? {
+            return Ok(stores);
+        }
+        let now = Instant::now();
+        let stores = storage::stock::availability(store, sku_id).await?;
+        remember(
+            &self.availability,
+            sku_id,
+            now,
+            Some(stores.clone()),
+            self.ttl,
+            50_000,
+        )?;
+        Ok(stores)
     }
 }

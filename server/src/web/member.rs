@@ -11,12 +11,12 @@ use rand::Rng;
 use retail_domain::codes::SignedCode;
 use serde::Deserialize;
 
-use super::shop::{cart_count, ensure_session, session};
+use super::shop::{cart_count, ensure_session, rekey_session, session};
 use super::{field, local_path, qr_svg, redirect, set_cookie, shop_page, sid_cookie, when, yuan};
 use super::{Ctx, FieldErrors, Form, WebResult};
 use crate::error::AppError;
 use crate::routes::members::MEMBER_CODE_TTL_SECS;
-use crate::secrets::{new_token, token_hash};
+use crate::secrets::new_token;
 use crate::state::AppState;
 use crate::storage;
 use crate::storage::members::Registration;
@@ -224,14 +224,7 @@ async fn login(
     };
     let session = ensure_session(&state, &ctx).await?;
     let token = new_token("ws_");
-    storage::web::rekey_session(
-        &state.store,
-        session.id,
-        &token_hash(&token),
-        Some(member),
-        super::SESSION_TTL_MS,
-    )
-    .await?;
+    rekey_session(&state, &ctx, session.id, &token, Some(member)).await?;
     let mut resp = redirect(&local_path(form.back.as_deref()));
     set_cookie(&mut resp, &sid_cookie(&token));
     Ok(resp)
@@ -245,14 +238,7 @@ async fn logout(
     let mut resp = redirect("/");
     if let Some(session) = session(&state, &ctx).await? {
         let token = new_token("ws_");
-        storage::web::rekey_session(
-            &state.store,
-            session.id,
-            &token_hash(&token),
-            None,
-            super::SESSION_TTL_MS,
-        )
-        .await?;
+        rekey_session(&state, &ctx, session.id, &token, None).await?;
         set_cookie(&mut resp, &sid_cookie(&token));
     }
     Ok(resp)

@@ -53,6 +53,8 @@ pub struct WebState {
     pub search: search::SearchIndex,
     /// Catalog imports running or finished recently.
     pub imports: import_job::ImportJobs,
+    /// Shop sessions recently looked up.
+    pub sessions: shop::SessionCache,
 }
 
 /// How long a shop session lives (30 days).

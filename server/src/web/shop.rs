@@ -51,17 +51,96 @@ pub fn router() -> Router<AppState> {
         .route("/orders/{id}/cancel", post(cancel))
 }
 
+/// How long a looked-up session is reused without asking the database again. Every change
+/// to a session made by this server (creation, log-in, log-out) updates or drops its entry at
+/// once, so the only staleness is a session expiring up to this much later than stored.
+const SESSION_REUSE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Shop sessions recently looked up, by token hash: most pages need the session (for the cart
+/// badge, the member price) and would otherwise each make a database round trip for it.
+#[derive(Debug, Default)]
+pub struct SessionCache {
+    seen: std::sync::Mutex<HashMap<String, (std::time::Instant, Option<WebSession>)>>,
+    /// Moves on every log-in and log-out: a look-up that started before it is not kept.
+    epoch: std::sync::atomic::AtomicU64,
+}
+
+impl SessionCache {
+    fn get(&self, hash: &str) -> Option<Option<WebSession>> {
+        let seen = self.seen.lock().ok()?;
+        seen.get(hash)
+            .filter(|(at, _)| at.elapsed() < SESSION_REUSE)
+            .map(|(_, s)| s.clone())
+    }
+
+    fn epoch(&self) -> u64 {
+        self.epoch.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Keeps what a look-up begun at `epoch` found, unless a session was re-keyed meanwhile.
+    fn put(&self, epoch: u64, hash: String, session: Option<WebSession>) {
+        if let Ok(mut seen) = self.seen.lock() {
+            if self.epoch() != epoch {
+                return;
+            }
+            if seen.len() >= 100_000 {
+                seen.retain(|_, (at, _)| at.elapsed() < SESSION_REUSE);
+            }
+            seen.insert(hash, (std::time::Instant::now(), session));
+        }
+    }
+
+    fn forget(&self, hash: &str) {
+        if let Ok(mut seen) = self.seen.lock() {
+            self.epoch.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+            seen.remove(hash);
+        }
+    }
+}
+
 /// The shopper's stored session, if there is one.
 pub async fn session(state: &AppState, ctx: &Ctx) -> WebResult<Option<WebSession>> {
-    Ok(storage::web::session(&state.store, &token_hash(&ctx.sid)).await?)
+    let hash = token_hash(&ctx.sid);
+    if let Some(session) = state.web.sessions.get(&hash) {
+        return Ok(session);
+    }
+    let epoch = state.web.sessions.epoch();
+    let session = storage::web::session(&state.store, &hash).await?;
+    state.web.sessions.put(epoch, hash, session.clone());
+    Ok(session)
 }
 
 /// The shopper's session, created when missing.
 pub async fn ensure_session(state: &AppState, ctx: &Ctx) -> WebResult<WebSession> {
-    Ok(
-        storage::web::ensure_session(&state.store, &token_hash(&ctx.sid), super::SESSION_TTL_MS)
-            .await?,
-    )
+    let hash = token_hash(&ctx.sid);
+    if let Some(Some(session)) = state.web.sessions.get(&hash) {
+        return Ok(session);
+    }
+    let epoch = state.web.sessions.epoch();
+    let session = storage::web::ensure_session(&state.store, &hash, super::SESSION_TTL_MS).await?;
+    state.web.sessions.put(epoch, hash, Some(session.clone()));
+    Ok(session)
+}
+
+/// Logs a member in (`Some`) or out (`None`) of the shopper's session and moves it to the new
+/// token `new_token` (no session fixation).
+pub async fn rekey_session(
+    state: &AppState,
+    ctx: &Ctx,
+    session: Uuid,
+    new_token: &str,
+    member: Option<Uuid>,
+) -> WebResult<()> {
+    let old = token_hash(&ctx.sid);
+    let new = token_hash(new_token);
+    state.web.sessions.forget(&old);
+    state.web.sessions.forget(&new);
+    let stored =
+        storage::web::rekey_session(&state.store, session, &new, member, super::SESSION_TTL_MS)
+            .await;
+    // Look-ups that began while this was writing are not kept (the epoch moved again).
+    state.web.sessions.forget(&old);
+    Ok(stored?)
 }
 
 /// Units in the cart (for the tab bar badge).
@@ -368,7 +447,9 @@ async fn product(
     Path(id): Path<Uuid>,
     Query(p): Query<ProductParams>,
 ) -> WebResult<Response> {
-    let detail = storage::catalog::product(&state.store, id)
+    let detail = state
+        .catalog_cache
+        .product(&state.store, id)
         .await?
         .filter(|d| d.status.as_str() == "on_shelf")
         .ok_or_else(|| AppError::not_found("product"))?;
@@ -390,7 +471,10 @@ async fn product(
         .sku_prices(&state.store, WAREHOUSE, &[chosen.id])
         .await?;
     let price = prices.get(&chosen.id);
-    let stores = storage::stock::availability(&state.store, chosen.id).await?;
+    let stores = state
+        .catalog_cache
+        .availability(&state.store, chosen.id)
+        .await?;
     let name = ctx.lang.pick(&detail.name_zh, &detail.name_en);
     let body = html! {
         @if p.added.is_some() { div.notice.ok { (ctx.t("已加入购物车", "Added to cart")) " · " a href="/cart" { (ctx.t("去结算", "Check out")) } } }
@@ -1222,4 +1306,44 @@ async fn cancel(
         .await?;
     }
     Ok(redirect(&format!("/orders/{id}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(member: Option<Uuid>) -> WebSession {
+        WebSession {
+            id: Uuid::nil(),
+            member_id: member,
+        }
+    }
+
+    #[test]
+    fn a_session_looked_up_is_reused_and_a_rekey_drops_it() {
+        let cache = SessionCache::default();
+        let epoch = cache.epoch();
+        cache.put(epoch, "h".into(), Some(session(None)));
+        assert!(matches!(cache.get("h"), Some(Some(s)) if s.member_id.is_none()));
+        assert!(cache.get("other").is_none());
+        cache.forget("h");
+        assert!(cache.get("h").is_none());
+    }
+
+    #[test]
+    fn a_look_up_that_began_before_a_rekey_is_not_kept() {
+        let cache = SessionCache::default();
+        // A page read the session (logged in) from the database...
+        let epoch = cache.epoch();
+        // ...while the shopper logged out on another request.
+        cache.forget("h");
+        cache.put(epoch, "h".into(), Some(session(Some(Uuid::nil()))));
+        assert!(
+            cache.get("h").is_none(),
+            "a stale logged-in session must not be served after log-out"
+        );
+        // A look-up begun after the change is kept.
+        cache.put(cache.epoch(), "h".into(), Some(session(None)));
+        assert!(matches!(cache.get("h"), Some(Some(s)) if s.member_id.is_none()));
+    }
 }
