@@ -55,6 +55,8 @@ pub struct WebState {
     pub imports: import_job::ImportJobs,
     /// Shop sessions recently looked up.
     pub sessions: shop::SessionCache,
+    /// Cart badges recently counted.
+    pub cart_badges: shop::CartBadges,
 }
 
 /// How long a shop session lives (30 days).

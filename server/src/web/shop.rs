@@ -51,52 +51,78 @@ pub fn router() -> Router<AppState> {
         .route("/orders/{id}/cancel", post(cancel))
 }
 
-/// How long a looked-up session is reused without asking the database again. Every change
-/// to a session made by this server (creation, log-in, log-out) updates or drops its entry at
-/// once, so the only staleness is a session expiring up to this much later than stored.
-const SESSION_REUSE: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long a looked-up session or cart badge is reused without asking the database again.
+/// Every change made by this server (a session created, logged in or out; a cart line added,
+/// changed or ordered) drops the entry at once, so the only staleness is a session expiring up
+/// to this much later than stored.
+const REUSE: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Shop sessions recently looked up, by token hash: most pages need the session (for the cart
-/// badge, the member price) and would otherwise each make a database round trip for it.
-#[derive(Debug, Default)]
-pub struct SessionCache {
-    seen: std::sync::Mutex<HashMap<String, (std::time::Instant, Option<WebSession>)>>,
-    /// Moves on every log-in and log-out: a look-up that started before it is not kept.
+/// Values recently read from the database, by key, reused for [`REUSE`]: most pages need the
+/// shopper's session and cart badge and would otherwise each make database round trips for them.
+#[derive(Debug)]
+pub struct Recent<K, V> {
+    seen: std::sync::Mutex<HashMap<K, (std::time::Instant, V)>>,
+    /// Moves on every change: a read that started before it is not kept.
     epoch: std::sync::atomic::AtomicU64,
 }
 
-impl SessionCache {
-    fn get(&self, hash: &str) -> Option<Option<WebSession>> {
+impl<K, V> Default for Recent<K, V> {
+    fn default() -> Self {
+        Self {
+            seen: std::sync::Mutex::new(HashMap::new()),
+            epoch: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq, V: Clone> Recent<K, V> {
+    fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ?Sized,
+    {
         let seen = self.seen.lock().ok()?;
-        seen.get(hash)
-            .filter(|(at, _)| at.elapsed() < SESSION_REUSE)
-            .map(|(_, s)| s.clone())
+        seen.get(key)
+            .filter(|(at, _)| at.elapsed() < REUSE)
+            .map(|(_, v)| v.clone())
     }
 
+    /// The epoch to pass to [`Recent::put`]; taken before reading the database.
     fn epoch(&self) -> u64 {
         self.epoch.load(std::sync::atomic::Ordering::Acquire)
     }
 
-    /// Keeps what a look-up begun at `epoch` found, unless a session was re-keyed meanwhile.
-    fn put(&self, epoch: u64, hash: String, session: Option<WebSession>) {
+    /// Keeps what a read begun at `epoch` found, unless something changed meanwhile.
+    fn put(&self, epoch: u64, key: K, value: V) {
         if let Ok(mut seen) = self.seen.lock() {
             if self.epoch() != epoch {
                 return;
             }
             if seen.len() >= 100_000 {
-                seen.retain(|_, (at, _)| at.elapsed() < SESSION_REUSE);
+                seen.retain(|_, (at, _)| at.elapsed() < REUSE);
             }
-            seen.insert(hash, (std::time::Instant::now(), session));
+            seen.insert(key, (std::time::Instant::now(), value));
         }
     }
 
-    fn forget(&self, hash: &str) {
+    /// Drops `key`; called before and after each change to what it caches.
+    fn forget<Q>(&self, key: &Q)
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ?Sized,
+    {
         if let Ok(mut seen) = self.seen.lock() {
             self.epoch.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-            seen.remove(hash);
+            seen.remove(key);
         }
     }
 }
+
+/// Shop sessions recently looked up, by token hash.
+pub type SessionCache = Recent<String, Option<WebSession>>;
+
+/// Units in carts recently counted, by session id.
+pub type CartBadges = Recent<Uuid, i64>;
 
 /// The shopper's stored session, if there is one.
 pub async fn session(state: &AppState, ctx: &Ctx) -> WebResult<Option<WebSession>> {
@@ -145,14 +171,32 @@ pub async fn rekey_session(
 
 /// Units in the cart (for the tab bar badge).
 pub async fn cart_count(state: &AppState, session: Option<&WebSession>) -> WebResult<i64> {
-    Ok(match session {
-        Some(s) => storage::web::cart(&state.store, s.id)
-            .await?
-            .iter()
-            .map(|l| l.qty)
-            .sum(),
-        None => 0,
-    })
+    let Some(session) = session else {
+        return Ok(0);
+    };
+    if let Some(count) = state.web.cart_badges.get(&session.id) {
+        return Ok(count);
+    }
+    let epoch = state.web.cart_badges.epoch();
+    let count = storage::web::cart(&state.store, session.id)
+        .await?
+        .iter()
+        .map(|l| l.qty)
+        .sum();
+    state.web.cart_badges.put(epoch, session.id, count);
+    Ok(count)
+}
+
+/// Runs `change` to a session's cart, dropping its badge before and after.
+async fn change_cart<F: std::future::Future<Output = Result<(), AppError>>>(
+    state: &AppState,
+    session: Uuid,
+    change: F,
+) -> WebResult<()> {
+    state.web.cart_badges.forget(&session);
+    let done = change.await;
+    state.web.cart_badges.forget(&session);
+    Ok(done?)
 }
 
 /// The logged-in member's id, or a redirect to the log-in page.
@@ -554,12 +598,16 @@ async fn cart_add(
         return Err(AppError::not_found("product").into());
     }
     let session = ensure_session(&state, &ctx).await?;
-    storage::web::cart_add(
-        &state.store,
+    change_cart(
+        &state,
         session.id,
-        f.sku,
-        qty,
-        state.settings.orders.max_line_qty,
+        storage::web::cart_add(
+            &state.store,
+            session.id,
+            f.sku,
+            qty,
+            state.settings.orders.max_line_qty,
+        ),
     )
     .await?;
     let back = super::local_path(f.back.as_deref());
@@ -591,7 +639,12 @@ async fn cart_update(
             _ => return Ok(redirect("/cart?error=qty")),
         }
     };
-    storage::web::cart_set(&state.store, session.id, f.sku, qty, f.selected.is_some()).await?;
+    change_cart(
+        &state,
+        session.id,
+        storage::web::cart_set(&state.store, session.id, f.sku, qty, f.selected.is_some()),
+    )
+    .await?;
     Ok(redirect("/cart"))
 }
 
@@ -1085,7 +1138,12 @@ async fn place(
     match crate::checkout::place(&state, req).await {
         Ok(placed) => {
             let ids: Vec<Uuid> = lines.iter().map(|l| l.sku_id).collect();
-            storage::web::cart_remove(&state.store, session_id, &ids).await?;
+            change_cart(
+                &state,
+                session_id,
+                storage::web::cart_remove(&state.store, session_id, &ids),
+            )
+            .await?;
             Ok(redirect(&format!("/orders/{}", placed.id)))
         }
         Err(AppError::Conflict { code, message }) => {
