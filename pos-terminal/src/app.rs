@@ -43,7 +43,7 @@ use crate::display::CustomerDisplay;
 use crate::lane::{
     Lane, LaneError, LaneMember, LaneSettings, PaymentOutcome, PendingQr, ScanOutcome, TakenPayment,
 };
-use crate::printer_status::PAPER_LOW;
+use crate::printer_status::{PAPER_LOW, PAPER_LOW_STATUS};
 use crate::receipt::ReceiptLayout;
 use crate::scanner::ScanFrame;
 use crate::server_api::{ApiError, RemoteMember, ServerApi};
@@ -223,6 +223,8 @@ enum Background {
     ReceiptKeys,
     /// The QR payment waiting for the shopper is no longer pending.
     Qr(LanePayment),
+    /// What the idle printer said when asked its status.
+    PrinterChecked(Result<PrintOutcome, PrintError>),
 }
 
 fn load_profiles(
@@ -548,6 +550,27 @@ pub async fn run_with_console(
             }
         });
     }
+    // The idle printer watch: asks a printer with real-time status how it is every
+    // `printer_check_secs`, holding the printer's lock so it never talks over a print.
+    let printer_busy = Arc::new(tokio::sync::Mutex::new(()));
+    if config.printer_check_secs > 0 && printer.asks_status() {
+        let (printer, busy, tx) = (printer.clone(), printer_busy.clone(), tx.clone());
+        let every = Duration::from_secs(config.printer_check_secs);
+        tasks.spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let checked = {
+                    let _printing = busy.lock().await;
+                    printer.check().await
+                };
+                if let Some(result) = checked {
+                    if tx.send(Background::PrinterChecked(result)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+    }
     {
         let tx = tx.clone();
         tasks.spawn(async move {
@@ -615,6 +638,7 @@ pub async fn run_with_console(
         display,
         last_change: None,
         printer: &printer,
+        printer_busy,
         printer_layout: ReceiptLayout::from_profile(&printer_profile),
         push_now: &push_now,
         headless: config.headless,
@@ -717,6 +741,8 @@ struct Runner<'a> {
     /// Change of the last completed sale (shown until the next sale starts).
     last_change: Option<Money>,
     printer: &'a ReceiptPrinter,
+    /// Held while printing or asking the printer's status (one conversation at a time).
+    printer_busy: Arc<tokio::sync::Mutex<()>>,
     printer_layout: ReceiptLayout,
     push_now: &'a Notify,
     headless: bool,
@@ -794,6 +820,31 @@ impl Runner<'_> {
                     Err(e) => self.say(true, format!("ERR {e}")),
                 }
             }
+            Background::PrinterChecked(result) => {
+                let (state, alert) = printer_state(&result);
+                if state == self.printer_state {
+                    return;
+                }
+                let was_down = self.printer_state != "ok" && self.printer_state != PAPER_LOW_STATUS;
+                self.printer_state = state.into();
+                let waiting = self
+                    .lane
+                    .db()
+                    .counts()
+                    .await
+                    .map(|c| c.unprinted)
+                    .unwrap_or(0);
+                match result {
+                    Err(e) => self.say(true, format!("EVENT printer: {e}")),
+                    Ok(_) if was_down && waiting > 0 => self.say(
+                        alert,
+                        format!(
+                            "EVENT printer ready again ({state}): reprint (F7) prints the waiting receipt"
+                        ),
+                    ),
+                    Ok(_) => self.say(alert, format!("EVENT printer {state}")),
+                }
+            }
             Background::ReceiptKeys => {
                 if let Err(e) = self.lane.reload_receipt_keys().await {
                     self.say(true, format!("ERR receipt keys reload: {e}"));
@@ -831,7 +882,10 @@ impl Runner<'_> {
     /// Prints (with the printer's status check when its profile has one); the status bar and
     /// the alert follow the result.
     async fn print(&mut self, bytes: &[u8]) -> Result<PrintOutcome, PrintError> {
-        let result = self.printer.print(bytes).await;
+        let result = {
+            let _printing = self.printer_busy.lock().await;
+            self.printer.print(bytes).await
+        };
         let (state, alert) = printer_state(&result);
         self.printer_state = state.into();
         self.printer_alert |= alert;

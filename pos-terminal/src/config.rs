@@ -78,6 +78,12 @@ pub struct Config {
     /// Seconds between catalog polls without notices (default 60).
     #[serde(default = "default_poll_secs")]
     pub catalog_poll_secs: u64,
+    /// Seconds between asks of an idle printer's real-time status, so the status bar shows
+    /// paper out or cover open before the next sale tries to print, and the cashier hears when
+    /// a waiting receipt can be reprinted (default 10; 0: only when printing). Only printers
+    /// whose profile has real-time status, on `tcp:` or `serial:`.
+    #[serde(default = "default_printer_check_secs")]
+    pub printer_check_secs: u64,
     /// Variable-measure barcode layouts (default: the Chinese price layout, prefixes 20–29).
     #[serde(default)]
     pub variable_measure: Vec<VariableMeasureLayout>,
@@ -94,6 +100,10 @@ pub struct Config {
 
 fn default_push_secs() -> u64 {
     5
+}
+
+fn default_printer_check_secs() -> u64 {
+    10
 }
 
 fn default_poll_secs() -> u64 {

@@ -380,6 +380,9 @@ pub async fn query_status<S: AsyncRead + AsyncWrite + Unpin>(
 /// (nothing is sent to a printer that is out of paper, open, in error or silent) and after (a
 /// fault found then fails the print too). Paper near end, before or after, is reported in the
 /// outcome and the receipt counts as printed.
+///
+/// Empty `bytes` only checks: the status is asked once and nothing is sent (the lane's idle
+/// printer watch, [`ReceiptPrinter::check`]).
 pub async fn print_with_status<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     bytes: &[u8],
@@ -390,6 +393,11 @@ pub async fn print_with_status<S: AsyncRead + AsyncWrite + Unpin>(
         return Err(PrintError::Fault {
             fault,
             after_sending: false,
+        });
+    }
+    if bytes.is_empty() {
+        return Ok(PrintOutcome {
+            paper_low: before.paper_low(),
         });
     }
     write_all(stream, bytes).await?;
@@ -590,6 +598,16 @@ impl ReceiptPrinter {
         self.status.is_some() && !matches!(self.sink, PrinterSink::File { .. })
     }
 
+    /// Asks the printer how it is without printing anything (`None` when it cannot be asked:
+    /// no real-time status in its profile, or a write-only file sink).
+    pub async fn check(&self) -> Option<Result<PrintOutcome, PrintError>> {
+        if self.asks_status() {
+            Some(self.print(&[]).await)
+        } else {
+            None
+        }
+    }
+
     /// Prints `bytes`: over TCP and serial with the real-time status check when the profile has
     /// it ([`print_with_status`]); to a file as it is.
     pub async fn print(&self, bytes: &[u8]) -> Result<PrintOutcome, PrintError> {
@@ -753,6 +771,22 @@ mod tests {
         assert_eq!(printer.status_requests(), 8, "DLE EOT 1–4 before and after");
         tokio::task::yield_now().await;
         assert_eq!(printer.received(), b"receipt bytes");
+    }
+
+    #[tokio::test]
+    async fn a_check_asks_once_and_sends_nothing() {
+        let printer = VirtualPrinter::new();
+        printer.set_status(PrinterStatus::paper_near_end());
+        let mut stream = pipe(&printer);
+        let outcome = print_with_status(&mut stream, b"", WAIT).await.unwrap();
+        assert!(outcome.paper_low);
+        printer.set_status(PrinterStatus::paper_out());
+        let e = print_with_status(&mut stream, b"", WAIT).await.unwrap_err();
+        assert_eq!(e.status_text(), "缺纸 PAPER OUT");
+        drop(stream);
+        tokio::task::yield_now().await;
+        assert_eq!(printer.status_requests(), 8, "DLE EOT 1–4, once a check");
+        assert_eq!(printer.received(), b"");
     }
 
     #[tokio::test]

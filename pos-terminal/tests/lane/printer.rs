@@ -3,7 +3,9 @@
 //! printer on a pseudo-terminal. Out of paper, the sale completes, nothing is printed, the
 //! cashier is told, and after the paper is loaded the reprint prints the journal's receipt
 //! bytes; paper near end prints and warns; a printer that never answers counts as offline; a
-//! cover open on a serial printer is reported the same way.
+//! cover open on a serial printer is reported the same way; an idle printer is watched, so the
+//! status bar shows paper out before the next sale and the cashier hears when the waiting
+//! receipt can be reprinted.
 
 use std::time::Duration;
 
@@ -201,4 +203,54 @@ async fn a_serial_printer_with_its_cover_open_is_reported_and_reprinted() {
     assert_eq!(printer.received(), receipt);
     lane.kill().await;
     drop(slave);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_printer_is_watched_and_the_cashier_hears_when_it_is_back() {
+    let app = TestApp::spawn().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let printer = VirtualPrinter::start().await.expect("virtual printer");
+    let addr = printer.addr().expect("addr");
+    let (_, credential) = app.register_lane("Lane 1").await;
+    let config = write_config(
+        &app,
+        &credential,
+        dir.path(),
+        &format!("printer = \"tcp:{addr}\"\nprinter_check_secs = 1"),
+    );
+    let mut lane = LaneProcess::start(&config).await;
+    let (_, answer) = cash_sale(&mut lane, dir.path()).await;
+    assert!(answer.contains("receipt printed"), "{answer}");
+    let printed = printer.received();
+
+    // The paper runs out while nobody is printing: the watch notices, nothing is printed.
+    printer.set_status(PrinterStatus::paper_out());
+    let event = lane.expect_line(|l| l.starts_with("EVENT printer")).await;
+    assert!(event.contains("打印机缺纸 printer out of paper"), "{event}");
+    let status = lane.command("status").await;
+    assert!(status.contains("printer 缺纸 PAPER OUT"), "{status}");
+    assert_eq!(printer.received(), printed, "asking sends no receipt bytes");
+
+    // A sale now completes and its receipt waits.
+    let (_, answer) = cash_sale(&mut lane, dir.path()).await;
+    assert!(answer.contains("waits for reprint"), "{answer}");
+
+    // Paper loaded: the cashier is told the waiting receipt can be reprinted, unprompted.
+    printer.set_status(PrinterStatus::READY);
+    let event = lane.expect_line(|l| l.starts_with("EVENT printer")).await;
+    assert!(
+        event.contains("ready again") && event.contains("reprint"),
+        "{event}"
+    );
+    let status = lane.command("status").await;
+    assert!(
+        status.contains("printer ok") && status.contains("unprinted 1"),
+        "{status}"
+    );
+    let answer = lane.command("reprint").await;
+    assert!(answer.contains("reprinted"), "{answer}");
+    let mut expected = printed.clone();
+    expected.extend_from_slice(&journal_receipt(dir.path()).await);
+    assert_eq!(printer.received(), expected, "the waiting receipt, once");
+    lane.kill().await;
 }
