@@ -156,10 +156,15 @@ const JS: &str = r#"
     var poll=function(){
       fetch(job.getAttribute('data-poll'),{credentials:'same-origin'}).then(function(r){return r.json();}).then(function(p){
         if(p.phase==='finished'){location.reload();return;}
-        var bar=document.getElementById('import-progress');
-        bar.max=Math.max(1,p.total);bar.value=p.done;
-        document.getElementById('import-done').textContent=p.done;
-        document.getElementById('import-total').textContent=p.total;
+        if(p.total>0){
+          var bar=document.getElementById('import-progress');
+          bar.max=p.total;bar.value=p.done;
+          document.getElementById('import-done').textContent=p.done;
+          document.getElementById('import-total').textContent=p.total;
+          document.getElementById('import-count').hidden=false;
+          var phase=document.getElementById('import-phase');
+          if(p.phase==='importing')phase.textContent=phase.getAttribute('data-importing');
+        }
         setTimeout(poll,400);
       }).catch(function(){setTimeout(poll,2000);});
     };

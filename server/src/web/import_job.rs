@@ -171,13 +171,19 @@ async fn page(
             );
             let body = html! {
                 div.card #import-job data-poll={ "/console/catalog/import/" (id) "/progress" } {
-                    p #import-phase { @match phase {
+                    p #import-phase data-importing=(ctx.t("正在导入…", "Importing…")) { @match phase {
                         Phase::Checking => (ctx.t("正在逐行校验…", "Checking every line…")),
                         _ => (ctx.t("正在导入…", "Importing…")),
                     } }
-                    progress #import-progress max=(total.max(1)) value=(done) style="width:100%" {}
-                    p.muted { span #import-done { (done) } " / " span #import-total { (total) }
-                        (ctx.t(" 个商品。全部成功才会生效，可离开此页稍后回来。", " products. Nothing takes effect unless all of them do; you may leave and come back.")) }
+                    // Until every line is checked the count is not known: the bar just moves.
+                    @if total > 0 {
+                        progress #import-progress max=(total) value=(done) style="width:100%" {}
+                    } @else {
+                        progress #import-progress style="width:100%" {}
+                    }
+                    p.muted #import-count hidden[total == 0] { span #import-done { (done) } " / " span #import-total { (total) }
+                        (ctx.t(" 个商品。", " products. ")) }
+                    p.muted { (ctx.t("全部成功才会生效，可离开此页稍后回来。", "Nothing takes effect unless all of them do; you may leave and come back.")) }
                 }
             };
             console_page(&ctx, &staff, ctx.t("导入商品", "Import products"), body)
