@@ -66,6 +66,10 @@ pub fn router() -> Router<AppState> {
         .route("/console/staff", get(staff_list))
         .route("/console/devices", get(devices).post(register_device))
         .route("/console/devices/{id}/revoke", post(revoke_device))
+        .route(
+            "/console/devices/{id}/receipt-keys/{key_id}/revoke",
+            post(revoke_receipt_key),
+        )
 }
 
 /// The store a staff member's pages are limited to (none for head office).
@@ -1670,6 +1674,15 @@ async fn devices_view(
         .into_iter()
         .filter(|l| l.kind == "store" && location.as_ref().is_none_or(|own| own == &l.id))
         .collect();
+    // The lanes' receipt-signing keys, by device (registered by the lanes themselves).
+    let mut receipt_keys: HashMap<Uuid, Vec<retail_domain::wire::receipts::ReceiptKey>> =
+        HashMap::new();
+    for l in &stores {
+        for key in storage::receipts::keys_of_store(&state.store, &l.id).await? {
+            receipt_keys.entry(key.device_id).or_default().push(key);
+        }
+    }
+    let head_office = staff.role == Role::HeadOfficeAdmin;
     let id = form
         .id
         .clone()
@@ -1695,9 +1708,18 @@ async fn devices_view(
             button.btn type="submit" { (ctx.t("登记", "Register")) }
         }
         div.table-wrap { table {
-            tr { th { (ctx.t("门店", "Store")) } th { (ctx.t("名称", "Name")) } th { (ctx.t("类型", "Kind")) } th { (ctx.t("最近在线", "Last seen")) } th {} }
+            tr { th { (ctx.t("门店", "Store")) } th { (ctx.t("名称", "Name")) } th { (ctx.t("类型", "Kind")) } th { (ctx.t("最近在线", "Last seen")) }
+                 th title=(ctx.t("收银机签发小票码所用的密钥；小票码被盗用时吊销", "The keys a lane signs its receipt codes with; revoke one if its codes are being forged")) { (ctx.t("小票密钥", "Receipt keys")) } th {} }
             @for d in &devices {
                 tr { td { (d.location_id) } td { (d.name) } td { (d.kind) } td { @if let Some(t) = d.last_seen_at { (when(t)) } @else { "—" } }
+                     td.receipt-keys { @for k in receipt_keys.get(&d.id).map(Vec::as_slice).unwrap_or_default() {
+                        div { code { (k.key_id) } " "
+                            @if k.revoked_at.is_some() { span.status.cancelled { (ctx.t("已吊销", "Revoked")) } }
+                            @else if head_office {
+                                form style="display:inline" method="post" action={ "/console/devices/" (d.id) "/receipt-keys/" (k.key_id) "/revoke" } {
+                                    (ctx.csrf_field()) button.link type="submit" { (ctx.t("吊销密钥", "Revoke key")) } } }
+                            @else { span.status.paid { (ctx.t("有效", "Valid")) } } }
+                     } }
                      td { @if d.revoked_at.is_some() { span.status.cancelled { (ctx.t("已吊销", "Revoked")) } } @else {
                         form method="post" action={ "/console/devices/" (d.id) "/revoke" } { (ctx.csrf_field()) button.link type="submit" { (ctx.t("吊销", "Revoke")) } } } } }
             }
@@ -1788,6 +1810,17 @@ async fn revoke_device(
     let device = storage::devices::get(&state.store, id).await?;
     staff.require_store(&device.location_id)?;
     crate::routes::devices::revoke_device(&state, id, &staff.actor()).await?;
+    Ok(redirect("/console/devices"))
+}
+
+async fn revoke_receipt_key(
+    State(state): State<AppState>,
+    Staff(staff): Staff,
+    Path((id, key_id)): Path<(Uuid, String)>,
+    Form(_): Form<HashMap<String, String>>,
+) -> WebResult<Response> {
+    staff.require(&[Role::HeadOfficeAdmin])?;
+    storage::receipts::revoke_key(&state.store, id, key_id.trim(), &staff.actor()).await?;
     Ok(redirect("/console/devices"))
 }
 

@@ -15,7 +15,7 @@ use crate::both_backends;
 use crate::pricing::member_code;
 use crate::sales::{fen, member, new_id, push, register_lane, sale, sku_ids};
 use crate::support::TestApp;
-use crate::web::{between, shopper, Browser};
+use crate::web::{between, console, shopper, Browser};
 
 /// A lane with its credential and receipt-signing key (registered).
 pub(crate) struct Lane {
@@ -745,3 +745,49 @@ async fn e_receipt_page(app: TestApp) {
 }
 
 both_backends!(e_receipt_page, e_receipt_page);
+
+/// The console's devices page lists each lane's receipt keys; head office revokes one there
+/// (its codes are refused from then on), a store manager sees them but has no revoke button.
+async fn console_lists_and_revokes_receipt_keys(app: TestApp) {
+    let (_, a, skus) = setup(&app, 1).await;
+    let s = sale("SH001", None, &[(&skus[0], 1, 1_000)], &[]);
+    sold(&app, &a, &s).await;
+    let code = a.code(&s);
+    let key_id = a.key.verifier().key_id();
+
+    let mut manager = console(&app, "mgr.sh001").await;
+    let page = manager.get("/console/devices").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains(&key_id), "the manager sees the key");
+    assert!(
+        !page.body.contains("/receipt-keys/"),
+        "but cannot revoke it"
+    );
+    let refused_page = manager
+        .post_csrf(
+            &format!("/console/devices/{}/receipt-keys/{key_id}/revoke", a.id),
+            &[],
+        )
+        .await;
+    assert_eq!(refused_page.status, StatusCode::FORBIDDEN);
+    let (status, _) = view(&app, &code).await;
+    assert_eq!(status, StatusCode::OK, "still valid");
+
+    let mut office = console(&app, "admin").await;
+    let page = office.get("/console/devices").await;
+    let action = format!("/console/devices/{}/receipt-keys/{key_id}/revoke", a.id);
+    assert!(page.body.contains(&action), "head office has the button");
+    let done = office.post_csrf(&action, &[]).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    let page = office.get("/console/devices").await;
+    assert!(!page.body.contains(&action), "revoked: no button");
+    let row = between(&page.body, &key_id, "</div>");
+    assert!(row.contains("已吊销"), "{row}");
+    let (status, body) = view(&app, &code).await;
+    refused(status, &body, "revoked_receipt_key");
+}
+
+both_backends!(
+    console_lists_and_revokes_receipt_keys,
+    console_lists_and_revokes_receipt_keys
+);

@@ -142,7 +142,7 @@ pub(crate) async fn shopper(app: &TestApp, phone: &str) -> Browser {
     b
 }
 
-async fn console(app: &TestApp, user: &str) -> Browser {
+pub(crate) async fn console(app: &TestApp, user: &str) -> Browser {
     let mut b = Browser::new(app);
     let page = b
         .post_csrf(
