@@ -89,7 +89,7 @@ nav.tabs a{flex:1;text-align:center;padding:9px 0 11px;font-size:12px;color:#444
 .spread{display:flex;justify-content:space-between;align-items:center;gap:8px}
 .qty{width:64px!important;display:inline-block}
 .bars .bar{display:flex;align-items:center;gap:8px;margin:4px 0;font-size:13px}
-.bars .bar span.l{width:110px;flex:none}
+.bars .bar span.l{width:150px;flex:none;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
 .bars .bar i{display:block;height:14px;background:#0a7d4f;border-radius:3px;min-width:2px}
 .kpis{display:grid;grid-template-columns:repeat(2,1fr);gap:10px;margin-bottom:12px}
 .kpi{background:#fff;border-radius:10px;padding:12px}

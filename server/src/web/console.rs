@@ -282,10 +282,23 @@ async fn dashboard(
     };
     let total: i64 = sales.iter().map(|s| s.total_fen).sum();
     let count: i64 = sales.iter().map(|s| s.orders).sum();
+    // Stores by code, labelled with their names ("SH001 人民广场店").
+    let names: HashMap<String, String> = storage::locations::list(&state.store)
+        .await?
+        .into_iter()
+        .map(|l| {
+            let label = format!("{} {}", l.id, ctx.lang.pick(&l.name_zh, &l.name_en));
+            (l.id, label)
+        })
+        .collect();
     let mut by_store: BTreeMap<String, i64> = BTreeMap::new();
     let mut by_channel: BTreeMap<String, i64> = BTreeMap::new();
     for s in &sales {
-        *by_store.entry(s.location_id.clone()).or_default() += s.total_fen;
+        let label = names
+            .get(&s.location_id)
+            .cloned()
+            .unwrap_or_else(|| s.location_id.clone());
+        *by_store.entry(label).or_default() += s.total_fen;
         *by_channel
             .entry(channel_label(&ctx, &s.channel).to_owned())
             .or_default() += s.total_fen;
