@@ -137,8 +137,13 @@ impl Shots {
     }
 }
 
-async fn text_of(client: &Client, css: &str) -> String {
-    // Retried: a script may replace the element between finding it and reading it.
+/// Runs `act` on the element `css` once it is there, retried for a while: a script may replace
+/// the element (a re-priced page, a suggestion list) between finding it and acting on it.
+async fn on_element<T, F, Fut>(client: &Client, css: &str, what: &str, act: F) -> T
+where
+    F: Fn(fantoccini::elements::Element) -> Fut,
+    Fut: std::future::Future<Output = Result<T, fantoccini::error::CmdError>>,
+{
     let mut last = String::new();
     for _ in 0..50 {
         match client
@@ -147,59 +152,51 @@ async fn text_of(client: &Client, css: &str) -> String {
             .for_element(Locator::Css(css))
             .await
         {
-            Ok(el) => match el.text().await {
-                Ok(text) => return text,
+            Ok(el) => match act(el).await {
+                Ok(done) => return done,
                 Err(e) => last = e.to_string(),
             },
             Err(e) => last = e.to_string(),
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("{css}: {last}");
+    panic!("{what} {css}: {last}");
+}
+
+async fn text_of(client: &Client, css: &str) -> String {
+    on_element(client, css, "read", |el| async move { el.text().await }).await
+}
+
+/// The `value` of the form field `css`.
+async fn value_of(client: &Client, css: &str) -> Option<String> {
+    on_element(client, css, "read the value of", |el| async move {
+        el.prop("value").await
+    })
+    .await
 }
 
 async fn click(client: &Client, css: &str) {
-    let mut last = String::new();
-    for _ in 0..50 {
-        match client
-            .wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Css(css))
-            .await
-        {
-            Ok(el) => match el.click().await {
-                Ok(()) => return,
-                Err(e) => last = e.to_string(),
-            },
-            Err(e) => last = e.to_string(),
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("click {css}: {last}");
+    on_element(client, css, "click", |el| async move { el.click().await }).await
 }
 
 async fn type_into(client: &Client, css: &str, text: &str) {
-    // Retried: the page may be replaced (a form submitted, a re-priced page) while typing.
-    let mut last = String::new();
-    for _ in 0..50 {
-        match client
-            .wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Css(css))
-            .await
-        {
-            Ok(el) => match el.clear().await {
-                Ok(()) => match el.send_keys(text).await {
-                    Ok(()) => return,
-                    Err(e) => last = e.to_string(),
-                },
-                Err(e) => last = e.to_string(),
-            },
-            Err(e) => last = e.to_string(),
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("type into {css}: {last}");
+    on_element(client, css, "type into", |el| async move {
+        el.clear().await?;
+        el.send_keys(text).await
+    })
+    .await
+}
+
+/// Opens the console's import page and submits the CSV file at `path`.
+async fn submit_import(desk: &Client, app: &TestApp, path: &Path) {
+    desk.goto(&format!("{}/console/catalog/import", app.url))
+        .await
+        .unwrap();
+    on_element(desk, "#file", "choose a file in", |el| async move {
+        el.send_keys(path.to_str().unwrap_or_default()).await
+    })
+    .await;
+    click(desk, "#import-submit").await;
 }
 
 async fn wait_path(client: &Client, prefix: &str) -> String {
@@ -300,17 +297,7 @@ async fn shopper_orders_for_pickup_and_the_manager_marks_it_ready() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(
-        phone
-            .find(Locator::Css("#store"))
-            .await
-            .unwrap()
-            .prop("value")
-            .await
-            .unwrap()
-            .as_deref(),
-        Some("SH001")
-    );
+    assert_eq!(value_of(&phone, "#store").await.as_deref(), Some("SH001"));
     shots.take(&phone, "shop-checkout-360").await;
     click(&phone, "#checkout-form button.block").await;
     let order_path = wait_path(&phone, "/orders/").await;
@@ -388,16 +375,7 @@ async fn csv_import_with_a_bad_line_imports_nothing_and_cashiers_stay_out() {
     );
     let bad_path = temp.path().join("bad.csv");
     std::fs::write(&bad_path, bad).unwrap();
-    desk.goto(&format!("{}/console/catalog/import", app.url))
-        .await
-        .unwrap();
-    desk.find(Locator::Css("#file"))
-        .await
-        .unwrap()
-        .send_keys(bad_path.to_str().unwrap())
-        .await
-        .unwrap();
-    click(&desk, "#import-submit").await;
+    submit_import(&desk, &app, &bad_path).await;
     let errors = text_of(&desk, "#import-errors").await;
     assert!(errors.contains("第 3 行"), "{errors}");
     assert!(errors.contains("barcodes"), "{errors}");
@@ -431,16 +409,7 @@ async fn csv_import_with_a_bad_line_imports_nothing_and_cashiers_stay_out() {
             .replace("6901234567891", "6901234567915"),
     )
     .unwrap();
-    desk.goto(&format!("{}/console/catalog/import", app.url))
-        .await
-        .unwrap();
-    desk.find(Locator::Css("#file"))
-        .await
-        .unwrap()
-        .send_keys(good_path.to_str().unwrap())
-        .await
-        .unwrap();
-    click(&desk, "#import-submit").await;
+    submit_import(&desk, &app, &good_path).await;
     let ok = text_of(&desk, "#import-ok").await;
     assert!(ok.contains('2'), "{ok}");
     // And the shop finds the new product by its Chinese name.
@@ -577,14 +546,7 @@ async fn scan_and_go_pays_and_shows_a_signed_exit_pass() {
     click(&phone, "#scan-form button").await;
     assert!(text_of(&phone, ".notice.err").await.contains("没有找到"));
     assert_eq!(
-        phone
-            .find(Locator::Css("input[name=qty]"))
-            .await
-            .unwrap()
-            .prop("value")
-            .await
-            .unwrap()
-            .as_deref(),
+        value_of(&phone, "input[name=qty]").await.as_deref(),
         Some("2")
     );
     shots.take(&phone, "scan-basket-360").await;
@@ -902,16 +864,7 @@ async fn a_large_csv_import_runs_in_the_background_with_progress() {
     };
 
     for (path, name) in [(&broken_path, "broken"), (&good_path, "good")] {
-        desk.goto(&format!("{}/console/catalog/import", app.url))
-            .await
-            .unwrap();
-        desk.find(Locator::Css("#file"))
-            .await
-            .unwrap()
-            .send_keys(path.to_str().unwrap())
-            .await
-            .unwrap();
-        click(&desk, "#import-submit").await;
+        submit_import(&desk, &app, path).await;
         // The upload answers with the job's page, which shows progress until it is done.
         let job = wait_path(&desk, "/console/catalog/import/").await;
         assert!(job.len() > "/console/catalog/import/".len());
