@@ -111,6 +111,7 @@ impl LaneHandle {
             manager_pin_sha256: Some(pos_terminal::lane::pin_hash(&options.manager_pin)),
             push_interval_secs: 1,
             catalog_poll_secs: 5,
+            printer_check_secs: 10,
             variable_measure: Vec::new(),
             footer: vec!["谢谢惠顾 Thank you".into()],
             simulate: true,
