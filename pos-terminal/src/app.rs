@@ -839,7 +839,7 @@ impl Runner<'_> {
                     Ok(_) if was_down && waiting > 0 => self.say(
                         alert,
                         format!(
-                            "EVENT printer ready again ({state}): reprint (F7) prints the waiting receipt"
+                            "EVENT printer ready again ({state}): reprint (F7) prints the {waiting} waiting receipt(s)"
                         ),
                     ),
                     Ok(_) => self.say(alert, format!("EVENT printer {state}")),
@@ -890,6 +890,41 @@ impl Runner<'_> {
         self.printer_state = state.into();
         self.printer_alert |= alert;
         result
+    }
+
+    /// Prints the receipts that are waiting, in order, marking each printed as it goes; stops at
+    /// the first that fails (it and the rest keep waiting).
+    async fn reprint_waiting(
+        &mut self,
+        waiting: &[crate::store::JournalEntry],
+    ) -> Result<String, LaneError> {
+        let mut done: Vec<String> = Vec::new();
+        let mut paper_low = false;
+        for entry in waiting {
+            match self.print(&entry.receipt).await {
+                Ok(outcome) => {
+                    self.lane.db().mark_printed(entry.sale.id).await?;
+                    paper_low |= outcome.paper_low;
+                    done.push(entry.sale.sale_no.clone());
+                }
+                Err(e) if done.is_empty() => {
+                    return Err(LaneError::NotUsableHere(format!(
+                        "{e}; the receipt waits for reprint"
+                    )))
+                }
+                Err(e) => {
+                    return Err(LaneError::NotUsableHere(format!(
+                        "{e}; receipt {} reprinted, {} still wait for reprint",
+                        done.join(", "),
+                        waiting.len() - done.len()
+                    )))
+                }
+            }
+        }
+        Ok(print_note(
+            &PrintOutcome { paper_low },
+            &format!("receipt {} reprinted", done.join(", ")),
+        ))
     }
 
     async fn apply(&mut self, cmd: Command) -> Result<String, LaneError> {
@@ -1035,6 +1070,12 @@ impl Runner<'_> {
                 self.finish_payment(outcome, Money::ZERO).await
             }
             Command::Reprint => {
+                // Receipts that could not print go first, oldest first, all of them; with none
+                // waiting, a copy of the last sale's receipt.
+                let waiting = self.lane.db().unprinted_sales().await?;
+                if !waiting.is_empty() {
+                    return self.reprint_waiting(&waiting).await;
+                }
                 let last = self
                     .lane
                     .db()

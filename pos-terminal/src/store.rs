@@ -497,6 +497,17 @@ impl LaneDb {
             .transpose()
     }
 
+    /// The sales whose receipt has not printed yet (the printer was out of paper, open or
+    /// off-line), oldest first.
+    pub async fn unprinted_sales(&self) -> StoreResult<Vec<JournalEntry>> {
+        sqlx::query("SELECT * FROM sales WHERE printed = 0 ORDER BY seq")
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(Self::entry)
+            .collect()
+    }
+
     /// A sale of the journal by id.
     pub async fn sale(&self, id: Uuid) -> StoreResult<Option<JournalEntry>> {
         sqlx::query("SELECT * FROM sales WHERE id = ?")

@@ -231,26 +231,42 @@ async fn an_idle_printer_is_watched_and_the_cashier_hears_when_it_is_back() {
     assert!(status.contains("printer 缺纸 PAPER OUT"), "{status}");
     assert_eq!(printer.received(), printed, "asking sends no receipt bytes");
 
-    // A sale now completes and its receipt waits.
-    let (_, answer) = cash_sale(&mut lane, dir.path()).await;
-    assert!(answer.contains("waits for reprint"), "{answer}");
+    // Two sales now complete and their receipts wait.
+    let mut waiting = Vec::new();
+    for _ in 0..2 {
+        let (_, answer) = cash_sale(&mut lane, dir.path()).await;
+        assert!(answer.contains("waits for reprint"), "{answer}");
+        waiting.extend_from_slice(&journal_receipt(dir.path()).await);
+    }
 
     // Paper loaded: the cashier is told the waiting receipt can be reprinted, unprompted.
     printer.set_status(PrinterStatus::READY);
     let event = lane.expect_line(|l| l.starts_with("EVENT printer")).await;
     assert!(
-        event.contains("ready again") && event.contains("reprint"),
+        event.contains("ready again") && event.contains("2 waiting receipt"),
         "{event}"
     );
     let status = lane.command("status").await;
     assert!(
-        status.contains("printer ok") && status.contains("unprinted 1"),
+        status.contains("printer ok") && status.contains("unprinted 2"),
         "{status}"
     );
+    // One reprint prints both waiting receipts, oldest first, each once.
     let answer = lane.command("reprint").await;
     assert!(answer.contains("reprinted"), "{answer}");
     let mut expected = printed.clone();
+    expected.extend_from_slice(&waiting);
+    assert_eq!(
+        printer.received(),
+        expected,
+        "the waiting receipts, in order, once"
+    );
+    let status = lane.command("status").await;
+    assert!(status.contains("unprinted 0"), "{status}");
+    // With nothing waiting, a reprint is a copy of the last receipt.
+    let answer = lane.command("reprint").await;
+    assert!(answer.contains("reprinted"), "{answer}");
     expected.extend_from_slice(&journal_receipt(dir.path()).await);
-    assert_eq!(printer.received(), expected, "the waiting receipt, once");
+    assert_eq!(printer.received(), expected);
     lane.kill().await;
 }
