@@ -489,6 +489,11 @@ async fn first_sight(store: &LocalStore, message_id: Uuid) -> bool {
 mod tests {
     use super::*;
 
+    /// The outbox rows handed to the client, in order (statuses left out).
+    fn handed_rows(delivery: &Delivery) -> Vec<i64> {
+        delivery.handed.iter().flatten().copied().collect()
+    }
+
     fn config() -> LinkConfig {
         LinkConfig {
             host: "127.0.0.1".into(),
@@ -599,15 +604,7 @@ mod tests {
             delivery.outstanding.keys().copied().collect::<Vec<_>>(),
             first
         );
-        assert_eq!(
-            delivery
-                .handed
-                .iter()
-                .flatten()
-                .copied()
-                .collect::<Vec<_>>(),
-            first
-        );
+        assert_eq!(handed_rows(&delivery), first);
         assert!(delivery.outstanding.values().all(Option::is_none));
         // The server acknowledges the oldest two: two newer rows take their places, oldest
         // first.
@@ -622,15 +619,7 @@ mod tests {
         let after: Vec<i64> = delivery.outstanding.keys().copied().collect();
         assert_eq!(after.len(), WINDOW);
         assert_eq!(after[..WINDOW - 2], first[2..]);
-        assert_eq!(
-            delivery
-                .handed
-                .iter()
-                .flatten()
-                .copied()
-                .collect::<Vec<_>>(),
-            after[WINDOW - 2..]
-        );
+        assert_eq!(handed_rows(&delivery), after[WINDOW - 2..]);
     }
 
     #[tokio::test]

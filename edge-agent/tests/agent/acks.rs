@@ -12,22 +12,33 @@ use retail_server::storage::bus::{applied_events, exit_pass_use, exit_passes_use
 use uuid::Uuid;
 
 use crate::support::{
-    agent_config, eventually, free_port, pty, Agent, Mosquitto, Pty, Server, CLOSE, OPEN,
+    agent_config, eventually, free_port, pty, scan_passes, Agent, Mosquitto, Pty, Server,
 };
 
-/// Scans `n` valid passes at the gate (each opens it); returns their sessions.
-async fn scan_passes(server: &Server, scanner: &mut Pty, relay: &mut Pty, n: u32) -> Vec<Uuid> {
-    let mut sessions = Vec::new();
-    for i in 0..n {
-        let (session, pass) = server.exit_pass("SH001", 1 + i, 800 + i64::from(i), 300);
-        scanner.scan(&pass).await;
-        if i > 0 {
-            assert_eq!(relay.relay_command().await, CLOSE);
-        }
-        assert_eq!(relay.relay_command().await, OPEN);
-        sessions.push(session);
-    }
-    sessions
+/// An agent configuration for SH001 in `dir/agent` with a gate on two fresh pseudo-terminals
+/// (scanner, relay), on the broker at `port`, waiting 1 s for acknowledgements.
+fn gate_agent(
+    dir: &std::path::Path,
+    server: &Server,
+    device: Uuid,
+    credential: &str,
+    port: u16,
+) -> (edge_agent::Config, Pty, Pty) {
+    let scanner = pty();
+    let relay = pty();
+    let agent_dir = dir.join("agent");
+    std::fs::create_dir_all(&agent_dir).unwrap();
+    let mut config = agent_config(
+        &agent_dir,
+        "SH001",
+        device,
+        credential,
+        &server.url,
+        &format!("mqtt://127.0.0.1:{port}"),
+        [&scanner.path, &relay.path],
+    );
+    config.ack_wait_secs = 1;
+    (config, scanner, relay)
 }
 
 /// The message ids of the events in the agent's outbox, oldest first.
@@ -65,24 +76,12 @@ async fn events_published_before_the_server_subscribes_arrive_once_it_does() {
     // First the server runs without its bus client.
     let mut server = Server::start(dir.path(), |s| s.mqtt.enabled = false).await;
     let (device, credential) = server.register_edge("SH001").await;
-    let mut scanner = pty();
-    let mut relay = pty();
-    let agent_dir = dir.path().join("agent");
-    std::fs::create_dir_all(&agent_dir).unwrap();
-    let mut config = agent_config(
-        &agent_dir,
-        "SH001",
-        device,
-        &credential,
-        &server.url,
-        &format!("mqtt://127.0.0.1:{port}"),
-        [&scanner.path, &relay.path],
-    );
-    config.ack_wait_secs = 1;
+    let (config, mut scanner, mut relay) =
+        gate_agent(dir.path(), &server, device, &credential, port);
     let local = LocalStore::open(&config.data_dir).await.unwrap();
     let mut agent = Agent::start(config);
 
-    let sessions = scan_passes(&server, &mut scanner, &mut relay, 5).await;
+    let sessions = scan_passes(&server, &mut scanner, &mut relay, 5, 800).await;
     // The broker has taken every event (read beside the running agent: WAL) ...
     eventually("the broker acknowledges every event", || {
         let local = local.clone();
@@ -192,23 +191,11 @@ async fn unacknowledged_events_are_sent_again_and_applied_once() {
         }
     }
 
-    let mut scanner = pty();
-    let mut relay = pty();
-    let agent_dir = dir.path().join("agent");
-    std::fs::create_dir_all(&agent_dir).unwrap();
-    let mut config = agent_config(
-        &agent_dir,
-        "SH001",
-        device,
-        &credential,
-        &server.url,
-        &format!("mqtt://127.0.0.1:{port}"),
-        [&scanner.path, &relay.path],
-    );
-    config.ack_wait_secs = 1;
+    let (config, mut scanner, mut relay) =
+        gate_agent(dir.path(), &server, device, &credential, port);
     let mut agent = Agent::start(config.clone());
     server.wait_online(device).await;
-    let sessions = scan_passes(&server, &mut scanner, &mut relay, 3).await;
+    let sessions = scan_passes(&server, &mut scanner, &mut relay, 3, 800).await;
 
     // Each event goes out more than once, and the server acknowledges each.
     let mut sent: HashMap<Uuid, usize> = HashMap::new();

@@ -8,8 +8,8 @@ use edge_agent::store::LocalStore;
 use retail_server::storage::bus::{exit_pass_use, exit_passes_used_count, presence};
 
 use crate::support::{
-    agent_config, eventually, free_port, pty, Agent, Mosquitto, Server, ALARM_OFF, ALARM_ON, CLOSE,
-    OPEN,
+    agent_config, eventually, free_port, pty, scan_passes, Agent, Mosquitto, Server, ALARM_OFF,
+    ALARM_ON, CLOSE, OPEN,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -51,16 +51,7 @@ async fn events_survive_a_broker_outage_exactly_once() {
     .await;
 
     broker.stop();
-    let mut sessions = Vec::new();
-    for i in 0..12 {
-        let (session, pass) = server.exit_pass("SH001", 1 + i, 500 + i64::from(i), 300);
-        scanner.scan(&pass).await;
-        if i > 0 {
-            assert_eq!(relay.relay_command().await, CLOSE);
-        }
-        assert_eq!(relay.relay_command().await, OPEN);
-        sessions.push(session);
-    }
+    let sessions = scan_passes(&server, &mut scanner, &mut relay, 12, 500).await;
     assert_eq!(exit_passes_used_count(&store, "SH001").await.unwrap(), 0);
 
     broker.start(&binary).await;

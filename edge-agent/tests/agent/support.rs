@@ -240,6 +240,28 @@ pub const CLOSE: [u8; 4] = [0xA0, 0x01, 0x00, 0xA1];
 pub const ALARM_ON: [u8; 4] = [0xA0, 0x02, 0x01, 0xA3];
 pub const ALARM_OFF: [u8; 4] = [0xA0, 0x02, 0x00, 0xA2];
 
+/// Scans `n` valid passes at SH001's gate, the i-th with `1 + i` items worth `first_total + i`
+/// fen; each opens the gate (closing it for the one before). Returns their sessions.
+pub async fn scan_passes(
+    server: &Server,
+    scanner: &mut Pty,
+    relay: &mut Pty,
+    n: u32,
+    first_total: i64,
+) -> Vec<uuid::Uuid> {
+    let mut sessions = Vec::new();
+    for i in 0..n {
+        let (session, pass) = server.exit_pass("SH001", 1 + i, first_total + i64::from(i), 300);
+        scanner.scan(&pass).await;
+        if i > 0 {
+            assert_eq!(relay.relay_command().await, CLOSE);
+        }
+        assert_eq!(relay.relay_command().await, OPEN);
+        sessions.push(session);
+    }
+    sessions
+}
+
 /// What the GBK 2 × 20 gate display (`vfd-2x20-gbk-dmd`) receives for a message: CLR (0C),
 /// HOM (0B), then both rows in GBK, each padded with spaces to 20 bytes.
 pub fn display_frame(rows: [&str; 2]) -> Vec<u8> {
