@@ -22,9 +22,9 @@ use std::time::{Duration, Instant};
 
 use axum::extract::Request;
 use axum::middleware::Next;
+use retail_server::app::search::{Index, Query, Sort};
 use retail_server::config::{Secrets, Settings};
 use retail_server::storage::web::SearchRow;
-use retail_server::web::search::{Index, Query, Sort};
 use retail_server::Application;
 
 #[global_allocator]
@@ -116,7 +116,7 @@ async fn pages(args: &Args) -> anyhow::Result<()> {
     // Serve the real router behind an outermost timing layer.
     let server_times: Times = Arc::default();
     let recorder = server_times.clone();
-    let router = retail_server::routes::router(state.clone()).layer(axum::middleware::from_fn(
+    let router = retail_server::http::router(state.clone()).layer(axum::middleware::from_fn(
         move |req: Request, next: Next| {
             let recorder = recorder.clone();
             async move {
@@ -199,7 +199,7 @@ async fn pages(args: &Args) -> anyhow::Result<()> {
             let session = retail_server::storage::web::ensure_session(
                 &state.store,
                 &hash,
-                retail_server::web::SESSION_TTL_MS,
+                retail_server::app::shop_session::SESSION_TTL_MS,
             )
             .await?;
             for sku in skus.iter().skip(client % 3).take(2) {

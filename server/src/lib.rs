@@ -8,21 +8,18 @@
 
 #![forbid(unsafe_code)]
 
+pub mod actor;
+pub mod app;
 pub mod auth;
 pub mod bus;
-pub mod catalog_cache;
-pub mod checkout;
 pub mod config;
 pub mod demo;
 pub mod demo_data;
 pub mod error;
-pub mod order_intake;
-pub mod pricing;
+pub mod http;
 pub mod routes;
 pub mod secrets;
-pub mod state;
 pub mod storage;
-pub mod sweeper;
 pub mod telemetry;
 pub mod web;
 
@@ -39,9 +36,9 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::app::AppState;
 use crate::config::Settings;
 use crate::secrets::Keys;
-use crate::state::AppState;
 use crate::storage::Store;
 
 /// A built server, bound to its port, not yet serving.
@@ -77,9 +74,10 @@ impl Application {
             .timeout(std::time::Duration::from_secs(10))
             .build()
             .context("building the HTTP client")?;
-        let intake = order_intake::OrderIntake::start(store.clone(), settings.orders.max_batch)
-            .await
-            .context("starting the order writer")?;
+        let intake =
+            app::order_intake::OrderIntake::start(store.clone(), settings.orders.max_batch)
+                .await
+                .context("starting the order writer")?;
         let shutdown = CancellationToken::new();
         let mut device_sessions = None;
         let (bus, broker) = if settings.mqtt.enabled {
@@ -124,17 +122,17 @@ impl Application {
         } else {
             (None, None)
         };
-        let state = AppState::new(state::Shared {
+        let state = AppState::new(app::Shared {
             store,
             settings: Arc::new(settings),
             keys: Arc::new(keys),
             intake,
-            catalog_cache: Arc::new(catalog_cache::CatalogCache::new(
+            catalog_cache: Arc::new(app::catalog_cache::CatalogCache::new(
                 std::time::Duration::from_secs(1),
             )),
-            pricing: Arc::new(pricing::PricingCache::new(std::time::Duration::from_secs(
-                1,
-            ))),
+            pricing: Arc::new(app::pricing::PricingCache::new(
+                std::time::Duration::from_secs(1),
+            )),
             limiter: Arc::default(),
             bus,
             broker,
@@ -142,7 +140,10 @@ impl Application {
             shutdown,
             public_url,
             http,
-            web: Arc::default(),
+            search: Default::default(),
+            imports: Default::default(),
+            sessions: Default::default(),
+            cart_badges: Default::default(),
         });
         Ok(Self {
             listener,
@@ -176,8 +177,8 @@ impl Application {
         if let Some(bus) = state.bus.clone() {
             tokio::spawn(bus::watch_catalog(state.store.clone(), bus, cancel.clone()));
         }
-        let sweeper = tokio::spawn(sweeper::run(state.clone(), cancel.clone()));
-        let app = routes::router(state.clone());
+        let sweeper = tokio::spawn(app::sweeper::run(state.clone(), cancel.clone()));
+        let app = http::router(state.clone());
         tracing::info!(%addr, url = %state.public_url, "retail server listening");
         let stop = cancel.clone();
         axum::serve(listener, app)

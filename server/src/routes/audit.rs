@@ -7,9 +7,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{Json, Query};
-use crate::auth::{Role, StaffActor};
+use crate::actor::{Role, StaffActor};
+use crate::app::AppState;
 use crate::error::AppResult;
-use crate::state::AppState;
 use crate::storage;
 use crate::storage::audit::AuditEntry;
 

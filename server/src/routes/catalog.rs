@@ -2,39 +2,32 @@
 //! browsing, and head office's writes (categories, products, chain prices, store prices, shelf
 //! status). Every write moves the changed records to the end of the change feed.
 
-use std::collections::HashSet;
-
 use axum::extract::State;
-use retail_domain::barcode::{validate_gtin, MAX_INTERNAL_CODE_LEN};
 use retail_domain::money::Money;
 use retail_domain::wire::catalog::{
     CatalogPage, CategoryRecord, ShelfStatus, SkuRecord, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
 };
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{Json, Path, Query};
-use crate::auth::{Caller, Role, StaffActor};
-use crate::error::{AppError, AppResult};
-use crate::state::AppState;
-use crate::storage;
-use crate::storage::catalog::{
-    NewCategory, NewProduct, NewSku, ProductDetail, ProductFilter, ProductPage,
+use crate::actor::{Caller, Role, StaffActor};
+use crate::app::catalog::{
+    add_sku_barcode, check_code, check_lookup_code, check_price, check_text, product_request,
+    BarcodeRequest, ProductRequest,
 };
+use crate::app::AppState;
+use crate::error::{AppError, AppResult};
+use crate::storage;
+use crate::storage::catalog::{NewCategory, ProductDetail, ProductFilter, ProductPage};
 
 /// Default page size of the product list.
 const DEFAULT_PRODUCT_LIMIT: i64 = 50;
 /// Largest page size of the product list.
 const MAX_PRODUCT_LIMIT: i64 = 200;
-/// Most SKUs one product may have.
-const MAX_SKUS: usize = 50;
-/// Most barcodes one SKU may have.
-const MAX_BARCODES: usize = 20;
-/// Longest product, SKU or category code.
-const MAX_CODE_LEN: usize = 32;
 
 /// Catalog routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -107,75 +100,6 @@ pub struct CategoryRequest {
     pub sort: i64,
 }
 
-/// A barcode of a new SKU.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct BarcodeRequest {
-    /// The code: a GTIN (EAN-13, EAN-8, UPC-A, check digit validated) unless `internal`.
-    pub code: String,
-    /// A retailer-internal code: letters, digits and `-`, up to 32.
-    #[serde(default)]
-    pub internal: bool,
-}
-
-/// A SKU of a new product.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SkuRequest {
-    /// Client id (UUIDv7); generated when absent.
-    #[serde(default)]
-    pub id: Option<Uuid>,
-    /// SKU code: letters, digits and `-`, up to 32.
-    pub sku_code: String,
-    /// Variant in Chinese, e.g. `500g`.
-    #[serde(default)]
-    pub spec_zh: String,
-    /// Variant in English.
-    #[serde(default)]
-    pub spec_en: String,
-    /// Selling unit (default `件`).
-    #[serde(default)]
-    pub unit: Option<String>,
-    /// Sold by weight (prices per kg).
-    #[serde(default)]
-    pub weighed: bool,
-    /// Chain price.
-    pub price: Money,
-    /// Member price.
-    #[serde(default)]
-    pub member_price: Option<Money>,
-    /// One or more barcodes.
-    pub barcodes: Vec<BarcodeRequest>,
-}
-
-/// A new product with its SKUs.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ProductRequest {
-    /// Client id (UUIDv7); a retry with the same id answers the product created first.
-    pub id: Uuid,
-    /// Product code: letters, digits and `-`, up to 32.
-    pub code: String,
-    /// Chinese name.
-    pub name_zh: String,
-    /// English name.
-    #[serde(default)]
-    pub name_en: String,
-    /// Brand.
-    #[serde(default)]
-    pub brand: String,
-    /// Category code.
-    pub category_id: String,
-    /// Description for the shop.
-    #[serde(default)]
-    pub description: String,
-    /// Initial status (default on shelf).
-    #[serde(default)]
-    pub status: ShelfStatus,
-    /// One or more SKUs.
-    pub skus: Vec<SkuRequest>,
-}
-
 /// A product's new category.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -191,7 +115,7 @@ pub struct PriceRequest {
     /// Chain price.
     pub price: Money,
     /// Member price: a value sets it, `null` removes it, absent keeps it.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::app::catalog::present")]
     #[schema(value_type = Option<Money>)]
     pub member_price: Option<Option<Money>>,
 }
@@ -212,105 +136,9 @@ pub struct StatusRequest {
     pub status: ShelfStatus,
 }
 
-/// Tells a present field (even `null`) from an absent one (`None`, via `default`).
-fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Some)
-}
-
 // ---------------------------------------------------------------------------------------------
 // Validation.
 // ---------------------------------------------------------------------------------------------
-
-/// A code of letters, digits and `-`.
-fn is_code(text: &str, max: usize) -> bool {
-    !text.is_empty()
-        && text.len() <= max
-        && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-}
-
-fn check_code(field: &str, text: &str) -> AppResult<String> {
-    let text = text.trim();
-    if is_code(text, MAX_CODE_LEN) {
-        Ok(text.to_owned())
-    } else {
-        Err(AppError::field(
-            field,
-            format!("must be 1 to {MAX_CODE_LEN} letters, digits or '-'"),
-        ))
-    }
-}
-
-fn check_text(field: &str, text: &str, required: bool, max: usize) -> AppResult<String> {
-    let text = text.trim();
-    let n = text.chars().count();
-    if (required && n == 0) || n > max || text.chars().any(char::is_control) {
-        let least = if required { 1 } else { 0 };
-        return Err(AppError::field(
-            field,
-            format!("must be {least} to {max} characters, without control characters"),
-        ));
-    }
-    Ok(text.to_owned())
-}
-
-fn check_price(field: &str, price: Money) -> AppResult<i64> {
-    if price.is_negative() {
-        Err(AppError::field(field, "must not be negative"))
-    } else {
-        Ok(price.fen())
-    }
-}
-
-/// A barcode of a new SKU: a valid GTIN, or an internal code that cannot be mistaken for one.
-fn check_barcode(field: &str, barcode: &BarcodeRequest) -> AppResult<String> {
-    let code = barcode.code.trim();
-    if barcode.internal {
-        if !is_code(code, MAX_INTERNAL_CODE_LEN) {
-            return Err(AppError::field(
-                field,
-                format!("an internal code is 1 to {MAX_INTERNAL_CODE_LEN} letters, digits or '-'"),
-            ));
-        }
-        if looks_like_gtin(code) {
-            if let Err(e) = validate_gtin(code) {
-                return Err(AppError::field(
-                    field,
-                    format!("an internal code of 8, 12 or 13 digits is scanned as a GTIN: {e}"),
-                ));
-            }
-        }
-    } else {
-        validate_gtin(code)
-            .map_err(|e| AppError::field(field, format!("not a valid GTIN: {e}")))?;
-    }
-    Ok(code.to_owned())
-}
-
-fn looks_like_gtin(code: &str) -> bool {
-    matches!(code.len(), 8 | 12 | 13) && code.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// A code to look up: 400 when it could not be any barcode we store.
-fn check_lookup_code(code: &str) -> AppResult<()> {
-    if !is_code(code, MAX_INTERNAL_CODE_LEN) {
-        return Err(AppError::bad_request(
-            "bad_barcode",
-            format!(
-                "not a barcode: expected a GTIN or an internal code of 1 to \
-                 {MAX_INTERNAL_CODE_LEN} letters, digits or '-'"
-            ),
-        ));
-    }
-    if looks_like_gtin(code) {
-        validate_gtin(code)
-            .map_err(|e| AppError::bad_request("bad_barcode", format!("not a valid GTIN: {e}")))?;
-    }
-    Ok(())
-}
 
 /// The store whose price overrides a caller sees: a device its own (asking for another is
 /// refused), staff the one they ask for (within their scope), or none.
@@ -323,87 +151,6 @@ fn price_store(caller: &Caller, requested: Option<String>) -> AppResult<Option<S
         }
         (Caller::Staff(_), None) => Ok(None),
     }
-}
-
-pub(crate) fn product_request(req: ProductRequest) -> AppResult<NewProduct> {
-    retail_domain::ids::require_v7(req.id).map_err(|e| AppError::field("id", e.to_string()))?;
-    let code = check_code("code", &req.code)?;
-    let name_zh = check_text("name_zh", &req.name_zh, true, 128)?;
-    let name_en = check_text("name_en", &req.name_en, false, 128)?;
-    let brand = check_text("brand", &req.brand, false, 64)?;
-    let category_id = check_code("category_id", &req.category_id)?;
-    let description = check_text("description", &req.description, false, 2000)?;
-    if req.skus.is_empty() || req.skus.len() > MAX_SKUS {
-        return Err(AppError::field(
-            "skus",
-            format!("must have 1 to {MAX_SKUS} SKUs"),
-        ));
-    }
-    let mut sku_codes = HashSet::new();
-    let mut sku_ids = HashSet::new();
-    let mut all_barcodes = HashSet::new();
-    let mut skus = Vec::with_capacity(req.skus.len());
-    for (i, sku) in req.skus.into_iter().enumerate() {
-        let f = |name: &str| format!("skus[{i}].{name}");
-        let id = match sku.id {
-            Some(id) => retail_domain::ids::require_v7(id)
-                .map_err(|e| AppError::field(&f("id"), e.to_string()))?,
-            None => retail_domain::ids::new_id(),
-        };
-        if !sku_ids.insert(id) {
-            return Err(AppError::field(&f("id"), "appears twice"));
-        }
-        let sku_code = check_code(&f("sku_code"), &sku.sku_code)?;
-        if !sku_codes.insert(sku_code.clone()) {
-            return Err(AppError::field(&f("sku_code"), "appears twice"));
-        }
-        let unit = match &sku.unit {
-            Some(unit) => check_text(&f("unit"), unit, true, 8)?,
-            None => "件".to_owned(),
-        };
-        let price_fen = check_price(&f("price"), sku.price)?;
-        let member_price_fen = sku
-            .member_price
-            .map(|m| check_price(&f("member_price"), m))
-            .transpose()?;
-        if sku.barcodes.is_empty() || sku.barcodes.len() > MAX_BARCODES {
-            return Err(AppError::field(
-                &f("barcodes"),
-                format!("must have 1 to {MAX_BARCODES} barcodes"),
-            ));
-        }
-        let mut barcodes = Vec::with_capacity(sku.barcodes.len());
-        for (j, barcode) in sku.barcodes.iter().enumerate() {
-            let field = f(&format!("barcodes[{j}].code"));
-            let code = check_barcode(&field, barcode)?;
-            if !all_barcodes.insert(code.clone()) {
-                return Err(AppError::field(&field, "appears twice"));
-            }
-            barcodes.push(code);
-        }
-        skus.push(NewSku {
-            id,
-            sku_code,
-            spec_zh: check_text(&f("spec_zh"), &sku.spec_zh, false, 64)?,
-            spec_en: check_text(&f("spec_en"), &sku.spec_en, false, 64)?,
-            unit,
-            weighed: sku.weighed,
-            price_fen,
-            member_price_fen,
-            barcodes,
-        });
-    }
-    Ok(NewProduct {
-        id: req.id,
-        code,
-        name_zh,
-        name_en,
-        brand,
-        category_id,
-        description,
-        status: req.status,
-        skus,
-    })
 }
 
 async fn sku_or_404(state: &AppState, id: Uuid, store: Option<&str>) -> AppResult<SkuRecord> {
@@ -681,18 +428,6 @@ async fn add_barcode(
     Ok(Json(sku_or_404(&state, sku_id, None).await?))
 }
 
-/// Validates and adds a barcode to a SKU (the API and the console both come here); the caller
-/// has checked that `actor` is head office.
-pub(crate) async fn add_sku_barcode(
-    state: &AppState,
-    actor: &str,
-    sku_id: Uuid,
-    req: &BarcodeRequest,
-) -> AppResult<()> {
-    let code = check_barcode("code", req)?;
-    storage::catalog::add_barcode(&state.store, sku_id, &code, actor).await
-}
-
 /// Removes a barcode from a SKU (head office; audited); 409 `last_barcode` for its only one.
 #[utoipa::path(delete, path = "/skus/{sku_id}/barcodes/{code}", tag = "catalog", security(("staff" = [])),
     params(("sku_id" = Uuid, Path, description = "SKU id"), ("code" = String, Path, description = "the barcode")),
@@ -749,34 +484,5 @@ mod tests {
         for schema in ["CatalogPage", "CatalogItem", "SkuRecord", "CategoryRecord"] {
             assert!(schemas.contains_key(schema), "{schema} missing");
         }
-    }
-
-    #[test]
-    fn lookup_codes() {
-        assert!(check_lookup_code("6901234567892").is_ok());
-        assert!(check_lookup_code("6901234567891").is_err());
-        assert!(check_lookup_code("PLU-1234").is_ok());
-        assert!(check_lookup_code("a b").is_err());
-        assert!(check_lookup_code("").is_err());
-        assert!(check_lookup_code(&"1".repeat(40)).is_err());
-    }
-
-    #[test]
-    fn barcodes_of_new_skus() {
-        let gtin = |code: &str| BarcodeRequest {
-            code: code.into(),
-            internal: false,
-        };
-        let internal = |code: &str| BarcodeRequest {
-            code: code.into(),
-            internal: true,
-        };
-        assert!(check_barcode("b", &gtin("6901234567892")).is_ok());
-        assert!(check_barcode("b", &gtin("6901234567891")).is_err());
-        assert!(check_barcode("b", &gtin("ABC-1")).is_err());
-        assert!(check_barcode("b", &internal("ABC-1")).is_ok());
-        assert!(check_barcode("b", &internal("6901234567891")).is_err());
-        assert!(check_barcode("b", &internal("12345")).is_ok());
-        assert!(check_barcode("b", &internal("a/b")).is_err());
     }
 }

@@ -8,10 +8,10 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{Json, Path, Query};
-use crate::auth::{DeviceActor, DeviceKind, Role, StaffActor};
+use crate::actor::{DeviceActor, DeviceKind, Role, StaffActor};
+use crate::app::devices::{register_device, revoke_device};
+use crate::app::AppState;
 use crate::error::{AppError, AppResult};
-use crate::secrets::{new_token, token_hash};
-use crate::state::AppState;
 use crate::storage;
 use crate::storage::devices::DeviceRecord;
 
@@ -132,69 +132,9 @@ async fn revoke(
     Ok(Json(revoke_device(&state, id, &staff.actor()).await?))
 }
 
-/// Revokes a device's credential (the API and the console both come here) and cuts it off the
-/// store bus: its connections through the embedded broker's gateway end now, the configured
-/// Mosquitto's files are rewritten and reloaded, it is marked offline, and the server ignores
-/// its messages from now on (the bus consumer refuses revoked devices).
-pub(crate) async fn revoke_device(
-    state: &AppState,
-    id: Uuid,
-    actor: &str,
-) -> AppResult<DeviceRecord> {
-    let device = storage::devices::revoke(&state.store, id, actor).await?;
-    storage::bus::mark_offline(&state.store, id).await?;
-    if let Some(sessions) = &state.device_sessions {
-        let cut = sessions.disconnect(id);
-        if cut > 0 {
-            tracing::info!(device = %id, connections = cut, "revoked device disconnected from the store bus");
-        }
-    }
-    refresh_broker_files(state).await;
-    Ok(device)
-}
-
-/// Rewrites and reloads the Mosquitto files when the server keeps them (see
-/// [`crate::bus::mosquitto::refresh`]); a failure is logged (the database change stands).
-async fn refresh_broker_files(state: &AppState) {
-    if let Err(err) = crate::bus::mosquitto::refresh(&state.store, &state.settings.mqtt).await {
-        tracing::error!(error = %format!("{err:#}"), "updating the Mosquitto password and ACL files failed");
-    }
-}
-
 /// The calling device (lets a lane check its credential).
 #[utoipa::path(get, path = "/devices/me", tag = "devices", security(("device" = [])),
     responses((status = 200, body = DeviceActor), (status = 401, body = crate::error::ErrorBody)))]
 async fn whoami(device: DeviceActor) -> Json<DeviceActor> {
     Json(device)
-}
-
-/// Registers a device with a new credential (the API and the console both come here). Returns
-/// the device and its credential, to be shown once; `None` for a retry of a registration (same
-/// id), whose credential was shown the first time.
-pub(crate) async fn register_device(
-    state: &AppState,
-    id: Uuid,
-    location_id: &str,
-    kind: DeviceKind,
-    name: &str,
-    actor: &str,
-) -> AppResult<Option<(DeviceRecord, String)>> {
-    let credential = new_token("dv_");
-    let created = storage::devices::register(
-        &state.store,
-        id,
-        location_id,
-        kind,
-        name,
-        storage::devices::StoredCredential {
-            secret_hash: &token_hash(&credential),
-            mqtt_password: &crate::bus::mosquitto::password_entry(&credential),
-        },
-        actor,
-    )
-    .await?;
-    if created.is_some() {
-        refresh_broker_files(state).await;
-    }
-    Ok(created.map(|device| (device, credential)))
 }

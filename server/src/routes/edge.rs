@@ -13,9 +13,9 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{Json, Path, Query};
-use crate::auth::{Role, StaffActor};
+use crate::actor::{Role, StaffActor};
+use crate::app::AppState;
 use crate::error::{AppError, AppResult};
-use crate::state::AppState;
 use crate::storage;
 use crate::storage::edge::{DeviceCommand, NewCommand, ShelfLocation};
 
@@ -67,7 +67,7 @@ async fn send_command(
                 .await
                 .map_err(|_| AppError::field("device_id", "no such device"))?;
             if device.location_id != store
-                || device.kind != crate::auth::DeviceKind::Edge
+                || device.kind != crate::actor::DeviceKind::Edge
                 || device.revoked_at.is_some()
             {
                 return Err(AppError::field(
@@ -124,7 +124,7 @@ async fn check_command(state: &AppState, store: &str, command: Command) -> AppRe
     match command {
         Command::PrintPickSlip { order_id, .. } => {
             let order = pickup_order(state, store, order_id).await?;
-            let lines = super::orders::pickup_lines(state, &order).await?;
+            let lines = crate::app::orders::pickup_lines(state, &order).await?;
             Ok(Command::PrintPickSlip { order_id, lines })
         }
         Command::MarkReady { order_id } => {

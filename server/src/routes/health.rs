@@ -6,7 +6,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 
-use crate::state::AppState;
+use crate::app::AppState;
 
 /// Health and metrics routes (outside `/api/v1`).
 pub fn router() -> Router<AppState> {

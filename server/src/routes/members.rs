@@ -17,16 +17,14 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{Json, Path, Query};
-use crate::auth::{Caller, Role, StaffActor};
+use crate::actor::{Caller, Role, StaffActor};
+use crate::app::members::MEMBER_CODE_TTL_SECS;
+use crate::app::AppState;
 use crate::error::{AppError, AppResult};
-use crate::state::AppState;
 use crate::storage;
 use crate::storage::members::{
     BalanceEntry, Member, Page, PointsEntry, Registration, MAX_ADJUSTMENT, MAX_TOPUP_FEN,
 };
-
-/// How long a member code stays valid.
-pub(crate) const MEMBER_CODE_TTL_SECS: i64 = 60;
 
 /// Look-ups (by phone or by member code) allowed per caller per minute.
 const LOOKUPS_PER_MINUTE: u32 = 30;

@@ -3,16 +3,14 @@
 
 use axum::extract::{FromRequest, FromRequestParts};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::Router;
 use serde::Serialize;
-use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
+use crate::app::AppState;
 use crate::error::AppError;
-use crate::state::AppState;
 
 pub mod audit;
 pub mod auth;
@@ -110,34 +108,4 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)
         .split_for_parts()
-}
-
-/// Unknown paths: the JSON error under `/api`, the shop's error page elsewhere.
-async fn fallback(uri: axum::http::Uri) -> Response {
-    let err = AppError::not_found("no such route");
-    if uri.path().starts_with("/api/") {
-        err.into_response()
-    } else {
-        crate::web::WebError::from(err).into_response()
-    }
-}
-
-/// The whole HTTP application.
-pub fn router(state: AppState) -> Router {
-    let (api, doc) = api();
-    let doc = std::sync::Arc::new(doc);
-    api.route(
-        "/api/v1/openapi.json",
-        get(move || {
-            let doc = doc.clone();
-            async move { axum::Json(doc.as_ref().clone()) }
-        }),
-    )
-    .merge(health::router())
-    .merge(payments::sandbox_router())
-    .merge(crate::web::router())
-    .fallback(fallback)
-    .layer(axum::middleware::from_fn(crate::telemetry::track_requests))
-    .layer(TraceLayer::new_for_http())
-    .with_state(state)
 }

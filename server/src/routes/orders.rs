@@ -11,10 +11,12 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{Json, Path, Query};
-use crate::auth::{Caller, Role, StaffActor};
-use crate::checkout;
+use crate::actor::{Caller, Role, StaffActor};
+use crate::app::checkout;
+use crate::app::checkout::Address;
+use crate::app::orders::announce;
+use crate::app::AppState;
 use crate::error::{AppError, AppResult};
-use crate::state::AppState;
 use crate::storage;
 use crate::storage::orders::{OrderPlaced, OrderView};
 
@@ -38,18 +40,6 @@ pub struct OrderLineRequest {
     pub sku_id: Uuid,
     /// Units (1 to the configured maximum).
     pub qty: i64,
-}
-
-/// A delivery address (stored encrypted).
-#[derive(Debug, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Address {
-    /// Recipient.
-    pub name: String,
-    /// Recipient's phone.
-    pub phone: String,
-    /// Full address.
-    pub address: String,
 }
 
 /// A new online order.
@@ -307,58 +297,6 @@ async fn hand_over(
     .await?;
     announce(&state, &order, "collected").await;
     Ok(Json(order))
-}
-
-/// Tells the order's store about a pickup event over the store bus; a `created` notice (paid,
-/// to be picked) carries the lines with their shelf locations.
-pub(crate) async fn announce(state: &AppState, order: &OrderView, event: &str) {
-    if let Some(bus) = &state.bus {
-        let lines = if event == "created" {
-            match pickup_lines(state, order).await {
-                Ok(lines) => lines,
-                Err(err) => {
-                    tracing::warn!(order = %order.order_no, error = %err, "reading shelf locations failed");
-                    Vec::new()
-                }
-            }
-        } else {
-            Vec::new()
-        };
-        bus.pickup(
-            &order.location_id,
-            crate::bus::PickupNotice {
-                event,
-                order_id: order.id,
-                order_no: &order.order_no,
-                lines: &lines,
-            },
-        )
-        .await;
-    }
-}
-
-/// An order's lines as the store picks them: name, quantity and the SKU's shelf in the order's
-/// store when one is set.
-pub(crate) async fn pickup_lines(
-    state: &AppState,
-    order: &OrderView,
-) -> AppResult<Vec<retail_domain::wire::bus::PickupLine>> {
-    let skus: Vec<Uuid> = order.lines.iter().map(|l| l.sku_id).collect();
-    let shelves: std::collections::HashMap<Uuid, String> =
-        storage::edge::shelves_of(&state.store, &order.location_id, &skus)
-            .await?
-            .into_iter()
-            .collect();
-    Ok(order
-        .lines
-        .iter()
-        .map(|l| retail_domain::wire::bus::PickupLine {
-            sku_id: l.sku_id,
-            name: l.name.clone(),
-            qty: l.qty,
-            shelf: shelves.get(&l.sku_id).cloned(),
-        })
-        .collect())
 }
 
 /// Ships a paid delivery order from the warehouse.

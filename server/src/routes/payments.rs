@@ -25,10 +25,10 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{Json, Path};
-use crate::auth::{DeviceActor, DeviceKind};
+use crate::actor::{DeviceActor, DeviceKind};
+use crate::app::AppState;
 use crate::error::{AppError, AppResult};
 use crate::secrets::signatures_match;
-use crate::state::AppState;
 use crate::storage;
 use crate::storage::payments::{PaidNotice, PaymentView};
 
@@ -168,7 +168,7 @@ async fn notify(
     tracing::info!(order = %head.order_no, "order paid");
     if head.fulfilment == retail_domain::order::Fulfilment::Pickup && state.bus.is_some() {
         match storage::orders::get(&state.store, head.id).await {
-            Ok(order) => super::orders::announce(&state, &order, "created").await,
+            Ok(order) => crate::app::orders::announce(&state, &order, "created").await,
             Err(err) => {
                 tracing::error!(order = %head.order_no, error = %err, "reading a paid pickup order failed; the store is not told")
             }

@@ -17,9 +17,9 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{Json, Path};
-use crate::auth::{Caller, DeviceActor, DeviceKind};
+use crate::actor::{Caller, DeviceActor, DeviceKind};
+use crate::app::AppState;
 use crate::error::{AppError, AppResult};
-use crate::state::AppState;
 use crate::storage;
 use crate::storage::sales::{NewReturn, PushContext, SaleView};
 
@@ -303,7 +303,7 @@ async fn push(
 /// Re-prices an applied sale with the engine; a different total is audited
 /// (`sale.price_mismatch`) for the store to review. The sale itself stands: the shopper paid.
 async fn price_check(state: &AppState, sale: &PosSale, actor: &str) {
-    let outcome = match crate::pricing::check_lane_sale(state, sale).await {
+    let outcome = match crate::app::pricing::check_lane_sale(state, sale).await {
         Ok(None) => return,
         Ok(Some(server_total)) => json!({
             "lane_total": sale.total, "server_total": server_total, "offline": sale.offline

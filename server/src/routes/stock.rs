@@ -14,9 +14,9 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{Json, Path, Query};
-use crate::auth::{Caller, Role, StaffActor};
+use crate::actor::{Caller, Role, StaffActor};
+use crate::app::AppState;
 use crate::error::{AppError, AppResult};
-use crate::state::AppState;
 use crate::storage;
 use crate::storage::stock::{
     AdjustInput, AdjustmentResult, CountInput, CountResult, LevelFilter, MovementFilter,

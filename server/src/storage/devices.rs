@@ -5,7 +5,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{audit, col, now_ms, parse_col, uuid_col, Store};
-use crate::auth::{DeviceActor, DeviceKind};
+use crate::actor::{DeviceActor, DeviceKind};
 use crate::error::{AppError, AppResult};
 
 /// A device as listed in the console.

@@ -25,7 +25,7 @@ use uuid::Uuid;
 
 use super::orders::lock_head;
 use super::{audit, col, from_ms, members, now_ms, parse_col, uuid_col, Store};
-use crate::auth::DeviceActor;
+use crate::actor::DeviceActor;
 use crate::error::{AppError, AppResult};
 
 const KEY_COLUMNS: &str = "public_key, key_id, device_id, location_id, registered_at, revoked_at";

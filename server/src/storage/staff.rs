@@ -3,7 +3,7 @@
 use uuid::Uuid;
 
 use super::{col, now_ms, parse_col, uuid_col, Store};
-use crate::auth::{Role, StaffActor};
+use crate::actor::{Role, StaffActor};
 use crate::error::AppResult;
 
 /// A staff row with its password hash, for login.

@@ -1,5 +1,5 @@
 //! Console: a product's category and its SKUs' barcodes (head office). Adding a barcode goes
-//! through the API's validation ([`crate::routes::catalog::add_sku_barcode`]: a GTIN's check
+//! through the API's validation ([`crate::app::catalog::add_sku_barcode`]: a GTIN's check
 //! digit, an internal code's shape, one SKU per code); a SKU keeps at least one barcode.
 //! Every change is audited and moves the SKUs to the end of the catalog change feed, so lanes
 //! and the shop's search index pick it up.
@@ -15,10 +15,10 @@ use uuid::Uuid;
 
 use super::console::{product_of_sku, product_view, SkuErrors};
 use super::{redirect, Ctx, Form, Staff, WebResult};
-use crate::auth::Role;
+use crate::actor::Role;
+use crate::app::catalog::{add_sku_barcode, BarcodeRequest};
+use crate::app::AppState;
 use crate::error::AppError;
-use crate::routes::catalog::{add_sku_barcode, BarcodeRequest};
-use crate::state::AppState;
 use crate::storage;
 
 /// Category and barcode routes.
@@ -93,7 +93,7 @@ async fn category(
     let code = f.category_id.unwrap_or_default().trim().to_owned();
     match storage::catalog::set_product_category(&state.store, id, &code, &staff.actor()).await {
         Ok(()) => {
-            state.web.search.invalidate();
+            state.search.invalidate();
             Ok(redirect(&format!("/console/catalog/products/{id}?done=1")))
         }
         Err(AppError::Invalid { .. }) => {
@@ -151,14 +151,14 @@ fn barcode_problem(ctx: &Ctx, err: &AppError) -> Option<String> {
 async fn barcode_answer(
     state: &AppState,
     ctx: &Ctx,
-    staff: &crate::auth::StaffActor,
+    staff: &crate::actor::StaffActor,
     sku: Uuid,
     result: Result<(), AppError>,
 ) -> WebResult<Response> {
     let product = product_of_sku(state, sku).await?;
     match result {
         Ok(()) => {
-            state.web.search.invalidate();
+            state.search.invalidate();
             Ok(redirect(&format!(
                 "/console/catalog/products/{product}?done=1"
             )))

@@ -3,7 +3,7 @@
 //! store managers list them and issue coupons to a member by phone), the shop's coupon centre
 //! (领券中心: members claim coupons while stock lasts) and "my coupons" in the member centre.
 //! Creating, issuing and claiming go through the same functions as the JSON API
-//! ([`crate::routes::coupons`]), so the validation is the API's.
+//! ([`crate::app::coupons`]), so the validation is the API's.
 
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
@@ -18,12 +18,12 @@ use uuid::Uuid;
 
 use super::shop::{cart_count, require_member, session};
 use super::{console_page, shop_page, when, yuan, Ctx, Form, Lang, Staff, WebResult};
-use crate::auth::{Role, StaffActor};
-use crate::error::AppError;
-use crate::routes::coupons::{
+use crate::actor::{Role, StaffActor};
+use crate::app::coupons::{
     claim_coupon, create_coupon_template, issue_coupon, CreateTemplate, IssueRequest,
 };
-use crate::state::AppState;
+use crate::app::AppState;
+use crate::error::AppError;
 use crate::storage;
 use crate::storage::coupons::{CouponTerms, IssueOn, TemplateView};
 

@@ -16,9 +16,9 @@ use retail_domain::wire::sales::ReturnLineRequest;
 use uuid::Uuid;
 
 use super::{redirect, Ctx, Form, Staff, WebResult};
-use crate::auth::Role;
+use crate::actor::Role;
+use crate::app::AppState;
 use crate::error::AppError;
-use crate::state::AppState;
 use crate::storage;
 use crate::storage::orders::OrderView;
 use crate::storage::sales::NewReturn;
@@ -73,7 +73,7 @@ pub fn return_form(ctx: &Ctx, order: &OrderView) -> Markup {
 /// An order of the staff member's own location (head office: any), for a manager.
 async fn managed_order(
     state: &AppState,
-    staff: &crate::auth::StaffActor,
+    staff: &crate::actor::StaffActor,
     id: Uuid,
 ) -> WebResult<OrderView> {
     staff.require(&[Role::HeadOfficeAdmin, Role::StoreManager])?;
@@ -86,7 +86,7 @@ async fn managed_order(
 /// already moved); any other state comes back as the page's "not possible now" message.
 async fn advance(
     state: &AppState,
-    staff: &crate::auth::StaffActor,
+    staff: &crate::actor::StaffActor,
     id: Uuid,
     (from, to): (OrderStatus, OrderStatus),
     done: &str,

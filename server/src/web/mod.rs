@@ -5,7 +5,7 @@
 //! [`member`] (log-in by phone, member centre, member code), [`scan`] (scan-and-go),
 //! [`receipts`] (the e-receipt of a paper receipt's code, claiming its points) and
 //! [`console`] (head office and store staff). They are merged in [`router`], which
-//! `routes::router` adds to the application in one place.
+//! [`crate::http::router`] adds to the application in one place.
 //!
 //! Sessions: every browser gets a random `sid` cookie (HttpOnly, SameSite=Lax). The shop keeps
 //! its session (member, cart) server-side under the token's hash, created only when needed; the
@@ -27,10 +27,10 @@ use maud::{html, Markup, PreEscaped, DOCTYPE};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use crate::auth::StaffActor;
+use crate::actor::StaffActor;
+use crate::app::AppState;
 use crate::error::AppError;
 use crate::secrets::{new_token, token_hash};
-use crate::state::AppState;
 use crate::storage;
 
 mod assets;
@@ -43,24 +43,7 @@ pub mod member;
 pub mod promotions;
 pub mod receipts;
 pub mod scan;
-pub mod search;
 pub mod shop;
-
-/// Page state shared by every request.
-#[derive(Debug, Default)]
-pub struct WebState {
-    /// The shop's product search index.
-    pub search: search::SearchIndex,
-    /// Catalog imports running or finished recently.
-    pub imports: import_job::ImportJobs,
-    /// Shop sessions recently looked up.
-    pub sessions: shop::SessionCache,
-    /// Cart badges recently counted.
-    pub cart_badges: shop::CartBadges,
-}
-
-/// How long a shop session lives (30 days).
-pub const SESSION_TTL_MS: i64 = 30 * 24 * 3600 * 1000;
 
 /// All page routes, with the session cookie layer.
 pub fn router() -> Router<AppState> {
@@ -656,7 +639,7 @@ pub fn shop_page(ctx: &Ctx, title: &str, cart_count: i64, body: Markup) -> Respo
 /// The console's page frame: navigation by role, content.
 pub fn console_page(ctx: &Ctx, staff: &StaffActor, title: &str, body: Markup) -> Response {
     let t = |zh, en| ctx.t(zh, en);
-    let head_office = staff.role == crate::auth::Role::HeadOfficeAdmin;
+    let head_office = staff.role == crate::actor::Role::HeadOfficeAdmin;
     html_response(html! {
         (DOCTYPE)
         html lang=(ctx.lang.code()) {
@@ -678,7 +661,7 @@ pub fn console_page(ctx: &Ctx, staff: &StaffActor, title: &str, body: Markup) ->
                         a href="/console" { (t("概览", "Dashboard")) }
                         a href="/console/orders" { (t("订单", "Orders")) }
                         a href="/console/stock" { (t("库存", "Stock")) }
-                        @if staff.role != crate::auth::Role::Cashier {
+                        @if staff.role != crate::actor::Role::Cashier {
                             a href="/console/members" { (t("会员", "Members")) }
                             a href="/console/devices" { (t("设备", "Devices")) }
                             @if !head_office { a href="/console/coupons" { (t("优惠券", "Coupons")) } }
@@ -701,11 +684,11 @@ pub fn console_page(ctx: &Ctx, staff: &StaffActor, title: &str, body: Markup) ->
 }
 
 /// A role for people.
-pub fn role_label(lang: Lang, role: crate::auth::Role) -> &'static str {
+pub fn role_label(lang: Lang, role: crate::actor::Role) -> &'static str {
     match role {
-        crate::auth::Role::HeadOfficeAdmin => lang.t("总部管理员", "Head office"),
-        crate::auth::Role::StoreManager => lang.t("店长", "Store manager"),
-        crate::auth::Role::Cashier => lang.t("收银员", "Cashier"),
+        crate::actor::Role::HeadOfficeAdmin => lang.t("总部管理员", "Head office"),
+        crate::actor::Role::StoreManager => lang.t("店长", "Store manager"),
+        crate::actor::Role::Cashier => lang.t("收银员", "Cashier"),
     }
 }
 

@@ -14,10 +14,10 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{console_page, when, yuan, Ctx, Form, Staff, WebResult};
-use crate::auth::{Role, StaffActor};
+use crate::actor::{Role, StaffActor};
+use crate::app::promotions::{create_promotion, CreatePromotion};
+use crate::app::AppState;
 use crate::error::AppError;
-use crate::routes::promotions::{create_promotion, CreatePromotion};
-use crate::state::AppState;
 use crate::storage;
 
 /// Promotion pages.

@@ -17,9 +17,9 @@ use uuid::Uuid;
 
 use super::shop::{cart_count, require_member, session};
 use super::{redirect, shop_page, urlencode, when, yuan, Ctx, Form, Lang, WebResult};
+use crate::app::receipts::{claim_points, look_up};
+use crate::app::AppState;
 use crate::error::AppError;
-use crate::routes::receipts::{claim_points, look_up};
-use crate::state::AppState;
 use crate::storage;
 use crate::storage::receipts::ReceiptView;
 

@@ -16,8 +16,8 @@ use uuid::Uuid;
 
 use super::shop::{cart_count, ensure_session, require_member, session};
 use super::{html_response, qr_svg, redirect, shop_page, yuan, Ctx, Form, WebResult};
+use crate::app::AppState;
 use crate::error::AppError;
-use crate::state::AppState;
 use crate::storage;
 use crate::storage::web::ScanSession;
 
@@ -319,7 +319,7 @@ async fn pay(
     if lines.is_empty() {
         return Ok(redirect("/scan?error=empty"));
     }
-    let placed = match crate::checkout::place_scan_and_go(
+    let placed = match crate::app::checkout::place_scan_and_go(
         &state,
         retail_domain::ids::new_id(),
         &scan.location_id,
@@ -361,7 +361,7 @@ async fn pass(State(state): State<AppState>, ctx: Ctx) -> WebResult<Response> {
         storage::web::scan_set_order(&state.store, scan.id, Some(order_id), "paid").await?;
     }
     let items: i64 = order.lines.iter().map(|l| l.qty).sum();
-    let code = crate::checkout::exit_pass(&state, scan.id, &order, EXIT_PASS_TTL_SECS).await?;
+    let code = crate::app::checkout::exit_pass(&state, scan.id, &order, EXIT_PASS_TTL_SECS).await?;
     Ok(html_response(html! {
         (maud::DOCTYPE)
         html lang=(ctx.lang.code()) {

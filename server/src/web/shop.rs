@@ -3,7 +3,7 @@
 //! shopper's orders with the pickup code as a QR.
 //!
 //! Prices come from the server's price look-ups (`CatalogCache::sku_prices`); orders are placed
-//! through the same path as `POST /api/v1/orders` ([`crate::checkout::place`]), so
+//! through the same path as `POST /api/v1/orders` ([`crate::app::checkout::place`]), so
 //! what the order charges is decided there, never here.
 
 use std::collections::HashMap;
@@ -18,15 +18,15 @@ use retail_domain::order::{Fulfilment, OrderStatus};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::search::{Query as SearchQuery, Sort};
 use super::{
     field, qr_svg, redirect, shop_page, status_label, when, yuan, Ctx, FieldErrors, Form, WebError,
     WebResult,
 };
+use crate::app::checkout::Address;
+use crate::app::search::{Query as SearchQuery, Sort};
+use crate::app::shop_session;
+use crate::app::AppState;
 use crate::error::AppError;
-use crate::routes::orders::Address;
-use crate::secrets::token_hash;
-use crate::state::AppState;
 use crate::storage;
 use crate::storage::web::WebSession;
 
@@ -51,101 +51,14 @@ pub fn router() -> Router<AppState> {
         .route("/orders/{id}/cancel", post(cancel))
 }
 
-/// How long a looked-up session or cart badge is reused without asking the database again.
-/// Every change made by this server (a session created, logged in or out; a cart line added,
-/// changed or ordered) drops the entry at once, so the only staleness is a session expiring up
-/// to this much later than stored.
-const REUSE: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// Values recently read from the database, by key, reused for [`REUSE`]: most pages need the
-/// shopper's session and cart badge and would otherwise each make database round trips for them.
-#[derive(Debug)]
-pub struct Recent<K, V> {
-    seen: std::sync::Mutex<HashMap<K, (std::time::Instant, V)>>,
-    /// Moves on every change: a read that started before it is not kept.
-    epoch: std::sync::atomic::AtomicU64,
-}
-
-impl<K, V> Default for Recent<K, V> {
-    fn default() -> Self {
-        Self {
-            seen: std::sync::Mutex::new(HashMap::new()),
-            epoch: std::sync::atomic::AtomicU64::new(0),
-        }
-    }
-}
-
-impl<K: std::hash::Hash + Eq, V: Clone> Recent<K, V> {
-    fn get<Q>(&self, key: &Q) -> Option<V>
-    where
-        K: std::borrow::Borrow<Q>,
-        Q: std::hash::Hash + Eq + ?Sized,
-    {
-        let seen = self.seen.lock().ok()?;
-        seen.get(key)
-            .filter(|(at, _)| at.elapsed() < REUSE)
-            .map(|(_, v)| v.clone())
-    }
-
-    /// The epoch to pass to [`Recent::put`]; taken before reading the database.
-    fn epoch(&self) -> u64 {
-        self.epoch.load(std::sync::atomic::Ordering::Acquire)
-    }
-
-    /// Keeps what a read begun at `epoch` found, unless something changed meanwhile.
-    fn put(&self, epoch: u64, key: K, value: V) {
-        if let Ok(mut seen) = self.seen.lock() {
-            if self.epoch() != epoch {
-                return;
-            }
-            if seen.len() >= 100_000 {
-                seen.retain(|_, (at, _)| at.elapsed() < REUSE);
-            }
-            seen.insert(key, (std::time::Instant::now(), value));
-        }
-    }
-
-    /// Drops `key`; called before and after each change to what it caches.
-    fn forget<Q>(&self, key: &Q)
-    where
-        K: std::borrow::Borrow<Q>,
-        Q: std::hash::Hash + Eq + ?Sized,
-    {
-        if let Ok(mut seen) = self.seen.lock() {
-            self.epoch.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-            seen.remove(key);
-        }
-    }
-}
-
-/// Shop sessions recently looked up, by token hash.
-pub type SessionCache = Recent<String, Option<WebSession>>;
-
-/// Units in carts recently counted, by session id.
-pub type CartBadges = Recent<Uuid, i64>;
-
 /// The shopper's stored session, if there is one.
 pub async fn session(state: &AppState, ctx: &Ctx) -> WebResult<Option<WebSession>> {
-    let hash = token_hash(&ctx.sid);
-    if let Some(session) = state.web.sessions.get(&hash) {
-        return Ok(session);
-    }
-    let epoch = state.web.sessions.epoch();
-    let session = storage::web::session(&state.store, &hash).await?;
-    state.web.sessions.put(epoch, hash, session.clone());
-    Ok(session)
+    Ok(shop_session::session(state, &ctx.sid).await?)
 }
 
 /// The shopper's session, created when missing.
 pub async fn ensure_session(state: &AppState, ctx: &Ctx) -> WebResult<WebSession> {
-    let hash = token_hash(&ctx.sid);
-    if let Some(Some(session)) = state.web.sessions.get(&hash) {
-        return Ok(session);
-    }
-    let epoch = state.web.sessions.epoch();
-    let session = storage::web::ensure_session(&state.store, &hash, super::SESSION_TTL_MS).await?;
-    state.web.sessions.put(epoch, hash, Some(session.clone()));
-    Ok(session)
+    Ok(shop_session::ensure_session(state, &ctx.sid).await?)
 }
 
 /// Logs a member in (`Some`) or out (`None`) of the shopper's session and moves it to the new
@@ -157,46 +70,12 @@ pub async fn rekey_session(
     new_token: &str,
     member: Option<Uuid>,
 ) -> WebResult<()> {
-    let old = token_hash(&ctx.sid);
-    let new = token_hash(new_token);
-    state.web.sessions.forget(&old);
-    state.web.sessions.forget(&new);
-    let stored =
-        storage::web::rekey_session(&state.store, session, &new, member, super::SESSION_TTL_MS)
-            .await;
-    // Look-ups that began while this was writing are not kept (the epoch moved again).
-    state.web.sessions.forget(&old);
-    Ok(stored?)
+    Ok(shop_session::rekey_session(state, &ctx.sid, session, new_token, member).await?)
 }
 
 /// Units in the cart (for the tab bar badge).
 pub async fn cart_count(state: &AppState, session: Option<&WebSession>) -> WebResult<i64> {
-    let Some(session) = session else {
-        return Ok(0);
-    };
-    if let Some(count) = state.web.cart_badges.get(&session.id) {
-        return Ok(count);
-    }
-    let epoch = state.web.cart_badges.epoch();
-    let count = storage::web::cart(&state.store, session.id)
-        .await?
-        .iter()
-        .map(|l| l.qty)
-        .sum();
-    state.web.cart_badges.put(epoch, session.id, count);
-    Ok(count)
-}
-
-/// Runs `change` to a session's cart, dropping its badge before and after.
-async fn change_cart<F: std::future::Future<Output = Result<(), AppError>>>(
-    state: &AppState,
-    session: Uuid,
-    change: F,
-) -> WebResult<()> {
-    state.web.cart_badges.forget(&session);
-    let done = change.await;
-    state.web.cart_badges.forget(&session);
-    Ok(done?)
+    Ok(shop_session::cart_count(state, session).await?)
 }
 
 /// The logged-in member's id, or a redirect to the log-in page.
@@ -213,7 +92,7 @@ pub fn require_member(session: Option<&WebSession>, back: &str) -> WebResult<(Uu
     }
 }
 
-fn tile(ctx: &Ctx, doc: &super::search::Doc) -> Markup {
+fn tile(ctx: &Ctx, doc: &crate::app::search::Doc) -> Markup {
     let name = ctx.lang.pick(&doc.row.name_zh, &doc.row.name_en);
     html! {
         a.tile href={ "/p/" (doc.row.id) } {
@@ -226,7 +105,7 @@ fn tile(ctx: &Ctx, doc: &super::search::Doc) -> Markup {
 }
 
 async fn home(State(state): State<AppState>, ctx: Ctx) -> WebResult<Response> {
-    let index = state.web.search.get(&state.store).await?;
+    let index = state.search.get(&state.store).await?;
     let cats = &index.categories;
     let session = session(&state, &ctx).await?;
     let count = cart_count(&state, session.as_ref()).await?;
@@ -276,7 +155,7 @@ async fn categories(
     ctx: Ctx,
     Query(p): Query<CatParams>,
 ) -> WebResult<Response> {
-    let index = state.web.search.get(&state.store).await?;
+    let index = state.search.get(&state.store).await?;
     let cats = &index.categories;
     let current = p.c.as_ref().and_then(|c| cats.iter().find(|x| &x.id == c));
     if p.c.is_some() && current.is_none() {
@@ -380,7 +259,7 @@ async fn search(
     }
     let sort = Sort::parse(p.sort.as_deref().unwrap_or(""));
     let page = p.page.unwrap_or(0).min(1000);
-    let index = state.web.search.get(&state.store).await?;
+    let index = state.search.get(&state.store).await?;
     let category = p.c.clone().filter(|c| !c.is_empty());
     let brand = p.brand.clone().filter(|b| !b.is_empty());
     let hits = index.search(&SearchQuery {
@@ -474,7 +353,7 @@ async fn suggest(
     Query(p): Query<SuggestParams>,
 ) -> WebResult<Response> {
     let text: String = p.q.unwrap_or_default().chars().take(32).collect();
-    let index = state.web.search.get(&state.store).await?;
+    let index = state.search.get(&state.store).await?;
     let list = index.suggest(&text, 8, ctx.lang == super::Lang::En);
     Ok(axum::Json(list).into_response())
 }
@@ -598,7 +477,7 @@ async fn cart_add(
         return Err(AppError::not_found("product").into());
     }
     let session = ensure_session(&state, &ctx).await?;
-    change_cart(
+    shop_session::change_cart(
         &state,
         session.id,
         storage::web::cart_add(
@@ -639,7 +518,7 @@ async fn cart_update(
             _ => return Ok(redirect("/cart?error=qty")),
         }
     };
-    change_cart(
+    shop_session::change_cart(
         &state,
         session.id,
         storage::web::cart_set(&state.store, session.id, f.sku, qty, f.selected.is_some()),
@@ -723,16 +602,16 @@ async fn engine_quote(
     coupons: Vec<Uuid>,
     points_to_redeem: i64,
 ) -> Result<retail_domain::pricing::PricedBasket, AppError> {
-    let request = crate::pricing::BasketRequest {
+    let request = crate::app::pricing::BasketRequest {
         location: location.to_owned(),
-        channel: crate::pricing::Channel::Online,
+        channel: crate::app::pricing::Channel::Online,
         member_id: member,
         lines,
         label_prices: Default::default(),
         coupons,
         points_to_redeem,
     };
-    crate::pricing::quote(state, &request)
+    crate::app::pricing::quote(state, &request)
         .await
         .map(|q| q.basket)
 }
@@ -1120,7 +999,7 @@ async fn place(
     if lines.is_empty() {
         return Ok(redirect("/cart"));
     }
-    let req = crate::checkout::Checkout {
+    let req = crate::app::checkout::Checkout {
         id,
         fulfilment: if pickup {
             Fulfilment::Pickup
@@ -1135,10 +1014,10 @@ async fn place(
         points_to_redeem,
         created_by: "shop-web".into(),
     };
-    match crate::checkout::place(&state, req).await {
+    match crate::app::checkout::place(&state, req).await {
         Ok(placed) => {
             let ids: Vec<Uuid> = lines.iter().map(|l| l.sku_id).collect();
-            change_cart(
+            shop_session::change_cart(
                 &state,
                 session_id,
                 storage::web::cart_remove(&state.store, session_id, &ids),
@@ -1364,44 +1243,4 @@ async fn cancel(
         .await?;
     }
     Ok(redirect(&format!("/orders/{id}")))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn session(member: Option<Uuid>) -> WebSession {
-        WebSession {
-            id: Uuid::nil(),
-            member_id: member,
-        }
-    }
-
-    #[test]
-    fn a_session_looked_up_is_reused_and_a_rekey_drops_it() {
-        let cache = SessionCache::default();
-        let epoch = cache.epoch();
-        cache.put(epoch, "h".into(), Some(session(None)));
-        assert!(matches!(cache.get("h"), Some(Some(s)) if s.member_id.is_none()));
-        assert!(cache.get("other").is_none());
-        cache.forget("h");
-        assert!(cache.get("h").is_none());
-    }
-
-    #[test]
-    fn a_look_up_that_began_before_a_rekey_is_not_kept() {
-        let cache = SessionCache::default();
-        // A page read the session (logged in) from the database...
-        let epoch = cache.epoch();
-        // ...while the shopper logged out on another request.
-        cache.forget("h");
-        cache.put(epoch, "h".into(), Some(session(Some(Uuid::nil()))));
-        assert!(
-            cache.get("h").is_none(),
-            "a stale logged-in session must not be served after log-out"
-        );
-        // A look-up begun after the change is kept.
-        cache.put(cache.epoch(), "h".into(), Some(session(None)));
-        assert!(matches!(cache.get("h"), Some(Some(s)) if s.member_id.is_none()));
-    }
 }

@@ -621,7 +621,7 @@ async fn exit_passes_count_visits(app: TestApp) {
     let mut visits = Vec::new();
     let mut first_order = None;
     for paid in [true, false, true] {
-        let placed = retail_server::checkout::place_scan_and_go(
+        let placed = retail_server::app::checkout::place_scan_and_go(
             &app.state,
             Uuid::now_v7(),
             "SH001",
@@ -637,7 +637,7 @@ async fn exit_passes_count_visits(app: TestApp) {
             .await
             .unwrap();
         first_order.get_or_insert(order.clone());
-        let text = retail_server::checkout::exit_pass(&app.state, Uuid::now_v7(), &order, 900)
+        let text = retail_server::app::checkout::exit_pass(&app.state, Uuid::now_v7(), &order, 900)
             .await
             .unwrap();
         assert!(text.starts_with("EX2."), "{text}");
@@ -653,10 +653,14 @@ async fn exit_passes_count_visits(app: TestApp) {
     // a visit); the second paid visit is 2.
     assert_eq!(visits, vec![Some(1), Some(1), Some(2)]);
     // Issued again later, the first visit's pass still says 1.
-    let again =
-        retail_server::checkout::exit_pass(&app.state, Uuid::now_v7(), &first_order.unwrap(), 900)
-            .await
-            .unwrap();
+    let again = retail_server::app::checkout::exit_pass(
+        &app.state,
+        Uuid::now_v7(),
+        &first_order.unwrap(),
+        900,
+    )
+    .await
+    .unwrap();
     assert!(matches!(
         verifier.verify(&again, chrono::Utc::now()).unwrap(),
         SignedCode::ExitPass(p) if p.visit == Some(1)

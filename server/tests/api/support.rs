@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
+use retail_server::app::AppState;
 use retail_server::config::{Secrets, Settings};
-use retail_server::state::AppState;
 use retail_server::Application;
 use serde_json::Value;
 use tokio::sync::oneshot;

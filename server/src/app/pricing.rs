@@ -22,8 +22,8 @@ use retail_domain::wire::catalog::SkuRecord;
 use retail_domain::wire::pricing::{category_path, PricingContext};
 use uuid::Uuid;
 
+use crate::app::AppState;
 use crate::error::{AppError, AppResult};
-use crate::state::AppState;
 use crate::storage;
 use crate::storage::promotions::FlashClaim;
 

@@ -1,6 +1,6 @@
 //! Online checkout: the one path that turns a shopper's basket into an order, used by the JSON
 //! API (`POST /api/v1/orders`) and by the shop pages alike. It prices the basket with the
-//! pricing engine ([`crate::pricing::quote`]) and hands the order to the group-commit intake,
+//! pricing engine ([`crate::app::pricing::quote`]) and hands the order to the group-commit intake,
 //! which reserves stock and takes flash-sale units, coupons and points atomically.
 
 use std::collections::HashSet;
@@ -8,12 +8,13 @@ use std::collections::HashSet;
 use chrono::Utc;
 use retail_domain::codes::{ExitPass, PickupCode, SignedCode};
 use retail_domain::order::{Channel, Fulfilment};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::app::pricing::{self, BasketRequest};
+use crate::app::AppState;
 use crate::error::{AppError, AppResult};
-use crate::pricing::{self, BasketRequest};
-use crate::routes::orders::Address;
-use crate::state::AppState;
 use crate::storage;
 use crate::storage::orders::{NewOrder, NewOrderLine, OrderPlaced};
 
@@ -360,4 +361,16 @@ pub async fn exit_pass(
             visit,
         }))
         .map_err(|e| AppError::Internal(anyhow::anyhow!("signing an exit pass: {e}")))
+}
+
+/// A delivery address (stored encrypted).
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Address {
+    /// Recipient.
+    pub name: String,
+    /// Recipient's phone.
+    pub phone: String,
+    /// Full address.
+    pub address: String,
 }

@@ -1,13 +1,38 @@
-//! The one application state shared by every handler.
+//! The application layer: the retail use cases (placing an order, taking a payment
+//! notification, pushing lane sales, creating a return, registering a device, …), each a function
+//! over explicit inputs that returns domain values or [`crate::error::AppError`]. The HTTP API
+//! ([`crate::routes`]) and the pages ([`crate::web`]) are thin adapters over it; it composes
+//! [`crate::storage`] and [`crate::bus`].
+//!
+//! [`AppState`] is what every use case shares: the store, the configuration, keys, caches and
+//! the bus.
+
+pub mod catalog;
+pub mod catalog_cache;
+pub mod catalog_import;
+pub mod checkout;
+pub mod coupons;
+pub mod devices;
+pub mod limits;
+pub mod members;
+pub mod order_intake;
+pub mod orders;
+pub mod pricing;
+pub mod promotions;
+pub mod receipts;
+pub mod search;
+pub mod shop_session;
+pub mod staff;
+pub mod sweeper;
 
 use std::sync::Arc;
 
-use crate::auth::RateLimiter;
-use crate::catalog_cache::CatalogCache;
+use crate::app::limits::RateLimiter;
 use crate::config::Settings;
-use crate::order_intake::OrderIntake;
 use crate::secrets::Keys;
 use crate::storage::Store;
+use catalog_cache::CatalogCache;
+use order_intake::OrderIntake;
 
 /// Shared by every request; cheap to clone (one reference count: every extractor and
 /// middleware clones it), and reads like the [`Shared`] it points to.
@@ -42,7 +67,7 @@ pub struct Shared {
     /// Prices and locations for the order hot path (entries live one second).
     pub catalog_cache: Arc<CatalogCache>,
     /// Promotions, categories and SKU records for pricing (entries live one second).
-    pub pricing: Arc<crate::pricing::PricingCache>,
+    pub pricing: Arc<crate::app::pricing::PricingCache>,
     /// Login and look-up rate limits.
     pub limiter: Arc<RateLimiter>,
     /// The server's own base URL (for payment callbacks and links).
@@ -57,6 +82,12 @@ pub struct Shared {
     pub shutdown: tokio_util::sync::CancellationToken,
     /// Outgoing HTTP (the sandbox payment provider's notifications).
     pub http: reqwest::Client,
-    /// The shop's and console's page state (search index).
-    pub web: Arc<crate::web::WebState>,
+    /// The shop's product search index.
+    pub search: search::SearchIndex,
+    /// Catalog imports running or finished recently.
+    pub imports: catalog_import::ImportJobs,
+    /// Shop sessions recently looked up.
+    pub sessions: shop_session::SessionCache,
+    /// Cart badges recently counted.
+    pub cart_badges: shop_session::CartBadges,
 }

@@ -8,8 +8,8 @@ use std::time::Duration;
 use retail_domain::order::OrderStatus;
 use tokio_util::sync::CancellationToken;
 
+use crate::app::AppState;
 use crate::error::AppResult;
-use crate::state::AppState;
 use crate::storage::{self, now_ms};
 
 /// Runs the sweeps every `orders.sweep_interval_millis` until cancelled.

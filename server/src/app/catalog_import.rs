@@ -1,0 +1,507 @@
+//! Catalog CSV imports: reading a file line by line into new products, checking every line
+//! (the file's own errors, codes already in the catalog, categories that do not exist) and,
+//! only when every line is good, importing all of it in one transaction — as a background job
+//! whose progress the console polls.
+//!
+//! Jobs live in the server's memory for an hour (a restart forgets them; an import that was
+//! running then was rolled back with its transaction). A job's id is the form's client id, so
+//! a resent form finds the job already started.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use retail_domain::money::Money;
+use uuid::Uuid;
+
+use super::catalog::{BarcodeRequest, ProductRequest, SkuRequest};
+use super::AppState;
+use crate::error::AppError;
+use crate::storage;
+
+/// One problem with an import file, by line number (1 is the header line).
+#[derive(Debug, Clone)]
+pub struct LineError {
+    /// Line in the file.
+    pub line: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Checks an import file line by line: the products whose lines are good (with their first
+/// line number) and every bad line.
+pub fn parse_catalog_csv(bytes: &[u8]) -> (Vec<(usize, ProductRequest)>, Vec<LineError>) {
+    let text = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(bytes);
+    let mut errors = Vec::new();
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(text);
+    let header: Vec<String> = match reader.headers() {
+        Ok(h) => h.iter().map(|c| c.trim().to_owned()).collect(),
+        Err(e) => {
+            return (
+                Vec::new(),
+                vec![LineError {
+                    line: 1,
+                    message: format!("the header line cannot be read: {e}"),
+                }],
+            )
+        }
+    };
+    if header != CATALOG_COLUMNS {
+        return (
+            Vec::new(),
+            vec![LineError {
+                line: 1,
+                message: format!("the header must be: {}", CATALOG_COLUMNS.join(",")),
+            }],
+        );
+    }
+    let mut products: Vec<(usize, ProductRequest, Vec<usize>)> = Vec::new();
+    let mut by_code: HashMap<String, usize> = HashMap::new();
+    for (i, record) in reader.records().enumerate() {
+        let line = i + 2;
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                errors.push(LineError {
+                    line,
+                    message: format!("cannot be read: {e}"),
+                });
+                continue;
+            }
+        };
+        if record.len() != CATALOG_COLUMNS.len() {
+            errors.push(LineError {
+                line,
+                message: format!(
+                    "has {} fields, expected {}",
+                    record.len(),
+                    CATALOG_COLUMNS.len()
+                ),
+            });
+            continue;
+        }
+        let f = |i: usize| record.get(i).unwrap_or("").trim().to_owned();
+        let price = match f(9).parse::<Money>() {
+            Ok(m) => m,
+            Err(_) => {
+                errors.push(LineError {
+                    line,
+                    message: format!("price: {:?} is not an amount like 12.50", f(9)),
+                });
+                continue;
+            }
+        };
+        let member_price = if f(10).is_empty() {
+            None
+        } else {
+            match f(10).parse::<Money>() {
+                Ok(m) => Some(m),
+                Err(_) => {
+                    errors.push(LineError {
+                        line,
+                        message: format!("member_price: {:?} is not an amount like 12.50", f(10)),
+                    });
+                    continue;
+                }
+            }
+        };
+        let sku = SkuRequest {
+            id: None,
+            sku_code: f(5),
+            spec_zh: f(6),
+            spec_en: f(7),
+            unit: Some(f(8)).filter(|u| !u.is_empty()),
+            weighed: false,
+            price,
+            member_price,
+            barcodes: f(11)
+                .split_whitespace()
+                .map(|c| BarcodeRequest {
+                    code: c.to_owned(),
+                    internal: false,
+                })
+                .collect(),
+        };
+        let code = f(0);
+        match by_code.get(&code) {
+            Some(&at) => {
+                let entry = &mut products[at];
+                entry.1.skus.push(sku);
+                entry.2.push(line);
+            }
+            None => {
+                by_code.insert(code.clone(), products.len());
+                products.push((
+                    line,
+                    ProductRequest {
+                        id: retail_domain::ids::new_id(),
+                        code,
+                        name_zh: f(1),
+                        name_en: f(2),
+                        brand: f(3),
+                        category_id: f(4),
+                        description: String::new(),
+                        status: Default::default(),
+                        skus: vec![sku],
+                    },
+                    vec![line],
+                ));
+            }
+        }
+    }
+    if products.is_empty() && errors.is_empty() {
+        errors.push(LineError {
+            line: 2,
+            message: "the file has no product lines".into(),
+        });
+    }
+    // Field checks shared with the API: a field error names the SKU index, which is a line.
+    let mut out = Vec::new();
+    for (first, req, lines) in products {
+        let copy = ProductRequest {
+            id: req.id,
+            code: req.code.clone(),
+            name_zh: req.name_zh.clone(),
+            name_en: req.name_en.clone(),
+            brand: req.brand.clone(),
+            category_id: req.category_id.clone(),
+            description: req.description.clone(),
+            status: req.status,
+            skus: req
+                .skus
+                .iter()
+                .map(|s| SkuRequest {
+                    id: s.id,
+                    sku_code: s.sku_code.clone(),
+                    spec_zh: s.spec_zh.clone(),
+                    spec_en: s.spec_en.clone(),
+                    unit: s.unit.clone(),
+                    weighed: s.weighed,
+                    price: s.price,
+                    member_price: s.member_price,
+                    barcodes: s
+                        .barcodes
+                        .iter()
+                        .map(|b| BarcodeRequest {
+                            code: b.code.clone(),
+                            internal: b.internal,
+                        })
+                        .collect(),
+                })
+                .collect(),
+        };
+        match crate::app::catalog::product_request(copy) {
+            Ok(_) => out.push((first, req)),
+            Err(AppError::Invalid {
+                fields, message, ..
+            }) => {
+                for (name, msg) in fields.iter().take(1) {
+                    let line = name
+                        .strip_prefix("skus[")
+                        .and_then(|r| r.split(']').next())
+                        .and_then(|n| n.parse::<usize>().ok())
+                        .and_then(|n| lines.get(n).copied())
+                        .unwrap_or(first);
+                    let column = name.rsplit('.').next().unwrap_or(name);
+                    let column = if column.starts_with("barcodes") || name.contains("barcodes") {
+                        "barcodes"
+                    } else if column == "code" {
+                        "product_code"
+                    } else {
+                        column
+                    };
+                    errors.push(LineError {
+                        line,
+                        message: format!("{column}: {msg}"),
+                    });
+                }
+                if fields.is_empty() {
+                    errors.push(LineError {
+                        line: first,
+                        message,
+                    });
+                }
+            }
+            Err(e) => errors.push(LineError {
+                line: first,
+                message: e.to_string(),
+            }),
+        }
+    }
+    errors.sort_by_key(|e| e.line);
+    (out, errors)
+}
+
+/// Checks every line of a catalog CSV — the file's own errors, then codes already in the
+/// catalog and categories that do not exist, all by line — and, only when every line is good,
+/// imports all of it in one transaction, telling `progress` how many products are written.
+/// Answers the number imported, or the errors by line (nothing imported).
+pub async fn check_and_import(
+    state: &AppState,
+    actor: &str,
+    bytes: &[u8],
+    progress: impl Fn(usize, usize) + Send + Sync,
+) -> Result<Result<usize, Vec<LineError>>, AppError> {
+    let (parsed, mut errors) = parse_catalog_csv(bytes);
+    let categories: HashSet<String> = storage::catalog::categories(&state.store)
+        .await?
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    let product_codes: Vec<String> = parsed.iter().map(|(_, p)| p.code.clone()).collect();
+    let sku_codes: Vec<String> = parsed
+        .iter()
+        .flat_map(|(_, p)| p.skus.iter().map(|s| s.sku_code.clone()))
+        .collect();
+    let barcodes: Vec<String> = parsed
+        .iter()
+        .flat_map(|(_, p)| {
+            p.skus
+                .iter()
+                .flat_map(|s| s.barcodes.iter().map(|b| b.code.clone()))
+        })
+        .collect();
+    let taken =
+        storage::catalog::taken_codes(&state.store, &product_codes, &sku_codes, &barcodes).await?;
+    let mut seen_skus = HashSet::new();
+    let mut seen_barcodes = HashSet::new();
+    let mut products = Vec::new();
+    for (line, req) in parsed {
+        if !categories.contains(&req.category_id) {
+            errors.push(LineError {
+                line,
+                message: format!("category_id: no category {}", req.category_id),
+            });
+        }
+        if taken.contains(&req.code) {
+            errors.push(LineError {
+                line,
+                message: format!("product_code: {} already exists", req.code),
+            });
+        }
+        for s in &req.skus {
+            if taken.contains(&s.sku_code) || !seen_skus.insert(s.sku_code.clone()) {
+                errors.push(LineError {
+                    line,
+                    message: format!("sku_code: {} is already used", s.sku_code),
+                });
+            }
+            for b in &s.barcodes {
+                if taken.contains(&b.code) || !seen_barcodes.insert(b.code.clone()) {
+                    errors.push(LineError {
+                        line,
+                        message: format!("barcodes: {} is already used", b.code),
+                    });
+                }
+            }
+        }
+        products.push(req);
+    }
+    if !errors.is_empty() {
+        errors.sort_by_key(|e| e.line);
+        return Ok(Err(errors));
+    }
+    let mut news = Vec::with_capacity(products.len());
+    for req in products {
+        news.push(super::catalog::product_request(req)?);
+    }
+    let total = news.len();
+    progress(0, total);
+    match storage::catalog::import_products_reporting(&state.store, &news, actor, |done| {
+        progress(done, total)
+    })
+    .await
+    {
+        Ok(n) => {
+            state.search.invalidate();
+            Ok(Ok(n))
+        }
+        Err(e @ (AppError::Conflict { .. } | AppError::Invalid { .. })) => {
+            Ok(Err(vec![LineError {
+                line: 0,
+                message: e.to_string(),
+            }]))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// How long a finished job is kept.
+const KEEP: Duration = Duration::from_secs(3600);
+
+/// Where a job is.
+#[derive(Clone, Debug)]
+pub enum Phase {
+    /// Reading and checking every line.
+    Checking,
+    /// Writing the products (see the counters).
+    Importing,
+    /// Done: this many products imported.
+    Imported(usize),
+    /// Done: nothing imported, for these reasons.
+    Refused(Vec<LineError>),
+}
+
+/// One import.
+#[derive(Debug)]
+pub struct ImportJob {
+    /// Who started it (`staff:…`): only they may see it.
+    pub owner: String,
+    started: Instant,
+    /// Products to write (known once every line is checked).
+    pub total: AtomicUsize,
+    /// Products written so far.
+    pub done: AtomicUsize,
+    phase: Mutex<Phase>,
+}
+
+impl ImportJob {
+    /// Where the job is now.
+    pub fn phase(&self) -> Phase {
+        self.phase
+            .lock()
+            .map(|p| p.clone())
+            .unwrap_or_else(|e| e.into_inner().clone())
+    }
+
+    fn set(&self, phase: Phase) {
+        match self.phase.lock() {
+            Ok(mut p) => *p = phase,
+            Err(e) => *e.into_inner() = phase,
+        }
+    }
+}
+
+/// The running and recently finished imports, by job id.
+#[derive(Debug, Default)]
+pub struct ImportJobs {
+    jobs: Mutex<HashMap<Uuid, Arc<ImportJob>>>,
+}
+
+impl ImportJobs {
+    /// The job `id`, if it is kept.
+    pub fn get(&self, id: Uuid) -> Option<Arc<ImportJob>> {
+        self.jobs.lock().ok().and_then(|j| j.get(&id).cloned())
+    }
+
+    /// Registers a job unless its id is known; answers the new job, or None for a known id.
+    fn insert(&self, id: Uuid, owner: &str) -> Option<Arc<ImportJob>> {
+        let mut jobs = self.jobs.lock().ok()?;
+        jobs.retain(|_, j| j.started.elapsed() < KEEP);
+        if jobs.contains_key(&id) {
+            return None;
+        }
+        let job = Arc::new(ImportJob {
+            owner: owner.to_owned(),
+            started: Instant::now(),
+            total: AtomicUsize::new(0),
+            done: AtomicUsize::new(0),
+            phase: Mutex::new(Phase::Checking),
+        });
+        jobs.insert(id, job.clone());
+        Some(job)
+    }
+}
+
+/// Starts checking and importing `bytes` as job `id` for `actor` (nothing happens when the
+/// job already exists: a resent form).
+pub fn start(state: &AppState, id: Uuid, actor: &str, bytes: Vec<u8>) {
+    let Some(job) = state.imports.insert(id, actor) else {
+        return;
+    };
+    let state = state.clone();
+    let actor = actor.to_owned();
+    tokio::spawn(async move {
+        let counters = job.clone();
+        let result = check_and_import(&state, &actor, &bytes, move |done, total| {
+            counters.total.store(total, Ordering::Relaxed);
+            counters.done.store(done, Ordering::Relaxed);
+            if done == 0 {
+                counters.set(Phase::Importing);
+            }
+        })
+        .await;
+        job.set(match result {
+            Ok(Ok(n)) => Phase::Imported(n),
+            Ok(Err(errors)) => Phase::Refused(errors),
+            Err(e) => {
+                tracing::error!(error = ?e, job = %id, "catalog import failed");
+                Phase::Refused(vec![LineError {
+                    line: 0,
+                    message: "the import failed; nothing was imported, try again".into(),
+                }])
+            }
+        });
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "product_code,name_zh,name_en,brand,category_id,sku_code,spec_zh,spec_en,unit,price,member_price,barcodes";
+
+    #[test]
+    fn groups_skus_and_reports_lines() {
+        let file = format!(
+            "\u{FEFF}{HEADER}\nP1,酸奶,Yogurt,乳,C1,P1-1,200g,200g,盒,6.50,6.00,6901234567892\n\
+             P1,酸奶,Yogurt,乳,C1,P1-2,400g,400g,盒,12.00,,6901234567915\n\
+             P2,面包,Bread,焙,C1,P2-1,1个,1 pc,个,x,,6901234567908\n\
+             P3,牛奶,Milk,乳,C1,P3-1,1L,1L,盒,9.00,,123\n\
+             P4,短行\n"
+        );
+        let (ok, errors) = parse_catalog_csv(file.as_bytes());
+        assert_eq!(ok.len(), 1);
+        assert_eq!(ok[0].0, 2);
+        assert_eq!(ok[0].1.skus.len(), 2);
+        let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, [4, 5, 6], "{errors:?}");
+        assert!(errors[0].message.starts_with("price"));
+        assert!(errors[1].message.starts_with("barcodes"));
+    }
+
+    #[test]
+    fn header_must_match() {
+        let (ok, errors) = parse_catalog_csv(b"code,name\nA,B\n");
+        assert!(ok.is_empty());
+        assert_eq!(errors[0].line, 1);
+        let (ok, errors) = parse_catalog_csv(format!("{HEADER}\n").as_bytes());
+        assert!(ok.is_empty());
+        assert_eq!(errors.len(), 1, "an empty file is an error");
+    }
+
+    #[test]
+    fn a_job_id_starts_once() {
+        let jobs = ImportJobs::default();
+        let id = retail_domain::ids::new_id();
+        assert!(jobs.insert(id, "staff:admin").is_some());
+        assert!(jobs.insert(id, "staff:admin").is_none(), "a resent form");
+        let job = jobs.get(id).expect("kept");
+        assert!(matches!(job.phase(), Phase::Checking));
+        job.set(Phase::Imported(3));
+        assert!(matches!(
+            jobs.get(id).map(|j| j.phase()),
+            Some(Phase::Imported(3))
+        ));
+    }
+}
+
+/// The catalog CSV columns (export and import): one line per SKU.
+pub const CATALOG_COLUMNS: [&str; 12] = [
+    "product_code",
+    "name_zh",
+    "name_en",
+    "brand",
+    "category_id",
+    "sku_code",
+    "spec_zh",
+    "spec_en",
+    "unit",
+    "price",
+    "member_price",
+    "barcodes",
+];

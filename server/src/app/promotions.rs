@@ -1,0 +1,132 @@
+//! Promotions: checking a new promotion (its own rule, its stores and SKUs, a flash sale's
+//! limits, and that it fits with every promotion it overlaps) and storing it, for the API and
+//! the console alike.
+
+use chrono::Utc;
+use retail_domain::pricing::{validate_promotion_set, Audience, Promotion, PromotionRule};
+use serde::Deserialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::{checkout, pricing, AppState};
+use crate::error::{AppError, AppResult};
+use crate::storage;
+use crate::storage::promotions::{FlashLimits, PromotionView};
+
+/// A new promotion, optionally a flash sale.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePromotion {
+    /// The promotion (its `id` is the client id, UUIDv7).
+    pub promotion: Promotion,
+    /// Set for a flash sale (秒杀): the promotion must be a sale price for one SKU; it is for
+    /// members only and online only.
+    #[serde(default)]
+    pub flash_sale: Option<FlashLimits>,
+}
+
+/// Validates and stores a promotion (the API and the console both come here); the caller has
+/// checked that `actor` is head office. A retry (same id) answers the promotion stored first.
+pub async fn create_promotion(
+    state: &AppState,
+    actor: &str,
+    req: CreatePromotion,
+) -> AppResult<PromotionView> {
+    let mut promotion = req.promotion;
+    retail_domain::ids::require_v7(promotion.id)
+        .map_err(|e| AppError::field("promotion.id", e.to_string()))?;
+    if let Some(existing) = find(state, promotion.id).await? {
+        return Ok(existing);
+    }
+    for (field, value) in [
+        ("promotion.name_zh", &promotion.name_zh),
+        ("promotion.name_en", &promotion.name_en),
+    ] {
+        if value.chars().count() > 64 {
+            return Err(AppError::field(field, "at most 64 characters"));
+        }
+    }
+    if promotion.name_zh.trim().is_empty() {
+        return Err(AppError::field(
+            "promotion.name_zh",
+            "a promotion needs a name",
+        ));
+    }
+    if promotion.ends_at <= promotion.starts_at {
+        return Err(AppError::field(
+            "promotion.ends_at",
+            "must be after starts_at",
+        ));
+    }
+    if promotion.ends_at <= Utc::now() {
+        return Err(AppError::field("promotion.ends_at", "is in the past"));
+    }
+    for store in &promotion.stores {
+        if !checkout::is_store(state, store).await? {
+            return Err(AppError::field(
+                "promotion.stores",
+                format!("no store {store}"),
+            ));
+        }
+    }
+    if let Some(flash) = &req.flash_sale {
+        match &promotion.rule {
+            PromotionRule::SalePrice { prices } if prices.len() == 1 => {}
+            _ => {
+                return Err(AppError::field(
+                    "promotion.rule",
+                    "a flash sale is a sale price for exactly one SKU",
+                ))
+            }
+        }
+        if !(1..=1_000_000).contains(&flash.total_qty) {
+            return Err(AppError::field(
+                "flash_sale.total_qty",
+                "must be 1 to 1000000",
+            ));
+        }
+        if !(1..=flash.total_qty).contains(&flash.per_member_limit) {
+            return Err(AppError::field(
+                "flash_sale.per_member_limit",
+                "must be 1 to the total quantity",
+            ));
+        }
+        // The per-member limit needs an identity.
+        if promotion.audience == Audience::Everyone {
+            promotion.audience = Audience::Members;
+        }
+    }
+    if let PromotionRule::SalePrice { prices } = &promotion.rule {
+        let ids: Vec<Uuid> = prices.iter().map(|p| p.sku_id).collect();
+        let known = storage::catalog::skus(&state.store, &ids, None).await?;
+        if let Some(missing) = ids.iter().find(|id| !known.contains_key(id)) {
+            return Err(AppError::field(
+                "promotion.rule.prices",
+                format!("no SKU {missing}"),
+            ));
+        }
+    }
+    promotion.validate().map_err(pricing::pricing_error)?;
+    let mut overlapping = storage::promotions::overlapping(
+        &state.store,
+        promotion.starts_at.timestamp_millis(),
+        promotion.ends_at.timestamp_millis(),
+    )
+    .await?;
+    overlapping.push(promotion.clone());
+    validate_promotion_set(&overlapping).map_err(pricing::pricing_error)?;
+    let mut tx = state.store.begin().await?;
+    storage::promotions::create(&mut tx, &promotion, req.flash_sale.as_ref(), actor).await?;
+    tx.commit().await?;
+    find(state, promotion.id)
+        .await?
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("created promotion vanished")))
+}
+
+/// The promotion `id`, if it exists.
+pub async fn find(state: &AppState, id: Uuid) -> AppResult<Option<PromotionView>> {
+    Ok(storage::promotions::list(&state.store, false, 100_000)
+        .await?
+        .into_iter()
+        .find(|p| p.promotion.id == id))
+}
