@@ -5,8 +5,8 @@
 use std::path::Path;
 
 use anyhow::Context;
+use retail_server::app::AppState;
 use retail_server::config::{Secrets, Settings};
-use retail_server::state::AppState;
 use tokio::sync::oneshot;
 
 /// Which database the server runs on.

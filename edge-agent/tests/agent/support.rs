@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use retail_domain::codes::{ExitPass, SignedCode};
 use retail_domain::money::Money;
+use retail_server::app::AppState;
 use retail_server::config::{Secrets, Settings};
-use retail_server::state::AppState;
 use retail_server::Application;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

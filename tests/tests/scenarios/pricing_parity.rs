@@ -30,7 +30,7 @@ const BASKETS_PER_ROUND: usize = 400;
 
 struct Server {
     url: String,
-    state: retail_server::state::AppState,
+    state: retail_server::app::AppState,
     http: reqwest::Client,
     admin: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
