@@ -103,8 +103,8 @@ impl Application {
             };
             // The consumer feeds the client and acknowledges through it: it starts first and is
             // given the client once it exists.
-            let acks = bus::consumer::AckPublisher::default();
-            let consumer = bus::consumer::start(store.clone(), acks.clone(), shutdown.clone());
+            let acks = app::device_events::AckPublisher::default();
+            let consumer = app::device_events::start(store.clone(), acks.clone(), shutdown.clone());
             let client_id = if settings.mqtt.url.is_empty() {
                 ""
             } else {

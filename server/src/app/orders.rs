@@ -1,12 +1,18 @@
-//! Online orders after they are placed: telling the order's store about pickup events over the
-//! store bus (with the lines' shelf locations for the pick slip).
+//! Orders after they are placed: every move of an order's status (checked against the order
+//! state machine) with its effects — the stock it reserved released or taken off the shelf, its
+//! payments refunded, what its pricing took (flash-sale units, coupons, points) given back, the
+//! member's notice — and telling the order's store about pickup events over the store bus (with
+//! the lines' shelf locations for the pick slip).
 
+use retail_domain::money::Money;
+use retail_domain::order::{check_transition, Channel, OrderStatus, TransitionError};
 use uuid::Uuid;
 
 use super::AppState;
-use crate::error::AppResult;
-use crate::storage;
-use crate::storage::orders::OrderView;
+use crate::error::{AppError, AppResult};
+use crate::storage::orders::{OrderHead, OrderView};
+use crate::storage::stock::{Movement, MovementKind};
+use crate::storage::{self, Store, Tx};
 
 /// Tells the order's store about a pickup event over the store bus; a `created` notice (paid,
 /// to be picked) carries the lines with their shelf locations.
@@ -58,4 +64,180 @@ pub async fn pickup_lines(
             shelf: shelves.get(&l.sku_id).cloned(),
         })
         .collect())
+}
+
+/// Moves an order to `to`, applying the stock effects of the move: cancelling releases the
+/// reservation; shipping, handing over a pickup or completing a scan-and-go basket (at the exit
+/// gate) takes the reserved units off the shelf.
+/// Repeating a move the order already made is a no-op that answers the order (idempotent).
+/// Payment (→ paid) is not done here but by the payment notification path.
+pub async fn change_status(
+    store: &Store,
+    id: Uuid,
+    to: OrderStatus,
+    actor: &str,
+    reason: &str,
+) -> AppResult<OrderView> {
+    change_status_from(store, id, None, to, actor, reason).await
+}
+
+/// Like [`change_status`], but only when the order is still in `expected` (otherwise the order
+/// is answered unchanged): the payment-timeout sweep must not cancel an order paid meanwhile.
+pub async fn change_status_from(
+    store: &Store,
+    id: Uuid,
+    expected: Option<OrderStatus>,
+    to: OrderStatus,
+    actor: &str,
+    reason: &str,
+) -> AppResult<OrderView> {
+    let mut tx = store.begin().await?;
+    if move_in_tx(&mut tx, store, id, expected, to, actor, reason).await? {
+        tx.commit().await?;
+    } else {
+        // Nothing to write: give the (on SQLite, only) writer connection back before reading.
+        tx.rollback().await?;
+    }
+    storage::orders::get(store, id).await
+}
+
+/// [`change_status_from`] inside the caller's transaction (so the move commits with whatever
+/// caused it); true when the order moved, false when it was left as it was (not in `expected`,
+/// or already in `to`).
+pub async fn move_in_tx(
+    tx: &mut Tx,
+    store: &Store,
+    id: Uuid,
+    expected: Option<OrderStatus>,
+    to: OrderStatus,
+    actor: &str,
+    reason: &str,
+) -> AppResult<bool> {
+    let head = storage::orders::lock_head(tx, store, id).await?;
+    if expected.is_some_and(|e| e != head.status) {
+        return Ok(false);
+    }
+    if to == OrderStatus::Paid {
+        return Err(AppError::bad_request(
+            "not_allowed",
+            "orders become paid through a payment",
+        ));
+    }
+    match check_transition(head.fulfilment, head.status, to) {
+        Ok(()) => {}
+        Err(TransitionError::AlreadyIn(_)) => return Ok(false),
+        Err(err) => return Err(AppError::conflict("invalid_transition", err.to_string())),
+    }
+    let lines = storage::orders::lines_in_tx(tx, id).await?;
+    let ref_id = id.to_string();
+    let effect = match (head.status, to) {
+        (
+            OrderStatus::PendingPayment | OrderStatus::Paid | OrderStatus::ReadyForPickup,
+            OrderStatus::Cancelled,
+        ) => Some((MovementKind::Release, 0, -1)),
+        (OrderStatus::Paid, OrderStatus::Shipped | OrderStatus::Completed)
+        | (OrderStatus::ReadyForPickup, OrderStatus::PickedUp) => {
+            Some((MovementKind::Fulfilment, -1, -1))
+        }
+        _ => None,
+    };
+    if let Some((kind, on_hand_sign, reserved_sign)) = effect {
+        // Online and scan-and-go orders reserve at placement (POS sales take stock at once).
+        if matches!(head.channel, Channel::Online | Channel::ScanAndGo) {
+            let movements: Vec<Movement<'_>> = lines
+                .iter()
+                .map(|(_, sku, qty, _, _)| Movement {
+                    location_id: &head.location_id,
+                    sku_id: *sku,
+                    kind,
+                    on_hand_delta: on_hand_sign * qty,
+                    reserved_delta: reserved_sign * qty,
+                    reason,
+                    actor,
+                    ref_id: Some(&ref_id),
+                    client_ts: storage::now_ms(),
+                })
+                .collect();
+            storage::stock::apply_movements(tx, &movements).await?;
+        }
+    }
+    if to == OrderStatus::Cancelled && head.status != OrderStatus::PendingPayment {
+        refund_all_in_tx(tx, &head, actor).await?;
+    }
+    if to == OrderStatus::Cancelled && head.channel == Channel::Online {
+        // What the order's pricing took comes back: flash-sale units, coupons, points.
+        storage::promotions::release_flash(tx, id).await?;
+        storage::coupons::release_for_order(tx, id).await?;
+        if let (Some(member), true) = (head.member_id, head.points_earned > 0) {
+            storage::members::reverse_in_tx(
+                tx,
+                member,
+                head.points_earned,
+                head.total_fen.max(0) / 100,
+                &format!("{id}:cancel"),
+                actor,
+            )
+            .await?;
+        }
+        if let Some(member) = head.member_id {
+            storage::members::refund_points_in_tx(
+                tx,
+                member,
+                head.points_redeemed,
+                &format!("{id}:cancel"),
+                actor,
+            )
+            .await?;
+        }
+    }
+    record_status(tx, &head, to, actor, reason).await?;
+    Ok(true)
+}
+
+/// Records a move of `head` to `to`: the order's status with its event row, and the notice it
+/// sends the order's member, in the caller's transaction.
+pub async fn record_status(
+    tx: &mut Tx,
+    head: &OrderHead,
+    to: OrderStatus,
+    actor: &str,
+    reason: &str,
+) -> AppResult<()> {
+    storage::orders::set_status(tx, head, to, actor, reason).await?;
+    storage::notices::record_move_in_tx(tx, head, to, actor).await
+}
+
+/// Refunds every succeeded payment of an order (the sandbox provider refunds at once) and
+/// returns stored balance to the member; audited. Used when a paid order is cancelled. Answers
+/// the amount refunded, in fen.
+pub async fn refund_all_in_tx(tx: &mut Tx, head: &OrderHead, actor: &str) -> AppResult<i64> {
+    let mut total = 0;
+    for (id, method, amount) in storage::payments::succeeded_of_order(tx, head.id).await? {
+        storage::payments::mark_refunded(tx, &id).await?;
+        if method == "stored_balance" {
+            if let Some(member) = head.member_id {
+                storage::members::refund_balance_in_tx(
+                    tx,
+                    member,
+                    Money::from_fen(amount),
+                    &id,
+                    actor,
+                )
+                .await?;
+            }
+        }
+        total += amount;
+    }
+    if total > 0 {
+        storage::audit::record(
+            tx,
+            actor,
+            "order.refund",
+            "order",
+            &head.id.to_string(),
+            serde_json::json!({"order_no": head.order_no, "amount": Money::from_fen(total).to_string()}),
+        )
+        .await?;
+    }
+    Ok(total)
 }

@@ -51,7 +51,7 @@ pub async fn cancel_overdue(state: &AppState) -> AppResult<usize> {
             return Ok(cancelled);
         }
         for id in &overdue {
-            let order = storage::orders::change_status_from(
+            let order = crate::app::orders::change_status_from(
                 &state.store,
                 *id,
                 Some(OrderStatus::PendingPayment),
@@ -79,7 +79,7 @@ pub async fn cancel_uncollected(state: &AppState) -> AppResult<usize> {
         storage::orders::uncollected(&state.store, now_ms().saturating_sub(hold_ms), 200).await?;
     let mut cancelled = 0;
     for id in overdue {
-        let order = storage::orders::change_status_from(
+        let order = crate::app::orders::change_status_from(
             &state.store,
             id,
             Some(OrderStatus::ReadyForPickup),

@@ -9,7 +9,8 @@
 //! Notices published today: `retail/v1/stores/{store}/pickup` when a pickup order is paid, and
 //! `retail/v1/stores/{store}/catalog` when the catalog change sequence moves (watched from the
 //! database, so a change made through any server instance is announced). Commands go to
-//! `retail/v1/stores/{store}/commands/{device}`, and the [`consumer`] acknowledges each device
+//! `retail/v1/stores/{store}/commands/{device}`, and the device-event consumer
+//! (`app::device_events`) acknowledges each device
 //! event it has taken on `retail/v1/stores/{store}/acks/{device}` ([`Bus::acknowledge`]).
 
 use std::net::SocketAddr;
@@ -24,12 +25,26 @@ use uuid::Uuid;
 use crate::secrets::new_token;
 use crate::storage::{self, Store};
 
-pub mod consumer;
 pub mod gateway;
 pub mod mosquitto;
 
 /// Root of every topic.
 pub const TOPIC_ROOT: &str = "retail/v1";
+
+/// The filters the server subscribes to.
+pub const FILTERS: [&str; 2] = [
+    "retail/v1/stores/+/devices/+/status",
+    "retail/v1/stores/+/devices/+/events",
+];
+
+/// One message received by the server's client.
+#[derive(Clone, Debug)]
+pub struct Incoming {
+    /// Its topic.
+    pub topic: String,
+    /// Its payload.
+    pub payload: bytes::Bytes,
+}
 
 /// Version of the notice payloads.
 pub const PAYLOAD_VERSION: u32 = 1;
@@ -213,11 +228,11 @@ impl Bus {
     /// Connects the server's client and keeps it connected in the background until `cancel`.
     /// A non-empty `client_id` asks for a persistent session (see `MqttSettings::client_id`).
     /// With `consumer`, it subscribes to every store's device status and events and hands each
-    /// message to it (see [`consumer`]).
+    /// message to it (the application's device-event consumer).
     pub fn connect(
         address: &BrokerAddress,
         client_id: &str,
-        consumer: Option<tokio::sync::mpsc::Sender<consumer::Incoming>>,
+        consumer: Option<tokio::sync::mpsc::Sender<Incoming>>,
         cancel: CancellationToken,
     ) -> Bus {
         let persistent = !client_id.is_empty();
@@ -249,7 +264,7 @@ impl Bus {
                             subscribed_tx.send_replace(false);
                             tracing::info!("connected to the MQTT broker");
                             if consumer.is_some() {
-                                for filter in consumer::FILTERS {
+                                for filter in FILTERS {
                                     // try_: never wait on the event loop this task drives.
                                     if let Err(err) = subscriber.try_subscribe(filter, QoS::AtLeastOnce) {
                                         tracing::error!(%filter, error = %err, "could not subscribe");
@@ -259,13 +274,13 @@ impl Bus {
                         }
                         Ok(Event::Incoming(Packet::SubAck(_))) => {
                             acks += 1;
-                            if acks == consumer::FILTERS.len() {
+                            if acks == FILTERS.len() {
                                 subscribed_tx.send_replace(true);
                             }
                         }
                         Ok(Event::Incoming(Packet::Publish(publish))) => {
                             if let Some(consumer) = &consumer {
-                                let incoming = consumer::Incoming {
+                                let incoming = Incoming {
                                     topic: publish.topic.clone(),
                                     payload: publish.payload.clone(),
                                 };

@@ -197,7 +197,7 @@ async fn cancel(
         ));
     }
     Ok(Json(
-        storage::orders::change_status_from(
+        crate::app::orders::change_status_from(
             &state.store,
             id,
             expected,
@@ -220,7 +220,7 @@ async fn ready(
 ) -> AppResult<Json<OrderView>> {
     let order = storage::orders::get(&state.store, id).await?;
     caller.require_store(&order.location_id)?;
-    let order = storage::orders::change_status(
+    let order = crate::app::orders::change_status(
         &state.store,
         id,
         OrderStatus::ReadyForPickup,
@@ -286,7 +286,7 @@ async fn hand_over(
             ),
         ));
     }
-    let order = storage::orders::change_status_from(
+    let order = crate::app::orders::change_status_from(
         &state.store,
         id,
         Some(OrderStatus::ReadyForPickup),
@@ -312,7 +312,7 @@ async fn ship(
     staff.require(&[Role::HeadOfficeAdmin, Role::StoreManager])?;
     staff.require_store(&order.location_id)?;
     Ok(Json(
-        storage::orders::change_status(
+        crate::app::orders::change_status(
             &state.store,
             id,
             OrderStatus::Shipped,
@@ -336,7 +336,7 @@ async fn deliver(
     staff.require(&[Role::HeadOfficeAdmin, Role::StoreManager])?;
     staff.require_store(&order.location_id)?;
     Ok(Json(
-        storage::orders::change_status(
+        crate::app::orders::change_status(
             &state.store,
             id,
             OrderStatus::Delivered,

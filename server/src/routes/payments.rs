@@ -138,45 +138,17 @@ async fn notify(
     if notification.notify_id.is_empty() || notification.notify_id.len() > 128 {
         return Err(AppError::field("notify_id", "must be 1 to 128 characters"));
     }
-    if storage::lane_payments::get(&state.store, notification.payment_id)
-        .await?
-        .is_some()
-    {
-        let paid = storage::lane_payments::apply_paid(
-            &state.store,
-            &notification.notify_id,
-            notification.payment_id,
-            &notification.provider_ref,
-            notification.amount,
-        )
-        .await?;
-        tracing::info!(payment = %paid.id, store = %paid.location_id, "lane QR payment paid");
-        return Ok(Json(serde_json::json!({"ok": true, "payment_id": paid.id})));
-    }
-    let head = storage::payments::apply_paid(
-        &state.store,
-        &state.settings.points,
+    let answer = crate::app::payments::take_notification(
+        &state,
         &PaidNotice {
             notify_id: &notification.notify_id,
             payment_id: notification.payment_id,
             provider_ref: &notification.provider_ref,
             amount: notification.amount,
         },
-        "payment-provider",
     )
     .await?;
-    tracing::info!(order = %head.order_no, "order paid");
-    if head.fulfilment == retail_domain::order::Fulfilment::Pickup && state.bus.is_some() {
-        match storage::orders::get(&state.store, head.id).await {
-            Ok(order) => crate::app::orders::announce(&state, &order, "created").await,
-            Err(err) => {
-                tracing::error!(order = %head.order_no, error = %err, "reading a paid pickup order failed; the store is not told")
-            }
-        }
-    }
-    Ok(Json(
-        serde_json::json!({"ok": true, "order_no": head.order_no}),
-    ))
+    Ok(Json(answer))
 }
 
 /// What the sandbox provider shows and pays: an online order's payment or a lane's.

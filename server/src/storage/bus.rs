@@ -2,7 +2,7 @@
 //! applied (de-duplication), exit passes used at a store's gates, and device faults; and the
 //! device list the Mosquitto password and ACL files are generated from.
 
-use retail_domain::wire::bus::{DeviceEvent, EventMessage, StatusMessage};
+use retail_domain::wire::bus::{EventMessage, StatusMessage};
 use uuid::Uuid;
 
 use super::{col, now_ms, uuid_col, Store, Tx};
@@ -18,7 +18,7 @@ pub enum Applied {
 }
 
 /// Records the message id; false when it was already there.
-async fn claim(tx: &mut Tx, message_id: Uuid, device: Uuid, kind: &str) -> AppResult<bool> {
+pub async fn claim(tx: &mut Tx, message_id: Uuid, device: Uuid, kind: &str) -> AppResult<bool> {
     Ok(sqlx::query(
         "INSERT INTO bus_messages (message_id, device_id, kind, received_at) \
          VALUES ($1, $2, $3, $4) ON CONFLICT (message_id) DO NOTHING",
@@ -70,107 +70,67 @@ pub async fn apply_status(store: &Store, device: Uuid, msg: &StatusMessage) -> A
     Ok(Applied::Applied)
 }
 
-/// Applies a device event once: an exit pass that opened the gate (or went to audit) is marked
-/// used, a printer fault is recorded.
-pub async fn apply_event(store: &Store, device: Uuid, msg: &EventMessage) -> AppResult<Applied> {
-    let mut tx = store.begin().await?;
-    let kind = match &msg.event {
-        DeviceEvent::ExitScan { .. } => "exit_scan",
-        DeviceEvent::PrinterFault { .. } => "printer_fault",
-        DeviceEvent::PickSlipPrinted { .. } => "pick_slip_printed",
-        DeviceEvent::CommandAck { .. } => "command_ack",
-    };
-    if !claim(&mut tx, msg.message_id, device, kind).await? {
-        return Ok(Applied::Duplicate);
-    }
-    match &msg.event {
-        DeviceEvent::ExitScan {
-            gate,
-            session_id: Some(session),
-            decision,
-            ..
-        } if decision.uses_pass() => {
-            // The first use wins; a later report of the same pass changes nothing.
-            let first_use = sqlx::query(
-                "INSERT INTO exit_passes_used (session_id, location_id, device_id, gate, \
-                 decision, message_id, used_at, recorded_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (session_id) DO NOTHING",
-            )
-            .bind(session.to_string())
-            .bind(&msg.store)
-            .bind(device.to_string())
-            .bind(gate)
-            .bind(decision.as_str())
-            .bind(msg.message_id.to_string())
-            .bind(msg.at.timestamp_millis())
-            .bind(now_ms())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-                == 1;
-            if first_use {
-                // The shopper left with the basket (through the gate, or after the audit): its
-                // paid scan-and-go order is completed, taking the reserved units off the shelf —
-                // in this transaction, so the pass is never used without it. Only a paid order
-                // moves (anything else is left as it is).
-                let order: Option<String> =
-                    sqlx::query("SELECT order_id FROM scan_sessions WHERE id = $1")
-                        .bind(session.to_string())
-                        .fetch_optional(&mut *tx)
-                        .await?
-                        .and_then(|row| col::<Option<String>>(&row, "order_id").ok().flatten());
-                if let Some(order) = order.and_then(|o| o.parse::<Uuid>().ok()) {
-                    super::orders::move_in_tx(
-                        &mut tx,
-                        store,
-                        order,
-                        Some(retail_domain::order::OrderStatus::Paid),
-                        retail_domain::order::OrderStatus::Completed,
-                        &format!("device:{device}"),
-                        &format!("left through {gate}"),
-                    )
-                    .await?;
-                }
-            }
-        }
-        DeviceEvent::PrinterFault { printer, fault } => {
-            sqlx::query(
-                "INSERT INTO device_faults \
-                 (message_id, device_id, location_id, component, fault, reported_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(msg.message_id.to_string())
-            .bind(device.to_string())
-            .bind(&msg.store)
-            .bind(printer)
-            .bind(fault)
-            .bind(msg.at.timestamp_millis())
-            .execute(&mut *tx)
-            .await?;
-        }
-        DeviceEvent::CommandAck {
-            command_id,
-            outcome,
-            detail,
-        } => {
-            // Only the device's own, still waiting commands; anything else changes nothing.
-            let acked = super::edge::acknowledge(
-                &mut tx,
-                device,
-                *command_id,
-                outcome.as_str(),
-                detail.as_deref(),
-                now_ms(),
-            )
-            .await?;
-            if !acked {
-                tracing::warn!(%device, %command_id, "acknowledgement of no waiting command of this device");
-            }
-        }
-        _ => {}
-    }
-    tx.commit().await?;
-    Ok(Applied::Applied)
+/// Records that the exit pass of scan-and-go `session` was used at a gate; false when it was used
+/// before (the first use wins; a later report of the same pass changes nothing).
+pub async fn mark_pass_used(
+    tx: &mut Tx,
+    session: Uuid,
+    device: Uuid,
+    msg: &EventMessage,
+    gate: &str,
+    decision: &str,
+) -> AppResult<bool> {
+    Ok(sqlx::query(
+        "INSERT INTO exit_passes_used (session_id, location_id, device_id, gate, \
+         decision, message_id, used_at, recorded_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (session_id) DO NOTHING",
+    )
+    .bind(session.to_string())
+    .bind(&msg.store)
+    .bind(device.to_string())
+    .bind(gate)
+    .bind(decision)
+    .bind(msg.message_id.to_string())
+    .bind(msg.at.timestamp_millis())
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// The order a scan-and-go session was paid with, if any.
+pub async fn scan_session_order(tx: &mut Tx, session: Uuid) -> AppResult<Option<Uuid>> {
+    let order: Option<String> = sqlx::query("SELECT order_id FROM scan_sessions WHERE id = $1")
+        .bind(session.to_string())
+        .fetch_optional(&mut **tx)
+        .await?
+        .and_then(|row| col::<Option<String>>(&row, "order_id").ok().flatten());
+    Ok(order.and_then(|o| o.parse::<Uuid>().ok()))
+}
+
+/// Records a printer fault a device reported.
+pub async fn record_fault(
+    tx: &mut Tx,
+    device: Uuid,
+    msg: &EventMessage,
+    printer: &str,
+    fault: &str,
+) -> AppResult<()> {
+    sqlx::query(
+        "INSERT INTO device_faults \
+         (message_id, device_id, location_id, component, fault, reported_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(msg.message_id.to_string())
+    .bind(device.to_string())
+    .bind(&msg.store)
+    .bind(printer)
+    .bind(fault)
+    .bind(msg.at.timestamp_millis())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// Marks a device offline (it was revoked: its Last Will is no longer accepted).

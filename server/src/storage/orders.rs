@@ -4,12 +4,12 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use retail_domain::money::Money;
-use retail_domain::order::{check_transition, Channel, Fulfilment, OrderStatus, TransitionError};
+use retail_domain::order::{Channel, Fulfilment, OrderStatus};
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::stock::{apply_movements, Movement, MovementKind};
+use super::stock::MovementKind;
 use super::{col, from_ms, now_ms, parse_col, placeholders, uuid_col, Store, Tx};
 use crate::error::{AppError, AppResult};
 
@@ -794,8 +794,8 @@ pub async fn lines_in_tx(tx: &mut Tx, id: Uuid) -> AppResult<Vec<(i64, Uuid, i64
         .collect()
 }
 
-/// Records a status change (after [`check_transition`]) with its event row, and the notice it
-/// sends the order's member ([`super::notices`]).
+/// Writes a status change (after [`check_transition`]) with its event row. The application
+/// layer adds the member's notice in the same transaction (`app::orders::record_status`).
 pub async fn set_status(
     tx: &mut Tx,
     head: &OrderHead,
@@ -822,135 +822,26 @@ pub async fn set_status(
     .bind(now)
     .execute(&mut **tx)
     .await?;
-    super::notices::record_move_in_tx(tx, head, to, actor).await
+    Ok(())
 }
 
-/// Moves an order to `to`, applying the stock effects of the move: cancelling releases the
-/// reservation; shipping, handing over a pickup or completing a scan-and-go basket (at the exit
-/// gate) takes the reserved units off the shelf.
-/// Repeating a move the order already made is a no-op that answers the order (idempotent).
-/// Payment (→ paid) is not done here but by the payment notification path.
-pub async fn change_status(
-    store: &Store,
-    id: Uuid,
-    to: OrderStatus,
-    actor: &str,
-    reason: &str,
-) -> AppResult<OrderView> {
-    change_status_from(store, id, None, to, actor, reason).await
+/// Clears an order's payment deadline (it is paid).
+pub async fn clear_expiry(tx: &mut Tx, id: Uuid) -> AppResult<()> {
+    sqlx::query("UPDATE orders SET expires_at = NULL WHERE id = $1")
+        .bind(id.to_string())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
-/// Like [`change_status`], but only when the order is still in `expected` (otherwise the order
-/// is answered unchanged): the payment-timeout sweep must not cancel an order paid meanwhile.
-pub async fn change_status_from(
-    store: &Store,
-    id: Uuid,
-    expected: Option<OrderStatus>,
-    to: OrderStatus,
-    actor: &str,
-    reason: &str,
-) -> AppResult<OrderView> {
-    let mut tx = store.begin().await?;
-    if move_in_tx(&mut tx, store, id, expected, to, actor, reason).await? {
-        tx.commit().await?;
-    } else {
-        // Nothing to write: give the (on SQLite, only) writer connection back before reading.
-        tx.rollback().await?;
-    }
-    get(store, id).await
-}
-
-/// [`change_status_from`] inside the caller's transaction (so the move commits with whatever
-/// caused it); true when the order moved, false when it was left as it was (not in `expected`,
-/// or already in `to`).
-pub async fn move_in_tx(
-    tx: &mut Tx,
-    store: &Store,
-    id: Uuid,
-    expected: Option<OrderStatus>,
-    to: OrderStatus,
-    actor: &str,
-    reason: &str,
-) -> AppResult<bool> {
-    let head = lock_head(tx, store, id).await?;
-    if expected.is_some_and(|e| e != head.status) {
-        return Ok(false);
-    }
-    if to == OrderStatus::Paid {
-        return Err(AppError::bad_request(
-            "not_allowed",
-            "orders become paid through a payment",
-        ));
-    }
-    match check_transition(head.fulfilment, head.status, to) {
-        Ok(()) => {}
-        Err(TransitionError::AlreadyIn(_)) => return Ok(false),
-        Err(err) => return Err(AppError::conflict("invalid_transition", err.to_string())),
-    }
-    let lines = lines_in_tx(tx, id).await?;
-    let ref_id = id.to_string();
-    let effect = match (head.status, to) {
-        (
-            OrderStatus::PendingPayment | OrderStatus::Paid | OrderStatus::ReadyForPickup,
-            OrderStatus::Cancelled,
-        ) => Some((MovementKind::Release, 0, -1)),
-        (OrderStatus::Paid, OrderStatus::Shipped | OrderStatus::Completed)
-        | (OrderStatus::ReadyForPickup, OrderStatus::PickedUp) => {
-            Some((MovementKind::Fulfilment, -1, -1))
-        }
-        _ => None,
-    };
-    if let Some((kind, on_hand_sign, reserved_sign)) = effect {
-        // Online and scan-and-go orders reserve at placement (POS sales take stock at once).
-        if matches!(head.channel, Channel::Online | Channel::ScanAndGo) {
-            let movements: Vec<Movement<'_>> = lines
-                .iter()
-                .map(|(_, sku, qty, _, _)| Movement {
-                    location_id: &head.location_id,
-                    sku_id: *sku,
-                    kind,
-                    on_hand_delta: on_hand_sign * qty,
-                    reserved_delta: reserved_sign * qty,
-                    reason,
-                    actor,
-                    ref_id: Some(&ref_id),
-                    client_ts: now_ms(),
-                })
-                .collect();
-            apply_movements(tx, &movements).await?;
-        }
-    }
-    if to == OrderStatus::Cancelled && head.status != OrderStatus::PendingPayment {
-        super::payments::refund_all_in_tx(tx, &head, actor).await?;
-    }
-    if to == OrderStatus::Cancelled && head.channel == Channel::Online {
-        // What the order's pricing took comes back: flash-sale units, coupons, points.
-        super::promotions::release_flash(tx, id).await?;
-        super::coupons::release_for_order(tx, id).await?;
-        if let (Some(member), true) = (head.member_id, head.points_earned > 0) {
-            super::members::reverse_in_tx(
-                tx,
-                member,
-                head.points_earned,
-                head.total_fen.max(0) / 100,
-                &format!("{id}:cancel"),
-                actor,
-            )
-            .await?;
-        }
-        if let Some(member) = head.member_id {
-            super::members::refund_points_in_tx(
-                tx,
-                member,
-                head.points_redeemed,
-                &format!("{id}:cancel"),
-                actor,
-            )
-            .await?;
-        }
-    }
-    set_status(tx, &head, to, actor, reason).await?;
-    Ok(true)
+/// Records the points an order earned.
+pub async fn set_order_points_earned(tx: &mut Tx, id: Uuid, points: i64) -> AppResult<()> {
+    sqlx::query("UPDATE orders SET points_earned = $1 WHERE id = $2")
+        .bind(points)
+        .bind(id.to_string())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 /// Ids of unpaid orders past their payment deadline (oldest first).

@@ -1356,6 +1356,7 @@ pub async fn create_return(
                 "return"
             };
             set_status(&mut tx, &head, to, actor, reason).await?;
+            super::notices::record_move_in_tx(&mut tx, &head, to, actor).await?;
             head.status = to;
         }
         sqlx::query("UPDATE payments SET status = 'refunded', updated_at = $1 WHERE order_id = $2 AND status = 'succeeded'")

@@ -607,7 +607,7 @@ async fn order_ready(
     Form(_): Form<HashMap<String, String>>,
 ) -> WebResult<Response> {
     let order = scoped_order(&state, &staff, id).await?;
-    match storage::orders::change_status(
+    match crate::app::orders::change_status(
         &state.store,
         id,
         OrderStatus::ReadyForPickup,
@@ -657,7 +657,7 @@ async fn order_cancel(
     } else {
         reason
     };
-    match storage::orders::change_status_from(
+    match crate::app::orders::change_status_from(
         &state.store,
         id,
         None,
@@ -692,7 +692,7 @@ async fn order_handover(
     if given.is_empty() || order.pickup_code.as_deref() != Some(given.as_str()) {
         return Ok(redirect(&format!("/console/orders/{id}?error=code")));
     }
-    match storage::orders::change_status_from(
+    match crate::app::orders::change_status_from(
         &state.store,
         id,
         Some(OrderStatus::ReadyForPickup),

@@ -92,7 +92,7 @@ async fn advance(
     done: &str,
 ) -> WebResult<Response> {
     managed_order(state, staff, id).await?;
-    match storage::orders::change_status_from(
+    match crate::app::orders::change_status_from(
         &state.store,
         id,
         Some(from),

@@ -1232,7 +1232,7 @@ async fn cancel(
 ) -> WebResult<Response> {
     let (_, order) = own_order(&state, &ctx, id).await?;
     if order.status == OrderStatus::PendingPayment {
-        storage::orders::change_status_from(
+        crate::app::orders::change_status_from(
             &state.store,
             id,
             Some(OrderStatus::PendingPayment),

@@ -257,7 +257,7 @@ async fn notices_through_external_mosquitto() {
 // Per-store access, device status and events (issue 4).
 
 use retail_domain::wire::bus as wire;
-use retail_server::bus::consumer::{self, Outcome};
+use retail_server::app::device_events::{self as consumer, Outcome};
 
 pub(crate) async fn register_at(app: &TestApp, store: &str) -> (Uuid, String) {
     let admin = app.login("admin").await;

@@ -6,7 +6,7 @@
 use reqwest::StatusCode;
 use retail_domain::codes::SignedCode;
 use retail_domain::wire::bus as wire;
-use retail_server::bus::consumer::{self, Outcome};
+use retail_server::app::device_events::{self as consumer, Outcome};
 use rumqttc::{ConnectReturnCode, QoS};
 use serde_json::json;
 use uuid::Uuid;

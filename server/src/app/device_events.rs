@@ -1,4 +1,5 @@
-//! The server's side of device status and events (DESIGN §6).
+//! Taking device status and events from the store bus: the server's side of the device topics
+//! (see `docs/CONTRACTS.md`).
 //!
 //! Every message is checked before anything changes: the topic must be a device
 //! status/events topic, the payload at most [`MAX_PAYLOAD`] bytes of the expected JSON and
@@ -21,17 +22,19 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
-use bytes::Bytes;
 use retail_domain::wire::bus::{
-    self, decode, parse_device_topic, DeviceTopicKind, EventMessage, StatusMessage, MAX_PAYLOAD,
+    self, decode, parse_device_topic, DeviceEvent, DeviceTopicKind, EventMessage, StatusMessage,
+    MAX_PAYLOAD,
 };
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::Bus;
+use crate::bus::{Bus, Incoming};
+use crate::error::AppResult;
 use crate::storage::bus::Applied;
 use crate::storage::{self, Store};
+use retail_domain::order::OrderStatus;
 
 /// Acknowledgements decided but not yet handed to the bus client; beyond this many the next is
 /// dropped (logged): its device sends the event again, and it is acknowledged as a duplicate.
@@ -39,21 +42,6 @@ const ACK_QUEUE: usize = 4096;
 
 /// Most acknowledgements gathered into one round of messages.
 const ACK_BATCH: usize = 1024;
-
-/// The filters the server subscribes to.
-pub const FILTERS: [&str; 2] = [
-    "retail/v1/stores/+/devices/+/status",
-    "retail/v1/stores/+/devices/+/events",
-];
-
-/// One message received by the server's client.
-#[derive(Clone, Debug)]
-pub struct Incoming {
-    /// Its topic.
-    pub topic: String,
-    /// Its payload.
-    pub payload: Bytes,
-}
 
 /// What became of a message.
 #[derive(Debug, PartialEq, Eq)]
@@ -250,7 +238,7 @@ pub async fn decide(store: &Store, topic: &str, payload: &[u8]) -> Decision {
                     Some(msg.message_id),
                 ),
                 Ok(msg) => (
-                    stored(storage::bus::apply_event(store, parsed.device, &msg).await),
+                    stored(apply_event(store, parsed.device, &msg).await),
                     Some(msg.message_id),
                 ),
                 Err(err) => (Outcome::Refused(err.to_string()), bus::message_id(payload)),
@@ -273,4 +261,81 @@ fn stored(result: crate::error::AppResult<Applied>) -> Outcome {
         Ok(Applied::Duplicate) => Outcome::Duplicate,
         Err(err) => Outcome::Failed(format!("storing failed: {err}")),
     }
+}
+
+/// Applies a device event once: an exit pass that opened the gate (or went to audit) is marked
+/// used and completes its paid scan-and-go order, a printer fault is recorded, a command's
+/// acknowledgement closes the command.
+pub async fn apply_event(store: &Store, device: Uuid, msg: &EventMessage) -> AppResult<Applied> {
+    let mut tx = store.begin().await?;
+    let kind = match &msg.event {
+        DeviceEvent::ExitScan { .. } => "exit_scan",
+        DeviceEvent::PrinterFault { .. } => "printer_fault",
+        DeviceEvent::PickSlipPrinted { .. } => "pick_slip_printed",
+        DeviceEvent::CommandAck { .. } => "command_ack",
+    };
+    if !storage::bus::claim(&mut tx, msg.message_id, device, kind).await? {
+        return Ok(Applied::Duplicate);
+    }
+    match &msg.event {
+        DeviceEvent::ExitScan {
+            gate,
+            session_id: Some(session),
+            decision,
+            ..
+        } if decision.uses_pass() => {
+            let first_use = storage::bus::mark_pass_used(
+                &mut tx,
+                *session,
+                device,
+                msg,
+                gate,
+                decision.as_str(),
+            )
+            .await?;
+            if first_use {
+                // The shopper left with the basket (through the gate, or after the audit): its
+                // paid scan-and-go order is completed, taking the reserved units off the shelf —
+                // in this transaction, so the pass is never used without it. Only a paid order
+                // moves (anything else is left as it is).
+                if let Some(order) = storage::bus::scan_session_order(&mut tx, *session).await? {
+                    super::orders::move_in_tx(
+                        &mut tx,
+                        store,
+                        order,
+                        Some(OrderStatus::Paid),
+                        OrderStatus::Completed,
+                        &format!("device:{device}"),
+                        &format!("left through {gate}"),
+                    )
+                    .await?;
+                }
+            }
+        }
+        DeviceEvent::PrinterFault { printer, fault } => {
+            storage::bus::record_fault(&mut tx, device, msg, printer, fault).await?;
+        }
+        DeviceEvent::CommandAck {
+            command_id,
+            outcome,
+            detail,
+        } => {
+            // Only the device's own, still waiting commands; anything else changes nothing.
+            let acked = storage::edge::acknowledge(
+                &mut tx,
+                device,
+                *command_id,
+                outcome.as_str(),
+                detail.as_deref(),
+                storage::now_ms(),
+            )
+            .await?;
+            if !acked {
+                tracing::warn!(%device, %command_id, "acknowledgement of no waiting command of this device");
+            }
+        }
+        _ => {}
+    }
+    tx.commit().await?;
+    Ok(Applied::Applied)
 }
