@@ -462,8 +462,6 @@ async fn set_product_category(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
     fn documented_in_the_openapi_document() {
         let (_, doc) = crate::routes::api();
