@@ -3,7 +3,7 @@
 //! * GTINs — EAN-13, EAN-8 and UPC-A — with the GS1 mod-10 check digit validated.
 //! * Variable-measure EAN-13 (GS1 prefixes 20–29, "restricted circulation"), printed by scales
 //!   and carrying a PLU plus a price or weight. Their layout differs by market and retailer, so it
-//!   is configuration ([`VariableMeasureLayout`]), never hard-coded (DESIGN §4).
+//!   is configuration ([`VariableMeasureLayout`]), never hard-coded (docs/DESIGN.md §4).
 //! * Internal codes — any other short alphanumeric code the retailer prints itself.
 //!
 //! [`classify_product_code`] is the one entry point a scanner handler needs.

@@ -1,4 +1,4 @@
-//! Signed QR codes (DESIGN §7).
+//! Signed QR codes (docs/DESIGN.md §7).
 //!
 //! Compact text form, small enough for a low-version QR code at error-correction level M:
 //!

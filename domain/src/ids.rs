@@ -1,7 +1,7 @@
 //! Identifiers.
 //!
 //! Every record a client creates (orders, sales, payments, …) carries a client-generated UUIDv7
-//! (DESIGN §4, "Identifiers"), so that a retry is an upsert and never a duplicate. This module
+//! (docs/DESIGN.md §4, "Identifiers"), so that a retry is an upsert and never a duplicate. This module
 //! creates and checks those ids, converts them to the compact 22-character base64url form used
 //! inside QR codes, and derives the separate human-facing order numbers.
 

@@ -9,7 +9,7 @@
 //! ([`Money::from_decimal`], [`Money::mul_ratio`]) takes a [`Rounding`] mode from the caller
 //! (which normally comes from configuration), and [`Money::allocate`] splits amounts exactly.
 //!
-//! On the wire (JSON, DESIGN §11) money is a decimal **string** with exactly two places, e.g.
+//! On the wire (JSON, docs/DESIGN.md §11) money is a decimal **string** with exactly two places, e.g.
 //! `"12.50"`; JSON numbers are rejected on input.
 
 use std::fmt;
@@ -66,7 +66,7 @@ impl fmt::Display for Currency {
 /// How to round a value to whole fen.
 ///
 /// Rounding is always explicit in this system: functions that may produce fractions of a fen take
-/// a `Rounding` argument, and the mode in use is configuration (DESIGN §4, "Rounding is explicit
+/// a `Rounding` argument, and the mode in use is configuration (docs/DESIGN.md §4, "Rounding is explicit
 /// and configurable"). All modes are symmetric around zero, so `-x` rounds to `-(round x)`.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,

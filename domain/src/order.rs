@@ -1,4 +1,4 @@
-//! Orders: channels, fulfilment kinds, statuses and the checked state machine (DESIGN §4).
+//! Orders: channels, fulfilment kinds, statuses and the checked state machine (docs/DESIGN.md §4).
 //!
 //! ```text
 //! pending_payment ─┬─► paid ─┬─► shipped ─► delivered ──────┐        (delivery)

@@ -1,4 +1,4 @@
-//! Member tiers and points (DESIGN §4, "Members and points").
+//! Member tiers and points (docs/DESIGN.md §4, "Members and points").
 //!
 //! Points are earned on the **paid** amount at a configurable rate times the member's tier
 //! multiplier, redeemed against orders at a fixed rate (e.g. 100 points = ¥1) up to a share of

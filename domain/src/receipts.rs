@@ -1,4 +1,4 @@
-//! Verifying receipt codes with the lanes' keys (DESIGN §7 "receipt code").
+//! Verifying receipt codes with the lanes' keys (docs/DESIGN.md §7 "receipt code").
 //!
 //! A sale is made at a lane, often offline, so the lane signs the sale's receipt code with a key
 //! of its own ([`crate::codes::CodeSigner::sign_receipt`], `RC2.<sale>.<store>.<key id>.<sig>`).

@@ -1,5 +1,5 @@
 //! The display at an exit gate: what the gate decided and why, in the shopper's sight
-//! (DESIGN §7–§8). The bytes come from the display's profile in `firmware-config`
+//! (docs/DESIGN.md §7–§8). The bytes come from the display's profile in `firmware-config`
 //! (`kind = "display"`): `commands.init` once when the gate starts, then for every message
 //! `commands.clear`, `commands.home` and the rows, each padded with spaces to `columns` so the
 //! display's own wrap moves to the next row (the Epson DM-D overwrite mode). Text is encoded in

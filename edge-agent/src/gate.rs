@@ -1,4 +1,4 @@
-//! The scan-and-go exit gate (DESIGN §7, §8).
+//! The scan-and-go exit gate (docs/DESIGN.md §7, §8).
 //!
 //! A QR scanner on a serial line sends the shopper's exit pass; the relay board opens the gate
 //! or sounds the alarm. [`run_gate`] is generic over `AsyncRead` (scanner) and `AsyncWrite`

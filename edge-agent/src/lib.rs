@@ -1,5 +1,5 @@
 //! `edge-agent`: the store's edge agent (exit gate, pickup-counter printer, device presence over
-//! MQTT; DESIGN §2, §6–§8).
+//! MQTT; docs/DESIGN.md §2, §6–§8).
 //!
 //! [`run`] starts it from a [`Config`] file: it loads the device profiles and the store
 //! inventory from `firmware-config/`, opens the gates' scanner and relay serial ports, and runs

@@ -1,4 +1,4 @@
-//! The agent's MQTT link (DESIGN §6): presence, health, the outbox, and what the store hears.
+//! The agent's MQTT link (docs/DESIGN.md §6): presence, health, the outbox, and what the store hears.
 //!
 //! * Logs in with the device id and credential; the Last Will is a retained `offline` status.
 //!   On every connection it publishes a retained `online` status with the health of the devices

@@ -1,4 +1,4 @@
-//! The lane's devices (DESIGN §8): the barcode scanner on a serial line (a real port through the
+//! The lane's devices (docs/DESIGN.md §8): the barcode scanner on a serial line (a real port through the
 //! `serialport` crate, or a pseudo-terminal with `--simulate`) and the receipt printer (serial
 //! port, file / USB line printer device, or TCP port 9100).
 //!

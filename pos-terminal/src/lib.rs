@@ -1,5 +1,5 @@
 //! `pos-terminal`: the cashier application for one checkout lane (scanner, receipt printer,
-//! cash drawer, offline-first local journal), DESIGN §5, §7, §8.
+//! cash drawer, offline-first local journal), docs/DESIGN.md §5, §7, §8.
 //!
 //! * [`lane`] — the lane core: a state machine (scan, quantities, voids, park/resume, member,
 //!   payment) priced by the shared pricing engine, committing completed sales to the journal;

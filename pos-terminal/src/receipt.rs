@@ -1,6 +1,6 @@
 //! The receipt encoder: a pure function from a completed sale ([`Receipt`]) and a printer layout
 //! ([`ReceiptLayout`], from a `firmware-config` printer profile) to the ESC/POS bytes sent to the
-//! printer (DESIGN §7, §8; issue #3 "Receipt").
+//! printer (docs/DESIGN.md §7, §8; issue #3 "Receipt").
 //!
 //! Every command emitted here has been checked byte by byte against the Epson ESC/POS command
 //! reference, and the unit tests below pin the exact bytes:
@@ -61,7 +61,7 @@ const GS_RASTER: [u8; 3] = [0x1D, 0x76, 0x30];
 const FONT_A_DOTS: usize = 12;
 /// Largest QR data block the `GS ( k` function 180 accepts (Epson: 3 ≤ pL + pH × 256 ≤ 7092).
 const QR_MAX_DATA: usize = 7089;
-/// QR error correction level M (`GS ( k` function 169, n = 49), as DESIGN §7 requires.
+/// QR error correction level M (`GS ( k` function 169, n = 49), as docs/DESIGN.md §7 requires.
 const QR_EC_M: u8 = 49;
 /// QR model 2 (`GS ( k` function 165, n1 = 50).
 const QR_MODEL_2: u8 = 50;
@@ -99,7 +99,7 @@ pub struct Receipt {
     pub change: Money,
     /// The identified member, if any.
     pub member: Option<ReceiptMember>,
-    /// The signed receipt code (DESIGN §7), printed as a QR code.
+    /// The signed receipt code (docs/DESIGN.md §7), printed as a QR code.
     pub receipt_code: String,
     /// Footer lines, printed centred (wrapped when too long).
     pub footer: Vec<String>,

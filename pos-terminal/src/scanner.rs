@@ -1,4 +1,4 @@
-//! The barcode scanner line protocol (DESIGN §8).
+//! The barcode scanner line protocol (docs/DESIGN.md §8).
 //!
 //! A scanner on a serial line (USB-CDC or RS-232) sends one frame per scan: the code text,
 //! optionally preceded by a three-character AIM symbology identifier (`]E0`, `]Q1`, …), ended by
@@ -19,7 +19,7 @@
 //! * the only [`ScanError`] is an I/O error from the underlying reader.
 //!
 //! [`classify_scan`] then tells what a frame's text is: a product barcode (GTIN, variable-measure
-//! or internal code), one of the signed codes of DESIGN §7, or unknown with a reason the cashier
+//! or internal code), one of the signed codes of docs/DESIGN.md §7, or unknown with a reason the cashier
 //! can read.
 
 use std::collections::BTreeMap;
@@ -255,7 +255,7 @@ pub enum Scan {
 
 /// Tells what a frame's text is.
 ///
-/// A text is routed to a signed-code kind (DESIGN §7) when its prefix names one — two letters
+/// A text is routed to a signed-code kind (docs/DESIGN.md §7) when its prefix names one — two letters
 /// and a version number, see [`codes::classify`] — **and** a `.` follows the version, as in every
 /// code text; signatures, expiry and fields are for the caller to verify. Other texts are read as
 /// product codes with [`classify_product_code`] (so a retailer's internal code such as `ST100`,

@@ -1,4 +1,4 @@
-//! The lane's HTTP client of the central server (DESIGN §5): device identity, catalog pull,
+//! The lane's HTTP client of the central server (docs/DESIGN.md §5): device identity, catalog pull,
 //! pricing context, receipt keys, sale push, and the online-only calls (members, returns,
 //! pickups).
 //!

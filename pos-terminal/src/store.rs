@@ -1,4 +1,4 @@
-//! The lane's local SQLite database (DESIGN §3 "POS local store", §5): the full catalog copy
+//! The lane's local SQLite database (docs/DESIGN.md §3 "POS local store", §5): the full catalog copy
 //! with its sync cursor, the last pricing context, the lane's receipt-signing key and its
 //! store's registered receipt keys, and the sale journal.
 //!

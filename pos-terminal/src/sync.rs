@@ -1,4 +1,4 @@
-//! Keeping the lane in step with the server (DESIGN §5, §6): the catalog pull by cursor (a full
+//! Keeping the lane in step with the server (docs/DESIGN.md §5, §6): the catalog pull by cursor (a full
 //! download on first start, deltas afterwards), the pricing context, the lane's receipt key
 //! (registered until the server has it) and its store's receipt keys, the background push of
 //! journalled sales in batches, and the MQTT catalog notice that makes the lane pull at once.

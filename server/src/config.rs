@@ -47,7 +47,7 @@ pub struct Settings {
     pub receipts: ReceiptSettings,
 }
 
-/// Receipt codes (DESIGN §7): the shopper claims the points of a sale made without a member.
+/// Receipt codes (docs/DESIGN.md §7): the shopper claims the points of a sale made without a member.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ReceiptSettings {
     /// Points of a sale can be claimed up to this many days after the sale (default 30).

@@ -1,4 +1,4 @@
-//! The pricing and promotions engine (DESIGN §4 "Pricing and promotions", issue 6).
+//! The pricing and promotions engine (docs/DESIGN.md §4 "Pricing and promotions", issue 6).
 //!
 //! One pure, deterministic function, [`price_basket`], prices a basket for every channel (the
 //! server's online checkout and POS sales ingestion, the shop pages, the POS lanes offline), so

@@ -1,4 +1,4 @@
-//! Device profiles and store device inventories (DESIGN §8), loaded from the TOML data files in
+//! Device profiles and store device inventories (docs/DESIGN.md §8), loaded from the TOML data files in
 //! `firmware-config/`.
 //!
 //! * `firmware-config/profiles/**/*.toml` — one file per device **model**: barcode scanners,

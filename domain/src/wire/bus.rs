@@ -1,4 +1,4 @@
-//! The store bus (DESIGN §6): topic names, who may publish and subscribe where, and the JSON
+//! The store bus (docs/DESIGN.md §6): topic names, who may publish and subscribe where, and the JSON
 //! payloads devices and the server exchange over MQTT.
 //!
 //! Every payload carries `v` (format version, [`VERSION`]), `message_id` (UUIDv7, receivers

@@ -1,4 +1,4 @@
-//! The POS catalog sync (DESIGN §5): a lane pulls the catalog changes since its last cursor, in
+//! The POS catalog sync (docs/DESIGN.md §5): a lane pulls the catalog changes since its last cursor, in
 //! pages, and keeps a full local copy so it can sell with the network down.
 //!
 //! `GET /api/v1/catalog/changes?since=<seq>&limit=<n>` answers a [`CatalogPage`]. Every change to

@@ -1,4 +1,4 @@
-//! The pricing context a client needs to price baskets itself (DESIGN §4 "one pricing engine"):
+//! The pricing context a client needs to price baskets itself (docs/DESIGN.md §4 "one pricing engine"):
 //! the active promotions for its store, the points rules and the store's rounding settings.
 //!
 //! Served by `GET /api/v1/pricing/context` (device credential or staff token; a device gets its

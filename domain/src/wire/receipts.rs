@@ -1,4 +1,4 @@
-//! The lanes' receipt keys (DESIGN §7 "receipt code"): each POS lane signs the receipt codes it
+//! The lanes' receipt keys (docs/DESIGN.md §7 "receipt code"): each POS lane signs the receipt codes it
 //! prints with an Ed25519 key of its own, registers the public key with the server
 //! (`PUT /api/v1/pos/receipt-key`, [`RegisterReceiptKey`] → [`ReceiptKey`]), and pulls its
 //! store's registered keys (`GET /api/v1/pos/receipt-keys` → [`ReceiptKeys`]) to verify the

@@ -1,4 +1,4 @@
-//! The POS sale push (DESIGN §5): a lane journals each completed sale locally, then pushes unsent
+//! The POS sale push (docs/DESIGN.md §5): a lane journals each completed sale locally, then pushes unsent
 //! sales in batches; the server upserts by the sale's client id and answers what it applied.
 
 use chrono::{DateTime, Utc};

@@ -325,7 +325,7 @@ async fn price_and_place(state: &AppState, p: Placement, req: Checkout) -> AppRe
     state.intake.place(order).await
 }
 
-/// Signs the exit pass of a paid scan-and-go order (DESIGN §7): the scan-and-go session, the
+/// Signs the exit pass of a paid scan-and-go order (docs/DESIGN.md §7): the scan-and-go session, the
 /// store, item count and total, an expiry `ttl_secs` from now, and the shopper's scan-and-go
 /// visit number ([`storage::orders::scan_and_go_visit`], capped at
 /// [`retail_domain::codes::MAX_VISIT`]) so the gate can audit a first visit offline.

@@ -1,4 +1,4 @@
-//! The server's side of the one pricing engine (DESIGN §4): it gathers what the engine needs
+//! The server's side of the one pricing engine (docs/DESIGN.md §4): it gathers what the engine needs
 //! from the database — the catalog records of the basket's SKUs at the location, the active
 //! promotions, the member's tier and points, the chosen coupons — and calls
 //! [`retail_domain::pricing::price_basket`]. It never computes a price itself.

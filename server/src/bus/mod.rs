@@ -1,4 +1,4 @@
-//! The store bus (DESIGN §6): the MQTT broker embedded in the server by default (rumqttd), or an
+//! The store bus (docs/DESIGN.md §6): the MQTT broker embedded in the server by default (rumqttd), or an
 //! external one from `MQTT_URL`, and the server's own client (rumqttc) that publishes notices to
 //! stores under `retail/v1/`.
 //!

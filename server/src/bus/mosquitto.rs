@@ -1,6 +1,6 @@
 //! Files for an external Mosquitto broker: the password file (Mosquitto's `$7$` PBKDF2-SHA512
 //! format) and the ACL file, generated from the registered devices, so a store's credential can
-//! publish and subscribe only under its own store prefix (DESIGN §6). A device reads all of its
+//! publish and subscribe only under its own store prefix (docs/DESIGN.md §6). A device reads all of its
 //! store's topics — its commands and the server's acknowledgements of its events
 //! (`…/acks/{device}`) among them — and writes only its own status and events; the server's
 //! login reads and writes everything under `retail/v1/`.

@@ -1,5 +1,5 @@
 //! The stores' edge agents over HTTP: staff send a command to their store's agent through the
-//! store bus (DESIGN §6: print a pick slip again, mark a pickup order ready, open a gate, re-sync)
+//! store bus (docs/DESIGN.md §6: print a pick slip again, mark a pickup order ready, open a gate, re-sync)
 //! and read its acknowledgement; store managers set the shelf location of a SKU in their store
 //! (printed on pick slips).
 

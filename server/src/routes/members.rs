@@ -1,5 +1,5 @@
 //! Members: registration and look-up, points and stored-balance ledgers, manual point
-//! adjustments, stored-balance top-ups, and member codes (DESIGN §4, §7).
+//! adjustments, stored-balance top-ups, and member codes (docs/DESIGN.md §4, §7).
 //!
 //! Phone numbers are taken in any common form (`13800138000`, `+86 138 0013 8000`,
 //! `8613800138000`), normalised to the 11-digit mainland mobile number, and never stored or

@@ -1,4 +1,4 @@
-//! Receipt codes (DESIGN §7): the lanes register the keys they sign receipt codes with and pull
+//! Receipt codes (docs/DESIGN.md §7): the lanes register the keys they sign receipt codes with and pull
 //! their store's keys; anyone holding a receipt code sees the sale as on the paper receipt; a
 //! member claims the points of a sale made without a member, once per sale.
 //!

@@ -1,4 +1,4 @@
-//! POS sales and returns: the lanes' sale push (DESIGN §5), returns of sales and collected or
+//! POS sales and returns: the lanes' sale push (docs/DESIGN.md §5), returns of sales and collected or
 //! delivered online orders, and a sale with its returns.
 
 use axum::extract::{DefaultBodyLimit, State};

@@ -1,5 +1,5 @@
 //! The catalog: categories, products, SKUs, barcodes, chain and store prices, and the change feed
-//! the POS lanes pull (DESIGN §4 "Products", §5).
+//! the POS lanes pull (docs/DESIGN.md §4 "Products", §5).
 //!
 //! Every write that changes what a lane sells — a category, a product (all its SKUs), a SKU's
 //! price, a store price, a barcode, a status — moves the changed records to a new sequence number

@@ -1,4 +1,4 @@
-//! Members, their points ledger and their stored-balance ledger (DESIGN §4 "Members and points").
+//! Members, their points ledger and their stored-balance ledger (docs/DESIGN.md §4 "Members and points").
 //!
 //! * The phone number is the natural key but is never stored in clear: `phone_enc` holds it
 //!   sealed with the data key ([`Keys::seal`]), `phone_hash` the keyed look-up hash

@@ -1,4 +1,4 @@
-//! Receipt codes (DESIGN §7): the lanes' registered receipt keys, the e-receipt of a POS sale,
+//! Receipt codes (docs/DESIGN.md §7): the lanes' registered receipt keys, the e-receipt of a POS sale,
 //! and points claimed after the fact for a sale made without a member.
 //!
 //! **Keys.** A lane registers the public key it signs receipt codes with ([`register_key`]);

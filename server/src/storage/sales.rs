@@ -1,4 +1,4 @@
-//! POS sales (DESIGN §5) and returns.
+//! POS sales (docs/DESIGN.md §5) and returns.
 //!
 //! **Sales.** A lane pushes batches of completed sales; [`push_sales`] applies a whole push in one
 //! transaction. Each sale is claimed with `INSERT INTO orders … ON CONFLICT DO NOTHING RETURNING
@@ -7,7 +7,7 @@
 //! is applied exactly once and answered `duplicate`. The claimed sales then get their member
 //! effects (stored balance and points charged idempotently by payment id, points earned by sale
 //! id), their lines, events and payments (multi-row inserts) and their `sale` stock movements
-//! (never refused: on hand may go negative, DESIGN §4).
+//! (never refused: on hand may go negative, docs/DESIGN.md §4).
 //!
 //! Locks are always taken in the same order — orders, then members (sorted by id), then stock
 //! rows (sorted by SKU) — here and in [`create_return`], so concurrent pushes and returns do not

@@ -1,4 +1,4 @@
-//! The shopper's e-receipt (电子小票) and claiming a receipt's points after the fact (DESIGN §7
+//! The shopper's e-receipt (电子小票) and claiming a receipt's points after the fact (docs/DESIGN.md §7
 //! "receipt code"): scan the QR code on a paper receipt with the phone's camera (where the
 //! browser has `BarcodeDetector`) or paste the code; the server verifies it with the registered
 //! key of the lane that printed it and shows the sale as on the paper. A logged-in member claims

@@ -1,4 +1,4 @@
-//! Receipt codes the whole chain verifies (DESIGN §7): lanes register their receipt keys
+//! Receipt codes the whole chain verifies (docs/DESIGN.md §7): lanes register their receipt keys
 //! (idempotently; every key kept; a revoked device cannot register, its printed receipts stay
 //! valid; head office revokes a single key), the server verifies codes fully (forged, other
 //! store, unknown key, not synced), the shop's e-receipt page, and claiming a receipt's points
