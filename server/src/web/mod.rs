@@ -34,13 +34,10 @@ use crate::secrets::{new_token, token_hash};
 use crate::storage;
 
 mod assets;
-pub mod catalog_edit;
 pub mod console;
+mod coupon_text;
 pub mod coupons;
-pub mod fulfilment;
-pub mod import_job;
 pub mod member;
-pub mod promotions;
 pub mod receipts;
 pub mod scan;
 pub mod shop;
@@ -55,12 +52,8 @@ pub fn router() -> Router<AppState> {
         .merge(member::router())
         .merge(scan::router())
         .merge(receipts::router())
-        .merge(console::router())
-        .merge(promotions::router())
         .merge(coupons::router())
-        .merge(fulfilment::router())
-        .merge(catalog_edit::router())
-        .merge(import_job::router())
+        .merge(console::router())
         .layer(axum::middleware::from_fn(browser_cookie))
 }
 

@@ -900,7 +900,7 @@ async fn checkout_page(
                         option value="" selected[chosen.is_empty()] { (ctx.t("不使用", "None")) " (" (coupons.len()) (ctx.t(" 张可用", " usable")) ")" }
                         @for c in &coupons {
                             option value=(c.id) selected[c.id.to_string() == chosen_text] {
-                                (ctx.lang.pick(&c.terms.name_zh, &c.terms.name_en)) " · " (super::coupons::rule_text(ctx.lang, &c.terms.rule))
+                                (ctx.lang.pick(&c.terms.name_zh, &c.terms.name_en)) " · " (super::coupon_text::rule_text(ctx.lang, &c.terms.rule))
                             }
                         }
                     }

@@ -13,12 +13,12 @@ use retail_domain::pricing::{Promotion, PromotionRule, ReductionTier, Scope, Sku
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{console_page, when, yuan, Ctx, Form, Staff, WebResult};
 use crate::actor::{Role, StaffActor};
 use crate::app::promotions::{create_promotion, CreatePromotion};
 use crate::app::AppState;
 use crate::error::AppError;
 use crate::storage;
+use crate::web::{console_page, redirect, when, yuan, Ctx, Form, Staff, WebResult};
 
 /// Promotion pages.
 pub fn router() -> Router<AppState> {
@@ -267,7 +267,7 @@ async fn create(
         flash_sale: None,
     };
     match create_promotion(&state, &staff.actor(), request).await {
-        Ok(_) => Ok(super::redirect("/console/promotions?done=1")),
+        Ok(_) => Ok(redirect("/console/promotions?done=1")),
         Err(e @ AppError::Invalid { .. }) => {
             let text = e.to_string();
             view(
@@ -294,5 +294,5 @@ async fn end(
     let mut tx = state.store.begin().await?;
     storage::promotions::end(&mut tx, id, &staff.actor()).await?;
     tx.commit().await?;
-    Ok(super::redirect("/console/promotions?done=1"))
+    Ok(redirect("/console/promotions?done=1"))
 }

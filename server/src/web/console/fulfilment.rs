@@ -2,7 +2,8 @@
 //! the after-sale refund of collected, delivered or completed orders (售后退款: chosen units of
 //! chosen lines come back, refunded at what was actually paid for them). Every move goes
 //! through the order state machine in storage (`change_status`) and returns through
-//! [`storage::sales::create_return`], the same path as `POST /api/v1/returns`.
+//! [`storage::sales::create_return`], the same path as `POST /api/v1/returns`. The order's page
+//! ([`super::orders`]) shows the forms.
 
 use std::collections::HashMap;
 
@@ -10,18 +11,17 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::routing::post;
 use axum::Router;
-use maud::{html, Markup};
 use retail_domain::order::OrderStatus;
 use retail_domain::wire::sales::ReturnLineRequest;
 use uuid::Uuid;
 
-use super::{redirect, Ctx, Form, Staff, WebResult};
 use crate::actor::Role;
 use crate::app::AppState;
 use crate::error::AppError;
 use crate::storage;
 use crate::storage::orders::OrderView;
 use crate::storage::sales::NewReturn;
+use crate::web::{redirect, Form, Staff, WebResult};
 
 /// Delivery and after-sale routes.
 pub fn router() -> Router<AppState> {
@@ -29,45 +29,6 @@ pub fn router() -> Router<AppState> {
         .route("/console/orders/{id}/ship", post(ship))
         .route("/console/orders/{id}/deliver", post(deliver))
         .route("/console/orders/{id}/return", post(refund))
-}
-
-/// True when the order's state allows an after-sale return (collected, delivered or completed,
-/// or already partly returned) and something is left to return.
-pub fn takes_returns(order: &OrderView) -> bool {
-    matches!(
-        order.status,
-        OrderStatus::PickedUp
-            | OrderStatus::Delivered
-            | OrderStatus::Completed
-            | OrderStatus::AfterSale
-    ) && order.lines.iter().any(|l| l.qty > l.returned_qty)
-}
-
-/// The after-sale form: units to return per line (at most what is left), a reason, and the
-/// return's client id so a resent form records it once.
-pub fn return_form(ctx: &Ctx, order: &OrderView) -> Markup {
-    html! {
-        div.card #after-sale {
-            b { (ctx.t("售后退款", "After-sale refund")) }
-            p.muted { (ctx.t("退回的商品回到库存，按该商品实际支付的金额退款；赠送的积分按比例扣回。", "Returned items go back into stock and are refunded at what was actually paid for them; earned points are taken back in proportion.")) }
-            form method="post" action={ "/console/orders/" (order.id) "/return" } {
-                (ctx.csrf_field())
-                input type="hidden" name="return_id" value=(retail_domain::ids::new_id());
-                div.table-wrap { table {
-                    tr { th { (ctx.t("商品", "Item")) } th.num { (ctx.t("可退", "Left")) } th.num { (ctx.t("退货数量", "Return")) } }
-                    @for l in order.lines.iter().filter(|l| l.qty > l.returned_qty) {
-                        tr { td { (l.name) } td.num { (l.qty - l.returned_qty) }
-                            td.num { input.qty type="number" name={ "qty_" (l.line_no) } value="0" min="0" max=(l.qty - l.returned_qty)
-                                aria-label=(ctx.t("退货数量", "Units to return")); } }
-                    }
-                } }
-                div.row {
-                    input name="reason" placeholder=(ctx.t("原因", "Reason")) style="max-width:220px";
-                    button.btn.warn #refund type="submit" { (ctx.t("退货退款", "Return and refund")) }
-                }
-            }
-        }
-    }
 }
 
 /// An order of the staff member's own location (head office: any), for a manager.

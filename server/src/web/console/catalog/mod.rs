@@ -1,0 +1,19 @@
+//! The console's catalog (head office): the product list and its CSV export ([`list`]),
+//! importing products from a CSV file as a background job ([`import`]), and a product's page:
+//! shelf status, prices, category and barcodes ([`product`]).
+
+use axum::Router;
+
+use crate::app::AppState;
+
+pub mod import;
+pub mod list;
+pub mod product;
+
+/// Catalog routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .merge(list::router())
+        .merge(import::router())
+        .merge(product::router())
+}

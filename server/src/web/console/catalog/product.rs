@@ -1,0 +1,443 @@
+//! A product's page in the console (head office): taking the product or one SKU on or off the
+//! shelf, a SKU's chain and member prices and its per-store prices, the product's category and
+//! its SKUs' barcodes. Adding a barcode goes through the API's validation
+//! ([`crate::app::catalog::add_sku_barcode`]: a GTIN's check digit, an internal code's shape,
+//! one SKU per code); a SKU keeps at least one barcode. Every change is audited and moves the
+//! SKUs to the end of the catalog change feed, so lanes and the shop's search index pick it up.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use maud::{html, Markup};
+use retail_domain::money::Money;
+use retail_domain::wire::catalog::CategoryRecord;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::actor::{Role, StaffActor};
+use crate::app::catalog::{add_sku_barcode, BarcodeRequest};
+use crate::app::AppState;
+use crate::error::AppError;
+use crate::storage;
+use crate::web::console::NoticeParams;
+use crate::web::{console_page, redirect, yuan, Ctx, Form, Staff, WebResult};
+
+/// Product page routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/console/catalog/products/{id}", get(product))
+        .route(
+            "/console/catalog/products/{id}/status",
+            post(product_status),
+        )
+        .route("/console/catalog/products/{id}/category", post(category))
+        .route("/console/catalog/skus/{id}/price", post(sku_price))
+        .route("/console/catalog/skus/{id}/store-price", post(store_price))
+        .route("/console/catalog/skus/{id}/status", post(sku_status))
+        .route("/console/catalog/skus/{id}/barcodes", post(add_barcode))
+        .route(
+            "/console/catalog/skus/{id}/barcodes/remove",
+            post(remove_barcode),
+        )
+}
+
+/// Errors of the product page's forms, keyed `<form>-<sku id>`.
+/// Messages of the product page's forms, by form (`price-{sku}`, `barcode-{sku}`, `category`…).
+type SkuErrors = BTreeMap<String, String>;
+
+async fn product_view(
+    state: &AppState,
+    ctx: &Ctx,
+    staff: &StaffActor,
+    id: Uuid,
+    errors: &SkuErrors,
+    done: bool,
+) -> WebResult<Response> {
+    staff.require(&[Role::HeadOfficeAdmin])?;
+    let p = storage::catalog::product(&state.store, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("product"))?;
+    let stores: Vec<_> = storage::locations::list(&state.store)
+        .await?
+        .into_iter()
+        .filter(|l| l.kind == "store")
+        .collect();
+    let categories = storage::catalog::categories(&state.store).await?;
+    let on = |s: &str| s == "on_shelf";
+    let body = html! {
+        @if done { div.notice.ok role="status" { (ctx.t("已保存并记入审计日志。", "Saved and recorded in the audit log.")) } }
+        div.card.spread {
+            span { b { (p.name_zh) } " · " (p.name_en) br; span.muted { (p.code) " · " (p.brand) " · " span #category { (p.category_id) } } }
+            form method="post" action={ "/console/catalog/products/" (p.id) "/status" } {
+                (ctx.csrf_field())
+                input type="hidden" name="status" value=(if on(p.status.as_str()) { "off_shelf" } else { "on_shelf" });
+                @if on(p.status.as_str()) { button.btn.warn type="submit" { (ctx.t("下架", "Take off shelf")) } }
+                @else { button.btn type="submit" { (ctx.t("上架", "Put on shelf")) } }
+            }
+        }
+        (category_form(ctx, p.id, &p.category_id, &categories, errors.get("category")))
+        @for s in &p.skus {
+            div.card {
+                div.spread {
+                    span { b { (s.sku_code) } " " (s.spec_zh) " / " (s.spec_en) " · " (s.unit) br;
+                        span.muted { (ctx.t("条码 ", "Barcodes ")) span.barcodes { (s.barcodes.join(" ")) } } }
+                    form method="post" action={ "/console/catalog/skus/" (s.id) "/status" } {
+                        (ctx.csrf_field())
+                        input type="hidden" name="status" value=(if on(s.status.as_str()) { "off_shelf" } else { "on_shelf" });
+                        @if on(s.status.as_str()) { button.link type="submit" { (ctx.t("下架此规格", "Take this SKU off shelf")) } }
+                        @else { button.link type="submit" { (ctx.t("上架此规格", "Put this SKU on shelf")) } }
+                    }
+                }
+                form.row method="post" action={ "/console/catalog/skus/" (s.id) "/price" } {
+                    (ctx.csrf_field())
+                    label { (ctx.t("总部价", "Chain price")) " " input.qty style="width:90px!important" name="price" value=(s.price); }
+                    label { (ctx.t("会员价", "Member price")) " " input.qty style="width:90px!important" name="member_price" value=(s.member_price.map(|m| m.to_string()).unwrap_or_default()); }
+                    button.btn.secondary type="submit" { (ctx.t("保存", "Save")) }
+                }
+                @if let Some(e) = errors.get(&format!("price-{}", s.id)) { p.field-error role="alert" { (e) } }
+                div.muted { (ctx.t("门店价：", "Store prices: "))
+                    @if s.store_prices.is_empty() { (ctx.t("无", "none")) }
+                    @for sp in &s.store_prices { (sp.location_id) " " (yuan(sp.price.fen())) "　" } }
+                form.row method="post" action={ "/console/catalog/skus/" (s.id) "/store-price" } {
+                    (ctx.csrf_field())
+                    select name="store" style="max-width:160px" { @for l in &stores { option value=(l.id) { (l.id) " " (ctx.lang.pick(&l.name_zh, &l.name_en)) } } }
+                    input.qty style="width:90px!important" name="price" placeholder=(ctx.t("空=取消", "empty = remove"));
+                    button.btn.secondary type="submit" { (ctx.t("设置门店价", "Set store price")) }
+                }
+                @if let Some(e) = errors.get(&format!("store-{}", s.id)) { p.field-error role="alert" { (e) } }
+                (barcode_forms(ctx, s.id, &s.barcodes, errors.get(&format!("barcode-{}", s.id))))
+            }
+        }
+    };
+    Ok(console_page(ctx, staff, &p.name_zh, body))
+}
+
+/// The product's category picker (every category, shown with its path code and name).
+fn category_form(
+    ctx: &Ctx,
+    product: Uuid,
+    current: &str,
+    categories: &[CategoryRecord],
+    error: Option<&String>,
+) -> Markup {
+    html! {
+        form.row.card #category-form method="post" action={ "/console/catalog/products/" (product) "/category" } {
+            (ctx.csrf_field())
+            label for="category_id" { (ctx.t("品类", "Category")) }
+            select #category_id name="category_id" style="max-width:360px" {
+                @for c in categories {
+                    option value=(c.id) selected[c.id == current] { (c.id) " · " (ctx.lang.pick(&c.name_zh, &c.name_en)) }
+                }
+            }
+            button.btn.secondary type="submit" { (ctx.t("修改品类", "Change category")) }
+            @if let Some(e) = error { p.field-error role="alert" data-error="category" { (e) } }
+        }
+    }
+}
+
+/// A SKU's barcodes with a remove button each, and the form to add one.
+fn barcode_forms(ctx: &Ctx, sku: Uuid, barcodes: &[String], error: Option<&String>) -> Markup {
+    html! {
+        div.row.barcode-list {
+            @for code in barcodes {
+                form.inline method="post" action={ "/console/catalog/skus/" (sku) "/barcodes/remove" } {
+                    (ctx.csrf_field())
+                    input type="hidden" name="code" value=(code);
+                    span.chip { (code) " " button.link type="submit" title=(ctx.t("删除条码", "Remove barcode")) disabled[barcodes.len() < 2] { "×" } }
+                }
+            }
+        }
+        form.row.add-barcode method="post" action={ "/console/catalog/skus/" (sku) "/barcodes" } {
+            (ctx.csrf_field())
+            input name="code" placeholder=(ctx.t("新条码（EAN-13/8、UPC-A）", "New barcode (EAN-13/8, UPC-A)")) style="max-width:220px" inputmode="numeric";
+            label.row { input type="checkbox" name="internal" value="1"; (ctx.t("店内码", "Internal code")) }
+            button.btn.secondary type="submit" { (ctx.t("添加条码", "Add barcode")) }
+        }
+        @if let Some(e) = error { p.field-error role="alert" data-error="barcode" { (e) } }
+    }
+}
+
+async fn product(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Staff(staff): Staff,
+    Path(id): Path<Uuid>,
+    Query(n): Query<NoticeParams>,
+) -> WebResult<Response> {
+    product_view(
+        &state,
+        &ctx,
+        &staff,
+        id,
+        &SkuErrors::new(),
+        n.done.is_some(),
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct StatusForm {
+    status: Option<String>,
+}
+
+fn shelf(status: Option<&str>) -> WebResult<retail_domain::wire::catalog::ShelfStatus> {
+    use retail_domain::wire::catalog::ShelfStatus;
+    match status {
+        Some("on_shelf") => Ok(ShelfStatus::OnShelf),
+        Some("off_shelf") => Ok(ShelfStatus::OffShelf),
+        _ => Err(AppError::field("status", "must be on_shelf or off_shelf").into()),
+    }
+}
+
+async fn product_status(
+    State(state): State<AppState>,
+    Staff(staff): Staff,
+    Path(id): Path<Uuid>,
+    Form(f): Form<StatusForm>,
+) -> WebResult<Response> {
+    staff.require(&[Role::HeadOfficeAdmin])?;
+    let status = shelf(f.status.as_deref())?;
+    storage::catalog::set_product_status(&state.store, id, status, &staff.actor()).await?;
+    state.search.invalidate();
+    Ok(redirect(&format!("/console/catalog/products/{id}?done=1")))
+}
+
+async fn product_of_sku(state: &AppState, sku: Uuid) -> WebResult<Uuid> {
+    let facts = storage::web::sku_facts(&state.store, &[sku]).await?;
+    Ok(facts
+        .get(&sku)
+        .map(|f| f.product_id)
+        .ok_or_else(|| AppError::not_found("SKU"))?)
+}
+
+async fn sku_status(
+    State(state): State<AppState>,
+    Staff(staff): Staff,
+    Path(id): Path<Uuid>,
+    Form(f): Form<StatusForm>,
+) -> WebResult<Response> {
+    staff.require(&[Role::HeadOfficeAdmin])?;
+    let status = shelf(f.status.as_deref())?;
+    let product = product_of_sku(&state, id).await?;
+    storage::catalog::set_sku_status(&state.store, id, status, &staff.actor()).await?;
+    state.search.invalidate();
+    Ok(redirect(&format!(
+        "/console/catalog/products/{product}?done=1"
+    )))
+}
+
+/// A price typed into a form: `12.50`, not negative.
+fn typed_price(ctx: &Ctx, text: &str) -> Result<i64, String> {
+    match text.trim().parse::<Money>() {
+        Ok(m) if !m.is_negative() && m.fen() <= 100_000_000 => Ok(m.fen()),
+        _ => Err(ctx
+            .t("请输入价格，如 12.50", "Enter a price such as 12.50")
+            .to_owned()),
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct PriceForm {
+    price: Option<String>,
+    member_price: Option<String>,
+    store: Option<String>,
+}
+
+async fn sku_price(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Staff(staff): Staff,
+    Path(id): Path<Uuid>,
+    Form(f): Form<PriceForm>,
+) -> WebResult<Response> {
+    staff.require(&[Role::HeadOfficeAdmin])?;
+    let product = product_of_sku(&state, id).await?;
+    let price = typed_price(&ctx, f.price.as_deref().unwrap_or(""));
+    let member = match f.member_price.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(m) => typed_price(&ctx, m).map(Some),
+    };
+    match (price, member) {
+        (Ok(price), Ok(member)) => {
+            storage::catalog::set_sku_price(&state.store, id, price, Some(member), &staff.actor())
+                .await?;
+            state.search.invalidate();
+            Ok(redirect(&format!(
+                "/console/catalog/products/{product}?done=1"
+            )))
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            let errors = SkuErrors::from([(format!("price-{id}"), e)]);
+            product_view(&state, &ctx, &staff, product, &errors, false).await
+        }
+    }
+}
+
+async fn store_price(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Staff(staff): Staff,
+    Path(id): Path<Uuid>,
+    Form(f): Form<PriceForm>,
+) -> WebResult<Response> {
+    staff.require(&[Role::HeadOfficeAdmin])?;
+    let product = product_of_sku(&state, id).await?;
+    let store = f.store.clone().unwrap_or_default();
+    let located = storage::locations::get(&state.store, &store)
+        .await
+        .ok()
+        .filter(|l| l.kind == "store");
+    let price = match f.price.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(p) => typed_price(&ctx, p).map(Some),
+    };
+    match (located, price) {
+        (Some(_), Ok(price)) => {
+            storage::catalog::set_store_price(&state.store, &store, id, price, &staff.actor())
+                .await?;
+            Ok(redirect(&format!(
+                "/console/catalog/products/{product}?done=1"
+            )))
+        }
+        (None, _) => {
+            let errors = SkuErrors::from([(
+                format!("store-{id}"),
+                ctx.t("请选择门店", "Choose a store").to_owned(),
+            )]);
+            product_view(&state, &ctx, &staff, product, &errors, false).await
+        }
+        (_, Err(e)) => {
+            let errors = SkuErrors::from([(format!("store-{id}"), e)]);
+            product_view(&state, &ctx, &staff, product, &errors, false).await
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct CategoryForm {
+    category_id: Option<String>,
+}
+
+async fn category(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Staff(staff): Staff,
+    Path(id): Path<Uuid>,
+    Form(f): Form<CategoryForm>,
+) -> WebResult<Response> {
+    staff.require(&[Role::HeadOfficeAdmin])?;
+    let code = f.category_id.unwrap_or_default().trim().to_owned();
+    match storage::catalog::set_product_category(&state.store, id, &code, &staff.actor()).await {
+        Ok(()) => {
+            state.search.invalidate();
+            Ok(redirect(&format!("/console/catalog/products/{id}?done=1")))
+        }
+        Err(AppError::Invalid { .. }) => {
+            let errors = SkuErrors::from([(
+                "category".to_owned(),
+                ctx.t("没有这个品类", "No such category").to_owned(),
+            )]);
+            product_view(&state, &ctx, &staff, id, &errors, false).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct BarcodeForm {
+    code: Option<String>,
+    internal: Option<String>,
+}
+
+/// A refused barcode change, shown next to the SKU's barcodes.
+fn barcode_problem(ctx: &Ctx, err: &AppError) -> Option<String> {
+    match err {
+        AppError::Invalid { .. } => Some(format!(
+            "{} ({err})",
+            ctx.t(
+                "条码无效：请检查位数和校验位",
+                "Not a valid barcode: check the digits and the check digit"
+            )
+        )),
+        AppError::Conflict {
+            code: "barcode_in_use",
+            ..
+        } => Some(
+            ctx.t(
+                "这个条码已属于另一个商品",
+                "This barcode belongs to another SKU",
+            )
+            .to_owned(),
+        ),
+        AppError::Conflict {
+            code: "last_barcode",
+            ..
+        } => Some(
+            ctx.t(
+                "每个规格至少保留一个条码：请先添加新条码",
+                "A SKU keeps at least one barcode: add the new one first",
+            )
+            .to_owned(),
+        ),
+        _ => None,
+    }
+}
+
+/// Answers a barcode change: back to the product page, or the page with the problem shown.
+async fn barcode_answer(
+    state: &AppState,
+    ctx: &Ctx,
+    staff: &StaffActor,
+    sku: Uuid,
+    result: Result<(), AppError>,
+) -> WebResult<Response> {
+    let product = product_of_sku(state, sku).await?;
+    match result {
+        Ok(()) => {
+            state.search.invalidate();
+            Ok(redirect(&format!(
+                "/console/catalog/products/{product}?done=1"
+            )))
+        }
+        Err(e) => match barcode_problem(ctx, &e) {
+            Some(text) => {
+                let errors = SkuErrors::from([(format!("barcode-{sku}"), text)]);
+                product_view(state, ctx, staff, product, &errors, false).await
+            }
+            None => Err(e.into()),
+        },
+    }
+}
+
+async fn add_barcode(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Staff(staff): Staff,
+    Path(id): Path<Uuid>,
+    Form(f): Form<BarcodeForm>,
+) -> WebResult<Response> {
+    staff.require(&[Role::HeadOfficeAdmin])?;
+    let request = BarcodeRequest {
+        code: f.code.unwrap_or_default(),
+        internal: f.internal.is_some(),
+    };
+    let result = add_sku_barcode(&state, &staff.actor(), id, &request).await;
+    barcode_answer(&state, &ctx, &staff, id, result).await
+}
+
+async fn remove_barcode(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Staff(staff): Staff,
+    Path(id): Path<Uuid>,
+    Form(f): Form<BarcodeForm>,
+) -> WebResult<Response> {
+    staff.require(&[Role::HeadOfficeAdmin])?;
+    let code = f.code.unwrap_or_default();
+    let result =
+        storage::catalog::remove_barcode(&state.store, id, code.trim(), &staff.actor()).await;
+    barcode_answer(&state, &ctx, &staff, id, result).await
+}

@@ -1,0 +1,250 @@
+//! The console for head office and store staff. Every page checks the role *and* the store:
+//! store staff see their own store only; catalog, stores, staff and the audit log are head
+//! office's. Actions reuse the same storage calls (and audit records) as the JSON API.
+//!
+//! The pages are in one module per area: [`dashboard`], [`orders`] (list, CSV export, an
+//! order's page; ready, cancel, hand-over), [`fulfilment`] (ship, deliver, after-sale refund),
+//! [`catalog`] (products, prices, barcodes, CSV export and import), [`stock`] (levels,
+//! movements, counts, transfers), [`members`], [`devices`] (and the lanes' receipt keys),
+//! [`promotions`], [`coupons`] and [`admin`] (audit log, stores, staff).
+//!
+//! This module holds the log-in and log-out pages and what the areas share: the store a staff
+//! member's pages are limited to (`scope`, `pick_location`), CSV downloads (`csv_bytes`,
+//! `csv_response`), a sales channel's label and the notice parameters of a page reached after a
+//! form. The area modules use this module and [`crate::web`], never each other.
+
+use std::collections::HashMap;
+
+use axum::extract::{Query, State};
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use maud::html;
+use serde::Deserialize;
+
+use super::{
+    cookie, field, html_response, local_path, redirect, set_cookie, Ctx, FieldErrors, Form, Lang,
+    WebError, WebResult,
+};
+use crate::actor::{Role, StaffActor};
+use crate::app::AppState;
+use crate::error::AppError;
+use crate::secrets::token_hash;
+use crate::storage;
+
+pub mod admin;
+pub mod catalog;
+pub mod coupons;
+pub mod dashboard;
+pub mod devices;
+pub mod fulfilment;
+pub mod members;
+pub mod orders;
+pub mod promotions;
+pub mod stock;
+
+/// Console routes: log-in and log-out, and every area's pages.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/console/login", get(login_page).post(login))
+        .route("/console/logout", post(logout))
+        .merge(dashboard::router())
+        .merge(orders::router())
+        .merge(fulfilment::router())
+        .merge(catalog::router())
+        .merge(stock::router())
+        .merge(members::router())
+        .merge(devices::router())
+        .merge(admin::router())
+        .merge(promotions::router())
+        .merge(coupons::router())
+}
+
+/// The store a staff member's pages are limited to (none for head office).
+fn scope(staff: &StaffActor) -> Option<String> {
+    match staff.role {
+        Role::HeadOfficeAdmin => None,
+        _ => staff.location_id.clone(),
+    }
+}
+
+/// The location a page shows: head office picks any (or all), store staff their own.
+fn pick_location(staff: &StaffActor, asked: Option<&str>) -> WebResult<Option<String>> {
+    match (scope(staff), asked.filter(|a| !a.is_empty())) {
+        (None, asked) => Ok(asked.map(str::to_owned)),
+        (Some(own), Some(asked)) if asked != own => Err(AppError::Forbidden(format!(
+            "{} may not see location {asked}",
+            staff.username
+        ))
+        .into()),
+        (Some(own), _) => Ok(Some(own)),
+    }
+}
+
+/// A sales channel for people.
+fn channel_label(ctx: &Ctx, channel: &str) -> &'static str {
+    match channel {
+        "online" => ctx.t("线上", "Online"),
+        "pos" => ctx.t("门店收银", "POS"),
+        "scan_and_go" => ctx.t("扫码购", "Scan & Go"),
+        _ => ctx.t("其他", "Other"),
+    }
+}
+
+/// A CSV download named `name`.
+fn csv_response(name: &str, bytes: Vec<u8>) -> Response {
+    (
+        [
+            (CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (
+                CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response()
+}
+
+/// A CSV file: the header, then the rows.
+fn csv_bytes(header: &[&str], rows: Vec<Vec<String>>) -> WebResult<Vec<u8>> {
+    // A UTF-8 byte-order mark so spreadsheet programs read the Chinese correctly.
+    let mut w = csv::Writer::from_writer(vec![0xEF, 0xBB, 0xBF]);
+    let internal = |e: csv::Error| WebError::App(AppError::Internal(anyhow::anyhow!("csv: {e}")));
+    w.write_record(header).map_err(internal)?;
+    for r in rows {
+        w.write_record(&r).map_err(internal)?;
+    }
+    w.into_inner()
+        .map_err(|e| WebError::App(AppError::Internal(anyhow::anyhow!("csv: {e}"))))
+}
+
+/// The outcome of a form, shown on the page it returns to (`?done=…` or `?error=…`).
+#[derive(Debug, Deserialize, Default)]
+struct NoticeParams {
+    done: Option<String>,
+    error: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Log-in
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize, Default, Clone)]
+struct LoginForm {
+    username: Option<String>,
+    password: Option<String>,
+    back: Option<String>,
+}
+
+fn login_view(
+    ctx: &Ctx,
+    form: &LoginForm,
+    errors: &FieldErrors,
+    problem: Option<&str>,
+) -> Response {
+    let back = local_path(form.back.as_deref().or(Some("/console")));
+    html_response(html! {
+        (maud::DOCTYPE)
+        html lang=(ctx.lang.code()) {
+            head { meta charset="utf-8"; meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (ctx.t("管理后台登录", "Console log-in")) } link rel="stylesheet" href="/static/app.css"; }
+            body.console { main.wrap style="max-width:420px;padding-top:40px" {
+                h1 { (ctx.t("鲜邻 管理后台", "FreshNeighbour Console")) }
+                @if let Some(p) = problem { div.notice.err role="alert" { (p) } }
+                form.card method="post" action="/console/login" {
+                    (ctx.csrf_field())
+                    input type="hidden" name="back" value=(back);
+                    (field(ctx.t("用户名", "User name"), "username", "text", form.username.as_deref().unwrap_or(""), errors, html!{}))
+                    (field(ctx.t("密码", "Password"), "password", "password", "", errors, html!{}))
+                    button.btn.block type="submit" { (ctx.t("登录", "Log in")) }
+                }
+                p.muted { a href={ "/lang/" (if ctx.lang == Lang::Zh { "en" } else { "zh" }) "?back=/console/login" } { (ctx.t("English", "中文")) } }
+            } }
+        }
+    })
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct BackParams {
+    back: Option<String>,
+}
+
+async fn login_page(ctx: Ctx, Query(p): Query<BackParams>) -> Response {
+    login_view(
+        &ctx,
+        &LoginForm {
+            back: p.back,
+            ..LoginForm::default()
+        },
+        &FieldErrors::new(),
+        None,
+    )
+}
+
+async fn login(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Form(form): Form<LoginForm>,
+) -> WebResult<Response> {
+    let username = form.username.clone().unwrap_or_default();
+    let password = form.password.clone().unwrap_or_default();
+    let mut errors = FieldErrors::new();
+    if username.trim().is_empty() {
+        errors.insert(
+            "username",
+            ctx.t("请输入用户名", "Enter your user name").into(),
+        );
+    }
+    if password.is_empty() {
+        errors.insert(
+            "password",
+            ctx.t("请输入密码", "Enter your password").into(),
+        );
+    }
+    if !errors.is_empty() {
+        return Ok(login_view(&ctx, &form, &errors, None));
+    }
+    match crate::app::staff::authenticate(&state, &username, &password).await {
+        Ok((token, _, _)) => {
+            let back = local_path(form.back.as_deref());
+            let back = if back.starts_with("/console") {
+                back
+            } else {
+                "/console".into()
+            };
+            let mut resp = redirect(&back);
+            set_cookie(
+                &mut resp,
+                &format!("console={token}; Path=/console; HttpOnly; SameSite=Lax"),
+            );
+            Ok(resp)
+        }
+        Err(AppError::Unauthorized(_)) => {
+            errors.insert(
+                "password",
+                ctx.t("用户名或密码不正确", "Wrong user name or password")
+                    .into(),
+            );
+            Ok(login_view(&ctx, &form, &errors, None))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    Form(_): Form<HashMap<String, String>>,
+) -> WebResult<Response> {
+    if let Some(token) = cookie(&headers, "console") {
+        storage::staff::revoke_session(&state.store, &token_hash(token)).await?;
+    }
+    let mut resp = redirect("/console/login");
+    set_cookie(
+        &mut resp,
+        "console=; Path=/console; Max-Age=0; HttpOnly; SameSite=Lax",
+    );
+    Ok(resp)
+}
