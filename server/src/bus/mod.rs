@@ -28,15 +28,6 @@ use crate::storage::{self, Store};
 pub mod gateway;
 pub mod mosquitto;
 
-/// Root of every topic.
-pub const TOPIC_ROOT: &str = "retail/v1";
-
-/// The filters the server subscribes to.
-pub const FILTERS: [&str; 2] = [
-    "retail/v1/stores/+/devices/+/status",
-    "retail/v1/stores/+/devices/+/events",
-];
-
 /// One message received by the server's client.
 #[derive(Clone, Debug)]
 pub struct Incoming {
@@ -264,9 +255,9 @@ impl Bus {
                             subscribed_tx.send_replace(false);
                             tracing::info!("connected to the MQTT broker");
                             if consumer.is_some() {
-                                for filter in FILTERS {
+                                for filter in retail_domain::wire::bus::server_filters() {
                                     // try_: never wait on the event loop this task drives.
-                                    if let Err(err) = subscriber.try_subscribe(filter, QoS::AtLeastOnce) {
+                                    if let Err(err) = subscriber.try_subscribe(&filter, QoS::AtLeastOnce) {
                                         tracing::error!(%filter, error = %err, "could not subscribe");
                                     }
                                 }
@@ -274,7 +265,7 @@ impl Bus {
                         }
                         Ok(Event::Incoming(Packet::SubAck(_))) => {
                             acks += 1;
-                            if acks == FILTERS.len() {
+                            if acks == retail_domain::wire::bus::server_filters().len() {
                                 subscribed_tx.send_replace(true);
                             }
                         }
@@ -361,7 +352,7 @@ impl Bus {
 
     /// Announces a pickup order event to its store.
     pub async fn pickup(&self, store: &str, notice: PickupNotice<'_>) {
-        self.publish(format!("{TOPIC_ROOT}/stores/{store}/pickup"), notice)
+        self.publish(retail_domain::wire::bus::pickup_topic(store), notice)
             .await;
     }
 
@@ -400,7 +391,7 @@ impl Bus {
             seq: i64,
         }
         self.publish(
-            format!("{TOPIC_ROOT}/stores/{store}/catalog"),
+            retail_domain::wire::bus::catalog_topic(store),
             CatalogNotice { seq },
         )
         .await;
