@@ -439,6 +439,22 @@ pub fn start(state: &AppState, id: Uuid, actor: &str, bytes: Vec<u8>) {
     });
 }
 
+/// The catalog CSV columns (export and import): one line per SKU.
+pub const CATALOG_COLUMNS: [&str; 12] = [
+    "product_code",
+    "name_zh",
+    "name_en",
+    "brand",
+    "category_id",
+    "sku_code",
+    "spec_zh",
+    "spec_en",
+    "unit",
+    "price",
+    "member_price",
+    "barcodes",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -489,19 +505,3 @@ mod tests {
         ));
     }
 }
-
-/// The catalog CSV columns (export and import): one line per SKU.
-pub const CATALOG_COLUMNS: [&str; 12] = [
-    "product_code",
-    "name_zh",
-    "name_en",
-    "brand",
-    "category_id",
-    "sku_code",
-    "spec_zh",
-    "spec_en",
-    "unit",
-    "price",
-    "member_price",
-    "barcodes",
-];
