@@ -74,7 +74,7 @@ async fn main() -> anyhow::Result<()> {
         edge_agent::serial::open(&relay_path.to_string_lossy(), &relay_profile.serial)?;
     let setup = GateSetup {
         name: "gate-1".into(),
-        codec: pos_terminal::scanner::ScanFrameCodec::from_profile(scanner_profile),
+        codec: retail_devices::scanner::ScanFrameCodec::from_profile(scanner_profile),
         commands: relay_profile.commands.clone(),
         timing: relay_profile.timing,
         display: None,

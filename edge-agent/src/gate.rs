@@ -4,8 +4,8 @@
 //! or sounds the alarm. [`run_gate`] is generic over `AsyncRead` (scanner) and `AsyncWrite`
 //! (relay), so a real serial port, a pseudo-terminal or a test buffer all work. Per frame:
 //!
-//! 1. the frame codec (`pos_terminal::scanner`, the same line protocol as the lanes) turns bytes
-//!    into frames; garbage is a frame too and gets a `deny` with its reason;
+//! 1. the frame codec ([`retail_devices::scanner`], the same line protocol as the lanes) turns
+//!    bytes into frames; garbage is a frame too and gets a `deny` with its reason;
 //! 2. [`decide`] verifies the pass **offline** with the server's public key (signature, expiry,
 //!    this store, never used at any gate of this store — the local used-set holds this agent's
 //!    uses and those learned from the bus), then applies the audit rules (totals or item counts
@@ -24,8 +24,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt as _;
-use pos_terminal::scanner::{ScanFrame, ScanFrameCodec};
 use rand::Rng as _;
+use retail_devices::scanner::{ScanFrame, ScanFrameCodec};
 use retail_domain::codes::{CodeError, CodeVerifier, SignedCode};
 use retail_domain::profiles::{GateCommands, GateTiming};
 use retail_domain::wire::bus::{self, DeviceEvent, EventMessage, GateDecision};

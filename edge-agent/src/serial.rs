@@ -2,7 +2,7 @@
 //!
 //! `serialport` is blocking, so an opened port is served by two threads (reader and writer)
 //! bridged to a [`tokio::io::DuplexStream`] — the lane's bridge,
-//! [`pos_terminal::devices::serial_stream`]: the gate code stays generic over
+//! [`retail_devices::serial::serial_stream`]: the gate code stays generic over
 //! `AsyncRead`/`AsyncWrite`, and a pseudo-terminal's slave path opens exactly like a real
 //! `/dev/ttyUSB0`. The threads end when the stream is dropped.
 
@@ -12,9 +12,9 @@ use tokio::io::DuplexStream;
 
 /// Opens `path` with the profile's settings; returns the async end.
 pub fn open(path: &str, settings: &SerialSettings) -> anyhow::Result<DuplexStream> {
-    let port = pos_terminal::devices::open_serial_port(path, settings)
+    let port = retail_devices::serial::open_serial_port(path, settings)
         .with_context(|| format!("opening serial port {path}"))?;
-    let (stream, _threads) = pos_terminal::devices::serial_stream(Box::new(port), path)
+    let (stream, _threads) = retail_devices::serial::serial_stream(Box::new(port), path)
         .with_context(|| format!("starting the threads of serial port {path}"))?;
     Ok(stream)
 }

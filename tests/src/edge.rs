@@ -218,7 +218,7 @@ impl EdgeHandle {
     /// The decoded text of the pick slips printed so far.
     pub fn pick_slips_text(&self) -> String {
         std::fs::read(&self.pick_slips)
-            .map(|bytes| pos_terminal::receipt::decode_text(&bytes))
+            .map(|bytes| retail_devices::receipt::decode_text(&bytes))
             .unwrap_or_default()
     }
 
@@ -264,10 +264,10 @@ async fn decode_slips(raw: PathBuf, text: PathBuf, echo: bool) {
         if echo && seen != usize::MAX && bytes.len() > seen {
             println!(
                 "[pickup printer] pick slip printed:\n{}",
-                pos_terminal::receipt::decode_text(bytes.get(seen..).unwrap_or_default())
+                retail_devices::receipt::decode_text(bytes.get(seen..).unwrap_or_default())
             );
         }
         seen = bytes.len();
-        let _ = tokio::fs::write(&text, pos_terminal::receipt::decode_text(&bytes)).await;
+        let _ = tokio::fs::write(&text, retail_devices::receipt::decode_text(&bytes)).await;
     }
 }
