@@ -16,15 +16,18 @@
 //! * [`serial`] — serial ports as async byte streams;
 //! * [`display`] — customer and gate displays (VFD): the pure screen encoding, and a lane's
 //!   display on its line;
-//! * [`virtual_scanner`], [`virtual_printer`] — virtual devices for demos and tests: a
-//!   pty-backed scanner, and an ESC/POS printer that answers its status.
+//! * [`relay`] — the exit gate's relay commands;
+//! * [`pty`], [`virtual_scanner`], [`virtual_printer`] — virtual devices for demos and tests:
+//!   raw pseudo-terminals, a pty-backed scanner, and an ESC/POS printer that answers its status.
 
 #![forbid(unsafe_code)]
 
 pub mod display;
 pub mod printer;
 pub mod printer_status;
+pub mod pty;
 pub mod receipt;
+pub mod relay;
 pub mod scanner;
 pub mod scanner_line;
 pub mod serial;

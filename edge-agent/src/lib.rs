@@ -22,7 +22,6 @@ pub mod display;
 pub mod gate;
 pub mod link;
 pub mod pickup;
-pub mod serial;
 pub mod simulate;
 pub mod store;
 
@@ -31,6 +30,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::Context;
+use retail_devices::display::DisplayLayout;
+use retail_devices::serial::open_stream;
 use retail_domain::codes::CodeVerifier;
 use retail_domain::profiles::{DeviceCatalog, StoreInventory};
 use retail_domain::wire::bus::{Command, ComponentHealth};
@@ -423,7 +424,7 @@ pub fn gate_setups(
                 codec: retail_devices::scanner::ScanFrameCodec::from_profile(scanner),
                 commands: relay.commands.clone(),
                 timing: relay.timing,
-                display: display.map(|(_, p)| display::GateDisplay::from_profile(p)),
+                display: display.map(|(_, p)| DisplayLayout::from_profile(p)),
             },
             scanner_port: gate.scanner.port.clone(),
             scanner_serial: scanner.serial,
@@ -441,11 +442,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     let (catalog, inventory) = load_inventory(&config)?;
     let mut devices = Devices::default();
     for gate in gate_setups(&catalog, &inventory)? {
-        let scanner = serial::open(&gate.scanner_port, &gate.scanner_serial)?;
-        let relay = serial::open(&gate.relay_port, &gate.relay_serial)?;
+        let scanner = open_stream(&gate.scanner_port, &gate.scanner_serial)?;
+        let relay = open_stream(&gate.relay_port, &gate.relay_serial)?;
         let display = match &gate.display_port {
             Some((port, settings)) => {
-                Some(Box::new(serial::open(port, settings)?) as Box<dyn AsyncWrite + Send + Unpin>)
+                Some(Box::new(open_stream(port, settings)?) as Box<dyn AsyncWrite + Send + Unpin>)
             }
             None => None,
         };
