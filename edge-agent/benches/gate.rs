@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use edge_agent::config::GateRules;
 use edge_agent::gate::{run_gate, GateContext, GateSetup};
 use edge_agent::store::LocalStore;
+use retail_devices::pty::raw_pty;
+use retail_devices::serial::open_stream;
 use retail_domain::codes::{CodeSigner, ExitPass, SignedCode};
 use retail_domain::money::Money;
 use retail_domain::profiles::DeviceCatalog;
@@ -62,19 +64,15 @@ async fn main() -> anyhow::Result<()> {
         },
         outbox: Arc::new(Notify::new()),
     };
-    let scanner = nix::pty::openpty(None, None)?;
-    let relay = nix::pty::openpty(None, None)?;
-    let scanner_path = nix::unistd::ttyname(&scanner.slave)?;
-    let relay_path = nix::unistd::ttyname(&relay.slave)?;
-    let mut scanner_master = tokio::fs::File::from_std(std::fs::File::from(scanner.master));
-    let mut relay_master = tokio::fs::File::from_std(std::fs::File::from(relay.master));
-    let scanner_port =
-        edge_agent::serial::open(&scanner_path.to_string_lossy(), &scanner_profile.serial)?;
-    let relay_port =
-        edge_agent::serial::open(&relay_path.to_string_lossy(), &relay_profile.serial)?;
+    let (scanner_master, _scanner_slave, scanner_path) = raw_pty()?;
+    let (relay_master, _relay_slave, relay_path) = raw_pty()?;
+    let mut scanner_master = tokio::fs::File::from_std(std::fs::File::from(scanner_master));
+    let mut relay_master = tokio::fs::File::from_std(std::fs::File::from(relay_master));
+    let scanner_port = open_stream(&scanner_path.to_string_lossy(), &scanner_profile.serial)?;
+    let relay_port = open_stream(&relay_path.to_string_lossy(), &relay_profile.serial)?;
     let setup = GateSetup {
         name: "gate-1".into(),
-        codec: pos_terminal::scanner::ScanFrameCodec::from_profile(scanner_profile),
+        codec: retail_devices::scanner::ScanFrameCodec::from_profile(scanner_profile),
         commands: relay_profile.commands.clone(),
         timing: relay_profile.timing,
         display: None,

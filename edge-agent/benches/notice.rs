@@ -7,6 +7,7 @@
 
 use std::time::{Duration, Instant};
 
+use retail_domain::wire::bus::pickup_topic;
 use retail_server::bus::PickupNotice;
 use retail_server::config::{Secrets, Settings};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
@@ -80,7 +81,7 @@ async fn main() -> anyhow::Result<()> {
     options.set_keep_alive(Duration::from_secs(30));
     let (client, mut events) = AsyncClient::new(options, 64);
     client
-        .subscribe("retail/v1/stores/SH001/pickup", QoS::AtLeastOnce)
+        .subscribe(pickup_topic("SH001"), QoS::AtLeastOnce)
         .await?;
     loop {
         if let Event::Incoming(Packet::SubAck(_)) = events.poll().await? {

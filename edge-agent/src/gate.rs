@@ -4,8 +4,8 @@
 //! or sounds the alarm. [`run_gate`] is generic over `AsyncRead` (scanner) and `AsyncWrite`
 //! (relay), so a real serial port, a pseudo-terminal or a test buffer all work. Per frame:
 //!
-//! 1. the frame codec (`pos_terminal::scanner`, the same line protocol as the lanes) turns bytes
-//!    into frames; garbage is a frame too and gets a `deny` with its reason;
+//! 1. the frame codec ([`retail_devices::scanner`], the same line protocol as the lanes) turns
+//!    bytes into frames; garbage is a frame too and gets a `deny` with its reason;
 //! 2. [`decide`] verifies the pass **offline** with the server's public key (signature, expiry,
 //!    this store, never used at any gate of this store — the local used-set holds this agent's
 //!    uses and those learned from the bus), then applies the audit rules (totals or item counts
@@ -13,8 +13,8 @@
 //!    into the pass by the server — and a random share);
 //! 3. the pass is marked used and the `exit_scan` event queued in **one** local transaction, so
 //!    a pass is never used twice and no decision is lost with the broker or server down;
-//! 4. the relay gets the profile's bytes: `open` (then `close` after the pulse) or `alarm_on`
-//!    (then `alarm_off`) for deny and audit;
+//! 4. the relay gets the profile's bytes ([`RelayCommand`]): `open` (then `close` after the
+//!    pulse) or `alarm_on` (then `alarm_off`) for deny and audit;
 //! 5. the gate's display, when the inventory gives it one, shows the decision and its reason
 //!    (bytes from its profile, see [`crate::display`]) until the release, then asks for the next
 //!    pass.
@@ -24,8 +24,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt as _;
-use pos_terminal::scanner::{ScanFrame, ScanFrameCodec};
 use rand::Rng as _;
+use retail_devices::display::DisplayLayout;
+use retail_devices::relay::RelayCommand;
+use retail_devices::scanner::{ScanFrame, ScanFrameCodec};
 use retail_domain::codes::{CodeError, CodeVerifier, SignedCode};
 use retail_domain::profiles::{GateCommands, GateTiming};
 use retail_domain::wire::bus::{self, DeviceEvent, EventMessage, GateDecision};
@@ -36,7 +38,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::config::GateRules;
-use crate::display::{GateDisplay, Message};
+use crate::display::{self, Message};
 use crate::store::LocalStore;
 
 /// What one gate is.
@@ -51,7 +53,7 @@ pub struct GateSetup {
     /// The relay's timing (from its profile).
     pub timing: GateTiming,
     /// The display's layout and bytes (from its profile), when the gate has one.
-    pub display: Option<GateDisplay>,
+    pub display: Option<DisplayLayout>,
 }
 
 /// What every gate of the agent shares.
@@ -251,7 +253,7 @@ fn rules(rules: &GateRules, pass: &retail_domain::codes::ExitPass) -> Verdict {
 /// alone from then on (the gate itself keeps working).
 struct DisplayLine<'a> {
     gate: &'a str,
-    layout: GateDisplay,
+    layout: DisplayLayout,
     line: Box<dyn AsyncWrite + Send + Unpin>,
 }
 
@@ -270,7 +272,7 @@ impl DisplayLine<'_> {
     }
 
     async fn show(slot: &mut Option<Self>, message: Message<'_>) {
-        let Some(bytes) = slot.as_ref().map(|d| d.layout.frame(message)) else {
+        let Some(bytes) = slot.as_ref().map(|d| display::frame(&d.layout, message)) else {
             return;
         };
         Self::send(slot, &bytes).await;
@@ -309,8 +311,8 @@ where
         DisplayLine::send(&mut display, &init).await;
     }
     DisplayLine::show(&mut display, Message::Idle).await;
-    // The pending "release" command (close or alarm_off) and when to send it.
-    let mut release: Option<(tokio::time::Instant, Vec<u8>)> = None;
+    // The pending release command (close or alarm_off) and when to send it.
+    let mut release: Option<(tokio::time::Instant, RelayCommand)> = None;
     loop {
         let until = release
             .as_ref()
@@ -319,20 +321,20 @@ where
         tokio::select! {
             () = cancel.cancelled() => break,
             () = tokio::time::sleep_until(until), if release.is_some() => {
-                if let Some((_, bytes)) = release.take() {
-                    relay.write_all(&bytes).await?;
+                if let Some((_, command)) = release.take() {
+                    relay.write_all(command.bytes(&setup.commands)).await?;
                     relay.flush().await?;
                     DisplayLine::show(&mut display, Message::Idle).await;
                 }
             }
             Some(()) = open.recv() => {
                 if let Some((_, previous)) = release.take() {
-                    relay.write_all(&previous).await?;
+                    relay.write_all(previous.bytes(&setup.commands)).await?;
                     DisplayLine::show(&mut display, Message::Idle).await;
                 }
-                relay.write_all(&setup.commands.open).await?;
+                relay.write_all(RelayCommand::Open.bytes(&setup.commands)).await?;
                 relay.flush().await?;
-                release = Some((pulse(setup.timing.open_pulse_ms), setup.commands.close.clone()));
+                release = held(&setup, RelayCommand::Open);
                 DisplayLine::show(&mut display, Message::OpenedByStaff).await;
                 tracing::info!(gate = %setup.name, "gate opened by staff");
             }
@@ -346,25 +348,20 @@ where
                     ScanFrame::Code { text, .. } => decide(&ctx, &setup.name, &text, Utc::now()).await,
                     ScanFrame::Garbled { reason } => garbled(&ctx, &setup.name, &reason, Utc::now()).await,
                 };
-                let (bytes, follow) = match verdict.decision {
-                    GateDecision::Open => (
-                        &setup.commands.open,
-                        (pulse(setup.timing.open_pulse_ms), setup.commands.close.clone()),
-                    ),
-                    GateDecision::Deny | GateDecision::Audit => (
-                        &setup.commands.alarm_on,
-                        (pulse(setup.timing.alarm_ms), setup.commands.alarm_off.clone()),
-                    ),
+                let command = match verdict.decision {
+                    GateDecision::Open => RelayCommand::Open,
+                    GateDecision::Deny | GateDecision::Audit => RelayCommand::AlarmOn,
                 };
+                let follow = held(&setup, command);
                 // A release still pending for the previous scan goes out first (the display too
                 // goes back to idle first, so every decision is followed by its release).
                 if let Some((_, previous)) = release.take() {
-                    relay.write_all(&previous).await?;
+                    relay.write_all(previous.bytes(&setup.commands)).await?;
                     DisplayLine::show(&mut display, Message::Idle).await;
                 }
-                relay.write_all(bytes).await?;
+                relay.write_all(command.bytes(&setup.commands)).await?;
                 relay.flush().await?;
-                release = Some(follow);
+                release = follow;
                 DisplayLine::show(
                     &mut display,
                     Message::Verdict(verdict.decision, verdict.reason.as_deref()),
@@ -380,16 +377,20 @@ where
             }
         }
     }
-    if let Some((_, bytes)) = release.take() {
-        relay.write_all(&bytes).await?;
+    if let Some((_, command)) = release.take() {
+        relay.write_all(command.bytes(&setup.commands)).await?;
         relay.flush().await?;
         DisplayLine::show(&mut display, Message::Idle).await;
     }
     Ok(())
 }
 
-fn pulse(ms: u32) -> tokio::time::Instant {
-    tokio::time::Instant::now() + Duration::from_millis(u64::from(ms))
+/// The release of `command` sent now (`close` after `open`, `alarm_off` after `alarm_on`) and
+/// when it is due, by the relay's timing.
+fn held(setup: &GateSetup, command: RelayCommand) -> Option<(tokio::time::Instant, RelayCommand)> {
+    command
+        .release(&setup.timing)
+        .map(|(hold, then)| (tokio::time::Instant::now() + hold, then))
 }
 
 #[cfg(test)]

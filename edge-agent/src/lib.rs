@@ -22,7 +22,6 @@ pub mod display;
 pub mod gate;
 pub mod link;
 pub mod pickup;
-pub mod serial;
 pub mod simulate;
 pub mod store;
 
@@ -31,6 +30,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::Context;
+use retail_devices::display::DisplayLayout;
+use retail_devices::serial::open_stream;
 use retail_domain::codes::CodeVerifier;
 use retail_domain::profiles::{DeviceCatalog, StoreInventory};
 use retail_domain::wire::bus::{Command, ComponentHealth};
@@ -163,7 +164,7 @@ pub fn counter_printer(
         .with_context(|| format!("no printer profile {}", device.model))?;
     Ok(Some(pickup::CounterPrinter {
         name: "pickup-printer".to_owned(),
-        layout: pos_terminal::receipt::ReceiptLayout::from_profile(profile),
+        layout: retail_devices::receipt::ReceiptLayout::from_profile(profile),
         connection: device.connection.clone(),
         serial: profile.serial,
         status: profile
@@ -227,9 +228,9 @@ async fn pick_slip(
     let name = printer.name.clone();
     match pickup::print(printer, &slip).await {
         Ok((bytes, outcome)) => {
-            tracing::info!(order = %order.order_no, bytes = bytes.len(), "pick slip printed:\n{}", pos_terminal::receipt::decode_text(&bytes));
+            tracing::info!(order = %order.order_no, bytes = bytes.len(), "pick slip printed:\n{}", retail_devices::receipt::decode_text(&bytes));
             if outcome.paper_low {
-                tracing::warn!(printer = %name, "{}", pos_terminal::printer_status::PAPER_LOW);
+                tracing::warn!(printer = %name, "{}", retail_devices::printer_status::PAPER_LOW);
             }
             health.send_modify(|h| {
                 if let Some(entry) = h.iter_mut().find(|e| e.name == name) {
@@ -237,7 +238,7 @@ async fn pick_slip(
                     // Paper near end is a warning: the printer still prints.
                     entry.detail = outcome
                         .paper_low
-                        .then(|| pos_terminal::printer_status::PAPER_LOW.to_owned());
+                        .then(|| retail_devices::printer_status::PAPER_LOW.to_owned());
                 }
             });
             emit(
@@ -250,7 +251,7 @@ async fn pick_slip(
             let mut done = format!("pick slip for {} printed", order.order_no);
             if outcome.paper_low {
                 done.push_str("; ");
-                done.push_str(pos_terminal::printer_status::PAPER_LOW);
+                done.push_str(retail_devices::printer_status::PAPER_LOW);
             }
             Ok(done)
         }
@@ -420,10 +421,10 @@ pub fn gate_setups(
         out.push(GatePorts {
             setup: GateSetup {
                 name: format!("gate-{}", gate.gate),
-                codec: pos_terminal::scanner::ScanFrameCodec::from_profile(scanner),
+                codec: retail_devices::scanner::ScanFrameCodec::from_profile(scanner),
                 commands: relay.commands.clone(),
                 timing: relay.timing,
-                display: display.map(|(_, p)| display::GateDisplay::from_profile(p)),
+                display: display.map(|(_, p)| DisplayLayout::from_profile(p)),
             },
             scanner_port: gate.scanner.port.clone(),
             scanner_serial: scanner.serial,
@@ -441,11 +442,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     let (catalog, inventory) = load_inventory(&config)?;
     let mut devices = Devices::default();
     for gate in gate_setups(&catalog, &inventory)? {
-        let scanner = serial::open(&gate.scanner_port, &gate.scanner_serial)?;
-        let relay = serial::open(&gate.relay_port, &gate.relay_serial)?;
+        let scanner = open_stream(&gate.scanner_port, &gate.scanner_serial)?;
+        let relay = open_stream(&gate.relay_port, &gate.relay_serial)?;
         let display = match &gate.display_port {
             Some((port, settings)) => {
-                Some(Box::new(serial::open(port, settings)?) as Box<dyn AsyncWrite + Send + Unpin>)
+                Some(Box::new(open_stream(port, settings)?) as Box<dyn AsyncWrite + Send + Unpin>)
             }
             None => None,
         };

@@ -511,11 +511,12 @@ mod tests {
         let store = LocalStore::open(dir.path())
             .await
             .unwrap_or_else(|e| panic!("{e}"));
+        let topic = bus::events_topic("SH001", Uuid::now_v7());
         let mut ids = Vec::new();
         for _ in 0..n {
             let id = Uuid::now_v7();
             store
-                .enqueue("retail/v1/stores/SH001/devices/x/events", id, b"{}")
+                .enqueue(&topic, id, b"{}")
                 .await
                 .unwrap_or_else(|e| panic!("{e}"));
             ids.push(id);

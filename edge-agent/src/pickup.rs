@@ -2,22 +2,22 @@
 //! `retail/v1/stores/{store}/pickup`; the agent fetches the order (`GET /api/v1/orders/{id}`)
 //! and prints a **pick slip** on the counter printer: order number and time, the lines to pick
 //! (each with its shelf location in this store when one is set: the server sends them with the
-//! notice and with a `print_pick_slip` command), and the signed pickup code as a QR code. ESC/POS encoding is the lanes' receipt encoder
-//! (`pos_terminal::receipt::encode_slip`: GB18030 Chinese, native QR or raster). Staff mark the
-//! order ready with a `mark_ready` command, which the agent passes to the server with its own
-//! credential.
+//! notice and with a `print_pick_slip` command), and the signed pickup code as a QR code.
+//! ESC/POS encoding is the lanes' receipt encoder ([`retail_devices::receipt::encode_slip`]:
+//! GB18030 Chinese, native QR or raster). Staff mark the order ready with a `mark_ready`
+//! command, which the agent passes to the server with its own credential.
 //!
-//! The slip goes out through the lane's printer code ([`pos_terminal::devices::ReceiptPrinter`]):
-//! a printer whose profile has real-time status, connected by TCP or serial, is asked `DLE EOT`
-//! before and after the slip; out of paper, cover open, an error or no answer fails the print
-//! (reported as a `printer_fault` event and in the device health), paper near end prints and
-//! is reported in the health.
+//! The slip goes out through the lanes' printer code
+//! ([`retail_devices::printer::ReceiptPrinter`]): a printer whose profile has real-time status,
+//! connected by TCP or serial, is asked `DLE EOT` before and after the slip; out of paper, cover
+//! open, an error or no answer fails the print (reported as a `printer_fault` event and in the
+//! device health), paper near end prints and is reported in the health.
 
 use std::time::Duration;
 
 use anyhow::Context;
-use pos_terminal::devices::{PrintError, PrintOutcome, PrinterSink, ReceiptPrinter};
-use pos_terminal::receipt::{encode_slip, ReceiptLayout, Slip, SlipItem};
+use retail_devices::printer::{PrintError, PrintOutcome, PrinterSink, ReceiptPrinter};
+use retail_devices::receipt::{encode_slip, ReceiptLayout, Slip, SlipItem};
 use retail_domain::profiles::{PrinterConnection, SerialSettings};
 use retail_domain::wire::bus::PickupLine;
 use serde::Deserialize;
@@ -186,7 +186,7 @@ pub fn slip_for(order: &OrderForSlip, lines: &[PickupLine]) -> Slip {
 pub enum SlipError {
     /// The slip could not be encoded for this printer.
     #[error("encoding the pick slip: {0}")]
-    Encode(#[from] pos_terminal::receipt::ReceiptError),
+    Encode(#[from] retail_devices::receipt::ReceiptError),
     /// The printer failed (offline, or by its status out of paper, cover open, in error).
     #[error(transparent)]
     Print(#[from] PrintError),

@@ -9,11 +9,12 @@
 //! * The pickup-counter printer becomes a file: raw ESC/POS bytes are appended to
 //!   `<data dir>/<store>/pick-slips.bin`, and the decoded text of each slip is logged.
 
-use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use retail_domain::profiles::{GateCommands, PrinterConnection};
+use retail_devices::pty::raw_pty;
+use retail_devices::relay::relay_name;
+use retail_domain::profiles::PrinterConnection;
 use serde_json::json;
 use tokio::io::AsyncReadExt;
 use uuid::Uuid;
@@ -37,17 +38,6 @@ pub struct SimulateOptions {
     pub data_dir: PathBuf,
     /// The `firmware-config` folder.
     pub firmware_config: PathBuf,
-}
-
-/// A pseudo-terminal in raw mode: (master, slave, slave path). The agent reads and writes the
-/// master; a person (or a test) writes scans to, or reads relay commands from, the slave path.
-pub fn raw_pty() -> anyhow::Result<(OwnedFd, OwnedFd, PathBuf)> {
-    let pair = nix::pty::openpty(None, None).context("opening a pseudo-terminal")?;
-    let mut termios = nix::sys::termios::tcgetattr(&pair.slave)?;
-    nix::sys::termios::cfmakeraw(&mut termios);
-    nix::sys::termios::tcsetattr(&pair.slave, nix::sys::termios::SetArg::TCSANOW, &termios)?;
-    let path = nix::unistd::ttyname(&pair.slave)?;
-    Ok((pair.master, pair.slave, path))
 }
 
 async fn register(options: &SimulateOptions, dir: &Path) -> anyhow::Result<Config> {
@@ -95,33 +85,6 @@ async fn register(options: &SimulateOptions, dir: &Path) -> anyhow::Result<Confi
     let path = dir.join("edge.toml");
     std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
     Config::load(&path)
-}
-
-/// The name of a relay command of the gate profile (`OPEN`, `CLOSE`, `ALARM ON`, `ALARM OFF`,
-/// `?` for anything else).
-pub fn relay_name(commands: &GateCommands, bytes: &[u8]) -> &'static str {
-    if bytes == commands.open.as_slice() {
-        "OPEN"
-    } else if bytes == commands.close.as_slice() {
-        "CLOSE"
-    } else if bytes == commands.alarm_on.as_slice() {
-        "ALARM ON"
-    } else if bytes == commands.alarm_off.as_slice() {
-        "ALARM OFF"
-    } else {
-        "?"
-    }
-}
-
-/// The text of one display row as the display would show it.
-fn decode_display(layout: &crate::display::GateDisplay, row: &[u8]) -> String {
-    match layout.encoding {
-        retail_domain::profiles::TextEncoding::Gbk
-        | retail_domain::profiles::TextEncoding::Gb18030 => {
-            encoding_rs::GB18030.decode(row).0.into_owned()
-        }
-        _ => String::from_utf8_lossy(row).into_owned(),
-    }
 }
 
 /// Runs the agent with virtual devices until `shutdown`.
@@ -187,7 +150,7 @@ pub async fn simulate(
                         let text = &buf[layout.clear.len() + layout.home.len()..];
                         let rows: Vec<String> = text
                             .chunks(layout.columns.max(1))
-                            .map(|row| decode_display(&layout, row).trim_end().to_owned())
+                            .map(|row| layout.decode_row(row).trim_end().to_owned())
                             .collect();
                         println!("  {name} display: {}", rows.join(" | "));
                     }

@@ -14,10 +14,10 @@
 use std::time::{Duration, Instant};
 
 use pos_terminal::lane::{pin_hash, Lane, LaneSettings, PaymentOutcome};
-use pos_terminal::receipt::ReceiptLayout;
 use pos_terminal::server_api::ServerApi;
 use pos_terminal::store::LaneDb;
 use pos_terminal::sync;
+use retail_devices::receipt::ReceiptLayout;
 use retail_domain::barcode::{ean13_from_body, VariableMeasureLayout};
 use retail_domain::money::Money;
 use retail_domain::profiles::DeviceCatalog;

@@ -16,7 +16,7 @@
 //!
 //! A completed sale is in the journal before its receipt is sent to the printer; a printer that
 //! fails — unreachable, or by its real-time status out of paper, cover open, in error or not
-//! answering ([`crate::devices::ReceiptPrinter`]) — leaves the receipt waiting for `reprint` and
+//! answering ([`retail_devices::printer::ReceiptPrinter`]) — leaves the receipt waiting for `reprint` and
 //! says so on the message line and in the status bar (`printer 缺纸 PAPER OUT`); paper near end
 //! prints and warns.
 
@@ -25,6 +25,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use retail_devices::display::CustomerDisplay;
+use retail_devices::printer::{PrintError, PrintOutcome, PrinterSink, ReceiptPrinter};
+use retail_devices::printer_status::{PAPER_LOW, PAPER_LOW_STATUS};
+use retail_devices::receipt::ReceiptLayout;
+use retail_devices::scanner::ScanFrame;
+use retail_devices::scanner_line::{run_serial_scanner, ScannerEvent};
+use retail_devices::virtual_scanner::VirtualScanner;
 use retail_domain::money::Money;
 use retail_domain::pricing::Coupon;
 use retail_domain::profiles::{DeviceCatalog, DisplayProfile, PrinterProfile, ScannerProfile};
@@ -35,17 +42,9 @@ use tokio::io::AsyncBufReadExt;
 use tokio::sync::{mpsc, Notify};
 
 use crate::config::Config;
-use crate::devices::{
-    run_serial_scanner, PrintError, PrintOutcome, PrinterSink, ReceiptPrinter, ScannerEvent,
-    VirtualScanner,
-};
-use crate::display::CustomerDisplay;
 use crate::lane::{
     Lane, LaneError, LaneMember, LaneSettings, PaymentOutcome, PendingQr, ScanOutcome, TakenPayment,
 };
-use crate::printer_status::{PAPER_LOW, PAPER_LOW_STATUS};
-use crate::receipt::ReceiptLayout;
-use crate::scanner::ScanFrame;
 use crate::server_api::{ApiError, RemoteMember, ServerApi};
 use crate::store::LaneDb;
 use crate::sync::{self, BusLogin, SyncProgress};
@@ -1248,8 +1247,12 @@ impl Runner<'_> {
         }
         rows.push(("退款 Refund".into(), result.refund.to_string()));
         rows.push(("退现 Cash back".into(), result.tender_refund.to_string()));
-        let slip =
-            crate::receipt::encode_report("退货单 RETURN", &rows, &self.printer_layout, true);
+        let slip = retail_devices::receipt::encode_report(
+            "退货单 RETURN",
+            &rows,
+            &self.printer_layout,
+            true,
+        );
         let printed = match self.print(&slip).await {
             Ok(outcome) => print_note(&outcome, "slip printed"),
             Err(e) => format!("{e}: slip not printed"),
@@ -1320,8 +1323,12 @@ impl Runner<'_> {
         ));
         self.lane.db().close_shift(id, counted.fen(), now).await?;
         self.lane.set_shift(None);
-        let report =
-            crate::receipt::encode_report("Z 报表 Z REPORT", &rows, &self.printer_layout, true);
+        let report = retail_devices::receipt::encode_report(
+            "Z 报表 Z REPORT",
+            &rows,
+            &self.printer_layout,
+            true,
+        );
         let printed = match self.print(&report).await {
             Ok(outcome) => print_note(&outcome, "Z report printed"),
             Err(e) => format!("{e}: Z report not printed"),

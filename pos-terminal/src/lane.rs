@@ -24,6 +24,8 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use retail_devices::receipt::{encode_receipt, Receipt, ReceiptLayout, ReceiptLine, ReceiptMember};
+use retail_devices::scanner::{classify_scan, Scan};
 use retail_domain::barcode::{Measure, ScannedCode, VariableMeasureLayout};
 use retail_domain::codes::{
     read_receipt_code, CodeError, CodeSigner, CodeVerifier, PickupCode, ReceiptCode, SignedCode,
@@ -42,8 +44,6 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::receipt::{encode_receipt, Receipt, ReceiptLayout, ReceiptLine, ReceiptMember};
-use crate::scanner::{classify_scan, Scan};
 use crate::store::{LaneDb, StoreError};
 
 /// Most units on one line (a typo guard; the server accepts up to 1,000,000).

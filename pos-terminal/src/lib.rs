@@ -6,31 +6,27 @@
 //! * [`store`] — the lane's SQLite database: catalog copy, pricing context, sale journal;
 //! * [`sync`] — catalog pull by cursor, pricing context, batched sale push, MQTT notices;
 //! * [`server_api`] — the HTTP client of the central server;
-//! * [`devices`] — serial scanner (real port or pseudo-terminal) and printer sinks;
-//! * [`display`] — the customer display facing the shopper (total, amount due, QR payment);
-//! * [`scanner`], [`receipt`] — the scanner line codec and the pure ESC/POS receipt encoder;
-//! * [`printer_status`] — the pure codec of the printer's real-time status (`DLE EOT n`);
-//! * [`virtual_printer`] — a virtual ESC/POS network printer that speaks that status (demos,
-//!   tests);
+//! * [`display`] — what the customer display facing the shopper shows (total, amount due, QR
+//!   payment, change);
 //! * [`ui`] — the cashier's screen (ratatui) and its keyboard map;
 //! * [`app`] — [`run`]: everything wired together ([`run_with_console`]: headless commands
 //!   over channels, several lanes in one process); [`config`] — the configuration file.
+//!
+//! The devices themselves — the scanner's line protocol and serial port, the ESC/POS receipt
+//! encoder, the receipt printer with its real-time status, the customer display's bytes and the
+//! virtual devices of `--simulate` — are the `retail-devices` crate ([`retail_devices`]), shared
+//! with the edge agent.
 
 #![forbid(unsafe_code)]
 
 pub mod app;
 pub mod config;
-pub mod devices;
 pub mod display;
 pub mod lane;
-pub mod printer_status;
-pub mod receipt;
-pub mod scanner;
 pub mod server_api;
 pub mod store;
 pub mod sync;
 pub mod ui;
-pub mod virtual_printer;
 
 pub use app::{run, run_with_console, LaneConsole};
 pub use config::Config;

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use retail_domain::wire::bus::catalog_topic;
 use retail_domain::wire::catalog::MAX_PAGE_SIZE;
 use retail_domain::wire::sales::{SaleOutcome, MAX_SALES_PER_PUSH};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
@@ -224,16 +225,16 @@ pub fn parse_broker(url: &str) -> Option<(String, u16)> {
     }
 }
 
-/// Subscribes to `retail/v1/stores/{store}/catalog` and wakes `pull` on every notice (and on
-/// every (re)connection, since notices may have been missed). Runs until cancelled; survives
-/// broker outages by reconnecting.
+/// Subscribes to the store's catalog notices ([`catalog_topic`]) and wakes `pull` on every
+/// notice (and on every (re)connection, since notices may have been missed). Runs until
+/// cancelled; survives broker outages by reconnecting.
 pub async fn watch_catalog_notices(login: BusLogin, pull: Arc<Notify>) {
     let client_id = format!("pos-{}", login.device_id);
     let mut options = MqttOptions::new(client_id, login.host.clone(), login.port);
     options.set_credentials(login.device_id.clone(), login.credential.clone());
     options.set_keep_alive(Duration::from_secs(15));
     let (client, mut events) = AsyncClient::new(options, 16);
-    let topic = retail_domain::wire::bus::catalog_topic(&login.store);
+    let topic = catalog_topic(&login.store);
     loop {
         match events.poll().await {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {

@@ -96,8 +96,8 @@ impl EdgeHandle {
         let mut helpers = Vec::new();
         let relay = Arc::new(Mutex::new(Vec::new()));
         for gate in edge_agent::gate_setups(&catalog, &inventory)? {
-            let (scanner_master, scanner_slave, scanner_path) = edge_agent::simulate::raw_pty()?;
-            let (relay_master, relay_slave, _) = edge_agent::simulate::raw_pty()?;
+            let (scanner_master, scanner_slave, scanner_path) = retail_devices::pty::raw_pty()?;
+            let (relay_master, relay_slave, _) = retail_devices::pty::raw_pty()?;
             let name = gate.setup.name.clone();
             let commands = gate.setup.commands.clone();
             let mut relay_reader = tokio::fs::File::from_std(std::fs::File::from(relay_slave));
@@ -106,7 +106,7 @@ impl EdgeHandle {
             helpers.push(tokio::spawn(async move {
                 let mut buf = vec![0u8; commands.open.len().max(1)];
                 while relay_reader.read_exact(&mut buf).await.is_ok() {
-                    let what = edge_agent::simulate::relay_name(&commands, &buf);
+                    let what = retail_devices::relay::relay_name(&commands, &buf);
                     if echo {
                         println!("[gate] {gate_name} relay <- {what}");
                     }
@@ -218,7 +218,7 @@ impl EdgeHandle {
     /// The decoded text of the pick slips printed so far.
     pub fn pick_slips_text(&self) -> String {
         std::fs::read(&self.pick_slips)
-            .map(|bytes| pos_terminal::receipt::decode_text(&bytes))
+            .map(|bytes| retail_devices::receipt::decode_text(&bytes))
             .unwrap_or_default()
     }
 
@@ -264,10 +264,10 @@ async fn decode_slips(raw: PathBuf, text: PathBuf, echo: bool) {
         if echo && seen != usize::MAX && bytes.len() > seen {
             println!(
                 "[pickup printer] pick slip printed:\n{}",
-                pos_terminal::receipt::decode_text(bytes.get(seen..).unwrap_or_default())
+                retail_devices::receipt::decode_text(bytes.get(seen..).unwrap_or_default())
             );
         }
         seen = bytes.len();
-        let _ = tokio::fs::write(&text, pos_terminal::receipt::decode_text(&bytes)).await;
+        let _ = tokio::fs::write(&text, retail_devices::receipt::decode_text(&bytes)).await;
     }
 }

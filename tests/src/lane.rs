@@ -275,7 +275,7 @@ impl LaneHandle {
     /// its receipt).
     pub fn printed_codes(&self) -> Vec<String> {
         std::fs::read(&self.receipts)
-            .map(|bytes| pos_terminal::receipt::qr_texts(&bytes))
+            .map(|bytes| retail_devices::receipt::qr_texts(&bytes))
             .unwrap_or_default()
     }
 

@@ -169,7 +169,7 @@ async fn staff_commands_reach_the_agent_and_the_gate_display_shows_reasons() {
     let order_id = pay_pickup(&server, &sku).await;
     let slips = pick_slips(&agent_dir);
     let first_slip = wait_for_slip(&slips, 0).await;
-    let text = pos_terminal::receipt::decode_text(&first_slip);
+    let text = retail_devices::receipt::decode_text(&first_slip);
     assert!(text.contains("货架 A3-02"), "{text}");
 
     // Reprint over HTTP: a second slip, with the shelf too.
@@ -186,7 +186,7 @@ async fn staff_commands_reach_the_agent_and_the_gate_display_shows_reasons() {
     let acked = acknowledged(&server, &manager, reprint).await;
     assert_eq!(acked["status"], "done", "{acked}");
     let all = wait_for_slip(&slips, first_slip.len()).await;
-    let second = pos_terminal::receipt::decode_text(&all[first_slip.len()..]);
+    let second = retail_devices::receipt::decode_text(&all[first_slip.len()..]);
     assert!(second.contains("货架 A3-02"), "{second}");
 
     // Mark it ready over HTTP: the agent asks the server with its credential.

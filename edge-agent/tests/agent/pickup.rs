@@ -9,8 +9,8 @@ use retail_domain::wire::bus::Command;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use pos_terminal::printer_status::PrinterStatus;
-use pos_terminal::virtual_printer::VirtualPrinter;
+use retail_devices::printer_status::PrinterStatus;
+use retail_devices::virtual_printer::VirtualPrinter;
 
 use crate::support::{
     agent_config_full, eventually, pick_slip_printer, pick_slips, pty, wait_for_slip, Agent, Pty,
@@ -156,7 +156,7 @@ async fn paid_pickup_prints_a_pick_slip_and_staff_mark_it_ready() {
     let bytes = wait_for_slip(&pick_slips(&agent_dir), 0).await;
     assert_eq!(&bytes[..2], &[0x1B, 0x40], "starts with ESC @");
     assert_eq!(&bytes[2..4], &[0x1C, 0x26], "then Kanji (GB18030) mode");
-    let text = pos_terminal::receipt::decode_text(&bytes);
+    let text = retail_devices::receipt::decode_text(&bytes);
     assert!(text.contains("拣货单"), "{text}");
     assert!(text.contains(&order_no), "{text}");
     assert!(text.contains(&line_name), "{text}");
@@ -271,7 +271,7 @@ async fn a_pick_slip_printer_out_of_paper_is_a_printer_fault() {
             .is_some_and(|h| h["state"] == "ok" && h.get("detail").is_none())
     })
     .await;
-    let text = pos_terminal::receipt::decode_text(&printer.received());
+    let text = retail_devices::receipt::decode_text(&printer.received());
     assert!(text.contains("拣货单"), "{text}");
     assert!(text.contains(order["order_no"].as_str().unwrap()), "{text}");
     agent.stop().await;

@@ -4,8 +4,8 @@
 
 use chrono::{Duration, Utc};
 use pos_terminal::lane::{LaneError, PaymentOutcome, ScanOutcome};
-use pos_terminal::receipt::decode_text;
 use pos_terminal::sync;
+use retail_devices::receipt::decode_text;
 use retail_domain::barcode::ean13_from_body;
 use retail_domain::codes::{CodeSigner, MemberCode, SignedCode};
 use retail_domain::money::Money;

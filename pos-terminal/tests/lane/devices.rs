@@ -1,24 +1,18 @@
 //! Devices: the real binary's virtual scanner survives garbage, overlong frames and unknown
-//! codes; a serial scanner unplugged and plugged back (pseudo-terminals behind a stable
-//! symlink, as udev gives real scanners) is reported and read again; the receipt bytes the
-//! binary prints decode to the sale (Chinese names, QR = receipt code, exact cut and drawer
-//! bytes); an MQTT catalog notice makes the lane pull at once.
+//! codes; the receipt bytes the binary prints decode to the sale (Chinese names, QR = receipt
+//! code, exact cut and drawer bytes); an MQTT catalog notice makes the lane pull at once. (A
+//! serial scanner unplugged and plugged back is a unit test of `retail_devices::scanner_line`.)
 
-use std::io::Write;
 use std::time::Duration;
 
-use pos_terminal::devices::{run_serial_scanner, ScannerEvent};
-use pos_terminal::receipt::decode_text;
-use pos_terminal::scanner::ScanFrame;
 use pos_terminal::store::LaneDb;
+use retail_devices::receipt::decode_text;
 use retail_domain::codes::SignedCode;
-use retail_domain::profiles::DeviceCatalog;
 use serde_json::json;
-use tokio::sync::mpsc;
 
 use crate::binary::{write_config, LaneProcess};
 use crate::core::qr_payload;
-use crate::support::{firmware_dir, lane_sku, TestApp};
+use crate::support::{lane_sku, TestApp};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn virtual_scanner_survives_bad_input_and_receipts_decode() {
@@ -101,92 +95,6 @@ async fn virtual_scanner_survives_bad_input_and_receipts_decode() {
     let txt = std::fs::read_to_string(dir.path().join("data").join("receipts.bin.txt"))
         .expect("readable copy");
     assert!(txt.contains(&sku.name_zh), "{txt}");
-}
-
-async fn next(rx: &mut mpsc::Receiver<ScannerEvent>) -> ScannerEvent {
-    tokio::time::timeout(Duration::from_secs(20), rx.recv())
-        .await
-        .expect("scanner event")
-        .expect("open")
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serial_scanner_unplugged_and_plugged_back() {
-    let catalog = DeviceCatalog::load_dir(&firmware_dir().join("profiles")).expect("profiles");
-    let profile = catalog
-        .scanners
-        .get("newland-nls-hr22-rs232")
-        .expect("profile")
-        .clone();
-    let dir = tempfile::tempdir().expect("dir");
-    let link = dir.path().join("ttyScanner");
-    let plug = |link: &std::path::Path| {
-        let (master, slave) = serialport::TTYPort::pair().expect("pty");
-        let path = serialport::SerialPort::name(&slave).expect("name");
-        let _ = std::fs::remove_file(link);
-        std::os::unix::fs::symlink(&path, link).expect("symlink");
-        drop(slave);
-        master
-    };
-    let (tx, mut rx) = mpsc::channel(64);
-
-    // Not plugged in yet: reported once, retried.
-    let task = tokio::spawn(run_serial_scanner(link.display().to_string(), profile, tx));
-    let event = next(&mut rx).await;
-    assert!(
-        matches!(&event, ScannerEvent::Disconnected(m) if m.contains("cannot be opened")),
-        "{event:?}"
-    );
-    let mut master = plug(&link);
-    let event = next(&mut rx).await;
-    assert!(matches!(event, ScannerEvent::Connected(_)), "{event:?}");
-    master.write_all(b"6901234567892\r").expect("write");
-    assert_eq!(
-        next(&mut rx).await,
-        ScannerEvent::Frame(ScanFrame::Code {
-            text: "6901234567892".into(),
-            symbology: None
-        })
-    );
-    // Half a frame, then unplugged.
-    master.write_all(b"69012").expect("write");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    drop(master);
-    let mut saw_disconnect = false;
-    for _ in 0..3 {
-        match next(&mut rx).await {
-            ScannerEvent::Disconnected(m) => {
-                assert!(m.contains("lost"), "{m}");
-                saw_disconnect = true;
-                break;
-            }
-            ScannerEvent::Frame(ScanFrame::Garbled { reason }) => {
-                assert!(reason.contains("incomplete"), "{reason}")
-            }
-            other => panic!("{other:?}"),
-        }
-    }
-    assert!(saw_disconnect);
-    // Plugged back (a new pty behind the same name): read again.
-    let mut master = plug(&link);
-    loop {
-        match next(&mut rx).await {
-            ScannerEvent::Connected(_) => break,
-            ScannerEvent::Disconnected(_) => continue,
-            other => panic!("{other:?}"),
-        }
-    }
-    master
-        .write_all(b"MC1.x\r\n4006381333931\n")
-        .expect("write");
-    let mut texts = Vec::new();
-    while texts.len() < 2 {
-        if let ScannerEvent::Frame(ScanFrame::Code { text, .. }) = next(&mut rx).await {
-            texts.push(text);
-        }
-    }
-    assert_eq!(texts, ["MC1.x", "4006381333931"]);
-    task.abort();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

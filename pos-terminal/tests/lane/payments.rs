@@ -7,10 +7,10 @@
 use std::time::Duration;
 
 use pos_terminal::lane::{LaneError, PaymentOutcome, PendingQr};
-use pos_terminal::receipt::decode_text;
 use pos_terminal::server_api::ServerApi;
 use pos_terminal::store::LaneDb;
 use pos_terminal::sync;
+use retail_devices::receipt::decode_text;
 use retail_domain::money::Money;
 use retail_domain::wire::sales::{
     CreateLanePayment, LanePaymentStatus, PaymentMethod, SaleOutcome,
@@ -492,66 +492,4 @@ async fn the_binary_takes_a_qr_payment_and_drives_the_customer_display() {
     let status = lane.command("status").await;
     assert!(status.contains("lines 1"), "{status}");
     lane.kill().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_customer_display_over_a_serial_line() {
-    use pos_terminal::devices::PrinterSink;
-    use pos_terminal::display::{encode_screen, CustomerDisplay};
-    use serialport::SerialPort;
-    use std::io::Read;
-
-    let catalog = retail_domain::profiles::DeviceCatalog::load_dir(
-        &crate::support::firmware_dir().join("profiles"),
-    )
-    .expect("profiles");
-    let profile = catalog.displays["vfd-2x20-epson-dmd"].clone();
-    // A pseudo-terminal pair stands in for the display's serial line.
-    let (mut master, slave) = serialport::TTYPort::pair().expect("pty");
-    let path = slave.name().expect("name");
-    // The display opens the line itself (exclusively, as a real port).
-    drop(slave);
-    let mut display = CustomerDisplay::new(
-        profile.clone(),
-        PrinterSink::Serial {
-            path: path.clone(),
-            baud: 9600,
-        },
-    );
-    let first = vec!["TOTAL\t12.30".to_owned(), "DUE\t2.30".to_owned()];
-    let last = vec!["THANK YOU".to_owned(), "CHANGE\t0.00".to_owned()];
-    display.show(first.clone()).await.expect("show");
-    display.show(first.clone()).await.expect("unchanged");
-    display.show(last.clone()).await.expect("show");
-    let expected = [
-        encode_screen(&profile, &first, true),
-        encode_screen(&profile, &last, false),
-    ]
-    .concat();
-    let n = expected.len();
-    let got = tokio::task::spawn_blocking(move || {
-        master
-            .set_timeout(Duration::from_secs(10))
-            .expect("timeout");
-        let mut buf = vec![0u8; n];
-        master.read_exact(&mut buf).map(|_| buf)
-    })
-    .await
-    .expect("join")
-    .expect("read the display line");
-    assert_eq!(
-        got, expected,
-        "init once, and the unchanged screen not sent again"
-    );
-
-    // A display that is not there: the cashier is told once, the lane goes on.
-    let mut gone = CustomerDisplay::new(
-        profile,
-        PrinterSink::Serial {
-            path: "/dev/no-such-display".into(),
-            baud: 9600,
-        },
-    );
-    assert!(gone.show(first).await.is_err());
-    assert!(gone.show(last).await.is_ok(), "reported once");
 }

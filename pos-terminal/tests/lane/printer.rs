@@ -9,11 +9,11 @@
 
 use std::time::Duration;
 
-use pos_terminal::devices::serial_stream;
-use pos_terminal::printer_status::PrinterStatus;
-use pos_terminal::receipt::decode_text;
 use pos_terminal::store::LaneDb;
-use pos_terminal::virtual_printer::VirtualPrinter;
+use retail_devices::printer_status::PrinterStatus;
+use retail_devices::receipt::decode_text;
+use retail_devices::serial::serial_stream;
+use retail_devices::virtual_printer::VirtualPrinter;
 
 use crate::binary::{write_config, LaneProcess};
 use crate::support::{lane_sku, TestApp};

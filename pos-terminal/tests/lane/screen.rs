@@ -1,15 +1,15 @@
 //! The cashier's screen as a cashier sees it (ratatui's TestBackend) and the keyboard map.
 
 use pos_terminal::app::{printer_state, receipt_note, Command};
-use pos_terminal::devices::{PrinterSink, ReceiptPrinter};
 use pos_terminal::lane::PaymentOutcome;
-use pos_terminal::printer_status::PrinterStatus;
 use pos_terminal::ui::{draw, KeyAction, Keyboard, View};
-use pos_terminal::virtual_printer::VirtualPrinter;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::style::Color;
 use ratatui::Terminal;
+use retail_devices::printer::{PrinterSink, ReceiptPrinter};
+use retail_devices::printer_status::PrinterStatus;
+use retail_devices::virtual_printer::VirtualPrinter;
 use retail_domain::money::Money;
 use retail_domain::wire::sales::PaymentMethod;
 

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use pos_terminal::receipt::decode_text;
 use pos_terminal::store::LaneDb;
+use retail_devices::receipt::decode_text;
 
 use crate::binary::{write_config, LaneProcess};
 use crate::core::qr_payload;

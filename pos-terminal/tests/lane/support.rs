@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use pos_terminal::lane::{pin_hash, Lane, LaneSettings};
-use pos_terminal::receipt::ReceiptLayout;
 use pos_terminal::server_api::ServerApi;
 use pos_terminal::store::LaneDb;
 use pos_terminal::sync;
+use retail_devices::receipt::ReceiptLayout;
 use retail_domain::barcode::VariableMeasureLayout;
 use retail_domain::profiles::DeviceCatalog;
 use retail_domain::wire::catalog::{ShelfStatus, SkuRecord};

@@ -8,13 +8,13 @@ use std::path::Path;
 
 use chrono::{Duration, Utc};
 use pos_terminal::lane::{pin_hash, Lane, LaneMember, LaneSettings};
-use pos_terminal::receipt::ReceiptLayout;
 use pos_terminal::server_api::ServerApi;
 use pos_terminal::store::LaneDb;
 use pos_terminal::sync;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
+use retail_devices::receipt::ReceiptLayout;
 use retail_domain::codes::SignedCode;
 use retail_domain::points::PointsRules;
 use retail_domain::pricing::PricedBasket;

@@ -1,6 +1,6 @@
 //! Real-time printer status: a pure codec for the Epson ESC/POS **real-time status
 //! transmission** `DLE EOT n` (`10 04 n`), beside the receipt encoder ([`crate::receipt`]). The
-//! I/O that asks a printer over a connection is in [`crate::devices`].
+//! I/O that asks a printer over a connection is in [`crate::printer`].
 //!
 //! The host sends `DLE EOT n`; the printer answers one byte at once — also while it is off-line,
 //! out of paper or in an error state, which is why a lane can ask before it sends a receipt:

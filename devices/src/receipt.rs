@@ -183,32 +183,9 @@ pub fn encode_receipt(
     layout: &ReceiptLayout,
     open_drawer: bool,
 ) -> Result<Vec<u8>, ReceiptError> {
-    let w = layout.columns;
-    if w < MIN_COLUMNS {
-        return Err(ReceiptError::Layout(format!(
-            "{w} columns: at least {MIN_COLUMNS} are needed"
-        )));
-    }
-    if !(1..=16).contains(&layout.qr_module_size) {
-        return Err(ReceiptError::Layout(format!(
-            "QR module size {}: must be 1 to 16 dots",
-            layout.qr_module_size
-        )));
-    }
-    let mut out = Out::new(w);
-
-    // Initialise, then Chinese (Kanji) mode.
-    out.p.init()?;
-    out.p.custom(&FS_KANJI_ON)?;
-
-    // Header: store name centred, bold, double height (GS ! 0x01: width ×1, so the column count
-    // is unchanged).
-    out.p.justify(JustifyMode::CENTER)?;
-    out.p.bold(true)?;
-    out.p.size(1, 2)?;
-    out.line(&truncate(&sanitize(&receipt.store_name), w))?;
-    out.p.reset_size()?;
-    out.p.bold(false)?;
+    // Header: the store name (see `Out::begin`), its code.
+    let mut out = Out::begin(layout, &receipt.store_name)?;
+    let w = out.columns;
     out.line(&truncate(
         &format!("门店 {}", sanitize(&receipt.store_code)),
         w,
@@ -269,36 +246,10 @@ pub fn encode_receipt(
     }
     out.rule()?;
 
-    // Receipt code QR, centred, then the footer.
+    // Receipt code QR, centred, then the footer, cut and drawer.
     out.p.justify(JustifyMode::CENTER)?;
-    if layout.native_qr {
-        out.p.custom(&native_qr(
-            receipt.receipt_code.as_bytes(),
-            layout.qr_module_size,
-        )?)?;
-    } else {
-        out.p.custom(&raster_qr(
-            receipt.receipt_code.as_bytes(),
-            layout.qr_module_size,
-            w * FONT_A_DOTS,
-        )?)?;
-    }
-    for text in &receipt.footer {
-        for piece in wrap(&sanitize(text), w) {
-            out.line(&piece)?;
-        }
-    }
-    out.p.justify(JustifyMode::LEFT)?;
-
-    // Feed past the tear/cut position, cut, open the drawer.
-    out.p.feeds(3)?;
-    if !layout.cut.is_empty() {
-        out.p.custom(&layout.cut)?;
-    }
-    if open_drawer && !layout.drawer_kick.is_empty() {
-        out.p.custom(&layout.drawer_kick)?;
-    }
-    out.finish()
+    out.qr(receipt.receipt_code.as_bytes(), layout)?;
+    out.end(&receipt.footer, layout, open_drawer)
 }
 
 /// A generic counter slip (the edge agent's pick slips) printed with the receipt's primitives:
@@ -332,27 +283,8 @@ pub struct SlipItem {
 /// Encodes `slip` as ESC/POS bytes for a printer with `layout` (same commands, text rules and
 /// QR handling as [`encode_receipt`]). Pure: no I/O.
 pub fn encode_slip(slip: &Slip, layout: &ReceiptLayout) -> Result<Vec<u8>, ReceiptError> {
-    let w = layout.columns;
-    if w < MIN_COLUMNS {
-        return Err(ReceiptError::Layout(format!(
-            "{w} columns: at least {MIN_COLUMNS} are needed"
-        )));
-    }
-    if !(1..=16).contains(&layout.qr_module_size) {
-        return Err(ReceiptError::Layout(format!(
-            "QR module size {}: must be 1 to 16 dots",
-            layout.qr_module_size
-        )));
-    }
-    let mut out = Out::new(w);
-    out.p.init()?;
-    out.p.custom(&FS_KANJI_ON)?;
-    out.p.justify(JustifyMode::CENTER)?;
-    out.p.bold(true)?;
-    out.p.size(1, 2)?;
-    out.line(&truncate(&sanitize(&slip.title), w))?;
-    out.p.reset_size()?;
-    out.p.bold(false)?;
+    let mut out = Out::begin(layout, &slip.title)?;
+    let w = out.columns;
     out.p.justify(JustifyMode::LEFT)?;
     for (label, value) in &slip.fields {
         out.pair(&sanitize(label), &sanitize(value))?;
@@ -369,28 +301,9 @@ pub fn encode_slip(slip: &Slip, layout: &ReceiptLayout) -> Result<Vec<u8>, Recei
     }
     out.p.justify(JustifyMode::CENTER)?;
     if let Some(data) = &slip.qr {
-        if layout.native_qr {
-            out.p
-                .custom(&native_qr(data.as_bytes(), layout.qr_module_size)?)?;
-        } else {
-            out.p.custom(&raster_qr(
-                data.as_bytes(),
-                layout.qr_module_size,
-                w * FONT_A_DOTS,
-            )?)?;
-        }
+        out.qr(data.as_bytes(), layout)?;
     }
-    for text in &slip.footer {
-        for piece in wrap(&sanitize(text), w) {
-            out.line(&piece)?;
-        }
-    }
-    out.p.justify(JustifyMode::LEFT)?;
-    out.p.feeds(3)?;
-    if !layout.cut.is_empty() {
-        out.p.custom(&layout.cut)?;
-    }
-    out.finish()
+    out.end(&slip.footer, layout, false)
 }
 
 /// Encodes a report slip (the shift's Z report, a return slip): a title, then `label  value`
@@ -624,6 +537,70 @@ struct Out {
 }
 
 impl Out {
+    /// Checks `layout`, then starts a receipt or slip: initialise, Chinese (Kanji) mode, and
+    /// `title` centred, bold and double height (`GS ! 0x01`: width ×1, so the column count is
+    /// unchanged); size and emphasis back to normal after it, still centred.
+    fn begin(layout: &ReceiptLayout, title: &str) -> Result<Out, ReceiptError> {
+        let w = layout.columns;
+        if w < MIN_COLUMNS {
+            return Err(ReceiptError::Layout(format!(
+                "{w} columns: at least {MIN_COLUMNS} are needed"
+            )));
+        }
+        if !(1..=16).contains(&layout.qr_module_size) {
+            return Err(ReceiptError::Layout(format!(
+                "QR module size {}: must be 1 to 16 dots",
+                layout.qr_module_size
+            )));
+        }
+        let mut out = Out::new(w);
+        out.p.init()?;
+        out.p.custom(&FS_KANJI_ON)?;
+        out.p.justify(JustifyMode::CENTER)?;
+        out.p.bold(true)?;
+        out.p.size(1, 2)?;
+        out.line(&truncate(&sanitize(title), w))?;
+        out.p.reset_size()?;
+        out.p.bold(false)?;
+        Ok(out)
+    }
+
+    /// A QR code of `data`: native (`GS ( k`) when the printer renders QR codes, else a raster
+    /// image as wide as the paper allows.
+    fn qr(&mut self, data: &[u8], layout: &ReceiptLayout) -> Result<(), ReceiptError> {
+        let command = if layout.native_qr {
+            native_qr(data, layout.qr_module_size)?
+        } else {
+            raster_qr(data, layout.qr_module_size, self.columns * FONT_A_DOTS)?
+        };
+        self.p.custom(&command)?;
+        Ok(())
+    }
+
+    /// Ends the document: the footer lines (wrapped), back to left justification, feed past
+    /// the tear/cut position, cut, and open the drawer when `open_drawer`; the bytes.
+    fn end(
+        mut self,
+        footer: &[String],
+        layout: &ReceiptLayout,
+        open_drawer: bool,
+    ) -> Result<Vec<u8>, ReceiptError> {
+        for text in footer {
+            for piece in wrap(&sanitize(text), self.columns) {
+                self.line(&piece)?;
+            }
+        }
+        self.p.justify(JustifyMode::LEFT)?;
+        self.p.feeds(3)?;
+        if !layout.cut.is_empty() {
+            self.p.custom(&layout.cut)?;
+        }
+        if open_drawer && !layout.drawer_kick.is_empty() {
+            self.p.custom(&layout.drawer_kick)?;
+        }
+        self.finish()
+    }
+
     fn new(columns: usize) -> Out {
         // Text reaches `Printer::write` already sanitised, so the GB18030 encoder never meets an
         // unmappable character.

@@ -3,7 +3,7 @@
 //! wherever the sequence appears in the data) and records every other byte it receives (the
 //! receipts). [`VirtualPrinter::start`] listens on TCP like a network printer on port 9100;
 //! [`VirtualPrinter::serve`] serves any byte stream (a pseudo-terminal bridged with
-//! [`crate::devices::serial_stream`], a test pipe).
+//! [`crate::serial::serial_stream`], a test pipe).
 //!
 //! Unlike a real printer it never prints: "paper out" only changes what it answers. Set it
 //! [silent](VirtualPrinter::set_answering) to stand for a printer that takes data but does not
