@@ -1,5 +1,5 @@
-//! Customer-facing text displays (VFD pole displays at a lane, the exit gate's display; DESIGN
-//! §7–§8): the pure byte encoding of a screen ([`DisplayLayout`]) and a lane's display on its
+//! Customer-facing text displays (VFD pole displays at a lane, the exit gate's display;
+//! docs/DESIGN.md §7–§8): the pure byte encoding of a screen ([`DisplayLayout`]) and a lane's display on its
 //! line ([`CustomerDisplay`]).
 //!
 //! The bytes come from the display's profile in `firmware-config/profiles/displays/`
