@@ -2,6 +2,7 @@
 
 use uuid::Uuid;
 
+use super::stock::{Movement, MovementKind};
 use super::{insert_rows, now_ms, Store};
 use crate::demo_data::{DemoChain, DemoLocationKind, DemoRole};
 use crate::error::AppResult;
@@ -222,51 +223,36 @@ pub async fn load(
         |q, s| {
             q.bind(s.location)
                 .bind(demo_id("sku", &s.sku_code).to_string())
-                .bind(s.on_hand)
+                .bind(0_i64)
                 .bind(0_i64)
                 .bind(s.low_stock_threshold)
                 .bind(now)
         },
     )
     .await?;
-    let movement_ids: Vec<String> = chain
+    // Opening stock through the one ledger function (the rows above carry the thresholds).
+    let sku_ids: Vec<Uuid> = chain
         .stock
         .iter()
-        .map(|_| retail_domain::ids::new_id().to_string())
+        .map(|s| demo_id("sku", &s.sku_code))
         .collect();
-    let movements: Vec<_> = chain.stock.iter().zip(&movement_ids).collect();
-    insert_rows(
-        &mut tx,
-        "stock_movements",
-        &[
-            "id",
-            "location_id",
-            "sku_id",
-            "kind",
-            "on_hand_delta",
-            "reserved_delta",
-            "reason",
-            "actor",
-            "ref_id",
-            "client_ts",
-            "created_at",
-        ],
-        &movements,
-        |q, (s, id)| {
-            q.bind(id.as_str())
-                .bind(s.location)
-                .bind(demo_id("sku", &s.sku_code).to_string())
-                .bind("opening")
-                .bind(s.on_hand)
-                .bind(0_i64)
-                .bind("demo opening stock")
-                .bind("system")
-                .bind(None::<String>)
-                .bind(now)
-                .bind(now)
-        },
-    )
-    .await?;
+    let movements: Vec<Movement<'_>> = chain
+        .stock
+        .iter()
+        .zip(&sku_ids)
+        .map(|(s, sku_id)| Movement {
+            location_id: s.location,
+            sku_id: *sku_id,
+            kind: MovementKind::Opening,
+            on_hand_delta: s.on_hand,
+            reserved_delta: 0,
+            reason: "demo opening stock",
+            actor: "system",
+            ref_id: None,
+            client_ts: now,
+        })
+        .collect();
+    super::stock::apply_movements(&mut tx, &movements).await?;
     for m in &chain.members {
         super::members::insert_demo_member(
             &mut tx,

@@ -9,7 +9,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::stock::MovementKind;
+use super::stock::{apply_movements, Movement, MovementKind};
 use super::{col, from_ms, now_ms, parse_col, placeholders, uuid_col, Store, Tx};
 use crate::error::{AppError, AppResult};
 
@@ -261,7 +261,6 @@ pub async fn place_batch(
     let now = now_ms();
     let mut accepted: Vec<(usize, String)> = Vec::new();
     let mut seen: HashMap<Uuid, usize> = HashMap::new();
-    let mut reserve: BTreeMap<(String, Uuid), i64> = BTreeMap::new();
     for (i, order) in orders.iter().enumerate() {
         if let Some(placed) = existing.get(&order.id) {
             results[i] = Some(Ok(placed.clone()));
@@ -337,11 +336,9 @@ pub async fn place_batch(
             coupons_free.remove(c);
         }
         for (sku, qty) in need {
-            let key = (order.location_id.clone(), sku);
-            if let Some(avail) = available.get_mut(&key) {
+            if let Some(avail) = available.get_mut(&(order.location_id.clone(), sku)) {
                 *avail -= qty;
             }
-            *reserve.entry(key).or_default() += qty;
         }
         seen.insert(order.id, i);
         accepted.push((i, String::new()));
@@ -426,20 +423,11 @@ pub async fn place_batch(
                 .await?;
             }
         }
-        for ((location, sku), qty) in &reserve {
-            sqlx::query("UPDATE stock SET reserved = reserved + $1, updated_at = $2 WHERE location_id = $3 AND sku_id = $4")
-                .bind(*qty)
-                .bind(now)
-                .bind(location.as_str())
-                .bind(sku.to_string())
-                .execute(&mut *tx)
-                .await?;
-        }
         struct LineRow<'a> {
             order: &'a NewOrder,
             line_no: i64,
             line: &'a NewOrderLine,
-            movement_id: String,
+            order_id: String,
         }
         let line_rows: Vec<LineRow<'_>> = accepted
             .iter()
@@ -453,7 +441,7 @@ pub async fn place_batch(
                         order,
                         line_no: n as i64 + 1,
                         line,
-                        movement_id: retail_domain::ids::new_id().to_string(),
+                        order_id: order.id.to_string(),
                     })
             })
             .collect();
@@ -535,38 +523,23 @@ pub async fn place_batch(
             },
         )
         .await?;
-        insert_rows(
-            &mut tx,
-            "stock_movements",
-            &[
-                "id",
-                "location_id",
-                "sku_id",
-                "kind",
-                "on_hand_delta",
-                "reserved_delta",
-                "reason",
-                "actor",
-                "ref_id",
-                "client_ts",
-                "created_at",
-            ],
-            &line_rows,
-            |q, r| {
-                q.bind(r.movement_id.as_str())
-                    .bind(r.order.location_id.as_str())
-                    .bind(r.line.sku_id.to_string())
-                    .bind(MovementKind::Reservation.as_str())
-                    .bind(0_i64)
-                    .bind(r.line.qty)
-                    .bind("order placed")
-                    .bind(r.order.created_by.as_str())
-                    .bind(r.order.id.to_string())
-                    .bind(r.order.client_ts)
-                    .bind(now)
-            },
-        )
-        .await?;
+        // The reservations, through the one ledger function (availability was checked above on
+        // the locked rows): one ledger row per line, one snapshot change per (location, SKU).
+        let movements: Vec<Movement<'_>> = line_rows
+            .iter()
+            .map(|r| Movement {
+                location_id: r.order.location_id.as_str(),
+                sku_id: r.line.sku_id,
+                kind: MovementKind::Reservation,
+                on_hand_delta: 0,
+                reserved_delta: r.line.qty,
+                reason: "order placed",
+                actor: r.order.created_by.as_str(),
+                ref_id: Some(r.order_id.as_str()),
+                client_ts: r.order.client_ts,
+            })
+            .collect();
+        apply_movements(&mut tx, &movements).await?;
         insert_rows(
             &mut tx,
             "order_events",

@@ -140,7 +140,28 @@ pub async fn apply_movements(tx: &mut Tx, movements: &[Movement<'_>]) -> AppResu
         entry.0 += m.on_hand_delta;
         entry.1 += m.reserved_delta;
     }
-    for ((location_id, sku_id), (on_hand_delta, reserved_delta)) in sums {
+    // Changes that do not lower `reserved` go in one multi-row upsert: their candidate row
+    // satisfies the CHECKs, so a missing row is created with the change itself.
+    let (raising, lowering): (Vec<_>, Vec<_>) = sums
+        .into_iter()
+        .partition(|(_, (_, reserved_delta))| *reserved_delta >= 0);
+    super::upsert_rows(
+        tx,
+        "stock",
+        &["location_id", "sku_id", "on_hand", "reserved", "updated_at"],
+        &raising,
+        "ON CONFLICT (location_id, sku_id) DO UPDATE SET on_hand = stock.on_hand + excluded.on_hand, \
+         reserved = stock.reserved + excluded.reserved, updated_at = excluded.updated_at",
+        |q, ((location_id, sku_id), (on_hand_delta, reserved_delta))| {
+            q.bind(*location_id)
+                .bind(sku_id.to_string())
+                .bind(*on_hand_delta)
+                .bind(*reserved_delta)
+                .bind(now)
+        },
+    )
+    .await?;
+    for ((location_id, sku_id), (on_hand_delta, reserved_delta)) in lowering {
         // Update first: the insert's candidate row must satisfy the CHECKs even when it only
         // conflicts (a release would carry a negative `reserved`).
         let update = || {
