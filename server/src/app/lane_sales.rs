@@ -1,17 +1,18 @@
 //! Lane sales: a POS lane pushes the sales it completed (journalled first, sent when online,
 //! retried until answered). Each sale is checked without the database, then the batch is
-//! applied exactly once by sale id ([`storage::sales::push_sales`]), and every applied sale is
+//! applied exactly once by sale id ([`apply_push`]), and every applied sale is
 //! re-priced with the one engine afterwards: a different total is audited for the store, never
 //! refused (the shopper paid).
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use retail_domain::money::Money;
+use retail_domain::order::Channel;
 use retail_domain::points::PointsRules;
 use retail_domain::wire::sales::{
-    CreateReturn, PaymentMethod, PosSale, ReturnResult, SaleOutcome, SaleResult, MAX_RETURN_LINES,
-    MAX_SALES_PER_PUSH,
+    CreateReturn, LanePaymentStatus, PaymentMethod, PosSale, ReturnResult, SaleOutcome, SaleResult,
+    MAX_RETURN_LINES, MAX_SALES_PER_PUSH,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -20,7 +21,10 @@ use super::AppState;
 use crate::actor::{Caller, DeviceActor, DeviceKind};
 use crate::error::{AppError, AppResult};
 use crate::storage;
-use crate::storage::sales::{NewReturn, PushContext};
+use crate::storage::lane_payments::LanePaymentRecord;
+use crate::storage::sales::{NewReturn, NewSaleOrder, PushContext, StoredSale};
+use crate::storage::stock::{Movement, MovementKind};
+use crate::storage::Store;
 
 /// Most lines in one sale.
 pub const MAX_SALE_LINES: usize = 500;
@@ -286,7 +290,7 @@ pub async fn push(
         actor: &actor,
         rules,
     };
-    let results = storage::sales::push_sales(&state.store, &ctx, &sales, verdicts).await?;
+    let results = apply_push(&state.store, &ctx, &sales, verdicts).await?;
     // Re-pricing is a check, not part of the answer: it runs after the lane has its reply.
     let applied: Vec<PosSale> = sales
         .into_iter()
@@ -377,6 +381,602 @@ pub async fn create_return(
     )
     .await?;
     Ok(result)
+}
+
+/// A sale about to be claimed: its order number and the points it redeems.
+struct Claim<'a> {
+    index: usize,
+    sale: &'a PosSale,
+    order_no: String,
+    attempt: u32,
+    points_redeemed: i64,
+}
+
+/// The server order number of a sale (`attempt` > 0 after a collision).
+fn sale_number(sale: &PosSale, attempt: u32) -> String {
+    retail_domain::ids::order_number_attempt(
+        storage::sales::SALE_NUMBER_PREFIX,
+        sale.completed_at,
+        sale.id,
+        attempt,
+    )
+}
+
+/// Points redeemed by a sale's `points` payments.
+fn points_redeemed(sale: &PosSale) -> i64 {
+    sale.payments
+        .iter()
+        .filter(|p| p.method == PaymentMethod::Points)
+        .map(|p| p.points)
+        .fold(0_i64, i64::saturating_add)
+}
+
+/// What a sale earns points on: the total minus the part paid with points.
+fn earning_base(sale: &PosSale) -> Money {
+    let points_paid: i64 = sale
+        .payments
+        .iter()
+        .filter(|p| p.method == PaymentMethod::Points)
+        .map(|p| p.amount.fen())
+        .fold(0_i64, i64::saturating_add);
+    Money::from_fen(sale.total.fen().saturating_sub(points_paid).max(0))
+}
+
+/// Checks a sale's QR payment against the lane payment intent it names; answers the provider's
+/// reference, or why the sale cannot be taken.
+fn check_qr_payment(
+    sale: &PosSale,
+    payment: &retail_domain::wire::sales::PosPayment,
+    intent: Option<&LanePaymentRecord>,
+    store_id: &str,
+) -> Result<String, String> {
+    let id = payment.id;
+    let intent = intent.ok_or_else(|| {
+        format!("QR payment {id} is unknown to the server (no payment intent with this id)")
+    })?;
+    if intent.location_id != store_id || intent.sale_id != sale.id {
+        return Err(format!("QR payment {id} was asked for another sale"));
+    }
+    if intent.order_id.is_some_and(|o| o != sale.id) {
+        return Err(format!("QR payment {id} was taken by another sale"));
+    }
+    if intent.status != LanePaymentStatus::Succeeded {
+        return Err(format!(
+            "QR payment {id} was not paid (it is {})",
+            intent.status.as_str()
+        ));
+    }
+    if intent.amount != payment.amount {
+        return Err(format!(
+            "QR payment {id} paid {}, but the sale says {}",
+            intent.amount, payment.amount
+        ));
+    }
+    let provider_ref = intent.provider_ref.clone().unwrap_or_default();
+    if payment
+        .provider_ref
+        .as_ref()
+        .is_some_and(|r| *r != provider_ref)
+    {
+        return Err(format!(
+            "QR payment {id}: the provider reference does not match the provider's"
+        ));
+    }
+    Ok(provider_ref)
+}
+
+/// Applies a push of sales in one transaction and answers one result per sale, in order: the
+/// exactly-once rules of a lane push, composed of storage statements.
+///
+/// `rejected[i]` carries the validation error of sale `i` (checked by the caller without the
+/// database); such sales are answered `rejected` and not stored. Here the sales are further
+/// checked against the database (known SKUs and member, payment ids not used by another order);
+/// a sale whose stored balance or points cannot be charged is rejected with that message. None
+/// of these stop the other sales of the push.
+#[allow(clippy::needless_range_loop)] // parallel per-sale vectors, indexed by the sale's position
+pub async fn apply_push(
+    store: &Store,
+    ctx: &PushContext<'_>,
+    sales: &[PosSale],
+    mut rejected: Vec<Option<String>>,
+) -> AppResult<Vec<SaleResult>> {
+    let n = sales.len();
+    rejected.resize(n, None);
+
+    // Copies of the same sale inside one push are answered from the first valid copy.
+    let mut first_copy: HashMap<Uuid, usize> = HashMap::new();
+    let mut copy_of: Vec<Option<usize>> = vec![None; n];
+    for (i, sale) in sales.iter().enumerate() {
+        if rejected[i].is_some() {
+            continue;
+        }
+        match first_copy.get(&sale.id) {
+            Some(&first) => copy_of[i] = Some(first),
+            None => {
+                first_copy.insert(sale.id, i);
+            }
+        }
+    }
+    let live =
+        |rejected: &[Option<String>], i: usize| rejected[i].is_none() && copy_of[i].is_none();
+
+    // Known SKUs and members (read before the transaction: neither is ever deleted).
+    let sku_ids: Vec<Uuid> = (0..n)
+        .filter(|&i| live(&rejected, i))
+        .flat_map(|i| sales[i].lines.iter().map(|l| l.sku_id))
+        .collect();
+    let missing: HashSet<Uuid> = storage::stock::missing_skus(store, &sku_ids)
+        .await?
+        .into_iter()
+        .collect();
+    let member_ids: Vec<String> = {
+        let set: HashSet<Uuid> = (0..n)
+            .filter(|&i| live(&rejected, i))
+            .filter_map(|i| sales[i].member_id)
+            .collect();
+        let mut ids: Vec<String> = set.iter().map(Uuid::to_string).collect();
+        ids.sort();
+        ids
+    };
+    let known_members = storage::members::known_ids(store, &member_ids).await?;
+    for i in 0..n {
+        if !live(&rejected, i) {
+            continue;
+        }
+        let sale = &sales[i];
+        if let Some(line) = sale.lines.iter().find(|l| missing.contains(&l.sku_id)) {
+            rejected[i] = Some(format!(
+                "line {}: unknown SKU {}",
+                line.line_no, line.sku_id
+            ));
+        } else if let Some(member) = sale.member_id.filter(|m| !known_members.contains(m)) {
+            rejected[i] = Some(format!("unknown member {member}"));
+        }
+    }
+
+    let now = storage::now_ms();
+    let mut tx = store.begin().await?;
+    let mut outcome: Vec<Option<(SaleOutcome, String, i64)>> = vec![None; n];
+
+    // 1. Sales stored by an earlier push. A sale stored already is answered `duplicate` even if
+    //    it fails validation now (e.g. the points rules changed since): it is on the server.
+    let ids: Vec<String> = (0..n)
+        .filter(|&i| copy_of[i].is_none())
+        .map(|i| sales[i].id.to_string())
+        .collect();
+    let stored = storage::sales::stored_sales(&mut tx, &ids).await?;
+    type Outcome = Option<(SaleOutcome, String, i64)>;
+    let answer_stored =
+        |i: usize, found: &StoredSale, rejected: &mut [Option<String>], outcome: &mut [Outcome]| {
+            if found.channel == Channel::Pos.as_str() && found.location_id == ctx.store_id {
+                outcome[i] = Some((
+                    SaleOutcome::Duplicate,
+                    found.order_no.clone(),
+                    found.points_earned,
+                ));
+            } else {
+                rejected[i] = Some(format!(
+                    "sale id {} is already used by another order",
+                    sales[i].id
+                ));
+            }
+        };
+    for i in 0..n {
+        let Some(found) = stored.get(&sales[i].id) else {
+            continue;
+        };
+        if live(&rejected, i) {
+            answer_stored(i, found, &mut rejected, &mut outcome);
+        } else if copy_of[i].is_none()
+            && found.channel == Channel::Pos.as_str()
+            && found.location_id == ctx.store_id
+        {
+            rejected[i] = None;
+            answer_stored(i, found, &mut rejected, &mut outcome);
+        }
+    }
+    let is_new = |rejected: &[Option<String>],
+                  outcome: &[Option<(SaleOutcome, String, i64)>],
+                  i: usize| { live(rejected, i) && outcome[i].is_none() };
+
+    // 2. Payment ids and provider references must not belong to another order.
+    let mut payment_owner: HashMap<String, Uuid> = HashMap::new();
+    let mut ref_owner: HashMap<String, Uuid> = HashMap::new();
+    for i in 0..n {
+        if !is_new(&rejected, &outcome, i) {
+            continue;
+        }
+        let sale = &sales[i];
+        let clash = sale.payments.iter().find_map(|p| {
+            if payment_owner
+                .get(&p.id.to_string())
+                .is_some_and(|o| *o != sale.id)
+            {
+                return Some(format!(
+                    "payment {} is also used by another sale of this push",
+                    p.id
+                ));
+            }
+            match &p.provider_ref {
+                Some(r) if ref_owner.get(r).is_some_and(|o| *o != sale.id) => Some(format!(
+                    "provider reference {r} is also used by another sale of this push"
+                )),
+                _ => None,
+            }
+        });
+        if let Some(message) = clash {
+            rejected[i] = Some(message);
+            continue;
+        }
+        for p in &sale.payments {
+            payment_owner.insert(p.id.to_string(), sale.id);
+            if let Some(r) = &p.provider_ref {
+                ref_owner.insert(r.clone(), sale.id);
+            }
+        }
+    }
+    let payment_ids: Vec<String> = payment_owner.keys().cloned().collect();
+    let used_payments = storage::payments::orders_of_payments(&mut tx, &payment_ids).await?;
+    let provider_refs: Vec<String> = ref_owner.keys().cloned().collect();
+    let used_refs = storage::payments::orders_of_provider_refs(&mut tx, &provider_refs).await?;
+    for i in 0..n {
+        if !is_new(&rejected, &outcome, i) {
+            continue;
+        }
+        let sale = &sales[i];
+        let clash = sale.payments.iter().find_map(|p| {
+            if used_payments
+                .get(&p.id.to_string())
+                .is_some_and(|o| *o != sale.id)
+            {
+                return Some(format!("payment {} already belongs to another order", p.id));
+            }
+            match &p.provider_ref {
+                Some(r) if used_refs.get(r).is_some_and(|o| *o != sale.id) => Some(format!(
+                    "provider reference {r} already belongs to another order"
+                )),
+                _ => None,
+            }
+        });
+        if let Some(message) = clash {
+            rejected[i] = Some(message);
+        }
+    }
+
+    // 2b. A QR payment taken at the lane is an intent of this store, for this sale, paid with
+    //     this amount, and not taken by another sale: the sale references it, and the money is
+    //     counted once (the row in `payments` appears now, with the sale).
+    let qr_ids: Vec<String> = (0..n)
+        .filter(|&i| is_new(&rejected, &outcome, i))
+        .flat_map(|i| sales[i].payments.iter())
+        .filter(|p| p.method == PaymentMethod::SandboxQr)
+        .map(|p| p.id.to_string())
+        .collect();
+    let intents = storage::lane_payments::for_ids_in_tx(&mut tx, store, &qr_ids).await?;
+    let mut qr_refs: HashMap<Uuid, String> = HashMap::new();
+    for i in 0..n {
+        if !is_new(&rejected, &outcome, i) {
+            continue;
+        }
+        let sale = &sales[i];
+        for p in sale
+            .payments
+            .iter()
+            .filter(|p| p.method == PaymentMethod::SandboxQr)
+        {
+            match check_qr_payment(sale, p, intents.get(&p.id), ctx.store_id) {
+                Ok(provider_ref) => {
+                    qr_refs.insert(p.id, provider_ref);
+                }
+                Err(message) => {
+                    rejected[i] = Some(message);
+                    break;
+                }
+            }
+        }
+    }
+
+    // 3. Order numbers, resolving the rare collisions (inside the push, then with stored ones).
+    let mut numbers: HashSet<String> = HashSet::new();
+    let mut claims: Vec<Claim<'_>> = Vec::new();
+    for i in 0..n {
+        if !is_new(&rejected, &outcome, i) {
+            continue;
+        }
+        let sale = &sales[i];
+        let mut attempt = 0;
+        let mut order_no = sale_number(sale, attempt);
+        while !numbers.insert(order_no.clone()) {
+            attempt += 1;
+            order_no = sale_number(sale, attempt);
+        }
+        claims.push(Claim {
+            index: i,
+            sale,
+            order_no,
+            attempt,
+            points_redeemed: points_redeemed(sale),
+        });
+    }
+    let candidates: Vec<String> = claims.iter().map(|c| c.order_no.clone()).collect();
+    let taken = storage::orders::taken_order_nos(&mut tx, &candidates).await?;
+    for claim in claims.iter_mut().filter(|c| taken.contains(&c.order_no)) {
+        loop {
+            claim.attempt += 1;
+            let candidate = sale_number(claim.sale, claim.attempt);
+            if !taken.contains(&candidate) && numbers.insert(candidate.clone()) {
+                claim.order_no = candidate;
+                break;
+            }
+        }
+    }
+    // Sorted by id, so concurrent pushes of overlapping batches wait on each other in one order.
+    claims.sort_by_key(|c| c.sale.id);
+
+    // 4. Claim the sales. A row not inserted was stored meanwhile by a concurrent push of the same
+    //    sale (answered `duplicate`), or — very rarely — its number was taken meanwhile (retried
+    //    with the next number).
+    let mut applied: Vec<usize> = Vec::new();
+    let mut pending: Vec<&mut Claim<'_>> = claims.iter_mut().collect();
+    for _round in 0..8 {
+        if pending.is_empty() {
+            break;
+        }
+        let batch: Vec<NewSaleOrder<'_>> = pending
+            .iter()
+            .map(|c| NewSaleOrder {
+                sale: c.sale,
+                order_no: &c.order_no,
+                points_redeemed: c.points_redeemed,
+            })
+            .collect();
+        let inserted = storage::sales::insert_orders(&mut tx, ctx, &batch, now).await?;
+        let missing: Vec<String> = pending
+            .iter()
+            .filter(|c| !inserted.contains(&c.sale.id))
+            .map(|c| c.sale.id.to_string())
+            .collect();
+        let found = storage::sales::stored_sales(&mut tx, &missing).await?;
+        let mut retry = Vec::new();
+        for claim in pending {
+            if inserted.contains(&claim.sale.id) {
+                applied.push(claim.index);
+            } else if let Some(stored) = found.get(&claim.sale.id) {
+                answer_stored(claim.index, stored, &mut rejected, &mut outcome);
+            } else {
+                loop {
+                    claim.attempt += 1;
+                    let candidate = sale_number(claim.sale, claim.attempt);
+                    if numbers.insert(candidate.clone()) {
+                        claim.order_no = candidate;
+                        break;
+                    }
+                }
+                retry.push(claim);
+            }
+        }
+        pending = retry;
+    }
+    if !pending.is_empty() {
+        return Err(AppError::Internal(anyhow::anyhow!(
+            "could not allocate order numbers for a push"
+        )));
+    }
+    let order_nos: HashMap<usize, String> = claims
+        .iter()
+        .map(|c| (c.index, c.order_no.clone()))
+        .collect();
+
+    // 5. Members, in member order: charge stored balance and points (idempotent by payment id),
+    //    then earn on what was not paid with points (idempotent by sale id).
+    let mut earned: HashMap<usize, i64> = HashMap::new();
+    let mut by_member: Vec<(Uuid, Uuid, usize)> = applied
+        .iter()
+        .filter_map(|&i| sales[i].member_id.map(|m| (m, sales[i].id, i)))
+        .collect();
+    by_member.sort();
+    let mut dropped: HashSet<usize> = HashSet::new();
+    for (member, sale_id, i) in by_member {
+        let sale = &sales[i];
+        let charges: Vec<_> = sale
+            .payments
+            .iter()
+            .filter(|p| {
+                matches!(
+                    p.method,
+                    PaymentMethod::StoredBalance | PaymentMethod::Points
+                )
+            })
+            .collect();
+        if !charges.is_empty() || !sale.coupons.is_empty() {
+            storage::savepoint(&mut tx, "pos_sale_charge").await?;
+            let mut failure: Option<String> = None;
+            // The coupons chosen at the till are used by this sale, once.
+            match storage::coupons::use_for_sale_in_tx(
+                &mut tx,
+                member,
+                &sale.coupons,
+                sale_id,
+                sale.completed_at.timestamp_millis(),
+            )
+            .await
+            {
+                Ok(()) => {}
+                Err(AppError::Internal(err)) => return Err(AppError::Internal(err)),
+                Err(err) => failure = Some(err.to_string()),
+            }
+            for payment in charges {
+                if failure.is_some() {
+                    break;
+                }
+                let ref_id = payment.id.to_string();
+                let result = match payment.method {
+                    PaymentMethod::StoredBalance => {
+                        storage::members::pay_balance_in_tx(
+                            &mut tx,
+                            store.dialect(),
+                            member,
+                            payment.amount,
+                            &ref_id,
+                            ctx.actor,
+                        )
+                        .await
+                    }
+                    _ => {
+                        storage::members::redeem_in_tx(
+                            &mut tx,
+                            store.dialect(),
+                            member,
+                            payment.points,
+                            &ref_id,
+                            ctx.actor,
+                        )
+                        .await
+                    }
+                };
+                match result {
+                    Ok(()) => {}
+                    Err(AppError::Internal(err)) => return Err(AppError::Internal(err)),
+                    Err(err) => {
+                        failure = Some(err.to_string());
+                        break;
+                    }
+                }
+            }
+            if let Some(message) = failure {
+                storage::rollback_to_savepoint(&mut tx, "pos_sale_charge").await?;
+                // The order row was inserted by this transaction only: nobody has seen it.
+                storage::orders::discard_unseen(&mut tx, sale_id).await?;
+                rejected[i] = Some(message);
+                dropped.insert(i);
+                continue;
+            }
+            storage::release_savepoint(&mut tx, "pos_sale_charge").await?;
+        }
+        let at = sale.completed_at.timestamp_millis().min(now);
+        let points = storage::members::earn_in_tx(
+            &mut tx,
+            ctx.rules,
+            member,
+            earning_base(sale),
+            &sale_id.to_string(),
+            ctx.actor,
+            at,
+        )
+        .await?;
+        earned.insert(i, points);
+    }
+    applied.retain(|i| !dropped.contains(i));
+    let earning: Vec<(String, i64)> = applied
+        .iter()
+        .filter_map(|i| {
+            earned
+                .get(i)
+                .filter(|p| **p != 0)
+                .map(|p| (sales[*i].id.to_string(), *p))
+        })
+        .collect();
+    storage::sales::set_points_earned(&mut tx, &earning).await?;
+    applied.sort_by_key(|&i| sales[i].id);
+
+    // 6. Lines, events, payments and stock of the applied sales.
+    if !applied.is_empty() {
+        let sale_ids =
+            storage::sales::insert_sale_rows(&mut tx, ctx, sales, &applied, &qr_refs, now).await?;
+        let mut movements: Vec<Movement<'_>> = applied
+            .iter()
+            .flat_map(|&i| {
+                let sale = &sales[i];
+                let reason = if sale.offline {
+                    "pos sale (offline)"
+                } else {
+                    "pos sale"
+                };
+                let ref_id = sale_ids[&i].as_str();
+                sale.lines.iter().map(move |l| Movement {
+                    location_id: ctx.store_id,
+                    sku_id: l.sku_id,
+                    kind: MovementKind::Sale,
+                    on_hand_delta: -l.qty,
+                    reserved_delta: 0,
+                    reason,
+                    actor: ctx.actor,
+                    ref_id: Some(ref_id),
+                    client_ts: sale.completed_at.timestamp_millis(),
+                })
+            })
+            .collect();
+        // Stock rows in SKU order (the order every writer locks them in).
+        movements.sort_by(|a, b| a.sku_id.cmp(&b.sku_id).then(a.ref_id.cmp(&b.ref_id)));
+        storage::stock::apply_movements(&mut tx, &movements).await?;
+        for &i in &applied {
+            for p in sales[i]
+                .payments
+                .iter()
+                .filter(|p| p.method == PaymentMethod::SandboxQr)
+            {
+                storage::lane_payments::mark_taken_in_tx(&mut tx, p.id, sales[i].id).await?;
+            }
+        }
+    }
+    tx.commit().await?;
+
+    // 7. Answers, with the members' points balances after the push.
+    for &i in &applied {
+        outcome[i] = Some((
+            SaleOutcome::Applied,
+            order_nos.get(&i).cloned().unwrap_or_default(),
+            earned.get(&i).copied().unwrap_or(0),
+        ));
+    }
+    let mut balances: BTreeMap<Uuid, i64> = BTreeMap::new();
+    for i in 0..n {
+        let source = copy_of[i].unwrap_or(i);
+        if let (Some(member), Some(_)) = (sales[source].member_id, &outcome[source]) {
+            if rejected[source].is_none() && !balances.contains_key(&member) {
+                balances.insert(
+                    member,
+                    storage::members::points_balance(store, member).await?,
+                );
+            }
+        }
+    }
+    let mut results = Vec::with_capacity(n);
+    for (i, sale) in sales.iter().enumerate() {
+        let source = copy_of[i].unwrap_or(i);
+        let result = match (&rejected[i], &rejected[source], &outcome[source]) {
+            (Some(error), _, _) | (None, Some(error), _) => SaleResult {
+                id: sale.id,
+                outcome: SaleOutcome::Rejected,
+                order_no: None,
+                points_earned: 0,
+                points_balance: None,
+                error: Some(error.clone()),
+            },
+            (None, None, Some((kind, order_no, points))) => SaleResult {
+                id: sale.id,
+                outcome: if source == i {
+                    *kind
+                } else {
+                    SaleOutcome::Duplicate
+                },
+                order_no: Some(order_no.clone()),
+                points_earned: *points,
+                points_balance: sales[source]
+                    .member_id
+                    .and_then(|m| balances.get(&m).copied()),
+                error: None,
+            },
+            (None, None, None) => {
+                return Err(AppError::Internal(anyhow::anyhow!(
+                    "sale {} was left without an outcome",
+                    sale.id
+                )));
+            }
+        };
+        results.push(result);
+    }
+    Ok(results)
 }
 
 #[cfg(test)]

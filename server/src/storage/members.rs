@@ -1272,3 +1272,25 @@ mod tests {
         assert!(parse_cursor(Some("1.nope")).is_err());
     }
 }
+
+/// Which of these member ids exist.
+pub async fn known_ids(
+    store: &Store,
+    ids: &[String],
+) -> AppResult<std::collections::HashSet<Uuid>> {
+    let mut known = std::collections::HashSet::new();
+    for chunk in ids.chunks(super::MAX_PARAMS) {
+        let sql = format!(
+            "SELECT id FROM members WHERE id IN ({})",
+            super::placeholders(1, chunk.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for id in chunk {
+            query = query.bind(id.as_str());
+        }
+        for row in query.fetch_all(store.reader()).await? {
+            known.insert(super::uuid_col(&row, "id")?);
+        }
+    }
+    Ok(known)
+}

@@ -478,3 +478,41 @@ mod tests {
         assert_eq!(url, "sqlite://target/x/y.db?mode=rwc");
     }
 }
+
+/// Runs `sql` (with `{}` where the `IN` list goes) for `values` in chunks, collecting the rows.
+pub(crate) async fn fetch_in(tx: &mut Tx, sql: &str, values: &[String]) -> AppResult<Vec<AnyRow>> {
+    let mut out = Vec::new();
+    for chunk in values.chunks(MAX_PARAMS) {
+        let text = sql.replace("{}", &placeholders(1, chunk.len()));
+        let mut query = sqlx::query(&text);
+        for value in chunk {
+            query = query.bind(value.as_str());
+        }
+        out.extend(query.fetch_all(&mut **tx).await?);
+    }
+    Ok(out)
+}
+
+/// Opens a savepoint `name` inside the transaction.
+pub async fn savepoint(tx: &mut Tx, name: &str) -> AppResult<()> {
+    sqlx::query(&format!("SAVEPOINT {name}"))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Undoes everything since savepoint `name` and releases it.
+pub async fn rollback_to_savepoint(tx: &mut Tx, name: &str) -> AppResult<()> {
+    sqlx::query(&format!("ROLLBACK TO SAVEPOINT {name}"))
+        .execute(&mut **tx)
+        .await?;
+    release_savepoint(tx, name).await
+}
+
+/// Keeps everything since savepoint `name` and releases it.
+pub async fn release_savepoint(tx: &mut Tx, name: &str) -> AppResult<()> {
+    sqlx::query(&format!("RELEASE SAVEPOINT {name}"))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

@@ -958,3 +958,29 @@ pub async fn get(store: &Store, id: Uuid) -> AppResult<OrderView> {
             .collect::<AppResult<_>>()?,
     })
 }
+
+/// Which of these order numbers are taken.
+pub async fn taken_order_nos(
+    tx: &mut Tx,
+    candidates: &[String],
+) -> AppResult<std::collections::HashSet<String>> {
+    super::fetch_in(
+        tx,
+        "SELECT order_no FROM orders WHERE order_no IN ({})",
+        candidates,
+    )
+    .await?
+    .iter()
+    .map(|row| col(row, "order_no"))
+    .collect()
+}
+
+/// Deletes an order row this transaction inserted and nobody has seen (a pushed sale whose
+/// charges failed after its row was claimed).
+pub async fn discard_unseen(tx: &mut Tx, id: Uuid) -> AppResult<()> {
+    sqlx::query("DELETE FROM orders WHERE id = $1")
+        .bind(id.to_string())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

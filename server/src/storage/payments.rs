@@ -187,3 +187,39 @@ pub async fn mark_refunded(tx: &mut Tx, id: &str) -> AppResult<()> {
         .await?;
     Ok(())
 }
+
+/// The orders these payment ids belong to, by payment id.
+pub async fn orders_of_payments(
+    tx: &mut Tx,
+    ids: &[String],
+) -> AppResult<std::collections::HashMap<String, Uuid>> {
+    let mut out = std::collections::HashMap::new();
+    for row in super::fetch_in(
+        tx,
+        "SELECT id, order_id FROM payments WHERE id IN ({})",
+        ids,
+    )
+    .await?
+    {
+        out.insert(col(&row, "id")?, uuid_col(&row, "order_id")?);
+    }
+    Ok(out)
+}
+
+/// The orders these provider references belong to, by reference.
+pub async fn orders_of_provider_refs(
+    tx: &mut Tx,
+    refs: &[String],
+) -> AppResult<std::collections::HashMap<String, Uuid>> {
+    let mut out = std::collections::HashMap::new();
+    for row in super::fetch_in(
+        tx,
+        "SELECT provider_ref, order_id FROM payments WHERE provider_ref IN ({})",
+        refs,
+    )
+    .await?
+    {
+        out.insert(col(&row, "provider_ref")?, uuid_col(&row, "order_id")?);
+    }
+    Ok(out)
+}

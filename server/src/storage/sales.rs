@@ -1,6 +1,6 @@
 //! POS sales (docs/DESIGN.md §5) and returns.
 //!
-//! **Sales.** A lane pushes batches of completed sales; [`push_sales`] applies a whole push in one
+//! **Sales.** A lane pushes batches of completed sales; `app::lane_sales::apply_push` applies a whole push in one
 //! transaction. Each sale is claimed with `INSERT INTO orders … ON CONFLICT DO NOTHING RETURNING
 //! id` (one multi-row statement for the push), so a sale pushed again — sequentially, or
 //! concurrently from another connection, which waits on the unique index until the first commits —
@@ -19,21 +19,16 @@
 //! balance and redeemed points, and when everything has come back moves the order to
 //! `after_sale` → `refunded`. Idempotent by the return's client id.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use retail_domain::money::Money;
 use retail_domain::order::{check_transition, Channel, Fulfilment, OrderStatus};
 use retail_domain::points::{points_to_reverse, PointsRules};
-use retail_domain::wire::sales::{
-    LanePaymentStatus, PaymentMethod, PosSale, ReturnLineRequest, ReturnLineResult, ReturnResult,
-    SaleOutcome, SaleResult,
-};
+use retail_domain::wire::sales::{PosSale, ReturnLineRequest, ReturnLineResult, ReturnResult};
 use serde::Serialize;
-use sqlx::any::AnyRow;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::lane_payments::{self, LanePaymentRecord};
 use super::orders::{lines_in_tx, lock_head, set_status, OrderHead, OrderView};
 use super::stock::{apply_movements, Movement, MovementKind};
 use super::{
@@ -58,31 +53,22 @@ pub struct PushContext<'a> {
     pub rules: &'a PointsRules,
 }
 
-/// Runs `sql` (with `{}` where the `IN` list goes) for `values` in chunks, collecting the rows.
-async fn fetch_in(tx: &mut Tx, sql: &str, values: &[String]) -> AppResult<Vec<AnyRow>> {
-    let mut out = Vec::new();
-    for chunk in values.chunks(MAX_PARAMS) {
-        let text = sql.replace("{}", &placeholders(1, chunk.len()));
-        let mut query = sqlx::query(&text);
-        for value in chunk {
-            query = query.bind(value.as_str());
-        }
-        out.extend(query.fetch_all(&mut **tx).await?);
-    }
-    Ok(out)
-}
-
 /// An order found under a pushed sale's id.
 #[derive(Clone, Debug)]
-struct StoredSale {
-    order_no: String,
-    channel: String,
-    location_id: String,
-    points_earned: i64,
+pub struct StoredSale {
+    /// Its order number.
+    pub order_no: String,
+    /// Its channel (`pos` for a lane sale).
+    pub channel: String,
+    /// Its location.
+    pub location_id: String,
+    /// Points it earned.
+    pub points_earned: i64,
 }
 
-async fn stored_sales(tx: &mut Tx, ids: &[String]) -> AppResult<HashMap<Uuid, StoredSale>> {
-    let rows = fetch_in(
+/// The orders stored under these sale ids.
+pub async fn stored_sales(tx: &mut Tx, ids: &[String]) -> AppResult<HashMap<Uuid, StoredSale>> {
+    let rows = super::fetch_in(
         tx,
         "SELECT id, order_no, channel, location_id, points_earned FROM orders WHERE id IN ({})",
         ids,
@@ -101,15 +87,6 @@ async fn stored_sales(tx: &mut Tx, ids: &[String]) -> AppResult<HashMap<Uuid, St
         );
     }
     Ok(out)
-}
-
-/// A sale about to be claimed: its order number and the points it redeems.
-struct Claim<'a> {
-    index: usize,
-    sale: &'a PosSale,
-    order_no: String,
-    attempt: u32,
-    points_redeemed: i64,
 }
 
 const ORDER_COLUMNS: [&str; 18] = [
@@ -133,11 +110,23 @@ const ORDER_COLUMNS: [&str; 18] = [
     "updated_at",
 ];
 
+/// A pushed sale's order row to insert: the sale, the order number claimed for it and the
+/// points it redeems.
+#[derive(Clone, Copy, Debug)]
+pub struct NewSaleOrder<'a> {
+    /// The sale.
+    pub sale: &'a PosSale,
+    /// Its server order number.
+    pub order_no: &'a str,
+    /// Points redeemed by its `points` payments.
+    pub points_redeemed: i64,
+}
+
 /// Inserts the order rows of `claims` (`ON CONFLICT DO NOTHING`) and answers the ids inserted.
-async fn insert_orders(
+pub async fn insert_orders(
     tx: &mut Tx,
     ctx: &PushContext<'_>,
-    claims: &[&Claim<'_>],
+    claims: &[NewSaleOrder<'_>],
     now: i64,
 ) -> AppResult<HashSet<Uuid>> {
     let mut inserted = HashSet::new();
@@ -162,7 +151,7 @@ async fn insert_orders(
             let sale = claim.sale;
             query = query
                 .bind(sale.id.to_string())
-                .bind(claim.order_no.as_str())
+                .bind(claim.order_no)
                 .bind(Channel::Pos.as_str())
                 .bind(Fulfilment::InStore.as_str())
                 .bind(OrderStatus::Completed.as_str())
@@ -188,7 +177,7 @@ async fn insert_orders(
 }
 
 /// Records the points each sale earned: one `UPDATE … CASE` per chunk of sales.
-async fn set_points_earned(tx: &mut Tx, earned: &[(String, i64)]) -> AppResult<()> {
+pub async fn set_points_earned(tx: &mut Tx, earned: &[(String, i64)]) -> AppResult<()> {
     for chunk in earned.chunks(MAX_PARAMS / 3) {
         let mut cases = String::new();
         for i in 0..chunk.len() {
@@ -214,740 +203,129 @@ async fn set_points_earned(tx: &mut Tx, earned: &[(String, i64)]) -> AppResult<(
     Ok(())
 }
 
-fn sale_number(sale: &PosSale, attempt: u32) -> String {
-    retail_domain::ids::order_number_attempt(
-        SALE_NUMBER_PREFIX,
-        sale.completed_at,
-        sale.id,
-        attempt,
-    )
-}
-
-/// Points redeemed by a sale's `points` payments.
-fn points_redeemed(sale: &PosSale) -> i64 {
-    sale.payments
-        .iter()
-        .filter(|p| p.method == PaymentMethod::Points)
-        .map(|p| p.points)
-        .fold(0_i64, i64::saturating_add)
-}
-
-/// What a sale earns points on: the total minus the part paid with points.
-fn earning_base(sale: &PosSale) -> Money {
-    let points_paid: i64 = sale
-        .payments
-        .iter()
-        .filter(|p| p.method == PaymentMethod::Points)
-        .map(|p| p.amount.fen())
-        .fold(0_i64, i64::saturating_add);
-    Money::from_fen(sale.total.fen().saturating_sub(points_paid).max(0))
-}
-
-/// Checks a sale's QR payment against the lane payment intent it names; answers the provider's
-/// reference, or why the sale cannot be taken.
-fn check_qr_payment(
-    sale: &PosSale,
-    payment: &retail_domain::wire::sales::PosPayment,
-    intent: Option<&LanePaymentRecord>,
-    store_id: &str,
-) -> Result<String, String> {
-    let id = payment.id;
-    let intent = intent.ok_or_else(|| {
-        format!("QR payment {id} is unknown to the server (no payment intent with this id)")
-    })?;
-    if intent.location_id != store_id || intent.sale_id != sale.id {
-        return Err(format!("QR payment {id} was asked for another sale"));
-    }
-    if intent.order_id.is_some_and(|o| o != sale.id) {
-        return Err(format!("QR payment {id} was taken by another sale"));
-    }
-    if intent.status != LanePaymentStatus::Succeeded {
-        return Err(format!(
-            "QR payment {id} was not paid (it is {})",
-            intent.status.as_str()
-        ));
-    }
-    if intent.amount != payment.amount {
-        return Err(format!(
-            "QR payment {id} paid {}, but the sale says {}",
-            intent.amount, payment.amount
-        ));
-    }
-    let provider_ref = intent.provider_ref.clone().unwrap_or_default();
-    if payment
-        .provider_ref
-        .as_ref()
-        .is_some_and(|r| *r != provider_ref)
-    {
-        return Err(format!(
-            "QR payment {id}: the provider reference does not match the provider's"
-        ));
-    }
-    Ok(provider_ref)
-}
-
-/// Applies a push of sales in one transaction and answers one result per sale, in order.
-///
-/// `rejected[i]` carries the validation error of sale `i` (checked by the caller without the
-/// database); such sales are answered `rejected` and not stored. Here the sales are further
-/// checked against the database (known SKUs and member, payment ids not used by another order);
-/// a sale whose stored balance or points cannot be charged is rejected with that message. None
-/// of these stop the other sales of the push.
-#[allow(clippy::needless_range_loop)] // parallel per-sale vectors, indexed by the sale's position
-pub async fn push_sales(
-    store: &Store,
+/// Writes the lines, the completion event and the payments of the applied sales (`applied`
+/// indexes `sales`), several rows per statement; answers each applied sale's id as text.
+pub async fn insert_sale_rows(
+    tx: &mut Tx,
     ctx: &PushContext<'_>,
     sales: &[PosSale],
-    mut rejected: Vec<Option<String>>,
-) -> AppResult<Vec<SaleResult>> {
-    let n = sales.len();
-    rejected.resize(n, None);
-
-    // Copies of the same sale inside one push are answered from the first valid copy.
-    let mut first_copy: HashMap<Uuid, usize> = HashMap::new();
-    let mut copy_of: Vec<Option<usize>> = vec![None; n];
-    for (i, sale) in sales.iter().enumerate() {
-        if rejected[i].is_some() {
-            continue;
-        }
-        match first_copy.get(&sale.id) {
-            Some(&first) => copy_of[i] = Some(first),
-            None => {
-                first_copy.insert(sale.id, i);
-            }
-        }
-    }
-    let live =
-        |rejected: &[Option<String>], i: usize| rejected[i].is_none() && copy_of[i].is_none();
-
-    // Known SKUs and members (read before the transaction: neither is ever deleted).
-    let sku_ids: Vec<Uuid> = (0..n)
-        .filter(|&i| live(&rejected, i))
-        .flat_map(|i| sales[i].lines.iter().map(|l| l.sku_id))
-        .collect();
-    let missing: HashSet<Uuid> = super::stock::missing_skus(store, &sku_ids)
-        .await?
-        .into_iter()
-        .collect();
-    let member_ids: Vec<String> = {
-        let set: HashSet<Uuid> = (0..n)
-            .filter(|&i| live(&rejected, i))
-            .filter_map(|i| sales[i].member_id)
-            .collect();
-        let mut ids: Vec<String> = set.iter().map(Uuid::to_string).collect();
-        ids.sort();
-        ids
-    };
-    let mut known_members: HashSet<Uuid> = HashSet::new();
-    for chunk in member_ids.chunks(MAX_PARAMS) {
-        let sql = format!(
-            "SELECT id FROM members WHERE id IN ({})",
-            placeholders(1, chunk.len())
-        );
-        let mut query = sqlx::query(&sql);
-        for id in chunk {
-            query = query.bind(id.as_str());
-        }
-        for row in query.fetch_all(store.reader()).await? {
-            known_members.insert(uuid_col(&row, "id")?);
-        }
-    }
-    for i in 0..n {
-        if !live(&rejected, i) {
-            continue;
-        }
-        let sale = &sales[i];
-        if let Some(line) = sale.lines.iter().find(|l| missing.contains(&l.sku_id)) {
-            rejected[i] = Some(format!(
-                "line {}: unknown SKU {}",
-                line.line_no, line.sku_id
-            ));
-        } else if let Some(member) = sale.member_id.filter(|m| !known_members.contains(m)) {
-            rejected[i] = Some(format!("unknown member {member}"));
-        }
-    }
-
-    let now = now_ms();
-    let mut tx = store.begin().await?;
-    let mut outcome: Vec<Option<(SaleOutcome, String, i64)>> = vec![None; n];
-
-    // 1. Sales stored by an earlier push. A sale stored already is answered `duplicate` even if
-    //    it fails validation now (e.g. the points rules changed since): it is on the server.
-    let ids: Vec<String> = (0..n)
-        .filter(|&i| copy_of[i].is_none())
-        .map(|i| sales[i].id.to_string())
-        .collect();
-    let stored = stored_sales(&mut tx, &ids).await?;
-    type Outcome = Option<(SaleOutcome, String, i64)>;
-    let answer_stored =
-        |i: usize, found: &StoredSale, rejected: &mut [Option<String>], outcome: &mut [Outcome]| {
-            if found.channel == Channel::Pos.as_str() && found.location_id == ctx.store_id {
-                outcome[i] = Some((
-                    SaleOutcome::Duplicate,
-                    found.order_no.clone(),
-                    found.points_earned,
-                ));
-            } else {
-                rejected[i] = Some(format!(
-                    "sale id {} is already used by another order",
-                    sales[i].id
-                ));
-            }
-        };
-    for i in 0..n {
-        let Some(found) = stored.get(&sales[i].id) else {
-            continue;
-        };
-        if live(&rejected, i) {
-            answer_stored(i, found, &mut rejected, &mut outcome);
-        } else if copy_of[i].is_none()
-            && found.channel == Channel::Pos.as_str()
-            && found.location_id == ctx.store_id
-        {
-            rejected[i] = None;
-            answer_stored(i, found, &mut rejected, &mut outcome);
-        }
-    }
-    let is_new = |rejected: &[Option<String>],
-                  outcome: &[Option<(SaleOutcome, String, i64)>],
-                  i: usize| { live(rejected, i) && outcome[i].is_none() };
-
-    // 2. Payment ids and provider references must not belong to another order.
-    let mut payment_owner: HashMap<String, Uuid> = HashMap::new();
-    let mut ref_owner: HashMap<String, Uuid> = HashMap::new();
-    for i in 0..n {
-        if !is_new(&rejected, &outcome, i) {
-            continue;
-        }
-        let sale = &sales[i];
-        let clash = sale.payments.iter().find_map(|p| {
-            if payment_owner
-                .get(&p.id.to_string())
-                .is_some_and(|o| *o != sale.id)
-            {
-                return Some(format!(
-                    "payment {} is also used by another sale of this push",
-                    p.id
-                ));
-            }
-            match &p.provider_ref {
-                Some(r) if ref_owner.get(r).is_some_and(|o| *o != sale.id) => Some(format!(
-                    "provider reference {r} is also used by another sale of this push"
-                )),
-                _ => None,
-            }
-        });
-        if let Some(message) = clash {
-            rejected[i] = Some(message);
-            continue;
-        }
-        for p in &sale.payments {
-            payment_owner.insert(p.id.to_string(), sale.id);
-            if let Some(r) = &p.provider_ref {
-                ref_owner.insert(r.clone(), sale.id);
-            }
-        }
-    }
-    let payment_ids: Vec<String> = payment_owner.keys().cloned().collect();
-    let mut used_payments: HashMap<String, Uuid> = HashMap::new();
-    for row in fetch_in(
-        &mut tx,
-        "SELECT id, order_id FROM payments WHERE id IN ({})",
-        &payment_ids,
-    )
-    .await?
-    {
-        used_payments.insert(col(&row, "id")?, uuid_col(&row, "order_id")?);
-    }
-    let provider_refs: Vec<String> = ref_owner.keys().cloned().collect();
-    let mut used_refs: HashMap<String, Uuid> = HashMap::new();
-    for row in fetch_in(
-        &mut tx,
-        "SELECT provider_ref, order_id FROM payments WHERE provider_ref IN ({})",
-        &provider_refs,
-    )
-    .await?
-    {
-        used_refs.insert(col(&row, "provider_ref")?, uuid_col(&row, "order_id")?);
-    }
-    for i in 0..n {
-        if !is_new(&rejected, &outcome, i) {
-            continue;
-        }
-        let sale = &sales[i];
-        let clash = sale.payments.iter().find_map(|p| {
-            if used_payments
-                .get(&p.id.to_string())
-                .is_some_and(|o| *o != sale.id)
-            {
-                return Some(format!("payment {} already belongs to another order", p.id));
-            }
-            match &p.provider_ref {
-                Some(r) if used_refs.get(r).is_some_and(|o| *o != sale.id) => Some(format!(
-                    "provider reference {r} already belongs to another order"
-                )),
-                _ => None,
-            }
-        });
-        if let Some(message) = clash {
-            rejected[i] = Some(message);
-        }
-    }
-
-    // 2b. A QR payment taken at the lane is an intent of this store, for this sale, paid with
-    //     this amount, and not taken by another sale: the sale references it, and the money is
-    //     counted once (the row in `payments` appears now, with the sale).
-    let qr_ids: Vec<String> = (0..n)
-        .filter(|&i| is_new(&rejected, &outcome, i))
-        .flat_map(|i| sales[i].payments.iter())
-        .filter(|p| p.method == PaymentMethod::SandboxQr)
-        .map(|p| p.id.to_string())
-        .collect();
-    let intents = lane_payments::for_ids_in_tx(&mut tx, store, &qr_ids).await?;
-    let mut qr_refs: HashMap<Uuid, String> = HashMap::new();
-    for i in 0..n {
-        if !is_new(&rejected, &outcome, i) {
-            continue;
-        }
-        let sale = &sales[i];
-        for p in sale
-            .payments
-            .iter()
-            .filter(|p| p.method == PaymentMethod::SandboxQr)
-        {
-            match check_qr_payment(sale, p, intents.get(&p.id), ctx.store_id) {
-                Ok(provider_ref) => {
-                    qr_refs.insert(p.id, provider_ref);
-                }
-                Err(message) => {
-                    rejected[i] = Some(message);
-                    break;
-                }
-            }
-        }
-    }
-
-    // 3. Order numbers, resolving the rare collisions (inside the push, then with stored ones).
-    let mut numbers: HashSet<String> = HashSet::new();
-    let mut claims: Vec<Claim<'_>> = Vec::new();
-    for i in 0..n {
-        if !is_new(&rejected, &outcome, i) {
-            continue;
-        }
-        let sale = &sales[i];
-        let mut attempt = 0;
-        let mut order_no = sale_number(sale, attempt);
-        while !numbers.insert(order_no.clone()) {
-            attempt += 1;
-            order_no = sale_number(sale, attempt);
-        }
-        claims.push(Claim {
-            index: i,
-            sale,
-            order_no,
-            attempt,
-            points_redeemed: points_redeemed(sale),
-        });
-    }
-    let candidates: Vec<String> = claims.iter().map(|c| c.order_no.clone()).collect();
-    let taken: HashSet<String> = fetch_in(
-        &mut tx,
-        "SELECT order_no FROM orders WHERE order_no IN ({})",
-        &candidates,
-    )
-    .await?
-    .iter()
-    .map(|row| col(row, "order_no"))
-    .collect::<AppResult<_>>()?;
-    for claim in claims.iter_mut().filter(|c| taken.contains(&c.order_no)) {
-        loop {
-            claim.attempt += 1;
-            let candidate = sale_number(claim.sale, claim.attempt);
-            if !taken.contains(&candidate) && numbers.insert(candidate.clone()) {
-                claim.order_no = candidate;
-                break;
-            }
-        }
-    }
-    // Sorted by id, so concurrent pushes of overlapping batches wait on each other in one order.
-    claims.sort_by_key(|c| c.sale.id);
-
-    // 4. Claim the sales. A row not inserted was stored meanwhile by a concurrent push of the same
-    //    sale (answered `duplicate`), or — very rarely — its number was taken meanwhile (retried
-    //    with the next number).
-    let mut applied: Vec<usize> = Vec::new();
-    let mut pending: Vec<&mut Claim<'_>> = claims.iter_mut().collect();
-    for _round in 0..8 {
-        if pending.is_empty() {
-            break;
-        }
-        let batch: Vec<&Claim<'_>> = pending.iter().map(|c| &**c).collect();
-        let inserted = insert_orders(&mut tx, ctx, &batch, now).await?;
-        let missing: Vec<String> = pending
-            .iter()
-            .filter(|c| !inserted.contains(&c.sale.id))
-            .map(|c| c.sale.id.to_string())
-            .collect();
-        let found = stored_sales(&mut tx, &missing).await?;
-        let mut retry = Vec::new();
-        for claim in pending {
-            if inserted.contains(&claim.sale.id) {
-                applied.push(claim.index);
-            } else if let Some(stored) = found.get(&claim.sale.id) {
-                answer_stored(claim.index, stored, &mut rejected, &mut outcome);
-            } else {
-                loop {
-                    claim.attempt += 1;
-                    let candidate = sale_number(claim.sale, claim.attempt);
-                    if numbers.insert(candidate.clone()) {
-                        claim.order_no = candidate;
-                        break;
-                    }
-                }
-                retry.push(claim);
-            }
-        }
-        pending = retry;
-    }
-    if !pending.is_empty() {
-        return Err(AppError::Internal(anyhow::anyhow!(
-            "could not allocate order numbers for a push"
-        )));
-    }
-    let order_nos: HashMap<usize, String> = claims
+    applied: &[usize],
+    qr_refs: &HashMap<Uuid, String>,
+    now: i64,
+) -> AppResult<HashMap<usize, String>> {
+    let sale_ids: HashMap<usize, String> = applied
         .iter()
-        .map(|c| (c.index, c.order_no.clone()))
+        .map(|&i| (i, sales[i].id.to_string()))
         .collect();
-
-    // 5. Members, in member order: charge stored balance and points (idempotent by payment id),
-    //    then earn on what was not paid with points (idempotent by sale id).
-    let mut earned: HashMap<usize, i64> = HashMap::new();
-    let mut by_member: Vec<(Uuid, Uuid, usize)> = applied
+    let lines: Vec<(&str, &retail_domain::wire::sales::PosSaleLine)> = applied
         .iter()
-        .filter_map(|&i| sales[i].member_id.map(|m| (m, sales[i].id, i)))
+        .flat_map(|i| sales[*i].lines.iter().map(move |l| (i, l)))
+        .map(|(i, l)| (sale_ids[i].as_str(), l))
         .collect();
-    by_member.sort();
-    let mut dropped: HashSet<usize> = HashSet::new();
-    for (member, sale_id, i) in by_member {
-        let sale = &sales[i];
-        let charges: Vec<_> = sale
-            .payments
-            .iter()
-            .filter(|p| {
-                matches!(
-                    p.method,
-                    PaymentMethod::StoredBalance | PaymentMethod::Points
-                )
-            })
-            .collect();
-        if !charges.is_empty() || !sale.coupons.is_empty() {
-            sqlx::query("SAVEPOINT pos_sale_charge")
-                .execute(&mut *tx)
-                .await?;
-            let mut failure: Option<String> = None;
-            // The coupons chosen at the till are used by this sale, once.
-            match super::coupons::use_for_sale_in_tx(
-                &mut tx,
-                member,
-                &sale.coupons,
-                sale_id,
-                sale.completed_at.timestamp_millis(),
+    insert_rows(
+        tx,
+        "order_lines",
+        &[
+            "order_id",
+            "line_no",
+            "sku_id",
+            "name",
+            "qty",
+            "unit_price_fen",
+            "discount_fen",
+            "amount_fen",
+        ],
+        &lines,
+        |q, (order_id, l)| {
+            q.bind(*order_id)
+                .bind(i64::from(l.line_no))
+                .bind(l.sku_id.to_string())
+                .bind(l.name.trim())
+                .bind(l.qty)
+                .bind(l.unit_price.fen())
+                .bind(l.discount.fen())
+                .bind(l.amount.fen())
+        },
+    )
+    .await?;
+    let events: Vec<(String, &str, i64, &str, &str)> = applied
+        .iter()
+        .map(|&i| {
+            let sale = &sales[i];
+            let reason = if sale.offline {
+                "pos sale (offline)"
+            } else {
+                "pos sale"
+            };
+            (
+                retail_domain::ids::new_id().to_string(),
+                sale_ids[&i].as_str(),
+                sale.completed_at.timestamp_millis().min(now),
+                reason,
+                ctx.actor,
             )
-            .await
-            {
-                Ok(()) => {}
-                Err(AppError::Internal(err)) => return Err(AppError::Internal(err)),
-                Err(err) => failure = Some(err.to_string()),
-            }
-            for payment in charges {
-                if failure.is_some() {
-                    break;
-                }
-                let ref_id = payment.id.to_string();
-                let result = match payment.method {
-                    PaymentMethod::StoredBalance => {
-                        members::pay_balance_in_tx(
-                            &mut tx,
-                            store.dialect(),
-                            member,
-                            payment.amount,
-                            &ref_id,
-                            ctx.actor,
-                        )
-                        .await
-                    }
-                    _ => {
-                        members::redeem_in_tx(
-                            &mut tx,
-                            store.dialect(),
-                            member,
-                            payment.points,
-                            &ref_id,
-                            ctx.actor,
-                        )
-                        .await
-                    }
-                };
-                match result {
-                    Ok(()) => {}
-                    Err(AppError::Internal(err)) => return Err(AppError::Internal(err)),
-                    Err(err) => {
-                        failure = Some(err.to_string());
-                        break;
-                    }
-                }
-            }
-            if let Some(message) = failure {
-                sqlx::query("ROLLBACK TO SAVEPOINT pos_sale_charge")
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query("RELEASE SAVEPOINT pos_sale_charge")
-                    .execute(&mut *tx)
-                    .await?;
-                // The order row was inserted by this transaction only: nobody has seen it.
-                sqlx::query("DELETE FROM orders WHERE id = $1")
-                    .bind(sale_id.to_string())
-                    .execute(&mut *tx)
-                    .await?;
-                rejected[i] = Some(message);
-                dropped.insert(i);
-                continue;
-            }
-            sqlx::query("RELEASE SAVEPOINT pos_sale_charge")
-                .execute(&mut *tx)
-                .await?;
-        }
-        let at = sale.completed_at.timestamp_millis().min(now);
-        let points = members::earn_in_tx(
-            &mut tx,
-            ctx.rules,
-            member,
-            earning_base(sale),
-            &sale_id.to_string(),
-            ctx.actor,
-            at,
-        )
-        .await?;
-        earned.insert(i, points);
-    }
-    applied.retain(|i| !dropped.contains(i));
-    let earning: Vec<(String, i64)> = applied
-        .iter()
-        .filter_map(|i| {
-            earned
-                .get(i)
-                .filter(|p| **p != 0)
-                .map(|p| (sales[*i].id.to_string(), *p))
         })
         .collect();
-    set_points_earned(&mut tx, &earning).await?;
-    applied.sort_by_key(|&i| sales[i].id);
-
-    // 6. Lines, events, payments and stock of the applied sales.
-    if !applied.is_empty() {
-        let sale_ids: HashMap<usize, String> = applied
-            .iter()
-            .map(|&i| (i, sales[i].id.to_string()))
-            .collect();
-        let lines: Vec<(&str, &retail_domain::wire::sales::PosSaleLine)> = applied
-            .iter()
-            .flat_map(|i| sales[*i].lines.iter().map(move |l| (i, l)))
-            .map(|(i, l)| (sale_ids[i].as_str(), l))
-            .collect();
-        insert_rows(
-            &mut tx,
-            "order_lines",
-            &[
-                "order_id",
-                "line_no",
-                "sku_id",
-                "name",
-                "qty",
-                "unit_price_fen",
-                "discount_fen",
-                "amount_fen",
-            ],
-            &lines,
-            |q, (order_id, l)| {
-                q.bind(*order_id)
-                    .bind(i64::from(l.line_no))
-                    .bind(l.sku_id.to_string())
-                    .bind(l.name.trim())
-                    .bind(l.qty)
-                    .bind(l.unit_price.fen())
-                    .bind(l.discount.fen())
-                    .bind(l.amount.fen())
-            },
-        )
-        .await?;
-        let events: Vec<(String, &str, i64, &str, &str)> = applied
-            .iter()
-            .map(|&i| {
-                let sale = &sales[i];
-                let reason = if sale.offline {
-                    "pos sale (offline)"
-                } else {
-                    "pos sale"
-                };
-                (
-                    retail_domain::ids::new_id().to_string(),
-                    sale_ids[&i].as_str(),
-                    sale.completed_at.timestamp_millis().min(now),
-                    reason,
-                    ctx.actor,
+    insert_rows(
+        tx,
+        "order_events",
+        &[
+            "id",
+            "order_id",
+            "from_status",
+            "to_status",
+            "actor",
+            "reason",
+            "at",
+        ],
+        &events,
+        |q, (id, order_id, at, reason, actor)| {
+            q.bind(id.as_str())
+                .bind(*order_id)
+                .bind(None::<String>)
+                .bind(OrderStatus::Completed.as_str())
+                .bind(*actor)
+                .bind(*reason)
+                .bind(*at)
+        },
+    )
+    .await?;
+    let payments: Vec<(&str, &retail_domain::wire::sales::PosPayment)> = applied
+        .iter()
+        .flat_map(|i| sales[*i].payments.iter().map(move |p| (i, p)))
+        .map(|(i, p)| (sale_ids[i].as_str(), p))
+        .collect();
+    insert_rows(
+        tx,
+        "payments",
+        &[
+            "id",
+            "order_id",
+            "method",
+            "amount_fen",
+            "status",
+            "provider_ref",
+            "created_at",
+            "updated_at",
+        ],
+        &payments,
+        move |q, (order_id, p)| {
+            q.bind(p.id.to_string())
+                .bind(*order_id)
+                .bind(p.method.as_str())
+                .bind(p.amount.fen())
+                .bind("succeeded")
+                .bind(
+                    p.provider_ref
+                        .clone()
+                        .or_else(|| qr_refs.get(&p.id).cloned()),
                 )
-            })
-            .collect();
-        insert_rows(
-            &mut tx,
-            "order_events",
-            &[
-                "id",
-                "order_id",
-                "from_status",
-                "to_status",
-                "actor",
-                "reason",
-                "at",
-            ],
-            &events,
-            |q, (id, order_id, at, reason, actor)| {
-                q.bind(id.as_str())
-                    .bind(*order_id)
-                    .bind(None::<String>)
-                    .bind(OrderStatus::Completed.as_str())
-                    .bind(*actor)
-                    .bind(*reason)
-                    .bind(*at)
-            },
-        )
-        .await?;
-        let payments: Vec<(&str, &retail_domain::wire::sales::PosPayment)> = applied
-            .iter()
-            .flat_map(|i| sales[*i].payments.iter().map(move |p| (i, p)))
-            .map(|(i, p)| (sale_ids[i].as_str(), p))
-            .collect();
-        insert_rows(
-            &mut tx,
-            "payments",
-            &[
-                "id",
-                "order_id",
-                "method",
-                "amount_fen",
-                "status",
-                "provider_ref",
-                "created_at",
-                "updated_at",
-            ],
-            &payments,
-            move |q, (order_id, p)| {
-                q.bind(p.id.to_string())
-                    .bind(*order_id)
-                    .bind(p.method.as_str())
-                    .bind(p.amount.fen())
-                    .bind("succeeded")
-                    .bind(
-                        p.provider_ref
-                            .clone()
-                            .or_else(|| qr_refs.get(&p.id).cloned()),
-                    )
-                    .bind(now)
-                    .bind(now)
-            },
-        )
-        .await?;
-        let mut movements: Vec<Movement<'_>> = applied
-            .iter()
-            .flat_map(|&i| {
-                let sale = &sales[i];
-                let reason = if sale.offline {
-                    "pos sale (offline)"
-                } else {
-                    "pos sale"
-                };
-                let ref_id = sale_ids[&i].as_str();
-                sale.lines.iter().map(move |l| Movement {
-                    location_id: ctx.store_id,
-                    sku_id: l.sku_id,
-                    kind: MovementKind::Sale,
-                    on_hand_delta: -l.qty,
-                    reserved_delta: 0,
-                    reason,
-                    actor: ctx.actor,
-                    ref_id: Some(ref_id),
-                    client_ts: sale.completed_at.timestamp_millis(),
-                })
-            })
-            .collect();
-        // Stock rows in SKU order (the order every writer locks them in).
-        movements.sort_by(|a, b| a.sku_id.cmp(&b.sku_id).then(a.ref_id.cmp(&b.ref_id)));
-        apply_movements(&mut tx, &movements).await?;
-        for &i in &applied {
-            for p in sales[i]
-                .payments
-                .iter()
-                .filter(|p| p.method == PaymentMethod::SandboxQr)
-            {
-                lane_payments::mark_taken_in_tx(&mut tx, p.id, sales[i].id).await?;
-            }
-        }
-    }
-    tx.commit().await?;
-
-    // 7. Answers, with the members' points balances after the push.
-    for &i in &applied {
-        outcome[i] = Some((
-            SaleOutcome::Applied,
-            order_nos.get(&i).cloned().unwrap_or_default(),
-            earned.get(&i).copied().unwrap_or(0),
-        ));
-    }
-    let mut balances: BTreeMap<Uuid, i64> = BTreeMap::new();
-    for i in 0..n {
-        let source = copy_of[i].unwrap_or(i);
-        if let (Some(member), Some(_)) = (sales[source].member_id, &outcome[source]) {
-            if rejected[source].is_none() && !balances.contains_key(&member) {
-                balances.insert(member, members::points_balance(store, member).await?);
-            }
-        }
-    }
-    let mut results = Vec::with_capacity(n);
-    for (i, sale) in sales.iter().enumerate() {
-        let source = copy_of[i].unwrap_or(i);
-        let result = match (&rejected[i], &rejected[source], &outcome[source]) {
-            (Some(error), _, _) | (None, Some(error), _) => SaleResult {
-                id: sale.id,
-                outcome: SaleOutcome::Rejected,
-                order_no: None,
-                points_earned: 0,
-                points_balance: None,
-                error: Some(error.clone()),
-            },
-            (None, None, Some((kind, order_no, points))) => SaleResult {
-                id: sale.id,
-                outcome: if source == i {
-                    *kind
-                } else {
-                    SaleOutcome::Duplicate
-                },
-                order_no: Some(order_no.clone()),
-                points_earned: *points,
-                points_balance: sales[source]
-                    .member_id
-                    .and_then(|m| balances.get(&m).copied()),
-                error: None,
-            },
-            (None, None, None) => {
-                return Err(AppError::Internal(anyhow::anyhow!(
-                    "sale {} was left without an outcome",
-                    sale.id
-                )));
-            }
-        };
-        results.push(result);
-    }
-    Ok(results)
+                .bind(now)
+                .bind(now)
+        },
+    )
+    .await?;
+    Ok(sale_ids)
 }
 
 // ---------------------------------------------------------------------------------------------
