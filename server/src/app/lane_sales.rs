@@ -8,11 +8,11 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use retail_domain::money::Money;
-use retail_domain::order::Channel;
+use retail_domain::order::{check_transition, Channel, OrderStatus};
 use retail_domain::points::PointsRules;
 use retail_domain::wire::sales::{
-    CreateReturn, LanePaymentStatus, PaymentMethod, PosSale, ReturnResult, SaleOutcome, SaleResult,
-    MAX_RETURN_LINES, MAX_SALES_PER_PUSH,
+    CreateReturn, LanePaymentStatus, PaymentMethod, PosSale, ReturnLineResult, ReturnResult,
+    SaleOutcome, SaleResult, MAX_RETURN_LINES, MAX_SALES_PER_PUSH,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -321,7 +321,7 @@ pub async fn push(
 
 /// Returns items of a completed POS sale (or a picked-up or delivered online order), at a lane
 /// or by store staff: checked here (shape, quantities, reason), applied once by the return's id
-/// ([`storage::sales::create_return`]), within the caller's store.
+/// ([`apply_return`]), within the caller's store.
 pub async fn create_return(
     state: &AppState,
     caller: &Caller,
@@ -372,7 +372,7 @@ pub async fn create_return(
         lines: &req.lines,
         reason,
     };
-    let result = storage::sales::create_return(
+    let result = apply_return(
         &state.store,
         &state.settings.points,
         &input,
@@ -977,6 +977,254 @@ pub async fn apply_push(
         results.push(result);
     }
     Ok(results)
+}
+
+/// Records a return: refunds what was actually paid for the returned units, puts them back into
+/// stock, takes back the points they earned and gives back their share of stored balance and
+/// redeemed points, all in one transaction. `authorize` is asked whether the caller may act for
+/// the order's location before anything is read or changed. A retry with the same id answers the
+/// first result; the same id on another order is 409 `id_in_use`.
+pub async fn apply_return(
+    store: &Store,
+    rules: &PointsRules,
+    input: &NewReturn<'_>,
+    actor: &str,
+    authorize: impl Fn(&str) -> AppResult<()>,
+) -> AppResult<ReturnResult> {
+    let mut tx = store.begin().await?;
+    let head = storage::orders::lock_head(&mut tx, store, input.order_id).await?;
+    authorize(&head.location_id)?;
+    let return_id = input.id.to_string();
+    if let Some(order_id) = storage::sales::return_order(&mut tx, input.id).await? {
+        drop(tx);
+        if order_id != input.order_id {
+            return Err(AppError::conflict(
+                "id_in_use",
+                "this return id belongs to another order",
+            ));
+        }
+        return storage::sales::returns_of(store, rules, input.order_id)
+            .await?
+            .into_iter()
+            .find(|r| r.return_id == input.id)
+            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("return {} vanished", input.id)));
+    }
+    match head.status {
+        OrderStatus::Completed
+        | OrderStatus::PickedUp
+        | OrderStatus::Delivered
+        | OrderStatus::AfterSale => {}
+        OrderStatus::Refunded => {
+            return Err(AppError::conflict(
+                "not_returnable",
+                format!(
+                    "order {} has been refunded completely already",
+                    head.order_no
+                ),
+            ));
+        }
+        other => {
+            return Err(AppError::conflict(
+                "not_returnable",
+                format!(
+                    "order {} is {}: only completed, collected or delivered orders take returns",
+                    head.order_no, other
+                ),
+            ));
+        }
+    }
+
+    // What is left to return, and what each line refunded so far.
+    let lines = storage::orders::lines_in_tx(&mut tx, input.order_id).await?;
+    let line_refunded = storage::sales::refunded_by_line(&mut tx, input.order_id).await?;
+    let by_no: HashMap<i64, (Uuid, i64, i64, i64)> = lines
+        .iter()
+        .map(|(no, sku, qty, amount, returned)| (*no, (*sku, *qty, *amount, *returned)))
+        .collect();
+    let mut results: Vec<(ReturnLineResult, Uuid)> = Vec::with_capacity(input.lines.len());
+    for request in input.lines {
+        let no = i64::from(request.line_no);
+        let Some(&(sku, qty, amount, returned)) = by_no.get(&no) else {
+            return Err(AppError::field(
+                "lines",
+                format!("order {} has no line {}", head.order_no, request.line_no),
+            ));
+        };
+        let left = qty - returned;
+        if request.qty > left {
+            return Err(AppError::conflict(
+                "return_exceeds_sale",
+                format!(
+                    "line {}: {} to return, but only {} of {} sold are left to return",
+                    request.line_no,
+                    request.qty,
+                    left.max(0),
+                    qty
+                ),
+            ));
+        }
+        let refund = if request.qty == left {
+            amount - line_refunded.get(&no).copied().unwrap_or(0)
+        } else {
+            i64::try_from(i128::from(amount) * i128::from(request.qty) / i128::from(qty.max(1)))
+                .unwrap_or(0)
+        };
+        results.push((
+            ReturnLineResult {
+                line_no: request.line_no,
+                qty: request.qty,
+                refund: Money::from_fen(refund.max(0)),
+            },
+            sku,
+        ));
+    }
+    let refund_fen: i64 = results.iter().map(|(l, _)| l.refund.fen()).sum();
+
+    // The order's earlier returns, and the split of this one.
+    let (refunded_before, last_at) = storage::sales::returns_total(&mut tx, input.order_id).await?;
+    // Strictly after the order's previous return, so the returns' order is their commit order.
+    let created_at = storage::now_ms().max(last_at + 1);
+    let basis = storage::sales::refund_basis(&mut tx, rules, &head).await?;
+    let refunded_after = refunded_before + refund_fen;
+    let before = storage::sales::split_refunded(&basis, refunded_before);
+    let after = storage::sales::split_refunded(&basis, refunded_after);
+    let (balance_back, points_back) = (after.1 - before.1, after.3 - before.3);
+    let (points_then, growth_then) = storage::sales::reversed_by(&basis, refunded_before);
+    let (points_now, growth_now) = storage::sales::reversed_by(&basis, refunded_after);
+    let (points_to_take, growth_to_take) = (points_now - points_then, growth_now - growth_then);
+
+    // Members first, then stock (the lock order of every writer here).
+    let mut points_reversed = 0;
+    if let Some(member) = head.member_id {
+        if points_to_take > 0 || growth_to_take > 0 {
+            storage::members::reverse_in_tx(
+                &mut tx,
+                member,
+                points_to_take,
+                growth_to_take,
+                &return_id,
+                actor,
+            )
+            .await?;
+            if let Some(delta) = storage::members::reversal_delta(&mut tx, &return_id).await? {
+                points_reversed = -delta;
+            }
+        }
+        if balance_back > 0 {
+            storage::members::refund_balance_in_tx(
+                &mut tx,
+                member,
+                Money::from_fen(balance_back),
+                &return_id,
+                actor,
+            )
+            .await?;
+        }
+        if points_back > 0 {
+            storage::members::refund_points_in_tx(&mut tx, member, points_back, &return_id, actor)
+                .await?;
+        }
+    }
+    let mut movements: Vec<Movement<'_>> = results
+        .iter()
+        .map(|(line, sku)| Movement {
+            location_id: &head.location_id,
+            sku_id: *sku,
+            kind: MovementKind::Return,
+            on_hand_delta: line.qty,
+            reserved_delta: 0,
+            reason: "return",
+            actor,
+            ref_id: Some(&return_id),
+            client_ts: created_at,
+        })
+        .collect();
+    movements.sort_by_key(|m| m.sku_id);
+    storage::stock::apply_movements(&mut tx, &movements).await?;
+    for (line, _) in &results {
+        storage::sales::add_returned_qty(&mut tx, input.order_id, line.line_no, line.qty).await?;
+    }
+    let returned_lines: Vec<ReturnLineResult> = results.iter().map(|(l, _)| l.clone()).collect();
+    storage::sales::insert_return(
+        &mut tx,
+        &storage::sales::ReturnRecord {
+            id: input.id,
+            order_id: input.order_id,
+            location_id: &head.location_id,
+            refund_fen,
+            points_reversed,
+            reason: input.reason,
+            actor,
+            created_at,
+            lines: &returned_lines,
+        },
+    )
+    .await?;
+    storage::audit::record(
+        &mut tx,
+        actor,
+        "refund",
+        "order",
+        &input.order_id.to_string(),
+        serde_json::json!({
+            "return_id": return_id,
+            "order_no": head.order_no,
+            "refund": Money::from_fen(refund_fen).to_string(),
+            "tender": Money::from_fen(after.0 - before.0).to_string(),
+            "stored_balance": Money::from_fen(balance_back).to_string(),
+            "points_refunded": points_back,
+            "points_reversed": points_reversed,
+            "lines": results.iter().map(|(l, _)| serde_json::json!({
+                "line_no": l.line_no, "qty": l.qty, "refund": l.refund.to_string()
+            })).collect::<Vec<_>>(),
+            "reason": input.reason,
+        }),
+    )
+    .await?;
+
+    // Everything back: completed (or collected, delivered) → after_sale → refunded.
+    let returned: HashMap<u32, i64> = results.iter().map(|(l, _)| (l.line_no, l.qty)).collect();
+    let all_back = lines.iter().all(|(no, _, qty, _, already)| {
+        let now_back = u32::try_from(*no)
+            .ok()
+            .and_then(|n| returned.get(&n))
+            .copied()
+            .unwrap_or(0);
+        already + now_back >= *qty
+    });
+    if all_back {
+        let mut head = head.clone();
+        for to in [OrderStatus::AfterSale, OrderStatus::Refunded] {
+            if head.status == to {
+                continue;
+            }
+            check_transition(head.fulfilment, head.status, to)
+                .map_err(|e| AppError::conflict("invalid_transition", e.to_string()))?;
+            let reason = if to == OrderStatus::Refunded {
+                "everything returned"
+            } else {
+                "return"
+            };
+            super::orders::record_status(&mut tx, &head, to, actor, reason).await?;
+            head.status = to;
+        }
+        storage::payments::mark_order_refunded(&mut tx, input.order_id).await?;
+    }
+    tx.commit().await?;
+
+    Ok(ReturnResult {
+        return_id: input.id,
+        order_id: input.order_id,
+        refund: Money::from_fen(refund_fen),
+        balance_refunded: Money::from_fen(balance_back),
+        points_refunded: points_back,
+        tender_refund: Money::from_fen(after.0 - before.0),
+        points_reversed,
+        reason: input.reason.to_owned(),
+        actor: actor.to_owned(),
+        created_at: storage::from_ms(created_at),
+        lines: results.into_iter().map(|(l, _)| l).collect(),
+    })
 }
 
 #[cfg(test)]

@@ -1294,3 +1294,15 @@ pub async fn known_ids(
     }
     Ok(known)
 }
+
+/// The points a reversal recorded under `ref_id` moved (negative for points taken back).
+pub async fn reversal_delta(tx: &mut Tx, ref_id: &str) -> AppResult<Option<i64>> {
+    match sqlx::query("SELECT delta FROM points_ledger WHERE kind = 'reverse' AND ref_id = $1")
+        .bind(ref_id)
+        .fetch_optional(&mut **tx)
+        .await?
+    {
+        Some(row) => Ok(Some(super::col(&row, "delta")?)),
+        None => Ok(None),
+    }
+}

@@ -223,3 +223,15 @@ pub async fn orders_of_provider_refs(
     }
     Ok(out)
 }
+
+/// Marks every succeeded payment of an order refunded (everything was returned).
+pub async fn mark_order_refunded(tx: &mut Tx, order: Uuid) -> AppResult<()> {
+    sqlx::query(
+        "UPDATE payments SET status = 'refunded', updated_at = $1 WHERE order_id = $2 AND status = 'succeeded'",
+    )
+    .bind(now_ms())
+    .bind(order.to_string())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

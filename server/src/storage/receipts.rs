@@ -10,7 +10,7 @@
 //! have earned — the member-sale earning rules (`members::earn_in_tx`: the claiming member's tier
 //! multiplier, on the paid amount minus what was refunded before) — once per sale, and makes the
 //! sale the member's, so a later return takes those points back as it does for a member sale
-//! (`sales::create_return` reads the claim's base through `refund_basis`). Idempotent by the
+//! (`app::lane_sales::apply_return` reads the claim's base through `sales::refund_basis`). Idempotent by the
 //! client's claim id. Locks: the order, then the member (the order every writer uses).
 
 use chrono::{DateTime, Utc};

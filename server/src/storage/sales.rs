@@ -22,20 +22,16 @@
 use std::collections::{HashMap, HashSet};
 
 use retail_domain::money::Money;
-use retail_domain::order::{check_transition, Channel, Fulfilment, OrderStatus};
+use retail_domain::order::{Channel, Fulfilment, OrderStatus};
 use retail_domain::points::{points_to_reverse, PointsRules};
 use retail_domain::wire::sales::{PosSale, ReturnLineRequest, ReturnLineResult, ReturnResult};
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::orders::{lines_in_tx, lock_head, set_status, OrderHead, OrderView};
-use super::stock::{apply_movements, Movement, MovementKind};
-use super::{
-    audit, col, from_ms, insert_rows, members, now_ms, placeholders, uuid_col, Store, Tx,
-    MAX_PARAMS,
-};
-use crate::error::{AppError, AppResult};
+use super::orders::{OrderHead, OrderView};
+use super::{col, from_ms, insert_rows, placeholders, uuid_col, Store, Tx, MAX_PARAMS};
+use crate::error::AppResult;
 
 /// Prefix of the server's order numbers for POS sales (`S20261123-8F3K2Q`).
 pub const SALE_NUMBER_PREFIX: &str = "S";
@@ -358,7 +354,7 @@ pub struct SaleView {
 /// How the refunds of an order are split: the returned share of the stored-balance and points
 /// payments goes back to the member, the rest through the original tender.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct RefundBasis {
+pub struct RefundBasis {
     total_fen: i64,
     balance_fen: i64,
     points_fen: i64,
@@ -377,7 +373,7 @@ struct RefundBasis {
 /// points count), each non-decreasing in `refunded` and exactly the payments at a full refund.
 /// So the split of one return — the difference of two cumulative splits — is never negative and
 /// the returns of an order add up to its payments exactly.
-fn split_refunded(basis: &RefundBasis, refunded: i64) -> (i64, i64, i64, i64) {
+pub fn split_refunded(basis: &RefundBasis, refunded: i64) -> (i64, i64, i64, i64) {
     let total = i128::from(basis.total_fen.max(0));
     let c = i128::from(refunded.max(0)).min(total);
     if total == 0 {
@@ -408,7 +404,7 @@ fn split_refunded(basis: &RefundBasis, refunded: i64) -> (i64, i64, i64, i64) {
 }
 
 /// Earned points and growth to have taken back once `refunded` of the order is refunded.
-fn reversed_by(basis: &RefundBasis, refunded: i64) -> (i64, i64) {
+pub fn reversed_by(basis: &RefundBasis, refunded: i64) -> (i64, i64) {
     let base = Money::from_fen(basis.earned_on_fen);
     let refunded = Money::from_fen(refunded.saturating_sub(basis.refunded_before_earning_fen));
     (
@@ -417,7 +413,9 @@ fn reversed_by(basis: &RefundBasis, refunded: i64) -> (i64, i64) {
     )
 }
 
-async fn refund_basis(
+/// What the refunds of an order are split by: its payments, the points it redeemed and earned,
+/// and what a receipt claim earned them on.
+pub async fn refund_basis(
     conn: &mut sqlx::AnyConnection,
     rules: &PointsRules,
     head: &OrderHead,
@@ -461,225 +459,115 @@ async fn refund_basis(
     Ok(basis)
 }
 
-/// Records a return (see the module docs). `authorize` is asked whether the caller may act for
-/// the order's location before anything is read or changed. A retry with the same id answers the
-/// first result; the same id on another order is 409 `id_in_use`.
-pub async fn create_return(
-    store: &Store,
-    rules: &PointsRules,
-    input: &NewReturn<'_>,
-    actor: &str,
-    authorize: impl Fn(&str) -> AppResult<()>,
-) -> AppResult<ReturnResult> {
-    let mut tx = store.begin().await?;
-    let head = lock_head(&mut tx, store, input.order_id).await?;
-    authorize(&head.location_id)?;
-    let return_id = input.id.to_string();
-    if let Some(row) = sqlx::query("SELECT order_id FROM returns WHERE id = $1")
-        .bind(&return_id)
-        .fetch_optional(&mut *tx)
+/// The order a return id was recorded for, if it was.
+pub async fn return_order(tx: &mut Tx, return_id: Uuid) -> AppResult<Option<Uuid>> {
+    match sqlx::query("SELECT order_id FROM returns WHERE id = $1")
+        .bind(return_id.to_string())
+        .fetch_optional(&mut **tx)
         .await?
     {
-        drop(tx);
-        if uuid_col(&row, "order_id")? != input.order_id {
-            return Err(AppError::conflict(
-                "id_in_use",
-                "this return id belongs to another order",
-            ));
-        }
-        return returns_of(store, rules, input.order_id)
-            .await?
-            .into_iter()
-            .find(|r| r.return_id == input.id)
-            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("return {} vanished", input.id)));
+        Some(row) => Ok(Some(uuid_col(&row, "order_id")?)),
+        None => Ok(None),
     }
-    match head.status {
-        OrderStatus::Completed
-        | OrderStatus::PickedUp
-        | OrderStatus::Delivered
-        | OrderStatus::AfterSale => {}
-        OrderStatus::Refunded => {
-            return Err(AppError::conflict(
-                "not_returnable",
-                format!(
-                    "order {} has been refunded completely already",
-                    head.order_no
-                ),
-            ));
-        }
-        other => {
-            return Err(AppError::conflict(
-                "not_returnable",
-                format!(
-                    "order {} is {}: only completed, collected or delivered orders take returns",
-                    head.order_no, other
-                ),
-            ));
-        }
-    }
+}
 
-    // What is left to return, and what each line refunded so far.
-    let lines = lines_in_tx(&mut tx, input.order_id).await?;
-    let refunded_rows = sqlx::query(
+/// What each line of an order has refunded through returns so far, by line number.
+pub async fn refunded_by_line(tx: &mut Tx, order_id: Uuid) -> AppResult<HashMap<i64, i64>> {
+    let rows = sqlx::query(
         "SELECT rl.line_no, CAST(COALESCE(SUM(rl.refund_fen), 0) AS BIGINT) AS refunded \
          FROM return_lines rl JOIN returns r ON r.id = rl.return_id WHERE r.order_id = $1 GROUP BY rl.line_no",
     )
-    .bind(input.order_id.to_string())
-    .fetch_all(&mut *tx)
+    .bind(order_id.to_string())
+    .fetch_all(&mut **tx)
     .await?;
-    let mut line_refunded: HashMap<i64, i64> = HashMap::new();
-    for row in &refunded_rows {
-        line_refunded.insert(col(row, "line_no")?, col(row, "refunded")?);
+    let mut out = HashMap::new();
+    for row in &rows {
+        out.insert(col(row, "line_no")?, col(row, "refunded")?);
     }
-    let by_no: HashMap<i64, (Uuid, i64, i64, i64)> = lines
-        .iter()
-        .map(|(no, sku, qty, amount, returned)| (*no, (*sku, *qty, *amount, *returned)))
-        .collect();
-    let mut results: Vec<(ReturnLineResult, Uuid)> = Vec::with_capacity(input.lines.len());
-    for request in input.lines {
-        let no = i64::from(request.line_no);
-        let Some(&(sku, qty, amount, returned)) = by_no.get(&no) else {
-            return Err(AppError::field(
-                "lines",
-                format!("order {} has no line {}", head.order_no, request.line_no),
-            ));
-        };
-        let left = qty - returned;
-        if request.qty > left {
-            return Err(AppError::conflict(
-                "return_exceeds_sale",
-                format!(
-                    "line {}: {} to return, but only {} of {} sold are left to return",
-                    request.line_no,
-                    request.qty,
-                    left.max(0),
-                    qty
-                ),
-            ));
-        }
-        let refund = if request.qty == left {
-            amount - line_refunded.get(&no).copied().unwrap_or(0)
-        } else {
-            i64::try_from(i128::from(amount) * i128::from(request.qty) / i128::from(qty.max(1)))
-                .unwrap_or(0)
-        };
-        results.push((
-            ReturnLineResult {
-                line_no: request.line_no,
-                qty: request.qty,
-                refund: Money::from_fen(refund.max(0)),
-            },
-            sku,
-        ));
-    }
-    let refund_fen: i64 = results.iter().map(|(l, _)| l.refund.fen()).sum();
+    Ok(out)
+}
 
-    // The order's earlier returns, and the split of this one.
-    let previous = sqlx::query(
+/// An order's returns so far: (total refunded in fen, when the last was recorded).
+pub async fn returns_total(tx: &mut Tx, order_id: Uuid) -> AppResult<(i64, i64)> {
+    let row = sqlx::query(
         "SELECT CAST(COALESCE(SUM(refund_fen), 0) AS BIGINT) AS refunded, \
          CAST(COALESCE(MAX(created_at), 0) AS BIGINT) AS last_at FROM returns WHERE order_id = $1",
     )
-    .bind(input.order_id.to_string())
-    .fetch_one(&mut *tx)
+    .bind(order_id.to_string())
+    .fetch_one(&mut **tx)
     .await?;
-    let refunded_before: i64 = col(&previous, "refunded")?;
-    let last_at: i64 = col(&previous, "last_at")?;
-    // Strictly after the order's previous return, so the returns' order is their commit order.
-    let created_at = now_ms().max(last_at + 1);
-    let basis = refund_basis(&mut tx, rules, &head).await?;
-    let refunded_after = refunded_before + refund_fen;
-    let before = split_refunded(&basis, refunded_before);
-    let after = split_refunded(&basis, refunded_after);
-    let (balance_back, points_back) = (after.1 - before.1, after.3 - before.3);
-    let (points_then, growth_then) = reversed_by(&basis, refunded_before);
-    let (points_now, growth_now) = reversed_by(&basis, refunded_after);
-    let (points_to_take, growth_to_take) = (points_now - points_then, growth_now - growth_then);
+    Ok((col(&row, "refunded")?, col(&row, "last_at")?))
+}
 
-    // Members first, then stock (the lock order of every writer here).
-    let mut points_reversed = 0;
-    if let Some(member) = head.member_id {
-        if points_to_take > 0 || growth_to_take > 0 {
-            members::reverse_in_tx(
-                &mut tx,
-                member,
-                points_to_take,
-                growth_to_take,
-                &return_id,
-                actor,
-            )
-            .await?;
-            if let Some(row) = sqlx::query(
-                "SELECT delta FROM points_ledger WHERE kind = 'reverse' AND ref_id = $1",
-            )
-            .bind(&return_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            {
-                points_reversed = -col::<i64>(&row, "delta")?;
-            }
-        }
-        if balance_back > 0 {
-            members::refund_balance_in_tx(
-                &mut tx,
-                member,
-                Money::from_fen(balance_back),
-                &return_id,
-                actor,
-            )
-            .await?;
-        }
-        if points_back > 0 {
-            members::refund_points_in_tx(&mut tx, member, points_back, &return_id, actor).await?;
-        }
-    }
-    let mut movements: Vec<Movement<'_>> = results
-        .iter()
-        .map(|(line, sku)| Movement {
-            location_id: &head.location_id,
-            sku_id: *sku,
-            kind: MovementKind::Return,
-            on_hand_delta: line.qty,
-            reserved_delta: 0,
-            reason: "return",
-            actor,
-            ref_id: Some(&return_id),
-            client_ts: created_at,
-        })
-        .collect();
-    movements.sort_by_key(|m| m.sku_id);
-    apply_movements(&mut tx, &movements).await?;
-    for (line, _) in &results {
-        sqlx::query("UPDATE order_lines SET returned_qty = returned_qty + $1 WHERE order_id = $2 AND line_no = $3")
-            .bind(line.qty)
-            .bind(input.order_id.to_string())
-            .bind(i64::from(line.line_no))
-            .execute(&mut *tx)
-            .await?;
-    }
+/// Counts returned units on an order's line.
+pub async fn add_returned_qty(
+    tx: &mut Tx,
+    order_id: Uuid,
+    line_no: u32,
+    qty: i64,
+) -> AppResult<()> {
+    sqlx::query(
+        "UPDATE order_lines SET returned_qty = returned_qty + $1 WHERE order_id = $2 AND line_no = $3",
+    )
+    .bind(qty)
+    .bind(order_id.to_string())
+    .bind(i64::from(line_no))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// A return to write, with what it refunds.
+#[derive(Clone, Debug)]
+pub struct ReturnRecord<'a> {
+    /// Client id.
+    pub id: Uuid,
+    /// The order.
+    pub order_id: Uuid,
+    /// Where the units come back.
+    pub location_id: &'a str,
+    /// Refunded in all (fen).
+    pub refund_fen: i64,
+    /// Points taken back.
+    pub points_reversed: i64,
+    /// Why.
+    pub reason: &'a str,
+    /// Who.
+    pub actor: &'a str,
+    /// When (ms).
+    pub created_at: i64,
+    /// Its lines.
+    pub lines: &'a [ReturnLineResult],
+}
+
+/// Writes a return and its lines.
+pub async fn insert_return(tx: &mut Tx, record: &ReturnRecord<'_>) -> AppResult<()> {
+    let return_id = record.id.to_string();
     sqlx::query(
         "INSERT INTO returns (id, order_id, location_id, refund_fen, points_reversed, reason, actor, client_ts, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(&return_id)
-    .bind(input.order_id.to_string())
-    .bind(head.location_id.as_str())
-    .bind(refund_fen)
-    .bind(points_reversed)
-    .bind(input.reason)
-    .bind(actor)
-    .bind(created_at)
-    .bind(created_at)
-    .execute(&mut *tx)
+    .bind(record.order_id.to_string())
+    .bind(record.location_id)
+    .bind(record.refund_fen)
+    .bind(record.points_reversed)
+    .bind(record.reason)
+    .bind(record.actor)
+    .bind(record.created_at)
+    .bind(record.created_at)
+    .execute(&mut **tx)
     .await?;
-    let line_rows: Vec<(&str, &ReturnLineResult)> = results
+    let rows: Vec<(&str, &ReturnLineResult)> = record
+        .lines
         .iter()
-        .map(|(l, _)| (return_id.as_str(), l))
+        .map(|l| (return_id.as_str(), l))
         .collect();
     insert_rows(
-        &mut tx,
+        tx,
         "return_lines",
         &["return_id", "line_no", "qty", "refund_fen"],
-        &line_rows,
+        &rows,
         |q, (id, line)| {
             q.bind(*id)
                 .bind(i64::from(line.line_no))
@@ -687,77 +575,7 @@ pub async fn create_return(
                 .bind(line.refund.fen())
         },
     )
-    .await?;
-    audit::record(
-        &mut tx,
-        actor,
-        "refund",
-        "order",
-        &input.order_id.to_string(),
-        serde_json::json!({
-            "return_id": return_id,
-            "order_no": head.order_no,
-            "refund": Money::from_fen(refund_fen).to_string(),
-            "tender": Money::from_fen(after.0 - before.0).to_string(),
-            "stored_balance": Money::from_fen(balance_back).to_string(),
-            "points_refunded": points_back,
-            "points_reversed": points_reversed,
-            "lines": results.iter().map(|(l, _)| serde_json::json!({
-                "line_no": l.line_no, "qty": l.qty, "refund": l.refund.to_string()
-            })).collect::<Vec<_>>(),
-            "reason": input.reason,
-        }),
-    )
-    .await?;
-
-    // Everything back: completed (or collected, delivered) → after_sale → refunded.
-    let returned: HashMap<u32, i64> = results.iter().map(|(l, _)| (l.line_no, l.qty)).collect();
-    let all_back = lines.iter().all(|(no, _, qty, _, already)| {
-        let now_back = u32::try_from(*no)
-            .ok()
-            .and_then(|n| returned.get(&n))
-            .copied()
-            .unwrap_or(0);
-        already + now_back >= *qty
-    });
-    if all_back {
-        let mut head = head.clone();
-        for to in [OrderStatus::AfterSale, OrderStatus::Refunded] {
-            if head.status == to {
-                continue;
-            }
-            check_transition(head.fulfilment, head.status, to)
-                .map_err(|e| AppError::conflict("invalid_transition", e.to_string()))?;
-            let reason = if to == OrderStatus::Refunded {
-                "everything returned"
-            } else {
-                "return"
-            };
-            set_status(&mut tx, &head, to, actor, reason).await?;
-            super::notices::record_move_in_tx(&mut tx, &head, to, actor).await?;
-            head.status = to;
-        }
-        sqlx::query("UPDATE payments SET status = 'refunded', updated_at = $1 WHERE order_id = $2 AND status = 'succeeded'")
-            .bind(now_ms())
-            .bind(input.order_id.to_string())
-            .execute(&mut *tx)
-            .await?;
-    }
-    tx.commit().await?;
-
-    Ok(ReturnResult {
-        return_id: input.id,
-        order_id: input.order_id,
-        refund: Money::from_fen(refund_fen),
-        balance_refunded: Money::from_fen(balance_back),
-        points_refunded: points_back,
-        tender_refund: Money::from_fen(after.0 - before.0),
-        points_reversed,
-        reason: input.reason.to_owned(),
-        actor: actor.to_owned(),
-        created_at: from_ms(created_at),
-        lines: results.into_iter().map(|(l, _)| l).collect(),
-    })
+    .await
 }
 
 /// The returns of an order, oldest first, with their refunds split as they were recorded.

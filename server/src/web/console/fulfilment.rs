@@ -2,7 +2,7 @@
 //! the after-sale refund of collected, delivered or completed orders (售后退款: chosen units of
 //! chosen lines come back, refunded at what was actually paid for them). Every move goes
 //! through the order state machine in storage (`change_status`) and returns through
-//! [`storage::sales::create_return`], the same path as `POST /api/v1/returns`. The order's page
+//! [`crate::app::lane_sales::apply_return`], the same path as `POST /api/v1/returns`. The order's page
 //! ([`super::orders`]) shows the forms.
 
 use std::collections::HashMap;
@@ -163,7 +163,7 @@ async fn refund(
         lines: &lines,
         reason: &reason,
     };
-    match storage::sales::create_return(
+    match crate::app::lane_sales::apply_return(
         &state.store,
         &state.settings.points,
         &input,
