@@ -18,11 +18,11 @@ use retail_domain::money::Money;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::broker::Mosquitto;
-use crate::edge::{EdgeHandle, EdgeOptions};
-use crate::lane::{LaneHandle, LaneOptions};
+use retail_testkit::edge::{EdgeHandle, EdgeOptions};
+use retail_testkit::lane::{LaneHandle, LaneOptions};
+use retail_testkit::{Bus, Database, Mosquitto, TestServer};
+
 use crate::proxy::Proxy;
-use crate::server::{Bus, Database, RunningServer};
 use crate::web::Api;
 
 /// The store of the day.
@@ -107,7 +107,7 @@ pub fn scale_label(price: Money) -> anyhow::Result<String> {
 /// Everything of the day, running.
 pub struct StoreDay {
     /// The server.
-    pub server: RunningServer,
+    pub server: TestServer,
     /// An API client of it.
     pub api: Api,
     /// The private broker, when the day runs on Mosquitto.
@@ -245,7 +245,7 @@ impl StoreDay {
         let (bus, mosquitto) = match &options.bus {
             DayBus::Embedded(addr) => (Bus::Embedded(*addr), None),
             DayBus::Mosquitto(binary) => {
-                let port = crate::broker::free_port()?;
+                let port = retail_testkit::free_port()?;
                 let password = format!("sv_{}", Uuid::new_v4().simple());
                 (
                     Bus::External {
@@ -257,28 +257,27 @@ impl StoreDay {
             }
         };
         let settings =
-            crate::server::settings(&server_dir, &options.database, options.listen, &bus);
-        let server = RunningServer::start(settings).await?;
+            retail_testkit::server::settings(&server_dir, &options.database, options.listen, &bus);
+        let server = TestServer::start(settings).await?;
         let api = Api::new(&server.url)?;
         let devices = registrations(&api, &data_dir.join("devices.json")).await?;
         let (broker, broker_url) = match mosquitto {
             Some((binary, port, password)) => {
-                let files = retail_server::bus::mosquitto::generate(
-                    &server.state.store,
-                    Some(("server", &password)),
-                )
-                .await?;
+                let files = server.mosquitto_files(Some(("server", &password))).await?;
                 let broker =
-                    Mosquitto::start(&binary, &data_dir.join("mosquitto"), &files, port).await?;
-                (Some(broker), format!("mqtt://127.0.0.1:{port}"))
+                    Mosquitto::serve_files(&binary, &data_dir.join("mosquitto"), &files, port)
+                        .await?;
+                let url = broker.url();
+                (Some(broker), url)
             }
-            None => (None, server.broker_url().context("the bus is off")?),
+            None => {
+                let (host, port) = server.broker().context("the bus is off")?;
+                (None, format!("mqtt://{host}:{port}"))
+            }
         };
-        if let Some(bus) = &server.state.bus {
-            tokio::time::timeout(Duration::from_secs(30), bus.wait_subscribed())
-                .await
-                .context("the server did not subscribe to the store bus")?;
-        }
+        tokio::time::timeout(Duration::from_secs(30), server.wait_subscribed())
+            .await
+            .context("the server did not subscribe to the store bus")?;
         let scale_item = ensure_scale_item(&api).await?;
         if !options.promotions.is_empty() {
             let admin = api.login("admin").await?;
@@ -291,12 +290,7 @@ impl StoreDay {
                 .await?;
             }
         }
-        let server_addr: SocketAddr = server
-            .url
-            .trim_start_matches("http://")
-            .parse()
-            .context("server address")?;
-        let lane2_network = Proxy::start(server_addr).await?;
+        let lane2_network = Proxy::start(server.addr()).await?;
         let edge = EdgeHandle::start(
             EdgeOptions {
                 store: STORE.into(),
@@ -321,6 +315,7 @@ impl StoreDay {
             lanes.push(
                 LaneHandle::start(
                     LaneOptions {
+                        store: STORE.into(),
                         number,
                         cashier: format!("cashier{number}.sh001"),
                         server_url,

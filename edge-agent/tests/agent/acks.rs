@@ -12,7 +12,8 @@ use retail_server::storage::bus::{applied_events, exit_pass_use, exit_passes_use
 use uuid::Uuid;
 
 use crate::support::{
-    agent_config, eventually, free_port, pty, scan_passes, Agent, Mosquitto, Pty, Server,
+    agent_config, eventually, free_port, mosquitto_binary, pty, scan_passes, start_server, Agent,
+    GateServer, Mosquitto, Pty, Server,
 };
 
 /// An agent configuration for SH001 in `dir/agent` with a gate on two fresh pseudo-terminals
@@ -64,17 +65,17 @@ async fn applied(store: &retail_server::storage::Store, device: Uuid) -> Vec<Uui
 /// server subscribes each is applied exactly once and the outbox drains.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_published_before_the_server_subscribes_arrive_once_it_does() {
-    let Some(binary) = Mosquitto::binary() else {
+    let Some(binary) = mosquitto_binary() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = free_port().unwrap();
     let broker_dir = dir.path().join("broker");
     std::fs::create_dir_all(&broker_dir).unwrap();
-    let mut broker = Mosquitto::anonymous(&broker_dir, port, false);
-    broker.start(&binary).await;
+    let mut broker = Mosquitto::anonymous(&binary, &broker_dir, port, false).unwrap();
+    broker.start().await.unwrap();
     // First the server runs without its bus client.
-    let mut server = Server::start(dir.path(), |s| s.mqtt.enabled = false).await;
+    let mut server = start_server(dir.path(), |s| s.mqtt.enabled = false).await;
     let (device, credential) = server.register_edge("SH001").await;
     let (config, mut scanner, mut relay) =
         gate_agent(dir.path(), &server, device, &credential, port);
@@ -93,11 +94,11 @@ async fn events_published_before_the_server_subscribes_arrive_once_it_does() {
     assert_eq!(produced.len(), 5);
 
     // The server comes back with its bus client and subscribes.
-    server.stop().await;
+    server.stop().await.unwrap();
     let mut settings = server.settings.clone();
     settings.mqtt.enabled = true;
     settings.mqtt.url = format!("mqtt://127.0.0.1:{port}");
-    let server = Server::start_with(settings).await;
+    let server = Server::start(settings).await.unwrap();
     server.state.bus.as_ref().unwrap().wait_subscribed().await;
     let store = server.state.store.clone();
     eventually("the outbox drains as the server acknowledges", || {
@@ -117,7 +118,7 @@ async fn events_published_before_the_server_subscribes_arrive_once_it_does() {
     }
     local.close().await;
     agent.stop().await;
-    broker.stop();
+    broker.stop().await;
 }
 
 /// A broker whose ACL lets the agent read its store's commands, notices and device events but
@@ -128,13 +129,13 @@ async fn events_published_before_the_server_subscribes_arrive_once_it_does() {
 /// the outbox drains, each event still applied once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unacknowledged_events_are_sent_again_and_applied_once() {
-    let Some(binary) = Mosquitto::binary() else {
+    let Some(binary) = mosquitto_binary() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = free_port().unwrap();
     let password = Uuid::now_v7().simple().to_string();
-    let server = Server::start(dir.path(), |s| {
+    let server = start_server(dir.path(), |s| {
         s.mqtt.url = format!("mqtt://server:{password}@127.0.0.1:{port}");
     })
     .await;
@@ -159,8 +160,8 @@ async fn unacknowledged_events_are_sent_again_and_applied_once() {
         ..files.clone()
     };
     retail_server::bus::mosquitto::write(&no_acks, &broker_dir).unwrap();
-    let mut broker = Mosquitto::with_logins(&broker_dir, port);
-    broker.start(&binary).await;
+    let mut broker = Mosquitto::with_logins(&binary, &broker_dir, port).unwrap();
+    broker.start().await.unwrap();
     server.state.bus.as_ref().unwrap().wait_subscribed().await;
 
     // A listener with the server's login hears the device's events and its acknowledgements.
@@ -244,9 +245,9 @@ async fn unacknowledged_events_are_sent_again_and_applied_once() {
     // The generated ACL (a device reads all its store's topics), a broker restarted with it
     // (every session gone), and the agent started again: it sends the events again, and the
     // acknowledgements reach it.
-    broker.stop();
+    broker.stop().await;
     retail_server::bus::mosquitto::write(&files, &broker_dir).unwrap();
-    broker.start(&binary).await;
+    broker.start().await.unwrap();
     let mut agent = Agent::start(config);
     eventually("the outbox drains as the server acknowledges", || {
         let local = local.clone();

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::pickup::{pay_pickup, pickup_sku};
 use crate::support::{
     agent_config_full, display_frame, display_idle, pick_slip_printer, pick_slips, pty,
-    wait_for_slip, Agent, Server, ALARM_OFF, ALARM_ON, CLOSE, OPEN,
+    start_server, wait_for_slip, Agent, GateServer, Server, ALARM_OFF, ALARM_ON, CLOSE, OPEN,
 };
 
 async fn send(server: &Server, token: &str, id: Uuid, command: Value) -> (StatusCode, Value) {
@@ -49,7 +49,7 @@ async fn acknowledged(server: &Server, token: &str, id: Uuid) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn staff_commands_reach_the_agent_and_the_gate_display_shows_reasons() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), |s| {
+    let server = start_server(dir.path(), |s| {
         s.mqtt.embedded_listen = "127.0.0.1:0".parse().unwrap();
     })
     .await;

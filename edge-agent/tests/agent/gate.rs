@@ -5,14 +5,15 @@
 use retail_server::storage::bus::{exit_pass_use, presence};
 
 use crate::support::{
-    agent_config, eventually, free_port, pty, Agent, Server, ALARM_OFF, ALARM_ON, CLOSE, OPEN,
+    agent_config, eventually, free_port, pty, start_server, Agent, GateServer, Server, ALARM_OFF,
+    ALARM_ON, CLOSE, OPEN,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gate_decides_offline_and_reports_later() {
     let dir = tempfile::tempdir().unwrap();
-    let broker_port = free_port();
-    let mut server = Server::start(dir.path(), |s| {
+    let broker_port = free_port().unwrap();
+    let mut server = start_server(dir.path(), |s| {
         s.mqtt.embedded_listen = format!("127.0.0.1:{broker_port}").parse().unwrap();
     })
     .await;
@@ -110,7 +111,7 @@ async fn gate_decides_offline_and_reports_later() {
     .await;
 
     // Server and broker down: the gate keeps deciding.
-    server.stop().await;
+    server.stop().await.unwrap();
     let (offline, pass) = server.exit_pass("SH001", 2, 990, 300);
     scanner.scan(&pass).await;
     assert_eq!(relay.relay_command().await, OPEN);
@@ -123,7 +124,7 @@ async fn gate_decides_offline_and_reports_later() {
     );
 
     // Back up (same database, same broker port): the offline decision arrives.
-    let restarted = Server::start_with(server.settings.clone()).await;
+    let restarted = Server::start(server.settings.clone()).await.unwrap();
     let store = restarted.state.store.clone();
     eventually("the offline decision reaches the server", || {
         let store = store.clone();
@@ -143,7 +144,7 @@ async fn gate_decides_offline_and_reports_later() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pass_used_at_one_exit_is_refused_at_another() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), |s| {
+    let server = start_server(dir.path(), |s| {
         s.mqtt.embedded_listen = "127.0.0.1:0".parse().unwrap();
     })
     .await;

@@ -8,20 +8,20 @@ use edge_agent::store::LocalStore;
 use retail_server::storage::bus::{exit_pass_use, exit_passes_used_count, presence};
 
 use crate::support::{
-    agent_config, eventually, free_port, pty, scan_passes, Agent, Mosquitto, Server, ALARM_OFF,
-    ALARM_ON, CLOSE, OPEN,
+    agent_config, eventually, free_port, mosquitto_binary, pty, scan_passes, start_server, Agent,
+    GateServer, Mosquitto, ALARM_OFF, ALARM_ON, CLOSE, OPEN,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_survive_a_broker_outage_exactly_once() {
-    let Some(binary) = Mosquitto::binary() else {
+    let Some(binary) = mosquitto_binary() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut broker = Mosquitto::anonymous(dir.path(), port, true);
-    broker.start(&binary).await;
-    let server = Server::start(dir.path(), |s| {
+    let port = free_port().unwrap();
+    let mut broker = Mosquitto::anonymous(&binary, dir.path(), port, true).unwrap();
+    broker.start().await.unwrap();
+    let server = start_server(dir.path(), |s| {
         s.mqtt.url = format!("mqtt://127.0.0.1:{port}");
         s.mqtt.client_id = format!("retail-server-test-{}", uuid::Uuid::now_v7().simple());
     })
@@ -50,11 +50,11 @@ async fn events_survive_a_broker_outage_exactly_once() {
     })
     .await;
 
-    broker.stop();
+    broker.stop().await;
     let sessions = scan_passes(&server, &mut scanner, &mut relay, 12, 500).await;
     assert_eq!(exit_passes_used_count(&store, "SH001").await.unwrap(), 0);
 
-    broker.start(&binary).await;
+    broker.start().await.unwrap();
     eventually("every event produced during the outage arrives", || {
         let store = store.clone();
         async move { exit_passes_used_count(&store, "SH001").await.unwrap() == 12 }
@@ -81,14 +81,14 @@ async fn events_survive_a_broker_outage_exactly_once() {
 /// running and executes the next valid command once, even when it is delivered twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_commands_are_refused_and_the_agent_keeps_going() {
-    let Some(binary) = Mosquitto::binary() else {
+    let Some(binary) = mosquitto_binary() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut broker = Mosquitto::anonymous(dir.path(), port, true);
-    broker.start(&binary).await;
-    let server = Server::start(dir.path(), |s| {
+    let port = free_port().unwrap();
+    let mut broker = Mosquitto::anonymous(&binary, dir.path(), port, true).unwrap();
+    broker.start().await.unwrap();
+    let server = start_server(dir.path(), |s| {
         s.mqtt.url = format!("mqtt://127.0.0.1:{port}");
     })
     .await;

@@ -13,8 +13,8 @@ use retail_devices::printer_status::PrinterStatus;
 use retail_devices::virtual_printer::VirtualPrinter;
 
 use crate::support::{
-    agent_config_full, eventually, pick_slip_printer, pick_slips, pty, wait_for_slip, Agent, Pty,
-    Server,
+    agent_config_full, eventually, pick_slip_printer, pick_slips, pty, start_server, wait_for_slip,
+    Agent, GateServer, Pty, Server,
 };
 
 /// Places and pays (through the sandbox provider) a pickup order at SH001; returns its id.
@@ -105,7 +105,7 @@ struct Counter {
 }
 
 async fn counter(dir: &std::path::Path, pickup_printer: Option<String>) -> Counter {
-    let server = Server::start(dir, |s| {
+    let server = start_server(dir, |s| {
         s.mqtt.embedded_listen = "127.0.0.1:0".parse().unwrap();
     })
     .await;

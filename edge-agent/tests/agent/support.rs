@@ -1,4 +1,7 @@
-//! Test support: a server, a registered edge device, pty pairs, an agent run in-process.
+//! Test support: the kit's server (`retail_testkit::TestServer`, here [`Server`]) and Mosquitto,
+//! and what the agent tests add — signed exit passes, pty pairs for the gate's devices, agent
+//! configurations, an agent run in-process (`edge_agent::run`), the LCUS-2 relay commands and
+//! the gate display's frames.
 
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -6,120 +9,61 @@ use std::time::Duration;
 
 use retail_domain::codes::{ExitPass, SignedCode};
 use retail_domain::money::Money;
-use retail_server::app::AppState;
-use retail_server::config::{Secrets, Settings};
-use retail_server::Application;
-use serde_json::json;
+use retail_server::config::Settings;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::oneshot;
 use uuid::Uuid;
 
+use retail_testkit::StoppableTask;
+pub use retail_testkit::{free_port, Mosquitto};
+
 /// A running server owned by one test.
-pub struct Server {
-    pub url: String,
-    pub state: AppState,
-    pub settings: Settings,
-    shutdown: Option<oneshot::Sender<()>>,
-    handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-}
+pub type Server = retail_testkit::TestServer;
 
-pub fn init_logs() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_test_writer()
-        .try_init();
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-impl Server {
-    /// A server on a fresh SQLite file in `dir` with the demo chain; `adjust` sets the bus.
-    pub async fn start(dir: &Path, adjust: impl FnOnce(&mut Settings)) -> Server {
-        init_logs();
-        let mut settings = Settings {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            database_url: format!("sqlite://{}", dir.join("retail.db").display()),
-            data_dir: dir.to_path_buf(),
-            secrets: Secrets::generate(),
-            ..Settings::default()
-        };
+/// A server on a fresh SQLite file in `dir` with the demo chain and the store bus on (the
+/// embedded broker, on a free port) unless `adjust` says otherwise.
+pub async fn start_server(dir: &Path, adjust: impl FnOnce(&mut Settings)) -> Server {
+    Server::sqlite_in(dir, |settings| {
         settings.mqtt.enabled = true;
-        adjust(&mut settings);
-        Self::start_with(settings).await
-    }
+        adjust(settings);
+    })
+    .await
+}
 
-    pub async fn start_with(settings: Settings) -> Server {
-        let app = Application::build(settings.clone())
-            .await
-            .expect("build server");
-        let url = format!("http://{}", app.local_addr());
-        let state = app.state().clone();
-        let (tx, rx) = oneshot::channel::<()>();
-        let handle = tokio::spawn(app.run_until(async move {
-            let _ = rx.await;
-        }));
-        Server {
-            url,
-            state,
-            settings,
-            shutdown: Some(tx),
-            handle: Some(handle),
-        }
-    }
+/// The Mosquitto binary, or None (loudly) when it is not installed, outside CI.
+pub fn mosquitto_binary() -> Option<PathBuf> {
+    retail_testkit::broker::binary_or_skip()
+}
 
-    /// Stops the server (and with it the embedded broker's gateway).
-    pub async fn stop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(handle) = self.handle.take() {
-            handle.await.unwrap().unwrap();
-        }
-    }
-
-    /// Logs a demo staff member in (password demo1234); returns the bearer token.
-    pub async fn login(&self, user: &str) -> String {
-        let body: serde_json::Value = reqwest::Client::new()
-            .post(format!("{}/api/v1/auth/login", self.url))
-            .json(&json!({"username": user, "password": "demo1234"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        body["token"].as_str().unwrap().to_owned()
-    }
-
-    /// Registers an edge agent of `store`; returns (device id, credential).
-    pub async fn register_edge(&self, store: &str) -> (Uuid, String) {
-        let http = reqwest::Client::new();
-        let token = self.login("admin").await;
-        let id = Uuid::now_v7();
-        let body: serde_json::Value = http
-            .post(format!("{}/api/v1/devices", self.url))
-            .bearer_auth(&token)
-            .json(&json!({"id": id, "location_id": store, "kind": "edge", "name": format!("Edge {store}")}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        (id, body["credential"].as_str().unwrap().to_owned())
-    }
+/// What the agent tests ask of their server beyond the kit's.
+pub trait GateServer {
+    /// Registers an edge agent of `store` (as head office); returns (device id, credential).
+    async fn register_edge(&self, store: &str) -> (Uuid, String);
 
     /// Signs an exit pass with the server's key, for a returning shopper (visit 2).
-    pub fn exit_pass(
+    fn exit_pass(&self, store: &str, items: u32, total_fen: i64, expires_in: i64)
+        -> (Uuid, String);
+
+    /// Signs an exit pass with the server's key and the given scan-and-go visit number.
+    fn exit_pass_visit(
+        &self,
+        store: &str,
+        items: u32,
+        total_fen: i64,
+        expires_in: i64,
+        visit: Option<u32>,
+    ) -> (Uuid, String);
+
+    /// An order as the server shows it (`GET /api/v1/orders/{id}`).
+    async fn order(&self, order_id: Uuid) -> serde_json::Value;
+}
+
+impl GateServer for Server {
+    async fn register_edge(&self, store: &str) -> (Uuid, String) {
+        self.register_device("admin", store, "edge", &format!("Edge {store}"))
+            .await
+    }
+
+    fn exit_pass(
         &self,
         store: &str,
         items: u32,
@@ -129,8 +73,7 @@ impl Server {
         self.exit_pass_visit(store, items, total_fen, expires_in, Some(2))
     }
 
-    /// Signs an exit pass with the server's key and the given scan-and-go visit number.
-    pub fn exit_pass_visit(
+    fn exit_pass_visit(
         &self,
         store: &str,
         items: u32,
@@ -139,7 +82,7 @@ impl Server {
         visit: Option<u32>,
     ) -> (Uuid, String) {
         let session = Uuid::now_v7();
-        let text = self.state.keys.signer.sign(&SignedCode::ExitPass(ExitPass {
+        let text = self.sign(&SignedCode::ExitPass(ExitPass {
             session_id: session,
             store: store.into(),
             item_count: items,
@@ -150,41 +93,10 @@ impl Server {
         (session, text)
     }
 
-    /// Waits until `device` has reported itself online (its presence on the bus).
-    pub async fn wait_online(&self, device: Uuid) {
-        let store = self.state.store.clone();
-        eventually("the agent is online", || {
-            let store = store.clone();
-            async move {
-                matches!(retail_server::storage::bus::presence(&store, device).await,
-                    Ok(Some(p)) if p.status == "online")
-            }
-        })
-        .await;
-    }
-
-    /// An order as the server shows it (`GET /api/v1/orders/{id}`).
-    pub async fn order(&self, order_id: Uuid) -> serde_json::Value {
-        reqwest::get(format!("{}/api/v1/orders/{order_id}", self.url))
+    async fn order(&self, order_id: Uuid) -> serde_json::Value {
+        self.get(&format!("/api/v1/orders/{order_id}"), None)
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-
-    /// The broker address devices use.
-    pub fn broker_url(&self) -> String {
-        let broker = self.state.broker.clone().unwrap();
-        format!("mqtt://{}:{}", broker.host, broker.port)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
+            .1
     }
 }
 
@@ -280,10 +192,6 @@ pub fn display_idle() -> Vec<u8> {
     display_frame(["请扫描出场码", ""])
 }
 
-pub fn firmware_config() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware-config")
-}
-
 /// Writes a one-gate inventory for `store` whose scanner and relay are the given ptys, and the
 /// agent's configuration file; returns the configuration.
 pub fn agent_config(
@@ -339,7 +247,7 @@ pub fn agent_config_full(
         &path,
         format!(
             "store = \"{store}\"\ndevice_id = \"{device}\"\ncredential = \"{credential}\"\nserver_url = \"{server_url}\"\nbroker_url = \"{broker_url}\"\nfirmware_config = \"{}\"\ninventory = \"{}\"\ndata_dir = \"{}\"\nhealth_interval_secs = 1\n\n[gate]\naudit_share = 0.0\naudit_over = \"300.00\"\naudit_items_over = 30\n",
-            firmware_config().display(),
+            retail_testkit::firmware_dir().display(),
             inventory.display(),
             dir.join("edge-data").display()
         ),
@@ -376,169 +284,26 @@ pub async fn wait_for_slip(path: &Path, after: usize) -> Vec<u8> {
     std::fs::read(path).unwrap()
 }
 
-/// A running agent.
-pub struct Agent {
-    stop: Option<oneshot::Sender<()>>,
-    handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-}
+/// A running agent (`edge_agent::run`, its devices on the paths of its configuration).
+pub struct Agent(StoppableTask);
 
 impl Agent {
+    /// Starts the agent.
     pub fn start(config: edge_agent::Config) -> Agent {
-        let (tx, rx) = oneshot::channel::<()>();
-        let handle = tokio::spawn(edge_agent::run(config, async move {
-            let _ = rx.await;
-        }));
-        Agent {
-            stop: Some(tx),
-            handle: Some(handle),
-        }
+        Agent(StoppableTask::spawn(|stop| edge_agent::run(config, stop)))
     }
 
+    /// Stops it and waits; it must stop cleanly.
     pub async fn stop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(handle) = self.handle.take() {
-            handle.await.unwrap().unwrap();
-        }
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
+        self.0.stop().await.unwrap();
     }
 }
 
 /// Waits (polling) until `check` holds; panics after 20 s.
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
+pub async fn eventually<F, Fut>(what: &str, check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    for _ in 0..400 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{what}: not within 20 s");
-}
-
-/// A Mosquitto of the test's own on 127.0.0.1.
-pub struct Mosquitto {
-    conf: PathBuf,
-    child: Option<std::process::Child>,
-    port: u16,
-}
-
-impl Mosquitto {
-    /// The binary (`MOSQUITTO_BIN`, else `/usr/sbin/mosquitto`); None (loudly) when it is not
-    /// installed, outside CI.
-    pub fn binary() -> Option<String> {
-        let binary =
-            std::env::var("MOSQUITTO_BIN").unwrap_or_else(|_| "/usr/sbin/mosquitto".into());
-        if Path::new(&binary).exists() {
-            return Some(binary);
-        }
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{binary} is required under CI=true");
-        }
-        eprintln!("\n!!! SKIPPING broker test: {binary} is not installed\n");
-        None
-    }
-
-    /// A broker letting anyone in, keeping its sessions on disk across a stop when
-    /// `persistent` (in `dir`).
-    pub fn anonymous(dir: &Path, port: u16, persistent: bool) -> Mosquitto {
-        let persistence = if persistent {
-            format!(
-                "persistence true\npersistence_location {}/\n",
-                dir.display()
-            )
-        } else {
-            "persistence false\n".to_owned()
-        };
-        Self::new(dir, port, &format!("allow_anonymous true\n{persistence}"))
-    }
-
-    /// A broker checking logins and topics with the `passwords` and `acl` files in `dir` (as
-    /// `retail-server mosquitto-files` writes them), without persistence: a restart forgets
-    /// every session.
-    pub fn with_logins(dir: &Path, port: u16) -> Mosquitto {
-        Self::new(
-            dir,
-            port,
-            &format!(
-                "allow_anonymous false\npassword_file {}\nacl_file {}\npersistence false\n",
-                dir.join("passwords").display(),
-                dir.join("acl").display()
-            ),
-        )
-    }
-
-    fn new(dir: &Path, port: u16, settings: &str) -> Mosquitto {
-        // Started as root, Mosquitto would switch to its own user, which cannot read our files.
-        let me = std::process::Command::new("id")
-            .arg("-un")
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-            .unwrap_or_default();
-        let conf = dir.join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!("user {me}\nlistener {port} 127.0.0.1\n{settings}log_dest none\n"),
-        )
-        .unwrap();
-        Mosquitto {
-            conf,
-            child: None,
-            port,
-        }
-    }
-
-    /// Starts it and waits until it accepts connections.
-    pub async fn start(&mut self, binary: &str) {
-        self.child = Some(
-            std::process::Command::new(binary)
-                .arg("-c")
-                .arg(&self.conf)
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-                .await
-                .is_ok()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("mosquitto did not start");
-    }
-
-    /// SIGTERM (a persistent broker saves its sessions), then wait.
-    pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = std::process::Command::new("kill")
-                .arg("-TERM")
-                .arg(child.id().to_string())
-                .status();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
+    retail_testkit::wait_until(what, Duration::from_secs(20), check).await;
 }

@@ -12,7 +12,9 @@ use retail_domain::money::Money;
 use retail_domain::wire::sales::{PaymentMethod, SaleOutcome};
 use serde_json::json;
 
-use crate::support::{member_code, member_id, packaged_skus, synced_lane, TestApp, MANAGER_PIN};
+use crate::support::{
+    member_code, member_id, packaged_skus, synced_lane, LaneServer, TestApp, MANAGER_PIN,
+};
 
 /// The data of the first native QR code (`GS ( k` function 180) in ESC/POS bytes.
 pub fn qr_payload(bytes: &[u8]) -> Option<String> {
@@ -26,7 +28,7 @@ pub fn qr_payload(bytes: &[u8]) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sells_prices_and_pushes_exactly_once() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::sqlite().await;
     let (_, credential) = app.register_lane("Lane 1").await;
     let dir = tempfile::tempdir().expect("dir");
     let (api, mut lane) = synced_lane(&app, &credential, dir.path()).await;
@@ -201,13 +203,13 @@ async fn sells_prices_and_pushes_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sells_offline_and_pushes_when_the_server_is_back() {
-    let mut app = TestApp::spawn().await;
+    let mut app = TestApp::sqlite().await;
     let (_, credential) = app.register_lane("Lane 2").await;
     let dir = tempfile::tempdir().expect("dir");
     let (api, mut lane) = synced_lane(&app, &credential, dir.path()).await;
     let skus = packaged_skus(lane.db(), 5).await;
     let addr = app.addr();
-    app.stop().await;
+    app.stop().await.expect("the server stops cleanly");
 
     let mut ids = Vec::new();
     for (i, sku) in skus.iter().enumerate() {
@@ -241,7 +243,7 @@ async fn sells_offline_and_pushes_when_the_server_is_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn points_redeemed_online_as_part_of_the_payment() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::sqlite().await;
     let (_, credential) = app.register_lane("Lane 3").await;
     let dir = tempfile::tempdir().expect("dir");
     let (api, mut lane) = synced_lane(&app, &credential, dir.path()).await;
@@ -323,7 +325,7 @@ async fn variable_measure_labels_price_and_weight() {
     use retail_domain::barcode::{MeasureKind, VariableMeasureLayout};
     use retail_domain::wire::catalog::{CatalogItem, CatalogPage, SkuRecord};
 
-    let app = TestApp::spawn().await;
+    let app = TestApp::sqlite().await;
     let (_, credential) = app.register_lane("Lane 4").await;
     let dir = tempfile::tempdir().expect("dir");
     let (api, lane) = synced_lane(&app, &credential, dir.path()).await;

@@ -12,11 +12,11 @@ use serde_json::json;
 
 use crate::binary::{write_config, LaneProcess};
 use crate::core::qr_payload;
-use crate::support::{lane_sku, TestApp};
+use crate::support::{firmware_dir, lane_sku, LaneServer, TestApp};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn virtual_scanner_survives_bad_input_and_receipts_decode() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::sqlite().await;
     let (_, credential) = app.register_lane("Lane 1").await;
     let dir = tempfile::tempdir().expect("dir");
     let config = write_config(&app, &credential, dir.path(), "");
@@ -99,13 +99,13 @@ async fn virtual_scanner_survives_bad_input_and_receipts_decode() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn catalog_notice_makes_the_lane_pull_at_once() {
-    let app = TestApp::spawn_with(|s| {
+    let app = TestApp::sqlite_with(|s| {
         s.mqtt.enabled = true;
         s.mqtt.url = String::new();
         s.mqtt.embedded_listen = "127.0.0.1:0".parse().expect("addr");
     })
     .await;
-    let (host, port) = app.broker.clone().expect("broker");
+    let (host, port) = app.broker().expect("broker");
     let (_, credential) = app.register_lane("Lane 1").await;
     let dir = tempfile::tempdir().expect("dir");
     let config = write_config(
@@ -138,7 +138,7 @@ async fn catalog_notice_makes_the_lane_pull_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn printer_offline_the_sale_completes_and_the_receipt_waits() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::sqlite().await;
     let (_, credential) = app.register_lane("Lane 1").await;
     let dir = tempfile::tempdir().expect("dir");
     // Nothing listens there: the printer is "offline".
@@ -179,14 +179,14 @@ async fn printer_offline_the_sale_completes_and_the_receipt_waits() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn starts_and_sells_offline_after_the_first_sync() {
-    let mut app = TestApp::spawn().await;
+    let mut app = TestApp::sqlite().await;
     let (_, credential) = app.register_lane("Lane 1").await;
     let dir = tempfile::tempdir().expect("dir");
     let config = write_config(&app, &credential, dir.path(), "");
     let lane = LaneProcess::start(&config).await;
     lane.kill().await;
     let addr = app.addr();
-    app.stop().await;
+    app.stop().await.expect("the server stops cleanly");
 
     let mut lane = LaneProcess::start(&config).await;
     let sku = lane_sku(&dir.path().join("data")).await;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use pos_terminal::store::LaneDb;
 
 use crate::binary::{write_config, LaneProcess};
-use crate::support::{packaged_skus, TestApp};
+use crate::support::{packaged_skus, LaneServer, TestApp};
 
 /// A small deterministic generator (xorshift64*), seeded from the clock and printed, so a
 /// failing run can be replayed with `POS_KILL_SEED`.
@@ -42,7 +42,7 @@ async fn every_completed_sale_reaches_the_server_exactly_once_across_sigkills() 
     eprintln!("POS_KILL_SEED={seed}");
     let mut rng = Rng(seed);
 
-    let app = TestApp::spawn().await;
+    let app = TestApp::sqlite().await;
     let (_, credential) = app.register_lane("Lane 1").await;
     let dir = tempfile::tempdir().expect("dir");
     let config = write_config(&app, &credential, dir.path(), "");

@@ -19,8 +19,8 @@ use serde_json::json;
 
 use crate::binary::{write_config, LaneProcess};
 use crate::support::{
-    lane_settings, lane_sku, member_code, member_id, packaged_skus, synced_lane, TestApp,
-    MANAGER_PIN,
+    lane_settings, lane_sku, member_code, member_id, packaged_skus, synced_lane, LaneServer,
+    TestApp, MANAGER_PIN,
 };
 
 /// The shopper confirms on the sandbox provider's page (what scanning the QR opens).
@@ -68,7 +68,7 @@ async fn issue_coupon(app: &TestApp, member: uuid::Uuid, rule: serde_json::Value
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn qr_payment_split_with_cash_is_pushed_and_counted_once() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::sqlite().await;
     let (_, credential) = app.register_lane("Lane 1").await;
     let dir = tempfile::tempdir().expect("dir");
     let (api, mut lane) = synced_lane(&app, &credential, dir.path()).await;
@@ -183,7 +183,7 @@ async fn qr_payment_split_with_cash_is_pushed_and_counted_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn coupons_are_priced_at_the_lane_and_used_once() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::sqlite().await;
     let (_, credential) = app.register_lane("Lane 1").await;
     let dir = tempfile::tempdir().expect("dir");
     let (api, mut lane) = synced_lane(&app, &credential, dir.path()).await;
@@ -289,7 +289,7 @@ async fn coupons_are_priced_at_the_lane_and_used_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parked_sales_survive_a_restart() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::sqlite().await;
     let (_, credential) = app.register_lane("Lane 1").await;
     let dir = tempfile::tempdir().expect("dir");
     let (_, mut lane) = synced_lane(&app, &credential, dir.path()).await;
@@ -361,7 +361,7 @@ fn last_display_screen(path: &std::path::Path) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_takes_a_qr_payment_and_drives_the_customer_display() {
-    let mut app = TestApp::spawn().await;
+    let mut app = TestApp::sqlite().await;
     let (_, credential) = app.register_lane("Lane 1").await;
     let dir = tempfile::tempdir().expect("dir");
     let display = dir.path().join("display.bin");
@@ -472,7 +472,7 @@ async fn the_binary_takes_a_qr_payment_and_drives_the_customer_display() {
     // The server goes away: QR payments, coupons and points say they need it; nothing changes.
     let member = member_uuid(&app, "13800138004").await;
     let code = member_code(&app, &member.to_string()).await;
-    app.stop().await;
+    app.stop().await.expect("the server stops cleanly");
     lane.expect_line(|l| l == "EVENT offline").await;
     lane.scan(&sku.barcodes[0]).await;
     let answer = lane.scan(&code).await;

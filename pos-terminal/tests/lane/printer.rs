@@ -16,7 +16,7 @@ use retail_devices::serial::serial_stream;
 use retail_devices::virtual_printer::VirtualPrinter;
 
 use crate::binary::{write_config, LaneProcess};
-use crate::support::{lane_sku, TestApp};
+use crate::support::{lane_sku, LaneServer, TestApp};
 
 /// The cut of the TM-T88V profile, then its drawer kick.
 const CUT: [u8; 4] = [0x1D, 0x56, 0x42, 0x00];
@@ -52,7 +52,7 @@ async fn journal_receipt(dir: &std::path::Path) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paper_out_the_sale_completes_and_the_reprint_prints_the_same_receipt() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::sqlite().await;
     let dir = tempfile::tempdir().expect("dir");
     let printer = VirtualPrinter::start().await.expect("virtual printer");
     printer.set_status(PrinterStatus::paper_out());
@@ -114,7 +114,7 @@ async fn paper_out_the_sale_completes_and_the_reprint_prints_the_same_receipt() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paper_near_end_prints_and_warns() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::sqlite().await;
     let dir = tempfile::tempdir().expect("dir");
     let printer = VirtualPrinter::start().await.expect("virtual printer");
     printer.set_status(PrinterStatus::paper_near_end());
@@ -144,7 +144,7 @@ async fn paper_near_end_prints_and_warns() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_printer_that_never_answers_the_status_request_counts_as_offline() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::sqlite().await;
     let dir = tempfile::tempdir().expect("dir");
     let printer = VirtualPrinter::start().await.expect("virtual printer");
     printer.set_answering(false);
@@ -174,7 +174,7 @@ async fn a_printer_that_never_answers_the_status_request_counts_as_offline() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_serial_printer_with_its_cover_open_is_reported_and_reprinted() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::sqlite().await;
     let dir = tempfile::tempdir().expect("dir");
     // The printer's side of a pseudo-terminal pair; the lane opens the other side's path.
     let (master, slave) = serialport::TTYPort::pair().expect("pty");
@@ -207,7 +207,7 @@ async fn a_serial_printer_with_its_cover_open_is_reported_and_reprinted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_printer_is_watched_and_the_cashier_hears_when_it_is_back() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::sqlite().await;
     let dir = tempfile::tempdir().expect("dir");
     let printer = VirtualPrinter::start().await.expect("virtual printer");
     let addr = printer.addr().expect("addr");

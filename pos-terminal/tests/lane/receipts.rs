@@ -14,7 +14,7 @@ use retail_domain::wire::sales::PaymentMethod;
 
 use crate::binary::{write_config, LaneProcess};
 use crate::core::qr_payload;
-use crate::support::{lane_settings, packaged_skus, synced_lane, TestApp};
+use crate::support::{lane_settings, packaged_skus, synced_lane, LaneServer, TestApp};
 
 /// Changes one character inside a code's signature (well-formed, but a forgery).
 fn forge(code: &str) -> String {
@@ -42,7 +42,7 @@ async fn sell_one(lane: &mut Lane) -> (uuid::Uuid, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_lanes_receipt_is_verified_fully_offline() {
-    let mut app = TestApp::spawn().await;
+    let mut app = TestApp::sqlite().await;
     let (_, credential1) = app.register_lane("Lane 1").await;
     let (_, credential2) = app.register_lane("Lane 2").await;
     let (dir1, dir2) = (
@@ -87,7 +87,7 @@ async fn another_lanes_receipt_is_verified_fully_offline() {
     assert_eq!(read.key_id.as_deref(), Some(lane1_key.as_str()));
 
     // The server goes away: lane 2 verifies lane 1's receipt fully, offline.
-    app.stop().await;
+    app.stop().await.expect("the server stops cleanly");
     let before = lane2.basket().clone();
     assert!(matches!(
         lane2.scan(&code).await.expect("verified"),
@@ -163,12 +163,12 @@ async fn another_lanes_receipt_is_verified_fully_offline() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registration_is_retried_until_the_server_has_the_key() {
-    let mut app = TestApp::spawn().await;
+    let mut app = TestApp::sqlite().await;
     let (_, credential) = app.register_lane("Lane 1").await;
     let dir = tempfile::tempdir().expect("dir");
     let (api, lane) = synced_lane(&app, &credential, dir.path()).await;
     let addr = app.addr();
-    app.stop().await;
+    app.stop().await.expect("the server stops cleanly");
     let err = sync::register_receipt_key(lane.db(), &api)
         .await
         .unwrap_err();
@@ -196,7 +196,7 @@ async fn registration_is_retried_until_the_server_has_the_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lane_fetches_a_newer_lanes_key_when_it_scans_its_receipt() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::sqlite().await;
     let (_, credential1) = app.register_lane("Lane 1").await;
     let (_, credential2) = app.register_lane("Lane 2").await;
     let (dir1, dir2) = (

@@ -13,7 +13,7 @@ use retail_devices::virtual_printer::VirtualPrinter;
 use retail_domain::money::Money;
 use retail_domain::wire::sales::PaymentMethod;
 
-use crate::support::{firmware_dir, packaged_skus, synced_lane, TestApp, MANAGER_PIN};
+use crate::support::{firmware_dir, packaged_skus, synced_lane, LaneServer, TestApp, MANAGER_PIN};
 
 fn screen(view: &View) -> String {
     let mut terminal = Terminal::new(TestBackend::new(120, 24)).expect("terminal");
@@ -62,7 +62,7 @@ fn type_text(kb: &mut Keyboard, text: &str, lines: &[u32]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cashier_sees_lines_totals_member_and_status() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::sqlite().await;
     let (_, credential) = app.register_lane("Lane 1").await;
     let dir = tempfile::tempdir().expect("dir");
     let (_, mut lane) = synced_lane(&app, &credential, dir.path()).await;
@@ -231,7 +231,7 @@ async fn the_qr_payment_is_shown_and_its_keys_work() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cashier_sees_what_is_wrong_with_the_printer() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::sqlite().await;
     let (_, credential) = app.register_lane("Lane 1").await;
     let dir = tempfile::tempdir().expect("dir");
     let (_, mut lane) = synced_lane(&app, &credential, dir.path()).await;

@@ -8,11 +8,11 @@ use retail_devices::receipt::decode_text;
 
 use crate::binary::{write_config, LaneProcess};
 use crate::core::qr_payload;
-use crate::support::{packaged_skus, TestApp};
+use crate::support::{packaged_skus, LaneServer, TestApp};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shift_sales_a_return_and_the_z_report() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::sqlite().await;
     let (_, credential) = app.register_lane("Lane 1").await;
     let dir = tempfile::tempdir().expect("dir");
     let config = write_config(&app, &credential, dir.path(), "");
@@ -92,7 +92,7 @@ async fn shift_sales_a_return_and_the_z_report() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pickup_handover_by_scanning_the_pickup_code() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::sqlite().await;
     let (_, credential) = app.register_lane("Lane 1").await;
     let dir = tempfile::tempdir().expect("dir");
     let config = write_config(&app, &credential, dir.path(), "");

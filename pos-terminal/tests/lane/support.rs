@@ -1,8 +1,9 @@
-//! Test support: a real server in-process (SQLite, demo chain), a registered lane device, and a
-//! lane database synced from it.
+//! Test support: the kit's server (`retail_testkit::TestServer`: in-process, a fresh SQLite
+//! file, the demo chain, on an ephemeral port, the store bus off) and what the lane tests add —
+//! a registered lane device, a lane database synced from the server, the repository's printer
+//! profiles.
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::Path;
 
 use pos_terminal::lane::{pin_hash, Lane, LaneSettings};
 use pos_terminal::server_api::ServerApi;
@@ -12,184 +13,34 @@ use retail_devices::receipt::ReceiptLayout;
 use retail_domain::barcode::VariableMeasureLayout;
 use retail_domain::profiles::DeviceCatalog;
 use retail_domain::wire::catalog::{ShelfStatus, SkuRecord};
-use retail_server::config::{Secrets, Settings};
-use retail_server::Application;
-use serde_json::{json, Value};
-use tokio::sync::oneshot;
+use serde_json::json;
+
+pub use retail_testkit::firmware_dir;
+
+/// A running server owned by one test (`TestApp::sqlite()`, `TestApp::sqlite_with(…)`).
+pub type TestApp = retail_testkit::TestServer;
 
 /// The manager PIN configured for test lanes.
 pub const MANAGER_PIN: &str = "2468";
 
-/// A running server owned by one test.
-pub struct TestApp {
-    /// Base URL.
-    pub url: String,
-    /// HTTP client.
-    pub client: reqwest::Client,
-    /// Settings it runs with.
-    pub settings: Settings,
-    /// The MQTT broker devices reach (host, port), when the bus is on.
-    pub broker: Option<(String, u16)>,
-    shutdown: Option<oneshot::Sender<()>>,
-    handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-    dir: Option<tempfile::TempDir>,
+/// What the lane tests ask of their server beyond the kit's.
+pub trait LaneServer {
+    /// Registers a POS lane at SH001 (as its manager): (device id, credential).
+    async fn register_lane(&self, name: &str) -> (String, String);
+
+    /// Counts POS sales on the server by id: id → number of rows (orders) and of order lines.
+    async fn server_sales(&self) -> std::collections::HashMap<String, (i64, i64)>;
 }
 
-impl TestApp {
-    /// Starts a server on a fresh SQLite database with the demo chain.
-    pub async fn spawn() -> TestApp {
-        Self::spawn_with(|_| {}).await
-    }
-
-    /// Like [`TestApp::spawn`], adjusting the settings first.
-    pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut settings = Settings {
-            listen: "127.0.0.1:0".parse().expect("addr"),
-            database_url: format!("sqlite://{}", dir.path().join("retail.db").display()),
-            data_dir: dir.path().to_path_buf(),
-            secrets: Secrets::generate(),
-            ..Settings::default()
-        };
-        settings.mqtt.enabled = false;
-        adjust(&mut settings);
-        Self::start(settings, dir).await
-    }
-
-    async fn start(settings: Settings, dir: tempfile::TempDir) -> TestApp {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(
-                tracing_subscriber::EnvFilter::try_from_default_env()
-                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-            )
-            .with_test_writer()
-            .try_init();
-        let app = Application::build(settings.clone())
-            .await
-            .expect("build server");
-        let url = format!("http://{}", app.local_addr());
-        let broker = app
-            .state()
-            .broker
-            .as_ref()
-            .map(|b| (b.host.clone(), b.port));
-        let (tx, rx) = oneshot::channel::<()>();
-        let handle = tokio::spawn(app.run_until(async move {
-            let _ = rx.await;
-        }));
-        TestApp {
-            url,
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .expect("client"),
-            settings,
-            broker,
-            shutdown: Some(tx),
-            handle: Some(handle),
-            dir: Some(dir),
-        }
-    }
-
-    /// Stops the server (the lane is then offline).
-    pub async fn stop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(handle) = self.handle.take() {
-            handle.await.expect("server task").expect("server stopped");
-        }
-    }
-
-    /// Starts it again on the same database, on `listen` (e.g. the old address).
-    pub async fn start_again(&mut self, listen: std::net::SocketAddr) {
-        self.stop().await;
-        let mut settings = self.settings.clone();
-        settings.listen = listen;
-        let dir = self.dir.take().expect("dir");
-        *self = Self::start(settings, dir).await;
-    }
-
-    /// The server's SQLite file.
-    pub fn db_path(&self) -> PathBuf {
-        self.settings.data_dir.join("retail.db")
-    }
-
-    /// The server's address.
-    pub fn addr(&self) -> std::net::SocketAddr {
-        self.url
-            .trim_start_matches("http://")
-            .parse()
-            .expect("addr")
-    }
-
-    /// Logs a demo staff member in.
-    pub async fn login(&self, username: &str) -> String {
-        let (status, body) = self
-            .post(
-                "/api/v1/auth/login",
-                None,
-                json!({"username": username, "password": "demo1234"}),
-            )
+impl LaneServer for TestApp {
+    async fn register_lane(&self, name: &str) -> (String, String) {
+        let (id, credential) = self
+            .register_device("mgr.sh001", "SH001", "pos", name)
             .await;
-        assert_eq!(status, 200, "login {username}: {body}");
-        body["token"].as_str().expect("token").to_owned()
+        (id.to_string(), credential)
     }
 
-    /// GET → (status, JSON).
-    pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
-        let mut req = self.client.get(format!("{}{path}", self.url));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        Self::finish(req).await
-    }
-
-    /// POST JSON → (status, JSON).
-    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
-        let mut req = self.client.post(format!("{}{path}", self.url)).json(&body);
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        Self::finish(req).await
-    }
-
-    /// PUT JSON → (status, JSON).
-    pub async fn put(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
-        let mut req = self.client.put(format!("{}{path}", self.url)).json(&body);
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        Self::finish(req).await
-    }
-
-    async fn finish(req: reqwest::RequestBuilder) -> (u16, Value) {
-        let resp = req.send().await.expect("request");
-        let status = resp.status().as_u16();
-        let text = resp.text().await.expect("body");
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
-    /// Registers a POS lane at SH001 (as its manager): (device id, credential).
-    pub async fn register_lane(&self, name: &str) -> (String, String) {
-        let token = self.login("mgr.sh001").await;
-        let id = uuid::Uuid::now_v7().to_string();
-        let (status, body) = self
-            .post(
-                "/api/v1/devices",
-                Some(&token),
-                json!({"id": id, "location_id": "SH001", "kind": "pos", "name": name}),
-            )
-            .await;
-        assert_eq!(status, 200, "{body}");
-        (
-            id,
-            body["credential"].as_str().expect("credential").to_owned(),
-        )
-    }
-
-    /// Counts POS sales on the server by id: id → number of rows (orders) and stock movements.
-    pub async fn server_sales(&self) -> std::collections::HashMap<String, (i64, i64)> {
+    async fn server_sales(&self) -> std::collections::HashMap<String, (i64, i64)> {
         use sqlx::Row;
         let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", self.db_path().display()))
             .await
@@ -215,21 +66,6 @@ impl TestApp {
         pool.close().await;
         out
     }
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-    }
-}
-
-/// The repository's firmware-config folder.
-pub fn firmware_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("firmware-config")
 }
 
 /// The receipt layout of a printer profile of the repository.

@@ -44,12 +44,9 @@ impl Drop for Driver {
 fn browser_available() -> bool {
     let ok = Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists();
     if !ok {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("browser tests need {CHROMIUM} and {CHROMEDRIVER} under CI=true (.ci/run installs them)");
-        }
-        eprintln!(
-            "\n!!! SKIPPING browser test: {CHROMIUM} or {CHROMEDRIVER} is missing (apt-get install chromium chromium-driver)\n"
-        );
+        retail_testkit::skip_unless_ci(&format!(
+            "browser test: {CHROMIUM} or {CHROMEDRIVER} is missing (apt-get install chromium chromium-driver; .ci/run installs them)"
+        ));
     }
     ok
 }
@@ -59,11 +56,7 @@ async fn start_driver() -> Driver {
         .acquire()
         .await
         .expect("the browser slot is never closed");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = retail_testkit::free_port().unwrap();
     let child = Command::new(CHROMEDRIVER)
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())

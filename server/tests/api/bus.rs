@@ -9,6 +9,8 @@ use rumqttc::{AsyncClient, ConnectReturnCode, Event, EventLoop, MqttOptions, Pac
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use retail_testkit::Mosquitto;
+
 use crate::support::{Backend, TestApp};
 
 pub(crate) async fn register_device(app: &TestApp) -> (Uuid, String) {
@@ -210,10 +212,9 @@ async fn notices_through_external_mosquitto() {
         .await
         .is_err()
     {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("Mosquitto at {url} is required under CI=true");
-        }
-        eprintln!("\n!!! SKIPPING external broker test: nothing listens at {url}\n");
+        retail_testkit::skip_unless_ci(&format!(
+            "external broker test: no Mosquitto listens at {url}"
+        ));
         return;
     }
     let app = TestApp::spawn_with(Backend::Sqlite, |s| {
@@ -351,18 +352,12 @@ fn exit_scan(store: &str, message_id: Uuid, session: Uuid) -> Vec<u8> {
 }
 
 /// Waits (polling the database) until `check` holds; panics after 15 s.
-pub(crate) async fn eventually<F, Fut>(what: &str, mut check: F)
+pub(crate) async fn eventually<F, Fut>(what: &str, check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    for _ in 0..300 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{what}: not within 15 s");
+    retail_testkit::wait_until(what, Duration::from_secs(15), check).await;
 }
 
 /// The embedded broker's gateway keeps each device inside its store: publishing or
@@ -657,92 +652,29 @@ crate::both_backends!(
     crate::bus::embedded_bus
 );
 
-/// A Mosquitto of the test's own, configured with the password and ACL files the server
-/// generates.
-pub struct OwnMosquitto {
-    /// Its port on 127.0.0.1.
-    pub port: u16,
-    child: std::process::Child,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for OwnMosquitto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `/usr/sbin/mosquitto` on a free port with the generated files; None (loudly) when it
-/// is not installed, outside CI.
+/// Starts a Mosquitto of the test's own (the kit's) on `port` with the generated files, in a
+/// folder of its own; None (loudly) when it is not installed, outside CI.
 pub async fn own_mosquitto(
     files: &retail_server::bus::mosquitto::MosquittoFiles,
     port: u16,
-) -> Option<OwnMosquitto> {
-    let binary = std::env::var("MOSQUITTO_BIN").unwrap_or_else(|_| "/usr/sbin/mosquitto".into());
-    if !std::path::Path::new(&binary).exists() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{binary} is required under CI=true");
-        }
-        eprintln!("\n!!! SKIPPING Mosquitto ACL test: {binary} is not installed\n");
-        return None;
-    }
+) -> Option<Mosquitto> {
+    let binary = retail_testkit::broker::binary_or_skip()?;
     let dir = tempfile::tempdir().unwrap();
-    retail_server::bus::mosquitto::write(files, dir.path()).unwrap();
-    own_mosquitto_in(dir, port).await
+    let broker = Mosquitto::serve_files(&binary, dir.path(), files, port)
+        .await
+        .unwrap();
+    Some(broker.owning(dir))
 }
 
 /// Starts Mosquitto on `port` with the `passwords` and `acl` files already in `dir` (and its pid
 /// in `dir/mosquitto.pid`); None (loudly) when it is not installed, outside CI.
-pub async fn own_mosquitto_in(dir: tempfile::TempDir, port: u16) -> Option<OwnMosquitto> {
-    let binary = std::env::var("MOSQUITTO_BIN").unwrap_or_else(|_| "/usr/sbin/mosquitto".into());
-    if !std::path::Path::new(&binary).exists() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{binary} is required under CI=true");
-        }
-        eprintln!("\n!!! SKIPPING Mosquitto test: {binary} is not installed\n");
-        return None;
-    }
-    let (passwords, acl) = (dir.path().join("passwords"), dir.path().join("acl"));
-    let conf = dir.path().join("mosquitto.conf");
-    // Started as root, Mosquitto would switch to its own user, which cannot read our 0600 files.
-    let me = std::process::Command::new("id")
-        .arg("-un")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_default();
-    std::fs::write(
-        &conf,
-        format!(
-            "user {me}\nlistener {port} 127.0.0.1\nallow_anonymous false\npassword_file {}\nacl_file {}\npersistence false\nlog_dest stderr\n",
-            passwords.display(),
-            acl.display()
-        ),
-    )
-    .unwrap();
-    let mosquitto = OwnMosquitto {
-        port,
-        child: std::process::Command::new(&binary)
-            .arg("-c")
-            .arg(&conf)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-        _dir: dir,
-    };
-    let pid = mosquitto._dir.path().join("mosquitto.pid");
-    std::fs::write(&pid, mosquitto.child.id().to_string()).unwrap();
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return Some(mosquitto);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("mosquitto did not start on port {port}");
+pub async fn own_mosquitto_in(dir: tempfile::TempDir, port: u16) -> Option<Mosquitto> {
+    let binary = retail_testkit::broker::binary_or_skip()?;
+    let mut broker = Mosquitto::with_logins(&binary, dir.path(), port)
+        .unwrap()
+        .owning(dir);
+    broker.start().await.unwrap();
+    Some(broker)
 }
 
 /// With the generated password and ACL files, Mosquitto refuses wrong credentials and keeps a
@@ -862,11 +794,7 @@ async fn mosquitto_files_confine_devices(app: TestApp) {
 /// Settings for a server whose bus is a Mosquitto of the test's own ([`own_mosquitto`]) on a
 /// free port, the server logging in as `server` with a random password.
 pub(crate) fn own_mosquitto_bus(s: &mut retail_server::config::Settings) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = retail_testkit::free_port().unwrap();
     s.mqtt.enabled = true;
     s.mqtt.url = format!(
         "mqtt://server:{}@127.0.0.1:{port}",

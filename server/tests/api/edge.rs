@@ -415,11 +415,7 @@ crate::both_backends!(
 /// and disconnects the revoked device.
 async fn revocation_reloads_mosquitto(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = retail_testkit::free_port().unwrap();
     let files = dir.path().to_path_buf();
     let Some(app) = TestApp::spawn_with(backend, |s| {
         s.mqtt.enabled = true;

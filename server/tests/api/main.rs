@@ -5,6 +5,9 @@
 
 mod support;
 
+/// `both_backends!(name, body[, adjust])`: the test on SQLite and on PostgreSQL.
+pub(crate) use retail_testkit::both_backends;
+
 mod auth;
 mod browser;
 mod bus;

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use retail_domain::money::Money;
 use retail_scenarios::day::{scale_label, DayBus, DayOptions, StoreDay, STORE};
-use retail_scenarios::server::Database;
+use retail_testkit::Database;
 use tokio::io::AsyncBufReadExt;
 
 const USAGE: &str = "usage: store-day [--data DIR] [--listen ADDR] [--mqtt ADDR]

@@ -1,51 +1,22 @@
 //! A POS lane and an edge agent identify themselves to a real server with their own
 //! credentials; revoking a credential locks the device out at once.
 
-use retail_server::config::{Secrets, Settings};
-use serde_json::{json, Value};
-use uuid::Uuid;
+use retail_testkit::TestServer;
+use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn devices_identify_and_are_revocable() {
-    let dir = tempfile::tempdir().unwrap();
-    let settings = Settings {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        database_url: format!("sqlite://{}", dir.path().join("retail.db").display()),
-        data_dir: dir.path().to_path_buf(),
-        secrets: Secrets::generate(),
-        ..Settings::default()
-    };
-    let app = retail_server::Application::build(settings).await.unwrap();
-    let url = format!("http://{}", app.local_addr());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until(async move {
-        let _ = stopped.await;
-    }));
-    let http = reqwest::Client::new();
-    let login: Value = http
-        .post(format!("{url}/api/v1/auth/login"))
-        .json(&json!({"username": "mgr.sh001", "password": "demo1234"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["token"].as_str().unwrap();
+    // The store bus is not needed here: the kit's server leaves it off (and would never use the
+    // embedded broker's default port).
+    let mut app = TestServer::sqlite().await;
+    let url = app.url.clone();
+    let token = app.login("mgr.sh001").await;
     let mut credentials = Vec::new();
     for kind in ["pos", "edge"] {
-        let id = Uuid::now_v7();
-        let body: Value = http
-            .post(format!("{url}/api/v1/devices"))
-            .bearer_auth(token)
-            .json(&json!({"id": id, "location_id": "SH001", "kind": kind, "name": format!("{kind} 1")}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        credentials.push((id, body["credential"].as_str().unwrap().to_owned()));
+        credentials.push(
+            app.register_device("mgr.sh001", "SH001", kind, &format!("{kind} 1"))
+                .await,
+        );
     }
     let lane = pos_terminal::server_api::ServerApi::new(&url, &credentials[0].1);
     assert_eq!(lane.identify().await.unwrap().location_id, "SH001");
@@ -59,13 +30,13 @@ async fn devices_identify_and_are_revocable() {
     // A lane credential does not work as an edge agent's.
     assert!(edge_agent::identify(&url, &credentials[0].1).await.is_err());
     // Revoked: the lane is refused, with the server's reason.
-    http.post(format!("{url}/api/v1/devices/{}/revoke", credentials[0].0))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
+    app.post(
+        &format!("/api/v1/devices/{}/revoke", credentials[0].0),
+        Some(&token),
+        json!({}),
+    )
+    .await;
     let err = lane.identify().await.unwrap_err().to_string();
     assert!(err.contains("revoked"), "{err}");
-    stop.send(()).unwrap();
-    server.await.unwrap().unwrap();
+    app.stop().await.unwrap();
 }

@@ -4,8 +4,6 @@
 //! core) give the same price to the fen, line by line, and every line's allocated discounts sum
 //! to the basket's discount.
 
-use std::path::Path;
-
 use chrono::{Duration, Utc};
 use pos_terminal::lane::{pin_hash, Lane, LaneMember, LaneSettings};
 use pos_terminal::server_api::ServerApi;
@@ -19,7 +17,7 @@ use retail_domain::codes::SignedCode;
 use retail_domain::points::PointsRules;
 use retail_domain::pricing::PricedBasket;
 use retail_domain::wire::catalog::{ShelfStatus, SkuRecord};
-use retail_server::config::{Secrets, Settings};
+use retail_testkit::TestServer;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -28,57 +26,24 @@ const PIN: &str = "1357";
 const ROUNDS: usize = 6;
 const BASKETS_PER_ROUND: usize = 400;
 
+/// The kit's server (SQLite, demo chain, no store bus) with head office logged in.
 struct Server {
-    url: String,
-    state: retail_server::app::AppState,
-    http: reqwest::Client,
+    app: TestServer,
     admin: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    _dir: tempfile::TempDir,
 }
 
 impl Server {
     async fn start() -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let mut settings = Settings {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            database_url: format!("sqlite://{}", dir.path().join("retail.db").display()),
-            data_dir: dir.path().to_path_buf(),
-            secrets: Secrets::generate(),
-            ..Settings::default()
-        };
-        settings.mqtt.enabled = false;
-        let app = retail_server::Application::build(settings).await.unwrap();
-        let url = format!("http://{}", app.local_addr());
-        let state = app.state().clone();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(app.run_until(async move {
-            let _ = stopped.await;
-        }));
-        let http = reqwest::Client::new();
-        let login: Value = http
-            .post(format!("{url}/api/v1/auth/login"))
-            .json(&json!({"username": "admin", "password": "demo1234"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        Server {
-            url,
-            state,
-            http,
-            admin: login["token"].as_str().unwrap().to_owned(),
-            stop: Some(stop),
-            _dir: dir,
-        }
+        let app = TestServer::sqlite().await;
+        let admin = app.login("admin").await;
+        Server { app, admin }
     }
 
     async fn send(&self, method: reqwest::Method, path: &str, body: Value) -> (u16, Value) {
         let response = self
-            .http
-            .request(method, format!("{}/api/v1{path}", self.url))
+            .app
+            .client
+            .request(method, format!("{}/api/v1{path}", self.app.url))
             .bearer_auth(&self.admin)
             .json(&body)
             .send()
@@ -89,16 +54,8 @@ impl Server {
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
-
 fn layout() -> ReceiptLayout {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware-config/profiles");
+    let dir = retail_testkit::firmware_dir().join("profiles");
     let catalog = retail_domain::profiles::DeviceCatalog::load_dir(&dir).unwrap();
     ReceiptLayout::from_profile(catalog.printers.values().next().unwrap())
 }
@@ -210,7 +167,7 @@ async fn server_and_lane_price_every_basket_the_same() {
         )
         .await;
     assert_eq!(status, 200, "{device}");
-    let api = ServerApi::new(&server.url, device["credential"].as_str().unwrap());
+    let api = ServerApi::new(&server.app.url, device["credential"].as_str().unwrap());
     let dir = tempfile::tempdir().unwrap();
     let db = LaneDb::open(&dir.path().join("lane.db")).await.unwrap();
     db.save_identity(&api.identify().await.unwrap())
@@ -257,7 +214,7 @@ async fn server_and_lane_price_every_basket_the_same() {
             )
             .await;
         assert_eq!(status, 200, "{body}");
-        let mut tx = server.state.store.begin().await.unwrap();
+        let mut tx = server.app.state.store.begin().await.unwrap();
         sqlx::query("UPDATE members SET growth = $1 WHERE id = $2")
             .bind(*growth)
             .bind(id.to_string())
@@ -267,6 +224,7 @@ async fn server_and_lane_price_every_basket_the_same() {
         tx.commit().await.unwrap();
         let code = retail_server::storage::members::member_code(id, Utc::now(), 3600);
         let code = server
+            .app
             .state
             .keys
             .signer

@@ -25,9 +25,8 @@ use retail_domain::codes::{CodeVerifier, SignedCode};
 use retail_domain::money::Money;
 use retail_domain::wire::bus::GateDecision;
 use retail_scenarios::day::{scale_label, DayBus, DayOptions, StoreDay, STORE};
-use retail_scenarios::eventually;
-use retail_scenarios::server::{fresh_postgres_database, Database};
 use retail_scenarios::web::{between, Browser};
+use retail_testkit::{eventually, Database};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -189,20 +188,10 @@ async fn server_rows(day: &StoreDay, sql: &str, bind: &str) -> Vec<(String, i64)
 }
 
 async fn play(database: Database) {
-    let Some(mosquitto) = retail_scenarios::broker::binary() else {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("Mosquitto is required under CI=true (set MOSQUITTO_BIN)");
-        }
-        eprintln!("\n!!! SKIPPING the store day: Mosquitto is not installed\n");
+    let Some(mosquitto) = retail_testkit::broker::binary_or_skip() else {
         return;
     };
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_test_writer()
-        .try_init();
+    retail_testkit::init_logs();
     let dir = tempfile::tempdir().unwrap();
     let now = chrono::Utc::now();
     let promotion = json!({
@@ -593,7 +582,7 @@ async fn play(database: Database) {
     );
 
     // 5. The broker comes back: the events arrive, once.
-    day.broker.as_mut().unwrap().restart().await.unwrap();
+    day.broker.as_mut().unwrap().start().await.unwrap();
     for (session, decision) in [(sessions[0], "open"), (sessions[1], "audit")] {
         let used = eventually("the gate's event reaches the server", WAIT, || async {
             retail_server::storage::bus::exit_pass_use(&store, session)
@@ -749,7 +738,7 @@ async fn play(database: Database) {
 
     day.stop().await.expect("everything stops cleanly");
     if let Database::Postgres(url) = database {
-        retail_scenarios::server::drop_postgres_database(&url).await;
+        retail_testkit::postgres::drop_database(&url).await;
     }
 }
 
@@ -760,11 +749,7 @@ async fn store_day_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn store_day_on_postgres() {
-    match fresh_postgres_database().await.unwrap() {
-        Some(url) => play(Database::Postgres(url)).await,
-        None if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("PostgreSQL is required under CI=true")
-        }
-        None => eprintln!("\n!!! SKIPPING the store day on PostgreSQL: no server answers\n"),
+    if let Some(url) = retail_testkit::postgres::fresh_database_or_skip().await {
+        play(Database::Postgres(url)).await;
     }
 }

@@ -15,17 +15,21 @@ use anyhow::{bail, Context};
 use pos_terminal::{Config, LaneConsole};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::task::StoppableTask;
+
 /// How long one command may take to be answered (generous: CI machines are slow).
 const ANSWER_DEADLINE: Duration = Duration::from_secs(60);
 
 /// What a lane needs to start.
 #[derive(Clone, Debug)]
 pub struct LaneOptions {
+    /// The lane's store (its code, e.g. `SH001`).
+    pub store: String,
     /// Lane number (1–99).
     pub number: u32,
     /// The cashier signed in.
     pub cashier: String,
-    /// The server as this lane reaches it (possibly through a [`crate::proxy::Proxy`]).
+    /// The server as this lane reaches it (possibly through a proxy that can cut it off).
     pub server_url: String,
     /// This lane's own device credential.
     pub credential: String,
@@ -63,8 +67,7 @@ pub struct LaneHandle {
     commands: mpsc::Sender<String>,
     replies: tokio::sync::Mutex<mpsc::UnboundedReceiver<String>>,
     transcript: Arc<Mutex<Vec<String>>>,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    task: StoppableTask,
 }
 
 fn money_fen(text: &str) -> Option<i64> {
@@ -96,7 +99,7 @@ impl LaneHandle {
             server_url: options.server_url.clone(),
             credential: options.credential.clone(),
             mqtt_url: options.mqtt_url.clone(),
-            store: Some(crate::day::STORE.to_owned()),
+            store: Some(options.store.clone()),
             lane: options.number,
             cashier: options.cashier.clone(),
             store_name: Some(options.store_name.clone()),
@@ -150,25 +153,17 @@ impl LaneHandle {
                 }
             });
         }
-        let (stop, stopped) = oneshot::channel::<()>();
-        let mut task = tokio::spawn(pos_terminal::run_with_console(
-            config,
-            Some(LaneConsole {
-                commands: command_rx,
-                answers,
-            }),
-            async move {
-                let _ = stopped.await;
-            },
-        ));
+        let console = LaneConsole {
+            commands: command_rx,
+            answers,
+        };
+        let mut task = StoppableTask::spawn(|stop| {
+            pos_terminal::run_with_console(config, Some(console), stop)
+        });
         let scanner = tokio::select! {
             scanner = ready_rx => scanner.context("the lane stopped before it was ready")?,
-            ended = &mut task => {
-                let err = match ended {
-                    Ok(Ok(())) => anyhow::anyhow!("ended"),
-                    Ok(Err(e)) => e,
-                    Err(e) => e.into(),
-                };
+            ended = task.ended() => {
+                let err = ended.err().unwrap_or_else(|| anyhow::anyhow!("ended"));
                 bail!("lane {} did not start: {err:#}", options.number)
             }
         };
@@ -181,8 +176,7 @@ impl LaneHandle {
             commands,
             replies: tokio::sync::Mutex::new(replies),
             transcript,
-            stop: Some(stop),
-            task: Some(task),
+            task,
         })
     }
 
@@ -281,21 +275,10 @@ impl LaneHandle {
 
     /// Stops the lane (its tasks end, its database closes) and waits for it.
     pub async fn stop(&mut self) -> anyhow::Result<()> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.await.context("lane task")??;
-        }
-        Ok(())
-    }
-}
-
-impl Drop for LaneHandle {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+        self.task
+            .stop()
+            .await
+            .with_context(|| format!("lane {}", self.number))
     }
 }
 

@@ -15,7 +15,9 @@ use edge_agent::{Config, Devices, GateDevices};
 use retail_domain::money::Money;
 use retail_domain::profiles::PrinterConnection;
 use tokio::io::AsyncReadExt;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
+
+use crate::task::StoppableTask;
 
 /// What the agent needs to start.
 #[derive(Clone, Debug)]
@@ -55,8 +57,7 @@ pub struct EdgeHandle {
     pub pick_slips_text: PathBuf,
     verdicts: Arc<Mutex<Vec<Verdict>>>,
     relay: Arc<Mutex<Vec<String>>>,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    task: StoppableTask,
     helpers: Vec<tokio::task::JoinHandle<()>>,
     _slaves: Vec<OwnedFd>,
 }
@@ -170,23 +171,16 @@ impl EdgeHandle {
                 }
             }));
         }
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(edge_agent::run_with_devices(
-            config,
-            devices,
-            Some(verdict_tx),
-            async move {
-                let _ = stopped.await;
-            },
-        ));
+        let task = StoppableTask::spawn(|stop| {
+            edge_agent::run_with_devices(config, devices, Some(verdict_tx), stop)
+        });
         Ok(EdgeHandle {
             gates,
             pick_slips,
             pick_slips_text,
             verdicts,
             relay,
-            stop: Some(stop),
-            task: Some(task),
+            task,
             helpers,
             _slaves: slaves,
         })
@@ -224,12 +218,7 @@ impl EdgeHandle {
 
     /// Stops the agent (gates, bus link, local database) and waits for it.
     pub async fn stop(&mut self) -> anyhow::Result<()> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.await.context("edge agent task")??;
-        }
+        self.task.stop().await.context("the edge agent")?;
         for helper in self.helpers.drain(..) {
             helper.abort();
             let _ = helper.await;
@@ -240,9 +229,7 @@ impl EdgeHandle {
 
 impl Drop for EdgeHandle {
     fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+        // The agent itself is told to stop by its task's drop.
         for helper in &self.helpers {
             helper.abort();
         }
