@@ -17,9 +17,9 @@ use std::time::Duration;
 use anyhow::Context;
 use reqwest::StatusCode;
 use retail_domain::codes::SignedCode;
+use retail_server::app::AppState;
 use retail_server::bus::mosquitto::MosquittoFiles;
 use retail_server::config::{Secrets, Settings};
-use retail_server::app::AppState;
 use serde_json::{json, Value};
 use uuid::Uuid;
 

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::binary::{write_config, LaneProcess};
 use crate::core::qr_payload;
-use crate::support::{firmware_dir, lane_sku, LaneServer, TestApp};
+use crate::support::{lane_sku, LaneServer, TestApp};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn virtual_scanner_survives_bad_input_and_receipts_decode() {

@@ -1201,6 +1201,40 @@ pub fn member_code(
     }
 }
 
+/// Which of these member ids exist.
+pub async fn known_ids(
+    store: &Store,
+    ids: &[String],
+) -> AppResult<std::collections::HashSet<Uuid>> {
+    let mut known = std::collections::HashSet::new();
+    for chunk in ids.chunks(super::MAX_PARAMS) {
+        let sql = format!(
+            "SELECT id FROM members WHERE id IN ({})",
+            super::placeholders(1, chunk.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for id in chunk {
+            query = query.bind(id.as_str());
+        }
+        for row in query.fetch_all(store.reader()).await? {
+            known.insert(super::uuid_col(&row, "id")?);
+        }
+    }
+    Ok(known)
+}
+
+/// The points a reversal recorded under `ref_id` moved (negative for points taken back).
+pub async fn reversal_delta(tx: &mut Tx, ref_id: &str) -> AppResult<Option<i64>> {
+    match sqlx::query("SELECT delta FROM points_ledger WHERE kind = 'reverse' AND ref_id = $1")
+        .bind(ref_id)
+        .fetch_optional(&mut **tx)
+        .await?
+    {
+        Some(row) => Ok(Some(super::col(&row, "delta")?)),
+        None => Ok(None),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1270,39 +1304,5 @@ mod tests {
         assert_eq!(parsed, Some((Some(123), id.to_string())));
         assert!(parse_cursor(Some("x")).is_err());
         assert!(parse_cursor(Some("1.nope")).is_err());
-    }
-}
-
-/// Which of these member ids exist.
-pub async fn known_ids(
-    store: &Store,
-    ids: &[String],
-) -> AppResult<std::collections::HashSet<Uuid>> {
-    let mut known = std::collections::HashSet::new();
-    for chunk in ids.chunks(super::MAX_PARAMS) {
-        let sql = format!(
-            "SELECT id FROM members WHERE id IN ({})",
-            super::placeholders(1, chunk.len())
-        );
-        let mut query = sqlx::query(&sql);
-        for id in chunk {
-            query = query.bind(id.as_str());
-        }
-        for row in query.fetch_all(store.reader()).await? {
-            known.insert(super::uuid_col(&row, "id")?);
-        }
-    }
-    Ok(known)
-}
-
-/// The points a reversal recorded under `ref_id` moved (negative for points taken back).
-pub async fn reversal_delta(tx: &mut Tx, ref_id: &str) -> AppResult<Option<i64>> {
-    match sqlx::query("SELECT delta FROM points_ledger WHERE kind = 'reverse' AND ref_id = $1")
-        .bind(ref_id)
-        .fetch_optional(&mut **tx)
-        .await?
-    {
-        Some(row) => Ok(Some(super::col(&row, "delta")?)),
-        None => Ok(None),
     }
 }

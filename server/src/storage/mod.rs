@@ -455,30 +455,6 @@ pub(crate) async fn upsert_rows<T>(
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn powers_of_two() {
-        assert_eq!(prev_power_of_two(1), 1);
-        assert_eq!(prev_power_of_two(250), 128);
-        assert_eq!(prev_power_of_two(256), 256);
-    }
-
-    #[test]
-    fn placeholder_lists() {
-        assert_eq!(placeholders(1, 3), "$1, $2, $3");
-        assert_eq!(placeholders(4, 1), "$4");
-    }
-
-    #[test]
-    fn sqlite_urls_create_the_file() {
-        let url = sqlite_url("sqlite://target/x/y.db").unwrap_or_default();
-        assert_eq!(url, "sqlite://target/x/y.db?mode=rwc");
-    }
-}
-
 /// Runs `sql` (with `{}` where the `IN` list goes) for `values` in chunks, collecting the rows.
 pub(crate) async fn fetch_in(tx: &mut Tx, sql: &str, values: &[String]) -> AppResult<Vec<AnyRow>> {
     let mut out = Vec::new();
@@ -515,4 +491,28 @@ pub async fn release_savepoint(tx: &mut Tx, name: &str) -> AppResult<()> {
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn powers_of_two() {
+        assert_eq!(prev_power_of_two(1), 1);
+        assert_eq!(prev_power_of_two(250), 128);
+        assert_eq!(prev_power_of_two(256), 256);
+    }
+
+    #[test]
+    fn placeholder_lists() {
+        assert_eq!(placeholders(1, 3), "$1, $2, $3");
+        assert_eq!(placeholders(4, 1), "$4");
+    }
+
+    #[test]
+    fn sqlite_urls_create_the_file() {
+        let url = sqlite_url("sqlite://target/x/y.db").unwrap_or_default();
+        assert_eq!(url, "sqlite://target/x/y.db?mode=rwc");
+    }
 }
