@@ -16,7 +16,7 @@
 //! the cart, checkout and scan-and-go). Page modules use those shared modules and this one,
 //! never each other, and the shop and the console never use each other: what both show (how a
 //! coupon's rule reads) is in `coupon_text` here. Nothing here uses the JSON API's handlers
-//! ([`crate::routes`]): both go through [`crate::app`].
+//! (`routes`), nor they these pages: both go through [`crate::app`].
 //!
 //! Sessions: every browser gets a random `sid` cookie (HttpOnly, SameSite=Lax). The shop keeps
 //! its session (member, cart) server-side under the token's hash, created only when needed; the
@@ -149,7 +149,7 @@ pub fn set_cookie(resp: &mut Response, value: &str) {
     }
 }
 
-/// The browser's `sid` cookie value (set by [`browser_cookie`]).
+/// The browser's `sid` cookie value (set by `browser_cookie`).
 #[derive(Clone, Debug)]
 pub struct Sid(pub String);
 
