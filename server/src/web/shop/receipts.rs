@@ -1,8 +1,9 @@
-//! The shopper's e-receipt (电子小票) and claiming a receipt's points after the fact (docs/DESIGN.md §7
-//! "receipt code"): scan the QR code on a paper receipt with the phone's camera (where the
-//! browser has `BarcodeDetector`) or paste the code; the server verifies it with the registered
-//! key of the lane that printed it and shows the sale as on the paper. A logged-in member claims
-//! the points of a sale made without a member, once per sale, within the claim window.
+//! The shopper's e-receipt (电子小票) and claiming a receipt's points after the fact
+//! (docs/DESIGN.md §7 "receipt code"): scan the QR code on a paper receipt with the phone's
+//! camera (where the browser has `BarcodeDetector`) or paste the code; the server verifies it
+//! with the registered key of the lane that printed it and shows the sale as on the paper. A
+//! logged-in member claims the points of a sale made without a member, once per sale, within the
+//! claim window.
 //!
 //! Everything goes through `app::receipts::{look_up, claim_points}`, as the JSON API does.
 
