@@ -1,11 +1,22 @@
 //! The shop and the console: pages rendered by the server (maud templates compiled into the
 //! binary), a small hand-written stylesheet and script embedded too — no Node.js build step.
 //!
-//! Areas, one router each: [`shop`] (home, categories, search, product, cart, checkout, orders),
-//! [`member`] (log-in by phone, member centre, member code), [`scan`] (scan-and-go),
-//! [`receipts`] (the e-receipt of a paper receipt's code, claiming its points) and
-//! [`console`] (head office and store staff). They are merged in [`router`], which
-//! [`crate::http::router`] adds to the application in one place.
+//! Two areas, one router each, merged in [`router`], which [`crate::http::router`] adds to the
+//! application in one place:
+//! - [`shop`] for shoppers: `browse` (home, categories, search, product), `cart`, `checkout`,
+//!   `orders`, `member` (log-in by phone, member centre, member code, messages), `coupons`
+//!   (coupon centre, my coupons), `scan` (scan-and-go) and `receipts` (the e-receipt of a
+//!   paper receipt's code, claiming its points);
+//! - [`console`] for head office and store staff: `dashboard`, `orders`, `fulfilment`,
+//!   `catalog` (list and CSV export, import, product page), `stock`, `members`, `devices`,
+//!   `promotions`, `coupons` and `admin` (audit log, stores, staff).
+//!
+//! Each area's `mod.rs` holds its router and what its page modules share (the shopper's
+//! session, the console's store scope and CSV helpers…; the shop's `basket` prices a basket for
+//! the cart, checkout and scan-and-go). Page modules use those shared modules and this one,
+//! never each other, and the shop and the console never use each other: what both show (how a
+//! coupon's rule reads) is in `coupon_text` here. Nothing here uses the JSON API's handlers
+//! (`routes`), nor they these pages: both go through [`crate::app`].
 //!
 //! Sessions: every browser gets a random `sid` cookie (HttpOnly, SameSite=Lax). The shop keeps
 //! its session (member, cart) server-side under the token's hash, created only when needed; the
@@ -36,10 +47,6 @@ use crate::storage;
 mod assets;
 pub mod console;
 mod coupon_text;
-pub mod coupons;
-pub mod member;
-pub mod receipts;
-pub mod scan;
 pub mod shop;
 
 /// All page routes, with the session cookie layer.
@@ -49,10 +56,6 @@ pub fn router() -> Router<AppState> {
         .route("/static/app.js", get(assets::js))
         .route("/lang/{code}", get(switch_lang))
         .merge(shop::router())
-        .merge(member::router())
-        .merge(scan::router())
-        .merge(receipts::router())
-        .merge(coupons::router())
         .merge(console::router())
         .layer(axum::middleware::from_fn(browser_cookie))
 }
@@ -146,7 +149,7 @@ pub fn set_cookie(resp: &mut Response, value: &str) {
     }
 }
 
-/// The browser's `sid` cookie value (set by [`browser_cookie`]).
+/// The browser's `sid` cookie value (set by `browser_cookie`).
 #[derive(Clone, Debug)]
 pub struct Sid(pub String);
 

@@ -1,10 +1,11 @@
-//! The shopper's e-receipt (电子小票) and claiming a receipt's points after the fact (docs/DESIGN.md §7
-//! "receipt code"): scan the QR code on a paper receipt with the phone's camera (where the
-//! browser has `BarcodeDetector`) or paste the code; the server verifies it with the registered
-//! key of the lane that printed it and shows the sale as on the paper. A logged-in member claims
-//! the points of a sale made without a member, once per sale, within the claim window.
+//! The shopper's e-receipt (电子小票) and claiming a receipt's points after the fact
+//! (docs/DESIGN.md §7 "receipt code"): scan the QR code on a paper receipt with the phone's
+//! camera (where the browser has `BarcodeDetector`) or paste the code; the server verifies it
+//! with the registered key of the lane that printed it and shows the sale as on the paper. A
+//! logged-in member claims the points of a sale made without a member, once per sale, within the
+//! claim window.
 //!
-//! Everything goes through `routes::receipts::{look_up, claim_points}`, as the JSON API does.
+//! Everything goes through `app::receipts::{look_up, claim_points}`, as the JSON API does.
 
 use axum::extract::{Query, State};
 use axum::response::Response;
@@ -15,13 +16,13 @@ use retail_domain::order::OrderStatus;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::shop::{cart_count, require_member, session};
-use super::{redirect, shop_page, urlencode, when, yuan, Ctx, Form, Lang, WebResult};
+use super::{cart_count, require_member, session};
 use crate::app::receipts::{claim_points, look_up};
 use crate::app::AppState;
 use crate::error::AppError;
 use crate::storage;
 use crate::storage::receipts::ReceiptView;
+use crate::web::{redirect, shop_page, urlencode, when, yuan, Ctx, Form, Lang, WebResult};
 
 /// E-receipt routes.
 pub fn router() -> Router<AppState> {

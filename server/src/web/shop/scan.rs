@@ -14,12 +14,15 @@ use retail_domain::order::OrderStatus;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::shop::{cart_count, ensure_session, require_member, session};
-use super::{html_response, qr_svg, redirect, shop_page, yuan, Ctx, Form, WebResult};
+use super::basket::engine_total;
+use super::{cart_count, ensure_session, require_member, session};
 use crate::app::AppState;
 use crate::error::AppError;
 use crate::storage;
 use crate::storage::web::ScanSession;
+use crate::web::{
+    html_response, qr_svg, redirect, shop_page, yuan, Ctx, Form, WebError, WebResult,
+};
 
 /// How long an exit pass is valid after it is shown (the gate also accepts it once only).
 const EXIT_PASS_TTL_SECS: i64 = 15 * 60;
@@ -118,7 +121,7 @@ async fn scan_page(
         .sku_prices(&state.store, &scan.location_id, &ids)
         .await?;
     let facts = storage::web::sku_facts(&state.store, &ids).await?;
-    let priced = super::shop::engine_total(
+    let priced = engine_total(
         &state,
         &scan.location_id,
         Some(member),
@@ -230,7 +233,7 @@ struct AddForm {
 async fn open_scan(state: &AppState, ctx: &Ctx) -> WebResult<ScanSession> {
     match current(state, ctx).await? {
         (_, _, Some(scan)) if scan.status == "open" || scan.status == "checkout" => Ok(scan),
-        _ => Err(super::WebError::Redirect("/scan".into())),
+        _ => Err(WebError::Redirect("/scan".into())),
     }
 }
 

@@ -1,6 +1,6 @@
 //! The member centre: sign-up and log-in by phone with a one-time code (sent by the sandbox SMS
-//! provider, which shows it on the page), tier and growth, the points and balance ledgers, and
-//! the member code QR that the page refreshes before it expires.
+//! provider, which shows it on the page), tier and growth, the points and balance ledgers, the
+//! member code QR that the page refreshes before it expires, and the message centre.
 
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
@@ -11,9 +11,7 @@ use rand::Rng;
 use retail_domain::codes::SignedCode;
 use serde::Deserialize;
 
-use super::shop::{cart_count, ensure_session, rekey_session, session};
-use super::{field, local_path, qr_svg, redirect, set_cookie, shop_page, sid_cookie, when, yuan};
-use super::{Ctx, FieldErrors, Form, WebResult};
+use super::{cart_count, ensure_session, messages_link, rekey_session, require_member, session};
 use crate::app::members::MEMBER_CODE_TTL_SECS;
 use crate::app::AppState;
 use crate::error::AppError;
@@ -21,6 +19,8 @@ use crate::secrets::new_token;
 use crate::storage;
 use crate::storage::members::Registration;
 use crate::storage::web::CodeCheck;
+use crate::web::{field, local_path, qr_svg, redirect, set_cookie, shop_page, sid_cookie};
+use crate::web::{when, yuan, Ctx, FieldErrors, Form, Lang, WebResult};
 
 /// Log-in codes live five minutes.
 const CODE_TTL_MS: i64 = 5 * 60 * 1000;
@@ -257,7 +257,7 @@ fn signed_member_code(state: &AppState, member: uuid::Uuid) -> WebResult<(String
 
 async fn me(State(state): State<AppState>, ctx: Ctx) -> WebResult<Response> {
     let session = session(&state, &ctx).await?;
-    let (_, member_id) = super::shop::require_member(session.as_ref(), "/me")?;
+    let (_, member_id) = require_member(session.as_ref(), "/me")?;
     let rules = &state.settings.points;
     let member = storage::members::get(&state.store, &state.keys, rules, member_id).await?;
     let points = storage::members::points_page(&state.store, member_id, None, 20).await?;
@@ -328,21 +328,11 @@ async fn member_code(State(state): State<AppState>, ctx: Ctx) -> WebResult<Respo
     .into_response())
 }
 
-/// The member centre's link to the message centre, with the unread count.
-pub fn messages_link(ctx: &Ctx, unread: i64) -> maud::Markup {
-    html! {
-        a.card.spread #messages-link href="/me/messages" style="display:flex;color:inherit" {
-            span { (ctx.t("消息", "Messages")) }
-            @if unread > 0 { span.badge #unread { (unread) } }
-        }
-    }
-}
-
 /// The message centre: what happened to the member's orders (ready for pickup, shipped,
 /// cancelled by the store…), newest first; opening it marks them read.
 async fn messages(State(state): State<AppState>, ctx: Ctx) -> WebResult<Response> {
     let session = session(&state, &ctx).await?;
-    let (_, member_id) = super::shop::require_member(session.as_ref(), "/me/messages")?;
+    let (_, member_id) = require_member(session.as_ref(), "/me/messages")?;
     let notices = storage::notices::recent(&state.store, member_id, 50).await?;
     let mut rows = Vec::with_capacity(notices.len());
     for notice in &notices {
@@ -351,7 +341,7 @@ async fn messages(State(state): State<AppState>, ctx: Ctx) -> WebResult<Response
             .location(&state.store, &notice.location_id)
             .await?
         {
-            Some(l) if ctx.lang == super::Lang::Zh => l.name_zh,
+            Some(l) if ctx.lang == Lang::Zh => l.name_zh,
             Some(l) => l.name_en,
             None => notice.location_id.clone(),
         };
@@ -385,7 +375,7 @@ fn notice_text(
     match notice.kind {
         K::Paid => (
             ctx.t("支付成功", "Payment received"),
-            if ctx.lang == super::Lang::Zh {
+            if ctx.lang == Lang::Zh {
                 format!("订单 {no} 已付款，我们正在为您备货。")
             } else {
                 format!("Order {no} is paid; we are getting it ready.")
@@ -393,7 +383,7 @@ fn notice_text(
         ),
         K::ReadyForPickup => (
             ctx.t("可以取货了", "Ready for pickup"),
-            if ctx.lang == super::Lang::Zh {
+            if ctx.lang == Lang::Zh {
                 format!("订单 {no} 已备好，请凭取件码到 {place} 自提。")
             } else {
                 format!("Order {no} is ready: collect it at {place} with your pickup code.")
@@ -401,7 +391,7 @@ fn notice_text(
         ),
         K::Shipped => (
             ctx.t("已发货", "Shipped"),
-            if ctx.lang == super::Lang::Zh {
+            if ctx.lang == Lang::Zh {
                 format!("订单 {no} 已从 {place} 发出。")
             } else {
                 format!("Order {no} has left {place}.")
@@ -409,7 +399,7 @@ fn notice_text(
         ),
         K::Delivered => (
             ctx.t("已送达", "Delivered"),
-            if ctx.lang == super::Lang::Zh {
+            if ctx.lang == Lang::Zh {
                 format!("订单 {no} 已送达，感谢您的惠顾。")
             } else {
                 format!("Order {no} has been delivered. Thank you!")
@@ -417,7 +407,7 @@ fn notice_text(
         ),
         K::Cancelled => (
             ctx.t("订单已取消", "Order cancelled"),
-            if ctx.lang == super::Lang::Zh {
+            if ctx.lang == Lang::Zh {
                 format!("订单 {no} 已取消；已付款项将原路退回。")
             } else {
                 format!("Order {no} was cancelled; anything paid goes back the way it came.")
@@ -425,7 +415,7 @@ fn notice_text(
         ),
         K::Refunded => (
             ctx.t("退款完成", "Refunded"),
-            if ctx.lang == super::Lang::Zh {
+            if ctx.lang == Lang::Zh {
                 format!("订单 {no} 已退款。")
             } else {
                 format!("Order {no} has been refunded.")
@@ -435,7 +425,7 @@ fn notice_text(
 }
 
 /// A ledger row's kind for people.
-fn ledger_kind(lang: super::Lang, kind: &str) -> &'static str {
+fn ledger_kind(lang: Lang, kind: &str) -> &'static str {
     match kind {
         "earn" => lang.t("消费获得", "Earned"),
         "redeem" => lang.t("抵扣使用", "Redeemed"),

@@ -12,14 +12,14 @@ use retail_domain::pricing::CouponRule;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::coupon_text::{percent_text, rule_text};
-use super::shop::{cart_count, require_member, session};
-use super::{redirect, shop_page, when, yuan, Ctx, Form, WebResult};
+use super::{cart_count, require_member, session};
 use crate::app::coupons::claim_coupon;
 use crate::app::AppState;
 use crate::error::AppError;
 use crate::storage;
 use crate::storage::coupons::{CouponTerms, IssueOn, TemplateView};
+use crate::web::coupon_text::{percent_text, rule_text};
+use crate::web::{redirect, shop_page, when, yuan, Ctx, Form, WebResult};
 
 /// The shop's coupon routes.
 pub fn router() -> Router<AppState> {

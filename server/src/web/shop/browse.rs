@@ -1,0 +1,381 @@
+//! Browsing the shop: the home page (best sellers, new in), categories, search with filters and
+//! sorting, suggestions as the shopper types, and a product's page with its options, member
+//! price and availability for pickup by store.
+
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use maud::{html, Markup};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{cart_count, session, WAREHOUSE};
+use crate::app::search::{Query as SearchQuery, Sort};
+use crate::app::AppState;
+use crate::error::AppError;
+use crate::web::{field, shop_page, urlencode, yuan, Ctx, FieldErrors, Lang, WebResult};
+
+/// Browsing routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/categories", get(categories))
+        .route("/search", get(search))
+        .route("/search/suggest", get(suggest))
+        .route("/p/{id}", get(product))
+}
+
+fn tile(ctx: &Ctx, doc: &crate::app::search::Doc) -> Markup {
+    let name = ctx.lang.pick(&doc.row.name_zh, &doc.row.name_en);
+    html! {
+        a.tile href={ "/p/" (doc.row.id) } {
+            div.ph { (name.chars().next().unwrap_or('·')) }
+            span.name { (name) }
+            span.muted { (doc.row.brand) }
+            span.price { (yuan(doc.row.price_min_fen)) @if doc.row.price_min_fen > 0 { small { " " (ctx.t("起", "from")) } } }
+        }
+    }
+}
+
+async fn home(State(state): State<AppState>, ctx: Ctx) -> WebResult<Response> {
+    let index = state.search.get(&state.store).await?;
+    let cats = &index.categories;
+    let session = session(&state, &ctx).await?;
+    let count = cart_count(&state, session.as_ref()).await?;
+    let best = index.search(&SearchQuery {
+        sort: Sort::Sales,
+        limit: 8,
+        ..SearchQuery::default()
+    });
+    let newest = index.search(&SearchQuery {
+        sort: Sort::Newest,
+        limit: 8,
+        ..SearchQuery::default()
+    });
+    let body = html! {
+        div.card {
+            div.spread {
+                div { b { (ctx.t("到店自提 · 门店当日可取", "Store pickup · ready today")) }
+                    p.muted { (ctx.t("在线下单，选择门店，到店出示取货码", "Order online, pick a store, show your pickup code")) } }
+                a.btn href="/scan" { (ctx.t("扫码购", "Scan & Go")) }
+            }
+        }
+        div.card.spread {
+            div { b { (ctx.t("领券中心", "Coupon centre")) } p.muted { (ctx.t("先领券，结算时直接抵扣", "Claim coupons now, use them at checkout")) } }
+            a.btn.secondary #coupon-centre href="/coupons" { (ctx.t("去领券", "Get coupons")) }
+        }
+        h2 { (ctx.t("分类", "Categories")) }
+        div.chips {
+            @for c in cats.iter().filter(|c| c.parent_id.is_none()) {
+                a.chip href={ "/categories?c=" (c.id) } { (ctx.lang.pick(&c.name_zh, &c.name_en)) }
+            }
+        }
+        h2 { (ctx.t("热销", "Best sellers")) }
+        div.grid { @for d in &best.items { (tile(&ctx, d)) } }
+        h2 { (ctx.t("新品", "New in")) }
+        div.grid { @for d in &newest.items { (tile(&ctx, d)) } }
+    };
+    Ok(shop_page(&ctx, ctx.t("首页", "Home"), count, body))
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct CatParams {
+    c: Option<String>,
+}
+
+async fn categories(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(p): Query<CatParams>,
+) -> WebResult<Response> {
+    let index = state.search.get(&state.store).await?;
+    let cats = &index.categories;
+    let current = p.c.as_ref().and_then(|c| cats.iter().find(|x| &x.id == c));
+    if p.c.is_some() && current.is_none() {
+        return Err(AppError::not_found("category").into());
+    }
+    let parent = current.map(|c| c.id.clone());
+    let children: Vec<_> = cats.iter().filter(|c| c.parent_id == parent).collect();
+    // The path from the top to the current category.
+    let mut trail = Vec::new();
+    let mut at = current;
+    while let Some(c) = at {
+        trail.push(c);
+        at = c
+            .parent_id
+            .as_ref()
+            .and_then(|p| cats.iter().find(|x| &x.id == p));
+        if trail.len() > 16 {
+            break;
+        }
+    }
+    trail.reverse();
+    let hits = index.search(&SearchQuery {
+        category: parent.clone(),
+        sort: Sort::Sales,
+        limit: 40,
+        ..SearchQuery::default()
+    });
+    let session = session(&state, &ctx).await?;
+    let count = cart_count(&state, session.as_ref()).await?;
+    let title = current
+        .map(|c| ctx.lang.pick(&c.name_zh, &c.name_en).to_owned())
+        .unwrap_or_else(|| ctx.t("全部分类", "All categories").to_owned());
+    let body = html! {
+        p.muted {
+            a href="/categories" { (ctx.t("全部", "All")) }
+            @for c in &trail { " › " a href={ "/categories?c=" (c.id) } { (ctx.lang.pick(&c.name_zh, &c.name_en)) } }
+        }
+        h1 { (title) }
+        @if !children.is_empty() {
+            div.chips { @for c in &children {
+                a.chip href={ "/categories?c=" (c.id) } { (ctx.lang.pick(&c.name_zh, &c.name_en)) }
+            } }
+        }
+        @if parent.is_some() {
+            p.muted { (hits.total) " " (ctx.t("件商品", "products")) }
+            div.grid { @for d in &hits.items { (tile(&ctx, d)) } }
+        }
+    };
+    Ok(shop_page(&ctx, &title, count, body))
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct SearchParams {
+    q: Option<String>,
+    c: Option<String>,
+    brand: Option<String>,
+    min: Option<String>,
+    max: Option<String>,
+    sort: Option<String>,
+    page: Option<usize>,
+}
+
+/// Parses a yuan amount typed by a person ("12", "12.5") into fen.
+fn parse_yuan(text: &str) -> Option<i64> {
+    let text = text.trim().trim_start_matches('¥');
+    if text.is_empty() {
+        return None;
+    }
+    text.parse::<retail_domain::money::Money>()
+        .ok()
+        .map(|m| m.fen())
+        .filter(|f| *f >= 0)
+}
+
+const PAGE: usize = 24;
+
+async fn search(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(p): Query<SearchParams>,
+) -> WebResult<Response> {
+    let text: String = p.q.clone().unwrap_or_default().chars().take(64).collect();
+    let mut errors = FieldErrors::new();
+    let min = p.min.as_deref().filter(|s| !s.trim().is_empty());
+    let max = p.max.as_deref().filter(|s| !s.trim().is_empty());
+    let min_fen = min.and_then(parse_yuan);
+    let max_fen = max.and_then(parse_yuan);
+    if min.is_some() && min_fen.is_none() {
+        errors.insert(
+            "min",
+            ctx.t("请输入金额，如 9.90", "Enter an amount, e.g. 9.90")
+                .into(),
+        );
+    }
+    if max.is_some() && max_fen.is_none() {
+        errors.insert(
+            "max",
+            ctx.t("请输入金额，如 9.90", "Enter an amount, e.g. 9.90")
+                .into(),
+        );
+    }
+    let sort = Sort::parse(p.sort.as_deref().unwrap_or(""));
+    let page = p.page.unwrap_or(0).min(1000);
+    let index = state.search.get(&state.store).await?;
+    let category = p.c.clone().filter(|c| !c.is_empty());
+    let brand = p.brand.clone().filter(|b| !b.is_empty());
+    let hits = index.search(&SearchQuery {
+        text: text.clone(),
+        category: category.clone(),
+        brand: brand.clone(),
+        min_fen,
+        max_fen,
+        sort,
+        offset: page * PAGE,
+        limit: PAGE,
+    });
+    let cats = &index.categories;
+    let session = session(&state, &ctx).await?;
+    let count = cart_count(&state, session.as_ref()).await?;
+    let link = |sort: Sort, page: usize| {
+        format!(
+            "/search?q={}&c={}&brand={}&min={}&max={}&sort={}&page={}",
+            urlencode(&text),
+            urlencode(category.as_deref().unwrap_or("")),
+            urlencode(brand.as_deref().unwrap_or("")),
+            urlencode(min.unwrap_or("")),
+            urlencode(max.unwrap_or("")),
+            sort.as_str(),
+            page
+        )
+    };
+    let sorts = [
+        (Sort::Relevance, ctx.t("综合", "Relevance")),
+        (Sort::Sales, ctx.t("销量", "Sales")),
+        (Sort::PriceAsc, ctx.t("价格↑", "Price ↑")),
+        (Sort::PriceDesc, ctx.t("价格↓", "Price ↓")),
+        (Sort::Newest, ctx.t("新品", "Newest")),
+    ];
+    let body = html! {
+        h1 { @if text.is_empty() { (ctx.t("全部商品", "All products")) } @else { "“" (text) "”" } }
+        div.chips { @for (s, label) in sorts {
+            a.chip.on[s == sort] href=(link(s, 0)) { (label) }
+        } }
+        details.card open[!errors.is_empty()] {
+            summary { (ctx.t("筛选", "Filters")) }
+            form method="get" action="/search" {
+                input type="hidden" name="q" value=(text);
+                input type="hidden" name="sort" value=(sort.as_str());
+                div.field {
+                    label for="c" { (ctx.t("分类", "Category")) }
+                    select #c name="c" {
+                        option value="" { (ctx.t("全部", "All")) }
+                        @for c in cats.iter() {
+                            option value=(c.id) selected[category.as_deref() == Some(c.id.as_str())] {
+                                @if c.parent_id.is_some() { "— " } (ctx.lang.pick(&c.name_zh, &c.name_en))
+                            }
+                        }
+                    }
+                }
+                div.field {
+                    label for="brand" { (ctx.t("品牌", "Brand")) }
+                    select #brand name="brand" {
+                        option value="" { (ctx.t("全部", "All")) }
+                        @for b in &hits.brands { option value=(b) selected[brand.as_deref() == Some(b.as_str())] { (b) } }
+                    }
+                }
+                div.two {
+                    (field(ctx.t("最低价 (元)", "Min price (¥)"), "min", "text", min.unwrap_or(""), &errors, html!{}))
+                    (field(ctx.t("最高价 (元)", "Max price (¥)"), "max", "text", max.unwrap_or(""), &errors, html!{}))
+                }
+                button.btn type="submit" { (ctx.t("应用", "Apply")) }
+            }
+        }
+        p.muted { (hits.total) " " (ctx.t("件商品", "products")) }
+        @if hits.total == 0 {
+            div.card { (ctx.t("没有找到相关商品，换个词试试。", "Nothing found; try another word.")) }
+        }
+        div.grid { @for d in &hits.items { (tile(&ctx, d)) } }
+        div.row {
+            @if page > 0 { a.btn.secondary href=(link(sort, page - 1)) { (ctx.t("上一页", "Previous")) } }
+            @if (page + 1) * PAGE < hits.total { a.btn.secondary href=(link(sort, page + 1)) { (ctx.t("下一页", "Next")) } }
+        }
+    };
+    Ok(shop_page(&ctx, ctx.t("搜索", "Search"), count, body))
+}
+
+#[derive(Debug, Deserialize)]
+struct SuggestParams {
+    q: Option<String>,
+}
+
+async fn suggest(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(p): Query<SuggestParams>,
+) -> WebResult<Response> {
+    let text: String = p.q.unwrap_or_default().chars().take(32).collect();
+    let index = state.search.get(&state.store).await?;
+    let list = index.suggest(&text, 8, ctx.lang == Lang::En);
+    Ok(axum::Json(list).into_response())
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct ProductParams {
+    sku: Option<Uuid>,
+    added: Option<u8>,
+}
+
+async fn product(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<Uuid>,
+    Query(p): Query<ProductParams>,
+) -> WebResult<Response> {
+    let detail = state
+        .catalog_cache
+        .product(&state.store, id)
+        .await?
+        .filter(|d| d.status.as_str() == "on_shelf")
+        .ok_or_else(|| AppError::not_found("product"))?;
+    let skus: Vec<_> = detail
+        .skus
+        .iter()
+        .filter(|s| s.status.as_str() == "on_shelf")
+        .collect();
+    let chosen = p
+        .sku
+        .and_then(|id| skus.iter().find(|s| s.id == id))
+        .or(skus.first())
+        .ok_or_else(|| AppError::not_found("product"))?;
+    let session = session(&state, &ctx).await?;
+    let member = session.as_ref().and_then(|s| s.member_id).is_some();
+    let count = cart_count(&state, session.as_ref()).await?;
+    let prices = state
+        .catalog_cache
+        .sku_prices(&state.store, WAREHOUSE, &[chosen.id])
+        .await?;
+    let price = prices.get(&chosen.id);
+    let stores = state
+        .catalog_cache
+        .availability(&state.store, chosen.id)
+        .await?;
+    let name = ctx.lang.pick(&detail.name_zh, &detail.name_en);
+    let body = html! {
+        @if p.added.is_some() { div.notice.ok { (ctx.t("已加入购物车", "Added to cart")) " · " a href="/cart" { (ctx.t("去结算", "Check out")) } } }
+        div.card {
+            div.tile style="min-height:0" { div.ph style="height:160px;font-size:56px" { (name.chars().next().unwrap_or('·')) } }
+            h1 { (name) }
+            p.muted { (detail.brand) " · " (detail.code) }
+            @if let Some(price) = price {
+                p.price style="font-size:22px" { (yuan(price.price_fen)) small { " / " (chosen.unit) } }
+                @if let Some(m) = price.member_price_fen {
+                    @if member { p { span.status.paid { (ctx.t("会员价", "Member price")) } " " span.price { (yuan(m)) } } }
+                    @else { p.muted { (ctx.t("会员价", "Member price")) " " (yuan(m)) " · " a href={ "/login?back=/p/" (detail.id) } { (ctx.t("登录查看", "log in")) } } }
+                }
+            }
+            @if !detail.description.is_empty() { p { (detail.description) } }
+        }
+        div.card {
+            b { (ctx.t("规格", "Options")) }
+            div.chips { @for s in &skus {
+                a.chip.on[s.id == chosen.id] href={ "/p/" (detail.id) "?sku=" (s.id) } {
+                    (ctx.lang.pick(&s.spec_zh, &s.spec_en)) " " (yuan(s.price.fen()))
+                }
+            } }
+            form method="post" action="/cart/add" class="row" {
+                (ctx.csrf_field())
+                input type="hidden" name="sku" value=(chosen.id);
+                input type="hidden" name="back" value={ "/p/" (detail.id) "?sku=" (chosen.id) };
+                input.qty type="number" name="qty" value="1" min="1" max="99" aria-label=(ctx.t("数量", "Quantity"));
+                button.btn type="submit" { (ctx.t("加入购物车", "Add to cart")) }
+            }
+        }
+        div.card {
+            b { (ctx.t("门店自提", "Pick up in store")) }
+            @for s in &stores {
+                div.spread style="padding:6px 0;border-bottom:1px solid #eee" {
+                    span { (ctx.lang.pick(&s.name_zh, &s.name_en)) br; span.muted { (s.address) } }
+                    @if s.available > 0 {
+                        span.status.paid { (ctx.t("今天可自提", "Pick up today")) " · " (s.available) }
+                    } @else {
+                        span.status.cancelled { (ctx.t("暂无库存", "Out of stock")) }
+                    }
+                }
+            }
+        }
+    };
+    Ok(shop_page(&ctx, name, count, body))
+}

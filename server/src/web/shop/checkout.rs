@@ -1,0 +1,391 @@
+//! Checkout: the page (pickup at a store or delivery, the member's coupons and points, the total
+//! the pricing engine gives for these choices, updated on request) and placing the order through
+//! the same path as `POST /api/v1/orders` ([`crate::app::checkout::place`]).
+
+use axum::extract::{Query, State};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use maud::html;
+use retail_domain::order::Fulfilment;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::basket::{engine_quote, priceable, priced_summary, shown_cart, ShownLine};
+use super::{require_member, session, WAREHOUSE};
+use crate::app::checkout::Address;
+use crate::app::shop_session;
+use crate::app::AppState;
+use crate::error::AppError;
+use crate::storage;
+use crate::web::coupon_text::rule_text;
+use crate::web::{field, redirect, shop_page, yuan, Ctx, FieldErrors, Form, WebResult};
+
+/// Checkout routes.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/checkout", get(checkout).post(place))
+}
+
+#[derive(Debug, Deserialize, Default, Clone)]
+struct CheckoutForm {
+    id: Option<String>,
+    mode: Option<String>,
+    store: Option<String>,
+    name: Option<String>,
+    phone: Option<String>,
+    address: Option<String>,
+    /// The member's coupon to use (empty: none).
+    coupon: Option<String>,
+    /// Points to redeem (empty: none).
+    points: Option<String>,
+}
+
+impl CheckoutForm {
+    /// The chosen coupon, if any; `Err` when the field is not a coupon id.
+    fn coupons(&self) -> Result<Vec<Uuid>, ()> {
+        match self
+            .coupon
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+        {
+            None => Ok(Vec::new()),
+            Some(c) => Uuid::parse_str(c).map(|id| vec![id]).map_err(|_| ()),
+        }
+    }
+
+    /// The points to redeem; `Err` when the field is not a whole number ≥ 0.
+    fn points(&self) -> Result<i64, ()> {
+        match self
+            .points
+            .as_deref()
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            None => Ok(0),
+            Some(p) => p.parse::<i64>().ok().filter(|p| *p >= 0).ok_or(()),
+        }
+    }
+}
+
+/// The checkout page; the "update total" button sends the form here with GET, so the total
+/// follows the chosen coupon and points.
+async fn checkout(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(form): Query<CheckoutForm>,
+) -> WebResult<Response> {
+    let session = session(&state, &ctx).await?;
+    let (session_id, member) = require_member(session.as_ref(), "/checkout")?;
+    checkout_page(
+        &state,
+        &ctx,
+        (session_id, member),
+        &form,
+        &FieldErrors::new(),
+        None,
+    )
+    .await
+}
+
+async fn checkout_page(
+    state: &AppState,
+    ctx: &Ctx,
+    (session, member): (Uuid, Uuid),
+    form: &CheckoutForm,
+    errors: &FieldErrors,
+    problem: Option<String>,
+) -> WebResult<Response> {
+    let pickup = form.mode.as_deref() != Some("delivery");
+    let stores: Vec<_> = storage::locations::list(&state.store)
+        .await?
+        .into_iter()
+        .filter(|l| l.kind == "store")
+        .collect();
+    let store = form
+        .store
+        .clone()
+        .filter(|s| stores.iter().any(|l| &l.id == s))
+        .or_else(|| stores.first().map(|l| l.id.clone()))
+        .unwrap_or_default();
+    let location = if pickup { store.as_str() } else { WAREHOUSE };
+    let lines: Vec<ShownLine> = shown_cart(state, ctx, session, location)
+        .await?
+        .into_iter()
+        .filter(|l| l.selected)
+        .collect();
+    let count: i64 = lines.iter().map(|l| l.qty).sum();
+    let coupons = storage::coupons::for_member(&state.store, member, true).await?;
+    let balance = storage::members::points_balance(&state.store, member).await?;
+    let mut errors = errors.clone();
+    let chosen = match form.coupons() {
+        Ok(ids) => ids,
+        Err(()) => {
+            errors.insert("coupon", ctx.t("请选择优惠券", "Choose a coupon").into());
+            Vec::new()
+        }
+    };
+    let points = match form.points() {
+        Ok(p) => p,
+        Err(()) => {
+            errors.insert(
+                "points",
+                ctx.t(
+                    "积分须为不小于 0 的整数",
+                    "Points are a whole number, 0 or more",
+                )
+                .into(),
+            );
+            0
+        }
+    };
+    let priceable_lines = priceable(lines.iter());
+    // The engine's quote with the choices; when they cannot apply, say why next to the field and
+    // show the total without them.
+    let priced = if priceable_lines.is_empty() {
+        None
+    } else {
+        match engine_quote(
+            state,
+            location,
+            Some(member),
+            priceable_lines.clone(),
+            chosen.clone(),
+            points,
+        )
+        .await
+        {
+            Ok(b) => Some(b),
+            Err(e) => {
+                let field = match &e {
+                    AppError::Invalid { fields, .. } if fields.contains_key("points_to_redeem") => {
+                        "points"
+                    }
+                    _ => "coupon",
+                };
+                errors.insert(field, e.to_string());
+                let coupons_ok = if field == "points" {
+                    chosen.clone()
+                } else {
+                    Vec::new()
+                };
+                engine_quote(
+                    state,
+                    location,
+                    Some(member),
+                    priceable_lines,
+                    coupons_ok,
+                    0,
+                )
+                .await
+                .ok()
+            }
+        }
+    };
+    let max_points = priced.as_ref().map_or(0, |b| b.max_redeemable_points);
+    let rules = &state.settings.points;
+    let id = form
+        .id
+        .clone()
+        .unwrap_or_else(|| retail_domain::ids::new_id().to_string());
+    let chosen_text = chosen.first().map(|c| c.to_string()).unwrap_or_default();
+    let body = html! {
+        @if let Some(p) = problem { div.notice.err role="alert" { (p) } }
+        @if lines.is_empty() { div.card { (ctx.t("没有选中的商品。", "No items selected.")) " " a href="/cart" { (ctx.t("返回购物车", "Back to cart")) } } }
+        div.chips {
+            a.chip.on[pickup] href={ "/checkout?mode=pickup&store=" (store) } { (ctx.t("门店自提", "Store pickup")) }
+            a.chip.on[!pickup] href="/checkout?mode=delivery" { (ctx.t("配送到家", "Delivery")) }
+        }
+        form #checkout-form method="post" action="/checkout" {
+            (ctx.csrf_field())
+            input type="hidden" name="id" value=(id);
+            input type="hidden" name="mode" value=(if pickup { "pickup" } else { "delivery" });
+            @if pickup {
+                div.field.has-error[errors.contains_key("store")] {
+                    label for="store" { (ctx.t("自提门店", "Pickup store")) }
+                    select #store name="store" data-reprice {
+                        @for l in &stores { option value=(l.id) selected[l.id == store] { (ctx.lang.pick(&l.name_zh, &l.name_en)) " · " (l.address) } }
+                    }
+                    @if let Some(e) = errors.get("store") { p.field-error data-field="store" { (e) } }
+                }
+            } @else {
+                (field(ctx.t("收货人", "Recipient"), "name", "text", form.name.as_deref().unwrap_or(""), &errors, html!{}))
+                (field(ctx.t("手机号", "Phone"), "phone", "tel", form.phone.as_deref().unwrap_or(""), &errors, html!{}))
+                (field(ctx.t("详细地址", "Address"), "address", "text", form.address.as_deref().unwrap_or(""), &errors, html!{}))
+            }
+            div.card {
+                @for l in &lines {
+                    div.spread {
+                        span { (l.name) " " span.muted { (l.spec) } " × " (l.qty) }
+                        @match l.unit_fen { Some(u) => span { (yuan(u)) }, None => span.status.cancelled { (ctx.t("已下架", "Unavailable")) } }
+                    }
+                    @if l.qty > l.available { p.field-error { (ctx.t("库存不足，仅剩 ", "Not enough stock; only ")) (l.available) } }
+                }
+                div.field.has-error[errors.contains_key("coupon")] {
+                    label for="coupon" { (ctx.t("优惠券", "Coupon")) " " a href="/coupons" { (ctx.t("去领券", "Get coupons")) } }
+                    select #coupon name="coupon" data-reprice {
+                        option value="" selected[chosen.is_empty()] { (ctx.t("不使用", "None")) " (" (coupons.len()) (ctx.t(" 张可用", " usable")) ")" }
+                        @for c in &coupons {
+                            option value=(c.id) selected[c.id.to_string() == chosen_text] {
+                                (ctx.lang.pick(&c.terms.name_zh, &c.terms.name_en)) " · " (rule_text(ctx.lang, &c.terms.rule))
+                            }
+                        }
+                    }
+                    @if let Some(e) = errors.get("coupon") { p.field-error data-field="coupon" { (e) } }
+                }
+                div.field.has-error[errors.contains_key("points")] {
+                    label for="points" { (ctx.t("使用积分", "Redeem points")) }
+                    input #points name="points" type="number" min="0" max=(max_points) inputmode="numeric" data-reprice
+                        value=(form.points.as_deref().unwrap_or(""));
+                    p.muted #points-hint {
+                        (ctx.t("可用积分 ", "Points balance ")) (balance) " · "
+                        (ctx.t("本单最多可用 ", "at most ")) (max_points)
+                        (ctx.t("", " on this order")) " · " (rules.redeem_points_per_yuan) (ctx.t(" 积分 = ¥1", " points = ¥1"))
+                    }
+                    @if let Some(e) = errors.get("points") { p.field-error data-field="points" { (e) } }
+                }
+                button.btn.secondary #reprice type="submit" formmethod="get" formaction="/checkout" formnovalidate { (ctx.t("更新合计", "Update total")) }
+                (priced_summary(ctx, priced.as_ref()))
+                p.muted { (ctx.t("实付金额以提交订单后为准。", "The amount due is fixed when the order is placed.")) }
+            }
+            button.btn.block type="submit" disabled[lines.is_empty()] { (ctx.t("提交订单", "Place order")) }
+        }
+    };
+    Ok(shop_page(ctx, ctx.t("结算", "Checkout"), count, body))
+}
+
+async fn place(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Form(form): Form<CheckoutForm>,
+) -> WebResult<Response> {
+    let session = session(&state, &ctx).await?;
+    let (session_id, member) = require_member(session.as_ref(), "/checkout")?;
+    let mut errors = FieldErrors::new();
+    let id = form
+        .id
+        .as_deref()
+        .and_then(|i| Uuid::parse_str(i).ok())
+        .filter(|i| retail_domain::ids::require_v7(*i).is_ok())
+        .ok_or_else(|| AppError::bad_request("invalid_form", "the form could not be read"))?;
+    let pickup = form.mode.as_deref() != Some("delivery");
+    let mut address = None;
+    if pickup {
+        if form.store.as_deref().unwrap_or("").is_empty() {
+            errors.insert("store", ctx.t("请选择门店", "Choose a store").into());
+        }
+    } else {
+        let name = form.name.clone().unwrap_or_default().trim().to_owned();
+        let phone = form.phone.clone().unwrap_or_default().trim().to_owned();
+        let addr = form.address.clone().unwrap_or_default().trim().to_owned();
+        if name.is_empty() || name.chars().count() > 64 {
+            errors.insert(
+                "name",
+                ctx.t(
+                    "请填写收货人（最多 64 字）",
+                    "Enter the recipient (up to 64 characters)",
+                )
+                .into(),
+            );
+        }
+        if storage::members::normalize_phone(&phone).is_err() {
+            errors.insert(
+                "phone",
+                ctx.t("请填写 11 位手机号", "Enter an 11-digit mobile number")
+                    .into(),
+            );
+        }
+        if addr.chars().count() < 5 || addr.chars().count() > 300 {
+            errors.insert(
+                "address",
+                ctx.t(
+                    "请填写详细地址（5 到 300 字）",
+                    "Enter the full address (5 to 300 characters)",
+                )
+                .into(),
+            );
+        }
+        address = Some(Address {
+            name,
+            phone,
+            address: addr,
+        });
+    }
+    let (Ok(coupons), Ok(points_to_redeem)) = (form.coupons(), form.points()) else {
+        // The page says which field is wrong.
+        return checkout_page(&state, &ctx, (session_id, member), &form, &errors, None).await;
+    };
+    if !errors.is_empty() {
+        return checkout_page(&state, &ctx, (session_id, member), &form, &errors, None).await;
+    }
+    let lines: Vec<_> = storage::web::cart(&state.store, session_id)
+        .await?
+        .into_iter()
+        .filter(|l| l.selected)
+        .collect();
+    if lines.is_empty() {
+        return Ok(redirect("/cart"));
+    }
+    let req = crate::app::checkout::Checkout {
+        id,
+        fulfilment: if pickup {
+            Fulfilment::Pickup
+        } else {
+            Fulfilment::Delivery
+        },
+        store: if pickup { form.store.clone() } else { None },
+        address,
+        lines: lines.iter().map(|l| (l.sku_id, l.qty)).collect(),
+        member_id: Some(member),
+        coupons,
+        points_to_redeem,
+        created_by: "shop-web".into(),
+    };
+    match crate::app::checkout::place(&state, req).await {
+        Ok(placed) => {
+            let ids: Vec<Uuid> = lines.iter().map(|l| l.sku_id).collect();
+            shop_session::change_cart(
+                &state,
+                session_id,
+                storage::web::cart_remove(&state.store, session_id, &ids),
+            )
+            .await?;
+            Ok(redirect(&format!("/orders/{}", placed.id)))
+        }
+        Err(AppError::Conflict { code, message }) => {
+            let text = if code == "out_of_stock" {
+                format!(
+                    "{} ({message})",
+                    ctx.t(
+                        "库存不足，请调整数量或换个门店。",
+                        "Not enough stock: change the quantity or the store."
+                    )
+                )
+            } else {
+                message
+            };
+            checkout_page(
+                &state,
+                &ctx,
+                (session_id, member),
+                &CheckoutForm { id: None, ..form },
+                &FieldErrors::new(),
+                Some(text),
+            )
+            .await
+        }
+        Err(e @ AppError::Invalid { .. }) => {
+            let text = e.to_string();
+            checkout_page(
+                &state,
+                &ctx,
+                (session_id, member),
+                &CheckoutForm { id: None, ..form },
+                &FieldErrors::new(),
+                Some(text),
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,101 @@
+//! The shop: the pages for shoppers, one module per area — [`browse`] (home, categories, search
+//! with suggestions, product page with per-store availability), [`cart`], [`checkout`] (pickup
+//! or delivery, coupons and points), [`orders`] (the shopper's orders, payment through the
+//! provider, the pickup code as a QR), [`member`] (log-in by phone, member centre, member code,
+//! messages), [`coupons`] (coupon centre, my coupons), [`scan`] (scan-and-go) and [`receipts`]
+//! (e-receipts, claiming a receipt's points).
+//!
+//! Prices come from the server's price look-ups (`CatalogCache::sku_prices`); orders are placed
+//! through the same path as `POST /api/v1/orders` ([`crate::app::checkout::place`]), so
+//! what the order charges is decided there, never here.
+//!
+//! This module holds what the areas share: the shopper's session (thin wrappers over
+//! [`crate::app::shop_session`]), [`require_member`], the link to the messages and the
+//! warehouse delivery orders ship from; `basket` shows and prices a cart or a scan-and-go basket
+//! with the pricing engine. The area modules use these and [`crate::web`], never each other.
+
+use axum::Router;
+use maud::html;
+use uuid::Uuid;
+
+use super::{Ctx, WebError, WebResult};
+use crate::app::shop_session;
+use crate::app::AppState;
+use crate::storage::web::WebSession;
+
+mod basket;
+pub mod browse;
+pub mod cart;
+pub mod checkout;
+pub mod coupons;
+pub mod member;
+pub mod orders;
+pub mod receipts;
+pub mod scan;
+
+/// Shop routes: every area's pages.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .merge(browse::router())
+        .merge(cart::router())
+        .merge(checkout::router())
+        .merge(orders::router())
+        .merge(member::router())
+        .merge(coupons::router())
+        .merge(scan::router())
+        .merge(receipts::router())
+}
+
+/// The warehouse delivery orders ship from (prices shown for delivery are its prices).
+const WAREHOUSE: &str = "WH01";
+
+/// The shopper's stored session, if there is one.
+pub async fn session(state: &AppState, ctx: &Ctx) -> WebResult<Option<WebSession>> {
+    Ok(shop_session::session(state, &ctx.sid).await?)
+}
+
+/// The shopper's session, created when missing.
+pub async fn ensure_session(state: &AppState, ctx: &Ctx) -> WebResult<WebSession> {
+    Ok(shop_session::ensure_session(state, &ctx.sid).await?)
+}
+
+/// Logs a member in (`Some`) or out (`None`) of the shopper's session and moves it to the new
+/// token `new_token` (no session fixation).
+pub async fn rekey_session(
+    state: &AppState,
+    ctx: &Ctx,
+    session: Uuid,
+    new_token: &str,
+    member: Option<Uuid>,
+) -> WebResult<()> {
+    Ok(shop_session::rekey_session(state, &ctx.sid, session, new_token, member).await?)
+}
+
+/// Units in the cart (for the tab bar badge).
+pub async fn cart_count(state: &AppState, session: Option<&WebSession>) -> WebResult<i64> {
+    Ok(shop_session::cart_count(state, session).await?)
+}
+
+/// The logged-in member's id, or a redirect to the log-in page.
+pub fn require_member(session: Option<&WebSession>, back: &str) -> WebResult<(Uuid, Uuid)> {
+    match session {
+        Some(WebSession {
+            id,
+            member_id: Some(m),
+        }) => Ok((*id, *m)),
+        _ => Err(WebError::Redirect(format!(
+            "/login?back={}",
+            super::urlencode(back)
+        ))),
+    }
+}
+
+/// The member centre's link to the message centre, with the unread count.
+pub fn messages_link(ctx: &Ctx, unread: i64) -> maud::Markup {
+    html! {
+        a.card.spread #messages-link href="/me/messages" style="display:flex;color:inherit" {
+            span { (ctx.t("消息", "Messages")) }
+            @if unread > 0 { span.badge #unread { (unread) } }
+        }
+    }
+}

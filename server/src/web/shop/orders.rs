@@ -1,0 +1,213 @@
+//! The shopper's orders: the list by tab (to pay, to ship, to pick up, done, after-sale), an
+//! order's page (the pickup code as a QR, the exit pass of a scan-and-go order, the history),
+//! paying a pending order through the provider, and cancelling it before payment.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use maud::html;
+use retail_domain::codes::{PickupCode, SignedCode};
+use retail_domain::order::{Fulfilment, OrderStatus};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{cart_count, messages_link, require_member, session};
+use crate::app::AppState;
+use crate::error::AppError;
+use crate::storage;
+use crate::storage::web::WebSession;
+use crate::web::{qr_svg, redirect, shop_page, status_label, when, yuan, Ctx, Form, WebResult};
+
+/// The shopper's order routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/orders", get(orders))
+        .route("/orders/{id}", get(order))
+        .route("/orders/{id}/pay", post(pay))
+        .route("/orders/{id}/cancel", post(cancel))
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct OrdersParams {
+    tab: Option<String>,
+}
+
+/// The shop's order tabs and the statuses each shows.
+fn tab_statuses(tab: &str) -> Vec<String> {
+    let list: &[&str] = match tab {
+        "pending" => &["pending_payment"],
+        "ship" => &["paid", "shipped"],
+        "pickup" => &["ready_for_pickup"],
+        "done" => &["delivered", "picked_up", "completed"],
+        "after" => &["after_sale", "refunded", "cancelled"],
+        _ => &[],
+    };
+    list.iter().map(|s| (*s).to_owned()).collect()
+}
+
+async fn orders(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(p): Query<OrdersParams>,
+) -> WebResult<Response> {
+    let session = session(&state, &ctx).await?;
+    let (_, member) = require_member(session.as_ref(), "/orders")?;
+    let tab = p.tab.unwrap_or_default();
+    let rows = storage::web::orders(
+        &state.store,
+        &storage::web::OrderQuery {
+            member: Some(member),
+            statuses: tab_statuses(&tab),
+            limit: 50,
+            ..Default::default()
+        },
+    )
+    .await?;
+    let count = cart_count(&state, session.as_ref()).await?;
+    let unread = storage::notices::unread(&state.store, member).await?;
+    let tabs = [
+        ("", ctx.t("全部", "All")),
+        ("pending", ctx.t("待付款", "To pay")),
+        ("ship", ctx.t("待发货", "To ship")),
+        ("pickup", ctx.t("待自提", "To pick up")),
+        ("done", ctx.t("已完成", "Done")),
+        ("after", ctx.t("售后/取消", "After-sale")),
+    ];
+    let body = html! {
+        @if unread > 0 { (messages_link(&ctx, unread)) }
+        div.chips { @for (k, label) in tabs { a.chip.on[k == tab] href={ "/orders?tab=" (k) } { (label) } } }
+        @if rows.is_empty() { div.card { (ctx.t("还没有订单", "No orders yet")) } }
+        @for o in &rows {
+            a.card style="display:block;color:inherit" href={ "/orders/" (o.id) } {
+                div.spread { b { (o.order_no) } span class={ "status " (o.status) } { (status_label(ctx.lang, &o.status)) } }
+                div.spread { span.muted { (when(o.created_at)) " · " (if o.fulfilment == "pickup" { ctx.t("自提", "Pickup") } else { ctx.t("配送", "Delivery") }) } span.price { (yuan(o.total_fen)) } }
+            }
+        }
+    };
+    Ok(shop_page(&ctx, ctx.t("我的订单", "My orders"), count, body))
+}
+
+async fn own_order(
+    state: &AppState,
+    ctx: &Ctx,
+    id: Uuid,
+) -> WebResult<(Option<WebSession>, storage::orders::OrderView)> {
+    let session = session(state, ctx).await?;
+    let (_, member) = require_member(session.as_ref(), &format!("/orders/{id}"))?;
+    let order = storage::orders::get(&state.store, id).await?;
+    if order.member_id != Some(member) {
+        return Err(AppError::not_found("order").into());
+    }
+    Ok((session, order))
+}
+
+async fn order(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<Uuid>,
+) -> WebResult<Response> {
+    let (session, order) = own_order(&state, &ctx, id).await?;
+    let count = cart_count(&state, session.as_ref()).await?;
+    let store = state
+        .catalog_cache
+        .location(&state.store, &order.location_id)
+        .await?;
+    let pickup_qr = match (&order.pickup_code, order.status) {
+        (Some(code), OrderStatus::Paid | OrderStatus::ReadyForPickup) => {
+            Some(state.keys.signer.sign(&SignedCode::Pickup(PickupCode {
+                order_id: order.id,
+                short_code: code.clone(),
+            })))
+        }
+        _ => None,
+    };
+    let body = html! {
+        div.card {
+            div.spread { b { (order.order_no) } span class={ "status " (order.status.as_str()) } { (status_label(ctx.lang, order.status.as_str())) } }
+            p.muted {
+                @if order.fulfilment == Fulfilment::Pickup { (ctx.t("门店自提：", "Pickup at: ")) }
+                @else if order.fulfilment == Fulfilment::Delivery { (ctx.t("配送 · 发货仓：", "Delivery from: ")) }
+                @if let Some(s) = &store { (ctx.lang.pick(&s.name_zh, &s.name_en)) " " (s.address) } @else { (order.location_id) }
+            }
+        }
+        @if order.status == OrderStatus::PendingPayment {
+            div.card {
+                p { (ctx.t("请在 ", "Please pay by ")) @if let Some(e) = order.expires_at { (when(e.timestamp_millis())) } (ctx.t(" 前完成支付", "")) }
+                form method="post" action={ "/orders/" (order.id) "/pay" } {
+                    (ctx.csrf_field())
+                    button.btn.block type="submit" { (ctx.t("去支付 ", "Pay ")) (yuan(order.total.fen())) }
+                }
+                form method="post" action={ "/orders/" (order.id) "/cancel" } style="margin-top:8px" {
+                    (ctx.csrf_field())
+                    button.btn.secondary.block type="submit" { (ctx.t("取消订单", "Cancel order")) }
+                }
+            }
+        }
+        @if order.channel == retail_domain::order::Channel::ScanAndGo && matches!(order.status, OrderStatus::Paid | OrderStatus::Completed) {
+            div.card.center { a.btn.block #show-exit-pass href="/scan/pass" { (ctx.t("出示出场码", "Show the exit pass")) } }
+        }
+        @if let Some(qr) = &pickup_qr {
+            div.card.center {
+                b { (ctx.t("取货码", "Pickup code")) }
+                div { div.qr { (qr_svg(qr)) } }
+                p style="font-size:26px;letter-spacing:4px;margin:4px 0" data-pickup-code { (order.pickup_code.as_deref().unwrap_or("")) }
+                p.muted { @if order.status == OrderStatus::ReadyForPickup { (ctx.t("商品已备好，请到店出示此码。", "Your order is ready: show this code at the store.")) } @else { (ctx.t("门店备货中，备好后即可取货。", "The store is preparing your order.")) } }
+            }
+        }
+        div.card {
+            @for l in &order.lines {
+                div.spread { span { (l.name) " × " (l.qty) } span { (yuan(l.amount.fen())) } }
+            }
+            @if order.discount.fen() != 0 { div.spread { span { (ctx.t("优惠", "Discount")) } span { "-" (yuan(order.discount.fen())) } } }
+            div.spread { b { (ctx.t("实付", "Total")) } b.price { (yuan(order.total.fen())) } }
+            @if order.points_earned > 0 { p.muted { (ctx.t("获得积分 ", "Points earned ")) (order.points_earned) } }
+        }
+        div.card {
+            b { (ctx.t("订单记录", "History")) }
+            @for e in &order.events {
+                div.spread.muted { span { (status_label(ctx.lang, e.to.as_str())) } span { (when(e.at.timestamp_millis())) } }
+            }
+        }
+    };
+    Ok(shop_page(&ctx, ctx.t("订单详情", "Order"), count, body))
+}
+
+async fn pay(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<Uuid>,
+    Form(_): Form<HashMap<String, String>>,
+) -> WebResult<Response> {
+    let (_, order) = own_order(&state, &ctx, id).await?;
+    if order.status != OrderStatus::PendingPayment {
+        return Ok(redirect(&format!("/orders/{id}")));
+    }
+    let payment =
+        storage::payments::create_intent(&state.store, retail_domain::ids::new_id(), order.id)
+            .await?;
+    Ok(redirect(&format!("/sandbox/pay/{}", payment.id)))
+}
+
+async fn cancel(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<Uuid>,
+    Form(_): Form<HashMap<String, String>>,
+) -> WebResult<Response> {
+    let (_, order) = own_order(&state, &ctx, id).await?;
+    if order.status == OrderStatus::PendingPayment {
+        crate::app::orders::change_status_from(
+            &state.store,
+            id,
+            Some(OrderStatus::PendingPayment),
+            OrderStatus::Cancelled,
+            "shopper",
+            "cancelled by the shopper",
+        )
+        .await?;
+    }
+    Ok(redirect(&format!("/orders/{id}")))
+}
