@@ -233,7 +233,7 @@ pub async fn watch_catalog_notices(login: BusLogin, pull: Arc<Notify>) {
     options.set_credentials(login.device_id.clone(), login.credential.clone());
     options.set_keep_alive(Duration::from_secs(15));
     let (client, mut events) = AsyncClient::new(options, 16);
-    let topic = format!("retail/v1/stores/{}/catalog", login.store);
+    let topic = retail_domain::wire::bus::catalog_topic(&login.store);
     loop {
         match events.poll().await {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {

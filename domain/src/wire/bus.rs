@@ -66,6 +66,31 @@ pub fn store_events_filter(store: &str) -> String {
     format!("{TOPIC_ROOT}/stores/{store}/devices/+/events")
 }
 
+/// `retail/v1/stores/{store}/#`: everything of one store (what a device of the store may read).
+pub fn store_filter(store: &str) -> String {
+    format!("{TOPIC_ROOT}/stores/{store}/#")
+}
+
+/// `retail/v1/#`: every topic of the system (the server's own broker login).
+pub fn all_topics_filter() -> String {
+    format!("{TOPIC_ROOT}/#")
+}
+
+/// `retail/v1/stores/+/devices/+/status`: every device's presence and health, in every store.
+pub fn all_stores_status_filter() -> String {
+    format!("{TOPIC_ROOT}/stores/+/devices/+/status")
+}
+
+/// `retail/v1/stores/+/devices/+/events`: every device's events, in every store.
+pub fn all_stores_events_filter() -> String {
+    format!("{TOPIC_ROOT}/stores/+/devices/+/events")
+}
+
+/// The filters the server subscribes to: every store's device status and events.
+pub fn server_filters() -> [String; 2] {
+    [all_stores_status_filter(), all_stores_events_filter()]
+}
+
 /// What a device topic is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DeviceTopicKind {
@@ -528,6 +553,53 @@ mod tests {
         let mut oversized = later.into_bytes();
         oversized.resize(MAX_PAYLOAD + 1, b' ');
         assert_eq!(message_id(&oversized), None);
+    }
+
+    /// MQTT filter matching (`+` one level, `#` the rest), for checking the filters above.
+    fn matches(filter: &str, topic: &str) -> bool {
+        let mut levels = topic.split('/');
+        for f in filter.split('/') {
+            match (f, levels.next()) {
+                ("#", _) => return true,
+                ("+", Some(_)) => {}
+                (f, Some(level)) if f == level => {}
+                _ => return false,
+            }
+        }
+        levels.next().is_none()
+    }
+
+    #[test]
+    fn filters_cover_what_they_say() {
+        let d = Uuid::now_v7();
+        let [status, events] = server_filters();
+        assert_eq!(status, "retail/v1/stores/+/devices/+/status");
+        assert_eq!(events, "retail/v1/stores/+/devices/+/events");
+        assert_eq!(all_topics_filter(), "retail/v1/#");
+        assert_eq!(store_filter("SH001"), "retail/v1/stores/SH001/#");
+        for store in ["SH001", "HZ001"] {
+            assert!(matches(&status, &status_topic(store, d)));
+            assert!(!matches(&status, &events_topic(store, d)));
+            assert!(matches(&events, &events_topic(store, d)));
+            assert!(!matches(&events, &status_topic(store, d)));
+            // The server hears devices only, not its own notices or acknowledgements.
+            for own in [
+                acks_topic(store, d),
+                commands_topic(store, d),
+                pickup_topic(store),
+                catalog_topic(store),
+            ] {
+                assert!(!matches(&status, &own) && !matches(&events, &own), "{own}");
+                assert!(matches(&all_topics_filter(), &own), "{own}");
+            }
+            // A store's filter: that store's topics, which its devices may read.
+            assert!(matches(&store_filter(store), &catalog_topic(store)));
+            assert!(matches(&store_filter(store), &events_topic(store, d)));
+            assert!(!matches(&store_filter("SH002"), &catalog_topic(store)));
+            assert!(device_may_subscribe(store, &store_filter(store)));
+        }
+        assert!(!device_may_subscribe("SH001", &status));
+        assert!(!device_may_subscribe("SH001", &all_topics_filter()));
     }
 
     #[test]

@@ -40,12 +40,6 @@ const ACK_QUEUE: usize = 4096;
 /// Most acknowledgements gathered into one round of messages.
 const ACK_BATCH: usize = 1024;
 
-/// The filters the server subscribes to.
-pub const FILTERS: [&str; 2] = [
-    "retail/v1/stores/+/devices/+/status",
-    "retail/v1/stores/+/devices/+/events",
-];
-
 /// One message received by the server's client.
 #[derive(Clone, Debug)]
 pub struct Incoming {

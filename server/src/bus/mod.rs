@@ -28,9 +28,6 @@ pub mod consumer;
 pub mod gateway;
 pub mod mosquitto;
 
-/// Root of every topic.
-pub const TOPIC_ROOT: &str = "retail/v1";
-
 /// Version of the notice payloads.
 pub const PAYLOAD_VERSION: u32 = 1;
 
@@ -249,9 +246,9 @@ impl Bus {
                             subscribed_tx.send_replace(false);
                             tracing::info!("connected to the MQTT broker");
                             if consumer.is_some() {
-                                for filter in consumer::FILTERS {
+                                for filter in retail_domain::wire::bus::server_filters() {
                                     // try_: never wait on the event loop this task drives.
-                                    if let Err(err) = subscriber.try_subscribe(filter, QoS::AtLeastOnce) {
+                                    if let Err(err) = subscriber.try_subscribe(&filter, QoS::AtLeastOnce) {
                                         tracing::error!(%filter, error = %err, "could not subscribe");
                                     }
                                 }
@@ -259,7 +256,7 @@ impl Bus {
                         }
                         Ok(Event::Incoming(Packet::SubAck(_))) => {
                             acks += 1;
-                            if acks == consumer::FILTERS.len() {
+                            if acks == retail_domain::wire::bus::server_filters().len() {
                                 subscribed_tx.send_replace(true);
                             }
                         }
@@ -346,7 +343,7 @@ impl Bus {
 
     /// Announces a pickup order event to its store.
     pub async fn pickup(&self, store: &str, notice: PickupNotice<'_>) {
-        self.publish(format!("{TOPIC_ROOT}/stores/{store}/pickup"), notice)
+        self.publish(retail_domain::wire::bus::pickup_topic(store), notice)
             .await;
     }
 
@@ -385,7 +382,7 @@ impl Bus {
             seq: i64,
         }
         self.publish(
-            format!("{TOPIC_ROOT}/stores/{store}/catalog"),
+            retail_domain::wire::bus::catalog_topic(store),
             CatalogNotice { seq },
         )
         .await;

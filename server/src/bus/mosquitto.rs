@@ -17,7 +17,7 @@ use anyhow::Context;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use rand::RngCore as _;
-use retail_domain::wire::bus::{events_topic, status_topic, TOPIC_ROOT};
+use retail_domain::wire::bus::{all_topics_filter, events_topic, status_topic, store_filter};
 
 use crate::storage::{self, Store};
 
@@ -88,7 +88,11 @@ pub async fn generate(
     );
     if let Some((user, password)) = server {
         let _ = writeln!(passwords, "{user}:{}", password_entry(password));
-        let _ = writeln!(acl, "user {user}\ntopic readwrite {TOPIC_ROOT}/#\n");
+        let _ = writeln!(
+            acl,
+            "user {user}\ntopic readwrite {}\n",
+            all_topics_filter()
+        );
     }
     let mut skipped = Vec::new();
     for login in logins {
@@ -100,8 +104,9 @@ pub async fn generate(
         let _ = writeln!(passwords, "{}:{entry}", login.device);
         let _ = writeln!(
             acl,
-            "user {}\ntopic read {TOPIC_ROOT}/stores/{store}/#\ntopic write {}\ntopic write {}\n",
+            "user {}\ntopic read {}\ntopic write {}\ntopic write {}\n",
             login.device,
+            store_filter(store),
             status_topic(store, login.device),
             events_topic(store, login.device),
         );
