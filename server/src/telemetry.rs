@@ -9,10 +9,16 @@ use axum::response::Response;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
-/// Installs the global log subscriber (call once, from `main`). `RUST_LOG` filters.
+/// The log filter without `RUST_LOG`: the server's own events from `info`; its libraries'
+/// chatter only from `warn` — the embedded MQTT broker (rumqttd) logs every connection and
+/// subscription at `info`, which `RUST_LOG=info` (or `debug`) shows again.
+pub const DEFAULT_LOG_FILTER: &str = "info,sqlx=warn,tower_http=info,rumqttd=warn,rumqttc=warn";
+
+/// Installs the global log subscriber (call once, from `main`). `RUST_LOG` replaces
+/// [`DEFAULT_LOG_FILTER`] entirely.
 pub fn init_logging(json: bool) {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     let _ = if json {
         builder.json().try_init()
@@ -52,4 +58,16 @@ pub async fn track_requests(request: Request, next: Next) -> Response {
     metrics::histogram!("http_request_duration_seconds", &labels)
         .record(started.elapsed().as_secs_f64());
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_filter_parses_and_quiets_the_broker() {
+        let filter = EnvFilter::try_new(DEFAULT_LOG_FILTER);
+        assert!(filter.is_ok(), "{filter:?}");
+        assert!(DEFAULT_LOG_FILTER.contains("rumqttd=warn"));
+    }
 }
