@@ -222,7 +222,7 @@ async fn issue_five_off(app: &TestApp, admin: &str, member: &str) -> String {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    crate::app::pricing::issue_coupon(
+    crate::pricing::issue_coupon(
         app,
         admin,
         template.parse().unwrap(),

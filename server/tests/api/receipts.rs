@@ -11,8 +11,8 @@ use retail_domain::codes::{CodeSigner, ReceiptCode, SignedCode};
 use retail_domain::money::Money;
 use serde_json::{json, Value};
 
-use crate::app::pricing::member_code;
 use crate::both_backends;
+use crate::pricing::member_code;
 use crate::sales::{fen, member, new_id, push, register_lane, sale, sku_ids};
 use crate::support::TestApp;
 use crate::web::{between, console, shopper, Browser};
