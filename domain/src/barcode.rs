@@ -153,7 +153,7 @@ pub enum MeasureKind {
 ///
 /// The total must be 13 digits. Layouts are market / retailer configuration;
 /// [`VariableMeasureLayout::cn_default`] is just a common example.
-#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, utoipa::ToSchema)]
 pub struct VariableMeasureLayout {
     /// Leading digits that select this layout, e.g. `["20", …, "29"]` or `["2"]`. All must start
     /// with `'2'` and have a length that makes the layout add up to 13 digits.

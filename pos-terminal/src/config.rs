@@ -17,6 +17,11 @@
 //! display = "serial:/dev/ttyUSB2@9600"      # its line (data_dir/display.bin with --simulate)
 //! manager_pin_sha256 = "…"                  # sha256 hex of the store manager's PIN
 //! ```
+//!
+//! The scales' label layouts (variable-measure EAN-13: PLU and price or weight) are the
+//! chain's, set on the server (`barcodes.variable_measure`) and pulled with the pricing context;
+//! a lane whose scales print differently overrides them with its own `[[variable_measure]]`
+//! tables (the fields of `retail_domain::barcode::VariableMeasureLayout`).
 
 use std::path::{Path, PathBuf};
 
@@ -84,7 +89,9 @@ pub struct Config {
     /// whose profile has real-time status, on `tcp:` or `serial:`.
     #[serde(default = "default_printer_check_secs")]
     pub printer_check_secs: u64,
-    /// Variable-measure barcode layouts (default: the Chinese price layout, prefixes 20–29).
+    /// Variable-measure barcode layouts for this lane only, overriding the chain's (which the
+    /// server sends with the pricing context; its default is the Chinese price label, prefixes
+    /// 20–29). Unset (the default): the chain's.
     #[serde(default)]
     pub variable_measure: Vec<VariableMeasureLayout>,
     /// Receipt footer lines.
@@ -148,12 +155,9 @@ impl Config {
         Ok(())
     }
 
-    /// The variable-measure layouts in force.
+    /// This lane's own variable-measure layouts (an override of the chain's); empty: the
+    /// chain's, from the pricing context.
     pub fn layouts(&self) -> Vec<VariableMeasureLayout> {
-        if self.variable_measure.is_empty() {
-            vec![VariableMeasureLayout::cn_default()]
-        } else {
-            self.variable_measure.clone()
-        }
+        self.variable_measure.clone()
     }
 }

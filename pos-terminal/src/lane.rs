@@ -21,6 +21,7 @@
 //! journal (with the receipt bytes) *before* anything is printed, and [`PaymentOutcome::Completed`]
 //! hands the receipt to the caller to print.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
@@ -67,7 +68,9 @@ pub struct LaneSettings {
     /// SHA-256 (hex) of the store manager's PIN, needed to void a sale; none: voiding is
     /// refused.
     pub manager_pin_sha256: Option<String>,
-    /// Variable-measure barcode layouts of the market.
+    /// Variable-measure barcode layouts for this lane only (its configuration file's
+    /// `variable_measure`), overriding the chain's from the pricing context; empty: the
+    /// chain's ([`Lane::layouts`]).
     pub layouts: Vec<VariableMeasureLayout>,
     /// The receipt printer's layout.
     pub receipt_layout: ReceiptLayout,
@@ -438,6 +441,17 @@ impl Lane {
         &self.context
     }
 
+    /// The variable-measure layouts scale labels are read with: the lane's own override
+    /// ([`LaneSettings::layouts`]) when it has one, else the chain's, which the server sends
+    /// with the pricing context (kept in the lane database, so offline too).
+    pub fn layouts(&self) -> Cow<'_, [VariableMeasureLayout]> {
+        if self.settings.layouts.is_empty() {
+            self.context.layouts()
+        } else {
+            Cow::Borrowed(&self.settings.layouts)
+        }
+    }
+
     /// Reloads the pricing context, categories and receipt keys after a sync, and re-prices.
     pub async fn reload(&mut self) -> LaneResult<()> {
         if let Some(context) = self.db.pricing_context().await? {
@@ -527,7 +541,7 @@ impl Lane {
 
     /// Handles one scanned frame.
     pub async fn scan(&mut self, text: &str) -> LaneResult<ScanOutcome> {
-        match classify_scan(text, &self.settings.layouts) {
+        match classify_scan(text, &self.layouts()) {
             Scan::Product(code) => self.add_product(code).await,
             Scan::MemberCode(text) => self.member_code(&text),
             Scan::ReceiptCode(text) => self.receipt_code(&text).map(ScanOutcome::Receipt),

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
+use retail_domain::barcode::VariableMeasureLayout;
 use retail_domain::points::PointsRules;
 use serde::{Deserialize, Serialize};
 
@@ -45,6 +46,37 @@ pub struct Settings {
     /// Receipt codes: claiming a sale's points after the fact.
     #[serde(default)]
     pub receipts: ReceiptSettings,
+    /// The chain's barcodes: how the scales' labels are laid out.
+    #[serde(default)]
+    pub barcodes: BarcodeSettings,
+}
+
+/// The chain's barcode conventions, sent to every lane with its pricing context
+/// (`GET /api/v1/pricing/context`), so the lanes read the scales' labels the same way.
+///
+/// ```toml
+/// [[barcodes.variable_measure]]      # a scale label: 28 + PLU + weight in grams
+/// prefixes = ["28"]
+/// plu_digits = 5
+/// value_digits = 5
+/// value = "weight"                   # or "price"
+/// decimals = 3
+/// ```
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BarcodeSettings {
+    /// The variable-measure EAN-13 layouts the chain's scales print (prefix, PLU, price or
+    /// weight); default: the common Chinese price label, prefixes 20–29 + 5-digit PLU + price in
+    /// fen ([`VariableMeasureLayout::cn_default`]). An empty list: no scale labels. A lane's
+    /// own `variable_measure` setting overrides this for that lane.
+    pub variable_measure: Vec<VariableMeasureLayout>,
+}
+
+impl Default for BarcodeSettings {
+    fn default() -> Self {
+        Self {
+            variable_measure: vec![VariableMeasureLayout::cn_default()],
+        }
+    }
 }
 
 /// Receipt codes (docs/DESIGN.md §7): the shopper claims the points of a sale made without a member.
@@ -174,6 +206,7 @@ impl Default for Settings {
                 mosquitto_pid_file: String::new(),
             },
             receipts: ReceiptSettings::default(),
+            barcodes: BarcodeSettings::default(),
         }
     }
 }
@@ -221,6 +254,11 @@ impl Settings {
             (1..=3650).contains(&self.receipts.claim_window_days),
             "receipts.claim_window_days must be 1 to 3650"
         );
+        for layout in &self.barcodes.variable_measure {
+            layout
+                .validate()
+                .map_err(|e| anyhow::anyhow!("barcodes.variable_measure: {e}"))?;
+        }
         anyhow::ensure!(
             self.mqtt.mosquitto_dir.is_empty() || !self.mqtt.url.is_empty(),
             "mqtt.mosquitto_dir is for an external Mosquitto: set MQTT_URL too"
@@ -255,5 +293,32 @@ mod tests {
         );
         settings.mqtt.url = "mqtt://server:pw@127.0.0.1:1883".into();
         assert!(settings.validate().is_ok());
+    }
+
+    #[test]
+    fn scale_label_layouts_default_to_the_chinese_one_and_are_checked() {
+        let mut settings = Settings::default();
+        assert_eq!(
+            settings.barcodes.variable_measure,
+            [VariableMeasureLayout::cn_default()]
+        );
+        // What a `retail.toml` sets replaces the default list.
+        settings = Figment::from(Serialized::defaults(settings))
+            .merge(Toml::string(
+                "[[barcodes.variable_measure]]\nprefixes = [\"28\"]\nplu_digits = 5\n\
+                 value_digits = 5\nvalue = \"weight\"\ndecimals = 3\n",
+            ))
+            .extract()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(settings.barcodes.variable_measure.len(), 1);
+        assert_eq!(settings.barcodes.variable_measure[0].prefixes, ["28"]);
+        assert!(settings.validate().is_ok());
+        settings.barcodes.variable_measure[0].plu_digits = 6;
+        let err = settings.validate().err().map(|e| e.to_string());
+        assert!(
+            err.as_deref()
+                .is_some_and(|e| e.contains("barcodes.variable_measure")),
+            "{err:?}"
+        );
     }
 }

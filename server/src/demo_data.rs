@@ -4,6 +4,9 @@
 //! [`chain`] builds the whole data set as plain values: locations (head office, one warehouse,
 //! four stores in 上海 and 杭州), a three-level category tree, several hundred products with
 //! their SKUs, prices and valid EAN-13 barcodes, staff accounts, members and opening stock.
+//! Fresh produce, meat and seafood are sold by weight: each weighed SKU also has a scale PLU
+//! (`10001`…, [`FIRST_PLU`]) that the scales print into their labels (`20` + PLU + price, the
+//! chain's default layout), and the packaged [`SAMPLE_BARCODE`] is the one the README scans.
 //!
 //! The module is pure and deterministic: there is no I/O, no database access and no random
 //! number generator. Products are generated from curated tables (product line × brand ×
@@ -16,6 +19,16 @@
 //! data into a production database.
 
 use retail_domain::barcode::gtin_check_digit;
+
+/// The barcode the README and the demos scan: 农夫山泉饮用天然水 550ml.
+pub const SAMPLE_BARCODE: &str = "6901234567892";
+
+/// The scale PLU of the first weighed SKU (烟台红富士苹果, loose apples); the others follow in
+/// catalog order (`10002` 海南香蕉, …).
+pub const FIRST_PLU: u32 = 10001;
+
+/// The product (brand + line) and variant that carries [`SAMPLE_BARCODE`].
+const SAMPLE_SKU: (&str, &str, usize) = ("农夫山泉", "饮用天然水", 0);
 
 /// What a location is used for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +85,9 @@ pub struct DemoSku {
     pub spec_en: String,
     /// A valid, unique EAN-13 with a Chinese GS1 prefix (690–695).
     pub barcode: String,
+    /// For weighed SKUs, the scale's PLU (five digits from [`FIRST_PLU`]): a second, internal
+    /// code of the SKU that the scales print into their price labels. None for packaged SKUs.
+    pub plu: Option<String>,
     /// Chain-wide price in fen; for weighed SKUs the price per kg.
     pub price_fen: i64,
     /// Member price in fen (always below `price_fen`), for about a fifth of the SKUs.
@@ -1069,6 +1085,7 @@ fn products() -> Vec<DemoProduct> {
     let mut products = Vec::new();
     let mut per_top = [0u32; TOP_CATEGORIES.len()];
     let mut seq: u64 = 0;
+    let mut plus = FIRST_PLU..;
     for (line_no, line) in LINES.iter().enumerate() {
         let top = top_index(line.leaf);
         let branded = !line.brands.is_empty();
@@ -1116,11 +1133,20 @@ fn products() -> Vec<DemoProduct> {
                 .iter()
                 .enumerate()
                 .map(|(i, spec)| {
+                    let sample = SAMPLE_SKU == (brand, line.zh, i);
                     let sku = DemoSku {
                         sku_code: format!("{code}-{:02}", i + 1),
                         spec_zh: spec.zh.to_string(),
                         spec_en: spec.en.to_string(),
-                        barcode: barcode(brand_no, seq),
+                        barcode: if sample {
+                            SAMPLE_BARCODE.to_string()
+                        } else {
+                            barcode(brand_no, seq)
+                        },
+                        plu: spec
+                            .weighed
+                            .then(|| plus.next().map(|n| n.to_string()))
+                            .flatten(),
                         price_fen: spec.price_fen,
                         member_price_fen: member_price(seq, spec.price_fen),
                         store_prices: store_prices(seq, spec.price_fen),
@@ -1285,6 +1311,68 @@ mod tests {
                 sku.barcode
             );
         }
+    }
+
+    #[test]
+    fn the_sample_barcode_is_a_stocked_packaged_item() {
+        let chain = chain();
+        assert!(retail_domain::barcode::validate_gtin(SAMPLE_BARCODE).is_ok());
+        let (product, sku) = chain
+            .products
+            .iter()
+            .flat_map(|p| p.skus.iter().map(move |s| (p, s)))
+            .find(|(_, s)| s.barcode == SAMPLE_BARCODE)
+            .unwrap_or_else(|| panic!("nobody has {SAMPLE_BARCODE}"));
+        assert_eq!(
+            (product.name_zh.as_str(), sku.spec_zh.as_str()),
+            ("农夫山泉饮用天然水", "550ml")
+        );
+        assert!(!sku.weighed);
+        for store in STORE_CODES {
+            assert!(
+                chain
+                    .stock
+                    .iter()
+                    .any(|r| r.location == store && r.sku_code == sku.sku_code && r.on_hand > 0),
+                "{SAMPLE_BARCODE} out of stock at {store}"
+            );
+        }
+    }
+
+    #[test]
+    fn weighed_skus_have_scale_plus_that_labels_carry() {
+        use retail_domain::barcode::{classify_product_code, ScannedCode, VariableMeasureLayout};
+        let chain = chain();
+        let skus = all_skus(&chain);
+        let weighed: Vec<&&DemoSku> = skus.iter().filter(|s| s.weighed).collect();
+        assert!(weighed.len() >= 20, "{} weighed SKUs", weighed.len());
+        let mut seen = HashSet::new();
+        for (n, sku) in weighed.iter().enumerate() {
+            let plu = sku.plu.clone().unwrap_or_default();
+            assert_eq!(
+                plu,
+                (FIRST_PLU as usize + n).to_string(),
+                "{}",
+                sku.sku_code
+            );
+            assert!(seen.insert(plu.clone()));
+            // A scale's price label of it reads back as this PLU under the default layout.
+            let label = retail_domain::barcode::ean13_from_body(&format!("20{plu}01234"))
+                .unwrap_or_default();
+            match classify_product_code(&label, &[VariableMeasureLayout::cn_default()]) {
+                Ok(ScannedCode::VariableMeasure { plu: read, .. }) => assert_eq!(read, plu),
+                other => panic!("{label}: {other:?}"),
+            }
+        }
+        assert!(skus.iter().all(|s| s.weighed || s.plu.is_none()));
+        let apples = chain
+            .products
+            .iter()
+            .find(|p| p.name_zh == "烟台红富士苹果");
+        assert_eq!(
+            apples.and_then(|p| p.skus[0].plu.clone()),
+            Some(FIRST_PLU.to_string())
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use retail_domain::money::Money;
+use retail_domain::wire::catalog::SkuRecord;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -33,8 +34,9 @@ pub const STORE_NAME: &str = "鲜邻超市 上海一店";
 pub const MANAGER: &str = "mgr.sh001";
 /// The manager's PIN at the lanes (voiding a sale).
 pub const MANAGER_PIN: &str = "1234";
-/// The scale's PLU of the demo's loose item sold by price label (`20` + PLU + price).
-pub const SCALE_PLU: &str = "10001";
+/// The scale's PLU of the demo chain's loose apples (烟台红富士苹果), sold by price label
+/// (`20` + PLU + price).
+pub const SCALE_PLU: u32 = retail_server::demo_data::FIRST_PLU;
 
 /// Which store bus the day runs on.
 #[derive(Clone, Debug)]
@@ -84,17 +86,17 @@ pub struct Registrations {
     pub lanes: Vec<Registration>,
 }
 
-/// The loose item sold by scale label.
+/// The demo's loose item sold by scale label ([`SCALE_PLU`]).
 #[derive(Clone, Debug)]
 pub struct ScaleItem {
     /// Its SKU.
     pub sku_id: Uuid,
-    /// Price per kg.
+    /// Price per kg at [`STORE`].
     pub price_per_kg: Money,
 }
 
 /// A scale's price label for the demo's loose item: EAN-13 `20` + PLU + price in fen (the
-/// Chinese layout the lanes are configured with, `VariableMeasureLayout::cn_default`).
+/// chain's layout, which the lanes get from the server: `VariableMeasureLayout::cn_default`).
 pub fn scale_label(price: Money) -> anyhow::Result<String> {
     let fen = price.fen();
     if !(1..=99_999).contains(&fen) {
@@ -163,74 +165,28 @@ async fn registrations(api: &Api, path: &Path) -> anyhow::Result<Registrations> 
     Ok(devices)
 }
 
-/// Makes sure the loose item sold by price label exists (PLU [`SCALE_PLU`] as an internal code
-/// of a weighed SKU, with stock at the store).
-async fn ensure_scale_item(api: &Api) -> anyhow::Result<ScaleItem> {
+/// The demo chain's loose item sold by price label (PLU [`SCALE_PLU`], an internal code of a
+/// weighed SKU), with its price per kg at the store.
+async fn scale_item(api: &Api) -> anyhow::Result<ScaleItem> {
     let admin = api.login("admin").await?;
-    let (status, found) = api
-        .get(&format!("/catalog/barcodes/{SCALE_PLU}"), Some(&admin))
-        .await?;
-    let sku_of = |body: &Value| -> anyhow::Result<ScaleItem> {
-        let sku = if body["skus"].is_array() {
-            &body["skus"][0]
-        } else {
-            body
-        };
-        Ok(ScaleItem {
-            sku_id: serde_json::from_value(sku["id"].clone())
-                .with_context(|| format!("no SKU id in {body}"))?,
-            price_per_kg: serde_json::from_value(sku["price"].clone())
-                .with_context(|| format!("no price in {body}"))?,
-        })
-    };
-    if status == 200 {
-        return sku_of(&found);
-    }
-    // A leaf of the category tree (fresh produce, when the demo chain has it).
-    let categories = api.get_ok("/categories", None).await?;
-    let all = categories.as_array().context("the category list")?;
-    let is_parent = |code: &str| all.iter().any(|c| c["parent_id"].as_str() == Some(code));
-    let leaves: Vec<&str> = all
-        .iter()
-        .filter_map(|c| c["code"].as_str().or(c["id"].as_str()))
-        .filter(|code| !is_parent(code))
-        .collect();
-    let category = leaves
-        .iter()
-        .find(|c| c.contains("FRUIT"))
-        .or(leaves.first())
-        .context("no category to put the loose item in")?
-        .to_string();
-    let created = api
-        .post_ok(
-            "/products",
+    let body = api
+        .get_ok(
+            &format!("/catalog/barcodes/{SCALE_PLU}?store={STORE}"),
             Some(&admin),
-            &json!({
-                "id": retail_domain::ids::new_id(),
-                "code": "SCALE-APPLE",
-                "name_zh": "散称红富士苹果",
-                "name_en": "Fuji apples, loose",
-                "brand": "鲜邻",
-                "category_id": category,
-                "skus": [{
-                    "sku_code": "SCALE-APPLE-KG",
-                    "spec_zh": "散称", "spec_en": "Loose, per kg",
-                    "unit": "kg", "weighed": true, "price": "12.80",
-                    "barcodes": [{"code": SCALE_PLU, "internal": true}]
-                }]
-            }),
         )
-        .await?;
-    let item = sku_of(&created)?;
-    api.post_ok(
-        "/stock/receipts",
-        Some(&admin),
-        &json!({"id": retail_domain::ids::new_id(), "location_id": STORE,
-                "lines": [{"sku_id": item.sku_id, "qty": 100_000}],
-                "reason": "store day: loose apples (grams)"}),
-    )
-    .await?;
-    Ok(item)
+        .await
+        .with_context(|| {
+            format!(
+                "the demo chain has no scale PLU {SCALE_PLU} (a database from before the demo \
+                 had weighed items' PLUs: start on an empty --data folder)"
+            )
+        })?;
+    let sku: SkuRecord = serde_json::from_value(body).context("the SKU of the scale PLU")?;
+    anyhow::ensure!(sku.weighed, "PLU {SCALE_PLU} is not a weighed item");
+    Ok(ScaleItem {
+        sku_id: sku.id,
+        price_per_kg: sku.effective_price(),
+    })
 }
 
 impl StoreDay {
@@ -278,7 +234,7 @@ impl StoreDay {
         tokio::time::timeout(Duration::from_secs(30), server.wait_subscribed())
             .await
             .context("the server did not subscribe to the store bus")?;
-        let scale_item = ensure_scale_item(&api).await?;
+        let scale_item = scale_item(&api).await?;
         if !options.promotions.is_empty() {
             let admin = api.login("admin").await?;
             for promotion in &options.promotions {

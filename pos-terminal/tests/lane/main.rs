@@ -13,5 +13,6 @@ mod exactly_once;
 mod payments;
 mod printer;
 mod receipts;
+mod scale;
 mod screen;
 mod shift;

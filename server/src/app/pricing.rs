@@ -146,6 +146,7 @@ async fn cached_context(
             ..PricingSettings::default()
         },
         public_key: state.keys.verifier().public_b64(),
+        variable_measure: Some(state.settings.barcodes.variable_measure.clone()),
     };
     let entry = CachedContext {
         at: Instant::now(),

@@ -177,15 +177,21 @@ pub async fn load(
         },
     )
     .await?;
+    // Every SKU's EAN-13, and a weighed SKU's scale PLU (an internal code) too.
+    let barcodes: Vec<(&str, &str)> = skus
+        .iter()
+        .flat_map(|(_, s)| {
+            std::iter::once(s.barcode.as_str())
+                .chain(s.plu.as_deref())
+                .map(move |code| (code, s.sku_code.as_str()))
+        })
+        .collect();
     insert_rows(
         &mut tx,
         "barcodes",
         &["code", "sku_id"],
-        &skus,
-        |q, (_, s)| {
-            q.bind(s.barcode.as_str())
-                .bind(demo_id("sku", &s.sku_code).to_string())
-        },
+        &barcodes,
+        |q, (code, sku)| q.bind(*code).bind(demo_id("sku", sku).to_string()),
     )
     .await?;
     let store_prices: Vec<_> = skus

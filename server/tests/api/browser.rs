@@ -370,7 +370,7 @@ async fn csv_import_with_a_bad_line_imports_nothing_and_cashiers_stay_out() {
     let header = "product_code,name_zh,name_en,brand,category_id,sku_code,spec_zh,spec_en,unit,price,member_price,barcodes";
     // Line 3 has a barcode with a wrong check digit.
     let bad = format!(
-        "{header}\nWEBT1,测试酸奶,Test yogurt,测试,{leaf},WEBT1-1,200g,200g,盒,6.50,6.00,6901234567892\n\
+        "{header}\nWEBT1,测试酸奶,Test yogurt,测试,{leaf},WEBT1-1,200g,200g,盒,6.50,6.00,6901234567939\n\
          WEBT1,测试酸奶,Test yogurt,测试,{leaf},WEBT1-2,400g,400g,盒,12.00,,6901234567891\n\
          WEBT2,测试面包,Test bread,测试,{leaf},WEBT2-1,1个,1 pc,个,3.50,,6901234567908\n"
     );

@@ -440,10 +440,11 @@ async fn product_create_validates_and_is_idempotent(app: TestApp) {
 
     // A barcode another SKU already uses: 409, nothing created.
     let page = pull(&app, &lane, 0, 2000).await;
-    let taken = skus(page["items"].as_array().unwrap())[0]["barcodes"][0]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let packaged = skus(page["items"].as_array().unwrap())
+        .into_iter()
+        .find(|s| s["weighed"] == false)
+        .unwrap();
+    let taken = packaged["barcodes"][0].as_str().unwrap().to_owned();
     let (status, err) = app
         .post(
             "/api/v1/products",
@@ -838,7 +839,11 @@ async fn barcode_and_category_edits(app: TestApp) {
     let manager = app.login("mgr.sh001").await;
     let lane = device(&app, &admin, "SH001").await;
     let (items, cursor) = pull_all(&app, &lane, 0, 2000).await;
-    let skus: Vec<&Value> = items.iter().filter(|i| i["kind"] == "sku").collect();
+    // Packaged SKUs: their codes are all GTINs (a weighed SKU also has its scale PLU).
+    let skus: Vec<&Value> = items
+        .iter()
+        .filter(|i| i["kind"] == "sku" && i["weighed"] == false)
+        .collect();
     let (sku, other) = (skus[0], skus[1]);
     let sku_id = sku["id"].as_str().unwrap();
     let path = format!("/api/v1/skus/{sku_id}/barcodes");

@@ -481,7 +481,7 @@ async fn console_admin_pages(app: TestApp) {
         .clone();
     let header = "product_code,name_zh,name_en,brand,category_id,sku_code,spec_zh,spec_en,unit,price,member_price,barcodes";
     let file = format!(
-        "{header}\nAPIT1,接口测试,API test,测试,{leaf},APIT1-1,1个,1 pc,个,abc,,6901234567892\nAPIT2,接口测试二,API test 2,测试,NOPE,APIT2-1,1个,1 pc,个,2.00,,6901234567915\n"
+        "{header}\nAPIT1,接口测试,API test,测试,{leaf},APIT1-1,1个,1 pc,个,abc,,6901234567939\nAPIT2,接口测试二,API test 2,测试,NOPE,APIT2-1,1个,1 pc,个,2.00,,6901234567915\n"
     );
     let token = admin.csrf().await;
     let boundary = "XBOUNDARYX";

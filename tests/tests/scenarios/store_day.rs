@@ -275,7 +275,7 @@ async fn play(database: Database) {
     let text = lane1.printed_text();
     assert!(text.contains(&s1.sale_no), "{text}");
     assert!(
-        text.contains("散称红富士苹果"),
+        text.contains("烟台红富士苹果"),
         "the weighed item on the receipt: {text}"
     );
 
