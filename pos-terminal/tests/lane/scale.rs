@@ -7,7 +7,7 @@ use retail_domain::barcode::{ean13_from_body, MeasureKind, VariableMeasureLayout
 use retail_domain::money::Money;
 use retail_domain::wire::sales::PaymentMethod;
 
-use crate::support::{lane_settings, synced_lane, TestApp};
+use crate::support::{lane_settings, synced_lane, LaneServer, TestApp};
 
 /// The demo chain's loose apples (烟台红富士苹果, sold by weight).
 const APPLES_PLU: &str = "10001";
@@ -28,7 +28,7 @@ async fn demo_plu_labels_read_with_the_servers_layout_offline_too() {
     };
     let chain = vec![weight, price];
     let layouts = chain.clone();
-    let mut app = TestApp::spawn_with(move |s| s.barcodes.variable_measure = layouts).await;
+    let mut app = TestApp::sqlite_with(move |s| s.barcodes.variable_measure = layouts).await;
     let (_, credential) = app.register_lane("Lane 5").await;
     let dir = tempfile::tempdir().expect("dir");
     let (_, lane) = synced_lane(&app, &credential, dir.path()).await;
@@ -85,7 +85,7 @@ async fn demo_plu_labels_read_with_the_servers_layout_offline_too() {
     );
 
     // The server goes away and the lane restarts: the chain's layouts come from its database.
-    app.stop().await;
+    app.stop().await.expect("the server stops cleanly");
     let db = lane.db().clone();
     drop(lane);
     let mut lane = Lane::open(db.clone(), settings).await.expect("lane");
@@ -108,7 +108,7 @@ async fn demo_plu_labels_read_with_the_servers_layout_offline_too() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_default_server_sends_the_chinese_price_layout() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::sqlite().await;
     let (_, credential) = app.register_lane("Lane 6").await;
     let dir = tempfile::tempdir().expect("dir");
     let (_, lane) = synced_lane(&app, &credential, dir.path()).await;
