@@ -1,5 +1,6 @@
-//! Orders: batched creation with stock reservation (the flash-sale hot path), status changes with
-//! their stock and ledger effects, and automatic cancellation of unpaid orders.
+//! Orders: the statements the order writer (`app::order_intake`) and the order state machine
+//! (`app::orders`) are made of — retries found by id, stock rows locked and read, the batch's
+//! rows written, status changes with their events — and the order reads.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -9,7 +10,6 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::stock::{apply_movements, Movement, MovementKind};
 use super::{col, from_ms, now_ms, parse_col, placeholders, uuid_col, Store, Tx};
 use crate::error::{AppError, AppResult};
 
@@ -165,66 +165,51 @@ pub struct OrderEventView {
     pub at: chrono::DateTime<chrono::Utc>,
 }
 
-/// Places a batch of orders in one transaction (one commit for all of them).
-///
-/// Each order either reserves all its lines or is refused with 409 `out_of_stock`; orders are
-/// considered in the order given, so earlier arrivals win. A retry of an order already placed
-/// (same id) answers the first result. On PostgreSQL the stock rows are locked (`FOR UPDATE`),
-/// so several server instances can place orders for the same SKU concurrently without overselling.
-pub async fn place_batch(
-    store: &Store,
-    orders: &[NewOrder],
-) -> AppResult<Vec<AppResult<OrderPlaced>>> {
-    let mut tx = store.begin().await?;
-    let mut results: Vec<Option<AppResult<OrderPlaced>>> =
-        (0..orders.len()).map(|_| None).collect();
-
-    // 1. Retries: orders that exist already.
-    let ids: Vec<String> = orders.iter().map(|o| o.id.to_string()).collect();
+/// The orders already placed under these ids (retries), by id.
+pub async fn placed_by_ids(tx: &mut Tx, ids: &[String]) -> AppResult<HashMap<Uuid, OrderPlaced>> {
     let mut existing: HashMap<Uuid, OrderPlaced> = HashMap::new();
     for chunk in ids.chunks(MAX_PARAMS / 2) {
         // Padded to a power of two (repeating the last value) so the statement is reused.
         let n = chunk.len().next_power_of_two();
         let sql = format!(
             "SELECT id, order_no, status, total_fen, expires_at FROM orders WHERE id IN ({})",
-            super::list_placeholders(&tx, 1, n)
+            super::list_placeholders(tx, 1, n)
         );
         let mut query = sqlx::query(&sql);
         for i in 0..n {
             query = query.bind(&chunk[i.min(chunk.len() - 1)]);
         }
-        for row in query.fetch_all(&mut *tx).await? {
+        for row in query.fetch_all(&mut **tx).await? {
             let placed = placed_from_row(&row, false)?;
             existing.insert(placed.id, placed);
         }
     }
+    Ok(existing)
+}
 
-    // 2. Lock and read the stock rows the new orders need.
-    let mut wanted: BTreeMap<&str, HashSet<Uuid>> = BTreeMap::new();
-    for order in orders.iter().filter(|o| !existing.contains_key(&o.id)) {
-        for line in &order.lines {
-            wanted
-                .entry(order.location_id.as_str())
-                .or_default()
-                .insert(line.sku_id);
-        }
-    }
+/// Locks (on PostgreSQL) and reads the stock rows of these SKUs at these locations, in key order:
+/// what is available (on hand − reserved) of each.
+pub async fn lock_available(
+    tx: &mut Tx,
+    store: &Store,
+    wanted: &BTreeMap<&str, HashSet<Uuid>>,
+) -> AppResult<HashMap<(String, Uuid), i64>> {
     let mut available: HashMap<(String, Uuid), i64> = HashMap::new();
-    for (location, skus) in &wanted {
+    for (location, skus) in wanted {
         let mut skus: Vec<String> = skus.iter().map(Uuid::to_string).collect();
         skus.sort();
         for chunk in skus.chunks(MAX_PARAMS - 1) {
             let sql = format!(
                 "SELECT sku_id, on_hand, reserved FROM stock WHERE location_id = {} AND sku_id IN ({}) ORDER BY sku_id{}",
-                super::list_placeholders(&tx, 1, 1),
-                super::list_placeholders(&tx, 2, chunk.len()),
+                super::list_placeholders(tx, 1, 1),
+                super::list_placeholders(tx, 2, chunk.len()),
                 store.for_update()
             );
             let mut query = sqlx::query(&sql).bind(*location);
             for sku in chunk {
                 query = query.bind(sku);
             }
-            for row in query.fetch_all(&mut *tx).await? {
+            for row in query.fetch_all(&mut **tx).await? {
                 let on_hand: i64 = col(&row, "on_hand")?;
                 let reserved: i64 = col(&row, "reserved")?;
                 available.insert(
@@ -234,378 +219,168 @@ pub async fn place_batch(
             }
         }
     }
+    Ok(available)
+}
 
-    // 2b. What the new orders' pricing takes besides stock: flash-sale units, coupons, points.
-    let new_orders: Vec<&NewOrder> = orders
-        .iter()
-        .filter(|o| !existing.contains_key(&o.id))
-        .collect();
-    let claims: Vec<&super::promotions::FlashClaim> = new_orders
-        .iter()
-        .flat_map(|o| o.flash_claims.iter())
-        .collect();
-    let mut flash = super::promotions::FlashLedger::load(&mut tx, store, &claims).await?;
-    let coupon_ids: Vec<Uuid> = new_orders
-        .iter()
-        .flat_map(|o| o.coupons.iter().copied())
-        .collect();
-    let mut coupons_free = available_coupons(&mut tx, store, &coupon_ids).await?;
-    let redeemers: Vec<Uuid> = new_orders
-        .iter()
-        .filter(|o| o.points_redeemed > 0)
-        .filter_map(|o| o.member_id)
-        .collect();
-    let mut points_left = points_balances(&mut tx, store, &redeemers).await?;
+/// Which of these new order numbers are taken already.
+pub async fn numbers_taken(tx: &mut Tx, all: &[&String]) -> AppResult<HashSet<String>> {
+    let mut taken: HashSet<String> = HashSet::new();
+    for chunk in all.chunks(MAX_PARAMS / 2) {
+        let n = chunk.len().next_power_of_two();
+        let sql = format!(
+            "SELECT order_no FROM orders WHERE order_no IN ({})",
+            super::list_placeholders(tx, 1, n)
+        );
+        let mut query = sqlx::query(&sql);
+        for i in 0..n {
+            query = query.bind(chunk[i.min(chunk.len() - 1)].as_str());
+        }
+        for row in query.fetch_all(&mut **tx).await? {
+            taken.insert(col(&row, "order_no")?);
+        }
+    }
+    Ok(taken)
+}
 
-    // 3. Decide, in arrival order.
-    let now = now_ms();
-    let mut accepted: Vec<(usize, String)> = Vec::new();
-    let mut seen: HashMap<Uuid, usize> = HashMap::new();
-    for (i, order) in orders.iter().enumerate() {
-        if let Some(placed) = existing.get(&order.id) {
-            results[i] = Some(Ok(placed.clone()));
-            continue;
-        }
-        if seen.contains_key(&order.id) {
-            continue; // resolved after the insert, from the first copy
-        }
-        let mut need: HashMap<Uuid, i64> = HashMap::new();
-        for line in &order.lines {
-            *need.entry(line.sku_id).or_default() += line.qty;
-        }
-        let short = need.iter().find(|(sku, qty)| {
-            available
-                .get(&(order.location_id.clone(), **sku))
-                .copied()
-                .unwrap_or(0)
-                < **qty
-        });
-        if let Some((sku, _)) = short {
-            let name = order
+/// Writes the accepted orders of a batch (`accepted` indexes `orders`, with each order's
+/// number): the order rows, their lines and their first events, several rows per statement.
+pub async fn insert_placed(
+    tx: &mut Tx,
+    orders: &[NewOrder],
+    accepted: &[(usize, String)],
+    now: i64,
+) -> AppResult<()> {
+    struct LineRow<'a> {
+        order: &'a NewOrder,
+        line_no: i64,
+        line: &'a NewOrderLine,
+    }
+    let line_rows: Vec<LineRow<'_>> = accepted
+        .iter()
+        .flat_map(|(i, _)| {
+            let order = &orders[*i];
+            order
                 .lines
                 .iter()
-                .find(|l| l.sku_id == *sku)
-                .map(|l| l.name.as_str())
-                .unwrap_or_default();
-            results[i] = Some(Err(AppError::conflict(
-                "out_of_stock",
-                format!("{name} is out of stock at {}", order.location_id),
-            )));
-            continue;
-        }
-        if let Err(refusal) = flash.check(&order.flash_claims) {
-            results[i] = Some(Err(match refusal {
-                super::promotions::FlashRefusal::SoldOut => {
-                    AppError::conflict("flash_sale_sold_out", "the flash sale has sold out")
-                }
-                super::promotions::FlashRefusal::OverLimit(limit) => AppError::conflict(
-                    "flash_sale_limit",
-                    format!("a member may buy at most {limit} in this flash sale"),
-                ),
-            }));
-            continue;
-        }
-        if let Some(used) = order.coupons.iter().find(|c| !coupons_free.contains(*c)) {
-            results[i] = Some(Err(AppError::conflict(
-                "coupon_used",
-                format!("coupon {used} has been used already"),
-            )));
-            continue;
-        }
-        if order.points_redeemed > 0 {
-            let left = order
-                .member_id
-                .and_then(|m| points_left.get(&m).copied())
-                .unwrap_or(0);
-            if left < order.points_redeemed {
-                results[i] = Some(Err(AppError::conflict(
-                    "insufficient_points",
-                    format!(
-                        "the member has {left} points, {} needed",
-                        order.points_redeemed
-                    ),
-                )));
-                continue;
-            }
-            if let Some(m) = order.member_id {
-                points_left.insert(m, left - order.points_redeemed);
-            }
-        }
-        flash.take(&order.flash_claims);
-        for c in &order.coupons {
-            coupons_free.remove(c);
-        }
-        for (sku, qty) in need {
-            if let Some(avail) = available.get_mut(&(order.location_id.clone(), sku)) {
-                *avail -= qty;
-            }
-        }
-        seen.insert(order.id, i);
-        accepted.push((i, String::new()));
-    }
-
-    // 4. Order numbers, resolving the rare collisions.
-    let created_at = from_ms(now);
-    let mut numbers: HashSet<String> = HashSet::new();
-    for (i, number) in accepted.iter_mut() {
-        let order = &orders[*i];
-        let mut attempt = 0;
-        loop {
-            let candidate = retail_domain::ids::order_number_attempt(
-                order.order_no_prefix,
-                created_at,
-                order.id,
-                attempt,
-            );
-            if numbers.insert(candidate.clone()) {
-                *number = candidate;
-                break;
-            }
-            attempt += 1;
-        }
-    }
-    if !accepted.is_empty() {
-        let all: Vec<&String> = accepted.iter().map(|(_, n)| n).collect();
-        let mut taken: HashSet<String> = HashSet::new();
-        for chunk in all.chunks(MAX_PARAMS / 2) {
-            let n = chunk.len().next_power_of_two();
-            let sql = format!(
-                "SELECT order_no FROM orders WHERE order_no IN ({})",
-                super::list_placeholders(&tx, 1, n)
-            );
-            let mut query = sqlx::query(&sql);
-            for i in 0..n {
-                query = query.bind(chunk[i.min(chunk.len() - 1)].as_str());
-            }
-            for row in query.fetch_all(&mut *tx).await? {
-                taken.insert(col(&row, "order_no")?);
-            }
-        }
-        for (i, number) in accepted.iter_mut().filter(|(_, n)| taken.contains(n)) {
-            let order = &orders[*i];
-            let mut attempt = 1;
-            loop {
-                let candidate = retail_domain::ids::order_number_attempt(
-                    order.order_no_prefix,
-                    created_at,
-                    order.id,
-                    attempt,
-                );
-                if !taken.contains(&candidate) && numbers.insert(candidate.clone()) {
-                    *number = candidate;
-                    break;
-                }
-                attempt += 1;
-            }
-        }
-    }
-
-    // 5. Write: flash sales, coupons, points, stock, ledger, orders, lines, events.
-    if !accepted.is_empty() {
-        let flash_orders: Vec<(Uuid, &[super::promotions::FlashClaim])> = accepted
-            .iter()
-            .map(|(i, _)| (orders[*i].id, orders[*i].flash_claims.as_slice()))
-            .filter(|(_, c)| !c.is_empty())
-            .collect();
-        flash.write(&mut tx, &flash_orders).await?;
-        for (i, _) in &accepted {
-            let order = &orders[*i];
-            super::coupons::use_for_order(&mut tx, &order.coupons, order.id).await?;
-            if let (Some(member), true) = (order.member_id, order.points_redeemed > 0) {
-                super::members::redeem_in_tx(
-                    &mut tx,
-                    store.dialect(),
-                    member,
-                    order.points_redeemed,
-                    &order.id.to_string(),
-                    &order.created_by,
-                )
-                .await?;
-            }
-        }
-        struct LineRow<'a> {
-            order: &'a NewOrder,
-            line_no: i64,
-            line: &'a NewOrderLine,
-            order_id: String,
-        }
-        let line_rows: Vec<LineRow<'_>> = accepted
-            .iter()
-            .flat_map(|(i, _)| {
-                let order = &orders[*i];
-                order
-                    .lines
-                    .iter()
-                    .enumerate()
-                    .map(move |(n, line)| LineRow {
-                        order,
-                        line_no: n as i64 + 1,
-                        line,
-                        order_id: order.id.to_string(),
-                    })
-            })
-            .collect();
-        let order_rows: Vec<(&NewOrder, &String, String)> = accepted
-            .iter()
-            .map(|(i, n)| (&orders[*i], n, retail_domain::ids::new_id().to_string()))
-            .collect();
-        insert_rows(
-            &mut tx,
-            "orders",
-            &[
-                "id",
-                "order_no",
-                "channel",
-                "fulfilment",
-                "status",
-                "location_id",
-                "member_id",
-                "subtotal_fen",
-                "discount_fen",
-                "total_fen",
-                "address_enc",
-                "pickup_code",
-                "created_by",
-                "client_ts",
-                "created_at",
-                "updated_at",
-                "expires_at",
-                "points_redeemed",
-                "pricing",
-            ],
-            &order_rows,
-            |q, (o, n, _)| {
-                q.bind(o.id.to_string())
-                    .bind(n.as_str())
-                    .bind(o.channel.as_str())
-                    .bind(o.fulfilment.as_str())
-                    .bind(OrderStatus::PendingPayment.as_str())
-                    .bind(o.location_id.as_str())
-                    .bind(o.member_id.map(|m| m.to_string()))
-                    .bind(o.subtotal_fen)
-                    .bind(o.discount_fen)
-                    .bind(o.total_fen)
-                    .bind(o.address_enc.as_deref())
-                    .bind(o.pickup_code.as_deref())
-                    .bind(o.created_by.as_str())
-                    .bind(o.client_ts)
-                    .bind(now)
-                    .bind(now)
-                    .bind(o.expires_at)
-                    .bind(o.points_redeemed)
-                    .bind(o.pricing.as_deref())
-            },
-        )
-        .await?;
-        insert_rows(
-            &mut tx,
-            "order_lines",
-            &[
-                "order_id",
-                "line_no",
-                "sku_id",
-                "name",
-                "qty",
-                "unit_price_fen",
-                "discount_fen",
-                "amount_fen",
-            ],
-            &line_rows,
-            |q, r| {
-                q.bind(r.order.id.to_string())
-                    .bind(r.line_no)
-                    .bind(r.line.sku_id.to_string())
-                    .bind(r.line.name.as_str())
-                    .bind(r.line.qty)
-                    .bind(r.line.unit_price_fen)
-                    .bind(r.line.discount_fen)
-                    .bind(r.line.amount_fen)
-            },
-        )
-        .await?;
-        // The reservations, through the one ledger function (availability was checked above on
-        // the locked rows): one ledger row per line, one snapshot change per (location, SKU).
-        let movements: Vec<Movement<'_>> = line_rows
-            .iter()
-            .map(|r| Movement {
-                location_id: r.order.location_id.as_str(),
-                sku_id: r.line.sku_id,
-                kind: MovementKind::Reservation,
-                on_hand_delta: 0,
-                reserved_delta: r.line.qty,
-                reason: "order placed",
-                actor: r.order.created_by.as_str(),
-                ref_id: Some(r.order_id.as_str()),
-                client_ts: r.order.client_ts,
-            })
-            .collect();
-        apply_movements(&mut tx, &movements).await?;
-        insert_rows(
-            &mut tx,
-            "order_events",
-            &[
-                "id",
-                "order_id",
-                "from_status",
-                "to_status",
-                "actor",
-                "reason",
-                "at",
-            ],
-            &order_rows,
-            |q, (o, _, event_id)| {
-                q.bind(event_id.as_str())
-                    .bind(o.id.to_string())
-                    .bind(None::<String>)
-                    .bind(OrderStatus::PendingPayment.as_str())
-                    .bind(o.created_by.as_str())
-                    .bind("placed")
-                    .bind(now)
-            },
-        )
-        .await?;
-    }
-    tx.commit().await?;
-
-    for (i, number) in &accepted {
-        let order = &orders[*i];
-        results[*i] = Some(Ok(OrderPlaced {
-            id: order.id,
-            order_no: number.clone(),
-            status: OrderStatus::PendingPayment,
-            total: Money::from_fen(order.total_fen),
-            expires_at: Some(from_ms(order.expires_at)),
-            created: true,
-        }));
-    }
-    // Duplicates inside the batch answer like retries of the first copy.
-    let mut out = Vec::with_capacity(orders.len());
-    for (i, result) in results.into_iter().enumerate() {
-        out.push(match result {
-            Some(r) => r,
-            None => match seen.get(&orders[i].id).and_then(|first| {
-                accepted
-                    .iter()
-                    .find(|(j, _)| j == first)
-                    .map(|(_, n)| n.clone())
-            }) {
-                Some(number) => Ok(OrderPlaced {
-                    id: orders[i].id,
-                    order_no: number,
-                    status: OrderStatus::PendingPayment,
-                    total: Money::from_fen(orders[i].total_fen),
-                    expires_at: Some(from_ms(orders[i].expires_at)),
-                    created: false,
-                }),
-                None => Err(AppError::conflict("out_of_stock", "out of stock")),
-            },
-        });
-    }
-    Ok(out)
+                .enumerate()
+                .map(move |(n, line)| LineRow {
+                    order,
+                    line_no: n as i64 + 1,
+                    line,
+                })
+        })
+        .collect();
+    let order_rows: Vec<(&NewOrder, &String, String)> = accepted
+        .iter()
+        .map(|(i, n)| (&orders[*i], n, retail_domain::ids::new_id().to_string()))
+        .collect();
+    insert_rows(
+        tx,
+        "orders",
+        &[
+            "id",
+            "order_no",
+            "channel",
+            "fulfilment",
+            "status",
+            "location_id",
+            "member_id",
+            "subtotal_fen",
+            "discount_fen",
+            "total_fen",
+            "address_enc",
+            "pickup_code",
+            "created_by",
+            "client_ts",
+            "created_at",
+            "updated_at",
+            "expires_at",
+            "points_redeemed",
+            "pricing",
+        ],
+        &order_rows,
+        |q, (o, n, _)| {
+            q.bind(o.id.to_string())
+                .bind(n.as_str())
+                .bind(o.channel.as_str())
+                .bind(o.fulfilment.as_str())
+                .bind(OrderStatus::PendingPayment.as_str())
+                .bind(o.location_id.as_str())
+                .bind(o.member_id.map(|m| m.to_string()))
+                .bind(o.subtotal_fen)
+                .bind(o.discount_fen)
+                .bind(o.total_fen)
+                .bind(o.address_enc.as_deref())
+                .bind(o.pickup_code.as_deref())
+                .bind(o.created_by.as_str())
+                .bind(o.client_ts)
+                .bind(now)
+                .bind(now)
+                .bind(o.expires_at)
+                .bind(o.points_redeemed)
+                .bind(o.pricing.as_deref())
+        },
+    )
+    .await?;
+    insert_rows(
+        tx,
+        "order_lines",
+        &[
+            "order_id",
+            "line_no",
+            "sku_id",
+            "name",
+            "qty",
+            "unit_price_fen",
+            "discount_fen",
+            "amount_fen",
+        ],
+        &line_rows,
+        |q, r| {
+            q.bind(r.order.id.to_string())
+                .bind(r.line_no)
+                .bind(r.line.sku_id.to_string())
+                .bind(r.line.name.as_str())
+                .bind(r.line.qty)
+                .bind(r.line.unit_price_fen)
+                .bind(r.line.discount_fen)
+                .bind(r.line.amount_fen)
+        },
+    )
+    .await?;
+    insert_rows(
+        tx,
+        "order_events",
+        &[
+            "id",
+            "order_id",
+            "from_status",
+            "to_status",
+            "actor",
+            "reason",
+            "at",
+        ],
+        &order_rows,
+        |q, (o, _, event_id)| {
+            q.bind(event_id.as_str())
+                .bind(o.id.to_string())
+                .bind(None::<String>)
+                .bind(OrderStatus::PendingPayment.as_str())
+                .bind(o.created_by.as_str())
+                .bind("placed")
+                .bind(now)
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 /// Of `ids`, the coupons still available (locked until the transaction ends on PostgreSQL).
-async fn available_coupons(tx: &mut Tx, store: &Store, ids: &[Uuid]) -> AppResult<HashSet<Uuid>> {
+pub async fn available_coupons(
+    tx: &mut Tx,
+    store: &Store,
+    ids: &[Uuid],
+) -> AppResult<HashSet<Uuid>> {
     let mut out = HashSet::new();
     for chunk in ids.chunks(MAX_PARAMS) {
         let sql = format!(
@@ -625,7 +400,7 @@ async fn available_coupons(tx: &mut Tx, store: &Store, ids: &[Uuid]) -> AppResul
 }
 
 /// Points balances of `members` (their member rows locked on PostgreSQL).
-async fn points_balances(
+pub async fn points_balances(
     tx: &mut Tx,
     store: &Store,
     members: &[Uuid],
