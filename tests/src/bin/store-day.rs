@@ -56,8 +56,20 @@ fn args() -> anyhow::Result<Option<Args>> {
     Ok(Some(out))
 }
 
-/// A packaged item with stock at the store: (barcode, name).
+/// A packaged item with stock at the store: (barcode, name); the demo's sample barcode (the one
+/// the README scans) when the catalog has it.
 async fn sample_item(day: &StoreDay) -> anyhow::Result<(String, String)> {
+    let sample = retail_server::demo_data::SAMPLE_BARCODE;
+    if let Ok(Some(sku)) =
+        retail_server::storage::catalog::sku_by_barcode(&day.server.state.store, sample, None).await
+    {
+        if !sku.weighed {
+            return Ok((
+                sample.to_owned(),
+                format!("{} {}", sku.name_zh, sku.spec_zh),
+            ));
+        }
+    }
     let token = day.api.login("mgr.sh001").await?;
     let page = day
         .api
