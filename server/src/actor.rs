@@ -208,3 +208,15 @@ mod tests {
         assert!(admin.require_store("SH002").is_ok());
     }
 }
+
+/// The network address a request came from: the key of per-address limits (log-in attempts,
+/// one-time codes, anonymous orders). It is the TCP peer; the server trusts no forwarding header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ClientAddr(pub std::net::IpAddr);
+
+impl ClientAddr {
+    /// The key prefix for a limit of this address, e.g. `ip:127.0.0.1`.
+    pub fn limit_key(&self) -> String {
+        format!("ip:{}", self.0)
+    }
+}

@@ -5,7 +5,7 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
-use crate::actor::{Caller, DeviceActor, StaffActor};
+use crate::actor::{Caller, ClientAddr, DeviceActor, StaffActor};
 use crate::app::AppState;
 use crate::error::{AppError, AppResult};
 use crate::secrets::token_hash;
@@ -91,5 +91,21 @@ impl axum::extract::OptionalFromRequestParts<AppState> for StaffActor {
         } else {
             Ok(None)
         }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    /// The TCP peer from axum's `ConnectInfo` (set by [`crate::Application::run_until`]); a
+    /// router driven without a socket (unit tests) counts as the unspecified address.
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|info| info.0.ip())
+                .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
+        ))
     }
 }

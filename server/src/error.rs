@@ -43,10 +43,13 @@ pub enum AppError {
         /// Human message.
         message: String,
     },
-    /// Too many attempts (429).
-    #[error("too many requests, try again later")]
-    RateLimited,
-    /// The server is shutting down or overloaded (503).
+    /// Too many attempts (429, with `Retry-After`).
+    #[error("too many requests, try again in {retry_after_secs} s")]
+    RateLimited {
+        /// Seconds until the caller may try again (the `Retry-After` header).
+        retry_after_secs: u64,
+    },
+    /// The server is shutting down or overloaded (503, with `Retry-After`).
     #[error("{0}")]
     Unavailable(String),
     /// A bug or an infrastructure failure; logged, never shown (500).
@@ -101,9 +104,18 @@ impl AppError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
-            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Seconds a client should wait before trying again, sent as `Retry-After` on 429 and 503.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Self::RateLimited { retry_after_secs } => Some((*retry_after_secs).max(1)),
+            Self::Unavailable(_) => Some(1),
+            _ => None,
         }
     }
 
@@ -114,7 +126,7 @@ impl AppError {
             Self::Unauthorized(_) => "unauthorized",
             Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",
-            Self::RateLimited => "rate_limited",
+            Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
@@ -144,6 +156,7 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
         let code = self.code().to_owned();
+        let retry_after = self.retry_after_secs();
         let message = match &self {
             Self::Internal(err) => {
                 tracing::error!(error = ?err, "internal error");
@@ -162,7 +175,13 @@ impl IntoResponse for AppError {
                 fields,
             },
         };
-        (status, axum::Json(body)).into_response()
+        let mut response = (status, axum::Json(body)).into_response();
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }
 

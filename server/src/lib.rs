@@ -181,14 +181,17 @@ impl Application {
         let app = http::router(state.clone());
         tracing::info!(%addr, url = %state.public_url, "retail server listening");
         let stop = cancel.clone();
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                tracing::info!("shutting down");
-                stop.cancel();
-            })
-            .await
-            .context("serving HTTP")?;
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down");
+            stop.cancel();
+        })
+        .await
+        .context("serving HTTP")?;
         cancel.cancel();
         let _ = sweeper.await;
         state.intake.close().await;

@@ -28,7 +28,10 @@ impl RateLimiter {
             *entry = (now, 0);
         }
         if entry.1 >= limit {
-            return Err(AppError::RateLimited);
+            let left = Duration::from_secs(60).saturating_sub(now.duration_since(entry.0));
+            return Err(AppError::RateLimited {
+                retry_after_secs: left.as_secs() + 1,
+            });
         }
         entry.1 += 1;
         Ok(())
@@ -52,7 +55,10 @@ mod tests {
         for _ in 0..3 {
             assert!(limiter.check("a", 3).is_ok());
         }
-        assert!(matches!(limiter.check("a", 3), Err(AppError::RateLimited)));
+        assert!(matches!(
+            limiter.check("a", 3),
+            Err(AppError::RateLimited { .. })
+        ));
         assert!(limiter.check("b", 3).is_ok());
         limiter.reset("a");
         assert!(limiter.check("a", 3).is_ok());

@@ -392,7 +392,8 @@ impl IntoResponse for WebError {
             ),
             Self::App(err) => {
                 let status = err.status();
-                match &err {
+                let retry_after = err.retry_after_secs();
+                let mut response = match &err {
                     AppError::Internal(e) => {
                         tracing::error!(error = ?e, "internal error on a page");
                         error_page(
@@ -414,7 +415,7 @@ impl IntoResponse for WebError {
                     AppError::Unauthorized(_) => {
                         error_page(status, "请先登录。", "Please log in first.")
                     }
-                    AppError::RateLimited => error_page(
+                    AppError::RateLimited { .. } => error_page(
                         status,
                         "操作太频繁，请一分钟后再试。",
                         "Too many attempts; try again in a minute.",
@@ -429,7 +430,13 @@ impl IntoResponse for WebError {
                         let msg = other.to_string();
                         error_page_text(status, &msg)
                     }
+                };
+                if let Some(secs) = retry_after {
+                    response
+                        .headers_mut()
+                        .insert(axum::http::header::RETRY_AFTER, secs.into());
                 }
+                response
             }
         }
     }

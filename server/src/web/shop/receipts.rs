@@ -76,7 +76,7 @@ fn refusal(ctx: &Ctx, err: &AppError) -> Option<&'static str> {
             "This sale has not reached the server yet (the till sends it once it is online); \
              try again later.",
         ),
-        AppError::RateLimited => ctx.t(
+        AppError::RateLimited { .. } => ctx.t(
             "查询太频繁，请一分钟后再试。",
             "Too many look-ups; try again in a minute.",
         ),
@@ -306,7 +306,7 @@ async fn claim(
     let msg = match claim_points(&state, &code, claim_id, member, "shop").await {
         Ok(_) => "claimed",
         Err(AppError::Conflict { code, .. }) => code,
-        Err(AppError::RateLimited) => "busy",
+        Err(AppError::RateLimited { .. }) => "busy",
         // A code that no longer verifies or a sale that is gone: the page says why.
         Err(AppError::Invalid { .. } | AppError::NotFound(_)) => "failed",
         Err(e) => return Err(e.into()),
