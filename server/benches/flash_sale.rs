@@ -114,6 +114,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         database_url,
         data_dir: dir.path().to_path_buf(),
         secrets: Secrets::generate(),
+        demo: true,
         ..Settings::default()
     };
     settings.mqtt.enabled = false;

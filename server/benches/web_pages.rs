@@ -107,6 +107,7 @@ async fn pages(args: &Args) -> anyhow::Result<()> {
         database_url,
         data_dir: dir.path().to_path_buf(),
         secrets: Secrets::generate(),
+        demo: true,
         ..Settings::default()
     };
     settings.mqtt.enabled = false;

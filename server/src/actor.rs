@@ -57,6 +57,9 @@ pub struct StaffActor {
     pub role: Role,
     /// The store (or warehouse) the staff member belongs to; none for head office.
     pub location_id: Option<String>,
+    /// An administrator reset the password: until it is changed, the session may only change
+    /// it (`POST /api/v1/auth/password`, the console's password page) or log out.
+    pub must_change_password: bool,
 }
 
 impl StaffActor {
@@ -184,6 +187,18 @@ impl Caller {
     }
 }
 
+/// The network address a request came from: the key of per-address limits (log-in attempts,
+/// one-time codes, anonymous orders). It is the TCP peer; the server trusts no forwarding header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ClientAddr(pub std::net::IpAddr);
+
+impl ClientAddr {
+    /// The key prefix for a limit of this address, e.g. `ip:127.0.0.1`.
+    pub fn limit_key(&self) -> String {
+        format!("ip:{}", self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,6 +211,7 @@ mod tests {
             display_name: "m".into(),
             role: Role::StoreManager,
             location_id: Some("SH001".into()),
+            must_change_password: false,
         };
         assert!(manager.require_store("SH001").is_ok());
         assert!(manager.require_store("SH002").is_err());
@@ -206,17 +222,5 @@ mod tests {
             ..manager
         };
         assert!(admin.require_store("SH002").is_ok());
-    }
-}
-
-/// The network address a request came from: the key of per-address limits (log-in attempts,
-/// one-time codes, anonymous orders). It is the TCP peer; the server trusts no forwarding header.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct ClientAddr(pub std::net::IpAddr);
-
-impl ClientAddr {
-    /// The key prefix for a limit of this address, e.g. `ip:127.0.0.1`.
-    pub fn limit_key(&self) -> String {
-        format!("ip:{}", self.0)
     }
 }

@@ -11,6 +11,10 @@ use crate::error::{AppError, AppResult};
 use crate::secrets::token_hash;
 use crate::storage;
 
+/// What a session whose password was reset may still do: change it, see who it is, log out
+/// (path endings: the API router is nested under `/api/v1`).
+const PASSWORD_CHANGE_PATHS: [&str; 3] = ["/auth/password", "/auth/me", "/auth/logout"];
+
 fn bearer(parts: &Parts) -> AppResult<&str> {
     let header = parts
         .headers
@@ -34,11 +38,23 @@ impl FromRequestParts<AppState> for StaffActor {
         if !token.starts_with("st_") {
             return Err(AppError::Unauthorized("not a staff token".into()));
         }
-        storage::staff::session_actor(&state.store, &token_hash(token))
+        let actor = storage::staff::session_actor(&state.store, &token_hash(token))
             .await?
             .ok_or_else(|| {
                 AppError::Unauthorized("session expired or revoked, log in again".into())
-            })
+            })?;
+        if actor.must_change_password
+            && !PASSWORD_CHANGE_PATHS
+                .iter()
+                .any(|p| parts.uri.path().ends_with(p))
+        {
+            return Err(AppError::Forbidden(
+                "an administrator reset your password: choose a new one first \
+                 (POST /api/v1/auth/password)"
+                    .into(),
+            ));
+        }
+        Ok(actor)
     }
 }
 

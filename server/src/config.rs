@@ -15,6 +15,9 @@ use retail_domain::barcode::VariableMeasureLayout;
 use retail_domain::points::PointsRules;
 use serde::{Deserialize, Serialize};
 
+/// The embedded database of the one-step start.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/retail.db";
+
 /// Everything the server needs to start.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Settings {
@@ -27,7 +30,11 @@ pub struct Settings {
     pub database_url: String,
     /// Folder for the embedded defaults (SQLite file, generated secrets).
     pub data_dir: PathBuf,
-    /// Load the demo chain when the database is empty.
+    /// Demo mode: load the demo chain (with its shared demo password) into an empty database,
+    /// and turn on the sandbox payment provider and the sandbox SMS that shows log-in codes on
+    /// screen. Off unless set, except for the README's one-step start: with no `database_url`
+    /// configured at all (the embedded `sqlite://data/retail.db`), [`Settings::load`] turns it
+    /// on. Any other configuration starts empty, in production mode.
     pub demo: bool,
     /// Log as JSON lines instead of human-readable text.
     pub log_json: bool,
@@ -177,9 +184,9 @@ impl Default for Settings {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url: String::new(),
-            database_url: "sqlite://data/retail.db".into(),
+            database_url: DEFAULT_DATABASE_URL.into(),
             data_dir: PathBuf::from("data"),
-            demo: true,
+            demo: false,
             log_json: false,
             secrets: Secrets::default(),
             orders: OrderSettings {
@@ -215,18 +222,31 @@ impl Settings {
     /// Reads the configuration from defaults, file and environment.
     pub fn load() -> anyhow::Result<Self> {
         let file = std::env::var("RETAIL_CONFIG").unwrap_or_else(|_| "retail.toml".into());
-        let mut figment = Figment::from(Serialized::defaults(Settings::default()))
+        let mut provided = Figment::new()
             .merge(Toml::file(&file))
             .merge(Env::prefixed("RETAIL_").split("__"));
         if let Ok(url) = std::env::var("DATABASE_URL") {
-            figment = figment.merge(("database_url", url));
+            provided = provided.merge(("database_url", url));
         }
         if let Ok(url) = std::env::var("MQTT_URL") {
-            figment = figment.merge(("mqtt.url", url));
+            provided = provided.merge(("mqtt.url", url));
         }
-        let settings: Settings = figment
-            .extract()
-            .with_context(|| format!("invalid configuration (file {file}, RETAIL_* variables)"))?;
+        Self::from_provided(provided)
+            .with_context(|| format!("invalid configuration (file {file}, RETAIL_* variables)"))
+    }
+
+    /// The settings from what the operator provided (file and environment) over the defaults.
+    /// Demo mode, unless set, is on only when no database is configured (the one-step start on
+    /// the embedded SQLite file); every other configuration starts in production mode.
+    pub fn from_provided(provided: Figment) -> anyhow::Result<Self> {
+        let demo_set = provided.find_value("demo").is_ok();
+        let database_set = provided.find_value("database_url").is_ok();
+        let mut settings: Settings = Figment::from(Serialized::defaults(Settings::default()))
+            .merge(provided)
+            .extract()?;
+        if !demo_set {
+            settings.demo = !database_set;
+        }
         settings.validate()?;
         Ok(settings)
     }
@@ -279,6 +299,21 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn demo_mode_only_for_the_one_step_start() {
+        let settings = |toml: &str| {
+            Settings::from_provided(Figment::new().merge(Toml::string(toml)))
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        assert!(settings("").demo, "no configuration: the embedded demo");
+        assert!(!settings("database_url = \"postgres://db/retail\"").demo);
+        assert!(!settings("database_url = \"sqlite:///var/lib/retail/retail.db\"").demo);
+        assert!(!settings("database_url = \"sqlite://data/retail.db\"").demo);
+        assert!(!settings("demo = false").demo);
+        assert!(settings("demo = true\ndatabase_url = \"postgres://db/retail\"").demo);
+        assert!(!Settings::default().demo, "built in code: production");
+    }
 
     #[test]
     fn mosquitto_files_need_an_external_broker() {

@@ -25,6 +25,12 @@ async fn fallback(uri: axum::http::Uri) -> Response {
 pub fn router(state: AppState) -> Router {
     let (api, doc) = routes::api();
     let doc = std::sync::Arc::new(doc);
+    // The sandbox payment provider's pages exist in demo mode only (404 otherwise).
+    let sandbox = if state.settings.demo {
+        routes::payments::sandbox_router()
+    } else {
+        axum::Router::new()
+    };
     api.route(
         "/api/v1/openapi.json",
         get(move || {
@@ -33,7 +39,7 @@ pub fn router(state: AppState) -> Router {
         }),
     )
     .merge(routes::health::router())
-    .merge(routes::payments::sandbox_router())
+    .merge(sandbox)
     .merge(web::router())
     .fallback(fallback)
     .layer(axum::middleware::from_fn(crate::telemetry::track_requests))

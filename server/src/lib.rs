@@ -12,6 +12,7 @@ pub mod actor;
 pub mod app;
 pub mod auth;
 pub mod bus;
+pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod demo_data;
@@ -57,9 +58,19 @@ impl Application {
         let keys = Keys::load(&settings)?;
         let store = Store::connect(&settings.database_url).await?;
         if settings.demo {
+            tracing::warn!(
+                "demo mode: the demo chain (shared password), the sandbox payment provider and \
+                 on-screen SMS codes are on; never run a real store like this"
+            );
             demo::load_if_empty(&store, &keys)
                 .await
                 .context("loading the demo chain")?;
+        } else if !storage::staff::any_exists(&store).await? {
+            tracing::warn!(
+                "no staff account exists yet: create the first head-office administrator with \
+                 `retail-server admin create --username <name> --display-name <name>` \
+                 (the password is read from RETAIL_ADMIN_PASSWORD or standard input)"
+            );
         }
         let listener = TcpListener::bind(settings.listen)
             .await

@@ -4,6 +4,8 @@
 //! * `retail-server mosquitto-files <dir>` — write a Mosquitto password file (`<dir>/passwords`)
 //!   and ACL file (`<dir>/acl`) for the registered devices (see `bus::mosquitto`); the server's
 //!   own login is taken from `MQTT_URL` (`mqtt://user:password@host`).
+//! * `retail-server admin create|reset-password …` — staff accounts from the command line
+//!   (the first head-office administrator of a production database; see `cli.rs`).
 
 use std::path::Path;
 
@@ -21,9 +23,20 @@ async fn main() -> anyhow::Result<()> {
     match args.as_slice() {
         [] => retail_server::run(settings, retail_server::shutdown_signal()).await,
         [cmd, dir] if cmd == "mosquitto-files" => mosquitto_files(&settings, Path::new(dir)).await,
+        [cmd, rest @ ..] if cmd == "admin" => {
+            let message = retail_server::cli::admin(
+                &settings,
+                rest,
+                retail_server::cli::password_from_env_or_stdin,
+            )
+            .await?;
+            println!("{message}");
+            Ok(())
+        }
         _ => {
             eprintln!(
-                "usage:\n  retail-server                         serve\n  retail-server mosquitto-files <dir>   write Mosquitto password and ACL files"
+                "usage:\n  retail-server                         serve\n  retail-server mosquitto-files <dir>   write Mosquitto password and ACL files\n{}",
+                retail_server::cli::ADMIN_USAGE
             );
             std::process::exit(2);
         }

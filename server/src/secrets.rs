@@ -29,8 +29,9 @@ pub struct Keys {
     lookup_key: [u8; 32],
     /// Signs member codes, pickup codes and exit passes (receipt codes are signed by the lanes).
     pub signer: CodeSigner,
-    /// The sandbox payment provider's shared notification secret.
-    pub payment_secret: [u8; 32],
+    /// The sandbox payment provider's shared notification secret: demo mode only (`None`
+    /// otherwise, whatever the configuration holds).
+    pub payment_secret: Option<[u8; 32]>,
     /// Member codes whose signature was checked already (see [`Keys::verify_member_code`]).
     verified_members: Arc<Mutex<HashMap<String, MemberCode>>>,
 }
@@ -60,11 +61,13 @@ fn random_key() -> String {
 }
 
 impl Secrets {
-    fn is_complete(&self) -> bool {
+    /// True when every key the server needs is set (the sandbox payment secret only in demo
+    /// mode).
+    fn is_complete(&self, demo: bool) -> bool {
         !(self.data_key.is_empty()
             || self.lookup_key.is_empty()
             || self.code_signing_seed.is_empty()
-            || self.payment_provider_secret.is_empty())
+            || (demo && self.payment_provider_secret.is_empty()))
     }
 
     /// Fresh random secrets.
@@ -81,19 +84,24 @@ impl Secrets {
 impl Keys {
     /// Loads the keys from the settings. With the embedded SQLite default and no keys
     /// configured, they are generated once into `data_dir/secrets.toml` (mode 0600) and reused.
+    /// The sandbox payment provider's secret is loaded in demo mode only.
     pub fn load(settings: &Settings) -> anyhow::Result<Self> {
-        let secrets = if settings.secrets.is_complete() {
+        let secrets = if settings.secrets.is_complete(settings.demo) {
             settings.secrets.clone()
         } else if settings.is_sqlite() {
             load_or_create_secrets_file(&settings.data_dir.join("secrets.toml"))?
         } else {
             anyhow::bail!(
-                "secrets are not configured: set RETAIL_SECRETS__DATA_KEY, RETAIL_SECRETS__LOOKUP_KEY, \
-                 RETAIL_SECRETS__CODE_SIGNING_SEED and RETAIL_SECRETS__PAYMENT_PROVIDER_SECRET \
-                 (64 hex digits each) when running on PostgreSQL"
+                "secrets are not configured: set RETAIL_SECRETS__DATA_KEY, RETAIL_SECRETS__LOOKUP_KEY \
+                 and RETAIL_SECRETS__CODE_SIGNING_SEED (64 hex digits each; in demo mode also \
+                 RETAIL_SECRETS__PAYMENT_PROVIDER_SECRET) when running on PostgreSQL"
             )
         };
-        Self::from_secrets(&secrets)
+        let mut keys = Self::from_secrets(&secrets)?;
+        if !settings.demo {
+            keys.payment_secret = None;
+        }
+        Ok(keys)
     }
 
     /// Builds the keys from explicit secrets.
@@ -106,10 +114,14 @@ impl Keys {
                 "code_signing_seed",
                 &secrets.code_signing_seed,
             )?),
-            payment_secret: decode_key(
-                "payment_provider_secret",
-                &secrets.payment_provider_secret,
-            )?,
+            payment_secret: if secrets.payment_provider_secret.is_empty() {
+                None
+            } else {
+                Some(decode_key(
+                    "payment_provider_secret",
+                    &secrets.payment_provider_secret,
+                )?)
+            },
             verified_members: Arc::default(),
         })
     }
@@ -189,9 +201,12 @@ impl Keys {
         hex::encode(mac.finalize().into_bytes())
     }
 
-    /// HMAC-SHA256 signature (hex) the sandbox payment provider puts on a notification.
-    pub fn payment_signature(&self, timestamp: i64, body: &[u8]) -> String {
-        payment_signature(&self.payment_secret, timestamp, body)
+    /// HMAC-SHA256 signature (hex) the sandbox payment provider puts on a notification;
+    /// `None` outside demo mode, where the sandbox does not exist.
+    pub fn payment_signature(&self, timestamp: i64, body: &[u8]) -> Option<String> {
+        self.payment_secret
+            .as_ref()
+            .map(|secret| payment_signature(secret, timestamp, body))
     }
 }
 
@@ -223,7 +238,11 @@ fn load_or_create_secrets_file(path: &Path) -> anyhow::Result<Secrets> {
                 .merge(<figment::providers::Toml as figment::providers::Format>::string(&text))
                 .extract()
                 .with_context(|| format!("parsing {}", path.display()))?;
-        anyhow::ensure!(secrets.is_complete(), "{} is incomplete", path.display());
+        anyhow::ensure!(
+            secrets.is_complete(true),
+            "{} is incomplete",
+            path.display()
+        );
         return Ok(secrets);
     }
     if let Some(parent) = path.parent() {

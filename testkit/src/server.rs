@@ -79,6 +79,7 @@ pub fn settings(data_dir: &Path, database: &Database, listen: SocketAddr, bus: &
     let mut settings = Settings {
         listen,
         data_dir: data_dir.to_path_buf(),
+        demo: true,
         ..Settings::default()
     };
     match database {

@@ -26,6 +26,7 @@ pub mod receipts;
 pub mod search;
 pub mod shop_session;
 pub mod staff;
+pub mod staff_admin;
 pub mod sweeper;
 
 use std::sync::Arc;

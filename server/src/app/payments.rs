@@ -15,6 +15,32 @@ use crate::storage;
 use crate::storage::orders::OrderHead;
 use crate::storage::payments::PaidNotice;
 
+/// Fails unless this server has a payment provider. Until real providers are configured, the
+/// only one is the sandbox, which exists in demo mode alone (`demo = true`): outside it no
+/// payment can be started and no code path signs a notification for itself.
+pub fn require_provider(state: &AppState) -> AppResult<()> {
+    if state.settings.demo {
+        Ok(())
+    } else {
+        Err(AppError::Unavailable(
+            "no payment provider is configured on this server".into(),
+        ))
+    }
+}
+
+/// Starts a payment of an online order's full amount (a retry with the same `payment_id`
+/// answers the same intent) and returns it with the path of the provider's page.
+pub async fn start_order_payment(
+    state: &AppState,
+    payment_id: uuid::Uuid,
+    order_id: uuid::Uuid,
+) -> AppResult<(storage::payments::PaymentView, String)> {
+    require_provider(state)?;
+    let payment = storage::payments::create_intent(&state.store, payment_id, order_id).await?;
+    let path = format!("/sandbox/pay/{}", payment.id);
+    Ok((payment, path))
+}
+
 /// Applies a verified notification that a payment succeeded; answers what the provider is told
 /// (`{"ok": true, …}`).
 pub async fn take_notification(

@@ -26,6 +26,7 @@ pub mod payments;
 pub mod promotions;
 pub mod receipts;
 pub mod sales;
+pub mod staff;
 pub mod stock;
 
 /// JSON body extractor and response whose rejections are [`AppError`]s (one error shape).
@@ -104,6 +105,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(receipts::router())
         .merge(promotions::router())
         .merge(coupons::router())
+        .merge(staff::router())
         .merge(audit::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)

@@ -97,6 +97,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "flash sale holdings",
         include_str!("../../../migrations/0010_flash_sale_holdings.sql"),
     ),
+    (
+        11,
+        "staff administration",
+        include_str!("../../../migrations/0011_staff_admin.sql"),
+    ),
 ];
 
 /// The central database.

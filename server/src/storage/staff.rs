@@ -1,8 +1,11 @@
-//! Staff accounts and their login sessions.
+//! Staff accounts, their administration (create, role and store, disable, passwords, lane PINs)
+//! and their login sessions.
 
+use serde::Serialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{col, now_ms, parse_col, uuid_col, Store};
+use super::{col, now_ms, parse_col, uuid_col, Store, Tx};
 use crate::actor::{Role, StaffActor};
 use crate::error::AppResult;
 
@@ -41,14 +44,53 @@ fn actor_from_row(row: &sqlx::any::AnyRow) -> AppResult<StaffActor> {
         display_name: col(row, "display_name")?,
         role: parse_col(row, "role")?,
         location_id: col(row, "location_id")?,
+        must_change_password: col::<i64>(row, "must_change_password")? != 0,
     })
 }
 
-/// Creates a staff account; returns false when the username is taken.
-pub async fn create(store: &Store, staff: &NewStaff<'_>) -> AppResult<bool> {
+/// A staff account as head office administers it (never its password or PIN hash).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StaffRecord {
+    /// Who, with role, store and whether a password change is due.
+    #[serde(flatten)]
+    pub actor: StaffActor,
+    /// False when the account is disabled (no log-in, sessions revoked).
+    pub active: bool,
+    /// True when the account has a lane PIN.
+    pub has_pin: bool,
+    /// Created, Unix milliseconds.
+    pub created_at: i64,
+    /// Last changed by an administrator, Unix milliseconds.
+    pub updated_at: Option<i64>,
+    /// Password last set, Unix milliseconds.
+    pub password_changed_at: Option<i64>,
+}
+
+const RECORD_COLUMNS: &str = "id, username, display_name, role, location_id, must_change_password, \
+     active, CAST(CASE WHEN pin_hash IS NULL THEN 0 ELSE 1 END AS BIGINT) AS has_pin, created_at, updated_at, password_changed_at";
+
+fn record_from_row(row: &sqlx::any::AnyRow) -> AppResult<StaffRecord> {
+    Ok(StaffRecord {
+        actor: actor_from_row(row)?,
+        active: col::<i64>(row, "active")? != 0,
+        has_pin: col::<i64>(row, "has_pin")? != 0,
+        created_at: col(row, "created_at")?,
+        updated_at: col(row, "updated_at")?,
+        password_changed_at: col(row, "password_changed_at")?,
+    })
+}
+
+/// Creates a staff account; returns false when the user name is taken.
+pub async fn create(
+    tx: &mut Tx,
+    staff: &NewStaff<'_>,
+    must_change_password: bool,
+) -> AppResult<bool> {
+    let now = now_ms();
     let done = sqlx::query(
-        "INSERT INTO staff (id, username, display_name, password_hash, role, location_id, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (username) DO NOTHING",
+        "INSERT INTO staff (id, username, display_name, password_hash, role, location_id, \
+         created_at, must_change_password, password_changed_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $7, $7) ON CONFLICT DO NOTHING",
     )
     .bind(staff.id.to_string())
     .bind(staff.username)
@@ -56,17 +98,158 @@ pub async fn create(store: &Store, staff: &NewStaff<'_>) -> AppResult<bool> {
     .bind(staff.password_hash)
     .bind(staff.role.as_str())
     .bind(staff.location_id)
-    .bind(now_ms())
-    .execute(store.writer())
+    .bind(now)
+    .bind(i64::from(must_change_password))
+    .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// One staff account by id.
+pub async fn record(store: &Store, id: Uuid) -> AppResult<Option<StaffRecord>> {
+    let row = sqlx::query(&format!("SELECT {RECORD_COLUMNS} FROM staff WHERE id = $1"))
+        .bind(id.to_string())
+        .fetch_optional(store.reader())
+        .await?;
+    row.map(|row| record_from_row(&row)).transpose()
+}
+
+/// One staff account by id inside a transaction, locked until it ends (PostgreSQL).
+pub async fn record_for_update(
+    tx: &mut Tx,
+    store: &Store,
+    id: Uuid,
+) -> AppResult<Option<StaffRecord>> {
+    let row = sqlx::query(&format!(
+        "SELECT {RECORD_COLUMNS} FROM staff WHERE id = $1{}",
+        store.for_update()
+    ))
+    .bind(id.to_string())
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.map(|row| record_from_row(&row)).transpose()
+}
+
+/// Staff accounts, optionally of one location, by user name.
+pub async fn records(store: &Store, location: Option<&str>) -> AppResult<Vec<StaffRecord>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {RECORD_COLUMNS} FROM staff WHERE ($1 IS NULL OR location_id = $1) ORDER BY username"
+    ))
+    .bind(location)
+    .fetch_all(store.reader())
+    .await?;
+    rows.iter().map(record_from_row).collect()
+}
+
+/// Active head-office administrators other than `except`.
+pub async fn other_active_admins(tx: &mut Tx, except: Uuid) -> AppResult<i64> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n FROM staff WHERE role = 'head_office_admin' AND active = 1 AND id <> $1",
+    )
+    .bind(except.to_string())
+    .fetch_one(&mut **tx)
+    .await?;
+    col(&row, "n")
+}
+
+/// Whether any staff account exists (a production database starts with none).
+pub async fn any_exists(store: &Store) -> AppResult<bool> {
+    let row = sqlx::query("SELECT COUNT(*) AS n FROM staff")
+        .fetch_one(store.reader())
+        .await?;
+    Ok(col::<i64>(&row, "n")? > 0)
+}
+
+/// What an administrator changes on an account.
+#[derive(Debug, Clone)]
+pub struct StaffChange<'a> {
+    /// Display name.
+    pub display_name: &'a str,
+    /// Role.
+    pub role: Role,
+    /// Home store or warehouse (none for head office).
+    pub location_id: Option<&'a str>,
+    /// Enabled.
+    pub active: bool,
+}
+
+/// Applies an administrator's change to an account.
+pub async fn update(tx: &mut Tx, id: Uuid, change: &StaffChange<'_>) -> AppResult<()> {
+    sqlx::query(
+        "UPDATE staff SET display_name = $2, role = $3, location_id = $4, active = $5, \
+         updated_at = $6 WHERE id = $1",
+    )
+    .bind(id.to_string())
+    .bind(change.display_name)
+    .bind(change.role.as_str())
+    .bind(change.location_id)
+    .bind(i64::from(change.active))
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Sets an account's password hash; `must_change` forces a change at the next log-in.
+pub async fn set_password(
+    tx: &mut Tx,
+    id: Uuid,
+    password_hash: &str,
+    must_change: bool,
+) -> AppResult<()> {
+    sqlx::query(
+        "UPDATE staff SET password_hash = $2, must_change_password = $3, \
+         password_changed_at = $4 WHERE id = $1",
+    )
+    .bind(id.to_string())
+    .bind(password_hash)
+    .bind(i64::from(must_change))
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Sets (or with `None` removes) an account's lane PIN hash.
+pub async fn set_pin(tx: &mut Tx, id: Uuid, pin_hash: Option<&str>) -> AppResult<()> {
+    sqlx::query("UPDATE staff SET pin_hash = $2, updated_at = $3 WHERE id = $1")
+        .bind(id.to_string())
+        .bind(pin_hash)
+        .bind(now_ms())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// The current password hash of an account (to check the old password on a change).
+pub async fn password_hash(store: &Store, id: Uuid) -> AppResult<Option<String>> {
+    let row = sqlx::query("SELECT password_hash FROM staff WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_optional(store.reader())
+        .await?;
+    row.map(|row| col(&row, "password_hash")).transpose()
+}
+
+/// Revokes every live session of an account, except the one with `keep` (its own, when a
+/// member of staff changes their own password).
+pub async fn revoke_sessions(tx: &mut Tx, id: Uuid, keep: Option<&str>) -> AppResult<u64> {
+    let done = sqlx::query(
+        "UPDATE staff_sessions SET revoked_at = $2 \
+         WHERE staff_id = $1 AND revoked_at IS NULL AND ($3 IS NULL OR token_hash <> $3)",
+    )
+    .bind(id.to_string())
+    .bind(now_ms())
+    .bind(keep)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected())
 }
 
 /// Finds a staff account by username.
 pub async fn by_username(store: &Store, username: &str) -> AppResult<Option<StaffLogin>> {
     let row = sqlx::query(
-        "SELECT id, username, display_name, role, location_id, password_hash, active \
-         FROM staff WHERE username = $1",
+        "SELECT id, username, display_name, role, location_id, must_change_password, \
+         password_hash, active FROM staff WHERE username = $1",
     )
     .bind(username)
     .fetch_optional(store.reader())
@@ -84,7 +267,7 @@ pub async fn by_username(store: &Store, username: &str) -> AppResult<Option<Staf
 /// Lists staff, optionally of one location.
 pub async fn list(store: &Store, location: Option<&str>) -> AppResult<Vec<StaffActor>> {
     let rows = sqlx::query(
-        "SELECT id, username, display_name, role, location_id FROM staff \
+        "SELECT id, username, display_name, role, location_id, must_change_password FROM staff \
          WHERE ($1 IS NULL OR location_id = $1) ORDER BY username",
     )
     .bind(location)
@@ -115,7 +298,8 @@ pub async fn create_session(
 /// The staff member behind a live session token.
 pub async fn session_actor(store: &Store, token_hash: &str) -> AppResult<Option<StaffActor>> {
     let row = sqlx::query(
-        "SELECT s.id, s.username, s.display_name, s.role, s.location_id FROM staff_sessions t \
+        "SELECT s.id, s.username, s.display_name, s.role, s.location_id, s.must_change_password \
+         FROM staff_sessions t \
          JOIN staff s ON s.id = t.staff_id \
          WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > $2 AND s.active = 1",
     )

@@ -314,6 +314,13 @@ impl FromRequestParts<AppState> for Staff {
             return Err(WebError::Redirect(login));
         };
         match storage::staff::session_actor(&state.store, &token_hash(&token)).await? {
+            // After an administrator's reset, the password page (and log-out) only.
+            Some(actor)
+                if actor.must_change_password
+                    && !matches!(parts.uri.path(), "/console/password" | "/console/logout") =>
+            {
+                Err(WebError::Redirect("/console/password".into()))
+            }
             Some(actor) => Ok(Self(actor)),
             None => Err(WebError::Redirect(login)),
         }
@@ -654,6 +661,7 @@ pub fn console_page(ctx: &Ctx, staff: &StaffActor, title: &str, body: Markup) ->
                         span.who { (staff.display_name) " · " (role_label(ctx.lang, staff.role))
                             @if let Some(l) = &staff.location_id { " · " (l) } }
                         (lang_switch(ctx))
+                        a href="/console/password" { (t("改密码", "Password")) }
                         form.inline method="post" action="/console/logout" {
                             (ctx.csrf_field()) button.link type="submit" { (t("退出", "Log out")) }
                         }
@@ -667,6 +675,7 @@ pub fn console_page(ctx: &Ctx, staff: &StaffActor, title: &str, body: Markup) ->
                         @if staff.role != crate::actor::Role::Cashier {
                             a href="/console/members" { (t("会员", "Members")) }
                             a href="/console/devices" { (t("设备", "Devices")) }
+                            @if !head_office { a href="/console/staff" { (t("收银员", "Cashiers")) } }
                             @if !head_office { a href="/console/coupons" { (t("优惠券", "Coupons")) } }
                         }
                         @if head_office {

@@ -208,10 +208,14 @@ async fn wait_path(client: &Client, prefix: &str) -> String {
 }
 
 async fn console_login(client: &Client, app: &TestApp, user: &str) {
+    console_login_with(client, app, user, "demo1234").await;
+}
+
+async fn console_login_with(client: &Client, app: &TestApp, user: &str, password: &str) {
     client.goto(&format!("{}/console", app.url)).await.unwrap();
     wait_path(client, "/console/login").await;
     type_into(client, "#username", user).await;
-    type_into(client, "#password", "demo1234").await;
+    type_into(client, "#password", password).await;
     click(client, "form button[type=submit]").await;
     // "/console/login" starts with "/console" too: wait for the form's answer to leave the page.
     let mut path = client.current_url().await.unwrap().path().to_owned();
@@ -938,4 +942,61 @@ async fn a_shopper_opens_a_receipt_and_claims_its_points() {
     click(&phone, "#receipt-form button").await;
     assert!(text_of(&phone, "#receipt-error").await.contains("伪造"));
     phone.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_office_creates_a_cashier_who_must_choose_a_password() {
+    if !browser_available() {
+        return;
+    }
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let temp = tempfile::tempdir().unwrap();
+    let shots = Shots::new(temp.path());
+    let driver = start_driver().await;
+    let desk = browser(&driver, false).await;
+    console_login(&desk, &app, "admin").await;
+    desk.goto(&format!("{}/console/staff", app.url))
+        .await
+        .unwrap();
+    // A common password is refused next to its field, and nothing is created.
+    type_into(&desk, "#username", "zhao.lei").await;
+    type_into(&desk, "#display_name", "赵磊").await;
+    click(&desk, "#location option[value=SH001]").await;
+    type_into(&desk, "#password", "password123").await;
+    click(&desk, "#new-staff button[type=submit]").await;
+    let error = text_of(&desk, "[data-field=password]").await;
+    assert!(!error.is_empty(), "the password rule is shown");
+    assert!(!text_of(&desk, "#staff").await.contains("zhao.lei"));
+    // With a good one the account is created (the form kept the name; the password is retyped).
+    type_into(&desk, "#password", "harbour violet stepping 58").await;
+    click(&desk, "#new-staff button[type=submit]").await;
+    wait_path(&desk, "/console/staff/").await;
+    shots.take(&desk, "console-staff-created-desktop").await;
+    desk.goto(&format!("{}/console/staff", app.url))
+        .await
+        .unwrap();
+    let list = text_of(&desk, "#staff").await;
+    assert!(list.contains("zhao.lei") && list.contains("赵磊"), "{list}");
+    desk.close().await.unwrap();
+
+    // The cashier logs in and is sent to choose a password before anything else.
+    let till = browser(&driver, false).await;
+    console_login_with(&till, &app, "zhao.lei", "harbour violet stepping 58").await;
+    wait_path(&till, "/console/password").await;
+    till.goto(&format!("{}/console/orders", app.url))
+        .await
+        .unwrap();
+    wait_path(&till, "/console/password").await;
+    type_into(&till, "#old_password", "harbour violet stepping 58").await;
+    type_into(&till, "#password", "lemon grove mosaic 19").await;
+    type_into(&till, "#confirm", "lemon grove mosaic 19").await;
+    click(&till, "#change-password button[type=submit]").await;
+    let notice = text_of(&till, ".notice.ok").await;
+    assert!(!notice.is_empty());
+    shots.take(&till, "console-password-changed-desktop").await;
+    till.goto(&format!("{}/console/orders", app.url))
+        .await
+        .unwrap();
+    wait_path(&till, "/console/orders").await;
+    till.close().await.unwrap();
 }

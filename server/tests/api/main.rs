@@ -19,5 +19,6 @@ mod orders;
 mod pricing;
 mod receipts;
 mod sales;
+mod staff_admin;
 mod stock;
 mod web;

@@ -1,5 +1,5 @@
-//! Head office's console pages: the audit log, the stores (and warehouses), and the staff with
-//! their roles.
+//! Head office's console pages: the audit log and the stores (and warehouses). Staff accounts
+//! are administered in [`super::staff`].
 
 use axum::extract::State;
 use axum::response::Response;
@@ -10,14 +10,13 @@ use maud::html;
 use crate::actor::Role;
 use crate::app::AppState;
 use crate::storage;
-use crate::web::{console_page, role_label, when, Ctx, Staff, WebResult};
+use crate::web::{console_page, when, Ctx, Staff, WebResult};
 
 /// Audit log, store and staff routes.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/console/audit", get(audit))
         .route("/console/stores", get(stores))
-        .route("/console/staff", get(staff_list))
 }
 
 async fn audit(
@@ -57,25 +56,4 @@ async fn stores(
         } }
     };
     Ok(console_page(&ctx, &staff, ctx.t("门店", "Stores"), body))
-}
-
-async fn staff_list(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    Staff(staff): Staff,
-) -> WebResult<Response> {
-    staff.require(&[Role::HeadOfficeAdmin])?;
-    let people = storage::staff::list(&state.store, None).await?;
-    let body = html! {
-        div.table-wrap { table {
-            tr { th { (ctx.t("用户名", "User name")) } th { (ctx.t("姓名", "Name")) } th { (ctx.t("角色", "Role")) } th { (ctx.t("门店", "Store")) } }
-            @for s in &people { tr { td { (s.username) } td { (s.display_name) } td { (role_label(ctx.lang, s.role)) } td { (s.location_id.as_deref().unwrap_or("—")) } } }
-        } }
-    };
-    Ok(console_page(
-        &ctx,
-        &staff,
-        ctx.t("员工与角色", "Staff and roles"),
-        body,
-    ))
 }

@@ -6,7 +6,8 @@
 //! order's page; ready, cancel, hand-over), [`fulfilment`] (ship, deliver, after-sale refund),
 //! [`catalog`] (products, prices, barcodes, CSV export and import), [`stock`] (levels,
 //! movements, counts, transfers), [`members`], [`devices`] (and the lanes' receipt keys),
-//! [`promotions`], [`coupons`] and [`admin`] (audit log, stores, staff).
+//! [`promotions`], [`coupons`], [`admin`] (audit log, stores) and [`staff`] (accounts, roles,
+//! passwords, lane PINs; everyone's own password page).
 //!
 //! This module holds the log-in and log-out pages and what the areas share: the store a staff
 //! member's pages are limited to (`scope`, `pick_location`), CSV downloads (`csv_bytes`,
@@ -42,6 +43,7 @@ pub mod fulfilment;
 pub mod members;
 pub mod orders;
 pub mod promotions;
+pub mod staff;
 pub mod stock;
 
 /// Console routes: log-in and log-out, and every area's pages.
@@ -57,6 +59,7 @@ pub fn router() -> Router<AppState> {
         .merge(members::router())
         .merge(devices::router())
         .merge(admin::router())
+        .merge(staff::router())
         .merge(promotions::router())
         .merge(coupons::router())
 }

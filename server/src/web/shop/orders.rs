@@ -185,10 +185,10 @@ async fn pay(
     if order.status != OrderStatus::PendingPayment {
         return Ok(redirect(&format!("/orders/{id}")));
     }
-    let payment =
-        storage::payments::create_intent(&state.store, retail_domain::ids::new_id(), order.id)
+    let (_, path) =
+        crate::app::payments::start_order_payment(&state, retail_domain::ids::new_id(), order.id)
             .await?;
-    Ok(redirect(&format!("/sandbox/pay/{}", payment.id)))
+    Ok(redirect(&path))
 }
 
 async fn cancel(

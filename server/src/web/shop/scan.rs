@@ -309,13 +309,13 @@ async fn pay(
     if let Some(order_id) = scan.order_id {
         let order = storage::orders::get(&state.store, order_id).await?;
         if order.status == OrderStatus::PendingPayment {
-            let payment = storage::payments::create_intent(
-                &state.store,
+            let (_, path) = crate::app::payments::start_order_payment(
+                &state,
                 retail_domain::ids::new_id(),
                 order_id,
             )
             .await?;
-            return Ok(redirect(&format!("/sandbox/pay/{}", payment.id)));
+            return Ok(redirect(&path));
         }
     }
     let lines = storage::web::scan_lines(&state.store, scan.id).await?;
@@ -336,10 +336,10 @@ async fn pay(
         Err(e) => return Err(e.into()),
     };
     storage::web::scan_set_order(&state.store, scan.id, Some(placed.id), "checkout").await?;
-    let payment =
-        storage::payments::create_intent(&state.store, retail_domain::ids::new_id(), placed.id)
+    let (_, path) =
+        crate::app::payments::start_order_payment(&state, retail_domain::ids::new_id(), placed.id)
             .await?;
-    Ok(redirect(&format!("/sandbox/pay/{}", payment.id)))
+    Ok(redirect(&path))
 }
 
 async fn pass(State(state): State<AppState>, ctx: Ctx) -> WebResult<Response> {

@@ -1,0 +1,118 @@
+//! The server's administrative commands, run by whoever operates the server (they need the
+//! configuration, hence the database, not a log-in):
+//!
+//! * `retail-server admin create --username <name> --display-name <name> [--role <role>]
+//!   [--store <location>]` — creates an account (by default the first head-office
+//!   administrator of a production database);
+//! * `retail-server admin reset-password --username <name>` — sets a new password for an
+//!   account (a locked-out administrator).
+//!
+//! The password is read from `RETAIL_ADMIN_PASSWORD` when set, otherwise from the first line of
+//! standard input; it must pass the chain's password rules
+//! ([`crate::app::staff_admin::check_password`]). Each change is in the audit log as done by
+//! `operator:command-line`.
+
+use anyhow::Context;
+
+use crate::actor::Role;
+use crate::app::staff_admin::{self, Administrator, NewStaffRequest};
+use crate::config::Settings;
+use crate::storage::{self, Store};
+
+/// Usage of the `admin` commands.
+pub const ADMIN_USAGE: &str = "\
+  retail-server admin create --username <name> --display-name <name> [--role head_office_admin|store_manager|cashier] [--store <location>]
+  retail-server admin reset-password --username <name>
+      (the password comes from RETAIL_ADMIN_PASSWORD or the first line of standard input)";
+
+fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str)
+}
+
+/// Runs `retail-server admin <args>` against the configured database; `read_password` supplies
+/// the password. Returns what to print.
+pub async fn admin(
+    settings: &Settings,
+    args: &[String],
+    read_password: impl FnOnce() -> anyhow::Result<String>,
+) -> anyhow::Result<String> {
+    let store = Store::connect(&settings.database_url).await?;
+    let result = admin_on(&store, args, read_password).await;
+    store.close().await;
+    result
+}
+
+async fn admin_on(
+    store: &Store,
+    args: &[String],
+    read_password: impl FnOnce() -> anyhow::Result<String>,
+) -> anyhow::Result<String> {
+    let username = flag(args, "--username").context("--username is required")?;
+    match args.first().map(String::as_str) {
+        Some("create") => {
+            let display_name = flag(args, "--display-name").unwrap_or(username);
+            let role: Role = flag(args, "--role")
+                .unwrap_or("head_office_admin")
+                .parse()
+                .map_err(|e: String| anyhow::anyhow!(e))?;
+            let password = read_password()?;
+            let created = staff_admin::create(
+                store,
+                Administrator::Operator,
+                &NewStaffRequest {
+                    id: retail_domain::ids::new_id(),
+                    username: username.to_owned(),
+                    display_name: display_name.to_owned(),
+                    role,
+                    location_id: flag(args, "--store").map(str::to_owned),
+                    password,
+                },
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            Ok(format!(
+                "created {} ({}) with id {}",
+                created.actor.username,
+                created.actor.role.as_str(),
+                created.actor.id
+            ))
+        }
+        Some("reset-password") => {
+            let account = storage::staff::by_username(store, &username.trim().to_lowercase())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .with_context(|| format!("no account {username}"))?;
+            let password = read_password()?;
+            staff_admin::reset_password(
+                store,
+                Administrator::Operator,
+                account.actor.id,
+                &password,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            Ok(format!(
+                "new password set for {}; its sessions were ended",
+                account.actor.username
+            ))
+        }
+        _ => anyhow::bail!("unknown admin command\n{ADMIN_USAGE}"),
+    }
+}
+
+/// The password for an `admin` command: `RETAIL_ADMIN_PASSWORD`, or the first line of
+/// standard input.
+pub fn password_from_env_or_stdin() -> anyhow::Result<String> {
+    if let Ok(password) = std::env::var("RETAIL_ADMIN_PASSWORD") {
+        return Ok(password);
+    }
+    eprint!("password: ");
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
