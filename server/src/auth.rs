@@ -125,3 +125,44 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
         ))
     }
 }
+
+/// A caller allowed to read the Prometheus `/metrics` ([`crate::config::MetricsSettings`]): a
+/// bearer equal to `metrics.token`; a head-office staff session; or, only while no token is
+/// configured, any request from a loopback peer (a scraper on this host). Anyone else gets 401
+/// (403 for staff of another role).
+#[derive(Clone, Copy, Debug)]
+pub struct MetricsReader;
+
+impl FromRequestParts<AppState> for MetricsReader {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> AppResult<Self> {
+        let configured = state.settings.metrics.token.trim();
+        if !parts
+            .headers
+            .contains_key(axum::http::header::AUTHORIZATION)
+        {
+            let ClientAddr(peer) = match ClientAddr::from_request_parts(parts, state).await {
+                Ok(peer) => peer,
+                Err(never) => match never {},
+            };
+            return if configured.is_empty() && peer.to_canonical().is_loopback() {
+                Ok(Self)
+            } else {
+                Err(AppError::Unauthorized(
+                    "metrics need Authorization: Bearer <metrics token>".into(),
+                ))
+            };
+        }
+        let token = bearer(parts)?;
+        if !configured.is_empty() && crate::secrets::signatures_match(token, configured) {
+            return Ok(Self);
+        }
+        if token.starts_with("st_") {
+            let staff = StaffActor::from_request_parts(parts, state).await?;
+            staff.require(&[crate::actor::Role::HeadOfficeAdmin])?;
+            return Ok(Self);
+        }
+        Err(AppError::Unauthorized("wrong metrics token".into()))
+    }
+}

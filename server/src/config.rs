@@ -56,6 +56,24 @@ pub struct Settings {
     /// The chain's barcodes: how the scales' labels are laid out.
     #[serde(default)]
     pub barcodes: BarcodeSettings,
+    /// Who may read the Prometheus `/metrics`.
+    #[serde(default)]
+    pub metrics: MetricsSettings,
+}
+
+/// Access to the Prometheus `/metrics` endpoint, which is never public.
+///
+/// ```toml
+/// [metrics]
+/// token = "a long random string"   # the scraper sends Authorization: Bearer <token>
+/// ```
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct MetricsSettings {
+    /// The bearer token a scraper presents. Empty (the default): only a scraper on this host
+    /// (a loopback peer) may read `/metrics` without credentials. Set: the token is required
+    /// from every address, loopback included (a reverse proxy on this host makes every
+    /// request look local). A head-office staff session token is accepted either way.
+    pub token: String,
 }
 
 /// The chain's barcode conventions, sent to every lane with its pricing context
@@ -168,8 +186,26 @@ pub struct OrderSettings {
 pub struct AuthSettings {
     /// Lifetime of a staff session token.
     pub token_ttl_secs: u64,
-    /// Failed logins allowed per username per minute before answering 429.
+    /// Log-in attempts allowed per user name *from one client address* per minute before that
+    /// address gets 429 for that user name (a successful log-in clears the count), so an
+    /// attacker elsewhere cannot lock a user out.
     pub login_attempts_per_minute: u32,
+    /// Failed log-in attempts allowed from one client address per minute, whatever the user
+    /// names, before the address gets 429 (successful log-ins do not count).
+    #[serde(default = "default_login_attempts_per_address")]
+    pub login_attempts_per_address_per_minute: u32,
+    /// Log-in attempts allowed per user name per minute from all addresses together: a ceiling
+    /// against guessing from many addresses, above what one address may try.
+    #[serde(default = "default_login_attempts_per_user")]
+    pub login_attempts_per_user_per_minute: u32,
+}
+
+fn default_login_attempts_per_address() -> u32 {
+    30
+}
+
+fn default_login_attempts_per_user() -> u32 {
+    100
 }
 
 /// Sandbox payment provider settings.
@@ -199,6 +235,8 @@ impl Default for Settings {
             auth: AuthSettings {
                 token_ttl_secs: 12 * 3600,
                 login_attempts_per_minute: 10,
+                login_attempts_per_address_per_minute: default_login_attempts_per_address(),
+                login_attempts_per_user_per_minute: default_login_attempts_per_user(),
             },
             payments: PaymentSettings {
                 notification_tolerance_secs: 300,
@@ -214,6 +252,7 @@ impl Default for Settings {
             },
             receipts: ReceiptSettings::default(),
             barcodes: BarcodeSettings::default(),
+            metrics: MetricsSettings::default(),
         }
     }
 }
@@ -279,6 +318,16 @@ impl Settings {
                 .validate()
                 .map_err(|e| anyhow::anyhow!("barcodes.variable_measure: {e}"))?;
         }
+        anyhow::ensure!(
+            self.auth.login_attempts_per_minute > 0
+                && self.auth.login_attempts_per_address_per_minute > 0
+                && self.auth.login_attempts_per_user_per_minute > 0,
+            "auth.login_attempts_* must be at least 1"
+        );
+        anyhow::ensure!(
+            self.metrics.token.is_empty() || self.metrics.token.trim().len() >= 16,
+            "metrics.token must be at least 16 characters (or empty: local scrapers only)"
+        );
         anyhow::ensure!(
             self.mqtt.mosquitto_dir.is_empty() || !self.mqtt.url.is_empty(),
             "mqtt.mosquitto_dir is for an external Mosquitto: set MQTT_URL too"

@@ -4,6 +4,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -42,18 +43,42 @@ pub fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
-/// Middleware counting requests and timing them by route and status.
+/// The `route` label of a request no route matched (one fixed value, whatever the path).
+pub const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// The `method` label: the standard methods by name, anything else (`M1…`, `PURGE`) as
+/// `other`, so a client cannot create label values (and memory) at will.
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// Middleware counting requests and timing them by route and status. Every label has a bounded
+/// set of values: the route is the matched route's template (or [`UNMATCHED_ROUTE`]), never the
+/// path asked for; the method is [`method_label`]; the status a three-digit code.
 pub async fn track_requests(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
-    let method = request.method().to_string();
+        .unwrap_or_else(|| UNMATCHED_ROUTE.to_owned());
+    let method = method_label(request.method());
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();
-    let labels = [("method", method), ("route", route), ("status", status)];
+    let labels = [
+        ("method", method.to_owned()),
+        ("route", route),
+        ("status", status),
+    ];
     metrics::counter!("http_requests_total", &labels).increment(1);
     metrics::histogram!("http_request_duration_seconds", &labels)
         .record(started.elapsed().as_secs_f64());
@@ -69,5 +94,15 @@ mod tests {
         let filter = EnvFilter::try_new(DEFAULT_LOG_FILTER);
         assert!(filter.is_ok(), "{filter:?}");
         assert!(DEFAULT_LOG_FILTER.contains("rumqttd=warn"));
+    }
+
+    #[test]
+    fn unknown_methods_share_one_label() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::OPTIONS), "OPTIONS");
+        for odd in ["M1", "M2AAAA", "PURGE", "get"] {
+            let method = Method::from_bytes(odd.as_bytes()).unwrap_or(Method::CONNECT);
+            assert_eq!(method_label(&method), "other", "{odd}");
+        }
     }
 }

@@ -37,6 +37,16 @@ impl RateLimiter {
         Ok(())
     }
 
+    /// Gives back one attempt counted for `key` in its current window (a successful log-in
+    /// that should not count as a failure).
+    pub fn refund(&self, key: &str) {
+        if let Ok(mut windows) = self.windows.lock() {
+            if let Some(entry) = windows.get_mut(key) {
+                entry.1 = entry.1.saturating_sub(1);
+            }
+        }
+    }
+
     /// Forgets `key` (after a successful login).
     pub fn reset(&self, key: &str) {
         if let Ok(mut windows) = self.windows.lock() {
@@ -62,5 +72,11 @@ mod tests {
         assert!(limiter.check("b", 3).is_ok());
         limiter.reset("a");
         assert!(limiter.check("a", 3).is_ok());
+        // A refunded attempt does not count.
+        for _ in 0..5 {
+            assert!(limiter.check("c", 3).is_ok());
+            limiter.refund("c");
+        }
+        limiter.refund("unknown");
     }
 }

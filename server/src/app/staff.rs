@@ -1,28 +1,46 @@
-//! Staff log-in: checking a password (rate-limited per user name) and opening a session,
-//! for the API and the console alike.
+//! Staff log-in: checking a password (rate-limited per client address, per user name from
+//! that address, and per user name overall) and opening a session, for the API and the console
+//! alike.
 
 use super::AppState;
-use crate::actor::StaffActor;
+use crate::actor::{ClientAddr, StaffActor};
 use crate::error::{AppError, AppResult};
 use crate::secrets::{new_token, token_hash, verify_password};
 use crate::storage;
 
-/// Checks a staff member's password (rate-limited per user name) and opens a session: the
-/// `st_…` token (stored hashed), when it expires, and who it is. Shared by the API login and
-/// the console's login form.
+/// Checks a staff member's password and opens a session: the `st_…` token (stored hashed),
+/// when it expires, and who it is. Shared by the API login and the console's login form.
+///
+/// Attempts are limited (429 with `Retry-After`, checked before the password, so a throttled
+/// caller learns nothing and changes nothing) per client address (failed attempts only, any
+/// user name: `auth.login_attempts_per_address_per_minute`), per user name from that address
+/// (`auth.login_attempts_per_minute`) and per user name from everywhere
+/// (`auth.login_attempts_per_user_per_minute`, higher than one address may reach). An attacker
+/// guessing from one address is throttled there while the user logs in from another.
 pub async fn authenticate(
     state: &AppState,
+    client: ClientAddr,
     username: &str,
     password: &str,
 ) -> AppResult<(String, chrono::DateTime<chrono::Utc>, StaffActor)> {
+    let limits = &state.settings.auth;
+    let address_key = format!("login:{}", client.limit_key());
+    // The address first: a throttled address creates no per-user-name entries.
+    state
+        .limiter
+        .check(&address_key, limits.login_attempts_per_address_per_minute)?;
     let username = username.trim().to_lowercase();
     if username.is_empty() || username.len() > 64 || password.len() > 256 {
         return Err(AppError::Unauthorized("wrong username or password".into()));
     }
-    let key = format!("login:{username}");
+    let pair_key = format!("login:{}:{username}", client.limit_key());
+    let user_key = format!("login:user:{username}");
     state
         .limiter
-        .check(&key, state.settings.auth.login_attempts_per_minute)?;
+        .check(&pair_key, limits.login_attempts_per_minute)?;
+    state
+        .limiter
+        .check(&user_key, limits.login_attempts_per_user_per_minute)?;
     let staff = storage::staff::by_username(&state.store, &username).await?;
     let staff = match staff {
         Some(staff) if staff.active => {
@@ -35,7 +53,11 @@ pub async fn authenticate(
         _ => None,
     }
     .ok_or_else(|| AppError::Unauthorized("wrong username or password".into()))?;
-    state.limiter.reset(&key);
+    // Only failures count against the address (staff behind one office NAT log in together);
+    // the attempt is counted first and given back here, so parallel guesses cannot slip past.
+    state.limiter.refund(&address_key);
+    state.limiter.reset(&pair_key);
+    state.limiter.reset(&user_key);
     let token = new_token("st_");
     let expires_at = chrono::Utc::now()
         + chrono::Duration::seconds(

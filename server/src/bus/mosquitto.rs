@@ -118,22 +118,57 @@ pub async fn generate(
     })
 }
 
-/// Writes `passwords` and `acl` into `dir` (mode 0600 for the password file); returns their
-/// paths.
+/// Writes `passwords` and `acl` into `dir`, each atomically and private from the start (see
+/// [`write_private`]); returns their paths.
 pub fn write(files: &MosquittoFiles, dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let passwords = dir.join("passwords");
     let acl = dir.join("acl");
-    std::fs::write(&passwords, &files.passwords)
-        .with_context(|| format!("writing {}", passwords.display()))?;
+    write_private(&passwords, files.passwords.as_bytes())?;
+    write_private(&acl, files.acl.as_bytes())?;
+    Ok((passwords, acl))
+}
+
+/// Replaces `path` with `contents` atomically: a new file in the same folder, created with
+/// mode 0600 (never readable by others, whatever the umask, not even for a moment), written,
+/// flushed to disk, then renamed over `path`. A reader (Mosquitto reloading) sees the old file
+/// or the new one, never half of one; the old file's inode never receives the new contents.
+pub fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::now_v7().simple()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(&passwords, std::fs::Permissions::from_mode(0o600))
-            .with_context(|| format!("restricting {}", passwords.display()))?;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
     }
-    std::fs::write(&acl, &files.acl).with_context(|| format!("writing {}", acl.display()))?;
-    Ok((passwords, acl))
+    let result = (|| {
+        let mut file = options
+            .open(&temp)
+            .with_context(|| format!("creating {}", temp.display()))?;
+        file.write_all(contents)
+            .and_then(|()| file.sync_all())
+            .with_context(|| format!("writing {}", temp.display()))?;
+        std::fs::rename(&temp, path).with_context(|| format!("replacing {}", path.display()))?;
+        // The rename itself made durable.
+        if let Ok(folder) = std::fs::File::open(dir) {
+            let _ = folder.sync_all();
+        }
+        anyhow::Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
 }
 
 /// Keeps the configured Mosquitto's files current (`mqtt.mosquitto_dir`) and asks it to reload
@@ -186,6 +221,40 @@ mod tests {
         assert!(!entry_matches(&a, "dv_other"));
         assert!(!entry_matches("$6$x$y", "dv_secret"));
         assert!(!entry_matches("garbage", "dv_secret"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn files_are_replaced_atomically_and_private_from_the_start() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let target = dir.path().join("passwords");
+        // An old, world-readable file a local user holds open.
+        std::fs::write(&target, "old").unwrap_or_else(|e| panic!("{e}"));
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o644))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let held = std::fs::File::open(&target).unwrap_or_else(|e| panic!("{e}"));
+        write_private(&target, b"server:$7$secret\n").unwrap_or_else(|e| panic!("{e}"));
+        let mode = |p: &Path| {
+            std::fs::metadata(p)
+                .map(|m| m.permissions().mode() & 0o777)
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        assert_eq!(mode(&target), 0o600);
+        assert_eq!(
+            std::fs::read_to_string(&target).unwrap_or_default(),
+            "server:$7$secret\n"
+        );
+        // The open handle still reads the old inode: the secret never went into it.
+        let mut old = String::new();
+        std::io::Read::read_to_string(&mut &held, &mut old).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(old, "old");
+        // Nothing else is left in the folder.
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap_or_else(|e| panic!("{e}"))
+            .filter_map(|e| e.ok().map(|e| e.file_name()))
+            .collect();
+        assert_eq!(names, [std::ffi::OsString::from("passwords")]);
     }
 
     #[test]

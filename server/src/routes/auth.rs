@@ -8,7 +8,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::Json;
-use crate::actor::StaffActor;
+use crate::actor::{ClientAddr, StaffActor};
 use crate::app::staff::authenticate;
 use crate::app::AppState;
 use crate::error::AppResult;
@@ -44,14 +44,19 @@ pub struct LoginResponse {
     pub staff: StaffActor,
 }
 
-/// Logs a staff member in.
+/// Logs a staff member in. Attempts are limited per client address and per user name from
+/// that address (429 with `Retry-After`), so guessing from one address does not lock the user
+/// out elsewhere.
 #[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), (status = 401, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = LoginResponse), (status = 401, body = crate::error::ErrorBody),
+        (status = 429, body = crate::error::ErrorBody, headers(("Retry-After" = u64, description = "seconds to wait")))))]
 async fn login(
     State(state): State<AppState>,
+    client: ClientAddr,
     Json(req): Json<LoginRequest>,
 ) -> AppResult<Json<LoginResponse>> {
-    let (token, expires_at, staff) = authenticate(&state, &req.username, &req.password).await?;
+    let (token, expires_at, staff) =
+        authenticate(&state, client, &req.username, &req.password).await?;
     Ok(Json(LoginResponse {
         token,
         expires_at,

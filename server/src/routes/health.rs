@@ -1,4 +1,5 @@
-//! `/healthz` (liveness plus a database round trip) and Prometheus `/metrics`.
+//! `/healthz` (liveness plus a database round trip) and Prometheus `/metrics` (never public:
+//! see [`crate::auth::MetricsReader`]).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -7,6 +8,7 @@ use axum::routing::get;
 use axum::Router;
 
 use crate::app::AppState;
+use crate::auth::MetricsReader;
 
 /// Health and metrics routes (outside `/api/v1`).
 pub fn router() -> Router<AppState> {
@@ -31,7 +33,7 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-async fn metrics() -> impl IntoResponse {
+async fn metrics(_reader: MetricsReader) -> impl IntoResponse {
     (
         [(
             axum::http::header::CONTENT_TYPE,

@@ -105,12 +105,62 @@ struct Back {
     back: Option<String>,
 }
 
-/// A local path to return to (never another site).
+/// A local path to return to (never another site): `back` when [`is_local_path`] accepts it,
+/// `/` otherwise. Every return target a page takes (`back=` of the language switch, the shop's
+/// and the console's log-in, the cart) goes through here.
 pub fn local_path(back: Option<&str>) -> String {
     match back {
-        Some(b) if b.starts_with('/') && !b.starts_with("//") && !b.contains('\\') => b.to_owned(),
+        Some(b) if is_local_path(b) => b.to_owned(),
         _ => "/".to_owned(),
     }
+}
+
+/// Longest return target accepted.
+const MAX_LOCAL_PATH: usize = 2048;
+
+/// True for a same-site relative path, as the form or query carried it (already decoded once):
+/// it starts with a single `/` (not `//` nor `/\`, which browsers read as another host), has
+/// only visible ASCII (no control character — a tab or CR/LF that a browser would drop or a
+/// header split on — no space, no backslash) and, its path decoded once more, still starts
+/// with a single `/` and has no control character or backslash (`/%2F%2Fevil`). No scheme can
+/// precede the leading `/`.
+pub fn is_local_path(target: &str) -> bool {
+    fn single_slash(path: &[u8]) -> bool {
+        path.first() == Some(&b'/') && !matches!(path.get(1), Some(b'/' | b'\\'))
+    }
+    let raw = target.as_bytes();
+    if raw.len() > MAX_LOCAL_PATH
+        || !single_slash(raw)
+        || !raw.iter().all(|b| b.is_ascii_graphic() && *b != b'\\')
+    {
+        return false;
+    }
+    let path = target.split(['?', '#']).next().unwrap_or_default();
+    let decoded = percent_decode(path.as_bytes());
+    single_slash(&decoded) && !decoded.iter().any(|b| b.is_ascii_control() || *b == b'\\')
+}
+
+/// `%XX` sequences decoded (a malformed one kept as it is).
+fn percent_decode(input: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| char::from(b).to_digit(16);
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        let escaped = (input[i] == b'%')
+            .then(|| Some((hex(*input.get(i + 1)?)?, hex(*input.get(i + 2)?)?)))
+            .flatten();
+        match escaped {
+            Some((high, low)) => {
+                out.push(u8::try_from(high * 16 + low).unwrap_or(b'%'));
+                i += 3;
+            }
+            None => {
+                out.push(input[i]);
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 async fn switch_lang(
@@ -706,3 +756,49 @@ pub fn role_label(lang: Lang, role: crate::actor::Role) -> &'static str {
 
 /// Handler state shorthand.
 pub type St = State<AppState>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_same_site_paths_are_return_targets() {
+        for good in [
+            "/",
+            "/me",
+            "/console/orders?status=paid&page=2",
+            "/search%3Fq%3Dapple%2520pie",
+            "/receipt?code=AB%2BC#top",
+        ] {
+            assert!(is_local_path(good), "{good}");
+            assert_eq!(local_path(Some(good)), good);
+        }
+        for evil in [
+            "//evil.example",
+            "/\t/evil.example",
+            "\t//evil.example",
+            "/\\evil.example",
+            "/\\/evil.example",
+            "https://evil.example",
+            "javascript:alert(1)",
+            "evil.example",
+            "///evil.example",
+            "/%2F%2Fevil.example",
+            "/%2f/evil.example",
+            "/%5Cevil.example",
+            "/%09/evil.example",
+            "/\r\nLocation: https://evil.example",
+            "/ok\r\nSet-Cookie: a=b",
+            "/%0d%0aSet-Cookie:a=b",
+            "/caf\u{e9}",
+            "/ space",
+            "",
+        ] {
+            assert!(!is_local_path(evil), "{evil:?}");
+            assert_eq!(local_path(Some(evil)), "/", "{evil:?}");
+        }
+        assert_eq!(local_path(None), "/");
+        assert!(!is_local_path(&format!("/{}", "a".repeat(MAX_LOCAL_PATH))));
+        assert_eq!(percent_decode(b"/%41%zz%4"), b"/A%zz%4");
+    }
+}

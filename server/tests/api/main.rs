@@ -13,6 +13,7 @@ mod browser;
 mod bus;
 mod catalog;
 mod edge;
+mod http_safety;
 mod lane_pay;
 mod members;
 mod orders;

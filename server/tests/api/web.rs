@@ -19,6 +19,7 @@ pub(crate) struct Browser {
 pub(crate) struct Page {
     pub(crate) status: StatusCode,
     pub(crate) location: Option<String>,
+    pub(crate) retry_after: Option<String>,
     pub(crate) body: String,
 }
 
@@ -31,6 +32,19 @@ impl Browser {
                 .build()
                 .unwrap(),
             cookies: HashMap::new(),
+        }
+    }
+
+    /// A browser whose connections come from `local` (e.g. `127.0.0.2`: another client address
+    /// on the loopback network).
+    pub(crate) fn from_address(app: &TestApp, local: std::net::IpAddr) -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .local_address(local)
+                .build()
+                .unwrap(),
+            ..Self::new(app)
         }
     }
 
@@ -58,10 +72,15 @@ impl Browser {
             .headers()
             .get("location")
             .map(|l| l.to_str().unwrap().to_owned());
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .map(|l| l.to_str().unwrap().to_owned());
         let body = resp.text().await.unwrap();
         Page {
             status,
             location,
+            retry_after,
             body,
         }
     }
@@ -180,7 +199,7 @@ async fn import_result(b: &mut Browser, upload: Page) -> Page {
     panic!("the import never finished");
 }
 
-async fn a_sku(app: &TestApp, text: &str) -> (uuid::Uuid, uuid::Uuid) {
+pub(crate) async fn a_sku(app: &TestApp, text: &str) -> (uuid::Uuid, uuid::Uuid) {
     let page = retail_server::storage::catalog::list_products(
         &app.state.store,
         &retail_server::storage::catalog::ProductFilter {
@@ -1359,4 +1378,87 @@ async fn shopper_is_told_about_their_orders(app: TestApp) {
 crate::both_backends!(
     shopper_is_told_about_their_orders,
     shopper_is_told_about_their_orders
+);
+
+/// Posts an import form with `file` as the CSV.
+async fn upload_import(b: &mut Browser, job: &str, file: &[u8]) -> Page {
+    let token = b.csrf().await;
+    let boundary = "XBOUNDARYX";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"_csrf\"\r\n\r\n{token}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"job\"\r\n\r\n{job}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.csv\"\r\nContent-Type: text/csv\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(file);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let resp = b
+        .http
+        .post(format!("{}/console/catalog/import", b.base))
+        .header("cookie", b.cookie_header())
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .expect("an answer, not a reset connection");
+    b.finish(resp).await
+}
+
+/// Issue 15 finding 18: the import page states its limit (8 MiB) and the route takes files up
+/// to it (the multipart body limit was 2 MiB); a larger file gets a 413 page saying so, after
+/// the upload was read (no reset connection), and nothing is imported or started.
+async fn import_takes_what_the_page_promises(app: TestApp) {
+    const LIMIT: usize = 8 << 20;
+    let mut admin = console(&app, "admin").await;
+    let page = admin.get("/console/catalog/import").await;
+    assert!(page.body.contains("8 MiB"), "the page states the limit");
+    assert!(page.body.contains(&format!("data-max-bytes=\"{LIMIT}\"")));
+
+    // 3 MiB (over the old 2 MiB multipart limit): accepted, checked, refused by line.
+    let header = "product_code,name_zh,name_en,brand,category_id,sku_code,spec_zh,spec_en,unit,price,member_price,barcodes";
+    let mut big = format!("{header}\nBIG1,").into_bytes();
+    big.resize(3 << 20, b'x');
+    big.extend_from_slice(b",Big,b,NOPE,BIG1-1,1,1,pc,1.00,,\n");
+    let job = retail_domain::ids::new_id().to_string();
+    let page = upload_import(&mut admin, &job, &big).await;
+    let page = import_result(&mut admin, page).await;
+    assert!(
+        page.body.contains("data-line=\"2\""),
+        "checked line by line"
+    );
+
+    // Just over the limit, and twice the limit: 413 with the page, nothing started.
+    for size in [LIMIT + 1, 2 * LIMIT] {
+        let job = retail_domain::ids::new_id().to_string();
+        let page = upload_import(&mut admin, &job, &vec![b'a'; size]).await;
+        assert_eq!(page.status, StatusCode::PAYLOAD_TOO_LARGE, "{size} bytes");
+        assert!(
+            page.body.contains("8 MiB") && page.body.contains("import-errors"),
+            "{}",
+            page.body
+        );
+        assert_eq!(
+            admin
+                .get(&format!("/console/catalog/import/{job}"))
+                .await
+                .status,
+            StatusCode::NOT_FOUND,
+            "no job was started"
+        );
+    }
+    let taken =
+        retail_server::storage::catalog::taken_codes(&app.state.store, &["BIG1".into()], &[], &[])
+            .await
+            .unwrap();
+    assert!(taken.is_empty(), "nothing imported");
+    // The connection is still good for the next request.
+    assert_eq!(
+        admin.get("/console/catalog/import").await.status,
+        StatusCode::OK
+    );
+}
+crate::both_backends!(
+    import_takes_what_the_page_promises,
+    import_takes_what_the_page_promises
 );

@@ -189,6 +189,7 @@ async fn login_page(ctx: Ctx, Query(p): Query<BackParams>) -> Response {
 async fn login(
     State(state): State<AppState>,
     ctx: Ctx,
+    client: crate::actor::ClientAddr,
     Form(form): Form<LoginForm>,
 ) -> WebResult<Response> {
     let username = form.username.clone().unwrap_or_default();
@@ -209,7 +210,7 @@ async fn login(
     if !errors.is_empty() {
         return Ok(login_view(&ctx, &form, &errors, None));
     }
-    match crate::app::staff::authenticate(&state, &username, &password).await {
+    match crate::app::staff::authenticate(&state, client, &username, &password).await {
         Ok((token, _, _)) => {
             let back = local_path(form.back.as_deref());
             let back = if back.starts_with("/console") {

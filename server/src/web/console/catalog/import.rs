@@ -7,7 +7,9 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use axum::extract::{Multipart, Path, State};
+use axum::body::{Body, Bytes, HttpBody as _};
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Request, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -24,7 +26,12 @@ use crate::web::{check_csrf, console_page, redirect, Ctx, Sid, Staff, WebError, 
 /// Import routes.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/console/catalog/import", get(import_page).post(import))
+        .route(
+            "/console/catalog/import",
+            get(import_page)
+                .post(import)
+                .layer(DefaultBodyLimit::max(MAX_IMPORT_BODY_BYTES)),
+        )
         .route("/console/catalog/import/{job}", get(page))
         .route("/console/catalog/import/{job}/progress", get(progress))
 }
@@ -47,8 +54,8 @@ fn import_view(
             (ctx.csrf_field())
             input type="hidden" name="job" value=(retail_domain::ids::new_id());
             div.field {
-                label for="file" { (ctx.t("CSV 文件（UTF-8，每行一个 SKU）", "CSV file (UTF-8, one line per SKU)")) }
-                input #file type="file" name="file" accept=".csv,text/csv" required;
+                label for="file" { (ctx.t("CSV 文件（UTF-8，每行一个 SKU，最大 ", "CSV file (UTF-8, one line per SKU, at most ")) (MAX_IMPORT_MIB) " MiB" (ctx.t("）", ")")) }
+                input #file type="file" name="file" accept=".csv,text/csv" required data-max-bytes=(MAX_IMPORT_BYTES);
             }
             button.btn type="submit" #import-submit { (ctx.t("校验并导入", "Check and import")) }
         }
@@ -66,17 +73,83 @@ async fn import_page(ctx: Ctx, Staff(staff): Staff) -> WebResult<Response> {
     Ok(import_view(&ctx, &staff, &[], None))
 }
 
-/// Largest import file (8 MiB).
-const MAX_IMPORT_BYTES: usize = 8 << 20;
+/// Largest import file (8 MiB): the page says so, and the route's body limit is this plus
+/// [`FORM_OVERHEAD_BYTES`].
+pub const MAX_IMPORT_BYTES: usize = 8 << 20;
+
+/// [`MAX_IMPORT_BYTES`] in MiB, as the page shows it.
+const MAX_IMPORT_MIB: usize = MAX_IMPORT_BYTES >> 20;
+
+/// Room for the rest of the upload form (CSRF token, job id, multipart boundaries and headers).
+const FORM_OVERHEAD_BYTES: usize = 64 << 10;
+
+/// The body limit of `POST /console/catalog/import`.
+const MAX_IMPORT_BODY_BYTES: usize = MAX_IMPORT_BYTES + FORM_OVERHEAD_BYTES;
+
+/// An oversize upload is read to its end (and thrown away) up to this much, so the browser
+/// finishes sending and reads the 413 page instead of seeing its connection reset; a larger
+/// one (or one announcing a larger `Content-Length`) gets the 413 at once.
+const MAX_DRAINED_BYTES: usize = 64 << 20;
+
+/// The upload's body, or `None` when it is larger than `limit` (the rest read and dropped,
+/// see [`MAX_DRAINED_BYTES`]); `Err` when the connection fails while reading.
+async fn read_capped(mut body: Body, limit: usize) -> Result<Option<Bytes>, axum::Error> {
+    let mut kept = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) =
+        std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
+    {
+        let Ok(data) = frame?.into_data() else {
+            continue;
+        };
+        seen = seen.saturating_add(data.len());
+        if seen <= limit {
+            kept.extend_from_slice(&data);
+        } else if seen > limit.saturating_add(MAX_DRAINED_BYTES) {
+            return Ok(None);
+        } else {
+            kept = Vec::new();
+        }
+    }
+    Ok((seen <= limit).then(|| Bytes::from(kept)))
+}
+
+/// The answer to an upload over the limit: 413 with the page saying what the limit is.
+fn too_large(ctx: &Ctx, staff: &StaffActor) -> Response {
+    let message = format!(
+        "{}{MAX_IMPORT_MIB} MiB",
+        ctx.t("文件超过上限 ", "The file is larger than ")
+    );
+    let page = import_view(ctx, staff, &[LineError { line: 0, message }], None);
+    (StatusCode::PAYLOAD_TOO_LARGE, page).into_response()
+}
 
 async fn import(
     State(state): State<AppState>,
     ctx: Ctx,
     Staff(staff): Staff,
     axum::Extension(sid): axum::Extension<Sid>,
-    mut multipart: Multipart,
+    request: Request,
 ) -> WebResult<Response> {
     staff.require(&[Role::HeadOfficeAdmin])?;
+    let (parts, body) = request.into_parts();
+    let announced = parts
+        .headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    if announced.is_some_and(|n| n > MAX_IMPORT_BODY_BYTES + MAX_DRAINED_BYTES) {
+        return Ok(too_large(&ctx, &staff));
+    }
+    let Some(body) = read_capped(body, MAX_IMPORT_BODY_BYTES)
+        .await
+        .map_err(|_| AppError::bad_request("invalid_form", "the upload could not be read"))?
+    else {
+        return Ok(too_large(&ctx, &staff));
+    };
+    let mut multipart =
+        Multipart::from_request(Request::from_parts(parts, Body::from(body)), &state)
+            .await
+            .map_err(|_| AppError::bad_request("invalid_form", "the upload is not a form"))?;
     let mut csrf = None;
     let mut job = None;
     let mut file: Option<Vec<u8>> = None;
@@ -93,15 +166,7 @@ async fn import(
             Some("file") => {
                 let bytes = part.bytes().await.map_err(|_| bad())?;
                 if bytes.len() > MAX_IMPORT_BYTES {
-                    return Ok(import_view(
-                        &ctx,
-                        &staff,
-                        &[LineError {
-                            line: 0,
-                            message: "the file is larger than 8 MiB".into(),
-                        }],
-                        None,
-                    ));
+                    return Ok(too_large(&ctx, &staff));
                 }
                 file = Some(bytes.to_vec());
             }
