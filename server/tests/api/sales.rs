@@ -143,6 +143,19 @@ pub(crate) fn sale(
     })
 }
 
+/// `sale` with the member code its member showed at the till (valid for two minutes from now),
+/// as a lane sends when the sale spends the member's balance, points or coupons.
+pub(crate) fn with_member_code(app: &TestApp, mut sale: Value) -> Value {
+    let member_id: Uuid = sale["member_id"].as_str().unwrap().parse().unwrap();
+    sale["member_code"] = json!(app.sign(&retail_domain::codes::SignedCode::Member(
+        retail_domain::codes::MemberCode {
+            member_id,
+            expires_at: Utc::now() + chrono::Duration::seconds(120),
+        }
+    )));
+    sale
+}
+
 pub(crate) async fn push(app: &TestApp, lane: &str, sales: &[Value]) -> Vec<Value> {
     let (status, body) = app
         .post("/api/v1/pos/sales", Some(lane), json!({"sales": sales}))
@@ -674,6 +687,21 @@ async fn balance_and_points_payments(app: TestApp) {
             ("cash", 1_200, 0),
         ],
     );
+    // A lane credential alone cannot spend the member's balance and points: the member code
+    // they showed must come with the sale.
+    let results = push(&app, &lane, std::slice::from_ref(&s)).await;
+    assert_eq!(results[0]["outcome"], "rejected", "{:?}", results[0]);
+    assert!(results[0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("member code"));
+    let mut forged = s.clone();
+    forged["member_code"] = json!("MC1.forged");
+    let results = push(&app, &lane, std::slice::from_ref(&forged)).await;
+    assert_eq!(results[0]["outcome"], "rejected", "{:?}", results[0]);
+    let (points_unchanged, balance_unchanged, _) = member_by_id(&app, &cashier, &member_id).await;
+    assert_eq!((points_unchanged, balance_unchanged), (points0, balance0));
+    let s = with_member_code(&app, s);
     let results = push(&app, &lane, std::slice::from_ref(&s)).await;
     assert_eq!(results[0]["outcome"], "applied", "{:?}", results[0]);
     // Earned on ¥17.00 (not the part paid with points): 17 × 1.2 = 20.
@@ -685,11 +713,14 @@ async fn balance_and_points_payments(app: TestApp) {
     assert_eq!((points1, balance1), (points0 - 300 + 20, balance0 - 500));
 
     // More stored balance than the member has: rejected, nothing charged or stored.
-    let too_much = sale(
-        "SH001",
-        Some(&member_id),
-        &[(&skus[1], 1, 10_000)],
-        &[("stored_balance", 10_000, 0)],
+    let too_much = with_member_code(
+        &app,
+        sale(
+            "SH001",
+            Some(&member_id),
+            &[(&skus[1], 1, 10_000)],
+            &[("stored_balance", 10_000, 0)],
+        ),
     );
     let ok = sale("SH001", Some(&member_id), &[(&skus[1], 1, 1_000)], &[]);
     let stock1 = on_hand(&app, &admin, &skus[1]).await;
