@@ -278,7 +278,8 @@ async fn coupons_are_priced_at_the_lane_and_used_once() {
     // the sale with a clear reason and the journal keeps it as rejected.
     lane.scan(&sku.barcodes[0]).await.expect("scan");
     lane.scan(&code).await.expect("member code");
-    lane.confirm_member(as_known.clone()).expect("member details");
+    lane.confirm_member(as_known.clone())
+        .expect("member details");
     lane.apply_coupon(find(coupon)).expect("apply stale");
     let due = lane.due();
     let PaymentOutcome::Completed(again) = lane.pay(PaymentMethod::Cash, due).await.expect("pay")

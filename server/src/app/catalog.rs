@@ -286,40 +286,6 @@ pub async fn add_sku_barcode(
     storage::catalog::add_barcode(&state.store, sku_id, &code, actor).await
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lookup_codes() {
-        assert!(check_lookup_code("6901234567892").is_ok());
-        assert!(check_lookup_code("6901234567891").is_err());
-        assert!(check_lookup_code("PLU-1234").is_ok());
-        assert!(check_lookup_code("a b").is_err());
-        assert!(check_lookup_code("").is_err());
-        assert!(check_lookup_code(&"1".repeat(40)).is_err());
-    }
-
-    #[test]
-    fn barcodes_of_new_skus() {
-        let gtin = |code: &str| BarcodeRequest {
-            code: code.into(),
-            internal: false,
-        };
-        let internal = |code: &str| BarcodeRequest {
-            code: code.into(),
-            internal: true,
-        };
-        assert!(check_barcode("b", &gtin("6901234567892")).is_ok());
-        assert!(check_barcode("b", &gtin("6901234567891")).is_err());
-        assert!(check_barcode("b", &gtin("ABC-1")).is_err());
-        assert!(check_barcode("b", &internal("ABC-1")).is_ok());
-        assert!(check_barcode("b", &internal("6901234567891")).is_err());
-        assert!(check_barcode("b", &internal("12345")).is_ok());
-        assert!(check_barcode("b", &internal("a/b")).is_err());
-    }
-}
-
 /// A store's price may be set between this share of the chain price…
 pub const STORE_PRICE_MIN_PERCENT: i64 = 50;
 /// …and this share of it (a typo such as 0.00 or an extra zero is refused, not sold).
@@ -374,4 +340,38 @@ pub fn check_store_price(price: Money, chain: Money) -> AppResult<i64> {
         ));
     }
     Ok(price.fen())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_codes() {
+        assert!(check_lookup_code("6901234567892").is_ok());
+        assert!(check_lookup_code("6901234567891").is_err());
+        assert!(check_lookup_code("PLU-1234").is_ok());
+        assert!(check_lookup_code("a b").is_err());
+        assert!(check_lookup_code("").is_err());
+        assert!(check_lookup_code(&"1".repeat(40)).is_err());
+    }
+
+    #[test]
+    fn barcodes_of_new_skus() {
+        let gtin = |code: &str| BarcodeRequest {
+            code: code.into(),
+            internal: false,
+        };
+        let internal = |code: &str| BarcodeRequest {
+            code: code.into(),
+            internal: true,
+        };
+        assert!(check_barcode("b", &gtin("6901234567892")).is_ok());
+        assert!(check_barcode("b", &gtin("6901234567891")).is_err());
+        assert!(check_barcode("b", &gtin("ABC-1")).is_err());
+        assert!(check_barcode("b", &internal("ABC-1")).is_ok());
+        assert!(check_barcode("b", &internal("6901234567891")).is_err());
+        assert!(check_barcode("b", &internal("12345")).is_ok());
+        assert!(check_barcode("b", &internal("a/b")).is_err());
+    }
 }

@@ -191,7 +191,6 @@ crate::both_backends!(full_sync_in_pages, full_sync_in_pages);
 
 async fn price_changes_move_to_the_end_of_the_feed(app: TestApp) {
     let admin = app.login("admin").await;
-    let manager = app.login("mgr.sh001").await;
     let lane1 = device(&app, &admin, "SH001").await;
     let lane2 = device(&app, &admin, "SH002").await;
     let (items1, cursor) = pull_all(&app, &lane1, 0, 2000).await;
