@@ -108,7 +108,12 @@ async fn create_reduction(app: &TestApp, admin: &str, threshold: &str, off: &str
     id
 }
 
-async fn coupon_template(app: &TestApp, admin: &str, issue_on: &str, stock: Option<i64>) -> Uuid {
+pub(crate) async fn coupon_template(
+    app: &TestApp,
+    admin: &str,
+    issue_on: &str,
+    stock: Option<i64>,
+) -> Uuid {
     let id = retail_domain::ids::new_id();
     let (from, until) = window();
     let (status, body) = app

@@ -596,7 +596,14 @@ async fn console_admin_pages(app: TestApp) {
     assert_eq!(taken.len(), 2);
 
     // Members: look-up by phone, audited manual adjustment with validation.
-    let page = admin.get("/console/members?phone=13800138001").await;
+    let page = admin.get("/console/members").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page
+        .body
+        .contains("method=\"post\" action=\"/console/members\""));
+    let page = admin
+        .post_csrf("/console/members", &[("phone", "13800138001")])
+        .await;
     let member_path = page.location.expect("redirect to the member");
     let page = admin
         .post_csrf(
