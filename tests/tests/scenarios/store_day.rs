@@ -142,7 +142,11 @@ async fn on_hand(day: &StoreDay, token: &str, sku: Uuid) -> i64 {
 async fn member_id(day: &StoreDay, token: &str, phone: &str) -> Uuid {
     let body = day
         .api
-        .get_ok(&format!("/members/lookup?phone={phone}"), Some(token))
+        .post_ok(
+            "/members/lookup",
+            Some(token),
+            &serde_json::json!({ "phone": phone }),
+        )
         .await
         .unwrap();
     body["id"].as_str().unwrap().parse().unwrap()
