@@ -336,7 +336,7 @@ fn check(params: &BTreeMap<String, String>, nonces: &mut HashSet<String>) -> Res
                 "JSON参数不合法".into(),
             )
         })?;
-    if !template["code"].as_str().is_some_and(|c| c.len() == 6) {
+    if template["code"].as_str().is_none_or(|c| c.len() != 6) {
         return Err((
             StatusCode::OK,
             "isv.TEMPLATE_MISSING_PARAMETERS",

@@ -106,6 +106,55 @@ async fn the_code_reaches_only_the_provider(app: TestApp) {
     );
     assert_eq!(sms.delivered().len(), 1, "nothing else was sent");
 }
+/// The page's text with the per-browser CSRF token and the phone taken out.
+fn without_token_and_phone(body: &str, phone: &str, masked: &str) -> String {
+    let mut out = body.replace(phone, "PHONE").replace(masked, "MASKED");
+    for marker in ["name=\"_csrf\" value=\"", "name=\"csrf\" content=\""] {
+        let mut rest = out.as_str();
+        let mut cleaned = String::new();
+        while let Some(at) = rest.find(marker) {
+            cleaned.push_str(&rest[..at + marker.len()]);
+            rest = &rest[at + marker.len()..];
+            rest = &rest[rest.find('"').unwrap()..];
+        }
+        cleaned.push_str(rest);
+        out = cleaned;
+    }
+    out
+}
+
+/// Asking for a code answers the same page whether or not the phone is a member: the shop is no
+/// membership oracle.
+async fn asking_a_code_tells_nothing_about_membership(app: TestApp) {
+    let member = "13911110061";
+    let stranger = "13911110062";
+    storage::members::register(
+        &app.state.store,
+        &app.state.keys,
+        &app.state.settings.points,
+        retail_domain::ids::new_id(),
+        member,
+        "",
+    )
+    .await
+    .unwrap();
+    let known = ask_code(&app, member).await;
+    let unknown = ask_code(&app, stranger).await;
+    assert_eq!(known.status, unknown.status);
+    assert_eq!(known.status, StatusCode::OK);
+    assert_eq!(
+        without_token_and_phone(&known.body, member, "139****0061"),
+        without_token_and_phone(&unknown.body, stranger, "139****0062"),
+    );
+    assert!(is_member(&app, member).await);
+    assert!(!is_member(&app, stranger).await, "asking signs nobody up");
+}
+both_backends!(
+    asking_a_code_tells_nothing_about_membership,
+    asking_a_code_tells_nothing_about_membership,
+    retail_testkit::FakeAliyunSms::configure
+);
+
 both_backends!(
     the_code_reaches_only_the_provider,
     the_code_reaches_only_the_provider,
