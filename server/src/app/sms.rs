@@ -229,7 +229,9 @@ impl Aliyun {
 /// What went wrong with a request, without the URL (it carries the signed query and the phone
 /// number, which must not reach the logs).
 fn without_url(error: &reqwest::Error) -> String {
-    let what = if error.is_connect() {
+    let what = if error.is_builder() {
+        "the request could not be made (an https:// endpoint needs a build with TLS)"
+    } else if error.is_connect() {
         "could not connect"
     } else if error.is_timeout() {
         "no answer in time"

@@ -1064,7 +1064,10 @@ async fn console_coupons_centre_and_checkout(app: TestApp) {
         .get("/checkout?mode=delivery&phone=13922223333&address=x")
         .await;
     assert_eq!(page.status, StatusCode::OK);
-    assert!(!page.body.contains("value=\"13922223333\""), "not taken from the URL");
+    assert!(
+        !page.body.contains("value=\"13922223333\""),
+        "not taken from the URL"
+    );
     let before = retail_server::storage::members::points_balance(&app.state.store, member.id)
         .await
         .unwrap();
