@@ -59,6 +59,9 @@ pub struct Settings {
     /// Who may read the Prometheus `/metrics`.
     #[serde(default)]
     pub metrics: MetricsSettings,
+    /// SMS log-in codes: the provider and the limits.
+    #[serde(default)]
+    pub sms: SmsSettings,
 }
 
 /// Access to the Prometheus `/metrics` endpoint, which is never public.
@@ -74,6 +77,113 @@ pub struct MetricsSettings {
     /// from every address, loopback included (a reverse proxy on this host makes every
     /// request look local). A head-office staff session token is accepted either way.
     pub token: String,
+}
+
+/// SMS log-in (the shop's member log-in and sign-up by phone): the provider that sends the
+/// one-time codes and the limits on them.
+///
+/// ```toml
+/// [sms]
+/// provider = "aliyun"                       # Alibaba Cloud SMS (dysmsapi SendSms)
+/// endpoint = "https://dysmsapi.aliyuncs.com/"
+/// access_key_id = "LTAI…"
+/// access_key_secret = "…"                   # or RETAIL_SMS__ACCESS_KEY_SECRET
+/// sign_name = "某某零售"
+/// template_code = "SMS_123456789"           # a template with one parameter, ${code}
+/// ```
+///
+/// With no provider, only demo mode logs members in, through the sandbox that shows the code on
+/// the page; outside demo mode SMS log-in is then unavailable.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SmsSettings {
+    /// `aliyun`, or empty for none.
+    pub provider: String,
+    /// The provider's API endpoint (default `https://dysmsapi.aliyuncs.com/`).
+    pub endpoint: String,
+    /// The AccessKey id.
+    pub access_key_id: String,
+    /// The AccessKey secret.
+    pub access_key_secret: String,
+    /// The approved signature name (签名) shown in the message.
+    pub sign_name: String,
+    /// The approved template (模板) code; its one parameter is `code`.
+    pub template_code: String,
+    /// A phone gets a new code at most this often (default 60 s).
+    pub resend_after_secs: u64,
+    /// Codes per phone per day (default 10).
+    pub codes_per_phone_per_day: u32,
+    /// Codes per client address per hour (default 20).
+    pub codes_per_address_per_hour: u32,
+    /// Codes per client address per day (default 100).
+    pub codes_per_address_per_day: u32,
+    /// Sign-ups per client address per day that receive the sign-up coupons (default 3); later
+    /// sign-ups from the address become members without them.
+    pub signup_gifts_per_address_per_day: u32,
+}
+
+impl Default for SmsSettings {
+    fn default() -> Self {
+        Self {
+            provider: String::new(),
+            endpoint: "https://dysmsapi.aliyuncs.com/".into(),
+            access_key_id: String::new(),
+            access_key_secret: String::new(),
+            sign_name: String::new(),
+            template_code: String::new(),
+            resend_after_secs: 60,
+            codes_per_phone_per_day: 10,
+            codes_per_address_per_hour: 20,
+            codes_per_address_per_day: 100,
+            signup_gifts_per_address_per_day: 3,
+        }
+    }
+}
+
+impl SmsSettings {
+    /// Refuses an unknown provider and a half-configured one, naming the missing setting.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let credentials = [
+            ("access_key_id", &self.access_key_id),
+            ("access_key_secret", &self.access_key_secret),
+            ("sign_name", &self.sign_name),
+            ("template_code", &self.template_code),
+        ];
+        match self.provider.as_str() {
+            "aliyun" => {
+                for (name, value) in credentials {
+                    anyhow::ensure!(
+                        !value.trim().is_empty(),
+                        "sms.provider is \"aliyun\" but sms.{name} is missing \
+                         (RETAIL_SMS__{})",
+                        name.to_uppercase()
+                    );
+                }
+                anyhow::ensure!(
+                    self.endpoint.starts_with("http://") || self.endpoint.starts_with("https://"),
+                    "sms.endpoint must be an http:// or https:// URL"
+                );
+            }
+            "" => {
+                if let Some((name, _)) = credentials.iter().find(|(_, v)| !v.trim().is_empty()) {
+                    anyhow::bail!(
+                        "sms.{name} is set but sms.provider is missing (RETAIL_SMS__PROVIDER=aliyun)"
+                    );
+                }
+            }
+            other => anyhow::bail!(
+                "sms.provider \"{other}\" is unknown: use \"aliyun\" or leave it empty"
+            ),
+        }
+        anyhow::ensure!(
+            self.resend_after_secs >= 1
+                && self.codes_per_phone_per_day >= 1
+                && self.codes_per_address_per_hour >= 1
+                && self.codes_per_address_per_day >= 1,
+            "sms limits (resend_after_secs, codes_per_*) must be at least 1"
+        );
+        Ok(())
+    }
 }
 
 /// The chain's barcode conventions, sent to every lane with its pricing context
@@ -253,6 +363,7 @@ impl Default for Settings {
             receipts: ReceiptSettings::default(),
             barcodes: BarcodeSettings::default(),
             metrics: MetricsSettings::default(),
+            sms: SmsSettings::default(),
         }
     }
 }
@@ -336,6 +447,7 @@ impl Settings {
             self.mqtt.mosquitto_pid_file.is_empty() || !self.mqtt.mosquitto_dir.is_empty(),
             "mqtt.mosquitto_pid_file needs mqtt.mosquitto_dir (the files to reload)"
         );
+        self.sms.validate()?;
         Ok(())
     }
 
@@ -377,6 +489,45 @@ mod tests {
         );
         settings.mqtt.url = "mqtt://server:pw@127.0.0.1:1883".into();
         assert!(settings.validate().is_ok());
+    }
+
+    #[test]
+    fn a_half_configured_sms_provider_is_refused_by_name() {
+        let mut settings = Settings::default();
+        settings.sms.provider = "aliyun".into();
+        settings.sms.access_key_id = "LTAI".into();
+        settings.sms.access_key_secret = "secret".into();
+        settings.sms.sign_name = "零售".into();
+        let err = settings.validate().err().map(|e| e.to_string());
+        assert!(
+            err.as_deref()
+                .is_some_and(|e| e.contains("sms.template_code is missing")),
+            "{err:?}"
+        );
+        settings.sms.template_code = "SMS_1".into();
+        assert!(settings.validate().is_ok());
+        settings.sms.provider = String::new();
+        let err = settings.validate().err().map(|e| e.to_string());
+        assert!(
+            err.as_deref()
+                .is_some_and(|e| e.contains("sms.provider is missing")),
+            "{err:?}"
+        );
+        settings.sms.provider = "tencent".into();
+        assert!(settings.validate().is_err(), "an unknown provider");
+        // From the environment, as the README shows.
+        let from_env: Settings = Figment::from(Serialized::defaults(Settings::default()))
+            .merge(("sms.provider", "aliyun"))
+            .merge(("sms.access_key_id", "LTAI"))
+            .extract()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let err = from_env.validate().err().map(|e| e.to_string());
+        assert!(
+            err.as_deref()
+                .is_some_and(|e| e.contains("sms.access_key_secret is missing")
+                    && e.contains("RETAIL_SMS__ACCESS_KEY_SECRET")),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -85,6 +85,7 @@ impl Application {
             .timeout(std::time::Duration::from_secs(10))
             .build()
             .context("building the HTTP client")?;
+        let sms = app::sms::sender_from_settings(&settings, http.clone())?;
         let intake =
             app::order_intake::OrderIntake::start(store.clone(), settings.orders.max_batch)
                 .await
@@ -155,6 +156,7 @@ impl Application {
             imports: Default::default(),
             sessions: Default::default(),
             cart_badges: Default::default(),
+            sms,
         });
         Ok(Self {
             listener,

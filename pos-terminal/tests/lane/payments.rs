@@ -497,6 +497,14 @@ async fn the_binary_takes_a_qr_payment_and_drives_the_customer_display() {
 
     // The server goes away: QR payments, coupons and points say they need it; nothing changes.
     let member = member_uuid(&app, "13800138004").await;
+    // (Before: the lane finds a member by phone, the number in the body of
+    // `POST /members/lookup`, never in a URL.)
+    let by_phone = api
+        .member_by_phone("138 0013 8004")
+        .await
+        .expect("member by phone");
+    assert_eq!(by_phone.id, member);
+    assert_eq!(by_phone.phone, "138****8004");
     let code = member_code(&app, &member.to_string()).await;
     app.stop().await.expect("the server stops cleanly");
     lane.expect_line(|l| l == "EVENT offline").await;

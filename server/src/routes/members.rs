@@ -17,7 +17,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{Json, Path, Query};
-use crate::actor::{Caller, Role, StaffActor};
+use crate::actor::{Caller, ClientAddr, Role, StaffActor};
 use crate::app::members::MEMBER_CODE_TTL_SECS;
 use crate::app::AppState;
 use crate::error::{AppError, AppResult};
@@ -26,8 +26,26 @@ use crate::storage::members::{
     BalanceEntry, Member, Page, PointsEntry, Registration, MAX_ADJUSTMENT, MAX_TOPUP_FEN,
 };
 
-/// Look-ups (by phone or by member code) allowed per caller per minute.
+/// Look-ups (by phone or by member code) and registrations allowed per caller per minute: a
+/// registration answers whether the phone is a member, so it counts as a look-up.
 const LOOKUPS_PER_MINUTE: u32 = 30;
+
+/// Look-ups and registrations allowed per client address per minute (all callers together).
+const LOOKUPS_PER_ADDRESS_PER_MINUTE: u32 = 60;
+
+/// Members one staff account may register per day (a till signs up a few dozen).
+const REGISTRATIONS_PER_STAFF_PER_DAY: u32 = 500;
+
+/// Counts one phone look-up (or registration) of `actor` from `from`.
+fn count_lookup(state: &AppState, actor: &str, from: ClientAddr) -> AppResult<()> {
+    state
+        .limiter
+        .check(&format!("member-lookup:{actor}"), LOOKUPS_PER_MINUTE)?;
+    state.limiter.check(
+        &format!("member-lookup:{}", from.limit_key()),
+        LOOKUPS_PER_ADDRESS_PER_MINUTE,
+    )
+}
 
 /// Member routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -56,9 +74,10 @@ pub struct RegisterMember {
     pub name: Option<String>,
 }
 
-/// Phone look-up.
-#[derive(Debug, Deserialize, IntoParams)]
-pub struct PhoneQuery {
+/// Phone look-up (in the body: phone numbers never travel in URLs, which end up in logs).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PhoneLookup {
     /// Mobile number, as for registration.
     pub phone: String,
 }
@@ -173,18 +192,32 @@ fn invalid_code(message: impl Into<String>) -> AppError {
     }
 }
 
-/// Registers a member (staff at the till, or a device).
-#[utoipa::path(post, path = "/members", tag = "members", security(("staff" = []), ("device" = [])), request_body = RegisterMember,
+/// Registers a member (staff only, with the shopper present; devices may not). It answers
+/// whether the phone is a member, so it counts against the caller's look-up limit.
+#[utoipa::path(post, path = "/members", tag = "members", security(("staff" = [])), request_body = RegisterMember,
     responses((status = 200, description = "the member (new, or the first result of a retry)", body = Member),
+        (status = 403, description = "not staff (a device)", body = crate::error::ErrorBody),
         (status = 409, description = "member_exists: the phone is registered to `member_id`; id_in_use", body = MemberExistsBody),
-        (status = 422, body = crate::error::ErrorBody)))]
+        (status = 422, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)))]
 async fn register(
     caller: Caller,
+    from: ClientAddr,
     State(state): State<AppState>,
     Json(req): Json<RegisterMember>,
 ) -> AppResult<Response> {
+    let Caller::Staff(staff) = &caller else {
+        return Err(AppError::Forbidden(
+            "members are registered by staff at the till".into(),
+        ));
+    };
     check_v7(req.id)?;
     let phone = phone_of(&req.phone)?;
+    count_lookup(&state, &staff.actor(), from)?;
+    state.limiter.check_all(&[crate::app::limits::Limit::new(
+        format!("member-register:{}", staff.actor()),
+        REGISTRATIONS_PER_STAFF_PER_DAY,
+        std::time::Duration::from_secs(24 * 3600),
+    )])?;
     let name = req.name.as_deref().unwrap_or("").trim();
     if name.chars().count() > 64 || name.chars().any(char::is_control) {
         return Err(AppError::field(
@@ -223,20 +256,19 @@ async fn register(
     })
 }
 
-/// Finds a member by phone number (rate limited per caller).
-#[utoipa::path(get, path = "/members/lookup", tag = "members", security(("staff" = []), ("device" = [])), params(PhoneQuery),
+/// Finds a member by phone number, given in the body (rate limited per caller and per client
+/// address).
+#[utoipa::path(post, path = "/members/lookup", tag = "members", security(("staff" = []), ("device" = [])), request_body = PhoneLookup,
     responses((status = 200, body = Member), (status = 404, body = crate::error::ErrorBody),
         (status = 422, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)))]
 async fn lookup(
     caller: Caller,
+    from: ClientAddr,
     State(state): State<AppState>,
-    Query(query): Query<PhoneQuery>,
+    Json(query): Json<PhoneLookup>,
 ) -> AppResult<Json<Member>> {
-    state.limiter.check(
-        &format!("member-lookup:{}", caller.actor()),
-        LOOKUPS_PER_MINUTE,
-    )?;
     let phone = phone_of(&query.phone)?;
+    count_lookup(&state, &caller.actor(), from)?;
     storage::members::by_phone(&state.store, &state.keys, &state.settings.points, &phone)
         .await?
         .map(Json)

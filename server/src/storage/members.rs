@@ -282,6 +282,20 @@ pub async fn register(
     phone: &str,
     name: &str,
 ) -> AppResult<Registration> {
+    register_with_gifts(store, keys, rules, id, phone, name, true).await
+}
+
+/// [`register`], with the sign-up coupons (新人券) only when `signup_gifts` (the shop gives
+/// them to a limited number of sign-ups per client address and day).
+pub async fn register_with_gifts(
+    store: &Store,
+    keys: &Keys,
+    rules: &PointsRules,
+    id: Uuid,
+    phone: &str,
+    name: &str,
+    signup_gifts: bool,
+) -> AppResult<Registration> {
     let hash = keys.lookup_hash(phone);
     let sealed = keys.seal(phone)?;
     let mut tx = store.begin().await?;
@@ -299,7 +313,7 @@ pub async fn register(
     .await?
     .rows_affected()
         == 1;
-    if inserted {
+    if inserted && signup_gifts {
         // Sign-up coupons (新人券) come with the membership, in the same transaction.
         super::coupons::issue_automatic(&mut tx, id, super::coupons::IssueOn::Signup).await?;
     }

@@ -20,6 +20,7 @@ mod orders;
 mod pricing;
 mod receipts;
 mod sales;
+mod sms;
 mod staff_admin;
 mod stock;
 mod web;

@@ -87,9 +87,10 @@ async fn on_hands(app: &TestApp, admin: &str, skus: &[String]) -> Vec<i64> {
 /// A member by phone: (id, points, stored balance in fen).
 pub(crate) async fn member(app: &TestApp, staff: &str, phone: &str) -> (String, i64, i64) {
     let (status, body) = app
-        .get(
-            &format!("/api/v1/members/lookup?phone={phone}"),
+        .post(
+            "/api/v1/members/lookup",
             Some(staff),
+            serde_json::json!({ "phone": phone }),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
