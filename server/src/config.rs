@@ -62,6 +62,39 @@ pub struct Settings {
     /// SMS log-in codes: the provider and the limits.
     #[serde(default)]
     pub sms: SmsSettings,
+    /// What staff may do to a member's account by hand (top-ups, point adjustments).
+    #[serde(default)]
+    pub members: MemberAccountSettings,
+}
+
+/// Limits on staff acting on members' accounts (issue 15, finding 5): a till's top-up takes real
+/// money (its tender is recorded), and nobody moves large amounts without head office.
+///
+/// ```toml
+/// [members]
+/// topup_max_per_call = "5000.00"        # one top-up at a till
+/// topup_max_per_staff_per_day = "20000.00"   # all top-ups one member of staff takes in a day
+/// manager_points_adjustment_max = 5000  # a store manager's adjustment, either way (head office: 1,000,000)
+/// ```
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MemberAccountSettings {
+    /// Largest single top-up.
+    pub topup_max_per_call: retail_domain::money::Money,
+    /// Largest sum of top-ups one member of staff takes in a day (China time).
+    pub topup_max_per_staff_per_day: retail_domain::money::Money,
+    /// Largest points adjustment a store manager makes, either way.
+    pub manager_points_adjustment_max: i64,
+}
+
+impl Default for MemberAccountSettings {
+    fn default() -> Self {
+        Self {
+            topup_max_per_call: retail_domain::money::Money::from_fen(500_000),
+            topup_max_per_staff_per_day: retail_domain::money::Money::from_fen(2_000_000),
+            manager_points_adjustment_max: 5_000,
+        }
+    }
 }
 
 /// Access to the Prometheus `/metrics` endpoint, which is never public.
@@ -362,6 +395,7 @@ impl Default for Settings {
             },
             receipts: ReceiptSettings::default(),
             barcodes: BarcodeSettings::default(),
+            members: MemberAccountSettings::default(),
             metrics: MetricsSettings::default(),
             sms: SmsSettings::default(),
         }

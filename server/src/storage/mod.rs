@@ -102,6 +102,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "staff administration",
         include_str!("../../../migrations/0011_staff_admin.sql"),
     ),
+    (
+        12,
+        "top-up tender",
+        include_str!("../../../migrations/0012_topup_tender.sql"),
+    ),
 ];
 
 /// The central database.
@@ -298,6 +303,15 @@ fn sqlite_url(url: &str) -> anyhow::Result<String> {
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
+}
+
+/// Start of today in China time (UTC+8), in Unix milliseconds: the business day of daily
+/// limits and dashboards.
+pub fn today_start_ms() -> i64 {
+    let now = now_ms();
+    let day = 24 * 3600 * 1000;
+    let shifted = now + 8 * 3600 * 1000;
+    shifted - shifted.rem_euclid(day) - 8 * 3600 * 1000
 }
 
 /// Converts Unix milliseconds to a UTC time.

@@ -462,7 +462,33 @@ async fn manual_point_adjustments(app: TestApp) {
     assert!(adjusts
         .iter()
         .any(|e| e["actor"] == "staff:mgr.sh001" && e["detail"]["delta"] == -200));
+    // A store manager's adjustment is bounded (default 5,000 either way): a large one is refused
+    // and changes nothing; head office may make it.
+    let (_, before) = app
+        .get(&format!("/api/v1/members/{member}"), Some(&cashier))
+        .await;
+    let (status, body) = app
+        .post(
+            &path,
+            Some(&manager),
+            json!({"id": new_id(), "delta": 1_000_000, "reason": "x"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (_, after) = app
+        .get(&format!("/api/v1/members/{member}"), Some(&cashier))
+        .await;
+    assert_eq!(before["points"], after["points"]);
+    let (status, body) = app
+        .post(
+            &path,
+            Some(&admin),
+            json!({"id": new_id(), "delta": 6_000, "reason": "campaign"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }
+
 crate::both_backends!(manual_point_adjustments, manual_point_adjustments);
 
 async fn stored_balance_top_ups(app: TestApp) {
@@ -472,33 +498,46 @@ async fn stored_balance_top_ups(app: TestApp) {
     let path = format!("/api/v1/members/{member}/balance/topups");
     let id = new_id();
     let (status, body) = app
-        .post(&path, Some(&cashier), json!({"id": id, "amount": "100.00"}))
+        .post(
+            &path,
+            Some(&cashier),
+            json!({"id": id, "amount": "100.00", "tender": "cash"}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["balance"], "100.00");
     assert_eq!(body["entry"]["kind"], "topup");
     let (status, again) = app
-        .post(&path, Some(&cashier), json!({"id": id, "amount": "100.00"}))
+        .post(
+            &path,
+            Some(&cashier),
+            json!({"id": id, "amount": "100.00", "tender": "cash"}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(again["entry"]["id"], body["entry"]["id"]);
     assert_eq!(again["balance"], "100.00");
     let (status, body) = app
-        .post(&path, Some(&cashier), json!({"id": id, "amount": "90.00"}))
+        .post(
+            &path,
+            Some(&cashier),
+            json!({"id": id, "amount": "90.00", "tender": "cash"}),
+        )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     let (status, _) = app
         .post(
             &path,
             Some(&cashier),
-            json!({"id": new_id(), "amount": "25.50"}),
+            json!({"id": new_id(), "amount": "25.50", "tender": "card"}),
         )
         .await;
     assert_eq!(status, StatusCode::OK);
     for amount in [
         json!("0.00"),
         json!("-5.00"),
-        json!("100000.01"),
+        json!("5000.01"),
+        json!("100000.00"),
         json!(5),
         json!("1.234"),
     ] {
@@ -506,7 +545,7 @@ async fn stored_balance_top_ups(app: TestApp) {
             .post(
                 &path,
                 Some(&cashier),
-                json!({"id": new_id(), "amount": amount}),
+                json!({"id": new_id(), "amount": amount, "tender": "cash"}),
             )
             .await;
         assert!(
@@ -518,7 +557,7 @@ async fn stored_balance_top_ups(app: TestApp) {
         .post(
             &path,
             Some(&admin),
-            json!({"id": new_id(), "amount": "10.00"}),
+            json!({"id": new_id(), "amount": "10.00", "tender": "cash"}),
         )
         .await;
     assert_eq!(
@@ -540,6 +579,70 @@ async fn stored_balance_top_ups(app: TestApp) {
     assert_eq!(items[0]["amount"], "25.50");
     assert_eq!(items[1]["amount"], "100.00");
     assert!(ledger["next_cursor"].is_null());
+
+    // A top-up names its tender; without one nothing is recorded.
+    let (status, _) = app
+        .post(
+            &path,
+            Some(&cashier),
+            json!({"id": new_id(), "amount": "10.00"}),
+        )
+        .await;
+    assert!(status.is_client_error());
+    let (status, _) = app
+        .post(
+            &path,
+            Some(&cashier),
+            json!({"id": new_id(), "amount": "10.00", "tender": "gift"}),
+        )
+        .await;
+    assert!(status.is_client_error());
+    // The tender is in the audit log.
+    let (_, audit) = app
+        .get(&format!("/api/v1/audit?entity_id={member}"), Some(&admin))
+        .await;
+    assert!(audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["action"] == "balance.topup" && e["detail"]["tender"] == "card"));
+    // One cashier's top-ups are limited per day (default ¥20,000): the attack of topping up
+    // without limit is refused once the day's total would pass it, and changes nothing; a
+    // retry of an accepted top-up still answers.
+    let mut last = None;
+    for _ in 0..3 {
+        let id = new_id();
+        let (status, body) = app
+            .post(
+                &path,
+                Some(&cashier),
+                json!({"id": id, "amount": "5000.00", "tender": "cash"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        last = Some(id);
+    }
+    let (status, body) = app
+        .post(
+            &path,
+            Some(&cashier),
+            json!({"id": new_id(), "amount": "5000.00", "tender": "cash"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "daily_topup_limit");
+    let (status, _) = app
+        .post(
+            &path,
+            Some(&cashier),
+            json!({"id": last.unwrap(), "amount": "5000.00", "tender": "cash"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "a retry is not a new top-up");
+    let (_, got) = app
+        .get(&format!("/api/v1/members/{member}"), Some(&cashier))
+        .await;
+    assert_eq!(got["balance"], "15125.50");
 }
 crate::both_backends!(stored_balance_top_ups, stored_balance_top_ups);
 
@@ -829,7 +932,7 @@ async fn ledger_functions_for_orders(app: TestApp) {
         .post(
             &format!("/api/v1/members/{member}/balance/topups"),
             Some(&cashier),
-            json!({"id": new_id(), "amount": "50.00"}),
+            json!({"id": new_id(), "amount": "50.00", "tender": "cash"}),
         )
         .await;
     assert_eq!(status, StatusCode::OK);
