@@ -116,6 +116,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         secrets: Secrets::generate(),
         ..Settings::default()
     };
+    settings.orders.without_client_limits();
     settings.mqtt.enabled = false;
     let app = Application::build(settings).await?;
     let url = format!("http://{}", app.local_addr());

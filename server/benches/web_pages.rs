@@ -109,6 +109,7 @@ async fn pages(args: &Args) -> anyhow::Result<()> {
         secrets: Secrets::generate(),
         ..Settings::default()
     };
+    settings.orders.without_client_limits();
     settings.mqtt.enabled = false;
     let app = Application::build(settings).await?;
     let state = app.state().clone();

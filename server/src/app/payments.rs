@@ -10,10 +10,35 @@ use serde_json::json;
 
 use super::orders::{announce, record_status};
 use super::AppState;
+use crate::actor::ClientAddr;
 use crate::error::{AppError, AppResult};
 use crate::storage;
 use crate::storage::orders::OrderHead;
 use crate::storage::payments::PaidNotice;
+
+/// Starts a QR payment for a pending order, within the rate limits on payment intents per
+/// client address and per the order's member (`orders.payment_intents_per_minute_per_*`; 429
+/// with `Retry-After` beyond them). A retry with the same payment id answers the same intent.
+pub async fn create_intent(
+    state: &AppState,
+    client: &ClientAddr,
+    payment_id: uuid::Uuid,
+    order_id: uuid::Uuid,
+) -> AppResult<storage::payments::PaymentView> {
+    let limits = &state.settings.orders;
+    state.limiter.check(
+        &format!("intent:{}", client.limit_key()),
+        limits.payment_intents_per_minute_per_address,
+    )?;
+    let head = storage::orders::head(state.store.reader(), order_id).await?;
+    if let Some(member) = head.member_id {
+        state.limiter.check(
+            &format!("intent:member:{member}"),
+            limits.payment_intents_per_minute_per_member,
+        )?;
+    }
+    storage::payments::create_intent(&state.store, payment_id, order_id).await
+}
 
 /// Applies a verified notification that a payment succeeded; answers what the provider is told
 /// (`{"ok": true, …}`).

@@ -18,6 +18,7 @@ mod members;
 mod orders;
 mod pricing;
 mod receipts;
+mod safety;
 mod sales;
 mod stock;
 mod web;

@@ -46,7 +46,7 @@ async fn two_priced_skus(app: &TestApp, admin: &str) -> (Uuid, Uuid) {
     (picked[0], picked[1])
 }
 
-async fn register_member(app: &TestApp, admin: &str, phone: &str) -> Uuid {
+pub(crate) async fn register_member(app: &TestApp, admin: &str, phone: &str) -> Uuid {
     let id = retail_domain::ids::new_id();
     let (status, body) = app
         .post(
@@ -108,7 +108,12 @@ async fn create_reduction(app: &TestApp, admin: &str, threshold: &str, off: &str
     id
 }
 
-async fn coupon_template(app: &TestApp, admin: &str, issue_on: &str, stock: Option<i64>) -> Uuid {
+pub(crate) async fn coupon_template(
+    app: &TestApp,
+    admin: &str,
+    issue_on: &str,
+    stock: Option<i64>,
+) -> Uuid {
     let id = retail_domain::ids::new_id();
     let (from, until) = window();
     let (status, body) = app

@@ -255,6 +255,7 @@ async fn checkout_page(
 }
 
 async fn place(
+    client: crate::actor::ClientAddr,
     State(state): State<AppState>,
     ctx: Ctx,
     Form(form): Form<CheckoutForm>,
@@ -340,6 +341,7 @@ async fn place(
         coupons,
         points_to_redeem,
         created_by: "shop-web".into(),
+        client,
     };
     match crate::app::checkout::place(&state, req).await {
         Ok(placed) => {

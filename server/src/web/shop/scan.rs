@@ -299,6 +299,7 @@ async fn update(
 }
 
 async fn pay(
+    client: crate::actor::ClientAddr,
     State(state): State<AppState>,
     ctx: Ctx,
     Form(_): Form<std::collections::HashMap<String, String>>,
@@ -324,6 +325,7 @@ async fn pay(
     }
     let placed = match crate::app::checkout::place_scan_and_go(
         &state,
+        client,
         retail_domain::ids::new_id(),
         &scan.location_id,
         &lines,
