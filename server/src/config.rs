@@ -169,7 +169,8 @@ pub struct OrderSettings {
     /// Payment intents for one member's orders per minute (default 10); 429 beyond.
     pub payment_intents_per_minute_per_member: u32,
     /// Unpaid orders one client address may hold at once (default 10); a new order beyond is
-    /// answered 409 `too_many_unpaid_orders` until one is paid, cancelled or expires.
+    /// answered 409 `too_many_unpaid_orders` until one is paid, cancelled or expires. This and
+    /// `max_unpaid_units_per_address` both at `i64::MAX` (9223372036854775807): no cap.
     pub max_unpaid_orders_per_address: i64,
     /// Units one client address may hold reserved in unpaid orders (default 300).
     pub max_unpaid_units_per_address: i64,
@@ -187,10 +188,10 @@ impl OrderSettings {
         self.orders_per_minute_per_member = 1_000_000;
         self.payment_intents_per_minute_per_address = 1_000_000;
         self.payment_intents_per_minute_per_member = 1_000_000;
-        self.max_unpaid_orders_per_address = 1_000_000_000;
-        self.max_unpaid_units_per_address = i64::MAX / 4;
-        self.max_unpaid_orders_per_member = 1_000_000_000;
-        self.max_unpaid_units_per_member = i64::MAX / 4;
+        self.max_unpaid_orders_per_address = i64::MAX;
+        self.max_unpaid_units_per_address = i64::MAX;
+        self.max_unpaid_orders_per_member = i64::MAX;
+        self.max_unpaid_units_per_member = i64::MAX;
     }
 }
 

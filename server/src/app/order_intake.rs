@@ -64,6 +64,20 @@ impl UnpaidCaps {
         }
     }
 
+    /// True when the per-address caps are on. `i64::MAX` for both means no cap, and then the
+    /// holdings are not even read: with no cap one address (a benchmark's, or every shopper
+    /// behind one proxy) may hold any number of unpaid orders, and counting them per batch
+    /// would cost more as they grow. With a cap, an address never holds more than the cap, so
+    /// counting stays a bounded index look-up.
+    pub fn per_address(&self) -> bool {
+        self.orders_per_address != i64::MAX || self.units_per_address != i64::MAX
+    }
+
+    /// True when the per-member caps are on (see [`UnpaidCaps::per_address`]).
+    pub fn per_member(&self) -> bool {
+        self.orders_per_member != i64::MAX || self.units_per_member != i64::MAX
+    }
+
     /// No caps (tools and benchmarks that place orders directly).
     pub fn none() -> Self {
         Self {
@@ -202,7 +216,8 @@ pub async fn place_isolated(
     // `orders` still to place, first half first, so earlier arrivals still win.
     let mut results: Vec<Option<AppResult<OrderPlaced>>> =
         (0..orders.len()).map(|_| None).collect();
-    let mut todo: Vec<std::ops::Range<usize>> = vec![0..orders.len()];
+    let mut todo: Vec<std::ops::Range<usize>> = Vec::with_capacity(16);
+    todo.push(0..orders.len());
     while let Some(range) = todo.pop() {
         if range.is_empty() {
             continue;
@@ -312,12 +327,14 @@ pub async fn place_batch(
     let mut points_left = storage::orders::points_balances(&mut tx, store, &redeemers).await?;
     let client_keys: Vec<String> = new_orders
         .iter()
+        .filter(|_| caps.per_address())
         .filter_map(|o| o.client_key.clone())
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
     let member_keys: Vec<String> = new_orders
         .iter()
+        .filter(|_| caps.per_member())
         .filter_map(|o| o.member_id.map(|m| m.to_string()))
         .collect::<HashSet<_>>()
         .into_iter()
@@ -345,9 +362,11 @@ pub async fn place_batch(
         let client_held = order
             .client_key
             .as_ref()
+            .filter(|_| caps.per_address())
             .map(|k| held_by_client.get(k).copied().unwrap_or_default());
         let member_held = order
             .member_id
+            .filter(|_| caps.per_member())
             .map(|m| held_by_member.get(&m).copied().unwrap_or_default());
         let over = |held: Option<storage::orders::Unpaid>, max_orders: i64, max_units: i64| {
             held.is_some_and(|h| {
@@ -430,12 +449,12 @@ pub async fn place_batch(
                 *avail -= qty;
             }
         }
-        if let Some(key) = &order.client_key {
+        if let Some(key) = order.client_key.as_ref().filter(|_| caps.per_address()) {
             let held = held_by_client.entry(key.clone()).or_default();
             held.orders += 1;
             held.units = held.units.saturating_add(units);
         }
-        if let Some(member) = order.member_id {
+        if let Some(member) = order.member_id.filter(|_| caps.per_member()) {
             let held = held_by_member.entry(member).or_default();
             held.orders += 1;
             held.units = held.units.saturating_add(units);

@@ -139,9 +139,10 @@ impl Store {
     ///
     /// On PostgreSQL every connection plans each statement with its parameters
     /// (`plan_cache_mode = force_custom_plan`): a generic plan cached while a table was small
-    /// (a sequential scan of `orders` on a fresh database) would otherwise be kept by the
-    /// connection however large the table grows, and the statistics are refreshed
-    /// (`ANALYZE`) after the migrations.
+    /// would otherwise be kept by the connection however large the table grows — a
+    /// sequential scan of `orders` per batch for the writer's look-ups, and per inserted row
+    /// for the foreign-key checks of `order_lines` and `order_events` (their plans are cached
+    /// too). The statistics are refreshed (`ANALYZE`) after the migrations.
     pub async fn connect_with(url: &str, acquire_timeout: Duration) -> anyhow::Result<Self> {
         sqlx::any::install_default_drivers();
         let dialect = if url.starts_with("sqlite:") {
