@@ -379,7 +379,23 @@ crate::both_backends!(
 /// a database connection held by another transaction, with a pool wait longer than the request
 /// limit) is answered 503 with `Retry-After` when the limit passes, not left hanging.
 async fn a_slow_request_times_out_with_503(app: TestApp) {
-    let (sku, _) = stocked_sku(&app, 5).await;
+    // The SKU is read from the store, not over HTTP: with a 1-second request limit, a staff
+    // log-in (a deliberately slow password hash) on a loaded machine could itself time out.
+    let levels = retail_server::storage::stock::list_levels(
+        &app.state.store,
+        &retail_server::storage::stock::LevelFilter {
+            location_id: Some("SH001".into()),
+            limit: 50,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let sku = levels
+        .iter()
+        .find(|l| l.on_hand - l.reserved > 5)
+        .expect("a stocked SKU")
+        .sku_id;
     let (status, order) = app.post("/api/v1/orders", None, pickup(sku, 1)).await;
     assert_eq!(status, StatusCode::OK, "{order}");
     let order = order["id"].as_str().unwrap().to_owned();
