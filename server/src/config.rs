@@ -65,6 +65,9 @@ pub struct Settings {
     /// What staff may do to a member's account by hand (top-ups, point adjustments).
     #[serde(default)]
     pub members: MemberAccountSettings,
+    /// Request and database time limits under overload.
+    #[serde(default)]
+    pub load: LoadSettings,
 }
 
 /// Limits on staff acting on members' accounts (issue 15, finding 5): a till's top-up takes real
@@ -320,8 +323,64 @@ pub struct OrderSettings {
     pub pickup_hold_secs: u64,
     /// Most orders written in one database commit by the order writer.
     pub max_batch: usize,
-    /// Most units of one SKU in one order line.
+    /// Most units of one SKU in one order (an order names a SKU on one line only; default 99).
     pub max_line_qty: i64,
+    /// Orders one client address may place per minute (online and scan-and-go; default 30);
+    /// more are answered 429 with `Retry-After`. The address is the TCP peer (see
+    /// [`crate::actor::ClientAddr`]): behind a reverse proxy every shopper shares the proxy's
+    /// address, so raise this there.
+    pub orders_per_minute_per_address: u32,
+    /// Orders one member may place per minute (default 10); 429 beyond.
+    pub orders_per_minute_per_member: u32,
+    /// Payment intents one client address may create per minute (default 30); 429 beyond.
+    pub payment_intents_per_minute_per_address: u32,
+    /// Payment intents for one member's orders per minute (default 10); 429 beyond.
+    pub payment_intents_per_minute_per_member: u32,
+    /// Unpaid orders one client address may hold at once (default 10); a new order beyond is
+    /// answered 409 `too_many_unpaid_orders` until one is paid, cancelled or expires. This and
+    /// `max_unpaid_units_per_address` both at `i64::MAX` (9223372036854775807): no cap.
+    pub max_unpaid_orders_per_address: i64,
+    /// Units one client address may hold reserved in unpaid orders (default 300).
+    pub max_unpaid_units_per_address: i64,
+    /// Unpaid orders one member may hold at once (default 5).
+    pub max_unpaid_orders_per_member: i64,
+    /// Units one member may hold reserved in unpaid orders (default 200).
+    pub max_unpaid_units_per_member: i64,
+}
+
+impl OrderSettings {
+    /// Lifts the per-address and per-member order limits (rates and unpaid caps): for test
+    /// servers and benchmarks, whose simulated shoppers all come from 127.0.0.1.
+    pub fn without_client_limits(&mut self) {
+        self.orders_per_minute_per_address = 1_000_000;
+        self.orders_per_minute_per_member = 1_000_000;
+        self.payment_intents_per_minute_per_address = 1_000_000;
+        self.payment_intents_per_minute_per_member = 1_000_000;
+        self.max_unpaid_orders_per_address = i64::MAX;
+        self.max_unpaid_units_per_address = i64::MAX;
+        self.max_unpaid_orders_per_member = i64::MAX;
+        self.max_unpaid_units_per_member = i64::MAX;
+    }
+}
+
+/// Limits that keep an overloaded server answering instead of hanging.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LoadSettings {
+    /// A request not answered within this many seconds is answered 503 with `Retry-After`
+    /// (default 30; its work is cancelled, and a retry with the same client id is safe).
+    pub request_timeout_secs: u64,
+    /// Longest wait for a database connection, in milliseconds (default 5000); a request that
+    /// waits longer is answered 503 with `Retry-After`.
+    pub db_acquire_timeout_millis: u64,
+}
+
+impl Default for LoadSettings {
+    fn default() -> Self {
+        Self {
+            request_timeout_secs: 30,
+            db_acquire_timeout_millis: 5_000,
+        }
+    }
 }
 
 /// Staff authentication settings.
@@ -373,7 +432,15 @@ impl Default for Settings {
                 sweep_interval_millis: 1_000,
                 pickup_hold_secs: 3 * 24 * 3600,
                 max_batch: 512,
-                max_line_qty: 999,
+                max_line_qty: 99,
+                orders_per_minute_per_address: 30,
+                orders_per_minute_per_member: 10,
+                payment_intents_per_minute_per_address: 30,
+                payment_intents_per_minute_per_member: 10,
+                max_unpaid_orders_per_address: 10,
+                max_unpaid_units_per_address: 300,
+                max_unpaid_orders_per_member: 5,
+                max_unpaid_units_per_member: 200,
             },
             auth: AuthSettings {
                 token_ttl_secs: 12 * 3600,
@@ -398,6 +465,7 @@ impl Default for Settings {
             members: MemberAccountSettings::default(),
             metrics: MetricsSettings::default(),
             sms: SmsSettings::default(),
+            load: LoadSettings::default(),
         }
     }
 }
@@ -450,6 +518,25 @@ impl Settings {
         anyhow::ensure!(
             self.orders.max_line_qty > 0,
             "orders.max_line_qty must be at least 1"
+        );
+        let o = &self.orders;
+        anyhow::ensure!(
+            o.orders_per_minute_per_address > 0
+                && o.orders_per_minute_per_member > 0
+                && o.payment_intents_per_minute_per_address > 0
+                && o.payment_intents_per_minute_per_member > 0,
+            "orders.*_per_minute_* must be at least 1"
+        );
+        anyhow::ensure!(
+            o.max_unpaid_orders_per_address > 0
+                && o.max_unpaid_orders_per_member > 0
+                && o.max_unpaid_units_per_address >= o.max_line_qty
+                && o.max_unpaid_units_per_member >= o.max_line_qty,
+            "orders.max_unpaid_orders_* must be at least 1 and orders.max_unpaid_units_* at least orders.max_line_qty"
+        );
+        anyhow::ensure!(
+            self.load.request_timeout_secs > 0 && self.load.db_acquire_timeout_millis > 0,
+            "load.request_timeout_secs and load.db_acquire_timeout_millis must be at least 1"
         );
         self.points
             .validate()

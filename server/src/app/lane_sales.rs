@@ -26,6 +26,10 @@ use crate::storage::sales::{NewReturn, NewSaleOrder, PushContext, StoredSale};
 use crate::storage::stock::{Movement, MovementKind};
 use crate::storage::Store;
 
+/// Most sales applied in one transaction of a push (a push of up to [`MAX_SALES_PER_PUSH`] is
+/// applied in several).
+pub const PUSH_CHUNK: usize = 50;
+
 /// Most lines in one sale.
 pub const MAX_SALE_LINES: usize = 500;
 
@@ -256,7 +260,7 @@ async fn price_check(state: &AppState, sale: &PosSale, actor: &str) {
 }
 
 /// Applies a push of completed sales (at most [`MAX_SALES_PER_PUSH`]) from a POS lane: an
-/// idempotent upsert by sale id, all in one transaction. Each sale is answered `applied`,
+/// idempotent upsert by sale id, in transactions of [`PUSH_CHUNK`] sales. Each sale is answered `applied`,
 /// `duplicate` (stored by an earlier push; nothing changed) or `rejected` (bad data, with the
 /// reason; not stored, and the other sales are not affected). Stock is decremented at once and
 /// never refused; stored balance and points payments are charged idempotently by payment id.
@@ -295,7 +299,14 @@ pub async fn push(
         actor: &actor,
         rules,
     };
-    let results = apply_push(&state.store, &ctx, &sales, verdicts).await?;
+    // In transactions of at most PUSH_CHUNK sales, so a large push never holds SQLite's one
+    // writer (and every order behind it) for long. Still exactly once: each sale is applied by
+    // its id, so when a later chunk fails (503) and the lane resends the push, the sales of the
+    // chunks already committed answer `duplicate`, as a copy in the same push would.
+    let mut results = Vec::with_capacity(sales.len());
+    for (chunk, verdicts) in sales.chunks(PUSH_CHUNK).zip(verdicts.chunks(PUSH_CHUNK)) {
+        results.extend(apply_push(&state.store, &ctx, chunk, verdicts.to_vec()).await?);
+    }
     // Re-pricing is a check, not part of the answer: it runs after the lane has its reply.
     let applied: Vec<PosSale> = sales
         .into_iter()

@@ -623,6 +623,7 @@ async fn exit_passes_count_visits(app: TestApp) {
     for paid in [true, false, true] {
         let placed = retail_server::app::checkout::place_scan_and_go(
             &app.state,
+            retail_server::actor::ClientAddr(std::net::Ipv4Addr::LOCALHOST.into()),
             Uuid::now_v7(),
             "SH001",
             &[(sku, 1)],

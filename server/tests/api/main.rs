@@ -19,6 +19,7 @@ mod members;
 mod orders;
 mod pricing;
 mod receipts;
+mod safety;
 mod sales;
 mod sms;
 mod staff_admin;

@@ -46,7 +46,7 @@ async fn two_priced_skus(app: &TestApp, admin: &str) -> (Uuid, Uuid) {
     (picked[0], picked[1])
 }
 
-async fn register_member(app: &TestApp, admin: &str, phone: &str) -> Uuid {
+pub(crate) async fn register_member(app: &TestApp, admin: &str, phone: &str) -> Uuid {
     let id = retail_domain::ids::new_id();
     let (status, body) = app
         .post(

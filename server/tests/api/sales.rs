@@ -999,3 +999,45 @@ crate::both_backends!(
     lane_sales_are_repriced_by_the_engine,
     lane_sales_are_repriced_by_the_engine
 );
+
+/// Issue 15, finding 14: a push of 130 sales is applied in transactions of
+/// [`retail_server::app::lane_sales::PUSH_CHUNK`] sales (so it never holds SQLite's writer for
+/// long), still exactly once: copies of a sale in later chunks answer `duplicate` with the first
+/// copy's order number, the whole push resent answers `duplicate` for every sale, and stock
+/// moves once per sale.
+async fn a_large_push_is_chunked_and_applied_once(app: TestApp) {
+    let chunk = retail_server::app::lane_sales::PUSH_CHUNK;
+    let admin = app.login("admin").await;
+    let (_, lane) = register_lane(&app, &admin, "SH001", "Lane 1").await;
+    let skus = sku_ids(&app, &admin, 3).await;
+    let mut sales: Vec<Value> = (0..2 * chunk + 27)
+        .map(|i| sale("SH001", None, &[(skus[i % 3].as_str(), 1, 250)], &[]))
+        .collect();
+    // Copies of the first sale in the second and third chunk.
+    sales[chunk + 3] = sales[0].clone();
+    sales[2 * chunk + 5] = sales[0].clone();
+    let before: i64 = on_hands(&app, &admin, &skus).await.iter().sum();
+    let results = push(&app, &lane, &sales).await;
+    let outcome = |r: &Value| r["outcome"].as_str().unwrap().to_owned();
+    assert_eq!(outcome(&results[0]), "applied");
+    for copy in [chunk + 3, 2 * chunk + 5] {
+        assert_eq!(outcome(&results[copy]), "duplicate", "{}", results[copy]);
+        assert_eq!(results[copy]["order_no"], results[0]["order_no"]);
+    }
+    let applied = results.iter().filter(|r| outcome(r) == "applied").count();
+    assert_eq!(applied, sales.len() - 2);
+    let after: i64 = on_hands(&app, &admin, &skus).await.iter().sum();
+    assert_eq!(before - after, applied as i64);
+    // The lane resends the whole push (its answer was lost): nothing applies twice.
+    let again = push(&app, &lane, &sales).await;
+    assert!(again.iter().all(|r| outcome(r) == "duplicate"), "{again:?}");
+    assert_eq!(
+        on_hands(&app, &admin, &skus).await.iter().sum::<i64>(),
+        after
+    );
+    assert_ledger_consistent(&app, &admin).await;
+}
+crate::both_backends!(
+    a_large_push_is_chunked_and_applied_once,
+    a_large_push_is_chunked_and_applied_once
+);

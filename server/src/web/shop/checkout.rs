@@ -284,6 +284,7 @@ async fn checkout_page(
 }
 
 async fn place(
+    client: crate::actor::ClientAddr,
     State(state): State<AppState>,
     ctx: Ctx,
     Form(form): Form<CheckoutForm>,
@@ -369,6 +370,7 @@ async fn place(
         coupons,
         points_to_redeem,
         created_by: "shop-web".into(),
+        client,
     };
     match crate::app::checkout::place(&state, req).await {
         Ok(placed) => {
