@@ -1,6 +1,10 @@
 //! The server's administrative commands, run by whoever operates the server (they need the
 //! configuration, hence the database, not a log-in):
 //!
+//! * `retail-server backup <file>` — a consistent copy of the database while the server runs
+//!   (SQLite `VACUUM INTO`, PostgreSQL `pg_dump`);
+//! * `retail-server restore <file>` — into the configured database, which must be empty; the
+//!   result is checked (migrations, the stock ledger check) before it is reported;
 //! * `retail-server admin create --username <name> --display-name <name> [--role <role>]
 //!   [--store <location>]` — creates an account (by default the first head-office
 //!   administrator of a production database);
@@ -101,6 +105,33 @@ async fn admin_on(
         }
         _ => anyhow::bail!("unknown admin command\n{ADMIN_USAGE}"),
     }
+}
+
+/// Runs `retail-server backup <file>`: returns what to print.
+pub async fn backup(settings: &Settings, file: &std::path::Path) -> anyhow::Result<String> {
+    let store = Store::connect(&settings.database_url).await?;
+    let result = storage::backup::backup(&store, file).await;
+    store.close().await;
+    result?;
+    Ok(format!(
+        "backup written to {}; keep the keys (data/secrets.toml or RETAIL_SECRETS__*) with it",
+        file.display()
+    ))
+}
+
+/// Runs `retail-server restore <file>`: returns what to print, or fails when the restored
+/// database does not pass its check.
+pub async fn restore(settings: &Settings, file: &std::path::Path) -> anyhow::Result<String> {
+    let report = storage::backup::restore(&settings.database_url, file).await?;
+    anyhow::ensure!(
+        report.ledger_mismatches == 0,
+        "restored, but {} stock snapshots differ from their ledger: do not serve from it",
+        report.ledger_mismatches
+    );
+    Ok(format!(
+        "restored {} orders, {} members, {} stock movements; the stock ledger check passed",
+        report.orders, report.members, report.movements
+    ))
 }
 
 /// The password for an `admin` command: `RETAIL_ADMIN_PASSWORD`, or the first line of

@@ -4,6 +4,7 @@
 //! * `retail-server mosquitto-files <dir>` — write a Mosquitto password file (`<dir>/passwords`)
 //!   and ACL file (`<dir>/acl`) for the registered devices (see `bus::mosquitto`); the server's
 //!   own login is taken from `MQTT_URL` (`mqtt://user:password@host`).
+//! * `retail-server backup <file>` / `retail-server restore <file>` — see `cli.rs`.
 //! * `retail-server admin create|reset-password …` — staff accounts from the command line
 //!   (the first head-office administrator of a production database; see `cli.rs`).
 
@@ -23,6 +24,20 @@ async fn main() -> anyhow::Result<()> {
     match args.as_slice() {
         [] => retail_server::run(settings, retail_server::shutdown_signal()).await,
         [cmd, dir] if cmd == "mosquitto-files" => mosquitto_files(&settings, Path::new(dir)).await,
+        [cmd, file] if cmd == "backup" => {
+            println!(
+                "{}",
+                retail_server::cli::backup(&settings, Path::new(file)).await?
+            );
+            Ok(())
+        }
+        [cmd, file] if cmd == "restore" => {
+            println!(
+                "{}",
+                retail_server::cli::restore(&settings, Path::new(file)).await?
+            );
+            Ok(())
+        }
         [cmd, rest @ ..] if cmd == "admin" => {
             let message = retail_server::cli::admin(
                 &settings,
@@ -35,7 +50,7 @@ async fn main() -> anyhow::Result<()> {
         }
         _ => {
             eprintln!(
-                "usage:\n  retail-server                         serve\n  retail-server mosquitto-files <dir>   write Mosquitto password and ACL files\n{}",
+                "usage:\n  retail-server                         serve\n  retail-server mosquitto-files <dir>   write Mosquitto password and ACL files\n  retail-server backup <file>            a consistent copy of the database\n  retail-server restore <file>           into an empty database, then checked\n{}",
                 retail_server::cli::ADMIN_USAGE
             );
             std::process::exit(2);

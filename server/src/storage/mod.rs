@@ -18,6 +18,7 @@ use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 use crate::error::{AppError, AppResult};
 
 pub mod audit;
+pub mod backup;
 pub mod bus;
 pub mod catalog;
 pub mod coupons;
@@ -281,6 +282,11 @@ impl Store {
     /// The backend in use.
     pub fn dialect(&self) -> Dialect {
         self.dialect
+    }
+
+    /// The database URL this store connected to.
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     /// The pool for reads.

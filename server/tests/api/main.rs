@@ -9,6 +9,7 @@ mod support;
 pub(crate) use retail_testkit::both_backends;
 
 mod auth;
+mod backup;
 mod browser;
 mod bus;
 mod catalog;
