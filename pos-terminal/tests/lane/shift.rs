@@ -115,7 +115,11 @@ async fn pickup_handover_by_scanning_the_pickup_code() {
         .await;
     assert_eq!(status, 200, "{order}");
     let order_id = order["id"].as_str().expect("id").to_owned();
-    let (_, detail) = app.get(&format!("/api/v1/orders/{order_id}"), None).await;
+    // The shopper's phone shows the QR (the order's staff see it too).
+    let admin = app.login("admin").await;
+    let (_, detail) = app
+        .get(&format!("/api/v1/orders/{order_id}"), Some(&admin))
+        .await;
     let qr = detail["pickup_qr"].as_str().expect("pickup qr").to_owned();
 
     // Not paid yet: not ready.

@@ -241,3 +241,19 @@ pub async fn refund_all_in_tx(tx: &mut Tx, head: &OrderHead, actor: &str) -> App
     }
     Ok(total)
 }
+
+/// The capability that lets whoever placed an online order through the API see its pickup code
+/// and member and cancel it while unpaid: a keyed hash of the order id (HMAC-SHA256 with the
+/// look-up key), so nothing is stored, and only the placer — who got it in the answer to
+/// `POST /orders` — and the server know it. Sent back as `X-Order-Token`.
+pub fn access_token(keys: &crate::secrets::Keys, order_id: uuid::Uuid) -> String {
+    format!(
+        "ot_{}",
+        keys.lookup_hash(&format!("order-access:{order_id}"))
+    )
+}
+
+/// True when `given` is the order's [`access_token`] (compared in constant time).
+pub fn token_matches(keys: &crate::secrets::Keys, order_id: uuid::Uuid, given: &str) -> bool {
+    crate::secrets::signatures_match(&access_token(keys, order_id), given.trim())
+}

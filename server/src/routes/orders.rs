@@ -2,6 +2,7 @@
 //! (ready for pickup, picked up, shipped, delivered).
 
 use axum::extract::State;
+use axum::http::HeaderMap;
 use retail_domain::codes::{PickupCode, SignedCode};
 use retail_domain::order::{Fulfilment, OrderStatus};
 use serde::{Deserialize, Serialize};
@@ -75,14 +76,17 @@ pub struct PlaceOrder {
 ///
 /// Limited per client address and per member: a rate per minute (429 with `Retry-After`) and
 /// caps on unpaid orders and the units they reserve (409 `too_many_unpaid_orders`).
+///
+/// The answer carries `access_token`: the placer's capability to see the order's pickup code
+/// and member (`GET /orders/{id}`) and to cancel it while unpaid, sent as `X-Order-Token`.
 #[utoipa::path(post, path = "/orders", tag = "orders", request_body = PlaceOrder,
-    responses((status = 200, body = OrderPlaced), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody),
+    responses((status = 200, body = PlacedOrder), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody),
         (status = 429, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody)))]
 async fn place(
     client: ClientAddr,
     State(state): State<AppState>,
     Json(req): Json<PlaceOrder>,
-) -> AppResult<Json<OrderPlaced>> {
+) -> AppResult<Json<PlacedOrder>> {
     let member_id = match &req.member_code {
         Some(code) => Some(checkout::member_from_code(&state, code)?),
         None => None,
@@ -99,7 +103,40 @@ async fn place(
         created_by: "shop".into(),
         client,
     };
-    Ok(Json(checkout::place(&state, order).await?))
+    let placed = checkout::place(&state, order).await?;
+    Ok(Json(PlacedOrder {
+        access_token: crate::app::orders::access_token(&state.keys, placed.id),
+        placed,
+    }))
+}
+
+/// A placed order and the placer's capability to see and cancel it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlacedOrder {
+    /// The order.
+    #[serde(flatten)]
+    pub placed: OrderPlaced,
+    /// Send as `X-Order-Token` to see the order's pickup code and member and to cancel it.
+    pub access_token: String,
+}
+
+/// The header that carries an order's access token.
+const ORDER_TOKEN: &str = "x-order-token";
+
+/// May this caller see the whole order and cancel it? Its staff (the order's location, or head
+/// office) or whoever holds its access token.
+fn order_access(
+    state: &AppState,
+    staff: Option<&StaffActor>,
+    headers: &HeaderMap,
+    order: &OrderView,
+) -> bool {
+    let staff_ok = staff.is_some_and(|s| s.require_store(&order.location_id).is_ok());
+    let token_ok = headers
+        .get(ORDER_TOKEN)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| crate::app::orders::token_matches(&state.keys, order.id, t));
+    staff_ok || token_ok
 }
 
 /// An order with its signed pickup code, as the shopper sees it.
@@ -112,14 +149,22 @@ pub struct OrderDetail {
     pub pickup_qr: Option<String>,
 }
 
-/// One order (the id is the shopper's capability to see it).
+/// One order. Its staff and whoever holds its access token (`X-Order-Token`, from
+/// `POST /orders`) see all of it; anyone else who knows the id sees its status, lines and
+/// totals, but not its pickup code, pickup QR or member.
 #[utoipa::path(get, path = "/orders/{id}", tag = "orders", params(("id" = Uuid, Path, description = "order id")),
     responses((status = 200, body = OrderDetail), (status = 404, body = crate::error::ErrorBody)))]
 async fn get_order(
+    staff: Option<StaffActor>,
     State(state): State<AppState>,
+    headers: HeaderMap,
     Path(id): Path<Uuid>,
 ) -> AppResult<Json<OrderDetail>> {
-    let order = storage::orders::get(&state.store, id).await?;
+    let mut order = storage::orders::get(&state.store, id).await?;
+    if !order_access(&state, staff.as_ref(), &headers, &order) {
+        order.pickup_code = None;
+        order.member_id = None;
+    }
     let pickup_qr = order.pickup_code.as_ref().map(|short_code| {
         state.keys.signer.sign(&SignedCode::Pickup(PickupCode {
             order_id: order.id,
@@ -171,18 +216,25 @@ pub struct CancelRequest {
     pub reason: String,
 }
 
-/// Cancels an order. Shoppers (no credentials) may cancel while payment is pending; staff of
-/// the order's location may also cancel a paid order, which refunds it. Releases the stock.
+/// Cancels an order. The shopper who placed it (its access token as `X-Order-Token`) may
+/// cancel while payment is pending; staff of the order's location may also cancel a paid order,
+/// which refunds it. Releases the stock. Anyone else: 401.
 #[utoipa::path(post, path = "/orders/{id}/cancel", tag = "orders", request_body = CancelRequest,
     params(("id" = Uuid, Path, description = "order id")),
-    responses((status = 200, body = OrderView), (status = 409, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = OrderView), (status = 401, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 async fn cancel(
     staff: Option<StaffActor>,
     State(state): State<AppState>,
+    headers: HeaderMap,
     Path(id): Path<Uuid>,
     Json(req): Json<CancelRequest>,
 ) -> AppResult<Json<OrderView>> {
     let order = storage::orders::get(&state.store, id).await?;
+    if staff.is_none() && !order_access(&state, None, &headers, &order) {
+        return Err(AppError::Unauthorized(
+            "cancelling needs the order's access token (X-Order-Token) or staff".into(),
+        ));
+    }
     let reason = if req.reason.trim().is_empty() {
         "cancelled"
     } else {

@@ -282,6 +282,19 @@ crate::both_backends!(
     payment_notifications_are_verified
 );
 
+/// `GET /orders/{id}` with the order's access token.
+async fn with_order_token(app: &TestApp, order_id: &str, token: &str) -> Value {
+    app.client
+        .get(format!("{}/api/v1/orders/{order_id}", app.url))
+        .header("x-order-token", token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// The whole pickup path through the sandbox provider: pay, ready, hand over (once).
 async fn pickup_order_lifecycle(app: TestApp) {
     let (sku, before) = some_sku(&app).await;
@@ -337,7 +350,18 @@ async fn pickup_order_lifecycle(app: TestApp) {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["status"], "ready_for_pickup");
 
-    let (_, detail) = app.get(&format!("/api/v1/orders/{order_id}"), None).await;
+    // Knowing the order id is not enough to see how to collect it (nor whose it is).
+    let (_, bare) = app.get(&format!("/api/v1/orders/{order_id}"), None).await;
+    assert_eq!(bare["status"], "ready_for_pickup");
+    assert!(
+        bare["pickup_code"].is_null() && bare["pickup_qr"].is_null(),
+        "{bare}"
+    );
+    let forged = with_order_token(&app, &order_id, "ot_0000").await;
+    assert!(forged["pickup_code"].is_null(), "{forged}");
+    // Whoever placed it (its access token) sees the pickup code and the signed QR.
+    let token = order["access_token"].as_str().unwrap();
+    let detail = with_order_token(&app, &order_id, token).await;
     let code = detail["pickup_code"].as_str().unwrap().to_owned();
     let qr = detail["pickup_qr"].as_str().unwrap().to_owned();
     assert!(qr.starts_with("PK1."), "{qr}");
@@ -409,13 +433,26 @@ async fn cancel_releases_stock(app: TestApp) {
     let (sku, before) = some_sku(&app).await;
     let (_, order) = app.post("/api/v1/orders", None, pickup_order(sku, 1)).await;
     let order_id = order["id"].as_str().unwrap().to_owned();
+    // Someone who only knows the order id cannot cancel it.
     let (status, body) = app
         .post(
             &format!("/api/v1/orders/{order_id}/cancel"),
             None,
-            json!({"reason": "changed my mind"}),
+            json!({"reason": "griefing"}),
         )
         .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(order_status(&app, &order_id).await, "pending_payment");
+    let resp = app
+        .client
+        .post(format!("{}/api/v1/orders/{order_id}/cancel", app.url))
+        .header("x-order-token", order["access_token"].as_str().unwrap())
+        .json(&json!({"reason": "changed my mind"}))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let body: Value = resp.json().await.unwrap();
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["status"], "cancelled");
     assert_eq!(available_at(&app, sku, "SH001").await, before);

@@ -438,7 +438,7 @@ async fn play(database: Database) {
         .unwrap();
     let view = day
         .api
-        .get_ok(&format!("/orders/{order_id}"), None)
+        .get_ok(&format!("/orders/{order_id}"), Some(&manager))
         .await
         .unwrap();
     let pickup_qr = view["pickup_qr"]
