@@ -308,7 +308,7 @@ async fn revocation_cuts_the_embedded_session(app: TestApp) {
     let (client, mut events) = device_client(&broker.host, broker.port, device, &credential, None);
     assert_eq!(connack(&mut events).await, Ok(ConnectReturnCode::Success));
     client
-        .subscribe("retail/v1/stores/SH001/#", QoS::AtLeastOnce)
+        .subscribe(wire::commands_topic("SH001", device), QoS::AtLeastOnce)
         .await
         .unwrap();
     suback(&mut events).await;
