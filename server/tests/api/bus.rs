@@ -699,6 +699,7 @@ async fn mosquitto_files_confine_devices(app: TestApp) {
     let address = retail_server::bus::parse_mqtt_url(&app.settings.mqtt.url).unwrap();
     let (sh, sh_cred) = register_at(&app, "SH001").await;
     let (hz, hz_cred) = register_at(&app, "HZ001").await;
+    let (neighbour, neighbour_cred) = register_at(&app, "SH001").await;
     let files = retail_server::bus::mosquitto::generate(
         &app.state.store,
         Some(("server", address.password.as_deref().unwrap())),
@@ -799,6 +800,53 @@ async fn mosquitto_files_confine_devices(app: TestApp) {
     let (topic, _) = next_publish(&mut sh_events).await;
     assert_eq!(topic, wire::status_topic("SH001", sh));
     drive(sh_events);
+    // Within SH001 (issue 15, finding 9): a neighbour subscribing to SH001's device's commands,
+    // and to the whole store, hears the store's pickup notice first — never the command sent to
+    // the device before it (the ACL lets a device read only its own commands).
+    let (nb_client, mut nb_events) =
+        device_client("127.0.0.1", broker.port, neighbour, &neighbour_cred, None);
+    assert_eq!(
+        connack(&mut nb_events).await,
+        Ok(ConnectReturnCode::Success)
+    );
+    nb_client
+        .subscribe_many([
+            rumqttc::SubscribeFilter::new(wire::commands_topic("SH001", sh), QoS::AtLeastOnce),
+            rumqttc::SubscribeFilter::new("retail/v1/stores/SH001/#".into(), QoS::AtLeastOnce),
+            rumqttc::SubscribeFilter::new(wire::pickup_topic("SH001"), QoS::AtLeastOnce),
+        ])
+        .await
+        .unwrap();
+    suback(&mut nb_events).await;
+    let bus = app.state.bus.clone().unwrap();
+    bus.command(
+        "SH001",
+        sh,
+        wire::Command::OpenGate {
+            gate: "gate-1".into(),
+        },
+    )
+    .await;
+    let order_id = Uuid::now_v7();
+    bus.pickup(
+        "SH001",
+        retail_server::bus::PickupNotice {
+            event: "ready",
+            order_id,
+            order_no: "T-ACL",
+            lines: &[],
+        },
+    )
+    .await;
+    // (Retained device statuses of the store are readable; skip them.)
+    let (topic, notice) = loop {
+        let (topic, notice) = next_publish(&mut nb_events).await;
+        if wire::parse_device_topic(&topic).is_none() {
+            break (topic, notice);
+        }
+    };
+    assert_eq!(topic, wire::pickup_topic("SH001"), "{notice}");
+    assert_eq!(notice["order_id"], json!(order_id));
     // And the server heard it through Mosquitto with its own login.
     let store = app.state.store.clone();
     eventually("the server hears SH001's status through Mosquitto", || {
