@@ -125,7 +125,7 @@ async fn a_forged_code_verifier_key_is_refused_and_the_pinned_key_kept() {
     let started = chrono::Utc::now();
     let mut agent = Agent::start(config);
     eventually("the agent is online", online_since(started)).await;
-    let (_, pass) = server.exit_pass("SH001", 1, 990, 300);
+    let (_, pass) = server.exit_pass("SH001", 1, 990, 300).await;
     scanner.scan(&pass).await;
     assert_eq!(relay.relay_command().await, OPEN);
     agent.stop().await;
@@ -166,7 +166,7 @@ async fn a_forged_code_verifier_key_is_refused_and_the_pinned_key_kept() {
     // The attacker's pass is denied; the chain's pass still opens.
     scanner.scan(&pass_signed_by(&attacker)).await;
     assert_eq!(relay.relay_command().await, ALARM_ON, "forged pass denied");
-    let (_, pass) = server.exit_pass("SH001", 1, 990, 300);
+    let (_, pass) = server.exit_pass("SH001", 1, 990, 300).await;
     scanner.scan(&pass).await;
     assert_eq!(relay.relay_command().await, ALARM_OFF);
     assert_eq!(relay.relay_command().await, OPEN, "the pinned key verifies");

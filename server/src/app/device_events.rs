@@ -9,10 +9,11 @@
 //! ([`storage::bus`]): presence and health with last-seen time, exit passes marked used,
 //! printer faults recorded.
 //!
-//! **Gate exits.** Only an edge agent reports a shopper leaving through a gate, and only for
-//! a scan-and-go session of its own store: an exit from a POS device, or for another store's
-//! session, is refused (logged, acknowledged — the device need not send it again — and
-//! nothing changes: the pass stays unused and the order paid).
+//! **Gate exits.** Only an edge agent reports gate scans, and a shopper leaving (a scan that
+//! uses the pass: `open`, `audit`) only for an existing scan-and-go session of its own store:
+//! an exit from a POS device, for another store's session or for no session at all is refused
+//! (logged, acknowledged — the device need not send it again — and nothing changes: the pass
+//! stays unused and the order paid).
 //!
 //! **Acknowledgements.** Once the consumer has decided on an event of a registered, non-revoked
 //! device published under that device's own store — applied it, found it a duplicate, or refused
@@ -273,11 +274,14 @@ fn stored(result: crate::error::AppResult<Applied>) -> Outcome {
     }
 }
 
-/// Why `device` may not report a gate exit for scan-and-go session `session` whose store is
-/// `session_store` (None: no such session), or None when it may.
+/// Why `device` may not report this gate scan, or None when it may: only an edge agent reports
+/// gate scans, and a scan that uses a pass (`open`, `audit`) must name a scan-and-go session of
+/// the agent's own store (`session_store`: the session's store, None for no such session). A
+/// denied scan of another store's pass is the agent's own record and is taken.
 fn exit_refusal(
     device: &DeviceRecord,
-    session: Uuid,
+    session: Option<Uuid>,
+    uses_pass: bool,
     session_store: Option<&str>,
 ) -> Option<String> {
     if device.kind != DeviceKind::Edge {
@@ -287,19 +291,21 @@ fn exit_refusal(
             device.kind.as_str()
         ));
     }
+    let session = session.filter(|_| uses_pass)?;
     match session_store {
+        None => Some(format!("no scan-and-go session {session}")),
         Some(store) if store != device.location_id => Some(format!(
             "scan-and-go session {session} belongs to {store}, not to the device's store {}",
             device.location_id
         )),
-        _ => None,
+        Some(_) => None,
     }
 }
 
 /// Applies a device event once: an exit pass that opened the gate (or went to audit) is marked
 /// used and completes its paid scan-and-go order, a printer fault is recorded, a command's
 /// acknowledgement closes the command. A gate exit reported by anything but an edge agent of
-/// the session's store is [`Outcome::Refused`] and changes nothing (see [`exit_refusal`]).
+/// the session's store is [`Outcome::Refused`] and changes nothing (see `exit_refusal`).
 pub async fn apply_event(
     store: &Store,
     record: &DeviceRecord,
@@ -310,14 +316,20 @@ pub async fn apply_event(
     // Who may report an exit is decided before anything is written (the transaction is
     // dropped, so not even the message id is recorded).
     let mut session_order = None;
-    if let DeviceEvent::ExitScan { session_id, .. } = &msg.event {
+    if let DeviceEvent::ExitScan {
+        session_id,
+        decision,
+        ..
+    } = &msg.event
+    {
         let found = match session_id {
             Some(session) => storage::bus::scan_session_order(&mut tx, *session).await?,
             None => None,
         };
         if let Some(reason) = exit_refusal(
             record,
-            session_id.unwrap_or_default(),
+            *session_id,
+            decision.uses_pass(),
             found.as_ref().map(|(s, _)| s.as_str()),
         ) {
             return Ok(Outcome::Refused(reason));

@@ -540,7 +540,7 @@ async fn device_events_are_checked_and_applied_once(app: TestApp) {
     let (client, mut events) = device_client(&broker.host, broker.port, sh, &sh_cred, None);
     assert_eq!(connack(&mut events).await, Ok(ConnectReturnCode::Success));
     drive(events);
-    let session = Uuid::now_v7();
+    let (session, _) = paid_scan_session(&app, "SH001").await;
     let message = Uuid::now_v7();
     for _ in 0..2 {
         client
@@ -1527,6 +1527,23 @@ async fn gate_exits_only_from_the_sessions_store_agent(app: TestApp) {
             Vec::<Uuid>::new()
         );
     }
+
+    // The store's own agent, for a session the server never opened: refused too.
+    let nowhere = Uuid::now_v7();
+    let decision = consumer::decide(
+        &store,
+        &wire::events_topic("SH001", sh_edge),
+        &exit_scan("SH001", Uuid::now_v7(), nowhere),
+    )
+    .await;
+    assert!(
+        matches!(&decision.outcome, Outcome::Refused(r) if r.contains("no scan-and-go session")),
+        "{decision:?}"
+    );
+    assert!(retail_server::storage::bus::exit_pass_use(&store, nowhere)
+        .await
+        .unwrap()
+        .is_none());
 
     // The store's own agent: taken; the pass is used and the order completed.
     let genuine = Uuid::now_v7();
