@@ -1341,47 +1341,43 @@ impl Runner<'_> {
     }
 
     async fn pay(&mut self, method: PaymentMethod, amount: Money) -> Result<String, LaneError> {
-        let outcome =
-            match method {
-                PaymentMethod::Cash | PaymentMethod::Card => self.lane.pay(method, amount).await?,
-                PaymentMethod::StoredBalance => {
-                    let member =
-                        self.lane.basket().member.clone().ok_or_else(|| {
-                            LaneError::BadPayment("identify the member first".into())
-                        })?;
-                    let remote = match self.api.member(member.id).await {
-                        Ok(m) => m,
-                        Err(e) if e.is_offline() => {
-                            return Err(LaneError::Offline("paying with the stored balance"))
-                        }
-                        Err(e) => return Err(LaneError::NotUsableHere(format!("member: {e}"))),
-                    };
-                    if remote.balance < amount {
-                        return Err(LaneError::BadPayment(format!(
-                            "the stored balance is {}, less than {amount}",
-                            remote.balance
-                        )));
+        let outcome = match method {
+            PaymentMethod::Cash | PaymentMethod::Card => self.lane.pay(method, amount).await?,
+            PaymentMethod::StoredBalance => {
+                let member = self.lane.member_with_code()?.clone();
+                let remote = match self.api.member(member.id).await {
+                    Ok(m) => m,
+                    Err(e) if e.is_offline() => {
+                        return Err(LaneError::Offline("paying with the stored balance"))
                     }
-                    self.lane
-                        .add_confirmed_payment(TakenPayment {
-                            payment: PosPayment {
-                                id: retail_domain::ids::new_id(),
-                                method,
-                                amount,
-                                points: 0,
-                                provider_ref: None,
-                            },
-                            tendered: amount,
-                            change: Money::ZERO,
-                        })
-                        .await?
+                    Err(e) => return Err(LaneError::NotUsableHere(format!("member: {e}"))),
+                };
+                if remote.balance < amount {
+                    return Err(LaneError::BadPayment(format!(
+                        "the stored balance is {}, less than {amount}",
+                        remote.balance
+                    )));
                 }
-                PaymentMethod::Points | PaymentMethod::SandboxQr => {
-                    return Err(LaneError::NotUsableHere(
-                        "points: use `points N`; QR: use `pay qr [AMOUNT]`".into(),
-                    ));
-                }
-            };
+                self.lane
+                    .add_confirmed_payment(TakenPayment {
+                        payment: PosPayment {
+                            id: retail_domain::ids::new_id(),
+                            method,
+                            amount,
+                            points: 0,
+                            provider_ref: None,
+                        },
+                        tendered: amount,
+                        change: Money::ZERO,
+                    })
+                    .await?
+            }
+            PaymentMethod::Points | PaymentMethod::SandboxQr => {
+                return Err(LaneError::NotUsableHere(
+                    "points: use `points N`; QR: use `pay qr [AMOUNT]`".into(),
+                ));
+            }
+        };
         self.finish_payment(outcome, amount).await
     }
 
@@ -1631,5 +1627,6 @@ fn member_from_remote(m: &RemoteMember) -> LaneMember {
         balance: Some(m.balance),
         masked_phone: Some(m.phone.clone()),
         confirmed_online: true,
+        code: None,
     }
 }

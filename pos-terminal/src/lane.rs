@@ -116,6 +116,9 @@ pub enum LaneError {
     /// An expired member code.
     #[error("the member code has expired; ask the shopper to refresh it")]
     ExpiredCode,
+    /// Spending a member's balance, points or coupons needs their member code scanned.
+    #[error("scan the member's code to use their balance, points or coupons (a phone number only earns points)")]
+    MemberCodeNeeded,
     /// A code that cannot be used at this lane.
     #[error("{0}")]
     NotUsableHere(String),
@@ -212,6 +215,10 @@ pub struct LaneMember {
     pub masked_phone: Option<String>,
     /// Whether the server confirmed the member's details.
     pub confirmed_online: bool,
+    /// The signed member code scanned at the till; without it (a member found by phone
+    /// number) the sale only earns points: it cannot spend balance, points or coupons.
+    #[serde(default)]
+    pub code: Option<String>,
 }
 
 /// A payment taken for the current sale.
@@ -657,6 +664,7 @@ impl Lane {
             balance: None,
             masked_phone: None,
             confirmed_online: false,
+            code: Some(text.trim().to_owned()),
         };
         let mut basket = self.basket.clone();
         if basket.member.as_ref().map(|m| m.id) != Some(member.id) {
@@ -670,12 +678,26 @@ impl Lane {
     /// Sets the member's details as the server told them (tier, points, balance, phone).
     pub fn confirm_member(&mut self, member: LaneMember) -> LaneResult<()> {
         let mut basket = self.basket.clone();
-        match &basket.member {
+        let code = match &basket.member {
             Some(m) if m.id != member.id => return Ok(()),
-            _ => {}
-        }
-        basket.member = Some(member);
+            Some(m) => m.code.clone(),
+            None => None,
+        };
+        basket.member = Some(LaneMember {
+            code: member.code.or(code),
+            ..member
+        });
         self.commit_basket(basket)
+    }
+
+    /// The sale's member, when they proved who they are with their member code: only then may
+    /// the sale spend their stored balance, points or coupons.
+    pub fn member_with_code(&self) -> LaneResult<&LaneMember> {
+        match &self.basket.member {
+            Some(m) if m.code.is_some() => Ok(m),
+            Some(_) => Err(LaneError::MemberCodeNeeded),
+            None => Err(LaneError::BadPayment("identify the member first".into())),
+        }
     }
 
     /// Sets the sale's member (found online by phone number).
@@ -936,6 +958,7 @@ impl Lane {
                 "points were already redeemed on this sale".into(),
             ));
         }
+        self.member_with_code()?;
         let mut basket = self.basket.clone();
         let member = basket
             .member
@@ -1064,6 +1087,7 @@ impl Lane {
     /// take something off; nothing changes otherwise.
     pub fn apply_coupon(&mut self, coupon: Coupon) -> LaneResult<()> {
         self.refuse_while_paying()?;
+        self.member_with_code()?;
         let member = self
             .basket
             .member
@@ -1140,6 +1164,7 @@ impl Lane {
             store: self.settings.store.clone(),
             cashier: self.settings.cashier.clone(),
             member_id: basket.member.as_ref().map(|m| m.id),
+            member_code: basket.member.as_ref().and_then(|m| m.code.clone()),
             lines,
             payments: basket.payments.iter().map(|p| p.payment.clone()).collect(),
             subtotal: priced.subtotal,

@@ -244,10 +244,12 @@ impl ServerApi {
         self.get(&format!("/members/{id}")).await
     }
 
-    /// A member by phone number (online).
+    /// A member by phone number (online; `POST /members/lookup`, the number in the body, never
+    /// in a URL).
     pub async fn member_by_phone(&self, phone: &str) -> ApiResult<RemoteMember> {
         let phone: String = phone.chars().filter(|c| c.is_ascii_digit()).collect();
-        self.get(&format!("/members/lookup?phone={phone}")).await
+        self.post("/members/lookup", &serde_json::json!({ "phone": phone }))
+            .await
     }
 
     /// Records a return (online).

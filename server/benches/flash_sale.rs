@@ -21,6 +21,14 @@
 //! `server/benches/flash_sale.lua` for the orders; accepted orders are counted from the stock
 //! reserved in the database.
 //!
+//! `--soak` prints the orders answered per second in each 10-second round (and on PostgreSQL the
+//! sequential and index scans of `orders` so far), to show the rate does not decay as the
+//! tables grow (issue 15, finding 22); the documented run is 50 shoppers for 10 minutes:
+//!
+//! ```sh
+//! cargo bench -p retail-server --bench flash_sale -- --backend postgres --plain --soak --clients 50 --seconds 600 --stock 100000000
+//! ```
+//!
 //! Without `--rate` the clients run in a closed loop (each sends its next order as soon as the
 //! last is answered), which measures the most the server can take: with 500 clients the mean
 //! latency is then 500 ÷ throughput by construction. `--rate N` offers N orders/s in total,
@@ -51,6 +59,7 @@ struct Args {
     plain: bool,
     wrk: bool,
     rate: Option<f64>,
+    soak: bool,
 }
 
 fn args() -> Args {
@@ -62,6 +71,7 @@ fn args() -> Args {
         plain: false,
         wrk: false,
         rate: None,
+        soak: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -74,6 +84,7 @@ fn args() -> Args {
             "--plain" => args.plain = true,
             "--wrk" => args.wrk = true,
             "--rate" => args.rate = value().parse().ok().filter(|r: &f64| *r > 0.0),
+            "--soak" => args.soak = true,
             _ => {} // cargo bench passes --bench
         }
     }
@@ -111,12 +122,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     let mut settings = Settings {
         listen: "127.0.0.1:0".parse()?,
-        database_url,
+        database_url: database_url.clone(),
         data_dir: dir.path().to_path_buf(),
         secrets: Secrets::generate(),
         demo: true,
         ..Settings::default()
     };
+    settings.orders.without_client_limits();
     settings.mqtt.enabled = false;
     let app = Application::build(settings).await?;
     let url = format!("http://{}", app.local_addr());
@@ -240,10 +252,22 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .rate
         .map(|rate| Duration::from_secs_f64(args.clients as f64 / rate));
     let clients = args.clients;
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let rounds = if args.soak {
+        Some(tokio::spawn(soak_rounds(
+            answered.clone(),
+            begin,
+            deadline,
+            database_url.clone(),
+        )))
+    } else {
+        None
+    };
     let mut tasks = Vec::new();
     for (c, member_code) in member_codes.into_iter().enumerate() {
         let client = client.clone();
         let url = format!("{url}/api/v1/orders");
+        let answered = answered.clone();
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let (mut accepted, mut refused, mut errors) = (0u64, 0u64, 0u64);
@@ -274,6 +298,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
                         let status = resp.status();
                         let _ = resp.bytes().await;
                         latencies.push(started.elapsed());
+                        if matches!(status.as_u16(), 200 | 409) {
+                            answered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
                         match status.as_u16() {
                             200 => accepted += 1,
                             409 => refused += 1,
@@ -302,6 +329,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         errors += e;
     }
     let elapsed = begin.elapsed().as_secs_f64();
+    if let Some(rounds) = rounds {
+        rounds.await??;
+    }
     latencies.sort();
     let pct = |p: f64| {
         latencies
@@ -334,6 +364,58 @@ async fn run(args: Args) -> anyhow::Result<()> {
         oversold == 0 && mismatches.is_empty(),
         "oversold or ledger mismatch"
     );
+    Ok(())
+}
+
+/// `--soak`: prints the orders answered per second in each 10-second round until `deadline`,
+/// and on PostgreSQL how often `orders` was scanned sequentially and by index so far
+/// (`pg_stat_user_tables`): a flat curve and no sequential scans per batch mean the order path
+/// does not slow down as `orders` grows.
+async fn soak_rounds(
+    answered: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    begin: Instant,
+    deadline: Instant,
+    database_url: String,
+) -> anyhow::Result<()> {
+    use sqlx::Connection;
+    let mut pg = if database_url.starts_with("postgres") {
+        Some(sqlx::PgConnection::connect(&database_url).await?)
+    } else {
+        None
+    };
+    let mut round = 0u32;
+    let mut last = 0u64;
+    loop {
+        let end = begin + Duration::from_secs(10 * u64::from(round + 1));
+        if end > deadline + Duration::from_millis(500) {
+            break;
+        }
+        tokio::time::sleep_until(end.into()).await;
+        round += 1;
+        let now = answered.load(std::sync::atomic::Ordering::Relaxed);
+        let scans = match pg.as_mut() {
+            Some(conn) => {
+                let row: (i64, i64, i64, i64) = sqlx::query_as(
+                    "SELECT COALESCE(seq_scan, 0), COALESCE(seq_tup_read, 0), COALESCE(idx_scan, 0), \
+                     n_live_tup FROM pg_stat_user_tables WHERE relname = 'orders'",
+                )
+                .fetch_one(&mut *conn)
+                .await?;
+                format!(
+                    "  orders: seq_scan {} (rows read {}), idx_scan {}, live rows {}",
+                    row.0, row.1, row.2, row.3
+                )
+            }
+            None => String::new(),
+        };
+        println!(
+            "round {round:>3} ({:>4}-{:>4} s): {:>7.0} orders/s  total {now}{scans}",
+            (round - 1) * 10,
+            round * 10,
+            (now - last) as f64 / 10.0
+        );
+        last = now;
+    }
     Ok(())
 }
 

@@ -110,6 +110,7 @@ async fn pages(args: &Args) -> anyhow::Result<()> {
         demo: true,
         ..Settings::default()
     };
+    settings.orders.without_client_limits();
     settings.mqtt.enabled = false;
     let app = Application::build(settings).await?;
     let state = app.state().clone();

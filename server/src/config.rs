@@ -59,6 +59,45 @@ pub struct Settings {
     /// Who may read the Prometheus `/metrics`.
     #[serde(default)]
     pub metrics: MetricsSettings,
+    /// SMS log-in codes: the provider and the limits.
+    #[serde(default)]
+    pub sms: SmsSettings,
+    /// What staff may do to a member's account by hand (top-ups, point adjustments).
+    #[serde(default)]
+    pub members: MemberAccountSettings,
+    /// Request and database time limits under overload.
+    #[serde(default)]
+    pub load: LoadSettings,
+}
+
+/// Limits on staff acting on members' accounts (issue 15, finding 5): a till's top-up takes real
+/// money (its tender is recorded), and nobody moves large amounts without head office.
+///
+/// ```toml
+/// [members]
+/// topup_max_per_call = "5000.00"        # one top-up at a till
+/// topup_max_per_staff_per_day = "20000.00"   # all top-ups one member of staff takes in a day
+/// manager_points_adjustment_max = 5000  # a store manager's adjustment, either way (head office: 1,000,000)
+/// ```
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MemberAccountSettings {
+    /// Largest single top-up.
+    pub topup_max_per_call: retail_domain::money::Money,
+    /// Largest sum of top-ups one member of staff takes in a day (China time).
+    pub topup_max_per_staff_per_day: retail_domain::money::Money,
+    /// Largest points adjustment a store manager makes, either way.
+    pub manager_points_adjustment_max: i64,
+}
+
+impl Default for MemberAccountSettings {
+    fn default() -> Self {
+        Self {
+            topup_max_per_call: retail_domain::money::Money::from_fen(500_000),
+            topup_max_per_staff_per_day: retail_domain::money::Money::from_fen(2_000_000),
+            manager_points_adjustment_max: 5_000,
+        }
+    }
 }
 
 /// Access to the Prometheus `/metrics` endpoint, which is never public.
@@ -74,6 +113,113 @@ pub struct MetricsSettings {
     /// from every address, loopback included (a reverse proxy on this host makes every
     /// request look local). A head-office staff session token is accepted either way.
     pub token: String,
+}
+
+/// SMS log-in (the shop's member log-in and sign-up by phone): the provider that sends the
+/// one-time codes and the limits on them.
+///
+/// ```toml
+/// [sms]
+/// provider = "aliyun"                       # Alibaba Cloud SMS (dysmsapi SendSms)
+/// endpoint = "https://dysmsapi.aliyuncs.com/"
+/// access_key_id = "LTAI…"
+/// access_key_secret = "…"                   # or RETAIL_SMS__ACCESS_KEY_SECRET
+/// sign_name = "某某零售"
+/// template_code = "SMS_123456789"           # a template with one parameter, ${code}
+/// ```
+///
+/// With no provider, only demo mode logs members in, through the sandbox that shows the code on
+/// the page; outside demo mode SMS log-in is then unavailable.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SmsSettings {
+    /// `aliyun`, or empty for none.
+    pub provider: String,
+    /// The provider's API endpoint (default `https://dysmsapi.aliyuncs.com/`).
+    pub endpoint: String,
+    /// The AccessKey id.
+    pub access_key_id: String,
+    /// The AccessKey secret.
+    pub access_key_secret: String,
+    /// The approved signature name (签名) shown in the message.
+    pub sign_name: String,
+    /// The approved template (模板) code; its one parameter is `code`.
+    pub template_code: String,
+    /// A phone gets a new code at most this often (default 60 s).
+    pub resend_after_secs: u64,
+    /// Codes per phone per day (default 10).
+    pub codes_per_phone_per_day: u32,
+    /// Codes per client address per hour (default 20).
+    pub codes_per_address_per_hour: u32,
+    /// Codes per client address per day (default 100).
+    pub codes_per_address_per_day: u32,
+    /// Sign-ups per client address per day that receive the sign-up coupons (default 3); later
+    /// sign-ups from the address become members without them.
+    pub signup_gifts_per_address_per_day: u32,
+}
+
+impl Default for SmsSettings {
+    fn default() -> Self {
+        Self {
+            provider: String::new(),
+            endpoint: "https://dysmsapi.aliyuncs.com/".into(),
+            access_key_id: String::new(),
+            access_key_secret: String::new(),
+            sign_name: String::new(),
+            template_code: String::new(),
+            resend_after_secs: 60,
+            codes_per_phone_per_day: 10,
+            codes_per_address_per_hour: 20,
+            codes_per_address_per_day: 100,
+            signup_gifts_per_address_per_day: 3,
+        }
+    }
+}
+
+impl SmsSettings {
+    /// Refuses an unknown provider and a half-configured one, naming the missing setting.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let credentials = [
+            ("access_key_id", &self.access_key_id),
+            ("access_key_secret", &self.access_key_secret),
+            ("sign_name", &self.sign_name),
+            ("template_code", &self.template_code),
+        ];
+        match self.provider.as_str() {
+            "aliyun" => {
+                for (name, value) in credentials {
+                    anyhow::ensure!(
+                        !value.trim().is_empty(),
+                        "sms.provider is \"aliyun\" but sms.{name} is missing \
+                         (RETAIL_SMS__{})",
+                        name.to_uppercase()
+                    );
+                }
+                anyhow::ensure!(
+                    self.endpoint.starts_with("http://") || self.endpoint.starts_with("https://"),
+                    "sms.endpoint must be an http:// or https:// URL"
+                );
+            }
+            "" => {
+                if let Some((name, _)) = credentials.iter().find(|(_, v)| !v.trim().is_empty()) {
+                    anyhow::bail!(
+                        "sms.{name} is set but sms.provider is missing (RETAIL_SMS__PROVIDER=aliyun)"
+                    );
+                }
+            }
+            other => anyhow::bail!(
+                "sms.provider \"{other}\" is unknown: use \"aliyun\" or leave it empty"
+            ),
+        }
+        anyhow::ensure!(
+            self.resend_after_secs >= 1
+                && self.codes_per_phone_per_day >= 1
+                && self.codes_per_address_per_hour >= 1
+                && self.codes_per_address_per_day >= 1,
+            "sms limits (resend_after_secs, codes_per_*) must be at least 1"
+        );
+        Ok(())
+    }
 }
 
 /// The chain's barcode conventions, sent to every lane with its pricing context
@@ -177,8 +323,64 @@ pub struct OrderSettings {
     pub pickup_hold_secs: u64,
     /// Most orders written in one database commit by the order writer.
     pub max_batch: usize,
-    /// Most units of one SKU in one order line.
+    /// Most units of one SKU in one order (an order names a SKU on one line only; default 99).
     pub max_line_qty: i64,
+    /// Orders one client address may place per minute (online and scan-and-go; default 30);
+    /// more are answered 429 with `Retry-After`. The address is the TCP peer (see
+    /// [`crate::actor::ClientAddr`]): behind a reverse proxy every shopper shares the proxy's
+    /// address, so raise this there.
+    pub orders_per_minute_per_address: u32,
+    /// Orders one member may place per minute (default 10); 429 beyond.
+    pub orders_per_minute_per_member: u32,
+    /// Payment intents one client address may create per minute (default 30); 429 beyond.
+    pub payment_intents_per_minute_per_address: u32,
+    /// Payment intents for one member's orders per minute (default 10); 429 beyond.
+    pub payment_intents_per_minute_per_member: u32,
+    /// Unpaid orders one client address may hold at once (default 10); a new order beyond is
+    /// answered 409 `too_many_unpaid_orders` until one is paid, cancelled or expires. This and
+    /// `max_unpaid_units_per_address` both at `i64::MAX` (9223372036854775807): no cap.
+    pub max_unpaid_orders_per_address: i64,
+    /// Units one client address may hold reserved in unpaid orders (default 300).
+    pub max_unpaid_units_per_address: i64,
+    /// Unpaid orders one member may hold at once (default 5).
+    pub max_unpaid_orders_per_member: i64,
+    /// Units one member may hold reserved in unpaid orders (default 200).
+    pub max_unpaid_units_per_member: i64,
+}
+
+impl OrderSettings {
+    /// Lifts the per-address and per-member order limits (rates and unpaid caps): for test
+    /// servers and benchmarks, whose simulated shoppers all come from 127.0.0.1.
+    pub fn without_client_limits(&mut self) {
+        self.orders_per_minute_per_address = 1_000_000;
+        self.orders_per_minute_per_member = 1_000_000;
+        self.payment_intents_per_minute_per_address = 1_000_000;
+        self.payment_intents_per_minute_per_member = 1_000_000;
+        self.max_unpaid_orders_per_address = i64::MAX;
+        self.max_unpaid_units_per_address = i64::MAX;
+        self.max_unpaid_orders_per_member = i64::MAX;
+        self.max_unpaid_units_per_member = i64::MAX;
+    }
+}
+
+/// Limits that keep an overloaded server answering instead of hanging.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LoadSettings {
+    /// A request not answered within this many seconds is answered 503 with `Retry-After`
+    /// (default 30; its work is cancelled, and a retry with the same client id is safe).
+    pub request_timeout_secs: u64,
+    /// Longest wait for a database connection, in milliseconds (default 5000); a request that
+    /// waits longer is answered 503 with `Retry-After`.
+    pub db_acquire_timeout_millis: u64,
+}
+
+impl Default for LoadSettings {
+    fn default() -> Self {
+        Self {
+            request_timeout_secs: 30,
+            db_acquire_timeout_millis: 5_000,
+        }
+    }
 }
 
 /// Staff authentication settings.
@@ -230,7 +432,15 @@ impl Default for Settings {
                 sweep_interval_millis: 1_000,
                 pickup_hold_secs: 3 * 24 * 3600,
                 max_batch: 512,
-                max_line_qty: 999,
+                max_line_qty: 99,
+                orders_per_minute_per_address: 30,
+                orders_per_minute_per_member: 10,
+                payment_intents_per_minute_per_address: 30,
+                payment_intents_per_minute_per_member: 10,
+                max_unpaid_orders_per_address: 10,
+                max_unpaid_units_per_address: 300,
+                max_unpaid_orders_per_member: 5,
+                max_unpaid_units_per_member: 200,
             },
             auth: AuthSettings {
                 token_ttl_secs: 12 * 3600,
@@ -252,7 +462,10 @@ impl Default for Settings {
             },
             receipts: ReceiptSettings::default(),
             barcodes: BarcodeSettings::default(),
+            members: MemberAccountSettings::default(),
             metrics: MetricsSettings::default(),
+            sms: SmsSettings::default(),
+            load: LoadSettings::default(),
         }
     }
 }
@@ -306,6 +519,25 @@ impl Settings {
             self.orders.max_line_qty > 0,
             "orders.max_line_qty must be at least 1"
         );
+        let o = &self.orders;
+        anyhow::ensure!(
+            o.orders_per_minute_per_address > 0
+                && o.orders_per_minute_per_member > 0
+                && o.payment_intents_per_minute_per_address > 0
+                && o.payment_intents_per_minute_per_member > 0,
+            "orders.*_per_minute_* must be at least 1"
+        );
+        anyhow::ensure!(
+            o.max_unpaid_orders_per_address > 0
+                && o.max_unpaid_orders_per_member > 0
+                && o.max_unpaid_units_per_address >= o.max_line_qty
+                && o.max_unpaid_units_per_member >= o.max_line_qty,
+            "orders.max_unpaid_orders_* must be at least 1 and orders.max_unpaid_units_* at least orders.max_line_qty"
+        );
+        anyhow::ensure!(
+            self.load.request_timeout_secs > 0 && self.load.db_acquire_timeout_millis > 0,
+            "load.request_timeout_secs and load.db_acquire_timeout_millis must be at least 1"
+        );
         self.points
             .validate()
             .map_err(|e| anyhow::anyhow!("points rules: {e}"))?;
@@ -336,6 +568,7 @@ impl Settings {
             self.mqtt.mosquitto_pid_file.is_empty() || !self.mqtt.mosquitto_dir.is_empty(),
             "mqtt.mosquitto_pid_file needs mqtt.mosquitto_dir (the files to reload)"
         );
+        self.sms.validate()?;
         Ok(())
     }
 
@@ -377,6 +610,45 @@ mod tests {
         );
         settings.mqtt.url = "mqtt://server:pw@127.0.0.1:1883".into();
         assert!(settings.validate().is_ok());
+    }
+
+    #[test]
+    fn a_half_configured_sms_provider_is_refused_by_name() {
+        let mut settings = Settings::default();
+        settings.sms.provider = "aliyun".into();
+        settings.sms.access_key_id = "LTAI".into();
+        settings.sms.access_key_secret = "secret".into();
+        settings.sms.sign_name = "零售".into();
+        let err = settings.validate().err().map(|e| e.to_string());
+        assert!(
+            err.as_deref()
+                .is_some_and(|e| e.contains("sms.template_code is missing")),
+            "{err:?}"
+        );
+        settings.sms.template_code = "SMS_1".into();
+        assert!(settings.validate().is_ok());
+        settings.sms.provider = String::new();
+        let err = settings.validate().err().map(|e| e.to_string());
+        assert!(
+            err.as_deref()
+                .is_some_and(|e| e.contains("sms.provider is missing")),
+            "{err:?}"
+        );
+        settings.sms.provider = "tencent".into();
+        assert!(settings.validate().is_err(), "an unknown provider");
+        // From the environment, as the README shows.
+        let from_env: Settings = Figment::from(Serialized::defaults(Settings::default()))
+            .merge(("sms.provider", "aliyun"))
+            .merge(("sms.access_key_id", "LTAI"))
+            .extract()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let err = from_env.validate().err().map(|e| e.to_string());
+        assert!(
+            err.as_deref()
+                .is_some_and(|e| e.contains("sms.access_key_secret is missing")
+                    && e.contains("RETAIL_SMS__ACCESS_KEY_SECRET")),
+            "{err:?}"
+        );
     }
 
     #[test]

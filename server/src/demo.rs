@@ -17,6 +17,8 @@ pub async fn load_if_empty(store: &Store, keys: &Keys) -> anyhow::Result<()> {
     storage::demo::load(store, keys, &chain, &password_hash)
         .await
         .context("inserting the demo chain")?;
+    // A bulk load: the planner's statistics are refreshed so no plan assumes empty tables.
+    store.analyze().await?;
     tracing::info!(
         products = chain.products.len(),
         locations = chain.locations.len(),

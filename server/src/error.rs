@@ -186,9 +186,56 @@ impl IntoResponse for AppError {
 }
 
 impl From<sqlx::Error> for AppError {
+    /// A database that is busy, overloaded or briefly unreachable is a 503 with `Retry-After`
+    /// (logged here, since the answer does not carry the cause); anything else is a bug or a
+    /// broken database: an internal error.
     fn from(err: sqlx::Error) -> Self {
-        Self::Internal(anyhow::Error::new(err).context("database"))
+        if is_transient(&err) {
+            tracing::warn!(error = %err, "database busy or unavailable: answering 503");
+            metrics::counter!("db_transient_errors_total").increment(1);
+            Self::Unavailable("the database is busy, please retry".into())
+        } else {
+            Self::Internal(anyhow::Error::new(err).context("database"))
+        }
     }
+}
+
+/// True when a database error is worth retrying later: the pool timed out or is closed, the
+/// connection broke, SQLite is busy or locked, or PostgreSQL refused for load or ordering
+/// (serialization failure, deadlock, lock not available, too many connections, shutting down,
+/// statement cancelled).
+pub fn is_transient(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(db) => is_transient_code(db.code().as_deref(), db.message()),
+        _ => false,
+    }
+}
+
+/// [`is_transient`] for a database error's code and message: SQLite's primary result codes
+/// 5 (`SQLITE_BUSY`) and 6 (`SQLITE_LOCKED`) with their extended codes (the low byte), and
+/// PostgreSQL's SQLSTATEs of classes 08 (connection), 53 (insufficient resources) and 57P
+/// (operator intervention), 40001 (serialization failure), 40P01 (deadlock), 55P03 (lock not
+/// available) and 57014 (query cancelled, e.g. a statement timeout).
+pub fn is_transient_code(code: Option<&str>, message: &str) -> bool {
+    if let Some(code) = code {
+        if let Ok(n) = code.parse::<i64>() {
+            // SQLite (numeric codes); PostgreSQL's numeric SQLSTATEs are not busy codes.
+            if code.len() < 5 && matches!(n & 0xff, 5 | 6) {
+                return true;
+            }
+        }
+        if code.starts_with("08")
+            || code.starts_with("53")
+            || code.starts_with("57P")
+            || matches!(code, "40001" | "40P01" | "55P03" | "57014")
+        {
+            return true;
+        }
+    }
+    let message = message.to_ascii_lowercase();
+    message.contains("database is locked") || message.contains("database table is locked")
 }
 
 impl From<JsonRejection> for AppError {
@@ -214,5 +261,52 @@ impl From<QueryRejection> for AppError {
 impl From<PathRejection> for AppError {
     fn from(rejection: PathRejection) -> Self {
         Self::bad_request("invalid_path", rejection.body_text())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn busy_and_overloaded_databases_are_transient() {
+        // SQLite: BUSY, LOCKED and their extended codes (BUSY_RECOVERY 261, BUSY_SNAPSHOT 517,
+        // BUSY_TIMEOUT 773, LOCKED_SHAREDCACHE 262).
+        for code in ["5", "6", "261", "517", "773", "262"] {
+            assert!(is_transient_code(Some(code), "x"), "{code}");
+        }
+        assert!(is_transient_code(None, "database is locked"));
+        // PostgreSQL: serialization failure, deadlock, lock timeout, too many connections,
+        // out of memory/disk, shutting down, cannot connect now, connection failure,
+        // statement timeout.
+        for code in [
+            "40001", "40P01", "55P03", "53300", "53200", "53100", "57P01", "57P03", "08006",
+            "57014",
+        ] {
+            assert!(is_transient_code(Some(code), "x"), "{code}");
+        }
+        // Not transient: constraint violations and syntax errors on either backend.
+        for code in [
+            "2067", "1555", "19", "1", "23505", "23503", "42601", "42P01", "22P02",
+        ] {
+            assert!(!is_transient_code(Some(code), "x"), "{code}");
+        }
+        assert!(is_transient(&sqlx::Error::PoolTimedOut));
+        assert!(is_transient(&sqlx::Error::PoolClosed));
+        assert!(!is_transient(&sqlx::Error::RowNotFound));
+    }
+
+    #[test]
+    fn a_busy_database_answers_503_with_retry_after_never_500() {
+        let err = AppError::from(sqlx::Error::PoolTimedOut);
+        assert_eq!(err.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(err.retry_after_secs(), Some(1));
+        let response = err.into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(response
+            .headers()
+            .contains_key(axum::http::header::RETRY_AFTER));
+        let bug = AppError::from(sqlx::Error::RowNotFound);
+        assert_eq!(bug.status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

@@ -21,6 +21,31 @@ async fn fallback(uri: axum::http::Uri) -> Response {
     }
 }
 
+/// Answers 503 with `Retry-After` (the JSON error under `/api`, the error page elsewhere) when
+/// a request is not answered within `load.request_timeout_secs`, instead of leaving the socket
+/// hanging; the handler's work is dropped (an open transaction rolls back; an order already
+/// handed to the writer may still be placed, and a retry with its client id answers it).
+async fn request_timeout(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let limit = std::time::Duration::from_secs(state.settings.load.request_timeout_secs);
+    let api = request.uri().path().starts_with("/api/");
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            metrics::counter!("http_request_timeouts_total").increment(1);
+            let err = AppError::Unavailable("the server is busy, please retry".into());
+            if api {
+                err.into_response()
+            } else {
+                web::WebError::from(err).into_response()
+            }
+        }
+    }
+}
+
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
     let (api, doc) = routes::api();
@@ -42,6 +67,10 @@ pub fn router(state: AppState) -> Router {
     .merge(sandbox)
     .merge(web::router())
     .fallback(fallback)
+    .layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        request_timeout,
+    ))
     .layer(axum::middleware::from_fn(crate::telemetry::track_requests))
     .layer(TraceLayer::new_for_http())
     .with_state(state)

@@ -56,7 +56,11 @@ impl Application {
         settings.validate()?;
         telemetry::metrics_handle();
         let keys = Keys::load(&settings)?;
-        let store = Store::connect(&settings.database_url).await?;
+        let store = Store::connect_with(
+            &settings.database_url,
+            std::time::Duration::from_millis(settings.load.db_acquire_timeout_millis),
+        )
+        .await?;
         if settings.demo {
             tracing::warn!(
                 "demo mode: the demo chain (shared password), the sandbox payment provider and \
@@ -85,10 +89,14 @@ impl Application {
             .timeout(std::time::Duration::from_secs(10))
             .build()
             .context("building the HTTP client")?;
-        let intake =
-            app::order_intake::OrderIntake::start(store.clone(), settings.orders.max_batch)
-                .await
-                .context("starting the order writer")?;
+        let sms = app::sms::sender_from_settings(&settings, http.clone())?;
+        let intake = app::order_intake::OrderIntake::start(
+            store.clone(),
+            settings.orders.max_batch,
+            app::order_intake::UnpaidCaps::from_settings(&settings.orders),
+        )
+        .await
+        .context("starting the order writer")?;
         let shutdown = CancellationToken::new();
         let mut device_sessions = None;
         let (bus, broker) = if settings.mqtt.enabled {
@@ -155,6 +163,7 @@ impl Application {
             imports: Default::default(),
             sessions: Default::default(),
             cart_badges: Default::default(),
+            sms,
         });
         Ok(Self {
             listener,

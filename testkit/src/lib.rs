@@ -12,6 +12,8 @@
 //!   driven by its headless command lines;
 //! * [`edge`] — a store's edge agent in-process (`edge_agent::run_with_devices`) with its gates
 //!   on pseudo-terminals and its pickup printer writing to a file;
+//! * [`sms`] — a fake Alibaba Cloud SMS endpoint ([`FakeAliyunSms`]) that checks the
+//!   server's signed requests and answers in the real format;
 //! * [`both_backends!`] — one test body run against SQLite and PostgreSQL, each test with a
 //!   database of its own.
 //!
@@ -31,6 +33,7 @@ pub mod lane;
 mod macros;
 pub mod postgres;
 pub mod server;
+pub mod sms;
 pub mod task;
 
 use std::future::Future;
@@ -39,6 +42,7 @@ use std::time::Duration;
 
 pub use broker::Mosquitto;
 pub use server::{Backend, Bus, Database, TestServer};
+pub use sms::FakeAliyunSms;
 pub use task::StoppableTask;
 
 /// Installs a log subscriber writing to the test's captured output (filter `RUST_LOG`, default

@@ -91,6 +91,9 @@ pub fn settings(data_dir: &Path, database: &Database, listen: SocketAddr, bus: &
             settings.secrets = Secrets::generate();
         }
     }
+    // Every simulated shopper, lane and agent of a test talks from 127.0.0.1: the per-address
+    // order limits would make one address of them all. A test of the limits sets its own.
+    settings.orders.without_client_limits();
     // Never the default 127.0.0.1:1884, even when a test turns the embedded bus on later.
     settings.mqtt.embedded_listen = EPHEMERAL;
     match bus {

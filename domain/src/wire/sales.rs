@@ -115,6 +115,12 @@ pub struct PosSale {
     /// The member identified at the till, if any.
     #[serde(default)]
     pub member_id: Option<Uuid>,
+    /// The signed member code the member showed at the till (as scanned). Required when the
+    /// sale spends the member's stored balance, points or coupons: the server checks that it is
+    /// genuine, names `member_id` and was valid when the sale was completed. A member found by
+    /// phone number only earns points.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member_code: Option<String>,
     /// Lines.
     pub lines: Vec<PosSaleLine>,
     /// Payments; they sum to `total`.

@@ -213,8 +213,31 @@ async fn coupons_are_priced_at_the_lane_and_used_once() {
         balance: Some(remote.balance),
         masked_phone: Some(remote.phone.clone()),
         confirmed_online: true,
+        code: None,
     };
     lane.set_member(as_known.clone()).expect("member");
+    // Found by phone number only: the member's coupons (balance, points) stay out of reach.
+    let listed = api.member_coupons(member).await.expect("coupons");
+    let first = listed.first().cloned().expect("a coupon");
+    assert!(
+        matches!(lane.apply_coupon(first), Err(LaneError::MemberCodeNeeded)),
+        "a phone number does not spend coupons"
+    );
+    // The member shows their member code: now they may.
+    let code = app.sign(&retail_domain::codes::SignedCode::Member(
+        retail_domain::codes::MemberCode {
+            member_id: member,
+            expires_at: chrono::Utc::now() + chrono::Duration::seconds(120),
+        },
+    ));
+    lane.scan(&code).await.expect("member code");
+    lane.confirm_member(as_known.clone())
+        .expect("member details");
+    assert!(lane
+        .basket()
+        .member
+        .as_ref()
+        .is_some_and(|m| m.code.is_some()));
 
     let listed = api.member_coupons(member).await.expect("coupons");
     let find = |id| listed.iter().find(|c| c.id == id).cloned().expect("listed");
@@ -254,7 +277,9 @@ async fn coupons_are_priced_at_the_lane_and_used_once() {
     // The same coupon (a stale list) on another sale: the lane prices it, the server refuses
     // the sale with a clear reason and the journal keeps it as rejected.
     lane.scan(&sku.barcodes[0]).await.expect("scan");
-    lane.set_member(as_known.clone()).expect("member");
+    lane.scan(&code).await.expect("member code");
+    lane.confirm_member(as_known.clone())
+        .expect("member details");
     lane.apply_coupon(find(coupon)).expect("apply stale");
     let due = lane.due();
     let PaymentOutcome::Completed(again) = lane.pay(PaymentMethod::Cash, due).await.expect("pay")
@@ -281,7 +306,8 @@ async fn coupons_are_priced_at_the_lane_and_used_once() {
     );
     // Removing the member removes the coupons.
     lane.scan(&sku.barcodes[0]).await.expect("scan");
-    lane.set_member(as_known).expect("member");
+    lane.scan(&code).await.expect("member code");
+    lane.confirm_member(as_known).expect("member details");
     lane.apply_coupon(find(coupon)).expect("apply");
     lane.clear_member().expect("no member");
     assert!(lane.basket().coupons.is_empty());
@@ -471,6 +497,14 @@ async fn the_binary_takes_a_qr_payment_and_drives_the_customer_display() {
 
     // The server goes away: QR payments, coupons and points say they need it; nothing changes.
     let member = member_uuid(&app, "13800138004").await;
+    // (Before: the lane finds a member by phone, the number in the body of
+    // `POST /members/lookup`, never in a URL.)
+    let by_phone = api
+        .member_by_phone("138 0013 8004")
+        .await
+        .expect("member by phone");
+    assert_eq!(by_phone.id, member);
+    assert_eq!(by_phone.phone, "138****8004");
     let code = member_code(&app, &member.to_string()).await;
     app.stop().await.expect("the server stops cleanly");
     lane.expect_line(|l| l == "EVENT offline").await;

@@ -124,9 +124,10 @@ pub async fn packaged_skus(db: &LaneDb, n: usize) -> Vec<SkuRecord> {
 pub async fn member_id(app: &TestApp, phone: &str) -> String {
     let token = app.login("mgr.sh001").await;
     let (status, body) = app
-        .get(
-            &format!("/api/v1/members/lookup?phone={phone}"),
+        .post(
+            "/api/v1/members/lookup",
             Some(&token),
+            serde_json::json!({ "phone": phone }),
         )
         .await;
     assert_eq!(status, 200, "{body}");

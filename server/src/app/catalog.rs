@@ -286,6 +286,62 @@ pub async fn add_sku_barcode(
     storage::catalog::add_barcode(&state.store, sku_id, &code, actor).await
 }
 
+/// A store's price may be set between this share of the chain price…
+pub const STORE_PRICE_MIN_PERCENT: i64 = 50;
+/// …and this share of it (a typo such as 0.00 or an extra zero is refused, not sold).
+pub const STORE_PRICE_MAX_PERCENT: i64 = 200;
+
+/// Sets (`Some`) or removes (`None`) a store's price override of a SKU. Prices are head office's
+/// (docs/DESIGN.md §1: chain-wide and per store), so only head office may; the store must be a
+/// store, and the price positive and within [`STORE_PRICE_MIN_PERCENT`]–
+/// [`STORE_PRICE_MAX_PERCENT`] of the chain price. Audited by the storage write.
+pub async fn set_store_price(
+    state: &super::AppState,
+    staff: &crate::actor::StaffActor,
+    store: &str,
+    sku_id: uuid::Uuid,
+    price: Option<Money>,
+) -> AppResult<()> {
+    staff.require(&[crate::actor::Role::HeadOfficeAdmin])?;
+    let location = crate::storage::locations::get(&state.store, store)
+        .await
+        .map_err(|_| AppError::not_found(format!("store {store} not found")))?;
+    if location.kind != "store" {
+        return Err(AppError::not_found(format!("{store} is not a store")));
+    }
+    let sku = crate::storage::catalog::sku(&state.store, sku_id, None)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("SKU {sku_id} not found")))?;
+    let fen = match price {
+        None => None,
+        Some(p) => Some(check_store_price(p, sku.price)?),
+    };
+    crate::storage::catalog::set_store_price(&state.store, store, sku_id, fen, &staff.actor()).await
+}
+
+/// Checks a store price against the chain price (see [`set_store_price`]).
+pub fn check_store_price(price: Money, chain: Money) -> AppResult<i64> {
+    if price.is_negative() || price.is_zero() {
+        return Err(AppError::field("price", "must be more than 0.00"));
+    }
+    let (low, high) = (
+        (chain.fen() * STORE_PRICE_MIN_PERCENT + 99) / 100,
+        chain.fen() * STORE_PRICE_MAX_PERCENT / 100,
+    );
+    if chain.fen() > 0 && !(low..=high).contains(&price.fen()) {
+        return Err(AppError::field(
+            "price",
+            format!(
+                "must be between {} and {} ({STORE_PRICE_MIN_PERCENT}% to \
+                 {STORE_PRICE_MAX_PERCENT}% of the chain price {chain})",
+                Money::from_fen(low),
+                Money::from_fen(high)
+            ),
+        ));
+    }
+    Ok(price.fen())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

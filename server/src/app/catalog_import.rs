@@ -318,6 +318,10 @@ pub async fn check_and_import(
     {
         Ok(n) => {
             state.search.invalidate();
+            // A bulk load: refresh the planner's statistics (issue 15, finding 22).
+            if let Err(err) = state.store.analyze().await {
+                tracing::warn!(error = %err, "refreshing statistics after an import failed");
+            }
             Ok(Ok(n))
         }
         Err(e @ (AppError::Conflict { .. } | AppError::Invalid { .. })) => {

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::actor::ClientAddr;
 use crate::app::pricing::{self, BasketRequest};
 use crate::app::AppState;
 use crate::error::{AppError, AppResult};
@@ -42,6 +43,40 @@ pub struct Checkout {
     pub points_to_redeem: i64,
     /// Who places it (`shop`, or the page session's actor).
     pub created_by: String,
+    /// The network address the order came from (rate limits, caps on unpaid orders).
+    pub client: ClientAddr,
+}
+
+/// Counts one order attempt against the per-address and per-member rate limits
+/// (`orders.orders_per_minute_per_address`, `orders.orders_per_minute_per_member`): 429 with
+/// `Retry-After` beyond them.
+pub fn admit_order(state: &AppState, client: &ClientAddr, member: Option<Uuid>) -> AppResult<()> {
+    let limits = &state.settings.orders;
+    state.limiter.check(
+        &format!("order:{}", client.limit_key()),
+        limits.orders_per_minute_per_address,
+    )?;
+    if let Some(member) = member {
+        state.limiter.check(
+            &format!("order:member:{member}"),
+            limits.orders_per_minute_per_member,
+        )?;
+    }
+    Ok(())
+}
+
+/// Checks the coupons an order names: each at most once (a coupon named twice would be taken
+/// twice by the order writer).
+pub fn check_coupons(coupons: &[Uuid]) -> AppResult<()> {
+    let mut seen = HashSet::new();
+    if let Some(twice) = coupons.iter().find(|c| !seen.insert(**c)) {
+        return Err(AppError::field_code(
+            "duplicate_coupon",
+            "coupons",
+            format!("coupon {twice} is named twice"),
+        ));
+    }
+    Ok(())
 }
 
 /// The member a member code (MC1) names, if the code is genuine and fresh.
@@ -87,8 +122,10 @@ pub fn check_lines(lines: &[(Uuid, i64)], max_qty: i64) -> AppResult<()> {
 
 /// Prices and places an online order.
 pub async fn place(state: &AppState, req: Checkout) -> AppResult<OrderPlaced> {
+    admit_order(state, &req.client, req.member_id)?;
     retail_domain::ids::require_v7(req.id).map_err(|e| AppError::field("id", e.to_string()))?;
     check_lines(&req.lines, state.settings.orders.max_line_qty)?;
+    check_coupons(&req.coupons)?;
     if req.points_to_redeem < 0 {
         return Err(AppError::field("points_to_redeem", "must not be negative"));
     }
@@ -166,11 +203,13 @@ pub async fn place(state: &AppState, req: Checkout) -> AppResult<OrderPlaced> {
 /// `G`), reserving the store's stock until the exit gate completes it.
 pub async fn place_scan_and_go(
     state: &AppState,
+    client: ClientAddr,
     id: Uuid,
     store: &str,
     lines: &[(Uuid, i64)],
     member_id: Option<Uuid>,
 ) -> AppResult<OrderPlaced> {
+    admit_order(state, &client, member_id)?;
     retail_domain::ids::require_v7(id).map_err(|e| AppError::field("id", e.to_string()))?;
     check_lines(lines, state.settings.orders.max_line_qty)?;
     if !is_store(state, store).await? {
@@ -197,6 +236,7 @@ pub async fn place_scan_and_go(
             coupons: Vec::new(),
             points_to_redeem: 0,
             created_by: "scan-and-go".into(),
+            client,
         },
     )
     .await
@@ -321,6 +361,7 @@ async fn price_and_place(state: &AppState, p: Placement, req: Checkout) -> AppRe
         coupons: req.coupons,
         points_redeemed: basket.points.as_ref().map_or(0, |p| p.points),
         pricing: Some(pricing_json),
+        client_key: Some(req.client.limit_key()),
     };
     state.intake.place(order).await
 }

@@ -26,6 +26,10 @@ use crate::storage::sales::{NewReturn, NewSaleOrder, PushContext, StoredSale};
 use crate::storage::stock::{Movement, MovementKind};
 use crate::storage::Store;
 
+/// Most sales applied in one transaction of a push (a push of up to [`MAX_SALES_PER_PUSH`] is
+/// applied in several).
+pub const PUSH_CHUNK: usize = 50;
+
 /// Most lines in one sale.
 pub const MAX_SALE_LINES: usize = 500;
 
@@ -256,7 +260,7 @@ async fn price_check(state: &AppState, sale: &PosSale, actor: &str) {
 }
 
 /// Applies a push of completed sales (at most [`MAX_SALES_PER_PUSH`]) from a POS lane: an
-/// idempotent upsert by sale id, all in one transaction. Each sale is answered `applied`,
+/// idempotent upsert by sale id, in transactions of [`PUSH_CHUNK`] sales. Each sale is answered `applied`,
 /// `duplicate` (stored by an earlier push; nothing changed) or `rejected` (bad data, with the
 /// reason; not stored, and the other sales are not affected). Stock is decremented at once and
 /// never refused; stored balance and points payments are charged idempotently by payment id.
@@ -279,9 +283,14 @@ pub async fn push(
     }
     let rules = &state.settings.points;
     let now = Utc::now();
+    let verifier = state.keys.verifier();
     let verdicts: Vec<Option<String>> = sales
         .iter()
-        .map(|sale| validate_sale(sale, &device.location_id, rules, now).err())
+        .map(|sale| {
+            validate_sale(sale, &device.location_id, rules, now)
+                .and_then(|()| check_member_proof(sale, &verifier))
+                .err()
+        })
         .collect();
     let actor = device.actor();
     let ctx = PushContext {
@@ -290,7 +299,14 @@ pub async fn push(
         actor: &actor,
         rules,
     };
-    let results = apply_push(&state.store, &ctx, &sales, verdicts).await?;
+    // In transactions of at most PUSH_CHUNK sales, so a large push never holds SQLite's one
+    // writer (and every order behind it) for long. Still exactly once: each sale is applied by
+    // its id, so when a later chunk fails (503) and the lane resends the push, the sales of the
+    // chunks already committed answer `duplicate`, as a copy in the same push would.
+    let mut results = Vec::with_capacity(sales.len());
+    for (chunk, verdicts) in sales.chunks(PUSH_CHUNK).zip(verdicts.chunks(PUSH_CHUNK)) {
+        results.extend(apply_push(&state.store, &ctx, chunk, verdicts.to_vec()).await?);
+    }
     // Re-pricing is a check, not part of the answer: it runs after the lane has its reply.
     let applied: Vec<PosSale> = sales
         .into_iter()
@@ -317,6 +333,56 @@ pub async fn push(
         "sales pushed"
     );
     Ok(results)
+}
+
+/// Checks that a sale naming a member may touch their account. Earning points needs only the
+/// member's id (a member found by phone number at the till); spending their stored balance,
+/// points or coupons needs the signed member code the member showed, which must be genuine,
+/// name the same member and have been valid when the sale was completed (`completed_at` is
+/// checked against the server's clock by [`validate_sale`]). A lane credential alone can no
+/// longer charge whichever member it names.
+pub fn check_member_proof(
+    sale: &PosSale,
+    verifier: &retail_domain::codes::CodeVerifier,
+) -> Result<(), String> {
+    let Some(member) = sale.member_id else {
+        return match sale.member_code {
+            Some(_) => Err("member_code: the sale names no member".into()),
+            None => Ok(()),
+        };
+    };
+    let spends = !sale.coupons.is_empty()
+        || sale.payments.iter().any(|p| {
+            matches!(
+                p.method,
+                PaymentMethod::StoredBalance | PaymentMethod::Points
+            )
+        });
+    let Some(text) = sale.member_code.as_deref() else {
+        return if spends {
+            Err(
+                "spending a member's stored balance, points or coupons needs the member code \
+                 scanned at the till"
+                    .into(),
+            )
+        } else {
+            Ok(())
+        };
+    };
+    if text.len() > 512 {
+        return Err("member_code: too long".into());
+    }
+    match verifier.verify(text, sale.completed_at) {
+        Ok(retail_domain::codes::SignedCode::Member(code)) if code.member_id == member => Ok(()),
+        Ok(retail_domain::codes::SignedCode::Member(_)) => {
+            Err("member_code: the code belongs to another member".into())
+        }
+        Ok(_) => Err("member_code: not a member code".into()),
+        Err(retail_domain::codes::CodeError::Expired) => {
+            Err("member_code: the code had expired when the sale was completed".into())
+        }
+        Err(e) => Err(format!("member_code: {e}")),
+    }
 }
 
 /// Returns items of a completed POS sale (or a picked-up or delivered online order), at a lane
@@ -1240,6 +1306,7 @@ mod tests {
             store: "SH001".into(),
             cashier: "cashier1.sh001".into(),
             member_id: None,
+            member_code: None,
             lines: vec![PosSaleLine {
                 line_no: 1,
                 sku_id: Uuid::now_v7(),
@@ -1319,5 +1386,54 @@ mod tests {
         assert!(validate_sale(&s, "SH001", &rules, now)
             .unwrap_err()
             .contains("at most"));
+    }
+
+    #[test]
+    fn spending_a_members_account_needs_their_member_code() {
+        use retail_domain::codes::{CodeSigner, MemberCode, SignedCode};
+        let signer = CodeSigner::generate();
+        let verifier = signer.verifier();
+        let member = Uuid::now_v7();
+        let mut s = sale();
+        s.member_id = Some(member);
+        // Earning points: the id is enough (a member found by phone number).
+        assert!(check_member_proof(&s, &verifier).is_ok());
+        // Spending the balance: not without the code.
+        s.payments[0].method = PaymentMethod::StoredBalance;
+        let err = check_member_proof(&s, &verifier).unwrap_err();
+        assert!(err.contains("member code"), "{err}");
+        let code = |member_id, expires_at| {
+            signer.sign(&SignedCode::Member(MemberCode {
+                member_id,
+                expires_at,
+            }))
+        };
+        let valid_then = s.completed_at + chrono::Duration::seconds(60);
+        s.member_code = Some(code(member, valid_then));
+        assert!(check_member_proof(&s, &verifier).is_ok());
+        // Another member's code, an expired one, a forged one, or one with no member named.
+        s.member_code = Some(code(Uuid::now_v7(), valid_then));
+        assert!(check_member_proof(&s, &verifier).is_err());
+        s.member_code = Some(code(member, s.completed_at - chrono::Duration::seconds(1)));
+        assert!(check_member_proof(&s, &verifier)
+            .unwrap_err()
+            .contains("expired"));
+        let other = CodeSigner::generate();
+        s.member_code = Some(other.sign(&SignedCode::Member(MemberCode {
+            member_id: member,
+            expires_at: valid_then,
+        })));
+        assert!(check_member_proof(&s, &verifier).is_err());
+        s.member_code = Some("x".repeat(600));
+        assert!(check_member_proof(&s, &verifier).is_err());
+        s.payments[0].method = PaymentMethod::Cash;
+        s.member_id = None;
+        s.member_code = Some(code(member, valid_then));
+        assert!(check_member_proof(&s, &verifier).is_err());
+        // Coupons and points need it too.
+        s.member_id = Some(member);
+        s.member_code = None;
+        s.coupons = vec![Uuid::now_v7()];
+        assert!(check_member_proof(&s, &verifier).is_err());
     }
 }

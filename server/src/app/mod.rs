@@ -16,6 +16,7 @@ pub mod device_events;
 pub mod devices;
 pub mod lane_sales;
 pub mod limits;
+pub mod member_login;
 pub mod members;
 pub mod order_intake;
 pub mod orders;
@@ -25,6 +26,7 @@ pub mod promotions;
 pub mod receipts;
 pub mod search;
 pub mod shop_session;
+pub mod sms;
 pub mod staff;
 pub mod staff_admin;
 pub mod sweeper;
@@ -94,4 +96,7 @@ pub struct Shared {
     pub sessions: shop_session::SessionCache,
     /// Cart badges recently counted.
     pub cart_badges: shop_session::CartBadges,
+    /// Sends one-time log-in codes (none: SMS log-in is unavailable; the sandbox only in demo
+    /// mode).
+    pub sms: Option<Arc<dyn sms::SmsSender>>,
 }

@@ -8,6 +8,16 @@
 //! one commit; under heavy load the batch grows and throughput follows. Every caller still gets
 //! its own answer, and a crash before the commit loses only orders that were never acknowledged.
 //!
+//! One order never fails another: when a batch's transaction fails for anything but a busy or
+//! unreachable database, the writer places its halves again, each in a transaction of its own
+//! (recursively, [`place_isolated`]), until the failing order stands alone and gets the error;
+//! every other order of the batch commits. A busy database (503) fails the whole batch, which
+//! the callers may retry.
+//!
+//! The writer also enforces the caps on unpaid orders per client address and per member
+//! ([`UnpaidCaps`]): it is the one place every order passes through, in order, so concurrent
+//! orders from one client cannot all slip under a cap.
+//!
 //! The writer runs on a thread of its own (a single-threaded runtime): it awaits the database
 //! a dozen times per batch, and on the server's shared runtime each of those wake-ups would
 //! queue behind hundreds of HTTP connections' tasks. Its own thread is scheduled by the
@@ -28,6 +38,56 @@ use crate::error::{AppError, AppResult};
 use crate::storage::orders::{NewOrder, OrderPlaced};
 use crate::storage::stock::{Movement, MovementKind};
 use crate::storage::{self, Store};
+
+/// Caps on what one client address or one member may hold in unpaid orders (from
+/// [`crate::config::OrderSettings`]).
+#[derive(Clone, Copy, Debug)]
+pub struct UnpaidCaps {
+    /// Unpaid orders per client address.
+    pub orders_per_address: i64,
+    /// Units reserved by unpaid orders per client address.
+    pub units_per_address: i64,
+    /// Unpaid orders per member.
+    pub orders_per_member: i64,
+    /// Units reserved by unpaid orders per member.
+    pub units_per_member: i64,
+}
+
+impl UnpaidCaps {
+    /// The caps the settings configure.
+    pub fn from_settings(orders: &crate::config::OrderSettings) -> Self {
+        Self {
+            orders_per_address: orders.max_unpaid_orders_per_address,
+            units_per_address: orders.max_unpaid_units_per_address,
+            orders_per_member: orders.max_unpaid_orders_per_member,
+            units_per_member: orders.max_unpaid_units_per_member,
+        }
+    }
+
+    /// True when the per-address caps are on. `i64::MAX` for both means no cap, and then the
+    /// holdings are not even read: with no cap one address (a benchmark's, or every shopper
+    /// behind one proxy) may hold any number of unpaid orders, and counting them per batch
+    /// would cost more as they grow. With a cap, an address never holds more than the cap, so
+    /// counting stays a bounded index look-up.
+    pub fn per_address(&self) -> bool {
+        self.orders_per_address != i64::MAX || self.units_per_address != i64::MAX
+    }
+
+    /// True when the per-member caps are on (see [`UnpaidCaps::per_address`]).
+    pub fn per_member(&self) -> bool {
+        self.orders_per_member != i64::MAX || self.units_per_member != i64::MAX
+    }
+
+    /// No caps (tools and benchmarks that place orders directly).
+    pub fn none() -> Self {
+        Self {
+            orders_per_address: i64::MAX,
+            units_per_address: i64::MAX,
+            orders_per_member: i64::MAX,
+            units_per_member: i64::MAX,
+        }
+    }
+}
 
 struct Job {
     order: NewOrder,
@@ -51,7 +111,7 @@ impl std::fmt::Debug for OrderIntake {
 impl OrderIntake {
     /// Starts the writer on its own thread (with its own PostgreSQL connections: see
     /// [`Store::for_own_runtime`]).
-    pub async fn start(store: Store, max_batch: usize) -> anyhow::Result<Self> {
+    pub async fn start(store: Store, max_batch: usize, caps: UnpaidCaps) -> anyhow::Result<Self> {
         let max_batch = max_batch.max(1);
         let (queue, rx) = mpsc::channel(max_batch * 8);
         let stop = CancellationToken::new();
@@ -67,7 +127,7 @@ impl OrderIntake {
                     match store.for_own_runtime(2).await {
                         Ok(store) => {
                             let _ = ready_tx.send(Ok(()));
-                            write_loop(store, rx, max_batch, loop_stop).await;
+                            write_loop(store, rx, max_batch, caps, loop_stop).await;
                         }
                         Err(err) => {
                             let _ = ready_tx.send(Err(err));
@@ -119,6 +179,7 @@ async fn write_loop(
     store: Store,
     mut rx: mpsc::Receiver<Job>,
     max_batch: usize,
+    caps: UnpaidCaps,
     stop: CancellationToken,
 ) {
     let mut jobs: Vec<Job> = Vec::with_capacity(max_batch);
@@ -133,24 +194,79 @@ async fn write_loop(
         let orders: Vec<NewOrder> = jobs.iter().map(|j| j.order.clone()).collect();
         metrics::histogram!("order_batch_size").record(orders.len() as f64);
         let started = std::time::Instant::now();
-        let placed = place_batch(&store, &orders).await;
+        let results = place_isolated(&store, &orders, &caps).await;
         metrics::histogram!("order_batch_seconds").record(started.elapsed().as_secs_f64());
-        match placed {
-            Ok(results) => {
-                for (job, result) in jobs.drain(..).zip(results) {
-                    let _ = job.reply.send(result);
+        for (job, result) in jobs.drain(..).zip(results) {
+            let _ = job.reply.send(result);
+        }
+    }
+}
+
+/// Places `orders` as one batch ([`place_batch`]) and answers one result per order. When the
+/// batch fails for anything but a busy or unreachable database, its halves are placed again,
+/// each on its own (recursively), so a failing order ends up alone with its error and every
+/// other order is placed: one bad order costs about 2·log₂(batch) extra transactions, never
+/// another shopper's order. A busy database fails every order of the batch with 503.
+pub async fn place_isolated(
+    store: &Store,
+    orders: &[NewOrder],
+    caps: &UnpaidCaps,
+) -> Vec<AppResult<OrderPlaced>> {
+    // An explicit stack instead of recursion (async recursion needs boxing): ranges of
+    // `orders` still to place, first half first, so earlier arrivals still win.
+    let mut results: Vec<Option<AppResult<OrderPlaced>>> =
+        (0..orders.len()).map(|_| None).collect();
+    let mut todo: Vec<std::ops::Range<usize>> = Vec::with_capacity(16);
+    todo.push(0..orders.len());
+    while let Some(range) = todo.pop() {
+        if range.is_empty() {
+            continue;
+        }
+        match place_batch(store, &orders[range.clone()], caps).await {
+            Ok(placed) => {
+                for (slot, result) in results[range].iter_mut().zip(placed) {
+                    *slot = Some(result);
+                }
+            }
+            Err(err) if range.len() == 1 || matches!(err, AppError::Unavailable(_)) => {
+                if range.len() == 1 {
+                    tracing::error!(error = %err, order = %orders[range.start].id, "an order failed on its own");
+                } else {
+                    tracing::warn!(error = %err, batch = range.len(), "placing an order batch failed");
+                }
+                let transient = matches!(err, AppError::Unavailable(_));
+                let mut err = Some(err);
+                for slot in &mut results[range] {
+                    *slot = Some(Err(if transient {
+                        AppError::Unavailable(
+                            "could not place the order right now, please retry".into(),
+                        )
+                    } else {
+                        err.take()
+                            .unwrap_or_else(|| AppError::Internal(anyhow::anyhow!("order failed")))
+                    }));
                 }
             }
             Err(err) => {
-                tracing::error!(error = %err, batch = orders.len(), "placing an order batch failed");
-                for job in jobs.drain(..) {
-                    let _ = job.reply.send(Err(AppError::Unavailable(
-                        "could not place the order right now, please retry".into(),
-                    )));
-                }
+                tracing::warn!(error = %err, batch = range.len(), "an order batch failed: placing its halves apart");
+                metrics::counter!("order_batch_splits_total").increment(1);
+                let mid = range.start + range.len() / 2;
+                // Pushed second-half first, so the first half is placed first.
+                todo.push(mid..range.end);
+                todo.push(range.start..mid);
             }
         }
     }
+    results
+        .into_iter()
+        .map(|r| {
+            r.unwrap_or_else(|| {
+                Err(AppError::Internal(anyhow::anyhow!(
+                    "order left without an answer"
+                )))
+            })
+        })
+        .collect()
 }
 
 /// Places a batch of orders in one transaction (one commit for all of them): the rules of the
@@ -160,9 +276,13 @@ async fn write_loop(
 /// considered in the order given, so earlier arrivals win. A retry of an order already placed
 /// (same id) answers the first result. On PostgreSQL the stock rows are locked (`FOR UPDATE`),
 /// so several server instances can place orders for the same SKU concurrently without overselling.
+///
+/// An order that would take its client address or its member past an [`UnpaidCaps`] cap is
+/// refused with 409 `too_many_unpaid_orders`.
 pub async fn place_batch(
     store: &Store,
     orders: &[NewOrder],
+    caps: &UnpaidCaps,
 ) -> AppResult<Vec<AppResult<OrderPlaced>>> {
     let mut tx = store.begin().await?;
     let mut results: Vec<Option<AppResult<OrderPlaced>>> =
@@ -205,6 +325,22 @@ pub async fn place_batch(
         .filter_map(|o| o.member_id)
         .collect();
     let mut points_left = storage::orders::points_balances(&mut tx, store, &redeemers).await?;
+    let client_keys: Vec<String> = new_orders
+        .iter()
+        .filter(|_| caps.per_address())
+        .filter_map(|o| o.client_key.clone())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let member_keys: Vec<String> = new_orders
+        .iter()
+        .filter(|_| caps.per_member())
+        .filter_map(|o| o.member_id.map(|m| m.to_string()))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let (mut held_by_client, mut held_by_member) =
+        storage::orders::unpaid_holdings(&mut tx, &client_keys, &member_keys).await?;
 
     // 3. Decide, in arrival order.
     let now = storage::now_ms();
@@ -221,6 +357,30 @@ pub async fn place_batch(
         let mut need: HashMap<Uuid, i64> = HashMap::new();
         for line in &order.lines {
             *need.entry(line.sku_id).or_default() += line.qty;
+        }
+        let units: i64 = order.lines.iter().map(|l| l.qty).sum();
+        let client_held = order
+            .client_key
+            .as_ref()
+            .filter(|_| caps.per_address())
+            .map(|k| held_by_client.get(k).copied().unwrap_or_default());
+        let member_held = order
+            .member_id
+            .filter(|_| caps.per_member())
+            .map(|m| held_by_member.get(&m).copied().unwrap_or_default());
+        let over = |held: Option<storage::orders::Unpaid>, max_orders: i64, max_units: i64| {
+            held.is_some_and(|h| {
+                h.orders >= max_orders || h.units.saturating_add(units) > max_units
+            })
+        };
+        if over(client_held, caps.orders_per_address, caps.units_per_address)
+            || over(member_held, caps.orders_per_member, caps.units_per_member)
+        {
+            results[i] = Some(Err(AppError::conflict(
+                "too_many_unpaid_orders",
+                "too many unpaid orders: pay or cancel one before placing another",
+            )));
+            continue;
         }
         let short = need.iter().find(|(sku, qty)| {
             available
@@ -288,6 +448,16 @@ pub async fn place_batch(
             if let Some(avail) = available.get_mut(&(order.location_id.clone(), sku)) {
                 *avail -= qty;
             }
+        }
+        if let Some(key) = order.client_key.as_ref().filter(|_| caps.per_address()) {
+            let held = held_by_client.entry(key.clone()).or_default();
+            held.orders += 1;
+            held.units = held.units.saturating_add(units);
+        }
+        if let Some(member) = order.member_id.filter(|_| caps.per_member()) {
+            let held = held_by_member.entry(member).or_default();
+            held.orders += 1;
+            held.units = held.units.saturating_add(units);
         }
         seen.insert(order.id, i);
         accepted.push((i, String::new()));

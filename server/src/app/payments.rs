@@ -10,6 +10,7 @@ use serde_json::json;
 
 use super::orders::{announce, record_status};
 use super::AppState;
+use crate::actor::ClientAddr;
 use crate::error::{AppError, AppResult};
 use crate::storage;
 use crate::storage::orders::OrderHead;
@@ -28,14 +29,30 @@ pub fn require_provider(state: &AppState) -> AppResult<()> {
     }
 }
 
-/// Starts a payment of an online order's full amount (a retry with the same `payment_id`
-/// answers the same intent) and returns it with the path of the provider's page.
+/// Starts a QR payment of a pending order's full amount and returns it with the path of the
+/// provider's page: only with a payment provider ([`require_provider`]), and within the rate
+/// limits on payment intents per client address and per the order's member
+/// (`orders.payment_intents_per_minute_per_*`; 429 with `Retry-After` beyond them). A retry
+/// with the same payment id answers the same intent.
 pub async fn start_order_payment(
     state: &AppState,
+    client: &ClientAddr,
     payment_id: uuid::Uuid,
     order_id: uuid::Uuid,
 ) -> AppResult<(storage::payments::PaymentView, String)> {
     require_provider(state)?;
+    let limits = &state.settings.orders;
+    state.limiter.check(
+        &format!("intent:{}", client.limit_key()),
+        limits.payment_intents_per_minute_per_address,
+    )?;
+    let head = storage::orders::head(state.store.reader(), order_id).await?;
+    if let Some(member) = head.member_id {
+        state.limiter.check(
+            &format!("intent:member:{member}"),
+            limits.payment_intents_per_minute_per_member,
+        )?;
+    }
     let payment = storage::payments::create_intent(&state.store, payment_id, order_id).await?;
     let path = format!("/sandbox/pay/{}", payment.id);
     Ok((payment, path))

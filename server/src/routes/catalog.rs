@@ -364,20 +364,8 @@ async fn set_sku_status(
     Ok(Json(sku_or_404(&state, sku_id, None).await?))
 }
 
-/// Checks the caller may set `store`'s prices and that it is a store.
-async fn check_price_store(staff: &StaffActor, state: &AppState, store: &str) -> AppResult<()> {
-    staff.require(&[Role::HeadOfficeAdmin, Role::StoreManager])?;
-    staff.require_store(store)?;
-    let location = storage::locations::get(&state.store, store)
-        .await
-        .map_err(|_| AppError::not_found(format!("store {store} not found")))?;
-    if location.kind != "store" {
-        return Err(AppError::not_found(format!("{store} is not a store")));
-    }
-    Ok(())
-}
-
-/// Sets a store's price override of a SKU (head office, or that store's manager; audited).
+/// Sets a store's price override of a SKU (head office; within 50%–200% of the chain price;
+/// audited).
 #[utoipa::path(put, path = "/stores/{store}/prices/{sku_id}", tag = "catalog", security(("staff" = [])), request_body = StorePriceRequest,
     params(("store" = String, Path, description = "store code"), ("sku_id" = Uuid, Path, description = "SKU id")),
     responses((status = 200, body = SkuRecord), (status = 403, body = crate::error::ErrorBody),
@@ -388,15 +376,12 @@ async fn set_store_price(
     Path((store, sku_id)): Path<(String, Uuid)>,
     Json(req): Json<StorePriceRequest>,
 ) -> AppResult<Json<SkuRecord>> {
-    check_price_store(&staff, &state, &store).await?;
-    let price = check_price("price", req.price)?;
-    storage::catalog::set_store_price(&state.store, &store, sku_id, Some(price), &staff.actor())
-        .await?;
+    crate::app::catalog::set_store_price(&state, &staff, &store, sku_id, Some(req.price)).await?;
     Ok(Json(sku_or_404(&state, sku_id, Some(&store)).await?))
 }
 
-/// Removes a store's price override of a SKU: the chain price applies again (head office, or
-/// that store's manager; audited).
+/// Removes a store's price override of a SKU: the chain price applies again (head office;
+/// audited).
 #[utoipa::path(delete, path = "/stores/{store}/prices/{sku_id}", tag = "catalog", security(("staff" = [])),
     params(("store" = String, Path, description = "store code"), ("sku_id" = Uuid, Path, description = "SKU id")),
     responses((status = 200, body = SkuRecord), (status = 403, body = crate::error::ErrorBody),
@@ -406,8 +391,7 @@ async fn remove_store_price(
     State(state): State<AppState>,
     Path((store, sku_id)): Path<(String, Uuid)>,
 ) -> AppResult<Json<SkuRecord>> {
-    check_price_store(&staff, &state, &store).await?;
-    storage::catalog::set_store_price(&state.store, &store, sku_id, None, &staff.actor()).await?;
+    crate::app::catalog::set_store_price(&state, &staff, &store, sku_id, None).await?;
     Ok(Json(sku_or_404(&state, sku_id, Some(&store)).await?))
 }
 

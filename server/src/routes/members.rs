@@ -17,17 +17,33 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{Json, Path, Query};
-use crate::actor::{Caller, Role, StaffActor};
+use crate::actor::{Caller, ClientAddr, StaffActor};
 use crate::app::members::MEMBER_CODE_TTL_SECS;
 use crate::app::AppState;
 use crate::error::{AppError, AppResult};
 use crate::storage;
-use crate::storage::members::{
-    BalanceEntry, Member, Page, PointsEntry, Registration, MAX_ADJUSTMENT, MAX_TOPUP_FEN,
-};
+use crate::storage::members::{BalanceEntry, Member, Page, PointsEntry, Registration};
 
-/// Look-ups (by phone or by member code) allowed per caller per minute.
+/// Look-ups (by phone or by member code) and registrations allowed per caller per minute: a
+/// registration answers whether the phone is a member, so it counts as a look-up.
 const LOOKUPS_PER_MINUTE: u32 = 30;
+
+/// Look-ups and registrations allowed per client address per minute (all callers together).
+const LOOKUPS_PER_ADDRESS_PER_MINUTE: u32 = 60;
+
+/// Members one staff account may register per day (a till signs up a few dozen).
+const REGISTRATIONS_PER_STAFF_PER_DAY: u32 = 500;
+
+/// Counts one phone look-up (or registration) of `actor` from `from`.
+fn count_lookup(state: &AppState, actor: &str, from: ClientAddr) -> AppResult<()> {
+    state
+        .limiter
+        .check(&format!("member-lookup:{actor}"), LOOKUPS_PER_MINUTE)?;
+    state.limiter.check(
+        &format!("member-lookup:{}", from.limit_key()),
+        LOOKUPS_PER_ADDRESS_PER_MINUTE,
+    )
+}
 
 /// Member routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -56,9 +72,10 @@ pub struct RegisterMember {
     pub name: Option<String>,
 }
 
-/// Phone look-up.
-#[derive(Debug, Deserialize, IntoParams)]
-pub struct PhoneQuery {
+/// Phone look-up (in the body: phone numbers never travel in URLs, which end up in logs).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PhoneLookup {
     /// Mobile number, as for registration.
     pub phone: String,
 }
@@ -99,8 +116,11 @@ pub struct PointsAdjusted {
 pub struct TopUp {
     /// Client-generated id (UUIDv7); a retry with the same id answers the first result.
     pub id: Uuid,
-    /// Amount, e.g. `"100.00"` (positive, at most 100000.00).
+    /// Amount, e.g. `"100.00"` (positive, at most `members.topup_max_per_call`, default
+    /// 5000.00; each member of staff at most `members.topup_max_per_staff_per_day` a day).
     pub amount: Money,
+    /// How the money was taken: `cash` or `card` (recorded in the ledger).
+    pub tender: crate::app::members::TopUpTender,
 }
 
 /// The top-up as recorded, and the balance after it.
@@ -173,18 +193,32 @@ fn invalid_code(message: impl Into<String>) -> AppError {
     }
 }
 
-/// Registers a member (staff at the till, or a device).
-#[utoipa::path(post, path = "/members", tag = "members", security(("staff" = []), ("device" = [])), request_body = RegisterMember,
+/// Registers a member (staff only, with the shopper present; devices may not). It answers
+/// whether the phone is a member, so it counts against the caller's look-up limit.
+#[utoipa::path(post, path = "/members", tag = "members", security(("staff" = [])), request_body = RegisterMember,
     responses((status = 200, description = "the member (new, or the first result of a retry)", body = Member),
+        (status = 403, description = "not staff (a device)", body = crate::error::ErrorBody),
         (status = 409, description = "member_exists: the phone is registered to `member_id`; id_in_use", body = MemberExistsBody),
-        (status = 422, body = crate::error::ErrorBody)))]
+        (status = 422, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)))]
 async fn register(
     caller: Caller,
+    from: ClientAddr,
     State(state): State<AppState>,
     Json(req): Json<RegisterMember>,
 ) -> AppResult<Response> {
+    let Caller::Staff(staff) = &caller else {
+        return Err(AppError::Forbidden(
+            "members are registered by staff at the till".into(),
+        ));
+    };
     check_v7(req.id)?;
     let phone = phone_of(&req.phone)?;
+    count_lookup(&state, &staff.actor(), from)?;
+    state.limiter.check_all(&[crate::app::limits::Limit::new(
+        format!("member-register:{}", staff.actor()),
+        REGISTRATIONS_PER_STAFF_PER_DAY,
+        std::time::Duration::from_secs(24 * 3600),
+    )])?;
     let name = req.name.as_deref().unwrap_or("").trim();
     if name.chars().count() > 64 || name.chars().any(char::is_control) {
         return Err(AppError::field(
@@ -223,20 +257,19 @@ async fn register(
     })
 }
 
-/// Finds a member by phone number (rate limited per caller).
-#[utoipa::path(get, path = "/members/lookup", tag = "members", security(("staff" = []), ("device" = [])), params(PhoneQuery),
+/// Finds a member by phone number, given in the body (rate limited per caller and per client
+/// address).
+#[utoipa::path(post, path = "/members/lookup", tag = "members", security(("staff" = []), ("device" = [])), request_body = PhoneLookup,
     responses((status = 200, body = Member), (status = 404, body = crate::error::ErrorBody),
         (status = 422, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)))]
 async fn lookup(
     caller: Caller,
+    from: ClientAddr,
     State(state): State<AppState>,
-    Query(query): Query<PhoneQuery>,
+    Json(query): Json<PhoneLookup>,
 ) -> AppResult<Json<Member>> {
-    state.limiter.check(
-        &format!("member-lookup:{}", caller.actor()),
-        LOOKUPS_PER_MINUTE,
-    )?;
     let phone = phone_of(&query.phone)?;
+    count_lookup(&state, &caller.actor(), from)?;
     storage::members::by_phone(&state.store, &state.keys, &state.settings.points, &phone)
         .await?
         .map(Json)
@@ -324,26 +357,13 @@ async fn adjust_points(
     Path(member_id): Path<Uuid>,
     Json(req): Json<PointsAdjustment>,
 ) -> AppResult<Json<PointsAdjusted>> {
-    staff.require(&[Role::HeadOfficeAdmin, Role::StoreManager])?;
-    check_v7(req.id)?;
-    if req.delta == 0 || req.delta.unsigned_abs() > MAX_ADJUSTMENT.unsigned_abs() {
-        return Err(AppError::field(
-            "delta",
-            format!("must be non-zero and at most {MAX_ADJUSTMENT} either way"),
-        ));
-    }
-    let reason = req.reason.trim();
-    if reason.is_empty() || reason.chars().count() > 200 {
-        return Err(AppError::field("reason", "must be 1 to 200 characters"));
-    }
-    let (entry, points) = storage::members::adjust_points(
-        &state.store,
-        &state.settings.points,
+    let (entry, points) = crate::app::members::adjust_points(
+        &state,
+        &staff,
         member_id,
         req.id,
         req.delta,
-        reason,
-        &staff.actor(),
+        &req.reason,
     )
     .await?;
     Ok(Json(PointsAdjusted { entry, points }))
@@ -361,34 +381,14 @@ async fn topup(
     Path(member_id): Path<Uuid>,
     Json(req): Json<TopUp>,
 ) -> AppResult<Json<ToppedUp>> {
-    staff.require(&[Role::StoreManager, Role::Cashier])?;
-    let Some(location) = staff.location_id.clone() else {
-        return Err(AppError::Forbidden("top-ups are taken at a store".into()));
-    };
-    staff.require_store(&location)?;
-    check_v7(req.id)?;
-    if req.amount.fen() <= 0 || req.amount.fen() > MAX_TOPUP_FEN {
-        return Err(AppError::field(
-            "amount",
-            format!(
-                "must be more than 0.00 and at most {}",
-                Money::from_fen(MAX_TOPUP_FEN)
-            ),
-        ));
-    }
-    let (entry, balance) = storage::members::topup(
-        &state.store,
-        member_id,
-        req.id,
-        req.amount,
-        &location,
-        &staff.actor(),
-    )
-    .await?;
+    let (entry, balance) =
+        crate::app::members::top_up(&state, &staff, member_id, req.id, req.amount, req.tender)
+            .await?;
     Ok(Json(ToppedUp { entry, balance }))
 }
 
-/// Issues a member code (valid about 60 s) for the member to show at a till.
+/// Issues a member code (valid about 60 s) for the member to show at a till: **demo mode only**
+/// (404 otherwise), standing in for the member's phone.
 #[utoipa::path(post, path = "/members/{id}/member-code", tag = "members", security(("staff" = [])),
     params(("id" = Uuid, Path, description = "member id")),
     responses((status = 200, body = MemberCodeIssued), (status = 404, body = crate::error::ErrorBody)))]
@@ -397,6 +397,13 @@ async fn issue_member_code(
     State(state): State<AppState>,
     Path(member_id): Path<Uuid>,
 ) -> AppResult<Json<MemberCodeIssued>> {
+    // A member code spends the member's points, coupons and balance: only the member's own
+    // phone shows one. Staff issuing one stands in for that phone in the demo alone.
+    if !state.settings.demo {
+        return Err(AppError::not_found(
+            "member codes are shown by the member's phone, not issued by staff",
+        ));
+    }
     require_member(&state, member_id).await?;
     let code = storage::members::member_code(member_id, chrono::Utc::now(), MEMBER_CODE_TTL_SECS);
     let expires_at = code.expires_at;

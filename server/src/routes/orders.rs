@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{Json, Path, Query};
-use crate::actor::{Caller, Role, StaffActor};
+use crate::actor::{Caller, ClientAddr, Role, StaffActor};
 use crate::app::checkout;
 use crate::app::checkout::Address;
 use crate::app::orders::announce;
@@ -72,9 +72,14 @@ pub struct PlaceOrder {
 /// coupons, points), reserves the stock at once (or answers 409 `out_of_stock`), takes
 /// flash-sale units, coupons and points, and waits for payment until the deadline, after which
 /// it is cancelled automatically and gives all of them back.
+///
+/// Limited per client address and per member: a rate per minute (429 with `Retry-After`) and
+/// caps on unpaid orders and the units they reserve (409 `too_many_unpaid_orders`).
 #[utoipa::path(post, path = "/orders", tag = "orders", request_body = PlaceOrder,
-    responses((status = 200, body = OrderPlaced), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = OrderPlaced), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody),
+        (status = 429, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody)))]
 async fn place(
+    client: ClientAddr,
     State(state): State<AppState>,
     Json(req): Json<PlaceOrder>,
 ) -> AppResult<Json<OrderPlaced>> {
@@ -92,6 +97,7 @@ async fn place(
         coupons: req.coupons,
         points_to_redeem: req.points_to_redeem,
         created_by: "shop".into(),
+        client,
     };
     Ok(Json(checkout::place(&state, order).await?))
 }

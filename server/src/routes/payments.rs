@@ -25,7 +25,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{Json, Path};
-use crate::actor::{DeviceActor, DeviceKind};
+use crate::actor::{ClientAddr, DeviceActor, DeviceKind};
 use crate::app::AppState;
 use crate::error::{AppError, AppResult};
 use crate::secrets::signatures_match;
@@ -64,18 +64,21 @@ pub struct PaymentIntent {
     pub pay_url: String,
 }
 
-/// Starts a QR payment for a pending order (its full amount).
+/// Starts a QR payment for a pending order (its full amount). Limited per client address and
+/// per the order's member (429 with `Retry-After`).
 #[utoipa::path(post, path = "/orders/{id}/payments", tag = "payments", request_body = CreatePayment,
     params(("id" = Uuid, Path, description = "order id")),
-    responses((status = 200, body = PaymentIntent), (status = 409, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = PaymentIntent), (status = 409, body = crate::error::ErrorBody),
+        (status = 429, body = crate::error::ErrorBody)))]
 async fn create_payment(
+    client: ClientAddr,
     State(state): State<AppState>,
     Path(order_id): Path<Uuid>,
     Json(req): Json<CreatePayment>,
 ) -> AppResult<Json<PaymentIntent>> {
     retail_domain::ids::require_v7(req.id).map_err(|e| AppError::field("id", e.to_string()))?;
     let (payment, path) =
-        crate::app::payments::start_order_payment(&state, req.id, order_id).await?;
+        crate::app::payments::start_order_payment(&state, &client, req.id, order_id).await?;
     Ok(Json(PaymentIntent {
         pay_url: format!("{}{path}", state.public_url),
         payment,

@@ -42,11 +42,9 @@ use super::{audit, col, from_ms, now_ms, uuid_col, Dialect, Store, Tx};
 use crate::error::{AppError, AppResult};
 use crate::secrets::Keys;
 
-/// Largest manual point adjustment, either way.
+/// Largest manual point adjustment, either way (head office; store managers have a smaller
+/// configured limit).
 pub const MAX_ADJUSTMENT: i64 = 1_000_000;
-
-/// Largest single stored-balance top-up in fen (¥100,000.00).
-pub const MAX_TOPUP_FEN: i64 = 10_000_000;
 
 /// Normalises a mainland-China mobile number: spaces and `-` are ignored, a `+86`, `0086` or
 /// `86` country prefix is dropped, and what remains must be 11 digits `1[3-9]xxxxxxxxx`.
@@ -282,6 +280,20 @@ pub async fn register(
     phone: &str,
     name: &str,
 ) -> AppResult<Registration> {
+    register_with_gifts(store, keys, rules, id, phone, name, true).await
+}
+
+/// [`register`], with the sign-up coupons (新人券) only when `signup_gifts` (the shop gives
+/// them to a limited number of sign-ups per client address and day).
+pub async fn register_with_gifts(
+    store: &Store,
+    keys: &Keys,
+    rules: &PointsRules,
+    id: Uuid,
+    phone: &str,
+    name: &str,
+    signup_gifts: bool,
+) -> AppResult<Registration> {
     let hash = keys.lookup_hash(phone);
     let sealed = keys.seal(phone)?;
     let mut tx = store.begin().await?;
@@ -299,7 +311,7 @@ pub async fn register(
     .await?
     .rows_affected()
         == 1;
-    if inserted {
+    if inserted && signup_gifts {
         // Sign-up coupons (新人券) come with the membership, in the same transaction.
         super::coupons::issue_automatic(&mut tx, id, super::coupons::IssueOn::Signup).await?;
     }
@@ -928,6 +940,7 @@ pub async fn topup(
     member_id: Uuid,
     id: Uuid,
     amount: Money,
+    tender: &str,
     location: &str,
     actor: &str,
 ) -> AppResult<(BalanceEntry, Money)> {
@@ -950,7 +963,7 @@ pub async fn topup(
         tx.commit().await?;
         return Ok((entry, Money::from_fen(balance)));
     }
-    let reason = format!("top-up at {location}");
+    let reason = format!("top-up at {location} ({tender})");
     insert_balance(
         &mut tx,
         member_id,
@@ -962,6 +975,11 @@ pub async fn topup(
         now_ms(),
     )
     .await?;
+    sqlx::query("UPDATE balance_ledger SET tender = $1 WHERE kind = 'topup' AND ref_id = $2")
+        .bind(tender)
+        .bind(&ref_id)
+        .execute(&mut *tx)
+        .await?;
     let balance = balance_fen_tx(&mut tx, member_id).await?;
     audit::record(
         &mut tx,
@@ -969,7 +987,7 @@ pub async fn topup(
         "balance.topup",
         "member",
         &member_id.to_string(),
-        serde_json::json!({"topup": ref_id, "amount": amount, "location": location, "balance_after": Money::from_fen(balance)}),
+        serde_json::json!({"topup": ref_id, "amount": amount, "tender": tender, "location": location, "balance_after": Money::from_fen(balance)}),
     )
     .await?;
     let entry = balance_row_by_ref(&mut tx, "topup", &ref_id)
@@ -978,6 +996,30 @@ pub async fn topup(
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("top-up row vanished")))?;
     tx.commit().await?;
     Ok((entry, Money::from_fen(balance)))
+}
+
+/// The sum of the top-ups `actor` took since `since_ms`, and whether `ref_id` is one of them
+/// (a retry, which the daily limit does not count twice).
+pub async fn topups_by_actor_since(
+    store: &Store,
+    actor: &str,
+    since_ms: i64,
+    ref_id: &str,
+) -> AppResult<(Money, bool)> {
+    let row = sqlx::query(
+        "SELECT CAST(COALESCE(SUM(delta_fen), 0) AS BIGINT) AS total, \
+         CAST(COALESCE(SUM(CASE WHEN ref_id = $3 THEN 1 ELSE 0 END), 0) AS BIGINT) AS retried \
+         FROM balance_ledger WHERE kind = 'topup' AND actor = $1 AND created_at >= $2",
+    )
+    .bind(actor)
+    .bind(since_ms)
+    .bind(ref_id)
+    .fetch_one(store.reader())
+    .await?;
+    Ok((
+        Money::from_fen(col(&row, "total")?),
+        col::<i64>(&row, "retried")? > 0,
+    ))
 }
 
 /// A ledger cursor: `<created_at>.<row id>` of the last row of the previous page.

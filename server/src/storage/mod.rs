@@ -102,6 +102,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "staff administration",
         include_str!("../../../migrations/0011_staff_admin.sql"),
     ),
+    (
+        12,
+        "top-up tender",
+        include_str!("../../../migrations/0012_topup_tender.sql"),
+    ),
+    (
+        13,
+        "unpaid order caps",
+        include_str!("../../../migrations/0013_unpaid_order_caps.sql"),
+    ),
 ];
 
 /// The central database.
@@ -111,12 +121,39 @@ pub struct Store {
     read: AnyPool,
     dialect: Dialect,
     url: std::sync::Arc<str>,
+    acquire_timeout: Duration,
+}
+
+/// Pool options for PostgreSQL: each connection plans every statement with its parameters
+/// (see [`Store::connect_with`]).
+fn postgres_pool_options() -> AnyPoolOptions {
+    AnyPoolOptions::new().after_connect(|conn, _| {
+        Box::pin(async move {
+            conn.execute("SET plan_cache_mode = force_custom_plan")
+                .await?;
+            Ok(())
+        })
+    })
 }
 
 impl Store {
     /// Connects to `url` (creating the SQLite file and its folder when needed) and applies the
     /// migrations.
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        Self::connect_with(url, Duration::from_secs(5)).await
+    }
+
+    /// [`Store::connect`] with the longest wait for a pooled connection: a request that waits
+    /// longer is answered 503 with `Retry-After` (`sqlx::Error::PoolTimedOut`, see
+    /// [`crate::error::is_transient`]) instead of queueing without end.
+    ///
+    /// On PostgreSQL every connection plans each statement with its parameters
+    /// (`plan_cache_mode = force_custom_plan`): a generic plan cached while a table was small
+    /// would otherwise be kept by the connection however large the table grows — a
+    /// sequential scan of `orders` per batch for the writer's look-ups, and per inserted row
+    /// for the foreign-key checks of `order_lines` and `order_events` (their plans are cached
+    /// too). The statistics are refreshed (`ANALYZE`) after the migrations.
+    pub async fn connect_with(url: &str, acquire_timeout: Duration) -> anyhow::Result<Self> {
         sqlx::any::install_default_drivers();
         let dialect = if url.starts_with("sqlite:") {
             Dialect::Sqlite
@@ -142,7 +179,7 @@ impl Store {
                      PRAGMA wal_autocheckpoint = 0;",
                 )
                     .max_connections(1)
-                    .acquire_timeout(Duration::from_secs(30))
+                    .acquire_timeout(acquire_timeout)
                     .connect(&url)
                     .await
                     .with_context(|| format!("opening {url}"))?;
@@ -151,15 +188,16 @@ impl Store {
                      PRAGMA cache_size = -16384; PRAGMA temp_store = MEMORY;",
                 )
                 .max_connections(8)
+                    .acquire_timeout(acquire_timeout)
                     .connect(&url)
                     .await
                     .with_context(|| format!("opening {url}"))?;
                 (write, read)
             }
             Dialect::Postgres => {
-                let pool = AnyPoolOptions::new()
+                let pool = postgres_pool_options()
                     .max_connections(16)
-                    .acquire_timeout(Duration::from_secs(10))
+                    .acquire_timeout(acquire_timeout)
                     .connect(url)
                     .await
                     .context("connecting to PostgreSQL")?;
@@ -171,9 +209,27 @@ impl Store {
             read,
             dialect,
             url: url.into(),
+            acquire_timeout,
         };
         store.migrate().await?;
+        store.analyze().await?;
         Ok(store)
+    }
+
+    /// Refreshes the planner's statistics (`ANALYZE`; on SQLite `PRAGMA optimize`), after the
+    /// migrations and after bulk loads (the demo chain, a catalog import), so no plan rests on
+    /// statistics from when the tables were empty: this machine's PostgreSQL may run without
+    /// autovacuum, and then nothing else ever analyzes.
+    pub async fn analyze(&self) -> anyhow::Result<()> {
+        let sql = match self.dialect {
+            Dialect::Sqlite => "PRAGMA optimize",
+            Dialect::Postgres => "ANALYZE",
+        };
+        sqlx::query(sql)
+            .execute(&self.write)
+            .await
+            .context("refreshing the planner statistics")?;
+        Ok(())
     }
 
     /// This store for a task that runs on a runtime of its own (the order writer): on
@@ -184,15 +240,16 @@ impl Store {
         match self.dialect {
             Dialect::Sqlite => Ok(self.clone()),
             Dialect::Postgres => Ok(Self {
-                write: AnyPoolOptions::new()
+                write: postgres_pool_options()
                     .max_connections(connections.max(1))
-                    .acquire_timeout(Duration::from_secs(10))
+                    .acquire_timeout(self.acquire_timeout)
                     .connect(&self.url)
                     .await
                     .context("connecting the order writer to PostgreSQL")?,
                 read: self.read.clone(),
                 dialect: self.dialect,
                 url: self.url.clone(),
+                acquire_timeout: self.acquire_timeout,
             }),
         }
     }
@@ -300,6 +357,15 @@ pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// Start of today in China time (UTC+8), in Unix milliseconds: the business day of daily
+/// limits and dashboards.
+pub fn today_start_ms() -> i64 {
+    let now = now_ms();
+    let day = 24 * 3600 * 1000;
+    let shifted = now + 8 * 3600 * 1000;
+    shifted - shifted.rem_euclid(day) - 8 * 3600 * 1000
+}
+
 /// Converts Unix milliseconds to a UTC time.
 pub fn from_ms(ms: i64) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
@@ -405,6 +471,65 @@ pub(crate) fn list_placeholders(tx: &Tx, from: usize, n: usize) -> String {
         vec!["?"; n].join(", ")
     } else {
         placeholders(from, n)
+    }
+}
+
+/// `column IN (…)` for a list of text values, as SQL text and the values to bind in order.
+///
+/// On PostgreSQL: one array parameter, `column = ANY($from::text[])`, the array bound as its
+/// text literal (the `Any` driver binds no arrays), so the statement is the same whatever the
+/// length and its plan is an index look-up per value, never a scan that a long `IN` list or a
+/// cached generic plan can fall back to. On SQLite: anonymous placeholders, the list padded to
+/// a power of two (repeating the last value) so a few statement shapes are reused; callers
+/// chunk by [`MAX_PARAMS`] there. `values` must not be empty.
+pub(crate) fn text_in<S: AsRef<str>>(
+    tx: &Tx,
+    column: &str,
+    from: usize,
+    values: &[S],
+) -> (String, Vec<String>) {
+    if tx.backend_name() == "SQLite" {
+        let n = values.len().next_power_of_two();
+        let binds = (0..n)
+            .map(|i| values[i.min(values.len() - 1)].as_ref().to_owned())
+            .collect();
+        (format!("{column} IN ({})", vec!["?"; n].join(", ")), binds)
+    } else {
+        (
+            format!("{column} = ANY(${from}::text[])"),
+            vec![pg_text_array(values)],
+        )
+    }
+}
+
+/// A PostgreSQL array literal of text values: `{"a","b"}`, each element quoted, `"` and `\`
+/// escaped.
+pub(crate) fn pg_text_array<S: AsRef<str>>(values: &[S]) -> String {
+    let mut out = String::from("{");
+    for (i, value) in values.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('"');
+        for c in value.as_ref().chars() {
+            if c == '"' || c == '\\' {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out.push('"');
+    }
+    out.push('}');
+    out
+}
+
+/// How many values one [`text_in`] list takes: the whole list on PostgreSQL (one parameter),
+/// [`MAX_PARAMS`] `- reserved` on SQLite.
+pub(crate) fn text_in_chunk(tx: &Tx, reserved: usize) -> usize {
+    if tx.backend_name() == "SQLite" {
+        MAX_PARAMS - reserved
+    } else {
+        usize::MAX
     }
 }
 

@@ -73,6 +73,9 @@ pub struct NewOrder {
     pub points_redeemed: i64,
     /// How it was priced (JSON: promotions and coupons applied, explanation).
     pub pricing: Option<String>,
+    /// The client address it came from ([`crate::actor::ClientAddr::limit_key`]), for the caps
+    /// on unpaid orders per address.
+    pub client_key: Option<String>,
 }
 
 /// The result of placing an order.
@@ -168,16 +171,13 @@ pub struct OrderEventView {
 /// The orders already placed under these ids (retries), by id.
 pub async fn placed_by_ids(tx: &mut Tx, ids: &[String]) -> AppResult<HashMap<Uuid, OrderPlaced>> {
     let mut existing: HashMap<Uuid, OrderPlaced> = HashMap::new();
-    for chunk in ids.chunks(MAX_PARAMS / 2) {
-        // Padded to a power of two (repeating the last value) so the statement is reused.
-        let n = chunk.len().next_power_of_two();
-        let sql = format!(
-            "SELECT id, order_no, status, total_fen, expires_at FROM orders WHERE id IN ({})",
-            super::list_placeholders(tx, 1, n)
-        );
+    for chunk in ids.chunks(super::text_in_chunk(tx, 0)) {
+        let (list, binds) = super::text_in(tx, "id", 1, chunk);
+        let sql =
+            format!("SELECT id, order_no, status, total_fen, expires_at FROM orders WHERE {list}");
         let mut query = sqlx::query(&sql);
-        for i in 0..n {
-            query = query.bind(&chunk[i.min(chunk.len() - 1)]);
+        for value in &binds {
+            query = query.bind(value.as_str());
         }
         for row in query.fetch_all(&mut **tx).await? {
             let placed = placed_from_row(&row, false)?;
@@ -185,6 +185,55 @@ pub async fn placed_by_ids(tx: &mut Tx, ids: &[String]) -> AppResult<HashMap<Uui
         }
     }
     Ok(existing)
+}
+
+/// What a client or a member holds in unpaid orders: how many, and how many units they reserve.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Unpaid {
+    /// Unpaid orders.
+    pub orders: i64,
+    /// Units those orders reserve.
+    pub units: i64,
+}
+
+/// The unpaid orders held by each of these client keys (`ip:…`) and members; keys holding none
+/// are absent.
+pub async fn unpaid_holdings(
+    tx: &mut Tx,
+    clients: &[String],
+    members: &[String],
+) -> AppResult<(HashMap<String, Unpaid>, HashMap<Uuid, Unpaid>)> {
+    let mut by_client = HashMap::new();
+    let mut by_member = HashMap::new();
+    for (column, keys, is_member) in [("client_key", clients, false), ("member_id", members, true)]
+    {
+        for chunk in keys.chunks(super::text_in_chunk(tx, 0)) {
+            if chunk.is_empty() {
+                continue;
+            }
+            let (list, binds) = super::text_in(tx, column, 1, chunk);
+            let sql = format!(
+                "SELECT {column} AS k, COUNT(*) AS n, CAST(COALESCE(SUM(units), 0) AS BIGINT) AS u \
+                 FROM orders WHERE status = 'pending_payment' AND {list} GROUP BY {column}"
+            );
+            let mut query = sqlx::query(&sql);
+            for value in &binds {
+                query = query.bind(value.as_str());
+            }
+            for row in query.fetch_all(&mut **tx).await? {
+                let held = Unpaid {
+                    orders: col(&row, "n")?,
+                    units: col(&row, "u")?,
+                };
+                if is_member {
+                    by_member.insert(uuid_col(&row, "k")?, held);
+                } else {
+                    by_client.insert(col::<String>(&row, "k")?, held);
+                }
+            }
+        }
+    }
+    Ok((by_client, by_member))
 }
 
 /// Locks (on PostgreSQL) and reads the stock rows of these SKUs at these locations, in key order:
@@ -225,15 +274,12 @@ pub async fn lock_available(
 /// Which of these new order numbers are taken already.
 pub async fn numbers_taken(tx: &mut Tx, all: &[&String]) -> AppResult<HashSet<String>> {
     let mut taken: HashSet<String> = HashSet::new();
-    for chunk in all.chunks(MAX_PARAMS / 2) {
-        let n = chunk.len().next_power_of_two();
-        let sql = format!(
-            "SELECT order_no FROM orders WHERE order_no IN ({})",
-            super::list_placeholders(tx, 1, n)
-        );
+    for chunk in all.chunks(super::text_in_chunk(tx, 0)) {
+        let (list, binds) = super::text_in(tx, "order_no", 1, chunk);
+        let sql = format!("SELECT order_no FROM orders WHERE {list}");
         let mut query = sqlx::query(&sql);
-        for i in 0..n {
-            query = query.bind(chunk[i.min(chunk.len() - 1)].as_str());
+        for value in &binds {
+            query = query.bind(value.as_str());
         }
         for row in query.fetch_all(&mut **tx).await? {
             taken.insert(col(&row, "order_no")?);
@@ -297,6 +343,8 @@ pub async fn insert_placed(
             "expires_at",
             "points_redeemed",
             "pricing",
+            "client_key",
+            "units",
         ],
         &order_rows,
         |q, (o, n, _)| {
@@ -319,6 +367,8 @@ pub async fn insert_placed(
                 .bind(o.expires_at)
                 .bind(o.points_redeemed)
                 .bind(o.pricing.as_deref())
+                .bind(o.client_key.as_deref())
+                .bind(o.lines.iter().map(|l| l.qty).sum::<i64>())
         },
     )
     .await?;

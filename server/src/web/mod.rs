@@ -593,10 +593,7 @@ pub fn when(ms: i64) -> String {
 
 /// Start of today (China time) in Unix ms.
 pub fn today_start_ms() -> i64 {
-    let now = chrono::Utc::now().timestamp_millis();
-    let day = 24 * 3600 * 1000;
-    let shifted = now + 8 * 3600 * 1000;
-    shifted - shifted.rem_euclid(day) - 8 * 3600 * 1000
+    crate::storage::today_start_ms()
 }
 
 /// An order status for people.

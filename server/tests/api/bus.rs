@@ -1386,6 +1386,7 @@ async fn paid_scan_session(app: &TestApp, store_code: &str) -> (Uuid, Uuid) {
         .unwrap();
     let placed = retail_server::app::checkout::place_scan_and_go(
         &app.state,
+        retail_server::actor::ClientAddr(std::net::Ipv4Addr::LOCALHOST.into()),
         Uuid::now_v7(),
         store_code,
         &[(sku, 1)],

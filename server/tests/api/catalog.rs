@@ -191,7 +191,6 @@ crate::both_backends!(full_sync_in_pages, full_sync_in_pages);
 
 async fn price_changes_move_to_the_end_of_the_feed(app: TestApp) {
     let admin = app.login("admin").await;
-    let manager = app.login("mgr.sh001").await;
     let lane1 = device(&app, &admin, "SH001").await;
     let lane2 = device(&app, &admin, "SH002").await;
     let (items1, cursor) = pull_all(&app, &lane1, 0, 2000).await;
@@ -234,11 +233,11 @@ async fn price_changes_move_to_the_end_of_the_feed(app: TestApp) {
     assert_eq!(all.last().unwrap()["id"], sku["id"]);
     assert_eq!(all.iter().filter(|i| i["id"] == sku["id"]).count(), 1);
 
-    // A store price override set by the store's manager shows only to that store's lanes.
+    // A store price override (head office's) shows only to that store's lanes.
     let (status, body) = put(
         &app,
         &format!("/api/v1/stores/SH001/prices/{sku_id}"),
-        &manager,
+        &admin,
         json!({"price": "9.90"}),
     )
     .await;
@@ -299,7 +298,7 @@ async fn price_changes_move_to_the_end_of_the_feed(app: TestApp) {
     let (status, body) = delete(
         &app,
         &format!("/api/v1/stores/SH001/prices/{sku_id}"),
-        &manager,
+        &admin,
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -627,14 +626,31 @@ async fn price_permissions_and_audit(app: TestApp) {
     assert_eq!(first["detail"]["before"]["price"], sku["price"]);
     assert_eq!(first["detail"]["after"]["member_price"], "21.00");
 
-    // The store's manager may set their own store's price; it is audited too.
-    let (status, body) = put(
-        &app,
-        &format!("/api/v1/stores/SH001/prices/{sku_id}"),
-        &manager,
-        json!({"price": "19.90"}),
-    )
-    .await;
+    // Store prices are head office's too (docs/DESIGN.md §1): not even the store's own manager
+    // overrides the chain price. A zero price, or one far from the chain price (a slipped digit),
+    // is refused and changes nothing.
+    let store_path = format!("/api/v1/stores/SH001/prices/{sku_id}");
+    let (status, _) = put(&app, &store_path, &manager, json!({"price": "19.90"})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = delete(&app, &store_path, &manager).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    for bad in ["0.00", "-1.00", "11.99", "47.99", "239.90"] {
+        let (status, err) = put(&app, &store_path, &admin, json!({"price": bad})).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {err}");
+        assert!(err["error"]["fields"]["price"].is_string(), "{err}");
+    }
+    let (_, unchanged) = app
+        .get(
+            &format!(
+                "/api/v1/catalog/barcodes/{}",
+                sku["barcodes"][0].as_str().unwrap()
+            ),
+            Some(&lane),
+        )
+        .await;
+    assert!(unchanged["store_price"].is_null(), "{unchanged}");
+    // Within 50%–200% of the chain price (23.99): head office sets it; it is audited.
+    let (status, body) = put(&app, &store_path, &admin, json!({"price": "19.90"})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (_, entries) = app
         .get(&format!("/api/v1/audit?entity_id={sku_id}"), Some(&admin))
@@ -652,7 +668,7 @@ async fn price_permissions_and_audit(app: TestApp) {
             set["detail"]["store"].clone(),
             set["detail"]["after"]["price"].clone()
         ),
-        (json!("staff:mgr.sh001"), json!("SH001"), json!("19.90"))
+        (json!("staff:admin"), json!("SH001"), json!("19.90"))
     );
 }
 crate::both_backends!(price_permissions_and_audit, price_permissions_and_audit);

@@ -608,7 +608,11 @@ crate::both_backends!(
 async fn exit_passes_count_visits(app: TestApp) {
     let admin = app.login("admin").await;
     let (status, member) = app
-        .get("/api/v1/members/lookup?phone=13800138001", Some(&admin))
+        .post(
+            "/api/v1/members/lookup",
+            Some(&admin),
+            serde_json::json!({ "phone": "13800138001" }),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{member}");
     let member: Uuid = member["id"].as_str().unwrap().parse().unwrap();
@@ -619,6 +623,7 @@ async fn exit_passes_count_visits(app: TestApp) {
     for paid in [true, false, true] {
         let placed = retail_server::app::checkout::place_scan_and_go(
             &app.state,
+            retail_server::actor::ClientAddr(std::net::Ipv4Addr::LOCALHOST.into()),
             Uuid::now_v7(),
             "SH001",
             &[(sku, 1)],

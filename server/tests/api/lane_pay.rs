@@ -7,7 +7,9 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::sales::{get_sale, member, money, new_id, push, register_lane, sale, sku_ids};
+use crate::sales::{
+    get_sale, member, money, new_id, push, register_lane, sale, sku_ids, with_member_code,
+};
 use crate::support::TestApp;
 
 async fn intent(
@@ -271,7 +273,15 @@ async fn coupons_are_used_once_by_lane_sales(app: TestApp) {
     let (status, _) = app.get(&path, Some(&cashier)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "for lanes only");
 
-    let first = coupon_sale(&sku, &member_id, &[&coupon]);
+    // Without the member code the member showed, a lane cannot spend their coupon.
+    let unproven = coupon_sale(&sku, &member_id, &[&coupon]);
+    let results = push(&app, &lane, std::slice::from_ref(&unproven)).await;
+    assert_eq!(results[0]["outcome"], "rejected", "{}", results[0]);
+    assert!(results[0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("member code"));
+    let first = with_member_code(&app, coupon_sale(&sku, &member_id, &[&coupon]));
     let results = push(&app, &lane, std::slice::from_ref(&first)).await;
     assert_eq!(results[0]["outcome"], "applied", "{}", results[0]);
     let results = push(&app, &lane, std::slice::from_ref(&first)).await;
@@ -297,7 +307,7 @@ async fn coupons_are_used_once_by_lane_sales(app: TestApp) {
     );
 
     // Used again by another sale: refused, not stored, and the coupon stays with the first.
-    let second = coupon_sale(&sku, &member_id, &[&coupon]);
+    let second = with_member_code(&app, coupon_sale(&sku, &member_id, &[&coupon]));
     let results = push(&app, &lane, std::slice::from_ref(&second)).await;
     assert_eq!(results[0]["outcome"], "rejected");
     assert!(
@@ -311,7 +321,7 @@ async fn coupons_are_used_once_by_lane_sales(app: TestApp) {
     let (status, _) = get_sale(&app, &admin, second["id"].as_str().unwrap()).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     // Another member's coupon.
-    let stolen = coupon_sale(&sku, &member_id, &[&foreign]);
+    let stolen = with_member_code(&app, coupon_sale(&sku, &member_id, &[&foreign]));
     let results = push(&app, &lane, &[stolen]).await;
     assert_eq!(results[0]["outcome"], "rejected");
     assert!(results[0]["error"]

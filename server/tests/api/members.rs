@@ -73,27 +73,40 @@ async fn register_and_look_up(app: TestApp) {
     assert_eq!(status, StatusCode::OK, "{again}");
     assert_eq!(again["id"], id.to_string());
 
-    for phone in ["13912345678", "8613912345678", "%2B8613912345678"] {
+    for phone in ["13912345678", "8613912345678", "+86 139 1234 5678"] {
         let (status, found) = app
-            .get(
-                &format!("/api/v1/members/lookup?phone={phone}"),
+            .post(
+                "/api/v1/members/lookup",
                 Some(&cashier),
+                json!({ "phone": phone }),
             )
             .await;
         assert_eq!(status, StatusCode::OK, "{phone}: {found}");
         assert_eq!(found["id"], id.to_string());
     }
     let (status, _) = app
-        .get("/api/v1/members/lookup?phone=13912345679", Some(&cashier))
+        .post(
+            "/api/v1/members/lookup",
+            Some(&cashier),
+            json!({ "phone": "13912345679" }),
+        )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, body) = app
-        .get("/api/v1/members/lookup?phone=12345", Some(&cashier))
+        .post(
+            "/api/v1/members/lookup",
+            Some(&cashier),
+            json!({ "phone": "12345" }),
+        )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(body["error"]["fields"]["phone"].is_string(), "{body}");
     let (status, _) = app
-        .get("/api/v1/members/lookup?phone=13912345678", None)
+        .post(
+            "/api/v1/members/lookup",
+            None,
+            json!({ "phone": "13912345678" }),
+        )
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
@@ -109,7 +122,11 @@ async fn register_and_look_up(app: TestApp) {
 
     // A demo member: growth 1200 is silver, with opening points and stored balance.
     let (status, demo) = app
-        .get("/api/v1/members/lookup?phone=13800138002", Some(&cashier))
+        .post(
+            "/api/v1/members/lookup",
+            Some(&cashier),
+            json!({ "phone": "13800138002" }),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{demo}");
     assert_eq!(demo["phone"], "138****8002");
@@ -445,7 +462,33 @@ async fn manual_point_adjustments(app: TestApp) {
     assert!(adjusts
         .iter()
         .any(|e| e["actor"] == "staff:mgr.sh001" && e["detail"]["delta"] == -200));
+    // A store manager's adjustment is bounded (default 5,000 either way): a large one is refused
+    // and changes nothing; head office may make it.
+    let (_, before) = app
+        .get(&format!("/api/v1/members/{member}"), Some(&cashier))
+        .await;
+    let (status, body) = app
+        .post(
+            &path,
+            Some(&manager),
+            json!({"id": new_id(), "delta": 1_000_000, "reason": "x"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (_, after) = app
+        .get(&format!("/api/v1/members/{member}"), Some(&cashier))
+        .await;
+    assert_eq!(before["points"], after["points"]);
+    let (status, body) = app
+        .post(
+            &path,
+            Some(&admin),
+            json!({"id": new_id(), "delta": 6_000, "reason": "campaign"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }
+
 crate::both_backends!(manual_point_adjustments, manual_point_adjustments);
 
 async fn stored_balance_top_ups(app: TestApp) {
@@ -455,33 +498,46 @@ async fn stored_balance_top_ups(app: TestApp) {
     let path = format!("/api/v1/members/{member}/balance/topups");
     let id = new_id();
     let (status, body) = app
-        .post(&path, Some(&cashier), json!({"id": id, "amount": "100.00"}))
+        .post(
+            &path,
+            Some(&cashier),
+            json!({"id": id, "amount": "100.00", "tender": "cash"}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["balance"], "100.00");
     assert_eq!(body["entry"]["kind"], "topup");
     let (status, again) = app
-        .post(&path, Some(&cashier), json!({"id": id, "amount": "100.00"}))
+        .post(
+            &path,
+            Some(&cashier),
+            json!({"id": id, "amount": "100.00", "tender": "cash"}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(again["entry"]["id"], body["entry"]["id"]);
     assert_eq!(again["balance"], "100.00");
     let (status, body) = app
-        .post(&path, Some(&cashier), json!({"id": id, "amount": "90.00"}))
+        .post(
+            &path,
+            Some(&cashier),
+            json!({"id": id, "amount": "90.00", "tender": "cash"}),
+        )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     let (status, _) = app
         .post(
             &path,
             Some(&cashier),
-            json!({"id": new_id(), "amount": "25.50"}),
+            json!({"id": new_id(), "amount": "25.50", "tender": "card"}),
         )
         .await;
     assert_eq!(status, StatusCode::OK);
     for amount in [
         json!("0.00"),
         json!("-5.00"),
-        json!("100000.01"),
+        json!("5000.01"),
+        json!("100000.00"),
         json!(5),
         json!("1.234"),
     ] {
@@ -489,7 +545,7 @@ async fn stored_balance_top_ups(app: TestApp) {
             .post(
                 &path,
                 Some(&cashier),
-                json!({"id": new_id(), "amount": amount}),
+                json!({"id": new_id(), "amount": amount, "tender": "cash"}),
             )
             .await;
         assert!(
@@ -501,7 +557,7 @@ async fn stored_balance_top_ups(app: TestApp) {
         .post(
             &path,
             Some(&admin),
-            json!({"id": new_id(), "amount": "10.00"}),
+            json!({"id": new_id(), "amount": "10.00", "tender": "cash"}),
         )
         .await;
     assert_eq!(
@@ -523,13 +579,81 @@ async fn stored_balance_top_ups(app: TestApp) {
     assert_eq!(items[0]["amount"], "25.50");
     assert_eq!(items[1]["amount"], "100.00");
     assert!(ledger["next_cursor"].is_null());
+
+    // A top-up names its tender; without one nothing is recorded.
+    let (status, _) = app
+        .post(
+            &path,
+            Some(&cashier),
+            json!({"id": new_id(), "amount": "10.00"}),
+        )
+        .await;
+    assert!(status.is_client_error());
+    let (status, _) = app
+        .post(
+            &path,
+            Some(&cashier),
+            json!({"id": new_id(), "amount": "10.00", "tender": "gift"}),
+        )
+        .await;
+    assert!(status.is_client_error());
+    // The tender is in the audit log.
+    let (_, audit) = app
+        .get(&format!("/api/v1/audit?entity_id={member}"), Some(&admin))
+        .await;
+    assert!(audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["action"] == "balance.topup" && e["detail"]["tender"] == "card"));
+    // One cashier's top-ups are limited per day (default ¥20,000): the attack of topping up
+    // without limit is refused once the day's total would pass it, and changes nothing; a
+    // retry of an accepted top-up still answers.
+    let mut last = None;
+    for _ in 0..3 {
+        let id = new_id();
+        let (status, body) = app
+            .post(
+                &path,
+                Some(&cashier),
+                json!({"id": id, "amount": "5000.00", "tender": "cash"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        last = Some(id);
+    }
+    let (status, body) = app
+        .post(
+            &path,
+            Some(&cashier),
+            json!({"id": new_id(), "amount": "5000.00", "tender": "cash"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "daily_topup_limit");
+    let (status, _) = app
+        .post(
+            &path,
+            Some(&cashier),
+            json!({"id": last.unwrap(), "amount": "5000.00", "tender": "cash"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "a retry is not a new top-up");
+    let (_, got) = app
+        .get(&format!("/api/v1/members/{member}"), Some(&cashier))
+        .await;
+    assert_eq!(got["balance"], "15125.50");
 }
 crate::both_backends!(stored_balance_top_ups, stored_balance_top_ups);
 
 async fn member_codes(app: TestApp) {
     let cashier = app.login("cashier1.sh001").await;
     let (_, demo) = app
-        .get("/api/v1/members/lookup?phone=13800138003", Some(&cashier))
+        .post(
+            "/api/v1/members/lookup",
+            Some(&cashier),
+            json!({ "phone": "13800138003" }),
+        )
         .await;
     let member: Uuid = demo["id"].as_str().unwrap().parse().unwrap();
 
@@ -808,7 +932,7 @@ async fn ledger_functions_for_orders(app: TestApp) {
         .post(
             &format!("/api/v1/members/{member}/balance/topups"),
             Some(&cashier),
-            json!({"id": new_id(), "amount": "50.00"}),
+            json!({"id": new_id(), "amount": "50.00", "tender": "cash"}),
         )
         .await;
     assert_eq!(status, StatusCode::OK);
@@ -968,7 +1092,11 @@ async fn points_expire_first_in_first_out(app: TestApp) {
     assert_eq!(m::expire_points(store, later).await.unwrap(), 0);
     // Demo opening balances do not expire.
     let (_, demo) = app
-        .get("/api/v1/members/lookup?phone=13800138002", Some(&cashier))
+        .post(
+            "/api/v1/members/lookup",
+            Some(&cashier),
+            json!({ "phone": "13800138002" }),
+        )
         .await;
     assert_eq!(demo["points"], 350);
 }
@@ -976,3 +1104,80 @@ crate::both_backends!(
     points_expire_first_in_first_out,
     points_expire_first_in_first_out
 );
+
+/// Finding 17: `POST /members` was a phone-number oracle that any caller could repeat without
+/// limit, creating members for any phone; look-ups carried the phone in the URL. Devices may no
+/// longer register; a staff account's registrations and look-ups share one per-minute budget
+/// (429 with `Retry-After`, nothing created); the phone travels only in bodies.
+async fn registration_is_no_oracle(app: TestApp) {
+    let (_, device) = app
+        .register_device("mgr.sh001", "SH001", "pos", "lane 9")
+        .await;
+    let before = member_count(&app).await;
+    let (status, body) = app
+        .post(
+            "/api/v1/members",
+            Some(&device),
+            json!({"id": new_id(), "phone": "15000000001"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body["error"]["member_id"].is_null());
+    assert_eq!(member_count(&app).await, before, "a device created nobody");
+
+    // Walking the demo phones through registration: after 30 in a minute, refused.
+    let cashier = app.login("cashier2.sh001").await;
+    for i in 1..=30 {
+        let (status, body, _) = register(&app, &cashier, &format!("138001380{i:02}")).await;
+        assert!(
+            status == StatusCode::CONFLICT || status == StatusCode::OK,
+            "{i}: {status} {body}"
+        );
+    }
+    let created = member_count(&app).await;
+    let (status, body) = app
+        .post(
+            "/api/v1/members",
+            Some(&cashier),
+            json!({"id": new_id(), "phone": "15000000002"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(body["error"]["member_id"].is_null(), "{body}");
+    assert_eq!(
+        member_count(&app).await,
+        created,
+        "the refused call created nobody"
+    );
+    // The same budget: look-ups are refused too, with Retry-After.
+    let resp = app
+        .client
+        .post(format!("{}/api/v1/members/lookup", app.url))
+        .bearer_auth(&cashier)
+        .json(&json!({ "phone": "13800138001" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(resp.headers().get("retry-after").is_some());
+
+    // Phone numbers are not taken from URLs any more.
+    let admin = app.login("admin").await;
+    let (status, _) = app
+        .get("/api/v1/members/lookup?phone=13800138001", Some(&admin))
+        .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    let (status, body) = app
+        .post(
+            "/api/v1/members/lookup?phone=13800138001",
+            Some(&admin),
+            json!({}),
+        )
+        .await;
+    assert!(status.is_client_error(), "{status} {body}");
+    assert!(body.get("id").is_none(), "{body}");
+    let (_, doc) = app.get("/api/v1/openapi.json", None).await;
+    assert!(doc["paths"]["/api/v1/members/lookup"]["get"].is_null());
+    assert!(doc["paths"]["/api/v1/members/lookup"]["post"].is_object());
+}
+crate::both_backends!(registration_is_no_oracle, registration_is_no_oracle);

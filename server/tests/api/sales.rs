@@ -87,9 +87,10 @@ async fn on_hands(app: &TestApp, admin: &str, skus: &[String]) -> Vec<i64> {
 /// A member by phone: (id, points, stored balance in fen).
 pub(crate) async fn member(app: &TestApp, staff: &str, phone: &str) -> (String, i64, i64) {
     let (status, body) = app
-        .get(
-            &format!("/api/v1/members/lookup?phone={phone}"),
+        .post(
+            "/api/v1/members/lookup",
             Some(staff),
+            serde_json::json!({ "phone": phone }),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -141,6 +142,19 @@ pub(crate) fn sale(
         "subtotal": money(total), "discount": "0.00", "total": money(total),
         "completed_at": Utc::now().to_rfc3339(), "offline": false,
     })
+}
+
+/// `sale` with the member code its member showed at the till (valid for two minutes from now),
+/// as a lane sends when the sale spends the member's balance, points or coupons.
+pub(crate) fn with_member_code(app: &TestApp, mut sale: Value) -> Value {
+    let member_id: Uuid = sale["member_id"].as_str().unwrap().parse().unwrap();
+    sale["member_code"] = json!(app.sign(&retail_domain::codes::SignedCode::Member(
+        retail_domain::codes::MemberCode {
+            member_id,
+            expires_at: Utc::now() + chrono::Duration::seconds(120),
+        }
+    )));
+    sale
 }
 
 pub(crate) async fn push(app: &TestApp, lane: &str, sales: &[Value]) -> Vec<Value> {
@@ -674,6 +688,21 @@ async fn balance_and_points_payments(app: TestApp) {
             ("cash", 1_200, 0),
         ],
     );
+    // A lane credential alone cannot spend the member's balance and points: the member code
+    // they showed must come with the sale.
+    let results = push(&app, &lane, std::slice::from_ref(&s)).await;
+    assert_eq!(results[0]["outcome"], "rejected", "{:?}", results[0]);
+    assert!(results[0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("member code"));
+    let mut forged = s.clone();
+    forged["member_code"] = json!("MC1.forged");
+    let results = push(&app, &lane, std::slice::from_ref(&forged)).await;
+    assert_eq!(results[0]["outcome"], "rejected", "{:?}", results[0]);
+    let (points_unchanged, balance_unchanged, _) = member_by_id(&app, &cashier, &member_id).await;
+    assert_eq!((points_unchanged, balance_unchanged), (points0, balance0));
+    let s = with_member_code(&app, s);
     let results = push(&app, &lane, std::slice::from_ref(&s)).await;
     assert_eq!(results[0]["outcome"], "applied", "{:?}", results[0]);
     // Earned on ¥17.00 (not the part paid with points): 17 × 1.2 = 20.
@@ -685,11 +714,14 @@ async fn balance_and_points_payments(app: TestApp) {
     assert_eq!((points1, balance1), (points0 - 300 + 20, balance0 - 500));
 
     // More stored balance than the member has: rejected, nothing charged or stored.
-    let too_much = sale(
-        "SH001",
-        Some(&member_id),
-        &[(&skus[1], 1, 10_000)],
-        &[("stored_balance", 10_000, 0)],
+    let too_much = with_member_code(
+        &app,
+        sale(
+            "SH001",
+            Some(&member_id),
+            &[(&skus[1], 1, 10_000)],
+            &[("stored_balance", 10_000, 0)],
+        ),
     );
     let ok = sale("SH001", Some(&member_id), &[(&skus[1], 1, 1_000)], &[]);
     let stock1 = on_hand(&app, &admin, &skus[1]).await;
@@ -966,4 +998,46 @@ async fn lane_sales_are_repriced_by_the_engine(app: TestApp) {
 crate::both_backends!(
     lane_sales_are_repriced_by_the_engine,
     lane_sales_are_repriced_by_the_engine
+);
+
+/// Issue 15, finding 14: a push of 130 sales is applied in transactions of
+/// [`retail_server::app::lane_sales::PUSH_CHUNK`] sales (so it never holds SQLite's writer for
+/// long), still exactly once: copies of a sale in later chunks answer `duplicate` with the first
+/// copy's order number, the whole push resent answers `duplicate` for every sale, and stock
+/// moves once per sale.
+async fn a_large_push_is_chunked_and_applied_once(app: TestApp) {
+    let chunk = retail_server::app::lane_sales::PUSH_CHUNK;
+    let admin = app.login("admin").await;
+    let (_, lane) = register_lane(&app, &admin, "SH001", "Lane 1").await;
+    let skus = sku_ids(&app, &admin, 3).await;
+    let mut sales: Vec<Value> = (0..2 * chunk + 27)
+        .map(|i| sale("SH001", None, &[(skus[i % 3].as_str(), 1, 250)], &[]))
+        .collect();
+    // Copies of the first sale in the second and third chunk.
+    sales[chunk + 3] = sales[0].clone();
+    sales[2 * chunk + 5] = sales[0].clone();
+    let before: i64 = on_hands(&app, &admin, &skus).await.iter().sum();
+    let results = push(&app, &lane, &sales).await;
+    let outcome = |r: &Value| r["outcome"].as_str().unwrap().to_owned();
+    assert_eq!(outcome(&results[0]), "applied");
+    for copy in [chunk + 3, 2 * chunk + 5] {
+        assert_eq!(outcome(&results[copy]), "duplicate", "{}", results[copy]);
+        assert_eq!(results[copy]["order_no"], results[0]["order_no"]);
+    }
+    let applied = results.iter().filter(|r| outcome(r) == "applied").count();
+    assert_eq!(applied, sales.len() - 2);
+    let after: i64 = on_hands(&app, &admin, &skus).await.iter().sum();
+    assert_eq!(before - after, applied as i64);
+    // The lane resends the whole push (its answer was lost): nothing applies twice.
+    let again = push(&app, &lane, &sales).await;
+    assert!(again.iter().all(|r| outcome(r) == "duplicate"), "{again:?}");
+    assert_eq!(
+        on_hands(&app, &admin, &skus).await.iter().sum::<i64>(),
+        after
+    );
+    assert_ledger_consistent(&app, &admin).await;
+}
+crate::both_backends!(
+    a_large_push_is_chunked_and_applied_once,
+    a_large_push_is_chunked_and_applied_once
 );

@@ -462,12 +462,17 @@ async fn production_mode_has_no_demo_doors(app: TestApp) {
         "the reset ended the session"
     );
     token_of(&app, "wang.fang", GOOD_2).await;
-    let actions = audit_actions(
-        &app,
-        &token_of(&app, "wang.fang", GOOD_2).await,
-        me["id"].as_str().unwrap(),
-    )
-    .await;
+    // Staff cannot mint a member code (the member's phone shows it): a demo door only.
+    let fresh = token_of(&app, "wang.fang", GOOD_2).await;
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/members/{}/member-code", Uuid::now_v7()),
+            Some(&fresh),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let actions = audit_actions(&app, &fresh, me["id"].as_str().unwrap()).await;
     assert!(actions.contains(&"staff.create".to_owned()), "{actions:?}");
 }
 crate::both_backends!(

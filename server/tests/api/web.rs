@@ -596,7 +596,14 @@ async fn console_admin_pages(app: TestApp) {
     assert_eq!(taken.len(), 2);
 
     // Members: look-up by phone, audited manual adjustment with validation.
-    let page = admin.get("/console/members?phone=13800138001").await;
+    let page = admin.get("/console/members").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page
+        .body
+        .contains("method=\"post\" action=\"/console/members\""));
+    let page = admin
+        .post_csrf("/console/members", &[("phone", "13800138001")])
+        .await;
     let member_path = page.location.expect("redirect to the member");
     let page = admin
         .post_csrf(
@@ -1033,6 +1040,34 @@ async fn console_coupons_centre_and_checkout(app: TestApp) {
         "¥2 coupon and 100 points = ¥1"
     );
     assert!(page.body.contains("id=\"points-used\""));
+    // "Update total" posts the form (the contact phone stays out of the URL) and keeps the
+    // contact details filled in; a phone in a checkout URL is ignored.
+    assert!(page
+        .body
+        .contains("formmethod=\"post\" formaction=\"/checkout/total\""));
+    let page = b
+        .post_csrf(
+            "/checkout/total",
+            &[
+                ("mode", "delivery"),
+                ("name", "收货人"),
+                ("phone", "13922223333"),
+                ("address", "上海市某路 1 号"),
+                ("coupon", &small),
+                ("points", "100"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("value=\"13922223333\""), "{}", page.body);
+    let page = b
+        .get("/checkout?mode=delivery&phone=13922223333&address=x")
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        !page.body.contains("value=\"13922223333\""),
+        "not taken from the URL"
+    );
     let before = retail_server::storage::members::points_balance(&app.state.store, member.id)
         .await
         .unwrap();

@@ -283,7 +283,7 @@ async fn server_and_lane_price_every_basket_the_same() {
                 lane.set_qty(line_no, qty).unwrap();
                 lines.push(json!({"sku_id": sku.id, "qty": qty}));
             }
-            if let Some((id, _, tier)) = &member {
+            if let Some((id, code, tier)) = &member {
                 lane.set_member(LaneMember {
                     id: *id,
                     tier: tier.clone(),
@@ -292,6 +292,7 @@ async fn server_and_lane_price_every_basket_the_same() {
                     balance: None,
                     masked_phone: None,
                     confirmed_online: true,
+                    code: Some(code.clone()),
                 })
                 .unwrap();
             }

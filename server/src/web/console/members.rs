@@ -1,4 +1,5 @@
-//! The console's members (head office and store managers): look a member up by phone, a
+//! The console's members (head office and store managers): look a member up by phone (a posted
+//! form: phone numbers stay out of URLs, history and access logs), a
 //! member's page with points and balance ledgers, and adjusting points by hand (with a reason,
 //! recorded in the audit log).
 
@@ -22,7 +23,7 @@ use crate::web::{
 /// Member routes.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/console/members", get(members))
+        .route("/console/members", get(members).post(look_up))
         .route("/console/members/{id}", get(member))
         .route("/console/members/{id}/points", post(adjust_points))
 }
@@ -33,54 +34,64 @@ struct MemberParams {
 }
 
 async fn members(
-    State(state): State<AppState>,
+    State(_state): State<AppState>,
     ctx: Ctx,
     Staff(staff): Staff,
-    Query(p): Query<MemberParams>,
 ) -> WebResult<Response> {
     staff.require(&[Role::HeadOfficeAdmin, Role::StoreManager])?;
-    let mut errors = FieldErrors::new();
-    let mut found = None;
-    if let Some(phone) = p.phone.as_deref().filter(|p| !p.trim().is_empty()) {
-        match storage::members::normalize_phone(phone) {
-            Ok(phone) => {
-                state
-                    .limiter
-                    .check(&format!("member-lookup:{}", staff.username), 60)?;
-                found = storage::members::by_phone(
-                    &state.store,
-                    &state.keys,
-                    &state.settings.points,
-                    &phone,
-                )
-                .await?;
-                if found.is_none() {
-                    errors.insert(
-                        "phone",
-                        ctx.t("没有这个手机号的会员", "No member with this phone")
-                            .into(),
-                    );
-                }
-            }
-            Err(_) => {
-                errors.insert(
-                    "phone",
-                    ctx.t("请输入 11 位手机号", "Enter an 11-digit mobile number")
-                        .into(),
-                );
-            }
-        }
-    }
-    if let Some(m) = found {
-        return Ok(redirect(&format!("/console/members/{}", m.id)));
-    }
+    Ok(members_view(&ctx, &staff, "", &FieldErrors::new()))
+}
+
+fn members_view(ctx: &Ctx, staff: &StaffActor, phone: &str, errors: &FieldErrors) -> Response {
     let body = html! {
-        form.card method="get" action="/console/members" {
-            (field(ctx.t("手机号", "Phone"), "phone", "tel", p.phone.as_deref().unwrap_or(""), &errors, html!{}))
+        form.card method="post" action="/console/members" {
+            (ctx.csrf_field())
+            (field(ctx.t("手机号", "Phone"), "phone", "tel", phone, errors, html!{}))
             button.btn type="submit" { (ctx.t("查找", "Look up")) }
         }
     };
-    Ok(console_page(&ctx, &staff, ctx.t("会员", "Members"), body))
+    console_page(ctx, staff, ctx.t("会员", "Members"), body)
+}
+
+async fn look_up(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Staff(staff): Staff,
+    Form(p): Form<MemberParams>,
+) -> WebResult<Response> {
+    staff.require(&[Role::HeadOfficeAdmin, Role::StoreManager])?;
+    let mut errors = FieldErrors::new();
+    let phone = p.phone.as_deref().unwrap_or("");
+    match storage::members::normalize_phone(phone) {
+        Ok(normalized) => {
+            state
+                .limiter
+                .check(&format!("member-lookup:{}", staff.actor()), 60)?;
+            let found = storage::members::by_phone(
+                &state.store,
+                &state.keys,
+                &state.settings.points,
+                &normalized,
+            )
+            .await?;
+            if let Some(m) = found {
+                return Ok(redirect(&format!("/console/members/{}", m.id)));
+            }
+            errors.insert(
+                "phone",
+                ctx.t("没有这个手机号的会员", "No member with this phone")
+                    .into(),
+            );
+        }
+        Err(_) => {
+            errors.insert(
+                "phone",
+                ctx.t("请输入 11 位手机号", "Enter an 11-digit mobile number")
+                    .into(),
+            );
+        }
+    }
+    Ok(members_view(&ctx, &staff, phone, &errors))
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]

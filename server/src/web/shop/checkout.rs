@@ -4,7 +4,7 @@
 
 use axum::extract::{Query, State};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use maud::html;
 use retail_domain::order::Fulfilment;
@@ -23,7 +23,9 @@ use crate::web::{field, redirect, shop_page, yuan, Ctx, FieldErrors, Form, WebRe
 
 /// Checkout routes.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/checkout", get(checkout).post(place))
+    Router::new()
+        .route("/checkout", get(checkout).post(place))
+        .route("/checkout/total", post(total))
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]
@@ -68,12 +70,39 @@ impl CheckoutForm {
     }
 }
 
-/// The checkout page; the "update total" button sends the form here with GET, so the total
-/// follows the chosen coupon and points.
+/// The checkout page, for a link's choices (mode, store, coupon, points). Contact details in the
+/// URL are ignored: a phone number or an address never travels in a query string (they would end
+/// up in access logs and the browser's history).
 async fn checkout(
     State(state): State<AppState>,
     ctx: Ctx,
     Query(form): Query<CheckoutForm>,
+) -> WebResult<Response> {
+    let form = CheckoutForm {
+        name: None,
+        phone: None,
+        address: None,
+        ..form
+    };
+    let session = session(&state, &ctx).await?;
+    let (session_id, member) = require_member(session.as_ref(), "/checkout")?;
+    checkout_page(
+        &state,
+        &ctx,
+        (session_id, member),
+        &form,
+        &FieldErrors::new(),
+        None,
+    )
+    .await
+}
+
+/// The "update total" button: the whole form posted (contact details included, so they stay
+/// filled in), the page again with the total for the chosen coupon and points.
+async fn total(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Form(form): Form<CheckoutForm>,
 ) -> WebResult<Response> {
     let session = session(&state, &ctx).await?;
     let (session_id, member) = require_member(session.as_ref(), "/checkout")?;
@@ -244,7 +273,7 @@ async fn checkout_page(
                     }
                     @if let Some(e) = errors.get("points") { p.field-error data-field="points" { (e) } }
                 }
-                button.btn.secondary #reprice type="submit" formmethod="get" formaction="/checkout" formnovalidate { (ctx.t("更新合计", "Update total")) }
+                button.btn.secondary #reprice type="submit" formmethod="post" formaction="/checkout/total" formnovalidate { (ctx.t("更新合计", "Update total")) }
                 (priced_summary(ctx, priced.as_ref()))
                 p.muted { (ctx.t("实付金额以提交订单后为准。", "The amount due is fixed when the order is placed.")) }
             }
@@ -255,6 +284,7 @@ async fn checkout_page(
 }
 
 async fn place(
+    client: crate::actor::ClientAddr,
     State(state): State<AppState>,
     ctx: Ctx,
     Form(form): Form<CheckoutForm>,
@@ -340,6 +370,7 @@ async fn place(
         coupons,
         points_to_redeem,
         created_by: "shop-web".into(),
+        client,
     };
     match crate::app::checkout::place(&state, req).await {
         Ok(placed) => {

@@ -1,29 +1,27 @@
-//! The member centre: sign-up and log-in by phone with a one-time code (sent by the sandbox SMS
-//! provider, which shows it on the page), tier and growth, the points and balance ledgers, the
-//! member code QR that the page refreshes before it expires, and the message centre.
+//! The member centre: sign-up and log-in by phone with a one-time code sent by SMS
+//! ([`crate::app::member_login`]; only the demo sandbox shows the code on the page), tier and
+//! growth, the points and balance ledgers, the member code QR that the page refreshes before it
+//! expires, and the message centre.
 
 use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use maud::html;
-use rand::Rng;
 use retail_domain::codes::SignedCode;
 use serde::Deserialize;
 
 use super::{cart_count, ensure_session, messages_link, rekey_session, require_member, session};
+use crate::actor::ClientAddr;
+use crate::app::member_login::{self, CodeSent, LogIn};
 use crate::app::members::MEMBER_CODE_TTL_SECS;
 use crate::app::AppState;
 use crate::error::AppError;
 use crate::secrets::new_token;
 use crate::storage;
-use crate::storage::members::Registration;
-use crate::storage::web::CodeCheck;
 use crate::web::{field, local_path, qr_svg, redirect, set_cookie, shop_page, sid_cookie};
 use crate::web::{when, yuan, Ctx, FieldErrors, Form, Lang, WebResult};
-
-/// Log-in codes live five minutes.
-const CODE_TTL_MS: i64 = 5 * 60 * 1000;
 
 /// Member routes.
 pub fn router() -> Router<AppState> {
@@ -48,45 +46,81 @@ struct LoginForm {
     back: Option<String>,
 }
 
-fn login_view(
-    ctx: &Ctx,
-    form: &LoginForm,
-    errors: &FieldErrors,
-    code_sent: Option<&str>,
-) -> Response {
+/// Which step of the log-in the page shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step<'a> {
+    /// Asking for the phone number.
+    Phone,
+    /// Asking for the code; the demo sandbox's code is shown (demo mode only).
+    Code(Option<&'a str>),
+    /// No SMS provider: log-in by SMS is unavailable.
+    Unavailable,
+}
+
+fn login_view(ctx: &Ctx, form: &LoginForm, errors: &FieldErrors, step: Step<'_>) -> Response {
     let back = local_path(form.back.as_deref());
+    let phone = form.phone.as_deref().unwrap_or("");
     let body = html! {
         div.card {
-            p.muted { (ctx.t("未注册的手机号将自动注册为会员。", "A new phone number signs you up as a member.")) }
-            @if let Some(code) = code_sent {
-                div.notice role="status" {
-                    b { (ctx.t("沙箱短信", "Sandbox SMS")) } ": "
-                    (ctx.t("您的验证码是 ", "your code is ")) b #sms-code { (code) } (ctx.t("，5 分钟内有效。", ", valid for 5 minutes."))
+            @match step {
+                Step::Unavailable => {
+                    div.notice role="alert" #sms-unavailable {
+                        (ctx.t("本店暂未开通短信登录，请稍后再试或到门店收银台办理会员。",
+                            "Log-in by SMS is not available here yet; please try later or join at a till."))
+                    }
                 }
-            }
-            @if code_sent.is_none() {
-                form method="post" action="/login/code" {
-                    (ctx.csrf_field())
-                    input type="hidden" name="back" value=(back);
-                    (field(ctx.t("手机号", "Mobile number"), "phone", "tel", form.phone.as_deref().unwrap_or(""), errors, html!{}))
-                    button.btn.block type="submit" { (ctx.t("获取验证码", "Send code")) }
+                Step::Phone => {
+                    p.muted { (ctx.t("未注册的手机号将自动注册为会员。", "A new phone number signs you up as a member.")) }
+                    form method="post" action="/login/code" {
+                        (ctx.csrf_field())
+                        input type="hidden" name="back" value=(back);
+                        (field(ctx.t("手机号", "Mobile number"), "phone", "tel", phone, errors, html!{}))
+                        button.btn.block type="submit" { (ctx.t("获取验证码", "Send code")) }
+                    }
                 }
-            } @else {
-                form method="post" action="/login" {
-                    (ctx.csrf_field())
-                    input type="hidden" name="back" value=(back);
-                    input type="hidden" name="phone" value=(form.phone.as_deref().unwrap_or(""));
-                    p { (ctx.t("手机号 ", "Phone ")) (storage::members::mask_phone(form.phone.as_deref().unwrap_or(""))) }
-                    (field(ctx.t("验证码", "Code"), "code", "text", "", errors, html!{}))
-                    button.btn.block type="submit" { (ctx.t("登录", "Log in")) }
+                Step::Code(shown) => {
+                    @if let Some(code) = shown {
+                        div.notice role="status" {
+                            b { (ctx.t("沙箱短信（演示模式）", "Sandbox SMS (demo mode)")) } ": "
+                            (ctx.t("您的验证码是 ", "your code is ")) b #sms-code { (code) } (ctx.t("，5 分钟内有效。", ", valid for 5 minutes."))
+                        }
+                    } @else {
+                        div.notice role="status" #sms-sent {
+                            (ctx.t("验证码已通过短信发送至 ", "We sent a code by SMS to "))
+                            (storage::members::mask_phone(phone))
+                            (ctx.t("，5 分钟内有效。", "; it is valid for 5 minutes."))
+                        }
+                    }
+                    form method="post" action="/login" {
+                        (ctx.csrf_field())
+                        input type="hidden" name="back" value=(back);
+                        input type="hidden" name="phone" value=(phone);
+                        p { (ctx.t("手机号 ", "Phone ")) (storage::members::mask_phone(phone)) }
+                        (field(ctx.t("验证码", "Code"), "code", "text", "", errors, html!{}))
+                        button.btn.block type="submit" { (ctx.t("登录", "Log in")) }
+                    }
                 }
             }
         }
     };
-    shop_page(ctx, ctx.t("登录 / 注册", "Log in / sign up"), 0, body)
+    let page = shop_page(ctx, ctx.t("登录 / 注册", "Log in / sign up"), 0, body);
+    if step == Step::Unavailable {
+        (StatusCode::SERVICE_UNAVAILABLE, page).into_response()
+    } else {
+        page
+    }
 }
 
-async fn login_page(ctx: Ctx, Query(p): Query<LoginParams>) -> Response {
+async fn login_page(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(p): Query<LoginParams>,
+) -> Response {
+    let step = if member_login::available(&state) {
+        Step::Phone
+    } else {
+        Step::Unavailable
+    };
     login_view(
         &ctx,
         &LoginForm {
@@ -94,98 +128,92 @@ async fn login_page(ctx: Ctx, Query(p): Query<LoginParams>) -> Response {
             ..LoginForm::default()
         },
         &FieldErrors::new(),
-        None,
+        step,
     )
+}
+
+fn phone_error(ctx: &Ctx) -> FieldErrors {
+    let mut errors = FieldErrors::new();
+    errors.insert(
+        "phone",
+        ctx.t("请输入 11 位手机号", "Enter an 11-digit mobile number")
+            .into(),
+    );
+    errors
 }
 
 async fn send_code(
     State(state): State<AppState>,
+    from: ClientAddr,
     ctx: Ctx,
     Form(form): Form<LoginForm>,
 ) -> WebResult<Response> {
-    let mut errors = FieldErrors::new();
-    let phone = match storage::members::normalize_phone(form.phone.as_deref().unwrap_or("")) {
-        Ok(p) => p,
-        Err(_) => {
+    if !member_login::available(&state) {
+        return Ok(login_view(
+            &ctx,
+            &form,
+            &FieldErrors::new(),
+            Step::Unavailable,
+        ));
+    }
+    let Ok(phone) = storage::members::normalize_phone(form.phone.as_deref().unwrap_or("")) else {
+        return Ok(login_view(&ctx, &form, &phone_error(&ctx), Step::Phone));
+    };
+    let sent = match member_login::send_code(&state, from, &phone).await {
+        Ok(sent) => sent,
+        Err(AppError::Invalid { .. }) => {
+            let mut errors = FieldErrors::new();
             errors.insert(
                 "phone",
-                ctx.t("请输入 11 位手机号", "Enter an 11-digit mobile number")
+                ctx.t("这个号码无法接收短信", "This number cannot receive SMS")
                     .into(),
             );
-            return Ok(login_view(&ctx, &form, &errors, None));
+            return Ok(login_view(&ctx, &form, &errors, Step::Phone));
         }
+        Err(e) => return Err(e.into()),
     };
-    state.limiter.check(&format!("sms:{phone}"), 5)?;
-    let code = format!("{:06}", rand::thread_rng().gen_range(0..1_000_000));
-    let phone_hash = state.keys.lookup_hash(&phone);
-    storage::web::put_login_code(
-        &state.store,
-        &phone_hash,
-        &state
-            .keys
-            .lookup_hash(&format!("login-code:{phone}:{code}")),
-        storage::now_ms() + CODE_TTL_MS,
-    )
-    .await?;
-    tracing::info!("sandbox SMS: log-in code sent");
     let form = LoginForm {
         phone: Some(phone),
         ..form
     };
-    Ok(login_view(&ctx, &form, &FieldErrors::new(), Some(&code)))
+    let shown = match &sent {
+        CodeSent::Shown(code) => Some(code.as_str()),
+        CodeSent::Sent => None,
+    };
+    Ok(login_view(
+        &ctx,
+        &form,
+        &FieldErrors::new(),
+        Step::Code(shown),
+    ))
 }
 
 async fn login(
     State(state): State<AppState>,
+    from: ClientAddr,
     ctx: Ctx,
     Form(form): Form<LoginForm>,
 ) -> WebResult<Response> {
-    let mut errors = FieldErrors::new();
     let Ok(phone) = storage::members::normalize_phone(form.phone.as_deref().unwrap_or("")) else {
-        errors.insert(
-            "phone",
-            ctx.t("请输入 11 位手机号", "Enter an 11-digit mobile number")
-                .into(),
-        );
-        return Ok(login_view(
-            &ctx,
-            &LoginForm {
-                phone: None,
-                ..form
-            },
-            &errors,
-            None,
-        ));
+        let form = LoginForm {
+            phone: None,
+            ..form
+        };
+        return Ok(login_view(&ctx, &form, &phone_error(&ctx), Step::Phone));
     };
     let code = form.code.clone().unwrap_or_default().trim().to_owned();
-    state.limiter.check(&format!("login-code:{phone}"), 10)?;
-    let check = if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
-        storage::web::check_login_code(
-            &state.store,
-            &state.keys.lookup_hash(&phone),
-            &state
-                .keys
-                .lookup_hash(&format!("login-code:{phone}:{code}")),
-        )
-        .await?
-    } else {
-        CodeCheck::Wrong
+    let form = LoginForm {
+        phone: Some(phone.clone()),
+        ..form
     };
-    match check {
-        CodeCheck::Accepted => {}
-        CodeCheck::Wrong => {
+    let mut errors = FieldErrors::new();
+    let member = match member_login::log_in(&state, from, &phone, &code).await? {
+        LogIn::Member(member) => member,
+        LogIn::WrongCode => {
             errors.insert("code", ctx.t("验证码不正确", "Wrong code").into());
-            return Ok(login_view(
-                &ctx,
-                &LoginForm {
-                    phone: Some(phone),
-                    ..form
-                },
-                &errors,
-                Some("······"),
-            ));
+            return Ok(login_view(&ctx, &form, &errors, Step::Code(None)));
         }
-        CodeCheck::Expired => {
+        LogIn::Expired => {
             errors.insert(
                 "phone",
                 ctx.t(
@@ -194,33 +222,8 @@ async fn login(
                 )
                 .into(),
             );
-            return Ok(login_view(
-                &ctx,
-                &LoginForm {
-                    phone: Some(phone),
-                    ..form
-                },
-                &errors,
-                None,
-            ));
+            return Ok(login_view(&ctx, &form, &errors, Step::Phone));
         }
-    }
-    let rules = &state.settings.points;
-    let member = match storage::members::by_phone(&state.store, &state.keys, rules, &phone).await? {
-        Some(m) => m.id,
-        None => match storage::members::register(
-            &state.store,
-            &state.keys,
-            rules,
-            retail_domain::ids::new_id(),
-            &phone,
-            "",
-        )
-        .await?
-        {
-            Registration::Created(m) | Registration::Existing(m) => m.id,
-            Registration::PhoneTaken(id) => id,
-        },
     };
     let session = ensure_session(&state, &ctx).await?;
     let token = new_token("ws_");

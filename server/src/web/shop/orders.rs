@@ -176,6 +176,7 @@ async fn order(
 }
 
 async fn pay(
+    client: crate::actor::ClientAddr,
     State(state): State<AppState>,
     ctx: Ctx,
     Path(id): Path<Uuid>,
@@ -185,9 +186,13 @@ async fn pay(
     if order.status != OrderStatus::PendingPayment {
         return Ok(redirect(&format!("/orders/{id}")));
     }
-    let (_, path) =
-        crate::app::payments::start_order_payment(&state, retail_domain::ids::new_id(), order.id)
-            .await?;
+    let (_, path) = crate::app::payments::start_order_payment(
+        &state,
+        &client,
+        retail_domain::ids::new_id(),
+        order.id,
+    )
+    .await?;
     Ok(redirect(&path))
 }
 

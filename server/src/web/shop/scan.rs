@@ -299,6 +299,7 @@ async fn update(
 }
 
 async fn pay(
+    client: crate::actor::ClientAddr,
     State(state): State<AppState>,
     ctx: Ctx,
     Form(_): Form<std::collections::HashMap<String, String>>,
@@ -311,6 +312,7 @@ async fn pay(
         if order.status == OrderStatus::PendingPayment {
             let (_, path) = crate::app::payments::start_order_payment(
                 &state,
+                &client,
                 retail_domain::ids::new_id(),
                 order_id,
             )
@@ -324,6 +326,7 @@ async fn pay(
     }
     let placed = match crate::app::checkout::place_scan_and_go(
         &state,
+        client,
         retail_domain::ids::new_id(),
         &scan.location_id,
         &lines,
@@ -336,9 +339,13 @@ async fn pay(
         Err(e) => return Err(e.into()),
     };
     storage::web::scan_set_order(&state.store, scan.id, Some(placed.id), "checkout").await?;
-    let (_, path) =
-        crate::app::payments::start_order_payment(&state, retail_domain::ids::new_id(), placed.id)
-            .await?;
+    let (_, path) = crate::app::payments::start_order_payment(
+        &state,
+        &client,
+        retail_domain::ids::new_id(),
+        placed.id,
+    )
+    .await?;
     Ok(redirect(&path))
 }
 

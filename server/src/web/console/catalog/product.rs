@@ -296,11 +296,17 @@ async fn store_price(
     };
     match (located, price) {
         (Some(_), Ok(price)) => {
-            storage::catalog::set_store_price(&state.store, &store, id, price, &staff.actor())
-                .await?;
-            Ok(redirect(&format!(
-                "/console/catalog/products/{product}?done=1"
-            )))
+            let price = price.map(retail_domain::money::Money::from_fen);
+            match crate::app::catalog::set_store_price(&state, &staff, &store, id, price).await {
+                Ok(()) => Ok(redirect(&format!(
+                    "/console/catalog/products/{product}?done=1"
+                ))),
+                Err(AppError::Invalid { message, .. }) => {
+                    let errors = SkuErrors::from([(format!("store-{id}"), message)]);
+                    product_view(&state, &ctx, &staff, product, &errors, false).await
+                }
+                Err(e) => Err(e.into()),
+            }
         }
         (None, _) => {
             let errors = SkuErrors::from([(
