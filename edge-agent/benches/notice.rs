@@ -76,7 +76,11 @@ async fn main() -> anyhow::Result<()> {
         .clone()
         .ok_or_else(|| anyhow::anyhow!("bus off"))?;
 
-    let mut options = MqttOptions::new("bench-device", broker.host, broker.port);
+    let mut options = MqttOptions::new(
+        format!("bench-{}", device.simple()),
+        broker.host,
+        broker.port,
+    );
     options.set_credentials(device.to_string(), credential);
     options.set_keep_alive(Duration::from_secs(30));
     let (client, mut events) = AsyncClient::new(options, 64);

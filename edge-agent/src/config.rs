@@ -15,6 +15,9 @@
 //! health_interval_secs = 30
 //! ack_wait_secs = 10                  # an event published but not acknowledged by the server
 //!                                     # in this time is published again (same message id)
+//! code_verifier_key = "…"             # optional: the chain's code-verifier public key (base64),
+//!                                     # pinned from the start; without it the first key fetched
+//!                                     # with the credential is pinned (see `lib.rs`)
 //!
 //! [gate]
 //! audit_share = 0.02        # random share of passes sent to audit
@@ -57,6 +60,11 @@ pub struct Config {
     /// it is published again, under the same `message_id` (the server applies each id once).
     #[serde(default = "default_ack_wait")]
     pub ack_wait_secs: u64,
+    /// The code-verifier public key (base64) the agent trusts, from provisioning. When set it
+    /// is the pinned key (and setting a new one here is how the key is rotated); when not, the
+    /// first key fetched from the server with the device credential is pinned.
+    #[serde(default)]
+    pub code_verifier_key: Option<String>,
     /// Exit gate rules.
     #[serde(default)]
     pub gate: GateRules,
@@ -143,6 +151,10 @@ impl Config {
             "health_interval_secs must be positive"
         );
         anyhow::ensure!(self.ack_wait_secs > 0, "ack_wait_secs must be positive");
+        if let Some(key) = &self.code_verifier_key {
+            retail_domain::codes::CodeVerifier::from_public_b64(key)
+                .map_err(|e| anyhow::anyhow!("code_verifier_key: {e}"))?;
+        }
         parse_broker_url(&self.broker_url)?;
         Ok(())
     }

@@ -65,7 +65,8 @@ pub struct GateContext {
     pub device: Uuid,
     /// The local database.
     pub store: LocalStore,
-    /// The code-verifier key (None until fetched once from the server; then cached locally).
+    /// The code-verifier key (the pinned one; None until the server was reached once with the
+    /// device credential, unless the configuration names it).
     pub verifier: watch::Receiver<Option<Arc<CodeVerifier>>>,
     /// Audit rules.
     pub rules: GateRules,

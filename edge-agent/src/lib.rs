@@ -8,8 +8,9 @@
 //! * the [store bus link](link): presence (retained, Last Will `offline`), periodic health, the
 //!   durable [outbox](store) of events (each kept until the server acknowledges it), commands
 //!   and pickup notices;
-//! * one [gate] task per exit gate, deciding **offline** with the code-verifier key fetched from
-//!   the server once and cached in the local database;
+//! * one [gate] task per exit gate, deciding **offline** with the code-verifier key: the one in
+//!   the configuration, or the first one fetched with the device credential, pinned in the local
+//!   database (a different key from the network is refused; see `refresh_verifier`);
 //! * the handling of commands (open a gate, re-sync) and of passes used at other gates.
 //!
 //! It starts and keeps deciding with the server and the broker both down (once it has the key).
@@ -91,17 +92,46 @@ fn http() -> reqwest::Client {
         .unwrap_or_default()
 }
 
-/// Fetches the code-verifier key from the server and caches it; falls back to the cached key.
-async fn refresh_verifier(
-    config: &Config,
-    store: &LocalStore,
-) -> anyhow::Result<Option<Arc<CodeVerifier>>> {
+/// The code-verifier key the agent would use after a refresh, and why a key the server
+/// answered was refused (it differs from the pinned one).
+struct VerifierRefresh {
+    key: Option<Arc<CodeVerifier>>,
+    refused: Option<String>,
+}
+
+/// Fetches the code-verifier key with the device credential
+/// (`GET /api/v1/devices/me/code-verifier`) and checks it against the pinned key.
+///
+/// **Pinning.** The agent trusts one key: the one in its configuration
+/// (`code_verifier_key`, from provisioning) if set, else the first key it fetched with its
+/// credential, kept in the local database. A fetched key that differs from the pinned one is
+/// refused (logged; the gates keep verifying with the pinned key): an answer on the network is
+/// no reason to trust a new key, since without TLS anyone on the store's LAN can answer. The
+/// key is rotated explicitly, by setting the new `code_verifier_key` in the configuration and
+/// restarting the agent (docs/CONTRACTS.md, "Code-verifier key").
+async fn refresh_verifier(config: &Config, store: &LocalStore) -> anyhow::Result<VerifierRefresh> {
+    let mut pinned = store.get(VERIFIER_KEY).await?;
+    if let Some(configured) = &config.code_verifier_key {
+        if pinned.as_deref() != Some(configured.as_str()) {
+            if pinned.is_some() {
+                tracing::info!("code-verifier key rotated by the configuration");
+            }
+            store.set(VERIFIER_KEY, configured).await?;
+            pinned = Some(configured.clone());
+        }
+    }
     let url = format!(
-        "{}/api/v1/keys/code-verifier",
+        "{}/api/v1/devices/me/code-verifier",
         config.server_url.trim_end_matches('/')
     );
     let fetched = async {
-        let body: serde_json::Value = http().get(&url).send().await?.json().await?;
+        let response = http()
+            .get(&url)
+            .bearer_auth(&config.credential)
+            .send()
+            .await?
+            .error_for_status()?;
+        let body: serde_json::Value = response.json().await?;
         let key = body["public_key"]
             .as_str()
             .ok_or_else(|| anyhow::anyhow!("no public_key in the answer"))?
@@ -110,19 +140,32 @@ async fn refresh_verifier(
         anyhow::Ok(key)
     }
     .await;
-    let key = match fetched {
-        Ok(key) => {
+    let mut refused = None;
+    let key = match (fetched, pinned) {
+        (Ok(key), None) => {
+            tracing::info!("code-verifier key pinned (first fetch with the device credential)");
             store.set(VERIFIER_KEY, &key).await?;
             Some(key)
         }
-        Err(err) => {
-            tracing::warn!(error = %err, "could not fetch the code-verifier key; using the cached one");
-            store.get(VERIFIER_KEY).await?
+        (Ok(key), Some(pinned)) if key == pinned => Some(pinned),
+        (Ok(_), Some(pinned)) => {
+            let reason = "the server answered a code-verifier key that differs from the pinned \
+                          one; refused (rotate it with code_verifier_key in the configuration)";
+            tracing::error!("{reason}");
+            refused = Some(reason.to_owned());
+            Some(pinned)
+        }
+        (Err(err), pinned) => {
+            tracing::warn!(error = %err, "could not fetch the code-verifier key; using the pinned one");
+            pinned
         }
     };
-    Ok(key
-        .and_then(|k| CodeVerifier::from_public_b64(&k).ok())
-        .map(Arc::new))
+    Ok(VerifierRefresh {
+        key: key
+            .and_then(|k| CodeVerifier::from_public_b64(&k).ok())
+            .map(Arc::new),
+        refused,
+    })
 }
 
 /// A gate with its opened scanner and relay streams.
@@ -314,11 +357,17 @@ async fn execute(targets: CommandTargets<'_>, message: retail_domain::wire::bus:
             }
         },
         Command::Resync => match refresh_verifier(config, store).await {
-            Ok(Some(key)) => {
+            Ok(VerifierRefresh {
+                refused: Some(reason),
+                ..
+            }) => Err(reason),
+            Ok(VerifierRefresh { key: Some(key), .. }) => {
                 verifier.send_replace(Some(key));
                 Ok("code-verifier key fetched".into())
             }
-            Ok(None) => Err("no code-verifier key (server unreachable)".into()),
+            Ok(VerifierRefresh { key: None, .. }) => {
+                Err("no code-verifier key (server unreachable)".into())
+            }
             Err(err) => {
                 tracing::warn!(error = %err, "re-sync failed");
                 Err(format!("re-sync failed: {err:#}"))
@@ -487,7 +536,7 @@ pub async fn run_with_devices(
         }
         Err(err) => return Err(err.into()),
     }
-    let verifier = refresh_verifier(&config, &store).await?;
+    let verifier = refresh_verifier(&config, &store).await?.key;
     if verifier.is_none() {
         tracing::warn!(
             "no code-verifier key yet: the gates deny every pass until the server is reached once"

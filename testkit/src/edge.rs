@@ -81,6 +81,7 @@ impl EdgeHandle {
             data_dir: options.data_dir.join("agent"),
             health_interval_secs: 5,
             ack_wait_secs: edge_agent::config::DEFAULT_ACK_WAIT_SECS,
+            code_verifier_key: None,
             gate: GateRules {
                 audit_share: 0.0,
                 audit_over: options.audit_over,

@@ -5,7 +5,9 @@
 //! de-duplicate by it) and `at` (RFC 3339). Payloads larger than [`MAX_PAYLOAD`] are refused.
 //!
 //! Access rule (enforced by the broker and checked again by the server): a device of store `S`
-//! may subscribe only to filters under `retail/v1/stores/S/`, and may publish only to its own
+//! connects only under a client id naming itself ([`client_id_of_device`]), may subscribe only
+//! to its own commands and acknowledgements and to `S`'s pickup, catalog and device
+//! status/events topics ([`device_may_subscribe`]), and may publish only to its own
 //! `retail/v1/stores/S/devices/{device}/status` and `…/events`.
 //!
 //! Delivery of device events is end to end: the server answers on
@@ -66,7 +68,8 @@ pub fn store_events_filter(store: &str) -> String {
     format!("{TOPIC_ROOT}/stores/{store}/devices/+/events")
 }
 
-/// `retail/v1/stores/{store}/#`: everything of one store (what a device of the store may read).
+/// `retail/v1/stores/{store}/#`: everything of one store (more than any device may read: see
+/// [`device_may_subscribe`]).
 pub fn store_filter(store: &str) -> String {
     format!("{TOPIC_ROOT}/stores/{store}/#")
 }
@@ -140,14 +143,70 @@ pub fn device_may_publish(store: &str, device: Uuid, topic: &str) -> bool {
     topic == status_topic(store, device) || topic == events_topic(store, device)
 }
 
-/// May a device of store `store` subscribe to `filter`? Only to filters that stay under its
-/// store's prefix (no wildcard before the store level, no `..`-like tricks: the prefix is
-/// compared literally).
-pub fn device_may_subscribe(store: &str, filter: &str) -> bool {
-    let prefix = format!("{TOPIC_ROOT}/stores/{store}/");
-    match filter.strip_prefix(&prefix) {
-        Some(rest) => !rest.is_empty() && !filter.starts_with('$'),
-        None => false,
+/// May device `device` of store `store` subscribe to `filter`? Only to what a device of the
+/// store needs, named exactly: its own commands and acknowledgements
+/// ([`commands_topic`], [`acks_topic`]), the store's pickup and catalog notices, and the store's
+/// device status and events (`devices/+/status|events`, or one device's). Never another
+/// device's commands or acknowledgements, never another store, never a wildcard that would
+/// cover them (`…/{store}/#`, `…/{store}/+/…`, `…/commands/+`).
+pub fn device_may_subscribe(store: &str, device: Uuid, filter: &str) -> bool {
+    if filter == commands_topic(store, device)
+        || filter == acks_topic(store, device)
+        || filter == pickup_topic(store)
+        || filter == catalog_topic(store)
+    {
+        return true;
+    }
+    let prefix = format!("{TOPIC_ROOT}/stores/{store}/devices/");
+    let Some(rest) = filter.strip_prefix(&prefix) else {
+        return false;
+    };
+    match rest.split_once('/') {
+        Some((who, "status" | "events")) => who == "+" || who.parse::<Uuid>().is_ok(),
+        _ => false,
+    }
+}
+
+/// Longest label before a device id in an MQTT client id (`edge-…`, `pos-…`).
+const CLIENT_ID_LABEL: usize = 16;
+
+/// Longest suffix after a device id in an MQTT client id.
+const CLIENT_ID_SUFFIX: usize = 32;
+
+/// Is `client_id` an MQTT client id of device `device`? A device's client ids name it:
+/// `{label}-{device}` or `{label}-{device}-{suffix}`, with the device id hyphenated or simple,
+/// `label` 1–16 of `[a-z0-9_]` and `suffix` 1–32 of `[A-Za-z0-9_]` (several connections of one
+/// device, e.g. a lane's catalog watcher and a test's listener). So no device can take over
+/// another device's session (the broker ends an older connection with the same client id).
+pub fn client_id_of_device(client_id: &str, device: Uuid) -> bool {
+    let Some((label, rest)) = client_id.split_once('-') else {
+        return false;
+    };
+    if label.is_empty()
+        || label.len() > CLIENT_ID_LABEL
+        || !label
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        return false;
+    }
+    let hyphenated = device.hyphenated().to_string();
+    let simple = device.simple().to_string();
+    let Some(tail) = rest
+        .strip_prefix(hyphenated.as_str())
+        .or_else(|| rest.strip_prefix(simple.as_str()))
+    else {
+        return false;
+    };
+    match tail.strip_prefix('-') {
+        None => tail.is_empty(),
+        Some(suffix) => {
+            !suffix.is_empty()
+                && suffix.len() <= CLIENT_ID_SUFFIX
+                && suffix
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        }
     }
 }
 
@@ -491,18 +550,135 @@ mod tests {
         ));
         assert!(!device_may_publish("SH001", d, &pickup_topic("SH001")));
         assert!(!device_may_publish("SH001", d, "retail/v1/stores/SH001/#"));
-        assert!(device_may_subscribe("SH001", "retail/v1/stores/SH001/#"));
-        assert!(device_may_subscribe("SH001", &store_events_filter("SH001")));
-        assert!(!device_may_subscribe("SH001", "retail/v1/stores/+/pickup"));
-        assert!(!device_may_subscribe("SH001", "retail/v1/stores/#"));
-        assert!(!device_may_subscribe("SH001", "#"));
-        assert!(!device_may_subscribe("SH001", "retail/v1/stores/SH0011/#"));
-        assert!(!device_may_subscribe("SH001", "retail/v1/stores/SH001/"));
-        // Acknowledgements: readable by a device of the store, written by the server only.
-        assert!(device_may_subscribe("SH001", &acks_topic("SH001", d)));
-        assert!(!device_may_subscribe("HZ001", &acks_topic("SH001", d)));
+        // Subscriptions: what a device of the store needs, named exactly.
+        assert!(device_may_subscribe(
+            "SH001",
+            d,
+            &commands_topic("SH001", d)
+        ));
+        assert!(device_may_subscribe("SH001", d, &acks_topic("SH001", d)));
+        assert!(device_may_subscribe("SH001", d, &pickup_topic("SH001")));
+        assert!(device_may_subscribe("SH001", d, &catalog_topic("SH001")));
+        assert!(device_may_subscribe(
+            "SH001",
+            d,
+            &store_events_filter("SH001")
+        ));
+        assert!(device_may_subscribe(
+            "SH001",
+            d,
+            &events_topic("SH001", other)
+        ));
+        assert!(device_may_subscribe(
+            "SH001",
+            d,
+            &status_topic("SH001", other)
+        ));
+        assert!(device_may_subscribe(
+            "SH001",
+            d,
+            "retail/v1/stores/SH001/devices/+/status"
+        ));
+        // Never another device's commands or acknowledgements, nor a wildcard covering them.
+        assert!(!device_may_subscribe(
+            "SH001",
+            d,
+            &commands_topic("SH001", other)
+        ));
+        assert!(!device_may_subscribe(
+            "SH001",
+            d,
+            &acks_topic("SH001", other)
+        ));
+        assert!(!device_may_subscribe(
+            "SH001",
+            d,
+            "retail/v1/stores/SH001/#"
+        ));
+        assert!(!device_may_subscribe(
+            "SH001",
+            d,
+            "retail/v1/stores/SH001/commands/+"
+        ));
+        assert!(!device_may_subscribe(
+            "SH001",
+            d,
+            "retail/v1/stores/SH001/commands/#"
+        ));
+        assert!(!device_may_subscribe(
+            "SH001",
+            d,
+            "retail/v1/stores/SH001/+/+"
+        ));
+        assert!(!device_may_subscribe(
+            "SH001",
+            d,
+            "retail/v1/stores/SH001/devices/#"
+        ));
+        assert!(!device_may_subscribe(
+            "SH001",
+            d,
+            "retail/v1/stores/SH001/devices/+/#"
+        ));
+        assert!(!device_may_subscribe(
+            "SH001",
+            d,
+            "retail/v1/stores/SH001/devices/x/events"
+        ));
+        // Never another store.
+        assert!(!device_may_subscribe(
+            "SH001",
+            d,
+            "retail/v1/stores/+/pickup"
+        ));
+        assert!(!device_may_subscribe("SH001", d, "retail/v1/stores/#"));
+        assert!(!device_may_subscribe("SH001", d, "#"));
+        assert!(!device_may_subscribe(
+            "SH001",
+            d,
+            "retail/v1/stores/SH0011/#"
+        ));
+        assert!(!device_may_subscribe("SH001", d, "retail/v1/stores/SH001/"));
+        assert!(!device_may_subscribe("HZ001", d, &acks_topic("SH001", d)));
+        assert!(!device_may_subscribe(
+            "HZ001",
+            d,
+            &commands_topic("SH001", d)
+        ));
+        // Acknowledgements are written by the server only.
         assert!(!device_may_publish("SH001", d, &acks_topic("SH001", d)));
         assert!(parse_device_topic(&acks_topic("SH001", d)).is_none());
+    }
+
+    #[test]
+    fn client_ids_name_their_device() {
+        let d = Uuid::now_v7();
+        let other = Uuid::now_v7();
+        for ok in [
+            format!("edge-{}", d.simple()),
+            format!("pos-{d}"),
+            format!("test-{}-listener2", d.simple()),
+            format!("e_1-{d}-x"),
+        ] {
+            assert!(client_id_of_device(&ok, d), "{ok}");
+            assert!(!client_id_of_device(&ok, other), "{ok}");
+        }
+        for bad in [
+            String::new(),
+            d.to_string(),
+            format!("edge-{}", other.simple()),
+            format!("Edge-{}", d.simple()),
+            format!("-{d}"),
+            format!("edge-{d}-"),
+            format!("edge-{d}x"),
+            format!("edge-{d}-a/b"),
+            format!("edge-{d}-{}", "x".repeat(33)),
+            format!("{}-{d}", "a".repeat(17)),
+            format!("edge-{}", &d.simple().to_string()[..31]),
+            "retail-server".into(),
+        ] {
+            assert!(!client_id_of_device(&bad, d), "{bad}");
+        }
     }
 
     #[test]
@@ -596,10 +772,10 @@ mod tests {
             assert!(matches(&store_filter(store), &catalog_topic(store)));
             assert!(matches(&store_filter(store), &events_topic(store, d)));
             assert!(!matches(&store_filter("SH002"), &catalog_topic(store)));
-            assert!(device_may_subscribe(store, &store_filter(store)));
+            assert!(!device_may_subscribe(store, d, &store_filter(store)));
         }
-        assert!(!device_may_subscribe("SH001", &status));
-        assert!(!device_may_subscribe("SH001", &all_topics_filter()));
+        assert!(!device_may_subscribe("SH001", d, &status));
+        assert!(!device_may_subscribe("SH001", d, &all_topics_filter()));
     }
 
     #[test]

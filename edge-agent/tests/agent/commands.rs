@@ -77,7 +77,7 @@ async fn staff_commands_reach_the_agent_and_the_gate_display_shows_reasons() {
     server.wait_online(device).await;
 
     // A first scan-and-go visit goes to audit: the reason is on the display.
-    let (_, first) = server.exit_pass_visit("SH001", 1, 350, 300, Some(1));
+    let (_, first) = server.exit_pass_visit("SH001", 1, 350, 300, Some(1)).await;
     scanner.scan(&first).await;
     assert_eq!(relay.relay_command().await, ALARM_ON);
     assert_eq!(
@@ -85,7 +85,7 @@ async fn staff_commands_reach_the_agent_and_the_gate_display_shows_reasons() {
         display_frame(["请稍候 工作人员核验", "first scan-and-go"])
     );
     // An expired pass: the release of the audit, then the refusal and why.
-    let (_, expired) = server.exit_pass("SH001", 1, 100, -60);
+    let (_, expired) = server.exit_pass("SH001", 1, 100, -60).await;
     scanner.scan(&expired).await;
     assert_eq!(relay.relay_command().await, ALARM_OFF);
     assert_eq!(display.read_bytes(42).await, display_idle());

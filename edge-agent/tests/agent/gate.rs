@@ -41,7 +41,7 @@ async fn gate_decides_offline_and_reports_later() {
     .await;
 
     // A valid pass opens the gate.
-    let (first, pass) = server.exit_pass("SH001", 3, 4_250, 300);
+    let (first, pass) = server.exit_pass("SH001", 3, 4_250, 300).await;
     scanner.scan(&pass).await;
     assert_eq!(relay.relay_command().await, OPEN);
     // The same pass again: denied (the release of the first opening comes first).
@@ -49,12 +49,12 @@ async fn gate_decides_offline_and_reports_later() {
     assert_eq!(relay.relay_command().await, CLOSE);
     assert_eq!(relay.relay_command().await, ALARM_ON);
     // Forged (signature altered), another store's, expired, not a pass, garbage: denied.
-    let (_, other) = server.exit_pass("SH001", 1, 100, 300);
+    let (_, other) = server.exit_pass("SH001", 1, 100, 300).await;
     let mut forged = other.clone().into_bytes();
     let last = forged.len() - 2;
     forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
-    let (_, hz) = server.exit_pass("HZ001", 1, 100, 300);
-    let (_, expired) = server.exit_pass("SH001", 1, 100, -60);
+    let (_, hz) = server.exit_pass("HZ001", 1, 100, 300).await;
+    let (_, expired) = server.exit_pass("SH001", 1, 100, -60).await;
     for bad in [
         String::from_utf8(forged).unwrap(),
         hz,
@@ -71,17 +71,17 @@ async fn gate_decides_offline_and_reports_later() {
         assert_eq!(relay.relay_command().await, ALARM_ON, "deny for {bad:?}");
     }
     // Over the basket threshold (300.00): audit, and the pass is used.
-    let (audited, big) = server.exit_pass("SH001", 12, 45_000, 300);
+    let (audited, big) = server.exit_pass("SH001", 12, 45_000, 300).await;
     scanner.scan(&big).await;
     assert_eq!(relay.relay_command().await, ALARM_OFF);
     assert_eq!(relay.relay_command().await, ALARM_ON);
     // The shopper's first scan-and-go visit (signed into the pass): audit, below every
     // threshold; a pass without a visit number (EX1) opens.
-    let (first_visit, pass) = server.exit_pass_visit("SH001", 1, 350, 300, Some(1));
+    let (first_visit, pass) = server.exit_pass_visit("SH001", 1, 350, 300, Some(1)).await;
     scanner.scan(&pass).await;
     assert_eq!(relay.relay_command().await, ALARM_OFF);
     assert_eq!(relay.relay_command().await, ALARM_ON);
-    let (_, pass) = server.exit_pass_visit("SH001", 1, 350, 300, None);
+    let (_, pass) = server.exit_pass_visit("SH001", 1, 350, 300, None).await;
     scanner.scan(&pass).await;
     assert_eq!(relay.relay_command().await, ALARM_OFF);
     assert_eq!(relay.relay_command().await, OPEN);
@@ -110,9 +110,9 @@ async fn gate_decides_offline_and_reports_later() {
     })
     .await;
 
-    // Server and broker down: the gate keeps deciding.
+    // Server and broker down: the gate keeps deciding (the shopper paid before).
+    let (offline, pass) = server.exit_pass("SH001", 2, 990, 300).await;
     server.stop().await.unwrap();
-    let (offline, pass) = server.exit_pass("SH001", 2, 990, 300);
     scanner.scan(&pass).await;
     assert_eq!(relay.relay_command().await, OPEN);
     assert_eq!(relay.relay_command().await, CLOSE);
@@ -173,7 +173,7 @@ async fn a_pass_used_at_one_exit_is_refused_at_another() {
         .await;
         exits.push((agent, scanner, relay));
     }
-    let (session, pass) = server.exit_pass("SH001", 2, 1_990, 300);
+    let (session, pass) = server.exit_pass("SH001", 2, 1_990, 300).await;
     {
         let (_, scanner, relay) = &mut exits[0];
         scanner.scan(&pass).await;
@@ -198,7 +198,7 @@ async fn a_pass_used_at_one_exit_is_refused_at_another() {
     scanner.scan(&pass).await;
     assert_eq!(relay.relay_command().await, ALARM_ON);
     // A fresh pass still opens there.
-    let (_, fresh) = server.exit_pass("SH001", 1, 100, 300);
+    let (_, fresh) = server.exit_pass("SH001", 1, 100, 300).await;
     scanner.scan(&fresh).await;
     assert_eq!(relay.relay_command().await, ALARM_OFF);
     assert_eq!(relay.relay_command().await, OPEN);

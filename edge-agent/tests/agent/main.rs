@@ -9,5 +9,6 @@ mod support;
 mod acks;
 mod commands;
 mod gate;
+mod keys;
 mod outage;
 mod pickup;

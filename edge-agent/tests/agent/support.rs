@@ -39,12 +39,19 @@ pub trait GateServer {
     /// Registers an edge agent of `store` (as head office); returns (device id, credential).
     async fn register_edge(&self, store: &str) -> (Uuid, String);
 
-    /// Signs an exit pass with the server's key, for a returning shopper (visit 2).
-    fn exit_pass(&self, store: &str, items: u32, total_fen: i64, expires_in: i64)
-        -> (Uuid, String);
+    /// Opens a scan-and-go session at `store` (the server only takes a gate exit for a session
+    /// of the agent's store) and signs its exit pass with the server's key, for a returning
+    /// shopper (visit 2).
+    async fn exit_pass(
+        &self,
+        store: &str,
+        items: u32,
+        total_fen: i64,
+        expires_in: i64,
+    ) -> (Uuid, String);
 
-    /// Signs an exit pass with the server's key and the given scan-and-go visit number.
-    fn exit_pass_visit(
+    /// [`GateServer::exit_pass`] with the given scan-and-go visit number.
+    async fn exit_pass_visit(
         &self,
         store: &str,
         items: u32,
@@ -63,7 +70,7 @@ impl GateServer for Server {
             .await
     }
 
-    fn exit_pass(
+    async fn exit_pass(
         &self,
         store: &str,
         items: u32,
@@ -71,9 +78,10 @@ impl GateServer for Server {
         expires_in: i64,
     ) -> (Uuid, String) {
         self.exit_pass_visit(store, items, total_fen, expires_in, Some(2))
+            .await
     }
 
-    fn exit_pass_visit(
+    async fn exit_pass_visit(
         &self,
         store: &str,
         items: u32,
@@ -82,6 +90,16 @@ impl GateServer for Server {
         visit: Option<u32>,
     ) -> (Uuid, String) {
         let session = Uuid::now_v7();
+        let web = retail_server::storage::web::ensure_session(
+            &self.state.store,
+            &format!("test-{session}"),
+            3_600_000,
+        )
+        .await
+        .unwrap();
+        retail_server::storage::web::scan_start(&self.state.store, session, web.id, store, None)
+            .await
+            .unwrap();
         let text = self.sign(&SignedCode::ExitPass(ExitPass {
             session_id: session,
             store: store.into(),
@@ -163,7 +181,9 @@ pub async fn scan_passes(
 ) -> Vec<uuid::Uuid> {
     let mut sessions = Vec::new();
     for i in 0..n {
-        let (session, pass) = server.exit_pass("SH001", 1 + i, first_total + i64::from(i), 300);
+        let (session, pass) = server
+            .exit_pass("SH001", 1 + i, first_total + i64::from(i), 300)
+            .await;
         scanner.scan(&pass).await;
         if i > 0 {
             assert_eq!(relay.relay_command().await, CLOSE);

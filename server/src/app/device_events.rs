@@ -9,6 +9,12 @@
 //! ([`storage::bus`]): presence and health with last-seen time, exit passes marked used,
 //! printer faults recorded.
 //!
+//! **Gate exits.** Only an edge agent reports gate scans, and a shopper leaving (a scan that
+//! uses the pass: `open`, `audit`) only for an existing scan-and-go session of its own store:
+//! an exit from a POS device, for another store's session or for no session at all is refused
+//! (logged, acknowledged — the device need not send it again — and nothing changes: the pass
+//! stays unused and the order paid).
+//!
 //! **Acknowledgements.** Once the consumer has decided on an event of a registered, non-revoked
 //! device published under that device's own store — applied it, found it a duplicate, or refused
 //! it for its content after reading its `message_id` — it tells the device so on
@@ -30,9 +36,11 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::actor::DeviceKind;
 use crate::bus::{Bus, Incoming};
 use crate::error::AppResult;
 use crate::storage::bus::Applied;
+use crate::storage::devices::DeviceRecord;
 use crate::storage::{self, Store};
 use retail_domain::order::OrderStatus;
 
@@ -238,7 +246,10 @@ pub async fn decide(store: &Store, topic: &str, payload: &[u8]) -> Decision {
                     Some(msg.message_id),
                 ),
                 Ok(msg) => (
-                    stored(apply_event(store, parsed.device, &msg).await),
+                    match apply_event(store, &device, &msg).await {
+                        Ok(outcome) => outcome,
+                        Err(err) => Outcome::Failed(format!("storing failed: {err}")),
+                    },
                     Some(msg.message_id),
                 ),
                 Err(err) => (Outcome::Refused(err.to_string()), bus::message_id(payload)),
@@ -263,11 +274,68 @@ fn stored(result: crate::error::AppResult<Applied>) -> Outcome {
     }
 }
 
+/// Why `device` may not report this gate scan, or None when it may: only an edge agent reports
+/// gate scans, and a scan that uses a pass (`open`, `audit`) must name a scan-and-go session of
+/// the agent's own store (`session_store`: the session's store, None for no such session). A
+/// denied scan of another store's pass is the agent's own record and is taken.
+fn exit_refusal(
+    device: &DeviceRecord,
+    session: Option<Uuid>,
+    uses_pass: bool,
+    session_store: Option<&str>,
+) -> Option<String> {
+    if device.kind != DeviceKind::Edge {
+        return Some(format!(
+            "device {} is a {} device; only an edge agent reports gate exits",
+            device.id,
+            device.kind.as_str()
+        ));
+    }
+    let session = session.filter(|_| uses_pass)?;
+    match session_store {
+        None => Some(format!("no scan-and-go session {session}")),
+        Some(store) if store != device.location_id => Some(format!(
+            "scan-and-go session {session} belongs to {store}, not to the device's store {}",
+            device.location_id
+        )),
+        Some(_) => None,
+    }
+}
+
 /// Applies a device event once: an exit pass that opened the gate (or went to audit) is marked
 /// used and completes its paid scan-and-go order, a printer fault is recorded, a command's
-/// acknowledgement closes the command.
-pub async fn apply_event(store: &Store, device: Uuid, msg: &EventMessage) -> AppResult<Applied> {
+/// acknowledgement closes the command. A gate exit reported by anything but an edge agent of
+/// the session's store is [`Outcome::Refused`] and changes nothing (see `exit_refusal`).
+pub async fn apply_event(
+    store: &Store,
+    record: &DeviceRecord,
+    msg: &EventMessage,
+) -> AppResult<Outcome> {
+    let device = record.id;
     let mut tx = store.begin().await?;
+    // Who may report an exit is decided before anything is written (the transaction is
+    // dropped, so not even the message id is recorded).
+    let mut session_order = None;
+    if let DeviceEvent::ExitScan {
+        session_id,
+        decision,
+        ..
+    } = &msg.event
+    {
+        let found = match session_id {
+            Some(session) => storage::bus::scan_session_order(&mut tx, *session).await?,
+            None => None,
+        };
+        if let Some(reason) = exit_refusal(
+            record,
+            *session_id,
+            decision.uses_pass(),
+            found.as_ref().map(|(s, _)| s.as_str()),
+        ) {
+            return Ok(Outcome::Refused(reason));
+        }
+        session_order = found.and_then(|(_, order)| order);
+    }
     let kind = match &msg.event {
         DeviceEvent::ExitScan { .. } => "exit_scan",
         DeviceEvent::PrinterFault { .. } => "printer_fault",
@@ -275,7 +343,7 @@ pub async fn apply_event(store: &Store, device: Uuid, msg: &EventMessage) -> App
         DeviceEvent::CommandAck { .. } => "command_ack",
     };
     if !storage::bus::claim(&mut tx, msg.message_id, device, kind).await? {
-        return Ok(Applied::Duplicate);
+        return Ok(Outcome::Duplicate);
     }
     match &msg.event {
         DeviceEvent::ExitScan {
@@ -298,7 +366,7 @@ pub async fn apply_event(store: &Store, device: Uuid, msg: &EventMessage) -> App
                 // paid scan-and-go order is completed, taking the reserved units off the shelf —
                 // in this transaction, so the pass is never used without it. Only a paid order
                 // moves (anything else is left as it is).
-                if let Some(order) = storage::bus::scan_session_order(&mut tx, *session).await? {
+                if let Some(order) = session_order {
                     super::orders::move_in_tx(
                         &mut tx,
                         store,
@@ -337,5 +405,5 @@ pub async fn apply_event(store: &Store, device: Uuid, msg: &EventMessage) -> App
         _ => {}
     }
     tx.commit().await?;
-    Ok(Applied::Applied)
+    Ok(Outcome::Applied)
 }

@@ -6,15 +6,20 @@
 //! connect to this gateway, which
 //!
 //! * reads the CONNECT packet, checks the device id and credential against the database
-//!   (revoked devices are refused with `NotAuthorized`), checks the Last Will topic, and passes
+//!   (revoked devices are refused with `NotAuthorized`), checks that the client id names the
+//!   device ([`client_id_of_device`]: `edge-{device}`, `pos-{device}`, …; anything else is
+//!   refused with `BadClientId`, "identifier rejected", before the broker sees it, so no device
+//!   can take over another device's session and receive its commands), checks the Last Will
+//!   topic, and passes
 //!   the connection on to the broker on an internal loopback port under a per-process secret the
 //!   broker accepts from nobody else;
 //! * checks every PUBLISH topic and SUBSCRIBE filter from the device against
-//!   [`retail_domain::wire::bus`]'s rules (its own store's prefix; publish only its own status
+//!   [`retail_domain::wire::bus`]'s rules (subscribe only to its own commands and
+//!   acknowledgements and its store's notices and device topics; publish only its own status
 //!   and events) and closes the connection, with a logged reason, on the first violation —
 //!   nothing of the offending packet reaches the broker (so a device reads its commands and
-//!   the acknowledgements of its events, `…/acks/{device}`, and no other store's, and cannot
-//!   publish an acknowledgement);
+//!   the acknowledgements of its events, `…/acks/{device}`, and no other device's or store's,
+//!   and cannot publish an acknowledgement);
 //! * copies the broker's packets back to the device untouched;
 //! * ends a device's connections when its credential is revoked: at once when the revocation
 //!   goes through this server ([`Sessions::disconnect`]), and within [`RECHECK`] when it went
@@ -26,7 +31,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use retail_domain::wire::bus::{device_may_publish, device_may_subscribe};
+use retail_domain::wire::bus::{client_id_of_device, device_may_publish, device_may_subscribe};
 use rumqttc::mqttbytes::v4::{self, ConnAck, ConnectReturnCode, Login, Packet};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -121,6 +126,8 @@ enum Refusal {
         action: &'static str,
         topic: String,
     },
+    #[error("device {device} may not connect as client {client_id:?}")]
+    ClientId { device: Uuid, client_id: String },
     #[error("the first packet was not CONNECT")]
     NotConnect,
     #[error("no CONNECT within 10 s")]
@@ -248,6 +255,14 @@ async fn relay(
             return Err(Refusal::Login(device.to_string()));
         }
     };
+    // The client id names the device: a device cannot take over another device's session.
+    if !client_id_of_device(&connect.client_id, device) {
+        refuse(&mut device_socket, ConnectReturnCode::BadClientId).await;
+        return Err(Refusal::ClientId {
+            device,
+            client_id: connect.client_id.clone(),
+        });
+    }
     if let Some(will) = &connect.last_will {
         if !device_may_publish(&location, device, &will.topic) {
             refuse(&mut device_socket, ConnectReturnCode::NotAuthorized).await;
@@ -299,7 +314,7 @@ async fn relay(
                     if let Some(filter) = subscribe
                         .filters
                         .iter()
-                        .find(|f| !device_may_subscribe(&location, &f.path))
+                        .find(|f| !device_may_subscribe(&location, device, &f.path))
                     {
                         return Err(Refusal::Forbidden {
                             device,

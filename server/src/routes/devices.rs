@@ -21,6 +21,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(register, list))
         .routes(routes!(revoke))
         .routes(routes!(whoami))
+        .routes(routes!(my_code_verifier))
 }
 
 /// Registration request.
@@ -137,4 +138,17 @@ async fn revoke(
     responses((status = 200, body = DeviceActor), (status = 401, body = crate::error::ErrorBody)))]
 async fn whoami(device: DeviceActor) -> Json<DeviceActor> {
     Json(device)
+}
+
+/// The code-verifier key, for the calling device (edge agents fetch it with their credential
+/// and pin the first one they trust; docs/CONTRACTS.md, "Code-verifier key").
+#[utoipa::path(get, path = "/devices/me/code-verifier", tag = "devices", security(("device" = [])),
+    responses((status = 200, body = super::members::VerifierKey), (status = 401, body = crate::error::ErrorBody)))]
+async fn my_code_verifier(
+    _device: DeviceActor,
+    State(state): State<AppState>,
+) -> Json<super::members::VerifierKey> {
+    Json(super::members::VerifierKey {
+        public_key: state.keys.verifier().public_b64(),
+    })
 }

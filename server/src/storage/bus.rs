@@ -99,14 +99,22 @@ pub async fn mark_pass_used(
         == 1)
 }
 
-/// The order a scan-and-go session was paid with, if any.
-pub async fn scan_session_order(tx: &mut Tx, session: Uuid) -> AppResult<Option<Uuid>> {
-    let order: Option<String> = sqlx::query("SELECT order_id FROM scan_sessions WHERE id = $1")
+/// A scan-and-go session's store and the order it was paid with (if any); None for an unknown
+/// session.
+pub async fn scan_session_order(
+    tx: &mut Tx,
+    session: Uuid,
+) -> AppResult<Option<(String, Option<Uuid>)>> {
+    let Some(row) = sqlx::query("SELECT location_id, order_id FROM scan_sessions WHERE id = $1")
         .bind(session.to_string())
         .fetch_optional(&mut **tx)
         .await?
-        .and_then(|row| col::<Option<String>>(&row, "order_id").ok().flatten());
-    Ok(order.and_then(|o| o.parse::<Uuid>().ok()))
+    else {
+        return Ok(None);
+    };
+    let location: String = col(&row, "location_id")?;
+    let order: Option<String> = col(&row, "order_id")?;
+    Ok(Some((location, order.and_then(|o| o.parse::<Uuid>().ok()))))
 }
 
 /// Records a printer fault a device reported.

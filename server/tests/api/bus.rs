@@ -27,13 +27,19 @@ pub(crate) async fn register_device(app: &TestApp) -> (Uuid, String) {
     (id, body["credential"].as_str().unwrap().to_owned())
 }
 
+/// A client id naming `device` (the gateway refuses any other), unique per connection.
+pub(crate) fn device_client_id(device: Uuid) -> String {
+    let unique = Uuid::new_v4().simple().to_string();
+    format!("test-{}-{}", device.simple(), &unique[..12])
+}
+
 pub(crate) fn client(app: &TestApp, user: Option<(&str, &str)>) -> (AsyncClient, EventLoop) {
     let broker = app.state.broker.clone().expect("bus enabled");
-    let mut options = MqttOptions::new(
-        format!("test-{}", Uuid::now_v7().simple()),
-        broker.host,
-        broker.port,
-    );
+    let client_id = match user.and_then(|(u, _)| u.parse::<Uuid>().ok()) {
+        Some(device) => device_client_id(device),
+        None => format!("test-{}", Uuid::now_v7().simple()),
+    };
+    let mut options = MqttOptions::new(client_id, broker.host, broker.port);
     options.set_keep_alive(Duration::from_secs(5));
     if let Some((u, p)) = user {
         options.set_credentials(u, p);
@@ -137,7 +143,10 @@ async fn notices_reach_the_store(app: TestApp) {
     let (device, mut events) = client(&app, Some((&user, &credential)));
     assert_eq!(connack(&mut events).await, Ok(ConnectReturnCode::Success));
     device
-        .subscribe("retail/v1/stores/SH001/#", QoS::AtLeastOnce)
+        .subscribe_many([
+            rumqttc::SubscribeFilter::new(wire::pickup_topic("SH001"), QoS::AtLeastOnce),
+            rumqttc::SubscribeFilter::new(wire::catalog_topic("SH001"), QoS::AtLeastOnce),
+        ])
         .await
         .unwrap();
     // Let the subscription settle before producing notices.
@@ -281,7 +290,7 @@ pub(crate) fn device_client(
     credential: &str,
     will: Option<rumqttc::LastWill>,
 ) -> (AsyncClient, EventLoop) {
-    let mut options = MqttOptions::new(format!("test-{}", Uuid::now_v7().simple()), host, port);
+    let mut options = MqttOptions::new(device_client_id(device), host, port);
     options.set_keep_alive(Duration::from_secs(5));
     options.set_credentials(device.to_string(), credential);
     if let Some(will) = will {
@@ -370,19 +379,25 @@ async fn devices_stay_in_their_store(app: TestApp) {
     let (sh, sh_cred) = register_at(&app, "SH001").await;
     let (hz, hz_cred) = register_at(&app, "HZ001").await;
 
-    // The HZ001 device listens to its own store.
+    // The HZ001 device listens to its own store's device topics.
     let (hz_client, mut hz_events) = device_client(&broker.host, broker.port, hz, &hz_cred, None);
     assert_eq!(
         connack(&mut hz_events).await,
         Ok(ConnectReturnCode::Success)
     );
     hz_client
-        .subscribe("retail/v1/stores/HZ001/#", QoS::AtLeastOnce)
+        .subscribe_many([
+            rumqttc::SubscribeFilter::new(
+                "retail/v1/stores/HZ001/devices/+/status".into(),
+                QoS::AtLeastOnce,
+            ),
+            rumqttc::SubscribeFilter::new(wire::store_events_filter("HZ001"), QoS::AtLeastOnce),
+        ])
         .await
         .unwrap();
     assert_eq!(
         suback(&mut hz_events).await,
-        vec![rumqttc::SubscribeReasonCode::Success(QoS::AtLeastOnce)]
+        vec![rumqttc::SubscribeReasonCode::Success(QoS::AtLeastOnce); 2]
     );
 
     // SH001 publishing into HZ001: cut off.
@@ -525,7 +540,7 @@ async fn device_events_are_checked_and_applied_once(app: TestApp) {
     let (client, mut events) = device_client(&broker.host, broker.port, sh, &sh_cred, None);
     assert_eq!(connack(&mut events).await, Ok(ConnectReturnCode::Success));
     drive(events);
-    let session = Uuid::now_v7();
+    let (session, _) = paid_scan_session(&app, "SH001").await;
     let message = Uuid::now_v7();
     for _ in 0..2 {
         client
@@ -684,15 +699,21 @@ async fn mosquitto_files_confine_devices(app: TestApp) {
     let address = retail_server::bus::parse_mqtt_url(&app.settings.mqtt.url).unwrap();
     let (sh, sh_cred) = register_at(&app, "SH001").await;
     let (hz, hz_cred) = register_at(&app, "HZ001").await;
+    let (neighbour, neighbour_cred) = register_at(&app, "SH001").await;
     let files = retail_server::bus::mosquitto::generate(
         &app.state.store,
         Some(("server", address.password.as_deref().unwrap())),
     )
     .await
     .unwrap();
-    assert!(files
+    // Each device reads its own commands, never a whole store.
+    assert!(files.acl.contains(&format!(
+        "user {sh}\ntopic read retail/v1/stores/SH001/commands/{sh}\n"
+    )));
+    assert!(!files.acl.contains("topic read retail/v1/stores/SH001/#"));
+    assert!(!files
         .acl
-        .contains(&format!("user {sh}\ntopic read retail/v1/stores/SH001/#")));
+        .contains(&format!("commands/{hz}\ntopic read retail/v1/stores/SH001")));
     // The server's client has been retrying this port since it started.
     let Some(broker) = own_mosquitto(&files, address.port).await else {
         return;
@@ -779,6 +800,53 @@ async fn mosquitto_files_confine_devices(app: TestApp) {
     let (topic, _) = next_publish(&mut sh_events).await;
     assert_eq!(topic, wire::status_topic("SH001", sh));
     drive(sh_events);
+    // Within SH001 (issue 15, finding 9): a neighbour subscribing to SH001's device's commands,
+    // and to the whole store, hears the store's pickup notice first — never the command sent to
+    // the device before it (the ACL lets a device read only its own commands).
+    let (nb_client, mut nb_events) =
+        device_client("127.0.0.1", broker.port, neighbour, &neighbour_cred, None);
+    assert_eq!(
+        connack(&mut nb_events).await,
+        Ok(ConnectReturnCode::Success)
+    );
+    nb_client
+        .subscribe_many([
+            rumqttc::SubscribeFilter::new(wire::commands_topic("SH001", sh), QoS::AtLeastOnce),
+            rumqttc::SubscribeFilter::new("retail/v1/stores/SH001/#".into(), QoS::AtLeastOnce),
+            rumqttc::SubscribeFilter::new(wire::pickup_topic("SH001"), QoS::AtLeastOnce),
+        ])
+        .await
+        .unwrap();
+    suback(&mut nb_events).await;
+    let bus = app.state.bus.clone().unwrap();
+    bus.command(
+        "SH001",
+        sh,
+        wire::Command::OpenGate {
+            gate: "gate-1".into(),
+        },
+    )
+    .await;
+    let order_id = Uuid::now_v7();
+    bus.pickup(
+        "SH001",
+        retail_server::bus::PickupNotice {
+            event: "ready",
+            order_id,
+            order_no: "T-ACL",
+            lines: &[],
+        },
+    )
+    .await;
+    // (Retained device statuses of the store are readable; skip them.)
+    let (topic, notice) = loop {
+        let (topic, notice) = next_publish(&mut nb_events).await;
+        if wire::parse_device_topic(&topic).is_none() {
+            break (topic, notice);
+        }
+    };
+    assert_eq!(topic, wire::pickup_topic("SH001"), "{notice}");
+    assert_eq!(notice["order_id"], json!(order_id));
     // And the server heard it through Mosquitto with its own login.
     let store = app.state.store.clone();
     eventually("the server hears SH001's status through Mosquitto", || {
@@ -1118,4 +1186,390 @@ crate::both_backends!(
     mosquitto_delivers_acknowledgements_to_their_store_only,
     mosquitto_delivers_acknowledgements_to_their_store_only,
     crate::bus::own_mosquitto_bus
+);
+
+// ---------------------------------------------------------------------------------------------
+// Client ids bound to their device; gate exits only from the session's store agent (issue 15).
+
+/// Options of a persistent device session under `client_id`, logged in as `device`.
+fn session_options(
+    broker: &retail_server::bus::BrokerAddress,
+    client_id: &str,
+    device: Uuid,
+    credential: &str,
+) -> MqttOptions {
+    let mut options = MqttOptions::new(client_id, broker.host.clone(), broker.port);
+    options.set_keep_alive(Duration::from_secs(5));
+    options.set_clean_session(false);
+    options.set_credentials(device.to_string(), credential);
+    options
+}
+
+/// Polls until the connection ends; panics on any message delivered before (the device got
+/// something it may not read) or when the connection stays open.
+async fn closed_having_received_nothing(eventloop: &mut EventLoop) {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), eventloop.poll()).await {
+            Ok(Ok(Event::Incoming(Packet::Publish(p)))) => {
+                panic!("received {:?} before being cut off", p.topic)
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(_)) => return,
+            Err(_) => panic!("the connection stayed open"),
+        }
+    }
+}
+
+/// Finding 9 (issue 15): a device of another store (or of the same store) connecting under an
+/// edge agent's client id is refused with CONNACK "identifier rejected" before the broker sees
+/// it, so the agent keeps its session and still receives its commands; subscribing to another
+/// device's commands (another store's or its own store's) ends the subscriber's connection
+/// and delivers nothing.
+async fn client_ids_are_bound_to_their_device(app: TestApp) {
+    let bus = app.state.bus.clone().unwrap();
+    bus.wait_subscribed().await;
+    let broker = app.state.broker.clone().unwrap();
+    let sessions = app.state.device_sessions.clone().unwrap();
+    let (agent, agent_cred) = register_at(&app, "SH001").await;
+    let (intruder, intruder_cred) = register_at(&app, "HZ001").await;
+    let (neighbour, neighbour_cred) = register_at(&app, "SH001").await;
+    let agent_id = format!("edge-{}", agent.simple());
+    let commands = wire::commands_topic("SH001", agent);
+
+    // The agent: a persistent session under its own client id, listening to its commands.
+    let (agent_client, mut agent_events) =
+        AsyncClient::new(session_options(&broker, &agent_id, agent, &agent_cred), 64);
+    assert_eq!(
+        connack(&mut agent_events).await,
+        Ok(ConnectReturnCode::Success)
+    );
+    agent_client
+        .subscribe(&commands, QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    assert_eq!(
+        suback(&mut agent_events).await,
+        vec![rumqttc::SubscribeReasonCode::Success(QoS::AtLeastOnce)]
+    );
+    // Keep it polled; report what it hears, and whether it was ever knocked off.
+    let (heard_tx, mut heard) = tokio::sync::mpsc::unbounded_channel::<Result<String, String>>();
+    tokio::spawn(async move {
+        loop {
+            match agent_events.poll().await {
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    let _ = heard_tx.send(Ok(String::from_utf8_lossy(&p.payload).into_owned()));
+                }
+                Ok(_) => {}
+                Err(err) => {
+                    let _ = heard_tx.send(Err(err.to_string()));
+                    return;
+                }
+            }
+        }
+    });
+    assert_eq!(sessions.connections(agent), 1);
+
+    // Take-over attempts: the agent's client id in every spelling, from another store's device
+    // and from a device of the same store, with valid credentials of their own.
+    for (device, credential) in [(intruder, &intruder_cred), (neighbour, &neighbour_cred)] {
+        for client_id in [
+            agent_id.clone(),
+            format!("edge-{agent}"),
+            format!("pos-{agent}"),
+            format!("edge-{}-2", agent.simple()),
+            agent.to_string(),
+            "retail-server".to_owned(),
+        ] {
+            let (_c, mut events) =
+                AsyncClient::new(session_options(&broker, &client_id, device, credential), 64);
+            let answer = connack(&mut events).await;
+            assert!(
+                matches!(&answer, Err(e) if e.contains("BadClientId")),
+                "{client_id:?} from {device}: {answer:?}"
+            );
+        }
+    }
+    assert_eq!(sessions.connections(agent), 1);
+    assert_eq!(sessions.connections(intruder), 0);
+    assert_eq!(sessions.connections(neighbour), 0);
+
+    // Under their own client ids they connect, but reading the agent's commands (or any
+    // filter covering them) cuts them off.
+    for (device, credential, filter) in [
+        (intruder, &intruder_cred, commands.clone()),
+        (
+            intruder,
+            &intruder_cred,
+            "retail/v1/stores/+/commands/+".to_owned(),
+        ),
+        (neighbour, &neighbour_cred, commands.clone()),
+        (
+            neighbour,
+            &neighbour_cred,
+            "retail/v1/stores/SH001/commands/+".to_owned(),
+        ),
+        (
+            neighbour,
+            &neighbour_cred,
+            "retail/v1/stores/SH001/#".to_owned(),
+        ),
+        (neighbour, &neighbour_cred, wire::acks_topic("SH001", agent)),
+    ] {
+        let own = format!("edge-{}", device.simple());
+        let (client, mut events) =
+            AsyncClient::new(session_options(&broker, &own, device, credential), 64);
+        assert_eq!(connack(&mut events).await, Ok(ConnectReturnCode::Success));
+        client.subscribe(&filter, QoS::AtLeastOnce).await.unwrap();
+        closed_having_received_nothing(&mut events).await;
+    }
+
+    // The agent was never knocked off and still receives its command, once.
+    bus.command(
+        "SH001",
+        agent,
+        wire::Command::OpenGate {
+            gate: "gate-1".into(),
+        },
+    )
+    .await;
+    let first = tokio::time::timeout(Duration::from_secs(15), heard.recv())
+        .await
+        .expect("the command within 15 s")
+        .expect("the agent's loop");
+    let payload: Value = serde_json::from_str(&first.expect("still connected")).unwrap();
+    assert_eq!(
+        (payload["command"].as_str(), payload["gate"].as_str()),
+        (Some("open_gate"), Some("gate-1")),
+        "{payload}"
+    );
+    assert!(heard.try_recv().is_err(), "nothing else, no disconnection");
+    assert_eq!(sessions.connections(agent), 1);
+}
+
+crate::both_backends!(
+    client_ids_are_bound_to_their_device,
+    client_ids_are_bound_to_their_device,
+    crate::bus::embedded_bus
+);
+
+/// A paid scan-and-go order of `store` and its scan session (as the shop's scan-and-go pages
+/// leave them); returns (session, order).
+async fn paid_scan_session(app: &TestApp, store_code: &str) -> (Uuid, Uuid) {
+    let store = &app.state.store;
+    let admin = app.login("admin").await;
+    let (_, stock) = app
+        .get(
+            &format!("/api/v1/stock?location_id={store_code}&limit=20"),
+            Some(&admin),
+        )
+        .await;
+    let sku: Uuid = stock["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["available"].as_i64().unwrap() > 2)
+        .unwrap()["sku_id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let web = retail_server::storage::web::ensure_session(
+        store,
+        &format!("test-{}", Uuid::now_v7()),
+        3_600_000,
+    )
+    .await
+    .unwrap();
+    let session = Uuid::now_v7();
+    retail_server::storage::web::scan_start(store, session, web.id, store_code, None)
+        .await
+        .unwrap();
+    let placed = retail_server::app::checkout::place_scan_and_go(
+        &app.state,
+        retail_server::actor::ClientAddr(std::net::Ipv4Addr::LOCALHOST.into()),
+        Uuid::now_v7(),
+        store_code,
+        &[(sku, 1)],
+        None,
+    )
+    .await
+    .unwrap();
+    retail_server::storage::web::scan_set_order(store, session, Some(placed.id), "checkout")
+        .await
+        .unwrap();
+    pay(app, &placed.id.to_string()).await;
+    (session, placed.id)
+}
+
+async fn order_status(app: &TestApp, order: Uuid) -> retail_domain::order::OrderStatus {
+    retail_server::storage::orders::get(&app.state.store, order)
+        .await
+        .unwrap()
+        .status
+}
+
+/// Publishes `payload` as `device` on its own events topic and waits for the server's
+/// acknowledgement of `message_id` (the server decided on it).
+async fn report_and_wait_for_ack(
+    app: &TestApp,
+    store: &str,
+    device: Uuid,
+    credential: &str,
+    message_id: Uuid,
+    payload: Vec<u8>,
+) {
+    let broker = app.state.broker.clone().unwrap();
+    let (client, mut events) = device_client(&broker.host, broker.port, device, credential, None);
+    assert_eq!(connack(&mut events).await, Ok(ConnectReturnCode::Success));
+    client
+        .subscribe(wire::acks_topic(store, device), QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    suback(&mut events).await;
+    client
+        .publish(
+            wire::events_topic(store, device),
+            QoS::AtLeastOnce,
+            false,
+            payload,
+        )
+        .await
+        .unwrap();
+    loop {
+        let (topic, ack) = next_publish(&mut events).await;
+        assert_eq!(topic, wire::acks_topic(store, device));
+        if ack["received"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|id| id == &json!(message_id))
+        {
+            return;
+        }
+    }
+}
+
+/// Finding 13 (issue 15): a gate exit for a scan-and-go session is taken only from an edge
+/// agent of the session's store. Another store's agent and a POS device of the same store
+/// report it over the bus: each is refused and acknowledged (decided, not to be sent again),
+/// and nothing changes — the pass stays unused and the order paid. The store's own agent is
+/// then taken, completing the order.
+async fn gate_exits_only_from_the_sessions_store_agent(app: TestApp) {
+    use retail_domain::order::OrderStatus;
+    app.state.bus.as_ref().unwrap().wait_subscribed().await;
+    let store = app.state.store.clone();
+    let (sh_edge, sh_edge_cred) = register_at(&app, "SH001").await;
+    let (hz_edge, hz_edge_cred) = register_at(&app, "HZ001").await;
+    let admin = app.login("admin").await;
+    let sh_pos = Uuid::now_v7();
+    let (status, body) = app
+        .post(
+            "/api/v1/devices",
+            Some(&admin),
+            json!({"id": sh_pos, "location_id": "SH001", "kind": "pos", "name": "Lane 9"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let sh_pos_cred = body["credential"].as_str().unwrap().to_owned();
+    let (session, order) = paid_scan_session(&app, "SH001").await;
+    assert_eq!(order_status(&app, order).await, OrderStatus::Paid);
+
+    // Another store's agent, under its own store's topic and payload.
+    let forged = Uuid::now_v7();
+    report_and_wait_for_ack(
+        &app,
+        "HZ001",
+        hz_edge,
+        &hz_edge_cred,
+        forged,
+        exit_scan("HZ001", forged, session),
+    )
+    .await;
+    // A POS device of the session's own store.
+    let from_pos = Uuid::now_v7();
+    report_and_wait_for_ack(
+        &app,
+        "SH001",
+        sh_pos,
+        &sh_pos_cred,
+        from_pos,
+        exit_scan("SH001", from_pos, session),
+    )
+    .await;
+    // Decided, and nothing changed.
+    assert!(retail_server::storage::bus::exit_pass_use(&store, session)
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(order_status(&app, order).await, OrderStatus::Paid);
+    for (topic, payload) in [
+        (
+            wire::events_topic("HZ001", hz_edge),
+            exit_scan("HZ001", Uuid::now_v7(), session),
+        ),
+        (
+            wire::events_topic("SH001", sh_pos),
+            exit_scan("SH001", Uuid::now_v7(), session),
+        ),
+    ] {
+        let decision = consumer::decide(&store, &topic, &payload).await;
+        assert!(
+            matches!(&decision.outcome, Outcome::Refused(r) if r.contains("edge agent") || r.contains("belongs to SH001")),
+            "{decision:?}"
+        );
+        assert!(decision.ack.is_some(), "a refusal is acknowledged");
+    }
+    // Not even their message ids were recorded.
+    for device in [hz_edge, sh_pos] {
+        assert_eq!(
+            retail_server::storage::bus::applied_events(&store, device)
+                .await
+                .unwrap(),
+            Vec::<Uuid>::new()
+        );
+    }
+
+    // The store's own agent, for a session the server never opened: refused too.
+    let nowhere = Uuid::now_v7();
+    let decision = consumer::decide(
+        &store,
+        &wire::events_topic("SH001", sh_edge),
+        &exit_scan("SH001", Uuid::now_v7(), nowhere),
+    )
+    .await;
+    assert!(
+        matches!(&decision.outcome, Outcome::Refused(r) if r.contains("no scan-and-go session")),
+        "{decision:?}"
+    );
+    assert!(retail_server::storage::bus::exit_pass_use(&store, nowhere)
+        .await
+        .unwrap()
+        .is_none());
+
+    // The store's own agent: taken; the pass is used and the order completed.
+    let genuine = Uuid::now_v7();
+    report_and_wait_for_ack(
+        &app,
+        "SH001",
+        sh_edge,
+        &sh_edge_cred,
+        genuine,
+        exit_scan("SH001", genuine, session),
+    )
+    .await;
+    let (location, _, decision, by) = retail_server::storage::bus::exit_pass_use(&store, session)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (location.as_str(), decision.as_str(), by),
+        ("SH001", "open", genuine)
+    );
+    assert_eq!(order_status(&app, order).await, OrderStatus::Completed);
+}
+
+crate::both_backends!(
+    gate_exits_only_from_the_sessions_store_agent,
+    gate_exits_only_from_the_sessions_store_agent,
+    crate::bus::embedded_bus
 );

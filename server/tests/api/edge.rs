@@ -308,7 +308,7 @@ async fn revocation_cuts_the_embedded_session(app: TestApp) {
     let (client, mut events) = device_client(&broker.host, broker.port, device, &credential, None);
     assert_eq!(connack(&mut events).await, Ok(ConnectReturnCode::Success));
     client
-        .subscribe("retail/v1/stores/SH001/#", QoS::AtLeastOnce)
+        .subscribe(wire::commands_topic("SH001", device), QoS::AtLeastOnce)
         .await
         .unwrap();
     suback(&mut events).await;
@@ -669,3 +669,39 @@ async fn exit_passes_count_visits(app: TestApp) {
 }
 
 crate::both_backends!(exit_passes_count_visits, exit_passes_count_visits);
+
+/// The code-verifier key edge agents pin comes from a route that needs the device credential
+/// (issue 15, finding 7): anonymous, wrong, staff and revoked credentials are refused.
+async fn code_verifier_key_needs_a_device_credential(app: TestApp) {
+    let path = "/api/v1/devices/me/code-verifier";
+    let (device, credential) = register_at(&app, "SH001").await;
+    let (status, body) = app.get(path, Some(&credential)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["public_key"].as_str(),
+        Some(app.state.keys.verifier().public_b64().as_str())
+    );
+    let admin = app.login("admin").await;
+    for token in [None, Some("dv_wrong"), Some(admin.as_str())] {
+        let (status, body) = app.get(path, token).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{token:?}: {body}");
+        assert!(body.get("public_key").is_none());
+    }
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/devices/{device}/revoke"),
+            Some(&admin),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        app.get(path, Some(&credential)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+crate::both_backends!(
+    code_verifier_key_needs_a_device_credential,
+    code_verifier_key_needs_a_device_credential
+);
