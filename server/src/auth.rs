@@ -110,6 +110,24 @@ impl axum::extract::OptionalFromRequestParts<AppState> for StaffActor {
     }
 }
 
+impl axum::extract::OptionalFromRequestParts<AppState> for Caller {
+    type Rejection = AppError;
+
+    /// No `Authorization` header → `None`; a header that does not authenticate → 401.
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> AppResult<Option<Self>> {
+        if parts
+            .headers
+            .contains_key(axum::http::header::AUTHORIZATION)
+        {
+            <Self as FromRequestParts<AppState>>::from_request_parts(parts, state)
+                .await
+                .map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     type Rejection = std::convert::Infallible;
 

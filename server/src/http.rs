@@ -71,7 +71,51 @@ pub fn router(state: AppState) -> Router {
         state.clone(),
         request_timeout,
     ))
+    .layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        secure_transport,
+    ))
     .layer(axum::middleware::from_fn(crate::telemetry::track_requests))
     .layer(TraceLayer::new_for_http())
     .with_state(state)
+}
+
+/// `Strict-Transport-Security` sent when shoppers reach the server over HTTPS (one year).
+const HSTS: &str = "max-age=31536000";
+
+/// When the server's public address is `https://` (TLS at the server or at a proxy in front
+/// of it), every cookie is marked `Secure` (never sent over plain HTTP) and browsers are told
+/// to use HTTPS only (HSTS). Over plain HTTP (a laptop, the demo) nothing changes.
+async fn secure_transport(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    if !state.public_url.starts_with("https://") {
+        return response;
+    }
+    let headers = response.headers_mut();
+    let cookies: Vec<axum::http::HeaderValue> = headers
+        .get_all(axum::http::header::SET_COOKIE)
+        .iter()
+        .map(|value| match value.to_str() {
+            Ok(text) if !text.to_ascii_lowercase().contains("; secure") => {
+                axum::http::HeaderValue::from_str(&format!("{text}; Secure"))
+                    .unwrap_or_else(|_| value.clone())
+            }
+            _ => value.clone(),
+        })
+        .collect();
+    if !cookies.is_empty() {
+        headers.remove(axum::http::header::SET_COOKIE);
+        for cookie in cookies {
+            headers.append(axum::http::header::SET_COOKIE, cookie);
+        }
+    }
+    headers.insert(
+        axum::http::header::STRICT_TRANSPORT_SECURITY,
+        axum::http::HeaderValue::from_static(HSTS),
+    );
+    response
 }

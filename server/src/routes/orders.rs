@@ -123,15 +123,16 @@ pub struct PlacedOrder {
 /// The header that carries an order's access token.
 const ORDER_TOKEN: &str = "x-order-token";
 
-/// May this caller see the whole order and cancel it? Its staff (the order's location, or head
-/// office) or whoever holds its access token.
+/// May this caller see the whole order? Its staff (the order's location, or head office), a
+/// device of its location (the edge agent printing its pick slip), or whoever holds its access
+/// token.
 fn order_access(
     state: &AppState,
-    staff: Option<&StaffActor>,
+    caller: Option<&Caller>,
     headers: &HeaderMap,
     order: &OrderView,
 ) -> bool {
-    let staff_ok = staff.is_some_and(|s| s.require_store(&order.location_id).is_ok());
+    let staff_ok = caller.is_some_and(|c| c.require_store(&order.location_id).is_ok());
     let token_ok = headers
         .get(ORDER_TOKEN)
         .and_then(|v| v.to_str().ok())
@@ -155,13 +156,13 @@ pub struct OrderDetail {
 #[utoipa::path(get, path = "/orders/{id}", tag = "orders", params(("id" = Uuid, Path, description = "order id")),
     responses((status = 200, body = OrderDetail), (status = 404, body = crate::error::ErrorBody)))]
 async fn get_order(
-    staff: Option<StaffActor>,
+    caller: Option<Caller>,
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<Uuid>,
 ) -> AppResult<Json<OrderDetail>> {
     let mut order = storage::orders::get(&state.store, id).await?;
-    if !order_access(&state, staff.as_ref(), &headers, &order) {
+    if !order_access(&state, caller.as_ref(), &headers, &order) {
         order.pickup_code = None;
         order.member_id = None;
     }

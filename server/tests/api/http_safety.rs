@@ -480,3 +480,52 @@ crate::both_backends!(
     mosquitto_files_are_private_from_the_start,
     crate::http_safety::mosquitto_files_kept
 );
+
+/// Cookies travel over HTTPS only, and browsers are told to stay on HTTPS, when the server's
+/// public address is `https://`; a plain-HTTP demo is unchanged.
+async fn cookies_are_secure_behind_https(app: TestApp) {
+    let resp = app
+        .client
+        .get(format!("{}/", app.url))
+        .send()
+        .await
+        .unwrap();
+    let cookies: Vec<String> = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    assert!(!cookies.is_empty(), "the shop sets its session cookie");
+    assert!(
+        cookies.iter().all(|c| c.contains("; Secure")),
+        "{cookies:?}"
+    );
+    assert_eq!(
+        resp.headers()
+            .get("strict-transport-security")
+            .and_then(|v| v.to_str().ok()),
+        Some("max-age=31536000")
+    );
+}
+crate::both_backends!(
+    cookies_are_secure_behind_https,
+    cookies_are_secure_behind_https,
+    |s: &mut retail_server::config::Settings| s.public_url = "https://shop.example".into()
+);
+
+async fn plain_http_has_no_hsts(app: TestApp) {
+    let resp = app
+        .client
+        .get(format!("{}/", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.headers().get("strict-transport-security").is_none());
+    assert!(resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .all(|v| !v.to_str().unwrap().contains("Secure")));
+}
+crate::both_backends!(plain_http_has_no_hsts, plain_http_has_no_hsts);
