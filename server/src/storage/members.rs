@@ -1230,6 +1230,43 @@ pub async fn insert_demo_member(
     Ok(())
 }
 
+/// Forfeits all of a deleted member's remaining points with one `expire` row (reason
+/// "account deleted", ref `forfeit:{member_id}`), so points = sum of the ledger still holds and a
+/// retry writes nothing more. Call inside the deletion's transaction; returns the points taken.
+pub async fn forfeit_points_in_tx(
+    tx: &mut Tx,
+    dialect: Dialect,
+    member_id: Uuid,
+    actor: &str,
+) -> AppResult<i64> {
+    if lock_member(tx, dialect, member_id).await?.is_none() {
+        return Err(AppError::not_found(format!("member {member_id} not found")));
+    }
+    let row = sqlx::query(
+        "SELECT CAST(COALESCE(SUM(delta), 0) AS BIGINT) AS points FROM points_ledger WHERE member_id = $1",
+    )
+    .bind(member_id.to_string())
+    .fetch_one(&mut **tx)
+    .await?;
+    let points: i64 = col(&row, "points")?;
+    if points <= 0 {
+        return Ok(0);
+    }
+    let applied = insert_points(
+        tx,
+        member_id,
+        -points,
+        "expire",
+        "account deleted",
+        &format!("forfeit:{member_id}"),
+        actor,
+        None,
+        now_ms(),
+    )
+    .await?;
+    Ok(if applied { points } else { 0 })
+}
+
 /// A member code for `member_id` valid for `ttl_secs` from `now` (whole seconds, as encoded).
 pub fn member_code(
     member_id: Uuid,
