@@ -285,6 +285,7 @@ async fn shopper_orders_for_pickup_and_the_manager_marks_it_ready() {
     click(&phone, "form[action='/login/code'] button").await;
     let code = text_of(&phone, "#sms-code").await;
     type_into(&phone, "#code", &code).await;
+    click(&phone, "#consent").await;
     click(&phone, "form[action='/login'] button").await;
     wait_path(&phone, "/checkout").await;
     phone
@@ -456,6 +457,7 @@ async fn shopper_login(phone: &Client, app: &TestApp, number: &str, back: &str) 
     click(phone, "form[action='/login/code'] button").await;
     let code = text_of(phone, "#sms-code").await;
     type_into(phone, "#code", &code).await;
+    click(phone, "#consent").await;
     click(phone, "form[action='/login'] button").await;
     wait_path(phone, back).await;
 }
