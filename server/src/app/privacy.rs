@@ -152,3 +152,18 @@ pub async fn delete_account(state: &AppState, member: Uuid, from: IpAddr) -> App
     tracing::info!(%member, points, coupons, "member account deleted (anonymised)");
     Ok(Deleted::Now { points, coupons })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::is_delete_confirmation;
+
+    #[test]
+    fn only_the_typed_confirmation_deletes() {
+        for yes in ["DELETE", "delete", " Delete ", "注销"] {
+            assert!(is_delete_confirmation(yes), "{yes}");
+        }
+        for no in ["", "yes", "DELETE ME", "注", "删除"] {
+            assert!(!is_delete_confirmation(no), "{no}");
+        }
+    }
+}
