@@ -228,6 +228,33 @@ async fn deleting_an_account_anonymises_and_keeps_the_ledgers(app: TestApp) {
         json!(coupons_before as u64)
     );
 
+    // Staff cannot credit the anonymised member: a top-up or a points adjustment is a 409 and
+    // writes nothing.
+    let cashier = app.login("cashier1.sh001").await;
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/members/{member}/balance/topups"),
+            Some(&cashier),
+            json!({"id": Uuid::now_v7(), "amount": "50.00", "tender": "cash"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "member_deleted");
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/members/{member}/points/adjustments"),
+            Some(&admin),
+            json!({"id": Uuid::now_v7(), "delta": 100, "reason": "goodwill"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "member_deleted");
+    let balance = storage::members::balance_page(&app.state.store, member, None, 50)
+        .await
+        .unwrap();
+    assert!(balance.items.is_empty(), "no balance rows");
+    assert_eq!(ledger_sum(&app, member).await, 0);
+
     // A retry (the old session, or the use case again) changes nothing.
     let page = m.post_csrf("/me/delete", &[("confirm", "DELETE")]).await;
     assert_eq!(page.status, StatusCode::SEE_OTHER);
@@ -239,7 +266,6 @@ async fn deleting_an_account_anonymises_and_keeps_the_ledgers(app: TestApp) {
 
     // The same phone signs up again as a new member (at a till: the shop's log-in would wait
     // out the per-phone SMS resend gap first); the old orders stay with the old row.
-    let cashier = app.login("cashier1.sh001").await;
     let (status, body) = app
         .post(
             "/api/v1/members",
