@@ -15,6 +15,11 @@ use retail_domain::barcode::VariableMeasureLayout;
 use retail_domain::points::PointsRules;
 use serde::{Deserialize, Serialize};
 
+/// The version of the privacy policy the shop shows at `/privacy` (PIPL). A member accepts it
+/// when signing up; when it changes, a logged-in member accepts the new version before using the
+/// member centre again. Change it together with the policy text in `web::shop::member`.
+pub const PRIVACY_POLICY_VERSION: &str = "2026-12-01";
+
 /// The embedded database of the one-step start.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/retail.db";
 

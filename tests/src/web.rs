@@ -245,7 +245,12 @@ impl Browser {
         let page = b
             .submit(
                 "/login",
-                &[("phone", phone), ("code", &code), ("back", "/me")],
+                &[
+                    ("phone", phone),
+                    ("code", &code),
+                    ("back", "/me"),
+                    ("consent", "on"),
+                ],
             )
             .await?;
         if page.status != 303 {

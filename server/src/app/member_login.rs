@@ -58,6 +58,9 @@ pub enum LogIn {
     WrongCode,
     /// No code pending for the phone: it expired, was used, or five wrong tries used it up.
     Expired,
+    /// The code was right but the phone is new and the privacy policy was not accepted: nobody
+    /// signed up, and the code stays pending so the shopper can tick the box and try again.
+    ConsentRequired,
 }
 
 /// True when this server can send log-in codes (a provider, or the demo sandbox).
@@ -147,6 +150,8 @@ pub async fn send_code(state: &AppState, from: ClientAddr, phone: &str) -> AppRe
 }
 
 /// Checks `code` for `phone` (normalised) and logs the member in, signing an unknown phone up.
+/// A sign-up needs `consent` (the privacy policy, [`crate::config::PRIVACY_POLICY_VERSION`]);
+/// when given, the consent is recorded with the version and the client address.
 ///
 /// # Errors
 /// 429 when the phone or the address checked too many codes this minute.
@@ -155,6 +160,7 @@ pub async fn log_in(
     from: ClientAddr,
     phone: &str,
     code: &str,
+    consent: bool,
 ) -> AppResult<LogIn> {
     let phone_key = state.keys.lookup_hash(phone);
     state.limiter.check_all(&[
@@ -184,7 +190,21 @@ pub async fn log_in(
     if let Some(member) =
         storage::members::by_phone(&state.store, &state.keys, rules, phone).await?
     {
+        if consent {
+            crate::app::privacy::accept_policy(state, member.id, from.0).await?;
+        }
         return Ok(LogIn::Member(member.id));
+    }
+    if !consent {
+        // Put the (right) code back so that ticking the box does not need a new SMS.
+        storage::web::put_login_code(
+            &state.store,
+            &phone_key,
+            &code_hash(state, phone, code),
+            storage::now_ms() + CODE_TTL_MS,
+        )
+        .await?;
+        return Ok(LogIn::ConsentRequired);
     }
     // A sign-up: the coupons only for the first few from one address a day.
     let gifts = state
@@ -208,8 +228,10 @@ pub async fn log_in(
         gifts,
     )
     .await?;
-    Ok(LogIn::Member(match outcome {
+    let member = match outcome {
         Registration::Created(m) | Registration::Existing(m) => m.id,
         Registration::PhoneTaken(id) => id,
-    }))
+    };
+    crate::app::privacy::accept_policy(state, member, from.0).await?;
+    Ok(LogIn::Member(member))
 }

@@ -22,6 +22,7 @@ pub mod order_intake;
 pub mod orders;
 pub mod payments;
 pub mod pricing;
+pub mod privacy;
 pub mod promotions;
 pub mod receipts;
 pub mod search;

@@ -349,7 +349,7 @@ async fn balance_ledger(
     params(("id" = Uuid, Path, description = "member id")), request_body = PointsAdjustment,
     responses((status = 200, body = PointsAdjusted), (status = 403, body = crate::error::ErrorBody),
         (status = 404, body = crate::error::ErrorBody),
-        (status = 409, description = "insufficient_points, id_in_use", body = crate::error::ErrorBody),
+        (status = 409, description = "insufficient_points, id_in_use, member_deleted", body = crate::error::ErrorBody),
         (status = 422, body = crate::error::ErrorBody)))]
 async fn adjust_points(
     staff: StaffActor,
@@ -373,7 +373,7 @@ async fn adjust_points(
 #[utoipa::path(post, path = "/members/{id}/balance/topups", tag = "members", security(("staff" = [])),
     params(("id" = Uuid, Path, description = "member id")), request_body = TopUp,
     responses((status = 200, body = ToppedUp), (status = 403, body = crate::error::ErrorBody),
-        (status = 404, body = crate::error::ErrorBody), (status = 409, description = "id_in_use", body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody), (status = 409, description = "id_in_use, member_deleted", body = crate::error::ErrorBody),
         (status = 422, body = crate::error::ErrorBody)))]
 async fn topup(
     staff: StaffActor,

@@ -271,6 +271,14 @@ pub async fn load(
             m.balance_fen,
         )
         .await?;
+        // The demo members signed up under the current privacy policy.
+        super::privacy::record_consent(
+            &mut tx,
+            demo_id("member", &m.phone),
+            crate::config::PRIVACY_POLICY_VERSION,
+            "demo",
+        )
+        .await?;
     }
     super::catalog::bump_all(&mut tx).await?;
     tx.commit().await?;

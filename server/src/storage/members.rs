@@ -417,6 +417,26 @@ async fn lock_member(tx: &mut Tx, dialect: Dialect, member_id: Uuid) -> AppResul
     row.map(|row| col(&row, "growth")).transpose()
 }
 
+/// 409 `member_deleted` when the member deleted their account (privacy): staff credit nothing
+/// new to an anonymised member (a retry of an earlier write still answers its first result).
+async fn refuse_deleted(tx: &mut Tx, member_id: Uuid) -> AppResult<()> {
+    let row = sqlx::query("SELECT deleted_at FROM members WHERE id = $1")
+        .bind(member_id.to_string())
+        .fetch_optional(&mut **tx)
+        .await?;
+    let deleted: Option<i64> = match row {
+        Some(r) => col(&r, "deleted_at")?,
+        None => None,
+    };
+    if deleted.is_some() {
+        return Err(AppError::conflict(
+            "member_deleted",
+            "this member deleted their account",
+        ));
+    }
+    Ok(())
+}
+
 /// Locks the member row without knowing the dialect: a no-op `UPDATE` takes the row lock on
 /// PostgreSQL (and is harmless on SQLite). False for an unknown member.
 async fn lock_member_by_update(tx: &mut Tx, member_id: Uuid) -> AppResult<bool> {
@@ -897,6 +917,7 @@ pub async fn adjust_points(
         tx.commit().await?;
         return Ok((entry, balance));
     }
+    refuse_deleted(&mut tx, member_id).await?;
     let balance = points_balance_tx(&mut tx, member_id).await?;
     let after = balance.saturating_add(delta);
     if delta < 0 && after < 0 {
@@ -963,6 +984,7 @@ pub async fn topup(
         tx.commit().await?;
         return Ok((entry, Money::from_fen(balance)));
     }
+    refuse_deleted(&mut tx, member_id).await?;
     let reason = format!("top-up at {location} ({tender})");
     insert_balance(
         &mut tx,
@@ -1228,6 +1250,43 @@ pub async fn insert_demo_member(
         .await?;
     }
     Ok(())
+}
+
+/// Forfeits all of a deleted member's remaining points with one `expire` row (reason
+/// "account deleted", ref `forfeit:{member_id}`), so points = sum of the ledger still holds and a
+/// retry writes nothing more. Call inside the deletion's transaction; returns the points taken.
+pub async fn forfeit_points_in_tx(
+    tx: &mut Tx,
+    dialect: Dialect,
+    member_id: Uuid,
+    actor: &str,
+) -> AppResult<i64> {
+    if lock_member(tx, dialect, member_id).await?.is_none() {
+        return Err(AppError::not_found(format!("member {member_id} not found")));
+    }
+    let row = sqlx::query(
+        "SELECT CAST(COALESCE(SUM(delta), 0) AS BIGINT) AS points FROM points_ledger WHERE member_id = $1",
+    )
+    .bind(member_id.to_string())
+    .fetch_one(&mut **tx)
+    .await?;
+    let points: i64 = col(&row, "points")?;
+    if points <= 0 {
+        return Ok(0);
+    }
+    let applied = insert_points(
+        tx,
+        member_id,
+        -points,
+        "expire",
+        "account deleted",
+        &format!("forfeit:{member_id}"),
+        actor,
+        None,
+        now_ms(),
+    )
+    .await?;
+    Ok(if applied { points } else { 0 })
 }
 
 /// A member code for `member_id` valid for `ttl_secs` from `now` (whole seconds, as encoded).

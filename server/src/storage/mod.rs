@@ -31,6 +31,7 @@ pub mod members;
 pub mod notices;
 pub mod orders;
 pub mod payments;
+pub mod privacy;
 pub mod promotions;
 pub mod receipts;
 pub mod sales;
@@ -112,6 +113,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         13,
         "unpaid order caps",
         include_str!("../../../migrations/0013_unpaid_order_caps.sql"),
+    ),
+    (
+        14,
+        "privacy",
+        include_str!("../../../migrations/0014_privacy.sql"),
     ),
 ];
 

@@ -285,6 +285,7 @@ async fn shopper_orders_for_pickup_and_the_manager_marks_it_ready() {
     click(&phone, "form[action='/login/code'] button").await;
     let code = text_of(&phone, "#sms-code").await;
     type_into(&phone, "#code", &code).await;
+    click(&phone, "#consent").await;
     click(&phone, "form[action='/login'] button").await;
     wait_path(&phone, "/checkout").await;
     phone
@@ -456,6 +457,7 @@ async fn shopper_login(phone: &Client, app: &TestApp, number: &str, back: &str) 
     click(phone, "form[action='/login/code'] button").await;
     let code = text_of(phone, "#sms-code").await;
     type_into(phone, "#code", &code).await;
+    click(phone, "#consent").await;
     click(phone, "form[action='/login'] button").await;
     wait_path(phone, back).await;
 }
@@ -999,4 +1001,51 @@ async fn head_office_creates_a_cashier_who_must_choose_a_password() {
         .unwrap();
     wait_path(&till, "/console/orders").await;
     till.close().await.unwrap();
+}
+
+/// Privacy (PIPL) on a phone: a new shopper signs up ticking the privacy policy, finds the data
+/// download and the account deletion in the member centre, confirms the deletion by typing it,
+/// and the phone number is no longer a member's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shopper_signs_up_with_consent_and_deletes_the_account() {
+    if !browser_available() {
+        return;
+    }
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let temp = tempfile::tempdir().unwrap();
+    let shots = Shots::new(temp.path());
+    let driver = start_driver().await;
+    let phone = browser(&driver, true).await;
+    let number = "13900009031";
+    shopper_login(&phone, &app, number, "/me").await;
+    let member = retail_server::storage::members::by_phone(
+        &app.state.store,
+        &app.state.keys,
+        &app.state.settings.points,
+        number,
+    )
+    .await
+    .unwrap()
+    .expect("signed up");
+    assert!(text_of(&phone, "#my-data").await.contains("下载"));
+    click(&phone, "#delete-account").await;
+    wait_path(&phone, "/me/delete").await;
+    shots.take(&phone, "privacy-delete-360").await;
+    type_into(&phone, "#confirm", "注销").await;
+    click(&phone, "#delete-form button").await;
+    assert!(text_of(&phone, "#account-deleted").await.contains("已注销"));
+    let gone = retail_server::storage::members::by_phone(
+        &app.state.store,
+        &app.state.keys,
+        &app.state.settings.points,
+        number,
+    )
+    .await
+    .unwrap();
+    assert!(
+        gone.is_none(),
+        "the phone no longer finds member {}",
+        member.id
+    );
+    phone.close().await.unwrap();
 }

@@ -249,6 +249,7 @@ async fn return_targets_stay_on_this_site(app: TestApp) {
                     ("phone", &phone),
                     ("code", &code),
                     ("back", &decoded(vector)),
+                    ("consent", "on"),
                 ],
             )
             .await;

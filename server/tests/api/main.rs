@@ -19,6 +19,7 @@ mod lane_pay;
 mod members;
 mod orders;
 mod pricing;
+mod privacy;
 mod receipts;
 mod safety;
 mod sales;

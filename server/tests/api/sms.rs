@@ -26,7 +26,12 @@ async fn try_code(app: &TestApp, phone: &str, code: &str) -> crate::web::Page {
     Browser::new(app)
         .post_csrf(
             "/login",
-            &[("phone", phone), ("code", code), ("back", "/me")],
+            &[
+                ("phone", phone),
+                ("code", code),
+                ("back", "/me"),
+                ("consent", "on"),
+            ],
         )
         .await
 }
@@ -74,7 +79,12 @@ async fn the_code_reaches_only_the_provider(app: TestApp) {
     let page = victim_attacker
         .post_csrf(
             "/login",
-            &[("phone", phone), ("code", forged), ("back", "/me")],
+            &[
+                ("phone", phone),
+                ("code", forged),
+                ("back", "/me"),
+                ("consent", "on"),
+            ],
         )
         .await;
     assert!(!logged_in(&page));
@@ -88,7 +98,12 @@ async fn the_code_reaches_only_the_provider(app: TestApp) {
     let page = owner
         .post_csrf(
             "/login",
-            &[("phone", phone), ("code", &code), ("back", "/me")],
+            &[
+                ("phone", phone),
+                ("code", &code),
+                ("back", "/me"),
+                ("consent", "on"),
+            ],
         )
         .await;
     assert!(logged_in(&page), "{} {}", page.status, page.body);

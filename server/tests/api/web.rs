@@ -20,6 +20,8 @@ pub(crate) struct Page {
     pub(crate) status: StatusCode,
     pub(crate) location: Option<String>,
     pub(crate) retry_after: Option<String>,
+    /// The `Content-Disposition` header (downloads).
+    pub(crate) disposition: Option<String>,
     pub(crate) body: String,
 }
 
@@ -76,11 +78,16 @@ impl Browser {
             .headers()
             .get("retry-after")
             .map(|l| l.to_str().unwrap().to_owned());
+        let disposition = resp
+            .headers()
+            .get("content-disposition")
+            .map(|l| l.to_str().unwrap().to_owned());
         let body = resp.text().await.unwrap();
         Page {
             status,
             location,
             retry_after,
+            disposition,
             body,
         }
     }
@@ -143,7 +150,12 @@ pub(crate) async fn shopper(app: &TestApp, phone: &str) -> Browser {
     let page = b
         .post_csrf(
             "/login",
-            &[("phone", phone), ("code", wrong), ("back", "/me")],
+            &[
+                ("phone", phone),
+                ("code", wrong),
+                ("back", "/me"),
+                ("consent", "on"),
+            ],
         )
         .await;
     assert!(
@@ -153,7 +165,12 @@ pub(crate) async fn shopper(app: &TestApp, phone: &str) -> Browser {
     let page = b
         .post_csrf(
             "/login",
-            &[("phone", phone), ("code", &code), ("back", "/me")],
+            &[
+                ("phone", phone),
+                ("code", &code),
+                ("back", "/me"),
+                ("consent", "on"),
+            ],
         )
         .await;
     assert_eq!(page.status, StatusCode::SEE_OTHER);
@@ -1294,7 +1311,7 @@ crate::both_backends!(
 );
 
 /// Places a pickup order at SH001 from the shopper's cart and answers its id.
-async fn pickup_order(b: &mut Browser, sku: uuid::Uuid) -> String {
+pub(crate) async fn pickup_order(b: &mut Browser, sku: uuid::Uuid) -> String {
     let sku = sku.to_string();
     b.post_csrf(
         "/cart/add",

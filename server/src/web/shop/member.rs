@@ -1,7 +1,9 @@
 //! The member centre: sign-up and log-in by phone with a one-time code sent by SMS
 //! ([`crate::app::member_login`]; only the demo sandbox shows the code on the page), tier and
 //! growth, the points and balance ledgers, the member code QR that the page refreshes before it
-//! expires, and the message centre.
+//! expires, and the message centre; privacy (PIPL, [`crate::app::privacy`]): the policy at
+//! `/privacy` (accepted at sign-up and again when its version changes), the member's data
+//! download at `/me/data` and account deletion at `/me/delete`.
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -16,6 +18,7 @@ use super::{cart_count, ensure_session, messages_link, rekey_session, require_me
 use crate::actor::ClientAddr;
 use crate::app::member_login::{self, CodeSent, LogIn};
 use crate::app::members::MEMBER_CODE_TTL_SECS;
+use crate::app::privacy::{self, Deleted, PRIVACY_POLICY_VERSION};
 use crate::app::AppState;
 use crate::error::AppError;
 use crate::secrets::new_token;
@@ -32,6 +35,10 @@ pub fn router() -> Router<AppState> {
         .route("/me", get(me))
         .route("/me/code", get(member_code))
         .route("/me/messages", get(messages))
+        .route("/me/data", get(my_data))
+        .route("/me/delete", get(delete_page).post(delete_account))
+        .route("/privacy", get(privacy_page))
+        .route("/privacy/accept", post(accept_privacy))
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -44,6 +51,8 @@ struct LoginForm {
     phone: Option<String>,
     code: Option<String>,
     back: Option<String>,
+    /// The privacy-policy box (`on` when ticked); a sign-up needs it.
+    consent: Option<String>,
 }
 
 /// Which step of the log-in the page shows.
@@ -97,6 +106,7 @@ fn login_view(ctx: &Ctx, form: &LoginForm, errors: &FieldErrors, step: Step<'_>)
                         input type="hidden" name="phone" value=(phone);
                         p { (ctx.t("手机号 ", "Phone ")) (storage::members::mask_phone(phone)) }
                         (field(ctx.t("验证码", "Code"), "code", "text", "", errors, html!{}))
+                        (consent_box(ctx, errors))
                         button.btn.block type="submit" { (ctx.t("登录", "Log in")) }
                     }
                 }
@@ -207,8 +217,20 @@ async fn login(
         ..form
     };
     let mut errors = FieldErrors::new();
-    let member = match member_login::log_in(&state, from, &phone, &code).await? {
+    let consent = form.consent.as_deref().is_some_and(|v| !v.is_empty());
+    let member = match member_login::log_in(&state, from, &phone, &code, consent).await? {
         LogIn::Member(member) => member,
+        LogIn::ConsentRequired => {
+            errors.insert(
+                "consent",
+                ctx.t(
+                    "注册会员需要先阅读并同意隐私政策",
+                    "To sign up, read and accept the privacy policy",
+                )
+                .into(),
+            );
+            return Ok(login_view(&ctx, &form, &errors, Step::Code(None)));
+        }
         LogIn::WrongCode => {
             errors.insert("code", ctx.t("验证码不正确", "Wrong code").into());
             return Ok(login_view(&ctx, &form, &errors, Step::Code(None)));
@@ -261,6 +283,9 @@ fn signed_member_code(state: &AppState, member: uuid::Uuid) -> WebResult<(String
 async fn me(State(state): State<AppState>, ctx: Ctx) -> WebResult<Response> {
     let session = session(&state, &ctx).await?;
     let (_, member_id) = require_member(session.as_ref(), "/me")?;
+    if !privacy::has_current_consent(&state, member_id).await? {
+        return Ok(accept_view(&ctx));
+    }
     let rules = &state.settings.points;
     let member = storage::members::get(&state.store, &state.keys, rules, member_id).await?;
     let points = storage::members::points_page(&state.store, member_id, None, 20).await?;
@@ -286,6 +311,11 @@ async fn me(State(state): State<AppState>, ctx: Ctx) -> WebResult<Response> {
             a #my-coupons href="/me/coupons" { (ctx.t("我的优惠券", "My coupons")) }
             a href="/coupons" { (ctx.t("领券中心", "Coupon centre")) }
             a #receipt-link href="/receipt" { (ctx.t("扫小票领积分", "Points from a receipt")) }
+        }
+        div.card.spread #privacy-links {
+            a #my-data href="/me/data" { (ctx.t("下载我的数据", "Download my data")) }
+            a #delete-account href="/me/delete" { (ctx.t("注销账户", "Delete my account")) }
+            a href="/privacy" { (ctx.t("隐私政策", "Privacy policy")) }
         }
         div.card.center data-refresh="/me/code" data-expires-in=(expires_in) {
             b { (ctx.t("会员码", "Member code")) }
@@ -439,4 +469,173 @@ fn ledger_kind(lang: Lang, kind: &str) -> &'static str {
         "pay" => lang.t("支付", "Payment"),
         _ => lang.t("其他", "Other"),
     }
+}
+
+/// The privacy-policy box of the log-in form (required for a sign-up).
+fn consent_box(ctx: &Ctx, errors: &FieldErrors) -> maud::Markup {
+    let err = errors.get("consent");
+    html! {
+        div.field.has-error[err.is_some()] {
+            label {
+                input #consent type="checkbox" name="consent" value="on";
+                " " (ctx.t("我已阅读并同意", "I have read and accept the "))
+                a href="/privacy" target="_blank" { (ctx.t("隐私政策", "privacy policy")) }
+                " (" (PRIVACY_POLICY_VERSION) ")"
+            }
+            @if let Some(e) = err { p.field-error role="alert" data-field="consent" { (e) } }
+        }
+    }
+}
+
+/// The privacy policy's text (zh and en) for the current [`PRIVACY_POLICY_VERSION`].
+fn policy_text(ctx: &Ctx) -> maud::Markup {
+    html! {
+        p { (ctx.t("版本 ", "Version ")) b #policy-version { (PRIVACY_POLICY_VERSION) } }
+        p { (ctx.t(
+            "我们收集您的手机号（加密保存，用于登录和识别会员）、订单及其商品、积分与余额明细、优惠券和订单消息，用于提供购物、自提、配送和会员服务。配送地址加密保存，仅用于配送。",
+            "We collect your mobile number (stored encrypted; used to log you in and recognise you as a member), your orders and their items, your points and balance history, coupons and order messages, to provide shopping, pickup, delivery and membership. Delivery addresses are stored encrypted and used only for delivery.")) }
+        p { (ctx.t(
+            "我们不会出售您的个人信息。门店员工只能看到经过遮盖的手机号。",
+            "We do not sell your personal information. Store staff see only a masked phone number.")) }
+        p { (ctx.t(
+            "您可以随时在会员中心下载您的全部数据，或注销账户。注销后，您的手机号和姓名被删除，剩余积分和未使用的优惠券作废；为保持账目完整，订单和积分、余额流水以匿名方式保留。余额不为零或有未完成订单时不能注销。",
+            "You can download all your data from the member centre at any time, or delete your account. Deletion removes your phone number and name and forfeits remaining points and unused coupons; orders and the points and balance ledgers are kept, anonymised, so the books stay complete. An account with a balance above zero or an open order cannot be deleted.")) }
+    }
+}
+
+/// `/privacy`: the policy.
+async fn privacy_page(State(state): State<AppState>, ctx: Ctx) -> WebResult<Response> {
+    let session = session(&state, &ctx).await?;
+    let count = cart_count(&state, session.as_ref()).await?;
+    let body = html! { div.card #privacy-policy { (policy_text(&ctx)) } };
+    Ok(shop_page(
+        &ctx,
+        ctx.t("隐私政策", "Privacy policy"),
+        count,
+        body,
+    ))
+}
+
+/// The page a logged-in member sees instead of the member centre until they accept the current
+/// policy version.
+fn accept_view(ctx: &Ctx) -> Response {
+    let body = html! {
+        div.card #privacy-accept {
+            div.notice role="status" { (ctx.t("隐私政策已更新，请阅读并同意后继续使用会员中心。",
+                "Our privacy policy has changed; please read and accept it to go on using the member centre.")) }
+            (policy_text(ctx))
+            form method="post" action="/privacy/accept" {
+                (ctx.csrf_field())
+                button.btn.block type="submit" { (ctx.t("同意并继续", "Accept and continue")) }
+            }
+            p.muted { (ctx.t("不同意？您仍可 ", "Do not accept? You can still "))
+                a href="/me/data" { (ctx.t("下载您的数据", "download your data")) } (ctx.t(" 或 ", " or "))
+                a href="/me/delete" { (ctx.t("注销账户", "delete your account")) } }
+        }
+    };
+    shop_page(ctx, ctx.t("隐私政策", "Privacy policy"), 0, body)
+}
+
+/// `POST /privacy/accept`: the logged-in member accepts the current version.
+async fn accept_privacy(
+    State(state): State<AppState>,
+    from: ClientAddr,
+    ctx: Ctx,
+    Form(_): Form<std::collections::HashMap<String, String>>,
+) -> WebResult<Response> {
+    let session = session(&state, &ctx).await?;
+    let (_, member_id) = require_member(session.as_ref(), "/me")?;
+    privacy::accept_policy(&state, member_id, from.0).await?;
+    Ok(redirect("/me"))
+}
+
+/// `/me/data`: the member's data as a JSON download.
+async fn my_data(State(state): State<AppState>, ctx: Ctx) -> WebResult<Response> {
+    let session = session(&state, &ctx).await?;
+    let (_, member_id) = require_member(session.as_ref(), "/me/data")?;
+    let data = privacy::export(&state, member_id).await?;
+    let body = serde_json::to_vec_pretty(&data).map_err(|e| AppError::Internal(e.into()))?;
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "application/json; charset=utf-8".to_owned(),
+            ),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"member-data-{member_id}.json\""),
+            ),
+            (axum::http::header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct DeleteForm {
+    confirm: Option<String>,
+}
+
+fn delete_view(ctx: &Ctx, errors: &FieldErrors) -> Response {
+    let body = html! {
+        div.card #delete-form {
+            b { (ctx.t("注销账户", "Delete my account")) }
+            p { (ctx.t(
+                "注销后，您的手机号和姓名被删除，剩余积分和未使用的优惠券作废，无法恢复；订单和积分、余额流水以匿名方式保留。余额不为零或有未完成订单时不能注销。",
+                "Deleting removes your phone number and name and forfeits your remaining points and unused coupons; it cannot be undone. Orders and ledgers are kept, anonymised. An account with a balance above zero or an open order cannot be deleted.")) }
+            p { a href="/me/data" { (ctx.t("先下载我的数据", "Download my data first")) } }
+            form method="post" action="/me/delete" {
+                (ctx.csrf_field())
+                (field(ctx.t("请输入“注销”或 DELETE 确认", "Type DELETE (or 注销) to confirm"), "confirm", "text", "", errors, html!{}))
+                button.btn.block type="submit" { (ctx.t("永久注销", "Delete permanently")) }
+            }
+        }
+    };
+    shop_page(ctx, ctx.t("注销账户", "Delete my account"), 0, body)
+}
+
+/// `/me/delete`: the confirmation form.
+async fn delete_page(State(state): State<AppState>, ctx: Ctx) -> WebResult<Response> {
+    let session = session(&state, &ctx).await?;
+    require_member(session.as_ref(), "/me/delete")?;
+    Ok(delete_view(&ctx, &FieldErrors::new()))
+}
+
+/// `POST /me/delete`: deletes (anonymises) the account once the confirmation is typed, then
+/// logs the browser out. Refusals (balance, open orders) are 409 pages and change nothing.
+async fn delete_account(
+    State(state): State<AppState>,
+    from: ClientAddr,
+    ctx: Ctx,
+    Form(form): Form<DeleteForm>,
+) -> WebResult<Response> {
+    let session = session(&state, &ctx).await?;
+    let (session_id, member_id) = require_member(session.as_ref(), "/me/delete")?;
+    if !privacy::is_delete_confirmation(form.confirm.as_deref().unwrap_or("")) {
+        let mut errors = FieldErrors::new();
+        errors.insert(
+            "confirm",
+            ctx.t("请输入“注销”或 DELETE", "Type DELETE (or 注销)")
+                .into(),
+        );
+        let mut resp = delete_view(&ctx, &errors);
+        *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+        return Ok(resp);
+    }
+    let outcome = privacy::delete_account(&state, member_id, from.0).await?;
+    let token = new_token("ws_");
+    rekey_session(&state, &ctx, session_id, &token, None).await?;
+    let body = html! {
+        div.card #account-deleted {
+            b { (ctx.t("账户已注销", "Your account is deleted")) }
+            @if let Deleted::Now { points, coupons } = outcome {
+                p.muted { (ctx.t("作废积分 ", "Points forfeited: ")) (points) " · " (ctx.t("作废优惠券 ", "coupons forfeited: ")) (coupons) }
+            }
+            p { a href="/" { (ctx.t("返回首页", "Back to the shop")) } }
+        }
+    };
+    let mut resp = shop_page(&ctx, ctx.t("账户已注销", "Account deleted"), 0, body);
+    set_cookie(&mut resp, &sid_cookie(&token));
+    Ok(resp)
 }
