@@ -156,6 +156,24 @@ where
     panic!("{what} {css}: {last}");
 }
 
+/// Waits (up to 30 s) until the element `css` reads `needle`: after a click the page before
+/// the navigation may still be showing.
+async fn wait_for_text(client: &Client, css: &str, needle: &str) {
+    let mut last = String::new();
+    for _ in 0..300 {
+        if let Ok(el) = client.find(Locator::Css(css)).await {
+            if let Ok(text) = el.text().await {
+                if text.contains(needle) {
+                    return;
+                }
+                last = text;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{css} never read {needle:?}; last read {last:?}");
+}
+
 async fn text_of(client: &Client, css: &str) -> String {
     on_element(client, css, "read", |el| async move { el.text().await }).await
 }
@@ -761,9 +779,8 @@ async fn head_office_ships_delivers_and_refunds_after_delivery() {
     type_into(&desk, "#after-sale input[name=qty_1]", "1").await;
     type_into(&desk, "#after-sale input[name=reason]", "包装破损").await;
     click(&desk, "#refund").await;
-    assert!(text_of(&desk, ".notice.ok")
-        .await
-        .contains("售后退款已登记"));
+    // The page before the click may show a notice of its own: wait for the refund's.
+    wait_for_text(&desk, ".notice.ok", "售后退款已登记").await;
     assert!(text_of(&desk, ".returned").await.contains('1'));
     shots.take(&desk, "console-order-after-sale-desktop").await;
     let view = retail_server::storage::orders::get(&app.state.store, order_id)
@@ -993,8 +1010,7 @@ async fn head_office_creates_a_cashier_who_must_choose_a_password() {
     type_into(&till, "#password", "lemon grove mosaic 19").await;
     type_into(&till, "#confirm", "lemon grove mosaic 19").await;
     click(&till, "#change-password button[type=submit]").await;
-    let notice = text_of(&till, ".notice.ok").await;
-    assert!(!notice.is_empty());
+    wait_for_text(&till, ".notice.ok", "密码已修改").await;
     shots.take(&till, "console-password-changed-desktop").await;
     till.goto(&format!("{}/console/orders", app.url))
         .await
