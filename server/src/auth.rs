@@ -92,39 +92,35 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+/// An optional credential: no `Authorization` header → `None`; a header that does not
+/// authenticate → 401.
+async fn if_presented<T>(parts: &mut Parts, state: &AppState) -> AppResult<Option<T>>
+where
+    T: FromRequestParts<AppState, Rejection = AppError>,
+{
+    if parts
+        .headers
+        .contains_key(axum::http::header::AUTHORIZATION)
+    {
+        T::from_request_parts(parts, state).await.map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
 impl axum::extract::OptionalFromRequestParts<AppState> for StaffActor {
     type Rejection = AppError;
 
-    /// No `Authorization` header → `None`; a header that does not authenticate → 401.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> AppResult<Option<Self>> {
-        if parts
-            .headers
-            .contains_key(axum::http::header::AUTHORIZATION)
-        {
-            <Self as FromRequestParts<AppState>>::from_request_parts(parts, state)
-                .await
-                .map(Some)
-        } else {
-            Ok(None)
-        }
+        if_presented(parts, state).await
     }
 }
 
 impl axum::extract::OptionalFromRequestParts<AppState> for Caller {
     type Rejection = AppError;
 
-    /// No `Authorization` header → `None`; a header that does not authenticate → 401.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> AppResult<Option<Self>> {
-        if parts
-            .headers
-            .contains_key(axum::http::header::AUTHORIZATION)
-        {
-            <Self as FromRequestParts<AppState>>::from_request_parts(parts, state)
-                .await
-                .map(Some)
-        } else {
-            Ok(None)
-        }
+        if_presented(parts, state).await
     }
 }
 

@@ -493,6 +493,31 @@ pub async fn set_pin(
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("staff {id} vanished")))
 }
 
+/// One account, if `by` may see it (see [`list`]): 404 otherwise, so a store manager learns
+/// nothing of other stores' accounts.
+pub async fn get(store: &Store, by: &StaffActor, id: Uuid) -> AppResult<StaffRecord> {
+    let missing = || AppError::not_found(format!("staff {id} not found"));
+    let record = storage::staff::record(store, id)
+        .await?
+        .ok_or_else(missing)?;
+    let visible = match by.role {
+        Role::HeadOfficeAdmin => true,
+        Role::StoreManager => {
+            by.location_id.is_some() && record.actor.location_id == by.location_id
+        }
+        Role::Cashier => {
+            return Err(AppError::Forbidden(
+                "the cashier role may not do this".into(),
+            ))
+        }
+    };
+    if visible {
+        Ok(record)
+    } else {
+        Err(missing())
+    }
+}
+
 /// Staff accounts an administrator may see: head office all (or one location's), a store
 /// manager their own store's.
 pub async fn list(

@@ -98,12 +98,7 @@ async fn get_one(
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
 ) -> AppResult<Json<StaffRecord>> {
-    let visible = staff_admin::list(&state.store, &staff, None).await?;
-    visible
-        .into_iter()
-        .find(|r| r.actor.id == id)
-        .map(Json)
-        .ok_or_else(|| crate::error::AppError::not_found(format!("staff {id} not found")))
+    Ok(Json(staff_admin::get(&state.store, &staff, id).await?))
 }
 
 /// Changes name, role, store or enabled; disabling or moving an account ends its sessions.

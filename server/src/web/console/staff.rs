@@ -74,6 +74,21 @@ fn roles_for(staff: &StaffActor) -> &'static [Role] {
     }
 }
 
+/// The stores and warehouses `staff` may give an account (head office: all; a store manager:
+/// their own), with the store the pages are limited to.
+async fn assignable_locations(
+    state: &AppState,
+    staff: &StaffActor,
+) -> WebResult<(Option<String>, Vec<storage::locations::Location>)> {
+    let own = scope(staff);
+    let locations = storage::locations::list(&state.store)
+        .await?
+        .into_iter()
+        .filter(|l| l.kind != "head_office" && own.as_ref().is_none_or(|o| o == &l.id))
+        .collect();
+    Ok((own, locations))
+}
+
 async fn list_view(
     state: &AppState,
     ctx: &Ctx,
@@ -82,12 +97,7 @@ async fn list_view(
     errors: &FieldErrors,
 ) -> WebResult<Response> {
     let people = staff_admin::list(&state.store, staff, None).await?;
-    let own = scope(staff);
-    let locations: Vec<_> = storage::locations::list(&state.store)
-        .await?
-        .into_iter()
-        .filter(|l| l.kind != "head_office" && own.as_ref().is_none_or(|o| o == &l.id))
-        .collect();
+    let (own, locations) = assignable_locations(state, staff).await?;
     let id = form
         .id
         .clone()
@@ -210,17 +220,8 @@ async fn account_view(
     notice: Option<&str>,
     errors: &FieldErrors,
 ) -> WebResult<Response> {
-    let account = staff_admin::list(&state.store, staff, None)
-        .await?
-        .into_iter()
-        .find(|r| r.actor.id == id)
-        .ok_or_else(|| AppError::not_found(format!("staff {id} not found")))?;
-    let own = scope(staff);
-    let locations: Vec<_> = storage::locations::list(&state.store)
-        .await?
-        .into_iter()
-        .filter(|l| l.kind != "head_office" && own.as_ref().is_none_or(|o| o == &l.id))
-        .collect();
+    let account = staff_admin::get(&state.store, staff, id).await?;
+    let (own, locations) = assignable_locations(state, staff).await?;
     let notice_text = match notice {
         Some("created") => Some(ctx.t("账号已创建。", "Account created.")),
         Some("saved") => Some(ctx.t("已保存。", "Saved.")),
