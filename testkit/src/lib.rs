@@ -12,6 +12,7 @@
 //!   driven by its headless command lines;
 //! * [`edge`] — a store's edge agent in-process (`edge_agent::run_with_devices`) with its gates
 //!   on pseudo-terminals and its pickup printer writing to a file;
+//! * [`fuzzer`] — Schemathesis, the OpenAPI fuzzer, run against a server's live document;
 //! * [`sms`] — a fake Alibaba Cloud SMS endpoint ([`FakeAliyunSms`]) that checks the
 //!   server's signed requests and answers in the real format;
 //! * [`both_backends!`] — one test body run against SQLite and PostgreSQL, each test with a
@@ -29,6 +30,7 @@
 
 pub mod broker;
 pub mod edge;
+pub mod fuzzer;
 pub mod lane;
 mod macros;
 pub mod postgres;

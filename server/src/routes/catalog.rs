@@ -250,7 +250,7 @@ async fn upsert_category(
 }
 
 /// Products by code, a page at a time (public: shoppers browse; staff also see off-shelf ones).
-#[utoipa::path(get, path = "/products", tag = "catalog", params(ProductQuery),
+#[utoipa::path(get, path = "/products", tag = "catalog", security((), ("staff" = [])), params(ProductQuery),
     responses((status = 200, body = ProductPage), (status = 400, body = crate::error::ErrorBody),
         (status = 404, body = crate::error::ErrorBody)))]
 async fn list_products(

@@ -68,8 +68,8 @@ pub struct PaymentIntent {
 /// per the order's member (429 with `Retry-After`).
 #[utoipa::path(post, path = "/orders/{id}/payments", tag = "payments", request_body = CreatePayment,
     params(("id" = Uuid, Path, description = "order id")),
-    responses((status = 200, body = PaymentIntent), (status = 409, body = crate::error::ErrorBody),
-        (status = 429, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = PaymentIntent), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)))]
 async fn create_payment(
     client: ClientAddr,
     State(state): State<AppState>,
@@ -337,7 +337,8 @@ async fn lane_payment(
 /// shopper paid first (the lane then takes the payment).
 #[utoipa::path(post, path = "/pos/payments/{id}/cancel", tag = "payments", security(("device" = [])),
     params(("id" = Uuid, Path, description = "payment id")),
-    responses((status = 200, body = LanePayment), (status = 409, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = LanePayment), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody)))]
 async fn cancel_lane_payment(
     device: DeviceActor,
     State(state): State<AppState>,
