@@ -127,6 +127,7 @@ async fn claim(
 
 /// Which coupons.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CouponFilter {
     /// Only unused, unexpired coupons (default false).
     pub available: Option<bool>,

@@ -49,6 +49,7 @@ pub struct RegisteredDevice {
 
 /// Filter for listing devices.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeviceFilter {
     /// Only this store's devices.
     pub location_id: Option<String>,

@@ -306,3 +306,68 @@ impl Modify for CommonResponses {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use utoipa::openapi::path::{Operation, ParameterIn};
+
+    fn operations(doc: &utoipa::openapi::OpenApi) -> Vec<(String, &Operation)> {
+        let mut all = Vec::new();
+        for (path, item) in &doc.paths.paths {
+            for operation in [&item.get, &item.put, &item.post, &item.delete, &item.patch]
+                .into_iter()
+                .flatten()
+            {
+                all.push((path.clone(), operation));
+            }
+        }
+        all
+    }
+
+    /// A query struct documented without `parameter_in = Query` appears as required path
+    /// parameters the path does not have: clients (and the fuzzer) could never send them.
+    #[test]
+    fn every_parameter_is_where_the_handler_reads_it() {
+        let (_, doc) = super::api();
+        for (path, operation) in operations(&doc) {
+            let in_template: BTreeSet<String> = path
+                .split('/')
+                .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}').map(str::to_owned))
+                .collect();
+            let declared: BTreeSet<String> = operation
+                .parameters
+                .iter()
+                .flatten()
+                .filter(|p| p.parameter_in == ParameterIn::Path)
+                .map(|p| p.name.clone())
+                .collect();
+            assert_eq!(in_template, declared, "{path}: path parameters");
+        }
+    }
+
+    /// Every operation may answer 503 (busy), one taking input 400 (unparsable), one taking a
+    /// credential 401 — and says so, with the one error shape.
+    #[test]
+    fn every_operation_documents_the_answers_any_request_may_get() {
+        let (_, doc) = super::api();
+        for (path, operation) in operations(&doc) {
+            let statuses: BTreeSet<&str> = operation
+                .responses
+                .responses
+                .keys()
+                .map(String::as_str)
+                .collect();
+            assert!(statuses.contains("503"), "{path}: {statuses:?}");
+            let takes_input = operation.request_body.is_some()
+                || operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
+            if takes_input {
+                assert!(statuses.contains("400"), "{path}: {statuses:?}");
+            }
+            if operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                assert!(statuses.contains("401"), "{path}: {statuses:?}");
+            }
+        }
+    }
+}

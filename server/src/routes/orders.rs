@@ -178,6 +178,7 @@ async fn get_order(
 
 /// Order list filter.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct OrderFilter {
     /// Location (store or warehouse).
     pub location_id: Option<String>,

@@ -103,7 +103,9 @@ pub struct PaymentNotification {
 
 /// Receives a signed payment notification from the provider.
 #[utoipa::path(post, path = "/payments/notify", tag = "payments", request_body = PaymentNotification,
-    responses((status = 200), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+    responses((status = 200), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
+        (status = 404, description = "no payment provider sends notifications to this server", body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 async fn notify(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -32,6 +32,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Promotion list filter.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PromotionFilter {
     /// Only promotions not ended and not past their window (default true).
     pub current: Option<bool>,
@@ -119,6 +120,7 @@ async fn set_till_rounding(
 
 /// Which store's context.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ContextQuery {
     /// Store code (staff; a device always gets its own store's).
     pub store: Option<String>,

@@ -12,13 +12,14 @@
 //! Run it alone: `cargo test -p retail-server --test api fuzz -- --nocapture` (needs
 //! `pip install schemathesis==4.32.5`; skipped loudly without it, except under `CI=true`).
 
+use chrono::Utc;
 use reqwest::StatusCode;
+use retail_domain::codes::{MemberCode, SignedCode};
 use retail_testkit::fuzzer::{FuzzRun, Protected, Schemathesis, StaffLogin};
 use retail_testkit::server::DEMO_PASSWORD;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::pricing::member_code;
 use crate::support::TestApp;
 
 /// Test cases per operation and phase, for the head-office run and the store manager's.
@@ -59,7 +60,6 @@ struct Seeds {
 /// operations that end credentials (revoking a device, disabling an account or resetting its
 /// password) only ever act on other devices and accounts than the run's own.
 async fn seeds(app: &TestApp, own_device: Uuid) -> Seeds {
-    let admin = app.login("admin").await;
     // A few orders waiting for payment at SH001, so order operations find real orders.
     let skus = column(
         app,
@@ -79,10 +79,6 @@ async fn seeds(app: &TestApp, own_device: Uuid) -> Seeds {
         assert_eq!(status, StatusCode::OK, "{body}");
     }
     let members = column(app, "SELECT id FROM members ORDER BY id LIMIT 5").await;
-    let mut codes = Vec::new();
-    for member in members.iter().take(2) {
-        codes.push(member_code(app, &admin, member.parse().unwrap()).await);
-    }
     let mut ids = Vec::new();
     for sql in [
         "SELECT id FROM orders ORDER BY id LIMIT 5",
@@ -112,7 +108,6 @@ async fn seeds(app: &TestApp, own_device: Uuid) -> Seeds {
         ),
         ("members".to_owned(), members),
         ("ids".to_owned(), ids),
-        ("member_codes".to_owned(), codes),
     ];
     let half = 0.5;
     let mut bindings: Vec<(String, String, f64)> = Vec::new();
@@ -173,30 +168,55 @@ async fn seeds(app: &TestApp, own_device: Uuid) -> Seeds {
     }
 }
 
+/// Member codes of the first seeded members, signed with the server's key and valid for ten
+/// minutes (a run outlasts the 60 s of a code a phone shows).
+fn member_codes(app: &TestApp, seeds: &Seeds) -> (String, Vec<String>) {
+    let members = seeds
+        .dictionaries
+        .iter()
+        .find(|(name, _)| name == "members")
+        .map(|(_, ids)| ids.clone())
+        .unwrap_or_default();
+    let expires_at = Utc::now() + chrono::Duration::minutes(10);
+    let codes = members
+        .iter()
+        .take(2)
+        .map(|id| {
+            app.sign(&SignedCode::Member(MemberCode {
+                member_id: id.parse().unwrap(),
+                expires_at,
+            }))
+        })
+        .collect();
+    ("member_codes".to_owned(), codes)
+}
+
 /// Runs Schemathesis with these credentials and fails the test with its report when it found
 /// anything.
 async fn fuzz_as(
     st: &Schemathesis,
     app: &TestApp,
+    seeds: &Seeds,
     username: &str,
-    device: &(Uuid, String),
+    device_token: &str,
     max_examples: u32,
 ) {
-    let seeds = seeds(app, device.0).await;
+    let mut dictionaries = seeds.dictionaries.clone();
+    dictionaries.push(member_codes(app, seeds));
     let run = FuzzRun {
         schema_url: format!("{}/api/v1/openapi.json", app.url),
         staff: StaffLogin::Login {
             username: username.into(),
             password: DEMO_PASSWORD.into(),
         },
-        device_token: device.1.clone(),
+        device_token: device_token.to_owned(),
         max_examples: env_or("FUZZ_EXAMPLES", max_examples),
         seed: env_or("FUZZ_SEED", SEED),
         phases: vec!["examples", "coverage", "fuzzing", "stateful"],
         workers: 2,
-        dictionaries: seeds.dictionaries,
-        bindings: seeds.bindings,
-        protected: seeds.protected,
+        dictionaries,
+        bindings: seeds.bindings.clone(),
+        protected: seeds.protected.clone(),
         extra_args: match std::env::var("FUZZ_REPORT_DIR") {
             Ok(dir) => vec![
                 "--report".into(),
@@ -231,11 +251,26 @@ async fn openapi_document_holds_under_fuzzing(app: TestApp) {
     let Some(st) = Schemathesis::find_or_skip().await else {
         return;
     };
-    let device = app
+    let (device, device_token) = app
         .register_device("admin", "SH001", "pos", "fuzzer lane")
         .await;
-    fuzz_as(&st, &app, "admin", &device, ADMIN_EXAMPLES).await;
-    fuzz_as(&st, &app, "mgr.sh001", &device, MANAGER_EXAMPLES).await;
+    let seeds = seeds(&app, device).await;
+    fuzz_as(&st, &app, &seeds, "admin", &device_token, ADMIN_EXAMPLES).await;
+    fuzz_as(
+        &st,
+        &app,
+        &seeds,
+        "mgr.sh001",
+        &device_token,
+        MANAGER_EXAMPLES,
+    )
+    .await;
+
+    // Whatever the fuzzer did, the stock ledger still adds up.
+    let admin = app.login("admin").await;
+    let (status, mismatches) = app.get("/api/v1/stock/ledger-check", Some(&admin)).await;
+    assert_eq!(status, StatusCode::OK, "{mismatches}");
+    assert_eq!(mismatches, json!([]), "the stock ledger after fuzzing");
 }
 crate::both_backends!(
     openapi_document_holds_under_fuzzing,
@@ -250,4 +285,148 @@ fn generous_limits(settings: &mut retail_server::config::Settings) {
     settings.auth.login_attempts_per_minute = 1_000_000;
     settings.auth.login_attempts_per_address_per_minute = 1_000_000;
     settings.auth.login_attempts_per_user_per_minute = 1_000_000;
+}
+
+// -------------------------------------------------------------------------------------------
+// What the fuzzer found, each kept as a regression test.
+// -------------------------------------------------------------------------------------------
+
+/// Found by the fuzzer on PostgreSQL: a NUL character in a query, a path or a JSON body
+/// reached the database, which refuses NULs in text, and the answer was a 500. Now every API
+/// input holding one is a 400 before anything is read or written, on both databases.
+async fn nul_characters_are_refused_with_400(app: TestApp) {
+    let admin = app.login("admin").await;
+    let (status, body) = app
+        .get("/api/v1/staff?location=SH%00001", Some(&admin))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_query");
+    let (status, body) = app
+        .get("/api/v1/stores/SH%00001/shelves", Some(&admin))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_path");
+    let (status, body) = app
+        .post_raw(
+            "/api/v1/auth/login",
+            None,
+            r#"{"username": "adm\u0000in", "password": "demo1234"}"#,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_body");
+    // An escaped backslash before `u0000` is text, not a NUL: an ordinary wrong log-in.
+    let (status, body) = app
+        .post_raw(
+            "/api/v1/auth/login",
+            None,
+            r#"{"username": "adm\\u0000in", "password": "demo1234"}"#,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    // A shelf named with a NUL is refused and the shelf stays as it was.
+    let sku = column(&app, "SELECT id FROM skus ORDER BY id LIMIT 1").await[0].clone();
+    let path = format!("/api/v1/stores/SH001/shelves/{sku}");
+    let (_, before) = app
+        .get("/api/v1/stores/SH001/shelves?limit=1000", Some(&admin))
+        .await;
+    let response = app
+        .client
+        .put(format!("{}{path}", app.url))
+        .bearer_auth(&admin)
+        .header("content-type", "application/json")
+        .body(r#"{"shelf": "A1\u0000"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let (_, after) = app
+        .get("/api/v1/stores/SH001/shelves?limit=1000", Some(&admin))
+        .await;
+    assert_eq!(before, after);
+}
+crate::both_backends!(
+    nul_characters_are_refused_with_400,
+    nul_characters_are_refused_with_400
+);
+
+/// Found by the fuzzer: the catalog took a member price of ¥13,924,712,066,044.50, above the
+/// largest unit price the pricing engine accepts (¥1,000,000), after which every order of the
+/// SKU was refused. Chain, member and store prices above it are now refused with 422 and
+/// change nothing; the SKU stays on sale.
+async fn prices_the_engine_cannot_sell_are_refused(app: TestApp) {
+    let admin = app.login("admin").await;
+    let sku = column(
+        &app,
+        "SELECT sku_id FROM stock WHERE location_id = 'SH001' AND on_hand - reserved > 5 \
+         ORDER BY sku_id LIMIT 1",
+    )
+    .await[0]
+        .clone();
+    let prices = || async {
+        let (status, sku) = app
+            .get(
+                &format!("/api/v1/products/{}", product_of(&app, &sku).await),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{sku}");
+        sku
+    };
+    let before = prices().await;
+    let price_path = format!("/api/v1/skus/{sku}/price");
+    for body in [
+        json!({"price": "10.00", "member_price": "13924712066044.50"}),
+        json!({"price": "1000000.01"}),
+    ] {
+        let (status, answer) = app.put(&price_path, Some(&admin), body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    }
+    let (status, answer) = app
+        .put(
+            &format!("/api/v1/stores/SH001/prices/{sku}"),
+            Some(&admin),
+            json!({"price": "1000000.01"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert_eq!(prices().await, before, "nothing changed");
+    let (status, body) = app
+        .post(
+            "/api/v1/orders",
+            None,
+            json!({"id": Uuid::now_v7(), "fulfilment": "pickup", "store": "SH001",
+                   "lines": [{"sku_id": sku, "qty": 1}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "still on sale: {body}");
+    // The largest price is taken (a store price up to 200% of it is not: it would be above).
+    let (status, answer) = app
+        .put(&price_path, Some(&admin), json!({"price": "1000000.00"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let (status, answer) = app
+        .put(
+            &format!("/api/v1/stores/SH001/prices/{sku}"),
+            Some(&admin),
+            json!({"price": "1500000.00"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+}
+crate::both_backends!(
+    prices_the_engine_cannot_sell_are_refused,
+    prices_the_engine_cannot_sell_are_refused
+);
+
+/// The product a SKU belongs to.
+async fn product_of(app: &TestApp, sku: &str) -> String {
+    let mut tx = app.state.store.begin().await.unwrap();
+    let row = sqlx::query("SELECT product_id FROM skus WHERE id = $1")
+        .bind(sku)
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    sqlx::Row::get(&row, "product_id")
 }
