@@ -50,7 +50,7 @@ where
         )
         .await
         .map_err(|rejection| AppError::bad_request("invalid_body", rejection.body_text()))?;
-        if json_has_nul(&bytes) {
+        if retail_domain::wire::json_has_nul(&bytes) {
             return Err(AppError::bad_request("invalid_body", NUL_MESSAGE));
         }
         let request = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
@@ -67,24 +67,6 @@ impl<T: Serialize> IntoResponse for Json<T> {
 
 /// What a request holding a NUL character is told.
 const NUL_MESSAGE: &str = "text must not contain NUL characters";
-
-/// Does this JSON text hold a NUL in a string (or a key)? JSON writes NUL only as the escape
-/// `\u0000`, so only a body containing those six characters is parsed to find out (an escaped
-/// backslash followed by `u0000` is text, not a NUL).
-fn json_has_nul(body: &[u8]) -> bool {
-    fn holds_nul(value: &serde_json::Value) -> bool {
-        match value {
-            serde_json::Value::String(text) => text.contains('\0'),
-            serde_json::Value::Array(items) => items.iter().any(holds_nul),
-            serde_json::Value::Object(map) => map
-                .iter()
-                .any(|(key, value)| key.contains('\0') || holds_nul(value)),
-            _ => false,
-        }
-    }
-    body.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000"))
-        && serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|v| holds_nul(&v))
-}
 
 /// Query-string extractor with [`AppError`] rejections; a NUL (`%00`) is refused with 400
 /// `invalid_query`.

@@ -430,3 +430,145 @@ async fn product_of(app: &TestApp, sku: &str) -> String {
     tx.commit().await.unwrap();
     sqlx::Row::get(&row, "product_id")
 }
+
+// -------------------------------------------------------------------------------------------
+// Device messages from the store bus, generated (the bus is not in the OpenAPI document).
+// -------------------------------------------------------------------------------------------
+
+/// Any text, NULs and other control characters included.
+fn any_text() -> impl proptest::strategy::Strategy<Value = String> {
+    proptest::prelude::any::<String>()
+}
+
+/// Status and event payloads with any values in their fields (JSON objects shaped like the
+/// messages, their fields any JSON text or number), and raw bytes.
+fn device_payloads(store: &'static str) -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+    use proptest::prelude::*;
+    let id = prop_oneof![
+        Just(Uuid::now_v7().to_string()),
+        any::<u128>().prop_map(|n| Uuid::from_u128(n).to_string()),
+        any_text(),
+    ];
+    let field = prop_oneof![
+        any_text().prop_map(serde_json::Value::from),
+        any::<i64>().prop_map(serde_json::Value::from),
+        Just(serde_json::Value::Null),
+    ];
+    let store = prop_oneof![3 => Just(store.to_owned()), 1 => any_text()];
+    let event = prop_oneof![
+        (
+            any_text(),
+            prop_oneof![Just("open"), Just("deny"), Just("audit")],
+            any_text(),
+            any::<u32>()
+        )
+            .prop_map(|(gate, decision, reason, items)| json!({
+                "event": "exit_scan", "gate": gate, "decision": decision, "reason": reason,
+                "session_id": Uuid::now_v7(), "item_count": items, "total": "12.50"})),
+        (any_text(), any_text()).prop_map(
+            |(printer, fault)| json!({"event": "printer_fault", "printer": printer, "fault": fault})
+        ),
+        Just(json!({"event": "pick_slip_printed", "order_id": Uuid::now_v7()})),
+        (prop_oneof![Just("done"), Just("failed")], any_text())
+            .prop_map(|(outcome, detail)| json!({"event": "command_ack",
+                "command_id": Uuid::now_v7(), "outcome": outcome, "detail": detail})),
+        (any_text(), field.clone())
+            .prop_map(|(event, value)| json!({"event": event, "gate": value})),
+    ];
+    let events = (id.clone(), store.clone(), event).prop_map(|(message_id, store, event)| {
+        let mut message = json!({"v": 1, "message_id": message_id,
+                                 "at": Utc::now().to_rfc3339(), "store": store});
+        for (key, value) in event.as_object().unwrap() {
+            message[key] = value.clone();
+        }
+        serde_json::to_vec(&message).unwrap()
+    });
+    let health = (any_text(), any_text(), any_text())
+        .prop_map(|(name, state, detail)| json!({"name": name, "state": state, "detail": detail}));
+    let statuses = (
+        id,
+        store,
+        prop_oneof![Just("online"), Just("offline")],
+        any_text(),
+        proptest::collection::vec(health, 0..3),
+    )
+        .prop_map(|(message_id, store, status, version, health)| {
+            serde_json::to_vec(&json!({"v": 1, "message_id": message_id,
+                "at": Utc::now().to_rfc3339(), "store": store, "status": status,
+                "version": version, "health": health}))
+            .unwrap()
+        });
+    prop_oneof![
+        3 => events,
+        2 => statuses,
+        1 => proptest::collection::vec(any::<u8>(), 0..512),
+    ]
+}
+
+/// Issue 15: whatever a device publishes on its own topics — any text in any field (NULs too),
+/// any ids, the wrong store, bytes that are not JSON — the server takes the message or refuses
+/// it with a reason. It never fails to store one (a failure is not acknowledged, so the device
+/// would send the same poisoned message for ever). Found by this test: a NUL in an event's
+/// text was such a poisoned message on PostgreSQL (and stored as such on SQLite); messages
+/// holding one are now refused on both, like API requests.
+async fn device_messages_of_any_shape_are_taken_or_refused(app: TestApp) {
+    use proptest::strategy::{Strategy, ValueTree};
+    let (device, _) = crate::bus::register_at(&app, "SH001").await;
+    let topics = [
+        retail_domain::wire::bus::events_topic("SH001", device),
+        retail_domain::wire::bus::status_topic("SH001", device),
+    ];
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let payloads = device_payloads("SH001");
+    // NULs, which one of the databases refuses, in every text field.
+    let nul = "A\u{0}B";
+    let at = Utc::now().to_rfc3339();
+    let chosen: Vec<Vec<u8>> = [
+        json!({"event": "printer_fault", "printer": nul, "fault": nul}),
+        json!({"event": "exit_scan", "gate": nul, "decision": "deny", "reason": nul}),
+        json!({"event": "command_ack", "command_id": Uuid::now_v7(), "outcome": "failed", "detail": nul}),
+        json!({"status": "online", "version": nul, "health": [{"name": nul, "state": nul, "detail": nul}]}),
+    ]
+    .into_iter()
+    .map(|fields| {
+        let mut message = json!({"v": 1, "message_id": Uuid::now_v7(), "at": at, "store": "SH001"});
+        for (key, value) in fields.as_object().unwrap() {
+            message[key] = value.clone();
+        }
+        serde_json::to_vec(&message).unwrap()
+    })
+    .collect();
+    let mut taken = 0;
+    for case in 0..400 {
+        let payload = match chosen.get(case / 2) {
+            Some(payload) => payload.clone(),
+            None => payloads.new_tree(&mut runner).unwrap().current(),
+        };
+        let topic = &topics[case % 2];
+        let decision =
+            retail_server::app::device_events::decide(&app.state.store, topic, &payload).await;
+        if case / 2 < chosen.len() {
+            assert!(
+                matches!(
+                    decision.outcome,
+                    retail_server::app::device_events::Outcome::Refused(_)
+                ),
+                "a NUL is refused on both databases: {:?}",
+                decision.outcome
+            );
+        }
+        match decision.outcome {
+            retail_server::app::device_events::Outcome::Failed(reason) => panic!(
+                "{topic}: {reason}\npayload: {}",
+                String::from_utf8_lossy(&payload)
+            ),
+            retail_server::app::device_events::Outcome::Applied => taken += 1,
+            _ => {}
+        }
+    }
+    assert!(taken > 0, "some generated messages are good ones");
+}
+crate::both_backends!(
+    device_messages_of_any_shape_are_taken_or_refused,
+    device_messages_of_any_shape_are_taken_or_refused
+);
