@@ -108,6 +108,12 @@ async fn seeds(app: &TestApp, own_device: Uuid) -> Seeds {
         ),
         ("members".to_owned(), members),
         ("ids".to_owned(), ids),
+        // Client ids of new records must be UUIDv7 (the schema says only `uuid`): fresh ones,
+        // so creates get past that check to their real rules.
+        (
+            "new_ids".to_owned(),
+            (0..300).map(|_| Uuid::now_v7().to_string()).collect(),
+        ),
     ];
     let half = 0.5;
     let mut bindings: Vec<(String, String, f64)> = Vec::new();
@@ -137,6 +143,17 @@ async fn seeds(app: &TestApp, own_device: Uuid) -> Seeds {
     }
     for key in ["path.id", "body.order_id", "body.product_id"] {
         bindings.push((key.into(), "ids".into(), half));
+    }
+    for key in [
+        "body.id",
+        "body.coupon_id",
+        "body.sale_id",
+        "body.claim_id",
+        "body.promotion.id",
+        "body.sales[*].id",
+        "body.products[*].id",
+    ] {
+        bindings.push((key.into(), "new_ids".into(), 0.7));
     }
     bindings.push(("body.member_id".into(), "members".into(), half));
     bindings.push(("body.member_code".into(), "member_codes".into(), half));
@@ -275,13 +292,15 @@ async fn openapi_document_holds_under_fuzzing(app: TestApp) {
 crate::both_backends!(
     openapi_document_holds_under_fuzzing,
     openapi_document_holds_under_fuzzing,
-    super::generous_limits
+    super::fuzzing_settings
 );
 
-/// Every request comes from 127.0.0.1 and the fuzzer tries log-ins by the thousand: per-address
-/// limits high enough that the run's own log-ins keep working (429s stay documented where
-/// they can occur; the limits themselves have their own tests).
-fn generous_limits(settings: &mut retail_server::config::Settings) {
+/// The store bus on (the embedded broker, on a free port), so commands to edge agents go out;
+/// and, since every request comes from 127.0.0.1 and the fuzzer tries log-ins by the thousand,
+/// per-address log-in limits high enough that the run's own log-ins keep working (429s stay
+/// documented where they can occur; the limits themselves have their own tests).
+fn fuzzing_settings(settings: &mut retail_server::config::Settings) {
+    crate::bus::embedded_bus(settings);
     settings.auth.login_attempts_per_minute = 1_000_000;
     settings.auth.login_attempts_per_address_per_minute = 1_000_000;
     settings.auth.login_attempts_per_user_per_minute = 1_000_000;
