@@ -179,7 +179,8 @@ pub fn check_barcode(field: &str, barcode: &BarcodeRequest) -> AppResult<String>
     Ok(code.to_owned())
 }
 
-fn looks_like_gtin(code: &str) -> bool {
+/// Could `code` be a GTIN (8, 12 or 13 digits)? Such codes are scanned as GTINs.
+pub fn looks_like_gtin(code: &str) -> bool {
     matches!(code.len(), 8 | 12 | 13) && code.bytes().all(|b| b.is_ascii_digit())
 }
 

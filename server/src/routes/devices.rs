@@ -57,7 +57,9 @@ pub struct DeviceFilter {
 
 /// Registers a device (head office, or the store's manager).
 #[utoipa::path(post, path = "/devices", tag = "devices", security(("staff" = [])), request_body = RegisterDevice,
-    responses((status = 200, body = RegisteredDevice), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = RegisteredDevice), (status = 403, body = crate::error::ErrorBody),
+        (status = 409, description = "id_in_use: the id is a device of another store", body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody)))]
 async fn register(
     staff: StaffActor,
     State(state): State<AppState>,
