@@ -9,8 +9,13 @@
 //! The run is bounded by examples per operation and uses a fixed seed: a failure is
 //! reproduced by running the test again (or with the `curl` line it prints).
 //!
-//! Run it alone: `cargo test -p retail-server --test api fuzz -- --nocapture` (needs
-//! `pip install schemathesis==4.32.5`; skipped loudly without it, except under `CI=true`).
+//! Run it alone: `FUZZ_VERBOSE=1 cargo test -p retail-server --test api fuzz::openapi --
+//! --nocapture` (needs `pip install schemathesis==4.32.5`; skipped loudly without it, except
+//! under `CI=true`). `FUZZ_SEED` and `FUZZ_EXAMPLES` explore beyond the bounded run;
+//! `FUZZ_REPORT_DIR` keeps every request and answer (HAR).
+//!
+//! Below it: the regression tests of what the fuzzer found, and generated device messages fed
+//! to the store-bus consumer (the bus is not in the OpenAPI document).
 
 use chrono::Utc;
 use reqwest::StatusCode;
@@ -48,7 +53,7 @@ async fn column(app: &TestApp, sql: &str) -> Vec<String> {
 }
 
 /// What the generator is told: dictionaries of real values, the parameters that take them, and
-/// the bindings that keep the run's own credentials alive.
+/// the values the operations that end credentials must not take (the run's own).
 struct Seeds {
     dictionaries: Vec<(String, Vec<String>)>,
     bindings: Vec<(String, String, f64)>,
