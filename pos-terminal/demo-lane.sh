@@ -5,8 +5,9 @@
 # runs `pos-terminal --simulate`. The lane prints the pseudo-terminal to send scans to, e.g.
 #   printf '6901234567892\r' > /dev/pts/7
 # and writes receipts to ./lane-demo/data/receipts.bin (raw ESC/POS) and receipts.bin.txt
-# (readable); the customer display's bytes go to ./lane-demo/data/display.bin. Manager PIN for
-# voiding a sale: 1234.
+# (readable); the customer display's bytes go to ./lane-demo/data/display.bin. Sign in as a
+# demo cashier (e.g. cashier1.sh001) with the demo lane PIN 246810; the manager mgr.sh001
+# approves voids and returns with the same PIN.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SERVER=${1:-http://127.0.0.1:8080}
@@ -25,21 +26,18 @@ if [ ! -f "$DIR/lane.toml" ]; then
     -d "{\"id\":\"$ID\",\"location_id\":\"SH001\",\"kind\":\"pos\",\"name\":\"Demo lane $ID\"}" |
     sed -n 's/.*"credential":"\([^"]*\)".*/\1/p')
   [ -n "$CRED" ] || { echo "cannot register the lane device" >&2; exit 1; }
-  PIN_HASH=$(printf '1234' | sha256sum | cut -d' ' -f1)
   cat > "$DIR/lane.toml" <<TOML
 server_url = "$SERVER"
 credential = "$CRED"
 store = "SH001"
 mqtt_url = "mqtt://127.0.0.1:1884"
 lane = 1
-cashier = "cashier1.sh001"
 store_name = "鲜邻超市 上海一店"
 data_dir = "data"
 firmware_dir = "$PWD/firmware-config"
 scanner_profile = "honeywell-voyager-1450g-cdc"
 printer_profile = "epson-tm-t88v"
 display_profile = "vfd-2x20-epson-dmd"
-manager_pin_sha256 = "$PIN_HASH"
 footer = ["谢谢惠顾，欢迎再来"]
 TOML
 fi

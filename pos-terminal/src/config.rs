@@ -6,7 +6,6 @@
 //! store = "SH001"                           # optional: must be the credential's store
 //! mqtt_url = "mqtt://127.0.0.1:1884"        # optional: catalog notices (pull at once)
 //! lane = 1
-//! cashier = "cashier1.sh001"
 //! data_dir = "./lane-data"                  # the lane's SQLite database (and simulated receipts)
 //! firmware_dir = "firmware-config"          # device profiles
 //! scanner_profile = "honeywell-voyager-1450g-cdc"
@@ -15,8 +14,11 @@
 //! printer = "tcp:192.168.10.31:9100"        # file:PATH | tcp:HOST:PORT | serial:PATH[@BAUD]
 //! display_profile = "vfd-2x20-epson-dmd"    # optional customer display (total, QR amount)
 //! display = "serial:/dev/ttyUSB2@9600"      # its line (data_dir/display.bin with --simulate)
-//! manager_pin_sha256 = "…"                  # sha256 hex of the store manager's PIN
 //! ```
+//!
+//! Nobody is configured to work the lane: cashiers sign in at the lane with their user name and
+//! lane PIN, checked offline against the roster the lane pulls from the server; a manager
+//! approves voids and returns with theirs.
 //!
 //! The scales' label layouts (variable-measure EAN-13: PLU and price or weight) are the
 //! chain's, set on the server (`barcodes.variable_measure`) and pulled with the pricing context;
@@ -45,8 +47,6 @@ pub struct Config {
     pub store: Option<String>,
     /// Lane number (1–99).
     pub lane: u32,
-    /// The cashier signed in at this lane.
-    pub cashier: String,
     /// The store's name for receipts (default: the store code).
     #[serde(default)]
     pub store_name: Option<String>,
@@ -74,9 +74,6 @@ pub struct Config {
     /// (with `--simulate`, the file `display.bin` in `data_dir` when not set).
     #[serde(default)]
     pub display: Option<String>,
-    /// SHA-256 hex of the store manager's PIN (voiding a sale).
-    #[serde(default)]
-    pub manager_pin_sha256: Option<String>,
     /// Seconds between sale pushes while sales wait (default 5).
     #[serde(default = "default_push_secs")]
     pub push_interval_secs: u64,
@@ -140,9 +137,6 @@ impl Config {
     pub fn check(&self) -> anyhow::Result<()> {
         if !(1..=99).contains(&self.lane) {
             bail!("lane must be 1 to 99, got {}", self.lane);
-        }
-        if self.cashier.trim().is_empty() {
-            bail!("cashier must not be empty");
         }
         if !self.credential.starts_with("dv_") {
             bail!("credential must be the device credential (dv_…) shown at registration");

@@ -219,6 +219,11 @@ impl ServerApi {
         Ok(context)
     }
 
+    /// Who may sign in at this lane's store, with their PIN hashes (`GET /devices/me/roster`).
+    pub async fn roster(&self) -> ApiResult<retail_domain::wire::staff::LaneRoster> {
+        self.get("/devices/me/roster").await
+    }
+
     /// Registers the public key this lane signs its receipt codes with
     /// (`PUT /pos/receipt-key`; the same key again is fine).
     pub async fn register_receipt_key(&self, public_key: &str) -> ApiResult<ReceiptKey> {

@@ -1,5 +1,6 @@
 //! Keeping the lane in step with the server (docs/DESIGN.md §5, §6): the catalog pull by cursor (a full
-//! download on first start, deltas afterwards), the pricing context, the lane's receipt key
+//! download on first start, deltas afterwards), the pricing context and the roster of who may
+//! sign in, the lane's receipt key
 //! (registered until the server has it) and its store's receipt keys, the background push of
 //! journalled sales in batches, and the MQTT catalog notice that makes the lane pull at once.
 
@@ -83,7 +84,8 @@ pub async fn pull_catalog(
     Ok(state.done)
 }
 
-/// Fetches the pricing context (see [`ServerApi::pricing_context`]) and stores it.
+/// Fetches the pricing context (see [`ServerApi::pricing_context`]) and the lane roster (who
+/// may sign in, with their PIN hashes; [`ServerApi::roster`]) and stores them.
 pub async fn refresh_context(db: &LaneDb, api: &ServerApi, store: &str) -> Result<(), SyncError> {
     let previous = db.pricing_context().await?;
     let context = api.pricing_context().await?;
@@ -95,6 +97,10 @@ pub async fn refresh_context(db: &LaneDb, api: &ServerApi, store: &str) -> Resul
     }
     if previous.as_ref() != Some(&context) {
         db.save_pricing_context(&context).await?;
+    }
+    let roster = api.roster().await?;
+    if db.roster().await?.as_ref() != Some(&roster) {
+        db.save_roster(&roster).await?;
     }
     Ok(())
 }

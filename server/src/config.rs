@@ -306,8 +306,18 @@ pub struct MqttSettings {
 /// Key material, each a hex string of 32 bytes.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Secrets {
-    /// AES-256-GCM key for personal data at rest (phone numbers, addresses).
+    /// AES-256-GCM key for personal data at rest (phone numbers, names, addresses).
     pub data_key: String,
+    /// The id of `data_key`, written into every value it seals (default `k1`). To rotate: set
+    /// a new `data_key` with a new id and move the old key to `retired_data_keys` under its id;
+    /// the server seals everything again with the new key in the background, after which the
+    /// retired key can go (docs/SECURITY.md, "Keys at rest").
+    #[serde(default)]
+    pub data_key_id: String,
+    /// Earlier data keys by id (hex), kept only to open what they sealed until it is sealed
+    /// again with `data_key`.
+    #[serde(default)]
+    pub retired_data_keys: std::collections::BTreeMap<String, String>,
     /// HMAC-SHA256 key for the phone-number look-up hash.
     pub lookup_key: String,
     /// Ed25519 seed for signed codes (member codes, pickup codes, exit passes).

@@ -198,6 +198,16 @@ impl Application {
             tokio::spawn(bus::watch_catalog(state.store.clone(), bus, cancel.clone()));
         }
         let sweeper = tokio::spawn(app::sweeper::run(state.clone(), cancel.clone()));
+        {
+            // Personal data sealed with a retired data key (or before key ids) is sealed
+            // again in the background.
+            let state = state.clone();
+            tokio::spawn(async move {
+                if let Err(e) = app::privacy::reseal(&state).await {
+                    tracing::error!(error = %e, "sealing personal data again failed; retried at the next start");
+                }
+            });
+        }
         let app = http::router(state.clone());
         tracing::info!(%addr, url = %state.public_url, "retail server listening");
         let stop = cancel.clone();
@@ -241,6 +251,11 @@ pub async fn run(
     }
     if demo {
         println!("  Demo logins (password demo1234): admin (head office), mgr.sh001 (store manager), cashier1.sh001 (cashier)");
+        println!(
+            "  Demo lane PIN of every account: {} (sign in at a lane: login cashier1.sh001 {})",
+            crate::demo_data::DEMO_PIN,
+            crate::demo_data::DEMO_PIN
+        );
         println!("  e.g. curl -s -X POST {url}/api/v1/auth/login -H 'content-type: application/json' -d '{{\"username\":\"admin\",\"password\":\"demo1234\"}}'");
     }
     app.run_until(shutdown).await

@@ -34,6 +34,19 @@ pub const EPHEMERAL: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
 /// The demo chain's password for every staff account.
 pub const DEMO_PASSWORD: &str = "demo1234";
 
+/// The demo chain's lane PIN of every staff account (cashiers sign in with it, managers approve
+/// with it).
+pub const DEMO_PIN: &str = "246810";
+
+/// A return request as a lane of `store` sends it: rung up by the store's first demo cashier and
+/// approved by its demo manager with their lane PIN ([`DEMO_PIN`]).
+pub fn approved_return(mut request: serde_json::Value, store: &str) -> serde_json::Value {
+    let store = store.to_ascii_lowercase();
+    request["cashier"] = json!(format!("cashier1.{store}"));
+    request["approval"] = json!({"username": format!("mgr.{store}"), "pin": DEMO_PIN});
+    request
+}
+
 /// Which database a test runs against (see [`crate::both_backends!`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {

@@ -7,3 +7,4 @@ pub mod devices;
 pub mod pricing;
 pub mod receipts;
 pub mod sales;
+pub mod staff;

@@ -16,3 +16,4 @@ mod receipts;
 mod scale;
 mod screen;
 mod shift;
+mod sign_in;

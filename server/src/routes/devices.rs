@@ -22,6 +22,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(revoke))
         .routes(routes!(whoami))
         .routes(routes!(my_code_verifier))
+        .routes(routes!(my_roster))
 }
 
 /// Registration request.
@@ -138,6 +139,20 @@ async fn revoke(
     responses((status = 200, body = DeviceActor), (status = 401, body = crate::error::ErrorBody)))]
 async fn whoami(device: DeviceActor) -> Json<DeviceActor> {
     Json(device)
+}
+
+/// The lane roster, for the calling POS terminal: who may sign in at its lanes, with their
+/// PIN hashes, checked offline (docs/CONTRACTS.md, "Lane sign-in").
+#[utoipa::path(get, path = "/devices/me/roster", tag = "devices", security(("device" = [])),
+    responses((status = 200, body = retail_domain::wire::staff::LaneRoster),
+        (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
+async fn my_roster(
+    device: DeviceActor,
+    State(state): State<AppState>,
+) -> AppResult<Json<retail_domain::wire::staff::LaneRoster>> {
+    Ok(Json(
+        crate::app::devices::lane_roster(&state, &device).await?,
+    ))
 }
 
 /// The code-verifier key, for the calling device (edge agents fetch it with their credential

@@ -16,6 +16,7 @@ mod catalog;
 mod edge;
 mod http_safety;
 mod lane_pay;
+mod lane_staff;
 mod members;
 mod orders;
 mod pricing;

@@ -166,7 +166,7 @@ async fn phone_is_never_stored_in_clear(app: TestApp) {
     assert_eq!(status, StatusCode::OK, "{body}");
 
     let mut tx = app.state.store.begin().await.unwrap();
-    let rows = sqlx::query("SELECT phone_enc, phone_hash FROM members")
+    let rows = sqlx::query("SELECT id, phone_enc, phone_hash FROM members")
         .fetch_all(&mut *tx)
         .await
         .unwrap();
@@ -186,7 +186,11 @@ async fn phone_is_never_stored_in_clear(app: TestApp) {
         .map(|row| {
             app.state
                 .keys
-                .open(&sqlx::Row::get::<String, _>(row, "phone_enc"))
+                .open(
+                    retail_server::secrets::SealedField::MemberPhone,
+                    sqlx::Row::get::<String, _>(row, "id").parse().unwrap(),
+                    &sqlx::Row::get::<String, _>(row, "phone_enc"),
+                )
                 .unwrap()
         })
         .collect();

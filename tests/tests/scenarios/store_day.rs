@@ -335,7 +335,7 @@ async fn play(database: Database) {
         .expect("lane 2's receipt carries its code");
     let answer = lane1.scan_ok(&receipt_code).await.unwrap();
     assert!(answer.contains("return"), "{answer}");
-    let answer = lane1.ok("return 1:1").await.unwrap();
+    let answer = lane1.ok("return 1:1 mgr.sh001 246810").await.unwrap();
     assert!(answer.contains("return recorded"), "{answer}");
     *returned.entry(c.sku).or_default() += 1;
     assert!(lane1.printed_text().contains("退货单"));
