@@ -15,6 +15,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod alipay;
 pub mod payment_code;
 
 use chrono::{DateTime, Utc};
@@ -266,6 +267,15 @@ pub enum Notification {
         out_trade_no: String,
         /// The refund.
         refund: RefundOutcome,
+    },
+    /// The trade closed without being paid (Alipay `TRADE_CLOSED` with no refund: a QR or
+    /// payment-code trade that timed out or was cancelled unpaid): nothing is owed; the
+    /// notification is answered as taken.
+    Closed {
+        /// The provider's id of this notification.
+        notify_id: String,
+        /// The trade (our payment id).
+        out_trade_no: String,
     },
 }
 
