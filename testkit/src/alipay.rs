@@ -162,8 +162,10 @@ pub enum GatewayMode {
     Slow(Duration),
     /// Answers signed with another key.
     WrongKey,
-    /// Answers whose signed text was changed after signing (the amount).
+    /// Answers whose signed text was changed after signing (a field added).
     Tampered,
+    /// Answers without `sign`.
+    Unsigned,
 }
 
 /// A trade as the fake holds it.
@@ -528,11 +530,14 @@ impl FakeAlipay {
             GatewayMode::Tampered => raw.replacen('{', "{\n  \"total_amount\": \"0.01\",", 1),
             _ => raw,
         };
+        if mode == GatewayMode::Unsigned {
+            return signed_body(&format!("{{\"{key}\":{raw}}}"));
+        }
         signed_body(&format!("{{\"{key}\":{raw},\"sign\":\"{sign}\"}}"))
     }
 
     /// Checks a request as the gateway does; `Err` is the refusal to answer.
-    fn check(&self, params: &BTreeMap<String, String>) -> Result<String, Response> {
+    fn check(&self, params: &BTreeMap<String, String>) -> Result<String, Box<Response>> {
         let method = params.get("method").cloned().unwrap_or_default();
         self.with(|i| i.methods.push(method.clone()));
         let refuse = |code: &str, msg: &str, sub_code: &str, sub_msg: &str| {
@@ -544,7 +549,11 @@ impl FakeAlipay {
             } else {
                 method.clone()
             };
-            Err(self.answer(&key, Reply::Object(answer), GatewayMode::Normal))
+            Err(Box::new(self.answer(
+                &key,
+                Reply::Object(answer),
+                GatewayMode::Normal,
+            )))
         };
         for name in [
             "app_id",
@@ -1185,7 +1194,7 @@ async fn api(State(fake): State<FakeAlipay>, body: Bytes) -> Response {
     };
     let method = match fake.check(&params) {
         Ok(m) => m,
-        Err(refusal) => return refusal,
+        Err(refusal) => return *refusal,
     };
     let biz: Map<String, Value> = serde_json::from_str(&params["biz_content"]).unwrap_or_default();
     match fake.handle(&method, &biz, &params) {

@@ -657,6 +657,13 @@ async fn a_failing_gateway_is_unavailable_or_malformed_never_an_answer() {
         alipay.query(&id).await,
         Err(ProviderError::Malformed { .. })
     ));
+    fake.set_mode(GatewayMode::Unsigned);
+    match alipay.query(&id).await {
+        Err(ProviderError::Malformed { reason, .. }) => {
+            assert!(reason.contains("not signed"), "{reason}")
+        }
+        other => panic!("unsigned: {other:?}"),
+    }
     fake.set_mode(GatewayMode::Normal);
     assert_eq!(
         alipay.query(&id).await.expect("a state"),
