@@ -737,8 +737,8 @@ impl Alipay {
 
     /// The trade bill of a day (Beijing time): `alipay.data.dataservice.bill.downloadurl.query`
     /// (`bill_type=trade`), then the ZIP at the URL it gives, its GBK detail CSV read into
-    /// [`BillLine`]s. A bill not ready yet is [`ProviderError::Rejected`] with Alipay's
-    /// sub-code (e.g. `isp.bill_not_exist` is [`ProviderError::Unavailable`]: ask later).
+    /// [`BillLine`]s. A bill Alipay has not made yet (`isp.bill_not_exist`) is
+    /// [`ProviderError::Unavailable`]: ask later. A line that does not read fails the bill.
     pub async fn bill(&self, date: NaiveDate) -> ProviderResult<Vec<BillLine>> {
         let biz = json!({ "bill_type": "trade", "bill_date": date.format("%Y-%m-%d").to_string() });
         let answer = self
@@ -770,7 +770,9 @@ impl Alipay {
     /// parameters without `sign` and `sign_type` (values URL-decoded), `app_id` (and
     /// `seller_id` when configured) ours. Then: `gmt_refund` or `refund_fee` present →
     /// [`Notification::Refund`] (`out_biz_no` is our refund id; `refund_fee` is the trade's
-    /// refunded total so far); `TRADE_SUCCESS` / `TRADE_FINISHED` → [`Notification::Paid`];
+    /// refunded total so far; one without `out_biz_no`, the full refund of a reversal by
+    /// [`Alipay::cancel`], is [`ProviderError::Malformed`]: the reversal is known from
+    /// `cancel`'s answer); `TRADE_SUCCESS` / `TRADE_FINISHED` → [`Notification::Paid`];
     /// `TRADE_CLOSED` → [`Notification::Closed`]. A replay verifies the same (the caller
     /// de-duplicates by `notify_id` and by payment). Answer [`NOTIFICATION_TAKEN`] once it is
     /// applied, [`NOTIFICATION_NOT_TAKEN`] otherwise.

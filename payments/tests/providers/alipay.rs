@@ -419,6 +419,25 @@ async fn notifications_verify_only_as_alipay_sent_them() {
     let unsigned = FakeAlipay::tamper(&body, "sign", "");
     assert_bad(&alipay, &unsigned, "unsigned");
 
+    // A trade closed unpaid: nothing owed.
+    let closed: Vec<(&str, &str)> = fields
+        .iter()
+        .filter(|(k, _)| *k != "gmt_payment")
+        .map(|(k, v)| {
+            if *k == "trade_status" {
+                (*k, "TRADE_CLOSED")
+            } else {
+                (*k, *v)
+            }
+        })
+        .collect();
+    match alipay.verify_notification(fake.sign_notification(&closed).as_bytes()) {
+        Ok(Notification::Closed { out_trade_no, .. }) => {
+            assert_eq!(out_trade_no, request.out_trade_no)
+        }
+        other => panic!("not closed: {other:?}"),
+    }
+
     // Signed by Alipay, but for another app or another merchant.
     let other_app: Vec<(&str, &str)> = fields
         .iter()
