@@ -41,7 +41,8 @@ pub struct SimulateOptions {
 }
 
 async fn register(options: &SimulateOptions, dir: &Path) -> anyhow::Result<Config> {
-    let http = crate::http();
+    // The demo's own server on this machine: plain HTTP (or HTTPS with the system's roots).
+    let http = crate::http_client(&retail_devices::server_link::ServerTrust::load(None)?)?.client;
     let base = options.server_url.trim_end_matches('/');
     let login: serde_json::Value = http
         .post(format!("{base}/api/v1/auth/login"))

@@ -85,6 +85,7 @@ const SCHEMA: &[&str] = &[
 const CURSOR_KEY: &str = "catalog_cursor";
 const SYNCED_KEY: &str = "catalog_synced";
 const CONTEXT_KEY: &str = "pricing_context";
+const VERIFIER_KEY: &str = "code_verifier";
 const IDENTITY_KEY: &str = "identity";
 const SIGNER_KEY: &str = "receipt_signer_seed";
 const RECEIPT_KEYS_KEY: &str = "receipt_keys";
@@ -375,6 +376,16 @@ impl LaneDb {
     /// Stores the pricing context.
     pub async fn save_pricing_context(&self, context: &PricingContext) -> StoreResult<()> {
         self.set_meta_json(CONTEXT_KEY, context).await
+    }
+
+    /// The pinned code-verifier key (base64; see `retail_domain::key_pinning`).
+    pub async fn pinned_verifier_key(&self) -> StoreResult<Option<String>> {
+        self.meta(VERIFIER_KEY).await
+    }
+
+    /// Pins a code-verifier key (the first fetched, or a configured rotation).
+    pub async fn pin_verifier_key(&self, key: &str) -> StoreResult<()> {
+        self.set_meta(VERIFIER_KEY, key).await
     }
 
     /// The identity the server last confirmed (to start offline).

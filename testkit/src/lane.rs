@@ -31,6 +31,9 @@ pub struct LaneOptions {
     pub cashier: String,
     /// The server as this lane reaches it (possibly through a proxy that can cut it off).
     pub server_url: String,
+    /// The chain's CA the lane pins (`ca_file`; see [`crate::tls::TestPki`]); none: plain or
+    /// the system's roots.
+    pub ca_file: Option<PathBuf>,
     /// This lane's own device credential.
     pub credential: String,
     /// The store bus for catalog notices (none: the lane polls).
@@ -97,6 +100,8 @@ impl LaneHandle {
             .with_context(|| format!("creating {}", options.data_dir.display()))?;
         let config = Config {
             server_url: options.server_url.clone(),
+            ca_file: options.ca_file.clone(),
+            code_verifier_key: None,
             credential: options.credential.clone(),
             mqtt_url: options.mqtt_url.clone(),
             store: Some(options.store.clone()),

@@ -26,4 +26,5 @@ mod sales;
 mod sms;
 mod staff_admin;
 mod stock;
+mod tls;
 mod web;
