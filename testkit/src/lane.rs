@@ -165,12 +165,21 @@ impl LaneHandle {
         let mut task = StoppableTask::spawn(|stop| {
             pos_terminal::run_with_console(config, Some(console), stop)
         });
-        let scanner = tokio::select! {
-            scanner = ready_rx => scanner.context("the lane stopped before it was ready")?,
+        let ready = tokio::select! {
+            scanner = ready_rx => scanner.ok(),
             ended = task.ended() => {
                 let err = ended.err().unwrap_or_else(|| anyhow::anyhow!("ended"));
                 bail!("lane {} did not start: {err:#}", options.number)
             }
+        };
+        let Some(scanner) = ready else {
+            // The lane ended before it was ready (its answers closed first): say why.
+            let err = task
+                .ended()
+                .await
+                .err()
+                .unwrap_or_else(|| anyhow::anyhow!("ended"));
+            bail!("lane {} did not start: {err:#}", options.number)
         };
         let receipts = options.data_dir.join("receipts.bin");
         Ok(LaneHandle {
