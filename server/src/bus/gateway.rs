@@ -138,14 +138,21 @@ enum Refusal {
     Revoked(Uuid),
 }
 
+/// Where devices connect: the socket, and TLS on it when configured.
+pub struct DeviceListener {
+    /// The bound socket.
+    pub listener: TcpListener,
+    /// The acceptor of `[tls]` (None: plain MQTT).
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
 /// Accepts device connections on `listener` (from when `ready` turns true) and relays them to
 /// the broker at `inner` until `cancel`. `inner_secret` is the password the broker accepts for
 /// relayed connections. With `tls` every device connection is MQTT over TLS (the handshake
 /// within [`crate::tls::HANDSHAKE_TIMEOUT`]); a client that does not complete it is dropped
 /// before anything of it is read.
 pub async fn serve(
-    listener: TcpListener,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    DeviceListener { listener, tls }: DeviceListener,
     inner: SocketAddr,
     inner_secret: String,
     store: Store,

@@ -181,8 +181,10 @@ pub async fn start_embedded_broker(
     let sessions = gateway::Sessions::default();
     let public_tls = tls.is_some();
     tokio::spawn(gateway::serve(
-        public,
-        tls,
+        gateway::DeviceListener {
+            listener: public,
+            tls,
+        },
         inner_addr,
         secret.clone(),
         store,
