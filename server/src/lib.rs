@@ -99,6 +99,25 @@ impl Application {
         } else {
             settings.public_url.trim_end_matches('/').into()
         };
+        if http_tls.is_none() && !addr.ip().is_loopback() && !public_url.starts_with("https://") {
+            tracing::warn!(
+                %addr,
+                "plain HTTP on a network address: passwords, device credentials and personal \
+                 data cross the network in clear; configure [tls] (or a TLS-terminating proxy \
+                 with an https:// public_url)"
+            );
+        }
+        if settings.mqtt.enabled
+            && settings.mqtt.url.is_empty()
+            && !settings.tls.enabled()
+            && !settings.mqtt.embedded_listen.ip().is_loopback()
+        {
+            tracing::warn!(
+                listen = %settings.mqtt.embedded_listen,
+                "the embedded broker speaks plain MQTT on a network address: device credentials \
+                 cross the network in clear; configure [tls]"
+            );
+        }
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(10))
             .build()

@@ -5,6 +5,9 @@
 //! certificates and a `/tenants/…` topic prefix). So devices never talk to it directly: they
 //! connect to this gateway, which
 //!
+//! * with `[tls]`, terminates MQTT over TLS (the server's certificate): a client that does not
+//!   complete the handshake is dropped before anything of it is read, so a device's credential
+//!   never crosses the network in clear;
 //! * reads the CONNECT packet, checks the device id and credential against the database
 //!   (revoked devices are refused with `NotAuthorized`), checks that the client id names the
 //!   device ([`client_id_of_device`]: `edge-{device}`, `pos-{device}`, …; anything else is

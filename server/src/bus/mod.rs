@@ -4,7 +4,8 @@
 //!
 //! Devices log in to the embedded broker with their device id as the user name and their device
 //! credential as the password; the broker asks the server's database (revoked devices are
-//! refused). The server's own client logs in with a per-process random password.
+//! refused). With `[tls]` the embedded broker's device listener is MQTT over TLS only; an
+//! external broker may be reached over TLS (`mqtts://`, `mqtt.ca_file`). The server's own client logs in with a per-process random password.
 //!
 //! Notices published today: `retail/v1/stores/{store}/pickup` when a pickup order is paid, and
 //! `retail/v1/stores/{store}/catalog` when the catalog change sequence moves (watched from the
