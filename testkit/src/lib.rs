@@ -12,6 +12,8 @@
 //!   driven by its headless command lines;
 //! * [`edge`] — a store's edge agent in-process (`edge_agent::run_with_devices`) with its gates
 //!   on pseudo-terminals and its pickup printer writing to a file;
+//! * [`tls`] — certificates for TLS tests: the chain's CA with a server certificate, and an
+//!   unrelated CA a device must refuse ([`tls::TestPki`], [`tls::serve_tls`]);
 //! * [`sms`] — a fake Alibaba Cloud SMS endpoint ([`FakeAliyunSms`]) that checks the
 //!   server's signed requests and answers in the real format;
 //! * [`both_backends!`] — one test body run against SQLite and PostgreSQL, each test with a
@@ -35,6 +37,7 @@ pub mod postgres;
 pub mod server;
 pub mod sms;
 pub mod task;
+pub mod tls;
 
 use std::future::Future;
 use std::path::PathBuf;
