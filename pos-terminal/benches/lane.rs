@@ -186,7 +186,9 @@ async fn main() {
     let identity = api.identify().await.unwrap();
     db.save_identity(&identity).await.unwrap();
     let records = sync::pull_catalog(&db, &api, |_| {}).await.unwrap();
-    sync::refresh_context(&db, &api, "SH001").await.unwrap();
+    sync::refresh_context(&db, &api, "SH001", None)
+        .await
+        .unwrap();
     let sync_time = t.elapsed();
     let local = db.sku_count().await.unwrap();
     println!("first full sync: {records} records ({local} SKUs in the lane) in {sync_time:.2?}");

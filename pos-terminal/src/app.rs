@@ -333,7 +333,9 @@ pub async fn prepare(config: &Config, db: &LaneDb, api: &ServerApi) -> anyhow::R
     } else if let Err(e) = sync::pull_catalog(db, api, |_| {}).await {
         eprintln!("catalog update skipped: {e}");
     }
-    if let Err(e) = sync::refresh_context(db, api, &store).await {
+    if let Err(e) =
+        sync::refresh_context(db, api, &store, config.code_verifier_key.as_deref()).await
+    {
         if db.pricing_context().await?.is_none() || db.roster().await?.is_none() {
             bail!("cannot fetch the pricing context and who may sign in: {e}");
         }
@@ -400,7 +402,8 @@ pub async fn run_with_console(
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
     let db = LaneDb::open(&config.data_dir.join("lane.db")).await?;
-    let api = ServerApi::new(&config.server_url, &config.credential);
+    let trust = config.trust()?;
+    let api = ServerApi::with_trust(&config.server_url, &config.credential, &trust);
     let device_id = prepare(&config, &db, &api).await?;
     let identity = db.identity().await?.context("no identity")?;
     let store = identity.location_id.clone();
@@ -483,21 +486,19 @@ pub async fn run_with_console(
     // Catalog pulls: on notice and by poll.
     let pull = Arc::new(Notify::new());
     if let Some(url) = &config.mqtt_url {
-        match sync::parse_broker(url) {
-            Some((host, port)) => {
-                tasks.spawn(sync::watch_catalog_notices(
-                    BusLogin {
-                        host,
-                        port,
-                        device_id: device_id.clone(),
-                        credential: config.credential.clone(),
-                        store: store.clone(),
-                    },
-                    pull.clone(),
-                ));
-            }
-            None => bail!("mqtt_url {url:?}: use mqtt://host:port"),
-        }
+        let broker = retail_devices::server_link::parse_broker_url(url).context("mqtt_url")?;
+        tasks.spawn(sync::watch_catalog_notices(
+            BusLogin {
+                host: broker.host,
+                port: broker.port,
+                tls: broker.tls,
+                trust: trust.clone(),
+                device_id: device_id.clone(),
+                credential: config.credential.clone(),
+                store: store.clone(),
+            },
+            pull.clone(),
+        ));
     }
     {
         let (db, api, tx, pull, store) = (
@@ -508,6 +509,7 @@ pub async fn run_with_console(
             store.clone(),
         );
         let every = Duration::from_secs(config.catalog_poll_secs.max(1));
+        let configured_key = config.code_verifier_key.clone();
         tasks.spawn(async move {
             loop {
                 tokio::select! {
@@ -517,7 +519,8 @@ pub async fn run_with_console(
                 let before = db.catalog_cursor().await.unwrap_or(0);
                 match sync::pull_catalog(&db, &api, |_| {}).await {
                     Ok(n) => {
-                        let _ = sync::refresh_context(&db, &api, &store).await;
+                        let _ = sync::refresh_context(&db, &api, &store, configured_key.as_deref())
+                            .await;
                         let after = db.catalog_cursor().await.unwrap_or(before);
                         if n > 0 || after != before {
                             let _ = tx.send(Background::CatalogUpdated(n)).await;

@@ -94,6 +94,7 @@ const SCHEMA: &[&str] = &[
 const CURSOR_KEY: &str = "catalog_cursor";
 const SYNCED_KEY: &str = "catalog_synced";
 const CONTEXT_KEY: &str = "pricing_context";
+const VERIFIER_KEY: &str = "code_verifier";
 const IDENTITY_KEY: &str = "identity";
 const SIGNER_KEY: &str = "receipt_signer_seed";
 const RECEIPT_KEYS_KEY: &str = "receipt_keys";
@@ -431,6 +432,16 @@ impl LaneDb {
         rows.iter()
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
             .collect()
+    }
+
+    /// The pinned code-verifier key (base64; see `retail_domain::key_pinning`).
+    pub async fn pinned_verifier_key(&self) -> StoreResult<Option<String>> {
+        self.meta(VERIFIER_KEY).await
+    }
+
+    /// Pins a code-verifier key (the first fetched, or a configured rotation).
+    pub async fn pin_verifier_key(&self, key: &str) -> StoreResult<()> {
+        self.set_meta(VERIFIER_KEY, key).await
     }
 
     /// The identity the server last confirmed (to start offline).

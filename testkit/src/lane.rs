@@ -31,6 +31,9 @@ pub struct LaneOptions {
     pub cashier: String,
     /// The server as this lane reaches it (possibly through a proxy that can cut it off).
     pub server_url: String,
+    /// The chain's CA the lane pins (`ca_file`; see [`crate::tls::TestPki`]); none: plain or
+    /// the system's roots.
+    pub ca_file: Option<PathBuf>,
     /// This lane's own device credential.
     pub credential: String,
     /// The store bus for catalog notices (none: the lane polls).
@@ -97,6 +100,8 @@ impl LaneHandle {
             .with_context(|| format!("creating {}", options.data_dir.display()))?;
         let config = Config {
             server_url: options.server_url.clone(),
+            ca_file: options.ca_file.clone(),
+            code_verifier_key: None,
             credential: options.credential.clone(),
             mqtt_url: options.mqtt_url.clone(),
             store: Some(options.store.clone()),
@@ -158,12 +163,21 @@ impl LaneHandle {
         let mut task = StoppableTask::spawn(|stop| {
             pos_terminal::run_with_console(config, Some(console), stop)
         });
-        let scanner = tokio::select! {
-            scanner = ready_rx => scanner.context("the lane stopped before it was ready")?,
+        let ready = tokio::select! {
+            scanner = ready_rx => scanner.ok(),
             ended = task.ended() => {
                 let err = ended.err().unwrap_or_else(|| anyhow::anyhow!("ended"));
                 bail!("lane {} did not start: {err:#}", options.number)
             }
+        };
+        let Some(scanner) = ready else {
+            // The lane ended before it was ready (its answers closed first): say why.
+            let err = task
+                .ended()
+                .await
+                .err()
+                .unwrap_or_else(|| anyhow::anyhow!("ended"));
+            bail!("lane {} did not start: {err:#}", options.number)
         };
         let receipts = options.data_dir.join("receipts.bin");
         let lane = LaneHandle {

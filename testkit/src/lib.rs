@@ -15,6 +15,8 @@
 //! * [`alipay`] — a fake Alipay open-platform gateway ([`FakeAlipay`]) with keys of its own:
 //!   checks the client's RSA2-signed requests, signs its answers and notifications, keeps
 //!   trades, refunds and the daily bill in memory, and misbehaves on request;
+//! * [`tls`] — certificates for TLS tests: the chain's CA with a server certificate, and an
+//!   unrelated CA a device must refuse ([`tls::TestPki`], [`tls::serve_tls`]);
 //! * [`sms`] — a fake Alibaba Cloud SMS endpoint ([`FakeAliyunSms`]) that checks the
 //!   server's signed requests and answers in the real format;
 //! * [`both_backends!`] — one test body run against SQLite and PostgreSQL, each test with a
@@ -39,6 +41,7 @@ pub mod postgres;
 pub mod server;
 pub mod sms;
 pub mod task;
+pub mod tls;
 
 use std::future::Future;
 use std::path::PathBuf;

@@ -10,6 +10,7 @@ mod binary;
 mod core;
 mod devices;
 mod exactly_once;
+mod keys;
 mod payments;
 mod printer;
 mod receipts;

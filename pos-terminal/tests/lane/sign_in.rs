@@ -96,7 +96,7 @@ async fn cashiers_sign_in_offline_and_every_sale_names_them() {
         .delete(&format!("/api/v1/staff/{id}/pin"), Some(&admin))
         .await;
     assert!(status.is_success());
-    sync::refresh_context(lane.db(), &api, "SH001")
+    sync::refresh_context(lane.db(), &api, "SH001", None)
         .await
         .expect("sync");
     lane.reload().await.expect("reload");

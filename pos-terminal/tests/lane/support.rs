@@ -87,7 +87,7 @@ pub async fn synced_lane(app: &TestApp, credential: &str, dir: &Path) -> (Server
     sync::pull_catalog(&db, &api, |_| {})
         .await
         .expect("catalog");
-    sync::refresh_context(&db, &api, "SH001")
+    sync::refresh_context(&db, &api, "SH001", None)
         .await
         .expect("context");
     let mut lane = Lane::open(db, lane_settings("epson-tm-t88v"))

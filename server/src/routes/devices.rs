@@ -155,15 +155,24 @@ async fn my_roster(
     ))
 }
 
+/// The code-signing public key.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VerifierKey {
+    /// Ed25519 public key, base64url without padding (43 characters).
+    pub public_key: String,
+}
+
 /// The code-verifier key, for the calling device (edge agents fetch it with their credential
-/// and pin the first one they trust; docs/CONTRACTS.md, "Code-verifier key").
+/// and pin the first one they trust; lanes get the same key with their pricing context;
+/// docs/CONTRACTS.md, "Code-verifier key"). There is no anonymous way to fetch it: a device
+/// trusts the key only from an authenticated answer over its pinned TLS link.
 #[utoipa::path(get, path = "/devices/me/code-verifier", tag = "devices", security(("device" = [])),
-    responses((status = 200, body = super::members::VerifierKey), (status = 401, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = VerifierKey), (status = 401, body = crate::error::ErrorBody)))]
 async fn my_code_verifier(
     _device: DeviceActor,
     State(state): State<AppState>,
-) -> Json<super::members::VerifierKey> {
-    Json(super::members::VerifierKey {
+) -> Json<VerifierKey> {
+    Json(VerifierKey {
         public_key: state.keys.verifier().public_b64(),
     })
 }

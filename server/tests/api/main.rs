@@ -27,4 +27,5 @@ mod sales;
 mod sms;
 mod staff_admin;
 mod stock;
+mod tls;
 mod web;

@@ -206,7 +206,9 @@ async fn server_and_lane_price_every_basket_the_same() {
         .await
         .unwrap();
     sync::pull_catalog(&db, &api, |_| {}).await.unwrap();
-    sync::refresh_context(&db, &api, "SH001").await.unwrap();
+    sync::refresh_context(&db, &api, "SH001", None)
+        .await
+        .unwrap();
     let records: Vec<String> = sqlx::query_scalar("SELECT record FROM skus ORDER BY id")
         .fetch_all(db.pool())
         .await
@@ -294,7 +296,9 @@ async fn server_and_lane_price_every_basket_the_same() {
         }
         // The server's context cache lives a second; then the lane pulls the new context.
         tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-        sync::refresh_context(&db, &api, "SH001").await.unwrap();
+        sync::refresh_context(&db, &api, "SH001", None)
+            .await
+            .unwrap();
         lane.reload().await.unwrap();
         assert_eq!(lane.context().promotions.len(), previous.len());
 

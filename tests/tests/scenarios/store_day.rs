@@ -510,7 +510,15 @@ async fn play(database: Database) {
     .unwrap();
 
     // 4. Scan-and-go while the broker is down: the gate decides offline.
-    let key = day.api.get_ok("/keys/code-verifier", None).await.unwrap();
+    // The key the edge agent pinned, fetched as it does (with its device credential).
+    let key = day
+        .api
+        .get_ok(
+            "/devices/me/code-verifier",
+            Some(&day.devices.edge.credential),
+        )
+        .await
+        .unwrap();
     let verifier = CodeVerifier::from_public_b64(key["public_key"].as_str().unwrap()).unwrap();
     // The same phone, still logged in (a second log-in within a minute would wait for the
     // one-code-per-minute limit of SMS log-in).
