@@ -2,6 +2,8 @@
 //! storage and use cases so each provider's wire format and cryptography is one tested unit.
 //!
 //! * [`payment_code`] — recognising the payment code (付款码) a shopper shows at a lane;
+//! * [`alipay`] — the Alipay open-platform client (RSA2): QR and mobile-browser prepay, payment
+//!   codes, query, close and cancel, refunds, notifications, the daily bill;
 //! * the provider clients (WeChat Pay API v3, Alipay open platform) speak the providers' real
 //!   wire formats and answer the types below, whatever the provider: a prepay to show the
 //!   shopper ([`Prepay`]), the outcome of a payment-code charge ([`CodePayOutcome`]), a trade's
@@ -15,6 +17,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod alipay;
 pub mod payment_code;
 
 use chrono::{DateTime, Utc};
@@ -266,6 +269,15 @@ pub enum Notification {
         out_trade_no: String,
         /// The refund.
         refund: RefundOutcome,
+    },
+    /// The trade closed without being paid (Alipay `TRADE_CLOSED` with no refund: a QR or
+    /// payment-code trade that timed out or was cancelled unpaid): nothing is owed; the
+    /// notification is answered as taken.
+    Closed {
+        /// The provider's id of this notification.
+        notify_id: String,
+        /// The trade (our payment id).
+        out_trade_no: String,
     },
 }
 

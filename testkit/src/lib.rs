@@ -12,6 +12,9 @@
 //!   driven by its headless command lines;
 //! * [`edge`] — a store's edge agent in-process (`edge_agent::run_with_devices`) with its gates
 //!   on pseudo-terminals and its pickup printer writing to a file;
+//! * [`alipay`] — a fake Alipay open-platform gateway ([`FakeAlipay`]) with keys of its own:
+//!   checks the client's RSA2-signed requests, signs its answers and notifications, keeps
+//!   trades, refunds and the daily bill in memory, and misbehaves on request;
 //! * [`tls`] — certificates for TLS tests: the chain's CA with a server certificate, and an
 //!   unrelated CA a device must refuse ([`tls::TestPki`], [`tls::serve_tls`]);
 //! * [`sms`] — a fake Alibaba Cloud SMS endpoint ([`FakeAliyunSms`]) that checks the
@@ -29,6 +32,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod alipay;
 pub mod broker;
 pub mod edge;
 pub mod lane;
@@ -43,6 +47,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use alipay::FakeAlipay;
 pub use broker::Mosquitto;
 pub use server::{Backend, Bus, Database, TestServer};
 pub use sms::FakeAliyunSms;
