@@ -18,7 +18,9 @@
 //!   display on its line;
 //! * [`relay`] — the exit gate's relay commands;
 //! * [`pty`], [`virtual_scanner`], [`virtual_printer`] — virtual devices for demos and tests:
-//!   raw pseudo-terminals, a pty-backed scanner, and an ESC/POS printer that answers its status.
+//!   raw pseudo-terminals, a pty-backed scanner, and an ESC/POS printer that answers its status;
+//! * [`server_link`] — the device's own link to the server: its `http(s)://` and `mqtt(s)://`
+//!   addresses and whom it trusts for TLS (the chain's CA pinned from `ca_file`).
 
 #![forbid(unsafe_code)]
 
@@ -31,5 +33,6 @@ pub mod relay;
 pub mod scanner;
 pub mod scanner_line;
 pub mod serial;
+pub mod server_link;
 pub mod virtual_printer;
 pub mod virtual_scanner;

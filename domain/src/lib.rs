@@ -17,6 +17,8 @@
 //! * [`codes`] — Ed25519-signed compact QR code texts (member, pickup, exit pass, receipt) and
 //!   unsigned store codes.
 //! * [`receipts`] — verifying receipt codes with the registered keys of a store's lanes.
+//! * [`key_pinning`] — which code-verifier key a lane or an edge agent trusts (configured, or the
+//!   first fetched with its credential; a different key from the network is refused).
 //!
 //! Nothing in this crate panics on untrusted input: parsing and validation return typed errors
 //! whose `Display` text is suitable for showing to staff or API clients.
@@ -25,6 +27,7 @@
 pub mod barcode;
 pub mod codes;
 pub mod ids;
+pub mod key_pinning;
 pub mod money;
 pub mod order;
 pub mod points;

@@ -7,8 +7,10 @@
 //! store = "SH001"
 //! device_id = "01966b3c-…"            # from registration (the MQTT user name)
 //! credential = "dv_…"                 # shown once at registration
-//! server_url = "http://127.0.0.1:8080"
-//! broker_url = "mqtt://127.0.0.1:1884"
+//! server_url = "https://retail.example.com"  # or http://… for a demo on one machine
+//! broker_url = "mqtts://retail.example.com:8883"  # MQTT over TLS; mqtt://… plain
+//! ca_file = "/etc/retail/chain-ca.pem"   # the chain's CA, the only one trusted for HTTPS and
+//!                                      # MQTTS (without it: the system's roots)
 //! firmware_config = "firmware-config"  # profiles/ and stores/
 //! inventory = "firmware-config/stores/SH001.toml"
 //! data_dir = "edge-data"
@@ -29,6 +31,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use retail_devices::server_link::{parse_broker_url, parse_server_url, warn_if_plain, ServerTrust};
 use retail_domain::money::Money;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -43,10 +46,17 @@ pub struct Config {
     pub device_id: Uuid,
     /// The device credential (`dv_…`).
     pub credential: String,
-    /// Base URL of the central server.
+    /// Base URL of the central server, `https://…` (or `http://…` for a demo).
     pub server_url: String,
-    /// The broker, `mqtt://host[:port]`.
+    /// The broker, `mqtts://host[:port]` (MQTT over TLS, 8883 by default) or
+    /// `mqtt://host[:port]` (plain, 1883).
     pub broker_url: String,
+    /// The chain's CA certificate (PEM): when set, the only CA trusted for the server's HTTPS
+    /// and the broker's TLS (a certificate from any other CA is refused before anything is
+    /// sent), and both addresses must then be TLS. Unset: `https://` and `mqtts://` trust the
+    /// operating system's roots (see `retail_devices::server_link`).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
     /// The `firmware-config` folder (its `profiles/` are loaded).
     pub firmware_config: PathBuf,
     /// The store inventory file.
@@ -155,52 +165,32 @@ impl Config {
             retail_domain::codes::CodeVerifier::from_public_b64(key)
                 .map_err(|e| anyhow::anyhow!("code_verifier_key: {e}"))?;
         }
-        parse_broker_url(&self.broker_url)?;
+        parse_server_url(&self.server_url)?;
+        parse_broker_url(&self.broker_url).context("broker_url")?;
         Ok(())
     }
-}
 
-/// Parses `mqtt://host[:port]` (port 1883 by default) into (host, port).
-pub fn parse_broker_url(url: &str) -> anyhow::Result<(String, u16)> {
-    let rest = url
-        .strip_prefix("mqtt://")
-        .or_else(|| url.strip_prefix("tcp://"))
-        .ok_or_else(|| anyhow::anyhow!("broker_url must start with mqtt:// (got {url:?})"))?
-        .trim_end_matches('/');
-    anyhow::ensure!(
-        !rest.contains('@'),
-        "put the credential in `credential`, not in broker_url"
-    );
-    let (host, port) = match rest.rsplit_once(':') {
-        Some((h, p)) => (
-            h.to_owned(),
-            p.parse()
-                .with_context(|| format!("bad port in broker_url {url:?}"))?,
-        ),
-        None => (rest.to_owned(), 1883),
-    };
-    anyhow::ensure!(!host.is_empty(), "no host in broker_url {url:?}");
-    Ok((host, port))
+    /// Whom the agent trusts for TLS (the CA of `ca_file` only, or the system's roots), after
+    /// checking that a pinned CA goes with `https://` and `mqtts://` addresses; warns about a
+    /// plain address to another machine.
+    ///
+    /// # Errors
+    /// When `ca_file` cannot be loaded, or an address is plain while a CA is pinned.
+    pub fn trust(&self) -> anyhow::Result<ServerTrust> {
+        let trust = ServerTrust::load(self.ca_file.as_deref())?;
+        let (_, https) = parse_server_url(&self.server_url)?;
+        let broker = parse_broker_url(&self.broker_url).context("broker_url")?;
+        trust.require_tls("server_url", &self.server_url, https)?;
+        trust.require_tls("broker_url", &self.broker_url, broker.tls)?;
+        warn_if_plain("server_url", &self.server_url, https);
+        warn_if_plain("broker_url", &self.broker_url, broker.tls);
+        Ok(trust)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn broker_urls() {
-        assert_eq!(
-            parse_broker_url("mqtt://127.0.0.1:1884").ok(),
-            Some(("127.0.0.1".into(), 1884))
-        );
-        assert_eq!(
-            parse_broker_url("mqtt://broker").ok(),
-            Some(("broker".into(), 1883))
-        );
-        assert!(parse_broker_url("http://x").is_err());
-        assert!(parse_broker_url("mqtt://u:p@x").is_err());
-        assert!(parse_broker_url("mqtt://x:port").is_err());
-    }
 
     #[test]
     fn the_acknowledgement_wait_defaults_to_ten_seconds_and_must_be_positive() {

@@ -33,6 +33,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use retail_devices::display::DisplayLayout;
 use retail_devices::serial::open_stream;
+use retail_devices::server_link::ServerTrust;
 use retail_domain::codes::CodeVerifier;
 use retail_domain::profiles::{DeviceCatalog, StoreInventory};
 use retail_domain::wire::bus::{Command, ComponentHealth};
@@ -53,22 +54,29 @@ const VERIFIER_KEY: &str = "code_verifier";
 /// Why the server could not confirm this device.
 #[derive(Debug, thiserror::Error)]
 pub enum IdentifyError {
-    /// No answer (the agent may start offline).
-    #[error("cannot reach the server at {url}: {source}")]
+    /// No answer (the agent may start offline), or a TLS handshake refused (the server's
+    /// certificate is not from the pinned CA: nothing was sent).
+    #[error("cannot reach the server at {url}: {reason}")]
     Unreachable {
         /// The server URL.
         url: String,
-        /// The transport error.
-        source: reqwest::Error,
+        /// Why, with the causes (the TLS reason included).
+        reason: String,
     },
     /// The server answered and refused (wrong, revoked or non-edge credential).
     #[error("{0}")]
     Refused(String),
 }
 
-/// Asks the server who this device is; fails clearly on a wrong or revoked credential.
-pub async fn identify(server_url: &str, credential: &str) -> Result<Identity, IdentifyError> {
-    let response = http()
+/// Asks the server who this device is (`GET /api/v1/devices/me` with `http`, see
+/// [`http_client`]); fails clearly on a wrong or revoked credential.
+pub async fn identify(
+    http: &ServerHttp,
+    server_url: &str,
+    credential: &str,
+) -> Result<Identity, IdentifyError> {
+    let response = http
+        .client
         .get(format!(
             "{}/api/v1/devices/me",
             server_url.trim_end_matches('/')
@@ -76,20 +84,38 @@ pub async fn identify(server_url: &str, credential: &str) -> Result<Identity, Id
         .bearer_auth(credential)
         .send()
         .await
-        .map_err(|source| IdentifyError::Unreachable {
+        .map_err(|err| IdentifyError::Unreachable {
             url: server_url.to_owned(),
-            source,
+            reason: http.trust.explain(&err),
         })?;
     let status = response.status().as_u16();
     let body: serde_json::Value = response.json().await.unwrap_or_default();
     Identity::from_response(status, &body, "edge").map_err(IdentifyError::Refused)
 }
 
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(5))
-        .build()
-        .unwrap_or_default()
+/// The agent's HTTP client of the server and whom it trusts (for error messages). Cheap to
+/// clone.
+#[derive(Clone, Debug)]
+pub struct ServerHttp {
+    /// The client (5 s timeout).
+    pub client: reqwest::Client,
+    /// Its TLS trust.
+    pub trust: ServerTrust,
+}
+
+/// The agent's HTTP client: HTTPS trusting exactly `trust` (the pinned chain CA, or the
+/// system's roots), 5 s per call.
+///
+/// # Errors
+/// When the client cannot be built.
+pub fn http_client(trust: &ServerTrust) -> anyhow::Result<ServerHttp> {
+    let client = trust
+        .http_client(reqwest::Client::builder().timeout(std::time::Duration::from_secs(5)))
+        .context("building the HTTP client")?;
+    Ok(ServerHttp {
+        client,
+        trust: trust.clone(),
+    })
 }
 
 /// The code-verifier key the agent would use after a refresh, and why a key the server
@@ -100,36 +126,29 @@ struct VerifierRefresh {
 }
 
 /// Fetches the code-verifier key with the device credential
-/// (`GET /api/v1/devices/me/code-verifier`) and checks it against the pinned key.
-///
-/// **Pinning.** The agent trusts one key: the one in its configuration
-/// (`code_verifier_key`, from provisioning) if set, else the first key it fetched with its
-/// credential, kept in the local database. A fetched key that differs from the pinned one is
-/// refused (logged; the gates keep verifying with the pinned key): an answer on the network is
-/// no reason to trust a new key, since without TLS anyone on the store's LAN can answer. The
-/// key is rotated explicitly, by setting the new `code_verifier_key` in the configuration and
-/// restarting the agent (docs/CONTRACTS.md, "Code-verifier key").
-async fn refresh_verifier(config: &Config, store: &LocalStore) -> anyhow::Result<VerifierRefresh> {
-    let mut pinned = store.get(VERIFIER_KEY).await?;
-    if let Some(configured) = &config.code_verifier_key {
-        if pinned.as_deref() != Some(configured.as_str()) {
-            if pinned.is_some() {
-                tracing::info!("code-verifier key rotated by the configuration");
-            }
-            store.set(VERIFIER_KEY, configured).await?;
-            pinned = Some(configured.clone());
-        }
-    }
+/// (`GET /api/v1/devices/me/code-verifier`) and checks it against the pinned key, by the one
+/// rule lanes follow too ([`retail_domain::key_pinning`]): the configured `code_verifier_key`
+/// if set, else the first key fetched with the credential, kept in the local database; a
+/// different key from the network is refused (logged; the gates keep the pinned key); rotation
+/// is explicit (docs/CONTRACTS.md, "Code-verifier key").
+async fn refresh_verifier(
+    config: &Config,
+    http: &ServerHttp,
+    store: &LocalStore,
+) -> anyhow::Result<VerifierRefresh> {
+    let pinned = store.get(VERIFIER_KEY).await?;
     let url = format!(
         "{}/api/v1/devices/me/code-verifier",
         config.server_url.trim_end_matches('/')
     );
     let fetched = async {
-        let response = http()
+        let response = http
+            .client
             .get(&url)
             .bearer_auth(&config.credential)
             .send()
-            .await?
+            .await
+            .map_err(|e| anyhow::anyhow!(http.trust.explain(&e)))?
             .error_for_status()?;
         let body: serde_json::Value = response.json().await?;
         let key = body["public_key"]
@@ -140,31 +159,32 @@ async fn refresh_verifier(config: &Config, store: &LocalStore) -> anyhow::Result
         anyhow::Ok(key)
     }
     .await;
-    let mut refused = None;
-    let key = match (fetched, pinned) {
-        (Ok(key), None) => {
-            tracing::info!("code-verifier key pinned (first fetch with the device credential)");
-            store.set(VERIFIER_KEY, &key).await?;
-            Some(key)
-        }
-        (Ok(key), Some(pinned)) if key == pinned => Some(pinned),
-        (Ok(_), Some(pinned)) => {
-            let reason = "the server answered a code-verifier key that differs from the pinned \
-                          one; refused (rotate it with code_verifier_key in the configuration)";
-            tracing::error!("{reason}");
-            refused = Some(reason.to_owned());
-            Some(pinned)
-        }
-        (Err(err), pinned) => {
-            tracing::warn!(error = %err, "could not fetch the code-verifier key; using the pinned one");
-            pinned
-        }
-    };
+    if let Err(err) = &fetched {
+        tracing::warn!(error = %err, "could not fetch the code-verifier key; using the pinned one");
+    }
+    let pin = retail_domain::key_pinning::pin_verifier_key(
+        config.code_verifier_key.as_deref(),
+        pinned.as_deref(),
+        fetched.as_deref().ok(),
+    );
+    if let Some(key) = &pin.save {
+        store.set(VERIFIER_KEY, key).await?;
+    }
+    if pin.rotated {
+        tracing::info!("code-verifier key rotated by the configuration");
+    }
+    if pin.first {
+        tracing::info!("code-verifier key pinned (first fetch with the device credential)");
+    }
+    if let Some(reason) = &pin.refused {
+        tracing::error!("{reason}");
+    }
     Ok(VerifierRefresh {
-        key: key
+        key: pin
+            .key
             .and_then(|k| CodeVerifier::from_public_b64(&k).ok())
             .map(Arc::new),
-        refused,
+        refused: pin.refused,
     })
 }
 
@@ -240,8 +260,10 @@ async fn emit(
 
 /// Fetches a pickup order and prints its pick slip (with the shelves in `lines`); reports the
 /// outcome on the bus. Returns what happened: `Ok(detail)` printed, `Err(reason)` not.
+#[allow(clippy::too_many_arguments)]
 async fn pick_slip(
     config: &Config,
+    http: &ServerHttp,
     store: &LocalStore,
     outbox: &tokio::sync::Notify,
     printer: Option<&pickup::CounterPrinter>,
@@ -253,7 +275,9 @@ async fn pick_slip(
         tracing::warn!(%order_id, "no pickup-counter printer in the inventory");
         return Err("no pickup-counter printer in the inventory".into());
     };
-    let order = match pickup::fetch_order(&config.server_url, &config.credential, order_id).await {
+    let order = match pickup::fetch_order(http, &config.server_url, &config.credential, order_id)
+        .await
+    {
         Ok(order) if order.location_id == config.store && order.fulfilment == "pickup" => order,
         Ok(order) => {
             tracing::warn!(%order_id, store = %order.location_id, fulfilment = %order.fulfilment, "not a pickup order of this store; no pick slip");
@@ -325,6 +349,7 @@ async fn pick_slip(
 /// What carrying out a command needs.
 struct CommandTargets<'a> {
     config: &'a Config,
+    http: &'a ServerHttp,
     store: &'a LocalStore,
     outbox: &'a tokio::sync::Notify,
     printer: Option<&'a pickup::CounterPrinter>,
@@ -337,6 +362,7 @@ struct CommandTargets<'a> {
 async fn execute(targets: CommandTargets<'_>, message: retail_domain::wire::bus::CommandMessage) {
     let CommandTargets {
         config,
+        http,
         store,
         outbox,
         printer,
@@ -356,7 +382,7 @@ async fn execute(targets: CommandTargets<'_>, message: retail_domain::wire::bus:
                 Err(format!("no gate {gate} at this agent"))
             }
         },
-        Command::Resync => match refresh_verifier(config, store).await {
+        Command::Resync => match refresh_verifier(config, http, store).await {
             Ok(VerifierRefresh {
                 refused: Some(reason),
                 ..
@@ -374,10 +400,13 @@ async fn execute(targets: CommandTargets<'_>, message: retail_domain::wire::bus:
             }
         },
         Command::PrintPickSlip { order_id, lines } => {
-            pick_slip(config, store, outbox, printer, health, order_id, &lines).await
+            pick_slip(
+                config, http, store, outbox, printer, health, order_id, &lines,
+            )
+            .await
         }
         Command::MarkReady { order_id } => {
-            match pickup::mark_ready(&config.server_url, &config.credential, order_id).await {
+            match pickup::mark_ready(http, &config.server_url, &config.credential, order_id).await {
                 Ok(()) => {
                     tracing::info!(%order_id, "order marked ready");
                     Ok("order marked ready".into())
@@ -519,8 +548,10 @@ pub async fn run_with_devices(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     config.validate()?;
+    let trust = config.trust()?;
+    let http = http_client(&trust)?;
     let store = LocalStore::open(&config.data_dir).await?;
-    match identify(&config.server_url, &config.credential).await {
+    match identify(&http, &config.server_url, &config.credential).await {
         Ok(identity) => {
             anyhow::ensure!(
                 identity.id == config.device_id.to_string() && identity.location_id == config.store,
@@ -536,7 +567,7 @@ pub async fn run_with_devices(
         }
         Err(err) => return Err(err.into()),
     }
-    let verifier = refresh_verifier(&config, &store).await?.key;
+    let verifier = refresh_verifier(&config, &http, &store).await?.key;
     if verifier.is_none() {
         tracing::warn!(
             "no code-verifier key yet: the gates deny every pass until the server is reached once"
@@ -564,11 +595,13 @@ pub async fn run_with_devices(
     let printer = devices.pickup_printer.clone();
     let (health_tx, health_rx) = watch::channel(health);
     let (inbound_tx, mut inbound) = mpsc::channel::<Inbound>(256);
-    let (host, port) = config::parse_broker_url(&config.broker_url)?;
+    let broker = retail_devices::server_link::parse_broker_url(&config.broker_url)?;
     let (link, link_task) = link::start(
         LinkConfig {
-            host,
-            port,
+            tls: broker.tls,
+            trust: trust.clone(),
+            host: broker.host,
+            port: broker.port,
             store: config.store.clone(),
             device: config.device_id,
             credential: config.credential.clone(),
@@ -641,6 +674,7 @@ pub async fn run_with_devices(
                     Inbound::Command(command) => {
                         let targets = CommandTargets {
                             config: &config,
+                            http: &http,
                             store: &store,
                             outbox: &link.outbox,
                             printer: printer.as_ref(),
@@ -653,7 +687,7 @@ pub async fn run_with_devices(
                     Inbound::Pickup(notice) => {
                         tracing::info!(event = %notice.event, order = %notice.order_no, "pickup notice");
                         if notice.event == "created" {
-                            let _ = pick_slip(&config, &store, &link.outbox, printer.as_ref(), &health_tx, notice.order_id, &notice.lines).await;
+                            let _ = pick_slip(&config, &http, &store, &link.outbox, printer.as_ref(), &health_tx, notice.order_id, &notice.lines).await;
                         }
                     }
                 }

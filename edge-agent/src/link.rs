@@ -44,6 +44,10 @@ const WINDOW: usize = 32;
 /// Where and who.
 #[derive(Clone, Debug)]
 pub struct LinkConfig {
+    /// MQTT over TLS (`mqtts://`).
+    pub tls: bool,
+    /// Whom the agent trusts for TLS.
+    pub trust: retail_devices::server_link::ServerTrust,
     /// Broker host.
     pub host: String,
     /// Broker port.
@@ -116,12 +120,20 @@ pub fn start(
         state,
     };
     let task = tokio::spawn(async move {
+        let mut refusal = None;
         loop {
             if cancel.is_cancelled() {
                 break;
             }
             let stopped = connection(
-                &config, &store, &health, &inbound, &outbox, &state_tx, &cancel,
+                &config,
+                &store,
+                &health,
+                &inbound,
+                &outbox,
+                &state_tx,
+                &cancel,
+                &mut refusal,
             )
             .await;
             state_tx.send_replace(LinkState { connected: false });
@@ -292,7 +304,10 @@ impl Delivery {
     }
 }
 
-/// One connection, from CONNECT until it drops (false) or the agent stops (true).
+/// One connection, from CONNECT until it drops (false) or the agent stops (true). A TLS
+/// handshake that fails (the broker's certificate is not from the pinned CA) is logged as an
+/// error once per distinct reason (`refusal` keeps the last one; a connection clears it).
+#[allow(clippy::too_many_arguments)]
 async fn connection(
     config: &LinkConfig,
     store: &LocalStore,
@@ -301,6 +316,7 @@ async fn connection(
     outbox: &Notify,
     state: &watch::Sender<LinkState>,
     cancel: &CancellationToken,
+    refusal: &mut Option<String>,
 ) -> bool {
     let status_topic = status_topic(&config.store, config.device);
     let mut options = MqttOptions::new(
@@ -312,6 +328,7 @@ async fn connection(
     options.set_clean_session(false);
     options.set_credentials(config.device.to_string(), config.credential.clone());
     options.set_max_packet_size(256 * 1024, 256 * 1024);
+    options.set_transport(config.trust.mqtt_transport(config.tls));
     options.set_last_will(LastWill::new(
         status_topic.clone(),
         status(&config.store, Presence::Offline, health.borrow().clone()),
@@ -362,6 +379,7 @@ async fn connection(
             event = eventloop.poll() => match event {
                 Ok(Event::Incoming(Packet::ConnAck(_))) => {
                     connected = true;
+                    *refusal = None;
                     let online = status(&config.store, Presence::Online, health.borrow().clone());
                     if client.try_publish(status_topic.clone(), QoS::AtLeastOnce, true, online).is_ok() {
                         delivery.status_handed();
@@ -399,6 +417,12 @@ async fn connection(
                 Err(err) => {
                     if connected {
                         tracing::warn!(error = %err, "store bus connection lost");
+                    } else if matches!(err, rumqttc::ConnectionError::Tls(_)) {
+                        let reason = config.trust.explain(&err);
+                        if refusal.as_deref() != Some(reason.as_str()) {
+                            tracing::error!(%reason, "store bus: TLS handshake failed");
+                            *refusal = Some(reason);
+                        }
                     } else {
                         tracing::debug!(error = %err, "store bus unreachable");
                     }
@@ -496,6 +520,9 @@ mod tests {
 
     fn config() -> LinkConfig {
         LinkConfig {
+            tls: false,
+            trust: retail_devices::server_link::ServerTrust::load(None)
+                .unwrap_or_else(|e| panic!("{e}")),
             host: "127.0.0.1".into(),
             port: 1,
             store: "SH001".into(),

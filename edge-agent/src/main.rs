@@ -1,9 +1,9 @@
 //! `edge-agent` binary.
 //!
 //! * `edge-agent <config.toml>` — start the agent (see `edge_agent::config`) until Ctrl-C.
-//! * `edge-agent --simulate [--store SH001] [--server URL] [--broker URL] [--user U]
-//!   [--password P] [--data-dir DIR] [--firmware-config DIR]` — the store's agent with virtual
-//!   devices (see `edge_agent::simulate`).
+//! * `edge-agent --simulate [--store SH001] [--server URL] [--broker URL] [--ca-file PEM]
+//!   [--user U] [--password P] [--data-dir DIR] [--firmware-config DIR]` — the store's agent
+//!   with virtual devices (see `edge_agent::simulate`).
 //! * `edge-agent check <firmware-config folder>` — validates every device profile and store
 //!   inventory in the folder, prints an OK / ERROR line per file (errors indented under their
 //!   file) and exits with status 1 when any file has errors.
@@ -14,7 +14,7 @@ use std::process::ExitCode;
 const USAGE: &str = "usage:
   edge-agent <config.toml>    start the edge agent
   edge-agent --simulate [--store SH001] [--server http://127.0.0.1:8080] [--broker mqtt://127.0.0.1:1884]
-             [--user mgr.sh001] [--password demo1234] [--data-dir edge-data] [--firmware-config firmware-config]
+             [--ca-file chain-ca.pem (with https:// and mqtts://)] [--user mgr.sh001] [--password demo1234] [--data-dir edge-data] [--firmware-config firmware-config]
                               the store's agent with virtual devices (registers itself the first time)
   edge-agent check <folder>   validate a firmware-config folder (profiles/ and stores/)";
 
@@ -85,6 +85,7 @@ fn simulate_options(args: &[&str]) -> Result<edge_agent::simulate::SimulateOptio
     let mut options = edge_agent::simulate::SimulateOptions {
         server_url: "http://127.0.0.1:8080".into(),
         broker_url: "mqtt://127.0.0.1:1884".into(),
+        ca_file: None,
         store: "SH001".into(),
         user: String::new(),
         password: "demo1234".into(),
@@ -101,6 +102,7 @@ fn simulate_options(args: &[&str]) -> Result<edge_agent::simulate::SimulateOptio
             "--store" => options.store = value,
             "--server" => options.server_url = value,
             "--broker" => options.broker_url = value,
+            "--ca-file" => options.ca_file = Some(value.into()),
             "--user" => options.user = value,
             "--password" => options.password = value,
             "--data-dir" => options.data_dir = value.into(),

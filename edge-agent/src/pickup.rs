@@ -99,11 +99,13 @@ pub struct OrderLineForSlip {
 
 /// Fetches an order from the server.
 pub async fn fetch_order(
+    http: &crate::ServerHttp,
     server_url: &str,
     credential: &str,
     order_id: Uuid,
 ) -> anyhow::Result<OrderForSlip> {
-    let response = crate::http()
+    let response = http
+        .client
         .get(format!(
             "{}/api/v1/orders/{order_id}",
             server_url.trim_end_matches('/')
@@ -111,6 +113,7 @@ pub async fn fetch_order(
         .bearer_auth(credential)
         .send()
         .await
+        .map_err(|e| anyhow::anyhow!(http.trust.explain(&e)))
         .with_context(|| format!("cannot reach the server at {server_url}"))?;
     anyhow::ensure!(
         response.status().is_success(),
@@ -124,8 +127,14 @@ pub async fn fetch_order(
 }
 
 /// Asks the server to mark a pickup order ready (the agent's credential, its store only).
-pub async fn mark_ready(server_url: &str, credential: &str, order_id: Uuid) -> anyhow::Result<()> {
-    let response = crate::http()
+pub async fn mark_ready(
+    http: &crate::ServerHttp,
+    server_url: &str,
+    credential: &str,
+    order_id: Uuid,
+) -> anyhow::Result<()> {
+    let response = http
+        .client
         .post(format!(
             "{}/api/v1/orders/{order_id}/ready",
             server_url.trim_end_matches('/')
@@ -133,6 +142,7 @@ pub async fn mark_ready(server_url: &str, credential: &str, order_id: Uuid) -> a
         .bearer_auth(credential)
         .send()
         .await
+        .map_err(|e| anyhow::anyhow!(http.trust.explain(&e)))
         .with_context(|| format!("cannot reach the server at {server_url}"))?;
     let status = response.status();
     let body = response.text().await.unwrap_or_default();

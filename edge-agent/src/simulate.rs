@@ -28,6 +28,8 @@ pub struct SimulateOptions {
     pub server_url: String,
     /// The broker devices use.
     pub broker_url: String,
+    /// The chain's CA to pin (`ca_file`), for a server with TLS.
+    pub ca_file: Option<PathBuf>,
     /// Store code.
     pub store: String,
     /// Staff login that may register devices for the store.
@@ -41,7 +43,10 @@ pub struct SimulateOptions {
 }
 
 async fn register(options: &SimulateOptions, dir: &Path) -> anyhow::Result<Config> {
-    let http = crate::http();
+    let http = crate::http_client(&retail_devices::server_link::ServerTrust::load(
+        options.ca_file.as_deref(),
+    )?)?
+    .client;
     let base = options.server_url.trim_end_matches('/');
     let login: serde_json::Value = http
         .post(format!("{base}/api/v1/auth/login"))
@@ -82,6 +87,13 @@ async fn register(options: &SimulateOptions, dir: &Path) -> anyhow::Result<Confi
             .display(),
         dir.display(),
     );
+    let text = match &options.ca_file {
+        Some(ca) => format!(
+            "{text}ca_file = \"{}\"\n",
+            std::path::absolute(ca)?.display()
+        ),
+        None => text,
+    };
     let path = dir.join("edge.toml");
     std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
     Config::load(&path)

@@ -13,7 +13,7 @@
 
 use std::time::{Duration, Instant};
 
-use pos_terminal::lane::{pin_hash, Lane, LaneSettings, PaymentOutcome};
+use pos_terminal::lane::{Lane, LaneSettings, PaymentOutcome};
 use pos_terminal::server_api::ServerApi;
 use pos_terminal::store::LaneDb;
 use pos_terminal::sync;
@@ -186,7 +186,9 @@ async fn main() {
     let identity = api.identify().await.unwrap();
     db.save_identity(&identity).await.unwrap();
     let records = sync::pull_catalog(&db, &api, |_| {}).await.unwrap();
-    sync::refresh_context(&db, &api, "SH001").await.unwrap();
+    sync::refresh_context(&db, &api, "SH001", None)
+        .await
+        .unwrap();
     let sync_time = t.elapsed();
     let local = db.sku_count().await.unwrap();
     println!("first full sync: {records} records ({local} SKUs in the lane) in {sync_time:.2?}");
@@ -200,13 +202,13 @@ async fn main() {
         store: "SH001".into(),
         store_name: "鲜邻超市 上海一店".into(),
         lane: 1,
-        cashier: "cashier1.sh001".into(),
-        manager_pin_sha256: Some(pin_hash("1")),
         layouts: vec![VariableMeasureLayout::cn_default()],
         receipt_layout: ReceiptLayout::from_profile(&catalog.printers["epson-tm-t88v"]),
         footer: vec![],
     };
     let mut lane = Lane::open(db.clone(), settings_lane).await.unwrap();
+    lane.sign_in("cashier1.sh001", retail_testkit::server::DEMO_PIN)
+        .unwrap();
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut pick = || {
         x ^= x << 13;
@@ -221,10 +223,14 @@ async fn main() {
         lane.scan(&code).await.unwrap();
         times.push(t.elapsed());
         if i % 20 == 19 {
-            lane.void_sale("1").unwrap();
+            lane.void_sale("mgr.sh001", retail_testkit::server::DEMO_PIN)
+                .await
+                .unwrap();
         }
     }
-    let _ = lane.void_sale("1");
+    let _ = lane
+        .void_sale("mgr.sh001", retail_testkit::server::DEMO_PIN)
+        .await;
     times.sort();
     println!(
         "scan → sale line ({scans} scans, baskets of up to 20 lines, {local} SKUs): p50 {:.3?} p99 {:.3?} max {:.3?}",

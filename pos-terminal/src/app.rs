@@ -62,8 +62,12 @@ pub enum Command {
     Qty(u32, i64),
     /// Void a line.
     Void(u32),
-    /// Void the sale with the manager's PIN.
-    VoidSale(String),
+    /// Sign in: user name and PIN (checked offline against the roster).
+    Login(String, String),
+    /// Sign out.
+    Logout,
+    /// Void the sale with a store manager's approval: their user name and PIN.
+    VoidSale(String, String),
     /// Park the sale.
     Park,
     /// Resume parked sale n (1-based).
@@ -97,17 +101,19 @@ pub enum Command {
     ShiftOpen(Money),
     /// Close the shift with the counted cash (prints the Z report).
     ShiftClose(Money),
-    /// Return lines `(line_no, qty)` of the sale whose receipt code was scanned last (online).
-    Return(Vec<(u32, i64)>),
+    /// Return lines `(line_no, qty)` of the sale whose receipt code was scanned last (online),
+    /// approved by a store manager: their user name and PIN (checked by the server).
+    Return(Vec<(u32, i64)>, String, String),
     /// Input that could not be understood (the message says why).
     Invalid(String),
 }
 
 impl Command {
-    /// Parses a headless command line: `scan CODE`, `qty LINE N`, `void LINE`, `voidsale PIN`,
+    /// Parses a headless command line: `login USER PIN`, `logout`, `scan CODE`, `qty LINE N`,
+    /// `void LINE`, `voidsale MANAGER PIN`,
     /// `park`, `resume [N]`, `pay cash|card|balance AMOUNT`, `pay qr [AMOUNT]`, `qr cancel|check`,
     /// `member PHONE`, `nomember`, `points N`, `coupons`, `coupon N`, `nocoupon`, `reprint`,
-    /// `status`, `shift open|close AMOUNT`, `return LINE:QTY[,LINE:QTY…]`.
+    /// `status`, `shift open|close AMOUNT`, `return LINE:QTY[,LINE:QTY…] MANAGER PIN`.
     pub fn parse(line: &str) -> Result<Command, String> {
         let mut words = line.split_whitespace();
         let verb = words.next().unwrap_or("");
@@ -128,7 +134,17 @@ impl Command {
                 .ok_or_else(|| "scan: the code is missing".into()),
             "qty" => Ok(Command::Qty(line_no(0)?, num(1, "quantity")?)),
             "void" => Ok(Command::Void(line_no(0)?)),
-            "voidsale" => Ok(Command::VoidSale(rest.first().unwrap_or(&"").to_string())),
+            "login" => match rest.as_slice() {
+                [user, pin] => Ok(Command::Login((*user).to_owned(), (*pin).to_owned())),
+                _ => Err("login: USER PIN".into()),
+            },
+            "logout" => Ok(Command::Logout),
+            "voidsale" => match rest.as_slice() {
+                [user, pin] => Ok(Command::VoidSale((*user).to_owned(), (*pin).to_owned())),
+                _ => {
+                    Err("voidsale: MANAGER PIN (the approving manager's user name and PIN)".into())
+                }
+            },
             "park" => Ok(Command::Park),
             "resume" => Ok(Command::Resume(if rest.is_empty() {
                 1
@@ -204,7 +220,13 @@ impl Command {
                         .map_err(|_| format!("return: quantity {q:?} is not a number"))?;
                     lines.push((l, q));
                 }
-                Ok(Command::Return(lines))
+                match &rest[1..] {
+                    [user, pin] => Ok(Command::Return(lines, (*user).to_owned(), (*pin).to_owned())),
+                    _ => Err(
+                        "return: LINE:QTY[,LINE:QTY…] MANAGER PIN (the approving manager's user name and PIN)"
+                            .into(),
+                    ),
+                }
             }
             "" => Err("empty command".into()),
             other => Err(format!("unknown command {other:?}")),
@@ -311,9 +333,11 @@ pub async fn prepare(config: &Config, db: &LaneDb, api: &ServerApi) -> anyhow::R
     } else if let Err(e) = sync::pull_catalog(db, api, |_| {}).await {
         eprintln!("catalog update skipped: {e}");
     }
-    if let Err(e) = sync::refresh_context(db, api, &store).await {
-        if db.pricing_context().await?.is_none() {
-            bail!("cannot fetch the pricing context: {e}");
+    if let Err(e) =
+        sync::refresh_context(db, api, &store, config.code_verifier_key.as_deref()).await
+    {
+        if db.pricing_context().await?.is_none() || db.roster().await?.is_none() {
+            bail!("cannot fetch the pricing context and who may sign in: {e}");
         }
         eprintln!("pricing context update skipped: {e}");
     }
@@ -378,7 +402,8 @@ pub async fn run_with_console(
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
     let db = LaneDb::open(&config.data_dir.join("lane.db")).await?;
-    let api = ServerApi::new(&config.server_url, &config.credential);
+    let trust = config.trust()?;
+    let api = ServerApi::with_trust(&config.server_url, &config.credential, &trust);
     let device_id = prepare(&config, &db, &api).await?;
     let identity = db.identity().await?.context("no identity")?;
     let store = identity.location_id.clone();
@@ -387,8 +412,6 @@ pub async fn run_with_console(
         store: store.clone(),
         store_name: config.store_name.clone().unwrap_or_else(|| store.clone()),
         lane: config.lane,
-        cashier: config.cashier.clone(),
-        manager_pin_sha256: config.manager_pin_sha256.clone(),
         layouts: config.layouts(),
         receipt_layout: ReceiptLayout::from_profile(&printer_profile),
         footer: config.footer.clone(),
@@ -463,21 +486,19 @@ pub async fn run_with_console(
     // Catalog pulls: on notice and by poll.
     let pull = Arc::new(Notify::new());
     if let Some(url) = &config.mqtt_url {
-        match sync::parse_broker(url) {
-            Some((host, port)) => {
-                tasks.spawn(sync::watch_catalog_notices(
-                    BusLogin {
-                        host,
-                        port,
-                        device_id: device_id.clone(),
-                        credential: config.credential.clone(),
-                        store: store.clone(),
-                    },
-                    pull.clone(),
-                ));
-            }
-            None => bail!("mqtt_url {url:?}: use mqtt://host:port"),
-        }
+        let broker = retail_devices::server_link::parse_broker_url(url).context("mqtt_url")?;
+        tasks.spawn(sync::watch_catalog_notices(
+            BusLogin {
+                host: broker.host,
+                port: broker.port,
+                tls: broker.tls,
+                trust: trust.clone(),
+                device_id: device_id.clone(),
+                credential: config.credential.clone(),
+                store: store.clone(),
+            },
+            pull.clone(),
+        ));
     }
     {
         let (db, api, tx, pull, store) = (
@@ -488,6 +509,7 @@ pub async fn run_with_console(
             store.clone(),
         );
         let every = Duration::from_secs(config.catalog_poll_secs.max(1));
+        let configured_key = config.code_verifier_key.clone();
         tasks.spawn(async move {
             loop {
                 tokio::select! {
@@ -497,7 +519,8 @@ pub async fn run_with_console(
                 let before = db.catalog_cursor().await.unwrap_or(0);
                 match sync::pull_catalog(&db, &api, |_| {}).await {
                     Ok(n) => {
-                        let _ = sync::refresh_context(&db, &api, &store).await;
+                        let _ = sync::refresh_context(&db, &api, &store, configured_key.as_deref())
+                            .await;
                         let after = db.catalog_cursor().await.unwrap_or(before);
                         if n > 0 || after != before {
                             let _ = tx.send(Background::CatalogUpdated(n)).await;
@@ -620,8 +643,8 @@ pub async fn run_with_console(
     }
 
     out.line(format!(
-        "READY store {store} lane {:02} cashier {}",
-        config.lane, config.cashier
+        "READY store {store} lane {:02}: sign in (login USER PIN)",
+        config.lane
     ));
     let mut terminal = if config.headless {
         None
@@ -647,7 +670,7 @@ pub async fn run_with_console(
         printer_alert: false,
         scanner_state: "?".into(),
         pending_return: None,
-        keyboard: Keyboard::default(),
+        keyboard: Keyboard::signed_out(),
         unsent: 0,
     };
     if let Some(pending) = runner.lane.pending_qr().cloned() {
@@ -684,6 +707,7 @@ pub async fn run_with_console(
                         KeyAction::Quit => break Ok(()),
                         KeyAction::Run(cmd) => runner.command(cmd).await,
                     }
+                    runner.keyboard.signed_in(runner.lane.cashier().is_some());
                 }
                 Input::Redraw => {}
             },
@@ -927,7 +951,25 @@ impl Runner<'_> {
     }
 
     async fn apply(&mut self, cmd: Command) -> Result<String, LaneError> {
+        // Everything but signing in names the person signed in.
+        if !matches!(
+            cmd,
+            Command::Login(..) | Command::Status | Command::Invalid(_)
+        ) {
+            self.lane.require_cashier()?;
+        }
         match cmd {
+            Command::Login(user, pin) => {
+                let cashier = self.lane.sign_in(&user, &pin)?;
+                let text = format!("signed in: {} ({})", cashier.display_name, cashier.username);
+                self.keyboard.mode = crate::ui::InputMode::Code;
+                Ok(text)
+            }
+            Command::Logout => {
+                let who = self.lane.sign_out()?;
+                self.keyboard.mode = crate::ui::InputMode::SignInUser;
+                Ok(format!("{who} signed out"))
+            }
             Command::Scan(text) => match self.scan(&text).await? {
                 ScanOutcome::LineAdded(n) | ScanOutcome::LineIncremented(n) => {
                     if let Some(i) = self.lane.basket().lines.iter().position(|l| l.line_no == n) {
@@ -978,9 +1020,9 @@ impl Runner<'_> {
                 self.lane.void_line(line)?;
                 Ok(format!("line {line} voided; {}", self.total_text()))
             }
-            Command::VoidSale(pin) => {
-                self.lane.void_sale(&pin)?;
-                Ok("sale voided".into())
+            Command::VoidSale(approver, pin) => {
+                let approved_by = self.lane.void_sale(&approver, &pin).await?;
+                Ok(format!("sale voided (approved by {approved_by})"))
             }
             Command::Park => {
                 self.lane.park().await?;
@@ -1121,7 +1163,7 @@ impl Runner<'_> {
                     ));
                 }
                 let id = retail_domain::ids::new_id();
-                let cashier = self.lane.settings().cashier.clone();
+                let cashier = self.lane.require_cashier()?.username.clone();
                 self.lane
                     .db()
                     .open_shift(id, &cashier, cash.fen(), chrono::Utc::now())
@@ -1130,7 +1172,7 @@ impl Runner<'_> {
                 Ok(format!("shift opened with {cash} in the drawer"))
             }
             Command::ShiftClose(counted) => self.close_shift(counted).await,
-            Command::Return(lines) => self.finish_return(lines).await,
+            Command::Return(lines, approver, pin) => self.finish_return(lines, approver, pin).await,
             Command::Invalid(why) => Err(LaneError::NotUsableHere(why)),
         }
     }
@@ -1190,7 +1232,12 @@ impl Runner<'_> {
         ))
     }
 
-    async fn finish_return(&mut self, lines: Vec<(u32, i64)>) -> Result<String, LaneError> {
+    async fn finish_return(
+        &mut self,
+        lines: Vec<(u32, i64)>,
+        approver: String,
+        pin: String,
+    ) -> Result<String, LaneError> {
         let Some((sale_id, returnable)) = self.pending_return.clone() else {
             return Err(LaneError::NotUsableHere(
                 "scan the receipt code of the sale first".into(),
@@ -1218,12 +1265,28 @@ impl Runner<'_> {
                 })
                 .collect(),
             reason: Some("returned at the till".into()),
+            approval: Some(retail_domain::wire::sales::ReturnApproval {
+                username: approver,
+                pin,
+            }),
+            cashier: Some(self.lane.require_cashier()?.username.clone()),
         };
         let result = match self.api.create_return(&request).await {
             Ok(r) => r,
             Err(e) if e.is_offline() => return Err(LaneError::Offline("a return")),
+            Err(ApiError::Refused {
+                status: 403 | 422 | 429,
+                message,
+                ..
+            }) => return Err(LaneError::WrongPin(format!("return refused: {message}"))),
             Err(e) => return Err(LaneError::NotUsableHere(format!("return: {e}"))),
         };
+        let cash_back = result
+            .tenders
+            .iter()
+            .filter(|t| t.method == PaymentMethod::Cash.as_str())
+            .map(|t| t.amount.fen())
+            .sum::<i64>();
         self.pending_return = None;
         self.lane
             .db()
@@ -1231,7 +1294,7 @@ impl Runner<'_> {
                 result.return_id,
                 sale_id,
                 result.refund.fen(),
-                result.tender_refund.fen(),
+                cash_back,
                 self.lane.shift(),
             )
             .await?;
@@ -1246,20 +1309,55 @@ impl Runner<'_> {
             ));
         }
         rows.push(("退款 Refund".into(), result.refund.to_string()));
-        rows.push(("退现 Cash back".into(), result.tender_refund.to_string()));
+        let mut back = Vec::new();
+        for tender in &result.tenders {
+            let label = tender_refund_label(&tender.method);
+            rows.push((label.to_owned(), tender.amount.to_string()));
+            back.push(format!("{} {}", tender.amount, tender.method));
+        }
+        if !result.balance_refunded.is_zero() {
+            rows.push((
+                "退储值 To balance".into(),
+                result.balance_refunded.to_string(),
+            ));
+            back.push(format!("{} to the stored balance", result.balance_refunded));
+        }
+        if result.points_refunded > 0 {
+            rows.push((
+                "退积分 Points back".into(),
+                result.points_refunded.to_string(),
+            ));
+            back.push(format!("{} points", result.points_refunded));
+        }
+        rows.push((
+            "收银员 Cashier".into(),
+            result.cashier.clone().unwrap_or_default(),
+        ));
+        rows.push((
+            "批准 Approved by".into(),
+            result.approved_by.clone().unwrap_or_default(),
+        ));
+        // The drawer opens only when cash goes back.
         let slip = retail_devices::receipt::encode_report(
             "退货单 RETURN",
             &rows,
             &self.printer_layout,
-            true,
+            cash_back > 0,
         );
         let printed = match self.print(&slip).await {
             Ok(outcome) => print_note(&outcome, "slip printed"),
             Err(e) => format!("{e}: slip not printed"),
         };
+        let cash = if cash_back > 0 {
+            format!("; hand back {} in cash", Money::from_fen(cash_back))
+        } else {
+            String::new()
+        };
         Ok(format!(
-            "return recorded: refund {}, hand back {} in cash; {printed}",
-            result.refund, result.tender_refund
+            "return recorded: refund {} ({}){cash}; approved by {}; {printed}",
+            result.refund,
+            back.join(", "),
+            result.approved_by.as_deref().unwrap_or("")
         ))
     }
 
@@ -1581,6 +1679,17 @@ impl Runner<'_> {
                 ))
             }
         }
+    }
+}
+
+/// The return slip's label for what goes back through a tender.
+fn tender_refund_label(method: &str) -> &'static str {
+    match method {
+        "cash" => "退现 Cash back",
+        "card" => "退卡 To card",
+        "stored_balance" => "退储值 To balance",
+        "points" => "退积分 Points",
+        _ => "原路退回 To the QR payment",
     }
 }
 

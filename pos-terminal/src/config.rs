@@ -1,12 +1,15 @@
 //! The lane's configuration file (TOML), e.g.
 //!
 //! ```toml
-//! server_url = "http://127.0.0.1:8080"
+//! server_url = "https://retail.example.com"  # or http://127.0.0.1:8080 for a demo on one machine
+//! ca_file = "chain-ca.pem"                  # optional: the chain's CA, the only one trusted for
+//!                                           # HTTPS and MQTTS (without it: the system's roots)
 //! credential = "dv_…"                       # shown once when the device was registered
 //! store = "SH001"                           # optional: must be the credential's store
-//! mqtt_url = "mqtt://127.0.0.1:1884"        # optional: catalog notices (pull at once)
+//! mqtt_url = "mqtts://retail.example.com:8883"  # optional: catalog notices (pull at once)
+//! code_verifier_key = "…"                   # optional: the chain's code-verifier key (base64),
+//!                                           # pinned from the start (else the first fetched)
 //! lane = 1
-//! cashier = "cashier1.sh001"
 //! data_dir = "./lane-data"                  # the lane's SQLite database (and simulated receipts)
 //! firmware_dir = "firmware-config"          # device profiles
 //! scanner_profile = "honeywell-voyager-1450g-cdc"
@@ -15,8 +18,11 @@
 //! printer = "tcp:192.168.10.31:9100"        # file:PATH | tcp:HOST:PORT | serial:PATH[@BAUD]
 //! display_profile = "vfd-2x20-epson-dmd"    # optional customer display (total, QR amount)
 //! display = "serial:/dev/ttyUSB2@9600"      # its line (data_dir/display.bin with --simulate)
-//! manager_pin_sha256 = "…"                  # sha256 hex of the store manager's PIN
 //! ```
+//!
+//! Nobody is configured to work the lane: cashiers sign in at the lane with their user name and
+//! lane PIN, checked offline against the roster the lane pulls from the server; a manager
+//! approves voids and returns with theirs.
 //!
 //! The scales' label layouts (variable-measure EAN-13: PLU and price or weight) are the
 //! chain's, set on the server (`barcodes.variable_measure`) and pulled with the pricing context;
@@ -26,6 +32,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
+use retail_devices::server_link::{parse_broker_url, parse_server_url, warn_if_plain, ServerTrust};
 use retail_domain::barcode::VariableMeasureLayout;
 use serde::Deserialize;
 
@@ -33,20 +40,31 @@ use serde::Deserialize;
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// Base URL of the central server, e.g. `http://127.0.0.1:8080`.
+    /// Base URL of the central server, `https://…` (or `http://127.0.0.1:8080` for a demo).
     pub server_url: String,
+    /// The chain's CA certificate (PEM; relative to the configuration file): when set, the only
+    /// CA trusted for the server's HTTPS and the store bus's TLS (a certificate from any other
+    /// CA is refused before anything is sent), and both addresses must then be TLS. Unset:
+    /// `https://` and `mqtts://` trust the operating system's roots.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
     /// The device credential (`dv_…`) shown once when the device was registered.
     pub credential: String,
-    /// The store bus (`mqtt://host:port`); none: the lane polls only.
+    /// The store bus (`mqtts://host:port`, or plain `mqtt://host:port`); none: the lane polls
+    /// only.
     #[serde(default)]
     pub mqtt_url: Option<String>,
+    /// The code-verifier public key (base64) the lane trusts, from provisioning: when set it is
+    /// the pinned key (setting a new one is how the key is rotated); when not, the first key
+    /// the lane fetched with its credential (`GET /pricing/context`) is pinned, and a different
+    /// key from the network is refused (`retail_domain::key_pinning`).
+    #[serde(default)]
+    pub code_verifier_key: Option<String>,
     /// The store this lane stands in (checked against the store the credential belongs to).
     #[serde(default)]
     pub store: Option<String>,
     /// Lane number (1–99).
     pub lane: u32,
-    /// The cashier signed in at this lane.
-    pub cashier: String,
     /// The store's name for receipts (default: the store code).
     #[serde(default)]
     pub store_name: Option<String>,
@@ -74,9 +92,6 @@ pub struct Config {
     /// (with `--simulate`, the file `display.bin` in `data_dir` when not set).
     #[serde(default)]
     pub display: Option<String>,
-    /// SHA-256 hex of the store manager's PIN (voiding a sale).
-    #[serde(default)]
-    pub manager_pin_sha256: Option<String>,
     /// Seconds between sale pushes while sales wait (default 5).
     #[serde(default = "default_push_secs")]
     pub push_interval_secs: u64,
@@ -126,7 +141,10 @@ impl Config {
             .with_context(|| format!("configuration file {}", path.display()))?;
         if let Some(dir) = path.parent() {
             // Relative paths are relative to the configuration file.
-            for p in [&mut config.data_dir, &mut config.firmware_dir] {
+            for p in [&mut config.data_dir, &mut config.firmware_dir]
+                .into_iter()
+                .chain(config.ca_file.as_mut())
+            {
                 if p.is_relative() {
                     *p = dir.join(&*p);
                 }
@@ -141,9 +159,6 @@ impl Config {
         if !(1..=99).contains(&self.lane) {
             bail!("lane must be 1 to 99, got {}", self.lane);
         }
-        if self.cashier.trim().is_empty() {
-            bail!("cashier must not be empty");
-        }
         if !self.credential.starts_with("dv_") {
             bail!("credential must be the device credential (dv_…) shown at registration");
         }
@@ -152,7 +167,46 @@ impl Config {
                 .validate()
                 .map_err(|e| anyhow::anyhow!("variable_measure: {e}"))?;
         }
+        parse_server_url(&self.server_url)?;
+        if let Some(url) = &self.mqtt_url {
+            parse_broker_url(url).context("mqtt_url")?;
+        }
+        if let Some(key) = &self.code_verifier_key {
+            retail_domain::codes::CodeVerifier::from_public_b64(key)
+                .map_err(|e| anyhow::anyhow!("code_verifier_key: {e}"))?;
+        }
         Ok(())
+    }
+
+    /// Whom the lane trusts for TLS (the CA of `ca_file` only, or the system's roots), after
+    /// checking that a pinned CA goes with `https://` and `mqtts://` addresses; warns about a
+    /// plain address to another machine.
+    ///
+    /// # Errors
+    /// When `ca_file` cannot be loaded, or an address is plain while a CA is pinned.
+    pub fn trust(&self) -> anyhow::Result<ServerTrust> {
+        let trust = ServerTrust::load(self.ca_file.as_deref())?;
+        let (_, https) = parse_server_url(&self.server_url)?;
+        trust.require_tls("server_url", &self.server_url, https)?;
+        warn_if_plain("server_url", &self.server_url, https);
+        if let Some(url) = &self.mqtt_url {
+            let broker = parse_broker_url(url).context("mqtt_url")?;
+            trust.require_tls("mqtt_url", url, broker.tls)?;
+            warn_if_plain("mqtt_url", url, broker.tls);
+        }
+        Ok(trust)
+    }
+
+    /// The lane's client of the server, trusting what [`Config::trust`] says.
+    ///
+    /// # Errors
+    /// As [`Config::trust`].
+    pub fn server_api(&self) -> anyhow::Result<crate::server_api::ServerApi> {
+        Ok(crate::server_api::ServerApi::with_trust(
+            &self.server_url,
+            &self.credential,
+            &self.trust()?,
+        ))
     }
 
     /// This lane's own variable-measure layouts (an override of the chain's); empty: the

@@ -23,6 +23,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use retail_devices::receipt::{encode_receipt, Receipt, ReceiptLayout, ReceiptLine, ReceiptMember};
@@ -41,8 +42,8 @@ use retail_domain::receipts::{ReceiptCodeError, ReceiptKeyring};
 use retail_domain::wire::catalog::{ShelfStatus, SkuRecord};
 use retail_domain::wire::pricing::PricingContext;
 use retail_domain::wire::sales::{PaymentMethod, PosPayment, PosSale, PosSaleLine};
+use retail_domain::wire::staff::{LaneRoster, LaneStaff, StaffRole};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::store::{LaneDb, StoreError};
@@ -63,11 +64,6 @@ pub struct LaneSettings {
     pub store_name: String,
     /// Lane number.
     pub lane: u32,
-    /// The cashier signed in.
-    pub cashier: String,
-    /// SHA-256 (hex) of the store manager's PIN, needed to void a sale; none: voiding is
-    /// refused.
-    pub manager_pin_sha256: Option<String>,
     /// Variable-measure barcode layouts for this lane only (its configuration file's
     /// `variable_measure`), overriding the chain's from the pricing context; empty: the
     /// chain's ([`Lane::layouts`]).
@@ -122,9 +118,20 @@ pub enum LaneError {
     /// A code that cannot be used at this lane.
     #[error("{0}")]
     NotUsableHere(String),
-    /// Wrong or missing manager PIN.
-    #[error("wrong manager PIN: nothing voided")]
-    WrongPin,
+    /// A wrong user name or PIN at sign-in, or an approval by someone who may not approve.
+    #[error("{0}")]
+    WrongPin(String),
+    /// Too many wrong PINs for one person: they wait before trying again.
+    #[error("too many wrong PINs for {username}: try again in {minutes} min")]
+    PinLocked {
+        /// Whose PIN.
+        username: String,
+        /// Minutes left.
+        minutes: u64,
+    },
+    /// Nobody is signed in at the lane.
+    #[error("sign in first: your user name and PIN (login USER PIN)")]
+    SignedOut,
     /// Something that needs the server while the lane is offline.
     #[error("offline: {0} needs the server; try again when the lane is online")]
     Offline(&'static str),
@@ -262,6 +269,10 @@ pub struct Basket {
     /// A QR payment waiting for the shopper.
     #[serde(default)]
     pub pending_qr: Option<PendingQr>,
+    /// Who rang the sale up (the user name signed in when its first line was added): a sale
+    /// completed by a QR payment found paid after a restart still names them.
+    #[serde(default)]
+    pub cashier: Option<String>,
     next_line_no: u32,
 }
 
@@ -275,6 +286,7 @@ impl Basket {
             points_to_redeem: 0,
             coupons: Vec::new(),
             pending_qr: None,
+            cashier: None,
             next_line_no: 1,
         }
     }
@@ -336,12 +348,29 @@ pub struct Lane {
     parked: Vec<Basket>,
     online: bool,
     shift: Option<Uuid>,
+    roster: LaneRoster,
+    cashier: Option<Cashier>,
+    /// Wrong PINs per user name: (count, when the person may try again).
+    wrong_pins: HashMap<String, (u32, Option<Instant>)>,
 }
 
-/// Hex SHA-256 of a PIN (what the configuration stores).
-pub fn pin_hash(pin: &str) -> String {
-    hex::encode(Sha256::digest(pin.trim().as_bytes()))
+/// The person signed in at the lane: every sale, void, return and drawer opening names them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cashier {
+    /// Staff id.
+    pub id: Uuid,
+    /// Log-in name (recorded on sales and printed on receipts).
+    pub username: String,
+    /// Name on the screen.
+    pub display_name: String,
+    /// What they may do.
+    pub role: StaffRole,
 }
+
+/// Wrong PINs a person may enter at one lane before they wait [`PIN_LOCKOUT`].
+pub const MAX_WRONG_PINS: u32 = 5;
+/// How long a person waits after [`MAX_WRONG_PINS`] wrong PINs.
+pub const PIN_LOCKOUT: Duration = Duration::from_secs(5 * 60);
 
 impl Lane {
     /// A lane over its database with the stored pricing context. Fails when there is none
@@ -353,6 +382,7 @@ impl Lane {
         let receipt_signer = db.receipt_signer().await?;
         let receipt_keys = receipt_keyring(&db, &settings.store, &receipt_signer).await?;
         let shift = db.open_shift_info().await?.map(|s| s.0);
+        let roster = db.roster().await?.unwrap_or_default();
         let mut parked = Vec::new();
         for (id, body) in db.parked_sales().await? {
             match serde_json::from_str::<Basket>(&body) {
@@ -387,6 +417,9 @@ impl Lane {
             parked,
             online: false,
             shift,
+            roster,
+            cashier: None,
+            wrong_pins: HashMap::new(),
         };
         let basket = lane.basket.clone();
         lane.priced = lane.price(&basket)?;
@@ -459,8 +492,123 @@ impl Lane {
         }
     }
 
-    /// Reloads the pricing context, categories and receipt keys after a sync, and re-prices.
+    /// The person signed in, if anyone.
+    pub fn cashier(&self) -> Option<&Cashier> {
+        self.cashier.as_ref()
+    }
+
+    /// The person signed in, or [`LaneError::SignedOut`].
+    pub fn require_cashier(&self) -> LaneResult<&Cashier> {
+        self.cashier.as_ref().ok_or(LaneError::SignedOut)
+    }
+
+    /// Signs a person in with their user name and PIN, checked offline against the roster the
+    /// lane pulled from the server. Refused while another person's sale is open; after
+    /// [`MAX_WRONG_PINS`] wrong PINs the person waits [`PIN_LOCKOUT`].
+    pub fn sign_in(&mut self, username: &str, pin: &str) -> LaneResult<&Cashier> {
+        if self.cashier.is_some() && self.sale_open() {
+            return Err(LaneError::NotUsableHere(
+                "finish or park the open sale before someone else signs in".into(),
+            ));
+        }
+        let person = self.check_pin(username, pin, "wrong user name or PIN")?;
+        tracing::info!(cashier = %person.username, "signed in at the lane");
+        self.cashier = Some(Cashier {
+            id: person.id,
+            username: person.username,
+            display_name: person.display_name,
+            role: person.role,
+        });
+        self.cashier.as_ref().ok_or(LaneError::SignedOut)
+    }
+
+    /// Signs the person out (refused while a sale is open: finish or park it first).
+    pub fn sign_out(&mut self) -> LaneResult<String> {
+        let cashier = self.require_cashier()?.username.clone();
+        if self.sale_open() {
+            return Err(LaneError::NotUsableHere(
+                "finish or park the open sale before signing out".into(),
+            ));
+        }
+        self.cashier = None;
+        tracing::info!(cashier = %cashier, "signed out of the lane");
+        Ok(cashier)
+    }
+
+    /// Whether a sale is being rung up (lines, a member, payments or a QR payment waiting).
+    fn sale_open(&self) -> bool {
+        !self.basket.lines.is_empty()
+            || self.basket.member.is_some()
+            || !self.basket.payments.is_empty()
+            || self.basket.pending_qr.is_some()
+    }
+
+    /// Checks an approval (a void, a return): `username` is a store manager of this store or a
+    /// head-office administrator on the roster, and `pin` is theirs. Answers their user name.
+    pub fn approve(&mut self, username: &str, pin: &str) -> LaneResult<String> {
+        let person = self.check_pin(username, pin, "approval refused: wrong user name or PIN")?;
+        if !person.role.approves() {
+            return Err(LaneError::WrongPin(format!(
+                "{} may not approve: a store manager's PIN is needed",
+                person.username
+            )));
+        }
+        Ok(person.username)
+    }
+
+    /// Checks a PIN against the roster, counting wrong tries per user name.
+    fn check_pin(&mut self, username: &str, pin: &str, wrong: &str) -> LaneResult<LaneStaff> {
+        let key = username.trim().to_lowercase();
+        let now = Instant::now();
+        if let Some((_, Some(until))) = self.wrong_pins.get(&key) {
+            if *until > now {
+                return Err(LaneError::PinLocked {
+                    username: key,
+                    minutes: (*until - now).as_secs().div_ceil(60),
+                });
+            }
+            self.wrong_pins.remove(&key);
+        }
+        match self.roster.find(&key) {
+            Some(person) if person.pin_matches(pin.trim()) => {
+                self.wrong_pins.remove(&key);
+                Ok(person.clone())
+            }
+            _ => {
+                if self.wrong_pins.len() > 1_000 {
+                    self.wrong_pins.clear();
+                }
+                let entry = self.wrong_pins.entry(key).or_insert((0, None));
+                entry.0 += 1;
+                if entry.0 >= MAX_WRONG_PINS {
+                    *entry = (0, Some(now + PIN_LOCKOUT));
+                }
+                Err(LaneError::WrongPin(wrong.to_owned()))
+            }
+        }
+    }
+
+    /// Reloads the roster after a sync; a person who dropped off it (PIN cleared, account
+    /// disabled or moved) is signed out once no sale of theirs is open.
+    pub async fn reload_roster(&mut self) -> LaneResult<()> {
+        if let Some(roster) = self.db.roster().await? {
+            self.roster = roster;
+        }
+        let gone = self
+            .cashier
+            .as_ref()
+            .is_some_and(|c| self.roster.find(&c.username).is_none());
+        if gone && !self.sale_open() {
+            tracing::warn!("the cashier is no longer on the roster: signed out");
+            self.cashier = None;
+        }
+        Ok(())
+    }
+
+    /// Reloads the roster, the pricing context, categories and receipt keys after a sync, and
+    /// re-prices.
     pub async fn reload(&mut self) -> LaneResult<()> {
+        self.reload_roster().await?;
         if let Some(context) = self.db.pricing_context().await? {
             self.verifier = CodeVerifier::from_public_b64(&context.public_key).ok();
             self.context = context;
@@ -525,8 +673,11 @@ impl Lane {
     }
 
     /// Prices `basket` and makes it current; on any error nothing changes.
-    fn commit_basket(&mut self, basket: Basket) -> LaneResult<()> {
+    fn commit_basket(&mut self, mut basket: Basket) -> LaneResult<()> {
         let priced = self.price(&basket)?;
+        if basket.cashier.is_none() && !basket.lines.is_empty() {
+            basket.cashier = self.cashier.as_ref().map(|c| c.username.clone());
+        }
         self.basket = basket;
         self.priced = priced;
         Ok(())
@@ -548,6 +699,7 @@ impl Lane {
 
     /// Handles one scanned frame.
     pub async fn scan(&mut self, text: &str) -> LaneResult<ScanOutcome> {
+        self.require_cashier()?;
         match classify_scan(text, &self.layouts()) {
             Scan::Product(code) => self.add_product(code).await,
             Scan::MemberCode(text) => self.member_code(&text),
@@ -790,14 +942,11 @@ impl Lane {
         self.commit_basket(basket)
     }
 
-    /// Voids the whole sale with the store manager's PIN.
-    pub fn void_sale(&mut self, pin: &str) -> LaneResult<()> {
-        let Some(expected) = &self.settings.manager_pin_sha256 else {
-            return Err(LaneError::WrongPin);
-        };
-        if !expected.eq_ignore_ascii_case(&pin_hash(pin)) {
-            return Err(LaneError::WrongPin);
-        }
+    /// Voids the whole sale with a store manager's approval (their user name and PIN, checked
+    /// offline against the roster); recorded in the lane's database with the cashier and the
+    /// approver. Answers the approver's user name.
+    pub async fn void_sale(&mut self, approver: &str, pin: &str) -> LaneResult<String> {
+        let cashier = self.require_cashier()?.username.clone();
         if self.basket.lines.is_empty() && self.basket.member.is_none() {
             return Err(LaneError::EmptySale);
         }
@@ -816,9 +965,21 @@ impl Lane {
                 "a non-cash payment was taken: refund it before voiding".into(),
             ));
         }
+        let approved_by = self.approve(approver, pin)?;
+        let total = self.priced.as_ref().map_or(Money::ZERO, |p| p.total);
+        self.db
+            .record_void(
+                self.basket.id,
+                &cashier,
+                &approved_by,
+                self.basket.lines.len(),
+                total.fen(),
+            )
+            .await?;
+        tracing::info!(sale = %self.basket.id, %cashier, %approved_by, %total, "sale voided");
         self.basket = Basket::new();
         self.priced = None;
-        Ok(())
+        Ok(approved_by)
     }
 
     /// Parks the current sale and starts a new one. The parked sale is kept in the lane's
@@ -844,6 +1005,7 @@ impl Lane {
 
     /// Resumes the parked sale at `index` (0 = parked first); the current sale must be empty.
     pub async fn resume(&mut self, index: usize) -> LaneResult<()> {
+        self.require_cashier()?;
         if !self.basket.lines.is_empty() {
             return Err(LaneError::Park(
                 "finish or park the current sale first".into(),
@@ -872,6 +1034,7 @@ impl Lane {
         method: PaymentMethod,
         amount: Money,
     ) -> LaneResult<PaymentOutcome> {
+        self.require_cashier()?;
         if self.basket.lines.is_empty() {
             return Err(LaneError::EmptySale);
         }
@@ -1162,7 +1325,11 @@ impl Lane {
             id: basket.id,
             sale_no: String::new(),
             store: self.settings.store.clone(),
-            cashier: self.settings.cashier.clone(),
+            cashier: match (&self.cashier, &basket.cashier) {
+                (Some(signed_in), _) => signed_in.username.clone(),
+                (None, Some(rang_up)) => rang_up.clone(),
+                (None, None) => return Err(LaneError::SignedOut),
+            },
             member_id: basket.member.as_ref().map(|m| m.id),
             member_code: basket.member.as_ref().and_then(|m| m.code.clone()),
             lines,

@@ -35,7 +35,8 @@ pub use retail_domain::wire::devices::DeviceIdentity as Identity;
 /// Asks the server who this lane is (`GET /devices/me`); fails clearly on a wrong or revoked
 /// credential, or a credential of another kind of device.
 pub async fn identify(config: &Config) -> anyhow::Result<Identity> {
-    server_api::ServerApi::new(&config.server_url, &config.credential)
+    config
+        .server_api()?
         .identify()
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))

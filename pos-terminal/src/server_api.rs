@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use retail_devices::server_link::{error_chain, ServerTrust};
 use retail_domain::codes::CodeVerifier;
 use retail_domain::pricing::Coupon;
 use retail_domain::wire::catalog::CatalogPage;
@@ -85,21 +86,47 @@ pub struct ServerApi {
     base: String,
     credential: String,
     client: reqwest::Client,
+    trust: Option<ServerTrust>,
+}
+
+fn client_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .timeout(Duration::from_secs(30))
 }
 
 impl ServerApi {
-    /// A client for the server at `base` (e.g. `http://127.0.0.1:8080`) with a device credential.
+    /// A client for the server at `base` (e.g. `http://127.0.0.1:8080`) with a device credential;
+    /// `https://` trusts the operating system's roots (see [`ServerApi::with_trust`]).
     pub fn new(base: &str, credential: &str) -> Self {
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(3))
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap_or_default();
         Self {
             base: base.trim_end_matches('/').to_owned(),
             credential: credential.to_owned(),
-            client,
+            client: client_builder().build().unwrap_or_default(),
+            trust: None,
         }
+    }
+
+    /// A client trusting exactly `trust` for HTTPS: the chain's CA only when the lane has a
+    /// `ca_file` (a server with a certificate from another CA is refused during the handshake,
+    /// before the credential or a sale is sent).
+    pub fn with_trust(base: &str, credential: &str, trust: &ServerTrust) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+            credential: credential.to_owned(),
+            client: trust
+                .http_client(client_builder())
+                .unwrap_or_else(|_| reqwest::Client::new()),
+            trust: Some(trust.clone()),
+        }
+    }
+
+    /// Why a call did not reach the server, with its causes (a refused certificate says so).
+    fn unreachable(&self, err: &reqwest::Error) -> ApiError {
+        ApiError::Unreachable(match &self.trust {
+            Some(trust) => trust.explain(err),
+            None => error_chain(err),
+        })
     }
 
     /// The server's base URL.
@@ -111,16 +138,10 @@ impl ServerApi {
         format!("{}/api/v1{path}", self.base)
     }
 
-    async fn answer<T: DeserializeOwned>(request: reqwest::RequestBuilder) -> ApiResult<T> {
-        let response = request
-            .send()
-            .await
-            .map_err(|e| ApiError::Unreachable(e.to_string()))?;
+    async fn answer<T: DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> ApiResult<T> {
+        let response = request.send().await.map_err(|e| self.unreachable(&e))?;
         let status = response.status().as_u16();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| ApiError::Unreachable(e.to_string()))?;
+        let bytes = response.bytes().await.map_err(|e| self.unreachable(&e))?;
         if !(200..300).contains(&status) {
             let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
             if status == 502 || status == 503 || status == 504 {
@@ -139,7 +160,7 @@ impl ServerApi {
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> ApiResult<T> {
-        Self::answer(
+        self.answer(
             self.client
                 .get(self.url(path))
                 .bearer_auth(&self.credential),
@@ -153,7 +174,7 @@ impl ServerApi {
         path: &str,
         body: &B,
     ) -> ApiResult<T> {
-        Self::answer(
+        self.answer(
             self.client
                 .request(method, self.url(path))
                 .bearer_auth(&self.credential)
@@ -175,7 +196,7 @@ impl ServerApi {
             .timeout(Duration::from_secs(5))
             .send()
             .await
-            .map_err(|e| ApiError::Unreachable(e.to_string()))?;
+            .map_err(|e| self.unreachable(&e))?;
         match response.status().as_u16() {
             502..=504 => Err(ApiError::Unreachable(format!(
                 "server answered {}",
@@ -193,7 +214,7 @@ impl ServerApi {
             .bearer_auth(&self.credential)
             .send()
             .await
-            .map_err(|e| ApiError::Unreachable(e.to_string()))?;
+            .map_err(|e| self.unreachable(&e))?;
         let status = response.status().as_u16();
         let body: serde_json::Value = response.json().await.unwrap_or_default();
         DeviceIdentity::from_response(status, &body, "pos").map_err(|message| ApiError::Refused {
@@ -217,6 +238,11 @@ impl ServerApi {
         CodeVerifier::from_public_b64(&context.public_key)
             .map_err(|e| ApiError::Unexpected(format!("code verifier key: {e}")))?;
         Ok(context)
+    }
+
+    /// Who may sign in at this lane's store, with their PIN hashes (`GET /devices/me/roster`).
+    pub async fn roster(&self) -> ApiResult<retail_domain::wire::staff::LaneRoster> {
+        self.get("/devices/me/roster").await
     }
 
     /// Registers the public key this lane signs its receipt codes with

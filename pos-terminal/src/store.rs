@@ -17,6 +17,7 @@ use retail_domain::wire::devices::DeviceIdentity;
 use retail_domain::wire::pricing::PricingContext;
 use retail_domain::wire::receipts::ReceiptKeys;
 use retail_domain::wire::sales::{PosSale, SaleOutcome, SaleResult};
+use retail_domain::wire::staff::LaneRoster;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 use uuid::Uuid;
@@ -72,6 +73,14 @@ const SCHEMA: &[&str] = &[
         parked_at TEXT NOT NULL,
         body TEXT NOT NULL
     )",
+    "CREATE TABLE IF NOT EXISTS voids (
+        sale_id TEXT PRIMARY KEY,
+        voided_at TEXT NOT NULL,
+        cashier TEXT NOT NULL,
+        approved_by TEXT NOT NULL,
+        lines INTEGER NOT NULL,
+        total INTEGER NOT NULL
+    )",
     "CREATE TABLE IF NOT EXISTS returns (
         id TEXT PRIMARY KEY,
         sale_id TEXT NOT NULL,
@@ -85,11 +94,13 @@ const SCHEMA: &[&str] = &[
 const CURSOR_KEY: &str = "catalog_cursor";
 const SYNCED_KEY: &str = "catalog_synced";
 const CONTEXT_KEY: &str = "pricing_context";
+const VERIFIER_KEY: &str = "code_verifier";
 const IDENTITY_KEY: &str = "identity";
 const SIGNER_KEY: &str = "receipt_signer_seed";
 const RECEIPT_KEYS_KEY: &str = "receipt_keys";
 const KEY_REGISTERED_KEY: &str = "receipt_key_registered";
 const QR_SALE_KEY: &str = "sale_waiting_for_qr";
+const ROSTER_KEY: &str = "lane_roster";
 /// Rows per multi-row statement (three parameters each: well under SQLite's limit).
 const ROWS_PER_STATEMENT: usize = 500;
 
@@ -377,6 +388,62 @@ impl LaneDb {
         self.set_meta_json(CONTEXT_KEY, context).await
     }
 
+    /// The roster cashiers sign in against (offline), as last pulled from the server.
+    pub async fn roster(&self) -> StoreResult<Option<LaneRoster>> {
+        self.meta_json(ROSTER_KEY).await
+    }
+
+    /// Stores the roster pulled from the server.
+    pub async fn save_roster(&self, roster: &LaneRoster) -> StoreResult<()> {
+        self.set_meta_json(ROSTER_KEY, roster).await
+    }
+
+    /// Records a voided sale with who rang it up and who approved the void.
+    pub async fn record_void(
+        &self,
+        sale_id: Uuid,
+        cashier: &str,
+        approved_by: &str,
+        lines: usize,
+        total_fen: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO voids (sale_id, voided_at, cashier, approved_by, lines, total) \
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (sale_id) DO NOTHING",
+        )
+        .bind(sale_id.to_string())
+        .bind(Utc::now().to_rfc3339())
+        .bind(cashier)
+        .bind(approved_by)
+        .bind(i64::try_from(lines).unwrap_or(i64::MAX))
+        .bind(total_fen)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Voided sales, oldest first: (sale id, cashier, approved by, total in fen).
+    pub async fn voids(&self) -> StoreResult<Vec<(String, String, String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT sale_id, cashier, approved_by, total FROM voids ORDER BY voided_at, sale_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
+            .collect()
+    }
+
+    /// The pinned code-verifier key (base64; see `retail_domain::key_pinning`).
+    pub async fn pinned_verifier_key(&self) -> StoreResult<Option<String>> {
+        self.meta(VERIFIER_KEY).await
+    }
+
+    /// Pins a code-verifier key (the first fetched, or a configured rotation).
+    pub async fn pin_verifier_key(&self, key: &str) -> StoreResult<()> {
+        self.set_meta(VERIFIER_KEY, key).await
+    }
+
     /// The identity the server last confirmed (to start offline).
     pub async fn identity(&self) -> StoreResult<Option<DeviceIdentity>> {
         self.meta_json(IDENTITY_KEY).await
@@ -635,13 +702,15 @@ impl LaneDb {
             .collect()
     }
 
-    /// Records a return made at this lane (for the shift's Z report).
+    /// Records a return made at this lane (for the shift's Z report): the refund, and the part
+    /// of it handed back in cash from the drawer (kept in the `tender_refund` column, which
+    /// was all of the tender part before refunds went back to the sale's own tenders).
     pub async fn record_return(
         &self,
         id: Uuid,
         sale_id: Uuid,
         refund_fen: i64,
-        tender_refund_fen: i64,
+        cash_back_fen: i64,
         shift: Option<Uuid>,
     ) -> StoreResult<()> {
         sqlx::query(
@@ -652,7 +721,7 @@ impl LaneDb {
         .bind(sale_id.to_string())
         .bind(Utc::now().to_rfc3339())
         .bind(refund_fen)
-        .bind(tender_refund_fen)
+        .bind(cash_back_fen)
         .bind(shift.map(|s| s.to_string()))
         .execute(&self.pool)
         .await?;

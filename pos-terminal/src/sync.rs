@@ -1,11 +1,14 @@
 //! Keeping the lane in step with the server (docs/DESIGN.md §5, §6): the catalog pull by cursor (a full
-//! download on first start, deltas afterwards), the pricing context, the lane's receipt key
+//! download on first start, deltas afterwards), the pricing context and the roster of who may
+//! sign in, the lane's receipt key
 //! (registered until the server has it) and its store's receipt keys, the background push of
 //! journalled sales in batches, and the MQTT catalog notice that makes the lane pull at once.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use retail_devices::server_link::ServerTrust;
+use retail_domain::key_pinning;
 use retail_domain::wire::bus::catalog_topic;
 use retail_domain::wire::catalog::MAX_PAGE_SIZE;
 use retail_domain::wire::sales::{SaleOutcome, MAX_SALES_PER_PUSH};
@@ -83,18 +86,64 @@ pub async fn pull_catalog(
     Ok(state.done)
 }
 
-/// Fetches the pricing context (see [`ServerApi::pricing_context`]) and stores it.
-pub async fn refresh_context(db: &LaneDb, api: &ServerApi, store: &str) -> Result<(), SyncError> {
+/// Fetches the pricing context (see [`ServerApi::pricing_context`]) and the lane roster (who
+/// may sign in, with their PIN hashes; [`ServerApi::roster`]) and stores them, the context with the
+/// code-verifier key **pinned** by the rule edge agents follow too
+/// ([`retail_domain::key_pinning`]): `configured_key` (the lane's `code_verifier_key`) if set,
+/// else the first key fetched with the lane's credential. A context carrying a different key is
+/// still taken for its promotions and rules, but its key is refused (logged as an error) and the
+/// pinned key kept; rotation is an explicit configuration change. Offline, a configured
+/// rotation is applied to the stored context all the same.
+pub async fn refresh_context(
+    db: &LaneDb,
+    api: &ServerApi,
+    store: &str,
+    configured_key: Option<&str>,
+) -> Result<(), SyncError> {
     let previous = db.pricing_context().await?;
-    let context = api.pricing_context().await?;
-    if context.store != store {
-        return Err(SyncError::Api(ApiError::Unexpected(format!(
-            "the server sent the pricing context of store {}, this lane is in {store}",
-            context.store
-        ))));
+    let fetched = api.pricing_context().await;
+    if let Ok(context) = &fetched {
+        if context.store != store {
+            return Err(SyncError::Api(ApiError::Unexpected(format!(
+                "the server sent the pricing context of store {}, this lane is in {store}",
+                context.store
+            ))));
+        }
     }
-    if previous.as_ref() != Some(&context) {
-        db.save_pricing_context(&context).await?;
+    let pinned = db.pinned_verifier_key().await?;
+    let pin = key_pinning::pin_verifier_key(
+        configured_key,
+        pinned.as_deref(),
+        fetched.as_ref().ok().map(|c| c.public_key.as_str()),
+    );
+    if let Some(key) = &pin.save {
+        db.pin_verifier_key(key).await?;
+    }
+    if pin.rotated {
+        tracing::info!("code-verifier key rotated by the configuration");
+    }
+    if pin.first {
+        tracing::info!("code-verifier key pinned (first fetch with the device credential)");
+    }
+    if let Some(reason) = &pin.refused {
+        tracing::error!("{reason}");
+    }
+    let (mut context, result) = match fetched {
+        Ok(context) => (Some(context), Ok::<(), SyncError>(())),
+        Err(err) => (previous.clone(), Err(err.into())),
+    };
+    if let (Some(context), Some(key)) = (context.as_mut(), pin.key) {
+        context.public_key = key;
+    }
+    if let Some(context) = context {
+        if previous.as_ref() != Some(&context) {
+            db.save_pricing_context(&context).await?;
+        }
+    }
+    result?;
+    let roster = api.roster().await?;
+    if db.roster().await?.as_ref() != Some(&roster) {
+        db.save_roster(&roster).await?;
     }
     Ok(())
 }
@@ -204,25 +253,16 @@ pub struct BusLogin {
     pub host: String,
     /// Broker port.
     pub port: u16,
+    /// MQTT over TLS (`mqtts://`).
+    pub tls: bool,
+    /// Whom the lane trusts for TLS.
+    pub trust: ServerTrust,
     /// Device id (user name).
     pub device_id: String,
     /// Device credential (password).
     pub credential: String,
     /// Store code.
     pub store: String,
-}
-
-/// Parses `mqtt://host[:port]`.
-pub fn parse_broker(url: &str) -> Option<(String, u16)> {
-    let rest = url
-        .strip_prefix("mqtt://")
-        .or_else(|| url.strip_prefix("tcp://"))?
-        .trim_end_matches('/');
-    let rest = rest.rsplit_once('@').map(|(_, h)| h).unwrap_or(rest);
-    match rest.rsplit_once(':') {
-        Some((host, port)) => Some((host.to_owned(), port.parse().ok()?)),
-        None => Some((rest.to_owned(), 1883)),
-    }
 }
 
 /// Subscribes to the store's catalog notices ([`catalog_topic`]) and wakes `pull` on every
@@ -233,6 +273,7 @@ pub async fn watch_catalog_notices(login: BusLogin, pull: Arc<Notify>) {
     let mut options = MqttOptions::new(client_id, login.host.clone(), login.port);
     options.set_credentials(login.device_id.clone(), login.credential.clone());
     options.set_keep_alive(Duration::from_secs(15));
+    options.set_transport(login.trust.mqtt_transport(login.tls));
     let (client, mut events) = AsyncClient::new(options, 16);
     let topic = catalog_topic(&login.store);
     loop {
@@ -250,7 +291,11 @@ pub async fn watch_catalog_notices(login: BusLogin, pull: Arc<Notify>) {
             }
             Ok(_) => {}
             Err(e) => {
-                tracing::debug!(error = %e, "store bus unreachable; retrying");
+                if matches!(e, rumqttc::ConnectionError::Tls(_)) {
+                    tracing::warn!(reason = %login.trust.explain(&e), "store bus: TLS handshake failed; retrying");
+                } else {
+                    tracing::debug!(error = %e, "store bus unreachable; retrying");
+                }
                 tokio::time::sleep(Duration::from_secs(2)).await;
             }
         }

@@ -4,15 +4,18 @@
 //! Rendering is a pure function of a [`View`] (a snapshot of the lane and the runner), so tests
 //! draw it on ratatui's `TestBackend` and read the screen as the cashier sees it.
 //!
+//! Signed out, the input asks for the cashier's user name, then their PIN (masked): nothing
+//! else can be done until someone signs in. `Ctrl-L` signs out.
+//!
 //! Keys: type a barcode and Enter (keyed entry, as if scanned) · ↑/↓ select a line ·
 //! `F2` quantity of the selected line · `Del` void the selected line · `F3` void the sale
-//! (manager PIN) · `F4` member by phone (online) · `F5` park · `F6` resume · `F7` reprint ·
+//! (a manager's user name, then their PIN) · `F4` member by phone (online) · `F5` park · `F6` resume · `F7` reprint ·
 //! `F8` pay cash (amount tendered) · `F9` pay by card · `F10` pay from the stored balance
 //! (online) · `F11` open the shift (opening cash) · `F12` close the shift (counted cash, prints
 //! the Z report) · `Ctrl-P` pay by QR (amount; Enter alone: all due; online) · `Ctrl-X` cancel
 //! the QR payment · `Ctrl-K` the member's coupons (then the number to apply, 0 for none;
 //! online) · `Esc` cancel · `Ctrl-Q` quit. Scanning a receipt code switches the input to
-//! the lines to return (`LINE:QTY,…`).
+//! the lines to return (`LINE:QTY,…`), then the approving manager's user name and PIN.
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use ratatui::layout::{Constraint, Direction, Layout, Rect};
@@ -180,10 +183,14 @@ impl View {
             ],
         };
         let settings = lane.settings();
+        let cashier = match lane.cashier() {
+            Some(c) => format!("收银员 {} {}", c.display_name, c.username),
+            None => "未登录 SIGNED OUT".to_owned(),
+        };
         View {
             header: format!(
-                "{} · {} · 收银台 Lane {:02} · 收银员 {}",
-                settings.store_name, settings.store, settings.lane, settings.cashier
+                "{} · {} · 收银台 Lane {:02} · {cashier}",
+                settings.store_name, settings.store, settings.lane
             ),
             lines,
             totals,
@@ -368,8 +375,14 @@ pub enum InputMode {
     Code,
     /// Quantity of the selected line.
     Qty,
-    /// Manager PIN to void the sale.
-    Pin,
+    /// The user name of the person signing in.
+    SignInUser,
+    /// Their PIN (masked).
+    SignInPin,
+    /// The approving manager's user name (a void or a return).
+    ApproverUser,
+    /// Their PIN (masked).
+    ApproverPin,
     /// Member phone number.
     Phone,
     /// Cash tendered.
@@ -396,7 +409,10 @@ impl InputMode {
         match self {
             Self::Code => "条码 barcode",
             Self::Qty => "数量 quantity",
-            Self::Pin => "店长密码 manager PIN",
+            Self::SignInUser => "登录工号 sign in: user name",
+            Self::SignInPin => "密码 PIN",
+            Self::ApproverUser => "店长工号 manager user name",
+            Self::ApproverPin => "店长密码 manager PIN",
             Self::Phone => "手机号 phone",
             Self::Cash => "实收现金 cash tendered",
             Self::Card => "刷卡 card amount",
@@ -419,6 +435,9 @@ pub struct Keyboard {
     pub text: String,
     /// Selected line index.
     pub selected: usize,
+    /// The command being built across several inputs (`login USER`, `voidsale`,
+    /// `return 1:1`), completed by the next Enter.
+    pub pending: String,
 }
 
 /// What a key did.
@@ -435,9 +454,29 @@ pub enum KeyAction {
 }
 
 impl Keyboard {
+    /// The keyboard of a lane nobody is signed in at: it asks for a user name.
+    pub fn signed_out() -> Self {
+        Self {
+            mode: InputMode::SignInUser,
+            ..Self::default()
+        }
+    }
+
+    /// Keeps the input in step with the lane: signed out, only signing in is possible.
+    pub fn signed_in(&mut self, signed_in: bool) {
+        let signing_in = matches!(self.mode, InputMode::SignInUser | InputMode::SignInPin);
+        if !signed_in && !signing_in {
+            *self = Self::signed_out();
+        } else if signed_in && signing_in {
+            self.mode = InputMode::Code;
+            self.text.clear();
+            self.pending.clear();
+        }
+    }
+
     /// The prompt and the text as shown (a PIN is masked).
     pub fn input(&self) -> (String, String) {
-        let text = if self.mode == InputMode::Pin {
+        let text = if matches!(self.mode, InputMode::SignInPin | InputMode::ApproverPin) {
             "*".repeat(self.text.chars().count())
         } else {
             self.text.clone()
@@ -463,6 +502,10 @@ impl Keyboard {
             KeyCode::Char('q') | KeyCode::Char('c') if ctrl => KeyAction::Quit,
             KeyCode::Char('p') if ctrl => mode(self, InputMode::Qr),
             KeyCode::Char('x') if ctrl => KeyAction::Run(Command::QrCancel),
+            KeyCode::Char('l') if ctrl => {
+                mode(self, InputMode::Code);
+                KeyAction::Run(Command::Logout)
+            }
             KeyCode::Char('k') if ctrl => {
                 mode(self, InputMode::Coupon);
                 KeyAction::Run(Command::Coupons)
@@ -477,7 +520,10 @@ impl Keyboard {
                 self.text.pop();
                 KeyAction::None
             }
-            KeyCode::Esc => mode(self, InputMode::Code),
+            KeyCode::Esc => {
+                self.pending.clear();
+                mode(self, InputMode::Code)
+            }
             KeyCode::Up => {
                 self.selected = self.selected.saturating_sub(1);
                 KeyAction::None
@@ -490,7 +536,10 @@ impl Keyboard {
             }
             KeyCode::F(1) => KeyAction::Help,
             KeyCode::F(2) => mode(self, InputMode::Qty),
-            KeyCode::F(3) => mode(self, InputMode::Pin),
+            KeyCode::F(3) => {
+                self.pending = "voidsale".into();
+                mode(self, InputMode::ApproverUser)
+            }
             KeyCode::F(4) => mode(self, InputMode::Phone),
             KeyCode::F(5) => KeyAction::Run(Command::Park),
             KeyCode::F(6) => KeyAction::Run(Command::Resume(1)),
@@ -510,6 +559,28 @@ impl Keyboard {
                 let mode = std::mem::take(&mut self.mode);
                 let line = match mode {
                     InputMode::Code if text.is_empty() => return KeyAction::None,
+                    InputMode::SignInUser | InputMode::ApproverUser if text.is_empty() => {
+                        self.mode = mode;
+                        return KeyAction::None;
+                    }
+                    InputMode::SignInUser => {
+                        self.pending = format!("login {text}");
+                        self.mode = InputMode::SignInPin;
+                        return KeyAction::None;
+                    }
+                    InputMode::ApproverUser => {
+                        self.pending = format!("{} {text}", self.pending);
+                        self.mode = InputMode::ApproverPin;
+                        return KeyAction::None;
+                    }
+                    InputMode::Return => {
+                        self.pending = format!("return {text}");
+                        self.mode = InputMode::ApproverUser;
+                        return KeyAction::None;
+                    }
+                    InputMode::SignInPin | InputMode::ApproverPin => {
+                        format!("{} {text}", std::mem::take(&mut self.pending))
+                    }
                     InputMode::Qr => format!("pay qr {text}"),
                     InputMode::Coupon if text == "0" => "nocoupon".to_owned(),
                     InputMode::Coupon => format!("coupon {text}"),
@@ -518,17 +589,18 @@ impl Keyboard {
                         Some(n) => format!("qty {n} {text}"),
                         None => return KeyAction::None,
                     },
-                    InputMode::Pin => format!("voidsale {text}"),
                     InputMode::Phone => format!("member {text}"),
                     InputMode::Cash => format!("pay cash {text}"),
                     InputMode::Card => format!("pay card {text}"),
                     InputMode::Balance => format!("pay balance {text}"),
                     InputMode::ShiftOpen => format!("shift open {text}"),
                     InputMode::ShiftClose => format!("shift close {text}"),
-                    InputMode::Return => format!("return {text}"),
                 };
                 match Command::parse(&line) {
                     Ok(c) => KeyAction::Run(c),
+                    Err(_) if matches!(mode, InputMode::SignInPin | InputMode::ApproverPin) => {
+                        KeyAction::Run(Command::Invalid(format!("{}: not valid", mode.prompt())))
+                    }
                     Err(_) => KeyAction::Run(Command::Invalid(format!(
                         "{}: {text:?} is not valid",
                         mode.prompt()
@@ -542,6 +614,6 @@ impl Keyboard {
 
 /// The help text (F1).
 pub const HELP: &str = "type barcode+Enter · ↑↓ select · F2 qty · Del void line · F3 void sale \
-(PIN) · F4 member phone · F5 park · F6 resume · F7 reprint · F8 cash · F9 card · F10 balance · \
+(manager user name and PIN) · F4 member phone · F5 park · F6 resume · F7 reprint · F8 cash · F9 card · F10 balance · \
 F11 open shift · F12 close shift · Ctrl-P pay by QR · Ctrl-X cancel QR · Ctrl-K coupons · \
-Esc cancel · Ctrl-Q quit";
+Esc cancel · Ctrl-L sign out · Ctrl-Q quit";

@@ -9,40 +9,8 @@ use uuid::Uuid;
 
 use crate::error::{AppError, AppResult};
 
-/// A staff role.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Head office: every store, catalog, prices, staff, devices.
-    HeadOfficeAdmin,
-    /// One store: its stock, devices, orders, returns approval.
-    StoreManager,
-    /// One store's tills.
-    Cashier,
-}
-
-impl Role {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::HeadOfficeAdmin => "head_office_admin",
-            Self::StoreManager => "store_manager",
-            Self::Cashier => "cashier",
-        }
-    }
-}
-
-impl std::str::FromStr for Role {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "head_office_admin" => Ok(Self::HeadOfficeAdmin),
-            "store_manager" => Ok(Self::StoreManager),
-            "cashier" => Ok(Self::Cashier),
-            other => Err(format!("unknown role {other:?}")),
-        }
-    }
-}
+/// A staff role (the domain's, shared with the lanes' roster).
+pub use retail_domain::wire::staff::StaffRole as Role;
 
 /// An authenticated staff member.
 #[derive(Clone, Debug, Serialize, ToSchema)]

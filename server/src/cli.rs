@@ -9,7 +9,9 @@
 //!   [--store <location>]` — creates an account (by default the first head-office
 //!   administrator of a production database);
 //! * `retail-server admin reset-password --username <name>` — sets a new password for an
-//!   account (a locked-out administrator).
+//!   account (a locked-out administrator);
+//! * `retail-server tls init <dir> [--host <name or address>]…` — a new chain CA and a server
+//!   certificate it issued, for a chain with no certificates of its own ([`tls_init`]).
 //!
 //! The password is read from `RETAIL_ADMIN_PASSWORD` when set, otherwise from the first line of
 //! standard input; it must pass the chain's password rules
@@ -22,6 +24,61 @@ use crate::actor::Role;
 use crate::app::staff_admin::{self, Administrator, NewStaffRequest};
 use crate::config::Settings;
 use crate::storage::{self, Store};
+
+/// Usage of `tls init`.
+pub const TLS_USAGE: &str = "\
+  retail-server tls init <dir> [--host <name or address>]...
+      (a chain CA and a server certificate for the hosts; default: localhost and 127.0.0.1)";
+
+/// `retail-server tls init <dir> [--host NAME]…`: writes a new chain CA (`ca.pem`, and its key
+/// `ca.key`) and a server certificate it issued for the hosts (`server.pem`, `server.key`;
+/// default hosts `localhost` and `127.0.0.1`) into `dir`, the keys readable by the owner only.
+/// Refuses to overwrite any of them. Returns what to print: the settings that use them.
+///
+/// # Errors
+/// When a file exists already, a host is neither a DNS name nor an IP address, or writing
+/// fails.
+pub fn tls_init(dir: &std::path::Path, args: &[String]) -> anyhow::Result<String> {
+    let mut hosts = Vec::new();
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match (arg.as_str(), rest.next()) {
+            ("--host", Some(host)) => hosts.push(host.clone()),
+            _ => anyhow::bail!("unexpected argument {arg:?}\nusage:\n{TLS_USAGE}"),
+        }
+    }
+    if hosts.is_empty() {
+        hosts = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+    }
+    let files = ["ca.pem", "ca.key", "server.pem", "server.key"].map(|name| dir.join(name));
+    if let Some(existing) = files.iter().find(|f| f.exists()) {
+        anyhow::bail!(
+            "{} exists already: tls init never overwrites certificates or keys",
+            existing.display()
+        );
+    }
+    let chain = crate::tls::generate_chain("Retail chain CA", &hosts)?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let [ca, ca_key, server, server_key] = files;
+    std::fs::write(&ca, &chain.ca_cert_pem).with_context(|| format!("writing {}", ca.display()))?;
+    crate::bus::mosquitto::write_private(&ca_key, chain.ca_key_pem.as_bytes())?;
+    std::fs::write(&server, &chain.server_cert_pem)
+        .with_context(|| format!("writing {}", server.display()))?;
+    crate::bus::mosquitto::write_private(&server_key, chain.server_key_pem.as_bytes())?;
+    Ok(format!(
+        "chain CA:           {ca} (give it to every lane and edge agent as ca_file)\n\
+         chain CA key:       {ca_key} (keep it offline: it issues the next server certificate)\n\
+         server certificate: {server} for {hosts} (valid {days} days)\n\
+         server key:         {server_key}\n\
+         serve with:         RETAIL_TLS__CERT_FILE={server} RETAIL_TLS__KEY_FILE={server_key}",
+        ca = ca.display(),
+        ca_key = ca_key.display(),
+        server = server.display(),
+        server_key = server_key.display(),
+        hosts = hosts.join(", "),
+        days = crate::tls::GENERATED_SERVER_DAYS,
+    ))
+}
 
 /// Usage of the `admin` commands.
 pub const ADMIN_USAGE: &str = "\
@@ -146,4 +203,40 @@ pub fn password_from_env_or_stdin() -> anyhow::Result<String> {
         .read_line(&mut line)
         .context("reading the password from standard input")?;
     Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_init_writes_a_chain_once_with_private_keys() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let out = tls_init(dir.path(), &["--host".into(), "retail.example.com".into()])
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        assert!(out.contains("retail.example.com"), "{out}");
+        let settings = crate::config::TlsSettings {
+            cert_file: dir.path().join("server.pem").display().to_string(),
+            key_file: dir.path().join("server.key").display().to_string(),
+        };
+        assert!(crate::tls::server_config(&settings, crate::tls::HTTP_ALPN).is_ok());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            for key in ["ca.key", "server.key"] {
+                let mode = std::fs::metadata(dir.path().join(key))
+                    .map(|m| m.permissions().mode() & 0o777)
+                    .unwrap_or_default();
+                assert_eq!(mode, 0o600, "{key}");
+            }
+        }
+        let again = tls_init(dir.path(), &[]).err().map(|e| e.to_string());
+        assert!(
+            again
+                .as_deref()
+                .is_some_and(|e| e.contains("never overwrites")),
+            "{again:?}"
+        );
+        assert!(tls_init(dir.path(), &["--bogus".into()]).is_err());
+    }
 }

@@ -73,6 +73,49 @@ pub struct Settings {
     /// Request and database time limits under overload.
     #[serde(default)]
     pub load: LoadSettings,
+    /// TLS on the server's own listeners (HTTPS, and MQTT over TLS on the embedded broker).
+    #[serde(default)]
+    pub tls: TlsSettings,
+}
+
+/// TLS at the server itself (issue 15, finding 7): with a certificate and its key the HTTP
+/// listener serves HTTPS only, and the embedded broker's device listener MQTT over TLS only
+/// (`mqtts://`), both with this certificate (rustls). Lanes and edge agents pin the chain's CA
+/// (their `ca_file`).
+///
+/// ```toml
+/// [tls]
+/// cert_file = "/etc/retail/tls/server.pem"  # the server's certificate first, then any
+///                                           # intermediates (PEM)
+/// key_file = "/etc/retail/tls/server.key"   # its private key (PEM: PKCS#8, PKCS#1 or SEC1)
+/// ```
+///
+/// Or `RETAIL_TLS__CERT_FILE` and `RETAIL_TLS__KEY_FILE`. Both empty (the default): plain HTTP
+/// and MQTT, for the demo, a laptop, or behind a TLS-terminating proxy.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TlsSettings {
+    /// PEM file with the server's certificate chain, the server's own certificate first.
+    pub cert_file: String,
+    /// PEM file with the certificate's private key.
+    pub key_file: String,
+}
+
+impl TlsSettings {
+    /// True when the server terminates TLS itself.
+    pub fn enabled(&self) -> bool {
+        !self.cert_file.trim().is_empty() || !self.key_file.trim().is_empty()
+    }
+
+    /// Both files or neither.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.cert_file.trim().is_empty() == self.key_file.trim().is_empty(),
+            "tls.cert_file and tls.key_file go together: set both (RETAIL_TLS__CERT_FILE, \
+             RETAIL_TLS__KEY_FILE) or neither"
+        );
+        Ok(())
+    }
 }
 
 /// Limits on staff acting on members' accounts (issue 15, finding 5): a till's top-up takes real
@@ -282,10 +325,15 @@ impl ReceiptSettings {
 pub struct MqttSettings {
     /// Connect to the bus at all (tests that do not need it turn it off).
     pub enabled: bool,
-    /// An external broker, `mqtt://[user:password@]host[:port]` (also `MQTT_URL`); empty means
-    /// start the embedded broker.
+    /// An external broker, `mqtt://[user:password@]host[:port]`, or `mqtts://…` for MQTT over
+    /// TLS (also `MQTT_URL`); empty means start the embedded broker.
     pub url: String,
-    /// Where the embedded broker listens (port 0 picks a free port).
+    /// With an `mqtts://` external broker: the PEM file of the CA to trust for its certificate,
+    /// and no other (empty: the operating system's trusted roots).
+    #[serde(default)]
+    pub ca_file: String,
+    /// Where the embedded broker listens for devices (port 0 picks a free port); MQTT over TLS
+    /// when `[tls]` is configured.
     pub embedded_listen: SocketAddr,
     /// The server's MQTT client id on an external broker. Empty (the default): a random id and a
     /// clean session. Set (distinct per server instance): a persistent session, so device
@@ -306,8 +354,18 @@ pub struct MqttSettings {
 /// Key material, each a hex string of 32 bytes.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Secrets {
-    /// AES-256-GCM key for personal data at rest (phone numbers, addresses).
+    /// AES-256-GCM key for personal data at rest (phone numbers, names, addresses).
     pub data_key: String,
+    /// The id of `data_key`, written into every value it seals (default `k1`). To rotate: set
+    /// a new `data_key` with a new id and move the old key to `retired_data_keys` under its id;
+    /// the server seals everything again with the new key in the background, after which the
+    /// retired key can go (docs/SECURITY.md, "Keys at rest").
+    #[serde(default)]
+    pub data_key_id: String,
+    /// Earlier data keys by id (hex), kept only to open what they sealed until it is sealed
+    /// again with `data_key`.
+    #[serde(default)]
+    pub retired_data_keys: std::collections::BTreeMap<String, String>,
     /// HMAC-SHA256 key for the phone-number look-up hash.
     pub lookup_key: String,
     /// Ed25519 seed for signed codes (member codes, pickup codes, exit passes).
@@ -460,6 +518,7 @@ impl Default for Settings {
             mqtt: MqttSettings {
                 enabled: true,
                 url: String::new(),
+                ca_file: String::new(),
                 embedded_listen: SocketAddr::from(([127, 0, 0, 1], 1884)),
                 client_id: String::new(),
                 mosquitto_dir: String::new(),
@@ -471,6 +530,7 @@ impl Default for Settings {
             metrics: MetricsSettings::default(),
             sms: SmsSettings::default(),
             load: LoadSettings::default(),
+            tls: TlsSettings::default(),
         }
     }
 }
@@ -574,6 +634,17 @@ impl Settings {
             "mqtt.mosquitto_pid_file needs mqtt.mosquitto_dir (the files to reload)"
         );
         self.sms.validate()?;
+        self.tls.validate()?;
+        anyhow::ensure!(
+            !self.tls.enabled()
+                || self.public_url.is_empty()
+                || self.public_url.starts_with("https://"),
+            "public_url must be an https:// address when the server serves TLS itself ([tls])"
+        );
+        anyhow::ensure!(
+            self.mqtt.ca_file.is_empty() || self.mqtt.url.starts_with("mqtts://"),
+            "mqtt.ca_file is for an external broker over TLS: MQTT_URL=mqtts://…"
+        );
         Ok(())
     }
 

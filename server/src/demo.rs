@@ -12,9 +12,11 @@ pub async fn load_if_empty(store: &Store, keys: &Keys) -> anyhow::Result<()> {
         return Ok(());
     }
     let chain = crate::demo_data::chain();
-    // One hash for the shared demo password keeps the first start fast.
+    // One hash for the shared demo password (and one for the shared lane PIN) keeps the first
+    // start fast.
     let password_hash = hash_password("demo1234")?;
-    storage::demo::load(store, keys, &chain, &password_hash)
+    let pin_hash = hash_password(crate::demo_data::DEMO_PIN)?;
+    storage::demo::load(store, keys, &chain, &password_hash, &pin_hash)
         .await
         .context("inserting the demo chain")?;
     // A bulk load: the planner's statistics are refreshed so no plan assumes empty tables.

@@ -221,6 +221,10 @@ pub fn chain() -> DemoChain {
 /// Demo-only password of every staff account.
 const DEMO_PASSWORD: &str = "demo1234";
 
+/// Demo-only lane PIN of every staff account (cashiers sign in at a lane with it; managers
+/// approve voids and returns with it).
+pub const DEMO_PIN: &str = "246810";
+
 /// Code of the head office.
 const HEAD_OFFICE: &str = "HQ";
 

@@ -22,6 +22,7 @@ pub mod routes;
 pub mod secrets;
 pub mod storage;
 pub mod telemetry;
+pub mod tls;
 pub mod web;
 
 /// The allocator the server's binaries use (`#[global_allocator] static A: Allocator =
@@ -34,6 +35,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
+use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -45,6 +47,8 @@ use crate::storage::Store;
 /// A built server, bound to its port, not yet serving.
 pub struct Application {
     listener: TcpListener,
+    /// HTTPS: the acceptor of `[tls]` (None: plain HTTP).
+    tls: Option<tokio_rustls::TlsAcceptor>,
     state: AppState,
     addr: SocketAddr,
 }
@@ -55,6 +59,15 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         settings.validate()?;
         telemetry::metrics_handle();
+        // Certificates first: a bad file stops the start before anything else happens.
+        let http_tls = tls::acceptor(&settings.tls, tls::HTTP_ALPN)?;
+        let mqtt_tls = tls::acceptor(&settings.tls, tls::MQTT_ALPN)?;
+        let external_tls = match bus::parse_mqtt_url(&settings.mqtt.url) {
+            Ok(address) if settings.mqtt.enabled && address.tls => {
+                Some(tls::client_config(&settings.mqtt.ca_file)?)
+            }
+            _ => None,
+        };
         let keys = Keys::load(&settings)?;
         let store = Store::connect_with(
             &settings.database_url,
@@ -81,10 +94,30 @@ impl Application {
             .with_context(|| format!("binding {}", settings.listen))?;
         let addr = listener.local_addr()?;
         let public_url: Arc<str> = if settings.public_url.is_empty() {
-            format!("http://{addr}").into()
+            let scheme = if http_tls.is_some() { "https" } else { "http" };
+            format!("{scheme}://{addr}").into()
         } else {
             settings.public_url.trim_end_matches('/').into()
         };
+        if http_tls.is_none() && !addr.ip().is_loopback() && !public_url.starts_with("https://") {
+            tracing::warn!(
+                %addr,
+                "plain HTTP on a network address: passwords, device credentials and personal \
+                 data cross the network in clear; configure [tls] (or a TLS-terminating proxy \
+                 with an https:// public_url)"
+            );
+        }
+        if settings.mqtt.enabled
+            && settings.mqtt.url.is_empty()
+            && !settings.tls.enabled()
+            && !settings.mqtt.embedded_listen.ip().is_loopback()
+        {
+            tracing::warn!(
+                listen = %settings.mqtt.embedded_listen,
+                "the embedded broker speaks plain MQTT on a network address: device credentials \
+                 cross the network in clear; configure [tls]"
+            );
+        }
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(10))
             .build()
@@ -104,6 +137,7 @@ impl Application {
             let (server_login, device_address) = if settings.mqtt.url.is_empty() {
                 let embedded = bus::start_embedded_broker(
                     settings.mqtt.embedded_listen,
+                    mqtt_tls,
                     store.clone(),
                     ready_rx,
                     shutdown.clone(),
@@ -129,8 +163,13 @@ impl Application {
             } else {
                 settings.mqtt.client_id.as_str()
             };
-            let publisher =
-                bus::Bus::connect(&server_login, client_id, Some(consumer), shutdown.clone());
+            let publisher = bus::Bus::connect(
+                &server_login,
+                external_tls,
+                client_id,
+                Some(consumer),
+                shutdown.clone(),
+            );
             acks.set(publisher.clone());
             let subscribed = publisher.clone();
             tokio::spawn(async move {
@@ -167,6 +206,7 @@ impl Application {
         });
         Ok(Self {
             listener,
+            tls: http_tls,
             state,
             addr,
         })
@@ -190,6 +230,7 @@ impl Application {
     ) -> anyhow::Result<()> {
         let Self {
             listener,
+            tls,
             state,
             addr,
         } = self;
@@ -198,20 +239,41 @@ impl Application {
             tokio::spawn(bus::watch_catalog(state.store.clone(), bus, cancel.clone()));
         }
         let sweeper = tokio::spawn(app::sweeper::run(state.clone(), cancel.clone()));
+        {
+            // Personal data sealed with a retired data key (or before key ids) is sealed
+            // again in the background.
+            let state = state.clone();
+            tokio::spawn(async move {
+                if let Err(e) = app::privacy::reseal(&state).await {
+                    tracing::error!(error = %e, "sealing personal data again failed; retried at the next start");
+                }
+            });
+        }
         let app = http::router(state.clone());
         tracing::info!(%addr, url = %state.public_url, "retail server listening");
         let stop = cancel.clone();
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
+        let graceful = async move {
             shutdown.await;
             tracing::info!("shutting down");
             stop.cancel();
-        })
-        .await
-        .context("serving HTTP")?;
+        };
+        let service = app.into_make_service_with_connect_info::<SocketAddr>();
+        match tls {
+            None => axum::serve(listener, service)
+                .with_graceful_shutdown(graceful)
+                .await
+                .context("serving HTTP")?,
+            Some(acceptor) => {
+                // `tap_io` only to reach axum's connect-info for any listener (the peer address).
+                let listener = tls::TlsListener::new(listener, acceptor)
+                    .context("starting the HTTPS listener")?
+                    .tap_io(|_| {});
+                axum::serve(listener, service)
+                    .with_graceful_shutdown(graceful)
+                    .await
+                    .context("serving HTTPS")?
+            }
+        }
         cancel.cancel();
         let _ = sweeper.await;
         state.intake.close().await;
@@ -235,12 +297,17 @@ pub async fn run(
     println!("  Health:   {url}/healthz   Metrics: {url}/metrics");
     if let Some(broker) = &app.state.broker {
         println!(
-            "  MQTT:     mqtt://{}:{} (devices log in with their device id and credential)",
-            broker.host, broker.port
+            "  MQTT:     {} (devices log in with their device id and credential)",
+            broker.url()
         );
     }
     if demo {
         println!("  Demo logins (password demo1234): admin (head office), mgr.sh001 (store manager), cashier1.sh001 (cashier)");
+        println!(
+            "  Demo lane PIN of every account: {} (sign in at a lane: login cashier1.sh001 {})",
+            crate::demo_data::DEMO_PIN,
+            crate::demo_data::DEMO_PIN
+        );
         println!("  e.g. curl -s -X POST {url}/api/v1/auth/login -H 'content-type: application/json' -d '{{\"username\":\"admin\",\"password\":\"demo1234\"}}'");
     }
     app.run_until(shutdown).await

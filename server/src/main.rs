@@ -7,6 +7,8 @@
 //! * `retail-server backup <file>` / `retail-server restore <file>` — see `cli.rs`.
 //! * `retail-server admin create|reset-password …` — staff accounts from the command line
 //!   (the first head-office administrator of a production database; see `cli.rs`).
+//! * `retail-server tls init <dir> [--host NAME]…` — a chain CA and a server certificate for a
+//!   chain that has none (see `cli.rs`).
 
 use std::path::Path;
 
@@ -18,9 +20,16 @@ static ALLOCATOR: retail_server::Allocator = retail_server::Allocator;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // Needs no configuration (it makes the certificates the configuration will name).
+    if let [cmd, sub, dir, rest @ ..] = args.as_slice() {
+        if cmd == "tls" && sub == "init" {
+            println!("{}", retail_server::cli::tls_init(Path::new(dir), rest)?);
+            return Ok(());
+        }
+    }
     let settings = Settings::load().context("loading configuration")?;
     retail_server::telemetry::init_logging(settings.log_json);
-    let args: Vec<String> = std::env::args().skip(1).collect();
     match args.as_slice() {
         [] => retail_server::run(settings, retail_server::shutdown_signal()).await,
         [cmd, dir] if cmd == "mosquitto-files" => mosquitto_files(&settings, Path::new(dir)).await,
@@ -50,8 +59,9 @@ async fn main() -> anyhow::Result<()> {
         }
         _ => {
             eprintln!(
-                "usage:\n  retail-server                         serve\n  retail-server mosquitto-files <dir>   write Mosquitto password and ACL files\n  retail-server backup <file>            a consistent copy of the database\n  retail-server restore <file>           into an empty database, then checked\n{}",
-                retail_server::cli::ADMIN_USAGE
+                "usage:\n  retail-server                         serve\n  retail-server mosquitto-files <dir>   write Mosquitto password and ACL files\n  retail-server backup <file>            a consistent copy of the database\n  retail-server restore <file>           into an empty database, then checked\n{}\n{}",
+                retail_server::cli::ADMIN_USAGE,
+                retail_server::cli::TLS_USAGE
             );
             std::process::exit(2);
         }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use aes_gcm::aead::{Aead, KeyInit};
+use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use anyhow::Context;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -17,15 +17,47 @@ use hmac::{Hmac, Mac};
 use rand::RngCore;
 use retail_domain::codes::{CodeError, CodeSigner, CodeVerifier, MemberCode, SignedCode};
 use sha2::{Digest, Sha256};
+use uuid::Uuid;
 
 use crate::config::{Secrets, Settings};
 
 type HmacSha256 = Hmac<Sha256>;
 
+/// A personal field sealed at rest. Its name and the id of the row it belongs to are the
+/// associated data of the encryption, so a sealed value copied into another row or field does
+/// not open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SealedField {
+    /// `members.phone_enc`.
+    MemberPhone,
+    /// `members.name_enc`.
+    MemberName,
+    /// `orders.address_enc`.
+    OrderAddress,
+}
+
+impl SealedField {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::MemberPhone => "member.phone",
+            Self::MemberName => "member.name",
+            Self::OrderAddress => "order.address",
+        }
+    }
+}
+
+/// The prefix of values sealed by this version: `v2.<key id>.<base64url(nonce ‖ ciphertext)>`.
+const SEALED_V2: &str = "v2.";
+
+/// The id of the data key when `secrets.data_key_id` is not set.
+pub const DEFAULT_DATA_KEY_ID: &str = "k1";
+
 /// The server's keys, ready to use.
 #[derive(Clone)]
 pub struct Keys {
-    data_cipher: Aes256Gcm,
+    /// The data keys by id; the first one seals, every one opens (the others are retired keys
+    /// kept until everything sealed with them has been sealed again).
+    data_keys: Vec<(String, Aes256Gcm)>,
     lookup_key: [u8; 32],
     /// Signs member codes, pickup codes and exit passes (receipt codes are signed by the lanes).
     pub signer: CodeSigner,
@@ -74,6 +106,8 @@ impl Secrets {
     pub fn generate() -> Self {
         Self {
             data_key: random_key(),
+            data_key_id: DEFAULT_DATA_KEY_ID.to_owned(),
+            retired_data_keys: std::collections::BTreeMap::new(),
             lookup_key: random_key(),
             code_signing_seed: random_key(),
             payment_provider_secret: random_key(),
@@ -107,8 +141,30 @@ impl Keys {
     /// Builds the keys from explicit secrets.
     pub fn from_secrets(secrets: &Secrets) -> anyhow::Result<Self> {
         let data_key = decode_key("data_key", &secrets.data_key)?;
+        let current_id = if secrets.data_key_id.trim().is_empty() {
+            DEFAULT_DATA_KEY_ID.to_owned()
+        } else {
+            secrets.data_key_id.trim().to_owned()
+        };
+        let mut data_keys = vec![(current_id, Aes256Gcm::new(&data_key.into()))];
+        for (id, key) in &secrets.retired_data_keys {
+            let key = decode_key(&format!("retired_data_keys.{id}"), key)?;
+            data_keys.push((id.trim().to_owned(), Aes256Gcm::new(&key.into())));
+        }
+        for (i, (id, _)) in data_keys.iter().enumerate() {
+            anyhow::ensure!(
+                !id.is_empty()
+                    && id.len() <= 16
+                    && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'),
+                "secrets: data key id {id:?} must be 1 to 16 letters, digits or -"
+            );
+            anyhow::ensure!(
+                data_keys[..i].iter().all(|(other, _)| other != id),
+                "secrets: data key id {id:?} is used twice (data_key_id and retired_data_keys)"
+            );
+        }
         Ok(Self {
-            data_cipher: Aes256Gcm::new(&data_key.into()),
+            data_keys,
             lookup_key: decode_key("lookup_key", &secrets.lookup_key)?,
             signer: CodeSigner::from_seed(&decode_key(
                 "code_signing_seed",
@@ -165,30 +221,84 @@ impl Keys {
         self.signer.verifier()
     }
 
-    /// Encrypts personal data for storage: base64url(nonce ‖ ciphertext).
-    pub fn seal(&self, plain: &str) -> anyhow::Result<String> {
+    /// The id of the data key that seals.
+    pub fn data_key_id(&self) -> &str {
+        self.data_keys.first().map_or("", |(id, _)| id.as_str())
+    }
+
+    /// The prefix of values sealed with the current data key (`v2.<id>.`): anything else is
+    /// sealed again by [`crate::app::privacy::reseal`].
+    pub fn current_seal_prefix(&self) -> String {
+        format!("{SEALED_V2}{}.", self.data_key_id())
+    }
+
+    /// Encrypts a personal field of row `row` for storage with the current data key:
+    /// `v2.<key id>.<base64url(nonce ‖ ciphertext)>`, the field, the row and the key id bound as
+    /// associated data.
+    pub fn seal(&self, field: SealedField, row: Uuid, plain: &str) -> anyhow::Result<String> {
+        let (id, cipher) = self
+            .data_keys
+            .first()
+            .ok_or_else(|| anyhow::anyhow!("no data key"))?;
         let mut nonce = [0u8; 12];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
-        let sealed = self
-            .data_cipher
-            .encrypt(Nonce::from_slice(&nonce), plain.as_bytes())
+        let sealed = cipher
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plain.as_bytes(),
+                    aad: associated_data(id, field, row).as_bytes(),
+                },
+            )
             .map_err(|_| anyhow::anyhow!("encryption failed"))?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&sealed);
-        Ok(URL_SAFE_NO_PAD.encode(out))
+        Ok(format!("{SEALED_V2}{id}.{}", URL_SAFE_NO_PAD.encode(out)))
     }
 
-    /// Decrypts what [`Keys::seal`] produced.
-    pub fn open(&self, sealed: &str) -> anyhow::Result<String> {
-        let bytes = URL_SAFE_NO_PAD
-            .decode(sealed)
-            .context("sealed value is not base64")?;
+    /// Decrypts what [`Keys::seal`] produced for the same field and row (with the key its id
+    /// names, current or retired), or a value sealed before key ids and associated data (with
+    /// any data key, without associated data).
+    pub fn open(&self, field: SealedField, row: Uuid, sealed: &str) -> anyhow::Result<String> {
+        let (bytes, key_id) = match sealed.strip_prefix(SEALED_V2) {
+            Some(rest) => {
+                let (id, body) = rest.split_once('.').context("sealed value has no key id")?;
+                (URL_SAFE_NO_PAD.decode(body), Some(id))
+            }
+            None => (URL_SAFE_NO_PAD.decode(sealed), None),
+        };
+        let bytes = bytes.context("sealed value is not base64")?;
         anyhow::ensure!(bytes.len() > 12, "sealed value too short");
         let (nonce, body) = bytes.split_at(12);
-        let plain = self
-            .data_cipher
-            .decrypt(Nonce::from_slice(nonce), body)
-            .map_err(|_| anyhow::anyhow!("sealed value does not decrypt with the data key"))?;
+        let plain = match key_id {
+            Some(id) => {
+                let (_, cipher) =
+                    self.data_keys
+                        .iter()
+                        .find(|(k, _)| k == id)
+                        .with_context(|| {
+                            format!("sealed with data key {id:?}, which is not configured")
+                        })?;
+                cipher
+                    .decrypt(
+                        Nonce::from_slice(nonce),
+                        Payload {
+                            msg: body,
+                            aad: associated_data(id, field, row).as_bytes(),
+                        },
+                    )
+                    .map_err(|_| {
+                        anyhow::anyhow!("sealed value does not open: wrong key, field or row")
+                    })?
+            }
+            None => self
+                .data_keys
+                .iter()
+                .find_map(|(_, cipher)| cipher.decrypt(Nonce::from_slice(nonce), body).ok())
+                .ok_or_else(|| {
+                    anyhow::anyhow!("sealed value does not decrypt with any data key")
+                })?,
+        };
         String::from_utf8(plain).context("sealed value is not UTF-8")
     }
 
@@ -208,6 +318,11 @@ impl Keys {
             .as_ref()
             .map(|secret| payment_signature(secret, timestamp, body))
     }
+}
+
+/// The associated data of a sealed field: format version, key id, field and row.
+fn associated_data(key_id: &str, field: SealedField, row: Uuid) -> String {
+    format!("v2|{key_id}|{}|{row}", field.as_str())
 }
 
 /// Signature of a payment notification: hex HMAC-SHA256 over `"{timestamp}.{body}"`.
@@ -253,8 +368,8 @@ fn load_or_create_secrets_file(path: &Path) -> anyhow::Result<Secrets> {
     let text = format!(
         "# Generated on first start. Keep this file private and back it up with the database:\n\
          # without data_key the members' phone numbers cannot be read.\n\
-         data_key = \"{}\"\nlookup_key = \"{}\"\ncode_signing_seed = \"{}\"\npayment_provider_secret = \"{}\"\n",
-        secrets.data_key, secrets.lookup_key, secrets.code_signing_seed, secrets.payment_provider_secret
+         data_key_id = \"{}\"\ndata_key = \"{}\"\nlookup_key = \"{}\"\ncode_signing_seed = \"{}\"\npayment_provider_secret = \"{}\"\n",
+        secrets.data_key_id, secrets.data_key, secrets.lookup_key, secrets.code_signing_seed, secrets.payment_provider_secret
     );
     write_private(path, &text).with_context(|| format!("writing {}", path.display()))?;
     Ok(secrets)
@@ -317,11 +432,93 @@ mod tests {
     #[test]
     fn seal_round_trips_and_hides_the_plain_text() {
         let keys = Keys::from_secrets(&Secrets::generate()).unwrap();
-        let sealed = keys.seal("13800138000").unwrap();
+        let row = Uuid::now_v7();
+        let sealed = keys
+            .seal(SealedField::MemberPhone, row, "13800138000")
+            .unwrap();
         assert!(!sealed.contains("13800138000"));
-        assert_eq!(keys.open(&sealed).unwrap(), "13800138000");
-        assert_ne!(keys.seal("13800138000").unwrap(), sealed, "nonce is random");
-        assert!(keys.open("garbage").is_err());
+        assert!(sealed.starts_with("v2.k1."), "{sealed}");
+        assert_eq!(
+            keys.open(SealedField::MemberPhone, row, &sealed).unwrap(),
+            "13800138000"
+        );
+        assert_ne!(
+            keys.seal(SealedField::MemberPhone, row, "13800138000")
+                .unwrap(),
+            sealed,
+            "nonce is random"
+        );
+        assert!(keys.open(SealedField::MemberPhone, row, "garbage").is_err());
+        assert!(keys.open(SealedField::MemberPhone, row, "v2.k1.").is_err());
+        assert!(keys.open(SealedField::MemberPhone, row, "v2.").is_err());
+    }
+
+    #[test]
+    fn a_sealed_value_opens_only_in_its_own_field_and_row() {
+        let keys = Keys::from_secrets(&Secrets::generate()).unwrap();
+        let (row, other) = (Uuid::now_v7(), Uuid::now_v7());
+        let sealed = keys
+            .seal(SealedField::MemberPhone, row, "13800138000")
+            .unwrap();
+        // Copied onto another member, or into the name field: it does not open.
+        assert!(keys.open(SealedField::MemberPhone, other, &sealed).is_err());
+        assert!(keys.open(SealedField::MemberName, row, &sealed).is_err());
+        // Its key id cannot be swapped either.
+        let relabelled = sealed.replacen("v2.k1.", "v2.k2.", 1);
+        assert!(keys
+            .open(SealedField::MemberPhone, row, &relabelled)
+            .is_err());
+    }
+
+    #[test]
+    fn data_keys_rotate_with_ids() {
+        let old = Secrets::generate();
+        let old_keys = Keys::from_secrets(&old).unwrap();
+        let row = Uuid::now_v7();
+        let sealed = old_keys
+            .seal(SealedField::OrderAddress, row, "上海市")
+            .unwrap();
+        // A value sealed before key ids (no associated data) still opens.
+        let mut nonce = [0u8; 12];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let legacy_body = old_keys.data_keys[0]
+            .1
+            .encrypt(Nonce::from_slice(&nonce), "13900000000".as_bytes())
+            .unwrap();
+        let legacy = URL_SAFE_NO_PAD.encode([nonce.to_vec(), legacy_body].concat());
+
+        // Rotation: a new current key k2, the old one retired under its id.
+        let mut new = Secrets::generate();
+        new.data_key_id = "k2".into();
+        new.retired_data_keys
+            .insert("k1".into(), old.data_key.clone());
+        let keys = Keys::from_secrets(&new).unwrap();
+        assert_eq!(keys.current_seal_prefix(), "v2.k2.");
+        assert_eq!(
+            keys.open(SealedField::OrderAddress, row, &sealed).unwrap(),
+            "上海市"
+        );
+        assert_eq!(
+            keys.open(SealedField::MemberPhone, row, &legacy).unwrap(),
+            "13900000000"
+        );
+        let resealed = keys.seal(SealedField::OrderAddress, row, "上海市").unwrap();
+        assert!(resealed.starts_with("v2.k2."));
+        // Without the retired key, what it sealed does not open (and says why).
+        let mut forgotten = new.clone();
+        forgotten.retired_data_keys.clear();
+        let keys = Keys::from_secrets(&forgotten).unwrap();
+        let err = keys
+            .open(SealedField::OrderAddress, row, &sealed)
+            .unwrap_err();
+        assert!(err.to_string().contains("\"k1\""), "{err}");
+        // Bad key ids are refused at start.
+        let mut bad = Secrets::generate();
+        bad.data_key_id = "k 1".into();
+        assert!(Keys::from_secrets(&bad).is_err());
+        let mut twice = Secrets::generate();
+        twice.retired_data_keys.insert("k1".into(), old.data_key);
+        assert!(Keys::from_secrets(&twice).is_err());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! A private Mosquitto: its own process (`MOSQUITTO_BIN`, else `/usr/sbin/mosquitto`) on its own
 //! port on 127.0.0.1, configured in a folder of the test's — anonymous, or checking logins and
-//! topics with the password and ACL files the server generates — so a test can stop it, kill it
+//! topics with the password and ACL files the server generates, optionally with a second
+//! listener speaking MQTT over TLS ([`Mosquitto::with_tls`]) — so a test can stop it, kill it
 //! and start it again without touching the machine's shared broker.
 //!
 //! Its process id is kept in `mosquitto.pid` in that folder (for a server configured to send it
@@ -40,6 +41,8 @@ pub fn binary_or_skip() -> Option<PathBuf> {
 pub struct Mosquitto {
     /// Its port on 127.0.0.1.
     pub port: u16,
+    /// Its MQTT-over-TLS port on 127.0.0.1, if it has one.
+    pub tls_port: Option<u16>,
     binary: PathBuf,
     conf: PathBuf,
     log: PathBuf,
@@ -104,6 +107,44 @@ impl Mosquitto {
         Ok(broker)
     }
 
+    /// Adds a listener on `tls_port` (127.0.0.1) speaking MQTT over TLS with `certs`' server
+    /// certificate — the devices' listener of a production setup (see the README, "Store bus"):
+    /// `cafile`, `certfile` and `keyfile` in Mosquitto's configuration. Logins and topics are
+    /// checked there as on the plain listener. Not started yet.
+    pub fn with_tls(
+        mut self,
+        tls_port: u16,
+        certs: &crate::tls::CaFiles,
+    ) -> anyhow::Result<Mosquitto> {
+        let mut conf = std::fs::read_to_string(&self.conf)
+            .with_context(|| format!("reading {}", self.conf.display()))?;
+        conf.push_str(&format!(
+            "listener {tls_port} 127.0.0.1
+cafile {}
+certfile {}
+keyfile {}
+",
+            certs.ca_file.display(),
+            certs.cert_file.display(),
+            certs.key_file.display()
+        ));
+        std::fs::write(&self.conf, conf)
+            .with_context(|| format!("writing {}", self.conf.display()))?;
+        self.tls_port = Some(tls_port);
+        Ok(self)
+    }
+
+    /// `mqtts://127.0.0.1:tls_port`, the TLS listener's address.
+    ///
+    /// # Panics
+    /// When the broker has no TLS listener.
+    pub fn tls_url(&self) -> String {
+        format!(
+            "mqtts://127.0.0.1:{}",
+            self.tls_port.expect("a TLS listener (Mosquitto::with_tls)")
+        )
+    }
+
     /// Keeps `dir` (the broker's folder) until the broker is dropped.
     pub fn owning(mut self, dir: tempfile::TempDir) -> Mosquitto {
         self.owned_dir = Some(dir);
@@ -127,6 +168,7 @@ impl Mosquitto {
         .with_context(|| format!("writing {}", conf.display()))?;
         Ok(Mosquitto {
             port,
+            tls_port: None,
             binary: binary.to_path_buf(),
             conf,
             log: dir.join("mosquitto.log"),
@@ -168,19 +210,21 @@ impl Mosquitto {
                 .with_context(|| format!("writing {}", self.pid_file.display()))?;
         }
         self.child = Some(child);
-        let port = self.port;
-        crate::eventually(
-            "mosquitto accepts connections",
-            Duration::from_secs(20),
-            || async move {
-                tokio::net::TcpStream::connect(("127.0.0.1", port))
-                    .await
-                    .ok()
-                    .map(|_| ())
-            },
-        )
-        .await
-        .with_context(|| format!("see {}", self.log.display()))
+        for port in std::iter::once(self.port).chain(self.tls_port) {
+            crate::eventually(
+                "mosquitto accepts connections",
+                Duration::from_secs(20),
+                || async move {
+                    tokio::net::TcpStream::connect(("127.0.0.1", port))
+                        .await
+                        .ok()
+                        .map(|_| ())
+                },
+            )
+            .await
+            .with_context(|| format!("see {}", self.log.display()))?;
+        }
+        Ok(())
     }
 
     /// Stops the broker as an operator would (`SIGTERM`: a persistent broker saves its

@@ -30,8 +30,10 @@ pub struct EdgeOptions {
     pub credential: String,
     /// The server.
     pub server_url: String,
-    /// The store bus, `mqtt://host:port`.
+    /// The store bus, `mqtt://host:port` or `mqtts://host:port`.
     pub broker_url: String,
+    /// The chain's CA the agent pins (`ca_file`; see [`crate::tls::TestPki`]).
+    pub ca_file: Option<PathBuf>,
     /// The agent's folder (database, pick slips).
     pub data_dir: PathBuf,
     /// Passes over this total are sent to audit.
@@ -74,6 +76,7 @@ impl EdgeHandle {
             credential: options.credential.clone(),
             server_url: options.server_url.clone(),
             broker_url: options.broker_url.clone(),
+            ca_file: options.ca_file.clone(),
             inventory: firmware
                 .join("stores")
                 .join(format!("{}.toml", options.store)),

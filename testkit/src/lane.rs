@@ -27,18 +27,21 @@ pub struct LaneOptions {
     pub store: String,
     /// Lane number (1–99).
     pub number: u32,
-    /// The cashier signed in.
+    /// The cashier who signs in once the lane is ready (with [`LaneOptions::pin`]).
     pub cashier: String,
     /// The server as this lane reaches it (possibly through a proxy that can cut it off).
     pub server_url: String,
+    /// The chain's CA the lane pins (`ca_file`; see [`crate::tls::TestPki`]); none: plain or
+    /// the system's roots.
+    pub ca_file: Option<PathBuf>,
     /// This lane's own device credential.
     pub credential: String,
     /// The store bus for catalog notices (none: the lane polls).
     pub mqtt_url: Option<String>,
     /// The lane's folder (database, receipts).
     pub data_dir: PathBuf,
-    /// The store manager's PIN (voiding a sale).
-    pub manager_pin: String,
+    /// The cashier's lane PIN.
+    pub pin: String,
     /// The store's name on receipts.
     pub store_name: String,
 }
@@ -90,18 +93,19 @@ fn parse_sale(line: &str) -> Option<LaneSale> {
 }
 
 impl LaneHandle {
-    /// Starts the lane and waits until it is ready to sell (identity checked, catalog and
-    /// pricing context pulled). With `echo`, every answer line is printed as `[lane N] …`.
+    /// Starts the lane and waits until it is ready to sell (identity checked, catalog,
+    /// pricing context and roster pulled, the cashier signed in). With `echo`, every answer line is printed as `[lane N] …`.
     pub async fn start(options: LaneOptions, echo: bool) -> anyhow::Result<LaneHandle> {
         std::fs::create_dir_all(&options.data_dir)
             .with_context(|| format!("creating {}", options.data_dir.display()))?;
         let config = Config {
             server_url: options.server_url.clone(),
+            ca_file: options.ca_file.clone(),
+            code_verifier_key: None,
             credential: options.credential.clone(),
             mqtt_url: options.mqtt_url.clone(),
             store: Some(options.store.clone()),
             lane: options.number,
-            cashier: options.cashier.clone(),
             store_name: Some(options.store_name.clone()),
             data_dir: options.data_dir.clone(),
             firmware_dir: crate::firmware_dir(),
@@ -111,7 +115,6 @@ impl LaneHandle {
             printer: None,
             display_profile: None,
             display: None,
-            manager_pin_sha256: Some(pos_terminal::lane::pin_hash(&options.manager_pin)),
             push_interval_secs: 1,
             catalog_poll_secs: 5,
             printer_check_secs: 10,
@@ -160,15 +163,24 @@ impl LaneHandle {
         let mut task = StoppableTask::spawn(|stop| {
             pos_terminal::run_with_console(config, Some(console), stop)
         });
-        let scanner = tokio::select! {
-            scanner = ready_rx => scanner.context("the lane stopped before it was ready")?,
+        let ready = tokio::select! {
+            scanner = ready_rx => scanner.ok(),
             ended = task.ended() => {
                 let err = ended.err().unwrap_or_else(|| anyhow::anyhow!("ended"));
                 bail!("lane {} did not start: {err:#}", options.number)
             }
         };
+        let Some(scanner) = ready else {
+            // The lane ended before it was ready (its answers closed first): say why.
+            let err = task
+                .ended()
+                .await
+                .err()
+                .unwrap_or_else(|| anyhow::anyhow!("ended"));
+            bail!("lane {} did not start: {err:#}", options.number)
+        };
         let receipts = options.data_dir.join("receipts.bin");
-        Ok(LaneHandle {
+        let lane = LaneHandle {
             number: options.number,
             scanner,
             receipts_text: options.data_dir.join("receipts.bin.txt"),
@@ -177,7 +189,11 @@ impl LaneHandle {
             replies: tokio::sync::Mutex::new(replies),
             transcript,
             task,
-        })
+        };
+        lane.ok(&format!("login {} {}", options.cashier, options.pin))
+            .await
+            .context("the cashier could not sign in")?;
+        Ok(lane)
     }
 
     /// Sends a headless command line without waiting for its answer.

@@ -12,7 +12,12 @@
 //!   driven by its headless command lines;
 //! * [`edge`] — a store's edge agent in-process (`edge_agent::run_with_devices`) with its gates
 //!   on pseudo-terminals and its pickup printer writing to a file;
+//! * [`alipay`] — a fake Alipay open-platform gateway ([`FakeAlipay`]) with keys of its own:
+//!   checks the client's RSA2-signed requests, signs its answers and notifications, keeps
+//!   trades, refunds and the daily bill in memory, and misbehaves on request;
 //! * [`fuzzer`] — Schemathesis, the OpenAPI fuzzer, run against a server's live document;
+//! * [`tls`] — certificates for TLS tests: the chain's CA with a server certificate, and an
+//!   unrelated CA a device must refuse ([`tls::TestPki`], [`tls::serve_tls`]);
 //! * [`sms`] — a fake Alibaba Cloud SMS endpoint ([`FakeAliyunSms`]) that checks the
 //!   server's signed requests and answers in the real format;
 //! * [`both_backends!`] — one test body run against SQLite and PostgreSQL, each test with a
@@ -28,6 +33,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod alipay;
 pub mod broker;
 pub mod edge;
 pub mod fuzzer;
@@ -37,11 +43,13 @@ pub mod postgres;
 pub mod server;
 pub mod sms;
 pub mod task;
+pub mod tls;
 
 use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use alipay::FakeAlipay;
 pub use broker::Mosquitto;
 pub use server::{Backend, Bus, Database, TestServer};
 pub use sms::FakeAliyunSms;

@@ -34,6 +34,19 @@ pub const EPHEMERAL: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
 /// The demo chain's password for every staff account.
 pub const DEMO_PASSWORD: &str = "demo1234";
 
+/// The demo chain's lane PIN of every staff account (cashiers sign in with it, managers approve
+/// with it).
+pub const DEMO_PIN: &str = "246810";
+
+/// A return request as a lane of `store` sends it: rung up by the store's first demo cashier and
+/// approved by its demo manager with their lane PIN ([`DEMO_PIN`]).
+pub fn approved_return(mut request: serde_json::Value, store: &str) -> serde_json::Value {
+    let store = store.to_ascii_lowercase();
+    request["cashier"] = json!(format!("cashier1.{store}"));
+    request["approval"] = json!({"username": format!("mgr.{store}"), "pin": DEMO_PIN});
+    request
+}
+
 /// Which database a test runs against (see [`crate::both_backends!`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -123,7 +136,7 @@ pub fn test_settings(data_dir: &Path, database: &Database) -> Settings {
 /// A server running in this process, owned by one test (or the store-day harness). Dropping it
 /// tells it to stop; [`TestServer::stop`] also waits until it has.
 pub struct TestServer {
-    /// Base URL, e.g. `http://127.0.0.1:41234`.
+    /// Base URL, e.g. `http://127.0.0.1:41234` (`https://…` with `[tls]`).
     pub url: String,
     /// An HTTP client (30 s timeout).
     pub client: reqwest::Client,
@@ -203,15 +216,26 @@ impl TestServer {
         let app = retail_server::Application::build(settings.clone())
             .await
             .context("starting the server")?;
-        let url = format!("http://{}", app.local_addr());
+        let builder = reqwest::Client::builder().timeout(Duration::from_secs(30));
+        let (url, client) = if settings.tls.enabled() {
+            // The kit's certificates keep the CA beside the server's certificate.
+            let ca = crate::tls::own_ca(&settings.tls).context(
+                "a TLS test server needs its CA as ca.pem beside its certificate \
+                 (retail_testkit::tls::TestPki)",
+            )?;
+            let trust = retail_devices::server_link::ServerTrust::load(Some(&ca))?;
+            (
+                format!("https://{}", app.local_addr()),
+                trust.http_client(builder),
+            )
+        } else {
+            (format!("http://{}", app.local_addr()), builder.build())
+        };
         let state = app.state().clone();
         let task = StoppableTask::spawn(|stop| app.run_until(stop));
         Ok(TestServer {
             url,
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .context("building the HTTP client")?,
+            client: client.context("building the HTTP client")?,
             state,
             settings,
             task,
@@ -253,9 +277,10 @@ impl TestServer {
     /// The address it listens on.
     ///
     /// # Panics
-    /// Never for a server this kit started (its URL is `http://` and an address).
+    /// Never for a server this kit started (its URL is `http(s)://` and an address).
     pub fn addr(&self) -> SocketAddr {
         self.url
+            .trim_start_matches("https://")
             .trim_start_matches("http://")
             .parse()
             .expect("the server's address")
@@ -271,13 +296,29 @@ impl TestServer {
         self.state.broker.as_ref().map(|b| (b.host.clone(), b.port))
     }
 
-    /// The broker devices reach as `mqtt://host:port`.
+    /// The broker devices reach as `mqtt://host:port` (`mqtts://…` with `[tls]`).
     ///
     /// # Panics
     /// When the store bus is off.
     pub fn broker_url(&self) -> String {
-        let (host, port) = self.broker().expect("the store bus is on");
-        format!("mqtt://{host}:{port}")
+        self.state
+            .broker
+            .as_ref()
+            .expect("the store bus is on")
+            .url()
+    }
+
+    /// The certificates of a server started with [`crate::tls::serve_tls`].
+    ///
+    /// # Panics
+    /// When the server was not.
+    pub fn pki(&self) -> crate::tls::TestPki {
+        let dir = crate::tls::pki_dir(&self.settings);
+        assert!(
+            dir.exists(),
+            "the server was not started with tls::serve_tls"
+        );
+        crate::tls::TestPki::at(&dir)
     }
 
     /// Waits until the server's bus client has subscribed (at once when the bus is off).

@@ -32,8 +32,9 @@ pub const STORE: &str = "SH001";
 pub const STORE_NAME: &str = "鲜邻超市 上海一店";
 /// The store manager (registers the devices).
 pub const MANAGER: &str = "mgr.sh001";
-/// The manager's PIN at the lanes (voiding a sale).
-pub const MANAGER_PIN: &str = "1234";
+/// The demo lane PIN of every account: cashiers sign in with it, the manager approves voids and
+/// returns with it.
+pub const PIN: &str = retail_testkit::server::DEMO_PIN;
 /// The scale's PLU of the demo chain's loose apples (烟台红富士苹果), sold by price label
 /// (`20` + PLU + price).
 pub const SCALE_PLU: u32 = retail_server::demo_data::FIRST_PLU;
@@ -254,6 +255,7 @@ impl StoreDay {
                 credential: devices.edge.credential.clone(),
                 server_url: server.url.clone(),
                 broker_url: broker_url.clone(),
+                ca_file: None,
                 data_dir: data_dir.join("edge"),
                 audit_over: options.audit_over,
             },
@@ -275,10 +277,11 @@ impl StoreDay {
                         number,
                         cashier: format!("cashier{number}.sh001"),
                         server_url,
+                        ca_file: None,
                         credential: registration.credential.clone(),
                         mqtt_url: broker.is_none().then(|| broker_url.clone()),
                         data_dir: data_dir.join(format!("lane{number}")),
-                        manager_pin: MANAGER_PIN.into(),
+                        pin: PIN.into(),
                         store_name: STORE_NAME.into(),
                     },
                     options.echo,

@@ -7,6 +7,7 @@ pub mod devices;
 pub mod pricing;
 pub mod receipts;
 pub mod sales;
+pub mod staff;
 
 /// Does this JSON text hold a NUL character in a string or a key? No store keeps NULs in text
 /// (PostgreSQL refuses them), so no receiver takes them: the API answers 400 and the store bus

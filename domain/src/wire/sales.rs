@@ -284,6 +284,44 @@ pub struct CreateReturn {
     /// Why (free text, e.g. "damaged").
     #[serde(default)]
     pub reason: Option<String>,
+    /// The approval of a store manager of the sale's store (or a head-office administrator),
+    /// given with their lane PIN: required from a lane and from a cashier's session; a manager's
+    /// or head office's own session approves by itself.
+    #[serde(default)]
+    pub approval: Option<ReturnApproval>,
+    /// The cashier signed in at the lane that rang the return up (their user name): required
+    /// from a lane.
+    #[serde(default)]
+    pub cashier: Option<String>,
+}
+
+/// Who approves a return, with their lane PIN (checked by the server against the same hash the
+/// lanes hold).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnApproval {
+    /// The approver's user name, e.g. `mgr.sh001`.
+    pub username: String,
+    /// Their six-digit lane PIN.
+    pub pin: String,
+}
+
+impl std::fmt::Debug for ReturnApproval {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReturnApproval")
+            .field("username", &self.username)
+            .field("pin", &"******")
+            .finish()
+    }
+}
+
+/// What one tender of the sale gives back for a return.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TenderRefund {
+    /// The payment method the sale was paid with (`cash`, `card`, `sandbox_qr`, …).
+    pub method: String,
+    /// What goes back through it.
+    pub amount: Money,
 }
 
 /// One returned line and what was refunded for it.
@@ -313,6 +351,17 @@ pub struct ReturnResult {
     /// Part of the refund handed back through the original tender (cash, card, QR):
     /// `refund` minus the stored-balance part minus the value of the points given back.
     pub tender_refund: Money,
+    /// `tender_refund` by the tenders the sale was paid with: electronic tenders (QR, card)
+    /// first up to what each paid, cash last; so the returns of a sale give back exactly what
+    /// each tender paid.
+    #[serde(default)]
+    pub tenders: Vec<TenderRefund>,
+    /// Who approved the return (a store manager's or head office's user name).
+    #[serde(default)]
+    pub approved_by: Option<String>,
+    /// The cashier who rang it up.
+    #[serde(default)]
+    pub cashier: Option<String>,
     /// Points taken back from the member (the returned share of the points earned).
     pub points_reversed: i64,
     /// Why.

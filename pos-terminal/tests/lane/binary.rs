@@ -19,13 +19,11 @@ pub fn write_config(app: &TestApp, credential: &str, dir: &Path, extra: &str) ->
 credential = "{credential}"
 store = "SH001"
 lane = 1
-cashier = "cashier1.sh001"
 store_name = "鲜邻超市 上海一店"
 data_dir = "{data}"
 firmware_dir = "{fw}"
 scanner_profile = "honeywell-voyager-1450g-cdc"
 printer_profile = "epson-tm-t88v"
-manager_pin_sha256 = "{pin}"
 push_interval_secs = 1
 footer = ["谢谢惠顾"]
 {extra}
@@ -33,7 +31,6 @@ footer = ["谢谢惠顾"]
         url = app.url,
         data = dir.join("data").display(),
         fw = firmware_dir().display(),
-        pin = pos_terminal::lane::pin_hash(crate::support::MANAGER_PIN),
     );
     std::fs::write(&path, text).expect("config");
     path
@@ -93,6 +90,14 @@ impl LaneProcess {
             .await;
         lane.scanner = line["SIMULATE scanner ".len()..].trim().to_owned();
         lane.expect_line(|l| l.starts_with("READY")).await;
+        let answer = lane
+            .command(&format!(
+                "login {} {}",
+                crate::support::CASHIER,
+                crate::support::PIN
+            ))
+            .await;
+        assert!(answer.starts_with("OK signed in"), "{answer}");
         lane
     }
 
@@ -112,6 +117,14 @@ impl LaneProcess {
             if pred(&line) {
                 return line;
             }
+        }
+    }
+
+    /// A line matching `pred` seen already (since the last 20 lines), else the next one.
+    pub async fn seen_or_expect(&mut self, pred: impl Fn(&str) -> bool) -> String {
+        match self.seen.iter().find(|l| pred(l)) {
+            Some(line) => line.clone(),
+            None => self.expect_line(pred).await,
         }
     }
 

@@ -13,7 +13,7 @@ use retail_domain::wire::sales::{PaymentMethod, SaleOutcome};
 use serde_json::json;
 
 use crate::support::{
-    member_code, member_id, packaged_skus, synced_lane, LaneServer, TestApp, MANAGER_PIN,
+    member_code, member_id, packaged_skus, synced_lane, LaneServer, TestApp, MANAGER, PIN,
 };
 
 /// The data of the first native QR code (`GS ( k` function 180) in ESC/POS bytes.
@@ -76,7 +76,10 @@ async fn sells_prices_and_pushes_exactly_once() {
         assert!(matches!(err, LaneError::BadQuantity(_)), "{err}");
     }
     assert!(matches!(lane.set_qty(9, 2), Err(LaneError::NoSuchLine(9))));
-    assert!(matches!(lane.void_sale("0000"), Err(LaneError::WrongPin)));
+    assert!(matches!(
+        lane.void_sale(MANAGER, "000001").await,
+        Err(LaneError::WrongPin(_))
+    ));
     let err = lane.scan("EX1.garbage.x").await.unwrap_err();
     assert!(err.to_string().contains("exit"), "{err}");
     assert_eq!(lane.basket(), &before);
@@ -94,7 +97,7 @@ async fn sells_prices_and_pushes_exactly_once() {
     assert!(lane.basket().lines.is_empty());
     lane.scan(&b.barcodes[0]).await.expect("scan");
     assert!(lane.resume(0).await.is_err(), "current sale not empty");
-    lane.void_sale(MANAGER_PIN).expect("void sale");
+    lane.void_sale(MANAGER, PIN).await.expect("void sale");
     lane.resume(0).await.expect("resume");
     assert_eq!(lane.basket().lines[0].qty, 3);
 
@@ -370,6 +373,8 @@ async fn variable_measure_labels_price_and_weight() {
     let mut lane = pos_terminal::lane::Lane::open(db, settings)
         .await
         .expect("lane");
+    lane.sign_in(crate::support::CASHIER, crate::support::PIN)
+        .expect("sign in");
 
     // 0.456 kg at the SKU's price per kg.
     let weight_code = ean13_from_body("281234500456").expect("ean");

@@ -20,7 +20,7 @@ use serde_json::json;
 use crate::binary::{write_config, LaneProcess};
 use crate::support::{
     lane_settings, lane_sku, member_code, member_id, packaged_skus, synced_lane, LaneServer,
-    TestApp, MANAGER_PIN,
+    TestApp, MANAGER, PIN,
 };
 
 /// The shopper confirms on the sandbox provider's page (what scanning the QR opens).
@@ -118,6 +118,8 @@ async fn qr_payment_split_with_cash_is_pushed_and_counted_once() {
     let mut lane = pos_terminal::lane::Lane::open(db, lane_settings("epson-tm-t88v"))
         .await
         .expect("lane");
+    lane.sign_in(crate::support::CASHIER, crate::support::PIN)
+        .expect("sign in");
     lane.set_online(true);
     assert_eq!(lane.basket(), &before);
     assert_eq!(lane.due(), due, "priced again, the cash still taken");
@@ -128,7 +130,7 @@ async fn qr_payment_split_with_cash_is_pushed_and_counted_once() {
         Err(LaneError::BadPayment(_))
     ));
     assert!(lane.park().await.is_err());
-    assert!(lane.void_sale(MANAGER_PIN).is_err());
+    assert!(lane.void_sale(MANAGER, PIN).await.is_err());
     assert!(
         lane.check_qr(Money::from_fen(1)).is_err(),
         "one QR at a time"
@@ -334,6 +336,8 @@ async fn parked_sales_survive_a_restart() {
     let mut lane = pos_terminal::lane::Lane::open(db, lane_settings("epson-tm-t88v"))
         .await
         .expect("lane");
+    lane.sign_in(crate::support::CASHIER, crate::support::PIN)
+        .expect("sign in");
     assert_eq!(lane.parked(), &[first.clone(), second.clone()]);
     lane.resume(1).await.expect("resume");
     assert_eq!(lane.basket(), &second);
@@ -401,7 +405,7 @@ async fn the_binary_takes_a_qr_payment_and_drives_the_customer_display() {
         ),
     );
     let mut lane = LaneProcess::start(&config).await;
-    lane.expect_line(|l| l == "EVENT online").await;
+    lane.seen_or_expect(|l| l == "EVENT online").await;
     let sku = lane_sku(&dir.path().join("data")).await;
     let answer = lane.scan(&sku.barcodes[0]).await;
     assert!(answer.starts_with("OK line 1"), "{answer}");
@@ -464,7 +468,7 @@ async fn the_binary_takes_a_qr_payment_and_drives_the_customer_display() {
     lane.kill().await;
     shopper_pays(&app, &url2).await;
     let mut lane = LaneProcess::start(&config).await;
-    lane.expect_line(|l| l.starts_with("EVENT a QR payment of"))
+    lane.seen_or_expect(|l| l.starts_with("EVENT a QR payment of"))
         .await;
     let sale = lane.expect_line(|l| l.starts_with("SALE ")).await;
     let sale_id = sale.split_whitespace().nth(1).expect("id").to_owned();

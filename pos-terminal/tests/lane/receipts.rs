@@ -146,6 +146,9 @@ async fn another_lanes_receipt_is_verified_fully_offline() {
     let mut lane2 = Lane::open(reopened, lane_settings("epson-tm-t88v"))
         .await
         .expect("reopen");
+    lane2
+        .sign_in(crate::support::CASHIER, crate::support::PIN)
+        .expect("sign in");
     assert!(matches!(
         lane2.scan(&code).await.expect("still verified"),
         ScanOutcome::Receipt(_)

@@ -38,6 +38,8 @@ async fn demo_plu_labels_read_with_the_servers_layout_offline_too() {
     let mut settings = lane_settings("epson-tm-t88v");
     settings.layouts = Vec::new();
     let mut lane = Lane::open(db, settings.clone()).await.expect("lane");
+    lane.sign_in(crate::support::CASHIER, crate::support::PIN)
+        .expect("sign in");
     assert_eq!(*lane.layouts(), chain[..]);
 
     let apples = lane
@@ -89,6 +91,8 @@ async fn demo_plu_labels_read_with_the_servers_layout_offline_too() {
     let db = lane.db().clone();
     drop(lane);
     let mut lane = Lane::open(db.clone(), settings).await.expect("lane");
+    lane.sign_in(crate::support::CASHIER, crate::support::PIN)
+        .expect("sign in");
     let label = ean13_from_body(&format!("28{APPLES_PLU}00250")).expect("ean");
     lane.scan(&label).await.expect("weight label offline");
     assert_eq!(lane.basket().lines[0].qty_text(), "0.250kg");
@@ -99,6 +103,8 @@ async fn demo_plu_labels_read_with_the_servers_layout_offline_too() {
     let mut lane = Lane::open(db, lane_settings("epson-tm-t88v"))
         .await
         .expect("lane");
+    lane.sign_in(crate::support::CASHIER, crate::support::PIN)
+        .expect("sign in");
     lane.scan(&label).await.expect("price label");
     assert_eq!(
         lane.basket().lines[0].fixed_price,
@@ -121,6 +127,8 @@ async fn a_default_server_sends_the_chinese_price_layout() {
     let mut settings = lane_settings("epson-tm-t88v");
     settings.layouts = Vec::new();
     let mut lane = Lane::open(db, settings).await.expect("lane");
+    lane.sign_in(crate::support::CASHIER, crate::support::PIN)
+        .expect("sign in");
     // The scale label the store day prints: ¥12.34 of the demo's apples.
     let label = ean13_from_body(&format!("20{APPLES_PLU}01234")).expect("ean");
     assert_eq!(label, "2010001012344");

@@ -13,7 +13,7 @@ use retail_devices::virtual_printer::VirtualPrinter;
 use retail_domain::money::Money;
 use retail_domain::wire::sales::PaymentMethod;
 
-use crate::support::{firmware_dir, packaged_skus, synced_lane, LaneServer, TestApp, MANAGER_PIN};
+use crate::support::{firmware_dir, packaged_skus, synced_lane, LaneServer, TestApp, MANAGER, PIN};
 
 fn screen(view: &View) -> String {
     let mut terminal = Terminal::new(TestBackend::new(120, 24)).expect("terminal");
@@ -134,11 +134,13 @@ fn keys_make_commands() {
         KeyAction::Run(Command::Void(2))
     );
     kb.key(key(KeyCode::F(3)), &lines);
-    type_text(&mut kb, MANAGER_PIN, &lines);
-    assert_eq!(kb.input().1, "****", "the PIN is masked");
+    type_text(&mut kb, MANAGER, &lines);
+    assert_eq!(kb.key(key(KeyCode::Enter), &lines), KeyAction::None);
+    type_text(&mut kb, PIN, &lines);
+    assert_eq!(kb.input().1, "******", "the PIN is masked");
     assert_eq!(
         kb.key(key(KeyCode::Enter), &lines),
-        KeyAction::Run(Command::VoidSale(MANAGER_PIN.into()))
+        KeyAction::Run(Command::VoidSale(MANAGER.into(), PIN.into()))
     );
     kb.key(key(KeyCode::F(8)), &lines);
     type_text(&mut kb, "100", &lines);
@@ -158,9 +160,19 @@ fn keys_make_commands() {
     assert_eq!(kb.key(key(KeyCode::Enter), &lines), KeyAction::None);
     kb.mode = pos_terminal::ui::InputMode::Return;
     type_text(&mut kb, "1:2,3:1", &lines);
+    assert_eq!(kb.key(key(KeyCode::Enter), &lines), KeyAction::None);
+    assert_eq!(kb.input().0, "店长工号 manager user name");
+    type_text(&mut kb, MANAGER, &lines);
+    assert_eq!(kb.key(key(KeyCode::Enter), &lines), KeyAction::None);
+    type_text(&mut kb, PIN, &lines);
+    assert_eq!(kb.input().1, "******", "the PIN is masked");
     assert_eq!(
         kb.key(key(KeyCode::Enter), &lines),
-        KeyAction::Run(Command::Return(vec![(1, 2), (3, 1)]))
+        KeyAction::Run(Command::Return(
+            vec![(1, 2), (3, 1)],
+            MANAGER.into(),
+            PIN.into()
+        ))
     );
     assert_eq!(
         kb.key(key(KeyCode::F(5)), &lines),

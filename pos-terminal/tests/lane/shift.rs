@@ -31,7 +31,7 @@ async fn shift_sales_a_return_and_the_z_report() {
     assert!(answer.contains("no shift is open"), "{answer}");
     let answer = lane.command("shift open 100.00").await;
     assert!(answer.starts_with("OK shift opened"), "{answer}");
-    let answer = lane.command("return 1:1").await;
+    let answer = lane.command("return 1:1 mgr.sh001 246810").await;
     assert!(answer.contains("scan the receipt code"), "{answer}");
 
     // Two units, cash.
@@ -51,11 +51,20 @@ async fn shift_sales_a_return_and_the_z_report() {
     let code = qr_payload(&receipts).expect("qr");
     let answer = lane.scan(&code).await;
     assert!(answer.starts_with("OK return from sale"), "{answer}");
-    let answer = lane.command("return 1:5").await;
+    let answer = lane.command("return 1:5 mgr.sh001 246810").await;
     assert!(answer.contains("1 to 2 can be returned"), "{answer}");
+    // Without a manager's approval, or with a cashier's PIN, nothing is returned.
     let answer = lane.command("return 1:1").await;
+    assert!(answer.contains("MANAGER PIN"), "{answer}");
+    let answer = lane.command("return 1:1 cashier1.sh001 246810").await;
+    assert!(answer.starts_with("ERR return refused"), "{answer}");
+    let answer = lane.command("return 1:1 mgr.sh001 111111").await;
+    assert!(answer.starts_with("ERR return refused"), "{answer}");
+    let answer = lane.command("return 1:1 mgr.sh001 246810").await;
     assert!(
-        answer.starts_with(&format!("OK return recorded: refund {price}")),
+        answer.starts_with(&format!(
+            "OK return recorded: refund {price} ({price} cash); hand back {price} in cash; approved by mgr.sh001"
+        )),
         "{answer}"
     );
 
@@ -68,6 +77,10 @@ async fn shift_sales_a_return_and_the_z_report() {
     let receipts = std::fs::read(dir.path().join("data").join("receipts.bin")).expect("receipts");
     let text = decode_text(&receipts);
     assert!(text.contains("退货单 RETURN"), "{text}");
+    let slip = &text[text.find("退货单 RETURN").expect("slip")..];
+    assert!(slip.contains("退现 Cash back"), "{slip}");
+    assert!(slip.contains("cashier1.sh001"), "{slip}");
+    assert!(slip.contains("mgr.sh001"), "{slip}");
     let z = &text[text.find("Z REPORT").expect("Z report")..];
     let row = |label: &str| -> String {
         z.lines()

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use pos_terminal::lane::{pin_hash, Lane, LaneSettings};
+use pos_terminal::lane::{Lane, LaneSettings};
 use pos_terminal::server_api::ServerApi;
 use pos_terminal::store::LaneDb;
 use pos_terminal::sync;
@@ -20,8 +20,12 @@ pub use retail_testkit::firmware_dir;
 /// A running server owned by one test (`TestApp::sqlite()`, `TestApp::sqlite_with(…)`).
 pub type TestApp = retail_testkit::TestServer;
 
-/// The manager PIN configured for test lanes.
-pub const MANAGER_PIN: &str = "2468";
+/// The demo lane PIN of every account (cashiers sign in with it, managers approve with it).
+pub use retail_testkit::server::DEMO_PIN as PIN;
+/// The cashier who signs in at test lanes.
+pub const CASHIER: &str = "cashier1.sh001";
+/// The store manager who approves voids and returns.
+pub const MANAGER: &str = "mgr.sh001";
 
 /// What the lane tests ask of their server beyond the kit's.
 pub trait LaneServer {
@@ -83,12 +87,13 @@ pub async fn synced_lane(app: &TestApp, credential: &str, dir: &Path) -> (Server
     sync::pull_catalog(&db, &api, |_| {})
         .await
         .expect("catalog");
-    sync::refresh_context(&db, &api, "SH001")
+    sync::refresh_context(&db, &api, "SH001", None)
         .await
         .expect("context");
-    let lane = Lane::open(db, lane_settings("epson-tm-t88v"))
+    let mut lane = Lane::open(db, lane_settings("epson-tm-t88v"))
         .await
         .expect("lane");
+    lane.sign_in(CASHIER, PIN).expect("sign in");
     (api, lane)
 }
 
@@ -98,8 +103,6 @@ pub fn lane_settings(printer: &str) -> LaneSettings {
         store: "SH001".into(),
         store_name: "鲜邻超市 上海一店".into(),
         lane: 1,
-        cashier: "cashier1.sh001".into(),
-        manager_pin_sha256: Some(pin_hash(MANAGER_PIN)),
         layouts: vec![VariableMeasureLayout::cn_default()],
         receipt_layout: printer_layout(printer),
         footer: vec!["谢谢惠顾".into()],

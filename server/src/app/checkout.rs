@@ -171,7 +171,11 @@ pub async fn place(state: &AppState, req: Checkout) -> AppResult<OrderPlaced> {
             let json = serde_json::to_string(address).map_err(|e| AppError::Internal(e.into()))?;
             (
                 DELIVERY_WAREHOUSE.to_owned(),
-                Some(state.keys.seal(&json)?),
+                Some(
+                    state
+                        .keys
+                        .seal(crate::secrets::SealedField::OrderAddress, req.id, &json)?,
+                ),
                 None,
             )
         }

@@ -65,3 +65,19 @@ pub async fn register_device(
     }
     Ok(created.map(|device| (device, credential)))
 }
+
+/// The roster a POS lane checks its cashiers' PINs against offline: the store's active staff
+/// with a lane PIN, and head office's administrators with one. Only POS terminals get it.
+pub async fn lane_roster(
+    state: &AppState,
+    device: &crate::actor::DeviceActor,
+) -> AppResult<retail_domain::wire::staff::LaneRoster> {
+    if device.kind != DeviceKind::Pos {
+        return Err(crate::error::AppError::Forbidden(
+            "only POS terminals sign cashiers in".into(),
+        ));
+    }
+    Ok(retail_domain::wire::staff::LaneRoster {
+        staff: storage::staff::lane_roster(&state.store, &device.location_id).await?,
+    })
+}

@@ -18,7 +18,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::AppState;
-use crate::actor::{Caller, DeviceActor, DeviceKind};
+use crate::actor::{Caller, DeviceActor, DeviceKind, Role};
 use crate::error::{AppError, AppResult};
 use crate::storage;
 use crate::storage::lane_payments::LanePaymentRecord;
@@ -432,11 +432,14 @@ pub async fn create_return(
             format!("at most {MAX_TEXT} characters"),
         ));
     }
+    let (approved_by, cashier) = approve_return(state, caller, req).await?;
     let input = NewReturn {
         id: req.id,
         order_id: req.order_id,
         lines: &req.lines,
         reason,
+        approved_by: &approved_by,
+        cashier: &cashier,
     };
     let result = apply_return(
         &state.store,
@@ -447,6 +450,43 @@ pub async fn create_return(
     )
     .await?;
     Ok(result)
+}
+
+/// Who approves a return and who rang it up: a store manager's or head office's own session
+/// approves by itself; a lane or a cashier's session needs the PIN approval of a store manager
+/// of its store (or a head-office administrator), and a lane names its signed-in cashier, who
+/// must be on the store's lane roster. Answers (approved by, cashier), user names.
+async fn approve_return(
+    state: &AppState,
+    caller: &Caller,
+    req: &CreateReturn,
+) -> AppResult<(String, String)> {
+    let (store, cashier) = match caller {
+        Caller::Staff(staff) if staff.role != Role::Cashier => {
+            return Ok((staff.username.clone(), staff.username.clone()));
+        }
+        Caller::Staff(staff) => (
+            staff.location_id.clone().unwrap_or_default(),
+            staff.username.clone(),
+        ),
+        Caller::Device(device) => {
+            let named = req
+                .cashier
+                .as_deref()
+                .ok_or_else(|| AppError::field("cashier", "a lane names the cashier signed in"))?;
+            let cashier = super::staff::lane_person(state, &device.location_id, named).await?;
+            (device.location_id.clone(), cashier)
+        }
+    };
+    let approval = req.approval.as_ref().ok_or_else(|| {
+        AppError::field(
+            "approval",
+            "a return needs a store manager's approval: their user name and lane PIN",
+        )
+    })?;
+    let approver =
+        super::staff::check_approval(state, &store, &approval.username, &approval.pin).await?;
+    Ok((approver.username, cashier))
 }
 
 /// A sale about to be claimed: its order number and the points it redeems.
@@ -1211,6 +1251,7 @@ pub async fn apply_return(
         storage::sales::add_returned_qty(&mut tx, input.order_id, line.line_no, line.qty).await?;
     }
     let returned_lines: Vec<ReturnLineResult> = results.iter().map(|(l, _)| l.clone()).collect();
+    let tenders = storage::sales::tender_refunds(&basis, before.0, after.0);
     storage::sales::insert_return(
         &mut tx,
         &storage::sales::ReturnRecord {
@@ -1221,6 +1262,8 @@ pub async fn apply_return(
             points_reversed,
             reason: input.reason,
             actor,
+            approved_by: input.approved_by,
+            cashier: input.cashier,
             created_at,
             lines: &returned_lines,
         },
@@ -1240,6 +1283,11 @@ pub async fn apply_return(
             "stored_balance": Money::from_fen(balance_back).to_string(),
             "points_refunded": points_back,
             "points_reversed": points_reversed,
+            "tenders": tenders.iter().map(|t| serde_json::json!({
+                "method": t.method, "amount": t.amount.to_string()
+            })).collect::<Vec<_>>(),
+            "approved_by": input.approved_by,
+            "cashier": input.cashier,
             "lines": results.iter().map(|(l, _)| serde_json::json!({
                 "line_no": l.line_no, "qty": l.qty, "refund": l.refund.to_string()
             })).collect::<Vec<_>>(),
@@ -1285,6 +1333,9 @@ pub async fn apply_return(
         balance_refunded: Money::from_fen(balance_back),
         points_refunded: points_back,
         tender_refund: Money::from_fen(after.0 - before.0),
+        tenders,
+        approved_by: Some(input.approved_by.to_owned()),
+        cashier: Some(input.cashier.to_owned()),
         points_reversed,
         reason: input.reason.to_owned(),
         actor: actor.to_owned(),

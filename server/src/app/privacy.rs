@@ -15,6 +15,7 @@ use uuid::Uuid;
 use crate::app::AppState;
 pub use crate::config::PRIVACY_POLICY_VERSION;
 use crate::error::{AppError, AppResult};
+use crate::secrets::SealedField;
 use crate::storage;
 
 /// The confirmation a member types to delete their account (either word, case-insensitive).
@@ -45,7 +46,7 @@ pub async fn has_current_consent(state: &AppState, member: Uuid) -> AppResult<bo
 /// Everything the shop holds about `member`, for their own download: profile (the phone
 /// decrypted), points and balance ledgers, orders with lines, coupons, notices and consents.
 pub async fn export(state: &AppState, member: Uuid) -> AppResult<serde_json::Value> {
-    let Some((phone_enc, name, created_at, deleted_at)) =
+    let Some((phone_enc, name, name_enc, created_at, deleted_at)) =
         storage::privacy::member_row(&state.store, member).await?
     else {
         return Err(AppError::not_found("member not found"));
@@ -55,8 +56,9 @@ pub async fn export(state: &AppState, member: Uuid) -> AppResult<serde_json::Val
     }
     let phone = state
         .keys
-        .open(&phone_enc)
+        .open(SealedField::MemberPhone, member, &phone_enc)
         .map_err(|e| AppError::Internal(e.context("member phone does not decrypt")))?;
+    let name = storage::members::member_name(&state.keys, member, name, name_enc)?;
     let summary =
         storage::members::get(&state.store, &state.keys, &state.settings.points, member).await?;
     let mut activity = storage::privacy::activity(&state.store, member).await?;
@@ -133,7 +135,9 @@ pub async fn delete_account(state: &AppState, member: Uuid, from: IpAddr) -> App
             .await?;
     let now = storage::now_ms();
     let tombstone = format!("deleted:{member}");
-    let sealed = state.keys.seal(&tombstone)?;
+    let sealed = state
+        .keys
+        .seal(SealedField::MemberPhone, member, &tombstone)?;
     let coupons = storage::privacy::anonymise(&mut tx, member, &tombstone, &sealed, now).await?;
     storage::audit::record(
         &mut tx,
@@ -166,4 +170,104 @@ mod tests {
             assert!(!is_delete_confirmation(no), "{no}");
         }
     }
+}
+
+/// What [`reseal`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ResealReport {
+    /// Members whose phone number and name were sealed again.
+    pub members: u64,
+    /// Orders whose delivery address was sealed again.
+    pub addresses: u64,
+    /// Values that did not open (a data key missing from the configuration): left as they are.
+    pub failed: u64,
+}
+
+/// Rows read per round of [`reseal`].
+const RESEAL_BATCH: i64 = 500;
+
+/// Seals again, with the current data key and bound to their rows, every personal value sealed
+/// with a retired key or before key ids, and every member name stored before names were sealed.
+/// Runs in the background at every start (finding nothing once done); a value changed in
+/// between is left to its newer writer. After a rotation, once this reports nothing left, the
+/// retired key can be removed from the configuration.
+pub async fn reseal(state: &AppState) -> AppResult<ResealReport> {
+    let keys = &state.keys;
+    let current = keys.current_seal_prefix();
+    let mut report = ResealReport::default();
+    let mut after = String::new();
+    loop {
+        let rows =
+            storage::privacy::members_to_reseal(&state.store, &current, &after, RESEAL_BATCH)
+                .await?;
+        let Some(last) = rows.last() else { break };
+        after = last.0.to_string();
+        for (id, phone_enc, name, name_enc) in &rows {
+            let opened = keys
+                .open(SealedField::MemberPhone, *id, phone_enc)
+                .and_then(|phone| {
+                    let name = match name_enc {
+                        Some(sealed) => keys.open(SealedField::MemberName, *id, sealed)?,
+                        None => name.clone(),
+                    };
+                    Ok((phone, name))
+                });
+            let (phone, plain_name) = match opened {
+                Ok(values) => values,
+                Err(e) => {
+                    tracing::error!(member = %id, error = %e, "a sealed member field does not open");
+                    report.failed += 1;
+                    continue;
+                }
+            };
+            let new_phone = keys.seal(SealedField::MemberPhone, *id, &phone)?;
+            let new_name = if plain_name.trim().is_empty() {
+                None
+            } else {
+                Some(keys.seal(SealedField::MemberName, *id, plain_name.trim())?)
+            };
+            if storage::privacy::reseal_member(
+                &state.store,
+                *id,
+                (phone_enc, name, name_enc.as_deref()),
+                (&new_phone, new_name.as_deref()),
+            )
+            .await?
+            {
+                report.members += 1;
+            }
+        }
+    }
+    let mut after = String::new();
+    loop {
+        let rows =
+            storage::privacy::addresses_to_reseal(&state.store, &current, &after, RESEAL_BATCH)
+                .await?;
+        let Some(last) = rows.last() else { break };
+        after = last.0.to_string();
+        for (id, sealed) in &rows {
+            let address = match keys.open(SealedField::OrderAddress, *id, sealed) {
+                Ok(address) => address,
+                Err(e) => {
+                    tracing::error!(order = %id, error = %e, "a sealed address does not open");
+                    report.failed += 1;
+                    continue;
+                }
+            };
+            let new = keys.seal(SealedField::OrderAddress, *id, &address)?;
+            if storage::privacy::reseal_address(&state.store, *id, sealed, &new).await? {
+                report.addresses += 1;
+            }
+        }
+    }
+    if report != ResealReport::default() {
+        tracing::info!(
+            members = report.members,
+            addresses = report.addresses,
+            failed = report.failed,
+            key = keys.data_key_id(),
+            "personal data sealed again with the current data key"
+        );
+    }
+    Ok(report)
 }

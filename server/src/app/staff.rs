@@ -2,6 +2,8 @@
 //! that address, and per user name overall) and opening a session, for the API and the console
 //! alike.
 
+use retail_domain::wire::staff::{LaneStaff, StaffRole};
+
 use super::AppState;
 use crate::actor::{ClientAddr, StaffActor};
 use crate::error::{AppError, AppResult};
@@ -72,4 +74,63 @@ pub async fn authenticate(
     .await?;
     tracing::info!(username = %staff.actor.username, "staff logged in");
     Ok((token, expires_at, staff.actor))
+}
+
+/// Checks a lane approval: `username` is an active store manager of `store` (or a head-office
+/// administrator) with a lane PIN, and `pin` is that PIN (the same Argon2 hash the lanes hold,
+/// checked with the same function). Wrong tries are limited per approver
+/// (`auth.login_attempts_per_minute`, 429 with `Retry-After`), so a lane credential cannot guess
+/// a manager's PIN. Answers the approver.
+pub async fn check_approval(
+    state: &AppState,
+    store: &str,
+    username: &str,
+    pin: &str,
+) -> AppResult<LaneStaff> {
+    let username = username.trim().to_lowercase();
+    let refused = || {
+        AppError::Forbidden(
+            "approval refused: wrong user name or PIN, or not a manager of this store".into(),
+        )
+    };
+    if username.is_empty() || username.len() > 64 {
+        return Err(refused());
+    }
+    let key = format!("approval:{username}");
+    state
+        .limiter
+        .check(&key, state.settings.auth.login_attempts_per_minute)?;
+    let approver = match storage::staff::lane_staff(&state.store, &username).await? {
+        Some((person, location))
+            if person.role == StaffRole::HeadOfficeAdmin
+                || (person.role.approves() && location.as_deref() == Some(store)) =>
+        {
+            let (candidate, pin) = (person.clone(), pin.to_owned());
+            let ok = tokio::task::spawn_blocking(move || candidate.pin_matches(&pin))
+                .await
+                .map_err(|e| AppError::Internal(e.into()))?;
+            ok.then_some(person)
+        }
+        _ => None,
+    }
+    .ok_or_else(refused)?;
+    state.limiter.reset(&key);
+    Ok(approver)
+}
+
+/// Checks that `username` names someone who may sign in at the lanes of `store` (on its lane
+/// roster): the cashier a lane says rang something up. Answers their user name as stored.
+pub async fn lane_person(state: &AppState, store: &str, username: &str) -> AppResult<String> {
+    let username = username.trim().to_lowercase();
+    match storage::staff::lane_staff(&state.store, &username).await? {
+        Some((person, location))
+            if person.role == StaffRole::HeadOfficeAdmin || location.as_deref() == Some(store) =>
+        {
+            Ok(person.username)
+        }
+        _ => Err(AppError::field(
+            "cashier",
+            format!("{username} may not sign in at the lanes of {store}"),
+        )),
+    }
 }

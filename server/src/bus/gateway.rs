@@ -5,6 +5,9 @@
 //! certificates and a `/tenants/…` topic prefix). So devices never talk to it directly: they
 //! connect to this gateway, which
 //!
+//! * with `[tls]`, terminates MQTT over TLS (the server's certificate): a client that does not
+//!   complete the handshake is dropped before anything of it is read, so a device's credential
+//!   never crosses the network in clear;
 //! * reads the CONNECT packet, checks the device id and credential against the database
 //!   (revoked devices are refused with `NotAuthorized`), checks that the client id names the
 //!   device ([`client_id_of_device`]: `edge-{device}`, `pos-{device}`, …; anything else is
@@ -32,8 +35,8 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use retail_domain::wire::bus::{client_id_of_device, device_may_publish, device_may_subscribe};
-use rumqttc::mqttbytes::v4::{self, ConnAck, ConnectReturnCode, Login, Packet};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use rumqttc::mqttbytes::v4::{ConnAck, ConnectReturnCode, Login, Packet};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -115,6 +118,8 @@ enum Refusal {
     Closed,
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
+    #[error("TLS: {0}")]
+    Tls(String),
     #[error("malformed MQTT packet: {0}")]
     Protocol(String),
     #[error("login refused for {0:?}")]
@@ -136,11 +141,21 @@ enum Refusal {
     Revoked(Uuid),
 }
 
+/// Where devices connect: the socket, and TLS on it when configured.
+pub struct DeviceListener {
+    /// The bound socket.
+    pub listener: TcpListener,
+    /// The acceptor of `[tls]` (None: plain MQTT).
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
 /// Accepts device connections on `listener` (from when `ready` turns true) and relays them to
 /// the broker at `inner` until `cancel`. `inner_secret` is the password the broker accepts for
-/// relayed connections.
+/// relayed connections. With `tls` every device connection is MQTT over TLS (the handshake
+/// within [`crate::tls::HANDSHAKE_TIMEOUT`]); a client that does not complete it is dropped
+/// before anything of it is read.
 pub async fn serve(
-    listener: TcpListener,
+    DeviceListener { listener, tls }: DeviceListener,
     inner: SocketAddr,
     inner_secret: String,
     store: Store,
@@ -168,12 +183,29 @@ pub async fn serve(
         let secret = inner_secret.clone();
         let cancel = cancel.clone();
         let sessions = sessions.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let _ = socket.set_nodelay(true);
+            let connection = async {
+                match tls {
+                    None => relay(socket, inner, &secret, &store, &sessions).await,
+                    Some(acceptor) => {
+                        let socket = tokio::time::timeout(
+                            crate::tls::HANDSHAKE_TIMEOUT,
+                            acceptor.accept(socket),
+                        )
+                        .await
+                        .map_err(|_| Refusal::Tls("handshake timed out".into()))?
+                        .map_err(|e| Refusal::Tls(e.to_string()))?;
+                        relay(socket, inner, &secret, &store, &sessions).await
+                    }
+                }
+            };
             tokio::select! {
                 () = cancel.cancelled() => {}
-                result = relay(socket, inner, &secret, &store, &sessions) => match result {
+                result = connection => match result {
                     Ok(()) | Err(Refusal::Closed) => {}
+                    Err(err @ Refusal::Tls(_)) => tracing::info!(%peer, reason = %err, "MQTT over TLS: handshake failed"),
                     Err(err) => tracing::warn!(%peer, reason = %err, "MQTT connection closed by the gateway"),
                 },
             }
@@ -192,7 +224,7 @@ async fn next_packet(
             Ok(header) => {
                 let raw = buffer.split_to(header.frame_length());
                 let mut copy = raw.clone();
-                let packet = v4::read(&mut copy, MAX_PACKET)
+                let packet = Packet::read(&mut copy, MAX_PACKET)
                     .map_err(|e| Refusal::Protocol(e.to_string()))?;
                 return Ok((raw, packet));
             }
@@ -206,7 +238,7 @@ async fn next_packet(
     }
 }
 
-async fn refuse(socket: &mut TcpStream, code: ConnectReturnCode) {
+async fn refuse(socket: &mut (impl AsyncWriteExt + Unpin), code: ConnectReturnCode) {
     let mut out = BytesMut::new();
     if ConnAck::new(code, false).write(&mut out).is_ok() {
         let _ = socket.write_all(&out).await;
@@ -214,13 +246,16 @@ async fn refuse(socket: &mut TcpStream, code: ConnectReturnCode) {
     let _ = socket.shutdown().await;
 }
 
-async fn relay(
-    mut device_socket: TcpStream,
+async fn relay<S>(
+    mut device_socket: S,
     inner: SocketAddr,
     inner_secret: &str,
     store: &Store,
     sessions: &Sessions,
-) -> Result<(), Refusal> {
+) -> Result<(), Refusal>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
     let mut buffer = BytesMut::with_capacity(4096);
     let (_, first) = tokio::time::timeout(
         Duration::from_secs(10),
@@ -290,7 +325,7 @@ async fn relay(
     broker_socket.write_all(&connect_bytes).await?;
 
     let (mut from_broker, mut to_broker) = broker_socket.into_split();
-    let (mut from_device, mut to_device) = device_socket.into_split();
+    let (mut from_device, mut to_device) = tokio::io::split(device_socket);
     let downstream = async move {
         let _ = tokio::io::copy(&mut from_broker, &mut to_device).await;
         let _ = to_device.shutdown().await;

@@ -4,7 +4,8 @@
 //!
 //! Devices log in to the embedded broker with their device id as the user name and their device
 //! credential as the password; the broker asks the server's database (revoked devices are
-//! refused). The server's own client logs in with a per-process random password.
+//! refused). With `[tls]` the embedded broker's device listener is MQTT over TLS only; an
+//! external broker may be reached over TLS (`mqtts://`, `mqtt.ca_file`). The server's own client logs in with a per-process random password.
 //!
 //! Notices published today: `retail/v1/stores/{store}/pickup` when a pickup order is paid, and
 //! `retail/v1/stores/{store}/catalog` when the catalog change sequence moves (watched from the
@@ -51,14 +52,32 @@ pub struct BrokerAddress {
     pub username: Option<String>,
     /// Password, if any.
     pub password: Option<String>,
+    /// MQTT over TLS (`mqtts://`).
+    pub tls: bool,
 }
 
-/// Parses `mqtt://[user[:password]@]host[:port]` (port 1883 by default).
+impl BrokerAddress {
+    /// `mqtt://host:port` or `mqtts://host:port`, without the login: the address as devices
+    /// are given it.
+    pub fn url(&self) -> String {
+        let scheme = if self.tls { "mqtts" } else { "mqtt" };
+        format!("{scheme}://{}:{}", self.host, self.port)
+    }
+}
+
+/// Parses `mqtt://[user[:password]@]host[:port]` (port 1883 by default), or `mqtts://…` for
+/// MQTT over TLS (port 8883 by default).
 pub fn parse_mqtt_url(url: &str) -> anyhow::Result<BrokerAddress> {
-    let rest = url
+    let (rest, tls) = if let Some(rest) = url.strip_prefix("mqtts://") {
+        (rest, true)
+    } else if let Some(rest) = url
         .strip_prefix("mqtt://")
         .or_else(|| url.strip_prefix("tcp://"))
-        .ok_or_else(|| anyhow::anyhow!("MQTT_URL must start with mqtt:// (got {url:?})"))?;
+    {
+        (rest, false)
+    } else {
+        anyhow::bail!("MQTT_URL must start with mqtt:// or mqtts:// (got {url:?})")
+    };
     let rest = rest.trim_end_matches('/');
     let (credentials, hostport) = match rest.rsplit_once('@') {
         Some((c, h)) => (Some(c), h),
@@ -76,7 +95,7 @@ pub fn parse_mqtt_url(url: &str) -> anyhow::Result<BrokerAddress> {
             h.to_owned(),
             p.parse().with_context(|| format!("bad port in {url:?}"))?,
         ),
-        None => (hostport.to_owned(), 1883),
+        None => (hostport.to_owned(), if tls { 8883 } else { 1883 }),
     };
     anyhow::ensure!(!host.is_empty(), "no host in MQTT_URL {url:?}");
     Ok(BrokerAddress {
@@ -84,6 +103,7 @@ pub fn parse_mqtt_url(url: &str) -> anyhow::Result<BrokerAddress> {
         port,
         username,
         password,
+        tls,
     })
 }
 
@@ -103,9 +123,11 @@ pub struct EmbeddedBroker {
 /// process) and the access-checking [`gateway`] on `listen` (a task, until `cancel`). Device
 /// logins and topics are checked by the gateway; the broker itself accepts only connections that
 /// present this process's secret. The gateway accepts devices once `ready` turns true (the
-/// server's own client is subscribed, so no device event is published into the void).
+/// server's own client is subscribed, so no device event is published into the void). With
+/// `tls` the gateway speaks MQTT over TLS only.
 pub async fn start_embedded_broker(
     listen: SocketAddr,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     store: Store,
     ready: tokio::sync::watch::Receiver<bool>,
     cancel: CancellationToken,
@@ -158,8 +180,12 @@ pub async fn start_embedded_broker(
         })
         .context("starting the embedded MQTT broker")?;
     let sessions = gateway::Sessions::default();
+    let public_tls = tls.is_some();
     tokio::spawn(gateway::serve(
-        public,
+        gateway::DeviceListener {
+            listener: public,
+            tls,
+        },
         inner_addr,
         secret.clone(),
         store,
@@ -173,12 +199,14 @@ pub async fn start_embedded_broker(
             port: public_addr.port(),
             username: None,
             password: None,
+            tls: public_tls,
         },
         inner: BrokerAddress {
             host: inner_addr.ip().to_string(),
             port: inner_addr.port(),
             username: Some("server".into()),
             password: Some(secret),
+            tls: false,
         },
         sessions,
     })
@@ -219,9 +247,11 @@ impl Bus {
     /// Connects the server's client and keeps it connected in the background until `cancel`.
     /// A non-empty `client_id` asks for a persistent session (see `MqttSettings::client_id`).
     /// With `consumer`, it subscribes to every store's device status and events and hands each
-    /// message to it (the application's device-event consumer).
+    /// message to it (the application's device-event consumer). An `mqtts://` address is
+    /// reached over TLS with `tls` (see [`crate::tls::client_config`]).
     pub fn connect(
         address: &BrokerAddress,
+        tls: Option<std::sync::Arc<rustls::ClientConfig>>,
         client_id: &str,
         consumer: Option<tokio::sync::mpsc::Sender<Incoming>>,
         cancel: CancellationToken,
@@ -238,6 +268,11 @@ impl Bus {
         options.set_max_packet_size(256 * 1024, 256 * 1024);
         if let Some(user) = &address.username {
             options.set_credentials(user.clone(), address.password.clone().unwrap_or_default());
+        }
+        if let Some(tls) = tls {
+            options.set_transport(rumqttc::Transport::tls_with_config(
+                rumqttc::TlsConfiguration::Rustls(tls),
+            ));
         }
         let (client, mut eventloop) = AsyncClient::new(options, 1024);
         let subscriber = client.clone();
@@ -445,6 +480,13 @@ mod tests {
             (b.username.as_deref(), b.password.as_deref()),
             (Some("srv"), Some("secret"))
         );
+        assert!(!a.tls && !b.tls);
+        let c = parse_mqtt_url("mqtts://srv:secret@broker.local").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (c.host.as_str(), c.port, c.tls),
+            ("broker.local", 8883, true)
+        );
+        assert_eq!(c.url(), "mqtts://broker.local:8883");
         assert!(parse_mqtt_url("http://x").is_err());
         assert!(parse_mqtt_url("mqtt://host:notaport").is_err());
     }

@@ -22,6 +22,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(revoke))
         .routes(routes!(whoami))
         .routes(routes!(my_code_verifier))
+        .routes(routes!(my_roster))
 }
 
 /// Registration request.
@@ -143,15 +144,38 @@ async fn whoami(device: DeviceActor) -> Json<DeviceActor> {
     Json(device)
 }
 
+/// The lane roster, for the calling POS terminal: who may sign in at its lanes, with their
+/// PIN hashes, checked offline (docs/CONTRACTS.md, "Lane sign-in").
+#[utoipa::path(get, path = "/devices/me/roster", tag = "devices", security(("device" = [])),
+    responses((status = 200, body = retail_domain::wire::staff::LaneRoster),
+        (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
+async fn my_roster(
+    device: DeviceActor,
+    State(state): State<AppState>,
+) -> AppResult<Json<retail_domain::wire::staff::LaneRoster>> {
+    Ok(Json(
+        crate::app::devices::lane_roster(&state, &device).await?,
+    ))
+}
+
+/// The code-signing public key.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VerifierKey {
+    /// Ed25519 public key, base64url without padding (43 characters).
+    pub public_key: String,
+}
+
 /// The code-verifier key, for the calling device (edge agents fetch it with their credential
-/// and pin the first one they trust; docs/CONTRACTS.md, "Code-verifier key").
+/// and pin the first one they trust; lanes get the same key with their pricing context;
+/// docs/CONTRACTS.md, "Code-verifier key"). There is no anonymous way to fetch it: a device
+/// trusts the key only from an authenticated answer over its pinned TLS link.
 #[utoipa::path(get, path = "/devices/me/code-verifier", tag = "devices", security(("device" = [])),
-    responses((status = 200, body = super::members::VerifierKey), (status = 401, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = VerifierKey), (status = 401, body = crate::error::ErrorBody)))]
 async fn my_code_verifier(
     _device: DeviceActor,
     State(state): State<AppState>,
-) -> Json<super::members::VerifierKey> {
-    Json(super::members::VerifierKey {
+) -> Json<VerifierKey> {
+    Json(VerifierKey {
         public_key: state.keys.verifier().public_b64(),
     })
 }

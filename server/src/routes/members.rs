@@ -57,7 +57,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(topup))
         .routes(routes!(issue_member_code))
         .routes(routes!(resolve_code))
-        .routes(routes!(code_verifier))
 }
 
 /// Registration request.
@@ -148,13 +147,6 @@ pub struct MemberCodeIssued {
 pub struct ResolveCode {
     /// The scanned text (`MC1.…`).
     pub code: String,
-}
-
-/// The code-signing public key.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct VerifierKey {
-    /// Ed25519 public key, base64url without padding (43 characters).
-    pub public_key: String,
 }
 
 /// Body of the 409 `member_exists` answer: the usual error plus the existing member's id.
@@ -459,13 +451,4 @@ async fn resolve_code(
     .await?
     .map(Json)
     .ok_or_else(|| AppError::not_found("the member of this code no longer exists"))
-}
-
-/// The public key that verifies signed codes offline (POS terminals, edge agents).
-#[utoipa::path(get, path = "/keys/code-verifier", tag = "members",
-    responses((status = 200, body = VerifierKey)))]
-async fn code_verifier(State(state): State<AppState>) -> Json<VerifierKey> {
-    Json(VerifierKey {
-        public_key: state.keys.verifier().public_b64(),
-    })
 }

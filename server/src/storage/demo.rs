@@ -30,6 +30,7 @@ pub async fn load(
     keys: &Keys,
     chain: &DemoChain,
     password_hash: &str,
+    pin_hash: &str,
 ) -> AppResult<()> {
     let now = now_ms();
     let mut tx = store.begin().await?;
@@ -70,6 +71,7 @@ pub async fn load(
             "username",
             "display_name",
             "password_hash",
+            "pin_hash",
             "role",
             "location_id",
             "created_at",
@@ -85,6 +87,7 @@ pub async fn load(
                 .bind(s.username.as_str())
                 .bind(s.display_name.as_str())
                 .bind(password_hash.to_owned())
+                .bind(pin_hash.to_owned())
                 .bind(role)
                 .bind(s.store)
                 .bind(now)

@@ -40,7 +40,7 @@ use uuid::Uuid;
 
 use super::{audit, col, from_ms, now_ms, uuid_col, Dialect, Store, Tx};
 use crate::error::{AppError, AppResult};
-use crate::secrets::Keys;
+use crate::secrets::{Keys, SealedField};
 
 /// Largest manual point adjustment, either way (head office; store managers have a smaller
 /// configured limit).
@@ -201,17 +201,19 @@ pub fn expiry_for(rules: &PointsRules, at_ms: i64) -> Option<i64> {
 }
 
 fn member_from_row(row: &sqlx::any::AnyRow, keys: &Keys, rules: &PointsRules) -> AppResult<Member> {
+    let id = uuid_col(row, "id")?;
     let phone_enc: String = col(row, "phone_enc")?;
     let phone = keys
-        .open(&phone_enc)
+        .open(SealedField::MemberPhone, id, &phone_enc)
         .map(|p| mask_phone(&p))
         .map_err(|e| AppError::Internal(e.context("member phone does not decrypt")))?;
+    let name = member_name(keys, id, col(row, "name")?, col(row, "name_enc")?)?;
     let growth: i64 = col(row, "growth")?;
     let tier = rules.tier_for_growth(growth);
     Ok(Member {
-        id: uuid_col(row, "id")?,
+        id,
         phone,
-        name: col(row, "name")?,
+        name,
         growth,
         tier: TierView {
             code: tier.code.clone(),
@@ -225,7 +227,31 @@ fn member_from_row(row: &sqlx::any::AnyRow, keys: &Keys, rules: &PointsRules) ->
     })
 }
 
-const MEMBER_SELECT: &str = "SELECT m.id, m.phone_enc, m.name, m.growth, m.created_at, \
+/// A member's name: sealed (`name_enc`), or written before names were sealed (`name`).
+pub fn member_name(
+    keys: &Keys,
+    id: Uuid,
+    name: String,
+    name_enc: Option<String>,
+) -> AppResult<String> {
+    match name_enc {
+        Some(sealed) => keys
+            .open(SealedField::MemberName, id, &sealed)
+            .map_err(|e| AppError::Internal(e.context("member name does not decrypt"))),
+        None => Ok(name),
+    }
+}
+
+/// A name sealed for `members.name_enc` (`None` for no name).
+fn seal_name(keys: &Keys, id: Uuid, name: &str) -> AppResult<Option<String>> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(keys.seal(SealedField::MemberName, id, name)?))
+}
+
+const MEMBER_SELECT: &str = "SELECT m.id, m.phone_enc, m.name, m.name_enc, m.growth, m.created_at, \
      (SELECT CAST(COALESCE(SUM(p.delta), 0) AS BIGINT) FROM points_ledger p WHERE p.member_id = m.id) AS points, \
      (SELECT CAST(COALESCE(SUM(b.delta_fen), 0) AS BIGINT) FROM balance_ledger b WHERE b.member_id = m.id) AS balance_fen \
      FROM members m";
@@ -295,17 +321,18 @@ pub async fn register_with_gifts(
     signup_gifts: bool,
 ) -> AppResult<Registration> {
     let hash = keys.lookup_hash(phone);
-    let sealed = keys.seal(phone)?;
+    let sealed = keys.seal(SealedField::MemberPhone, id, phone)?;
+    let sealed_name = seal_name(keys, id, name)?;
     let mut tx = store.begin().await?;
     // No conflict target: a clash on the id or on the phone hash both leave the table unchanged.
     let inserted = sqlx::query(
-        "INSERT INTO members (id, phone_hash, phone_enc, name, growth, created_at) \
-         VALUES ($1, $2, $3, $4, 0, $5) ON CONFLICT DO NOTHING",
+        "INSERT INTO members (id, phone_hash, phone_enc, name, name_enc, growth, created_at) \
+         VALUES ($1, $2, $3, '', $4, 0, $5) ON CONFLICT DO NOTHING",
     )
     .bind(id.to_string())
     .bind(&hash)
     .bind(&sealed)
-    .bind(name)
+    .bind(sealed_name)
     .bind(now_ms())
     .execute(&mut *tx)
     .await?
@@ -1210,13 +1237,13 @@ pub async fn insert_demo_member(
     let phone = normalize_phone(phone).map_err(|m| AppError::field("phone", m))?;
     let now = now_ms();
     sqlx::query(
-        "INSERT INTO members (id, phone_hash, phone_enc, name, growth, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        "INSERT INTO members (id, phone_hash, phone_enc, name, name_enc, growth, created_at) \
+         VALUES ($1, $2, $3, '', $4, $5, $6) ON CONFLICT DO NOTHING",
     )
     .bind(id.to_string())
     .bind(keys.lookup_hash(&phone))
-    .bind(keys.seal(&phone)?)
-    .bind(name)
+    .bind(keys.seal(SealedField::MemberPhone, id, &phone)?)
+    .bind(seal_name(keys, id, name)?)
     .bind(growth.max(0))
     .bind(now)
     .execute(&mut **tx)

@@ -119,6 +119,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "privacy",
         include_str!("../../../migrations/0014_privacy.sql"),
     ),
+    (
+        15,
+        "lane_sign_in_returns",
+        include_str!("../../../migrations/0015_lane_sign_in_returns.sql"),
+    ),
+    (
+        16,
+        "sealed_member_names",
+        include_str!("../../../migrations/0016_sealed_member_names.sql"),
+    ),
 ];
 
 /// The central database.

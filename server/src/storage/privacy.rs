@@ -81,20 +81,23 @@ pub async fn consents(store: &Store, member_id: Uuid) -> AppResult<Vec<Consent>>
         .collect()
 }
 
-/// The member row's personal fields: `(phone_enc, name, created_at, deleted_at)`.
+/// The member row's personal fields: `(phone_enc, name, name_enc, created_at, deleted_at)`.
+#[allow(clippy::type_complexity)]
 pub async fn member_row(
     store: &Store,
     member_id: Uuid,
-) -> AppResult<Option<(String, String, i64, Option<i64>)>> {
-    let row =
-        sqlx::query("SELECT phone_enc, name, created_at, deleted_at FROM members WHERE id = $1")
-            .bind(member_id.to_string())
-            .fetch_optional(store.writer())
-            .await?;
+) -> AppResult<Option<(String, String, Option<String>, i64, Option<i64>)>> {
+    let row = sqlx::query(
+        "SELECT phone_enc, name, name_enc, created_at, deleted_at FROM members WHERE id = $1",
+    )
+    .bind(member_id.to_string())
+    .fetch_optional(store.writer())
+    .await?;
     row.map(|r| {
         Ok((
             col(&r, "phone_enc")?,
             col(&r, "name")?,
+            col(&r, "name_enc")?,
             col(&r, "created_at")?,
             col(&r, "deleted_at")?,
         ))
@@ -287,7 +290,8 @@ pub async fn anonymise(
 ) -> AppResult<u64> {
     let id = member_id.to_string();
     sqlx::query(
-        "UPDATE members SET phone_hash = $2, phone_enc = $3, name = '', deleted_at = $4 WHERE id = $1",
+        "UPDATE members SET phone_hash = $2, phone_enc = $3, name = '', name_enc = NULL, \
+         deleted_at = $4 WHERE id = $1",
     )
     .bind(&id)
     .bind(phone_hash)
@@ -315,4 +319,92 @@ pub async fn anonymise(
         .execute(&mut **tx)
         .await?;
     Ok(coupons)
+}
+
+/// Members with a personal field not sealed with the current data key (`current` is the key's
+/// prefix, `v2.<id>.`), or with a name from before names were sealed: `(id, phone_enc, name,
+/// name_enc)`, by id after `after`, at most `limit`.
+#[allow(clippy::type_complexity)]
+pub async fn members_to_reseal(
+    store: &Store,
+    current: &str,
+    after: &str,
+    limit: i64,
+) -> AppResult<Vec<(Uuid, String, String, Option<String>)>> {
+    let rows = sqlx::query(
+        "SELECT id, phone_enc, name, name_enc FROM members WHERE id > $1 \
+         AND (phone_enc NOT LIKE $2 OR name <> '' OR (name_enc IS NOT NULL AND name_enc NOT LIKE $2)) \
+         ORDER BY id LIMIT $3",
+    )
+    .bind(after)
+    .bind(format!("{current}%"))
+    .bind(limit)
+    .fetch_all(store.reader())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                super::uuid_col(r, "id")?,
+                col(r, "phone_enc")?,
+                col(r, "name")?,
+                col(r, "name_enc")?,
+            ))
+        })
+        .collect()
+}
+
+/// Writes a member's personal fields sealed again, only if they are still what was read (a
+/// change in between, e.g. a deletion, wins): answers whether the row was written.
+pub async fn reseal_member(
+    store: &Store,
+    id: Uuid,
+    (old_phone, old_name, old_name_enc): (&str, &str, Option<&str>),
+    (phone_enc, name_enc): (&str, Option<&str>),
+) -> AppResult<bool> {
+    let done = sqlx::query(
+        "UPDATE members SET phone_enc = $2, name = '', name_enc = $3 \
+         WHERE id = $1 AND phone_enc = $4 AND name = $5 AND COALESCE(name_enc, '') = $6",
+    )
+    .bind(id.to_string())
+    .bind(phone_enc)
+    .bind(name_enc)
+    .bind(old_phone)
+    .bind(old_name)
+    .bind(old_name_enc.unwrap_or(""))
+    .execute(store.writer())
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Orders whose delivery address is not sealed with the current data key: `(id, address_enc)`,
+/// by id after `after`, at most `limit`.
+pub async fn addresses_to_reseal(
+    store: &Store,
+    current: &str,
+    after: &str,
+    limit: i64,
+) -> AppResult<Vec<(Uuid, String)>> {
+    let rows = sqlx::query(
+        "SELECT id, address_enc FROM orders WHERE id > $1 AND address_enc IS NOT NULL \
+         AND address_enc NOT LIKE $2 ORDER BY id LIMIT $3",
+    )
+    .bind(after)
+    .bind(format!("{current}%"))
+    .bind(limit)
+    .fetch_all(store.reader())
+    .await?;
+    rows.iter()
+        .map(|r| Ok((super::uuid_col(r, "id")?, col(r, "address_enc")?)))
+        .collect()
+}
+
+/// Writes an order's address sealed again, only if it is still what was read.
+pub async fn reseal_address(store: &Store, id: Uuid, old: &str, new: &str) -> AppResult<bool> {
+    let done = sqlx::query("UPDATE orders SET address_enc = $2 WHERE id = $1 AND address_enc = $3")
+        .bind(id.to_string())
+        .bind(new)
+        .bind(old)
+        .execute(store.writer())
+        .await?;
+    Ok(done.rows_affected() > 0)
 }

@@ -24,7 +24,9 @@ use std::collections::{HashMap, HashSet};
 use retail_domain::money::Money;
 use retail_domain::order::{Channel, Fulfilment, OrderStatus};
 use retail_domain::points::{points_to_reverse, PointsRules};
-use retail_domain::wire::sales::{PosSale, ReturnLineRequest, ReturnLineResult, ReturnResult};
+use retail_domain::wire::sales::{
+    PaymentMethod, PosSale, ReturnLineRequest, ReturnLineResult, ReturnResult, TenderRefund,
+};
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -339,6 +341,10 @@ pub struct NewReturn<'a> {
     pub lines: &'a [ReturnLineRequest],
     /// Why.
     pub reason: &'a str,
+    /// Who approved it (user name).
+    pub approved_by: &'a str,
+    /// The cashier who rang it up (user name).
+    pub cashier: &'a str,
 }
 
 /// A sale with its returns.
@@ -353,7 +359,7 @@ pub struct SaleView {
 
 /// How the refunds of an order are split: the returned share of the stored-balance and points
 /// payments goes back to the member, the rest through the original tender.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RefundBasis {
     total_fen: i64,
     balance_fen: i64,
@@ -367,6 +373,9 @@ pub struct RefundBasis {
     /// Refunds made before the points were earned (a claimed sale's earlier returns): they
     /// take nothing back.
     refunded_before_earning_fen: i64,
+    /// What each tender (every method but stored balance and points) paid, in the order refunds
+    /// go back through them: electronic tenders first, cash last.
+    tenders: Vec<(String, i64)>,
 }
 
 /// The cumulative split of `refunded` (all returns so far) into (tender, balance, points value,
@@ -401,6 +410,49 @@ pub fn split_refunded(basis: &RefundBasis, refunded: i64) -> (i64, i64, i64, i64
         fit(points_value),
         fit(points_count),
     )
+}
+
+/// The cumulative split of the tender part of all returns so far (`tender_refunded`, the first
+/// value of [`split_refunded`]) over the sale's tenders: each tender in turn up to what it paid
+/// (electronic first, cash last), anything beyond (rounding) on the last one. Non-decreasing in
+/// `tender_refunded` per tender, so one return's split is a difference of two of these.
+pub fn split_tenders(basis: &RefundBasis, tender_refunded: i64) -> Vec<(String, i64)> {
+    let mut left = tender_refunded.max(0);
+    let mut out = Vec::with_capacity(basis.tenders.len() + 1);
+    for (i, (method, paid)) in basis.tenders.iter().enumerate() {
+        let take = if i + 1 == basis.tenders.len() {
+            left
+        } else {
+            left.min((*paid).max(0))
+        };
+        out.push((method.clone(), take));
+        left -= take;
+    }
+    if left > 0 {
+        // No tender recorded (an order paid outside the payments table): back in cash.
+        out.push((PaymentMethod::Cash.as_str().to_owned(), left));
+    }
+    out
+}
+
+/// What one return gives back through each tender: the difference of the cumulative tender
+/// splits after and before it (tenders giving nothing back are left out).
+pub fn tender_refunds(
+    basis: &RefundBasis,
+    tender_before: i64,
+    tender_after: i64,
+) -> Vec<TenderRefund> {
+    let before: HashMap<String, i64> = split_tenders(basis, tender_before).into_iter().collect();
+    split_tenders(basis, tender_after)
+        .into_iter()
+        .filter_map(|(method, after)| {
+            let amount = after - before.get(&method).copied().unwrap_or(0);
+            (amount > 0).then(|| TenderRefund {
+                method,
+                amount: Money::from_fen(amount),
+            })
+        })
+        .collect()
 }
 
 /// Earned points and growth to have taken back once `refunded` of the order is refunded.
@@ -440,9 +492,12 @@ pub async fn refund_basis(
         match method.as_str() {
             "stored_balance" => basis.balance_fen = total,
             "points" => basis.points_fen = total,
-            _ => {}
+            _ => basis.tenders.push((method, total)),
         }
     }
+    basis
+        .tenders
+        .sort_by(|a, b| (a.0 == "cash", &a.0).cmp(&(b.0 == "cash", &b.0)));
     basis.growth_earned = if head.member_id.is_some() {
         rules.growth_for(Money::from_fen(
             head.total_fen.saturating_sub(basis.points_fen),
@@ -534,6 +589,10 @@ pub struct ReturnRecord<'a> {
     pub reason: &'a str,
     /// Who.
     pub actor: &'a str,
+    /// Who approved it (user name).
+    pub approved_by: &'a str,
+    /// The cashier who rang it up (user name).
+    pub cashier: &'a str,
     /// When (ms).
     pub created_at: i64,
     /// Its lines.
@@ -544,8 +603,8 @@ pub struct ReturnRecord<'a> {
 pub async fn insert_return(tx: &mut Tx, record: &ReturnRecord<'_>) -> AppResult<()> {
     let return_id = record.id.to_string();
     sqlx::query(
-        "INSERT INTO returns (id, order_id, location_id, refund_fen, points_reversed, reason, actor, client_ts, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO returns (id, order_id, location_id, refund_fen, points_reversed, reason, actor, client_ts, created_at, approved_by, cashier) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(&return_id)
     .bind(record.order_id.to_string())
@@ -556,6 +615,8 @@ pub async fn insert_return(tx: &mut Tx, record: &ReturnRecord<'_>) -> AppResult<
     .bind(record.actor)
     .bind(record.created_at)
     .bind(record.created_at)
+    .bind(record.approved_by)
+    .bind(record.cashier)
     .execute(&mut **tx)
     .await?;
     let rows: Vec<(&str, &ReturnLineResult)> = record
@@ -588,7 +649,7 @@ pub async fn returns_of(
     let head = super::orders::head(pool, order_id).await?;
     let basis = refund_basis(&mut *pool.acquire().await?, rules, &head).await?;
     let rows = sqlx::query(
-        "SELECT id, refund_fen, points_reversed, reason, actor, created_at FROM returns \
+        "SELECT id, refund_fen, points_reversed, reason, actor, created_at, approved_by, cashier FROM returns \
          WHERE order_id = $1 ORDER BY created_at, id",
     )
     .bind(order_id.to_string())
@@ -628,6 +689,9 @@ pub async fn returns_of(
             balance_refunded: Money::from_fen(after.1 - before.1),
             points_refunded: after.3 - before.3,
             tender_refund: Money::from_fen(after.0 - before.0),
+            tenders: tender_refunds(&basis, before.0, after.0),
+            approved_by: col(row, "approved_by")?,
+            cashier: col(row, "cashier")?,
             points_reversed: col(row, "points_reversed")?,
             reason: col(row, "reason")?,
             actor: col(row, "actor")?,

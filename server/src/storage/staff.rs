@@ -1,6 +1,7 @@
 //! Staff accounts, their administration (create, role and store, disable, passwords, lane PINs)
 //! and their login sessions.
 
+use retail_domain::wire::staff::LaneStaff;
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -262,6 +263,47 @@ pub async fn by_username(store: &Store, username: &str) -> AppResult<Option<Staf
         })
     })
     .transpose()
+}
+
+/// The people who may sign in at the lanes of `location`: its active staff with a PIN, and
+/// head office's active administrators with a PIN, by user name.
+pub async fn lane_roster(store: &Store, location: &str) -> AppResult<Vec<LaneStaff>> {
+    let rows = sqlx::query(
+        "SELECT id, username, display_name, role, pin_hash FROM staff \
+         WHERE active = 1 AND pin_hash IS NOT NULL \
+         AND (location_id = $1 OR role = 'head_office_admin') ORDER BY username",
+    )
+    .bind(location)
+    .fetch_all(store.reader())
+    .await?;
+    rows.iter().map(lane_staff_from_row).collect()
+}
+
+/// One person of a lane roster by user name, with their home location (`None`: head office):
+/// active and with a PIN, or `None`.
+pub async fn lane_staff(
+    store: &Store,
+    username: &str,
+) -> AppResult<Option<(LaneStaff, Option<String>)>> {
+    let row = sqlx::query(
+        "SELECT id, username, display_name, role, pin_hash, location_id FROM staff \
+         WHERE username = $1 AND active = 1 AND pin_hash IS NOT NULL",
+    )
+    .bind(username)
+    .fetch_optional(store.reader())
+    .await?;
+    row.map(|row| Ok((lane_staff_from_row(&row)?, col(&row, "location_id")?)))
+        .transpose()
+}
+
+fn lane_staff_from_row(row: &sqlx::any::AnyRow) -> AppResult<LaneStaff> {
+    Ok(LaneStaff {
+        id: uuid_col(row, "id")?,
+        username: col(row, "username")?,
+        display_name: col(row, "display_name")?,
+        role: parse_col(row, "role")?,
+        pin_hash: col(row, "pin_hash")?,
+    })
 }
 
 /// Lists staff, optionally of one location.

@@ -671,8 +671,17 @@ async fn exit_passes_count_visits(app: TestApp) {
 crate::both_backends!(exit_passes_count_visits, exit_passes_count_visits);
 
 /// The code-verifier key edge agents pin comes from a route that needs the device credential
-/// (issue 15, finding 7): anonymous, wrong, staff and revoked credentials are refused.
+/// (issue 15, finding 7): anonymous, wrong, staff and revoked credentials are refused, and the
+/// anonymous `GET /keys/code-verifier` of old is gone (no client can be led to trust a key
+/// from an unauthenticated answer).
 async fn code_verifier_key_needs_a_device_credential(app: TestApp) {
+    for old in ["/api/v1/keys/code-verifier"] {
+        let (status, body) = app.get(old, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{old}: {body}");
+        let (_, doc) = app.get("/api/v1/openapi.json", None).await;
+        assert!(doc["paths"]["/keys/code-verifier"].is_null());
+        assert!(doc["paths"]["/api/v1/keys/code-verifier"].is_null());
+    }
     let path = "/api/v1/devices/me/code-verifier";
     let (device, credential) = register_at(&app, "SH001").await;
     let (status, body) = app.get(path, Some(&credential)).await;

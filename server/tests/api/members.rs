@@ -149,7 +149,6 @@ async fn register_and_look_up(app: TestApp) {
         "/api/v1/members/{id}/balance/topups",
         "/api/v1/members/{id}/member-code",
         "/api/v1/members/resolve-code",
-        "/api/v1/keys/code-verifier",
     ] {
         assert!(
             doc["paths"][path].is_object(),
@@ -166,7 +165,7 @@ async fn phone_is_never_stored_in_clear(app: TestApp) {
     assert_eq!(status, StatusCode::OK, "{body}");
 
     let mut tx = app.state.store.begin().await.unwrap();
-    let rows = sqlx::query("SELECT phone_enc, phone_hash FROM members")
+    let rows = sqlx::query("SELECT id, phone_enc, phone_hash FROM members")
         .fetch_all(&mut *tx)
         .await
         .unwrap();
@@ -186,7 +185,11 @@ async fn phone_is_never_stored_in_clear(app: TestApp) {
         .map(|row| {
             app.state
                 .keys
-                .open(&sqlx::Row::get::<String, _>(row, "phone_enc"))
+                .open(
+                    retail_server::secrets::SealedField::MemberPhone,
+                    sqlx::Row::get::<String, _>(row, "id").parse().unwrap(),
+                    &sqlx::Row::get::<String, _>(row, "phone_enc"),
+                )
                 .unwrap()
         })
         .collect();
@@ -672,10 +675,9 @@ async fn member_codes(app: TestApp) {
     let ttl = expires - chrono::Utc::now();
     assert!(ttl.num_seconds() > 50 && ttl.num_seconds() <= 60, "{ttl}");
 
-    // Lanes verify offline with the published key.
-    let (status, key) = app.get("/api/v1/keys/code-verifier", None).await;
-    assert_eq!(status, StatusCode::OK);
-    let verifier = CodeVerifier::from_public_b64(key["public_key"].as_str().unwrap()).unwrap();
+    // Lanes verify offline with the chain's key (from their pricing context, with their
+    // credential).
+    let verifier = CodeVerifier::from_public_b64(&app.state.keys.verifier().public_b64()).unwrap();
     assert_eq!(
         verifier.verify(&code, chrono::Utc::now()).unwrap(),
         SignedCode::Member(MemberCode {

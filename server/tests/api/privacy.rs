@@ -185,13 +185,25 @@ async fn deleting_an_account_anonymises_and_keeps_the_ledgers(app: TestApp) {
 
     // Anonymised: not found by phone, name cleared, session ended.
     assert_eq!(member_of(&app, phone).await, None);
-    let (phone_enc, name, _, deleted_at) = storage::privacy::member_row(&app.state.store, member)
-        .await
-        .unwrap()
-        .unwrap();
+    let (phone_enc, name, name_enc, _, deleted_at) =
+        storage::privacy::member_row(&app.state.store, member)
+            .await
+            .unwrap()
+            .unwrap();
     assert!(deleted_at.is_some());
     assert_eq!(name, "");
-    assert_ne!(app.state.keys.open(&phone_enc).unwrap(), phone);
+    assert_eq!(name_enc, None);
+    assert_ne!(
+        app.state
+            .keys
+            .open(
+                retail_server::secrets::SealedField::MemberPhone,
+                member,
+                &phone_enc
+            )
+            .unwrap(),
+        phone
+    );
     let page = m.get("/me").await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "logged out");
 
@@ -374,3 +386,143 @@ both_backends!(
     consent_is_required_and_recorded,
     consent_is_required_and_recorded
 );
+
+/// One column of one row, read the way the storage layer does.
+async fn column(app: &TestApp, sql: &str, id: Uuid) -> Option<String> {
+    let mut tx = app.state.store.begin().await.unwrap();
+    let row = sqlx::query(sql)
+        .bind(id.to_string())
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::Row::get::<Option<String>, _>(&row, 0)
+}
+
+/// Finding 21: phone numbers, names and delivery addresses are sealed with a key id and bound to
+/// their row; a member's name is no longer stored in clear. Rotating the data key (a new key
+/// with a new id, the old one retired) seals everything again in the background at the next
+/// start, including names stored in clear before; afterwards the retired key can go and
+/// everything still opens.
+async fn personal_data_is_sealed_and_the_data_key_rotates(mut app: TestApp) {
+    let admin = app.login("admin").await;
+    let member = Uuid::now_v7();
+    let (status, body) = app
+        .post(
+            "/api/v1/members",
+            Some(&admin),
+            json!({"id": member, "phone": "13912345678", "name": "王小明"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, stock) = app
+        .get("/api/v1/stock?location_id=WH01&limit=1", Some(&admin))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{stock}");
+    let order = Uuid::now_v7();
+    let (status, body) = app
+        .post(
+            "/api/v1/orders",
+            None,
+            json!({"id": order, "fulfilment": "delivery",
+                "address": {"name": "李四", "phone": "13800138010", "address": "杭州市西湖区文三路 100 号"},
+                "lines": [{"sku_id": stock["items"][0]["sku_id"], "qty": 1}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let phone_sql = "SELECT phone_enc FROM members WHERE id = $1";
+    let name_sql = "SELECT name_enc FROM members WHERE id = $1";
+    let clear_name_sql = "SELECT name FROM members WHERE id = $1";
+    let address_sql = "SELECT address_enc FROM orders WHERE id = $1";
+    for (sql, id) in [
+        (phone_sql, member),
+        (name_sql, member),
+        (address_sql, order),
+    ] {
+        let sealed = column(&app, sql, id).await.unwrap();
+        assert!(sealed.starts_with("v2.k1."), "{sql}: {sealed}");
+        assert!(!sealed.contains("13912345678") && !sealed.contains("王"));
+    }
+    assert_eq!(
+        column(&app, clear_name_sql, member).await.as_deref(),
+        Some("")
+    );
+    let (_, shown) = app
+        .get(&format!("/api/v1/members/{member}"), Some(&admin))
+        .await;
+    assert_eq!(shown["name"], "王小明");
+
+    // A name stored in clear before names were sealed.
+    let older = Uuid::now_v7();
+    app.post(
+        "/api/v1/members",
+        Some(&admin),
+        json!({"id": older, "phone": "13912345679", "name": ""}),
+    )
+    .await;
+    let mut tx = app.state.store.begin().await.unwrap();
+    sqlx::query("UPDATE members SET name = '赵老会员' WHERE id = $1")
+        .bind(older.to_string())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    // Rotate: k2 seals, k1 is retired; the restarted server seals everything again.
+    let old_key = app.settings.secrets.data_key.clone();
+    let fresh = retail_server::config::Secrets::generate();
+    app.settings.secrets.data_key = fresh.data_key;
+    app.settings.secrets.data_key_id = "k2".into();
+    app.settings
+        .secrets
+        .retired_data_keys
+        .insert("k1".into(), old_key);
+    let app = app.restart().await;
+    let report = privacy::reseal(&app.state).await.unwrap();
+    assert_eq!(report.failed, 0);
+    for (sql, id) in [
+        (phone_sql, member),
+        (name_sql, member),
+        (address_sql, order),
+        (phone_sql, older),
+        (name_sql, older),
+    ] {
+        let sealed = column(&app, sql, id).await.unwrap();
+        assert!(sealed.starts_with("v2.k2."), "{sql}: {sealed}");
+    }
+    assert_eq!(
+        column(&app, clear_name_sql, older).await.as_deref(),
+        Some("")
+    );
+    assert_eq!(
+        privacy::reseal(&app.state).await.unwrap(),
+        Default::default()
+    );
+
+    // The retired key can go now: everything opens with k2 alone.
+    let mut app = app;
+    app.settings.secrets.retired_data_keys.clear();
+    let app = app.restart().await;
+    for (id, name, masked) in [
+        (member, "王小明", "139****5678"),
+        (older, "赵老会员", "139****5679"),
+    ] {
+        let (status, shown) = app
+            .get(
+                &format!("/api/v1/members/{id}"),
+                Some(&admin_token(&app).await),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{shown}");
+        assert_eq!(shown["name"], name);
+        assert_eq!(shown["phone"], masked);
+    }
+}
+both_backends!(
+    personal_data_is_sealed_and_the_data_key_rotates,
+    personal_data_is_sealed_and_the_data_key_rotates
+);
+
+async fn admin_token(app: &TestApp) -> String {
+    app.login("admin").await
+}

@@ -16,6 +16,7 @@ use crate::pricing::member_code;
 use crate::sales::{fen, member, new_id, push, register_lane, sale, sku_ids};
 use crate::support::TestApp;
 use crate::web::{between, console, shopper, Browser};
+use retail_testkit::server::approved_return;
 
 /// A lane with its credential and receipt-signing key (registered).
 pub(crate) struct Lane {
@@ -131,7 +132,10 @@ async fn give_back(app: &TestApp, lane: &Lane, sale: &Value, lines: &[(u32, i64)
         .post(
             "/api/v1/returns",
             Some(&lane.credential),
-            json!({"id": new_id(), "order_id": sale["id"], "lines": lines}),
+            approved_return(
+                json!({"id": new_id(), "order_id": sale["id"], "lines": lines}),
+                "SH001",
+            ),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");

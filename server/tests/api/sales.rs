@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::support::TestApp;
+use retail_testkit::server::approved_return;
 
 pub(crate) fn new_id() -> String {
     Uuid::now_v7().to_string()
@@ -65,7 +66,7 @@ pub(crate) async fn sku_ids(app: &TestApp, admin: &str, n: usize) -> Vec<String>
         .collect()
 }
 
-async fn on_hand(app: &TestApp, admin: &str, sku: &str) -> i64 {
+pub(crate) async fn on_hand(app: &TestApp, admin: &str, sku: &str) -> i64 {
     let (status, body) = app
         .get(
             &format!("/api/v1/stock?location_id=SH001&sku_id={sku}"),
@@ -523,7 +524,11 @@ async fn returns_partial_then_rest(app: TestApp) {
     let first_id = new_id();
     let first = json!({"id": first_id, "order_id": sale_id, "lines": [{"line_no": 1, "qty": 1}], "reason": "damaged"});
     let (status, r1) = app
-        .post("/api/v1/returns", Some(&lane), first.clone())
+        .post(
+            "/api/v1/returns",
+            Some(&lane),
+            approved_return(first.clone(), "SH001"),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{r1}");
     assert_eq!(r1["return_id"], json!(first_id));
@@ -544,7 +549,13 @@ async fn returns_partial_then_rest(app: TestApp) {
     // A retry answers the first result and changes nothing (even with other lines).
     let mut retry = first.clone();
     retry["lines"] = json!([{"line_no": 2, "qty": 1}]);
-    let (status, again) = app.post("/api/v1/returns", Some(&cashier), retry).await;
+    let (status, again) = app
+        .post(
+            "/api/v1/returns",
+            Some(&cashier),
+            approved_return(retry, "SH001"),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{again}");
     assert_eq!(again, r1);
     assert_eq!(on_hand(&app, &admin, &skus[0]).await, before[0] - 2);
@@ -555,7 +566,7 @@ async fn returns_partial_then_rest(app: TestApp) {
         .post(
             "/api/v1/returns",
             Some(&lane),
-            json!({"id": new_id(), "order_id": sale_id, "lines": [{"line_no": 2, "qty": 1}, {"line_no": 1, "qty": 3}]}),
+            approved_return(json!({"id": new_id(), "order_id": sale_id, "lines": [{"line_no": 2, "qty": 1}, {"line_no": 1, "qty": 3}]}), "SH001"),
         )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
@@ -564,7 +575,10 @@ async fn returns_partial_then_rest(app: TestApp) {
         .post(
             "/api/v1/returns",
             Some(&lane),
-            json!({"id": new_id(), "order_id": sale_id, "lines": [{"line_no": 9, "qty": 1}]}),
+            approved_return(
+                json!({"id": new_id(), "order_id": sale_id, "lines": [{"line_no": 9, "qty": 1}]}),
+                "SH001",
+            ),
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
@@ -589,12 +603,22 @@ async fn returns_partial_then_rest(app: TestApp) {
     assert_eq!(status, StatusCode::FORBIDDEN);
     let mut v4 = rest.clone();
     v4["id"] = json!("6f1c2a40-7b3e-4c6d-9e8f-0a1b2c3d4e5f");
-    let (status, _) = app.post("/api/v1/returns", Some(&cashier), v4).await;
+    let (status, _) = app
+        .post(
+            "/api/v1/returns",
+            Some(&cashier),
+            approved_return(v4, "SH001"),
+        )
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 
     // The rest (by staff): the last units of line 1 refund exactly what is left of it.
     let (status, r2) = app
-        .post("/api/v1/returns", Some(&cashier), rest.clone())
+        .post(
+            "/api/v1/returns",
+            Some(&cashier),
+            approved_return(rest.clone(), "SH001"),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{r2}");
     assert_eq!(r2["refund"], "32.17");
@@ -630,11 +654,20 @@ async fn returns_partial_then_rest(app: TestApp) {
         .post(
             "/api/v1/returns",
             Some(&lane),
-            json!({"id": new_id(), "order_id": sale_id, "lines": [{"line_no": 1, "qty": 1}]}),
+            approved_return(
+                json!({"id": new_id(), "order_id": sale_id, "lines": [{"line_no": 1, "qty": 1}]}),
+                "SH001",
+            ),
         )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    let (status, again) = app.post("/api/v1/returns", Some(&lane), rest).await;
+    let (status, again) = app
+        .post(
+            "/api/v1/returns",
+            Some(&lane),
+            approved_return(rest, "SH001"),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(again, r2);
     // The same return id on another order is refused.
@@ -644,7 +677,7 @@ async fn returns_partial_then_rest(app: TestApp) {
         .post(
             "/api/v1/returns",
             Some(&lane),
-            json!({"id": first_id, "order_id": other["id"], "lines": [{"line_no": 1, "qty": 1}]}),
+            approved_return(json!({"id": first_id, "order_id": other["id"], "lines": [{"line_no": 1, "qty": 1}]}), "SH001"),
         )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
@@ -749,7 +782,10 @@ async fn balance_and_points_payments(app: TestApp) {
         .post(
             "/api/v1/returns",
             Some(&lane),
-            json!({"id": new_id(), "order_id": sale_id, "lines": [{"line_no": 1, "qty": 2}]}),
+            approved_return(
+                json!({"id": new_id(), "order_id": sale_id, "lines": [{"line_no": 1, "qty": 2}]}),
+                "SH001",
+            ),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{r1}");
@@ -762,7 +798,10 @@ async fn balance_and_points_payments(app: TestApp) {
         .post(
             "/api/v1/returns",
             Some(&lane),
-            json!({"id": new_id(), "order_id": sale_id, "lines": [{"line_no": 1, "qty": 2}]}),
+            approved_return(
+                json!({"id": new_id(), "order_id": sale_id, "lines": [{"line_no": 1, "qty": 2}]}),
+                "SH001",
+            ),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{r2}");

@@ -24,7 +24,7 @@ const USAGE: &str = "usage: store-day [--data DIR] [--listen ADDR] [--mqtt ADDR]
 const HELP: &str = "Type `N COMMAND` to drive lane N (1 or 2), e.g.
   1 shift open 200        1 scan 6901234567892     1 qty 1 3      1 member 13800138001
   1 pay cash 50           1 pay card 12.50         1 status       1 shift close 250
-  1 return 1:1  (after scanning a receipt's QR)    1 reprint      1 voidsale 1234 (manager PIN)
+  1 return 1:1 mgr.sh001 246810  (after scanning a receipt's QR)    1 reprint      1 voidsale mgr.sh001 246810 (manager, PIN)
 or `help`. Scans can also be written to a lane's scanner path (see above). Ctrl-C stops.";
 
 struct Args {

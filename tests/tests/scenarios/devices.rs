@@ -19,16 +19,21 @@ async fn devices_identify_and_are_revocable() {
         );
     }
     let lane = pos_terminal::server_api::ServerApi::new(&url, &credentials[0].1);
+    let http =
+        edge_agent::http_client(&retail_devices::server_link::ServerTrust::load(None).unwrap())
+            .unwrap();
     assert_eq!(lane.identify().await.unwrap().location_id, "SH001");
     assert_eq!(
-        edge_agent::identify(&url, &credentials[1].1)
+        edge_agent::identify(&http, &url, &credentials[1].1)
             .await
             .unwrap()
             .location_id,
         "SH001"
     );
     // A lane credential does not work as an edge agent's.
-    assert!(edge_agent::identify(&url, &credentials[0].1).await.is_err());
+    assert!(edge_agent::identify(&http, &url, &credentials[0].1)
+        .await
+        .is_err());
     // Revoked: the lane is refused, with the server's reason.
     app.post(
         &format!("/api/v1/devices/{}/revoke", credentials[0].0),

@@ -6,3 +6,4 @@
 mod devices;
 mod pricing_parity;
 mod store_day;
+mod tls;

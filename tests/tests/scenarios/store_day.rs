@@ -335,7 +335,7 @@ async fn play(database: Database) {
         .expect("lane 2's receipt carries its code");
     let answer = lane1.scan_ok(&receipt_code).await.unwrap();
     assert!(answer.contains("return"), "{answer}");
-    let answer = lane1.ok("return 1:1").await.unwrap();
+    let answer = lane1.ok("return 1:1 mgr.sh001 246810").await.unwrap();
     assert!(answer.contains("return recorded"), "{answer}");
     *returned.entry(c.sku).or_default() += 1;
     assert!(lane1.printed_text().contains("退货单"));
@@ -510,7 +510,15 @@ async fn play(database: Database) {
     .unwrap();
 
     // 4. Scan-and-go while the broker is down: the gate decides offline.
-    let key = day.api.get_ok("/keys/code-verifier", None).await.unwrap();
+    // The key the edge agent pinned, fetched as it does (with its device credential).
+    let key = day
+        .api
+        .get_ok(
+            "/devices/me/code-verifier",
+            Some(&day.devices.edge.credential),
+        )
+        .await
+        .unwrap();
     let verifier = CodeVerifier::from_public_b64(key["public_key"].as_str().unwrap()).unwrap();
     // The same phone, still logged in (a second log-in within a minute would wait for the
     // one-code-per-minute limit of SMS log-in).

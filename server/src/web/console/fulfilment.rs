@@ -12,15 +12,14 @@ use axum::response::Response;
 use axum::routing::post;
 use axum::Router;
 use retail_domain::order::OrderStatus;
-use retail_domain::wire::sales::ReturnLineRequest;
+use retail_domain::wire::sales::{CreateReturn, ReturnLineRequest};
 use uuid::Uuid;
 
-use crate::actor::Role;
+use crate::actor::{Caller, Role};
 use crate::app::AppState;
 use crate::error::AppError;
 use crate::storage;
 use crate::storage::orders::OrderView;
-use crate::storage::sales::NewReturn;
 use crate::web::{redirect, Form, Staff, WebResult};
 
 /// Delivery and after-sale routes.
@@ -157,21 +156,15 @@ async fn refund(
     } else {
         reason
     };
-    let input = NewReturn {
+    let request = CreateReturn {
         id: return_id,
         order_id: id,
-        lines: &lines,
-        reason: &reason,
+        lines,
+        reason: Some(reason),
+        approval: None,
+        cashier: None,
     };
-    match crate::app::lane_sales::apply_return(
-        &state.store,
-        &state.settings.points,
-        &input,
-        &staff.actor(),
-        |location| staff.require_store(location),
-    )
-    .await
-    {
+    match crate::app::lane_sales::create_return(&state, &Caller::Staff(staff), &request).await {
         Ok(_) => Ok(redirect(&format!("/console/orders/{id}?done=returned"))),
         Err(AppError::Conflict { code, .. }) => Ok(redirect(&format!(
             "/console/orders/{id}?error={}",
