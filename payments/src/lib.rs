@@ -2,6 +2,8 @@
 //! storage and use cases so each provider's wire format and cryptography is one tested unit.
 //!
 //! * [`payment_code`] — recognising the payment code (付款码) a shopper shows at a lane;
+//! * [`wechat`] — WeChat Pay API v3 (direct merchant): prepay, payment code, query, reverse,
+//!   close, refunds, notifications, the trade bill;
 //! * the provider clients (WeChat Pay API v3, Alipay open platform) speak the providers' real
 //!   wire formats and answer the types below, whatever the provider: a prepay to show the
 //!   shopper ([`Prepay`]), the outcome of a payment-code charge ([`CodePayOutcome`]), a trade's
@@ -16,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 pub mod payment_code;
+pub mod wechat;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
