@@ -34,11 +34,14 @@ fn client(fake: &FakeWechatPay) -> WechatPay {
     WechatPay::new(fake.config()).expect("the fake's configuration is complete")
 }
 
+/// What the receiver verified, in order.
+type Received = Arc<Mutex<Vec<Result<Notification, String>>>>;
+
 /// Notifications received at a local `notify_url`, verified by the client as the server will.
 #[derive(Clone)]
 struct Receiver {
     url: String,
-    got: Arc<Mutex<Vec<Result<Notification, String>>>>,
+    got: Received,
 }
 
 impl Receiver {
@@ -48,7 +51,7 @@ impl Receiver {
 }
 
 async fn receiver(client: WechatPay) -> Receiver {
-    let got: Arc<Mutex<Vec<Result<Notification, String>>>> = Arc::default();
+    let got: Received = Arc::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("a port");
@@ -57,7 +60,7 @@ async fn receiver(client: WechatPay) -> Receiver {
         listener.local_addr().expect("addr")
     );
     async fn take(
-        State((client, got)): State<(WechatPay, Arc<Mutex<Vec<Result<Notification, String>>>>)>,
+        State((client, got)): State<(WechatPay, Received)>,
         headers: HeaderMap,
         body: Bytes,
     ) -> impl IntoResponse {
