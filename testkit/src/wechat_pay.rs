@@ -156,6 +156,8 @@ pub enum Mode {
     Slow(Duration),
     /// As WeChat Pay would, signed with a key that is not WeChat Pay's.
     BadSignature,
+    /// As WeChat Pay would, without the signature headers.
+    Unsigned,
 }
 
 /// How a built notification is spoilt.
@@ -794,7 +796,7 @@ async fn handle(
             return signed_response(&fake, 200, b"{\"code_url\":\"weixin://wxp".to_vec(), false)
         }
         Mode::Slow(pause) => tokio::time::sleep(pause).await,
-        Mode::Normal | Mode::BadSignature => {}
+        Mode::Normal | Mode::BadSignature | Mode::Unsigned => {}
     }
     let path_and_query = uri
         .path_and_query()
@@ -806,6 +808,18 @@ async fn handle(
         return error(&fake, 401, "SIGN_ERROR", "签名错误");
     }
     let response = route(&fake, &method, uri.path(), uri.query().unwrap_or(""), &body).await;
+    if mode == Mode::Unsigned {
+        let (mut parts, body) = response.into_parts();
+        for name in [
+            "wechatpay-timestamp",
+            "wechatpay-nonce",
+            "wechatpay-signature",
+            "wechatpay-serial",
+        ] {
+            parts.headers.remove(name);
+        }
+        return Response::from_parts(parts, body);
+    }
     if mode == Mode::BadSignature {
         let (parts, body) = response.into_parts();
         let bytes = axum::body::to_bytes(body, usize::MAX)

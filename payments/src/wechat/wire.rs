@@ -124,7 +124,11 @@ pub fn paid_trade(t: &Transaction) -> Result<PaidTrade, String> {
             .filter(|id| !id.is_empty())
             .ok_or("a paid trade without transaction_id")?,
         amount_fen: amount.total.ok_or("a paid trade without amount.total")?,
-        currency: amount.currency.clone().unwrap_or_else(|| "CNY".into()),
+        currency: amount
+            .currency
+            .clone()
+            .filter(|c| !c.is_empty())
+            .ok_or("a paid trade without amount.currency")?,
         paid_at: t.success_time.as_deref().map(parse_time).transpose()?,
     })
 }

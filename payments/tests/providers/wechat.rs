@@ -624,6 +624,8 @@ async fn a_provider_failing_slow_garbled_or_forged_is_never_an_answer() {
     assert!(is_malformed(&wechat.prepay(&prepay()).await));
     fake.set_mode(Mode::BadSignature);
     assert!(is_malformed(&wechat.prepay(&prepay()).await));
+    fake.set_mode(Mode::Unsigned);
+    assert!(is_malformed(&wechat.prepay(&prepay()).await));
     fake.set_mode(Mode::Slow(Duration::from_secs(4)));
     let slow = wechat.query(&id).await;
     assert!(is_unavailable(&slow), "{slow:?}");
