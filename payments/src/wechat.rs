@@ -973,6 +973,96 @@ fn refund_of(answer: &Answer, out_refund_no: &str) -> ProviderResult<RefundOutco
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aes_gcm::aead::{Aead, Payload};
+    use aes_gcm::KeyInit;
+    use base64::Engine;
+    use proptest::prelude::*;
+    use rsa::pkcs8::EncodePublicKey;
+
+    const KEY: &str = "a7cde1ZJB1kG2e7VfTs3jQzaWizur8Gb";
+
+    /// A client whose merchant key and WeChat Pay key are both the official SDK's test key.
+    fn sdk_client() -> WechatPay {
+        let public = crypto::private_key_from_pem(crypto::tests::SDK_TEST_KEY)
+            .expect("key")
+            .to_public_key()
+            .to_public_key_pem(rsa::pkcs8::LineEnding::LF)
+            .expect("pem");
+        WechatPay::new(WechatPayConfig {
+            mch_id: "1900000109".into(),
+            app_id: "wxd678efh567hg6787".into(),
+            merchant_private_key_pem: crypto::tests::SDK_TEST_KEY.into(),
+            merchant_serial_no: "5157F09EFDC096DE15EBE81A47057A7232F1B8E1".into(),
+            api_v3_key: KEY.into(),
+            wechatpay_public_key_pem: public,
+            wechatpay_public_key_id: "PUB_KEY_ID_01".into(),
+            ..WechatPayConfig::default()
+        })
+        .expect("client")
+    }
+
+    fn envelope(event: &str, plaintext: &[u8]) -> Vec<u8> {
+        let cipher = aes_gcm::Aes256Gcm::new_from_slice(KEY.as_bytes()).expect("key");
+        let ciphertext = cipher
+            .encrypt(
+                aes_gcm::Nonce::from_slice(b"0123456789ab"),
+                Payload {
+                    msg: plaintext,
+                    aad: b"transaction",
+                },
+            )
+            .expect("encrypts");
+        json!({
+            "id": "EV-1", "event_type": event, "resource_type": "encrypt-resource",
+            "resource": { "algorithm": "AEAD_AES_256_GCM", "nonce": "0123456789ab", "associated_data": "transaction",
+                          "ciphertext": base64::engine::general_purpose::STANDARD.encode(ciphertext) },
+        })
+        .to_string()
+        .into_bytes()
+    }
+
+    #[test]
+    fn a_notification_for_another_merchant_or_app_is_refused() {
+        let client = sdk_client();
+        let paid = |mchid: &str, appid: &str| {
+            json!({"mchid": mchid, "appid": appid, "out_trade_no": "a", "transaction_id": "4200",
+                   "trade_state": "SUCCESS", "amount": {"total": 1, "currency": "CNY"}})
+            .to_string()
+        };
+        let ok = paid("1900000109", "wxd678efh567hg6787");
+        assert!(client
+            .open_notification(&envelope("TRANSACTION.SUCCESS", ok.as_bytes()))
+            .is_ok());
+        for other in [
+            paid("1900000110", "wxd678efh567hg6787"),
+            paid("1900000109", "wx0"),
+        ] {
+            assert!(client
+                .open_notification(&envelope("TRANSACTION.SUCCESS", other.as_bytes()))
+                .is_err());
+        }
+        assert!(client
+            .open_notification(&envelope("TRANSACTION.CLOSED", ok.as_bytes()))
+            .is_err());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+        #[test]
+        fn opening_notifications_never_panics(
+            body in proptest::collection::vec(any::<u8>(), 0..400),
+            plain in ".{0,300}",
+            event in "(TRANSACTION|REFUND)\\.(SUCCESS|CLOSED|ABNORMAL|X)",
+        ) {
+            let client = sdk_client();
+            let _ = client.open_notification(&body);
+            let _ = client.open_notification(&envelope(&event, plain.as_bytes()));
+            let near = json!({"mchid": "1900000109", "out_trade_no": plain, "refund_status": plain,
+                              "trade_state": "SUCCESS", "amount": {"total": 1, "refund": 1}}).to_string();
+            let _ = client.open_notification(&envelope(&event, near.as_bytes()));
+            let _ = client.verify_notification(&HeaderMap::new(), &body);
+        }
+    }
 
     #[test]
     fn encoding_keeps_ids_and_escapes_the_rest() {

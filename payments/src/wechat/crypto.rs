@@ -282,12 +282,12 @@ pub fn nonce() -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// The test key of WeChat Pay's official Go SDK (`wechatpay-go`, `utils/sign_test.go`,
     /// there labelled `TESTING KEY` and relabelled before parsing).
-    const SDK_TEST_KEY: &str = "-----BEGIN PRIVATE KEY-----
+    pub(crate) const SDK_TEST_KEY: &str = "-----BEGIN PRIVATE KEY-----
 MIIEvgIBADANBgkqhkiG9w0BAQEFAASCBKgwggSkAgEAAoIBAQDZUJN33V+dSfvd
 fL0Mu+39XrZNXFFMQSy1V15FpncHeV47SmV0TzTqZc7hHB0ddqAdDi8Z5k3TKqb7
 6sOwYr5TcAfuR6PIPaleyE0/0KrljBum2Isa2Nyq7Dgc3ElBQ6YN4l/a+DpvKaz1
