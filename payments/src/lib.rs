@@ -4,6 +4,8 @@
 //! * [`payment_code`] — recognising the payment code (付款码) a shopper shows at a lane;
 //! * [`alipay`] — the Alipay open-platform client (RSA2): QR and mobile-browser prepay, payment
 //!   codes, query, close and cancel, refunds, notifications, the daily bill;
+//! * [`wechat`] — WeChat Pay API v3 (direct merchant): prepay, payment code, query, reverse,
+//!   close, refunds, notifications, the trade bill;
 //! * the provider clients (WeChat Pay API v3, Alipay open platform) speak the providers' real
 //!   wire formats and answer the types below, whatever the provider: a prepay to show the
 //!   shopper ([`Prepay`]), the outcome of a payment-code charge ([`CodePayOutcome`]), a trade's
@@ -19,6 +21,7 @@
 
 pub mod alipay;
 pub mod payment_code;
+pub mod wechat;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

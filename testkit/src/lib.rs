@@ -20,6 +20,8 @@
 //!   unrelated CA a device must refuse ([`tls::TestPki`], [`tls::serve_tls`]);
 //! * [`sms`] — a fake Alibaba Cloud SMS endpoint ([`FakeAliyunSms`]) that checks the
 //!   server's signed requests and answers in the real format;
+//! * [`wechat_pay`] — a fake WeChat Pay API v3 ([`FakeWechatPay`]) with its own keys, checking
+//!   signed requests, signing its answers, keeping trades and refunds, sending notifications;
 //! * [`both_backends!`] — one test body run against SQLite and PostgreSQL, each test with a
 //!   database of its own.
 //!
@@ -44,6 +46,7 @@ pub mod server;
 pub mod sms;
 pub mod task;
 pub mod tls;
+pub mod wechat_pay;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -54,6 +57,7 @@ pub use broker::Mosquitto;
 pub use server::{Backend, Bus, Database, TestServer};
 pub use sms::FakeAliyunSms;
 pub use task::StoppableTask;
+pub use wechat_pay::FakeWechatPay;
 
 /// Installs a log subscriber writing to the test's captured output (filter `RUST_LOG`, default
 /// `warn`), once per process; later calls (and a subscriber already installed) are ignored.

@@ -2,3 +2,4 @@
 //! that speak the real wire formats with real cryptography: one test binary.
 
 mod alipay;
+mod wechat;
