@@ -627,4 +627,46 @@ mod tests {
         ));
         assert!(!Path::new("/dev/usb/lp-not-there").exists());
     }
+
+    proptest::proptest! {
+        /// Whatever bytes come back on the printer's connection (a different device on the
+        /// port, noise, a connection that closes early), the status query answers a status or
+        /// a clear error and never panics: a status exactly when the first four bytes are
+        /// valid answers, `BadStatus` when one of those read breaks the fixed bits, `Offline`
+        /// when the connection closes before four answers.
+        #[test]
+        fn any_reply_bytes_give_a_status_or_a_clear_error(reply in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..12)) {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .unwrap();
+            let result = runtime.block_on(async {
+                let (mut host, mut device) = tokio::io::duplex(1024);
+                let answers = reply.clone();
+                // The other end answers each request with the next reply byte, then hangs up.
+                tokio::spawn(async move {
+                    let mut request = [0u8; 3];
+                    for byte in answers {
+                        if device.read_exact(&mut request).await.is_err() {
+                            break;
+                        }
+                        if device.write_all(&[byte]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+                query_status(&mut host, WAIT).await
+            });
+            let valid = |b: &u8| b & crate::printer_status::FIXED_MASK == crate::printer_status::FIXED_VALUE;
+            let first_bad = reply.iter().take(4).position(|b| !valid(b));
+            match (first_bad, reply.len() >= 4) {
+                (Some(_), _) => proptest::prop_assert!(matches!(result, Err(PrintError::BadStatus(_))), "{result:?}"),
+                (None, true) => {
+                    let answers = [reply[0], reply[1], reply[2], reply[3]];
+                    proptest::prop_assert_eq!(result.ok(), Some(PrinterStatus::decode(answers).unwrap()));
+                }
+                (None, false) => proptest::prop_assert!(matches!(result, Err(PrintError::Offline(_))), "{result:?}"),
+            }
+        }
+    }
 }

@@ -811,4 +811,76 @@ mod tests {
             assert_eq!(PrinterStatus::decode(answers).unwrap(), status);
         }
     }
+
+    fn any_status() -> impl proptest::strategy::Strategy<Value = PrinterStatus> {
+        use proptest::prelude::*;
+        (
+            any::<[bool; 4]>(),
+            any::<[bool; 4]>(),
+            any::<[bool; 4]>(),
+            any::<[bool; 2]>(),
+        )
+            .prop_map(|(p, o, e, r)| PrinterStatus {
+                printer: PrinterState {
+                    drawer_pin3_high: p[0],
+                    offline: p[1],
+                    waiting_for_online_recovery: p[2],
+                    feed_button_pressed: p[3],
+                },
+                offline_cause: OfflineCause {
+                    cover_open: o[0],
+                    feeding_by_button: o[1],
+                    paper_end_stop: o[2],
+                    error: o[3],
+                },
+                error_cause: ErrorCause {
+                    recoverable: e[0],
+                    autocutter: e[1],
+                    unrecoverable: e[2],
+                    auto_recoverable: e[3],
+                },
+                roll_paper: RollPaper {
+                    near_end: r[0],
+                    paper_absent: r[1],
+                },
+            })
+    }
+
+    proptest::proptest! {
+        /// Any four answer bytes (a printer, a cable picking up noise, an attacker on the
+        /// network printer's port) decode to a status or a clear error, never a panic; the
+        /// result is an error exactly when one of them breaks its fixed bits.
+        #[test]
+        fn any_answers_decode_or_are_refused(answers in proptest::prelude::any::<[u8; 4]>()) {
+            let all_fixed = answers.iter().all(|b| b & FIXED_MASK == FIXED_VALUE);
+            let decoded = PrinterStatus::decode(answers);
+            proptest::prop_assert_eq!(decoded.is_ok(), all_fixed);
+            if let Ok(status) = decoded {
+                let _ = status.fault();
+                let _ = status.paper_low();
+                let _ = status.error_cause.describe();
+            }
+            for (request, byte) in StatusRequest::ALL.into_iter().zip(answers) {
+                proptest::prop_assert_eq!(request.check(byte).is_ok(), byte & FIXED_MASK == FIXED_VALUE);
+            }
+        }
+
+        /// What a printer in any state answers decodes back to that state.
+        #[test]
+        fn answers_roundtrip(status in any_status()) {
+            let answers = StatusRequest::ALL.map(|r| status.answer(r));
+            proptest::prop_assert_eq!(PrinterStatus::decode(answers), Ok(status));
+        }
+
+        #[test]
+        fn requests_roundtrip(n in proptest::prelude::any::<u8>()) {
+            match StatusRequest::from_n(n) {
+                Some(request) => {
+                    proptest::prop_assert_eq!(request.n(), n);
+                    proptest::prop_assert_eq!(request.bytes(), [DLE, EOT, n]);
+                }
+                None => proptest::prop_assert!(!(1..=4).contains(&n)),
+            }
+        }
+    }
 }

@@ -1164,4 +1164,23 @@ mod tests {
         bytes.extend_from_slice(&[0x1D, 0x56, 0x42, 0x00, 0x1B, 0x70, 0x00, 0x19, 0xFA]);
         assert_eq!(decode_text(&bytes), "合计\nok\n");
     }
+
+    proptest::proptest! {
+        /// Whatever bytes a printer port carried (the virtual printer, a capture), they read as
+        /// text and QR data without a panic.
+        #[test]
+        fn any_bytes_read_as_text_and_codes(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2000)) {
+            let _ = decode_text(&bytes);
+            let _ = qr_texts(&bytes);
+        }
+
+        /// The data of a printed QR code reads back from its bytes, among any others.
+        #[test]
+        fn qr_data_reads_back(data in "[ -~]{1,300}", before in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64), size in 1u8..=16) {
+            let mut bytes = before.clone();
+            bytes.extend(native_qr(data.as_bytes(), size).unwrap());
+            let texts = qr_texts(&bytes);
+            proptest::prop_assert_eq!(texts.last(), Some(&data));
+        }
+    }
 }

@@ -646,6 +646,60 @@ ids = { "]E0" = "ean13", "]E4" = "ean8", "]Q1" = "qr", "]C0" = "code128" }
             }
         }
 
+        /// The same under every frame setting, with AIM identifiers on, through the profile's
+        /// codec too: every byte stream ends in frames, never a panic or a stall.
+        #[test]
+        fn arbitrary_bytes_under_any_settings(
+            bytes in proptest::collection::vec(any::<u8>(), 0..1500),
+            cuts in proptest::collection::vec(any::<usize>(), 0..20),
+            suffix in prop_oneof![Just(FrameSuffix::Cr), Just(FrameSuffix::Lf), Just(FrameSuffix::CrLf)],
+            aim_enabled in any::<bool>(),
+            max_length in 0usize..600,
+        ) {
+            let mut codec = ScanFrameCodec::new(ScanFrameSettings { suffix, aim_enabled, max_length });
+            let frames = decode_chunks(&mut codec, split_at(&bytes, &cuts));
+            prop_assert!(frames.len() <= bytes.len());
+            let frames = decode_chunks(&mut self::codec(), split_at(&bytes, &cuts));
+            for frame in frames {
+                if let ScanFrame::Code { text, .. } = frame {
+                    let _ = classify_scan(&text, &[VariableMeasureLayout::cn_default()]);
+                }
+            }
+        }
+
+        /// Whatever text a frame holds, it is classified (a product, a code kind, or unknown
+        /// with a reason), never a panic.
+        #[test]
+        fn any_text_is_classified(text in any::<String>(), shaped in "(MC|PK|EX|RC|ST|XX)[0-9]{0,3}\\.?[A-Za-z0-9._-]{0,40}") {
+            let layouts = [VariableMeasureLayout::cn_default()];
+            for t in [&text, &shaped] {
+                if let Scan::Unknown { reason, .. } = classify_scan(t, &layouts) {
+                    prop_assert!(!reason.is_empty());
+                }
+            }
+        }
+
+        /// A signed code scanned from its QR is routed to its kind, whatever it carries.
+        #[test]
+        fn signed_codes_are_routed_to_their_kind(id in any::<u128>(), store in "[A-Z0-9-]{1,16}", short in "[0-9]{6}", seed in any::<[u8; 32]>()) {
+            let signer = CodeSigner::from_seed(&seed);
+            let id = Uuid::from_u128(id);
+            let expires_at = Utc::now() + Duration::seconds(60);
+            let member = signer.sign(&SignedCode::Member(MemberCode { member_id: id, expires_at }));
+            let pickup = signer.sign(&SignedCode::Pickup(PickupCode { order_id: id, short_code: short }));
+            let exit = signer.sign(&SignedCode::ExitPass(ExitPass {
+                session_id: id, store: store.clone(), item_count: 1, total: Money::from_fen(100),
+                expires_at, visit: None,
+            }));
+            let receipt = signer.sign_receipt(id, &store).unwrap();
+            let store_code = StoreCode { store }.encode();
+            prop_assert_eq!(classify_scan(&member, &[]), Scan::MemberCode(member.clone()));
+            prop_assert_eq!(classify_scan(&pickup, &[]), Scan::PickupCode(pickup.clone()));
+            prop_assert_eq!(classify_scan(&exit, &[]), Scan::ExitPass(exit.clone()));
+            prop_assert_eq!(classify_scan(&receipt, &[]), Scan::ReceiptCode(receipt.clone()));
+            prop_assert_eq!(classify_scan(&store_code, &[]), Scan::StoreCode(store_code.clone()));
+        }
+
         #[test]
         fn good_frames_between_garbage_are_found(
             parts in proptest::collection::vec(

@@ -682,7 +682,106 @@ mod tests {
         }
     }
 
+    /// Any layout, valid or not (prefixes of any digits or text, any field sizes).
+    fn any_layout() -> impl Strategy<Value = VariableMeasureLayout> {
+        (
+            proptest::collection::vec("2?[0-9]{0,3}|.{0,3}", 0..4),
+            0usize..16,
+            0usize..16,
+            any::<bool>(),
+            0u32..8,
+            any::<bool>(),
+        )
+            .prop_map(
+                |(prefixes, plu_digits, value_digits, weight, decimals, value_check_digit)| {
+                    VariableMeasureLayout {
+                        prefixes,
+                        plu_digits,
+                        value_digits,
+                        value: if weight {
+                            MeasureKind::Weight
+                        } else {
+                            MeasureKind::Price
+                        },
+                        decimals,
+                        value_check_digit,
+                    }
+                },
+            )
+    }
+
+    /// A valid layout with one prefix, and digits for its PLU and value fields.
+    fn label() -> impl Strategy<Value = (VariableMeasureLayout, String, Vec<u8>)> {
+        (1usize..=2, any::<bool>(), any::<bool>())
+            .prop_flat_map(|(prefix_len, check, weight)| {
+                let value_digits = if check { 4usize..=5 } else { 1usize..=8 };
+                (Just((prefix_len, check, weight)), value_digits)
+            })
+            .prop_flat_map(|((prefix_len, check, weight), value_digits)| {
+                let plu_digits = 12 - prefix_len - usize::from(check) - value_digits;
+                let max_decimals = if weight { 3 } else { 2 };
+                (
+                    proptest::string::string_regex(&format!("2[0-9]{{{}}}", prefix_len - 1))
+                        .expect("a prefix pattern"),
+                    proptest::collection::vec(0u8..10, plu_digits),
+                    proptest::collection::vec(0u8..10, value_digits),
+                    0u32..=max_decimals,
+                )
+                    .prop_map(move |(prefix, plu, value, decimals)| {
+                        let layout = VariableMeasureLayout {
+                            prefixes: vec![prefix],
+                            plu_digits: plu.len(),
+                            value_digits: value.len(),
+                            value: if weight {
+                                MeasureKind::Weight
+                            } else {
+                                MeasureKind::Price
+                            },
+                            decimals,
+                            value_check_digit: check,
+                        };
+                        let plu: String = plu.iter().map(|d| char::from(b'0' + d)).collect();
+                        (layout, plu, value)
+                    })
+            })
+    }
+
     proptest! {
+        /// A scanner hands over whatever it read: classification answers every text, under any
+        /// configured layouts (invalid ones are an error, never a panic).
+        #[test]
+        fn classify_never_panics_under_any_layouts(code in any::<String>(), digits in "2[0-9]{12}|[0-9]{1,20}", layouts in proptest::collection::vec(any_layout(), 0..3)) {
+            let _ = classify_product_code(&code, &layouts);
+            let _ = classify_product_code(&digits, &layouts);
+            let _ = classify_product_code(&digits, &[VariableMeasureLayout::cn_default()]);
+            let _ = validate_gtin(&code);
+            let _ = validate_gtin(&digits);
+            let _ = ean13_from_body(&digits);
+        }
+
+        /// What a scale prints under a layout reads back as its PLU and price or weight.
+        #[test]
+        fn scale_labels_roundtrip((layout, plu, value) in label()) {
+            prop_assert!(layout.validate().is_ok(), "{:?}", layout);
+            let digits = |d: &[u8]| d.iter().map(|d| char::from(b'0' + d)).collect::<String>();
+            let check = if layout.value_check_digit {
+                price_check_digit(&value).map(|c| c.to_string()).unwrap_or_default()
+            } else {
+                String::new()
+            };
+            let body = format!("{}{plu}{check}{}", layout.prefixes[0], digits(&value));
+            let code = ean13_from_body(&body).unwrap();
+            let n = value.iter().fold(0i64, |acc, &d| acc * 10 + i64::from(d));
+            let measure = match layout.value {
+                MeasureKind::Price => Measure::Price(Money::from_fen(n * 10i64.pow(2 - layout.decimals))),
+                MeasureKind::Weight => Measure::WeightGrams(n * 10i64.pow(3 - layout.decimals)),
+            };
+            prop_assert_eq!(
+                classify_product_code(&code, std::slice::from_ref(&layout)),
+                Ok(ScannedCode::VariableMeasure { plu, measure, code: code.clone() })
+            );
+        }
+
         #[test]
         fn body_roundtrip(body in "[0-9]{12}") {
             let code = ean13_from_body(&body).unwrap();

@@ -1260,6 +1260,63 @@ mod tests {
             prop_assert!(s.verifier().verify(&mutated, t(NOW)).is_err(), "{} accepted", mutated);
         }
 
+        /// Every reader of code texts an attacker can print or type (a scanned QR, a typed
+        /// receipt code, a key fetched from the network) answers any text without panicking.
+        #[test]
+        fn readers_never_panic_on_any_text(s in any::<String>()) {
+            let v = signer().verifier();
+            prop_assert!(v.verify(&s, t(NOW)).is_err());
+            prop_assert!(verify_receipt_code(&s, [&v]).is_err());
+            let _ = read_receipt_code(&s);
+            let _ = parse_store_code(&s);
+            let _ = classify(&s);
+            let _ = validate_store(&s);
+            let _ = validate_key_id(&s);
+            let _ = CodeVerifier::from_public_b64(&s);
+        }
+
+        /// The same for texts shaped like codes: a known head, then fields of the alphabet
+        /// codes use, so the parsers get past the prefix and version checks.
+        #[test]
+        fn readers_never_panic_on_code_shaped_text(s in "(MC|PK|EX|RC|ST)[0-9]{1,3}(\\.[A-Za-z0-9_=+/-]{0,90}){0,9}") {
+            let v = signer().verifier();
+            let _ = v.verify(&s, t(NOW));
+            let _ = verify_receipt_code(&s, [&v]);
+            let _ = read_receipt_code(&s);
+            let _ = parse_store_code(&s);
+        }
+
+        #[test]
+        fn verifier_keys_roundtrip(seed in any::<[u8; 32]>()) {
+            let v = CodeSigner::from_seed(&seed).verifier();
+            prop_assert_eq!(CodeVerifier::from_public_b64(&v.public_b64()).unwrap(), v.clone());
+            prop_assert_eq!(CodeVerifier::from_public_bytes(&v.public_bytes()).unwrap(), v.clone());
+            prop_assert!(validate_key_id(&v.key_id()).is_ok());
+        }
+
+        #[test]
+        fn store_codes_roundtrip(store in "[A-Z0-9-]{1,16}") {
+            let code = StoreCode { store };
+            prop_assert_eq!(parse_store_code(&code.encode()).unwrap(), code.clone());
+            prop_assert_eq!(classify(&code.encode()), CodeKind::Store);
+        }
+
+        #[test]
+        fn receipt_codes_roundtrip(sale in any::<u128>(), store in "[A-Z0-9-]{1,16}", seed in any::<[u8; 32]>()) {
+            let lane = CodeSigner::from_seed(&seed);
+            let sale_id = Uuid::from_u128(sale);
+            let text = lane.sign_receipt(sale_id, &store).unwrap();
+            let read = read_receipt_code(&text).unwrap();
+            prop_assert_eq!(read.sale_id, sale_id);
+            prop_assert_eq!(&read.store, &store);
+            let other = signer().verifier();
+            let mine = lane.verifier();
+            let (code, key) = verify_receipt_code(&text, [&other, &mine]).unwrap();
+            prop_assert_eq!(code, read);
+            prop_assert_eq!(key, &mine);
+            prop_assert!(verify_receipt_code(&text, [&other]).is_err());
+        }
+
         #[test]
         fn truncation_or_extension_is_rejected(code in arb_code(), cut in any::<prop::sample::Index>(), extra in "[A-Za-z0-9._-]{1,4}") {
             let s = signer();

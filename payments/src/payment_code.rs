@@ -67,6 +67,37 @@ mod tests {
             let _ = classify_payment_code(&text);
         }
 
+        /// Any text a scanner hands over (any characters, surrounding spaces and line ends).
+        #[test]
+        fn any_text_is_a_payment_code_or_not(text in any::<String>()) {
+            let found = classify_payment_code(&text);
+            if found.is_some() {
+                prop_assert!(text.trim().bytes().all(|b| b.is_ascii_digit()));
+            }
+            prop_assert_eq!(classify_payment_code(&format!(" {text}\r\n")), classify_payment_code(&text));
+        }
+
+        #[test]
+        fn sixteen_to_24_digits_from_25_to_30_are_alipay(prefix in 25u8..=30, rest in "[0-9]{14,22}") {
+            let code = format!("{prefix}{rest}");
+            prop_assert_eq!(classify_payment_code(&code), Some(PaymentCodeProvider::Alipay));
+        }
+
+        /// Digit strings of any other length or prefix are not payment codes: product barcodes,
+        /// scale labels and internal numeric codes stay products.
+        #[test]
+        fn other_digit_strings_are_not_payment_codes(digits in "[0-9]{1,30}") {
+            let prefix: u8 = digits.get(..2).and_then(|p| p.parse().ok()).unwrap_or(0);
+            let wechat = digits.len() == 18 && (10..=15).contains(&prefix);
+            let alipay = (16..=24).contains(&digits.len()) && (25..=30).contains(&prefix);
+            let expected = match (wechat, alipay) {
+                (true, _) => Some(PaymentCodeProvider::WechatPay),
+                (_, true) => Some(PaymentCodeProvider::Alipay),
+                _ => None,
+            };
+            prop_assert_eq!(classify_payment_code(&digits), expected);
+        }
+
         #[test]
         fn eighteen_digits_from_10_to_15_are_wechat(prefix in 10u8..=15, rest in "[0-9]{16}") {
             let code = format!("{prefix}{rest}");

@@ -187,9 +187,16 @@ impl IntoResponse for AppError {
 
 impl From<sqlx::Error> for AppError {
     /// A database that is busy, overloaded or briefly unreachable is a 503 with `Retry-After`
-    /// (logged here, since the answer does not carry the cause); anything else is a bug or a
-    /// broken database: an internal error.
+    /// (logged here, since the answer does not carry the cause); text the database cannot store
+    /// (PostgreSQL refuses NUL characters, SQLSTATE 22021; the API's extractors refuse them
+    /// first) is a 400 `invalid_text`; anything else is a bug or a broken database: an
+    /// internal error.
     fn from(err: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &err {
+            if db.code().as_deref() == Some("22021") {
+                return Self::bad_request("invalid_text", "text must not contain NUL characters");
+            }
+        }
         if is_transient(&err) {
             tracing::warn!(error = %err, "database busy or unavailable: answering 503");
             metrics::counter!("db_transient_errors_total").increment(1);

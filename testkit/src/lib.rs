@@ -15,6 +15,7 @@
 //! * [`alipay`] — a fake Alipay open-platform gateway ([`FakeAlipay`]) with keys of its own:
 //!   checks the client's RSA2-signed requests, signs its answers and notifications, keeps
 //!   trades, refunds and the daily bill in memory, and misbehaves on request;
+//! * [`fuzzer`] — Schemathesis, the OpenAPI fuzzer, run against a server's live document;
 //! * [`tls`] — certificates for TLS tests: the chain's CA with a server certificate, and an
 //!   unrelated CA a device must refuse ([`tls::TestPki`], [`tls::serve_tls`]);
 //! * [`sms`] — a fake Alibaba Cloud SMS endpoint ([`FakeAliyunSms`]) that checks the
@@ -37,6 +38,7 @@
 pub mod alipay;
 pub mod broker;
 pub mod edge;
+pub mod fuzzer;
 pub mod lane;
 mod macros;
 pub mod postgres;

@@ -499,7 +499,8 @@ pub enum PayloadError {
     Version(u32),
 }
 
-/// Decodes a payload, refusing oversized and malformed ones.
+/// Decodes a payload, refusing oversized and malformed ones (text holding a NUL character
+/// included: see [`super::json_has_nul`]).
 pub fn decode<T: for<'de> Deserialize<'de>>(payload: &[u8]) -> Result<T, PayloadError> {
     if payload.len() > MAX_PAYLOAD {
         return Err(PayloadError::TooLarge(payload.len()));
@@ -512,6 +513,11 @@ pub fn decode<T: for<'de> Deserialize<'de>>(payload: &[u8]) -> Result<T, Payload
         serde_json::from_slice(payload).map_err(|e| PayloadError::Malformed(e.to_string()))?;
     if head.v != VERSION {
         return Err(PayloadError::Version(head.v));
+    }
+    if super::json_has_nul(payload) {
+        return Err(PayloadError::Malformed(
+            "text must not contain NUL characters".into(),
+        ));
     }
     serde_json::from_slice(payload).map_err(|e| PayloadError::Malformed(e.to_string()))
 }
@@ -533,6 +539,7 @@ pub fn message_id(payload: &[u8]) -> Option<Uuid> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -822,5 +829,287 @@ mod tests {
             decode::<EventMessage>(&vec![b' '; MAX_PAYLOAD + 1]),
             Err(PayloadError::TooLarge(_))
         ));
+    }
+
+    mod properties {
+        use chrono::TimeZone;
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        fn id() -> impl Strategy<Value = Uuid> {
+            any::<u128>().prop_map(Uuid::from_u128)
+        }
+
+        fn at() -> impl Strategy<Value = DateTime<Utc>> {
+            (0i64..4_102_444_800, 0u32..1_000_000_000)
+                .prop_map(|(secs, nanos)| Utc.timestamp_opt(secs, nanos).unwrap())
+        }
+
+        /// Any text, NULs and non-ASCII included.
+        fn text() -> impl Strategy<Value = String> {
+            any::<String>()
+        }
+
+        fn event() -> impl Strategy<Value = DeviceEvent> {
+            let decision = prop_oneof![
+                Just(GateDecision::Open),
+                Just(GateDecision::Deny),
+                Just(GateDecision::Audit)
+            ];
+            let outcome = prop_oneof![Just(CommandOutcome::Done), Just(CommandOutcome::Failed)];
+            prop_oneof![
+                (
+                    text(),
+                    proptest::option::of(id()),
+                    decision,
+                    proptest::option::of(text()),
+                    proptest::option::of(any::<u32>()),
+                    proptest::option::of(any::<i64>().prop_map(Money::from_fen)),
+                )
+                    .prop_map(
+                        |(gate, session_id, decision, reason, item_count, total)| {
+                            DeviceEvent::ExitScan {
+                                gate,
+                                session_id,
+                                decision,
+                                reason,
+                                item_count,
+                                total,
+                            }
+                        }
+                    ),
+                (text(), text())
+                    .prop_map(|(printer, fault)| DeviceEvent::PrinterFault { printer, fault }),
+                id().prop_map(|order_id| DeviceEvent::PickSlipPrinted { order_id }),
+                (id(), outcome, proptest::option::of(text())).prop_map(
+                    |(command_id, outcome, detail)| DeviceEvent::CommandAck {
+                        command_id,
+                        outcome,
+                        detail,
+                    }
+                ),
+            ]
+        }
+
+        fn event_message() -> impl Strategy<Value = EventMessage> {
+            (id(), at(), text(), event()).prop_map(|(message_id, at, store, event)| EventMessage {
+                v: VERSION,
+                message_id,
+                at,
+                store,
+                event,
+            })
+        }
+
+        fn status_message() -> impl Strategy<Value = StatusMessage> {
+            let health =
+                (text(), text(), proptest::option::of(text())).prop_map(|(name, state, detail)| {
+                    ComponentHealth {
+                        name,
+                        state,
+                        detail,
+                    }
+                });
+            (
+                id(),
+                at(),
+                text(),
+                any::<bool>(),
+                proptest::option::of(text()),
+                proptest::collection::vec(health, 0..4),
+            )
+                .prop_map(|(message_id, at, store, online, version, health)| {
+                    StatusMessage {
+                        v: VERSION,
+                        message_id,
+                        at,
+                        store,
+                        status: if online {
+                            Presence::Online
+                        } else {
+                            Presence::Offline
+                        },
+                        version,
+                        health,
+                    }
+                })
+        }
+
+        fn pickup_line() -> impl Strategy<Value = PickupLine> {
+            (id(), text(), any::<i64>(), proptest::option::of(text())).prop_map(
+                |(sku_id, name, qty, shelf)| PickupLine {
+                    sku_id,
+                    name,
+                    qty,
+                    shelf,
+                },
+            )
+        }
+
+        fn command_message() -> impl Strategy<Value = CommandMessage> {
+            let command = prop_oneof![
+                (id(), proptest::collection::vec(pickup_line(), 0..4))
+                    .prop_map(|(order_id, lines)| Command::PrintPickSlip { order_id, lines }),
+                text().prop_map(|gate| Command::OpenGate { gate }),
+                id().prop_map(|order_id| Command::MarkReady { order_id }),
+                Just(Command::Resync),
+            ];
+            (id(), at(), command).prop_map(|(message_id, at, command)| CommandMessage {
+                v: VERSION,
+                message_id,
+                at,
+                command,
+            })
+        }
+
+        fn pickup_message() -> impl Strategy<Value = PickupMessage> {
+            (
+                id(),
+                at(),
+                text(),
+                id(),
+                text(),
+                proptest::collection::vec(pickup_line(), 0..4),
+            )
+                .prop_map(|(message_id, at, event, order_id, order_no, lines)| {
+                    PickupMessage {
+                        v: VERSION,
+                        message_id,
+                        at,
+                        event,
+                        order_id,
+                        order_no,
+                        lines,
+                    }
+                })
+        }
+
+        fn ack_message() -> impl Strategy<Value = AckMessage> {
+            (id(), at(), text(), proptest::collection::vec(id(), 0..20)).prop_map(
+                |(message_id, at, store, received)| AckMessage {
+                    v: VERSION,
+                    message_id,
+                    at,
+                    store,
+                    received,
+                },
+            )
+        }
+
+        /// Decodes what was encoded: the same message, or `TooLarge` past the limit, or
+        /// `Malformed` for text holding a NUL.
+        fn roundtrips<T>(message: &T) -> Result<(), TestCaseError>
+        where
+            T: Serialize + for<'de> Deserialize<'de> + PartialEq + std::fmt::Debug,
+        {
+            let bytes = serde_json::to_vec(message).unwrap();
+            match decode::<T>(&bytes) {
+                Ok(back) => prop_assert_eq!(&back, message),
+                Err(PayloadError::TooLarge(n)) => prop_assert!(n > MAX_PAYLOAD),
+                Err(PayloadError::Malformed(_)) if crate::wire::json_has_nul(&bytes) => {}
+                Err(other) => prop_assert!(false, "{other}: {}", String::from_utf8_lossy(&bytes)),
+            }
+            Ok(())
+        }
+
+        proptest! {
+            /// Every payload a device, a broker or an attacker on the bus can send is decoded
+            /// or refused with a reason, never a panic, by each message type's reader.
+            #[test]
+            fn any_payload_is_decoded_or_refused(payload in proptest::collection::vec(any::<u8>(), 0..2048)) {
+                let _ = decode::<StatusMessage>(&payload);
+                let _ = decode::<EventMessage>(&payload);
+                let _ = decode::<CommandMessage>(&payload);
+                let _ = decode::<PickupMessage>(&payload);
+                let _ = decode::<AckMessage>(&payload);
+                let _ = message_id(&payload);
+            }
+
+            /// The same for JSON that looks like a message, with any values in its fields.
+            #[test]
+            fn message_shaped_json_is_decoded_or_refused(
+                v in any::<u32>(),
+                message_id_text in text(),
+                event in "exit_scan|printer_fault|pick_slip_printed|command_ack|.{0,12}",
+                values in proptest::collection::vec((text(), any::<i64>(), text()), 0..6),
+            ) {
+                let mut object = serde_json::json!({
+                    "v": v, "message_id": message_id_text, "at": "2026-01-01T00:00:00Z",
+                    "store": "SH001", "event": event,
+                });
+                for (key, number, value) in values {
+                    object[key.clone()] = serde_json::json!(value);
+                    object[format!("{key}_n")] = serde_json::json!(number);
+                }
+                let payload = serde_json::to_vec(&object).unwrap();
+                let _ = decode::<EventMessage>(&payload);
+                let _ = decode::<StatusMessage>(&payload);
+                let _ = decode::<CommandMessage>(&payload);
+                let _ = message_id(&payload);
+            }
+
+            #[test]
+            fn events_roundtrip(message in event_message()) {
+                roundtrips(&message)?;
+                let bytes = serde_json::to_vec(&message).unwrap();
+                if bytes.len() <= MAX_PAYLOAD {
+                    // Also when the rest is refused: the device is told its event was taken.
+                    prop_assert_eq!(message_id(&bytes), Some(message.message_id));
+                }
+            }
+
+            #[test]
+            fn statuses_roundtrip(message in status_message()) {
+                roundtrips(&message)?;
+            }
+
+            #[test]
+            fn commands_roundtrip(message in command_message()) {
+                roundtrips(&message)?;
+            }
+
+            #[test]
+            fn pickup_notices_roundtrip(message in pickup_message()) {
+                roundtrips(&message)?;
+            }
+
+            #[test]
+            fn acknowledgements_roundtrip(message in ack_message()) {
+                roundtrips(&message)?;
+            }
+
+            /// Topic names, filters and client ids from the network are read without panics,
+            /// and the server's own topic names read back as what they name.
+            #[test]
+            fn topics_and_client_ids(
+                text in text(),
+                store in "[A-Z0-9-]{1,16}",
+                device in id(),
+                label in "[a-z0-9_]{1,16}",
+                suffix in proptest::option::of("[A-Za-z0-9_]{1,32}"),
+            ) {
+                let _ = parse_device_topic(&text);
+                let _ = device_may_publish(&store, device, &text);
+                let _ = device_may_subscribe(&store, device, &text);
+                let _ = client_id_of_device(&text, device);
+                for (topic, kind) in [
+                    (status_topic(&store, device), DeviceTopicKind::Status),
+                    (events_topic(&store, device), DeviceTopicKind::Events),
+                ] {
+                    prop_assert_eq!(
+                        parse_device_topic(&topic),
+                        Some(DeviceTopic { store: store.clone(), device, kind })
+                    );
+                    prop_assert!(device_may_publish(&store, device, &topic));
+                }
+                let client_id = match &suffix {
+                    Some(suffix) => format!("{label}-{device}-{suffix}"),
+                    None => format!("{label}-{}", device.simple()),
+                };
+                prop_assert!(client_id_of_device(&client_id, device));
+                prop_assert!(!client_id_of_device(&client_id, Uuid::from_u128(device.as_u128() ^ 1)));
+            }
+        }
     }
 }

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 
 use retail_domain::barcode::{validate_gtin, MAX_INTERNAL_CODE_LEN};
 use retail_domain::money::Money;
+use retail_domain::pricing::MAX_UNIT_PRICE_FEN;
 use retail_domain::wire::catalog::ShelfStatus;
 use serde::{Deserialize, Deserializer};
 use utoipa::ToSchema;
@@ -140,9 +141,17 @@ pub fn check_text(field: &str, text: &str, required: bool, max: usize) -> AppRes
 pub fn check_price(field: &str, price: Money) -> AppResult<i64> {
     if price.is_negative() {
         Err(AppError::field(field, "must not be negative"))
+    } else if price.fen() > MAX_UNIT_PRICE_FEN {
+        Err(AppError::field(field, too_dear()))
     } else {
         Ok(price.fen())
     }
+}
+
+/// What a price above the pricing engine's largest unit price is told: the engine refuses a
+/// basket holding one, so the catalog never takes it (else the SKU could not be sold).
+fn too_dear() -> String {
+    format!("must be at most {}", Money::from_fen(MAX_UNIT_PRICE_FEN))
 }
 
 /// A barcode of a new SKU: a valid GTIN, or an internal code that cannot be mistaken for one.
@@ -170,7 +179,8 @@ pub fn check_barcode(field: &str, barcode: &BarcodeRequest) -> AppResult<String>
     Ok(code.to_owned())
 }
 
-fn looks_like_gtin(code: &str) -> bool {
+/// Could `code` be a GTIN (8, 12 or 13 digits)? Such codes are scanned as GTINs.
+pub fn looks_like_gtin(code: &str) -> bool {
     matches!(code.len(), 8 | 12 | 13) && code.bytes().all(|b| b.is_ascii_digit())
 }
 
@@ -323,6 +333,9 @@ pub async fn set_store_price(
 pub fn check_store_price(price: Money, chain: Money) -> AppResult<i64> {
     if price.is_negative() || price.is_zero() {
         return Err(AppError::field("price", "must be more than 0.00"));
+    }
+    if price.fen() > MAX_UNIT_PRICE_FEN {
+        return Err(AppError::field("price", too_dear()));
     }
     let (low, high) = (
         (chain.fen() * STORE_PRICE_MIN_PERCENT + 99) / 100,

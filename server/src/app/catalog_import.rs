@@ -118,11 +118,13 @@ pub fn parse_catalog_csv(bytes: &[u8]) -> (Vec<(usize, ProductRequest)>, Vec<Lin
             weighed: false,
             price,
             member_price,
+            // The export writes GTINs and internal codes alike: a code that cannot be a GTIN
+            // is an internal one (a GTIN-shaped code is still checked as a GTIN).
             barcodes: f(11)
                 .split_whitespace()
                 .map(|c| BarcodeRequest {
                     code: c.to_owned(),
-                    internal: false,
+                    internal: !super::catalog::looks_like_gtin(c),
                 })
                 .collect(),
         };
@@ -460,6 +462,7 @@ pub const CATALOG_COLUMNS: [&str; 12] = [
 ];
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -471,7 +474,7 @@ mod tests {
             "\u{FEFF}{HEADER}\nP1,酸奶,Yogurt,乳,C1,P1-1,200g,200g,盒,6.50,6.00,6901234567892\n\
              P1,酸奶,Yogurt,乳,C1,P1-2,400g,400g,盒,12.00,,6901234567915\n\
              P2,面包,Bread,焙,C1,P2-1,1个,1 pc,个,x,,6901234567908\n\
-             P3,牛奶,Milk,乳,C1,P3-1,1L,1L,盒,9.00,,123\n\
+             P3,牛奶,Milk,乳,C1,P3-1,1L,1L,盒,9.00,,6901234567891\n\
              P4,短行\n"
         );
         let (ok, errors) = parse_catalog_csv(file.as_bytes());
@@ -507,5 +510,157 @@ mod tests {
             jobs.get(id).map(|j| j.phase()),
             Some(Phase::Imported(3))
         ));
+    }
+
+    /// A catalog file as the console's export writes it: a byte-order mark, the header, one
+    /// record per SKU (quoted where needed).
+    fn exported(rows: &[Vec<String>]) -> Vec<u8> {
+        let mut w = csv::WriterBuilder::new()
+            .flexible(true)
+            .from_writer(vec![0xEF, 0xBB, 0xBF]);
+        w.write_record(CATALOG_COLUMNS).unwrap();
+        for row in rows {
+            w.write_record(row).unwrap();
+        }
+        w.into_inner().unwrap()
+    }
+
+    /// Text a product field may hold: printable characters (commas, quotes and Chinese
+    /// included), without surrounding spaces.
+    fn text(max: usize) -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::strategy::Strategy;
+        proptest::string::string_regex(&format!(
+            "[\\PC&&[^\\s]]([\\PC]{{0,{}}}[\\PC&&[^\\s]])?",
+            max.saturating_sub(2)
+        ))
+        .unwrap()
+        .prop_map(|t| t.trim().to_owned())
+        .prop_filter("not empty", |t| !t.is_empty())
+    }
+
+    /// One exported SKU row's fields (product code and barcodes are filled in by the caller).
+    #[derive(Clone, Debug)]
+    struct Row {
+        name_zh: String,
+        name_en: String,
+        brand: String,
+        spec_zh: String,
+        spec_en: String,
+        unit: String,
+        price: i64,
+        member_price: Option<i64>,
+        internal_barcode: bool,
+    }
+
+    fn row() -> impl proptest::strategy::Strategy<Value = Row> {
+        use proptest::prelude::*;
+        (
+            (
+                text(40),
+                proptest::option::of(text(40)),
+                proptest::option::of(text(20)),
+            ),
+            (
+                proptest::option::of(text(20)),
+                proptest::option::of(text(20)),
+                text(8),
+            ),
+            (
+                0..=retail_domain::pricing::MAX_UNIT_PRICE_FEN,
+                proptest::option::of(0..=retail_domain::pricing::MAX_UNIT_PRICE_FEN),
+                any::<bool>(),
+            ),
+        )
+            .prop_map(
+                |(
+                    (name_zh, name_en, brand),
+                    (spec_zh, spec_en, unit),
+                    (price, member_price, internal_barcode),
+                )| Row {
+                    name_zh,
+                    name_en: name_en.unwrap_or_default(),
+                    brand: brand.unwrap_or_default(),
+                    spec_zh: spec_zh.unwrap_or_default(),
+                    spec_en: spec_en.unwrap_or_default(),
+                    unit: unit.chars().take(8).collect::<String>().trim().to_owned(),
+                    price,
+                    member_price,
+                    internal_barcode,
+                },
+            )
+            .prop_filter("a unit", |r| !r.unit.is_empty())
+    }
+
+    proptest::proptest! {
+        /// Any bytes uploaded as a catalog file are read line by line into products or errors
+        /// naming a line, never a panic.
+        #[test]
+        fn any_file_is_read_or_refused_by_line(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2000)) {
+            let (ok, errors) = parse_catalog_csv(&bytes);
+            proptest::prop_assert!(!ok.is_empty() || !errors.is_empty());
+            let last_line = bytes.iter().filter(|b| **b == b'\n').count() + 2;
+            for e in &errors {
+                proptest::prop_assert!((1..=last_line).contains(&e.line), "{e:?}");
+            }
+        }
+
+        /// The same for records of any cells (any text, any count) after a good header.
+        #[test]
+        fn any_records_are_read_or_refused_by_line(records in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<String>(), 0..14), 0..12)) {
+            let (ok, errors) = parse_catalog_csv(&exported(&records));
+            proptest::prop_assert!(!ok.is_empty() || !errors.is_empty());
+            for e in &errors {
+                proptest::prop_assert!((2..=records.len() + 2).contains(&e.line), "{e:?}");
+            }
+        }
+
+        /// What the export writes, the import reads back: every product with its SKUs, names,
+        /// prices and barcodes (GTINs and internal codes), without an error.
+        #[test]
+        fn exported_catalogs_import_back(products in proptest::collection::vec(proptest::collection::vec(row(), 1..4), 1..5)) {
+            let mut rows = Vec::new();
+            let mut n = 0u64;
+            for (p, skus) in products.iter().enumerate() {
+                for (s, r) in skus.iter().enumerate() {
+                    n += 1;
+                    let barcode = if r.internal_barcode {
+                        format!("IN-{p}-{s}")
+                    } else {
+                        retail_domain::barcode::ean13_from_body(&format!("{:012}", 690_000_000_000 + n)).unwrap()
+                    };
+                    rows.push(vec![
+                        format!("P{p}"), r.name_zh.clone(), r.name_en.clone(), r.brand.clone(),
+                        "C1".into(), format!("P{p}-{s}"), r.spec_zh.clone(), r.spec_en.clone(),
+                        r.unit.clone(), Money::from_fen(r.price).to_string(),
+                        r.member_price.map(|m| Money::from_fen(m).to_string()).unwrap_or_default(),
+                        barcode,
+                    ]);
+                }
+            }
+            let (ok, errors) = parse_catalog_csv(&exported(&rows));
+            proptest::prop_assert!(errors.is_empty(), "{errors:?}");
+            proptest::prop_assert_eq!(ok.len(), products.len());
+            let mut at = 0;
+            for ((line, product), skus) in ok.iter().zip(&products) {
+                proptest::prop_assert_eq!(*line, at + 2);
+                proptest::prop_assert_eq!(&product.name_zh, &skus[0].name_zh);
+                proptest::prop_assert_eq!(&product.name_en, &skus[0].name_en);
+                proptest::prop_assert_eq!(&product.brand, &skus[0].brand);
+                proptest::prop_assert_eq!(product.skus.len(), skus.len());
+                for (sku, r) in product.skus.iter().zip(skus) {
+                    let row = &rows[at];
+                    at += 1;
+                    proptest::prop_assert_eq!(&sku.sku_code, &row[5]);
+                    proptest::prop_assert_eq!(&sku.spec_zh, &r.spec_zh);
+                    proptest::prop_assert_eq!(&sku.spec_en, &r.spec_en);
+                    proptest::prop_assert_eq!(sku.unit.as_deref(), Some(r.unit.as_str()));
+                    proptest::prop_assert_eq!(sku.price.fen(), r.price);
+                    proptest::prop_assert_eq!(sku.member_price.map(|m| m.fen()), r.member_price);
+                    proptest::prop_assert_eq!(sku.barcodes.len(), 1);
+                    proptest::prop_assert_eq!(&sku.barcodes[0].code, &row[11]);
+                    proptest::prop_assert_eq!(sku.barcodes[0].internal, r.internal_barcode);
+                }
+            }
+        }
     }
 }

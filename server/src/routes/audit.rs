@@ -20,6 +20,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Audit filter.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditFilter {
     /// Only entries about this entity id.
     pub entity_id: Option<String>,

@@ -52,6 +52,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Cursor and page size of the change feed.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ChangesQuery {
     /// The `next_since` of the previous page; 0 (the default) for a full sync.
     pub since: Option<i64>,
@@ -63,6 +64,7 @@ pub struct ChangesQuery {
 
 /// Which store's prices to show.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StoreQuery {
     /// Staff only: the store whose price override to include (a device always gets its own).
     pub store: Option<String>,
@@ -70,6 +72,7 @@ pub struct StoreQuery {
 
 /// Filter and page of the product list.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ProductQuery {
     /// Only this category and the categories below it.
     pub category: Option<String>,
@@ -250,7 +253,7 @@ async fn upsert_category(
 }
 
 /// Products by code, a page at a time (public: shoppers browse; staff also see off-shelf ones).
-#[utoipa::path(get, path = "/products", tag = "catalog", params(ProductQuery),
+#[utoipa::path(get, path = "/products", tag = "catalog", security((), ("staff" = [])), params(ProductQuery),
     responses((status = 200, body = ProductPage), (status = 400, body = crate::error::ErrorBody),
         (status = 404, body = crate::error::ErrorBody)))]
 async fn list_products(

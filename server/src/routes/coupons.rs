@@ -79,7 +79,8 @@ async fn end_template(
 /// Issues a coupon of a template to a member (head office or a store manager; audited).
 #[utoipa::path(post, path = "/coupon-templates/{id}/issue", tag = "coupons", security(("staff" = [])),
     params(("id" = Uuid, Path, description = "template id")), request_body = IssueRequest,
-    responses((status = 200, body = CouponView), (status = 409, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = CouponView), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody)))]
 async fn issue(
     staff: StaffActor,
     State(state): State<AppState>,
@@ -126,6 +127,7 @@ async fn claim(
 
 /// Which coupons.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CouponFilter {
     /// Only unused, unexpired coupons (default false).
     pub available: Option<bool>,

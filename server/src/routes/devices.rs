@@ -50,6 +50,7 @@ pub struct RegisteredDevice {
 
 /// Filter for listing devices.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeviceFilter {
     /// Only this store's devices.
     pub location_id: Option<String>,
@@ -57,7 +58,9 @@ pub struct DeviceFilter {
 
 /// Registers a device (head office, or the store's manager).
 #[utoipa::path(post, path = "/devices", tag = "devices", security(("staff" = [])), request_body = RegisterDevice,
-    responses((status = 200, body = RegisteredDevice), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = RegisteredDevice), (status = 403, body = crate::error::ErrorBody),
+        (status = 409, description = "id_in_use: the id is a device of another store", body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody)))]
 async fn register(
     staff: StaffActor,
     State(state): State<AppState>,

@@ -182,6 +182,7 @@ async fn get_command(
 
 /// Paging of shelf locations.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ShelfPage {
     /// Cursor: the last SKU id of the previous page.
     pub after: Option<Uuid>,
@@ -201,7 +202,7 @@ pub struct Shelves {
 /// The store's shelf locations, by SKU id (staff of the store, head office).
 #[utoipa::path(get, path = "/stores/{store}/shelves", tag = "edge", security(("staff" = [])),
     params(("store" = String, Path, description = "store code"), ShelfPage),
-    responses((status = 200, body = Shelves), (status = 403, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Shelves), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 async fn list_shelves(
     staff: StaffActor,
     State(state): State<AppState>,

@@ -24,7 +24,9 @@ async fn list(State(state): State<AppState>) -> AppResult<Json<Vec<Location>>> {
 
 /// Creates or updates a store or warehouse (head office; audited).
 #[utoipa::path(post, path = "/locations", tag = "locations", security(("staff" = [])), request_body = Location,
-    responses((status = 200, body = Location), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Location), (status = 403, body = crate::error::ErrorBody),
+        (status = 409, description = "kind_mismatch: an existing location's kind cannot change", body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody)))]
 async fn upsert(
     staff: StaffActor,
     State(state): State<AppState>,

@@ -81,6 +81,7 @@ pub struct PhoneLookup {
 
 /// Ledger paging.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LedgerQuery {
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -297,7 +298,7 @@ async fn require_member(state: &AppState, id: Uuid) -> AppResult<()> {
 /// The member's points ledger, newest first.
 #[utoipa::path(get, path = "/members/{id}/points", tag = "members", security(("staff" = []), ("device" = [])),
     params(("id" = Uuid, Path, description = "member id"), LedgerQuery),
-    responses((status = 200, body = Page<PointsEntry>), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Page<PointsEntry>), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 async fn points_ledger(
     _caller: Caller,
     State(state): State<AppState>,
@@ -318,7 +319,7 @@ async fn points_ledger(
 /// The member's stored-balance ledger, newest first.
 #[utoipa::path(get, path = "/members/{id}/balance", tag = "members", security(("staff" = []), ("device" = [])),
     params(("id" = Uuid, Path, description = "member id"), LedgerQuery),
-    responses((status = 200, body = Page<BalanceEntry>), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Page<BalanceEntry>), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 async fn balance_ledger(
     _caller: Caller,
     State(state): State<AppState>,

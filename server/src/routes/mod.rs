@@ -29,10 +29,35 @@ pub mod sales;
 pub mod staff;
 pub mod stock;
 
-/// JSON body extractor and response whose rejections are [`AppError`]s (one error shape).
-#[derive(Debug, Clone, Copy, Default, FromRequest)]
-#[from_request(via(axum::Json), rejection(AppError))]
+/// JSON body extractor and response whose rejections are [`AppError`]s (one error shape). A
+/// body whose text holds a NUL character (`\u0000`) is refused with 400 `invalid_body`: no
+/// store keeps NULs in text (PostgreSQL refuses them), so neither does any request.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Json<T>(pub T);
+
+impl<T, S> FromRequest<S> for Json<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, AppError> {
+        let (parts, body) = req.into_parts();
+        let bytes = axum::body::Bytes::from_request(
+            axum::extract::Request::from_parts(parts.clone(), body),
+            state,
+        )
+        .await
+        .map_err(|rejection| AppError::bad_request("invalid_body", rejection.body_text()))?;
+        if retail_domain::wire::json_has_nul(&bytes) {
+            return Err(AppError::bad_request("invalid_body", NUL_MESSAGE));
+        }
+        let request = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
+        let axum::Json(value) = axum::Json::<T>::from_request(request, state).await?;
+        Ok(Json(value))
+    }
+}
 
 impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
@@ -40,15 +65,58 @@ impl<T: Serialize> IntoResponse for Json<T> {
     }
 }
 
-/// Query-string extractor with [`AppError`] rejections.
-#[derive(Debug, Clone, Copy, Default, FromRequestParts)]
-#[from_request(via(axum::extract::Query), rejection(AppError))]
+/// What a request holding a NUL character is told.
+const NUL_MESSAGE: &str = "text must not contain NUL characters";
+
+/// Query-string extractor with [`AppError`] rejections; a NUL (`%00`) is refused with 400
+/// `invalid_query`.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Query<T>(pub T);
 
-/// Path extractor with [`AppError`] rejections.
-#[derive(Debug, Clone, Copy, Default, FromRequestParts)]
-#[from_request(via(axum::extract::Path), rejection(AppError))]
+impl<T, S> FromRequestParts<S> for Query<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, AppError> {
+        if parts.uri.query().is_some_and(|q| q.contains("%00")) {
+            return Err(AppError::bad_request("invalid_query", NUL_MESSAGE));
+        }
+        let axum::extract::Query(value) =
+            axum::extract::Query::<T>::from_request_parts(parts, state).await?;
+        Ok(Query(value))
+    }
+}
+
+/// Path extractor with [`AppError`] rejections; a NUL (`%00`) is refused with 400
+/// `invalid_path`.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Path<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Path<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, AppError> {
+        if parts.uri.path().contains("%00") {
+            return Err(AppError::bad_request("invalid_path", NUL_MESSAGE));
+        }
+        let axum::extract::Path(value) =
+            axum::extract::Path::<T>::from_request_parts(parts, state).await?;
+        Ok(Path(value))
+    }
+}
 
 #[derive(OpenApi)]
 #[openapi(
@@ -107,7 +175,181 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(coupons::router())
         .merge(staff::router())
         .merge(audit::router());
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)
-        .split_for_parts()
+        .split_for_parts();
+    CommonResponses.modify(&mut doc);
+    (router, doc)
+}
+
+/// The answers any operation may give whatever its handler does, added to every operation of
+/// the document (after the routers are merged, so none is forgotten), each with the one error
+/// shape: 503 with `Retry-After` (a request not answered in time, a busy database); 400 when
+/// the operation takes a path, query or body (one that cannot be parsed: `invalid_path`,
+/// `invalid_query`, `invalid_body`); 401 when it takes a credential (missing, unknown,
+/// expired or revoked); 403 when it takes a staff session (whose password an administrator
+/// reset must be changed first). A handler's own answers (403, 404, 409, 422, 429) are in its
+/// `#[utoipa::path]`.
+struct CommonResponses;
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{HttpMethod, RefOr};
+        let error = |description: &str, retry_after: bool| {
+            let mut response = utoipa::openapi::ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    utoipa::openapi::ContentBuilder::new()
+                        .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                );
+            if retry_after {
+                response = response.header(
+                    "Retry-After",
+                    utoipa::openapi::HeaderBuilder::new()
+                        .schema(
+                            utoipa::openapi::ObjectBuilder::new()
+                                .schema_type(utoipa::openapi::schema::Type::Integer)
+                                .minimum(Some(1)),
+                        )
+                        .description(Some("seconds to wait before retrying"))
+                        .build(),
+                );
+            }
+            RefOr::T(response.build())
+        };
+        for item in openapi.paths.paths.values_mut() {
+            let path_parameters = item.parameters.as_ref().is_some_and(|p| !p.is_empty());
+            for method in [
+                HttpMethod::Get,
+                HttpMethod::Put,
+                HttpMethod::Post,
+                HttpMethod::Delete,
+                HttpMethod::Patch,
+            ] {
+                let operation = match method {
+                    HttpMethod::Get => item.get.as_mut(),
+                    HttpMethod::Put => item.put.as_mut(),
+                    HttpMethod::Post => item.post.as_mut(),
+                    HttpMethod::Delete => item.delete.as_mut(),
+                    HttpMethod::Patch => item.patch.as_mut(),
+                    _ => None,
+                };
+                let Some(operation) = operation else { continue };
+                let takes_input = path_parameters
+                    || operation.request_body.is_some()
+                    || operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
+                let schemes: Vec<String> = operation
+                    .security
+                    .iter()
+                    .flatten()
+                    .filter_map(|requirement| serde_json::to_value(requirement).ok())
+                    .filter_map(|value| value.as_object().cloned())
+                    .flat_map(|object| object.into_iter().map(|(name, _)| name))
+                    .collect();
+                let takes_credential = !schemes.is_empty();
+                let takes_staff = schemes.iter().any(|name| name == "staff");
+                let responses = &mut operation.responses.responses;
+                if takes_input {
+                    responses.entry("400".into()).or_insert_with(|| {
+                        error(
+                            "the path, query or body cannot be parsed (invalid_path, \
+                             invalid_query, invalid_body)",
+                            false,
+                        )
+                    });
+                }
+                if takes_credential {
+                    responses.entry("401".into()).or_insert_with(|| {
+                        error(
+                            "no credential, or an unknown, expired or revoked one",
+                            false,
+                        )
+                    });
+                }
+                if takes_staff {
+                    responses.entry("403".into()).or_insert_with(|| {
+                        error(
+                            "not allowed for this role or location, or the staff member must \
+                             change the password an administrator reset first",
+                            false,
+                        )
+                    });
+                }
+                responses.entry("503".into()).or_insert_with(|| {
+                    error(
+                        "the server is busy (the request was not answered in time, or the \
+                         database is busy): retry after Retry-After seconds",
+                        true,
+                    )
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use utoipa::openapi::path::{Operation, ParameterIn};
+
+    fn operations(doc: &utoipa::openapi::OpenApi) -> Vec<(String, &Operation)> {
+        let mut all = Vec::new();
+        for (path, item) in &doc.paths.paths {
+            for operation in [&item.get, &item.put, &item.post, &item.delete, &item.patch]
+                .into_iter()
+                .flatten()
+            {
+                all.push((path.clone(), operation));
+            }
+        }
+        all
+    }
+
+    /// A query struct documented without `parameter_in = Query` appears as required path
+    /// parameters the path does not have: clients (and the fuzzer) could never send them.
+    #[test]
+    fn every_parameter_is_where_the_handler_reads_it() {
+        let (_, doc) = super::api();
+        for (path, operation) in operations(&doc) {
+            let in_template: BTreeSet<String> = path
+                .split('/')
+                .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}').map(str::to_owned))
+                .collect();
+            let declared: BTreeSet<String> = operation
+                .parameters
+                .iter()
+                .flatten()
+                .filter(|p| p.parameter_in == ParameterIn::Path)
+                .map(|p| p.name.clone())
+                .collect();
+            assert_eq!(in_template, declared, "{path}: path parameters");
+        }
+    }
+
+    /// Every operation may answer 503 (busy), one taking input 400 (unparsable), one taking a
+    /// credential 401 — and says so, with the one error shape.
+    #[test]
+    fn every_operation_documents_the_answers_any_request_may_get() {
+        let (_, doc) = super::api();
+        for (path, operation) in operations(&doc) {
+            let statuses: BTreeSet<&str> = operation
+                .responses
+                .responses
+                .keys()
+                .map(String::as_str)
+                .collect();
+            assert!(statuses.contains("503"), "{path}: {statuses:?}");
+            let takes_input = operation.request_body.is_some()
+                || operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
+            if takes_input {
+                assert!(statuses.contains("400"), "{path}: {statuses:?}");
+            }
+            if operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                assert!(statuses.contains("401"), "{path}: {statuses:?}");
+            }
+        }
+    }
 }

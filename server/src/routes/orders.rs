@@ -153,7 +153,8 @@ pub struct OrderDetail {
 /// One order. Its staff and whoever holds its access token (`X-Order-Token`, from
 /// `POST /orders`) see all of it; anyone else who knows the id sees its status, lines and
 /// totals, but not its pickup code, pickup QR or member.
-#[utoipa::path(get, path = "/orders/{id}", tag = "orders", params(("id" = Uuid, Path, description = "order id")),
+#[utoipa::path(get, path = "/orders/{id}", tag = "orders", security((), ("staff" = []), ("device" = [])),
+    params(("id" = Uuid, Path, description = "order id")),
     responses((status = 200, body = OrderDetail), (status = 404, body = crate::error::ErrorBody)))]
 async fn get_order(
     caller: Option<Caller>,
@@ -177,6 +178,7 @@ async fn get_order(
 
 /// Order list filter.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct OrderFilter {
     /// Location (store or warehouse).
     pub location_id: Option<String>,
@@ -220,9 +222,10 @@ pub struct CancelRequest {
 /// Cancels an order. The shopper who placed it (its access token as `X-Order-Token`) may
 /// cancel while payment is pending; staff of the order's location may also cancel a paid order,
 /// which refunds it. Releases the stock. Anyone else: 401.
-#[utoipa::path(post, path = "/orders/{id}/cancel", tag = "orders", request_body = CancelRequest,
+#[utoipa::path(post, path = "/orders/{id}/cancel", tag = "orders", request_body = CancelRequest, security((), ("staff" = [])),
     params(("id" = Uuid, Path, description = "order id")),
-    responses((status = 200, body = OrderView), (status = 401, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = OrderView), (status = 401, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody)))]
 async fn cancel(
     staff: Option<StaffActor>,
     State(state): State<AppState>,
@@ -269,9 +272,10 @@ async fn cancel(
 }
 
 /// Marks a paid pickup order ready at its store.
-#[utoipa::path(post, path = "/orders/{id}/ready", tag = "orders", security(("staff" = [])),
+#[utoipa::path(post, path = "/orders/{id}/ready", tag = "orders", security(("staff" = []), ("device" = [])),
     params(("id" = Uuid, Path, description = "order id")),
-    responses((status = 200, body = OrderView), (status = 409, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = OrderView), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody)))]
 async fn ready(
     caller: Caller,
     State(state): State<AppState>,
@@ -300,9 +304,11 @@ pub struct HandOver {
 }
 
 /// Hands a ready pickup order over to the shopper, checking the pickup code.
-#[utoipa::path(post, path = "/orders/{id}/pickup", tag = "orders", request_body = HandOver,
+#[utoipa::path(post, path = "/orders/{id}/pickup", tag = "orders", request_body = HandOver, security(("staff" = []), ("device" = [])),
     params(("id" = Uuid, Path, description = "order id")),
-    responses((status = 200, body = OrderView), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = OrderView), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody),
+        (status = 429, description = "ten pickup-code tries per order a minute", body = crate::error::ErrorBody)))]
 async fn hand_over(
     caller: Caller,
     State(state): State<AppState>,
@@ -361,7 +367,7 @@ async fn hand_over(
 /// Ships a paid delivery order from the warehouse.
 #[utoipa::path(post, path = "/orders/{id}/ship", tag = "orders", security(("staff" = [])),
     params(("id" = Uuid, Path, description = "order id")),
-    responses((status = 200, body = OrderView), (status = 409, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = OrderView), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 async fn ship(
     staff: StaffActor,
     State(state): State<AppState>,
@@ -385,7 +391,7 @@ async fn ship(
 /// Confirms delivery of a shipped order.
 #[utoipa::path(post, path = "/orders/{id}/deliver", tag = "orders", security(("staff" = [])),
     params(("id" = Uuid, Path, description = "order id")),
-    responses((status = 200, body = OrderView), (status = 409, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = OrderView), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 async fn deliver(
     staff: StaffActor,
     State(state): State<AppState>,

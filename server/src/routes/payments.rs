@@ -68,8 +68,8 @@ pub struct PaymentIntent {
 /// per the order's member (429 with `Retry-After`).
 #[utoipa::path(post, path = "/orders/{id}/payments", tag = "payments", request_body = CreatePayment,
     params(("id" = Uuid, Path, description = "order id")),
-    responses((status = 200, body = PaymentIntent), (status = 409, body = crate::error::ErrorBody),
-        (status = 429, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = PaymentIntent), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)))]
 async fn create_payment(
     client: ClientAddr,
     State(state): State<AppState>,
@@ -103,49 +103,23 @@ pub struct PaymentNotification {
 
 /// Receives a signed payment notification from the provider.
 #[utoipa::path(post, path = "/payments/notify", tag = "payments", request_body = PaymentNotification,
-    responses((status = 200), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+    responses((status = 200), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
+        (status = 404, description = "no payment provider sends notifications to this server", body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 async fn notify(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> AppResult<Json<serde_json::Value>> {
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-    };
-    let timestamp: i64 = header("x-pay-timestamp")
-        .and_then(|t| t.parse().ok())
-        .ok_or_else(|| AppError::Unauthorized("missing or malformed X-Pay-Timestamp".into()))?;
-    let signature = header("x-pay-signature")
-        .ok_or_else(|| AppError::Unauthorized("missing X-Pay-Signature".into()))?;
-    let expected = state
-        .keys
-        .payment_signature(timestamp, &body)
-        .ok_or_else(|| AppError::not_found("no payment provider sends notifications here"))?;
-    if !signatures_match(&expected, signature) {
-        tracing::warn!("payment notification with a bad signature refused");
-        return Err(AppError::Unauthorized("bad notification signature".into()));
-    }
-    let age = (chrono::Utc::now().timestamp() - timestamp).abs();
-    if age > state.settings.payments.notification_tolerance_secs {
-        return Err(AppError::bad_request(
-            "stale_notification",
-            "notification timestamp is too old or in the future",
-        ));
-    }
-    let notification: PaymentNotification = serde_json::from_slice(&body)
-        .map_err(|e| AppError::bad_request("invalid_body", format!("invalid notification: {e}")))?;
-    if notification.status != "succeeded" {
-        return Err(AppError::bad_request(
-            "unsupported_status",
-            "only succeeded notifications are handled",
-        ));
-    }
-    if notification.notify_id.is_empty() || notification.notify_id.len() > 128 {
-        return Err(AppError::field("notify_id", "must be 1 to 128 characters"));
-    }
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let notification = read_notification(
+        state.keys.payment_secret.as_ref(),
+        state.settings.payments.notification_tolerance_secs,
+        chrono::Utc::now().timestamp(),
+        header("x-pay-timestamp"),
+        header("x-pay-signature"),
+        &body,
+    )?;
     let answer = crate::app::payments::take_notification(
         &state,
         &PaidNotice {
@@ -157,6 +131,64 @@ async fn notify(
     )
     .await?;
     Ok(Json(answer))
+}
+
+/// Reads a provider notification as it arrived — the `X-Pay-Timestamp` and `X-Pay-Signature`
+/// headers and the raw body — checking, in order: that a provider sends notifications here
+/// (`secret`; 404 otherwise), the timestamp (401 when missing or not a number), the signature
+/// over the timestamp and the body (401), the timestamp within `tolerance_secs` of `now_secs`
+/// (400 `stale_notification`), the body (400), its status (400) and its notification id (422).
+/// Nothing is read from the body before its signature is checked.
+fn read_notification(
+    secret: Option<&[u8; 32]>,
+    tolerance_secs: i64,
+    now_secs: i64,
+    timestamp: Option<&str>,
+    signature: Option<&str>,
+    body: &[u8],
+) -> AppResult<PaymentNotification> {
+    let timestamp: i64 = timestamp
+        .map(str::trim)
+        .and_then(|t| t.parse().ok())
+        .ok_or_else(|| AppError::Unauthorized("missing or malformed X-Pay-Timestamp".into()))?;
+    let signature = signature
+        .map(str::trim)
+        .ok_or_else(|| AppError::Unauthorized("missing X-Pay-Signature".into()))?;
+    let secret = secret
+        .ok_or_else(|| AppError::not_found("no payment provider sends notifications here"))?;
+    let expected = crate::secrets::payment_signature(secret, timestamp, body);
+    if !signatures_match(&expected, signature) {
+        tracing::warn!("payment notification with a bad signature refused");
+        return Err(AppError::Unauthorized("bad notification signature".into()));
+    }
+    // Checked: a signed timestamp may still be any number (i64::MIN has no absolute value).
+    let fresh = now_secs
+        .checked_sub(timestamp)
+        .is_some_and(|age| age.unsigned_abs() <= tolerance_secs.unsigned_abs());
+    if !fresh {
+        return Err(AppError::bad_request(
+            "stale_notification",
+            "notification timestamp is too old or in the future",
+        ));
+    }
+    if retail_domain::wire::json_has_nul(body) {
+        return Err(AppError::bad_request(
+            "invalid_body",
+            "text must not contain NUL characters",
+        ));
+    }
+    let notification: PaymentNotification = serde_json::from_slice(body)
+        .map_err(|e| AppError::bad_request("invalid_body", format!("invalid notification: {e}")))?;
+    if notification.status != "succeeded" {
+        return Err(AppError::bad_request(
+            "unsupported_status",
+            "only succeeded notifications are handled",
+        ));
+    }
+    if notification.notify_id.is_empty() || notification.notify_id.len() > 128 {
+        return Err(AppError::field("notify_id", "must be 1 to 128 characters"));
+    }
+    Ok(notification)
 }
 
 /// What the sandbox provider shows and pays: an online order's payment or a lane's.
@@ -337,7 +369,8 @@ async fn lane_payment(
 /// shopper paid first (the lane then takes the payment).
 #[utoipa::path(post, path = "/pos/payments/{id}/cancel", tag = "payments", security(("device" = [])),
     params(("id" = Uuid, Path, description = "payment id")),
-    responses((status = 200, body = LanePayment), (status = 409, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = LanePayment), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody)))]
 async fn cancel_lane_payment(
     device: DeviceActor,
     State(state): State<AppState>,
@@ -346,4 +379,134 @@ async fn cancel_lane_payment(
     own_lane_payment(&state, &device, id).await?;
     let record = storage::lane_payments::cancel(&state.store, id, &device.location_id).await?;
     Ok(Json(record.to_wire(&state.public_url)))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const SECRET: [u8; 32] = [7; 32];
+    const NOW: i64 = 1_800_000_000;
+    const TOLERANCE: i64 = 300;
+
+    fn read(
+        timestamp: Option<&str>,
+        signature: Option<&str>,
+        body: &[u8],
+    ) -> AppResult<PaymentNotification> {
+        read_notification(Some(&SECRET), TOLERANCE, NOW, timestamp, signature, body)
+    }
+
+    fn signed(timestamp: i64, body: &[u8]) -> String {
+        crate::secrets::payment_signature(&SECRET, timestamp, body)
+    }
+
+    fn notification(notify_id: &str, amount: Money) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({
+            "notify_id": notify_id, "payment_id": Uuid::now_v7(), "provider_ref": "ref",
+            "amount": amount, "status": "succeeded"
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn refusals_and_their_statuses() {
+        let body = notification("n1", Money::from_fen(1250));
+        let ts = NOW.to_string();
+        let sig = signed(NOW, &body);
+        assert_eq!(read(Some(&ts), Some(&sig), &body).unwrap().notify_id, "n1");
+        let status = |r: AppResult<PaymentNotification>| r.unwrap_err().status().as_u16();
+        assert_eq!(status(read(None, Some(&sig), &body)), 401);
+        assert_eq!(status(read(Some("soon"), Some(&sig), &body)), 401);
+        assert_eq!(status(read(Some(&ts), None, &body)), 401);
+        assert_eq!(status(read(Some(&ts), Some("00"), &body)), 401);
+        let old = (NOW - TOLERANCE - 1).to_string();
+        assert_eq!(
+            status(read(
+                Some(&old),
+                Some(&signed(NOW - TOLERANCE - 1, &body)),
+                &body
+            )),
+            400
+        );
+        let extreme = i64::MIN.to_string();
+        assert_eq!(
+            status(read(Some(&extreme), Some(&signed(i64::MIN, &body)), &body)),
+            400
+        );
+        assert_eq!(
+            status(read_notification(
+                None,
+                TOLERANCE,
+                NOW,
+                Some(&ts),
+                Some(&sig),
+                &body
+            )),
+            404,
+            "no provider outside demo mode"
+        );
+    }
+
+    proptest! {
+        /// Anything posted to the notification endpoint — any headers, any body — is refused
+        /// with a clear status unless it carries the provider's signature; never a panic.
+        #[test]
+        fn any_request_is_read_or_refused(
+            timestamp in proptest::option::of(prop_oneof![any::<i64>().prop_map(|t| t.to_string()), ".{0,24}"]),
+            signature in proptest::option::of("[0-9a-f]{64}|.{0,70}"),
+            body in proptest::collection::vec(any::<u8>(), 0..512),
+        ) {
+            let result = read(timestamp.as_deref(), signature.as_deref(), &body);
+            let err = result.expect_err("an unsigned notification is refused");
+            prop_assert_eq!(err.status().as_u16(), 401);
+        }
+
+        /// A signed notification is read back as sent when fresh, refused (400) when stale,
+        /// whatever its timestamp; a signed body that is not a notification is a 400.
+        #[test]
+        fn signed_notifications_are_read_back(
+            age in any::<i64>(),
+            notify_id in "[A-Za-z0-9_-]{1,128}",
+            fen in 0i64..=i64::MAX,
+            garbage in proptest::collection::vec(any::<u8>(), 0..256),
+        ) {
+            let timestamp = NOW.wrapping_sub(age);
+            let ts = timestamp.to_string();
+            let body = notification(&notify_id, Money::from_fen(fen));
+            let result = read(Some(&ts), Some(&signed(timestamp, &body)), &body);
+            let fresh = NOW.checked_sub(timestamp).is_some_and(|a| a.unsigned_abs() <= TOLERANCE as u64);
+            match result {
+                Ok(n) => {
+                    prop_assert!(fresh);
+                    prop_assert_eq!(n.notify_id, notify_id);
+                    prop_assert_eq!(n.amount, Money::from_fen(fen));
+                }
+                Err(e) => {
+                    prop_assert!(!fresh);
+                    prop_assert_eq!(e.code(), "stale_notification");
+                }
+            }
+            let now = NOW.to_string();
+            let signed_garbage = read(Some(&now), Some(&signed(NOW, &garbage)), &garbage);
+            if let Err(e) = signed_garbage {
+                prop_assert_eq!(e.status().as_u16(), 400);
+            }
+        }
+
+        /// One byte changed anywhere in a signed body, and it is refused.
+        #[test]
+        fn a_changed_body_is_refused(at in any::<prop::sample::Index>(), byte in any::<u8>()) {
+            let body = notification("n1", Money::from_fen(1250));
+            let sig = signed(NOW, &body);
+            let mut changed = body.clone();
+            let i = at.index(changed.len());
+            prop_assume!(changed[i] != byte);
+            changed[i] = byte;
+            prop_assert_eq!(read(Some(&NOW.to_string()), Some(&sig), &changed).unwrap_err().status().as_u16(), 401);
+        }
+    }
 }

@@ -32,6 +32,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Promotion list filter.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PromotionFilter {
     /// Only promotions not ended and not past their window (default true).
     pub current: Option<bool>,
@@ -97,7 +98,7 @@ pub struct TillRoundingRequest {
 /// Sets a store's till rounding (抹零) (head office or the store's manager; audited).
 #[utoipa::path(put, path = "/stores/{id}/pricing", tag = "promotions", security(("staff" = [])),
     params(("id" = String, Path, description = "store code")), request_body = TillRoundingRequest,
-    responses((status = 200, body = PricingContext), (status = 403, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = PricingContext), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 async fn set_till_rounding(
     staff: StaffActor,
     State(state): State<AppState>,
@@ -119,6 +120,7 @@ async fn set_till_rounding(
 
 /// Which store's context.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ContextQuery {
     /// Store code (staff; a device always gets its own store's).
     pub store: Option<String>,
@@ -126,8 +128,8 @@ pub struct ContextQuery {
 
 /// The pricing context of a store's lanes: active and upcoming promotions (flash sales are
 /// online only), points rules, the store's rounding and the key for signed codes.
-#[utoipa::path(get, path = "/pricing/context", tag = "promotions", params(ContextQuery),
-    responses((status = 200, body = PricingContext), (status = 403, body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/pricing/context", tag = "promotions", security(("device" = []), ("staff" = [])), params(ContextQuery),
+    responses((status = 200, body = PricingContext), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 async fn context(
     caller: Caller,
     State(state): State<AppState>,

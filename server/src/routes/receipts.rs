@@ -71,6 +71,7 @@ async fn register_key(
 
 /// Which store's keys.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct KeysQuery {
     /// Store code (staff; a device always gets its own store's keys).
     pub store: Option<String>,
@@ -111,6 +112,7 @@ async fn revoke_key(
 
 /// Which receipt.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ViewQuery {
     /// The receipt code as scanned (`RC2.…`, or `RC1.…`).
     pub code: String,

@@ -56,6 +56,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Filter and page of stock levels.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LevelQuery {
     /// Only this location (store staff and devices: their own, the default).
     pub location_id: Option<String>,
@@ -78,6 +79,7 @@ pub struct Page<T: ToSchema> {
 
 /// Filter and page of the movement ledger.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MovementQuery {
     /// Only this location (store staff: their own, the default).
     pub location_id: Option<String>,
@@ -182,6 +184,7 @@ pub struct NewTransfer {
 
 /// Filter and page of transfers.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TransferQuery {
     /// Only transfers from or to this location (store staff: their own, the default).
     pub location_id: Option<String>,
@@ -363,7 +366,7 @@ async fn check_skus(state: &AppState, skus: &[Uuid], in_lines: bool) -> AppResul
 /// Stock levels: on hand, reserved, available, threshold and flags, by (location, SKU). Store
 /// staff and devices see their own location; head office any.
 #[utoipa::path(get, path = "/stock", tag = "stock", security(("staff" = []), ("device" = [])), params(LevelQuery),
-    responses((status = 200, body = Page<StockLevel>), (status = 403, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Page<StockLevel>), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 async fn list_levels(
     caller: Caller,
     State(state): State<AppState>,
@@ -408,7 +411,7 @@ async fn levels_page(
 
 /// The movement ledger, newest first. Store staff see their own location; head office any.
 #[utoipa::path(get, path = "/stock/movements", tag = "stock", security(("staff" = [])), params(MovementQuery),
-    responses((status = 200, body = Page<MovementRecord>), (status = 403, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Page<MovementRecord>), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 async fn list_movements(
     staff: StaffActor,
     State(state): State<AppState>,
@@ -454,7 +457,7 @@ async fn availability(
 /// Low-stock alerts: rows whose available quantity is at or below their threshold (threshold >
 /// 0), and rows with negative on hand (`needs_reconciliation`, e.g. after offline sales).
 #[utoipa::path(get, path = "/stock/alerts", tag = "stock", security(("staff" = []), ("device" = [])), params(LevelQuery),
-    responses((status = 200, body = Page<StockLevel>), (status = 403, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Page<StockLevel>), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 async fn alerts(
     caller: Caller,
     State(state): State<AppState>,
@@ -645,7 +648,7 @@ async fn create_transfer(
 
 /// Transfers from or to a location, newest first (store staff: their own location).
 #[utoipa::path(get, path = "/stock/transfers", tag = "stock", security(("staff" = [])), params(TransferQuery),
-    responses((status = 200, body = Page<Transfer>), (status = 403, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Page<Transfer>), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 async fn list_transfers(
     staff: StaffActor,
     State(state): State<AppState>,

@@ -322,6 +322,10 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for Form<T> {
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(|_| WebError::bad_form())?;
+        // No text keeps a NUL character (PostgreSQL refuses them).
+        if bytes.windows(3).any(|w| w == b"%00") {
+            return Err(WebError::bad_form());
+        }
         let token: CsrfOnly =
             serde_urlencoded::from_bytes(&bytes).map_err(|_| WebError::bad_form())?;
         check_csrf(state, &sid, token.csrf.as_deref())?;

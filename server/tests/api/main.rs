@@ -14,6 +14,7 @@ mod browser;
 mod bus;
 mod catalog;
 mod edge;
+mod fuzz;
 mod http_safety;
 mod lane_pay;
 mod lane_staff;
