@@ -212,18 +212,11 @@ pub struct BrokerUrl {
 /// When the scheme is not `mqtt://`, `tcp://` or `mqtts://`, the port is not a number, there is
 /// no host, or the URL carries a login.
 pub fn parse_broker_url(url: &str) -> Result<BrokerUrl, LinkError> {
-    let (rest, tls) = if let Some(rest) = url.strip_prefix("mqtts://") {
-        (rest, true)
-    } else if let Some(rest) = url
-        .strip_prefix("mqtt://")
-        .or_else(|| url.strip_prefix("tcp://"))
-    {
-        (rest, false)
-    } else {
-        return Err(LinkError::Address(format!(
+    let (rest, tls) = retail_domain::wire::bus::broker_scheme(url).ok_or_else(|| {
+        LinkError::Address(format!(
             "the broker address must start with mqtt:// or mqtts:// (got {url:?})"
-        )));
-    };
+        ))
+    })?;
     let rest = rest.trim_end_matches('/');
     if rest.contains('@') {
         return Err(LinkError::Address(

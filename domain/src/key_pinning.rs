@@ -31,6 +31,22 @@ pub struct KeyPinning {
     pub refused: Option<String>,
 }
 
+impl KeyPinning {
+    /// Logs what happened to the key (a rotation, a first pin, a refusal), the same on every
+    /// device.
+    pub fn log(&self) {
+        if self.rotated {
+            tracing::info!("code-verifier key rotated by the configuration");
+        }
+        if self.first {
+            tracing::info!("code-verifier key pinned (first fetch with the device credential)");
+        }
+        if let Some(reason) = &self.refused {
+            tracing::error!("{reason}");
+        }
+    }
+}
+
 /// The message of a refused key (logged by the device, answered to a `resync` command).
 pub const REFUSED: &str = "the server answered a code-verifier key that differs from the pinned \
                            one; refused, the pinned key stays (rotate it with code_verifier_key \

@@ -170,15 +170,7 @@ async fn refresh_verifier(
     if let Some(key) = &pin.save {
         store.set(VERIFIER_KEY, key).await?;
     }
-    if pin.rotated {
-        tracing::info!("code-verifier key rotated by the configuration");
-    }
-    if pin.first {
-        tracing::info!("code-verifier key pinned (first fetch with the device credential)");
-    }
-    if let Some(reason) = &pin.refused {
-        tracing::error!("{reason}");
-    }
+    pin.log();
     Ok(VerifierRefresh {
         key: pin
             .key

@@ -119,15 +119,7 @@ pub async fn refresh_context(
     if let Some(key) = &pin.save {
         db.pin_verifier_key(key).await?;
     }
-    if pin.rotated {
-        tracing::info!("code-verifier key rotated by the configuration");
-    }
-    if pin.first {
-        tracing::info!("code-verifier key pinned (first fetch with the device credential)");
-    }
-    if let Some(reason) = &pin.refused {
-        tracing::error!("{reason}");
-    }
+    pin.log();
     let (mut context, result) = match fetched {
         Ok(context) => (Some(context), Ok::<(), SyncError>(())),
         Err(err) => (previous.clone(), Err(err.into())),

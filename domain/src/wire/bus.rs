@@ -31,6 +31,18 @@ pub const VERSION: u32 = 1;
 /// Largest payload a receiver accepts (bytes).
 pub const MAX_PAYLOAD: usize = 16 * 1024;
 
+/// Splits a store-bus broker address into what follows its scheme and whether it is MQTT over
+/// TLS: `mqtts://…` is TLS; `mqtt://…` and `tcp://…` are plain; anything else is `None`.
+pub fn broker_scheme(url: &str) -> Option<(&str, bool)> {
+    if let Some(rest) = url.strip_prefix("mqtts://") {
+        Some((rest, true))
+    } else {
+        url.strip_prefix("mqtt://")
+            .or_else(|| url.strip_prefix("tcp://"))
+            .map(|rest| (rest, false))
+    }
+}
+
 /// `retail/v1/stores/{store}/devices/{device}/status` (retained presence, also the Last Will).
 pub fn status_topic(store: &str, device: Uuid) -> String {
     format!("{TOPIC_ROOT}/stores/{store}/devices/{device}/status")

@@ -68,14 +68,7 @@ impl BrokerAddress {
 /// Parses `mqtt://[user[:password]@]host[:port]` (port 1883 by default), or `mqtts://…` for
 /// MQTT over TLS (port 8883 by default).
 pub fn parse_mqtt_url(url: &str) -> anyhow::Result<BrokerAddress> {
-    let (rest, tls) = if let Some(rest) = url.strip_prefix("mqtts://") {
-        (rest, true)
-    } else if let Some(rest) = url
-        .strip_prefix("mqtt://")
-        .or_else(|| url.strip_prefix("tcp://"))
-    {
-        (rest, false)
-    } else {
+    let Some((rest, tls)) = retail_domain::wire::bus::broker_scheme(url) else {
         anyhow::bail!("MQTT_URL must start with mqtt:// or mqtts:// (got {url:?})")
     };
     let rest = rest.trim_end_matches('/');
