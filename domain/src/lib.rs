@@ -10,6 +10,8 @@
 //! * [`barcode`] — GTIN (EAN-13 / EAN-8 / UPC-A) check digits and configurable variable-measure
 //!   (price / weight) EAN-13 decoding.
 //! * [`order`] — order channels, fulfilment kinds, statuses and the checked state machine.
+//! * [`payment_code`] — telling a WeChat Pay from an Alipay payment code (付款码) scanned at a
+//!   lane.
 //! * [`points`] — member tiers, points earning, redemption and reversal.
 //! * [`pricing`] — the pricing and promotions engine: one pure function that prices a basket
 //!   for every channel (sale, member and tier prices, 满减, discounts, buy X get Y, coupons,
@@ -30,6 +32,7 @@ pub mod ids;
 pub mod key_pinning;
 pub mod money;
 pub mod order;
+pub mod payment_code;
 pub mod points;
 pub mod pricing;
 pub mod profiles;

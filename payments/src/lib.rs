@@ -1,7 +1,8 @@
 //! `retail-payments`: how the server talks to payment providers, kept apart from the server's
 //! storage and use cases so each provider's wire format and cryptography is one tested unit.
 //!
-//! * [`payment_code`] — recognising the payment code (付款码) a shopper shows at a lane;
+//! * [`payment_code`] — recognising the payment code (付款码) a shopper shows at a lane (from
+//!   `retail-domain`, which the lanes share);
 //! * [`alipay`] — the Alipay open-platform client (RSA2): QR and mobile-browser prepay, payment
 //!   codes, query, close and cancel, refunds, notifications, the daily bill;
 //! * [`wechat`] — WeChat Pay API v3 (direct merchant): prepay, payment code, query, reverse,
@@ -20,7 +21,7 @@
 #![forbid(unsafe_code)]
 
 pub mod alipay;
-pub mod payment_code;
+pub use retail_domain::payment_code;
 pub mod wechat;
 
 use chrono::{DateTime, Utc};

@@ -1470,7 +1470,10 @@ impl Runner<'_> {
                     })
                     .await?
             }
-            PaymentMethod::Points | PaymentMethod::SandboxQr => {
+            PaymentMethod::Points
+            | PaymentMethod::SandboxQr
+            | PaymentMethod::WechatPay
+            | PaymentMethod::Alipay => {
                 return Err(LaneError::NotUsableHere(
                     "points: use `points N`; QR: use `pay qr [AMOUNT]`".into(),
                 ));
@@ -1564,7 +1567,11 @@ impl Runner<'_> {
                 let outcome = self.lane.qr_paid(payment.id, provider_ref).await?;
                 self.finish_payment(outcome, payment.amount).await
             }
-            LanePaymentStatus::Cancelled | LanePaymentStatus::Pending => {
+            LanePaymentStatus::Cancelled
+            | LanePaymentStatus::Pending
+            | LanePaymentStatus::UserPaying
+            | LanePaymentStatus::Failed
+            | LanePaymentStatus::Reversed => {
                 self.lane.drop_qr().await?;
                 Ok(format!(
                     "QR payment {} cancelled; {}",

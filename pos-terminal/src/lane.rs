@@ -1062,7 +1062,9 @@ impl Lane {
                 return Err(LaneError::Offline("paying with the stored balance"))
             }
             PaymentMethod::Points => return Err(LaneError::Offline("paying with points")),
-            PaymentMethod::SandboxQr => return Err(LaneError::Offline("a QR payment")),
+            PaymentMethod::SandboxQr | PaymentMethod::WechatPay | PaymentMethod::Alipay => {
+                return Err(LaneError::Offline("a QR payment"))
+            }
         };
         self.add_confirmed_payment(TakenPayment {
             payment: PosPayment {
@@ -1419,6 +1421,8 @@ fn method_name(method: PaymentMethod) -> &'static str {
         PaymentMethod::Points => "积分",
         PaymentMethod::SandboxQr => "扫码",
         PaymentMethod::Card => "银行卡",
+        PaymentMethod::WechatPay => "微信支付",
+        PaymentMethod::Alipay => "支付宝",
     }
 }
 

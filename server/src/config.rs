@@ -49,7 +49,7 @@ pub struct Settings {
     pub orders: OrderSettings,
     /// Staff authentication.
     pub auth: AuthSettings,
-    /// The sandbox payment provider.
+    /// Payment providers (WeChat Pay, Alipay; the sandbox in demo mode) and refund rules.
     pub payments: PaymentSettings,
     /// Points, tiers and redemption.
     pub points: PointsRules,
@@ -473,11 +473,176 @@ fn default_login_attempts_per_user() -> u32 {
     100
 }
 
-/// Sandbox payment provider settings.
+/// Payment providers and the rules around them (issue 14).
+///
+/// ```toml
+/// [payments.wechat]                         # WeChat Pay API v3, direct merchant (直连商户)
+/// mch_id = "1900000001"
+/// app_id = "wx8888888888888888"
+/// merchant_serial_no = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1"
+/// merchant_private_key_file = "/etc/retail/wechatpay/apiclient_key.pem"
+/// api_v3_key = "…"                          # better: RETAIL_PAYMENTS__WECHAT__API_V3_KEY
+/// wechatpay_public_key_file = "/etc/retail/wechatpay/pub_key.pem"
+/// wechatpay_public_key_id = "PUB_KEY_ID_0114232134912410000000000000"
+/// # platform_certificates_file = "/etc/retail/wechatpay/platform.pem"  # instead of, or beside
+///
+/// [payments.alipay]                         # Alipay open platform, RSA2
+/// app_id = "2021000000000000"
+/// app_private_key_file = "/etc/retail/alipay/app_private_key.pem"
+/// alipay_public_key_file = "/etc/retail/alipay/alipay_public_key.pem"
+/// seller_id = "2088000000000000"            # optional: notifications must name it
+/// ```
+///
+/// A provider with none of its settings is off; one with some but not all is refused at start,
+/// naming the missing setting. The sandbox provider exists in demo mode only.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PaymentSettings {
-    /// A notification whose timestamp is further than this from now is refused.
+    /// A notification whose timestamp is further than this from now is refused (the sandbox's;
+    /// WeChat Pay's is fixed at 5 minutes by the client).
     pub notification_tolerance_secs: i64,
+    /// WeChat Pay; off unless configured.
+    #[serde(default)]
+    pub wechat: WechatPaySettings,
+    /// Alipay; off unless configured.
+    #[serde(default)]
+    pub alipay: AlipaySettings,
+    /// A refund above this amount waits for a store manager's approval (default ¥500).
+    #[serde(default = "default_refund_approval_above")]
+    pub refund_approval_above: retail_domain::money::Money,
+    /// A provider payment still pending this long after it was started, or after it was last
+    /// asked about, is queried at the provider by the background settler (default 30 s).
+    #[serde(default = "default_settle_after_secs")]
+    pub settle_after_secs: u64,
+}
+
+fn default_refund_approval_above() -> retail_domain::money::Money {
+    retail_domain::money::Money::from_fen(50_000)
+}
+
+fn default_settle_after_secs() -> u64 {
+    30
+}
+
+/// WeChat Pay API v3 settings ([`PaymentSettings`]); keys are read from the files named.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WechatPaySettings {
+    /// The merchant id (商户号).
+    pub mch_id: String,
+    /// The app id payments are made for (公众号 / 小程序 AppID).
+    pub app_id: String,
+    /// The serial number of the merchant's API certificate.
+    pub merchant_serial_no: String,
+    /// The merchant's API private key (`apiclient_key.pem`).
+    pub merchant_private_key_file: String,
+    /// The API v3 key (32 characters).
+    pub api_v3_key: String,
+    /// The WeChat Pay public key (`pub_key.pem`), with its id below.
+    pub wechatpay_public_key_file: String,
+    /// The WeChat Pay public key's id (`PUB_KEY_ID_…`).
+    pub wechatpay_public_key_id: String,
+    /// WeChat Pay platform certificates (PEM), instead of or beside the public key.
+    pub platform_certificates_file: String,
+    /// The API's address (empty: WeChat Pay's own; tests point it at a fake).
+    pub base_url: String,
+}
+
+impl WechatPaySettings {
+    /// True when any setting is given (then all that are needed must be).
+    pub fn is_set(&self) -> bool {
+        self.required().iter().any(|(_, v)| !v.trim().is_empty())
+            || !self.wechatpay_public_key_file.trim().is_empty()
+            || !self.wechatpay_public_key_id.trim().is_empty()
+            || !self.platform_certificates_file.trim().is_empty()
+    }
+
+    fn required(&self) -> [(&'static str, &str); 5] {
+        [
+            ("mch_id", &self.mch_id),
+            ("app_id", &self.app_id),
+            ("merchant_serial_no", &self.merchant_serial_no),
+            ("merchant_private_key_file", &self.merchant_private_key_file),
+            ("api_v3_key", &self.api_v3_key),
+        ]
+    }
+
+    /// Refuses a half-configured WeChat Pay, naming the missing setting.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if !self.is_set() {
+            return Ok(());
+        }
+        for (name, value) in self.required() {
+            anyhow::ensure!(
+                !value.trim().is_empty(),
+                "payments.wechat.{name} is missing (RETAIL_PAYMENTS__WECHAT__{}): WeChat Pay is \
+                 half configured",
+                name.to_uppercase()
+            );
+        }
+        anyhow::ensure!(
+            !self.wechatpay_public_key_file.trim().is_empty()
+                || !self.platform_certificates_file.trim().is_empty(),
+            "payments.wechat.wechatpay_public_key_file (with wechatpay_public_key_id) or \
+             payments.wechat.platform_certificates_file is missing: WeChat Pay's key is needed \
+             to verify its answers and notifications"
+        );
+        anyhow::ensure!(
+            self.wechatpay_public_key_file.trim().is_empty()
+                == self.wechatpay_public_key_id.trim().is_empty(),
+            "payments.wechat.wechatpay_public_key_file and payments.wechat.wechatpay_public_key_id \
+             go together (RETAIL_PAYMENTS__WECHAT__WECHATPAY_PUBLIC_KEY_ID)"
+        );
+        Ok(())
+    }
+}
+
+/// Alipay open-platform settings ([`PaymentSettings`]); keys are read from the files named.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AlipaySettings {
+    /// The app's id (`app_id`).
+    pub app_id: String,
+    /// The app's private key (应用私钥), PEM or the bare base64 Alipay's key tool writes.
+    pub app_private_key_file: String,
+    /// Alipay's public key for the app (支付宝公钥).
+    pub alipay_public_key_file: String,
+    /// The merchant's PID (`2088…`); optional: when set, notifications must name it.
+    pub seller_id: String,
+    /// The gateway (empty: Alipay's production gateway; tests point it at a fake).
+    pub gateway: String,
+}
+
+impl AlipaySettings {
+    /// True when any setting is given (then all that are needed must be).
+    pub fn is_set(&self) -> bool {
+        self.required().iter().any(|(_, v)| !v.trim().is_empty())
+            || !self.seller_id.trim().is_empty()
+            || !self.gateway.trim().is_empty()
+    }
+
+    fn required(&self) -> [(&'static str, &str); 3] {
+        [
+            ("app_id", &self.app_id),
+            ("app_private_key_file", &self.app_private_key_file),
+            ("alipay_public_key_file", &self.alipay_public_key_file),
+        ]
+    }
+
+    /// Refuses a half-configured Alipay, naming the missing setting.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if !self.is_set() {
+            return Ok(());
+        }
+        for (name, value) in self.required() {
+            anyhow::ensure!(
+                !value.trim().is_empty(),
+                "payments.alipay.{name} is missing (RETAIL_PAYMENTS__ALIPAY__{}): Alipay is half \
+                 configured",
+                name.to_uppercase()
+            );
+        }
+        Ok(())
+    }
 }
 
 impl Default for Settings {
@@ -513,6 +678,10 @@ impl Default for Settings {
             },
             payments: PaymentSettings {
                 notification_tolerance_secs: 300,
+                wechat: WechatPaySettings::default(),
+                alipay: AlipaySettings::default(),
+                refund_approval_above: default_refund_approval_above(),
+                settle_after_secs: default_settle_after_secs(),
             },
             points: PointsRules::default(),
             mqtt: MqttSettings {
@@ -634,6 +803,12 @@ impl Settings {
             "mqtt.mosquitto_pid_file needs mqtt.mosquitto_dir (the files to reload)"
         );
         self.sms.validate()?;
+        self.payments.wechat.validate()?;
+        self.payments.alipay.validate()?;
+        anyhow::ensure!(
+            self.payments.settle_after_secs >= 1,
+            "payments.settle_after_secs must be at least 1"
+        );
         self.tls.validate()?;
         anyhow::ensure!(
             !self.tls.enabled()
@@ -725,6 +900,58 @@ mod tests {
                     && e.contains("RETAIL_SMS__ACCESS_KEY_SECRET")),
             "{err:?}"
         );
+    }
+
+    #[test]
+    fn a_half_configured_payment_provider_is_refused_by_name() {
+        let err = |settings: &Settings| settings.validate().err().map(|e| e.to_string());
+        let mut settings = Settings::default();
+        settings.payments.wechat.mch_id = "1900000001".into();
+        settings.payments.wechat.app_id = "wx1".into();
+        settings.payments.wechat.merchant_serial_no = "ABC".into();
+        settings.payments.wechat.merchant_private_key_file = "/k.pem".into();
+        let e = err(&settings);
+        assert!(
+            e.as_deref()
+                .is_some_and(|e| e.contains("payments.wechat.api_v3_key is missing")
+                    && e.contains("RETAIL_PAYMENTS__WECHAT__API_V3_KEY")),
+            "{e:?}"
+        );
+        settings.payments.wechat.api_v3_key = "k".repeat(32);
+        let e = err(&settings);
+        assert!(
+            e.as_deref()
+                .is_some_and(|e| e.contains("wechatpay_public_key_file")),
+            "{e:?}"
+        );
+        settings.payments.wechat.wechatpay_public_key_file = "/pub.pem".into();
+        let e = err(&settings);
+        assert!(
+            e.as_deref()
+                .is_some_and(|e| e.contains("wechatpay_public_key_id")),
+            "{e:?}"
+        );
+        settings.payments.wechat.wechatpay_public_key_id = "PUB_KEY_ID_1".into();
+        assert!(settings.validate().is_ok());
+
+        settings.payments.alipay.seller_id = "2088000000000000".into();
+        let e = err(&settings);
+        assert!(
+            e.as_deref()
+                .is_some_and(|e| e.contains("payments.alipay.app_id is missing")),
+            "{e:?}"
+        );
+        settings.payments.alipay.app_id = "2021".into();
+        settings.payments.alipay.app_private_key_file = "/app.pem".into();
+        let e = err(&settings);
+        assert!(
+            e.as_deref().is_some_and(|e| e.contains(
+                "payments.alipay.alipay_public_key_file is missing (RETAIL_PAYMENTS__ALIPAY__ALIPAY_PUBLIC_KEY_FILE)"
+            )),
+            "{e:?}"
+        );
+        settings.payments.alipay.alipay_public_key_file = "/alipay.pem".into();
+        assert!(settings.validate().is_ok());
     }
 
     #[test]

@@ -123,6 +123,8 @@ impl Application {
             .build()
             .context("building the HTTP client")?;
         let sms = app::sms::sender_from_settings(&settings, http.clone())?;
+        let payments = app::payment_providers::PaymentProviders::from_settings(&settings)?;
+        tracing::info!(providers = ?payments.available(), "payment providers");
         let intake = app::order_intake::OrderIntake::start(
             store.clone(),
             settings.orders.max_batch,
@@ -203,6 +205,7 @@ impl Application {
             sessions: Default::default(),
             cart_badges: Default::default(),
             sms,
+            payments,
         });
         Ok(Self {
             listener,

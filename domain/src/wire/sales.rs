@@ -25,6 +25,10 @@ pub enum PaymentMethod {
     SandboxQr,
     /// A bank card on the lane's terminal.
     Card,
+    /// WeChat Pay (a QR the shopper scans, or the shopper's payment code scanned at the lane).
+    WechatPay,
+    /// Alipay (a QR the shopper scans, or the shopper's payment code scanned at the lane).
+    Alipay,
 }
 
 impl PaymentMethod {
@@ -36,7 +40,16 @@ impl PaymentMethod {
             Self::Points => "points",
             Self::SandboxQr => "sandbox_qr",
             Self::Card => "card",
+            Self::WechatPay => "wechat_pay",
+            Self::Alipay => "alipay",
         }
+    }
+
+    /// True for a payment provider's tender (the sandbox, WeChat Pay, Alipay): it goes through
+    /// the server's payment intents, has the provider's transaction id, and is refunded through
+    /// the provider.
+    pub fn is_provider(self) -> bool {
+        matches!(self, Self::SandboxQr | Self::WechatPay | Self::Alipay)
     }
 }
 
@@ -49,6 +62,8 @@ impl std::str::FromStr for PaymentMethod {
             "points" => Ok(Self::Points),
             "sandbox_qr" => Ok(Self::SandboxQr),
             "card" => Ok(Self::Card),
+            "wechat_pay" => Ok(Self::WechatPay),
+            "alipay" => Ok(Self::Alipay),
             other => Err(format!("unknown payment method {other:?}")),
         }
     }
@@ -95,7 +110,7 @@ pub struct PosPayment {
     /// Points redeemed, for `points` payments.
     #[serde(default)]
     pub points: i64,
-    /// The provider's reference, for QR payments.
+    /// The provider's transaction id, for provider payments (QR or payment code).
     #[serde(default)]
     pub provider_ref: Option<String>,
 }
@@ -155,16 +170,43 @@ pub struct CreateLanePayment {
     pub amount: Money,
 }
 
-/// Where a lane's QR payment stands.
+/// A lane asking the server to charge the payment code (付款码) a shopper shows
+/// (`POST /pos/payments/code`): the server charges it with the provider the code belongs to
+/// ([`crate::payment_code::classify_payment_code`]) and answers the [`LanePayment`]. A retry
+/// with the same id charges nothing again: it answers where that payment stands (asking the
+/// provider when it is still open).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCodePayment {
+    /// Client id of the payment (UUIDv7), journalled by the lane before it asks: the sale pushed
+    /// later carries it as its `wechat_pay` / `alipay` payment's id.
+    pub id: Uuid,
+    /// The sale being rung up (its client id).
+    pub sale_id: Uuid,
+    /// The amount charged to the code.
+    pub amount: Money,
+    /// The payment code as scanned (digits).
+    pub auth_code: String,
+}
+
+/// Where a lane's provider payment (QR or payment code) stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LanePaymentStatus {
-    /// Waiting for the shopper to pay.
+    /// Waiting for the shopper to pay (a QR shown), or the outcome is not known yet (the
+    /// provider did not answer: ask again).
     Pending,
-    /// The provider notified the payment.
+    /// The payer is confirming on their phone (entering their PIN): ask again.
+    UserPaying,
+    /// Paid.
     Succeeded,
     /// Cancelled at the lane before it was paid.
     Cancelled,
+    /// Refused by the provider (see `failure`): final; the lane takes another tender.
+    Failed,
+    /// Cancelled at the provider (撤销) after the shopper did not confirm in time: final; if it
+    /// had been paid meanwhile, the provider gives the money back.
+    Reversed,
 }
 
 impl LanePaymentStatus {
@@ -172,8 +214,11 @@ impl LanePaymentStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
+            Self::UserPaying => "user_paying",
             Self::Succeeded => "succeeded",
             Self::Cancelled => "cancelled",
+            Self::Failed => "failed",
+            Self::Reversed => "reversed",
         }
     }
 }
@@ -183,8 +228,11 @@ impl std::str::FromStr for LanePaymentStatus {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "pending" => Ok(Self::Pending),
+            "user_paying" => Ok(Self::UserPaying),
             "succeeded" => Ok(Self::Succeeded),
             "cancelled" => Ok(Self::Cancelled),
+            "failed" => Ok(Self::Failed),
+            "reversed" => Ok(Self::Reversed),
             other => Err(format!("unknown lane payment status {other:?}")),
         }
     }
@@ -209,8 +257,19 @@ pub struct LanePayment {
     /// The sale (order) that took it, once pushed.
     #[serde(default)]
     pub order_id: Option<Uuid>,
-    /// The provider's page: shown as a QR for the shopper's phone.
+    /// The provider's page or code URL: shown as a QR for the shopper's phone (empty for a
+    /// payment code).
     pub pay_url: String,
+    /// The tender: `sandbox_qr`, `wechat_pay` or `alipay`.
+    #[serde(default = "sandbox_qr")]
+    pub method: PaymentMethod,
+    /// Why the provider refused it (`failed`), for the cashier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+}
+
+fn sandbox_qr() -> PaymentMethod {
+    PaymentMethod::SandboxQr
 }
 
 /// A batch of sales pushed by a lane.

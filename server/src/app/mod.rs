@@ -20,6 +20,7 @@ pub mod member_login;
 pub mod members;
 pub mod order_intake;
 pub mod orders;
+pub mod payment_providers;
 pub mod payments;
 pub mod pricing;
 pub mod privacy;
@@ -97,6 +98,8 @@ pub struct Shared {
     pub sessions: shop_session::SessionCache,
     /// Cart badges recently counted.
     pub cart_badges: shop_session::CartBadges,
+    /// The payment providers (WeChat Pay, Alipay when configured; the sandbox in demo mode).
+    pub payments: payment_providers::PaymentProviders,
     /// Sends one-time log-in codes (none: SMS log-in is unavailable; the sandbox only in demo
     /// mode).
     pub sms: Option<Arc<dyn sms::SmsSender>>,

@@ -9,6 +9,7 @@ use retail_domain::order::{check_transition, Fulfilment, OrderStatus, Transition
 use serde_json::json;
 
 use super::orders::{announce, record_status};
+use super::payment_providers::Provider;
 use super::AppState;
 use crate::actor::ClientAddr;
 use crate::error::{AppError, AppResult};
@@ -16,16 +17,17 @@ use crate::storage;
 use crate::storage::orders::OrderHead;
 use crate::storage::payments::PaidNotice;
 
-/// Fails unless this server has a payment provider. Until real providers are configured, the
-/// only one is the sandbox, which exists in demo mode alone (`demo = true`): outside it no
-/// payment can be started and no code path signs a notification for itself.
-pub fn require_provider(state: &AppState) -> AppResult<()> {
-    if state.settings.demo {
+/// Fails unless this server takes payments through `provider`. The sandbox exists in demo mode
+/// alone (`demo = true`): outside it no sandbox payment can be started and no code path signs a
+/// notification for itself.
+pub fn require_provider(state: &AppState, provider: Provider) -> AppResult<()> {
+    if state.payments.has(provider) {
         Ok(())
     } else {
-        Err(AppError::Unavailable(
-            "no payment provider is configured on this server".into(),
-        ))
+        Err(AppError::Unavailable(format!(
+            "the payment provider {} is not configured on this server",
+            provider.as_str()
+        )))
     }
 }
 
@@ -40,7 +42,7 @@ pub async fn start_order_payment(
     payment_id: uuid::Uuid,
     order_id: uuid::Uuid,
 ) -> AppResult<(storage::payments::PaymentView, String)> {
-    require_provider(state)?;
+    require_provider(state, Provider::Sandbox)?;
     let limits = &state.settings.orders;
     state.limiter.check(
         &format!("intent:{}", client.limit_key()),

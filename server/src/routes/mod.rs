@@ -19,6 +19,7 @@ pub mod coupons;
 pub mod devices;
 pub mod edge;
 pub mod health;
+pub mod lane_payments;
 pub mod locations;
 pub mod members;
 pub mod orders;
@@ -169,6 +170,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(members::router())
         .merge(orders::router())
         .merge(payments::router())
+        .merge(lane_payments::router())
         .merge(sales::router())
         .merge(receipts::router())
         .merge(promotions::router())

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 
 use retail_domain::money::Money;
-use retail_domain::wire::sales::{LanePayment, LanePaymentStatus};
+use retail_domain::wire::sales::{LanePayment, LanePaymentStatus, PaymentMethod};
 use sqlx::any::AnyRow;
 use uuid::Uuid;
 
@@ -30,10 +30,14 @@ pub struct LanePaymentRecord {
     pub device_id: Uuid,
     /// Amount.
     pub amount: Money,
+    /// The tender: `sandbox_qr`, `wechat_pay` or `alipay`.
+    pub method: PaymentMethod,
     /// Where it stands.
     pub status: LanePaymentStatus,
     /// The provider's reference once paid.
     pub provider_ref: Option<String>,
+    /// Why the provider refused it.
+    pub failure: Option<String>,
     /// The sale that took it, once applied.
     pub order_id: Option<Uuid>,
 }
@@ -49,13 +53,19 @@ impl LanePaymentRecord {
             status: self.status,
             provider_ref: self.provider_ref.clone(),
             order_id: self.order_id,
-            pay_url: format!("{public_url}/sandbox/pay/{}", self.id),
+            pay_url: if self.method == PaymentMethod::SandboxQr {
+                format!("{public_url}/sandbox/pay/{}", self.id)
+            } else {
+                String::new()
+            },
+            method: self.method,
+            failure: self.failure.clone(),
         }
     }
 }
 
-const SELECT: &str = "SELECT id, sale_id, location_id, device_id, amount_fen, status, \
-     provider_ref, order_id FROM lane_payments";
+const SELECT: &str = "SELECT id, sale_id, location_id, device_id, amount_fen, method, status, \
+     provider_ref, failure, order_id FROM lane_payments";
 
 fn record(row: &AnyRow) -> AppResult<LanePaymentRecord> {
     Ok(LanePaymentRecord {
@@ -64,8 +74,10 @@ fn record(row: &AnyRow) -> AppResult<LanePaymentRecord> {
         location_id: col(row, "location_id")?,
         device_id: uuid_col(row, "device_id")?,
         amount: Money::from_fen(col(row, "amount_fen")?),
+        method: parse_col(row, "method")?,
         status: parse_col(row, "status")?,
         provider_ref: col(row, "provider_ref")?,
+        failure: col(row, "failure")?,
         order_id: col::<Option<String>>(row, "order_id")?
             .map(|s| s.parse())
             .transpose()
@@ -181,14 +193,16 @@ pub async fn cancel(store: &Store, id: Uuid, location_id: &str) -> AppResult<Lan
         ));
     }
     match found.status {
-        LanePaymentStatus::Cancelled => return Ok(found),
+        LanePaymentStatus::Cancelled | LanePaymentStatus::Failed | LanePaymentStatus::Reversed => {
+            return Ok(found)
+        }
         LanePaymentStatus::Succeeded => {
             return Err(AppError::conflict(
                 "already_paid",
                 "the shopper has paid this QR payment already",
             ))
         }
-        LanePaymentStatus::Pending => {}
+        LanePaymentStatus::Pending | LanePaymentStatus::UserPaying => {}
     }
     sqlx::query("UPDATE lane_payments SET status = 'cancelled', updated_at = $1 WHERE id = $2")
         .bind(now_ms())
@@ -233,13 +247,13 @@ pub async fn apply_paid(
                 "this payment has already succeeded",
             ))
         }
-        LanePaymentStatus::Cancelled => {
+        LanePaymentStatus::Cancelled | LanePaymentStatus::Failed | LanePaymentStatus::Reversed => {
             return Err(AppError::conflict(
                 "not_payable",
                 "the lane cancelled this payment",
             ))
         }
-        LanePaymentStatus::Pending => {}
+        LanePaymentStatus::Pending | LanePaymentStatus::UserPaying => {}
     }
     sqlx::query(
         "UPDATE lane_payments SET status = 'succeeded', provider_ref = $1, updated_at = $2 \

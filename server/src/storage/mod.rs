@@ -129,6 +129,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "sealed_member_names",
         include_str!("../../../migrations/0016_sealed_member_names.sql"),
     ),
+    (
+        17,
+        "real_payments",
+        include_str!("../../../migrations/0017_real_payments.sql"),
+    ),
 ];
 
 /// The central database.
