@@ -513,6 +513,14 @@ pub struct PaymentSettings {
     /// asked about, is queried at the provider by the background settler (default 30 s).
     #[serde(default = "default_settle_after_secs")]
     pub settle_after_secs: u64,
+    /// How long one call to a provider may take before its outcome counts as unknown (then
+    /// asked again, never guessed); default 10 000 ms.
+    #[serde(default = "default_provider_timeout_millis")]
+    pub provider_timeout_millis: u64,
+}
+
+fn default_provider_timeout_millis() -> u64 {
+    10_000
 }
 
 fn default_refund_approval_above() -> retail_domain::money::Money {
@@ -682,6 +690,7 @@ impl Default for Settings {
                 alipay: AlipaySettings::default(),
                 refund_approval_above: default_refund_approval_above(),
                 settle_after_secs: default_settle_after_secs(),
+                provider_timeout_millis: default_provider_timeout_millis(),
             },
             points: PointsRules::default(),
             mqtt: MqttSettings {
@@ -806,8 +815,8 @@ impl Settings {
         self.payments.wechat.validate()?;
         self.payments.alipay.validate()?;
         anyhow::ensure!(
-            self.payments.settle_after_secs >= 1,
-            "payments.settle_after_secs must be at least 1"
+            self.payments.settle_after_secs >= 1 && self.payments.provider_timeout_millis >= 100,
+            "payments.settle_after_secs must be at least 1 and payments.provider_timeout_millis at least 100"
         );
         self.tls.validate()?;
         anyhow::ensure!(

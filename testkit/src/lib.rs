@@ -41,6 +41,7 @@ pub mod edge;
 pub mod fuzzer;
 pub mod lane;
 mod macros;
+pub mod payments;
 pub mod postgres;
 pub mod server;
 pub mod sms;

@@ -99,7 +99,10 @@ fn read_key_file(setting: &str, path: &str) -> anyhow::Result<String> {
 }
 
 /// The WeChat Pay client for the settings, or `None` when none is configured.
-pub fn wechat_from_settings(settings: &WechatPaySettings) -> anyhow::Result<Option<WechatPay>> {
+pub fn wechat_from_settings(
+    settings: &WechatPaySettings,
+    timeout: std::time::Duration,
+) -> anyhow::Result<Option<WechatPay>> {
     settings.validate()?;
     if !settings.is_set() {
         return Ok(None);
@@ -129,6 +132,7 @@ pub fn wechat_from_settings(settings: &WechatPaySettings) -> anyhow::Result<Opti
             "platform_certificates_file",
             &settings.platform_certificates_file,
         )?,
+        timeout,
         ..WechatPayConfig::default()
     };
     if !settings.base_url.trim().is_empty() {
@@ -140,7 +144,10 @@ pub fn wechat_from_settings(settings: &WechatPaySettings) -> anyhow::Result<Opti
 }
 
 /// The Alipay client for the settings, or `None` when none is configured.
-pub fn alipay_from_settings(settings: &AlipaySettings) -> anyhow::Result<Option<Alipay>> {
+pub fn alipay_from_settings(
+    settings: &AlipaySettings,
+    timeout: std::time::Duration,
+) -> anyhow::Result<Option<Alipay>> {
     settings.validate()?;
     if !settings.is_set() {
         return Ok(None);
@@ -162,6 +169,7 @@ pub fn alipay_from_settings(settings: &AlipaySettings) -> anyhow::Result<Option<
     if !settings.gateway.trim().is_empty() {
         config.gateway = settings.gateway.trim().into();
     }
+    config.timeout = timeout;
     Alipay::new(config)
         .map(Some)
         .map_err(|e| anyhow::anyhow!("payments.alipay: {e}"))
@@ -182,10 +190,11 @@ impl PaymentProviders {
     /// The providers the configuration names; refuses a half-configured one (naming the
     /// setting) and keys that do not load. The sandbox exists in demo mode only.
     pub fn from_settings(settings: &Settings) -> anyhow::Result<PaymentProviders> {
+        let timeout = std::time::Duration::from_millis(settings.payments.provider_timeout_millis);
         Ok(PaymentProviders {
             sandbox: settings.demo,
-            wechat: wechat_from_settings(&settings.payments.wechat)?.map(Arc::new),
-            alipay: alipay_from_settings(&settings.payments.alipay)?.map(Arc::new),
+            wechat: wechat_from_settings(&settings.payments.wechat, timeout)?.map(Arc::new),
+            alipay: alipay_from_settings(&settings.payments.alipay, timeout)?.map(Arc::new),
         })
     }
 
