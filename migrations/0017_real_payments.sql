@@ -22,6 +22,9 @@ CREATE TABLE payments_v2 (
     status       TEXT NOT NULL CHECK (status IN ('pending', 'succeeded', 'refunded', 'closed')),
     provider_ref TEXT UNIQUE,
     scene        TEXT,
+    -- What the shopper was given to pay with (the provider's prepay: a QR code's text, a page
+    -- to open), JSON; shown again while the payment is pending.
+    prepay       TEXT,
     refunded_fen BIGINT NOT NULL DEFAULT 0,
     paid_at      BIGINT,
     -- When the background settler last asked the provider about a pending payment.

@@ -242,6 +242,8 @@ impl Application {
             tokio::spawn(bus::watch_catalog(state.store.clone(), bus, cancel.clone()));
         }
         let sweeper = tokio::spawn(app::sweeper::run(state.clone(), cancel.clone()));
+        let payment_sweeper =
+            tokio::spawn(app::sweeper::run_payments(state.clone(), cancel.clone()));
         {
             // Personal data sealed with a retired data key (or before key ids) is sealed
             // again in the background.
@@ -279,6 +281,7 @@ impl Application {
         }
         cancel.cancel();
         let _ = sweeper.await;
+        let _ = payment_sweeper.await;
         state.intake.close().await;
         state.store.close().await;
         tracing::info!("stopped");

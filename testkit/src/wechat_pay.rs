@@ -470,6 +470,22 @@ impl FakeWechatPay {
         Some(self.deliver(notification).await)
     }
 
+    /// The shopper pays a prepaid trade but its notification is lost on the way (never sent):
+    /// only a query finds it paid. False when there is no such unpaid trade.
+    pub fn pay_silently(&self, out_trade_no: &str) -> bool {
+        self.with(|i| {
+            let Some(trade) = i.trades.get_mut(out_trade_no) else {
+                return false;
+            };
+            if !matches!(trade.trade_state.as_str(), "NOTPAY" | "USERPAYING") {
+                return false;
+            }
+            trade.trade_state = "SUCCESS".into();
+            trade.paid_at = Some(Utc::now());
+            true
+        })
+    }
+
     /// A refund settles (PROCESSING → `status`: SUCCESS, CLOSED or ABNORMAL) and its
     /// notification is sent; `None` when there is no such refund.
     pub async fn settle_refund(

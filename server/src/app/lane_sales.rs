@@ -1252,6 +1252,29 @@ pub async fn apply_return(
     }
     let returned_lines: Vec<ReturnLineResult> = results.iter().map(|(l, _)| l.clone()).collect();
     let tenders = storage::sales::tender_refunds(&basis, before.0, after.0);
+    // What goes back through a provider (WeChat Pay, Alipay, the sandbox) is sent to it after
+    // the commit, tracked until final; the return was approved with a manager's PIN already.
+    for tender in tenders
+        .iter()
+        .filter(|t| super::refunds::is_provider_tender(&t.method))
+    {
+        super::refunds::request_in_tx(
+            &mut tx,
+            Money::ZERO,
+            &super::refunds::RefundAsk {
+                order_id: input.order_id,
+                payment_id: None,
+                method: &tender.method,
+                amount_fen: tender.amount.fen(),
+                reason: "退货退款 return",
+                source: storage::refunds::RefundSource::Return,
+                source_id: Some(&return_id),
+                requested_by: actor,
+                approved_by: Some(input.approved_by),
+            },
+        )
+        .await?;
+    }
     storage::sales::insert_return(
         &mut tx,
         &storage::sales::ReturnRecord {

@@ -26,6 +26,7 @@ pub mod pricing;
 pub mod privacy;
 pub mod promotions;
 pub mod receipts;
+pub mod refunds;
 pub mod search;
 pub mod shop_session;
 pub mod sms;

@@ -207,12 +207,41 @@ pub async fn record_status(
     storage::notices::record_move_in_tx(tx, head, to, actor).await
 }
 
-/// Refunds every succeeded payment of an order (the sandbox provider refunds at once) and
-/// returns stored balance to the member; audited. Used when a paid order is cancelled. Answers
-/// the amount refunded, in fen.
+/// Refunds every succeeded payment of an order to its tender, audited: a provider payment
+/// (WeChat Pay, Alipay, the sandbox) through a refund its provider is sent after the commit
+/// ([`super::refunds`]), stored balance back to the member's balance. Used when a paid order is
+/// cancelled. Answers the amount refunded, in fen.
 pub async fn refund_all_in_tx(tx: &mut Tx, head: &OrderHead, actor: &str) -> AppResult<i64> {
     let mut total = 0;
     for (id, method, amount) in storage::payments::succeeded_of_order(tx, head.id).await? {
+        if super::refunds::is_provider_tender(&method) {
+            let payment_id = Uuid::try_parse(&id)
+                .map_err(|e| AppError::Internal(anyhow::anyhow!("payment id {id}: {e}")))?;
+            let left: i64 = storage::payments::refundable_of_order(tx, head.id, &method)
+                .await?
+                .iter()
+                .filter(|(p, _, _)| *p == payment_id)
+                .map(|(_, amount, refunded)| amount - refunded)
+                .sum();
+            super::refunds::request_in_tx(
+                tx,
+                Money::ZERO,
+                &super::refunds::RefundAsk {
+                    order_id: head.id,
+                    payment_id: Some(payment_id),
+                    method: &method,
+                    amount_fen: left,
+                    reason: "订单取消退款 order cancelled",
+                    source: storage::refunds::RefundSource::Cancel,
+                    source_id: None,
+                    requested_by: actor,
+                    approved_by: None,
+                },
+            )
+            .await?;
+            total += left;
+            continue;
+        }
         storage::payments::mark_refunded(tx, &id).await?;
         if method == "stored_balance" {
             if let Some(member) = head.member_id {

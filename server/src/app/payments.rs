@@ -1,12 +1,20 @@
-//! Taking a payment: a provider's notification, once its signature and freshness are checked by
-//! the adapter that received it, is applied here — to a lane's QR payment, or to an online
-//! order, which moves to paid (once per notification id, with the amount checked against the
-//! payment's and the order's), earns its member's points, and is announced to its store when it
-//! is a pickup order.
+//! Taking a payment through a provider (WeChat Pay, Alipay, the demo's sandbox): starting one
+//! for an online order ([`start_order_payment`]), applying a provider's verified notification
+//! or a query's answer ([`take_paid`]) — to a lane's payment, or to an online order, which moves
+//! to paid (once per notification, amount and currency checked), earns its member's points and
+//! is announced to its store when it is a pickup order — and the background settler that asks
+//! the providers about payments left pending ([`settle_pending`]).
+//!
+//! Nothing about money is decided by a guess: a provider that does not answer leaves a payment
+//! pending; money that arrives for an order no longer payable is recorded, refunded through
+//! [`super::refunds`] and raises an alert; an amount, currency or provider that differs from
+//! ours changes nothing and raises an alert.
 
 use retail_domain::money::Money;
-use retail_domain::order::{check_transition, Fulfilment, OrderStatus, TransitionError};
-use serde_json::json;
+use retail_domain::order::{check_transition, Fulfilment, OrderStatus};
+use retail_payments::{
+    PaidTrade, Prepay, PrepayRequest, PrepayScene, ProviderError, RefundRequest, TradeState,
+};
 
 use super::orders::{announce, record_status};
 use super::payment_providers::Provider;
@@ -15,7 +23,7 @@ use crate::actor::ClientAddr;
 use crate::error::{AppError, AppResult};
 use crate::storage;
 use crate::storage::orders::OrderHead;
-use crate::storage::payments::PaidNotice;
+use crate::storage::refunds::{AlertKind, NewAlert, RefundSource};
 
 /// Fails unless this server takes payments through `provider`. The sandbox exists in demo mode
 /// alone (`demo = true`): outside it no sandbox payment can be started and no code path signs a
@@ -31,18 +39,72 @@ pub fn require_provider(state: &AppState, provider: Provider) -> AppResult<()> {
     }
 }
 
-/// Starts a QR payment of a pending order's full amount and returns it with the path of the
-/// provider's page: only with a payment provider ([`require_provider`]), and within the rate
-/// limits on payment intents per client address and per the order's member
-/// (`orders.payment_intents_per_minute_per_*`; 429 with `Retry-After` beyond them). A retry
-/// with the same payment id answers the same intent.
+/// How the shopper pays an online order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PayScene {
+    /// A QR code to scan (desktop, scan-and-go, a till's display).
+    QrCode,
+    /// A mobile browser: the provider's page (WeChat H5, Alipay wap.pay), then back to
+    /// `return_url`.
+    MobileWeb {
+        /// Where the provider sends the shopper back.
+        return_url: String,
+    },
+    /// Inside WeChat, for the payer's openid (JSAPI / mini-program).
+    WechatJsapi {
+        /// The payer's openid for the merchant's app id.
+        openid: String,
+    },
+}
+
+impl PayScene {
+    fn stored(&self) -> &'static str {
+        match self {
+            PayScene::QrCode => "qr",
+            PayScene::MobileWeb { .. } => "h5",
+            PayScene::WechatJsapi { .. } => "jsapi",
+        }
+    }
+}
+
+/// A payment started: the payment and what the shopper is given to pay it with.
+#[derive(Clone, Debug)]
+pub struct StartedPayment {
+    /// The payment.
+    pub payment: storage::payments::PaymentView,
+    /// The provider's prepay (a QR code's text, a page, in-app parameters).
+    pub prepay: Prepay,
+}
+
+impl StartedPayment {
+    /// The one address that pays it: the QR code's text, the page to open, or for in-app
+    /// parameters the order's page.
+    pub fn pay_url(&self, public_url: &str) -> String {
+        match &self.prepay {
+            Prepay::QrCode { code_url } => code_url.clone(),
+            Prepay::Redirect { url } if url.starts_with('/') => format!("{public_url}{url}"),
+            Prepay::Redirect { url } => url.clone(),
+            Prepay::InApp { .. } => format!("{public_url}/orders/{}", self.payment.order_id),
+        }
+    }
+}
+
+/// Starts a payment of a pending order's full amount through `provider`: only with that
+/// provider configured ([`require_provider`]), and within the rate limits on payment intents per
+/// client address and per the order's member (`orders.payment_intents_per_minute_per_*`; 429
+/// with `Retry-After` beyond them). The payment is recorded before the provider is asked; a
+/// retry with the same payment id answers the prepay kept from the first time (or asks the
+/// provider again for the same trade, which answers the same). A provider that does not answer
+/// leaves the payment pending (503; the background settler asks about it later).
 pub async fn start_order_payment(
     state: &AppState,
     client: &ClientAddr,
     payment_id: uuid::Uuid,
     order_id: uuid::Uuid,
-) -> AppResult<(storage::payments::PaymentView, String)> {
-    require_provider(state, Provider::Sandbox)?;
+    provider: Provider,
+    scene: &PayScene,
+) -> AppResult<StartedPayment> {
+    require_provider(state, provider)?;
     let limits = &state.settings.orders;
     state.limiter.check(
         &format!("intent:{}", client.limit_key()),
@@ -55,34 +117,395 @@ pub async fn start_order_payment(
             limits.payment_intents_per_minute_per_member,
         )?;
     }
-    let payment = storage::payments::create_intent(&state.store, payment_id, order_id).await?;
-    let path = format!("/sandbox/pay/{}", payment.id);
-    Ok((payment, path))
+    let payment = storage::payments::create_intent(
+        &state.store,
+        payment_id,
+        order_id,
+        provider.method().as_str(),
+        scene.stored(),
+    )
+    .await?;
+    if payment.status != "pending" {
+        return Err(AppError::conflict(
+            "not_payable",
+            format!("payment {} is {}", payment.id, payment.status),
+        ));
+    }
+    if let Some(kept) = storage::payments::prepay(&state.store, payment.id).await? {
+        if let Ok(prepay) = serde_json::from_str::<Prepay>(&kept) {
+            return Ok(StartedPayment { payment, prepay });
+        }
+    }
+    let timeout = i64::try_from(state.settings.orders.payment_timeout_secs).unwrap_or(86_400);
+    let deadline = chrono::Utc::now() + chrono::Duration::seconds(timeout.min(86_400));
+    let request = PrepayRequest {
+        out_trade_no: payment.id.simple().to_string(),
+        description: format!("订单 {}", head.order_no),
+        amount_fen: payment.amount.fen(),
+        notify_url: super::refunds::notify_url(state, provider),
+        expires_at: storage::orders::expiry(state.store.reader(), order_id)
+            .await?
+            .map(storage::from_ms)
+            .filter(|at| *at > chrono::Utc::now())
+            .unwrap_or(deadline),
+        scene: match scene {
+            PayScene::QrCode => PrepayScene::QrCode,
+            PayScene::MobileWeb { return_url } => PrepayScene::MobileWeb {
+                client_ip: client.0.to_string(),
+                return_url: return_url.clone(),
+            },
+            PayScene::WechatJsapi { openid } => PrepayScene::WechatJsapi {
+                openid: openid.clone(),
+            },
+        },
+    };
+    let prepay = state
+        .payments
+        .prepay(provider, &request, &format!("/sandbox/pay/{}", payment.id))
+        .await
+        .map_err(|e| provider_error(provider, e))?;
+    // In-app parameters are signed for the moment: asked for again each time.
+    if !matches!(prepay, Prepay::InApp { .. }) {
+        if let Ok(text) = serde_json::to_string(&prepay) {
+            storage::payments::set_prepay(&state.store, payment.id, &text).await?;
+        }
+    }
+    Ok(StartedPayment { payment, prepay })
 }
 
-/// Applies a verified notification that a payment succeeded; answers what the provider is told
-/// (`{"ok": true, …}`).
-pub async fn take_notification(
+/// A provider's failure as the shopper or cashier is told it: no answer is 503 (try again), a
+/// refusal 409 `provider_refused` with the provider's message.
+pub fn provider_error(provider: Provider, err: ProviderError) -> AppError {
+    match err {
+        ProviderError::Rejected { code, message, .. } => AppError::conflict(
+            "provider_refused",
+            format!("{} refused: {code}: {message}", provider.label()),
+        ),
+        ProviderError::Config { .. } => {
+            tracing::error!(provider = provider.as_str(), error = %err, "payment provider not usable");
+            AppError::Unavailable(format!("{} is not available here", provider.label()))
+        }
+        other => {
+            tracing::warn!(provider = provider.as_str(), error = %other, "payment provider did not answer");
+            AppError::Unavailable(format!(
+                "{} did not answer; please try again",
+                provider.label()
+            ))
+        }
+    }
+}
+
+/// What became of a verified notification. Every outcome is answered to the provider as taken
+/// (it stops sending it): a payment applied now, one applied before, money refunded because its
+/// order was no longer payable, or an alert raised for head office instead of a change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Taken {
+    /// Applied now (its order paid, or the lane's payment succeeded).
+    Applied {
+        /// The order paid (none for a lane payment).
+        order_no: Option<String>,
+    },
+    /// Taken before (a retry, or a payment settled by a query first): nothing changed.
+    Duplicate,
+    /// Money arrived for an order that was cancelled or paid otherwise (or a lane payment the
+    /// lane had cancelled): recorded, refunded automatically, and an alert raised.
+    LatePayment,
+    /// Nothing applied; an alert raised (amount, currency or provider differs, unknown
+    /// payment).
+    Alerted,
+}
+
+fn alert(
+    provider: Provider,
+    notify_id: &str,
+    kind: AlertKind,
+    payment: Option<uuid::Uuid>,
+    order: Option<uuid::Uuid>,
+    detail: String,
+) -> NewAlert<'static> {
+    NewAlert {
+        id: format!("{}:{notify_id}", provider.as_str()),
+        kind,
+        provider: provider.as_str(),
+        payment_id: payment.map(|p| p.to_string()),
+        order_id: order,
+        detail,
+    }
+}
+
+fn clip(text: &str) -> String {
+    text.chars().take(64).collect()
+}
+
+/// Applies a verified notification (or a query's answer) that a trade was paid, whatever the
+/// provider: `notify_id` is the provider's id of the notification (`query:<payment>` for a
+/// query's answer). See [`Taken`] for the outcomes; an error means it could not be applied now
+/// (the provider is told so and sends it again).
+pub async fn take_paid(
     state: &AppState,
-    notice: &PaidNotice<'_>,
-) -> AppResult<serde_json::Value> {
-    if storage::lane_payments::get(&state.store, notice.payment_id)
+    provider: Provider,
+    notify_id: &str,
+    trade: &PaidTrade,
+) -> AppResult<Taken> {
+    let key = format!("{}:{notify_id}", provider.as_str());
+    let Ok(payment_id) = uuid::Uuid::try_parse(&trade.out_trade_no) else {
+        return unknown_payment(state, provider, notify_id, trade).await;
+    };
+    if let Some(lane) = storage::lane_payments::get(&state.store, payment_id).await? {
+        return take_lane_paid(state, provider, notify_id, &key, &lane, trade).await;
+    }
+    if storage::payments::find(&state.store, payment_id)
         .await?
-        .is_some()
+        .is_none()
     {
-        let paid = storage::lane_payments::apply_paid(
-            &state.store,
-            notice.notify_id,
-            notice.payment_id,
-            notice.provider_ref,
-            notice.amount,
+        return unknown_payment(state, provider, notify_id, trade).await;
+    }
+    let store = &state.store;
+    let mut tx = store.begin().await?;
+    let payment = storage::payments::lock_payment(&mut tx, store, payment_id).await?;
+    match storage::payments::record_notification(&mut tx, "payment_notifications", &key, payment.id)
+        .await
+    {
+        Ok(()) => {}
+        Err(e) if e.code() == "replayed_notification" => return Ok(Taken::Duplicate),
+        Err(e) => return Err(e),
+    }
+    let head = storage::orders::lock_head(&mut tx, store, payment.order_id).await?;
+    let paid = Money::from_fen(trade.amount_fen);
+    let problem = if payment.method != provider.method().as_str() {
+        Some(format!(
+            "{} says it was paid, but payment {} is a {} payment",
+            provider.label(),
+            payment.id,
+            payment.method
+        ))
+    } else if trade.currency != "CNY" || paid != payment.amount {
+        Some(format!(
+            "{} says {paid} {} was paid for payment {} of order {}, which is {} CNY",
+            provider.label(),
+            clip(&trade.currency),
+            payment.id,
+            head.order_no,
+            payment.amount
+        ))
+    } else if matches!(payment.status.as_str(), "succeeded" | "refunded")
+        && payment.transaction_id.as_deref() != Some(trade.transaction_id.as_str())
+    {
+        Some(format!(
+            "payment {} was paid as transaction {:?} and is now reported paid as {:?}",
+            payment.id,
+            payment.transaction_id,
+            clip(&trade.transaction_id)
+        ))
+    } else {
+        None
+    };
+    if let Some(detail) = problem {
+        tracing::error!(provider = provider.as_str(), payment = %payment.id, %detail, "payment notification not applied");
+        storage::refunds::raise_alert_in_tx(
+            &mut tx,
+            &alert(
+                provider,
+                notify_id,
+                AlertKind::AmountMismatch,
+                Some(payment.id),
+                Some(head.id),
+                detail,
+            ),
         )
         .await?;
-        tracing::info!(payment = %paid.id, store = %paid.location_id, "lane QR payment paid");
-        return Ok(json!({"ok": true, "payment_id": paid.id}));
+        tx.commit().await?;
+        return Ok(Taken::Alerted);
     }
-    let head = apply_paid(state, notice, "payment-provider").await?;
-    tracing::info!(order = %head.order_no, "order paid");
+    if matches!(payment.status.as_str(), "succeeded" | "refunded") {
+        tx.commit().await?;
+        return Ok(Taken::Duplicate);
+    }
+    let payable = head.status == OrderStatus::PendingPayment
+        && payment.amount.fen() == head.total_fen
+        && check_transition(head.fulfilment, head.status, OrderStatus::Paid).is_ok();
+    if !payable {
+        // The money is real: record it, give it back, tell head office.
+        storage::payments::mark_succeeded(&mut tx, payment.id, &trade.transaction_id).await?;
+        let ids = super::refunds::request_in_tx(
+            &mut tx,
+            state.settings.payments.refund_approval_above,
+            &super::refunds::RefundAsk {
+                order_id: head.id,
+                payment_id: Some(payment.id),
+                method: &payment.method,
+                amount_fen: payment.amount.fen(),
+                reason: "订单已取消或已支付，自动退款 order no longer payable",
+                source: RefundSource::LatePayment,
+                source_id: None,
+                requested_by: "payment-provider",
+                approved_by: None,
+            },
+        )
+        .await?;
+        storage::refunds::raise_alert_in_tx(
+            &mut tx,
+            &alert(
+                provider,
+                notify_id,
+                AlertKind::LatePayment,
+                Some(payment.id),
+                Some(head.id),
+                format!(
+                    "{} paid {} for order {} after it became {}: refunded automatically",
+                    provider.label(),
+                    payment.amount,
+                    head.order_no,
+                    head.status.as_str()
+                ),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::warn!(order = %head.order_no, payment = %payment.id, "a payment arrived for an order that is no longer payable; refunding");
+        super::refunds::send_soon(state, ids);
+        return Ok(Taken::LatePayment);
+    }
+    let head = apply_paid_in_tx(
+        state,
+        &mut tx,
+        &head,
+        payment.id,
+        &trade.transaction_id,
+        "payment-provider",
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(order = %head.order_no, provider = provider.as_str(), "order paid");
+    after_paid(state, &head, payment.id).await;
+    Ok(Taken::Applied {
+        order_no: Some(head.order_no),
+    })
+}
+
+/// A verified notification for a trade this server does not know: an alert, once.
+async fn unknown_payment(
+    state: &AppState,
+    provider: Provider,
+    notify_id: &str,
+    trade: &PaidTrade,
+) -> AppResult<Taken> {
+    tracing::error!(provider = provider.as_str(), out_trade_no = %clip(&trade.out_trade_no), "a paid notification for an unknown payment");
+    storage::refunds::raise_alert(
+        &state.store,
+        &alert(
+            provider,
+            notify_id,
+            AlertKind::UnknownPayment,
+            None,
+            None,
+            format!(
+                "{} says trade {:?} (transaction {:?}) was paid {}, but this server has no such payment",
+                provider.label(),
+                clip(&trade.out_trade_no),
+                clip(&trade.transaction_id),
+                Money::from_fen(trade.amount_fen)
+            ),
+        ),
+    )
+    .await?;
+    Ok(Taken::Alerted)
+}
+
+/// A lane's provider payment paid (its QR): applied to the lane payment; one the lane had
+/// cancelled meanwhile is refunded at once and raises an alert.
+async fn take_lane_paid(
+    state: &AppState,
+    provider: Provider,
+    notify_id: &str,
+    key: &str,
+    lane: &storage::lane_payments::LanePaymentRecord,
+    trade: &PaidTrade,
+) -> AppResult<Taken> {
+    if lane.method != provider.method()
+        || trade.currency != "CNY"
+        || trade.amount_fen != lane.amount.fen()
+    {
+        storage::refunds::raise_alert(
+            &state.store,
+            &alert(
+                provider,
+                notify_id,
+                AlertKind::AmountMismatch,
+                Some(lane.id),
+                None,
+                format!(
+                    "{} says {} {} was paid for lane payment {}, a {} payment of {} CNY",
+                    provider.label(),
+                    Money::from_fen(trade.amount_fen),
+                    clip(&trade.currency),
+                    lane.id,
+                    lane.method.as_str(),
+                    lane.amount
+                ),
+            ),
+        )
+        .await?;
+        return Ok(Taken::Alerted);
+    }
+    match storage::lane_payments::apply_paid(
+        &state.store,
+        key,
+        lane.id,
+        &trade.transaction_id,
+        lane.amount,
+    )
+    .await
+    {
+        Ok(paid) => {
+            tracing::info!(payment = %paid.id, store = %paid.location_id, "lane payment paid");
+            Ok(Taken::Applied { order_no: None })
+        }
+        Err(e) if matches!(e.code(), "replayed_notification" | "already_paid") => {
+            Ok(Taken::Duplicate)
+        }
+        Err(e) if e.code() == "not_payable" => {
+            // The lane gave up on it before the shopper paid: the money goes back at once.
+            let refund = RefundRequest {
+                out_refund_no: lane.id.simple().to_string(),
+                out_trade_no: lane.id.simple().to_string(),
+                transaction_id: Some(trade.transaction_id.clone()),
+                amount_fen: trade.amount_fen,
+                total_fen: trade.amount_fen,
+                reason: "收银台已取消，自动退款 cancelled at the till".into(),
+                notify_url: super::refunds::notify_url(state, provider),
+            };
+            let outcome = state.payments.refund(provider, &refund).await;
+            storage::refunds::raise_alert(
+                &state.store,
+                &alert(
+                    provider,
+                    notify_id,
+                    AlertKind::LatePayment,
+                    Some(lane.id),
+                    None,
+                    format!(
+                        "lane payment {} of store {} was paid {} after the lane cancelled it: {}",
+                        lane.id,
+                        lane.location_id,
+                        lane.amount,
+                        match &outcome {
+                            Ok(o) => format!("refund {:?}", o.state),
+                            Err(e) => format!("the refund was NOT sent ({e}): refund it by hand"),
+                        }
+                    ),
+                ),
+            )
+            .await?;
+            Ok(Taken::LatePayment)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// After an order is paid: the store hears of a pickup order, and the order's other pending
+/// provider payments (the shopper tried another provider first) are closed at their providers.
+async fn after_paid(state: &AppState, head: &OrderHead, paid: uuid::Uuid) {
     if head.fulfilment == Fulfilment::Pickup && state.bus.is_some() {
         match storage::orders::get(&state.store, head.id).await {
             Ok(order) => announce(state, &order, "created").await,
@@ -91,72 +514,134 @@ pub async fn take_notification(
             }
         }
     }
-    Ok(json!({"ok": true, "order_no": head.order_no}))
+    let others = match storage::payments::of_order(&state.store, head.id).await {
+        Ok(all) => all,
+        Err(e) => {
+            tracing::warn!(order = %head.order_no, error = %e, "reading an order's payments failed");
+            return;
+        }
+    };
+    for other in others
+        .into_iter()
+        .filter(|p| p.id != paid && p.status == "pending")
+    {
+        close_pending(state, &other).await;
+    }
 }
 
-/// Applies a (signature- and freshness-checked) payment notification to an online order: the
-/// amount must equal the payment's and the order's, each notification id is accepted once, and
-/// the order moves to paid. Everything or nothing. Returns the order's header after the change
-/// (for the pickup notice and points).
-pub async fn apply_paid(
+/// Closes a pending provider payment at its provider and marks it closed; left pending (and
+/// asked about again later) when the provider does not answer.
+async fn close_pending(state: &AppState, payment: &storage::payments::PaymentView) {
+    let Some(provider) = Provider::of_method_name(&payment.method) else {
+        return;
+    };
+    match state
+        .payments
+        .close(provider, &payment.id.simple().to_string())
+        .await
+    {
+        Ok(()) => {
+            if let Err(e) = storage::payments::mark_closed(&state.store, payment.id).await {
+                tracing::warn!(payment = %payment.id, error = %e, "marking a payment closed failed");
+            }
+        }
+        Err(e) => {
+            tracing::info!(payment = %payment.id, error = %e, "closing a payment at its provider failed; asked again later");
+        }
+    }
+}
+
+/// The background settler: asks the providers about payments still pending a while after they
+/// were started (or last asked about), so a notification that never came, or a provider that
+/// timed out, leaves no money unaccounted for. Paid → applied like a notification; closed or
+/// failed → closed; unpaid with its order no longer payable → closed at the provider; no answer
+/// → asked again later. Answers how many it asked about.
+pub async fn settle_pending(state: &AppState) -> AppResult<usize> {
+    let after_ms = i64::try_from(state.settings.payments.settle_after_secs)
+        .unwrap_or(86_400)
+        .saturating_mul(1_000);
+    let pending =
+        storage::payments::pending_to_settle(&state.store, storage::now_ms() - after_ms, 20)
+            .await?;
+    for payment in &pending {
+        if let Err(e) = settle_one(state, payment).await {
+            tracing::warn!(payment = %payment.id, error = %e, "settling a pending payment failed; tried again later");
+        }
+    }
+    Ok(pending.len())
+}
+
+async fn settle_one(state: &AppState, payment: &storage::payments::PaymentView) -> AppResult<()> {
+    let Some(provider) = Provider::of_method_name(&payment.method) else {
+        return Ok(());
+    };
+    storage::payments::mark_checked(&state.store, payment.id).await?;
+    if !state.payments.has(provider) {
+        return Ok(());
+    }
+    match state
+        .payments
+        .query(provider, &payment.id.simple().to_string())
+        .await
+    {
+        Ok(TradeState::Paid(trade)) => {
+            let taken =
+                take_paid(state, provider, &format!("query:{}", payment.id), &trade).await?;
+            tracing::info!(payment = %payment.id, ?taken, "a pending payment was found paid");
+        }
+        Ok(TradeState::Closed | TradeState::Failed(_)) => {
+            storage::payments::mark_closed(&state.store, payment.id).await?;
+        }
+        Ok(TradeState::Refunded) => {
+            storage::refunds::raise_alert(
+                &state.store,
+                &alert(
+                    provider,
+                    &format!("refunded:{}", payment.id),
+                    AlertKind::UnknownPayment,
+                    Some(payment.id),
+                    Some(payment.order_id),
+                    format!(
+                        "{} reports payment {} as paid and refunded, but no notification of it was taken here",
+                        provider.label(),
+                        payment.id
+                    ),
+                ),
+            )
+            .await?;
+        }
+        Ok(TradeState::NotPaid | TradeState::UserPaying) => {
+            let head = storage::orders::head(state.store.reader(), payment.order_id).await?;
+            if head.status != OrderStatus::PendingPayment {
+                close_pending(state, payment).await;
+            }
+        }
+        Err(e) => {
+            tracing::info!(payment = %payment.id, error = %e, "asking about a pending payment failed; asked again later");
+        }
+    }
+    Ok(())
+}
+
+/// Moves a payable order to paid inside the caller's transaction: the payment succeeded with
+/// the provider's transaction id, the order's payment deadline cleared, its status recorded,
+/// and a member's points earned on what was paid (once, by order id). Answers the order's
+/// header after the change.
+pub async fn apply_paid_in_tx(
     state: &AppState,
-    notice: &PaidNotice<'_>,
+    tx: &mut crate::storage::Tx,
+    head: &OrderHead,
+    payment_id: uuid::Uuid,
+    transaction_id: &str,
     actor: &str,
 ) -> AppResult<OrderHead> {
-    let store = &state.store;
-    let mut tx = store.begin().await?;
-    let payment = storage::payments::lock_payment(&mut tx, store, notice.payment_id).await?;
-    storage::payments::record_notification(
-        &mut tx,
-        "payment_notifications",
-        notice.notify_id,
-        payment.id,
-    )
-    .await?;
-    let head = storage::orders::lock_head(&mut tx, store, payment.order_id).await?;
-    if notice.amount != payment.amount || payment.amount.fen() != head.total_fen {
-        return Err(AppError::bad_request(
-            "amount_mismatch",
-            format!(
-                "notified amount {} does not match the order's {}",
-                notice.amount,
-                Money::from_fen(head.total_fen)
-            ),
-        ));
-    }
-    if payment.status == "succeeded" {
-        return Err(AppError::conflict(
-            "already_paid",
-            "this payment has already succeeded",
-        ));
-    }
-    match check_transition(head.fulfilment, head.status, OrderStatus::Paid) {
-        Ok(()) => {}
-        Err(TransitionError::AlreadyIn(_)) => {
-            return Err(AppError::conflict(
-                "already_paid",
-                "the order is already paid",
-            ));
-        }
-        Err(_) => {
-            return Err(AppError::conflict(
-                "not_payable",
-                format!(
-                    "order {} is {} and can no longer be paid",
-                    head.order_no,
-                    head.status.as_str()
-                ),
-            ));
-        }
-    }
-    storage::payments::mark_succeeded(&mut tx, payment.id, notice.provider_ref).await?;
-    storage::orders::clear_expiry(&mut tx, head.id).await?;
-    record_status(&mut tx, &head, OrderStatus::Paid, actor, "payment received").await?;
-    // A member's order earns points on what was paid, once (by order id).
+    storage::payments::mark_succeeded(tx, payment_id, transaction_id).await?;
+    storage::orders::clear_expiry(tx, head.id).await?;
+    record_status(tx, head, OrderStatus::Paid, actor, "payment received").await?;
     let mut points_earned = head.points_earned;
     if let Some(member) = head.member_id {
         points_earned = storage::members::earn_in_tx(
-            &mut tx,
+            tx,
             &state.settings.points,
             member,
             Money::from_fen(head.total_fen),
@@ -165,12 +650,11 @@ pub async fn apply_paid(
             storage::now_ms(),
         )
         .await?;
-        storage::orders::set_order_points_earned(&mut tx, head.id, points_earned).await?;
+        storage::orders::set_order_points_earned(tx, head.id, points_earned).await?;
     }
-    tx.commit().await?;
     Ok(OrderHead {
         status: OrderStatus::Paid,
         points_earned,
-        ..head
+        ..head.clone()
     })
 }

@@ -1,7 +1,8 @@
 //! Background sweeps driven from the database (so a restart loses nothing): cancelling unpaid
 //! orders past their payment deadline (releasing their reservations), cancelling pickups left
 //! uncollected (releasing stock, refunding), and expiring old points;
-//! also the SQLite WAL checkpoint, kept off the writer's commit path.
+//! also the SQLite WAL checkpoint, kept off the writer's commit path; and in a loop of their own
+//! the payment sweeps (refunds to send and follow, pending payments to ask about).
 
 use std::time::Duration;
 
@@ -34,6 +35,26 @@ pub async fn run(state: AppState, cancel: CancellationToken) {
                 Err(err) => tracing::warn!(error = %err, "expiring points failed; will retry"),
             }
             last_points_sweep = now;
+        }
+        tokio::select! {
+            () = cancel.cancelled() => break,
+            () = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
+/// Runs the payment sweeps until cancelled, apart from [`run`] (a provider that answers slowly
+/// must not hold up order deadlines): refunds sent to their providers and followed until final
+/// ([`crate::app::refunds::dispatch_due`]), and pending payments asked about
+/// ([`crate::app::payments::settle_pending`]).
+pub async fn run_payments(state: AppState, cancel: CancellationToken) {
+    let every = Duration::from_millis(state.settings.orders.sweep_interval_millis.max(50));
+    loop {
+        if let Err(err) = crate::app::refunds::dispatch_due(&state).await {
+            tracing::warn!(error = %err, "sending refunds failed; will retry");
+        }
+        if let Err(err) = crate::app::payments::settle_pending(&state).await {
+            tracing::warn!(error = %err, "settling pending payments failed; will retry");
         }
         tokio::select! {
             () = cancel.cancelled() => break,

@@ -1,8 +1,16 @@
-//! Payments: QR payment intents for online orders, the provider's signed notifications, and the
-//! **sandbox payment provider** — a stand-in for a real QR payment provider that lives in this
-//! process but talks to the server exactly as an external one would: the shopper confirms on the
-//! provider's page, and the provider POSTs a signed notification to
+//! Payments: payment intents for online orders through a provider (WeChat Pay, Alipay, the demo's
+//! sandbox), the providers' notifications — `POST /payments/wechat_pay/notify` (WeChat Pay API v3:
+//! signed headers, encrypted resource; answered 204, or 4xx/5xx `{"code":"FAIL"}` to have it sent
+//! again) and `POST /payments/alipay/notify` (a signed form; answered `success`, or `failure` to
+//! have it sent again) — and the **sandbox payment provider**, which exists in demo mode only: a
+//! stand-in that lives in this process but talks to the server as an external one would: the
+//! shopper confirms on the provider's page, and the provider POSTs a signed notification to
 //! `/api/v1/payments/notify` over HTTP.
+//!
+//! A notification that verifies is answered as taken whatever became of it (applied, a retry of
+//! one applied before, money refunded because its order was cancelled, or an alert for head
+//! office): the provider stops sending it. One that does not verify changes nothing and is
+//! refused.
 //!
 //! Notification contract (also what a real provider adapter must produce):
 //! `POST /api/v1/payments/notify` with headers `X-Pay-Timestamp: <unix seconds>` and
@@ -13,8 +21,8 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::Html;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use retail_domain::money::Money;
 use serde::{Deserialize, Serialize};
@@ -25,22 +33,39 @@ use uuid::Uuid;
 
 use super::{Json, Path};
 use crate::actor::ClientAddr;
+use crate::app::payment_providers::Provider;
+use crate::app::payments::{PayScene, Taken};
 use crate::app::AppState;
 use crate::error::{AppError, AppResult};
 use crate::secrets::signatures_match;
 use crate::storage;
-use crate::storage::payments::{PaidNotice, PaymentView};
+use crate::storage::payments::PaymentView;
 
 /// Payment routes.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_payment))
         .routes(routes!(notify))
+        .routes(routes!(wechat_notify))
+        .routes(routes!(alipay_notify))
 }
 
 /// The sandbox payment provider's own pages (outside `/api/v1`).
 pub fn sandbox_router() -> axum::Router<AppState> {
     axum::Router::new().route("/sandbox/pay/{id}", get(sandbox_page).post(sandbox_confirm))
+}
+
+/// Where the shopper pays.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentScene {
+    /// A QR code to scan (WeChat Pay Native, Alipay precreate).
+    #[default]
+    Qr,
+    /// A mobile browser (WeChat Pay H5, Alipay wap.pay): a page to open, then `return_url`.
+    MobileWeb,
+    /// Inside WeChat (JSAPI / mini-program), for `openid`.
+    Jsapi,
 }
 
 /// A payment intent request.
@@ -49,6 +74,19 @@ pub fn sandbox_router() -> axum::Router<AppState> {
 pub struct CreatePayment {
     /// Client id of the payment (UUIDv7); a retry answers the same intent.
     pub id: Uuid,
+    /// The provider (`wechat_pay`, `alipay`; `sandbox` in demo mode). Default: the first one
+    /// this server has, real providers first.
+    #[serde(default)]
+    pub provider: Option<Provider>,
+    /// Where the shopper pays (default `qr`).
+    #[serde(default)]
+    pub scene: PaymentScene,
+    /// `mobile_web`: where the provider sends the shopper back (an address of this server).
+    #[serde(default)]
+    pub return_url: Option<String>,
+    /// `jsapi`: the payer's openid for the merchant's app id.
+    #[serde(default)]
+    pub openid: Option<String>,
 }
 
 /// A payment intent and where the shopper pays it.
@@ -56,16 +94,23 @@ pub struct CreatePayment {
 pub struct PaymentIntent {
     /// The payment.
     pub payment: PaymentView,
-    /// The provider's page (shown as a QR on the till or opened on the phone).
+    /// What pays it: a QR code's text (show it as a QR), or the provider's page to open.
     pub pay_url: String,
+    /// The provider's prepay as it gave it: `{"kind":"qr_code","code_url"}`,
+    /// `{"kind":"redirect","url"}` or `{"kind":"in_app","params"}` (WeChat's
+    /// `requestPayment` parameters).
+    #[schema(value_type = Object)]
+    pub prepay: retail_payments::Prepay,
 }
 
-/// Starts a QR payment for a pending order (its full amount). Limited per client address and
-/// per the order's member (429 with `Retry-After`).
+/// Starts a payment for a pending order (its full amount) through a provider. Limited per client
+/// address and per the order's member (429 with `Retry-After`); 503 when the provider is not
+/// configured here or does not answer (the payment stays pending and is asked about later).
 #[utoipa::path(post, path = "/orders/{id}/payments", tag = "payments", request_body = CreatePayment,
     params(("id" = Uuid, Path, description = "order id")),
     responses((status = 200, body = PaymentIntent), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody),
-        (status = 422, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)))]
+        (status = 422, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody),
+        (status = 503, body = crate::error::ErrorBody)))]
 async fn create_payment(
     client: ClientAddr,
     State(state): State<AppState>,
@@ -73,12 +118,162 @@ async fn create_payment(
     Json(req): Json<CreatePayment>,
 ) -> AppResult<Json<PaymentIntent>> {
     retail_domain::ids::require_v7(req.id).map_err(|e| AppError::field("id", e.to_string()))?;
-    let (payment, path) =
-        crate::app::payments::start_order_payment(&state, &client, req.id, order_id).await?;
+    let provider = match req.provider {
+        Some(p) => p,
+        None => state.payments.available().first().copied().ok_or_else(|| {
+            AppError::Unavailable("no payment provider is configured on this server".into())
+        })?,
+    };
+    let scene = match req.scene {
+        PaymentScene::Qr => PayScene::QrCode,
+        PaymentScene::MobileWeb => {
+            let return_url = req.return_url.unwrap_or_default();
+            if !return_url.is_empty() && !return_url.starts_with(&*state.public_url) {
+                return Err(AppError::field(
+                    "return_url",
+                    "must be an address of this shop",
+                ));
+            }
+            PayScene::MobileWeb { return_url }
+        }
+        PaymentScene::Jsapi => {
+            let openid = req.openid.unwrap_or_default();
+            if openid.is_empty()
+                || openid.len() > 128
+                || !openid
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            {
+                return Err(AppError::field("openid", "the payer's openid is needed"));
+            }
+            if provider != Provider::WechatPay {
+                return Err(AppError::field("scene", "jsapi is WeChat Pay's"));
+            }
+            PayScene::WechatJsapi { openid }
+        }
+    };
+    let started = crate::app::payments::start_order_payment(
+        &state, &client, req.id, order_id, provider, &scene,
+    )
+    .await?;
     Ok(Json(PaymentIntent {
-        pay_url: format!("{}{path}", state.public_url),
-        payment,
+        pay_url: started.pay_url(&state.public_url),
+        payment: started.payment,
+        prepay: started.prepay,
     }))
+}
+
+/// WeChat Pay's answer to a notification (`204`, or a status with `{"code":"FAIL"}`).
+fn wechat_answer(answer: retail_payments::wechat::NotificationAnswer) -> Response {
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if answer.body.is_empty() {
+        status.into_response()
+    } else {
+        (
+            status,
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            answer.body,
+        )
+            .into_response()
+    }
+}
+
+/// Applies a verified notification from `provider`; true when it was taken (answered as such).
+async fn take(
+    state: &AppState,
+    provider: Provider,
+    notification: retail_payments::Notification,
+) -> AppResult<()> {
+    match notification {
+        retail_payments::Notification::Paid { notify_id, trade } => {
+            let taken =
+                crate::app::payments::take_paid(state, provider, &notify_id, &trade).await?;
+            tracing::info!(
+                provider = provider.as_str(),
+                ?taken,
+                "payment notification taken"
+            );
+        }
+        retail_payments::Notification::Refund {
+            notify_id, refund, ..
+        } => {
+            crate::app::refunds::take_notification(state, provider, &notify_id, &refund).await?;
+        }
+        retail_payments::Notification::Closed { .. } => {}
+    }
+    Ok(())
+}
+
+/// Receives WeChat Pay's notifications (payments and refunds): verified with WeChat Pay's key
+/// (signature headers, at most 5 minutes of skew), the resource decrypted with the API v3 key,
+/// then applied. 204 when taken; 401 `{"code":"FAIL"}` when it does not verify (nothing changes);
+/// 500 when it could not be applied now (WeChat Pay sends it again); 404 when WeChat Pay is not
+/// configured here.
+#[utoipa::path(post, path = "/payments/wechat_pay/notify", tag = "payments",
+    request_body(content = String, content_type = "application/json", description = "WeChat Pay's notification envelope"),
+    responses((status = 204, description = "taken"), (status = 401, description = "does not verify"),
+        (status = 404, body = crate::error::ErrorBody), (status = 500, description = "not applied now; sent again")))]
+async fn wechat_notify(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> AppResult<Response> {
+    use retail_payments::wechat::NotificationAnswer;
+    let wechat = state
+        .payments
+        .wechat()
+        .ok_or_else(|| AppError::not_found("WeChat Pay is not configured on this server"))?;
+    let notification = match wechat.verify_notification(&headers, &body) {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(error = %e, "a WeChat Pay notification was refused");
+            return Ok(wechat_answer(NotificationAnswer::failed(
+                401,
+                "the notification does not verify",
+            )));
+        }
+    };
+    match take(&state, Provider::WechatPay, notification).await {
+        Ok(()) => Ok(wechat_answer(NotificationAnswer::accepted())),
+        Err(e) => {
+            tracing::error!(error = %e, "a WeChat Pay notification could not be applied now");
+            Ok(wechat_answer(NotificationAnswer::failed(
+                500,
+                "not applied now; send it again",
+            )))
+        }
+    }
+}
+
+/// Receives Alipay's asynchronous notifications (a signed form): verified with Alipay's public
+/// key, then applied. `success` when taken; `failure` (400) when it does not verify (nothing
+/// changes) or (500) could not be applied now — Alipay sends it again; 404 when Alipay is not
+/// configured here.
+#[utoipa::path(post, path = "/payments/alipay/notify", tag = "payments",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "Alipay's notification form"),
+    responses((status = 200, description = "`success`: taken", content_type = "text/plain"),
+        (status = 400, description = "`failure`: does not verify"),
+        (status = 404, body = crate::error::ErrorBody), (status = 500, description = "`failure`: not applied now; sent again")))]
+async fn alipay_notify(State(state): State<AppState>, body: Bytes) -> AppResult<Response> {
+    use retail_payments::alipay::{NOTIFICATION_NOT_TAKEN, NOTIFICATION_TAKEN};
+    let alipay = state
+        .payments
+        .alipay()
+        .ok_or_else(|| AppError::not_found("Alipay is not configured on this server"))?;
+    let notification = match alipay.verify_notification(&body) {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(error = %e, "an Alipay notification was refused");
+            return Ok((StatusCode::BAD_REQUEST, NOTIFICATION_NOT_TAKEN).into_response());
+        }
+    };
+    match take(&state, Provider::Alipay, notification).await {
+        Ok(()) => Ok((StatusCode::OK, NOTIFICATION_TAKEN).into_response()),
+        Err(e) => {
+            tracing::error!(error = %e, "an Alipay notification could not be applied now");
+            Ok((StatusCode::INTERNAL_SERVER_ERROR, NOTIFICATION_NOT_TAKEN).into_response())
+        }
+    }
 }
 
 /// The body of a provider notification.
@@ -116,17 +311,27 @@ async fn notify(
         header("x-pay-signature"),
         &body,
     )?;
-    let answer = crate::app::payments::take_notification(
+    let taken = crate::app::payments::take_paid(
         &state,
-        &PaidNotice {
-            notify_id: &notification.notify_id,
-            payment_id: notification.payment_id,
-            provider_ref: &notification.provider_ref,
-            amount: notification.amount,
+        Provider::Sandbox,
+        &notification.notify_id,
+        &retail_payments::PaidTrade {
+            out_trade_no: notification.payment_id.to_string(),
+            transaction_id: notification.provider_ref.clone(),
+            amount_fen: notification.amount.fen(),
+            currency: "CNY".into(),
+            paid_at: None,
         },
     )
     .await?;
-    Ok(Json(answer))
+    Ok(Json(match taken {
+        Taken::Applied { order_no } => {
+            serde_json::json!({"ok": true, "taken": "applied", "order_no": order_no})
+        }
+        Taken::Duplicate => serde_json::json!({"ok": true, "taken": "duplicate"}),
+        Taken::LatePayment => serde_json::json!({"ok": true, "taken": "late_payment"}),
+        Taken::Alerted => serde_json::json!({"ok": true, "taken": "alerted"}),
+    }))
 }
 
 /// Reads a provider notification as it arrived — the `X-Pay-Timestamp` and `X-Pay-Signature`
@@ -229,11 +434,20 @@ async fn sandbox_page(
 }
 
 /// The shopper confirmed: the provider notifies the server over HTTP, signed, like a real one.
+/// Like a real provider it takes no money for a trade that is no longer open (paid already, or
+/// cancelled at the lane).
 async fn sandbox_confirm(
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
 ) -> AppResult<Html<String>> {
     let payment = payable(&state, id).await?;
+    if payment.status != "pending" {
+        return Ok(Html(format!(
+            "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>沙箱支付</title></head><body>\
+             <h1>支付未完成 Payment not completed</h1><p>¥{} · {}</p></body></html>",
+            payment.amount, payment.status
+        )));
+    }
     let notification = PaymentNotification {
         notify_id: format!("sbx-{}", retail_domain::ids::new_id().simple()),
         payment_id: payment.id,
@@ -263,7 +477,11 @@ async fn sandbox_confirm(
                 "the shop did not answer the payment notification: {e}"
             ))
         })?;
-    let ok = response.status().is_success();
+    let ok = response.status().is_success()
+        && response
+            .json::<serde_json::Value>()
+            .await
+            .is_ok_and(|answer| answer["taken"] == "applied");
     let back = match &payment.return_to {
         Some(url) => {
             format!("<p><a id=\"return\" href=\"{url}\">返回商户 Return to the shop</a></p>")

@@ -34,6 +34,7 @@ pub mod payments;
 pub mod privacy;
 pub mod promotions;
 pub mod receipts;
+pub mod refunds;
 pub mod sales;
 pub mod staff;
 pub mod stock;

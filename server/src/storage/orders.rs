@@ -561,6 +561,18 @@ pub async fn lock_head(tx: &mut Tx, store: &Store, id: Uuid) -> AppResult<OrderH
     head_from_row(&row)
 }
 
+/// An order's payment deadline (Unix ms), while it has one.
+pub async fn expiry(pool: &sqlx::AnyPool, id: Uuid) -> AppResult<Option<i64>> {
+    let row = sqlx::query("SELECT expires_at FROM orders WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_optional(pool)
+        .await?;
+    match row {
+        Some(row) => col(&row, "expires_at"),
+        None => Ok(None),
+    }
+}
+
 /// Reads an order's header without a lock.
 pub async fn head(pool: &sqlx::AnyPool, id: Uuid) -> AppResult<OrderHead> {
     let row = sqlx::query(&format!("SELECT {HEAD_COLUMNS} FROM orders WHERE id = $1"))

@@ -1,5 +1,6 @@
-//! Payments of online orders: payment intents with the (sandbox) provider, the provider's
-//! notifications (each accepted once), and refunds.
+//! Payments of orders: payment intents with a provider (WeChat Pay, Alipay, the demo's
+//! sandbox), the provider's notifications (each accepted once), the pending ones the background
+//! settler asks the provider about, and what is left of each to refund.
 
 use retail_domain::money::Money;
 use retail_domain::order::OrderStatus;
@@ -18,13 +19,22 @@ pub struct PaymentView {
     pub id: Uuid,
     /// Order.
     pub order_id: Uuid,
-    /// Method.
+    /// Method: `wechat_pay`, `alipay`, `sandbox_qr`, `cash`, `stored_balance`, `points`,
+    /// `card`.
     pub method: String,
     /// Amount.
     pub amount: Money,
-    /// `pending`, `succeeded` or `refunded`.
+    /// `pending`, `succeeded`, `refunded` (in full) or `closed` (never paid).
     pub status: String,
+    /// The provider's transaction id once paid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transaction_id: Option<String>,
+    /// Refunded so far (asked of the provider or paid back).
+    pub refunded: Money,
 }
+
+/// The columns [`view`] reads.
+const COLUMNS: &str = "id, order_id, method, amount_fen, status, provider_ref, refunded_fen";
 
 fn view(row: &sqlx::any::AnyRow) -> AppResult<PaymentView> {
     Ok(PaymentView {
@@ -33,29 +43,33 @@ fn view(row: &sqlx::any::AnyRow) -> AppResult<PaymentView> {
         method: col(row, "method")?,
         amount: Money::from_fen(col(row, "amount_fen")?),
         status: col(row, "status")?,
+        transaction_id: col(row, "provider_ref")?,
+        refunded: Money::from_fen(col(row, "refunded_fen")?),
     })
 }
 
-/// Creates (or, on retry with the same id, returns) a QR payment intent for a pending order,
-/// for the order's full amount.
+/// Creates (or, on retry with the same id, returns) a payment intent for a pending order, for
+/// the order's full amount, through `method` (a provider's tender) in `scene` (`qr`, `h5`,
+/// `jsapi`). The same id for another order or tender is refused (409 `id_in_use`).
 pub async fn create_intent(
     store: &Store,
     payment_id: Uuid,
     order_id: Uuid,
+    method: &str,
+    scene: &str,
 ) -> AppResult<PaymentView> {
     let mut tx = store.begin().await?;
     let head = lock_head(&mut tx, store, order_id).await?;
-    if let Some(existing) =
-        sqlx::query("SELECT id, order_id, method, amount_fen, status FROM payments WHERE id = $1")
-            .bind(payment_id.to_string())
-            .fetch_optional(&mut *tx)
-            .await?
+    if let Some(existing) = sqlx::query(&format!("SELECT {COLUMNS} FROM payments WHERE id = $1"))
+        .bind(payment_id.to_string())
+        .fetch_optional(&mut *tx)
+        .await?
     {
         let existing = view(&existing)?;
-        if existing.order_id != order_id {
+        if existing.order_id != order_id || existing.method != method {
             return Err(AppError::conflict(
                 "id_in_use",
-                "this payment id belongs to another order",
+                "this payment id belongs to another order or tender",
             ));
         }
         return Ok(existing);
@@ -68,12 +82,14 @@ pub async fn create_intent(
     }
     let now = now_ms();
     sqlx::query(
-        "INSERT INTO payments (id, order_id, method, amount_fen, status, created_at, updated_at) \
-         VALUES ($1, $2, 'sandbox_qr', $3, 'pending', $4, $4)",
+        "INSERT INTO payments (id, order_id, method, amount_fen, status, scene, created_at, \
+         updated_at) VALUES ($1, $2, $3, $4, 'pending', $5, $6, $6)",
     )
     .bind(payment_id.to_string())
     .bind(order_id.to_string())
+    .bind(method)
     .bind(head.total_fen)
+    .bind(scene)
     .bind(now)
     .execute(&mut *tx)
     .await?;
@@ -83,26 +99,127 @@ pub async fn create_intent(
 
 /// One payment.
 pub async fn get(store: &Store, id: Uuid) -> AppResult<PaymentView> {
-    let row =
-        sqlx::query("SELECT id, order_id, method, amount_fen, status FROM payments WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(store.writer())
-            .await?
-            .ok_or_else(|| AppError::not_found(format!("payment {id} not found")))?;
-    view(&row)
+    find(store, id)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("payment {id} not found")))
 }
 
-/// What a verified provider notification says.
-#[derive(Clone, Debug)]
-pub struct PaidNotice<'a> {
-    /// The provider's notification id (replays are refused).
-    pub notify_id: &'a str,
-    /// Our payment id.
-    pub payment_id: Uuid,
-    /// The provider's transaction reference.
-    pub provider_ref: &'a str,
-    /// The amount the provider says was paid.
-    pub amount: Money,
+/// One payment, if it exists.
+pub async fn find(store: &Store, id: Uuid) -> AppResult<Option<PaymentView>> {
+    sqlx::query(&format!("SELECT {COLUMNS} FROM payments WHERE id = $1"))
+        .bind(id.to_string())
+        .fetch_optional(store.writer())
+        .await?
+        .as_ref()
+        .map(view)
+        .transpose()
+}
+
+/// The payments of an order, oldest first.
+pub async fn of_order(store: &Store, order_id: Uuid) -> AppResult<Vec<PaymentView>> {
+    sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM payments WHERE order_id = $1 ORDER BY created_at, id"
+    ))
+    .bind(order_id.to_string())
+    .fetch_all(store.reader())
+    .await?
+    .iter()
+    .map(view)
+    .collect()
+}
+
+/// Provider payments still pending that the settler should ask about: started (or last asked
+/// about) before `before`, oldest first. The sandbox's are left out: it has nothing to ask.
+pub async fn pending_to_settle(
+    store: &Store,
+    before: i64,
+    limit: i64,
+) -> AppResult<Vec<PaymentView>> {
+    sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM payments WHERE status = 'pending' \
+         AND method IN ('wechat_pay', 'alipay') AND created_at <= $1 \
+         AND (checked_at IS NULL OR checked_at <= $1) ORDER BY created_at, id LIMIT $2"
+    ))
+    .bind(before)
+    .bind(limit)
+    .fetch_all(store.reader())
+    .await?
+    .iter()
+    .map(view)
+    .collect()
+}
+
+/// Keeps what the shopper was given to pay a pending payment with (the provider's prepay,
+/// JSON), to show it again.
+pub async fn set_prepay(store: &Store, id: Uuid, prepay: &str) -> AppResult<()> {
+    sqlx::query("UPDATE payments SET prepay = $1 WHERE id = $2 AND status = 'pending'")
+        .bind(prepay)
+        .bind(id.to_string())
+        .execute(store.writer())
+        .await?;
+    Ok(())
+}
+
+/// The prepay kept for a payment ([`set_prepay`]), if any.
+pub async fn prepay(store: &Store, id: Uuid) -> AppResult<Option<String>> {
+    let row = sqlx::query("SELECT prepay FROM payments WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_optional(store.reader())
+        .await?;
+    match row {
+        Some(row) => col(&row, "prepay"),
+        None => Ok(None),
+    }
+}
+
+/// Notes that the settler asked the provider about a pending payment now.
+pub async fn mark_checked(store: &Store, id: Uuid) -> AppResult<()> {
+    sqlx::query("UPDATE payments SET checked_at = $1 WHERE id = $2")
+        .bind(now_ms())
+        .bind(id.to_string())
+        .execute(store.writer())
+        .await?;
+    Ok(())
+}
+
+/// Marks a pending payment closed (the provider closed the trade unpaid); false when it was no
+/// longer pending.
+pub async fn mark_closed(store: &Store, id: Uuid) -> AppResult<bool> {
+    Ok(sqlx::query(
+        "UPDATE payments SET status = 'closed', updated_at = $1 WHERE id = $2 AND status = 'pending'",
+    )
+    .bind(now_ms())
+    .bind(id.to_string())
+    .execute(store.writer())
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// An order's succeeded payments through `method` with something left to refund:
+/// (payment id, amount, refunded so far), in fen, oldest first.
+pub async fn refundable_of_order(
+    tx: &mut Tx,
+    order: Uuid,
+    method: &str,
+) -> AppResult<Vec<(Uuid, i64, i64)>> {
+    let rows = sqlx::query(
+        "SELECT id, amount_fen, refunded_fen FROM payments WHERE order_id = $1 AND method = $2 \
+         AND status = 'succeeded' AND refunded_fen < amount_fen ORDER BY created_at, id",
+    )
+    .bind(order.to_string())
+    .bind(method)
+    .fetch_all(&mut **tx)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                uuid_col(row, "id")?,
+                col(row, "amount_fen")?,
+                col(row, "refunded_fen")?,
+            ))
+        })
+        .collect()
 }
 
 /// Records a provider notification's id in `table` (`payment_notifications` or
@@ -136,7 +253,7 @@ pub async fn record_notification(
 /// Reads (and on PostgreSQL locks) a payment inside a transaction; 404 for an unknown one.
 pub async fn lock_payment(tx: &mut Tx, store: &Store, id: Uuid) -> AppResult<PaymentView> {
     let row = sqlx::query(&format!(
-        "SELECT id, order_id, method, amount_fen, status FROM payments WHERE id = $1{}",
+        "SELECT {COLUMNS} FROM payments WHERE id = $1{}",
         store.for_update()
     ))
     .bind(id.to_string())
@@ -148,11 +265,13 @@ pub async fn lock_payment(tx: &mut Tx, store: &Store, id: Uuid) -> AppResult<Pay
 
 /// Marks a payment succeeded with the provider's transaction reference.
 pub async fn mark_succeeded(tx: &mut Tx, id: Uuid, provider_ref: &str) -> AppResult<()> {
+    let now = now_ms();
     sqlx::query(
-        "UPDATE payments SET status = 'succeeded', provider_ref = $1, updated_at = $2 WHERE id = $3",
+        "UPDATE payments SET status = 'succeeded', provider_ref = $1, paid_at = $2, updated_at = $2 \
+         WHERE id = $3",
     )
     .bind(provider_ref)
-    .bind(now_ms())
+    .bind(now)
     .bind(id.to_string())
     .execute(&mut **tx)
     .await?;
@@ -178,13 +297,17 @@ pub async fn succeeded_of_order(tx: &mut Tx, order: Uuid) -> AppResult<Vec<(Stri
         .collect()
 }
 
-/// Marks a payment refunded (the sandbox provider refunds at once).
+/// Marks a payment of an internal tender (cash, card, stored balance, points) refunded in full;
+/// provider payments are refunded through `payment_refunds` instead.
 pub async fn mark_refunded(tx: &mut Tx, id: &str) -> AppResult<()> {
-    sqlx::query("UPDATE payments SET status = 'refunded', updated_at = $1 WHERE id = $2")
-        .bind(now_ms())
-        .bind(id)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "UPDATE payments SET status = 'refunded', refunded_fen = amount_fen, updated_at = $1 \
+         WHERE id = $2",
+    )
+    .bind(now_ms())
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
@@ -224,10 +347,13 @@ pub async fn orders_of_provider_refs(
     Ok(out)
 }
 
-/// Marks every succeeded payment of an order refunded (everything was returned).
+/// Marks every succeeded internal-tender payment of an order refunded (everything was
+/// returned); its provider payments are marked as their refunds are recorded.
 pub async fn mark_order_refunded(tx: &mut Tx, order: Uuid) -> AppResult<()> {
     sqlx::query(
-        "UPDATE payments SET status = 'refunded', updated_at = $1 WHERE order_id = $2 AND status = 'succeeded'",
+        "UPDATE payments SET status = 'refunded', refunded_fen = amount_fen, updated_at = $1 \
+         WHERE order_id = $2 AND status = 'succeeded' \
+         AND method NOT IN ('wechat_pay', 'alipay', 'sandbox_qr')",
     )
     .bind(now_ms())
     .bind(order.to_string())

@@ -259,6 +259,9 @@ pub struct Ctx {
     pub csrf: String,
     /// Path and query of this request (for the language switch).
     pub path: String,
+    /// A phone's browser outside WeChat (by its `User-Agent`): pays on the provider's mobile
+    /// page rather than by scanning a QR code.
+    pub mobile_browser: bool,
 }
 
 impl Ctx {
@@ -292,11 +295,17 @@ impl FromRequestParts<AppState> for Ctx {
             .path_and_query()
             .map(|p| p.as_str().to_owned())
             .unwrap_or_else(|| "/".into());
+        let agent = parts
+            .headers
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
         Ok(Self {
             lang,
             sid,
             csrf,
             path,
+            mobile_browser: agent.contains("Mobile") && !agent.contains("MicroMessenger"),
         })
     }
 }

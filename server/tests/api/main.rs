@@ -22,6 +22,7 @@ mod members;
 mod orders;
 mod pricing;
 mod privacy;
+mod provider_pay;
 mod receipts;
 mod safety;
 mod sales;

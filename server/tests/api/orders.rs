@@ -251,23 +251,38 @@ async fn payment_notifications_are_verified(app: TestApp) {
     let (status, body) = send_notification(&app, now - 3600, &text, &sig).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["error"]["code"], "stale_notification");
-    // Wrong amount, correctly signed.
+    // Wrong amount, correctly signed: taken (the provider stops sending it), nothing applied,
+    // an alert for head office.
     let (text, sig) = signed(&app, now, &notice("n2", "0.01"));
     let (status, body) = send_notification(&app, now, &text, &sig).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert_eq!(body["error"]["code"], "amount_mismatch");
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["taken"], "alerted");
     assert_eq!(order_status(&app, &order_id).await, "pending_payment");
+    let alerts = retail_server::storage::refunds::open_alerts(&app.state.store, 10)
+        .await
+        .unwrap();
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a.kind == "amount_mismatch"
+                && a.payment_id.as_deref() == Some(payment_id.as_str())),
+        "{alerts:?}"
+    );
     // The genuine one.
     let (text, sig) = signed(&app, now, &notice("n3", &amount));
     let (status, body) = send_notification(&app, now, &text, &sig).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["taken"], "applied");
     assert_eq!(order_status(&app, &order_id).await, "paid");
-    // Replayed, and a second notification for the same payment.
+    // Replayed, and a second notification for the same payment: answered as taken, nothing
+    // changes.
     let (status, body) = send_notification(&app, now, &text, &sig).await;
-    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["taken"], "duplicate");
     let (text, sig) = signed(&app, now, &notice("n4", &amount));
-    let (status, _) = send_notification(&app, now, &text, &sig).await;
-    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, body) = send_notification(&app, now, &text, &sig).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["taken"], "duplicate");
     let (_, order) = app.get(&format!("/api/v1/orders/{order_id}"), None).await;
     let paid_events = order["events"]
         .as_array()

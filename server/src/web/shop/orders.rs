@@ -27,6 +27,7 @@ pub fn router() -> Router<AppState> {
         .route("/orders", get(orders))
         .route("/orders/{id}", get(order))
         .route("/orders/{id}/pay", post(pay))
+        .route("/orders/{id}/pay/{payment}", get(pay_code))
         .route("/orders/{id}/cancel", post(cancel))
 }
 
@@ -138,7 +139,14 @@ async fn order(
                 p { (ctx.t("请在 ", "Please pay by ")) @if let Some(e) = order.expires_at { (when(e.timestamp_millis())) } (ctx.t(" 前完成支付", "")) }
                 form method="post" action={ "/orders/" (order.id) "/pay" } {
                     (ctx.csrf_field())
-                    button.btn.block type="submit" { (ctx.t("去支付 ", "Pay ")) (yuan(order.total.fen())) }
+                    @for provider in state.payments.available() {
+                        button.btn.block type="submit" name="provider" value=(provider.as_str()) style="margin-bottom:8px" {
+                            (ctx.t("去支付 ", "Pay ")) (yuan(order.total.fen())) " · " (provider.label())
+                        }
+                    }
+                    @if state.payments.available().is_empty() {
+                        p.muted { (ctx.t("暂不支持在线支付", "Online payment is not available")) }
+                    }
                 }
                 form method="post" action={ "/orders/" (order.id) "/cancel" } style="margin-top:8px" {
                     (ctx.csrf_field())
@@ -180,20 +188,96 @@ async fn pay(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(id): Path<Uuid>,
-    Form(_): Form<HashMap<String, String>>,
+    Form(form): Form<HashMap<String, String>>,
 ) -> WebResult<Response> {
     let (_, order) = own_order(&state, &ctx, id).await?;
     if order.status != OrderStatus::PendingPayment {
         return Ok(redirect(&format!("/orders/{id}")));
     }
-    let (_, path) = crate::app::payments::start_order_payment(
-        &state,
-        &client,
+    start_payment(&state, &client, &ctx, order.id, form.get("provider")).await
+}
+
+/// Starts a payment of a pending order through the provider the shopper chose (the first one
+/// this server has when none was chosen) and sends the shopper on: to the provider's page, or
+/// to the page showing its QR code.
+pub(super) async fn start_payment(
+    state: &AppState,
+    client: &crate::actor::ClientAddr,
+    ctx: &Ctx,
+    order_id: Uuid,
+    chosen: Option<&String>,
+) -> WebResult<Response> {
+    use crate::app::payment_providers::Provider;
+    let available = state.payments.available();
+    let provider = chosen
+        .and_then(|name| available.iter().find(|p| p.as_str() == name.as_str()))
+        .or_else(|| available.first())
+        .copied()
+        .ok_or_else(|| AppError::Unavailable("no payment provider is configured".into()))?;
+    // A phone outside WeChat pays on the provider's mobile page; everything else by QR code.
+    let scene = if ctx.mobile_browser && provider != Provider::Sandbox {
+        crate::app::payments::PayScene::MobileWeb {
+            return_url: format!("{}/orders/{order_id}", state.public_url),
+        }
+    } else {
+        crate::app::payments::PayScene::QrCode
+    };
+    let started = crate::app::payments::start_order_payment(
+        state,
+        client,
         retail_domain::ids::new_id(),
-        order.id,
+        order_id,
+        provider,
+        &scene,
     )
     .await?;
-    Ok(redirect(&path))
+    Ok(match &started.prepay {
+        retail_payments::Prepay::Redirect { url } => redirect(url),
+        _ => redirect(&format!("/orders/{order_id}/pay/{}", started.payment.id)),
+    })
+}
+
+/// A pending payment's QR code, for the shopper to scan with the provider's app; the page looks
+/// again every few seconds and goes back to the order once it is paid.
+async fn pay_code(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((id, payment_id)): Path<(Uuid, Uuid)>,
+) -> WebResult<Response> {
+    let (session, order) = own_order(&state, &ctx, id).await?;
+    let count = cart_count(&state, session.as_ref()).await?;
+    let payment = storage::payments::get(&state.store, payment_id).await?;
+    if payment.order_id != order.id {
+        return Err(AppError::not_found("no such payment").into());
+    }
+    if payment.status != "pending" || order.status != OrderStatus::PendingPayment {
+        return Ok(redirect(&format!("/orders/{id}")));
+    }
+    let code_url = storage::payments::prepay(&state.store, payment_id)
+        .await?
+        .and_then(|kept| serde_json::from_str::<retail_payments::Prepay>(&kept).ok())
+        .and_then(|prepay| match prepay {
+            retail_payments::Prepay::QrCode { code_url } => Some(code_url),
+            _ => None,
+        })
+        .ok_or_else(|| AppError::not_found("this payment has no QR code"))?;
+    let provider = crate::app::payment_providers::Provider::of_method_name(&payment.method);
+    let body = html! {
+        meta http-equiv="refresh" content="3";
+        div.card.center {
+            b { @if let Some(p) = provider { (p.label()) } }
+            p { (ctx.t("请用手机扫码支付 ", "Scan to pay ")) b.price { (yuan(payment.amount.fen())) } }
+            div.qr data-pay-code=(code_url) { (qr_svg(&code_url)) }
+            p.muted { (order.order_no) }
+            a.btn.secondary.block href={ "/orders/" (order.id) } { (ctx.t("返回订单", "Back to the order")) }
+        }
+    };
+    Ok(shop_page(
+        &ctx,
+        ctx.t("扫码支付", "Scan to pay"),
+        count,
+        body,
+    ))
 }
 
 async fn cancel(

@@ -302,7 +302,7 @@ async fn pay(
     client: crate::actor::ClientAddr,
     State(state): State<AppState>,
     ctx: Ctx,
-    Form(_): Form<std::collections::HashMap<String, String>>,
+    Form(form): Form<std::collections::HashMap<String, String>>,
 ) -> WebResult<Response> {
     let scan = open_scan(&state, &ctx).await?;
     let (_, member, _) = current(&state, &ctx).await?;
@@ -310,14 +310,14 @@ async fn pay(
     if let Some(order_id) = scan.order_id {
         let order = storage::orders::get(&state.store, order_id).await?;
         if order.status == OrderStatus::PendingPayment {
-            let (_, path) = crate::app::payments::start_order_payment(
+            return super::orders::start_payment(
                 &state,
                 &client,
-                retail_domain::ids::new_id(),
+                &ctx,
                 order_id,
+                form.get("provider"),
             )
-            .await?;
-            return Ok(redirect(&path));
+            .await;
         }
     }
     let lines = storage::web::scan_lines(&state.store, scan.id).await?;
@@ -339,14 +339,7 @@ async fn pay(
         Err(e) => return Err(e.into()),
     };
     storage::web::scan_set_order(&state.store, scan.id, Some(placed.id), "checkout").await?;
-    let (_, path) = crate::app::payments::start_order_payment(
-        &state,
-        &client,
-        retail_domain::ids::new_id(),
-        placed.id,
-    )
-    .await?;
-    Ok(redirect(&path))
+    super::orders::start_payment(&state, &client, &ctx, placed.id, form.get("provider")).await
 }
 
 async fn pass(State(state): State<AppState>, ctx: Ctx) -> WebResult<Response> {
