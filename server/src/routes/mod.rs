@@ -26,6 +26,7 @@ pub mod orders;
 pub mod payments;
 pub mod promotions;
 pub mod receipts;
+pub mod refunds;
 pub mod sales;
 pub mod staff;
 pub mod stock;
@@ -171,6 +172,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(orders::router())
         .merge(payments::router())
         .merge(lane_payments::router())
+        .merge(refunds::router())
         .merge(sales::router())
         .merge(receipts::router())
         .merge(promotions::router())

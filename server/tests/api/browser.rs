@@ -1065,3 +1065,72 @@ async fn a_shopper_signs_up_with_consent_and_deletes_the_account() {
     );
     phone.close().await.unwrap();
 }
+
+/// A shopper at a desktop pays a pickup order by WeChat Pay: the order page offers WeChat Pay,
+/// Alipay (the configured providers) and the demo sandbox; choosing WeChat Pay shows its QR
+/// code; once WeChat Pay notifies the payment, the page goes back to the paid order with its
+/// pickup code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shopper_pays_an_order_by_scanning_a_wechat_pay_qr() {
+    if !browser_available() {
+        return;
+    }
+    let wechat = retail_testkit::wechat_pay::FakeWechatPay::start();
+    let alipay = retail_testkit::alipay::FakeAlipay::start();
+    let keys = tempfile::tempdir().unwrap();
+    let (w, a) = (
+        retail_testkit::payments::wechat_settings(&wechat, keys.path()),
+        retail_testkit::payments::alipay_settings(&alipay, keys.path()),
+    );
+    let app = TestApp::spawn_with(Backend::Sqlite, move |s| {
+        s.payments.wechat = w;
+        s.payments.alipay = a;
+    })
+    .await
+    .expect("app");
+    let temp = tempfile::tempdir().unwrap();
+    let shots = Shots::new(temp.path());
+    let driver = start_driver().await;
+    let desk = browser(&driver, false).await;
+
+    shopper_login(&desk, &app, "13800138009", "/").await;
+    let product = milk(&app).await;
+    desk.goto(&format!("{}/p/{product}", app.url))
+        .await
+        .unwrap();
+    click(&desk, "form[action='/cart/add'] button").await;
+    text_of(&desk, ".notice.ok").await;
+    desk.goto(&format!("{}/checkout?mode=pickup&store=SH001", app.url))
+        .await
+        .unwrap();
+    click(&desk, "#checkout-form button.block").await;
+    let order_path = wait_path(&desk, "/orders/").await;
+    let buttons = text_of(&desk, "form[action$='/pay']").await;
+    assert!(
+        buttons.contains("微信支付") && buttons.contains("支付宝") && buttons.contains("沙箱"),
+        "{buttons}"
+    );
+    shots.take(&desk, "shop-order-pay-choices-desktop").await;
+
+    click(&desk, "form[action$='/pay'] button[value='wechat_pay']").await;
+    let pay_path = wait_path(&desk, &format!("{order_path}/pay/")).await;
+    let code = on_element(&desk, "[data-pay-code]", "read", |el| async move {
+        el.attr("data-pay-code").await
+    })
+    .await
+    .unwrap_or_default();
+    assert!(code.starts_with("weixin://wxpay/"), "{code}");
+    assert!(desk.find(Locator::Css(".qr svg")).await.is_ok());
+    assert!(text_of(&desk, ".card").await.contains("微信支付"));
+    shots.take(&desk, "shop-wechat-qr-desktop").await;
+
+    // The shopper scans and pays; WeChat Pay notifies; the page finds the order paid.
+    let payment: uuid::Uuid = pay_path.rsplit('/').next().unwrap().parse().unwrap();
+    let sent = wechat.pay(&payment.simple().to_string()).await.unwrap();
+    assert_eq!(sent.answer, Some(204));
+    wait_for_text(&desk, ".card .status", "已付款").await;
+    assert_eq!(desk.current_url().await.unwrap().path(), order_path);
+    assert!(desk.find(Locator::Css("[data-pickup-code]")).await.is_ok());
+    shots.take(&desk, "shop-order-paid-by-wechat-desktop").await;
+    desk.close().await.unwrap();
+}

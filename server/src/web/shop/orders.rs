@@ -194,47 +194,7 @@ async fn pay(
     if order.status != OrderStatus::PendingPayment {
         return Ok(redirect(&format!("/orders/{id}")));
     }
-    start_payment(&state, &client, &ctx, order.id, form.get("provider")).await
-}
-
-/// Starts a payment of a pending order through the provider the shopper chose (the first one
-/// this server has when none was chosen) and sends the shopper on: to the provider's page, or
-/// to the page showing its QR code.
-pub(super) async fn start_payment(
-    state: &AppState,
-    client: &crate::actor::ClientAddr,
-    ctx: &Ctx,
-    order_id: Uuid,
-    chosen: Option<&String>,
-) -> WebResult<Response> {
-    use crate::app::payment_providers::Provider;
-    let available = state.payments.available();
-    let provider = chosen
-        .and_then(|name| available.iter().find(|p| p.as_str() == name.as_str()))
-        .or_else(|| available.first())
-        .copied()
-        .ok_or_else(|| AppError::Unavailable("no payment provider is configured".into()))?;
-    // A phone outside WeChat pays on the provider's mobile page; everything else by QR code.
-    let scene = if ctx.mobile_browser && provider != Provider::Sandbox {
-        crate::app::payments::PayScene::MobileWeb {
-            return_url: format!("{}/orders/{order_id}", state.public_url),
-        }
-    } else {
-        crate::app::payments::PayScene::QrCode
-    };
-    let started = crate::app::payments::start_order_payment(
-        state,
-        client,
-        retail_domain::ids::new_id(),
-        order_id,
-        provider,
-        &scene,
-    )
-    .await?;
-    Ok(match &started.prepay {
-        retail_payments::Prepay::Redirect { url } => redirect(url),
-        _ => redirect(&format!("/orders/{order_id}/pay/{}", started.payment.id)),
-    })
+    super::start_payment(&state, &client, &ctx, order.id, form.get("provider")).await
 }
 
 /// A pending payment's QR code, for the shopper to scan with the provider's app; the page looks

@@ -310,14 +310,8 @@ async fn pay(
     if let Some(order_id) = scan.order_id {
         let order = storage::orders::get(&state.store, order_id).await?;
         if order.status == OrderStatus::PendingPayment {
-            return super::orders::start_payment(
-                &state,
-                &client,
-                &ctx,
-                order_id,
-                form.get("provider"),
-            )
-            .await;
+            return super::start_payment(&state, &client, &ctx, order_id, form.get("provider"))
+                .await;
         }
     }
     let lines = storage::web::scan_lines(&state.store, scan.id).await?;
@@ -339,7 +333,7 @@ async fn pay(
         Err(e) => return Err(e.into()),
     };
     storage::web::scan_set_order(&state.store, scan.id, Some(placed.id), "checkout").await?;
-    super::orders::start_payment(&state, &client, &ctx, placed.id, form.get("provider")).await
+    super::start_payment(&state, &client, &ctx, placed.id, form.get("provider")).await
 }
 
 async fn pass(State(state): State<AppState>, ctx: Ctx) -> WebResult<Response> {
