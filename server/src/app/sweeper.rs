@@ -1,6 +1,7 @@
 //! Background sweeps driven from the database (so a restart loses nothing): cancelling unpaid
 //! orders past their payment deadline (releasing their reservations), cancelling pickups left
-//! uncollected (releasing stock, refunding), and expiring old points;
+//! uncollected (releasing stock, refunding), expiring old points, and settling lane payment codes
+//! left open (`app::lane_payments::settle_stale`);
 //! also the SQLite WAL checkpoint, kept off the writer's commit path.
 
 use std::time::Duration;
@@ -22,6 +23,9 @@ pub async fn run(state: AppState, cancel: CancellationToken) {
         }
         if let Err(err) = cancel_uncollected(&state).await {
             tracing::warn!(error = %err, "sweeping uncollected pickups failed; will retry");
+        }
+        if let Err(err) = crate::app::lane_payments::settle_stale(&state).await {
+            tracing::warn!(error = %err, "settling stale payment-code payments failed; will retry");
         }
         if let Err(err) = state.store.checkpoint().await {
             tracing::warn!(error = %err, "WAL checkpoint failed; will retry");
