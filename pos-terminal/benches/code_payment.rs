@@ -188,6 +188,8 @@ async fn main() {
     lane.set_online(true);
 
     let (mut totals, mut providers, mut overheads) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut journal_first, mut server_own, mut take_and_complete) =
+        (Vec::new(), Vec::new(), Vec::new());
     for i in 0..warm_up + sales {
         lane.scan(&barcode).await.unwrap();
         let provider_before = proxy.spent();
@@ -198,6 +200,7 @@ async fn main() {
             panic!("not a payment code");
         };
         let pending = lane.begin_code_payment(provider, &code).await.unwrap();
+        let journalled = started.elapsed();
         let paid = api
             .create_code_payment(&CreateCodePayment {
                 id: pending.payment_id,
@@ -208,6 +211,7 @@ async fn main() {
             .await
             .unwrap();
         assert_eq!(paid.status, LanePaymentStatus::Succeeded, "{paid:?}");
+        let answered = started.elapsed();
         let outcome = lane
             .code_paid(
                 pending.payment_id,
@@ -220,6 +224,9 @@ async fn main() {
         let total = started.elapsed();
         let provider_time = proxy.spent() - provider_before;
         if i >= warm_up {
+            journal_first.push(journalled);
+            server_own.push((answered - journalled).saturating_sub(provider_time));
+            take_and_complete.push(total - answered);
             totals.push(total);
             providers.push(provider_time);
             overheads.push(total.saturating_sub(provider_time));
@@ -232,6 +239,9 @@ async fn main() {
     summary("total (scan → completed)", totals);
     summary("provider's answer time", providers);
     summary("lane + server overhead", overheads.clone());
+    summary("  lane: scan + journal", journal_first);
+    summary("  server (HTTP, no provider)", server_own);
+    summary("  lane: take + complete", take_and_complete);
     let mean = overheads.iter().sum::<Duration>() / u32::try_from(overheads.len()).unwrap();
     println!("overhead mean {}", ms(mean));
     drop(app);

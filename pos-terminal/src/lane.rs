@@ -244,6 +244,24 @@ pub struct TakenPayment {
     pub change: Money,
 }
 
+impl TakenPayment {
+    /// A provider's tender (QR or payment code) the server confirmed paid: its payment id, the
+    /// tender, the amount and the provider's transaction id.
+    pub fn provider(id: Uuid, method: PaymentMethod, amount: Money, provider_ref: String) -> Self {
+        TakenPayment {
+            payment: PosPayment {
+                id,
+                method,
+                amount,
+                points: 0,
+                provider_ref: Some(provider_ref),
+            },
+            tendered: amount,
+            change: Money::ZERO,
+        }
+    }
+}
+
 /// A QR payment shown to the shopper and not paid yet (the server holds the intent).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingQr {
@@ -1198,6 +1216,7 @@ impl Lane {
                 "points were already redeemed on this sale".into(),
             ));
         }
+        self.refuse_while_paying_by_code()?;
         self.member_with_code()?;
         let mut basket = self.basket.clone();
         let member = basket
@@ -1305,17 +1324,12 @@ impl Lane {
         };
         self.basket.pending_qr = None;
         let outcome = self
-            .add_confirmed_payment(TakenPayment {
-                payment: PosPayment {
-                    id: payment_id,
-                    method: PaymentMethod::SandboxQr,
-                    amount: pending.amount,
-                    points: 0,
-                    provider_ref: Some(provider_ref),
-                },
-                tendered: pending.amount,
-                change: Money::ZERO,
-            })
+            .add_confirmed_payment(TakenPayment::provider(
+                payment_id,
+                PaymentMethod::SandboxQr,
+                pending.amount,
+                provider_ref,
+            ))
             .await;
         match &outcome {
             Err(_) => self.basket.pending_qr = Some(pending),
@@ -1440,7 +1454,7 @@ impl Lane {
 
     /// The payment code was paid (the server said so, with the tender it recorded and the
     /// provider's transaction id): the tender is taken, and the sale completes when it covers
-    /// what is due.
+    /// what is due (its journal commit also settles the attempt's row, in one transaction).
     pub async fn code_paid(
         &mut self,
         payment_id: Uuid,
@@ -1454,33 +1468,31 @@ impl Lane {
                 method.as_str()
             )));
         }
-        self.db
-            .update_code_payment(
-                payment_id,
-                LanePaymentStatus::Succeeded.as_str(),
-                Some(method.as_str()),
-                Some(&provider_ref),
-                None,
-            )
-            .await?;
         self.basket.pending_code = None;
         let outcome = self
-            .add_confirmed_payment(TakenPayment {
-                payment: PosPayment {
-                    id: payment_id,
-                    method,
-                    amount: pending.amount,
-                    points: 0,
-                    provider_ref: Some(provider_ref),
-                },
-                tendered: pending.amount,
-                change: Money::ZERO,
-            })
+            .add_confirmed_payment(TakenPayment::provider(
+                payment_id,
+                method,
+                pending.amount,
+                provider_ref.clone(),
+            ))
             .await;
         match &outcome {
             Err(_) => self.basket.pending_code = Some(pending),
-            Ok(PaymentOutcome::Completed(_)) => self.db.save_qr_sale(None).await?,
-            Ok(PaymentOutcome::Partial(_)) => self.keep_open_sale().await?,
+            // The sale's journal commit settled the attempt and closed the open sale with it.
+            Ok(PaymentOutcome::Completed(_)) => {}
+            Ok(PaymentOutcome::Partial(_)) => {
+                self.db
+                    .update_code_payment(
+                        payment_id,
+                        LanePaymentStatus::Succeeded.as_str(),
+                        Some(method.as_str()),
+                        Some(&provider_ref),
+                        None,
+                    )
+                    .await?;
+                self.keep_open_sale().await?;
+            }
         }
         outcome
     }

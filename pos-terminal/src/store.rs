@@ -631,8 +631,10 @@ impl LaneDb {
     }
 
     /// Commits a completed sale to the journal, numbering it: `sale_no` is built by `number`
-    /// from the lane's next sequence number. Returns the sequence number. Committing the same
-    /// sale id twice is refused by the primary key (nothing changes).
+    /// from the lane's next sequence number. In the same transaction the payment-code attempts
+    /// its provider tenders took are marked `succeeded` and the open sale kept for a provider's
+    /// payment ([`LaneDb::save_qr_sale`]) is forgotten. Returns the sequence number. Committing
+    /// the same sale id twice is refused by the primary key (nothing changes).
     pub async fn commit_sale(
         &self,
         sale: &mut PosSale,
@@ -662,6 +664,25 @@ impl LaneDb {
         .bind(shift_id.map(|s| s.to_string()))
         .execute(&mut *tx)
         .await?;
+        // In the same transaction: the payment-code attempts the sale took are settled in their
+        // journal, and the open sale kept for a provider's payment is no longer open.
+        let at = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        for p in sale.payments.iter().filter(|p| p.method.is_provider()) {
+            sqlx::query(
+                "UPDATE code_payments SET status = 'succeeded', method = ?, transaction_id = ?, \
+                 updated_at = ? WHERE id = ?",
+            )
+            .bind(p.method.as_str())
+            .bind(p.provider_ref.as_deref())
+            .bind(&at)
+            .bind(p.id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query("DELETE FROM meta WHERE key = ?")
+            .bind(QR_SALE_KEY)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(seq)
     }

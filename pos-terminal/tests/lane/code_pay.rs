@@ -9,9 +9,7 @@ use std::time::Duration;
 
 use pos_terminal::lane::{LaneError, PaymentOutcome, ScanOutcome};
 use pos_terminal::store::LaneDb;
-use pos_terminal::ui::{draw, View};
-use ratatui::backend::TestBackend;
-use ratatui::Terminal;
+use pos_terminal::ui::View;
 use retail_devices::receipt::decode_text;
 use retail_domain::money::Money;
 use retail_domain::payment_code::PaymentCodeProvider;
@@ -20,24 +18,8 @@ use retail_testkit::payments::wechat_settings;
 use retail_testkit::wechat_pay::{CodeBehaviour, FakeWechatPay};
 
 use crate::binary::{write_config, LaneProcess};
+use crate::screen::screen;
 use crate::support::{lane_sku, packaged_skus, synced_lane, LaneServer, TestApp};
-
-fn screen(view: &View) -> String {
-    let mut terminal = Terminal::new(TestBackend::new(120, 24)).expect("terminal");
-    terminal.draw(|f| draw(f, view)).expect("draw");
-    let buffer = terminal.backend().buffer().clone();
-    let mut out = String::new();
-    for y in 0..buffer.area.height {
-        let mut x = 0;
-        while x < buffer.area.width {
-            let symbol = buffer[(x, y)].symbol();
-            out.push_str(symbol);
-            x += ratatui::text::Span::raw(symbol).width().max(1) as u16;
-        }
-        out.push('\n');
-    }
-    out
-}
 
 /// The lane core and the screen through a payment code, charged by the demo's sandbox: the
 /// code is recognised only with an amount due, the attempt is journalled (last four digits),
@@ -173,6 +155,37 @@ async fn the_cashier_sees_a_payment_code_charged_and_the_receipt_names_it() {
     assert_eq!((report.applied, report.rejected), (1, 0));
 }
 
+/// A server taking WeChat Pay through the kit's fake, and a lane process configured for it
+/// (`extra` lines added to its configuration), online.
+struct WechatLane {
+    wechat: FakeWechatPay,
+    app: TestApp,
+    lane: LaneProcess,
+    dir: tempfile::TempDir,
+    config: std::path::PathBuf,
+    _keys: tempfile::TempDir,
+}
+
+async fn wechat_lane(extra: &str) -> WechatLane {
+    let wechat = FakeWechatPay::start();
+    let keys = tempfile::tempdir().expect("keys");
+    let app =
+        TestApp::sqlite_with(|s| s.payments.wechat = wechat_settings(&wechat, keys.path())).await;
+    let (_, credential) = app.register_lane("Lane 1").await;
+    let dir = tempfile::tempdir().expect("dir");
+    let config = write_config(&app, &credential, dir.path(), extra);
+    let mut lane = LaneProcess::start(&config).await;
+    lane.seen_or_expect(|l| l == "EVENT online").await;
+    WechatLane {
+        wechat,
+        app,
+        lane,
+        dir,
+        config,
+        _keys: keys,
+    }
+}
+
 /// Waits until the lane has pushed everything.
 async fn pushed(lane: &mut LaneProcess) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -188,20 +201,14 @@ async fn pushed(lane: &mut LaneProcess) {
 /// id; the lane's database never holds a whole payment code.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_takes_wechat_payment_codes() {
-    let wechat = FakeWechatPay::start();
-    let keys = tempfile::tempdir().expect("keys");
-    let app =
-        TestApp::sqlite_with(|s| s.payments.wechat = wechat_settings(&wechat, keys.path())).await;
-    let (_, credential) = app.register_lane("Lane 1").await;
-    let dir = tempfile::tempdir().expect("dir");
-    let config = write_config(
-        &app,
-        &credential,
-        dir.path(),
-        "code_payment_timeout_secs = 5",
-    );
-    let mut lane = LaneProcess::start(&config).await;
-    lane.seen_or_expect(|l| l == "EVENT online").await;
+    let WechatLane {
+        wechat,
+        app,
+        mut lane,
+        dir,
+        _keys,
+        ..
+    } = wechat_lane("code_payment_timeout_secs = 5").await;
     let sku = lane_sku(&dir.path().join("data")).await;
     let (paid, confirmed, refused, abandoned) = (
         "134567890123450001",
@@ -364,15 +371,14 @@ async fn the_binary_takes_wechat_payment_codes() {
 /// settled, asks the server, and takes the payment the shopper made meanwhile.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lane_restarted_mid_payment_settles_the_code_first() {
-    let wechat = FakeWechatPay::start();
-    let keys = tempfile::tempdir().expect("keys");
-    let app =
-        TestApp::sqlite_with(|s| s.payments.wechat = wechat_settings(&wechat, keys.path())).await;
-    let (_, credential) = app.register_lane("Lane 1").await;
-    let dir = tempfile::tempdir().expect("dir");
-    let config = write_config(&app, &credential, dir.path(), "");
-    let mut lane = LaneProcess::start(&config).await;
-    lane.seen_or_expect(|l| l == "EVENT online").await;
+    let WechatLane {
+        wechat,
+        app,
+        mut lane,
+        dir,
+        config,
+        _keys,
+    } = wechat_lane("").await;
     let sku = lane_sku(&dir.path().join("data")).await;
     let code = "104567890123456789";
     wechat.on_code(

@@ -73,18 +73,37 @@ pub async fn create_qr_payment(
     check_request(req.id, req.sale_id, req.amount)?;
     let (record, _) = storage::lane_payments::create(
         &state.store,
-        &NewLanePayment {
-            id: req.id,
-            sale_id: req.sale_id,
-            location_id: &lane.location_id,
-            device_id: lane.id,
-            amount: req.amount,
-            method: Provider::Sandbox.method(),
-            scene: LanePaymentScene::Qr,
-        },
+        &new_payment(
+            lane,
+            req.id,
+            req.sale_id,
+            req.amount,
+            Provider::Sandbox,
+            LanePaymentScene::Qr,
+        ),
     )
     .await?;
     Ok(record)
+}
+
+/// The row a lane's payment starts as.
+fn new_payment(
+    lane: &DeviceActor,
+    id: Uuid,
+    sale_id: Uuid,
+    amount: Money,
+    provider: Provider,
+    scene: LanePaymentScene,
+) -> NewLanePayment<'_> {
+    NewLanePayment {
+        id,
+        sale_id,
+        location_id: &lane.location_id,
+        device_id: lane.id,
+        amount,
+        method: provider.method(),
+        scene,
+    }
 }
 
 /// The provider that charges `auth_code`: the one that issued it when configured; otherwise the
@@ -130,15 +149,14 @@ pub async fn create_code_payment(
     let provider = provider_for_code(state, auth_code)?;
     let (record, created) = storage::lane_payments::create(
         &state.store,
-        &NewLanePayment {
-            id: req.id,
-            sale_id: req.sale_id,
-            location_id: &lane.location_id,
-            device_id: lane.id,
-            amount: req.amount,
-            method: provider.method(),
-            scene: LanePaymentScene::Code,
-        },
+        &new_payment(
+            lane,
+            req.id,
+            req.sale_id,
+            req.amount,
+            provider,
+            LanePaymentScene::Code,
+        ),
     )
     .await?;
     if !created {

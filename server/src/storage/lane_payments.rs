@@ -109,8 +109,15 @@ impl LanePaymentRecord {
     }
 }
 
-const SELECT: &str = "SELECT id, sale_id, location_id, device_id, amount_fen, method, scene, \
-     status, provider_ref, failure, order_id, created_at FROM lane_payments";
+/// The columns [`record`] reads.
+macro_rules! columns {
+    () => {
+        "id, sale_id, location_id, device_id, amount_fen, method, scene, status, provider_ref, \
+         failure, order_id, created_at"
+    };
+}
+
+const SELECT: &str = concat!("SELECT ", columns!(), " FROM lane_payments");
 
 /// The statuses in which a lane payment may still change, as SQL.
 const OPEN: &str = "status IN ('pending', 'user_paying')";
@@ -220,9 +227,20 @@ pub async fn create(
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    let created = get(store, new.id)
-        .await?
-        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("lane payment vanished")))?;
+    let created = LanePaymentRecord {
+        id: new.id,
+        sale_id: new.sale_id,
+        location_id: new.location_id.to_owned(),
+        device_id: new.device_id,
+        amount: new.amount,
+        method: new.method,
+        scene: new.scene,
+        status: LanePaymentStatus::Pending,
+        provider_ref: None,
+        failure: None,
+        order_id: None,
+        created_at: now,
+    };
     Ok((created, true))
 }
 
@@ -261,20 +279,25 @@ pub async fn settle(
         Settlement::Failed { failure } => (LanePaymentStatus::Failed, None, Some(failure)),
         Settlement::Reversed => (LanePaymentStatus::Reversed, None, None),
     };
-    sqlx::query(&format!(
+    let updated = sqlx::query(&format!(
         "UPDATE lane_payments SET status = $1, provider_ref = COALESCE($2, provider_ref), \
-         failure = COALESCE($3, failure), updated_at = $4 WHERE id = $5 AND {OPEN}"
+         failure = COALESCE($3, failure), updated_at = $4 WHERE id = $5 AND {OPEN} \
+         RETURNING {}",
+        columns!()
     ))
     .bind(status.as_str())
     .bind(provider_ref)
     .bind(failure)
     .bind(now_ms())
     .bind(id.to_string())
-    .execute(store.writer())
+    .fetch_optional(store.writer())
     .await?;
-    get(store, id)
-        .await?
-        .ok_or_else(|| AppError::not_found(format!("lane payment {id} not found")))
+    match updated {
+        Some(row) => record(&row),
+        None => get(store, id)
+            .await?
+            .ok_or_else(|| AppError::not_found(format!("lane payment {id} not found"))),
+    }
 }
 
 /// Claims the right to ask the provider about an open lane payment now: true (and `checked_at`

@@ -97,8 +97,9 @@ async fn lane_of(app: &TestApp) -> (String, String) {
     (admin, lane)
 }
 
-/// A sale of one line of 12.34 × 2, paid `cash_fen` in cash and the rest with `tender` `id`.
-fn provider_sale(
+/// A sale of one line of 12.34 × 2, paid `fen` with the provider's tender `tender` (payment
+/// `id`) and the rest in cash.
+pub(crate) fn provider_sale(
     sku: &str,
     sale_id: &str,
     tender: &str,
@@ -113,6 +114,26 @@ fn provider_sale(
         {"id": id, "method": tender, "amount": money(fen), "provider_ref": provider_ref},
     ]);
     s
+}
+
+/// Pushes `sale`, which names the paid lane payment at `payment_path`, twice: applied, then a
+/// duplicate; the payment is taken by it. Answers the sale as stored.
+pub(crate) async fn taken_once(
+    app: &TestApp,
+    admin: &str,
+    lane: &str,
+    sale: Value,
+    payment_path: &str,
+) -> Value {
+    let results = push(app, lane, std::slice::from_ref(&sale)).await;
+    assert_eq!(results[0]["outcome"], "applied", "{}", results[0]);
+    let results = push(app, lane, std::slice::from_ref(&sale)).await;
+    assert_eq!(results[0]["outcome"], "duplicate");
+    let (_, taken) = app.get(payment_path, Some(lane)).await;
+    assert_eq!(taken["order_id"], sale["id"]);
+    let (status, stored) = get_sale(app, admin, sale["id"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{stored}");
+    stored
 }
 
 /// Paid at once through WeChat Pay: journalled, charged once (a retry asks nothing of the
@@ -189,14 +210,8 @@ async fn a_wechat_code_is_charged_once_and_its_sale_counted_once(p: Providers) {
 
     // The sale takes it, once; the stored tender is WeChat Pay with the transaction id.
     let good = provider_sale(&sku, &sale_id, "wechat_pay", &pay_id, 1_000, None);
-    let results = push(&app, &lane, std::slice::from_ref(&good)).await;
-    assert_eq!(results[0]["outcome"], "applied", "{}", results[0]);
-    let results = push(&app, &lane, &[good]).await;
-    assert_eq!(results[0]["outcome"], "duplicate");
-    let (_, taken) = app.get(&path, Some(&lane)).await;
-    assert_eq!(taken["order_id"], json!(sale_id));
-    let (status, stored) = get_sale(&app, &admin, &sale_id).await;
-    assert_eq!(status, StatusCode::OK, "{stored}");
+    let stored = taken_once(&app, &admin, &lane, good, &path).await;
+    assert_eq!(stored["total"], "24.68");
     let mut tx = app.state.store.begin().await.unwrap();
     let (method, provider_ref): (String, Option<String>) = {
         use sqlx::Row;
