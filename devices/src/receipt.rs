@@ -93,8 +93,12 @@ pub struct Receipt {
     pub discount: Money,
     /// Amount due.
     pub total: Money,
-    /// Payments by method name (`现金`, `储值`, `积分`, `扫码`) and amount.
+    /// Payments by method name (`现金`, `储值`, `积分`, `扫码`, `微信支付`, `支付宝`) and amount.
     pub payments: Vec<(String, Money)>,
+    /// The payment providers' transaction ids of the electronic tenders, as (label, id), e.g.
+    /// `("微信支付订单号", "4200…")`: printed under the payments, the id always whole (on a line
+    /// of its own, flush right, when label and id do not fit on one).
+    pub references: Vec<(String, String)>,
     /// Change given in cash.
     pub change: Money,
     /// The identified member, if any.
@@ -235,6 +239,17 @@ pub fn encode_receipt(
     out.p.bold(false)?;
     for (method, amount) in &receipt.payments {
         out.pair(&sanitize(method), &amount.to_string())?;
+    }
+    for (label, id) in &receipt.references {
+        let (label, id) = (sanitize(label), sanitize(id));
+        if width(&label) + 1 + width(&id) <= w {
+            out.pair(&label, &id)?;
+        } else {
+            out.line(&truncate(&label, w))?;
+            for part in wrap(&id, w) {
+                out.line(&pad_left(&part, w))?;
+            }
+        }
     }
     out.pair("找零", &receipt.change.to_string())?;
 
@@ -833,6 +848,10 @@ mod tests {
             discount: m("6.00"),
             total: m("75.34"),
             payments: vec![("储值".into(), m("50.00")), ("现金".into(), m("30.00"))],
+            references: vec![(
+                "微信支付订单号".into(),
+                "4200002345202612051234567890".into(),
+            )],
             change: m("4.66"),
             member: Some(ReceiptMember {
                 masked_phone: "138****1234".into(),
@@ -998,6 +1017,16 @@ mod tests {
             assert!(line("现金").ends_with(" 30.00"));
             assert!(line("找零").ends_with(" 4.66"));
             assert!(line("积分余额").ends_with(" 2456"));
+            // The transaction id is printed whole, beside its label or on the next line.
+            let at = text
+                .lines()
+                .position(|l| l.starts_with("微信支付订单号"))
+                .unwrap();
+            let reference = text.lines().skip(at).take(2).collect::<Vec<_>>().join(" ");
+            assert!(
+                reference.contains("4200002345202612051234567890"),
+                "{reference}"
+            );
             // No stray control bytes survive decoding.
             assert!(!text.chars().any(|c| c.is_control() && c != '\n'));
         }

@@ -10,6 +10,11 @@
 //!   right after each sale (with nothing to send, it pings `/healthz`), and tells the lane
 //!   whether the server is reachable; first it registers the lane's receipt key until the
 //!   server has it;
+//! * a payment code (付款码) scanned (or typed) while an amount is due is the tender for what is
+//!   due: the attempt is journalled, the server charges it (`POST /pos/payments/code`), and
+//!   while the shopper confirms on their phone the lane polls every 2 s, reversing the payment
+//!   after `code_payment_timeout_secs`; an attempt the server did not answer is settled when it
+//!   is back, and at the next start;
 //! * cashier input comes from the keyboard screen (`tui`), or with `--headless` as one command
 //!   per line on stdin ([`Command::parse`]), each answered by one line on stdout
 //!   (`OK …`, `ERR …`, `SALE …`, `EVENT …`).
@@ -36,7 +41,7 @@ use retail_domain::money::Money;
 use retail_domain::pricing::Coupon;
 use retail_domain::profiles::{DeviceCatalog, DisplayProfile, PrinterProfile, ScannerProfile};
 use retail_domain::wire::sales::{
-    CreateLanePayment, LanePayment, LanePaymentStatus, PaymentMethod, PosPayment,
+    CreateCodePayment, CreateLanePayment, LanePayment, LanePaymentStatus, PaymentMethod, PosPayment,
 };
 use tokio::io::AsyncBufReadExt;
 use tokio::sync::{mpsc, Notify};
@@ -52,6 +57,8 @@ use crate::ui::{draw, KeyAction, Keyboard, View, HELP};
 
 /// How often the lane asks the server whether the QR payment shown was paid.
 const QR_POLL: Duration = Duration::from_secs(1);
+/// How often the lane asks the server about a payment code being charged.
+const CODE_POLL: Duration = Duration::from_secs(2);
 
 /// A cashier command (keys on the screen, or a line on stdin with `--headless`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -244,8 +251,21 @@ enum Background {
     ReceiptKeys,
     /// The QR payment waiting for the shopper is no longer pending.
     Qr(LanePayment),
+    /// What the server said about the payment code being charged.
+    Code(CodeEvent),
     /// What the idle printer said when asked its status.
     PrinterChecked(Result<PrintOutcome, PrintError>),
+}
+
+/// What the watch of a payment code found.
+#[derive(Debug)]
+enum CodeEvent {
+    /// Where it stands now (open or final).
+    Status(LanePayment),
+    /// The server does not know it: it never took the charge, nothing was charged.
+    Unknown(uuid::Uuid),
+    /// The reversal was refused (it stays open; the cashier may try again).
+    Stuck(uuid::Uuid, String),
 }
 
 fn load_profiles(
@@ -657,6 +677,8 @@ pub async fn run_with_console(
         tx: tx.clone(),
         coupon_list: Vec::new(),
         qr_watch: None,
+        code_watch: None,
+        code_timeout: Duration::from_secs(config.code_payment_timeout_secs.max(1)),
         display,
         last_change: None,
         printer: &printer,
@@ -682,6 +704,17 @@ pub async fn run_with_console(
             ),
         );
         runner.watch_qr(pending.payment_id);
+    }
+    if let Some(pending) = runner.lane.pending_code().cloned() {
+        runner.say(
+            false,
+            format!(
+                "EVENT a payment code of {} was being charged when the lane stopped: settling it \
+                 with the server before the sale can complete",
+                pending.amount
+            ),
+        );
+        runner.watch_code();
     }
     tokio::pin!(shutdown);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -726,7 +759,10 @@ pub async fn run_with_console(
     if terminal.is_some() {
         ratatui::restore();
     }
-    if let Some(watch) = runner.qr_watch.take() {
+    for watch in [runner.qr_watch.take(), runner.code_watch.take()]
+        .into_iter()
+        .flatten()
+    {
         watch.abort();
     }
     tasks.abort_all();
@@ -760,6 +796,10 @@ struct Runner<'a> {
     coupon_list: Vec<Coupon>,
     /// The task polling the server for the waiting QR payment.
     qr_watch: Option<tokio::task::JoinHandle<()>>,
+    /// The task polling (and finally reversing) the payment code being charged.
+    code_watch: Option<tokio::task::JoinHandle<()>>,
+    /// How long the shopper has to confirm a payment code.
+    code_timeout: Duration,
     display: Option<CustomerDisplay>,
     /// Change of the last completed sale (shown until the next sale starts).
     last_change: Option<Money>,
@@ -840,6 +880,14 @@ impl Runner<'_> {
                 let result = self.qr_settled(payment).await;
                 match result {
                     Ok(text) => self.say(false, format!("OK {text}")),
+                    Err(e) => self.say(true, format!("ERR {e}")),
+                }
+            }
+            Background::Code(event) => {
+                let result = self.code_event(event).await;
+                match result {
+                    Ok(Some(text)) => self.say(false, format!("OK {text}")),
+                    Ok(None) => {}
                     Err(e) => self.say(true, format!("ERR {e}")),
                 }
             }
@@ -994,6 +1042,9 @@ impl Runner<'_> {
                     Ok(format!("{text}; {}", self.total_text()))
                 }
                 ScanOutcome::Receipt(code) => self.start_return(code.sale_id).await,
+                ScanOutcome::PaymentCode { provider, code } => {
+                    self.start_code_payment(provider, &code).await
+                }
                 ScanOutcome::Pickup(code) => {
                     match self
                         .api
@@ -1052,7 +1103,33 @@ impl Runner<'_> {
             Command::Pay(PaymentMethod::SandboxQr, amount) => self.start_qr(Some(amount)).await,
             Command::Pay(method, amount) => self.pay(method, amount).await,
             Command::PayQr(amount) => self.start_qr(amount).await,
+            Command::QrCancel if self.lane.pending_code().is_some() => self.cancel_code().await,
             Command::QrCancel => self.cancel_qr().await,
+            Command::QrCheck if self.lane.pending_code().is_some() => {
+                let Some(pending) = self.lane.pending_code().cloned() else {
+                    return Err(LaneError::NotUsableHere("no payment code is open".into()));
+                };
+                match self.api.lane_payment(pending.payment_id).await {
+                    Ok(p) => {
+                        Ok(self
+                            .code_event(CodeEvent::Status(p))
+                            .await?
+                            .unwrap_or_else(|| {
+                                format!(
+                                    "付款码 payment code {}: {}",
+                                    pending.amount,
+                                    pending.status_text()
+                                )
+                            }))
+                    }
+                    Err(ApiError::Refused { status: 404, .. }) => Ok(self
+                        .code_event(CodeEvent::Unknown(pending.payment_id))
+                        .await?
+                        .unwrap_or_default()),
+                    Err(e) if e.is_offline() => Err(LaneError::Offline("a payment code")),
+                    Err(e) => Err(LaneError::NotUsableHere(format!("payment code: {e}"))),
+                }
+            }
             Command::QrCheck => {
                 let pending =
                     self.lane.pending_qr().cloned().ok_or_else(|| {
@@ -1606,6 +1683,260 @@ impl Runner<'_> {
             )),
             Err(e) => Err(LaneError::NotUsableHere(format!("QR payment: {e}"))),
         }
+    }
+
+    /// Charges the shopper's payment code for what is due: the attempt is journalled first, then
+    /// the server is asked (one retry with the same id when the answer is lost); the answer is
+    /// taken (paid), watched (the shopper confirming, or no answer yet) or dropped (refused).
+    async fn start_code_payment(
+        &mut self,
+        provider: retail_domain::payment_code::PaymentCodeProvider,
+        code: &str,
+    ) -> Result<String, LaneError> {
+        if !self.lane.online() {
+            return Err(LaneError::Offline("a payment code (付款码)"));
+        }
+        let pending = self.lane.begin_code_payment(provider, code).await?;
+        let request = CreateCodePayment {
+            id: pending.payment_id,
+            sale_id: self.lane.basket().id,
+            amount: pending.amount,
+            auth_code: code.to_owned(),
+        };
+        let mut answer = self.api.create_code_payment(&request).await;
+        if matches!(&answer, Err(e) if e.is_offline()) {
+            answer = self.api.create_code_payment(&request).await;
+        }
+        match answer {
+            Ok(payment) if payment.id != pending.payment_id || payment.amount != pending.amount => {
+                // Not ours: settle ours by polling as if unanswered.
+                tracing::error!(asked = %pending.payment_id, answered = %payment.id,
+                    "the server answered another payment than the one asked for");
+                self.watch_code();
+                Ok(format!(
+                    "付款码 payment code {}: the server's answer did not match; asking again",
+                    pending.amount
+                ))
+            }
+            Ok(payment) => Ok(self
+                .code_event(CodeEvent::Status(payment))
+                .await?
+                .unwrap_or_default()),
+            Err(e) if e.is_offline() => {
+                self.watch_code();
+                Ok(format!(
+                    "付款码 payment code {}: no answer from the server ({e}); the attempt is kept \
+                     and settled when the server answers — the sale waits for it",
+                    pending.amount
+                ))
+            }
+            Err(e) => {
+                let why = e.to_string();
+                self.lane
+                    .drop_code(pending.payment_id, "failed", Some(&why))
+                    .await?;
+                Err(LaneError::BadPayment(format!(
+                    "付款码 payment code refused by the server: {why}; take another tender"
+                )))
+            }
+        }
+    }
+
+    /// Polls the server about the payment code being charged every [`CODE_POLL`] until it is
+    /// settled; past the deadline (`code_payment_timeout_secs` after it was journalled) it asks
+    /// the server to reverse it, again and again until the server answers.
+    fn watch_code(&mut self) {
+        if let Some(old) = self.code_watch.take() {
+            old.abort();
+        }
+        let Some(pending) = self.lane.pending_code().cloned() else {
+            return;
+        };
+        let id = pending.payment_id;
+        let deadline = pending.started_at
+            + chrono::Duration::from_std(self.code_timeout).unwrap_or(chrono::Duration::MAX);
+        let (api, tx) = (self.api.clone(), self.tx.clone());
+        self.code_watch = Some(tokio::spawn(async move {
+            let mut last = pending.status;
+            loop {
+                tokio::time::sleep(CODE_POLL).await;
+                let answer = if chrono::Utc::now() >= deadline {
+                    match api.cancel_lane_payment(id).await {
+                        Err(ApiError::Refused { code, .. }) if code == "already_paid" => {
+                            api.lane_payment(id).await
+                        }
+                        other => other,
+                    }
+                } else {
+                    api.lane_payment(id).await
+                };
+                let event = match answer {
+                    Ok(p)
+                        if matches!(
+                            p.status,
+                            LanePaymentStatus::Pending | LanePaymentStatus::UserPaying
+                        ) =>
+                    {
+                        if last == Some(p.status) {
+                            continue;
+                        }
+                        last = Some(p.status);
+                        if tx
+                            .send(Background::Code(CodeEvent::Status(p)))
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                        continue;
+                    }
+                    Ok(p) => CodeEvent::Status(p),
+                    Err(ApiError::Refused { status: 404, .. }) => CodeEvent::Unknown(id),
+                    Err(ApiError::Refused { message, .. }) => CodeEvent::Stuck(id, message),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "payment code poll failed; asking again");
+                        continue;
+                    }
+                };
+                let _ = tx.send(Background::Code(event)).await;
+                return;
+            }
+        }));
+    }
+
+    /// Applies what the server said about the payment code being charged: paid → the tender is
+    /// taken (the sale completes); still open → shown; refused or reversed → dropped, the sale
+    /// open for another tender. `None` when there is nothing new to say.
+    async fn code_event(&mut self, event: CodeEvent) -> Result<Option<String>, LaneError> {
+        let id = match &event {
+            CodeEvent::Status(p) => p.id,
+            CodeEvent::Unknown(id) | CodeEvent::Stuck(id, _) => *id,
+        };
+        let Some(pending) = self
+            .lane
+            .pending_code()
+            .filter(|p| p.payment_id == id)
+            .cloned()
+        else {
+            return Err(LaneError::NotUsableHere(format!(
+                "payment {id} is not the payment code being charged at this lane"
+            )));
+        };
+        let payment = match event {
+            CodeEvent::Unknown(_) => {
+                self.stop_code_watch();
+                self.lane
+                    .drop_code(id, "unsent", Some("the server never took the charge"))
+                    .await?;
+                return Ok(Some(format!(
+                    "付款码 payment code {}: the server never took it, nothing was charged; scan \
+                     the code again or take another tender",
+                    pending.amount
+                )));
+            }
+            CodeEvent::Stuck(_, why) => {
+                self.stop_code_watch();
+                return Err(LaneError::NotUsableHere(format!(
+                    "付款码 payment code {} could not be reversed: {why}; try again (qr cancel)",
+                    pending.amount
+                )));
+            }
+            CodeEvent::Status(p) => p,
+        };
+        let label = pending.provider_label();
+        match payment.status {
+            LanePaymentStatus::Pending | LanePaymentStatus::UserPaying => {
+                let changed = pending.status != Some(payment.status);
+                self.lane.code_status(id, payment.status).await?;
+                if self.code_watch.is_none() {
+                    self.watch_code();
+                }
+                let now = self
+                    .lane
+                    .pending_code()
+                    .map(|p| p.status_text())
+                    .unwrap_or("");
+                Ok(changed.then(|| format!("{label} {}: {now}", pending.amount)))
+            }
+            LanePaymentStatus::Succeeded => {
+                self.stop_code_watch();
+                let provider_ref = payment.provider_ref.clone().unwrap_or_default();
+                let outcome = self
+                    .lane
+                    .code_paid(id, payment.method, provider_ref.clone())
+                    .await?;
+                let done = self.finish_payment(outcome, payment.amount).await?;
+                Ok(Some(format!(
+                    "{label} {} paid (交易号 {provider_ref}); {done}",
+                    payment.amount
+                )))
+            }
+            LanePaymentStatus::Failed => {
+                self.stop_code_watch();
+                let why = payment
+                    .failure
+                    .clone()
+                    .unwrap_or_else(|| "refused by the provider".into());
+                self.lane.drop_code(id, "failed", Some(&why)).await?;
+                Err(LaneError::BadPayment(format!(
+                    "支付失败 {label} payment failed: {why}; take another tender"
+                )))
+            }
+            LanePaymentStatus::Reversed | LanePaymentStatus::Cancelled => {
+                self.stop_code_watch();
+                self.lane
+                    .drop_code(id, payment.status.as_str(), None)
+                    .await?;
+                Ok(Some(format!(
+                    "已撤销 {label} payment {} reversed: not paid (the shopper did not confirm \
+                     in time); {}",
+                    payment.amount,
+                    self.total_text()
+                )))
+            }
+        }
+    }
+
+    fn stop_code_watch(&mut self) {
+        if let Some(watch) = self.code_watch.take() {
+            watch.abort();
+        }
+    }
+
+    /// Reverses the payment code being charged at the cashier's request (the shopper gave up,
+    /// or another tender): the server reverses it at the provider; paid meanwhile → taken.
+    async fn cancel_code(&mut self) -> Result<String, LaneError> {
+        let pending = self
+            .lane
+            .pending_code()
+            .cloned()
+            .ok_or_else(|| LaneError::NotUsableHere("no payment code is open".into()))?;
+        let answer = match self.api.cancel_lane_payment(pending.payment_id).await {
+            Err(ApiError::Refused { code, .. }) if code == "already_paid" => {
+                self.api.lane_payment(pending.payment_id).await
+            }
+            other => other,
+        };
+        let event = match answer {
+            Ok(p) => CodeEvent::Status(p),
+            Err(ApiError::Refused { status: 404, .. }) => CodeEvent::Unknown(pending.payment_id),
+            Err(e) if e.is_offline() => {
+                return Err(LaneError::Offline(
+                    "reversing a payment code (the shopper may be paying)",
+                ))
+            }
+            Err(e) => return Err(LaneError::NotUsableHere(format!("payment code: {e}"))),
+        };
+        Ok(self.code_event(event).await?.unwrap_or_else(|| {
+            format!(
+                "付款码 payment code {}: {}",
+                pending.amount,
+                self.lane
+                    .pending_code()
+                    .map(|p| p.status_text())
+                    .unwrap_or("")
+            )
+        }))
     }
 
     /// Lists the identified member's usable coupons (online).

@@ -18,6 +18,7 @@
 //! printer = "tcp:192.168.10.31:9100"        # file:PATH | tcp:HOST:PORT | serial:PATH[@BAUD]
 //! display_profile = "vfd-2x20-epson-dmd"    # optional customer display (total, QR amount)
 //! display = "serial:/dev/ttyUSB2@9600"      # its line (data_dir/display.bin with --simulate)
+//! code_payment_timeout_secs = 60            # the shopper's PIN for a payment code, then reversed
 //! ```
 //!
 //! Nobody is configured to work the lane: cashiers sign in at the lane with their user name and
@@ -104,6 +105,10 @@ pub struct Config {
     /// whose profile has real-time status, on `tcp:` or `serial:`.
     #[serde(default = "default_printer_check_secs")]
     pub printer_check_secs: u64,
+    /// Seconds the lane waits for the shopper to confirm a payment code (付款码) on their phone
+    /// (entering their PIN) before it reverses the payment (default 60).
+    #[serde(default = "default_code_payment_timeout_secs")]
+    pub code_payment_timeout_secs: u64,
     /// Variable-measure barcode layouts for this lane only, overriding the chain's (which the
     /// server sends with the pricing context; its default is the Chinese price label, prefixes
     /// 20–29). Unset (the default): the chain's.
@@ -126,6 +131,10 @@ fn default_push_secs() -> u64 {
 
 fn default_printer_check_secs() -> u64 {
     10
+}
+
+fn default_code_payment_timeout_secs() -> u64 {
+    60
 }
 
 fn default_poll_secs() -> u64 {

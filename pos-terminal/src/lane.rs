@@ -5,7 +5,9 @@
 //! [`Lane::void_line`], [`Lane::void_sale`] (manager PIN), [`Lane::park`] / [`Lane::resume`],
 //! [`Lane::pay`] (cash with tendered amount and change, card, split across methods), a QR payment
 //! confirmed by the server ([`Lane::check_qr`], [`Lane::set_pending_qr`], [`Lane::qr_paid`]),
-//! the member's coupons listed online ([`Lane::apply_coupon`]). Parked sales are kept in the
+//! the shopper's payment code (付款码) scanned while an amount is due and charged by the server
+//! ([`ScanOutcome::PaymentCode`], [`Lane::begin_code_payment`] journals the attempt first,
+//! [`Lane::code_paid`], [`Lane::drop_code`]), the member's coupons listed online ([`Lane::apply_coupon`]). Parked sales are kept in the
 //! lane's database until resumed. Receipt codes are signed with the lane's own key (`RC2`) and a
 //! scanned receipt code of any lane of the store is verified fully, offline, with the store's
 //! registered receipt keys ([`retail_domain::receipts::ReceiptKeyring`]). Every
@@ -34,6 +36,7 @@ use retail_domain::codes::{
 };
 use retail_domain::ids::new_id;
 use retail_domain::money::Money;
+use retail_domain::payment_code::{classify_payment_code, PaymentCodeProvider};
 use retail_domain::pricing::{
     price_basket, BasketLine, Coupon, DiscountSource, MemberContext, PricedBasket, PricedLine,
     PricingError,
@@ -41,12 +44,14 @@ use retail_domain::pricing::{
 use retail_domain::receipts::{ReceiptCodeError, ReceiptKeyring};
 use retail_domain::wire::catalog::{ShelfStatus, SkuRecord};
 use retail_domain::wire::pricing::PricingContext;
-use retail_domain::wire::sales::{PaymentMethod, PosPayment, PosSale, PosSaleLine};
+use retail_domain::wire::sales::{
+    LanePaymentStatus, PaymentMethod, PosPayment, PosSale, PosSaleLine,
+};
 use retail_domain::wire::staff::{LaneRoster, LaneStaff, StaffRole};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::store::{LaneDb, StoreError};
+use crate::store::{CodeAttempt, LaneDb, StoreError};
 
 /// Most units on one line (a typo guard; the server accepts up to 1,000,000).
 pub const MAX_UNITS_PER_LINE: i64 = 9_999;
@@ -239,6 +244,24 @@ pub struct TakenPayment {
     pub change: Money,
 }
 
+impl TakenPayment {
+    /// A provider's tender (QR or payment code) the server confirmed paid: its payment id, the
+    /// tender, the amount and the provider's transaction id.
+    pub fn provider(id: Uuid, method: PaymentMethod, amount: Money, provider_ref: String) -> Self {
+        TakenPayment {
+            payment: PosPayment {
+                id,
+                method,
+                amount,
+                points: 0,
+                provider_ref: Some(provider_ref),
+            },
+            tendered: amount,
+            change: Money::ZERO,
+        }
+    }
+}
+
 /// A QR payment shown to the shopper and not paid yet (the server holds the intent).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingQr {
@@ -248,6 +271,45 @@ pub struct PendingQr {
     pub amount: Money,
     /// The provider's page, shown as a QR code.
     pub pay_url: String,
+}
+
+/// A payment code (付款码) the server was asked to charge and that is not settled yet: the
+/// sale is frozen (nothing added, no other tender, no void) until the server says paid,
+/// refused or reversed. Only the code's last four digits are kept.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingCode {
+    /// The payment's id (the lane's client id; the sale's payment id once paid).
+    pub payment_id: Uuid,
+    /// Amount charged: what was due when the code was scanned.
+    pub amount: Money,
+    /// Who issued the code (by its digits).
+    pub provider: PaymentCodeProvider,
+    /// The code's last four digits.
+    pub last4: String,
+    /// When the lane journalled it (the deadline for the shopper's PIN counts from here).
+    pub started_at: DateTime<Utc>,
+    /// Where the server last said it stands (`None`: no answer yet).
+    #[serde(default)]
+    pub status: Option<LanePaymentStatus>,
+}
+
+impl PendingCode {
+    /// The provider's name for the cashier and the shopper.
+    pub fn provider_label(&self) -> &'static str {
+        match self.provider {
+            PaymentCodeProvider::WechatPay => "微信支付 WeChat Pay",
+            PaymentCodeProvider::Alipay => "支付宝 Alipay",
+        }
+    }
+
+    /// What the cashier is told while it is open.
+    pub fn status_text(&self) -> &'static str {
+        match self.status {
+            Some(LanePaymentStatus::UserPaying) => "等待顾客输入密码 Waiting for the shopper's PIN",
+            Some(LanePaymentStatus::Pending) => "等待支付结果 Waiting for the provider's answer",
+            _ => "正在收款 Charging the code",
+        }
+    }
 }
 
 /// A sale being rung up (current or parked).
@@ -269,6 +331,9 @@ pub struct Basket {
     /// A QR payment waiting for the shopper.
     #[serde(default)]
     pub pending_qr: Option<PendingQr>,
+    /// A payment code being charged.
+    #[serde(default)]
+    pub pending_code: Option<PendingCode>,
     /// Who rang the sale up (the user name signed in when its first line was added): a sale
     /// completed by a QR payment found paid after a restart still names them.
     #[serde(default)]
@@ -286,6 +351,7 @@ impl Basket {
             points_to_redeem: 0,
             coupons: Vec::new(),
             pending_qr: None,
+            pending_code: None,
             cashier: None,
             next_line_no: 1,
         }
@@ -310,6 +376,14 @@ pub enum ScanOutcome {
     Receipt(ReceiptCode),
     /// A verified pickup code (for a handover; online).
     Pickup(PickupCode),
+    /// The shopper's payment code, scanned while an amount is due: the tender for what is due
+    /// (the runner journals it with [`Lane::begin_code_payment`] and asks the server).
+    PaymentCode {
+        /// Who issued it.
+        provider: PaymentCodeProvider,
+        /// The code as scanned (kept in memory only, for the one request).
+        code: String,
+    },
 }
 
 /// A completed sale, journalled, with its receipt to print.
@@ -541,6 +615,7 @@ impl Lane {
             || self.basket.member.is_some()
             || !self.basket.payments.is_empty()
             || self.basket.pending_qr.is_some()
+            || self.basket.pending_code.is_some()
     }
 
     /// Checks an approval (a void, a return): `username` is a store manager of this store or a
@@ -684,7 +759,12 @@ impl Lane {
     }
 
     fn refuse_while_paying(&self) -> LaneResult<()> {
-        if self.basket.pending_qr.is_some() {
+        if let Some(code) = &self.basket.pending_code {
+            Err(LaneError::BadPayment(format!(
+                "a payment code of {} is being charged: wait for it or cancel it",
+                code.amount
+            )))
+        } else if self.basket.pending_qr.is_some() {
             Err(LaneError::BadPayment(
                 "a QR payment is waiting for the shopper: wait for it or cancel it".into(),
             ))
@@ -700,6 +780,13 @@ impl Lane {
     /// Handles one scanned frame.
     pub async fn scan(&mut self, text: &str) -> LaneResult<ScanOutcome> {
         self.require_cashier()?;
+        if let Some(provider) = classify_payment_code(text) {
+            self.check_code_payment()?;
+            return Ok(ScanOutcome::PaymentCode {
+                provider,
+                code: text.trim().to_owned(),
+            });
+        }
         match classify_scan(text, &self.layouts()) {
             Scan::Product(code) => self.add_product(code).await,
             Scan::MemberCode(text) => self.member_code(&text),
@@ -950,9 +1037,9 @@ impl Lane {
         if self.basket.lines.is_empty() && self.basket.member.is_none() {
             return Err(LaneError::EmptySale);
         }
-        if self.basket.pending_qr.is_some() {
+        if self.basket.pending_qr.is_some() || self.basket.pending_code.is_some() {
             return Err(LaneError::BadPayment(
-                "a QR payment is waiting for the shopper: cancel it first".into(),
+                "a QR or payment-code payment is open: cancel it first".into(),
             ));
         }
         if self
@@ -1086,6 +1173,12 @@ impl Lane {
         &mut self,
         taken: TakenPayment,
     ) -> LaneResult<PaymentOutcome> {
+        if let Some(code) = &self.basket.pending_code {
+            return Err(LaneError::BadPayment(format!(
+                "a payment code of {} is being charged: wait for it or cancel it",
+                code.amount
+            )));
+        }
         if taken.payment.amount > self.due() {
             return Err(LaneError::BadPayment(format!(
                 "{} is more than the {} due",
@@ -1123,6 +1216,7 @@ impl Lane {
                 "points were already redeemed on this sale".into(),
             ));
         }
+        self.refuse_while_paying_by_code()?;
         self.member_with_code()?;
         let mut basket = self.basket.clone();
         let member = basket
@@ -1169,6 +1263,7 @@ impl Lane {
                 "a QR payment is already waiting for the shopper".into(),
             ));
         }
+        self.refuse_while_paying_by_code()?;
         if amount.is_negative() || amount.is_zero() {
             return Err(LaneError::BadPayment("the amount must be positive".into()));
         }
@@ -1229,23 +1324,213 @@ impl Lane {
         };
         self.basket.pending_qr = None;
         let outcome = self
-            .add_confirmed_payment(TakenPayment {
-                payment: PosPayment {
-                    id: payment_id,
-                    method: PaymentMethod::SandboxQr,
-                    amount: pending.amount,
-                    points: 0,
-                    provider_ref: Some(provider_ref),
-                },
-                tendered: pending.amount,
-                change: Money::ZERO,
-            })
+            .add_confirmed_payment(TakenPayment::provider(
+                payment_id,
+                PaymentMethod::SandboxQr,
+                pending.amount,
+                provider_ref,
+            ))
             .await;
         match &outcome {
             Err(_) => self.basket.pending_qr = Some(pending),
             Ok(_) => self.db.save_qr_sale(None).await?,
         }
         outcome
+    }
+
+    fn refuse_while_paying_by_code(&self) -> LaneResult<()> {
+        match &self.basket.pending_code {
+            Some(code) => Err(LaneError::BadPayment(format!(
+                "a payment code of {} is being charged: wait for it or cancel it",
+                code.amount
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Checks that a payment code may be charged now: a sale with something due and no other
+    /// provider payment open. Nothing changes.
+    pub fn check_code_payment(&self) -> LaneResult<Money> {
+        if self.basket.lines.is_empty() {
+            return Err(LaneError::NotUsableHere(
+                "that is a payment code (付款码): ring the sale up first, then scan it to pay"
+                    .into(),
+            ));
+        }
+        self.refuse_while_paying_by_code()?;
+        if self.basket.pending_qr.is_some() {
+            return Err(LaneError::BadPayment(
+                "a QR payment is waiting for the shopper: wait for it or cancel it".into(),
+            ));
+        }
+        let due = self.due();
+        if due.is_zero() {
+            return Err(LaneError::BadPayment("nothing is due".into()));
+        }
+        Ok(due)
+    }
+
+    /// Journals a payment-code attempt for what is due **before** the server is asked: a row
+    /// in the lane's `code_payments` (the code's last four digits only) and the sale, with the
+    /// attempt, kept in the lane's database (like a QR payment's), so a crash or restart comes
+    /// back with both and settles the attempt before the sale can complete.
+    pub async fn begin_code_payment(
+        &mut self,
+        provider: PaymentCodeProvider,
+        code: &str,
+    ) -> LaneResult<PendingCode> {
+        let amount = self.check_code_payment()?;
+        let digits: Vec<char> = code.trim().chars().collect();
+        let pending = PendingCode {
+            payment_id: new_id(),
+            amount,
+            provider,
+            last4: digits[digits.len().saturating_sub(4)..].iter().collect(),
+            started_at: Utc::now(),
+            status: None,
+        };
+        let mut basket = self.basket.clone();
+        basket.pending_code = Some(pending.clone());
+        let body = serde_json::to_string(&basket)
+            .map_err(|e| LaneError::BadPayment(format!("cannot keep the sale: {e}")))?;
+        self.db
+            .begin_code_payment(
+                &CodeAttempt {
+                    id: pending.payment_id,
+                    sale_id: basket.id,
+                    amount,
+                    provider: provider_name(provider).into(),
+                    code_last4: pending.last4.clone(),
+                    status: "asking".into(),
+                    method: None,
+                    transaction_id: None,
+                    failure: None,
+                    created_at: pending.started_at,
+                },
+                &body,
+            )
+            .await?;
+        self.basket = basket;
+        Ok(pending)
+    }
+
+    /// The payment code being charged.
+    pub fn pending_code(&self) -> Option<&PendingCode> {
+        self.basket.pending_code.as_ref()
+    }
+
+    fn pending_code_with(&self, payment_id: Uuid) -> LaneResult<PendingCode> {
+        match &self.basket.pending_code {
+            Some(p) if p.payment_id == payment_id => Ok(p.clone()),
+            _ => Err(LaneError::BadPayment(format!(
+                "payment {payment_id} is not the payment code being charged at this lane"
+            ))),
+        }
+    }
+
+    /// The server said where the payment code stands while it is still open (`pending`,
+    /// `user_paying`): recorded in the journal, shown on the screen.
+    pub async fn code_status(
+        &mut self,
+        payment_id: Uuid,
+        status: LanePaymentStatus,
+    ) -> LaneResult<()> {
+        let mut pending = self.pending_code_with(payment_id)?;
+        if pending.status == Some(status) {
+            return Ok(());
+        }
+        pending.status = Some(status);
+        let mut basket = self.basket.clone();
+        basket.pending_code = Some(pending);
+        let body = serde_json::to_string(&basket)
+            .map_err(|e| LaneError::BadPayment(format!("cannot keep the sale: {e}")))?;
+        self.db
+            .update_code_payment(payment_id, status.as_str(), None, None, None)
+            .await?;
+        self.db.save_qr_sale(Some(&body)).await?;
+        self.basket = basket;
+        Ok(())
+    }
+
+    /// The payment code was paid (the server said so, with the tender it recorded and the
+    /// provider's transaction id): the tender is taken, and the sale completes when it covers
+    /// what is due (its journal commit also settles the attempt's row, in one transaction).
+    pub async fn code_paid(
+        &mut self,
+        payment_id: Uuid,
+        method: PaymentMethod,
+        provider_ref: String,
+    ) -> LaneResult<PaymentOutcome> {
+        let pending = self.pending_code_with(payment_id)?;
+        if !method.is_provider() {
+            return Err(LaneError::BadPayment(format!(
+                "the server recorded the payment code as {}",
+                method.as_str()
+            )));
+        }
+        self.basket.pending_code = None;
+        let outcome = self
+            .add_confirmed_payment(TakenPayment::provider(
+                payment_id,
+                method,
+                pending.amount,
+                provider_ref.clone(),
+            ))
+            .await;
+        match &outcome {
+            Err(_) => self.basket.pending_code = Some(pending),
+            // The sale's journal commit settled the attempt and closed the open sale with it.
+            Ok(PaymentOutcome::Completed(_)) => {}
+            Ok(PaymentOutcome::Partial(_)) => {
+                self.db
+                    .update_code_payment(
+                        payment_id,
+                        LanePaymentStatus::Succeeded.as_str(),
+                        Some(method.as_str()),
+                        Some(&provider_ref),
+                        None,
+                    )
+                    .await?;
+                self.keep_open_sale().await?;
+            }
+        }
+        outcome
+    }
+
+    /// The payment code ended without paying (`failed`, `reversed`, `cancelled`, or `unsent`:
+    /// the server never took it): journalled with why, and the sale is open for another tender.
+    pub async fn drop_code(
+        &mut self,
+        payment_id: Uuid,
+        status: &str,
+        failure: Option<&str>,
+    ) -> LaneResult<PendingCode> {
+        let pending = self.pending_code_with(payment_id)?;
+        self.db
+            .update_code_payment(payment_id, status, None, None, failure)
+            .await?;
+        self.basket.pending_code = None;
+        self.keep_open_sale().await?;
+        Ok(pending)
+    }
+
+    /// Keeps the open sale in the lane's database while it has taken a provider's tender or
+    /// has one open (a restart comes back with it); forgets it otherwise.
+    async fn keep_open_sale(&self) -> LaneResult<()> {
+        let provider_tender = self
+            .basket
+            .payments
+            .iter()
+            .any(|p| p.payment.method.is_provider());
+        if provider_tender || self.basket.pending_qr.is_some() || self.basket.pending_code.is_some()
+        {
+            let body = serde_json::to_string(&self.basket)
+                .map_err(|e| LaneError::BadPayment(format!("cannot keep the sale: {e}")))?;
+            self.db.save_qr_sale(Some(&body)).await?;
+        } else {
+            self.db.save_qr_sale(None).await?;
+        }
+        Ok(())
     }
 
     /// Applies one of the member's coupons (listed online): the engine prices it, and it must
@@ -1426,6 +1711,23 @@ fn method_name(method: PaymentMethod) -> &'static str {
     }
 }
 
+/// The stored name of a payment code's issuer.
+fn provider_name(provider: PaymentCodeProvider) -> &'static str {
+    match provider {
+        PaymentCodeProvider::WechatPay => "wechat_pay",
+        PaymentCodeProvider::Alipay => "alipay",
+    }
+}
+
+/// What the receipt calls a provider's transaction id.
+fn reference_label(method: PaymentMethod) -> &'static str {
+    match method {
+        PaymentMethod::WechatPay => "微信支付订单号",
+        PaymentMethod::Alipay => "支付宝交易号",
+        _ => "交易号",
+    }
+}
+
 /// The grams a scale's price label stands for: its price at the SKU's per-kg list price,
 /// rounded to the gram (at least one). Price labels of items sold by the unit stand for one.
 fn label_quantity(sku: &SkuRecord, price: Money) -> LaneResult<i64> {
@@ -1495,6 +1797,15 @@ fn build_receipt(
             .payments
             .iter()
             .map(|p| (method_name(p.payment.method).to_owned(), p.tendered))
+            .collect(),
+        references: basket
+            .payments
+            .iter()
+            .filter(|p| p.payment.method.is_provider())
+            .filter_map(|p| {
+                let id = p.payment.provider_ref.as_deref()?;
+                Some((reference_label(p.payment.method).to_owned(), id.to_owned()))
+            })
             .collect(),
         change,
         member,

@@ -15,7 +15,8 @@ use retail_domain::wire::devices::DeviceIdentity;
 use retail_domain::wire::pricing::PricingContext;
 use retail_domain::wire::receipts::{ReceiptKey, ReceiptKeys, RegisterReceiptKey};
 use retail_domain::wire::sales::{
-    CreateLanePayment, CreateReturn, LanePayment, PosSale, PushSales, PushSalesResult, ReturnResult,
+    CreateCodePayment, CreateLanePayment, CreateReturn, LanePayment, PosSale, PushSales,
+    PushSalesResult, ReturnResult,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -145,7 +146,12 @@ impl ServerApi {
         if !(200..300).contains(&status) {
             let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
             if status == 502 || status == 503 || status == 504 {
-                return Err(ApiError::Unreachable(format!("server answered {status}")));
+                return Err(ApiError::Unreachable(
+                    match body["error"]["message"].as_str() {
+                        Some(why) => format!("server answered {status}: {why}"),
+                        None => format!("server answered {status}"),
+                    },
+                ));
             }
             return Err(ApiError::Refused {
                 status,
@@ -299,12 +305,20 @@ impl ServerApi {
         self.post("/pos/payments", request).await
     }
 
-    /// Where a QR payment stands.
+    /// Asks the server to charge the shopper's payment code (付款码) (online; a retry with the
+    /// same id charges nothing again: it answers where the payment stands).
+    pub async fn create_code_payment(&self, request: &CreateCodePayment) -> ApiResult<LanePayment> {
+        self.post("/pos/payments/code", request).await
+    }
+
+    /// Where a QR or payment-code payment stands (the server asks the provider about an open
+    /// payment code).
     pub async fn lane_payment(&self, id: Uuid) -> ApiResult<LanePayment> {
         self.get(&format!("/pos/payments/{id}")).await
     }
 
-    /// Cancels a QR payment not paid yet (409 `already_paid` when the shopper was quicker).
+    /// Cancels a QR payment not paid yet, or reverses an open payment code at its provider
+    /// (409 `already_paid` when the shopper was quicker).
     pub async fn cancel_lane_payment(&self, id: Uuid) -> ApiResult<LanePayment> {
         self.post(
             &format!("/pos/payments/{id}/cancel"),

@@ -1,6 +1,8 @@
 //! The lane's local SQLite database (docs/DESIGN.md §3 "POS local store", §5): the full catalog copy
 //! with its sync cursor, the last pricing context, the lane's receipt-signing key and its
-//! store's registered receipt keys, and the sale journal.
+//! store's registered receipt keys, the sale journal, and the journal of payment-code attempts
+//! (`code_payments`: written before the server is asked to charge a code; the code's last four
+//! digits only).
 //!
 //! The journal is the lane's source of truth for completed sales: a sale is inserted (with the
 //! receipt bytes to print) in one transaction *before* the receipt is printed, and stays until
@@ -12,6 +14,7 @@ use std::path::Path;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
+use retail_domain::money::Money;
 use retail_domain::wire::catalog::{CatalogItem, CatalogPage, SkuRecord};
 use retail_domain::wire::devices::DeviceIdentity;
 use retail_domain::wire::pricing::PricingContext;
@@ -81,6 +84,23 @@ const SCHEMA: &[&str] = &[
         lines INTEGER NOT NULL,
         total INTEGER NOT NULL
     )",
+    // Payment-code attempts (issue 14), journalled before the server is asked: `status` is
+    // `asking` until the server answers, then the server's (`pending`, `user_paying`,
+    // `succeeded`, `failed`, `reversed`, `cancelled`), or `unsent` when the server never took
+    // it. Never the full payment code: its last four digits.
+    "CREATE TABLE IF NOT EXISTS code_payments (
+        id TEXT PRIMARY KEY,
+        sale_id TEXT NOT NULL,
+        amount INTEGER NOT NULL,
+        provider TEXT NOT NULL,
+        code_last4 TEXT NOT NULL,
+        status TEXT NOT NULL,
+        method TEXT,
+        transaction_id TEXT,
+        failure TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    )",
     "CREATE TABLE IF NOT EXISTS returns (
         id TEXT PRIMARY KEY,
         sale_id TEXT NOT NULL,
@@ -123,6 +143,32 @@ pub struct JournalEntry {
     pub order_no: Option<String>,
     /// Why the server rejected it.
     pub error: Option<String>,
+}
+
+/// A payment-code attempt as journalled by the lane.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CodeAttempt {
+    /// The payment's id (the server's lane payment, the sale's payment once paid).
+    pub id: Uuid,
+    /// The sale it pays.
+    pub sale_id: Uuid,
+    /// Amount charged.
+    pub amount: Money,
+    /// Who issued the code: `wechat_pay` or `alipay`.
+    pub provider: String,
+    /// The code's last four digits.
+    pub code_last4: String,
+    /// `asking`, `pending`, `user_paying`, `succeeded`, `failed`, `reversed`, `cancelled`,
+    /// `unsent`.
+    pub status: String,
+    /// The tender the server recorded it as, once paid.
+    pub method: Option<String>,
+    /// The provider's transaction id, once paid.
+    pub transaction_id: Option<String>,
+    /// Why it failed.
+    pub failure: Option<String>,
+    /// When it was journalled.
+    pub created_at: DateTime<Utc>,
 }
 
 /// Counts for the status bar.
@@ -195,6 +241,95 @@ impl LaneDb {
                 Ok(())
             }
         }
+    }
+
+    /// Journals a payment-code attempt and keeps the sale it pays (its basket as JSON, as
+    /// [`LaneDb::save_qr_sale`] does), in one transaction, before the server is asked.
+    pub async fn begin_code_payment(&self, attempt: &CodeAttempt, sale: &str) -> StoreResult<()> {
+        let at = attempt
+            .created_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO code_payments (id, sale_id, amount, provider, code_last4, status, \
+             created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(attempt.id.to_string())
+        .bind(attempt.sale_id.to_string())
+        .bind(attempt.amount.fen())
+        .bind(&attempt.provider)
+        .bind(&attempt.code_last4)
+        .bind(&attempt.status)
+        .bind(&at)
+        .bind(&at)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO meta (key, value) VALUES (?, ?) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(QR_SALE_KEY)
+        .bind(sale)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records where a payment-code attempt stands (the tender, transaction id and failure are
+    /// kept when not given).
+    pub async fn update_code_payment(
+        &self,
+        id: Uuid,
+        status: &str,
+        method: Option<&str>,
+        transaction_id: Option<&str>,
+        failure: Option<&str>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE code_payments SET status = ?, method = COALESCE(?, method), \
+             transaction_id = COALESCE(?, transaction_id), failure = COALESCE(?, failure), \
+             updated_at = ? WHERE id = ?",
+        )
+        .bind(status)
+        .bind(method)
+        .bind(transaction_id)
+        .bind(failure)
+        .bind(Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Every payment-code attempt, oldest first.
+    pub async fn code_payments(&self) -> StoreResult<Vec<CodeAttempt>> {
+        let rows = sqlx::query(
+            "SELECT id, sale_id, amount, provider, code_last4, status, method, transaction_id, \
+             failure, created_at FROM code_payments ORDER BY created_at, id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let created_at: String = r.try_get("created_at")?;
+                Ok(CodeAttempt {
+                    id: Uuid::from_str(&r.try_get::<String, _>("id")?).map_err(corrupt)?,
+                    sale_id: Uuid::from_str(&r.try_get::<String, _>("sale_id")?)
+                        .map_err(corrupt)?,
+                    amount: Money::from_fen(r.try_get("amount")?),
+                    provider: r.try_get("provider")?,
+                    code_last4: r.try_get("code_last4")?,
+                    status: r.try_get("status")?,
+                    method: r.try_get("method")?,
+                    transaction_id: r.try_get("transaction_id")?,
+                    failure: r.try_get("failure")?,
+                    created_at: DateTime::parse_from_rfc3339(&created_at)
+                        .map_err(corrupt)?
+                        .with_timezone(&Utc),
+                })
+            })
+            .collect()
     }
 
     /// The sale kept by [`LaneDb::save_qr_sale`], if any.
@@ -496,8 +631,10 @@ impl LaneDb {
     }
 
     /// Commits a completed sale to the journal, numbering it: `sale_no` is built by `number`
-    /// from the lane's next sequence number. Returns the sequence number. Committing the same
-    /// sale id twice is refused by the primary key (nothing changes).
+    /// from the lane's next sequence number. In the same transaction the payment-code attempts
+    /// its provider tenders took are marked `succeeded` and the open sale kept for a provider's
+    /// payment ([`LaneDb::save_qr_sale`]) is forgotten. Returns the sequence number. Committing
+    /// the same sale id twice is refused by the primary key (nothing changes).
     pub async fn commit_sale(
         &self,
         sale: &mut PosSale,
@@ -527,6 +664,25 @@ impl LaneDb {
         .bind(shift_id.map(|s| s.to_string()))
         .execute(&mut *tx)
         .await?;
+        // In the same transaction: the payment-code attempts the sale took are settled in their
+        // journal, and the open sale kept for a provider's payment is no longer open.
+        let at = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        for p in sale.payments.iter().filter(|p| p.method.is_provider()) {
+            sqlx::query(
+                "UPDATE code_payments SET status = 'succeeded', method = ?, transaction_id = ?, \
+                 updated_at = ? WHERE id = ?",
+            )
+            .bind(p.method.as_str())
+            .bind(p.provider_ref.as_deref())
+            .bind(&at)
+            .bind(p.id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query("DELETE FROM meta WHERE key = ?")
+            .bind(QR_SALE_KEY)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(seq)
     }

@@ -13,9 +13,11 @@
 //! `F8` pay cash (amount tendered) · `F9` pay by card · `F10` pay from the stored balance
 //! (online) · `F11` open the shift (opening cash) · `F12` close the shift (counted cash, prints
 //! the Z report) · `Ctrl-P` pay by QR (amount; Enter alone: all due; online) · `Ctrl-X` cancel
-//! the QR payment · `Ctrl-K` the member's coupons (then the number to apply, 0 for none;
+//! the QR payment or reverse the payment code being charged · `Ctrl-K` the member's coupons (then the number to apply, 0 for none;
 //! online) · `Esc` cancel · `Ctrl-Q` quit. Scanning a receipt code switches the input to
-//! the lines to return (`LINE:QTY,…`), then the approving manager's user name and PIN.
+//! the lines to return (`LINE:QTY,…`), then the approving manager's user name and PIN. Scanning
+//! (or typing) the shopper's payment code (付款码) while an amount is due charges it for what is
+//! due; the payment-code panel shows where it stands (waiting for the shopper's PIN, …).
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use ratatui::layout::{Constraint, Direction, Layout, Rect};
@@ -76,6 +78,8 @@ pub struct View {
     pub qr: Vec<String>,
     /// What the QR is for (amount and URL).
     pub qr_caption: String,
+    /// The payment code being charged, as the panel shows it (empty: none).
+    pub payment_code: Vec<String>,
 }
 
 /// A QR code of `data` as text for a terminal: each character is two modules stacked (`█` both
@@ -202,6 +206,16 @@ impl View {
             } else {
                 "no shift (F11)".into()
             },
+            payment_code: lane
+                .pending_code()
+                .map(|code| {
+                    vec![
+                        format!("{} ¥{}", code.provider_label(), code.amount),
+                        format!("付款码 code ****{}", code.last4),
+                        code.status_text().to_owned(),
+                    ]
+                })
+                .unwrap_or_default(),
             ..View::default()
         }
     }
@@ -227,7 +241,21 @@ pub fn draw(frame: &mut Frame, view: &View) {
         .direction(Direction::Horizontal)
         .constraints([Constraint::Min(40), Constraint::Length(30)])
         .split(rows[1]);
-    if view.qr.is_empty() {
+    if !view.payment_code.is_empty() {
+        let lines: Vec<Line> = view
+            .payment_code
+            .iter()
+            .map(|l| Line::from(l.clone()))
+            .collect();
+        frame.render_widget(
+            Paragraph::new(lines).block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .title("付款码支付 Payment code · Ctrl-X reverse"),
+            ),
+            cols[0],
+        );
+    } else if view.qr.is_empty() {
         draw_lines(frame, view, cols[0]);
     } else {
         let mut lines: Vec<Line> = view

@@ -118,6 +118,7 @@ impl LaneHandle {
             push_interval_secs: 1,
             catalog_poll_secs: 5,
             printer_check_secs: 10,
+            code_payment_timeout_secs: 60,
             variable_measure: Vec::new(),
             footer: vec!["谢谢惠顾 Thank you".into()],
             simulate: true,

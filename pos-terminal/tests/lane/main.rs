@@ -7,6 +7,7 @@
 mod support;
 
 mod binary;
+mod code_pay;
 mod core;
 mod devices;
 mod exactly_once;

@@ -15,7 +15,8 @@ use retail_domain::wire::sales::PaymentMethod;
 
 use crate::support::{firmware_dir, packaged_skus, synced_lane, LaneServer, TestApp, MANAGER, PIN};
 
-fn screen(view: &View) -> String {
+/// The screen as text, as the cashier sees it (120 × 24).
+pub(crate) fn screen(view: &View) -> String {
     let mut terminal = Terminal::new(TestBackend::new(120, 24)).expect("terminal");
     terminal.draw(|f| draw(f, view)).expect("draw");
     let buffer = terminal.backend().buffer().clone();

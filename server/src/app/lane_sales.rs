@@ -537,24 +537,31 @@ fn check_qr_payment(
     store_id: &str,
 ) -> Result<String, String> {
     let id = payment.id;
+    let tender = payment.method.as_str();
     let intent = intent.ok_or_else(|| {
-        format!("QR payment {id} is unknown to the server (no payment intent with this id)")
+        format!("{tender} payment {id} is unknown to the server (no lane payment with this id)")
     })?;
     if intent.location_id != store_id || intent.sale_id != sale.id {
-        return Err(format!("QR payment {id} was asked for another sale"));
+        return Err(format!("{tender} payment {id} was asked for another sale"));
+    }
+    if intent.method != payment.method {
+        return Err(format!(
+            "{tender} payment {id} was paid as {}, not {tender}",
+            intent.method.as_str()
+        ));
     }
     if intent.order_id.is_some_and(|o| o != sale.id) {
-        return Err(format!("QR payment {id} was taken by another sale"));
+        return Err(format!("{tender} payment {id} was taken by another sale"));
     }
     if intent.status != LanePaymentStatus::Succeeded {
         return Err(format!(
-            "QR payment {id} was not paid (it is {})",
+            "{tender} payment {id} was not paid (it is {})",
             intent.status.as_str()
         ));
     }
     if intent.amount != payment.amount {
         return Err(format!(
-            "QR payment {id} paid {}, but the sale says {}",
+            "{tender} payment {id} paid {}, but the sale says {}",
             intent.amount, payment.amount
         ));
     }
@@ -565,7 +572,7 @@ fn check_qr_payment(
         .is_some_and(|r| *r != provider_ref)
     {
         return Err(format!(
-            "QR payment {id}: the provider reference does not match the provider's"
+            "{tender} payment {id}: the provider reference does not match the provider's"
         ));
     }
     Ok(provider_ref)
@@ -749,13 +756,14 @@ pub async fn apply_push(
         }
     }
 
-    // 2b. A QR payment taken at the lane is an intent of this store, for this sale, paid with
-    //     this amount, and not taken by another sale: the sale references it, and the money is
-    //     counted once (the row in `payments` appears now, with the sale).
+    // 2b. A provider's tender taken at the lane (the sandbox's QR, WeChat Pay, Alipay: a QR or
+    //     a payment code) is a lane payment of this store, for this sale, of this tender, paid
+    //     with this amount, and not taken by another sale: the sale references it, and the money
+    //     is counted once (the row in `payments` appears now, with the sale).
     let qr_ids: Vec<String> = (0..n)
         .filter(|&i| is_new(&rejected, &outcome, i))
         .flat_map(|i| sales[i].payments.iter())
-        .filter(|p| p.method == PaymentMethod::SandboxQr)
+        .filter(|p| p.method.is_provider())
         .map(|p| p.id.to_string())
         .collect();
     let intents = storage::lane_payments::for_ids_in_tx(&mut tx, store, &qr_ids).await?;
@@ -765,11 +773,7 @@ pub async fn apply_push(
             continue;
         }
         let sale = &sales[i];
-        for p in sale
-            .payments
-            .iter()
-            .filter(|p| p.method == PaymentMethod::SandboxQr)
-        {
+        for p in sale.payments.iter().filter(|p| p.method.is_provider()) {
             match check_qr_payment(sale, p, intents.get(&p.id), ctx.store_id) {
                 Ok(provider_ref) => {
                     qr_refs.insert(p.id, provider_ref);
@@ -1016,11 +1020,7 @@ pub async fn apply_push(
         movements.sort_by(|a, b| a.sku_id.cmp(&b.sku_id).then(a.ref_id.cmp(&b.ref_id)));
         storage::stock::apply_movements(&mut tx, &movements).await?;
         for &i in &applied {
-            for p in sales[i]
-                .payments
-                .iter()
-                .filter(|p| p.method == PaymentMethod::SandboxQr)
-            {
+            for p in sales[i].payments.iter().filter(|p| p.method.is_provider()) {
                 storage::lane_payments::mark_taken_in_tx(&mut tx, p.id, sales[i].id).await?;
             }
         }

@@ -14,6 +14,7 @@ pub mod checkout;
 pub mod coupons;
 pub mod device_events;
 pub mod devices;
+pub mod lane_payments;
 pub mod lane_sales;
 pub mod limits;
 pub mod member_login;

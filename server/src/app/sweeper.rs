@@ -2,7 +2,8 @@
 //! orders past their payment deadline (releasing their reservations), cancelling pickups left
 //! uncollected (releasing stock, refunding), and expiring old points;
 //! also the SQLite WAL checkpoint, kept off the writer's commit path; and in a loop of their own
-//! the payment sweeps (refunds to send and follow, pending payments to ask about).
+//! the payment sweeps (refunds to send and follow, pending payments to ask about, lane payment
+//! codes left open settled: `app::lane_payments::settle_stale`).
 
 use std::time::Duration;
 
@@ -55,6 +56,9 @@ pub async fn run_payments(state: AppState, cancel: CancellationToken) {
         }
         if let Err(err) = crate::app::payments::settle_pending(&state).await {
             tracing::warn!(error = %err, "settling pending payments failed; will retry");
+        }
+        if let Err(err) = crate::app::lane_payments::settle_stale(&state).await {
+            tracing::warn!(error = %err, "settling stale payment-code payments failed; will retry");
         }
         tokio::select! {
             () = cancel.cancelled() => break,

@@ -1,6 +1,7 @@
-//! QR payments taken at a checkout lane (issue 3): the intent a lane asks for while the sale is
-//! still being rung up, the provider's notification that pays it, a cancel from the lane, and the
-//! check made when the sale arrives with its push.
+//! Provider payments taken at a checkout lane (issues 3 and 14): the QR intent a lane asks for
+//! while the sale is still being rung up, or a payment code (付款码) the server charges for the
+//! lane; the provider's notification or answer that settles it, a cancel or reversal from the
+//! lane, and the check made when the sale arrives with its push.
 //!
 //! The intent is not an order payment: the sale is not on the server yet (it is pushed later,
 //! maybe in a batch, maybe after the lane was offline for a while). The row in `payments` that
@@ -17,6 +18,36 @@ use uuid::Uuid;
 use super::{col, now_ms, parse_col, placeholders, uuid_col, Store, Tx, MAX_PARAMS};
 use crate::error::{AppError, AppResult};
 
+/// How a lane payment is paid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LanePaymentScene {
+    /// The shopper scans a QR code (the sandbox's page, WeChat Native, Alipay precreate).
+    Qr,
+    /// The lane scanned the shopper's payment code and the server charged it.
+    Code,
+}
+
+impl LanePaymentScene {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Qr => "qr",
+            Self::Code => "code",
+        }
+    }
+}
+
+impl std::str::FromStr for LanePaymentScene {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "qr" => Ok(Self::Qr),
+            "code" => Ok(Self::Code),
+            other => Err(format!("unknown lane payment scene {other:?}")),
+        }
+    }
+}
+
 /// A lane payment as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LanePaymentRecord {
@@ -32,6 +63,8 @@ pub struct LanePaymentRecord {
     pub amount: Money,
     /// The tender: `sandbox_qr`, `wechat_pay` or `alipay`.
     pub method: PaymentMethod,
+    /// A QR the shopper scans, or a payment code the server charged.
+    pub scene: LanePaymentScene,
     /// Where it stands.
     pub status: LanePaymentStatus,
     /// The provider's reference once paid.
@@ -40,9 +73,19 @@ pub struct LanePaymentRecord {
     pub failure: Option<String>,
     /// The sale that took it, once applied.
     pub order_id: Option<Uuid>,
+    /// When it was created (Unix ms).
+    pub created_at: i64,
 }
 
 impl LanePaymentRecord {
+    /// Whether it may still change: `pending` or `user_paying`.
+    pub fn is_open(&self) -> bool {
+        matches!(
+            self.status,
+            LanePaymentStatus::Pending | LanePaymentStatus::UserPaying
+        )
+    }
+
     /// The wire form, with the provider's page under `public_url`.
     pub fn to_wire(&self, public_url: &str) -> LanePayment {
         LanePayment {
@@ -53,7 +96,9 @@ impl LanePaymentRecord {
             status: self.status,
             provider_ref: self.provider_ref.clone(),
             order_id: self.order_id,
-            pay_url: if self.method == PaymentMethod::SandboxQr {
+            pay_url: if self.method == PaymentMethod::SandboxQr
+                && self.scene == LanePaymentScene::Qr
+            {
                 format!("{public_url}/sandbox/pay/{}", self.id)
             } else {
                 String::new()
@@ -64,8 +109,18 @@ impl LanePaymentRecord {
     }
 }
 
-const SELECT: &str = "SELECT id, sale_id, location_id, device_id, amount_fen, method, status, \
-     provider_ref, failure, order_id FROM lane_payments";
+/// The columns [`record`] reads.
+macro_rules! columns {
+    () => {
+        "id, sale_id, location_id, device_id, amount_fen, method, scene, status, provider_ref, \
+         failure, order_id, created_at"
+    };
+}
+
+const SELECT: &str = concat!("SELECT ", columns!(), " FROM lane_payments");
+
+/// The statuses in which a lane payment may still change, as SQL.
+const OPEN: &str = "status IN ('pending', 'user_paying')";
 
 fn record(row: &AnyRow) -> AppResult<LanePaymentRecord> {
     Ok(LanePaymentRecord {
@@ -75,6 +130,7 @@ fn record(row: &AnyRow) -> AppResult<LanePaymentRecord> {
         device_id: uuid_col(row, "device_id")?,
         amount: Money::from_fen(col(row, "amount_fen")?),
         method: parse_col(row, "method")?,
+        scene: parse_col(row, "scene")?,
         status: parse_col(row, "status")?,
         provider_ref: col(row, "provider_ref")?,
         failure: col(row, "failure")?,
@@ -82,6 +138,7 @@ fn record(row: &AnyRow) -> AppResult<LanePaymentRecord> {
             .map(|s| s.parse())
             .transpose()
             .map_err(|e| AppError::Internal(anyhow::anyhow!("order_id: {e}")))?,
+        created_at: col(row, "created_at")?,
     })
 }
 
@@ -98,12 +155,20 @@ pub struct NewLanePayment<'a> {
     pub device_id: Uuid,
     /// Amount (positive).
     pub amount: Money,
+    /// The tender it will be (`sandbox_qr`, `wechat_pay`, `alipay`).
+    pub method: PaymentMethod,
+    /// A QR or a payment code.
+    pub scene: LanePaymentScene,
 }
 
-/// Creates an intent, or answers the one created with the same id (a retry). The same id with
-/// another sale, store or amount is refused (409 `id_in_use`), as is a sale already on the
-/// server (409 `sale_completed`) or an id used by an order payment.
-pub async fn create(store: &Store, new: &NewLanePayment<'_>) -> AppResult<LanePaymentRecord> {
+/// Creates a lane payment, committed before anything is asked of a provider, and answers it
+/// with `true`; or answers the one created with the same id (a retry) with `false`. The same id
+/// with another sale, store, amount, tender or scene is refused (409 `id_in_use`), as is a sale
+/// already on the server (409 `sale_completed`) or an id used by an order payment.
+pub async fn create(
+    store: &Store,
+    new: &NewLanePayment<'_>,
+) -> AppResult<(LanePaymentRecord, bool)> {
     let mut tx = store.begin().await?;
     let existing = sqlx::query(&format!("{SELECT} WHERE id = $1"))
         .bind(new.id.to_string())
@@ -114,13 +179,15 @@ pub async fn create(store: &Store, new: &NewLanePayment<'_>) -> AppResult<LanePa
         if found.sale_id != new.sale_id
             || found.location_id != new.location_id
             || found.amount != new.amount
+            || found.method != new.method
+            || found.scene != new.scene
         {
             return Err(AppError::conflict(
                 "id_in_use",
-                "this payment id was used for another sale or amount",
+                "this payment id was used for another sale, amount or tender",
             ));
         }
-        return Ok(found);
+        return Ok((found, false));
     }
     let clash = sqlx::query("SELECT 1 AS one FROM payments WHERE id = $1")
         .bind(new.id.to_string())
@@ -145,21 +212,125 @@ pub async fn create(store: &Store, new: &NewLanePayment<'_>) -> AppResult<LanePa
     }
     let now = now_ms();
     sqlx::query(
-        "INSERT INTO lane_payments (id, sale_id, location_id, device_id, amount_fen, status, \
-         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6)",
+        "INSERT INTO lane_payments (id, sale_id, location_id, device_id, amount_fen, method, \
+         scene, status, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $8)",
     )
     .bind(new.id.to_string())
     .bind(new.sale_id.to_string())
     .bind(new.location_id)
     .bind(new.device_id.to_string())
     .bind(new.amount.fen())
+    .bind(new.method.as_str())
+    .bind(new.scene.as_str())
     .bind(now)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    get(store, new.id)
-        .await?
-        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("lane payment vanished")))
+    let created = LanePaymentRecord {
+        id: new.id,
+        sale_id: new.sale_id,
+        location_id: new.location_id.to_owned(),
+        device_id: new.device_id,
+        amount: new.amount,
+        method: new.method,
+        scene: new.scene,
+        status: LanePaymentStatus::Pending,
+        provider_ref: None,
+        failure: None,
+        order_id: None,
+        created_at: now,
+    };
+    Ok((created, true))
+}
+
+/// What a provider said about an open lane payment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Settlement<'a> {
+    /// Paid: the provider's transaction id.
+    Succeeded {
+        /// The provider's transaction id.
+        provider_ref: &'a str,
+    },
+    /// The payer is confirming on their phone.
+    UserPaying,
+    /// Refused by the provider, for this reason.
+    Failed {
+        /// Why, for the cashier.
+        failure: &'a str,
+    },
+    /// Cancelled (撤销) or closed at the provider.
+    Reversed,
+}
+
+/// Settles an open lane payment as the provider said, and answers it as it now stands. A
+/// payment no longer open (settled meanwhile by another request) is answered unchanged: a final
+/// state is never overwritten.
+pub async fn settle(
+    store: &Store,
+    id: Uuid,
+    settlement: Settlement<'_>,
+) -> AppResult<LanePaymentRecord> {
+    let (status, provider_ref, failure) = match settlement {
+        Settlement::Succeeded { provider_ref } => {
+            (LanePaymentStatus::Succeeded, Some(provider_ref), None)
+        }
+        Settlement::UserPaying => (LanePaymentStatus::UserPaying, None, None),
+        Settlement::Failed { failure } => (LanePaymentStatus::Failed, None, Some(failure)),
+        Settlement::Reversed => (LanePaymentStatus::Reversed, None, None),
+    };
+    let updated = sqlx::query(&format!(
+        "UPDATE lane_payments SET status = $1, provider_ref = COALESCE($2, provider_ref), \
+         failure = COALESCE($3, failure), updated_at = $4 WHERE id = $5 AND {OPEN} \
+         RETURNING {}",
+        columns!()
+    ))
+    .bind(status.as_str())
+    .bind(provider_ref)
+    .bind(failure)
+    .bind(now_ms())
+    .bind(id.to_string())
+    .fetch_optional(store.writer())
+    .await?;
+    match updated {
+        Some(row) => record(&row),
+        None => get(store, id)
+            .await?
+            .ok_or_else(|| AppError::not_found(format!("lane payment {id} not found"))),
+    }
+}
+
+/// Claims the right to ask the provider about an open lane payment now: true (and `checked_at`
+/// set to `now`) when it is open and nobody asked since `now - min_gap_ms`. Concurrent callers
+/// cannot both win, so a provider is asked at most once per gap per payment.
+pub async fn claim_check(store: &Store, id: Uuid, now: i64, min_gap_ms: i64) -> AppResult<bool> {
+    let done = sqlx::query(&format!(
+        "UPDATE lane_payments SET checked_at = $1 WHERE id = $2 AND {OPEN} \
+         AND (checked_at IS NULL OR checked_at <= $3)"
+    ))
+    .bind(now)
+    .bind(id.to_string())
+    .bind(now.saturating_sub(min_gap_ms))
+    .execute(store.writer())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Payment-code payments still open that were created before `created_before` (Unix ms),
+/// oldest first, at most `limit`: the background settler's work.
+pub async fn stale_open_codes(
+    store: &Store,
+    created_before: i64,
+    limit: i64,
+) -> AppResult<Vec<LanePaymentRecord>> {
+    let rows = sqlx::query(&format!(
+        "{SELECT} WHERE {OPEN} AND created_at < $1 AND scene = 'code' ORDER BY created_at LIMIT $2"
+    ))
+    .bind(created_before)
+    .bind(limit)
+    .fetch_all(store.reader())
+    .await?;
+    rows.iter().map(record).collect()
 }
 
 /// One lane payment, if there is one with this id.

@@ -39,15 +39,9 @@ async fn shopper_pays(app: &TestApp, payment: &str) -> String {
     resp.text().await.unwrap()
 }
 
-/// A sale of one line of 12.34 × 2 paid `cash_fen` in cash and the rest by the QR payment.
+/// A sale of one line of 12.34 × 2 paid `qr_fen` by the QR payment and the rest in cash.
 fn qr_sale(sku: &str, sale_id: &str, qr: &str, qr_fen: i64, provider_ref: Option<&str>) -> Value {
-    let mut s = sale("SH001", None, &[(sku, 2, 1_234)], &[]);
-    s["id"] = json!(sale_id);
-    s["payments"] = json!([
-        {"id": new_id(), "method": "cash", "amount": money(2_468 - qr_fen)},
-        {"id": qr, "method": "sandbox_qr", "amount": money(qr_fen), "provider_ref": provider_ref},
-    ]);
-    s
+    crate::lane_code_pay::provider_sale(sku, sale_id, "sandbox_qr", qr, qr_fen, provider_ref)
 }
 
 /// A QR payment at the lane: the intent is idempotent by id, paid once through the provider's
@@ -121,14 +115,7 @@ async fn qr_payment_is_paid_and_taken_once(app: TestApp) {
 
     // The sale takes it (split with cash), once.
     let good = qr_sale(&sku, &sale_id, &pay_id, 1_000, Some(&provider_ref));
-    let results = push(&app, &lane, std::slice::from_ref(&good)).await;
-    assert_eq!(results[0]["outcome"], "applied", "{}", results[0]);
-    let results = push(&app, &lane, &[good]).await;
-    assert_eq!(results[0]["outcome"], "duplicate");
-    let (_, taken) = app.get(&path, Some(&lane)).await;
-    assert_eq!(taken["order_id"], json!(sale_id));
-    let (status, stored) = get_sale(&app, &admin, &sale_id).await;
-    assert_eq!(status, StatusCode::OK);
+    let stored = crate::lane_code_pay::taken_once(&app, &admin, &lane, good, &path).await;
     assert_eq!(stored["total"], "24.68");
 
     // Another sale naming the same payment is refused (it was asked for another sale, and

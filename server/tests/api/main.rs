@@ -16,6 +16,7 @@ mod catalog;
 mod edge;
 mod fuzz;
 mod http_safety;
+mod lane_code_pay;
 mod lane_pay;
 mod lane_staff;
 mod members;
