@@ -242,6 +242,7 @@ impl Application {
             tokio::spawn(bus::watch_catalog(state.store.clone(), bus, cancel.clone()));
         }
         let sweeper = tokio::spawn(app::sweeper::run(state.clone(), cancel.clone()));
+        let reconciliation = tokio::spawn(app::reconciliation::run(state.clone(), cancel.clone()));
         {
             // Personal data sealed with a retired data key (or before key ids) is sealed
             // again in the background.
@@ -279,6 +280,7 @@ impl Application {
         }
         cancel.cancel();
         let _ = sweeper.await;
+        let _ = reconciliation.await;
         state.intake.close().await;
         state.store.close().await;
         tracing::info!("stopped");

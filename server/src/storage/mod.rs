@@ -30,10 +30,12 @@ pub mod locations;
 pub mod members;
 pub mod notices;
 pub mod orders;
+pub mod payment_review;
 pub mod payments;
 pub mod privacy;
 pub mod promotions;
 pub mod receipts;
+pub mod reconciliation;
 pub mod sales;
 pub mod staff;
 pub mod stock;
@@ -133,6 +135,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         17,
         "real_payments",
         include_str!("../../../migrations/0017_real_payments.sql"),
+    ),
+    (
+        18,
+        "reconciliation",
+        include_str!("../../../migrations/0018_reconciliation.sql"),
     ),
 ];
 
