@@ -42,7 +42,7 @@ impl FromStr for EntryKind {
 }
 
 /// What a reconciliation item says.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Outcome {
     /// On the bill and on record here, same amount.
     Matched,

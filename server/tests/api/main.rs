@@ -23,6 +23,7 @@ mod orders;
 mod pricing;
 mod privacy;
 mod receipts;
+mod reconciliation;
 mod safety;
 mod sales;
 mod sms;
