@@ -959,3 +959,196 @@ crate::both_backends!(
     payments_are_searched_and_alerts_resolved,
     payments_are_searched_and_alerts_resolved
 );
+
+/// Head office in the browser: reconciles a day of WeChat Pay by hand and sees its mismatches,
+/// downloads the run's CSV (every item), finds payments by order number and by transaction id,
+/// resolves an alert; a store manager cannot open the pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_pages_reconcile_search_and_export() {
+    use crate::browser::{
+        browser, browser_available, click, console_login, start_driver, text_of, type_into,
+        wait_for_text, wait_path, Shots,
+    };
+    if !browser_available() {
+        return;
+    }
+    let app = TestApp::spawn_with(crate::support::Backend::Sqlite, with_fakes)
+        .await
+        .expect("app");
+    let fakes = fakes_of(&app);
+    let ours = Ours(&app);
+    let (matched, differs, theirs_only) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let t_matched = charge(&app, &fakes, Provider::WechatPay, matched, 1_000).await;
+    let t_differs = charge(&app, &fakes, Provider::WechatPay, differs, 2_000).await;
+    charge(&app, &fakes, Provider::WechatPay, theirs_only, 500).await;
+    let at = paid_ms(&t_matched);
+    let date = reconciliation::beijing_date(t_matched.paid_at.unwrap())
+        .format("%Y-%m-%d")
+        .to_string();
+    let first = ours.order("RC5001", 1_000, at).await;
+    let second = ours.order("RC5002", 2_100, at).await;
+    ours.payment(
+        matched,
+        first,
+        "wechat_pay",
+        1_000,
+        Some(&t_matched.transaction_id),
+        at,
+    )
+    .await;
+    ours.payment(
+        differs,
+        second,
+        "wechat_pay",
+        2_100,
+        Some(&t_differs.transaction_id),
+        at,
+    )
+    .await;
+    let alert = ours
+        .alert(
+            "late_payment",
+            Some(first),
+            "paid after cancellation; refunded",
+            at,
+        )
+        .await;
+
+    let temp = tempfile::tempdir().unwrap();
+    let shots = Shots::new(temp.path());
+    let driver = start_driver().await;
+    let desk = browser(&driver, false).await;
+    console_login(&desk, &app, "admin").await;
+
+    // Reconcile the day by hand.
+    desk.goto(&format!("{}/console/payments/reconciliation", app.url))
+        .await
+        .unwrap();
+    click(&desk, "#provider option[value='wechat_pay']").await;
+    desk.execute(
+        "document.getElementById('date').value = arguments[0];",
+        vec![serde_json::json!(date)],
+    )
+    .await
+    .unwrap();
+    click(&desk, "#reconcile").await;
+    wait_path(&desk, "/console/payments/reconciliation/").await;
+    wait_for_text(&desk, "#run-summary", &date).await;
+    assert_eq!(text_of(&desk, "#bill-lines").await, "3");
+    assert_eq!(text_of(&desk, "#matched").await, "1");
+    assert_eq!(text_of(&desk, "#missing-ours").await, "1");
+    assert_eq!(text_of(&desk, "#amount-differs").await, "1");
+    assert_eq!(text_of(&desk, "#missing-theirs").await, "0");
+    let items = text_of(&desk, "#items").await;
+    assert!(
+        items.contains("金额不一致") && items.contains("我方缺失"),
+        "{items}"
+    );
+    assert!(
+        items.contains("RC5002") && items.contains(&hex(theirs_only)),
+        "{items}"
+    );
+    assert!(!items.contains(&hex(matched)), "mismatches only: {items}");
+    shots
+        .take(&desk, "console-reconciliation-run-desktop")
+        .await;
+
+    // The CSV of the run: every item.
+    let csv = desk
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             fetch(document.getElementById('export').href)
+               .then(r => r.text()).then(done, e => done('failed: ' + e));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let csv = csv
+        .as_str()
+        .unwrap()
+        .trim_start_matches('\u{feff}')
+        .to_owned();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "line_no,kind,outcome,order_no,out_trade_no,out_refund_no,transaction_id,\
+         provider_refund_id,our_amount,their_amount,our_at,their_at,order_id,note",
+        "{csv}"
+    );
+    assert_eq!(lines.len(), 4, "{csv}");
+    let row = |id: Uuid| {
+        lines
+            .iter()
+            .find(|l| l.contains(&hex(id)))
+            .unwrap_or_else(|| panic!("{id} in {csv}"))
+            .split(',')
+            .map(str::to_owned)
+            .collect::<Vec<String>>()
+    };
+    let differing = row(differs);
+    assert_eq!(&differing[1..4], ["payment", "amount_differs", "RC5002"]);
+    assert_eq!(
+        &differing[6..10],
+        [t_differs.transaction_id.as_str(), "", "21.00", "20.00"]
+    );
+    assert_eq!(&row(matched)[2..4], ["matched", "RC5001"]);
+    assert_eq!(&row(theirs_only)[2..4], ["missing_ours", ""]);
+
+    // The runs page lists the day.
+    desk.goto(&format!("{}/console/payments/reconciliation", app.url))
+        .await
+        .unwrap();
+    assert!(text_of(&desk, "#runs").await.contains(&date));
+    shots
+        .take(&desk, "console-reconciliation-runs-desktop")
+        .await;
+
+    // Payments by order number, then by the provider's transaction id.
+    desk.goto(&format!("{}/console/payments", app.url))
+        .await
+        .unwrap();
+    type_into(&desk, "#q", "RC5001").await;
+    click(&desk, "#payment-search button[type=submit]").await;
+    wait_for_text(&desk, "#payments", "RC5001").await;
+    assert!(!text_of(&desk, "#payments").await.contains("RC5002"));
+    type_into(&desk, "#q", "").await;
+    type_into(&desk, "#txn", &t_differs.transaction_id).await;
+    click(&desk, "#payment-search button[type=submit]").await;
+    wait_for_text(&desk, "#payments", "RC5002").await;
+    let found = text_of(&desk, "#payments").await;
+    assert!(
+        !found.contains("RC5001") && found.contains("21.00"),
+        "{found}"
+    );
+    assert!(text_of(&desk, "#payments-pager").await.contains("1 / 1"));
+    shots.take(&desk, "console-payments-search-desktop").await;
+
+    // An alert resolved.
+    desk.goto(&format!("{}/console/payments/alerts", app.url))
+        .await
+        .unwrap();
+    assert!(text_of(&desk, "#alerts").await.contains("RC5001"));
+    let form = format!("form[action='/console/payments/alerts/{alert}/resolve']");
+    type_into(&desk, &format!("{form} input[name=note]"), "已联系顾客").await;
+    click(&desk, &format!("{form} button")).await;
+    wait_for_text(&desk, ".notice.ok", "已标记").await;
+    assert!(!text_of(&desk, "#alerts").await.contains("RC5001"));
+    desk.close().await.unwrap();
+
+    // A store manager cannot open them.
+    let manager = browser(&driver, false).await;
+    console_login(&manager, &app, "mgr.sh001").await;
+    for page in [
+        "/console/payments",
+        "/console/payments/reconciliation",
+        "/console/payments/alerts",
+    ] {
+        manager.goto(&format!("{}{page}", app.url)).await.unwrap();
+        let body = text_of(&manager, "body").await;
+        assert!(
+            body.contains("403") && body.contains("无权"),
+            "{page}: {body}"
+        );
+    }
+    manager.close().await.unwrap();
+}

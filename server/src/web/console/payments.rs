@@ -577,8 +577,8 @@ async fn run(
                 @let i = &r.item;
                 tr class={ "item " (i.outcome.as_str()) } {
                     td { (r.line_no) }
-                    td { (kind_label(ctx.lang, i.kind)) }
-                    td.outcome { (outcome_label(ctx.lang, i.outcome)) }
+                    td style="white-space:nowrap" { (kind_label(ctx.lang, i.kind)) }
+                    td.outcome style="white-space:nowrap" { (outcome_label(ctx.lang, i.outcome)) }
                     td { (order_link(i.order_id, r.order_no.as_deref())) }
                     td.txn { (i.out_trade_no) @if let Some(no) = &i.out_refund_no { br; (no) } }
                     td.txn { (i.transaction_id.as_deref().unwrap_or("")) @if let Some(no) = &i.provider_refund_id { br; (no) } }
