@@ -402,8 +402,9 @@ pub enum JobStep {
         /// The run.
         run: Reconciled,
     },
-    /// A day's bill could not be had; asked for again later.
-    Waiting {
+    /// A day's bill could not be had: asked for again later, or (`gave_up`) that was the last
+    /// allowed attempt and the day is left to a person.
+    NoBill {
         /// The provider.
         provider: Provider,
         /// The day.
@@ -412,17 +413,8 @@ pub enum JobStep {
         attempts: i64,
         /// Why not this time.
         failure: BillFailure,
-    },
-    /// A day's bill could not be had the last allowed time: left to a person.
-    GaveUp {
-        /// The provider.
-        provider: Provider,
-        /// The day.
-        date: NaiveDate,
-        /// Attempts made.
-        attempts: i64,
-        /// Why not the last time.
-        failure: BillFailure,
+        /// True when the job will not ask again.
+        gave_up: bool,
     },
 }
 
@@ -491,25 +483,21 @@ pub async fn run_due(state: &AppState, now: DateTime<Utc>) -> AppResult<Vec<JobS
                     now_ms,
                 )
                 .await?;
-                if wait.next_try_at.is_some() {
-                    tracing::warn!(provider = provider.as_str(), %bill_date, attempts = wait.attempts,
-                        reason = %failure.reason, "reconciliation: no bill yet, asking again later");
-                    steps.push(JobStep::Waiting {
-                        provider,
-                        date,
-                        attempts: wait.attempts,
-                        failure,
-                    });
-                } else {
+                let gave_up = wait.next_try_at.is_none();
+                if gave_up {
                     tracing::error!(provider = provider.as_str(), %bill_date, attempts = wait.attempts,
                         reason = %failure.reason, "reconciliation: gave up on this day's bill; reconcile it by hand");
-                    steps.push(JobStep::GaveUp {
-                        provider,
-                        date,
-                        attempts: wait.attempts,
-                        failure,
-                    });
+                } else {
+                    tracing::warn!(provider = provider.as_str(), %bill_date, attempts = wait.attempts,
+                        reason = %failure.reason, "reconciliation: no bill yet, asking again later");
                 }
+                steps.push(JobStep::NoBill {
+                    provider,
+                    date,
+                    attempts: wait.attempts,
+                    failure,
+                    gave_up,
+                });
             }
         }
     }

@@ -633,6 +633,19 @@ pub(crate) async fn fetch_in(tx: &mut Tx, sql: &str, values: &[String]) -> AppRe
     Ok(out)
 }
 
+/// A page of rows (the `page` query, each row read by `row`) and how many there are in all (the
+/// `count` query, one `n` column).
+pub(crate) async fn fetch_page<'q, T>(
+    store: &Store,
+    page: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    count: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    row: impl Fn(&AnyRow) -> AppResult<T>,
+) -> AppResult<(Vec<T>, i64)> {
+    let rows = page.fetch_all(store.reader()).await?;
+    let total = col(&count.fetch_one(store.reader()).await?, "n")?;
+    Ok((rows.iter().map(row).collect::<AppResult<_>>()?, total))
+}
+
 /// Opens a savepoint `name` inside the transaction.
 pub async fn savepoint(tx: &mut Tx, name: &str) -> AppResult<()> {
     sqlx::query(&format!("SAVEPOINT {name}"))

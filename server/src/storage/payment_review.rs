@@ -104,16 +104,14 @@ pub async fn payments(store: &Store, q: &PaymentQuery) -> AppResult<(Vec<Payment
          AND ($2 IS NULL OR lp.provider_ref = $2) AND ($3 IS NULL OR lp.method = $3) \
          AND ($4 IS NULL OR lp.created_at >= $4) AND ($5 IS NULL OR lp.created_at < $5)";
     let page = format!("{union} ORDER BY created_at DESC, id DESC LIMIT $6 OFFSET $7");
-    let rows = filtered(&page, q)
-        .bind(q.limit.max(1))
-        .bind(q.offset.max(0))
-        .fetch_all(store.reader())
-        .await?;
     let count = format!("SELECT COUNT(*) AS n FROM ({union}) found");
-    let total: i64 = col(&filtered(&count, q).fetch_one(store.reader()).await?, "n")?;
-    let rows = rows
-        .iter()
-        .map(|r| {
+    super::fetch_page(
+        store,
+        filtered(&page, q)
+            .bind(q.limit.max(1))
+            .bind(q.offset.max(0)),
+        filtered(&count, q),
+        |r| {
             Ok(PaymentRow {
                 id: super::uuid_col(r, "id")?,
                 order_id: opt_uuid(r, "order_id")?,
@@ -128,9 +126,9 @@ pub async fn payments(store: &Store, q: &PaymentQuery) -> AppResult<(Vec<Payment
                 paid_at: col(r, "paid_at")?,
                 created_at: col(r, "created_at")?,
             })
-        })
-        .collect::<AppResult<_>>()?;
-    Ok((rows, total))
+        },
+    )
+    .await
 }
 
 /// A refund as head office sees it.
@@ -177,20 +175,14 @@ pub async fn refunds(store: &Store, q: &PaymentQuery) -> AppResult<(Vec<RefundRo
          r.source, r.reason, r.provider_refund_id, p.provider_ref, r.created_at, r.updated_at \
          {from} ORDER BY r.created_at DESC, r.id DESC LIMIT $6 OFFSET $7"
     );
-    let rows = filtered(&page, q)
-        .bind(q.limit.max(1))
-        .bind(q.offset.max(0))
-        .fetch_all(store.reader())
-        .await?;
-    let total: i64 = col(
-        &filtered(&format!("SELECT COUNT(*) AS n {from}"), q)
-            .fetch_one(store.reader())
-            .await?,
-        "n",
-    )?;
-    let rows = rows
-        .iter()
-        .map(|r| {
+    let count = format!("SELECT COUNT(*) AS n {from}");
+    super::fetch_page(
+        store,
+        filtered(&page, q)
+            .bind(q.limit.max(1))
+            .bind(q.offset.max(0)),
+        filtered(&count, q),
+        |r| {
             Ok(RefundRow {
                 id: super::uuid_col(r, "id")?,
                 payment_id: super::uuid_col(r, "payment_id")?,
@@ -206,9 +198,9 @@ pub async fn refunds(store: &Store, q: &PaymentQuery) -> AppResult<(Vec<RefundRo
                 created_at: col(r, "created_at")?,
                 updated_at: col(r, "updated_at")?,
             })
-        })
-        .collect::<AppResult<_>>()?;
-    Ok((rows, total))
+        },
+    )
+    .await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -253,27 +245,18 @@ pub async fn alerts(
     } else {
         "a.resolved_at IS NULL"
     };
-    let rows = sqlx::query(&format!(
+    let page = format!(
         "SELECT a.id, a.kind, a.provider, a.payment_id, a.order_id, o.order_no, a.detail, \
          a.created_at, a.resolved_at, a.resolved_by FROM payment_alerts a \
          LEFT JOIN orders o ON o.id = a.order_id WHERE {filter} \
          ORDER BY a.created_at DESC, a.id DESC LIMIT $1 OFFSET $2"
-    ))
-    .bind(limit.max(1))
-    .bind(offset.max(0))
-    .fetch_all(store.reader())
-    .await?;
-    let total: i64 = col(
-        &sqlx::query(&format!(
-            "SELECT COUNT(*) AS n FROM payment_alerts a WHERE {filter}"
-        ))
-        .fetch_one(store.reader())
-        .await?,
-        "n",
-    )?;
-    let rows = rows
-        .iter()
-        .map(|r| {
+    );
+    let count = format!("SELECT COUNT(*) AS n FROM payment_alerts a WHERE {filter}");
+    super::fetch_page(
+        store,
+        sqlx::query(&page).bind(limit.max(1)).bind(offset.max(0)),
+        sqlx::query(&count),
+        |r| {
             Ok(AlertRow {
                 id: super::uuid_col(r, "id")?,
                 kind: col(r, "kind")?,
@@ -286,9 +269,9 @@ pub async fn alerts(
                 resolved_at: col(r, "resolved_at")?,
                 resolved_by: col(r, "resolved_by")?,
             })
-        })
-        .collect::<AppResult<_>>()?;
-    Ok((rows, total))
+        },
+    )
+    .await
 }
 
 /// Marks an open alert resolved by `actor`, inside `tx`. `Ok(false)` when there is no such open

@@ -434,21 +434,37 @@ pub async fn run(store: &Store, id: Uuid) -> AppResult<Option<Run>> {
 
 /// Runs, newest day first (then by provider), `limit` from `offset`, with how many there are.
 pub async fn runs(store: &Store, offset: i64, limit: i64) -> AppResult<(Vec<Run>, i64)> {
-    let rows = sqlx::query(&format!(
-        "SELECT {RUN_COLUMNS} FROM reconciliation_runs \
-         ORDER BY bill_date DESC, provider LIMIT $1 OFFSET $2"
-    ))
-    .bind(limit.max(1))
-    .bind(offset.max(0))
-    .fetch_all(store.reader())
-    .await?;
-    let total = sqlx::query("SELECT COUNT(*) AS n FROM reconciliation_runs")
-        .fetch_one(store.reader())
-        .await?;
-    Ok((
-        rows.iter().map(run_of).collect::<AppResult<_>>()?,
-        col(&total, "n")?,
-    ))
+    newest_days_first(
+        store,
+        "reconciliation_runs",
+        RUN_COLUMNS,
+        offset,
+        limit,
+        run_of,
+    )
+    .await
+}
+
+/// A page of a table keyed by (provider, `bill_date`), newest day first, and its row count.
+async fn newest_days_first<T>(
+    store: &Store,
+    table: &str,
+    columns: &str,
+    offset: i64,
+    limit: i64,
+    row: fn(&sqlx::any::AnyRow) -> AppResult<T>,
+) -> AppResult<(Vec<T>, i64)> {
+    let page = format!(
+        "SELECT {columns} FROM {table} ORDER BY bill_date DESC, provider LIMIT $1 OFFSET $2"
+    );
+    let count = format!("SELECT COUNT(*) AS n FROM {table}");
+    super::fetch_page(
+        store,
+        sqlx::query(&page).bind(limit.max(1)).bind(offset.max(0)),
+        sqlx::query(&count),
+        row,
+    )
+    .await
 }
 
 /// An item as listed, with its order's number.
@@ -499,26 +515,23 @@ pub async fn items(
     } else {
         " AND i.outcome <> 'matched'"
     };
-    let rows = sqlx::query(&format!(
+    let page = format!(
         "SELECT i.*, o.order_no FROM reconciliation_items i \
          LEFT JOIN orders o ON o.id = i.order_id \
          WHERE i.run_id = $1{filter} ORDER BY i.line_no LIMIT $2 OFFSET $3"
-    ))
-    .bind(run_id.to_string())
-    .bind(limit.max(1))
-    .bind(offset.max(0))
-    .fetch_all(store.reader())
-    .await?;
-    let total = sqlx::query(&format!(
-        "SELECT COUNT(*) AS n FROM reconciliation_items i WHERE i.run_id = $1{filter}"
-    ))
-    .bind(run_id.to_string())
-    .fetch_one(store.reader())
-    .await?;
-    Ok((
-        rows.iter().map(item_of).collect::<AppResult<_>>()?,
-        col(&total, "n")?,
-    ))
+    );
+    let count =
+        format!("SELECT COUNT(*) AS n FROM reconciliation_items i WHERE i.run_id = $1{filter}");
+    super::fetch_page(
+        store,
+        sqlx::query(&page)
+            .bind(run_id.to_string())
+            .bind(limit.max(1))
+            .bind(offset.max(0)),
+        sqlx::query(&count).bind(run_id.to_string()),
+        item_of,
+    )
+    .await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -585,21 +598,15 @@ pub async fn waits_due(store: &Store, now: i64) -> AppResult<Vec<Wait>> {
 
 /// Every wait, newest day first, `limit` from `offset`, with how many there are.
 pub async fn waits(store: &Store, offset: i64, limit: i64) -> AppResult<(Vec<Wait>, i64)> {
-    let rows = sqlx::query(&format!(
-        "SELECT {WAIT_COLUMNS} FROM reconciliation_waits \
-         ORDER BY bill_date DESC, provider LIMIT $1 OFFSET $2"
-    ))
-    .bind(limit.max(1))
-    .bind(offset.max(0))
-    .fetch_all(store.reader())
-    .await?;
-    let total = sqlx::query("SELECT COUNT(*) AS n FROM reconciliation_waits")
-        .fetch_one(store.reader())
-        .await?;
-    Ok((
-        rows.iter().map(wait_of).collect::<AppResult<_>>()?,
-        col(&total, "n")?,
-    ))
+    newest_days_first(
+        store,
+        "reconciliation_waits",
+        WAIT_COLUMNS,
+        offset,
+        limit,
+        wait_of,
+    )
+    .await
 }
 
 /// Records a failed attempt at (provider, day): one more attempt, `error` as the reason, asked

@@ -634,16 +634,17 @@ async fn the_job_waits_for_bills_and_runs_once_per_day(app: TestApp) {
     let steps = reconciliation::run_due(&app.state, first).await.unwrap();
     assert_eq!(steps.len(), 2, "{steps:?}");
     for step in &steps {
-        let JobStep::Waiting {
+        let JobStep::NoBill {
             provider,
             date,
             attempts,
             failure,
+            gave_up,
         } = step
         else {
             panic!("{step:?}");
         };
-        assert_eq!((*date, *attempts), (today, 1));
+        assert_eq!((*date, *attempts, *gave_up), (today, 1, false));
         let expected = match provider {
             Provider::WechatPay => BillProblem::NotReady,
             _ => BillProblem::Unavailable,
@@ -739,15 +740,20 @@ async fn the_job_waits_for_bills_and_runs_once_per_day(app: TestApp) {
             )
         }));
     }
-    let kinds: Vec<(&str, i64)> = seen
+    let kinds: Vec<(bool, i64)> = seen
         .iter()
         .map(|s| match s {
-            JobStep::Waiting { attempts, .. } => ("waiting", *attempts),
-            JobStep::GaveUp { attempts, .. } => ("gave up", *attempts),
-            JobStep::Reconciled { .. } => ("reconciled", 0),
+            JobStep::NoBill {
+                attempts, gave_up, ..
+            } => (*gave_up, *attempts),
+            JobStep::Reconciled { .. } => panic!("{s:?}"),
         })
         .collect();
-    assert_eq!(kinds, vec![("waiting", 1), ("waiting", 2), ("gave up", 3)]);
+    assert_eq!(
+        kinds,
+        vec![(false, 1), (false, 2), (true, 3)],
+        "waiting twice, then given up"
+    );
     let tomorrow_text = tomorrow.format("%Y-%m-%d").to_string();
     let wait = runs::wait_of_day(&app.state.store, "wechat_pay", &tomorrow_text)
         .await
