@@ -69,5 +69,5 @@ CREATE INDEX reconciliation_waits_due ON reconciliation_waits (next_try_at);
 CREATE INDEX payments_by_created ON payments (created_at);
 CREATE INDEX payments_by_method_paid ON payments (method, paid_at);
 CREATE INDEX payment_refunds_by_provider_ref ON payment_refunds (provider_refund_id);
-CREATE INDEX payment_refunds_by_method_updated ON payment_refunds (method, updated_at);
+CREATE INDEX payment_refunds_by_method_state ON payment_refunds (method, state, updated_at);
 CREATE INDEX lane_payments_by_method_status ON lane_payments (method, status, updated_at);

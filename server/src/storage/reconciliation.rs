@@ -139,14 +139,17 @@ const LANE_PAYMENTS: &str = "SELECT 'payment' AS kind, lp.id, lp.id AS payment_i
      WHERE lp.method = $1 AND lp.status = 'succeeded' AND lp.order_id IS NULL \
      AND NOT EXISTS (SELECT 1 FROM payments pp WHERE pp.id = lp.id)";
 
-/// Refunds through `method` the provider accepted (`processing`) or made (`success`).
+/// Refunds through `method` the provider accepted (`processing`) or made (`success`). A
+/// refund's time: when it succeeded (its last change: a final state changes no more), or, still
+/// processing, when it was asked for (the settler touches `updated_at` whenever it asks).
 const REFUNDS: &str = "SELECT 'refund' AS kind, r.id, r.payment_id, r.order_id, r.amount_fen, \
-     r.updated_at AS at, r.provider_refund_id AS provider_ref FROM payment_refunds r \
+     CASE WHEN r.state = 'success' THEN r.updated_at ELSE r.created_at END AS at, \
+     r.provider_refund_id AS provider_ref FROM payment_refunds r \
      WHERE r.method = $1 AND r.state IN ('processing', 'success')";
 
 /// Our payments and refunds through `method` (a tender name, e.g. `wechat_pay`) dated in
 /// `[from_ms, to_ms)`: order payments by when they were paid, lane payments not yet pushed by
-/// when they succeeded, refunds in `processing` or `success` by their last change of state.
+/// when they succeeded, refunds by when they succeeded or (still processing) were asked for.
 pub async fn ours_of_day(
     store: &Store,
     method: &str,
@@ -156,7 +159,8 @@ pub async fn ours_of_day(
     let sql = format!(
         "{PAYMENTS} AND p.paid_at >= $2 AND p.paid_at < $3 \
          UNION ALL {LANE_PAYMENTS} AND lp.updated_at >= $2 AND lp.updated_at < $3 \
-         UNION ALL {REFUNDS} AND r.updated_at >= $2 AND r.updated_at < $3"
+         UNION ALL {REFUNDS} AND ((r.state = 'success' AND r.updated_at >= $2 AND r.updated_at < $3) \
+         OR (r.state = 'processing' AND r.created_at >= $2 AND r.created_at < $3))"
     );
     let rows = sqlx::query(&sql)
         .bind(method)

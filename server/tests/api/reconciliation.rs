@@ -410,9 +410,31 @@ async fn bills_are_matched_line_by_line(app: TestApp) {
         at,
     )
     .await;
-    // Not a provider's: cash, a refund still waiting for approval, another day's payment.
+    // Not the day's: cash, a refund still waiting for approval, another day's payment, a
+    // refund asked for three days ago and still processing (the settler asked about it today).
     ours.payment(Uuid::now_v7(), order, "cash", 700, None, at)
         .await;
+    let old_refund = Uuid::now_v7();
+    let three_days_ago = at - 3 * 86_400_000;
+    ours.refund(
+        old_refund,
+        differs,
+        order,
+        wx,
+        60,
+        "processing",
+        None,
+        three_days_ago,
+    )
+    .await;
+    let mut tx = app.state.store.begin().await.unwrap();
+    sqlx::query("UPDATE payment_refunds SET updated_at = $1 WHERE id = $2")
+        .bind(at)
+        .bind(old_refund.to_string())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
     ours.refund(
         Uuid::now_v7(),
         differs,
