@@ -476,6 +476,9 @@ fn default_login_attempts_per_user() -> u32 {
 /// Payment providers and the rules around them (issue 14).
 ///
 /// ```toml
+/// [payments]
+/// reconcile_at = "10:00"                    # reconcile yesterday's bills after this (Beijing)
+///
 /// [payments.wechat]                         # WeChat Pay API v3, direct merchant (直连商户)
 /// mch_id = "1900000001"
 /// app_id = "wx8888888888888888"
@@ -517,6 +520,51 @@ pub struct PaymentSettings {
     /// asked again, never guessed); default 10 000 ms.
     #[serde(default = "default_provider_timeout_millis")]
     pub provider_timeout_millis: u64,
+    /// The time of day (Beijing, `HH:MM`) after which the daily reconciliation matches each
+    /// configured provider's bill of the day before against the payments and refunds on record
+    /// (default `10:00`: both providers have made the bill by then).
+    #[serde(default = "default_reconcile_at")]
+    pub reconcile_at: String,
+    /// How often the reconciliation job looks for a day to reconcile or to try again (default
+    /// 60 s); 0 turns the background job off (days are then reconciled by hand only).
+    #[serde(default = "default_reconcile_every_secs")]
+    pub reconcile_every_secs: u64,
+    /// How long the job waits before asking again for a bill that was not ready or a provider
+    /// that was unavailable (default 1 800 s).
+    #[serde(default = "default_reconcile_retry_secs")]
+    pub reconcile_retry_secs: u64,
+    /// How many times the job asks for one day's bill before it gives up on that day and leaves
+    /// it to a person (default 24).
+    #[serde(default = "default_reconcile_attempts")]
+    pub reconcile_attempts: u32,
+}
+
+impl PaymentSettings {
+    /// [`PaymentSettings::reconcile_at`] as a time of day.
+    pub fn reconcile_time(&self) -> anyhow::Result<chrono::NaiveTime> {
+        chrono::NaiveTime::parse_from_str(self.reconcile_at.trim(), "%H:%M").map_err(|_| {
+            anyhow::anyhow!(
+                "payments.reconcile_at must be a time of day like 10:00, not {:?}",
+                self.reconcile_at
+            )
+        })
+    }
+}
+
+fn default_reconcile_at() -> String {
+    "10:00".into()
+}
+
+fn default_reconcile_every_secs() -> u64 {
+    60
+}
+
+fn default_reconcile_retry_secs() -> u64 {
+    1_800
+}
+
+fn default_reconcile_attempts() -> u32 {
+    24
 }
 
 fn default_provider_timeout_millis() -> u64 {
@@ -691,6 +739,10 @@ impl Default for Settings {
                 refund_approval_above: default_refund_approval_above(),
                 settle_after_secs: default_settle_after_secs(),
                 provider_timeout_millis: default_provider_timeout_millis(),
+                reconcile_at: default_reconcile_at(),
+                reconcile_every_secs: default_reconcile_every_secs(),
+                reconcile_retry_secs: default_reconcile_retry_secs(),
+                reconcile_attempts: default_reconcile_attempts(),
             },
             points: PointsRules::default(),
             mqtt: MqttSettings {
@@ -817,6 +869,11 @@ impl Settings {
         anyhow::ensure!(
             self.payments.settle_after_secs >= 1 && self.payments.provider_timeout_millis >= 100,
             "payments.settle_after_secs must be at least 1 and payments.provider_timeout_millis at least 100"
+        );
+        self.payments.reconcile_time()?;
+        anyhow::ensure!(
+            self.payments.reconcile_retry_secs >= 1 && self.payments.reconcile_attempts >= 1,
+            "payments.reconcile_retry_secs and payments.reconcile_attempts must be at least 1"
         );
         self.tls.validate()?;
         anyhow::ensure!(

@@ -244,6 +244,7 @@ impl Application {
         let sweeper = tokio::spawn(app::sweeper::run(state.clone(), cancel.clone()));
         let payment_sweeper =
             tokio::spawn(app::sweeper::run_payments(state.clone(), cancel.clone()));
+        let reconciliation = tokio::spawn(app::reconciliation::run(state.clone(), cancel.clone()));
         {
             // Personal data sealed with a retired data key (or before key ids) is sealed
             // again in the background.
@@ -282,6 +283,7 @@ impl Application {
         cancel.cancel();
         let _ = sweeper.await;
         let _ = payment_sweeper.await;
+        let _ = reconciliation.await;
         state.intake.close().await;
         state.store.close().await;
         tracing::info!("stopped");

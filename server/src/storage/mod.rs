@@ -30,10 +30,12 @@ pub mod locations;
 pub mod members;
 pub mod notices;
 pub mod orders;
+pub mod payment_review;
 pub mod payments;
 pub mod privacy;
 pub mod promotions;
 pub mod receipts;
+pub mod reconciliation;
 pub mod refunds;
 pub mod sales;
 pub mod staff;
@@ -134,6 +136,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         17,
         "real_payments",
         include_str!("../../../migrations/0017_real_payments.sql"),
+    ),
+    (
+        18,
+        "reconciliation",
+        include_str!("../../../migrations/0018_reconciliation.sql"),
     ),
 ];
 
@@ -625,6 +632,19 @@ pub(crate) async fn fetch_in(tx: &mut Tx, sql: &str, values: &[String]) -> AppRe
         out.extend(query.fetch_all(&mut **tx).await?);
     }
     Ok(out)
+}
+
+/// A page of rows (the `page` query, each row read by `row`) and how many there are in all (the
+/// `count` query, one `n` column).
+pub(crate) async fn fetch_page<'q, T>(
+    store: &Store,
+    page: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    count: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    row: impl Fn(&AnyRow) -> AppResult<T>,
+) -> AppResult<(Vec<T>, i64)> {
+    let rows = page.fetch_all(store.reader()).await?;
+    let total = col(&count.fetch_one(store.reader()).await?, "n")?;
+    Ok((rows.iter().map(row).collect::<AppResult<_>>()?, total))
 }
 
 /// Opens a savepoint `name` inside the transaction.

@@ -28,7 +28,7 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 static BROWSER_SLOT: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
 
 /// A chromedriver process, killed on drop; holds the browser slot while it lives.
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     url: String,
     _slot: tokio::sync::SemaphorePermit<'static>,
@@ -41,7 +41,7 @@ impl Drop for Driver {
     }
 }
 
-fn browser_available() -> bool {
+pub(crate) fn browser_available() -> bool {
     let ok = Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists();
     if !ok {
         retail_testkit::skip_unless_ci(&format!(
@@ -51,7 +51,7 @@ fn browser_available() -> bool {
     ok
 }
 
-async fn start_driver() -> Driver {
+pub(crate) async fn start_driver() -> Driver {
     let slot = BROWSER_SLOT
         .acquire()
         .await
@@ -80,7 +80,7 @@ async fn start_driver() -> Driver {
 }
 
 /// A browser session: a 360 px phone (mobile emulation) or a 1280 px desktop.
-async fn browser(driver: &Driver, phone: bool) -> Client {
+pub(crate) async fn browser(driver: &Driver, phone: bool) -> Client {
     let mut options = json!({
         "binary": CHROMIUM,
         // Background networking, component updates and sync off: this machine's network is
@@ -107,19 +107,19 @@ async fn browser(driver: &Driver, phone: bool) -> Client {
         .expect("WebDriver session")
 }
 
-struct Shots {
+pub(crate) struct Shots {
     dir: PathBuf,
 }
 
 impl Shots {
-    fn new(dir: &Path) -> Self {
+    pub(crate) fn new(dir: &Path) -> Self {
         let dir = dir.join("screenshots");
         std::fs::create_dir_all(&dir).unwrap();
         let _ = std::fs::create_dir_all("/tmp/web-shots");
         Self { dir }
     }
 
-    async fn take(&self, client: &Client, name: &str) {
+    pub(crate) async fn take(&self, client: &Client, name: &str) {
         let png = client.screenshot().await.expect("screenshot");
         assert!(
             png.starts_with(&[0x89, b'P', b'N', b'G']),
@@ -158,7 +158,7 @@ where
 
 /// Waits (up to 30 s) until the element `css` reads `needle`: after a click the page before
 /// the navigation may still be showing.
-async fn wait_for_text(client: &Client, css: &str, needle: &str) {
+pub(crate) async fn wait_for_text(client: &Client, css: &str, needle: &str) {
     let mut last = String::new();
     for _ in 0..300 {
         if let Ok(el) = client.find(Locator::Css(css)).await {
@@ -174,7 +174,7 @@ async fn wait_for_text(client: &Client, css: &str, needle: &str) {
     panic!("{css} never read {needle:?}; last read {last:?}");
 }
 
-async fn text_of(client: &Client, css: &str) -> String {
+pub(crate) async fn text_of(client: &Client, css: &str) -> String {
     on_element(client, css, "read", |el| async move { el.text().await }).await
 }
 
@@ -186,11 +186,11 @@ async fn value_of(client: &Client, css: &str) -> Option<String> {
     .await
 }
 
-async fn click(client: &Client, css: &str) {
+pub(crate) async fn click(client: &Client, css: &str) {
     on_element(client, css, "click", |el| async move { el.click().await }).await
 }
 
-async fn type_into(client: &Client, css: &str, text: &str) {
+pub(crate) async fn type_into(client: &Client, css: &str, text: &str) {
     on_element(client, css, "type into", |el| async move {
         el.clear().await?;
         el.send_keys(text).await
@@ -210,7 +210,7 @@ async fn submit_import(desk: &Client, app: &TestApp, path: &Path) {
     click(desk, "#import-submit").await;
 }
 
-async fn wait_path(client: &Client, prefix: &str) -> String {
+pub(crate) async fn wait_path(client: &Client, prefix: &str) -> String {
     // Up to 30 s: the two cores are shared with the rest of the suite.
     for _ in 0..300 {
         let url = client.current_url().await.unwrap();
@@ -225,7 +225,7 @@ async fn wait_path(client: &Client, prefix: &str) -> String {
     );
 }
 
-async fn console_login(client: &Client, app: &TestApp, user: &str) {
+pub(crate) async fn console_login(client: &Client, app: &TestApp, user: &str) {
     console_login_with(client, app, user, "demo1234").await;
 }
 

@@ -25,6 +25,7 @@ mod pricing;
 mod privacy;
 mod provider_pay;
 mod receipts;
+mod reconciliation;
 mod safety;
 mod sales;
 mod sms;

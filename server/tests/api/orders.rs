@@ -258,9 +258,10 @@ async fn payment_notifications_are_verified(app: TestApp) {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["taken"], "alerted");
     assert_eq!(order_status(&app, &order_id).await, "pending_payment");
-    let alerts = retail_server::storage::refunds::open_alerts(&app.state.store, 10)
+    let alerts = retail_server::storage::payment_review::alerts(&app.state.store, false, 0, 10)
         .await
-        .unwrap();
+        .unwrap()
+        .0;
     assert!(
         alerts
             .iter()

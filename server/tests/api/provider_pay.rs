@@ -141,9 +141,10 @@ async fn payment_row(app: &TestApp, id: Uuid) -> retail_server::storage::payment
 }
 
 async fn alert_kinds(app: &TestApp) -> Vec<(String, Option<String>)> {
-    retail_server::storage::refunds::open_alerts(&app.state.store, 100)
+    retail_server::storage::payment_review::alerts(&app.state.store, false, 0, 100)
         .await
         .unwrap()
+        .0
         .into_iter()
         .map(|a| (a.kind, a.payment_id))
         .collect()

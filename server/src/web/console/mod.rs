@@ -7,7 +7,8 @@
 //! [`catalog`] (products, prices, barcodes, CSV export and import), [`stock`] (levels,
 //! movements, counts, transfers), [`members`], [`devices`] (and the lanes' receipt keys),
 //! [`promotions`], [`coupons`], [`admin`] (audit log, stores) and [`staff`] (accounts, roles,
-//! passwords, lane PINs; everyone's own password page).
+//! passwords, lane PINs; everyone's own password page) and [`payments`] (head office's payments
+//! and refunds search, payment alerts, daily reconciliation).
 //!
 //! This module holds the log-in and log-out pages and what the areas share: the store a staff
 //! member's pages are limited to (`scope`, `pick_location`), CSV downloads (`csv_bytes`,
@@ -42,6 +43,7 @@ pub mod devices;
 pub mod fulfilment;
 pub mod members;
 pub mod orders;
+pub mod payments;
 pub mod promotions;
 pub mod staff;
 pub mod stock;
@@ -62,6 +64,7 @@ pub fn router() -> Router<AppState> {
         .merge(staff::router())
         .merge(promotions::router())
         .merge(coupons::router())
+        .merge(payments::router())
 }
 
 /// The store a staff member's pages are limited to (none for head office).
