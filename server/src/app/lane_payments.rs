@@ -217,7 +217,8 @@ fn provider_of(record: &LanePaymentRecord) -> AppResult<Provider> {
 }
 
 /// A trade the provider calls paid: taken when its amount and currency are ours; otherwise
-/// nothing is applied (the payment stays open) and the mismatch is logged as an error.
+/// nothing is applied (the payment stays open), the mismatch is logged as an error and head
+/// office gets an `amount_mismatch` alert (once per transaction).
 async fn take_paid(
     state: &AppState,
     record: LanePaymentRecord,
@@ -234,6 +235,27 @@ async fn take_paid(
             currency = %trade.currency,
             "the provider reports a lane payment paid with another amount or currency: nothing applied"
         );
+        storage::refunds::raise_alert(
+            &state.store,
+            &storage::refunds::NewAlert {
+                id: format!("{}:mismatch:{}", provider.as_str(), trade.transaction_id),
+                kind: storage::refunds::AlertKind::AmountMismatch,
+                provider: provider.as_str(),
+                payment_id: Some(record.id.to_string()),
+                order_id: None,
+                detail: format!(
+                    "{} reports lane payment {} (store {}) paid {} {} as transaction {}; ours is {} CNY: nothing applied",
+                    provider.label(),
+                    record.id,
+                    record.location_id,
+                    retail_domain::money::Money::from_fen(trade.amount_fen),
+                    trade.currency.chars().take(8).collect::<String>(),
+                    trade.transaction_id.chars().take(64).collect::<String>(),
+                    record.amount
+                ),
+            },
+        )
+        .await?;
         return Ok(record);
     }
     storage::lane_payments::settle(
@@ -330,6 +352,24 @@ async fn reverse(
         Err(e @ ProviderError::Rejected { .. }) => {
             tracing::error!(payment = %record.id, provider = provider.as_str(), error = %e,
                 "the provider refused to reverse a payment-code payment: it stays open");
+            storage::refunds::raise_alert(
+                &state.store,
+                &storage::refunds::NewAlert {
+                    id: format!("{}:reversal:{}", provider.as_str(), record.id),
+                    kind: storage::refunds::AlertKind::ReversalFailed,
+                    provider: provider.as_str(),
+                    payment_id: Some(record.id.to_string()),
+                    order_id: None,
+                    detail: format!(
+                        "{} refused to reverse lane payment {} of {} (store {}): {e}",
+                        provider.label(),
+                        record.id,
+                        record.amount,
+                        record.location_id
+                    ),
+                },
+            )
+            .await?;
             Err(AppError::conflict(
                 "reversal_refused",
                 format!("{} refused the reversal: {e}", provider.label()),

@@ -170,7 +170,7 @@ pub async fn resolve_alert(
         &actor,
         "payment_alert.resolve",
         "payment_alert",
-        &id.to_string(),
+        id,
         serde_json::json!({ "note": note }),
     )
     .await?;
