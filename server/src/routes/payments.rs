@@ -104,8 +104,9 @@ pub struct PaymentIntent {
 }
 
 /// Starts a payment for a pending order (its full amount) through a provider. Limited per client
-/// address and per the order's member (429 with `Retry-After`); 503 when the provider is not
-/// configured here or does not answer (the payment stays pending and is asked about later).
+/// address and per the order's member (429 with `Retry-After`); 422 for a provider not
+/// configured here; 503 when none is, or when the provider does not answer (the payment stays
+/// pending and is asked about later).
 #[utoipa::path(post, path = "/orders/{id}/payments", tag = "payments", request_body = CreatePayment,
     params(("id" = Uuid, Path, description = "order id")),
     responses((status = 200, body = PaymentIntent), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody),
@@ -119,6 +120,12 @@ async fn create_payment(
 ) -> AppResult<Json<PaymentIntent>> {
     retail_domain::ids::require_v7(req.id).map_err(|e| AppError::field("id", e.to_string()))?;
     let provider = match req.provider {
+        Some(p) if !state.payments.has(p) => {
+            return Err(AppError::field(
+                "provider",
+                format!("{} is not available on this server", p.as_str()),
+            ))
+        }
         Some(p) => p,
         None => state.payments.available().first().copied().ok_or_else(|| {
             AppError::Unavailable("no payment provider is configured on this server".into())
@@ -250,7 +257,7 @@ async fn wechat_notify(
 /// changes) or (500) could not be applied now — Alipay sends it again; 404 when Alipay is not
 /// configured here.
 #[utoipa::path(post, path = "/payments/alipay/notify", tag = "payments",
-    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "Alipay's notification form"),
+    request_body(content = std::collections::HashMap<String, String>, content_type = "application/x-www-form-urlencoded", description = "Alipay's notification form"),
     responses((status = 200, description = "`success`: taken", content_type = "text/plain"),
         (status = 400, description = "`failure`: does not verify"),
         (status = 404, body = crate::error::ErrorBody), (status = 500, description = "`failure`: not applied now; sent again")))]
