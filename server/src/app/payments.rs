@@ -251,18 +251,21 @@ pub async fn take_paid(
     let Ok(payment_id) = uuid::Uuid::try_parse(&trade.out_trade_no) else {
         return unknown_payment(state, provider, notify_id, trade).await;
     };
-    if let Some(lane) = storage::lane_payments::get(&state.store, payment_id).await? {
-        return take_lane_paid(state, provider, notify_id, &key, &lane, trade).await;
-    }
-    if storage::payments::find(&state.store, payment_id)
-        .await?
-        .is_none()
-    {
-        return unknown_payment(state, provider, notify_id, trade).await;
-    }
+    // An online order's payment is looked up inside its transaction (one round trip to the
+    // writer); a lane's, or an unknown one, only when it is not there.
     let store = &state.store;
     let mut tx = store.begin().await?;
-    let payment = storage::payments::lock_payment(&mut tx, store, payment_id).await?;
+    let payment = match storage::payments::lock_payment(&mut tx, store, payment_id).await {
+        Ok(payment) => payment,
+        Err(AppError::NotFound(_)) => {
+            tx.rollback().await?;
+            return match storage::lane_payments::get(store, payment_id).await? {
+                Some(lane) => take_lane_paid(state, provider, notify_id, &key, &lane, trade).await,
+                None => unknown_payment(state, provider, notify_id, trade).await,
+            };
+        }
+        Err(e) => return Err(e),
+    };
     match storage::payments::record_notification(&mut tx, "payment_notifications", &key, payment.id)
         .await
     {
