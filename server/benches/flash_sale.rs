@@ -40,12 +40,15 @@
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
+mod support;
+
 use std::time::{Duration, Instant};
 
 use retail_server::config::{Secrets, Settings};
 use retail_server::storage::stock::{apply_movements, Movement, MovementKind};
 use retail_server::Application;
 use serde_json::json;
+use support::login;
 use uuid::Uuid;
 
 #[global_allocator]
@@ -102,24 +105,7 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(args: Args) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let database_url = match args.backend.as_str() {
-        "sqlite" => format!("sqlite://{}", dir.path().join("bench.db").display()),
-        "postgres" => {
-            use sqlx::Connection;
-            let admin = std::env::var("TEST_DATABASE_URL")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-            let mut conn = sqlx::PgConnection::connect(&admin).await?;
-            let name = format!("retail_bench_{}", Uuid::now_v7().simple());
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&mut conn)
-                .await?;
-            format!(
-                "{}/{name}",
-                admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin)
-            )
-        }
-        other => anyhow::bail!("unknown backend {other}"),
-    };
+    let database_url = support::fresh_database(&args.backend, dir.path()).await?;
     let mut settings = Settings {
         listen: "127.0.0.1:0".parse()?,
         database_url: database_url.clone(),
@@ -497,15 +483,4 @@ async fn run_wrk(
         "oversold or ledger mismatch"
     );
     Ok(())
-}
-
-async fn login(client: &reqwest::Client, url: &str) -> anyhow::Result<String> {
-    let body: serde_json::Value = client
-        .post(format!("{url}/api/v1/auth/login"))
-        .json(&json!({"username": "admin", "password": "demo1234"}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    Ok(body["token"].as_str().unwrap_or_default().to_owned())
 }

@@ -20,6 +20,8 @@
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
+mod support;
+
 use std::time::{Duration, Instant};
 
 use retail_server::config::{Secrets, Settings};
@@ -28,6 +30,7 @@ use retail_server::Application;
 use retail_testkit::payments::wechat_settings;
 use retail_testkit::wechat_pay::{FakeWechatPay, Tamper};
 use serde_json::json;
+use support::login;
 use uuid::Uuid;
 
 #[global_allocator]
@@ -66,17 +69,6 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(run(args))
 }
 
-async fn login(client: &reqwest::Client, url: &str) -> anyhow::Result<String> {
-    let body: serde_json::Value = client
-        .post(format!("{url}/api/v1/auth/login"))
-        .json(&json!({"username": "admin", "password": "demo1234"}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    Ok(body["token"].as_str().unwrap_or_default().to_owned())
-}
-
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -87,24 +79,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 async fn run(args: Args) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let database_url = match args.backend.as_str() {
-        "sqlite" => format!("sqlite://{}", dir.path().join("bench.db").display()),
-        "postgres" => {
-            use sqlx::Connection;
-            let admin = std::env::var("TEST_DATABASE_URL")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-            let mut conn = sqlx::PgConnection::connect(&admin).await?;
-            let name = format!("retail_bench_{}", Uuid::now_v7().simple());
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&mut conn)
-                .await?;
-            format!(
-                "{}/{name}",
-                admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin)
-            )
-        }
-        other => anyhow::bail!("unknown backend {other}"),
-    };
+    let database_url = support::fresh_database(&args.backend, dir.path()).await?;
     let wechat = FakeWechatPay::start();
     let mut settings = Settings {
         listen: "127.0.0.1:0".parse()?,
