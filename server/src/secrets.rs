@@ -392,6 +392,16 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     std::fs::write(path, text)
 }
 
+/// True when a PIN of digits is easy to guess: one digit repeated, or a run up or down
+/// (`123456`, `654321`).
+pub fn guessable_pin(pin: &str) -> bool {
+    let digits = pin.as_bytes();
+    let same = digits.windows(2).all(|w| w[0] == w[1]);
+    let up = digits.windows(2).all(|w| w[1] == w[0].wrapping_add(1));
+    let down = digits.windows(2).all(|w| w[0] == w[1].wrapping_add(1));
+    same || up || down
+}
+
 /// Argon2id hash of a password (PHC string).
 pub fn hash_password(password: &str) -> anyhow::Result<String> {
     let salt = SaltString::generate(&mut rand::rngs::OsRng);

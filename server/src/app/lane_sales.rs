@@ -928,6 +928,7 @@ pub async fn apply_push(
                             member,
                             payment.amount,
                             &ref_id,
+                            Some(sale_id),
                             ctx.actor,
                         )
                         .await
@@ -1222,6 +1223,7 @@ pub async fn apply_return(
                 member,
                 Money::from_fen(balance_back),
                 &return_id,
+                Some(input.order_id),
                 actor,
             )
             .await?;

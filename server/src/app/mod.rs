@@ -7,6 +7,7 @@
 //! [`AppState`] is what every use case shares: the store, the configuration, keys, caches and
 //! the bus.
 
+pub mod balance_pay;
 pub mod catalog;
 pub mod catalog_cache;
 pub mod catalog_import;
@@ -28,6 +29,7 @@ pub mod pricing;
 pub mod privacy;
 pub mod promotions;
 pub mod receipts;
+pub mod recharges;
 pub mod reconciliation;
 pub mod refunds;
 pub mod search;

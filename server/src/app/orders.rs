@@ -161,7 +161,9 @@ pub async fn move_in_tx(
             storage::stock::apply_movements(tx, &movements).await?;
         }
     }
-    if to == OrderStatus::Cancelled && head.status != OrderStatus::PendingPayment {
+    if to == OrderStatus::Cancelled {
+        // A pending order may hold part of its price already (stored balance of a split
+        // payment): it goes back too.
         refund_all_in_tx(tx, &head, actor).await?;
     }
     if to == OrderStatus::Cancelled && head.channel == Channel::Online {
@@ -250,6 +252,7 @@ pub async fn refund_all_in_tx(tx: &mut Tx, head: &OrderHead, actor: &str) -> App
                     member,
                     Money::from_fen(amount),
                     &id,
+                    Some(head.id),
                     actor,
                 )
                 .await?;

@@ -23,7 +23,11 @@ use retail_payments::{
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::AppState;
+use crate::actor::ClientAddr;
 use crate::config::{AlipaySettings, Settings, WechatPaySettings};
+use crate::error::{AppError, AppResult};
+use retail_payments::PrepayScene;
 
 /// A payment provider.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -372,6 +376,85 @@ impl PaymentProviders {
             Provider::Sandbox => Ok(Vec::new()),
             Provider::WechatPay => self.need_wechat()?.trade_bill(date).await,
             Provider::Alipay => self.need_alipay()?.bill(date).await,
+        }
+    }
+}
+
+/// Fails unless this server takes payments through `provider`. The sandbox exists in demo mode
+/// alone (`demo = true`): outside it no sandbox payment can be started and no code path signs a
+/// notification for itself.
+pub fn require_provider(state: &AppState, provider: Provider) -> AppResult<()> {
+    if state.payments.has(provider) {
+        Ok(())
+    } else {
+        Err(AppError::Unavailable(format!(
+            "the payment provider {} is not configured on this server",
+            provider.as_str()
+        )))
+    }
+}
+
+/// How the shopper pays an online order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PayScene {
+    /// A QR code to scan (desktop, scan-and-go, a till's display).
+    QrCode,
+    /// A mobile browser: the provider's page (WeChat H5, Alipay wap.pay), then back to
+    /// `return_url`.
+    MobileWeb {
+        /// Where the provider sends the shopper back.
+        return_url: String,
+    },
+    /// Inside WeChat, for the payer's openid (JSAPI / mini-program).
+    WechatJsapi {
+        /// The payer's openid for the merchant's app id.
+        openid: String,
+    },
+}
+
+impl PayScene {
+    /// How it is recorded with the payment (`qr`, `h5`, `jsapi`).
+    pub fn stored(&self) -> &'static str {
+        match self {
+            PayScene::QrCode => "qr",
+            PayScene::MobileWeb { .. } => "h5",
+            PayScene::WechatJsapi { .. } => "jsapi",
+        }
+    }
+
+    /// The provider's scene for a payer at `client`.
+    pub fn prepay_scene(&self, client: &ClientAddr) -> PrepayScene {
+        match self {
+            PayScene::QrCode => PrepayScene::QrCode,
+            PayScene::MobileWeb { return_url } => PrepayScene::MobileWeb {
+                client_ip: client.0.to_string(),
+                return_url: return_url.clone(),
+            },
+            PayScene::WechatJsapi { openid } => PrepayScene::WechatJsapi {
+                openid: openid.clone(),
+            },
+        }
+    }
+}
+
+/// A provider's failure as the shopper or cashier is told it: no answer is 503 (try again), a
+/// refusal 409 `provider_refused` with the provider's message.
+pub fn provider_error(provider: Provider, err: ProviderError) -> AppError {
+    match err {
+        ProviderError::Rejected { code, message, .. } => AppError::conflict(
+            "provider_refused",
+            format!("{} refused: {code}: {message}", provider.label()),
+        ),
+        ProviderError::Config { .. } => {
+            tracing::error!(provider = provider.as_str(), error = %err, "payment provider not usable");
+            AppError::Unavailable(format!("{} is not available here", provider.label()))
+        }
+        other => {
+            tracing::warn!(provider = provider.as_str(), error = %other, "payment provider did not answer");
+            AppError::Unavailable(format!(
+                "{} did not answer; please try again",
+                provider.label()
+            ))
         }
     }
 }

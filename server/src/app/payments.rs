@@ -12,60 +12,19 @@
 
 use retail_domain::money::Money;
 use retail_domain::order::{check_transition, Fulfilment, OrderStatus};
-use retail_payments::{
-    PaidTrade, Prepay, PrepayRequest, PrepayScene, ProviderError, RefundRequest, TradeState,
-};
+use retail_payments::{PaidTrade, Prepay, PrepayRequest, RefundRequest, TradeState};
 
 use super::orders::{announce, record_status};
 use super::payment_providers::Provider;
+pub use super::payment_providers::{provider_error, require_provider, PayScene};
+use super::recharges::RechargeTaken;
 use super::AppState;
 use crate::actor::ClientAddr;
 use crate::error::{AppError, AppResult};
 use crate::storage;
 use crate::storage::orders::OrderHead;
+use crate::storage::payments::Payable;
 use crate::storage::refunds::{AlertKind, NewAlert, RefundSource};
-
-/// Fails unless this server takes payments through `provider`. The sandbox exists in demo mode
-/// alone (`demo = true`): outside it no sandbox payment can be started and no code path signs a
-/// notification for itself.
-pub fn require_provider(state: &AppState, provider: Provider) -> AppResult<()> {
-    if state.payments.has(provider) {
-        Ok(())
-    } else {
-        Err(AppError::Unavailable(format!(
-            "the payment provider {} is not configured on this server",
-            provider.as_str()
-        )))
-    }
-}
-
-/// How the shopper pays an online order.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PayScene {
-    /// A QR code to scan (desktop, scan-and-go, a till's display).
-    QrCode,
-    /// A mobile browser: the provider's page (WeChat H5, Alipay wap.pay), then back to
-    /// `return_url`.
-    MobileWeb {
-        /// Where the provider sends the shopper back.
-        return_url: String,
-    },
-    /// Inside WeChat, for the payer's openid (JSAPI / mini-program).
-    WechatJsapi {
-        /// The payer's openid for the merchant's app id.
-        openid: String,
-    },
-}
-
-impl PayScene {
-    fn stored(&self) -> &'static str {
-        match self {
-            PayScene::QrCode => "qr",
-            PayScene::MobileWeb { .. } => "h5",
-            PayScene::WechatJsapi { .. } => "jsapi",
-        }
-    }
-}
 
 /// A payment started: the payment and what the shopper is given to pay it with.
 #[derive(Clone, Debug)]
@@ -131,7 +90,9 @@ pub async fn start_order_payment(
             format!("payment {} is {}", payment.id, payment.status),
         ));
     }
-    if let Some(kept) = storage::payments::prepay(&state.store, payment.id).await? {
+    if let Some(kept) =
+        storage::payments::prepay(&state.store, Payable::Payment, payment.id).await?
+    {
         if let Ok(prepay) = serde_json::from_str::<Prepay>(&kept) {
             return Ok(StartedPayment { payment, prepay });
         }
@@ -148,16 +109,7 @@ pub async fn start_order_payment(
             .map(storage::from_ms)
             .filter(|at| *at > chrono::Utc::now())
             .unwrap_or(deadline),
-        scene: match scene {
-            PayScene::QrCode => PrepayScene::QrCode,
-            PayScene::MobileWeb { return_url } => PrepayScene::MobileWeb {
-                client_ip: client.0.to_string(),
-                return_url: return_url.clone(),
-            },
-            PayScene::WechatJsapi { openid } => PrepayScene::WechatJsapi {
-                openid: openid.clone(),
-            },
-        },
+        scene: scene.prepay_scene(client),
     };
     let prepay = state
         .payments
@@ -167,32 +119,11 @@ pub async fn start_order_payment(
     // In-app parameters are signed for the moment: asked for again each time.
     if !matches!(prepay, Prepay::InApp { .. }) {
         if let Ok(text) = serde_json::to_string(&prepay) {
-            storage::payments::set_prepay(&state.store, payment.id, &text).await?;
+            storage::payments::set_prepay(&state.store, Payable::Payment, payment.id, &text)
+                .await?;
         }
     }
     Ok(StartedPayment { payment, prepay })
-}
-
-/// A provider's failure as the shopper or cashier is told it: no answer is 503 (try again), a
-/// refusal 409 `provider_refused` with the provider's message.
-pub fn provider_error(provider: Provider, err: ProviderError) -> AppError {
-    match err {
-        ProviderError::Rejected { code, message, .. } => AppError::conflict(
-            "provider_refused",
-            format!("{} refused: {code}: {message}", provider.label()),
-        ),
-        ProviderError::Config { .. } => {
-            tracing::error!(provider = provider.as_str(), error = %err, "payment provider not usable");
-            AppError::Unavailable(format!("{} is not available here", provider.label()))
-        }
-        other => {
-            tracing::warn!(provider = provider.as_str(), error = %other, "payment provider did not answer");
-            AppError::Unavailable(format!(
-                "{} did not answer; please try again",
-                provider.label()
-            ))
-        }
-    }
 }
 
 /// What became of a verified notification. Every outcome is answered to the provider as taken
@@ -259,8 +190,19 @@ pub async fn take_paid(
         Ok(payment) => payment,
         Err(AppError::NotFound(_)) => {
             tx.rollback().await?;
-            return match storage::lane_payments::get(store, payment_id).await? {
-                Some(lane) => take_lane_paid(state, provider, notify_id, &key, &lane, trade).await,
+            if let Some(lane) = storage::lane_payments::get(store, payment_id).await? {
+                return take_lane_paid(state, provider, notify_id, &key, &lane, trade).await;
+            }
+            return match storage::stored_value::recharge_by_id(store, payment_id).await? {
+                Some(recharge) => Ok(
+                    match super::recharges::take_paid(state, provider, notify_id, &recharge, trade)
+                        .await?
+                    {
+                        RechargeTaken::Credited => Taken::Applied { order_no: None },
+                        RechargeTaken::Duplicate => Taken::Duplicate,
+                        RechargeTaken::Alerted => Taken::Alerted,
+                    },
+                ),
                 None => unknown_payment(state, provider, notify_id, trade).await,
             };
         }
@@ -324,8 +266,10 @@ pub async fn take_paid(
         tx.commit().await?;
         return Ok(Taken::Duplicate);
     }
+    // What the order's other payments took already (stored balance of a split payment).
+    let paid_before = storage::payments::paid_so_far_in_tx(&mut tx, head.id).await?;
     let payable = head.status == OrderStatus::PendingPayment
-        && payment.amount.fen() == head.total_fen
+        && payment.amount.fen() + paid_before == head.total_fen
         && check_transition(head.fulfilment, head.status, OrderStatus::Paid).is_ok();
     if !payable {
         // The money is real: record it, give it back, tell head office.
@@ -508,7 +452,7 @@ async fn take_lane_paid(
 
 /// After an order is paid: the store hears of a pickup order, and the order's other pending
 /// provider payments (the shopper tried another provider first) are closed at their providers.
-async fn after_paid(state: &AppState, head: &OrderHead, paid: uuid::Uuid) {
+pub async fn after_paid(state: &AppState, head: &OrderHead, paid: uuid::Uuid) {
     if head.fulfilment == Fulfilment::Pickup && state.bus.is_some() {
         match storage::orders::get(&state.store, head.id).await {
             Ok(order) => announce(state, &order, "created").await,
@@ -534,7 +478,7 @@ async fn after_paid(state: &AppState, head: &OrderHead, paid: uuid::Uuid) {
 
 /// Closes a pending provider payment at its provider and marks it closed; left pending (and
 /// asked about again later) when the provider does not answer.
-async fn close_pending(state: &AppState, payment: &storage::payments::PaymentView) {
+pub async fn close_pending(state: &AppState, payment: &storage::payments::PaymentView) {
     let Some(provider) = Provider::of_method_name(&payment.method) else {
         return;
     };

@@ -162,10 +162,7 @@ pub fn check_pin(pin: &str) -> AppResult<()> {
     if digits.len() != PIN_DIGITS || !digits.iter().all(u8::is_ascii_digit) {
         return Err(AppError::field("pin", format!("{PIN_DIGITS} digits")));
     }
-    let same = digits.windows(2).all(|w| w[0] == w[1]);
-    let up = digits.windows(2).all(|w| w[1] == w[0] + 1);
-    let down = digits.windows(2).all(|w| w[0] == w[1] + 1);
-    if same || up || down {
+    if crate::secrets::guessable_pin(pin) {
         return Err(AppError::field(
             "pin",
             "too easy to guess (one digit repeated or a run)",

@@ -57,6 +57,9 @@ pub async fn run_payments(state: AppState, cancel: CancellationToken) {
         if let Err(err) = crate::app::payments::settle_pending(&state).await {
             tracing::warn!(error = %err, "settling pending payments failed; will retry");
         }
+        if let Err(err) = crate::app::recharges::settle_pending(&state).await {
+            tracing::warn!(error = %err, "settling pending recharges failed; will retry");
+        }
         if let Err(err) = crate::app::lane_payments::settle_stale(&state).await {
             tracing::warn!(error = %err, "settling stale payment-code payments failed; will retry");
         }

@@ -26,6 +26,7 @@ pub mod orders;
 pub mod payments;
 pub mod promotions;
 pub mod receipts;
+pub mod recharges;
 pub mod refunds;
 pub mod sales;
 pub mod staff;
@@ -173,6 +174,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(payments::router())
         .merge(lane_payments::router())
         .merge(refunds::router())
+        .merge(recharges::router())
         .merge(sales::router())
         .merge(receipts::router())
         .merge(promotions::router())

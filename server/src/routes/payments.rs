@@ -399,7 +399,8 @@ fn read_notification(
     Ok(notification)
 }
 
-/// What the sandbox provider shows and pays: an online order's payment or a lane's.
+/// What the sandbox provider shows and pays: an online order's payment, a lane's, or a
+/// member's recharge.
 struct Payable {
     id: Uuid,
     amount: Money,
@@ -415,6 +416,14 @@ async fn payable(state: &AppState, id: Uuid) -> AppResult<Payable> {
             amount: lane.amount,
             status: lane.status.as_str().to_owned(),
             return_to: None,
+        });
+    }
+    if let Some(recharge) = storage::stored_value::recharge_by_id(&state.store, id).await? {
+        return Ok(Payable {
+            id,
+            amount: recharge.pay,
+            status: recharge.status,
+            return_to: Some("/me/balance".into()),
         });
     }
     let payment = storage::payments::get(&state.store, id).await?;

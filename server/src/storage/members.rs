@@ -155,6 +155,9 @@ pub struct BalanceEntry {
     pub id: Uuid,
     /// Amount added (positive) or taken (negative).
     pub amount: Money,
+    /// The part of `amount` that is bonus (a recharge package's 赠送金额; same sign, zero for
+    /// plain money). Spending takes principal first and bonus last.
+    pub bonus: Money,
     /// `topup`, `pay`, `refund` or `adjust`.
     pub kind: String,
     /// Why.
@@ -417,13 +420,51 @@ async fn points_balance_tx(tx: &mut Tx, member_id: Uuid) -> AppResult<i64> {
 }
 
 async fn balance_fen_tx(tx: &mut Tx, member_id: Uuid) -> AppResult<i64> {
+    let (principal, bonus) = balance_split_tx(tx, member_id).await?;
+    Ok(principal + bonus)
+}
+
+/// The member's stored balance as `(principal, bonus)` in fen.
+async fn balance_split_tx(tx: &mut Tx, member_id: Uuid) -> AppResult<(i64, i64)> {
     let row = sqlx::query(
-        "SELECT CAST(COALESCE(SUM(delta_fen), 0) AS BIGINT) AS total FROM balance_ledger WHERE member_id = $1",
+        "SELECT CAST(COALESCE(SUM(delta_fen - bonus_fen), 0) AS BIGINT) AS principal, \
+         CAST(COALESCE(SUM(bonus_fen), 0) AS BIGINT) AS bonus FROM balance_ledger WHERE member_id = $1",
     )
     .bind(member_id.to_string())
     .fetch_one(&mut **tx)
     .await?;
-    col(&row, "total")
+    Ok((col(&row, "principal")?, col(&row, "bonus")?))
+}
+
+/// A member's stored balance, principal and bonus apart.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct BalanceSplit {
+    /// Money the member paid in (refundable to its tender).
+    pub principal: Money,
+    /// Bonus given with recharges: spent last, never paid out.
+    pub bonus: Money,
+}
+
+impl BalanceSplit {
+    /// Principal and bonus together: what can be spent.
+    pub fn total(&self) -> Money {
+        Money::from_fen(self.principal.fen() + self.bonus.fen())
+    }
+}
+
+/// The member's stored balance, principal and bonus apart.
+pub async fn balance_split(store: &Store, member_id: Uuid) -> AppResult<BalanceSplit> {
+    let row = sqlx::query(
+        "SELECT CAST(COALESCE(SUM(delta_fen - bonus_fen), 0) AS BIGINT) AS principal, \
+         CAST(COALESCE(SUM(bonus_fen), 0) AS BIGINT) AS bonus FROM balance_ledger WHERE member_id = $1",
+    )
+    .bind(member_id.to_string())
+    .fetch_one(store.writer())
+    .await?;
+    Ok(BalanceSplit {
+        principal: Money::from_fen(col(&row, "principal")?),
+        bonus: Money::from_fen(col(&row, "bonus")?),
+    })
 }
 
 fn unknown_member(member_id: Uuid) -> AppError {
@@ -507,39 +548,73 @@ async fn insert_points(
     Ok(done == 1)
 }
 
-/// A new balance row; `Ok(true)` when inserted, `Ok(false)` when `(kind, ref_id)` already exists.
-#[allow(clippy::too_many_arguments)]
-async fn insert_balance(
-    tx: &mut Tx,
+/// A balance row to write.
+struct NewBalanceRow<'a> {
     member_id: Uuid,
     delta_fen: i64,
-    kind: &str,
-    reason: &str,
-    ref_id: &str,
-    actor: &str,
+    /// The part of `delta_fen` that is bonus (same sign).
+    bonus_fen: i64,
+    kind: &'a str,
+    reason: &'a str,
+    ref_id: &'a str,
+    order_id: Option<Uuid>,
+    actor: &'a str,
     created_at: i64,
-) -> AppResult<bool> {
+}
+
+/// A new balance row; `Ok(true)` when inserted, `Ok(false)` when `(kind, ref_id)` already exists.
+async fn insert_balance(tx: &mut Tx, row: &NewBalanceRow<'_>) -> AppResult<bool> {
     let done = sqlx::query(
-        "INSERT INTO balance_ledger (id, member_id, delta_fen, kind, reason, ref_id, actor, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (kind, ref_id) DO NOTHING",
+        "INSERT INTO balance_ledger (id, member_id, delta_fen, bonus_fen, kind, reason, ref_id, \
+         order_id, actor, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         ON CONFLICT (kind, ref_id) DO NOTHING",
     )
     .bind(retail_domain::ids::new_id().to_string())
-    .bind(member_id.to_string())
-    .bind(delta_fen)
-    .bind(kind)
-    .bind(reason)
-    .bind(ref_id)
-    .bind(actor)
-    .bind(created_at)
+    .bind(row.member_id.to_string())
+    .bind(row.delta_fen)
+    .bind(row.bonus_fen)
+    .bind(row.kind)
+    .bind(row.reason)
+    .bind(row.ref_id)
+    .bind(row.order_id.map(|o| o.to_string()))
+    .bind(row.actor)
+    .bind(row.created_at)
     .execute(&mut **tx)
     .await?
     .rows_affected();
     Ok(done == 1)
 }
 
+/// How much of `amount` (fen) a payment takes from bonus: principal first, bonus last.
+fn bonus_taken(amount: i64, principal: i64) -> i64 {
+    (amount - principal.max(0)).clamp(0, amount.max(0))
+}
+
+/// How much of a refund of `amount` (fen) to an order's balance payments is bonus: the share of
+/// bonus those payments took (`paid`, `paid_bonus`), applied to everything refunded so far
+/// (`refunded_before`, of which `bonus_before` was bonus) plus this refund, rounded down; so
+/// the refunds of one order never give back more bonus than it took, and all of them together
+/// give back exactly what it took.
+fn bonus_refunded(
+    amount: i64,
+    paid: i64,
+    paid_bonus: i64,
+    refunded_before: i64,
+    bonus_before: i64,
+) -> i64 {
+    if paid <= 0 || paid_bonus <= 0 {
+        return 0;
+    }
+    let after = (refunded_before + amount).min(paid);
+    let bonus_after = i64::try_from(i128::from(after) * i128::from(paid_bonus) / i128::from(paid))
+        .unwrap_or(paid_bonus);
+    (bonus_after - bonus_before).clamp(0, amount)
+}
+
 const POINTS_COLUMNS: &str =
     "id, member_id, delta, kind, reason, ref_id, actor, expires_at, created_at";
-const BALANCE_COLUMNS: &str = "id, member_id, delta_fen, kind, reason, ref_id, actor, created_at";
+const BALANCE_COLUMNS: &str =
+    "id, member_id, delta_fen, bonus_fen, kind, reason, ref_id, actor, created_at";
 
 fn points_entry(row: &sqlx::any::AnyRow) -> AppResult<PointsEntry> {
     Ok(PointsEntry {
@@ -558,6 +633,7 @@ fn balance_entry(row: &sqlx::any::AnyRow) -> AppResult<BalanceEntry> {
     Ok(BalanceEntry {
         id: uuid_col(row, "id")?,
         amount: Money::from_fen(col(row, "delta_fen")?),
+        bonus: Money::from_fen(col(row, "bonus_fen")?),
         kind: col(row, "kind")?,
         reason: col(row, "reason")?,
         ref_id: col(row, "ref_id")?,
@@ -822,15 +898,17 @@ pub async fn refund_points_in_tx(
     Ok(applied)
 }
 
-/// Pays `amount` of an order (`ref_id`) from the stored balance, as a `pay` row. 409
-/// `insufficient_balance` when the balance, read under the member's row lock, is too low.
-/// Idempotent: a repeat of `ref_id` succeeds without paying again.
+/// Pays `amount` of an order (`ref_id`, the payment's id; `order_id` the order it pays) from the
+/// stored balance, as a `pay` row: principal first, bonus last. 409 `insufficient_balance` when
+/// the balance, read under the member's row lock, is too low. Idempotent: a repeat of `ref_id`
+/// succeeds without paying again.
 pub async fn pay_balance_in_tx(
     tx: &mut Tx,
     dialect: Dialect,
     member_id: Uuid,
     amount: Money,
     ref_id: &str,
+    order_id: Option<Uuid>,
     actor: &str,
 ) -> AppResult<()> {
     if amount.fen() <= 0 {
@@ -846,38 +924,46 @@ pub async fn pay_balance_in_tx(
             Err(ref_of_other_member("pay"))
         };
     }
-    let balance = balance_fen_tx(tx, member_id).await?;
-    if balance < amount.fen() {
+    let (principal, bonus) = balance_split_tx(tx, member_id).await?;
+    if principal + bonus < amount.fen() {
         return Err(AppError::conflict(
             "insufficient_balance",
             format!(
                 "the stored balance is {}, {} needed",
-                Money::from_fen(balance),
+                Money::from_fen(principal + bonus),
                 amount
             ),
         ));
     }
     insert_balance(
         tx,
-        member_id,
-        -amount.fen(),
-        "pay",
-        "",
-        ref_id,
-        actor,
-        now_ms(),
+        &NewBalanceRow {
+            member_id,
+            delta_fen: -amount.fen(),
+            bonus_fen: -bonus_taken(amount.fen(), principal),
+            kind: "pay",
+            reason: "",
+            ref_id,
+            order_id,
+            actor,
+            created_at: now_ms(),
+        },
     )
     .await?;
     Ok(())
 }
 
-/// Refunds `amount` to the stored balance (`ref_id` the refund or cancellation), as a `refund`
-/// row. Returns whether it applied (false on a repeat, or for a zero amount).
+/// Refunds `amount` to the stored balance (`ref_id` the refund, return or cancellation;
+/// `order_id` the order whose balance payments it gives back), as a `refund` row. The bonus in
+/// it is the share of bonus the order's payments took ([`bonus_refunded`]); with no order, or
+/// none of its payments from the balance, it is all principal. Returns whether it applied
+/// (false on a repeat, or for a zero amount).
 pub async fn refund_balance_in_tx(
     tx: &mut Tx,
     member_id: Uuid,
     amount: Money,
     ref_id: &str,
+    order_id: Option<Uuid>,
     actor: &str,
 ) -> AppResult<bool> {
     if amount.is_negative() {
@@ -889,15 +975,42 @@ pub async fn refund_balance_in_tx(
     if !lock_member_by_update(tx, member_id).await? {
         return Err(unknown_member(member_id));
     }
+    let bonus_fen = match order_id {
+        Some(order) => {
+            let row = sqlx::query(
+                "SELECT CAST(COALESCE(SUM(CASE WHEN kind = 'pay' THEN -delta_fen ELSE 0 END), 0) AS BIGINT) AS paid, \
+                 CAST(COALESCE(SUM(CASE WHEN kind = 'pay' THEN -bonus_fen ELSE 0 END), 0) AS BIGINT) AS paid_bonus, \
+                 CAST(COALESCE(SUM(CASE WHEN kind = 'refund' THEN delta_fen ELSE 0 END), 0) AS BIGINT) AS refunded, \
+                 CAST(COALESCE(SUM(CASE WHEN kind = 'refund' THEN bonus_fen ELSE 0 END), 0) AS BIGINT) AS refunded_bonus \
+                 FROM balance_ledger WHERE order_id = $1 AND member_id = $2",
+            )
+            .bind(order.to_string())
+            .bind(member_id.to_string())
+            .fetch_one(&mut **tx)
+            .await?;
+            bonus_refunded(
+                amount.fen(),
+                col(&row, "paid")?,
+                col(&row, "paid_bonus")?,
+                col(&row, "refunded")?,
+                col(&row, "refunded_bonus")?,
+            )
+        }
+        None => 0,
+    };
     let applied = insert_balance(
         tx,
-        member_id,
-        amount.fen(),
-        "refund",
-        "",
-        ref_id,
-        actor,
-        now_ms(),
+        &NewBalanceRow {
+            member_id,
+            delta_fen: amount.fen(),
+            bonus_fen,
+            kind: "refund",
+            reason: "",
+            ref_id,
+            order_id,
+            actor,
+            created_at: now_ms(),
+        },
     )
     .await?;
     if !applied {
@@ -906,6 +1019,51 @@ pub async fn refund_balance_in_tx(
                 return Err(ref_of_other_member("refund"));
             }
         }
+    }
+    Ok(applied)
+}
+
+/// Credits a paid recharge (`recharge_id`): `pay` principal plus `bonus`, as one `topup` row
+/// whose tender is the provider (`tender`). Returns whether it applied (false on a repeat).
+pub async fn credit_recharge_in_tx(
+    tx: &mut Tx,
+    member_id: Uuid,
+    pay: Money,
+    bonus: Money,
+    recharge_id: Uuid,
+    tender: &str,
+    actor: &str,
+) -> AppResult<bool> {
+    if !lock_member_by_update(tx, member_id).await? {
+        return Err(unknown_member(member_id));
+    }
+    let ref_id = recharge_id.to_string();
+    let reason = if bonus.is_zero() {
+        format!("充值 recharge {pay}")
+    } else {
+        format!("充值 recharge {pay} + 赠送 bonus {bonus}")
+    };
+    let applied = insert_balance(
+        tx,
+        &NewBalanceRow {
+            member_id,
+            delta_fen: pay.fen() + bonus.fen(),
+            bonus_fen: bonus.fen(),
+            kind: "topup",
+            reason: &reason,
+            ref_id: &ref_id,
+            order_id: None,
+            actor,
+            created_at: now_ms(),
+        },
+    )
+    .await?;
+    if applied {
+        sqlx::query("UPDATE balance_ledger SET tender = $1 WHERE kind = 'topup' AND ref_id = $2")
+            .bind(tender)
+            .bind(&ref_id)
+            .execute(&mut **tx)
+            .await?;
     }
     Ok(applied)
 }
@@ -1015,13 +1173,17 @@ pub async fn topup(
     let reason = format!("top-up at {location} ({tender})");
     insert_balance(
         &mut tx,
-        member_id,
-        amount.fen(),
-        "topup",
-        &reason,
-        &ref_id,
-        actor,
-        now_ms(),
+        &NewBalanceRow {
+            member_id,
+            delta_fen: amount.fen(),
+            bonus_fen: 0,
+            kind: "topup",
+            reason: &reason,
+            ref_id: &ref_id,
+            order_id: None,
+            actor,
+            created_at: now_ms(),
+        },
     )
     .await?;
     sqlx::query("UPDATE balance_ledger SET tender = $1 WHERE kind = 'topup' AND ref_id = $2")
@@ -1266,13 +1428,17 @@ pub async fn insert_demo_member(
     if balance_fen != 0 {
         insert_balance(
             tx,
-            id,
-            balance_fen,
-            "topup",
-            "opening balance",
-            &opening,
-            "system:demo",
-            now,
+            &NewBalanceRow {
+                member_id: id,
+                delta_fen: balance_fen,
+                bonus_fen: 0,
+                kind: "topup",
+                reason: "opening balance",
+                ref_id: &opening,
+                order_id: None,
+                actor: "system:demo",
+                created_at: now,
+            },
         )
         .await?;
     }
@@ -1366,6 +1532,37 @@ pub async fn reversal_delta(tx: &mut Tx, ref_id: &str) -> AppResult<Option<i64>>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn payments_take_principal_first_and_bonus_last() {
+        assert_eq!(bonus_taken(5_000, 10_000), 0);
+        assert_eq!(bonus_taken(10_000, 10_000), 0);
+        assert_eq!(bonus_taken(10_500, 10_000), 500);
+        assert_eq!(bonus_taken(800, 0), 800);
+        assert_eq!(bonus_taken(800, -100), 800);
+    }
+
+    #[test]
+    fn refunds_give_bonus_back_in_the_share_it_was_taken() {
+        // Paid 110.00 of which 10.00 bonus; refunded in three parts.
+        let (paid, bonus) = (11_000, 1_000);
+        let first = bonus_refunded(3_300, paid, bonus, 0, 0);
+        assert_eq!(first, 300);
+        let second = bonus_refunded(3_333, paid, bonus, 3_300, first);
+        assert_eq!(second, 303);
+        let third = bonus_refunded(4_367, paid, bonus, 6_633, first + second);
+        assert_eq!(
+            first + second + third,
+            bonus,
+            "all of it comes back, no more"
+        );
+        // Nothing from the balance, or no bonus in it: all principal.
+        assert_eq!(bonus_refunded(500, 0, 0, 0, 0), 0);
+        assert_eq!(bonus_refunded(500, 11_000, 0, 0, 0), 0);
+        // More refunded than paid (a cash part refunded to the balance) gives no extra bonus.
+        assert_eq!(bonus_refunded(20_000, paid, bonus, 0, 0), bonus);
+        assert_eq!(bonus_refunded(500, paid, bonus, paid, bonus), 0);
+    }
 
     #[test]
     fn phones_normalise() {

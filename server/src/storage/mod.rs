@@ -40,6 +40,7 @@ pub mod refunds;
 pub mod sales;
 pub mod staff;
 pub mod stock;
+pub mod stored_value;
 pub mod web;
 
 /// A transaction on either backend.
@@ -141,6 +142,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         18,
         "reconciliation",
         include_str!("../../../migrations/0018_reconciliation.sql"),
+    ),
+    (
+        19,
+        "stored_value_online",
+        include_str!("../../../migrations/0019_stored_value_online.sql"),
     ),
 ];
 

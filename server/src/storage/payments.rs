@@ -49,7 +49,8 @@ fn view(row: &sqlx::any::AnyRow) -> AppResult<PaymentView> {
 }
 
 /// Creates (or, on retry with the same id, returns) a payment intent for a pending order, for
-/// the order's full amount, through `method` (a provider's tender) in `scene` (`qr`, `h5`,
+/// what is left to pay of it (its total less what its succeeded payments, e.g. stored balance
+/// of a split payment, already took), through `method` (a provider's tender) in `scene` (`qr`, `h5`,
 /// `jsapi`). The same id for another order or tender is refused (409 `id_in_use`).
 pub async fn create_intent(
     store: &Store,
@@ -80,6 +81,13 @@ pub async fn create_intent(
             format!("order {} is {}", head.order_no, head.status.as_str()),
         ));
     }
+    let left = head.total_fen - paid_so_far_in_tx(&mut tx, order_id).await?;
+    if left <= 0 {
+        return Err(AppError::conflict(
+            "not_payable",
+            format!("order {} has nothing left to pay", head.order_no),
+        ));
+    }
     let now = now_ms();
     sqlx::query(
         "INSERT INTO payments (id, order_id, method, amount_fen, status, scene, created_at, \
@@ -88,7 +96,7 @@ pub async fn create_intent(
     .bind(payment_id.to_string())
     .bind(order_id.to_string())
     .bind(method)
-    .bind(head.total_fen)
+    .bind(left)
     .bind(scene)
     .bind(now)
     .execute(&mut *tx)
@@ -149,22 +157,44 @@ pub async fn pending_to_settle(
     .collect()
 }
 
-/// Keeps what the shopper was given to pay a pending payment with (the provider's prepay,
-/// JSON), to show it again.
-pub async fn set_prepay(store: &Store, id: Uuid, prepay: &str) -> AppResult<()> {
-    sqlx::query("UPDATE payments SET prepay = $1 WHERE id = $2 AND status = 'pending'")
-        .bind(prepay)
-        .bind(id.to_string())
-        .execute(store.writer())
-        .await?;
+/// What is paid through a provider and keeps the prepay the payer was given: an order's
+/// payment or a member's recharge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Payable {
+    /// An order's payment (`payments`).
+    Payment,
+    /// A member's recharge (`recharges`).
+    Recharge,
+}
+
+impl Payable {
+    fn table(self) -> &'static str {
+        match self {
+            Payable::Payment => "payments",
+            Payable::Recharge => "recharges",
+        }
+    }
+}
+
+/// Keeps what the payer was given to pay a pending payment or recharge with (the provider's
+/// prepay, JSON), to show it again.
+pub async fn set_prepay(store: &Store, of: Payable, id: Uuid, prepay: &str) -> AppResult<()> {
+    sqlx::query(&format!(
+        "UPDATE {} SET prepay = $1 WHERE id = $2 AND status = 'pending'",
+        of.table()
+    ))
+    .bind(prepay)
+    .bind(id.to_string())
+    .execute(store.writer())
+    .await?;
     Ok(())
 }
 
-/// The prepay kept for a payment ([`set_prepay`]), if any.
-pub async fn prepay(store: &Store, id: Uuid) -> AppResult<Option<String>> {
-    let row = sqlx::query("SELECT prepay FROM payments WHERE id = $1")
+/// The prepay kept for a payment or recharge ([`set_prepay`]), if any.
+pub async fn prepay(store: &Store, of: Payable, id: Uuid) -> AppResult<Option<String>> {
+    let row = sqlx::query(&format!("SELECT prepay FROM {} WHERE id = $1", of.table()))
         .bind(id.to_string())
-        .fetch_optional(store.reader())
+        .fetch_optional(store.writer())
         .await?;
     match row {
         Some(row) => col(&row, "prepay"),
@@ -263,14 +293,63 @@ pub async fn lock_payment(tx: &mut Tx, store: &Store, id: Uuid) -> AppResult<Pay
     view(&row)
 }
 
-/// Marks a payment succeeded with the provider's transaction reference.
+/// What an order's succeeded payments have taken so far, in fen (more than one when it is paid
+/// in parts: stored balance, then a provider for the rest).
+pub async fn paid_so_far_in_tx(tx: &mut Tx, order: Uuid) -> AppResult<i64> {
+    let row = sqlx::query(
+        "SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) AS paid FROM payments \
+         WHERE order_id = $1 AND status = 'succeeded'",
+    )
+    .bind(order.to_string())
+    .fetch_one(&mut **tx)
+    .await?;
+    col(&row, "paid")
+}
+
+/// Reads a payment inside a transaction, if it exists.
+pub async fn find_in_tx(tx: &mut Tx, id: Uuid) -> AppResult<Option<PaymentView>> {
+    sqlx::query(&format!("SELECT {COLUMNS} FROM payments WHERE id = $1"))
+        .bind(id.to_string())
+        .fetch_optional(&mut **tx)
+        .await?
+        .as_ref()
+        .map(view)
+        .transpose()
+}
+
+/// Records a pending payment of `amount_fen` of an order from an internal tender (the stored
+/// balance) in the caller's transaction; it succeeds with [`mark_succeeded`].
+pub async fn insert_internal_in_tx(
+    tx: &mut Tx,
+    id: Uuid,
+    order: Uuid,
+    method: &str,
+    amount_fen: i64,
+) -> AppResult<()> {
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO payments (id, order_id, method, amount_fen, status, scene, created_at, \
+         updated_at) VALUES ($1, $2, $3, $4, 'pending', 'online', $5, $5)",
+    )
+    .bind(id.to_string())
+    .bind(order.to_string())
+    .bind(method)
+    .bind(amount_fen)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Marks a payment succeeded with the provider's transaction reference (empty for an internal
+/// tender, which has none).
 pub async fn mark_succeeded(tx: &mut Tx, id: Uuid, provider_ref: &str) -> AppResult<()> {
     let now = now_ms();
     sqlx::query(
         "UPDATE payments SET status = 'succeeded', provider_ref = $1, paid_at = $2, updated_at = $2 \
          WHERE id = $3",
     )
-    .bind(provider_ref)
+    .bind((!provider_ref.is_empty()).then_some(provider_ref))
     .bind(now)
     .bind(id.to_string())
     .execute(&mut **tx)

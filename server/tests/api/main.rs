@@ -31,5 +31,6 @@ mod sales;
 mod sms;
 mod staff_admin;
 mod stock;
+mod stored_value;
 mod tls;
 mod web;

@@ -939,25 +939,49 @@ async fn ledger_functions_for_orders(app: TestApp) {
         .await;
     assert_eq!(status, StatusCode::OK);
     let mut tx = store.begin().await.unwrap();
-    let err = m::pay_balance_in_tx(&mut tx, dialect, member, yuan("50.01"), "order-6", "system")
-        .await
-        .unwrap_err();
+    let err = m::pay_balance_in_tx(
+        &mut tx,
+        dialect,
+        member,
+        yuan("50.01"),
+        "order-6",
+        None,
+        "system",
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.code(), "insufficient_balance");
     drop(tx);
     let mut tx = store.begin().await.unwrap();
-    m::pay_balance_in_tx(&mut tx, dialect, member, yuan("30.00"), "order-6", "system")
-        .await
-        .unwrap();
-    m::pay_balance_in_tx(&mut tx, dialect, member, yuan("30.00"), "order-6", "system")
-        .await
-        .unwrap();
+    m::pay_balance_in_tx(
+        &mut tx,
+        dialect,
+        member,
+        yuan("30.00"),
+        "order-6",
+        None,
+        "system",
+    )
+    .await
+    .unwrap();
+    m::pay_balance_in_tx(
+        &mut tx,
+        dialect,
+        member,
+        yuan("30.00"),
+        "order-6",
+        None,
+        "system",
+    )
+    .await
+    .unwrap();
     assert!(
-        m::refund_balance_in_tx(&mut tx, member, yuan("10.00"), "refund-1", "system")
+        m::refund_balance_in_tx(&mut tx, member, yuan("10.00"), "refund-1", None, "system")
             .await
             .unwrap()
     );
     assert!(
-        !m::refund_balance_in_tx(&mut tx, member, yuan("10.00"), "refund-1", "system")
+        !m::refund_balance_in_tx(&mut tx, member, yuan("10.00"), "refund-1", None, "system")
             .await
             .unwrap()
     );

@@ -2,7 +2,8 @@
 //! with suggestions, product page with per-store availability), [`cart`], [`checkout`] (pickup
 //! or delivery, coupons and points), [`orders`] (the shopper's orders, payment through the
 //! provider, the pickup code as a QR), [`member`] (log-in by phone, member centre, member code,
-//! messages), [`coupons`] (coupon centre, my coupons), [`scan`] (scan-and-go) and [`receipts`]
+//! messages), [`balance`] (stored value: recharge, payment PIN, paying with the balance),
+//! [`coupons`] (coupon centre, my coupons), [`scan`] (scan-and-go) and [`receipts`]
 //! (e-receipts, claiming a receipt's points).
 //!
 //! Prices come from the server's price look-ups (`CatalogCache::sku_prices`); orders are placed
@@ -23,6 +24,7 @@ use crate::app::shop_session;
 use crate::app::AppState;
 use crate::storage::web::WebSession;
 
+pub mod balance;
 mod basket;
 pub mod browse;
 pub mod cart;
@@ -44,6 +46,7 @@ pub fn router() -> Router<AppState> {
         .merge(coupons::router())
         .merge(scan::router())
         .merge(receipts::router())
+        .merge(balance::router())
 }
 
 /// The warehouse delivery orders ship from (prices shown for delivery are its prices).
@@ -140,4 +143,27 @@ pub async fn start_payment(
         retail_payments::Prepay::Redirect { url } => redirect(url),
         _ => redirect(&format!("/orders/{order_id}/pay/{}", started.payment.id)),
     })
+}
+
+/// The message for what went wrong paying or recharging with the stored balance (a short code
+/// in the next page's address, see `balance::error_code`).
+pub fn balance_error_text(ctx: &Ctx, code: &str) -> &'static str {
+    match code {
+        "locked" => ctx.t(
+            "支付密码错误次数过多，余额支付已锁定 30 分钟",
+            "Too many wrong PINs: the balance is locked for 30 minutes",
+        ),
+        "no_pin" => ctx.t("请先设置支付密码", "Set a payment PIN first"),
+        "balance" => ctx.t("余额不足", "Not enough balance"),
+        "not_payable" => ctx.t("订单已无法支付", "This order can no longer be paid"),
+        "pin" => ctx.t("支付密码错误", "Wrong payment PIN"),
+        "amount" => ctx.t("金额不正确", "That amount cannot be paid"),
+        "weak" => ctx.t(
+            "支付密码为 6 位数字，不能全部相同或连续",
+            "The PIN is 6 digits, not all one digit or a run like 123456",
+        ),
+        "mismatch" => ctx.t("两次输入不一致", "The two PINs differ"),
+        "busy" => ctx.t("操作太频繁，请稍后再试", "Too many tries; wait a moment"),
+        _ => ctx.t("操作未完成，请重试", "That did not work; try again"),
+    }
 }

@@ -10,6 +10,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use maud::html;
 use retail_domain::codes::{PickupCode, SignedCode};
+use retail_domain::money::Money;
 use retail_domain::order::{Fulfilment, OrderStatus};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -105,12 +106,36 @@ async fn own_order(
     Ok((session, order))
 }
 
+#[derive(Debug, Deserialize, Default)]
+struct OrderParams {
+    pay_error: Option<String>,
+}
+
 async fn order(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(id): Path<Uuid>,
+    Query(params): Query<OrderParams>,
 ) -> WebResult<Response> {
     let (session, order) = own_order(&state, &ctx, id).await?;
+    // Paying a pending order: what is left after its balance part, and the member's balance.
+    let (paid_fen, balance, has_pin) = if order.status == OrderStatus::PendingPayment {
+        let paid: i64 = storage::payments::of_order(&state.store, id)
+            .await?
+            .iter()
+            .filter(|p| p.status == "succeeded")
+            .map(|p| p.amount.fen())
+            .sum();
+        let member = order.member_id.unwrap_or_default();
+        (
+            paid,
+            storage::members::balance_split(&state.store, member).await?,
+            crate::app::balance_pay::has_pin(&state, member).await?,
+        )
+    } else {
+        (0, Default::default(), false)
+    };
+    let left_fen = order.total.fen() - paid_fen;
     let count = cart_count(&state, session.as_ref()).await?;
     let store = state
         .catalog_cache
@@ -137,11 +162,32 @@ async fn order(
         @if order.status == OrderStatus::PendingPayment {
             div.card {
                 p { (ctx.t("请在 ", "Please pay by ")) @if let Some(e) = order.expires_at { (when(e.timestamp_millis())) } (ctx.t(" 前完成支付", "")) }
+                @if let Some(code) = &params.pay_error { p.error role="alert" #pay-error { (super::balance_error_text(&ctx, code)) } }
+                @if paid_fen > 0 {
+                    p #paid-by-balance { (ctx.t("已用余额支付 ", "Paid from your balance: ")) (yuan(paid_fen)) (ctx.t("，还需支付 ", "; left to pay: ")) b.price { (yuan(left_fen)) } }
+                }
+                @if balance.total().fen() > 0 {
+                    form #balance-pay method="post" action={ "/orders/" (order.id) "/pay-balance" } style="margin-bottom:8px" {
+                        (ctx.csrf_field())
+                        input type="hidden" name="id" value=(retail_domain::ids::new_id());
+                        p { (ctx.t("余额 ", "Balance ")) b #order-balance { (yuan(balance.total().fen())) }
+                            @if !balance.bonus.is_zero() { span.muted { (ctx.t("（含赠送 ", " (bonus ")) (yuan(balance.bonus.fen())) (ctx.t("）", ")")) } } }
+                        @if has_pin {
+                            div.field { label for="amount" { (ctx.t("余额支付金额", "Amount from the balance")) }
+                                input #amount name="amount" inputmode="decimal" value=(Money::from_fen(left_fen.min(balance.total().fen()))); }
+                            div.field { label for="pin" { (ctx.t("支付密码", "Payment PIN")) }
+                                input #pin name="pin" type="password" inputmode="numeric" maxlength="6" autocomplete="off"; }
+                            button.btn.block #pay-balance type="submit" { (ctx.t("余额支付", "Pay with balance")) }
+                        } @else {
+                            a.btn.secondary.block #set-pin href={ "/me/pay-pin?back=/orders/" (order.id) } { (ctx.t("设置支付密码后可用余额支付", "Set a payment PIN to pay with your balance")) }
+                        }
+                    }
+                }
                 form method="post" action={ "/orders/" (order.id) "/pay" } {
                     (ctx.csrf_field())
                     @for provider in state.payments.available() {
                         button.btn.block type="submit" name="provider" value=(provider.as_str()) style="margin-bottom:8px" {
-                            (ctx.t("去支付 ", "Pay ")) (yuan(order.total.fen())) " · " (provider.label())
+                            (ctx.t("去支付 ", "Pay ")) (yuan(left_fen)) " · " (provider.label())
                         }
                     }
                     @if state.payments.available().is_empty() {
@@ -213,14 +259,18 @@ async fn pay_code(
     if payment.status != "pending" || order.status != OrderStatus::PendingPayment {
         return Ok(redirect(&format!("/orders/{id}")));
     }
-    let code_url = storage::payments::prepay(&state.store, payment_id)
-        .await?
-        .and_then(|kept| serde_json::from_str::<retail_payments::Prepay>(&kept).ok())
-        .and_then(|prepay| match prepay {
-            retail_payments::Prepay::QrCode { code_url } => Some(code_url),
-            _ => None,
-        })
-        .ok_or_else(|| AppError::not_found("this payment has no QR code"))?;
+    let code_url = storage::payments::prepay(
+        &state.store,
+        storage::payments::Payable::Payment,
+        payment_id,
+    )
+    .await?
+    .and_then(|kept| serde_json::from_str::<retail_payments::Prepay>(&kept).ok())
+    .and_then(|prepay| match prepay {
+        retail_payments::Prepay::QrCode { code_url } => Some(code_url),
+        _ => None,
+    })
+    .ok_or_else(|| AppError::not_found("this payment has no QR code"))?;
     let provider = crate::app::payment_providers::Provider::of_method_name(&payment.method);
     let body = html! {
         meta http-equiv="refresh" content="3";

@@ -1,0 +1,336 @@
+//! The member's stored value in the shop: the balance (principal and bonus apart) and its
+//! history, recharging with a package through WeChat Pay or Alipay ([`crate::app::recharges`]),
+//! the payment PIN, and paying an order with the balance, whole or in part
+//! ([`crate::app::balance_pay`]).
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use maud::html;
+use retail_domain::money::Money;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{balance_error_text, cart_count, require_member, session};
+use crate::actor::ClientAddr;
+use crate::app::payment_providers::{PayScene, Provider};
+use crate::app::AppState;
+use crate::error::AppError;
+use crate::storage;
+use crate::web::{local_path, qr_svg, redirect, shop_page, when, yuan, Ctx, Form, WebResult};
+
+/// Stored-value routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/me/balance", get(balance))
+        .route("/me/balance/recharge", post(recharge))
+        .route("/me/balance/recharge/{id}", get(recharge_code))
+        .route("/me/pay-pin", get(pin_page).post(set_pin))
+        .route("/orders/{id}/pay-balance", post(pay_with_balance))
+}
+
+/// What went wrong, as a short code in the address of the page shown next (no free text).
+pub fn error_code(e: &AppError) -> &'static str {
+    match e.code() {
+        "pay_pin_locked" => "locked",
+        "pay_pin_not_set" => "no_pin",
+        "insufficient_balance" => "balance",
+        "not_payable" => "not_payable",
+        _ => match e {
+            AppError::Invalid { fields, .. } if fields.contains_key("pin") => "pin",
+            AppError::Invalid { fields, .. } if fields.contains_key("current_pin") => "pin",
+            AppError::Invalid { fields, .. } if fields.contains_key("amount") => "amount",
+            AppError::RateLimited { .. } => "busy",
+            _ => "failed",
+        },
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct Notice {
+    error: Option<String>,
+    done: Option<String>,
+}
+
+async fn balance(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(notice): Query<Notice>,
+) -> WebResult<Response> {
+    let session = session(&state, &ctx).await?;
+    let (_, member_id) = require_member(session.as_ref(), "/me/balance")?;
+    let split = storage::members::balance_split(&state.store, member_id).await?;
+    let packages = crate::app::recharges::offered(&state).await?;
+    let recharges = storage::stored_value::recharges_of_member(&state.store, member_id, 10).await?;
+    let ledger = storage::members::balance_page(&state.store, member_id, None, 20).await?;
+    let has_pin = crate::app::balance_pay::has_pin(&state, member_id).await?;
+    let providers: Vec<Provider> = state.payments.available();
+    let count = cart_count(&state, session.as_ref()).await?;
+    let body = html! {
+        @if let Some(code) = &notice.error { p.card.error role="alert" #balance-error { (balance_error_text(&ctx, code)) } }
+        @if notice.done.as_deref() == Some("pin") { p.card role="status" #pin-set { (ctx.t("支付密码已设置", "Your payment PIN is set")) } }
+        div.card {
+            div.kpis {
+                div.kpi { span.muted { (ctx.t("余额", "Balance")) } b #balance-total { (yuan(split.total().fen())) } }
+                div.kpi { span.muted { (ctx.t("本金", "Principal")) } b #balance-principal { (yuan(split.principal.fen())) } }
+                div.kpi { span.muted { (ctx.t("赠送", "Bonus")) } b #balance-bonus { (yuan(split.bonus.fen())) } }
+            }
+            p.muted { (ctx.t("消费时先用本金，后用赠送金额；赠送金额不可提现。", "Spending takes principal first and bonus last; bonus is never paid out.")) }
+            a #pay-pin-link href="/me/pay-pin" { @if has_pin { (ctx.t("修改支付密码", "Change payment PIN")) } @else { (ctx.t("设置支付密码", "Set a payment PIN")) } }
+        }
+        div.card #recharge {
+            b { (ctx.t("充值", "Recharge")) }
+            @if packages.is_empty() || providers.is_empty() {
+                p.muted { (ctx.t("暂不支持在线充值", "Online recharge is not available")) }
+            } @else {
+                form method="post" action="/me/balance/recharge" {
+                    (ctx.csrf_field())
+                    input type="hidden" name="id" value=(retail_domain::ids::new_id());
+                    @for (i, p) in packages.iter().enumerate() {
+                        label.spread style="display:flex;padding:6px 0" {
+                            span { input type="radio" name="package" value=(p.id) checked[i == 0] data-package=(p.name); " " (p.name) }
+                            span { (yuan(p.pay.fen())) @if !p.bonus.is_zero() { " " span.muted { (ctx.t("送", "+")) (yuan(p.bonus.fen())) } } }
+                        }
+                    }
+                    @for provider in &providers {
+                        button.btn.block type="submit" name="provider" value=(provider.as_str()) style="margin-top:8px" {
+                            (ctx.t("充值 · ", "Recharge · ")) (provider.label())
+                        }
+                    }
+                }
+            }
+        }
+        @if !recharges.is_empty() {
+            div.card #recharges {
+                b { (ctx.t("充值记录", "Recharges")) }
+                @for r in &recharges {
+                    div.spread data-recharge=(r.status) {
+                        span { (yuan(r.pay.fen())) @if !r.bonus.is_zero() { " + " (yuan(r.bonus.fen())) } br; span.muted { (when(r.created_at.timestamp_millis())) } }
+                        span { (recharge_status(&ctx, &r.status)) }
+                    }
+                }
+            }
+        }
+        div.card {
+            b { (ctx.t("余额明细", "Balance history")) }
+            @if ledger.items.is_empty() { p.muted { (ctx.t("暂无记录", "Nothing yet")) } }
+            @for e in &ledger.items {
+                div.spread {
+                    span { (e.reason) @if e.reason.is_empty() { (e.kind) } br; span.muted { (when(e.created_at.timestamp_millis())) } }
+                    b { (yuan(e.amount.fen())) @if !e.bonus.is_zero() { " " span.muted { "(" (ctx.t("赠送 ", "bonus ")) (yuan(e.bonus.fen())) ")" } } }
+                }
+            }
+        }
+    };
+    Ok(shop_page(
+        &ctx,
+        ctx.t("我的余额", "My balance"),
+        count,
+        body,
+    ))
+}
+
+fn recharge_status(ctx: &Ctx, status: &str) -> &'static str {
+    match status {
+        "paid" => ctx.t("已到账", "Credited"),
+        "closed" => ctx.t("已关闭", "Closed"),
+        _ => ctx.t("待支付", "Awaiting payment"),
+    }
+}
+
+async fn recharge(
+    client: ClientAddr,
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Form(form): Form<HashMap<String, String>>,
+) -> WebResult<Response> {
+    let session = session(&state, &ctx).await?;
+    let (_, member_id) = require_member(session.as_ref(), "/me/balance")?;
+    let parse = |name: &str| form.get(name).and_then(|v| Uuid::try_parse(v).ok());
+    let (Some(id), Some(package)) = (parse("id"), parse("package")) else {
+        return Ok(redirect("/me/balance?error=failed"));
+    };
+    let available = state.payments.available();
+    let Some(provider) = form
+        .get("provider")
+        .and_then(|name| available.iter().find(|p| p.as_str() == name.as_str()))
+        .copied()
+    else {
+        return Ok(redirect("/me/balance?error=failed"));
+    };
+    let scene = if ctx.mobile_browser && provider != Provider::Sandbox {
+        PayScene::MobileWeb {
+            return_url: format!("{}/me/balance", state.public_url),
+        }
+    } else {
+        PayScene::QrCode
+    };
+    let started = match crate::app::recharges::start(
+        &state, &client, member_id, id, package, provider, &scene,
+    )
+    .await
+    {
+        Ok(started) => started,
+        Err(e @ (AppError::Internal(_) | AppError::Unavailable(_))) => return Err(e.into()),
+        Err(e) => return Ok(redirect(&format!("/me/balance?error={}", error_code(&e)))),
+    };
+    Ok(match &started.prepay {
+        retail_payments::Prepay::Redirect { url } => redirect(url),
+        _ => redirect(&format!("/me/balance/recharge/{}", started.recharge.id)),
+    })
+}
+
+/// A pending recharge's QR code; the page looks again every few seconds and goes back to the
+/// balance once it is credited.
+async fn recharge_code(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<Uuid>,
+) -> WebResult<Response> {
+    let session = session(&state, &ctx).await?;
+    let (_, member_id) = require_member(session.as_ref(), "/me/balance")?;
+    let recharge = storage::stored_value::recharge_by_id(&state.store, id)
+        .await?
+        .filter(|r| r.member_id == member_id)
+        .ok_or_else(|| AppError::not_found("no such recharge"))?;
+    if recharge.status != "pending" {
+        return Ok(redirect("/me/balance"));
+    }
+    let code_url =
+        storage::payments::prepay(&state.store, storage::payments::Payable::Recharge, id)
+            .await?
+            .and_then(|kept| serde_json::from_str::<retail_payments::Prepay>(&kept).ok())
+            .and_then(|prepay| match prepay {
+                retail_payments::Prepay::QrCode { code_url } => Some(code_url),
+                _ => None,
+            })
+            .ok_or_else(|| AppError::not_found("this recharge has no QR code"))?;
+    let count = cart_count(&state, session.as_ref()).await?;
+    let provider = Provider::of_method_name(&recharge.method);
+    let body = html! {
+        meta http-equiv="refresh" content="3";
+        div.card.center {
+            b { @if let Some(p) = provider { (p.label()) } }
+            p { (ctx.t("请用手机扫码充值 ", "Scan to recharge ")) b.price { (yuan(recharge.pay.fen())) } }
+            @if !recharge.bonus.is_zero() { p.muted { (ctx.t("到账后赠送 ", "Bonus when paid: ")) (yuan(recharge.bonus.fen())) } }
+            div.qr data-pay-code=(code_url) { (qr_svg(&code_url)) }
+            a.btn.secondary.block href="/me/balance" { (ctx.t("返回余额", "Back to my balance")) }
+        }
+    };
+    Ok(shop_page(
+        &ctx,
+        ctx.t("扫码充值", "Scan to recharge"),
+        count,
+        body,
+    ))
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct PinParams {
+    back: Option<String>,
+    error: Option<String>,
+}
+
+async fn pin_page(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(p): Query<PinParams>,
+) -> WebResult<Response> {
+    let session = session(&state, &ctx).await?;
+    let (_, member_id) = require_member(session.as_ref(), "/me/pay-pin")?;
+    let has_pin = crate::app::balance_pay::has_pin(&state, member_id).await?;
+    let count = cart_count(&state, session.as_ref()).await?;
+    let back = match p.back.as_deref() {
+        Some(b) => local_path(Some(b)),
+        None => "/me/balance".to_owned(),
+    };
+    let body = html! {
+        @if let Some(code) = &p.error { p.card.error role="alert" #pin-error { (balance_error_text(&ctx, code)) } }
+        form.card method="post" action="/me/pay-pin" {
+            (ctx.csrf_field())
+            input type="hidden" name="back" value=(back);
+            b { @if has_pin { (ctx.t("修改支付密码", "Change payment PIN")) } @else { (ctx.t("设置支付密码", "Set a payment PIN")) } }
+            p.muted { (ctx.t("用余额支付时需输入 6 位支付密码。", "Paying with your balance asks for this 6-digit PIN.")) }
+            @if has_pin {
+                div.field { label for="current_pin" { (ctx.t("当前支付密码", "Current PIN")) }
+                    input #current_pin name="current_pin" type="password" inputmode="numeric" maxlength="6" autocomplete="off"; }
+            }
+            div.field { label for="pin" { (ctx.t("新支付密码", "New PIN")) }
+                input #pin name="pin" type="password" inputmode="numeric" maxlength="6" autocomplete="off"; }
+            div.field { label for="pin_again" { (ctx.t("再次输入", "New PIN again")) }
+                input #pin_again name="pin_again" type="password" inputmode="numeric" maxlength="6" autocomplete="off"; }
+            button.btn.block #save-pin type="submit" { (ctx.t("保存", "Save")) }
+        }
+    };
+    Ok(shop_page(
+        &ctx,
+        ctx.t("支付密码", "Payment PIN"),
+        count,
+        body,
+    ))
+}
+
+async fn set_pin(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Form(form): Form<HashMap<String, String>>,
+) -> WebResult<Response> {
+    let session = session(&state, &ctx).await?;
+    let (_, member_id) = require_member(session.as_ref(), "/me/pay-pin")?;
+    let back = match form.get("back") {
+        Some(b) => local_path(Some(b)),
+        None => "/me/balance".to_owned(),
+    };
+    let pin = form.get("pin").map(String::as_str).unwrap_or("");
+    let again = form.get("pin_again");
+    let fail = |code: &str| {
+        redirect(&format!(
+            "/me/pay-pin?error={code}&back={}",
+            crate::web::urlencode(&back)
+        ))
+    };
+    if again.map(String::as_str) != Some(pin) {
+        return Ok(fail("mismatch"));
+    }
+    if crate::app::balance_pay::check_new_pin(pin).is_err() {
+        return Ok(fail("weak"));
+    }
+    let current = form.get("current_pin").map(String::as_str);
+    match crate::app::balance_pay::set_pin(&state, member_id, current, pin).await {
+        Ok(()) => {}
+        Err(e @ (AppError::Internal(_) | AppError::Unavailable(_))) => return Err(e.into()),
+        Err(e) => return Ok(fail(error_code(&e))),
+    }
+    let sep = if back.contains('?') { '&' } else { '?' };
+    Ok(redirect(&format!("{back}{sep}done=pin")))
+}
+
+/// Pays the order (or a part of it) with the stored balance, confirmed with the PIN; back to the
+/// order either way, with what went wrong in its address.
+async fn pay_with_balance(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(order_id): Path<Uuid>,
+    Form(form): Form<HashMap<String, String>>,
+) -> WebResult<Response> {
+    let session = session(&state, &ctx).await?;
+    let (_, member_id) = require_member(session.as_ref(), &format!("/orders/{order_id}"))?;
+    let back = |code: &str| redirect(&format!("/orders/{order_id}?pay_error={code}"));
+    let Some(id) = form.get("id").and_then(|v| Uuid::try_parse(v).ok()) else {
+        return Ok(back("failed"));
+    };
+    let Some(amount) = form.get("amount").and_then(|v| Money::parse(v.trim()).ok()) else {
+        return Ok(back("amount"));
+    };
+    let pin = form.get("pin").map(String::as_str).unwrap_or("");
+    match crate::app::balance_pay::pay_order(&state, member_id, order_id, id, amount, pin).await {
+        Ok(_) => Ok(redirect(&format!("/orders/{order_id}"))),
+        Err(e @ (AppError::Internal(_) | AppError::Unavailable(_) | AppError::NotFound(_))) => {
+            Err(e.into())
+        }
+        Err(e) => Ok(back(error_code(&e))),
+    }
+}
