@@ -196,6 +196,8 @@ pub struct DemoChain {
     pub members: Vec<DemoMember>,
     /// Opening stock: every SKU at the warehouse and at every store.
     pub stock: Vec<DemoStock>,
+    /// Recharge packages offered in the shop: (name, paid, bonus) in fen.
+    pub recharge_packages: Vec<(&'static str, i64, i64)>,
 }
 
 /// Builds the demo chain. Pure and deterministic: every call returns the same data.
@@ -211,6 +213,11 @@ pub fn chain() -> DemoChain {
         staff: staff(),
         members: members(),
         stock,
+        recharge_packages: vec![
+            ("充100送10", 10_000, 1_000),
+            ("充200送30", 20_000, 3_000),
+            ("充500送100", 50_000, 10_000),
+        ],
     }
 }
 

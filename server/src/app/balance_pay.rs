@@ -11,10 +11,13 @@ use retail_domain::money::Money;
 use retail_domain::order::OrderStatus;
 use uuid::Uuid;
 
+use super::member_login::CodeSent;
 use super::AppState;
+use crate::actor::ClientAddr;
 use crate::error::{AppError, AppResult};
 use crate::storage;
 use crate::storage::payments::PaymentView;
+use crate::storage::web::CodeCheck;
 
 /// Wrong PINs in a row before the PIN is locked.
 pub const PIN_TRIES: i64 = 5;
@@ -58,7 +61,60 @@ pub async fn set_pin(
             current.ok_or_else(|| AppError::field("current_pin", "enter your current PIN"))?;
         confirm(state, member_id, current, "current_pin").await?;
     }
-    let secret = new_pin.to_owned();
+    store_pin(state, member_id, new_pin).await
+}
+
+/// The member's own phone number, normalised: 422 on `phone` for a number that is not theirs.
+async fn own_phone(state: &AppState, member_id: Uuid, phone: &str) -> AppResult<String> {
+    let phone =
+        storage::members::normalize_phone(phone).map_err(|m| AppError::field("phone", m))?;
+    let owner =
+        storage::members::by_phone(&state.store, &state.keys, &state.settings.points, &phone)
+            .await?;
+    if owner.map(|m| m.id) != Some(member_id) {
+        return Err(AppError::field(
+            "phone",
+            "this is not your member phone number",
+        ));
+    }
+    Ok(phone)
+}
+
+/// A forgotten PIN, step one: sends a one-time code by SMS to the member's own phone (the
+/// number typed must be theirs), under the log-in codes' limits.
+pub async fn send_reset_code(
+    state: &AppState,
+    from: ClientAddr,
+    member_id: Uuid,
+    phone: &str,
+) -> AppResult<CodeSent> {
+    let phone = own_phone(state, member_id, phone).await?;
+    super::member_login::send_code(state, from, &phone).await
+}
+
+/// A forgotten PIN, step two: the code sent to the member's phone proves it is them, and the
+/// new PIN replaces the old one (wrong tries and a lock cleared). 422 on `code` for a wrong or
+/// expired code.
+pub async fn reset_pin(
+    state: &AppState,
+    from: ClientAddr,
+    member_id: Uuid,
+    phone: &str,
+    code: &str,
+    new_pin: &str,
+) -> AppResult<()> {
+    check_new_pin(new_pin)?;
+    let phone = own_phone(state, member_id, phone).await?;
+    match super::member_login::check_code(state, from, &phone, code).await? {
+        CodeCheck::Accepted => store_pin(state, member_id, new_pin).await,
+        CodeCheck::Wrong | CodeCheck::Expired => {
+            Err(AppError::field("code", "wrong or expired code"))
+        }
+    }
+}
+
+async fn store_pin(state: &AppState, member_id: Uuid, pin: &str) -> AppResult<()> {
+    let secret = pin.to_owned();
     let hash = tokio::task::spawn_blocking(move || crate::secrets::hash_password(&secret))
         .await
         .map_err(|e| AppError::Internal(e.into()))?

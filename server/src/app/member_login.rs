@@ -162,6 +162,26 @@ pub async fn log_in(
     code: &str,
     consent: bool,
 ) -> AppResult<LogIn> {
+    match check_code(state, from, phone, code).await? {
+        CodeCheck::Accepted => {}
+        CodeCheck::Wrong => return Ok(LogIn::WrongCode),
+        CodeCheck::Expired => return Ok(LogIn::Expired),
+    }
+    let phone_key = state.keys.lookup_hash(phone);
+    log_in_checked(state, from, phone, &phone_key, code, consent).await
+}
+
+/// Checks (and on success uses up) a one-time code sent to `phone` (normalised): also how a
+/// member proves it is their phone to reset their payment PIN.
+///
+/// # Errors
+/// 429 when the phone or the address checked too many codes this minute.
+pub async fn check_code(
+    state: &AppState,
+    from: ClientAddr,
+    phone: &str,
+    code: &str,
+) -> AppResult<CodeCheck> {
     let phone_key = state.keys.lookup_hash(phone);
     state.limiter.check_all(&[
         Limit::new(
@@ -175,17 +195,23 @@ pub async fn log_in(
             MINUTE,
         ),
     ])?;
-    let check = if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
+    if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
         storage::web::check_login_code(&state.store, &phone_key, &code_hash(state, phone, code))
-            .await?
+            .await
     } else {
-        CodeCheck::Wrong
-    };
-    match check {
-        CodeCheck::Accepted => {}
-        CodeCheck::Wrong => return Ok(LogIn::WrongCode),
-        CodeCheck::Expired => return Ok(LogIn::Expired),
+        Ok(CodeCheck::Wrong)
     }
+}
+
+/// The log-in after its code was accepted.
+async fn log_in_checked(
+    state: &AppState,
+    from: ClientAddr,
+    phone: &str,
+    phone_key: &str,
+    code: &str,
+    consent: bool,
+) -> AppResult<LogIn> {
     let rules = &state.settings.points;
     if let Some(member) =
         storage::members::by_phone(&state.store, &state.keys, rules, phone).await?
@@ -199,7 +225,7 @@ pub async fn log_in(
         // Put the (right) code back so that ticking the box does not need a new SMS.
         storage::web::put_login_code(
             &state.store,
-            &phone_key,
+            phone_key,
             &code_hash(state, phone, code),
             storage::now_ms() + CODE_TTL_MS,
         )

@@ -23,8 +23,8 @@ fn demo_id(kind: &str, key: &str) -> Uuid {
 }
 
 /// Inserts the whole chain: locations, staff, categories, products, SKUs, barcodes, store prices,
-/// opening stock (as `opening` movements), members with opening points and balance, and the
-/// catalog feed.
+/// opening stock (as `opening` movements), members with opening points and balance, the
+/// recharge packages, and the catalog feed.
 pub async fn load(
     store: &Store,
     keys: &Keys,
@@ -281,6 +281,20 @@ pub async fn load(
             crate::config::PRIVACY_POLICY_VERSION,
             "demo",
         )
+        .await?;
+    }
+    for (sort, (name, pay_fen, bonus_fen)) in (0_i64..).zip(&chain.recharge_packages) {
+        sqlx::query(
+            "INSERT INTO recharge_packages (id, name, pay_fen, bonus_fen, active, sort, created_by, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, 1, $5, 'system', $6, $6)",
+        )
+        .bind(demo_id("recharge_package", name).to_string())
+        .bind(*name)
+        .bind(*pay_fen)
+        .bind(*bonus_fen)
+        .bind(sort)
+        .bind(now)
+        .execute(&mut *tx)
         .await?;
     }
     super::catalog::bump_all(&mut tx).await?;

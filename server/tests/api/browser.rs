@@ -1134,3 +1134,87 @@ async fn a_shopper_pays_an_order_by_scanning_a_wechat_pay_qr() {
     shots.take(&desk, "shop-order-paid-by-wechat-desktop").await;
     desk.close().await.unwrap();
 }
+
+/// Stored value as a shopper sees it: recharge a package (the demo sandbox pays it), the balance
+/// shown with its bonus apart, a payment PIN set, then a scan-and-go basket paid with the
+/// balance and its exit pass shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shopper_recharges_and_pays_scan_and_go_with_the_balance() {
+    if !browser_available() {
+        return;
+    }
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let temp = tempfile::tempdir().unwrap();
+    let shots = Shots::new(temp.path());
+    let levels = levels_at(&app, "SH002").await;
+    let mut barcode = None;
+    for level in levels.iter().filter(|l| l.available > 5) {
+        let sku = retail_server::storage::catalog::sku(&app.state.store, level.sku_id, None)
+            .await
+            .unwrap()
+            .unwrap();
+        if !sku.weighed {
+            if let Some(b) = sku.barcodes.first() {
+                barcode = Some(b.clone());
+                break;
+            }
+        }
+    }
+    let barcode = barcode.expect("a stocked SKU with a barcode");
+
+    let driver = start_driver().await;
+    let phone = browser(&driver, true).await;
+    shopper_login(&phone, &app, "13800138077", "/me/balance").await;
+    // The demo's first package (充100送10) is chosen; the sandbox pays it.
+    assert!(text_of(&phone, "#recharge").await.contains("充100送10"));
+    click(&phone, "#recharge button[value=sandbox]").await;
+    wait_path(&phone, "/sandbox/pay/").await;
+    click(&phone, "form button").await;
+    click(&phone, "#return").await;
+    wait_path(&phone, "/me/balance").await;
+    wait_for_text(&phone, "#balance-total", "¥110.00").await;
+    assert_eq!(text_of(&phone, "#balance-bonus").await, "¥10.00");
+    assert_eq!(text_of(&phone, "#balance-principal").await, "¥100.00");
+    shots.take(&phone, "balance-recharged-360").await;
+
+    // A payment PIN.
+    click(&phone, "#pay-pin-link").await;
+    wait_path(&phone, "/me/pay-pin").await;
+    type_into(&phone, "#pin", "258036").await;
+    type_into(&phone, "#pin_again", "258036").await;
+    click(&phone, "#save-pin").await;
+    wait_for_text(&phone, "#pin-set", "支付密码已设置").await;
+
+    // Scan-and-go, paid with the balance.
+    phone.goto(&format!("{}/scan", app.url)).await.unwrap();
+    type_into(&phone, "#store_code", "ST1.SH002").await;
+    click(&phone, "form[action='/scan/start'] button[type=submit]").await;
+    type_into(&phone, "#code", &barcode).await;
+    click(&phone, "#scan-form button").await;
+    wait_path(&phone, "/scan").await;
+    click(&phone, "#scan-pay-balance").await;
+    wait_path(&phone, "/orders/").await;
+    // A wrong PIN is refused on the page and takes nothing.
+    type_into(&phone, "#pin", "000001").await;
+    click(&phone, "#pay-balance").await;
+    wait_for_text(&phone, "#pay-error", "支付密码错误").await;
+    shots.take(&phone, "balance-wrong-pin-360").await;
+    type_into(&phone, "#pin", "258036").await;
+    click(&phone, "#pay-balance").await;
+    click(&phone, "#show-exit-pass").await;
+    wait_path(&phone, "/scan/pass").await;
+    text_of(&phone, "#exit-pass").await;
+    phone
+        .goto(&format!("{}/me/balance", app.url))
+        .await
+        .unwrap();
+    let left = text_of(&phone, "#balance-total").await;
+    assert_ne!(left, "¥110.00", "the basket was paid from the balance");
+    assert_eq!(
+        text_of(&phone, "#balance-bonus").await,
+        "¥10.00",
+        "bonus is spent last"
+    );
+    shots.take(&phone, "balance-after-scan-and-go-360").await;
+    phone.close().await.unwrap();
+}

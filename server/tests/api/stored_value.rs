@@ -30,6 +30,7 @@ async fn start(backend: Backend) -> Option<Fixture> {
         s.payments.wechat = w;
         s.payments.settle_after_secs = 1;
         s.payments.provider_timeout_millis = 1_500;
+        s.sms.resend_after_secs = 1;
     })
     .await?;
     Some(Fixture {
@@ -500,3 +501,78 @@ async fn a_cancelled_pending_order_gives_the_balance_part_back(f: Fixture) {
     assert_eq!(split(app, member).await, (yuan("1.00"), yuan("1.00")));
 }
 on_both!(a_cancelled_pending_order_gives_the_balance_part_back);
+
+/// A forgotten PIN is reset with a code sent to the member's own phone (the demo shows it); a
+/// number that is not the member's gets no code, a wrong code changes nothing.
+async fn a_forgotten_pin_is_reset_by_a_code_to_the_member_s_phone(f: Fixture) {
+    let app = &f.app;
+    let package = package_100_plus_10(app).await;
+    let phone = "13800139008";
+    let mut b = shopper(app, phone).await;
+    recharge(&f, &mut b, package).await;
+    b.post_csrf("/me/pay-pin", &[("pin", "258036"), ("pin_again", "258036")])
+        .await;
+    assert!(b
+        .get("/me/pay-pin")
+        .await
+        .body
+        .contains("id=\"forgot-pin\""));
+    let page = b
+        .post_csrf("/me/pay-pin/reset/code", &[("phone", "13800139999")])
+        .await;
+    assert!(
+        page.body.contains("id=\"pin-error\""),
+        "not the member's number"
+    );
+    assert!(!page.body.contains("id=\"sms-code\""));
+    // One code per phone per `sms.resend_after_secs` (1 s here): the log-in's was the last.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let page = b
+        .post_csrf("/me/pay-pin/reset/code", &[("phone", phone)])
+        .await;
+    let code = if page.body.contains("id=\"sms-code\"") {
+        between(&page.body, "id=\"sms-code\">", "<").to_owned()
+    } else {
+        panic!("no code shown: {}", page.body);
+    };
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let page = b
+        .post_csrf(
+            "/me/pay-pin/reset",
+            &[
+                ("phone", phone),
+                ("code", wrong),
+                ("pin", "147025"),
+                ("pin_again", "147025"),
+            ],
+        )
+        .await;
+    assert!(page.body.contains("id=\"pin-error\""));
+    let page = b
+        .post_csrf(
+            "/me/pay-pin/reset",
+            &[
+                ("phone", phone),
+                ("code", &code),
+                ("pin", "147025"),
+                ("pin_again", "147025"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        page.location.as_deref(),
+        Some("/me/balance?done=pin"),
+        "{}",
+        page.body
+    );
+    let (order, total) = shop_order(app, &mut b, "1").await;
+    let went = pay_with_balance(&mut b, order, Uuid::now_v7(), "1.00", "258036").await;
+    assert!(
+        went.ends_with("pay_error=pin"),
+        "the old PIN no longer pays: {went}"
+    );
+    let went = pay_with_balance(&mut b, order, Uuid::now_v7(), &total.to_string(), "147025").await;
+    assert_eq!(went, format!("/orders/{order}"));
+    assert_eq!(status_of(app, order).await, "paid");
+}
+on_both!(a_forgotten_pin_is_reset_by_a_code_to_the_member_s_phone);

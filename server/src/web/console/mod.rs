@@ -7,8 +7,9 @@
 //! [`catalog`] (products, prices, barcodes, CSV export and import), [`stock`] (levels,
 //! movements, counts, transfers), [`members`], [`devices`] (and the lanes' receipt keys),
 //! [`promotions`], [`coupons`], [`admin`] (audit log, stores) and [`staff`] (accounts, roles,
-//! passwords, lane PINs; everyone's own password page) and [`payments`] (head office's payments
-//! and refunds search, payment alerts, daily reconciliation).
+//! passwords, lane PINs; everyone's own password page), [`payments`] (head office's payments
+//! and refunds search, payment alerts, daily reconciliation) and [`recharges`] (the recharge
+//! packages members buy stored value with).
 //!
 //! This module holds the log-in and log-out pages and what the areas share: the store a staff
 //! member's pages are limited to (`scope`, `pick_location`), CSV downloads (`csv_bytes`,
@@ -45,6 +46,7 @@ pub mod members;
 pub mod orders;
 pub mod payments;
 pub mod promotions;
+pub mod recharges;
 pub mod staff;
 pub mod stock;
 
@@ -65,6 +67,7 @@ pub fn router() -> Router<AppState> {
         .merge(promotions::router())
         .merge(coupons::router())
         .merge(payments::router())
+        .merge(recharges::router())
 }
 
 /// The store a staff member's pages are limited to (none for head office).

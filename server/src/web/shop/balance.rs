@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use super::{balance_error_text, cart_count, require_member, session};
 use crate::actor::ClientAddr;
+use crate::app::member_login::CodeSent;
 use crate::app::payment_providers::{PayScene, Provider};
 use crate::app::AppState;
 use crate::error::AppError;
@@ -29,6 +30,8 @@ pub fn router() -> Router<AppState> {
         .route("/me/balance/recharge", post(recharge))
         .route("/me/balance/recharge/{id}", get(recharge_code))
         .route("/me/pay-pin", get(pin_page).post(set_pin))
+        .route("/me/pay-pin/reset", get(reset_page).post(reset_pin))
+        .route("/me/pay-pin/reset/code", post(send_reset_code))
         .route("/orders/{id}/pay-balance", post(pay_with_balance))
 }
 
@@ -264,6 +267,7 @@ async fn pin_page(
                 input #pin_again name="pin_again" type="password" inputmode="numeric" maxlength="6" autocomplete="off"; }
             button.btn.block #save-pin type="submit" { (ctx.t("保存", "Save")) }
         }
+        @if has_pin { p.center { a #forgot-pin href="/me/pay-pin/reset" { (ctx.t("忘记支付密码？", "Forgot your PIN?")) } } }
     };
     Ok(shop_page(
         &ctx,
@@ -332,5 +336,117 @@ async fn pay_with_balance(
             Err(e.into())
         }
         Err(e) => Ok(back(error_code(&e))),
+    }
+}
+
+/// The forgotten-PIN page: a code sent to the member's own phone, then a new PIN with it.
+fn reset_view(
+    ctx: &Ctx,
+    count: i64,
+    phone: &str,
+    sent: Option<&CodeSent>,
+    error: Option<&str>,
+) -> Response {
+    let body = html! {
+        @if let Some(e) = error { p.card.error role="alert" #pin-error { (e) } }
+        form.card method="post" action="/me/pay-pin/reset/code" {
+            (ctx.csrf_field())
+            b { (ctx.t("重置支付密码", "Reset your payment PIN")) }
+            p.muted { (ctx.t("验证码将发送到你的会员手机号。", "A code goes to your member phone number.")) }
+            div.field { label for="reset-phone" { (ctx.t("手机号", "Phone number")) }
+                input #reset-phone name="phone" inputmode="tel" value=(phone) autocomplete="tel"; }
+            button.btn.secondary.block #send-reset-code type="submit" { (ctx.t("发送验证码", "Send a code")) }
+            @match sent {
+                Some(CodeSent::Shown(code)) => p.muted { (ctx.t("演示模式验证码：", "Demo code: ")) b #sms-code { (code) } },
+                Some(CodeSent::Sent) => p.muted #code-sent { (ctx.t("验证码已发送", "The code is on its way")) },
+                None => {},
+            }
+        }
+        form.card method="post" action="/me/pay-pin/reset" {
+            (ctx.csrf_field())
+            input type="hidden" name="phone" value=(phone);
+            div.field { label for="code" { (ctx.t("验证码", "Code")) } input #code name="code" inputmode="numeric" maxlength="6" autocomplete="one-time-code"; }
+            div.field { label for="pin" { (ctx.t("新支付密码", "New PIN")) }
+                input #pin name="pin" type="password" inputmode="numeric" maxlength="6" autocomplete="off"; }
+            div.field { label for="pin_again" { (ctx.t("再次输入", "New PIN again")) }
+                input #pin_again name="pin_again" type="password" inputmode="numeric" maxlength="6" autocomplete="off"; }
+            button.btn.block #reset-pin type="submit" { (ctx.t("重置", "Reset")) }
+        }
+    };
+    shop_page(ctx, ctx.t("重置支付密码", "Reset payment PIN"), count, body)
+}
+
+async fn reset_page(State(state): State<AppState>, ctx: Ctx) -> WebResult<Response> {
+    let session = session(&state, &ctx).await?;
+    require_member(session.as_ref(), "/me/pay-pin/reset")?;
+    let count = cart_count(&state, session.as_ref()).await?;
+    Ok(reset_view(&ctx, count, "", None, None))
+}
+
+/// The reason a reset step was refused, for the page (validation and limits; anything else is
+/// an error page).
+fn reset_refusal(ctx: &Ctx, e: AppError) -> Result<String, AppError> {
+    match e {
+        AppError::Invalid { fields, .. } if fields.contains_key("phone") => Ok(ctx
+            .t("请输入你的会员手机号", "Enter your member phone number")
+            .to_owned()),
+        AppError::Invalid { fields, .. } if fields.contains_key("code") => Ok(ctx
+            .t("验证码错误或已过期", "Wrong or expired code")
+            .to_owned()),
+        AppError::Invalid { fields, .. } if fields.contains_key("pin") => {
+            Ok(balance_error_text(ctx, "weak").to_owned())
+        }
+        AppError::RateLimited { .. } => Ok(balance_error_text(ctx, "busy").to_owned()),
+        other => Err(other),
+    }
+}
+
+async fn send_reset_code(
+    client: ClientAddr,
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Form(form): Form<HashMap<String, String>>,
+) -> WebResult<Response> {
+    let session = session(&state, &ctx).await?;
+    let (_, member_id) = require_member(session.as_ref(), "/me/pay-pin/reset")?;
+    let count = cart_count(&state, session.as_ref()).await?;
+    let phone = form
+        .get("phone")
+        .map(|p| p.trim().to_owned())
+        .unwrap_or_default();
+    match crate::app::balance_pay::send_reset_code(&state, client, member_id, &phone).await {
+        Ok(sent) => Ok(reset_view(&ctx, count, &phone, Some(&sent), None)),
+        Err(e) => {
+            let refusal = reset_refusal(&ctx, e)?;
+            Ok(reset_view(&ctx, count, &phone, None, Some(&refusal)))
+        }
+    }
+}
+
+async fn reset_pin(
+    client: ClientAddr,
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Form(form): Form<HashMap<String, String>>,
+) -> WebResult<Response> {
+    let session = session(&state, &ctx).await?;
+    let (_, member_id) = require_member(session.as_ref(), "/me/pay-pin/reset")?;
+    let count = cart_count(&state, session.as_ref()).await?;
+    let get = |name: &str| {
+        form.get(name)
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_default()
+    };
+    let (phone, code, pin) = (get("phone"), get("code"), get("pin"));
+    if get("pin_again") != pin {
+        let text = balance_error_text(&ctx, "mismatch");
+        return Ok(reset_view(&ctx, count, &phone, None, Some(text)));
+    }
+    match crate::app::balance_pay::reset_pin(&state, client, member_id, &phone, &code, &pin).await {
+        Ok(()) => Ok(redirect("/me/balance?done=pin")),
+        Err(e) => {
+            let refusal = reset_refusal(&ctx, e)?;
+            Ok(reset_view(&ctx, count, &phone, None, Some(&refusal)))
+        }
     }
 }

@@ -57,6 +57,7 @@ async fn scan_page(
     Query(p): Query<ScanParams>,
 ) -> WebResult<Response> {
     let (web, member, scan) = current(&state, &ctx).await?;
+    let balance = storage::members::balance_split(&state.store, member).await?;
     let count = cart_count(
         &state,
         Some(&storage::web::WebSession {
@@ -170,7 +171,13 @@ async fn scan_page(
         }
         div.card.spread {
             span { (items) (ctx.t(" 件 · 合计 ", " items · total ")) b.price #scan-total { (priced.as_ref().map(|b| yuan(b.amount_due.fen())).unwrap_or_default()) } }
-            form method="post" action="/scan/pay" { (ctx.csrf_field()) button.btn type="submit" disabled[lines.is_empty()] { (ctx.t("去支付", "Pay")) } }
+            form method="post" action="/scan/pay" {
+                (ctx.csrf_field())
+                button.btn type="submit" disabled[lines.is_empty()] { (ctx.t("去支付", "Pay")) }
+                @if balance.total().fen() > 0 {
+                    " " button.btn.secondary #scan-pay-balance type="submit" name="provider" value="stored_balance" disabled[lines.is_empty()] { (ctx.t("余额支付", "Pay with balance")) }
+                }
+            }
         }
     };
     Ok(shop_page(&ctx, ctx.t("扫码购", "Scan & Go"), count, body))
@@ -310,8 +317,7 @@ async fn pay(
     if let Some(order_id) = scan.order_id {
         let order = storage::orders::get(&state.store, order_id).await?;
         if order.status == OrderStatus::PendingPayment {
-            return super::start_payment(&state, &client, &ctx, order_id, form.get("provider"))
-                .await;
+            return pay_order(&state, &client, &ctx, order_id, form.get("provider")).await;
         }
     }
     let lines = storage::web::scan_lines(&state.store, scan.id).await?;
@@ -333,7 +339,22 @@ async fn pay(
         Err(e) => return Err(e.into()),
     };
     storage::web::scan_set_order(&state.store, scan.id, Some(placed.id), "checkout").await?;
-    super::start_payment(&state, &client, &ctx, placed.id, form.get("provider")).await
+    pay_order(&state, &client, &ctx, placed.id, form.get("provider")).await
+}
+
+/// Pays a scan-and-go order: with the stored balance on the order's page (PIN and amount), or
+/// through the provider chosen.
+async fn pay_order(
+    state: &AppState,
+    client: &crate::actor::ClientAddr,
+    ctx: &Ctx,
+    order_id: uuid::Uuid,
+    provider: Option<&String>,
+) -> WebResult<Response> {
+    if provider.map(String::as_str) == Some("stored_balance") {
+        return Ok(redirect(&format!("/orders/{order_id}")));
+    }
+    super::start_payment(state, client, ctx, order_id, provider).await
 }
 
 async fn pass(State(state): State<AppState>, ctx: Ctx) -> WebResult<Response> {
