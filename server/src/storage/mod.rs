@@ -142,6 +142,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "reconciliation",
         include_str!("../../../migrations/0018_reconciliation.sql"),
     ),
+    (
+        21,
+        "refund rejection",
+        include_str!("../../../migrations/0021_refund_rejection.sql"),
+    ),
 ];
 
 /// The central database.

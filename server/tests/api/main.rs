@@ -26,6 +26,7 @@ mod privacy;
 mod provider_pay;
 mod receipts;
 mod reconciliation;
+mod refund_approvals;
 mod safety;
 mod sales;
 mod sms;
