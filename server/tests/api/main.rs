@@ -21,6 +21,7 @@ mod lane_pay;
 mod lane_staff;
 mod members;
 mod orders;
+mod points_debt;
 mod pricing;
 mod privacy;
 mod provider_pay;
