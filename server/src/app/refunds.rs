@@ -10,8 +10,9 @@
 //!
 //! A refund above `payments.refund_approval_above` that nobody approved yet waits in
 //! `awaiting_approval` for a store manager of the order's store or a head-office administrator
-//! ([`approve`]); a return approved with a manager's PIN, a cancelled order and a late payment
-//! need no further approval.
+//! ([`approve`]) or rejects it with a reason ([`reject`]: `closed`, never sent, the amount
+//! refundable again); a return approved with a manager's PIN, a cancelled order and a late
+//! payment need no further approval.
 
 use retail_domain::money::Money;
 use retail_payments::{ProviderError, RefundRequest, RefundState};
@@ -22,7 +23,9 @@ use super::AppState;
 use crate::actor::{Role, StaffActor};
 use crate::error::{AppError, AppResult};
 use crate::storage;
-use crate::storage::refunds::{AlertKind, NewAlert, NewRefund, Refund, RefundSource, RefundStatus};
+use crate::storage::refunds::{
+    AlertKind, AwaitingRefund, NewAlert, NewRefund, Refund, RefundSource, RefundStatus,
+};
 use crate::storage::Tx;
 
 /// What asks for money back through one provider tender of an order.
@@ -377,36 +380,144 @@ pub async fn take_notification(
     Ok(())
 }
 
-/// Approves a refund waiting for approval and sends it: a store manager of the order's store,
-/// or a head-office administrator. Answers the refund as it stands.
-pub async fn approve(state: &AppState, staff: &StaffActor, id: Uuid) -> AppResult<Refund> {
+/// Longest reason for rejecting a refund, in characters.
+pub const MAX_REJECT_REASON: usize = 200;
+
+/// The stores whose refunds `staff` decides on: every store (`None`) for head office, their own
+/// for a store manager; 403 for anyone else.
+fn approver_scope(staff: &StaffActor) -> AppResult<Option<String>> {
     staff.require(&[Role::StoreManager, Role::HeadOfficeAdmin])?;
-    let refund = storage::refunds::get(&state.store, id)
-        .await?
-        .ok_or_else(|| AppError::not_found(format!("refund {id} not found")))?;
-    let head = storage::orders::head(state.store.reader(), refund.order_id).await?;
-    staff.require_store(&head.location_id)?;
-    if !storage::refunds::approve(&state.store, id, &staff.actor()).await? {
-        return Err(AppError::conflict(
-            "not_awaiting_approval",
-            format!("refund {id} is {}", refund.state.as_str()),
-        ));
+    match staff.role {
+        Role::HeadOfficeAdmin => Ok(None),
+        _ => {
+            staff.location_id.clone().map(Some).ok_or_else(|| {
+                AppError::Forbidden(format!("{} belongs to no store", staff.username))
+            })
+        }
     }
-    let mut tx = state.store.begin().await?;
-    storage::audit::record(
-        &mut tx,
-        &staff.actor(),
-        "refund.approve",
-        "order",
-        &refund.order_id.to_string(),
-        serde_json::json!({"refund_id": id, "amount": refund.amount.to_string(), "order_no": head.order_no}),
-    )
-    .await?;
-    tx.commit().await?;
-    send_soon(state, vec![id]);
+}
+
+/// True when `staff` may approve or reject refunds (of some store).
+pub fn may_decide(staff: &StaffActor) -> bool {
+    approver_scope(staff).is_ok()
+}
+
+/// The refunds waiting for approval that `staff` may decide on, oldest first (at most 500): a
+/// store manager's store's, every store's for head office; 403 for anyone else.
+pub async fn awaiting_approval(
+    state: &AppState,
+    staff: &StaffActor,
+) -> AppResult<Vec<AwaitingRefund>> {
+    let scope = approver_scope(staff)?;
+    storage::refunds::awaiting_approval(&state.store, scope.as_deref(), 500).await
+}
+
+/// The refund `id`; 404 when there is none.
+async fn found(state: &AppState, id: Uuid) -> AppResult<Refund> {
     storage::refunds::get(&state.store, id)
         .await?
         .ok_or_else(|| AppError::not_found(format!("refund {id} not found")))
+}
+
+/// The refund `id` with its order's number, once `staff` is known to decide on it: 403 for a
+/// role that does not approve or another store's refund, 404 for an unknown refund.
+async fn decidable(state: &AppState, staff: &StaffActor, id: Uuid) -> AppResult<(Refund, String)> {
+    approver_scope(staff)?;
+    let refund = found(state, id).await?;
+    let head = storage::orders::head(state.store.reader(), refund.order_id).await?;
+    staff.require_store(&head.location_id)?;
+    Ok((refund, head.order_no))
+}
+
+/// What became of a refund that is no longer waiting for approval.
+fn not_awaiting(refund: &Refund) -> AppError {
+    let what = match (&refund.rejected_by, &refund.approved_by) {
+        (Some(by), _) => format!("was rejected by {by}"),
+        (None, Some(by)) => format!("was approved by {by}"),
+        (None, None) => format!("is {} and needs no approval", refund.state.as_str()),
+    };
+    AppError::conflict(
+        "not_awaiting_approval",
+        format!("refund {} {what}", refund.id),
+    )
+}
+
+/// Approves a refund waiting for approval (audited `refund.approve`) and sends it: a store
+/// manager of the order's store, or a head-office administrator. Answers the refund as it
+/// stands. Approving an approved refund again answers it as it stands and changes nothing; a
+/// rejected refund (or one that never needed approval) is 409 `not_awaiting_approval`.
+pub async fn approve(state: &AppState, staff: &StaffActor, id: Uuid) -> AppResult<Refund> {
+    let (refund, order_no) = decidable(state, staff, id).await?;
+    let mut tx = state.store.begin().await?;
+    if storage::refunds::approve_in_tx(&mut tx, id, &staff.actor()).await? {
+        storage::audit::record(
+            &mut tx,
+            &staff.actor(),
+            "refund.approve",
+            "order",
+            &refund.order_id.to_string(),
+            serde_json::json!({"refund_id": id, "amount": refund.amount.to_string(), "order_no": order_no}),
+        )
+        .await?;
+        tx.commit().await?;
+        send_soon(state, vec![id]);
+    } else {
+        drop(tx);
+    }
+    let now = found(state, id).await?;
+    if now.rejected_by.is_some() || now.approved_by.is_none() {
+        return Err(not_awaiting(&now));
+    }
+    Ok(now)
+}
+
+/// Rejects a refund waiting for approval: it is `closed` at once and never sent, its amount
+/// refundable again, who and why kept on it and in the audit log (`refund.reject`). Who may:
+/// as for [`approve`]. `reason` is required (422 on `reason` when blank, longer than
+/// [`MAX_REJECT_REASON`] characters or holding control characters). Rejecting a rejected
+/// refund again answers it as it stands (the first reason kept); an approved refund (or one that
+/// never needed approval) is 409 `not_awaiting_approval`.
+pub async fn reject(
+    state: &AppState,
+    staff: &StaffActor,
+    id: Uuid,
+    reason: &str,
+) -> AppResult<Refund> {
+    approver_scope(staff)?;
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(AppError::field("reason", "say why the refund is rejected"));
+    }
+    if reason.chars().count() > MAX_REJECT_REASON || reason.chars().any(char::is_control) {
+        return Err(AppError::field(
+            "reason",
+            format!("at most {MAX_REJECT_REASON} characters, on one line"),
+        ));
+    }
+    let (refund, order_no) = decidable(state, staff, id).await?;
+    let mut tx = state.store.begin().await?;
+    if let Some(rejected) =
+        storage::refunds::reject_in_tx(&mut tx, id, &staff.actor(), reason).await?
+    {
+        storage::audit::record(
+            &mut tx,
+            &staff.actor(),
+            "refund.reject",
+            "order",
+            &refund.order_id.to_string(),
+            serde_json::json!({"refund_id": id, "amount": refund.amount.to_string(), "order_no": order_no, "reason": reason}),
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::info!(refund = %id, by = %staff.username, "refund rejected");
+        return Ok(rejected);
+    }
+    drop(tx);
+    let now = found(state, id).await?;
+    if now.rejected_by.is_none() {
+        return Err(not_awaiting(&now));
+    }
+    Ok(now)
 }
 
 #[cfg(test)]

@@ -1,13 +1,17 @@
 //! Refunds to the original tender, for staff: an order's refunds with their provider state, the
-//! queue of refunds waiting for a manager's approval, and approving one (which sends it).
+//! queue of refunds waiting for a manager's approval, approving one (which sends it) and
+//! rejecting one with a reason (which closes it unsent). Thin over [`crate::app::refunds`].
 
 use axum::extract::State;
+use serde::Deserialize;
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{Json, Path};
-use crate::actor::{Role, StaffActor};
+use crate::actor::StaffActor;
+use crate::app::refunds;
 use crate::app::AppState;
 use crate::error::AppResult;
 use crate::storage;
@@ -19,6 +23,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(of_order))
         .routes(routes!(awaiting_approval))
         .routes(routes!(approve))
+        .routes(routes!(reject))
 }
 
 /// An order's refunds through its providers, oldest first, each with where it stands at the
@@ -36,27 +41,27 @@ async fn of_order(
     Ok(Json(storage::refunds::of_order(&state.store, id).await?))
 }
 
-/// Refunds waiting for approval (above `payments.refund_approval_above`), oldest first: every
-/// store's for head office, their own store's for a store manager.
+/// Refunds waiting for approval (above `payments.refund_approval_above`), oldest first, that the
+/// caller may approve or reject: every store's for head office, their own store's for a store
+/// manager; 403 for cashiers.
 #[utoipa::path(get, path = "/refunds/awaiting-approval", tag = "payments", security(("staff" = [])),
     responses((status = 200, body = [Refund]), (status = 403, body = crate::error::ErrorBody)))]
 async fn awaiting_approval(
     staff: StaffActor,
     State(state): State<AppState>,
 ) -> AppResult<Json<Vec<Refund>>> {
-    staff.require(&[Role::HeadOfficeAdmin, Role::StoreManager])?;
     Ok(Json(
-        storage::refunds::awaiting_approval(&state.store, 500)
+        refunds::awaiting_approval(&state, &staff)
             .await?
             .into_iter()
-            .filter(|(_, store)| staff.require_store(store).is_ok())
-            .map(|(refund, _)| refund)
+            .map(|waiting| waiting.refund)
             .collect(),
     ))
 }
 
-/// Approves a refund waiting for approval and sends it to its provider: a store manager of the
-/// order's store or head office; 409 `not_awaiting_approval` when it is not waiting.
+/// Approves a refund waiting for approval and sends it: a store manager of the order's store or
+/// head office (403 otherwise). Approving it again answers it as it stands; 409
+/// `not_awaiting_approval` when it was rejected or never needed approval.
 #[utoipa::path(post, path = "/refunds/{id}/approve", tag = "payments", security(("staff" = [])),
     params(("id" = Uuid, Path, description = "refund id")),
     responses((status = 200, body = Refund), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
@@ -66,7 +71,34 @@ async fn approve(
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
 ) -> AppResult<Json<Refund>> {
+    Ok(Json(refunds::approve(&state, &staff, id).await?))
+}
+
+/// Why a refund is rejected.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RejectRefund {
+    /// Why (required, at most 200 characters on one line; kept on the refund and in the audit
+    /// log).
+    pub reason: String,
+}
+
+/// Rejects a refund waiting for approval: it becomes `closed`, is never sent, and its amount is
+/// refundable again; `rejected_by` and `rejected_reason` say who and why (audited
+/// `refund.reject`). Who may: as for approving. Rejecting it again answers it as it stands (the
+/// first reason kept); 409 `not_awaiting_approval` when it was approved or never needed approval;
+/// 422 on `reason` when it is blank or too long.
+#[utoipa::path(post, path = "/refunds/{id}/reject", tag = "payments", security(("staff" = [])),
+    params(("id" = Uuid, Path, description = "refund id")),
+    request_body = RejectRefund,
+    responses((status = 200, body = Refund), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+async fn reject(
+    staff: StaffActor,
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    Json(body): Json<RejectRefund>,
+) -> AppResult<Json<Refund>> {
     Ok(Json(
-        crate::app::refunds::approve(&state, &staff, id).await?,
+        refunds::reject(&state, &staff, id, &body.reason).await?,
     ))
 }

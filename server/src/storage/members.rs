@@ -8,9 +8,15 @@
 //!   `*_in_tx` functions insert with `ON CONFLICT (kind, ref_id) DO NOTHING` and report whether
 //!   the row was applied.
 //! * Debits that must not overdraw (redeeming points, paying with stored balance, negative
-//!   adjustments, reversals) read the balance after locking the member row (PostgreSQL
+//!   adjustments) read the balance after locking the member row (PostgreSQL
 //!   `SELECT … FOR UPDATE`; SQLite's single writer connection already serialises writers), so two
 //!   concurrent debits cannot both spend the same points.
+//! * **Points debt.** A reversal (points earned on a refunded order or sale taken back) is
+//!   recorded whole, even when the member has spent those points already: it is the one write
+//!   that may take the points balance below zero, and that negative balance *is* the member's
+//!   points debt (积分欠款). Its row's reason says how many of the points became debt. While the
+//!   balance is negative nothing can be redeemed (every debit above needs a balance at least as
+//!   large as itself), and later earnings pay the debt off first (the balance is a sum).
 //!
 //! # Points expiry (FIFO)
 //!
@@ -27,7 +33,12 @@
 //! expired). [`expire_points`] writes one `expire` row with exactly that amount for each member
 //! where it is positive; afterwards `due(now) ≤ consumed`, so a second run at the same (or any
 //! earlier) time expires nothing more. The balance afterwards equals the still-valid lots minus
-//! any consumption beyond the expired ones, never below zero.
+//! any consumption beyond the expired ones.
+//!
+//! A points debt is consumption beyond every lot, so it never expires and is never expired
+//! against: the balance is `lots − consumed`, and `due(now) ≤ lots`, so what expires is at most
+//! the balance — nothing while the balance is zero or negative. A lot earned while in debt is
+//! consumed by the debt first; only what is left of it beyond the debt can expire.
 
 use chrono::Months;
 use retail_domain::codes::MemberCode;
@@ -119,7 +130,8 @@ pub struct Member {
     pub growth: i64,
     /// Current tier.
     pub tier: TierView,
-    /// Points balance (the sum of the points ledger).
+    /// Points balance: the signed sum of the points ledger. Negative while the member owes
+    /// points (a refund took back points already spent: points debt, 积分欠款).
     pub points: i64,
     /// Stored balance (the sum of the balance ledger).
     pub balance: Money,
@@ -136,7 +148,7 @@ pub struct PointsEntry {
     pub delta: i64,
     /// `earn`, `redeem`, `expire`, `adjust`, `reverse` or `refund`.
     pub kind: String,
-    /// Why (adjustments, clamped reversals).
+    /// Why (adjustments; a reversal that became points debt says how much).
     pub reason: String,
     /// What it belongs to (order, sale, return, adjustment id).
     pub ref_id: Option<String>,
@@ -747,11 +759,13 @@ pub async fn earn_in_tx(
     }
 }
 
-/// Takes back up to `points` earned points and `growth` growth (a return, `ref_id` the return
-/// id), as a `reverse` row. The reversal is clamped so the balance never goes below zero (the
-/// points were already spent): the row records what was actually reversed, with a reason when
-/// clamped. Growth is reduced but not below zero. Returns whether it applied (false on a repeat
-/// of `ref_id`, which changes nothing).
+/// Takes back `points` earned points and `growth` growth (a return or a refunded order,
+/// `ref_id` the return or cancellation), as one `reverse` row of `-points`. The whole reversal
+/// is recorded: points the member already spent are not kept, they become points debt (the
+/// balance goes below zero, see the module documentation), and the row's reason then says how
+/// many (`N of the M points reversed were already spent: owed as points debt`). Growth is
+/// reduced but not below zero. Returns whether it applied (false on a repeat of `ref_id`, which
+/// changes nothing).
 pub async fn reverse_in_tx(
     tx: &mut Tx,
     member_id: Uuid,
@@ -777,16 +791,16 @@ pub async fn reverse_in_tx(
         };
     }
     let balance = points_balance_tx(tx, member_id).await?;
-    let actual = points.min(balance.max(0));
-    let reason = if actual < points {
-        format!("reversed {actual} of {points} points: the rest was already spent")
+    let owed = debt_of_reversal(balance, points);
+    let reason = if owed > 0 {
+        format!("{owed} of the {points} points reversed were already spent: owed as points debt")
     } else {
         String::new()
     };
     let applied = insert_points(
         tx,
         member_id,
-        -actual,
+        -points,
         "reverse",
         &reason,
         ref_id,
@@ -807,8 +821,16 @@ pub async fn reverse_in_tx(
     Ok(applied)
 }
 
+/// How many of `points` reversed from a member holding `balance` points become points debt:
+/// what the balance (never counted below zero: an earlier debt is not this reversal's) does not
+/// cover.
+fn debt_of_reversal(balance: i64, points: i64) -> i64 {
+    points.saturating_sub(balance.max(0)).max(0)
+}
+
 /// Redeems `points` against an order (`ref_id`), as a `redeem` row. 409 `insufficient_points`
-/// when the balance, read under the member's row lock, is too low. `dialect` (from
+/// when the balance, read under the member's row lock, is too low (always while the member is in
+/// points debt). `dialect` (from
 /// [`Store::dialect`]) selects the row lock (`FOR UPDATE` on PostgreSQL). Idempotent: a repeat
 /// of `ref_id` succeeds without redeeming again. Zero points is a no-op.
 pub async fn redeem_in_tx(
@@ -1604,6 +1626,17 @@ mod tests {
     fn phones_mask() {
         assert_eq!(mask_phone("13800138000"), "138****8000");
         assert_eq!(mask_phone("123"), "***********");
+    }
+
+    #[test]
+    fn the_unspent_part_of_a_reversal_is_not_debt() {
+        assert_eq!(debt_of_reversal(500, 200), 0);
+        assert_eq!(debt_of_reversal(200, 200), 0);
+        assert_eq!(debt_of_reversal(54, 1234), 1180);
+        assert_eq!(debt_of_reversal(0, 100), 100);
+        // Already in debt: all of this reversal adds to it.
+        assert_eq!(debt_of_reversal(-30, 100), 100);
+        assert_eq!(debt_of_reversal(10, 0), 0);
     }
 
     #[test]

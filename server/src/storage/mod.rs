@@ -148,6 +148,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "stored_value_online",
         include_str!("../../../migrations/0019_stored_value_online.sql"),
     ),
+    (
+        21,
+        "refund rejection",
+        include_str!("../../../migrations/0021_refund_rejection.sql"),
+    ),
 ];
 
 /// The central database.

@@ -4,7 +4,9 @@
 //! A refund row is written in the transaction that decides it (an order cancelled, a return, a
 //! payment that came late), with the payment's `refunded_fen` raised by its amount there, so two
 //! refunds can never give back more than was paid. The row is then sent to the provider outside
-//! any transaction and tracked until the provider calls it final.
+//! any transaction and tracked until the provider calls it final. A refund waiting for approval
+//! is approved ([`approve_in_tx`], then sent) or rejected ([`reject_in_tx`]: `closed` at once,
+//! never sent, its amount refundable again; who and why kept, migration 0021).
 
 use retail_domain::money::Money;
 use serde::Serialize;
@@ -123,6 +125,10 @@ pub struct Refund {
     pub requested_by: String,
     /// Who approved it (above the threshold, or the return's approver).
     pub approved_by: Option<String>,
+    /// Who rejected it instead of approving it (then it is `closed`, never sent).
+    pub rejected_by: Option<String>,
+    /// Why it was rejected.
+    pub rejected_reason: Option<String>,
     /// Sends tried.
     pub attempts: i64,
     /// The last failure to reach the provider.
@@ -134,8 +140,8 @@ pub struct Refund {
 }
 
 const SELECT: &str = "SELECT id, payment_id, order_id, method, amount_fen, reason, source, \
-     source_id, state, provider_refund_id, requested_by, approved_by, attempts, last_error, \
-     created_at, updated_at FROM payment_refunds";
+     source_id, state, provider_refund_id, requested_by, approved_by, rejected_by, \
+     rejected_reason, attempts, last_error, created_at, updated_at FROM payment_refunds";
 
 fn refund(row: &AnyRow) -> AppResult<Refund> {
     Ok(Refund {
@@ -151,6 +157,8 @@ fn refund(row: &AnyRow) -> AppResult<Refund> {
         provider_refund_id: col(row, "provider_refund_id")?,
         requested_by: col(row, "requested_by")?,
         approved_by: col(row, "approved_by")?,
+        rejected_by: col(row, "rejected_by")?,
+        rejected_reason: col(row, "rejected_reason")?,
         attempts: col(row, "attempts")?,
         last_error: col(row, "last_error")?,
         created_at: col(row, "created_at")?,
@@ -238,11 +246,7 @@ pub async fn insert_in_tx(tx: &mut Tx, new: &NewRefund<'_>) -> AppResult<Refund>
     .bind(now)
     .execute(&mut **tx)
     .await?;
-    let row = sqlx::query(&format!("{SELECT} WHERE id = $1"))
-        .bind(new.id.to_string())
-        .fetch_one(&mut **tx)
-        .await?;
-    refund(&row)
+    get_in_tx(tx, new.id).await
 }
 
 /// One refund.
@@ -254,6 +258,15 @@ pub async fn get(store: &Store, id: Uuid) -> AppResult<Option<Refund>> {
         .as_ref()
         .map(refund)
         .transpose()
+}
+
+/// One refund that exists, in the caller's transaction.
+async fn get_in_tx(tx: &mut Tx, id: Uuid) -> AppResult<Refund> {
+    let row = sqlx::query(&format!("{SELECT} WHERE id = $1"))
+        .bind(id.to_string())
+        .fetch_one(&mut **tx)
+        .await?;
+    refund(&row)
 }
 
 /// The refunds of an order, oldest first.
@@ -286,26 +299,62 @@ pub async fn due(store: &Store, now: i64, stale_ms: i64, limit: i64) -> AppResul
     .collect()
 }
 
-/// Refunds waiting for approval, oldest first, with their orders' stores.
-pub async fn awaiting_approval(store: &Store, limit: i64) -> AppResult<Vec<(Refund, String)>> {
-    let rows = sqlx::query(
+/// A refund waiting for approval, with what a person deciding on it needs of its order.
+#[derive(Clone, Debug)]
+pub struct AwaitingRefund {
+    /// The refund.
+    pub refund: Refund,
+    /// The order's number.
+    pub order_no: String,
+    /// The order's store (location code).
+    pub location_id: String,
+}
+
+/// The `WHERE` of the approval queue: waiting refunds, of one store's orders when `$1` is set.
+const AWAITING: &str = "FROM payment_refunds r JOIN orders o ON o.id = r.order_id \
+     WHERE r.state = 'awaiting_approval' AND ($1 IS NULL OR o.location_id = $1)";
+
+/// Refunds waiting for approval, oldest first: of the orders of `location` (a store code), or of
+/// every store when `None`; at most `limit`.
+pub async fn awaiting_approval(
+    store: &Store,
+    location: Option<&str>,
+    limit: i64,
+) -> AppResult<Vec<AwaitingRefund>> {
+    let rows = sqlx::query(&format!(
         "SELECT r.id, r.payment_id, r.order_id, r.method, r.amount_fen, r.reason, r.source, \
-         r.source_id, r.state, r.provider_refund_id, r.requested_by, r.approved_by, r.attempts, \
-         r.last_error, r.created_at, r.updated_at, o.location_id \
-         FROM payment_refunds r JOIN orders o ON o.id = r.order_id \
-         WHERE r.state = 'awaiting_approval' ORDER BY r.created_at, r.id LIMIT $1",
-    )
+         r.source_id, r.state, r.provider_refund_id, r.requested_by, r.approved_by, \
+         r.rejected_by, r.rejected_reason, r.attempts, r.last_error, r.created_at, r.updated_at, \
+         o.order_no, o.location_id {AWAITING} ORDER BY r.created_at, r.id LIMIT $2"
+    ))
+    .bind(location)
     .bind(limit)
     .fetch_all(store.reader())
     .await?;
     rows.iter()
-        .map(|row| Ok((refund(row)?, col(row, "location_id")?)))
+        .map(|row| {
+            Ok(AwaitingRefund {
+                refund: refund(row)?,
+                order_no: col(row, "order_no")?,
+                location_id: col(row, "location_id")?,
+            })
+        })
         .collect()
 }
 
-/// Moves a refund awaiting approval to `pending`, naming the approver; false when it was not
-/// awaiting approval (approved or rejected meanwhile).
-pub async fn approve(store: &Store, id: Uuid, approver: &str) -> AppResult<bool> {
+/// How many refunds wait for approval: of the orders of `location`, or of every store.
+pub async fn count_awaiting_approval(store: &Store, location: Option<&str>) -> AppResult<i64> {
+    let row = sqlx::query(&format!("SELECT COUNT(*) AS n {AWAITING}"))
+        .bind(location)
+        .fetch_one(store.reader())
+        .await?;
+    col(&row, "n")
+}
+
+/// Moves a refund awaiting approval to `pending` (due at once), naming the approver, in the
+/// caller's transaction; false when it was not awaiting approval (approved or rejected
+/// meanwhile).
+pub async fn approve_in_tx(tx: &mut Tx, id: Uuid, approver: &str) -> AppResult<bool> {
     let now = now_ms();
     Ok(sqlx::query(
         "UPDATE payment_refunds SET state = 'pending', approved_by = $1, next_try_at = $2, \
@@ -314,10 +363,56 @@ pub async fn approve(store: &Store, id: Uuid, approver: &str) -> AppResult<bool>
     .bind(approver)
     .bind(now)
     .bind(id.to_string())
-    .execute(store.writer())
+    .execute(&mut **tx)
     .await?
     .rows_affected()
         == 1)
+}
+
+/// Rejects a refund awaiting approval, in the caller's transaction: `closed` at once (never
+/// sent), who rejected it and why kept, and its amount given back to its payment's refundable
+/// balance. Answers the refund after the change, or `None` when it was not awaiting approval
+/// (approved or rejected meanwhile; nothing changed).
+pub async fn reject_in_tx(
+    tx: &mut Tx,
+    id: Uuid,
+    rejecter: &str,
+    reason: &str,
+) -> AppResult<Option<Refund>> {
+    let now = now_ms();
+    let updated = sqlx::query(
+        "UPDATE payment_refunds SET state = 'closed', rejected_by = $1, rejected_reason = $2, \
+         next_try_at = NULL, updated_at = $3 WHERE id = $4 AND state = 'awaiting_approval'",
+    )
+    .bind(rejecter)
+    .bind(reason)
+    .bind(now)
+    .bind(id.to_string())
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if updated == 0 {
+        return Ok(None);
+    }
+    let found = get_in_tx(tx, id).await?;
+    give_back_in_tx(tx, &found, now).await?;
+    Ok(Some(found))
+}
+
+/// Lowers a refund's payment's `refunded_fen` by its amount (a refund that paid nothing out):
+/// the amount is refundable again.
+async fn give_back_in_tx(tx: &mut Tx, refund: &Refund, now: i64) -> AppResult<()> {
+    sqlx::query(
+        "UPDATE payments SET refunded_fen = refunded_fen - $1, \
+         status = CASE WHEN status = 'refunded' THEN 'succeeded' ELSE status END, \
+         updated_at = $2 WHERE id = $3",
+    )
+    .bind(refund.amount.fen())
+    .bind(now)
+    .bind(refund.payment_id.to_string())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// Records what the provider said of a refund. A final state is kept once reached (a late
@@ -360,22 +455,9 @@ pub async fn set_state_in_tx(
     if updated == 0 {
         return Ok(None);
     }
-    let row = sqlx::query(&format!("{SELECT} WHERE id = $1"))
-        .bind(id.to_string())
-        .fetch_one(&mut **tx)
-        .await?;
-    let found = refund(&row)?;
+    let found = get_in_tx(tx, id).await?;
     if state == RefundStatus::Closed {
-        sqlx::query(
-            "UPDATE payments SET refunded_fen = refunded_fen - $1, \
-             status = CASE WHEN status = 'refunded' THEN 'succeeded' ELSE status END, \
-             updated_at = $2 WHERE id = $3",
-        )
-        .bind(found.amount.fen())
-        .bind(now)
-        .bind(found.payment_id.to_string())
-        .execute(&mut **tx)
-        .await?;
+        give_back_in_tx(tx, &found, now).await?;
     }
     Ok(Some(found))
 }

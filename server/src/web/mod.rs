@@ -737,6 +737,7 @@ pub fn console_page(ctx: &Ctx, staff: &StaffActor, title: &str, body: Markup) ->
                             a href="/console/devices" { (t("设备", "Devices")) }
                             @if !head_office { a href="/console/staff" { (t("收银员", "Cashiers")) } }
                             @if !head_office { a href="/console/coupons" { (t("优惠券", "Coupons")) } }
+                            @if !head_office { a href="/console/payments/approvals" { (t("退款审批", "Refund approvals")) } }
                         }
                         @if head_office {
                             a href="/console/catalog" { (t("商品", "Catalog")) }

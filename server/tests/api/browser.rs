@@ -4,7 +4,9 @@
 //! Scenarios: a shopper searches in Chinese, orders for pickup and pays at the sandbox
 //! provider; the store manager marks the order ready in the console; a catalog CSV import with
 //! one bad line reports that line and imports nothing; a cashier cannot open head-office pages;
-//! a shopper opens a paper receipt's e-receipt and claims its points.
+//! a shopper opens a paper receipt's e-receipt and claims its points; a store manager approves
+//! one refund and rejects another in the refund approval queue; a shopper recharges stored value
+//! and pays a scan-and-go basket with it.
 //! Screenshots (360 px phone and desktop) go to the test's temp dir and to `/tmp/web-shots/`.
 //!
 //! Outside CI the tests are skipped, loudly, when Chromium or chromedriver is missing; under
@@ -1217,4 +1219,95 @@ async fn a_shopper_recharges_and_pays_scan_and_go_with_the_balance() {
     );
     shots.take(&phone, "balance-after-scan-and-go-360").await;
     phone.close().await.unwrap();
+}
+
+/// A store manager approves one refund and rejects another in the console's approval queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_manager_approves_one_refund_and_rejects_another() {
+    if !browser_available() {
+        return;
+    }
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let (order_a, _, fen_a) = crate::refund_approvals::paid_order(&app, "SH001").await;
+    let (order_b, _, fen_b) = crate::refund_approvals::paid_order(&app, "SH001").await;
+    let a = crate::refund_approvals::refund_awaiting_approval(&app, order_a, fen_a).await;
+    let b = crate::refund_approvals::refund_awaiting_approval(&app, order_b, fen_b).await;
+    let temp = tempfile::tempdir().unwrap();
+    let shots = Shots::new(temp.path());
+    let driver = start_driver().await;
+    let desk = browser(&driver, false).await;
+
+    // The manager's menu leads to the queue; the tab counts the two refunds.
+    console_login(&desk, &app, "mgr.sh001").await;
+    click(&desk, "nav.side a[href='/console/payments/approvals']").await;
+    wait_path(&desk, "/console/payments/approvals").await;
+    wait_for_text(&desk, "#approvals-waiting", "2").await;
+    let row = text_of(&desk, &format!("#refund-{a}")).await;
+    assert!(
+        row.contains("SH001") && row.contains("退货退款") && row.contains("cashier1.sh001"),
+        "{row}"
+    );
+    shots.take(&desk, "console-refund-approvals-desktop").await;
+
+    // Approve A: the page says so, A leaves the queue, the tab counts one.
+    click(&desk, &format!("#refund-{a} button.approve")).await;
+    wait_for_text(&desk, "#approval-done", "已批准").await;
+    wait_for_text(&desk, "#approvals-waiting", "1").await;
+    assert!(desk
+        .find(Locator::Css(&format!("#refund-{a}")))
+        .await
+        .is_err());
+
+    // Reject B without a reason: told a reason is needed, B still waits.
+    click(&desk, &format!("#refund-{b} button.reject")).await;
+    wait_for_text(&desk, "#approval-error", "驳回需要原因").await;
+    assert!(desk
+        .find(Locator::Css(&format!("#refund-{b}")))
+        .await
+        .is_ok());
+    // With a reason from the list and a note: rejected, the queue is empty.
+    click(
+        &desk,
+        &format!("#refund-{b} select[name=preset] option[value=goods_not_back]"),
+    )
+    .await;
+    type_into(
+        &desk,
+        &format!("#refund-{b} input[name=note]"),
+        "顾客未带回商品",
+    )
+    .await;
+    click(&desk, &format!("#refund-{b} button.reject")).await;
+    wait_for_text(&desk, "#approval-done", "已驳回").await;
+    text_of(&desk, "#no-approvals").await;
+    assert!(desk.find(Locator::Css("#approvals-waiting")).await.is_err());
+    shots
+        .take(&desk, "console-refund-approvals-done-desktop")
+        .await;
+
+    // The API agrees.
+    let admin = app.login("admin").await;
+    let state_of = |order: uuid::Uuid, id: uuid::Uuid| {
+        let (app, admin) = (&app, &admin);
+        async move {
+            let (_, list) = app
+                .get(&format!("/api/v1/orders/{order}/refunds"), Some(admin))
+                .await;
+            list.as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["id"] == id.to_string())
+                .cloned()
+                .unwrap()
+        }
+    };
+    let approved = state_of(order_a, a).await;
+    assert_eq!(approved["approved_by"], "staff:mgr.sh001", "{approved}");
+    let rejected = state_of(order_b, b).await;
+    assert_eq!(rejected["state"], "closed");
+    assert_eq!(
+        rejected["rejected_reason"],
+        "商品未退回 goods not returned: 顾客未带回商品"
+    );
+    desk.close().await.unwrap();
 }

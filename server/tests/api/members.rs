@@ -898,7 +898,8 @@ async fn ledger_functions_for_orders(app: TestApp) {
     tx.commit().await.unwrap();
     assert_eq!(m::points_balance(store, member).await.unwrap(), 1354);
 
-    // Reversal is clamped at the balance and growth never goes below zero.
+    // A reversal is recorded whole: what was already spent becomes points debt (a negative
+    // balance, the reason saying how much); growth never goes below zero.
     let mut tx = store.begin().await.unwrap();
     m::redeem_in_tx(&mut tx, dialect, member, 1300, "order-5", "system")
         .await
@@ -914,20 +915,22 @@ async fn ledger_functions_for_orders(app: TestApp) {
             .unwrap()
     );
     tx.commit().await.unwrap();
-    assert_eq!(m::points_balance(store, member).await.unwrap(), 0);
-    assert_eq!(ledger_sum(&app, member).await, 0);
+    assert_eq!(m::points_balance(store, member).await.unwrap(), 54 - 1234);
+    assert_eq!(ledger_sum(&app, member).await, 54 - 1234);
     let (_, ledger) = app
         .get(&format!("/api/v1/members/{member}/points"), Some(&cashier))
         .await;
     assert_eq!(ledger["items"][0]["kind"], "reverse");
+    assert_eq!(ledger["items"][0]["delta"], -1234, "the whole reversal");
     assert_eq!(
-        ledger["items"][0]["delta"], -54,
-        "what was actually reversed"
+        ledger["items"][0]["reason"],
+        "1180 of the 1234 points reversed were already spent: owed as points debt"
     );
     let (_, got) = app
         .get(&format!("/api/v1/members/{member}"), Some(&cashier))
         .await;
     assert_eq!(got["growth"], 0);
+    assert_eq!(got["points"], -1180, "the signed sum: 1180 points owed");
 
     // Stored balance.
     let (status, _) = app

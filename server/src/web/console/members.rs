@@ -122,7 +122,11 @@ async fn member_view(
         div.kpis {
             div.kpi { span.muted { (ctx.t("手机", "Phone")) } b { (m.phone) } }
             div.kpi { span.muted { (ctx.t("等级", "Tier")) } b { (m.tier.name) } }
-            div.kpi { span.muted { (ctx.t("积分", "Points")) } b #member-points { (m.points) } }
+            @if m.points < 0 {
+                div.kpi.owed { span.muted { (ctx.t("积分欠款", "Points owed")) } b #member-points-owed { (m.points.saturating_neg()) } }
+            } @else {
+                div.kpi { span.muted { (ctx.t("积分", "Points")) } b #member-points { (m.points) } }
+            }
             div.kpi { span.muted { (ctx.t("余额", "Balance")) } b { (yuan(m.balance.fen())) } }
         }
         form.card method="post" action={ "/console/members/" (m.id) "/points" } {

@@ -1,9 +1,13 @@
-//! The console's money pages for head office (issue 14): payments and refunds searched by order
+//! The console's money pages (issue 14). For head office: payments and refunds searched by order
 //! number, provider transaction id, tender and days (`/console/payments`), the open payment
 //! alerts and marking one resolved (`/console/payments/alerts`), and the daily reconciliation —
 //! runs by day and provider with their counts, a run's mismatches (or all its items), its CSV
-//! export, and reconciling a day now (`/console/payments/reconciliation`). Thin over
-//! [`crate::app::payment_review`] and [`crate::app::reconciliation`], which check the role.
+//! export, and reconciling a day now (`/console/payments/reconciliation`). For head office and
+//! the stores: the refund approval queue (`/console/payments/approvals`) — the refunds above
+//! the approval threshold waiting for a decision, each approved or rejected with a reason by a
+//! store manager of the order's store or head office (a cashier sees their store's queue without
+//! the buttons); its tab shows how many wait. Thin over [`crate::app::payment_review`],
+//! [`crate::app::reconciliation`] and [`crate::app::refunds`], which check the role.
 
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
@@ -16,9 +20,10 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{csv_bytes, csv_response, NoticeParams};
-use crate::actor::StaffActor;
+use crate::actor::{Role, StaffActor};
 use crate::app::payment_review::{self, Page, PaymentSearch};
 use crate::app::reconciliation::{self, Attempt, BillProblem};
+use crate::app::refunds;
 use crate::app::AppState;
 use crate::error::AppError;
 use crate::storage;
@@ -33,6 +38,9 @@ pub fn router() -> Router<AppState> {
         .route("/console/payments", get(search))
         .route("/console/payments/alerts", get(alerts))
         .route("/console/payments/alerts/{id}/resolve", post(resolve))
+        .route("/console/payments/approvals", get(approvals))
+        .route("/console/payments/approvals/{id}/approve", post(approve))
+        .route("/console/payments/approvals/{id}/reject", post(reject))
         .route(
             "/console/payments/reconciliation",
             get(runs).post(reconcile_now),
@@ -120,15 +128,37 @@ fn provider_label(lang: Lang, provider: &str) -> &'static str {
     }
 }
 
-/// The links between the three pages.
-fn tabs(ctx: &Ctx) -> Markup {
-    html! {
-        div.card.row #payment-tabs {
-            a href="/console/payments" { (ctx.t("付款与退款", "Payments and refunds")) }
-            a href="/console/payments/alerts" { (ctx.t("支付告警", "Alerts")) }
-            a href="/console/payments/reconciliation" { (ctx.t("对账", "Reconciliation")) }
+/// The stores whose approval queue `staff` sees: every store (`None`) for head office, their
+/// own for store staff.
+fn queue_scope(staff: &StaffActor) -> Result<Option<String>, AppError> {
+    match staff.role {
+        Role::HeadOfficeAdmin => Ok(None),
+        _ => {
+            staff.location_id.clone().map(Some).ok_or_else(|| {
+                AppError::Forbidden(format!("{} belongs to no store", staff.username))
+            })
         }
     }
+}
+
+/// The links between the pages, with the number of refunds waiting for approval: all four for
+/// head office, the approval queue alone for store staff.
+async fn tabs(state: &AppState, ctx: &Ctx, staff: &StaffActor) -> WebResult<Markup> {
+    let scope = queue_scope(staff)?;
+    let waiting = storage::refunds::count_awaiting_approval(&state.store, scope.as_deref()).await?;
+    Ok(html! {
+        div.card.row #payment-tabs {
+            @if staff.role == Role::HeadOfficeAdmin {
+                a href="/console/payments" { (ctx.t("付款与退款", "Payments and refunds")) }
+                a href="/console/payments/alerts" { (ctx.t("支付告警", "Alerts")) }
+                a href="/console/payments/reconciliation" { (ctx.t("对账", "Reconciliation")) }
+            }
+            a #approvals-tab href="/console/payments/approvals" {
+                (ctx.t("退款审批", "Refund approvals"))
+                @if waiting > 0 { " " span.badge #approvals-waiting { (waiting) } }
+            }
+        }
+    })
 }
 
 /// "Page x of y, n in all" with links to the neighbours; `base` is the list's address with its
@@ -230,7 +260,7 @@ async fn search(
     };
     let method = text(&p.method);
     let body = html! {
-        (tabs(&ctx))
+        (tabs(&state, &ctx, &staff).await?)
         form.card.row #payment-search method="get" action="/console/payments" {
             select name="show" style="max-width:140px" aria-label=(ctx.t("查看", "Show")) {
                 option value="payments" selected[!refunds] { (ctx.t("付款", "Payments")) }
@@ -332,7 +362,7 @@ async fn alerts(
         if resolved { "1" } else { "0" }
     );
     let body = html! {
-        (tabs(&ctx))
+        (tabs(&state, &ctx, &staff).await?)
         @if p.done.is_some() { div.notice.ok role="status" { (ctx.t("告警已标记为已处理。", "The alert is marked resolved.")) } }
         @if p.error.is_some() { div.notice.err role="alert" { (ctx.t("该告警已处理过或不存在。", "That alert is resolved already or does not exist.")) } }
         div.card.row {
@@ -394,6 +424,163 @@ async fn resolve(
 }
 
 // ---------------------------------------------------------------------------------------------
+// Refund approvals
+// ---------------------------------------------------------------------------------------------
+
+/// The reasons offered for rejecting a refund: (form value, Chinese, English). A free-text note
+/// may be added to one, or stand alone.
+const REJECT_REASONS: [(&str, &str, &str); 4] = [
+    ("goods_not_back", "商品未退回", "goods not returned"),
+    ("wrong_amount", "退款金额有误", "wrong amount"),
+    ("duplicate", "重复申请", "duplicate request"),
+    ("policy", "不符合退款规定", "against the refund policy"),
+];
+
+/// What asked for a refund, for people.
+fn source_label(lang: Lang, source: &str) -> &'static str {
+    match source {
+        "cancel" => lang.t("订单取消", "Order cancelled"),
+        "return" => lang.t("退货", "Return"),
+        "late_payment" => lang.t("取消后到账", "Paid after cancellation"),
+        "after_sale" => lang.t("售后", "After-sale"),
+        _ => lang.t("其他", "Other"),
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct ApprovalParams {
+    done: Option<String>,
+    error: Option<String>,
+}
+
+async fn approvals(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Staff(staff): Staff,
+    Query(p): Query<ApprovalParams>,
+) -> WebResult<Response> {
+    let scope = queue_scope(&staff)?;
+    let waiting = storage::refunds::awaiting_approval(&state.store, scope.as_deref(), 500).await?;
+    let deciding = refunds::may_decide(&staff);
+    let body = html! {
+        (tabs(&state, &ctx, &staff).await?)
+        @match p.done.as_deref() {
+            Some("approved") => div.notice.ok role="status" #approval-done { (ctx.t("已批准，退款已提交支付机构。", "Approved: the refund is on its way to the provider.")) },
+            Some("rejected") => div.notice.ok role="status" #approval-done { (ctx.t("已驳回，该退款不会发出。", "Rejected: the refund will not be sent.")) },
+            _ => {},
+        }
+        @match p.error.as_deref() {
+            Some("reason") => div.notice.err role="alert" #approval-error { (ctx.t("驳回需要原因：请选择或填写。", "A rejection needs a reason: choose or write one.")) },
+            Some(_) => div.notice.err role="alert" #approval-error { (ctx.t("该退款已由他人处理或不存在。", "That refund was decided already or does not exist.")) },
+            None => {},
+        }
+        @if !deciding {
+            p.muted #approval-readonly { (ctx.t("只有本店店长或总部可以审批退款。", "Only a store manager of the store or head office approves refunds.")) }
+        }
+        @if waiting.is_empty() {
+            p.muted #no-approvals { (ctx.t("没有待审批的退款。", "No refunds are waiting for approval.")) }
+        } @else {
+            div.table-wrap { table #approvals {
+                tr { th { (ctx.t("订单", "Order")) } th { (ctx.t("门店", "Store")) } th { (ctx.t("退回至", "Back to")) }
+                     th.num { (ctx.t("金额", "Amount")) } th { (ctx.t("原因", "Reason")) } th { (ctx.t("来源", "Source")) }
+                     th { (ctx.t("申请人", "Requested by")) } th { (ctx.t("申请时间", "Requested")) }
+                     @if deciding { th { } } }
+                @for w in &waiting {
+                    @let r = &w.refund;
+                    tr.approval id={ "refund-" (r.id) } {
+                        td style="white-space:nowrap" { (order_link(Some(r.order_id), Some(&w.order_no))) }
+                        td { (w.location_id) }
+                        td style="white-space:nowrap" { (method_label(ctx.lang, &r.method)) }
+                        td.num.amount style="white-space:nowrap" { (yuan(r.amount.fen())) }
+                        td { (r.reason) }
+                        td style="white-space:nowrap" { (source_label(ctx.lang, &r.source)) }
+                        td { (r.requested_by) }
+                        td { (when(r.created_at)) }
+                        @if deciding {
+                            td style="min-width:260px" {
+                                form.inline method="post" action={ "/console/payments/approvals/" (r.id) "/approve" } {
+                                    (ctx.csrf_field())
+                                    button.btn.approve type="submit" { (ctx.t("批准", "Approve")) }
+                                }
+                                form.row.reject-form method="post" action={ "/console/payments/approvals/" (r.id) "/reject" } style="margin-top:6px" {
+                                    (ctx.csrf_field())
+                                    select name="preset" style="max-width:150px;padding:5px 6px;font-size:13px" aria-label=(ctx.t("驳回原因", "Reason to reject")) {
+                                        option value="" { (ctx.t("选择原因…", "Choose a reason…")) }
+                                        @for (value, zh, en) in REJECT_REASONS { option value=(value) { (ctx.t(zh, en)) } }
+                                    }
+                                    input name="note" maxlength=(refunds::MAX_REJECT_REASON) placeholder=(ctx.t("其他原因或说明", "Other reason or a note"))
+                                        aria-label=(ctx.t("驳回说明", "Note")) style="max-width:150px;padding:5px 6px;border:1px solid #d0d7de;border-radius:8px";
+                                    button.btn.secondary.reject type="submit" { (ctx.t("驳回", "Reject")) }
+                                }
+                            }
+                        }
+                    }
+                }
+            } }
+        }
+    };
+    Ok(console_page(
+        &ctx,
+        &staff,
+        ctx.t("退款审批", "Refund approvals"),
+        body,
+    ))
+}
+
+async fn approve(
+    State(state): State<AppState>,
+    Staff(staff): Staff,
+    Path(id): Path<Uuid>,
+    Form(_): Form<std::collections::HashMap<String, String>>,
+) -> WebResult<Response> {
+    match refunds::approve(&state, &staff, id).await {
+        Ok(_) => Ok(redirect("/console/payments/approvals?done=approved")),
+        Err(AppError::Conflict { .. } | AppError::NotFound(_)) => {
+            Ok(redirect("/console/payments/approvals?error=decided"))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct RejectForm {
+    preset: Option<String>,
+    note: Option<String>,
+}
+
+/// The reason a reject form gives: the chosen reason (in both languages, as stored reasons are)
+/// and the note, either alone; empty when neither (the use case refuses it).
+fn reject_reason(form: &RejectForm) -> String {
+    let preset = form.preset.as_deref().unwrap_or("");
+    let chosen = REJECT_REASONS
+        .iter()
+        .find(|(value, _, _)| *value == preset)
+        .map(|(_, zh, en)| format!("{zh} {en}"));
+    let note = form.note.as_deref().unwrap_or("").trim();
+    match (chosen, note.is_empty()) {
+        (Some(chosen), true) => chosen,
+        (Some(chosen), false) => format!("{chosen}: {note}"),
+        (None, _) => note.to_owned(),
+    }
+}
+
+async fn reject(
+    State(state): State<AppState>,
+    Staff(staff): Staff,
+    Path(id): Path<Uuid>,
+    Form(form): Form<RejectForm>,
+) -> WebResult<Response> {
+    match refunds::reject(&state, &staff, id, &reject_reason(&form)).await {
+        Ok(_) => Ok(redirect("/console/payments/approvals?done=rejected")),
+        Err(AppError::Invalid { .. }) => Ok(redirect("/console/payments/approvals?error=reason")),
+        Err(AppError::Conflict { .. } | AppError::NotFound(_)) => {
+            Ok(redirect("/console/payments/approvals?error=decided"))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Reconciliation
 // ---------------------------------------------------------------------------------------------
 
@@ -430,7 +617,7 @@ async fn runs_page(
         .map(|d| d.format("%Y-%m-%d").to_string())
         .unwrap_or_default();
     let body = html! {
-        (tabs(ctx))
+        (tabs(state, ctx, staff).await?)
         @if let Some((provider, date, f)) = failure {
             div.notice.err role="alert" #reconcile-failed {
                 (provider_label(ctx.lang, provider)) " " (date) ": "
@@ -546,7 +733,7 @@ async fn run(
         if all { "1" } else { "0" }
     );
     let body = html! {
-        (tabs(&ctx))
+        (tabs(&state, &ctx, &staff).await?)
         @if p.notice.done.is_some() { div.notice.ok role="status" { (ctx.t("对账完成。", "Reconciled.")) } }
         div.card #run-summary {
             div.spread {

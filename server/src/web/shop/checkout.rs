@@ -267,7 +267,8 @@ async fn checkout_page(
                     input #points name="points" type="number" min="0" max=(max_points) inputmode="numeric" data-reprice
                         value=(form.points.as_deref().unwrap_or(""));
                     p.muted #points-hint {
-                        (ctx.t("可用积分 ", "Points balance ")) (balance) " · "
+                        @if balance < 0 { (ctx.t("积分欠款 ", "Points owed ")) (balance.saturating_neg()) " · " }
+                        @else { (ctx.t("可用积分 ", "Points balance ")) (balance) " · " }
                         (ctx.t("本单最多可用 ", "at most ")) (max_points)
                         (ctx.t("", " on this order")) " · " (rules.redeem_points_per_yuan) (ctx.t(" 积分 = ¥1", " points = ¥1"))
                     }

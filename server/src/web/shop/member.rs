@@ -300,7 +300,11 @@ async fn me(State(state): State<AppState>, ctx: Ctx) -> WebResult<Response> {
                 form method="post" action="/logout" { (ctx.csrf_field()) button.link type="submit" { (ctx.t("退出登录", "Log out")) } }
             }
             div.kpis style="margin-top:10px" {
-                div.kpi { span.muted { (ctx.t("积分", "Points")) } b #points { (member.points) } }
+                @if member.points < 0 {
+                    div.kpi.owed { span.muted { (ctx.t("积分欠款", "Points owed")) } b #points-owed { (member.points.saturating_neg()) } }
+                } @else {
+                    div.kpi { span.muted { (ctx.t("积分", "Points")) } b #points { (member.points) } }
+                }
                 div.kpi { span.muted { (ctx.t("余额", "Balance")) } b { (yuan(member.balance.fen())) } }
                 div.kpi { span.muted { (ctx.t("成长值", "Growth")) } b { (member.growth) } }
                 div.kpi { span.muted { (ctx.t("等级", "Tier")) } b { (member.tier.name) } }
