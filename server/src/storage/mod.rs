@@ -41,6 +41,7 @@ pub mod sales;
 pub mod staff;
 pub mod stock;
 pub mod web;
+pub mod wechat_oauth;
 
 /// A transaction on either backend.
 pub type Tx = Transaction<'static, Any>;
@@ -141,6 +142,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         18,
         "reconciliation",
         include_str!("../../../migrations/0018_reconciliation.sql"),
+    ),
+    (
+        20,
+        "wechat_oauth",
+        include_str!("../../../migrations/0020_wechat_oauth.sql"),
     ),
 ];
 

@@ -33,3 +33,4 @@ mod staff_admin;
 mod stock;
 mod tls;
 mod web;
+mod wechat_in_app;
