@@ -13,7 +13,9 @@
 //!   `resource` decrypted (AEAD_AES_256_GCM with the API v3 key), mapped to [`Notification`];
 //!   answered with [`NotificationAnswer`];
 //! * the daily trade bill (`/v3/bill/tradebill`, downloaded, its SHA-1 checked, parsed into
-//!   [`BillLine`]s).
+//!   [`BillLine`]s);
+//! * the official account's web authorisation ([`oauth`]: `snsapi_base`), which gives the openid
+//!   a JSAPI prepay is for.
 //!
 //! WeChat Pay's key is either the "WeChat Pay public key" (a PEM and its id `PUB_KEY_ID_…`,
 //! which `Wechatpay-Serial` then carries) or platform certificates (PEM; each under its serial
@@ -25,6 +27,7 @@
 
 mod bill;
 mod crypto;
+pub mod oauth;
 mod wire;
 
 use std::time::{Duration, SystemTime};
@@ -37,6 +40,7 @@ use sha1::Digest;
 
 pub use bill::{parse_trade_bill, parse_yuan};
 pub use crypto::{MAX_SKEW_SECS, SCHEME};
+pub use oauth::{WechatOauth, WechatOauthConfig};
 
 use crate::{
     BillLine, CodePayOutcome, CodePayRequest, Notification, Prepay, PrepayRequest, PrepayScene,
@@ -320,6 +324,59 @@ fn bad_notification(reason: String) -> ProviderError {
     }
 }
 
+/// The HTTP client's settings for WeChat's APIs: `timeout` for a call, answer included (at most
+/// 5 s of it to connect), our user agent.
+fn http_client(timeout: Duration) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(5)))
+        .user_agent(concat!("retail-payments/", env!("CARGO_PKG_VERSION")))
+}
+
+/// A request that got no answer (timed out, no connection, …): `Unavailable`, without the
+/// request's URL.
+fn not_sent(what: &str, e: reqwest::Error) -> ProviderError {
+    unavailable(if e.is_timeout() {
+        format!("{what}: timed out")
+    } else if e.is_connect() {
+        format!("{what}: cannot connect")
+    } else {
+        format!("{what}: {}", e.without_url())
+    })
+}
+
+/// Reads an answer's body, at most `limit` bytes (more is `Malformed`); a body that breaks off
+/// or times out is `Unavailable`. `what` names the call and `tail` ends every message (the
+/// request id, or nothing). Errors never carry the request's URL.
+async fn read_answer(
+    response: &mut reqwest::Response,
+    limit: usize,
+    what: &str,
+    tail: &str,
+) -> ProviderResult<Vec<u8>> {
+    let mut bytes = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if bytes.len() + chunk.len() > limit {
+                    return Err(malformed(format!(
+                        "{what}: the answer is over {limit} bytes{tail}"
+                    )));
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(bytes),
+            Err(e) => {
+                return Err(unavailable(if e.is_timeout() {
+                    format!("{what}: timed out reading the answer{tail}")
+                } else {
+                    format!("{what}: the answer broke off: {}{tail}", e.without_url())
+                }))
+            }
+        }
+    }
+}
+
 /// Percent-encodes a path segment or query value (RFC 3986 unreserved characters kept).
 fn encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -341,10 +398,7 @@ impl WechatPay {
     /// A client for a configuration that passes [`WechatPayConfig::check`].
     pub fn new(config: WechatPayConfig) -> ProviderResult<WechatPay> {
         let keys = config.keys()?;
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout.min(Duration::from_secs(5)))
-            .user_agent(concat!("retail-payments/", env!("CARGO_PKG_VERSION")))
+        let http = http_client(config.timeout)
             .build()
             .map_err(|e| config_error(format!("the HTTP client does not start: {e}")))?;
         Ok(WechatPay {
@@ -403,39 +457,17 @@ impl WechatPay {
                 .body(body_text);
         }
         let what = format!("{method} {}", path_before_query(&path_and_query));
-        let mut response = request.send().await.map_err(|e| {
-            unavailable(if e.is_timeout() {
-                format!("{what}: timed out")
-            } else if e.is_connect() {
-                format!("{what}: cannot connect")
-            } else {
-                format!("{what}: {e}")
-            })
-        })?;
+        let mut response = request.send().await.map_err(|e| not_sent(&what, e))?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let request_id = header(&headers, "Request-ID").unwrap_or("").to_owned();
-        let mut bytes = Vec::new();
-        loop {
-            match response.chunk().await {
-                Ok(Some(chunk)) => {
-                    if bytes.len() + chunk.len() > limit {
-                        return Err(malformed(format!(
-                            "{what}: the answer is over {limit} bytes (Request-ID {request_id})"
-                        )));
-                    }
-                    bytes.extend_from_slice(&chunk);
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    return Err(unavailable(if e.is_timeout() {
-                        format!("{what}: timed out reading the answer (Request-ID {request_id})")
-                    } else {
-                        format!("{what}: the answer broke off: {e} (Request-ID {request_id})")
-                    }))
-                }
-            }
-        }
+        let bytes = read_answer(
+            &mut response,
+            limit,
+            &what,
+            &format!(" (Request-ID {request_id})"),
+        )
+        .await?;
         if status >= 500 || status == 429 {
             let code = wire::parse::<wire::ErrorBody>(&bytes, "")
                 .ok()

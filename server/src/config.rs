@@ -488,6 +488,8 @@ fn default_login_attempts_per_user() -> u32 {
 /// wechatpay_public_key_file = "/etc/retail/wechatpay/pub_key.pem"
 /// wechatpay_public_key_id = "PUB_KEY_ID_0114232134912410000000000000"
 /// # platform_certificates_file = "/etc/retail/wechatpay/platform.pem"  # instead of, or beside
+/// app_secret_file = "/etc/retail/wechatpay/app_secret"  # or RETAIL_PAYMENTS__WECHAT__APP_SECRET:
+///                                           # the shop in WeChat's browser pays by JSAPI
 ///
 /// [payments.alipay]                         # Alipay open platform, RSA2
 /// app_id = "2021000000000000"
@@ -601,6 +603,20 @@ pub struct WechatPaySettings {
     pub platform_certificates_file: String,
     /// The API's address (empty: WeChat Pay's own; tests point it at a fake).
     pub base_url: String,
+    /// The official account's AppSecret (of `app_id`), for the shop's web authorisation
+    /// (网页授权, `snsapi_base`) inside WeChat: with it, the shop in WeChat's browser pays by
+    /// JSAPI; without it, by QR code. Best given in the environment
+    /// (`RETAIL_PAYMENTS__WECHAT__APP_SECRET`), or as a file ([`Self::app_secret_file`]); never
+    /// both.
+    pub app_secret: String,
+    /// A file holding the AppSecret, instead of [`Self::app_secret`].
+    pub app_secret_file: String,
+    /// The address of WeChat's authorisation page (empty: `https://open.weixin.qq.com`; tests
+    /// point it at a fake).
+    pub oauth_base_url: String,
+    /// The address of WeChat's official-account API, where the authorisation code is exchanged
+    /// for the openid (empty: `https://api.weixin.qq.com`; tests point it at a fake).
+    pub oauth_api_base_url: String,
 }
 
 impl WechatPaySettings {
@@ -610,6 +626,12 @@ impl WechatPaySettings {
             || !self.wechatpay_public_key_file.trim().is_empty()
             || !self.wechatpay_public_key_id.trim().is_empty()
             || !self.platform_certificates_file.trim().is_empty()
+            || self.oauth_is_set()
+    }
+
+    /// True when the shop's web authorisation is configured (an AppSecret is given).
+    pub fn oauth_is_set(&self) -> bool {
+        !self.app_secret.trim().is_empty() || !self.app_secret_file.trim().is_empty()
     }
 
     fn required(&self) -> [(&'static str, &str); 5] {
@@ -648,6 +670,22 @@ impl WechatPaySettings {
             "payments.wechat.wechatpay_public_key_file and payments.wechat.wechatpay_public_key_id \
              go together (RETAIL_PAYMENTS__WECHAT__WECHATPAY_PUBLIC_KEY_ID)"
         );
+        anyhow::ensure!(
+            self.app_secret.trim().is_empty() || self.app_secret_file.trim().is_empty(),
+            "payments.wechat.app_secret and payments.wechat.app_secret_file are both set: give \
+             the AppSecret one way"
+        );
+        for (name, value) in [
+            ("oauth_base_url", &self.oauth_base_url),
+            ("oauth_api_base_url", &self.oauth_api_base_url),
+        ] {
+            anyhow::ensure!(
+                value.trim().is_empty() || self.oauth_is_set(),
+                "payments.wechat.app_secret is missing (RETAIL_PAYMENTS__WECHAT__APP_SECRET, or \
+                 payments.wechat.app_secret_file): payments.wechat.{name} is set, so the shop's \
+                 WeChat authorisation is half configured"
+            );
+        }
         Ok(())
     }
 }
@@ -999,6 +1037,43 @@ mod tests {
         );
         settings.payments.wechat.wechatpay_public_key_id = "PUB_KEY_ID_1".into();
         assert!(settings.validate().is_ok());
+        // The shop's WeChat authorisation: its addresses need the AppSecret, given one way.
+        settings.payments.wechat.oauth_api_base_url = "http://127.0.0.1:9".into();
+        let e = err(&settings);
+        assert!(
+            e.as_deref()
+                .is_some_and(|e| e.contains("payments.wechat.app_secret is missing")
+                    && e.contains("RETAIL_PAYMENTS__WECHAT__APP_SECRET")
+                    && e.contains("oauth_api_base_url")),
+            "{e:?}"
+        );
+        settings.payments.wechat.app_secret = "secret".into();
+        assert!(settings.validate().is_ok());
+        settings.payments.wechat.app_secret_file = "/secret".into();
+        let e = err(&settings);
+        assert!(
+            e.as_deref()
+                .is_some_and(|e| e.contains("app_secret and payments.wechat.app_secret_file")),
+            "{e:?}"
+        );
+        settings.payments.wechat.app_secret_file = String::new();
+        // An AppSecret alone is a half-configured WeChat Pay.
+        let alone = Settings {
+            payments: PaymentSettings {
+                wechat: WechatPaySettings {
+                    app_secret: "secret".into(),
+                    ..WechatPaySettings::default()
+                },
+                ..Settings::default().payments
+            },
+            ..Settings::default()
+        };
+        let e = err(&alone);
+        assert!(
+            e.as_deref()
+                .is_some_and(|e| e.contains("payments.wechat.mch_id is missing")),
+            "{e:?}"
+        );
 
         settings.payments.alipay.seller_id = "2088000000000000".into();
         let e = err(&settings);

@@ -22,7 +22,8 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
     path.to_string_lossy().into_owned()
 }
 
-/// `[payments.wechat]` for `fake` (public-key mode), its key files written into `dir`.
+/// `[payments.wechat]` for `fake` (public-key mode), its key files written into `dir`, with the
+/// official account's AppSecret (a file) and the fake as WeChat's authorisation page and API.
 ///
 /// # Panics
 /// When `dir` cannot be written.
@@ -41,6 +42,10 @@ pub fn wechat_settings(fake: &FakeWechatPay, dir: &Path) -> WechatPaySettings {
         wechatpay_public_key_file: write(dir, "pub_key.pem", &config.wechatpay_public_key_pem),
         wechatpay_public_key_id: config.wechatpay_public_key_id,
         platform_certificates_file: String::new(),
+        app_secret: String::new(),
+        app_secret_file: write(dir, "app_secret", crate::wechat_pay::APP_SECRET),
+        oauth_base_url: fake.base_url.clone(),
+        oauth_api_base_url: fake.base_url.clone(),
         base_url: config.base_url,
     }
 }

@@ -23,6 +23,11 @@
 //! ([`FakeWechatPay::settle_refund`]), each notified; notifications built and not sent, valid
 //! or forged, stale, tampered ([`Tamper`]), delivered or replayed; the daily trade bill, or a
 //! corrupted one. Keys are generated once per test binary (RSA generation is the slow part).
+//!
+//! On the same address it plays WeChat's web authorisation for the official account (the
+//! authorisation page and the code exchange, [`oauth`]): the openid a JSAPI prepay is for, and
+//! [`FakeWechatPay::check_request_payment`] for the signed parameters a JSAPI page hands
+//! `WeixinJSBridge`.
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -62,6 +67,9 @@ pub const CERTIFICATE_SERIAL: &str = "4F8B3A0C6E1D2B5A79C8D0E1F2A3B4C5D6E7F809";
 pub const API_V3_KEY: &str = "Xq7ZtV2nR9bK4mW8pL3sD6fH1jC5gY0e";
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+pub mod oauth;
+pub use oauth::APP_SECRET;
 
 struct Keys {
     merchant: RsaPrivateKey,
@@ -273,6 +281,7 @@ struct Inner {
     refused: Vec<String>,
     requests: usize,
     counter: u64,
+    oauth: oauth::OauthState,
 }
 
 /// A fake WeChat Pay API v3 (see the module documentation).
@@ -795,6 +804,9 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if let Some(response) = oauth::handle(&fake, &uri).await {
+        return response;
+    }
     let mode = fake.with(|i| {
         i.requests += 1;
         i.mode.unwrap_or(Mode::Normal)
@@ -1023,18 +1035,24 @@ fn prepay(fake: &FakeWechatPay, kind: &str, json: &Value) -> Response {
     };
     let token = &trade.transaction_id[trade.transaction_id.len() - 10..];
     match trade_type {
+        "JSAPI" => json_response(fake, 200, &json!({ "prepay_id": prepay_id_of(&trade) })),
         "NATIVE" => json_response(
             fake,
             200,
             &json!({ "code_url": format!("weixin://wxpay/bizpayurl?pr={token}") }),
         ),
-        "JSAPI" => json_response(fake, 200, &json!({ "prepay_id": format!("wx{token}") })),
         _ => json_response(
             fake,
             200,
             &json!({ "h5_url": format!("https://wx.tenpay.com/cgi-bin/mmpayweb-bin/checkmweb?prepay_id=wx{token}&package=1") }),
         ),
     }
+}
+
+/// The `prepay_id` of a JSAPI trade (the same for every prepay of the trade).
+fn prepay_id_of(trade: &FakeTrade) -> String {
+    let id = &trade.transaction_id;
+    format!("wx{}", &id[id.len().saturating_sub(10)..])
 }
 
 fn transaction_json(t: &FakeTrade) -> Value {

@@ -731,3 +731,67 @@ async fn the_configuration_check_names_the_missing_setting() {
     })
     .contains("platform_certificates"));
 }
+
+fn oauth_client(fake: &FakeWechatPay, secret: &str) -> retail_payments::wechat::WechatOauth {
+    retail_payments::wechat::WechatOauth::new(retail_payments::wechat::WechatOauthConfig {
+        app_id: retail_testkit::wechat_pay::APP_ID.into(),
+        app_secret: secret.into(),
+        authorize_base_url: fake.base_url.clone(),
+        api_base_url: fake.base_url.clone(),
+        timeout: Duration::from_secs(2),
+    })
+    .expect("a complete configuration")
+}
+
+/// Web authorisation (snsapi_base): the authorisation page sends the browser back with a code
+/// and the state; the code gives the user's openid once; a used, unknown or mis-secreted
+/// exchange is WeChat's refusal; a WeChat that does not answer in time is `Unavailable`.
+#[tokio::test]
+async fn web_authorisation_gives_the_openid_once() {
+    let fake = FakeWechatPay::start();
+    let oauth = oauth_client(&fake, retail_testkit::wechat_pay::APP_SECRET);
+    let authorize = oauth.authorize_url("https://shop.example.cn/wechat/oauth", "St4te");
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let answer = browser.get(&authorize).send().await.expect("answer");
+    assert_eq!(answer.status(), StatusCode::FOUND);
+    let back = reqwest::Url::parse(answer.headers()["location"].to_str().expect("text"))
+        .expect("an address");
+    assert_eq!(back.path(), "/wechat/oauth");
+    let query: std::collections::HashMap<_, _> = back.query_pairs().into_owned().collect();
+    assert_eq!(query["state"], "St4te");
+    let code = &query["code"];
+
+    assert_eq!(
+        oauth.openid(code).await.expect("an openid"),
+        fake.oauth_openid()
+    );
+    let refusal = |r: Result<String, ProviderError>| match r {
+        Err(ProviderError::Rejected { code, .. }) => code,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(refusal(oauth.openid(code).await), "40163");
+    assert_eq!(refusal(oauth.openid("0a1bNotIssued").await), "40029");
+    let wrong = oauth_client(&fake, "not-the-secret");
+    assert_eq!(
+        refusal(wrong.openid(&fake.issue_oauth_code()).await),
+        "40125"
+    );
+    fake.set_mode(Mode::Slow(Duration::from_secs(3)));
+    assert!(matches!(
+        oauth.openid(&fake.issue_oauth_code()).await,
+        Err(ProviderError::Unavailable { .. })
+    ));
+    fake.set_mode(Mode::ServerError);
+    assert!(matches!(
+        oauth.openid(&fake.issue_oauth_code()).await,
+        Err(ProviderError::Unavailable { .. })
+    ));
+    fake.set_mode(Mode::Garbled);
+    assert!(matches!(
+        oauth.openid(&fake.issue_oauth_code()).await,
+        Err(ProviderError::Malformed { .. })
+    ));
+}

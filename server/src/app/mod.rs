@@ -38,6 +38,7 @@ pub mod sms;
 pub mod staff;
 pub mod staff_admin;
 pub mod sweeper;
+pub mod wechat_oauth;
 
 use std::sync::Arc;
 

@@ -3,7 +3,9 @@
 //! `[payments.alipay]`), and the **sandbox** in demo mode only. The use cases
 //! ([`crate::app::payments`], the lane's payment code, refunds, reconciliation) name a
 //! [`Provider`] and call [`PaymentProviders`]; the provider clients themselves live in
-//! `retail-payments`.
+//! `retail-payments`. Beside WeChat Pay, with `payments.wechat.app_secret`, the official
+//! account's web authorisation ([`PaymentProviders::wechat_oauth`]) gives the shop the openid a
+//! JSAPI payment is for ([`crate::app::wechat_oauth`]).
 //!
 //! The sandbox holds no trades of its own: its shopper page (`/sandbox/pay/{id}`, demo mode only)
 //! signs the one notification it sends, it refunds at once, and it knows nothing to query. A
@@ -15,7 +17,7 @@ use anyhow::Context;
 use chrono::NaiveDate;
 use retail_domain::wire::sales::PaymentMethod;
 use retail_payments::alipay::{Alipay, AlipayConfig, CancelAction};
-use retail_payments::wechat::{WechatPay, WechatPayConfig};
+use retail_payments::wechat::{WechatOauth, WechatOauthConfig, WechatPay, WechatPayConfig};
 use retail_payments::{
     BillLine, CodePayOutcome, CodePayRequest, PaidTrade, Prepay, PrepayRequest, ProviderError,
     ProviderResult, RefundOutcome, RefundRequest, RefundState, TradeState,
@@ -93,6 +95,7 @@ impl Provider {
 pub struct PaymentProviders {
     sandbox: bool,
     wechat: Option<Arc<WechatPay>>,
+    wechat_oauth: Option<Arc<WechatOauth>>,
     alipay: Option<Arc<Alipay>>,
 }
 
@@ -143,6 +146,39 @@ pub fn wechat_from_settings(
         config.base_url = settings.base_url.trim().into();
     }
     WechatPay::new(config)
+        .map(Some)
+        .map_err(|e| anyhow::anyhow!("payments.wechat: {e}"))
+}
+
+/// The official account's web-authorisation client (the shop's openid inside WeChat) for the
+/// settings, or `None` when no AppSecret is configured. The AppSecret comes from
+/// `payments.wechat.app_secret` (the environment) or the file `app_secret_file`.
+pub fn wechat_oauth_from_settings(
+    settings: &WechatPaySettings,
+    timeout: std::time::Duration,
+) -> anyhow::Result<Option<WechatOauth>> {
+    settings.validate()?;
+    if !settings.oauth_is_set() {
+        return Ok(None);
+    }
+    let app_secret = if settings.app_secret.trim().is_empty() {
+        read_key_file("payments.wechat.app_secret_file", &settings.app_secret_file)?
+    } else {
+        settings.app_secret.trim().to_owned()
+    };
+    let mut config = WechatOauthConfig {
+        app_id: settings.app_id.trim().into(),
+        app_secret,
+        timeout,
+        ..WechatOauthConfig::default()
+    };
+    if !settings.oauth_base_url.trim().is_empty() {
+        config.authorize_base_url = settings.oauth_base_url.trim().into();
+    }
+    if !settings.oauth_api_base_url.trim().is_empty() {
+        config.api_base_url = settings.oauth_api_base_url.trim().into();
+    }
+    WechatOauth::new(config)
         .map(Some)
         .map_err(|e| anyhow::anyhow!("payments.wechat: {e}"))
 }
@@ -198,6 +234,8 @@ impl PaymentProviders {
         Ok(PaymentProviders {
             sandbox: settings.demo,
             wechat: wechat_from_settings(&settings.payments.wechat, timeout)?.map(Arc::new),
+            wechat_oauth: wechat_oauth_from_settings(&settings.payments.wechat, timeout)?
+                .map(Arc::new),
             alipay: alipay_from_settings(&settings.payments.alipay, timeout)?.map(Arc::new),
         })
     }
@@ -227,6 +265,12 @@ impl PaymentProviders {
     /// The WeChat Pay client, when configured.
     pub fn wechat(&self) -> Option<&WechatPay> {
         self.wechat.as_deref()
+    }
+
+    /// The official account's web authorisation (the shopper's openid inside WeChat), when
+    /// WeChat Pay and its AppSecret are configured.
+    pub fn wechat_oauth(&self) -> Option<&WechatOauth> {
+        self.wechat.as_ref().and(self.wechat_oauth.as_deref())
     }
 
     /// The Alipay client, when configured.

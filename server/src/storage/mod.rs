@@ -42,6 +42,7 @@ pub mod staff;
 pub mod stock;
 pub mod stored_value;
 pub mod web;
+pub mod wechat_oauth;
 
 /// A transaction on either backend.
 pub type Tx = Transaction<'static, Any>;
@@ -152,6 +153,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         21,
         "refund rejection",
         include_str!("../../../migrations/0021_refund_rejection.sql"),
+    ),
+    (
+        20,
+        "wechat_oauth",
+        include_str!("../../../migrations/0020_wechat_oauth.sql"),
     ),
 ];
 

@@ -170,6 +170,27 @@ const JS: &str = r#"
     };
     setTimeout(poll,300);
   }
+  // Paying inside WeChat (JSAPI): <div id="wechat-pay" data-params="{appId,timeStamp,nonceStr,
+  // package,signType,paySign}" data-done="URL">. Once WeChat's bridge is ready, its payment sheet
+  // is opened with the signed parameters; paid → the confirmation page (which waits for the
+  // provider's notification); cancelled or failed → said so, with a button to try again.
+  var wx=document.getElementById('wechat-pay');
+  if(wx){
+    var params=JSON.parse(wx.getAttribute('data-params'));
+    var status=document.getElementById('wechat-pay-status'),again=document.getElementById('wechat-pay-again');
+    var pay=function(){
+      again.hidden=true;
+      window.WeixinJSBridge.invoke('getBrandWCPayRequest',params,function(res){
+        var said=(res&&res.err_msg)||'';
+        if(said==='get_brand_wcpay_request:ok'){location.replace(wx.getAttribute('data-done'));return;}
+        status.textContent=status.getAttribute(said==='get_brand_wcpay_request:cancel'?'data-cancelled':'data-failed');
+        again.hidden=false;
+      });
+    };
+    again.addEventListener('click',pay);
+    if(window.WeixinJSBridge&&window.WeixinJSBridge.invoke){pay();}
+    else{document.addEventListener('WeixinJSBridgeReady',pay,false);}
+  }
   // Camera scanning where the browser has BarcodeDetector: a <video data-scan-form="FORM"
   // data-scan-input="INPUT" data-scan-formats="ean_13 qr_code …"> fills the input with the first
   // code seen and submits the form (scan-and-go items, receipt codes).

@@ -262,6 +262,9 @@ pub struct Ctx {
     /// A phone's browser outside WeChat (by its `User-Agent`): pays on the provider's mobile
     /// page rather than by scanning a QR code.
     pub mobile_browser: bool,
+    /// WeChat's own browser (`MicroMessenger` in its `User-Agent`): pays WeChat Pay in place
+    /// (JSAPI), for the openid WeChat's authorisation gives.
+    pub wechat_browser: bool,
 }
 
 impl Ctx {
@@ -306,6 +309,7 @@ impl FromRequestParts<AppState> for Ctx {
             csrf,
             path,
             mobile_browser: agent.contains("Mobile") && !agent.contains("MicroMessenger"),
+            wechat_browser: agent.contains("MicroMessenger"),
         })
     }
 }

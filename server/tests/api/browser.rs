@@ -6,7 +6,8 @@
 //! one bad line reports that line and imports nothing; a cashier cannot open head-office pages;
 //! a shopper opens a paper receipt's e-receipt and claims its points; a store manager approves
 //! one refund and rejects another in the refund approval queue; a shopper recharges stored value
-//! and pays a scan-and-go basket with it.
+//! and pays a scan-and-go basket with it; a shopper inside WeChat's browser pays by JSAPI after
+//! WeChat's authorisation (WeixinJSBridge stubbed by the test).
 //! Screenshots (360 px phone and desktop) go to the test's temp dir and to `/tmp/web-shots/`.
 //!
 //! Outside CI the tests are skipped, loudly, when Chromium or chromedriver is missing; under
@@ -83,6 +84,11 @@ pub(crate) async fn start_driver() -> Driver {
 
 /// A browser session: a 360 px phone (mobile emulation) or a 1280 px desktop.
 pub(crate) async fn browser(driver: &Driver, phone: bool) -> Client {
+    browser_as(driver, phone, None).await
+}
+
+/// [`browser`] saying it is `agent` (`User-Agent`, e.g. WeChat's browser) when given.
+pub(crate) async fn browser_as(driver: &Driver, phone: bool, agent: Option<&str>) -> Client {
     let mut options = json!({
         "binary": CHROMIUM,
         // Background networking, component updates and sync off: this machine's network is
@@ -95,8 +101,12 @@ pub(crate) async fn browser(driver: &Driver, phone: bool) -> Client {
     if phone {
         options["mobileEmulation"] = json!({
             "deviceMetrics": {"width": 360, "height": 780, "pixelRatio": 1.0},
-            "userAgent": "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120 Mobile Safari/537.36"
+            "userAgent": agent.unwrap_or("Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120 Mobile Safari/537.36")
         });
+    } else if let Some(agent) = agent {
+        if let Some(args) = options["args"].as_array_mut() {
+            args.push(json!(format!("--user-agent={agent}")));
+        }
     }
     let mut caps = serde_json::Map::new();
     caps.insert("browserName".into(), json!("chrome"));
@@ -1068,6 +1078,25 @@ async fn a_shopper_signs_up_with_consent_and_deletes_the_account() {
     phone.close().await.unwrap();
 }
 
+/// The shopper of `phone` logs in, puts the demo's milk in the cart and orders it for pickup at
+/// SH001: answers the order page's path.
+async fn milk_for_pickup(client: &Client, app: &TestApp, phone: &str) -> String {
+    shopper_login(client, app, phone, "/").await;
+    let product = milk(app).await;
+    client
+        .goto(&format!("{}/p/{product}", app.url))
+        .await
+        .unwrap();
+    click(client, "form[action='/cart/add'] button").await;
+    text_of(client, ".notice.ok").await;
+    client
+        .goto(&format!("{}/checkout?mode=pickup&store=SH001", app.url))
+        .await
+        .unwrap();
+    click(client, "#checkout-form button.block").await;
+    wait_path(client, "/orders/").await
+}
+
 /// A shopper at a desktop pays a pickup order by WeChat Pay: the order page offers WeChat Pay,
 /// Alipay (the configured providers) and the demo sandbox; choosing WeChat Pay shows its QR
 /// code; once WeChat Pay notifies the payment, the page goes back to the paid order with its
@@ -1095,18 +1124,7 @@ async fn a_shopper_pays_an_order_by_scanning_a_wechat_pay_qr() {
     let driver = start_driver().await;
     let desk = browser(&driver, false).await;
 
-    shopper_login(&desk, &app, "13800138009", "/").await;
-    let product = milk(&app).await;
-    desk.goto(&format!("{}/p/{product}", app.url))
-        .await
-        .unwrap();
-    click(&desk, "form[action='/cart/add'] button").await;
-    text_of(&desk, ".notice.ok").await;
-    desk.goto(&format!("{}/checkout?mode=pickup&store=SH001", app.url))
-        .await
-        .unwrap();
-    click(&desk, "#checkout-form button.block").await;
-    let order_path = wait_path(&desk, "/orders/").await;
+    let order_path = milk_for_pickup(&desk, &app, "13800138009").await;
     let buttons = text_of(&desk, "form[action$='/pay']").await;
     assert!(
         buttons.contains("微信支付") && buttons.contains("支付宝") && buttons.contains("沙箱"),
@@ -1310,4 +1328,83 @@ async fn a_store_manager_approves_one_refund_and_rejects_another() {
         "商品未退回 goods not returned: 顾客未带回商品"
     );
     desk.close().await.unwrap();
+}
+
+/// A shopper inside WeChat's browser pays a pickup order by WeChat Pay in place: the pay button
+/// goes through WeChat's authorisation (the fake sends the browser straight back, as
+/// `snsapi_base` does) to the JSAPI page, which opens WeChat's payment sheet once WeChat's bridge
+/// is ready (the test stands in for WeixinJSBridge and records what it was handed); cancelled,
+/// the page says so and offers to pay again; paid, it waits for WeChat Pay's notification and
+/// goes back to the paid order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shopper_in_wechat_pays_an_order_in_place() {
+    if !browser_available() {
+        return;
+    }
+    let wechat = retail_testkit::wechat_pay::FakeWechatPay::start();
+    let keys = tempfile::tempdir().unwrap();
+    let w = retail_testkit::payments::wechat_settings(&wechat, keys.path());
+    let app = TestApp::spawn_with(Backend::Sqlite, move |s| s.payments.wechat = w)
+        .await
+        .expect("app");
+    let temp = tempfile::tempdir().unwrap();
+    let shots = Shots::new(temp.path());
+    let driver = start_driver().await;
+    let phone = browser_as(&driver, true, Some(crate::wechat_in_app::WECHAT_AGENT)).await;
+
+    let order_path = milk_for_pickup(&phone, &app, "13800138066").await;
+
+    // Pay: WeChat's authorisation and back, to the JSAPI page waiting for WeChat's bridge.
+    click(&phone, "form[action$='/pay'] button[value='wechat_pay']").await;
+    let pay_path = wait_path(&phone, "/pay/wechat/").await;
+    wait_for_text(&phone, "#wechat-pay-status", "正在打开微信支付").await;
+    assert_eq!(wechat.oauth_exchanges(), 1);
+    let payment: uuid::Uuid = pay_path.rsplit('/').next().unwrap().parse().unwrap();
+    let trade = wechat.trade(&payment.simple().to_string()).unwrap();
+    assert_eq!(trade.openid, Some(wechat.oauth_openid()));
+    shots.take(&phone, "shop-wechat-jsapi-phone").await;
+
+    // WeChat's bridge becomes ready; the shopper cancels the payment sheet.
+    phone
+        .execute(
+            "window.__wx = {calls: [], answer: 'get_brand_wcpay_request:cancel'};
+             window.WeixinJSBridge = {invoke: function (name, params, done) {
+                 window.__wx.calls.push([name, params]);
+                 done({err_msg: window.__wx.answer});
+             }};
+             document.dispatchEvent(new Event('WeixinJSBridgeReady'));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    wait_for_text(&phone, "#wechat-pay-status", "支付已取消").await;
+    let calls = phone
+        .execute("return window.__wx.calls;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(calls[0][0], "getBrandWCPayRequest", "{calls}");
+    assert_eq!(
+        wechat.check_request_payment(&calls[0][1]),
+        Ok(payment.simple().to_string()),
+        "the sheet got parameters WeChat's client accepts"
+    );
+    shots
+        .take(&phone, "shop-wechat-jsapi-cancelled-phone")
+        .await;
+
+    // Again, and paid: the page waits for WeChat Pay's word, then shows the paid order.
+    phone
+        .execute("window.__wx.answer = 'get_brand_wcpay_request:ok';", vec![])
+        .await
+        .unwrap();
+    click(&phone, "#wechat-pay-again").await;
+    wait_path(&phone, &format!("{order_path}/pay/{payment}/done")).await;
+    wait_for_text(&phone, "#pay-confirming", "正在确认支付结果").await;
+    let sent = wechat.pay(&payment.simple().to_string()).await.unwrap();
+    assert_eq!(sent.answer, Some(204));
+    wait_for_text(&phone, ".card .status", "已付款").await;
+    assert_eq!(phone.current_url().await.unwrap().path(), order_path);
+    assert!(phone.find(Locator::Css("[data-pickup-code]")).await.is_ok());
+    shots.take(&phone, "shop-order-paid-in-wechat-phone").await;
+    phone.close().await.unwrap();
 }

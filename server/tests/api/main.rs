@@ -36,3 +36,4 @@ mod stock;
 mod stored_value;
 mod tls;
 mod web;
+mod wechat_in_app;

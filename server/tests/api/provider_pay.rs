@@ -17,14 +17,16 @@ use uuid::Uuid;
 use crate::support::TestApp;
 
 /// A test server that takes money through both fakes.
-struct Providers {
-    app: TestApp,
-    wechat: FakeWechatPay,
-    alipay: FakeAlipay,
+pub(crate) struct Providers {
+    pub(crate) app: TestApp,
+    pub(crate) wechat: FakeWechatPay,
+    pub(crate) alipay: FakeAlipay,
     _keys: tempfile::TempDir,
 }
 
-async fn start(backend: Backend) -> Option<Providers> {
+/// A test server on `backend` whose WeChat Pay (with the official account's authorisation) and
+/// Alipay are the fakes.
+pub(crate) async fn start(backend: Backend) -> Option<Providers> {
     let wechat = FakeWechatPay::start();
     let alipay = FakeAlipay::start();
     let keys = tempfile::tempdir().unwrap();
@@ -66,6 +68,7 @@ macro_rules! on_both {
         }
     };
 }
+pub(crate) use on_both;
 
 /// A pending pickup order of one unit of a stocked SKU: (order id, total, access token).
 async fn pending_order(app: &TestApp) -> (String, String, String) {

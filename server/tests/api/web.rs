@@ -37,6 +37,18 @@ impl Browser {
         }
     }
 
+    /// A browser that says it is `agent` (`User-Agent`): WeChat's, a phone's, a desktop's.
+    pub(crate) fn with_user_agent(app: &TestApp, agent: &str) -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(agent)
+                .build()
+                .unwrap(),
+            ..Self::new(app)
+        }
+    }
+
     /// A browser whose connections come from `local` (e.g. `127.0.0.2`: another client address
     /// on the loopback network).
     pub(crate) fn from_address(app: &TestApp, local: std::net::IpAddr) -> Self {
@@ -140,7 +152,11 @@ pub(crate) fn between<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
 
 /// A shopper logged in by phone (sandbox SMS code).
 pub(crate) async fn shopper(app: &TestApp, phone: &str) -> Browser {
-    let mut b = Browser::new(app);
+    shopper_in(Browser::new(app), phone).await
+}
+
+/// The shopper of `phone` logged in (sandbox SMS code) in the browser `b`.
+pub(crate) async fn shopper_in(mut b: Browser, phone: &str) -> Browser {
     let page = b.post_csrf("/login/code", &[("phone", phone)]).await;
     assert_eq!(page.status, StatusCode::OK);
     let code = between(&page.body, "id=\"sms-code\">", "<").to_owned();

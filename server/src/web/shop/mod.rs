@@ -4,7 +4,8 @@
 //! provider, the pickup code as a QR), [`member`] (log-in by phone, member centre, member code,
 //! messages), [`balance`] (stored value: recharge, payment PIN, paying with the balance),
 //! [`coupons`] (coupon centre, my coupons), [`scan`] (scan-and-go) and [`receipts`]
-//! (e-receipts, claiming a receipt's points).
+//! (e-receipts, claiming a receipt's points). Paying inside WeChat's browser goes through
+//! WeChat's authorisation first ([`crate::app::wechat_oauth`]; its callback is in [`orders`]).
 //!
 //! Prices come from the server's price look-ups (`CatalogCache::sku_prices`); orders are placed
 //! through the same path as `POST /api/v1/orders` ([`crate::app::checkout::place`]), so
@@ -51,6 +52,11 @@ pub fn router() -> Router<AppState> {
 
 /// The warehouse delivery orders ship from (prices shown for delivery are its prices).
 const WAREHOUSE: &str = "WH01";
+
+/// Where the JSAPI pages live (`/pay/wechat/{payment}`): WeChat opens its payment sheet only for
+/// a page right in a directory registered as the merchant's JSAPI payment directory
+/// (支付授权目录, matched exactly), so every JSAPI page sits in this one directory.
+pub const WECHAT_PAY_DIRECTORY: &str = "/pay/wechat/";
 
 /// The shopper's stored session, if there is one.
 pub async fn session(state: &AppState, ctx: &Ctx) -> WebResult<Option<WebSession>> {
@@ -105,7 +111,9 @@ pub fn messages_link(ctx: &Ctx, unread: i64) -> maud::Markup {
 
 /// Starts a payment of a pending order through the provider the shopper chose (the first one
 /// this server has when none was chosen) and sends the shopper on: to the provider's page, or
-/// to the page showing its QR code.
+/// to the page showing its QR code. Inside WeChat's browser, WeChat Pay (when its authorisation
+/// is configured) is paid in place by JSAPI: with the openid this session was given, at once;
+/// otherwise first through WeChat's authorisation, whose callback pays.
 pub async fn start_payment(
     state: &AppState,
     client: &crate::actor::ClientAddr,
@@ -122,6 +130,18 @@ pub async fn start_payment(
         .ok_or_else(|| {
             crate::error::AppError::Unavailable("no payment provider is configured".into())
         })?;
+    if ctx.wechat_browser
+        && provider == Provider::WechatPay
+        && crate::app::wechat_oauth::available(state)
+    {
+        let session = ensure_session(state, ctx).await?;
+        return match crate::app::wechat_oauth::session_openid(state, session.id).await? {
+            Some(openid) => pay_in_wechat(state, client, order_id, openid).await,
+            None => Ok(redirect(
+                &crate::app::wechat_oauth::begin(state, client, session.id, order_id).await?,
+            )),
+        };
+    }
     // A phone outside WeChat pays on the provider's mobile page; everything else by QR code.
     let scene = if ctx.mobile_browser && provider != Provider::Sandbox {
         crate::app::payments::PayScene::MobileWeb {
@@ -166,4 +186,27 @@ pub fn balance_error_text(ctx: &Ctx, code: &str) -> &'static str {
         "busy" => ctx.t("操作太频繁，请稍后再试", "Too many tries; wait a moment"),
         _ => ctx.t("操作未完成，请重试", "That did not work; try again"),
     }
+}
+
+/// Starts a JSAPI payment of a pending order for the shopper's openid and sends the shopper to
+/// its page, which calls WeChat's in-app payment (`/pay/wechat/{payment}`).
+pub async fn pay_in_wechat(
+    state: &AppState,
+    client: &crate::actor::ClientAddr,
+    order_id: Uuid,
+    openid: String,
+) -> WebResult<axum::response::Response> {
+    let started = crate::app::payments::start_order_payment(
+        state,
+        client,
+        retail_domain::ids::new_id(),
+        order_id,
+        crate::app::payment_providers::Provider::WechatPay,
+        &crate::app::payments::PayScene::WechatJsapi { openid },
+    )
+    .await?;
+    Ok(redirect(&format!(
+        "{}{}",
+        WECHAT_PAY_DIRECTORY, started.payment.id
+    )))
 }

@@ -1,6 +1,13 @@
 //! The shopper's orders: the list by tab (to pay, to ship, to pick up, done, after-sale), an
 //! order's page (the pickup code as a QR, the exit pass of a scan-and-go order, the history),
 //! paying a pending order through the provider, and cancelling it before payment.
+//!
+//! Paying: a QR code's page (refreshing until paid); inside WeChat, WeChat's authorisation
+//! callback ([`crate::app::wechat_oauth::CALLBACK_PATH`]: state and code checked, the JSAPI
+//! payment started) and the JSAPI page (in [`WECHAT_PAY_DIRECTORY`]), whose script (`/static/app.js`) calls
+//! `WeixinJSBridge.invoke('getBrandWCPayRequest', …)` with the freshly signed parameters and,
+//! once WeChat says paid, waits on the payment's confirmation page until the notification has
+//! paid the order.
 
 use std::collections::HashMap;
 
@@ -12,15 +19,19 @@ use maud::html;
 use retail_domain::codes::{PickupCode, SignedCode};
 use retail_domain::money::Money;
 use retail_domain::order::{Fulfilment, OrderStatus};
+use retail_payments::Prepay;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{cart_count, messages_link, require_member, session};
+use super::{cart_count, messages_link, require_member, session, WECHAT_PAY_DIRECTORY};
+use crate::app::payment_providers::Provider;
 use crate::app::AppState;
 use crate::error::AppError;
 use crate::storage;
 use crate::storage::web::WebSession;
-use crate::web::{qr_svg, redirect, shop_page, status_label, when, yuan, Ctx, Form, WebResult};
+use crate::web::{
+    qr_svg, redirect, shop_page, status_label, when, yuan, Ctx, Form, WebError, WebResult,
+};
 
 /// The shopper's order routes.
 pub fn router() -> Router<AppState> {
@@ -29,7 +40,16 @@ pub fn router() -> Router<AppState> {
         .route("/orders/{id}", get(order))
         .route("/orders/{id}/pay", post(pay))
         .route("/orders/{id}/pay/{payment}", get(pay_code))
+        .route("/orders/{id}/pay/{payment}/done", get(pay_done))
+        .route(
+            &format!("{WECHAT_PAY_DIRECTORY}{{payment}}"),
+            get(wechat_pay_page),
+        )
         .route("/orders/{id}/cancel", post(cancel))
+        .route(
+            crate::app::wechat_oauth::CALLBACK_PATH,
+            get(wechat_callback),
+        )
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -243,35 +263,58 @@ async fn pay(
     super::start_payment(&state, &client, &ctx, order.id, form.get("provider")).await
 }
 
-/// A pending payment's QR code, for the shopper to scan with the provider's app; the page looks
-/// again every few seconds and goes back to the order once it is paid.
-async fn pay_code(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    Path((id, payment_id)): Path<(Uuid, Uuid)>,
-) -> WebResult<Response> {
-    let (session, order) = own_order(&state, &ctx, id).await?;
-    let count = cart_count(&state, session.as_ref()).await?;
+/// An order waiting for payment, with the shopper's session and the payment.
+type PendingPayment = (
+    Option<WebSession>,
+    storage::orders::OrderView,
+    storage::payments::PaymentView,
+);
+
+/// The shopper's order `id` and its payment `payment_id` while both wait for payment (with the
+/// session); once either has settled, a redirect to the order's page. Another
+/// member's order, or a payment of another order, is not found.
+async fn pending_payment(
+    state: &AppState,
+    ctx: &Ctx,
+    id: Uuid,
+    payment_id: Uuid,
+) -> WebResult<PendingPayment> {
+    let (session, order) = own_order(state, ctx, id).await?;
     let payment = storage::payments::get(&state.store, payment_id).await?;
     if payment.order_id != order.id {
         return Err(AppError::not_found("no such payment").into());
     }
     if payment.status != "pending" || order.status != OrderStatus::PendingPayment {
-        return Ok(redirect(&format!("/orders/{id}")));
+        return Err(WebError::Redirect(format!("/orders/{id}")));
     }
-    let code_url = storage::payments::prepay(
+    Ok((session, order, payment))
+}
+
+/// A pending payment's QR code, for the shopper to scan with the provider's app; the page looks
+/// again every few seconds and goes back to the order once it is paid. A WeChat Pay payment with
+/// no QR code is paid in WeChat: its JSAPI page.
+async fn pay_code(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((id, payment_id)): Path<(Uuid, Uuid)>,
+) -> WebResult<Response> {
+    let (session, order, payment) = pending_payment(&state, &ctx, id, payment_id).await?;
+    let count = cart_count(&state, session.as_ref()).await?;
+    let provider = Provider::of_method_name(&payment.method);
+    let code_url = match storage::payments::prepay(
         &state.store,
         storage::payments::Payable::Payment,
         payment_id,
     )
     .await?
-    .and_then(|kept| serde_json::from_str::<retail_payments::Prepay>(&kept).ok())
-    .and_then(|prepay| match prepay {
-        retail_payments::Prepay::QrCode { code_url } => Some(code_url),
-        _ => None,
-    })
-    .ok_or_else(|| AppError::not_found("this payment has no QR code"))?;
-    let provider = crate::app::payment_providers::Provider::of_method_name(&payment.method);
+    .and_then(|kept| serde_json::from_str::<Prepay>(&kept).ok())
+    {
+        Some(Prepay::QrCode { code_url }) => code_url,
+        None if provider == Some(Provider::WechatPay) => {
+            return Ok(redirect(&format!("{WECHAT_PAY_DIRECTORY}{payment_id}")))
+        }
+        _ => return Err(AppError::not_found("this payment has no QR code").into()),
+    };
     let body = html! {
         meta http-equiv="refresh" content="3";
         div.card.center {
@@ -288,6 +331,118 @@ async fn pay_code(
         count,
         body,
     ))
+}
+
+/// A pending WeChat Pay payment paid inside WeChat (JSAPI), for the openid WeChat gave this
+/// session: the in-app parameters signed afresh for this visit (the same prepay, asked again),
+/// handed by the page's script to `WeixinJSBridge`.
+async fn wechat_pay_page(
+    client: crate::actor::ClientAddr,
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(payment_id): Path<Uuid>,
+) -> WebResult<Response> {
+    let order_id = storage::payments::get(&state.store, payment_id)
+        .await?
+        .order_id;
+    let (session, order, payment) = pending_payment(&state, &ctx, order_id, payment_id).await?;
+    let openid = match &session {
+        Some(s) if Provider::of_method_name(&payment.method) == Some(Provider::WechatPay) => {
+            crate::app::wechat_oauth::session_openid(&state, s.id).await?
+        }
+        _ => None,
+    }
+    .ok_or_else(|| AppError::not_found("this payment is not paid in WeChat"))?;
+    let started = crate::app::payments::start_order_payment(
+        &state,
+        &client,
+        payment.id,
+        order.id,
+        Provider::WechatPay,
+        &crate::app::payments::PayScene::WechatJsapi { openid },
+    )
+    .await?;
+    let Prepay::InApp { params } = started.prepay else {
+        return Err(AppError::not_found("this payment is not paid in WeChat").into());
+    };
+    let count = cart_count(&state, session.as_ref()).await?;
+    let done = format!("/orders/{}/pay/{}/done", order.id, payment.id);
+    let body = html! {
+        div.card.center #wechat-pay data-params=(params.to_string()) data-done=(done) {
+            b { (Provider::WechatPay.label()) }
+            p { (ctx.t("在微信中支付 ", "Pay in WeChat ")) b.price { (yuan(payment.amount.fen())) } }
+            p.muted { (order.order_no) }
+            p #wechat-pay-status role="status"
+                data-cancelled=(ctx.t("支付已取消。", "The payment was cancelled."))
+                data-failed=(ctx.t("支付未完成，请重试。", "The payment did not go through; try again.")) {
+                (ctx.t("正在打开微信支付…", "Opening WeChat Pay…"))
+            }
+            button.btn.block #wechat-pay-again type="button" hidden style="margin-bottom:8px" { (ctx.t("重新支付", "Pay again")) }
+            a.btn.secondary.block href={ "/orders/" (order.id) } { (ctx.t("返回订单", "Back to the order")) }
+        }
+    };
+    Ok(shop_page(
+        &ctx,
+        ctx.t("微信支付", "WeChat Pay"),
+        count,
+        body,
+    ))
+}
+
+/// Where the JSAPI page goes once WeChat says the shopper paid: WeChat's word in the browser is
+/// not a payment, so this page looks again every two seconds until the provider's notification
+/// (or the settler's query) has settled the payment, then goes back to the order.
+async fn pay_done(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((id, payment_id)): Path<(Uuid, Uuid)>,
+) -> WebResult<Response> {
+    let (session, order, payment) = pending_payment(&state, &ctx, id, payment_id).await?;
+    let count = cart_count(&state, session.as_ref()).await?;
+    let body = html! {
+        meta http-equiv="refresh" content="2";
+        div.card.center #pay-confirming {
+            p { (ctx.t("正在确认支付结果…", "Confirming the payment…")) }
+            p.muted { (order.order_no) " · " (yuan(payment.amount.fen())) }
+            a.btn.secondary.block href={ "/orders/" (order.id) } { (ctx.t("返回订单", "Back to the order")) }
+        }
+    };
+    Ok(shop_page(
+        &ctx,
+        ctx.t("确认支付", "Confirming"),
+        count,
+        body,
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+struct WechatCallback {
+    code: Option<String>,
+    state: Option<String>,
+}
+
+/// WeChat's authorisation sends the browser back here with `code` and `state`: the state must be
+/// this session's and unused, the code is exchanged for the shopper's openid, and the order's
+/// JSAPI payment is started. Any failure is a page saying what to do; no payment is started.
+async fn wechat_callback(
+    client: crate::actor::ClientAddr,
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(callback): Query<WechatCallback>,
+) -> WebResult<Response> {
+    let session = session(&state, &ctx).await?;
+    let authorised = crate::app::wechat_oauth::finish(
+        &state,
+        session.as_ref().map(|s| s.id),
+        callback.state.as_deref(),
+        callback.code.as_deref(),
+    )
+    .await?;
+    let (_, order) = own_order(&state, &ctx, authorised.order_id).await?;
+    if order.status != OrderStatus::PendingPayment {
+        return Ok(redirect(&format!("/orders/{}", order.id)));
+    }
+    super::pay_in_wechat(&state, &client, order.id, authorised.openid).await
 }
 
 async fn cancel(
