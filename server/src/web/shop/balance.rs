@@ -73,8 +73,8 @@ async fn balance(
     let providers: Vec<Provider> = state.payments.available();
     let count = cart_count(&state, session.as_ref()).await?;
     let body = html! {
-        @if let Some(code) = &notice.error { p.card.error role="alert" #balance-error { (balance_error_text(&ctx, code)) } }
-        @if notice.done.as_deref() == Some("pin") { p.card role="status" #pin-set { (ctx.t("支付密码已设置", "Your payment PIN is set")) } }
+        @if let Some(code) = &notice.error { div.notice.err role="alert" #balance-error { (balance_error_text(&ctx, code)) } }
+        @if notice.done.as_deref() == Some("pin") { div.notice role="status" #pin-set { (ctx.t("支付密码已设置", "Your payment PIN is set")) } }
         div.card {
             div.kpis {
                 div.kpi { span.muted { (ctx.t("余额", "Balance")) } b #balance-total { (yuan(split.total().fen())) } }
@@ -122,7 +122,7 @@ async fn balance(
             @if ledger.items.is_empty() { p.muted { (ctx.t("暂无记录", "Nothing yet")) } }
             @for e in &ledger.items {
                 div.spread {
-                    span { (e.reason) @if e.reason.is_empty() { (e.kind) } br; span.muted { (when(e.created_at.timestamp_millis())) } }
+                    span { (super::ledger_kind(ctx.lang, &e.kind)) br; span.muted { (when(e.created_at.timestamp_millis())) } }
                     b { (yuan(e.amount.fen())) @if !e.bonus.is_zero() { " " span.muted { "(" (ctx.t("赠送 ", "bonus ")) (yuan(e.bonus.fen())) ")" } } }
                 }
             }
@@ -251,7 +251,7 @@ async fn pin_page(
         None => "/me/balance".to_owned(),
     };
     let body = html! {
-        @if let Some(code) = &p.error { p.card.error role="alert" #pin-error { (balance_error_text(&ctx, code)) } }
+        @if let Some(code) = &p.error { div.notice.err role="alert" #pin-error { (balance_error_text(&ctx, code)) } }
         form.card method="post" action="/me/pay-pin" {
             (ctx.csrf_field())
             input type="hidden" name="back" value=(back);
@@ -348,7 +348,7 @@ fn reset_view(
     error: Option<&str>,
 ) -> Response {
     let body = html! {
-        @if let Some(e) = error { p.card.error role="alert" #pin-error { (e) } }
+        @if let Some(e) = error { div.notice.err role="alert" #pin-error { (e) } }
         form.card method="post" action="/me/pay-pin/reset/code" {
             (ctx.csrf_field())
             b { (ctx.t("重置支付密码", "Reset your payment PIN")) }

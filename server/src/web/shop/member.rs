@@ -332,7 +332,7 @@ async fn me(State(state): State<AppState>, ctx: Ctx) -> WebResult<Response> {
             b { (ctx.t("积分明细", "Points history")) }
             @if points.items.is_empty() { p.muted { (ctx.t("暂无记录", "Nothing yet")) } }
             @for e in &points.items {
-                div.spread { span { (ledger_kind(ctx.lang, &e.kind)) @if !e.reason.is_empty() { " · " (e.reason) } br; span.muted { (when(e.created_at.timestamp_millis())) } }
+                div.spread { span { (super::ledger_kind(ctx.lang, &e.kind)) @if !e.reason.is_empty() { " · " (e.reason) } br; span.muted { (when(e.created_at.timestamp_millis())) } }
                     b { @if e.delta > 0 { "+" } (e.delta) } }
             }
         }
@@ -340,7 +340,7 @@ async fn me(State(state): State<AppState>, ctx: Ctx) -> WebResult<Response> {
             b { (ctx.t("余额明细", "Balance history")) }
             @if balance.items.is_empty() { p.muted { (ctx.t("暂无记录", "Nothing yet")) } }
             @for e in &balance.items {
-                div.spread { span { (ledger_kind(ctx.lang, &e.kind)) br; span.muted { (when(e.created_at.timestamp_millis())) } } b { (yuan(e.amount.fen())) } }
+                div.spread { span { (super::ledger_kind(ctx.lang, &e.kind)) br; span.muted { (when(e.created_at.timestamp_millis())) } } b { (yuan(e.amount.fen())) } }
             }
         }
     };
@@ -463,19 +463,6 @@ fn notice_text(
 }
 
 /// A ledger row's kind for people.
-fn ledger_kind(lang: Lang, kind: &str) -> &'static str {
-    match kind {
-        "earn" => lang.t("消费获得", "Earned"),
-        "redeem" => lang.t("抵扣使用", "Redeemed"),
-        "expire" => lang.t("过期", "Expired"),
-        "adjust" => lang.t("人工调整", "Adjustment"),
-        "reverse" | "refund" => lang.t("退货退回", "Returned"),
-        "topup" => lang.t("充值", "Top-up"),
-        "pay" => lang.t("支付", "Payment"),
-        _ => lang.t("其他", "Other"),
-    }
-}
-
 /// The privacy-policy box of the log-in form (required for a sign-up).
 fn consent_box(ctx: &Ctx, errors: &FieldErrors) -> maud::Markup {
     let err = errors.get("consent");

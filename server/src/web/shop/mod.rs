@@ -210,3 +210,17 @@ pub async fn pay_in_wechat(
         WECHAT_PAY_DIRECTORY, started.payment.id
     )))
 }
+
+/// A points or balance ledger row's kind for people.
+pub fn ledger_kind(lang: crate::web::Lang, kind: &str) -> &'static str {
+    match kind {
+        "earn" => lang.t("消费获得", "Earned"),
+        "redeem" => lang.t("抵扣使用", "Redeemed"),
+        "expire" => lang.t("过期", "Expired"),
+        "adjust" => lang.t("人工调整", "Adjustment"),
+        "reverse" | "refund" => lang.t("退货退回", "Returned"),
+        "topup" => lang.t("充值", "Top-up"),
+        "pay" => lang.t("支付", "Payment"),
+        _ => lang.t("其他", "Other"),
+    }
+}

@@ -182,7 +182,7 @@ async fn order(
         @if order.status == OrderStatus::PendingPayment {
             div.card {
                 p { (ctx.t("请在 ", "Please pay by ")) @if let Some(e) = order.expires_at { (when(e.timestamp_millis())) } (ctx.t(" 前完成支付", "")) }
-                @if let Some(code) = &params.pay_error { p.error role="alert" #pay-error { (super::balance_error_text(&ctx, code)) } }
+                @if let Some(code) = &params.pay_error { div.notice.err role="alert" #pay-error { (super::balance_error_text(&ctx, code)) } }
                 @if paid_fen > 0 {
                     p #paid-by-balance { (ctx.t("已用余额支付 ", "Paid from your balance: ")) (yuan(paid_fen)) (ctx.t("，还需支付 ", "; left to pay: ")) b.price { (yuan(left_fen)) } }
                 }
