@@ -71,6 +71,8 @@ pub struct PaymentRow {
     pub provider_ref: Option<String>,
     /// True for a lane payment whose sale has not reached the server.
     pub at_lane: bool,
+    /// True for a member's recharge of their stored balance (no order).
+    pub recharge: bool,
     /// When it was paid (Unix ms).
     pub paid_at: Option<i64>,
     /// When it was started (Unix ms).
@@ -86,8 +88,8 @@ fn opt_uuid(row: &sqlx::any::AnyRow, name: &str) -> AppResult<Option<Uuid>> {
 
 /// Payments matching `q`, newest first, with how many match.
 pub async fn payments(store: &Store, q: &PaymentQuery) -> AppResult<(Vec<PaymentRow>, i64)> {
-    // Lane payments have no order number until their sale arrives: a search by order number
-    // leaves them out.
+    // Lane payments have no order number until their sale arrives, members' recharges none at
+    // all: a search by order number leaves them out.
     let union = "SELECT p.id, p.order_id, o.order_no, p.method, p.scene, p.amount_fen, \
          p.refunded_fen, p.status, p.provider_ref, CAST(0 AS BIGINT) AS at_lane, p.paid_at, p.created_at \
          FROM payments p JOIN orders o ON o.id = p.order_id \
@@ -102,7 +104,13 @@ pub async fn payments(store: &Store, q: &PaymentQuery) -> AppResult<(Vec<Payment
          lp.created_at FROM lane_payments lp \
          WHERE NOT EXISTS (SELECT 1 FROM payments pp WHERE pp.id = lp.id) AND $1 IS NULL \
          AND ($2 IS NULL OR lp.provider_ref = $2) AND ($3 IS NULL OR lp.method = $3) \
-         AND ($4 IS NULL OR lp.created_at >= $4) AND ($5 IS NULL OR lp.created_at < $5)";
+         AND ($4 IS NULL OR lp.created_at >= $4) AND ($5 IS NULL OR lp.created_at < $5) \
+         UNION ALL \
+         SELECT rc.id, NULL AS order_id, NULL AS order_no, rc.method, rc.scene, rc.pay_fen AS amount_fen, \
+         CAST(0 AS BIGINT) AS refunded_fen, rc.status, rc.provider_ref, \
+         CAST(2 AS BIGINT) AS at_lane, rc.paid_at, rc.created_at FROM recharges rc \
+         WHERE $1 IS NULL AND ($2 IS NULL OR rc.provider_ref = $2) AND ($3 IS NULL OR rc.method = $3) \
+         AND ($4 IS NULL OR rc.created_at >= $4) AND ($5 IS NULL OR rc.created_at < $5)";
     let page = format!("{union} ORDER BY created_at DESC, id DESC LIMIT $6 OFFSET $7");
     let count = format!("SELECT COUNT(*) AS n FROM ({union}) found");
     super::fetch_page(
@@ -123,6 +131,7 @@ pub async fn payments(store: &Store, q: &PaymentQuery) -> AppResult<(Vec<Payment
                 status: col(r, "status")?,
                 provider_ref: col(r, "provider_ref")?,
                 at_lane: col::<i64>(r, "at_lane")? == 1,
+                recharge: col::<i64>(r, "at_lane")? == 2,
                 paid_at: col(r, "paid_at")?,
                 created_at: col(r, "created_at")?,
             })

@@ -139,6 +139,12 @@ const LANE_PAYMENTS: &str = "SELECT 'payment' AS kind, lp.id, lp.id AS payment_i
      WHERE lp.method = $1 AND lp.status = 'succeeded' AND lp.order_id IS NULL \
      AND NOT EXISTS (SELECT 1 FROM payments pp WHERE pp.id = lp.id)";
 
+/// Members' recharges through `method` that were paid (a recharge is a trade of its own at the
+/// provider, with no order).
+const RECHARGES: &str = "SELECT 'payment' AS kind, rc.id, rc.id AS payment_id, \
+     NULL AS order_id, rc.pay_fen AS amount_fen, rc.paid_at AS at, rc.provider_ref FROM recharges rc \
+     WHERE rc.method = $1 AND rc.status = 'paid'";
+
 /// Refunds through `method` the provider accepted (`processing`) or made (`success`). A
 /// refund's time: when it succeeded (its last change: a final state changes no more), or, still
 /// processing, when it was asked for (the settler touches `updated_at` whenever it asks).
@@ -148,8 +154,8 @@ const REFUNDS: &str = "SELECT 'refund' AS kind, r.id, r.payment_id, r.order_id, 
      WHERE r.method = $1 AND r.state IN ('processing', 'success')";
 
 /// Our payments and refunds through `method` (a tender name, e.g. `wechat_pay`) dated in
-/// `[from_ms, to_ms)`: order payments by when they were paid, lane payments not yet pushed by
-/// when they succeeded, refunds by when they succeeded or (still processing) were asked for.
+/// `[from_ms, to_ms)`: order payments and recharges by when they were paid, lane payments not yet
+/// pushed by when they succeeded, refunds by when they succeeded or (still processing) were asked for.
 pub async fn ours_of_day(
     store: &Store,
     method: &str,
@@ -159,6 +165,7 @@ pub async fn ours_of_day(
     let sql = format!(
         "{PAYMENTS} AND p.paid_at >= $2 AND p.paid_at < $3 \
          UNION ALL {LANE_PAYMENTS} AND lp.updated_at >= $2 AND lp.updated_at < $3 \
+         UNION ALL {RECHARGES} AND rc.paid_at >= $2 AND rc.paid_at < $3 \
          UNION ALL {REFUNDS} AND ((r.state = 'success' AND r.updated_at >= $2 AND r.updated_at < $3) \
          OR (r.state = 'processing' AND r.created_at >= $2 AND r.created_at < $3))"
     );
@@ -183,7 +190,8 @@ pub async fn ours_by_ids(
     for chunk in payment_ids.chunks(super::MAX_PARAMS / 2) {
         let list = placeholders(2, chunk.len());
         let sql = format!(
-            "{PAYMENTS} AND p.id IN ({list}) UNION ALL {LANE_PAYMENTS} AND lp.id IN ({list})"
+            "{PAYMENTS} AND p.id IN ({list}) UNION ALL {LANE_PAYMENTS} AND lp.id IN ({list}) \
+             UNION ALL {RECHARGES} AND rc.id IN ({list})"
         );
         let mut query = sqlx::query(&sql).bind(method);
         for id in chunk {

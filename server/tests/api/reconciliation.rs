@@ -252,6 +252,30 @@ impl Ours<'_> {
         .await;
     }
 
+    /// A member's recharge through `method`, paid at `at` (the demo's first member).
+    pub(crate) async fn recharge(
+        &self,
+        id: Uuid,
+        method: &str,
+        fen: i64,
+        provider_ref: &str,
+        at: i64,
+    ) {
+        self.exec(
+            "INSERT INTO recharges (id, member_id, pay_fen, bonus_fen, method, scene, status, \
+             provider_ref, paid_at, created_at, updated_at) \
+             VALUES ($1, (SELECT MIN(id) FROM members), $2, 0, $3, 'qr', 'paid', $4, $5, $5, $5)",
+            vec![
+                Bind::Text(id.to_string()),
+                Bind::Int(fen),
+                Bind::Text(method.into()),
+                Bind::Text(provider_ref.into()),
+                Bind::Int(at),
+            ],
+        )
+        .await;
+    }
+
     /// A refund of `payment` in `state`, last changed at `at`.
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn refund(
@@ -468,6 +492,17 @@ async fn bills_are_matched_line_by_line(app: TestApp) {
         a_refund, a_paid, a_order, "alipay", 321, "success", None, a_at,
     )
     .await;
+    // A member's recharge through Alipay: a trade of its own, with no order.
+    let recharge = Uuid::now_v7();
+    let t_recharge = charge(&app, &fakes, Provider::Alipay, recharge, 10_000).await;
+    ours.recharge(
+        recharge,
+        "alipay",
+        10_000,
+        &t_recharge.transaction_id,
+        paid_ms(&t_recharge),
+    )
+    .await;
 
     // The job, the next morning: both days reconciled.
     let next_morning = beijing_at(date + Days::days(1), 10, 30);
@@ -493,7 +528,7 @@ async fn bills_are_matched_line_by_line(app: TestApp) {
     let a = alipay_run.counts;
     assert_eq!(
         (a.bill_lines, a.our_records, a.matched, a.mismatches()),
-        (2, 2, 2, 0)
+        (3, 3, 3, 0)
     );
     let mut got = outcomes(&app, alipay_run.run_id).await;
     got.sort();
@@ -501,6 +536,7 @@ async fn bills_are_matched_line_by_line(app: TestApp) {
         got,
         vec![
             (EntryKind::Payment, hex(a_paid), Outcome::Matched),
+            (EntryKind::Payment, hex(recharge), Outcome::Matched),
             (EntryKind::Refund, hex(a_refund), Outcome::Matched),
         ]
     );

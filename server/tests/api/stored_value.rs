@@ -292,7 +292,23 @@ async fn a_recharge_is_credited_once_with_its_bonus(f: Fixture) {
         .unwrap()
         .unwrap();
     assert_eq!(recharge.status, "paid");
-    assert!(recharge.transaction_id.is_some());
+    let transaction = recharge
+        .transaction_id
+        .clone()
+        .expect("the provider's transaction id");
+    // Head office finds it by the provider's transaction id.
+    let (rows, total) = retail_server::storage::payment_review::payments(
+        &app.state.store,
+        &retail_server::storage::payment_review::PaymentQuery {
+            provider_ref: Some(transaction),
+            limit: 10,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(total, 1);
+    assert!(rows[0].recharge && rows[0].id == id && rows[0].order_id.is_none());
 }
 on_both!(a_recharge_is_credited_once_with_its_bonus);
 

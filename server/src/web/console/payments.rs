@@ -299,7 +299,8 @@ fn payment_table(
             @for r in &page.rows {
                 tr {
                     td { (order_link(r.order_id, r.order_no.as_deref()))
-                         @if r.at_lane { " " span.muted { (ctx.t("门店收银（销售未上传）", "lane (sale not pushed yet)")) } } }
+                         @if r.at_lane { " " span.muted { (ctx.t("门店收银（销售未上传）", "lane (sale not pushed yet)")) } }
+                         @if r.recharge { span.muted data-recharge { (ctx.t("会员充值", "member recharge")) } } }
                     td { (when(r.paid_at.unwrap_or(r.created_at))) }
                     td { (method_label(ctx.lang, &r.method)) @if let Some(s) = &r.scene { " · " (s) } }
                     td.txn { (r.provider_ref.as_deref().unwrap_or("")) }
