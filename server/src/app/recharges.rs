@@ -105,6 +105,40 @@ pub async fn set_package_active(
     storage::stored_value::set_package_active(&state.store, id, active, &staff.actor()).await
 }
 
+/// Records a pending recharge of an offered package for a member through `provider` without
+/// asking the provider yet (inside WeChat's browser the shopper's openid comes first); a retry
+/// with the same id answers the same recharge. 422 for a package not offered, 409 `not_payable`
+/// for a recharge no longer pending. Answers the recharge and its package.
+pub async fn reserve(
+    state: &AppState,
+    member_id: Uuid,
+    recharge_id: Uuid,
+    package_id: Uuid,
+    provider: Provider,
+    scene: &super::payment_providers::PayScene,
+) -> AppResult<(Recharge, RechargePackage)> {
+    let package = storage::stored_value::package_by_id(&state.store, package_id)
+        .await?
+        .filter(|p| p.active)
+        .ok_or_else(|| AppError::field("package", "no such recharge package is offered"))?;
+    let recharge = storage::stored_value::create_recharge(
+        &state.store,
+        recharge_id,
+        member_id,
+        &package,
+        provider.method().as_str(),
+        scene.stored(),
+    )
+    .await?;
+    if recharge.status != "pending" {
+        return Err(AppError::conflict(
+            "not_payable",
+            format!("recharge {} is {}", recharge.id, recharge.status),
+        ));
+    }
+    Ok((recharge, package))
+}
+
 /// A recharge started: the recharge and what the member pays it with.
 #[derive(Clone, Debug)]
 pub struct StartedRecharge {
@@ -137,25 +171,8 @@ pub async fn start(
         &format!("intent:member:{member_id}"),
         limits.payment_intents_per_minute_per_member,
     )?;
-    let package = storage::stored_value::package_by_id(&state.store, package_id)
-        .await?
-        .filter(|p| p.active)
-        .ok_or_else(|| AppError::field("package", "no such recharge package is offered"))?;
-    let recharge = storage::stored_value::create_recharge(
-        &state.store,
-        recharge_id,
-        member_id,
-        &package,
-        provider.method().as_str(),
-        scene.stored(),
-    )
-    .await?;
-    if recharge.status != "pending" {
-        return Err(AppError::conflict(
-            "not_payable",
-            format!("recharge {} is {}", recharge.id, recharge.status),
-        ));
-    }
+    let (recharge, package) =
+        reserve(state, member_id, recharge_id, package_id, provider, scene).await?;
     if let Some(kept) =
         storage::payments::prepay(&state.store, Payable::Recharge, recharge.id).await?
     {

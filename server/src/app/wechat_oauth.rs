@@ -27,6 +27,7 @@ use crate::actor::ClientAddr;
 use crate::error::{AppError, AppResult};
 use crate::secrets::token_hash;
 use crate::storage;
+pub use crate::storage::wechat_oauth::PaidInWechat;
 
 /// How long a `state` may wait for WeChat's callback (10 minutes; WeChat's codes live 5).
 pub const STATE_TTL_MS: i64 = 10 * 60 * 1000;
@@ -60,14 +61,15 @@ fn not_configured() -> AppError {
     AppError::Unavailable("WeChat authorisation is not configured on this server".into())
 }
 
-/// Starts an authorisation for paying `order_id` from the shop session `session_id`: records a
-/// new `state` and answers the address of WeChat's authorisation page to send the browser to.
-/// Limited per client address like payment intents (429 beyond).
+/// Starts an authorisation for paying `target` (an order or a member's recharge) from the shop
+/// session `session_id`: records a new `state` and answers the address of WeChat's
+/// authorisation page to send the browser to. Limited per client address like payment intents
+/// (429 beyond).
 pub async fn begin(
     state: &AppState,
     client: &ClientAddr,
     session_id: Uuid,
-    order_id: Uuid,
+    target: PaidInWechat,
 ) -> AppResult<String> {
     let oauth = state.payments.wechat_oauth().ok_or_else(not_configured)?;
     state.limiter.check(
@@ -79,7 +81,7 @@ pub async fn begin(
         &state.store,
         &token_hash(&token),
         session_id,
-        order_id,
+        target,
         STATE_TTL_MS,
     )
     .await?;
@@ -87,12 +89,12 @@ pub async fn begin(
     Ok(oauth.authorize_url(&callback, &token))
 }
 
-/// What a finished authorisation gives: the order it was started for and the shopper's openid
+/// What a finished authorisation gives: what it was started to pay and the shopper's openid
 /// (now kept with the session).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Authorised {
-    /// The order being paid.
-    pub order_id: Uuid,
+    /// The order or recharge being paid.
+    pub target: PaidInWechat,
     /// The shopper's openid for the merchant's app id.
     pub openid: String,
 }
@@ -153,7 +155,7 @@ pub async fn finish(
         .await?
         .ok_or_else(bad_link)?;
     let Some(session_id) = session_id.filter(|s| *s == taken.session_id) else {
-        tracing::warn!(order = %taken.order_id, "a WeChat authorisation state came back to another browser session");
+        tracing::warn!(target = ?taken.target, "a WeChat authorisation state came back to another browser session");
         return Err(bad_link());
     };
     if taken.expires_at <= storage::now_ms() {
@@ -172,7 +174,7 @@ pub async fn finish(
     let openid = oauth.openid(code).await.map_err(exchange_error)?;
     storage::wechat_oauth::set_session_openid(&state.store, session_id, &openid).await?;
     Ok(Authorised {
-        order_id: taken.order_id,
+        target: taken.target,
         openid,
     })
 }

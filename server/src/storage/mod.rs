@@ -150,14 +150,19 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../../migrations/0019_stored_value_online.sql"),
     ),
     (
+        20,
+        "wechat_oauth",
+        include_str!("../../../migrations/0020_wechat_oauth.sql"),
+    ),
+    (
         21,
         "refund rejection",
         include_str!("../../../migrations/0021_refund_rejection.sql"),
     ),
     (
-        20,
-        "wechat_oauth",
-        include_str!("../../../migrations/0020_wechat_oauth.sql"),
+        22,
+        "wechat_oauth_recharges",
+        include_str!("../../../migrations/0022_wechat_oauth_recharges.sql"),
     ),
 ];
 

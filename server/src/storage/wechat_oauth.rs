@@ -1,31 +1,46 @@
-//! Storage for the shop's WeChat web authorisation (migration 0020): the `state` of an
-//! authorisation under way (`wechat_oauth_states`: its hash, the browser's session and the order,
-//! taken once) and the openid kept with a shop session (`web_sessions.wechat_openid`).
+//! Storage for the shop's WeChat web authorisation (migrations 0020, 0022): the `state` of an
+//! authorisation under way (`wechat_oauth_states`: its hash, the browser's session and what it
+//! pays — an order or a member's recharge — taken once) and the openid kept with a shop session
+//! (`web_sessions.wechat_openid`).
 
 use uuid::Uuid;
 
 use super::{col, now_ms, uuid_col, Store};
 use crate::error::AppResult;
 
-/// An authorisation's `state` as stored: whose session and which order it was made for.
+/// What an authorisation is started to pay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PaidInWechat {
+    /// An order's payment.
+    Order(Uuid),
+    /// A member's recharge of their stored balance.
+    Recharge(Uuid),
+}
+
+/// An authorisation's `state` as stored: whose session and what it was made to pay.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OauthState {
     /// The shop session (`web_sessions.id`) that was sent to WeChat.
     pub session_id: Uuid,
-    /// The order it pays.
-    pub order_id: Uuid,
+    /// What it pays.
+    pub target: PaidInWechat,
     /// When it stops being usable (Unix ms).
     pub expires_at: i64,
 }
 
-/// Records a new state (by its hash) for a session and an order, and deletes the expired ones.
+/// Records a new state (by its hash) for a session and what it pays, and deletes the expired
+/// ones.
 pub async fn put_state(
     store: &Store,
     state_hash: &str,
     session_id: Uuid,
-    order_id: Uuid,
+    target: PaidInWechat,
     ttl_ms: i64,
 ) -> AppResult<()> {
+    let (order_id, recharge_id) = match target {
+        PaidInWechat::Order(id) => (Some(id.to_string()), None),
+        PaidInWechat::Recharge(id) => (None, Some(id.to_string())),
+    };
     let now = now_ms();
     let mut tx = store.begin().await?;
     sqlx::query("DELETE FROM wechat_oauth_states WHERE expires_at <= $1")
@@ -33,12 +48,13 @@ pub async fn put_state(
         .execute(&mut *tx)
         .await?;
     sqlx::query(
-        "INSERT INTO wechat_oauth_states (state_hash, session_id, order_id, created_at, \
-         expires_at) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO wechat_oauth_states (state_hash, session_id, order_id, recharge_id, \
+         created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(state_hash)
     .bind(session_id.to_string())
-    .bind(order_id.to_string())
+    .bind(order_id)
+    .bind(recharge_id)
     .bind(now)
     .bind(now.saturating_add(ttl_ms))
     .execute(&mut *tx)
@@ -53,15 +69,20 @@ pub async fn put_state(
 pub async fn take_state(store: &Store, state_hash: &str) -> AppResult<Option<OauthState>> {
     let row = sqlx::query(
         "DELETE FROM wechat_oauth_states WHERE state_hash = $1 \
-         RETURNING session_id, order_id, expires_at",
+         RETURNING session_id, order_id, recharge_id, expires_at",
     )
     .bind(state_hash)
     .fetch_optional(store.writer())
     .await?;
     row.map(|row| {
+        let order: Option<String> = col(&row, "order_id")?;
+        let target = match order {
+            Some(_) => PaidInWechat::Order(uuid_col(&row, "order_id")?),
+            None => PaidInWechat::Recharge(uuid_col(&row, "recharge_id")?),
+        };
         Ok(OauthState {
             session_id: uuid_col(&row, "session_id")?,
-            order_id: uuid_col(&row, "order_id")?,
+            target,
             expires_at: col(&row, "expires_at")?,
         })
     })

@@ -65,7 +65,8 @@ fn yuan(text: &str) -> Money {
     Money::parse(text).unwrap()
 }
 
-async fn member_id(app: &TestApp, phone: &str) -> Uuid {
+/// The member id of a shopper's phone.
+pub(crate) async fn member_id(app: &TestApp, phone: &str) -> Uuid {
     retail_server::storage::members::by_phone(
         &app.state.store,
         &app.state.keys,

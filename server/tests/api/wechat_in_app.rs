@@ -350,3 +350,100 @@ async fn deleting_the_account_forgets_the_openid(p: Providers) {
     );
 }
 on_both!(deleting_the_account_forgets_the_openid);
+
+/// Inside WeChat a recharge is paid in place too: WeChat's authorisation first (the recharge
+/// recorded, nothing asked of WeChat Pay yet), then the JSAPI page for the recharge, a
+/// confirmation page until WeChat Pay's notification credits principal and bonus; the next
+/// recharge of the session goes straight to its JSAPI page.
+async fn wechat_browser_recharges_in_place(p: Providers) {
+    let app = &p.app;
+    let phone = "13800138065";
+    let mut b = shopper_in(Browser::with_user_agent(app, WECHAT_AGENT), phone).await;
+    let (_, offered) = app.get("/api/v1/recharge-packages", None).await;
+    let package = offered[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(offered[0]["pay"], "100.00");
+    let recharge = Uuid::now_v7();
+    let page = b
+        .post_csrf(
+            "/me/balance/recharge",
+            &[
+                ("id", &recharge.to_string()),
+                ("package", &package),
+                ("provider", "wechat_pay"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let authorize = page.location.unwrap();
+    assert!(
+        authorize.starts_with(&format!("{}/connect/oauth2/authorize?", p.wechat.base_url)),
+        "{authorize}"
+    );
+    assert!(
+        p.wechat.trade(&recharge.simple().to_string()).is_none(),
+        "nothing asked of WeChat Pay before the openid"
+    );
+    let callback = on_server(app, &wechat_sends_back(&authorize).await);
+    let page = b.get(&callback).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let pay_path = page.location.unwrap();
+    assert_eq!(pay_path, format!("/pay/wechat/{recharge}"));
+    let page = b.get(&pay_path).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let params = jsapi_params(&page.body);
+    assert_eq!(
+        p.wechat.check_request_payment(&params),
+        Ok(recharge.simple().to_string())
+    );
+    let trade = p.wechat.trade(&recharge.simple().to_string()).unwrap();
+    assert_eq!(trade.trade_type, "JSAPI");
+    assert_eq!(trade.openid, Some(p.wechat.oauth_openid()));
+    let done = between(&page.body, "data-done=\"", "\"").to_owned();
+    assert_eq!(done, format!("/me/balance/recharge/{recharge}"));
+    let waiting = b.get(&done).await;
+    assert!(
+        waiting.body.contains("id=\"recharge-confirming\""),
+        "{}",
+        waiting.body
+    );
+    let sent = p.wechat.pay(&recharge.simple().to_string()).await.unwrap();
+    assert_eq!(sent.answer, Some(204));
+    let settled = b.get(&done).await;
+    assert_eq!(settled.location.as_deref(), Some("/me/balance"));
+    let member = crate::stored_value::member_id(app, phone).await;
+    let split = retail_server::storage::members::balance_split(&app.state.store, member)
+        .await
+        .unwrap();
+    assert_eq!(
+        (split.principal.to_string(), split.bonus.to_string()),
+        ("100.00".to_owned(), "10.00".to_owned())
+    );
+
+    // The next recharge of this session: straight to its JSAPI page.
+    let second = Uuid::now_v7();
+    let page = b
+        .post_csrf(
+            "/me/balance/recharge",
+            &[
+                ("id", &second.to_string()),
+                ("package", &package),
+                ("provider", "wechat_pay"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        page.location.as_deref(),
+        Some(&*format!("/pay/wechat/{second}")),
+        "{} {}",
+        page.status,
+        page.body
+    );
+    assert_eq!(p.wechat.oauth_exchanges(), 1, "no second exchange");
+    // Another member's browser cannot open it.
+    let mut other = shopper_in(Browser::with_user_agent(app, WECHAT_AGENT), "13800138066").await;
+    assert_eq!(
+        other.get(&format!("/pay/wechat/{second}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+on_both!(wechat_browser_recharges_in_place);

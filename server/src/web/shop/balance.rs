@@ -164,6 +164,37 @@ async fn recharge(
     else {
         return Ok(redirect("/me/balance?error=failed"));
     };
+    // Inside WeChat's browser WeChat Pay is paid in place (JSAPI), for the openid WeChat gives
+    // this session (asked for first when it has none).
+    if ctx.wechat_browser
+        && provider == Provider::WechatPay
+        && crate::app::wechat_oauth::available(&state)
+    {
+        let session = super::ensure_session(&state, &ctx).await?;
+        let jsapi = PayScene::WechatJsapi {
+            openid: String::new(),
+        };
+        match crate::app::recharges::reserve(&state, member_id, id, package, provider, &jsapi).await
+        {
+            Ok(_) => {}
+            Err(e @ (AppError::Internal(_) | AppError::Unavailable(_))) => return Err(e.into()),
+            Err(e) => return Ok(redirect(&format!("/me/balance?error={}", error_code(&e)))),
+        }
+        if crate::app::wechat_oauth::session_openid(&state, session.id)
+            .await?
+            .is_some()
+        {
+            return super::recharge_in_wechat(&state, member_id, id).await;
+        }
+        let authorize = crate::app::wechat_oauth::begin(
+            &state,
+            &client,
+            session.id,
+            crate::app::wechat_oauth::PaidInWechat::Recharge(id),
+        )
+        .await?;
+        return Ok(redirect(&authorize));
+    }
     let scene = if ctx.mobile_browser && provider != Provider::Sandbox {
         PayScene::MobileWeb {
             return_url: format!("{}/me/balance", state.public_url),
@@ -209,9 +240,26 @@ async fn recharge_code(
             .and_then(|prepay| match prepay {
                 retail_payments::Prepay::QrCode { code_url } => Some(code_url),
                 _ => None,
-            })
-            .ok_or_else(|| AppError::not_found("this recharge has no QR code"))?;
+            });
     let count = cart_count(&state, session.as_ref()).await?;
+    let Some(code_url) = code_url else {
+        // Paid in WeChat (no QR): WeChat's word in the browser is not a payment, so this page
+        // looks again every two seconds until the provider's notification has credited it.
+        let body = html! {
+            meta http-equiv="refresh" content="2";
+            div.card.center #recharge-confirming {
+                p { (ctx.t("正在确认充值结果…", "Confirming the recharge…")) }
+                p.muted { (yuan(recharge.pay.fen())) }
+                a.btn.secondary.block href="/me/balance" { (ctx.t("返回余额", "Back to my balance")) }
+            }
+        };
+        return Ok(shop_page(
+            &ctx,
+            ctx.t("确认充值", "Confirming"),
+            count,
+            body,
+        ));
+    };
     let provider = Provider::of_method_name(&recharge.method);
     let body = html! {
         meta http-equiv="refresh" content="3";

@@ -138,7 +138,13 @@ pub async fn start_payment(
         return match crate::app::wechat_oauth::session_openid(state, session.id).await? {
             Some(openid) => pay_in_wechat(state, client, order_id, openid).await,
             None => Ok(redirect(
-                &crate::app::wechat_oauth::begin(state, client, session.id, order_id).await?,
+                &crate::app::wechat_oauth::begin(
+                    state,
+                    client,
+                    session.id,
+                    crate::app::wechat_oauth::PaidInWechat::Order(order_id),
+                )
+                .await?,
             )),
         };
     }
@@ -223,4 +229,104 @@ pub fn ledger_kind(lang: crate::web::Lang, kind: &str) -> &'static str {
         "pay" => lang.t("支付", "Payment"),
         _ => lang.t("其他", "Other"),
     }
+}
+
+/// The JSAPI page's card: WeChat's in-app payment parameters for the page's script
+/// (`/static/app.js`, which hands them to `WeixinJSBridge`), where to go once WeChat says paid,
+/// and what is paid.
+pub fn wechat_pay_card(
+    ctx: &Ctx,
+    count: i64,
+    params: &serde_json::Value,
+    done: &str,
+    amount: retail_domain::money::Money,
+    caption: &str,
+    back: &str,
+) -> axum::response::Response {
+    use crate::app::payment_providers::Provider;
+    let body = html! {
+        div.card.center #wechat-pay data-params=(params.to_string()) data-done=(done) {
+            b { (Provider::WechatPay.label()) }
+            p { (ctx.t("在微信中支付 ", "Pay in WeChat ")) b.price { (crate::web::yuan(amount.fen())) } }
+            p.muted { (caption) }
+            p #wechat-pay-status role="status"
+                data-cancelled=(ctx.t("支付已取消。", "The payment was cancelled."))
+                data-failed=(ctx.t("支付未完成，请重试。", "The payment did not go through; try again.")) {
+                (ctx.t("正在打开微信支付…", "Opening WeChat Pay…"))
+            }
+            button.btn.block #wechat-pay-again type="button" hidden style="margin-bottom:8px" { (ctx.t("重新支付", "Pay again")) }
+            a.btn.secondary.block href=(back) { (ctx.t("返回", "Back")) }
+        }
+    };
+    crate::web::shop_page(ctx, ctx.t("微信支付", "WeChat Pay"), count, body)
+}
+
+/// Sends the shopper to the JSAPI page of their pending recharge (which starts it at WeChat Pay
+/// for the openid this session was given); a recharge no longer pending goes back to the
+/// balance.
+pub async fn recharge_in_wechat(
+    state: &AppState,
+    member: Uuid,
+    recharge_id: Uuid,
+) -> WebResult<axum::response::Response> {
+    let recharge = crate::storage::stored_value::recharge_by_id(&state.store, recharge_id)
+        .await?
+        .filter(|r| r.member_id == member)
+        .ok_or_else(|| crate::error::AppError::not_found("no such recharge"))?;
+    if recharge.status != "pending" {
+        return Ok(redirect("/me/balance"));
+    }
+    Ok(redirect(&format!("{WECHAT_PAY_DIRECTORY}{recharge_id}")))
+}
+
+/// The JSAPI page of a member's pending recharge (in [`WECHAT_PAY_DIRECTORY`]): parameters
+/// signed afresh for this visit, for the openid this session was given.
+pub async fn recharge_wechat_page(
+    state: &AppState,
+    client: &crate::actor::ClientAddr,
+    ctx: &Ctx,
+    recharge_id: Uuid,
+) -> WebResult<axum::response::Response> {
+    let session = session(state, ctx).await?;
+    let (_, member) = require_member(session.as_ref(), "/me/balance")?;
+    let recharge = crate::storage::stored_value::recharge_by_id(&state.store, recharge_id)
+        .await?
+        .filter(|r| r.member_id == member && r.method == "wechat_pay")
+        .ok_or_else(|| crate::error::AppError::not_found("no such payment"))?;
+    if recharge.status != "pending" {
+        return Ok(redirect("/me/balance"));
+    }
+    let openid = match &session {
+        Some(s) => crate::app::wechat_oauth::session_openid(state, s.id).await?,
+        None => None,
+    }
+    .ok_or_else(|| crate::error::AppError::not_found("this recharge is not paid in WeChat"))?;
+    let package = recharge
+        .package_id
+        .ok_or_else(|| crate::error::AppError::not_found("no such recharge"))?;
+    let started = crate::app::recharges::start(
+        state,
+        client,
+        member,
+        recharge_id,
+        package,
+        crate::app::payment_providers::Provider::WechatPay,
+        &crate::app::payment_providers::PayScene::WechatJsapi { openid },
+    )
+    .await?;
+    let retail_payments::Prepay::InApp { params } = started.prepay else {
+        return Err(
+            crate::error::AppError::not_found("this recharge is not paid in WeChat").into(),
+        );
+    };
+    let count = cart_count(state, session.as_ref()).await?;
+    Ok(wechat_pay_card(
+        ctx,
+        count,
+        &params,
+        &format!("/me/balance/recharge/{recharge_id}"),
+        recharge.pay,
+        ctx.t("会员充值", "Balance recharge"),
+        "/me/balance",
+    ))
 }

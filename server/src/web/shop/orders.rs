@@ -25,6 +25,7 @@ use uuid::Uuid;
 
 use super::{cart_count, messages_link, require_member, session, WECHAT_PAY_DIRECTORY};
 use crate::app::payment_providers::Provider;
+use crate::app::wechat_oauth::PaidInWechat;
 use crate::app::AppState;
 use crate::error::AppError;
 use crate::storage;
@@ -342,9 +343,11 @@ async fn wechat_pay_page(
     ctx: Ctx,
     Path(payment_id): Path<Uuid>,
 ) -> WebResult<Response> {
-    let order_id = storage::payments::get(&state.store, payment_id)
-        .await?
-        .order_id;
+    let Some(paid) = storage::payments::find(&state.store, payment_id).await? else {
+        // Not an order's payment: a member's recharge paid in WeChat.
+        return super::recharge_wechat_page(&state, &client, &ctx, payment_id).await;
+    };
+    let order_id = paid.order_id;
     let (session, order, payment) = pending_payment(&state, &ctx, order_id, payment_id).await?;
     let openid = match &session {
         Some(s) if Provider::of_method_name(&payment.method) == Some(Provider::WechatPay) => {
@@ -367,25 +370,14 @@ async fn wechat_pay_page(
     };
     let count = cart_count(&state, session.as_ref()).await?;
     let done = format!("/orders/{}/pay/{}/done", order.id, payment.id);
-    let body = html! {
-        div.card.center #wechat-pay data-params=(params.to_string()) data-done=(done) {
-            b { (Provider::WechatPay.label()) }
-            p { (ctx.t("在微信中支付 ", "Pay in WeChat ")) b.price { (yuan(payment.amount.fen())) } }
-            p.muted { (order.order_no) }
-            p #wechat-pay-status role="status"
-                data-cancelled=(ctx.t("支付已取消。", "The payment was cancelled."))
-                data-failed=(ctx.t("支付未完成，请重试。", "The payment did not go through; try again.")) {
-                (ctx.t("正在打开微信支付…", "Opening WeChat Pay…"))
-            }
-            button.btn.block #wechat-pay-again type="button" hidden style="margin-bottom:8px" { (ctx.t("重新支付", "Pay again")) }
-            a.btn.secondary.block href={ "/orders/" (order.id) } { (ctx.t("返回订单", "Back to the order")) }
-        }
-    };
-    Ok(shop_page(
+    Ok(super::wechat_pay_card(
         &ctx,
-        ctx.t("微信支付", "WeChat Pay"),
         count,
-        body,
+        &params,
+        &done,
+        payment.amount,
+        &order.order_no,
+        &format!("/orders/{}", order.id),
     ))
 }
 
@@ -438,7 +430,14 @@ async fn wechat_callback(
         callback.code.as_deref(),
     )
     .await?;
-    let (_, order) = own_order(&state, &ctx, authorised.order_id).await?;
+    let order_id = match authorised.target {
+        PaidInWechat::Order(order_id) => order_id,
+        PaidInWechat::Recharge(recharge_id) => {
+            let (_, member) = require_member(session.as_ref(), "/me/balance")?;
+            return super::recharge_in_wechat(&state, member, recharge_id).await;
+        }
+    };
+    let (_, order) = own_order(&state, &ctx, order_id).await?;
     if order.status != OrderStatus::PendingPayment {
         return Ok(redirect(&format!("/orders/{}", order.id)));
     }
