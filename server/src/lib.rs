@@ -132,6 +132,11 @@ impl Application {
         )
         .await
         .context("starting the order writer")?;
+        let settings = Arc::new(settings);
+        let payment_intake =
+            app::payment_intake::PaymentIntake::start(store.clone(), settings.clone())
+                .await
+                .context("starting the payment writer")?;
         let shutdown = CancellationToken::new();
         let mut device_sessions = None;
         let (bus, broker) = if settings.mqtt.enabled {
@@ -184,9 +189,10 @@ impl Application {
         };
         let state = AppState::new(app::Shared {
             store,
-            settings: Arc::new(settings),
+            settings,
             keys: Arc::new(keys),
             intake,
+            payment_intake,
             catalog_cache: Arc::new(app::catalog_cache::CatalogCache::new(
                 std::time::Duration::from_secs(1),
             )),
@@ -285,6 +291,7 @@ impl Application {
         let _ = payment_sweeper.await;
         let _ = reconciliation.await;
         state.intake.close().await;
+        state.payment_intake.close().await;
         state.store.close().await;
         tracing::info!("stopped");
         Ok(())

@@ -279,7 +279,7 @@ impl Store {
         Ok(())
     }
 
-    /// This store for a task that runs on a runtime of its own (the order writer): on
+    /// This store for a task that runs on a runtime of its own (the order and payment writers): on
     /// PostgreSQL its writes get a small pool of their own, opened here, so their connections'
     /// I/O is driven by that runtime; on SQLite the one writer connection is shared (SQLite
     /// connections run on their own threads, whatever runtime asks).
@@ -292,7 +292,7 @@ impl Store {
                     .acquire_timeout(self.acquire_timeout)
                     .connect(&self.url)
                     .await
-                    .context("connecting the order writer to PostgreSQL")?,
+                    .context("connecting a writer of its own to PostgreSQL")?,
                 read: self.read.clone(),
                 dialect: self.dialect,
                 url: self.url.clone(),
