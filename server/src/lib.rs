@@ -251,6 +251,8 @@ impl Application {
         let payment_sweeper =
             tokio::spawn(app::sweeper::run_payments(state.clone(), cancel.clone()));
         let reconciliation = tokio::spawn(app::reconciliation::run(state.clone(), cancel.clone()));
+        let checkpoints =
+            tokio::spawn(app::sweeper::run_checkpoints(state.clone(), cancel.clone()));
         {
             // Personal data sealed with a retired data key (or before key ids) is sealed
             // again in the background.
@@ -290,6 +292,7 @@ impl Application {
         let _ = sweeper.await;
         let _ = payment_sweeper.await;
         let _ = reconciliation.await;
+        let _ = checkpoints.await;
         state.intake.close().await;
         state.payment_intake.close().await;
         state.store.close().await;

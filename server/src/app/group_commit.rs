@@ -21,8 +21,8 @@ use tokio_util::sync::CancellationToken;
 use crate::error::{AppError, AppResult};
 use crate::storage::Store;
 
-/// What one group-commit writer does with a batch.
-pub trait Batcher: Send + 'static {
+/// What one group-commit writer does with a batch (cloned for each of its writing loops).
+pub trait Batcher: Clone + Send + 'static {
     /// What a caller hands in.
     type Item: Send + 'static;
     /// What a caller gets back.
@@ -65,9 +65,18 @@ impl<B: Batcher> Clone for GroupWriter<B> {
 }
 
 impl<B: Batcher> GroupWriter<B> {
-    /// Starts the writer on its own thread, batches of at most `max_batch` items.
-    pub async fn start(store: Store, max_batch: usize, batcher: B) -> anyhow::Result<Self> {
+    /// Starts the writer on its own thread: batches of at most `max_batch` items, applied by
+    /// `loops` writing loops at once (each with a connection of its own on PostgreSQL; one is
+    /// all SQLite's single writer connection can use). A loop takes what is queued when it is
+    /// free, so with several loops a batch grows only once every loop is busy.
+    pub async fn start(
+        store: Store,
+        max_batch: usize,
+        loops: usize,
+        batcher: B,
+    ) -> anyhow::Result<Self> {
         let max_batch = max_batch.max(1);
+        let loops = loops.max(1);
         let (queue, rx) = mpsc::channel(max_batch * 8);
         let stop = CancellationToken::new();
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -78,11 +87,27 @@ impl<B: Batcher> GroupWriter<B> {
         let worker = std::thread::Builder::new()
             .name(B::NAME.replace(' ', "-"))
             .spawn(move || {
-                runtime.block_on(async move {
-                    match store.for_own_runtime(2).await {
+                let local = tokio::task::LocalSet::new();
+                local.block_on(&runtime, async move {
+                    let connections = u32::try_from(loops).unwrap_or(u32::MAX).max(2);
+                    match store.for_own_runtime(connections).await {
                         Ok(store) => {
                             let _ = ready_tx.send(Ok(()));
-                            write_loop(store, batcher, rx, max_batch, loop_stop).await;
+                            let rx = Arc::new(tokio::sync::Mutex::new(rx));
+                            let running: Vec<_> = (0..loops)
+                                .map(|_| {
+                                    tokio::task::spawn_local(write_loop(
+                                        store.clone(),
+                                        batcher.clone(),
+                                        rx.clone(),
+                                        max_batch,
+                                        loop_stop.clone(),
+                                    ))
+                                })
+                                .collect();
+                            for one in running {
+                                let _ = one.await;
+                            }
                         }
                         Err(err) => {
                             let _ = ready_tx.send(Err(err));
@@ -133,7 +158,7 @@ impl<B: Batcher> GroupWriter<B> {
 async fn write_loop<B: Batcher>(
     store: Store,
     mut batcher: B,
-    mut rx: mpsc::Receiver<Job<B>>,
+    rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Job<B>>>>,
     max_batch: usize,
     stop: CancellationToken,
 ) {
@@ -142,10 +167,13 @@ async fn write_loop<B: Batcher>(
     let mut replies = Vec::with_capacity(max_batch);
     loop {
         // What is queued first, so a stop still applies what callers handed in.
-        let received = tokio::select! {
-            biased;
-            n = rx.recv_many(&mut jobs, max_batch) => n,
-            () = stop.cancelled() => break,
+        let received = {
+            let mut rx = rx.lock().await;
+            tokio::select! {
+                biased;
+                n = rx.recv_many(&mut jobs, max_batch) => n,
+                () = stop.cancelled() => break,
+            }
         };
         if received == 0 {
             break;

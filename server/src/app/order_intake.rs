@@ -87,6 +87,7 @@ impl UnpaidCaps {
 }
 
 /// The order writer's rules for a batch: [`place_isolated`] under the unpaid caps.
+#[derive(Clone)]
 struct OrderRules {
     caps: UnpaidCaps,
 }
@@ -118,7 +119,8 @@ impl OrderIntake {
     /// [`Store::for_own_runtime`]).
     pub async fn start(store: Store, max_batch: usize, caps: UnpaidCaps) -> anyhow::Result<Self> {
         Ok(Self(
-            GroupWriter::start(store, max_batch, OrderRules { caps }).await?,
+            // One loop: the caps are checked against what the batches before placed.
+            GroupWriter::start(store, max_batch, 1, OrderRules { caps }).await?,
         ))
     }
 

@@ -32,7 +32,7 @@ use super::group_commit::{Batcher, GroupWriter};
 use super::payments::{take_order_paid_in_tx, NoticeApplied, PaidNotice};
 use crate::config::Settings;
 use crate::error::{AppError, AppResult};
-use crate::storage::{self, Store};
+use crate::storage::{self, Dialect, Store};
 
 #[cfg(doc)]
 use super::payments::AfterCommit;
@@ -40,10 +40,16 @@ use super::payments::AfterCommit;
 /// Most notifications applied in one transaction.
 pub const MAX_BATCH: usize = 64;
 
+/// Batches applied at once on PostgreSQL (each its own connection): a notification takes a
+/// dozen round trips to the database, and one batch after another would make them all wait in
+/// one line. SQLite has one writer connection, so one batch at a time.
+pub const POSTGRES_LOOPS: usize = 4;
+
 /// The savepoint each notification of a batch is applied under.
 const SAVEPOINT: &str = "paid_notice";
 
 /// The payment writer's rules for a batch: [`apply_batch`] with the server's settings.
+#[derive(Clone)]
 struct PaymentRules {
     settings: Arc<Settings>,
 }
@@ -80,8 +86,12 @@ impl PaymentIntake {
     /// [`Store::for_own_runtime`]); `settings` gives the rules a notification is applied by
     /// (points earned, the refund approval threshold).
     pub async fn start(store: Store, settings: Arc<Settings>) -> anyhow::Result<Self> {
+        let loops = match store.dialect() {
+            Dialect::Sqlite => 1,
+            Dialect::Postgres => POSTGRES_LOOPS,
+        };
         Ok(Self(
-            GroupWriter::start(store, MAX_BATCH, PaymentRules { settings }).await?,
+            GroupWriter::start(store, MAX_BATCH, loops, PaymentRules { settings }).await?,
         ))
     }
 
@@ -111,8 +121,15 @@ pub async fn apply_batch(
         Ok(tx) => tx,
         Err(err) => return failed(err, notices.len()),
     };
-    let mut results = Vec::with_capacity(notices.len());
-    for notice in notices {
+    // Payments in id order (arrivals in order among one payment's): two batches at once on
+    // PostgreSQL then lock their payments in the same order, and never wait for each other in a
+    // circle.
+    let mut order: Vec<usize> = (0..notices.len()).collect();
+    order.sort_by_key(|&i| notices[i].payment_id);
+    let mut results: Vec<Option<AppResult<NoticeApplied>>> =
+        (0..notices.len()).map(|_| None).collect();
+    for i in order {
+        let notice = notices[i];
         if isolate {
             if let Err(err) = storage::savepoint(&mut tx, SAVEPOINT).await {
                 return failed(err, notices.len());
@@ -134,10 +151,19 @@ pub async fn apply_batch(
             // A batch of one: its error undoes the whole transaction (dropped: rolled back).
             return vec![result];
         }
-        results.push(result);
+        results[i] = Some(result);
     }
     match tx.commit().await {
-        Ok(()) => results,
+        Ok(()) => results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    Err(AppError::Internal(anyhow::anyhow!(
+                        "a payment notification left without an answer"
+                    )))
+                })
+            })
+            .collect(),
         Err(err) => failed(err.into(), notices.len()),
     }
 }

@@ -211,7 +211,7 @@ impl Store {
             Dialect::Sqlite => {
                 let url = sqlite_url(url)?;
                 // The writer does not checkpoint the WAL itself (that would stall a commit now
-                // and then); `Store::checkpoint` does it from the background sweeper instead.
+                // and then); `Store::checkpoint` does it from a background loop instead.
                 let options = |pragmas: &'static str| {
                     AnyPoolOptions::new().after_connect(move |conn, _| {
                         Box::pin(async move {
@@ -366,7 +366,8 @@ impl Store {
     }
 
     /// Copies committed WAL pages back into the SQLite database file without blocking the
-    /// writer (a passive checkpoint); nothing to do on PostgreSQL. Called by the sweeper.
+    /// writer (a passive checkpoint); nothing to do on PostgreSQL. Called every 100 ms by
+    /// `app::sweeper::run_checkpoints`.
     pub async fn checkpoint(&self) -> AppResult<()> {
         if self.dialect == Dialect::Sqlite {
             sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
