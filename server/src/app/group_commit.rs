@@ -6,7 +6,9 @@
 //!
 //! The writer takes everything that queued up while the previous batch was in flight (up to
 //! `max_batch`) and never waits for more: under light load a batch is one item and its latency
-//! one commit, under heavy load the batch grows and one commit serves many. It runs on a thread
+//! one commit, under heavy load the batch grows and one commit serves many. It may apply several
+//! batches at once (`loops`, on PostgreSQL), each loop taking what is queued when it is free.
+//! It runs on a thread
 //! of its own (a single-threaded runtime) with, on PostgreSQL, connections of its own
 //! ([`Store::for_own_runtime`]): it awaits the database a dozen times per batch, and on the
 //! server's shared runtime each of those wake-ups would queue behind hundreds of HTTP

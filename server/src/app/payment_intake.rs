@@ -2,13 +2,15 @@
 //!
 //! One write transaction per notification costs one durable commit (an fsync) each, and at a
 //! few hundred notifications a second the commits queue behind each other. Instead, the
-//! notification handlers hand their verified notifications ([`PaidNotice`]) to a single
-//! writer, which takes everything that queued up while the previous commit was in flight (up to
-//! [`MAX_BATCH`]; it never waits for more to come) and applies it in one transaction: each
+//! notification handlers hand their verified notifications ([`PaidNotice`]) to the payment
+//! writer, which takes everything that queued up while its previous commit was in flight (up
+//! to [`MAX_BATCH`]; it never waits for more to come) and applies it in one transaction: each
 //! notification by the same rules as on its own ([`take_order_paid_in_tx`]), inside a
 //! savepoint of its own, so one that fails is undone alone and answered its error (the provider
 //! sends it again) while the others commit. Under light load a batch is one notification and
-//! its latency one commit; under heavy load one commit serves many.
+//! its latency one commit; under heavy load one commit serves many. On SQLite (one writer
+//! connection) one batch is applied at a time; on PostgreSQL [`POSTGRES_LOOPS`] at once, each
+//! on its own connection, their payments locked in id order so they never deadlock each other.
 //!
 //! Every caller awaits its own answer, and gets it only after its batch committed: a
 //! notification is never answered taken before it is durable, and a crash loses only

@@ -45,9 +45,19 @@ pub async fn run(state: AppState, cancel: CancellationToken) {
 /// How often the SQLite WAL is checkpointed ([`run_checkpoints`]).
 pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
+/// A WAL of more frames than this (4 KiB pages: 4 MiB) is started again
+/// ([`crate::storage::Store::restart_wal`]) …
+pub const RESTART_WAL_ABOVE: i64 = 1_024;
+
+/// … at most this often (the restart holds the writer for a moment).
+pub const RESTART_EVERY: Duration = Duration::from_secs(5);
+
 /// Copies the SQLite WAL back into the database file every [`CHECKPOINT_EVERY`] until cancelled
 /// (a passive checkpoint on a reading connection, so the writer never waits for it); returns at
 /// once on PostgreSQL.
+///
+/// When the WAL has grown past [`RESTART_WAL_ABOVE`] frames, at most every [`RESTART_EVERY`],
+/// it is started again ([`crate::storage::Store::restart_wal`]).
 ///
 /// Often, so each checkpoint is small: the checkpoint ends with an fsync of the database file,
 /// and on a journalling file system (ext4 with ordered data) the writer's own commit fsync of
@@ -59,9 +69,17 @@ pub async fn run_checkpoints(state: AppState, cancel: CancellationToken) {
     if state.store.dialect() != storage::Dialect::Sqlite {
         return;
     }
+    let mut last_restart = std::time::Instant::now();
     loop {
-        if let Err(err) = state.store.checkpoint().await {
-            tracing::warn!(error = %err, "WAL checkpoint failed; will retry");
+        match state.store.checkpoint().await {
+            Ok(frames) if frames > RESTART_WAL_ABOVE && last_restart.elapsed() >= RESTART_EVERY => {
+                if let Err(err) = state.store.restart_wal().await {
+                    tracing::warn!(error = %err, "restarting the WAL failed; will retry");
+                }
+                last_restart = std::time::Instant::now();
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, "WAL checkpoint failed; will retry"),
         }
         tokio::select! {
             () = cancel.cancelled() => break,

@@ -366,12 +366,30 @@ impl Store {
     }
 
     /// Copies committed WAL pages back into the SQLite database file without blocking the
-    /// writer (a passive checkpoint); nothing to do on PostgreSQL. Called every 100 ms by
+    /// writer (a passive checkpoint, on a reading connection); answers how many frames the WAL
+    /// holds (0 on PostgreSQL, where there is nothing to do). Called every 100 ms by
     /// `app::sweeper::run_checkpoints`.
-    pub async fn checkpoint(&self) -> AppResult<()> {
+    pub async fn checkpoint(&self) -> AppResult<i64> {
+        if self.dialect != Dialect::Sqlite {
+            return Ok(0);
+        }
+        let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(&self.read)
+            .await?;
+        Ok(row.try_get::<i64, _>(1).unwrap_or(0))
+    }
+
+    /// Checkpoints the whole SQLite WAL and has the next commit write it from its beginning
+    /// again (`wal_checkpoint(RESTART)`, on the writer connection, so no commit waits for it
+    /// halfway; it waits for readers of older snapshots, which are short). Passive checkpoints
+    /// alone never let the WAL start again while commits keep coming (one always lands while
+    /// the checkpoint syncs), and then every commit appends to a growing file: its fsync also
+    /// commits the file system's journal (the file's new size and blocks). Nothing to do on
+    /// PostgreSQL.
+    pub async fn restart_wal(&self) -> AppResult<()> {
         if self.dialect == Dialect::Sqlite {
-            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-                .execute(&self.read)
+            sqlx::query("PRAGMA wal_checkpoint(RESTART)")
+                .execute(&self.write)
                 .await?;
         }
         Ok(())
