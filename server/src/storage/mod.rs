@@ -384,13 +384,20 @@ impl Store {
     /// halfway; it waits for readers of older snapshots, which are short). Passive checkpoints
     /// alone never let the WAL start again while commits keep coming (one always lands while
     /// the checkpoint syncs), and then every commit appends to a growing file: its fsync also
-    /// commits the file system's journal (the file's new size and blocks). Nothing to do on
-    /// PostgreSQL.
+    /// commits the file system's journal (the file's new size and blocks). A reader that keeps
+    /// an old snapshot longer than 100 ms (a backup's `VACUUM INTO`) makes it give up, so the
+    /// writer is never held longer: it is tried again later. Nothing to do on PostgreSQL.
     pub async fn restart_wal(&self) -> AppResult<()> {
         if self.dialect == Dialect::Sqlite {
-            sqlx::query("PRAGMA wal_checkpoint(RESTART)")
-                .execute(&self.write)
-                .await?;
+            let mut conn = self.write.acquire().await?;
+            conn.execute("PRAGMA busy_timeout = 100").await?;
+            let restarted = conn.execute("PRAGMA wal_checkpoint(RESTART)").await;
+            if let Err(err) = conn.execute("PRAGMA busy_timeout = 10000").await {
+                // Never back in the pool with the short wait.
+                conn.close_on_drop();
+                return Err(err.into());
+            }
+            restarted?;
         }
         Ok(())
     }
