@@ -241,9 +241,19 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .await?;
         row.try_get("n")?
     };
+    let over_5ms = latencies
+        .iter()
+        .filter(|l| **l > Duration::from_millis(5))
+        .count();
+    // How far the SQLite WAL grew (it starts again from its beginning after each checkpoint
+    // that caught up).
+    let wal_mib = std::fs::metadata(dir.path().join("bench.db-wal"))
+        .map(|m| m.len() as f64 / 1_048_576.0)
+        .unwrap_or(0.0);
     println!(
         "backend {} · {} notifications at {:.0}/s offered · {:.0}/s answered · not taken {} · \
-         p50 {:.2} ms · p90 {:.2} ms · p99 {:.2} ms · max {:.2} ms · orders paid {} (must be {})",
+         p50 {:.2} ms · p90 {:.2} ms · p99 {:.2} ms · max {:.2} ms · over 5 ms {over_5ms} · \
+         WAL {wal_mib:.1} MiB · orders paid {} (must be {})",
         args.backend,
         args.count,
         args.rate,

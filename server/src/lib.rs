@@ -132,6 +132,11 @@ impl Application {
         )
         .await
         .context("starting the order writer")?;
+        let settings = Arc::new(settings);
+        let payment_intake =
+            app::payment_intake::PaymentIntake::start(store.clone(), settings.clone())
+                .await
+                .context("starting the payment writer")?;
         let shutdown = CancellationToken::new();
         let mut device_sessions = None;
         let (bus, broker) = if settings.mqtt.enabled {
@@ -184,9 +189,10 @@ impl Application {
         };
         let state = AppState::new(app::Shared {
             store,
-            settings: Arc::new(settings),
+            settings,
             keys: Arc::new(keys),
             intake,
+            payment_intake,
             catalog_cache: Arc::new(app::catalog_cache::CatalogCache::new(
                 std::time::Duration::from_secs(1),
             )),
@@ -245,6 +251,8 @@ impl Application {
         let payment_sweeper =
             tokio::spawn(app::sweeper::run_payments(state.clone(), cancel.clone()));
         let reconciliation = tokio::spawn(app::reconciliation::run(state.clone(), cancel.clone()));
+        let checkpoints =
+            tokio::spawn(app::sweeper::run_checkpoints(state.clone(), cancel.clone()));
         {
             // Personal data sealed with a retired data key (or before key ids) is sealed
             // again in the background.
@@ -284,7 +292,9 @@ impl Application {
         let _ = sweeper.await;
         let _ = payment_sweeper.await;
         let _ = reconciliation.await;
+        let _ = checkpoints.await;
         state.intake.close().await;
+        state.payment_intake.close().await;
         state.store.close().await;
         tracing::info!("stopped");
         Ok(())

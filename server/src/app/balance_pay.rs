@@ -254,7 +254,7 @@ pub async fn pay_order(
     let head = if paid_now {
         Some(
             super::payments::apply_paid_in_tx(
-                state,
+                &state.settings,
                 &mut tx,
                 &head,
                 payment_id,

@@ -15,6 +15,7 @@ pub mod checkout;
 pub mod coupons;
 pub mod device_events;
 pub mod devices;
+pub mod group_commit;
 pub mod lane_payments;
 pub mod lane_sales;
 pub mod limits;
@@ -22,6 +23,7 @@ pub mod member_login;
 pub mod members;
 pub mod order_intake;
 pub mod orders;
+pub mod payment_intake;
 pub mod payment_providers;
 pub mod payment_review;
 pub mod payments;
@@ -48,6 +50,7 @@ use crate::secrets::Keys;
 use crate::storage::Store;
 use catalog_cache::CatalogCache;
 use order_intake::OrderIntake;
+use payment_intake::PaymentIntake;
 
 /// Shared by every request; cheap to clone (one reference count: every extractor and
 /// middleware clones it), and reads like the [`Shared`] it points to.
@@ -79,6 +82,8 @@ pub struct Shared {
     pub keys: Arc<Keys>,
     /// Batches order creation into group commits.
     pub intake: OrderIntake,
+    /// Batches providers' paid notifications into group commits.
+    pub payment_intake: PaymentIntake,
     /// Prices and locations for the order hot path (entries live one second).
     pub catalog_cache: Arc<CatalogCache>,
     /// Promotions, categories and SKU records for pricing (entries live one second).

@@ -18,22 +18,19 @@
 //! ([`UnpaidCaps`]): it is the one place every order passes through, in order, so concurrent
 //! orders from one client cannot all slip under a cap.
 //!
-//! The writer runs on a thread of its own (a single-threaded runtime): it awaits the database
-//! a dozen times per batch, and on the server's shared runtime each of those wake-ups would
-//! queue behind hundreds of HTTP connections' tasks. Its own thread is scheduled by the
-//! operating system beside the server's threads instead, so the one thing every order waits
-//! for is never kept waiting.
+//! The writer runs on a thread of its own (a single-threaded runtime, [`super::group_commit`]):
+//! it awaits the database a dozen times per batch, and on the server's shared runtime each of
+//! those wake-ups would queue behind hundreds of HTTP connections' tasks. Its own thread is
+//! scheduled by the operating system beside the server's threads instead, so the one thing
+//! every order waits for is never kept waiting.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex};
 
 use retail_domain::money::Money;
 use retail_domain::order::OrderStatus;
 use uuid::Uuid;
 
-use tokio::sync::{mpsc, oneshot};
-use tokio_util::sync::CancellationToken;
-
+use super::group_commit::{Batcher, GroupWriter};
 use crate::error::{AppError, AppResult};
 use crate::storage::orders::{NewOrder, OrderPlaced};
 use crate::storage::stock::{Movement, MovementKind};
@@ -89,18 +86,27 @@ impl UnpaidCaps {
     }
 }
 
-struct Job {
-    order: NewOrder,
-    reply: oneshot::Sender<AppResult<OrderPlaced>>,
+/// The order writer's rules for a batch: [`place_isolated`] under the unpaid caps.
+#[derive(Clone)]
+struct OrderRules {
+    caps: UnpaidCaps,
+}
+
+impl Batcher for OrderRules {
+    type Item = NewOrder;
+    type Answer = OrderPlaced;
+    const NAME: &'static str = "order writer";
+    const SIZE_METRIC: &'static str = "order_batch_size";
+    const SECONDS_METRIC: &'static str = "order_batch_seconds";
+
+    async fn apply(&mut self, store: &Store, orders: &[NewOrder]) -> Vec<AppResult<OrderPlaced>> {
+        place_isolated(store, orders, &self.caps).await
+    }
 }
 
 /// Handle to the writer; cheap to clone.
 #[derive(Clone)]
-pub struct OrderIntake {
-    queue: mpsc::Sender<Job>,
-    stop: CancellationToken,
-    worker: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
-}
+pub struct OrderIntake(GroupWriter<OrderRules>);
 
 impl std::fmt::Debug for OrderIntake {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -112,93 +118,20 @@ impl OrderIntake {
     /// Starts the writer on its own thread (with its own PostgreSQL connections: see
     /// [`Store::for_own_runtime`]).
     pub async fn start(store: Store, max_batch: usize, caps: UnpaidCaps) -> anyhow::Result<Self> {
-        let max_batch = max_batch.max(1);
-        let (queue, rx) = mpsc::channel(max_batch * 8);
-        let stop = CancellationToken::new();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let loop_stop = stop.clone();
-        let (ready_tx, ready) = oneshot::channel::<anyhow::Result<()>>();
-        let worker = std::thread::Builder::new()
-            .name("order-writer".into())
-            .spawn(move || {
-                runtime.block_on(async move {
-                    match store.for_own_runtime(2).await {
-                        Ok(store) => {
-                            let _ = ready_tx.send(Ok(()));
-                            write_loop(store, rx, max_batch, caps, loop_stop).await;
-                        }
-                        Err(err) => {
-                            let _ = ready_tx.send(Err(err));
-                        }
-                    }
-                });
-            })?;
-        ready
-            .await
-            .map_err(|_| anyhow::anyhow!("the order writer did not start"))??;
-        Ok(Self {
-            queue,
-            stop,
-            worker: Arc::new(Mutex::new(Some(worker))),
-        })
+        Ok(Self(
+            // One loop: the caps are checked against what the batches before placed.
+            GroupWriter::start(store, max_batch, 1, OrderRules { caps }).await?,
+        ))
     }
 
     /// Places one order (waits for the batch it joined to commit).
     pub async fn place(&self, order: NewOrder) -> AppResult<OrderPlaced> {
-        let (reply, answer) = oneshot::channel();
-        self.queue
-            .send(Job { order, reply })
-            .await
-            .map_err(|_| AppError::Unavailable("the server is shutting down".into()))?;
-        answer
-            .await
-            .map_err(|_| AppError::Unavailable("the order writer stopped".into()))?
+        self.0.submit(order).await
     }
 
     /// Stops accepting orders, finishes what is queued and waits for the writer.
     pub async fn close(&self) {
-        let handle = self.worker.lock().ok().and_then(|mut w| w.take());
-        if let Some(handle) = handle {
-            // Called after the HTTP server has drained, so no caller is waiting: wait for the
-            // queue to empty (bounded), then stop the writer.
-            for _ in 0..200 {
-                if self.queue.capacity() == self.queue.max_capacity() {
-                    break;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            }
-            self.stop.cancel();
-            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
-        }
-    }
-}
-
-async fn write_loop(
-    store: Store,
-    mut rx: mpsc::Receiver<Job>,
-    max_batch: usize,
-    caps: UnpaidCaps,
-    stop: CancellationToken,
-) {
-    let mut jobs: Vec<Job> = Vec::with_capacity(max_batch);
-    loop {
-        let received = tokio::select! {
-            () = stop.cancelled() => break,
-            n = rx.recv_many(&mut jobs, max_batch) => n,
-        };
-        if received == 0 {
-            break;
-        }
-        let orders: Vec<NewOrder> = jobs.iter().map(|j| j.order.clone()).collect();
-        metrics::histogram!("order_batch_size").record(orders.len() as f64);
-        let started = std::time::Instant::now();
-        let results = place_isolated(&store, &orders, &caps).await;
-        metrics::histogram!("order_batch_seconds").record(started.elapsed().as_secs_f64());
-        for (job, result) in jobs.drain(..).zip(results) {
-            let _ = job.reply.send(result);
-        }
+        self.0.close().await;
     }
 }
 

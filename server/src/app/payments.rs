@@ -3,7 +3,9 @@
 //! or a query's answer ([`take_paid`]) — to a lane's payment, or to an online order, which moves
 //! to paid (once per notification, amount and currency checked), earns its member's points and
 //! is announced to its store when it is a pickup order — and the background settler that asks
-//! the providers about payments left pending ([`settle_pending`]).
+//! the providers about payments left pending ([`settle_pending`]). An online order's
+//! notification is applied in a group commit by the payment intake
+//! ([`super::payment_intake`], the rules of one notification: [`take_order_paid_in_tx`]).
 //!
 //! Nothing about money is decided by a guess: a provider that does not answer leaves a payment
 //! pending; money that arrives for an order no longer payable is recorded, refunded through
@@ -20,6 +22,7 @@ pub use super::payment_providers::{provider_error, require_provider, PayScene};
 use super::recharges::RechargeTaken;
 use super::AppState;
 use crate::actor::ClientAddr;
+use crate::config::Settings;
 use crate::error::{AppError, AppResult};
 use crate::storage;
 use crate::storage::orders::OrderHead;
@@ -168,32 +171,110 @@ fn clip(text: &str) -> String {
     text.chars().take(64).collect()
 }
 
+/// A verified notification (or a query's answer) that a trade was paid, as the payment intake
+/// ([`super::payment_intake`]) takes it.
+#[derive(Clone, Debug)]
+pub struct PaidNotice {
+    /// The provider that says so.
+    pub provider: Provider,
+    /// The provider's id of the notification (`query:<payment>` for a query's answer).
+    pub notify_id: String,
+    /// Our payment id (the trade's `out_trade_no`).
+    pub payment_id: uuid::Uuid,
+    /// What the provider says was paid.
+    pub trade: PaidTrade,
+}
+
+/// What became of a [`PaidNotice`] inside its batch's transaction.
+#[derive(Debug)]
+pub enum NoticeApplied {
+    /// It was an online order's payment: the outcome, and what follows once the batch committed.
+    Order {
+        /// The outcome answered to the provider.
+        taken: Taken,
+        /// The work that waits for the commit.
+        then: AfterCommit,
+    },
+    /// Not an online order's payment (a lane's, a recharge, or unknown here): nothing changed.
+    NotAnOrderPayment,
+}
+
+/// What a taken notification still has to do once its batch committed.
+#[derive(Debug)]
+pub enum AfterCommit {
+    /// Nothing.
+    Nothing,
+    /// The order was paid: tell its store, close its other pending payments ([`after_paid`]).
+    Paid {
+        /// The order after the change.
+        head: OrderHead,
+        /// The payment that paid it.
+        payment_id: uuid::Uuid,
+    },
+    /// Money came for an order no longer payable: send its refunds.
+    Refunds {
+        /// The order's number.
+        order_no: String,
+        /// The payment refunded.
+        payment_id: uuid::Uuid,
+        /// The refunds recorded.
+        ids: Vec<uuid::Uuid>,
+    },
+}
+
 /// Applies a verified notification (or a query's answer) that a trade was paid, whatever the
 /// provider: `notify_id` is the provider's id of the notification (`query:<payment>` for a
 /// query's answer). See [`Taken`] for the outcomes; an error means it could not be applied now
 /// (the provider is told so and sends it again).
+///
+/// An online order's payment is applied by the payment intake, in a group commit with the other
+/// notifications that arrived meanwhile ([`take_order_paid_in_tx`]); this answers once that
+/// batch has committed, and then runs what follows the commit (the store told, the order's other
+/// payments closed, refunds sent). A lane's payment or a recharge is applied on its own.
 pub async fn take_paid(
     state: &AppState,
     provider: Provider,
     notify_id: &str,
     trade: &PaidTrade,
 ) -> AppResult<Taken> {
-    let key = format!("{}:{notify_id}", provider.as_str());
     let Ok(payment_id) = uuid::Uuid::try_parse(&trade.out_trade_no) else {
         return unknown_payment(state, provider, notify_id, trade).await;
     };
-    // An online order's payment is looked up inside its transaction (one round trip to the
-    // writer); a lane's, or an unknown one, only when it is not there.
-    let store = &state.store;
-    let mut tx = store.begin().await?;
-    let payment = match storage::payments::lock_payment(&mut tx, store, payment_id).await {
-        Ok(payment) => payment,
-        Err(AppError::NotFound(_)) => {
-            tx.rollback().await?;
+    let applied = state
+        .payment_intake
+        .take(PaidNotice {
+            provider,
+            notify_id: notify_id.to_owned(),
+            payment_id,
+            trade: trade.clone(),
+        })
+        .await?;
+    match applied {
+        NoticeApplied::Order { taken, then } => {
+            match then {
+                AfterCommit::Nothing => {}
+                AfterCommit::Paid { head, payment_id } => {
+                    tracing::info!(order = %head.order_no, provider = provider.as_str(), "order paid");
+                    after_paid(state, &head, payment_id).await;
+                }
+                AfterCommit::Refunds {
+                    order_no,
+                    payment_id,
+                    ids,
+                } => {
+                    tracing::warn!(order = %order_no, payment = %payment_id, "a payment arrived for an order that is no longer payable; refunding");
+                    super::refunds::send_soon(state, ids);
+                }
+            }
+            Ok(taken)
+        }
+        NoticeApplied::NotAnOrderPayment => {
+            let store = &state.store;
             if let Some(lane) = storage::lane_payments::get(store, payment_id).await? {
+                let key = format!("{}:{notify_id}", provider.as_str());
                 return take_lane_paid(state, provider, notify_id, &key, &lane, trade).await;
             }
-            return match storage::stored_value::recharge_by_id(store, payment_id).await? {
+            match storage::stored_value::recharge_by_id(store, payment_id).await? {
                 Some(recharge) => Ok(
                     match super::recharges::take_paid(state, provider, notify_id, &recharge, trade)
                         .await?
@@ -204,18 +285,49 @@ pub async fn take_paid(
                     },
                 ),
                 None => unknown_payment(state, provider, notify_id, trade).await,
-            };
+            }
         }
+    }
+}
+
+/// Applies a [`PaidNotice`] for an online order's payment inside the caller's transaction (the
+/// payment intake's batch): the payment locked, the notification id recorded once, provider,
+/// amount and currency checked, then the order paid — or, for an order no longer payable, the
+/// money recorded, a refund requested and an alert raised; or, when something differs, only an
+/// alert. Nothing outside the transaction is touched: what must follow the commit is answered
+/// as [`AfterCommit`]. A payment that is not an online order's changes nothing
+/// ([`NoticeApplied::NotAnOrderPayment`]). On an error the caller undoes what this wrote.
+pub async fn take_order_paid_in_tx(
+    tx: &mut crate::storage::Tx,
+    store: &storage::Store,
+    settings: &Settings,
+    notice: &PaidNotice,
+) -> AppResult<NoticeApplied> {
+    let PaidNotice {
+        provider,
+        notify_id,
+        payment_id,
+        trade,
+    } = notice;
+    let provider = *provider;
+    let key = format!("{}:{notify_id}", provider.as_str());
+    let payment = match storage::payments::lock_payment(tx, store, *payment_id).await {
+        Ok(payment) => payment,
+        Err(AppError::NotFound(_)) => return Ok(NoticeApplied::NotAnOrderPayment),
         Err(e) => return Err(e),
     };
-    match storage::payments::record_notification(&mut tx, "payment_notifications", &key, payment.id)
+    let taken = |taken: Taken| NoticeApplied::Order {
+        taken,
+        then: AfterCommit::Nothing,
+    };
+    match storage::payments::record_notification(tx, "payment_notifications", &key, payment.id)
         .await
     {
         Ok(()) => {}
-        Err(e) if e.code() == "replayed_notification" => return Ok(Taken::Duplicate),
+        Err(e) if e.code() == "replayed_notification" => return Ok(taken(Taken::Duplicate)),
         Err(e) => return Err(e),
     }
-    let head = storage::orders::lock_head(&mut tx, store, payment.order_id).await?;
+    let head = storage::orders::lock_head(tx, store, payment.order_id).await?;
     let paid = Money::from_fen(trade.amount_fen);
     let problem = if payment.method != provider.method().as_str() {
         Some(format!(
@@ -248,7 +360,7 @@ pub async fn take_paid(
     if let Some(detail) = problem {
         tracing::error!(provider = provider.as_str(), payment = %payment.id, %detail, "payment notification not applied");
         storage::refunds::raise_alert_in_tx(
-            &mut tx,
+            tx,
             &alert(
                 provider,
                 notify_id,
@@ -259,24 +371,22 @@ pub async fn take_paid(
             ),
         )
         .await?;
-        tx.commit().await?;
-        return Ok(Taken::Alerted);
+        return Ok(taken(Taken::Alerted));
     }
     if matches!(payment.status.as_str(), "succeeded" | "refunded") {
-        tx.commit().await?;
-        return Ok(Taken::Duplicate);
+        return Ok(taken(Taken::Duplicate));
     }
     // What the order's other payments took already (stored balance of a split payment).
-    let paid_before = storage::payments::paid_so_far_in_tx(&mut tx, head.id).await?;
+    let paid_before = storage::payments::paid_so_far_in_tx(tx, head.id).await?;
     let payable = head.status == OrderStatus::PendingPayment
         && payment.amount.fen() + paid_before == head.total_fen
         && check_transition(head.fulfilment, head.status, OrderStatus::Paid).is_ok();
     if !payable {
         // The money is real: record it, give it back, tell head office.
-        storage::payments::mark_succeeded(&mut tx, payment.id, &trade.transaction_id).await?;
+        storage::payments::mark_succeeded(tx, payment.id, &trade.transaction_id).await?;
         let ids = super::refunds::request_in_tx(
-            &mut tx,
-            state.settings.payments.refund_approval_above,
+            tx,
+            settings.payments.refund_approval_above,
             &super::refunds::RefundAsk {
                 order_id: head.id,
                 payment_id: Some(payment.id),
@@ -291,7 +401,7 @@ pub async fn take_paid(
         )
         .await?;
         storage::refunds::raise_alert_in_tx(
-            &mut tx,
+            tx,
             &alert(
                 provider,
                 notify_id,
@@ -308,25 +418,32 @@ pub async fn take_paid(
             ),
         )
         .await?;
-        tx.commit().await?;
-        tracing::warn!(order = %head.order_no, payment = %payment.id, "a payment arrived for an order that is no longer payable; refunding");
-        super::refunds::send_soon(state, ids);
-        return Ok(Taken::LatePayment);
+        return Ok(NoticeApplied::Order {
+            taken: Taken::LatePayment,
+            then: AfterCommit::Refunds {
+                order_no: head.order_no,
+                payment_id: payment.id,
+                ids,
+            },
+        });
     }
     let head = apply_paid_in_tx(
-        state,
-        &mut tx,
+        settings,
+        tx,
         &head,
         payment.id,
         &trade.transaction_id,
         "payment-provider",
     )
     .await?;
-    tx.commit().await?;
-    tracing::info!(order = %head.order_no, provider = provider.as_str(), "order paid");
-    after_paid(state, &head, payment.id).await;
-    Ok(Taken::Applied {
-        order_no: Some(head.order_no),
+    Ok(NoticeApplied::Order {
+        taken: Taken::Applied {
+            order_no: Some(head.order_no.clone()),
+        },
+        then: AfterCommit::Paid {
+            head,
+            payment_id: payment.id,
+        },
     })
 }
 
@@ -575,7 +692,7 @@ async fn settle_one(state: &AppState, payment: &storage::payments::PaymentView) 
 /// and a member's points earned on what was paid (once, by order id). Answers the order's
 /// header after the change.
 pub async fn apply_paid_in_tx(
-    state: &AppState,
+    settings: &Settings,
     tx: &mut crate::storage::Tx,
     head: &OrderHead,
     payment_id: uuid::Uuid,
@@ -589,7 +706,7 @@ pub async fn apply_paid_in_tx(
     if let Some(member) = head.member_id {
         points_earned = storage::members::earn_in_tx(
             tx,
-            &state.settings.points,
+            &settings.points,
             member,
             Money::from_fen(head.total_fen),
             &head.id.to_string(),

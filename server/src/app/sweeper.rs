@@ -1,7 +1,8 @@
 //! Background sweeps driven from the database (so a restart loses nothing): cancelling unpaid
 //! orders past their payment deadline (releasing their reservations), cancelling pickups left
 //! uncollected (releasing stock, refunding), and expiring old points;
-//! also the SQLite WAL checkpoint, kept off the writer's commit path; and in a loop of their own
+//! in a loop of its own the SQLite WAL checkpoint, kept off the writer's commit path
+//! ([`run_checkpoints`]); and in a loop of their own
 //! the payment sweeps (refunds to send and follow, pending payments to ask about, lane payment
 //! codes left open settled: `app::lane_payments::settle_stale`).
 
@@ -25,9 +26,6 @@ pub async fn run(state: AppState, cancel: CancellationToken) {
         if let Err(err) = cancel_uncollected(&state).await {
             tracing::warn!(error = %err, "sweeping uncollected pickups failed; will retry");
         }
-        if let Err(err) = state.store.checkpoint().await {
-            tracing::warn!(error = %err, "WAL checkpoint failed; will retry");
-        }
         let now = now_ms();
         if now - last_points_sweep > 3_600_000 {
             match storage::members::expire_points(&state.store, now).await {
@@ -40,6 +38,52 @@ pub async fn run(state: AppState, cancel: CancellationToken) {
         tokio::select! {
             () = cancel.cancelled() => break,
             () = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
+/// How often the SQLite WAL is checkpointed ([`run_checkpoints`]).
+pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+
+/// A WAL of more frames than this (4 KiB pages: 4 MiB) is started again
+/// ([`crate::storage::Store::restart_wal`]) …
+pub const RESTART_WAL_ABOVE: i64 = 1_024;
+
+/// … at most this often (the restart holds the writer for a moment).
+pub const RESTART_EVERY: Duration = Duration::from_secs(5);
+
+/// Copies the SQLite WAL back into the database file every [`CHECKPOINT_EVERY`] until cancelled
+/// (a passive checkpoint on a reading connection, so the writer never waits for it); returns at
+/// once on PostgreSQL.
+///
+/// When the WAL has grown past [`RESTART_WAL_ABOVE`] frames, at most every [`RESTART_EVERY`],
+/// it is started again ([`crate::storage::Store::restart_wal`]).
+///
+/// Often, so each checkpoint is small: the checkpoint ends with an fsync of the database file,
+/// and on a journalling file system (ext4 with ordered data) the writer's own commit fsync of
+/// the WAL waits for that one's data to reach the disk. Once a second (the sweep's pace, as
+/// before) a checkpoint carried a second of commits — at 500 payment notifications a second,
+/// megabytes — and the commits behind it stalled for tens of milliseconds (BENCHMARKS.md,
+/// "Payment notifications", the p99).
+pub async fn run_checkpoints(state: AppState, cancel: CancellationToken) {
+    if state.store.dialect() != storage::Dialect::Sqlite {
+        return;
+    }
+    let mut last_restart = std::time::Instant::now();
+    loop {
+        match state.store.checkpoint().await {
+            Ok(frames) if frames > RESTART_WAL_ABOVE && last_restart.elapsed() >= RESTART_EVERY => {
+                if let Err(err) = state.store.restart_wal().await {
+                    tracing::warn!(error = %err, "restarting the WAL failed; will retry");
+                }
+                last_restart = std::time::Instant::now();
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, "WAL checkpoint failed; will retry"),
+        }
+        tokio::select! {
+            () = cancel.cancelled() => break,
+            () = tokio::time::sleep(CHECKPOINT_EVERY) => {}
         }
     }
 }

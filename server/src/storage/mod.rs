@@ -216,7 +216,7 @@ impl Store {
             Dialect::Sqlite => {
                 let url = sqlite_url(url)?;
                 // The writer does not checkpoint the WAL itself (that would stall a commit now
-                // and then); `Store::checkpoint` does it from the background sweeper instead.
+                // and then); `Store::checkpoint` does it from a background loop instead.
                 let options = |pragmas: &'static str| {
                     AnyPoolOptions::new().after_connect(move |conn, _| {
                         Box::pin(async move {
@@ -284,7 +284,7 @@ impl Store {
         Ok(())
     }
 
-    /// This store for a task that runs on a runtime of its own (the order writer): on
+    /// This store for a task that runs on a runtime of its own (the order and payment writers): on
     /// PostgreSQL its writes get a small pool of their own, opened here, so their connections'
     /// I/O is driven by that runtime; on SQLite the one writer connection is shared (SQLite
     /// connections run on their own threads, whatever runtime asks).
@@ -297,7 +297,7 @@ impl Store {
                     .acquire_timeout(self.acquire_timeout)
                     .connect(&self.url)
                     .await
-                    .context("connecting the order writer to PostgreSQL")?,
+                    .context("connecting a writer of its own to PostgreSQL")?,
                 read: self.read.clone(),
                 dialect: self.dialect,
                 url: self.url.clone(),
@@ -371,12 +371,38 @@ impl Store {
     }
 
     /// Copies committed WAL pages back into the SQLite database file without blocking the
-    /// writer (a passive checkpoint); nothing to do on PostgreSQL. Called by the sweeper.
-    pub async fn checkpoint(&self) -> AppResult<()> {
+    /// writer (a passive checkpoint, on a reading connection); answers how many frames the WAL
+    /// holds (0 on PostgreSQL, where there is nothing to do). Called every 100 ms by
+    /// `app::sweeper::run_checkpoints`.
+    pub async fn checkpoint(&self) -> AppResult<i64> {
+        if self.dialect != Dialect::Sqlite {
+            return Ok(0);
+        }
+        let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(&self.read)
+            .await?;
+        Ok(row.try_get::<i64, _>(1).unwrap_or(0))
+    }
+
+    /// Checkpoints the whole SQLite WAL and has the next commit write it from its beginning
+    /// again (`wal_checkpoint(RESTART)`, on the writer connection, so no commit waits for it
+    /// halfway; it waits for readers of older snapshots, which are short). Passive checkpoints
+    /// alone never let the WAL start again while commits keep coming (one always lands while
+    /// the checkpoint syncs), and then every commit appends to a growing file: its fsync also
+    /// commits the file system's journal (the file's new size and blocks). A reader that keeps
+    /// an old snapshot longer than 100 ms (a backup's `VACUUM INTO`) makes it give up, so the
+    /// writer is never held longer: it is tried again later. Nothing to do on PostgreSQL.
+    pub async fn restart_wal(&self) -> AppResult<()> {
         if self.dialect == Dialect::Sqlite {
-            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-                .execute(&self.read)
-                .await?;
+            let mut conn = self.write.acquire().await?;
+            conn.execute("PRAGMA busy_timeout = 100").await?;
+            let restarted = conn.execute("PRAGMA wal_checkpoint(RESTART)").await;
+            if let Err(err) = conn.execute("PRAGMA busy_timeout = 10000").await {
+                // Never back in the pool with the short wait.
+                conn.close_on_drop();
+                return Err(err.into());
+            }
+            restarted?;
         }
         Ok(())
     }

@@ -21,6 +21,7 @@ mod lane_pay;
 mod lane_staff;
 mod members;
 mod orders;
+mod payment_intake;
 mod points_debt;
 mod pricing;
 mod privacy;

@@ -71,7 +71,7 @@ macro_rules! on_both {
 pub(crate) use on_both;
 
 /// A pending pickup order of one unit of a stocked SKU: (order id, total, access token).
-async fn pending_order(app: &TestApp) -> (String, String, String) {
+pub(crate) async fn pending_order(app: &TestApp) -> (String, String, String) {
     let token = app.login("admin").await;
     let (_, stock) = app
         .get("/api/v1/stock?location_id=SH001&limit=20", Some(&token))
@@ -107,7 +107,7 @@ async fn pending_order(app: &TestApp) -> (String, String, String) {
     )
 }
 
-async fn start_payment(
+pub(crate) async fn start_payment(
     app: &TestApp,
     order_id: &str,
     id: Uuid,
@@ -237,9 +237,17 @@ async fn alipay_qr_payment_pays_the_order_once(p: Providers) {
     assert_eq!(intent["prepay"]["kind"], "qr_code");
     let out_trade_no = payment_id.simple().to_string();
     assert!(p.alipay.pay(&out_trade_no));
-    eventually("the order is paid", Duration::from_secs(10), || async {
-        (order(app, &order_id).await["status"] == "paid").then_some(())
-    })
+    // The fake records its notification once it has the answer, which comes after the commit
+    // the order's status shows: wait for both.
+    eventually(
+        "the order is paid and the notification answered",
+        Duration::from_secs(10),
+        || async {
+            (order(app, &order_id).await["status"] == "paid"
+                && !p.alipay.notifications().is_empty())
+            .then_some(())
+        },
+    )
     .await
     .unwrap();
     let sent = p.alipay.notifications();
