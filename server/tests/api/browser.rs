@@ -525,6 +525,25 @@ async fn milk(app: &TestApp) -> uuid::Uuid {
         .id
 }
 
+/// The barcode of something `store` has in stock, sold by the unit.
+async fn stocked_barcode(app: &TestApp, store: &str) -> String {
+    let levels = levels_at(app, store).await;
+    let mut barcode = None;
+    for level in levels.iter().filter(|l| l.available > 5) {
+        let sku = retail_server::storage::catalog::sku(&app.state.store, level.sku_id, None)
+            .await
+            .unwrap()
+            .unwrap();
+        if !sku.weighed {
+            if let Some(b) = sku.barcodes.first() {
+                barcode = Some(b.clone());
+                break;
+            }
+        }
+    }
+    barcode.expect("a stocked SKU with a barcode")
+}
+
 /// The first 50 stock levels of a location.
 async fn levels_at(
     app: &TestApp,
@@ -550,22 +569,7 @@ async fn scan_and_go_pays_and_shows_a_signed_exit_pass() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
     let temp = tempfile::tempdir().unwrap();
     let shots = Shots::new(temp.path());
-    // A barcode of something the store has.
-    let levels = levels_at(&app, "SH002").await;
-    let mut barcode = None;
-    for level in levels.iter().filter(|l| l.available > 5) {
-        let sku = retail_server::storage::catalog::sku(&app.state.store, level.sku_id, None)
-            .await
-            .unwrap()
-            .unwrap();
-        if !sku.weighed {
-            if let Some(b) = sku.barcodes.first() {
-                barcode = Some(b.clone());
-                break;
-            }
-        }
-    }
-    let barcode = barcode.expect("a stocked SKU with a barcode");
+    let barcode = stocked_barcode(&app, "SH002").await;
 
     let driver = start_driver().await;
     let phone = browser(&driver, true).await;
@@ -1166,21 +1170,7 @@ async fn a_shopper_recharges_and_pays_scan_and_go_with_the_balance() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
     let temp = tempfile::tempdir().unwrap();
     let shots = Shots::new(temp.path());
-    let levels = levels_at(&app, "SH002").await;
-    let mut barcode = None;
-    for level in levels.iter().filter(|l| l.available > 5) {
-        let sku = retail_server::storage::catalog::sku(&app.state.store, level.sku_id, None)
-            .await
-            .unwrap()
-            .unwrap();
-        if !sku.weighed {
-            if let Some(b) = sku.barcodes.first() {
-                barcode = Some(b.clone());
-                break;
-            }
-        }
-    }
-    let barcode = barcode.expect("a stocked SKU with a barcode");
+    let barcode = stocked_barcode(&app, "SH002").await;
 
     let driver = start_driver().await;
     let phone = browser(&driver, true).await;
