@@ -639,7 +639,7 @@ async fn settle_one(state: &AppState, payment: &storage::payments::PaymentView) 
     let Some(provider) = Provider::of_method_name(&payment.method) else {
         return Ok(());
     };
-    storage::payments::mark_checked(&state.store, payment.id).await?;
+    storage::payments::mark_checked(&state.store, Payable::Payment, payment.id).await?;
     if !state.payments.has(provider) {
         return Ok(());
     }

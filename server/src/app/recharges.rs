@@ -304,7 +304,7 @@ async fn settle_one(state: &AppState, recharge: &Recharge) -> AppResult<()> {
     let Some(provider) = Provider::of_method_name(&recharge.method) else {
         return Ok(());
     };
-    storage::stored_value::mark_recharge_checked(&state.store, recharge.id).await?;
+    storage::payments::mark_checked(&state.store, Payable::Recharge, recharge.id).await?;
     if !state.payments.has(provider) {
         return Ok(());
     }

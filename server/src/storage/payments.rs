@@ -202,13 +202,16 @@ pub async fn prepay(store: &Store, of: Payable, id: Uuid) -> AppResult<Option<St
     }
 }
 
-/// Notes that the settler asked the provider about a pending payment now.
-pub async fn mark_checked(store: &Store, id: Uuid) -> AppResult<()> {
-    sqlx::query("UPDATE payments SET checked_at = $1 WHERE id = $2")
-        .bind(now_ms())
-        .bind(id.to_string())
-        .execute(store.writer())
-        .await?;
+/// Notes that the settler asked the provider about a pending payment or recharge now.
+pub async fn mark_checked(store: &Store, of: Payable, id: Uuid) -> AppResult<()> {
+    sqlx::query(&format!(
+        "UPDATE {} SET checked_at = $1 WHERE id = $2",
+        of.table()
+    ))
+    .bind(now_ms())
+    .bind(id.to_string())
+    .execute(store.writer())
+    .await?;
     Ok(())
 }
 

@@ -392,16 +392,6 @@ pub async fn pending_recharges(store: &Store, before: i64, limit: i64) -> AppRes
     .collect()
 }
 
-/// Notes that the settler asked about a pending recharge now.
-pub async fn mark_recharge_checked(store: &Store, id: Uuid) -> AppResult<()> {
-    sqlx::query("UPDATE recharges SET checked_at = $1 WHERE id = $2")
-        .bind(now_ms())
-        .bind(id.to_string())
-        .execute(store.writer())
-        .await?;
-    Ok(())
-}
-
 /// Closes a recharge never paid (closed at its provider).
 pub async fn mark_recharge_closed(store: &Store, id: Uuid) -> AppResult<()> {
     sqlx::query(
