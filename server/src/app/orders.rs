@@ -205,8 +205,19 @@ pub async fn record_status(
     actor: &str,
     reason: &str,
 ) -> AppResult<()> {
-    storage::orders::set_status(tx, head, to, actor, reason).await?;
-    storage::notices::record_move_in_tx(tx, head, to, actor).await
+    record_statuses(tx, &[head], to, actor, reason).await
+}
+
+/// [`record_status`] for many orders moving to `to` at once (one statement per step).
+pub async fn record_statuses(
+    tx: &mut Tx,
+    heads: &[&OrderHead],
+    to: OrderStatus,
+    actor: &str,
+    reason: &str,
+) -> AppResult<()> {
+    storage::orders::set_statuses(tx, heads, to, actor, reason).await?;
+    storage::notices::record_moves_in_tx(tx, heads, to, actor).await
 }
 
 /// Refunds every succeeded payment of an order to its tender, audited: a provider payment

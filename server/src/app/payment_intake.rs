@@ -4,11 +4,13 @@
 //! few hundred notifications a second the commits queue behind each other. Instead, the
 //! notification handlers hand their verified notifications ([`PaidNotice`]) to the payment
 //! writer, which takes everything that queued up while its previous commit was in flight (up
-//! to [`MAX_BATCH`]; it never waits for more to come) and applies it in one transaction: each
-//! notification by the same rules as on its own ([`take_order_paid_in_tx`]), inside a
-//! savepoint of its own, so one that fails is undone alone and answered its error (the provider
-//! sends it again) while the others commit. Under light load a batch is one notification and
-//! its latency one commit; under heavy load one commit serves many. On SQLite (one writer
+//! to [`MAX_BATCH`]; it never waits for more to come) and applies it in one transaction. The
+//! plain ones (a pending payment of the amount asked, its order waiting for it) are applied
+//! together, with one statement per step for the whole batch; the rest one by one by the same
+//! rules ([`judge`], [`take_order_paid_in_tx`]), each inside a savepoint of its own, so one that
+//! fails is undone alone and answered its error (the provider sends it again) while the others
+//! commit. Under light load a batch is one notification and its latency one commit; under
+//! heavy load one commit, and one statement per step, serves many. On SQLite (one writer
 //! connection) one batch is applied at a time; on PostgreSQL [`POSTGRES_LOOPS`] at once, each
 //! on its own connection, their payments locked in id order so they never deadlock each other.
 //!
@@ -28,13 +30,19 @@
 //!
 //! [`take_order_paid_in_tx`]: super::payments::take_order_paid_in_tx
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
+use uuid::Uuid;
+
 use super::group_commit::{Batcher, GroupWriter};
-use super::payments::{take_order_paid_in_tx, NoticeApplied, PaidNotice};
+use super::payments::{
+    apply_many_paid_in_tx, judge, paid_now, take_order_paid_in_tx, NoticeApplied, OrderPaid,
+    PaidNotice, Taken, Verdict,
+};
 use crate::config::Settings;
 use crate::error::{AppError, AppResult};
-use crate::storage::{self, Dialect, Store};
+use crate::storage::{self, Dialect, Store, Tx};
 
 #[cfg(doc)]
 use super::payments::AfterCommit;
@@ -47,8 +55,11 @@ pub const MAX_BATCH: usize = 64;
 /// one line. SQLite has one writer connection, so one batch at a time.
 pub const POSTGRES_LOOPS: usize = 4;
 
-/// The savepoint each notification of a batch is applied under.
+/// The savepoint each notification of a batch applied one by one is applied under.
 const SAVEPOINT: &str = "paid_notice";
+
+/// The savepoint the notifications of a batch applied together are applied under.
+const TOGETHER: &str = "paid_notices";
 
 /// The payment writer's rules for a batch: [`apply_batch`] with the server's settings.
 #[derive(Clone)]
@@ -108,11 +119,19 @@ impl PaymentIntake {
     }
 }
 
-/// Applies `notices` in one transaction, each under a savepoint of its own (a batch of one
-/// needs none), and answers one result per notice, in order. A notice whose rules fail is
-/// undone to its savepoint and answered its error; the others commit. When the transaction
-/// itself fails (begin, a savepoint, the commit), nothing is applied and every notice is
-/// answered an error, so its provider sends it again.
+/// Applies `notices` in one transaction and answers one result per notice, in order.
+///
+/// Most notifications of a batch are the plain case — a pending payment of the amount asked,
+/// its order waiting for it — and those are applied together, one statement per step for all
+/// of them ([`apply_together`]): on PostgreSQL a statement is a round trip to a backend process,
+/// and a dozen of them per notification, not the commit, is what a notification costs. The
+/// others (an alert, a late payment, a replay, a lane's payment or a recharge, a second
+/// notification for a payment or an order of the batch) are then applied one by one by the
+/// same rules, each under a savepoint of its own (a batch of one needs none): one that fails is
+/// undone alone and answered its error; the others commit. When applying together fails, it is
+/// undone and every notice is applied one by one instead. When the transaction itself fails
+/// (begin, a savepoint, the commit), nothing is applied and every notice is answered an error,
+/// so its provider sends it again.
 pub async fn apply_batch(
     store: &Store,
     settings: &Settings,
@@ -123,14 +142,36 @@ pub async fn apply_batch(
         Ok(tx) => tx,
         Err(err) => return failed(err, notices.len()),
     };
+    let mut results: Vec<Option<AppResult<NoticeApplied>>> =
+        (0..notices.len()).map(|_| None).collect();
     // Payments in id order (arrivals in order among one payment's): two batches at once on
     // PostgreSQL then lock their payments in the same order, and never wait for each other in a
     // circle.
-    let mut order: Vec<usize> = (0..notices.len()).collect();
-    order.sort_by_key(|&i| notices[i].payment_id);
-    let mut results: Vec<Option<AppResult<NoticeApplied>>> =
-        (0..notices.len()).map(|_| None).collect();
-    for i in order {
+    let mut alone: Vec<usize> = (0..notices.len()).collect();
+    alone.sort_by_key(|&i| notices[i].payment_id);
+    if isolate {
+        if let Err(err) = storage::savepoint(&mut tx, TOGETHER).await {
+            return failed(err, notices.len());
+        }
+        match apply_together(&mut tx, store, settings, notices).await {
+            Ok(together) => {
+                if let Err(err) = storage::release_savepoint(&mut tx, TOGETHER).await {
+                    return failed(err, notices.len());
+                }
+                for (i, applied) in together.done {
+                    results[i] = Some(Ok(applied));
+                }
+                alone = together.alone;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, batch = notices.len(), "payment notifications could not be applied together; applying them one by one");
+                if let Err(err) = storage::rollback_to_savepoint(&mut tx, TOGETHER).await {
+                    return failed(err, notices.len());
+                }
+            }
+        }
+    }
+    for i in alone {
         let notice = notices[i];
         if isolate {
             if let Err(err) = storage::savepoint(&mut tx, SAVEPOINT).await {
@@ -168,6 +209,95 @@ pub async fn apply_batch(
             .collect(),
         Err(err) => failed(err.into(), notices.len()),
     }
+}
+
+/// What [`apply_together`] did.
+#[derive(Debug)]
+pub struct Together {
+    /// The notices it applied (index into the batch) with their outcomes.
+    pub done: Vec<(usize, NoticeApplied)>,
+    /// The notices it left to be applied one by one (indexes, in payment id order).
+    pub alone: Vec<usize>,
+}
+
+/// Applies together the notices of a batch that pay their order now, in the caller's
+/// transaction: the batch's payments locked in one statement (id order), their orders in one
+/// (id order), what the orders were paid so far in one; each notice judged by the same rules as
+/// alone ([`judge`]); those that pay (at most one per payment and per order: a second one is
+/// left to be applied after, when it will find the first applied) have their notification ids
+/// recorded in one statement and their orders paid with one statement per step
+/// ([`apply_many_paid_in_tx`]). Everything else is left to be applied one by one.
+pub async fn apply_together(
+    tx: &mut Tx,
+    store: &Store,
+    settings: &Settings,
+    notices: &[&PaidNotice],
+) -> AppResult<Together> {
+    let ids: Vec<Uuid> = notices.iter().map(|n| n.payment_id).collect();
+    let payments = storage::payments::lock_many(tx, store, &ids).await?;
+    let order_ids: Vec<Uuid> = payments.values().map(|p| p.order_id).collect();
+    let heads = storage::orders::lock_heads(tx, store, &order_ids).await?;
+    let paid_before = storage::payments::paid_so_far_many(tx, &order_ids).await?;
+
+    let mut by_payment: Vec<usize> = (0..notices.len()).collect();
+    by_payment.sort_by_key(|&i| notices[i].payment_id);
+    let (mut together, mut alone) = (Vec::new(), Vec::new());
+    let (mut seen_payments, mut seen_orders) = (HashSet::new(), HashSet::new());
+    for i in by_payment {
+        let notice = notices[i];
+        let found = payments
+            .get(&notice.payment_id)
+            .and_then(|p| heads.get(&p.order_id).map(|h| (p, h)));
+        let pays = found.is_some_and(|(payment, head)| {
+            let first = seen_payments.insert(payment.id);
+            let first_of_order = seen_orders.insert(head.id);
+            let before = paid_before.get(&head.id).copied().unwrap_or(0);
+            first
+                && first_of_order
+                && judge(notice.provider, payment, head, &notice.trade, before) == Verdict::Pay
+        });
+        if pays {
+            together.push(i);
+        } else {
+            alone.push(i);
+        }
+    }
+    let mut done = Vec::with_capacity(together.len());
+    if together.is_empty() {
+        return Ok(Together { done, alone });
+    }
+
+    let keys: Vec<(String, Uuid)> = together
+        .iter()
+        .map(|&i| (notices[i].key(), notices[i].payment_id))
+        .collect();
+    let recorded =
+        storage::payments::record_notifications(tx, "payment_notifications", &keys).await?;
+    together.retain(|&i| {
+        let new = recorded.contains(&notices[i].key());
+        if !new {
+            done.push((i, NoticeApplied::only(Taken::Duplicate)));
+        }
+        new
+    });
+    let mut paid = Vec::with_capacity(together.len());
+    for &i in &together {
+        let notice = notices[i];
+        let head = payments
+            .get(&notice.payment_id)
+            .and_then(|p| heads.get(&p.order_id))
+            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("a judged payment vanished")))?;
+        paid.push(OrderPaid {
+            head,
+            payment_id: notice.payment_id,
+            transaction_id: &notice.trade.transaction_id,
+        });
+    }
+    let after = apply_many_paid_in_tx(settings, tx, &paid, "payment-provider").await?;
+    for (i, head) in together.into_iter().zip(after) {
+        done.push((i, paid_now(head, notices[i].payment_id)));
+    }
+    Ok(Together { done, alone })
 }
 
 /// Every notice of a batch answered an error: the batch's own, for a batch of one; else (an

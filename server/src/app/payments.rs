@@ -16,7 +16,7 @@ use retail_domain::money::Money;
 use retail_domain::order::{check_transition, Fulfilment, OrderStatus};
 use retail_payments::{PaidTrade, Prepay, PrepayRequest, RefundRequest, TradeState};
 
-use super::orders::{announce, record_status};
+use super::orders::{announce, record_statuses};
 use super::payment_providers::Provider;
 pub use super::payment_providers::{provider_error, require_provider, PayScene};
 use super::recharges::RechargeTaken;
@@ -185,6 +185,13 @@ pub struct PaidNotice {
     pub trade: PaidTrade,
 }
 
+impl PaidNotice {
+    /// The key its notification is recorded under (each taken once): the provider and its id.
+    pub fn key(&self) -> String {
+        format!("{}:{}", self.provider.as_str(), self.notify_id)
+    }
+}
+
 /// What became of a [`PaidNotice`] inside its batch's transaction.
 #[derive(Debug)]
 pub enum NoticeApplied {
@@ -197,6 +204,16 @@ pub enum NoticeApplied {
     },
     /// Not an online order's payment (a lane's, a recharge, or unknown here): nothing changed.
     NotAnOrderPayment,
+}
+
+impl NoticeApplied {
+    /// An online order's payment with `taken` as its outcome and nothing to do after the commit.
+    pub fn only(taken: Taken) -> Self {
+        Self::Order {
+            taken,
+            then: AfterCommit::Nothing,
+        }
+    }
 }
 
 /// What a taken notification still has to do once its batch committed.
@@ -310,16 +327,13 @@ pub async fn take_order_paid_in_tx(
         trade,
     } = notice;
     let provider = *provider;
-    let key = format!("{}:{notify_id}", provider.as_str());
+    let key = notice.key();
     let payment = match storage::payments::lock_payment(tx, store, *payment_id).await {
         Ok(payment) => payment,
         Err(AppError::NotFound(_)) => return Ok(NoticeApplied::NotAnOrderPayment),
         Err(e) => return Err(e),
     };
-    let taken = |taken: Taken| NoticeApplied::Order {
-        taken,
-        then: AfterCommit::Nothing,
-    };
+    let taken = NoticeApplied::only;
     match storage::payments::record_notification(tx, "payment_notifications", &key, payment.id)
         .await
     {
@@ -328,121 +342,182 @@ pub async fn take_order_paid_in_tx(
         Err(e) => return Err(e),
     }
     let head = storage::orders::lock_head(tx, store, payment.order_id).await?;
+    // What the order's other payments took already (stored balance of a split payment).
+    let paid_before = storage::payments::paid_so_far_in_tx(tx, head.id).await?;
+    match judge(provider, &payment, &head, trade, paid_before) {
+        Verdict::Differs(detail) => {
+            tracing::error!(provider = provider.as_str(), payment = %payment.id, %detail, "payment notification not applied");
+            storage::refunds::raise_alert_in_tx(
+                tx,
+                &alert(
+                    provider,
+                    notify_id,
+                    AlertKind::AmountMismatch,
+                    Some(payment.id),
+                    Some(head.id),
+                    detail,
+                ),
+            )
+            .await?;
+            Ok(taken(Taken::Alerted))
+        }
+        Verdict::AlreadyPaid => Ok(taken(Taken::Duplicate)),
+        Verdict::NotPayable => {
+            late_payment_in_tx(
+                tx,
+                settings,
+                provider,
+                notify_id,
+                &payment,
+                &head,
+                &trade.transaction_id,
+            )
+            .await
+        }
+        Verdict::Pay => {
+            let head = apply_paid_in_tx(
+                settings,
+                tx,
+                &head,
+                payment.id,
+                &trade.transaction_id,
+                "payment-provider",
+            )
+            .await?;
+            Ok(paid_now(head, payment.id))
+        }
+    }
+}
+
+/// What a verified notification means for its payment and its order (both read in the
+/// applying transaction, `paid_before` what the order's succeeded payments took so far), before
+/// anything is written: one set of rules whether notifications are applied one by one or many
+/// together ([`super::payment_intake`]).
+pub fn judge(
+    provider: Provider,
+    payment: &storage::payments::PaymentView,
+    head: &OrderHead,
+    trade: &PaidTrade,
+    paid_before: i64,
+) -> Verdict {
     let paid = Money::from_fen(trade.amount_fen);
-    let problem = if payment.method != provider.method().as_str() {
-        Some(format!(
+    if payment.method != provider.method().as_str() {
+        return Verdict::Differs(format!(
             "{} says it was paid, but payment {} is a {} payment",
             provider.label(),
             payment.id,
             payment.method
-        ))
-    } else if trade.currency != "CNY" || paid != payment.amount {
-        Some(format!(
+        ));
+    }
+    if trade.currency != "CNY" || paid != payment.amount {
+        return Verdict::Differs(format!(
             "{} says {paid} {} was paid for payment {} of order {}, which is {} CNY",
             provider.label(),
             clip(&trade.currency),
             payment.id,
             head.order_no,
             payment.amount
-        ))
-    } else if matches!(payment.status.as_str(), "succeeded" | "refunded")
-        && payment.transaction_id.as_deref() != Some(trade.transaction_id.as_str())
-    {
-        Some(format!(
-            "payment {} was paid as transaction {:?} and is now reported paid as {:?}",
-            payment.id,
-            payment.transaction_id,
-            clip(&trade.transaction_id)
-        ))
-    } else {
-        None
-    };
-    if let Some(detail) = problem {
-        tracing::error!(provider = provider.as_str(), payment = %payment.id, %detail, "payment notification not applied");
-        storage::refunds::raise_alert_in_tx(
-            tx,
-            &alert(
-                provider,
-                notify_id,
-                AlertKind::AmountMismatch,
-                Some(payment.id),
-                Some(head.id),
-                detail,
-            ),
-        )
-        .await?;
-        return Ok(taken(Taken::Alerted));
+        ));
     }
     if matches!(payment.status.as_str(), "succeeded" | "refunded") {
-        return Ok(taken(Taken::Duplicate));
+        if payment.transaction_id.as_deref() != Some(trade.transaction_id.as_str()) {
+            return Verdict::Differs(format!(
+                "payment {} was paid as transaction {:?} and is now reported paid as {:?}",
+                payment.id,
+                payment.transaction_id,
+                clip(&trade.transaction_id)
+            ));
+        }
+        return Verdict::AlreadyPaid;
     }
-    // What the order's other payments took already (stored balance of a split payment).
-    let paid_before = storage::payments::paid_so_far_in_tx(tx, head.id).await?;
     let payable = head.status == OrderStatus::PendingPayment
         && payment.amount.fen() + paid_before == head.total_fen
         && check_transition(head.fulfilment, head.status, OrderStatus::Paid).is_ok();
-    if !payable {
-        // The money is real: record it, give it back, tell head office.
-        storage::payments::mark_succeeded(tx, payment.id, &trade.transaction_id).await?;
-        let ids = super::refunds::request_in_tx(
-            tx,
-            settings.payments.refund_approval_above,
-            &super::refunds::RefundAsk {
-                order_id: head.id,
-                payment_id: Some(payment.id),
-                method: &payment.method,
-                amount_fen: payment.amount.fen(),
-                reason: "订单已取消或已支付，自动退款 order no longer payable",
-                source: RefundSource::LatePayment,
-                source_id: None,
-                requested_by: "payment-provider",
-                approved_by: None,
-            },
-        )
-        .await?;
-        storage::refunds::raise_alert_in_tx(
-            tx,
-            &alert(
-                provider,
-                notify_id,
-                AlertKind::LatePayment,
-                Some(payment.id),
-                Some(head.id),
-                format!(
-                    "{} paid {} for order {} after it became {}: refunded automatically",
-                    provider.label(),
-                    payment.amount,
-                    head.order_no,
-                    head.status.as_str()
-                ),
-            ),
-        )
-        .await?;
-        return Ok(NoticeApplied::Order {
-            taken: Taken::LatePayment,
-            then: AfterCommit::Refunds {
-                order_no: head.order_no,
-                payment_id: payment.id,
-                ids,
-            },
-        });
+    if payable {
+        Verdict::Pay
+    } else {
+        Verdict::NotPayable
     }
-    let head = apply_paid_in_tx(
-        settings,
-        tx,
-        &head,
-        payment.id,
-        &trade.transaction_id,
-        "payment-provider",
-    )
-    .await?;
-    Ok(NoticeApplied::Order {
+}
+
+/// What [`judge`] makes of a paid notification.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Something differs from what was asked (the provider, the amount or currency, the
+    /// transaction of a payment paid before): an alert for head office, nothing else changed.
+    Differs(String),
+    /// Paid before, as this transaction: nothing to do.
+    AlreadyPaid,
+    /// The order can no longer take this payment (cancelled, or paid otherwise): the money is
+    /// recorded, refunded and an alert raised.
+    NotPayable,
+    /// The order is paid now.
+    Pay,
+}
+
+/// The answer for a payment that paid its order now: what follows the commit is the store told
+/// and the order's other pending payments closed.
+pub fn paid_now(head: OrderHead, payment_id: uuid::Uuid) -> NoticeApplied {
+    NoticeApplied::Order {
         taken: Taken::Applied {
             order_no: Some(head.order_no.clone()),
         },
-        then: AfterCommit::Paid {
-            head,
+        then: AfterCommit::Paid { head, payment_id },
+    }
+}
+
+/// Money that came for an order no longer payable: the payment recorded as succeeded (the money
+/// is real), a refund of it requested and an alert raised, in the caller's transaction.
+async fn late_payment_in_tx(
+    tx: &mut crate::storage::Tx,
+    settings: &Settings,
+    provider: Provider,
+    notify_id: &str,
+    payment: &storage::payments::PaymentView,
+    head: &OrderHead,
+    transaction_id: &str,
+) -> AppResult<NoticeApplied> {
+    storage::payments::mark_succeeded(tx, payment.id, transaction_id).await?;
+    let ids = super::refunds::request_in_tx(
+        tx,
+        settings.payments.refund_approval_above,
+        &super::refunds::RefundAsk {
+            order_id: head.id,
+            payment_id: Some(payment.id),
+            method: &payment.method,
+            amount_fen: payment.amount.fen(),
+            reason: "订单已取消或已支付，自动退款 order no longer payable",
+            source: RefundSource::LatePayment,
+            source_id: None,
+            requested_by: "payment-provider",
+            approved_by: None,
+        },
+    )
+    .await?;
+    storage::refunds::raise_alert_in_tx(
+        tx,
+        &alert(
+            provider,
+            notify_id,
+            AlertKind::LatePayment,
+            Some(payment.id),
+            Some(head.id),
+            format!(
+                "{} paid {} for order {} after it became {}: refunded automatically",
+                provider.label(),
+                payment.amount,
+                head.order_no,
+                head.status.as_str()
+            ),
+        ),
+    )
+    .await?;
+    Ok(NoticeApplied::Order {
+        taken: Taken::LatePayment,
+        then: AfterCommit::Refunds {
+            order_no: head.order_no.clone(),
             payment_id: payment.id,
+            ids,
         },
     })
 }
@@ -699,26 +774,81 @@ pub async fn apply_paid_in_tx(
     transaction_id: &str,
     actor: &str,
 ) -> AppResult<OrderHead> {
-    storage::payments::mark_succeeded(tx, payment_id, transaction_id).await?;
-    storage::orders::clear_expiry(tx, head.id).await?;
-    record_status(tx, head, OrderStatus::Paid, actor, "payment received").await?;
-    let mut points_earned = head.points_earned;
-    if let Some(member) = head.member_id {
-        points_earned = storage::members::earn_in_tx(
+    let mut paid = apply_many_paid_in_tx(
+        settings,
+        tx,
+        &[OrderPaid {
+            head,
+            payment_id,
+            transaction_id,
+        }],
+        actor,
+    )
+    .await?;
+    paid.pop().ok_or_else(|| {
+        AppError::Internal(anyhow::anyhow!("order {} paid without an answer", head.id))
+    })
+}
+
+/// One payable order paid by one payment, for [`apply_many_paid_in_tx`].
+#[derive(Clone, Copy, Debug)]
+pub struct OrderPaid<'a> {
+    /// The order's header, read (and locked) in the transaction.
+    pub head: &'a OrderHead,
+    /// The payment that paid it.
+    pub payment_id: uuid::Uuid,
+    /// The provider's transaction id (empty for an internal tender).
+    pub transaction_id: &'a str,
+}
+
+/// [`apply_paid_in_tx`] for many orders (each a different order) with one statement per step
+/// for all of them — the payments, the deadlines, the statuses and their events, the members'
+/// notices — and the members' points earned one member after another in member id order (so
+/// two transactions at once take the members' rows in the same order). Answers the orders'
+/// headers after the change, in the order given.
+pub async fn apply_many_paid_in_tx(
+    settings: &Settings,
+    tx: &mut crate::storage::Tx,
+    paid: &[OrderPaid<'_>],
+    actor: &str,
+) -> AppResult<Vec<OrderHead>> {
+    let payments: Vec<(uuid::Uuid, &str)> = paid
+        .iter()
+        .map(|p| (p.payment_id, p.transaction_id))
+        .collect();
+    storage::payments::mark_many_succeeded(tx, &payments).await?;
+    let ids: Vec<uuid::Uuid> = paid.iter().map(|p| p.head.id).collect();
+    storage::orders::clear_expiries(tx, &ids).await?;
+    let heads: Vec<&OrderHead> = paid.iter().map(|p| p.head).collect();
+    record_statuses(tx, &heads, OrderStatus::Paid, actor, "payment received").await?;
+    let mut after: Vec<OrderHead> = heads
+        .iter()
+        .map(|head| OrderHead {
+            status: OrderStatus::Paid,
+            ..(*head).clone()
+        })
+        .collect();
+    let mut members: Vec<(uuid::Uuid, usize)> = heads
+        .iter()
+        .enumerate()
+        .filter_map(|(i, head)| head.member_id.map(|m| (m, i)))
+        .collect();
+    members.sort();
+    let now = storage::now_ms();
+    for (member, i) in members {
+        let head = heads[i];
+        let points_earned = storage::members::earn_in_tx(
             tx,
             &settings.points,
             member,
             Money::from_fen(head.total_fen),
             &head.id.to_string(),
             actor,
-            storage::now_ms(),
+            now,
         )
         .await?;
         storage::orders::set_order_points_earned(tx, head.id, points_earned).await?;
+        after[i].points_earned = points_earned;
     }
-    Ok(OrderHead {
-        status: OrderStatus::Paid,
-        points_earned,
-        ..head.clone()
-    })
+    Ok(after)
 }

@@ -668,6 +668,28 @@ pub(crate) async fn upsert_rows<T>(
     Ok(())
 }
 
+/// Runs `sql` for `values` in chunks, collecting the rows: `{in}` in it stands for
+/// `column IN (…)` written by [`text_in`] (one array parameter on PostgreSQL), the only
+/// parameters of the statement.
+pub(crate) async fn fetch_where_in<S: AsRef<str>>(
+    tx: &mut Tx,
+    sql: &str,
+    column: &str,
+    values: &[S],
+) -> AppResult<Vec<AnyRow>> {
+    let mut out = Vec::new();
+    for chunk in values.chunks(text_in_chunk(tx, 0)) {
+        let (list, binds) = text_in(tx, column, 1, chunk);
+        let text = sql.replace("{in}", &list);
+        let mut query = sqlx::query(&text);
+        for value in &binds {
+            query = query.bind(value.as_str());
+        }
+        out.extend(query.fetch_all(&mut **tx).await?);
+    }
+    Ok(out)
+}
+
 /// Runs `sql` (with `{}` where the `IN` list goes) for `values` in chunks, collecting the rows.
 pub(crate) async fn fetch_in(tx: &mut Tx, sql: &str, values: &[String]) -> AppResult<Vec<AnyRow>> {
     let mut out = Vec::new();

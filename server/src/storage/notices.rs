@@ -102,26 +102,56 @@ pub async fn record_move_in_tx(
     to: OrderStatus,
     actor: &str,
 ) -> AppResult<()> {
-    let (Some(member), Some(kind)) = (
-        head.member_id,
-        NoticeKind::for_move(head.channel, to, actor),
-    ) else {
-        return Ok(());
-    };
-    sqlx::query(
-        "INSERT INTO member_notices (id, member_id, order_id, kind, order_no, location_id, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (order_id, kind) DO NOTHING",
+    record_moves_in_tx(tx, &[head], to, actor).await
+}
+
+/// [`record_move_in_tx`] for many orders moving to `to` (one multi-row insert).
+pub async fn record_moves_in_tx(
+    tx: &mut Tx,
+    heads: &[&OrderHead],
+    to: OrderStatus,
+    actor: &str,
+) -> AppResult<()> {
+    let now = now_ms();
+    let rows: Vec<(String, Uuid, &OrderHead, NoticeKind)> = heads
+        .iter()
+        .filter_map(|head| {
+            let member = head.member_id?;
+            let kind = NoticeKind::for_move(head.channel, to, actor)?;
+            Some((
+                retail_domain::ids::new_id().to_string(),
+                member,
+                *head,
+                kind,
+            ))
+        })
+        .collect();
+    super::upsert_rows(
+        tx,
+        "member_notices",
+        &[
+            "id",
+            "member_id",
+            "order_id",
+            "kind",
+            "order_no",
+            "location_id",
+            "created_at",
+        ],
+        &rows,
+        "ON CONFLICT (order_id, kind) DO NOTHING",
+        |query, (id, member, head, kind)| {
+            query
+                .bind(id.as_str())
+                .bind(member.to_string())
+                .bind(head.id.to_string())
+                .bind(kind.as_str())
+                .bind(head.order_no.as_str())
+                .bind(head.location_id.as_str())
+                .bind(now)
+        },
     )
-    .bind(retail_domain::ids::new_id().to_string())
-    .bind(member.to_string())
-    .bind(head.id.to_string())
-    .bind(kind.as_str())
-    .bind(head.order_no.as_str())
-    .bind(head.location_id.as_str())
-    .bind(now_ms())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    .await
 }
 
 /// The member's newest notices, newest first.

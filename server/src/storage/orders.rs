@@ -401,15 +401,7 @@ pub async fn insert_placed(
     insert_rows(
         tx,
         "order_events",
-        &[
-            "id",
-            "order_id",
-            "from_status",
-            "to_status",
-            "actor",
-            "reason",
-            "at",
-        ],
+        ORDER_EVENT_COLUMNS,
         &order_rows,
         |q, (o, _, event_id)| {
             q.bind(event_id.as_str())
@@ -561,6 +553,37 @@ pub async fn lock_head(tx: &mut Tx, store: &Store, id: Uuid) -> AppResult<OrderH
     head_from_row(&row)
 }
 
+/// The columns of an `order_events` row, in the order their values are bound.
+pub(crate) const ORDER_EVENT_COLUMNS: &[&str] = &[
+    "id",
+    "order_id",
+    "from_status",
+    "to_status",
+    "actor",
+    "reason",
+    "at",
+];
+
+/// Reads (and on PostgreSQL locks, in id order) the headers of the orders `ids` inside a
+/// transaction; unknown ids are left out.
+pub async fn lock_heads(
+    tx: &mut Tx,
+    store: &Store,
+    ids: &[Uuid],
+) -> AppResult<HashMap<Uuid, OrderHead>> {
+    let mut ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+    ids.sort();
+    ids.dedup();
+    let sql = format!(
+        "SELECT {HEAD_COLUMNS} FROM orders WHERE {{in}} ORDER BY id{}",
+        store.for_update()
+    );
+    let rows = super::fetch_where_in(tx, &sql, "id", &ids).await?;
+    rows.iter()
+        .map(|row| head_from_row(row).map(|h| (h.id, h)))
+        .collect()
+}
+
 /// An order's payment deadline (Unix ms), while it has one.
 pub async fn expiry(pool: &sqlx::AnyPool, id: Uuid) -> AppResult<Option<i64>> {
     let row = sqlx::query("SELECT expires_at FROM orders WHERE id = $1")
@@ -613,34 +636,71 @@ pub async fn set_status(
     actor: &str,
     reason: &str,
 ) -> AppResult<()> {
+    set_statuses(tx, &[head], to, actor, reason).await
+}
+
+/// [`set_status`] for many orders at once (one update, one multi-row insert of their events),
+/// each moving from its own status to `to`.
+pub async fn set_statuses(
+    tx: &mut Tx,
+    heads: &[&OrderHead],
+    to: OrderStatus,
+    actor: &str,
+    reason: &str,
+) -> AppResult<()> {
     let now = now_ms();
-    sqlx::query("UPDATE orders SET status = $1, updated_at = $2 WHERE id = $3")
-        .bind(to.as_str())
-        .bind(now)
-        .bind(head.id.to_string())
-        .execute(&mut **tx)
-        .await?;
-    sqlx::query(
-        "INSERT INTO order_events (id, order_id, from_status, to_status, actor, reason, at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    let ids: Vec<String> = heads.iter().map(|h| h.id.to_string()).collect();
+    for chunk in ids.chunks(super::text_in_chunk(tx, 2)) {
+        let (list, binds) = super::text_in(tx, "id", 3, chunk);
+        let sql = format!(
+            "UPDATE orders SET status = {}, updated_at = {} WHERE {list}",
+            super::list_placeholders(tx, 1, 1),
+            super::list_placeholders(tx, 2, 1)
+        );
+        let mut query = sqlx::query(&sql).bind(to.as_str()).bind(now);
+        for value in &binds {
+            query = query.bind(value.as_str());
+        }
+        query.execute(&mut **tx).await?;
+    }
+    let events: Vec<(String, &OrderHead)> = heads
+        .iter()
+        .map(|h| (retail_domain::ids::new_id().to_string(), *h))
+        .collect();
+    super::insert_rows(
+        tx,
+        "order_events",
+        ORDER_EVENT_COLUMNS,
+        &events,
+        |query, (id, head)| {
+            query
+                .bind(id.as_str())
+                .bind(head.id.to_string())
+                .bind(head.status.as_str())
+                .bind(to.as_str())
+                .bind(actor)
+                .bind(reason)
+                .bind(now)
+        },
     )
-    .bind(retail_domain::ids::new_id().to_string())
-    .bind(head.id.to_string())
-    .bind(head.status.as_str())
-    .bind(to.as_str())
-    .bind(actor)
-    .bind(reason)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    .await
 }
 
 /// Clears an order's payment deadline (it is paid).
 pub async fn clear_expiry(tx: &mut Tx, id: Uuid) -> AppResult<()> {
-    sqlx::query("UPDATE orders SET expires_at = NULL WHERE id = $1")
-        .bind(id.to_string())
-        .execute(&mut **tx)
-        .await?;
+    clear_expiries(tx, &[id]).await
+}
+
+/// [`clear_expiry`] for many orders in one statement.
+pub async fn clear_expiries(tx: &mut Tx, ids: &[Uuid]) -> AppResult<()> {
+    let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+    super::fetch_where_in(
+        tx,
+        "UPDATE orders SET expires_at = NULL WHERE {in}",
+        "id",
+        &ids,
+    )
+    .await?;
     Ok(())
 }
 

@@ -2,6 +2,8 @@
 //! sandbox), the provider's notifications (each accepted once), the pending ones the background
 //! settler asks the provider about, and what is left of each to refund.
 
+use std::collections::{HashMap, HashSet};
+
 use retail_domain::money::Money;
 use retail_domain::order::OrderStatus;
 use serde::Serialize;
@@ -264,17 +266,8 @@ pub async fn record_notification(
     notify_id: &str,
     payment_id: Uuid,
 ) -> AppResult<()> {
-    let inserted = sqlx::query(&format!(
-        "INSERT INTO {table} (notify_id, payment_id, received_at) VALUES ($1, $2, $3) \
-         ON CONFLICT (notify_id) DO NOTHING"
-    ))
-    .bind(notify_id)
-    .bind(payment_id.to_string())
-    .bind(now_ms())
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    if inserted == 0 {
+    let recorded = record_notifications(tx, table, &[(notify_id.to_owned(), payment_id)]).await?;
+    if recorded.is_empty() {
         return Err(AppError::conflict(
             "replayed_notification",
             "this notification was already processed",
@@ -294,6 +287,73 @@ pub async fn lock_payment(tx: &mut Tx, store: &Store, id: Uuid) -> AppResult<Pay
     .await?
     .ok_or_else(|| AppError::not_found("unknown payment"))?;
     view(&row)
+}
+
+/// Reads (and on PostgreSQL locks, in id order) the payments of `ids` inside a transaction;
+/// unknown ids are left out.
+pub async fn lock_many(
+    tx: &mut Tx,
+    store: &Store,
+    ids: &[Uuid],
+) -> AppResult<HashMap<Uuid, PaymentView>> {
+    let mut ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+    ids.sort();
+    ids.dedup();
+    let sql = format!(
+        "SELECT {COLUMNS} FROM payments WHERE {{in}} ORDER BY id{}",
+        store.for_update()
+    );
+    let rows = super::fetch_where_in(tx, &sql, "id", &ids).await?;
+    rows.iter()
+        .map(|row| view(row).map(|p| (p.id, p)))
+        .collect()
+}
+
+/// What the succeeded payments of each of `orders` have taken so far, in fen (orders with none
+/// are left out): [`paid_so_far_in_tx`] for many orders in one statement.
+pub async fn paid_so_far_many(tx: &mut Tx, orders: &[Uuid]) -> AppResult<HashMap<Uuid, i64>> {
+    let orders: Vec<String> = orders.iter().map(Uuid::to_string).collect();
+    let rows = super::fetch_where_in(
+        tx,
+        "SELECT order_id, CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) AS paid FROM payments \
+         WHERE {in} AND status = 'succeeded' GROUP BY order_id",
+        "order_id",
+        &orders,
+    )
+    .await?;
+    rows.iter()
+        .map(|row| Ok((uuid_col(row, "order_id")?, col(row, "paid")?)))
+        .collect()
+}
+
+/// Records many providers' notification ids at once (`table` as in [`record_notification`]),
+/// each with its payment, and answers the ids recorded now: an id recorded before is left out
+/// (a replay). The ids must differ from each other.
+pub async fn record_notifications(
+    tx: &mut Tx,
+    table: &'static str,
+    notifications: &[(String, Uuid)],
+) -> AppResult<HashSet<String>> {
+    let mut recorded = HashSet::with_capacity(notifications.len());
+    let now = now_ms();
+    for chunk in notifications.chunks(super::MAX_PARAMS / 2) {
+        let values = (0..chunk.len())
+            .map(|i| format!("(${}, ${}, $1)", 2 + 2 * i, 3 + 2 * i))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO {table} (notify_id, payment_id, received_at) VALUES {values} \
+             ON CONFLICT (notify_id) DO NOTHING RETURNING notify_id"
+        );
+        let mut query = sqlx::query(&sql).bind(now);
+        for (notify_id, payment) in chunk {
+            query = query.bind(notify_id.as_str()).bind(payment.to_string());
+        }
+        for row in query.fetch_all(&mut **tx).await? {
+            recorded.insert(col(&row, "notify_id")?);
+        }
+    }
+    Ok(recorded)
 }
 
 /// What an order's succeeded payments have taken so far, in fen (more than one when it is paid
@@ -347,16 +407,34 @@ pub async fn insert_internal_in_tx(
 /// Marks a payment succeeded with the provider's transaction reference (empty for an internal
 /// tender, which has none).
 pub async fn mark_succeeded(tx: &mut Tx, id: Uuid, provider_ref: &str) -> AppResult<()> {
+    mark_many_succeeded(tx, &[(id, provider_ref)]).await
+}
+
+/// [`mark_succeeded`] for many payments in one statement: (payment, the provider's transaction
+/// id) each.
+pub async fn mark_many_succeeded(tx: &mut Tx, paid: &[(Uuid, &str)]) -> AppResult<()> {
     let now = now_ms();
-    sqlx::query(
-        "UPDATE payments SET status = 'succeeded', provider_ref = $1, paid_at = $2, updated_at = $2 \
-         WHERE id = $3",
-    )
-    .bind((!provider_ref.is_empty()).then_some(provider_ref))
-    .bind(now)
-    .bind(id.to_string())
-    .execute(&mut **tx)
-    .await?;
+    for chunk in paid.chunks(super::MAX_PARAMS / 2 - 1) {
+        let cases = (0..chunk.len())
+            .map(|i| format!("WHEN ${} THEN ${}", 2 + 2 * i, 3 + 2 * i))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let ids = (0..chunk.len())
+            .map(|i| format!("${}", 2 + 2 * i))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "UPDATE payments SET status = 'succeeded', provider_ref = CASE id {cases} END, \
+             paid_at = $1, updated_at = $1 WHERE id IN ({ids})"
+        );
+        let mut query = sqlx::query(&sql).bind(now);
+        for (id, provider_ref) in chunk {
+            query = query
+                .bind(id.to_string())
+                .bind((!provider_ref.is_empty()).then_some(*provider_ref));
+        }
+        query.execute(&mut **tx).await?;
+    }
     Ok(())
 }
 

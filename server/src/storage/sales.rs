@@ -267,15 +267,7 @@ pub async fn insert_sale_rows(
     insert_rows(
         tx,
         "order_events",
-        &[
-            "id",
-            "order_id",
-            "from_status",
-            "to_status",
-            "actor",
-            "reason",
-            "at",
-        ],
+        super::orders::ORDER_EVENT_COLUMNS,
         &events,
         |q, (id, order_id, at, reason, actor)| {
             q.bind(id.as_str())

@@ -8,14 +8,14 @@ use std::collections::HashMap;
 
 use reqwest::StatusCode;
 use retail_payments::PaidTrade;
-use retail_server::app::payment_intake::apply_batch;
+use retail_server::app::payment_intake::{apply_batch, apply_together};
 use retail_server::app::payment_providers::Provider;
 use retail_server::app::payments::{AfterCommit, NoticeApplied, PaidNotice, Taken};
 use retail_server::storage::Dialect;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::provider_pay::{pending_order, start_payment};
+use crate::provider_pay::{pending_order, start_payment, stocked_sku};
 use crate::support::TestApp;
 
 /// A pending pickup order with a sandbox payment started: (order id, order access token,
@@ -26,6 +26,19 @@ async fn order_with_payment(app: &TestApp) -> (String, String, String, String) {
     let (status, intent) = start_payment(app, &order_id, payment_id, "sandbox").await;
     assert_eq!(status, StatusCode::OK, "{intent}");
     (order_id, access, payment_id.to_string(), total)
+}
+
+/// The shopper cancels the order of `order_with_payment`'s answer.
+async fn cancel(app: &TestApp, (order_id, access, _, _): &(String, String, String, String)) {
+    let response = app
+        .client
+        .post(format!("{}/api/v1/orders/{order_id}/cancel", app.url))
+        .header("x-order-token", access)
+        .json(&json!({"reason": "changed my mind"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
 }
 
 /// A signed sandbox notification, ready to send: (timestamp, signature, body).
@@ -91,6 +104,15 @@ async fn order_state(app: &TestApp, order_id: &str) -> (String, usize) {
     (order["status"].as_str().unwrap().to_owned(), paid)
 }
 
+/// The order is paid, and moved to paid once.
+async fn assert_paid_once(app: &TestApp, order_id: &str) {
+    assert_eq!(
+        order_state(app, order_id).await,
+        ("paid".to_owned(), 1),
+        "{order_id}"
+    );
+}
+
 async fn alerts_of(app: &TestApp, payment_id: &str) -> Vec<String> {
     retail_server::storage::payment_review::alerts(&app.state.store, false, 0, 500)
         .await
@@ -115,15 +137,7 @@ async fn concurrent_notifications_are_each_answered_once(app: TestApp) {
     }
     let mismatch = order_with_payment(&app).await;
     let cancelled = order_with_payment(&app).await;
-    let response = app
-        .client
-        .post(format!("{}/api/v1/orders/{}/cancel", app.url, cancelled.0))
-        .header("x-order-token", &cancelled.1)
-        .json(&json!({"reason": "changed my mind"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+    cancel(&app, &cancelled).await;
 
     // (payment id, notify id, amount), all sent at once.
     let mut sends: Vec<(String, String, String)> = Vec::new();
@@ -328,6 +342,235 @@ async fn a_failing_notification_spoils_no_other_in_its_batch(app: TestApp) {
 crate::both_backends!(
     a_failing_notification_spoils_no_other_in_its_batch,
     a_failing_notification_spoils_no_other_in_its_batch,
+    |s| s.orders.without_client_limits()
+);
+
+/// A pending pickup order of a member (registered by head office with `phone`) with a sandbox
+/// payment started: (member id, order id, payment id, amount).
+async fn member_order_with_payment(
+    app: &TestApp,
+    admin: &str,
+    member: Uuid,
+) -> (String, String, String) {
+    let code = crate::pricing::member_code(app, admin, member).await;
+    let sku = stocked_sku(app, admin).await;
+    let order_id = Uuid::now_v7();
+    let (status, order) = app
+        .post(
+            "/api/v1/orders",
+            None,
+            json!({"id": order_id, "fulfilment": "pickup", "store": "SH001", "member_code": code,
+                   "lines": [{"sku_id": sku, "qty": 1}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{order}");
+    let payment_id = Uuid::now_v7();
+    let (status, intent) = start_payment(app, &order_id.to_string(), payment_id, "sandbox").await;
+    assert_eq!(status, StatusCode::OK, "{intent}");
+    (
+        order_id.to_string(),
+        payment_id.to_string(),
+        order["total"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// A member registered by head office.
+async fn new_member(app: &TestApp, admin: &str, phone: &str) -> Uuid {
+    let id = Uuid::now_v7();
+    let (status, body) = app
+        .post(
+            "/api/v1/members",
+            Some(admin),
+            json!({"id": id, "phone": phone, "name": "批量会员"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    id
+}
+
+/// The outcome a result of a batch answered, by name.
+fn outcome(result: &retail_server::error::AppResult<NoticeApplied>) -> String {
+    match result {
+        Ok(NoticeApplied::Order { taken, then }) => format!(
+            "{}{}",
+            match taken {
+                Taken::Applied { .. } => "applied",
+                Taken::Duplicate => "duplicate",
+                Taken::LatePayment => "late_payment",
+                Taken::Alerted => "alerted",
+            },
+            match then {
+                AfterCommit::Nothing => "",
+                AfterCommit::Paid { .. } => "+paid",
+                AfterCommit::Refunds { .. } => "+refunds",
+            }
+        ),
+        Ok(NoticeApplied::NotAnOrderPayment) => "not_an_order_payment".into(),
+        Err(e) => format!("error: {e}"),
+    }
+}
+
+/// One batch mixing the plain case (applied together: two orders of one member, one of
+/// another, one without a member) with what is applied alone: a second payment of an order
+/// paid in the same batch (a late payment, refunded), a payment of a cancelled order (late),
+/// a payment unknown here. Each is answered what it would be answered on its own; the members
+/// earn their points once per order (in their ledgers, on the orders, with their notices);
+/// every order moves to paid at most once. The same batch again is all duplicates and changes
+/// nothing.
+async fn plain_notices_are_applied_together_by_the_same_rules(app: TestApp) {
+    let admin = app.login("admin").await;
+    let ann = new_member(&app, &admin, "13700137001").await;
+    let bob = new_member(&app, &admin, "13700137002").await;
+    let ann_1 = member_order_with_payment(&app, &admin, ann).await;
+    let ann_2 = member_order_with_payment(&app, &admin, ann).await;
+    let bob_1 = member_order_with_payment(&app, &admin, bob).await;
+    let anonymous = order_with_payment(&app).await;
+    // An order the shopper started two payments for, both paid.
+    let twice = order_with_payment(&app).await;
+    let second = Uuid::now_v7();
+    let (status, intent) = start_payment(&app, &twice.0, second, "sandbox").await;
+    assert_eq!(status, StatusCode::OK, "{intent}");
+    // An order cancelled before its money arrives.
+    let cancelled = order_with_payment(&app).await;
+    cancel(&app, &cancelled).await;
+    let points = |member: Uuid| {
+        let store = app.state.store.clone();
+        async move {
+            retail_server::storage::members::points_balance(&store, member)
+                .await
+                .unwrap()
+        }
+    };
+    let (ann_before, bob_before) = (points(ann).await, points(bob).await);
+
+    let unknown = Uuid::now_v7().to_string();
+    let notices = [
+        notice("n-ann-1", &ann_1.1, &ann_1.2),
+        notice("n-twice-1", &twice.2, &twice.3),
+        notice("n-ann-2", &ann_2.1, &ann_2.2),
+        notice("n-cancelled", &cancelled.2, &cancelled.3),
+        notice("n-bob-1", &bob_1.1, &bob_1.2),
+        notice("n-twice-2", &second.to_string(), &twice.3),
+        notice("n-anonymous", &anonymous.2, &anonymous.3),
+        notice("n-unknown", &unknown, "1.00"),
+    ];
+    let batch: Vec<&PaidNotice> = notices.iter().collect();
+    // The two payments of one order: whichever has the lower id pays it, the other is late.
+    let (first_twice, late_twice) = if twice.2 < second.to_string() {
+        ("applied+paid", "late_payment+refunds")
+    } else {
+        ("late_payment+refunds", "applied+paid")
+    };
+    let (together_twice, alone_twice) = if first_twice == "applied+paid" {
+        (1, 5)
+    } else {
+        (5, 1)
+    };
+
+    // Which are applied together, and which are left to be applied alone (tried, then undone).
+    let mut tx = app.state.store.begin().await.unwrap();
+    let together = apply_together(&mut tx, &app.state.store, &app.state.settings, &batch)
+        .await
+        .unwrap();
+    drop(tx);
+    let mut done: Vec<usize> = together.done.iter().map(|(i, _)| *i).collect();
+    done.sort();
+    let mut expected = vec![0, 2, 4, 6, together_twice];
+    expected.sort();
+    assert_eq!(done, expected, "applied together");
+    let mut alone = together.alone.clone();
+    alone.sort();
+    let mut expected = vec![3, 7, alone_twice];
+    expected.sort();
+    assert_eq!(alone, expected, "left alone");
+
+    let results = apply_batch(&app.state.store, &app.state.settings, &batch).await;
+    let outcomes: Vec<String> = results.iter().map(outcome).collect();
+    assert_eq!(
+        outcomes,
+        [
+            "applied+paid",
+            first_twice,
+            "applied+paid",
+            "late_payment+refunds",
+            "applied+paid",
+            late_twice,
+            "applied+paid",
+            "not_an_order_payment",
+        ]
+    );
+    for order in [&ann_1.0, &ann_2.0, &bob_1.0, &anonymous.0, &twice.0] {
+        assert_paid_once(&app, order).await;
+    }
+    assert_eq!(order_state(&app, &cancelled.0).await.0, "cancelled");
+    let mut earned: HashMap<Uuid, i64> = HashMap::new();
+    for result in &results {
+        if let Ok(NoticeApplied::Order {
+            then: AfterCommit::Paid { head, .. },
+            ..
+        }) = result
+        {
+            assert_eq!(head.status.as_str(), "paid");
+            if let Some(member) = head.member_id {
+                assert!(head.points_earned > 0, "{head:?}");
+                *earned.entry(member).or_default() += head.points_earned;
+                let mut tx = app.state.store.begin().await.unwrap();
+                let row = sqlx::query("SELECT points_earned FROM orders WHERE id = $1")
+                    .bind(head.id.to_string())
+                    .fetch_one(&mut *tx)
+                    .await
+                    .unwrap();
+                let stored: i64 = sqlx::Row::get(&row, "points_earned");
+                assert_eq!(stored, head.points_earned);
+                let notices = retail_server::storage::notices::recent(&app.state.store, member, 20)
+                    .await
+                    .unwrap();
+                assert!(
+                    notices.iter().any(|n| n.order_id == head.id),
+                    "the member is told of {}",
+                    head.order_no
+                );
+            }
+        }
+    }
+    assert_eq!(points(ann).await, ann_before + earned[&ann]);
+    assert_eq!(points(bob).await, bob_before + earned[&bob]);
+    let late: Vec<String> = [alerts_of(&app, &cancelled.2).await, {
+        let late_one = if first_twice == "applied+paid" {
+            second.to_string()
+        } else {
+            twice.2.clone()
+        };
+        alerts_of(&app, &late_one).await
+    }]
+    .concat();
+    assert_eq!(late, ["late_payment", "late_payment"]);
+
+    // The same batch again: nothing new.
+    let again = apply_batch(&app.state.store, &app.state.settings, &batch).await;
+    let outcomes: Vec<String> = again.iter().map(outcome).collect();
+    assert_eq!(
+        outcomes,
+        [
+            "duplicate",
+            "duplicate",
+            "duplicate",
+            "duplicate",
+            "duplicate",
+            "duplicate",
+            "duplicate",
+            "not_an_order_payment",
+        ]
+    );
+    for order in [&ann_1.0, &ann_2.0, &bob_1.0, &anonymous.0, &twice.0] {
+        assert_paid_once(&app, order).await;
+    }
+    assert_eq!(points(ann).await, ann_before + earned[&ann]);
+    assert_eq!(points(bob).await, bob_before + earned[&bob]);
+}
+crate::both_backends!(
+    plain_notices_are_applied_together_by_the_same_rules,
+    plain_notices_are_applied_together_by_the_same_rules,
     |s| s.orders.without_client_limits()
 );
 

@@ -73,20 +73,7 @@ pub(crate) use on_both;
 /// A pending pickup order of one unit of a stocked SKU: (order id, total, access token).
 pub(crate) async fn pending_order(app: &TestApp) -> (String, String, String) {
     let token = app.login("admin").await;
-    let (_, stock) = app
-        .get("/api/v1/stock?location_id=SH001&limit=20", Some(&token))
-        .await;
-    let rows = stock
-        .get("items")
-        .unwrap_or(&stock)
-        .as_array()
-        .unwrap()
-        .clone();
-    let sku = rows
-        .iter()
-        .find(|r| r["available"].as_i64().unwrap_or(0) > 5)
-        .expect("a stocked SKU")["sku_id"]
-        .clone();
+    let sku = stocked_sku(app, &token).await;
     let response = app
         .client
         .post(format!("{}/api/v1/orders", app.url))
@@ -105,6 +92,23 @@ pub(crate) async fn pending_order(app: &TestApp) -> (String, String, String) {
         order["total"].as_str().unwrap().to_owned(),
         access,
     )
+}
+
+/// A SKU with more than five units available at SH001 (`admin`: head office's token).
+pub(crate) async fn stocked_sku(app: &TestApp, admin: &str) -> Value {
+    let (_, stock) = app
+        .get("/api/v1/stock?location_id=SH001&limit=20", Some(admin))
+        .await;
+    let rows = stock
+        .get("items")
+        .unwrap_or(&stock)
+        .as_array()
+        .unwrap()
+        .clone();
+    rows.iter()
+        .find(|r| r["available"].as_i64().unwrap_or(0) > 5)
+        .expect("a stocked SKU")["sku_id"]
+        .clone()
 }
 
 pub(crate) async fn start_payment(
