@@ -1387,7 +1387,18 @@ async fn a_shopper_in_wechat_pays_an_order_in_place() {
         .execute("window.__wx.answer = 'get_brand_wcpay_request:ok';", vec![])
         .await
         .unwrap();
-    click(&phone, "#wechat-pay-again").await;
+    // Clicked by the page's own script, after this command has returned: the click navigates
+    // (WeChat said paid) to a page that refreshes itself, and a WebDriver click that waits for
+    // that navigation can fail on a busy machine although the click was made — and its retry
+    // then finds no button.
+    wait_for_text(&phone, "#wechat-pay-again", "重新支付").await;
+    phone
+        .execute(
+            "setTimeout(function () { document.getElementById('wechat-pay-again').click(); }, 0);",
+            vec![],
+        )
+        .await
+        .unwrap();
     wait_path(&phone, &format!("{order_path}/pay/{payment}/done")).await;
     wait_for_text(&phone, "#pay-confirming", "正在确认支付结果").await;
     let sent = wechat.pay(&payment.simple().to_string()).await.unwrap();
