@@ -44,6 +44,7 @@ use crate::error::AppError;
 use crate::secrets::{new_token, token_hash};
 use crate::storage;
 
+mod after_sale_text;
 mod assets;
 pub mod console;
 mod coupon_text;
