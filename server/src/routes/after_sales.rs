@@ -238,20 +238,6 @@ pub struct AfterSalePage {
     pub next_after: Option<String>,
 }
 
-/// The cursor after `case`.
-pub fn cursor_of(case: &AfterSale) -> String {
-    format!("{}_{}", case.created_at.timestamp_millis(), case.id)
-}
-
-/// Reads a cursor made by [`cursor_of`].
-pub fn parse_cursor(text: &str) -> AppResult<(i64, String)> {
-    let bad = || AppError::field("after", "not a cursor of this list");
-    let (at, id) = text.split_once('_').ok_or_else(bad)?;
-    let at: i64 = at.parse().map_err(|_| bad())?;
-    let id: Uuid = id.parse().map_err(|_| bad())?;
-    Ok((at, id.to_string()))
-}
-
 /// The after-sales to review, oldest first: every location's for head office (or one), their
 /// own store's for a store manager; 403 for cashiers and other stores.
 #[utoipa::path(get, path = "/after-sales", tag = "after-sales", security(("staff" = [])), params(QueueQuery),
@@ -271,7 +257,11 @@ async fn queue(
         }
         (Some(own), None) => Some(own),
     };
-    let after = q.after.as_deref().map(parse_cursor).transpose()?;
+    let after = q
+        .after
+        .as_deref()
+        .map(storage::after_sales::parse_cursor)
+        .transpose()?;
     let limit = q.limit.unwrap_or(50).clamp(1, 200);
     let items = storage::after_sales::queue(
         &state.store,
@@ -282,7 +272,7 @@ async fn queue(
     )
     .await?;
     let next_after = (i64::try_from(items.len()).unwrap_or(0) == limit)
-        .then(|| items.last().map(cursor_of))
+        .then(|| items.last().map(storage::after_sales::cursor_of))
         .flatten();
     Ok(Json(AfterSalePage { items, next_after }))
 }

@@ -581,6 +581,20 @@ pub async fn queue(
     Ok(cases)
 }
 
+/// The cursor after `case` in [`queue`] (its time and id).
+pub fn cursor_of(case: &AfterSale) -> String {
+    format!("{}_{}", case.created_at.timestamp_millis(), case.id)
+}
+
+/// Reads a cursor made by [`cursor_of`]; 422 on `after` when it is not one.
+pub fn parse_cursor(text: &str) -> AppResult<(i64, String)> {
+    let bad = || AppError::field("after", "not a cursor of this list");
+    let (at, id) = text.split_once('_').ok_or_else(bad)?;
+    let at: i64 = at.parse().map_err(|_| bad())?;
+    let id: Uuid = id.parse().map_err(|_| bad())?;
+    Ok((at, id.to_string()))
+}
+
 /// The rules head office sets.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct AfterSaleRules {

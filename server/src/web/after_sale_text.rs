@@ -4,7 +4,6 @@
 //! ([`super::console::after_sales`]).
 
 use crate::app::after_sales::REASONS;
-use crate::error::AppError;
 use crate::storage::after_sales::{AfterSaleKind, AfterSaleStatus};
 
 use super::Lang;
@@ -59,62 +58,22 @@ pub fn reason_label(lang: Lang, code: &str) -> &'static str {
         .map_or(lang.t("其他", "Other"), |(_, zh, en)| lang.t(zh, en))
 }
 
-/// What went wrong with an after-sale request or step, for people (by the error's code); the
-/// error's own message for a field error of the shape.
-pub fn error_text(lang: Lang, error: &AppError) -> String {
-    let text = match error.code() {
-        "outside_return_window" => lang.t(
-            "已超过该商品的售后期限。",
-            "This item is outside its return window.",
-        ),
-        "return_exceeds_sale" => lang.t(
-            "申请数量超过了可退数量。",
-            "That is more than was bought and not yet returned.",
-        ),
-        "after_sale_open" => lang.t(
-            "该商品已有进行中的售后申请。",
-            "This item has an after-sale in progress already.",
-        ),
-        "refund_exceeds_paid" => lang.t(
-            "退款金额不能超过实付金额。",
-            "The refund cannot be more than was paid.",
-        ),
-        "not_fulfilled" => lang.t(
-            "订单尚未发货或自提，可直接取消订单。",
-            "The order has not shipped yet: cancel it instead.",
-        ),
-        "not_cancellable" => lang.t(
-            "订单已发货或已自提，请申请售后。",
-            "The order has shipped or been collected: ask for an after-sale.",
-        ),
-        "after_sale_state" => lang.t(
-            "该售后的状态已变化，请刷新。",
-            "This after-sale has moved on: reload the page.",
-        ),
+/// What went wrong with an after-sale request or step, for people, by the error's code.
+pub fn error_text(lang: Lang, code: &str) -> &'static str {
+    match code {
+        "outside_return_window" => lang.t("已超过该商品的售后期限。", "This item is outside its return window."),
+        "return_exceeds_sale" => lang.t("申请数量超过了可退数量。", "That is more than was bought and not yet returned."),
+        "after_sale_open" => lang.t("该商品已有进行中的售后申请。", "This item has an after-sale in progress already."),
+        "refund_exceeds_paid" => lang.t("退款金额不能超过实付金额。", "The refund cannot be more than was paid."),
+        "not_fulfilled" => lang.t("订单尚未发货或自提，可直接取消订单。", "The order has not shipped yet: cancel it instead."),
+        "not_cancellable" => lang.t("订单已发货或已自提，请申请售后。", "The order has shipped or been collected: ask for an after-sale."),
+        "after_sale_state" => lang.t("该售后的状态已变化，请刷新。", "This after-sale has moved on: reload the page."),
         "id_in_use" => lang.t("请求已提交过。", "This request was sent already."),
-        "validation_failed" => {
-            return format!(
-                "{}{}",
-                lang.t("请检查填写内容：", "Please check the form: "),
-                error_fields(error)
-            )
-        }
-        _ => lang.t(
-            "操作失败，请稍后再试。",
-            "That did not work: please try again.",
+        "validation_failed" => lang.t(
+            "请检查填写内容：至少选择一件商品，数量为整数，原因从列表中选择，文字不超过 500 字，运单号不超过 40 字，评价为 1–5 星。",
+            "Please check the form: at least one item, whole quantities, a reason from the list, at most 500 characters of text, a waybill of at most 40 characters, a rating of 1 to 5.",
         ),
-    };
-    text.to_owned()
-}
-
-fn error_fields(error: &AppError) -> String {
-    match error {
-        AppError::Invalid { fields, .. } => fields
-            .iter()
-            .map(|(f, m)| format!("{f}: {m}"))
-            .collect::<Vec<_>>()
-            .join("; "),
-        _ => String::new(),
+        _ => lang.t("操作失败，请稍后再试。", "That did not work: please try again."),
     }
 }
 
@@ -124,11 +83,10 @@ mod tests {
 
     #[test]
     fn errors_read_in_both_languages() {
-        let e = AppError::conflict("outside_return_window", "x");
-        assert!(error_text(Lang::Zh, &e).contains("售后期限"));
-        assert!(error_text(Lang::En, &e).contains("return window"));
-        let e = AppError::field("lines", "line 9: no such line");
-        assert!(error_text(Lang::En, &e).contains("line 9"));
+        let e = crate::error::AppError::conflict("outside_return_window", "x");
+        assert!(error_text(Lang::Zh, e.code()).contains("售后期限"));
+        assert!(error_text(Lang::En, e.code()).contains("return window"));
+        assert!(error_text(Lang::En, "<script>").contains("try again"));
         assert_eq!(reason_label(Lang::Zh, "damaged"), "商品破损");
         assert_eq!(reason_label(Lang::En, "nonsense"), "Other");
     }
