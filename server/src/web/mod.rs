@@ -47,6 +47,7 @@ use crate::storage;
 mod assets;
 pub mod console;
 mod coupon_text;
+mod media;
 pub mod shop;
 
 /// All page routes, with the session cookie layer.
@@ -58,6 +59,7 @@ pub fn router() -> Router<AppState> {
         .merge(shop::router())
         .merge(console::router())
         .layer(axum::middleware::from_fn(browser_cookie))
+        .merge(media::router())
 }
 
 // ---------------------------------------------------------------------------------------------
