@@ -28,6 +28,7 @@ pub mod devices;
 pub mod edge;
 pub mod lane_payments;
 pub mod locations;
+pub mod media;
 pub mod members;
 pub mod notices;
 pub mod orders;

@@ -48,6 +48,7 @@ pub(crate) mod after_sale_text;
 mod assets;
 pub mod console;
 mod coupon_text;
+mod media;
 pub mod shop;
 
 /// All page routes, with the session cookie layer.
@@ -59,6 +60,7 @@ pub fn router() -> Router<AppState> {
         .merge(shop::router())
         .merge(console::router())
         .layer(axum::middleware::from_fn(browser_cookie))
+        .merge(media::router())
 }
 
 // ---------------------------------------------------------------------------------------------

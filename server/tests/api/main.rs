@@ -20,6 +20,7 @@ mod http_safety;
 mod lane_code_pay;
 mod lane_pay;
 mod lane_staff;
+mod media;
 mod members;
 mod orders;
 mod payment_intake;
