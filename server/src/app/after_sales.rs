@@ -180,11 +180,11 @@ pub async fn request(
         ));
     }
     for photo in &req.photos {
-        if photo.is_empty()
-            || photo.len() > 64
-            || !photo.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        {
-            return Err(AppError::field("photos", "not an image id"));
+        if !is_image_name(photo) || super::media::load(state, photo).await?.is_none() {
+            return Err(AppError::field(
+                "photos",
+                "not an image uploaded with POST /orders/{id}/after-sales/photos",
+            ));
         }
     }
     let rules = storage::after_sales::rules(&state.store).await?;
@@ -327,6 +327,26 @@ pub async fn request(
         decide_approve(state, RULES_ACTOR, req.id, None).await?;
     }
     found(state, req.id).await
+}
+
+/// True for the name of a kept image (`<sha256 hex>.jpg`, see [`super::media`]).
+pub fn is_image_name(name: &str) -> bool {
+    name.strip_suffix(".jpg").is_some_and(|hash| {
+        hash.len() == 64
+            && hash
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+/// Keeps a photo for an after-sale request (checked, re-encoded, thumbnailed by
+/// [`super::media`]; a bad image is 422 and keeps nothing). Its full-size name goes in the
+/// request's `photos`.
+pub async fn store_photo(
+    state: &AppState,
+    bytes: bytes::Bytes,
+) -> AppResult<super::media::StoredImage> {
+    super::media::store_image(state, bytes).await
 }
 
 fn retry_of(case: AfterSale, order_id: Uuid) -> AppResult<AfterSale> {
@@ -1198,6 +1218,14 @@ mod tests {
         assert_eq!(share(1000, 1, 3), 333);
         assert_eq!(share(1000, 3, 3), 1000);
         assert_eq!(share(0, 1, 1), 0);
+    }
+
+    #[test]
+    fn photo_names_are_image_names() {
+        assert!(is_image_name(&format!("{}.jpg", "ab".repeat(32))));
+        assert!(!is_image_name("img-1"));
+        assert!(!is_image_name(&format!("{}.jpg", "AB".repeat(32))));
+        assert!(!is_image_name(&format!("../{}.jpg", "ab".repeat(31))));
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! replacement. Head office sets the rules and reads the ratings report. Thin over
 //! [`crate::app::after_sales`].
 
-use axum::extract::State;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -26,6 +27,11 @@ use crate::storage::after_sales::{AfterSale, AfterSaleRules, RatingsReport};
 /// After-sale routes.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(upload_photo))
+                .layer(DefaultBodyLimit::max(MAX_PHOTO_BODY_BYTES)),
+        )
         .routes(routes!(request, of_order))
         .routes(routes!(queue))
         .routes(routes!(get_case))
@@ -59,6 +65,37 @@ async fn shopper_of(
             "after-sales need the order's access token (X-Order-Token)".into(),
         ))
     }
+}
+
+/// The largest photo upload read (the media settings' `max_upload_bytes` decides what is kept;
+/// this only stops a body far beyond it).
+const MAX_PHOTO_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+/// Uploads one photo for an after-sale request of the order (its access token): the body is the
+/// image itself (JPEG, PNG or WebP), checked before decoding (size, dimensions), re-encoded as
+/// JPEG without metadata and thumbnailed. Put the answer's `full.name` in the request's
+/// `photos`. A bad image is 422 (`image_empty`, `image_too_large`, `not_an_image`,
+/// `image_dimensions_too_large`, `image_unreadable`) and keeps nothing.
+#[utoipa::path(post, path = "/orders/{id}/after-sales/photos", tag = "after-sales",
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "the image's bytes"),
+    security(()), params(("id" = Uuid, Path, description = "order id")),
+    responses((status = 200, body = crate::app::media::StoredImage), (status = 401, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+async fn upload_photo(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<Uuid>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> AppResult<Json<crate::app::media::StoredImage>> {
+    shopper_of(&state, None, &headers, id).await?;
+    let body = body.map_err(|_| {
+        AppError::field_code(
+            "image_too_large",
+            "image",
+            "the upload could not be read whole",
+        )
+    })?;
+    Ok(Json(after_sales::store_photo(&state, body).await?))
 }
 
 /// Asks for an after-sale of units of a delivered, collected or completed order: `refund_only`,

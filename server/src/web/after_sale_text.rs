@@ -68,6 +68,10 @@ pub fn error_text(lang: Lang, code: &str) -> &'static str {
         "not_fulfilled" => lang.t("订单尚未发货或自提，可直接取消订单。", "The order has not shipped yet: cancel it instead."),
         "not_cancellable" => lang.t("订单已发货或已自提，请申请售后。", "The order has shipped or been collected: ask for an after-sale."),
         "after_sale_state" => lang.t("该售后的状态已变化，请刷新。", "This after-sale has moved on: reload the page."),
+        "too_many_photos" => lang.t("最多上传 6 张照片。", "At most 6 photos."),
+        "image_empty" | "not_an_image" | "image_unreadable" => lang.t("照片须为 JPEG、PNG 或 WebP 图片。", "Photos must be JPEG, PNG or WebP images."),
+        "image_too_large" => lang.t("照片文件太大。", "A photo is too large."),
+        "image_dimensions_too_large" => lang.t("照片尺寸太大。", "A photo has too many pixels."),
         "id_in_use" => lang.t("请求已提交过。", "This request was sent already."),
         "validation_failed" => lang.t(
             "请检查填写内容：至少选择一件商品，数量为整数，原因从列表中选择，文字不超过 500 字，运单号不超过 40 字，评价为 1–5 星。",

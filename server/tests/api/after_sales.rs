@@ -101,6 +101,24 @@ async fn as_shopper(
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
+/// Uploads a photo for an order's after-sale with its access token.
+async fn upload(app: &TestApp, token: &str, order: Uuid, bytes: Vec<u8>) -> (StatusCode, Value) {
+    let resp = app
+        .client
+        .post(format!(
+            "{}/api/v1/orders/{order}/after-sales/photos",
+            app.url
+        ))
+        .header("x-order-token", token)
+        .header("content-type", "application/octet-stream")
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
 async fn shopper_post(app: &TestApp, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
     as_shopper(app, token, reqwest::Method::POST, path, Some(body)).await
 }
@@ -163,13 +181,25 @@ async fn a_return_is_reviewed_received_refunded_and_rated(app: TestApp) {
     let (order, token, sku, line_fen) = member_order(&app, "13900160001", 2).await;
     deliver(&app, order).await;
     let stock_before = on_hand(&app, "WH01", &sku).await;
+    // A photo, uploaded first (checked and re-encoded by the media module).
+    let photo = upload(&app, &token, order, crate::media::jpeg(640, 480)).await;
+    assert_eq!(photo.0, StatusCode::OK, "{}", photo.1);
+    let photo = photo.1["full"]["name"].as_str().unwrap().to_owned();
     let id = Uuid::now_v7();
     let ask = json!({"id": id, "kind": "return_refund", "reason": "damaged",
-                     "description": "外包装破损", "lines": [{"line_no": 1, "qty": 1}]});
+                     "description": "外包装破损", "lines": [{"line_no": 1, "qty": 1}], "photos": [photo]});
     let path = format!("/api/v1/orders/{order}/after-sales");
     let (status, case) = shopper_post(&app, &token, &path, ask.clone()).await;
     assert_eq!(status, StatusCode::OK, "{case}");
     assert_eq!(case["status"], "requested");
+    assert_eq!(case["photos"], json!([photo]));
+    let served = app
+        .client
+        .get(format!("{}/media/{photo}", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(served.status(), StatusCode::OK);
     assert_eq!(
         case["amount"],
         retail_domain::money::Money::from_fen(line_fen / 2).to_string()
@@ -391,6 +421,34 @@ async fn bad_requests_change_nothing(app: TestApp) {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     let (status, _) = shopper_post(&app, &token, &path,
         json!({"id": Uuid::now_v7(), "kind": "exchange", "reason": "bored", "lines": [{"line_no": 1, "qty": 1}]})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    // Not an image, a decompression bomb, a photo name never uploaded, seven photos.
+    let (status, body) = upload(&app, &token, order, b"%PDF-1.4 not an image".to_vec()).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("not_an_image")),
+        "{body}"
+    );
+    let (status, body) = upload(
+        &app,
+        &token,
+        order,
+        crate::media::png_declaring(60_000, 60_000),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("image_dimensions_too_large")
+        ),
+        "{body}"
+    );
+    let (status, _) = upload(&app, "ot_wrong", order, crate::media::jpeg(8, 8)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let never = format!("{}.jpg", "ab".repeat(32));
+    let (status, _) = shopper_post(&app, &token, &path,
+        json!({"id": Uuid::now_v7(), "kind": "exchange", "reason": "quality", "photos": [never], "lines": [{"line_no": 1, "qty": 1}]})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     let photos: Vec<String> = (0..7).map(|i| format!("img-{i}")).collect();
     let (status, _) = shopper_post(&app, &token, &path,

@@ -1400,7 +1400,7 @@ async fn a_shopper_in_wechat_pays_an_order_in_place() {
 }
 
 /// A shopper asks for a return of a collected pickup order from its page (a unit, a reason from
-/// the list, a description) and follows it; the store manager finds it in the console's
+/// the list, a description, a photo) and follows it; the store manager finds it in the console's
 /// after-sale queue, approves it, and records the goods received (the refund goes out); the
 /// shopper sees the refund on the timeline and rates the service.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1436,6 +1436,14 @@ async fn a_shopper_returns_an_item_and_the_manager_approves_it() {
     type_into(&phone, "input[name=qty_1]", "1").await;
     click(&phone, "#reason option[value=damaged]").await;
     type_into(&phone, "#description", "盒子压坏了，牛奶漏了").await;
+    let photo = temp.path().join("damaged.jpg");
+    std::fs::write(&photo, crate::media::jpeg(800, 600)).unwrap();
+    let photo_path = photo.to_str().unwrap().to_owned();
+    on_element(&phone, "#photos", "attach a photo to", |el| {
+        let photo_path = photo_path.clone();
+        async move { el.send_keys(&photo_path).await }
+    })
+    .await;
     shots.take(&phone, "shop-after-sale-request-phone").await;
     click(&phone, "#submit-after-sale").await;
     let case_path = wait_path(&phone, "/after-sales/").await;
@@ -1464,6 +1472,12 @@ async fn a_shopper_returns_an_item_and_the_manager_approves_it() {
     shots.take(&desk, "console-after-sales-queue-desktop").await;
     click(&desk, &format!("#case-{case_id} a")).await;
     text_of(&desk, "#case-description").await;
+    assert!(
+        desk.find(Locator::Css("#case-photos img.case-photo"))
+            .await
+            .is_ok(),
+        "the photo is shown"
+    );
     click(&desk, "#approve-after-sale").await;
     wait_for_text(&desk, "#case-status", "已同意").await;
     shots

@@ -141,7 +141,11 @@ async fn case_page(
                 @if case.refunded.fen() > 0 { tr { th { (ctx.t("已退款", "Refunded")) } td {} td.num #case-refunded { (yuan(case.refunded.fen())) } } }
             }
             @if !case.photos.is_empty() {
-                div.row #case-photos { @for photo in &case.photos { span.muted { (photo) } " " } }
+                div.row #case-photos { @for photo in &case.photos {
+                    a href=(crate::app::media::url(photo)) target="_blank" {
+                        img.case-photo src=(crate::app::media::url(photo)) width="160" loading="lazy" alt=(ctx.t("顾客照片", "Shopper's photo")) style="height:auto;margin:0 6px 6px 0;border-radius:6px";
+                    }
+                } }
             }
             @if let Some(a) = &case.answer { p { (ctx.t("顾客补充：", "The shopper adds: ")) (a) } }
             @if let (Some(c), Some(w)) = (&case.return_carrier, &case.return_waybill) { p { (ctx.t("退回运单：", "Return waybill: ")) (c) " " (w) } }

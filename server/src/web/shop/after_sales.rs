@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
@@ -23,12 +23,22 @@ use crate::error::AppError;
 use crate::storage;
 use crate::storage::after_sales::{AfterSale, AfterSaleKind, AfterSaleStatus};
 use crate::web::after_sale_text::{error_text, kind_label, reason_label, status_label, step_label};
-use crate::web::{redirect, shop_page, urlencode, when, yuan, Ctx, Form, WebResult};
+use crate::web::{
+    check_csrf, redirect, shop_page, urlencode, when, yuan, Ctx, Form, Sid, WebResult,
+};
+
+/// The largest request form read: six photos at the media limit's default, and the fields.
+const MAX_FORM_BYTES: usize = 6 * 15 * 1024 * 1024 + 64 * 1024;
 
 /// The shopper's after-sale routes.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/orders/{id}/after-sale", get(form_page).post(submit))
+        .route(
+            "/orders/{id}/after-sale",
+            get(form_page)
+                .post(submit)
+                .layer(DefaultBodyLimit::max(MAX_FORM_BYTES)),
+        )
         .route("/after-sales/{id}", get(case_page))
         .route("/after-sales/{id}/answer", post(answer))
         .route("/after-sales/{id}/ship-back", post(ship_back))
@@ -107,7 +117,7 @@ fn request_form(ctx: &Ctx, order: &storage::orders::OrderView, error: Option<&st
         @if !fulfilled {
             div.card { p.muted #not-fulfilled { (ctx.t("订单尚未完成，未发货的订单可在订单页直接取消。", "The order is not fulfilled yet: an order not yet shipped is cancelled on its page.")) } }
         } @else {
-            form.card #after-sale-form method="post" action={ "/orders/" (order.id) "/after-sale" } {
+            form.card #after-sale-form method="post" enctype="multipart/form-data" action={ "/orders/" (order.id) "/after-sale" } {
                 (ctx.csrf_field())
                 input type="hidden" name="id" value=(retail_domain::ids::new_id());
                 div.field {
@@ -135,6 +145,10 @@ fn request_form(ctx: &Ctx, order: &storage::orders::OrderView, error: Option<&st
                 div.field {
                     label for="description" { (ctx.t("问题描述", "What happened")) }
                     textarea #description name="description" maxlength=(after_sales::MAX_TEXT) rows="3" {}
+                }
+                div.field {
+                    label for="photos" { (ctx.t("照片（最多 6 张，JPEG/PNG/WebP）", "Photos (up to 6, JPEG/PNG/WebP)")) }
+                    input #photos type="file" name="photos" multiple accept="image/jpeg,image/png,image/webp";
                 }
                 button.btn.block #submit-after-sale type="submit" { (ctx.t("提交申请", "Send the request")) }
             }
@@ -185,15 +199,61 @@ fn request_of(form: &HashMap<String, String>) -> Result<AfterSaleRequest, AppErr
     })
 }
 
+/// The request form's fields and photo files, its CSRF token checked.
+async fn read_form(
+    state: &AppState,
+    sid: &str,
+    mut multipart: Multipart,
+) -> WebResult<Result<(HashMap<String, String>, Vec<bytes::Bytes>), AppError>> {
+    let mut fields = HashMap::new();
+    let mut photos = Vec::new();
+    let unreadable = || {
+        AppError::field_code(
+            "image_too_large",
+            "image",
+            "the form could not be read whole",
+        )
+    };
+    loop {
+        let part = match multipart.next_field().await {
+            Ok(Some(part)) => part,
+            Ok(None) => break,
+            Err(_) => return Ok(Err(unreadable())),
+        };
+        let name = part.name().unwrap_or("").to_owned();
+        if name == "photos" {
+            let bytes = match part.bytes().await {
+                Ok(bytes) => bytes,
+                Err(_) => return Ok(Err(unreadable())),
+            };
+            if !bytes.is_empty() {
+                photos.push(bytes);
+            }
+        } else if fields.len() < 200 {
+            let text = match part.text().await {
+                Ok(text) => text,
+                Err(_) => return Ok(Err(unreadable())),
+            };
+            if text.contains('\0') {
+                return Ok(Err(AppError::field("form", "no NUL characters")));
+            }
+            fields.insert(name, text);
+        }
+    }
+    check_csrf(state, sid, fields.get("_csrf").map(String::as_str))?;
+    Ok(Ok((fields, photos)))
+}
+
 async fn submit(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(id): Path<Uuid>,
-    Form(form): Form<HashMap<String, String>>,
+    axum::Extension(sid): axum::Extension<Sid>,
+    multipart: Multipart,
 ) -> WebResult<Response> {
     let (member, order) = own_order(&state, &ctx, id).await?;
-    let result = match request_of(&form) {
-        Ok(req) => after_sales::request(&state, &member_actor(member), order.id, &req).await,
+    let result = match read_form(&state, &sid.0, multipart).await? {
+        Ok((form, photos)) => ask(&state, member, order.id, &form, photos).await,
         Err(e) => Err(e),
     };
     match result {
@@ -204,6 +264,29 @@ async fn submit(
             urlencode(e.code())
         ))),
     }
+}
+
+/// Keeps the photos, then asks.
+async fn ask(
+    state: &AppState,
+    member: Uuid,
+    order: Uuid,
+    form: &HashMap<String, String>,
+    photos: Vec<bytes::Bytes>,
+) -> Result<AfterSale, AppError> {
+    let mut req = request_of(form)?;
+    if photos.len() > after_sales::MAX_PHOTOS {
+        return Err(AppError::field_code(
+            "too_many_photos",
+            "photos",
+            "at most 6 photos",
+        ));
+    }
+    for photo in photos {
+        req.photos
+            .push(after_sales::store_photo(state, photo).await?.full.name);
+    }
+    after_sales::request(state, &member_actor(member), order, &req).await
 }
 
 async fn case_page(
@@ -220,6 +303,11 @@ async fn case_page(
             p.muted { (ctx.t("订单 ", "Order ")) a href={ "/orders/" (case.order_id) } { (case.order_no) } " · " (reason_label(ctx.lang, &case.reason)) }
             @for l in &case.lines { div.spread { span { (l.name) " × " (l.qty) } span { (yuan(l.amount.fen())) } } }
             @if case.refunded.fen() > 0 { div.spread { b { (ctx.t("已退款", "Refunded")) } b.price #after-sale-refunded { (yuan(case.refunded.fen())) } } }
+            @if !case.photos.is_empty() {
+                div.row #after-sale-photos { @for photo in &case.photos {
+                    img src=(crate::app::media::url(photo)) width="96" loading="lazy" alt=(ctx.t("照片", "Photo")) style="height:auto;margin:0 6px 6px 0;border-radius:6px";
+                } }
+            }
             @if let Some(r) = &case.reject_reason { p #reject-reason { (ctx.t("拒绝原因：", "Why rejected: ")) (r) } }
         }
         (error_box(&ctx, p.error.as_deref()))
