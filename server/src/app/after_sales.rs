@@ -454,15 +454,8 @@ pub async fn cancel_order(
 /// The stores whose cases `staff` reviews: every store (`None`) for head office, their own for
 /// a store manager; 403 for anyone else.
 pub fn reviewer_scope(staff: &StaffActor) -> AppResult<Option<String>> {
-    staff.require(&[Role::StoreManager, Role::HeadOfficeAdmin])?;
-    match staff.role {
-        Role::HeadOfficeAdmin => Ok(None),
-        _ => {
-            staff.location_id.clone().map(Some).ok_or_else(|| {
-                AppError::Forbidden(format!("{} belongs to no store", staff.username))
-            })
-        }
-    }
+    // The same people as decide on refunds.
+    super::refunds::approver_scope(staff)
 }
 
 /// The case `id` once `staff` is known to review it: 403 for another store's or a role that
@@ -722,6 +715,36 @@ async fn refund(
     Ok(())
 }
 
+/// One movement per line of `case` at `location`: `sign` × its units on hand.
+fn line_movements<'a>(
+    case: &'a AfterSale,
+    location: &'a str,
+    kind: MovementKind,
+    sign: i64,
+    reason: &'a str,
+    actor: &'a str,
+    ref_id: &'a str,
+) -> impl Iterator<Item = Movement<'a>> + 'a {
+    let now = storage::now_ms();
+    case.lines.iter().map(move |l| Movement {
+        location_id: location,
+        sku_id: l.sku_id,
+        kind,
+        on_hand_delta: sign * l.qty,
+        reserved_delta: 0,
+        reason,
+        actor,
+        ref_id: Some(ref_id),
+        client_ts: now,
+    })
+}
+
+/// Applies `movements` in the lock order of every stock writer (location, then SKU).
+async fn apply_sorted(tx: &mut storage::Tx, mut movements: Vec<Movement<'_>>) -> AppResult<()> {
+    movements.sort_by(|a, b| (a.location_id, a.sku_id).cmp(&(b.location_id, b.sku_id)));
+    storage::stock::apply_movements(tx, &movements).await
+}
+
 /// Where returned units go after the return put them back on the order location's shelf:
 /// nowhere else when resaleable (`keep`); otherwise off that shelf — to the damaged location
 /// when the rules name one (a transfer), else written off (an adjustment).
@@ -736,7 +759,6 @@ async fn goods_away(
         return Ok(());
     }
     let ref_id = case.id.to_string();
-    let now = storage::now_ms();
     let (reason, damaged_to) = match case.kind {
         AfterSaleKind::RefundOnly => ("after-sale refund only: goods not returned", None),
         _ => (
@@ -744,39 +766,33 @@ async fn goods_away(
             rules.damaged_location_id.as_deref(),
         ),
     };
-    let mut movements: Vec<Movement<'_>> = Vec::new();
-    for line in &case.lines {
-        movements.push(Movement {
-            location_id: &case.location_id,
-            sku_id: line.sku_id,
-            kind: if damaged_to.is_some() {
-                MovementKind::TransferOut
-            } else {
-                MovementKind::Adjustment
-            },
-            on_hand_delta: -line.qty,
-            reserved_delta: 0,
+    let out_kind = if damaged_to.is_some() {
+        MovementKind::TransferOut
+    } else {
+        MovementKind::Adjustment
+    };
+    let mut movements: Vec<Movement<'_>> = line_movements(
+        case,
+        &case.location_id,
+        out_kind,
+        -1,
+        reason,
+        actor,
+        &ref_id,
+    )
+    .collect();
+    if let Some(to) = damaged_to {
+        movements.extend(line_movements(
+            case,
+            to,
+            MovementKind::TransferIn,
+            1,
             reason,
             actor,
-            ref_id: Some(&ref_id),
-            client_ts: now,
-        });
-        if let Some(to) = damaged_to {
-            movements.push(Movement {
-                location_id: to,
-                sku_id: line.sku_id,
-                kind: MovementKind::TransferIn,
-                on_hand_delta: line.qty,
-                reserved_delta: 0,
-                reason,
-                actor,
-                ref_id: Some(&ref_id),
-                client_ts: now,
-            });
-        }
+            &ref_id,
+        ));
     }
-    movements.sort_by(|a, b| (a.location_id, a.sku_id).cmp(&(b.location_id, b.sku_id)));
-    storage::stock::apply_movements(tx, &movements).await
+    apply_sorted(tx, movements).await
 }
 
 /// Rejects a case waiting for review with a reason (1 to 200 characters on one line; audited
@@ -994,24 +1010,16 @@ pub async fn receive(
             .await?
             {
                 let ref_id = id.to_string();
-                let now = storage::now_ms();
-                let mut back: Vec<Movement<'_>> = case
-                    .lines
-                    .iter()
-                    .map(|l| Movement {
-                        location_id: &case.location_id,
-                        sku_id: l.sku_id,
-                        kind: MovementKind::Return,
-                        on_hand_delta: l.qty,
-                        reserved_delta: 0,
-                        reason: "after-sale exchange: goods back",
-                        actor: &actor,
-                        ref_id: Some(&ref_id),
-                        client_ts: now,
-                    })
-                    .collect();
-                back.sort_by_key(|m| m.sku_id);
-                storage::stock::apply_movements(&mut tx, &back).await?;
+                let back = line_movements(
+                    &case,
+                    &case.location_id,
+                    MovementKind::Return,
+                    1,
+                    "after-sale exchange: goods back",
+                    &actor,
+                    &ref_id,
+                );
+                apply_sorted(&mut tx, back.collect()).await?;
                 goods_away(&mut tx, &case, &rules, &actor, inspection == "resaleable").await?;
                 finish_step(
                     &mut tx,
@@ -1065,24 +1073,16 @@ pub async fn ship_replacement(
         ));
     }
     let ref_id = id.to_string();
-    let now = storage::now_ms();
-    let mut out: Vec<Movement<'_>> = case
-        .lines
-        .iter()
-        .map(|l| Movement {
-            location_id: &case.location_id,
-            sku_id: l.sku_id,
-            kind: MovementKind::Fulfilment,
-            on_hand_delta: -l.qty,
-            reserved_delta: 0,
-            reason: "after-sale exchange: replacement shipped",
-            actor: &actor,
-            ref_id: Some(&ref_id),
-            client_ts: now,
-        })
-        .collect();
-    out.sort_by_key(|m| m.sku_id);
-    storage::stock::apply_movements(&mut tx, &out).await?;
+    let out = line_movements(
+        &case,
+        &case.location_id,
+        MovementKind::Fulfilment,
+        -1,
+        "after-sale exchange: replacement shipped",
+        &actor,
+        &ref_id,
+    );
+    apply_sorted(&mut tx, out.collect()).await?;
     finish_step(
         &mut tx,
         &case,

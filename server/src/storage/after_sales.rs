@@ -482,6 +482,17 @@ async fn fill(pool: &sqlx::AnyPool, case: &mut AfterSale) -> AppResult<()> {
     Ok(())
 }
 
+/// The cases of `rows`, each with its lines, photos and timeline.
+async fn filled(pool: &sqlx::AnyPool, rows: &[sqlx::any::AnyRow]) -> AppResult<Vec<AfterSale>> {
+    let mut cases = Vec::with_capacity(rows.len());
+    for row in rows {
+        let mut case = from_row(row)?;
+        fill(pool, &mut case).await?;
+        cases.push(case);
+    }
+    Ok(cases)
+}
+
 /// One case with its lines, photos and timeline.
 pub async fn get(store: &Store, id: Uuid) -> AppResult<Option<AfterSale>> {
     get_in(store.reader(), id).await
@@ -540,13 +551,7 @@ pub async fn of_order(store: &Store, order_id: Uuid) -> AppResult<Vec<AfterSale>
     .bind(order_id.to_string())
     .fetch_all(store.reader())
     .await?;
-    let mut cases = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let mut case = from_row(row)?;
-        fill(store.reader(), &mut case).await?;
-        cases.push(case);
-    }
-    Ok(cases)
+    filled(store.reader(), &rows).await
 }
 
 /// Cases for review, oldest first: of one location (or every one), open ones only unless
@@ -572,13 +577,7 @@ pub async fn queue(
     .bind(limit.clamp(1, 200))
     .fetch_all(store.reader())
     .await?;
-    let mut cases = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let mut case = from_row(row)?;
-        fill(store.reader(), &mut case).await?;
-        cases.push(case);
-    }
-    Ok(cases)
+    filled(store.reader(), &rows).await
 }
 
 /// The cursor after `case` in [`queue`] (its time and id).
