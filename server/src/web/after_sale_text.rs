@@ -50,6 +50,18 @@ pub fn step_label(lang: Lang, step: &str) -> &'static str {
     }
 }
 
+/// A timeline note for people: the inspection of a `received` step translated, any other note
+/// as written.
+pub fn note_text(lang: Lang, step: &str, note: &str) -> String {
+    match (step, note) {
+        ("received", "resaleable") => lang
+            .t("完好，退回库存", "resaleable: back to stock")
+            .to_owned(),
+        ("received", "damaged") => lang.t("损坏", "damaged").to_owned(),
+        _ => note.to_owned(),
+    }
+}
+
 /// A reason code for people.
 pub fn reason_label(lang: Lang, code: &str) -> &'static str {
     REASONS

@@ -26,7 +26,9 @@ use crate::app::AppState;
 use crate::error::AppError;
 use crate::storage;
 use crate::storage::after_sales::{AfterSaleKind, AfterSaleRules, AfterSaleStatus, CategoryWindow};
-use crate::web::after_sale_text::{error_text, kind_label, reason_label, status_label, step_label};
+use crate::web::after_sale_text::{
+    error_text, kind_label, note_text, reason_label, status_label, step_label,
+};
 use crate::web::{console_page, redirect, urlencode, when, yuan, Ctx, Form, Staff, WebResult};
 
 /// After-sale routes of the console.
@@ -194,7 +196,7 @@ async fn case_page(
         div.card #case-timeline {
             b { (ctx.t("进度", "Timeline")) }
             table { @for e in &case.events {
-                tr { td { (when(e.at.timestamp_millis())) } td { (step_label(ctx.lang, &e.step)) } td { (e.actor) } td { (e.note) } }
+                tr { td { (when(e.at.timestamp_millis())) } td { (step_label(ctx.lang, &e.step)) } td { (e.actor) } td { (note_text(ctx.lang, &e.step, &e.note)) } }
             } }
         }
     };

@@ -22,7 +22,9 @@ use crate::app::AppState;
 use crate::error::AppError;
 use crate::storage;
 use crate::storage::after_sales::{AfterSale, AfterSaleKind, AfterSaleStatus};
-use crate::web::after_sale_text::{error_text, kind_label, reason_label, status_label, step_label};
+use crate::web::after_sale_text::{
+    error_text, kind_label, note_text, reason_label, status_label, step_label,
+};
 use crate::web::{
     check_csrf, redirect, shop_page, urlencode, when, yuan, Ctx, Form, Sid, WebResult,
 };
@@ -347,7 +349,7 @@ async fn case_page(
             b { (ctx.t("售后进度", "Progress")) }
             @for e in case.events.iter().rev() {
                 div.spread.timeline-step data-step=(e.step) {
-                    span { (step_label(ctx.lang, &e.step)) @if !e.note.is_empty() { span.muted { " · " (e.note) } } }
+                    span { (step_label(ctx.lang, &e.step)) @if !e.note.is_empty() { span.muted { " · " (note_text(ctx.lang, &e.step, &e.note)) } } }
                     span.muted { (when(e.at.timestamp_millis())) }
                 }
             }
