@@ -513,16 +513,7 @@ async fn decide_approve(
                 decided_by: Some(actor),
                 ..Default::default()
             };
-            if storage::after_sales::move_in_tx(
-                &mut tx,
-                id,
-                &[S::Requested, S::InfoRequested],
-                S::Approved,
-                &change,
-            )
-            .await?
-            {
-                finish_step(&mut tx, &case, step, actor, "", "after_sale.approve").await?;
+            if decide_in_tx(&mut tx, &case, S::Approved, &change, step, actor, "").await? {
                 tx.commit().await?;
             }
         }
@@ -558,16 +549,7 @@ async fn decide_approve(
                 refunded_fen: Some(paid),
                 ..Default::default()
             };
-            if storage::after_sales::move_in_tx(
-                &mut tx,
-                id,
-                &[S::Requested, S::InfoRequested],
-                S::Refunded,
-                &change,
-            )
-            .await?
-            {
-                finish_step(&mut tx, &case, step, actor, "", "after_sale.approve").await?;
+            if decide_in_tx(&mut tx, &case, S::Refunded, &change, step, actor, "").await? {
                 storage::after_sales::event_in_tx(
                     &mut tx,
                     id,
@@ -594,6 +576,37 @@ async fn decide_approve(
         }
     }
     Ok(())
+}
+
+/// A decision on a case waiting for review: moved to `to` with `change`, its timeline step,
+/// the member's notice and the audit entry (`after_sale.approve`, or `after_sale.reject` for a
+/// rejection); false when the case was no longer waiting (nothing written).
+async fn decide_in_tx(
+    tx: &mut storage::Tx,
+    case: &AfterSale,
+    to: S,
+    change: &StepChange<'_>,
+    step: &str,
+    actor: &str,
+    note: &str,
+) -> AppResult<bool> {
+    let moved = storage::after_sales::move_in_tx(
+        tx,
+        case.id,
+        &[S::Requested, S::InfoRequested],
+        to,
+        change,
+    )
+    .await?;
+    if moved {
+        let audit = if to == S::Rejected {
+            "after_sale.reject"
+        } else {
+            "after_sale.approve"
+        };
+        finish_step(tx, case, step, actor, note, audit).await?;
+    }
+    Ok(moved)
 }
 
 /// Sends an order's pending refunds now (the background dispatcher retries what fails).
@@ -816,12 +829,14 @@ pub async fn reject(
         reject_reason: Some(&reason),
         ..Default::default()
     };
-    if !storage::after_sales::move_in_tx(
+    if !decide_in_tx(
         &mut tx,
-        id,
-        &[S::Requested, S::InfoRequested],
+        &case,
         S::Rejected,
         &change,
+        "rejected",
+        &staff.actor(),
+        &reason,
     )
     .await?
     {
@@ -831,15 +846,6 @@ pub async fn reject(
             "only a case waiting for review is rejected",
         ));
     }
-    finish_step(
-        &mut tx,
-        &case,
-        "rejected",
-        &staff.actor(),
-        &reason,
-        "after_sale.reject",
-    )
-    .await?;
     tx.commit().await?;
     found(state, id).await
 }
