@@ -76,6 +76,110 @@ pub struct Settings {
     /// TLS on the server's own listeners (HTTPS, and MQTT over TLS on the embedded broker).
     #[serde(default)]
     pub tls: TlsSettings,
+    /// Uploaded images (product images, return photos): limits and where they are kept.
+    #[serde(default)]
+    pub media: MediaSettings,
+}
+
+/// Uploaded images (issue 16): product images and after-sales photos are checked against these
+/// limits before they are decoded, re-encoded and thumbnailed, then kept under
+/// `data_dir/media/`, or in an S3-compatible bucket when `[media.s3]` names one.
+///
+/// ```toml
+/// [media]
+/// max_upload_bytes = 15728640   # 15 MiB per image
+/// max_pixels = 50000000         # width × height
+/// max_side = 12000              # either side, in pixels
+///
+/// [media.s3]
+/// endpoint = "https://oss-cn-shanghai.aliyuncs.com"   # any S3-compatible service
+/// bucket = "retail-media"
+/// region = "cn-shanghai"
+/// access_key_id = "…"
+/// secret_access_key = "…"       # or RETAIL_MEDIA__S3__SECRET_ACCESS_KEY
+/// path_style = true             # bucket in the path (MinIO and most others) or in the host
+/// ```
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MediaSettings {
+    /// Largest upload of one image, in bytes.
+    pub max_upload_bytes: usize,
+    /// Most pixels (width × height) an image may declare.
+    pub max_pixels: u64,
+    /// Longest side an image may declare, in pixels.
+    pub max_side: u32,
+    /// An S3-compatible bucket (empty endpoint: the data folder).
+    pub s3: S3Settings,
+}
+
+impl Default for MediaSettings {
+    fn default() -> Self {
+        Self {
+            max_upload_bytes: 15 * 1024 * 1024,
+            max_pixels: 50_000_000,
+            max_side: 12_000,
+            s3: S3Settings::default(),
+        }
+    }
+}
+
+/// An S3-compatible bucket (requests signed with AWS Signature Version 4).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct S3Settings {
+    /// The service's base URL, e.g. `https://s3.eu-west-1.amazonaws.com`; empty: no bucket.
+    pub endpoint: String,
+    /// The bucket's name.
+    pub bucket: String,
+    /// The region the signature names (`us-east-1` when the service does not care).
+    pub region: String,
+    /// The access key id.
+    pub access_key_id: String,
+    /// The secret access key.
+    pub secret_access_key: String,
+    /// The bucket in the URL's path (true) or in its host name (false).
+    pub path_style: bool,
+}
+
+impl Default for S3Settings {
+    fn default() -> Self {
+        Self {
+            endpoint: String::new(),
+            bucket: String::new(),
+            region: "us-east-1".into(),
+            access_key_id: String::new(),
+            secret_access_key: String::new(),
+            path_style: true,
+        }
+    }
+}
+
+impl S3Settings {
+    /// True when images go to a bucket.
+    pub fn enabled(&self) -> bool {
+        !self.endpoint.trim().is_empty()
+    }
+
+    /// A configured bucket names itself and its credentials.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if !self.enabled() {
+            return Ok(());
+        }
+        for (name, value) in [
+            ("bucket", &self.bucket),
+            ("region", &self.region),
+            ("access_key_id", &self.access_key_id),
+            ("secret_access_key", &self.secret_access_key),
+        ] {
+            anyhow::ensure!(
+                !value.trim().is_empty(),
+                "media.s3.{name} is missing (RETAIL_MEDIA__S3__{}): the bucket is half \
+                 configured",
+                name.to_uppercase()
+            );
+        }
+        Ok(())
+    }
 }
 
 /// TLS at the server itself (issue 15, finding 7): with a certificate and its key the HTTP
@@ -798,6 +902,7 @@ impl Default for Settings {
             metrics: MetricsSettings::default(),
             sms: SmsSettings::default(),
             load: LoadSettings::default(),
+            media: MediaSettings::default(),
             tls: TlsSettings::default(),
         }
     }
@@ -914,6 +1019,7 @@ impl Settings {
             "payments.reconcile_retry_secs and payments.reconcile_attempts must be at least 1"
         );
         self.tls.validate()?;
+        self.media.s3.validate()?;
         anyhow::ensure!(
             !self.tls.enabled()
                 || self.public_url.is_empty()

@@ -123,6 +123,11 @@ impl Application {
             .build()
             .context("building the HTTP client")?;
         let sms = app::sms::sender_from_settings(&settings, http.clone())?;
+        let media = storage::media::ImageStore::from_settings(
+            &settings.media,
+            &settings.data_dir,
+            http.clone(),
+        )?;
         let payments = app::payment_providers::PaymentProviders::from_settings(&settings)?;
         tracing::info!(providers = ?payments.available(), "payment providers");
         let intake = app::order_intake::OrderIntake::start(
@@ -212,6 +217,7 @@ impl Application {
             cart_badges: Default::default(),
             sms,
             payments,
+            media,
         });
         Ok(Self {
             listener,

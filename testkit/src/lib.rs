@@ -22,6 +22,8 @@
 //!   server's signed requests and answers in the real format;
 //! * [`wechat_pay`] — a fake WeChat Pay API v3 ([`FakeWechatPay`]) with its own keys, checking
 //!   signed requests, signing its answers, keeping trades and refunds, sending notifications;
+//! * [`s3`] — a private S3-compatible server (Moto, [`s3::S3Server`]) for the image store's
+//!   bucket adapter;
 //! * [`both_backends!`] — one test body run against SQLite and PostgreSQL, each test with a
 //!   database of its own.
 //!
@@ -43,6 +45,7 @@ pub mod lane;
 mod macros;
 pub mod payments;
 pub mod postgres;
+pub mod s3;
 pub mod server;
 pub mod sms;
 pub mod task;

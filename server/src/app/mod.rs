@@ -7,6 +7,7 @@
 //! [`AppState`] is what every use case shares: the store, the configuration, keys, caches and
 //! the bus.
 
+pub mod after_sales;
 pub mod balance_pay;
 pub mod catalog;
 pub mod catalog_cache;
@@ -19,6 +20,7 @@ pub mod group_commit;
 pub mod lane_payments;
 pub mod lane_sales;
 pub mod limits;
+pub mod media;
 pub mod member_login;
 pub mod members;
 pub mod order_intake;
@@ -115,4 +117,6 @@ pub struct Shared {
     /// Sends one-time log-in codes (none: SMS log-in is unavailable; the sandbox only in demo
     /// mode).
     pub sms: Option<Arc<dyn sms::SmsSender>>,
+    /// Where uploaded images are kept (the data folder or an S3-compatible bucket).
+    pub media: crate::storage::media::ImageStore,
 }

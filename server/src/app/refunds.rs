@@ -385,7 +385,7 @@ pub const MAX_REJECT_REASON: usize = 200;
 
 /// The stores whose refunds `staff` decides on: every store (`None`) for head office, their own
 /// for a store manager; 403 for anyone else.
-fn approver_scope(staff: &StaffActor) -> AppResult<Option<String>> {
+pub fn approver_scope(staff: &StaffActor) -> AppResult<Option<String>> {
     staff.require(&[Role::StoreManager, Role::HeadOfficeAdmin])?;
     match staff.role {
         Role::HeadOfficeAdmin => Ok(None),

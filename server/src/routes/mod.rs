@@ -12,6 +12,7 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::app::AppState;
 use crate::error::AppError;
 
+pub mod after_sales;
 pub mod audit;
 pub mod auth;
 pub mod catalog;
@@ -174,6 +175,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(payments::router())
         .merge(lane_payments::router())
         .merge(refunds::router())
+        .merge(after_sales::router())
         .merge(recharges::router())
         .merge(sales::router())
         .merge(receipts::router())

@@ -126,7 +126,7 @@ const ORDER_TOKEN: &str = "x-order-token";
 /// May this caller see the whole order? Its staff (the order's location, or head office), a
 /// device of its location (the edge agent printing its pick slip), or whoever holds its access
 /// token.
-fn order_access(
+pub(super) fn order_access(
     state: &AppState,
     caller: Option<&Caller>,
     headers: &HeaderMap,
@@ -217,15 +217,22 @@ pub struct CancelRequest {
     /// Why.
     #[serde(default)]
     pub reason: String,
+    /// The shopper's client id (UUIDv7) of the cancellation of a paid order (an after-sale
+    /// case of kind `cancel`); a retry with the same id answers the first result.
+    #[serde(default)]
+    pub id: Option<Uuid>,
 }
 
 /// Cancels an order. The shopper who placed it (its access token as `X-Order-Token`) may
-/// cancel while payment is pending; staff of the order's location may also cancel a paid order,
+/// cancel while payment is pending, and a paid order not yet shipped or collected (with a
+/// client `id`: an after-sale case of kind `cancel`, approved and refunded to the original
+/// tenders at once unless the after-sale rules want the store's review; 409 `not_cancellable`
+/// once shipped or collected); staff of the order's location may also cancel a paid order,
 /// which refunds it. Releases the stock. Anyone else: 401.
 #[utoipa::path(post, path = "/orders/{id}/cancel", tag = "orders", request_body = CancelRequest, security((), ("staff" = [])),
     params(("id" = Uuid, Path, description = "order id")),
     responses((status = 200, body = OrderView), (status = 401, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
-        (status = 409, body = crate::error::ErrorBody)))]
+        (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 async fn cancel(
     staff: Option<StaffActor>,
     State(state): State<AppState>,
@@ -244,6 +251,19 @@ async fn cancel(
     } else {
         req.reason.trim()
     };
+    if staff.is_none() && order.status != OrderStatus::PendingPayment {
+        if order.status == OrderStatus::Cancelled {
+            return Ok(Json(order));
+        }
+        let Some(case_id) = req.id else {
+            return Err(AppError::field(
+                "id",
+                "cancelling a paid order needs a client id (UUIDv7)",
+            ));
+        };
+        crate::app::after_sales::cancel_order(&state, "shopper", id, case_id).await?;
+        return Ok(Json(storage::orders::get(&state.store, id).await?));
+    }
     let (actor, expected) = match &staff {
         Some(staff) => {
             staff.require(&[Role::HeadOfficeAdmin, Role::StoreManager])?;

@@ -17,6 +17,7 @@ use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 
 use crate::error::{AppError, AppResult};
 
+pub mod after_sales;
 pub mod audit;
 pub mod backup;
 pub mod bus;
@@ -27,6 +28,7 @@ pub mod devices;
 pub mod edge;
 pub mod lane_payments;
 pub mod locations;
+pub mod media;
 pub mod members;
 pub mod notices;
 pub mod orders;
@@ -163,6 +165,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         22,
         "wechat_oauth_recharges",
         include_str!("../../../migrations/0022_wechat_oauth_recharges.sql"),
+    ),
+    (
+        25,
+        "after sales",
+        include_str!("../../../migrations/0025_after_sales.sql"),
     ),
 ];
 

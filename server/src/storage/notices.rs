@@ -184,10 +184,11 @@ pub async fn recent(store: &Store, member: Uuid, limit: i64) -> AppResult<Vec<No
     Ok(notices)
 }
 
-/// How many of the member's notices are unread.
+/// How many of the member's notices are unread (about orders and about after-sales).
 pub async fn unread(store: &Store, member: Uuid) -> AppResult<i64> {
     let row = sqlx::query(
-        "SELECT COUNT(*) AS n FROM member_notices WHERE member_id = $1 AND read_at IS NULL",
+        "SELECT (SELECT COUNT(*) FROM member_notices WHERE member_id = $1 AND read_at IS NULL) \
+         + (SELECT COUNT(*) FROM after_sale_notices WHERE member_id = $1 AND read_at IS NULL) AS n",
     )
     .bind(member.to_string())
     .fetch_one(store.reader())
@@ -195,8 +196,10 @@ pub async fn unread(store: &Store, member: Uuid) -> AppResult<i64> {
     col(&row, "n")
 }
 
-/// Marks every notice of the member as read (they opened the message centre).
+/// Marks every notice of the member as read (they opened the message centre), after-sale
+/// notices too.
 pub async fn mark_all_read(store: &Store, member: Uuid) -> AppResult<u64> {
+    super::after_sales::mark_read(store, member).await?;
     Ok(sqlx::query(
         "UPDATE member_notices SET read_at = $1 WHERE member_id = $2 AND read_at IS NULL",
     )

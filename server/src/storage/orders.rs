@@ -627,6 +627,18 @@ pub async fn lines_in_tx(tx: &mut Tx, id: Uuid) -> AppResult<Vec<(i64, Uuid, i64
         .collect()
 }
 
+/// (line_no, name) of an order's lines.
+pub async fn line_names_in_tx(tx: &mut Tx, id: Uuid) -> AppResult<Vec<(i64, String)>> {
+    let rows =
+        sqlx::query("SELECT line_no, name FROM order_lines WHERE order_id = $1 ORDER BY line_no")
+            .bind(id.to_string())
+            .fetch_all(&mut **tx)
+            .await?;
+    rows.iter()
+        .map(|r| Ok((col(r, "line_no")?, col(r, "name")?)))
+        .collect()
+}
+
 /// Writes a status change (after [`check_transition`]) with its event row. The application
 /// layer adds the member's notice in the same transaction (`app::orders::record_status`).
 pub async fn set_status(

@@ -44,9 +44,11 @@ use crate::error::AppError;
 use crate::secrets::{new_token, token_hash};
 use crate::storage;
 
+pub(crate) mod after_sale_text;
 mod assets;
 pub mod console;
 mod coupon_text;
+mod media;
 pub mod shop;
 
 /// All page routes, with the session cookie layer.
@@ -58,6 +60,7 @@ pub fn router() -> Router<AppState> {
         .merge(shop::router())
         .merge(console::router())
         .layer(axum::middleware::from_fn(browser_cookie))
+        .merge(media::router())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -742,6 +745,7 @@ pub fn console_page(ctx: &Ctx, staff: &StaffActor, title: &str, body: Markup) ->
                             @if !head_office { a href="/console/staff" { (t("收银员", "Cashiers")) } }
                             @if !head_office { a href="/console/coupons" { (t("优惠券", "Coupons")) } }
                             @if !head_office { a href="/console/payments/approvals" { (t("退款审批", "Refund approvals")) } }
+                            a href="/console/after-sales" { (t("售后", "After-sales")) }
                         }
                         @if head_office {
                             a href="/console/catalog" { (t("商品", "Catalog")) }

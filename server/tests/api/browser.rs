@@ -1409,3 +1409,120 @@ async fn a_shopper_in_wechat_pays_an_order_in_place() {
     shots.take(&phone, "shop-order-paid-in-wechat-phone").await;
     phone.close().await.unwrap();
 }
+
+/// A shopper asks for a return of a collected pickup order from its page (a unit, a reason from
+/// the list, a description, a photo) and follows it; the store manager finds it in the console's
+/// after-sale queue, approves it, and records the goods received (the refund goes out); the
+/// shopper sees the refund on the timeline and rates the service.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shopper_returns_an_item_and_the_manager_approves_it() {
+    if !browser_available() {
+        return;
+    }
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let temp = tempfile::tempdir().unwrap();
+    let shots = Shots::new(temp.path());
+    let driver = start_driver().await;
+    let phone = browser(&driver, true).await;
+    let path = milk_for_pickup(&phone, &app, "13700160001").await;
+    let order_id: uuid::Uuid = path.trim_start_matches("/orders/").parse().unwrap();
+    // Paid at the sandbox provider, made ready and collected at the counter.
+    crate::bus::pay(&app, &order_id.to_string()).await;
+    for to in [OrderStatus::ReadyForPickup, OrderStatus::PickedUp] {
+        retail_server::app::orders::change_status(
+            &app.state.store,
+            order_id,
+            to,
+            "mgr.sh001",
+            "test",
+        )
+        .await
+        .unwrap();
+    }
+
+    // The request from the order's page.
+    phone.goto(&format!("{}{path}", app.url)).await.unwrap();
+    click(&phone, "#ask-after-sale").await;
+    wait_path(&phone, &format!("/orders/{order_id}/after-sale")).await;
+    type_into(&phone, "input[name=qty_1]", "1").await;
+    click(&phone, "#reason option[value=damaged]").await;
+    type_into(&phone, "#description", "盒子压坏了，牛奶漏了").await;
+    let photo = temp.path().join("damaged.jpg");
+    std::fs::write(&photo, crate::media::jpeg(800, 600)).unwrap();
+    let photo_path = photo.to_str().unwrap().to_owned();
+    on_element(&phone, "#photos", "attach a photo to", |el| {
+        let photo_path = photo_path.clone();
+        async move { el.send_keys(&photo_path).await }
+    })
+    .await;
+    shots.take(&phone, "shop-after-sale-request-phone").await;
+    click(&phone, "#submit-after-sale").await;
+    let case_path = wait_path(&phone, "/after-sales/").await;
+    wait_for_text(&phone, "#after-sale-status", "待审核").await;
+    shots.take(&phone, "shop-after-sale-requested-phone").await;
+    // Asking again for the same unit is refused, clearly, and nothing changes.
+    phone
+        .goto(&format!("{}/orders/{order_id}/after-sale", app.url))
+        .await
+        .unwrap();
+    type_into(&phone, "input[name=qty_1]", "1").await;
+    click(&phone, "#submit-after-sale").await;
+    wait_for_text(&phone, "#after-sale-error", "已有进行中的售后").await;
+
+    // The store manager approves it and records the goods received.
+    let desk = browser(&driver, false).await;
+    console_login(&desk, &app, "mgr.sh001").await;
+    click(&desk, "nav.side a[href='/console/after-sales']").await;
+    wait_path(&desk, "/console/after-sales").await;
+    let case_id = case_path.trim_start_matches("/after-sales/");
+    let row = text_of(&desk, &format!("#case-{case_id}")).await;
+    assert!(
+        row.contains("退货退款") && row.contains("商品破损"),
+        "{row}"
+    );
+    shots.take(&desk, "console-after-sales-queue-desktop").await;
+    click(&desk, &format!("#case-{case_id} a")).await;
+    text_of(&desk, "#case-description").await;
+    assert!(
+        desk.find(Locator::Css("#case-photos img.case-photo"))
+            .await
+            .is_ok(),
+        "the photo is shown"
+    );
+    click(&desk, "#approve-after-sale").await;
+    wait_for_text(&desk, "#case-status", "已同意").await;
+    shots
+        .take(&desk, "console-after-sale-approved-desktop")
+        .await;
+    click(&desk, "#inspection option[value=resaleable]").await;
+    click(&desk, "#receive-after-sale").await;
+    wait_for_text(&desk, "#case-status", "已退款").await;
+    shots
+        .take(&desk, "console-after-sale-refunded-desktop")
+        .await;
+
+    // The shopper sees the refund and the timeline, and rates the service.
+    phone
+        .goto(&format!("{}{case_path}", app.url))
+        .await
+        .unwrap();
+    wait_for_text(&phone, "#after-sale-status", "已退款").await;
+    let timeline = text_of(&phone, "#after-sale-timeline").await;
+    assert!(
+        timeline.contains("商家已同意") && timeline.contains("退款已原路退回"),
+        "{timeline}"
+    );
+    click(&phone, "#rating option[value='5']").await;
+    click(&phone, "#rating-form button").await;
+    wait_for_text(&phone, "#after-sale-rating", "5/5").await;
+    shots.take(&phone, "shop-after-sale-refunded-phone").await;
+    let case = retail_server::storage::after_sales::get(&app.state.store, case_id.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(case.decided_by.as_deref(), Some("staff:mgr.sh001"));
+    assert_eq!(case.rating, Some(5));
+    assert!(case.refunded.fen() > 0);
+    phone.close().await.unwrap();
+    desk.close().await.unwrap();
+}

@@ -8,6 +8,7 @@ mod support;
 /// `both_backends!(name, body[, adjust])`: the test on SQLite and on PostgreSQL.
 pub(crate) use retail_testkit::both_backends;
 
+mod after_sales;
 mod auth;
 mod backup;
 mod browser;
@@ -19,6 +20,7 @@ mod http_safety;
 mod lane_code_pay;
 mod lane_pay;
 mod lane_staff;
+mod media;
 mod members;
 mod orders;
 mod payment_intake;

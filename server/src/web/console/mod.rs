@@ -9,7 +9,8 @@
 //! [`promotions`], [`coupons`], [`admin`] (audit log, stores) and [`staff`] (accounts, roles,
 //! passwords, lane PINs; everyone's own password page), [`payments`] (head office's payments
 //! and refunds search, payment alerts, daily reconciliation) and [`recharges`] (the recharge
-//! packages members buy stored value with).
+//! packages members buy stored value with) and [`after_sales`] (the shoppers' after-sale
+//! requests reviewed; ratings, reasons and rules for head office).
 //!
 //! This module holds the log-in and log-out pages and what the areas share: the store a staff
 //! member's pages are limited to (`scope`, `pick_location`), CSV downloads (`csv_bytes`,
@@ -37,6 +38,7 @@ use crate::secrets::token_hash;
 use crate::storage;
 
 pub mod admin;
+pub mod after_sales;
 pub mod catalog;
 pub mod coupons;
 pub mod dashboard;
@@ -68,6 +70,7 @@ pub fn router() -> Router<AppState> {
         .merge(coupons::router())
         .merge(payments::router())
         .merge(recharges::router())
+        .merge(after_sales::router())
 }
 
 /// The store a staff member's pages are limited to (none for head office).

@@ -225,6 +225,7 @@ async fn order(
         order.status,
         OrderStatus::PendingPayment | OrderStatus::Paid | OrderStatus::ReadyForPickup
     );
+    let cases = storage::after_sales::of_order(&state.store, order.id).await?;
     let body = html! {
         @if let Some(d) = &n.done { div.notice.ok role="status" { (match d.as_str() {
             "ready" => ctx.t("已标记为待自提，已通知门店设备。", "Marked ready for pickup; the store was notified."),
@@ -285,6 +286,15 @@ async fn order(
         }
         @if manager && takes_returns(&order) {
             (return_form(&ctx, &order))
+        }
+        @if !cases.is_empty() {
+            div.card #order-after-sales {
+                b { (ctx.t("顾客售后申请", "The shopper's after-sales")) }
+                @for c in &cases {
+                    div.spread { a href={ "/console/after-sales/" (c.id) } { (crate::web::after_sale_text::kind_label(ctx.lang, c.kind)) }
+                        span.muted { (crate::web::after_sale_text::status_label(ctx.lang, c.status)) } }
+                }
+            }
         }
         div.card {
             b { (ctx.t("订单记录", "History")) }

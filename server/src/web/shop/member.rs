@@ -385,10 +385,21 @@ async fn messages(State(state): State<AppState>, ctx: Ctx) -> WebResult<Response
         };
         rows.push((notice, notice_text(&ctx, notice, &place)));
     }
+    let cases = storage::after_sales::notices(&state.store, member_id, 50).await?;
     storage::notices::mark_all_read(&state.store, member_id).await?;
     let count = cart_count(&state, session.as_ref()).await?;
     let body = html! {
-        @if rows.is_empty() { div.card { p.muted { (ctx.t("暂无消息", "No messages yet")) } } }
+        @if rows.is_empty() && cases.is_empty() { div.card { p.muted { (ctx.t("暂无消息", "No messages yet")) } } }
+        @for notice in &cases {
+            a.card.notice-row.after-sale-notice style="display:block;color:inherit" href={ "/after-sales/" (notice.after_sale_id) } {
+                div.spread {
+                    b { (ctx.t("售后进度", "After-sale")) " · " (crate::web::after_sale_text::step_label(ctx.lang, &notice.step))
+                        @if !notice.read { " " span.badge { (ctx.t("新", "new")) } } }
+                    span.muted { (when(notice.created_at.timestamp_millis())) }
+                }
+                p { (ctx.t("订单 ", "Order ")) (notice.order_no) }
+            }
+        }
         @for (notice, (title, text)) in &rows {
             a.card.notice-row style="display:block;color:inherit" href={ "/orders/" (notice.order_id) } {
                 div.spread {

@@ -4,7 +4,8 @@
 //! provider, the pickup code as a QR), [`member`] (log-in by phone, member centre, member code,
 //! messages), [`balance`] (stored value: recharge, payment PIN, paying with the balance),
 //! [`coupons`] (coupon centre, my coupons), [`scan`] (scan-and-go) and [`receipts`]
-//! (e-receipts, claiming a receipt's points). Paying inside WeChat's browser goes through
+//! (e-receipts, claiming a receipt's points), [`after_sales`] (asking for a refund, a return or an
+//! exchange, and following it). Paying inside WeChat's browser goes through
 //! WeChat's authorisation first ([`crate::app::wechat_oauth`]; its callback is in [`orders`]).
 //!
 //! Prices come from the server's price look-ups (`CatalogCache::sku_prices`); orders are placed
@@ -25,6 +26,7 @@ use crate::app::shop_session;
 use crate::app::AppState;
 use crate::storage::web::WebSession;
 
+pub mod after_sales;
 pub mod balance;
 mod basket;
 pub mod browse;
@@ -43,6 +45,7 @@ pub fn router() -> Router<AppState> {
         .merge(cart::router())
         .merge(checkout::router())
         .merge(orders::router())
+        .merge(after_sales::router())
         .merge(member::router())
         .merge(coupons::router())
         .merge(scan::router())

@@ -171,6 +171,7 @@ async fn order(
         }
         _ => None,
     };
+    let cases = storage::after_sales::of_order(&state.store, order.id).await?;
     let body = html! {
         div.card {
             div.spread { b { (order.order_no) } span class={ "status " (order.status.as_str()) } { (status_label(ctx.lang, order.status.as_str())) } }
@@ -218,6 +219,27 @@ async fn order(
                 form method="post" action={ "/orders/" (order.id) "/cancel" } style="margin-top:8px" {
                     (ctx.csrf_field())
                     button.btn.secondary.block type="submit" { (ctx.t("取消订单", "Cancel order")) }
+                }
+            }
+        }
+        @if matches!(order.status, OrderStatus::Paid | OrderStatus::ReadyForPickup) && order.channel == retail_domain::order::Channel::Online {
+            form.card #cancel-paid method="post" action={ "/orders/" (order.id) "/cancel" } {
+                (ctx.csrf_field())
+                input type="hidden" name="id" value=(retail_domain::ids::new_id());
+                p.muted { (ctx.t("订单尚未发货或自提，可取消并原路退款。", "Not shipped or collected yet: you can cancel it and be refunded the way you paid.")) }
+                button.btn.secondary.block type="submit" { (ctx.t("取消订单并退款", "Cancel and refund")) }
+            }
+        }
+        @if matches!(order.status, OrderStatus::Delivered | OrderStatus::PickedUp | OrderStatus::Completed | OrderStatus::AfterSale) {
+            div.card.center { a.btn.secondary.block #ask-after-sale href={ "/orders/" (order.id) "/after-sale" } { (ctx.t("申请售后", "Return, refund or exchange")) } }
+        }
+        @if !cases.is_empty() {
+            div.card #order-after-sales {
+                b { (ctx.t("售后", "After-sales")) }
+                @for c in &cases {
+                    a.spread style="color:inherit" href={ "/after-sales/" (c.id) } {
+                        span { (crate::web::after_sale_text::kind_label(ctx.lang, c.kind)) } span.muted { (crate::web::after_sale_text::status_label(ctx.lang, c.status)) }
+                    }
                 }
             }
         }
@@ -448,9 +470,37 @@ async fn cancel(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(id): Path<Uuid>,
-    Form(_): Form<HashMap<String, String>>,
+    Form(form): Form<HashMap<String, String>>,
 ) -> WebResult<Response> {
-    let (_, order) = own_order(&state, &ctx, id).await?;
+    let (session, order) = own_order(&state, &ctx, id).await?;
+    if matches!(
+        order.status,
+        OrderStatus::Paid | OrderStatus::ReadyForPickup
+    ) {
+        // A paid order not yet shipped or collected: an after-sale case of kind `cancel`,
+        // refunded at once unless the rules want the store's review.
+        let case_id = form
+            .get("id")
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| AppError::field("id", "missing"))?;
+        let member = session
+            .as_ref()
+            .and_then(|s| s.member_id)
+            .unwrap_or_default();
+        return match crate::app::after_sales::cancel_order(
+            &state,
+            &format!("member:{member}"),
+            id,
+            case_id,
+        )
+        .await
+        {
+            Ok(Some(case)) => Ok(redirect(&format!("/after-sales/{}", case.id))),
+            Ok(None) => Ok(redirect(&format!("/orders/{id}"))),
+            Err(AppError::Conflict { .. }) => Ok(redirect(&format!("/orders/{id}"))),
+            Err(e) => Err(e.into()),
+        };
+    }
     if order.status == OrderStatus::PendingPayment {
         crate::app::orders::change_status_from(
             &state.store,

@@ -1,0 +1,257 @@
+//! Where uploaded images are kept: files under the data folder (`data_dir/media/`), or objects
+//! in an S3-compatible bucket (AWS Signature Version 4 presigned requests from `rusty-s3`, sent
+//! with the server's HTTP client). Objects are content-addressed (their name is the SHA-256 of
+//! their bytes), so a name never changes meaning: writing one twice is harmless and a reader may
+//! cache it for ever.
+//!
+//! [`ImageStore`] knows nothing about images beyond their bytes; checking, re-encoding and
+//! thumbnailing is [`crate::app::media`].
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use bytes::Bytes;
+use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
+
+use crate::config::MediaSettings;
+
+/// How long a signed request stays valid (it is sent at once).
+const SIGNED_FOR: Duration = Duration::from_secs(300);
+
+/// Where image objects are kept.
+#[derive(Clone, Debug)]
+pub enum ImageStore {
+    /// Files in a folder (the data folder's `media/`).
+    Folder(PathBuf),
+    /// Objects in an S3-compatible bucket.
+    Bucket(S3Bucket),
+}
+
+/// An S3-compatible bucket and the credentials to sign for it.
+#[derive(Clone, Debug)]
+pub struct S3Bucket {
+    bucket: Bucket,
+    credentials: Credentials,
+    http: reqwest::Client,
+}
+
+/// True for the names [`ImageStore`] keeps: 64 lowercase hex digits, a dot and a known
+/// extension (`jpg`). Anything else (a path, `..`, a query) is never looked up.
+pub fn is_object_name(name: &str) -> bool {
+    match name.split_once('.') {
+        Some((hash, "jpg")) => {
+            hash.len() == 64 && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        }
+        _ => false,
+    }
+}
+
+impl ImageStore {
+    /// The store the settings name: the bucket of `[media.s3]` when configured, else
+    /// `data_dir/media/`.
+    pub fn from_settings(
+        settings: &MediaSettings,
+        data_dir: &std::path::Path,
+        http: reqwest::Client,
+    ) -> anyhow::Result<Self> {
+        let s3 = &settings.s3;
+        if !s3.enabled() {
+            return Ok(Self::Folder(data_dir.join("media")));
+        }
+        let endpoint: reqwest::Url = s3
+            .endpoint
+            .trim()
+            .parse()
+            .with_context(|| format!("media.s3.endpoint {:?} is not a URL", s3.endpoint))?;
+        let style = if s3.path_style {
+            UrlStyle::Path
+        } else {
+            UrlStyle::VirtualHost
+        };
+        let bucket = Bucket::new(
+            endpoint,
+            style,
+            s3.bucket.trim().to_owned(),
+            s3.region.trim().to_owned(),
+        )
+        .context("media.s3: the endpoint must be an http(s) URL with a host")?;
+        Ok(Self::Bucket(S3Bucket {
+            bucket,
+            credentials: Credentials::new(
+                s3.access_key_id.trim().to_owned(),
+                s3.secret_access_key.trim().to_owned(),
+            ),
+            http,
+        }))
+    }
+
+    /// Keeps `bytes` under `name` (a name [`is_object_name`] accepts).
+    pub async fn put(&self, name: &str, bytes: Bytes, content_type: &str) -> anyhow::Result<()> {
+        anyhow::ensure!(is_object_name(name), "not an image object name: {name:?}");
+        match self {
+            Self::Folder(root) => {
+                let path = root.join(name);
+                if tokio::fs::try_exists(&path).await.unwrap_or(false) {
+                    return Ok(()); // content-addressed: the same bytes are already there
+                }
+                tokio::fs::create_dir_all(root)
+                    .await
+                    .with_context(|| format!("creating {}", root.display()))?;
+                // Written beside, then renamed: a reader never sees half a file.
+                let tmp = root.join(format!(".{name}.{}", uuid::Uuid::now_v7()));
+                tokio::fs::write(&tmp, &bytes)
+                    .await
+                    .with_context(|| format!("writing {}", tmp.display()))?;
+                tokio::fs::rename(&tmp, &path)
+                    .await
+                    .with_context(|| format!("renaming to {}", path.display()))?;
+                Ok(())
+            }
+            Self::Bucket(b) => {
+                let mut action = b.bucket.put_object(Some(&b.credentials), name);
+                action
+                    .headers_mut()
+                    .insert("content-type", content_type.to_owned());
+                let url = action.sign(SIGNED_FOR);
+                let response = b
+                    .http
+                    .put(url)
+                    .header(reqwest::header::CONTENT_TYPE, content_type)
+                    .body(bytes)
+                    .send()
+                    .await
+                    .context("S3 PutObject")?;
+                check(response, "PutObject").await.map(|_| ())
+            }
+        }
+    }
+
+    /// The bytes kept under `name`, or `None` when there is no such object.
+    pub async fn get(&self, name: &str) -> anyhow::Result<Option<Bytes>> {
+        if !is_object_name(name) {
+            return Ok(None);
+        }
+        match self {
+            Self::Folder(root) => match tokio::fs::read(root.join(name)).await {
+                Ok(bytes) => Ok(Some(Bytes::from(bytes))),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(anyhow::Error::new(e).context(format!("reading image {name}"))),
+            },
+            Self::Bucket(b) => {
+                let url = b
+                    .bucket
+                    .get_object(Some(&b.credentials), name)
+                    .sign(SIGNED_FOR);
+                let response = b.http.get(url).send().await.context("S3 GetObject")?;
+                if response.status() == reqwest::StatusCode::NOT_FOUND {
+                    return Ok(None);
+                }
+                let response = check(response, "GetObject").await?;
+                Ok(Some(response.bytes().await.context("S3 GetObject body")?))
+            }
+        }
+    }
+
+    /// Removes the object kept under `name` (nothing when there is none).
+    pub async fn delete(&self, name: &str) -> anyhow::Result<()> {
+        if !is_object_name(name) {
+            return Ok(());
+        }
+        match self {
+            Self::Folder(root) => match tokio::fs::remove_file(root.join(name)).await {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(anyhow::Error::new(e).context(format!("removing image {name}"))),
+            },
+            Self::Bucket(b) => {
+                let url = b
+                    .bucket
+                    .delete_object(Some(&b.credentials), name)
+                    .sign(SIGNED_FOR);
+                let response = b.http.delete(url).send().await.context("S3 DeleteObject")?;
+                if response.status() == reqwest::StatusCode::NOT_FOUND {
+                    return Ok(());
+                }
+                check(response, "DeleteObject").await.map(|_| ())
+            }
+        }
+    }
+
+    /// Creates the bucket (set-up and tests; an existing bucket of ours is fine). The folder
+    /// store has nothing to create.
+    pub async fn create_bucket(&self) -> anyhow::Result<()> {
+        let Self::Bucket(b) = self else {
+            return Ok(());
+        };
+        let url = b.bucket.create_bucket(&b.credentials).sign(SIGNED_FOR);
+        let response = b
+            .http
+            .put(url)
+            .header(reqwest::header::CONTENT_LENGTH, 0)
+            .body(Vec::new())
+            .send()
+            .await
+            .context("S3 CreateBucket")?;
+        if response.status() == reqwest::StatusCode::CONFLICT {
+            return Ok(()); // BucketAlreadyOwnedByYou
+        }
+        check(response, "CreateBucket").await.map(|_| ())
+    }
+}
+
+/// A 2xx answer, or an error naming the action, the status and the start of the body (S3's
+/// XML error code).
+async fn check(response: reqwest::Response, action: &str) -> anyhow::Result<reqwest::Response> {
+    if response.status().is_success() {
+        return Ok(response);
+    }
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    let body: String = body.chars().take(300).collect();
+    anyhow::bail!("S3 {action} answered {status}: {body}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_content_addressed_names_are_objects() {
+        let hash = "a".repeat(64);
+        assert!(is_object_name(&format!("{hash}.jpg")));
+        for bad in [
+            format!("{}.jpg", "A".repeat(64)),
+            format!("{}.jpg", "a".repeat(63)),
+            format!("{hash}.png"),
+            format!("../{hash}.jpg"),
+            format!("{hash}.jpg/x"),
+            hash.clone(),
+            String::new(),
+        ] {
+            assert!(!is_object_name(&bad), "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_folder_store_keeps_reads_and_removes() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = ImageStore::Folder(dir.path().join("media"));
+        let name = format!("{}.jpg", "b".repeat(64));
+        assert!(store.get(&name).await.expect("get").is_none());
+        store
+            .put(&name, Bytes::from_static(b"jpeg bytes"), "image/jpeg")
+            .await
+            .expect("put");
+        assert_eq!(
+            store.get(&name).await.expect("get").as_deref(),
+            Some(&b"jpeg bytes"[..])
+        );
+        store.delete(&name).await.expect("delete");
+        assert!(store.get(&name).await.expect("get").is_none());
+        assert!(store
+            .put("../escape.jpg", Bytes::new(), "image/jpeg")
+            .await
+            .is_err());
+    }
+}
