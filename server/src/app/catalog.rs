@@ -137,6 +137,21 @@ pub fn check_text(field: &str, text: &str, required: bool, max: usize) -> AppRes
     Ok(text.to_owned())
 }
 
+/// A description: at most 2000 characters with line breaks (`\r\n` kept as `\n`) but no other
+/// control characters, trimmed, or a 422. Pages escape it and render only paragraphs, lines,
+/// `- ` bullets and `**bold**`.
+pub fn check_description(field: &str, text: &str) -> AppResult<String> {
+    let text = text.replace("\r\n", "\n");
+    let text = text.trim();
+    if text.chars().count() > 2000 || text.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(AppError::field(
+            field,
+            "must be at most 2000 characters, without control characters other than line breaks",
+        ));
+    }
+    Ok(text.to_owned())
+}
+
 /// A price in fen (not negative), or a 422.
 pub fn check_price(field: &str, price: Money) -> AppResult<i64> {
     if price.is_negative() {
@@ -210,7 +225,7 @@ pub fn product_request(req: ProductRequest) -> AppResult<NewProduct> {
     let name_en = check_text("name_en", &req.name_en, false, 128)?;
     let brand = check_text("brand", &req.brand, false, 64)?;
     let category_id = check_code("category_id", &req.category_id)?;
-    let description = check_text("description", &req.description, false, 2000)?;
+    let description = check_description("description", &req.description)?;
     if req.skus.is_empty() || req.skus.len() > MAX_SKUS {
         return Err(AppError::field(
             "skus",
@@ -353,6 +368,29 @@ pub fn check_store_price(price: Money, chain: Money) -> AppResult<i64> {
         ));
     }
     Ok(price.fen())
+}
+
+/// Checks and saves a product's texts (names, brand, description) as `actor` (head office;
+/// audited as `product.edit`). The description keeps its line breaks; pages escape it and
+/// render only paragraphs, lines, `- ` bullets and `**bold**`.
+pub async fn edit_product_texts(
+    state: &AppState,
+    actor: &str,
+    product_id: Uuid,
+    name_zh: &str,
+    name_en: &str,
+    brand: &str,
+    description: &str,
+) -> AppResult<()> {
+    let texts = crate::storage::catalog::ProductTexts {
+        name_zh: check_text("name_zh", name_zh, true, 128)?,
+        name_en: check_text("name_en", name_en, false, 128)?,
+        brand: check_text("brand", brand, false, 64)?,
+        description: check_description("description", description)?,
+    };
+    crate::storage::catalog::edit_product_texts(&state.store, product_id, &texts, actor).await?;
+    state.search.invalidate();
+    Ok(())
 }
 
 #[cfg(test)]

@@ -63,7 +63,7 @@ async fn bump(tx: &mut Tx, kind: &str, entity_id: &str) -> AppResult<i64> {
 }
 
 /// Moves every SKU of a product to the end of the change feed.
-async fn bump_product_skus(tx: &mut Tx, product_id: &str) -> AppResult<()> {
+pub(crate) async fn bump_product_skus(tx: &mut Tx, product_id: &str) -> AppResult<()> {
     let rows = sqlx::query("SELECT id FROM skus WHERE product_id = $1 ORDER BY sku_code")
         .bind(product_id)
         .fetch_all(&mut **tx)
@@ -1626,4 +1626,75 @@ async fn barcode_owner(tx: &mut Tx, code: &str) -> AppResult<Option<String>> {
         .await?
         .map(|row| col::<String>(&row, "sku_id"))
         .transpose()
+}
+
+/// A product's texts: names, brand and description.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductTexts {
+    /// Chinese name.
+    pub name_zh: String,
+    /// English name.
+    pub name_en: String,
+    /// Brand.
+    pub brand: String,
+    /// Description (plain text with simple formatting, escaped when shown).
+    pub description: String,
+}
+
+/// Changes a product's texts, audited as `product.edit` with the texts before and after; the
+/// same texts again change nothing. Every SKU of it moves to the end of the change feed (lanes
+/// show the names).
+pub async fn edit_product_texts(
+    store: &Store,
+    product_id: Uuid,
+    texts: &ProductTexts,
+    actor: &str,
+) -> AppResult<()> {
+    let id = product_id.to_string();
+    let mut tx = store.begin().await?;
+    let row = sqlx::query(&format!(
+        "SELECT name_zh, name_en, brand, description FROM products WHERE id = $1{}",
+        store.for_update()
+    ))
+    .bind(&id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| AppError::not_found(format!("product {product_id} not found")))?;
+    let before = ProductTexts {
+        name_zh: col(&row, "name_zh")?,
+        name_en: col(&row, "name_en")?,
+        brand: col(&row, "brand")?,
+        description: col(&row, "description")?,
+    };
+    if before == *texts {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE products SET name_zh = $2, name_en = $3, brand = $4, description = $5, \
+         updated_at = $6 WHERE id = $1",
+    )
+    .bind(&id)
+    .bind(&texts.name_zh)
+    .bind(&texts.name_en)
+    .bind(&texts.brand)
+    .bind(&texts.description)
+    .bind(now_ms())
+    .execute(&mut *tx)
+    .await?;
+    let json = |t: &ProductTexts| {
+        serde_json::json!({ "name_zh": t.name_zh, "name_en": t.name_en, "brand": t.brand,
+            "description": t.description })
+    };
+    audit::record(
+        &mut tx,
+        actor,
+        "product.edit",
+        "product",
+        &id,
+        serde_json::json!({ "before": json(&before), "after": json(texts) }),
+    )
+    .await?;
+    bump_product_skus(&mut tx, &id).await?;
+    tx.commit().await?;
+    Ok(())
 }

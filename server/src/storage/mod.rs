@@ -34,6 +34,7 @@ pub mod orders;
 pub mod payment_review;
 pub mod payments;
 pub mod privacy;
+pub mod product_images;
 pub mod promotions;
 pub mod receipts;
 pub mod reconciliation;
@@ -164,6 +165,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         22,
         "wechat_oauth_recharges",
         include_str!("../../../migrations/0022_wechat_oauth_recharges.sql"),
+    ),
+    (
+        23,
+        "product images",
+        include_str!("../../../migrations/0023_product_images.sql"),
     ),
 ];
 

@@ -50,6 +50,13 @@ h2{font-size:17px;margin:16px 0 8px}
 .grid{display:grid;grid-template-columns:repeat(2,1fr);gap:10px}
 .tile{background:#fff;border-radius:10px;padding:10px;display:flex;flex-direction:column;gap:4px;color:#1f2328;min-height:150px}
 .tile .ph{height:72px;border-radius:8px;background:linear-gradient(135deg,#e3f4ec,#fdf3e1);display:flex;align-items:center;justify-content:center;font-size:26px;color:#0a7d4f}
+.pic img{display:block;width:100%;height:auto;border-radius:8px;background:#f0f2f4;object-fit:cover}
+.tile .pic{height:120px;overflow:hidden;border-radius:8px}
+.tile .pic img{height:120px}
+.gallery{display:flex;flex-wrap:wrap;gap:6px;margin-bottom:8px}
+.gallery .pic{width:96px}
+.gallery .pic.main{width:100%;max-width:320px}
+.pic.small{display:inline-block;width:48px;vertical-align:middle}
 .tile .name{font-size:14px;overflow:hidden;display:-webkit-box;-webkit-line-clamp:2;-webkit-box-orient:vertical}
 .price{color:#d9480f;font-weight:700}
 .price small{font-weight:400;color:#6a737d}

@@ -445,6 +445,18 @@ impl From<sqlx::Error> for WebError {
     }
 }
 
+/// A kept image shown `width` CSS pixels wide: the narrowest variant at least twice that wide
+/// (sharp on a phone's screen) as `src`, every variant in `srcset`, its `width` and `height`
+/// (no layout shift), lazy-loaded and decoded off the main thread.
+pub fn picture(image: &crate::app::media::StoredImage, width: u32, alt: &str) -> Markup {
+    let src = image.at_least(width.saturating_mul(2));
+    let height = (u64::from(src.height) * u64::from(width) / u64::from(src.width.max(1))).max(1);
+    html! {
+        img src=(src.url()) srcset=(image.srcset()) sizes={ (width) "px" } width=(width) height=(height)
+            loading="lazy" decoding="async" alt=(alt);
+    }
+}
+
 /// Result of a page handler.
 pub type WebResult<T> = Result<T, WebError>;
 

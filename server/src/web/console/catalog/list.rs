@@ -50,6 +50,7 @@ async fn catalog(
         form.card.row method="get" action="/console/catalog" {
             input name="q" value=(p.q.as_deref().unwrap_or("")) placeholder=(ctx.t("名称、品牌、编码或条码", "Name, brand, code or barcode")) style="max-width:280px";
             button.btn type="submit" { (ctx.t("搜索", "Search")) }
+            a.btn href="/console/catalog/products/new" #new-product-link { (ctx.t("新建商品", "New product")) }
             a.btn.secondary href="/console/catalog.csv" { (ctx.t("导出 CSV", "Export CSV")) }
             a.btn.secondary href="/console/catalog/import" { (ctx.t("导入 CSV", "Import CSV")) }
         }
