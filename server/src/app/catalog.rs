@@ -393,6 +393,42 @@ pub async fn edit_product_texts(
     Ok(())
 }
 
+/// Most products one batch shelf change names.
+pub const MAX_SHELF_BATCH: usize = 500;
+
+/// Puts products on or off the shelf as `actor` (head office; audited), in one batch: at one
+/// store when `store` is given (`product.store_status`; the store's lanes and pickup orders see
+/// it), else chain-wide (`product.status`). Answers how many products changed.
+pub async fn set_shelf(
+    state: &AppState,
+    actor: &str,
+    product_ids: &[Uuid],
+    store: Option<&str>,
+    status: ShelfStatus,
+) -> AppResult<usize> {
+    if product_ids.is_empty() || product_ids.len() > MAX_SHELF_BATCH {
+        return Err(AppError::field(
+            "product_ids",
+            format!("name 1 to {MAX_SHELF_BATCH} products"),
+        ));
+    }
+    let changed = match store {
+        Some(store) => {
+            let store = check_code("store", store)?;
+            storage::catalog::set_store_shelf(&state.store, product_ids, &store, status, actor)
+                .await?
+        }
+        None => {
+            for id in product_ids {
+                storage::catalog::set_product_status(&state.store, *id, status, actor).await?;
+            }
+            product_ids.len()
+        }
+    };
+    state.search.invalidate();
+    Ok(changed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

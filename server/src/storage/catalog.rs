@@ -27,16 +27,20 @@ use crate::error::{AppError, AppResult};
 /// Most ids in one `IN (…)` list.
 const IN_CHUNK: usize = 1000;
 
-/// The columns of a SKU record (without `seq`), from `skus s`, `products p` and the store price
-/// override `sp` joined by [`SKU_JOINS`].
+/// The columns of a SKU record (without `seq`), from `skus s`, `products p`, the store price
+/// override `sp` and the store's shelf `ss` joined by [`SKU_JOINS`] (a product off the shelf at
+/// the store is `off_shelf` there).
 const SKU_COLUMNS: &str = "s.id, s.sku_code, s.spec_zh, s.spec_en, s.unit, s.weighed, \
      s.price_fen, s.member_price_fen, s.status AS sku_status, p.id AS product_id, \
      p.code AS product_code, p.name_zh, p.name_en, p.brand, p.category_id, \
-     p.status AS product_status, sp.price_fen AS store_price_fen";
+     CASE WHEN ss.product_id IS NULL THEN p.status ELSE 'off_shelf' END AS product_status, \
+     sp.price_fen AS store_price_fen";
 
-/// Joins a SKU's product and its store price override; `$1` is the store (or NULL).
+/// Joins a SKU's product, its store price override and its store's shelf; `$1` is the store
+/// (or NULL).
 const SKU_JOINS: &str = "JOIN products p ON p.id = s.product_id \
-     LEFT JOIN store_prices sp ON sp.sku_id = s.id AND sp.location_id = $1";
+     LEFT JOIN store_prices sp ON sp.sku_id = s.id AND sp.location_id = $1 \
+     LEFT JOIN store_shelf ss ON ss.product_id = p.id AND ss.location_id = $1";
 
 /// The columns of a category record.
 const CATEGORY_SELECT: &str = "SELECT c.id, c.parent_id, c.name_zh, c.name_en, c.sort, \
@@ -435,7 +439,8 @@ pub struct SkuPrice {
     pub weighed: bool,
 }
 
-/// Prices of SKUs at `location_id` (its overrides applied). Unknown ids are absent from the map.
+/// Prices of SKUs at `location_id` (its overrides applied; off the shelf there when the product
+/// is off the shelf at that store). Unknown ids are absent from the map.
 pub async fn sku_prices(
     store: &Store,
     location_id: &str,
@@ -445,9 +450,12 @@ pub async fn sku_prices(
     for chunk in sku_ids.chunks(IN_CHUNK) {
         let sql = format!(
             "SELECT s.id, p.name_zh, s.spec_zh, s.price_fen, s.member_price_fen, s.weighed, \
-             s.status AS sku_status, p.status AS product_status, sp.price_fen AS store_price_fen \
+             s.status AS sku_status, \
+             CASE WHEN ss.product_id IS NULL THEN p.status ELSE 'off_shelf' END AS product_status, \
+             sp.price_fen AS store_price_fen \
              FROM skus s JOIN products p ON p.id = s.product_id \
              LEFT JOIN store_prices sp ON sp.sku_id = s.id AND sp.location_id = $1 \
+             LEFT JOIN store_shelf ss ON ss.product_id = p.id AND ss.location_id = $1 \
              WHERE s.id IN ({})",
             placeholders(2, chunk.len())
         );
@@ -1697,4 +1705,90 @@ pub async fn edit_product_texts(
     bump_product_skus(&mut tx, &id).await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// The stores a product is off the shelf at (by store id).
+pub async fn store_shelf_off(store: &Store, product_id: Uuid) -> AppResult<Vec<String>> {
+    let rows = sqlx::query(
+        "SELECT location_id FROM store_shelf WHERE product_id = $1 ORDER BY location_id",
+    )
+    .bind(product_id.to_string())
+    .fetch_all(store.reader())
+    .await?;
+    rows.iter().map(|r| col(r, "location_id")).collect()
+}
+
+/// Puts products on or off the shelf at one store (a batch, one transaction), each audited as
+/// `product.store_status` with the store and the status; a product already so changes nothing.
+/// An unknown product is a 404 and an unknown store a 422 on `store`, changing nothing.
+pub async fn set_store_shelf(
+    store: &Store,
+    product_ids: &[Uuid],
+    location_id: &str,
+    status: ShelfStatus,
+    actor: &str,
+) -> AppResult<usize> {
+    let mut tx = store.begin().await?;
+    if sqlx::query("SELECT id FROM locations WHERE id = $1 AND kind = 'store'")
+        .bind(location_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .is_none()
+    {
+        return Err(AppError::field("store", "no such store"));
+    }
+    let mut changed = 0;
+    for product_id in product_ids {
+        let id = product_id.to_string();
+        if sqlx::query(&format!(
+            "SELECT id FROM products WHERE id = $1{}",
+            store.for_update()
+        ))
+        .bind(&id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .is_none()
+        {
+            return Err(AppError::not_found(format!(
+                "product {product_id} not found"
+            )));
+        }
+        let done = match status {
+            ShelfStatus::OffShelf => sqlx::query(
+                "INSERT INTO store_shelf (location_id, product_id, updated_by, updated_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (location_id, product_id) DO NOTHING",
+            )
+            .bind(location_id)
+            .bind(&id)
+            .bind(actor)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected(),
+            ShelfStatus::OnShelf => {
+                sqlx::query("DELETE FROM store_shelf WHERE location_id = $1 AND product_id = $2")
+                    .bind(location_id)
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+            }
+        };
+        if done == 0 {
+            continue;
+        }
+        changed += 1;
+        audit::record(
+            &mut tx,
+            actor,
+            "product.store_status",
+            "product",
+            &id,
+            serde_json::json!({ "store": location_id, "status": status.as_str() }),
+        )
+        .await?;
+        bump_product_skus(&mut tx, &id).await?;
+    }
+    tx.commit().await?;
+    Ok(changed)
 }

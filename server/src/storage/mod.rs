@@ -171,6 +171,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "product images",
         include_str!("../../../migrations/0023_product_images.sql"),
     ),
+    (
+        24,
+        "store shelf",
+        include_str!("../../../migrations/0024_store_shelf.sql"),
+    ),
 ];
 
 /// The central database.

@@ -32,6 +32,7 @@ mod reconciliation;
 mod refund_approvals;
 mod safety;
 mod sales;
+mod shelf;
 mod sms;
 mod staff_admin;
 mod stock;

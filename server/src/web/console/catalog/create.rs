@@ -217,6 +217,24 @@ fn form_errors(err: &AppError) -> Option<FieldErrors> {
     Some(out)
 }
 
+/// The form again, as typed, with its messages (422).
+async fn refused(
+    state: &AppState,
+    ctx: &Ctx,
+    staff: &crate::actor::StaffActor,
+    f: &NewProductForm,
+    errors: &FieldErrors,
+) -> WebResult<Response> {
+    let categories = storage::catalog::categories(&state.store).await?;
+    let page = console_page(
+        ctx,
+        staff,
+        ctx.t("新建商品", "New product"),
+        form_view(ctx, f, &categories, errors),
+    );
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+}
+
 async fn create(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -231,16 +249,7 @@ async fn create(
             }
             Err(err) => Err(err),
         },
-        Err(errors) => {
-            let categories = storage::catalog::categories(&state.store).await?;
-            let page = console_page(
-                &ctx,
-                &staff,
-                ctx.t("新建商品", "New product"),
-                form_view(&ctx, &f, &categories, &errors),
-            );
-            return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
-        }
+        Err(errors) => return refused(&state, &ctx, &staff, &f, &errors).await,
     };
     match result {
         Ok(product) => {
@@ -254,14 +263,7 @@ async fn create(
             let Some(errors) = form_errors(&err) else {
                 return Err(err.into());
             };
-            let categories = storage::catalog::categories(&state.store).await?;
-            let page = console_page(
-                &ctx,
-                &staff,
-                ctx.t("新建商品", "New product"),
-                form_view(&ctx, &f, &categories, &errors),
-            );
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+            refused(&state, &ctx, &staff, &f, &errors).await
         }
     }
 }

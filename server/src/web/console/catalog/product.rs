@@ -36,6 +36,10 @@ pub fn router() -> Router<AppState> {
         .route("/console/catalog/products/{id}/category", post(category))
         .route("/console/catalog/products/{id}/edit", post(edit_texts))
         .route(
+            "/console/catalog/products/{id}/store-shelf",
+            post(store_shelf),
+        )
+        .route(
             "/console/catalog/products/{id}/images",
             post(upload_image).layer(axum::extract::DefaultBodyLimit::max(MAX_UPLOAD_BODY)),
         )
@@ -76,6 +80,7 @@ async fn product_view(
         .collect();
     let categories = storage::catalog::categories(&state.store).await?;
     let images = storage::product_images::list(&state.store, id).await?;
+    let off_at = storage::catalog::store_shelf_off(&state.store, id).await?;
     let on = |s: &str| s == "on_shelf";
     let body = html! {
         @if done { div.notice.ok role="status" { (ctx.t("已保存并记入审计日志。", "Saved and recorded in the audit log.")) } }
@@ -90,6 +95,15 @@ async fn product_view(
         }
         (category_form(ctx, p.id, &p.category_id, &categories, errors.get("category")))
         (texts_form(ctx, &p, errors.get("texts")))
+        form.card.row method="post" action={ "/console/catalog/products/" (p.id) "/store-shelf" } #store-shelf {
+            (ctx.csrf_field())
+            span { (ctx.t("门店下架：", "Off shelf at: "))
+                @if off_at.is_empty() { (ctx.t("无", "none")) }
+                span #off-at { @for s in &off_at { (s) " " } } }
+            select name="store" style="max-width:160px" { @for l in &stores { option value=(l.id) { (l.id) " " (ctx.lang.pick(&l.name_zh, &l.name_en)) } } }
+            button.btn.secondary type="submit" name="status" value="off_shelf" { (ctx.t("此店下架", "Off shelf at this store")) }
+            button.link type="submit" name="status" value="on_shelf" { (ctx.t("此店上架", "On shelf at this store")) }
+        }
         (images_card(ctx, p.id, &images, errors.get("image")))
         @for s in &p.skus {
             div.card {
@@ -184,6 +198,25 @@ async fn edit_texts(
         }
         Err(err) => Err(err.into()),
     }
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct StoreShelfForm {
+    store: Option<String>,
+    status: Option<String>,
+}
+
+async fn store_shelf(
+    State(state): State<AppState>,
+    Staff(staff): Staff,
+    Path(id): Path<Uuid>,
+    Form(f): Form<StoreShelfForm>,
+) -> WebResult<Response> {
+    staff.require(&[Role::HeadOfficeAdmin])?;
+    let status = shelf(f.status.as_deref())?;
+    let store = f.store.unwrap_or_default();
+    crate::app::catalog::set_shelf(&state, &staff.actor(), &[id], Some(&store), status).await?;
+    Ok(redirect(&format!("/console/catalog/products/{id}?done=1")))
 }
 
 /// Largest body of an image upload form (the image itself is limited by `[media]`).
