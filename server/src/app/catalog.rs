@@ -429,6 +429,71 @@ pub async fn set_shelf(
     Ok(changed)
 }
 
+/// Deepest category tree: top level, second and third.
+pub const MAX_CATEGORY_LEVELS: usize = 3;
+
+/// Creates, renames, moves or reorders a category as `actor` (head office; audited as
+/// `category.create` / `category.update`, on the change feed). The tree stays at most
+/// [`MAX_CATEGORY_LEVELS`] deep (the category's level plus the depth of what is under it): a
+/// 422 on `parent_id` otherwise, as for an unknown parent or a cycle.
+pub async fn save_category(
+    state: &AppState,
+    actor: &str,
+    code: &str,
+    parent_id: Option<&str>,
+    name_zh: &str,
+    name_en: &str,
+    sort: i64,
+) -> AppResult<retail_domain::wire::catalog::CategoryRecord> {
+    let category = storage::catalog::NewCategory {
+        code: check_code("code", code)?,
+        parent_id: parent_id
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| check_code("parent_id", p))
+            .transpose()?,
+        name_zh: check_text("name_zh", name_zh, true, 64)?,
+        name_en: check_text("name_en", name_en, false, 64)?,
+        sort,
+    };
+    let all = storage::catalog::categories(&state.store).await?;
+    let parent_of = |id: &str| {
+        all.iter()
+            .find(|c| c.id == id)
+            .and_then(|c| c.parent_id.clone())
+    };
+    // Levels above: the parent's chain (bounded: a cycle is refused by the store).
+    let mut level = 1;
+    let mut up = category.parent_id.clone();
+    while let Some(p) = up {
+        level += 1;
+        if level > MAX_CATEGORY_LEVELS + 1 || p == category.code {
+            break;
+        }
+        up = parent_of(&p);
+    }
+    // Levels below: the deepest descendant.
+    fn height(all: &[retail_domain::wire::catalog::CategoryRecord], id: &str, n: usize) -> usize {
+        if n > MAX_CATEGORY_LEVELS {
+            return n;
+        }
+        all.iter()
+            .filter(|c| c.parent_id.as_deref() == Some(id))
+            .map(|c| 1 + height(all, &c.id, n + 1))
+            .max()
+            .unwrap_or(0)
+    }
+    if level + height(&all, &category.code, 0) > MAX_CATEGORY_LEVELS {
+        return Err(AppError::field(
+            "parent_id",
+            format!("categories are at most {MAX_CATEGORY_LEVELS} levels deep"),
+        ));
+    }
+    let saved = storage::catalog::upsert_category(&state.store, &category, actor).await?;
+    state.search.invalidate();
+    Ok(saved)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

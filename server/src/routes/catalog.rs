@@ -16,13 +16,13 @@ use uuid::Uuid;
 use super::{Json, Path, Query};
 use crate::actor::{Caller, Role, StaffActor};
 use crate::app::catalog::{
-    add_sku_barcode, check_code, check_lookup_code, check_price, check_text, product_request,
-    BarcodeRequest, ProductRequest,
+    add_sku_barcode, check_code, check_lookup_code, check_price, product_request, BarcodeRequest,
+    ProductRequest,
 };
 use crate::app::AppState;
 use crate::error::{AppError, AppResult};
 use crate::storage;
-use crate::storage::catalog::{NewCategory, ProductDetail, ProductFilter, ProductPage};
+use crate::storage::catalog::{ProductDetail, ProductFilter, ProductPage};
 
 /// Default page size of the product list.
 const DEFAULT_PRODUCT_LIMIT: i64 = 50;
@@ -281,19 +281,17 @@ async fn upsert_category(
     Json(req): Json<CategoryRequest>,
 ) -> AppResult<Json<CategoryRecord>> {
     staff.require(&[Role::HeadOfficeAdmin])?;
-    let category = NewCategory {
-        code: check_code("code", &req.code)?,
-        parent_id: req
-            .parent_id
-            .as_deref()
-            .map(|p| check_code("parent_id", p))
-            .transpose()?,
-        name_zh: check_text("name_zh", &req.name_zh, true, 64)?,
-        name_en: check_text("name_en", &req.name_en, false, 64)?,
-        sort: req.sort,
-    };
     Ok(Json(
-        storage::catalog::upsert_category(&state.store, &category, &staff.actor()).await?,
+        crate::app::catalog::save_category(
+            &state,
+            &staff.actor(),
+            &req.code,
+            req.parent_id.as_deref(),
+            &req.name_zh,
+            &req.name_en,
+            req.sort,
+        )
+        .await?,
     ))
 }
 

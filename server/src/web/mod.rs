@@ -760,6 +760,7 @@ pub fn console_page(ctx: &Ctx, staff: &StaffActor, title: &str, body: Markup) ->
                         @if head_office {
                             a href="/console/catalog" { (t("商品", "Catalog")) }
                             a href="/console/catalog/import" { (t("导入", "Import")) }
+                            a href="/console/catalog/categories" { (t("分类", "Categories")) }
                             a href="/console/payments" { (t("支付与对账", "Payments")) }
                             a href="/console/recharge-packages" { (t("充值套餐", "Recharge packages")) }
                             a href="/console/promotions" { (t("促销", "Promotions")) }

@@ -107,3 +107,73 @@ both_backends!(
     a_product_goes_off_the_shelf_at_one_store_only,
     off_shelf_at_one_store
 );
+
+/// The console's stock page: a goods receipt adds to stock (audited, idempotent by the form's
+/// id) and a low-stock threshold is saved; a bad quantity changes nothing.
+async fn receipts_and_thresholds_in_the_console(app: TestApp) {
+    let mut mgr = crate::web::console(&app, "mgr.sh001").await;
+    let token = app.login("admin").await;
+    let (_, page) = app.get("/api/v1/products?limit=1", Some(&token)).await;
+    let product = page["items"][0]["id"].as_str().unwrap().to_owned();
+    let (_, detail) = app
+        .get(&format!("/api/v1/products/{product}"), Some(&token))
+        .await;
+    let sku: uuid::Uuid = detail["skus"][0]["id"].as_str().unwrap().parse().unwrap();
+    let barcode = detail["skus"][0]["barcodes"][0].as_str().unwrap().to_owned();
+    let level = |app: &TestApp| {
+        let store = app.state.store.clone();
+        async move {
+            retail_server::storage::stock::get_level(&store, "SH001", sku)
+                .await
+                .unwrap()
+                .map(|l| (l.on_hand, l.threshold))
+                .unwrap_or((0, 0))
+        }
+    };
+    let (before, _) = level(&app).await;
+    let id = retail_domain::ids::new_id().to_string();
+    let form = [
+        ("id", id.as_str()),
+        ("location", "SH001"),
+        ("code", barcode.as_str()),
+        ("qty", "24"),
+        ("reason", "PO-778"),
+    ];
+    for _ in 0..2 {
+        let page = mgr.post_csrf("/console/stock/receipts", &form).await;
+        assert!(page.location.unwrap().contains("done=receipt"));
+    }
+    assert_eq!(level(&app).await.0, before + 24, "received once");
+    let page = mgr
+        .post_csrf(
+            "/console/stock/receipts",
+            &[
+                ("id", &retail_domain::ids::new_id().to_string()),
+                ("location", "SH001"),
+                ("code", &barcode),
+                ("qty", "0"),
+            ],
+        )
+        .await;
+    assert!(page.location.unwrap().contains("error=qty"));
+    assert_eq!(level(&app).await.0, before + 24);
+    let page = mgr
+        .post_csrf(
+            "/console/stock/thresholds",
+            &[
+                ("id", &retail_domain::ids::new_id().to_string()),
+                ("location", "SH001"),
+                ("code", &barcode),
+                ("qty", "7"),
+            ],
+        )
+        .await;
+    assert!(page.location.unwrap().contains("done=threshold"));
+    assert_eq!(level(&app).await.1, 7);
+    let page = mgr.get("/console/stock?location=SH001").await;
+    assert!(page.body.contains("goods-receipt"));
+}
+both_backends!(
+    goods_receipts_and_low_stock_thresholds_from_the_console,
+    receipts_and_thresholds_in_the_console
+);

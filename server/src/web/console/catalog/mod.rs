@@ -1,11 +1,12 @@
 //! The console's catalog (head office): the product list and its CSV export ([`list`]),
-//! creating a product ([`create`]), importing products from a CSV file as a background job ([`import`]), and a product's page:
+//! creating a product ([`create`]), the category tree ([`categories`]), importing products from a CSV file as a background job ([`import`]), and a product's page:
 //! shelf status, prices, category and barcodes ([`product`]).
 
 use axum::Router;
 
 use crate::app::AppState;
 
+pub mod categories;
 pub mod create;
 pub mod import;
 pub mod list;
@@ -16,6 +17,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(list::router())
         .merge(create::router())
+        .merge(categories::router())
         .merge(import::router())
         .merge(product::router())
 }
