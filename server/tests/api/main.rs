@@ -27,6 +27,7 @@ mod payment_intake;
 mod points_debt;
 mod pricing;
 mod privacy;
+mod promotions_console;
 mod provider_pay;
 mod receipts;
 mod reconciliation;

@@ -119,7 +119,10 @@ async fn receipts_and_thresholds_in_the_console(app: TestApp) {
         .get(&format!("/api/v1/products/{product}"), Some(&token))
         .await;
     let sku: uuid::Uuid = detail["skus"][0]["id"].as_str().unwrap().parse().unwrap();
-    let barcode = detail["skus"][0]["barcodes"][0].as_str().unwrap().to_owned();
+    let barcode = detail["skus"][0]["barcodes"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let level = |app: &TestApp| {
         let store = app.state.store.clone();
         async move {

@@ -371,6 +371,24 @@ async fn product(
         .await?;
     let name = ctx.lang.pick(&detail.name_zh, &detail.name_en);
     let images = crate::storage::product_images::list(&state.store, detail.id).await?;
+    let now = chrono::Utc::now();
+    let flash = crate::storage::promotions::list(&state.store, true, 200)
+        .await?
+        .into_iter()
+        .filter(|p| {
+            p.ended_at.is_none() && p.promotion.starts_at <= now && now < p.promotion.ends_at
+        })
+        .find_map(|p| {
+            let sale = p.flash_sale.filter(|f| f.sku_id == chosen.id)?;
+            let price = match &p.promotion.rule {
+                retail_domain::pricing::PromotionRule::SalePrice { prices } => prices
+                    .iter()
+                    .find(|sp| sp.sku_id == chosen.id)
+                    .map(|sp| sp.price),
+                _ => None,
+            }?;
+            Some((price, sale.total_qty - sale.sold_qty, p.promotion.ends_at))
+        });
     let body = html! {
         @if p.added.is_some() { div.notice.ok { (ctx.t("已加入购物车", "Added to cart")) " · " a href="/cart" { (ctx.t("去结算", "Check out")) } } }
         div.card {
@@ -389,6 +407,14 @@ async fn product(
                 @if let Some(m) = price.member_price_fen {
                     @if member { p { span.status.paid { (ctx.t("会员价", "Member price")) } " " span.price { (yuan(m)) } } }
                     @else { p.muted { (ctx.t("会员价", "Member price")) " " (yuan(m)) " · " a href={ "/login?back=/p/" (detail.id) } { (ctx.t("登录查看", "log in")) } } }
+                }
+            }
+            @if let Some((price, left, ends)) = flash {
+                div.flash #flash-sale {
+                    b { (ctx.t("秒杀 ", "Flash sale ")) } span.price { (yuan(price.fen())) }
+                    " · " (ctx.t("剩余 ", "")) span #flash-left { (left.max(0)) } (ctx.t(" 件", " left"))
+                    " · " (ctx.t("距结束 ", "ends in ")) span.countdown data-countdown=(ends.timestamp_millis()) { "--:--:--" }
+                    br; span.muted { (ctx.t("会员专享，线上下单", "Members only, online orders")) }
                 }
             }
             @if !detail.description.is_empty() { div.description { (formatted(&detail.description)) } }
