@@ -8,6 +8,7 @@ mod support;
 /// `both_backends!(name, body[, adjust])`: the test on SQLite and on PostgreSQL.
 pub(crate) use retail_testkit::both_backends;
 
+mod audit_paging;
 mod auth;
 mod backup;
 mod browser;
