@@ -268,54 +268,72 @@ async fn stock_form(
     Ok(Ok((id, location, sku, qty)))
 }
 
+/// What a one-line stock form books.
+#[derive(Clone, Copy)]
+enum LineBooking {
+    /// A stock count (the counted quantity, 0 and up).
+    Count,
+    /// Goods received (a `receipt` movement, 1 and up).
+    Receipt,
+}
+
+/// Books one line of a count or a goods receipt (the location's manager or head office;
+/// audited; idempotent by the form's id) and returns to the stock page.
+async fn book_line(
+    state: &AppState,
+    staff: &StaffActor,
+    f: &StockForm,
+    booking: LineBooking,
+) -> WebResult<Response> {
+    let min_qty = match booking {
+        LineBooking::Count => 0,
+        LineBooking::Receipt => 1,
+    };
+    let (id, location, sku, qty) = match stock_form(state, staff, f, min_qty).await? {
+        Ok(v) => v,
+        Err(resp) => return Ok(resp),
+    };
+    let (location_id, lines, reason) = (location.clone(), vec![(sku, qty)], form_reason(f));
+    let done = match booking {
+        LineBooking::Count => {
+            let input = storage::stock::CountInput {
+                id,
+                location_id,
+                lines,
+                reason,
+            };
+            storage::stock::count(&state.store, &input, &staff.actor()).await?;
+            "count"
+        }
+        LineBooking::Receipt => {
+            let input = storage::stock::ReceiptInput {
+                id,
+                location_id,
+                lines,
+                reason,
+            };
+            storage::stock::receive_goods(&state.store, &input, &staff.actor()).await?;
+            "receipt"
+        }
+    };
+    Ok(stock_back(&location, "done", done))
+}
+
 async fn stock_count(
     State(state): State<AppState>,
     Staff(staff): Staff,
     Form(f): Form<StockForm>,
 ) -> WebResult<Response> {
-    let (id, location, sku, qty) = match stock_form(&state, &staff, &f, 0).await? {
-        Ok(v) => v,
-        Err(resp) => return Ok(resp),
-    };
-    let reason = form_reason(&f);
-    storage::stock::count(
-        &state.store,
-        &storage::stock::CountInput {
-            id,
-            location_id: location.clone(),
-            lines: vec![(sku, qty)],
-            reason,
-        },
-        &staff.actor(),
-    )
-    .await?;
-    Ok(stock_back(&location, "done", "count"))
+    book_line(&state, &staff, &f, LineBooking::Count).await
 }
 
-/// Goods received into stock at the location (the location's manager or head office; a
-/// `receipt` movement, audited; idempotent by the form's id).
+/// Goods received into stock at the location (a `receipt` movement, as `POST /stock/receipts`).
 async fn goods_receipt(
     State(state): State<AppState>,
     Staff(staff): Staff,
     Form(f): Form<StockForm>,
 ) -> WebResult<Response> {
-    let (id, location, sku, qty) = match stock_form(&state, &staff, &f, 1).await? {
-        Ok(v) => v,
-        Err(resp) => return Ok(resp),
-    };
-    let reason = form_reason(&f);
-    storage::stock::receive_goods(
-        &state.store,
-        &storage::stock::ReceiptInput {
-            id,
-            location_id: location.clone(),
-            lines: vec![(sku, qty)],
-            reason,
-        },
-        &staff.actor(),
-    )
-    .await?;
-    Ok(stock_back(&location, "done", "receipt"))
+    book_line(&state, &staff, &f, LineBooking::Receipt).await
 }
 
 /// A SKU's low-stock threshold at the location (0: no alert; audited as `stock.threshold`).
