@@ -385,6 +385,7 @@ fn generated(n: usize) -> Vec<SearchRow> {
             sold: (next() % 5_000) as i64,
             created_at: i as i64,
             extra: format!(" {spec} G{i:07}-1"),
+            image: None,
         });
     }
     rows

@@ -137,6 +137,21 @@ pub fn check_text(field: &str, text: &str, required: bool, max: usize) -> AppRes
     Ok(text.to_owned())
 }
 
+/// A description: at most 2000 characters with line breaks (`\r\n` kept as `\n`) but no other
+/// control characters, trimmed, or a 422. Pages escape it and render only paragraphs, lines,
+/// `- ` bullets and `**bold**`.
+pub fn check_description(field: &str, text: &str) -> AppResult<String> {
+    let text = text.replace("\r\n", "\n");
+    let text = text.trim();
+    if text.chars().count() > 2000 || text.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(AppError::field(
+            field,
+            "must be at most 2000 characters, without control characters other than line breaks",
+        ));
+    }
+    Ok(text.to_owned())
+}
+
 /// A price in fen (not negative), or a 422.
 pub fn check_price(field: &str, price: Money) -> AppResult<i64> {
     if price.is_negative() {
@@ -210,7 +225,7 @@ pub fn product_request(req: ProductRequest) -> AppResult<NewProduct> {
     let name_en = check_text("name_en", &req.name_en, false, 128)?;
     let brand = check_text("brand", &req.brand, false, 64)?;
     let category_id = check_code("category_id", &req.category_id)?;
-    let description = check_text("description", &req.description, false, 2000)?;
+    let description = check_description("description", &req.description)?;
     if req.skus.is_empty() || req.skus.len() > MAX_SKUS {
         return Err(AppError::field(
             "skus",
@@ -353,6 +368,130 @@ pub fn check_store_price(price: Money, chain: Money) -> AppResult<i64> {
         ));
     }
     Ok(price.fen())
+}
+
+/// Checks and saves a product's texts (names, brand, description) as `actor` (head office;
+/// audited as `product.edit`). The description keeps its line breaks; pages escape it and
+/// render only paragraphs, lines, `- ` bullets and `**bold**`.
+pub async fn edit_product_texts(
+    state: &AppState,
+    actor: &str,
+    product_id: Uuid,
+    name_zh: &str,
+    name_en: &str,
+    brand: &str,
+    description: &str,
+) -> AppResult<()> {
+    let texts = crate::storage::catalog::ProductTexts {
+        name_zh: check_text("name_zh", name_zh, true, 128)?,
+        name_en: check_text("name_en", name_en, false, 128)?,
+        brand: check_text("brand", brand, false, 64)?,
+        description: check_description("description", description)?,
+    };
+    crate::storage::catalog::edit_product_texts(&state.store, product_id, &texts, actor).await?;
+    state.search.invalidate();
+    Ok(())
+}
+
+/// Most products one batch shelf change names.
+pub const MAX_SHELF_BATCH: usize = 500;
+
+/// Puts products on or off the shelf as `actor` (head office; audited), in one batch: at one
+/// store when `store` is given (`product.store_status`; the store's lanes and pickup orders see
+/// it), else chain-wide (`product.status`). Answers how many products changed.
+pub async fn set_shelf(
+    state: &AppState,
+    actor: &str,
+    product_ids: &[Uuid],
+    store: Option<&str>,
+    status: ShelfStatus,
+) -> AppResult<usize> {
+    if product_ids.is_empty() || product_ids.len() > MAX_SHELF_BATCH {
+        return Err(AppError::field(
+            "product_ids",
+            format!("name 1 to {MAX_SHELF_BATCH} products"),
+        ));
+    }
+    let changed = match store {
+        Some(store) => {
+            let store = check_code("store", store)?;
+            storage::catalog::set_store_shelf(&state.store, product_ids, &store, status, actor)
+                .await?
+        }
+        None => {
+            for id in product_ids {
+                storage::catalog::set_product_status(&state.store, *id, status, actor).await?;
+            }
+            product_ids.len()
+        }
+    };
+    state.search.invalidate();
+    Ok(changed)
+}
+
+/// Deepest category tree: top level, second and third.
+pub const MAX_CATEGORY_LEVELS: usize = 3;
+
+/// Creates, renames, moves or reorders a category as `actor` (head office; audited as
+/// `category.create` / `category.update`, on the change feed). The tree stays at most
+/// [`MAX_CATEGORY_LEVELS`] deep (the category's level plus the depth of what is under it): a
+/// 422 on `parent_id` otherwise, as for an unknown parent or a cycle.
+pub async fn save_category(
+    state: &AppState,
+    actor: &str,
+    code: &str,
+    parent_id: Option<&str>,
+    name_zh: &str,
+    name_en: &str,
+    sort: i64,
+) -> AppResult<retail_domain::wire::catalog::CategoryRecord> {
+    let category = storage::catalog::NewCategory {
+        code: check_code("code", code)?,
+        parent_id: parent_id
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| check_code("parent_id", p))
+            .transpose()?,
+        name_zh: check_text("name_zh", name_zh, true, 64)?,
+        name_en: check_text("name_en", name_en, false, 64)?,
+        sort,
+    };
+    let all = storage::catalog::categories(&state.store).await?;
+    let parent_of = |id: &str| {
+        all.iter()
+            .find(|c| c.id == id)
+            .and_then(|c| c.parent_id.clone())
+    };
+    // Levels above: the parent's chain (bounded: a cycle is refused by the store).
+    let mut level = 1;
+    let mut up = category.parent_id.clone();
+    while let Some(p) = up {
+        level += 1;
+        if level > MAX_CATEGORY_LEVELS + 1 || p == category.code {
+            break;
+        }
+        up = parent_of(&p);
+    }
+    // Levels below: the deepest descendant.
+    fn height(all: &[retail_domain::wire::catalog::CategoryRecord], id: &str, n: usize) -> usize {
+        if n > MAX_CATEGORY_LEVELS {
+            return n;
+        }
+        all.iter()
+            .filter(|c| c.parent_id.as_deref() == Some(id))
+            .map(|c| 1 + height(all, &c.id, n + 1))
+            .max()
+            .unwrap_or(0)
+    }
+    if level + height(&all, &category.code, 0) > MAX_CATEGORY_LEVELS {
+        return Err(AppError::field(
+            "parent_id",
+            format!("categories are at most {MAX_CATEGORY_LEVELS} levels deep"),
+        ));
+    }
+    let saved = storage::catalog::upsert_category(&state.store, &category, actor).await?;
+    state.search.invalidate();
+    Ok(saved)
 }
 
 #[cfg(test)]

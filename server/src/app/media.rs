@@ -16,14 +16,12 @@ use std::io::Cursor;
 
 use bytes::Bytes;
 use image::{DynamicImage, ImageFormat, ImageReader, RgbImage};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use utoipa::ToSchema;
 
 use crate::app::AppState;
 use crate::config::MediaSettings;
 use crate::error::{AppError, AppResult};
-use crate::storage::media::ImageStore;
+pub use crate::storage::media::{url, ImageStore, ImageVariant, StoredImage};
 
 /// Widths of the thumbnails made of every image (never wider than the image itself).
 pub const THUMB_WIDTHS: [u32; 3] = [160, 480, 960];
@@ -124,68 +122,23 @@ impl MediaError {
     }
 }
 
+/// The Chinese message of a refused upload by its machine code (for pages that only have the
+/// [`AppError`]); `None` for other codes.
+pub fn message_zh_for(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "image_empty" => "图片为空。",
+        "image_too_large" => "图片文件过大。",
+        "not_an_image" => "文件不是 JPEG、PNG 或 WebP 图片。",
+        "image_dimensions_too_large" => "图片像素尺寸超出限制。",
+        "image_unreadable" => "图片已损坏，无法读取。",
+        _ => return None,
+    })
+}
+
 impl From<MediaError> for AppError {
     fn from(err: MediaError) -> Self {
         AppError::field_code(err.code(), "image", err.to_string())
     }
-}
-
-/// One kept variant of an image.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct ImageVariant {
-    /// The object name (`<sha256>.jpg`), served at `/media/{name}`.
-    pub name: String,
-    /// Width in pixels.
-    pub width: u32,
-    /// Height in pixels.
-    pub height: u32,
-    /// Size in bytes.
-    pub bytes: u64,
-}
-
-impl ImageVariant {
-    /// Where the variant is served.
-    pub fn url(&self) -> String {
-        url(&self.name)
-    }
-}
-
-/// An image as kept: the full-size variant (at most [`FULL_MAX_SIDE`]) and its thumbnails,
-/// narrowest first (one per [`THUMB_WIDTHS`] narrower than the image).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct StoredImage {
-    /// The full-size variant.
-    pub full: ImageVariant,
-    /// The thumbnails, narrowest first.
-    pub thumbs: Vec<ImageVariant>,
-}
-
-impl StoredImage {
-    /// The narrowest variant at least `width` pixels wide (the full one when none is).
-    pub fn at_least(&self, width: u32) -> &ImageVariant {
-        self.thumbs
-            .iter()
-            .find(|t| t.width >= width)
-            .unwrap_or(&self.full)
-    }
-
-    /// Every variant, narrowest first (the thumbnails, then the full size).
-    pub fn variants(&self) -> impl Iterator<Item = &ImageVariant> {
-        self.thumbs.iter().chain(std::iter::once(&self.full))
-    }
-
-    /// An `srcset` attribute value: every variant with its width (`/media/… 160w, …`).
-    pub fn srcset(&self) -> String {
-        self.variants()
-            .map(|v| format!("{} {}w", v.url(), v.width))
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-}
-
-/// The path an object is served at.
-pub fn url(name: &str) -> String {
-    format!("/media/{name}")
 }
 
 /// An image processed and ready to keep: every variant with its bytes.

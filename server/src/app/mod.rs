@@ -31,6 +31,7 @@ pub mod payment_review;
 pub mod payments;
 pub mod pricing;
 pub mod privacy;
+pub mod product_images;
 pub mod promotions;
 pub mod receipts;
 pub mod recharges;

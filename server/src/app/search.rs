@@ -463,6 +463,7 @@ mod tests {
             sold: 0,
             created_at: 0,
             extra: String::new(),
+            image: None,
         }
     }
 

@@ -26,9 +26,12 @@ pub struct AuditFilter {
     pub entity_id: Option<String>,
     /// At most this many (default 100, max 1000).
     pub limit: Option<i64>,
+    /// Cursor: only entries older than this one (the `id` of the last entry of the previous
+    /// page). Page until an answer has fewer than `limit` entries.
+    pub before: Option<uuid::Uuid>,
 }
 
-/// The newest audit entries.
+/// The newest audit entries, a page at a time (`before` = the last entry's `id` for the next).
 #[utoipa::path(get, path = "/audit", tag = "audit", security(("staff" = [])), params(AuditFilter),
     responses((status = 200, body = [AuditEntry]), (status = 403, body = crate::error::ErrorBody)))]
 async fn list(
@@ -39,6 +42,12 @@ async fn list(
     staff.require(&[Role::HeadOfficeAdmin])?;
     let limit = filter.limit.unwrap_or(100).clamp(1, 1000);
     Ok(Json(
-        storage::audit::list(&state.store, filter.entity_id.as_deref(), limit).await?,
+        storage::audit::list_before(
+            &state.store,
+            filter.entity_id.as_deref(),
+            filter.before,
+            limit,
+        )
+        .await?,
     ))
 }

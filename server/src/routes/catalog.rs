@@ -16,13 +16,13 @@ use uuid::Uuid;
 use super::{Json, Path, Query};
 use crate::actor::{Caller, Role, StaffActor};
 use crate::app::catalog::{
-    add_sku_barcode, check_code, check_lookup_code, check_price, check_text, product_request,
-    BarcodeRequest, ProductRequest,
+    add_sku_barcode, check_code, check_lookup_code, check_price, product_request, BarcodeRequest,
+    ProductRequest,
 };
 use crate::app::AppState;
 use crate::error::{AppError, AppResult};
 use crate::storage;
-use crate::storage::catalog::{NewCategory, ProductDetail, ProductFilter, ProductPage};
+use crate::storage::catalog::{ProductDetail, ProductFilter, ProductPage};
 
 /// Default page size of the product list.
 const DEFAULT_PRODUCT_LIMIT: i64 = 50;
@@ -44,6 +44,51 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(add_barcode))
         .routes(routes!(remove_barcode))
         .routes(routes!(set_product_category))
+        .routes(routes!(set_shelf))
+}
+
+/// A batch shelf change.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShelfRequest {
+    /// The products (1 to 500).
+    pub product_ids: Vec<Uuid>,
+    /// A store: on or off the shelf there only; absent: chain-wide.
+    #[serde(default)]
+    pub store: Option<String>,
+    /// On or off the shelf.
+    pub status: ShelfStatus,
+}
+
+/// How many products a batch shelf change changed.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct ShelfResult {
+    /// Products whose status changed (the others already had it).
+    pub changed: usize,
+}
+
+/// Puts products on or off the shelf, at one store or chain-wide (head office; audited as
+/// `product.store_status` or `product.status`). A product off the shelf at a store is
+/// `off_shelf` in that store's SKU records (lanes) and for orders fulfilled there. Repeating it
+/// changes nothing more.
+#[utoipa::path(put, path = "/products/shelf", tag = "catalog", security(("staff" = [])), request_body = ShelfRequest,
+    responses((status = 200, body = ShelfResult), (status = 403, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+async fn set_shelf(
+    staff: StaffActor,
+    State(state): State<AppState>,
+    Json(req): Json<ShelfRequest>,
+) -> AppResult<Json<ShelfResult>> {
+    staff.require(&[Role::HeadOfficeAdmin])?;
+    let changed = crate::app::catalog::set_shelf(
+        &state,
+        &staff.actor(),
+        &req.product_ids,
+        req.store.as_deref(),
+        req.status,
+    )
+    .await?;
+    Ok(Json(ShelfResult { changed }))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -236,19 +281,17 @@ async fn upsert_category(
     Json(req): Json<CategoryRequest>,
 ) -> AppResult<Json<CategoryRecord>> {
     staff.require(&[Role::HeadOfficeAdmin])?;
-    let category = NewCategory {
-        code: check_code("code", &req.code)?,
-        parent_id: req
-            .parent_id
-            .as_deref()
-            .map(|p| check_code("parent_id", p))
-            .transpose()?,
-        name_zh: check_text("name_zh", &req.name_zh, true, 64)?,
-        name_en: check_text("name_en", &req.name_en, false, 64)?,
-        sort: req.sort,
-    };
     Ok(Json(
-        storage::catalog::upsert_category(&state.store, &category, &staff.actor()).await?,
+        crate::app::catalog::save_category(
+            &state,
+            &staff.actor(),
+            &req.code,
+            req.parent_id.as_deref(),
+            &req.name_zh,
+            &req.name_en,
+            req.sort,
+        )
+        .await?,
     ))
 }
 

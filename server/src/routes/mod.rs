@@ -25,6 +25,7 @@ pub mod locations;
 pub mod members;
 pub mod orders;
 pub mod payments;
+pub mod product_images;
 pub mod promotions;
 pub mod receipts;
 pub mod recharges;
@@ -169,6 +170,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(edge::router())
         .merge(locations::router())
         .merge(catalog::router())
+        .merge(product_images::router())
         .merge(stock::router())
         .merge(members::router())
         .merge(orders::router())

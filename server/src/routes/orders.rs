@@ -186,9 +186,13 @@ pub struct OrderFilter {
     pub status: Option<OrderStatus>,
     /// At most this many (default 100, max 500).
     pub limit: Option<i64>,
+    /// Cursor: only orders older than this one (the `id` of the last order of the previous
+    /// page). Page until an answer has fewer than `limit` orders.
+    pub before: Option<Uuid>,
 }
 
-/// Orders, newest first (staff; store staff see their store).
+/// Orders, newest first, a page at a time (staff; store staff see their store; `before` = the
+/// last order's `id` for the next page).
 #[utoipa::path(get, path = "/orders", tag = "orders", security(("staff" = [])), params(OrderFilter),
     responses((status = 200, body = [OrderPlaced])))]
 async fn list(
@@ -206,7 +210,14 @@ async fn list(
     };
     let limit = filter.limit.unwrap_or(100).clamp(1, 500);
     Ok(Json(
-        storage::orders::list(&state.store, location.as_deref(), filter.status, limit).await?,
+        storage::orders::list(
+            &state.store,
+            location.as_deref(),
+            filter.status,
+            filter.before,
+            limit,
+        )
+        .await?,
     ))
 }
 

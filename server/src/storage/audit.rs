@@ -9,6 +9,8 @@ use crate::error::AppResult;
 /// One audit entry.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AuditEntry {
+    /// The entry's id (UUIDv7): the cursor for the entries before it (`before=`).
+    pub id: uuid::Uuid,
     /// Who did it.
     pub actor: String,
     /// What, e.g. `price.change`.
@@ -55,11 +57,41 @@ pub async fn list(
     entity_id: Option<&str>,
     limit: i64,
 ) -> AppResult<Vec<AuditEntry>> {
+    list_before(store, entity_id, None, limit).await
+}
+
+/// A page of entries, newest first, optionally for one entity id: those before the entry
+/// `before` (the last of the previous page; keyset paging on time then id, so entries written
+/// meanwhile never shift a page). An unknown `before` answers an empty page.
+pub async fn list_before(
+    store: &Store,
+    entity_id: Option<&str>,
+    before: Option<uuid::Uuid>,
+    limit: i64,
+) -> AppResult<Vec<AuditEntry>> {
+    let cursor = match before {
+        None => None,
+        Some(id) => {
+            let row = sqlx::query("SELECT at FROM audit_log WHERE id = $1")
+                .bind(id.to_string())
+                .fetch_optional(store.reader())
+                .await?;
+            match row {
+                Some(row) => Some((col::<i64>(&row, "at")?, id.to_string())),
+                None => return Ok(Vec::new()),
+            }
+        }
+    };
+    let (at, id) = cursor.unzip();
     let rows = sqlx::query(
-        "SELECT actor, action, entity, entity_id, detail, at FROM audit_log \
-         WHERE ($1 IS NULL OR entity_id = $1) ORDER BY at DESC, id DESC LIMIT $2",
+        "SELECT id, actor, action, entity, entity_id, detail, at FROM audit_log \
+         WHERE ($1 IS NULL OR entity_id = $1) \
+         AND ($2 IS NULL OR at < $2 OR (at = $2 AND id < $3)) \
+         ORDER BY at DESC, id DESC LIMIT $4",
     )
     .bind(entity_id)
+    .bind(at)
+    .bind(id)
     .bind(limit)
     .fetch_all(store.reader())
     .await?;
@@ -67,6 +99,7 @@ pub async fn list(
         .map(|row| {
             let detail: String = col(row, "detail")?;
             Ok(AuditEntry {
+                id: super::uuid_col(row, "id")?,
                 actor: col(row, "actor")?,
                 action: col(row, "action")?,
                 entity: col(row, "entity")?,

@@ -27,16 +27,20 @@ use crate::error::{AppError, AppResult};
 /// Most ids in one `IN (…)` list.
 const IN_CHUNK: usize = 1000;
 
-/// The columns of a SKU record (without `seq`), from `skus s`, `products p` and the store price
-/// override `sp` joined by [`SKU_JOINS`].
+/// The columns of a SKU record (without `seq`), from `skus s`, `products p`, the store price
+/// override `sp` and the store's shelf `ss` joined by [`SKU_JOINS`] (a product off the shelf at
+/// the store is `off_shelf` there).
 const SKU_COLUMNS: &str = "s.id, s.sku_code, s.spec_zh, s.spec_en, s.unit, s.weighed, \
      s.price_fen, s.member_price_fen, s.status AS sku_status, p.id AS product_id, \
      p.code AS product_code, p.name_zh, p.name_en, p.brand, p.category_id, \
-     p.status AS product_status, sp.price_fen AS store_price_fen";
+     CASE WHEN ss.product_id IS NULL THEN p.status ELSE 'off_shelf' END AS product_status, \
+     sp.price_fen AS store_price_fen";
 
-/// Joins a SKU's product and its store price override; `$1` is the store (or NULL).
+/// Joins a SKU's product, its store price override and its store's shelf; `$1` is the store
+/// (or NULL).
 const SKU_JOINS: &str = "JOIN products p ON p.id = s.product_id \
-     LEFT JOIN store_prices sp ON sp.sku_id = s.id AND sp.location_id = $1";
+     LEFT JOIN store_prices sp ON sp.sku_id = s.id AND sp.location_id = $1 \
+     LEFT JOIN store_shelf ss ON ss.product_id = p.id AND ss.location_id = $1";
 
 /// The columns of a category record.
 const CATEGORY_SELECT: &str = "SELECT c.id, c.parent_id, c.name_zh, c.name_en, c.sort, \
@@ -63,7 +67,7 @@ async fn bump(tx: &mut Tx, kind: &str, entity_id: &str) -> AppResult<i64> {
 }
 
 /// Moves every SKU of a product to the end of the change feed.
-async fn bump_product_skus(tx: &mut Tx, product_id: &str) -> AppResult<()> {
+pub(crate) async fn bump_product_skus(tx: &mut Tx, product_id: &str) -> AppResult<()> {
     let rows = sqlx::query("SELECT id FROM skus WHERE product_id = $1 ORDER BY sku_code")
         .bind(product_id)
         .fetch_all(&mut **tx)
@@ -435,7 +439,8 @@ pub struct SkuPrice {
     pub weighed: bool,
 }
 
-/// Prices of SKUs at `location_id` (its overrides applied). Unknown ids are absent from the map.
+/// Prices of SKUs at `location_id` (its overrides applied; off the shelf there when the product
+/// is off the shelf at that store). Unknown ids are absent from the map.
 pub async fn sku_prices(
     store: &Store,
     location_id: &str,
@@ -445,9 +450,12 @@ pub async fn sku_prices(
     for chunk in sku_ids.chunks(IN_CHUNK) {
         let sql = format!(
             "SELECT s.id, p.name_zh, s.spec_zh, s.price_fen, s.member_price_fen, s.weighed, \
-             s.status AS sku_status, p.status AS product_status, sp.price_fen AS store_price_fen \
+             s.status AS sku_status, \
+             CASE WHEN ss.product_id IS NULL THEN p.status ELSE 'off_shelf' END AS product_status, \
+             sp.price_fen AS store_price_fen \
              FROM skus s JOIN products p ON p.id = s.product_id \
              LEFT JOIN store_prices sp ON sp.sku_id = s.id AND sp.location_id = $1 \
+             LEFT JOIN store_shelf ss ON ss.product_id = p.id AND ss.location_id = $1 \
              WHERE s.id IN ({})",
             placeholders(2, chunk.len())
         );
@@ -1626,4 +1634,161 @@ async fn barcode_owner(tx: &mut Tx, code: &str) -> AppResult<Option<String>> {
         .await?
         .map(|row| col::<String>(&row, "sku_id"))
         .transpose()
+}
+
+/// A product's texts: names, brand and description.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductTexts {
+    /// Chinese name.
+    pub name_zh: String,
+    /// English name.
+    pub name_en: String,
+    /// Brand.
+    pub brand: String,
+    /// Description (plain text with simple formatting, escaped when shown).
+    pub description: String,
+}
+
+/// Changes a product's texts, audited as `product.edit` with the texts before and after; the
+/// same texts again change nothing. Every SKU of it moves to the end of the change feed (lanes
+/// show the names).
+pub async fn edit_product_texts(
+    store: &Store,
+    product_id: Uuid,
+    texts: &ProductTexts,
+    actor: &str,
+) -> AppResult<()> {
+    let id = product_id.to_string();
+    let mut tx = store.begin().await?;
+    let row = sqlx::query(&format!(
+        "SELECT name_zh, name_en, brand, description FROM products WHERE id = $1{}",
+        store.for_update()
+    ))
+    .bind(&id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| AppError::not_found(format!("product {product_id} not found")))?;
+    let before = ProductTexts {
+        name_zh: col(&row, "name_zh")?,
+        name_en: col(&row, "name_en")?,
+        brand: col(&row, "brand")?,
+        description: col(&row, "description")?,
+    };
+    if before == *texts {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE products SET name_zh = $2, name_en = $3, brand = $4, description = $5, \
+         updated_at = $6 WHERE id = $1",
+    )
+    .bind(&id)
+    .bind(&texts.name_zh)
+    .bind(&texts.name_en)
+    .bind(&texts.brand)
+    .bind(&texts.description)
+    .bind(now_ms())
+    .execute(&mut *tx)
+    .await?;
+    let json = |t: &ProductTexts| {
+        serde_json::json!({ "name_zh": t.name_zh, "name_en": t.name_en, "brand": t.brand,
+            "description": t.description })
+    };
+    audit::record(
+        &mut tx,
+        actor,
+        "product.edit",
+        "product",
+        &id,
+        serde_json::json!({ "before": json(&before), "after": json(texts) }),
+    )
+    .await?;
+    bump_product_skus(&mut tx, &id).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The stores a product is off the shelf at (by store id).
+pub async fn store_shelf_off(store: &Store, product_id: Uuid) -> AppResult<Vec<String>> {
+    let rows = sqlx::query(
+        "SELECT location_id FROM store_shelf WHERE product_id = $1 ORDER BY location_id",
+    )
+    .bind(product_id.to_string())
+    .fetch_all(store.reader())
+    .await?;
+    rows.iter().map(|r| col(r, "location_id")).collect()
+}
+
+/// Puts products on or off the shelf at one store (a batch, one transaction), each audited as
+/// `product.store_status` with the store and the status; a product already so changes nothing.
+/// An unknown product is a 404 and an unknown store a 422 on `store`, changing nothing.
+pub async fn set_store_shelf(
+    store: &Store,
+    product_ids: &[Uuid],
+    location_id: &str,
+    status: ShelfStatus,
+    actor: &str,
+) -> AppResult<usize> {
+    let mut tx = store.begin().await?;
+    if sqlx::query("SELECT id FROM locations WHERE id = $1 AND kind = 'store'")
+        .bind(location_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .is_none()
+    {
+        return Err(AppError::field("store", "no such store"));
+    }
+    let mut changed = 0;
+    for product_id in product_ids {
+        let id = product_id.to_string();
+        if sqlx::query(&format!(
+            "SELECT id FROM products WHERE id = $1{}",
+            store.for_update()
+        ))
+        .bind(&id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .is_none()
+        {
+            return Err(AppError::not_found(format!(
+                "product {product_id} not found"
+            )));
+        }
+        let done = match status {
+            ShelfStatus::OffShelf => sqlx::query(
+                "INSERT INTO store_shelf (location_id, product_id, updated_by, updated_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (location_id, product_id) DO NOTHING",
+            )
+            .bind(location_id)
+            .bind(&id)
+            .bind(actor)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected(),
+            ShelfStatus::OnShelf => {
+                sqlx::query("DELETE FROM store_shelf WHERE location_id = $1 AND product_id = $2")
+                    .bind(location_id)
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+            }
+        };
+        if done == 0 {
+            continue;
+        }
+        changed += 1;
+        audit::record(
+            &mut tx,
+            actor,
+            "product.store_status",
+            "product",
+            &id,
+            serde_json::json!({ "store": location_id, "status": status.as_str() }),
+        )
+        .await?;
+        bump_product_skus(&mut tx, &id).await?;
+    }
+    tx.commit().await?;
+    Ok(changed)
 }

@@ -5,7 +5,7 @@
 //! cache it for ever.
 //!
 //! [`ImageStore`] knows nothing about images beyond their bytes; checking, re-encoding and
-//! thumbnailing is [`crate::app::media`].
+//! thumbnailing is the application layer's media module.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -13,6 +13,9 @@ use std::time::Duration;
 use anyhow::Context;
 use bytes::Bytes;
 use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::config::MediaSettings;
 
@@ -34,6 +37,64 @@ pub struct S3Bucket {
     bucket: Bucket,
     credentials: Credentials,
     http: reqwest::Client,
+}
+
+/// One kept variant of an image.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ImageVariant {
+    /// The object name (`<sha256>.jpg`), served at `/media/{name}`.
+    pub name: String,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Size in bytes.
+    pub bytes: u64,
+}
+
+impl ImageVariant {
+    /// Where the variant is served.
+    pub fn url(&self) -> String {
+        url(&self.name)
+    }
+}
+
+/// An image as kept: the full-size variant (at most `app::media::FULL_MAX_SIDE`) and its thumbnails,
+/// narrowest first (one per `app::media::THUMB_WIDTHS` width narrower than the image).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct StoredImage {
+    /// The full-size variant.
+    pub full: ImageVariant,
+    /// The thumbnails, narrowest first.
+    pub thumbs: Vec<ImageVariant>,
+}
+
+impl StoredImage {
+    /// The narrowest variant at least `width` pixels wide (the full one when none is).
+    pub fn at_least(&self, width: u32) -> &ImageVariant {
+        self.thumbs
+            .iter()
+            .find(|t| t.width >= width)
+            .unwrap_or(&self.full)
+    }
+
+    /// Every variant, narrowest first (the thumbnails, then the full size).
+    pub fn variants(&self) -> impl Iterator<Item = &ImageVariant> {
+        self.thumbs.iter().chain(std::iter::once(&self.full))
+    }
+
+    /// An `srcset` attribute value: every variant with its width (`/media/… 160w, …`).
+    pub fn srcset(&self) -> String {
+        self.variants()
+            .map(|v| format!("{} {}w", v.url(), v.width))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// The path an object is served at.
+pub fn url(name: &str) -> String {
+    format!("/media/{name}")
 }
 
 /// True for the names [`ImageStore`] keeps: 64 lowercase hex digits, a dot and a known

@@ -35,6 +35,7 @@ pub mod orders;
 pub mod payment_review;
 pub mod payments;
 pub mod privacy;
+pub mod product_images;
 pub mod promotions;
 pub mod receipts;
 pub mod reconciliation;
@@ -165,6 +166,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         22,
         "wechat_oauth_recharges",
         include_str!("../../../migrations/0022_wechat_oauth_recharges.sql"),
+    ),
+    (
+        23,
+        "product images",
+        include_str!("../../../migrations/0023_product_images.sql"),
+    ),
+    (
+        24,
+        "store shelf",
+        include_str!("../../../migrations/0024_store_shelf.sql"),
     ),
     (
         25,

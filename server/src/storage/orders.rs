@@ -767,19 +767,26 @@ pub async fn uncollected(store: &Store, ready_before: i64, limit: i64) -> AppRes
     rows.iter().map(|r| uuid_col(r, "id")).collect()
 }
 
-/// Pickup orders in a store by status (for the pickup counter and the console).
+/// Orders, newest first, optionally at one location and in one status, a page at a time
+/// (`before`: the last order of the previous page).
 pub async fn list(
     store: &Store,
     location: Option<&str>,
     status: Option<OrderStatus>,
+    before: Option<Uuid>,
     limit: i64,
 ) -> AppResult<Vec<OrderPlaced>> {
+    // Keyset paging, newest first: orders created before the cursor order (ties by id).
     let rows = sqlx::query(
         "SELECT id, order_no, status, total_fen, expires_at FROM orders \
-         WHERE ($1 IS NULL OR location_id = $1) AND ($2 IS NULL OR status = $2) ORDER BY created_at DESC LIMIT $3",
+         WHERE ($1 IS NULL OR location_id = $1) AND ($2 IS NULL OR status = $2) \
+         AND ($3 IS NULL OR created_at < (SELECT c.created_at FROM orders c WHERE c.id = $3) \
+              OR (created_at = (SELECT c.created_at FROM orders c WHERE c.id = $3) AND id < $3)) \
+         ORDER BY created_at DESC, id DESC LIMIT $4",
     )
     .bind(location)
     .bind(status.map(|s| s.as_str()))
+    .bind(before.map(|b| b.to_string()))
     .bind(limit)
     .fetch_all(store.reader())
     .await?;

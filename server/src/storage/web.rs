@@ -392,6 +392,8 @@ pub struct SearchRow {
     pub created_at: i64,
     /// Specs of its SKUs and barcodes (searched too).
     pub extra: String,
+    /// Its first image, if it has one.
+    pub image: Option<super::media::StoredImage>,
 }
 
 /// Every on-shelf product with an on-shelf SKU, with price, sales and SKU texts.
@@ -427,11 +429,14 @@ pub async fn search_rows(store: &Store) -> AppResult<Vec<SearchRow>> {
             e.push_str(&col::<String>(r, name)?);
         }
     }
+    let mut images = super::product_images::first_images(store).await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in &rows {
         let id: String = col(r, "id")?;
+        let product_id = uuid_col(r, "id")?;
         out.push(SearchRow {
-            id: uuid_col(r, "id")?,
+            image: images.remove(&product_id),
+            id: product_id,
             code: col(r, "code")?,
             name_zh: col(r, "name_zh")?,
             name_en: col(r, "name_en")?,

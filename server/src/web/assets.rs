@@ -50,6 +50,15 @@ h2{font-size:17px;margin:16px 0 8px}
 .grid{display:grid;grid-template-columns:repeat(2,1fr);gap:10px}
 .tile{background:#fff;border-radius:10px;padding:10px;display:flex;flex-direction:column;gap:4px;color:#1f2328;min-height:150px}
 .tile .ph{height:72px;border-radius:8px;background:linear-gradient(135deg,#e3f4ec,#fdf3e1);display:flex;align-items:center;justify-content:center;font-size:26px;color:#0a7d4f}
+.pic img{display:block;width:100%;height:auto;border-radius:8px;background:#f0f2f4;object-fit:cover}
+.tile .pic{height:120px;overflow:hidden;border-radius:8px}
+.tile .pic img{height:120px}
+.gallery{display:flex;flex-wrap:wrap;gap:6px;margin-bottom:8px}
+.gallery .pic{width:96px}
+.gallery .pic.main{width:100%;max-width:320px}
+.pic.small{display:inline-block;width:48px;vertical-align:middle}
+.flash{background:#fff1f0;border:1px solid #ffa39e;border-radius:8px;padding:8px 10px;margin:8px 0;color:#a8071a}
+.flash .countdown{font-variant-numeric:tabular-nums;font-weight:700}
 .tile .name{font-size:14px;overflow:hidden;display:-webkit-box;-webkit-line-clamp:2;-webkit-box-orient:vertical}
 .price{color:#d9480f;font-weight:700}
 .price small{font-weight:400;color:#6a737d}
@@ -117,6 +126,17 @@ nav.tabs a{flex:1;text-align:center;padding:9px 0 11px;font-size:12px;color:#444
 "#;
 
 const JS: &str = r#"
+(function(){
+  var cds=document.querySelectorAll('[data-countdown]');
+  if(cds.length){
+    var tick=function(){cds.forEach(function(el){
+      var left=Math.max(0,Math.floor((+el.getAttribute('data-countdown')-Date.now())/1000));
+      var h=Math.floor(left/3600),m=Math.floor(left%3600/60),sec=left%60;
+      el.textContent=(h<10?'0':'')+h+':'+(m<10?'0':'')+m+':'+(sec<10?'0':'')+sec;
+    });};
+    tick();setInterval(tick,1000);
+  }
+})();
 (function(){
   var q=document.getElementById('q'),box=document.getElementById('suggest'),timer=null;
   if(q&&box){

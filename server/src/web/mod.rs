@@ -446,6 +446,18 @@ impl From<sqlx::Error> for WebError {
     }
 }
 
+/// A kept image shown `width` CSS pixels wide: the narrowest variant at least twice that wide
+/// (sharp on a phone's screen) as `src`, every variant in `srcset`, its `width` and `height`
+/// (no layout shift), lazy-loaded and decoded off the main thread.
+pub fn picture(image: &crate::app::media::StoredImage, width: u32, alt: &str) -> Markup {
+    let src = image.at_least(width.saturating_mul(2));
+    let height = (u64::from(src.height) * u64::from(width) / u64::from(src.width.max(1))).max(1);
+    html! {
+        img src=(src.url()) srcset=(image.srcset()) sizes={ (width) "px" } width=(width) height=(height)
+            loading="lazy" decoding="async" alt=(alt);
+    }
+}
+
 /// Result of a page handler.
 pub type WebResult<T> = Result<T, WebError>;
 
@@ -750,6 +762,7 @@ pub fn console_page(ctx: &Ctx, staff: &StaffActor, title: &str, body: Markup) ->
                         @if head_office {
                             a href="/console/catalog" { (t("商品", "Catalog")) }
                             a href="/console/catalog/import" { (t("导入", "Import")) }
+                            a href="/console/catalog/categories" { (t("分类", "Categories")) }
                             a href="/console/payments" { (t("支付与对账", "Payments")) }
                             a href="/console/recharge-packages" { (t("充值套餐", "Recharge packages")) }
                             a href="/console/promotions" { (t("促销", "Promotions")) }

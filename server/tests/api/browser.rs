@@ -1526,3 +1526,131 @@ async fn a_shopper_returns_an_item_and_the_manager_approves_it() {
     phone.close().await.unwrap();
     desk.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_office_creates_a_product_with_an_image_and_the_shop_shows_its_thumbnail() {
+    if !browser_available() {
+        return;
+    }
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let temp = tempfile::tempdir().unwrap();
+    let shots = Shots::new(temp.path());
+    let leaf = leaf_category(&app).await;
+    let photo = temp.path().join("photo.jpg");
+    std::fs::write(&photo, crate::media::jpeg(1200, 900)).unwrap();
+    let driver = start_driver().await;
+    let desk = browser(&driver, false).await;
+    console_login(&desk, &app, "admin").await;
+
+    desk.goto(&format!("{}/console/catalog", app.url))
+        .await
+        .unwrap();
+    click(&desk, "#new-product-link").await;
+    wait_path(&desk, "/console/catalog/products/new").await;
+    type_into(&desk, "#code", "IMGT1").await;
+    type_into(&desk, "#name_zh", "测试蜂蜜").await;
+    type_into(&desk, "#name_en", "Test honey").await;
+    type_into(&desk, "#brand", "测试蜂场").await;
+    desk.find(Locator::Css(&format!(
+        "#category_id option[value='{leaf}']"
+    )))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    type_into(&desk, "#description", "百花蜜 **纯天然**").await;
+    type_into(&desk, "#sku_code", "IMGT1-1").await;
+    type_into(&desk, "#spec_zh", "500g").await;
+    type_into(&desk, "#unit", "瓶").await;
+    type_into(&desk, "#price", "39.90").await;
+    let barcode = retail_domain::barcode::ean13_from_body("699123459901").unwrap();
+    type_into(&desk, "#barcode", &barcode).await;
+    click(&desk, "#new-product button[type=submit]").await;
+    text_of(&desk, ".notice.ok").await;
+    let path = wait_path(&desk, "/console/catalog/products/0").await;
+    let product: uuid::Uuid = path.rsplit('/').next().unwrap().parse().unwrap();
+
+    // The image: a non-image first (refused on the page, nothing kept), then the photo.
+    let text_file = temp.path().join("notes.jpg");
+    std::fs::write(&text_file, "not a photo").unwrap();
+    for (file, ok) in [(&text_file, false), (&photo, true)] {
+        on_element(
+            &desk,
+            "#images input[type=file]",
+            "choose a file in",
+            |el| async move { el.send_keys(file.to_str().unwrap_or_default()).await },
+        )
+        .await;
+        click(&desk, "#images button.btn").await;
+        if ok {
+            text_of(&desk, ".notice.ok").await;
+        } else {
+            wait_for_text(&desk, "#images .field-error", "JPEG").await;
+            assert!(crate::media::media_files(&app).is_empty());
+        }
+    }
+    let thumb = on_element(&desk, "#images img", "read", |el| async move {
+        el.attr("src").await
+    })
+    .await
+    .expect("the thumbnail has a src");
+    assert!(thumb.starts_with("/media/"), "{thumb}");
+    shots.take(&desk, "console-product-image-desktop").await;
+    let images = retail_server::storage::product_images::list(&app.state.store, product)
+        .await
+        .unwrap();
+    assert_eq!(images.len(), 1);
+    assert_eq!(images[0].image.full.width, 1200);
+
+    // The shop: the search list and the product page show the thumbnail, sized and lazy.
+    let phone = browser(&driver, true).await;
+    phone
+        .goto(&format!("{}/search?q=测试蜂蜜", app.url))
+        .await
+        .unwrap();
+    let tile_img = format!("a.tile[href='/p/{product}'] img");
+    let (src, loading, width) = on_element(&phone, &tile_img, "read", |el| async move {
+        Ok((
+            el.attr("src").await?,
+            el.attr("loading").await?,
+            el.attr("width").await?,
+        ))
+    })
+    .await;
+    let src = src.expect("src");
+    assert_eq!(loading.as_deref(), Some("lazy"));
+    assert_eq!(width.as_deref(), Some("160"));
+    assert!(
+        images[0].image.variants().any(|v| v.url() == src),
+        "{src} is one of the kept variants"
+    );
+    let natural: i64 = phone
+        .execute(
+            &format!(
+                "const i = document.querySelector(\"{tile_img}\"); i.scrollIntoView(); \
+                 return new Promise(r => {{ if (i.complete && i.naturalWidth) r(i.naturalWidth); \
+                 else i.onload = () => r(i.naturalWidth); }});"
+            ),
+            vec![],
+        )
+        .await
+        .unwrap()
+        .as_i64()
+        .unwrap();
+    assert!(natural >= 160, "the thumbnail loaded ({natural} px wide)");
+    shots.take(&phone, "shop-search-image-360").await;
+    phone
+        .goto(&format!("{}/p/{product}", app.url))
+        .await
+        .unwrap();
+    assert!(text_of(&phone, ".description b").await.contains("纯天然"));
+    on_element(&phone, ".gallery img", "read", |el| async move {
+        el.attr("src").await
+    })
+    .await
+    .expect("the product page shows the image");
+    shots.take(&phone, "shop-product-image-360").await;
+    phone.close().await.unwrap();
+    desk.close().await.unwrap();
+}

@@ -209,3 +209,145 @@ async fn an_s3_bucket_keeps_and_serves_images() {
         assert!(app.state.media.get(&variant.name).await.unwrap().is_none());
     }
 }
+
+/// The demo's first product (any will do).
+async fn a_product(app: &TestApp, token: &str) -> String {
+    let (status, page) = app.get("/api/v1/products?limit=1", Some(token)).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    page["items"][0]["id"].as_str().unwrap().to_owned()
+}
+
+async fn upload(
+    app: &TestApp,
+    token: &str,
+    product: &str,
+    client_id: uuid::Uuid,
+    bytes: Vec<u8>,
+) -> (StatusCode, serde_json::Value) {
+    let response = app
+        .client
+        .post(format!(
+            "{}/api/v1/products/{product}/images?client_id={client_id}",
+            app.url
+        ))
+        .bearer_auth(token)
+        .header("content-type", "application/octet-stream")
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or_default())
+}
+
+async fn product_images_over_the_api(app: TestApp) {
+    let token = app.login("admin").await;
+    let product = a_product(&app, &token).await;
+    let first_id = retail_domain::ids::new_id();
+    let (status, first) = upload(&app, &token, &product, first_id, jpeg(640, 480)).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(first["image"]["full"]["width"], 640);
+    // The same client id again: the same image, nothing new.
+    let (status, again) = upload(&app, &token, &product, first_id, jpeg(640, 480)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(again["id"], first["id"]);
+    let (_, second) = upload(
+        &app,
+        &token,
+        &product,
+        retail_domain::ids::new_id(),
+        jpeg(300, 300),
+    )
+    .await;
+    let (status, listed) = app
+        .get(&format!("/api/v1/products/{product}/images"), Some(&token))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    assert_eq!(listed[0]["id"], first["id"]);
+    // Reordered: the second first; the shop's index shows it.
+    let (status, reordered) = app
+        .put(
+            &format!("/api/v1/products/{product}/images/order"),
+            Some(&token),
+            serde_json::json!({ "order": [second["id"], first["id"]] }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{reordered}");
+    assert_eq!(reordered[0]["id"], second["id"]);
+    let (status, refused) = app
+        .put(
+            &format!("/api/v1/products/{product}/images/order"),
+            Some(&token),
+            serde_json::json!({ "order": [second["id"]] }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    let (status, removed) = app
+        .delete(
+            &format!(
+                "/api/v1/products/{product}/images/{}",
+                second["id"].as_str().unwrap()
+            ),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{removed}");
+    let (_, listed) = app
+        .get(&format!("/api/v1/products/{product}/images"), Some(&token))
+        .await;
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    let (_, audit) = app
+        .get(&format!("/api/v1/audit?entity_id={product}"), Some(&token))
+        .await;
+    let actions = audit.to_string();
+    for action in [
+        "product.image.add",
+        "product.image.move",
+        "product.image.remove",
+    ] {
+        assert!(actions.contains(action), "{action} audited: {actions}");
+    }
+    // A cashier may not.
+    let cashier = app.login("cashier1.sh001").await;
+    let (status, _) = upload(
+        &app,
+        &cashier,
+        &product,
+        retail_domain::ids::new_id(),
+        jpeg(64, 64),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+both_backends!(
+    head_office_uploads_orders_and_removes_product_images,
+    product_images_over_the_api
+);
+
+async fn bad_uploads_over_the_api(app: TestApp) {
+    let token = app.login("admin").await;
+    let product = a_product(&app, &token).await;
+    let limit = app.settings.media.max_upload_bytes;
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("image_too_large", vec![0xff; limit + 1]),
+        ("not_an_image", b"<html>not an image</html>".to_vec()),
+        ("image_dimensions_too_large", png_declaring(60_000, 60_000)),
+    ];
+    for (code, bytes) in cases {
+        let (status, body) =
+            upload(&app, &token, &product, retail_domain::ids::new_id(), bytes).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{code}: {body}");
+        assert_eq!(body["error"]["code"], code);
+        assert!(body["error"]["fields"]["image"].is_string(), "{body}");
+    }
+    assert!(media_files(&app).is_empty(), "nothing kept");
+    let (_, listed) = app
+        .get(&format!("/api/v1/products/{product}/images"), Some(&token))
+        .await;
+    assert_eq!(listed, serde_json::json!([]));
+}
+both_backends!(
+    oversized_non_image_and_huge_uploads_are_refused_over_the_api,
+    bad_uploads_over_the_api
+);

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::support::TestApp;
 
 /// A SKU stocked at SH001 (the first the stock list shows), with its available quantity.
-async fn some_sku(app: &TestApp) -> (Uuid, i64) {
+pub(crate) async fn some_sku(app: &TestApp) -> (Uuid, i64) {
     let token = app.login("admin").await;
     let (status, body) = app
         .get("/api/v1/stock?location_id=SH001&limit=20", Some(&token))
@@ -72,7 +72,7 @@ async fn set_available(app: &TestApp, sku: Uuid, store: &str, target: i64) {
     assert_eq!(available_at(app, sku, store).await, target);
 }
 
-fn pickup_order(sku: Uuid, qty: i64) -> Value {
+pub(crate) fn pickup_order(sku: Uuid, qty: i64) -> Value {
     json!({"id": Uuid::now_v7(), "fulfilment": "pickup", "store": "SH001", "lines": [{"sku_id": sku, "qty": qty}]})
 }
 

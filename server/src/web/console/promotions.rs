@@ -9,7 +9,9 @@ use axum::Router;
 use chrono::{Duration, Utc};
 use maud::html;
 use retail_domain::money::Money;
-use retail_domain::pricing::{Promotion, PromotionRule, ReductionTier, Scope, SkuPrice, Stacking};
+use retail_domain::pricing::{
+    Audience, Promotion, PromotionRule, ReductionTier, Scope, SkuPrice, Stacking,
+};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -18,6 +20,7 @@ use crate::app::promotions::{create_promotion, CreatePromotion};
 use crate::app::AppState;
 use crate::error::AppError;
 use crate::storage;
+use crate::storage::promotions::FlashLimits;
 use crate::web::{console_page, redirect, when, yuan, Ctx, Form, Staff, WebResult};
 
 /// Promotion pages.
@@ -40,6 +43,17 @@ struct PromotionForm {
     days: Option<String>,
     store: Option<String>,
     exclusive: Option<String>,
+    /// Buy X get Y: units to buy and units free.
+    buy: Option<String>,
+    get: Option<String>,
+    /// Flash sale: units on offer and most per member.
+    qty: Option<String>,
+    per_member: Option<String>,
+    /// Start (China time, `YYYY-MM-DDTHH:MM`; empty: now) and length in hours (empty: `days`).
+    starts: Option<String>,
+    hours: Option<String>,
+    /// Tier price: the member tier's code.
+    tier: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -115,6 +129,9 @@ async fn view(
                             option value="full_reduction" selected[kind == "full_reduction"] { (ctx.t("满减", "Spend and save")) }
                             option value="percent_off" selected[kind == "percent_off"] { (ctx.t("折扣", "Percent off")) }
                             option value="sale_price" selected[kind == "sale_price"] { (ctx.t("特价", "Sale price")) }
+                            option value="buy_x_get_y" selected[kind == "buy_x_get_y"] { (ctx.t("买X送Y", "Buy X get Y")) }
+                            option value="flash_sale" selected[kind == "flash_sale"] { (ctx.t("秒杀（会员、线上）", "Flash sale (members, online)")) }
+                            option value="tier_price" selected[kind == "tier_price"] { (ctx.t("等级会员价", "Tier price")) }
                         } }
                     div.row {
                         div.field { label for="threshold" { (ctx.t("满（元）", "Spend (¥)")) } input #threshold name="threshold" value=(form.threshold.as_deref().unwrap_or("")); }
@@ -124,6 +141,17 @@ async fn view(
                     div.row {
                         div.field { label for="barcode" { (ctx.t("特价商品条码", "Sale item barcode")) } input #barcode name="barcode" value=(form.barcode.as_deref().unwrap_or("")); }
                         div.field { label for="price" { (ctx.t("特价（元）", "Sale price (¥)")) } input #price name="price" value=(form.price.as_deref().unwrap_or("")); }
+                    }
+                    div.row {
+                        div.field { label for="buy" { (ctx.t("买（件）", "Buy (units)")) } input #buy name="buy" value=(form.buy.as_deref().unwrap_or("")); }
+                        div.field { label for="get" { (ctx.t("送（件）", "Get free (units)")) } input #get name="get" value=(form.get.as_deref().unwrap_or("")); }
+                        div.field { label for="qty" { (ctx.t("秒杀总量", "Flash units")) } input #qty name="qty" value=(form.qty.as_deref().unwrap_or("")); }
+                        div.field { label for="per_member" { (ctx.t("每人限购", "Per member")) } input #per_member name="per_member" value=(form.per_member.as_deref().unwrap_or("")); }
+                        div.field { label for="tier" { (ctx.t("会员等级代码", "Tier code")) } input #tier name="tier" value=(form.tier.as_deref().unwrap_or("")); }
+                    }
+                    div.row {
+                        div.field { label for="starts" { (ctx.t("开始（空 = 现在）", "Starts (empty = now)")) } input #starts type="datetime-local" name="starts" value=(form.starts.as_deref().unwrap_or("")); }
+                        div.field { label for="hours" { (ctx.t("小时（空 = 按天数）", "Hours (empty = days)")) } input #hours name="hours" value=(form.hours.as_deref().unwrap_or("")); }
                     }
                     div.row {
                         div.field { label for="days" { (ctx.t("天数", "Days")) } input #days name="days" value=(form.days.as_deref().unwrap_or("7")); }
@@ -228,7 +256,89 @@ async fn create(
                 )),
             }
         }
+        Some("buy_x_get_y") => {
+            let units = |t: Option<&str>| {
+                t.and_then(|t| t.trim().parse::<u32>().ok())
+                    .filter(|n| (1..=99).contains(n))
+            };
+            match (units(form.buy.as_deref()), units(form.get.as_deref())) {
+                (Some(buy), Some(get)) => Ok(PromotionRule::BuyXGetY { buy, get }),
+                _ => Err(ctx.t(
+                    "买X送Y需要 1 到 99 的件数",
+                    "Buy X get Y needs unit counts of 1 to 99",
+                )),
+            }
+        }
+        Some("flash_sale") | Some("tier_price") => {
+            let code = form.barcode.as_deref().unwrap_or("").trim().to_owned();
+            let sku = storage::catalog::sku_by_barcode(&state.store, &code, None)
+                .await?
+                .map(|s| s.id);
+            match (sku, money(form.price.as_deref())) {
+                (Some(sku_id), Some(price)) => Ok(PromotionRule::SalePrice {
+                    prices: vec![SkuPrice { sku_id, price }],
+                }),
+                _ => Err(ctx.t(
+                    "需要已有商品的条码和价格",
+                    "Needs a known barcode and a price",
+                )),
+            }
+        }
         _ => Err(ctx.t("请选择类型", "Choose a kind")),
+    };
+    let count = |t: Option<&str>| {
+        t.and_then(|t| t.trim().parse::<i64>().ok())
+            .filter(|n| *n >= 1)
+    };
+    let flash = match form.kind.as_deref() {
+        Some("flash_sale") => match (
+            count(form.qty.as_deref()),
+            count(form.per_member.as_deref()),
+        ) {
+            (Some(total_qty), Some(per_member_limit)) => Ok(Some(FlashLimits {
+                total_qty,
+                per_member_limit,
+            })),
+            _ => Err(ctx.t(
+                "秒杀需要总量和每人限购（至少 1）",
+                "A flash sale needs its units and a per-member limit (at least 1)",
+            )),
+        },
+        _ => Ok(None),
+    };
+    let audience = match (form.kind.as_deref(), form.tier.as_deref().map(str::trim)) {
+        (Some("tier_price"), Some(tier)) if !tier.is_empty() => Ok(Audience::Tiers {
+            tiers: vec![tier.to_owned()],
+        }),
+        (Some("tier_price"), _) => Err(ctx.t("请填写会员等级代码", "Enter the tier code")),
+        _ => Ok(Audience::default()),
+    };
+    let starts_at = match form.starts.as_deref().map(str::trim) {
+        None | Some("") => Ok(Utc::now()),
+        Some(t) => chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M")
+            .ok()
+            .and_then(|n| {
+                n.and_local_timezone(crate::app::reconciliation::beijing())
+                    .single()
+            })
+            .map(|t| t.with_timezone(&Utc))
+            .ok_or(ctx.t("开始时间格式不对", "The start time is not a date and time")),
+    };
+    let hours = form
+        .hours
+        .as_deref()
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .map(|h| h.parse::<i64>().ok().filter(|h| (1..=24 * 366).contains(h)));
+    let (flash, audience, starts_at) = match (flash, audience, starts_at, hours) {
+        (Ok(f), Ok(a), Ok(s), None | Some(Some(_))) => (f, a, s),
+        (Err(msg), ..) | (_, Err(msg), ..) | (_, _, Err(msg), _) => {
+            return view(&state, &ctx, &staff, &form, bad(msg), None).await
+        }
+        (.., Some(None)) => {
+            let msg = ctx.t("小时须为 1 到 8784 的整数", "Hours must be 1 to 8784");
+            return view(&state, &ctx, &staff, &form, bad(msg), None).await;
+        }
     };
     let name = form.name.as_deref().unwrap_or("").trim().to_owned();
     let problem = match (&rule, id, days) {
@@ -241,21 +351,41 @@ async fn create(
         return view(&state, &ctx, &staff, &form, problem, None).await;
     };
     let store = form.store.as_deref().unwrap_or("").trim().to_uppercase();
-    let now = Utc::now();
+    let ends_at = match hours {
+        Some(Some(h)) => starts_at + Duration::hours(h),
+        _ => starts_at + Duration::days(days),
+    };
+    let scope = match &rule {
+        PromotionRule::BuyXGetY { .. } => {
+            let code = form.barcode.as_deref().unwrap_or("").trim().to_owned();
+            match storage::catalog::sku_by_barcode(&state.store, &code, None).await? {
+                Some(sku) => Scope {
+                    skus: vec![sku.id],
+                    ..Scope::default()
+                },
+                None if code.is_empty() => Scope::default(),
+                None => {
+                    let msg = ctx.t("没有这个条码", "No SKU with this barcode");
+                    return view(&state, &ctx, &staff, &form, bad(msg), None).await;
+                }
+            }
+        }
+        _ => Scope::default(),
+    };
     let request = CreatePromotion {
         promotion: Promotion {
             id,
             name_zh: name.clone(),
             name_en: name,
-            starts_at: now,
-            ends_at: now + Duration::days(days),
+            starts_at,
+            ends_at,
             stores: if store.is_empty() {
                 Vec::new()
             } else {
                 vec![store]
             },
-            audience: Default::default(),
-            scope: Scope::default(),
+            audience,
+            scope,
             rule,
             stacking: if form.exclusive.is_some() {
                 Stacking::Exclusive
@@ -264,7 +394,7 @@ async fn create(
             },
             priority: 0,
         },
-        flash_sale: None,
+        flash_sale: flash,
     };
     match create_promotion(&state, &staff.actor(), request).await {
         Ok(_) => Ok(redirect("/console/promotions?done=1")),

@@ -25,6 +25,8 @@ pub fn router() -> Router<AppState> {
         .route("/console/stock", get(stock))
         .route("/console/stock/movements", get(movements))
         .route("/console/stock/count", post(stock_count))
+        .route("/console/stock/receipts", post(goods_receipt))
+        .route("/console/stock/thresholds", post(threshold))
         .route("/console/stock/transfers", post(transfer))
         .route(
             "/console/stock/transfers/{id}/receive",
@@ -75,6 +77,8 @@ async fn stock(
     let body = html! {
         @if let Some(d) = &p.done { div.notice.ok role="status" { (match d.as_str() {
             "count" => ctx.t("盘点已入账。", "Count applied."),
+            "receipt" => ctx.t("收货已入库。", "Goods received into stock."),
+            "threshold" => ctx.t("低库存阈值已保存。", "Low-stock threshold saved."),
             "transfer" => ctx.t("调拨已发出。", "Transfer shipped."),
             _ => ctx.t("调拨已收货。", "Transfer received."),
         }) } }
@@ -113,6 +117,25 @@ async fn stock(
                     div.field { label { (ctx.t("实盘数量", "Counted")) } input name="qty" inputmode="numeric"; }
                     div.field { label { (ctx.t("原因", "Reason")) } input name="reason"; }
                     button.btn type="submit" { (ctx.t("入账", "Apply")) }
+                }
+                form.card method="post" action="/console/stock/receipts" #goods-receipt {
+                    b { (ctx.t("收货入库", "Goods receipt")) }
+                    (ctx.csrf_field())
+                    input type="hidden" name="location" value=(location);
+                    input type="hidden" name="id" value=(retail_domain::ids::new_id());
+                    div.field { label { (ctx.t("条码或 SKU 编码", "Barcode or SKU code")) } input name="code"; }
+                    div.field { label { (ctx.t("数量", "Quantity")) } input name="qty" inputmode="numeric"; }
+                    div.field { label { (ctx.t("供应商/单号", "Supplier / reference")) } input name="reason"; }
+                    button.btn type="submit" { (ctx.t("入库", "Receive")) }
+                }
+                form.card method="post" action="/console/stock/thresholds" #threshold {
+                    b { (ctx.t("低库存阈值", "Low-stock threshold")) }
+                    (ctx.csrf_field())
+                    input type="hidden" name="location" value=(location);
+                    input type="hidden" name="id" value=(retail_domain::ids::new_id());
+                    div.field { label { (ctx.t("条码或 SKU 编码", "Barcode or SKU code")) } input name="code"; }
+                    div.field { label { (ctx.t("阈值（0 = 不提醒）", "Threshold (0 = no alert)")) } input name="qty" inputmode="numeric"; }
+                    button.btn type="submit" { (ctx.t("保存", "Save")) }
                 }
                 form.card method="post" action="/console/stock/transfers" {
                     b { (ctx.t("调拨到其他门店/仓库", "Transfer to another location")) }
@@ -190,6 +213,17 @@ struct StockForm {
     reason: Option<String>,
 }
 
+/// The form's reason, trimmed to 200 characters.
+fn form_reason(f: &StockForm) -> String {
+    f.reason
+        .as_deref()
+        .unwrap_or_default()
+        .trim()
+        .chars()
+        .take(200)
+        .collect()
+}
+
 fn stock_back(location: &str, what: &str, value: &str) -> Response {
     redirect(&format!(
         "/console/stock?location={}&{what}={value}",
@@ -234,35 +268,86 @@ async fn stock_form(
     Ok(Ok((id, location, sku, qty)))
 }
 
+/// What a one-line stock form books.
+#[derive(Clone, Copy)]
+enum LineBooking {
+    /// A stock count (the counted quantity, 0 and up).
+    Count,
+    /// Goods received (a `receipt` movement, 1 and up).
+    Receipt,
+}
+
+/// Books one line of a count or a goods receipt (the location's manager or head office;
+/// audited; idempotent by the form's id) and returns to the stock page.
+async fn book_line(
+    state: &AppState,
+    staff: &StaffActor,
+    f: &StockForm,
+    booking: LineBooking,
+) -> WebResult<Response> {
+    let min_qty = match booking {
+        LineBooking::Count => 0,
+        LineBooking::Receipt => 1,
+    };
+    let (id, location, sku, qty) = match stock_form(state, staff, f, min_qty).await? {
+        Ok(v) => v,
+        Err(resp) => return Ok(resp),
+    };
+    let (location_id, lines, reason) = (location.clone(), vec![(sku, qty)], form_reason(f));
+    let done = match booking {
+        LineBooking::Count => {
+            let input = storage::stock::CountInput {
+                id,
+                location_id,
+                lines,
+                reason,
+            };
+            storage::stock::count(&state.store, &input, &staff.actor()).await?;
+            "count"
+        }
+        LineBooking::Receipt => {
+            let input = storage::stock::ReceiptInput {
+                id,
+                location_id,
+                lines,
+                reason,
+            };
+            storage::stock::receive_goods(&state.store, &input, &staff.actor()).await?;
+            "receipt"
+        }
+    };
+    Ok(stock_back(&location, "done", done))
+}
+
 async fn stock_count(
     State(state): State<AppState>,
     Staff(staff): Staff,
     Form(f): Form<StockForm>,
 ) -> WebResult<Response> {
-    let (id, location, sku, qty) = match stock_form(&state, &staff, &f, 0).await? {
+    book_line(&state, &staff, &f, LineBooking::Count).await
+}
+
+/// Goods received into stock at the location (a `receipt` movement, as `POST /stock/receipts`).
+async fn goods_receipt(
+    State(state): State<AppState>,
+    Staff(staff): Staff,
+    Form(f): Form<StockForm>,
+) -> WebResult<Response> {
+    book_line(&state, &staff, &f, LineBooking::Receipt).await
+}
+
+/// A SKU's low-stock threshold at the location (0: no alert; audited as `stock.threshold`).
+async fn threshold(
+    State(state): State<AppState>,
+    Staff(staff): Staff,
+    Form(f): Form<StockForm>,
+) -> WebResult<Response> {
+    let (_, location, sku, qty) = match stock_form(&state, &staff, &f, 0).await? {
         Ok(v) => v,
         Err(resp) => return Ok(resp),
     };
-    let reason: String = f
-        .reason
-        .clone()
-        .unwrap_or_default()
-        .trim()
-        .chars()
-        .take(200)
-        .collect();
-    storage::stock::count(
-        &state.store,
-        &storage::stock::CountInput {
-            id,
-            location_id: location.clone(),
-            lines: vec![(sku, qty)],
-            reason,
-        },
-        &staff.actor(),
-    )
-    .await?;
-    Ok(stock_back(&location, "done", "count"))
+    storage::stock::set_threshold(&state.store, &location, sku, qty, &staff.actor()).await?;
+    Ok(stock_back(&location, "done", "threshold"))
 }
 
 async fn transfer(

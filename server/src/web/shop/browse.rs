@@ -14,7 +14,7 @@ use super::{cart_count, session, WAREHOUSE};
 use crate::app::search::{Query as SearchQuery, Sort};
 use crate::app::AppState;
 use crate::error::AppError;
-use crate::web::{field, shop_page, urlencode, yuan, Ctx, FieldErrors, Lang, WebResult};
+use crate::web::{field, picture, shop_page, urlencode, yuan, Ctx, FieldErrors, Lang, WebResult};
 
 /// Browsing routes.
 pub fn router() -> Router<AppState> {
@@ -26,11 +26,32 @@ pub fn router() -> Router<AppState> {
         .route("/p/{id}", get(product))
 }
 
+/// A description with simple formatting, every character escaped: a blank line starts a
+/// paragraph, a line break stays one, lines starting `- ` are a list, `**…**` is bold.
+fn formatted(text: &str) -> Markup {
+    fn inline(line: &str) -> Markup {
+        html! { @for (i, part) in line.split("**").enumerate() {
+            @if i % 2 == 1 { b { (part) } } @else { (part) }
+        } }
+    }
+    html! {
+        @for block in text.split("\n\n").map(str::trim).filter(|b| !b.is_empty()) {
+            @let lines: Vec<&str> = block.lines().collect();
+            @if lines.iter().all(|l| l.trim_start().starts_with("- ")) {
+                ul { @for l in &lines { li { (inline(l.trim_start().trim_start_matches("- "))) } } }
+            } @else {
+                p { @for (i, l) in lines.iter().enumerate() { @if i > 0 { br; } (inline(l)) } }
+            }
+        }
+    }
+}
+
 fn tile(ctx: &Ctx, doc: &crate::app::search::Doc) -> Markup {
     let name = ctx.lang.pick(&doc.row.name_zh, &doc.row.name_en);
     html! {
         a.tile href={ "/p/" (doc.row.id) } {
-            div.ph { (name.chars().next().unwrap_or('·')) }
+            @if let Some(image) = &doc.row.image { div.pic { (picture(image, 160, name)) } }
+            @else { div.ph { (name.chars().next().unwrap_or('·')) } }
             span.name { (name) }
             span.muted { (doc.row.brand) }
             span.price { (yuan(doc.row.price_min_fen)) @if doc.row.price_min_fen > 0 { small { " " (ctx.t("起", "from")) } } }
@@ -292,6 +313,22 @@ async fn suggest(
     Ok(axum::Json(list).into_response())
 }
 
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn descriptions_are_escaped_with_simple_formatting() {
+        let html = super::formatted(
+            "Fresh **daily**\nfrom <script>alert(1)</script>\n\n- one\n- two & three",
+        )
+        .into_string();
+        assert_eq!(
+            html,
+            "<p>Fresh <b>daily</b><br>from &lt;script&gt;alert(1)&lt;/script&gt;</p>\
+             <ul><li>one</li><li>two &amp; three</li></ul>"
+        );
+    }
+}
+
 #[derive(Debug, Deserialize, Default)]
 struct ProductParams {
     sku: Option<Uuid>,
@@ -333,10 +370,36 @@ async fn product(
         .availability(&state.store, chosen.id)
         .await?;
     let name = ctx.lang.pick(&detail.name_zh, &detail.name_en);
+    let images = crate::storage::product_images::list(&state.store, detail.id).await?;
+    let now = chrono::Utc::now();
+    let flash = crate::storage::promotions::list(&state.store, true, 200)
+        .await?
+        .into_iter()
+        .filter(|p| {
+            p.ended_at.is_none() && p.promotion.starts_at <= now && now < p.promotion.ends_at
+        })
+        .find_map(|p| {
+            let sale = p.flash_sale.filter(|f| f.sku_id == chosen.id)?;
+            let price = match &p.promotion.rule {
+                retail_domain::pricing::PromotionRule::SalePrice { prices } => prices
+                    .iter()
+                    .find(|sp| sp.sku_id == chosen.id)
+                    .map(|sp| sp.price),
+                _ => None,
+            }?;
+            Some((price, sale.total_qty - sale.sold_qty, p.promotion.ends_at))
+        });
     let body = html! {
         @if p.added.is_some() { div.notice.ok { (ctx.t("已加入购物车", "Added to cart")) " · " a href="/cart" { (ctx.t("去结算", "Check out")) } } }
         div.card {
-            div.tile style="min-height:0" { div.ph style="height:160px;font-size:56px" { (name.chars().next().unwrap_or('·')) } }
+            @if images.is_empty() {
+                div.tile style="min-height:0" { div.ph style="height:160px;font-size:56px" { (name.chars().next().unwrap_or('·')) } }
+            } @else {
+                div.gallery { @for (i, img) in images.iter().enumerate() {
+                    @if i == 0 { div.pic.main { (picture(&img.image, 320, name)) } }
+                    @else { div.pic { (picture(&img.image, 96, name)) } }
+                } }
+            }
             h1 { (name) }
             p.muted { (detail.brand) " · " (detail.code) }
             @if let Some(price) = price {
@@ -346,7 +409,15 @@ async fn product(
                     @else { p.muted { (ctx.t("会员价", "Member price")) " " (yuan(m)) " · " a href={ "/login?back=/p/" (detail.id) } { (ctx.t("登录查看", "log in")) } } }
                 }
             }
-            @if !detail.description.is_empty() { p { (detail.description) } }
+            @if let Some((price, left, ends)) = flash {
+                div.flash #flash-sale {
+                    b { (ctx.t("秒杀 ", "Flash sale ")) } span.price { (yuan(price.fen())) }
+                    " · " (ctx.t("剩余 ", "")) span #flash-left { (left.max(0)) } (ctx.t(" 件", " left"))
+                    " · " (ctx.t("距结束 ", "ends in ")) span.countdown data-countdown=(ends.timestamp_millis()) { "--:--:--" }
+                    br; span.muted { (ctx.t("会员专享，线上下单", "Members only, online orders")) }
+                }
+            }
+            @if !detail.description.is_empty() { div.description { (formatted(&detail.description)) } }
         }
         div.card {
             b { (ctx.t("规格", "Options")) }

@@ -16,7 +16,7 @@ use crate::app::shop_session;
 use crate::app::AppState;
 use crate::error::AppError;
 use crate::storage;
-use crate::web::{local_path, redirect, shop_page, yuan, Ctx, Form, WebResult};
+use crate::web::{local_path, picture, redirect, shop_page, yuan, Ctx, Form, WebResult};
 
 /// Cart routes.
 pub fn router() -> Router<AppState> {
@@ -126,6 +126,7 @@ async fn cart(
     let member = session.as_ref().and_then(|s| s.member_id);
     let selected = priceable(lines.iter().filter(|l| l.selected));
     let priced = engine_total(&state, WAREHOUSE, member, selected).await;
+    let index = state.search.get(&state.store).await?;
     let body = html! {
         @if p.error.is_some() { div.notice.err { (ctx.t("数量须为 0 到 99", "Quantity must be 0 to 99")) } }
         @if lines.is_empty() {
@@ -139,6 +140,9 @@ async fn cart(
                     div.spread {
                         label.row {
                             input type="checkbox" name="selected" value="1" checked[l.selected];
+                            @if let Some(image) = index.get(l.product_id).and_then(|d| d.row.image.as_ref()) {
+                                span.pic.small { (picture(image, 48, &l.name)) }
+                            }
                             a href={ "/p/" (l.product_id) "?sku=" (l.sku_id) } { (l.name) " " span.muted { (l.spec) } }
                         }
                         @match l.unit_fen { Some(u) => span.price { (yuan(u)) }, None => span.status.cancelled { (ctx.t("已下架", "Unavailable")) } }

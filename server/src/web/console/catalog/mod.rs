@@ -1,11 +1,13 @@
 //! The console's catalog (head office): the product list and its CSV export ([`list`]),
-//! importing products from a CSV file as a background job ([`import`]), and a product's page:
+//! creating a product ([`create`]), the category tree ([`categories`]), importing products from a CSV file as a background job ([`import`]), and a product's page:
 //! shelf status, prices, category and barcodes ([`product`]).
 
 use axum::Router;
 
 use crate::app::AppState;
 
+pub mod categories;
+pub mod create;
 pub mod import;
 pub mod list;
 pub mod product;
@@ -14,6 +16,8 @@ pub mod product;
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(list::router())
+        .merge(create::router())
+        .merge(categories::router())
         .merge(import::router())
         .merge(product::router())
 }

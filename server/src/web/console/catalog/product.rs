@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use axum::extract::{Path, Query, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use maud::{html, Markup};
@@ -23,7 +23,7 @@ use crate::app::AppState;
 use crate::error::AppError;
 use crate::storage;
 use crate::web::console::NoticeParams;
-use crate::web::{console_page, redirect, yuan, Ctx, Form, Staff, WebResult};
+use crate::web::{console_page, picture, redirect, yuan, Ctx, Form, Staff, WebResult};
 
 /// Product page routes.
 pub fn router() -> Router<AppState> {
@@ -34,6 +34,19 @@ pub fn router() -> Router<AppState> {
             post(product_status),
         )
         .route("/console/catalog/products/{id}/category", post(category))
+        .route("/console/catalog/products/{id}/edit", post(edit_texts))
+        .route(
+            "/console/catalog/products/{id}/store-shelf",
+            post(store_shelf),
+        )
+        .route(
+            "/console/catalog/products/{id}/images",
+            post(upload_image).layer(axum::extract::DefaultBodyLimit::max(MAX_UPLOAD_BODY)),
+        )
+        .route(
+            "/console/catalog/products/{id}/images/{image}",
+            post(change_image),
+        )
         .route("/console/catalog/skus/{id}/price", post(sku_price))
         .route("/console/catalog/skus/{id}/store-price", post(store_price))
         .route("/console/catalog/skus/{id}/status", post(sku_status))
@@ -66,6 +79,8 @@ async fn product_view(
         .filter(|l| l.kind == "store")
         .collect();
     let categories = storage::catalog::categories(&state.store).await?;
+    let images = storage::product_images::list(&state.store, id).await?;
+    let off_at = storage::catalog::store_shelf_off(&state.store, id).await?;
     let on = |s: &str| s == "on_shelf";
     let body = html! {
         @if done { div.notice.ok role="status" { (ctx.t("已保存并记入审计日志。", "Saved and recorded in the audit log.")) } }
@@ -79,6 +94,17 @@ async fn product_view(
             }
         }
         (category_form(ctx, p.id, &p.category_id, &categories, errors.get("category")))
+        (texts_form(ctx, &p, errors.get("texts")))
+        form.card.row method="post" action={ "/console/catalog/products/" (p.id) "/store-shelf" } #store-shelf {
+            (ctx.csrf_field())
+            span { (ctx.t("门店下架：", "Off shelf at: "))
+                @if off_at.is_empty() { (ctx.t("无", "none")) }
+                span #off-at { @for s in &off_at { (s) " " } } }
+            select name="store" style="max-width:160px" { @for l in &stores { option value=(l.id) { (l.id) " " (ctx.lang.pick(&l.name_zh, &l.name_en)) } } }
+            button.btn.secondary type="submit" name="status" value="off_shelf" { (ctx.t("此店下架", "Off shelf at this store")) }
+            button.link type="submit" name="status" value="on_shelf" { (ctx.t("此店上架", "On shelf at this store")) }
+        }
+        (images_card(ctx, p.id, &images, errors.get("image")))
         @for s in &p.skus {
             div.card {
                 div.spread {
@@ -113,6 +139,233 @@ async fn product_view(
         }
     };
     Ok(console_page(ctx, staff, &p.name_zh, body))
+}
+
+/// The product's names, brand and description.
+fn texts_form(ctx: &Ctx, p: &storage::catalog::ProductDetail, error: Option<&String>) -> Markup {
+    html! {
+        form.card method="post" action={ "/console/catalog/products/" (p.id) "/edit" } #texts {
+            (ctx.csrf_field())
+            div.row {
+                label { (ctx.t("中文名称", "Chinese name")) " " input name="name_zh" value=(p.name_zh); }
+                label { (ctx.t("英文名称", "English name")) " " input name="name_en" value=(p.name_en); }
+                label { (ctx.t("品牌", "Brand")) " " input name="brand" value=(p.brand); }
+            }
+            label { (ctx.t("描述（空行分段，“- ”开头为列表，**粗体**）", "Description (blank line: paragraph; \"- \": list item; **bold**)"))
+                textarea name="description" rows="4" style="width:100%" { (p.description) } }
+            button.btn.secondary type="submit" { (ctx.t("保存文字", "Save texts")) }
+            @if let Some(e) = error { p.field-error role="alert" { (e) } }
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct TextsForm {
+    #[serde(default)]
+    name_zh: String,
+    #[serde(default)]
+    name_en: String,
+    #[serde(default)]
+    brand: String,
+    #[serde(default)]
+    description: String,
+}
+
+async fn edit_texts(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Staff(staff): Staff,
+    Path(id): Path<Uuid>,
+    Form(f): Form<TextsForm>,
+) -> WebResult<Response> {
+    staff.require(&[Role::HeadOfficeAdmin])?;
+    let result = crate::app::catalog::edit_product_texts(
+        &state,
+        &staff.actor(),
+        id,
+        &f.name_zh,
+        &f.name_en,
+        &f.brand,
+        &f.description,
+    )
+    .await;
+    match result {
+        Ok(()) => Ok(redirect(&format!("/console/catalog/products/{id}?done=1"))),
+        Err(err @ AppError::Invalid { .. }) => {
+            let errors = SkuErrors::from([("texts".to_owned(), err.to_string())]);
+            let page = product_view(&state, &ctx, &staff, id, &errors, false).await?;
+            Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct StoreShelfForm {
+    store: Option<String>,
+    status: Option<String>,
+}
+
+async fn store_shelf(
+    State(state): State<AppState>,
+    Staff(staff): Staff,
+    Path(id): Path<Uuid>,
+    Form(f): Form<StoreShelfForm>,
+) -> WebResult<Response> {
+    staff.require(&[Role::HeadOfficeAdmin])?;
+    let status = shelf(f.status.as_deref())?;
+    let store = f.store.unwrap_or_default();
+    crate::app::catalog::set_shelf(&state, &staff.actor(), &[id], Some(&store), status).await?;
+    Ok(redirect(&format!("/console/catalog/products/{id}?done=1")))
+}
+
+/// Largest body of an image upload form (the image itself is limited by `[media]`).
+const MAX_UPLOAD_BODY: usize = 64 << 20;
+
+/// The product's images in order, each with its thumbnail and buttons to move it earlier or
+/// later or remove it, and the upload form.
+fn images_card(
+    ctx: &Ctx,
+    product: Uuid,
+    images: &[storage::product_images::ProductImage],
+    error: Option<&String>,
+) -> Markup {
+    html! {
+        div.card #images {
+            b { (ctx.t("商品图片", "Images")) } " " span.muted { (ctx.t("第一张用于列表和购物车", "The first is shown in lists and the cart")) }
+            div.gallery {
+                @for (i, img) in images.iter().enumerate() {
+                    div.pic.item {
+                        (picture(&img.image, 96, &format!("{} {}", ctx.t("图片", "Image"), i + 1)))
+                        form.row method="post" action={ "/console/catalog/products/" (product) "/images/" (img.id) } {
+                            (ctx.csrf_field())
+                            @if i > 0 { button.link type="submit" name="action" value="earlier" title=(ctx.t("前移", "Move earlier")) { "←" } }
+                            @if i + 1 < images.len() { button.link type="submit" name="action" value="later" title=(ctx.t("后移", "Move later")) { "→" } }
+                            button.link type="submit" name="action" value="remove" { (ctx.t("删除", "Remove")) }
+                        }
+                    }
+                }
+            }
+            form.row method="post" enctype="multipart/form-data" action={ "/console/catalog/products/" (product) "/images" } {
+                (ctx.csrf_field())
+                input type="hidden" name="client_id" value=(retail_domain::ids::new_id());
+                input type="file" name="image" accept="image/jpeg,image/png,image/webp" required;
+                button.btn.secondary type="submit" { (ctx.t("上传图片", "Upload image")) }
+            }
+            @if let Some(e) = error { p.field-error role="alert" { (e) } }
+        }
+    }
+}
+
+/// The page's message for a refused upload: the image's own reason in the page's language.
+fn image_problem(ctx: &Ctx, err: &AppError) -> Option<String> {
+    let zh = crate::app::media::message_zh_for(err.code())?;
+    Some(match ctx.lang {
+        crate::web::Lang::Zh => zh.to_owned(),
+        crate::web::Lang::En => err.to_string(),
+    })
+}
+
+async fn upload_image(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Staff(staff): Staff,
+    axum::Extension(sid): axum::Extension<crate::web::Sid>,
+    Path(id): Path<Uuid>,
+    multipart: Result<axum::extract::Multipart, axum::extract::multipart::MultipartRejection>,
+) -> WebResult<Response> {
+    staff.require(&[Role::HeadOfficeAdmin])?;
+    let bad = || AppError::bad_request("invalid_form", "the upload could not be read");
+    let too_large = || {
+        AppError::from(crate::app::media::MediaError::TooLarge {
+            max_bytes: state.settings.media.max_upload_bytes,
+        })
+    };
+    let mut multipart = multipart.map_err(|_| bad())?;
+    let (mut csrf, mut client_id, mut file) = (None, None, None);
+    let mut failed = None;
+    loop {
+        let part = match multipart.next_field().await {
+            Ok(Some(part)) => part,
+            Ok(None) => break,
+            // A body over the form's limit ends the fields with an error.
+            Err(_) => {
+                failed = Some(too_large());
+                break;
+            }
+        };
+        match part.name() {
+            Some("_csrf") => csrf = Some(part.text().await.map_err(|_| bad())?),
+            Some("client_id") => client_id = Some(part.text().await.map_err(|_| bad())?),
+            Some("image") => match part.bytes().await {
+                Ok(bytes) => file = Some(bytes),
+                Err(_) => {
+                    failed = Some(too_large());
+                    break;
+                }
+            },
+            _ => {}
+        }
+    }
+    crate::web::check_csrf(&state, &sid.0, csrf.as_deref())?;
+    let result = match (
+        failed,
+        client_id.and_then(|c| Uuid::parse_str(c.trim()).ok()),
+    ) {
+        (Some(err), _) => Err(err),
+        (None, None) => Err(bad()),
+        (None, Some(client_id)) => crate::app::product_images::add(
+            &state,
+            &staff.actor(),
+            id,
+            client_id,
+            file.unwrap_or_default(),
+        )
+        .await
+        .map(|_| ()),
+    };
+    match result {
+        Ok(()) => {
+            state.search.invalidate();
+            Ok(redirect(&format!(
+                "/console/catalog/products/{id}?done=1#images"
+            )))
+        }
+        Err(err) => match image_problem(&ctx, &err) {
+            Some(message) => {
+                let errors = SkuErrors::from([("image".to_owned(), message)]);
+                let page = product_view(&state, &ctx, &staff, id, &errors, false).await?;
+                Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+            }
+            None => Err(err.into()),
+        },
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct ImageAction {
+    action: Option<String>,
+}
+
+async fn change_image(
+    State(state): State<AppState>,
+    Staff(staff): Staff,
+    Path((id, image)): Path<(Uuid, Uuid)>,
+    Form(f): Form<ImageAction>,
+) -> WebResult<Response> {
+    staff.require(&[Role::HeadOfficeAdmin])?;
+    let actor = staff.actor();
+    use crate::app::product_images::{remove, shift};
+    match f.action.as_deref() {
+        Some("earlier") => drop(shift(&state, &actor, id, image, true).await?),
+        Some("later") => drop(shift(&state, &actor, id, image, false).await?),
+        Some("remove") => drop(remove(&state, &actor, id, image).await?),
+        _ => return Err(AppError::field("action", "must be earlier, later or remove").into()),
+    }
+    state.search.invalidate();
+    Ok(redirect(&format!(
+        "/console/catalog/products/{id}?done=1#images"
+    )))
 }
 
 /// The product's category picker (every category, shown with its path code and name).
