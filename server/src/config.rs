@@ -76,6 +76,37 @@ pub struct Settings {
     /// TLS on the server's own listeners (HTTPS, and MQTT over TLS on the embedded broker).
     #[serde(default)]
     pub tls: TlsSettings,
+    /// Delivery: same-city delivery from stores and the carrier webhook.
+    #[serde(default)]
+    pub delivery: DeliverySettings,
+}
+
+/// Delivery (issue 16): how far a store delivers in its own city, and the secret carriers sign
+/// their tracking webhooks with.
+///
+/// ```toml
+/// [delivery]
+/// same_city_radius_m = 5000      # 0: never from a store, always the region's warehouse
+/// carrier_webhook_secret = "…"   # HMAC-SHA256 key of `POST /api/v1/carriers/tracking`;
+///                                # empty: the webhook answers 401 to everything
+/// ```
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DeliverySettings {
+    /// A delivery address with coordinates within this many metres of a store of its city that
+    /// has every item is delivered from that store (the nearest), the same day.
+    pub same_city_radius_m: u32,
+    /// The shared secret of the carrier webhook (see CONTRACTS "Carrier tracking webhook").
+    pub carrier_webhook_secret: String,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        Self {
+            same_city_radius_m: 5000,
+            carrier_webhook_secret: String::new(),
+        }
+    }
 }
 
 /// TLS at the server itself (issue 15, finding 7): with a certificate and its key the HTTP
@@ -799,6 +830,7 @@ impl Default for Settings {
             sms: SmsSettings::default(),
             load: LoadSettings::default(),
             tls: TlsSettings::default(),
+            delivery: DeliverySettings::default(),
         }
     }
 }

@@ -22,6 +22,7 @@ pub mod backup;
 pub mod bus;
 pub mod catalog;
 pub mod coupons;
+pub mod delivery;
 pub mod demo;
 pub mod devices;
 pub mod edge;
@@ -163,6 +164,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         22,
         "wechat_oauth_recharges",
         include_str!("../../../migrations/0022_wechat_oauth_recharges.sql"),
+    ),
+    (
+        27,
+        "delivery",
+        include_str!("../../../migrations/0027_delivery.sql"),
+    ),
+    (
+        28,
+        "tracking events",
+        include_str!("../../../migrations/0028_tracking_events.sql"),
     ),
 ];
 

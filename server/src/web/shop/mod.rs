@@ -25,6 +25,7 @@ use crate::app::shop_session;
 use crate::app::AppState;
 use crate::storage::web::WebSession;
 
+pub mod addresses;
 pub mod balance;
 mod basket;
 pub mod browse;
@@ -48,10 +49,14 @@ pub fn router() -> Router<AppState> {
         .merge(scan::router())
         .merge(receipts::router())
         .merge(balance::router())
+        .merge(addresses::router())
 }
 
-/// The warehouse delivery orders ship from (prices shown for delivery are its prices).
-const WAREHOUSE: &str = "WH01";
+/// Where delivery prices are shown from before an address is known (the first warehouse; see
+/// [`crate::app::checkout::default_delivery_location`]).
+async fn warehouse(state: &AppState) -> WebResult<String> {
+    Ok(crate::app::checkout::default_delivery_location(state).await?)
+}
 
 /// Where the JSAPI pages live (`/pay/wechat/{payment}`): WeChat opens its payment sheet only for
 /// a page right in a directory registered as the merchant's JSAPI payment directory
