@@ -22,7 +22,7 @@ use crate::storage;
 use crate::storage::delivery::{Address, NewTrackingEvent, Region};
 
 /// `name` without an administrative suffix (`省`, `市`, `自治区`…), trimmed.
-fn place_name(name: &str) -> &str {
+pub fn place_name(name: &str) -> &str {
     let name = name.trim();
     ["特别行政区", "自治区", "省", "市"]
         .iter()
@@ -197,6 +197,12 @@ pub async fn check_region(state: &AppState, region: &Region) -> AppResult<Region
         city,
         ..region.clone()
     })
+}
+
+/// Saves a delivery region (head office; checked by [`check_region`], audited).
+pub async fn save_region(state: &AppState, region: &Region, actor: &str) -> AppResult<()> {
+    let region = check_region(state, region).await?;
+    storage::delivery::save_region(&state.store, &region, actor).await
 }
 
 /// A delivery order's full address for a staff member allowed to ship it (head office, or a

@@ -54,8 +54,7 @@ async fn save_region(
     Json(region): Json<Region>,
 ) -> AppResult<Json<Vec<Region>>> {
     staff.require(&[Role::HeadOfficeAdmin])?;
-    let region = delivery_app::check_region(&state, &region).await?;
-    storage::delivery::save_region(&state.store, &region, &staff.actor()).await?;
+    delivery_app::save_region(&state, &region, &staff.actor()).await?;
     Ok(Json(storage::delivery::regions(&state.store).await?))
 }
 

@@ -40,6 +40,7 @@ pub mod admin;
 pub mod catalog;
 pub mod coupons;
 pub mod dashboard;
+pub mod delivery;
 pub mod devices;
 pub mod fulfilment;
 pub mod members;
@@ -58,6 +59,7 @@ pub fn router() -> Router<AppState> {
         .merge(dashboard::router())
         .merge(orders::router())
         .merge(fulfilment::router())
+        .merge(delivery::router())
         .merge(catalog::router())
         .merge(stock::router())
         .merge(members::router())

@@ -335,3 +335,29 @@ pub async fn recharge_wechat_page(
         "/me/balance",
     ))
 }
+
+/// A delivery order's slot, carrier and waybill, and its tracking events as a timeline, newest
+/// first (the shop's order page).
+fn tracking_timeline(
+    ctx: &Ctx,
+    delivery: &crate::storage::delivery::OrderDelivery,
+    events: &[crate::storage::delivery::TrackingEvent],
+) -> maud::Markup {
+    let label = |status: &str| crate::web::tracking_label(ctx.lang, status);
+    maud::html! {
+        div.card #tracking-timeline {
+            b { (ctx.t("物流", "Delivery")) }
+            @if !delivery.slot.is_empty() { p.muted { (ctx.t("送达时段 ", "Slot ")) (delivery.slot) } }
+            @if let (Some(c), Some(w)) = (&delivery.carrier, &delivery.waybill) { p #order-waybill { (c) " " (w) } }
+            @if events.is_empty() && delivery.waybill.is_some() { p.muted { (ctx.t("已发货，等待快递揽收。", "Shipped; waiting for the carrier.")) } }
+            ol.timeline {
+                @for e in events.iter().rev() {
+                    li.tracking-event data-status=(e.status) {
+                        b { (label(&e.status)) } " " span.muted { (crate::web::when(e.happened_at.timestamp_millis())) }
+                        @if !e.description.is_empty() || !e.location.is_empty() { br; (e.description) @if !e.location.is_empty() { " · " (e.location) } }
+                    }
+                }
+            }
+        }
+    }
+}
