@@ -13,6 +13,7 @@ mod backup;
 mod browser;
 mod bus;
 mod catalog;
+mod delivery;
 mod edge;
 mod fuzz;
 mod http_safety;
