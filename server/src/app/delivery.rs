@@ -785,11 +785,13 @@ mod tests {
             region("浙江", "", 800, None),
             region("浙江", "杭州", 500, Some(9900)),
         ];
-        let hz = region_of(&regions, &addr("浙江省", "杭州市", "西湖区文三路 100 号")).unwrap();
+        let hz = region_of(&regions, &addr("浙江省", "杭州市", "西湖区文三路 100 号"))
+            .expect("test value");
         assert_eq!(hz.city, "杭州");
-        let nb = region_of(&regions, &addr("浙江", "宁波", "海曙区 1 号")).unwrap();
+        let nb = region_of(&regions, &addr("浙江", "宁波", "海曙区 1 号")).expect("test value");
         assert_eq!(nb.city, "");
-        let street = region_of(&regions, &addr("", "", "杭州市西湖区文三路 100 号")).unwrap();
+        let street =
+            region_of(&regions, &addr("", "", "杭州市西湖区文三路 100 号")).expect("test value");
         assert_eq!(street.city, "杭州");
         assert!(region_of(&regions, &addr("广东", "深圳", "南山区 1 号")).is_none());
         assert!(region_of(&regions, &addr("", "", "北京市朝阳区 1 号")).is_none());
@@ -815,19 +817,20 @@ mod tests {
     fn slots_start_two_hours_ahead_for_same_city_and_tomorrow_otherwise() {
         // 10:30 China time.
         let now = chrono::DateTime::parse_from_rfc3339("2026-12-05T02:30:00Z")
-            .unwrap()
+            .expect("test value")
             .with_timezone(&Utc);
         let same = slots(now, true);
-        assert_eq!(same.first().unwrap(), "2026-12-05 13:00-15:00");
+        assert_eq!(same.first().expect("test value"), "2026-12-05 13:00-15:00");
         assert!(same.contains(&"2026-12-06 09:00-11:00".to_owned()));
         let far = slots(now, false);
-        assert_eq!(far.first().unwrap(), "2026-12-06 09:00-12:00");
+        assert_eq!(far.first().expect("test value"), "2026-12-06 09:00-12:00");
         assert_eq!(far.len(), 6);
     }
 
     #[test]
     fn addresses_are_checked_field_by_field() {
-        let good = check_address(&addr(" 浙江 ", "杭州", " 西湖区文三路 100 号 "), "").unwrap();
+        let good = check_address(&addr(" 浙江 ", "杭州", " 西湖区文三路 100 号 "), "")
+            .expect("test value");
         assert_eq!(good.province, "浙江");
         assert_eq!(good.address, "西湖区文三路 100 号");
         assert!(check_address(&addr("", "", "短"), "").is_err());
@@ -861,7 +864,7 @@ mod tests {
     #[test]
     fn the_carrier_signature_is_an_hmac_of_the_body() {
         let body = br#"{"carrier":"SF"}"#;
-        let mut mac = Hmac::<Sha256>::new_from_slice(b"s3cret").unwrap();
+        let mut mac = Hmac::<Sha256>::new_from_slice(b"s3cret").expect("test value");
         mac.update(body);
         let sig = hex::encode(mac.finalize().into_bytes());
         assert!(verify_carrier_signature("s3cret", body, &sig).is_ok());
