@@ -16,7 +16,7 @@ use crate::app::AppState;
 use crate::error::AppError;
 use crate::storage;
 use crate::storage::delivery::Address;
-use crate::web::{field, redirect, shop_page, Ctx, FieldErrors, Form, Lang, WebResult};
+use crate::web::{field, redirect, shop_page, Ctx, FieldErrors, Form, WebResult};
 
 /// Saved-address routes.
 pub fn router() -> Router<AppState> {
@@ -56,25 +56,6 @@ impl AddressForm {
             address: text(&self.address),
             ..Address::default()
         }
-    }
-}
-
-/// The message next to a wrong field.
-fn field_text(lang: Lang, field: &str) -> &'static str {
-    match field {
-        "name" => lang.t(
-            "请填写收货人（最多 64 字）",
-            "Enter the recipient (up to 64 characters)",
-        ),
-        "phone" => lang.t("请填写 11 位手机号", "Enter an 11-digit mobile number"),
-        "city" | "province" => lang.t(
-            "省份、城市最多 32 字",
-            "Province and city: up to 32 characters",
-        ),
-        _ => lang.t(
-            "请填写详细地址（5 到 300 字）",
-            "Enter the full address (5 to 300 characters)",
-        ),
     }
 }
 
@@ -170,7 +151,7 @@ async fn save(
     let address = form.address();
     let mut errors = FieldErrors::new();
     for field in crate::app::delivery::address_problems(&address) {
-        errors.insert(field, field_text(ctx.lang, field).into());
+        errors.insert(field, super::address_field_text(ctx.lang, field).into());
     }
     if errors.is_empty() {
         match crate::app::delivery::save_address(
@@ -207,10 +188,7 @@ async fn delete(
     Path(id): Path<Uuid>,
     Form(_): Form<std::collections::HashMap<String, String>>,
 ) -> WebResult<Response> {
-    let session = session(&state, &ctx).await?;
-    let (_, member) = require_member(session.as_ref(), "/me/addresses")?;
-    crate::app::delivery::delete_address(&state, member, id).await?;
-    Ok(redirect("/me/addresses?done=deleted"))
+    address_action(&state, &ctx, id, "deleted").await
 }
 
 async fn make_default(
@@ -219,8 +197,22 @@ async fn make_default(
     Path(id): Path<Uuid>,
     Form(_): Form<std::collections::HashMap<String, String>>,
 ) -> WebResult<Response> {
-    let session = session(&state, &ctx).await?;
+    address_action(&state, &ctx, id, "default").await
+}
+
+/// Deletes a saved address (`deleted`) or makes it the default (`default`), back to the list.
+async fn address_action(
+    state: &AppState,
+    ctx: &Ctx,
+    id: Uuid,
+    action: &str,
+) -> WebResult<Response> {
+    let session = session(state, ctx).await?;
     let (_, member) = require_member(session.as_ref(), "/me/addresses")?;
-    crate::app::delivery::set_default_address(&state, member, id).await?;
-    Ok(redirect("/me/addresses?done=default"))
+    if action == "deleted" {
+        crate::app::delivery::delete_address(state, member, id).await?;
+    } else {
+        crate::app::delivery::set_default_address(state, member, id).await?;
+    }
+    Ok(redirect(&format!("/me/addresses?done={action}")))
 }

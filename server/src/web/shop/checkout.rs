@@ -403,7 +403,7 @@ async fn place(
             new => {
                 let new = new.unwrap_or_default();
                 for field in crate::app::delivery::address_problems(&new) {
-                    errors.insert(field, address_field_text(ctx.lang, field).into());
+                    errors.insert(field, super::address_field_text(ctx.lang, field).into());
                 }
                 address = Some(new);
             }
@@ -541,23 +541,4 @@ fn outside_area_text(ctx: &Ctx) -> &'static str {
         "该地址不在配送范围内，请换一个地址或选择门店自提。",
         "We do not deliver to this address: choose another address or store pickup.",
     )
-}
-
-/// The message next to a new address's field that is wrong.
-fn address_field_text(lang: crate::web::Lang, field: &str) -> &'static str {
-    match field {
-        "name" => lang.t(
-            "请填写收货人（最多 64 字）",
-            "Enter the recipient (up to 64 characters)",
-        ),
-        "phone" => lang.t("请填写 11 位手机号", "Enter an 11-digit mobile number"),
-        "city" | "province" => lang.t(
-            "省份、城市最多 32 字",
-            "Province and city: up to 32 characters",
-        ),
-        _ => lang.t(
-            "请填写详细地址（5 到 300 字）",
-            "Enter the full address (5 to 300 characters)",
-        ),
-    }
 }

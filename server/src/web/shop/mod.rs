@@ -361,3 +361,23 @@ fn tracking_timeline(
         }
     }
 }
+
+/// The message next to a delivery address's field that is wrong (checkout and saved
+/// addresses; the fields of [`crate::app::delivery::address_problems`]).
+fn address_field_text(lang: crate::web::Lang, field: &str) -> &'static str {
+    match field {
+        "name" => lang.t(
+            "请填写收货人（最多 64 字）",
+            "Enter the recipient (up to 64 characters)",
+        ),
+        "phone" => lang.t("请填写 11 位手机号", "Enter an 11-digit mobile number"),
+        "city" | "province" => lang.t(
+            "省份、城市最多 32 字",
+            "Province and city: up to 32 characters",
+        ),
+        _ => lang.t(
+            "请填写详细地址（5 到 300 字）",
+            "Enter the full address (5 to 300 characters)",
+        ),
+    }
+}
