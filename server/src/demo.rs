@@ -32,16 +32,21 @@ pub async fn load_if_empty(store: &Store, keys: &Keys) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The demo chain's delivery: Shanghai delivered free from the Jiading warehouse, Zhejiang for
-/// ¥8 (free from ¥99), and the stores' positions for same-city delivery.
+/// The demo chain's delivery: Shanghai delivered free from the Jiading warehouse, Zhejiang (and
+/// Hangzhou) for ¥8 (free from ¥99), and the stores' positions for same-city delivery.
 async fn demo_delivery(store: &Store) -> anyhow::Result<()> {
     use storage::delivery::Region;
-    let regions = [("上海", 0, None), ("浙江", 800, Some(9900))];
-    for (i, (province, fee_fen, free_over_fen)) in regions.into_iter().enumerate() {
+    // Hangzhou as a city region too: an address naming only its city (`杭州市西湖区…`) is in it.
+    let regions = [
+        ("上海", "", 0, None),
+        ("浙江", "", 800, Some(9900)),
+        ("浙江", "杭州", 800, Some(9900)),
+    ];
+    for (i, (province, city, fee_fen, free_over_fen)) in regions.into_iter().enumerate() {
         let region = Region {
             id: uuid::Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0d00 + i as u128),
             province: province.into(),
-            city: String::new(),
+            city: city.into(),
             warehouse_id: "WH01".into(),
             fee_fen,
             free_over_fen,
