@@ -40,6 +40,16 @@ pub struct Address {
 }
 
 impl Address {
+    /// Province and city as written together (`浙江杭州`; a city that is its own province,
+    /// `上海`, once).
+    pub fn region(&self) -> String {
+        if self.province == self.city {
+            self.city.clone()
+        } else {
+            format!("{}{}", self.province, self.city)
+        }
+    }
+
     /// The address masked for lists: the recipient's family name, the phone's first three and
     /// last four digits, the province and city, and the street address cut after its first
     /// six characters.
@@ -52,10 +62,7 @@ impl Address {
         } else {
             ""
         };
-        format!(
-            "{name} {phone} {}{} {street}{more}",
-            self.province, self.city
-        )
+        format!("{name} {phone} {} {street}{more}", self.region())
     }
 }
 

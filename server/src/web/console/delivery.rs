@@ -82,7 +82,7 @@ fn address_block(ctx: &Ctx, address: Option<&Address>) -> Markup {
         @match address {
             Some(a) => div #ship-to {
                 b { (a.name) } " " span #ship-phone { (a.phone) } br;
-                span #ship-address { (a.province) (a.city) " " (a.address) }
+                span #ship-address { (a.region()) " " (a.address) }
             },
             None => p.muted { (ctx.t("无收货地址（已删除）。", "No address (erased).")) },
         }
@@ -241,6 +241,9 @@ async fn add_tracking(
 async fn label_of(state: &AppState, staff: &StaffActor, id: Uuid) -> WebResult<ShippingLabel> {
     let (order, address, delivery) = shippable(state, staff, id).await?;
     let address = address.unwrap_or_default();
+    let full_address = format!("{} {}", address.region(), address.address)
+        .trim()
+        .to_owned();
     let sender = state
         .catalog_cache
         .location(&state.store, &order.location_id)
@@ -254,9 +257,7 @@ async fn label_of(state: &AppState, staff: &StaffActor, id: Uuid) -> WebResult<S
             .unwrap_or_else(|| order.order_no.clone()),
         recipient: address.name,
         phone: address.phone,
-        address: format!("{}{} {}", address.province, address.city, address.address)
-            .trim()
-            .to_owned(),
+        address: full_address,
         order_no: order.order_no,
         slot: delivery.map(|d| d.slot.clone()).unwrap_or_default(),
         items: order.lines.iter().map(|l| l.qty - l.returned_qty).sum(),
