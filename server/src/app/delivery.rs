@@ -96,7 +96,9 @@ pub fn address_problems(a: &Address) -> Vec<&'static str> {
     }
     match (a.lat_e6, a.lng_e6) {
         (None, None) => {}
-        (Some(lat), Some(lng)) if lat.abs() <= 90_000_000 && lng.abs() <= 180_000_000 => {}
+        (Some(lat), Some(lng))
+            if (-90_000_000..=90_000_000).contains(&lat)
+                && (-180_000_000..=180_000_000).contains(&lng) => {}
         _ => wrong.push("lat_e6"),
     }
     wrong

@@ -166,7 +166,10 @@ async fn set_position(
     staff.require(&[Role::HeadOfficeAdmin])?;
     let pair = match (position.lat_e6, position.lng_e6) {
         (None, None) => None,
-        (Some(lat), Some(lng)) if lat.abs() <= 90_000_000 && lng.abs() <= 180_000_000 => {
+        (Some(lat), Some(lng))
+            if (-90_000_000..=90_000_000).contains(&lat)
+                && (-180_000_000..=180_000_000).contains(&lng) =>
+        {
             Some((lat, lng))
         }
         _ => {
