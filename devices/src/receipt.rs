@@ -353,6 +353,63 @@ pub fn encode_report(
     })
 }
 
+/// A shipping label for a delivery order (issue 16): the carrier and waybill large at the top,
+/// the recipient, phone and full address, the order number, slot and item count, and a QR code
+/// of the waybill (what the carrier's scanner reads).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShippingLabel {
+    /// Carrier code, e.g. `SF`.
+    pub carrier: String,
+    /// Waybill number.
+    pub waybill: String,
+    /// Recipient.
+    pub recipient: String,
+    /// Recipient's phone.
+    pub phone: String,
+    /// Full address (province, city, street), wrapped to the paper.
+    pub address: String,
+    /// Order number.
+    pub order_no: String,
+    /// Delivery slot (empty: any time).
+    pub slot: String,
+    /// Units in the parcel.
+    pub items: i64,
+    /// The shipping location's name (the sender).
+    pub sender: String,
+}
+
+/// Encodes a [`ShippingLabel`] as ESC/POS bytes for a printer with `layout`, with the
+/// receipt's commands and text rules: title `carrier waybill` centred, bold and double height;
+/// `收件人`, `电话` and the address (wrapped, never cut); a rule; order number, slot and item
+/// count; the sender; the waybill's QR code; feed and cut. Pure: no I/O.
+pub fn encode_label(
+    label: &ShippingLabel,
+    layout: &ReceiptLayout,
+) -> Result<Vec<u8>, ReceiptError> {
+    let mut out = Out::begin(layout, &format!("{} {}", label.carrier, label.waybill))?;
+    let w = out.columns;
+    out.p.justify(JustifyMode::LEFT)?;
+    out.p.bold(true)?;
+    out.pair("收件人", &sanitize(&label.recipient))?;
+    out.pair("电话", &sanitize(&label.phone))?;
+    out.p.bold(false)?;
+    out.line("地址")?;
+    for piece in wrap(&sanitize(&label.address), w) {
+        out.line(&piece)?;
+    }
+    out.rule()?;
+    out.pair("订单", &sanitize(&label.order_no))?;
+    if !label.slot.is_empty() {
+        out.pair("时段", &sanitize(&label.slot))?;
+    }
+    out.pair("件数", &label.items.to_string())?;
+    out.pair("寄件", &sanitize(&label.sender))?;
+    out.rule()?;
+    out.p.justify(JustifyMode::CENTER)?;
+    out.qr(label.waybill.as_bytes(), layout)?;
+    out.end(&[], layout, false)
+}
+
 /// Strips ESC/POS commands from `bytes` and decodes the remaining text from GB18030; `LF` becomes
 /// `'\n'`. The `GS ( k` and `GS v 0` data blocks are skipped whole.
 ///
@@ -883,6 +940,70 @@ mod tests {
         })?;
         let n = usize::from(bytes[at + 3]) + 256 * usize::from(bytes[at + 4]);
         Some(bytes[at + 8..at + 5 + n].to_vec())
+    }
+
+    fn label() -> ShippingLabel {
+        ShippingLabel {
+            carrier: "SF".into(),
+            waybill: "SF1234567890".into(),
+            recipient: "李四".into(),
+            phone: "13800138010".into(),
+            address: "浙江杭州 西湖区文三路 100 号 2 幢 3 单元 401 室（请放门口快递柜，谢谢）"
+                .into(),
+            order_no: "W20261205-000042".into(),
+            slot: "2026-12-06 09:00-12:00".into(),
+            items: 3,
+            sender: "嘉定物流中心".into(),
+        }
+    }
+
+    #[test]
+    fn a_label_is_bytes_a_printer_takes() {
+        let bytes = encode_label(&label(), &layout_80()).unwrap();
+        // ESC @, FS &, then centred, bold, double height and the title.
+        let mut header = vec![
+            0x1B, 0x40, 0x1C, 0x26, 0x1B, 0x61, 0x01, 0x1B, 0x45, 0x01, 0x1D, 0x21, 0x01,
+        ];
+        header.extend_from_slice(b"SF SF1234567890\n");
+        assert_eq!(bytes[..header.len()], header[..]);
+        // The recipient is printed bold: ESC E 1 … ESC E 0.
+        let recipient = GB18030.encode("收件人").0;
+        let at = find(&bytes, &recipient).unwrap();
+        assert_eq!(bytes[at - 3..at], [0x1B, 0x45, 0x01]);
+        // The QR code holds the waybill, natively on the 80 mm printer.
+        assert_eq!(qr_payload(&bytes).unwrap(), b"SF1234567890");
+        // Ends with the feed and the profile's cut.
+        assert!(bytes.ends_with(&[0x1B, 0x64, 0x03, 0x1D, 0x56, 0x42, 0x00]));
+    }
+
+    #[test]
+    fn a_label_reads_back_as_text_with_the_whole_address() {
+        for layout in [layout_80(), layout_58()] {
+            let bytes = encode_label(&label(), &layout).unwrap();
+            let text = decode_text(&bytes);
+            let lines: Vec<&str> = text.lines().collect();
+            assert_eq!(lines[0], "SF SF1234567890");
+            assert!(
+                lines[1].starts_with("收件人") && lines[1].ends_with("李四"),
+                "{text}"
+            );
+            assert!(lines.iter().all(|l| columns(l) <= layout.columns), "{text}");
+            let address: String = lines
+                .iter()
+                .skip_while(|l| **l != "地址")
+                .skip(1)
+                .take_while(|l| !l.starts_with("---"))
+                .copied()
+                .collect();
+            assert_eq!(address, label().address, "wrapped, never cut");
+            assert!(text.contains("W20261205-000042"));
+            assert!(text.contains("2026-12-06 09:00-12:00"));
+        }
+        // Control characters cannot inject commands.
+        let mut evil = label();
+        evil.recipient = "王\x1b@\x1dV".into();
+        let text = decode_text(&encode_label(&evil, &layout_80()).unwrap());
+        assert!(text.contains("王?@?V"), "{text}");
     }
 
     #[test]

@@ -79,6 +79,9 @@ pub struct Settings {
     /// Uploaded images (product images, return photos): limits and where they are kept.
     #[serde(default)]
     pub media: MediaSettings,
+    /// Delivery: same-city delivery from stores and the carrier webhook.
+    #[serde(default)]
+    pub delivery: DeliverySettings,
 }
 
 /// Uploaded images (issue 16): product images and after-sales photos are checked against these
@@ -179,6 +182,34 @@ impl S3Settings {
             );
         }
         Ok(())
+    }
+}
+
+/// Delivery (issue 16): how far a store delivers in its own city, and the secret carriers sign
+/// their tracking webhooks with.
+///
+/// ```toml
+/// [delivery]
+/// same_city_radius_m = 5000      # 0: never from a store, always the region's warehouse
+/// carrier_webhook_secret = "…"   # HMAC-SHA256 key of `POST /api/v1/carriers/tracking`;
+///                                # empty: the webhook answers 401 to everything
+/// ```
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DeliverySettings {
+    /// A delivery address with coordinates within this many metres of a store of its city that
+    /// has every item is delivered from that store (the nearest), the same day.
+    pub same_city_radius_m: u32,
+    /// The shared secret of the carrier webhook (see CONTRACTS "Carrier tracking webhook").
+    pub carrier_webhook_secret: String,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        Self {
+            same_city_radius_m: 5000,
+            carrier_webhook_secret: String::new(),
+        }
     }
 }
 
@@ -904,6 +935,7 @@ impl Default for Settings {
             load: LoadSettings::default(),
             media: MediaSettings::default(),
             tls: TlsSettings::default(),
+            delivery: DeliverySettings::default(),
         }
     }
 }

@@ -34,6 +34,8 @@ pub enum SealedField {
     MemberName,
     /// `orders.address_enc`.
     OrderAddress,
+    /// `member_addresses.address_enc`.
+    MemberAddress,
 }
 
 impl SealedField {
@@ -42,6 +44,7 @@ impl SealedField {
             Self::MemberPhone => "member.phone",
             Self::MemberName => "member.name",
             Self::OrderAddress => "order.address",
+            Self::MemberAddress => "member.address",
         }
     }
 }

@@ -151,6 +151,29 @@ impl CatalogCache {
         Ok(location)
     }
 
+    /// The first warehouse by code, or `None` when the chain has none (cached like a location,
+    /// under a key no location code can have).
+    pub async fn first_warehouse(&self, store: &Store) -> AppResult<Option<Location>> {
+        let key = "\0first-warehouse".to_owned();
+        if let Some(location) = fresh(&self.locations, &key, self.ttl)? {
+            return Ok(location);
+        }
+        let now = Instant::now();
+        let location = storage::locations::list(store)
+            .await?
+            .into_iter()
+            .find(|l| l.kind == "warehouse");
+        remember(
+            &self.locations,
+            key,
+            now,
+            location.clone(),
+            self.ttl,
+            10_000,
+        )?;
+        Ok(location)
+    }
+
     /// A product with its SKUs, or `None` when there is no such product.
     pub async fn product(&self, store: &Store, id: Uuid) -> AppResult<Option<ProductDetail>> {
         if let Some(product) = fresh(&self.products, &id, self.ttl)? {

@@ -8,8 +8,6 @@ use std::collections::HashSet;
 use chrono::Utc;
 use retail_domain::codes::{ExitPass, PickupCode, SignedCode};
 use retail_domain::order::{Channel, Fulfilment};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::actor::ClientAddr;
@@ -19,8 +17,19 @@ use crate::error::{AppError, AppResult};
 use crate::storage;
 use crate::storage::orders::{NewOrder, NewOrderLine, OrderPlaced};
 
-/// The warehouse online delivery orders ship from.
-pub const DELIVERY_WAREHOUSE: &str = "WH01";
+pub use crate::storage::delivery::Address;
+
+/// Where a delivery basket is priced before its address is known: the first warehouse by code
+/// (a delivery order itself is priced at the location chosen for its address, see
+/// [`crate::app::delivery::plan`]). 409 `no_warehouse` when the chain has none.
+pub async fn default_delivery_location(state: &AppState) -> AppResult<String> {
+    state
+        .catalog_cache
+        .first_warehouse(&state.store)
+        .await?
+        .map(|l| l.id)
+        .ok_or_else(|| AppError::conflict("no_warehouse", "the chain has no warehouse"))
+}
 
 /// A basket to place as an online order.
 #[derive(Debug)]
@@ -33,6 +42,8 @@ pub struct Checkout {
     pub store: Option<String>,
     /// The delivery address.
     pub address: Option<Address>,
+    /// The delivery time slot picked (empty: any; see [`crate::app::delivery::slots`]).
+    pub slot: String,
     /// SKUs and quantities.
     pub lines: Vec<(Uuid, i64)>,
     /// The logged-in member.
@@ -135,6 +146,7 @@ pub async fn place(state: &AppState, req: Checkout) -> AppResult<OrderPlaced> {
             "points can only be redeemed by a logged-in member",
         ));
     }
+    let mut delivery = None;
     let (location_id, address_enc, pickup_code) = match req.fulfilment {
         Fulfilment::Pickup => {
             let store = req
@@ -156,21 +168,13 @@ pub async fn place(state: &AppState, req: Checkout) -> AppResult<OrderPlaced> {
                 .address
                 .as_ref()
                 .ok_or_else(|| AppError::field("address", "a delivery order needs an address"))?;
-            for (field, value, max) in [
-                ("address.name", &address.name, 64),
-                ("address.phone", &address.phone, 20),
-                ("address.address", &address.address, 300),
-            ] {
-                if value.trim().is_empty() || value.chars().count() > max {
-                    return Err(AppError::field(
-                        field,
-                        format!("must be 1 to {max} characters"),
-                    ));
-                }
-            }
-            let json = serde_json::to_string(address).map_err(|e| AppError::Internal(e.into()))?;
+            let address = crate::app::delivery::check_address(address, "address.")?;
+            let plan = crate::app::delivery::plan(state, &address, &req.lines).await?;
+            let slot = crate::app::delivery::check_slot(&req.slot, plan.same_city)?;
+            let json = serde_json::to_string(&address).map_err(|e| AppError::Internal(e.into()))?;
+            delivery = Some((plan.region, slot, plan.same_city));
             (
-                DELIVERY_WAREHOUSE.to_owned(),
+                plan.location_id,
                 Some(
                     state
                         .keys
@@ -196,6 +200,7 @@ pub async fn place(state: &AppState, req: Checkout) -> AppResult<OrderPlaced> {
             location_id,
             address_enc,
             pickup_code,
+            delivery,
         },
         req,
     )
@@ -229,12 +234,14 @@ pub async fn place_scan_and_go(
             location_id: store.to_owned(),
             address_enc: None,
             pickup_code: None,
+            delivery: None,
         },
         Checkout {
             id,
             fulfilment: Fulfilment::InStore,
             store: Some(store.to_owned()),
             address: None,
+            slot: String::new(),
             lines: lines.to_vec(),
             member_id,
             coupons: Vec::new(),
@@ -255,6 +262,8 @@ struct Placement {
     location_id: String,
     address_enc: Option<String>,
     pickup_code: Option<String>,
+    /// A delivery order's region, slot and whether it ships from a store of the same city.
+    delivery: Option<(storage::delivery::Region, String, bool)>,
 }
 
 /// Prices the basket with the engine at the placement's location and places the order through
@@ -268,6 +277,7 @@ async fn price_and_place(state: &AppState, p: Placement, req: Checkout) -> AppRe
         location_id,
         address_enc,
         pickup_code,
+        delivery,
     } = p;
     let quote = pricing::quote_for_order(
         state,
@@ -344,7 +354,30 @@ async fn price_and_place(state: &AppState, p: Placement, req: Checkout) -> AppRe
     )
     .unwrap_or(i64::MAX / 2);
     let subtotal_fen: i64 = basket.lines.iter().map(|l| l.list_amount.fen()).sum();
-    let total_fen = basket.amount_due.fen();
+    let goods_fen = basket.amount_due.fen();
+    // The shipping fee is part of what the shopper pays; it is kept with the order's delivery
+    // (written before the order so the two cannot disagree for a placed order).
+    let shipping_fen = match &delivery {
+        Some((region, slot, same_city)) => {
+            let fee = crate::app::delivery::shipping_fee(region, basket.total.fen());
+            storage::delivery::record_order_delivery(
+                &state.store,
+                &storage::delivery::OrderDelivery {
+                    order_id: id,
+                    region_id: Some(region.id),
+                    shipping_fen: fee,
+                    slot: slot.clone(),
+                    same_city: *same_city,
+                    carrier: None,
+                    waybill: None,
+                },
+            )
+            .await?;
+            fee
+        }
+        None => 0,
+    };
+    let total_fen = goods_fen + shipping_fen;
     let order = NewOrder {
         id,
         order_no_prefix: prefix,
@@ -354,7 +387,7 @@ async fn price_and_place(state: &AppState, p: Placement, req: Checkout) -> AppRe
         member_id: req.member_id,
         lines,
         subtotal_fen,
-        discount_fen: subtotal_fen - total_fen,
+        discount_fen: subtotal_fen - goods_fen,
         total_fen,
         address_enc,
         pickup_code,
@@ -406,16 +439,4 @@ pub async fn exit_pass(
             visit,
         }))
         .map_err(|e| AppError::Internal(anyhow::anyhow!("signing an exit pass: {e}")))
-}
-
-/// A delivery address (stored encrypted).
-#[derive(Debug, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Address {
-    /// Recipient.
-    pub name: String,
-    /// Recipient's phone.
-    pub phone: String,
-    /// Full address.
-    pub address: String,
 }

@@ -14,6 +14,7 @@ pub mod catalog_cache;
 pub mod catalog_import;
 pub mod checkout;
 pub mod coupons;
+pub mod delivery;
 pub mod device_events;
 pub mod devices;
 pub mod group_commit;

@@ -177,7 +177,7 @@ mod tests {
 pub struct ResealReport {
     /// Members whose phone number and name were sealed again.
     pub members: u64,
-    /// Orders whose delivery address was sealed again.
+    /// Delivery addresses (orders' and members' saved ones) sealed again.
     pub addresses: u64,
     /// Values that did not open (a data key missing from the configuration): left as they are.
     pub failed: u64,
@@ -238,25 +238,36 @@ pub async fn reseal(state: &AppState) -> AppResult<ResealReport> {
             }
         }
     }
-    let mut after = String::new();
-    loop {
-        let rows =
-            storage::privacy::addresses_to_reseal(&state.store, &current, &after, RESEAL_BATCH)
-                .await?;
-        let Some(last) = rows.last() else { break };
-        after = last.0.to_string();
-        for (id, sealed) in &rows {
-            let address = match keys.open(SealedField::OrderAddress, *id, sealed) {
-                Ok(address) => address,
-                Err(e) => {
-                    tracing::error!(order = %id, error = %e, "a sealed address does not open");
-                    report.failed += 1;
-                    continue;
+    use storage::privacy::AddressTable;
+    for (table, field) in [
+        (AddressTable::Orders, SealedField::OrderAddress),
+        (AddressTable::Saved, SealedField::MemberAddress),
+    ] {
+        let mut after = String::new();
+        loop {
+            let rows = storage::privacy::addresses_to_reseal(
+                &state.store,
+                table,
+                &current,
+                &after,
+                RESEAL_BATCH,
+            )
+            .await?;
+            let Some(last) = rows.last() else { break };
+            after = last.0.to_string();
+            for (id, sealed) in &rows {
+                let address = match keys.open(field, *id, sealed) {
+                    Ok(address) => address,
+                    Err(e) => {
+                        tracing::error!(row = %id, error = %e, "a sealed address does not open");
+                        report.failed += 1;
+                        continue;
+                    }
+                };
+                let new = keys.seal(field, *id, &address)?;
+                if storage::privacy::reseal_address(&state.store, table, *id, sealed, &new).await? {
+                    report.addresses += 1;
                 }
-            };
-            let new = keys.seal(SealedField::OrderAddress, *id, &address)?;
-            if storage::privacy::reseal_address(&state.store, *id, sealed, &new).await? {
-                report.addresses += 1;
             }
         }
     }

@@ -17,6 +17,7 @@ pub mod audit;
 pub mod auth;
 pub mod catalog;
 pub mod coupons;
+pub mod delivery;
 pub mod devices;
 pub mod edge;
 pub mod health;
@@ -184,6 +185,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(promotions::router())
         .merge(coupons::router())
         .merge(staff::router())
+        .merge(delivery::router())
         .merge(audit::router());
     let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)

@@ -53,8 +53,12 @@ pub struct PlaceOrder {
     pub fulfilment: Fulfilment,
     /// The pickup store (pickup orders).
     pub store: Option<String>,
-    /// Delivery address (delivery orders).
+    /// Delivery address (delivery orders): it must fall in a delivery region (422
+    /// `outside_delivery_area` otherwise); the region's shipping fee is part of the total.
     pub address: Option<Address>,
+    /// Delivery time slot, one of `GET /delivery/slots`' (empty or absent: any time).
+    #[serde(default)]
+    pub slot: String,
     /// Lines.
     pub lines: Vec<OrderLineRequest>,
     /// The member's current member code (MC1, from the member centre): identifies the member
@@ -96,6 +100,7 @@ async fn place(
         fulfilment: req.fulfilment,
         store: req.store,
         address: req.address,
+        slot: req.slot,
         lines: req.lines.iter().map(|l| (l.sku_id, l.qty)).collect(),
         member_id,
         coupons: req.coupons,

@@ -187,7 +187,7 @@ async fn quote(
             }
             store
         }
-        None => checkout::DELIVERY_WAREHOUSE.to_owned(),
+        None => checkout::default_delivery_location(&state).await?,
     };
     let member_id = match &req.member_code {
         Some(code) => Some(checkout::member_from_code(&state, code)?),

@@ -23,6 +23,7 @@ pub mod backup;
 pub mod bus;
 pub mod catalog;
 pub mod coupons;
+pub mod delivery;
 pub mod demo;
 pub mod devices;
 pub mod edge;
@@ -181,6 +182,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         25,
         "after sales",
         include_str!("../../../migrations/0025_after_sales.sql"),
+    ),
+    (
+        27,
+        "delivery",
+        include_str!("../../../migrations/0027_delivery.sql"),
+    ),
+    (
+        28,
+        "tracking events",
+        include_str!("../../../migrations/0028_tracking_events.sql"),
     ),
 ];
 

@@ -314,6 +314,11 @@ pub async fn anonymise(
     .bind(&id)
     .execute(&mut **tx)
     .await?;
+    // Saved delivery addresses go with the account.
+    sqlx::query("DELETE FROM member_addresses WHERE member_id = $1")
+        .bind(&id)
+        .execute(&mut **tx)
+        .await?;
     // Logged out, and the WeChat openid its browser gave forgotten with it.
     sqlx::query(
         "UPDATE web_sessions SET member_id = NULL, wechat_openid = NULL WHERE member_id = $1",
@@ -379,18 +384,38 @@ pub async fn reseal_member(
     Ok(done.rows_affected() > 0)
 }
 
-/// Orders whose delivery address is not sealed with the current data key: `(id, address_enc)`,
-/// by id after `after`, at most `limit`.
+/// The tables keeping sealed delivery addresses in `address_enc`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AddressTable {
+    /// `orders`: each delivery order's address.
+    Orders,
+    /// `member_addresses`: members' saved addresses.
+    Saved,
+}
+
+impl AddressTable {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Orders => "orders",
+            Self::Saved => "member_addresses",
+        }
+    }
+}
+
+/// Rows of `table` whose delivery address is not sealed with the current data key:
+/// `(id, address_enc)`, by id after `after`, at most `limit`.
 pub async fn addresses_to_reseal(
     store: &Store,
+    table: AddressTable,
     current: &str,
     after: &str,
     limit: i64,
 ) -> AppResult<Vec<(Uuid, String)>> {
-    let rows = sqlx::query(
-        "SELECT id, address_enc FROM orders WHERE id > $1 AND address_enc IS NOT NULL \
+    let rows = sqlx::query(&format!(
+        "SELECT id, address_enc FROM {} WHERE id > $1 AND address_enc IS NOT NULL \
          AND address_enc NOT LIKE $2 ORDER BY id LIMIT $3",
-    )
+        table.name()
+    ))
     .bind(after)
     .bind(format!("{current}%"))
     .bind(limit)
@@ -401,13 +426,22 @@ pub async fn addresses_to_reseal(
         .collect()
 }
 
-/// Writes an order's address sealed again, only if it is still what was read.
-pub async fn reseal_address(store: &Store, id: Uuid, old: &str, new: &str) -> AppResult<bool> {
-    let done = sqlx::query("UPDATE orders SET address_enc = $2 WHERE id = $1 AND address_enc = $3")
-        .bind(id.to_string())
-        .bind(new)
-        .bind(old)
-        .execute(store.writer())
-        .await?;
+/// Writes a row's address sealed again, only if it is still what was read.
+pub async fn reseal_address(
+    store: &Store,
+    table: AddressTable,
+    id: Uuid,
+    old: &str,
+    new: &str,
+) -> AppResult<bool> {
+    let done = sqlx::query(&format!(
+        "UPDATE {} SET address_enc = $2 WHERE id = $1 AND address_enc = $3",
+        table.name()
+    ))
+    .bind(id.to_string())
+    .bind(new)
+    .bind(old)
+    .execute(store.writer())
+    .await?;
     Ok(done.rows_affected() > 0)
 }

@@ -628,6 +628,17 @@ pub fn today_start_ms() -> i64 {
     crate::storage::today_start_ms()
 }
 
+/// A delivery tracking status for people.
+pub fn tracking_label(lang: Lang, status: &str) -> &'static str {
+    match status {
+        "picked_up" => lang.t("已揽收", "Picked up"),
+        "in_transit" => lang.t("运输中", "In transit"),
+        "out_for_delivery" => lang.t("派送中", "Out for delivery"),
+        "delivered" => lang.t("已签收", "Delivered"),
+        _ => lang.t("异常", "Exception"),
+    }
+}
+
 /// An order status for people.
 pub fn status_label(lang: Lang, status: &str) -> &'static str {
     match status {
@@ -752,6 +763,7 @@ pub fn console_page(ctx: &Ctx, staff: &StaffActor, title: &str, body: Markup) ->
                         a href="/console/orders" { (t("订单", "Orders")) }
                         a href="/console/stock" { (t("库存", "Stock")) }
                         @if staff.role != crate::actor::Role::Cashier {
+                            a href="/console/delivery" { (t("配送发货", "Delivery")) }
                             a href="/console/members" { (t("会员", "Members")) }
                             a href="/console/devices" { (t("设备", "Devices")) }
                             @if !head_office { a href="/console/staff" { (t("收银员", "Cashiers")) } }
@@ -768,6 +780,7 @@ pub fn console_page(ctx: &Ctx, staff: &StaffActor, title: &str, body: Markup) ->
                             a href="/console/promotions" { (t("促销", "Promotions")) }
                             a href="/console/coupons" { (t("优惠券", "Coupons")) }
                             a href="/console/stores" { (t("门店", "Stores")) }
+                            a href="/console/delivery/regions" { (t("配送区域", "Delivery regions")) }
                             a href="/console/staff" { (t("员工", "Staff")) }
                             a href="/console/audit" { (t("审计日志", "Audit log")) }
                         }

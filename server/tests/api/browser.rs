@@ -1654,3 +1654,116 @@ async fn head_office_creates_a_product_with_an_image_and_the_shop_shows_its_thum
     phone.close().await.unwrap();
     desk.close().await.unwrap();
 }
+
+/// Delivery (issue 16): a shopper saves an address in the member centre (listed masked) and
+/// checks out for delivery to it; head office opens the paid order's delivery page (the full
+/// address), ships it with a carrier and waybill, prints its label and adds a tracking event;
+/// the shopper's order page shows the waybill and the tracking timeline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_ship_a_delivery_order_with_a_label_and_the_shopper_sees_its_tracking() {
+    if !browser_available() {
+        return;
+    }
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let temp = tempfile::tempdir().unwrap();
+    let shots = Shots::new(temp.path());
+    let driver = start_driver().await;
+
+    // The shopper's saved address, shown masked.
+    let phone = browser(&driver, true).await;
+    shopper_login(&phone, &app, "13800138021", "/me/addresses").await;
+    type_into(&phone, "#name", "周八").await;
+    type_into(&phone, "#phone", "13800138021").await;
+    type_into(&phone, "#province", "上海").await;
+    type_into(&phone, "#city", "上海").await;
+    type_into(&phone, "#address", "静安区南京西路 1266 号 18 楼").await;
+    click(&phone, "#save-address").await;
+    wait_for_text(&phone, ".notice.ok", "地址已保存").await;
+    let listed = text_of(&phone, "#address-list .masked").await;
+    assert!(listed.contains("138****8021"), "{listed}");
+    assert!(!listed.contains("1266"), "the street is masked: {listed}");
+    shots.take(&phone, "shop-addresses-360").await;
+
+    // Checkout for delivery to it: the saved address is chosen, the fee shown.
+    let product = milk(&app).await;
+    phone
+        .goto(&format!("{}/p/{product}", app.url))
+        .await
+        .unwrap();
+    click(&phone, "form[action='/cart/add'] button").await;
+    text_of(&phone, ".notice.ok").await;
+    phone
+        .goto(&format!("{}/checkout?mode=delivery", app.url))
+        .await
+        .unwrap();
+    assert!(text_of(&phone, "#saved-addresses")
+        .await
+        .contains("138****8021"));
+    let fee = text_of(&phone, "#shipping-fee").await;
+    assert!(
+        fee.contains("免运费"),
+        "Shanghai is free in the demo: {fee}"
+    );
+    click(&phone, "#checkout-form button.block").await;
+    let order_path = wait_path(&phone, "/orders/").await;
+    let order_id = order_path.trim_start_matches("/orders/").to_owned();
+    let (_, intent) = app
+        .post(
+            &format!("/api/v1/orders/{order_id}/payments"),
+            None,
+            json!({"id": retail_domain::ids::new_id()}),
+        )
+        .await;
+    app.client
+        .post(intent["pay_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+
+    // Head office ships it with a waybill, prints the label, adds tracking.
+    let desk = browser(&driver, false).await;
+    console_login(&desk, &app, "admin").await;
+    desk.goto(&format!("{}/console/orders/{order_id}/delivery", app.url))
+        .await
+        .unwrap();
+    assert!(text_of(&desk, "#ship-address")
+        .await
+        .contains("南京西路 1266 号"));
+    type_into(&desk, "#ship-form input[name=carrier]", "SF").await;
+    type_into(&desk, "#ship-form input[name=waybill]", "SF8800001234").await;
+    click(&desk, "#ship-waybill").await;
+    wait_for_text(&desk, ".notice.ok", "已发货").await;
+    assert_eq!(text_of(&desk, "#order-status").await, "已发货");
+    type_into(
+        &desk,
+        "#tracking-form input[name=description]",
+        "快递员已揽收",
+    )
+    .await;
+    click(&desk, "#add-tracking").await;
+    wait_for_text(&desk, "#tracking", "快递员已揽收").await;
+    shots.take(&desk, "console-delivery-desktop").await;
+    desk.goto(&format!("{}/console/orders/{order_id}/label", app.url))
+        .await
+        .unwrap();
+    assert_eq!(text_of(&desk, "#label-waybill").await, "SF SF8800001234");
+    assert!(text_of(&desk, "#label-address")
+        .await
+        .contains("南京西路 1266 号"));
+    assert!(desk.find(Locator::Css("#label-qr svg")).await.is_ok());
+    shots.take(&desk, "shipping-label-desktop").await;
+
+    // The shopper follows it.
+    phone
+        .goto(&format!("{}{order_path}", app.url))
+        .await
+        .unwrap();
+    let timeline = text_of(&phone, "#tracking-timeline").await;
+    assert!(
+        timeline.contains("SF8800001234") && timeline.contains("快递员已揽收"),
+        "{timeline}"
+    );
+    shots.take(&phone, "shop-tracking-360").await;
+    desk.close().await.unwrap();
+    phone.close().await.unwrap();
+}

@@ -16,6 +16,7 @@ mod browser;
 mod bus;
 mod catalog;
 mod categories;
+mod delivery;
 mod edge;
 mod fuzz;
 mod http_safety;

@@ -42,6 +42,7 @@ pub mod after_sales;
 pub mod catalog;
 pub mod coupons;
 pub mod dashboard;
+pub mod delivery;
 pub mod devices;
 pub mod fulfilment;
 pub mod members;
@@ -60,6 +61,7 @@ pub fn router() -> Router<AppState> {
         .merge(dashboard::router())
         .merge(orders::router())
         .merge(fulfilment::router())
+        .merge(delivery::router())
         .merge(catalog::router())
         .merge(stock::router())
         .merge(members::router())

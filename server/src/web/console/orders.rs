@@ -263,6 +263,9 @@ async fn order(
                     button.btn type="submit" { (ctx.t("核销交付", "Hand over")) }
                 }
             }
+            @if manager && order.fulfilment.as_str() == "delivery" {
+                a.btn.secondary #delivery-link href={ "/console/orders/" (order.id) "/delivery" } { (ctx.t("配送与面单", "Delivery and label")) }
+            }
             @if manager && order.status == OrderStatus::Paid && order.fulfilment.as_str() == "delivery" {
                 form method="post" action={ "/console/orders/" (order.id) "/ship" } {
                     (ctx.csrf_field()) button.btn #ship type="submit" { (ctx.t("发货", "Ship")) }

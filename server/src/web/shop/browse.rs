@@ -10,7 +10,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{cart_count, session, WAREHOUSE};
+use super::{cart_count, session, warehouse};
 use crate::app::search::{Query as SearchQuery, Sort};
 use crate::app::AppState;
 use crate::error::AppError;
@@ -362,7 +362,7 @@ async fn product(
     let count = cart_count(&state, session.as_ref()).await?;
     let prices = state
         .catalog_cache
-        .sku_prices(&state.store, WAREHOUSE, &[chosen.id])
+        .sku_prices(&state.store, &warehouse(&state).await?, &[chosen.id])
         .await?;
     let price = prices.get(&chosen.id);
     let stores = state

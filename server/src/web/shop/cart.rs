@@ -11,7 +11,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::basket::{engine_total, priceable, priced_summary, shown_cart};
-use super::{ensure_session, session, WAREHOUSE};
+use super::{ensure_session, session, warehouse};
 use crate::app::shop_session;
 use crate::app::AppState;
 use crate::error::AppError;
@@ -51,7 +51,7 @@ async fn cart_add(
         })?;
     let prices = state
         .catalog_cache
-        .sku_prices(&state.store, WAREHOUSE, &[f.sku])
+        .sku_prices(&state.store, &warehouse(&state).await?, &[f.sku])
         .await?;
     if !prices.get(&f.sku).is_some_and(|p| p.on_shelf) {
         return Err(AppError::not_found("product").into());
@@ -119,13 +119,13 @@ async fn cart(
 ) -> WebResult<Response> {
     let session = session(&state, &ctx).await?;
     let lines = match &session {
-        Some(s) => shown_cart(&state, &ctx, s.id, WAREHOUSE).await?,
+        Some(s) => shown_cart(&state, &ctx, s.id, &warehouse(&state).await?).await?,
         None => Vec::new(),
     };
     let count: i64 = lines.iter().map(|l| l.qty).sum();
     let member = session.as_ref().and_then(|s| s.member_id);
     let selected = priceable(lines.iter().filter(|l| l.selected));
-    let priced = engine_total(&state, WAREHOUSE, member, selected).await;
+    let priced = engine_total(&state, &warehouse(&state).await?, member, selected).await;
     let index = state.search.get(&state.store).await?;
     let body = html! {
         @if p.error.is_some() { div.notice.err { (ctx.t("数量须为 0 到 99", "Quantity must be 0 to 99")) } }

@@ -12,12 +12,13 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::basket::{engine_quote, priceable, priced_summary, shown_cart, ShownLine};
-use super::{require_member, session, WAREHOUSE};
+use super::{require_member, session, warehouse};
 use crate::app::checkout::Address;
 use crate::app::shop_session;
 use crate::app::AppState;
 use crate::error::AppError;
 use crate::storage;
+use crate::storage::delivery::SavedAddress;
 use crate::web::coupon_text::rule_text;
 use crate::web::{field, redirect, shop_page, yuan, Ctx, FieldErrors, Form, WebResult};
 
@@ -35,7 +36,14 @@ struct CheckoutForm {
     store: Option<String>,
     name: Option<String>,
     phone: Option<String>,
+    /// New address: province and city (optional when the street address names them).
+    province: Option<String>,
+    city: Option<String>,
     address: Option<String>,
+    /// A saved address's id, or `new` for the fields above.
+    address_id: Option<String>,
+    /// The delivery time slot (empty: any time).
+    slot: Option<String>,
     /// The member's coupon to use (empty: none).
     coupon: Option<String>,
     /// Points to redeem (empty: none).
@@ -81,6 +89,8 @@ async fn checkout(
     let form = CheckoutForm {
         name: None,
         phone: None,
+        province: None,
+        city: None,
         address: None,
         ..form
     };
@@ -137,7 +147,42 @@ async fn checkout_page(
         .filter(|s| stores.iter().any(|l| &l.id == s))
         .or_else(|| stores.first().map(|l| l.id.clone()))
         .unwrap_or_default();
-    let location = if pickup { store.as_str() } else { WAREHOUSE };
+    let mut errors = errors.clone();
+    // Delivery: the saved addresses, the one chosen (the default unless another or a new one
+    // is), and where it ships from with its fee.
+    let saved = if pickup {
+        Vec::new()
+    } else {
+        storage::delivery::addresses(&state.store, &state.keys, member).await?
+    };
+    let chosen_address = chosen_address_id(form, &saved);
+    let cart_skus: Vec<(Uuid, i64)> = storage::web::cart(&state.store, session)
+        .await?
+        .into_iter()
+        .filter(|l| l.selected)
+        .map(|l| (l.sku_id, l.qty))
+        .collect();
+    let mut plan = None;
+    if !pickup {
+        if let Some(address) = delivery_address(form, &saved, chosen_address) {
+            match crate::app::delivery::plan(state, &address, &cart_skus).await {
+                Ok(p) => plan = Some(p),
+                Err(AppError::Invalid {
+                    code: "outside_delivery_area",
+                    ..
+                }) => {
+                    errors.insert("address", outside_area_text(ctx).into());
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    let location = match (&plan, pickup) {
+        (_, true) => store.clone(),
+        (Some(p), false) => p.location_id.clone(),
+        (None, false) => warehouse(state).await?,
+    };
+    let location = location.as_str();
     let lines: Vec<ShownLine> = shown_cart(state, ctx, session, location)
         .await?
         .into_iter()
@@ -146,7 +191,6 @@ async fn checkout_page(
     let count: i64 = lines.iter().map(|l| l.qty).sum();
     let coupons = storage::coupons::for_member(&state.store, member, true).await?;
     let balance = storage::members::points_balance(&state.store, member).await?;
-    let mut errors = errors.clone();
     let chosen = match form.coupons() {
         Ok(ids) => ids,
         Err(()) => {
@@ -212,6 +256,15 @@ async fn checkout_page(
         }
     };
     let max_points = priced.as_ref().map_or(0, |b| b.max_redeemable_points);
+    let shipping = match (&plan, &priced) {
+        (Some(p), Some(b)) => Some(crate::app::delivery::shipping_fee(&p.region, b.total.fen())),
+        _ => None,
+    };
+    let slots = plan
+        .as_ref()
+        .map(|p| crate::app::delivery::slots(chrono::Utc::now(), p.same_city))
+        .unwrap_or_default();
+    let slot = form.slot.clone().unwrap_or_default();
     let rules = &state.settings.points;
     let id = form
         .id
@@ -238,9 +291,38 @@ async fn checkout_page(
                     @if let Some(e) = errors.get("store") { p.field-error data-field="store" { (e) } }
                 }
             } @else {
-                (field(ctx.t("收货人", "Recipient"), "name", "text", form.name.as_deref().unwrap_or(""), &errors, html!{}))
-                (field(ctx.t("手机号", "Phone"), "phone", "tel", form.phone.as_deref().unwrap_or(""), &errors, html!{}))
-                (field(ctx.t("详细地址", "Address"), "address", "text", form.address.as_deref().unwrap_or(""), &errors, html!{}))
+                @if !saved.is_empty() {
+                    div.field #saved-addresses {
+                        label for="address_id" { (ctx.t("收货地址", "Deliver to")) " " a href="/me/addresses" { (ctx.t("管理地址", "Manage addresses")) } }
+                        select #address_id name="address_id" data-reprice {
+                            @for a in &saved {
+                                option value=(a.id) selected[chosen_address == Some(a.id)] { (a.address.masked()) @if a.is_default { (ctx.t("（默认）", " (default)")) } }
+                            }
+                            option value="new" selected[chosen_address.is_none()] { (ctx.t("使用新地址", "A new address")) }
+                        }
+                    }
+                }
+                @if chosen_address.is_none() {
+                    (field(ctx.t("收货人", "Recipient"), "name", "text", form.name.as_deref().unwrap_or(""), &errors, html!{}))
+                    (field(ctx.t("手机号", "Phone"), "phone", "tel", form.phone.as_deref().unwrap_or(""), &errors, html!{}))
+                    div.row {
+                        (field(ctx.t("省份", "Province"), "province", "text", form.province.as_deref().unwrap_or(""), &errors, html!{}))
+                        (field(ctx.t("城市", "City"), "city", "text", form.city.as_deref().unwrap_or(""), &errors, html!{}))
+                    }
+                    (field(ctx.t("详细地址", "Address"), "address", "text", form.address.as_deref().unwrap_or(""), &errors, html!{}))
+                } @else if let Some(e) = errors.get("address") {
+                    p.field-error role="alert" data-field="address" { (e) }
+                }
+                @if !slots.is_empty() {
+                    div.field {
+                        label for="slot" { (ctx.t("送达时段", "Delivery slot")) }
+                        select #slot name="slot" {
+                            option value="" selected[slot.is_empty()] { (ctx.t("不限", "Any time")) }
+                            @for s in &slots { option value=(s) selected[*s == slot] { (s) } }
+                        }
+                        @if plan.as_ref().is_some_and(|p| p.same_city) { p.muted #same-city { (ctx.t("同城门店配送", "Same-city delivery from a store")) } }
+                    }
+                }
             }
             div.card {
                 @for l in &lines {
@@ -276,6 +358,15 @@ async fn checkout_page(
                 }
                 button.btn.secondary #reprice type="submit" formmethod="post" formaction="/checkout/total" formnovalidate { (ctx.t("更新合计", "Update total")) }
                 (priced_summary(ctx, priced.as_ref()))
+                @if !pickup {
+                    @match (shipping, &priced) {
+                        (Some(fee), Some(b)) => {
+                            div.spread #shipping-fee { span { (ctx.t("运费", "Shipping")) } span { @if fee == 0 { (ctx.t("免运费", "Free")) } @else { (yuan(fee)) } } }
+                            div.spread { b { (ctx.t("合计（含运费）", "Total with shipping")) } b #grand-total { (yuan(b.amount_due.fen() + fee)) } }
+                        }
+                        _ => p.muted #shipping-fee { (ctx.t("运费在选择收货地址后计算。", "Shipping is worked out once the address is chosen.")) },
+                    }
+                }
                 p.muted { (ctx.t("实付金额以提交订单后为准。", "The amount due is fixed when the order is placed.")) }
             }
             button.btn.block type="submit" disabled[lines.is_empty()] { (ctx.t("提交订单", "Place order")) }
@@ -306,41 +397,17 @@ async fn place(
             errors.insert("store", ctx.t("请选择门店", "Choose a store").into());
         }
     } else {
-        let name = form.name.clone().unwrap_or_default().trim().to_owned();
-        let phone = form.phone.clone().unwrap_or_default().trim().to_owned();
-        let addr = form.address.clone().unwrap_or_default().trim().to_owned();
-        if name.is_empty() || name.chars().count() > 64 {
-            errors.insert(
-                "name",
-                ctx.t(
-                    "请填写收货人（最多 64 字）",
-                    "Enter the recipient (up to 64 characters)",
-                )
-                .into(),
-            );
+        let saved = storage::delivery::addresses(&state.store, &state.keys, member).await?;
+        match delivery_address(&form, &saved, chosen_address_id(&form, &saved)) {
+            Some(a) if chosen_address_id(&form, &saved).is_some() => address = Some(a),
+            new => {
+                let new = new.unwrap_or_default();
+                for field in crate::app::delivery::address_problems(&new) {
+                    errors.insert(field, super::address_field_text(ctx.lang, field).into());
+                }
+                address = Some(new);
+            }
         }
-        if storage::members::normalize_phone(&phone).is_err() {
-            errors.insert(
-                "phone",
-                ctx.t("请填写 11 位手机号", "Enter an 11-digit mobile number")
-                    .into(),
-            );
-        }
-        if addr.chars().count() < 5 || addr.chars().count() > 300 {
-            errors.insert(
-                "address",
-                ctx.t(
-                    "请填写详细地址（5 到 300 字）",
-                    "Enter the full address (5 to 300 characters)",
-                )
-                .into(),
-            );
-        }
-        address = Some(Address {
-            name,
-            phone,
-            address: addr,
-        });
     }
     let (Ok(coupons), Ok(points_to_redeem)) = (form.coupons(), form.points()) else {
         // The page says which field is wrong.
@@ -366,6 +433,7 @@ async fn place(
         },
         store: if pickup { form.store.clone() } else { None },
         address,
+        slot: form.slot.clone().unwrap_or_default(),
         lines: lines.iter().map(|l| (l.sku_id, l.qty)).collect(),
         member_id: Some(member),
         coupons,
@@ -407,7 +475,18 @@ async fn place(
             .await
         }
         Err(e @ AppError::Invalid { .. }) => {
-            let text = e.to_string();
+            let text = match &e {
+                AppError::Invalid {
+                    code: "outside_delivery_area",
+                    ..
+                } => outside_area_text(&ctx).to_owned(),
+                AppError::Invalid {
+                    code: "bad_slot", ..
+                } => ctx
+                    .t("请重新选择送达时段。", "Choose the delivery slot again.")
+                    .to_owned(),
+                _ => e.to_string(),
+            };
             checkout_page(
                 &state,
                 &ctx,
@@ -420,4 +499,46 @@ async fn place(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// The saved address the form chose: the one named by `address_id`, none for `new`, and the
+/// default (or first) one when the form names none.
+fn chosen_address_id(form: &CheckoutForm, saved: &[SavedAddress]) -> Option<Uuid> {
+    match form.address_id.as_deref().map(str::trim) {
+        Some("new") => None,
+        Some(id) if !id.is_empty() => Uuid::parse_str(id)
+            .ok()
+            .filter(|id| saved.iter().any(|a| a.id == *id)),
+        _ => saved.first().map(|a| a.id),
+    }
+}
+
+/// The address to deliver to: the chosen saved one, or the new one typed in (`None` while its
+/// street address is still empty).
+fn delivery_address(
+    form: &CheckoutForm,
+    saved: &[SavedAddress],
+    chosen: Option<Uuid>,
+) -> Option<Address> {
+    if let Some(id) = chosen {
+        return saved.iter().find(|a| a.id == id).map(|a| a.address.clone());
+    }
+    let text = |f: &Option<String>| f.clone().unwrap_or_default().trim().to_owned();
+    let address = text(&form.address);
+    (!address.is_empty()).then(|| Address {
+        name: text(&form.name),
+        phone: text(&form.phone),
+        province: text(&form.province),
+        city: text(&form.city),
+        address,
+        ..Address::default()
+    })
+}
+
+/// "We do not deliver there", translated.
+fn outside_area_text(ctx: &Ctx) -> &'static str {
+    ctx.t(
+        "该地址不在配送范围内，请换一个地址或选择门店自提。",
+        "We do not deliver to this address: choose another address or store pickup.",
+    )
 }

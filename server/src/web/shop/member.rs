@@ -314,6 +314,7 @@ async fn me(State(state): State<AppState>, ctx: Ctx) -> WebResult<Response> {
         div.card.spread {
             a #my-balance href="/me/balance" { (ctx.t("余额与充值", "Balance & recharge")) }
             a #my-coupons href="/me/coupons" { (ctx.t("我的优惠券", "My coupons")) }
+            a #my-addresses href="/me/addresses" { (ctx.t("收货地址", "Addresses")) }
             a href="/coupons" { (ctx.t("领券中心", "Coupon centre")) }
             a #receipt-link href="/receipt" { (ctx.t("扫小票领积分", "Points from a receipt")) }
         }

@@ -26,6 +26,7 @@ use crate::app::shop_session;
 use crate::app::AppState;
 use crate::storage::web::WebSession;
 
+pub mod addresses;
 pub mod after_sales;
 pub mod balance;
 mod basket;
@@ -51,10 +52,14 @@ pub fn router() -> Router<AppState> {
         .merge(scan::router())
         .merge(receipts::router())
         .merge(balance::router())
+        .merge(addresses::router())
 }
 
-/// The warehouse delivery orders ship from (prices shown for delivery are its prices).
-const WAREHOUSE: &str = "WH01";
+/// Where delivery prices are shown from before an address is known (the first warehouse; see
+/// [`crate::app::checkout::default_delivery_location`]).
+async fn warehouse(state: &AppState) -> WebResult<String> {
+    Ok(crate::app::checkout::default_delivery_location(state).await?)
+}
 
 /// Where the JSAPI pages live (`/pay/wechat/{payment}`): WeChat opens its payment sheet only for
 /// a page right in a directory registered as the merchant's JSAPI payment directory
@@ -332,4 +337,50 @@ pub async fn recharge_wechat_page(
         ctx.t("会员充值", "Balance recharge"),
         "/me/balance",
     ))
+}
+
+/// A delivery order's slot, carrier and waybill, and its tracking events as a timeline, newest
+/// first (the shop's order page).
+fn tracking_timeline(
+    ctx: &Ctx,
+    delivery: &crate::storage::delivery::OrderDelivery,
+    events: &[crate::storage::delivery::TrackingEvent],
+) -> maud::Markup {
+    let label = |status: &str| crate::web::tracking_label(ctx.lang, status);
+    maud::html! {
+        div.card #tracking-timeline {
+            b { (ctx.t("物流", "Delivery")) }
+            @if !delivery.slot.is_empty() { p.muted { (ctx.t("送达时段 ", "Slot ")) (delivery.slot) } }
+            @if let (Some(c), Some(w)) = (&delivery.carrier, &delivery.waybill) { p #order-waybill { (c) " " (w) } }
+            @if events.is_empty() && delivery.waybill.is_some() { p.muted { (ctx.t("已发货，等待快递揽收。", "Shipped; waiting for the carrier.")) } }
+            ol.timeline {
+                @for e in events.iter().rev() {
+                    li.tracking-event data-status=(e.status) {
+                        b { (label(&e.status)) } " " span.muted { (crate::web::when(e.happened_at.timestamp_millis())) }
+                        @if !e.description.is_empty() || !e.location.is_empty() { br; (e.description) @if !e.location.is_empty() { " · " (e.location) } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The message next to a delivery address's field that is wrong (checkout and saved
+/// addresses; the fields of [`crate::app::delivery::address_problems`]).
+fn address_field_text(lang: crate::web::Lang, field: &str) -> &'static str {
+    match field {
+        "name" => lang.t(
+            "请填写收货人（最多 64 字）",
+            "Enter the recipient (up to 64 characters)",
+        ),
+        "phone" => lang.t("请填写 11 位手机号", "Enter an 11-digit mobile number"),
+        "city" | "province" => lang.t(
+            "省份、城市最多 32 字",
+            "Province and city: up to 32 characters",
+        ),
+        _ => lang.t(
+            "请填写详细地址（5 到 300 字）",
+            "Enter the full address (5 to 300 characters)",
+        ),
+    }
 }

@@ -172,6 +172,14 @@ async fn order(
         _ => None,
     };
     let cases = storage::after_sales::of_order(&state.store, order.id).await?;
+    let (delivery, tracking) = if order.fulfilment == Fulfilment::Delivery {
+        (
+            storage::delivery::order_delivery(&state.store, order.id).await?,
+            storage::delivery::tracking_events(&state.store, order.id).await?,
+        )
+    } else {
+        (None, Vec::new())
+    };
     let body = html! {
         div.card {
             div.spread { b { (order.order_no) } span class={ "status " (order.status.as_str()) } { (status_label(ctx.lang, order.status.as_str())) } }
@@ -259,8 +267,14 @@ async fn order(
                 div.spread { span { (l.name) " × " (l.qty) } span { (yuan(l.amount.fen())) } }
             }
             @if order.discount.fen() != 0 { div.spread { span { (ctx.t("优惠", "Discount")) } span { "-" (yuan(order.discount.fen())) } } }
+            @if let Some(d) = &delivery { div.spread #order-shipping { span { (ctx.t("运费", "Shipping")) } span { (yuan(d.shipping_fen)) } } }
             div.spread { b { (ctx.t("实付", "Total")) } b.price { (yuan(order.total.fen())) } }
             @if order.points_earned > 0 { p.muted { (ctx.t("获得积分 ", "Points earned ")) (order.points_earned) } }
+        }
+        @if let Some(d) = &delivery {
+            @if d.waybill.is_some() || !d.slot.is_empty() || !tracking.is_empty() {
+                (super::tracking_timeline(&ctx, d, &tracking))
+            }
         }
         div.card {
             b { (ctx.t("订单记录", "History")) }
