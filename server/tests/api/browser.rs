@@ -198,8 +198,34 @@ async fn value_of(client: &Client, css: &str) -> Option<String> {
     .await
 }
 
+/// Clicks the element `css` once it is there, retried for a while (see [`on_element`]). A click
+/// that navigates can be answered an error by the driver on a busy machine (it gave up waiting
+/// for the new page) although the click was made: once the page has moved on, it is not retried
+/// (the retry would find no element and wait for it in vain).
 pub(crate) async fn click(client: &Client, css: &str) {
-    on_element(client, css, "click", |el| async move { el.click().await }).await
+    let before = client.current_url().await.ok();
+    let mut last = String::new();
+    for _ in 0..50 {
+        match client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css(css))
+            .await
+        {
+            Ok(el) => match el.click().await {
+                Ok(()) => return,
+                Err(e) => last = e.to_string(),
+            },
+            Err(e) => last = e.to_string(),
+        }
+        if let (Some(before), Ok(now)) = (&before, client.current_url().await) {
+            if *before != now {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("click {css}: {last}");
 }
 
 pub(crate) async fn type_into(client: &Client, css: &str, text: &str) {
