@@ -168,11 +168,11 @@ where
     panic!("{what} {css}: {last}");
 }
 
-/// Waits (up to 30 s) until the element `css` reads `needle`: after a click the page before
+/// Waits (up to 90 s) until the element `css` reads `needle`: after a click the page before
 /// the navigation may still be showing.
 pub(crate) async fn wait_for_text(client: &Client, css: &str, needle: &str) {
     let mut last = String::new();
-    for _ in 0..300 {
+    for _ in 0..900 {
         if let Ok(el) = client.find(Locator::Css(css)).await {
             if let Ok(text) = el.text().await {
                 if text.contains(needle) {
@@ -249,8 +249,9 @@ async fn submit_import(desk: &Client, app: &TestApp, path: &Path) {
 }
 
 pub(crate) async fn wait_path(client: &Client, prefix: &str) -> String {
-    // Up to 30 s: the two cores are shared with the rest of the suite.
-    for _ in 0..300 {
+    // Up to 90 s: the two cores are shared with the rest of the suite, and under its load a
+    // page behind a redirect chain (provider round trips) can take tens of seconds.
+    for _ in 0..900 {
         let url = client.current_url().await.unwrap();
         if url.path().starts_with(prefix) {
             return url.path().to_owned();
