@@ -132,6 +132,34 @@ pub async fn rekey_session(
     stored
 }
 
+/// Remembers the pickup store the shopper chose (`None`: delivery, no store), so the product
+/// page and cart show that store's prices and stock; a location that is not a store is 422
+/// `store`. Choosing the store already chosen changes nothing.
+pub async fn choose_pickup_store(
+    state: &AppState,
+    sid: &str,
+    session: &WebSession,
+    pickup_store: Option<&str>,
+) -> AppResult<()> {
+    if session.pickup_store.as_deref() == pickup_store {
+        return Ok(());
+    }
+    if let Some(id) = pickup_store {
+        let is_store = storage::locations::list(&state.store)
+            .await?
+            .iter()
+            .any(|l| l.id == id && l.kind == "store");
+        if !is_store {
+            return Err(crate::error::AppError::field("store", "no such store"));
+        }
+    }
+    let hash = token_hash(sid);
+    state.sessions.forget(&hash);
+    let stored = storage::web::set_pickup_store(&state.store, session.id, pickup_store).await;
+    state.sessions.forget(&hash);
+    stored
+}
+
 /// Units in the cart (for the tab bar badge).
 pub async fn cart_count(state: &AppState, session: Option<&WebSession>) -> AppResult<i64> {
     let Some(session) = session else {
@@ -170,6 +198,7 @@ mod tests {
         WebSession {
             id: Uuid::nil(),
             member_id: member,
+            pickup_store: None,
         }
     }
 

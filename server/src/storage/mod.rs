@@ -193,6 +193,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "tracking events",
         include_str!("../../../migrations/0028_tracking_events.sql"),
     ),
+    (
+        30,
+        "pickup store",
+        include_str!("../../../migrations/0030_pickup_store.sql"),
+    ),
 ];
 
 /// The central database.

@@ -420,12 +420,15 @@ pub struct StoreAvailability {
     pub available: i64,
 }
 
-/// Available quantity of `sku_id` at every store (0 where it is not stocked), by store code.
+/// Available quantity of `sku_id` at every store that has its product on the shelf (0 where it
+/// is not stocked), by store code.
 pub async fn availability(store: &Store, sku_id: Uuid) -> AppResult<Vec<StoreAvailability>> {
     let rows = sqlx::query(
         "SELECT l.id, l.name_zh, l.name_en, l.city, l.address, st.on_hand, st.reserved \
          FROM locations l LEFT JOIN stock st ON st.location_id = l.id AND st.sku_id = $1 \
-         WHERE l.kind = 'store' ORDER BY l.id",
+         WHERE l.kind = 'store' AND NOT EXISTS (SELECT 1 FROM store_shelf ss JOIN skus k \
+           ON k.product_id = ss.product_id WHERE k.id = $1 AND ss.location_id = l.id) \
+         ORDER BY l.id",
     )
     .bind(sku_id.to_string())
     .fetch_all(store.reader())

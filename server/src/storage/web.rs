@@ -20,6 +20,8 @@ pub struct WebSession {
     pub id: Uuid,
     /// The logged-in member, if any.
     pub member_id: Option<Uuid>,
+    /// The pickup store the shopper chose: the shop prices the product page and cart there.
+    pub pickup_store: Option<String>,
 }
 
 fn session_from_row(row: &sqlx::any::AnyRow) -> AppResult<WebSession> {
@@ -29,6 +31,7 @@ fn session_from_row(row: &sqlx::any::AnyRow) -> AppResult<WebSession> {
             .map(|m| Uuid::parse_str(&m))
             .transpose()
             .map_err(|e| AppError::Internal(anyhow::anyhow!("bad member id in session: {e}")))?,
+        pickup_store: col(row, "pickup_store")?,
     })
 }
 
@@ -39,7 +42,7 @@ pub async fn session(store: &Store, token_hash: &str) -> AppResult<Option<WebSes
 
 async fn session_on(pool: &sqlx::AnyPool, token_hash: &str) -> AppResult<Option<WebSession>> {
     let row = sqlx::query(
-        "SELECT id, member_id FROM web_sessions WHERE token_hash = $1 AND expires_at > $2",
+        "SELECT id, member_id, pickup_store FROM web_sessions WHERE token_hash = $1 AND expires_at > $2",
     )
     .bind(token_hash)
     .bind(now_ms())
@@ -73,6 +76,20 @@ pub async fn ensure_session(store: &Store, token_hash: &str, ttl_ms: i64) -> App
     session_on(store.writer(), token_hash)
         .await?
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("web session vanished")))
+}
+
+/// Remembers (or, with `None`, forgets) the pickup store a session chose.
+pub async fn set_pickup_store(
+    store: &Store,
+    session: Uuid,
+    pickup_store: Option<&str>,
+) -> AppResult<()> {
+    sqlx::query("UPDATE web_sessions SET pickup_store = $2 WHERE id = $1")
+        .bind(session.to_string())
+        .bind(pickup_store)
+        .execute(store.writer())
+        .await?;
+    Ok(())
 }
 
 /// Logs a member in or out of a session and moves it to a new token (no session fixation).

@@ -1590,3 +1590,101 @@ crate::both_backends!(
     exported_internal_barcodes_import_back,
     exported_internal_barcodes_import_back
 );
+
+/// The shopper chooses a pickup store: the cart and the product page then show that store's
+/// prices (its override here) and checkout offers it first; choosing a place that is not a store
+/// is refused and changes nothing; choosing delivery goes back to the chain's prices; a pickup
+/// store chosen at checkout is remembered too; a store that has the product off its shelf is not
+/// offered for pickup on the product page.
+async fn the_cart_prices_at_the_chosen_pickup_store(app: TestApp) {
+    use retail_server::storage::catalog::{set_store_price, set_store_shelf, sku};
+    let (product, sku_id) = a_sku(&app, "纯牛奶").await;
+    let chain = sku(&app.state.store, sku_id, None)
+        .await
+        .unwrap()
+        .unwrap()
+        .price
+        .fen();
+    let at_store = chain - 10;
+    set_store_price(&app.state.store, "SH001", sku_id, Some(at_store), "test")
+        .await
+        .unwrap();
+    set_store_shelf(
+        &app.state.store,
+        &[product],
+        "SH003",
+        retail_domain::wire::catalog::ShelfStatus::OffShelf,
+        "test",
+    )
+    .await
+    .unwrap();
+    let (chain_text, store_text) = (
+        format!("¥{}", retail_domain::money::Money::from_fen(chain)),
+        format!("¥{}", retail_domain::money::Money::from_fen(at_store)),
+    );
+    let mut b = shopper(&app, "13800138071").await;
+    let sku_text = sku_id.to_string();
+    b.post_csrf(
+        "/cart/add",
+        &[("sku", &sku_text), ("qty", "1"), ("back", "/cart")],
+    )
+    .await;
+    let cart = b.get("/cart").await;
+    assert!(cart.body.contains(&chain_text), "{}", cart.body);
+    assert!(!cart.body.contains(&store_text));
+    assert!(cart.body.contains("href=\"/checkout\""));
+
+    // SH001 chosen: its price in the cart and on the product page, and checkout offers it.
+    let page = b
+        .post_csrf("/pickup-store", &[("store", "SH001"), ("back", "/cart")])
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(page.location.as_deref(), Some("/cart"));
+    let cart = b.get("/cart").await;
+    assert!(cart.body.contains(&store_text), "{}", cart.body);
+    assert!(cart.body.contains("<option value=\"SH001\" selected>"));
+    assert!(cart
+        .body
+        .contains("href=\"/checkout?mode=pickup&amp;store=SH001\""));
+    let page = b.get(&format!("/p/{product}?sku={sku_id}")).await;
+    assert!(page.body.contains(&store_text), "{}", page.body);
+    let chosen = between(&page.body, "data-store=\"SH001\"", "data-store=");
+    assert!(chosen.contains("已选门店"), "{chosen}");
+    assert!(page.body.contains("data-store=\"SH002\""));
+    assert!(
+        !page.body.contains("data-store=\"SH003\""),
+        "SH003 has it off the shelf"
+    );
+
+    // A warehouse is not a pickup store: refused, nothing changes.
+    let page = b
+        .post_csrf("/pickup-store", &[("store", "WH01"), ("back", "/cart")])
+        .await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.body.contains("没有这家门店"), "{}", page.body);
+    assert!(b.get("/cart").await.body.contains(&store_text));
+
+    // SH002 (not the first store) chosen: checkout offers it first.
+    b.post_csrf("/pickup-store", &[("store", "SH002"), ("back", "/cart")])
+        .await;
+    let checkout = b.get("/checkout").await;
+    assert!(
+        checkout.body.contains("<option value=\"SH002\" selected"),
+        "{}",
+        checkout.body
+    );
+
+    // Home delivery: the chain's price again.
+    b.post_csrf("/pickup-store", &[("store", ""), ("back", "/cart")])
+        .await;
+    let cart = b.get("/cart").await;
+    assert!(cart.body.contains(&chain_text) && !cart.body.contains(&store_text));
+
+    // Checking out for pickup at SH001 remembers it for the cart too.
+    b.get("/checkout?mode=pickup&store=SH001").await;
+    assert!(b.get("/cart").await.body.contains(&store_text));
+}
+crate::both_backends!(
+    the_cart_prices_at_the_chosen_pickup_store,
+    the_cart_prices_at_the_chosen_pickup_store
+);

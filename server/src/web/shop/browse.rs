@@ -10,7 +10,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{cart_count, session, warehouse};
+use super::{cart_count, price_location, session};
 use crate::app::search::{Query as SearchQuery, Sort};
 use crate::app::AppState;
 use crate::error::AppError;
@@ -360,9 +360,14 @@ async fn product(
     let session = session(&state, &ctx).await?;
     let member = session.as_ref().and_then(|s| s.member_id).is_some();
     let count = cart_count(&state, session.as_ref()).await?;
+    let pickup_store = session.as_ref().and_then(|s| s.pickup_store.clone());
     let prices = state
         .catalog_cache
-        .sku_prices(&state.store, &warehouse(&state).await?, &[chosen.id])
+        .sku_prices(
+            &state.store,
+            &price_location(&state, session.as_ref()).await?,
+            &[chosen.id],
+        )
         .await?;
     let price = prices.get(&chosen.id);
     let stores = state
@@ -434,15 +439,29 @@ async fn product(
                 button.btn type="submit" { (ctx.t("加入购物车", "Add to cart")) }
             }
         }
-        div.card {
+        div.card #pickup-stores {
             b { (ctx.t("门店自提", "Pick up in store")) }
+            @if pickup_store.is_some() { p.muted { (ctx.t("价格按所选门店", "Prices at the chosen store")) } }
             @for s in &stores {
-                div.spread style="padding:6px 0;border-bottom:1px solid #eee" {
+                div.spread style="padding:6px 0;border-bottom:1px solid #eee" data-store=(s.location_id) {
                     span { (ctx.lang.pick(&s.name_zh, &s.name_en)) br; span.muted { (s.address) } }
-                    @if s.available > 0 {
-                        span.status.paid { (ctx.t("今天可自提", "Pick up today")) " · " (s.available) }
-                    } @else {
-                        span.status.cancelled { (ctx.t("暂无库存", "Out of stock")) }
+                    span {
+                        @if s.available > 0 {
+                            span.status.paid { (ctx.t("今天可自提", "Pick up today")) " · " (s.available) }
+                        } @else {
+                            span.status.cancelled { (ctx.t("暂无库存", "Out of stock")) }
+                        }
+                        br;
+                        @if pickup_store.as_deref() == Some(s.location_id.as_str()) {
+                            span.status.paid.chosen-store { (ctx.t("已选门店", "Chosen")) }
+                        } @else {
+                            form method="post" action="/pickup-store" {
+                                (ctx.csrf_field())
+                                input type="hidden" name="store" value=(s.location_id);
+                                input type="hidden" name="back" value={ "/p/" (detail.id) "?sku=" (chosen.id) };
+                                button.link type="submit" { (ctx.t("选这家门店", "Choose this store")) }
+                            }
+                        }
                     }
                 }
             }

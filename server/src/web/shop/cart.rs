@@ -1,6 +1,7 @@
 //! The shopper's cart: adding a product (from its page), changing quantities and choosing the
-//! lines to check out, and the cart page with the total the pricing engine gives for the chosen
-//! lines.
+//! lines to check out, choosing the pickup store, and the cart page with the total the pricing
+//! engine gives for the chosen lines — at the chosen pickup store's prices and stock once one is
+//! chosen, else at those of the place delivery ships from.
 
 use axum::extract::{Query, State};
 use axum::response::Response;
@@ -11,7 +12,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::basket::{engine_total, priceable, priced_summary, shown_cart};
-use super::{ensure_session, session, warehouse};
+use super::{ensure_session, price_location, session};
 use crate::app::shop_session;
 use crate::app::AppState;
 use crate::error::AppError;
@@ -24,6 +25,32 @@ pub fn router() -> Router<AppState> {
         .route("/cart", get(cart))
         .route("/cart/add", post(cart_add))
         .route("/cart/update", post(cart_update))
+        .route("/pickup-store", post(choose_pickup_store))
+}
+
+#[derive(Debug, Deserialize)]
+struct PickupStoreForm {
+    /// A store's code; empty for delivery (no pickup store).
+    store: String,
+    back: Option<String>,
+}
+
+/// The shopper chooses the store to pick up at (or none, for delivery): the product page and
+/// the cart then show that store's prices and stock, and checkout offers it first.
+async fn choose_pickup_store(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Form(f): Form<PickupStoreForm>,
+) -> WebResult<Response> {
+    let session = ensure_session(&state, &ctx).await?;
+    let store = Some(f.store.trim()).filter(|s| !s.is_empty());
+    match shop_session::choose_pickup_store(&state, &ctx.sid, &session, store).await {
+        Err(AppError::Invalid { .. }) => {
+            return Err(AppError::field("store", ctx.t("没有这家门店", "No such store")).into())
+        }
+        chosen => chosen?,
+    }
+    Ok(redirect(&local_path(f.back.as_deref())))
 }
 
 #[derive(Debug, Deserialize)]
@@ -49,14 +76,18 @@ async fn cart_add(
         .ok_or_else(|| {
             AppError::field("qty", ctx.t("数量须为 1 到 99", "Quantity must be 1 to 99"))
         })?;
+    let session = ensure_session(&state, &ctx).await?;
     let prices = state
         .catalog_cache
-        .sku_prices(&state.store, &warehouse(&state).await?, &[f.sku])
+        .sku_prices(
+            &state.store,
+            &price_location(&state, Some(&session)).await?,
+            &[f.sku],
+        )
         .await?;
     if !prices.get(&f.sku).is_some_and(|p| p.on_shelf) {
         return Err(AppError::not_found("product").into());
     }
-    let session = ensure_session(&state, &ctx).await?;
     shop_session::change_cart(
         &state,
         session.id,
@@ -118,15 +149,26 @@ async fn cart(
     Query(p): Query<CartParams>,
 ) -> WebResult<Response> {
     let session = session(&state, &ctx).await?;
+    let location = price_location(&state, session.as_ref()).await?;
     let lines = match &session {
-        Some(s) => shown_cart(&state, &ctx, s.id, &warehouse(&state).await?).await?,
+        Some(s) => shown_cart(&state, &ctx, s.id, &location).await?,
         None => Vec::new(),
     };
     let count: i64 = lines.iter().map(|l| l.qty).sum();
     let member = session.as_ref().and_then(|s| s.member_id);
     let selected = priceable(lines.iter().filter(|l| l.selected));
-    let priced = engine_total(&state, &warehouse(&state).await?, member, selected).await;
+    let priced = engine_total(&state, &location, member, selected).await;
     let index = state.search.get(&state.store).await?;
+    let pickup_store = session.as_ref().and_then(|s| s.pickup_store.clone());
+    let stores: Vec<_> = storage::locations::list(&state.store)
+        .await?
+        .into_iter()
+        .filter(|l| l.kind == "store")
+        .collect();
+    let checkout = match &pickup_store {
+        Some(store) => format!("/checkout?mode=pickup&store={store}"),
+        None => "/checkout".to_owned(),
+    };
     let body = html! {
         @if p.error.is_some() { div.notice.err { (ctx.t("数量须为 0 到 99", "Quantity must be 0 to 99")) } }
         @if lines.is_empty() {
@@ -153,15 +195,35 @@ async fn cart(
                         button.link type="submit" name="action" value="remove" { (ctx.t("删除", "Remove")) }
                     }
                     @if l.qty > l.available {
-                        p.field-error { (ctx.t("库存紧张：配送仓仅剩 ", "Low stock: the delivery warehouse has only ")) (l.available) (ctx.t(" 件，可选门店自提", "; try store pickup")) }
+                        @if pickup_store.is_some() {
+                            p.field-error { (ctx.t("库存紧张：该门店仅剩 ", "Low stock: this store has only ")) (l.available) (ctx.t(" 件，可换一家门店", "; try another store")) }
+                        } @else {
+                            p.field-error { (ctx.t("库存紧张：配送仓仅剩 ", "Low stock: the delivery warehouse has only ")) (l.available) (ctx.t(" 件，可选门店自提", "; try store pickup")) }
+                        }
                     }
                 }
             }
         }
         @if !lines.is_empty() {
+            form.card #pickup-store method="post" action="/pickup-store" {
+                (ctx.csrf_field())
+                input type="hidden" name="back" value="/cart";
+                label for="pickup-store-choice" { (ctx.t("价格与库存按", "Prices and stock at")) }
+                div.row {
+                    select #pickup-store-choice name="store" {
+                        option value="" selected[pickup_store.is_none()] { (ctx.t("配送到家", "Home delivery")) }
+                        @for s in &stores {
+                            option value=(s.id) selected[pickup_store.as_deref() == Some(s.id.as_str())] {
+                                (ctx.t("到店自提：", "Pick up at ")) (ctx.lang.pick(&s.name_zh, &s.name_en))
+                            }
+                        }
+                    }
+                    button.btn.secondary type="submit" { (ctx.t("更新", "Update")) }
+                }
+            }
             div.card.spread {
                 div { (priced_summary(&ctx, priced.as_ref())) }
-                a.btn href="/checkout" { (ctx.t("去结算", "Check out")) }
+                a.btn href=(checkout) { (ctx.t("去结算", "Check out")) }
             }
         }
     };

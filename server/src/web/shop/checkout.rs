@@ -96,6 +96,7 @@ async fn checkout(
     };
     let session = session(&state, &ctx).await?;
     let (session_id, member) = require_member(session.as_ref(), "/checkout")?;
+    let form = with_pickup_store(&state, &ctx, session.as_ref(), form).await?;
     checkout_page(
         &state,
         &ctx,
@@ -116,6 +117,7 @@ async fn total(
 ) -> WebResult<Response> {
     let session = session(&state, &ctx).await?;
     let (session_id, member) = require_member(session.as_ref(), "/checkout")?;
+    let form = with_pickup_store(&state, &ctx, session.as_ref(), form).await?;
     checkout_page(
         &state,
         &ctx,
@@ -125,6 +127,38 @@ async fn total(
         None,
     )
     .await
+}
+
+/// The form with the pickup store the shopper chose before when it names none; a pickup store
+/// it names is remembered as the shopper's choice (the cart then prices there too).
+async fn with_pickup_store(
+    state: &AppState,
+    ctx: &Ctx,
+    session: Option<&storage::web::WebSession>,
+    form: CheckoutForm,
+) -> WebResult<CheckoutForm> {
+    let Some(session) = session else {
+        return Ok(form);
+    };
+    let named = form
+        .store
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    match named {
+        None => Ok(CheckoutForm {
+            store: session.pickup_store.clone(),
+            ..form
+        }),
+        Some(store) if form.mode.as_deref() != Some("delivery") => {
+            match shop_session::choose_pickup_store(state, &ctx.sid, session, Some(store)).await {
+                // Not a store: the page falls back to the first store, as before.
+                Ok(()) | Err(AppError::Invalid { .. }) => Ok(form),
+                Err(e) => Err(e.into()),
+            }
+        }
+        Some(_) => Ok(form),
+    }
 }
 
 async fn checkout_page(

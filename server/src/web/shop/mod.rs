@@ -61,6 +61,15 @@ async fn warehouse(state: &AppState) -> WebResult<String> {
     Ok(crate::app::checkout::default_delivery_location(state).await?)
 }
 
+/// Where the shop prices the product page and the cart: the pickup store the shopper chose,
+/// else where delivery ships from ([`warehouse`]).
+async fn price_location(state: &AppState, session: Option<&WebSession>) -> WebResult<String> {
+    match session.and_then(|s| s.pickup_store.clone()) {
+        Some(store) => Ok(store),
+        None => warehouse(state).await,
+    }
+}
+
 /// Where the JSAPI pages live (`/pay/wechat/{payment}`): WeChat opens its payment sheet only for
 /// a page right in a directory registered as the merchant's JSAPI payment directory
 /// (支付授权目录, matched exactly), so every JSAPI page sits in this one directory.
@@ -99,6 +108,7 @@ pub fn require_member(session: Option<&WebSession>, back: &str) -> WebResult<(Uu
         Some(WebSession {
             id,
             member_id: Some(m),
+            ..
         }) => Ok((*id, *m)),
         _ => Err(WebError::Redirect(format!(
             "/login?back={}",

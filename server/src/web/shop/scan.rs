@@ -63,6 +63,7 @@ async fn scan_page(
         Some(&storage::web::WebSession {
             id: web,
             member_id: None,
+            pickup_store: None,
         }),
     )
     .await?;
