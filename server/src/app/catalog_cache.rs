@@ -1,6 +1,6 @@
 //! A short-lived read-through cache of what the hot paths read on every request: SKU prices at
-//! a location and the locations themselves (every order), and products with their SKUs and
-//! their availability by store (every product page in the shop). Entries live `ttl` (one second
+//! a location and the locations themselves (every order), and products with their SKUs, images,
+//! availability by store and the running promotions (every product page in the shop). Entries live `ttl` (one second
 //! by default), so a price or stock change reaches online checkout and the shop on every server
 //! instance within that time, while a flash sale or a busy product page reads the database once
 //! per second instead of once per request. Stock is still checked for real when an order
@@ -15,6 +15,8 @@ use uuid::Uuid;
 use crate::error::{AppError, AppResult};
 use crate::storage::catalog::{ProductDetail, SkuPrice};
 use crate::storage::locations::Location;
+use crate::storage::product_images::ProductImage;
+use crate::storage::promotions::PromotionView;
 use crate::storage::stock::StoreAvailability;
 use crate::storage::{self, Store};
 
@@ -28,6 +30,8 @@ pub struct CatalogCache {
     locations: Mutex<HashMap<String, Entry<Location>>>,
     products: Mutex<HashMap<Uuid, Entry<ProductDetail>>>,
     availability: Mutex<HashMap<Uuid, Entry<Vec<StoreAvailability>>>>,
+    images: Mutex<HashMap<Uuid, Entry<Vec<ProductImage>>>>,
+    promotions: Mutex<HashMap<(), Entry<Vec<PromotionView>>>>,
     refresh: tokio::sync::Mutex<()>,
 }
 
@@ -78,6 +82,8 @@ impl CatalogCache {
             locations: Mutex::default(),
             products: Mutex::default(),
             availability: Mutex::default(),
+            images: Mutex::default(),
+            promotions: Mutex::default(),
             refresh: tokio::sync::Mutex::new(()),
         }
     }
@@ -191,19 +197,63 @@ impl CatalogCache {
         store: &Store,
         sku_id: Uuid,
     ) -> AppResult<Vec<StoreAvailability>> {
-        if let Some(Some(stores)) = fresh(&self.availability, &sku_id, self.ttl)? {
-            return Ok(stores);
-        }
-        let now = Instant::now();
-        let stores = storage::stock::availability(store, sku_id).await?;
-        remember(
+        self.read_through(
             &self.availability,
             sku_id,
-            now,
-            Some(stores.clone()),
-            self.ttl,
-            50_000,
-        )?;
-        Ok(stores)
+            storage::stock::availability(store, sku_id),
+        )
+        .await
+    }
+
+    /// A product's images in their order, as the product page shows them.
+    pub async fn product_images(
+        &self,
+        store: &Store,
+        product_id: Uuid,
+    ) -> AppResult<Vec<ProductImage>> {
+        self.read_through(
+            &self.images,
+            product_id,
+            storage::product_images::list(store, product_id),
+        )
+        .await
+    }
+
+    /// Drops a product's images (changed on this instance: its next page shows the change at
+    /// once; other instances show it within the cache's `ttl`).
+    pub fn forget_images(&self, product_id: Uuid) {
+        if let Ok(mut images) = self.images.lock() {
+            images.remove(&product_id);
+        }
+    }
+
+    /// The current promotions (running or about to), as the product page reads its flash sale.
+    pub async fn current_promotions(&self, store: &Store) -> AppResult<Vec<PromotionView>> {
+        self.read_through(
+            &self.promotions,
+            (),
+            storage::promotions::list(store, true, 200),
+        )
+        .await
+    }
+
+    /// The fresh entry of `map` under `key`, else what `load` reads, kept for the cache's `ttl`.
+    async fn read_through<K, T>(
+        &self,
+        map: &Mutex<HashMap<K, Entry<T>>>,
+        key: K,
+        load: impl std::future::Future<Output = AppResult<T>>,
+    ) -> AppResult<T>
+    where
+        K: std::hash::Hash + Eq,
+        T: Clone,
+    {
+        if let Some(Some(value)) = fresh(map, &key, self.ttl)? {
+            return Ok(value);
+        }
+        let now = Instant::now();
+        let value = load.await?;
+        remember(map, key, now, Some(value.clone()), self.ttl, 50_000)?;
+        Ok(value)
     }
 }

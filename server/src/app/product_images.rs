@@ -45,6 +45,7 @@ pub async fn add(
     let added =
         storage::product_images::add(&state.store, product_id, client_id, &image, actor).await?;
     state.search.invalidate();
+    state.catalog_cache.forget_images(product_id);
     Ok(added)
 }
 
@@ -57,6 +58,7 @@ pub async fn reorder(
 ) -> AppResult<Vec<ProductImage>> {
     let images = storage::product_images::reorder(&state.store, product_id, order, actor).await?;
     state.search.invalidate();
+    state.catalog_cache.forget_images(product_id);
     Ok(images)
 }
 
@@ -98,5 +100,6 @@ pub async fn remove(
     let removed =
         storage::product_images::remove(&state.store, product_id, image_id, actor).await?;
     state.search.invalidate();
+    state.catalog_cache.forget_images(product_id);
     Ok(removed)
 }

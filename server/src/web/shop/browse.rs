@@ -375,9 +375,14 @@ async fn product(
         .availability(&state.store, chosen.id)
         .await?;
     let name = ctx.lang.pick(&detail.name_zh, &detail.name_en);
-    let images = crate::storage::product_images::list(&state.store, detail.id).await?;
+    let images = state
+        .catalog_cache
+        .product_images(&state.store, detail.id)
+        .await?;
     let now = chrono::Utc::now();
-    let flash = crate::storage::promotions::list(&state.store, true, 200)
+    let flash = state
+        .catalog_cache
+        .current_promotions(&state.store)
         .await?
         .into_iter()
         .filter(|p| {
