@@ -101,12 +101,7 @@ impl<K: SortKey> Cursor<K> {
     /// Reads a cursor made by [`Cursor::encode`]; a 400 `bad_cursor` when the text is not one
     /// (for this list's kind of key).
     pub fn decode(text: &str) -> AppResult<Self> {
-        let bad = || {
-            AppError::bad_request(
-                BAD_CURSOR,
-                "the page cursor is not valid; go back to the first page",
-            )
-        };
+        let bad = bad_cursor;
         if text.len() > MAX_CURSOR_LEN {
             return Err(bad());
         }
@@ -128,10 +123,31 @@ impl<K: SortKey> Cursor<K> {
             .map(Self::decode)
             .transpose()
     }
+
+    /// The position as the `(key, id)` pair a storage filter's `after` takes, with the id
+    /// parsed as a UUID; a 400 `bad_cursor` when it is not one.
+    pub fn uuid_pair(&self) -> AppResult<(K, uuid::Uuid)> {
+        let id = self.id.parse().map_err(|_| bad_cursor())?;
+        Ok((self.key.clone(), id))
+    }
+}
+
+/// A cursor from a query string as the `(key, UUID)` pair of a storage filter's `after` (see
+/// [`Cursor::parse`] and [`Cursor::uuid_pair`]).
+pub fn uuid_after<K: SortKey>(text: Option<&str>) -> AppResult<Option<(K, uuid::Uuid)>> {
+    Cursor::<K>::parse(text)?.map(|c| c.uuid_pair()).transpose()
 }
 
 /// The machine code of a malformed cursor (a 400).
 pub const BAD_CURSOR: &str = "bad_cursor";
+
+/// The error of a malformed cursor: a 400 `bad_cursor`.
+pub fn bad_cursor() -> AppError {
+    AppError::bad_request(
+        BAD_CURSOR,
+        "the page cursor is not valid; go back to the first page",
+    )
+}
 
 /// Which way a list runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,6 +230,9 @@ mod tests {
         assert_eq!(Cursor::<String>::decode(&code.encode()).ok(), Some(code));
         assert_eq!(Cursor::<i64>::parse(None).ok(), Some(None));
         assert_eq!(Cursor::<i64>::parse(Some(" ")).ok(), Some(None));
+        let pair = uuid_after::<i64>(Some(&Cursor::new(5, id).encode())).ok();
+        assert_eq!(pair, Some(Some((5, id))));
+        assert!(uuid_after::<i64>(Some(&Cursor::new(5, "SKU-1").encode())).is_err());
     }
 
     #[test]
