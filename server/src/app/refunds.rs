@@ -409,7 +409,8 @@ pub async fn awaiting_approval(
     staff: &StaffActor,
 ) -> AppResult<Vec<AwaitingRefund>> {
     let scope = approver_scope(staff)?;
-    storage::refunds::awaiting_approval(&state.store, scope.as_deref(), 500).await
+    let page = storage::refunds::awaiting_approval(&state.store, scope.as_deref(), None, 500);
+    Ok(page.await?.items)
 }
 
 /// The refund `id`; 404 when there is none.

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::paging::{self, Cursor, Order, Page};
 use super::{col, from_ms, now_ms, uuid_col, Store, Tx};
 use crate::error::{AppError, AppResult};
 
@@ -809,6 +810,8 @@ pub async fn ratings_report(store: &Store) -> AppResult<RatingsReport> {
 /// One after-sale notice of a member.
 #[derive(Clone, Debug)]
 pub struct CaseNotice {
+    /// The notice's id.
+    pub id: Uuid,
     /// The case.
     pub after_sale_id: Uuid,
     /// The order.
@@ -823,19 +826,33 @@ pub struct CaseNotice {
     pub read: bool,
 }
 
-/// The member's newest after-sale notices, newest first.
-pub async fn notices(store: &Store, member: Uuid, limit: i64) -> AppResult<Vec<CaseNotice>> {
-    let rows = sqlx::query(
-        "SELECT after_sale_id, order_id, order_no, step, created_at, read_at FROM after_sale_notices \
-         WHERE member_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
+/// A page of the member's after-sale notices, newest first (keyset on time then id, from
+/// `cursor`).
+pub async fn notices(
+    store: &Store,
+    member: Uuid,
+    cursor: Option<&Cursor>,
+    limit: i64,
+) -> AppResult<Page<CaseNotice>> {
+    let limit = limit.clamp(1, 200);
+    let rows = paging::bind(
+        sqlx::query(&format!(
+            "SELECT id, after_sale_id, order_id, order_no, step, created_at, read_at \
+             FROM after_sale_notices WHERE member_id = $1 AND {} {} LIMIT $2",
+            paging::after("created_at", "id", 3, Order::Desc),
+            paging::order_by("created_at", "id", Order::Desc),
+        ))
+        .bind(member.to_string())
+        .bind(paging::fetch_limit(limit)),
+        cursor,
     )
-    .bind(member.to_string())
-    .bind(limit.clamp(1, 200))
     .fetch_all(store.reader())
     .await?;
-    rows.iter()
+    let rows = rows
+        .iter()
         .map(|r| {
             Ok(CaseNotice {
+                id: uuid_col(r, "id")?,
                 after_sale_id: uuid_col(r, "after_sale_id")?,
                 order_id: uuid_col(r, "order_id")?,
                 order_no: col(r, "order_no")?,
@@ -844,7 +861,10 @@ pub async fn notices(store: &Store, member: Uuid, limit: i64) -> AppResult<Vec<C
                 read: col::<Option<i64>>(r, "read_at")?.is_some(),
             })
         })
-        .collect()
+        .collect::<AppResult<Vec<_>>>()?;
+    Ok(paging::page(rows, limit, |n| {
+        Cursor::new(n.created_at.timestamp_millis(), n.id)
+    }))
 }
 
 /// How many of the member's after-sale notices are unread.

@@ -49,6 +49,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::paging::{self, Cursor, Order};
 use super::{audit, col, from_ms, now_ms, uuid_col, Dialect, Store, Tx};
 use crate::error::{AppError, AppResult};
 use crate::secrets::{Keys, SealedField};
@@ -182,14 +183,8 @@ pub struct BalanceEntry {
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
-/// A page of a ledger, newest first.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Page<T> {
-    /// The rows.
-    pub items: Vec<T>,
-    /// Pass as `cursor` for the next (older) page; absent on the last page.
-    pub next_cursor: Option<String>,
-}
+/// A page of a ledger, newest first (the shared keyset page).
+pub use super::paging::Page;
 
 /// The outcome of a registration.
 #[derive(Debug, Clone)]
@@ -1255,26 +1250,31 @@ pub async fn topups_by_actor_since(
     ))
 }
 
-/// A ledger cursor: `<created_at>.<row id>` of the last row of the previous page.
-fn parse_cursor(cursor: Option<&str>) -> AppResult<(Option<i64>, String)> {
-    let Some(cursor) = cursor else {
-        return Ok((None, String::new()));
-    };
-    let bad = || AppError::field("cursor", "malformed cursor; pass next_cursor as given");
-    let (at, id) = cursor.split_once('.').ok_or_else(bad)?;
-    let at: i64 = at.parse().map_err(|_| bad())?;
-    let id: Uuid = id.parse().map_err(|_| bad())?;
-    Ok((Some(at), id.to_string()))
-}
-
-fn next_cursor<T>(items: &[T], limit: i64, key: impl Fn(&T) -> (i64, Uuid)) -> Option<String> {
-    if (items.len() as i64) < limit {
-        return None;
-    }
-    items.last().map(|last| {
-        let (at, id) = key(last);
-        format!("{at}.{id}")
-    })
+/// A page of one member's rows of a ledger table, newest first (keyset on time then id).
+async fn ledger_page<T>(
+    store: &Store,
+    select: &str,
+    member_id: Uuid,
+    cursor: Option<&str>,
+    limit: i64,
+    entry: fn(&sqlx::any::AnyRow) -> AppResult<T>,
+    key: impl Fn(&T) -> Cursor,
+) -> AppResult<Page<T>> {
+    let cursor = Cursor::<i64>::parse(cursor)?;
+    let rows = paging::bind(
+        sqlx::query(&format!(
+            "{select} WHERE member_id = $1 AND {} {} LIMIT $2",
+            paging::after("created_at", "id", 3, Order::Desc),
+            paging::order_by("created_at", "id", Order::Desc),
+        ))
+        .bind(member_id.to_string())
+        .bind(paging::fetch_limit(limit)),
+        cursor.as_ref(),
+    )
+    .fetch_all(store.reader())
+    .await?;
+    let items = rows.iter().map(entry).collect::<AppResult<Vec<_>>>()?;
+    Ok(paging::page(items, limit, key))
 }
 
 /// A page of the member's points ledger, newest first.
@@ -1284,24 +1284,17 @@ pub async fn points_page(
     cursor: Option<&str>,
     limit: i64,
 ) -> AppResult<Page<PointsEntry>> {
-    let (before_at, before_id) = parse_cursor(cursor)?;
-    let rows = sqlx::query(&format!(
-        "SELECT {POINTS_COLUMNS} FROM points_ledger WHERE member_id = $1 \
-         AND ($2 IS NULL OR created_at < $2 OR (created_at = $2 AND id < $3)) \
-         ORDER BY created_at DESC, id DESC LIMIT $4"
-    ))
-    .bind(member_id.to_string())
-    .bind(before_at)
-    .bind(before_id)
-    .bind(limit)
-    .fetch_all(store.reader())
-    .await?;
-    let items = rows
-        .iter()
-        .map(points_entry)
-        .collect::<AppResult<Vec<_>>>()?;
-    let next_cursor = next_cursor(&items, limit, |e| (e.created_at.timestamp_millis(), e.id));
-    Ok(Page { items, next_cursor })
+    let select = format!("SELECT {POINTS_COLUMNS} FROM points_ledger");
+    ledger_page(
+        store,
+        &select,
+        member_id,
+        cursor,
+        limit,
+        points_entry,
+        |e| Cursor::new(e.created_at.timestamp_millis(), e.id),
+    )
+    .await
 }
 
 /// A page of the member's stored-balance ledger, newest first.
@@ -1311,24 +1304,17 @@ pub async fn balance_page(
     cursor: Option<&str>,
     limit: i64,
 ) -> AppResult<Page<BalanceEntry>> {
-    let (before_at, before_id) = parse_cursor(cursor)?;
-    let rows = sqlx::query(&format!(
-        "SELECT {BALANCE_COLUMNS} FROM balance_ledger WHERE member_id = $1 \
-         AND ($2 IS NULL OR created_at < $2 OR (created_at = $2 AND id < $3)) \
-         ORDER BY created_at DESC, id DESC LIMIT $4"
-    ))
-    .bind(member_id.to_string())
-    .bind(before_at)
-    .bind(before_id)
-    .bind(limit)
-    .fetch_all(store.reader())
-    .await?;
-    let items = rows
-        .iter()
-        .map(balance_entry)
-        .collect::<AppResult<Vec<_>>>()?;
-    let next_cursor = next_cursor(&items, limit, |e| (e.created_at.timestamp_millis(), e.id));
-    Ok(Page { items, next_cursor })
+    let select = format!("SELECT {BALANCE_COLUMNS} FROM balance_ledger");
+    ledger_page(
+        store,
+        &select,
+        member_id,
+        cursor,
+        limit,
+        balance_entry,
+        |e| Cursor::new(e.created_at.timestamp_millis(), e.id),
+    )
+    .await
 }
 
 /// `(due, consumed, expired)` of one member at `now_ms` (see the module documentation).
@@ -1652,15 +1638,5 @@ mod tests {
             ..PointsRules::default()
         };
         assert_eq!(expiry_for(&never, at), None);
-    }
-
-    #[test]
-    fn cursors() {
-        assert!(parse_cursor(None).is_ok());
-        let id = retail_domain::ids::new_id();
-        let parsed = parse_cursor(Some(&format!("123.{id}"))).ok();
-        assert_eq!(parsed, Some((Some(123), id.to_string())));
-        assert!(parse_cursor(Some("x")).is_err());
-        assert!(parse_cursor(Some("1.nope")).is_err());
     }
 }

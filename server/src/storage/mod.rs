@@ -33,6 +33,7 @@ pub mod media;
 pub mod members;
 pub mod notices;
 pub mod orders;
+pub mod paging;
 pub mod payment_review;
 pub mod payments;
 pub mod privacy;

@@ -7,6 +7,7 @@ use retail_domain::order::{Channel, OrderStatus};
 use uuid::Uuid;
 
 use super::orders::OrderHead;
+use super::paging::{self, Cursor, Order, Page};
 use super::{col, from_ms, now_ms, uuid_col, Store, Tx};
 use crate::error::AppResult;
 
@@ -154,34 +155,52 @@ pub async fn record_moves_in_tx(
     .await
 }
 
-/// The member's newest notices, newest first.
-pub async fn recent(store: &Store, member: Uuid, limit: i64) -> AppResult<Vec<Notice>> {
-    let rows = sqlx::query(
-        "SELECT id, order_id, order_no, location_id, kind, created_at, read_at FROM member_notices \
-         WHERE member_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
+/// A page of the member's notices, newest first (keyset on time then id, from `cursor`).
+pub async fn recent(
+    store: &Store,
+    member: Uuid,
+    cursor: Option<&Cursor>,
+    limit: i64,
+) -> AppResult<Page<Notice>> {
+    let limit = limit.clamp(1, 200);
+    let rows = paging::bind(
+        sqlx::query(&format!(
+            "SELECT id, order_id, order_no, location_id, kind, created_at, read_at FROM member_notices \
+             WHERE member_id = $1 AND {} {} LIMIT $2",
+            paging::after("created_at", "id", 3, Order::Desc),
+            paging::order_by("created_at", "id", Order::Desc),
+        ))
+        .bind(member.to_string())
+        .bind(paging::fetch_limit(limit)),
+        cursor,
     )
-    .bind(member.to_string())
-    .bind(limit.clamp(1, 200))
     .fetch_all(store.reader())
     .await?;
-    let mut notices = Vec::with_capacity(rows.len());
+    // Paged on every row, then the kinds this version does not know are left out.
+    let mut keyed = Vec::with_capacity(rows.len());
     for row in &rows {
+        let id = uuid_col(row, "id")?;
+        let created_at: i64 = col(row, "created_at")?;
         let kind: String = col(row, "kind")?;
-        let Some(kind) = NoticeKind::parse(&kind) else {
-            continue; // a kind this version does not know
+        let notice = match NoticeKind::parse(&kind) {
+            Some(kind) => Some(Notice {
+                id,
+                order_id: uuid_col(row, "order_id")?,
+                order_no: col(row, "order_no")?,
+                location_id: col(row, "location_id")?,
+                kind,
+                created_at: from_ms(created_at),
+                read: col::<Option<i64>>(row, "read_at")?.is_some(),
+            }),
+            None => None,
         };
-        let read_at: Option<i64> = col(row, "read_at")?;
-        notices.push(Notice {
-            id: uuid_col(row, "id")?,
-            order_id: uuid_col(row, "order_id")?,
-            order_no: col(row, "order_no")?,
-            location_id: col(row, "location_id")?,
-            kind,
-            created_at: from_ms(col(row, "created_at")?),
-            read: read_at.is_some(),
-        });
+        keyed.push((Cursor::new(created_at, id), notice));
     }
-    Ok(notices)
+    let page = paging::page(keyed, limit, |(at, _)| at.clone());
+    Ok(Page {
+        items: page.items.into_iter().filter_map(|(_, n)| n).collect(),
+        next_cursor: page.next_cursor,
+    })
 }
 
 /// How many of the member's notices are unread (about orders and about after-sales).

@@ -14,6 +14,7 @@ use sqlx::any::AnyRow;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::paging::{self, Cursor, Order, Page};
 use super::{col, now_ms, uuid_col, Store, Tx};
 use crate::error::{AppError, AppResult};
 
@@ -314,24 +315,31 @@ pub struct AwaitingRefund {
 const AWAITING: &str = "FROM payment_refunds r JOIN orders o ON o.id = r.order_id \
      WHERE r.state = 'awaiting_approval' AND ($1 IS NULL OR o.location_id = $1)";
 
-/// Refunds waiting for approval, oldest first: of the orders of `location` (a store code), or of
-/// every store when `None`; at most `limit`.
+/// A page of the refunds waiting for approval, oldest first (keyset on request time then id,
+/// from `cursor`): of the orders of `location` (a store code), or of every store when `None`.
 pub async fn awaiting_approval(
     store: &Store,
     location: Option<&str>,
+    cursor: Option<&Cursor>,
     limit: i64,
-) -> AppResult<Vec<AwaitingRefund>> {
-    let rows = sqlx::query(&format!(
-        "SELECT r.id, r.payment_id, r.order_id, r.method, r.amount_fen, r.reason, r.source, \
-         r.source_id, r.state, r.provider_refund_id, r.requested_by, r.approved_by, \
-         r.rejected_by, r.rejected_reason, r.attempts, r.last_error, r.created_at, r.updated_at, \
-         o.order_no, o.location_id {AWAITING} ORDER BY r.created_at, r.id LIMIT $2"
-    ))
-    .bind(location)
-    .bind(limit)
+) -> AppResult<Page<AwaitingRefund>> {
+    let rows = paging::bind(
+        sqlx::query(&format!(
+            "SELECT r.id, r.payment_id, r.order_id, r.method, r.amount_fen, r.reason, r.source, \
+             r.source_id, r.state, r.provider_refund_id, r.requested_by, r.approved_by, \
+             r.rejected_by, r.rejected_reason, r.attempts, r.last_error, r.created_at, r.updated_at, \
+             o.order_no, o.location_id {AWAITING} AND {} {} LIMIT $2",
+            paging::after("r.created_at", "r.id", 3, Order::Asc),
+            paging::order_by("r.created_at", "r.id", Order::Asc),
+        ))
+        .bind(location)
+        .bind(paging::fetch_limit(limit)),
+        cursor,
+    )
     .fetch_all(store.reader())
     .await?;
-    rows.iter()
+    let rows = rows
+        .iter()
         .map(|row| {
             Ok(AwaitingRefund {
                 refund: refund(row)?,
@@ -339,7 +347,10 @@ pub async fn awaiting_approval(
                 location_id: col(row, "location_id")?,
             })
         })
-        .collect()
+        .collect::<AppResult<Vec<_>>>()?;
+    Ok(paging::page(rows, limit, |w| {
+        Cursor::new(w.refund.created_at, w.refund.id)
+    }))
 }
 
 /// How many refunds wait for approval: of the orders of `location`, or of every store.

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use uuid::Uuid;
 
+use super::paging::{self, Cursor, Order, Page};
 use super::{col, now_ms, placeholders, uuid_col, Store};
 use crate::error::{AppError, AppResult};
 
@@ -506,39 +507,47 @@ pub struct OrderQuery {
     pub number: Option<String>,
     /// Created at or after (ms).
     pub since: Option<i64>,
+    /// Start after this order (the last of the previous page; keyset on creation time then id).
+    pub cursor: Option<Cursor>,
     /// At most this many.
     pub limit: i64,
 }
 
-/// Orders, newest first.
-pub async fn orders(store: &Store, q: &OrderQuery) -> AppResult<Vec<OrderRow>> {
-    let mut sql = String::from(
+/// A page of orders, newest first.
+pub async fn orders(store: &Store, q: &OrderQuery) -> AppResult<Page<OrderRow>> {
+    let mut sql = format!(
         "SELECT id, order_no, channel, fulfilment, status, location_id, total_fen, created_at \
          FROM orders WHERE ($1 IS NULL OR location_id = $1) AND ($2 IS NULL OR member_id = $2) \
-         AND ($3 IS NULL OR order_no LIKE $3) AND ($4 IS NULL OR created_at >= $4)",
+         AND ($3 IS NULL OR order_no LIKE $3) AND ($4 IS NULL OR created_at >= $4) AND {}",
+        paging::after("created_at", "id", 6, Order::Desc)
     );
     if !q.statuses.is_empty() {
         sql.push_str(&format!(
             " AND status IN ({})",
-            placeholders(6, q.statuses.len())
+            placeholders(8, q.statuses.len())
         ));
     }
-    sql.push_str(" ORDER BY created_at DESC, id DESC LIMIT $5");
+    sql.push_str(&format!(
+        " {} LIMIT $5",
+        paging::order_by("created_at", "id", Order::Desc)
+    ));
     let like = q
         .number
         .as_ref()
         .map(|n| format!("%{}%", n.to_uppercase().replace(['%', '_', '\\'], "")));
-    let mut query = sqlx::query(&sql)
+    let query = sqlx::query(&sql)
         .bind(q.location.as_deref())
         .bind(q.member.map(|m| m.to_string()))
         .bind(like)
         .bind(q.since)
-        .bind(q.limit.max(1));
+        .bind(paging::fetch_limit(q.limit));
+    let mut query = paging::bind(query, q.cursor.as_ref());
     for s in &q.statuses {
         query = query.bind(s.as_str());
     }
     let rows = query.fetch_all(store.writer()).await?;
-    rows.iter()
+    let rows = rows
+        .iter()
         .map(|r| {
             Ok(OrderRow {
                 id: uuid_col(r, "id")?,
@@ -551,7 +560,10 @@ pub async fn orders(store: &Store, q: &OrderQuery) -> AppResult<Vec<OrderRow>> {
                 created_at: col(r, "created_at")?,
             })
         })
-        .collect()
+        .collect::<AppResult<Vec<_>>>()?;
+    Ok(paging::page(rows, q.limit, |o| {
+        Cursor::new(o.created_at, o.id)
+    }))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -410,6 +410,50 @@ pub fn urlencode(s: &str) -> String {
     out
 }
 
+/// The query string of a list's page: the filters that have a value, then the page's cursor
+/// as `param`.
+pub fn list_query(filters: &[(&str, &str)], param: &str, cursor: Option<&str>) -> String {
+    filters
+        .iter()
+        .map(|(k, v)| (*k, *v))
+        .chain(cursor.map(|c| (param, c)))
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("{k}={}", urlencode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// The links under a paged list at `path` (keyset paging, [`crate::storage::paging`]):
+/// "First page" when this is not the first one (a cursor in `param`, `current`), and "Next
+/// page" with the next page's cursor when there is one; both keep the list's `filters`. The
+/// links' ids are `param` with `-first` and `-next`.
+pub fn pager(
+    ctx: &Ctx,
+    path: &str,
+    filters: &[(&str, &str)],
+    param: &str,
+    current: Option<&str>,
+    next: Option<&str>,
+) -> Markup {
+    let link = |c: Option<&str>| {
+        let query = list_query(filters, param, c);
+        if query.is_empty() {
+            path.to_owned()
+        } else {
+            format!("{path}?{query}")
+        }
+    };
+    let first = current.is_some_and(|c| !c.trim().is_empty());
+    html! {
+        @if first || next.is_some() {
+            nav.row.pager aria-label=(ctx.t("翻页", "Pages")) {
+                @if first { a.btn.secondary id={ (param) "-first" } rel="first" href=(link(None)) { (ctx.t("第一页", "First page")) } }
+                @if let Some(next) = next { a.btn.secondary id={ (param) "-next" } rel="next" href=(link(Some(next))) { (ctx.t("下一页", "Next page")) } }
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Errors and responses
 // ---------------------------------------------------------------------------------------------
@@ -514,6 +558,15 @@ impl IntoResponse for WebError {
                         "服务暂时不可用，请稍后再试。",
                         "The service is busy; please try again shortly.",
                     ),
+                    AppError::Invalid { code, .. }
+                        if *code == crate::storage::paging::BAD_CURSOR =>
+                    {
+                        error_page(
+                            status,
+                            "翻页链接无效，请从第一页重新开始。",
+                            "This page link is not valid; start again from the first page.",
+                        )
+                    }
                     other => {
                         // Validation and conflict messages are written for people.
                         let msg = other.to_string();

@@ -23,6 +23,7 @@ mod http_safety;
 mod lane_code_pay;
 mod lane_pay;
 mod lane_staff;
+mod list_paging;
 mod media;
 mod members;
 mod orders;

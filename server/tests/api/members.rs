@@ -442,7 +442,7 @@ async fn manual_point_adjustments(app: TestApp) {
             Some(&cashier),
         )
         .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a malformed cursor");
 
     // Audited.
     let (status, audit) = app

@@ -522,11 +522,12 @@ async fn plain_notices_are_applied_together_by_the_same_rules(app: TestApp) {
                     .unwrap();
                 let stored: i64 = sqlx::Row::get(&row, "points_earned");
                 assert_eq!(stored, head.points_earned);
-                let notices = retail_server::storage::notices::recent(&app.state.store, member, 20)
-                    .await
-                    .unwrap();
+                let notices =
+                    retail_server::storage::notices::recent(&app.state.store, member, None, 20)
+                        .await
+                        .unwrap();
                 assert!(
-                    notices.iter().any(|n| n.order_id == head.id),
+                    notices.items.iter().any(|n| n.order_id == head.id),
                     "the member is told of {}",
                     head.order_no
                 );

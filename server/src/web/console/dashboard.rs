@@ -54,6 +54,7 @@ async fn dashboard(
     )
     .await?;
     let waiting: Vec<_> = waiting
+        .items
         .into_iter()
         .filter(|o| o.fulfilment == "pickup")
         .collect();

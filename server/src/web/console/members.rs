@@ -11,13 +11,13 @@ use maud::html;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::NoticeParams;
 use crate::actor::{Role, StaffActor};
 use crate::app::AppState;
 use crate::error::AppError;
 use crate::storage;
+use crate::storage::paging::PAGE_SIZE;
 use crate::web::{
-    console_page, field, redirect, when, yuan, Ctx, FieldErrors, Form, Staff, WebResult,
+    console_page, field, pager, redirect, when, yuan, Ctx, FieldErrors, Form, Staff, WebResult,
 };
 
 /// Member routes.
@@ -101,6 +101,16 @@ struct PointsForm {
     reason: Option<String>,
 }
 
+/// A member's page: the notice after an adjustment and where each ledger's page starts.
+#[derive(Debug, Deserialize, Default)]
+struct MemberPageParams {
+    done: Option<String>,
+    /// The points ledger's page cursor.
+    points: Option<String>,
+    /// The balance ledger's page cursor.
+    balance: Option<String>,
+}
+
 async fn member_view(
     state: &AppState,
     ctx: &Ctx,
@@ -108,11 +118,14 @@ async fn member_view(
     id: Uuid,
     form: &PointsForm,
     errors: &FieldErrors,
-    done: bool,
+    params: &MemberPageParams,
 ) -> WebResult<Response> {
     let m = storage::members::get(&state.store, &state.keys, &state.settings.points, id).await?;
-    let points = storage::members::points_page(&state.store, id, None, 50).await?;
-    let balance = storage::members::balance_page(&state.store, id, None, 50).await?;
+    let (points_at, balance_at) = (params.points.as_deref(), params.balance.as_deref());
+    let points = storage::members::points_page(&state.store, id, points_at, PAGE_SIZE).await?;
+    let balance = storage::members::balance_page(&state.store, id, balance_at, PAGE_SIZE).await?;
+    let path = format!("/console/members/{id}");
+    let done = params.done.is_some();
     let adjust_id = form
         .id
         .clone()
@@ -141,9 +154,11 @@ async fn member_view(
         }
         div.two {
             div.card { b { (ctx.t("积分流水", "Points ledger")) }
-                div.table-wrap { table { @for e in &points.items { tr { td { (when(e.created_at.timestamp_millis())) } td { (e.kind) } td.num { (e.delta) } td { (e.reason) } td { (e.actor) } } } } } }
+                div.table-wrap { table #points-ledger { @for e in &points.items { tr { td { (when(e.created_at.timestamp_millis())) } td { (e.kind) } td.num { (e.delta) } td { (e.reason) } td { (e.actor) } } } } }
+                (pager(ctx, &path, &[("balance", balance_at.unwrap_or(""))], "points", points_at, points.next_cursor.as_deref())) }
             div.card { b { (ctx.t("余额流水", "Balance ledger")) }
-                div.table-wrap { table { @for e in &balance.items { tr { td { (when(e.created_at.timestamp_millis())) } td { (e.kind) } td.num { (yuan(e.amount.fen())) } td { (e.actor) } } } } } }
+                div.table-wrap { table #balance-ledger { @for e in &balance.items { tr { td { (when(e.created_at.timestamp_millis())) } td { (e.kind) } td.num { (yuan(e.amount.fen())) } td { (e.actor) } } } } }
+                (pager(ctx, &path, &[("points", points_at.unwrap_or(""))], "balance", balance_at, balance.next_cursor.as_deref())) }
         }
     };
     Ok(console_page(ctx, staff, ctx.t("会员详情", "Member"), body))
@@ -154,7 +169,7 @@ async fn member(
     ctx: Ctx,
     Staff(staff): Staff,
     Path(id): Path<Uuid>,
-    Query(n): Query<NoticeParams>,
+    Query(params): Query<MemberPageParams>,
 ) -> WebResult<Response> {
     staff.require(&[Role::HeadOfficeAdmin, Role::StoreManager])?;
     member_view(
@@ -164,7 +179,7 @@ async fn member(
         id,
         &PointsForm::default(),
         &FieldErrors::new(),
-        n.done.is_some(),
+        &params,
     )
     .await
 }
@@ -213,7 +228,8 @@ async fn adjust_points(
         .and_then(|i| Uuid::parse_str(i).ok())
         .filter(|i| retail_domain::ids::require_v7(*i).is_ok());
     let (Some(delta), Some(adjust_id), true) = (delta, adjust_id, errors.is_empty()) else {
-        return member_view(&state, &ctx, &staff, id, &form, &errors, false).await;
+        let params = MemberPageParams::default();
+        return member_view(&state, &ctx, &staff, id, &form, &errors, &params).await;
     };
     match storage::members::adjust_points(
         &state.store,
@@ -243,7 +259,7 @@ async fn adjust_points(
                 id,
                 &PointsForm { id: None, ..form },
                 &errors,
-                false,
+                &MemberPageParams::default(),
             )
             .await
         }

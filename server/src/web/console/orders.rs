@@ -22,8 +22,10 @@ use crate::app::AppState;
 use crate::error::AppError;
 use crate::storage;
 use crate::storage::orders::OrderView;
+use crate::storage::paging::{Cursor, Page, PAGE_SIZE};
 use crate::web::{
-    console_page, redirect, status_label, urlencode, when, yuan, Ctx, Form, Staff, WebResult,
+    console_page, list_query, pager, redirect, status_label, when, yuan, Ctx, Form, Staff,
+    WebResult,
 };
 
 /// Order routes.
@@ -42,6 +44,8 @@ struct OrderParams {
     status: Option<String>,
     store: Option<String>,
     q: Option<String>,
+    /// The page's cursor ([`storage::paging::Cursor`]); none on the first page.
+    cursor: Option<String>,
 }
 
 const STATUSES: [&str; 10] = [
@@ -57,12 +61,17 @@ const STATUSES: [&str; 10] = [
     "refunded",
 ];
 
+/// Orders a CSV export reads at a time.
+const EXPORT_PAGE: i64 = 1_000;
+
+/// A page of the orders the filters pick, starting after `cursor`.
 async fn order_rows(
     state: &AppState,
     staff: &StaffActor,
     p: &OrderParams,
+    cursor: Option<Cursor>,
     limit: i64,
-) -> WebResult<Vec<storage::web::OrderRow>> {
+) -> WebResult<Page<storage::web::OrderRow>> {
     let location = pick_location(staff, p.store.as_deref())?;
     let statuses = match p.status.as_deref().filter(|s| !s.is_empty()) {
         Some(s) if STATUSES.contains(&s) => vec![s.to_owned()],
@@ -80,6 +89,7 @@ async fn order_rows(
                 .map(str::trim)
                 .filter(|q| !q.is_empty())
                 .map(|q| q.chars().take(32).collect()),
+            cursor,
             limit,
             ..Default::default()
         },
@@ -93,14 +103,19 @@ async fn orders(
     Staff(staff): Staff,
     Query(p): Query<OrderParams>,
 ) -> WebResult<Response> {
-    let rows = order_rows(&state, &staff, &p, 200).await?;
+    let cursor = Cursor::parse(p.cursor.as_deref())?;
+    let page = order_rows(&state, &staff, &p, cursor, PAGE_SIZE).await?;
+    let rows = &page.items;
     let stores = storage::locations::list(&state.store).await?;
     let status = p.status.clone().unwrap_or_default();
+    let filters = [
+        ("status", status.as_str()),
+        ("store", p.store.as_deref().unwrap_or("")),
+        ("q", p.q.as_deref().unwrap_or("")),
+    ];
     let export = format!(
-        "/console/orders.csv?status={}&store={}&q={}",
-        urlencode(&status),
-        urlencode(p.store.as_deref().unwrap_or("")),
-        urlencode(p.q.as_deref().unwrap_or(""))
+        "/console/orders.csv?{}",
+        list_query(&filters, "cursor", None)
     );
     let body = html! {
         form.card.row method="get" action="/console/orders" {
@@ -120,12 +135,13 @@ async fn orders(
         }
         div.table-wrap { table #orders {
             tr { th { (ctx.t("订单号", "Order")) } th { (ctx.t("时间", "Time")) } th { (ctx.t("门店", "Location")) } th { (ctx.t("渠道", "Channel")) } th { (ctx.t("状态", "Status")) } th.num { (ctx.t("金额", "Total")) } }
-            @for o in &rows {
+            @for o in rows {
                 tr { td { a href={ "/console/orders/" (o.id) } { (o.order_no) } } td { (when(o.created_at)) } td { (o.location_id) }
                      td { (channel_label(&ctx, &o.channel)) " · " (o.fulfilment) }
                      td { span class={ "status " (o.status) } { (status_label(ctx.lang, &o.status)) } } td.num { (yuan(o.total_fen)) } }
             }
         } }
+        (pager(&ctx, "/console/orders", &filters, "cursor", p.cursor.as_deref(), page.next_cursor.as_deref()))
     };
     Ok(console_page(&ctx, &staff, ctx.t("订单", "Orders"), body))
 }
@@ -135,7 +151,17 @@ async fn orders_csv(
     Staff(staff): Staff,
     Query(p): Query<OrderParams>,
 ) -> WebResult<Response> {
-    let rows = order_rows(&state, &staff, &p, 100_000).await?;
+    // Every matching order, read a page at a time.
+    let mut rows = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = order_rows(&state, &staff, &p, cursor, EXPORT_PAGE).await?;
+        rows.extend(page.items);
+        match page.next_cursor {
+            Some(next) => cursor = Some(Cursor::decode(&next)?),
+            None => break,
+        }
+    }
     let bytes = csv_bytes(
         &[
             "order_no",

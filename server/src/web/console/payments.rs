@@ -27,6 +27,7 @@ use crate::app::refunds;
 use crate::app::AppState;
 use crate::error::AppError;
 use crate::storage;
+use crate::storage::paging::{Cursor, PAGE_SIZE};
 use crate::storage::reconciliation::{EntryKind, Outcome};
 use crate::web::{
     console_page, redirect, urlencode, when, yuan, Ctx, Form, Lang, Staff, WebResult,
@@ -452,6 +453,8 @@ fn source_label(lang: Lang, source: &str) -> &'static str {
 struct ApprovalParams {
     done: Option<String>,
     error: Option<String>,
+    /// The queue's page cursor.
+    cursor: Option<String>,
 }
 
 async fn approvals(
@@ -461,7 +464,15 @@ async fn approvals(
     Query(p): Query<ApprovalParams>,
 ) -> WebResult<Response> {
     let scope = queue_scope(&staff)?;
-    let waiting = storage::refunds::awaiting_approval(&state.store, scope.as_deref(), 500).await?;
+    let cursor = Cursor::parse(p.cursor.as_deref())?;
+    let waiting = storage::refunds::awaiting_approval(
+        &state.store,
+        scope.as_deref(),
+        cursor.as_ref(),
+        PAGE_SIZE,
+    )
+    .await?;
+    let (next, waiting) = (waiting.next_cursor, waiting.items);
     let deciding = refunds::may_decide(&staff);
     let body = html! {
         (tabs(&state, &ctx, &staff).await?)
@@ -519,6 +530,7 @@ async fn approvals(
                 }
             } }
         }
+        (crate::web::pager(&ctx, "/console/payments/approvals", &[], "cursor", p.cursor.as_deref(), next.as_deref()))
     };
     Ok(console_page(
         &ctx,

@@ -17,7 +17,8 @@ use crate::actor::{Role, StaffActor};
 use crate::app::AppState;
 use crate::error::AppError;
 use crate::storage;
-use crate::web::{console_page, redirect, urlencode, when, Ctx, Form, Staff, WebResult};
+use crate::storage::paging::{self, Cursor, PAGE_SIZE};
+use crate::web::{console_page, pager, redirect, urlencode, when, Ctx, Form, Staff, WebResult};
 
 /// Stock routes.
 pub fn router() -> Router<AppState> {
@@ -41,6 +42,10 @@ struct StockParams {
     sku: Option<Uuid>,
     done: Option<String>,
     error: Option<String>,
+    /// The levels' (or the movements') page cursor.
+    cursor: Option<String>,
+    /// The transfers' page cursor.
+    transfers: Option<String>,
 }
 
 async fn stock(
@@ -57,22 +62,29 @@ async fn stock(
         &storage::stock::LevelFilter {
             location_id: Some(location.clone()),
             alerts_only: alerts,
-            limit: 500,
+            after: paging::uuid_after(p.cursor.as_deref())?,
+            limit: paging::fetch_limit(PAGE_SIZE),
             ..Default::default()
         },
     )
     .await?;
+    let levels = paging::page(levels, PAGE_SIZE, |l| {
+        Cursor::new(l.location_id.clone(), l.sku_id)
+    });
     let locations = storage::locations::list(&state.store).await?;
     let transfers = storage::stock::list_transfers(
         &state.store,
         &storage::stock::TransferFilter {
             location_id: Some(location.clone()),
             status: None,
-            after: None,
-            limit: 20,
+            after: paging::uuid_after(p.transfers.as_deref())?,
+            limit: paging::fetch_limit(PAGE_SIZE),
         },
     )
     .await?;
+    let transfers = paging::page(transfers, PAGE_SIZE, |t| Cursor::new(t.shipped_ms, t.id));
+    let alerts_filter = if alerts { "1" } else { "" };
+    let filters = [("location", location.as_str()), ("alerts", alerts_filter)];
     let manager = staff.role != Role::Cashier;
     let body = html! {
         @if let Some(d) = &p.done { div.notice.ok role="status" { (match d.as_str() {
@@ -100,12 +112,13 @@ async fn stock(
         }
         div.table-wrap { table {
             tr { th { (ctx.t("商品", "Item")) } th.num { (ctx.t("在库", "On hand")) } th.num { (ctx.t("预留", "Reserved")) } th.num { (ctx.t("可用", "Available")) } th.num { (ctx.t("阈值", "Threshold")) } th {} }
-            @for l in &levels {
+            @for l in &levels.items {
                 tr { td { (ctx.lang.pick(&l.name_zh, &l.name_en)) " " span.muted { (ctx.lang.pick(&l.spec_zh, &l.spec_en)) " · " (l.sku_code) } }
                      td.num { (l.on_hand) } td.num { (l.reserved) } td.num { (l.available) @if l.low { " " span.status.pending_payment { (ctx.t("低", "low")) } } } td.num { (l.threshold) }
                      td { a href={ "/console/stock/movements?location=" (location) "&sku=" (l.sku_id) } { (ctx.t("流水", "Movements")) } } }
             }
         } }
+        (pager(&ctx, "/console/stock", &[filters[0], filters[1], ("transfers", p.transfers.as_deref().unwrap_or(""))], "cursor", p.cursor.as_deref(), levels.next_cursor.as_deref()))
         @if manager {
             div.two style="margin-top:12px" {
                 form.card method="post" action="/console/stock/count" {
@@ -153,13 +166,14 @@ async fn stock(
         h2 { (ctx.t("调拨单", "Transfers")) }
         div.table-wrap { table {
             tr { th { (ctx.t("发出", "Shipped")) } th { (ctx.t("从", "From")) } th { (ctx.t("到", "To")) } th { (ctx.t("状态", "Status")) } th.num { (ctx.t("件数", "Units")) } th {} }
-            @for t in &transfers {
+            @for t in &transfers.items {
                 tr { td { (when(t.shipped_ms)) } td { (t.from_location_id) } td { (t.to_location_id) } td { (t.status) }
                      td.num { (t.lines.iter().map(|l| l.qty).sum::<i64>()) }
                      td { @if manager && t.status == "in_transit" && t.to_location_id == location {
                         form method="post" action={ "/console/stock/transfers/" (t.id) "/receive" } { (ctx.csrf_field()) button.link type="submit" { (ctx.t("收货", "Receive")) } } } } }
             }
         } }
+        (pager(&ctx, "/console/stock", &[filters[0], filters[1], ("cursor", p.cursor.as_deref().unwrap_or(""))], "transfers", p.transfers.as_deref(), transfers.next_cursor.as_deref()))
     };
     Ok(console_page(&ctx, &staff, ctx.t("库存", "Stock"), body))
 }
@@ -177,19 +191,26 @@ async fn movements(
             location_id: location.clone(),
             sku_id: p.sku,
             ref_id: None,
-            after: None,
-            limit: 200,
+            after: paging::uuid_after(p.cursor.as_deref())?,
+            limit: paging::fetch_limit(PAGE_SIZE),
         },
     )
     .await?;
+    let rows = paging::page(rows, PAGE_SIZE, |m| Cursor::new(m.created_ms, m.id));
+    let sku = p.sku.map(|s| s.to_string()).unwrap_or_default();
+    let filters = [
+        ("location", location.as_deref().unwrap_or("")),
+        ("sku", sku.as_str()),
+    ];
     let body = html! {
         p.muted { (location.as_deref().unwrap_or("*")) " · " @if let Some(s) = p.sku { (s) } }
         div.table-wrap { table {
             tr { th { (ctx.t("时间", "Time")) } th { (ctx.t("类型", "Kind")) } th.num { (ctx.t("在库变动", "On hand Δ")) } th.num { (ctx.t("预留变动", "Reserved Δ")) } th { (ctx.t("原因", "Reason")) } th { (ctx.t("操作人", "Actor")) } }
-            @for m in &rows {
+            @for m in &rows.items {
                 tr { td { (when(m.created_ms)) } td { (m.kind) } td.num { (m.on_hand_delta) } td.num { (m.reserved_delta) } td { (m.reason) } td { (m.actor) } }
             }
         } }
+        (pager(&ctx, "/console/stock/movements", &filters, "cursor", p.cursor.as_deref(), rows.next_cursor.as_deref()))
     };
     Ok(console_page(
         &ctx,

@@ -21,7 +21,10 @@ use crate::app::payment_providers::{PayScene, Provider};
 use crate::app::AppState;
 use crate::error::AppError;
 use crate::storage;
-use crate::web::{local_path, qr_svg, redirect, shop_page, when, yuan, Ctx, Form, WebResult};
+use crate::storage::paging::PAGE_SIZE;
+use crate::web::{
+    local_path, pager, qr_svg, redirect, shop_page, when, yuan, Ctx, Form, WebResult,
+};
 
 /// Stored-value routes.
 pub fn router() -> Router<AppState> {
@@ -56,6 +59,8 @@ pub fn error_code(e: &AppError) -> &'static str {
 struct Notice {
     error: Option<String>,
     done: Option<String>,
+    /// The balance ledger's page cursor.
+    cursor: Option<String>,
 }
 
 async fn balance(
@@ -68,7 +73,13 @@ async fn balance(
     let split = storage::members::balance_split(&state.store, member_id).await?;
     let packages = crate::app::recharges::offered(&state).await?;
     let recharges = storage::stored_value::recharges_of_member(&state.store, member_id, 10).await?;
-    let ledger = storage::members::balance_page(&state.store, member_id, None, 20).await?;
+    let ledger = storage::members::balance_page(
+        &state.store,
+        member_id,
+        notice.cursor.as_deref(),
+        PAGE_SIZE,
+    )
+    .await?;
     let has_pin = crate::app::balance_pay::has_pin(&state, member_id).await?;
     let providers: Vec<Provider> = state.payments.available();
     let count = cart_count(&state, session.as_ref()).await?;
@@ -126,6 +137,7 @@ async fn balance(
                     b { (yuan(e.amount.fen())) @if !e.bonus.is_zero() { " " span.muted { "(" (ctx.t("赠送 ", "bonus ")) (yuan(e.bonus.fen())) ")" } } }
                 }
             }
+            (pager(&ctx, "/me/balance", &[], "cursor", notice.cursor.as_deref(), ledger.next_cursor.as_deref()))
         }
     };
     Ok(shop_page(

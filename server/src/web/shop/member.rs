@@ -23,7 +23,8 @@ use crate::app::AppState;
 use crate::error::AppError;
 use crate::secrets::new_token;
 use crate::storage;
-use crate::web::{field, local_path, qr_svg, redirect, set_cookie, shop_page, sid_cookie};
+use crate::storage::paging::{Cursor, PAGE_SIZE};
+use crate::web::{field, local_path, pager, qr_svg, redirect, set_cookie, shop_page, sid_cookie};
 use crate::web::{when, yuan, Ctx, FieldErrors, Form, Lang, WebResult};
 
 /// Member routes.
@@ -280,7 +281,20 @@ fn signed_member_code(state: &AppState, member: uuid::Uuid) -> WebResult<(String
     Ok((text, expires_in))
 }
 
-async fn me(State(state): State<AppState>, ctx: Ctx) -> WebResult<Response> {
+/// Where each ledger on the member centre starts (a page cursor each).
+#[derive(Debug, Deserialize, Default)]
+struct LedgerParams {
+    /// The points ledger's page cursor.
+    points: Option<String>,
+    /// The balance ledger's page cursor.
+    balance: Option<String>,
+}
+
+async fn me(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(p): Query<LedgerParams>,
+) -> WebResult<Response> {
     let session = session(&state, &ctx).await?;
     let (_, member_id) = require_member(session.as_ref(), "/me")?;
     if !privacy::has_current_consent(&state, member_id).await? {
@@ -288,8 +302,11 @@ async fn me(State(state): State<AppState>, ctx: Ctx) -> WebResult<Response> {
     }
     let rules = &state.settings.points;
     let member = storage::members::get(&state.store, &state.keys, rules, member_id).await?;
-    let points = storage::members::points_page(&state.store, member_id, None, 20).await?;
-    let balance = storage::members::balance_page(&state.store, member_id, None, 20).await?;
+    let (points_at, balance_at) = (p.points.as_deref(), p.balance.as_deref());
+    let points = storage::members::points_page(&state.store, member_id, points_at, PAGE_SIZE);
+    let points = points.await?;
+    let balance = storage::members::balance_page(&state.store, member_id, balance_at, PAGE_SIZE);
+    let balance = balance.await?;
     let (code, expires_in) = signed_member_code(&state, member_id)?;
     let count = cart_count(&state, session.as_ref()).await?;
     let unread = storage::notices::unread(&state.store, member_id).await?;
@@ -336,6 +353,7 @@ async fn me(State(state): State<AppState>, ctx: Ctx) -> WebResult<Response> {
                 div.spread { span { (super::ledger_kind(ctx.lang, &e.kind)) @if !e.reason.is_empty() { " · " (e.reason) } br; span.muted { (when(e.created_at.timestamp_millis())) } }
                     b { @if e.delta > 0 { "+" } (e.delta) } }
             }
+            (pager(&ctx, "/me", &[("balance", balance_at.unwrap_or(""))], "points", points_at, points.next_cursor.as_deref()))
         }
         div.card {
             b { (ctx.t("余额明细", "Balance history")) }
@@ -343,6 +361,7 @@ async fn me(State(state): State<AppState>, ctx: Ctx) -> WebResult<Response> {
             @for e in &balance.items {
                 div.spread { span { (super::ledger_kind(ctx.lang, &e.kind)) br; span.muted { (when(e.created_at.timestamp_millis())) } } b { (yuan(e.amount.fen())) } }
             }
+            (pager(&ctx, "/me", &[("points", points_at.unwrap_or(""))], "balance", balance_at, balance.next_cursor.as_deref()))
         }
     };
     Ok(shop_page(
@@ -369,12 +388,32 @@ async fn member_code(State(state): State<AppState>, ctx: Ctx) -> WebResult<Respo
 
 /// The message centre: what happened to the member's orders (ready for pickup, shipped,
 /// cancelled by the store…), newest first; opening it marks them read.
-async fn messages(State(state): State<AppState>, ctx: Ctx) -> WebResult<Response> {
+/// Where each list of the message centre starts (a page cursor each).
+#[derive(Debug, Deserialize, Default)]
+struct MessageParams {
+    /// The order notices' page cursor.
+    orders: Option<String>,
+    /// The after-sale notices' page cursor.
+    cases: Option<String>,
+}
+
+async fn messages(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(p): Query<MessageParams>,
+) -> WebResult<Response> {
     let session = session(&state, &ctx).await?;
     let (_, member_id) = require_member(session.as_ref(), "/me/messages")?;
-    let notices = storage::notices::recent(&state.store, member_id, 50).await?;
-    let mut rows = Vec::with_capacity(notices.len());
-    for notice in &notices {
+    let (orders_at, cases_at) = (p.orders.as_deref(), p.cases.as_deref());
+    let notices = storage::notices::recent(
+        &state.store,
+        member_id,
+        Cursor::parse(orders_at)?.as_ref(),
+        PAGE_SIZE,
+    )
+    .await?;
+    let mut rows = Vec::with_capacity(notices.items.len());
+    for notice in &notices.items {
         let place = match state
             .catalog_cache
             .location(&state.store, &notice.location_id)
@@ -386,12 +425,18 @@ async fn messages(State(state): State<AppState>, ctx: Ctx) -> WebResult<Response
         };
         rows.push((notice, notice_text(&ctx, notice, &place)));
     }
-    let cases = storage::after_sales::notices(&state.store, member_id, 50).await?;
+    let cases = storage::after_sales::notices(
+        &state.store,
+        member_id,
+        Cursor::parse(cases_at)?.as_ref(),
+        PAGE_SIZE,
+    )
+    .await?;
     storage::notices::mark_all_read(&state.store, member_id).await?;
     let count = cart_count(&state, session.as_ref()).await?;
     let body = html! {
-        @if rows.is_empty() && cases.is_empty() { div.card { p.muted { (ctx.t("暂无消息", "No messages yet")) } } }
-        @for notice in &cases {
+        @if rows.is_empty() && cases.items.is_empty() { div.card { p.muted { (ctx.t("暂无消息", "No messages yet")) } } }
+        @for notice in &cases.items {
             a.card.notice-row.after-sale-notice style="display:block;color:inherit" href={ "/after-sales/" (notice.after_sale_id) } {
                 div.spread {
                     b { (ctx.t("售后进度", "After-sale")) " · " (crate::web::after_sale_text::step_label(ctx.lang, &notice.step))
@@ -410,6 +455,8 @@ async fn messages(State(state): State<AppState>, ctx: Ctx) -> WebResult<Response
                 p { (text) }
             }
         }
+        (pager(&ctx, "/me/messages", &[("orders", orders_at.unwrap_or(""))], "cases", cases_at, cases.next_cursor.as_deref()))
+        (pager(&ctx, "/me/messages", &[("cases", cases_at.unwrap_or(""))], "orders", orders_at, notices.next_cursor.as_deref()))
     };
     Ok(shop_page(&ctx, ctx.t("消息", "Messages"), count, body))
 }

@@ -29,9 +29,10 @@ use crate::app::wechat_oauth::PaidInWechat;
 use crate::app::AppState;
 use crate::error::AppError;
 use crate::storage;
+use crate::storage::paging::{Cursor, PAGE_SIZE};
 use crate::storage::web::WebSession;
 use crate::web::{
-    qr_svg, redirect, shop_page, status_label, when, yuan, Ctx, Form, WebError, WebResult,
+    pager, qr_svg, redirect, shop_page, status_label, when, yuan, Ctx, Form, WebError, WebResult,
 };
 
 /// The shopper's order routes.
@@ -56,6 +57,8 @@ pub fn router() -> Router<AppState> {
 #[derive(Debug, Deserialize, Default)]
 struct OrdersParams {
     tab: Option<String>,
+    /// The page's cursor ([`storage::paging::Cursor`]); none on the first page.
+    cursor: Option<String>,
 }
 
 /// The shop's order tabs and the statuses each shows.
@@ -79,16 +82,18 @@ async fn orders(
     let session = session(&state, &ctx).await?;
     let (_, member) = require_member(session.as_ref(), "/orders")?;
     let tab = p.tab.unwrap_or_default();
-    let rows = storage::web::orders(
+    let page = storage::web::orders(
         &state.store,
         &storage::web::OrderQuery {
             member: Some(member),
             statuses: tab_statuses(&tab),
-            limit: 50,
+            cursor: Cursor::parse(p.cursor.as_deref())?,
+            limit: PAGE_SIZE,
             ..Default::default()
         },
     )
     .await?;
+    let rows = &page.items;
     let count = cart_count(&state, session.as_ref()).await?;
     let unread = storage::notices::unread(&state.store, member).await?;
     let tabs = [
@@ -103,12 +108,13 @@ async fn orders(
         @if unread > 0 { (messages_link(&ctx, unread)) }
         div.chips { @for (k, label) in tabs { a.chip.on[k == tab] href={ "/orders?tab=" (k) } { (label) } } }
         @if rows.is_empty() { div.card { (ctx.t("还没有订单", "No orders yet")) } }
-        @for o in &rows {
+        @for o in rows {
             a.card style="display:block;color:inherit" href={ "/orders/" (o.id) } {
                 div.spread { b { (o.order_no) } span class={ "status " (o.status) } { (status_label(ctx.lang, &o.status)) } }
                 div.spread { span.muted { (when(o.created_at)) " · " (if o.fulfilment == "pickup" { ctx.t("自提", "Pickup") } else { ctx.t("配送", "Delivery") }) } span.price { (yuan(o.total_fen)) } }
             }
         }
+        (pager(&ctx, "/orders", &[("tab", tab.as_str())], "cursor", p.cursor.as_deref(), page.next_cursor.as_deref()))
     };
     Ok(shop_page(&ctx, ctx.t("我的订单", "My orders"), count, body))
 }
