@@ -228,6 +228,35 @@ pub(crate) async fn click(client: &Client, css: &str) {
     panic!("click {css}: {last}");
 }
 
+/// Clicks `css`, which navigates (a form's submit button, a link), and waits (up to 90 s) for
+/// the next page to have loaded. The page before is marked first, so a click whose navigation
+/// has not begun yet (a busy machine) is not taken for having arrived: a path check alone can
+/// match the page before (a log-in's `back=/`), and the late navigation then replaces whatever
+/// the test opened next.
+pub(crate) async fn click_to_next_page(client: &Client, css: &str) {
+    client
+        .execute("window.__left_behind = true;", vec![])
+        .await
+        .expect("mark the page");
+    click(client, css).await;
+    for _ in 0..900 {
+        let arrived = client
+            .execute(
+                "return window.__left_behind !== true && document.readyState === 'complete';",
+                vec![],
+            )
+            .await;
+        if matches!(arrived, Ok(serde_json::Value::Bool(true))) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "click {css}: no next page, still at {}",
+        client.current_url().await.unwrap()
+    );
+}
+
 pub(crate) async fn type_into(client: &Client, css: &str, text: &str) {
     on_element(client, css, "type into", |el| async move {
         el.clear().await?;
@@ -273,16 +302,9 @@ async fn console_login_with(client: &Client, app: &TestApp, user: &str, password
     wait_path(client, "/console/login").await;
     type_into(client, "#username", user).await;
     type_into(client, "#password", password).await;
-    click(client, "form button[type=submit]").await;
-    // "/console/login" starts with "/console" too: wait for the form's answer to leave the page.
-    let mut path = client.current_url().await.unwrap().path().to_owned();
-    for _ in 0..100 {
-        if path != "/console/login" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        path = client.current_url().await.unwrap().path().to_owned();
-    }
+    // "/console/login" starts with "/console" too: wait for the form's answer, a new page.
+    click_to_next_page(client, "form button[type=submit]").await;
+    let path = client.current_url().await.unwrap().path().to_owned();
     assert!(path.starts_with("/console"), "{user} is in the console");
     assert_ne!(path, "/console/login", "{user} logged in");
 }
@@ -515,8 +537,12 @@ async fn shopper_login(phone: &Client, app: &TestApp, number: &str, back: &str) 
     let code = text_of(phone, "#sms-code").await;
     type_into(phone, "#code", &code).await;
     click(phone, "#consent").await;
-    click(phone, "form[action='/login'] button").await;
-    wait_path(phone, back).await;
+    click_to_next_page(phone, "form[action='/login'] button").await;
+    let path = phone.current_url().await.unwrap().path().to_owned();
+    assert!(
+        path != "/login" && path.starts_with(back),
+        "{number} logged in and back at {back}, at {path}"
+    );
 }
 
 /// A category without children.
