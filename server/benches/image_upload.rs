@@ -13,38 +13,17 @@
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
-use std::io::Cursor;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use image::{DynamicImage, ImageFormat, RgbImage};
 use retail_server::app::media::{self, ImageLimits};
 use retail_server::config::MediaSettings;
 use retail_server::storage::media::ImageStore;
 
+mod support;
+
 #[global_allocator]
 static ALLOCATOR: retail_server::Allocator = retail_server::Allocator;
-
-/// A photo-like 4000 × 3000 JPEG: smooth gradients with fine noise (compresses like a photo).
-fn twelve_megapixels() -> Vec<u8> {
-    let mut seed = 0x2545_f491_u32;
-    let img = RgbImage::from_fn(4000, 3000, |x, y| {
-        seed ^= seed << 13;
-        seed ^= seed >> 17;
-        seed ^= seed << 5;
-        let noise = (seed & 0x1f) as u8;
-        image::Rgb([
-            ((x / 16) as u8).wrapping_add(noise),
-            ((y / 12) as u8).wrapping_add(noise / 2),
-            (((x + y) / 28) as u8).wrapping_add(noise),
-        ])
-    });
-    let mut out = Cursor::new(Vec::new());
-    DynamicImage::ImageRgb8(img)
-        .write_to(&mut out, ImageFormat::Jpeg)
-        .unwrap();
-    out.into_inner()
-}
 
 fn summary(mut times: Vec<Duration>) -> String {
     times.sort();
@@ -64,7 +43,7 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .and_then(|n| n.parse().ok())
         .unwrap_or(10);
-    let jpeg = Bytes::from(twelve_megapixels());
+    let jpeg = Bytes::from(support::photo_jpeg(4000, 3000, 0));
     println!("upload: 4000×3000 JPEG, {} bytes", jpeg.len());
     let limits = ImageLimits::from(&MediaSettings::default());
     let runtime = tokio::runtime::Runtime::new().unwrap();

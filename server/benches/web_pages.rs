@@ -5,7 +5,11 @@
 //!    over HTTP on loopback to 100 clients in a closed loop; an outermost middleware records the
 //!    time each request spends in the server, and the clients record what they see. Each client
 //!    is a shopper with a stored session and two lines in the cart (`--anonymous`: no session).
-//! 2. **Home page transferred size**: HTML + stylesheet + script (no images exist).
+//!    The ten product pages each show `--images` photos (default 6) and every listed product has
+//!    one, uploaded through the console's path (`app::product_images::add`) before the run.
+//! 2. **Transferred size of the first screen**: the home page, a product page with its images
+//!    and a list of products with theirs: HTML + stylesheet + script + every image the page
+//!    names (at its `src`, the variant a phone's screen loads; lazy-loaded ones counted too).
 //! 3. **Search over 100,000 SKUs**: the shop's n-gram index built over 100,000 generated
 //!    products (Chinese names, brands, specs), queried with Chinese and English substrings,
 //!    filters and sorts.
@@ -15,6 +19,8 @@
 //! ```
 
 #![allow(missing_docs, clippy::unwrap_used)]
+
+mod support;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -36,6 +42,7 @@ struct Args {
     seconds: u64,
     skus: usize,
     anonymous: bool,
+    images: usize,
 }
 
 fn args() -> Args {
@@ -45,6 +52,7 @@ fn args() -> Args {
         seconds: 15,
         skus: 100_000,
         anonymous: false,
+        images: 6,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -55,6 +63,7 @@ fn args() -> Args {
             "--seconds" => args.seconds = value().parse().unwrap_or(15),
             "--skus" => args.skus = value().parse().unwrap_or(100_000),
             "--anonymous" => args.anonymous = true,
+            "--images" => args.images = value().parse().unwrap_or(6),
             _ => {} // cargo bench passes --bench
         }
     }
@@ -87,21 +96,7 @@ type Times = Arc<Mutex<Vec<Duration>>>;
 
 async fn pages(args: &Args) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let database_url = match args.backend.as_str() {
-        "postgres" => {
-            let admin = std::env::var("TEST_DATABASE_URL")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-            let name = format!("retail_bench_web_{}", uuid::Uuid::now_v7().simple());
-            use sqlx::Connection;
-            let mut conn = sqlx::PgConnection::connect(&admin).await?;
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&mut conn)
-                .await?;
-            let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-            format!("{base}/{name}")
-        }
-        _ => format!("sqlite://{}", dir.path().join("retail.db").display()),
-    };
+    let database_url = support::fresh_database(&args.backend, dir.path()).await?;
     let mut settings = Settings {
         listen: "127.0.0.1:0".parse()?,
         database_url,
@@ -164,26 +159,54 @@ async fn pages(args: &Args) -> anyhow::Result<()> {
         paths.push(format!("/p/{}", p.id));
     }
 
-    // Home page transferred size (the page, its stylesheet and script).
-    let mut sizes = HashMap::new();
-    for path in ["/", "/static/app.css", "/static/app.js"] {
-        let body = http
+    // Photos: `--images` on each of the ten product pages, one on every other listed product.
+    let started = Instant::now();
+    let mut uploaded = 0u32;
+    for (i, p) in products.items.iter().enumerate() {
+        let count = if i < 10 { args.images } else { 1 };
+        for _ in 0..count {
+            uploaded += 1;
+            let jpeg = support::photo_jpeg(1200, 1200, uploaded);
+            retail_server::app::product_images::add(
+                &state,
+                "bench",
+                p.id,
+                uuid::Uuid::now_v7(),
+                bytes::Bytes::from(jpeg),
+            )
+            .await?;
+        }
+    }
+    println!(
+        "{uploaded} photos (1200×1200 JPEG) uploaded in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    // What the first screen transfers: the page, its stylesheet and script, its images.
+    // The list: the category page showing the most products.
+    let mut list = ("/".to_owned(), 0);
+    for c in &cats {
+        let path = format!("/categories?c={}", c.id);
+        let html = http
             .get(format!("{base}{path}"))
             .send()
             .await?
-            .bytes()
+            .text()
             .await?;
-        sizes.insert(path, body.len());
+        let tiles = html.matches("class=\"tile").count();
+        if tiles > list.1 {
+            list = (path, tiles);
+        }
     }
-    let total: usize = sizes.values().sum();
-    println!(
-        "home page: HTML {} B + CSS {} B + JS {} B = {} B ({:.1} KB) transferred, no images",
-        sizes["/"],
-        sizes["/static/app.css"],
-        sizes["/static/app.js"],
-        total,
-        total as f64 / 1024.0
-    );
+    println!("product list: {} products on {}", list.1, list.0);
+    let list = list.0;
+    for (what, path) in [
+        ("home page", "/".to_owned()),
+        ("product page", format!("/p/{}", products.items[0].id)),
+        ("product list", list),
+    ] {
+        first_screen(&http, &base, what, &path).await?;
+    }
 
     // Unless `--anonymous`, every client is a shopper with a stored session and two lines in
     // the cart (each page then reads the cart for the tab bar's badge; the cart page prices it).
@@ -289,6 +312,53 @@ async fn pages(args: &Args) -> anyhow::Result<()> {
         "  client-observed (includes queueing for the 2 cores): p50 {} p99 {}",
         ms(percentile(&client_times, 0.5)),
         ms(percentile(&client_times, 0.99))
+    );
+    Ok(())
+}
+
+/// Prints what opening `path` transfers: its HTML, stylesheet, script and every image it
+/// names at its `src`.
+async fn first_screen(
+    http: &reqwest::Client,
+    base: &str,
+    what: &str,
+    path: &str,
+) -> anyhow::Result<()> {
+    let get = |path: String| async move {
+        anyhow::Ok(
+            http.get(format!("{base}{path}"))
+                .send()
+                .await?
+                .error_for_status()?
+                .bytes()
+                .await?
+                .len(),
+        )
+    };
+    let html = http
+        .get(format!("{base}{path}"))
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    let (css, js) = (
+        get("/static/app.css".into()).await?,
+        get("/static/app.js".into()).await?,
+    );
+    let mut images = Vec::new();
+    for tag in html.split("<img ").skip(1) {
+        if let Some(src) = tag.split("src=\"").nth(1).and_then(|s| s.split('"').next()) {
+            images.push(get(src.replace("&amp;", "&")).await?);
+        }
+    }
+    let pictures: usize = images.iter().sum();
+    let total = html.len() + css + js + pictures;
+    println!(
+        "{what} {path}: HTML {} B + CSS {css} B + JS {js} B + {} images {pictures} B = {:.1} KB",
+        html.len(),
+        images.len(),
+        total as f64 / 1024.0
     );
     Ok(())
 }

@@ -1,5 +1,5 @@
-//! What the server's bench binaries share: a fresh database for a run, and the demo
-//! administrator's log-in.
+//! What the server's bench binaries share: a fresh database for a run, the demo
+//! administrator's log-in, and photo-like JPEGs to upload.
 
 #![allow(dead_code)]
 
@@ -39,4 +39,30 @@ pub async fn login(client: &reqwest::Client, url: &str) -> anyhow::Result<String
         .json()
         .await?;
     Ok(body["token"].as_str().unwrap_or_default().to_owned())
+}
+
+/// A photo-like `width` × `height` JPEG: smooth gradients with fine noise (it compresses like a
+/// photo, not like a flat test card); `seed` makes each one different (kept images are
+/// content-addressed, so equal uploads would be kept once).
+pub fn photo_jpeg(width: u32, height: u32, seed: u32) -> Vec<u8> {
+    let mut state = 0x2545_f491_u32 ^ seed.wrapping_mul(0x9e37_79b9);
+    let shift = (seed % 7) as u8 * 20;
+    let img = image::RgbImage::from_fn(width, height, |x, y| {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        let noise = (state & 0x1f) as u8;
+        image::Rgb([
+            ((x * 250 / width) as u8)
+                .wrapping_add(noise)
+                .wrapping_add(shift),
+            ((y * 250 / height) as u8).wrapping_add(noise / 2),
+            (((x + y) * 140 / (width + height)) as u8).wrapping_add(noise),
+        ])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(img)
+        .write_to(&mut out, image::ImageFormat::Jpeg)
+        .expect("encode a JPEG in memory");
+    out.into_inner()
 }
