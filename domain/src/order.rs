@@ -179,7 +179,8 @@ pub fn allowed_next(fulfilment: Fulfilment, from: OrderStatus) -> Vec<OrderStatu
         (S::Paid, F::Delivery) => vec![S::Shipped, S::Cancelled],
         (S::Paid, F::Pickup) => vec![S::ReadyForPickup, S::Cancelled],
         (S::Paid, F::InStore) => vec![S::Completed, S::Cancelled],
-        (S::Shipped, F::Delivery) => vec![S::Delivered],
+        // A refund asked while the parcel is on its way (not received) puts it in after-sale.
+        (S::Shipped, F::Delivery) => vec![S::Delivered, S::AfterSale],
         (S::Delivered, F::Delivery) => vec![S::AfterSale],
         (S::ReadyForPickup, F::Pickup) => vec![S::PickedUp, S::Cancelled],
         (S::PickedUp, F::Pickup) => vec![S::AfterSale],

@@ -190,19 +190,19 @@ pub async fn request(
     let rules = storage::after_sales::rules(&state.store).await?;
     let mut tx = state.store.begin().await?;
     let head = storage::orders::lock_head(&mut tx, &state.store, order_id).await?;
-    if !matches!(
-        head.status,
-        OrderStatus::Delivered
-            | OrderStatus::PickedUp
-            | OrderStatus::Completed
-            | OrderStatus::AfterSale
-    ) {
+    if !kinds_open(head.status).contains(&req.kind) {
+        let message = if head.status == OrderStatus::Shipped {
+            "is on its way: only a refund (parcel not received) can be asked for until it arrives"
+                .to_owned()
+        } else {
+            format!(
+                "is {}: an order not yet shipped or collected is cancelled instead",
+                head.status
+            )
+        };
         return Err(AppError::conflict(
             "not_fulfilled",
-            format!(
-                "order {} is {}: an order not yet shipped or collected is cancelled instead",
-                head.order_no, head.status
-            ),
+            format!("order {} {message}", head.order_no),
         ));
     }
     let lines = storage::orders::lines_in_tx(&mut tx, order_id).await?;
@@ -278,7 +278,12 @@ pub async fn request(
     let fulfilled_at = storage::after_sales::fulfilled_at_in_tx(&mut tx, order_id)
         .await?
         .unwrap_or(0);
-    let skus: Vec<Uuid> = case_lines.iter().map(|l| l.sku_id).collect();
+    // A parcel still on its way has not been received: its window has not begun.
+    let skus: Vec<Uuid> = if head.status == OrderStatus::Shipped {
+        Vec::new()
+    } else {
+        case_lines.iter().map(|l| l.sku_id).collect()
+    };
     for (sku, chain) in storage::after_sales::sku_categories_in_tx(&mut tx, &skus).await? {
         let days = window_days(&rules, &chain);
         if storage::now_ms() > fulfilled_at + days * DAY_MS {
@@ -648,6 +653,25 @@ async fn finish_step(
     .await
 }
 
+/// What a shopper may ask for about an order in `status`: anything once it is delivered,
+/// collected or completed; while a delivery is on its way, only a refund (the parcel did not
+/// arrive: the order goes to after-sale, the carrier is stopped by staff); nothing before it
+/// ships (an unshipped order is cancelled instead) or once it is refunded or cancelled.
+pub fn kinds_open(status: OrderStatus) -> &'static [AfterSaleKind] {
+    match status {
+        OrderStatus::Delivered
+        | OrderStatus::PickedUp
+        | OrderStatus::Completed
+        | OrderStatus::AfterSale => &[
+            AfterSaleKind::ReturnRefund,
+            AfterSaleKind::RefundOnly,
+            AfterSaleKind::Exchange,
+        ],
+        OrderStatus::Shipped => &[AfterSaleKind::RefundOnly],
+        _ => &[],
+    }
+}
+
 /// The refund of a case through the return path (original tenders, points and balance, stock
 /// back), then the goods' way: back to stock (`resaleable`), to the damaged location or written
 /// off (`damaged`), or never came back (a refund only: the units are written off again).
@@ -668,6 +692,17 @@ async fn refund(
         })
         .collect();
     let reason = format!("售后 after-sale {}", case.kind.as_str());
+    // A refund of a parcel still on its way: the order leaves `shipped` for after-sale first
+    // (the return path takes only fulfilled orders); any other order is left as it is.
+    super::orders::change_status_from(
+        &state.store,
+        case.order_id,
+        Some(OrderStatus::Shipped),
+        OrderStatus::AfterSale,
+        actor,
+        "refund asked before the parcel arrived",
+    )
+    .await?;
     let result = super::lane_sales::apply_return(
         &state.store,
         &state.settings.points,

@@ -748,3 +748,59 @@ crate::both_backends!(
     refund_only_by_the_rules_and_an_exchange,
     refund_only_by_the_rules_and_an_exchange
 );
+
+/// A parcel on its way that the shopper has not received: only a refund can be asked for (a
+/// return or an exchange waits for the parcel), outside no return window; approved by the
+/// store, it is refunded, the goods stay out of stock (still with the carrier) and the order
+/// leaves `shipped` for after-sale (refunded, everything back).
+async fn a_parcel_not_received_is_refunded_while_on_its_way(app: TestApp) {
+    let admin = app.login("admin").await;
+    let (order, token, sku, line_fen) = member_order(&app, "13900160011", 1).await;
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/orders/{order}/ship"),
+            Some(&admin),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let stock_before = on_hand(&app, "WH01", &sku).await;
+    let path = format!("/api/v1/orders/{order}/after-sales");
+    for kind in ["return_refund", "exchange"] {
+        let (status, body) = shopper_post(&app, &token, &path,
+            json!({"id": Uuid::now_v7(), "kind": kind, "reason": "not_received", "lines": [{"line_no": 1, "qty": 1}]})).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (StatusCode::CONFLICT, Some("not_fulfilled")),
+            "{kind}: {body}"
+        );
+    }
+    assert_eq!(cases_of(&app, order).await, 0);
+    let id = Uuid::now_v7();
+    let (status, case) = shopper_post(&app, &token, &path,
+        json!({"id": id, "kind": "refund_only", "reason": "not_received", "description": "一直没收到", "lines": [{"line_no": 1, "qty": 1}]})).await;
+    assert_eq!(status, StatusCode::OK, "{case}");
+    assert_eq!(case["status"], "requested", "{case}");
+    let (status, case) = app
+        .post(
+            &format!("/api/v1/after-sales/{id}/approve"),
+            Some(&admin),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{case}");
+    assert_eq!(case["status"], "refunded", "{case}");
+    assert_eq!(
+        case["refunded"],
+        retail_domain::money::Money::from_fen(line_fen).to_string()
+    );
+    assert_eq!(on_hand(&app, "WH01", &sku).await, stock_before);
+    let (_, view) = app
+        .get(&format!("/api/v1/orders/{order}"), Some(&admin))
+        .await;
+    assert_eq!(view["status"], "refunded", "{view}");
+}
+crate::both_backends!(
+    a_parcel_not_received_is_refunded_while_on_its_way,
+    a_parcel_not_received_is_refunded_while_on_its_way
+);

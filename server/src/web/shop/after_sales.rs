@@ -104,13 +104,8 @@ async fn form_page(
 }
 
 fn request_form(ctx: &Ctx, order: &storage::orders::OrderView, error: Option<&str>) -> Markup {
-    let fulfilled = matches!(
-        order.status,
-        OrderStatus::Delivered
-            | OrderStatus::PickedUp
-            | OrderStatus::Completed
-            | OrderStatus::AfterSale
-    );
+    let kinds = crate::app::after_sales::kinds_open(order.status);
+    let fulfilled = !kinds.is_empty();
     html! {
         div.card {
             div.spread { b { (order.order_no) } a href={ "/orders/" (order.id) } { (ctx.t("返回订单", "Back to the order")) } }
@@ -124,8 +119,11 @@ fn request_form(ctx: &Ctx, order: &storage::orders::OrderView, error: Option<&st
                 input type="hidden" name="id" value=(retail_domain::ids::new_id());
                 div.field {
                     label { (ctx.t("售后类型", "What you ask for")) }
-                    @for (value, kind) in [("return_refund", AfterSaleKind::ReturnRefund), ("refund_only", AfterSaleKind::RefundOnly), ("exchange", AfterSaleKind::Exchange)] {
-                        label style="display:block" { input type="radio" name="kind" value=(value) checked[value == "return_refund"] style="width:auto"; " " (kind_label(ctx.lang, kind)) }
+                    @for (i, kind) in kinds.iter().enumerate() {
+                        label style="display:block" { input type="radio" name="kind" value=(kind.as_str()) checked[i == 0] style="width:auto"; " " (kind_label(ctx.lang, *kind)) }
+                    }
+                    @if order.status == OrderStatus::Shipped {
+                        p.muted #in-transit { (ctx.t("包裹尚在途中：可申请仅退款（未收到货）；收货后可申请退货或换货。", "The parcel is on its way: you can ask for a refund (not received); returns and exchanges once it arrives.")) }
                     }
                 }
                 div.field {

@@ -244,7 +244,7 @@ async fn order(
                 button.btn.secondary.block type="submit" { (ctx.t("取消订单并退款", "Cancel and refund")) }
             }
         }
-        @if matches!(order.status, OrderStatus::Delivered | OrderStatus::PickedUp | OrderStatus::Completed | OrderStatus::AfterSale) {
+        @if !crate::app::after_sales::kinds_open(order.status).is_empty() {
             div.card.center { a.btn.secondary.block #ask-after-sale href={ "/orders/" (order.id) "/after-sale" } { (ctx.t("申请售后", "Return, refund or exchange")) } }
         }
         @if !cases.is_empty() {
