@@ -15,6 +15,7 @@ use retail_domain::order::OrderStatus;
 use sha2::Sha256;
 use uuid::Uuid;
 
+use crate::actor::{Role, StaffActor};
 use crate::app::catalog_import::LineError;
 use crate::app::AppState;
 use crate::error::{AppError, AppResult};
@@ -94,14 +95,58 @@ pub fn address_problems(a: &Address) -> Vec<&'static str> {
     if len(&a.address) < 5 || len(&a.address) > 300 {
         wrong.push("address");
     }
-    match (a.lat_e6, a.lng_e6) {
-        (None, None) => {}
-        (Some(lat), Some(lng))
-            if (-90_000_000..=90_000_000).contains(&lat)
-                && (-180_000_000..=180_000_000).contains(&lng) => {}
-        _ => wrong.push("lat_e6"),
+    if position(a.lat_e6, a.lng_e6).is_err() {
+        wrong.push("lat_e6");
     }
     wrong
+}
+
+/// A position as latitude and longitude in micro-degrees (WGS-84): both or neither (`None`),
+/// on the globe; anything else is 422 `lat_e6`.
+pub fn position(lat_e6: Option<i64>, lng_e6: Option<i64>) -> AppResult<Option<(i64, i64)>> {
+    match (lat_e6, lng_e6) {
+        (None, None) => Ok(None),
+        (Some(lat), Some(lng))
+            if (-90_000_000..=90_000_000).contains(&lat)
+                && (-180_000_000..=180_000_000).contains(&lng) =>
+        {
+            Ok(Some((lat, lng)))
+        }
+        _ => Err(AppError::field(
+            "lat_e6",
+            "latitude and longitude together, in micro-degrees",
+        )),
+    }
+}
+
+/// Degrees as typed (`31.2304`) in micro-degrees; `None` for an empty field, 422 on `field`
+/// for anything that is not a number of degrees.
+pub fn micro_degrees(field: &str, text: &str) -> AppResult<Option<i64>> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let wrong = || AppError::field(field, "a number of degrees");
+    let degrees: rust_decimal::Decimal = text.parse().map_err(|_| wrong())?;
+    let micro = degrees
+        .checked_mul(rust_decimal::Decimal::from(1_000_000))
+        .ok_or_else(wrong)?
+        .round();
+    i64::try_from(micro).map(Some).map_err(|_| wrong())
+}
+
+/// Sets (or, with neither coordinate, clears) a store's position for same-city delivery: head
+/// office only; audited as `location.position`; 404 for no such store.
+pub async fn set_store_position(
+    state: &AppState,
+    staff: &StaffActor,
+    id: &str,
+    lat_e6: Option<i64>,
+    lng_e6: Option<i64>,
+) -> AppResult<()> {
+    staff.require(&[Role::HeadOfficeAdmin])?;
+    let pair = position(lat_e6, lng_e6)?;
+    storage::delivery::set_store_position(&state.store, id, pair, &staff.actor()).await
 }
 
 /// Checks a delivery address ([`address_problems`]) and answers it trimmed, with the phone

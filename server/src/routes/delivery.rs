@@ -163,23 +163,7 @@ async fn set_position(
     Path(id): Path<String>,
     Json(position): Json<StorePosition>,
 ) -> AppResult<Json<StorePosition>> {
-    staff.require(&[Role::HeadOfficeAdmin])?;
-    let pair = match (position.lat_e6, position.lng_e6) {
-        (None, None) => None,
-        (Some(lat), Some(lng))
-            if (-90_000_000..=90_000_000).contains(&lat)
-                && (-180_000_000..=180_000_000).contains(&lng) =>
-        {
-            Some((lat, lng))
-        }
-        _ => {
-            return Err(AppError::field(
-                "lat_e6",
-                "latitude and longitude together, in micro-degrees",
-            ))
-        }
-    };
-    storage::delivery::set_store_position(&state.store, &id, pair, &staff.actor()).await?;
+    delivery_app::set_store_position(&state, &staff, &id, position.lat_e6, position.lng_e6).await?;
     Ok(Json(position))
 }
 

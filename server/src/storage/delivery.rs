@@ -366,6 +366,41 @@ pub async fn store_positions(store: &Store) -> AppResult<Vec<StorePosition>> {
         .collect()
 }
 
+/// A store and its position if it has one, as head office sets it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoreOnMap {
+    /// Store code.
+    pub id: String,
+    /// Chinese name.
+    pub name_zh: String,
+    /// English name.
+    pub name_en: String,
+    /// Latitude, micro-degrees.
+    pub lat_e6: Option<i64>,
+    /// Longitude, micro-degrees.
+    pub lng_e6: Option<i64>,
+}
+
+/// Every store, with its position where it has one.
+pub async fn stores_on_map(store: &Store) -> AppResult<Vec<StoreOnMap>> {
+    let rows = sqlx::query(
+        "SELECT id, name_zh, name_en, lat_e6, lng_e6 FROM locations WHERE kind = 'store' ORDER BY id",
+    )
+    .fetch_all(store.reader())
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(StoreOnMap {
+                id: col(row, "id")?,
+                name_zh: col(row, "name_zh")?,
+                name_en: col(row, "name_en")?,
+                lat_e6: col(row, "lat_e6")?,
+                lng_e6: col(row, "lng_e6")?,
+            })
+        })
+        .collect()
+}
+
 /// Sets (or clears) a store's position (audited as `location.position`); 404 for no such store.
 pub async fn set_store_position(
     store: &Store,

@@ -127,6 +127,19 @@ nav.tabs a{flex:1;text-align:center;padding:9px 0 11px;font-size:12px;color:#444
 
 const JS: &str = r#"
 (function(){
+  document.addEventListener('click',function(e){
+    var b=e.target.closest&&e.target.closest('[data-locate]');if(!b)return;
+    var f=b.form,st=document.getElementById('locate-status');
+    var say=function(t){if(st)st.textContent=t;};
+    if(!navigator.geolocation){say(b.getAttribute('data-fail'));return;}
+    navigator.geolocation.getCurrentPosition(function(p){
+      f.elements.lat_e6.value=Math.round(p.coords.latitude*1e6);
+      f.elements.lng_e6.value=Math.round(p.coords.longitude*1e6);
+      say(b.getAttribute('data-done'));
+    },function(){say(b.getAttribute('data-fail'));},{timeout:10000,maximumAge:600000});
+  });
+})();
+(function(){
   var cds=document.querySelectorAll('[data-countdown]');
   if(cds.length){
     var tick=function(){cds.forEach(function(el){

@@ -591,3 +591,126 @@ async fn saved_addresses_are_sealed(app: TestApp) {
     assert_eq!((list[0].id, list[0].is_default), (b, true));
 }
 crate::both_backends!(saved_addresses_are_sealed, saved_addresses_are_sealed);
+
+/// How many orders the test's database holds.
+async fn order_count(app: &TestApp) -> i64 {
+    let mut tx = app.state.store.begin().await.unwrap();
+    let row = sqlx::query("SELECT COUNT(*) FROM orders")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::Row::get::<i64, _>(&row, 0)
+}
+
+/// The shop's delivery checkout takes the phone's position (hidden fields the page's location
+/// button fills): near a store that has the items, the order ships from that store the same
+/// day; a position that is not a number is refused next to the field and places nothing. Head
+/// office sets a store's position in the console, in degrees; a half-given or unreadable
+/// position changes nothing; a store manager may not set one.
+async fn the_shop_takes_the_phones_position_and_head_office_places_stores(app: TestApp) {
+    let (sku, _) = stocked(&app, "SH002", 2).await;
+    let mut b = crate::web::shopper(&app, "13900160021").await;
+    let sku_text = sku.to_string();
+    b.post_csrf(
+        "/cart/add",
+        &[("sku", &sku_text), ("qty", "1"), ("back", "/cart")],
+    )
+    .await;
+    let page = b.get("/checkout?mode=delivery").await;
+    assert!(page.body.contains("id=\"locate\""), "{}", page.body);
+    assert!(page.body.contains("name=\"lat_e6\""));
+    let near_sh002 = [
+        ("mode", "delivery"),
+        ("address_id", "new"),
+        ("name", "王五"),
+        ("phone", "13900160021"),
+        ("province", "上海"),
+        ("city", "上海"),
+        ("address", "徐汇区漕溪北路 400 号"),
+        ("lat_e6", "31195000"),
+        ("lng_e6", "121438000"),
+    ];
+    let page = b.post_csrf("/checkout/total", &near_sh002).await;
+    assert!(page.body.contains("id=\"same-city\""), "{}", page.body);
+    // Not a number: refused next to the field, nothing placed.
+    let orders_before = order_count(&app).await;
+    let id = Uuid::now_v7().to_string();
+    let mut bad: Vec<(&str, &str)> = near_sh002.to_vec();
+    bad.retain(|(k, _)| *k != "lat_e6");
+    bad.push(("lat_e6", "north"));
+    bad.push(("id", &id));
+    let page = b.post_csrf("/checkout", &bad).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("data-field=\"lat_e6\""), "{}", page.body);
+    assert_eq!(order_count(&app).await, orders_before);
+    // Placed: it ships from SH002.
+    let mut good: Vec<(&str, &str)> = near_sh002.to_vec();
+    good.push(("id", &id));
+    let page = b.post_csrf("/checkout", &good).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let order = page
+        .location
+        .unwrap()
+        .trim_start_matches("/orders/")
+        .to_owned();
+    let view = retail_server::storage::orders::get(&app.state.store, order.parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(view.location_id, "SH002");
+
+    // Head office places SH003 on the map; bad input changes nothing.
+    let mut admin = crate::web::console(&app, "admin").await;
+    let page = admin
+        .post_csrf(
+            "/console/delivery/positions",
+            &[
+                ("store", "SH003"),
+                ("lat", "31.230416"),
+                ("lng", "121.473701"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        page.location.as_deref(),
+        Some("/console/delivery/regions?done=position")
+    );
+    let positions = retail_server::storage::delivery::stores_on_map(&app.state.store)
+        .await
+        .unwrap();
+    let sh003 = positions.iter().find(|s| s.id == "SH003").unwrap();
+    assert_eq!(
+        (sh003.lat_e6, sh003.lng_e6),
+        (Some(31_230_416), Some(121_473_701))
+    );
+    for (lat, lng) in [("31.2", ""), ("north", "121.4"), ("95", "121.4")] {
+        let page = admin
+            .post_csrf(
+                "/console/delivery/positions",
+                &[("store", "SH003"), ("lat", lat), ("lng", lng)],
+            )
+            .await;
+        assert_eq!(
+            page.location.as_deref(),
+            Some("/console/delivery/regions?error=position"),
+            "{lat},{lng}"
+        );
+    }
+    let page = admin.get("/console/delivery/regions").await;
+    assert!(page.body.contains("value=\"31.230416\""), "{}", page.body);
+    let mut manager = crate::web::console(&app, "mgr.sh001").await;
+    let page = manager
+        .post_csrf(
+            "/console/delivery/positions",
+            &[("store", "SH001"), ("lat", "1"), ("lng", "1")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    let after = retail_server::storage::delivery::stores_on_map(&app.state.store)
+        .await
+        .unwrap();
+    assert_eq!(after, positions);
+}
+crate::both_backends!(
+    the_shop_takes_the_phones_position_and_head_office_places_stores,
+    the_shop_takes_the_phones_position_and_head_office_places_stores
+);

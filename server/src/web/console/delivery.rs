@@ -50,6 +50,7 @@ pub fn router() -> Router<AppState> {
                 .layer(DefaultBodyLimit::max(MAX_SHIPMENTS_BYTES + (64 << 10))),
         )
         .route("/console/delivery/regions", get(regions).post(save_region))
+        .route("/console/delivery/positions", post(save_position))
 }
 
 /// The order, its full address (audited) and its delivery, for a staff member allowed to ship
@@ -466,15 +467,22 @@ async fn regions(
 ) -> WebResult<Response> {
     staff.require(&[Role::HeadOfficeAdmin])?;
     let regions = storage::delivery::regions(&state.store).await?;
+    let stores = storage::delivery::stores_on_map(&state.store).await?;
+    let degrees = |e6: Option<i64>| {
+        e6.map(|v| format!("{:.6}", v as f64 / 1e6))
+            .unwrap_or_default()
+    };
     let warehouses: Vec<_> = storage::locations::list(&state.store)
         .await?
         .into_iter()
         .filter(|l| l.kind == "warehouse")
         .collect();
     let body = html! {
-        @if n.done.is_some() { div.notice.ok role="status" { (ctx.t("配送区域已保存。", "Delivery region saved.")) } }
+        @if n.done.as_deref() == Some("position") { div.notice.ok role="status" #position-saved { (ctx.t("门店坐标已保存。", "Store position saved.")) } }
+        @else if n.done.is_some() { div.notice.ok role="status" { (ctx.t("配送区域已保存。", "Delivery region saved.")) } }
         @if let Some(e) = &n.error { div.notice.err role="alert" #region-error { (match e.as_str() {
             "region_exists" => ctx.t("该省市已有配送区域。", "This province and city already has a region."),
+            "position" => ctx.t("坐标须同时填写纬度（-90 至 90）与经度（-180 至 180），或都留空。", "Give latitude (−90 to 90) and longitude (−180 to 180) together, or leave both empty."),
             _ => ctx.t("请检查省份（必填）、城市、仓库与金额（元，不小于 0）。", "Check the province (required), city, warehouse and amounts (yuan, 0 or more)."),
         }) } }
         div.card { div.table-wrap { table #regions {
@@ -494,6 +502,20 @@ async fn regions(
                 button.btn #save-region type="submit" { (ctx.t("保存", "Save")) }
             }
         }
+        div.card #store-positions {
+            b { (ctx.t("门店坐标（同城配送：半径内最近且有货的门店发货）", "Store positions (same-city delivery: the nearest store with stock within the radius ships)")) }
+            p.muted { (ctx.t("纬度、经度（WGS-84，度）；都留空则该店不做同城配送。", "Latitude and longitude (WGS-84, degrees); leave both empty and the store does no same-city delivery.")) }
+            @for s in &stores {
+                form.row method="post" action="/console/delivery/positions" data-store=(s.id) {
+                    (ctx.csrf_field())
+                    input type="hidden" name="store" value=(s.id);
+                    span style="min-width:160px" { (s.id) " " (ctx.lang.pick(&s.name_zh, &s.name_en)) }
+                    input name="lat" value=(degrees(s.lat_e6)) placeholder=(ctx.t("纬度", "Latitude")) inputmode="decimal" style="max-width:140px" aria-label=(ctx.t("纬度", "Latitude"));
+                    input name="lng" value=(degrees(s.lng_e6)) placeholder=(ctx.t("经度", "Longitude")) inputmode="decimal" style="max-width:140px" aria-label=(ctx.t("经度", "Longitude"));
+                    button.btn.secondary type="submit" { (ctx.t("保存", "Save")) }
+                }
+            }
+        }
     };
     Ok(console_page(
         &ctx,
@@ -501,6 +523,34 @@ async fn regions(
         ctx.t("配送区域与运费", "Delivery regions and fees"),
         body,
     ))
+}
+
+#[derive(Debug, Deserialize)]
+struct PositionForm {
+    store: String,
+    #[serde(default)]
+    lat: String,
+    #[serde(default)]
+    lng: String,
+}
+
+/// Head office sets (or clears) a store's position, typed in degrees.
+async fn save_position(
+    State(state): State<AppState>,
+    Staff(staff): Staff,
+    Form(form): Form<PositionForm>,
+) -> WebResult<Response> {
+    let (Ok(lat), Ok(lng)) = (
+        delivery_app::micro_degrees("lat", &form.lat),
+        delivery_app::micro_degrees("lng", &form.lng),
+    ) else {
+        return Ok(redirect("/console/delivery/regions?error=position"));
+    };
+    match delivery_app::set_store_position(&state, &staff, form.store.trim(), lat, lng).await {
+        Ok(()) => Ok(redirect("/console/delivery/regions?done=position")),
+        Err(AppError::Invalid { .. }) => Ok(redirect("/console/delivery/regions?error=position")),
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -43,18 +43,23 @@ struct AddressForm {
     address: Option<String>,
     /// `on` when it becomes the default.
     default: Option<String>,
+    /// Position, micro-degrees (hidden fields filled from the phone's location).
+    lat_e6: Option<String>,
+    lng_e6: Option<String>,
 }
 
 impl AddressForm {
     fn address(&self) -> Address {
         let text = |f: &Option<String>| f.clone().unwrap_or_default().trim().to_owned();
+        let (lat_e6, lng_e6) = super::form_position(self.lat_e6.as_deref(), self.lng_e6.as_deref());
         Address {
             name: text(&self.name),
             phone: text(&self.phone),
             province: text(&self.province),
             city: text(&self.city),
             address: text(&self.address),
-            ..Address::default()
+            lat_e6,
+            lng_e6,
         }
     }
 }
@@ -128,6 +133,8 @@ async fn page(
             (field(ctx.t("省份", "Province"), "province", "text", &value(&form.province), errors, html!{}))
             (field(ctx.t("城市", "City"), "city", "text", &value(&form.city), errors, html!{}))
             (field(ctx.t("详细地址", "Address"), "address", "text", &value(&form.address), errors, html!{}))
+            (super::position_fields(ctx, form.address().lat_e6.filter(|l| *l != i64::MIN), form.address().lng_e6.filter(|l| *l != i64::MIN)))
+            @if let Some(e) = errors.get("lat_e6") { p.field-error role="alert" data-field="lat_e6" { (e) } }
             label { input type="checkbox" name="default" checked[form.default.is_some()]; " " (ctx.t("设为默认地址", "Make it the default")) }
             button.btn.block #save-address type="submit" { (ctx.t("保存地址", "Save address")) }
         }

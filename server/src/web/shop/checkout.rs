@@ -42,6 +42,9 @@ struct CheckoutForm {
     address: Option<String>,
     /// A saved address's id, or `new` for the fields above.
     address_id: Option<String>,
+    /// New address: position, micro-degrees (hidden fields filled from the phone's location).
+    lat_e6: Option<String>,
+    lng_e6: Option<String>,
     /// The delivery time slot (empty: any time).
     slot: Option<String>,
     /// The member's coupon to use (empty: none).
@@ -344,6 +347,9 @@ async fn checkout_page(
                         (field(ctx.t("城市", "City"), "city", "text", form.city.as_deref().unwrap_or(""), &errors, html!{}))
                     }
                     (field(ctx.t("详细地址", "Address"), "address", "text", form.address.as_deref().unwrap_or(""), &errors, html!{}))
+                    @let (lat, lng) = super::form_position(form.lat_e6.as_deref(), form.lng_e6.as_deref());
+                    (super::position_fields(ctx, lat.filter(|l| *l != i64::MIN), lng.filter(|l| *l != i64::MIN)))
+                    @if let Some(e) = errors.get("lat_e6") { p.field-error role="alert" data-field="lat_e6" { (e) } }
                 } @else if let Some(e) = errors.get("address") {
                     p.field-error role="alert" data-field="address" { (e) }
                 }
@@ -559,13 +565,15 @@ fn delivery_address(
     }
     let text = |f: &Option<String>| f.clone().unwrap_or_default().trim().to_owned();
     let address = text(&form.address);
+    let (lat_e6, lng_e6) = super::form_position(form.lat_e6.as_deref(), form.lng_e6.as_deref());
     (!address.is_empty()).then(|| Address {
         name: text(&form.name),
         phone: text(&form.phone),
         province: text(&form.province),
         city: text(&form.city),
         address,
-        ..Address::default()
+        lat_e6,
+        lng_e6,
     })
 }
 

@@ -379,6 +379,10 @@ fn tracking_timeline(
 /// addresses; the fields of [`crate::app::delivery::address_problems`]).
 fn address_field_text(lang: crate::web::Lang, field: &str) -> &'static str {
     match field {
+        "lat_e6" => lang.t(
+            "定位无效，请重新定位或清除定位",
+            "The location is not valid: locate again or clear it",
+        ),
         "name" => lang.t(
             "请填写收货人（最多 64 字）",
             "Enter the recipient (up to 64 characters)",
@@ -393,4 +397,36 @@ fn address_field_text(lang: crate::web::Lang, field: &str) -> &'static str {
             "Enter the full address (5 to 300 characters)",
         ),
     }
+}
+
+/// The position fields of an address form: hidden latitude and longitude (micro-degrees) that
+/// the button fills from the phone's location (`app.js`, `data-locate`), so that same-city
+/// delivery can find the nearest store with stock; without them the region's warehouse ships.
+fn position_fields(ctx: &Ctx, lat_e6: Option<i64>, lng_e6: Option<i64>) -> maud::Markup {
+    let located = lat_e6.is_some() && lng_e6.is_some();
+    maud::html! {
+        div.field #position {
+            input type="hidden" name="lat_e6" value=[lat_e6];
+            input type="hidden" name="lng_e6" value=[lng_e6];
+            button.btn.secondary type="button" #locate data-locate
+                data-done=(ctx.t("已定位，可享同城门店配送", "Located: a nearby store can deliver"))
+                data-fail=(ctx.t("无法获取位置，将由仓库发货", "No location: the warehouse will ship")) {
+                (ctx.t("使用当前位置（同城配送更快）", "Use my location (faster same-city delivery)"))
+            }
+            " " span.muted #locate-status role="status" {
+                @if located { (ctx.t("已定位", "Located")) }
+            }
+        }
+    }
+}
+
+/// Latitude and longitude from an address form's hidden fields (micro-degrees); empty is none,
+/// and a value that is not a whole number is kept out of range, so the address check names the
+/// field (`lat_e6`) instead of dropping it silently.
+fn form_position(lat_e6: Option<&str>, lng_e6: Option<&str>) -> (Option<i64>, Option<i64>) {
+    let one = |v: Option<&str>| {
+        let v = v.map(str::trim).filter(|v| !v.is_empty())?;
+        Some(v.parse::<i64>().unwrap_or(i64::MIN))
+    };
+    (one(lat_e6), one(lng_e6))
 }
