@@ -278,28 +278,21 @@ pub async fn templates(
     cursor: Option<&Cursor>,
     limit: i64,
 ) -> AppResult<Page<TemplateView>> {
-    let rows = paging::bind(
-        sqlx::query(&format!(
-            "SELECT * FROM coupon_templates WHERE ($1 IS NULL OR (issue_on = $1 \
-             AND ended_at IS NULL AND valid_from <= $2 AND valid_until > $2)) AND {} {} LIMIT $3",
-            paging::after("created_at", "id", 4, Order::Desc),
-            paging::order_by("created_at", "id", Order::Desc),
-        ))
+    let sql = format!(
+        "SELECT * FROM coupon_templates WHERE ($1 IS NULL OR (issue_on = $1 AND ended_at IS NULL \
+         AND valid_from <= $2 AND valid_until > $2)) AND {} {} LIMIT $3",
+        paging::after("created_at", "id", 4, Order::Desc),
+        paging::order_by("created_at", "id", Order::Desc),
+    );
+    let query = sqlx::query(&sql)
         .bind(issue_on.map(IssueOn::as_str))
         .bind(now_ms())
-        .bind(paging::fetch_limit(limit)),
-        cursor,
-    )
-    .fetch_all(store.reader())
-    .await?;
-    let rows = rows
-        .iter()
-        .map(|row| {
-            let at = Cursor::new(col::<i64>(row, "created_at")?, uuid_col(row, "id")?);
-            Ok((at, template_from_row(row)?))
-        })
-        .collect::<AppResult<Vec<_>>>()?;
-    Ok(paging::page_keyed(rows, limit))
+        .bind(paging::fetch_limit(limit));
+    paging::fetch(store.reader(), query, cursor, limit, |row| {
+        let at = Cursor::new(col::<i64>(row, "created_at")?, uuid_col(row, "id")?);
+        Ok((at, template_from_row(row)?))
+    })
+    .await
 }
 
 /// The template `id`, if there is one.
@@ -472,31 +465,24 @@ pub async fn member_coupons(
     cursor: Option<&Cursor>,
     limit: i64,
 ) -> AppResult<Page<CouponView>> {
-    let rows = paging::bind(
-        sqlx::query(&format!(
-            "{COUPON_SELECT} WHERE c.member_id = $1 AND {} AND {} {} LIMIT $3",
-            which.condition(),
-            paging::after("c.issued_at", "c.id", 4, Order::Desc),
-            paging::order_by("c.issued_at", "c.id", Order::Desc),
-        ))
+    let sql = format!(
+        "{COUPON_SELECT} WHERE c.member_id = $1 AND {} AND {} {} LIMIT $3",
+        which.condition(),
+        paging::after("c.issued_at", "c.id", 4, Order::Desc),
+        paging::order_by("c.issued_at", "c.id", Order::Desc),
+    );
+    let query = sqlx::query(&sql)
         .bind(member_id.to_string())
         .bind(now_ms())
-        .bind(paging::fetch_limit(limit)),
-        cursor,
-    )
-    .fetch_all(store.reader())
-    .await?;
-    let rows = rows
-        .iter()
-        .map(|row| {
-            let coupon = coupon_from_row(row)?;
-            Ok((
-                Cursor::new(col::<i64>(row, "issued_at")?, coupon.id),
-                coupon,
-            ))
-        })
-        .collect::<AppResult<Vec<_>>>()?;
-    Ok(paging::page_keyed(rows, limit))
+        .bind(paging::fetch_limit(limit));
+    paging::fetch(store.reader(), query, cursor, limit, |row| {
+        let coupon = coupon_from_row(row)?;
+        Ok((
+            Cursor::new(col::<i64>(row, "issued_at")?, coupon.id),
+            coupon,
+        ))
+    })
+    .await
 }
 
 /// Every usable coupon of a member (unused, not expired), newest first: what checkout and the

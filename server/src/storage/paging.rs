@@ -221,6 +221,24 @@ pub fn page<T, K: SortKey>(mut rows: Vec<T>, limit: i64, key: impl Fn(&T) -> Cur
     }
 }
 
+/// Runs `query` on `pool` — its filters and `LIMIT` ([`fetch_limit`]) bound, the two
+/// placeholders of [`after`] last — from `cursor`, and cuts the rows into the page of `limit`,
+/// each read by `row` with the cursor after it.
+pub async fn fetch<'q, K, T>(
+    pool: &sqlx::AnyPool,
+    query: Query<'q, Any, AnyArguments<'q>>,
+    cursor: Option<&Cursor<K>>,
+    limit: i64,
+    row: impl Fn(&sqlx::any::AnyRow) -> AppResult<(Cursor<K>, T)>,
+) -> AppResult<Page<T>>
+where
+    K: SortKey + sqlx::Encode<'q, Any> + sqlx::Type<Any>,
+{
+    let rows = bind(query, cursor).fetch_all(pool).await?;
+    let rows = rows.iter().map(row).collect::<AppResult<Vec<_>>>()?;
+    Ok(page_keyed(rows, limit))
+}
+
 /// The page of `rows` each carried with its cursor (for a list whose sort key is not a field of
 /// its rows), as [`page`] cuts them.
 pub fn page_keyed<T, K: SortKey>(rows: Vec<(Cursor<K>, T)>, limit: i64) -> Page<T> {

@@ -195,26 +195,23 @@ pub async fn page(
     cursor: Option<&Cursor>,
     limit: i64,
 ) -> AppResult<Page<PromotionView>> {
-    let rows = paging::bind(
-        sqlx::query(&format!(
-            "{VIEW_SELECT} WHERE {} AND {} {} LIMIT $2",
-            if current_only { CURRENT } else { "$1 = $1" },
-            paging::after("p.created_at", "p.id", 3, Order::Desc),
-            paging::order_by("p.created_at", "p.id", Order::Desc),
-        ))
+    let sql = format!(
+        "{VIEW_SELECT} WHERE {} AND {} {} LIMIT $2",
+        if current_only { CURRENT } else { "$1 = $1" },
+        paging::after("p.created_at", "p.id", 3, Order::Desc),
+        paging::order_by("p.created_at", "p.id", Order::Desc),
+    );
+    let query = sqlx::query(&sql)
         .bind(now_ms())
-        .bind(paging::fetch_limit(limit)),
-        cursor,
-    )
-    .fetch_all(store.reader())
-    .await?;
-    let rows = rows
-        .iter()
-        .map(view_from_row)
-        .collect::<AppResult<Vec<_>>>()?;
-    Ok(paging::page(rows, limit, |p| {
-        Cursor::new(p.created_at.timestamp_millis(), p.promotion.id)
-    }))
+        .bind(paging::fetch_limit(limit));
+    paging::fetch(store.reader(), query, cursor, limit, |row| {
+        let p = view_from_row(row)?;
+        Ok((
+            Cursor::new(p.created_at.timestamp_millis(), p.promotion.id),
+            p,
+        ))
+    })
+    .await
 }
 
 /// Every flash sale not ended and not past its window (running or about to), newest first:

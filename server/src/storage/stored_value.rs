@@ -309,22 +309,19 @@ pub async fn recharges_of_member(
     cursor: Option<&Cursor>,
     limit: i64,
 ) -> AppResult<Page<Recharge>> {
-    let rows = paging::bind(
-        sqlx::query(&format!(
-            "SELECT {RECHARGE_COLUMNS} FROM recharges WHERE member_id = $1 AND {} {} LIMIT $2",
-            paging::after("created_at", "id", 3, Order::Desc),
-            paging::order_by("created_at", "id", Order::Desc),
-        ))
+    let sql = format!(
+        "SELECT {RECHARGE_COLUMNS} FROM recharges WHERE member_id = $1 AND {} {} LIMIT $2",
+        paging::after("created_at", "id", 3, Order::Desc),
+        paging::order_by("created_at", "id", Order::Desc),
+    );
+    let query = sqlx::query(&sql)
         .bind(member_id.to_string())
-        .bind(paging::fetch_limit(limit)),
-        cursor,
-    )
-    .fetch_all(store.reader())
-    .await?;
-    let rows = rows.iter().map(recharge).collect::<AppResult<Vec<_>>>()?;
-    Ok(paging::page(rows, limit, |r| {
-        Cursor::new(r.created_at.timestamp_millis(), r.id)
-    }))
+        .bind(paging::fetch_limit(limit));
+    paging::fetch(store.reader(), query, cursor, limit, |row| {
+        let r = recharge(row)?;
+        Ok((Cursor::new(r.created_at.timestamp_millis(), r.id), r))
+    })
+    .await
 }
 
 /// Reads (and on PostgreSQL locks) a recharge inside a transaction, if it exists.

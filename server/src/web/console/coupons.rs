@@ -84,6 +84,17 @@ async fn list(
     view(&state, &ctx, &staff, &TemplateForm::default(), None, &p).await
 }
 
+/// The page again (the list's first page) with the form as sent and what is wrong with it.
+async fn form_again(
+    state: &AppState,
+    ctx: &Ctx,
+    staff: &StaffActor,
+    form: &TemplateForm,
+    problem: Option<String>,
+) -> WebResult<Response> {
+    view(state, ctx, staff, form, problem, &ListParams::default()).await
+}
+
 /// The templates (the page of them `list` asks for) and the form, with `problem` about it.
 async fn view(
     state: &AppState,
@@ -329,31 +340,13 @@ async fn create(
     staff.require(&[Role::HeadOfficeAdmin])?;
     let request = match template_request(&state, &ctx, &form).await? {
         Ok(r) => r,
-        Err(problem) => {
-            return view(
-                &state,
-                &ctx,
-                &staff,
-                &form,
-                Some(problem),
-                &ListParams::default(),
-            )
-            .await
-        }
+        Err(problem) => return form_again(&state, &ctx, &staff, &form, Some(problem)).await,
     };
     match create_coupon_template(&state, &staff.actor(), request).await {
         Ok(_) => Ok(redirect("/console/coupons?done=created")),
         Err(e @ AppError::Invalid { .. }) => {
             let text = e.to_string();
-            view(
-                &state,
-                &ctx,
-                &staff,
-                &form,
-                Some(text),
-                &ListParams::default(),
-            )
-            .await
+            form_again(&state, &ctx, &staff, &form, Some(text)).await
         }
         Err(e) => Err(e.into()),
     }
@@ -387,15 +380,7 @@ async fn issue(
 ) -> WebResult<Response> {
     staff.require(&[Role::HeadOfficeAdmin, Role::StoreManager])?;
     let problem = |msg: String| async {
-        view(
-            &state,
-            &ctx,
-            &staff,
-            &TemplateForm::default(),
-            Some(msg),
-            &ListParams::default(),
-        )
-        .await
+        form_again(&state, &ctx, &staff, &TemplateForm::default(), Some(msg)).await
     };
     let Some(coupon_id) = form
         .coupon_id

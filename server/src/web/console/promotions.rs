@@ -75,6 +75,17 @@ async fn list(
     view(&state, &ctx, &staff, &PromotionForm::default(), None, &p).await
 }
 
+/// The page again (the list's first page) with the form as sent and what is wrong with it.
+async fn form_again(
+    state: &AppState,
+    ctx: &Ctx,
+    staff: &StaffActor,
+    form: &PromotionForm,
+    problem: Option<String>,
+) -> WebResult<Response> {
+    view(state, ctx, staff, form, problem, &ListParams::default()).await
+}
+
 /// The list (the page of it `list` asks for) and the form, with `problem` about the form.
 async fn view(
     state: &AppState,
@@ -339,27 +350,11 @@ async fn create(
     let (flash, audience, starts_at) = match (flash, audience, starts_at, hours) {
         (Ok(f), Ok(a), Ok(s), None | Some(Some(_))) => (f, a, s),
         (Err(msg), ..) | (_, Err(msg), ..) | (_, _, Err(msg), _) => {
-            return view(
-                &state,
-                &ctx,
-                &staff,
-                &form,
-                bad(msg),
-                &ListParams::default(),
-            )
-            .await
+            return form_again(&state, &ctx, &staff, &form, bad(msg)).await
         }
         (.., Some(None)) => {
             let msg = ctx.t("小时须为 1 到 8784 的整数", "Hours must be 1 to 8784");
-            return view(
-                &state,
-                &ctx,
-                &staff,
-                &form,
-                bad(msg),
-                &ListParams::default(),
-            )
-            .await;
+            return form_again(&state, &ctx, &staff, &form, bad(msg)).await;
         }
     };
     let name = form.name.as_deref().unwrap_or("").trim().to_owned();
@@ -370,7 +365,7 @@ async fn create(
         _ => None,
     };
     let (Ok(rule), Some(id), Some(days), None) = (rule, id, days, problem.clone()) else {
-        return view(&state, &ctx, &staff, &form, problem, &ListParams::default()).await;
+        return form_again(&state, &ctx, &staff, &form, problem).await;
     };
     let store = form.store.as_deref().unwrap_or("").trim().to_uppercase();
     let ends_at = match hours {
@@ -388,15 +383,7 @@ async fn create(
                 None if code.is_empty() => Scope::default(),
                 None => {
                     let msg = ctx.t("没有这个条码", "No SKU with this barcode");
-                    return view(
-                        &state,
-                        &ctx,
-                        &staff,
-                        &form,
-                        bad(msg),
-                        &ListParams::default(),
-                    )
-                    .await;
+                    return form_again(&state, &ctx, &staff, &form, bad(msg)).await;
                 }
             }
         }
@@ -430,13 +417,12 @@ async fn create(
         Ok(_) => Ok(redirect("/console/promotions?done=1")),
         Err(e @ AppError::Invalid { .. }) => {
             let text = e.to_string();
-            view(
+            form_again(
                 &state,
                 &ctx,
                 &staff,
                 &PromotionForm { id: None, ..form },
                 Some(text),
-                &ListParams::default(),
             )
             .await
         }
