@@ -1,6 +1,6 @@
 //! A short-lived read-through cache of what the hot paths read on every request: SKU prices at
 //! a location and the locations themselves (every order), and products with their SKUs, images,
-//! availability by store and the running promotions (every product page in the shop). Entries live `ttl` (one second
+//! availability by store and the current flash sales (every product page in the shop). Entries live `ttl` (one second
 //! by default), so a price or stock change reaches online checkout and the shop on every server
 //! instance within that time, while a flash sale or a busy product page reads the database once
 //! per second instead of once per request. Stock is still checked for real when an order
@@ -31,7 +31,7 @@ pub struct CatalogCache {
     products: Mutex<HashMap<Uuid, Entry<ProductDetail>>>,
     availability: Mutex<HashMap<Uuid, Entry<Vec<StoreAvailability>>>>,
     images: Mutex<HashMap<Uuid, Entry<Vec<ProductImage>>>>,
-    promotions: Mutex<HashMap<(), Entry<Vec<PromotionView>>>>,
+    flash_sales: Mutex<HashMap<(), Entry<Vec<PromotionView>>>>,
     refresh: tokio::sync::Mutex<()>,
 }
 
@@ -83,7 +83,7 @@ impl CatalogCache {
             products: Mutex::default(),
             availability: Mutex::default(),
             images: Mutex::default(),
-            promotions: Mutex::default(),
+            flash_sales: Mutex::default(),
             refresh: tokio::sync::Mutex::new(()),
         }
     }
@@ -227,12 +227,13 @@ impl CatalogCache {
         }
     }
 
-    /// The current promotions (running or about to), as the product page reads its flash sale.
-    pub async fn current_promotions(&self, store: &Store) -> AppResult<Vec<PromotionView>> {
+    /// The current flash sales (running or about to, every one of them), as the product page
+    /// reads a running one.
+    pub async fn current_flash_sales(&self, store: &Store) -> AppResult<Vec<PromotionView>> {
         self.read_through(
-            &self.promotions,
+            &self.flash_sales,
             (),
-            storage::promotions::list(store, true, 200),
+            storage::promotions::current_flash_sales(store),
         )
         .await
     }

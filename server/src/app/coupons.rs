@@ -115,10 +115,8 @@ pub async fn create_coupon_template(
 
 /// The template `id`, or 404.
 pub async fn find_template(state: &AppState, id: Uuid) -> AppResult<TemplateView> {
-    storage::coupons::templates(&state.store, None)
+    storage::coupons::template_by_id(&state.store, id)
         .await?
-        .into_iter()
-        .find(|t| t.id == id)
         .ok_or_else(|| AppError::not_found("no such coupon template"))
 }
 

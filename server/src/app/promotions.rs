@@ -125,8 +125,5 @@ pub async fn create_promotion(
 
 /// The promotion `id`, if it exists.
 pub async fn find(state: &AppState, id: Uuid) -> AppResult<Option<PromotionView>> {
-    Ok(storage::promotions::list(&state.store, false, 100_000)
-        .await?
-        .into_iter()
-        .find(|p| p.promotion.id == id))
+    storage::promotions::get(&state.store, id).await
 }

@@ -23,6 +23,7 @@ use super::AppState;
 use crate::actor::{Role, StaffActor};
 use crate::error::{AppError, AppResult};
 use crate::storage;
+use crate::storage::paging::{Cursor, Page};
 use crate::storage::refunds::{
     AlertKind, AwaitingRefund, NewAlert, NewRefund, Refund, RefundSource, RefundStatus,
 };
@@ -402,15 +403,16 @@ pub fn may_decide(staff: &StaffActor) -> bool {
     approver_scope(staff).is_ok()
 }
 
-/// The refunds waiting for approval that `staff` may decide on, oldest first (at most 500): a
-/// store manager's store's, every store's for head office; 403 for anyone else.
+/// A page of the refunds waiting for approval that `staff` may decide on, oldest first (after
+/// `cursor`): a store manager's store's, every store's for head office; 403 for anyone else.
 pub async fn awaiting_approval(
     state: &AppState,
     staff: &StaffActor,
-) -> AppResult<Vec<AwaitingRefund>> {
+    cursor: Option<&Cursor>,
+    limit: i64,
+) -> AppResult<Page<AwaitingRefund>> {
     let scope = approver_scope(staff)?;
-    let page = storage::refunds::awaiting_approval(&state.store, scope.as_deref(), None, 500);
-    Ok(page.await?.items)
+    storage::refunds::awaiting_approval(&state.store, scope.as_deref(), cursor, limit).await
 }
 
 /// The refund `id`; 404 when there is none.

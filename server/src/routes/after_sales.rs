@@ -10,7 +10,7 @@
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::HeaderMap;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -23,6 +23,7 @@ use crate::app::AppState;
 use crate::error::{AppError, AppResult};
 use crate::storage;
 use crate::storage::after_sales::{AfterSale, AfterSaleRules, RatingsReport};
+use crate::storage::paging::{self, Cursor, Page};
 
 /// After-sale routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -260,31 +261,23 @@ pub struct QueueQuery {
     pub location_id: Option<String>,
     /// Finished cases too (default: open ones only).
     pub all: Option<bool>,
-    /// The `next_after` of the previous page.
-    pub after: Option<String>,
+    /// `next_cursor` of the previous page (with the same filter); a cursor that is not one is
+    /// a 400 `bad_cursor`.
+    pub cursor: Option<String>,
     /// Page size (1–200, default 50).
     pub limit: Option<i64>,
 }
 
-/// A page of after-sales, oldest first.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AfterSalePage {
-    /// The cases.
-    pub items: Vec<AfterSale>,
-    /// Pass as `after` for the next page; absent on the last page.
-    pub next_after: Option<String>,
-}
-
-/// The after-sales to review, oldest first: every location's for head office (or one), their
-/// own store's for a store manager; 403 for cashiers and other stores.
+/// A page of the after-sales to review, oldest first: every location's for head office (or
+/// one), their own store's for a store manager; 403 for cashiers and other stores.
+/// `next_cursor` is absent on the last page.
 #[utoipa::path(get, path = "/after-sales", tag = "after-sales", security(("staff" = [])), params(QueueQuery),
-    responses((status = 200, body = AfterSalePage), (status = 403, body = crate::error::ErrorBody),
-        (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Page<AfterSale>), (status = 403, body = crate::error::ErrorBody)))]
 async fn queue(
     staff: StaffActor,
     State(state): State<AppState>,
     Query(q): Query<QueueQuery>,
-) -> AppResult<Json<AfterSalePage>> {
+) -> AppResult<Json<Page<AfterSale>>> {
     let scope = after_sales::reviewer_scope(&staff)?;
     let location = match (scope, q.location_id) {
         (None, location) => location,
@@ -294,24 +287,16 @@ async fn queue(
         }
         (Some(own), None) => Some(own),
     };
-    let after = q
-        .after
-        .as_deref()
-        .map(storage::after_sales::parse_cursor)
-        .transpose()?;
-    let limit = q.limit.unwrap_or(50).clamp(1, 200);
-    let items = storage::after_sales::queue(
+    let cursor = Cursor::parse(q.cursor.as_deref())?;
+    let page = storage::after_sales::queue(
         &state.store,
         location.as_deref(),
         q.all.unwrap_or(false),
-        after,
-        limit,
+        cursor.as_ref(),
+        paging::api_limit(q.limit),
     )
     .await?;
-    let next_after = (i64::try_from(items.len()).unwrap_or(0) == limit)
-        .then(|| items.last().map(storage::after_sales::cursor_of))
-        .flatten();
-    Ok(Json(AfterSalePage { items, next_after }))
+    Ok(Json(page))
 }
 
 /// Approves a case waiting for review (store manager of the order's store or warehouse, or head

@@ -10,7 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::{Json, Path, Query};
+use super::{Json, PageQuery, Path, Query};
 use crate::actor::{DeviceActor, DeviceKind, Role, StaffActor};
 use crate::app::checkout;
 use crate::app::coupons::{
@@ -20,7 +20,8 @@ use crate::app::coupons::{
 use crate::app::AppState;
 use crate::error::{AppError, AppResult};
 use crate::storage;
-use crate::storage::coupons::{CouponView, IssueOn, TemplateView};
+use crate::storage::coupons::{CouponView, IssueOn, MemberCoupons, TemplateView};
+use crate::storage::paging::{self, Cursor, Page};
 
 /// Coupon routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -34,15 +35,20 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(lane_member_coupons))
 }
 
-/// Coupon templates, newest first (staff).
-#[utoipa::path(get, path = "/coupon-templates", tag = "coupons", security(("staff" = [])),
-    responses((status = 200, body = [TemplateView])))]
+/// A page of the coupon templates, newest first (staff); `next_cursor` is absent on the last
+/// page.
+#[utoipa::path(get, path = "/coupon-templates", tag = "coupons", security(("staff" = [])), params(PageQuery),
+    responses((status = 200, body = Page<TemplateView>)))]
 async fn list_templates(
     staff: StaffActor,
     State(state): State<AppState>,
-) -> AppResult<Json<Vec<TemplateView>>> {
+    Query(page): Query<PageQuery>,
+) -> AppResult<Json<Page<TemplateView>>> {
     staff.require(&[Role::HeadOfficeAdmin, Role::StoreManager])?;
-    Ok(Json(storage::coupons::templates(&state.store, None).await?))
+    let (cursor, limit) = page.read()?;
+    Ok(Json(
+        storage::coupons::templates(&state.store, None, cursor.as_ref(), limit).await?,
+    ))
 }
 
 /// Creates a coupon template (head office; audited). Refused with 422 when its rule is
@@ -93,17 +99,18 @@ async fn issue(
         .map(Json)
 }
 
-/// The coupon centre (领券中心): templates members may claim now (public).
-#[utoipa::path(get, path = "/coupons/centre", tag = "coupons",
-    responses((status = 200, body = [TemplateView])))]
-async fn coupon_centre(State(state): State<AppState>) -> AppResult<Json<Vec<TemplateView>>> {
-    let now = Utc::now();
+/// The coupon centre (领券中心): a page of the templates members may claim now, newest first
+/// (public); `next_cursor` is absent on the last page.
+#[utoipa::path(get, path = "/coupons/centre", tag = "coupons", params(PageQuery),
+    responses((status = 200, body = Page<TemplateView>)))]
+async fn coupon_centre(
+    State(state): State<AppState>,
+    Query(page): Query<PageQuery>,
+) -> AppResult<Json<Page<TemplateView>>> {
+    let (cursor, limit) = page.read()?;
     Ok(Json(
-        storage::coupons::templates(&state.store, Some(IssueOn::Claim))
-            .await?
-            .into_iter()
-            .filter(|t| t.valid_from <= now)
-            .collect(),
+        storage::coupons::templates(&state.store, Some(IssueOn::Claim), cursor.as_ref(), limit)
+            .await?,
     ))
 }
 
@@ -125,27 +132,38 @@ async fn claim(
         .map(Json)
 }
 
-/// Which coupons.
+/// Which coupons, and the page.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CouponFilter {
     /// Only unused, unexpired coupons (default false).
     pub available: Option<bool>,
+    /// `next_cursor` of the previous page (with the same filter); a cursor that is not one is a
+    /// 400 `bad_cursor`.
+    pub cursor: Option<String>,
+    /// Rows per page (default 50, at most 200).
+    pub limit: Option<i64>,
 }
 
-/// A member's coupons (staff).
+/// A page of a member's coupons, newest first (staff); `next_cursor` is absent on the last page.
 #[utoipa::path(get, path = "/members/{id}/coupons", tag = "coupons", security(("staff" = [])),
     params(("id" = Uuid, Path, description = "member id"), CouponFilter),
-    responses((status = 200, body = [CouponView])))]
+    responses((status = 200, body = Page<CouponView>)))]
 async fn member_coupons(
     staff: StaffActor,
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
     Query(filter): Query<CouponFilter>,
-) -> AppResult<Json<Vec<CouponView>>> {
+) -> AppResult<Json<Page<CouponView>>> {
     staff.require(&[Role::HeadOfficeAdmin, Role::StoreManager, Role::Cashier])?;
+    let which = match filter.available {
+        Some(true) => MemberCoupons::Usable,
+        _ => MemberCoupons::All,
+    };
+    let cursor = Cursor::parse(filter.cursor.as_deref())?;
+    let limit = paging::api_limit(filter.limit);
     Ok(Json(
-        storage::coupons::for_member(&state.store, id, filter.available.unwrap_or(false)).await?,
+        storage::coupons::member_coupons(&state.store, id, which, cursor.as_ref(), limit).await?,
     ))
 }
 
@@ -166,7 +184,7 @@ async fn lane_member_coupons(
     }
     let now = Utc::now();
     Ok(Json(
-        storage::coupons::for_member(&state.store, id, true)
+        storage::coupons::usable(&state.store, id)
             .await?
             .iter()
             .filter(|c| c.valid_from <= now)

@@ -11,18 +11,19 @@ use axum::response::{IntoResponse, Response};
 use retail_domain::codes::{CodeError, SignedCode};
 use retail_domain::money::Money;
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::{Json, Path, Query};
+use super::{Json, PageQuery, Path, Query};
 use crate::actor::{Caller, ClientAddr, StaffActor};
 use crate::app::members::MEMBER_CODE_TTL_SECS;
 use crate::app::AppState;
 use crate::error::{AppError, AppResult};
 use crate::storage;
 use crate::storage::members::{BalanceEntry, Member, Page, PointsEntry, Registration};
+use crate::storage::paging;
 
 /// Look-ups (by phone or by member code) and registrations allowed per caller per minute: a
 /// registration answers whether the phone is a member, so it counts as a look-up.
@@ -77,16 +78,6 @@ pub struct RegisterMember {
 pub struct PhoneLookup {
     /// Mobile number, as for registration.
     pub phone: String,
-}
-
-/// Ledger paging.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct LedgerQuery {
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
-    /// Rows per page (default 50, at most 200).
-    pub limit: Option<i64>,
 }
 
 /// A manual points adjustment.
@@ -283,10 +274,6 @@ async fn get_member(
     ))
 }
 
-fn page_limit(limit: Option<i64>) -> i64 {
-    limit.unwrap_or(50).clamp(1, 200)
-}
-
 async fn require_member(state: &AppState, id: Uuid) -> AppResult<()> {
     if storage::members::exists(&state.store, id).await? {
         Ok(())
@@ -297,20 +284,20 @@ async fn require_member(state: &AppState, id: Uuid) -> AppResult<()> {
 
 /// The member's points ledger, newest first.
 #[utoipa::path(get, path = "/members/{id}/points", tag = "members", security(("staff" = []), ("device" = [])),
-    params(("id" = Uuid, Path, description = "member id"), LedgerQuery),
+    params(("id" = Uuid, Path, description = "member id"), PageQuery),
     responses((status = 200, body = Page<PointsEntry>), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 async fn points_ledger(
     _caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
-    Query(query): Query<LedgerQuery>,
+    Query(query): Query<PageQuery>,
 ) -> AppResult<Json<Page<PointsEntry>>> {
     require_member(&state, id).await?;
     let page = storage::members::points_page(
         &state.store,
         id,
         query.cursor.as_deref(),
-        page_limit(query.limit),
+        paging::api_limit(query.limit),
     )
     .await?;
     Ok(Json(page))
@@ -318,20 +305,20 @@ async fn points_ledger(
 
 /// The member's stored-balance ledger, newest first.
 #[utoipa::path(get, path = "/members/{id}/balance", tag = "members", security(("staff" = []), ("device" = [])),
-    params(("id" = Uuid, Path, description = "member id"), LedgerQuery),
+    params(("id" = Uuid, Path, description = "member id"), PageQuery),
     responses((status = 200, body = Page<BalanceEntry>), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 async fn balance_ledger(
     _caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
-    Query(query): Query<LedgerQuery>,
+    Query(query): Query<PageQuery>,
 ) -> AppResult<Json<Page<BalanceEntry>>> {
     require_member(&state, id).await?;
     let page = storage::members::balance_page(
         &state.store,
         id,
         query.cursor.as_deref(),
-        page_limit(query.limit),
+        paging::api_limit(query.limit),
     )
     .await?;
     Ok(Json(page))

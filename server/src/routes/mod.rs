@@ -71,6 +71,25 @@ impl<T: Serialize> IntoResponse for Json<T> {
     }
 }
 
+/// A page of a list (keyset paging, [`crate::storage::paging`]), for a list without filters of
+/// its own.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// `next_cursor` of the previous page; a cursor that is not one is a 400 `bad_cursor`.
+    pub cursor: Option<String>,
+    /// Rows per page (default 50, at most 200).
+    pub limit: Option<i64>,
+}
+
+impl PageQuery {
+    /// The cursor (none on the first page; 400 `bad_cursor` when it is not one) and page size.
+    pub fn read(&self) -> crate::error::AppResult<(Option<crate::storage::paging::Cursor>, i64)> {
+        let cursor = crate::storage::paging::Cursor::parse(self.cursor.as_deref())?;
+        Ok((cursor, crate::storage::paging::api_limit(self.limit)))
+    }
+}
+
 /// What a request holding a NUL character is told.
 const NUL_MESSAGE: &str = "text must not contain NUL characters";
 

@@ -18,6 +18,7 @@ use crate::app::promotions::{create_promotion, find, CreatePromotion};
 use crate::app::AppState;
 use crate::error::{AppError, AppResult};
 use crate::storage;
+use crate::storage::paging::{self, Cursor, Page};
 use crate::storage::promotions::PromotionView;
 
 /// Promotion and pricing routes.
@@ -30,25 +31,37 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(quote))
 }
 
-/// Promotion list filter.
+/// Promotion list filter and page.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PromotionFilter {
     /// Only promotions not ended and not past their window (default true).
     pub current: Option<bool>,
+    /// `next_cursor` of the previous page (with the same filter); a cursor that is not one is a
+    /// 400 `bad_cursor`.
+    pub cursor: Option<String>,
+    /// Rows per page (default 50, at most 200).
+    pub limit: Option<i64>,
 }
 
-/// Promotions, newest first (staff).
+/// A page of the promotions, newest first (staff); `next_cursor` is absent on the last page.
 #[utoipa::path(get, path = "/promotions", tag = "promotions", security(("staff" = [])), params(PromotionFilter),
-    responses((status = 200, body = [PromotionView])))]
+    responses((status = 200, body = Page<PromotionView>)))]
 async fn list(
     staff: StaffActor,
     State(state): State<AppState>,
     Query(filter): Query<PromotionFilter>,
-) -> AppResult<Json<Vec<PromotionView>>> {
+) -> AppResult<Json<Page<PromotionView>>> {
     staff.require(&[Role::HeadOfficeAdmin, Role::StoreManager])?;
+    let cursor = Cursor::parse(filter.cursor.as_deref())?;
     Ok(Json(
-        storage::promotions::list(&state.store, filter.current.unwrap_or(true), 500).await?,
+        storage::promotions::page(
+            &state.store,
+            filter.current.unwrap_or(true),
+            cursor.as_ref(),
+            paging::api_limit(filter.limit),
+        )
+        .await?,
     ))
 }
 

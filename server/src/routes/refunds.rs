@@ -9,12 +9,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::{Json, Path};
+use super::{Json, PageQuery, Path, Query};
 use crate::actor::StaffActor;
 use crate::app::refunds;
 use crate::app::AppState;
 use crate::error::AppResult;
 use crate::storage;
+use crate::storage::paging::Page;
 use crate::storage::refunds::Refund;
 
 /// Refund routes.
@@ -41,22 +42,23 @@ async fn of_order(
     Ok(Json(storage::refunds::of_order(&state.store, id).await?))
 }
 
-/// Refunds waiting for approval (above `payments.refund_approval_above`), oldest first, that the
-/// caller may approve or reject: every store's for head office, their own store's for a store
-/// manager; 403 for cashiers.
+/// A page of the refunds waiting for approval (above `payments.refund_approval_above`), oldest
+/// first, that the caller may approve or reject: every store's for head office, their own
+/// store's for a store manager; 403 for cashiers. `next_cursor` is absent on the last page.
 #[utoipa::path(get, path = "/refunds/awaiting-approval", tag = "payments", security(("staff" = [])),
-    responses((status = 200, body = [Refund]), (status = 403, body = crate::error::ErrorBody)))]
+    params(PageQuery),
+    responses((status = 200, body = Page<Refund>), (status = 403, body = crate::error::ErrorBody)))]
 async fn awaiting_approval(
     staff: StaffActor,
     State(state): State<AppState>,
-) -> AppResult<Json<Vec<Refund>>> {
-    Ok(Json(
-        refunds::awaiting_approval(&state, &staff)
-            .await?
-            .into_iter()
-            .map(|waiting| waiting.refund)
-            .collect(),
-    ))
+    Query(page): Query<PageQuery>,
+) -> AppResult<Json<Page<Refund>>> {
+    let (cursor, limit) = page.read()?;
+    let waiting = refunds::awaiting_approval(&state, &staff, cursor.as_ref(), limit).await?;
+    Ok(Json(Page {
+        items: waiting.items.into_iter().map(|w| w.refund).collect(),
+        next_cursor: waiting.next_cursor,
+    }))
 }
 
 /// Approves a refund waiting for approval and sends it: a store manager of the order's store or

@@ -555,44 +555,34 @@ pub async fn of_order(store: &Store, order_id: Uuid) -> AppResult<Vec<AfterSale>
     filled(store.reader(), &rows).await
 }
 
-/// Cases for review, oldest first: of one location (or every one), open ones only unless
-/// `all`, at most `limit`, created at or after `after` (a cursor: the last one's time, id).
+/// A page of the cases for review, oldest first (keyset on creation time then id, from
+/// `cursor`): of one location (or every one), open ones only unless `all`.
 pub async fn queue(
     store: &Store,
     location: Option<&str>,
     all: bool,
-    after: Option<(i64, String)>,
+    cursor: Option<&Cursor>,
     limit: i64,
-) -> AppResult<Vec<AfterSale>> {
-    let (after_at, after_id) = after.unwrap_or((i64::MIN, String::new()));
-    let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM after_sales WHERE ($1 = '' OR location_id = $1) \
-         AND ($2 = 1 OR status NOT IN ('refunded', 'exchanged', 'rejected')) \
-         AND (created_at > $3 OR (created_at = $3 AND id > $4)) \
-         ORDER BY created_at, id LIMIT $5"
-    ))
-    .bind(location.unwrap_or(""))
-    .bind(i64::from(all))
-    .bind(after_at)
-    .bind(after_id)
-    .bind(limit.clamp(1, 200))
+) -> AppResult<Page<AfterSale>> {
+    let limit = limit.clamp(1, 200);
+    let rows = paging::bind(
+        sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM after_sales WHERE ($1 = '' OR location_id = $1) \
+             AND ($2 = 1 OR status NOT IN ('refunded', 'exchanged', 'rejected')) AND {} {} LIMIT $3",
+            paging::after("created_at", "id", 4, Order::Asc),
+            paging::order_by("created_at", "id", Order::Asc),
+        ))
+        .bind(location.unwrap_or(""))
+        .bind(i64::from(all))
+        .bind(paging::fetch_limit(limit)),
+        cursor,
+    )
     .fetch_all(store.reader())
     .await?;
-    filled(store.reader(), &rows).await
-}
-
-/// The cursor after `case` in [`queue`] (its time and id).
-pub fn cursor_of(case: &AfterSale) -> String {
-    format!("{}_{}", case.created_at.timestamp_millis(), case.id)
-}
-
-/// Reads a cursor made by [`cursor_of`]; 422 on `after` when it is not one.
-pub fn parse_cursor(text: &str) -> AppResult<(i64, String)> {
-    let bad = || AppError::field("after", "not a cursor of this list");
-    let (at, id) = text.split_once('_').ok_or_else(bad)?;
-    let at: i64 = at.parse().map_err(|_| bad())?;
-    let id: Uuid = id.parse().map_err(|_| bad())?;
-    Ok((at, id.to_string()))
+    let cases = filled(store.reader(), &rows).await?;
+    Ok(paging::page(cases, limit, |c| {
+        Cursor::new(c.created_at.timestamp_millis(), c.id)
+    }))
 }
 
 /// The rules head office sets.

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::paging::{self, Cursor, Order, Page};
 use super::{col, from_ms, now_ms, placeholders, uuid_col, Store, Tx};
 use crate::error::{AppError, AppResult};
 
@@ -181,7 +182,7 @@ fn template_from_row(row: &sqlx::any::AnyRow) -> AppResult<TemplateView> {
 }
 
 const COUPON_SELECT: &str = "SELECT c.id, c.template_id, c.member_id, c.valid_from, \
-     c.valid_until, c.status, c.order_id, t.body FROM coupons c \
+     c.valid_until, c.status, c.order_id, c.issued_at, t.body FROM coupons c \
      JOIN coupon_templates t ON t.id = c.template_id";
 
 fn coupon_from_row(row: &sqlx::any::AnyRow) -> AppResult<CouponView> {
@@ -269,26 +270,40 @@ async fn template(tx: &mut Tx, id: Uuid) -> AppResult<TemplateView> {
     template_from_row(&row)
 }
 
-/// Templates, newest first; with `issue_on`, only those issued that way and still issuable.
-pub async fn templates(store: &Store, issue_on: Option<IssueOn>) -> AppResult<Vec<TemplateView>> {
-    let rows = match issue_on {
-        None => {
-            sqlx::query("SELECT * FROM coupon_templates ORDER BY id DESC LIMIT 500")
-                .fetch_all(store.reader())
-                .await?
-        }
-        Some(how) => {
-            sqlx::query(
-                "SELECT * FROM coupon_templates WHERE issue_on = $1 AND ended_at IS NULL \
-                 AND valid_until > $2 ORDER BY id DESC LIMIT 500",
-            )
-            .bind(how.as_str())
-            .bind(now_ms())
-            .fetch_all(store.reader())
-            .await?
-        }
-    };
-    rows.iter().map(template_from_row).collect()
+/// A page of the templates, newest first (keyset on creation time then id, from `cursor`); with
+/// `issue_on`, only those issued that way and issuable now (not ended, inside their window).
+pub async fn templates(
+    store: &Store,
+    issue_on: Option<IssueOn>,
+    cursor: Option<&Cursor>,
+    limit: i64,
+) -> AppResult<Page<TemplateView>> {
+    let sql = format!(
+        "SELECT * FROM coupon_templates WHERE ($1 IS NULL OR (issue_on = $1 AND ended_at IS NULL \
+         AND valid_from <= $2 AND valid_until > $2)) AND {} {} LIMIT $3",
+        paging::after("created_at", "id", 4, Order::Desc),
+        paging::order_by("created_at", "id", Order::Desc),
+    );
+    let query = sqlx::query(&sql)
+        .bind(issue_on.map(IssueOn::as_str))
+        .bind(now_ms())
+        .bind(paging::fetch_limit(limit));
+    paging::fetch(store.reader(), query, cursor, limit, |row| {
+        let at = Cursor::new(col::<i64>(row, "created_at")?, uuid_col(row, "id")?);
+        Ok((at, template_from_row(row)?))
+    })
+    .await
+}
+
+/// The template `id`, if there is one.
+pub async fn template_by_id(store: &Store, id: Uuid) -> AppResult<Option<TemplateView>> {
+    sqlx::query("SELECT * FROM coupon_templates WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_optional(store.reader())
+        .await?
+        .as_ref()
+        .map(template_from_row)
+        .transpose()
 }
 
 /// Issues one coupon of `template_id` to `member_id`, with the client's `coupon_id`.
@@ -419,28 +434,84 @@ async fn coupon_in_tx(tx: &mut Tx, id: Uuid) -> AppResult<Option<CouponView>> {
         .transpose()
 }
 
-/// A member's coupons, newest first (with `available_only`, unused and not expired).
-pub async fn for_member(
+/// Which of a member's coupons a list shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum MemberCoupons {
+    /// Every one.
+    #[default]
+    All,
+    /// Unused and not expired.
+    Usable,
+    /// Used or expired.
+    Spent,
+}
+
+impl MemberCoupons {
+    /// The condition on `coupons c`, with the time now at `$2`.
+    fn condition(self) -> &'static str {
+        match self {
+            MemberCoupons::All => "$2 = $2",
+            MemberCoupons::Usable => "c.status = 'available' AND c.valid_until > $2",
+            MemberCoupons::Spent => "(c.status <> 'available' OR c.valid_until <= $2)",
+        }
+    }
+}
+
+/// A page of a member's coupons, newest first (keyset on issue time then id, from `cursor`).
+pub async fn member_coupons(
     store: &Store,
     member_id: Uuid,
-    available_only: bool,
-) -> AppResult<Vec<CouponView>> {
+    which: MemberCoupons,
+    cursor: Option<&Cursor>,
+    limit: i64,
+) -> AppResult<Page<CouponView>> {
     let sql = format!(
-        "{COUPON_SELECT} WHERE c.member_id = $1 {} ORDER BY c.id DESC LIMIT 500",
-        if available_only {
-            "AND c.status = 'available' AND c.valid_until > $2"
-        } else {
-            "AND $2 = $2"
-        }
+        "{COUPON_SELECT} WHERE c.member_id = $1 AND {} AND {} {} LIMIT $3",
+        which.condition(),
+        paging::after("c.issued_at", "c.id", 4, Order::Desc),
+        paging::order_by("c.issued_at", "c.id", Order::Desc),
     );
-    sqlx::query(&sql)
+    let query = sqlx::query(&sql)
         .bind(member_id.to_string())
         .bind(now_ms())
-        .fetch_all(store.reader())
-        .await?
-        .iter()
-        .map(coupon_from_row)
-        .collect()
+        .bind(paging::fetch_limit(limit));
+    paging::fetch(store.reader(), query, cursor, limit, |row| {
+        let coupon = coupon_from_row(row)?;
+        Ok((
+            Cursor::new(col::<i64>(row, "issued_at")?, coupon.id),
+            coupon,
+        ))
+    })
+    .await
+}
+
+/// Every usable coupon of a member (unused, not expired), newest first: what checkout and the
+/// till offer. Not paged: all of them, however many.
+pub async fn usable(store: &Store, member_id: Uuid) -> AppResult<Vec<CouponView>> {
+    sqlx::query(&format!(
+        "{COUPON_SELECT} WHERE c.member_id = $1 AND {} ORDER BY c.issued_at DESC, c.id DESC",
+        MemberCoupons::Usable.condition()
+    ))
+    .bind(member_id.to_string())
+    .bind(now_ms())
+    .fetch_all(store.reader())
+    .await?
+    .iter()
+    .map(coupon_from_row)
+    .collect()
+}
+
+/// How many usable coupons (unused, not expired) a member holds.
+pub async fn count_usable(store: &Store, member_id: Uuid) -> AppResult<i64> {
+    let row = sqlx::query(&format!(
+        "SELECT COUNT(*) AS n FROM coupons c WHERE c.member_id = $1 AND {}",
+        MemberCoupons::Usable.condition()
+    ))
+    .bind(member_id.to_string())
+    .bind(now_ms())
+    .fetch_one(store.reader())
+    .await?;
+    col(&row, "n")
 }
 
 /// Coupons by id, for pricing a basket of `member_id`. Every id must be the member's own,

@@ -195,6 +195,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../../migrations/0028_tracking_events.sql"),
     ),
     (
+        29,
+        "orders by time",
+        include_str!("../../../migrations/0029_orders_by_time.sql"),
+    ),
+    (
         30,
         "pickup store",
         include_str!("../../../migrations/0030_pickup_store.sql"),

@@ -196,9 +196,9 @@ pub async fn recent(
         };
         keyed.push((Cursor::new(created_at, id), notice));
     }
-    let page = paging::page(keyed, limit, |(at, _)| at.clone());
+    let page = paging::page_keyed(keyed, limit);
     Ok(Page {
-        items: page.items.into_iter().filter_map(|(_, n)| n).collect(),
+        items: page.items.into_iter().flatten().collect(),
         next_cursor: page.next_cursor,
     })
 }

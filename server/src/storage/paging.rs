@@ -24,6 +24,15 @@ use crate::error::{AppError, AppResult};
 /// Rows on one page of a list in the console or the shop.
 pub const PAGE_SIZE: i64 = 50;
 
+/// The most rows an API client may ask for on one page (`limit`).
+pub const MAX_API_LIMIT: i64 = 200;
+
+/// The page size of an API list: the client's `limit` (default [`PAGE_SIZE`]) kept within 1 and
+/// [`MAX_API_LIMIT`].
+pub fn api_limit(limit: Option<i64>) -> i64 {
+    limit.unwrap_or(PAGE_SIZE).clamp(1, MAX_API_LIMIT)
+}
+
 /// The longest cursor read; anything longer is not one of ours.
 const MAX_CURSOR_LEN: usize = 512;
 
@@ -212,6 +221,34 @@ pub fn page<T, K: SortKey>(mut rows: Vec<T>, limit: i64, key: impl Fn(&T) -> Cur
     }
 }
 
+/// Runs `query` on `pool` — its filters and `LIMIT` ([`fetch_limit`]) bound, the two
+/// placeholders of [`after`] last — from `cursor`, and cuts the rows into the page of `limit`,
+/// each read by `row` with the cursor after it.
+pub async fn fetch<'q, K, T>(
+    pool: &sqlx::AnyPool,
+    query: Query<'q, Any, AnyArguments<'q>>,
+    cursor: Option<&Cursor<K>>,
+    limit: i64,
+    row: impl Fn(&sqlx::any::AnyRow) -> AppResult<(Cursor<K>, T)>,
+) -> AppResult<Page<T>>
+where
+    K: SortKey + sqlx::Encode<'q, Any> + sqlx::Type<Any>,
+{
+    let rows = bind(query, cursor).fetch_all(pool).await?;
+    let rows = rows.iter().map(row).collect::<AppResult<Vec<_>>>()?;
+    Ok(page_keyed(rows, limit))
+}
+
+/// The page of `rows` each carried with its cursor (for a list whose sort key is not a field of
+/// its rows), as [`page`] cuts them.
+pub fn page_keyed<T, K: SortKey>(rows: Vec<(Cursor<K>, T)>, limit: i64) -> Page<T> {
+    let cut = page(rows, limit, |(at, _)| at.clone());
+    Page {
+        items: cut.items.into_iter().map(|(_, row)| row).collect(),
+        next_cursor: cut.next_cursor,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,6 +302,16 @@ mod tests {
         assert_eq!(next, Some(Some(Cursor::new(2, "2"))));
         assert_eq!(fetch_limit(0), 2);
         assert_eq!(fetch_limit(50), 51);
+        let keyed = page_keyed(
+            (0..4).map(|n: i64| (Cursor::new(n, n), n * 10)).collect(),
+            3,
+        );
+        assert_eq!(keyed.items, vec![0, 10, 20]);
+        assert_eq!(keyed.next_cursor, Some(Cursor::new(2, "2").encode()));
+        assert_eq!(
+            (api_limit(None), api_limit(Some(0)), api_limit(Some(1_000))),
+            (50, 1, 200)
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::paging::{self, Cursor, Order, Page};
 use super::{col, from_ms, next_counter, now_ms, placeholders, uuid_col, Store, Tx};
 use crate::error::{AppError, AppResult};
 
@@ -178,47 +179,86 @@ pub async fn flash_sale_ids(store: &Store, ids: &[Uuid]) -> AppResult<Vec<Uuid>>
         .collect()
 }
 
-/// Every promotion, newest first, at most `limit`; with `current_only`, those not ended and
-/// not past their window.
-pub async fn list(store: &Store, current_only: bool, limit: i64) -> AppResult<Vec<PromotionView>> {
-    let now = now_ms();
+/// The columns of a [`PromotionView`], from `promotions p` and its flash sale `f` (if any).
+const VIEW_SELECT: &str = "SELECT p.body, p.ended_at, p.created_by, p.created_at, \
+     f.sku_id, f.total_qty, f.sold_qty, f.per_member_limit FROM promotions p \
+     LEFT JOIN flash_sales f ON f.id = p.id";
+
+/// Only promotions not ended and not past their window (running or about to), at `$1`.
+const CURRENT: &str = "p.ended_at IS NULL AND p.ends_at > $1";
+
+/// A page of the promotions, newest first (keyset on creation time then id, from `cursor`);
+/// with `current_only`, those not ended and not past their window.
+pub async fn page(
+    store: &Store,
+    current_only: bool,
+    cursor: Option<&Cursor>,
+    limit: i64,
+) -> AppResult<Page<PromotionView>> {
     let sql = format!(
-        "SELECT p.body, p.ended_at, p.created_by, p.created_at, f.sku_id, f.total_qty, \
-         f.sold_qty, f.per_member_limit FROM promotions p LEFT JOIN flash_sales f ON f.id = p.id {} \
-         ORDER BY p.id DESC LIMIT $2",
-        if current_only {
-            "WHERE p.ended_at IS NULL AND p.ends_at > $1"
-        } else {
-            "WHERE $1 = $1"
-        }
+        "{VIEW_SELECT} WHERE {} AND {} {} LIMIT $2",
+        if current_only { CURRENT } else { "$1 = $1" },
+        paging::after("p.created_at", "p.id", 3, Order::Desc),
+        paging::order_by("p.created_at", "p.id", Order::Desc),
     );
-    let rows = sqlx::query(&sql)
-        .bind(now)
-        .bind(limit)
-        .fetch_all(store.reader())
-        .await?;
-    rows.iter()
-        .map(|row| {
-            let flash_sale = match col::<Option<String>>(row, "sku_id")? {
-                Some(sku) => Some(FlashSaleView {
-                    sku_id: sku
-                        .parse()
-                        .map_err(|e| AppError::Internal(anyhow::anyhow!("flash sku: {e}")))?,
-                    total_qty: col(row, "total_qty")?,
-                    sold_qty: col(row, "sold_qty")?,
-                    per_member_limit: col(row, "per_member_limit")?,
-                }),
-                None => None,
-            };
-            Ok(PromotionView {
-                promotion: promotion_from_row(row)?,
-                ended_at: col::<Option<i64>>(row, "ended_at")?.map(from_ms),
-                flash_sale,
-                created_by: col(row, "created_by")?,
-                created_at: from_ms(col(row, "created_at")?),
-            })
-        })
-        .collect()
+    let query = sqlx::query(&sql)
+        .bind(now_ms())
+        .bind(paging::fetch_limit(limit));
+    paging::fetch(store.reader(), query, cursor, limit, |row| {
+        let p = view_from_row(row)?;
+        Ok((
+            Cursor::new(p.created_at.timestamp_millis(), p.promotion.id),
+            p,
+        ))
+    })
+    .await
+}
+
+/// Every flash sale not ended and not past its window (running or about to), newest first:
+/// what the shop's product page shows of a running one. Not paged: all of them, however many.
+pub async fn current_flash_sales(store: &Store) -> AppResult<Vec<PromotionView>> {
+    sqlx::query(&format!(
+        "{VIEW_SELECT} WHERE {CURRENT} AND f.id IS NOT NULL \
+         ORDER BY p.created_at DESC, p.id DESC"
+    ))
+    .bind(now_ms())
+    .fetch_all(store.reader())
+    .await?
+    .iter()
+    .map(view_from_row)
+    .collect()
+}
+
+/// The promotion `id`, if there is one.
+pub async fn get(store: &Store, id: Uuid) -> AppResult<Option<PromotionView>> {
+    sqlx::query(&format!("{VIEW_SELECT} WHERE p.id = $1"))
+        .bind(id.to_string())
+        .fetch_optional(store.reader())
+        .await?
+        .as_ref()
+        .map(view_from_row)
+        .transpose()
+}
+
+fn view_from_row(row: &sqlx::any::AnyRow) -> AppResult<PromotionView> {
+    let flash_sale = match col::<Option<String>>(row, "sku_id")? {
+        Some(sku) => Some(FlashSaleView {
+            sku_id: sku
+                .parse()
+                .map_err(|e| AppError::Internal(anyhow::anyhow!("flash sku: {e}")))?,
+            total_qty: col(row, "total_qty")?,
+            sold_qty: col(row, "sold_qty")?,
+            per_member_limit: col(row, "per_member_limit")?,
+        }),
+        None => None,
+    };
+    Ok(PromotionView {
+        promotion: promotion_from_row(row)?,
+        ended_at: col::<Option<i64>>(row, "ended_at")?.map(from_ms),
+        flash_sale,
+        created_by: col(row, "created_by")?,
+        created_at: from_ms(col(row, "created_at")?),
+    })
 }
 
 /// The store's till rounding (none when never set).

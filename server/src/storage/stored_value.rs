@@ -8,6 +8,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::paging::{self, Cursor, Order, Page};
 use super::{audit, col, from_ms, now_ms, uuid_col, Store, Tx};
 use crate::error::{AppError, AppResult};
 
@@ -300,23 +301,27 @@ pub async fn recharge_by_id(store: &Store, id: Uuid) -> AppResult<Option<Recharg
     .transpose()
 }
 
-/// A member's recharges, newest first.
+/// A page of a member's recharges, newest first (keyset on creation time then id, from
+/// `cursor`).
 pub async fn recharges_of_member(
     store: &Store,
     member_id: Uuid,
+    cursor: Option<&Cursor>,
     limit: i64,
-) -> AppResult<Vec<Recharge>> {
-    sqlx::query(&format!(
-        "SELECT {RECHARGE_COLUMNS} FROM recharges WHERE member_id = $1 \
-         ORDER BY created_at DESC, id DESC LIMIT $2"
-    ))
-    .bind(member_id.to_string())
-    .bind(limit)
-    .fetch_all(store.reader())
-    .await?
-    .iter()
-    .map(recharge)
-    .collect()
+) -> AppResult<Page<Recharge>> {
+    let sql = format!(
+        "SELECT {RECHARGE_COLUMNS} FROM recharges WHERE member_id = $1 AND {} {} LIMIT $2",
+        paging::after("created_at", "id", 3, Order::Desc),
+        paging::order_by("created_at", "id", Order::Desc),
+    );
+    let query = sqlx::query(&sql)
+        .bind(member_id.to_string())
+        .bind(paging::fetch_limit(limit));
+    paging::fetch(store.reader(), query, cursor, limit, |row| {
+        let r = recharge(row)?;
+        Ok((Cursor::new(r.created_at.timestamp_millis(), r.id), r))
+    })
+    .await
 }
 
 /// Reads (and on PostgreSQL locks) a recharge inside a transaction, if it exists.

@@ -507,18 +507,22 @@ pub struct OrderQuery {
     pub number: Option<String>,
     /// Created at or after (ms).
     pub since: Option<i64>,
+    /// Only this fulfilment (`pickup`, `delivery`, …).
+    pub fulfilment: Option<String>,
     /// Start after this order (the last of the previous page; keyset on creation time then id).
     pub cursor: Option<Cursor>,
     /// At most this many.
     pub limit: i64,
 }
 
-/// A page of orders, newest first.
-pub async fn orders(store: &Store, q: &OrderQuery) -> AppResult<Page<OrderRow>> {
+/// `{select} FROM orders WHERE …` with the filters of `q` (bound by [`bind_orders`]): location,
+/// member, number, time, fulfilment at `$1`–`$5`, the page's cursor at `$6`–`$7`, the statuses
+/// from `$8`; the next free placeholder is `$8 + statuses`.
+fn orders_sql(q: &OrderQuery, select: &str) -> String {
     let mut sql = format!(
-        "SELECT id, order_no, channel, fulfilment, status, location_id, total_fen, created_at \
-         FROM orders WHERE ($1 IS NULL OR location_id = $1) AND ($2 IS NULL OR member_id = $2) \
-         AND ($3 IS NULL OR order_no LIKE $3) AND ($4 IS NULL OR created_at >= $4) AND {}",
+        "{select} FROM orders WHERE ($1 IS NULL OR location_id = $1) \
+         AND ($2 IS NULL OR member_id = $2) AND ($3 IS NULL OR order_no LIKE $3) \
+         AND ($4 IS NULL OR created_at >= $4) AND ($5 IS NULL OR fulfilment = $5) AND {}",
         paging::after("created_at", "id", 6, Order::Desc)
     );
     if !q.statuses.is_empty() {
@@ -527,25 +531,47 @@ pub async fn orders(store: &Store, q: &OrderQuery) -> AppResult<Page<OrderRow>> 
             placeholders(8, q.statuses.len())
         ));
     }
-    sql.push_str(&format!(
-        " {} LIMIT $5",
-        paging::order_by("created_at", "id", Order::Desc)
-    ));
+    sql
+}
+
+/// `sql` (from [`orders_sql`]) with the filters of `q` bound, and the page's `cursor`.
+fn bind_orders<'q>(
+    sql: &'q str,
+    q: &'q OrderQuery,
+    cursor: Option<&Cursor>,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
     let like = q
         .number
         .as_ref()
         .map(|n| format!("%{}%", n.to_uppercase().replace(['%', '_', '\\'], "")));
-    let query = sqlx::query(&sql)
+    let query = sqlx::query(sql)
         .bind(q.location.as_deref())
         .bind(q.member.map(|m| m.to_string()))
         .bind(like)
         .bind(q.since)
-        .bind(paging::fetch_limit(q.limit));
-    let mut query = paging::bind(query, q.cursor.as_ref());
+        .bind(q.fulfilment.as_deref());
+    let mut query = paging::bind(query, cursor);
     for s in &q.statuses {
         query = query.bind(s.as_str());
     }
-    let rows = query.fetch_all(store.writer()).await?;
+    query
+}
+
+/// A page of orders, newest first.
+pub async fn orders(store: &Store, q: &OrderQuery) -> AppResult<Page<OrderRow>> {
+    let sql = format!(
+        "{} {} LIMIT ${}",
+        orders_sql(
+            q,
+            "SELECT id, order_no, channel, fulfilment, status, location_id, total_fen, created_at"
+        ),
+        paging::order_by("created_at", "id", Order::Desc),
+        8 + q.statuses.len()
+    );
+    let rows = bind_orders(&sql, q, q.cursor.as_ref())
+        .bind(paging::fetch_limit(q.limit))
+        .fetch_all(store.writer())
+        .await?;
     let rows = rows
         .iter()
         .map(|r| {
@@ -564,6 +590,13 @@ pub async fn orders(store: &Store, q: &OrderQuery) -> AppResult<Page<OrderRow>> 
     Ok(paging::page(rows, q.limit, |o| {
         Cursor::new(o.created_at, o.id)
     }))
+}
+
+/// How many orders match the filters of `q` (all of them: its cursor and limit are ignored).
+pub async fn count_orders(store: &Store, q: &OrderQuery) -> AppResult<i64> {
+    let sql = orders_sql(q, "SELECT COUNT(*) AS n");
+    let row = bind_orders(&sql, q, None).fetch_one(store.reader()).await?;
+    col(&row, "n")
 }
 
 // ---------------------------------------------------------------------------------------------

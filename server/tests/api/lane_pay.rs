@@ -279,7 +279,7 @@ async fn coupons_are_used_once_by_lane_sales(app: TestApp) {
             Some(&cashier),
         )
         .await;
-    let used = mine
+    let used = mine["items"]
         .as_array()
         .unwrap()
         .iter()

@@ -389,8 +389,8 @@ async fn bad_promotions_and_coupons_are_refused(app: TestApp) {
         .await
         .1;
     assert_eq!(
-        after.as_array().unwrap().len(),
-        before.as_array().unwrap().len() + 1,
+        after["items"].as_array().unwrap().len(),
+        before["items"].as_array().unwrap().len() + 1,
         "only the one valid promotion was stored"
     );
 
@@ -435,7 +435,7 @@ async fn bad_promotions_and_coupons_are_refused(app: TestApp) {
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{rule}: {body}");
     }
     let (_, templates) = app.get("/api/v1/coupon-templates", Some(&admin)).await;
-    assert_eq!(templates.as_array().unwrap().len(), 1);
+    assert_eq!(templates["items"].as_array().unwrap().len(), 1);
 }
 crate::both_backends!(
     bad_promotions_and_coupons_are_refused,
@@ -459,7 +459,7 @@ async fn coupon_centre_and_signup_coupons(app: TestApp) {
         let (_, coupons) = app
             .get(&format!("/api/v1/members/{member}/coupons"), Some(&admin))
             .await;
-        let templates: Vec<&str> = coupons
+        let templates: Vec<&str> = coupons["items"]
             .as_array()
             .unwrap()
             .iter()
@@ -502,7 +502,7 @@ async fn coupon_centre_and_signup_coupons(app: TestApp) {
         let (_, coupons) = app
             .get(&format!("/api/v1/members/{member}/coupons"), Some(&admin))
             .await;
-        let n = coupons
+        let n = coupons["items"]
             .as_array()
             .unwrap()
             .iter()
@@ -611,7 +611,7 @@ async fn flash_sale_limits_hold_under_concurrency(app: TestApp) {
     );
     assert!(bought.values().all(|n| *n <= 2), "{bought:?}");
     let (_, list) = app.get("/api/v1/promotions", Some(&admin)).await;
-    let flash = list
+    let flash = list["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -632,7 +632,7 @@ async fn flash_sale_limits_hold_under_concurrency(app: TestApp) {
         assert_eq!(status, StatusCode::OK, "{body}");
     }
     let (_, list) = app.get("/api/v1/promotions", Some(&admin)).await;
-    let sold = list
+    let sold = list["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -761,7 +761,7 @@ async fn coupons_of(app: &TestApp, admin: &str, member: Uuid, template: Uuid) ->
     let (_, coupons) = app
         .get(&format!("/api/v1/members/{member}/coupons"), Some(admin))
         .await;
-    coupons
+    coupons["items"]
         .as_array()
         .unwrap()
         .iter()

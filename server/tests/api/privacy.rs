@@ -171,7 +171,7 @@ async fn deleting_an_account_anonymises_and_keeps_the_ledgers(app: TestApp) {
     let page = m.post("/me/delete", &[("confirm", "DELETE")]).await;
     assert!(page.status.is_client_error(), "{}", page.status);
     assert_eq!(member_of(&app, phone).await, Some(member));
-    let coupons_before = storage::coupons::for_member(&app.state.store, member, true)
+    let coupons_before = storage::coupons::usable(&app.state.store, member)
         .await
         .unwrap()
         .len();
@@ -217,7 +217,7 @@ async fn deleting_an_account_anonymises_and_keeps_the_ledgers(app: TestApp) {
     assert!(rows
         .iter()
         .any(|e| e.kind == "expire" && e.delta == -300 && e.reason == "account deleted"));
-    assert!(storage::coupons::for_member(&app.state.store, member, true)
+    assert!(storage::coupons::usable(&app.state.store, member)
         .await
         .unwrap()
         .is_empty());

@@ -10,7 +10,7 @@ use crate::web::{console, Browser};
 
 async fn count(app: &TestApp, token: &str) -> usize {
     let (_, list) = app.get("/api/v1/promotions", Some(token)).await;
-    list.as_array().unwrap().len()
+    list["items"].as_array().unwrap().len()
 }
 
 async fn console_promotions(app: TestApp) {
@@ -90,10 +90,10 @@ async fn console_promotions(app: TestApp) {
     }
     let (_, list) = app.get("/api/v1/promotions", Some(&token)).await;
     let text = list.to_string();
-    assert_eq!(list.as_array().unwrap().len(), before + 3);
+    assert_eq!(list["items"].as_array().unwrap().len(), before + 3);
     assert!(text.contains("\"buy\":2"), "{text}");
     assert!(text.contains("gold"), "{text}");
-    let flash = list
+    let flash = list["items"]
         .as_array()
         .unwrap()
         .iter()

@@ -106,7 +106,7 @@ async fn queue(app: &TestApp, token: &str) -> (StatusCode, Vec<String>) {
     let (status, body) = app
         .get("/api/v1/refunds/awaiting-approval", Some(token))
         .await;
-    let ids = body
+    let ids = body["items"]
         .as_array()
         .map(|a| {
             a.iter()

@@ -392,7 +392,7 @@ async fn sign_up_coupons_are_limited_per_address(app: TestApp) {
                 Some(&admin),
             )
             .await;
-        let from_signup = list
+        let from_signup = list["items"]
             .as_array()
             .unwrap()
             .iter()

@@ -827,7 +827,7 @@ async fn console_promotions(app: TestApp) {
     let (_, api) = app
         .get("/api/v1/promotions", Some(&app.login("admin").await))
         .await;
-    let promotion = api.as_array().unwrap()[0]["promotion"]["id"]
+    let promotion = api["items"].as_array().unwrap()[0]["promotion"]["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -905,9 +905,10 @@ async fn console_coupons_centre_and_checkout(app: TestApp) {
     .await;
     assert!(page.body.contains("stock_total"), "{}", page.body);
     assert!(
-        retail_server::storage::coupons::templates(&app.state.store, None)
+        retail_server::storage::coupons::templates(&app.state.store, None, None, 1)
             .await
             .unwrap()
+            .items
             .is_empty()
     );
 
@@ -949,7 +950,7 @@ async fn console_coupons_centre_and_checkout(app: TestApp) {
     let (_, api) = app
         .get("/api/v1/coupon-templates", Some(&app.login("admin").await))
         .await;
-    assert_eq!(api.as_array().unwrap().len(), 2);
+    assert_eq!(api["items"].as_array().unwrap().len(), 2);
 
     // Cashiers are kept out; a store manager reads the list (no create form) and issues.
     let mut cashier = console(&app, "cashier1.sh001").await;
@@ -1019,7 +1020,7 @@ async fn console_coupons_centre_and_checkout(app: TestApp) {
     .await
     .unwrap()
     .unwrap();
-    let mine = retail_server::storage::coupons::for_member(&app.state.store, member.id, true)
+    let mine = retail_server::storage::coupons::usable(&app.state.store, member.id)
         .await
         .unwrap();
     let small = mine
@@ -1138,10 +1139,20 @@ async fn console_coupons_centre_and_checkout(app: TestApp) {
             .unwrap(),
         before - 100
     );
-    let used = retail_server::storage::coupons::for_member(&app.state.store, member.id, false)
-        .await
+    let used = retail_server::storage::coupons::member_coupons(
+        &app.state.store,
+        member.id,
+        retail_server::storage::coupons::MemberCoupons::All,
+        None,
+        200,
+    )
+    .await
+    .unwrap();
+    let used = used
+        .items
+        .iter()
+        .find(|c| c.id.to_string() == small)
         .unwrap();
-    let used = used.iter().find(|c| c.id.to_string() == small).unwrap();
     assert_eq!(used.status, "used");
     assert_eq!(used.order_id, Some(order_id));
     assert!(b.get("/me/coupons").await.body.contains("已使用"));

@@ -452,7 +452,7 @@ async fn play(database: Database) {
         .get_ok(&format!("/members/{}/coupons", members[1].0), Some(&admin))
         .await
         .unwrap();
-    let used = coupons
+    let used = coupons["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -499,7 +499,7 @@ async fn play(database: Database) {
             .get_ok(&format!("/members/{}/coupons", members[2].0), Some(&admin))
             .await
             .ok()?;
-        coupons.as_array()?.iter().find(|c| {
+        coupons["items"].as_array()?.iter().find(|c| {
             c["id"] == json!(coupon3)
                 && c["status"] == "used"
                 && c["order_id"].as_str() == Some(s_coupon.id.to_string().as_str())

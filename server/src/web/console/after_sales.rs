@@ -26,10 +26,13 @@ use crate::app::AppState;
 use crate::error::AppError;
 use crate::storage;
 use crate::storage::after_sales::{AfterSaleKind, AfterSaleRules, AfterSaleStatus, CategoryWindow};
+use crate::storage::paging::{Cursor, PAGE_SIZE};
 use crate::web::after_sale_text::{
     error_text, kind_label, note_text, reason_label, status_label, step_label,
 };
-use crate::web::{console_page, redirect, urlencode, when, yuan, Ctx, Form, Staff, WebResult};
+use crate::web::{
+    console_page, pager, redirect, urlencode, when, yuan, Ctx, Form, Staff, WebResult,
+};
 
 /// After-sale routes of the console.
 pub fn router() -> Router<AppState> {
@@ -47,7 +50,8 @@ pub fn router() -> Router<AppState> {
 #[derive(Debug, Deserialize, Default)]
 struct QueueParams {
     all: Option<String>,
-    after: Option<String>,
+    /// The queue's page cursor ([`storage::paging::Cursor`]); none on the first page.
+    cursor: Option<String>,
 }
 
 async fn queue(
@@ -58,16 +62,16 @@ async fn queue(
 ) -> WebResult<Response> {
     let scope = after_sales::reviewer_scope(&staff)?;
     let all = p.all.as_deref() == Some("1");
-    let after = p
-        .after
-        .as_deref()
-        .map(storage::after_sales::parse_cursor)
-        .transpose()?;
-    let cases = storage::after_sales::queue(&state.store, scope.as_deref(), all, after, 50).await?;
-    let next = (cases.len() == 50)
-        .then(|| cases.last())
-        .flatten()
-        .map(storage::after_sales::cursor_of);
+    let cursor = Cursor::parse(p.cursor.as_deref())?;
+    let page = storage::after_sales::queue(
+        &state.store,
+        scope.as_deref(),
+        all,
+        cursor.as_ref(),
+        PAGE_SIZE,
+    )
+    .await?;
+    let cases = &page.items;
     let head_office = staff.role == Role::HeadOfficeAdmin;
     let body = html! {
         div.row style="margin-bottom:10px" {
@@ -84,7 +88,7 @@ async fn queue(
             div.table-wrap { table #after-sales {
                 tr { th { (ctx.t("订单", "Order")) } th { (ctx.t("门店/仓", "Location")) } th { (ctx.t("类型", "Kind")) }
                      th { (ctx.t("原因", "Reason")) } th.num { (ctx.t("金额", "Amount")) } th { (ctx.t("状态", "Status")) } th { (ctx.t("申请时间", "Requested")) } }
-                @for c in &cases {
+                @for c in cases {
                     tr.after-sale id={ "case-" (c.id) } {
                         td { a href={ "/console/after-sales/" (c.id) } { (c.order_no) } }
                         td { (c.location_id) }
@@ -96,10 +100,8 @@ async fn queue(
                     }
                 }
             } }
-            @if let Some(next) = &next {
-                p { a #next-page href={ "/console/after-sales?after=" (urlencode(next)) @if all { "&all=1" } } { (ctx.t("下一页", "Next page")) } }
-            }
         }
+        (pager(&ctx, "/console/after-sales", &[("all", if all { "1" } else { "" })], "cursor", p.cursor.as_deref(), page.next_cursor.as_deref()))
     };
     Ok(console_page(
         &ctx,

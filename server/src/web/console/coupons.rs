@@ -20,8 +20,9 @@ use crate::app::AppState;
 use crate::error::AppError;
 use crate::storage;
 use crate::storage::coupons::{CouponTerms, IssueOn, TemplateView};
+use crate::storage::paging::{Cursor, PAGE_SIZE};
 use crate::web::coupon_text::rule_text;
-use crate::web::{console_page, redirect, when, Ctx, Form, Lang, Staff, WebResult};
+use crate::web::{console_page, pager, redirect, when, Ctx, Form, Lang, Staff, WebResult};
 
 /// Coupon template routes.
 pub fn router() -> Router<AppState> {
@@ -70,6 +71,8 @@ struct TemplateForm {
 #[derive(Debug, Deserialize, Default)]
 struct ListParams {
     done: Option<String>,
+    /// The templates' page cursor ([`storage::paging::Cursor`]); none on the first page.
+    cursor: Option<String>,
 }
 
 async fn list(
@@ -78,23 +81,37 @@ async fn list(
     Staff(staff): Staff,
     Query(p): Query<ListParams>,
 ) -> WebResult<Response> {
-    let notice = p.done.map(|d| match d.as_str() {
-        "issued" => ctx.t("已发放", "Issued").to_owned(),
-        _ => ctx.t("已保存", "Saved").to_owned(),
-    });
-    view(&state, &ctx, &staff, &TemplateForm::default(), None, notice).await
+    view(&state, &ctx, &staff, &TemplateForm::default(), None, &p).await
 }
 
+/// The page again (the list's first page) with the form as sent and what is wrong with it.
+async fn form_again(
+    state: &AppState,
+    ctx: &Ctx,
+    staff: &StaffActor,
+    form: &TemplateForm,
+    problem: Option<String>,
+) -> WebResult<Response> {
+    view(state, ctx, staff, form, problem, &ListParams::default()).await
+}
+
+/// The templates (the page of them `list` asks for) and the form, with `problem` about it.
 async fn view(
     state: &AppState,
     ctx: &Ctx,
     staff: &StaffActor,
     form: &TemplateForm,
     problem: Option<String>,
-    notice: Option<String>,
+    list: &ListParams,
 ) -> WebResult<Response> {
     staff.require(&[Role::HeadOfficeAdmin, Role::StoreManager])?;
-    let templates = storage::coupons::templates(&state.store, None).await?;
+    let notice = list.done.as_deref().map(|d| match d {
+        "issued" => ctx.t("已发放", "Issued"),
+        _ => ctx.t("已保存", "Saved"),
+    });
+    let cursor = Cursor::parse(list.cursor.as_deref())?;
+    let page = storage::coupons::templates(&state.store, None, cursor.as_ref(), PAGE_SIZE).await?;
+    let templates = &page.items;
     let admin = staff.require(&[Role::HeadOfficeAdmin]).is_ok();
     let now = Utc::now();
     let id = form
@@ -110,7 +127,7 @@ async fn view(
         div.table-wrap { table #templates {
             tr { th { (ctx.t("名称", "Name")) } th { (ctx.t("规则", "Rule")) } th { (ctx.t("发放方式", "Issued")) }
                 th { (ctx.t("已发/库存", "Issued / stock")) } th { (ctx.t("每人限领", "Per member")) } th { (ctx.t("有效期至", "Valid until")) } th {} }
-            @for t in &templates {
+            @for t in templates {
                 @let live = t.ended_at.is_none() && t.valid_until > now;
                 tr data-template=(t.id) {
                     td { (t.terms.name_zh) }
@@ -139,6 +156,7 @@ async fn view(
                 }
             }
         } }
+        (pager(ctx, "/console/coupons", &[], "cursor", list.cursor.as_deref(), page.next_cursor.as_deref()))
         @if admin {
             div.card {
                 b { (ctx.t("新建优惠券", "New coupon")) }
@@ -322,13 +340,13 @@ async fn create(
     staff.require(&[Role::HeadOfficeAdmin])?;
     let request = match template_request(&state, &ctx, &form).await? {
         Ok(r) => r,
-        Err(problem) => return view(&state, &ctx, &staff, &form, Some(problem), None).await,
+        Err(problem) => return form_again(&state, &ctx, &staff, &form, Some(problem)).await,
     };
     match create_coupon_template(&state, &staff.actor(), request).await {
         Ok(_) => Ok(redirect("/console/coupons?done=created")),
         Err(e @ AppError::Invalid { .. }) => {
             let text = e.to_string();
-            view(&state, &ctx, &staff, &form, Some(text), None).await
+            form_again(&state, &ctx, &staff, &form, Some(text)).await
         }
         Err(e) => Err(e.into()),
     }
@@ -362,15 +380,7 @@ async fn issue(
 ) -> WebResult<Response> {
     staff.require(&[Role::HeadOfficeAdmin, Role::StoreManager])?;
     let problem = |msg: String| async {
-        view(
-            &state,
-            &ctx,
-            &staff,
-            &TemplateForm::default(),
-            Some(msg),
-            None,
-        )
-        .await
+        form_again(&state, &ctx, &staff, &TemplateForm::default(), Some(msg)).await
     };
     let Some(coupon_id) = form
         .coupon_id

@@ -10,10 +10,14 @@ use axum::routing::get;
 use axum::Router;
 use maud::{html, Markup};
 
+use super::orders::awaiting_pickup;
 use super::{channel_label, scope};
 use crate::app::AppState;
 use crate::storage;
 use crate::web::{console_page, status_label, today_start_ms, yuan, Ctx, Staff, WebResult};
+
+/// The console's orders list filtered to the pickup orders awaiting collection.
+const AWAITING_PICKUP_LINK: &str = "/console/orders?status=awaiting_pickup";
 
 /// Dashboard route.
 pub fn router() -> Router<AppState> {
@@ -43,21 +47,14 @@ async fn dashboard(
     let location = scope(&staff);
     let sales =
         storage::web::sales_since(&state.store, today_start_ms(), location.as_deref()).await?;
-    let waiting = storage::web::orders(
-        &state.store,
-        &storage::web::OrderQuery {
-            location: location.clone(),
-            statuses: vec!["paid".into(), "ready_for_pickup".into()],
-            limit: 20,
-            ..Default::default()
-        },
-    )
-    .await?;
-    let waiting: Vec<_> = waiting
-        .items
-        .into_iter()
-        .filter(|o| o.fulfilment == "pickup")
-        .collect();
+    let awaiting_pickup = storage::web::OrderQuery {
+        limit: 20,
+        ..awaiting_pickup(location.clone())
+    };
+    let waiting = storage::web::orders(&state.store, &awaiting_pickup)
+        .await?
+        .items;
+    let waiting_count = storage::web::count_orders(&state.store, &awaiting_pickup).await?;
     let low = storage::stock::list_levels(
         &state.store,
         &storage::stock::LevelFilter {
@@ -100,7 +97,7 @@ async fn dashboard(
         div.kpis {
             div.kpi { span.muted { (ctx.t("今日销售额", "Sales today")) } b #kpi-sales { (yuan(total)) } }
             div.kpi { span.muted { (ctx.t("今日订单", "Orders today")) } b { (count) } }
-            div.kpi { span.muted { (ctx.t("待自提", "Awaiting pickup")) } b { (waiting.len()) } }
+            div.kpi { span.muted { (ctx.t("待自提", "Awaiting pickup")) } b { a #kpi-pickup href=(AWAITING_PICKUP_LINK) { (waiting_count) } } }
             div.kpi { span.muted { (ctx.t("在线设备", "Devices online")) } b { (devices.iter().filter(|d| online(d)).count()) " / " (devices.iter().filter(|d| d.revoked_at.is_none()).count()) } }
         }
         div.two {
@@ -108,7 +105,11 @@ async fn dashboard(
             div.card { b { (ctx.t("按渠道", "By channel")) } (bars(&by_channel.into_iter().collect::<Vec<_>>())) }
         }
         h2 { (ctx.t("等待自提的订单", "Orders waiting for pickup")) }
-        div.table-wrap { table {
+        @if waiting_count > i64::try_from(waiting.len()).unwrap_or(i64::MAX) {
+            p.muted { (ctx.t("最新的 ", "The newest ")) (waiting.len()) (ctx.t(" 单，共 ", " of ")) (waiting_count) (ctx.t(" 单", "")) " · "
+                a #all-pickup href=(AWAITING_PICKUP_LINK) { (ctx.t("查看全部", "See them all")) } }
+        }
+        div.table-wrap { table #awaiting-pickup {
             tr { th { (ctx.t("订单号", "Order")) } th { (ctx.t("门店", "Store")) } th { (ctx.t("状态", "Status")) } th.num { (ctx.t("金额", "Total")) } }
             @for o in &waiting {
                 tr { td { a href={ "/console/orders/" (o.id) } { (o.order_no) } } td { (o.location_id) }

@@ -61,6 +61,20 @@ const STATUSES: [&str; 10] = [
     "refunded",
 ];
 
+/// The `status` filter of the pickup orders awaiting collection (paid or ready).
+const AWAITING_PICKUP: &str = "awaiting_pickup";
+
+/// The orders awaiting pickup (paid or ready, to be collected in store) at `location`, or at
+/// every one: the dashboard's count and the list's `awaiting_pickup` filter.
+pub(super) fn awaiting_pickup(location: Option<String>) -> storage::web::OrderQuery {
+    storage::web::OrderQuery {
+        location,
+        statuses: vec!["paid".into(), "ready_for_pickup".into()],
+        fulfilment: Some("pickup".into()),
+        ..Default::default()
+    }
+}
+
 /// Orders a CSV export reads at a time.
 const EXPORT_PAGE: i64 = 1_000;
 
@@ -73,16 +87,22 @@ async fn order_rows(
     limit: i64,
 ) -> WebResult<Page<storage::web::OrderRow>> {
     let location = pick_location(staff, p.store.as_deref())?;
-    let statuses = match p.status.as_deref().filter(|s| !s.is_empty()) {
-        Some(s) if STATUSES.contains(&s) => vec![s.to_owned()],
+    let filter = match p.status.as_deref().filter(|s| !s.is_empty()) {
+        Some(AWAITING_PICKUP) => awaiting_pickup(location),
+        Some(s) if STATUSES.contains(&s) => storage::web::OrderQuery {
+            location,
+            statuses: vec![s.to_owned()],
+            ..Default::default()
+        },
         Some(_) => return Err(AppError::field("status", "unknown status").into()),
-        None => Vec::new(),
+        None => storage::web::OrderQuery {
+            location,
+            ..Default::default()
+        },
     };
     Ok(storage::web::orders(
         &state.store,
         &storage::web::OrderQuery {
-            location,
-            statuses,
             number: p
                 .q
                 .as_deref()
@@ -91,7 +111,7 @@ async fn order_rows(
                 .map(|q| q.chars().take(32).collect()),
             cursor,
             limit,
-            ..Default::default()
+            ..filter
         },
     )
     .await?)
@@ -122,6 +142,7 @@ async fn orders(
             input name="q" value=(p.q.as_deref().unwrap_or("")) placeholder=(ctx.t("订单号", "Order number")) style="max-width:200px";
             select name="status" style="max-width:180px" {
                 option value="" { (ctx.t("全部状态", "All statuses")) }
+                option value=(AWAITING_PICKUP) selected[status == AWAITING_PICKUP] { (ctx.t("待自提", "Awaiting pickup")) }
                 @for s in STATUSES { option value=(s) selected[s == status] { (status_label(ctx.lang, s)) } }
             }
             @if scope(&staff).is_none() {

@@ -20,8 +20,9 @@ use crate::app::promotions::{create_promotion, CreatePromotion};
 use crate::app::AppState;
 use crate::error::AppError;
 use crate::storage;
+use crate::storage::paging::{Cursor, PAGE_SIZE};
 use crate::storage::promotions::FlashLimits;
-use crate::web::{console_page, redirect, when, yuan, Ctx, Form, Staff, WebResult};
+use crate::web::{console_page, pager, redirect, when, yuan, Ctx, Form, Staff, WebResult};
 
 /// Promotion pages.
 pub fn router() -> Router<AppState> {
@@ -59,6 +60,10 @@ struct PromotionForm {
 #[derive(Debug, Deserialize, Default)]
 struct ListParams {
     done: Option<String>,
+    /// `1`: ended and past promotions too (default: the current ones).
+    all: Option<String>,
+    /// The list's page cursor ([`storage::paging::Cursor`]); none on the first page.
+    cursor: Option<String>,
 }
 
 async fn list(
@@ -67,28 +72,35 @@ async fn list(
     Staff(staff): Staff,
     Query(p): Query<ListParams>,
 ) -> WebResult<Response> {
-    let notice = p.done.map(|_| ctx.t("已保存", "Saved").to_owned());
-    view(
-        &state,
-        &ctx,
-        &staff,
-        &PromotionForm::default(),
-        None,
-        notice,
-    )
-    .await
+    view(&state, &ctx, &staff, &PromotionForm::default(), None, &p).await
 }
 
+/// The page again (the list's first page) with the form as sent and what is wrong with it.
+async fn form_again(
+    state: &AppState,
+    ctx: &Ctx,
+    staff: &StaffActor,
+    form: &PromotionForm,
+    problem: Option<String>,
+) -> WebResult<Response> {
+    view(state, ctx, staff, form, problem, &ListParams::default()).await
+}
+
+/// The list (the page of it `list` asks for) and the form, with `problem` about the form.
 async fn view(
     state: &AppState,
     ctx: &Ctx,
     staff: &StaffActor,
     form: &PromotionForm,
     problem: Option<String>,
-    notice: Option<String>,
+    list: &ListParams,
 ) -> WebResult<Response> {
     staff.require(&[Role::HeadOfficeAdmin, Role::StoreManager])?;
-    let promotions = storage::promotions::list(&state.store, true, 200).await?;
+    let notice = list.done.as_ref().map(|_| ctx.t("已保存", "Saved"));
+    let all = list.all.as_deref() == Some("1");
+    let cursor = Cursor::parse(list.cursor.as_deref())?;
+    let page = storage::promotions::page(&state.store, !all, cursor.as_ref(), PAGE_SIZE).await?;
+    let promotions = &page.items;
     let admin = staff.require(&[Role::HeadOfficeAdmin]).is_ok();
     let id = form
         .id
@@ -98,16 +110,20 @@ async fn view(
     let body = html! {
         @if let Some(n) = notice { div.notice role="status" { (n) } }
         @if let Some(p) = problem { div.notice.err role="alert" data-error="promotion" { (p) } }
+        div.row style="margin-bottom:10px" {
+            a.chip.on[!all] href="/console/promotions" { (ctx.t("进行中", "Current")) }
+            " " a.chip.on[all] href="/console/promotions?all=1" { (ctx.t("全部", "All")) }
+        }
         div.table-wrap { table #promotions {
             tr { th { (ctx.t("名称", "Name")) } th { (ctx.t("规则", "Rule")) } th { (ctx.t("门店", "Stores")) } th { (ctx.t("结束", "Ends")) } th {} }
-            @for p in &promotions {
-                tr {
+            @for p in promotions {
+                tr data-promotion=(p.promotion.id) {
                     td { (p.promotion.name_zh) }
                     td { (rule_text(ctx, &p.promotion.rule))
                         @if let Some(f) = &p.flash_sale { " · " (ctx.t("秒杀", "flash")) " " (f.sold_qty) "/" (f.total_qty) } }
                     td { @if p.promotion.stores.is_empty() { (ctx.t("全部", "All")) } @else { (p.promotion.stores.join(" ")) } }
                     td { (when(p.promotion.ends_at.timestamp_millis())) }
-                    td { @if admin {
+                    td { @if admin && p.ended_at.is_none() {
                         form method="post" action={ "/console/promotions/" (p.promotion.id) "/end" } {
                             (ctx.csrf_field())
                             button.btn.secondary type="submit" { (ctx.t("结束", "End")) }
@@ -116,6 +132,7 @@ async fn view(
                 }
             }
         } }
+        (pager(ctx, "/console/promotions", &[("all", if all { "1" } else { "" })], "cursor", list.cursor.as_deref(), page.next_cursor.as_deref()))
         @if admin {
             div.card {
                 b { (ctx.t("新建促销", "New promotion")) }
@@ -333,11 +350,11 @@ async fn create(
     let (flash, audience, starts_at) = match (flash, audience, starts_at, hours) {
         (Ok(f), Ok(a), Ok(s), None | Some(Some(_))) => (f, a, s),
         (Err(msg), ..) | (_, Err(msg), ..) | (_, _, Err(msg), _) => {
-            return view(&state, &ctx, &staff, &form, bad(msg), None).await
+            return form_again(&state, &ctx, &staff, &form, bad(msg)).await
         }
         (.., Some(None)) => {
             let msg = ctx.t("小时须为 1 到 8784 的整数", "Hours must be 1 to 8784");
-            return view(&state, &ctx, &staff, &form, bad(msg), None).await;
+            return form_again(&state, &ctx, &staff, &form, bad(msg)).await;
         }
     };
     let name = form.name.as_deref().unwrap_or("").trim().to_owned();
@@ -348,7 +365,7 @@ async fn create(
         _ => None,
     };
     let (Ok(rule), Some(id), Some(days), None) = (rule, id, days, problem.clone()) else {
-        return view(&state, &ctx, &staff, &form, problem, None).await;
+        return form_again(&state, &ctx, &staff, &form, problem).await;
     };
     let store = form.store.as_deref().unwrap_or("").trim().to_uppercase();
     let ends_at = match hours {
@@ -366,7 +383,7 @@ async fn create(
                 None if code.is_empty() => Scope::default(),
                 None => {
                     let msg = ctx.t("没有这个条码", "No SKU with this barcode");
-                    return view(&state, &ctx, &staff, &form, bad(msg), None).await;
+                    return form_again(&state, &ctx, &staff, &form, bad(msg)).await;
                 }
             }
         }
@@ -400,13 +417,12 @@ async fn create(
         Ok(_) => Ok(redirect("/console/promotions?done=1")),
         Err(e @ AppError::Invalid { .. }) => {
             let text = e.to_string();
-            view(
+            form_again(
                 &state,
                 &ctx,
                 &staff,
                 &PromotionForm { id: None, ..form },
                 Some(text),
-                None,
             )
             .await
         }

@@ -21,7 +21,7 @@ use crate::app::payment_providers::{PayScene, Provider};
 use crate::app::AppState;
 use crate::error::AppError;
 use crate::storage;
-use crate::storage::paging::PAGE_SIZE;
+use crate::storage::paging::{Cursor, PAGE_SIZE};
 use crate::web::{
     local_path, pager, qr_svg, redirect, shop_page, when, yuan, Ctx, Form, WebResult,
 };
@@ -61,6 +61,8 @@ struct Notice {
     done: Option<String>,
     /// The balance ledger's page cursor.
     cursor: Option<String>,
+    /// The recharges' page cursor.
+    recharges: Option<String>,
 }
 
 async fn balance(
@@ -72,7 +74,14 @@ async fn balance(
     let (_, member_id) = require_member(session.as_ref(), "/me/balance")?;
     let split = storage::members::balance_split(&state.store, member_id).await?;
     let packages = crate::app::recharges::offered(&state).await?;
-    let recharges = storage::stored_value::recharges_of_member(&state.store, member_id, 10).await?;
+    let recharges_at = notice.recharges.as_deref();
+    let recharges = storage::stored_value::recharges_of_member(
+        &state.store,
+        member_id,
+        Cursor::parse(recharges_at)?.as_ref(),
+        PAGE_SIZE,
+    )
+    .await?;
     let ledger = storage::members::balance_page(
         &state.store,
         member_id,
@@ -117,15 +126,16 @@ async fn balance(
                 }
             }
         }
-        @if !recharges.is_empty() {
+        @if !recharges.items.is_empty() || recharges_at.is_some() {
             div.card #recharges {
                 b { (ctx.t("充值记录", "Recharges")) }
-                @for r in &recharges {
-                    div.spread data-recharge=(r.status) {
+                @for r in &recharges.items {
+                    div.spread data-recharge=(r.status) data-recharge-id=(r.id) {
                         span { (yuan(r.pay.fen())) @if !r.bonus.is_zero() { " + " (yuan(r.bonus.fen())) } br; span.muted { (when(r.created_at.timestamp_millis())) } }
                         span { (recharge_status(&ctx, &r.status)) }
                     }
                 }
+                (pager(&ctx, "/me/balance", &[("cursor", notice.cursor.as_deref().unwrap_or(""))], "recharges", recharges_at, recharges.next_cursor.as_deref()))
             }
         }
         div.card {
@@ -137,7 +147,7 @@ async fn balance(
                     b { (yuan(e.amount.fen())) @if !e.bonus.is_zero() { " " span.muted { "(" (ctx.t("赠送 ", "bonus ")) (yuan(e.bonus.fen())) ")" } } }
                 }
             }
-            (pager(&ctx, "/me/balance", &[], "cursor", notice.cursor.as_deref(), ledger.next_cursor.as_deref()))
+            (pager(&ctx, "/me/balance", &[("recharges", recharges_at.unwrap_or(""))], "cursor", notice.cursor.as_deref(), ledger.next_cursor.as_deref()))
         }
     };
     Ok(shop_page(

@@ -382,7 +382,7 @@ async fn product(
     let now = chrono::Utc::now();
     let flash = state
         .catalog_cache
-        .current_promotions(&state.store)
+        .current_flash_sales(&state.store)
         .await?
         .into_iter()
         .filter(|p| {

@@ -226,7 +226,7 @@ async fn checkout_page(
         .filter(|l| l.selected)
         .collect();
     let count: i64 = lines.iter().map(|l| l.qty).sum();
-    let coupons = storage::coupons::for_member(&state.store, member, true).await?;
+    let coupons = storage::coupons::usable(&state.store, member).await?;
     let balance = storage::members::points_balance(&state.store, member).await?;
     let chosen = match form.coupons() {
         Ok(ids) => ids,

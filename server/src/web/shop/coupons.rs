@@ -6,7 +6,6 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
-use chrono::Utc;
 use maud::{html, Markup};
 use retail_domain::pricing::CouponRule;
 use serde::Deserialize;
@@ -17,9 +16,10 @@ use crate::app::coupons::claim_coupon;
 use crate::app::AppState;
 use crate::error::AppError;
 use crate::storage;
-use crate::storage::coupons::{CouponTerms, IssueOn, TemplateView};
+use crate::storage::coupons::{CouponTerms, IssueOn, MemberCoupons};
+use crate::storage::paging::{Cursor, PAGE_SIZE};
 use crate::web::coupon_text::{percent_text, rule_text};
-use crate::web::{redirect, shop_page, when, yuan, Ctx, Form, WebResult};
+use crate::web::{pager, redirect, shop_page, when, yuan, Ctx, Form, WebResult};
 
 /// The shop's coupon routes.
 pub fn router() -> Router<AppState> {
@@ -54,6 +54,8 @@ fn coupon_face(ctx: &Ctx, terms: &CouponTerms, until: i64, extra: Markup) -> Mar
 struct CentreParams {
     claimed: Option<String>,
     error: Option<String>,
+    /// The page's cursor ([`storage::paging::Cursor`]); none on the first page.
+    cursor: Option<String>,
 }
 
 async fn centre(
@@ -63,13 +65,15 @@ async fn centre(
 ) -> WebResult<Response> {
     let session = session(&state, &ctx).await?;
     let count = cart_count(&state, session.as_ref()).await?;
-    let now = Utc::now();
-    let templates: Vec<TemplateView> =
-        storage::coupons::templates(&state.store, Some(IssueOn::Claim))
-            .await?
-            .into_iter()
-            .filter(|t| t.valid_from <= now)
-            .collect();
+    let cursor = Cursor::parse(p.cursor.as_deref())?;
+    let page = storage::coupons::templates(
+        &state.store,
+        Some(IssueOn::Claim),
+        cursor.as_ref(),
+        PAGE_SIZE,
+    )
+    .await?;
+    let templates = &page.items;
     let problem = p.error.as_deref().map(|code| match code {
         "coupon_sold_out" => ctx.t("这张券已经领完了", "These coupons have all been claimed"),
         "coupon_limit" => ctx.t("您已领过这张券", "You already hold as many as allowed"),
@@ -79,7 +83,7 @@ async fn centre(
         @if p.claimed.is_some() { div.notice.ok role="status" { (ctx.t("领取成功，已放入我的优惠券", "Claimed: it is in My coupons")) " " a href="/me/coupons" { (ctx.t("查看", "View")) } } }
         @if let Some(msg) = problem { div.notice.err role="alert" data-error="claim" { (msg) } }
         @if templates.is_empty() { div.card.center { p.muted { (ctx.t("暂时没有可领的券", "No coupons to claim right now")) } } }
-        @for t in &templates {
+        @for t in templates {
             @let left = t.stock_total.map(|s| (s - t.issued).max(0));
             (coupon_face(&ctx, &t.terms, t.valid_until.timestamp_millis(), html! {
                 form method="post" action={ "/coupons/" (t.id) "/claim" } data-template=(t.id) {
@@ -92,6 +96,7 @@ async fn centre(
                 }
             }))
         }
+        (pager(&ctx, "/coupons", &[], "cursor", p.cursor.as_deref(), page.next_cursor.as_deref()))
     };
     Ok(shop_page(
         &ctx,
@@ -126,36 +131,65 @@ async fn claim(
     }
 }
 
-async fn mine(State(state): State<AppState>, ctx: Ctx) -> WebResult<Response> {
+/// Where "my coupons" is in each of its two lists.
+#[derive(Debug, Deserialize, Default)]
+struct MineParams {
+    /// The usable coupons' page cursor.
+    usable: Option<String>,
+    /// The used and expired coupons' page cursor.
+    spent: Option<String>,
+}
+
+async fn mine(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(p): Query<MineParams>,
+) -> WebResult<Response> {
     let session = session(&state, &ctx).await?;
     let (_, member) = require_member(session.as_ref(), "/me/coupons")?;
     let count = cart_count(&state, session.as_ref()).await?;
-    let coupons = storage::coupons::for_member(&state.store, member, false).await?;
-    let now = Utc::now();
-    let (usable, spent): (Vec<_>, Vec<_>) = coupons
-        .iter()
-        .partition(|c| c.status == "available" && c.valid_until > now);
+    let (usable_at, spent_at) = (p.usable.as_deref(), p.spent.as_deref());
+    let list = |which, at: Option<&str>| {
+        let state = &state;
+        let at = at.map(str::to_owned);
+        async move {
+            let cursor = Cursor::parse(at.as_deref())?;
+            storage::coupons::member_coupons(
+                &state.store,
+                member,
+                which,
+                cursor.as_ref(),
+                PAGE_SIZE,
+            )
+            .await
+        }
+    };
+    let usable = list(MemberCoupons::Usable, usable_at).await?;
+    let spent = list(MemberCoupons::Spent, spent_at).await?;
+    let usable_count = storage::coupons::count_usable(&state.store, member).await?;
     let body = html! {
         p { a.btn.secondary href="/coupons" { (ctx.t("去领券中心", "Go to the coupon centre")) } }
-        h2 { (ctx.t("可用", "Usable")) " (" (usable.len()) ")" }
-        @if usable.is_empty() { p.muted { (ctx.t("暂无可用优惠券", "No usable coupons")) } }
+        h2 { (ctx.t("可用", "Usable")) " (" span #usable-count { (usable_count) } ")" }
+        @if usable.items.is_empty() { p.muted { (ctx.t("暂无可用优惠券", "No usable coupons")) } }
         div #usable {
-            @for c in &usable {
+            @for c in &usable.items {
                 (coupon_face(&ctx, &c.terms, c.valid_until.timestamp_millis(), html! {
-                    a.btn href="/cart" { (ctx.t("去使用", "Use")) }
+                    a.btn href="/cart" data-coupon=(c.id) { (ctx.t("去使用", "Use")) }
                 }))
             }
         }
-        @if !spent.is_empty() {
+        (pager(&ctx, "/me/coupons", &[("spent", spent_at.unwrap_or(""))], "usable", usable_at, usable.next_cursor.as_deref()))
+        @if !spent.items.is_empty() {
             h2 { (ctx.t("已使用 / 已过期", "Used / expired")) }
             div #spent {
-                @for c in &spent {
+                @for c in &spent.items {
                     (coupon_face(&ctx, &c.terms, c.valid_until.timestamp_millis(), html! {
-                        span.status.cancelled { @if c.status == "used" { (ctx.t("已使用", "Used")) } @else { (ctx.t("已过期", "Expired")) } }
+                        span.status.cancelled data-coupon=(c.id) { @if c.status == "used" { (ctx.t("已使用", "Used")) } @else { (ctx.t("已过期", "Expired")) } }
                     }))
                 }
             }
         }
+        (pager(&ctx, "/me/coupons", &[("usable", usable_at.unwrap_or(""))], "spent", spent_at, spent.next_cursor.as_deref()))
     };
     Ok(shop_page(
         &ctx,
