@@ -43,7 +43,12 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .and_then(|n| n.parse().ok())
         .unwrap_or(10);
-    let jpeg = Bytes::from(support::photo_jpeg(4000, 3000, 0));
+    let jpeg = Bytes::from(support::photo_jpeg(
+        4000,
+        3000,
+        0,
+        support::SENSOR_NOISE_HEAVY,
+    ));
     println!("upload: 4000×3000 JPEG, {} bytes", jpeg.len());
     let limits = ImageLimits::from(&MediaSettings::default());
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -62,7 +67,7 @@ fn main() {
             .unwrap();
         whole.push(started.elapsed());
         assert_eq!(kept.full.width, 2048);
-        assert_eq!(kept.thumbs.len(), 3);
+        assert_eq!(kept.thumbs.len(), 4);
     }
     println!("decode only:                 {}", summary(decode));
     println!("upload (check … keep all):   {}", summary(whole));

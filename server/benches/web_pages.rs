@@ -43,6 +43,7 @@ struct Args {
     skus: usize,
     anonymous: bool,
     images: usize,
+    noise: u32,
 }
 
 fn args() -> Args {
@@ -53,6 +54,7 @@ fn args() -> Args {
         skus: 100_000,
         anonymous: false,
         images: 6,
+        noise: support::SENSOR_NOISE_PHOTO,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -64,6 +66,7 @@ fn args() -> Args {
             "--skus" => args.skus = value().parse().unwrap_or(100_000),
             "--anonymous" => args.anonymous = true,
             "--images" => args.images = value().parse().unwrap_or(6),
+            "--noisy-photos" => args.noise = support::SENSOR_NOISE_HEAVY,
             _ => {} // cargo bench passes --bench
         }
     }
@@ -159,18 +162,34 @@ async fn pages(args: &Args) -> anyhow::Result<()> {
         paths.push(format!("/p/{}", p.id));
     }
 
-    // Photos: `--images` on each of the ten product pages, one on every other listed product.
+    // Photos: `--images` on each of the ten product pages, one on every other listed product
+    // and on every product of the first category page.
+    let mut listed: Vec<uuid::Uuid> = products.items.iter().map(|p| p.id).collect();
+    if let Some(first) = cats.first() {
+        let in_first = retail_server::storage::catalog::list_products(
+            &state.store,
+            &retail_server::storage::catalog::ProductFilter {
+                category: Some(first.id.clone()),
+                limit: 200,
+                ..Default::default()
+            },
+        )
+        .await?;
+        listed.extend(in_first.items.iter().map(|p| p.id));
+    }
+    let mut seen = std::collections::HashSet::new();
+    listed.retain(|id| seen.insert(*id));
     let started = Instant::now();
     let mut uploaded = 0u32;
-    for (i, p) in products.items.iter().enumerate() {
+    for (i, product) in listed.iter().enumerate() {
         let count = if i < 10 { args.images } else { 1 };
         for _ in 0..count {
             uploaded += 1;
-            let jpeg = support::photo_jpeg(1200, 1200, uploaded);
+            let jpeg = support::photo_jpeg(1200, 1200, uploaded, args.noise);
             retail_server::app::product_images::add(
                 &state,
                 "bench",
-                p.id,
+                *product,
                 uuid::Uuid::now_v7(),
                 bytes::Bytes::from(jpeg),
             )
@@ -178,28 +197,17 @@ async fn pages(args: &Args) -> anyhow::Result<()> {
         }
     }
     println!(
-        "{uploaded} photos (1200×1200 JPEG) uploaded in {:.1} s",
+        "{uploaded} photos (1200×1200 JPEG, noise up to {} levels) uploaded in {:.1} s",
+        args.noise,
         started.elapsed().as_secs_f64()
     );
 
     // What the first screen transfers: the page, its stylesheet and script, its images.
-    // The list: the category page showing the most products.
-    let mut list = ("/".to_owned(), 0);
-    for c in &cats {
-        let path = format!("/categories?c={}", c.id);
-        let html = http
-            .get(format!("{base}{path}"))
-            .send()
-            .await?
-            .text()
-            .await?;
-        let tiles = html.matches("class=\"tile").count();
-        if tiles > list.1 {
-            list = (path, tiles);
-        }
-    }
-    println!("product list: {} products on {}", list.1, list.0);
-    let list = list.0;
+    // The list: the first category's page (every product on it has a photo).
+    let list = format!(
+        "/categories?c={}",
+        cats.first().map(|c| c.id.clone()).unwrap_or_default()
+    );
     for (what, path) in [
         ("home page", "/".to_owned()),
         ("product page", format!("/p/{}", products.items[0].id)),

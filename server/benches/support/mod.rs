@@ -41,17 +41,23 @@ pub async fn login(client: &reqwest::Client, url: &str) -> anyhow::Result<String
     Ok(body["token"].as_str().unwrap_or_default().to_owned())
 }
 
-/// A photo-like `width` × `height` JPEG: smooth gradients with fine noise (it compresses like a
-/// photo, not like a flat test card); `seed` makes each one different (kept images are
-/// content-addressed, so equal uploads would be kept once).
-pub fn photo_jpeg(width: u32, height: u32, seed: u32) -> Vec<u8> {
+/// Per-pixel noise of up to 31 levels: far noisier than a product photo (a worst case for the
+/// encoder and for the bytes a page transfers).
+pub const SENSOR_NOISE_HEAVY: u32 = 0x1f;
+/// Per-pixel noise of up to 7 levels: about a phone camera's sensor noise on a product photo.
+pub const SENSOR_NOISE_PHOTO: u32 = 0x07;
+
+/// A photo-like `width` × `height` JPEG: smooth gradients with per-pixel noise up to `noise`
+/// levels (it compresses like a photo, not like a flat test card); `seed` makes each one
+/// different (kept images are content-addressed, so equal uploads would be kept once).
+pub fn photo_jpeg(width: u32, height: u32, seed: u32, noise_levels: u32) -> Vec<u8> {
     let mut state = 0x2545_f491_u32 ^ seed.wrapping_mul(0x9e37_79b9);
     let shift = (seed % 7) as u8 * 20;
     let img = image::RgbImage::from_fn(width, height, |x, y| {
         state ^= state << 13;
         state ^= state >> 17;
         state ^= state << 5;
-        let noise = (state & 0x1f) as u8;
+        let noise = (state & noise_levels) as u8;
         image::Rgb([
             ((x * 250 / width) as u8)
                 .wrapping_add(noise)

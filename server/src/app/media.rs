@@ -23,8 +23,10 @@ use crate::config::MediaSettings;
 use crate::error::{AppError, AppResult};
 pub use crate::storage::media::{url, ImageStore, ImageVariant, StoredImage};
 
-/// Widths of the thumbnails made of every image (never wider than the image itself).
-pub const THUMB_WIDTHS: [u32; 3] = [160, 480, 960];
+/// Widths of the thumbnails made of every image (never wider than the image itself): a list
+/// tile (160 CSS px) and a gallery thumbnail take the 320 on a phone's 2× screen, the product
+/// page's main image the 960.
+pub const THUMB_WIDTHS: [u32; 4] = [160, 320, 480, 960];
 
 /// The longest side of the kept full-size image (larger uploads are scaled down).
 pub const FULL_MAX_SIDE: u32 = 2048;
@@ -362,9 +364,9 @@ mod tests {
         let p = process(&bytes, &limits()).expect("processed");
         assert_eq!((p.image.full.width, p.image.full.height), (1200, 800));
         let widths: Vec<u32> = p.image.thumbs.iter().map(|t| t.width).collect();
-        assert_eq!(widths, vec![160, 480, 960]);
+        assert_eq!(widths, vec![160, 320, 480, 960]);
         assert_eq!(p.image.thumbs[0].height, 107);
-        assert_eq!(p.objects.len(), 4);
+        assert_eq!(p.objects.len(), 5);
         for (name, object) in &p.objects {
             assert_eq!(
                 *name,
@@ -375,7 +377,8 @@ mod tests {
                 ImageFormat::Jpeg
             );
         }
-        assert_eq!(p.image.at_least(300).width, 480);
+        assert_eq!(p.image.at_least(300).width, 320);
+        assert_eq!(p.image.at_least(400).width, 480);
         assert_eq!(p.image.at_least(5000).width, 1200);
         assert!(p.image.srcset().starts_with("/media/"));
     }

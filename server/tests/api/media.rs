@@ -39,7 +39,7 @@ async fn served_with_immutable_cache_and_revalidated(app: TestApp) {
     let image = media::store_image(&app.state, Bytes::from(jpeg(1000, 600)))
         .await
         .unwrap();
-    assert_eq!(image.thumbs.len(), 3);
+    assert_eq!(image.thumbs.len(), 4);
     let mut files = media_files(&app);
     files.sort();
     let mut names: Vec<String> = image.variants().map(|v| v.name.clone()).collect();
