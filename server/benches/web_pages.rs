@@ -96,6 +96,19 @@ fn ms(d: Duration) -> String {
 }
 
 type Times = Arc<Mutex<Vec<Duration>>>;
+type ByPage = Arc<Mutex<HashMap<&'static str, Vec<Duration>>>>;
+
+/// The kind of shop page a path is, for server times by page.
+fn page_kind(path: &str) -> &'static str {
+    match path.split('/').nth(1).unwrap_or("") {
+        "" => "home",
+        "search" => "search",
+        "categories" => "category",
+        "p" => "product",
+        "cart" => "cart",
+        _ => "other",
+    }
+}
 
 async fn pages(args: &Args) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
@@ -116,15 +129,22 @@ async fn pages(args: &Args) -> anyhow::Result<()> {
     // Serve the real router behind an outermost timing layer.
     let server_times: Times = Arc::default();
     let recorder = server_times.clone();
+    let by_page: ByPage = Arc::default();
+    let page_recorder = by_page.clone();
     let router = retail_server::http::router(state.clone()).layer(axum::middleware::from_fn(
         move |req: Request, next: Next| {
             let recorder = recorder.clone();
+            let page_recorder = page_recorder.clone();
+            let page = page_kind(req.uri().path());
             async move {
                 let started = Instant::now();
                 let resp = next.run(req).await;
                 let took = started.elapsed();
                 if let Ok(mut t) = recorder.lock() {
                     t.push(took);
+                }
+                if let Ok(mut t) = page_recorder.lock() {
+                    t.entry(page).or_default().push(took);
                 }
                 resp
             }
@@ -251,6 +271,7 @@ async fn pages(args: &Args) -> anyhow::Result<()> {
             .await?;
     }
     server_times.lock().unwrap().clear();
+    by_page.lock().unwrap().clear();
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
     let paths = Arc::new(paths);
     let mut tasks = Vec::new();
@@ -316,6 +337,18 @@ async fn pages(args: &Args) -> anyhow::Result<()> {
         ms(percentile(&server, 0.99)),
         ms(percentile(&server, 1.0))
     );
+    let mut pages: Vec<_> = by_page.lock().unwrap().clone().into_iter().collect();
+    pages.sort_by_key(|(kind, _)| *kind);
+    for (kind, mut times) in pages {
+        times.sort();
+        println!(
+            "    {kind}: {} pages, p50 {} p99 {} max {}",
+            times.len(),
+            ms(percentile(&times, 0.5)),
+            ms(percentile(&times, 0.99)),
+            ms(percentile(&times, 1.0))
+        );
+    }
     println!(
         "  client-observed (includes queueing for the 2 cores): p50 {} p99 {}",
         ms(percentile(&client_times, 0.5)),

@@ -28,11 +28,15 @@ pub struct CatalogCache {
     ttl: Duration,
     prices: Mutex<HashMap<(String, Uuid), Entry<SkuPrice>>>,
     locations: Mutex<HashMap<String, Entry<Location>>>,
-    products: Mutex<HashMap<Uuid, Entry<ProductDetail>>>,
+    products: Mutex<HashMap<Uuid, Entry<Option<ProductDetail>>>>,
+    stores: Mutex<HashMap<(), Entry<Vec<Location>>>>,
     availability: Mutex<HashMap<Uuid, Entry<Vec<StoreAvailability>>>>,
     images: Mutex<HashMap<Uuid, Entry<Vec<ProductImage>>>>,
     flash_sales: Mutex<HashMap<(), Entry<Vec<PromotionView>>>>,
     refresh: tokio::sync::Mutex<()>,
+    /// Held while a shop page's entry is re-read ([`CatalogCache::read_through`]), apart from
+    /// the order path's `refresh`.
+    page_refresh: tokio::sync::Mutex<()>,
 }
 
 /// The fresh entry under `key`, if there is one (`Some(None)`: known to be absent).
@@ -85,6 +89,8 @@ impl CatalogCache {
             images: Mutex::default(),
             flash_sales: Mutex::default(),
             refresh: tokio::sync::Mutex::new(()),
+            page_refresh: tokio::sync::Mutex::new(()),
+            stores: Mutex::default(),
         }
     }
 
@@ -182,13 +188,20 @@ impl CatalogCache {
 
     /// A product with its SKUs, or `None` when there is no such product.
     pub async fn product(&self, store: &Store, id: Uuid) -> AppResult<Option<ProductDetail>> {
-        if let Some(product) = fresh(&self.products, &id, self.ttl)? {
-            return Ok(product);
-        }
-        let now = Instant::now();
-        let product = storage::catalog::product(store, id).await?;
-        remember(&self.products, id, now, product.clone(), self.ttl, 50_000)?;
-        Ok(product)
+        self.read_through(&self.products, id, storage::catalog::product(store, id))
+            .await
+    }
+
+    /// The chain's stores, by code (the shop's pickup choices).
+    pub async fn stores(&self, store: &Store) -> AppResult<Vec<Location>> {
+        self.read_through(&self.stores, (), async {
+            Ok(storage::locations::list(store)
+                .await?
+                .into_iter()
+                .filter(|l| l.kind == "store")
+                .collect())
+        })
+        .await
     }
 
     /// Available quantity of `sku_id` at every store, as a product page shows it.
@@ -239,6 +252,9 @@ impl CatalogCache {
     }
 
     /// The fresh entry of `map` under `key`, else what `load` reads, kept for the cache's `ttl`.
+    /// Requests arriving together after expiry wait for one read instead of each reading (on
+    /// PostgreSQL, a hundred shoppers on one product page otherwise re-read it together every
+    /// second).
     async fn read_through<K, T>(
         &self,
         map: &Mutex<HashMap<K, Entry<T>>>,
@@ -249,6 +265,10 @@ impl CatalogCache {
         K: std::hash::Hash + Eq,
         T: Clone,
     {
+        if let Some(Some(value)) = fresh(map, &key, self.ttl)? {
+            return Ok(value);
+        }
+        let _refreshing = self.page_refresh.lock().await;
         if let Some(Some(value)) = fresh(map, &key, self.ttl)? {
             return Ok(value);
         }

@@ -145,10 +145,12 @@ pub async fn choose_pickup_store(
         return Ok(());
     }
     if let Some(id) = pickup_store {
-        let is_store = storage::locations::list(&state.store)
+        let is_store = state
+            .catalog_cache
+            .stores(&state.store)
             .await?
             .iter()
-            .any(|l| l.id == id && l.kind == "store");
+            .any(|l| l.id == id);
         if !is_store {
             return Err(crate::error::AppError::field("store", "no such store"));
         }

@@ -160,11 +160,7 @@ async fn cart(
     let priced = engine_total(&state, &location, member, selected).await;
     let index = state.search.get(&state.store).await?;
     let pickup_store = session.as_ref().and_then(|s| s.pickup_store.clone());
-    let stores: Vec<_> = storage::locations::list(&state.store)
-        .await?
-        .into_iter()
-        .filter(|l| l.kind == "store")
-        .collect();
+    let stores = state.catalog_cache.stores(&state.store).await?;
     let checkout = match &pickup_store {
         Some(store) => format!("/checkout?mode=pickup&store={store}"),
         None => "/checkout".to_owned(),
