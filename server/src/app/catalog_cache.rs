@@ -1,10 +1,11 @@
 //! A short-lived read-through cache of what the hot paths read on every request: SKU prices at
 //! a location and the locations themselves (every order), and products with their SKUs, images,
-//! availability by store and the current flash sales (every product page in the shop). Entries live `ttl` (one second
-//! by default), so a price or stock change reaches online checkout and the shop on every server
-//! instance within that time, while a flash sale or a busy product page reads the database once
-//! per second instead of once per request. Stock is still checked for real when an order
-//! reserves it; the cached availability is only what a product page shows.
+//! availability by store, the current flash sales and the stores (every shop page). Entries live
+//! `ttl` (one second by default), so a price or stock change reaches online checkout on every
+//! server instance within that time and the shop's pages within two (a page's expired entry
+//! serves while one request re-reads it), while a flash sale or a busy product page reads the
+//! database once per second instead of once per request. Stock is still checked for real when
+//! an order reserves it; the cached availability is only what a product page shows.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -252,9 +253,10 @@ impl CatalogCache {
     }
 
     /// The fresh entry of `map` under `key`, else what `load` reads, kept for the cache's `ttl`.
-    /// Requests arriving together after expiry wait for one read instead of each reading (on
-    /// PostgreSQL, a hundred shoppers on one product page otherwise re-read it together every
-    /// second).
+    /// After expiry one request re-reads it while the others go on with the entry they had (for
+    /// at most another `ttl`; a page may then show what was true up to two `ttl`s ago), and
+    /// requests finding nothing wait for one read instead of each reading: on PostgreSQL a
+    /// hundred shoppers on one product page otherwise re-read it together every second.
     async fn read_through<K, T>(
         &self,
         map: &Mutex<HashMap<K, Entry<T>>>,
@@ -268,7 +270,16 @@ impl CatalogCache {
         if let Some(Some(value)) = fresh(map, &key, self.ttl)? {
             return Ok(value);
         }
-        let _refreshing = self.page_refresh.lock().await;
+        let _refreshing = match self.page_refresh.try_lock() {
+            Ok(refreshing) => refreshing,
+            Err(_) => {
+                // Another request is re-reading: the entry just expired is still good enough.
+                if let Some(Some(value)) = fresh(map, &key, self.ttl * 2)? {
+                    return Ok(value);
+                }
+                self.page_refresh.lock().await
+            }
+        };
         if let Some(Some(value)) = fresh(map, &key, self.ttl)? {
             return Ok(value);
         }
