@@ -658,6 +658,8 @@ pub async fn add_tracking_event(store: &Store, e: &NewTrackingEvent<'_>) -> AppR
             serde_json::json!({ "event_id": e.event_id, "source": e.source, "status": e.status }),
         )
         .await?;
+        let head = super::orders::lock_head(&mut tx, store, e.order_id).await?;
+        super::notices::record_tracking_in_tx(&mut tx, &head, e.status).await?;
     }
     tx.commit().await?;
     Ok(new)

@@ -204,6 +204,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "pickup store",
         include_str!("../../../migrations/0030_pickup_store.sql"),
     ),
+    (
+        31,
+        "tracking notices",
+        include_str!("../../../migrations/0031_tracking_notices.sql"),
+    ),
 ];
 
 /// The central database.

@@ -26,6 +26,10 @@ pub enum NoticeKind {
     Cancelled,
     /// Refunded after a return.
     Refunded,
+    /// The carrier is bringing the parcel today (a tracking event).
+    OutForDelivery,
+    /// The carrier reported a problem with the parcel (a tracking event).
+    DeliveryProblem,
 }
 
 impl NoticeKind {
@@ -38,6 +42,8 @@ impl NoticeKind {
             Self::Delivered => "delivered",
             Self::Cancelled => "cancelled",
             Self::Refunded => "refunded",
+            Self::OutForDelivery => "out_for_delivery",
+            Self::DeliveryProblem => "delivery_exception",
         }
     }
 
@@ -49,6 +55,8 @@ impl NoticeKind {
             "delivered" => Self::Delivered,
             "cancelled" => Self::Cancelled,
             "refunded" => Self::Refunded,
+            "out_for_delivery" => Self::OutForDelivery,
+            "delivery_exception" => Self::DeliveryProblem,
             _ => return None,
         })
     }
@@ -68,6 +76,18 @@ impl NoticeKind {
             OrderStatus::Refunded => Self::Refunded,
             _ => return None,
         })
+    }
+}
+
+impl NoticeKind {
+    /// The notice a carrier's tracking event of `status` sends the order's member, if any: the
+    /// parcel out for delivery, or a problem with it (the other steps are on the order's page).
+    pub fn for_tracking(status: &str) -> Option<Self> {
+        match status {
+            "out_for_delivery" => Some(Self::OutForDelivery),
+            "exception" => Some(Self::DeliveryProblem),
+            _ => None,
+        }
     }
 }
 
@@ -113,17 +133,34 @@ pub async fn record_moves_in_tx(
     to: OrderStatus,
     actor: &str,
 ) -> AppResult<()> {
-    let now = now_ms();
-    let rows: Vec<(String, Uuid, &OrderHead, NoticeKind)> = heads
+    let rows: Vec<(&OrderHead, NoticeKind)> = heads
         .iter()
-        .filter_map(|head| {
-            let member = head.member_id?;
-            let kind = NoticeKind::for_move(head.channel, to, actor)?;
+        .filter_map(|head| Some((*head, NoticeKind::for_move(head.channel, to, actor)?)))
+        .collect();
+    record_in_tx(tx, &rows).await
+}
+
+/// Records the notice of a tracking event of `status` on `head` (see
+/// [`NoticeKind::for_tracking`]): online orders of a member only, once per order and kind.
+pub async fn record_tracking_in_tx(tx: &mut Tx, head: &OrderHead, status: &str) -> AppResult<()> {
+    match NoticeKind::for_tracking(status) {
+        Some(kind) if head.channel == Channel::Online => record_in_tx(tx, &[(head, kind)]).await,
+        _ => Ok(()),
+    }
+}
+
+/// Writes one notice per order and kind (one multi-row insert; none for an order without a
+/// member, none twice).
+async fn record_in_tx(tx: &mut Tx, notices: &[(&OrderHead, NoticeKind)]) -> AppResult<()> {
+    let now = now_ms();
+    let rows: Vec<(String, Uuid, &OrderHead, NoticeKind)> = notices
+        .iter()
+        .filter_map(|(head, kind)| {
             Some((
                 retail_domain::ids::new_id().to_string(),
-                member,
+                head.member_id?,
                 *head,
-                kind,
+                *kind,
             ))
         })
         .collect();

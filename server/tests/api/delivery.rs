@@ -592,6 +592,18 @@ async fn saved_addresses_are_sealed(app: TestApp) {
 }
 crate::both_backends!(saved_addresses_are_sealed, saved_addresses_are_sealed);
 
+/// The shopper of `phone`, logged in to the shop with one unit of `sku` in the cart.
+async fn shopper_with(app: &TestApp, phone: &str, sku: Uuid) -> crate::web::Browser {
+    let mut b = crate::web::shopper(app, phone).await;
+    let sku = sku.to_string();
+    b.post_csrf(
+        "/cart/add",
+        &[("sku", &sku), ("qty", "1"), ("back", "/cart")],
+    )
+    .await;
+    b
+}
+
 /// How many orders the test's database holds.
 async fn order_count(app: &TestApp) -> i64 {
     let mut tx = app.state.store.begin().await.unwrap();
@@ -609,13 +621,7 @@ async fn order_count(app: &TestApp) -> i64 {
 /// position changes nothing; a store manager may not set one.
 async fn the_shop_takes_the_phones_position_and_head_office_places_stores(app: TestApp) {
     let (sku, _) = stocked(&app, "SH002", 2).await;
-    let mut b = crate::web::shopper(&app, "13900160021").await;
-    let sku_text = sku.to_string();
-    b.post_csrf(
-        "/cart/add",
-        &[("sku", &sku_text), ("qty", "1"), ("back", "/cart")],
-    )
-    .await;
+    let mut b = shopper_with(&app, "13900160021", sku).await;
     let page = b.get("/checkout?mode=delivery").await;
     assert!(page.body.contains("id=\"locate\""), "{}", page.body);
     assert!(page.body.contains("name=\"lat_e6\""));
@@ -713,4 +719,75 @@ async fn the_shop_takes_the_phones_position_and_head_office_places_stores(app: T
 crate::both_backends!(
     the_shop_takes_the_phones_position_and_head_office_places_stores,
     the_shop_takes_the_phones_position_and_head_office_places_stores
+);
+
+/// The member is told when the carrier is bringing the parcel and when the carrier reports a
+/// problem, once each, in the message centre; the other tracking steps are on the order's page
+/// only.
+async fn the_shopper_is_told_when_the_parcel_is_out_for_delivery(app: TestApp) {
+    let admin = app.login("admin").await;
+    let (sku, _) = stocked(&app, "WH01", 5).await;
+    let mut b = shopper_with(&app, "13900160031", sku).await;
+    let id = Uuid::now_v7().to_string();
+    let page = b
+        .post_csrf(
+            "/checkout",
+            &[
+                ("id", &id),
+                ("mode", "delivery"),
+                ("address_id", "new"),
+                ("name", "王五"),
+                ("phone", "13900160031"),
+                ("province", "上海"),
+                ("city", "上海"),
+                ("address", "浦东新区世纪大道 100 号"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let order = page
+        .location
+        .unwrap()
+        .trim_start_matches("/orders/")
+        .to_owned();
+    pay(&app, &order).await;
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/orders/{order}/waybill"),
+            Some(&admin),
+            json!({"carrier": "SF", "waybill": "SF300000001"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for status in [
+        "picked_up",
+        "in_transit",
+        "out_for_delivery",
+        "out_for_delivery",
+        "exception",
+    ] {
+        let event = json!({"event_id": Uuid::now_v7().to_string(), "status": status,
+            "description": "快件动态", "location": "上海"});
+        let (answer, body) = app
+            .post(
+                &format!("/api/v1/orders/{order}/tracking"),
+                Some(&admin),
+                event,
+            )
+            .await;
+        assert_eq!(answer, StatusCode::OK, "{status}: {body}");
+    }
+    let page = b.get("/me/messages").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(page.body.matches("派送中").count(), 1, "{}", page.body);
+    assert_eq!(page.body.matches("配送异常").count(), 1, "{}", page.body);
+    assert!(page.body.contains("已发货"), "the shipped notice as before");
+    assert!(
+        !page.body.contains("运输中"),
+        "no notice for the other steps"
+    );
+}
+crate::both_backends!(
+    the_shopper_is_told_when_the_parcel_is_out_for_delivery,
+    the_shopper_is_told_when_the_parcel_is_out_for_delivery
 );

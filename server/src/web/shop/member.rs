@@ -518,6 +518,22 @@ fn notice_text(
                 format!("Order {no} has been refunded.")
             },
         ),
+        K::OutForDelivery => (
+            ctx.t("派送中", "Out for delivery"),
+            if ctx.lang == Lang::Zh {
+                format!("订单 {no} 的包裹正在派送，请保持电话畅通。")
+            } else {
+                format!("Order {no} is out for delivery today; keep your phone at hand.")
+            },
+        ),
+        K::DeliveryProblem => (
+            ctx.t("配送异常", "Delivery problem"),
+            if ctx.lang == Lang::Zh {
+                format!("订单 {no} 的包裹配送遇到问题，可在订单页查看物流或申请售后。")
+            } else {
+                format!("The carrier reported a problem with order {no}: see its tracking, or ask for a refund on its page.")
+            },
+        ),
     }
 }
 
