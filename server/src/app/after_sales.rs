@@ -692,17 +692,20 @@ async fn refund(
         })
         .collect();
     let reason = format!("售后 after-sale {}", case.kind.as_str());
-    // A refund of a parcel still on its way: the order leaves `shipped` for after-sale first
-    // (the return path takes only fulfilled orders); any other order is left as it is.
-    super::orders::change_status_from(
-        &state.store,
-        case.order_id,
-        Some(OrderStatus::Shipped),
-        OrderStatus::AfterSale,
-        actor,
-        "refund asked before the parcel arrived",
-    )
-    .await?;
+    // A refund of a parcel still on its way (only a refund-only case can be one, see
+    // `kinds_open`): the order leaves `shipped` for after-sale first, the return path taking
+    // only fulfilled orders; an order in any other state is left as it is.
+    if case.kind == AfterSaleKind::RefundOnly {
+        super::orders::change_status_from(
+            &state.store,
+            case.order_id,
+            Some(OrderStatus::Shipped),
+            OrderStatus::AfterSale,
+            actor,
+            "refund asked before the parcel arrived",
+        )
+        .await?;
+    }
     let result = super::lane_sales::apply_return(
         &state.store,
         &state.settings.points,

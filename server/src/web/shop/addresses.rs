@@ -133,7 +133,7 @@ async fn page(
             (field(ctx.t("省份", "Province"), "province", "text", &value(&form.province), errors, html!{}))
             (field(ctx.t("城市", "City"), "city", "text", &value(&form.city), errors, html!{}))
             (field(ctx.t("详细地址", "Address"), "address", "text", &value(&form.address), errors, html!{}))
-            (super::position_fields(ctx, form.address().lat_e6.filter(|l| *l != i64::MIN), form.address().lng_e6.filter(|l| *l != i64::MIN)))
+            (super::position_fields(ctx, form.lat_e6.as_deref(), form.lng_e6.as_deref()))
             @if let Some(e) = errors.get("lat_e6") { p.field-error role="alert" data-field="lat_e6" { (e) } }
             label { input type="checkbox" name="default" checked[form.default.is_some()]; " " (ctx.t("设为默认地址", "Make it the default")) }
             button.btn.block #save-address type="submit" { (ctx.t("保存地址", "Save address")) }

@@ -173,11 +173,7 @@ async fn checkout_page(
     problem: Option<String>,
 ) -> WebResult<Response> {
     let pickup = form.mode.as_deref() != Some("delivery");
-    let stores: Vec<_> = storage::locations::list(&state.store)
-        .await?
-        .into_iter()
-        .filter(|l| l.kind == "store")
-        .collect();
+    let stores = state.catalog_cache.stores(&state.store).await?;
     let store = form
         .store
         .clone()
@@ -347,8 +343,7 @@ async fn checkout_page(
                         (field(ctx.t("城市", "City"), "city", "text", form.city.as_deref().unwrap_or(""), &errors, html!{}))
                     }
                     (field(ctx.t("详细地址", "Address"), "address", "text", form.address.as_deref().unwrap_or(""), &errors, html!{}))
-                    @let (lat, lng) = super::form_position(form.lat_e6.as_deref(), form.lng_e6.as_deref());
-                    (super::position_fields(ctx, lat.filter(|l| *l != i64::MIN), lng.filter(|l| *l != i64::MIN)))
+                    (super::position_fields(ctx, form.lat_e6.as_deref(), form.lng_e6.as_deref()))
                     @if let Some(e) = errors.get("lat_e6") { p.field-error role="alert" data-field="lat_e6" { (e) } }
                 } @else if let Some(e) = errors.get("address") {
                     p.field-error role="alert" data-field="address" { (e) }

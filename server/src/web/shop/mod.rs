@@ -402,7 +402,13 @@ fn address_field_text(lang: crate::web::Lang, field: &str) -> &'static str {
 /// The position fields of an address form: hidden latitude and longitude (micro-degrees) that
 /// the button fills from the phone's location (`app.js`, `data-locate`), so that same-city
 /// delivery can find the nearest store with stock; without them the region's warehouse ships.
-fn position_fields(ctx: &Ctx, lat_e6: Option<i64>, lng_e6: Option<i64>) -> maud::Markup {
+/// `lat_e6`/`lng_e6` are the form's values as posted; one that is not a whole number is not
+/// shown again.
+fn position_fields(ctx: &Ctx, lat_e6: Option<&str>, lng_e6: Option<&str>) -> maud::Markup {
+    let (lat_e6, lng_e6) = match form_position(lat_e6, lng_e6) {
+        (Some(i64::MIN), _) | (_, Some(i64::MIN)) => (None, None),
+        position => position,
+    };
     let located = lat_e6.is_some() && lng_e6.is_some();
     maud::html! {
         div.field #position {

@@ -78,11 +78,7 @@ async fn scan_page(
         _ => ctx.t("操作未完成。", "That did not work."),
     });
     let Some(scan) = scan else {
-        let stores: Vec<_> = storage::locations::list(&state.store)
-            .await?
-            .into_iter()
-            .filter(|l| l.kind == "store")
-            .collect();
+        let stores = state.catalog_cache.stores(&state.store).await?;
         let body = html! {
             @if let Some(e) = error { div.notice.err role="alert" { (e) } }
             div.card {
