@@ -46,6 +46,7 @@ use escpos::utils::{
 };
 use retail_domain::money::Money;
 use retail_domain::profiles::PrinterProfile;
+pub use retail_domain::wire::bus::ShippingLabel;
 
 /// `LF`: print the line buffer and feed one line.
 const LF: u8 = 0x0A;
@@ -351,31 +352,6 @@ pub fn encode_report(
         bytes.push(LF);
         bytes
     })
-}
-
-/// A shipping label for a delivery order (issue 16): the carrier and waybill large at the top,
-/// the recipient, phone and full address, the order number, slot and item count, and a QR code
-/// of the waybill (what the carrier's scanner reads).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ShippingLabel {
-    /// Carrier code, e.g. `SF`.
-    pub carrier: String,
-    /// Waybill number.
-    pub waybill: String,
-    /// Recipient.
-    pub recipient: String,
-    /// Recipient's phone.
-    pub phone: String,
-    /// Full address (province, city, street), wrapped to the paper.
-    pub address: String,
-    /// Order number.
-    pub order_no: String,
-    /// Delivery slot (empty: any time).
-    pub slot: String,
-    /// Units in the parcel.
-    pub items: i64,
-    /// The shipping location's name (the sender).
-    pub sender: String,
 }
 
 /// Encodes a [`ShippingLabel`] as ESC/POS bytes for a printer with `layout`, with the

@@ -284,10 +284,47 @@ async fn pick_slip(
         }
     };
     let slip = pickup::slip_for(&order, lines);
+    let what = format!("pick slip for {}", order.order_no);
+    let printed = counter_print(
+        config,
+        store,
+        outbox,
+        printer,
+        health,
+        pickup::CounterPrint::PickSlip(&slip),
+        &what,
+    )
+    .await?;
+    emit(
+        config,
+        store,
+        outbox,
+        retail_domain::wire::bus::DeviceEvent::PickSlipPrinted { order_id },
+    )
+    .await;
+    Ok(printed)
+}
+
+/// Prints on the counter printer and keeps its health: `ok` after a print (with the paper-low
+/// warning when the printer says so), `fault` and a `printer_fault` event when it fails. The
+/// answer is the command's detail.
+async fn counter_print(
+    config: &Config,
+    store: &LocalStore,
+    outbox: &tokio::sync::Notify,
+    printer: &pickup::CounterPrinter,
+    health: &watch::Sender<Vec<ComponentHealth>>,
+    print: pickup::CounterPrint<'_>,
+    what: &str,
+) -> Result<String, String> {
     let name = printer.name.clone();
-    match pickup::print(printer, &slip).await {
+    match pickup::print(printer, print).await {
         Ok((bytes, outcome)) => {
-            tracing::info!(order = %order.order_no, bytes = bytes.len(), "pick slip printed:\n{}", retail_devices::receipt::decode_text(&bytes));
+            tracing::info!(
+                bytes = bytes.len(),
+                "{what} printed:\n{}",
+                retail_devices::receipt::decode_text(&bytes)
+            );
             if outcome.paper_low {
                 tracing::warn!(printer = %name, "{}", retail_devices::printer_status::PAPER_LOW);
             }
@@ -300,14 +337,7 @@ async fn pick_slip(
                         .then(|| retail_devices::printer_status::PAPER_LOW.to_owned());
                 }
             });
-            emit(
-                config,
-                store,
-                outbox,
-                retail_domain::wire::bus::DeviceEvent::PickSlipPrinted { order_id },
-            )
-            .await;
-            let mut done = format!("pick slip for {} printed", order.order_no);
+            let mut done = format!("{what} printed");
             if outcome.paper_low {
                 done.push_str("; ");
                 done.push_str(retail_devices::printer_status::PAPER_LOW);
@@ -316,7 +346,7 @@ async fn pick_slip(
         }
         Err(err) => {
             let fault = err.to_string();
-            tracing::error!(order = %order.order_no, %fault, "printing the pick slip failed");
+            tracing::error!(%fault, "printing the {what} failed");
             health.send_modify(|h| {
                 if let Some(entry) = h.iter_mut().find(|e| e.name == name) {
                     entry.state = "fault".into();
@@ -336,6 +366,37 @@ async fn pick_slip(
             Err(format!("printing failed: {fault}"))
         }
     }
+}
+
+/// Prints a same-city delivery order's shipping label, sent with the command by the server.
+async fn shipping_label(
+    config: &Config,
+    store: &LocalStore,
+    outbox: &tokio::sync::Notify,
+    printer: Option<&pickup::CounterPrinter>,
+    health: &watch::Sender<Vec<ComponentHealth>>,
+    order_id: uuid::Uuid,
+    label: Option<&retail_domain::wire::bus::ShippingLabel>,
+) -> Result<String, String> {
+    let Some(printer) = printer else {
+        tracing::warn!(%order_id, "no counter printer in the inventory for a shipping label");
+        return Err("no pickup-counter printer in the inventory".into());
+    };
+    let Some(label) = label else {
+        tracing::warn!(%order_id, "a print_shipping_label command without its label");
+        return Err("the command carries no label".into());
+    };
+    let what = format!("shipping label for {}", label.order_no);
+    counter_print(
+        config,
+        store,
+        outbox,
+        printer,
+        health,
+        pickup::CounterPrint::ShippingLabel(label),
+        &what,
+    )
+    .await
 }
 
 /// What carrying out a command needs.
@@ -394,6 +455,18 @@ async fn execute(targets: CommandTargets<'_>, message: retail_domain::wire::bus:
         Command::PrintPickSlip { order_id, lines } => {
             pick_slip(
                 config, http, store, outbox, printer, health, order_id, &lines,
+            )
+            .await
+        }
+        Command::PrintShippingLabel { order_id, label } => {
+            shipping_label(
+                config,
+                store,
+                outbox,
+                printer,
+                health,
+                order_id,
+                label.as_ref(),
             )
             .await
         }

@@ -5,7 +5,9 @@
 //! notice and with a `print_pick_slip` command), and the signed pickup code as a QR code.
 //! ESC/POS encoding is the lanes' receipt encoder ([`retail_devices::receipt::encode_slip`]:
 //! GB18030 Chinese, native QR or raster). Staff mark the order ready with a `mark_ready`
-//! command, which the agent passes to the server with its own credential.
+//! command, which the agent passes to the server with its own credential. The same printer
+//! prints a same-city delivery order's shipping label on a `print_shipping_label` command (the
+//! server sends the label with it; [`retail_devices::receipt::encode_label`]).
 //!
 //! The slip goes out through the lanes' printer code
 //! ([`retail_devices::printer::ReceiptPrinter`]): a printer whose profile has real-time status,
@@ -17,7 +19,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use retail_devices::printer::{PrintError, PrintOutcome, PrinterSink, ReceiptPrinter};
-use retail_devices::receipt::{encode_slip, ReceiptLayout, Slip, SlipItem};
+use retail_devices::receipt::{
+    encode_label, encode_slip, ReceiptLayout, ShippingLabel, Slip, SlipItem,
+};
 use retail_domain::profiles::{PrinterConnection, SerialSettings};
 use retail_domain::wire::bus::PickupLine;
 use serde::Deserialize;
@@ -191,23 +195,36 @@ pub fn slip_for(order: &OrderForSlip, lines: &[PickupLine]) -> Slip {
     }
 }
 
-/// Why a pick slip was not printed.
+/// Why a pick slip or a shipping label was not printed.
 #[derive(Debug, thiserror::Error)]
 pub enum SlipError {
-    /// The slip could not be encoded for this printer.
-    #[error("encoding the pick slip: {0}")]
+    /// The slip or label could not be encoded for this printer.
+    #[error("encoding for the counter printer: {0}")]
     Encode(#[from] retail_devices::receipt::ReceiptError),
     /// The printer failed (offline, or by its status out of paper, cover open, in error).
     #[error(transparent)]
     Print(#[from] PrintError),
 }
 
-/// Encodes and sends a pick slip; returns the bytes sent and how the print went.
+/// What the counter printer prints.
+#[derive(Clone, Debug)]
+pub enum CounterPrint<'a> {
+    /// A pickup order's pick slip.
+    PickSlip(&'a Slip),
+    /// A delivery order's shipping label (same-city delivery from this store).
+    ShippingLabel(&'a ShippingLabel),
+}
+
+/// Encodes `what` for the printer's layout and sends it; returns the bytes sent and how the
+/// print went.
 pub async fn print(
     printer: &CounterPrinter,
-    slip: &Slip,
+    what: CounterPrint<'_>,
 ) -> Result<(Vec<u8>, PrintOutcome), SlipError> {
-    let bytes = encode_slip(slip, &printer.layout)?;
+    let bytes = match what {
+        CounterPrint::PickSlip(slip) => encode_slip(slip, &printer.layout)?,
+        CounterPrint::ShippingLabel(label) => encode_label(label, &printer.layout)?,
+    };
     let outcome = printer.receipt_printer().print(&bytes).await?;
     Ok((bytes, outcome))
 }

@@ -386,6 +386,33 @@ pub struct PickupLine {
     pub shelf: Option<String>,
 }
 
+/// A shipping label for a delivery order (issue 16): the carrier and waybill large at the top,
+/// the recipient, phone and full address, the order number, slot and item count, and a QR code
+/// of the waybill (what the carrier's scanner reads). Encoded for a receipt printer by
+/// `retail_devices::receipt::encode_label`; sent to a store's edge agent in a
+/// [`Command::PrintShippingLabel`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ShippingLabel {
+    /// Carrier code, e.g. `SF`.
+    pub carrier: String,
+    /// Waybill number.
+    pub waybill: String,
+    /// Recipient.
+    pub recipient: String,
+    /// Recipient's phone.
+    pub phone: String,
+    /// Full address (province, city, street), wrapped to the paper.
+    pub address: String,
+    /// Order number.
+    pub order_no: String,
+    /// Delivery slot (empty: any time).
+    pub slot: String,
+    /// Units in the parcel.
+    pub items: i64,
+    /// The shipping location's name (the sender).
+    pub sender: String,
+}
+
 /// `…/devices/{device}/events`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventMessage {
@@ -415,6 +442,16 @@ pub enum Command {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         lines: Vec<PickupLine>,
     },
+    /// Print a delivery order's shipping label on the store's counter printer (the order ships
+    /// from this store: same-city delivery).
+    PrintShippingLabel {
+        /// The order.
+        order_id: Uuid,
+        /// The label (filled in by the server when it sends the command, from the full address
+        /// whose reading it audits; ignored in an HTTP request).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label: Option<ShippingLabel>,
+    },
     /// Open a gate once (staff override after an audit).
     OpenGate {
         /// Gate (inventory device name).
@@ -430,10 +467,11 @@ pub enum Command {
 }
 
 impl Command {
-    /// `print_pick_slip`, `open_gate`, `mark_ready` or `resync`.
+    /// `print_pick_slip`, `print_shipping_label`, `open_gate`, `mark_ready` or `resync`.
     pub fn as_str(&self) -> &'static str {
         match self {
             Command::PrintPickSlip { .. } => "print_pick_slip",
+            Command::PrintShippingLabel { .. } => "print_shipping_label",
             Command::OpenGate { .. } => "open_gate",
             Command::MarkReady { .. } => "mark_ready",
             Command::Resync => "resync",
@@ -959,10 +997,38 @@ mod tests {
             )
         }
 
+        fn shipping_label() -> impl Strategy<Value = ShippingLabel> {
+            (
+                (text(), text(), text(), text()),
+                (text(), text(), text(), any::<i64>(), text()),
+            )
+                .prop_map(
+                    |(
+                        (carrier, waybill, recipient, phone),
+                        (address, order_no, slot, items, sender),
+                    )| {
+                        ShippingLabel {
+                            carrier,
+                            waybill,
+                            recipient,
+                            phone,
+                            address,
+                            order_no,
+                            slot,
+                            items,
+                            sender,
+                        }
+                    },
+                )
+        }
+
         fn command_message() -> impl Strategy<Value = CommandMessage> {
             let command = prop_oneof![
                 (id(), proptest::collection::vec(pickup_line(), 0..4))
                     .prop_map(|(order_id, lines)| Command::PrintPickSlip { order_id, lines }),
+                (id(), proptest::option::of(shipping_label())).prop_map(|(order_id, label)| {
+                    Command::PrintShippingLabel { order_id, label }
+                }),
                 text().prop_map(|gate| Command::OpenGate { gate }),
                 id().prop_map(|order_id| Command::MarkReady { order_id }),
                 Just(Command::Resync),

@@ -401,8 +401,12 @@ pub struct ReturnResult {
     pub return_id: Uuid,
     /// The sale (order).
     pub order_id: Uuid,
-    /// Total refund (sum of the lines).
+    /// Total refund: the sum of the lines, plus `shipping_refund`.
     pub refund: Money,
+    /// The delivery's shipping fee given back with the order's last units (an after-sale the
+    /// shopper is not to blame for, or a parcel that never arrived); absent when none.
+    #[serde(default, skip_serializing_if = "Money::is_zero")]
+    pub shipping_refund: Money,
     /// Part of the refund credited back to the member's stored balance.
     pub balance_refunded: Money,
     /// Points given back to the member (the returned share of the points redeemed on the sale).

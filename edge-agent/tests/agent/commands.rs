@@ -1,12 +1,13 @@
 //! Staff commands over HTTP reach the store's agent through the store bus and come back
 //! acknowledged; the gate's display shows each decision with its reason (bytes from the GBK
-//! display profile); shelf locations set through the API are printed on pick slips.
+//! display profile); shelf locations set through the API are printed on pick slips; a same-city
+//! delivery order's shipping label prints on the counter printer.
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::pickup::{pay_pickup, pickup_sku};
+use crate::pickup::{pay_order, pay_pickup, pickup_sku};
 use crate::support::{
     agent_config_full, display_frame, display_idle, pick_slip_printer, pick_slips, pty,
     start_server, wait_for_slip, Agent, GateServer, Server, ALARM_OFF, ALARM_ON, CLOSE, OPEN,
@@ -202,5 +203,54 @@ async fn staff_commands_reach_the_agent_and_the_gate_display_shows_reasons() {
     assert_eq!(acked["status"], "done", "{acked}");
     let order = server.order(order_id).await;
     assert_eq!(order["status"], "ready_for_pickup");
+
+    // A same-city delivery order from SH001 (an address a few hundred metres from the store):
+    // its shipping label prints on the counter printer, and the kept command has no address.
+    let near_sh001 = json!({"name": "赵六", "phone": "13900002222", "province": "上海", "city": "上海",
+        "address": "黄浦区西藏中路 300 号", "lat_e6": 31_233_000, "lng_e6": 121_472_000});
+    let delivery = pay_order(
+        &server,
+        json!({"id": Uuid::now_v7(), "fulfilment": "delivery", "address": near_sh001,
+               "lines": [{"sku_id": sku, "qty": 1}]}),
+    )
+    .await;
+    let order = server.order(delivery).await;
+    assert_eq!(order["location_id"], "SH001", "{order}");
+    let printed_before = std::fs::read(&slips).unwrap().len();
+    let label = Uuid::now_v7();
+    let (status, body) = send(
+        &server,
+        &manager,
+        label,
+        json!({"command": "print_shipping_label", "order_id": delivery}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["kind"], "print_shipping_label");
+    assert!(body["command"].get("label").is_none(), "{body}");
+    let acked = acknowledged(&server, &manager, label).await;
+    assert_eq!(acked["status"], "done", "{acked}");
+    let all = wait_for_slip(&slips, printed_before).await;
+    let printed = retail_devices::receipt::decode_text(&all[printed_before..]);
+    let order_no = order["order_no"].as_str().unwrap();
+    for expected in [
+        "收件人",
+        "赵六",
+        "13900002222",
+        "西藏中路",
+        order_no,
+        "人民广场店",
+    ] {
+        assert!(printed.contains(expected), "{expected} missing:\n{printed}");
+    }
+    // A pickup order has no shipping label: refused, nothing sent.
+    let (status, body) = send(
+        &server,
+        &manager,
+        Uuid::now_v7(),
+        json!({"command": "print_shipping_label", "order_id": order_id}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     agent.stop().await;
 }

@@ -61,10 +61,19 @@ pub async fn pickup_sku(server: &Server) -> String {
 
 /// Places and pays a pickup order of two units of `sku` at SH001; returns its id.
 pub async fn pay_pickup(server: &Server, sku: &str) -> Uuid {
+    pay_order(
+        server,
+        json!({"id": Uuid::now_v7(), "fulfilment": "pickup", "store": "SH001", "lines": [{"sku_id": sku, "qty": 2}]}),
+    )
+    .await
+}
+
+/// Places the order `body` and pays it through the sandbox provider; returns its id.
+pub async fn pay_order(server: &Server, body: Value) -> Uuid {
     let http = reqwest::Client::new();
     let order: Value = http
         .post(format!("{}/api/v1/orders", server.url))
-        .json(&json!({"id": Uuid::now_v7(), "fulfilment": "pickup", "store": "SH001", "lines": [{"sku_id": sku, "qty": 2}]}))
+        .json(&body)
         .send()
         .await
         .unwrap()

@@ -692,6 +692,9 @@ async fn refund(
         })
         .collect();
     let reason = format!("售后 after-sale {}", case.kind.as_str());
+    let order = storage::orders::get(&state.store, case.order_id).await?;
+    let never_arrived = order.fulfilment == retail_domain::order::Fulfilment::Delivery
+        && !order.events.iter().any(|e| e.to == OrderStatus::Delivered);
     // A refund of a parcel still on its way (only a refund-only case can be one, see
     // `kinds_open`): the order leaves `shipped` for after-sale first, the return path taking
     // only fulfilled orders; an order in any other state is left as it is.
@@ -716,6 +719,7 @@ async fn refund(
             reason: &reason,
             approved_by: approver,
             cashier: approver,
+            refund_shipping: shipping_comes_back(&case.reason, never_arrived),
         },
         actor,
         |_| Ok(()),
@@ -764,6 +768,15 @@ async fn refund(
     tx.commit().await?;
     send_pending(state, case.order_id).await;
     Ok(())
+}
+
+/// Whether an after-sale that brings a delivery order's last units back gives its shipping fee
+/// back too: yes when the parcel never arrived (refunded while on its way) or the shopper is not
+/// to blame (not received, damaged, wrong item, quality, not as described, near or past its
+/// date); no for a change of mind or "other". (A cancellation before shipping refunds every
+/// payment, the fee with it.)
+pub fn shipping_comes_back(reason: &str, never_arrived: bool) -> bool {
+    never_arrived || !matches!(reason, "changed_mind" | "other")
 }
 
 /// One movement per line of `case` at `location`: `sign` × its units on hand.
@@ -1262,6 +1275,18 @@ mod tests {
         assert_eq!(share(1000, 1, 3), 333);
         assert_eq!(share(1000, 3, 3), 1000);
         assert_eq!(share(0, 1, 1), 0);
+    }
+
+    #[test]
+    fn the_shipping_fee_comes_back_unless_the_shopper_changed_their_mind() {
+        assert!(shipping_comes_back("damaged", false));
+        assert!(shipping_comes_back("not_received", false));
+        assert!(!shipping_comes_back("changed_mind", false));
+        assert!(!shipping_comes_back("other", false));
+        assert!(shipping_comes_back("changed_mind", true));
+        assert!(REASONS
+            .iter()
+            .all(|(code, ..)| shipping_comes_back(code, true)));
     }
 
     #[test]

@@ -12,6 +12,7 @@
 use chrono::{Duration, FixedOffset, Utc};
 use hmac::{Hmac, Mac};
 use retail_domain::order::OrderStatus;
+use retail_domain::wire::bus::ShippingLabel;
 use sha2::Sha256;
 use uuid::Uuid;
 
@@ -269,6 +270,63 @@ pub async fn address_for_staff(
         storage::delivery::audit_address_read(&state.store, &staff.actor(), order_id).await?;
     }
     Ok(address)
+}
+
+/// A delivery order as the staff member allowed to ship it sees it: the order, its full address
+/// (the reading audited, see [`address_for_staff`]) and its delivery. 404 for an order that is not
+/// a delivery order.
+pub async fn order_to_ship(
+    state: &AppState,
+    staff: &StaffActor,
+    order_id: Uuid,
+) -> AppResult<(
+    storage::orders::OrderView,
+    Option<Address>,
+    Option<storage::delivery::OrderDelivery>,
+)> {
+    let address = address_for_staff(state, staff, order_id).await?;
+    let order = storage::orders::get(&state.store, order_id).await?;
+    if order.fulfilment != retail_domain::order::Fulfilment::Delivery {
+        return Err(AppError::not_found(format!(
+            "delivery order {order_id} not found"
+        )));
+    }
+    let delivery = storage::delivery::order_delivery(&state.store, order_id).await?;
+    Ok((order, address, delivery))
+}
+
+/// The shipping label of a delivery order for a staff member allowed to ship it (the address
+/// reading audited): carrier and waybill (the order number until it ships), recipient, phone,
+/// full address, slot, the units still in the parcel and the shipping location's name.
+pub async fn shipping_label(
+    state: &AppState,
+    staff: &StaffActor,
+    order_id: Uuid,
+) -> AppResult<ShippingLabel> {
+    let (order, address, delivery) = order_to_ship(state, staff, order_id).await?;
+    let address = address.unwrap_or_default();
+    let full_address = format!("{} {}", address.region(), address.address)
+        .trim()
+        .to_owned();
+    let sender = state
+        .catalog_cache
+        .location(&state.store, &order.location_id)
+        .await?
+        .map_or_else(|| order.location_id.clone(), |l| l.name_zh);
+    let delivery = delivery.as_ref();
+    Ok(ShippingLabel {
+        carrier: delivery.and_then(|d| d.carrier.clone()).unwrap_or_default(),
+        waybill: delivery
+            .and_then(|d| d.waybill.clone())
+            .unwrap_or_else(|| order.order_no.clone()),
+        recipient: address.name,
+        phone: address.phone,
+        address: full_address,
+        order_no: order.order_no,
+        slot: delivery.map(|d| d.slot.clone()).unwrap_or_default(),
+        items: order.lines.iter().map(|l| l.qty - l.returned_qty).sum(),
+        sender,
+    })
 }
 
 /// Where a delivery order is fulfilled and what it costs to ship.

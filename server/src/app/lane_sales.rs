@@ -440,6 +440,7 @@ pub async fn create_return(
         reason,
         approved_by: &approved_by,
         cashier: &cashier,
+        refund_shipping: false,
     };
     let result = apply_return(
         &state.store,
@@ -1185,7 +1186,23 @@ pub async fn apply_return(
             sku,
         ));
     }
-    let refund_fen: i64 = results.iter().map(|(l, _)| l.refund.fen()).sum();
+    // Everything back: completed (or collected, delivered) → after_sale → refunded.
+    let returned: HashMap<u32, i64> = results.iter().map(|(l, _)| (l.line_no, l.qty)).collect();
+    let all_back = lines.iter().all(|(no, _, qty, _, already)| {
+        let now_back = u32::try_from(*no)
+            .ok()
+            .and_then(|n| returned.get(&n))
+            .copied()
+            .unwrap_or(0);
+        already + now_back >= *qty
+    });
+    // The shipping fee goes back with the last units when the caller says so.
+    let shipping_fen = if input.refund_shipping && all_back {
+        storage::delivery::shipping_fee_in_tx(&mut tx, input.order_id).await?
+    } else {
+        0
+    };
+    let refund_fen: i64 = results.iter().map(|(l, _)| l.refund.fen()).sum::<i64>() + shipping_fen;
 
     // The order's earlier returns, and the split of this one.
     let (refunded_before, last_at) = storage::sales::returns_total(&mut tx, input.order_id).await?;
@@ -1304,6 +1321,7 @@ pub async fn apply_return(
             "return_id": return_id,
             "order_no": head.order_no,
             "refund": Money::from_fen(refund_fen).to_string(),
+            "shipping": Money::from_fen(shipping_fen).to_string(),
             "tender": Money::from_fen(after.0 - before.0).to_string(),
             "stored_balance": Money::from_fen(balance_back).to_string(),
             "points_refunded": points_back,
@@ -1321,16 +1339,6 @@ pub async fn apply_return(
     )
     .await?;
 
-    // Everything back: completed (or collected, delivered) → after_sale → refunded.
-    let returned: HashMap<u32, i64> = results.iter().map(|(l, _)| (l.line_no, l.qty)).collect();
-    let all_back = lines.iter().all(|(no, _, qty, _, already)| {
-        let now_back = u32::try_from(*no)
-            .ok()
-            .and_then(|n| returned.get(&n))
-            .copied()
-            .unwrap_or(0);
-        already + now_back >= *qty
-    });
     if all_back {
         let mut head = head.clone();
         for to in [OrderStatus::AfterSale, OrderStatus::Refunded] {
@@ -1355,6 +1363,7 @@ pub async fn apply_return(
         return_id: input.id,
         order_id: input.order_id,
         refund: Money::from_fen(refund_fen),
+        shipping_refund: Money::from_fen(shipping_fen),
         balance_refunded: Money::from_fen(balance_back),
         points_refunded: points_back,
         tender_refund: Money::from_fen(after.0 - before.0),

@@ -17,6 +17,7 @@ pub mod coupons;
 pub mod delivery;
 pub mod device_events;
 pub mod devices;
+pub mod edge;
 pub mod group_commit;
 pub mod lane_payments;
 pub mod lane_sales;

@@ -1,10 +1,10 @@
 //! The stores' edge agents over HTTP: staff send a command to their store's agent through the
-//! store bus (docs/DESIGN.md §6: print a pick slip again, mark a pickup order ready, open a gate, re-sync)
+//! store bus ([`crate::app::edge`]; docs/DESIGN.md §6: print a pick slip again, print a shipping
+//! label, mark a pickup order ready, open a gate, re-sync)
 //! and read its acknowledgement; store managers set the shelf location of a SKU in their store
 //! (printed on pick slips).
 
 use axum::extract::State;
-use retail_domain::order::Fulfilment;
 use retail_domain::wire::bus::Command;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -17,7 +17,7 @@ use crate::actor::{Role, StaffActor};
 use crate::app::AppState;
 use crate::error::{AppError, AppResult};
 use crate::storage;
-use crate::storage::edge::{DeviceCommand, NewCommand, ShelfLocation};
+use crate::storage::edge::{DeviceCommand, ShelfLocation};
 
 /// Longest shelf location text.
 const MAX_SHELF_LEN: usize = 32;
@@ -56,114 +56,9 @@ async fn send_command(
     Path(store): Path<String>,
     Json(req): Json<SendCommand>,
 ) -> AppResult<Json<DeviceCommand>> {
-    staff.require_store(&store)?;
-    retail_domain::ids::require_v7(req.id).map_err(|e| AppError::field("id", e.to_string()))?;
-    let Some(bus) = state.bus.clone() else {
-        return Err(AppError::Unavailable("the store bus is turned off".into()));
-    };
-    let device = match req.device_id {
-        Some(id) => {
-            let device = storage::devices::get(&state.store, id)
-                .await
-                .map_err(|_| AppError::field("device_id", "no such device"))?;
-            if device.location_id != store
-                || device.kind != crate::actor::DeviceKind::Edge
-                || device.revoked_at.is_some()
-            {
-                return Err(AppError::field(
-                    "device_id",
-                    "not an active edge agent of this store",
-                ));
-            }
-            id
-        }
-        None => match storage::edge::edge_agents(&state.store, &store)
-            .await?
-            .as_slice()
-        {
-            [only] => *only,
-            [] => {
-                return Err(AppError::conflict(
-                    "no_edge_agent",
-                    format!("store {store} has no active edge agent"),
-                ))
-            }
-            many => {
-                return Err(AppError::field(
-                    "device_id",
-                    format!("store {store} has {} edge agents; name one", many.len()),
-                ))
-            }
-        },
-    };
-    let command = check_command(&state, &store, req.command).await?;
-    let json = serde_json::to_value(&command)
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("encoding a command: {e}")))?;
-    let (stored, _) = storage::edge::record_command(
-        &state.store,
-        NewCommand {
-            id: req.id,
-            device_id: device,
-            location_id: &store,
-            kind: command.as_str(),
-            command: &json,
-            requested_by: &staff.actor(),
-        },
-    )
-    .await?;
-    if stored.status == "sent" {
-        // First sending, or a retry of one not acknowledged yet: same message id either way.
-        bus.command_as(&store, device, stored.id, &command).await;
-    }
-    tracing::info!(command = %stored.id, kind = %stored.kind, %device, "command sent to the edge agent");
-    Ok(Json(stored))
-}
-
-/// Checks a command for `store`; a pick slip command gets the order's lines with shelves.
-async fn check_command(state: &AppState, store: &str, command: Command) -> AppResult<Command> {
-    match command {
-        Command::PrintPickSlip { order_id, .. } => {
-            let order = pickup_order(state, store, order_id).await?;
-            let lines = crate::app::orders::pickup_lines(state, &order).await?;
-            Ok(Command::PrintPickSlip { order_id, lines })
-        }
-        Command::MarkReady { order_id } => {
-            pickup_order(state, store, order_id).await?;
-            Ok(Command::MarkReady { order_id })
-        }
-        Command::OpenGate { gate } => {
-            let ok = !gate.is_empty()
-                && gate.len() <= 32
-                && gate
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-            if !ok {
-                return Err(AppError::field(
-                    "command.gate",
-                    "a gate name like gate-1 (a–z, 0–9, '-', at most 32)",
-                ));
-            }
-            Ok(Command::OpenGate { gate })
-        }
-        Command::Resync => Ok(Command::Resync),
-    }
-}
-
-async fn pickup_order(
-    state: &AppState,
-    store: &str,
-    order_id: Uuid,
-) -> AppResult<storage::orders::OrderView> {
-    let order = storage::orders::get(&state.store, order_id)
+    crate::app::edge::send_command(&state, &staff, &store, req.id, req.device_id, req.command)
         .await
-        .map_err(|_| AppError::field("command.order_id", "no such order"))?;
-    if order.location_id != store || order.fulfilment != Fulfilment::Pickup {
-        return Err(AppError::field(
-            "command.order_id",
-            "not a pickup order of this store",
-        ));
-    }
-    Ok(order)
+        .map(Json)
 }
 
 /// A command and its acknowledgement (staff of its store, head office).

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{col, from_ms, now_ms, uuid_col, Store};
+use super::{col, from_ms, now_ms, uuid_col, Store, Tx};
 use crate::error::{AppError, AppResult};
 use crate::secrets::{Keys, SealedField};
 
@@ -513,6 +513,16 @@ pub async fn order_delivery(store: &Store, order: Uuid) -> AppResult<Option<Orde
         })
     })
     .transpose()
+}
+
+/// The shipping fee a delivery order was charged (0 for an order without a delivery record),
+/// read in the transaction that refunds it.
+pub async fn shipping_fee_in_tx(tx: &mut Tx, order: Uuid) -> AppResult<i64> {
+    let row = sqlx::query("SELECT shipping_fen FROM order_deliveries WHERE order_id = $1")
+        .bind(order.to_string())
+        .fetch_optional(&mut **tx)
+        .await?;
+    row.map_or(Ok(0), |row| col(&row, "shipping_fen"))
 }
 
 /// Records the carrier and waybill of an order inside the transaction that ships it. 409

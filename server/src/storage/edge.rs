@@ -18,7 +18,7 @@ pub struct DeviceCommand {
     pub device_id: Uuid,
     /// Its store.
     pub location_id: String,
-    /// `print_pick_slip`, `open_gate`, `mark_ready` or `resync`.
+    /// `print_pick_slip`, `print_shipping_label`, `open_gate`, `mark_ready` or `resync`.
     pub kind: String,
     /// The command as sent.
     #[schema(value_type = Object)]

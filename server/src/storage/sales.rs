@@ -337,6 +337,9 @@ pub struct NewReturn<'a> {
     pub approved_by: &'a str,
     /// The cashier who rang it up (user name).
     pub cashier: &'a str,
+    /// Give a delivery order's shipping fee back too when this return brings its last units
+    /// back (after-sales decide when; lane and staff returns never do).
+    pub refund_shipping: bool,
 }
 
 /// A sale with its returns.
@@ -674,10 +677,14 @@ pub async fn returns_of(
         let before = split_refunded(&basis, refunded);
         refunded += refund_fen;
         let after = split_refunded(&basis, refunded);
+        let these_lines = lines.remove(&id).unwrap_or_default();
         out.push(ReturnResult {
             return_id: id,
             order_id,
             refund: Money::from_fen(refund_fen),
+            shipping_refund: Money::from_fen(
+                refund_fen - these_lines.iter().map(|l| l.refund.fen()).sum::<i64>(),
+            ),
             balance_refunded: Money::from_fen(after.1 - before.1),
             points_refunded: after.3 - before.3,
             tender_refund: Money::from_fen(after.0 - before.0),
@@ -688,7 +695,7 @@ pub async fn returns_of(
             reason: col(row, "reason")?,
             actor: col(row, "actor")?,
             created_at: from_ms(col(row, "created_at")?),
-            lines: lines.remove(&id).unwrap_or_default(),
+            lines: these_lines,
         });
     }
     Ok(out)

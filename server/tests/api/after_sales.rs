@@ -16,6 +16,17 @@ use crate::support::TestApp;
 /// A delivery order from WH01 of `qty` units of a stocked SKU for a new member, paid through
 /// the sandbox: (order id, access token, sku id, order line amount in fen).
 async fn member_order(app: &TestApp, phone: &str, qty: i64) -> (Uuid, String, String, i64) {
+    member_order_to(app, phone, qty, "上海市浦东新区世纪大道1号").await
+}
+
+/// [`member_order`] delivered to `street` (a Hangzhou address pays the demo region's ¥8 fee
+/// under ¥99).
+async fn member_order_to(
+    app: &TestApp,
+    phone: &str,
+    qty: i64,
+    street: &str,
+) -> (Uuid, String, String, i64) {
     let admin = app.login("admin").await;
     let member = match retail_server::storage::members::register(
         &app.state.store,
@@ -49,7 +60,7 @@ async fn member_order(app: &TestApp, phone: &str, qty: i64) -> (Uuid, String, St
             "/api/v1/orders",
             None,
             json!({"id": Uuid::now_v7(), "fulfilment": "delivery",
-                   "address": {"name": "张三", "phone": phone, "address": "上海市浦东新区世纪大道1号"},
+                   "address": {"name": "张三", "phone": phone, "address": street},
                    "member_code": code, "lines": [{"sku_id": sku, "qty": qty}]}),
         )
         .await;
@@ -755,7 +766,9 @@ crate::both_backends!(
 /// leaves `shipped` for after-sale (refunded, everything back).
 async fn a_parcel_not_received_is_refunded_while_on_its_way(app: TestApp) {
     let admin = app.login("admin").await;
-    let (order, token, sku, line_fen) = member_order(&app, "13900160011", 1).await;
+    let (order, token, sku, line_fen) = member_order_to(&app, "13900160011", 1, HANGZHOU).await;
+    let fee = shipping_fee(&app, order).await;
+    assert_eq!(fee, 800, "a Hangzhou basket under ¥99 pays ¥8");
     let (status, body) = app
         .post(
             &format!("/api/v1/orders/{order}/ship"),
@@ -790,10 +803,12 @@ async fn a_parcel_not_received_is_refunded_while_on_its_way(app: TestApp) {
         .await;
     assert_eq!(status, StatusCode::OK, "{case}");
     assert_eq!(case["status"], "refunded", "{case}");
+    // The parcel never arrived: the shipping fee comes back with the goods.
     assert_eq!(
         case["refunded"],
-        retail_domain::money::Money::from_fen(line_fen).to_string()
+        retail_domain::money::Money::from_fen(line_fen + fee).to_string()
     );
+    assert_eq!(refunded_total(&app, order).await, line_fen + fee);
     assert_eq!(on_hand(&app, "WH01", &sku).await, stock_before);
     let (_, view) = app
         .get(&format!("/api/v1/orders/{order}"), Some(&admin))
@@ -803,4 +818,111 @@ async fn a_parcel_not_received_is_refunded_while_on_its_way(app: TestApp) {
 crate::both_backends!(
     a_parcel_not_received_is_refunded_while_on_its_way,
     a_parcel_not_received_is_refunded_while_on_its_way
+);
+
+/// A Hangzhou street address (the demo's ¥8 region, free from ¥99).
+const HANGZHOU: &str = "浙江省杭州市西湖区文三路1号";
+
+/// The shipping fee an order was charged, in fen.
+async fn shipping_fee(app: &TestApp, order: Uuid) -> i64 {
+    count(
+        app,
+        "SELECT shipping_fen FROM order_deliveries WHERE order_id = $1",
+        &order.to_string(),
+    )
+    .await
+}
+
+/// What the order's refunds give back through the provider, in fen.
+async fn refunded_total(app: &TestApp, order: Uuid) -> i64 {
+    let admin = app.login("admin").await;
+    let (status, refunds) = app
+        .get(&format!("/api/v1/orders/{order}/refunds"), Some(&admin))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{refunds}");
+    refunds
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r["amount"]
+                .as_str()
+                .unwrap()
+                .parse::<retail_domain::money::Money>()
+                .unwrap()
+                .fen()
+        })
+        .sum()
+}
+
+/// Returns every unit of a delivered order (approved, received resaleable) and answers the case.
+async fn return_all(app: &TestApp, order: Uuid, token: &str, reason: &str, qty: i64) -> Value {
+    let admin = app.login("admin").await;
+    let id = Uuid::now_v7();
+    let (status, case) = shopper_post(app, token, &format!("/api/v1/orders/{order}/after-sales"),
+        json!({"id": id, "kind": "return_refund", "reason": reason, "lines": [{"line_no": 1, "qty": qty}]})).await;
+    assert_eq!(status, StatusCode::OK, "{case}");
+    for (step, body) in [
+        ("approve", json!({})),
+        ("receive", json!({"inspection": "resaleable"})),
+    ] {
+        let (status, case) = app
+            .post(
+                &format!("/api/v1/after-sales/{id}/{step}"),
+                Some(&admin),
+                body,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{step}: {case}");
+    }
+    let (_, case) = app
+        .get(&format!("/api/v1/after-sales/{id}"), Some(&admin))
+        .await;
+    assert_eq!(case["status"], "refunded", "{case}");
+    case
+}
+
+async fn the_shipping_fee_comes_back_only_when_the_shopper_is_not_to_blame(app: TestApp) {
+    let money = |fen: i64| retail_domain::money::Money::from_fen(fen).to_string();
+    // Damaged on arrival, every unit returned: the goods and the fee come back.
+    let (order, token, _, line_fen) = member_order_to(&app, "13900160021", 2, HANGZHOU).await;
+    let fee = shipping_fee(&app, order).await;
+    assert_eq!(fee, 800);
+    deliver(&app, order).await;
+    let case = return_all(&app, order, &token, "damaged", 2).await;
+    assert_eq!(case["refunded"], money(line_fen + fee), "{case}");
+    assert_eq!(refunded_total(&app, order).await, line_fen + fee);
+
+    // A change of mind: the goods come back, the fee stays paid.
+    let (order, token, _, line_fen) = member_order_to(&app, "13900160022", 2, HANGZHOU).await;
+    deliver(&app, order).await;
+    let case = return_all(&app, order, &token, "changed_mind", 2).await;
+    assert_eq!(case["refunded"], money(line_fen), "{case}");
+    assert_eq!(refunded_total(&app, order).await, line_fen);
+
+    // Damaged, but only some units back first: the fee comes with the last ones, once.
+    let (order, token, _, line_fen) = member_order_to(&app, "13900160023", 2, HANGZHOU).await;
+    deliver(&app, order).await;
+    let first = return_all(&app, order, &token, "damaged", 1).await;
+    assert_eq!(first["refunded"], money(line_fen / 2), "{first}");
+    let last = return_all(&app, order, &token, "damaged", 1).await;
+    assert_eq!(
+        last["refunded"],
+        money(line_fen - line_fen / 2 + fee),
+        "{last}"
+    );
+    assert_eq!(refunded_total(&app, order).await, line_fen + fee);
+    let admin = app.login("admin").await;
+    let (_, sale) = app
+        .get(&format!("/api/v1/pos/sales/{order}"), Some(&admin))
+        .await;
+    let fees: Vec<&Value> = sale["returns"]
+        .as_array()
+        .map(|r| r.iter().map(|r| &r["shipping_refund"]).collect())
+        .unwrap_or_default();
+    assert_eq!(fees, [&Value::Null, &json!(money(fee))], "{sale}");
+}
+crate::both_backends!(
+    the_shipping_fee_comes_back_only_when_the_shopper_is_not_to_blame,
+    the_shipping_fee_comes_back_only_when_the_shopper_is_not_to_blame
 );

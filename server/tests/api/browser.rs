@@ -1805,6 +1805,13 @@ async fn staff_ship_a_delivery_order_with_a_label_and_the_shopper_sees_its_track
         .contains("南京西路 1266 号"));
     assert!(desk.find(Locator::Css("#label-qr svg")).await.is_ok());
     shots.take(&desk, "shipping-label-desktop").await;
+    // The store-printer button answers on the page (this test server runs without the store
+    // bus; the edge tests print through an agent).
+    desk.goto(&format!("{}/console/orders/{order_id}/delivery", app.url))
+        .await
+        .unwrap();
+    click(&desk, "#label-print").await;
+    wait_for_text(&desk, "#delivery-error", "门店消息总线未开启").await;
 
     // The shopper follows it.
     phone

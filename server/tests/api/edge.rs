@@ -48,11 +48,27 @@ async fn sku_at_sh001(app: &TestApp, token: &str) -> String {
         .to_owned()
 }
 
+/// A new edge agent of `store` connected to the embedded broker and subscribed to its commands.
+async fn listening_agent(
+    app: &TestApp,
+    store: &str,
+) -> (Uuid, rumqttc::AsyncClient, rumqttc::EventLoop) {
+    let broker = app.state.broker.clone().unwrap();
+    let (agent, credential) = register_at(app, store).await;
+    let (client, mut events) = device_client(&broker.host, broker.port, agent, &credential, None);
+    assert_eq!(connack(&mut events).await, Ok(ConnectReturnCode::Success));
+    client
+        .subscribe(wire::commands_topic(store, agent), QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    suback(&mut events).await;
+    (agent, client, events)
+}
+
 /// Commands go to the store's agent over the bus under the client's id, are recorded once,
 /// checked (store, role, order, gate name, which agent) and acknowledged by that agent only.
 async fn commands_reach_the_agent_once(app: TestApp) {
     app.state.bus.as_ref().unwrap().wait_subscribed().await;
-    let broker = app.state.broker.clone().unwrap();
     let cashier = app.login("cashier1.sh001").await;
     let other = app.login("mgr.hz001").await;
     let path = "/api/v1/stores/SH001/edge/commands";
@@ -75,15 +91,8 @@ async fn commands_reach_the_agent_once(app: TestApp) {
         StatusCode::NOT_FOUND
     );
 
-    let (agent, credential) = register_at(&app, "SH001").await;
     // The agent listens to its commands.
-    let (client, mut events) = device_client(&broker.host, broker.port, agent, &credential, None);
-    assert_eq!(connack(&mut events).await, Ok(ConnectReturnCode::Success));
-    client
-        .subscribe(wire::commands_topic("SH001", agent), QoS::AtLeastOnce)
-        .await
-        .unwrap();
-    suback(&mut events).await;
+    let (agent, _client, mut events) = listening_agent(&app, "SH001").await;
 
     // A cashier of the store opens the gate: recorded as sent, published under its id.
     let (status, body) = app
@@ -713,4 +722,124 @@ async fn code_verifier_key_needs_a_device_credential(app: TestApp) {
 crate::both_backends!(
     code_verifier_key_needs_a_device_credential,
     code_verifier_key_needs_a_device_credential
+);
+
+/// The console's delivery page sends a same-city order's shipping label to the shipping store's
+/// agent: the command carries the label (the full address, that reading audited), the kept and
+/// audited command does not; a resubmitted form sends the same command id; an order shipping
+/// from a location without an agent says so on the page and sends nothing.
+async fn the_console_prints_a_label_on_the_store_printer(app: TestApp) {
+    app.state.bus.as_ref().unwrap().wait_subscribed().await;
+    let manager = app.login("mgr.sh001").await;
+    let sku = sku_at_sh001(&app, &manager).await;
+    let (agent, _client, mut events) = listening_agent(&app, "SH001").await;
+
+    // A same-city order from SH001 (a few hundred metres away), paid.
+    let near = json!({"name": "赵六", "phone": "13900002222", "province": "上海", "city": "上海",
+        "address": "黄浦区西藏中路 300 号", "lat_e6": 31_233_000, "lng_e6": 121_472_000});
+    let (status, placed) = app
+        .post(
+            "/api/v1/orders",
+            None,
+            json!({"id": Uuid::now_v7(), "fulfilment": "delivery",
+            "address": near, "lines": [{"sku_id": sku, "qty": 1}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{placed}");
+    let order = placed["id"].as_str().unwrap().to_owned();
+    let (_, view) = app
+        .get(&format!("/api/v1/orders/{order}"), Some(&manager))
+        .await;
+    assert_eq!(view["location_id"], "SH001", "same-city from SH001: {view}");
+    pay(&app, &order).await;
+
+    let mut desk = crate::web::console(&app, "mgr.sh001").await;
+    let page = desk.get(&format!("/console/orders/{order}/delivery")).await;
+    assert!(page.body.contains("id=\"label-print\""), "{}", page.body);
+    let command_id =
+        crate::web::between(&page.body, "name=\"command_id\" value=\"", "\"").to_owned();
+    let path = format!("/console/orders/{order}/label/print");
+    let sent = desk.post_csrf(&path, &[("command_id", &command_id)]).await;
+    assert_eq!(
+        sent.location.as_deref(),
+        Some(format!("/console/orders/{order}/delivery?done=label_sent").as_str())
+    );
+    let (topic, heard) = next_publish(&mut events).await;
+    assert_eq!(topic, wire::commands_topic("SH001", agent));
+    assert_eq!(heard["message_id"], command_id);
+    assert_eq!(heard["command"], "print_shipping_label");
+    let label = &heard["label"];
+    assert_eq!(
+        (
+            label["recipient"].as_str(),
+            label["phone"].as_str(),
+            label["waybill"].as_str()
+        ),
+        (
+            Some("赵六"),
+            Some("13900002222"),
+            placed["order_no"].as_str()
+        )
+    );
+    assert!(
+        label["address"]
+            .as_str()
+            .unwrap()
+            .contains("西藏中路 300 号"),
+        "{label}"
+    );
+    // The kept command has no label; neither has its audit entry.
+    let (_, kept) = app
+        .get(
+            &format!("/api/v1/edge/commands/{command_id}"),
+            Some(&manager),
+        )
+        .await;
+    assert_eq!(kept["kind"], "print_shipping_label", "{kept}");
+    assert!(kept["command"].get("label").is_none(), "{kept}");
+    let admin = app.login("admin").await;
+    let (_, audit) = app
+        .get(&format!("/api/v1/audit?entity_id={agent}"), Some(&admin))
+        .await;
+    let text = audit.to_string();
+    assert!(
+        text.contains("print_shipping_label") && !text.contains("13900002222"),
+        "{audit}"
+    );
+    // The resubmitted form: the same command, sent again under its id while unacknowledged.
+    desk.post_csrf(&path, &[("command_id", &command_id)]).await;
+    let (_, heard) = next_publish(&mut events).await;
+    assert_eq!(heard["message_id"], command_id);
+    drive(events);
+
+    // An order shipping from the warehouse (no agent there): the page says so.
+    let far = json!({"name": "钱七", "phone": "13900003333", "province": "上海", "city": "上海",
+        "address": "崇明区城桥镇 1 号"});
+    let (_, placed) = app
+        .post(
+            "/api/v1/orders",
+            None,
+            json!({"id": Uuid::now_v7(), "fulfilment": "delivery",
+            "address": far, "lines": [{"sku_id": sku, "qty": 1}]}),
+        )
+        .await;
+    let from_warehouse = placed["id"].as_str().unwrap().to_owned();
+    pay(&app, &from_warehouse).await;
+    let mut desk = crate::web::console(&app, "admin").await;
+    let refused = desk
+        .post_csrf(
+            &format!("/console/orders/{from_warehouse}/label/print"),
+            &[("command_id", &Uuid::now_v7().to_string())],
+        )
+        .await;
+    let back = refused.location.unwrap();
+    assert!(back.ends_with("error=no_edge_agent"), "{back}");
+    let page = desk.get(&back).await;
+    assert!(page.body.contains("发货地没有门店代理"), "{}", page.body);
+}
+
+crate::both_backends!(
+    the_console_prints_a_label_on_the_store_printer,
+    the_console_prints_a_label_on_the_store_printer,
+    crate::bus::embedded_bus
 );

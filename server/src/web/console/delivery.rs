@@ -1,8 +1,9 @@
 //! Console: delivery. An order's delivery page for the staff allowed to ship it (head office, or
 //! a manager of the location it ships from): the full address (the reading audited), fee, slot,
 //! shipping with a carrier and waybill, tracking events, and the shipping label — printable HTML
-//! with a QR code of the waybill, and ESC/POS bytes for the store's printer
-//! ([`retail_devices::receipt::encode_label`]). The pick-and-pack list of paid delivery orders
+//! with a QR code of the waybill, ESC/POS bytes for a receipt printer
+//! ([`retail_devices::receipt::encode_label`]), or printed on the shipping store's counter
+//! printer through its edge agent ([`crate::app::edge`]). The pick-and-pack list of paid delivery orders
 //! with batch shipping by CSV (all or nothing), and head office's delivery regions with their
 //! shipping fees. Writes go through [`crate::app::delivery`].
 
@@ -13,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use maud::{html, Markup, DOCTYPE};
-use retail_devices::receipt::{encode_label, ReceiptLayout, ShippingLabel};
+use retail_devices::receipt::{encode_label, ReceiptLayout};
 use retail_domain::order::OrderStatus;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -26,7 +27,6 @@ use crate::app::AppState;
 use crate::error::AppError;
 use crate::storage;
 use crate::storage::delivery::{Address, Region};
-use crate::storage::orders::OrderView;
 use crate::web::{
     check_csrf, console_page, html_response, qr_svg, redirect, status_label, when, yuan, Ctx, Form,
     Sid, Staff, WebError, WebResult,
@@ -43,6 +43,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/orders/{id}/tracking", post(add_tracking))
         .route("/console/orders/{id}/label", get(label_page))
         .route("/console/orders/{id}/label.bin", get(label_bytes))
+        .route("/console/orders/{id}/label/print", post(print_label))
         .route(
             "/console/delivery",
             get(pick_list)
@@ -51,26 +52,6 @@ pub fn router() -> Router<AppState> {
         )
         .route("/console/delivery/regions", get(regions).post(save_region))
         .route("/console/delivery/positions", post(save_position))
-}
-
-/// The order, its full address (audited) and its delivery, for a staff member allowed to ship
-/// it.
-async fn shippable(
-    state: &AppState,
-    staff: &StaffActor,
-    id: Uuid,
-) -> WebResult<(
-    OrderView,
-    Option<Address>,
-    Option<storage::delivery::OrderDelivery>,
-)> {
-    let address = delivery_app::address_for_staff(state, staff, id).await?;
-    let order = storage::orders::get(&state.store, id).await?;
-    if order.fulfilment.as_str() != "delivery" {
-        return Err(AppError::not_found(format!("delivery order {id} not found")).into());
-    }
-    let delivery = storage::delivery::order_delivery(&state.store, id).await?;
-    Ok((order, address, delivery))
 }
 
 /// A tracking status for people.
@@ -97,7 +78,7 @@ async fn order_page(
     Path(id): Path<Uuid>,
     Query(n): Query<NoticeParams>,
 ) -> WebResult<Response> {
-    let (order, address, delivery) = shippable(&state, &staff, id).await?;
+    let (order, address, delivery) = delivery_app::order_to_ship(&state, &staff, id).await?;
     let tracking = storage::delivery::tracking_events(&state.store, id).await?;
     let shipped = matches!(
         order.status,
@@ -106,6 +87,7 @@ async fn order_page(
     let body = html! {
         @if let Some(d) = &n.done { div.notice.ok role="status" { (match d.as_str() {
             "shipped" => ctx.t("已发货，运单已登记。", "Shipped; the waybill is recorded."),
+            "label_sent" => ctx.t("面单已发送到门店打印机。", "The label was sent to the store's printer."),
             _ => ctx.t("物流轨迹已登记。", "Tracking event recorded."),
         }) } }
         @if let Some(e) = &n.error { div.notice.err role="alert" #delivery-error { (match e.as_str() {
@@ -113,6 +95,9 @@ async fn order_page(
             "waybill_in_use" => ctx.t("该运单号已用于其他订单。", "This waybill belongs to another order."),
             "waybill" => ctx.t("请填写快递公司和运单号（字母、数字或 -）。", "Enter the carrier and waybill (letters, digits or -)."),
             "tracking" => ctx.t("请选择状态并填写说明（最多 200 字）。", "Choose a status; the description is up to 200 characters."),
+            "no_edge_agent" => ctx.t("发货地没有门店代理，不能在门店打印机打印；请下载 ESC/POS 面单。", "The shipping location has no edge agent to print on; download the ESC/POS label instead."),
+            "print" => ctx.t("发货地有多个门店代理或订单不从门店发货，请通过 API 指定设备。", "The shipping location has several edge agents, or the order does not ship from a store: name the device through the API."),
+            "bus_off" => ctx.t("门店消息总线未开启，不能在门店打印机打印。", "The store bus is off: the store's printer cannot be reached."),
             _ => ctx.t("当前状态不允许此操作。", "Not possible in the order's current state."),
         }) } }
         div.card {
@@ -127,6 +112,11 @@ async fn order_page(
             }
             p { a.btn.secondary #label-link href={ "/console/orders/" (order.id) "/label" } target="_blank" { (ctx.t("打印面单", "Print label")) }
                 " " a.btn.secondary href={ "/console/orders/" (order.id) "/label.bin" } { (ctx.t("面单 ESC/POS", "Label (ESC/POS)")) } }
+            form.row #label-print-form method="post" action={ "/console/orders/" (order.id) "/label/print" } {
+                (ctx.csrf_field())
+                input type="hidden" name="command_id" value=(retail_domain::ids::new_id());
+                button.btn.secondary #label-print type="submit" { (ctx.t("在发货门店的打印机打印面单", "Print the label on the shipping store's printer")) }
+            }
         }
         @if order.status == OrderStatus::Paid || order.status == OrderStatus::PendingPayment {
             form.card.row #ship-form method="post" action={ "/console/orders/" (order.id) "/waybill" } {
@@ -185,7 +175,7 @@ async fn ship(
     Path(id): Path<Uuid>,
     Form(form): Form<WaybillForm>,
 ) -> WebResult<Response> {
-    shippable(&state, &staff, id).await?;
+    delivery_app::order_to_ship(&state, &staff, id).await?;
     match delivery_app::ship_with_waybill(&state, id, &form.carrier, &form.waybill, &staff.actor())
         .await
     {
@@ -216,7 +206,7 @@ async fn add_tracking(
     Path(id): Path<Uuid>,
     Form(form): Form<TrackingForm>,
 ) -> WebResult<Response> {
-    shippable(&state, &staff, id).await?;
+    delivery_app::order_to_ship(&state, &staff, id).await?;
     let input = TrackingInput {
         event_id: form.event_id,
         status: form.status,
@@ -238,34 +228,6 @@ async fn add_tracking(
     }
 }
 
-/// The label's contents.
-async fn label_of(state: &AppState, staff: &StaffActor, id: Uuid) -> WebResult<ShippingLabel> {
-    let (order, address, delivery) = shippable(state, staff, id).await?;
-    let address = address.unwrap_or_default();
-    let full_address = format!("{} {}", address.region(), address.address)
-        .trim()
-        .to_owned();
-    let sender = state
-        .catalog_cache
-        .location(&state.store, &order.location_id)
-        .await?
-        .map_or_else(|| order.location_id.clone(), |l| l.name_zh);
-    let delivery = delivery.as_ref();
-    Ok(ShippingLabel {
-        carrier: delivery.and_then(|d| d.carrier.clone()).unwrap_or_default(),
-        waybill: delivery
-            .and_then(|d| d.waybill.clone())
-            .unwrap_or_else(|| order.order_no.clone()),
-        recipient: address.name,
-        phone: address.phone,
-        address: full_address,
-        order_no: order.order_no,
-        slot: delivery.map(|d| d.slot.clone()).unwrap_or_default(),
-        items: order.lines.iter().map(|l| l.qty - l.returned_qty).sum(),
-        sender,
-    })
-}
-
 /// The printable label: a page of its own (no console frame), 100 × 150 mm, printed with the
 /// browser's print dialog.
 async fn label_page(
@@ -274,7 +236,7 @@ async fn label_page(
     Staff(staff): Staff,
     Path(id): Path<Uuid>,
 ) -> WebResult<Response> {
-    let l = label_of(&state, &staff, id).await?;
+    let l = delivery_app::shipping_label(&state, &staff, id).await?;
     Ok(html_response(html! {
         (DOCTYPE)
         html lang=(ctx.lang.code()) {
@@ -315,7 +277,7 @@ async fn label_bytes(
     Path(id): Path<Uuid>,
     Query(p): Query<LabelParams>,
 ) -> WebResult<Response> {
-    let label = label_of(&state, &staff, id).await?;
+    let label = delivery_app::shipping_label(&state, &staff, id).await?;
     let layout = if p.paper.as_deref() == Some("58") {
         ReceiptLayout {
             columns: 32,
@@ -346,6 +308,47 @@ async fn label_bytes(
         bytes,
     )
         .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct PrintLabelForm {
+    /// The command's client id, made with the page (a resubmission prints once).
+    command_id: Uuid,
+}
+
+/// Sends the label to the edge agent of the location the order ships from, which prints it on
+/// its counter printer ([`crate::app::edge::send_command`]).
+async fn print_label(
+    State(state): State<AppState>,
+    Staff(staff): Staff,
+    Path(id): Path<Uuid>,
+    Form(form): Form<PrintLabelForm>,
+) -> WebResult<Response> {
+    let order = storage::orders::get(&state.store, id).await?;
+    let command = retail_domain::wire::bus::Command::PrintShippingLabel {
+        order_id: id,
+        label: None,
+    };
+    let back = |query: &str| redirect(&format!("/console/orders/{id}/delivery?{query}"));
+    match crate::app::edge::send_command(
+        &state,
+        &staff,
+        &order.location_id,
+        form.command_id,
+        None,
+        command,
+    )
+    .await
+    {
+        Ok(_) => Ok(back("done=label_sent")),
+        Err(AppError::Conflict {
+            code: "no_edge_agent",
+            ..
+        }) => Ok(back("error=no_edge_agent")),
+        Err(AppError::Invalid { .. }) => Ok(back("error=print")),
+        Err(AppError::Unavailable(_)) => Ok(back("error=bus_off")),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The pick-and-pack list: paid delivery orders waiting at the staff member's location (head
