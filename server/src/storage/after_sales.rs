@@ -439,17 +439,40 @@ pub async fn notify_in_tx(tx: &mut Tx, case: &AfterSale, step: &str) -> AppResul
     Ok(())
 }
 
-async fn fill(pool: &sqlx::AnyPool, case: &mut AfterSale) -> AppResult<()> {
-    let id = case.id.to_string();
-    let rows = sqlx::query(
-        "SELECT line_no, sku_id, name, qty, amount_fen FROM after_sale_lines \
-         WHERE after_sale_id = $1 ORDER BY line_no",
-    )
-    .bind(&id)
-    .fetch_all(pool)
-    .await?;
-    for row in &rows {
-        case.lines.push(AfterSaleLine {
+/// Fills `cases` with their lines, photos and timelines: three queries for the whole set, not
+/// three per case.
+async fn fill_all(pool: &sqlx::AnyPool, cases: &mut [AfterSale]) -> AppResult<()> {
+    if cases.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<String> = cases.iter().map(|c| c.id.to_string()).collect();
+    let index: std::collections::HashMap<Uuid, usize> =
+        cases.iter().enumerate().map(|(i, c)| (c.id, i)).collect();
+    let of = |row: &sqlx::any::AnyRow| -> AppResult<usize> {
+        let id = uuid_col(row, "after_sale_id")?;
+        index
+            .get(&id)
+            .copied()
+            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("after-sale {id} not asked for")))
+    };
+    let list = super::placeholders(1, ids.len());
+    let fetch = |sql: String| {
+        let ids = &ids;
+        async move {
+            let mut q = sqlx::query(&sql);
+            for id in ids {
+                q = q.bind(id.clone());
+            }
+            q.fetch_all(pool).await
+        }
+    };
+    for row in &fetch(format!(
+        "SELECT after_sale_id, line_no, sku_id, name, qty, amount_fen FROM after_sale_lines \
+         WHERE after_sale_id IN ({list}) ORDER BY after_sale_id, line_no"
+    ))
+    .await?
+    {
+        cases[of(row)?].lines.push(AfterSaleLine {
             line_no: col(row, "line_no")?,
             sku_id: uuid_col(row, "sku_id")?,
             name: col(row, "name")?,
@@ -457,23 +480,21 @@ async fn fill(pool: &sqlx::AnyPool, case: &mut AfterSale) -> AppResult<()> {
             amount: Money::from_fen(col(row, "amount_fen")?),
         });
     }
-    let rows = sqlx::query(
-        "SELECT image_id FROM after_sale_photos WHERE after_sale_id = $1 ORDER BY position",
-    )
-    .bind(&id)
-    .fetch_all(pool)
-    .await?;
-    for row in &rows {
-        case.photos.push(col(row, "image_id")?);
+    for row in &fetch(format!(
+        "SELECT after_sale_id, image_id FROM after_sale_photos \
+         WHERE after_sale_id IN ({list}) ORDER BY after_sale_id, position"
+    ))
+    .await?
+    {
+        cases[of(row)?].photos.push(col(row, "image_id")?);
     }
-    let rows = sqlx::query(
-        "SELECT step, actor, note, at FROM after_sale_events WHERE after_sale_id = $1 ORDER BY at, id",
-    )
-    .bind(&id)
-    .fetch_all(pool)
-    .await?;
-    for row in &rows {
-        case.events.push(AfterSaleEvent {
+    for row in &fetch(format!(
+        "SELECT after_sale_id, step, actor, note, at FROM after_sale_events \
+         WHERE after_sale_id IN ({list}) ORDER BY after_sale_id, at, id"
+    ))
+    .await?
+    {
+        cases[of(row)?].events.push(AfterSaleEvent {
             step: col(row, "step")?,
             actor: col(row, "actor")?,
             note: col(row, "note")?,
@@ -485,12 +506,8 @@ async fn fill(pool: &sqlx::AnyPool, case: &mut AfterSale) -> AppResult<()> {
 
 /// The cases of `rows`, each with its lines, photos and timeline.
 async fn filled(pool: &sqlx::AnyPool, rows: &[sqlx::any::AnyRow]) -> AppResult<Vec<AfterSale>> {
-    let mut cases = Vec::with_capacity(rows.len());
-    for row in rows {
-        let mut case = from_row(row)?;
-        fill(pool, &mut case).await?;
-        cases.push(case);
-    }
+    let mut cases = rows.iter().map(from_row).collect::<AppResult<Vec<_>>>()?;
+    fill_all(pool, &mut cases).await?;
     Ok(cases)
 }
 
@@ -510,9 +527,7 @@ async fn get_in(pool: &sqlx::AnyPool, id: Uuid) -> AppResult<Option<AfterSale>> 
         .fetch_optional(pool)
         .await?;
     let Some(row) = row else { return Ok(None) };
-    let mut case = from_row(&row)?;
-    fill(pool, &mut case).await?;
-    Ok(Some(case))
+    Ok(filled(pool, &[row]).await?.pop())
 }
 
 /// A case's head (no lines, photos or timeline), locked inside a transaction.
