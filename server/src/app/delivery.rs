@@ -197,8 +197,8 @@ pub async fn save_address(
     .await
 }
 
-/// One of a member's saved addresses as the shop lists it (`/me/addresses`, checkout's
-/// choice) and the API answers it (`GET /api/v1/members/me/addresses`): masked by
+/// One of a member's saved addresses as the shop lists it (`/me/addresses`; checkout's choice
+/// shows the same text) and the API answers it (`GET /api/v1/members/me/addresses`): masked by
 /// [`Address::masked`], never in full.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct MaskedAddress {
