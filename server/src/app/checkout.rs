@@ -40,7 +40,7 @@ pub struct Checkout {
     pub fulfilment: Fulfilment,
     /// The pickup store.
     pub store: Option<String>,
-    /// The delivery address.
+    /// The delivery address (a saved one already opened by [`resolve_address`]).
     pub address: Option<Address>,
     /// The delivery time slot picked (empty: any; see [`crate::app::delivery::slots`]).
     pub slot: String,
@@ -97,6 +97,56 @@ pub fn member_from_code(state: &AppState, code: &str) -> AppResult<Uuid> {
         Ok(_) => Err(AppError::field("member_code", "this is not a member code")),
         Err(err) => Err(AppError::field("member_code", err.to_string())),
     }
+}
+
+/// The member a member code sent as a credential names (`X-Member-Code`): a missing, forged
+/// or expired code, or another kind of code, is 401.
+pub fn member_from_credential(state: &AppState, code: Option<&str>) -> AppResult<Uuid> {
+    let code = code
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| AppError::Unauthorized("a member code is needed (X-Member-Code)".into()))?;
+    member_from_code(state, code)
+        .map_err(|_| AppError::Unauthorized("the member code is not valid or has expired".into()))
+}
+
+/// The delivery address an API order names: the literal `address`, or the member's saved
+/// address `address_id` opened (never both: 422 on `address_id`). A saved address needs the
+/// member it belongs to (`member`, from the order's member code; 422 on `address_id` without
+/// one) and must be one of theirs: 422 `unknown_address` on `address_id` otherwise, the same
+/// for another member's address as for none, so an id tells nothing about whose it is. `None`
+/// when neither is given (a delivery order is then refused by [`place`]).
+pub async fn resolve_address(
+    state: &AppState,
+    member: Option<Uuid>,
+    address: Option<Address>,
+    address_id: Option<Uuid>,
+) -> AppResult<Option<Address>> {
+    let Some(id) = address_id else {
+        return Ok(address);
+    };
+    if address.is_some() {
+        return Err(AppError::field(
+            "address_id",
+            "give either address or address_id, not both",
+        ));
+    }
+    let member = member.ok_or_else(|| {
+        AppError::field(
+            "address_id",
+            "a saved address needs the member code of the member it belongs to",
+        )
+    })?;
+    let saved = storage::delivery::address(&state.store, &state.keys, member, id)
+        .await?
+        .ok_or_else(|| {
+            AppError::field_code(
+                "unknown_address",
+                "address_id",
+                "not one of the member's saved addresses",
+            )
+        })?;
+    Ok(Some(saved.address))
 }
 
 /// True when `code` is a store (not a warehouse or the head office).

@@ -198,6 +198,37 @@ pub async fn save_address(
     .await
 }
 
+/// One of a member's saved addresses as the shop lists it (`/me/addresses`; checkout's choice
+/// shows the same text) and the API answers it (`GET /api/v1/members/me/addresses`): masked by
+/// [`Address::masked`], never in full.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct MaskedAddress {
+    /// Id (`address_id` of `POST /orders`).
+    pub id: Uuid,
+    /// The address masked: the recipient's family name, the phone's first three and last four
+    /// digits, province and city, the street cut after six characters
+    /// (`张* 138****8000 浙江杭州 西湖区文三路****`).
+    pub masked: String,
+    /// The member's default address.
+    pub is_default: bool,
+}
+
+/// A member's saved addresses, masked ([`MaskedAddress`]), the default first, then oldest
+/// first.
+pub async fn masked_addresses(state: &AppState, member: Uuid) -> AppResult<Vec<MaskedAddress>> {
+    Ok(
+        storage::delivery::addresses(&state.store, &state.keys, member)
+            .await?
+            .into_iter()
+            .map(|a| MaskedAddress {
+                id: a.id,
+                masked: a.address.masked(),
+                is_default: a.is_default,
+            })
+            .collect(),
+    )
+}
+
 /// Deletes one of a member's saved addresses (again: nothing changes).
 pub async fn delete_address(state: &AppState, member: Uuid, id: Uuid) -> AppResult<()> {
     storage::delivery::delete_address(&state.store, member, id).await

@@ -1,7 +1,8 @@
 //! Delivery: the delivery regions and their shipping fees (head office), a delivery quote with
 //! the fee, store positions for same-city delivery, an order's delivery for the staff who ship
 //! it (its full address, audited), shipping with a carrier and waybill one by one or as a CSV
-//! batch, tracking events from staff, and the carrier's signed tracking webhook.
+//! batch, tracking events from staff, the carrier's signed tracking webhook, and a member's saved
+//! addresses, masked, for a client to offer at checkout.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -15,7 +16,7 @@ use uuid::Uuid;
 
 use super::Json;
 use crate::actor::{Role, StaffActor};
-use crate::app::delivery::{self as delivery_app, TrackingInput};
+use crate::app::delivery::{self as delivery_app, MaskedAddress, TrackingInput};
 use crate::app::pricing::{self, BasketRequest};
 use crate::app::{checkout, AppState};
 use crate::error::{AppError, AppResult};
@@ -34,6 +35,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(ship_batch))
         .routes(routes!(add_tracking))
         .routes(routes!(carrier_tracking))
+        .routes(routes!(my_addresses))
 }
 
 /// The delivery regions (public: the shop says where it delivers).
@@ -334,4 +336,23 @@ async fn carrier_tracking(
         .unwrap_or("");
     let recorded = delivery_app::take_carrier_tracking(&state, &body, signature).await?;
     Ok(Json(TrackingRecorded { recorded }))
+}
+
+/// The header carrying a member's current member code (MC1) for the member's own reads.
+const MEMBER_CODE: &str = "x-member-code";
+
+/// The member's saved delivery addresses, masked exactly as the shop lists them (the full
+/// address never leaves the server), the default first: a client offers them at checkout and
+/// places the order with `address_id` (and the same member code). The member is the one the
+/// current member code in `X-Member-Code` names; a missing, forged or expired code is 401.
+#[utoipa::path(get, path = "/members/me/addresses", tag = "delivery",
+    params(("X-Member-Code" = String, Header, description = "the member's current member code (MC1)")),
+    responses((status = 200, body = [MaskedAddress]), (status = 401, body = crate::error::ErrorBody)))]
+async fn my_addresses(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> AppResult<Json<Vec<MaskedAddress>>> {
+    let code = headers.get(MEMBER_CODE).and_then(|v| v.to_str().ok());
+    let member = checkout::member_from_credential(&state, code)?;
+    Ok(Json(delivery_app::masked_addresses(&state, member).await?))
 }

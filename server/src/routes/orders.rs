@@ -53,9 +53,16 @@ pub struct PlaceOrder {
     pub fulfilment: Fulfilment,
     /// The pickup store (pickup orders).
     pub store: Option<String>,
-    /// Delivery address (delivery orders): it must fall in a delivery region (422
-    /// `outside_delivery_area` otherwise); the region's shipping fee is part of the total.
+    /// Delivery address (delivery orders; this or `address_id`): it must fall in a delivery
+    /// region (422 `outside_delivery_area` otherwise); the region's shipping fee is part of the
+    /// total.
     pub address: Option<Address>,
+    /// One of the member's saved addresses to deliver to (`GET /members/me/addresses`), instead
+    /// of `address`: needs `member_code` (the member it belongs to); both `address` and
+    /// `address_id`, no member code, or an id that is not one of the member's saved addresses
+    /// (422 `unknown_address`) are refused on `address_id`.
+    #[serde(default)]
+    pub address_id: Option<Uuid>,
     /// Delivery time slot, one of `GET /delivery/slots`' (empty or absent: any time).
     #[serde(default)]
     pub slot: String,
@@ -81,6 +88,9 @@ pub struct PlaceOrder {
 /// Limited per client address and per member: a rate per minute (429 with `Retry-After`) and
 /// caps on unpaid orders and the units they reserve (409 `too_many_unpaid_orders`).
 ///
+/// A delivery order goes to `address`, or to one of the member's saved addresses
+/// (`address_id` with the member's `member_code`), opened here and kept sealed with the order.
+///
 /// The answer carries `access_token`: the placer's capability to see the order's pickup code
 /// and member (`GET /orders/{id}`) and to cancel it while unpaid, sent as `X-Order-Token`.
 #[utoipa::path(post, path = "/orders", tag = "orders", request_body = PlaceOrder,
@@ -95,11 +105,12 @@ async fn place(
         Some(code) => Some(checkout::member_from_code(&state, code)?),
         None => None,
     };
+    let address = checkout::resolve_address(&state, member_id, req.address, req.address_id).await?;
     let order = checkout::Checkout {
         id: req.id,
         fulfilment: req.fulfilment,
         store: req.store,
-        address: req.address,
+        address,
         slot: req.slot,
         lines: req.lines.iter().map(|l| (l.sku_id, l.qty)).collect(),
         member_id,

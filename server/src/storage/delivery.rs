@@ -77,6 +77,22 @@ pub struct SavedAddress {
     pub is_default: bool,
 }
 
+/// Opens one `member_addresses` row (`id`, `address_enc`, `is_default`).
+fn saved_from_row(keys: &Keys, row: &sqlx::any::AnyRow) -> AppResult<SavedAddress> {
+    let id = uuid_col(row, "id")?;
+    let sealed: String = col(row, "address_enc")?;
+    let plain = keys
+        .open(SealedField::MemberAddress, id, &sealed)
+        .map_err(|e| AppError::Internal(e.context("saved address does not decrypt")))?;
+    let address = serde_json::from_str(&plain)
+        .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("saved address")))?;
+    Ok(SavedAddress {
+        id,
+        address,
+        is_default: col::<i64>(row, "is_default")? != 0,
+    })
+}
+
 /// A member's saved addresses, the default first, then oldest first.
 pub async fn addresses(store: &Store, keys: &Keys, member: Uuid) -> AppResult<Vec<SavedAddress>> {
     let rows = sqlx::query(
@@ -86,36 +102,25 @@ pub async fn addresses(store: &Store, keys: &Keys, member: Uuid) -> AppResult<Ve
     .bind(member.to_string())
     .fetch_all(store.reader())
     .await?;
-    rows.iter()
-        .map(|row| {
-            let id = uuid_col(row, "id")?;
-            let sealed: String = col(row, "address_enc")?;
-            let plain = keys
-                .open(SealedField::MemberAddress, id, &sealed)
-                .map_err(|e| AppError::Internal(e.context("saved address does not decrypt")))?;
-            let address = serde_json::from_str(&plain)
-                .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("saved address")))?;
-            Ok(SavedAddress {
-                id,
-                address,
-                is_default: col::<i64>(row, "is_default")? != 0,
-            })
-        })
-        .collect()
+    rows.iter().map(|row| saved_from_row(keys, row)).collect()
 }
 
-/// One of the member's saved addresses (404 when it is not theirs).
+/// One of the member's saved addresses, opened; `None` when there is no such address or it is
+/// another member's (the two are not told apart).
 pub async fn address(
     store: &Store,
     keys: &Keys,
     member: Uuid,
     id: Uuid,
-) -> AppResult<SavedAddress> {
-    addresses(store, keys, member)
-        .await?
-        .into_iter()
-        .find(|a| a.id == id)
-        .ok_or_else(|| AppError::not_found(format!("address {id} not found")))
+) -> AppResult<Option<SavedAddress>> {
+    let row = sqlx::query(
+        "SELECT id, address_enc, is_default FROM member_addresses WHERE id = $1 AND member_id = $2",
+    )
+    .bind(id.to_string())
+    .bind(member.to_string())
+    .fetch_optional(store.reader())
+    .await?;
+    row.map(|row| saved_from_row(keys, &row)).transpose()
 }
 
 /// Saves an address under the client's id: a new one, or a new version of the member's own

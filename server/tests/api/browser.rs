@@ -7,7 +7,9 @@
 //! a shopper opens a paper receipt's e-receipt and claims its points; a store manager approves
 //! one refund and rejects another in the refund approval queue; a shopper recharges stored value
 //! and pays a scan-and-go basket with it; a shopper inside WeChat's browser pays by JSAPI after
-//! WeChat's authorisation (WeixinJSBridge stubbed by the test).
+//! WeChat's authorisation (WeixinJSBridge stubbed by the test); a shopper's "use my location"
+//! button gives a saved address the phone's position (geolocation granted and emulated over the
+//! DevTools protocol, chromedriver's `chromium/send_command`).
 //! Screenshots (360 px phone and desktop) go to the test's temp dir and to `/tmp/web-shots/`.
 //!
 //! Outside CI the tests are skipped, loudly, when Chromium or chromedriver is missing; under
@@ -1826,4 +1828,143 @@ async fn staff_ship_a_delivery_order_with_a_label_and_the_shopper_sees_its_track
     shots.take(&phone, "shop-tracking-360").await;
     desk.close().await.unwrap();
     phone.close().await.unwrap();
+}
+
+/// A Chrome DevTools Protocol command sent through chromedriver's vendor endpoint
+/// (`POST /session/{id}/chromium/send_command`), for what WebDriver itself cannot do: grant a
+/// permission, emulate the device's position.
+#[derive(Debug)]
+struct DevTools {
+    cmd: &'static str,
+    params: serde_json::Value,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for DevTools {
+    fn endpoint(
+        &self,
+        base_url: &reqwest::Url,
+        session_id: Option<&str>,
+    ) -> Result<reqwest::Url, <reqwest::Url as std::str::FromStr>::Err> {
+        base_url.join(&format!(
+            "session/{}/chromium/send_command",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &reqwest::Url) -> (axum::http::Method, Option<String>) {
+        let body = json!({"cmd": self.cmd, "params": self.params});
+        (axum::http::Method::POST, Some(body.to_string()))
+    }
+}
+
+/// Runs a DevTools command in the browser's current page.
+async fn devtools(client: &Client, cmd: &'static str, params: serde_json::Value) {
+    client
+        .issue_cmd(DevTools { cmd, params })
+        .await
+        .unwrap_or_else(|e| panic!("DevTools {cmd}: {e}"));
+}
+
+/// Delivery (issue 16): on `/me/addresses` the shopper's "use my location" button fills the
+/// hidden position fields from the phone's geolocation (granted and set over the DevTools
+/// protocol, near store SH002); the address is saved with that position, and an order to it
+/// through the API (`address_id`) ships the same day from SH002.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_location_button_gives_a_saved_address_its_position() {
+    if !browser_available() {
+        return;
+    }
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let temp = tempfile::tempdir().unwrap();
+    let shots = Shots::new(temp.path());
+    let driver = start_driver().await;
+    let phone = browser(&driver, true).await;
+    shopper_login(&phone, &app, "13800138041", "/me/addresses").await;
+
+    // The phone is at 徐汇区漕溪北路, near SH002, and the shop may know it.
+    devtools(
+        &phone,
+        "Browser.grantPermissions",
+        json!({"permissions": ["geolocation"], "origin": app.url}),
+    )
+    .await;
+    devtools(
+        &phone,
+        "Emulation.setGeolocationOverride",
+        json!({"latitude": 31.195, "longitude": 121.438, "accuracy": 10}),
+    )
+    .await;
+    type_into(&phone, "#name", "吴九").await;
+    type_into(&phone, "#phone", "13800138041").await;
+    type_into(&phone, "#province", "上海").await;
+    type_into(&phone, "#city", "上海").await;
+    type_into(&phone, "#address", "徐汇区漕溪北路 400 号").await;
+    click(&phone, "#locate").await;
+    wait_for_text(&phone, "#locate-status", "已定位").await;
+    let position = phone
+        .execute(
+            "var f = document.getElementById('address-form'); \
+             return [f.elements.lat_e6.value, f.elements.lng_e6.value];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(position, json!(["31195000", "121438000"]));
+    shots.take(&phone, "shop-address-located-360").await;
+    click(&phone, "#save-address").await;
+    wait_for_text(&phone, ".notice.ok", "地址已保存").await;
+    shots.take(&phone, "shop-address-saved-360").await;
+    phone.close().await.unwrap();
+
+    // Saved with the phone's position.
+    let state = &app.state;
+    let member = retail_server::storage::members::by_phone(
+        &state.store,
+        &state.keys,
+        &state.settings.points,
+        "13800138041",
+    )
+    .await
+    .unwrap()
+    .expect("the shopper is a member")
+    .id;
+    let saved = retail_server::storage::delivery::addresses(&state.store, &state.keys, member)
+        .await
+        .unwrap();
+    assert_eq!(saved.len(), 1);
+    assert_eq!(
+        (saved[0].address.lat_e6, saved[0].address.lng_e6),
+        (Some(31_195_000), Some(121_438_000))
+    );
+
+    // An order to it ships from SH002, the same day.
+    let sku = levels_at(&app, "SH002")
+        .await
+        .into_iter()
+        .find(|l| l.available > 2)
+        .expect("stock at SH002")
+        .sku_id;
+    let code = app.sign(&retail_domain::codes::SignedCode::Member(
+        retail_server::storage::members::member_code(member, chrono::Utc::now(), 300),
+    ));
+    let (status, placed) = app
+        .post(
+            "/api/v1/orders",
+            None,
+            json!({"id": retail_domain::ids::new_id(), "fulfilment": "delivery",
+                "address_id": saved[0].id, "member_code": code,
+                "lines": [{"sku_id": sku, "qty": 1}]}),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{placed}");
+    let order_id: uuid::Uuid = placed["id"].as_str().unwrap().parse().unwrap();
+    let order = retail_server::storage::orders::get(&state.store, order_id)
+        .await
+        .unwrap();
+    assert_eq!(order.location_id, "SH002");
+    let delivery = retail_server::storage::delivery::order_delivery(&state.store, order_id)
+        .await
+        .unwrap()
+        .expect("a delivery order");
+    assert!(delivery.same_city, "same-city delivery");
 }

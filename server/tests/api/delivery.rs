@@ -592,6 +592,209 @@ async fn saved_addresses_are_sealed(app: TestApp) {
 }
 crate::both_backends!(saved_addresses_are_sealed, saved_addresses_are_sealed);
 
+/// A member registered with `phone`, and a fresh member code (MC1) of theirs.
+async fn member_with_code(app: &TestApp, phone: &str) -> (Uuid, String) {
+    let state = &app.state;
+    let member = Uuid::now_v7();
+    retail_server::storage::members::register(
+        &state.store,
+        &state.keys,
+        &state.settings.points,
+        member,
+        phone,
+        "",
+    )
+    .await
+    .unwrap();
+    let code = app.sign(&retail_domain::codes::SignedCode::Member(
+        retail_server::storage::members::member_code(member, chrono::Utc::now(), 300),
+    ));
+    (member, code)
+}
+
+/// `GET /api/v1/members/me/addresses` with `X-Member-Code: code` (none when `None`).
+async fn my_addresses(app: &TestApp, code: Option<&str>) -> (StatusCode, Value) {
+    let mut request = app
+        .client
+        .get(format!("{}/api/v1/members/me/addresses", app.url));
+    if let Some(code) = code {
+        request = request.header("X-Member-Code", code);
+    }
+    let resp = request.send().await.unwrap();
+    let status = resp.status();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// An API client lists the member's saved addresses, masked exactly as the shop shows them
+/// (default first; a bad or missing member code is 401), and places a delivery order with one
+/// by `address_id`: the region's fee is charged, the staff's full-address reading shows the
+/// saved address, a retry answers the first order. Another member's address id, both `address`
+/// and `address_id`, or `address_id` without a member code: 422 on `address_id`, no order, no
+/// stock taken.
+async fn orders_go_to_a_saved_address(app: TestApp) {
+    let admin = app.login("admin").await;
+    let (sku, _) = stocked(&app, "WH01", 5).await;
+    let (status, body) = app
+        .post(
+            "/api/v1/delivery/regions",
+            Some(&admin),
+            json!({"id": Uuid::now_v7(), "province": "福建", "city": "厦门", "warehouse_id": "WH01",
+                "fee_fen": 1500, "free_over_fen": 100_000_000}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (member, code) = member_with_code(&app, "13700160041").await;
+    let (other, other_code) = member_with_code(&app, "13700160042").await;
+    let home = Address {
+        name: "林七".into(),
+        phone: "13700160041".into(),
+        province: "福建".into(),
+        city: "厦门".into(),
+        address: "思明区鹭江道 8 号 2 楼".into(),
+        ..Address::default()
+    };
+    let office = Address {
+        address: "湖里区海天路 100 号".into(),
+        ..home.clone()
+    };
+    let (home_id, office_id, others_id) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    use retail_server::app::delivery::save_address;
+    save_address(&app.state, member, home_id, &home, false)
+        .await
+        .unwrap();
+    save_address(&app.state, member, office_id, &office, true)
+        .await
+        .unwrap();
+    save_address(&app.state, other, others_id, &office, false)
+        .await
+        .unwrap();
+
+    // Listed masked, as the shop lists them, the default first.
+    let (status, listed) = my_addresses(&app, Some(&code)).await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    assert_eq!(
+        listed,
+        json!([
+            {"id": office_id, "masked": office.masked(), "is_default": true},
+            {"id": home_id, "masked": home.masked(), "is_default": false},
+        ])
+    );
+    let text = listed.to_string();
+    assert!(text.contains("137****0041"), "{text}");
+    assert!(
+        !text.contains("13700160041") && !text.contains("鹭江道 8 号"),
+        "nothing in full: {text}"
+    );
+    // The shop's page lists the very same text.
+    let mut shop = crate::web::shopper(&app, "13700160041").await;
+    let page = shop.get("/me/addresses").await;
+    assert!(page.body.contains(&home.masked()), "{}", page.body);
+    let expired = app.sign(&retail_domain::codes::SignedCode::Member(
+        retail_domain::codes::MemberCode {
+            member_id: member,
+            expires_at: chrono::Utc::now() - chrono::Duration::seconds(5),
+        },
+    ));
+    for bad in [None, Some("MC1.forged"), Some(expired.as_str())] {
+        let (status, body) = my_addresses(&app, bad).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{bad:?}: {body}");
+    }
+    let (_, theirs) = my_addresses(&app, Some(&other_code)).await;
+    assert_eq!(theirs.as_array().map(Vec::len), Some(1), "{theirs}");
+
+    // Refused on address_id, nothing placed or reserved.
+    let orders_before = order_count(&app).await;
+    let stock_before = available(&app, "WH01", sku).await;
+    let order = |fields: Value| {
+        let mut order = json!({"id": Uuid::now_v7(), "fulfilment": "delivery",
+            "lines": [{"sku_id": sku, "qty": 1}]});
+        for (k, v) in fields.as_object().unwrap() {
+            order[k] = v.clone();
+        }
+        order
+    };
+    for (bad, code_expected) in [
+        // Another member's address.
+        (
+            order(json!({"address_id": others_id, "member_code": code})),
+            "unknown_address",
+        ),
+        // Their own address, with another member's code.
+        (
+            order(json!({"address_id": home_id, "member_code": other_code})),
+            "unknown_address",
+        ),
+        // No such address.
+        (
+            order(json!({"address_id": Uuid::now_v7(), "member_code": code})),
+            "unknown_address",
+        ),
+        // Both.
+        (
+            order(json!({"address_id": home_id, "member_code": code,
+                "address": address("福建", "厦门", "思明区鹭江道 8 号")})),
+            "validation_failed",
+        ),
+        // No member code.
+        (order(json!({"address_id": home_id})), "validation_failed"),
+    ] {
+        let (status, body) = app.post("/api/v1/orders", None, bad.clone()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
+        assert_eq!(body["error"]["code"], code_expected, "{bad}: {body}");
+        assert!(
+            body["error"]["fields"]["address_id"].is_string(),
+            "{bad}: {body}"
+        );
+    }
+    assert_eq!(order_count(&app).await, orders_before);
+    assert_eq!(available(&app, "WH01", sku).await, stock_before);
+
+    // Placed to the saved address: the region's fee, as quoted for that address.
+    let (status, quote) = app
+        .post(
+            "/api/v1/delivery/quote",
+            None,
+            json!({"address": home, "member_code": code, "lines": [{"sku_id": sku, "qty": 1}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{quote}");
+    assert_eq!(quote["shipping_fen"], 1500, "{quote}");
+    let placing = order(json!({"address_id": home_id, "member_code": code}));
+    let (status, placed) = app.post("/api/v1/orders", None, placing.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{placed}");
+    let total: i64 = placed["total"]
+        .as_str()
+        .unwrap()
+        .replace('.', "")
+        .parse()
+        .unwrap();
+    assert_eq!(total, quote["total_fen"].as_i64().unwrap(), "{placed}");
+    let id = placed["id"].as_str().unwrap().to_owned();
+    let delivery =
+        retail_server::storage::delivery::order_delivery(&app.state.store, id.parse().unwrap())
+            .await
+            .unwrap()
+            .expect("delivery kept");
+    assert_eq!(delivery.shipping_fen, 1500);
+    // A retry answers the first order.
+    let (status, again) = app.post("/api/v1/orders", None, placing).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(
+        (again["id"].as_str(), &again["created"]),
+        (Some(id.as_str()), &json!(false))
+    );
+    assert_eq!(order_count(&app).await, orders_before + 1);
+    // The staff who ship it read the saved address in full; it belongs to the member.
+    let (status, view) = app
+        .get(&format!("/api/v1/orders/{id}/delivery"), Some(&admin))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert_eq!(view["address"], json!(home), "{view}");
+    assert_eq!(view["order"]["member_id"], json!(member), "{view}");
+    assert_eq!(view["order"]["location_id"], "WH01");
+}
+crate::both_backends!(orders_go_to_a_saved_address, orders_go_to_a_saved_address);
+
 /// The shopper of `phone`, logged in to the shop with one unit of `sku` in the cart.
 async fn shopper_with(app: &TestApp, phone: &str, sku: Uuid) -> crate::web::Browser {
     let mut b = crate::web::shopper(app, phone).await;

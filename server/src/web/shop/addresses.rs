@@ -1,6 +1,8 @@
 //! The member centre's saved delivery addresses (`/me/addresses`): add, edit, delete, make one
 //! the default. The list shows each address masked; the full address is sealed at rest and
-//! opened only for checkout and for staff shipping the order. Writes go through
+//! opened only for checkout (the shop's, or `POST /api/v1/orders` with `address_id`) and for staff
+//! shipping the order. The list is [`crate::app::delivery::masked_addresses`], the same the API
+//! answers (`GET /api/v1/members/me/addresses`). Writes go through
 //! [`crate::app::delivery`].
 
 use axum::extract::{Path, Query, State};
@@ -14,7 +16,6 @@ use uuid::Uuid;
 use super::{cart_count, require_member, session};
 use crate::app::AppState;
 use crate::error::AppError;
-use crate::storage;
 use crate::storage::delivery::Address;
 use crate::web::{field, redirect, shop_page, Ctx, FieldErrors, Form, WebResult};
 
@@ -89,7 +90,7 @@ async fn page(
     let session = session(state, ctx).await?;
     let (_, member) = require_member(session.as_ref(), "/me/addresses")?;
     let count = cart_count(state, session.as_ref()).await?;
-    let saved = storage::delivery::addresses(&state.store, &state.keys, member).await?;
+    let saved = crate::app::delivery::masked_addresses(state, member).await?;
     let editing = p.edit.and_then(|id| saved.iter().find(|a| a.id == id));
     let id = form
         .id
@@ -108,7 +109,7 @@ async fn page(
             @if saved.is_empty() { p.muted { (ctx.t("还没有保存的地址。", "No saved addresses yet.")) } }
             @for a in &saved {
                 div.spread.address data-address=(a.id) {
-                    span.masked { (a.address.masked()) @if a.is_default { " " span.status.paid { (ctx.t("默认", "Default")) } } }
+                    span.masked { (a.masked) @if a.is_default { " " span.status.paid { (ctx.t("默认", "Default")) } } }
                     span.row {
                         a.btn.secondary href={ "/me/addresses?edit=" (a.id) } { (ctx.t("修改", "Edit")) }
                         @if !a.is_default {
@@ -124,7 +125,7 @@ async fn page(
             }
         }
         form.card #address-form method="post" action="/me/addresses" {
-            b { @if let Some(a) = editing { (ctx.t("修改地址：", "Edit address: ")) (a.address.masked()) } @else { (ctx.t("新增地址", "New address")) } }
+            b { @if let Some(a) = editing { (ctx.t("修改地址：", "Edit address: ")) (a.masked) } @else { (ctx.t("新增地址", "New address")) } }
             @if editing.is_some() { p.muted { (ctx.t("为保护隐私，请重新填写完整地址。", "For your privacy, enter the full address again.")) } }
             (ctx.csrf_field())
             input type="hidden" name="id" value=(id);
