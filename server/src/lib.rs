@@ -212,6 +212,7 @@ impl Application {
             public_url,
             http,
             search: Default::default(),
+            search_words: Default::default(),
             imports: Default::default(),
             sessions: Default::default(),
             cart_badges: Default::default(),

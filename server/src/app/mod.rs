@@ -40,6 +40,7 @@ pub mod recharges;
 pub mod reconciliation;
 pub mod refunds;
 pub mod search;
+pub mod search_words;
 pub mod shop_session;
 pub mod sms;
 pub mod staff;
@@ -109,6 +110,8 @@ pub struct Shared {
     pub http: reqwest::Client,
     /// The shop's product search index.
     pub search: search::SearchIndex,
+    /// Searches counted for the hot words, and the hot words last read.
+    pub search_words: search_words::SearchWords,
     /// Catalog imports running or finished recently.
     pub imports: catalog_import::ImportJobs,
     /// Shop sessions recently looked up.

@@ -1,6 +1,7 @@
 //! Background sweeps driven from the database (so a restart loses nothing): cancelling unpaid
 //! orders past their payment deadline (releasing their reservations), cancelling pickups left
-//! uncollected (releasing stock, refunding), and expiring old points;
+//! uncollected (releasing stock, refunding), expiring old points, and adding up the shop's
+//! searches for the hot words ([`super::search_words::flush`]);
 //! in a loop of its own the SQLite WAL checkpoint, kept off the writer's commit path
 //! ([`run_checkpoints`]); and in a loop of their own
 //! the payment sweeps (refunds to send and follow, pending payments to ask about, lane payment
@@ -19,6 +20,7 @@ use crate::storage::{self, now_ms};
 pub async fn run(state: AppState, cancel: CancellationToken) {
     let every = Duration::from_millis(state.settings.orders.sweep_interval_millis.max(50));
     let mut last_points_sweep = 0_i64;
+    let mut last_search_flush = std::time::Instant::now();
     loop {
         if let Err(err) = cancel_overdue(&state).await {
             tracing::warn!(error = %err, "sweeping unpaid orders failed; will retry");
@@ -35,10 +37,20 @@ pub async fn run(state: AppState, cancel: CancellationToken) {
             }
             last_points_sweep = now;
         }
+        if last_search_flush.elapsed() >= super::search_words::FLUSH_EVERY {
+            if let Err(err) = super::search_words::flush(&state).await {
+                tracing::warn!(error = %err, "adding up searches failed; will retry");
+            }
+            last_search_flush = std::time::Instant::now();
+        }
         tokio::select! {
             () = cancel.cancelled() => break,
             () = tokio::time::sleep(every) => {}
         }
+    }
+    // The searches counted since the last time, before the server stops.
+    if let Err(err) = super::search_words::flush(&state).await {
+        tracing::warn!(error = %err, "adding up searches at shutdown failed");
     }
 }
 

@@ -32,6 +32,7 @@ pub mod receipts;
 pub mod recharges;
 pub mod refunds;
 pub mod sales;
+pub mod search_words;
 pub mod staff;
 pub mod stock;
 
@@ -205,6 +206,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(coupons::router())
         .merge(staff::router())
         .merge(delivery::router())
+        .merge(search_words::router())
         .merge(audit::router());
     let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)

@@ -43,6 +43,7 @@ pub mod receipts;
 pub mod reconciliation;
 pub mod refunds;
 pub mod sales;
+pub mod search_words;
 pub mod staff;
 pub mod stock;
 pub mod stored_value;
@@ -208,6 +209,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         31,
         "tracking notices",
         include_str!("../../../migrations/0031_tracking_notices.sql"),
+    ),
+    (
+        35,
+        "search words",
+        include_str!("../../../migrations/0035_search_words.sql"),
     ),
 ];
 

@@ -319,6 +319,11 @@ pub async fn anonymise(
         .bind(&id)
         .execute(&mut **tx)
         .await?;
+    // And what they searched for.
+    sqlx::query("DELETE FROM member_searches WHERE member_id = $1")
+        .bind(&id)
+        .execute(&mut **tx)
+        .await?;
     // Logged out, and the WeChat openid its browser gave forgotten with it.
     sqlx::query(
         "UPDATE web_sessions SET member_id = NULL, wechat_openid = NULL WHERE member_id = $1",

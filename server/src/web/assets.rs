@@ -41,7 +41,8 @@ header.top a{color:#fff}
 form.search{flex:1;position:relative;min-width:140px}
 form.search input{width:100%;border:0;border-radius:18px;padding:7px 14px;font-size:15px}
 .suggest{position:absolute;left:0;right:0;top:38px;background:#fff;border-radius:8px;box-shadow:0 4px 16px rgba(0,0,0,.15);overflow:hidden}
-.suggest a{display:block;padding:8px 14px;color:#1f2328;border-bottom:1px solid #eee}
+header.top .suggest a,.suggest a{display:block;padding:8px 14px;color:#1f2328;border-bottom:1px solid #eee}
+.suggest b{display:block;padding:6px 14px 2px;font-size:12px;color:#6b7280;font-weight:600}
 main.wrap{padding-top:12px;padding-bottom:80px}
 h1{font-size:20px;margin:8px 0 12px}
 h2{font-size:17px;margin:16px 0 8px}
@@ -153,10 +154,25 @@ const JS: &str = r#"
 (function(){
   var q=document.getElementById('q'),box=document.getElementById('suggest'),timer=null;
   if(q&&box){
+    var zh=(document.documentElement.lang||'').indexOf('zh')===0;
+    var start=function(){
+      if(q.value.trim())return;
+      fetch('/search/start').then(function(r){return r.json();}).then(function(d){
+        if(q.value.trim())return;
+        box.innerHTML='';
+        [[d.hot,zh?'热门搜索':'Popular searches'],[d.history,zh?'搜索历史':'Your searches']].forEach(function(g){
+          if(!g[0]||!g[0].length)return;
+          var h=document.createElement('b');h.textContent=g[1];box.appendChild(h);
+          g[0].forEach(function(s){var a=document.createElement('a');a.href='/search?q='+encodeURIComponent(s);a.textContent=s;box.appendChild(a);});
+        });
+        box.hidden=!box.firstChild;
+      }).catch(function(){box.hidden=true;});
+    };
+    q.addEventListener('focus',start);
     q.addEventListener('input',function(){
       clearTimeout(timer);
       var v=q.value.trim();
-      if(!v){box.hidden=true;return;}
+      if(!v){start();return;}
       timer=setTimeout(function(){
         fetch('/search/suggest?q='+encodeURIComponent(v)).then(function(r){return r.json();}).then(function(list){
           box.innerHTML='';

@@ -1968,3 +1968,55 @@ async fn the_location_button_gives_a_saved_address_its_position() {
         .expect("a delivery order");
     assert!(delivery.same_city, "same-city delivery");
 }
+
+/// Hot search words and history (issue 17): a member searches from the search box; later the
+/// empty search box offers head office's pinned word among the hot words and the member's own
+/// search, and one tap searches it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_empty_search_box_offers_hot_words_and_the_shoppers_history() {
+    if !browser_available() {
+        return;
+    }
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let temp = tempfile::tempdir().unwrap();
+    let shots = Shots::new(temp.path());
+    let driver = start_driver().await;
+    let admin = app.login("admin").await;
+    let (status, body) = app
+        .put(
+            "/api/v1/search/words/鸡蛋",
+            Some(&admin),
+            json!({"kind": "pinned"}),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+
+    let phone = browser(&driver, true).await;
+    shopper_login(&phone, &app, "13800138051", "/").await;
+    phone
+        .goto(&format!("{}/search?q=%E7%89%9B%E5%A5%B6", app.url))
+        .await
+        .unwrap();
+    phone.goto(&format!("{}/", app.url)).await.unwrap();
+    click(&phone, "#q").await;
+    wait_for_text(&phone, "#suggest", "热门搜索").await;
+    let offered = text_of(&phone, "#suggest").await;
+    assert!(offered.contains("鸡蛋"), "the pinned word: {offered}");
+    assert!(
+        offered.contains("搜索历史") && offered.contains("牛奶"),
+        "the member's search: {offered}"
+    );
+    // Readable: dark text on the white box (the header's white links once hid them).
+    let color = phone
+        .execute(
+            "return getComputedStyle(document.querySelector('#suggest a')).color;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(color, json!("rgb(31, 35, 40)"), "suggestion text colour");
+    shots.take(&phone, "shop-search-box-360").await;
+    click_to_next_page(&phone, "#suggest a[href='/search?q=%E7%89%9B%E5%A5%B6']").await;
+    assert_eq!(text_of(&phone, "main h1").await, "“牛奶”");
+    phone.close().await.unwrap();
+}

@@ -38,6 +38,7 @@ mod reconciliation;
 mod refund_approvals;
 mod safety;
 mod sales;
+mod search_words;
 mod shelf;
 mod sms;
 mod staff_admin;

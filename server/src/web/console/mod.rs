@@ -50,6 +50,7 @@ pub mod orders;
 pub mod payments;
 pub mod promotions;
 pub mod recharges;
+pub mod search_words;
 pub mod staff;
 pub mod stock;
 
@@ -73,6 +74,7 @@ pub fn router() -> Router<AppState> {
         .merge(payments::router())
         .merge(recharges::router())
         .merge(after_sales::router())
+        .merge(search_words::router())
 }
 
 /// The store a staff member's pages are limited to (none for head office).

@@ -12,9 +12,12 @@ use uuid::Uuid;
 
 use super::{cart_count, price_location, session};
 use crate::app::search::{Query as SearchQuery, Sort};
+use crate::app::search_words;
 use crate::app::AppState;
 use crate::error::AppError;
-use crate::web::{field, picture, shop_page, urlencode, yuan, Ctx, FieldErrors, Lang, WebResult};
+use crate::web::{
+    field, picture, shop_page, urlencode, yuan, Ctx, FieldErrors, Form, Lang, WebResult,
+};
 
 /// Browsing routes.
 pub fn router() -> Router<AppState> {
@@ -23,6 +26,8 @@ pub fn router() -> Router<AppState> {
         .route("/categories", get(categories))
         .route("/search", get(search))
         .route("/search/suggest", get(suggest))
+        .route("/search/start", get(search_start))
+        .route("/search/history/clear", axum::routing::post(clear_history))
         .route("/p/{id}", get(product))
 }
 
@@ -230,6 +235,20 @@ async fn search(
     let cats = &index.categories;
     let session = session(&state, &ctx).await?;
     let count = cart_count(&state, session.as_ref()).await?;
+    let member = session.as_ref().and_then(|s| s.member_id);
+    // The first page of a typed search counts (not paging, sorting or filtering through it).
+    if page == 0 && p.sort.is_none() && !text.trim().is_empty() {
+        search_words::record(&state, member, &text, hits.total > 0).await;
+    }
+    let (hot, history) = if text.trim().is_empty() {
+        let history = match member {
+            Some(m) => search_words::history(&state, m).await?,
+            None => Vec::new(),
+        };
+        (search_words::hot(&state).await?, history)
+    } else {
+        (Default::default(), Vec::new())
+    };
     let link = |sort: Sort, page: usize| {
         format!(
             "/search?q={}&c={}&brand={}&min={}&max={}&sort={}&page={}",
@@ -250,6 +269,24 @@ async fn search(
         (Sort::Newest, ctx.t("新品", "Newest")),
     ];
     let body = html! {
+        @if !hot.is_empty() {
+            div.card #hot-words {
+                b { (ctx.t("热门搜索", "Popular searches")) }
+                div.chips { @for w in hot.iter() { a.chip href={ "/search?q=" (urlencode(w)) } { (w) } } }
+            }
+        }
+        @if !history.is_empty() {
+            div.card #search-history {
+                div.spread {
+                    b { (ctx.t("搜索历史", "Your searches")) }
+                    form method="post" action="/search/history/clear" {
+                        (ctx.csrf_field())
+                        button.btn.secondary #clear-history type="submit" { (ctx.t("清空", "Clear")) }
+                    }
+                }
+                div.chips { @for w in &history { a.chip href={ "/search?q=" (urlencode(w)) } { (w) } } }
+            }
+        }
         h1 { @if text.is_empty() { (ctx.t("全部商品", "All products")) } @else { "“" (text) "”" } }
         div.chips { @for (s, label) in sorts {
             a.chip.on[s == sort] href=(link(s, 0)) { (label) }
@@ -295,6 +332,36 @@ async fn search(
         }
     };
     Ok(shop_page(&ctx, ctx.t("搜索", "Search"), count, body))
+}
+
+/// What the empty search box offers: the hot words and, for a logged-in member, their recent
+/// searches.
+#[derive(Debug, serde::Serialize)]
+struct SearchStart {
+    hot: Vec<String>,
+    history: Vec<String>,
+}
+
+async fn search_start(State(state): State<AppState>, ctx: Ctx) -> WebResult<Response> {
+    let member = session(&state, &ctx).await?.and_then(|s| s.member_id);
+    let history = match member {
+        Some(m) => search_words::history(&state, m).await?,
+        None => Vec::new(),
+    };
+    let hot = search_words::hot(&state).await?.as_ref().clone();
+    Ok(axum::Json(SearchStart { hot, history }).into_response())
+}
+
+/// The member clears their search history; back to the search page.
+async fn clear_history(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Form(_): Form<std::collections::HashMap<String, String>>,
+) -> WebResult<Response> {
+    if let Some(member) = session(&state, &ctx).await?.and_then(|s| s.member_id) {
+        search_words::clear_history(&state, member).await?;
+    }
+    Ok(crate::web::redirect("/search"))
 }
 
 #[derive(Debug, Deserialize)]
