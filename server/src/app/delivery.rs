@@ -427,7 +427,7 @@ pub async fn plan(
 
 /// China Standard Time (the chain's day).
 fn cst() -> FixedOffset {
-    FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| FixedOffset::east_opt(0).expect("utc"))
+    super::china_offset()
 }
 
 /// The delivery time slots a shopper may pick, as `YYYY-MM-DD HH:MM-HH:MM` (China time):

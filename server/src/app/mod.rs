@@ -24,6 +24,7 @@ pub mod lane_sales;
 pub mod limits;
 pub mod media;
 pub mod member_login;
+pub mod member_perks;
 pub mod members;
 pub mod order_intake;
 pub mod orders;
@@ -125,4 +126,16 @@ pub struct Shared {
     pub sms: Option<Arc<dyn sms::SmsSender>>,
     /// Where uploaded images are kept (the data folder or an S3-compatible bucket).
     pub media: crate::storage::media::ImageStore,
+}
+
+/// The chain's day number of a Unix time in milliseconds: days since 1970-01-01 in China
+/// Standard Time (UTC+8, no daylight saving), so a day turns at midnight in the stores.
+pub fn china_day(ms: i64) -> i64 {
+    (ms + 8 * 3_600_000).div_euclid(86_400_000)
+}
+
+/// China Standard Time (UTC+8, no daylight saving): the chain's and the providers' clock.
+pub fn china_offset() -> chrono::FixedOffset {
+    chrono::FixedOffset::east_opt(8 * 3600)
+        .unwrap_or_else(|| chrono::FixedOffset::east_opt(0).expect("UTC"))
 }

@@ -17,7 +17,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use chrono::{DateTime, FixedOffset, NaiveDate, Offset, TimeZone, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone, Utc};
 use retail_payments::{BillLine, BillLineKind, ProviderError};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -37,7 +37,7 @@ pub const JOB: &str = "job";
 
 /// Beijing time (UTC+8), the providers' day.
 pub fn beijing() -> FixedOffset {
-    FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| Utc.fix())
+    super::china_offset()
 }
 
 /// The Beijing calendar day of an instant.

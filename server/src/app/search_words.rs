@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
-use super::AppState;
+use super::{china_day, AppState};
 use crate::actor::{Role, StaffActor};
 use crate::error::{AppError, AppResult};
 use crate::storage;
@@ -51,11 +51,6 @@ pub fn normalise(text: &str) -> Option<String> {
     let ok =
         !term.is_empty() && term.chars().count() <= MAX_TERM && !term.chars().any(char::is_control);
     ok.then_some(term)
-}
-
-/// The China day number (days since 1970-01-01 in UTC+8) of a Unix time in milliseconds.
-pub fn china_day(ms: i64) -> i64 {
-    (ms + 8 * 3_600_000).div_euclid(86_400_000)
 }
 
 /// Records a shop search: counted for the hot words when it `found` something, and remembered

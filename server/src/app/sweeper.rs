@@ -1,6 +1,7 @@
 //! Background sweeps driven from the database (so a restart loses nothing): cancelling unpaid
 //! orders past their payment deadline (releasing their reservations), cancelling pickups left
-//! uncollected (releasing stock, refunding), expiring old points, and adding up the shop's
+//! uncollected (releasing stock, refunding), expiring old points, granting the month's birthday perks
+//! ([`super::member_perks::grant_birthdays`], hourly), and adding up the shop's
 //! searches for the hot words ([`super::search_words::flush`]);
 //! in a loop of its own the SQLite WAL checkpoint, kept off the writer's commit path
 //! ([`run_checkpoints`]); and in a loop of their own
@@ -21,6 +22,7 @@ pub async fn run(state: AppState, cancel: CancellationToken) {
     let every = Duration::from_millis(state.settings.orders.sweep_interval_millis.max(50));
     let mut last_points_sweep = 0_i64;
     let mut last_search_flush = std::time::Instant::now();
+    let mut last_birthdays = 0_i64;
     loop {
         if let Err(err) = cancel_overdue(&state).await {
             tracing::warn!(error = %err, "sweeping unpaid orders failed; will retry");
@@ -36,6 +38,16 @@ pub async fn run(state: AppState, cancel: CancellationToken) {
                 Err(err) => tracing::warn!(error = %err, "expiring points failed; will retry"),
             }
             last_points_sweep = now;
+        }
+        if now - last_birthdays > 3_600_000 {
+            match super::member_perks::grant_birthdays(&state).await {
+                Ok(n) if n > 0 => tracing::info!(members = n, "birthday perks granted"),
+                Ok(_) => {}
+                Err(err) => {
+                    tracing::warn!(error = %err, "granting birthday perks failed; will retry")
+                }
+            }
+            last_birthdays = now;
         }
         if last_search_flush.elapsed() >= super::search_words::FLUSH_EVERY {
             if let Err(err) = super::search_words::flush(&state).await {

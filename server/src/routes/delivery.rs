@@ -338,9 +338,6 @@ async fn carrier_tracking(
     Ok(Json(TrackingRecorded { recorded }))
 }
 
-/// The header carrying a member's current member code (MC1) for the member's own reads.
-const MEMBER_CODE: &str = "x-member-code";
-
 /// The member's saved delivery addresses, masked exactly as the shop lists them (the full
 /// address never leaves the server), the default first: a client offers them at checkout and
 /// places the order with `address_id` (and the same member code). The member is the one the
@@ -352,7 +349,6 @@ async fn my_addresses(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> AppResult<Json<Vec<MaskedAddress>>> {
-    let code = headers.get(MEMBER_CODE).and_then(|v| v.to_str().ok());
-    let member = checkout::member_from_credential(&state, code)?;
+    let member = super::member_from_headers(&state, &headers)?;
     Ok(Json(delivery_app::masked_addresses(&state, member).await?))
 }

@@ -23,6 +23,7 @@ pub mod edge;
 pub mod health;
 pub mod lane_payments;
 pub mod locations;
+pub mod member_perks;
 pub mod members;
 pub mod orders;
 pub mod payments;
@@ -183,6 +184,19 @@ impl Modify for BearerAuth {
     }
 }
 
+/// The header a member's own requests carry their current member code (MC1) in.
+const MEMBER_CODE: &str = "x-member-code";
+
+/// The member whose current member code `X-Member-Code` carries (401 when it is missing,
+/// forged, expired or another kind of code).
+pub(crate) fn member_from_headers(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+) -> crate::error::AppResult<uuid::Uuid> {
+    let code = headers.get(MEMBER_CODE).and_then(|v| v.to_str().ok());
+    crate::app::checkout::member_from_credential(state, code)
+}
+
 /// The API routers merged, with the OpenAPI document they describe.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let v1 = OpenApiRouter::new()
@@ -207,6 +221,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(staff::router())
         .merge(delivery::router())
         .merge(search_words::router())
+        .merge(member_perks::router())
         .merge(audit::router());
     let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)

@@ -754,6 +754,62 @@ pub async fn earn_in_tx(
     }
 }
 
+/// Rewards a member for something they did (a daily check-in, a birthday): `points` as an
+/// `adjust` row with `reason`, expiring like earned points, and `growth` added (a higher tier
+/// bringing its welcome coupons). Idempotent by `ref_id` (e.g. `checkin:{member}:{day}`): a
+/// repeat adds nothing and answers false. Call inside the transaction that records the reward.
+#[allow(clippy::too_many_arguments)]
+pub async fn reward_in_tx(
+    tx: &mut Tx,
+    rules: &PointsRules,
+    member_id: Uuid,
+    points: i64,
+    growth: i64,
+    ref_id: &str,
+    reason: &str,
+    actor: &str,
+) -> AppResult<bool> {
+    let row = sqlx::query("SELECT growth FROM members WHERE id = $1")
+        .bind(member_id.to_string())
+        .fetch_optional(&mut **tx)
+        .await?;
+    let Some(row) = row else {
+        return Err(unknown_member(member_id));
+    };
+    let before: i64 = col(&row, "growth")?;
+    let now = now_ms();
+    if points > 0
+        && !insert_points(
+            tx,
+            member_id,
+            points,
+            "adjust",
+            reason,
+            ref_id,
+            actor,
+            expiry_for(rules, now),
+            now,
+        )
+        .await?
+    {
+        return Ok(false);
+    }
+    if growth > 0 {
+        sqlx::query("UPDATE members SET growth = growth + $2 WHERE id = $1")
+            .bind(member_id.to_string())
+            .bind(growth)
+            .execute(&mut **tx)
+            .await?;
+        if rules.tier_for_growth(before.saturating_add(growth)).code
+            != rules.tier_for_growth(before).code
+        {
+            super::coupons::issue_automatic(tx, member_id, super::coupons::IssueOn::TierUpgrade)
+                .await?;
+        }
+    }
+    Ok(true)
+}
+
 /// Takes back `points` earned points and `growth` growth (a return or a refunded order,
 /// `ref_id` the return or cancellation), as one `reverse` row of `-points`. The whole reversal
 /// is recorded: points the member already spent are not kept, they become points debt (the

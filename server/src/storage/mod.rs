@@ -30,6 +30,7 @@ pub mod edge;
 pub mod lane_payments;
 pub mod locations;
 pub mod media;
+pub mod member_perks;
 pub mod members;
 pub mod notices;
 pub mod orders;
@@ -214,6 +215,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         35,
         "search words",
         include_str!("../../../migrations/0035_search_words.sql"),
+    ),
+    (
+        36,
+        "member perks",
+        include_str!("../../../migrations/0036_member_perks.sql"),
     ),
 ];
 

@@ -291,7 +291,7 @@ pub async fn anonymise(
     let id = member_id.to_string();
     sqlx::query(
         "UPDATE members SET phone_hash = $2, phone_enc = $3, name = '', name_enc = NULL, \
-         deleted_at = $4 WHERE id = $1",
+         birthday = NULL, birthday_set_at = NULL, deleted_at = $4 WHERE id = $1",
     )
     .bind(&id)
     .bind(phone_hash)

@@ -2020,3 +2020,31 @@ async fn the_empty_search_box_offers_hot_words_and_the_shoppers_history() {
     assert_eq!(text_of(&phone, "main h1").await, "“牛奶”");
     phone.close().await.unwrap();
 }
+
+/// Member perks (issue 17): in the member centre a member checks in (the streak shows one day,
+/// the button then says it is done) and sets their birthday once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_checks_in_and_sets_their_birthday() {
+    if !browser_available() {
+        return;
+    }
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let temp = tempfile::tempdir().unwrap();
+    let shots = Shots::new(temp.path());
+    let driver = start_driver().await;
+    let phone = browser(&driver, true).await;
+    shopper_login(&phone, &app, "13800138061", "/me").await;
+    let points_before = text_of(&phone, "#points").await;
+    click_to_next_page(&phone, "#checkin").await;
+    wait_for_text(&phone, "#perks .notice.ok", "签到成功").await;
+    assert!(text_of(&phone, "#streak").await.contains('1'));
+    assert_eq!(text_of(&phone, "#checkin").await, "今日已签到");
+    let points_after: i64 = text_of(&phone, "#points").await.parse().unwrap();
+    assert_eq!(points_after, points_before.parse::<i64>().unwrap() + 5);
+    type_into(&phone, "#birthday", "05-20").await;
+    click_to_next_page(&phone, "#save-birthday").await;
+    wait_for_text(&phone, "#perks .notice.ok", "生日已保存").await;
+    assert!(text_of(&phone, "#birthday").await.contains("05-20"));
+    shots.take(&phone, "shop-member-perks-360").await;
+    phone.close().await.unwrap();
+}

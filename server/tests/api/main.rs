@@ -25,6 +25,7 @@ mod lane_pay;
 mod lane_staff;
 mod list_paging;
 mod media;
+mod member_perks;
 mod members;
 mod orders;
 mod payment_intake;

@@ -45,6 +45,7 @@ pub mod dashboard;
 pub mod delivery;
 pub mod devices;
 pub mod fulfilment;
+pub mod member_perks;
 pub mod members;
 pub mod orders;
 pub mod payments;
@@ -75,6 +76,7 @@ pub fn router() -> Router<AppState> {
         .merge(recharges::router())
         .merge(after_sales::router())
         .merge(search_words::router())
+        .merge(member_perks::router())
 }
 
 /// The store a staff member's pages are limited to (none for head office).

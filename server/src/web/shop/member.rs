@@ -288,6 +288,8 @@ struct LedgerParams {
     points: Option<String>,
     /// The balance ledger's page cursor.
     balance: Option<String>,
+    /// The notice of the last perk action (check-in, birthday).
+    perk: Option<String>,
 }
 
 async fn me(
@@ -310,6 +312,7 @@ async fn me(
     let (code, expires_in) = signed_member_code(&state, member_id)?;
     let count = cart_count(&state, session.as_ref()).await?;
     let unread = storage::notices::unread(&state.store, member_id).await?;
+    let perks = super::perks::card(&state, &ctx, member_id, p.perk.as_deref()).await?;
     let body = html! {
         div.card {
             div.spread {
@@ -327,6 +330,7 @@ async fn me(
                 div.kpi { span.muted { (ctx.t("等级", "Tier")) } b { (member.tier.name) } }
             }
         }
+        (perks)
         (messages_link(&ctx, unread))
         div.card.spread {
             a #my-balance href="/me/balance" { (ctx.t("余额与充值", "Balance & recharge")) }

@@ -36,6 +36,7 @@ pub mod checkout;
 pub mod coupons;
 pub mod member;
 pub mod orders;
+pub mod perks;
 pub mod receipts;
 pub mod scan;
 
@@ -53,6 +54,7 @@ pub fn router() -> Router<AppState> {
         .merge(receipts::router())
         .merge(balance::router())
         .merge(addresses::router())
+        .merge(perks::router())
 }
 
 /// Where delivery prices are shown from before an address is known (the first warehouse; see
