@@ -39,6 +39,7 @@ pub mod receipts;
 pub mod recharges;
 pub mod reconciliation;
 pub mod refunds;
+pub mod reviews;
 pub mod search;
 pub mod shop_session;
 pub mod sms;

@@ -754,6 +754,51 @@ pub async fn earn_in_tx(
     }
 }
 
+/// Credits `points` the member earned by something else than a purchase (a published review:
+/// `ref_id` `review:{id}`), as an `earn` row with `reason` that expires like purchase points; no
+/// growth. Idempotent by `ref_id`: a repeat adds nothing and answers false (as does 0 points).
+/// A `ref_id` recorded for another member is 409 `ref_in_use`.
+pub async fn credit_points_in_tx(
+    tx: &mut Tx,
+    rules: &PointsRules,
+    member_id: Uuid,
+    points: i64,
+    reason: &str,
+    ref_id: &str,
+    actor: &str,
+) -> AppResult<bool> {
+    if points < 0 {
+        return Err(AppError::field("points", "must not be negative"));
+    }
+    if points == 0 {
+        return Ok(false);
+    }
+    if !lock_member_by_update(tx, member_id).await? {
+        return Err(unknown_member(member_id));
+    }
+    let now = now_ms();
+    let applied = insert_points(
+        tx,
+        member_id,
+        points,
+        "earn",
+        reason,
+        ref_id,
+        actor,
+        expiry_for(rules, now),
+        now,
+    )
+    .await?;
+    if !applied {
+        if let Some((owner, _)) = points_row_by_ref(tx, "earn", ref_id).await? {
+            if owner != member_id {
+                return Err(ref_of_other_member("earn"));
+            }
+        }
+    }
+    Ok(applied)
+}
+
 /// Takes back `points` earned points and `growth` growth (a return or a refunded order,
 /// `ref_id` the return or cancellation), as one `reverse` row of `-points`. The whole reversal
 /// is recorded: points the member already spent are not kept, they become points debt (the

@@ -42,6 +42,7 @@ pub mod promotions;
 pub mod receipts;
 pub mod reconciliation;
 pub mod refunds;
+pub mod reviews;
 pub mod sales;
 pub mod staff;
 pub mod stock;
@@ -208,6 +209,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         31,
         "tracking notices",
         include_str!("../../../migrations/0031_tracking_notices.sql"),
+    ),
+    (
+        32,
+        "reviews",
+        include_str!("../../../migrations/0032_reviews.sql"),
     ),
 ];
 
