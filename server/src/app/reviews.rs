@@ -101,8 +101,7 @@ pub struct FollowUpRequest {
 /// reached the shopper — delivered, picked up or completed — or that is in after-sale since
 /// (the same "fulfilled" as [`super::after_sales::kinds_open`]).
 pub fn reviewable(channel: Channel, status: OrderStatus) -> bool {
-    channel != Channel::Pos
-        && (status.is_fulfilled() || status == OrderStatus::AfterSale)
+    channel != Channel::Pos && (status.is_fulfilled() || status == OrderStatus::AfterSale)
 }
 
 /// The review `id`; 404 when there is none.
@@ -314,7 +313,11 @@ pub async fn write(
         body,
         body_hash: &hash,
         photos: &req.photos,
-        status: if hold.is_some() { S::Held } else { S::Published },
+        status: if hold.is_some() {
+            S::Held
+        } else {
+            S::Published
+        },
         hold_reason: hold,
         created_by: &actor,
     };
@@ -406,7 +409,11 @@ pub async fn follow_up(
         body,
         body_hash: &hash,
         photos: &req.photos,
-        status: if hold.is_some() { S::Held } else { S::Published },
+        status: if hold.is_some() {
+            S::Held
+        } else {
+            S::Published
+        },
         hold_reason: hold,
     };
     if !storage::reviews::add_follow_up_in_tx(&mut tx, id, &new).await? {
@@ -747,7 +754,10 @@ mod tests {
             hold_reason(&r, "see https://a.cn and www.b.cn"),
             Some("too_many_links")
         );
-        assert_eq!(hold_reason(&ReviewRules { max_links: 0, ..r }, "www.a.cn"), Some("too_many_links"));
+        assert_eq!(
+            hold_reason(&ReviewRules { max_links: 0, ..r }, "www.a.cn"),
+            Some("too_many_links")
+        );
     }
 
     #[test]

@@ -769,10 +769,7 @@ pub async fn queue(
 ) -> AppResult<Page<Review>> {
     let limit = limit.clamp(1, paging::MAX_API_LIMIT);
     let (condition, order) = match filter {
-        QueueFilter::Held => (
-            "(status = 'held' OR follow_up_status = 'held')",
-            Order::Asc,
-        ),
+        QueueFilter::Held => ("(status = 'held' OR follow_up_status = 'held')", Order::Asc),
         QueueFilter::Published => ("status = 'published'", Order::Desc),
         QueueFilter::Hidden => ("status = 'hidden'", Order::Desc),
         QueueFilter::All => ("1 = 1", Order::Desc),

@@ -25,10 +25,7 @@ use crate::storage::after_sales::{AfterSale, AfterSaleKind, AfterSaleStatus};
 use crate::web::after_sale_text::{
     error_text, kind_label, note_text, reason_label, status_label, step_label,
 };
-use crate::web::{
-    redirect, shop_page, urlencode, when, yuan, Ctx, Form, Sid, WebResult,
-};
-
+use crate::web::{redirect, shop_page, urlencode, when, yuan, Ctx, Form, Sid, WebResult};
 
 /// The shopper's after-sale routes.
 pub fn router() -> Router<AppState> {

@@ -423,7 +423,12 @@ pub async fn keep_photos(
     }
     let mut names = Vec::with_capacity(photos.len());
     for photo in photos {
-        names.push(crate::app::media::store_image(state, photo).await?.full.name);
+        names.push(
+            crate::app::media::store_image(state, photo)
+                .await?
+                .full
+                .name,
+        );
     }
     Ok(names)
 }
