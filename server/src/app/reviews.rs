@@ -330,7 +330,9 @@ pub async fn write(
         }
     }
     if hold.is_none() {
-        let review = review_in_tx(&mut tx, state, req.id, &req.photos).await?;
+        let review = storage::reviews::lock_in_tx(&mut tx, &state.store, req.id)
+            .await?
+            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("review {} vanished", req.id)))?;
         credit_in_tx(state, &mut tx, &review, &rules, &actor).await?;
     }
     tx.commit().await?;
@@ -342,20 +344,6 @@ fn already_reviewed(line_no: i64) -> AppError {
         "already_reviewed",
         format!("line {line_no} is reviewed already: add a follow-up to its review instead"),
     )
-}
-
-/// The review's head inside the transaction, with the photos it is written with.
-async fn review_in_tx(
-    tx: &mut storage::Tx,
-    state: &AppState,
-    id: Uuid,
-    photos: &[String],
-) -> AppResult<Review> {
-    let mut review = storage::reviews::lock_in_tx(tx, &state.store, id)
-        .await?
-        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("review {id} vanished")))?;
-    review.photos = photos.to_vec();
-    Ok(review)
 }
 
 /// Adds the one follow-up (追评) to review `id` (see the module): 1 to 500 characters and up to 9
@@ -493,14 +481,6 @@ pub async fn approve(state: &AppState, staff: &StaffActor, id: Uuid) -> AppResul
     )
     .await?;
     if publish_review {
-        let photos = storage::reviews::get_fresh(&state.store, id)
-            .await?
-            .map(|r| r.photos)
-            .unwrap_or_default();
-        let review = Review {
-            photos,
-            ..review.clone()
-        };
         credit_in_tx(state, &mut tx, &review, &rules, &actor).await?;
     }
     audit(

@@ -591,16 +591,16 @@ async fn get_in(pool: &sqlx::AnyPool, id: Uuid) -> AppResult<Option<Review>> {
     Ok(filled(pool, &rows).await?.pop())
 }
 
-/// A review's head (without photos), locked inside a transaction.
+/// A review with its photos, locked inside a transaction.
 pub async fn lock_in_tx(tx: &mut Tx, store: &Store, id: Uuid) -> AppResult<Option<Review>> {
-    let row = sqlx::query(&format!(
+    let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM reviews WHERE id = $1{}",
         store.for_update()
     ))
     .bind(id.to_string())
-    .fetch_optional(&mut **tx)
+    .fetch_all(&mut **tx)
     .await?;
-    row.as_ref().map(from_row).transpose()
+    Ok(filled(&mut **tx, &rows).await?.pop())
 }
 
 /// An order's reviews, by line.

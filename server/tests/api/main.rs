@@ -36,6 +36,7 @@ mod provider_pay;
 mod receipts;
 mod reconciliation;
 mod refund_approvals;
+mod reviews;
 mod safety;
 mod sales;
 mod shelf;

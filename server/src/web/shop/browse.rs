@@ -386,22 +386,28 @@ async fn reviews_section(
     let path = format!("/p/{product}");
     let sku = p.sku.map(|s| s.to_string()).unwrap_or_default();
     let star_text = star.map(|s| s.to_string()).unwrap_or_default();
-    let filter_link = |photos: bool, star: Option<i64>| {
-        let mut link = format!("{path}?sku={sku}");
-        if photos {
-            link.push_str("&photos=1");
+    let link = |filters: &[(&str, &str)]| {
+        let query = crate::web::list_query(filters, "rcursor", None);
+        if query.is_empty() {
+            path.clone()
+        } else {
+            format!("{path}?{query}")
         }
-        if let Some(s) = star {
-            link.push_str(&format!("&star={s}"));
-        }
-        link.push_str("#reviews");
-        link
     };
-    let back = format!(
-        "{path}?sku={sku}&photos={}&star={star_text}&rcursor={}",
-        if with_photos { "1" } else { "" },
-        urlencode(p.rcursor.as_deref().unwrap_or(""))
-    );
+    let filter_link = |photos: bool, star: Option<i64>| {
+        let star = star.map(|s| s.to_string()).unwrap_or_default();
+        let photos = if photos { "1" } else { "" };
+        format!(
+            "{}#reviews",
+            link(&[("sku", &sku), ("photos", photos), ("star", &star)])
+        )
+    };
+    let back = link(&[
+        ("sku", &sku),
+        ("photos", if with_photos { "1" } else { "" }),
+        ("star", &star_text),
+        ("rcursor", p.rcursor.as_deref().unwrap_or("")),
+    ]);
     let most = summary
         .by_star
         .iter()
