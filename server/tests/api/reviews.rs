@@ -578,6 +578,35 @@ async fn bad_reviews_are_refused_and_change_nothing(app: TestApp) {
         .get(&format!("/orders/{}/review?line=1", order.id))
         .await;
     assert_eq!(page.status, StatusCode::NOT_FOUND);
+    // The paid order offers no review yet.
+    let page = other.get(&format!("/orders/{}", paid.id)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(!page.body.contains("review-line-1"));
+    // The owner's page shows what went wrong, translated; the reviewed line offers a follow-up.
+    let mut owner = crate::web::shopper(&app, "13900180006").await;
+    let page = owner
+        .get(&format!(
+            "/orders/{}/review?line=1&error=already_reviewed",
+            order.id
+        ))
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("该商品已评价过"), "translated error");
+    assert!(page.body.contains("id=\"follow-up-form\""));
+    assert!(owner
+        .get(&format!("/orders/{}", order.id))
+        .await
+        .body
+        .contains("id=\"review-line-1\""));
+    // Store managers do not moderate; head office finds the review in the console.
+    let mut manager = crate::web::console(&app, "mgr.sh001").await;
+    assert_eq!(
+        manager.get("/console/reviews").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let mut head_office = crate::web::console(&app, "admin").await;
+    let queue = head_office.get("/console/reviews?status=all").await;
+    assert!(queue.body.contains(&format!("id=\"review-{id}\"")));
     // Follow-ups: an empty one, then one too long, then the one, then a second.
     let follow_path = format!("/api/v1/reviews/{id}/follow-up");
     for text in ["  ", &*"追".repeat(501)] {
