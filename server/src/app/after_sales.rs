@@ -173,20 +173,13 @@ pub async fn request(
     if req.lines.is_empty() || req.lines.len() > 50 {
         return Err(AppError::field("lines", "1 to 50 lines"));
     }
-    if req.photos.len() > MAX_PHOTOS {
-        return Err(AppError::field(
-            "photos",
-            format!("at most {MAX_PHOTOS} photos"),
-        ));
-    }
-    for photo in &req.photos {
-        if !is_image_name(photo) || super::media::load(state, photo).await?.is_none() {
-            return Err(AppError::field(
-                "photos",
-                "not an image uploaded with POST /orders/{id}/after-sales/photos",
-            ));
-        }
-    }
+    super::media::check_uploaded(
+        state,
+        &req.photos,
+        MAX_PHOTOS,
+        "POST /orders/{id}/after-sales/photos",
+    )
+    .await?;
     let rules = storage::after_sales::rules(&state.store).await?;
     let mut tx = state.store.begin().await?;
     let head = storage::orders::lock_head(&mut tx, &state.store, order_id).await?;
@@ -332,26 +325,6 @@ pub async fn request(
         decide_approve(state, RULES_ACTOR, req.id, None).await?;
     }
     found(state, req.id).await
-}
-
-/// True for the name of a kept image (`<sha256 hex>.jpg`, see [`super::media`]).
-pub fn is_image_name(name: &str) -> bool {
-    name.strip_suffix(".jpg").is_some_and(|hash| {
-        hash.len() == 64
-            && hash
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    })
-}
-
-/// Keeps a photo for an after-sale request (checked, re-encoded, thumbnailed by
-/// [`super::media`]; a bad image is 422 and keeps nothing). Its full-size name goes in the
-/// request's `photos`.
-pub async fn store_photo(
-    state: &AppState,
-    bytes: bytes::Bytes,
-) -> AppResult<super::media::StoredImage> {
-    super::media::store_image(state, bytes).await
 }
 
 fn retry_of(case: AfterSale, order_id: Uuid) -> AppResult<AfterSale> {
@@ -1287,14 +1260,6 @@ mod tests {
         assert!(REASONS
             .iter()
             .all(|(code, ..)| shipping_comes_back(code, true)));
-    }
-
-    #[test]
-    fn photo_names_are_image_names() {
-        assert!(is_image_name(&format!("{}.jpg", "ab".repeat(32))));
-        assert!(!is_image_name("img-1"));
-        assert!(!is_image_name(&format!("{}.jpg", "AB".repeat(32))));
-        assert!(!is_image_name(&format!("../{}.jpg", "ab".repeat(31))));
     }
 
     #[test]

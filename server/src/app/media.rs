@@ -10,7 +10,8 @@
 //! header. What a caller keeps in its own tables is the [`StoredImage`] (names and sizes).
 //!
 //! Use cases: [`store_image`] (check, process, keep; a [`MediaError`] becomes a 422 with a clear
-//! code, and nothing is kept), [`load`] (the bytes for serving), [`delete_image`].
+//! code, and nothing is kept), [`load`] (the bytes for serving), [`delete_image`], and
+//! [`check_uploaded`] (the photos a shopper's after-sale or review names were kept here).
 
 use std::io::Cursor;
 
@@ -328,6 +329,45 @@ pub async fn load(state: &AppState, name: &str) -> AppResult<Option<Bytes>> {
     Ok(state.media.get(name).await?)
 }
 
+/// True for the name of a kept image (`<sha256 hex>.jpg`): what a shopper's request may name as
+/// a photo (after-sales, reviews).
+pub fn is_image_name(name: &str) -> bool {
+    name.strip_suffix(".jpg").is_some_and(|hash| {
+        hash.len() == 64
+            && hash
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+/// Checks the photos a shopper's request names (after-sales, reviews): at most `max`, each the
+/// name of an image kept before ([`store_image`], uploaded through `upload_hint`). 422 on the
+/// field `photos` otherwise: more than `max` is `too_many_photos`, a name never uploaded
+/// `validation_failed`.
+pub async fn check_uploaded(
+    state: &AppState,
+    photos: &[String],
+    max: usize,
+    upload_hint: &str,
+) -> AppResult<()> {
+    if photos.len() > max {
+        return Err(AppError::field_code(
+            "too_many_photos",
+            "photos",
+            format!("at most {max} photos"),
+        ));
+    }
+    for photo in photos {
+        if !is_image_name(photo) || load(state, photo).await?.is_none() {
+            return Err(AppError::field(
+                "photos",
+                format!("not an image uploaded with {upload_hint}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Removes every variant of an image. Objects are content-addressed: only call this when no
 /// other record names the same image.
 pub async fn delete_image(state: &AppState, image: &StoredImage) -> AppResult<()> {
@@ -428,6 +468,14 @@ mod tests {
         let kept = &p.objects[0].1;
         assert!(!kept.windows(6).any(|w| w == b"secret"));
         assert!(!kept.windows(4).any(|w| w == b"Exif"));
+    }
+
+    #[test]
+    fn photo_names_are_image_names() {
+        assert!(is_image_name(&format!("{}.jpg", "ab".repeat(32))));
+        assert!(!is_image_name("img-1"));
+        assert!(!is_image_name(&format!("{}.jpg", "AB".repeat(32))));
+        assert!(!is_image_name(&format!("../{}.jpg", "ab".repeat(31))));
     }
 
     #[test]

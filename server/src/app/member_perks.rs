@@ -5,7 +5,7 @@
 //!
 //! The check-in is one transaction: the day's row (one per member and day, so a double tap or
 //! two devices at once check in once) and the points and growth, idempotent by
-//! `checkin:{member}:{day}`. The birthday perks are granted by the sweeper from the database
+//! `checkin:{member}:{day}` (an `earn` row). The birthday perks are granted by the sweeper from the database
 //! ([`grant_birthdays`], hourly), each in its own transaction guarded by the year's row, so a
 //! restart or a second server instance never grants twice. A birthday set during its own month
 //! waits for next year (no perk for changing the date to this month).
@@ -74,14 +74,14 @@ pub async fn checkin(state: &AppState, member: Uuid) -> AppResult<CheckinOutcome
         } else {
             "每日签到 daily check-in".to_owned()
         };
-        storage::members::reward_in_tx(
+        storage::members::credit_points_in_tx(
             &mut tx,
             &state.settings.points,
             member,
             points,
             growth,
-            &format!("checkin:{member}:{day}"),
             &reason,
+            &format!("checkin:{member}:{day}"),
             &format!("member:{member}"),
         )
         .await?;
@@ -211,14 +211,14 @@ async fn grant_one(
     {
         return Ok(false);
     }
-    storage::members::reward_in_tx(
+    storage::members::credit_points_in_tx(
         &mut tx,
         &state.settings.points,
         member,
         rules.birthday_points,
         0,
-        &format!("birthday:{member}:{year}"),
         &format!("生日礼 birthday perk {year}"),
+        &format!("birthday:{member}:{year}"),
         PERKS_ACTOR,
     )
     .await?;

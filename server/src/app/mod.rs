@@ -40,6 +40,7 @@ pub mod receipts;
 pub mod recharges;
 pub mod reconciliation;
 pub mod refunds;
+pub mod reviews;
 pub mod search;
 pub mod search_words;
 pub mod shop_session;

@@ -20,7 +20,7 @@ use super::{Json, Path, Query};
 use crate::actor::{Caller, Role, StaffActor};
 use crate::app::after_sales::{self, AfterSaleRequest};
 use crate::app::AppState;
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::storage;
 use crate::storage::after_sales::{AfterSale, AfterSaleRules, RatingsReport};
 use crate::storage::paging::{self, Cursor, Page};
@@ -31,7 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(
             OpenApiRouter::new()
                 .routes(routes!(upload_photo))
-                .layer(DefaultBodyLimit::max(MAX_PHOTO_BODY_BYTES)),
+                .layer(DefaultBodyLimit::max(super::MAX_PHOTO_BODY_BYTES)),
         )
         .routes(routes!(request, of_order))
         .routes(routes!(queue))
@@ -51,27 +51,6 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// The actor name of a shopper acting through an order's access token.
 const SHOPPER: &str = "shopper";
 
-/// 401 unless the caller holds the order's access token or is its store's staff.
-async fn shopper_of(
-    state: &AppState,
-    caller: Option<&Caller>,
-    headers: &HeaderMap,
-    order_id: Uuid,
-) -> AppResult<()> {
-    let order = storage::orders::get(&state.store, order_id).await?;
-    if super::orders::order_access(state, caller, headers, &order) {
-        Ok(())
-    } else {
-        Err(AppError::Unauthorized(
-            "after-sales need the order's access token (X-Order-Token)".into(),
-        ))
-    }
-}
-
-/// The largest photo upload read (the media settings' `max_upload_bytes` decides what is kept;
-/// this only stops a body far beyond it).
-const MAX_PHOTO_BODY_BYTES: usize = 32 * 1024 * 1024;
-
 /// Uploads one photo for an after-sale request of the order (its access token): the body is the
 /// image itself (JPEG, PNG or WebP), checked before decoding (size, dimensions), re-encoded as
 /// JPEG without metadata and thumbnailed. Put the answer's `full.name` in the request's
@@ -88,15 +67,8 @@ async fn upload_photo(
     Path(id): Path<Uuid>,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> AppResult<Json<crate::app::media::StoredImage>> {
-    shopper_of(&state, None, &headers, id).await?;
-    let body = body.map_err(|_| {
-        AppError::field_code(
-            "image_too_large",
-            "image",
-            "the upload could not be read whole",
-        )
-    })?;
-    Ok(Json(after_sales::store_photo(&state, body).await?))
+    super::orders::require_order_access(&state, None, &headers, id).await?;
+    Ok(Json(super::store_shopper_photo(&state, body).await?))
 }
 
 /// Asks for an after-sale of units of a delivered, collected or completed order: `refund_only`,
@@ -118,7 +90,7 @@ async fn request(
     Path(id): Path<Uuid>,
     Json(req): Json<AfterSaleRequest>,
 ) -> AppResult<Json<AfterSale>> {
-    shopper_of(&state, None, &headers, id).await?;
+    super::orders::require_order_access(&state, None, &headers, id).await?;
     Ok(Json(after_sales::request(&state, SHOPPER, id, &req).await?))
 }
 
@@ -134,7 +106,7 @@ async fn of_order(
     headers: HeaderMap,
     Path(id): Path<Uuid>,
 ) -> AppResult<Json<Vec<AfterSale>>> {
-    shopper_of(&state, caller.as_ref(), &headers, id).await?;
+    super::orders::require_order_access(&state, caller.as_ref(), &headers, id).await?;
     Ok(Json(
         storage::after_sales::of_order(&state.store, id).await?,
     ))
@@ -148,7 +120,7 @@ async fn visible(
     id: Uuid,
 ) -> AppResult<AfterSale> {
     let case = after_sales::found(state, id).await?;
-    shopper_of(state, caller, headers, case.order_id).await?;
+    super::orders::require_order_access(state, caller, headers, case.order_id).await?;
     Ok(case)
 }
 

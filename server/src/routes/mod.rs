@@ -32,6 +32,7 @@ pub mod promotions;
 pub mod receipts;
 pub mod recharges;
 pub mod refunds;
+pub mod reviews;
 pub mod sales;
 pub mod search_words;
 pub mod staff;
@@ -90,6 +91,27 @@ impl PageQuery {
         let cursor = crate::storage::paging::Cursor::parse(self.cursor.as_deref())?;
         Ok((cursor, crate::storage::paging::api_limit(self.limit)))
     }
+}
+
+/// The largest shopper photo upload read (after-sales and reviews: the media settings'
+/// `max_upload_bytes` decides what is kept; this only stops a body far beyond it).
+pub(crate) const MAX_PHOTO_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+/// Keeps a shopper's photo upload (after-sales and reviews), its body read whole first (an
+/// unreadable body is 422 `image_too_large`): checked, re-encoded and thumbnailed by
+/// [`crate::app::media::store_image`].
+pub(crate) async fn store_shopper_photo(
+    state: &AppState,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> crate::error::AppResult<crate::app::media::StoredImage> {
+    let body = body.map_err(|_| {
+        AppError::field_code(
+            "image_too_large",
+            "image",
+            "the upload could not be read whole",
+        )
+    })?;
+    crate::app::media::store_image(state, body).await
 }
 
 /// What a request holding a NUL character is told.
@@ -213,6 +235,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(lane_payments::router())
         .merge(refunds::router())
         .merge(after_sales::router())
+        .merge(reviews::router())
         .merge(recharges::router())
         .merge(sales::router())
         .merge(receipts::router())

@@ -156,6 +156,24 @@ pub(super) fn order_access(
     staff_ok || token_ok
 }
 
+/// 401 unless the caller holds the order's access token or is its store's staff (the
+/// shopper's after-sales and reviews); 404 for an unknown order.
+pub(super) async fn require_order_access(
+    state: &AppState,
+    caller: Option<&Caller>,
+    headers: &HeaderMap,
+    order_id: Uuid,
+) -> AppResult<()> {
+    let order = storage::orders::get(&state.store, order_id).await?;
+    if order_access(state, caller, headers, &order) {
+        Ok(())
+    } else {
+        Err(AppError::Unauthorized(
+            "this needs the order's access token (X-Order-Token)".into(),
+        ))
+    }
+}
+
 /// An order with its signed pickup code, as the shopper sees it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OrderDetail {

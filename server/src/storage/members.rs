@@ -754,36 +754,43 @@ pub async fn earn_in_tx(
     }
 }
 
-/// Rewards a member for something they did (a daily check-in, a birthday): `points` as an
-/// `adjust` row with `reason`, expiring like earned points, and `growth` added (a higher tier
-/// bringing its welcome coupons). Idempotent by `ref_id` (e.g. `checkin:{member}:{day}`): a
-/// repeat adds nothing and answers false. Call inside the transaction that records the reward.
+/// Credits what a member earned by something else than a purchase — a published review
+/// (`ref_id` `review:{id}`), a daily check-in (`checkin:{member}:{day}`), a birthday
+/// (`birthday:{member}:{year}`): `points` as an `earn` row with `reason` that expires like
+/// purchase points, and `growth` added (a higher tier bringing its welcome coupons). Idempotent
+/// by `ref_id`: a repeat adds nothing and answers false (as does nothing to credit); a `ref_id`
+/// recorded for another member is 409 `ref_in_use`. Call inside the transaction that records
+/// what earned it.
 #[allow(clippy::too_many_arguments)]
-pub async fn reward_in_tx(
+pub async fn credit_points_in_tx(
     tx: &mut Tx,
     rules: &PointsRules,
     member_id: Uuid,
     points: i64,
     growth: i64,
-    ref_id: &str,
     reason: &str,
+    ref_id: &str,
     actor: &str,
 ) -> AppResult<bool> {
-    let row = sqlx::query("SELECT growth FROM members WHERE id = $1")
-        .bind(member_id.to_string())
-        .fetch_optional(&mut **tx)
-        .await?;
-    let Some(row) = row else {
+    if points < 0 {
+        return Err(AppError::field("points", "must not be negative"));
+    }
+    if growth < 0 {
+        return Err(AppError::field("growth", "must not be negative"));
+    }
+    if points == 0 && growth == 0 {
+        return Ok(false);
+    }
+    if !lock_member_by_update(tx, member_id).await? {
         return Err(unknown_member(member_id));
-    };
-    let before: i64 = col(&row, "growth")?;
+    }
     let now = now_ms();
     if points > 0
         && !insert_points(
             tx,
             member_id,
             points,
-            "adjust",
+            "earn",
             reason,
             ref_id,
             actor,
@@ -792,9 +799,19 @@ pub async fn reward_in_tx(
         )
         .await?
     {
+        if let Some((owner, _)) = points_row_by_ref(tx, "earn", ref_id).await? {
+            if owner != member_id {
+                return Err(ref_of_other_member("earn"));
+            }
+        }
         return Ok(false);
     }
     if growth > 0 {
+        let row = sqlx::query("SELECT growth FROM members WHERE id = $1")
+            .bind(member_id.to_string())
+            .fetch_one(&mut **tx)
+            .await?;
+        let before: i64 = col(&row, "growth")?;
         sqlx::query("UPDATE members SET growth = growth + $2 WHERE id = $1")
             .bind(member_id.to_string())
             .bind(growth)

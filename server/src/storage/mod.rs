@@ -43,6 +43,7 @@ pub mod promotions;
 pub mod receipts;
 pub mod reconciliation;
 pub mod refunds;
+pub mod reviews;
 pub mod sales;
 pub mod search_words;
 pub mod staff;
@@ -210,6 +211,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         31,
         "tracking notices",
         include_str!("../../../migrations/0031_tracking_notices.sql"),
+    ),
+    (
+        32,
+        "reviews",
+        include_str!("../../../migrations/0032_reviews.sql"),
     ),
     (
         35,

@@ -111,6 +111,10 @@ nav.tabs a{flex:1;text-align:center;padding:9px 0 11px;font-size:12px;color:#444
 .console nav.side a{padding:6px 10px;border-radius:6px;background:#fff;color:#1f2328;font-size:14px}
 .console main.content{padding-bottom:40px}
 .who{font-size:13px;opacity:.9}
+.stars{color:#d9480f;letter-spacing:1px}
+.review{border-top:1px solid #eee;padding:8px 0}
+.review-photos img{height:auto;margin:0 6px 6px 0;border-radius:6px}
+.reply{background:#f6f8fa;padding:6px 8px;border-radius:6px;font-size:14px}
 @media(min-width:800px){
  .grid{grid-template-columns:repeat(4,1fr)}
  .kpis{grid-template-columns:repeat(4,1fr)}

@@ -49,6 +49,7 @@ mod assets;
 pub mod console;
 mod coupon_text;
 mod media;
+pub(crate) mod review_text;
 pub mod shop;
 
 /// All page routes, with the session cookie layer.
@@ -833,6 +834,7 @@ pub fn console_page(ctx: &Ctx, staff: &StaffActor, title: &str, body: Markup) ->
                             a href="/console/promotions" { (t("促销", "Promotions")) }
                             a href="/console/search-words" { (t("搜索词", "Search words")) }
                             a href="/console/member-perks" { (t("会员权益", "Member perks")) }
+                            a href="/console/reviews" { (t("评价审核", "Reviews")) }
                             a href="/console/coupons" { (t("优惠券", "Coupons")) }
                             a href="/console/stores" { (t("门店", "Stores")) }
                             a href="/console/delivery/regions" { (t("配送区域", "Delivery regions")) }

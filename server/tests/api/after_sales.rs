@@ -77,7 +77,7 @@ async fn member_order_to(
 }
 
 /// Ships and delivers an order (head office).
-async fn deliver(app: &TestApp, order: Uuid) {
+pub(crate) async fn deliver(app: &TestApp, order: Uuid) {
     let admin = app.login("admin").await;
     for step in ["ship", "deliver"] {
         let (status, body) = app
@@ -92,7 +92,7 @@ async fn deliver(app: &TestApp, order: Uuid) {
 }
 
 /// A request with the order's access token.
-async fn as_shopper(
+pub(crate) async fn as_shopper(
     app: &TestApp,
     token: &str,
     method: reqwest::Method,

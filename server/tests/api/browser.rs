@@ -146,7 +146,7 @@ impl Shots {
 
 /// Runs `act` on the element `css` once it is there, retried for a while: a script may replace
 /// the element (a re-priced page, a suggestion list) between finding it and acting on it.
-async fn on_element<T, F, Fut>(client: &Client, css: &str, what: &str, act: F) -> T
+pub(crate) async fn on_element<T, F, Fut>(client: &Client, css: &str, what: &str, act: F) -> T
 where
     F: Fn(fantoccini::elements::Element) -> Fut,
     Fut: std::future::Future<Output = Result<T, fantoccini::error::CmdError>>,
@@ -565,7 +565,7 @@ async fn leaf_category(app: &TestApp) -> String {
 }
 
 /// The demo's 伊利纯牛奶 product.
-async fn milk(app: &TestApp) -> uuid::Uuid {
+pub(crate) async fn milk(app: &TestApp) -> uuid::Uuid {
     retail_server::storage::catalog::list_products(
         &app.state.store,
         &retail_server::storage::catalog::ProductFilter {
@@ -1139,7 +1139,7 @@ async fn a_shopper_signs_up_with_consent_and_deletes_the_account() {
 
 /// The shopper of `phone` logs in, puts the demo's milk in the cart and orders it for pickup at
 /// SH001: answers the order page's path.
-async fn milk_for_pickup(client: &Client, app: &TestApp, phone: &str) -> String {
+pub(crate) async fn milk_for_pickup(client: &Client, app: &TestApp, phone: &str) -> String {
     shopper_login(client, app, phone, "/").await;
     let product = milk(app).await;
     client

@@ -37,6 +37,7 @@ mod provider_pay;
 mod receipts;
 mod reconciliation;
 mod refund_approvals;
+mod reviews;
 mod safety;
 mod sales;
 mod search_words;

@@ -10,7 +10,8 @@
 //! passwords, lane PINs; everyone's own password page), [`payments`] (head office's payments
 //! and refunds search, payment alerts, daily reconciliation) and [`recharges`] (the recharge
 //! packages members buy stored value with) and [`after_sales`] (the shoppers' after-sale
-//! requests reviewed; ratings, reasons and rules for head office).
+//! requests reviewed; ratings, reasons and rules for head office) and [`reviews`] (head office's
+//! moderation of the shoppers' reviews with photos, merchant replies, the review rules).
 //!
 //! This module holds the log-in and log-out pages and what the areas share: the store a staff
 //! member's pages are limited to (`scope`, `pick_location`), CSV downloads (`csv_bytes`,
@@ -51,6 +52,7 @@ pub mod orders;
 pub mod payments;
 pub mod promotions;
 pub mod recharges;
+pub mod reviews;
 pub mod search_words;
 pub mod staff;
 pub mod stock;
@@ -77,6 +79,7 @@ pub fn router() -> Router<AppState> {
         .merge(after_sales::router())
         .merge(search_words::router())
         .merge(member_perks::router())
+        .merge(reviews::router())
 }
 
 /// The store a staff member's pages are limited to (none for head office).

@@ -25,12 +25,7 @@ use crate::storage::after_sales::{AfterSale, AfterSaleKind, AfterSaleStatus};
 use crate::web::after_sale_text::{
     error_text, kind_label, note_text, reason_label, status_label, step_label,
 };
-use crate::web::{
-    check_csrf, redirect, shop_page, urlencode, when, yuan, Ctx, Form, Sid, WebResult,
-};
-
-/// The largest request form read: six photos at the media limit's default, and the fields.
-const MAX_FORM_BYTES: usize = 6 * 15 * 1024 * 1024 + 64 * 1024;
+use crate::web::{redirect, shop_page, urlencode, when, yuan, Ctx, Form, Sid, WebResult};
 
 /// The shopper's after-sale routes.
 pub fn router() -> Router<AppState> {
@@ -39,7 +34,9 @@ pub fn router() -> Router<AppState> {
             "/orders/{id}/after-sale",
             get(form_page)
                 .post(submit)
-                .layer(DefaultBodyLimit::max(MAX_FORM_BYTES)),
+                .layer(DefaultBodyLimit::max(super::photo_form_limit(
+                    after_sales::MAX_PHOTOS,
+                ))),
         )
         .route("/after-sales/{id}", get(case_page))
         .route("/after-sales/{id}/answer", post(answer))
@@ -199,51 +196,6 @@ fn request_of(form: &HashMap<String, String>) -> Result<AfterSaleRequest, AppErr
     })
 }
 
-/// The request form's fields and photo files, its CSRF token checked.
-async fn read_form(
-    state: &AppState,
-    sid: &str,
-    mut multipart: Multipart,
-) -> WebResult<Result<(HashMap<String, String>, Vec<bytes::Bytes>), AppError>> {
-    let mut fields = HashMap::new();
-    let mut photos = Vec::new();
-    let unreadable = || {
-        AppError::field_code(
-            "image_too_large",
-            "image",
-            "the form could not be read whole",
-        )
-    };
-    loop {
-        let part = match multipart.next_field().await {
-            Ok(Some(part)) => part,
-            Ok(None) => break,
-            Err(_) => return Ok(Err(unreadable())),
-        };
-        let name = part.name().unwrap_or("").to_owned();
-        if name == "photos" {
-            let bytes = match part.bytes().await {
-                Ok(bytes) => bytes,
-                Err(_) => return Ok(Err(unreadable())),
-            };
-            if !bytes.is_empty() {
-                photos.push(bytes);
-            }
-        } else if fields.len() < 200 {
-            let text = match part.text().await {
-                Ok(text) => text,
-                Err(_) => return Ok(Err(unreadable())),
-            };
-            if text.contains('\0') {
-                return Ok(Err(AppError::field("form", "no NUL characters")));
-            }
-            fields.insert(name, text);
-        }
-    }
-    check_csrf(state, sid, fields.get("_csrf").map(String::as_str))?;
-    Ok(Ok((fields, photos)))
-}
-
 async fn submit(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -252,7 +204,7 @@ async fn submit(
     multipart: Multipart,
 ) -> WebResult<Response> {
     let (member, order) = own_order(&state, &ctx, id).await?;
-    let result = match read_form(&state, &sid.0, multipart).await? {
+    let result = match super::read_photo_form(&state, &sid.0, multipart).await? {
         Ok((form, photos)) => ask(&state, member, order.id, &form, photos).await,
         Err(e) => Err(e),
     };
@@ -275,17 +227,7 @@ async fn ask(
     photos: Vec<bytes::Bytes>,
 ) -> Result<AfterSale, AppError> {
     let mut req = request_of(form)?;
-    if photos.len() > after_sales::MAX_PHOTOS {
-        return Err(AppError::field_code(
-            "too_many_photos",
-            "photos",
-            "at most 6 photos",
-        ));
-    }
-    for photo in photos {
-        req.photos
-            .push(after_sales::store_photo(state, photo).await?.full.name);
-    }
+    req.photos = super::keep_photos(state, photos, after_sales::MAX_PHOTOS).await?;
     after_sales::request(state, &member_actor(member), order, &req).await
 }
 

@@ -1,6 +1,7 @@
 //! Browsing the shop: the home page (best sellers, new in), categories, search with filters and
 //! sorting, suggestions as the shopper types, and a product's page with its options, member
-//! price and availability for pickup by store.
+//! price, availability for pickup by store and its reviews (晒单: average, counts per star, a
+//! "with photos" filter, paged, with "helpful" votes).
 
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
@@ -400,6 +401,145 @@ mod tests {
 struct ProductParams {
     sku: Option<Uuid>,
     added: Option<u8>,
+    /// Reviews with photos only (`1`).
+    photos: Option<String>,
+    /// Reviews of one rating only (1–5).
+    star: Option<i64>,
+    /// The reviews' page cursor ([`crate::storage::paging::Cursor`]).
+    rcursor: Option<String>,
+    /// The review just voted helpful.
+    voted: Option<Uuid>,
+    /// Why a vote was refused (a code, see [`crate::web::review_text::error_text`]).
+    review_error: Option<String>,
+}
+
+/// Reviews on one page of the product page.
+const REVIEWS_PAGE: i64 = 10;
+
+/// The product page's reviews: the summary (average, counts per star, with photos), filters
+/// by photos and by rating, a page of published reviews newest first with their photos,
+/// follow-up and the shop's reply, and a "helpful" button for logged-in members.
+async fn reviews_section(
+    state: &AppState,
+    ctx: &Ctx,
+    product: Uuid,
+    member: Option<Uuid>,
+    p: &ProductParams,
+) -> WebResult<Markup> {
+    use crate::storage::reviews::ProductFilter;
+    use crate::web::review_text::{error_text, stars};
+    let with_photos = p.photos.as_deref() == Some("1");
+    let star = p.star.filter(|s| (1..=5).contains(s));
+    let cursor = crate::storage::paging::Cursor::parse(p.rcursor.as_deref())?;
+    let summary = crate::storage::reviews::summary(&state.store, product).await?;
+    let page = crate::storage::reviews::product_page(
+        &state.store,
+        product,
+        ProductFilter {
+            with_photos,
+            rating: star,
+        },
+        cursor.as_ref(),
+        REVIEWS_PAGE,
+    )
+    .await?;
+    let voted = match member {
+        Some(m) => {
+            let ids: Vec<Uuid> = page.items.iter().map(|r| r.id).collect();
+            crate::storage::reviews::voted(&state.store, m, &ids).await?
+        }
+        None => Vec::new(),
+    };
+    let path = format!("/p/{product}");
+    let sku = p.sku.map(|s| s.to_string()).unwrap_or_default();
+    let star_text = star.map(|s| s.to_string()).unwrap_or_default();
+    let link = |filters: &[(&str, &str)]| {
+        let query = crate::web::list_query(filters, "rcursor", None);
+        if query.is_empty() {
+            path.clone()
+        } else {
+            format!("{path}?{query}")
+        }
+    };
+    let filter_link = |photos: bool, star: Option<i64>| {
+        let star = star.map(|s| s.to_string()).unwrap_or_default();
+        let photos = if photos { "1" } else { "" };
+        format!(
+            "{}#reviews",
+            link(&[("sku", &sku), ("photos", photos), ("star", &star)])
+        )
+    };
+    let back = link(&[
+        ("sku", &sku),
+        ("photos", if with_photos { "1" } else { "" }),
+        ("star", &star_text),
+        ("rcursor", p.rcursor.as_deref().unwrap_or("")),
+    ]);
+    let most = summary
+        .by_star
+        .iter()
+        .map(|s| s.count)
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    Ok(html! {
+        div.card #reviews {
+            div.spread {
+                b { (ctx.t("商品评价", "Reviews")) " (" span #review-count { (summary.count) } ")" }
+                @if summary.count > 0 { span { (stars(summary.average.round() as i64)) " " b #review-average { (format!("{:.1}", summary.average)) } } }
+            }
+            @if let Some(code) = &p.review_error { div.notice.err role="alert" #vote-error { (error_text(ctx.lang, code)) } }
+            @if summary.count > 0 {
+                div.bars #star-counts {
+                    @for s in &summary.by_star {
+                        a.bar style="color:inherit" href=(filter_link(false, Some(s.rating))) data-star=(s.rating) {
+                            span.l style="width:60px" { (s.rating) " ★" }
+                            i style={ "width:" (s.count * 60 / most) "%" } {}
+                            span.star-count { (s.count) }
+                        }
+                    }
+                }
+                div.chips {
+                    a.chip.on[!with_photos && star.is_none()] #reviews-all href=(filter_link(false, None)) { (ctx.t("全部", "All")) }
+                    a.chip.on[with_photos] #reviews-with-photos href=(filter_link(true, star)) { (ctx.t("有图", "With photos")) " " (summary.with_photos) }
+                    @if let Some(s) = star { span.chip.on { (s) " ★" } }
+                }
+            } @else {
+                p.muted #no-reviews { (ctx.t("暂无评价", "No reviews yet")) }
+            }
+            @for r in &page.items {
+                div.review id={ "review-" (r.id) } {
+                    div.spread { (stars(r.rating)) span.muted { (crate::web::when(r.created_at.timestamp_millis())) } }
+                    p.muted style="margin:2px 0" { (r.item_name) }
+                    @if !r.body.is_empty() { p.review-body { (r.body) } }
+                    @if !r.photos.is_empty() {
+                        div.row.review-photos { @for photo in &r.photos {
+                            img src=(crate::app::media::url(photo)) width="80" loading="lazy" alt=(ctx.t("晒单照片", "Review photo"));
+                        } }
+                    }
+                    @if let Some(f) = &r.follow_up {
+                        p.follow-up { b { (ctx.t("追评：", "Follow-up: ")) } (f.body) }
+                        @if !f.photos.is_empty() {
+                            div.row.review-photos { @for photo in &f.photos {
+                                img src=(crate::app::media::url(photo)) width="80" loading="lazy" alt=(ctx.t("晒单照片", "Review photo"));
+                            } }
+                        }
+                    }
+                    @if let Some(reply) = &r.reply { p.reply { b { (ctx.t("商家回复：", "The shop replies: ")) } (reply) } }
+                    form.inline method="post" action={ "/reviews/" (r.id) "/helpful" } {
+                        (ctx.csrf_field())
+                        input type="hidden" name="back" value=(back);
+                        @if voted.contains(&r.id) || p.voted == Some(r.id) {
+                            span.muted.helpful-done { (ctx.t("已觉得有用", "You found this helpful")) " · " span.helpful-count { (r.helpful) } }
+                        } @else {
+                            button.link.helpful type="submit" { (ctx.t("有用", "Helpful")) " · " span.helpful-count { (r.helpful) } }
+                        }
+                    }
+                }
+            }
+            (crate::web::pager(ctx, &path, &[("sku", &sku), ("photos", if with_photos { "1" } else { "" }), ("star", &star_text)], "rcursor", p.rcursor.as_deref(), page.next_cursor.as_deref()))
+        }
+    })
 }
 
 async fn product(
@@ -425,7 +565,9 @@ async fn product(
         .or(skus.first())
         .ok_or_else(|| AppError::not_found("product"))?;
     let session = session(&state, &ctx).await?;
-    let member = session.as_ref().and_then(|s| s.member_id).is_some();
+    let member_id = session.as_ref().and_then(|s| s.member_id);
+    let member = member_id.is_some();
+    let reviews = reviews_section(&state, &ctx, detail.id, member_id, &p).await?;
     let count = cart_count(&state, session.as_ref()).await?;
     let pickup_store = session.as_ref().and_then(|s| s.pickup_store.clone());
     let prices = state
@@ -538,6 +680,7 @@ async fn product(
                 }
             }
         }
+        (reviews)
     };
     Ok(shop_page(&ctx, name, count, body))
 }

@@ -336,6 +336,7 @@ async fn me(
             a #my-balance href="/me/balance" { (ctx.t("余额与充值", "Balance & recharge")) }
             a #my-coupons href="/me/coupons" { (ctx.t("我的优惠券", "My coupons")) }
             a #my-addresses href="/me/addresses" { (ctx.t("收货地址", "Addresses")) }
+            a #my-reviews-link href="/me/reviews" { (ctx.t("我的评价", "My reviews")) }
             a href="/coupons" { (ctx.t("领券中心", "Coupon centre")) }
             a #receipt-link href="/receipt" { (ctx.t("扫小票领积分", "Points from a receipt")) }
         }

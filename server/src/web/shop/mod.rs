@@ -17,6 +17,8 @@
 //! warehouse delivery orders ship from; `basket` shows and prices a cart or a scan-and-go basket
 //! with the pricing engine. The area modules use these and [`crate::web`], never each other.
 
+use std::collections::HashMap;
+
 use axum::Router;
 use maud::html;
 use uuid::Uuid;
@@ -24,6 +26,7 @@ use uuid::Uuid;
 use super::{redirect, Ctx, WebError, WebResult};
 use crate::app::shop_session;
 use crate::app::AppState;
+use crate::error::AppError;
 use crate::storage::web::WebSession;
 
 pub mod addresses;
@@ -38,6 +41,7 @@ pub mod member;
 pub mod orders;
 pub mod perks;
 pub mod receipts;
+pub mod reviews;
 pub mod scan;
 
 /// Shop routes: every area's pages.
@@ -48,6 +52,7 @@ pub fn router() -> Router<AppState> {
         .merge(checkout::router())
         .merge(orders::router())
         .merge(after_sales::router())
+        .merge(reviews::router())
         .merge(member::router())
         .merge(coupons::router())
         .merge(scan::router())
@@ -349,6 +354,85 @@ pub async fn recharge_wechat_page(
         ctx.t("会员充值", "Balance recharge"),
         "/me/balance",
     ))
+}
+
+/// The largest form with up to `photos` photo files read (after-sales, reviews): each photo at
+/// the media limit's default, and the fields.
+pub const fn photo_form_limit(photos: usize) -> usize {
+    photos * 15 * 1024 * 1024 + 64 * 1024
+}
+
+/// A multipart form's fields and its `photos` files (empty ones left out), its CSRF token
+/// checked (after-sales, reviews). A form that cannot be read whole is the inner error
+/// `image_too_large`; a NUL in a field `validation_failed`.
+pub async fn read_photo_form(
+    state: &AppState,
+    sid: &str,
+    mut multipart: axum::extract::Multipart,
+) -> WebResult<Result<(HashMap<String, String>, Vec<bytes::Bytes>), AppError>> {
+    let mut fields = HashMap::new();
+    let mut photos = Vec::new();
+    let unreadable = || {
+        AppError::field_code(
+            "image_too_large",
+            "image",
+            "the form could not be read whole",
+        )
+    };
+    loop {
+        let part = match multipart.next_field().await {
+            Ok(Some(part)) => part,
+            Ok(None) => break,
+            Err(_) => return Ok(Err(unreadable())),
+        };
+        let name = part.name().unwrap_or("").to_owned();
+        if name == "photos" {
+            let bytes = match part.bytes().await {
+                Ok(bytes) => bytes,
+                Err(_) => return Ok(Err(unreadable())),
+            };
+            if !bytes.is_empty() {
+                photos.push(bytes);
+            }
+        } else if fields.len() < 200 {
+            let text = match part.text().await {
+                Ok(text) => text,
+                Err(_) => return Ok(Err(unreadable())),
+            };
+            if text.contains('\0') {
+                return Ok(Err(AppError::field("form", "no NUL characters")));
+            }
+            fields.insert(name, text);
+        }
+    }
+    super::check_csrf(state, sid, fields.get("_csrf").map(String::as_str))?;
+    Ok(Ok((fields, photos)))
+}
+
+/// Keeps a form's photos through the media module (checked, re-encoded, thumbnailed) and
+/// answers their names: more than `max` is 422 `too_many_photos` and keeps none.
+pub async fn keep_photos(
+    state: &AppState,
+    photos: Vec<bytes::Bytes>,
+    max: usize,
+) -> Result<Vec<String>, AppError> {
+    if photos.len() > max {
+        return Err(AppError::field_code(
+            "too_many_photos",
+            "photos",
+            format!("at most {max} photos"),
+        ));
+    }
+    let mut names = Vec::with_capacity(photos.len());
+    for photo in photos {
+        names.push(
+            crate::app::media::store_image(state, photo)
+                .await?
+                .full
+                .name,
+        );
+    }
+    Ok(names)
 }
 
 /// A delivery order's slot, carrier and waybill, and its tracking events as a timeline, newest

@@ -1,5 +1,6 @@
 //! The shopper's orders: the list by tab (to pay, to ship, to pick up, done, after-sale), an
-//! order's page (the pickup code as a QR, the exit pass of a scan-and-go order, the history),
+//! order's page (the pickup code as a QR, the exit pass of a scan-and-go order, the history, a
+//! review link per line once the order is completed),
 //! paying a pending order through the provider, and cancelling it before payment.
 //!
 //! Paying: a QR code's page (refreshing until paid); inside WeChat, WeChat's authorisation
@@ -178,6 +179,16 @@ async fn order(
         _ => None,
     };
     let cases = storage::after_sales::of_order(&state.store, order.id).await?;
+    let reviewable = crate::app::reviews::reviewable(order.channel, order.status);
+    let reviewed: Vec<i64> = if reviewable {
+        storage::reviews::of_order(&state.store, order.id)
+            .await?
+            .iter()
+            .map(|r| r.line_no)
+            .collect()
+    } else {
+        Vec::new()
+    };
     let (delivery, tracking) = if order.fulfilment == Fulfilment::Delivery {
         (
             storage::delivery::order_delivery(&state.store, order.id).await?,
@@ -271,6 +282,13 @@ async fn order(
         div.card {
             @for l in &order.lines {
                 div.spread { span { (l.name) " × " (l.qty) } span { (yuan(l.amount.fen())) } }
+                @if reviewable {
+                    div style="text-align:right;margin:-2px 0 6px" {
+                        a.review-link id={ "review-line-" (l.line_no) } href={ "/orders/" (order.id) "/review?line=" (l.line_no) } {
+                            @if reviewed.contains(&l.line_no) { (ctx.t("查看评价", "Your review")) } @else { (ctx.t("评价", "Review")) }
+                        }
+                    }
+                }
             }
             @if order.discount.fen() != 0 { div.spread { span { (ctx.t("优惠", "Discount")) } span { "-" (yuan(order.discount.fen())) } } }
             @if let Some(d) = &delivery { div.spread #order-shipping { span { (ctx.t("运费", "Shipping")) } span { (yuan(d.shipping_fen)) } } }
