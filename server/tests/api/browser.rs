@@ -214,10 +214,22 @@ pub(crate) async fn click(client: &Client, css: &str) {
             .for_element(Locator::Css(css))
             .await
         {
-            Ok(el) => match el.click().await {
-                Ok(()) => return,
-                Err(e) => last = e.to_string(),
-            },
+            Ok(el) => {
+                // Into the middle of the screen: the shop's tab bar is fixed at the bottom and
+                // would take a click meant for an element the driver scrolled just above it.
+                if let Ok(arg) = serde_json::to_value(&el) {
+                    let _ = client
+                        .execute(
+                            "arguments[0].scrollIntoView({block: 'center', inline: 'nearest'});",
+                            vec![arg],
+                        )
+                        .await;
+                }
+                match el.click().await {
+                    Ok(()) => return,
+                    Err(e) => last = e.to_string(),
+                }
+            }
             Err(e) => last = e.to_string(),
         }
         if let (Some(before), Ok(now)) = (&before, client.current_url().await) {
