@@ -132,7 +132,8 @@ async fn rows_as_json(
 }
 
 /// Everything about one member's activity, as plain JSON rows (times in Unix ms, money in fen):
-/// `points_ledger`, `balance_ledger`, `orders` (each with its `lines`), `coupons`, `notices`.
+/// `points_ledger`, `balance_ledger`, `orders` (each with its `lines`), `coupons`, `notices`,
+/// `reviews`, `searches`, `checkins`.
 pub async fn activity(store: &Store, member_id: Uuid) -> AppResult<serde_json::Value> {
     let id = member_id.to_string();
     let points = rows_as_json(
@@ -224,12 +225,41 @@ pub async fn activity(store: &Store, member_id: Uuid) -> AppResult<serde_json::V
         &["created_at", "read_at"],
     )
     .await?;
+    let reviews = rows_as_json(
+        store,
+        "SELECT id, order_no, line_no, item_name, rating, body, status, follow_up_body, created_at \
+         FROM reviews WHERE member_id = $1 ORDER BY created_at, id",
+        &id,
+        &["id", "order_no", "item_name", "body", "status", "follow_up_body"],
+        &["line_no", "rating", "created_at"],
+    )
+    .await?;
+    let searches = rows_as_json(
+        store,
+        "SELECT term, searched_at FROM member_searches WHERE member_id = $1 ORDER BY searched_at, term",
+        &id,
+        &["term"],
+        &["searched_at"],
+    )
+    .await?;
+    let checkins = rows_as_json(
+        store,
+        "SELECT day, streak, points, growth, created_at FROM member_checkins WHERE member_id = $1 \
+         ORDER BY day",
+        &id,
+        &[],
+        &["day", "streak", "points", "growth", "created_at"],
+    )
+    .await?;
     Ok(serde_json::json!({
         "points_ledger": points,
         "balance_ledger": balance,
         "orders": orders,
         "coupons": coupons,
         "notices": notices,
+        "reviews": reviews,
+        "searches": searches,
+        "checkins": checkins,
     }))
 }
 
@@ -319,6 +349,23 @@ pub async fn anonymise(
         .bind(&id)
         .execute(&mut **tx)
         .await?;
+    // Their reviews go too: text, photos and follow-up removed, hidden from the product pages
+    // (the ratings drop out of the products' summaries); the rows stay for the ledgers' refs.
+    sqlx::query(
+        "DELETE FROM review_photos WHERE review_id IN (SELECT id FROM reviews WHERE member_id = $1)",
+    )
+    .bind(&id)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "UPDATE reviews SET body = '', body_hash = '', photo_count = 0, status = 'hidden', \
+         hide_reason = 'account deleted', follow_up_body = NULL, follow_up_hash = NULL, \
+         follow_up_status = CASE WHEN follow_up_status IS NULL THEN NULL ELSE 'hidden' END \
+         WHERE member_id = $1",
+    )
+    .bind(&id)
+    .execute(&mut **tx)
+    .await?;
     // And what they searched for.
     sqlx::query("DELETE FROM member_searches WHERE member_id = $1")
         .bind(&id)

@@ -820,3 +820,44 @@ async fn a_shopper_reviews_a_collected_order_with_a_photo_and_head_office_hides_
     phone.close().await.unwrap();
     desk.close().await.unwrap();
 }
+
+/// A member's reviews are in their data download, and deleting the account deletes them: text,
+/// photos and follow-up gone, hidden from the product page, out of its summary.
+async fn deleting_the_account_deletes_the_reviews(app: TestApp) {
+    let phone = "13900190031";
+    let order = delivered(&app, phone, 1).await;
+    let photo = upload(&app, &order.token, order.id).await;
+    let (status, written) = review(&app, &order, 1, 4, "包装很好，送得很快", &[photo]).await;
+    assert_eq!(status, StatusCode::OK, "{written}");
+    assert_eq!(written["status"], "published", "{written}");
+    let product = order.products[0];
+    let before = product_reviews(&app, product, "").await;
+    let mut b = crate::web::shopper(&app, phone).await;
+    let data = b.get("/me/data").await;
+    assert!(
+        data.body.contains("包装很好，送得很快"),
+        "the review is in the download"
+    );
+    let page = b.post_csrf("/me/delete", &[("confirm", "DELETE")]).await;
+    assert!(page.status.is_redirection() || page.status.is_success());
+    let after = product_reviews(&app, product, "").await;
+    assert_eq!(
+        after["summary"]["count"].as_i64().unwrap(),
+        before["summary"]["count"].as_i64().unwrap() - 1,
+        "{after}"
+    );
+    assert!(!after.to_string().contains("包装很好"), "{after}");
+    let left = count(
+        &app,
+        &format!(
+            "SELECT COUNT(*) FROM review_photos WHERE review_id = '{}'",
+            written["id"].as_str().unwrap()
+        ),
+    )
+    .await;
+    assert_eq!(left, 0, "the photos are gone");
+}
+crate::both_backends!(
+    deleting_the_account_deletes_the_reviews,
+    deleting_the_account_deletes_the_reviews
+);
