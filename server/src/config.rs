@@ -261,6 +261,7 @@ impl TlsSettings {
 /// topup_max_per_call = "5000.00"        # one top-up at a till
 /// topup_max_per_staff_per_day = "20000.00"   # all top-ups one member of staff takes in a day
 /// manager_points_adjustment_max = 5000  # a store manager's adjustment, either way (head office: 1,000,000)
+/// coupon_expiry_notice_days = 3         # a member is told this many days before a coupon expires (0: never)
 /// ```
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default)]
@@ -271,6 +272,8 @@ pub struct MemberAccountSettings {
     pub topup_max_per_staff_per_day: retail_domain::money::Money,
     /// Largest points adjustment a store manager makes, either way.
     pub manager_points_adjustment_max: i64,
+    /// A member is told this many days before an unused coupon expires (0: never).
+    pub coupon_expiry_notice_days: u32,
 }
 
 impl Default for MemberAccountSettings {
@@ -279,6 +282,7 @@ impl Default for MemberAccountSettings {
             topup_max_per_call: retail_domain::money::Money::from_fen(500_000),
             topup_max_per_staff_per_day: retail_domain::money::Money::from_fen(2_000_000),
             manager_points_adjustment_max: 5_000,
+            coupon_expiry_notice_days: 3,
         }
     }
 }

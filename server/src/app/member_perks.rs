@@ -7,7 +7,8 @@
 //! two devices at once check in once) and the points and growth, idempotent by
 //! `checkin:{member}:{day}` (an `earn` row). The birthday perks are granted by the sweeper from the database
 //! ([`grant_birthdays`], hourly), each in its own transaction guarded by the year's row, so a
-//! restart or a second server instance never grants twice. A birthday set during its own month
+//! restart or a second server instance never grants twice; the member is told in the message
+//! centre ([`super::account_notices`]). A birthday set during its own month
 //! waits for next year (no perk for changing the date to this month).
 
 use chrono::{Datelike, TimeZone, Utc};
@@ -222,6 +223,7 @@ async fn grant_one(
         PERKS_ACTOR,
     )
     .await?;
+    let mut coupon_issued = None;
     if let Some(template) = rules.birthday_coupon_template_id {
         match storage::coupons::issue(
             &mut tx,
@@ -235,6 +237,7 @@ async fn grant_one(
             Ok(coupon) => {
                 storage::member_perks::set_birthday_coupon_in_tx(&mut tx, member, year, coupon.id)
                     .await?;
+                coupon_issued = Some(coupon.terms.name_zh);
             }
             // Ended, sold out or the member's limit reached: the points still come.
             Err(AppError::Conflict { code, .. }) => {
@@ -243,6 +246,14 @@ async fn grant_one(
             Err(other) => return Err(other),
         }
     }
+    storage::account_notices::record_in_tx(
+        &mut tx,
+        member,
+        storage::account_notices::BIRTHDAY_PERK,
+        &year.to_string(),
+        &serde_json::json!({"points": rules.birthday_points, "coupon": coupon_issued}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(true)
 }

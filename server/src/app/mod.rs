@@ -7,6 +7,7 @@
 //! [`AppState`] is what every use case shares: the store, the configuration, keys, caches and
 //! the bus.
 
+pub mod account_notices;
 pub mod after_sales;
 pub mod balance_pay;
 pub mod catalog;

@@ -1,7 +1,8 @@
 //! Background sweeps driven from the database (so a restart loses nothing): cancelling unpaid
 //! orders past their payment deadline (releasing their reservations), cancelling pickups left
 //! uncollected (releasing stock, refunding), expiring old points, granting the month's birthday perks
-//! ([`super::member_perks::grant_birthdays`], hourly), and adding up the shop's
+//! ([`super::member_perks::grant_birthdays`], hourly), telling members of coupons about to expire
+//! ([`super::account_notices::tell_expiring_coupons`], hourly), and adding up the shop's
 //! searches for the hot words ([`super::search_words::flush`]);
 //! in a loop of its own the SQLite WAL checkpoint, kept off the writer's commit path
 //! ([`run_checkpoints`]); and in a loop of their own

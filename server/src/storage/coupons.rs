@@ -434,6 +434,33 @@ async fn coupon_in_tx(tx: &mut Tx, id: Uuid) -> AppResult<Option<CouponView>> {
         .transpose()
 }
 
+/// Unused coupons of members (not deleted) that expire after `from` and by `until` (Unix ms)
+/// and whose member has not been told yet (`account_notices` `coupon_expiring`): at most
+/// `limit`, soonest first.
+pub async fn expiring_untold(
+    store: &Store,
+    from: i64,
+    until: i64,
+    limit: i64,
+) -> AppResult<Vec<CouponView>> {
+    let sql = format!(
+        "{COUPON_SELECT} JOIN members m ON m.id = c.member_id \
+         WHERE c.status = 'available' AND c.valid_until > $1 AND c.valid_until <= $2 \
+         AND m.deleted_at IS NULL AND NOT EXISTS (SELECT 1 FROM account_notices n \
+         WHERE n.member_id = c.member_id AND n.kind = 'coupon_expiring' AND n.ref = c.id) \
+         ORDER BY c.valid_until, c.id LIMIT $3"
+    );
+    sqlx::query(&sql)
+        .bind(from)
+        .bind(until)
+        .bind(limit)
+        .fetch_all(store.reader())
+        .await?
+        .iter()
+        .map(coupon_from_row)
+        .collect()
+}
+
 /// Which of a member's coupons a list shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum MemberCoupons {

@@ -17,6 +17,7 @@ use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 
 use crate::error::{AppError, AppResult};
 
+pub mod account_notices;
 pub mod after_sales;
 pub mod audit;
 pub mod backup;
@@ -226,6 +227,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         36,
         "member perks",
         include_str!("../../../migrations/0036_member_perks.sql"),
+    ),
+    (
+        39,
+        "account notices",
+        include_str!("../../../migrations/0039_account_notices.sql"),
     ),
 ];
 

@@ -240,11 +240,12 @@ pub async fn recent(
     })
 }
 
-/// How many of the member's notices are unread (about orders and about after-sales).
+/// How many of the member's notices are unread (about orders, after-sales and the account).
 pub async fn unread(store: &Store, member: Uuid) -> AppResult<i64> {
     let row = sqlx::query(
         "SELECT (SELECT COUNT(*) FROM member_notices WHERE member_id = $1 AND read_at IS NULL) \
-         + (SELECT COUNT(*) FROM after_sale_notices WHERE member_id = $1 AND read_at IS NULL) AS n",
+         + (SELECT COUNT(*) FROM after_sale_notices WHERE member_id = $1 AND read_at IS NULL) \
+         + (SELECT COUNT(*) FROM account_notices WHERE member_id = $1 AND read_at IS NULL) AS n",
     )
     .bind(member.to_string())
     .fetch_one(store.reader())
@@ -256,6 +257,7 @@ pub async fn unread(store: &Store, member: Uuid) -> AppResult<i64> {
 /// notices too.
 pub async fn mark_all_read(store: &Store, member: Uuid) -> AppResult<u64> {
     super::after_sales::mark_read(store, member).await?;
+    super::account_notices::mark_read(store, member).await?;
     Ok(sqlx::query(
         "UPDATE member_notices SET read_at = $1 WHERE member_id = $2 AND read_at IS NULL",
     )

@@ -333,6 +333,14 @@ async fn birthdays_once_a_year_in_their_month(app: TestApp) {
         "{}",
         page.body
     );
+    let page = b.get("/me/messages").await;
+    assert_eq!(
+        page.body.matches("生日快乐").count(),
+        1,
+        "told once: {}",
+        page.body
+    );
+    assert!(page.body.contains("生日礼已送达：100"), "{}", page.body);
     // Another month's birthday: nothing now.
     let mut other = shopper(&app, "13900180012").await;
     let other_member = member_of(&app, "13900180012").await;
@@ -371,4 +379,65 @@ async fn birthdays_once_a_year_in_their_month(app: TestApp) {
 crate::both_backends!(
     birthdays_once_a_year_in_their_month,
     birthdays_once_a_year_in_their_month
+);
+
+/// A member is told once, in the message centre, of an unused coupon that expires within the
+/// configured days; not of one expiring later.
+async fn members_are_told_of_coupons_about_to_expire(app: TestApp) {
+    let admin = app.login("admin").await;
+    let mut b = shopper(&app, "13900180021").await;
+    let member = member_of(&app, "13900180021").await;
+    for (days, name) in [(2, "两天后过期券"), (10, "十天后过期券")] {
+        let id = retail_domain::ids::new_id();
+        let body = json!({"id": id,
+            "terms": {"name_zh": name, "name_en": "Expiring", "rule": {"kind": "no_threshold", "amount": "3.00"},
+                "stacks_with_promotions": true},
+            "issue_on": "staff", "valid_from": chrono::Utc::now() - chrono::Duration::hours(1),
+            "valid_until": chrono::Utc::now() + chrono::Duration::days(days), "per_member_limit": 5});
+        let (status, created) = app
+            .post("/api/v1/coupon-templates", Some(&admin), body)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{created}");
+        crate::pricing::issue_coupon(&app, &admin, id, member).await;
+    }
+    let told = retail_server::app::account_notices::tell_expiring_coupons(&app.state)
+        .await
+        .unwrap();
+    assert!(told >= 1, "{told}");
+    assert_eq!(
+        retail_server::app::account_notices::tell_expiring_coupons(&app.state)
+            .await
+            .unwrap(),
+        0,
+        "once"
+    );
+    let unread = storage::notices::unread(&app.state.store, member)
+        .await
+        .unwrap();
+    assert!(unread >= 1, "counted unread: {unread}");
+    let page = b.get("/me/messages").await;
+    assert_eq!(
+        page.body.matches("优惠券即将过期").count(),
+        1,
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("两天后过期券"), "{}", page.body);
+    assert!(
+        !page.body.contains("十天后过期券"),
+        "not yet: {}",
+        page.body
+    );
+    assert!(page.body.contains("href=\"/me/coupons\""));
+    assert_eq!(
+        storage::notices::unread(&app.state.store, member)
+            .await
+            .unwrap(),
+        0,
+        "read once opened"
+    );
+}
+crate::both_backends!(
+    members_are_told_of_coupons_about_to_expire,
+    members_are_told_of_coupons_about_to_expire
 );

@@ -400,6 +400,8 @@ struct MessageParams {
     orders: Option<String>,
     /// The after-sale notices' page cursor.
     cases: Option<String>,
+    /// The account notices' page cursor.
+    account: Option<String>,
 }
 
 async fn messages(
@@ -437,10 +439,28 @@ async fn messages(
         PAGE_SIZE,
     )
     .await?;
+    let account_at = p.account.as_deref();
+    let account = storage::account_notices::recent(
+        &state.store,
+        member_id,
+        Cursor::parse(account_at)?.as_ref(),
+        PAGE_SIZE,
+    )
+    .await?;
     storage::notices::mark_all_read(&state.store, member_id).await?;
     let count = cart_count(&state, session.as_ref()).await?;
     let body = html! {
-        @if rows.is_empty() && cases.items.is_empty() { div.card { p.muted { (ctx.t("暂无消息", "No messages yet")) } } }
+        @if rows.is_empty() && cases.items.is_empty() && account.items.is_empty() { div.card { p.muted { (ctx.t("暂无消息", "No messages yet")) } } }
+        @for notice in &account.items {
+            @let (title, text, href) = account_notice_text(&ctx, notice);
+            a.card.notice-row.account-notice style="display:block;color:inherit" href=(href) {
+                div.spread {
+                    b { (title) @if !notice.read { " " span.badge { (ctx.t("新", "new")) } } }
+                    span.muted { (when(notice.created_at.timestamp_millis())) }
+                }
+                p { (text) }
+            }
+        }
         @for notice in &cases.items {
             a.card.notice-row.after-sale-notice style="display:block;color:inherit" href={ "/after-sales/" (notice.after_sale_id) } {
                 div.spread {
@@ -462,8 +482,51 @@ async fn messages(
         }
         (pager(&ctx, "/me/messages", &[("orders", orders_at.unwrap_or(""))], "cases", cases_at, cases.next_cursor.as_deref()))
         (pager(&ctx, "/me/messages", &[("cases", cases_at.unwrap_or(""))], "orders", orders_at, notices.next_cursor.as_deref()))
+        (pager(&ctx, "/me/messages", &[("orders", orders_at.unwrap_or("")), ("cases", cases_at.unwrap_or(""))], "account", account_at, account.next_cursor.as_deref()))
     };
     Ok(shop_page(&ctx, ctx.t("消息", "Messages"), count, body))
+}
+
+/// An account notice's headline, text and link for people.
+fn account_notice_text(
+    ctx: &Ctx,
+    notice: &storage::account_notices::AccountNotice,
+) -> (String, String, &'static str) {
+    let d = &notice.detail;
+    match notice.kind.as_str() {
+        storage::account_notices::COUPON_EXPIRING => {
+            let name =
+                if ctx.lang == Lang::En && d["name_en"].as_str().is_some_and(|n| !n.is_empty()) {
+                    d["name_en"].as_str().unwrap_or_default()
+                } else {
+                    d["name_zh"].as_str().unwrap_or_default()
+                };
+            let until = d["valid_until"].as_i64().map(when).unwrap_or_default();
+            (
+                ctx.t("优惠券即将过期", "A coupon expires soon").to_owned(),
+                format!("{name} · {}{until}", ctx.t("有效期至 ", "valid until ")),
+                "/me/coupons",
+            )
+        }
+        storage::account_notices::BIRTHDAY_PERK => {
+            let points = d["points"].as_i64().unwrap_or(0);
+            let mut text = format!(
+                "{}{points}{}",
+                ctx.t("生日礼已送达：", "Your birthday perk: "),
+                ctx.t(" 积分", " points")
+            );
+            if let Some(coupon) = d["coupon"].as_str() {
+                text.push_str(ctx.t("，和一张", " and a coupon: "));
+                text.push_str(coupon);
+            }
+            (
+                ctx.t("生日快乐！", "Happy birthday!").to_owned(),
+                text,
+                "/me",
+            )
+        }
+        _ => (ctx.t("消息", "Message").to_owned(), String::new(), "/me"),
+    }
 }
 
 /// A notice's headline and text for people.
