@@ -1,7 +1,8 @@
 //! Background sweeps driven from the database (so a restart loses nothing): cancelling unpaid
 //! orders past their payment deadline (releasing their reservations), cancelling pickups left
 //! uncollected (releasing stock, refunding), expiring old points, granting the month's birthday perks
-//! ([`super::member_perks::grant_birthdays`], hourly), and adding up the shop's
+//! ([`super::member_perks::grant_birthdays`], hourly), deleting raw tracked events past
+//! `events.retention_days` ([`super::events::sweep`], hourly), and adding up the shop's
 //! searches for the hot words ([`super::search_words::flush`]);
 //! in a loop of its own the SQLite WAL checkpoint, kept off the writer's commit path
 //! ([`run_checkpoints`]); and in a loop of their own
@@ -23,6 +24,7 @@ pub async fn run(state: AppState, cancel: CancellationToken) {
     let mut last_points_sweep = 0_i64;
     let mut last_search_flush = std::time::Instant::now();
     let mut last_birthdays = 0_i64;
+    let mut last_events_sweep = 0_i64;
     loop {
         if let Err(err) = cancel_overdue(&state).await {
             tracing::warn!(error = %err, "sweeping unpaid orders failed; will retry");
@@ -48,6 +50,14 @@ pub async fn run(state: AppState, cancel: CancellationToken) {
                 }
             }
             last_birthdays = now;
+        }
+        if now - last_events_sweep > 3_600_000 {
+            match super::events::sweep(&state).await {
+                Ok(n) if n > 0 => tracing::info!(events = n, "deleted raw events past retention"),
+                Ok(_) => {}
+                Err(err) => tracing::warn!(error = %err, "deleting old events failed; will retry"),
+            }
+            last_events_sweep = now;
         }
         if last_search_flush.elapsed() >= super::search_words::FLUSH_EVERY {
             if let Err(err) = super::search_words::flush(&state).await {
