@@ -480,7 +480,7 @@ async fn price_and_place(state: &AppState, p: Placement, req: Checkout) -> AppRe
             .member(member)
             .store(store.clone())
         }));
-        crate::app::events::record(&state.store, events).await;
+        crate::app::events::record(state, events);
     }
     Ok(placed)
 }

@@ -188,7 +188,7 @@ pub async fn claim_coupon(
     let coupon = storage::coupons::issue(&mut tx, id, member_id, coupon_id, "shop").await?;
     tx.commit().await?;
     crate::app::events::record(
-        &state.store,
+        state,
         vec![crate::app::events::ServerEvent::new(
             "coupon_claimed",
             coupon.id,
@@ -196,7 +196,6 @@ pub async fn claim_coupon(
             serde_json::json!({"template_id": id.to_string(), "coupon_id": coupon.id.to_string()}),
         )
         .member(Some(member_id))],
-    )
-    .await;
+    );
     Ok(coupon)
 }

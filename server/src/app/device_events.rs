@@ -408,7 +408,7 @@ pub async fn apply_event(
     }
     tx.commit().await?;
     if let Some(order) = exited {
-        crate::app::events::record(
+        crate::app::events::record_now(
             store,
             vec![crate::app::events::ServerEvent::new(
                 "gate_exit",

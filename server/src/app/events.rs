@@ -11,12 +11,14 @@
 //! personalisation. No event holds a phone number or an address: the schema has no such
 //! field, and a property value that looks like a Chinese mobile number is refused.
 //!
-//! Server events are recorded after their business write committed ([`record`]): a failure is
-//! logged and never fails the write; their ids are `<name>:<subject>`, so a retried write
-//! records its event once. Raw events are deleted after `events.retention_days` by the sweeper
+//! Server events are recorded after their business write committed ([`record`], written in
+//! batches by the sweeper with [`flush`]; [`record_now`] where only the store is at hand): a
+//! failure is logged and never fails the write; their ids are `<name>:<subject>`, so a retried
+//! write records its event once. Raw events are deleted after `events.retention_days` by the sweeper
 //! ([`sweep`]); the daily counts per name and channel (kept as events arrive) stay.
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -485,14 +487,21 @@ impl ServerEvent {
     }
 }
 
-/// Records the server's own events after their business write committed; never fails: a
-/// failure is logged (the events are lost, the business write stands).
-pub async fn record(store: &Store, events: Vec<ServerEvent>) {
-    if events.is_empty() {
-        return;
-    }
+/// Server events recorded and not yet written ([`record`], written by [`flush`]).
+#[derive(Debug, Default)]
+pub struct PendingEvents {
+    waiting: Mutex<Vec<NewEvent>>,
+    /// Held through a flush, so one that returns has seen every earlier one committed.
+    flushing: tokio::sync::Mutex<()>,
+}
+
+/// Most server events kept waiting; past it the oldest are dropped (logged): the database has
+/// been failing for a while, and analytics must not eat the server's memory.
+pub const MAX_PENDING: usize = 100_000;
+
+fn rows_of(events: Vec<ServerEvent>) -> Vec<NewEvent> {
     let now = storage::now_ms();
-    let rows: Vec<NewEvent> = events
+    events
         .into_iter()
         .map(|e| NewEvent {
             event_id: format!("{}:{}", e.name, e.subject),
@@ -509,10 +518,63 @@ pub async fn record(store: &Store, events: Vec<ServerEvent>) {
             props: e.props.to_string(),
             order_id: e.order,
         })
-        .collect();
+        .collect()
+}
+
+/// Records the server's own events after their business write committed, without waiting:
+/// they are written in batches by the sweeper ([`flush`], every sweep and at shutdown), so the
+/// hot paths (orders placed and paid, lane sales) pay no extra write. Never fails; a crash
+/// loses at most the events of the last sweep interval.
+pub fn record(state: &AppState, events: Vec<ServerEvent>) {
+    if events.is_empty() {
+        return;
+    }
+    let rows = rows_of(events);
+    if let Ok(mut pending) = state.pending_events.waiting.lock() {
+        pending.extend(rows);
+        if pending.len() > MAX_PENDING {
+            let over = pending.len() - MAX_PENDING;
+            pending.drain(..over);
+            tracing::warn!(
+                dropped = over,
+                "too many server events waiting; the oldest are lost"
+            );
+        }
+    }
+}
+
+/// Writes the server's own events at once (where only the store is at hand: a pickup handed
+/// over, a gate exit); never fails: a failure is logged and the events are lost.
+pub async fn record_now(store: &Store, events: Vec<ServerEvent>) {
+    if events.is_empty() {
+        return;
+    }
+    let rows = rows_of(events);
     if let Err(err) = storage::events::insert(store, &rows).await {
         tracing::warn!(error = %err, events = rows.len(), "recording server events failed; they are lost");
     }
+}
+
+/// Writes the server events waiting ([`record`]) in batches of 500; on failure they are kept
+/// for the next time. Answers how many were written.
+pub async fn flush(state: &AppState) -> AppResult<usize> {
+    let _one_at_a_time = state.pending_events.flushing.lock().await;
+    let taken: Vec<NewEvent> = match state.pending_events.waiting.lock() {
+        Ok(mut pending) => std::mem::take(&mut *pending),
+        Err(_) => return Ok(0),
+    };
+    let mut written = 0;
+    for (i, chunk) in taken.chunks(500).enumerate() {
+        if let Err(err) = storage::events::insert(&state.store, chunk).await {
+            if let Ok(mut pending) = state.pending_events.waiting.lock() {
+                let rest: Vec<NewEvent> = taken[i * 500..].to_vec();
+                pending.splice(0..0, rest);
+            }
+            return Err(err);
+        }
+        written += chunk.len();
+    }
+    Ok(written)
 }
 
 /// Deletes the raw events received more than `events.retention_days` ago (the sweeper's part,

@@ -315,7 +315,7 @@ pub async fn push(
         .map(|(sale, _)| sale)
         .collect();
     crate::app::events::record(
-        &state.store,
+        state,
         applied
             .iter()
             .map(|sale| {
@@ -333,8 +333,7 @@ pub async fn push(
                 .store(device.location_id.clone())
             })
             .collect(),
-    )
-    .await;
+    );
     if !applied.is_empty() {
         let state = state.clone();
         let actor = actor.clone();

@@ -115,6 +115,8 @@ pub struct Shared {
     pub search: search::SearchIndex,
     /// Searches counted for the hot words, and the hot words last read.
     pub search_words: search_words::SearchWords,
+    /// Server events recorded and not yet written ([`events::record`], [`events::flush`]).
+    pub pending_events: events::PendingEvents,
     /// Catalog imports running or finished recently.
     pub imports: catalog_import::ImportJobs,
     /// Shop sessions recently looked up.

@@ -101,7 +101,7 @@ pub async fn change_status_from(
     }
     let order = storage::orders::get(store, id).await?;
     if moved && to == OrderStatus::PickedUp {
-        crate::app::events::record(
+        crate::app::events::record_now(
             store,
             vec![crate::app::events::ServerEvent::new(
                 "pickup_handed_over",

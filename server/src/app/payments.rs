@@ -646,7 +646,7 @@ async fn take_lane_paid(
 /// provider payments (the shopper tried another provider first) are closed at their providers.
 pub async fn after_paid(state: &AppState, head: &OrderHead, paid: uuid::Uuid) {
     crate::app::events::record(
-        &state.store,
+        state,
         vec![crate::app::events::ServerEvent::new(
             "order_paid",
             head.id,
@@ -655,8 +655,7 @@ pub async fn after_paid(state: &AppState, head: &OrderHead, paid: uuid::Uuid) {
         )
         .member(head.member_id)
         .store(head.location_id.clone())],
-    )
-    .await;
+    );
     if head.fulfilment == Fulfilment::Pickup && state.bus.is_some() {
         match storage::orders::get(&state.store, head.id).await {
             Ok(order) => announce(state, &order, "created").await,

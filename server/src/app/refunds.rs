@@ -277,16 +277,16 @@ async fn record_status(
     if changed.is_some() {
         tracing::info!(refund = %refund.id, state = status.as_str(), "refund state");
         if status == RefundStatus::Success {
-            refunded_event(state, refund).await;
+            refunded_event(state, refund);
         }
     }
     Ok(())
 }
 
 /// Records the event `order_refunded` of a refund paid back (after its commit).
-async fn refunded_event(state: &AppState, refund: &Refund) {
+fn refunded_event(state: &AppState, refund: &Refund) {
     crate::app::events::record(
-        &state.store,
+        state,
         vec![crate::app::events::ServerEvent::new(
             "order_refunded",
             refund.id,
@@ -294,8 +294,7 @@ async fn refunded_event(state: &AppState, refund: &Refund) {
             serde_json::json!({"refund_id": refund.id.to_string(), "amount_fen": refund.amount.fen()}),
         )
         .order(refund.order_id)],
-    )
-    .await;
+    );
 }
 
 /// Asks the provider about a refund it accepted but has not called final yet.
@@ -397,7 +396,7 @@ pub async fn take_notification(
     }
     tx.commit().await?;
     if changed.is_some() && status == RefundStatus::Success {
-        refunded_event(state, &refund).await;
+        refunded_event(state, &refund);
     }
     Ok(())
 }

@@ -2,7 +2,8 @@
 //! orders past their payment deadline (releasing their reservations), cancelling pickups left
 //! uncollected (releasing stock, refunding), expiring old points, granting the month's birthday perks
 //! ([`super::member_perks::grant_birthdays`], hourly), deleting raw tracked events past
-//! `events.retention_days` ([`super::events::sweep`], hourly), and adding up the shop's
+//! `events.retention_days` ([`super::events::sweep`], hourly) and writing the server's events
+//! recorded since the last sweep ([`super::events::flush`]), and adding up the shop's
 //! searches for the hot words ([`super::search_words::flush`]);
 //! in a loop of its own the SQLite WAL checkpoint, kept off the writer's commit path
 //! ([`run_checkpoints`]); and in a loop of their own
@@ -59,6 +60,9 @@ pub async fn run(state: AppState, cancel: CancellationToken) {
             }
             last_events_sweep = now;
         }
+        if let Err(err) = super::events::flush(&state).await {
+            tracing::warn!(error = %err, "writing server events failed; will retry");
+        }
         if last_search_flush.elapsed() >= super::search_words::FLUSH_EVERY {
             if let Err(err) = super::search_words::flush(&state).await {
                 tracing::warn!(error = %err, "adding up searches failed; will retry");
@@ -70,7 +74,10 @@ pub async fn run(state: AppState, cancel: CancellationToken) {
             () = tokio::time::sleep(every) => {}
         }
     }
-    // The searches counted since the last time, before the server stops.
+    // The server events and searches recorded since the last time, before the server stops.
+    if let Err(err) = super::events::flush(&state).await {
+        tracing::warn!(error = %err, "writing server events at shutdown failed");
+    }
     if let Err(err) = super::search_words::flush(&state).await {
         tracing::warn!(error = %err, "adding up searches at shutdown failed");
     }

@@ -51,6 +51,7 @@ pub struct ClientEvent {
 #[allow(dead_code)]
 pub struct EventBatch {
     /// At most 100 events (a body of at most 64 KiB).
+    #[schema(max_items = 100)]
     pub events: Vec<ClientEvent>,
 }
 
@@ -82,7 +83,7 @@ fn shop_sid(headers: &HeaderMap) -> Option<&str> {
 /// per minute. When the browser's shop session names a logged-in member who has not opted
 /// out of personalisation, the events carry their member id.
 #[utoipa::path(post, path = "/events", tag = "events",
-    request_body(content = EventBatch, content_type = "text/plain", description = "a batch, as JSON text (text/plain or application/json)"),
+    request_body(content = EventBatch, content_type = "application/json", description = "a batch as JSON; sent as text/plain by sendBeacon, which is taken the same"),
     responses((status = 200, body = BatchOutcome),
         (status = 429, body = crate::error::ErrorBody)))]
 async fn ingest(

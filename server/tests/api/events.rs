@@ -56,11 +56,13 @@ fn text(row: &sqlx::any::AnyRow, col: &str) -> Option<String> {
     sqlx::Row::get::<Option<String>, _>(row, col)
 }
 
-/// The events of `name` (member, store, channel, props), oldest first.
+/// The events of `name` (member, store, channel, props), oldest first, once the server's
+/// waiting events are written.
 async fn events_named(
     app: &TestApp,
     name: &str,
 ) -> Vec<(Option<String>, Option<String>, String, Value)> {
+    retail_server::app::events::flush(&app.state).await.unwrap();
     rows(
         app,
         "SELECT member_id, store_id, channel, props FROM events WHERE name = $1 ORDER BY received_at, event_id",
