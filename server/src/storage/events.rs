@@ -195,3 +195,32 @@ pub async fn set_opt_out(store: &Store, member: Uuid, out: bool) -> AppResult<()
         .await?;
     Ok(())
 }
+
+/// The latest `limit` events of `member` (their data download): name, time, channel, page and
+/// properties, newest first.
+pub async fn of_member(
+    store: &Store,
+    member: Uuid,
+    limit: i64,
+) -> AppResult<Vec<serde_json::Value>> {
+    let rows = sqlx::query(
+        "SELECT name, occurred_at, channel, page, props FROM events WHERE member_id = $1 \
+         ORDER BY occurred_at DESC LIMIT $2",
+    )
+    .bind(member.to_string())
+    .bind(limit)
+    .fetch_all(store.reader())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let props: String = col(r, "props")?;
+            Ok(serde_json::json!({
+                "name": col::<String>(r, "name")?,
+                "occurred_at": super::from_ms(col(r, "occurred_at")?),
+                "channel": col::<String>(r, "channel")?,
+                "page": col::<Option<String>>(r, "page")?,
+                "props": serde_json::from_str::<serde_json::Value>(&props).unwrap_or_default(),
+            }))
+        })
+        .collect()
+}

@@ -468,6 +468,22 @@ async fn an_opted_out_member_is_stored_without_their_id(app: TestApp) {
         .find(|(_, _, _, p)| p["target"] == json!("share"))
         .unwrap();
     assert_eq!(share.0.as_deref(), Some(member.as_str()));
+
+    // The member's data download holds the setting and their events (not the opted-out one).
+    let data: Value = serde_json::from_str(&b.get("/me/data").await.body).unwrap();
+    assert_eq!(data["personalisation_opt_out"], json!(false));
+    let targets: Vec<&str> = data["tracked_events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["name"] == json!("click"))
+        .map(|e| e["props"]["target"].as_str().unwrap())
+        .collect();
+    assert!(
+        targets.contains(&"checkout") && targets.contains(&"share"),
+        "{targets:?}"
+    );
+    assert!(!targets.contains(&"pay"), "{targets:?}");
 }
 crate::both_backends!(
     an_opted_out_member_is_stored_without_their_id,
@@ -610,3 +626,35 @@ async fn the_shop_page_beacons_its_view_and_the_marked_click() {
     assert!(click["sku"].as_str().is_some(), "{click}");
     phone.close().await.unwrap();
 }
+
+async fn a_claimed_coupon_is_an_event_of_its_member(app: TestApp) {
+    use crate::pricing::{coupon_template, member_code, register_member};
+    let admin = app.login("admin").await;
+    let template = coupon_template(&app, &admin, "claim", Some(5)).await;
+    let member = register_member(&app, &admin, "13900190003").await;
+    let code = member_code(&app, &admin, member).await;
+    let coupon = Uuid::now_v7();
+    for _ in 0..2 {
+        // A retry answers the same coupon: one event.
+        let (status, body) = app
+            .post(
+                &format!("/api/v1/coupon-templates/{template}/claim"),
+                None,
+                json!({"coupon_id": coupon, "member_code": code}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let claimed = events_named(&app, "coupon_claimed").await;
+    let mine: Vec<_> = claimed
+        .iter()
+        .filter(|(_, _, _, p)| p["coupon_id"] == json!(coupon.to_string()))
+        .collect();
+    assert_eq!(mine.len(), 1, "{claimed:?}");
+    assert_eq!(mine[0].0, Some(member.to_string()));
+    assert_eq!(mine[0].3["template_id"], json!(template.to_string()));
+}
+crate::both_backends!(
+    a_claimed_coupon_is_an_event_of_its_member,
+    a_claimed_coupon_is_an_event_of_its_member
+);
