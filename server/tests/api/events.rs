@@ -658,3 +658,36 @@ crate::both_backends!(
     a_claimed_coupon_is_an_event_of_its_member,
     a_claimed_coupon_is_an_event_of_its_member
 );
+
+async fn a_pushed_lane_sale_is_recorded_once(app: TestApp) {
+    use crate::sales::{member, push, register_lane, sale, sku_ids};
+    let admin = app.login("admin").await;
+    let (_, lane) = register_lane(&app, &admin, "SH001", "Lane events").await;
+    let skus = sku_ids(&app, &admin, 2).await;
+    let (member_id, _, _) = member(&app, &admin, "13800138001").await;
+    let one = sale(
+        "SH001",
+        Some(&member_id),
+        &[(&skus[0], 2, 350), (&skus[1], 1, 1200)],
+        &[],
+    );
+    let results = push(&app, &lane, &[one.clone()]).await;
+    assert_eq!(results[0]["outcome"], json!("applied"), "{results:?}");
+    // The lane resends the push (a duplicate): still one event.
+    push(&app, &lane, &[one.clone()]).await;
+    let sales = events_named(&app, "lane_sale").await;
+    let mine: Vec<_> = sales
+        .iter()
+        .filter(|(m, _, _, _)| m.as_deref() == Some(member_id.as_str()))
+        .collect();
+    assert_eq!(mine.len(), 1, "{sales:?}");
+    let (_, store, channel, props) = mine[0];
+    assert_eq!(store.as_deref(), Some("SH001"));
+    assert_eq!(channel, "pos");
+    assert_eq!(props["total_fen"], json!(1900));
+    assert_eq!(props["lines"], json!(2));
+}
+crate::both_backends!(
+    a_pushed_lane_sale_is_recorded_once,
+    a_pushed_lane_sale_is_recorded_once
+);
