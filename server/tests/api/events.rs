@@ -671,10 +671,10 @@ async fn a_pushed_lane_sale_is_recorded_once(app: TestApp) {
         &[(&skus[0], 2, 350), (&skus[1], 1, 1200)],
         &[],
     );
-    let results = push(&app, &lane, &[one.clone()]).await;
+    let results = push(&app, &lane, std::slice::from_ref(&one)).await;
     assert_eq!(results[0]["outcome"], json!("applied"), "{results:?}");
     // The lane resends the push (a duplicate): still one event.
-    push(&app, &lane, &[one.clone()]).await;
+    push(&app, &lane, std::slice::from_ref(&one)).await;
     let sales = events_named(&app, "lane_sale").await;
     let mine: Vec<_> = sales
         .iter()
