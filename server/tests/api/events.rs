@@ -691,3 +691,33 @@ crate::both_backends!(
     a_pushed_lane_sale_is_recorded_once,
     a_pushed_lane_sale_is_recorded_once
 );
+
+async fn a_refund_paid_back_is_recorded_with_the_orders_store(app: TestApp) {
+    let (order, _, fen) = crate::refund_approvals::paid_order(&app, "SH001").await;
+    let manager = app.login("mgr.sh001").await;
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/orders/{order}/cancel"),
+            Some(&manager),
+            json!({"reason": "缺货"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // The sandbox pays the refund back at once; its event follows.
+    retail_testkit::wait_until(
+        "the refund's event",
+        std::time::Duration::from_secs(60),
+        || async { !events_named(&app, "order_refunded").await.is_empty() },
+    )
+    .await;
+    let refunded = events_named(&app, "order_refunded").await;
+    assert_eq!(refunded.len(), 1, "{refunded:?}");
+    let (member, store, _, props) = &refunded[0];
+    assert_eq!(member, &None, "an anonymous order");
+    assert_eq!(store.as_deref(), Some("SH001"), "the order's store");
+    assert_eq!(props["amount_fen"], json!(fen));
+}
+crate::both_backends!(
+    a_refund_paid_back_is_recorded_with_the_orders_store,
+    a_refund_paid_back_is_recorded_with_the_orders_store
+);
