@@ -473,7 +473,7 @@ async fn price_and_place(state: &AppState, p: Placement, req: Checkout) -> AppRe
         events.extend(coupons.iter().map(|c| {
             ServerEvent::new(
                 "coupon_used",
-                c,
+                format!("{c}:{}", placed.id),
                 channel,
                 serde_json::json!({"coupon_id": c.to_string(), "order_no": placed.order_no}),
             )
