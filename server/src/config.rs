@@ -82,6 +82,36 @@ pub struct Settings {
     /// Delivery: same-city delivery from stores and the carrier webhook.
     #[serde(default)]
     pub delivery: DeliverySettings,
+    /// Event tracking (埋点): how long raw events are kept, how often a client may send them.
+    #[serde(default)]
+    pub events: EventSettings,
+}
+
+/// Event tracking (issue 19, `docs/EVENTS.md`): raw events are deleted by the sweeper this many
+/// days after they arrived (the daily counts stay), and one client address sends at most this
+/// many batches a minute (more: 429).
+///
+/// ```toml
+/// [events]
+/// retention_days = 90
+/// batches_per_minute_per_address = 120
+/// ```
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EventSettings {
+    /// Days raw events are kept (at least 1).
+    pub retention_days: u32,
+    /// Batches one client address may send in a minute.
+    pub batches_per_minute_per_address: u32,
+}
+
+impl Default for EventSettings {
+    fn default() -> Self {
+        Self {
+            retention_days: 90,
+            batches_per_minute_per_address: 120,
+        }
+    }
 }
 
 /// Uploaded images (issue 16): product images and after-sales photos are checked against these
@@ -940,6 +970,7 @@ impl Default for Settings {
             media: MediaSettings::default(),
             tls: TlsSettings::default(),
             delivery: DeliverySettings::default(),
+            events: EventSettings::default(),
         }
     }
 }

@@ -213,6 +213,7 @@ impl Application {
             http,
             search: Default::default(),
             search_words: Default::default(),
+            pending_events: Default::default(),
             imports: Default::default(),
             sessions: Default::default(),
             cart_badges: Default::default(),

@@ -450,7 +450,39 @@ async fn price_and_place(state: &AppState, p: Placement, req: Checkout) -> AppRe
         pricing: Some(pricing_json),
         client_key: Some(req.client.limit_key()),
     };
-    state.intake.place(order).await
+    let member = order.member_id;
+    let store = order.location_id.clone();
+    let coupons = order.coupons.clone();
+    let placed = state.intake.place(order).await?;
+    if placed.created {
+        use crate::app::events::ServerEvent;
+        let channel = channel.as_str();
+        let mut events = vec![ServerEvent::new(
+            "order_placed",
+            placed.id,
+            channel,
+            serde_json::json!({
+                "order_no": placed.order_no,
+                "total_fen": placed.total.fen(),
+                "fulfilment": fulfilment.as_str(),
+                "coupons": coupons.len(),
+            }),
+        )
+        .member(member)
+        .store(store.clone())];
+        events.extend(coupons.iter().map(|c| {
+            ServerEvent::new(
+                "coupon_used",
+                format!("{c}:{}", placed.id),
+                channel,
+                serde_json::json!({"coupon_id": c.to_string(), "order_no": placed.order_no}),
+            )
+            .member(member)
+            .store(store.clone())
+        }));
+        crate::app::events::record(state, events);
+    }
+    Ok(placed)
 }
 
 /// Signs the exit pass of a paid scan-and-go order (docs/DESIGN.md §7): the scan-and-go session, the

@@ -187,5 +187,15 @@ pub async fn claim_coupon(
     let mut tx = state.store.begin().await?;
     let coupon = storage::coupons::issue(&mut tx, id, member_id, coupon_id, "shop").await?;
     tx.commit().await?;
+    crate::app::events::record(
+        state,
+        vec![crate::app::events::ServerEvent::new(
+            "coupon_claimed",
+            coupon.id,
+            "online",
+            serde_json::json!({"template_id": id.to_string(), "coupon_id": coupon.id.to_string()}),
+        )
+        .member(Some(member_id))],
+    );
     Ok(coupon)
 }

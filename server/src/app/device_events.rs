@@ -336,6 +336,7 @@ pub async fn apply_event(
         }
         session_order = found.and_then(|(_, order)| order);
     }
+    let mut exited = None;
     let kind = match &msg.event {
         DeviceEvent::ExitScan { .. } => "exit_scan",
         DeviceEvent::PrinterFault { .. } => "printer_fault",
@@ -367,6 +368,7 @@ pub async fn apply_event(
                 // in this transaction, so the pass is never used without it. Only a paid order
                 // moves (anything else is left as it is).
                 if let Some(order) = session_order {
+                    exited = Some(order);
                     super::orders::move_in_tx(
                         &mut tx,
                         store,
@@ -405,5 +407,18 @@ pub async fn apply_event(
         _ => {}
     }
     tx.commit().await?;
+    if let Some(order) = exited {
+        crate::app::events::record_now(
+            store,
+            vec![crate::app::events::ServerEvent::new(
+                "gate_exit",
+                order,
+                "scan_and_go",
+                serde_json::json!({"order_id": order.to_string()}),
+            )
+            .order(order)],
+        )
+        .await;
+    }
     Ok(Outcome::Applied)
 }

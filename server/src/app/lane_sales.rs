@@ -314,6 +314,26 @@ pub async fn push(
         .filter(|(_, r)| r.outcome == SaleOutcome::Applied)
         .map(|(sale, _)| sale)
         .collect();
+    crate::app::events::record(
+        state,
+        applied
+            .iter()
+            .map(|sale| {
+                crate::app::events::ServerEvent::new(
+                    "lane_sale",
+                    sale.id,
+                    "pos",
+                    serde_json::json!({
+                        "sale_no": sale.sale_no,
+                        "total_fen": sale.total.fen(),
+                        "lines": sale.lines.len(),
+                    }),
+                )
+                .member(sale.member_id)
+                .store(device.location_id.clone())
+            })
+            .collect(),
+    );
     if !applied.is_empty() {
         let state = state.clone();
         let actor = actor.clone();

@@ -19,6 +19,7 @@ pub mod delivery;
 pub mod device_events;
 pub mod devices;
 pub mod edge;
+pub mod events;
 pub mod group_commit;
 pub mod lane_payments;
 pub mod lane_sales;
@@ -115,6 +116,8 @@ pub struct Shared {
     pub search: search::SearchIndex,
     /// Searches counted for the hot words, and the hot words last read.
     pub search_words: search_words::SearchWords,
+    /// Server events recorded and not yet written ([`events::record`], [`events::flush`]).
+    pub pending_events: events::PendingEvents,
     /// Catalog imports running or finished recently.
     pub imports: catalog_import::ImportJobs,
     /// Shop sessions recently looked up.

@@ -92,13 +92,28 @@ pub async fn change_status_from(
     reason: &str,
 ) -> AppResult<OrderView> {
     let mut tx = store.begin().await?;
-    if move_in_tx(&mut tx, store, id, expected, to, actor, reason).await? {
+    let moved = move_in_tx(&mut tx, store, id, expected, to, actor, reason).await?;
+    if moved {
         tx.commit().await?;
     } else {
         // Nothing to write: give the (on SQLite, only) writer connection back before reading.
         tx.rollback().await?;
     }
-    storage::orders::get(store, id).await
+    let order = storage::orders::get(store, id).await?;
+    if moved && to == OrderStatus::PickedUp {
+        crate::app::events::record_now(
+            store,
+            vec![crate::app::events::ServerEvent::new(
+                "pickup_handed_over",
+                id,
+                "online",
+                serde_json::json!({"order_no": order.order_no}),
+            )
+            .order(id)],
+        )
+        .await;
+    }
+    Ok(order)
 }
 
 /// [`change_status_from`] inside the caller's transaction (so the move commits with whatever

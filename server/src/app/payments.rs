@@ -642,9 +642,20 @@ async fn take_lane_paid(
     }
 }
 
-/// After an order is paid: the store hears of a pickup order, and the order's other pending
+/// After an order is paid: the event `order_paid` is recorded, the store hears of a pickup order, and the order's other pending
 /// provider payments (the shopper tried another provider first) are closed at their providers.
 pub async fn after_paid(state: &AppState, head: &OrderHead, paid: uuid::Uuid) {
+    crate::app::events::record(
+        state,
+        vec![crate::app::events::ServerEvent::new(
+            "order_paid",
+            head.id,
+            head.channel.as_str(),
+            serde_json::json!({"order_no": head.order_no, "total_fen": head.total_fen}),
+        )
+        .member(head.member_id)
+        .store(head.location_id.clone())],
+    );
     if head.fulfilment == Fulfilment::Pickup && state.bus.is_some() {
         match storage::orders::get(&state.store, head.id).await {
             Ok(order) => announce(state, &order, "created").await,

@@ -84,6 +84,18 @@ pub async fn export(state: &AppState, member: Uuid) -> AppResult<serde_json::Val
             serde_json::to_value(chrono::Utc::now()).map_err(anyhow::Error::from)?,
         );
         obj.insert("policy_version".into(), PRIVACY_POLICY_VERSION.into());
+        obj.insert(
+            "personalisation_opt_out".into(),
+            storage::events::opted_out(&state.store, member)
+                .await?
+                .into(),
+        );
+        obj.insert(
+            "tracked_events".into(),
+            storage::events::of_member(&state.store, member, 1000)
+                .await?
+                .into(),
+        );
     }
     Ok(activity)
 }

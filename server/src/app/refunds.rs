@@ -276,8 +276,25 @@ async fn record_status(
     tx.commit().await?;
     if changed.is_some() {
         tracing::info!(refund = %refund.id, state = status.as_str(), "refund state");
+        if status == RefundStatus::Success {
+            refunded_event(state, refund);
+        }
     }
     Ok(())
+}
+
+/// Records the event `order_refunded` of a refund paid back (after its commit).
+fn refunded_event(state: &AppState, refund: &Refund) {
+    crate::app::events::record(
+        state,
+        vec![crate::app::events::ServerEvent::new(
+            "order_refunded",
+            refund.id,
+            "online",
+            serde_json::json!({"refund_id": refund.id.to_string(), "amount_fen": refund.amount.fen()}),
+        )
+        .order(refund.order_id)],
+    );
 }
 
 /// Asks the provider about a refund it accepted but has not called final yet.
@@ -378,6 +395,9 @@ pub async fn take_notification(
         .await?;
     }
     tx.commit().await?;
+    if changed.is_some() && status == RefundStatus::Success {
+        refunded_event(state, &refund);
+    }
     Ok(())
 }
 

@@ -2,7 +2,9 @@
 //! orders past their payment deadline (releasing their reservations), cancelling pickups left
 //! uncollected (releasing stock, refunding), expiring old points, granting the month's birthday perks
 //! ([`super::member_perks::grant_birthdays`], hourly), telling members of coupons about to expire
-//! ([`super::account_notices::tell_expiring_coupons`], hourly), and adding up the shop's
+//! ([`super::account_notices::tell_expiring_coupons`], hourly), deleting raw tracked events past
+//! `events.retention_days` ([`super::events::sweep`], hourly) and writing the server's events
+//! recorded since the last sweep ([`super::events::flush`]), and adding up the shop's
 //! searches for the hot words ([`super::search_words::flush`]);
 //! in a loop of its own the SQLite WAL checkpoint, kept off the writer's commit path
 //! ([`run_checkpoints`]); and in a loop of their own
@@ -24,6 +26,7 @@ pub async fn run(state: AppState, cancel: CancellationToken) {
     let mut last_points_sweep = 0_i64;
     let mut last_search_flush = std::time::Instant::now();
     let mut last_birthdays = 0_i64;
+    let mut last_events_sweep = 0_i64;
     loop {
         if let Err(err) = cancel_overdue(&state).await {
             tracing::warn!(error = %err, "sweeping unpaid orders failed; will retry");
@@ -48,7 +51,25 @@ pub async fn run(state: AppState, cancel: CancellationToken) {
                     tracing::warn!(error = %err, "granting birthday perks failed; will retry")
                 }
             }
+            match super::account_notices::tell_expiring_coupons(&state).await {
+                Ok(n) if n > 0 => tracing::info!(coupons = n, "members told of expiring coupons"),
+                Ok(_) => {}
+                Err(err) => {
+                    tracing::warn!(error = %err, "telling of expiring coupons failed; will retry")
+                }
+            }
             last_birthdays = now;
+        }
+        if now - last_events_sweep > 3_600_000 {
+            match super::events::sweep(&state).await {
+                Ok(n) if n > 0 => tracing::info!(events = n, "deleted raw events past retention"),
+                Ok(_) => {}
+                Err(err) => tracing::warn!(error = %err, "deleting old events failed; will retry"),
+            }
+            last_events_sweep = now;
+        }
+        if let Err(err) = super::events::flush(&state).await {
+            tracing::warn!(error = %err, "writing server events failed; will retry");
         }
         if last_search_flush.elapsed() >= super::search_words::FLUSH_EVERY {
             if let Err(err) = super::search_words::flush(&state).await {
@@ -61,7 +82,10 @@ pub async fn run(state: AppState, cancel: CancellationToken) {
             () = tokio::time::sleep(every) => {}
         }
     }
-    // The searches counted since the last time, before the server stops.
+    // The server events and searches recorded since the last time, before the server stops.
+    if let Err(err) = super::events::flush(&state).await {
+        tracing::warn!(error = %err, "writing server events at shutdown failed");
+    }
     if let Err(err) = super::search_words::flush(&state).await {
         tracing::warn!(error = %err, "adding up searches at shutdown failed");
     }

@@ -28,6 +28,7 @@ pub mod delivery;
 pub mod demo;
 pub mod devices;
 pub mod edge;
+pub mod events;
 pub mod lane_payments;
 pub mod locations;
 pub mod media;
@@ -227,6 +228,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         36,
         "member perks",
         include_str!("../../../migrations/0036_member_perks.sql"),
+    ),
+    (
+        38,
+        "events",
+        include_str!("../../../migrations/0038_events.sql"),
     ),
     (
         39,

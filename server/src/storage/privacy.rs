@@ -371,6 +371,11 @@ pub async fn anonymise(
         .bind(&id)
         .execute(&mut **tx)
         .await?;
+    // Their tracked events stay, anonymous.
+    sqlx::query("UPDATE events SET member_id = NULL WHERE member_id = $1")
+        .bind(&id)
+        .execute(&mut **tx)
+        .await?;
     // Logged out, and the WeChat openid its browser gave forgotten with it.
     sqlx::query(
         "UPDATE web_sessions SET member_id = NULL, wechat_openid = NULL WHERE member_id = $1",

@@ -131,6 +131,106 @@ nav.tabs a{flex:1;text-align:center;padding:9px 0 11px;font-size:12px;color:#444
 "#;
 
 const JS: &str = r#"
+// Event tracking (埋点, docs/EVENTS.md), on the shop's pages only: page views with the time the
+// page was visible (sent when it is hidden or left), clicks on elements marked data-track
+// (with their data-track-sku / data-track-provider), the search term of /search, script errors
+// and unhandled rejections, and anomalies (the same page reloaded 3 times within 30 s, a second
+// payment failure the page sees). Each event: a random UUID, the anonymous device id (a random
+// UUID kept in localStorage, nothing derived from the person), the path, the time, the channel
+// and the schema version. Batched, sent with navigator.sendBeacon (fetch keepalive as a
+// fallback) every 15 s and when the page is hidden or left; the server checks each event.
+(function(){
+  var body=document.body;
+  if(!body||!body.classList.contains('shop'))return;
+  var V=1,URL='/api/v1/events',MAX=50,queue=[],errors=0;
+  var hex=function(n){var b=new Uint8Array(n);crypto.getRandomValues(b);return Array.prototype.map.call(b,function(x){return (x+256).toString(16).slice(1);}).join('');};
+  var uuid=function(){
+    if(window.crypto&&crypto.randomUUID)return crypto.randomUUID();
+    var h=hex(16).split('');h[12]='4';h[16]='89ab'[parseInt(h[16],16)&3];h=h.join('');
+    return h.slice(0,8)+'-'+h.slice(8,12)+'-'+h.slice(12,16)+'-'+h.slice(16,20)+'-'+h.slice(20);
+  };
+  var store=function(s,k,v){try{if(v===undefined)return s.getItem(k);s.setItem(k,v);}catch(e){}return null;};
+  var device=store(localStorage,'rt_device');
+  if(!device){device=uuid();store(localStorage,'rt_device',device);}
+  var path=location.pathname;
+  var channel=path.indexOf('/scan')===0?'scan_and_go':'online';
+  var flush=function(){
+    while(queue.length){
+      var text=JSON.stringify({events:queue.splice(0,MAX)}),sent=false;
+      try{sent=!!(navigator.sendBeacon&&navigator.sendBeacon(URL,text));}catch(e){}
+      if(!sent){try{fetch(URL,{method:'POST',body:text,keepalive:true,headers:{'content-type':'text/plain'}});}catch(e){}}
+    }
+  };
+  var push=function(name,props){
+    queue.push({id:uuid(),name:name,v:V,ts:Date.now(),device:device,page:path,channel:channel,props:props||{}});
+    if(queue.length>=MAX)flush();
+  };
+  var clip=function(t){return String(t==null?'':t).slice(0,200);};
+  // Page view with dwell time: the time the page was visible, sent once, when first hidden.
+  var dwell=0,since=document.visibilityState==='hidden'?null:Date.now(),viewed=false;
+  var leave=function(){
+    if(since!==null){dwell+=Date.now()-since;since=null;}
+    if(!viewed){
+      viewed=true;var p={dwell_ms:Math.max(0,Math.round(dwell))};
+      if(document.referrer){try{var r=new window.URL(document.referrer);if(r.origin===location.origin)p.referrer=clip(r.pathname);}catch(e){}}
+      push('page_view',p);
+    }
+    flush();
+  };
+  document.addEventListener('visibilitychange',function(){
+    if(document.visibilityState==='hidden')leave();else if(since===null)since=Date.now();
+  });
+  window.addEventListener('pagehide',leave);
+  setInterval(flush,15000);
+  // Clicks on marked elements, seen before the page moves on (capture phase).
+  document.addEventListener('click',function(e){
+    var el=e.target&&e.target.closest&&e.target.closest('[data-track]');if(!el)return;
+    var p={target:el.getAttribute('data-track')};
+    if(el.getAttribute('data-track-sku'))p.sku=clip(el.getAttribute('data-track-sku'));
+    if(el.getAttribute('data-track-provider'))p.provider=clip(el.getAttribute('data-track-provider'));
+    push('click',p);
+  },true);
+  if(path==='/search'){
+    var qs=new window.URLSearchParams(location.search),term=qs.get('q');
+    if(term&&term.trim()&&!qs.get('page'))push('search',{term:clip(term.trim()).slice(0,64)});
+  }
+  window.addEventListener('error',function(e){
+    if(++errors>5)return;
+    var p={kind:'error',message:clip(e.message||'error')};
+    if(e.filename){try{p.source=clip(new window.URL(e.filename).pathname);}catch(x){}}
+    if(e.lineno)p.line=e.lineno;
+    push('client_error',p);
+  });
+  window.addEventListener('unhandledrejection',function(e){
+    if(++errors>5)return;
+    var r=e.reason;push('client_error',{kind:'rejection',message:clip((r&&r.message)||r||'rejected')});
+  });
+  // Anomalies: the same page reloaded 3 times within 30 s (counted in this tab).
+  var nav=performance.getEntriesByType&&performance.getEntriesByType('navigation')[0];
+  if(nav&&nav.type==='reload'){
+    var key='rt_reload:'+path,now=Date.now();
+    var times=(store(sessionStorage,key)||'').split(',').filter(function(t){return t&&now-t<30000;});
+    times.push(now);store(sessionStorage,key,times.join(','));
+    if(times.length>=3){push('anomaly',{kind:'repeated_refresh',count:times.length});store(sessionStorage,key,'');}
+  }
+  // Payment failures the page sees (a failure notice marked data-track-failure="payment", or
+  // WeChat's payment sheet failing): from the second in this tab on, an anomaly.
+  var payFailed=function(){
+    var n=(parseInt(store(sessionStorage,'rt_payfail'),10)||0)+1;
+    store(sessionStorage,'rt_payfail',String(n));
+    if(n>=2)push('anomaly',{kind:'repeated_payment_failure',count:n});
+  };
+  if(document.querySelector('[data-track-failure="payment"]'))payFailed();
+  window.rtTrack={push:push,payFailed:payFailed,flush:flush};
+  // The product page's share button: the system share sheet, else the link copied.
+  document.querySelectorAll('[data-share]').forEach(function(b){
+    b.addEventListener('click',function(){
+      var url=location.origin+location.pathname+location.search;
+      if(navigator.share){navigator.share({title:document.title,url:url}).catch(function(){});return;}
+      if(navigator.clipboard){navigator.clipboard.writeText(url).then(function(){b.textContent=b.getAttribute('data-share-done');}).catch(function(){});}
+    });
+  });
+})();
 (function(){
   document.addEventListener('click',function(e){
     var b=e.target.closest&&e.target.closest('[data-locate]');if(!b)return;
@@ -236,6 +336,7 @@ const JS: &str = r#"
       window.WeixinJSBridge.invoke('getBrandWCPayRequest',params,function(res){
         var said=(res&&res.err_msg)||'';
         if(said==='get_brand_wcpay_request:ok'){location.replace(wx.getAttribute('data-done'));return;}
+        if(said!=='get_brand_wcpay_request:cancel'&&window.rtTrack)window.rtTrack.payFailed();
         status.textContent=status.getAttribute(said==='get_brand_wcpay_request:cancel'?'data-cancelled':'data-failed');
         again.hidden=false;
       });

@@ -18,6 +18,7 @@ mod catalog;
 mod categories;
 mod delivery;
 mod edge;
+mod events;
 mod fuzz;
 mod http_safety;
 mod lane_code_pay;

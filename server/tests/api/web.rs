@@ -133,6 +133,21 @@ impl Browser {
         self.finish(resp).await
     }
 
+    /// Posts `body` as `content_type` with this browser's cookies and no CSRF token (what a
+    /// page's `sendBeacon` sends).
+    pub(crate) async fn post_body(&mut self, path: &str, content_type: &str, body: String) -> Page {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        self.finish(resp).await
+    }
+
     pub(crate) async fn post_csrf(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
         let token = self.csrf().await;
         let mut all = vec![("_csrf", token.as_str())];

@@ -40,6 +40,7 @@ use crate::storage;
 
 pub mod admin;
 pub mod after_sales;
+pub mod analytics;
 pub mod catalog;
 pub mod coupons;
 pub mod dashboard;
@@ -80,6 +81,7 @@ pub fn router() -> Router<AppState> {
         .merge(search_words::router())
         .merge(member_perks::router())
         .merge(reviews::router())
+        .merge(analytics::router())
 }
 
 /// The store a staff member's pages are limited to (none for head office).

@@ -609,7 +609,7 @@ async fn product(
             Some((price, sale.total_qty - sale.sold_qty, p.promotion.ends_at))
         });
     let body = html! {
-        @if p.added.is_some() { div.notice.ok { (ctx.t("已加入购物车", "Added to cart")) " · " a href="/cart" { (ctx.t("去结算", "Check out")) } } }
+        @if p.added.is_some() { div.notice.ok { (ctx.t("已加入购物车", "Added to cart")) " · " a href="/cart" data-track="checkout" { (ctx.t("去结算", "Check out")) } } }
         div.card {
             @if images.is_empty() {
                 div.tile style="min-height:0" { div.ph style="height:160px;font-size:56px" { (name.chars().next().unwrap_or('·')) } }
@@ -637,6 +637,8 @@ async fn product(
                 }
             }
             @if !detail.description.is_empty() { div.description { (formatted(&detail.description)) } }
+            button.btn.secondary #share type="button" data-track="share" data-track-sku=(chosen.id)
+                data-share data-share-done=(ctx.t("链接已复制", "Link copied")) { (ctx.t("分享", "Share")) }
         }
         div.card {
             b { (ctx.t("规格", "Options")) }
@@ -650,7 +652,7 @@ async fn product(
                 input type="hidden" name="sku" value=(chosen.id);
                 input type="hidden" name="back" value={ "/p/" (detail.id) "?sku=" (chosen.id) };
                 input.qty type="number" name="qty" value="1" min="1" max="99" aria-label=(ctx.t("数量", "Quantity"));
-                button.btn type="submit" { (ctx.t("加入购物车", "Add to cart")) }
+                button.btn #add-to-cart type="submit" data-track="add_to_cart" data-track-sku=(chosen.id) { (ctx.t("加入购物车", "Add to cart")) }
             }
         }
         div.card #pickup-stores {

@@ -219,7 +219,7 @@ async fn cart(
             }
             div.card.spread {
                 div { (priced_summary(&ctx, priced.as_ref())) }
-                a.btn href=(checkout) { (ctx.t("去结算", "Check out")) }
+                a.btn #checkout-link href=(checkout) data-track="checkout" { (ctx.t("去结算", "Check out")) }
             }
         }
     };

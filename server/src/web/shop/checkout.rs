@@ -404,7 +404,7 @@ async fn checkout_page(
                 }
                 p.muted { (ctx.t("实付金额以提交订单后为准。", "The amount due is fixed when the order is placed.")) }
             }
-            button.btn.block type="submit" disabled[lines.is_empty()] { (ctx.t("提交订单", "Place order")) }
+            button.btn.block type="submit" data-track="place_order" disabled[lines.is_empty()] { (ctx.t("提交订单", "Place order")) }
         }
     };
     Ok(shop_page(ctx, ctx.t("结算", "Checkout"), count, body))

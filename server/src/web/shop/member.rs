@@ -40,6 +40,7 @@ pub fn router() -> Router<AppState> {
         .route("/me/delete", get(delete_page).post(delete_account))
         .route("/privacy", get(privacy_page))
         .route("/privacy/accept", post(accept_privacy))
+        .route("/me/personalisation", post(set_personalisation))
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -313,6 +314,7 @@ async fn me(
     let count = cart_count(&state, session.as_ref()).await?;
     let unread = storage::notices::unread(&state.store, member_id).await?;
     let perks = super::perks::card(&state, &ctx, member_id, p.perk.as_deref()).await?;
+    let opted_out = crate::app::events::opted_out(&state, member_id).await?;
     let body = html! {
         div.card {
             div.spread {
@@ -344,6 +346,22 @@ async fn me(
             a #my-data href="/me/data" { (ctx.t("下载我的数据", "Download my data")) }
             a #delete-account href="/me/delete" { (ctx.t("注销账户", "Delete my account")) }
             a href="/privacy" { (ctx.t("隐私政策", "Privacy policy")) }
+        }
+        form.card.spread #personalisation method="post" action="/me/personalisation" {
+            (ctx.csrf_field())
+            div {
+                b { (ctx.t("个性化推荐", "Personalisation")) }
+                br;
+                span.muted #personalisation-state { @if opted_out {
+                    (ctx.t("已关闭：您的浏览与购买行为不再与账户关联。", "Off: what you browse and buy is no longer linked to your account."))
+                } @else {
+                    (ctx.t("已开启：根据您的浏览与购买推荐商品。", "On: suggestions from what you browse and buy."))
+                } }
+            }
+            input type="hidden" name="out" value=(if opted_out { "0" } else { "1" });
+            button.btn.secondary #personalisation-toggle type="submit" {
+                @if opted_out { (ctx.t("开启", "Turn on")) } @else { (ctx.t("关闭", "Turn off")) }
+            }
         }
         div.card.center data-refresh="/me/code" data-expires-in=(expires_in) {
             b { (ctx.t("会员码", "Member code")) }
@@ -681,6 +699,24 @@ async fn accept_privacy(
     let session = session(&state, &ctx).await?;
     let (_, member_id) = require_member(session.as_ref(), "/me")?;
     privacy::accept_policy(&state, member_id, from.0).await?;
+    Ok(redirect("/me"))
+}
+
+#[derive(Debug, Deserialize)]
+struct PersonalisationForm {
+    out: String,
+}
+
+/// `POST /me/personalisation`: the member opts out of personalisation (`out=1`; their events
+/// are stored without their member id from now on) or back in (`out=0`).
+async fn set_personalisation(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Form(form): Form<PersonalisationForm>,
+) -> WebResult<Response> {
+    let session = session(&state, &ctx).await?;
+    let (_, member_id) = require_member(session.as_ref(), "/me")?;
+    crate::app::events::set_opt_out(&state, member_id, form.out == "1").await?;
     Ok(redirect("/me"))
 }
 

@@ -209,7 +209,7 @@ async fn order(
         @if order.status == OrderStatus::PendingPayment {
             div.card {
                 p { (ctx.t("请在 ", "Please pay by ")) @if let Some(e) = order.expires_at { (when(e.timestamp_millis())) } (ctx.t(" 前完成支付", "")) }
-                @if let Some(code) = &params.pay_error { div.notice.err role="alert" #pay-error { (super::balance_error_text(&ctx, code)) } }
+                @if let Some(code) = &params.pay_error { div.notice.err role="alert" #pay-error data-track-failure="payment" { (super::balance_error_text(&ctx, code)) } }
                 @if paid_fen > 0 {
                     p #paid-by-balance { (ctx.t("已用余额支付 ", "Paid from your balance: ")) (yuan(paid_fen)) (ctx.t("，还需支付 ", "; left to pay: ")) b.price { (yuan(left_fen)) } }
                 }
@@ -224,7 +224,7 @@ async fn order(
                                 input #amount name="amount" inputmode="decimal" value=(Money::from_fen(left_fen.min(balance.total().fen()))); }
                             div.field { label for="pin" { (ctx.t("支付密码", "Payment PIN")) }
                                 input #pin name="pin" type="password" inputmode="numeric" maxlength="6" autocomplete="off"; }
-                            button.btn.block #pay-balance type="submit" { (ctx.t("余额支付", "Pay with balance")) }
+                            button.btn.block #pay-balance type="submit" data-track="pay" data-track-provider="balance" { (ctx.t("余额支付", "Pay with balance")) }
                         } @else {
                             a.btn.secondary.block #set-pin href={ "/me/pay-pin?back=/orders/" (order.id) } { (ctx.t("设置支付密码后可用余额支付", "Set a payment PIN to pay with your balance")) }
                         }
@@ -233,7 +233,8 @@ async fn order(
                 form method="post" action={ "/orders/" (order.id) "/pay" } {
                     (ctx.csrf_field())
                     @for provider in state.payments.available() {
-                        button.btn.block type="submit" name="provider" value=(provider.as_str()) style="margin-bottom:8px" {
+                        button.btn.block type="submit" name="provider" value=(provider.as_str()) style="margin-bottom:8px"
+                            data-track="pay" data-track-provider=(provider.as_str()) {
                             (ctx.t("去支付 ", "Pay ")) (yuan(left_fen)) " · " (provider.label())
                         }
                     }
