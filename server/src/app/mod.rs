@@ -18,6 +18,7 @@ pub mod delivery;
 pub mod device_events;
 pub mod devices;
 pub mod edge;
+pub mod group_buys;
 pub mod group_commit;
 pub mod lane_payments;
 pub mod lane_sales;

@@ -20,6 +20,7 @@ pub mod coupons;
 pub mod delivery;
 pub mod devices;
 pub mod edge;
+pub mod group_buys;
 pub mod health;
 pub mod lane_payments;
 pub mod locations;
@@ -245,6 +246,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(delivery::router())
         .merge(search_words::router())
         .merge(member_perks::router())
+        .merge(group_buys::router())
         .merge(audit::router());
     let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)

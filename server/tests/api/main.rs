@@ -19,6 +19,7 @@ mod categories;
 mod delivery;
 mod edge;
 mod fuzz;
+mod group_buys;
 mod http_safety;
 mod lane_code_pay;
 mod lane_pay;
