@@ -159,23 +159,27 @@ async fn order_status(app: &TestApp, order: Uuid) -> OrderStatus {
 }
 
 async fn count(app: &TestApp, sql: &str, bind: &str) -> i64 {
+    let mut tx = app.state.store.begin().await.unwrap();
     let row = sqlx::query(sql)
         .bind(bind.to_owned())
-        .fetch_one(app.state.store.reader())
+        .fetch_one(&mut *tx)
         .await
         .unwrap();
+    tx.rollback().await.unwrap();
     sqlx::Row::try_get::<i64, _>(&row, 0).unwrap()
 }
 
 async fn notices(app: &TestApp, order: Uuid, kind: &str) -> i64 {
+    let mut tx = app.state.store.begin().await.unwrap();
     let row = sqlx::query(
         "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM member_notices WHERE order_id = $1 AND kind = $2",
     )
     .bind(order.to_string())
     .bind(kind)
-    .fetch_one(app.state.store.reader())
+    .fetch_one(&mut *tx)
     .await
     .unwrap();
+    tx.rollback().await.unwrap();
     sqlx::Row::try_get::<i64, _>(&row, 0).unwrap()
 }
 
@@ -205,15 +209,17 @@ async fn open_join_fill_releases(app: TestApp) {
     // Priced by the engine at the group price, with the group-buy named in the order's pricing.
     let order = storage::orders::get(&app.state.store, order_a).await.unwrap();
     assert_eq!(order.total.fen(), group_price, "{order:?}");
+    let mut tx = app.state.store.begin().await.unwrap();
     let pricing: String = sqlx::Row::try_get(
         &sqlx::query("SELECT pricing FROM orders WHERE id = $1")
             .bind(order_a.to_string())
-            .fetch_one(app.state.store.reader())
+            .fetch_one(&mut *tx)
             .await
             .unwrap(),
         0,
     )
     .unwrap();
+    tx.rollback().await.unwrap();
     assert!(pricing.contains(&gb.to_string()), "{pricing}");
     // Nobody else gets the group price: not a plain online order, not a lane.
     let (status, plain) = app
@@ -543,3 +549,105 @@ async fn a_cancelled_seat_is_given_back(app: TestApp) {
     joined(&app, team, c).await;
 }
 crate::both_backends!(a_cancelled_seat_is_given_back, a_cancelled_seat_is_given_back);
+
+/// In a real browser (SQLite): one shopper opens a team from the product page and pays; a
+/// second opens the team's share page, joins and pays; the team is filled and both orders are
+/// released. Screenshots of the product page, the team page before and after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shopper_opens_a_team_and_another_joins_from_its_page() {
+    use crate::browser::{
+        browser, browser_available, click, shopper_login, start_driver, text_of, wait_path,
+        Shots,
+    };
+    if !browser_available() {
+        return;
+    }
+    let app = TestApp::spawn(crate::support::Backend::Sqlite)
+        .await
+        .expect("app");
+    let temp = tempfile::tempdir().unwrap();
+    let shots = Shots::new(temp.path());
+    let product = crate::browser::milk(&app).await;
+    let detail = storage::catalog::product(&app.state.store, product)
+        .await
+        .unwrap()
+        .unwrap();
+    let sku = detail.skus[0].id;
+    let price = detail.skus[0].price.fen();
+    let gb = create_group_buy(&app, sku, (price * 8 / 10).max(1), 2, false).await;
+    let driver = start_driver().await;
+
+    // The first shopper opens a team on the product page and pays for it.
+    let first = browser(&driver, true).await;
+    let product_path = format!("/p/{product}");
+    shopper_login(&first, &app, "13800138071", &product_path).await;
+    first
+        .goto(&format!("{}{product_path}?sku={sku}", app.url))
+        .await
+        .unwrap();
+    let card = text_of(&first, ".group-buy").await;
+    assert!(card.contains("拼团"), "{card}");
+    shots.take(&first, "shop-group-buy-product-360").await;
+    first
+        .find(fantoccini::Locator::Css(".open-team select option[value='SH001']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    click(&first, ".open-team button").await;
+    let order_path = wait_path(&first, "/orders/").await;
+    let order_a: Uuid = order_path.trim_start_matches("/orders/").parse().unwrap();
+    click(&first, "form[action$='/pay'] button").await;
+    wait_path(&first, "/sandbox/pay/").await;
+    click(&first, "form button").await;
+    click(&first, "#return").await;
+    wait_path(&first, "/orders/").await;
+    let seat = storage::group_buys::seat_of_order(&app.state.store, order_a)
+        .await
+        .unwrap()
+        .expect("a seat");
+    let team = seat.team_id;
+    first
+        .goto(&format!("{}/group/{team}", app.url))
+        .await
+        .unwrap();
+    assert_eq!(text_of(&first, "#seats-left").await, "1");
+    assert!(text_of(&first, "#team-members").await.contains("138****8071"));
+    shots.take(&first, "shop-group-team-open-360").await;
+
+    // The second shopper follows the share link, logs in, joins and pays.
+    let second = browser(&driver, true).await;
+    let team_path = format!("/group/{team}");
+    shopper_login(&second, &app, "13800138072", &team_path).await;
+    click(&second, "#join").await;
+    let order_path = wait_path(&second, "/orders/").await;
+    let order_b: Uuid = order_path.trim_start_matches("/orders/").parse().unwrap();
+    click(&second, "form[action$='/pay'] button").await;
+    wait_path(&second, "/sandbox/pay/").await;
+    click(&second, "form button").await;
+    click(&second, "#return").await;
+    wait_path(&second, "/orders/").await;
+
+    // Filled: both orders released, the team page says so.
+    let t = storage::group_buys::team(&app.state.store, team)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(t.status, "filled");
+    for order in [order_a, order_b] {
+        assert_eq!(order_status(&app, order).await, OrderStatus::Paid);
+        assert!(!storage::group_buys::is_held(&app.state.store, order)
+            .await
+            .unwrap());
+    }
+    second
+        .goto(&format!("{}{team_path}", app.url))
+        .await
+        .unwrap();
+    assert!(text_of(&second, "#team-status").await.contains("已成团"));
+    shots.take(&second, "shop-group-team-filled-360").await;
+    let _ = gb;
+    first.close().await.unwrap();
+    second.close().await.unwrap();
+}
