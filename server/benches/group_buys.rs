@@ -212,7 +212,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 Ok(r) => {
                     let status = r.status().as_u16();
                     let body: serde_json::Value = r.json().await.unwrap_or_default();
-                    (status, body["error"]["code"].as_str().unwrap_or("").to_owned())
+                    (
+                        status,
+                        body["error"]["code"].as_str().unwrap_or("").to_owned(),
+                    )
                 }
                 Err(e) => (0, e.to_string()),
             };

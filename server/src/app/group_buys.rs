@@ -27,9 +27,7 @@
 use chrono::{DateTime, Utc};
 use retail_domain::money::Money;
 use retail_domain::order::{Fulfilment, OrderStatus};
-use retail_domain::pricing::{
-    Audience, Promotion, PromotionRule, Scope, SkuPrice, Stacking,
-};
+use retail_domain::pricing::{Audience, Promotion, PromotionRule, Scope, SkuPrice, Stacking};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -88,7 +86,10 @@ pub async fn create(state: &AppState, staff: &StaffActor, g: &NewGroupBuy) -> Ap
         .get(&g.sku_id)
         .ok_or_else(|| AppError::field("sku_id", "no such SKU"))?;
     if sku.weighed {
-        return Err(AppError::field("sku_id", "a weighed SKU cannot be sold in teams"));
+        return Err(AppError::field(
+            "sku_id",
+            "a weighed SKU cannot be sold in teams",
+        ));
     }
     if g.group_price.fen() <= 0 || g.group_price > sku.price {
         return Err(AppError::field(
@@ -354,7 +355,7 @@ async fn place_order(state: &AppState, g: &GroupBuy, req: &SeatOrder) -> AppResu
             coupons: Vec::new(),
             points_to_redeem: 0,
             created_by: req.created_by.clone(),
-            client: req.client.clone(),
+            client: req.client,
         },
         &[group_price_promotion(g)],
     )
@@ -408,7 +409,9 @@ async fn announce_released(state: &AppState, orders: &[Uuid]) {
                 super::orders::announce(state, &order, "created").await;
             }
             Ok(_) => {}
-            Err(err) => tracing::warn!(order = %id, error = %err, "reading a released order failed"),
+            Err(err) => {
+                tracing::warn!(order = %id, error = %err, "reading a released order failed")
+            }
         }
     }
 }
@@ -555,7 +558,11 @@ pub async fn team_view(state: &AppState, id: Uuid) -> AppResult<TeamView> {
     let seconds_left = ((team.deadline_at - Utc::now()).num_seconds()).max(0);
     Ok(TeamView {
         seats_left: team.team_size - team.seats_taken,
-        seconds_left: if team.status == "open" { seconds_left } else { 0 },
+        seconds_left: if team.status == "open" {
+            seconds_left
+        } else {
+            0
+        },
         share_path: format!("/group/{}", team.id),
         team,
         group_buy,

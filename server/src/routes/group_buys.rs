@@ -71,7 +71,9 @@ async fn pause(
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
 ) -> AppResult<Json<GroupBuy>> {
-    Ok(Json(group_buys::set_paused(&state, &staff, id, true).await?))
+    Ok(Json(
+        group_buys::set_paused(&state, &staff, id, true).await?,
+    ))
 }
 
 /// Resumes a paused group-buy.
@@ -84,7 +86,9 @@ async fn resume(
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
 ) -> AppResult<Json<GroupBuy>> {
-    Ok(Json(group_buys::set_paused(&state, &staff, id, false).await?))
+    Ok(Json(
+        group_buys::set_paused(&state, &staff, id, false).await?,
+    ))
 }
 
 /// A member's order for a seat in a team.
@@ -163,7 +167,9 @@ async fn open_team(
     headers: HeaderMap,
     Json(req): Json<SeatRequest>,
 ) -> AppResult<Json<Joined>> {
-    Ok(Json(seat(&state, &headers, client, Target::Open(id), req).await?))
+    Ok(Json(
+        seat(&state, &headers, client, Target::Open(id), req).await?,
+    ))
 }
 
 /// Joins an open team: the member's order at the group price takes a seat. 409: `team_full`,

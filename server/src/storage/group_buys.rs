@@ -147,10 +147,12 @@ pub async fn set_status(store: &Store, id: Uuid, status: &str, actor: &str) -> A
 
 /// One group-buy.
 pub async fn get(store: &Store, id: Uuid) -> AppResult<Option<GroupBuy>> {
-    let row = sqlx::query(&format!("SELECT {BUY_COLUMNS} FROM group_buys WHERE id = $1"))
-        .bind(id.to_string())
-        .fetch_optional(store.writer())
-        .await?;
+    let row = sqlx::query(&format!(
+        "SELECT {BUY_COLUMNS} FROM group_buys WHERE id = $1"
+    ))
+    .bind(id.to_string())
+    .fetch_optional(store.writer())
+    .await?;
     row.as_ref().map(buy_from_row).transpose()
 }
 
@@ -220,15 +222,22 @@ fn team_from_row(row: &sqlx::any::AnyRow) -> AppResult<Team> {
 
 /// One team (read through the writer: right after a seat was taken).
 pub async fn team(store: &Store, id: Uuid) -> AppResult<Option<Team>> {
-    let row = sqlx::query(&format!("SELECT {TEAM_COLUMNS} FROM group_teams WHERE id = $1"))
-        .bind(id.to_string())
-        .fetch_optional(store.writer())
-        .await?;
+    let row = sqlx::query(&format!(
+        "SELECT {TEAM_COLUMNS} FROM group_teams WHERE id = $1"
+    ))
+    .bind(id.to_string())
+    .fetch_optional(store.writer())
+    .await?;
     row.as_ref().map(team_from_row).transpose()
 }
 
 /// A group-buy's open teams with seats left, soonest deadline first.
-pub async fn open_teams(store: &Store, group_buy: Uuid, now: i64, limit: i64) -> AppResult<Vec<Team>> {
+pub async fn open_teams(
+    store: &Store,
+    group_buy: Uuid,
+    now: i64,
+    limit: i64,
+) -> AppResult<Vec<Team>> {
     let rows = sqlx::query(&format!(
         "SELECT {TEAM_COLUMNS} FROM group_teams WHERE group_buy_id = $1 AND status = 'open' \
          AND deadline_at > $2 AND seats_taken < team_size ORDER BY deadline_at, id LIMIT $3"
@@ -284,10 +293,12 @@ pub async fn seats(store: &Store, team: Uuid) -> AppResult<Vec<Seat>> {
 
 /// The seat an order pays for, if any.
 pub async fn seat_of_order(store: &Store, order: Uuid) -> AppResult<Option<Seat>> {
-    let row = sqlx::query(&format!("SELECT {SEAT_COLUMNS} FROM group_members WHERE order_id = $1"))
-        .bind(order.to_string())
-        .fetch_optional(store.writer())
-        .await?;
+    let row = sqlx::query(&format!(
+        "SELECT {SEAT_COLUMNS} FROM group_members WHERE order_id = $1"
+    ))
+    .bind(order.to_string())
+    .fetch_optional(store.writer())
+    .await?;
     row.as_ref().map(seat_from_row).transpose()
 }
 
@@ -514,8 +525,7 @@ async fn take_seat_in_tx(
                         status == "filled"
                             || (status == "open"
                                 && deadline > now
-                                && col::<i64>(row, "seats_taken")?
-                                    >= col::<i64>(row, "team_size")?)
+                                && col::<i64>(row, "seats_taken")? >= col::<i64>(row, "team_size")?)
                     }
                     None => false,
                 };
@@ -629,13 +639,18 @@ pub async fn mark_paid_in_tx(tx: &mut Tx, order: Uuid, now: i64) -> AppResult<Op
         .bind(&team)
         .execute(&mut **tx)
         .await?;
-    Ok(Some(team.parse().map_err(|e: uuid::Error| {
-        AppError::Internal(e.into())
-    })?))
+    Ok(Some(
+        team.parse()
+            .map_err(|e: uuid::Error| AppError::Internal(e.into()))?,
+    ))
 }
 
 /// Marks a team filled when every seat is paid (once); answers its orders when it filled now.
-pub async fn fill_if_complete_in_tx(tx: &mut Tx, team: Uuid, now: i64) -> AppResult<Option<Vec<Uuid>>> {
+pub async fn fill_if_complete_in_tx(
+    tx: &mut Tx,
+    team: Uuid,
+    now: i64,
+) -> AppResult<Option<Vec<Uuid>>> {
     let filled = sqlx::query(
         "UPDATE group_teams SET status = 'filled', closed_at = $1 WHERE id = $2 \
          AND status = 'open' AND seats_paid = team_size",
@@ -652,10 +667,11 @@ pub async fn fill_if_complete_in_tx(tx: &mut Tx, team: Uuid, now: i64) -> AppRes
 }
 
 async fn orders_of_team_in_tx(tx: &mut Tx, team: Uuid) -> AppResult<Vec<Uuid>> {
-    let rows = sqlx::query("SELECT order_id FROM group_members WHERE team_id = $1 ORDER BY joined_at")
-        .bind(team.to_string())
-        .fetch_all(&mut **tx)
-        .await?;
+    let rows =
+        sqlx::query("SELECT order_id FROM group_members WHERE team_id = $1 ORDER BY joined_at")
+            .bind(team.to_string())
+            .fetch_all(&mut **tx)
+            .await?;
     rows.iter().map(|r| uuid_col(r, "order_id")).collect()
 }
 

@@ -159,7 +159,11 @@ pub async fn record_tracking_in_tx(tx: &mut Tx, head: &OrderHead, status: &str) 
 
 /// Records a group-buy notice ([`NoticeKind::GroupFilled`] or [`NoticeKind::GroupFailed`]) for
 /// each of `heads` (their members only, once per order and kind).
-pub async fn record_group_in_tx(tx: &mut Tx, heads: &[&OrderHead], kind: NoticeKind) -> AppResult<()> {
+pub async fn record_group_in_tx(
+    tx: &mut Tx,
+    heads: &[&OrderHead],
+    kind: NoticeKind,
+) -> AppResult<()> {
     let rows: Vec<(&OrderHead, NoticeKind)> = heads.iter().map(|h| (*h, kind)).collect();
     record_in_tx(tx, &rows).await
 }

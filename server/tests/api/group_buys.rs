@@ -30,9 +30,8 @@ pub(crate) async fn new_member(app: &TestApp, phone: &str) -> Uuid {
     .await
     .unwrap()
     {
-        storage::members::Registration::Created(m) | storage::members::Registration::Existing(m) => {
-            m.id
-        }
+        storage::members::Registration::Created(m)
+        | storage::members::Registration::Existing(m) => m.id,
         storage::members::Registration::PhoneTaken(id) => id,
     }
 }
@@ -107,7 +106,9 @@ pub(crate) async fn create_group_buy(
         "starts_at": now - chrono::Duration::hours(1), "ends_at": now + chrono::Duration::days(3),
         "stock_units": 100, "new_members_only": new_members_only,
     });
-    let (status, created) = app.post("/api/v1/group-buys", Some(&admin), body.clone()).await;
+    let (status, created) = app
+        .post("/api/v1/group-buys", Some(&admin), body.clone())
+        .await;
     assert_eq!(status, StatusCode::OK, "{created}");
     assert_eq!(created["id"], id.to_string());
     // By client id: a retry answers the same group-buy.
@@ -136,7 +137,13 @@ async fn as_member(app: &TestApp, member: Uuid, path: &str, body: Value) -> (Sta
 
 /// Opens a team: (team id, order id).
 pub(crate) async fn open_team(app: &TestApp, gb: Uuid, member: Uuid) -> (Uuid, Uuid) {
-    let (status, body) = as_member(app, member, &format!("/api/v1/group-buys/{gb}/teams"), seat_body()).await;
+    let (status, body) = as_member(
+        app,
+        member,
+        &format!("/api/v1/group-buys/{gb}/teams"),
+        seat_body(),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     (
         body["team_id"].as_str().unwrap().parse().unwrap(),
@@ -145,7 +152,13 @@ pub(crate) async fn open_team(app: &TestApp, gb: Uuid, member: Uuid) -> (Uuid, U
 }
 
 async fn join(app: &TestApp, team: Uuid, member: Uuid) -> (StatusCode, Value) {
-    as_member(app, member, &format!("/api/v1/group-teams/{team}/join"), seat_body()).await
+    as_member(
+        app,
+        member,
+        &format!("/api/v1/group-teams/{team}/join"),
+        seat_body(),
+    )
+    .await
 }
 
 async fn joined(app: &TestApp, team: Uuid, member: Uuid) -> Uuid {
@@ -155,7 +168,10 @@ async fn joined(app: &TestApp, team: Uuid, member: Uuid) -> Uuid {
 }
 
 async fn order_status(app: &TestApp, order: Uuid) -> OrderStatus {
-    storage::orders::get(&app.state.store, order).await.unwrap().status
+    storage::orders::get(&app.state.store, order)
+        .await
+        .unwrap()
+        .status
 }
 
 async fn count(app: &TestApp, sql: &str, bind: &str) -> i64 {
@@ -207,7 +223,9 @@ async fn open_join_fill_releases(app: TestApp) {
     let order_c = joined(&app, team, c).await;
 
     // Priced by the engine at the group price, with the group-buy named in the order's pricing.
-    let order = storage::orders::get(&app.state.store, order_a).await.unwrap();
+    let order = storage::orders::get(&app.state.store, order_a)
+        .await
+        .unwrap();
     assert_eq!(order.total.fen(), group_price, "{order:?}");
     let mut tx = app.state.store.begin().await.unwrap();
     let pricing: String = sqlx::Row::try_get(
@@ -226,7 +244,10 @@ async fn open_join_fill_releases(app: TestApp) {
         .post("/api/v1/orders", None, crate::orders::pickup_order(sku, 1))
         .await;
     assert_eq!(status, StatusCode::OK, "{plain}");
-    assert_eq!(plain["total"], json!(format!("{}.{:02}", price / 100, price % 100)));
+    assert_eq!(
+        plain["total"],
+        json!(format!("{}.{:02}", price / 100, price % 100))
+    );
     let lane = retail_server::app::pricing::context(
         &app.state,
         "SH001",
@@ -374,7 +395,10 @@ async fn an_expired_team_is_refunded_once(app: TestApp) {
         assert_eq!(refunds, 1);
     }
 }
-crate::both_backends!(an_expired_team_is_refunded_once, an_expired_team_is_refunded_once);
+crate::both_backends!(
+    an_expired_team_is_refunded_once,
+    an_expired_team_is_refunded_once
+);
 
 async fn the_last_seat_is_taken_once(app: TestApp) {
     let (sku, price) = stocked_sku(&app, 100).await;
@@ -447,19 +471,38 @@ async fn bad_joins_change_nothing(app: TestApp) {
 
     // The opener joining their own team.
     let body = seat_body();
-    let (status, err) = as_member(&app, a, &format!("/api/v1/group-teams/{team}/join"), body.clone()).await;
+    let (status, err) = as_member(
+        &app,
+        a,
+        &format!("/api/v1/group-teams/{team}/join"),
+        body.clone(),
+    )
+    .await;
     assert_eq!(status, StatusCode::CONFLICT, "{err}");
     assert_eq!(err["error"]["code"], "already_joined");
     let id: Uuid = body["id"].as_str().unwrap().parse().unwrap();
-    assert!(storage::orders::get(&app.state.store, id).await.is_err(), "no order placed");
-    let t = storage::group_buys::team(&app.state.store, team).await.unwrap().unwrap();
+    assert!(
+        storage::orders::get(&app.state.store, id).await.is_err(),
+        "no order placed"
+    );
+    let t = storage::group_buys::team(&app.state.store, team)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(t.seats_taken, 1);
 
     // A second member joins; a third finds it full; a retry of the second answers the same.
     let body_b = seat_body();
-    let (status, first) = as_member(&app, b, &format!("/api/v1/group-teams/{team}/join"), body_b.clone()).await;
+    let (status, first) = as_member(
+        &app,
+        b,
+        &format!("/api/v1/group-teams/{team}/join"),
+        body_b.clone(),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{first}");
-    let (status, retry) = as_member(&app, b, &format!("/api/v1/group-teams/{team}/join"), body_b).await;
+    let (status, retry) =
+        as_member(&app, b, &format!("/api/v1/group-teams/{team}/join"), body_b).await;
     assert_eq!(status, StatusCode::OK, "{retry}");
     assert_eq!(retry["id"], first["id"]);
     let c = new_member(&app, "13900370303").await;
@@ -474,13 +517,22 @@ async fn bad_joins_change_nothing(app: TestApp) {
     let (status, err) = join(&app, team2, d).await;
     assert_eq!(status, StatusCode::CONFLICT, "{err}");
     assert_eq!(err["error"]["code"], "team_closed");
-    let t2 = storage::group_buys::team(&app.state.store, team2).await.unwrap().unwrap();
+    let t2 = storage::group_buys::team(&app.state.store, team2)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(t2.seats_taken, 1);
 
     // New members only: a member who has bought before is refused.
     crate::bus::pay(&app, &order_a.to_string()).await;
     let gb_new = create_group_buy(&app, sku, (price / 2).max(1), 2, true).await;
-    let (status, err) = as_member(&app, a, &format!("/api/v1/group-buys/{gb_new}/teams"), seat_body()).await;
+    let (status, err) = as_member(
+        &app,
+        a,
+        &format!("/api/v1/group-buys/{gb_new}/teams"),
+        seat_body(),
+    )
+    .await;
     assert_eq!(status, StatusCode::CONFLICT, "{err}");
     assert_eq!(err["error"]["code"], "new_members_only");
     let e = new_member(&app, "13900370305").await;
@@ -488,7 +540,10 @@ async fn bad_joins_change_nothing(app: TestApp) {
     let (status, err) = join(&app, team3, a).await;
     assert_eq!(status, StatusCode::CONFLICT, "{err}");
     assert_eq!(err["error"]["code"], "new_members_only");
-    let g = storage::group_buys::get(&app.state.store, gb_new).await.unwrap().unwrap();
+    let g = storage::group_buys::get(&app.state.store, gb_new)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(g.units_taken, 1, "only the new member's seat");
 
     // Without a member code: 401; a paused group-buy: 409.
@@ -498,12 +553,22 @@ async fn bad_joins_change_nothing(app: TestApp) {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let admin = app.login("admin").await;
     let (status, paused) = app
-        .post(&format!("/api/v1/group-buys/{gb}/pause"), Some(&admin), json!({}))
+        .post(
+            &format!("/api/v1/group-buys/{gb}/pause"),
+            Some(&admin),
+            json!({}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{paused}");
     assert_eq!(paused["status"], "paused");
     let f = new_member(&app, "13900370306").await;
-    let (status, err) = as_member(&app, f, &format!("/api/v1/group-buys/{gb}/teams"), seat_body()).await;
+    let (status, err) = as_member(
+        &app,
+        f,
+        &format!("/api/v1/group-buys/{gb}/teams"),
+        seat_body(),
+    )
+    .await;
     assert_eq!(status, StatusCode::CONFLICT, "{err}");
     assert_eq!(err["error"]["code"], "group_buy_not_running");
 
@@ -544,11 +609,17 @@ async fn a_cancelled_seat_is_given_back(app: TestApp) {
     .await
     .unwrap();
     group_buys::sweep(&app.state).await.unwrap();
-    let t = storage::group_buys::team(&app.state.store, team).await.unwrap().unwrap();
+    let t = storage::group_buys::team(&app.state.store, team)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(t.seats_taken, 1);
     joined(&app, team, c).await;
 }
-crate::both_backends!(a_cancelled_seat_is_given_back, a_cancelled_seat_is_given_back);
+crate::both_backends!(
+    a_cancelled_seat_is_given_back,
+    a_cancelled_seat_is_given_back
+);
 
 /// In a real browser (SQLite): one shopper opens a team from the product page and pays; a
 /// second opens the team's share page, joins and pays; the team is filled and both orders are
@@ -556,8 +627,7 @@ crate::both_backends!(a_cancelled_seat_is_given_back, a_cancelled_seat_is_given_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shopper_opens_a_team_and_another_joins_from_its_page() {
     use crate::browser::{
-        browser, browser_available, click, shopper_login, start_driver, text_of, wait_path,
-        Shots,
+        browser, browser_available, click, shopper_login, start_driver, text_of, wait_path, Shots,
     };
     if !browser_available() {
         return;
@@ -589,7 +659,9 @@ async fn a_shopper_opens_a_team_and_another_joins_from_its_page() {
     assert!(card.contains("拼团"), "{card}");
     shots.take(&first, "shop-group-buy-product-360").await;
     first
-        .find(fantoccini::Locator::Css(".open-team select option[value='SH001']"))
+        .find(fantoccini::Locator::Css(
+            ".open-team select option[value='SH001']",
+        ))
         .await
         .unwrap()
         .click()
@@ -613,7 +685,9 @@ async fn a_shopper_opens_a_team_and_another_joins_from_its_page() {
         .await
         .unwrap();
     assert_eq!(text_of(&first, "#seats-left").await, "1");
-    assert!(text_of(&first, "#team-members").await.contains("138****8071"));
+    assert!(text_of(&first, "#team-members")
+        .await
+        .contains("138****8071"));
     shots.take(&first, "shop-group-team-open-360").await;
 
     // The second shopper follows the share link, logs in, joins and pays.

@@ -101,7 +101,12 @@ async fn page(
             }
         } }
     };
-    Ok(console_page(&ctx, &staff, ctx.t("拼团", "Group-buys"), body))
+    Ok(console_page(
+        &ctx,
+        &staff,
+        ctx.t("拼团", "Group-buys"),
+        body,
+    ))
 }
 
 #[derive(Debug, Deserialize)]
