@@ -367,6 +367,10 @@ async fn place_order(state: &AppState, g: &GroupBuy, req: &SeatOrder) -> AppResu
 /// seat the team fills (once), its members are told and its pickup orders announced to their
 /// stores. Answers whether the order is still held (its team has not filled).
 pub async fn order_paid(state: &AppState, order: Uuid) -> AppResult<bool> {
+    // Most paid orders are not group orders: one index read, no write transaction.
+    if !storage::group_buys::has_seat(&state.store, order).await? {
+        return Ok(false);
+    }
     let now = now_ms();
     let mut tx = state.store.begin().await?;
     let Some(team) = storage::group_buys::mark_paid_in_tx(&mut tx, order, now).await? else {

@@ -302,6 +302,17 @@ pub async fn seat_of_order(store: &Store, order: Uuid) -> AppResult<Option<Seat>
     row.as_ref().map(seat_from_row).transpose()
 }
 
+/// True when the order pays for a seat (one index read, no transaction).
+pub async fn has_seat(store: &Store, order: Uuid) -> AppResult<bool> {
+    Ok(
+        sqlx::query("SELECT 1 AS seat FROM group_members WHERE order_id = $1")
+            .bind(order.to_string())
+            .fetch_optional(store.writer())
+            .await?
+            .is_some(),
+    )
+}
+
 /// True when the order pays for a seat of a team that has not filled: it is held, not released
 /// to pickup or shipping.
 pub async fn held_in_tx(tx: &mut Tx, order: Uuid) -> AppResult<bool> {
