@@ -795,3 +795,52 @@ crate::both_backends!(
     the_console_creates_lists_and_pauses,
     the_console_creates_lists_and_pauses
 );
+
+/// The failure of a team is driven from the database: a team whose deadline passed while the
+/// server was down is failed and refunded by the restarted server's own sweeper, once.
+async fn a_team_due_while_down_is_refunded_after_a_restart(mut app: TestApp) {
+    let (sku, price) = stocked_sku(&app, 40).await;
+    let gb = create_group_buy(&app, sku, (price / 2).max(1), 2, false).await;
+    let a = new_member(&app, "13900370501").await;
+    let (team, order) = open_team(&app, gb, a).await;
+    crate::bus::pay(&app, &order.to_string()).await;
+    app.stop().await.unwrap();
+    {
+        let store = storage::Store::connect(&app.settings.database_url)
+            .await
+            .unwrap();
+        let mut tx = store.begin().await.unwrap();
+        sqlx::query("UPDATE group_teams SET deadline_at = 1 WHERE id = $1")
+            .bind(team.to_string())
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        store.close().await;
+    }
+    let app = app.restart().await;
+    retail_testkit::wait_until(
+        "the restarted server fails the team",
+        std::time::Duration::from_secs(60),
+        || async {
+            storage::group_buys::team(&app.state.store, team)
+                .await
+                .unwrap()
+                .is_some_and(|t| t.status == "failed")
+        },
+    )
+    .await;
+    assert_eq!(order_status(&app, order).await, OrderStatus::Cancelled);
+    group_buys::sweep(&app.state).await.unwrap();
+    let refunds = count(
+        &app,
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM payment_refunds WHERE order_id = $1",
+        &order.to_string(),
+    )
+    .await;
+    assert_eq!(refunds, 1);
+}
+crate::both_backends!(
+    a_team_due_while_down_is_refunded_after_a_restart,
+    a_team_due_while_down_is_refunded_after_a_restart
+);
