@@ -675,6 +675,8 @@ async fn a_shopper_opens_a_team_and_another_joins_from_its_page() {
     click(&first, "form button").await;
     click(&first, "#return").await;
     wait_path(&first, "/orders/").await;
+    assert!(text_of(&first, "#group-order").await.contains("拼团订单"));
+    shots.take(&first, "shop-group-order-paid-360").await;
     let seat = storage::group_buys::seat_of_order(&app.state.store, order_a)
         .await
         .unwrap()
