@@ -183,6 +183,16 @@ pub fn check_lines(lines: &[(Uuid, i64)], max_qty: i64) -> AppResult<()> {
 
 /// Prices and places an online order.
 pub async fn place(state: &AppState, req: Checkout) -> AppResult<OrderPlaced> {
+    place_with(state, req, &[]).await
+}
+
+/// [`place`] with promotions offered to this basket alone (a group-buy's price: see
+/// [`pricing::quote_for_order_with`]).
+pub async fn place_with(
+    state: &AppState,
+    req: Checkout,
+    extra: &[retail_domain::pricing::Promotion],
+) -> AppResult<OrderPlaced> {
     admit_order(state, &req.client, req.member_id)?;
     retail_domain::ids::require_v7(req.id).map_err(|e| AppError::field("id", e.to_string()))?;
     check_lines(&req.lines, state.settings.orders.max_line_qty)?;
@@ -253,6 +263,7 @@ pub async fn place(state: &AppState, req: Checkout) -> AppResult<OrderPlaced> {
             delivery,
         },
         req,
+        extra,
     )
     .await
 }
@@ -299,6 +310,7 @@ pub async fn place_scan_and_go(
             created_by: "scan-and-go".into(),
             client,
         },
+        &[],
     )
     .await
 }
@@ -318,7 +330,12 @@ struct Placement {
 
 /// Prices the basket with the engine at the placement's location and places the order through
 /// the intake.
-async fn price_and_place(state: &AppState, p: Placement, req: Checkout) -> AppResult<OrderPlaced> {
+async fn price_and_place(
+    state: &AppState,
+    p: Placement,
+    req: Checkout,
+    extra: &[retail_domain::pricing::Promotion],
+) -> AppResult<OrderPlaced> {
     let Placement {
         id,
         prefix,
@@ -329,7 +346,7 @@ async fn price_and_place(state: &AppState, p: Placement, req: Checkout) -> AppRe
         pickup_code,
         delivery,
     } = p;
-    let quote = pricing::quote_for_order(
+    let quote = pricing::quote_for_order_with(
         state,
         &BasketRequest {
             location: location_id.clone(),
@@ -340,6 +357,7 @@ async fn price_and_place(state: &AppState, p: Placement, req: Checkout) -> AppRe
             coupons: req.coupons.clone(),
             points_to_redeem: req.points_to_redeem,
         },
+        extra,
     )
     .await?;
     let basket = &quote.basket;

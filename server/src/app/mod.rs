@@ -20,6 +20,7 @@ pub mod device_events;
 pub mod devices;
 pub mod edge;
 pub mod events;
+pub mod group_buys;
 pub mod group_commit;
 pub mod lane_payments;
 pub mod lane_sales;

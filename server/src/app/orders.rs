@@ -143,6 +143,23 @@ pub async fn move_in_tx(
         Err(TransitionError::AlreadyIn(_)) => return Ok(false),
         Err(err) => return Err(AppError::conflict("invalid_transition", err.to_string())),
     }
+    if head.channel == Channel::Online
+        && matches!(
+            to,
+            OrderStatus::ReadyForPickup
+                | OrderStatus::PickedUp
+                | OrderStatus::Shipped
+                | OrderStatus::Delivered
+                | OrderStatus::Completed
+        )
+        && storage::group_buys::held_in_tx(tx, id).await?
+    {
+        // A group-buy order waits for its team to fill (app::group_buys).
+        return Err(AppError::conflict(
+            "group_pending",
+            "this group-buy order is held until its team fills",
+        ));
+    }
     let lines = storage::orders::lines_in_tx(tx, id).await?;
     let ref_id = id.to_string();
     let effect = match (head.status, to) {

@@ -642,8 +642,10 @@ async fn take_lane_paid(
     }
 }
 
-/// After an order is paid: the event `order_paid` is recorded, the store hears of a pickup order, and the order's other pending
-/// provider payments (the shopper tried another provider first) are closed at their providers.
+/// After an order is paid: the event `order_paid` is recorded, a group-buy order's seat is paid
+/// (its team may fill), the store hears of a pickup order (a group-buy order only once its team
+/// filled), and the order's other pending provider payments (the shopper tried another provider
+/// first) are closed at their providers.
 pub async fn after_paid(state: &AppState, head: &OrderHead, paid: uuid::Uuid) {
     crate::app::events::record(
         state,
@@ -656,7 +658,16 @@ pub async fn after_paid(state: &AppState, head: &OrderHead, paid: uuid::Uuid) {
         .member(head.member_id)
         .store(head.location_id.clone())],
     );
-    if head.fulfilment == Fulfilment::Pickup && state.bus.is_some() {
+    // A group-buy order's seat is paid now; the order stays held (the store not told) until its
+    // team fills (`app::group_buys`).
+    let held = match super::group_buys::order_paid(state, head.id).await {
+        Ok(held) => held,
+        Err(err) => {
+            tracing::warn!(order = %head.order_no, error = %err, "recording a group-buy payment failed; the sweeper catches up");
+            false
+        }
+    };
+    if head.fulfilment == Fulfilment::Pickup && state.bus.is_some() && !held {
         match storage::orders::get(&state.store, head.id).await {
             Ok(order) => announce(state, &order, "created").await,
             Err(err) => {

@@ -299,7 +299,7 @@ pub fn pricing_error(err: PricingError) -> AppError {
 /// member and coupons. Unknown or off-shelf SKUs, foreign or used coupons and impossible point
 /// amounts are refused with a field error; nothing is changed.
 pub async fn quote(state: &AppState, req: &BasketRequest) -> AppResult<Quote> {
-    quote_with(state, req, None, MemberRead::Fresh).await
+    quote_with(state, req, None, MemberRead::Fresh, &[]).await
 }
 
 /// [`quote`] for placing an order: the member's tier and points balance may be up to one cache
@@ -307,7 +307,20 @@ pub async fn quote(state: &AppState, req: &BasketRequest) -> AppResult<Quote> {
 /// order writer checks the points redeemed against the balance again, in the order's
 /// transaction.
 pub async fn quote_for_order(state: &AppState, req: &BasketRequest) -> AppResult<Quote> {
-    quote_with(state, req, None, MemberRead::Cached).await
+    quote_with(state, req, None, MemberRead::Cached, &[]).await
+}
+
+/// [`quote_for_order`] with promotions that are not in the location's context but apply to this
+/// basket alone: a group-buy's price (拼团价, [`crate::app::group_buys`]), offered only to the
+/// member opening or joining a team. The engine prices it like any sale-price promotion (the
+/// lowest unit price wins, its explanation is on the result), so the group price is a price the
+/// engine gives; it is never in a lane's context, so a lane never applies it.
+pub async fn quote_for_order_with(
+    state: &AppState,
+    req: &BasketRequest,
+    extra: &[retail_domain::pricing::Promotion],
+) -> AppResult<Quote> {
+    quote_with(state, req, None, MemberRead::Cached, extra).await
 }
 
 /// How a quote reads the member.
@@ -350,6 +363,7 @@ async fn quote_with(
     req: &BasketRequest,
     given_coupons: Option<Vec<retail_domain::pricing::Coupon>>,
     member_read: MemberRead,
+    extra: &[retail_domain::pricing::Promotion],
 ) -> AppResult<Quote> {
     let ids: Vec<Uuid> = req.lines.iter().map(|(id, _)| *id).collect();
     let skus = sku_records(state, &req.location, &ids).await?;
@@ -402,9 +416,10 @@ async fn quote_with(
             ))
         }
     };
-    let input = cached
+    let mut input = cached
         .context
         .input(lines, member, coupons, req.points_to_redeem, Utc::now());
+    input.promotions.extend(extra.iter().cloned());
     let basket = price_basket(&input).map_err(pricing_error)?;
     let mut flash_claims = Vec::new();
     for line in &basket.lines {
@@ -461,6 +476,6 @@ pub async fn check_lane_sale(
         .filter(|c| sale.coupons.contains(&c.id))
         .map(|c| c.to_engine())
         .collect();
-    let quote = quote_with(state, &request, Some(coupons), MemberRead::Fresh).await?;
+    let quote = quote_with(state, &request, Some(coupons), MemberRead::Fresh, &[]).await?;
     Ok((quote.basket.total != sale.total).then_some(quote.basket.total))
 }

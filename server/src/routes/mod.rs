@@ -21,6 +21,7 @@ pub mod delivery;
 pub mod devices;
 pub mod edge;
 pub mod events;
+pub mod group_buys;
 pub mod health;
 pub mod lane_payments;
 pub mod locations;
@@ -247,6 +248,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(search_words::router())
         .merge(member_perks::router())
         .merge(events::router())
+        .merge(group_buys::router())
         .merge(audit::router());
     let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)

@@ -704,11 +704,13 @@ pub async fn tracking_events(store: &Store, order: Uuid) -> AppResult<Vec<Tracki
 }
 
 /// Paid delivery orders waiting to be shipped from `location` (`None`: every location), oldest
-/// first: the pick-and-pack list.
+/// first: the pick-and-pack list (group-buy orders only once their team filled).
 pub async fn to_ship(store: &Store, location: Option<&str>) -> AppResult<Vec<Uuid>> {
     let rows = sqlx::query(
         "SELECT id FROM orders WHERE fulfilment = 'delivery' AND status = 'paid' \
-         AND ($1 IS NULL OR location_id = $1) ORDER BY created_at, id",
+         AND ($1 IS NULL OR location_id = $1) AND NOT EXISTS (SELECT 1 FROM group_members gm \
+         JOIN group_teams gt ON gt.id = gm.team_id WHERE gm.order_id = orders.id \
+         AND gt.status <> 'filled') ORDER BY created_at, id",
     )
     .bind(location)
     .fetch_all(store.reader())

@@ -29,6 +29,7 @@ pub mod demo;
 pub mod devices;
 pub mod edge;
 pub mod events;
+pub mod group_buys;
 pub mod lane_payments;
 pub mod locations;
 pub mod media;
@@ -228,6 +229,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         36,
         "member perks",
         include_str!("../../../migrations/0036_member_perks.sql"),
+    ),
+    (
+        37,
+        "group buys",
+        include_str!("../../../migrations/0037_group_buys.sql"),
     ),
     (
         38,

@@ -30,6 +30,10 @@ pub enum NoticeKind {
     OutForDelivery,
     /// The carrier reported a problem with the parcel (a tracking event).
     DeliveryProblem,
+    /// The order's group-buy team (拼团) filled: the order goes on to fulfilment.
+    GroupFilled,
+    /// The order's group-buy team did not fill in time: the order is cancelled and refunded.
+    GroupFailed,
 }
 
 impl NoticeKind {
@@ -44,6 +48,8 @@ impl NoticeKind {
             Self::Refunded => "refunded",
             Self::OutForDelivery => "out_for_delivery",
             Self::DeliveryProblem => "delivery_exception",
+            Self::GroupFilled => "group_filled",
+            Self::GroupFailed => "group_failed",
         }
     }
 
@@ -57,6 +63,8 @@ impl NoticeKind {
             "refunded" => Self::Refunded,
             "out_for_delivery" => Self::OutForDelivery,
             "delivery_exception" => Self::DeliveryProblem,
+            "group_filled" => Self::GroupFilled,
+            "group_failed" => Self::GroupFailed,
             _ => return None,
         })
     }
@@ -147,6 +155,17 @@ pub async fn record_tracking_in_tx(tx: &mut Tx, head: &OrderHead, status: &str) 
         Some(kind) if head.channel == Channel::Online => record_in_tx(tx, &[(head, kind)]).await,
         _ => Ok(()),
     }
+}
+
+/// Records a group-buy notice ([`NoticeKind::GroupFilled`] or [`NoticeKind::GroupFailed`]) for
+/// each of `heads` (their members only, once per order and kind).
+pub async fn record_group_in_tx(
+    tx: &mut Tx,
+    heads: &[&OrderHead],
+    kind: NoticeKind,
+) -> AppResult<()> {
+    let rows: Vec<(&OrderHead, NoticeKind)> = heads.iter().map(|h| (*h, kind)).collect();
+    record_in_tx(tx, &rows).await
 }
 
 /// Writes one notice per order and kind (one multi-row insert; none for an order without a

@@ -539,6 +539,15 @@ fn head_from_row(row: &sqlx::any::AnyRow) -> AppResult<OrderHead> {
     })
 }
 
+/// True when the order exists (read inside a transaction).
+pub async fn exists_in_tx(tx: &mut Tx, id: Uuid) -> AppResult<bool> {
+    Ok(sqlx::query("SELECT 1 AS found FROM orders WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_optional(&mut **tx)
+        .await?
+        .is_some())
+}
+
 /// Reads (and on PostgreSQL locks) an order's header inside a transaction.
 pub async fn lock_head(tx: &mut Tx, store: &Store, id: Uuid) -> AppResult<OrderHead> {
     let sql = format!(

@@ -541,7 +541,7 @@ async fn csv_import_with_a_bad_line_imports_nothing_and_cashiers_stay_out() {
     cashier.close().await.unwrap();
 }
 
-async fn shopper_login(phone: &Client, app: &TestApp, number: &str, back: &str) {
+pub(crate) async fn shopper_login(phone: &Client, app: &TestApp, number: &str, back: &str) {
     phone
         .goto(&format!("{}/login?back={back}", app.url))
         .await

@@ -20,6 +20,7 @@ mod delivery;
 mod edge;
 mod events;
 mod fuzz;
+mod group_buys;
 mod http_safety;
 mod lane_code_pay;
 mod lane_pay;

@@ -47,6 +47,7 @@ pub mod dashboard;
 pub mod delivery;
 pub mod devices;
 pub mod fulfilment;
+pub mod group_buys;
 pub mod member_perks;
 pub mod members;
 pub mod orders;
@@ -80,6 +81,7 @@ pub fn router() -> Router<AppState> {
         .merge(after_sales::router())
         .merge(search_words::router())
         .merge(member_perks::router())
+        .merge(group_buys::router())
         .merge(reviews::router())
         .merge(analytics::router())
 }

@@ -411,6 +411,8 @@ struct ProductParams {
     voted: Option<Uuid>,
     /// Why a vote was refused (a code, see [`crate::web::review_text::error_text`]).
     review_error: Option<String>,
+    /// Why opening a group-buy team was refused (a code, see [`super::group_refusal_text`]).
+    error: Option<String>,
 }
 
 /// Reviews on one page of the product page.
@@ -608,8 +610,10 @@ async fn product(
             }?;
             Some((price, sale.total_qty - sale.sold_qty, p.promotion.ends_at))
         });
+    let group_buys = crate::app::group_buys::running_for_sku(&state, chosen.id).await?;
     let body = html! {
         @if p.added.is_some() { div.notice.ok { (ctx.t("已加入购物车", "Added to cart")) " · " a href="/cart" data-track="checkout" { (ctx.t("去结算", "Check out")) } } }
+        @if let Some(code) = &p.error { div.notice.err role="alert" #group-error { (super::group_refusal_text(&ctx, code)) } }
         div.card {
             @if images.is_empty() {
                 div.tile style="min-height:0" { div.ph style="height:160px;font-size:56px" { (name.chars().next().unwrap_or('·')) } }
@@ -639,6 +643,33 @@ async fn product(
             @if !detail.description.is_empty() { div.description { (formatted(&detail.description)) } }
             button.btn.secondary #share type="button" data-track="share" data-track-sku=(chosen.id)
                 data-share data-share-done=(ctx.t("链接已复制", "Link copied")) { (ctx.t("分享", "Share")) }
+        }
+        @for running in &group_buys {
+            div.card.group-buy data-group-buy=(running.group_buy.id) {
+                b { (ctx.t("拼团 ", "Group-buy ")) } span.price.group-price { (yuan(running.group_buy.group_price.fen())) }
+                " · " (running.group_buy.team_size) (ctx.t("人团", "-member team"))
+                " · " span.muted { (ctx.t("会员专享，线上下单", "Members only, online orders")) }
+                @if running.open_teams.is_empty() {
+                    p.muted { (ctx.t("暂无进行中的团，来开一个吧。", "No open team yet: open one.")) }
+                } @else {
+                    ul.open-teams { @for t in &running.open_teams {
+                        li { a href={ "/group/" (t.id) } {
+                            (ctx.t("还差 ", "")) (t.team_size - t.seats_taken) (ctx.t(" 人", " seats left"))
+                            " · " span.countdown data-countdown=(t.deadline_at.timestamp_millis()) { "--:--:--" }
+                            " · " (ctx.t("去参团", "join"))
+                        } }
+                    } }
+                }
+                form.row.open-team method="post" action="/group/open" {
+                    (ctx.csrf_field())
+                    input type="hidden" name="id" value=(Uuid::now_v7());
+                    input type="hidden" name="group_buy" value=(running.group_buy.id);
+                    select name="store" aria-label=(ctx.t("自提门店", "Pickup store")) { @for s in &stores {
+                        option value=(s.location_id) selected[pickup_store.as_deref() == Some(s.location_id.as_str())] { (ctx.lang.pick(&s.name_zh, &s.name_en)) }
+                    } }
+                    button.btn type="submit" { (ctx.t("发起拼团", "Open a team")) }
+                }
+            }
         }
         div.card {
             b { (ctx.t("规格", "Options")) }

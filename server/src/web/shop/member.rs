@@ -620,6 +620,22 @@ fn notice_text(
                 format!("The carrier reported a problem with order {no}: see its tracking, or ask for a refund on its page.")
             },
         ),
+        K::GroupFilled => (
+            ctx.t("拼团成功", "Group-buy team filled"),
+            if ctx.lang == Lang::Zh {
+                format!("订单 {no} 的拼团已成团，将按时发货或备货自提。")
+            } else {
+                format!("The team of order {no} is full: the order goes on to fulfilment.")
+            },
+        ),
+        K::GroupFailed => (
+            ctx.t("拼团失败", "Group-buy team failed"),
+            if ctx.lang == Lang::Zh {
+                format!("订单 {no} 的拼团未能按时成团，订单已取消，款项将原路退回。")
+            } else {
+                format!("The team of order {no} did not fill in time: the order is cancelled and refunded the way it was paid.")
+            },
+        ),
     }
 }
 

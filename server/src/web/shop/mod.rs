@@ -37,6 +37,7 @@ pub mod browse;
 pub mod cart;
 pub mod checkout;
 pub mod coupons;
+pub mod group;
 pub mod member;
 pub mod orders;
 pub mod perks;
@@ -60,6 +61,7 @@ pub fn router() -> Router<AppState> {
         .merge(balance::router())
         .merge(addresses::router())
         .merge(perks::router())
+        .merge(group::router())
 }
 
 /// Where delivery prices are shown from before an address is known (the first warehouse; see
@@ -122,6 +124,37 @@ pub fn require_member(session: Option<&WebSession>, back: &str) -> WebResult<(Uu
             super::urlencode(back)
         ))),
     }
+}
+
+/// What a group-buy refusal code (`team_full`, `already_joined`, …) says to the shopper.
+pub fn group_refusal_text(ctx: &Ctx, code: &str) -> String {
+    match code {
+        "team_full" => ctx.t(
+            "该团已满员，可以自己开团。",
+            "This team is full: open one of your own.",
+        ),
+        "team_closed" => ctx.t("该团已结束。", "This team has closed."),
+        "already_joined" => ctx.t("你已在该团中。", "You are in this team already."),
+        "group_buy_sold_out" => ctx.t("拼团库存已售罄。", "The group-buy has sold out."),
+        "group_buy_limit" => ctx.t(
+            "已达到每人限购数量。",
+            "You have reached the per-member limit.",
+        ),
+        "group_buy_not_running" => ctx.t("拼团活动未在进行中。", "The group-buy is not running."),
+        "new_members_only" => ctx.t(
+            "该拼团仅限新会员参加。",
+            "This group-buy is for new members only.",
+        ),
+        "out_of_stock" => ctx.t(
+            "门店库存不足，请换个门店。",
+            "Not enough stock at that store: choose another.",
+        ),
+        _ => ctx.t(
+            "暂时无法参团，请稍后再试。",
+            "Could not join right now; please try again.",
+        ),
+    }
+    .to_owned()
 }
 
 /// The member centre's link to the message centre, with the unread count.

@@ -197,7 +197,25 @@ async fn order(
     } else {
         (None, Vec::new())
     };
+    // A group-buy order: its team (held until the team fills).
+    let group_team = match storage::group_buys::seat_of_order(&state.store, order.id).await? {
+        Some(seat) => storage::group_buys::team(&state.store, seat.team_id).await?,
+        None => None,
+    };
+    // No pickup code while the team has not filled: the order is not released to the store.
+    let pickup_qr = pickup_qr.filter(|_| group_team.as_ref().is_none_or(|t| t.status == "filled"));
     let body = html! {
+        @if let Some(team) = &group_team {
+            div.card #group-order data-team-status=(team.status) {
+                b { (ctx.t("拼团订单", "Group-buy order")) } " · "
+                @match team.status.as_str() {
+                    "filled" => { (ctx.t("已成团", "team filled")) }
+                    "failed" => { (ctx.t("未成团，已取消并原路退款", "team not filled: cancelled and refunded")) }
+                    _ => { (ctx.t("还差 ", "")) (team.team_size - team.seats_paid) (ctx.t(" 人成团，成团后发货或备货", " more to pay; fulfilled once the team fills")) }
+                }
+                " · " a #group-team-link href={ "/group/" (team.id) } { (ctx.t("查看拼团 / 邀请好友", "See the team / invite friends")) }
+            }
+        }
         div.card {
             div.spread { b { (order.order_no) } span class={ "status " (order.status.as_str()) } { (status_label(ctx.lang, order.status.as_str())) } }
             p.muted {
