@@ -160,6 +160,71 @@ pub struct ClaimRequest {
     pub member_code: String,
 }
 
+/// The most points a coupon may cost in the points mall.
+pub const MAX_POINTS_PRICE: i64 = 1_000_000;
+
+/// Head office puts a coupon template in the points mall at `price` points (1 to
+/// [`MAX_POINTS_PRICE`], 422 on `points_price` otherwise) or takes it out (`None`); 403 for
+/// anyone else, 404 for no such template. Audited.
+pub async fn set_points_price(
+    state: &AppState,
+    staff: &crate::actor::StaffActor,
+    template: Uuid,
+    price: Option<i64>,
+) -> AppResult<()> {
+    staff.require(&[crate::actor::Role::HeadOfficeAdmin])?;
+    if let Some(p) = price {
+        if !(1..=MAX_POINTS_PRICE).contains(&p) {
+            return Err(AppError::field(
+                "points_price",
+                format!("1 to {MAX_POINTS_PRICE} points, or null to take it out"),
+            ));
+        }
+    }
+    storage::coupons::set_points_price(&state.store, template, price, &staff.actor()).await
+}
+
+/// The points mall (积分商城): coupons members buy with points, cheapest first.
+pub async fn points_mall(state: &AppState) -> AppResult<Vec<storage::coupons::MallItem>> {
+    storage::coupons::points_mall(&state.store).await
+}
+
+/// A member buys one coupon of `template` with points, by the client's `coupon_id` (UUIDv7):
+/// in one transaction the points are taken (`redeem` row, ref `mall:{coupon_id}`; 409
+/// `insufficient_points`) and the coupon issued (its stock and per-member limit checked: 409
+/// `coupon_sold_out`, `coupon_limit`, `coupon_ended`), so neither happens without the other. 409
+/// `not_in_points_mall` for a template without a points price. A retry with the same coupon id
+/// answers the coupon and takes nothing more.
+pub async fn redeem_with_points(
+    state: &AppState,
+    template: Uuid,
+    member_id: Uuid,
+    coupon_id: Uuid,
+) -> AppResult<CouponView> {
+    retail_domain::ids::require_v7(coupon_id)
+        .map_err(|e| AppError::field("coupon_id", e.to_string()))?;
+    let mut tx = state.store.begin().await?;
+    let Some(price) = storage::coupons::points_price_in_tx(&mut tx, template).await? else {
+        return Err(AppError::conflict(
+            "not_in_points_mall",
+            "this coupon is not in the points mall",
+        ));
+    };
+    storage::members::redeem_in_tx(
+        &mut tx,
+        state.store.dialect(),
+        member_id,
+        price,
+        &format!("mall:{coupon_id}"),
+        &format!("member:{member_id}"),
+    )
+    .await?;
+    let coupon =
+        storage::coupons::issue(&mut tx, template, member_id, coupon_id, "points_mall").await?;
+    tx.commit().await?;
+    Ok(coupon)
+}
+
 /// A member claims a coupon of template `id` from the coupon centre (the API and the shop both
 /// come here): only centre templates, once their window opened, while stock lasts, up to the
 /// per-member limit. A retry (same coupon id) answers the coupon claimed first.

@@ -31,6 +31,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(issue))
         .routes(routes!(coupon_centre))
         .routes(routes!(claim))
+        .routes(routes!(points_mall))
+        .routes(routes!(set_points_price))
+        .routes(routes!(redeem))
         .routes(routes!(member_coupons))
         .routes(routes!(lane_member_coupons))
 }
@@ -128,6 +131,56 @@ async fn claim(
         .map_err(|e| AppError::field("coupon_id", e.to_string()))?;
     let member_id = checkout::member_from_code(&state, &req.member_code)?;
     claim_coupon(&state, id, member_id, req.coupon_id)
+        .await
+        .map(Json)
+}
+
+/// The points mall (积分商城): coupons members buy with points, cheapest first (public).
+#[utoipa::path(get, path = "/points-mall", tag = "coupons",
+    responses((status = 200, body = [storage::coupons::MallItem])))]
+async fn points_mall(
+    State(state): State<AppState>,
+) -> AppResult<Json<Vec<storage::coupons::MallItem>>> {
+    Ok(Json(crate::app::coupons::points_mall(&state).await?))
+}
+
+/// A template's price in the points mall.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PointsPrice {
+    /// Points one coupon costs (1–1,000,000); `null` takes it out of the mall.
+    pub points_price: Option<i64>,
+}
+
+/// Puts a coupon template in the points mall or takes it out (head office; audited).
+#[utoipa::path(put, path = "/coupon-templates/{id}/points-price", tag = "coupons", security(("staff" = [])),
+    params(("id" = Uuid, Path, description = "template id")), request_body = PointsPrice,
+    responses((status = 200, body = [storage::coupons::MallItem]), (status = 403, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+async fn set_points_price(
+    staff: StaffActor,
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    Json(req): Json<PointsPrice>,
+) -> AppResult<Json<Vec<storage::coupons::MallItem>>> {
+    crate::app::coupons::set_points_price(&state, &staff, id, req.points_price).await?;
+    Ok(Json(crate::app::coupons::points_mall(&state).await?))
+}
+
+/// Buys one coupon of a points-mall template with the member's points (member code in the body,
+/// as a claim): points taken and coupon issued together; 409 `insufficient_points`,
+/// `not_in_points_mall`, `coupon_sold_out`, `coupon_limit`. A retry with the same `coupon_id`
+/// answers the coupon and takes nothing more.
+#[utoipa::path(post, path = "/coupon-templates/{id}/redeem", tag = "coupons",
+    params(("id" = Uuid, Path, description = "template id")), request_body = ClaimRequest,
+    responses((status = 200, body = CouponView), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+async fn redeem(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    Json(req): Json<ClaimRequest>,
+) -> AppResult<Json<CouponView>> {
+    let member_id = checkout::member_from_code(&state, &req.member_code)?;
+    crate::app::coupons::redeem_with_points(&state, id, member_id, req.coupon_id)
         .await
         .map(Json)
 }

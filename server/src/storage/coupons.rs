@@ -295,6 +295,80 @@ pub async fn templates(
     .await
 }
 
+/// A coupon in the points mall: its template and its price in points.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct MallItem {
+    /// The template.
+    pub template: TemplateView,
+    /// Points one coupon costs.
+    pub points_price: i64,
+}
+
+/// The points mall: templates with a points price that can be issued now (not ended, inside
+/// their window), cheapest first.
+pub async fn points_mall(store: &Store) -> AppResult<Vec<MallItem>> {
+    sqlx::query(
+        "SELECT * FROM coupon_templates WHERE points_price IS NOT NULL AND ended_at IS NULL \
+         AND valid_from <= $1 AND valid_until > $1 ORDER BY points_price, id",
+    )
+    .bind(now_ms())
+    .fetch_all(store.reader())
+    .await?
+    .iter()
+    .map(|row| {
+        Ok(MallItem {
+            template: template_from_row(row)?,
+            points_price: col(row, "points_price")?,
+        })
+    })
+    .collect()
+}
+
+/// A template's points price (none: not in the points mall).
+pub async fn points_price_in_tx(tx: &mut Tx, template: Uuid) -> AppResult<Option<i64>> {
+    let row = sqlx::query("SELECT points_price FROM coupon_templates WHERE id = $1")
+        .bind(template.to_string())
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(row
+        .map(|r| col::<Option<i64>>(&r, "points_price"))
+        .transpose()?
+        .flatten())
+}
+
+/// Puts a template in the points mall at `price` points, or takes it out (`None`); audited as
+/// `coupon_template.points_price`. 404 for no such template.
+pub async fn set_points_price(
+    store: &Store,
+    template: Uuid,
+    price: Option<i64>,
+    actor: &str,
+) -> AppResult<()> {
+    let mut tx = store.begin().await?;
+    let done = sqlx::query("UPDATE coupon_templates SET points_price = $2 WHERE id = $1")
+        .bind(template.to_string())
+        .bind(price)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if done == 0 {
+        return Err(AppError::not_found(format!(
+            "coupon template {template} not found"
+        )));
+    }
+    super::audit::record(
+        &mut tx,
+        actor,
+        "coupon_template.points_price",
+        "coupon_template",
+        &template.to_string(),
+        serde_json::json!({"points_price": price}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// The template `id`, if there is one.
 pub async fn template_by_id(store: &Store, id: Uuid) -> AppResult<Option<TemplateView>> {
     sqlx::query("SELECT * FROM coupon_templates WHERE id = $1")

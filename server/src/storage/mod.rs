@@ -245,6 +245,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "account notices",
         include_str!("../../../migrations/0039_account_notices.sql"),
     ),
+    (
+        40,
+        "points mall",
+        include_str!("../../../migrations/0040_points_mall.sql"),
+    ),
 ];
 
 /// The central database.

@@ -72,6 +72,25 @@ async fn checkins_at_once(app: &TestApp, member: Uuid, n: usize) -> Vec<(StatusC
     answers
 }
 
+/// A staff-issued coupon template (¥`yuan` off, no threshold) valid for `days` more days.
+async fn coupon_template(app: &TestApp, name: &str, yuan: &str, days: i64, limit: i64) -> Uuid {
+    let admin = app.login("admin").await;
+    let id = retail_domain::ids::new_id();
+    let (status, body) = app
+        .post(
+            "/api/v1/coupon-templates",
+            Some(&admin),
+            json!({"id": id,
+                "terms": {"name_zh": name, "name_en": name, "rule": {"kind": "no_threshold", "amount": yuan},
+                    "stacks_with_promotions": true},
+                "issue_on": "staff", "valid_from": chrono::Utc::now() - chrono::Duration::hours(1),
+                "valid_until": chrono::Utc::now() + chrono::Duration::days(days), "per_member_limit": limit}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    id
+}
+
 async fn exec(app: &TestApp, sql: &str, binds: &[&str]) {
     let mut tx = app.state.store.begin().await.unwrap();
     let mut q = sqlx::query(sql);
@@ -218,19 +237,7 @@ async fn birthdays_once_a_year_in_their_month(app: TestApp) {
     let admin = app.login("admin").await;
     let manager = app.login("mgr.sh001").await;
     // Head office names a birthday coupon (¥5 off).
-    let template = retail_domain::ids::new_id();
-    let (status, body) = app
-        .post(
-            "/api/v1/coupon-templates",
-            Some(&admin),
-            json!({"id": template,
-                "terms": {"name_zh": "生日券", "name_en": "Birthday coupon",
-                    "rule": {"kind": "no_threshold", "amount": "5.00"}, "stacks_with_promotions": true},
-                "issue_on": "staff", "valid_from": chrono::Utc::now() - chrono::Duration::hours(1),
-                "valid_until": chrono::Utc::now() + chrono::Duration::days(60), "per_member_limit": 5}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    let template = coupon_template(&app, "生日券", "5.00", 60, 5).await;
     let (_, mut rules) = app.get("/api/v1/member-perks/rules", Some(&admin)).await;
     rules["birthday_coupon_template_id"] = json!(template);
     let (status, _) = app
@@ -388,16 +395,7 @@ async fn members_are_told_of_coupons_about_to_expire(app: TestApp) {
     let mut b = shopper(&app, "13900180021").await;
     let member = member_of(&app, "13900180021").await;
     for (days, name) in [(2, "两天后过期券"), (10, "十天后过期券")] {
-        let id = retail_domain::ids::new_id();
-        let body = json!({"id": id,
-            "terms": {"name_zh": name, "name_en": "Expiring", "rule": {"kind": "no_threshold", "amount": "3.00"},
-                "stacks_with_promotions": true},
-            "issue_on": "staff", "valid_from": chrono::Utc::now() - chrono::Duration::hours(1),
-            "valid_until": chrono::Utc::now() + chrono::Duration::days(days), "per_member_limit": 5});
-        let (status, created) = app
-            .post("/api/v1/coupon-templates", Some(&admin), body)
-            .await;
-        assert_eq!(status, StatusCode::OK, "{created}");
+        let id = coupon_template(&app, name, "3.00", days, 5).await;
         crate::pricing::issue_coupon(&app, &admin, id, member).await;
     }
     let told = retail_server::app::account_notices::tell_expiring_coupons(&app.state)
@@ -440,4 +438,121 @@ async fn members_are_told_of_coupons_about_to_expire(app: TestApp) {
 crate::both_backends!(
     members_are_told_of_coupons_about_to_expire,
     members_are_told_of_coupons_about_to_expire
+);
+
+/// The points mall: head office prices a coupon in points; a member without enough points buys
+/// nothing, one with enough buys it (points taken and coupon issued together, a retry takes
+/// nothing more), and a coupon over its per-member limit takes no points.
+async fn points_buy_coupons_in_the_points_mall(app: TestApp) {
+    let admin = app.login("admin").await;
+    let manager = app.login("mgr.sh001").await;
+    let template = coupon_template(&app, "积分兑换10元券", "10.00", 30, 1).await;
+    let price_path = format!("/api/v1/coupon-templates/{template}/points-price");
+    let (status, _) = app
+        .put(&price_path, Some(&manager), json!({"points_price": 50}))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = app
+        .put(&price_path, Some(&admin), json!({"points_price": 0}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, mall) = app
+        .put(&price_path, Some(&admin), json!({"points_price": 50}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{mall}");
+    let (_, listed) = app.get("/api/v1/points-mall", None).await;
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["template"]["id"] == json!(template) && i["points_price"] == 50),
+        "{listed}"
+    );
+
+    let phone = "13900180031";
+    let mut b = shopper(&app, phone).await;
+    let member = member_of(&app, phone).await;
+    let balance = || async {
+        storage::members::points_balance(&app.state.store, member)
+            .await
+            .unwrap()
+    };
+    let start = balance().await;
+    let coupons = || async {
+        storage::coupons::usable(&app.state.store, member)
+            .await
+            .unwrap()
+            .len()
+    };
+    let held = coupons().await;
+    // Not enough points (a new member has fewer than 50 beyond the sign-up gifts): nothing.
+    if start < 50 {
+        let page = b.get("/points-mall").await;
+        let coupon_id = between(&page.body, "name=\"coupon_id\" value=\"", "\"").to_owned();
+        let refused = b
+            .post_csrf(
+                &format!("/points-mall/{template}/redeem"),
+                &[("coupon_id", &coupon_id)],
+            )
+            .await;
+        assert_eq!(
+            refused.location.as_deref(),
+            Some("/points-mall?error=insufficient_points")
+        );
+        assert_eq!((balance().await, coupons().await), (start, held));
+    }
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/members/{member}/points/adjustments"),
+            Some(&admin),
+            json!({"id": retail_domain::ids::new_id(), "delta": 100, "reason": "积分商城测试"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let before = balance().await;
+    let page = b.get("/points-mall").await;
+    assert!(
+        page.body.contains("积分兑换10元券") && page.body.contains("50 积分"),
+        "{}",
+        page.body
+    );
+    let coupon_id = between(&page.body, "name=\"coupon_id\" value=\"", "\"").to_owned();
+    let bought = b
+        .post_csrf(
+            &format!("/points-mall/{template}/redeem"),
+            &[("coupon_id", &coupon_id)],
+        )
+        .await;
+    assert_eq!(bought.location.as_deref(), Some("/points-mall?done=1"));
+    assert_eq!((balance().await, coupons().await), (before - 50, held + 1));
+    // The same coupon id again (a resubmitted form, or the API): the same coupon, no more points.
+    let (status, again) = app
+        .post(
+            &format!("/api/v1/coupon-templates/{template}/redeem"),
+            None,
+            json!({"coupon_id": coupon_id, "member_code": code_of(&app, member)}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["id"], json!(coupon_id));
+    assert_eq!((balance().await, coupons().await), (before - 50, held + 1));
+    // Over the per-member limit: refused, and no points taken.
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/coupon-templates/{template}/redeem"),
+            None,
+            json!({"coupon_id": retail_domain::ids::new_id(), "member_code": code_of(&app, member)}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("coupon_limit")),
+        "{body}"
+    );
+    assert_eq!((balance().await, coupons().await), (before - 50, held + 1));
+}
+crate::both_backends!(
+    points_buy_coupons_in_the_points_mall,
+    points_buy_coupons_in_the_points_mall
 );

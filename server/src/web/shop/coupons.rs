@@ -1,5 +1,6 @@
 //! The shop's coupons: the coupon centre (领券中心: members claim coupons while stock lasts) and
-//! "my coupons" in the member centre. Claiming goes through the same function as the JSON API
+//! "my coupons" in the member centre, and the points mall (积分商城: coupons bought with points,
+//! [`crate::app::coupons::redeem_with_points`]). Claiming goes through the same function as the JSON API
 //! ([`crate::app::coupons::claim_coupon`]), so the validation is the API's.
 
 use axum::extract::{Path, Query, State};
@@ -27,6 +28,8 @@ pub fn router() -> Router<AppState> {
         .route("/coupons", get(centre))
         .route("/coupons/{id}/claim", post(claim))
         .route("/me/coupons", get(mine))
+        .route("/points-mall", get(points_mall))
+        .route("/points-mall/{id}/redeem", post(redeem))
 }
 
 /// One coupon's face: amount or rate, name, rule and validity.
@@ -111,22 +114,99 @@ struct ClaimForm {
     coupon_id: Option<String>,
 }
 
+/// The logged-in member (else to the log-in page, back to `back`) and the form's coupon id.
+async fn member_and_coupon(
+    state: &AppState,
+    ctx: &Ctx,
+    form: &ClaimForm,
+    back: &str,
+) -> WebResult<(Uuid, Uuid)> {
+    let session = session(state, ctx).await?;
+    let (_, member) = require_member(session.as_ref(), back)?;
+    let coupon_id = form
+        .coupon_id
+        .as_deref()
+        .and_then(|i| Uuid::parse_str(i).ok())
+        .ok_or_else(|| AppError::bad_request("invalid_form", "the form could not be read"))?;
+    Ok((member, coupon_id))
+}
+
 async fn claim(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(id): Path<Uuid>,
     Form(form): Form<ClaimForm>,
 ) -> WebResult<Response> {
-    let session = session(&state, &ctx).await?;
-    let (_, member) = require_member(session.as_ref(), "/coupons")?;
-    let coupon_id = form
-        .coupon_id
-        .as_deref()
-        .and_then(|i| Uuid::parse_str(i).ok())
-        .ok_or_else(|| AppError::bad_request("invalid_form", "the form could not be read"))?;
+    let (member, coupon_id) = member_and_coupon(&state, &ctx, &form, "/coupons").await?;
     match claim_coupon(&state, id, member, coupon_id).await {
         Ok(_) => Ok(redirect("/coupons?claimed=1")),
         Err(AppError::Conflict { code, .. }) => Ok(redirect(&format!("/coupons?error={code}"))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct MallParams {
+    done: Option<String>,
+    error: Option<String>,
+}
+
+/// The points mall: each coupon with its price in points and a button to buy it (members; the
+/// member's points shown).
+async fn points_mall(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(p): Query<MallParams>,
+) -> WebResult<Response> {
+    let session = session(&state, &ctx).await?;
+    let (_, member) = require_member(session.as_ref(), "/points-mall")?;
+    let count = cart_count(&state, session.as_ref()).await?;
+    let points = storage::members::points_balance(&state.store, member).await?;
+    let items = crate::app::coupons::points_mall(&state).await?;
+    let problem = p.error.as_deref().map(|code| match code {
+        "insufficient_points" => ctx.t("积分不足", "Not enough points"),
+        "coupon_sold_out" => ctx.t("这张券已经兑完了", "These coupons are all gone"),
+        "coupon_limit" => ctx.t("您已兑换过这张券", "You already hold as many as allowed"),
+        _ => ctx.t("这张券现在不能兑换", "This coupon cannot be bought now"),
+    });
+    let body = html! {
+        div.card.spread { span { (ctx.t("我的积分", "My points")) } b #mall-points { (points) } }
+        @if p.done.is_some() { div.notice.ok role="status" { (ctx.t("兑换成功，已放入我的优惠券", "Bought: it is in My coupons")) " " a href="/me/coupons" { (ctx.t("查看", "View")) } } }
+        @if let Some(msg) = problem { div.notice.err role="alert" #mall-error { (msg) } }
+        @if items.is_empty() { div.card.center { p.muted { (ctx.t("暂时没有可兑换的券", "Nothing to buy with points right now")) } } }
+        @for item in &items {
+            @let t = &item.template;
+            @let left = t.stock_total.map(|s| (s - t.issued).max(0));
+            (coupon_face(&ctx, &t.terms, t.valid_until.timestamp_millis(), html! {
+                form method="post" action={ "/points-mall/" (t.id) "/redeem" } data-template=(t.id) {
+                    (ctx.csrf_field())
+                    input type="hidden" name="coupon_id" value=(retail_domain::ids::new_id());
+                    span.points-price { (item.points_price) (ctx.t(" 积分", " points")) } " "
+                    button.btn type="submit" disabled[left == Some(0) || points < item.points_price] {
+                        @if left == Some(0) { (ctx.t("已兑完", "All gone")) } @else { (ctx.t("兑换", "Buy")) }
+                    }
+                }
+            }))
+        }
+    };
+    Ok(shop_page(
+        &ctx,
+        ctx.t("积分商城", "Points mall"),
+        count,
+        body,
+    ))
+}
+
+async fn redeem(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<Uuid>,
+    Form(form): Form<ClaimForm>,
+) -> WebResult<Response> {
+    let (member, coupon_id) = member_and_coupon(&state, &ctx, &form, "/points-mall").await?;
+    match crate::app::coupons::redeem_with_points(&state, id, member, coupon_id).await {
+        Ok(_) => Ok(redirect("/points-mall?done=1")),
+        Err(AppError::Conflict { code, .. }) => Ok(redirect(&format!("/points-mall?error={code}"))),
         Err(e) => Err(e.into()),
     }
 }

@@ -340,6 +340,7 @@ async fn me(
             a #my-addresses href="/me/addresses" { (ctx.t("收货地址", "Addresses")) }
             a #my-reviews-link href="/me/reviews" { (ctx.t("我的评价", "My reviews")) }
             a href="/coupons" { (ctx.t("领券中心", "Coupon centre")) }
+            a #points-mall href="/points-mall" { (ctx.t("积分商城", "Points mall")) }
             a #receipt-link href="/receipt" { (ctx.t("扫小票领积分", "Points from a receipt")) }
         }
         div.card.spread #privacy-links {
