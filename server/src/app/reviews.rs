@@ -457,9 +457,7 @@ pub async fn approve(state: &AppState, staff: &StaffActor, id: Uuid) -> AppResul
     require_moderator(staff)?;
     let rules = storage::reviews::rules(&state.store).await?;
     let mut tx = state.store.begin().await?;
-    let review = storage::reviews::lock_in_tx(&mut tx, &state.store, id)
-        .await?
-        .ok_or_else(|| AppError::not_found(format!("review {id} not found")))?;
+    let review = locked(state, &mut tx, id).await?;
     let publish_review = review.status != S::Published;
     let publish_follow_up = review
         .follow_up
@@ -497,6 +495,13 @@ pub async fn approve(state: &AppState, staff: &StaffActor, id: Uuid) -> AppResul
     found(state, id).await
 }
 
+/// Review `id` under its row lock for a moderation step (404 when there is none).
+async fn locked(state: &AppState, tx: &mut storage::Tx, id: Uuid) -> AppResult<Review> {
+    storage::reviews::lock_in_tx(tx, &state.store, id)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("review {id} not found")))
+}
+
 /// Hides review `id` (and its follow-up) from the product page with a reason (1 to 200
 /// characters on one line; audited `review.hide`); the points it earned are taken back. Hiding
 /// a hidden review answers it as it stands.
@@ -509,9 +514,7 @@ pub async fn hide(
     require_moderator(staff)?;
     let reason = check_one_line("reason", reason, MAX_REASON)?;
     let mut tx = state.store.begin().await?;
-    let review = storage::reviews::lock_in_tx(&mut tx, &state.store, id)
-        .await?
-        .ok_or_else(|| AppError::not_found(format!("review {id} not found")))?;
+    let review = locked(state, &mut tx, id).await?;
     if review.status == S::Hidden {
         drop(tx);
         return found(state, id).await;
@@ -564,9 +567,7 @@ pub async fn hide_follow_up(
     require_moderator(staff)?;
     let reason = check_one_line("reason", reason, MAX_REASON)?;
     let mut tx = state.store.begin().await?;
-    let review = storage::reviews::lock_in_tx(&mut tx, &state.store, id)
-        .await?
-        .ok_or_else(|| AppError::not_found(format!("review {id} not found")))?;
+    let review = locked(state, &mut tx, id).await?;
     let Some(follow) = &review.follow_up else {
         return Err(AppError::conflict(
             "no_follow_up",
