@@ -18,7 +18,7 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use retail_domain::codes::SignedCode;
 use retail_server::config::{Secrets, Settings};
@@ -65,14 +65,6 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(run(args))
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
@@ -260,8 +252,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         teams.len(),
         args.backend,
         wall.as_secs_f64(),
-        percentile(&latencies, 50.0).as_secs_f64() * 1000.0,
-        percentile(&latencies, 99.0).as_secs_f64() * 1000.0,
+        support::percentile(&latencies, 50.0).as_secs_f64() * 1000.0,
+        support::percentile(&latencies, 99.0).as_secs_f64() * 1000.0,
         latencies.last().copied().unwrap_or_default().as_secs_f64() * 1000.0,
     );
     println!(

@@ -69,14 +69,6 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(run(args))
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
 async fn run(args: Args) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let database_url = support::fresh_database(&args.backend, dir.path()).await?;
@@ -259,9 +251,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         args.rate,
         args.count as f64 / elapsed.as_secs_f64(),
         refused,
-        percentile(&latencies, 50.0).as_secs_f64() * 1e3,
-        percentile(&latencies, 90.0).as_secs_f64() * 1e3,
-        percentile(&latencies, 99.0).as_secs_f64() * 1e3,
+        support::percentile(&latencies, 50.0).as_secs_f64() * 1e3,
+        support::percentile(&latencies, 90.0).as_secs_f64() * 1e3,
+        support::percentile(&latencies, 99.0).as_secs_f64() * 1e3,
         latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
         paid,
         args.count

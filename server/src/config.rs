@@ -123,6 +123,8 @@ impl Default for EventSettings {
 /// max_upload_bytes = 15728640   # 15 MiB per image
 /// max_pixels = 50000000         # width × height
 /// max_side = 12000              # either side, in pixels
+/// poster_font = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"   # share posters' CJK font
+/// poster_cache_entries = 256    # rendered posters kept in memory
 ///
 /// [media.s3]
 /// endpoint = "https://oss-cn-shanghai.aliyuncs.com"   # any S3-compatible service
@@ -143,6 +145,11 @@ pub struct MediaSettings {
     pub max_side: u32,
     /// An S3-compatible bucket (empty endpoint: the data folder).
     pub s3: S3Settings,
+    /// The font share posters are drawn with: a TrueType/OpenType file or collection covering
+    /// Chinese (the default is WenQuanYi Micro Hei, Debian's `fonts-wqy-microhei`).
+    pub poster_font: PathBuf,
+    /// How many rendered share posters are kept in memory.
+    pub poster_cache_entries: usize,
 }
 
 impl Default for MediaSettings {
@@ -152,6 +159,8 @@ impl Default for MediaSettings {
             max_pixels: 50_000_000,
             max_side: 12_000,
             s3: S3Settings::default(),
+            poster_font: PathBuf::from("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),
+            poster_cache_entries: 256,
         }
     }
 }
@@ -1087,6 +1096,10 @@ impl Settings {
         );
         self.tls.validate()?;
         self.media.s3.validate()?;
+        anyhow::ensure!(
+            (1..=100_000).contains(&self.media.poster_cache_entries),
+            "media.poster_cache_entries must be 1 to 100000"
+        );
         anyhow::ensure!(
             !self.tls.enabled()
                 || self.public_url.is_empty()

@@ -192,6 +192,10 @@ impl Application {
         } else {
             (None, None)
         };
+        let posters = Arc::new(app::posters::PosterMaker::new(
+            settings.media.poster_font.clone(),
+            settings.media.poster_cache_entries,
+        ));
         let state = AppState::new(app::Shared {
             store,
             settings,
@@ -220,6 +224,7 @@ impl Application {
             sms,
             payments,
             media,
+            posters,
         });
         Ok(Self {
             listener,

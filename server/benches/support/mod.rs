@@ -72,3 +72,12 @@ pub fn photo_jpeg(width: u32, height: u32, seed: u32, noise_levels: u32) -> Vec<
         .expect("encode a JPEG in memory");
     out.into_inner()
 }
+
+/// The `p`th percentile (0–100, nearest rank) of `sorted` durations; zero when there are none.
+pub fn percentile(sorted: &[std::time::Duration], p: f64) -> std::time::Duration {
+    if sorted.is_empty() {
+        return std::time::Duration::ZERO;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}

@@ -35,6 +35,7 @@ pub mod payment_intake;
 pub mod payment_providers;
 pub mod payment_review;
 pub mod payments;
+pub mod posters;
 pub mod pricing;
 pub mod privacy;
 pub mod product_images;
@@ -132,6 +133,8 @@ pub struct Shared {
     pub sms: Option<Arc<dyn sms::SmsSender>>,
     /// Where uploaded images are kept (the data folder or an S3-compatible bucket).
     pub media: crate::storage::media::ImageStore,
+    /// The share-poster font and the posters rendered recently.
+    pub posters: Arc<posters::PosterMaker>,
 }
 
 /// The chain's day number of a Unix time in milliseconds: days since 1970-01-01 in China

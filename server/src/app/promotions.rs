@@ -127,3 +127,44 @@ pub async fn create_promotion(
 pub async fn find(state: &AppState, id: Uuid) -> AppResult<Option<PromotionView>> {
     storage::promotions::get(&state.store, id).await
 }
+
+/// A flash sale running now on a SKU, as the shop shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RunningFlashSale {
+    /// The flash-sale price.
+    pub price: retail_domain::money::Money,
+    /// Units left to sell (never below 0).
+    pub left: i64,
+    /// When the sale ends.
+    pub ends_at: chrono::DateTime<Utc>,
+}
+
+/// The flash sale running now on `sku`, if any (from the one-second flash-sale cache).
+pub async fn running_flash_sale(
+    state: &AppState,
+    sku: Uuid,
+) -> AppResult<Option<RunningFlashSale>> {
+    let now = Utc::now();
+    Ok(state
+        .catalog_cache
+        .current_flash_sales(&state.store)
+        .await?
+        .into_iter()
+        .filter(|p| {
+            p.ended_at.is_none() && p.promotion.starts_at <= now && now < p.promotion.ends_at
+        })
+        .find_map(|p| {
+            let sale = p.flash_sale.filter(|f| f.sku_id == sku)?;
+            let price = match &p.promotion.rule {
+                PromotionRule::SalePrice { prices } => {
+                    prices.iter().find(|sp| sp.sku_id == sku).map(|sp| sp.price)
+                }
+                _ => None,
+            }?;
+            Some(RunningFlashSale {
+                price,
+                left: (sale.total_qty - sale.sold_qty).max(0),
+                ends_at: p.promotion.ends_at,
+            })
+        }))
+}

@@ -2060,3 +2060,53 @@ async fn a_member_checks_in_and_sets_their_birthday() {
     shots.take(&phone, "shop-member-perks-360").await;
     phone.close().await.unwrap();
 }
+
+/// Share posters (issue 17): from a product's page a member opens its poster; the picture the
+/// phone shows is 750 × 1334 and its QR code reads back the product's link.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_opens_a_products_share_poster() {
+    if !browser_available() {
+        return;
+    }
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let temp = tempfile::tempdir().unwrap();
+    let shots = Shots::new(temp.path());
+    let product = milk(&app).await;
+    let driver = start_driver().await;
+    let phone = browser(&driver, true).await;
+    shopper_login(&phone, &app, "13800138062", &format!("/p/{product}")).await;
+    click_to_next_page(&phone, "#make-poster").await;
+    wait_path(&phone, &format!("/p/{product}/poster")).await;
+    let shown = phone
+        .execute_async(
+            "var done = arguments[arguments.length - 1];
+             var img = document.getElementById('poster');
+             function read() {
+               fetch(img.src).then(function (r) { return r.arrayBuffer(); }).then(function (b) {
+                 var bytes = new Uint8Array(b), text = '';
+                 for (var i = 0; i < bytes.length; i++) text += String.fromCharCode(bytes[i]);
+                 done({width: img.naturalWidth, height: img.naturalHeight, png: btoa(text)});
+               });
+             }
+             if (img.complete && img.naturalWidth) read(); else img.onload = read;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (shown["width"].as_u64(), shown["height"].as_u64()),
+        (Some(750), Some(1334))
+    );
+    let png = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        shown["png"].as_str().unwrap(),
+    )
+    .unwrap();
+    let link = crate::posters::qr_text(&png);
+    assert!(
+        link.starts_with(&format!("{}/p/{product}?sku=", app.url)),
+        "{link}"
+    );
+    shots.take(&phone, "shop-share-poster-360").await;
+    phone.close().await.unwrap();
+}

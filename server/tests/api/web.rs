@@ -115,6 +115,23 @@ impl Browser {
         self.finish(resp).await
     }
 
+    /// The raw bytes at `path` (pictures): status, `Content-Type` and body.
+    pub(crate) async fn get_bytes(&mut self, path: &str) -> (StatusCode, Option<String>, Vec<u8>) {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned());
+        (status, content_type, resp.bytes().await.unwrap().to_vec())
+    }
+
     async fn csrf(&mut self) -> String {
         let page = self.get("/").await;
         between(&page.body, "name=\"csrf\" content=\"", "\"").to_owned()

@@ -590,26 +590,7 @@ async fn product(
         .catalog_cache
         .product_images(&state.store, detail.id)
         .await?;
-    let now = chrono::Utc::now();
-    let flash = state
-        .catalog_cache
-        .current_flash_sales(&state.store)
-        .await?
-        .into_iter()
-        .filter(|p| {
-            p.ended_at.is_none() && p.promotion.starts_at <= now && now < p.promotion.ends_at
-        })
-        .find_map(|p| {
-            let sale = p.flash_sale.filter(|f| f.sku_id == chosen.id)?;
-            let price = match &p.promotion.rule {
-                retail_domain::pricing::PromotionRule::SalePrice { prices } => prices
-                    .iter()
-                    .find(|sp| sp.sku_id == chosen.id)
-                    .map(|sp| sp.price),
-                _ => None,
-            }?;
-            Some((price, sale.total_qty - sale.sold_qty, p.promotion.ends_at))
-        });
+    let flash = crate::app::promotions::running_flash_sale(&state, chosen.id).await?;
     let group_buys = crate::app::group_buys::running_for_sku(&state, chosen.id).await?;
     let body = html! {
         @if p.added.is_some() { div.notice.ok { (ctx.t("已加入购物车", "Added to cart")) " · " a href="/cart" data-track="checkout" { (ctx.t("去结算", "Check out")) } } }
@@ -632,10 +613,10 @@ async fn product(
                     @else { p.muted { (ctx.t("会员价", "Member price")) " " (yuan(m)) " · " a href={ "/login?back=/p/" (detail.id) } { (ctx.t("登录查看", "log in")) } } }
                 }
             }
-            @if let Some((price, left, ends)) = flash {
+            @if let Some(crate::app::promotions::RunningFlashSale { price, left, ends_at: ends }) = flash {
                 div.flash #flash-sale {
                     b { (ctx.t("秒杀 ", "Flash sale ")) } span.price { (yuan(price.fen())) }
-                    " · " (ctx.t("剩余 ", "")) span #flash-left { (left.max(0)) } (ctx.t(" 件", " left"))
+                    " · " (ctx.t("剩余 ", "")) span #flash-left { (left) } (ctx.t(" 件", " left"))
                     " · " (ctx.t("距结束 ", "ends in ")) span.countdown data-countdown=(ends.timestamp_millis()) { "--:--:--" }
                     br; span.muted { (ctx.t("会员专享，线上下单", "Members only, online orders")) }
                 }
@@ -643,6 +624,8 @@ async fn product(
             @if !detail.description.is_empty() { div.description { (formatted(&detail.description)) } }
             button.btn.secondary #share type="button" data-track="share" data-track-sku=(chosen.id)
                 data-share data-share-done=(ctx.t("链接已复制", "Link copied")) { (ctx.t("分享", "Share")) }
+            " "
+            a.btn.secondary #make-poster href={ "/p/" (detail.id) "/poster?sku=" (chosen.id) } data-track="share" data-track-sku=(chosen.id) { (ctx.t("生成海报", "Share poster")) }
         }
         @for running in &group_buys {
             div.card.group-buy data-group-buy=(running.group_buy.id) {

@@ -41,6 +41,7 @@ pub mod group;
 pub mod member;
 pub mod orders;
 pub mod perks;
+pub mod poster;
 pub mod receipts;
 pub mod reviews;
 pub mod scan;
@@ -62,6 +63,7 @@ pub fn router() -> Router<AppState> {
         .merge(addresses::router())
         .merge(perks::router())
         .merge(group::router())
+        .merge(poster::router())
 }
 
 /// Where delivery prices are shown from before an address is known (the first warehouse; see
