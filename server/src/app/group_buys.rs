@@ -22,7 +22,10 @@
 //!   members told `group_failed`) — driven from the database, so it survives restarts, and once:
 //!   the team's status moves from `open` exactly once.
 //!
-//! The "fill with a virtual member" option of the issue is not built.
+//! - **Virtual fill** (optional per group-buy, off by default): a team one member short at its
+//!   deadline, every real seat paid, is filled by the sweeper with one virtual seat instead of
+//!   failing ([`virtual_fill_team`], audited as `group_buy.virtual_fill`); its orders proceed as
+//!   for any filled team. The virtual seat takes no stock and places no order.
 
 use chrono::{DateTime, Utc};
 use retail_domain::money::Money;
@@ -71,6 +74,10 @@ pub struct NewGroupBuy {
     /// Only members without a paid order before may open or join a team.
     #[serde(default)]
     pub new_members_only: bool,
+    /// Fill a team one member short at its deadline (every real seat paid) with a virtual
+    /// member instead of failing it (off by default; each fill is audited).
+    #[serde(default)]
+    pub virtual_fill: bool,
 }
 
 /// Creates a group-buy (head office; audited as `group_buy.create`). A retry with the same id
@@ -138,6 +145,7 @@ pub async fn create(state: &AppState, staff: &StaffActor, g: &NewGroupBuy) -> Ap
         stock_units: g.stock_units,
         units_taken: 0,
         new_members_only: g.new_members_only,
+        virtual_fill: g.virtual_fill,
         status: "active".into(),
         created_at: Utc::now(),
     };
@@ -425,6 +433,8 @@ async fn announce_released(state: &AppState, orders: &[Uuid]) {
 pub struct Swept {
     /// Teams failed (their orders cancelled and refunded).
     pub failed: usize,
+    /// Teams filled at their deadline with a virtual member.
+    pub virtually_filled: usize,
     /// Seats given back (orders cancelled or never placed).
     pub released: usize,
     /// Paid seats caught up with.
@@ -451,7 +461,9 @@ pub async fn sweep(state: &AppState) -> AppResult<Swept> {
     loop {
         let overdue = storage::group_buys::overdue_teams(&state.store, now_ms(), 100).await?;
         for team in &overdue {
-            if fail_team(state, *team).await? {
+            if virtual_fill_team(state, *team).await? {
+                swept.virtually_filled += 1;
+            } else if fail_team(state, *team).await? {
                 swept.failed += 1;
             }
         }
@@ -459,6 +471,41 @@ pub async fn sweep(state: &AppState) -> AppResult<Swept> {
             return Ok(swept);
         }
     }
+}
+
+/// Fills a team past its deadline with a virtual member, in one transaction, when its group-buy
+/// allows it and the team is one member short with every real seat paid: the team `filled`
+/// (once), the fill audited (`group_buy.virtual_fill`, by `system`), the members told
+/// (`group_filled`); then its pickup orders are announced to their stores. False otherwise (the
+/// sweeper then fails the team).
+pub async fn virtual_fill_team(state: &AppState, team: Uuid) -> AppResult<bool> {
+    let mut tx = state.store.begin().await?;
+    let Some(orders) =
+        storage::group_buys::fill_with_virtual_in_tx(&mut tx, &state.store, team, now_ms()).await?
+    else {
+        tx.rollback().await?;
+        return Ok(false);
+    };
+    let mut heads = Vec::with_capacity(orders.len());
+    for id in &orders {
+        heads.push(storage::orders::lock_head(&mut tx, &state.store, *id).await?);
+    }
+    let refs: Vec<&_> = heads.iter().collect();
+    storage::notices::record_group_in_tx(&mut tx, &refs, storage::notices::NoticeKind::GroupFilled)
+        .await?;
+    storage::audit::record(
+        &mut tx,
+        "system",
+        "group_buy.virtual_fill",
+        "group_team",
+        &team.to_string(),
+        serde_json::json!({"virtual_seats": 1, "orders": orders}),
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(team = %team, "group-buy team filled with a virtual member at its deadline");
+    announce_released(state, &orders).await;
+    Ok(true)
 }
 
 /// Fails a team past its deadline, in one transaction: the team `failed` (once), every
@@ -508,6 +555,8 @@ pub struct TeamMemberView {
     pub leader: bool,
     /// Paid (a held seat is waiting for its payment).
     pub paid: bool,
+    /// The virtual member that filled the team at its deadline (no one's account).
+    pub stand_in: bool,
 }
 
 /// A team as its page shows it.
@@ -558,11 +607,21 @@ pub async fn team_view(state: &AppState, id: Uuid) -> AppResult<TeamView> {
             phone,
             leader: seat.member_id == team.leader_id,
             paid: seat.status != "held",
+            stand_in: false,
+        });
+    }
+    for _ in 0..team.virtual_seats {
+        members.push(TeamMemberView {
+            nickname: "虚拟成员".into(),
+            phone: String::new(),
+            leader: false,
+            paid: true,
+            stand_in: true,
         });
     }
     let seconds_left = ((team.deadline_at - Utc::now()).num_seconds()).max(0);
     Ok(TeamView {
-        seats_left: team.team_size - team.seats_taken,
+        seats_left: (team.team_size - team.seats_taken - team.virtual_seats).max(0),
         seconds_left: if team.status == "open" {
             seconds_left
         } else {

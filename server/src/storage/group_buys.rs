@@ -47,6 +47,10 @@ pub struct GroupBuy {
     pub units_taken: i64,
     /// Only members without a paid order before may open or join a team.
     pub new_members_only: bool,
+    /// A team one member short at its deadline (every real seat paid) is filled with a virtual
+    /// member instead of failing (off by default; each fill audited).
+    #[serde(default)]
+    pub virtual_fill: bool,
     /// `active` or `paused` (no team opens or is joined while paused).
     pub status: String,
     /// When it was created.
@@ -54,7 +58,8 @@ pub struct GroupBuy {
 }
 
 const BUY_COLUMNS: &str = "id, sku_id, name_zh, name_en, group_price_fen, team_size, fill_hours, \
-     per_member_limit, starts_at, ends_at, stock_units, units_taken, new_members_only, status, created_at";
+     per_member_limit, starts_at, ends_at, stock_units, units_taken, new_members_only, status, created_at, \
+     virtual_fill";
 
 fn buy_from_row(row: &sqlx::any::AnyRow) -> AppResult<GroupBuy> {
     Ok(GroupBuy {
@@ -71,6 +76,7 @@ fn buy_from_row(row: &sqlx::any::AnyRow) -> AppResult<GroupBuy> {
         stock_units: col(row, "stock_units")?,
         units_taken: col(row, "units_taken")?,
         new_members_only: col::<i64>(row, "new_members_only")? != 0,
+        virtual_fill: col::<i64>(row, "virtual_fill")? != 0,
         status: col(row, "status")?,
         created_at: from_ms(col(row, "created_at")?),
     })
@@ -82,7 +88,7 @@ pub async fn insert(store: &Store, g: &GroupBuy, actor: &str) -> AppResult<bool>
     let now = super::now_ms();
     let done = sqlx::query(&format!(
         "INSERT INTO group_buys ({BUY_COLUMNS}, created_by, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, $12, 'active', $13, $14, $13) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, $12, 'active', $13, $15, $14, $13) \
          ON CONFLICT (id) DO NOTHING"
     ))
     .bind(g.id.to_string())
@@ -99,6 +105,7 @@ pub async fn insert(store: &Store, g: &GroupBuy, actor: &str) -> AppResult<bool>
     .bind(i64::from(g.new_members_only))
     .bind(now)
     .bind(actor)
+    .bind(i64::from(g.virtual_fill))
     .execute(&mut *tx)
     .await?
     .rows_affected()
@@ -111,7 +118,8 @@ pub async fn insert(store: &Store, g: &GroupBuy, actor: &str) -> AppResult<bool>
             "group_buy",
             &g.id.to_string(),
             serde_json::json!({"sku_id": g.sku_id, "group_price": g.group_price.to_string(),
-                "team_size": g.team_size, "stock_units": g.stock_units}),
+                "team_size": g.team_size, "stock_units": g.stock_units,
+                "virtual_fill": g.virtual_fill}),
         )
         .await?;
     }
@@ -195,6 +203,8 @@ pub struct Team {
     pub seats_taken: i64,
     /// Seats paid.
     pub seats_paid: i64,
+    /// Seats filled by a virtual member at the deadline (0 or 1; see `GroupBuy::virtual_fill`).
+    pub virtual_seats: i64,
     /// `open`, `filled` or `failed`.
     pub status: String,
     /// When it fails unless filled.
@@ -204,7 +214,8 @@ pub struct Team {
 }
 
 const TEAM_COLUMNS: &str =
-    "id, group_buy_id, leader_id, team_size, seats_taken, seats_paid, status, deadline_at, created_at";
+    "id, group_buy_id, leader_id, team_size, seats_taken, seats_paid, virtual_seats, status, deadline_at, \
+     created_at";
 
 fn team_from_row(row: &sqlx::any::AnyRow) -> AppResult<Team> {
     Ok(Team {
@@ -214,6 +225,7 @@ fn team_from_row(row: &sqlx::any::AnyRow) -> AppResult<Team> {
         team_size: col(row, "team_size")?,
         seats_taken: col(row, "seats_taken")?,
         seats_paid: col(row, "seats_paid")?,
+        virtual_seats: col(row, "virtual_seats")?,
         status: col(row, "status")?,
         deadline_at: from_ms(col(row, "deadline_at")?),
         created_at: from_ms(col(row, "created_at")?),
@@ -619,6 +631,24 @@ pub async fn release_seat_in_tx(tx: &mut Tx, store: &Store, order: Uuid) -> AppR
 }
 
 /// Locks a group-buy's row (PostgreSQL; SQLite's single writer serialises anyway).
+/// Locks the group-buy of `team` (as [`lock_buy_in_tx`]); its id, or `None` for no such team.
+async fn lock_buy_of_team_in_tx(
+    tx: &mut Tx,
+    store: &Store,
+    team: Uuid,
+) -> AppResult<Option<String>> {
+    let Some(row) = sqlx::query("SELECT group_buy_id FROM group_teams WHERE id = $1")
+        .bind(team.to_string())
+        .fetch_optional(&mut **tx)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let gb: String = col(&row, "group_buy_id")?;
+    lock_buy_in_tx(tx, store, &gb).await?;
+    Ok(Some(gb))
+}
+
 async fn lock_buy_in_tx(tx: &mut Tx, store: &Store, gb: &str) -> AppResult<()> {
     sqlx::query(&format!(
         "SELECT id FROM group_buys WHERE id = $1{}",
@@ -686,6 +716,36 @@ async fn orders_of_team_in_tx(tx: &mut Tx, team: Uuid) -> AppResult<Vec<Uuid>> {
     rows.iter().map(|r| uuid_col(r, "order_id")).collect()
 }
 
+/// Fills a team past its deadline with one virtual seat (once): only when its group-buy allows
+/// it, the team is one member short and every real seat is paid. Answers its orders when it was
+/// filled now.
+pub async fn fill_with_virtual_in_tx(
+    tx: &mut Tx,
+    store: &Store,
+    team: Uuid,
+    now: i64,
+) -> AppResult<Option<Vec<Uuid>>> {
+    let Some(gb) = lock_buy_of_team_in_tx(tx, store, team).await? else {
+        return Ok(None);
+    };
+    let filled = sqlx::query(
+        "UPDATE group_teams SET status = 'filled', closed_at = $1, virtual_seats = 1 \
+         WHERE id = $2 AND status = 'open' AND deadline_at <= $1 \
+         AND seats_taken = team_size - 1 AND seats_paid = seats_taken \
+         AND EXISTS (SELECT 1 FROM group_buys WHERE id = $3 AND virtual_fill = 1)",
+    )
+    .bind(now)
+    .bind(team.to_string())
+    .bind(&gb)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if filled == 0 {
+        return Ok(None);
+    }
+    Ok(Some(orders_of_team_in_tx(tx, team).await?))
+}
+
 /// Open teams past their deadline (at most `limit`).
 pub async fn overdue_teams(store: &Store, now: i64, limit: i64) -> AppResult<Vec<Uuid>> {
     let rows = sqlx::query(
@@ -709,15 +769,9 @@ pub async fn fail_in_tx(
     now: i64,
     orders: &mut Vec<Uuid>,
 ) -> AppResult<bool> {
-    let Some(row) = sqlx::query("SELECT group_buy_id FROM group_teams WHERE id = $1")
-        .bind(team.to_string())
-        .fetch_optional(&mut **tx)
-        .await?
-    else {
+    let Some(gb) = lock_buy_of_team_in_tx(tx, store, team).await? else {
         return Ok(false);
     };
-    let gb: String = col(&row, "group_buy_id")?;
-    lock_buy_in_tx(tx, store, &gb).await?;
     let failed = sqlx::query(
         "UPDATE group_teams SET status = 'failed', closed_at = $1 WHERE id = $2 AND status = 'open' \
          AND deadline_at <= $1",
@@ -805,6 +859,8 @@ pub struct Report {
     pub teams_filled: i64,
     /// Teams failed.
     pub teams_failed: i64,
+    /// Of the teams filled, those filled with a virtual member at their deadline.
+    pub teams_virtually_filled: i64,
     /// Members with a seat (held, paid or refunded).
     pub participants: i64,
     /// What the orders of filled teams are worth.
@@ -816,7 +872,9 @@ pub async fn report(store: &Store, group_buy: Uuid) -> AppResult<Report> {
     let gb = group_buy.to_string();
     let mut report = Report::default();
     for row in sqlx::query(
-        "SELECT status, CAST(COUNT(*) AS BIGINT) AS n FROM group_teams WHERE group_buy_id = $1 GROUP BY status",
+        "SELECT status, CAST(COUNT(*) AS BIGINT) AS n, \
+         CAST(COALESCE(SUM(CASE WHEN virtual_seats > 0 THEN 1 ELSE 0 END), 0) AS BIGINT) AS v \
+         FROM group_teams WHERE group_buy_id = $1 GROUP BY status",
     )
     .bind(&gb)
     .fetch_all(store.reader())
@@ -825,7 +883,10 @@ pub async fn report(store: &Store, group_buy: Uuid) -> AppResult<Report> {
         let n: i64 = col(&row, "n")?;
         match col::<String>(&row, "status")?.as_str() {
             "open" => report.teams_open = n,
-            "filled" => report.teams_filled = n,
+            "filled" => {
+                report.teams_filled = n;
+                report.teams_virtually_filled = col(&row, "v")?;
+            }
             _ => report.teams_failed = n,
         }
     }

@@ -250,6 +250,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "points mall",
         include_str!("../../../migrations/0040_points_mall.sql"),
     ),
+    (
+        44,
+        "group-buy virtual fill",
+        include_str!("../../../migrations/0044_group_virtual_fill.sql"),
+    ),
 ];
 
 /// The central database.

@@ -96,6 +96,18 @@ pub(crate) async fn create_group_buy(
     team_size: i64,
     new_members_only: bool,
 ) -> Uuid {
+    create_group_buy_with(app, sku, price_fen, team_size, new_members_only, false).await
+}
+
+/// A group-buy, with virtual fill on or off.
+async fn create_group_buy_with(
+    app: &TestApp,
+    sku: Uuid,
+    price_fen: i64,
+    team_size: i64,
+    new_members_only: bool,
+    virtual_fill: bool,
+) -> Uuid {
     let admin = app.login("admin").await;
     let id = Uuid::now_v7();
     let now = chrono::Utc::now();
@@ -104,7 +116,7 @@ pub(crate) async fn create_group_buy(
         "group_price": format!("{}.{:02}", price_fen / 100, price_fen % 100),
         "team_size": team_size, "fill_hours": 24, "per_member_limit": 2,
         "starts_at": now - chrono::Duration::hours(1), "ends_at": now + chrono::Duration::days(3),
-        "stock_units": 100, "new_members_only": new_members_only,
+        "stock_units": 100, "new_members_only": new_members_only, "virtual_fill": virtual_fill,
     });
     let (status, created) = app
         .post("/api/v1/group-buys", Some(&admin), body.clone())
@@ -845,4 +857,112 @@ async fn a_team_due_while_down_is_refunded_after_a_restart(mut app: TestApp) {
 crate::both_backends!(
     a_team_due_while_down_is_refunded_after_a_restart,
     a_team_due_while_down_is_refunded_after_a_restart
+);
+
+/// Virtual fill (off by default): at the deadline a team one member short with every real seat
+/// paid is filled with a virtual member (its orders released, members told, the fill audited);
+/// a team two short, or with an unpaid seat, or of a group-buy without the option, fails.
+async fn a_team_one_short_is_filled_by_a_virtual_member_when_allowed(app: TestApp) {
+    let (sku, price) = stocked_sku(&app, 40).await;
+    let gb = create_group_buy_with(&app, sku, (price / 2).max(1), 3, false, true).await;
+    let plain = create_group_buy(&app, sku, (price / 2).max(1), 3, false).await;
+    let g = storage::group_buys::get(&app.state.store, gb)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(g.virtual_fill);
+    let member = |n: u32| new_member(&app, Box::leak(format!("139004400{n:02}").into_boxed_str()));
+    let paid_team = |gb: Uuid, a: Uuid, b: Option<Uuid>, pay_b: bool| {
+        let app = &app;
+        async move {
+            let (team, order_a) = open_team(app, gb, a).await;
+            crate::bus::pay(app, &order_a.to_string()).await;
+            let mut orders = vec![order_a];
+            if let Some(b) = b {
+                let order_b = joined(app, team, b).await;
+                if pay_b {
+                    crate::bus::pay(app, &order_b.to_string()).await;
+                }
+                orders.push(order_b);
+            }
+            expire_team(app, team).await;
+            (team, orders)
+        }
+    };
+    let (one_short, filled_orders) =
+        paid_team(gb, member(1).await, Some(member(2).await), true).await;
+    let (two_short, _) = paid_team(gb, member(3).await, None, false).await;
+    let (unpaid, _) = paid_team(gb, member(4).await, Some(member(5).await), false).await;
+    let (no_option, _) = paid_team(plain, member(6).await, Some(member(7).await), true).await;
+    for order in &filled_orders {
+        assert!(storage::group_buys::is_held(&app.state.store, *order)
+            .await
+            .unwrap());
+    }
+
+    group_buys::sweep(&app.state).await.unwrap();
+    let again = group_buys::sweep(&app.state).await.unwrap();
+    assert_eq!(
+        (again.virtually_filled, again.failed),
+        (0, 0),
+        "each team once"
+    );
+    let store = &app.state.store;
+    let team = |id| async move { storage::group_buys::team(store, id).await.unwrap().unwrap() };
+    let t = team(one_short).await;
+    assert_eq!((t.status.as_str(), t.virtual_seats), ("filled", 1));
+    for order in &filled_orders {
+        assert!(!storage::group_buys::is_held(&app.state.store, *order)
+            .await
+            .unwrap());
+        assert_eq!(order_status(&app, *order).await, OrderStatus::Paid);
+        assert_eq!(notices(&app, *order, "group_filled").await, 1);
+    }
+    for id in [two_short, unpaid, no_option] {
+        let t = team(id).await;
+        assert_eq!(
+            (t.status.as_str(), t.virtual_seats),
+            ("failed", 0),
+            "team {id}"
+        );
+    }
+    // The team page shows the virtual member for what it is.
+    let (status, view) = app
+        .get(&format!("/api/v1/group-teams/{one_short}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert_eq!(view["seats_left"], 0);
+    let members = view["members"].as_array().unwrap();
+    assert_eq!(members.len(), 3);
+    assert_eq!(members.iter().filter(|m| m["stand_in"] == true).count(), 1);
+    // Audited, by the system.
+    let admin = app.login("admin").await;
+    let (_, audit) = app
+        .get(
+            &format!("/api/v1/audit?entity_id={one_short}"),
+            Some(&admin),
+        )
+        .await;
+    let fills: Vec<_> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "group_buy.virtual_fill")
+        .collect();
+    assert_eq!(fills.len(), 1, "{audit}");
+    assert_eq!(fills[0]["entity_id"], one_short.to_string());
+    assert_eq!(fills[0]["actor"], "system");
+    let (_, report) = app.get("/api/v1/group-buys", Some(&admin)).await;
+    let row = report
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == gb.to_string())
+        .unwrap()
+        .clone();
+    assert_eq!(row["report"]["teams_virtually_filled"], 1, "{row}");
+}
+crate::both_backends!(
+    a_team_one_short_is_filled_by_a_virtual_member_when_allowed,
+    a_team_one_short_is_filled_by_a_virtual_member_when_allowed
 );

@@ -68,7 +68,7 @@ async fn page(
                 div.field { label for="stock_units" { (ctx.t("活动库存（件）", "Units set aside")) } input #stock_units name="stock_units" value="100" inputmode="numeric"; }
                 div.field { label { input #new_members_only type="checkbox" name="new_members_only" value="1"; " " (ctx.t("仅限新会员", "New members only")) } }
             }
-            p.muted { (ctx.t("虚拟成团（缺人时以虚拟会员补齐）暂不支持。", "Filling a team with a virtual member is not offered.")) }
+            div.field { label { input #virtual_fill type="checkbox" name="virtual_fill" value="1"; " " (ctx.t("到期差一人且已付款时以虚拟成员成团（记入审计）", "At the deadline, fill a team one member short (all paid) with a virtual member (audited)")) } }
             button.btn #create-group-buy type="submit" { (ctx.t("创建", "Create")) }
         }
         div.table-wrap { table #group-buys {
@@ -84,7 +84,10 @@ async fn page(
                     td.num { (g.group_buy.team_size) }
                     td.num { (g.group_buy.units_taken) " / " (g.group_buy.stock_units) }
                     td.num.participants { (g.report.participants) }
-                    td.num.teams { (g.report.teams_open) " / " (g.report.teams_filled) " / " (g.report.teams_failed) }
+                    td.num.teams {
+                        (g.report.teams_open) " / " (g.report.teams_filled) " / " (g.report.teams_failed)
+                        @if g.report.teams_virtually_filled > 0 { br; small.virtual-filled { (ctx.t("虚拟成团 ", "virtual fills ")) (g.report.teams_virtually_filled) } }
+                    }
                     td.num.gmv { (yuan(g.report.gmv.fen())) }
                     td.status { (g.group_buy.status) }
                     td { form method="post" action=(format!("/console/group-buys/{}/status", g.group_buy.id)) {
@@ -124,6 +127,8 @@ struct CreateForm {
     stock_units: String,
     #[serde(default)]
     new_members_only: Option<String>,
+    #[serde(default)]
+    virtual_fill: Option<String>,
 }
 
 /// A `datetime-local` value in China time (UTC+8).
@@ -173,6 +178,7 @@ async fn create(
             ends_at: china_time("ends_at", &form.ends_at)?,
             stock_units: number("stock_units", &form.stock_units)?,
             new_members_only: form.new_members_only.as_deref() == Some("1"),
+            virtual_fill: form.virtual_fill.as_deref() == Some("1"),
         })
     })();
     let result = match parsed {

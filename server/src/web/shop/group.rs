@@ -69,7 +69,7 @@ async fn team_page(
                 }
             }
             ul #team-members { @for m in &view.members {
-                li.member { (m.nickname) " " span.muted { (m.phone) }
+                li.member.stand-in[m.stand_in] { (if m.stand_in { ctx.t("虚拟成员（系统补位）", "Virtual member (filled at the deadline)") } else { m.nickname.as_str() }) " " span.muted { (m.phone) }
                     @if m.leader { " " span.status.paid { (ctx.t("团长", "Leader")) } }
                     @if !m.paid { " " span.muted { (ctx.t("待支付", "paying")) } } }
             } }
