@@ -35,6 +35,7 @@ pub mod payment_intake;
 pub mod payment_providers;
 pub mod payment_review;
 pub mod payments;
+pub mod points_mall;
 pub mod posters;
 pub mod pricing;
 pub mod privacy;

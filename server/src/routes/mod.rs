@@ -29,6 +29,7 @@ pub mod member_perks;
 pub mod members;
 pub mod orders;
 pub mod payments;
+pub mod points_mall;
 pub mod product_images;
 pub mod promotions;
 pub mod receipts;
@@ -249,6 +250,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(member_perks::router())
         .merge(events::router())
         .merge(group_buys::router())
+        .merge(points_mall::router())
         .merge(audit::router());
     let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)

@@ -110,3 +110,61 @@ pub async fn list_before(
         })
         .collect()
 }
+
+/// An activity head office pauses and resumes (its table, and how its audit entries are named).
+#[derive(Clone, Copy, Debug)]
+pub enum Activity {
+    /// A group-buy (`group_buys`, audited `group_buy.status`).
+    GroupBuy,
+    /// Points-mall goods (`points_mall_goods`, audited `points_mall.goods_status`).
+    PointsGoods,
+}
+
+impl Activity {
+    fn names(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Self::GroupBuy => ("group_buys", "group_buy.status", "group_buy"),
+            Self::PointsGoods => (
+                "points_mall_goods",
+                "points_mall.goods_status",
+                "points_mall_goods",
+            ),
+        }
+    }
+}
+
+/// Sets an activity's `status` (`active` or `paused`) and audits it, in one transaction; false
+/// when there is no such activity.
+pub async fn set_activity_status(
+    store: &super::Store,
+    activity: Activity,
+    id: uuid::Uuid,
+    status: &str,
+    actor: &str,
+) -> crate::error::AppResult<bool> {
+    let (table, action, entity) = activity.names();
+    let mut tx = store.begin().await?;
+    let done = sqlx::query(&format!(
+        "UPDATE {table} SET status = $1, updated_at = $2 WHERE id = $3"
+    ))
+    .bind(status)
+    .bind(super::now_ms())
+    .bind(id.to_string())
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if done {
+        record(
+            &mut tx,
+            actor,
+            action,
+            entity,
+            &id.to_string(),
+            serde_json::json!({ "status": status }),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(done)
+}

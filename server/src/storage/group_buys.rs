@@ -127,30 +127,10 @@ pub async fn insert(store: &Store, g: &GroupBuy, actor: &str) -> AppResult<bool>
     Ok(done)
 }
 
-/// Pauses or resumes a group-buy (audited); false when there is none.
+/// Pauses or resumes a group-buy (audited `group_buy.status`); false when there is none.
 pub async fn set_status(store: &Store, id: Uuid, status: &str, actor: &str) -> AppResult<bool> {
-    let mut tx = store.begin().await?;
-    let done = sqlx::query("UPDATE group_buys SET status = $1, updated_at = $2 WHERE id = $3")
-        .bind(status)
-        .bind(super::now_ms())
-        .bind(id.to_string())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-        == 1;
-    if done {
-        super::audit::record(
-            &mut tx,
-            actor,
-            "group_buy.status",
-            "group_buy",
-            &id.to_string(),
-            serde_json::json!({ "status": status }),
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    Ok(done)
+    super::audit::set_activity_status(store, super::audit::Activity::GroupBuy, id, status, actor)
+        .await
 }
 
 /// One group-buy.
@@ -630,7 +610,6 @@ pub async fn release_seat_in_tx(tx: &mut Tx, store: &Store, order: Uuid) -> AppR
     Ok(true)
 }
 
-/// Locks a group-buy's row (PostgreSQL; SQLite's single writer serialises anyway).
 /// Locks the group-buy of `team` (as [`lock_buy_in_tx`]); its id, or `None` for no such team.
 async fn lock_buy_of_team_in_tx(
     tx: &mut Tx,
@@ -649,6 +628,7 @@ async fn lock_buy_of_team_in_tx(
     Ok(Some(gb))
 }
 
+/// Locks a group-buy's row (PostgreSQL; SQLite's single writer serialises anyway).
 async fn lock_buy_in_tx(tx: &mut Tx, store: &Store, gb: &str) -> AppResult<()> {
     sqlx::query(&format!(
         "SELECT id FROM group_buys WHERE id = $1{}",

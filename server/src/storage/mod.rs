@@ -40,6 +40,7 @@ pub mod orders;
 pub mod paging;
 pub mod payment_review;
 pub mod payments;
+pub mod points_mall;
 pub mod privacy;
 pub mod product_images;
 pub mod promotions;
@@ -254,6 +255,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         44,
         "group-buy virtual fill",
         include_str!("../../../migrations/0044_group_virtual_fill.sql"),
+    ),
+    (
+        45,
+        "points mall goods",
+        include_str!("../../../migrations/0045_points_mall_goods.sql"),
     ),
 ];
 

@@ -742,6 +742,14 @@ async fn a_shopper_opens_a_team_and_another_joins_from_its_page() {
 
 /// The console page (head office): create a group-buy through the form, see it listed with its
 /// figures, pause it; a bad form names the field; a store manager is kept out.
+/// A `datetime-local` value in China time, `hours` from now.
+pub(crate) fn china_local(hours: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::hours(hours))
+        .with_timezone(&retail_server::app::china_offset())
+        .format("%Y-%m-%dT%H:%M")
+        .to_string()
+}
+
 async fn the_console_creates_lists_and_pauses(app: TestApp) {
     let (sku, price) = stocked_sku(&app, 40).await;
     let mut desk = crate::web::console(&app, "admin").await;
@@ -760,8 +768,8 @@ async fn the_console_creates_lists_and_pauses(app: TestApp) {
             ("team_size", team_size.to_owned()),
             ("fill_hours", "24".to_owned()),
             ("per_member_limit", "1".to_owned()),
-            ("starts_at", "2026-01-01T00:00".to_owned()),
-            ("ends_at", "2026-12-31T23:00".to_owned()),
+            ("starts_at", china_local(-1)),
+            ("ends_at", china_local(24 * 30)),
             ("stock_units", "10".to_owned()),
             ("new_members_only", "1".to_owned()),
         ]

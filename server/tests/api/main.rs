@@ -32,6 +32,7 @@ mod members;
 mod orders;
 mod payment_intake;
 mod points_debt;
+mod points_mall;
 mod posters;
 mod pricing;
 mod privacy;

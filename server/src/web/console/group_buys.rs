@@ -90,16 +90,7 @@ async fn page(
                     }
                     td.num.gmv { (yuan(g.report.gmv.fen())) }
                     td.status { (g.group_buy.status) }
-                    td { form method="post" action=(format!("/console/group-buys/{}/status", g.group_buy.id)) {
-                        (ctx.csrf_field())
-                        @if g.group_buy.status == "active" {
-                            input type="hidden" name="paused" value="1";
-                            button.btn.warn.pause type="submit" { (ctx.t("暂停", "Pause")) }
-                        } @else {
-                            input type="hidden" name="paused" value="0";
-                            button.btn.resume type="submit" { (ctx.t("恢复", "Resume")) }
-                        }
-                    } }
+                    td { (super::pause_resume(&ctx, &format!("/console/group-buys/{}/status", g.group_buy.id), g.group_buy.status == "active")) }
                 }
             }
         } }
@@ -132,7 +123,10 @@ struct CreateForm {
 }
 
 /// A `datetime-local` value in China time (UTC+8).
-fn china_time(field: &str, text: &str) -> Result<chrono::DateTime<chrono::Utc>, AppError> {
+pub(crate) fn china_time(
+    field: &str,
+    text: &str,
+) -> Result<chrono::DateTime<chrono::Utc>, AppError> {
     let naive = NaiveDateTime::parse_from_str(text.trim(), "%Y-%m-%dT%H:%M")
         .or_else(|_| NaiveDateTime::parse_from_str(text.trim(), "%Y-%m-%dT%H:%M:%S"))
         .map_err(|_| AppError::field(field, "a date and time"))?;
@@ -185,17 +179,7 @@ async fn create(
         Ok(g) => group_buys::create(&state, &staff, &g).await.map(|_| ()),
         Err(e) => Err(e),
     };
-    match result {
-        Ok(()) => Ok(redirect("/console/group-buys?done=1")),
-        Err(AppError::Invalid { fields, .. }) => {
-            let field = fields.keys().next().cloned().unwrap_or_default();
-            Ok(redirect(&format!(
-                "/console/group-buys?error={}",
-                crate::web::urlencode(&field)
-            )))
-        }
-        Err(e) => Err(e.into()),
-    }
+    super::after_create("/console/group-buys", result)
 }
 
 #[derive(Debug, Deserialize)]

@@ -52,6 +52,7 @@ pub mod member_perks;
 pub mod members;
 pub mod orders;
 pub mod payments;
+pub mod points_mall;
 pub mod promotions;
 pub mod recharges;
 pub mod reviews;
@@ -82,6 +83,7 @@ pub fn router() -> Router<AppState> {
         .merge(search_words::router())
         .merge(member_perks::router())
         .merge(group_buys::router())
+        .merge(points_mall::router())
         .merge(reviews::router())
         .merge(analytics::router())
 }
@@ -273,4 +275,39 @@ async fn logout(
         "console=; Path=/console; Max-Age=0; HttpOnly; SameSite=Lax",
     );
     Ok(resp)
+}
+
+/// The pause / resume button of an activity's row, posting `paused=1|0` to `action`.
+pub(crate) fn pause_resume(ctx: &crate::web::Ctx, action: &str, active: bool) -> maud::Markup {
+    maud::html! {
+        form method="post" action=(action) {
+            (ctx.csrf_field())
+            @if active {
+                input type="hidden" name="paused" value="1";
+                button.btn.warn.pause type="submit" { (ctx.t("暂停", "Pause")) }
+            } @else {
+                input type="hidden" name="paused" value="0";
+                button.btn.resume type="submit" { (ctx.t("恢复", "Resume")) }
+            }
+        }
+    }
+}
+
+/// Where a console page's create form goes: back to `page` with `done=1`, or with `error=` the
+/// first field a 422 names; other errors are the error page.
+pub(crate) fn after_create(
+    page: &str,
+    result: crate::error::AppResult<()>,
+) -> crate::web::WebResult<axum::response::Response> {
+    match result {
+        Ok(()) => Ok(crate::web::redirect(&format!("{page}?done=1"))),
+        Err(crate::error::AppError::Invalid { fields, .. }) => {
+            let field = fields.keys().next().cloned().unwrap_or_default();
+            Ok(crate::web::redirect(&format!(
+                "{page}?error={}",
+                crate::web::urlencode(&field)
+            )))
+        }
+        Err(e) => Err(e.into()),
+    }
 }

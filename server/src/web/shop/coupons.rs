@@ -30,6 +30,7 @@ pub fn router() -> Router<AppState> {
         .route("/me/coupons", get(mine))
         .route("/points-mall", get(points_mall))
         .route("/points-mall/{id}/redeem", post(redeem))
+        .route("/points-mall/goods/{id}/redeem", post(redeem_goods))
 }
 
 /// One coupon's face: amount or rate, name, rule and validity.
@@ -163,8 +164,28 @@ async fn points_mall(
     let count = cart_count(&state, session.as_ref()).await?;
     let points = storage::members::points_balance(&state.store, member).await?;
     let items = crate::app::coupons::points_mall(&state).await?;
+    let goods = crate::app::points_mall::running(&state).await?;
+    let pickup_store = session.as_ref().and_then(|s| s.pickup_store.clone());
+    let mut stores_of = Vec::with_capacity(goods.len());
+    for g in &goods {
+        stores_of.push(
+            state
+                .catalog_cache
+                .availability(&state.store, g.goods.sku_id)
+                .await?,
+        );
+    }
     let problem = p.error.as_deref().map(|code| match code {
         "insufficient_points" => ctx.t("积分不足", "Not enough points"),
+        "points_goods_sold_out" => ctx.t("这件商品已经兑完了", "This item is all gone"),
+        "points_goods_limit" => ctx.t("您已达到这件商品的兑换上限", "You hold as many as allowed"),
+        "points_goods_not_running" => {
+            ctx.t("这件商品现在不能兑换", "This item cannot be redeemed now")
+        }
+        "out_of_stock" => ctx.t(
+            "所选门店暂时缺货，请换一家门店",
+            "Out of stock at that store: choose another",
+        ),
         "coupon_sold_out" => ctx.t("这张券已经兑完了", "These coupons are all gone"),
         "coupon_limit" => ctx.t("您已兑换过这张券", "You already hold as many as allowed"),
         _ => ctx.t("这张券现在不能兑换", "This coupon cannot be bought now"),
@@ -173,6 +194,29 @@ async fn points_mall(
         div.card.spread { span { (ctx.t("我的积分", "My points")) } b #mall-points { (points) } }
         @if p.done.is_some() { div.notice.ok role="status" { (ctx.t("兑换成功，已放入我的优惠券", "Bought: it is in My coupons")) " " a href="/me/coupons" { (ctx.t("查看", "View")) } } }
         @if let Some(msg) = problem { div.notice.err role="alert" #mall-error { (msg) } }
+        @if !goods.is_empty() {
+            h2 { (ctx.t("积分换好物", "Goods for points")) }
+            @for (g, stores) in goods.iter().zip(&stores_of) {
+                form.card.points-goods method="post" action={ "/points-mall/goods/" (g.goods.id) "/redeem" } data-goods=(g.goods.id) {
+                    (ctx.csrf_field())
+                    input type="hidden" name="id" value=(retail_domain::ids::new_id());
+                    div.spread {
+                        b { (ctx.lang.pick(&g.name_zh, &g.name_en)) }
+                        span { span.points-price { (g.goods.points_price) (ctx.t(" 积分", " points")) } " " s.muted { (yuan(g.regular_price.fen())) } }
+                    }
+                    p.muted { (ctx.t("剩余 ", "")) (g.left) (ctx.t(" 件 · 每人限 ", " left · at most ")) (g.goods.per_member_limit) (ctx.t(" 件 · 门店自提", " each · pick up in store")) }
+                    div.row {
+                        select name="store" aria-label=(ctx.t("自提门店", "Pickup store")) { @for s in stores {
+                            option value=(s.location_id) selected[pickup_store.as_deref() == Some(s.location_id.as_str())] { (ctx.lang.pick(&s.name_zh, &s.name_en)) }
+                        } }
+                        button.btn type="submit" disabled[g.left == 0 || points < g.goods.points_price] {
+                            @if g.left == 0 { (ctx.t("已兑完", "All gone")) } @else { (ctx.t("兑换", "Redeem")) }
+                        }
+                    }
+                }
+            }
+            h2 { (ctx.t("积分换券", "Coupons for points")) }
+        }
         @if items.is_empty() { div.card.center { p.muted { (ctx.t("暂时没有可兑换的券", "Nothing to buy with points right now")) } } }
         @for item in &items {
             @let t = &item.template;
@@ -207,6 +251,52 @@ async fn redeem(
     match crate::app::coupons::redeem_with_points(&state, id, member, coupon_id).await {
         Ok(_) => Ok(redirect("/points-mall?done=1")),
         Err(AppError::Conflict { code, .. }) => Ok(redirect(&format!("/points-mall?error={code}"))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct GoodsForm {
+    id: String,
+    store: String,
+}
+
+/// Redeems points-mall goods for pickup at the chosen store; on to the order (paid already).
+async fn redeem_goods(
+    client: crate::actor::ClientAddr,
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<Uuid>,
+    Form(form): Form<GoodsForm>,
+) -> WebResult<Response> {
+    let session = session(&state, &ctx).await?;
+    let (_, member) = require_member(session.as_ref(), "/points-mall")?;
+    let order_id = form
+        .id
+        .trim()
+        .parse::<Uuid>()
+        .map_err(|_| AppError::bad_request("invalid_form", "the form could not be read"))?;
+    match crate::app::points_mall::redeem(
+        &state,
+        id,
+        crate::app::points_mall::Redeem {
+            order_id,
+            member,
+            qty: 1,
+            fulfilment: retail_domain::order::Fulfilment::Pickup,
+            store: Some(form.store.trim().to_owned()),
+            address: None,
+            slot: String::new(),
+            client,
+        },
+    )
+    .await
+    {
+        Ok(done) => Ok(redirect(&format!("/orders/{}", done.order.id))),
+        Err(AppError::Conflict { code, .. }) => Ok(redirect(&format!(
+            "/points-mall?error={}",
+            crate::web::urlencode(code)
+        ))),
         Err(e) => Err(e.into()),
     }
 }
