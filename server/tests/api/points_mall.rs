@@ -286,6 +286,65 @@ async fn the_console_offers_and_the_shop_redeems(app: TestApp) {
     let page = b.get("/points-mall?error=points_goods_limit").await;
     assert!(page.body.contains("兑换上限"), "{}", page.body);
     assert_eq!(balance(&app, member).await, before - 40);
+
+    // Delivered: another member chooses a saved address; the order waits for its shipping fee.
+    let phone = "13900450012";
+    let other = new_member(&app, phone).await;
+    give_points(&app, other, 100).await;
+    let address_id = Uuid::now_v7();
+    retail_server::app::delivery::save_address(
+        &app.state,
+        other,
+        address_id,
+        &retail_server::app::checkout::Address {
+            name: "赵六".into(),
+            phone: phone.into(),
+            province: "上海".into(),
+            city: "上海".into(),
+            address: "静安区南京西路 1000 号 12 楼".into(),
+            ..Default::default()
+        },
+        true,
+    )
+    .await
+    .unwrap();
+    let mut c = crate::web::shopper(&app, phone).await;
+    let mall = c.get("/points-mall").await;
+    assert!(
+        mall.body
+            .contains(&format!("value=\"address:{address_id}\"")),
+        "{}",
+        mall.body
+    );
+    let form_html = crate::web::between(&mall.body, &format!("action=\"{action}\""), "</form>");
+    let order_id = crate::web::between(form_html, "name=\"id\" value=\"", "\"").to_owned();
+    let redeemed = c
+        .post_csrf(
+            &action,
+            &[
+                ("id", &order_id),
+                ("store", &format!("address:{address_id}")),
+            ],
+        )
+        .await;
+    assert_eq!(
+        redeemed.location.as_deref(),
+        Some(format!("/orders/{order_id}").as_str())
+    );
+    let order = storage::orders::get(&app.state.store, order_id.parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(order.fulfilment.as_str(), "delivery");
+    assert_eq!(order.lines[0].amount.fen(), 0, "the goods cost points only");
+    if order.total.fen() > 0 {
+        assert_eq!(
+            order.status.as_str(),
+            "pending_payment",
+            "the shipping fee is to pay"
+        );
+    } else {
+        assert_eq!(order.status.as_str(), "paid");
+    }
 }
 crate::both_backends!(
     the_console_offers_and_the_shop_redeems,

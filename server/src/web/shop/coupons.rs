@@ -166,6 +166,11 @@ async fn points_mall(
     let items = crate::app::coupons::points_mall(&state).await?;
     let goods = crate::app::points_mall::running(&state).await?;
     let pickup_store = session.as_ref().and_then(|s| s.pickup_store.clone());
+    let addresses = if goods.is_empty() {
+        Vec::new()
+    } else {
+        crate::app::delivery::masked_addresses(&state, member).await?
+    };
     let mut stores_of = Vec::with_capacity(goods.len());
     for g in &goods {
         stores_of.push(
@@ -204,11 +209,18 @@ async fn points_mall(
                         b { (ctx.lang.pick(&g.name_zh, &g.name_en)) }
                         span { span.points-price { (g.goods.points_price) (ctx.t(" 积分", " points")) } " " s.muted { (yuan(g.regular_price.fen())) } }
                     }
-                    p.muted { (ctx.t("剩余 ", "")) (g.left) (ctx.t(" 件 · 每人限 ", " left · at most ")) (g.goods.per_member_limit) (ctx.t(" 件 · 门店自提", " each · pick up in store")) }
+                    p.muted { (ctx.t("剩余 ", "")) (g.left) (ctx.t(" 件 · 每人限 ", " left · at most ")) (g.goods.per_member_limit) (ctx.t(" 件", " each")) }
                     div.row {
-                        select name="store" aria-label=(ctx.t("自提门店", "Pickup store")) { @for s in stores {
-                            option value=(s.location_id) selected[pickup_store.as_deref() == Some(s.location_id.as_str())] { (ctx.lang.pick(&s.name_zh, &s.name_en)) }
-                        } }
+                        select name="store" aria-label=(ctx.t("自提门店或配送地址", "Pickup store or delivery address")) {
+                            optgroup label=(ctx.t("门店自提", "Pick up in store")) { @for s in stores {
+                                option value=(s.location_id) selected[pickup_store.as_deref() == Some(s.location_id.as_str())] { (ctx.lang.pick(&s.name_zh, &s.name_en)) }
+                            } }
+                            @if !addresses.is_empty() {
+                                optgroup label=(ctx.t("快递配送（运费另付）", "Delivery (shipping fee paid)")) { @for a in &addresses {
+                                    option value={ "address:" (a.id) } { (a.masked) }
+                                } }
+                            }
+                        }
                         button.btn type="submit" disabled[g.left == 0 || points < g.goods.points_price] {
                             @if g.left == 0 { (ctx.t("已兑完", "All gone")) } @else { (ctx.t("兑换", "Redeem")) }
                         }
@@ -261,7 +273,9 @@ struct GoodsForm {
     store: String,
 }
 
-/// Redeems points-mall goods for pickup at the chosen store; on to the order (paid already).
+/// Redeems points-mall goods for pickup at the chosen store (on to the order, paid already) or
+/// delivery to one of the member's saved addresses (`address:{id}`: on to the order to pay its
+/// shipping fee).
 async fn redeem_goods(
     client: crate::actor::ClientAddr,
     State(state): State<AppState>,
@@ -276,6 +290,22 @@ async fn redeem_goods(
         .trim()
         .parse::<Uuid>()
         .map_err(|_| AppError::bad_request("invalid_form", "the form could not be read"))?;
+    let (fulfilment, store, address) = match form.store.trim().strip_prefix("address:") {
+        Some(address_id) => {
+            let address_id = address_id
+                .parse::<Uuid>()
+                .map_err(|_| AppError::bad_request("invalid_form", "the form could not be read"))?;
+            let address =
+                crate::app::checkout::resolve_address(&state, Some(member), None, Some(address_id))
+                    .await?;
+            (retail_domain::order::Fulfilment::Delivery, None, address)
+        }
+        None => (
+            retail_domain::order::Fulfilment::Pickup,
+            Some(form.store.trim().to_owned()),
+            None,
+        ),
+    };
     match crate::app::points_mall::redeem(
         &state,
         id,
@@ -283,9 +313,9 @@ async fn redeem_goods(
             order_id,
             member,
             qty: 1,
-            fulfilment: retail_domain::order::Fulfilment::Pickup,
-            store: Some(form.store.trim().to_owned()),
-            address: None,
+            fulfilment,
+            store,
+            address,
             slot: String::new(),
             client,
         },
