@@ -124,7 +124,7 @@ impl Default for EventSettings {
 /// max_pixels = 50000000         # width × height
 /// max_side = 12000              # either side, in pixels
 /// poster_font = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"   # share posters' CJK font
-/// poster_cache_entries = 256    # rendered posters kept in memory
+/// poster_cache_mib = 32         # rendered posters kept in memory (about 320 KB each)
 ///
 /// [media.s3]
 /// endpoint = "https://oss-cn-shanghai.aliyuncs.com"   # any S3-compatible service
@@ -148,8 +148,8 @@ pub struct MediaSettings {
     /// The font share posters are drawn with: a TrueType/OpenType file or collection covering
     /// Chinese (the default is WenQuanYi Micro Hei, Debian's `fonts-wqy-microhei`).
     pub poster_font: PathBuf,
-    /// How many rendered share posters are kept in memory.
-    pub poster_cache_entries: usize,
+    /// How much memory rendered share posters may take, in MiB (a poster is about 320 KB).
+    pub poster_cache_mib: usize,
 }
 
 impl Default for MediaSettings {
@@ -160,7 +160,7 @@ impl Default for MediaSettings {
             max_side: 12_000,
             s3: S3Settings::default(),
             poster_font: PathBuf::from("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),
-            poster_cache_entries: 256,
+            poster_cache_mib: 32,
         }
     }
 }
@@ -1097,8 +1097,8 @@ impl Settings {
         self.tls.validate()?;
         self.media.s3.validate()?;
         anyhow::ensure!(
-            (1..=100_000).contains(&self.media.poster_cache_entries),
-            "media.poster_cache_entries must be 1 to 100000"
+            (1..=65_536).contains(&self.media.poster_cache_mib),
+            "media.poster_cache_mib must be 1 to 65536"
         );
         anyhow::ensure!(
             !self.tls.enabled()

@@ -194,7 +194,7 @@ impl Application {
         };
         let posters = Arc::new(app::posters::PosterMaker::new(
             settings.media.poster_font.clone(),
-            settings.media.poster_cache_entries,
+            settings.media.poster_cache_mib.saturating_mul(1024 * 1024),
         ));
         let state = AppState::new(app::Shared {
             store,

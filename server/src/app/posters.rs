@@ -328,19 +328,24 @@ pub struct PosterMaker {
 }
 
 struct PosterCache {
+    /// Most bytes kept.
     capacity: usize,
+    /// Bytes kept now.
+    bytes: usize,
     posters: HashMap<[u8; 32], Bytes>,
     order: VecDeque<[u8; 32]>,
 }
 
 impl PosterMaker {
-    /// A maker drawing with the font at `font_path`, keeping `capacity` posters.
+    /// A maker drawing with the font at `font_path`, keeping posters of at most `capacity`
+    /// bytes in all (the oldest go first; one poster is always kept).
     pub fn new(font_path: PathBuf, capacity: usize) -> Self {
         Self {
             font_path,
             font: OnceLock::new(),
             cache: Mutex::new(PosterCache {
                 capacity: capacity.max(1),
+                bytes: 0,
                 posters: HashMap::new(),
                 order: VecDeque::new(),
             }),
@@ -367,12 +372,19 @@ impl PosterMaker {
 
     fn keep(&self, key: [u8; 32], png: Bytes) {
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if cache.posters.insert(key, png).is_none() {
-            cache.order.push_back(key);
+        let size = png.len();
+        match cache.posters.insert(key, png) {
+            Some(old) => cache.bytes = cache.bytes - old.len() + size,
+            None => {
+                cache.order.push_back(key);
+                cache.bytes += size;
+            }
         }
-        while cache.order.len() > cache.capacity {
+        while cache.bytes > cache.capacity && cache.order.len() > 1 {
             if let Some(old) = cache.order.pop_front() {
-                cache.posters.remove(&old);
+                if let Some(gone) = cache.posters.remove(&old) {
+                    cache.bytes -= gone.len();
+                }
             }
         }
     }
@@ -618,6 +630,20 @@ mod tests {
             }
         }
         assert_eq!(content_key(&a), content_key(&content()));
+    }
+
+    #[test]
+    fn the_cache_keeps_the_newest_posters_within_its_bytes() {
+        let maker = PosterMaker::new(PathBuf::from("/nonexistent/font.ttc"), 10);
+        for (i, len) in [4, 4, 4].into_iter().enumerate() {
+            maker.keep([i as u8; 32], Bytes::from(vec![0; len]));
+        }
+        assert!(maker.cached(&[0; 32]).is_none(), "the oldest went");
+        assert!(maker.cached(&[1; 32]).is_some() && maker.cached(&[2; 32]).is_some());
+        // One poster larger than the whole cache is still kept (alone).
+        maker.keep([9; 32], Bytes::from(vec![0; 50]));
+        assert!(maker.cached(&[9; 32]).is_some());
+        assert!(maker.cached(&[2; 32]).is_none());
     }
 
     #[test]
