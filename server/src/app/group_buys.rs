@@ -527,7 +527,8 @@ pub struct TeamView {
     pub share_path: String,
 }
 
-fn mask_name(name: &str) -> String {
+/// A nickname as others see it: its first character and `**` (`张**`), or `会员` when none.
+pub fn mask_name(name: &str) -> String {
     match name.trim().chars().next() {
         Some(first) => format!("{first}**"),
         None => "会员".into(),

@@ -21,6 +21,7 @@ pub mod account_notices;
 pub mod after_sales;
 pub mod audit;
 pub mod backup;
+pub mod bargains;
 pub mod bus;
 pub mod catalog;
 pub mod coupons;
@@ -249,6 +250,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         40,
         "points mall",
         include_str!("../../../migrations/0040_points_mall.sql"),
+    ),
+    (
+        41,
+        "bargains",
+        include_str!("../../../migrations/0041_bargains.sql"),
     ),
 ];
 
