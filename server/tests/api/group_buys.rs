@@ -36,7 +36,7 @@ pub(crate) async fn new_member(app: &TestApp, phone: &str) -> Uuid {
     }
 }
 
-fn code_of(app: &TestApp, member: Uuid) -> String {
+pub(crate) fn code_of(app: &TestApp, member: Uuid) -> String {
     app.sign(&SignedCode::Member(storage::members::member_code(
         member,
         chrono::Utc::now(),
