@@ -249,6 +249,17 @@ pub async fn run(store: &Store, id: Uuid) -> AppResult<Option<BargainRun>> {
     row.as_ref().map(run_from_row).transpose()
 }
 
+/// The run an order bought, if any.
+pub async fn run_of_order(store: &Store, order: Uuid) -> AppResult<Option<BargainRun>> {
+    let row = sqlx::query(&format!(
+        "SELECT {RUN_COLUMNS} FROM bargain_runs WHERE order_id = $1"
+    ))
+    .bind(order.to_string())
+    .fetch_optional(store.reader())
+    .await?;
+    row.as_ref().map(run_from_row).transpose()
+}
+
 /// A member's open runs of a bargain started after `since` (newest first, at most 10).
 pub async fn member_runs(
     store: &Store,

@@ -6,12 +6,12 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
-use chrono::{NaiveDateTime, TimeZone};
 use maud::html;
 use retail_domain::money::Money;
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::china_time;
 use crate::actor::Role;
 use crate::app::group_buys::{self, NewGroupBuy};
 use crate::app::AppState;
@@ -124,20 +124,6 @@ struct CreateForm {
     stock_units: String,
     #[serde(default)]
     new_members_only: Option<String>,
-}
-
-/// A `datetime-local` value in China time (UTC+8).
-fn china_time(field: &str, text: &str) -> Result<chrono::DateTime<chrono::Utc>, AppError> {
-    let naive = NaiveDateTime::parse_from_str(text.trim(), "%Y-%m-%dT%H:%M")
-        .or_else(|_| NaiveDateTime::parse_from_str(text.trim(), "%Y-%m-%dT%H:%M:%S"))
-        .map_err(|_| AppError::field(field, "a date and time"))?;
-    let offset = chrono::FixedOffset::east_opt(8 * 3600)
-        .ok_or_else(|| AppError::field(field, "a date and time"))?;
-    offset
-        .from_local_datetime(&naive)
-        .single()
-        .map(|t| t.with_timezone(&chrono::Utc))
-        .ok_or_else(|| AppError::field(field, "a date and time"))
 }
 
 async fn create(

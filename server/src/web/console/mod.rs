@@ -41,6 +41,7 @@ use crate::storage;
 pub mod admin;
 pub mod after_sales;
 pub mod analytics;
+pub mod bargains;
 pub mod catalog;
 pub mod coupons;
 pub mod dashboard;
@@ -82,8 +83,23 @@ pub fn router() -> Router<AppState> {
         .merge(search_words::router())
         .merge(member_perks::router())
         .merge(group_buys::router())
+        .merge(bargains::router())
         .merge(reviews::router())
         .merge(analytics::router())
+}
+
+/// A form's `datetime-local` value in China time (UTC+8); a field error naming `field` when it
+/// is not one.
+pub fn china_time(field: &str, text: &str) -> Result<chrono::DateTime<chrono::Utc>, AppError> {
+    let naive = chrono::NaiveDateTime::parse_from_str(text.trim(), "%Y-%m-%dT%H:%M")
+        .or_else(|_| chrono::NaiveDateTime::parse_from_str(text.trim(), "%Y-%m-%dT%H:%M:%S"))
+        .map_err(|_| AppError::field(field, "a date and time"))?;
+    let offset = chrono::FixedOffset::east_opt(8 * 3600)
+        .ok_or_else(|| AppError::field(field, "a date and time"))?;
+    chrono::TimeZone::from_local_datetime(&offset, &naive)
+        .single()
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .ok_or_else(|| AppError::field(field, "a date and time"))
 }
 
 /// The store a staff member's pages are limited to (none for head office).
