@@ -640,6 +640,11 @@ pub async fn run_view(state: &AppState, id: Uuid) -> AppResult<BargainRunView> {
     })
 }
 
+/// True when `member` has helped the run (its page offers no second help).
+pub async fn helped_by(state: &AppState, run: Uuid, member: Uuid) -> AppResult<bool> {
+    storage::bargains::helped_by(&state.store, run, member).await
+}
+
 /// The bargains running on a SKU now.
 pub async fn running_for_sku(state: &AppState, sku: Uuid) -> AppResult<Vec<Bargain>> {
     storage::bargains::running_for_sku(&state.store, sku, now_ms()).await

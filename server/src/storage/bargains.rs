@@ -432,6 +432,18 @@ pub async fn helps(store: &Store, run: Uuid) -> AppResult<Vec<BargainHelp>> {
     rows.iter().map(help_from_row).collect()
 }
 
+/// True when `member` helped `run`.
+pub async fn helped_by(store: &Store, run: Uuid, member: Uuid) -> AppResult<bool> {
+    Ok(
+        sqlx::query("SELECT 1 AS helped FROM bargain_cuts WHERE run_id = $1 AND helper_id = $2")
+            .bind(run.to_string())
+            .bind(member.to_string())
+            .fetch_optional(store.writer())
+            .await?
+            .is_some(),
+    )
+}
+
 /// The help given with this client id, if any.
 pub async fn help_by_id(store: &Store, help_id: Uuid) -> AppResult<Option<BargainHelp>> {
     let row = sqlx::query(&format!(

@@ -607,3 +607,166 @@ async fn a_cancelled_buy_is_given_back(app: TestApp) {
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 crate::both_backends!(a_cancelled_buy_is_given_back, a_cancelled_buy_is_given_back);
+
+/// In a real browser (SQLite): shopper A starts a bargain on the product page; shoppers B and C
+/// open its share page and help it to its floor; A buys it at the floor price and pays.
+/// Screenshots of the product page, the bargain page helped and at its floor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shoppers_help_a_bargain_to_its_floor_and_the_starter_buys() {
+    use crate::browser::{
+        browser, browser_available, click, shopper_login, start_driver, text_of, wait_for_text,
+        wait_path, Shots,
+    };
+    if !browser_available() {
+        return;
+    }
+    let app = TestApp::spawn(crate::support::Backend::Sqlite)
+        .await
+        .expect("app");
+    let temp = tempfile::tempdir().unwrap();
+    let shots = Shots::new(temp.path());
+    let product = crate::browser::milk(&app).await;
+    let detail = storage::catalog::product(&app.state.store, product)
+        .await
+        .unwrap()
+        .unwrap();
+    let sku = detail.skus[0].id;
+    let price = detail.skus[0].price.fen();
+    let floor = (price * 6 / 10).max(1);
+    let bargain = create_bargain(&app, sku, price, floor, 2, false).await;
+    let driver = start_driver().await;
+
+    // A starts a bargain on the product page.
+    let first = browser(&driver, true).await;
+    let product_path = format!("/p/{product}");
+    shopper_login(&first, &app, "13800138081", &product_path).await;
+    first
+        .goto(&format!("{}{product_path}?sku={sku}", app.url))
+        .await
+        .unwrap();
+    let card = text_of(&first, ".bargain").await;
+    assert!(card.contains("砍价"), "{card}");
+    shots.take(&first, "shop-bargain-product-360").await;
+    click(&first, ".start-bargain button").await;
+    let run_path = wait_path(&first, "/bargain/").await;
+    let run: Uuid = run_path.trim_start_matches("/bargain/").parse().unwrap();
+    assert_eq!(
+        text_of(&first, "#bargain-price").await,
+        text_of(&first, "#start-price").await
+    );
+    assert!(
+        first.find(fantoccini::Locator::Css("#help")).await.is_err(),
+        "no help button for the starter"
+    );
+
+    // B and C follow the share link, log in and help.
+    for phone in ["13800138082", "13800138083"] {
+        let helper = browser(&driver, true).await;
+        shopper_login(&helper, &app, phone, &run_path).await;
+        click(&helper, "#help").await;
+        wait_for_text(&helper, "#bargain-helped", "").await;
+        assert!(
+            helper
+                .find(fantoccini::Locator::Css("#help"))
+                .await
+                .is_err(),
+            "helped once: no second help button"
+        );
+        shots.take(&helper, "shop-bargain-helped-360").await;
+        helper.close().await.unwrap();
+    }
+    assert_eq!(run_of(&app, run).await.price.fen(), floor);
+
+    // A sees the floor and buys at it.
+    first.goto(&format!("{}{run_path}", app.url)).await.unwrap();
+    assert!(text_of(&first, "#bargain-status").await.contains("底价"));
+    assert!(!text_of(&first, "#bargain-helpers li").await.is_empty());
+    shots.take(&first, "shop-bargain-floor-360").await;
+    click(&first, "#buy").await;
+    let order_path = wait_path(&first, "/orders/").await;
+    let order: Uuid = order_path.trim_start_matches("/orders/").parse().unwrap();
+    assert!(text_of(&first, "#bargain-order").await.contains("砍价订单"));
+    click(&first, "form[action$='/pay'] button").await;
+    wait_path(&first, "/sandbox/pay/").await;
+    click(&first, "form button").await;
+    click(&first, "#return").await;
+    wait_path(&first, "/orders/").await;
+    let o = storage::orders::get(&app.state.store, order).await.unwrap();
+    assert_eq!(o.total.fen(), floor);
+    assert_eq!(o.status, OrderStatus::Paid);
+    let _ = bargain;
+    first.close().await.unwrap();
+}
+
+/// The console (head office): create a bargain through the form, see it listed, open its
+/// report, pause it; a bad form names the field; a store manager is kept out.
+async fn the_console_creates_reports_and_pauses(app: TestApp) {
+    let (sku, price) = stocked_sku(&app, 40).await;
+    let mut desk = crate::web::console(&app, "admin").await;
+    let page = desk.get("/console/bargains").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("id=\"new-bargain\""));
+    let id = Uuid::now_v7().to_string();
+    let sku_text = sku.to_string();
+    let form = |helpers: &'static str| {
+        vec![
+            ("id", id.clone()),
+            ("sku_id", sku_text.clone()),
+            ("name_zh", "控制台砍价".to_owned()),
+            ("start_price", money(price)),
+            ("floor_price", money((price / 2).max(1))),
+            ("helpers", helpers.to_owned()),
+            ("hours", "24".to_owned()),
+            ("per_member_limit", "1".to_owned()),
+            ("starts_at", "2026-01-01T00:00".to_owned()),
+            ("ends_at", "2026-12-31T23:00".to_owned()),
+            ("stock_units", "10".to_owned()),
+            ("new_helpers_only", "1".to_owned()),
+        ]
+    };
+    let bad = form("1");
+    let bad: Vec<(&str, &str)> = bad.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let done = desk.post_csrf("/console/bargains", &bad).await;
+    assert_eq!(
+        done.location.as_deref(),
+        Some("/console/bargains?error=helpers")
+    );
+    let good = form("3");
+    let good: Vec<(&str, &str)> = good.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let done = desk.post_csrf("/console/bargains", &good).await;
+    assert_eq!(done.location.as_deref(), Some("/console/bargains?done=1"));
+    let b: Uuid = id.parse().unwrap();
+    let g = storage::bargains::get(&app.state.store, b)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (g.helpers, g.new_helpers_only, g.status.as_str()),
+        (3, true, "active")
+    );
+    let page = desk.get("/console/bargains").await;
+    assert!(page.body.contains("控制台砍价"), "{}", page.body);
+    assert!(page.body.contains(&format!("data-id=\"{b}\"")));
+    let report = desk.get(&format!("/console/bargains/{b}")).await;
+    assert_eq!(report.status, StatusCode::OK, "{}", report.body);
+    assert!(report.body.contains("id=\"bargain-report\""));
+    assert!(report.body.contains("id=\"r-conversion\""));
+    let done = desk
+        .post_csrf(&format!("/console/bargains/{b}/status"), &[("paused", "1")])
+        .await;
+    assert_eq!(done.location.as_deref(), Some("/console/bargains?done=1"));
+    let g = storage::bargains::get(&app.state.store, b)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(g.status, "paused");
+    let mut manager = crate::web::console(&app, "mgr.sh001").await;
+    let page = manager.get("/console/bargains").await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    let page = manager.get(&format!("/console/bargains/{b}")).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+}
+crate::both_backends!(
+    the_console_creates_reports_and_pauses,
+    the_console_creates_reports_and_pauses
+);

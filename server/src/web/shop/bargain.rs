@@ -66,6 +66,10 @@ async fn run_page(
         .get(&b.sku_id)
         .map(|s| s.product_id);
     let live = view.state == "open" || view.state == "floor";
+    let helped = match me {
+        Some(m) if !starter => bargains::helped_by(&state, id, m).await?,
+        _ => false,
+    };
     let body = html! {
         @if let Some(code) = &p.error { div.notice.err role="alert" #bargain-error { (bargain_refusal_text(&ctx, code)) } }
         @if p.helped.is_some() { div.notice.ok role="status" #bargain-helped { (ctx.t("助力成功，谢谢你！", "Thanks for helping!")) } }
@@ -105,7 +109,10 @@ async fn run_page(
                 p.muted { (ctx.t("会员专享，线上下单；每次砍价限购一件。", "Members only, online orders; one unit per bargain.")) }
             }
         }
-        @if view.state == "open" && !starter {
+        @if helped && p.helped.is_none() {
+            div.card.muted #already-helped { (ctx.t("你已帮 TA 砍过一刀，分享给更多好友吧。", "You have helped this bargain: share it with more friends.")) }
+        }
+        @if view.state == "open" && !starter && !helped {
             form.card #help-bargain method="post" action={ "/bargain/" (run.id) "/help" } {
                 (ctx.csrf_field())
                 input type="hidden" name="id" value=(Uuid::now_v7());
