@@ -140,24 +140,16 @@ pub async fn create(state: &AppState, staff: &StaffActor, b: &NewBargain) -> App
             "above zero and below the start price by at least 0.01 per helper",
         ));
     }
-    for (field, value, min, max) in [
-        ("hours", b.hours, 1, 168),
-        ("per_member_limit", b.per_member_limit, 1, 99),
-        ("stock_units", b.stock_units, 1, 1_000_000),
-    ] {
-        if !(min..=max).contains(&value) {
-            return Err(AppError::field(field, format!("{min} to {max}")));
-        }
-    }
-    if b.ends_at <= b.starts_at || b.ends_at - b.starts_at > chrono::Duration::days(366) {
-        return Err(AppError::field(
-            "ends_at",
-            "after starts_at, at most a year later",
-        ));
-    }
-    if b.name_zh.chars().count() > 60 || b.name_en.chars().count() > 60 {
-        return Err(AppError::field("name_zh", "at most 60 characters"));
-    }
+    super::promotions::check_activity(
+        &[
+            ("hours", b.hours, 1, 168),
+            ("per_member_limit", b.per_member_limit, 1, 99),
+            ("stock_units", b.stock_units, 1, 1_000_000),
+        ],
+        b.starts_at,
+        b.ends_at,
+        (&b.name_zh, &b.name_en),
+    )?;
     let name_zh = match b.name_zh.trim() {
         "" => sku.name_zh.clone(),
         n => n.to_owned(),

@@ -97,25 +97,17 @@ pub async fn create(state: &AppState, staff: &StaffActor, g: &NewGroupBuy) -> Ap
             format!("above zero and at most the SKU's price ({})", sku.price),
         ));
     }
-    for (field, value, min, max) in [
-        ("team_size", g.team_size, 2, 50),
-        ("fill_hours", g.fill_hours, 1, 168),
-        ("per_member_limit", g.per_member_limit, 1, 99),
-        ("stock_units", g.stock_units, 1, 1_000_000),
-    ] {
-        if !(min..=max).contains(&value) {
-            return Err(AppError::field(field, format!("{min} to {max}")));
-        }
-    }
-    if g.ends_at <= g.starts_at || g.ends_at - g.starts_at > chrono::Duration::days(366) {
-        return Err(AppError::field(
-            "ends_at",
-            "after starts_at, at most a year later",
-        ));
-    }
-    if g.name_zh.chars().count() > 60 || g.name_en.chars().count() > 60 {
-        return Err(AppError::field("name_zh", "at most 60 characters"));
-    }
+    super::promotions::check_activity(
+        &[
+            ("team_size", g.team_size, 2, 50),
+            ("fill_hours", g.fill_hours, 1, 168),
+            ("per_member_limit", g.per_member_limit, 1, 99),
+            ("stock_units", g.stock_units, 1, 1_000_000),
+        ],
+        g.starts_at,
+        g.ends_at,
+        (&g.name_zh, &g.name_en),
+    )?;
     let name_zh = match g.name_zh.trim() {
         "" => format!("拼团 {}", sku.name_zh),
         n => n.to_owned(),

@@ -127,3 +127,29 @@ pub async fn create_promotion(
 pub async fn find(state: &AppState, id: Uuid) -> AppResult<Option<PromotionView>> {
     storage::promotions::get(&state.store, id).await
 }
+
+/// The checks a head-office activity on a SKU (a group-buy, a bargain) shares: each of `ranges`
+/// (field, value, least, most) within its bounds, the window ending after it starts and at most
+/// a year later, the names at most 60 characters. The first failure is a field error.
+pub fn check_activity(
+    ranges: &[(&str, i64, i64, i64)],
+    starts_at: chrono::DateTime<Utc>,
+    ends_at: chrono::DateTime<Utc>,
+    names: (&str, &str),
+) -> AppResult<()> {
+    for (field, value, min, max) in ranges {
+        if !(min..=max).contains(&value) {
+            return Err(AppError::field(field, format!("{min} to {max}")));
+        }
+    }
+    if ends_at <= starts_at || ends_at - starts_at > chrono::Duration::days(366) {
+        return Err(AppError::field(
+            "ends_at",
+            "after starts_at, at most a year later",
+        ));
+    }
+    if names.0.chars().count() > 60 || names.1.chars().count() > 60 {
+        return Err(AppError::field("name_zh", "at most 60 characters"));
+    }
+    Ok(())
+}

@@ -129,28 +129,15 @@ pub async fn insert(store: &Store, b: &Bargain, actor: &str) -> AppResult<bool> 
 
 /// Pauses or resumes a bargain (audited as `bargain.status`); false when there is none.
 pub async fn set_status(store: &Store, id: Uuid, status: &str, actor: &str) -> AppResult<bool> {
-    let mut tx = store.begin().await?;
-    let done = sqlx::query("UPDATE bargains SET status = $1, updated_at = $2 WHERE id = $3")
-        .bind(status)
-        .bind(super::now_ms())
-        .bind(id.to_string())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-        == 1;
-    if done {
-        super::audit::record(
-            &mut tx,
-            actor,
-            "bargain.status",
-            "bargain",
-            &id.to_string(),
-            serde_json::json!({ "status": status }),
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    Ok(done)
+    super::set_status_audited(
+        store,
+        "bargains",
+        ("bargain.status", "bargain"),
+        id,
+        status,
+        actor,
+    )
+    .await
 }
 
 /// One bargain.

@@ -121,28 +121,15 @@ pub async fn insert(store: &Store, g: &GroupBuy, actor: &str) -> AppResult<bool>
 
 /// Pauses or resumes a group-buy (audited); false when there is none.
 pub async fn set_status(store: &Store, id: Uuid, status: &str, actor: &str) -> AppResult<bool> {
-    let mut tx = store.begin().await?;
-    let done = sqlx::query("UPDATE group_buys SET status = $1, updated_at = $2 WHERE id = $3")
-        .bind(status)
-        .bind(super::now_ms())
-        .bind(id.to_string())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-        == 1;
-    if done {
-        super::audit::record(
-            &mut tx,
-            actor,
-            "group_buy.status",
-            "group_buy",
-            &id.to_string(),
-            serde_json::json!({ "status": status }),
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    Ok(done)
+    super::set_status_audited(
+        store,
+        "group_buys",
+        ("group_buy.status", "group_buy"),
+        id,
+        status,
+        actor,
+    )
+    .await
 }
 
 /// One group-buy.

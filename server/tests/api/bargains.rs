@@ -12,7 +12,7 @@ use retail_server::storage;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::group_buys::{code_of, new_member, stocked_sku};
+use crate::group_buys::{as_member, code_of, count, new_member, stocked_sku};
 use crate::support::TestApp;
 
 fn money(fen: i64) -> String {
@@ -55,29 +55,20 @@ pub(crate) async fn create_bargain(
     id
 }
 
-async fn as_member(app: &TestApp, member: Uuid, path: &str, body: Value) -> (StatusCode, Value) {
-    let resp = app
-        .client
-        .post(format!("{}{path}", app.url))
-        .header("x-member-code", code_of(app, member))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
-
-/// Starts a run: its id.
-pub(crate) async fn start_run(app: &TestApp, bargain: Uuid, member: Uuid) -> Uuid {
-    let id = Uuid::now_v7();
-    let (status, body) = as_member(
+async fn start_with(app: &TestApp, bargain: Uuid, member: Uuid, id: Uuid) -> (StatusCode, Value) {
+    as_member(
         app,
         member,
         &format!("/api/v1/bargains/{bargain}/runs"),
         json!({ "id": id }),
     )
-    .await;
+    .await
+}
+
+/// Starts a run: its id.
+pub(crate) async fn start_run(app: &TestApp, bargain: Uuid, member: Uuid) -> Uuid {
+    let id = Uuid::now_v7();
+    let (status, body) = start_with(app, bargain, member, id).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["run"]["id"], id.to_string());
     id
@@ -112,17 +103,6 @@ async fn run_of(app: &TestApp, run: Uuid) -> storage::bargains::BargainRun {
         .await
         .unwrap()
         .unwrap()
-}
-
-async fn count(app: &TestApp, sql: &str, bind: &str) -> i64 {
-    let mut tx = app.state.store.begin().await.unwrap();
-    let row = sqlx::query(sql)
-        .bind(bind.to_owned())
-        .fetch_one(&mut *tx)
-        .await
-        .unwrap();
-    tx.rollback().await.unwrap();
-    sqlx::Row::try_get::<i64, _>(&row, 0).unwrap()
 }
 
 async fn notices(app: &TestApp, member: Uuid, kind: &str) -> i64 {
@@ -439,31 +419,13 @@ async fn bad_input_changes_nothing(app: TestApp) {
 
     // The per-member limit (2 runs).
     let id = Uuid::now_v7();
-    let (status, body) = as_member(
-        &app,
-        a,
-        &format!("/api/v1/bargains/{bargain}/runs"),
-        json!({ "id": id }),
-    )
-    .await;
+    let (status, body) = start_with(&app, bargain, a, id).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, body) = as_member(
-        &app,
-        a,
-        &format!("/api/v1/bargains/{bargain}/runs"),
-        json!({ "id": Uuid::now_v7() }),
-    )
-    .await;
+    let (status, body) = start_with(&app, bargain, a, Uuid::now_v7()).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(body["error"]["code"], "bargain_limit");
     // Another member's run id is not theirs to reuse.
-    let (status, body) = as_member(
-        &app,
-        b,
-        &format!("/api/v1/bargains/{bargain}/runs"),
-        json!({ "id": id }),
-    )
-    .await;
+    let (status, body) = start_with(&app, bargain, b, id).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(body["error"]["code"], "id_taken");
 
@@ -480,13 +442,7 @@ async fn bad_input_changes_nothing(app: TestApp) {
     let (status, body) = help(&app, run_d, e).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(body["error"]["code"], "bargain_not_running");
-    let (status, body) = as_member(
-        &app,
-        e,
-        &format!("/api/v1/bargains/{bargain}/runs"),
-        json!({ "id": Uuid::now_v7() }),
-    )
-    .await;
+    let (status, body) = start_with(&app, bargain, e, Uuid::now_v7()).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(body["error"]["code"], "bargain_not_running");
     let (status, _) = app

@@ -122,7 +122,13 @@ fn seat_body() -> Value {
     json!({"id": Uuid::now_v7(), "fulfilment": "pickup", "store": "SH001"})
 }
 
-async fn as_member(app: &TestApp, member: Uuid, path: &str, body: Value) -> (StatusCode, Value) {
+/// POSTs `body` to `path` as the member (their member code).
+pub(crate) async fn as_member(
+    app: &TestApp,
+    member: Uuid,
+    path: &str,
+    body: Value,
+) -> (StatusCode, Value) {
     let resp = app
         .client
         .post(format!("{}{path}", app.url))
@@ -174,7 +180,8 @@ async fn order_status(app: &TestApp, order: Uuid) -> OrderStatus {
         .status
 }
 
-async fn count(app: &TestApp, sql: &str, bind: &str) -> i64 {
+/// The one number `sql` (with one bound text) answers.
+pub(crate) async fn count(app: &TestApp, sql: &str, bind: &str) -> i64 {
     let mut tx = app.state.store.begin().await.unwrap();
     let row = sqlx::query(sql)
         .bind(bind.to_owned())

@@ -11,7 +11,7 @@ use retail_domain::money::Money;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::china_time;
+use super::{china_time, saved_or_field, whole_number};
 use crate::app::bargains::{self, NewBargain};
 use crate::app::AppState;
 use crate::error::AppError;
@@ -162,11 +162,7 @@ async fn create(
     Staff(staff): Staff,
     Form(form): Form<CreateForm>,
 ) -> WebResult<Response> {
-    let number = |field: &'static str, text: &str| {
-        text.trim()
-            .parse::<i64>()
-            .map_err(|_| AppError::field(field, "a whole number"))
-    };
+    let number = whole_number;
     let amount = |field: &'static str, text: &str| {
         Money::parse(text.trim()).map_err(|_| AppError::field(field, "an amount in yuan"))
     };
@@ -199,17 +195,7 @@ async fn create(
         Ok(b) => bargains::create(&state, &staff, &b).await.map(|_| ()),
         Err(e) => Err(e),
     };
-    match result {
-        Ok(()) => Ok(redirect("/console/bargains?done=1")),
-        Err(AppError::Invalid { fields, .. }) => {
-            let field = fields.keys().next().cloned().unwrap_or_default();
-            Ok(redirect(&format!(
-                "/console/bargains?error={}",
-                crate::web::urlencode(&field)
-            )))
-        }
-        Err(e) => Err(e.into()),
-    }
+    saved_or_field(result, "/console/bargains")
 }
 
 #[derive(Debug, Deserialize)]

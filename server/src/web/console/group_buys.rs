@@ -11,7 +11,7 @@ use retail_domain::money::Money;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::china_time;
+use super::{china_time, saved_or_field, whole_number};
 use crate::actor::Role;
 use crate::app::group_buys::{self, NewGroupBuy};
 use crate::app::AppState;
@@ -131,11 +131,7 @@ async fn create(
     Staff(staff): Staff,
     Form(form): Form<CreateForm>,
 ) -> WebResult<Response> {
-    let number = |field: &'static str, text: &str| {
-        text.trim()
-            .parse::<i64>()
-            .map_err(|_| AppError::field(field, "a whole number"))
-    };
+    let number = whole_number;
     let parsed = (|| -> Result<NewGroupBuy, AppError> {
         Ok(NewGroupBuy {
             id: form
@@ -165,17 +161,7 @@ async fn create(
         Ok(g) => group_buys::create(&state, &staff, &g).await.map(|_| ()),
         Err(e) => Err(e),
     };
-    match result {
-        Ok(()) => Ok(redirect("/console/group-buys?done=1")),
-        Err(AppError::Invalid { fields, .. }) => {
-            let field = fields.keys().next().cloned().unwrap_or_default();
-            Ok(redirect(&format!(
-                "/console/group-buys?error={}",
-                crate::web::urlencode(&field)
-            )))
-        }
-        Err(e) => Err(e.into()),
-    }
+    saved_or_field(result, "/console/group-buys")
 }
 
 #[derive(Debug, Deserialize)]

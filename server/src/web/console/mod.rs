@@ -102,6 +102,29 @@ pub fn china_time(field: &str, text: &str) -> Result<chrono::DateTime<chrono::Ut
         .ok_or_else(|| AppError::field(field, "a date and time"))
 }
 
+/// A form's whole number; a field error naming `field` when it is not one.
+pub fn whole_number(field: &'static str, text: &str) -> Result<i64, AppError> {
+    text.trim()
+        .parse::<i64>()
+        .map_err(|_| AppError::field(field, "a whole number"))
+}
+
+/// Where a console form goes once handled: back to `page` with `?done=1`, or with
+/// `?error={field}` naming the first field a field error names; any other error as it is.
+pub fn saved_or_field(result: Result<(), AppError>, page: &str) -> WebResult<Response> {
+    match result {
+        Ok(()) => Ok(redirect(&format!("{page}?done=1"))),
+        Err(AppError::Invalid { fields, .. }) => {
+            let field = fields.keys().next().cloned().unwrap_or_default();
+            Ok(redirect(&format!(
+                "{page}?error={}",
+                crate::web::urlencode(&field)
+            )))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// The store a staff member's pages are limited to (none for head office).
 fn scope(staff: &StaffActor) -> Option<String> {
     match staff.role {
