@@ -343,6 +343,14 @@ pub async fn help(
         Ok(done) => done,
         Err(refusal) => {
             tx.rollback().await?;
+            // A retry that raced its first try: answer the first help.
+            if refusal == HelpRefusal::AlreadyHelped {
+                if let Some(h) = storage::bargains::help_by_id(&state.store, help_id).await? {
+                    if h.helper_id == helper && h.run_id == run_id {
+                        return Ok(helped_of(&h, &run_of(state, run_id).await?));
+                    }
+                }
+            }
             return Err(help_refusal(refusal, state));
         }
     };

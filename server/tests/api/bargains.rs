@@ -633,6 +633,13 @@ async fn shoppers_help_a_bargain_to_its_floor_and_the_starter_buys() {
     }
     assert_eq!(run_of(&app, run).await.price.fen(), floor);
 
+    // A was told: two helps and the floor, in the message centre.
+    first
+        .goto(&format!("{}/me/messages", app.url))
+        .await
+        .unwrap();
+    wait_for_text(&first, "body", "已砍到底价").await;
+    assert!(text_of(&first, "body").await.contains("好友帮你砍了一刀"));
     // A sees the floor and buys at it.
     first.goto(&format!("{}{run_path}", app.url)).await.unwrap();
     assert!(text_of(&first, "#bargain-status").await.contains("底价"));
