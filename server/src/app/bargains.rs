@@ -307,7 +307,7 @@ pub async fn help(
         if h.helper_id != helper || h.run_id != run_id {
             return Err(AppError::conflict("id_taken", "this id is taken"));
         }
-        return Ok(helped_of(&h, &run));
+        return retried(state, &h, &run).await;
     }
     if run.member_id == helper {
         return Err(AppError::conflict(
@@ -347,7 +347,7 @@ pub async fn help(
             if refusal == HelpRefusal::AlreadyHelped {
                 if let Some(h) = storage::bargains::help_by_id(&state.store, help_id).await? {
                     if h.helper_id == helper && h.run_id == run_id {
-                        return Ok(helped_of(&h, &run_of(state, run_id).await?));
+                        return retried(state, &h, &run).await;
                     }
                 }
             }
@@ -379,6 +379,17 @@ pub async fn help(
     }
     tx.commit().await?;
     Ok(helped_of(&help, &after))
+}
+
+/// The first answer of a help, for its retry: the price and helps as they were right after it.
+async fn retried(state: &AppState, h: &BargainHelp, run: &BargainRun) -> AppResult<BargainHelped> {
+    Ok(BargainHelped {
+        cut: h.cut,
+        price: storage::bargains::price_after(&state.store, run.id, h.slot).await?,
+        helps: h.slot,
+        helpers: run.helpers,
+        reached_floor: h.slot == run.helpers,
+    })
 }
 
 fn helped_of(h: &BargainHelp, run: &BargainRun) -> BargainHelped {

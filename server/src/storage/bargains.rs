@@ -431,6 +431,21 @@ pub async fn helped_by(store: &Store, run: Uuid, member: Uuid) -> AppResult<bool
     )
 }
 
+/// A run's price right after the help in `slot` (its start price less the cuts of slots up to
+/// it).
+pub async fn price_after(store: &Store, run: Uuid, slot: i64) -> AppResult<Money> {
+    let row = sqlx::query(
+        "SELECT r.start_price_fen - CAST(COALESCE(SUM(c.cut_fen), 0) AS BIGINT) AS price \
+         FROM bargain_runs r LEFT JOIN bargain_cuts c ON c.run_id = r.id AND c.slot <= $2 \
+         AND c.helper_id IS NOT NULL WHERE r.id = $1 GROUP BY r.start_price_fen",
+    )
+    .bind(run.to_string())
+    .bind(slot)
+    .fetch_one(store.writer())
+    .await?;
+    Ok(Money::from_fen(col(&row, "price")?))
+}
+
 /// The help given with this client id, if any.
 pub async fn help_by_id(store: &Store, help_id: Uuid) -> AppResult<Option<BargainHelp>> {
     let row = sqlx::query(&format!(
