@@ -115,22 +115,8 @@ pub async fn create(state: &AppState, staff: &StaffActor, b: &NewBargain) -> App
     if let Some(existing) = storage::bargains::get(&state.store, b.id).await? {
         return Ok(existing);
     }
-    let skus = storage::catalog::skus(&state.store, &[b.sku_id], None).await?;
-    let sku = skus
-        .get(&b.sku_id)
-        .ok_or_else(|| AppError::field("sku_id", "no such SKU"))?;
-    if sku.weighed {
-        return Err(AppError::field(
-            "sku_id",
-            "a weighed SKU cannot be bargained",
-        ));
-    }
-    if b.start_price.fen() <= 0 || b.start_price > sku.price {
-        return Err(AppError::field(
-            "start_price",
-            format!("above zero and at most the SKU's price ({})", sku.price),
-        ));
-    }
+    let sku =
+        super::promotions::activity_sku(state, b.sku_id, ("start_price", b.start_price)).await?;
     if !(2..=100).contains(&b.helpers) {
         return Err(AppError::field("helpers", "2 to 100"));
     }

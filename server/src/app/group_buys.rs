@@ -81,22 +81,8 @@ pub async fn create(state: &AppState, staff: &StaffActor, g: &NewGroupBuy) -> Ap
     if let Some(existing) = storage::group_buys::get(&state.store, g.id).await? {
         return Ok(existing);
     }
-    let skus = storage::catalog::skus(&state.store, &[g.sku_id], None).await?;
-    let sku = skus
-        .get(&g.sku_id)
-        .ok_or_else(|| AppError::field("sku_id", "no such SKU"))?;
-    if sku.weighed {
-        return Err(AppError::field(
-            "sku_id",
-            "a weighed SKU cannot be sold in teams",
-        ));
-    }
-    if g.group_price.fen() <= 0 || g.group_price > sku.price {
-        return Err(AppError::field(
-            "group_price",
-            format!("above zero and at most the SKU's price ({})", sku.price),
-        ));
-    }
+    let sku =
+        super::promotions::activity_sku(state, g.sku_id, ("group_price", g.group_price)).await?;
     super::promotions::check_activity(
         &[
             ("team_size", g.team_size, 2, 50),

@@ -153,3 +153,30 @@ pub fn check_activity(
     }
     Ok(())
 }
+
+/// The SKU a head-office activity (a group-buy, a bargain) sells at `price` (`price_field` names
+/// it in the error): a known SKU that is not weighed, and a price above zero and at most its
+/// chain price. Field errors otherwise.
+pub async fn activity_sku(
+    state: &AppState,
+    sku_id: Uuid,
+    (price_field, price): (&str, retail_domain::money::Money),
+) -> AppResult<retail_domain::wire::catalog::SkuRecord> {
+    let mut skus = storage::catalog::skus(&state.store, &[sku_id], None).await?;
+    let sku = skus
+        .remove(&sku_id)
+        .ok_or_else(|| AppError::field("sku_id", "no such SKU"))?;
+    if sku.weighed {
+        return Err(AppError::field(
+            "sku_id",
+            "a weighed SKU is not sold in group-buys or bargains",
+        ));
+    }
+    if price.fen() <= 0 || price > sku.price {
+        return Err(AppError::field(
+            price_field,
+            format!("above zero and at most the SKU's price ({})", sku.price),
+        ));
+    }
+    Ok(sku)
+}
