@@ -85,6 +85,31 @@ pub struct Settings {
     /// Event tracking (埋点): how long raw events are kept, how often a client may send them.
     #[serde(default)]
     pub events: EventSettings,
+    /// Bargains (砍价): how many helps a member gives a day.
+    #[serde(default)]
+    pub bargains: BargainSettings,
+}
+
+/// Bargains (砍价, issue 17): a member helps at most this many bargains a China day (a help
+/// beyond it is refused with 409 `daily_help_limit`, nothing changed).
+///
+/// ```toml
+/// [bargains]
+/// daily_help_limit = 5
+/// ```
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BargainSettings {
+    /// Helps one member gives a day (at least 1).
+    pub daily_help_limit: u32,
+}
+
+impl Default for BargainSettings {
+    fn default() -> Self {
+        Self {
+            daily_help_limit: 5,
+        }
+    }
 }
 
 /// Event tracking (issue 19, `docs/EVENTS.md`): raw events are deleted by the sweeper this many
@@ -980,6 +1005,7 @@ impl Default for Settings {
             tls: TlsSettings::default(),
             delivery: DeliverySettings::default(),
             events: EventSettings::default(),
+            bargains: BargainSettings::default(),
         }
     }
 }

@@ -88,41 +88,19 @@ pub async fn create(state: &AppState, staff: &StaffActor, g: &NewGroupBuy) -> Ap
     if let Some(existing) = storage::group_buys::get(&state.store, g.id).await? {
         return Ok(existing);
     }
-    let skus = storage::catalog::skus(&state.store, &[g.sku_id], None).await?;
-    let sku = skus
-        .get(&g.sku_id)
-        .ok_or_else(|| AppError::field("sku_id", "no such SKU"))?;
-    if sku.weighed {
-        return Err(AppError::field(
-            "sku_id",
-            "a weighed SKU cannot be sold in teams",
-        ));
-    }
-    if g.group_price.fen() <= 0 || g.group_price > sku.price {
-        return Err(AppError::field(
-            "group_price",
-            format!("above zero and at most the SKU's price ({})", sku.price),
-        ));
-    }
-    for (field, value, min, max) in [
-        ("team_size", g.team_size, 2, 50),
-        ("fill_hours", g.fill_hours, 1, 168),
-        ("per_member_limit", g.per_member_limit, 1, 99),
-        ("stock_units", g.stock_units, 1, 1_000_000),
-    ] {
-        if !(min..=max).contains(&value) {
-            return Err(AppError::field(field, format!("{min} to {max}")));
-        }
-    }
-    if g.ends_at <= g.starts_at || g.ends_at - g.starts_at > chrono::Duration::days(366) {
-        return Err(AppError::field(
-            "ends_at",
-            "after starts_at, at most a year later",
-        ));
-    }
-    if g.name_zh.chars().count() > 60 || g.name_en.chars().count() > 60 {
-        return Err(AppError::field("name_zh", "at most 60 characters"));
-    }
+    let sku =
+        super::promotions::activity_sku(state, g.sku_id, ("group_price", g.group_price)).await?;
+    super::promotions::check_activity(
+        &[
+            ("team_size", g.team_size, 2, 50),
+            ("fill_hours", g.fill_hours, 1, 168),
+            ("per_member_limit", g.per_member_limit, 1, 99),
+            ("stock_units", g.stock_units, 1, 1_000_000),
+        ],
+        g.starts_at,
+        g.ends_at,
+        (&g.name_zh, &g.name_en),
+    )?;
     let name_zh = match g.name_zh.trim() {
         "" => format!("拼团 {}", sku.name_zh),
         n => n.to_owned(),
@@ -576,7 +554,7 @@ pub struct TeamView {
     pub share_path: String,
 }
 
-/// A member's name as others see it: the first character and `**` (`会员` when empty).
+/// A nickname as others see it: its first character and `**` (`张**`), or `会员` when none.
 pub fn mask_name(name: &str) -> String {
     match name.trim().chars().next() {
         Some(first) => format!("{first}**"),

@@ -10,6 +10,7 @@
 pub mod account_notices;
 pub mod after_sales;
 pub mod balance_pay;
+pub mod bargains;
 pub mod catalog;
 pub mod catalog_cache;
 pub mod catalog_import;

@@ -168,3 +168,56 @@ pub async fn running_flash_sale(
             })
         }))
 }
+
+/// The checks a head-office activity on a SKU (a group-buy, a bargain) shares: each of `ranges`
+/// (field, value, least, most) within its bounds, the window ending after it starts and at most
+/// a year later, the names at most 60 characters. The first failure is a field error.
+pub fn check_activity(
+    ranges: &[(&str, i64, i64, i64)],
+    starts_at: chrono::DateTime<Utc>,
+    ends_at: chrono::DateTime<Utc>,
+    names: (&str, &str),
+) -> AppResult<()> {
+    for (field, value, min, max) in ranges {
+        if !(min..=max).contains(&value) {
+            return Err(AppError::field(field, format!("{min} to {max}")));
+        }
+    }
+    if ends_at <= starts_at || ends_at - starts_at > chrono::Duration::days(366) {
+        return Err(AppError::field(
+            "ends_at",
+            "after starts_at, at most a year later",
+        ));
+    }
+    if names.0.chars().count() > 60 || names.1.chars().count() > 60 {
+        return Err(AppError::field("name_zh", "at most 60 characters"));
+    }
+    Ok(())
+}
+
+/// The SKU a head-office activity (a group-buy, a bargain) sells at `price` (`price_field` names
+/// it in the error): a known SKU that is not weighed, and a price above zero and at most its
+/// chain price. Field errors otherwise.
+pub async fn activity_sku(
+    state: &AppState,
+    sku_id: Uuid,
+    (price_field, price): (&str, retail_domain::money::Money),
+) -> AppResult<retail_domain::wire::catalog::SkuRecord> {
+    let mut skus = storage::catalog::skus(&state.store, &[sku_id], None).await?;
+    let sku = skus
+        .remove(&sku_id)
+        .ok_or_else(|| AppError::field("sku_id", "no such SKU"))?;
+    if sku.weighed {
+        return Err(AppError::field(
+            "sku_id",
+            "a weighed SKU is not sold in group-buys or bargains",
+        ));
+    }
+    if price.fen() <= 0 || price > sku.price {
+        return Err(AppError::field(
+            price_field,
+            format!("above zero and at most the SKU's price ({})", sku.price),
+        ));
+    }
+    Ok(sku)
+}

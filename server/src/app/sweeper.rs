@@ -1,7 +1,8 @@
 //! Background sweeps driven from the database (so a restart loses nothing): cancelling unpaid
 //! orders past their payment deadline (releasing their reservations), cancelling pickups left
 //! uncollected (releasing stock, refunding), group-buy teams past their deadline failed and
-//! refunded and seats of cancelled orders given back ([`super::group_buys::sweep`]),
+//! refunded and seats of cancelled orders given back ([`super::group_buys::sweep`]), bargains
+//! whose order was cancelled before payment opened again ([`super::bargains::sweep`]),
 //! points-mall redemptions of cancelled orders given back ([`super::points_mall::sweep`]), expiring old
 //! points, granting the month's birthday perks
 //! ([`super::member_perks::grant_birthdays`], hourly), telling members of coupons about to expire
@@ -39,6 +40,9 @@ pub async fn run(state: AppState, cancel: CancellationToken) {
         }
         if let Err(err) = super::points_mall::sweep(&state).await {
             tracing::warn!(error = %err, "giving back points-mall redemptions failed; will retry");
+        }
+        if let Err(err) = super::bargains::sweep(&state).await {
+            tracing::warn!(error = %err, "sweeping bargains failed; will retry");
         }
         if let Err(err) = cancel_uncollected(&state).await {
             tracing::warn!(error = %err, "sweeping uncollected pickups failed; will retry");

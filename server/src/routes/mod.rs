@@ -15,6 +15,7 @@ use crate::error::AppError;
 pub mod after_sales;
 pub mod audit;
 pub mod auth;
+pub mod bargains;
 pub mod catalog;
 pub mod coupons;
 pub mod delivery;
@@ -251,6 +252,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(events::router())
         .merge(group_buys::router())
         .merge(points_mall::router())
+        .merge(bargains::router())
         .merge(audit::router());
     let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)

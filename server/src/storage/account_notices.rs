@@ -15,6 +15,11 @@ use crate::error::AppResult;
 pub const COUPON_EXPIRING: &str = "coupon_expiring";
 /// The birthday perk was granted (ref: the year; detail: `points`, `coupon`).
 pub const BIRTHDAY_PERK: &str = "birthday_perk";
+/// Someone helped the member's bargain (ref: `{run}:{slot}`; detail: `run`, `name_zh`,
+/// `name_en`, `cut`, `price`, `helps`, `helpers`).
+pub const BARGAIN_HELPED: &str = "bargain_helped";
+/// The member's bargain reached its floor price (ref: the run; detail as [`BARGAIN_HELPED`]).
+pub const BARGAIN_FLOOR: &str = "bargain_floor";
 
 /// One account notice.
 #[derive(Clone, Debug, Serialize, ToSchema)]

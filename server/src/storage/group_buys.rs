@@ -129,8 +129,15 @@ pub async fn insert(store: &Store, g: &GroupBuy, actor: &str) -> AppResult<bool>
 
 /// Pauses or resumes a group-buy (audited `group_buy.status`); false when there is none.
 pub async fn set_status(store: &Store, id: Uuid, status: &str, actor: &str) -> AppResult<bool> {
-    super::audit::set_activity_status(store, super::audit::Activity::GroupBuy, id, status, actor)
-        .await
+    super::set_status_audited(
+        store,
+        "group_buys",
+        ("group_buy.status", "group_buy"),
+        id,
+        status,
+        actor,
+    )
+    .await
 }
 
 /// One group-buy.

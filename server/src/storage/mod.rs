@@ -21,6 +21,7 @@ pub mod account_notices;
 pub mod after_sales;
 pub mod audit;
 pub mod backup;
+pub mod bargains;
 pub mod bus;
 pub mod catalog;
 pub mod coupons;
@@ -250,6 +251,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         40,
         "points mall",
         include_str!("../../../migrations/0040_points_mall.sql"),
+    ),
+    (
+        41,
+        "bargains",
+        include_str!("../../../migrations/0041_bargains.sql"),
     ),
     (
         44,
@@ -530,6 +536,43 @@ fn sqlite_url(url: &str) -> anyhow::Result<String> {
     } else {
         format!("sqlite://{path}?mode=rwc")
     })
+}
+
+/// Sets the `status` (and `updated_at`) of row `id` of a head-office activity table (a
+/// group-buy's, a bargain's), audited as `action` on `entity` in the same transaction; false when
+/// there is no such row. `table` is one of this crate's table names, never input.
+pub(crate) async fn set_status_audited(
+    store: &Store,
+    table: &'static str,
+    (action, entity): (&str, &str),
+    id: uuid::Uuid,
+    status: &str,
+    actor: &str,
+) -> AppResult<bool> {
+    let mut tx = store.begin().await?;
+    let done = sqlx::query(&format!(
+        "UPDATE {table} SET status = $1, updated_at = $2 WHERE id = $3"
+    ))
+    .bind(status)
+    .bind(now_ms())
+    .bind(id.to_string())
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if done {
+        audit::record(
+            &mut tx,
+            actor,
+            action,
+            entity,
+            &id.to_string(),
+            serde_json::json!({ "status": status }),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(done)
 }
 
 /// Milliseconds since the Unix epoch, now.

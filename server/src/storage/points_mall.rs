@@ -97,9 +97,10 @@ pub async fn insert(store: &Store, g: &Goods, actor: &str) -> AppResult<bool> {
 
 /// Pauses or resumes an item (audited `points_mall.goods_status`); false when there is none.
 pub async fn set_status(store: &Store, id: Uuid, status: &str, actor: &str) -> AppResult<bool> {
-    super::audit::set_activity_status(
+    super::set_status_audited(
         store,
-        super::audit::Activity::PointsGoods,
+        "points_mall_goods",
+        ("points_mall.goods_status", "points_mall_goods"),
         id,
         status,
         actor,

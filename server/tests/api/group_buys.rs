@@ -36,7 +36,7 @@ pub(crate) async fn new_member(app: &TestApp, phone: &str) -> Uuid {
     }
 }
 
-fn code_of(app: &TestApp, member: Uuid) -> String {
+pub(crate) fn code_of(app: &TestApp, member: Uuid) -> String {
     app.sign(&SignedCode::Member(storage::members::member_code(
         member,
         chrono::Utc::now(),
@@ -134,7 +134,13 @@ fn seat_body() -> Value {
     json!({"id": Uuid::now_v7(), "fulfilment": "pickup", "store": "SH001"})
 }
 
-async fn as_member(app: &TestApp, member: Uuid, path: &str, body: Value) -> (StatusCode, Value) {
+/// POSTs `body` to `path` as the member (their member code).
+pub(crate) async fn as_member(
+    app: &TestApp,
+    member: Uuid,
+    path: &str,
+    body: Value,
+) -> (StatusCode, Value) {
     let resp = app
         .client
         .post(format!("{}{path}", app.url))
@@ -186,7 +192,8 @@ async fn order_status(app: &TestApp, order: Uuid) -> OrderStatus {
         .status
 }
 
-async fn count(app: &TestApp, sql: &str, bind: &str) -> i64 {
+/// The one number `sql` (with one bound text) answers.
+pub(crate) async fn count(app: &TestApp, sql: &str, bind: &str) -> i64 {
     let mut tx = app.state.store.begin().await.unwrap();
     let row = sqlx::query(sql)
         .bind(bind.to_owned())

@@ -12,6 +12,7 @@ mod after_sales;
 mod audit_paging;
 mod auth;
 mod backup;
+mod bargains;
 mod browser;
 mod bus;
 mod catalog;

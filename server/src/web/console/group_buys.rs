@@ -6,12 +6,12 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
-use chrono::{NaiveDateTime, TimeZone};
 use maud::html;
 use retail_domain::money::Money;
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::{china_time, saved_or_field, whole_number};
 use crate::actor::Role;
 use crate::app::group_buys::{self, NewGroupBuy};
 use crate::app::AppState;
@@ -122,33 +122,12 @@ struct CreateForm {
     virtual_fill: Option<String>,
 }
 
-/// A `datetime-local` value in China time (UTC+8).
-pub(crate) fn china_time(
-    field: &str,
-    text: &str,
-) -> Result<chrono::DateTime<chrono::Utc>, AppError> {
-    let naive = NaiveDateTime::parse_from_str(text.trim(), "%Y-%m-%dT%H:%M")
-        .or_else(|_| NaiveDateTime::parse_from_str(text.trim(), "%Y-%m-%dT%H:%M:%S"))
-        .map_err(|_| AppError::field(field, "a date and time"))?;
-    let offset = chrono::FixedOffset::east_opt(8 * 3600)
-        .ok_or_else(|| AppError::field(field, "a date and time"))?;
-    offset
-        .from_local_datetime(&naive)
-        .single()
-        .map(|t| t.with_timezone(&chrono::Utc))
-        .ok_or_else(|| AppError::field(field, "a date and time"))
-}
-
 async fn create(
     State(state): State<AppState>,
     Staff(staff): Staff,
     Form(form): Form<CreateForm>,
 ) -> WebResult<Response> {
-    let number = |field: &'static str, text: &str| {
-        text.trim()
-            .parse::<i64>()
-            .map_err(|_| AppError::field(field, "a whole number"))
-    };
+    let number = whole_number;
     let parsed = (|| -> Result<NewGroupBuy, AppError> {
         Ok(NewGroupBuy {
             id: form
@@ -179,7 +158,7 @@ async fn create(
         Ok(g) => group_buys::create(&state, &staff, &g).await.map(|_| ()),
         Err(e) => Err(e),
     };
-    super::after_create("/console/group-buys", result)
+    saved_or_field(result, "/console/group-buys")
 }
 
 #[derive(Debug, Deserialize)]

@@ -9,12 +9,13 @@ use axum::Router;
 use maud::html;
 use serde::Deserialize;
 
+use super::{saved_or_field, whole_number};
 use crate::actor::Role;
 use crate::app::member_perks;
 use crate::app::AppState;
 use crate::error::AppError;
 use crate::storage::member_perks::PerkRules;
-use crate::web::{console_page, redirect, Ctx, Form, Staff, WebResult};
+use crate::web::{console_page, Ctx, Form, Staff, WebResult};
 
 /// Member perk routes.
 pub fn router() -> Router<AppState> {
@@ -88,11 +89,7 @@ async fn save(
     Staff(staff): Staff,
     Form(form): Form<RulesForm>,
 ) -> WebResult<Response> {
-    let number = |field: &'static str, text: &str| {
-        text.trim()
-            .parse::<i64>()
-            .map_err(|_| AppError::field(field, "a whole number"))
-    };
+    let number = whole_number;
     let template = form.birthday_coupon_template_id.trim();
     let rules =
         (|| -> Result<PerkRules, AppError> {
@@ -115,15 +112,5 @@ async fn save(
         Ok(rules) => member_perks::set_rules(&state, &staff, &rules).await,
         Err(e) => Err(e),
     };
-    match result {
-        Ok(()) => Ok(redirect("/console/member-perks?done=1")),
-        Err(AppError::Invalid { fields, .. }) => {
-            let field = fields.keys().next().cloned().unwrap_or_default();
-            Ok(redirect(&format!(
-                "/console/member-perks?error={}",
-                crate::web::urlencode(&field)
-            )))
-        }
-        Err(e) => Err(e.into()),
-    }
+    saved_or_field(result, "/console/member-perks")
 }

@@ -41,6 +41,7 @@ use crate::storage;
 pub mod admin;
 pub mod after_sales;
 pub mod analytics;
+pub mod bargains;
 pub mod catalog;
 pub mod coupons;
 pub mod dashboard;
@@ -84,8 +85,46 @@ pub fn router() -> Router<AppState> {
         .merge(member_perks::router())
         .merge(group_buys::router())
         .merge(points_mall::router())
+        .merge(bargains::router())
         .merge(reviews::router())
         .merge(analytics::router())
+}
+
+/// A form's `datetime-local` value in China time (UTC+8); a field error naming `field` when it
+/// is not one.
+pub fn china_time(field: &str, text: &str) -> Result<chrono::DateTime<chrono::Utc>, AppError> {
+    let naive = chrono::NaiveDateTime::parse_from_str(text.trim(), "%Y-%m-%dT%H:%M")
+        .or_else(|_| chrono::NaiveDateTime::parse_from_str(text.trim(), "%Y-%m-%dT%H:%M:%S"))
+        .map_err(|_| AppError::field(field, "a date and time"))?;
+    let offset = chrono::FixedOffset::east_opt(8 * 3600)
+        .ok_or_else(|| AppError::field(field, "a date and time"))?;
+    chrono::TimeZone::from_local_datetime(&offset, &naive)
+        .single()
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .ok_or_else(|| AppError::field(field, "a date and time"))
+}
+
+/// A form's whole number; a field error naming `field` when it is not one.
+pub fn whole_number(field: &'static str, text: &str) -> Result<i64, AppError> {
+    text.trim()
+        .parse::<i64>()
+        .map_err(|_| AppError::field(field, "a whole number"))
+}
+
+/// Where a console form goes once handled: back to `page` with `?done=1`, or with
+/// `?error={field}` naming the first field a field error names; any other error as it is.
+pub fn saved_or_field(result: Result<(), AppError>, page: &str) -> WebResult<Response> {
+    match result {
+        Ok(()) => Ok(redirect(&format!("{page}?done=1"))),
+        Err(AppError::Invalid { fields, .. }) => {
+            let field = fields.keys().next().cloned().unwrap_or_default();
+            Ok(redirect(&format!(
+                "{page}?error={}",
+                crate::web::urlencode(&field)
+            )))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The store a staff member's pages are limited to (none for head office).
@@ -290,24 +329,5 @@ pub(crate) fn pause_resume(ctx: &crate::web::Ctx, action: &str, active: bool) ->
                 button.btn.resume type="submit" { (ctx.t("恢复", "Resume")) }
             }
         }
-    }
-}
-
-/// Where a console page's create form goes: back to `page` with `done=1`, or with `error=` the
-/// first field a 422 names; other errors are the error page.
-pub(crate) fn after_create(
-    page: &str,
-    result: crate::error::AppResult<()>,
-) -> crate::web::WebResult<axum::response::Response> {
-    match result {
-        Ok(()) => Ok(crate::web::redirect(&format!("{page}?done=1"))),
-        Err(crate::error::AppError::Invalid { fields, .. }) => {
-            let field = fields.keys().next().cloned().unwrap_or_default();
-            Ok(crate::web::redirect(&format!(
-                "{page}?error={}",
-                crate::web::urlencode(&field)
-            )))
-        }
-        Err(e) => Err(e.into()),
     }
 }

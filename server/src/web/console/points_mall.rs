@@ -11,7 +11,7 @@ use maud::html;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::group_buys::china_time;
+use super::{china_time, saved_or_field, whole_number};
 use crate::actor::Role;
 use crate::app::points_mall::{self, NewGoods};
 use crate::app::AppState;
@@ -105,11 +105,7 @@ async fn create(
     Staff(staff): Staff,
     Form(form): Form<CreateForm>,
 ) -> WebResult<Response> {
-    let number = |field: &'static str, text: &str| {
-        text.trim()
-            .parse::<i64>()
-            .map_err(|_| AppError::field(field, "a whole number"))
-    };
+    let number = whole_number;
     let parsed = (|| -> Result<NewGoods, AppError> {
         Ok(NewGoods {
             id: form
@@ -133,7 +129,7 @@ async fn create(
         Ok(g) => points_mall::create(&state, &staff, &g).await.map(|_| ()),
         Err(e) => Err(e),
     };
-    super::after_create("/console/points-mall", result)
+    saved_or_field(result, "/console/points-mall")
 }
 
 #[derive(Debug, Deserialize)]

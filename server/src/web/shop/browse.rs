@@ -413,6 +413,8 @@ struct ProductParams {
     review_error: Option<String>,
     /// Why opening a group-buy team was refused (a code, see [`super::group_refusal_text`]).
     error: Option<String>,
+    /// Why starting a bargain was refused (a code, see [`super::bargain_refusal_text`]).
+    bargain_error: Option<String>,
 }
 
 /// Reviews on one page of the product page.
@@ -592,9 +594,18 @@ async fn product(
         .await?;
     let flash = crate::app::promotions::running_flash_sale(&state, chosen.id).await?;
     let group_buys = crate::app::group_buys::running_for_sku(&state, chosen.id).await?;
+    let mut bargains = Vec::new();
+    for b in crate::app::bargains::running_for_sku(&state, chosen.id).await? {
+        let mine = match member_id {
+            Some(m) => crate::app::bargains::member_runs(&state, b.id, m).await?,
+            None => Vec::new(),
+        };
+        bargains.push((b, mine));
+    }
     let body = html! {
         @if p.added.is_some() { div.notice.ok { (ctx.t("已加入购物车", "Added to cart")) " · " a href="/cart" data-track="checkout" { (ctx.t("去结算", "Check out")) } } }
         @if let Some(code) = &p.error { div.notice.err role="alert" #group-error { (super::group_refusal_text(&ctx, code)) } }
+        @if let Some(code) = &p.bargain_error { div.notice.err role="alert" #bargain-error { (super::bargain_refusal_text(&ctx, code)) } }
         div.card {
             @if images.is_empty() {
                 div.tile style="min-height:0" { div.ph style="height:160px;font-size:56px" { (name.chars().next().unwrap_or('·')) } }
@@ -651,6 +662,28 @@ async fn product(
                         option value=(s.location_id) selected[pickup_store.as_deref() == Some(s.location_id.as_str())] { (ctx.lang.pick(&s.name_zh, &s.name_en)) }
                     } }
                     button.btn type="submit" { (ctx.t("发起拼团", "Open a team")) }
+                }
+            }
+        }
+        @for (b, mine) in &bargains {
+            div.card.bargain data-bargain=(b.id) {
+                b { (ctx.t("砍价 ", "Bargain ")) } span.price.floor-price { (yuan(b.floor_price.fen())) }
+                " " span.muted { (ctx.t("起 ", "from ")) (yuan(b.start_price.fen())) }
+                " · " (b.helpers) (ctx.t(" 人助力砍到底价", " friends' helps to the floor"))
+                " · " span.muted { (ctx.t("会员专享，线上下单", "Members only, online orders")) }
+                @if !mine.is_empty() {
+                    ul.my-bargains { @for r in mine {
+                        li { a href={ "/bargain/" (r.id) } {
+                            (ctx.t("我的砍价 ", "My bargain ")) (yuan(r.price.fen()))
+                            " · " span.countdown data-countdown=(r.deadline_at.timestamp_millis()) { "--:--:--" }
+                        } }
+                    } }
+                }
+                form.row.start-bargain method="post" action="/bargain/start" {
+                    (ctx.csrf_field())
+                    input type="hidden" name="id" value=(Uuid::now_v7());
+                    input type="hidden" name="bargain" value=(b.id);
+                    button.btn type="submit" { (ctx.t("发起砍价", "Start a bargain")) }
                 }
             }
         }

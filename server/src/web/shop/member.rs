@@ -510,7 +510,7 @@ async fn messages(
 fn account_notice_text(
     ctx: &Ctx,
     notice: &storage::account_notices::AccountNotice,
-) -> (String, String, &'static str) {
+) -> (String, String, String) {
     let d = &notice.detail;
     match notice.kind.as_str() {
         storage::account_notices::COUPON_EXPIRING => {
@@ -524,7 +524,7 @@ fn account_notice_text(
             (
                 ctx.t("优惠券即将过期", "A coupon expires soon").to_owned(),
                 format!("{name} · {}{until}", ctx.t("有效期至 ", "valid until ")),
-                "/me/coupons",
+                "/me/coupons".into(),
             )
         }
         storage::account_notices::BIRTHDAY_PERK => {
@@ -541,10 +541,49 @@ fn account_notice_text(
             (
                 ctx.t("生日快乐！", "Happy birthday!").to_owned(),
                 text,
-                "/me",
+                "/me".into(),
             )
         }
-        _ => (ctx.t("消息", "Message").to_owned(), String::new(), "/me"),
+        kind @ (storage::account_notices::BARGAIN_HELPED
+        | storage::account_notices::BARGAIN_FLOOR) => {
+            let name =
+                if ctx.lang == Lang::En && d["name_en"].as_str().is_some_and(|n| !n.is_empty()) {
+                    d["name_en"].as_str().unwrap_or_default()
+                } else {
+                    d["name_zh"].as_str().unwrap_or_default()
+                };
+            let (cut, price) = (
+                d["cut"].as_str().unwrap_or_default(),
+                d["price"].as_str().unwrap_or_default(),
+            );
+            let floor = kind == storage::account_notices::BARGAIN_FLOOR;
+            (
+                if floor {
+                    ctx.t("已砍到底价！", "Your bargain is at its floor!")
+                } else {
+                    ctx.t("好友帮你砍了一刀", "A friend helped your bargain")
+                }
+                .to_owned(),
+                if floor {
+                    format!(
+                        "{name} · {}¥{price}",
+                        ctx.t("快去以底价购买：", "buy it now at ")
+                    )
+                } else {
+                    format!(
+                        "{name} · {}¥{cut}{}¥{price}",
+                        ctx.t("砍掉 ", "cut "),
+                        ctx.t("，当前价 ", ", now ")
+                    )
+                },
+                format!("/bargain/{}", d["run"].as_str().unwrap_or_default()),
+            )
+        }
+        _ => (
+            ctx.t("消息", "Message").to_owned(),
+            String::new(),
+            "/me".into(),
+        ),
     }
 }
 

@@ -32,6 +32,7 @@ use crate::storage::web::WebSession;
 pub mod addresses;
 pub mod after_sales;
 pub mod balance;
+pub mod bargain;
 mod basket;
 pub mod browse;
 pub mod cart;
@@ -64,6 +65,7 @@ pub fn router() -> Router<AppState> {
         .merge(perks::router())
         .merge(group::router())
         .merge(poster::router())
+        .merge(bargain::router())
 }
 
 /// Where delivery prices are shown from before an address is known (the first warehouse; see
@@ -154,6 +156,50 @@ pub fn group_refusal_text(ctx: &Ctx, code: &str) -> String {
         _ => ctx.t(
             "暂时无法参团，请稍后再试。",
             "Could not join right now; please try again.",
+        ),
+    }
+    .to_owned()
+}
+
+/// What a bargain refusal code (`already_helped`, `bargain_expired`, …) says to the shopper.
+pub fn bargain_refusal_text(ctx: &Ctx, code: &str) -> String {
+    match code {
+        "own_bargain" => ctx.t(
+            "不能给自己砍价，快分享给好友吧。",
+            "You cannot help your own bargain: share it with friends.",
+        ),
+        "already_helped" => ctx.t(
+            "你已经帮 TA 砍过了。",
+            "You have helped this bargain already.",
+        ),
+        "daily_help_limit" => ctx.t(
+            "今天的助力次数已用完，明天再来吧。",
+            "You have used today's helps: come back tomorrow.",
+        ),
+        "bargain_expired" => ctx.t("该砍价已过期。", "This bargain has expired."),
+        "bargain_finished" => ctx.t("已经砍到底价啦。", "This bargain is at its floor already."),
+        "bargain_bought" => ctx.t("该砍价已购买。", "This bargain has been bought."),
+        "bargain_sold_out" => ctx.t("砍价库存已售罄。", "The bargain has sold out."),
+        "bargain_limit" => ctx.t(
+            "已达到每人可发起的砍价次数。",
+            "You have started as many of these bargains as allowed.",
+        ),
+        "bargain_not_running" => ctx.t("砍价活动未在进行中。", "The bargain is not running."),
+        "new_members_only" => ctx.t(
+            "该砍价仅限新会员助力。",
+            "Only new members may help this bargain.",
+        ),
+        "not_starter" => ctx.t(
+            "只有发起人可以购买。",
+            "Only the member who started it may buy it.",
+        ),
+        "out_of_stock" => ctx.t(
+            "门店库存不足，请换个门店。",
+            "Not enough stock at that store: choose another.",
+        ),
+        _ => ctx.t(
+            "暂时无法完成，请稍后再试。",
+            "Could not do that right now; please try again.",
         ),
     }
     .to_owned()

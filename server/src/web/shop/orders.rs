@@ -204,7 +204,17 @@ async fn order(
     };
     // No pickup code while the team has not filled: the order is not released to the store.
     let pickup_qr = pickup_qr.filter(|_| group_team.as_ref().is_none_or(|t| t.status == "filled"));
+    // A bargain's order: what the helps took off.
+    let bargain_run = storage::bargains::run_of_order(&state.store, order.id).await?;
     let body = html! {
+        @if let Some(run) = &bargain_run {
+            div.card #bargain-order {
+                b { (ctx.t("砍价订单", "Bargain order")) } " · "
+                (ctx.t("砍价 ", "Bargain ")) (yuan(run.start_price.fen())) " → " (yuan(run.price.fen()))
+                " (" (run.helps) (ctx.t(" 人助力", " helps")) ")"
+                " · " a #bargain-link href={ "/bargain/" (run.id) } { (ctx.t("查看砍价", "See the bargain")) }
+            }
+        }
         @if let Some(team) = &group_team {
             div.card #group-order data-team-status=(team.status) {
                 b { (ctx.t("拼团订单", "Group-buy order")) } " · "
