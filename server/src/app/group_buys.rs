@@ -527,7 +527,8 @@ pub struct TeamView {
     pub share_path: String,
 }
 
-fn mask_name(name: &str) -> String {
+/// A nickname masked for others to see: its first character and `**` (`会员` when empty).
+pub fn mask_name(name: &str) -> String {
     match name.trim().chars().next() {
         Some(first) => format!("{first}**"),
         None => "会员".into(),

@@ -199,6 +199,8 @@ pub async fn move_in_tx(
         refund_all_in_tx(tx, &head, actor).await?;
     }
     if to == OrderStatus::Cancelled && head.channel == Channel::Online {
+        // A paid order's distributors lose its commission (`app::distribution`).
+        super::distribution::reverse_in_tx(tx, store, id, None, "cancel").await?;
         // What the order's pricing took comes back: flash-sale units, coupons, points.
         storage::promotions::release_flash(tx, id).await?;
         storage::coupons::release_for_order(tx, id).await?;

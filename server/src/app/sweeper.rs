@@ -4,7 +4,8 @@
 //! refunded and seats of cancelled orders given back ([`super::group_buys::sweep`]), expiring old
 //! points, granting the month's birthday perks
 //! ([`super::member_perks::grant_birthdays`], hourly), telling members of coupons about to expire
-//! ([`super::account_notices::tell_expiring_coupons`], hourly), deleting raw tracked events past
+//! ([`super::account_notices::tell_expiring_coupons`], hourly), releasing distributors' frozen
+//! commission past the after-sale window ([`super::distribution::release_due`]), deleting raw tracked events past
 //! `events.retention_days` ([`super::events::sweep`], hourly) and writing the server's events
 //! recorded since the last sweep ([`super::events::flush`]), and adding up the shop's
 //! searches for the hot words ([`super::search_words::flush`]);
@@ -38,6 +39,9 @@ pub async fn run(state: AppState, cancel: CancellationToken) {
         }
         if let Err(err) = cancel_uncollected(&state).await {
             tracing::warn!(error = %err, "sweeping uncollected pickups failed; will retry");
+        }
+        if let Err(err) = super::distribution::release_due(&state).await {
+            tracing::warn!(error = %err, "releasing frozen commission failed; will retry");
         }
         let now = now_ms();
         if now - last_points_sweep > 3_600_000 {

@@ -27,6 +27,7 @@ pub mod coupons;
 pub mod delivery;
 pub mod demo;
 pub mod devices;
+pub mod distribution;
 pub mod edge;
 pub mod events;
 pub mod group_buys;
@@ -49,6 +50,7 @@ pub mod refunds;
 pub mod reviews;
 pub mod sales;
 pub mod search_words;
+pub mod shares;
 pub mod staff;
 pub mod stock;
 pub mod stored_value;
@@ -249,6 +251,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         40,
         "points mall",
         include_str!("../../../migrations/0040_points_mall.sql"),
+    ),
+    (
+        42,
+        "distribution",
+        include_str!("../../../migrations/0042_distribution.sql"),
     ),
 ];
 
