@@ -174,6 +174,15 @@ pub enum Opener<'a> {
     Browser(&'a str),
 }
 
+/// The opener of a page: the member when logged in, else the browser by its `sid` cookie (none
+/// when the browser has no cookie yet).
+pub fn opener(member: Option<Uuid>, sid: &str) -> Opener<'_> {
+    match member {
+        Some(m) => Opener::Member(m),
+        None => Opener::Browser(sid),
+    }
+}
+
 /// Records that `opener` opened the share `code` on the page of `target` (the code's own
 /// target must be that page's, else it is ignored): once per opener per share, with the
 /// `share_opened` event, and a logged-in opener bound to a distributor sharer. Answers the
@@ -192,6 +201,7 @@ pub async fn opened(
     let (opener_key, member) = match opener {
         Opener::Member(m) if m == share.sharer_id => return Some(share),
         Opener::Member(m) => (format!("m:{m}"), Some(m)),
+        Opener::Browser("") => return Some(share),
         Opener::Browser(cookie) => (
             format!(
                 "d:{}",

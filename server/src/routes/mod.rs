@@ -19,6 +19,7 @@ pub mod catalog;
 pub mod coupons;
 pub mod delivery;
 pub mod devices;
+pub mod distribution;
 pub mod edge;
 pub mod events;
 pub mod group_buys;
@@ -249,6 +250,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(member_perks::router())
         .merge(events::router())
         .merge(group_buys::router())
+        .merge(distribution::router())
         .merge(audit::router());
     let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)

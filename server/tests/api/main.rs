@@ -17,6 +17,7 @@ mod bus;
 mod catalog;
 mod categories;
 mod delivery;
+mod distribution;
 mod edge;
 mod events;
 mod fuzz;
