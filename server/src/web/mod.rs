@@ -836,6 +836,7 @@ pub fn console_page(ctx: &Ctx, staff: &StaffActor, title: &str, body: Markup) ->
                             a href="/console/analytics/events" { (t("埋点事件", "Tracked events")) }
                             a href="/console/member-perks" { (t("会员权益", "Member perks")) }
                             a href="/console/group-buys" { (t("拼团", "Group-buys")) }
+                            a href="/console/distribution" { (t("分销", "Distribution")) }
                             a href="/console/reviews" { (t("评价审核", "Reviews")) }
                             a href="/console/coupons" { (t("优惠券", "Coupons")) }
                             a href="/console/stores" { (t("门店", "Stores")) }

@@ -8,7 +8,6 @@
 //! distributor's balances always equal the sums of their ledger rows.
 
 use reqwest::StatusCode;
-use retail_domain::codes::SignedCode;
 use retail_server::app::distribution;
 use retail_server::storage;
 use serde_json::{json, Value};
@@ -16,33 +15,8 @@ use uuid::Uuid;
 
 use crate::support::TestApp;
 
-fn code_of(app: &TestApp, member: Uuid) -> String {
-    app.sign(&SignedCode::Member(storage::members::member_code(
-        member,
-        chrono::Utc::now(),
-        300,
-    )))
-}
-
-/// A request as a member (their member code in `X-Member-Code`).
-pub(crate) async fn as_member(
-    app: &TestApp,
-    member: Uuid,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut req = app
-        .client
-        .request(method, format!("{}{path}", app.url))
-        .header("x-member-code", code_of(app, member));
-    if let Some(body) = body {
-        req = req.json(&body);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
+use crate::group_buys::count;
+use crate::member_perks::as_member;
 
 async fn member_post(app: &TestApp, member: Uuid, path: &str, body: Value) -> (StatusCode, Value) {
     as_member(app, member, reqwest::Method::POST, path, Some(body)).await
@@ -91,17 +65,6 @@ async fn link(app: &TestApp, member: Uuid, sku: Uuid) -> (String, String) {
 
 async fn open(app: &TestApp, member: Uuid, code: &str) -> (StatusCode, Value) {
     member_post(app, member, "/api/v1/shares/open", json!({"code": code})).await
-}
-
-async fn count(app: &TestApp, sql: &str, bind: &str) -> i64 {
-    let mut tx = app.state.store.begin().await.unwrap();
-    let row = sqlx::query(sql)
-        .bind(bind.to_owned())
-        .fetch_one(&mut *tx)
-        .await
-        .unwrap();
-    tx.rollback().await.unwrap();
-    sqlx::Row::try_get::<i64, _>(&row, 0).unwrap()
 }
 
 async fn exec(app: &TestApp, sql: &str, bind: &str) {
@@ -744,3 +707,152 @@ async fn three_level(app: TestApp) {
     levels_follow_recruitment(app, 3).await;
 }
 crate::both_backends!(three_level, three_level, crate::distribution::three_levels);
+
+/// In the browser: a shopper applies in the distributor centre and head office approves in the
+/// console; the distributor's Share button carries their link; another shopper opens it, buys
+/// and pays; the distributor sees the commission frozen; once the order is collected and its
+/// window has passed the sweeper releases it; the distributor withdraws it and head office
+/// approves and marks it paid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_distributor_shares_earns_and_withdraws_in_the_browser() {
+    use crate::browser::{
+        browser, browser_available, click, console_login, on_element, shopper_login, start_driver,
+        text_of, type_into, wait_for_text, wait_path,
+    };
+    use retail_domain::order::OrderStatus;
+    if !browser_available() {
+        return;
+    }
+    let app = TestApp::spawn(crate::support::Backend::Sqlite)
+        .await
+        .expect("app");
+    let driver = start_driver().await;
+    let sharer = browser(&driver, true).await;
+    shopper_login(&sharer, &app, "13700170001", "/").await;
+    sharer
+        .goto(&format!("{}/distributor", app.url))
+        .await
+        .unwrap();
+    click(&sharer, "#apply").await;
+    wait_for_text(&sharer, "#application-waiting", "审核中").await;
+
+    let desk = browser(&driver, false).await;
+    console_login(&desk, &app, "admin").await;
+    desk.goto(&format!("{}/console/distribution", app.url))
+        .await
+        .unwrap();
+    click(&desk, "#applications button.approve").await;
+    wait_for_text(&desk, "#dist-done", "已保存").await;
+
+    // The product page's Share button carries the distributor's own link.
+    let product = crate::browser::milk(&app).await;
+    sharer
+        .goto(&format!("{}/p/{product}", app.url))
+        .await
+        .unwrap();
+    let link: String = on_element(
+        &sharer,
+        "#share",
+        "read the share link of",
+        |el| async move { el.attr("data-share-url").await },
+    )
+    .await
+    .expect("a logged-in member's share link");
+    assert!(
+        link.starts_with(&format!("/p/{product}?sku=")) && link.contains("&s="),
+        "{link}"
+    );
+
+    // Another shopper opens it, buys and pays.
+    let buyer = browser(&driver, true).await;
+    shopper_login(&buyer, &app, "13700170002", "/").await;
+    buyer.goto(&format!("{}{link}", app.url)).await.unwrap();
+    click(&buyer, "form[action='/cart/add'] button").await;
+    text_of(&buyer, ".notice.ok").await;
+    buyer
+        .goto(&format!("{}/checkout?mode=pickup&store=SH001", app.url))
+        .await
+        .unwrap();
+    click(&buyer, "#checkout-form button.block").await;
+    let path = wait_path(&buyer, "/orders/").await;
+    let order: Uuid = path.trim_start_matches("/orders/").parse().unwrap();
+    crate::bus::pay(&app, &order.to_string()).await;
+    let mut commission = 0;
+    for _ in 0..100 {
+        let mut tx = app.state.store.begin().await.unwrap();
+        let row = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(frozen_fen), 0) AS BIGINT) FROM distribution_ledger WHERE order_id = $1 AND kind = 'commission'",
+        )
+        .bind(order.to_string())
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+        tx.rollback().await.unwrap();
+        commission = sqlx::Row::try_get::<i64, _>(&row, 0).unwrap();
+        if commission > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(commission > 0, "the order earned commission");
+    let money = format!("{}.{:02}", commission / 100, commission % 100);
+    sharer
+        .goto(&format!("{}/distributor", app.url))
+        .await
+        .unwrap();
+    wait_for_text(&sharer, "#frozen", &money).await;
+    wait_for_text(&sharer, "#available", "0.00").await;
+
+    // Collected; the window passes; the sweeper releases it.
+    for to in [OrderStatus::ReadyForPickup, OrderStatus::PickedUp] {
+        retail_server::app::orders::change_status(&app.state.store, order, to, "mgr.sh001", "test")
+            .await
+            .unwrap();
+    }
+    window_passed(&app, order).await;
+    distribution::release_due(&app.state).await.unwrap();
+    sharer
+        .goto(&format!("{}/distributor", app.url))
+        .await
+        .unwrap();
+    wait_for_text(&sharer, "#available", &money).await;
+
+    // Withdrawn, approved and paid.
+    type_into(&sharer, "#withdraw-amount", &money).await;
+    click(&sharer, "#withdraw").await;
+    wait_for_text(&sharer, "#withdraw-ok", "提现申请已提交").await;
+    wait_for_text(&sharer, "#withdrawing", &money).await;
+    desk.goto(&format!("{}/console/distribution", app.url))
+        .await
+        .unwrap();
+    click(&desk, "#withdrawals button.approve-withdrawal").await;
+    wait_for_text(&desk, "#dist-done", "已保存").await;
+    type_into(&desk, "#withdrawals input.reference", "BANK-20261205").await;
+    click(&desk, "#withdrawals button.mark-paid").await;
+    wait_for_text(&desk, "#withdrawals td.status", "BANK-20261205").await;
+    sharer
+        .goto(&format!("{}/distributor", app.url))
+        .await
+        .unwrap();
+    wait_for_text(&sharer, "#withdrawn", &money).await;
+    let b = balances(
+        &app,
+        storage::distribution::withdrawals(&app.state.store, None, None)
+            .await
+            .unwrap()[0]
+            .distributor_id,
+    )
+    .await;
+    assert_eq!(
+        (
+            b.frozen_fen,
+            b.available_fen,
+            b.withdrawing_fen,
+            b.withdrawn_fen
+        ),
+        (0, 0, 0, commission)
+    );
+    sharer.close().await.unwrap();
+    buyer.close().await.unwrap();
+    desk.close().await.unwrap();
+}

@@ -174,7 +174,8 @@ async fn order_status(app: &TestApp, order: Uuid) -> OrderStatus {
         .status
 }
 
-async fn count(app: &TestApp, sql: &str, bind: &str) -> i64 {
+/// The one number `sql` (one text parameter) answers.
+pub(crate) async fn count(app: &TestApp, sql: &str, bind: &str) -> i64 {
     let mut tx = app.state.store.begin().await.unwrap();
     let row = sqlx::query(sql)
         .bind(bind.to_owned())

@@ -46,6 +46,7 @@ pub mod coupons;
 pub mod dashboard;
 pub mod delivery;
 pub mod devices;
+pub mod distribution;
 pub mod fulfilment;
 pub mod group_buys;
 pub mod member_perks;
@@ -82,6 +83,7 @@ pub fn router() -> Router<AppState> {
         .merge(search_words::router())
         .merge(member_perks::router())
         .merge(group_buys::router())
+        .merge(distribution::router())
         .merge(reviews::router())
         .merge(analytics::router())
 }

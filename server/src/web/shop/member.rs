@@ -341,6 +341,7 @@ async fn me(
             a #my-reviews-link href="/me/reviews" { (ctx.t("我的评价", "My reviews")) }
             a href="/coupons" { (ctx.t("领券中心", "Coupon centre")) }
             a #points-mall href="/points-mall" { (ctx.t("积分商城", "Points mall")) }
+            a #distributor-link href="/distributor" { (ctx.t("分销中心", "Distributor centre")) }
             a #receipt-link href="/receipt" { (ctx.t("扫小票领积分", "Points from a receipt")) }
         }
         div.card.spread #privacy-links {
