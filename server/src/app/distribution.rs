@@ -48,7 +48,8 @@ use super::AppState;
 use crate::actor::{Role, StaffActor};
 use crate::error::{AppError, AppResult};
 use crate::storage::distribution::{
-    Balances, CommissionRate, Distributor, LeaderRow, LedgerRow, NewEntry, Report, Withdrawal,
+    Balances, CommissionRate, DistributionReport, Distributor, LeaderRow, LedgerRow, NewEntry,
+    Withdrawal,
 };
 use crate::storage::{self, now_ms, Store, Tx};
 
@@ -182,9 +183,13 @@ pub fn commission_of(amount_fen: i64, bp: i64) -> i64 {
 /// recorded, the order's commission decided once (frozen credits for the bound distributor and
 /// its parents), and the buyer made a distributor when the automatic rule says so. Answers the
 /// commission credited, in fen.
-pub async fn order_paid(state: &AppState, order_id: Uuid) -> AppResult<i64> {
-    let order = storage::orders::get(&state.store, order_id).await?;
-    let Some(buyer) = order.member_id else {
+pub async fn order_paid(
+    state: &AppState,
+    order_id: Uuid,
+    buyer: Option<Uuid>,
+    order_no: &str,
+) -> AppResult<i64> {
+    let Some(buyer) = buyer else {
         return Ok(0);
     };
     // Who earns, read before the transaction (the chain of active distributors above the
@@ -210,6 +215,12 @@ pub async fn order_paid(state: &AppState, order_id: Uuid) -> AppResult<i64> {
                 None => None,
             };
         }
+    }
+    // Most orders came from no share and earn nobody anything: no transaction for them.
+    let since = now_ms() - super::shares::ATTRIBUTION_DAYS * DAY_MS;
+    if chain.is_empty() && !storage::shares::opened_since(&state.store, buyer, since).await? {
+        become_by_rule(state, buyer, &buyer_row).await?;
+        return Ok(0);
     }
     let rates = storage::distribution::rates(&state.store).await?;
     let mut tx = state.store.begin().await?;
@@ -272,27 +283,37 @@ pub async fn order_paid(state: &AppState, order_id: Uuid) -> AppResult<i64> {
     storage::distribution::record_order_in_tx(&mut tx, order_id, buyer, distributor, total).await?;
     tx.commit().await?;
     if let Some(sharer) = sharer {
-        tracing::debug!(order = %order.order_no, %sharer, "order attributed to a share");
+        tracing::debug!(order = %order_no, %sharer, "order attributed to a share");
         super::events::record(
             state,
             vec![super::events::ServerEvent::new(
                 "share_ordered",
                 order_id,
                 "online",
-                serde_json::json!({"order_no": order.order_no}),
+                serde_json::json!({"order_no": order_no}),
             )
             .member(Some(buyer))
             .order(order_id)],
         );
     }
-    if !active(&buyer_row)
-        && buyer_row.as_ref().is_none_or(|d| d.status != "applied")
-        && qualifies_by_rule(state, buyer).await?
-    {
-        let parent = bound_to(state, buyer).await?;
-        storage::distribution::apply(&state.store, buyer, parent, true).await?;
-    }
+    become_by_rule(state, buyer, &buyer_row).await?;
     Ok(total)
+}
+
+/// Makes `member` a distributor when the automatic rule says so (not while an application
+/// waits for head office, nor when one already).
+async fn become_by_rule(
+    state: &AppState,
+    member: Uuid,
+    row: &Option<Distributor>,
+) -> AppResult<()> {
+    if row.as_ref().is_none_or(|d| d.status == "rejected")
+        && qualifies_by_rule(state, member).await?
+    {
+        let parent = bound_to(state, member).await?;
+        storage::distribution::apply(&state.store, member, parent, true).await?;
+    }
+    Ok(())
 }
 
 /// A refund's lines: (line number, units of the line returned in all after this refund).
@@ -378,13 +399,21 @@ pub async fn reverse_in_tx(
 /// and whose line's after-sale window (plus `settle_after_days`) has passed, each row once.
 /// Answers how many rows it released.
 pub async fn release_due(state: &AppState) -> AppResult<usize> {
-    let due = storage::distribution::unsettled_fulfilled(&state.store, 500).await?;
-    if due.is_empty() {
-        return Ok(0);
-    }
     let rules = storage::after_sales::rules(&state.store).await?;
     let extra = i64::from(state.settings.distribution.settle_after_days);
     let now = now_ms();
+    // No window is shorter than the shortest of the rules: rows fulfilled later wait.
+    let shortest = rules
+        .category_windows
+        .iter()
+        .map(|w| w.days)
+        .chain([rules.return_window_days])
+        .min()
+        .unwrap_or(0)
+        + extra;
+    let due =
+        storage::distribution::unsettled_fulfilled(&state.store, now - shortest * DAY_MS, 500)
+            .await?;
     let mut released = 0;
     for (id, sku, fulfilled_at) in due {
         let mut tx = state.store.begin().await?;
@@ -817,7 +846,7 @@ pub async fn leaderboard(state: &AppState, top: i64) -> AppResult<Vec<Leader>> {
 }
 
 /// Head office's report.
-pub async fn report(state: &AppState, staff: &StaffActor) -> AppResult<Report> {
+pub async fn report(state: &AppState, staff: &StaffActor) -> AppResult<DistributionReport> {
     staff.require(&[Role::HeadOfficeAdmin])?;
     storage::distribution::report(&state.store).await
 }

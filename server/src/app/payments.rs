@@ -669,7 +669,9 @@ pub async fn after_paid(state: &AppState, head: &OrderHead, paid: uuid::Uuid) {
         }
     };
     // Share attribution and the distributors' frozen commission (`app::distribution`).
-    if let Err(err) = super::distribution::order_paid(state, head.id).await {
+    if let Err(err) =
+        super::distribution::order_paid(state, head.id, head.member_id, &head.order_no).await
+    {
         tracing::warn!(order = %head.order_no, error = %err, "deciding an order's commission failed");
     }
     if head.fulfilment == Fulfilment::Pickup && state.bus.is_some() && !held {

@@ -20,7 +20,9 @@ use crate::app::shares::{self, Share, ShareTarget};
 use crate::app::AppState;
 use crate::error::{AppError, AppResult};
 use crate::storage;
-use crate::storage::distribution::{CommissionRate, Distributor, LedgerRow, Report, Withdrawal};
+use crate::storage::distribution::{
+    CommissionRate, DistributionReport, Distributor, LedgerRow, Withdrawal,
+};
 
 /// Share and distribution routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -246,7 +248,7 @@ async fn distributors(
 /// Head office's decision.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Decision {
+pub struct DistributionDecision {
     /// `approve` or `reject` (an application); `approve`, `reject` or `paid` (a withdrawal).
     pub action: String,
     /// A rejection's reason or note; a paid withdrawal's payment reference (required).
@@ -258,7 +260,7 @@ pub struct Decision {
 /// when it was decided otherwise already, 422 for another action.
 #[utoipa::path(post, path = "/distribution/distributors/{member_id}/decide", tag = "distribution",
     security(("staff" = [])), params(("member_id" = Uuid, Path, description = "the applicant")),
-    request_body = Decision,
+    request_body = DistributionDecision,
     responses((status = 200, body = Distributor), (status = 403, body = crate::error::ErrorBody),
         (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody),
         (status = 422, body = crate::error::ErrorBody)))]
@@ -266,7 +268,7 @@ async fn decide_distributor(
     staff: StaffActor,
     State(state): State<AppState>,
     Path(member_id): Path<Uuid>,
-    Json(req): Json<Decision>,
+    Json(req): Json<DistributionDecision>,
 ) -> AppResult<Json<Distributor>> {
     let approve = match req.action.as_str() {
         "approve" => true,
@@ -326,7 +328,7 @@ async fn withdrawals(
 /// reference.
 #[utoipa::path(post, path = "/distribution/withdrawals/{id}/decide", tag = "distribution",
     security(("staff" = [])), params(("id" = Uuid, Path, description = "the withdrawal")),
-    request_body = Decision,
+    request_body = DistributionDecision,
     responses((status = 200, body = Withdrawal), (status = 403, body = crate::error::ErrorBody),
         (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody),
         (status = 422, body = crate::error::ErrorBody)))]
@@ -334,7 +336,7 @@ async fn decide_withdrawal(
     staff: StaffActor,
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
-    Json(req): Json<Decision>,
+    Json(req): Json<DistributionDecision>,
 ) -> AppResult<Json<Withdrawal>> {
     let step = match req.action.as_str() {
         "approve" => WithdrawalStep::Approve,
@@ -350,7 +352,10 @@ async fn decide_withdrawal(
 /// Head office's report: distributors, applications, commission credited, reversed, released,
 /// frozen and available now, withdrawals waiting and paid.
 #[utoipa::path(get, path = "/distribution/report", tag = "distribution", security(("staff" = [])),
-    responses((status = 200, body = Report), (status = 403, body = crate::error::ErrorBody)))]
-async fn report(staff: StaffActor, State(state): State<AppState>) -> AppResult<Json<Report>> {
+    responses((status = 200, body = DistributionReport), (status = 403, body = crate::error::ErrorBody)))]
+async fn report(
+    staff: StaffActor,
+    State(state): State<AppState>,
+) -> AppResult<Json<DistributionReport>> {
     Ok(Json(distribution::report(&state, &staff).await?))
 }

@@ -616,18 +616,22 @@ pub async fn settle_in_tx(tx: &mut Tx, id: &str) -> AppResult<bool> {
         == 1)
 }
 
-/// Commission rows not settled yet whose order has been fulfilled: (row id, sku, fulfilled at
-/// ms), oldest first, at most `limit`.
+/// Commission rows not settled yet whose order was fulfilled (delivered, collected, completed)
+/// at or before `fulfilled_before` ms: (row id, sku, fulfilled at ms), oldest first, at most
+/// `limit`.
 pub async fn unsettled_fulfilled(
     store: &Store,
+    fulfilled_before: i64,
     limit: i64,
 ) -> AppResult<Vec<(String, Option<Uuid>, i64)>> {
     let rows = sqlx::query(
-        "SELECT c.id, c.sku_id, (SELECT MAX(e.at) FROM order_events e WHERE e.order_id = c.order_id \
+        "SELECT id, sku_id, fulfilled_at FROM (SELECT c.id, c.sku_id, c.created_at, \
+         (SELECT MAX(e.at) FROM order_events e WHERE e.order_id = c.order_id \
          AND e.to_status IN ('delivered', 'picked_up', 'completed')) AS fulfilled_at \
-         FROM distribution_ledger c WHERE c.kind = 'commission' AND c.settled_at IS NULL \
-         ORDER BY c.created_at LIMIT $1",
+         FROM distribution_ledger c WHERE c.kind = 'commission' AND c.settled_at IS NULL) u \
+         WHERE fulfilled_at <= $1 ORDER BY created_at LIMIT $2",
     )
+    .bind(fulfilled_before)
     .bind(limit)
     .fetch_all(store.reader())
     .await?;
@@ -863,7 +867,7 @@ pub async fn withdrawals(
 /// Head office's figures: (active distributors, applications waiting, commission credited,
 /// reversed, released, paid out, frozen now, available now) in fen.
 #[derive(Clone, Debug, Default, Serialize, ToSchema)]
-pub struct Report {
+pub struct DistributionReport {
     /// Active distributors.
     pub active: i64,
     /// Applications waiting.
@@ -887,7 +891,7 @@ pub struct Report {
 }
 
 /// The distribution report.
-pub async fn report(store: &Store) -> AppResult<Report> {
+pub async fn report(store: &Store) -> AppResult<DistributionReport> {
     let row = sqlx::query(
         "SELECT (SELECT COUNT(*) FROM distributors WHERE status = 'active') AS active, \
          (SELECT COUNT(*) FROM distributors WHERE status = 'applied') AS applied, \
@@ -902,7 +906,7 @@ pub async fn report(store: &Store) -> AppResult<Report> {
     )
     .fetch_one(store.reader())
     .await?;
-    Ok(Report {
+    Ok(DistributionReport {
         active: col(&row, "active")?,
         applied: col(&row, "applied")?,
         orders: col(&row, "orders")?,

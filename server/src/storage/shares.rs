@@ -30,6 +30,18 @@ pub async fn record_open(
         == 1)
 }
 
+/// Whether a member opened someone's share since `since_ms`.
+pub async fn opened_since(store: &Store, member: Uuid, since_ms: i64) -> AppResult<bool> {
+    Ok(sqlx::query(
+        "SELECT 1 AS one FROM share_opens WHERE member_id = $1 AND opened_at >= $2 LIMIT 1",
+    )
+    .bind(member.to_string())
+    .bind(since_ms)
+    .fetch_optional(store.reader())
+    .await?
+    .is_some())
+}
+
 /// The share a member opened last since `since_ms` (not one of their own): (sharer, target).
 pub async fn last_open_of_member_in_tx(
     tx: &mut Tx,
@@ -71,7 +83,7 @@ pub async fn record_order_in_tx(
     Ok(())
 }
 
-/// A sharer's figures: (opens, distinct member openers, orders).
+/// A sharer's figures: (opens, orders attributed).
 pub async fn figures(store: &Store, sharer: Uuid) -> AppResult<(i64, i64)> {
     let row = sqlx::query(
         "SELECT (SELECT COUNT(*) FROM share_opens WHERE sharer_id = $1) AS opens, \
