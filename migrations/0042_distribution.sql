@@ -20,6 +20,7 @@ CREATE TABLE share_opens (
     PRIMARY KEY (sharer_id, target, opener)
 );
 CREATE INDEX share_opens_member ON share_opens (member_id, opened_at);
+CREATE INDEX share_opens_opener ON share_opens (opener, opened_at);
 
 CREATE TABLE share_orders (
     order_id   TEXT PRIMARY KEY,

@@ -202,13 +202,7 @@ pub async fn opened(
         Opener::Member(m) if m == share.sharer_id => return Some(share),
         Opener::Member(m) => (format!("m:{m}"), Some(m)),
         Opener::Browser("") => return Some(share),
-        Opener::Browser(cookie) => (
-            format!(
-                "d:{}",
-                &state.keys.lookup_hash(&format!("share-opener|{cookie}"))[..32]
-            ),
-            None,
-        ),
+        Opener::Browser(cookie) => (browser_key(state, cookie), None),
     };
     match storage::shares::record_open(
         &state.store,
@@ -238,6 +232,38 @@ pub async fn opened(
         }
     }
     Some(share)
+}
+
+/// A browser's member logged in: the shares it opened before (by its `sid` cookie) within
+/// [`ATTRIBUTION_DAYS`] are recorded as the member's opens, oldest first, binding the member to
+/// a distributor sharer (first touch). Never fails the log-in: a failure is logged.
+pub async fn logged_in(state: &AppState, sid: &str, member: Uuid) {
+    if sid.is_empty() {
+        return;
+    }
+    let opener = browser_key(state, sid);
+    let since = storage::now_ms() - ATTRIBUTION_DAYS * 86_400_000;
+    let opens = match storage::shares::opens_of(&state.store, &opener, since).await {
+        Ok(opens) => opens,
+        Err(err) => {
+            tracing::warn!(error = %err, "reading a browser's share opens failed");
+            return;
+        }
+    };
+    for (sharer, target) in opens {
+        let Some(target) = ShareTarget::parse(&target) else {
+            continue;
+        };
+        let code = share_code(state, sharer, target);
+        opened(state, &code, target, Opener::Member(member)).await;
+    }
+}
+
+fn browser_key(state: &AppState, cookie: &str) -> String {
+    format!(
+        "d:{}",
+        &state.keys.lookup_hash(&format!("share-opener|{cookie}"))[..32]
+    )
 }
 
 /// [`opened`] for the API: 400 `bad_share_code` for a code that is not valid.

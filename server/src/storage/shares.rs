@@ -30,6 +30,25 @@ pub async fn record_open(
         == 1)
 }
 
+/// The shares `opener` opened since `since_ms`, oldest first, at most 20: (sharer, target).
+pub async fn opens_of(
+    store: &Store,
+    opener: &str,
+    since_ms: i64,
+) -> AppResult<Vec<(Uuid, String)>> {
+    let rows = sqlx::query(
+        "SELECT sharer_id, target FROM share_opens WHERE opener = $1 AND opened_at >= $2 \
+         ORDER BY opened_at LIMIT 20",
+    )
+    .bind(opener)
+    .bind(since_ms)
+    .fetch_all(store.reader())
+    .await?;
+    rows.iter()
+        .map(|r| Ok((uuid_col(r, "sharer_id")?, col(r, "target")?)))
+        .collect()
+}
+
 /// Whether a member opened someone's share since `since_ms`.
 pub async fn opened_since(store: &Store, member: Uuid, since_ms: i64) -> AppResult<bool> {
     Ok(sqlx::query(

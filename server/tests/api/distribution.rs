@@ -709,8 +709,8 @@ async fn three_level(app: TestApp) {
 crate::both_backends!(three_level, three_level, crate::distribution::three_levels);
 
 /// In the browser: a shopper applies in the distributor centre and head office approves in the
-/// console; the distributor's Share button carries their link; another shopper opens it, buys
-/// and pays; the distributor sees the commission frozen; once the order is collected and its
+/// console; the distributor's Share button carries their link; another shopper opens it, logs
+/// in (the open and the binding follow the shopper), buys and pays; the distributor sees the commission frozen; once the order is collected and its
 /// window has passed the sweeper releases it; the distributor withdraws it and head office
 /// approves and marks it paid.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -763,10 +763,15 @@ async fn a_distributor_shares_earns_and_withdraws_in_the_browser() {
         "{link}"
     );
 
-    // Another shopper opens it, buys and pays.
+    // Another shopper opens it before logging in, logs in, buys and pays.
     let buyer = browser(&driver, true).await;
-    shopper_login(&buyer, &app, "13700170002", "/").await;
     buyer.goto(&format!("{}{link}", app.url)).await.unwrap();
+    text_of(&buyer, "#share").await;
+    shopper_login(&buyer, &app, "13700170002", "/").await;
+    buyer
+        .goto(&format!("{}/p/{product}", app.url))
+        .await
+        .unwrap();
     click(&buyer, "form[action='/cart/add'] button").await;
     text_of(&buyer, ".notice.ok").await;
     buyer

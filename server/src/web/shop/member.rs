@@ -251,6 +251,8 @@ async fn login(
     };
     let session = ensure_session(&state, &ctx).await?;
     let token = new_token("ws_");
+    // Share links this browser opened before logging in count as the member's opens now.
+    crate::app::shares::logged_in(&state, &ctx.sid, member).await;
     rekey_session(&state, &ctx, session.id, &token, Some(member)).await?;
     let mut resp = redirect(&local_path(form.back.as_deref()));
     set_cookie(&mut resp, &sid_cookie(&token));
