@@ -57,17 +57,6 @@ pub async fn distributor(store: &Store, member: Uuid) -> AppResult<Option<Distri
     row.as_ref().map(distributor_from_row).transpose()
 }
 
-/// [`distributor`] inside a transaction.
-pub async fn distributor_in_tx(tx: &mut Tx, member: Uuid) -> AppResult<Option<Distributor>> {
-    let row = sqlx::query(&format!(
-        "SELECT {DISTRIBUTOR_COLUMNS} FROM distributors WHERE member_id = $1"
-    ))
-    .bind(member.to_string())
-    .fetch_optional(&mut **tx)
-    .await?;
-    row.as_ref().map(distributor_from_row).transpose()
-}
-
 /// Records an application (`applied`) or a distributor made by rule (`active`); a rejected
 /// applicant may apply again. False when nothing changed (applied or active already).
 pub async fn apply(

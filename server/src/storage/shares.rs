@@ -113,20 +113,3 @@ pub async fn figures(store: &Store, sharer: Uuid) -> AppResult<(i64, i64)> {
     .await?;
     Ok((col(&row, "opens")?, col(&row, "orders")?))
 }
-
-/// The share an order came from: (sharer, buyer, target).
-pub async fn of_order(store: &Store, order: Uuid) -> AppResult<Option<(Uuid, Uuid, String)>> {
-    let row =
-        sqlx::query("SELECT sharer_id, buyer_id, target FROM share_orders WHERE order_id = $1")
-            .bind(order.to_string())
-            .fetch_optional(store.reader())
-            .await?;
-    row.map(|r| {
-        Ok((
-            uuid_col(&r, "sharer_id")?,
-            uuid_col(&r, "buyer_id")?,
-            col(&r, "target")?,
-        ))
-    })
-    .transpose()
-}

@@ -47,6 +47,15 @@ pub(crate) async fn distributor(app: &TestApp, phone: &str) -> Uuid {
     member
 }
 
+/// An active distributor and a buyer bound to them (who opened their link of `sku`).
+async fn bound_buyer(app: &TestApp, phones: (&str, &str), sku: Uuid) -> (Uuid, Uuid) {
+    let dist = distributor(app, phones.0).await;
+    let buyer = crate::group_buys::new_member(app, phones.1).await;
+    let (_, code) = link(app, dist, sku).await;
+    assert_eq!(open(app, buyer, &code).await.0, StatusCode::OK);
+    (dist, buyer)
+}
+
 /// The member's share link of a SKU: (path, code).
 async fn link(app: &TestApp, member: Uuid, sku: Uuid) -> (String, String) {
     let (status, body) = member_post(
@@ -183,6 +192,23 @@ async fn window_passed(app: &TestApp, order: Uuid) {
     .await;
 }
 
+/// Opens the shop page `path` without logging in (it renders): the sharer's opens recorded.
+async fn page_opens(app: &TestApp, path: &str, sharer: Uuid) -> i64 {
+    let resp = app
+        .client
+        .get(format!("{}{path}", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    count(
+        app,
+        "SELECT COUNT(*) FROM share_opens WHERE sharer_id = $1",
+        &sharer.to_string(),
+    )
+    .await
+}
+
 async fn share_links_are_deterministic_and_tamper_proof(app: TestApp) {
     let (sku, _) = crate::group_buys::stocked_sku(&app, 50).await;
     let sharer = crate::group_buys::new_member(&app, "13900170001").await;
@@ -225,21 +251,8 @@ async fn share_links_are_deterministic_and_tamper_proof(app: TestApp) {
         assert_eq!(status, StatusCode::BAD_REQUEST);
     }
     // The page with a tampered code renders, without attribution.
-    let bad_page = path.replace(&code, &tampered);
-    let resp = app
-        .client
-        .get(format!("{}{bad_page}", app.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(
-        count(
-            &app,
-            "SELECT COUNT(*) FROM share_opens WHERE sharer_id = $1",
-            &sharer.to_string()
-        )
-        .await,
+        page_opens(&app, &path.replace(&code, &tampered), sharer).await,
         0
     );
 
@@ -250,20 +263,8 @@ async fn share_links_are_deterministic_and_tamper_proof(app: TestApp) {
     }
     let (status, _) = open(&app, sharer, &code).await;
     assert_eq!(status, StatusCode::OK);
-    let resp = app
-        .client
-        .get(format!("{}{path}", app.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(
-        count(
-            &app,
-            "SELECT COUNT(*) FROM share_opens WHERE sharer_id = $1",
-            &sharer.to_string()
-        )
-        .await,
+        page_opens(&app, &path, sharer).await,
         2,
         "the member and the anonymous browser"
     );
@@ -372,12 +373,9 @@ crate::both_backends!(
 async fn commission_is_frozen_released_once_and_withdrawn(app: TestApp) {
     let admin = app.login("admin").await;
     let (a, b) = crate::pricing::two_priced_skus(&app, &admin).await;
-    let dist = distributor(&app, "13900170021").await;
-    let buyer = crate::group_buys::new_member(&app, "13900170022").await;
+    let (dist, buyer) = bound_buyer(&app, ("13900170021", "13900170022"), a).await;
     let template = crate::pricing::coupon_template(&app, &admin, "staff", None).await;
     let coupon = crate::pricing::issue_coupon(&app, &admin, template, buyer).await;
-    let (_, code) = link(&app, dist, a).await;
-    assert_eq!(open(&app, buyer, &code).await.0, StatusCode::OK);
 
     let (order, amounts) = paid_order(&app, buyer, &[a, b], &[coupon]).await;
     let paid: i64 = amounts.iter().sum();
@@ -545,10 +543,7 @@ crate::both_backends!(
 async fn refunds_reverse_commission_before_and_after_release(app: TestApp) {
     let admin = app.login("admin").await;
     let (a, b) = crate::pricing::two_priced_skus(&app, &admin).await;
-    let dist = distributor(&app, "13900170031").await;
-    let buyer = crate::group_buys::new_member(&app, "13900170032").await;
-    let (_, code) = link(&app, dist, a).await;
-    open(&app, buyer, &code).await;
+    let (dist, buyer) = bound_buyer(&app, ("13900170031", "13900170032"), a).await;
 
     // Cancelled after payment, before release: all of it off frozen, the rows closed.
     let (order, amounts) = paid_order(&app, buyer, &[a], &[]).await;
