@@ -88,6 +88,10 @@ pub struct Settings {
     /// Bargains (砍价): how many helps a member gives a day.
     #[serde(default)]
     pub bargains: BargainSettings,
+    /// Distribution (分销): how buyers are bound, how many levels earn, who becomes a
+    /// distributor by rule.
+    #[serde(default)]
+    pub distribution: DistributionSettings,
 }
 
 /// Bargains (砍价, issue 17): a member helps at most this many bargains a China day (a help
@@ -108,6 +112,50 @@ impl Default for BargainSettings {
     fn default() -> Self {
         Self {
             daily_help_limit: 5,
+        }
+    }
+}
+
+/// Distribution (分销, issue 17; `app::distribution`): a buyer who opens a distributor's share
+/// link is bound to that distributor for `bind_days` (first touch: a binding in force is never
+/// taken over); commission is paid on `levels` levels (1 to 3: the bound distributor, its
+/// parent, its grandparent); a member becomes a distributor by rule after `auto_after_paid_orders`
+/// paid orders or `auto_after_spent` spent (0: that rule off), otherwise by application and
+/// head office's approval. Commission stays frozen until the after-sale window of the line's
+/// category (the after-sale rules) has passed since the order was fulfilled, plus
+/// `settle_after_days`.
+///
+/// ```toml
+/// [distribution]
+/// bind_days = 15
+/// levels = 1
+/// auto_after_paid_orders = 0
+/// auto_after_spent = "0.00"
+/// settle_after_days = 0
+/// ```
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DistributionSettings {
+    /// Days a buyer stays bound to the distributor whose link they opened first.
+    pub bind_days: u32,
+    /// Levels that earn commission: 1 to 3 (values outside are clamped).
+    pub levels: u32,
+    /// Paid orders after which a member becomes a distributor without applying (0: off).
+    pub auto_after_paid_orders: u32,
+    /// Spent (paid orders' totals) after which a member becomes a distributor (0: off).
+    pub auto_after_spent: retail_domain::money::Money,
+    /// Days added to the after-sale window before frozen commission is released.
+    pub settle_after_days: u32,
+}
+
+impl Default for DistributionSettings {
+    fn default() -> Self {
+        Self {
+            bind_days: 15,
+            levels: 1,
+            auto_after_paid_orders: 0,
+            auto_after_spent: retail_domain::money::Money::ZERO,
+            settle_after_days: 0,
         }
     }
 }
@@ -1006,6 +1054,7 @@ impl Default for Settings {
             delivery: DeliverySettings::default(),
             events: EventSettings::default(),
             bargains: BargainSettings::default(),
+            distribution: DistributionSettings::default(),
         }
     }
 }

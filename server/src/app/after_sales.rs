@@ -122,7 +122,7 @@ pub async fn found(state: &AppState, id: Uuid) -> AppResult<AfterSale> {
 
 /// The return window of a SKU in days: its category's (or the nearest parent's), else the
 /// default.
-fn window_days(rules: &AfterSaleRules, chain: &[String]) -> i64 {
+pub fn window_days(rules: &AfterSaleRules, chain: &[String]) -> i64 {
     chain
         .iter()
         .find_map(|c| {

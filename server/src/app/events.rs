@@ -132,6 +132,16 @@ pub const EVENTS: &[(&str, Side, &[Prop])] = &[
         ],
     ),
     (
+        "share_opened",
+        Side::Server,
+        &[("target", PropType::Text, true)],
+    ),
+    (
+        "share_ordered",
+        Side::Server,
+        &[("order_no", PropType::Text, true)],
+    ),
+    (
         "pickup_handed_over",
         Side::Server,
         &[("order_no", PropType::Text, true)],

@@ -1289,6 +1289,23 @@ pub async fn apply_return(
     for (line, _) in &results {
         storage::sales::add_returned_qty(&mut tx, input.order_id, line.line_no, line.qty).await?;
     }
+    // The distributors' commission on the returned units is reversed (`app::distribution`).
+    let returned_after: Vec<(i64, i64)> = results
+        .iter()
+        .map(|(l, _)| {
+            let no = i64::from(l.line_no);
+            let before = by_no.get(&no).map(|(_, _, _, r)| *r).unwrap_or(0);
+            (no, before + l.qty)
+        })
+        .collect();
+    super::distribution::reverse_in_tx(
+        &mut tx,
+        store,
+        input.order_id,
+        Some(&returned_after),
+        &return_id,
+    )
+    .await?;
     let returned_lines: Vec<ReturnLineResult> = results.iter().map(|(l, _)| l.clone()).collect();
     let tenders = storage::sales::tender_refunds(&basis, before.0, after.0);
     // What goes back through a provider (WeChat Pay, Alipay, the sandbox) is sent to it after

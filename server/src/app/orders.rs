@@ -198,6 +198,10 @@ pub async fn move_in_tx(
         // payment): it goes back too.
         refund_all_in_tx(tx, &head, actor).await?;
     }
+    if to == OrderStatus::Cancelled {
+        // A paid order's distributors lose its commission (`app::distribution`).
+        super::distribution::reverse_in_tx(tx, store, id, None, "cancel").await?;
+    }
     if to == OrderStatus::Cancelled && head.channel == Channel::Online {
         // What the order's pricing took comes back: flash-sale units, coupons, points.
         storage::promotions::release_flash(tx, id).await?;

@@ -642,7 +642,8 @@ async fn take_lane_paid(
     }
 }
 
-/// After an order is paid: the event `order_paid` is recorded, a group-buy order's seat is paid
+/// After an order is paid: the event `order_paid` is recorded, a group-buy order's seat is paid,
+/// the share it came from and its distributors' commission recorded
 /// (its team may fill), the store hears of a pickup order (a group-buy order only once its team
 /// filled), and the order's other pending provider payments (the shopper tried another provider
 /// first) are closed at their providers.
@@ -667,6 +668,12 @@ pub async fn after_paid(state: &AppState, head: &OrderHead, paid: uuid::Uuid) {
             false
         }
     };
+    // Share attribution and the distributors' frozen commission (`app::distribution`).
+    if let Err(err) =
+        super::distribution::order_paid(state, head.id, head.member_id, &head.order_no).await
+    {
+        tracing::warn!(order = %head.order_no, error = %err, "deciding an order's commission failed");
+    }
     if head.fulfilment == Fulfilment::Pickup && state.bus.is_some() && !held {
         match storage::orders::get(&state.store, head.id).await {
             Ok(order) => announce(state, &order, "created").await,

@@ -1,6 +1,7 @@
 //! Share posters (issue 17): a phone-sized PNG a shopper saves and sends to friends — the
-//! product's picture, name and price (the flash-sale or group-buy price while one runs), who
-//! recommends it, and a QR code of the product's link carrying the sharer's attribution.
+//! product's picture, name and price (the flash-sale, group-buy or bargain price while one
+//! runs), who recommends it, and a QR code of the product's link carrying the sharer's signed
+//! share code (`app::shares`: opens and orders are attributed to them).
 //!
 //! [`render`] is a pure function from a [`PosterContent`] to PNG bytes, drawn with the configured
 //! CJK font (`[media] poster_font`). [`product_poster`] gathers the content from the catalog, the
@@ -449,9 +450,10 @@ pub async fn product_poster(state: &AppState, req: ProductPosterRequest) -> AppR
 }
 
 /// What a product's share poster shows: its picture, name and the price a shopper pays now (a
-/// running flash sale's price, else the lowest running group-buy price, else the member or
-/// regular price), the sharer's masked name, and the product's link for the QR code. 404 when
-/// the product is not on shelf.
+/// running flash sale's price, else the lowest running group-buy price, else the lowest floor
+/// of a running bargain, else the member or regular price), the sharer's masked name, and the
+/// product's link for the QR code — with the sharer's signed share code when a member shares
+/// (`app::shares`). 404 when the product is not on shelf.
 pub async fn product_poster_content(
     state: &AppState,
     req: ProductPosterRequest,
@@ -485,11 +487,19 @@ pub async fn product_poster_content(
         .into_iter()
         .map(|g| g.group_buy.group_price.fen())
         .min();
-    let (price_label, price_fen, regular_fen) = match (flash, group, price.member_price_fen) {
+    let bargain = crate::app::bargains::running_for_sku(state, sku.id)
+        .await?
+        .into_iter()
+        .map(|b| b.floor_price.fen())
+        .min();
+    let (price_label, price_fen, regular_fen) = match (flash, group, bargain) {
         (Some(f), _, _) => ("秒杀价", f.price.fen(), Some(price.price_fen)),
         (None, Some(g), _) => ("拼团价", g, Some(price.price_fen)),
-        (None, None, Some(m)) => ("会员价", m, Some(price.price_fen)),
-        (None, None, None) => ("售价", price.price_fen, None),
+        (None, None, Some(b)) => ("砍价低至", b, Some(price.price_fen)),
+        (None, None, None) => match price.member_price_fen {
+            Some(m) => ("会员价", m, Some(price.price_fen)),
+            None => ("售价", price.price_fen, None),
+        },
     };
     let sharer = match req.sharer {
         Some(id) => {
@@ -507,12 +517,19 @@ pub async fn product_poster_content(
         Some(img) => crate::app::media::load(state, &img.image.at_least(PICTURE).name).await?,
         None => None,
     };
-    let link = format!(
-        "{}/p/{}?sku={}",
-        state.public_url.trim_end_matches('/'),
-        detail.id,
-        sku.id
-    );
+    // A member's poster carries their signed share code (attribution, distribution).
+    let path = match req.sharer {
+        Some(member) => {
+            crate::app::shares::share_link(
+                state,
+                member,
+                crate::app::shares::ShareTarget::Product(sku.id),
+            )
+            .await?
+        }
+        None => format!("/p/{}?sku={}", detail.id, sku.id),
+    };
+    let link = format!("{}{path}", state.public_url.trim_end_matches('/'));
     Ok(PosterContent {
         title: detail.name_zh.clone(),
         price_label: price_label.into(),

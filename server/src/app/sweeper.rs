@@ -6,8 +6,9 @@
 //! points-mall redemptions of cancelled orders given back ([`super::points_mall::sweep`]), expiring old
 //! points, granting the month's birthday perks
 //! ([`super::member_perks::grant_birthdays`], hourly), telling members of coupons about to expire
-//! ([`super::account_notices::tell_expiring_coupons`], hourly), deleting raw tracked events past
-//! `events.retention_days` ([`super::events::sweep`], hourly) and writing the server's events
+//! ([`super::account_notices::tell_expiring_coupons`], hourly), releasing distributors' frozen
+//! commission past the after-sale window ([`super::distribution::release_due`], every minute),
+//! deleting raw tracked events past `events.retention_days` ([`super::events::sweep`], hourly) and writing the server's events
 //! recorded since the last sweep ([`super::events::flush`]), and adding up the shop's
 //! searches for the hot words ([`super::search_words::flush`]);
 //! in a loop of its own the SQLite WAL checkpoint, kept off the writer's commit path
@@ -31,6 +32,7 @@ pub async fn run(state: AppState, cancel: CancellationToken) {
     let mut last_search_flush = std::time::Instant::now();
     let mut last_birthdays = 0_i64;
     let mut last_events_sweep = 0_i64;
+    let mut last_commission_release = 0_i64;
     loop {
         if let Err(err) = cancel_overdue(&state).await {
             tracing::warn!(error = %err, "sweeping unpaid orders failed; will retry");
@@ -72,6 +74,16 @@ pub async fn run(state: AppState, cancel: CancellationToken) {
                 }
             }
             last_birthdays = now;
+        }
+        if now - last_commission_release > 60_000 {
+            match super::distribution::release_due(&state).await {
+                Ok(n) if n > 0 => tracing::info!(rows = n, "released frozen commission"),
+                Ok(_) => {}
+                Err(err) => {
+                    tracing::warn!(error = %err, "releasing frozen commission failed; will retry")
+                }
+            }
+            last_commission_release = now;
         }
         if now - last_events_sweep > 3_600_000 {
             match super::events::sweep(&state).await {

@@ -20,6 +20,7 @@ pub mod catalog;
 pub mod coupons;
 pub mod delivery;
 pub mod devices;
+pub mod distribution;
 pub mod edge;
 pub mod events;
 pub mod group_buys;
@@ -253,6 +254,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(group_buys::router())
         .merge(points_mall::router())
         .merge(bargains::router())
+        .merge(distribution::router())
         .merge(audit::router());
     let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)

@@ -28,6 +28,7 @@ pub mod coupons;
 pub mod delivery;
 pub mod demo;
 pub mod devices;
+pub mod distribution;
 pub mod edge;
 pub mod events;
 pub mod group_buys;
@@ -51,6 +52,7 @@ pub mod refunds;
 pub mod reviews;
 pub mod sales;
 pub mod search_words;
+pub mod shares;
 pub mod staff;
 pub mod stock;
 pub mod stored_value;
@@ -256,6 +258,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         41,
         "bargains",
         include_str!("../../../migrations/0041_bargains.sql"),
+    ),
+    (
+        42,
+        "distribution",
+        include_str!("../../../migrations/0042_distribution.sql"),
     ),
     (
         44,

@@ -222,10 +222,12 @@ const JS: &str = r#"
   };
   if(document.querySelector('[data-track-failure="payment"]'))payFailed();
   window.rtTrack={push:push,payFailed:payFailed,flush:flush};
-  // The product page's share button: the system share sheet, else the link copied.
+  // The product page's share button: the system share sheet, else the link copied (a logged-in
+  // member's own attributed link, data-share-url, when the page gives one).
   document.querySelectorAll('[data-share]').forEach(function(b){
     b.addEventListener('click',function(){
-      var url=location.origin+location.pathname+location.search;
+      var own=b.getAttribute('data-share-url');
+      var url=own?location.origin+own:location.origin+location.pathname+location.search;
       if(navigator.share){navigator.share({title:document.title,url:url}).catch(function(){});return;}
       if(navigator.clipboard){navigator.clipboard.writeText(url).then(function(){b.textContent=b.getAttribute('data-share-done');}).catch(function(){});}
     });

@@ -838,6 +838,7 @@ pub fn console_page(ctx: &Ctx, staff: &StaffActor, title: &str, body: Markup) ->
                             a href="/console/group-buys" { (t("拼团", "Group-buys")) }
                             a href="/console/points-mall" { (t("积分商城", "Points mall")) }
                             a href="/console/bargains" { (t("砍价", "Bargains")) }
+                            a href="/console/distribution" { (t("分销", "Distribution")) }
                             a href="/console/reviews" { (t("评价审核", "Reviews")) }
                             a href="/console/coupons" { (t("优惠券", "Coupons")) }
                             a href="/console/stores" { (t("门店", "Stores")) }

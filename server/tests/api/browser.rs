@@ -2062,7 +2062,7 @@ async fn a_member_checks_in_and_sets_their_birthday() {
 }
 
 /// Share posters (issue 17): from a product's page a member opens its poster; the picture the
-/// phone shows is 750 × 1334 and its QR code reads back the product's link.
+/// phone shows is 750 × 1334 and its QR code reads back the product's link attributed to them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_opens_a_products_share_poster() {
     if !browser_available() {
@@ -2107,6 +2107,19 @@ async fn a_member_opens_a_products_share_poster() {
         link.starts_with(&format!("{}/p/{product}?sku=", app.url)),
         "{link}"
     );
+    // Attributed to the member who made it: the share code resolves to them.
+    let (_, code) = link.split_once("&s=").expect("a share code");
+    let share = retail_server::app::shares::resolve(&app.state, code).expect("a valid share code");
+    let member = retail_server::storage::members::by_phone(
+        &app.state.store,
+        &app.state.keys,
+        &app.state.settings.points,
+        "13800138062",
+    )
+    .await
+    .unwrap()
+    .map(|m| m.id);
+    assert_eq!(Some(share.sharer_id), member);
     shots.take(&phone, "shop-share-poster-360").await;
     phone.close().await.unwrap();
 }

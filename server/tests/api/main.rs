@@ -18,6 +18,7 @@ mod bus;
 mod catalog;
 mod categories;
 mod delivery;
+mod distribution;
 mod edge;
 mod events;
 mod fuzz;

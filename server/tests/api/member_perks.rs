@@ -30,7 +30,8 @@ fn code_of(app: &TestApp, member: Uuid) -> String {
     )))
 }
 
-async fn as_member(
+/// A request as a member (their member code in `X-Member-Code`).
+pub(crate) async fn as_member(
     app: &TestApp,
     member: Uuid,
     method: reqwest::Method,

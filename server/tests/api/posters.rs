@@ -1,5 +1,5 @@
 //! Share posters (issue 17): a product's poster is a 750 × 1334 PNG whose QR code reads back the
-//! product's link; it shows the price a shopper pays now (the group-buy price while one runs) and
+//! product's link with the sharer's signed share code; it shows the price a shopper pays now (the group-buy price while one runs) and
 //! the sharer's masked name; the same content is served from the cache, byte for byte; a product
 //! off shelf or unknown is a 404 and draws nothing.
 
@@ -48,7 +48,16 @@ async fn a_poster_carries_the_price_the_sharer_and_the_link(app: TestApp) {
         (img.width(), img.height()),
         (posters::WIDTH, posters::HEIGHT)
     );
-    assert_eq!(qr_text(&png), format!("{}/p/{product}?sku={sku}", app.url));
+    // The QR code holds the product's link with the member's signed share code.
+    let link = qr_text(&png);
+    let prefix = format!("{}/p/{product}?sku={sku}&s=", app.url);
+    assert!(link.starts_with(&prefix), "{link}");
+    let share = retail_server::app::shares::resolve(&app.state, &link[prefix.len()..]).unwrap();
+    assert_eq!(share.sharer_id, member);
+    assert_eq!(
+        share.target,
+        retail_server::app::shares::ShareTarget::Product(sku)
+    );
     // The same content again: the kept poster, byte for byte.
     let (_, _, again) = b.get_bytes(&path).await;
     assert_eq!(again, png);

@@ -13,7 +13,7 @@ use crate::support::TestApp;
 
 /// Two SKUs stocked at SH001 without a store price there, priced ¥200 and ¥120 with no member
 /// price.
-async fn two_priced_skus(app: &TestApp, admin: &str) -> (Uuid, Uuid) {
+pub(crate) async fn two_priced_skus(app: &TestApp, admin: &str) -> (Uuid, Uuid) {
     let (status, body) = app
         .get("/api/v1/stock?location_id=SH001&limit=200", Some(admin))
         .await;

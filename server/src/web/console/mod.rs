@@ -11,7 +11,8 @@
 //! and refunds search, payment alerts, daily reconciliation) and [`recharges`] (the recharge
 //! packages members buy stored value with) and [`after_sales`] (the shoppers' after-sale
 //! requests reviewed; ratings, reasons and rules for head office) and [`reviews`] (head office's
-//! moderation of the shoppers' reviews with photos, merchant replies, the review rules).
+//! moderation of the shoppers' reviews with photos, merchant replies, the review rules) and
+//! [`distribution`] (分销: applications, commission rates, withdrawals, the report).
 //!
 //! This module holds the log-in and log-out pages and what the areas share: the store a staff
 //! member's pages are limited to (`scope`, `pick_location`), CSV downloads (`csv_bytes`,
@@ -47,6 +48,7 @@ pub mod coupons;
 pub mod dashboard;
 pub mod delivery;
 pub mod devices;
+pub mod distribution;
 pub mod fulfilment;
 pub mod group_buys;
 pub mod member_perks;
@@ -86,6 +88,7 @@ pub fn router() -> Router<AppState> {
         .merge(group_buys::router())
         .merge(points_mall::router())
         .merge(bargains::router())
+        .merge(distribution::router())
         .merge(reviews::router())
         .merge(analytics::router())
 }

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::{cart_count, price_location, session};
 use crate::app::search::{Query as SearchQuery, Sort};
 use crate::app::search_words;
+use crate::app::shares;
 use crate::app::AppState;
 use crate::error::AppError;
 use crate::web::{
@@ -415,6 +416,8 @@ struct ProductParams {
     error: Option<String>,
     /// Why starting a bargain was refused (a code, see [`super::bargain_refusal_text`]).
     bargain_error: Option<String>,
+    /// A share code (`crate::app::shares`): the open is recorded when it is valid for this SKU.
+    s: Option<String>,
 }
 
 /// Reviews on one page of the product page.
@@ -602,6 +605,15 @@ async fn product(
         };
         bargains.push((b, mine));
     }
+    let target = shares::ShareTarget::Product(chosen.id);
+    if let Some(code) = p.s.as_deref() {
+        shares::opened(&state, code, target, shares::opener(member_id, &ctx.sid)).await;
+    }
+    // A logged-in member's Share button shares the link with their attribution.
+    let share_url = match member_id {
+        Some(m) => Some(shares::share_link(&state, m, target).await?),
+        None => None,
+    };
     let body = html! {
         @if p.added.is_some() { div.notice.ok { (ctx.t("已加入购物车", "Added to cart")) " · " a href="/cart" data-track="checkout" { (ctx.t("去结算", "Check out")) } } }
         @if let Some(code) = &p.error { div.notice.err role="alert" #group-error { (super::group_refusal_text(&ctx, code)) } }
@@ -634,7 +646,7 @@ async fn product(
             }
             @if !detail.description.is_empty() { div.description { (formatted(&detail.description)) } }
             button.btn.secondary #share type="button" data-track="share" data-track-sku=(chosen.id)
-                data-share data-share-done=(ctx.t("链接已复制", "Link copied")) { (ctx.t("分享", "Share")) }
+                data-share data-share-url=[share_url.as_deref()] data-share-done=(ctx.t("链接已复制", "Link copied")) { (ctx.t("分享", "Share")) }
             " "
             a.btn.secondary #make-poster href={ "/p/" (detail.id) "/poster?sku=" (chosen.id) } data-track="share" data-track-sku=(chosen.id) { (ctx.t("生成海报", "Share poster")) }
         }

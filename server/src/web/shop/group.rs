@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::{cart_count, group_refusal_text, require_member, session};
 use crate::app::group_buys::{self, SeatOrder, Target};
+use crate::app::shares;
 use crate::app::AppState;
 use crate::error::AppError;
 use crate::web::{redirect, shop_page, urlencode, yuan, Ctx, Form, WebResult};
@@ -29,6 +30,8 @@ pub fn router() -> Router<AppState> {
 #[derive(Debug, Deserialize, Default)]
 struct TeamParams {
     error: Option<String>,
+    /// A share code (`crate::app::shares`): the open is recorded when it is valid for this team.
+    s: Option<String>,
 }
 
 async fn team_page(
@@ -46,10 +49,20 @@ async fn team_page(
         .availability(&state.store, view.group_buy.sku_id)
         .await?;
     let g = &view.group_buy;
+    let member_id = session.as_ref().and_then(|s| s.member_id);
+    let target = shares::ShareTarget::GroupTeam(team_id);
+    if let Some(code) = p.s.as_deref() {
+        shares::opened(&state, code, target, shares::opener(member_id, &ctx.sid)).await;
+    }
+    // A logged-in member shares the link with their attribution.
+    let share_path = match member_id {
+        Some(m) => shares::share_link(&state, m, target).await?,
+        None => view.share_path.clone(),
+    };
     let share = format!(
         "{}{}",
         state.settings.public_url.trim_end_matches('/'),
-        view.share_path
+        share_path
     );
     let open = view.team.status == "open" && view.seconds_left > 0;
     let body = html! {

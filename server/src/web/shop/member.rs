@@ -251,6 +251,8 @@ async fn login(
     };
     let session = ensure_session(&state, &ctx).await?;
     let token = new_token("ws_");
+    // Share links this browser opened before logging in count as the member's opens now.
+    crate::app::shares::logged_in(&state, &ctx.sid, member).await;
     rekey_session(&state, &ctx, session.id, &token, Some(member)).await?;
     let mut resp = redirect(&local_path(form.back.as_deref()));
     set_cookie(&mut resp, &sid_cookie(&token));
@@ -341,6 +343,7 @@ async fn me(
             a #my-reviews-link href="/me/reviews" { (ctx.t("我的评价", "My reviews")) }
             a href="/coupons" { (ctx.t("领券中心", "Coupon centre")) }
             a #points-mall href="/points-mall" { (ctx.t("积分商城", "Points mall")) }
+            a #distributor-link href="/distributor" { (ctx.t("分销中心", "Distributor centre")) }
             a #receipt-link href="/receipt" { (ctx.t("扫小票领积分", "Points from a receipt")) }
         }
         div.card.spread #privacy-links {

@@ -5,7 +5,7 @@
 //! messages), [`balance`] (stored value: recharge, payment PIN, paying with the balance),
 //! [`coupons`] (coupon centre, my coupons), [`scan`] (scan-and-go) and [`receipts`]
 //! (e-receipts, claiming a receipt's points), [`after_sales`] (asking for a refund, a return or an
-//! exchange, and following it). Paying inside WeChat's browser goes through
+//! exchange, and following it), [`distributor`] (the distributor centre, 分销). Paying inside WeChat's browser goes through
 //! WeChat's authorisation first ([`crate::app::wechat_oauth`]; its callback is in [`orders`]).
 //!
 //! Prices come from the server's price look-ups (`CatalogCache::sku_prices`); orders are placed
@@ -38,6 +38,7 @@ pub mod browse;
 pub mod cart;
 pub mod checkout;
 pub mod coupons;
+pub mod distributor;
 pub mod group;
 pub mod member;
 pub mod orders;
@@ -66,6 +67,7 @@ pub fn router() -> Router<AppState> {
         .merge(group::router())
         .merge(poster::router())
         .merge(bargain::router())
+        .merge(distributor::router())
 }
 
 /// Where delivery prices are shown from before an address is known (the first warehouse; see
