@@ -395,6 +395,33 @@ pub async fn reverse_in_tx(
     Ok(reversed)
 }
 
+/// How far back [`catch_up`] looks for paid orders whose commission was never decided.
+pub const CATCH_UP_HOURS: i64 = 6;
+
+/// The sweeper's part for decisions lost to a crash or an error right after a payment (the
+/// decision is made after the payment commits): paid online orders of members created in the
+/// last [`CATCH_UP_HOURS`], unchanged for a minute, whose buyer is bound to a distributor or
+/// opened a share and which have no decision, are decided now ([`order_paid`]: once, by order).
+/// Answers how many it decided.
+pub async fn catch_up(state: &AppState) -> AppResult<usize> {
+    let now = now_ms();
+    let since_share = now - super::shares::ATTRIBUTION_DAYS * DAY_MS;
+    let orders = storage::distribution::undecided_paid_orders(
+        &state.store,
+        now - CATCH_UP_HOURS * 3_600_000,
+        now - 60_000,
+        since_share,
+        200,
+    )
+    .await?;
+    let mut decided = 0;
+    for (order, buyer, order_no) in orders {
+        order_paid(state, order, Some(buyer), &order_no).await?;
+        decided += 1;
+    }
+    Ok(decided)
+}
+
 /// The sweeper's part: releases to available the frozen commission whose order was fulfilled
 /// and whose line's after-sale window (plus `settle_after_days`) has passed, each row once.
 /// Answers how many rows it released.

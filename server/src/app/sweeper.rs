@@ -8,6 +8,8 @@
 //! ([`super::member_perks::grant_birthdays`], hourly), telling members of coupons about to expire
 //! ([`super::account_notices::tell_expiring_coupons`], hourly), releasing distributors' frozen
 //! commission past the after-sale window ([`super::distribution::release_due`], every minute),
+//! deciding commission a crash kept from being decided after a payment
+//! ([`super::distribution::catch_up`], every minute),
 //! deleting raw tracked events past `events.retention_days` ([`super::events::sweep`], hourly) and writing the server's events
 //! recorded since the last sweep ([`super::events::flush`]), and adding up the shop's
 //! searches for the hot words ([`super::search_words::flush`]);
@@ -81,6 +83,15 @@ pub async fn run(state: AppState, cancel: CancellationToken) {
                 Ok(_) => {}
                 Err(err) => {
                     tracing::warn!(error = %err, "releasing frozen commission failed; will retry")
+                }
+            }
+            match super::distribution::catch_up(&state).await {
+                Ok(n) if n > 0 => {
+                    tracing::info!(orders = n, "decided commission missed after payment")
+                }
+                Ok(_) => {}
+                Err(err) => {
+                    tracing::warn!(error = %err, "catching up commission decisions failed; will retry")
                 }
             }
             last_commission_release = now;

@@ -351,6 +351,44 @@ pub async fn order_decided_in_tx(tx: &mut Tx, order: Uuid) -> AppResult<bool> {
     )
 }
 
+/// Paid online orders of members (not cancelled or refunded) created since `created_since`,
+/// last changed before `changed_before`, with no commission decision, whose buyer is bound to a
+/// distributor or opened a share since `opened_since` (at most `limit`): (order, buyer, number).
+pub async fn undecided_paid_orders(
+    store: &Store,
+    created_since: i64,
+    changed_before: i64,
+    opened_since: i64,
+    limit: i64,
+) -> AppResult<Vec<(Uuid, Uuid, String)>> {
+    let rows = sqlx::query(
+        "SELECT o.id, o.member_id, o.order_no FROM orders o \
+         WHERE o.created_at >= $1 AND o.updated_at < $2 AND o.channel = 'online' \
+         AND o.member_id IS NOT NULL \
+         AND o.status NOT IN ('pending_payment', 'cancelled', 'refunded') \
+         AND NOT EXISTS (SELECT 1 FROM distribution_orders d WHERE d.order_id = o.id) \
+         AND (EXISTS (SELECT 1 FROM distributor_bindings b WHERE b.buyer_id = o.member_id) \
+              OR EXISTS (SELECT 1 FROM share_opens s WHERE s.member_id = o.member_id \
+                         AND s.opened_at >= $3)) \
+         ORDER BY o.created_at, o.id LIMIT $4",
+    )
+    .bind(created_since)
+    .bind(changed_before)
+    .bind(opened_since)
+    .bind(limit)
+    .fetch_all(store.reader())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                uuid_col(r, "id")?,
+                uuid_col(r, "member_id")?,
+                col(r, "order_no")?,
+            ))
+        })
+        .collect()
+}
+
 /// Records an order's commission decision (once; false when decided before).
 pub async fn record_order_in_tx(
     tx: &mut Tx,

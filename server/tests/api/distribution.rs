@@ -856,3 +856,58 @@ async fn a_distributor_shares_earns_and_withdraws_in_the_browser() {
     buyer.close().await.unwrap();
     desk.close().await.unwrap();
 }
+
+/// A commission decision lost right after a payment (a crash between the payment's commit and
+/// the decision) is caught up by the sweeper once: the same frozen commission, the same share
+/// attribution, nothing doubled however often it runs.
+async fn a_lost_commission_decision_is_caught_up_once(app: TestApp) {
+    let admin = app.login("admin").await;
+    let (a, _) = crate::pricing::two_priced_skus(&app, &admin).await;
+    let (dist, buyer) = bound_buyer(&app, ("13900170061", "13900170062"), a).await;
+    let (order, amounts) = paid_order(&app, buyer, &[a], &[]).await;
+    let expected: i64 = amounts.iter().map(|f| f * 500 / 10_000).sum();
+    assert!(expected > 0);
+    assert_eq!(balances(&app, dist).await.frozen_fen, expected);
+    // As if the decision had never been made, the order paid over a minute ago.
+    let id = order.to_string();
+    exec(
+        &app,
+        "DELETE FROM distribution_ledger WHERE order_id = $1",
+        &id,
+    )
+    .await;
+    exec(
+        &app,
+        "DELETE FROM distribution_orders WHERE order_id = $1",
+        &id,
+    )
+    .await;
+    exec(&app, "DELETE FROM share_orders WHERE order_id = $1", &id).await;
+    exec(
+        &app,
+        "UPDATE distributor_accounts SET frozen_fen = 0 WHERE member_id = $1",
+        &dist.to_string(),
+    )
+    .await;
+    exec(
+        &app,
+        "UPDATE orders SET updated_at = updated_at - 120000 WHERE id = $1",
+        &id,
+    )
+    .await;
+    assert_eq!(balances(&app, dist).await.frozen_fen, 0);
+
+    distribution::catch_up(&app.state).await.unwrap();
+    assert_eq!(distribution::catch_up(&app.state).await.unwrap(), 0, "once");
+    assert_eq!(balances(&app, dist).await.frozen_fen, expected);
+    for sql in [
+        "SELECT COUNT(*) FROM distribution_orders WHERE order_id = $1",
+        "SELECT COUNT(*) FROM share_orders WHERE order_id = $1",
+    ] {
+        assert_eq!(count(&app, sql, &id).await, 1, "{sql}");
+    }
+}
+crate::both_backends!(
+    a_lost_commission_decision_is_caught_up_once,
+    a_lost_commission_decision_is_caught_up_once
+);
