@@ -519,14 +519,7 @@ pub async fn product_poster_content(
     };
     // A member's poster carries their signed share code (attribution, distribution).
     let path = match req.sharer {
-        Some(member) => {
-            crate::app::shares::share_link(
-                state,
-                member,
-                crate::app::shares::ShareTarget::Product(sku.id),
-            )
-            .await?
-        }
+        Some(member) => crate::app::shares::product_share_path(state, member, detail.id, sku.id),
         None => format!("/p/{}?sku={}", detail.id, sku.id),
     };
     let link = format!("{}{path}", state.public_url.trim_end_matches('/'));

@@ -154,7 +154,12 @@ pub async fn share_link(
             let sku = skus
                 .get(&sku)
                 .ok_or_else(|| AppError::not_found(format!("SKU {sku} not found")))?;
-            Ok(format!("/p/{}?sku={}&s={code}", sku.product_id, sku.id))
+            Ok(product_share_path(
+                state,
+                sharer_member_id,
+                sku.product_id,
+                sku.id,
+            ))
         }
         ShareTarget::GroupTeam(team) => {
             storage::group_buys::team(&state.store, team)
@@ -163,6 +168,13 @@ pub async fn share_link(
             Ok(format!("/group/{team}?s={code}"))
         }
     }
+}
+
+/// [`share_link`] of a product SKU when the caller knows its product already (the product page,
+/// a poster): no read.
+pub fn product_share_path(state: &AppState, sharer: Uuid, product: Uuid, sku: Uuid) -> String {
+    let code = share_code(state, sharer, ShareTarget::Product(sku));
+    format!("/p/{product}?sku={sku}&s={code}")
 }
 
 /// Who opened a link.

@@ -611,7 +611,7 @@ async fn product(
     }
     // A logged-in member's Share button shares the link with their attribution.
     let share_url = match member_id {
-        Some(m) => Some(shares::share_link(&state, m, target).await?),
+        Some(m) => Some(shares::product_share_path(&state, m, detail.id, chosen.id)),
         None => None,
     };
     let body = html! {
