@@ -900,7 +900,6 @@ async fn a_team_one_short_is_filled_by_a_virtual_member_when_allowed(app: TestAp
                 }
                 orders.push(order_b);
             }
-            expire_team(app, team).await;
             (team, orders)
         }
     };
@@ -913,6 +912,10 @@ async fn a_team_one_short_is_filled_by_a_virtual_member_when_allowed(app: TestAp
         assert!(storage::group_buys::is_held(&app.state.store, *order)
             .await
             .unwrap());
+    }
+    // Then past their deadline (the server's own sweeper may get there first).
+    for team in [one_short, two_short, unpaid, no_option] {
+        expire_team(&app, team).await;
     }
 
     group_buys::sweep(&app.state).await.unwrap();
