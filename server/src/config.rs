@@ -92,6 +92,84 @@ pub struct Settings {
     /// distributor by rule.
     #[serde(default)]
     pub distribution: DistributionSettings,
+    /// Customer-service chat: default working hours, message and connection limits.
+    #[serde(default)]
+    pub chat: ChatSettings,
+}
+
+/// Customer-service chat (issue 18, `app::chat`): a queue without hours of its own set in the
+/// console is open from `opens` to `closes` (China time, `HH:MM`); outside them the shopper is
+/// told and messages wait. A text holds at most `max_text_chars` characters; one connection
+/// sends at most `messages_per_second` messages a second with bursts of `burst` (more is
+/// refused with `rate_limited`, and a connection that keeps flooding is closed).
+///
+/// ```toml
+/// [chat]
+/// opens = "09:00"
+/// closes = "21:00"
+/// max_text_chars = 1000
+/// messages_per_second = 5
+/// burst = 20
+/// ```
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ChatSettings {
+    /// When queues open by default (`HH:MM`, China time).
+    pub opens: String,
+    /// When queues close by default (`HH:MM`, China time; `24:00` for midnight).
+    pub closes: String,
+    /// The longest text message, in characters.
+    pub max_text_chars: usize,
+    /// Messages one connection may send a second.
+    pub messages_per_second: u32,
+    /// Messages one connection may send at once.
+    pub burst: u32,
+}
+
+impl Default for ChatSettings {
+    fn default() -> Self {
+        Self {
+            opens: "09:00".into(),
+            closes: "21:00".into(),
+            max_text_chars: 1000,
+            messages_per_second: 5,
+            burst: 20,
+        }
+    }
+}
+
+impl ChatSettings {
+    /// The default hours as minutes after midnight.
+    ///
+    /// # Errors
+    /// When `opens` or `closes` is not `HH:MM`, or the queue would close before it opens.
+    pub fn default_hours(&self) -> anyhow::Result<(i64, i64)> {
+        let opens = parse_clock(&self.opens)
+            .ok_or_else(|| anyhow::anyhow!("chat.opens must be HH:MM, not {:?}", self.opens))?;
+        let closes = parse_clock(&self.closes)
+            .ok_or_else(|| anyhow::anyhow!("chat.closes must be HH:MM, not {:?}", self.closes))?;
+        anyhow::ensure!(opens < closes, "chat.opens must come before chat.closes");
+        anyhow::ensure!(
+            self.max_text_chars > 0 && self.messages_per_second > 0 && self.burst > 0,
+            "chat.max_text_chars, messages_per_second and burst must be at least 1"
+        );
+        Ok((opens, closes))
+    }
+}
+
+/// Minutes after midnight of an `HH:MM` clock time (`24:00` allowed); `None` when it is not one.
+pub fn parse_clock(text: &str) -> Option<i64> {
+    let (h, m) = text.trim().split_once(':')?;
+    if h.len() != 2 || m.len() != 2 {
+        return None;
+    }
+    let h: i64 = h.parse().ok()?;
+    let m: i64 = m.parse().ok()?;
+    match (h, m) {
+        (24, 0) => Some(1440),
+        (0..=23, 0..=59) => Some(h * 60 + m),
+        _ => None,
+    }
 }
 
 /// Bargains (砍价, issue 17): a member helps at most this many bargains a China day (a help
@@ -1055,6 +1133,7 @@ impl Default for Settings {
             events: EventSettings::default(),
             bargains: BargainSettings::default(),
             distribution: DistributionSettings::default(),
+            chat: ChatSettings::default(),
         }
     }
 }
@@ -1171,6 +1250,7 @@ impl Settings {
         );
         self.tls.validate()?;
         self.media.s3.validate()?;
+        self.chat.default_hours()?;
         anyhow::ensure!(
             (1..=65_536).contains(&self.media.poster_cache_mib),
             "media.poster_cache_mib must be 1 to 65536"

@@ -225,6 +225,7 @@ impl Application {
             payments,
             media,
             posters,
+            chat: Arc::default(),
         });
         Ok(Self {
             listener,

@@ -14,6 +14,7 @@ pub mod bargains;
 pub mod catalog;
 pub mod catalog_cache;
 pub mod catalog_import;
+pub mod chat;
 pub mod checkout;
 pub mod coupons;
 pub mod delivery;
@@ -50,6 +51,7 @@ pub mod refunds;
 pub mod reviews;
 pub mod search;
 pub mod search_words;
+pub mod service_bot;
 pub mod shares;
 pub mod shop_session;
 pub mod sms;
@@ -139,6 +141,8 @@ pub struct Shared {
     pub media: crate::storage::media::ImageStore,
     /// The share-poster font and the posters rendered recently.
     pub posters: Arc<posters::PosterMaker>,
+    /// Delivers chat messages and moves to the connected shoppers and agents.
+    pub chat: Arc<chat::ChatHub>,
 }
 
 /// The chain's day number of a Unix time in milliseconds: days since 1970-01-01 in China

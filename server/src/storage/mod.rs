@@ -24,6 +24,7 @@ pub mod backup;
 pub mod bargains;
 pub mod bus;
 pub mod catalog;
+pub mod chat;
 pub mod coupons;
 pub mod delivery;
 pub mod demo;
@@ -273,6 +274,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         45,
         "points mall goods",
         include_str!("../../../migrations/0045_points_mall_goods.sql"),
+    ),
+    (
+        48,
+        "customer-service chat",
+        include_str!("../../../migrations/0048_chat.sql"),
     ),
 ];
 

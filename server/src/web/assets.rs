@@ -26,8 +26,34 @@ pub async fn js() -> impl IntoResponse {
     )
 }
 
+/// `GET /static/chat.js`: the chat's script (the shop's `/chat` and the console's inbox).
+pub async fn chat_js() -> impl IntoResponse {
+    (
+        [
+            (CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        CHAT_JS,
+    )
+}
+
 const CSS: &str = r#"
 *{box-sizing:border-box}
+.chat-log{display:flex;flex-direction:column;gap:6px;min-height:240px;max-height:60vh;overflow-y:auto;background:#f6f7f9;border-radius:8px;padding:10px;margin:8px 0}
+.msg{max-width:80%;padding:7px 10px;border-radius:10px;background:#fff;white-space:pre-wrap;word-break:break-word}
+.msg .who{display:block;font-size:11px;color:#888}
+.msg.mine{align-self:flex-end;background:#d3f9d8}
+.msg.from-system{align-self:center;background:transparent;color:#666;font-size:12px}
+.msg.pending{opacity:.6}
+.msg.failed{border:1px solid #d9480f}
+.msg img{max-width:200px;max-height:200px;display:block;border-radius:6px}
+.msg .chat-card{display:block;border:1px solid #e1e4e8;border-radius:6px;padding:6px;color:inherit}
+.chat-form textarea{width:100%}
+.chat-console{display:grid;grid-template-columns:1fr;gap:12px}
+.inbox-list{list-style:none;padding:0;margin:0}
+.inbox-item{border-bottom:1px solid #eee;padding:6px 0}
+.inbox-item.on{background:#eef6ff}
+@media(min-width:1000px){.chat-console{grid-template-columns:240px 1fr 240px}}
 .card:empty{display:none}
 html{-webkit-text-size-adjust:100%}
 body{margin:0;font:15px/1.5 -apple-system,"PingFang SC","Noto Sans CJK SC","Microsoft YaHei",sans-serif;color:#1f2328;background:#f5f6f7}
@@ -368,5 +394,159 @@ const JS: &str = r#"
       },400);
     }).catch(function(){});
   });
+})();
+"#;
+
+const CHAT_JS: &str = r#"
+// The chat (docs/CHAT.md): one WebSocket to /chat/ws (shoppers) or /console/chat/ws (agents).
+// Every message sent gets a client id (UUIDv7) and stays in `pending` until the server acks it,
+// and is sent again after a reconnect (the server stores it once). On (re)connect the socket
+// asks for what came after the last number shown (`after`), so nothing is missed or shown twice.
+(function () {
+  var root = document.getElementById('chat');
+  if (!root) return;
+  var L = document.getElementById('chat-labels').dataset;
+  var side = root.dataset.side, wsPath = root.dataset.ws, upload = root.dataset.upload;
+  var shown = root.dataset.conversation || '';
+  var context = root.dataset.context || '';
+  var csrf = (document.querySelector('meta[name=csrf]') || {}).content || '';
+  var log = document.getElementById('chat-log'), status = document.getElementById('chat-status');
+  var text = document.getElementById('chat-text');
+  var conv = shown, last = 0, pending = {}, ws = null, backoff = 500, faqUrl = root.dataset.faq;
+  function hex(n) { var a = new Uint8Array(n); crypto.getRandomValues(a); return Array.from(a, function (b) { return ('0' + b.toString(16)).slice(-2); }).join(''); }
+  function uuid7() {
+    var t = Date.now().toString(16).padStart(12, '0'), r = hex(10);
+    return t.slice(0, 8) + '-' + t.slice(8, 12) + '-7' + r.slice(0, 3) + '-' + ((parseInt(r[3], 16) & 3) | 8).toString(16) + r.slice(4, 7) + '-' + r.slice(7, 19);
+  }
+  function yuan(fen) { return fen == null ? '' : '¥' + (fen / 100).toFixed(2); }
+  function mine(m) { return (side === 'member' && m.sender === 'member') || (side === 'agent' && m.sender === 'agent'); }
+  function bubble(m) {
+    var el = document.createElement('div');
+    el.className = 'msg from-' + m.sender + (mine(m) ? ' mine' : '');
+    if (m.seq) el.dataset.seq = m.seq;
+    el.dataset.clientId = m.client_id;
+    var who = document.createElement('span'); who.className = 'who';
+    who.textContent = m.sender === 'agent' ? (L.agent + (m.staff_name ? ' ' + m.staff_name : '')) : L[m.sender] || m.sender;
+    el.appendChild(who);
+    if (m.kind === 'image' && m.image) {
+      var img = document.createElement('img'); img.src = m.image; img.alt = ''; el.appendChild(img);
+    } else if ((m.kind === 'product' || m.kind === 'order') && m.card) {
+      var a = document.createElement('a'); a.className = 'chat-card';
+      var c = m.card;
+      if (m.kind === 'order') {
+        a.href = side === 'agent' ? '/console/orders/' + c.id : '/orders/' + c.id;
+        a.textContent = L.order + ' ' + c.order_no + ' · ' + c.status + ' · ' + yuan(c.total_fen);
+      } else {
+        a.href = c.link;
+        a.textContent = (document.documentElement.lang === 'en' && c.name_en ? c.name_en : c.name_zh) + ' · ' + yuan(c.price_fen);
+      }
+      el.appendChild(a);
+    } else {
+      el.appendChild(document.createTextNode(m.text || ''));
+    }
+    if (side === 'agent' && m.sender === 'agent' && m.kind === 'text' && m.seq && faqUrl) {
+      var b = document.createElement('button'); b.type = 'button'; b.className = 'link save-faq'; b.textContent = L.faq;
+      b.onclick = function () {
+        fetch(faqUrl, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: '_csrf=' + encodeURIComponent(csrf) + '&seq=' + m.seq })
+          .then(function (r) { if (r.ok) { b.textContent = L.faqDone; b.disabled = true; } });
+      };
+      el.appendChild(document.createElement('br')); el.appendChild(b);
+    }
+    return el;
+  }
+  function show(m) {
+    var old = log.querySelector('[data-client-id="' + CSS.escape(m.client_id) + '"]');
+    var el = bubble(m);
+    if (old) old.replaceWith(el); else log.appendChild(el);
+    log.scrollTop = log.scrollHeight;
+  }
+  function inbox(c, fromMember) {
+    var item = document.querySelector('#inbox-list [data-conversation="' + c.id + '"]');
+    if (!item) {
+      if (c.status !== 'waiting') return;
+      var list = document.getElementById('inbox-list'); if (!list) return;
+      item = document.createElement('li'); item.className = 'inbox-item'; item.dataset.conversation = c.id;
+      var a = document.createElement('a'); a.href = '/console/chat?view=waiting&c=' + c.id;
+      a.textContent = L['new'] + ' · ' + c.queue + ' ';
+      var badge = document.createElement('span'); badge.className = 'badge unread'; badge.hidden = true; badge.textContent = '0';
+      a.appendChild(badge); item.appendChild(a); list.insertBefore(item, list.firstChild);
+      var empty = document.getElementById('inbox-empty'); if (empty) empty.remove();
+    }
+    item.dataset.status = c.status;
+    var badge = item.querySelector('.unread');
+    if (badge && fromMember && c.id !== shown) { badge.textContent = String((parseInt(badge.textContent, 10) || 0) + 1); badge.hidden = false; }
+  }
+  function read() {
+    if (!ws || ws.readyState !== 1 || !last || document.hidden) return;
+    var f = { type: 'read', seq: last }; if (side === 'agent') f.conversation_id = conv;
+    ws.send(JSON.stringify(f));
+  }
+  function onFrame(f) {
+    if (f.type === 'hello') {
+      status.textContent = L.online;
+      if (side === 'member' && f.conversation) { if (f.conversation.id !== conv) { conv = f.conversation.id; last = 0; } }
+      return;
+    }
+    if (f.type === 'message') {
+      var m = f.message;
+      if (side === 'agent' && m.conversation_id !== shown) { inbox(f.conversation, m.sender === 'member'); return; }
+      if (side === 'member' && m.conversation_id !== conv) { conv = m.conversation_id; last = 0; }
+      if (m.seq <= last) return;
+      last = m.seq; delete pending[m.client_id]; show(m); read();
+      return;
+    }
+    if (f.type === 'ack') { delete pending[f.client_id]; return; }
+    if (f.type === 'error') {
+      if (f.client_id && pending[f.client_id]) {
+        delete pending[f.client_id];
+        var el = log.querySelector('[data-client-id="' + CSS.escape(f.client_id) + '"]');
+        if (el) { el.classList.add('failed'); el.classList.remove('pending'); el.appendChild(document.createTextNode(' ' + L.failed + f.message)); }
+      } else { status.textContent = L.failed + f.message; }
+      return;
+    }
+    if (f.type === 'conversation') {
+      var c = f.conversation;
+      if (side === 'agent') {
+        inbox(c, false);
+        if (c.id === shown) { var st = document.getElementById('chat-state'); if (st) st.dataset.status = c.status; }
+      }
+    }
+  }
+  function connect() {
+    var url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + wsPath + '?after=' + last + (conv ? '&conversation=' + conv : '');
+    ws = new WebSocket(url);
+    ws.onopen = function () { backoff = 500; Object.keys(pending).forEach(function (k) { ws.send(JSON.stringify(pending[k])); }); };
+    ws.onmessage = function (e) { try { onFrame(JSON.parse(e.data)); } catch (err) { /* not ours */ } };
+    ws.onclose = function () { status.textContent = L.reconnecting; setTimeout(connect, backoff); backoff = Math.min(backoff * 2, 10000); };
+  }
+  function send(kind, body) {
+    var f = { type: 'send', client_id: uuid7(), kind: kind, body: body };
+    if (side === 'agent') f.conversation_id = shown; else if (context) f.context = context;
+    pending[f.client_id] = f;
+    var el = bubble({ sender: side, kind: kind, text: kind === 'text' ? body : L.sending, client_id: f.client_id });
+    el.classList.add('pending'); log.appendChild(el); log.scrollTop = log.scrollHeight;
+    if (ws && ws.readyState === 1) ws.send(JSON.stringify(f));
+  }
+  var form = document.getElementById('chat-form');
+  if (form) form.addEventListener('submit', function (e) {
+    e.preventDefault(); var v = text.value.trim(); if (!v) return; send('text', v); text.value = '';
+  });
+  var human = document.getElementById('chat-human');
+  if (human) human.onclick = function () { send('text', human.dataset.text); };
+  var ctxBtn = document.getElementById('chat-send-context');
+  if (ctxBtn) ctxBtn.onclick = function () { send(ctxBtn.dataset.kind, ctxBtn.dataset.id); ctxBtn.disabled = true; };
+  document.querySelectorAll('.send-order').forEach(function (b) { b.onclick = function () { send('order', b.dataset.order); }; });
+  var canned = document.getElementById('chat-canned');
+  if (canned) canned.onchange = function () { if (canned.value) { text.value = canned.value; canned.value = ''; text.focus(); } };
+  var image = document.getElementById('chat-image');
+  if (image) image.onchange = function () {
+    var file = image.files[0]; if (!file) return;
+    fetch(upload, { method: 'POST', headers: { 'x-csrf-token': csrf, 'Content-Type': file.type || 'application/octet-stream' }, body: file })
+      .then(function (r) { return r.ok ? r.json() : Promise.reject(r); })
+      .then(function (j) { send('image', j.name); }, function () { status.textContent = L.imageFailed; });
+    image.value = '';
+  };
+  document.addEventListener('visibilitychange', read);
+  connect();
 })();
 "#;

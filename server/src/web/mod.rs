@@ -46,6 +46,7 @@ use crate::storage;
 
 pub(crate) mod after_sale_text;
 mod assets;
+pub mod chat_socket;
 pub mod console;
 mod coupon_text;
 mod media;
@@ -57,6 +58,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/static/app.css", get(assets::css))
         .route("/static/app.js", get(assets::js))
+        .route("/static/chat.js", get(assets::chat_js))
         .route("/lang/{code}", get(switch_lang))
         .merge(shop::router())
         .merge(console::router())
@@ -773,6 +775,9 @@ pub fn shop_page(ctx: &Ctx, title: &str, cart_count: i64, body: Markup) -> Respo
                                 placeholder=(t("搜索商品", "Search products")) aria-label=(t("搜索", "Search"));
                             div #suggest.suggest hidden {}
                         }
+                        @if let Some(link) = chat_link(&ctx.path) {
+                            a.lang #chat-link href=(link) { (t("客服", "Help")) }
+                        }
                         (lang_switch(ctx))
                     }
                 }
@@ -788,6 +793,28 @@ pub fn shop_page(ctx: &Ctx, title: &str, cart_count: i64, body: Markup) -> Respo
             }
         }
     })
+}
+
+/// The shop's 客服 button: to the chat, carrying the product or order of the page; none on the
+/// chat itself and the log-in.
+fn chat_link(path: &str) -> Option<String> {
+    let path = path.split('?').next().unwrap_or(path);
+    if path.starts_with("/chat") || path.starts_with("/login") {
+        return None;
+    }
+    let id = |rest: &str| {
+        rest.split('/')
+            .next()
+            .and_then(|id| id.parse::<uuid::Uuid>().ok())
+    };
+    Some(
+        match (path.strip_prefix("/p/"), path.strip_prefix("/orders/")) {
+            (Some(rest), _) => id(rest).map(|p| format!("/chat?product={p}")),
+            (_, Some(rest)) => id(rest).map(|o| format!("/chat?order={o}")),
+            _ => None,
+        }
+        .unwrap_or_else(|| "/chat".to_owned()),
+    )
 }
 
 /// The console's page frame: navigation by role, content.
@@ -824,6 +851,7 @@ pub fn console_page(ctx: &Ctx, staff: &StaffActor, title: &str, body: Markup) ->
                             @if !head_office { a href="/console/coupons" { (t("优惠券", "Coupons")) } }
                             @if !head_office { a href="/console/payments/approvals" { (t("退款审批", "Refund approvals")) } }
                             a href="/console/after-sales" { (t("售后", "After-sales")) }
+                            a href="/console/chat" { (t("在线客服", "Customer service")) }
                         }
                         @if head_office {
                             a href="/console/catalog" { (t("商品", "Catalog")) }

@@ -17,6 +17,7 @@ mod browser;
 mod bus;
 mod catalog;
 mod categories;
+mod chat;
 mod delivery;
 mod distribution;
 mod edge;

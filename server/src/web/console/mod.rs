@@ -44,6 +44,7 @@ pub mod after_sales;
 pub mod analytics;
 pub mod bargains;
 pub mod catalog;
+pub mod chat;
 pub mod coupons;
 pub mod dashboard;
 pub mod delivery;
@@ -91,6 +92,7 @@ pub fn router() -> Router<AppState> {
         .merge(distribution::router())
         .merge(reviews::router())
         .merge(analytics::router())
+        .merge(chat::router())
 }
 
 /// A form's `datetime-local` value in China time (UTC+8); a field error naming `field` when it

@@ -36,6 +36,7 @@ pub mod bargain;
 mod basket;
 pub mod browse;
 pub mod cart;
+pub mod chat;
 pub mod checkout;
 pub mod coupons;
 pub mod distributor;
@@ -68,6 +69,7 @@ pub fn router() -> Router<AppState> {
         .merge(poster::router())
         .merge(bargain::router())
         .merge(distributor::router())
+        .merge(chat::router())
 }
 
 /// Where delivery prices are shown from before an address is known (the first warehouse; see
