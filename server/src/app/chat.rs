@@ -459,13 +459,14 @@ pub async fn member_send(
             stored::open_or_start(&state.store, member.id, &queue, &context).await?
         }
     };
-    let (message, new) = stored::append(
+    let (message, after, new) = stored::append(
         &state.store,
         conversation.id,
         &NewMessage {
             client_id: &out.client_id.to_string(),
             sender: "member",
             staff_id: None,
+            staff_name: None,
             kind: &out.kind,
             body: &body,
             faq_id: None,
@@ -475,7 +476,7 @@ pub async fn member_send(
     .await?;
     let view = MessageView::from(&message);
     if new {
-        publish_message(state, &message).await?;
+        publish_message(state, &after, &message);
     }
     // The bot answers a text while it has the conversation (also when a resent message's answer
     // was never stored: its id is derived from the question's).
@@ -516,13 +517,14 @@ async fn bot_turn(
     .await?;
     match reply {
         BotReply::Answer { text, faq_id, .. } => {
-            let (message, new) = stored::append(
+            let (message, after, new) = stored::append(
                 &state.store,
                 conversation.id,
                 &NewMessage {
                     client_id: answer_id,
                     sender: "bot",
                     staff_id: None,
+                    staff_name: None,
                     kind: "text",
                     body: &text,
                     faq_id,
@@ -531,7 +533,7 @@ async fn bot_turn(
             )
             .await?;
             if new {
-                publish_message(state, &message).await?;
+                publish_message(state, &after, &message);
             }
         }
         BotReply::Handover { reason, text } => {
@@ -579,13 +581,14 @@ async fn hand_over(
         };
         note.push_str(&away);
     }
-    let (message, new) = stored::append(
+    let (message, after, new) = stored::append(
         &state.store,
         conversation.id,
         &NewMessage {
             client_id: note_id,
             sender: "system",
             staff_id: None,
+            staff_name: None,
             kind: "text",
             body: note.trim(),
             faq_id: None,
@@ -604,7 +607,7 @@ async fn hand_over(
     )
     .await?;
     if new {
-        publish_message(state, &message).await?;
+        publish_message(state, &after, &message);
     }
     if let Some(moved) = moved {
         state.chat.publish(ChatEvent::Conversation {
@@ -642,13 +645,14 @@ pub async fn agent_send(
             });
         }
     }
-    let (message, new) = stored::append(
+    let (message, after, new) = stored::append(
         &state.store,
         found.id,
         &NewMessage {
             client_id: &out.client_id.to_string(),
             sender: "agent",
             staff_id: Some(staff.id),
+            staff_name: Some(&staff.display_name),
             kind: &out.kind,
             body: &body,
             faq_id: None,
@@ -657,21 +661,17 @@ pub async fn agent_send(
     )
     .await?;
     if new {
-        publish_message(state, &message).await?;
+        publish_message(state, &after, &message);
     }
     Ok(MessageView::from(&message))
 }
 
-/// Publishes a stored message with its conversation as it is now.
-async fn publish_message(state: &AppState, message: &Message) -> AppResult<()> {
-    let conversation = stored::get(&state.store, message.conversation_id)
-        .await?
-        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("conversation vanished")))?;
+/// Publishes a stored message with its conversation as it was after it.
+fn publish_message(state: &AppState, conversation: &Conversation, message: &Message) {
     state.chat.publish(ChatEvent::Message {
-        conversation: ConversationView::from(&conversation),
+        conversation: ConversationView::from(conversation),
         message: MessageView::from(message),
     });
-    Ok(())
 }
 
 /// The queue and context of a new conversation: a pickup order's store, a product seen with a
@@ -1049,13 +1049,14 @@ async fn system_note(
     client_id: &str,
     text: &str,
 ) -> AppResult<()> {
-    let (message, new) = stored::append(
+    let (message, after, new) = stored::append(
         &state.store,
         conversation.id,
         &NewMessage {
             client_id,
             sender: "system",
             staff_id: None,
+            staff_name: None,
             kind: "text",
             body: text,
             faq_id: None,
@@ -1064,7 +1065,7 @@ async fn system_note(
     )
     .await?;
     if new {
-        publish_message(state, &message).await?;
+        publish_message(state, &after, &message);
     }
     Ok(())
 }

@@ -93,6 +93,8 @@ pub struct NewMessage<'a> {
     pub sender: &'a str,
     /// The agent who sends it.
     pub staff_id: Option<Uuid>,
+    /// The agent's display name.
+    pub staff_name: Option<&'a str>,
     /// `text`, `image`, `product` or `order`.
     pub kind: &'a str,
     /// What it holds.
@@ -240,41 +242,48 @@ pub async fn message_by_client_id(store: &Store, client_id: &str) -> AppResult<O
     row.as_ref().map(message_from_row).transpose()
 }
 
-/// Stores a message in the conversation under the next number; `(message, true)` when new,
-/// the first one with `(message, false)` when its client id was stored before (in this
-/// conversation; in another it is 409 `id_in_use`). A closed conversation takes nothing: 409
-/// `conversation_closed`.
+/// Stores a message in the conversation under the next number, in one transaction that counts
+/// the conversation's `last_seq` up (its row lock orders concurrent senders); answers the message
+/// and the conversation as it is after it, and whether it is new. A client id stored before (in
+/// this conversation) answers that first message with `false`; in another conversation it is 409
+/// `id_in_use`. A closed conversation takes nothing: 409 `conversation_closed`.
 pub async fn append(
     store: &Store,
     conversation: Uuid,
     message: &NewMessage<'_>,
-) -> AppResult<(Message, bool)> {
-    if let Some(existing) = message_by_client_id(store, message.client_id).await? {
-        return same_conversation(existing, conversation).map(|m| (m, false));
-    }
+) -> AppResult<(Message, Conversation, bool)> {
     let now = now_ms();
     let mut tx = store.begin().await?;
-    let seq: Option<i64> = sqlx::query_scalar(
+    let row = sqlx::query(&format!(
         "UPDATE chat_conversations SET last_seq = last_seq + 1, updated_at = $2, \
-         bot_answers = bot_answers + $3 WHERE id = $1 AND status <> 'closed' RETURNING last_seq",
-    )
+         bot_answers = bot_answers + $3 WHERE id = $1 AND status <> 'closed' RETURNING {RETURNED_COLUMNS}"
+    ))
     .bind(conversation.to_string())
     .bind(now)
     .bind(i64::from(message.bot_answer))
     .fetch_optional(&mut *tx)
     .await?;
-    let Some(seq) = seq else {
+    let Some(row) = row else {
+        drop(tx);
+        if let Some(existing) = message_by_client_id(store, message.client_id).await? {
+            let existing = same_conversation(existing, conversation)?;
+            let now = get(store, conversation)
+                .await?
+                .ok_or_else(|| AppError::not_found("conversation"))?;
+            return Ok((existing, now, false));
+        }
         return Err(AppError::conflict(
             "conversation_closed",
             "the conversation is closed",
         ));
     };
+    let after = conversation_from_row(&row, false)?;
     let inserted = sqlx::query(
         "INSERT INTO chat_messages (conversation_id, seq, client_id, sender, staff_id, kind, body, \
          faq_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(conversation.to_string())
-    .bind(seq)
+    .bind(after.last_seq)
     .bind(message.client_id)
     .bind(message.sender)
     .bind(message.staff_id.map(|s| s.to_string()))
@@ -291,15 +300,35 @@ pub async fn append(
             let existing = message_by_client_id(store, message.client_id)
                 .await?
                 .ok_or_else(|| AppError::Internal(anyhow::anyhow!("message vanished")))?;
-            return same_conversation(existing, conversation).map(|m| (m, false));
+            let existing = same_conversation(existing, conversation)?;
+            let now = get(store, conversation)
+                .await?
+                .ok_or_else(|| AppError::not_found("conversation"))?;
+            return Ok((existing, now, false));
         }
         Err(e) => return Err(e.into()),
     }
-    let stored = message_by_client_id(store, message.client_id)
-        .await?
-        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("message not stored")))?;
-    Ok((stored, true))
+    let stored = Message {
+        conversation_id: conversation,
+        seq: after.last_seq,
+        client_id: message.client_id.to_owned(),
+        sender: message.sender.to_owned(),
+        staff_id: message.staff_id,
+        staff_name: message.staff_name.map(str::to_owned),
+        kind: message.kind.to_owned(),
+        body: message.body.to_owned(),
+        faq_id: message.faq_id,
+        created_at: now,
+    };
+    Ok((stored, after, true))
 }
+
+/// The conversation's columns as an `UPDATE … RETURNING` gives them (the agent's name by a
+/// subquery).
+const RETURNED_COLUMNS: &str = "id, member_id, queue, status, agent_id, \
+     (SELECT s.display_name FROM staff s WHERE s.id = chat_conversations.agent_id) AS agent_name, \
+     context, handover_reason, last_seq, member_read_seq, agent_read_seq, bot_answers, created_at, \
+     updated_at, handed_over_at";
 
 fn same_conversation(existing: Message, conversation: Uuid) -> AppResult<Message> {
     if existing.conversation_id == conversation {
@@ -742,17 +771,4 @@ pub async fn stats(store: &Store, since: i64) -> AppResult<ChatStats> {
         handed_over: col(&row, "handed_over")?,
         bot_answers: col(&row, "bot_answers")?,
     })
-}
-
-/// Forgets a deleted member's conversations: texts and cards are blanked (agents' answers
-/// too, which may quote them), images dropped from the messages.
-pub async fn forget_member(store: &Store, member: Uuid) -> AppResult<u64> {
-    Ok(sqlx::query(
-        "UPDATE chat_messages SET body = '', kind = 'text' WHERE conversation_id IN \
-         (SELECT id FROM chat_conversations WHERE member_id = $1)",
-    )
-    .bind(member.to_string())
-    .execute(store.writer())
-    .await?
-    .rows_affected())
 }

@@ -251,7 +251,18 @@ pub async fn activity(store: &Store, member_id: Uuid) -> AppResult<serde_json::V
         &["day", "streak", "points", "growth", "created_at"],
     )
     .await?;
+    let chat = rows_as_json(
+        store,
+        "SELECT m.conversation_id, m.seq, m.sender, m.kind, m.body, m.created_at FROM chat_messages m \
+         JOIN chat_conversations c ON c.id = m.conversation_id WHERE c.member_id = $1 \
+         ORDER BY m.created_at, m.seq",
+        &id,
+        &["conversation_id", "sender", "kind", "body"],
+        &["seq", "created_at"],
+    )
+    .await?;
     Ok(serde_json::json!({
+        "chat": chat,
         "points_ledger": points,
         "balance_ledger": balance,
         "orders": orders,
@@ -364,6 +375,23 @@ pub async fn anonymise(
          WHERE member_id = $1",
     )
     .bind(&id)
+    .execute(&mut **tx)
+    .await?;
+    // Their chat: every message of their conversations blanked (agents' answers may quote them),
+    // their conversations closed.
+    sqlx::query(
+        "UPDATE chat_messages SET body = '', kind = 'text' WHERE conversation_id IN \
+         (SELECT id FROM chat_conversations WHERE member_id = $1)",
+    )
+    .bind(&id)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "UPDATE chat_conversations SET status = 'closed', closed_at = COALESCE(closed_at, $2) \
+         WHERE member_id = $1",
+    )
+    .bind(&id)
+    .bind(super::now_ms())
     .execute(&mut **tx)
     .await?;
     // And what they searched for.

@@ -654,3 +654,116 @@ crate::both_backends!(
     bad_frames_and_floods_change_nothing,
     bad_frames_and_floods_change_nothing
 );
+
+/// The member's data download holds their chat; deleting the account blanks it.
+async fn deleting_the_account_blanks_the_chat(app: TestApp) {
+    let mut shop = shopper(&app, "13900180006").await;
+    let mut member = Socket::open(&app, &shop, "/chat/ws").await;
+    member.next().await;
+    let ack = member
+        .say("我的手机号是 13900180006，请转人工", json!({}))
+        .await;
+    let conversation = ack["conversation_id"].as_str().unwrap().to_owned();
+    member.close().await;
+    let data = shop.get("/me/data").await;
+    assert!(
+        data.body.contains("请转人工"),
+        "the download holds the chat"
+    );
+    let page = shop.post_csrf("/me/delete", &[("confirm", "DELETE")]).await;
+    assert!(page.status.is_redirection() || page.status.is_success());
+    let left: i64 = scalar(
+        &app,
+        "SELECT COUNT(*) FROM chat_messages WHERE conversation_id = $1 AND body <> ''",
+        &conversation,
+    )
+    .await;
+    assert_eq!(left, 0, "every message blanked");
+    let status: String = scalar(
+        &app,
+        "SELECT status FROM chat_conversations WHERE id = $1",
+        &conversation,
+    )
+    .await;
+    assert_eq!(status, "closed");
+}
+crate::both_backends!(
+    deleting_the_account_blanks_the_chat,
+    deleting_the_account_blanks_the_chat
+);
+
+/// In real browsers: a shopper asks the bot about their pickup order from the order page and
+/// gets an answer, asks for a person; the store's manager takes the conversation in the console
+/// inbox and answers; each sees the other's messages live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shopper_asks_the_bot_then_an_agent_answers_live() {
+    use crate::browser::{
+        browser, browser_available, click, console_login, milk_for_pickup, start_driver, type_into,
+        wait_for_text, wait_path, Shots,
+    };
+    if !browser_available() {
+        return;
+    }
+    let app = TestApp::spawn(crate::support::Backend::Sqlite)
+        .await
+        .expect("app");
+    let temp = tempfile::tempdir().unwrap();
+    let shots = Shots::new(temp.path());
+    let driver = start_driver().await;
+    let phone = browser(&driver, true).await;
+    let order_page = milk_for_pickup(&phone, &app, "13800138071").await;
+    let order: Uuid = order_page
+        .trim_start_matches("/orders/")
+        .split(['/', '?'])
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let order_no: String = scalar(
+        &app,
+        "SELECT order_no FROM orders WHERE id = $1",
+        &order.to_string(),
+    )
+    .await;
+
+    // The header's 客服 link carries the order; the chat offers it as a card.
+    click(&phone, "#chat-link").await;
+    wait_path(&phone, "/chat").await;
+    wait_for_text(&phone, "#chat-status", "已连接").await;
+    click(&phone, "#chat-send-context").await;
+    wait_for_text(&phone, "#chat-log", &order_no).await;
+    type_into(&phone, "#chat-text", "我的订单什么时候可以自提？").await;
+    click(&phone, "#chat-send").await;
+    wait_for_text(&phone, "#chat-log .msg.from-bot", "").await;
+    shots.take(&phone, "shop-chat-bot-360").await;
+    click(&phone, "#chat-human").await;
+    wait_for_text(&phone, "#chat-log .msg.from-system", "").await;
+
+    // The store's manager sees it waiting, opens it and answers.
+    let desk = browser(&driver, false).await;
+    console_login(&desk, &app, "mgr.sh001").await;
+    desk.goto(&format!("{}/console/chat?view=waiting", app.url))
+        .await
+        .unwrap();
+    click(&desk, "#inbox-list .inbox-item a").await;
+    wait_for_text(&desk, "#chat-status", "已连接").await;
+    wait_for_text(&desk, "#chat-log", "什么时候可以自提").await;
+    wait_for_text(&desk, "#recent-orders", &order_no).await;
+    type_into(
+        &desk,
+        "#chat-text",
+        "您好，订单备好后会通知您，今天下午即可到店自提",
+    )
+    .await;
+    click(&desk, "#chat-send").await;
+    wait_for_text(&phone, "#chat-log", "今天下午即可到店自提").await;
+
+    // The shopper answers; the manager sees it without reloading.
+    type_into(&phone, "#chat-text", "好的，谢谢！").await;
+    click(&phone, "#chat-send").await;
+    wait_for_text(&desk, "#chat-log", "好的，谢谢").await;
+    shots.take(&desk, "console-chat-inbox").await;
+    shots.take(&phone, "shop-chat-agent-360").await;
+    phone.close().await.unwrap();
+    desk.close().await.unwrap();
+}

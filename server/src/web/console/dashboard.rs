@@ -93,11 +93,28 @@ async fn dashboard(
             .entry(channel_label(&ctx, &s.channel).to_owned())
             .or_default() += s.total_fen;
     }
+    let head_office = staff.role == crate::actor::Role::HeadOfficeAdmin;
+    let service = if head_office {
+        crate::app::chat::stats(&state, now - 7 * 86_400_000).await?
+    } else {
+        Default::default()
+    };
+    let percent = |part: i64, whole: i64| {
+        if whole == 0 {
+            "–".to_owned()
+        } else {
+            format!("{:.0}%", part as f64 * 100.0 / whole as f64)
+        }
+    };
     let body = html! {
         div.kpis {
             div.kpi { span.muted { (ctx.t("今日销售额", "Sales today")) } b #kpi-sales { (yuan(total)) } }
             div.kpi { span.muted { (ctx.t("今日订单", "Orders today")) } b { (count) } }
             div.kpi { span.muted { (ctx.t("待自提", "Awaiting pickup")) } b { a #kpi-pickup href=(AWAITING_PICKUP_LINK) { (waiting_count) } } }
+            @if head_office { div.kpi #kpi-bot { span.muted { (ctx.t("客服机器人回答率（7 天）", "Bot answer rate (7 days)")) }
+                b #kpi-bot-answers { (percent(service.bot_answers, service.bot_answers + service.handed_over)) } } }
+            @if head_office { div.kpi #kpi-handover { span.muted { (ctx.t("转人工率（7 天）", "Hand-over rate (7 days)")) }
+                b #kpi-handed-over { (percent(service.handed_over, service.conversations)) } } }
             div.kpi { span.muted { (ctx.t("在线设备", "Devices online")) } b { (devices.iter().filter(|d| online(d)).count()) " / " (devices.iter().filter(|d| d.revoked_at.is_none()).count()) } }
         }
         div.two {

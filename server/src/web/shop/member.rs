@@ -315,6 +315,7 @@ async fn me(
     let (code, expires_in) = signed_member_code(&state, member_id)?;
     let count = cart_count(&state, session.as_ref()).await?;
     let unread = storage::notices::unread(&state.store, member_id).await?;
+    let chat_unread = crate::app::chat::member_unread(&state, member_id).await?;
     let perks = super::perks::card(&state, &ctx, member_id, p.perk.as_deref()).await?;
     let opted_out = crate::app::events::opted_out(&state, member_id).await?;
     let body = html! {
@@ -336,6 +337,10 @@ async fn me(
         }
         (perks)
         (messages_link(&ctx, unread))
+        a.card.spread #chat-me href="/chat" style="display:flex;color:inherit" {
+            span { (ctx.t("在线客服", "Customer service")) }
+            @if chat_unread > 0 { span.badge #chat-unread { (chat_unread) } }
+        }
         div.card.spread {
             a #my-balance href="/me/balance" { (ctx.t("余额与充值", "Balance & recharge")) }
             a #my-coupons href="/me/coupons" { (ctx.t("我的优惠券", "My coupons")) }
