@@ -31,6 +31,7 @@ pub mod devices;
 pub mod distribution;
 pub mod edge;
 pub mod events;
+pub mod faq;
 pub mod group_buys;
 pub mod lane_payments;
 pub mod locations;
@@ -273,6 +274,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         45,
         "points mall goods",
         include_str!("../../../migrations/0045_points_mall_goods.sql"),
+    ),
+    (
+        46,
+        "faq knowledge base",
+        include_str!("../../../migrations/0046_faq.sql"),
     ),
 ];
 
