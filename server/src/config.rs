@@ -92,6 +92,45 @@ pub struct Settings {
     /// distributor by rule.
     #[serde(default)]
     pub distribution: DistributionSettings,
+    /// The customer-service bot: when it answers, when it hands over.
+    #[serde(default)]
+    pub service_bot: ServiceBotSettings,
+}
+
+/// The customer-service bot (issue 18, `app::service_bot`): an FAQ entry answers when its
+/// ranking score (about 0 to 1: how much of the question the entry explains, plus keyword
+/// boosts) reaches `min_score`, otherwise a person takes over; a question holding one of
+/// `handover_keywords` (case-insensitive) goes to a person at once; one client address may ask
+/// `asks_per_minute_per_address` questions a minute through `POST /api/v1/faq/ask` (more: 429).
+///
+/// ```toml
+/// [service_bot]
+/// min_score = 0.2
+/// handover_keywords = ["投诉", "12315", "律师", "起诉", "曝光", "消协", "complaint", "lawyer"]
+/// asks_per_minute_per_address = 30
+/// ```
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServiceBotSettings {
+    /// The lowest score an FAQ answer needs (0 to 2; below it the bot hands over).
+    pub min_score: f32,
+    /// Words that hand a question over to a person at once.
+    pub handover_keywords: Vec<String>,
+    /// Questions one client address may ask a minute through the API.
+    pub asks_per_minute_per_address: u32,
+}
+
+impl Default for ServiceBotSettings {
+    fn default() -> Self {
+        Self {
+            min_score: 0.2,
+            handover_keywords: ["投诉", "12315", "律师", "起诉", "曝光", "消协", "complaint", "lawyer"]
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+            asks_per_minute_per_address: 30,
+        }
+    }
 }
 
 /// Bargains (砍价, issue 17): a member helps at most this many bargains a China day (a help
@@ -1055,6 +1094,7 @@ impl Default for Settings {
             events: EventSettings::default(),
             bargains: BargainSettings::default(),
             distribution: DistributionSettings::default(),
+            service_bot: ServiceBotSettings::default(),
         }
     }
 }
@@ -1171,6 +1211,11 @@ impl Settings {
         );
         self.tls.validate()?;
         self.media.s3.validate()?;
+        anyhow::ensure!(
+            (0.0..=2.0).contains(&self.service_bot.min_score)
+                && self.service_bot.asks_per_minute_per_address >= 1,
+            "service_bot.min_score must be 0 to 2 and service_bot.asks_per_minute_per_address at least 1"
+        );
         anyhow::ensure!(
             (1..=65_536).contains(&self.media.poster_cache_mib),
             "media.poster_cache_mib must be 1 to 65536"

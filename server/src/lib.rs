@@ -196,6 +196,9 @@ impl Application {
             settings.media.poster_font.clone(),
             settings.media.poster_cache_mib.saturating_mul(1024 * 1024),
         ));
+        let service_bot = app::service_bot::ServiceBot::load(&store)
+            .await
+            .context("building the service bot's FAQ index")?;
         let state = AppState::new(app::Shared {
             store,
             settings,
@@ -225,6 +228,7 @@ impl Application {
             payments,
             media,
             posters,
+            service_bot,
         });
         Ok(Self {
             listener,

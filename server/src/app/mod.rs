@@ -50,6 +50,7 @@ pub mod refunds;
 pub mod reviews;
 pub mod search;
 pub mod search_words;
+pub mod service_bot;
 pub mod shares;
 pub mod shop_session;
 pub mod sms;
@@ -139,6 +140,8 @@ pub struct Shared {
     pub media: crate::storage::media::ImageStore,
     /// The share-poster font and the posters rendered recently.
     pub posters: Arc<posters::PosterMaker>,
+    /// The customer-service bot's FAQ ranking index.
+    pub service_bot: service_bot::ServiceBot,
 }
 
 /// The chain's day number of a Unix time in milliseconds: days since 1970-01-01 in China

@@ -23,6 +23,7 @@ pub mod devices;
 pub mod distribution;
 pub mod edge;
 pub mod events;
+pub mod faq;
 pub mod group_buys;
 pub mod health;
 pub mod lane_payments;
@@ -249,6 +250,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(staff::router())
         .merge(delivery::router())
         .merge(search_words::router())
+        .merge(faq::router())
         .merge(member_perks::router())
         .merge(events::router())
         .merge(group_buys::router())

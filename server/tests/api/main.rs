@@ -47,6 +47,7 @@ mod reviews;
 mod safety;
 mod sales;
 mod search_words;
+mod service_bot;
 mod shelf;
 mod sms;
 mod staff_admin;

@@ -60,6 +60,7 @@ pub mod promotions;
 pub mod recharges;
 pub mod reviews;
 pub mod search_words;
+pub mod faq;
 pub mod staff;
 pub mod stock;
 
@@ -84,6 +85,7 @@ pub fn router() -> Router<AppState> {
         .merge(recharges::router())
         .merge(after_sales::router())
         .merge(search_words::router())
+        .merge(faq::router())
         .merge(member_perks::router())
         .merge(group_buys::router())
         .merge(points_mall::router())
