@@ -124,10 +124,19 @@ impl Default for ServiceBotSettings {
     fn default() -> Self {
         Self {
             min_score: 0.2,
-            handover_keywords: ["投诉", "12315", "律师", "起诉", "曝光", "消协", "complaint", "lawyer"]
-                .into_iter()
-                .map(str::to_owned)
-                .collect(),
+            handover_keywords: [
+                "投诉",
+                "12315",
+                "律师",
+                "起诉",
+                "曝光",
+                "消协",
+                "complaint",
+                "lawyer",
+            ]
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
             asks_per_minute_per_address: 30,
         }
     }

@@ -44,7 +44,8 @@ async fn demo_faq(store: &Store) -> anyhow::Result<()> {
     let entries: Vec<storage::faq::FaqContent> =
         serde_json::from_str(DEMO_FAQ).context("the demo FAQ is not valid JSON")?;
     for (i, content) in entries.iter().enumerate() {
-        let client_id = uuid::Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0f00 + i as u128);
+        let client_id =
+            uuid::Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0f00 + i as u128);
         storage::faq::create(
             store,
             &storage::faq::NewFaq {

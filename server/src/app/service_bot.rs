@@ -476,7 +476,13 @@ async fn order_answer(
                 member,
                 named,
                 None,
-                &["delivered", "picked_up", "completed", "after_sale", "shipped"],
+                &[
+                    "delivered",
+                    "picked_up",
+                    "completed",
+                    "after_sale",
+                    "shipped",
+                ],
             )
             .await?
         }
@@ -646,6 +652,7 @@ async fn return_text(
             AfterSaleKind::ReturnRefund => lang.t("退货退款", "return and refund"),
             AfterSaleKind::RefundOnly => lang.t("仅退款", "refund only"),
             AfterSaleKind::Exchange => lang.t("换货", "exchange"),
+            AfterSaleKind::Cancel => lang.t("取消订单", "cancellation"),
         })
         .collect();
     let rules = storage::after_sales::rules(&state.store).await?;

@@ -328,5 +328,7 @@ pub async fn list(
     .fetch_all(store.writer())
     .await?;
     let entries = rows.iter().map(entry).collect::<AppResult<Vec<_>>>()?;
-    Ok(super::paging::page(entries, limit, |e| Cursor::new(e.id, e.id)))
+    Ok(super::paging::page(entries, limit, |e| {
+        Cursor::new(e.id, e.id)
+    }))
 }

@@ -47,12 +47,89 @@ pub fn warm_up() {
 }
 
 const ZH_STOP: &[&str] = &[
-    "的", "了", "吗", "呢", "吧", "啊", "呀", "嘛", "哦", "噢", "哈", "么", "我", "你", "您",
-    "我们", "你们", "他", "她", "它", "是", "在", "就", "都", "也", "还", "和", "与", "或", "要",
-    "请", "请问", "一下", "一个", "这", "那", "这个", "那个", "有", "没", "不", "个", "着", "过",
-    "能", "会", "可以", "想", "给", "把", "被", "让", "得", "地", "之", "又", "很", "太", "啥",
-    "怎么", "怎么样", "怎样", "什么", "如何", "为什么", "为啥", "咋", "咋办", "怎么办", "一般",
-    "大概", "现在", "已经", "多少", "几", "吗?", "上", "下", "里", "家", "东西", "好", "对",
+    "的",
+    "了",
+    "吗",
+    "呢",
+    "吧",
+    "啊",
+    "呀",
+    "嘛",
+    "哦",
+    "噢",
+    "哈",
+    "么",
+    "我",
+    "你",
+    "您",
+    "我们",
+    "你们",
+    "他",
+    "她",
+    "它",
+    "是",
+    "在",
+    "就",
+    "都",
+    "也",
+    "还",
+    "和",
+    "与",
+    "或",
+    "要",
+    "请",
+    "请问",
+    "一下",
+    "一个",
+    "这",
+    "那",
+    "这个",
+    "那个",
+    "有",
+    "没",
+    "不",
+    "个",
+    "着",
+    "过",
+    "能",
+    "会",
+    "可以",
+    "想",
+    "给",
+    "把",
+    "被",
+    "让",
+    "得",
+    "地",
+    "之",
+    "又",
+    "很",
+    "太",
+    "啥",
+    "怎么",
+    "怎么样",
+    "怎样",
+    "什么",
+    "如何",
+    "为什么",
+    "为啥",
+    "咋",
+    "咋办",
+    "怎么办",
+    "一般",
+    "大概",
+    "现在",
+    "已经",
+    "多少",
+    "几",
+    "吗?",
+    "上",
+    "下",
+    "里",
+    "家",
+    "东西",
+    "好",
+    "对",
 ];
 
 /// Single characters that say nothing alone (their words still count).
@@ -71,11 +148,11 @@ const MISSPELLINGS: &[(&str, &str)] = &[
 
 const EN_STOP: &[&str] = &[
     "a", "an", "the", "is", "are", "am", "was", "were", "be", "been", "do", "does", "did", "i",
-    "me", "my", "you", "your", "we", "our", "us", "it", "its", "to", "of", "in", "on", "at",
-    "for", "and", "or", "can", "could", "would", "will", "shall", "should", "how", "what", "why",
-    "when", "where", "which", "who", "there", "this", "that", "with", "from", "by", "as", "if",
-    "so", "any", "get", "have", "has", "had", "please", "pls", "hi", "hello", "thank", "thanks",
-    "not", "no", "yes", "about", "much", "many", "some", "just", "up", "out", "than", "too",
+    "me", "my", "you", "your", "we", "our", "us", "it", "its", "to", "of", "in", "on", "at", "for",
+    "and", "or", "can", "could", "would", "will", "shall", "should", "how", "what", "why", "when",
+    "where", "which", "who", "there", "this", "that", "with", "from", "by", "as", "if", "so",
+    "any", "get", "have", "has", "had", "please", "pls", "hi", "hello", "thank", "thanks", "not",
+    "no", "yes", "about", "much", "many", "some", "just", "up", "out", "than", "too",
 ];
 
 /// A text normalised for matching: full-width ASCII to half-width, ideographic space to space,
@@ -261,7 +338,11 @@ impl FaqIndex {
         for doc in &docs {
             for (k, _) in &doc.keywords {
                 if !keyword_df.contains_key(k) {
-                    let df = texts.iter().filter(|t| t.contains(k.as_str())).count().max(1);
+                    let df = texts
+                        .iter()
+                        .filter(|t| t.contains(k.as_str()))
+                        .count()
+                        .max(1);
                     keyword_df.insert(k.clone(), df as f32);
                 }
             }
@@ -283,11 +364,7 @@ impl FaqIndex {
             vocab,
             idf,
             postings,
-            avg_len: if docs.is_empty() {
-                1.0
-            } else {
-                total_len / n
-            },
+            avg_len: if docs.is_empty() { 1.0 } else { total_len / n },
             docs,
             max_idf,
         }
@@ -375,38 +452,150 @@ pub enum Rule {
 
 /// Words asking for a person.
 pub const ASK_FOR_PERSON: &[&str] = &[
-    "转人工", "人工客服", "人工服务", "找人工", "要人工", "接人工", "真人", "找客服", "转客服",
-    "联系人工", "人工", "human", "real person", "live agent", "talk to an agent",
-    "speak to an agent", "speak to someone", "talk to someone", "agent please", "an agent",
-    "operator", "representative",
+    "转人工",
+    "人工客服",
+    "人工服务",
+    "找人工",
+    "要人工",
+    "接人工",
+    "真人",
+    "找客服",
+    "转客服",
+    "联系人工",
+    "人工",
+    "human",
+    "real person",
+    "live agent",
+    "talk to an agent",
+    "speak to an agent",
+    "speak to someone",
+    "talk to someone",
+    "agent please",
+    "an agent",
+    "operator",
+    "representative",
 ];
 
 const OWN: &[&str] = &[
-    "我的", "我买的", "我下的", "我订的", "我刚买", "我刚下", "我昨天", "我今天", "我前天",
-    "我上周", "我那", "这单", "我这单", "这个订单", "那个订单", "订单号", "我的单", "my ",
-    "i ordered", "i bought", "i placed", "this order", "i purchased",
+    "我的",
+    "我买的",
+    "我下的",
+    "我订的",
+    "我刚买",
+    "我刚下",
+    "我昨天",
+    "我今天",
+    "我前天",
+    "我上周",
+    "我那",
+    "这单",
+    "我这单",
+    "这个订单",
+    "那个订单",
+    "订单号",
+    "我的单",
+    "my ",
+    "i ordered",
+    "i bought",
+    "i placed",
+    "this order",
+    "i purchased",
 ];
 const STATUS: &[&str] = &[
-    "到哪", "在哪", "到了没", "到了吗", "什么时候到", "啥时候到", "几时到", "还没到", "没到",
-    "还没收到", "没收到", "发货了吗", "发货了没", "发货没", "发了吗", "发了没", "物流", "快递",
-    "进度", "状态", "派送", "送到哪", "到没到", "where is", "where's", "track", "status",
-    "shipped", "arrive", "arrived", "on its way", "haven't received", "not received",
+    "到哪",
+    "在哪",
+    "到了没",
+    "到了吗",
+    "什么时候到",
+    "啥时候到",
+    "几时到",
+    "还没到",
+    "没到",
+    "还没收到",
+    "没收到",
+    "发货了吗",
+    "发货了没",
+    "发货没",
+    "发了吗",
+    "发了没",
+    "物流",
+    "快递",
+    "进度",
+    "状态",
+    "派送",
+    "送到哪",
+    "到没到",
+    "where is",
+    "where's",
+    "track",
+    "status",
+    "shipped",
+    "arrive",
+    "arrived",
+    "on its way",
+    "haven't received",
+    "not received",
 ];
 const PICKUP: &[&str] = &[
-    "自提", "提货", "取货", "到店取", "去店里拿", "去拿", "店里取", "可以取", "能取", "去取",
-    "pick up", "pickup", "pick it up", "collect",
+    "自提",
+    "提货",
+    "取货",
+    "到店取",
+    "去店里拿",
+    "去拿",
+    "店里取",
+    "可以取",
+    "能取",
+    "去取",
+    "pick up",
+    "pickup",
+    "pick it up",
+    "collect",
 ];
 const PICKUP_WHEN: &[&str] = &[
-    "什么时候", "啥时候", "几点", "好了", "准备好", "备好", "能取了", "可以取了", "截止", "最晚",
-    "when", "ready", "deadline", "until",
+    "什么时候",
+    "啥时候",
+    "几点",
+    "好了",
+    "准备好",
+    "备好",
+    "能取了",
+    "可以取了",
+    "截止",
+    "最晚",
+    "when",
+    "ready",
+    "deadline",
+    "until",
 ];
 const RETURN: &[&str] = &[
-    "退货", "退掉", "退了", "怎么退", "想退", "要退", "申请售后", "退换", "换货", "return",
-    "send back", "send it back", "exchange",
+    "退货",
+    "退掉",
+    "退了",
+    "怎么退",
+    "想退",
+    "要退",
+    "申请售后",
+    "退换",
+    "换货",
+    "return",
+    "send back",
+    "send it back",
+    "exchange",
 ];
 const RETURN_OWN: &[&str] = &[
-    "我买的", "刚买的", "这个", "这件", "这单", "我的订单", "我的", "this", " it", "my order",
-    "i bought", "i ordered",
+    "我买的",
+    "刚买的",
+    "这个",
+    "这件",
+    "这单",
+    "我的订单",
+    "我的",
+    "this",
+    " it",
+    "my order",
+    "i bought",
+    "i ordered",
 ];
 
 fn any(text: &str, words: &[&str]) -> bool {
@@ -489,9 +678,18 @@ mod tests {
         assert_eq!(rule("转人工", &kw, false), Some(Rule::AskedForPerson));
         assert_eq!(rule("我要投诉", &kw, false), Some(Rule::HandoverKeyword));
         assert_eq!(rule("我的订单到哪了", &kw, false), Some(Rule::OrderStatus));
-        assert_eq!(rule("where is my order", &kw, false), Some(Rule::OrderStatus));
-        assert_eq!(rule("我的自提订单什么时候能取", &kw, false), Some(Rule::OrderPickup));
-        assert_eq!(rule("how do i return this", &kw, false), Some(Rule::OrderReturn));
+        assert_eq!(
+            rule("where is my order", &kw, false),
+            Some(Rule::OrderStatus)
+        );
+        assert_eq!(
+            rule("我的自提订单什么时候能取", &kw, false),
+            Some(Rule::OrderPickup)
+        );
+        assert_eq!(
+            rule("how do i return this", &kw, false),
+            Some(Rule::OrderReturn)
+        );
         assert_eq!(rule("运费多少钱", &kw, false), None);
         assert_eq!(rule("退货政策是什么", &kw, false), None);
     }

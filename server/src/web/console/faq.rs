@@ -154,8 +154,14 @@ fn reply_markup(ctx: &Ctx, reply: &Result<BotReply, AppError>) -> Markup {
 
 fn error_text(ctx: &Ctx, field: &str) -> &'static str {
     match field {
-        "question_zh" => ctx.t("请填写中文问题（最多 2000 字）。", "The Chinese question is required (at most 2,000 characters)."),
-        "answer_zh" => ctx.t("请填写中文答案（最多 2000 字）。", "The Chinese answer is required (at most 2,000 characters)."),
+        "question_zh" => ctx.t(
+            "请填写中文问题（最多 2000 字）。",
+            "The Chinese question is required (at most 2,000 characters).",
+        ),
+        "answer_zh" => ctx.t(
+            "请填写中文答案（最多 2000 字）。",
+            "The Chinese answer is required (at most 2,000 characters).",
+        ),
         "keywords" | "examples" => ctx.t(
             "关键词和例句每行一个，每个最多 200 字，最多 50 个。",
             "Keywords and examples: one per line, each at most 200 characters, at most 50.",

@@ -49,6 +49,7 @@ pub mod dashboard;
 pub mod delivery;
 pub mod devices;
 pub mod distribution;
+pub mod faq;
 pub mod fulfilment;
 pub mod group_buys;
 pub mod member_perks;
@@ -60,7 +61,6 @@ pub mod promotions;
 pub mod recharges;
 pub mod reviews;
 pub mod search_words;
-pub mod faq;
 pub mod staff;
 pub mod stock;
 
