@@ -441,12 +441,13 @@ async fn learns_from_an_agent(app: TestApp) {
     assert_eq!(entry["source_conversation"], "conv-42");
     assert_eq!(entry["created_by"], "staff:cashier1.sh001");
     let (_, audit) = app.get("/api/v1/audit?limit=200", Some(&admin)).await;
+    let wanted = faq_id.to_string();
     assert!(
         audit
             .as_array()
             .unwrap()
             .iter()
-            .any(|e| e["action"] == "faq.create" && e["entity_id"] == faq_id.to_string()),
+            .any(|e| e["action"] == "faq.create" && e["entity_id"] == wanted.as_str()),
         "audited"
     );
     // Nothing learned from an empty answer.
