@@ -270,7 +270,6 @@ pub struct FaqIndex {
     idf: Vec<f32>,
     postings: Vec<Vec<(u32, f32)>>,
     docs: Vec<Doc>,
-    avg_len: f32,
     max_idf: f32,
 }
 
@@ -334,6 +333,18 @@ impl FaqIndex {
             .map(|e| normalise(&e.phrasings.join(" ")))
             .collect();
         let max_idf = (1.0 + (n + 0.5) / 0.5).ln();
+        // Each posting keeps its BM25 term-frequency part (the query multiplies in the IDF).
+        let avg_len = if docs.is_empty() {
+            1.0
+        } else {
+            (total_len / n).max(1e-6)
+        };
+        for list in &mut postings {
+            for (d, f) in list.iter_mut() {
+                let norm = K1 * (1.0 - B + B * docs[*d as usize].len / avg_len);
+                *f = *f * (K1 + 1.0) / (*f + norm);
+            }
+        }
         let mut keyword_df: HashMap<String, f32> = HashMap::new();
         for doc in &docs {
             for (k, _) in &doc.keywords {
@@ -364,7 +375,6 @@ impl FaqIndex {
             vocab,
             idf,
             postings,
-            avg_len: if docs.is_empty() { 1.0 } else { total_len / n },
             docs,
             max_idf,
         }
@@ -391,48 +401,62 @@ impl FaqIndex {
             let e = weights.entry(t.as_str()).or_insert(0.0);
             *e = e.max(*w);
         }
-        let mut scores: HashMap<u32, f32> = HashMap::new();
+        let mut scores = vec![0.0f32; self.docs.len()];
+        let mut touched: Vec<u32> = Vec::new();
         let mut own = 0.0;
         for (token, qw) in &weights {
             match self.vocab.get(*token) {
                 Some(&t) => {
                     let idf = self.idf[t as usize];
                     own += qw * idf;
-                    for &(d, f) in &self.postings[t as usize] {
-                        let dl = self.docs[d as usize].len;
-                        let norm = K1 * (1.0 - B + B * dl / self.avg_len);
-                        *scores.entry(d).or_insert(0.0) += qw * idf * f * (K1 + 1.0) / (f + norm);
+                    for &(d, part) in &self.postings[t as usize] {
+                        let slot = &mut scores[d as usize];
+                        if *slot == 0.0 {
+                            touched.push(d);
+                        }
+                        *slot += qw * idf * part;
                     }
                 }
                 None => own += qw * self.max_idf * UNKNOWN_IDF_SHARE,
             }
         }
         let text = normalise(question);
-        let mut boosted: Vec<Ranked> = Vec::with_capacity(scores.len());
         let own = own.max(1e-6);
-        for (d, s) in &scores {
-            let doc = &self.docs[*d as usize];
-            boosted.push(Ranked {
-                id: doc.id,
-                score: s / own + keyword_boost(doc, &text),
-            });
+        let mut ranked: Vec<Ranked> = touched
+            .iter()
+            .map(|&d| {
+                let doc = &self.docs[d as usize];
+                Ranked {
+                    id: doc.id,
+                    score: scores[d as usize] / own + keyword_boost(doc, &text),
+                }
+            })
+            .collect();
+        let order = |a: &Ranked, b: &Ranked| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id));
+        if n > 0 && ranked.len() > n {
+            ranked.select_nth_unstable_by(n - 1, order);
+            ranked.truncate(n);
         }
-        boosted.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
-        boosted.truncate(n);
-        boosted
+        ranked.sort_by(order);
+        ranked.truncate(n);
+        ranked
     }
 }
 
 /// The boost of an entry's keywords found in the (normalised) question: the two largest.
 fn keyword_boost(doc: &Doc, text: &str) -> f32 {
-    let mut hits: Vec<f32> = doc
-        .keywords
-        .iter()
-        .filter(|(k, _)| text.contains(k.as_str()))
-        .map(|(_, b)| *b)
-        .collect();
-    hits.sort_by(|a, b| b.total_cmp(a));
-    hits.iter().take(2).sum()
+    let (mut first, mut second) = (0.0f32, 0.0f32);
+    for (k, b) in &doc.keywords {
+        if *b > second && text.contains(k.as_str()) {
+            if *b > first {
+                second = first;
+                first = *b;
+            } else {
+                second = *b;
+            }
+        }
+    }
+    first + second
 }
 
 /// What the rules recognise in a question before the knowledge base is asked.
