@@ -67,19 +67,20 @@ async fn list_page(
     let q = p.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
     let page = service_bot::list(&state, &staff, q, enabled, cursor.as_ref(), PAGE_SIZE).await?;
     let tried = match p.ask.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
-        Some(text) => Some((
-            text.to_owned(),
-            service_bot::reply(
-                &state,
-                BotQuestion {
-                    text,
-                    member: None,
-                    order_id: None,
-                    lang: bot_lang(ctx.lang),
-                },
-            )
-            .await,
-        )),
+        Some(text) => {
+            let question = BotQuestion {
+                text,
+                member: None,
+                order_id: None,
+                lang: bot_lang(ctx.lang),
+            };
+            // A question the bot refuses (too long) is shown; anything else is an error page.
+            match service_bot::reply(&state, question).await {
+                Ok(reply) => Some(Ok(reply)),
+                Err(AppError::Invalid { message, .. }) => Some(Err(message)),
+                Err(e) => return Err(e.into()),
+            }
+        }
         None => None,
     };
     let filter = p.enabled.clone().unwrap_or_default();
@@ -99,7 +100,7 @@ async fn list_page(
         form.card.row #faq-try method="get" action="/console/faq" {
             input name="ask" value=(p.ask.as_deref().unwrap_or("")) maxlength="500" placeholder=(ctx.t("试问机器人，例如：运费怎么算", "Try the bot, e.g. how much is delivery")) aria-label=(ctx.t("试问机器人", "Try the bot"));
             button.btn.secondary #try-bot type="submit" { (ctx.t("试问", "Ask")) }
-            @if let Some((_, reply)) = &tried {
+            @if let Some(reply) = &tried {
                 div #bot-reply style="width:100%" { (reply_markup(&ctx, reply)) }
             }
         }
@@ -131,7 +132,7 @@ async fn list_page(
     ))
 }
 
-fn reply_markup(ctx: &Ctx, reply: &Result<BotReply, AppError>) -> Markup {
+fn reply_markup(ctx: &Ctx, reply: &Result<BotReply, String>) -> Markup {
     html! {
         @match reply {
             Ok(BotReply::Answer { text, faq_id, score }) => {
@@ -147,7 +148,7 @@ fn reply_markup(ctx: &Ctx, reply: &Result<BotReply, AppError>) -> Markup {
                     HandoverReason::Keyword => ctx.t("命中转人工关键词", "a hand-over keyword"),
                 }) }
             }
-            Err(e) => { p.field-error { (e.to_string()) } }
+            Err(message) => { p.field-error { (message) } }
         }
     }
 }
