@@ -38,6 +38,7 @@ pub mod media;
 pub mod member_perks;
 pub mod members;
 pub mod notices;
+pub mod notifications;
 pub mod orders;
 pub mod paging;
 pub mod payment_review;
@@ -273,6 +274,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         45,
         "points mall goods",
         include_str!("../../../migrations/0045_points_mall_goods.sql"),
+    ),
+    (
+        47,
+        "notifications",
+        include_str!("../../../migrations/0047_notifications.sql"),
     ),
 ];
 
