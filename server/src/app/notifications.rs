@@ -35,6 +35,7 @@ use uuid::Uuid;
 use super::sms::{SmsError, SmsSender};
 use super::wechat_subscribe::{SubscribeError, SubscribeMessage, SubscribeSender};
 use super::AppState;
+use crate::actor::{Role, StaffActor};
 use crate::error::{AppError, AppResult};
 pub use crate::storage::notifications::{Channel, EventKind, OutboxCount, OutboxRow};
 use crate::storage::notifications::{Outcome, TemplateOverride};
@@ -357,10 +358,12 @@ pub struct TemplateEdit {
 /// otherwise.
 pub async fn save_template(
     state: &AppState,
+    staff: &StaffActor,
     kind: EventKind,
     edit: &TemplateEdit,
-    actor: &str,
 ) -> AppResult<()> {
+    staff.require(&[Role::HeadOfficeAdmin])?;
+    let actor = staff.username.as_str();
     for (field, value) in [
         ("title_zh", &edit.title_zh),
         ("title_en", &edit.title_en),
@@ -989,7 +992,7 @@ pub async fn deliver_due(state: &AppState) -> AppResult<Round> {
                     outcomes.push(skip("no phone number (account deleted)"));
                     continue;
                 };
-                let mut values: serde_json::Map<String, serde_json::Value> = row
+                let values: serde_json::Map<String, serde_json::Value> = row
                     .params
                     .as_object()
                     .map(|o| {
@@ -1008,10 +1011,6 @@ pub async fn deliver_due(state: &AppState) -> AppResult<Round> {
                             .collect()
                     })
                     .unwrap_or_default();
-                values.insert(
-                    "unsub".into(),
-                    serde_json::Value::String(unsubscribe_token(state, row.member_id)),
-                );
                 jobs.push(Job::Sms {
                     id: row.id,
                     attempts: row.attempts,
@@ -1086,15 +1085,6 @@ pub async fn deliver_due(state: &AppState) -> AppResult<Round> {
     Ok(round)
 }
 
-/// The `unsub` parameter of an SMS: the query of the member's unsubscribe link for every kind
-/// by SMS (an SMS template may carry it as a link variable).
-fn unsubscribe_token(state: &AppState, member: Uuid) -> String {
-    let link = unsubscribe_link(state, member, None, Some(Channel::Sms));
-    link.split_once('?')
-        .map(|(_, q)| q.to_owned())
-        .unwrap_or(link)
-}
-
 /// Delivers until nothing is due (tests, the bench): rounds until one claims nothing.
 pub async fn deliver_all_due(state: &AppState) -> AppResult<Round> {
     let mut total = Round::default();
@@ -1113,8 +1103,9 @@ pub async fn deliver_all_due(state: &AppState) -> AppResult<Round> {
 
 /// Puts a dead letter back in the queue (head office, from the console); 404 when it is not a
 /// dead letter.
-pub async fn retry_dead(state: &AppState, id: Uuid, actor: &str) -> AppResult<()> {
-    if storage::notifications::retry_dead(&state.store, id, actor).await? {
+pub async fn retry_dead(state: &AppState, staff: &StaffActor, id: Uuid) -> AppResult<()> {
+    staff.require(&[Role::HeadOfficeAdmin])?;
+    if storage::notifications::retry_dead(&state.store, id, &staff.username).await? {
         Ok(())
     } else {
         Err(AppError::not_found("dead letter"))
@@ -1122,16 +1113,19 @@ pub async fn retry_dead(state: &AppState, id: Uuid, actor: &str) -> AppResult<()
 }
 
 /// The outbox as the console shows it: counts per channel and state, and dead letters.
-pub async fn outbox_counts(state: &AppState) -> AppResult<Vec<OutboxCount>> {
+pub async fn outbox_counts(state: &AppState, staff: &StaffActor) -> AppResult<Vec<OutboxCount>> {
+    staff.require(&[Role::HeadOfficeAdmin])?;
     storage::notifications::counts(&state.store).await
 }
 
 /// Dead letters, newest first, filtered by channel and kind.
 pub async fn dead_letters(
     state: &AppState,
+    staff: &StaffActor,
     channel: Option<Channel>,
     kind: Option<EventKind>,
 ) -> AppResult<Vec<OutboxRow>> {
+    staff.require(&[Role::HeadOfficeAdmin])?;
     storage::notifications::dead_letters(&state.store, channel, kind, 200).await
 }
 

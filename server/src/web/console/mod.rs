@@ -53,6 +53,7 @@ pub mod fulfilment;
 pub mod group_buys;
 pub mod member_perks;
 pub mod members;
+pub mod notifications;
 pub mod orders;
 pub mod payments;
 pub mod points_mall;
@@ -84,6 +85,7 @@ pub fn router() -> Router<AppState> {
         .merge(recharges::router())
         .merge(after_sales::router())
         .merge(search_words::router())
+        .merge(notifications::router())
         .merge(member_perks::router())
         .merge(group_buys::router())
         .merge(points_mall::router())
