@@ -107,7 +107,7 @@ pub struct Settings {
 /// max_attempts = 5                 # then the row is dead-lettered with its reason
 /// retry_base_millis = 30000        # the first retry after this; each next one twice as late
 /// retry_max_millis = 3600000       # … but never later than this
-/// deliver_every_millis = 1000      # how often the outbox is swept
+/// deliver_every_millis = 1000      # how often the outbox is swept (0: not by this server)
 /// batch = 200                      # rows claimed per round
 /// concurrency = 32                 # messages in flight at once
 /// lease_secs = 300                 # a row left "sending" this long is dead-lettered (never re-sent)
@@ -130,7 +130,8 @@ pub struct NotificationSettings {
     pub retry_base_millis: u64,
     /// The longest retry delay (ms).
     pub retry_max_millis: u64,
-    /// How often the outbox is swept (ms).
+    /// How often the outbox is swept (ms); 0: this server does not sweep it (nor send
+    /// reminders).
     pub deliver_every_millis: u64,
     /// Rows claimed per round.
     pub batch: u32,

@@ -1132,7 +1132,12 @@ pub async fn dead_letters(
 /// Runs the notification sweeps until cancelled, apart from the order sweeps (a slow provider
 /// must not hold them up): the outbox every `notifications.deliver_every_millis`, pickup
 /// reminders every minute, points expiring hourly.
+///
+/// With `deliver_every_millis = 0` it does nothing (tests and benchmarks deliver themselves).
 pub async fn run(state: AppState, cancel: CancellationToken) {
+    if state.settings.notifications.deliver_every_millis == 0 {
+        return;
+    }
     let every = Duration::from_millis(state.settings.notifications.deliver_every_millis.max(20));
     let (mut last_reminders, mut last_points) = (0_i64, 0_i64);
     loop {

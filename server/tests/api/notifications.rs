@@ -27,7 +27,7 @@ use crate::web::Browser;
 fn configure(s: &mut Settings) {
     FakeAliyunSms::configure_keeping_demo(s);
     FakeWechatSubscribe::configure(s);
-    s.notifications.deliver_every_millis = 3_600_000;
+    s.notifications.deliver_every_millis = 0;
     s.notifications.retry_base_millis = 0;
     s.notifications.max_attempts = 3;
     s.notifications.pickup_reminder_hours = 100_000;
@@ -434,7 +434,7 @@ async fn every_event_is_notified_once_per_channel(app: TestApp) {
     assert!(by_kind.contains_key(&("coupon_expiring".into(), "sms".into())));
     for title in ["客服回复", "取货提醒", "积分即将过期", "余额变动"] {
         assert_eq!(
-            page.body.matches(title).count(),
+            page.body.matches(&format!("<b>{title} ")).count(),
             1,
             "{title}: {}",
             page.body
@@ -768,7 +768,7 @@ both_backends!(
     without_providers_only_the_message_centre,
     without_providers_only_the_message_centre,
     |s: &mut retail_server::config::Settings| {
-        s.notifications.deliver_every_millis = 3_600_000;
+        s.notifications.deliver_every_millis = 0;
     }
 );
 
@@ -798,7 +798,7 @@ both_backends!(
     the_sandbox_sends_no_notifications,
     the_sandbox_sends_no_notifications,
     |s: &mut retail_server::config::Settings| {
-        s.notifications.deliver_every_millis = 3_600_000;
+        s.notifications.deliver_every_millis = 0;
     }
 );
 
@@ -818,3 +818,68 @@ both_backends!(
         s.demo = false;
     }
 );
+
+/// In a real browser: a member's coupon about to expire shows once in the shop's message
+/// centre, however often the sweep runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_a_coupon_expiry_notice_appears_once() {
+    use crate::browser::{browser, browser_available, click, shopper_login, start_driver, Shots};
+    use fantoccini::Locator;
+    if !browser_available() {
+        return;
+    }
+    let app = TestApp::spawn_with(crate::support::Backend::Sqlite, |s| {
+        s.notifications.deliver_every_millis = 0;
+    })
+    .await
+    .expect("app");
+    let temp = tempfile::tempdir().unwrap();
+    let shots = Shots::new(temp.path());
+    let driver = start_driver().await;
+    let phone = browser(&driver, true).await;
+    let number = "13900470009";
+    shopper_login(&phone, &app, number, "/me").await;
+    let s = &app.state;
+    let member = storage::members::by_phone(&s.store, &s.keys, &s.settings.points, number)
+        .await
+        .unwrap()
+        .expect("signed up")
+        .id;
+    let admin = app.login("admin").await;
+    let template = coupon_template(&app, "浏览器过期券", 2).await;
+    crate::pricing::issue_coupon(&app, &admin, template, member).await;
+    // The sweep, twice.
+    assert!(
+        notifications::tell_expiring_coupons(&app.state)
+            .await
+            .unwrap()
+            >= 1
+    );
+    assert_eq!(
+        notifications::tell_expiring_coupons(&app.state)
+            .await
+            .unwrap(),
+        0
+    );
+    phone.goto(&format!("{}/me", app.url)).await.unwrap();
+    click(&phone, "#messages-link").await;
+    crate::browser::wait_path(&phone, "/me/messages").await;
+    let mut matching = 0;
+    for el in phone
+        .find_all(Locator::Css(".account-notice"))
+        .await
+        .unwrap()
+    {
+        let text = el.text().await.unwrap();
+        if text.contains("优惠券即将过期") && text.contains("浏览器过期券") {
+            matching += 1;
+        }
+    }
+    assert_eq!(matching, 1, "the notice appears once");
+    shots.take(&phone, "notifications-coupon-expiry-360").await;
+    // The settings page is one tap away.
+    click(&phone, "#notification-settings").await;
+    crate::browser::wait_path(&phone, "/me/notifications").await;
+    shots.take(&phone, "notifications-settings-360").await;
+    phone.close().await.unwrap();
+}
