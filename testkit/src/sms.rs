@@ -161,6 +161,19 @@ impl FakeAliyunSms {
             .expect("the server's SMS endpoint is a fake started by FakeAliyunSms::configure")
     }
 
+    /// The fake at `endpoint` (started by [`FakeAliyunSms::configure`]).
+    ///
+    /// # Panics
+    /// When no fake was started there.
+    pub fn of_endpoint(endpoint: &str) -> FakeAliyunSms {
+        registry()
+            .lock()
+            .expect("the registry")
+            .get(endpoint)
+            .cloned()
+            .expect("a fake started by FakeAliyunSms::configure")
+    }
+
     fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
         f(&mut self.inner.lock().expect("the fake's state"))
     }

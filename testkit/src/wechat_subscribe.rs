@@ -136,6 +136,19 @@ impl FakeWechatSubscribe {
             .expect("the server's WeChat API is a fake started by FakeWechatSubscribe::configure")
     }
 
+    /// The fake at `base` (started by [`FakeWechatSubscribe::configure`]).
+    ///
+    /// # Panics
+    /// When no fake was started there.
+    pub fn of_base(base: &str) -> FakeWechatSubscribe {
+        registry()
+            .lock()
+            .expect("the registry")
+            .get(base)
+            .cloned()
+            .expect("a fake started by FakeWechatSubscribe::configure")
+    }
+
     fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
         f(&mut self.inner.lock().expect("the fake's state"))
     }
