@@ -13,7 +13,8 @@
 //! ([`retail_server::app::notifications::chat_reply_while_offline`]): one in-app notice and two
 //! outbox rows (SMS, WeChat) per event. Measured: [`deliver_all_due`] until the outbox is empty
 //! (claim in batches, send concurrently, write the outcomes). Reports deliveries per second and
-//! checks every row was sent and each fake received exactly its messages.
+//! checks every row was sent and each fake received exactly its messages (the demo chain's own
+//! few rows, skipped, are counted apart).
 //!
 //! [`deliver_all_due`]: retail_server::app::notifications::deliver_all_due
 
@@ -130,8 +131,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
             | storage::members::Registration::Existing(m) => m.id,
             storage::members::Registration::PhoneTaken(id) => id,
         };
-        notifications::set_preferences(&state, member, &[(EventKind::ChatReply, Channel::Sms)])
-            .await?;
+        notifications::set_preferences(
+            &state,
+            member,
+            &[
+                (EventKind::ChatReply, Channel::Sms),
+                (EventKind::ChatReply, Channel::Wechat),
+            ],
+        )
+        .await?;
         let openid = format!("openid-bench-{i}");
         for _ in 0..args.events {
             storage::notifications::record_subscriptions(
