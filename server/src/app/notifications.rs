@@ -172,7 +172,7 @@ pub fn default_template(kind: EventKind) -> Template {
             "Customer service replied to you: tap to read it.",
         ),
     };
-    let page = if kind.is_about_an_order() {
+    let page = if about_an_order(kind) {
         "pages/order/detail?id={order_id}"
     } else {
         "pages/me/index"
@@ -191,20 +191,15 @@ pub fn default_template(kind: EventKind) -> Template {
     }
 }
 
-trait AboutAnOrder {
-    fn is_about_an_order(self) -> bool;
-}
-
-impl AboutAnOrder for EventKind {
-    fn is_about_an_order(self) -> bool {
-        !matches!(
-            self,
-            EventKind::CouponExpiring
-                | EventKind::PointsExpiring
-                | EventKind::BalanceChanged
-                | EventKind::ChatReply
-        )
-    }
+/// True for the kinds about one order (their subscribe message opens the order).
+fn about_an_order(kind: EventKind) -> bool {
+    !matches!(
+        kind,
+        EventKind::CouponExpiring
+            | EventKind::PointsExpiring
+            | EventKind::BalanceChanged
+            | EventKind::ChatReply
+    )
 }
 
 impl Template {
