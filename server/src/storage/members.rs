@@ -589,8 +589,9 @@ async fn insert_balance(tx: &mut Tx, row: &NewBalanceRow<'_>) -> AppResult<bool>
     .execute(&mut **tx)
     .await?
     .rows_affected();
-    if done == 1 && row.delta_fen != 0 {
-        // The member is told (in-app, and SMS or WeChat as they chose), once per ledger row.
+    if done == 1 && row.delta_fen != 0 && row.actor != "system:demo" {
+        // The member is told (in-app, and SMS or WeChat as they chose), once per ledger row;
+        // not of the demo chain's opening balances.
         let sign = if row.delta_fen > 0 { "+" } else { "-" };
         let amount = retail_domain::money::Money::from_fen(row.delta_fen.saturating_abs());
         super::notifications::notify_account_in_tx(
