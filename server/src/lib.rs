@@ -123,6 +123,10 @@ impl Application {
             .build()
             .context("building the HTTP client")?;
         let sms = app::sms::sender_from_settings(&settings, http.clone())?;
+        let wechat_subscribe = app::wechat_subscribe::sender_from_settings(
+            &settings.notifications.wechat,
+            http.clone(),
+        );
         let media = storage::media::ImageStore::from_settings(
             &settings.media,
             &settings.data_dir,
@@ -225,6 +229,7 @@ impl Application {
             sessions: Default::default(),
             cart_badges: Default::default(),
             sms,
+            wechat_subscribe,
             payments,
             media,
             posters,
@@ -267,6 +272,7 @@ impl Application {
         let sweeper = tokio::spawn(app::sweeper::run(state.clone(), cancel.clone()));
         let payment_sweeper =
             tokio::spawn(app::sweeper::run_payments(state.clone(), cancel.clone()));
+        let notifications = tokio::spawn(app::notifications::run(state.clone(), cancel.clone()));
         let reconciliation = tokio::spawn(app::reconciliation::run(state.clone(), cancel.clone()));
         let checkpoints =
             tokio::spawn(app::sweeper::run_checkpoints(state.clone(), cancel.clone()));
@@ -308,6 +314,7 @@ impl Application {
         cancel.cancel();
         let _ = sweeper.await;
         let _ = payment_sweeper.await;
+        let _ = notifications.await;
         let _ = reconciliation.await;
         let _ = checkpoints.await;
         state.intake.close().await;

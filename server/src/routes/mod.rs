@@ -30,6 +30,7 @@ pub mod lane_payments;
 pub mod locations;
 pub mod member_perks;
 pub mod members;
+pub mod notifications;
 pub mod orders;
 pub mod payments;
 pub mod points_mall;
@@ -252,6 +253,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(search_words::router())
         .merge(faq::router())
         .merge(member_perks::router())
+        .merge(notifications::router())
         .merge(events::router())
         .merge(group_buys::router())
         .merge(points_mall::router())

@@ -39,6 +39,7 @@ pub mod media;
 pub mod member_perks;
 pub mod members;
 pub mod notices;
+pub mod notifications;
 pub mod orders;
 pub mod paging;
 pub mod payment_review;
@@ -279,6 +280,9 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         46,
         "faq knowledge base",
         include_str!("../../../migrations/0046_faq.sql"),
+        47,
+        "notifications",
+        include_str!("../../../migrations/0047_notifications.sql"),
     ),
 ];
 

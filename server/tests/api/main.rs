@@ -31,6 +31,7 @@ mod list_paging;
 mod media;
 mod member_perks;
 mod members;
+mod notifications;
 mod orders;
 mod payment_intake;
 mod points_debt;

@@ -54,6 +54,7 @@ pub mod fulfilment;
 pub mod group_buys;
 pub mod member_perks;
 pub mod members;
+pub mod notifications;
 pub mod orders;
 pub mod payments;
 pub mod points_mall;
@@ -86,6 +87,7 @@ pub fn router() -> Router<AppState> {
         .merge(after_sales::router())
         .merge(search_words::router())
         .merge(faq::router())
+        .merge(notifications::router())
         .merge(member_perks::router())
         .merge(group_buys::router())
         .merge(points_mall::router())
