@@ -95,6 +95,13 @@ pub struct Settings {
     /// Customer-service chat: default working hours, message and connection limits.
     #[serde(default)]
     pub chat: ChatSettings,
+    /// The customer-service bot: when it answers, when it hands over.
+    #[serde(default)]
+    pub service_bot: ServiceBotSettings,
+    /// Notifications that reach the shopper: the outbox's retries, the reminders, and the
+    /// WeChat mini-program whose subscribe messages are sent.
+    #[serde(default)]
+    pub notifications: NotificationSettings,
 }
 
 /// Customer-service chat (issue 18, `app::chat`): a queue without hours of its own set in the
@@ -138,6 +145,51 @@ impl Default for ChatSettings {
     }
 }
 
+/// The customer-service bot (issue 18, `app::service_bot`): an FAQ entry answers when its
+/// ranking score (about 0 to 1: how much of the question the entry explains, plus keyword
+/// boosts) reaches `min_score`, otherwise a person takes over; a question holding one of
+/// `handover_keywords` (case-insensitive) goes to a person at once; one client address may ask
+/// `asks_per_minute_per_address` questions a minute through `POST /api/v1/faq/ask` (more: 429).
+///
+/// ```toml
+/// [service_bot]
+/// min_score = 0.2
+/// handover_keywords = ["投诉", "12315", "律师", "起诉", "曝光", "消协", "complaint", "lawyer"]
+/// asks_per_minute_per_address = 30
+/// ```
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServiceBotSettings {
+    /// The lowest score an FAQ answer needs (0 to 2; below it the bot hands over).
+    pub min_score: f32,
+    /// Words that hand a question over to a person at once.
+    pub handover_keywords: Vec<String>,
+    /// Questions one client address may ask a minute through the API.
+    pub asks_per_minute_per_address: u32,
+}
+
+impl Default for ServiceBotSettings {
+    fn default() -> Self {
+        Self {
+            min_score: 0.2,
+            handover_keywords: [
+                "投诉",
+                "12315",
+                "律师",
+                "起诉",
+                "曝光",
+                "消协",
+                "complaint",
+                "lawyer",
+            ]
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+            asks_per_minute_per_address: 30,
+        }
+    }
+}
+
 impl ChatSettings {
     /// The default hours as minutes after midnight.
     ///
@@ -169,6 +221,100 @@ pub fn parse_clock(text: &str) -> Option<i64> {
         (24, 0) => Some(1440),
         (0..=23, 0..=59) => Some(h * 60 + m),
         _ => None,
+    }
+}
+
+/// Notifications (issue 18): how the outbox delivers (batches, retries with exponential
+/// backoff, then the dead-letter list), when reminders go out, and the WeChat mini-program
+/// (its app id and secret) that sends subscribe messages. SMS goes through `[sms]`.
+///
+/// ```toml
+/// [notifications]
+/// max_attempts = 5                 # then the row is dead-lettered with its reason
+/// retry_base_millis = 30000        # the first retry after this; each next one twice as late
+/// retry_max_millis = 3600000       # … but never later than this
+/// deliver_every_millis = 1000      # how often the outbox is swept (0: not by this server)
+/// batch = 200                      # rows claimed per round
+/// concurrency = 32                 # messages in flight at once
+/// lease_secs = 300                 # a row left "sending" this long is dead-lettered (never re-sent)
+/// pickup_reminder_hours = 2        # remind this long before an uncollected pickup is cancelled (0: never)
+/// points_expiry_notice_days = 7    # tell members of points expiring within this many days (0: never)
+///
+/// [notifications.wechat]
+/// app_id = "wx…"                   # the mini-program's AppID (empty: no subscribe messages)
+/// app_secret = "…"
+/// api_base_url = "https://api.weixin.qq.com"
+/// miniprogram_state = "formal"     # developer | trial | formal
+/// lang = "zh_CN"                   # zh_CN | en_US | zh_HK | zh_TW
+/// ```
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NotificationSettings {
+    /// Attempts before a row is dead-lettered.
+    pub max_attempts: u32,
+    /// The first retry's delay (ms); each next one doubles.
+    pub retry_base_millis: u64,
+    /// The longest retry delay (ms).
+    pub retry_max_millis: u64,
+    /// How often the outbox is swept (ms); 0: this server does not sweep it (nor send
+    /// reminders).
+    pub deliver_every_millis: u64,
+    /// Rows claimed per round.
+    pub batch: u32,
+    /// Messages in flight at once.
+    pub concurrency: u32,
+    /// A row left `sending` this long (the server stopped mid-send) is dead-lettered.
+    pub lease_secs: u64,
+    /// Hours before an uncollected pickup is cancelled that its member is reminded (0: never).
+    pub pickup_reminder_hours: u32,
+    /// Days before points expire that their member is told (0: never).
+    pub points_expiry_notice_days: u32,
+    /// The WeChat mini-program that sends subscribe messages.
+    pub wechat: WechatSubscribeSettings,
+}
+
+impl Default for NotificationSettings {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            retry_base_millis: 30_000,
+            retry_max_millis: 3_600_000,
+            deliver_every_millis: 1_000,
+            batch: 200,
+            concurrency: 32,
+            lease_secs: 300,
+            pickup_reminder_hours: 2,
+            points_expiry_notice_days: 7,
+            wechat: WechatSubscribeSettings::default(),
+        }
+    }
+}
+
+/// The WeChat mini-program whose subscribe messages (订阅消息) are sent.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WechatSubscribeSettings {
+    /// The mini-program's AppID; empty: no subscribe messages.
+    pub app_id: String,
+    /// The mini-program's AppSecret.
+    pub app_secret: String,
+    /// The API's base URL (default `https://api.weixin.qq.com`).
+    pub api_base_url: String,
+    /// `developer`, `trial` or `formal`: which version of the mini-program the message opens.
+    pub miniprogram_state: String,
+    /// `zh_CN`, `en_US`, `zh_HK` or `zh_TW`.
+    pub lang: String,
+}
+
+impl Default for WechatSubscribeSettings {
+    fn default() -> Self {
+        Self {
+            app_id: String::new(),
+            app_secret: String::new(),
+            api_base_url: "https://api.weixin.qq.com".into(),
+            miniprogram_state: "formal".into(),
+            lang: "zh_CN".into(),
+        }
     }
 }
 
@@ -1134,6 +1280,8 @@ impl Default for Settings {
             bargains: BargainSettings::default(),
             distribution: DistributionSettings::default(),
             chat: ChatSettings::default(),
+            service_bot: ServiceBotSettings::default(),
+            notifications: NotificationSettings::default(),
         }
     }
 }
@@ -1251,6 +1399,11 @@ impl Settings {
         self.tls.validate()?;
         self.media.s3.validate()?;
         self.chat.default_hours()?;
+        anyhow::ensure!(
+            (0.0..=2.0).contains(&self.service_bot.min_score)
+                && self.service_bot.asks_per_minute_per_address >= 1,
+            "service_bot.min_score must be 0 to 2 and service_bot.asks_per_minute_per_address at least 1"
+        );
         anyhow::ensure!(
             (1..=65_536).contains(&self.media.poster_cache_mib),
             "media.poster_cache_mib must be 1 to 65536"

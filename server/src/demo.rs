@@ -22,6 +22,9 @@ pub async fn load_if_empty(store: &Store, keys: &Keys) -> anyhow::Result<()> {
     demo_delivery(store)
         .await
         .context("inserting the demo delivery regions")?;
+    demo_faq(store)
+        .await
+        .context("inserting the demo FAQ knowledge base")?;
     // A bulk load: the planner's statistics are refreshed so no plan assumes empty tables.
     store.analyze().await?;
     tracing::info!(
@@ -29,6 +32,32 @@ pub async fn load_if_empty(store: &Store, keys: &Keys) -> anyhow::Result<()> {
         locations = chain.locations.len(),
         "demo chain loaded"
     );
+    Ok(())
+}
+
+/// The demo chain's FAQ knowledge base for the service bot: the same entries the bot's
+/// accuracy test is measured on (`server/tests/data/faq_kb.json`).
+const DEMO_FAQ: &str = include_str!("../tests/data/faq_kb.json");
+
+/// Loads [`DEMO_FAQ`] (fixed client ids: loading twice changes nothing).
+async fn demo_faq(store: &Store) -> anyhow::Result<()> {
+    let entries: Vec<storage::faq::FaqContent> =
+        serde_json::from_str(DEMO_FAQ).context("the demo FAQ is not valid JSON")?;
+    for (i, content) in entries.iter().enumerate() {
+        let client_id =
+            uuid::Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0f00 + i as u128);
+        storage::faq::create(
+            store,
+            &storage::faq::NewFaq {
+                client_id: &client_id.to_string(),
+                content,
+                source: storage::faq::FaqSource::HeadOffice,
+                conversation: None,
+                actor: "demo",
+            },
+        )
+        .await?;
+    }
     Ok(())
 }
 

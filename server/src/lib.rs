@@ -123,6 +123,10 @@ impl Application {
             .build()
             .context("building the HTTP client")?;
         let sms = app::sms::sender_from_settings(&settings, http.clone())?;
+        let wechat_subscribe = app::wechat_subscribe::sender_from_settings(
+            &settings.notifications.wechat,
+            http.clone(),
+        );
         let media = storage::media::ImageStore::from_settings(
             &settings.media,
             &settings.data_dir,
@@ -196,6 +200,9 @@ impl Application {
             settings.media.poster_font.clone(),
             settings.media.poster_cache_mib.saturating_mul(1024 * 1024),
         ));
+        let service_bot = app::service_bot::ServiceBot::load(&store)
+            .await
+            .context("building the service bot's FAQ index")?;
         let state = AppState::new(app::Shared {
             store,
             settings,
@@ -222,10 +229,12 @@ impl Application {
             sessions: Default::default(),
             cart_badges: Default::default(),
             sms,
+            wechat_subscribe,
             payments,
             media,
             posters,
             chat: Arc::default(),
+            service_bot,
         });
         Ok(Self {
             listener,
@@ -264,6 +273,7 @@ impl Application {
         let sweeper = tokio::spawn(app::sweeper::run(state.clone(), cancel.clone()));
         let payment_sweeper =
             tokio::spawn(app::sweeper::run_payments(state.clone(), cancel.clone()));
+        let notifications = tokio::spawn(app::notifications::run(state.clone(), cancel.clone()));
         let reconciliation = tokio::spawn(app::reconciliation::run(state.clone(), cancel.clone()));
         let checkpoints =
             tokio::spawn(app::sweeper::run_checkpoints(state.clone(), cancel.clone()));
@@ -305,6 +315,7 @@ impl Application {
         cancel.cancel();
         let _ = sweeper.await;
         let _ = payment_sweeper.await;
+        let _ = notifications.await;
         let _ = reconciliation.await;
         let _ = checkpoints.await;
         state.intake.close().await;

@@ -314,6 +314,16 @@ impl Keys {
         hex::encode(mac.finalize().into_bytes())
     }
 
+    /// HMAC-SHA256 (hex) of a link's `message` with the look-up key (e.g. a notification's
+    /// unsubscribe link, `unsubscribe|v1|…`): links the server signs and checks itself.
+    pub fn link_signature(&self, message: &str) -> String {
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.lookup_key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(b"retail-link|");
+        mac.update(message.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
     /// HMAC-SHA256 signature (hex) the sandbox payment provider puts on a notification;
     /// `None` outside demo mode, where the sandbox does not exist.
     pub fn payment_signature(&self, timestamp: i64, body: &[u8]) -> Option<String> {

@@ -51,6 +51,7 @@ pub mod sms;
 pub mod task;
 pub mod tls;
 pub mod wechat_pay;
+pub mod wechat_subscribe;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -62,6 +63,7 @@ pub use server::{Backend, Bus, Database, TestServer};
 pub use sms::FakeAliyunSms;
 pub use task::StoppableTask;
 pub use wechat_pay::FakeWechatPay;
+pub use wechat_subscribe::FakeWechatSubscribe;
 
 /// Installs a log subscriber writing to the test's captured output (filter `RUST_LOG`, default
 /// `warn`), once per process; later calls (and a subscriber already installed) are ignored.

@@ -38,6 +38,10 @@ pub const ACCESS_KEY_SECRET: &str = "fake-secret-Zt8q";
 pub const SIGN_NAME: &str = "零售测试";
 /// The template code the fake expects.
 pub const TEMPLATE_CODE: &str = "SMS_000000001";
+/// Notification template codes the fake knows: every code starting with this (e.g.
+/// `SMS_900000001`); their `TemplateParam` must be a JSON object of strings of at most 35
+/// characters each (the provider's limit on a variable).
+pub const NOTICE_TEMPLATE_PREFIX: &str = "SMS_9";
 
 /// What the fake answers a correctly signed request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +54,8 @@ pub enum Answer {
     ServerError,
     /// HTTP 200 with a body that is not JSON.
     Malformed,
+    /// `{"Code":"isv.MOBILE_NUMBER_ILLEGAL",…}` (HTTP 200): the number cannot receive messages.
+    BadNumber,
 }
 
 /// A message the fake delivered.
@@ -57,8 +63,12 @@ pub enum Answer {
 pub struct Delivered {
     /// `PhoneNumbers`.
     pub phone: String,
-    /// `code` of `TemplateParam`.
+    /// `code` of `TemplateParam` (log-in codes; empty for notifications).
     pub code: String,
+    /// `TemplateCode`.
+    pub template: String,
+    /// `TemplateParam`, parsed.
+    pub params: serde_json::Value,
     /// The `BizId` answered.
     pub biz_id: String,
 }
@@ -151,6 +161,19 @@ impl FakeAliyunSms {
             .expect("the server's SMS endpoint is a fake started by FakeAliyunSms::configure")
     }
 
+    /// The fake at `endpoint` (started by [`FakeAliyunSms::configure`]).
+    ///
+    /// # Panics
+    /// When no fake was started there.
+    pub fn of_endpoint(endpoint: &str) -> FakeAliyunSms {
+        registry()
+            .lock()
+            .expect("the registry")
+            .get(endpoint)
+            .cloned()
+            .expect("a fake started by FakeAliyunSms::configure")
+    }
+
     fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
         f(&mut self.inner.lock().expect("the fake's state"))
     }
@@ -224,13 +247,18 @@ async fn handle(State(inner): State<Arc<Mutex<Inner>>>, RawQuery(query): RawQuer
     match inner.answer {
         Answer::Ok => {
             let biz_id = format!("{}^0", uuid::Uuid::now_v7().simple());
-            let code = serde_json::from_str::<serde_json::Value>(&params["TemplateParam"])
-                .ok()
-                .and_then(|v| v["code"].as_str().map(str::to_owned))
+            let template_param =
+                serde_json::from_str::<serde_json::Value>(&params["TemplateParam"])
+                    .unwrap_or_default();
+            let code = template_param["code"]
+                .as_str()
+                .map(str::to_owned)
                 .unwrap_or_default();
             inner.delivered.push(Delivered {
                 phone: params["PhoneNumbers"].clone(),
                 code,
+                template: params["TemplateCode"].clone(),
+                params: template_param,
                 biz_id: biz_id.clone(),
             });
             answer_json(
@@ -249,6 +277,7 @@ async fn handle(State(inner): State<Arc<Mutex<Inner>>>, RawQuery(query): RawQuer
             "The request has failed due to a temporary failure of the server.",
         ),
         Answer::Malformed => (StatusCode::OK, "{\"Message\":\"OK\",\"Code\":").into_response(),
+        Answer::BadNumber => error(StatusCode::OK, "isv.MOBILE_NUMBER_ILLEGAL", "非法手机号"),
     }
 }
 
@@ -302,7 +331,6 @@ fn check(params: &BTreeMap<String, String>, nonces: &mut HashSet<String>) -> Res
         ("SignatureMethod", "HMAC-SHA1"),
         ("SignatureVersion", "1.0"),
         ("SignName", SIGN_NAME),
-        ("TemplateCode", TEMPLATE_CODE),
     ];
     for (name, value) in fixed {
         if params[name] != value {
@@ -336,11 +364,33 @@ fn check(params: &BTreeMap<String, String>, nonces: &mut HashSet<String>) -> Res
                 "JSON参数不合法".into(),
             )
         })?;
-    if template["code"].as_str().is_none_or(|c| c.len() != 6) {
+    let template_code = params["TemplateCode"].as_str();
+    if template_code == TEMPLATE_CODE {
+        if template["code"].as_str().is_none_or(|c| c.len() != 6) {
+            return Err((
+                StatusCode::OK,
+                "isv.TEMPLATE_MISSING_PARAMETERS",
+                "模板缺少变量".into(),
+            ));
+        }
+    } else if template_code.starts_with(NOTICE_TEMPLATE_PREFIX) {
+        let fine = template.as_object().is_some_and(|o| {
+            !o.is_empty()
+                && o.values()
+                    .all(|v| v.as_str().is_some_and(|s| s.chars().count() <= 35))
+        });
+        if !fine {
+            return Err((
+                StatusCode::OK,
+                "isv.TEMPLATE_PARAMS_ILLEGAL",
+                "模板变量里包含非法关键字或超长".into(),
+            ));
+        }
+    } else {
         return Err((
             StatusCode::OK,
-            "isv.TEMPLATE_MISSING_PARAMETERS",
-            "模板缺少变量".into(),
+            "isv.SMS_TEMPLATE_ILLEGAL",
+            format!("该账号下找不到对应模板 {template_code}"),
         ));
     }
     let phone = &params["PhoneNumbers"];

@@ -500,7 +500,7 @@ async fn bot_turn(
     question: &str,
     answer_id: &str,
 ) -> AppResult<()> {
-    use super::service_bot::{BotQuestion, BotReply};
+    use super::service_bot::{BotQuestion, BotReply, Lang};
     let order_id = conversation
         .context
         .strip_prefix("order:")
@@ -508,10 +508,11 @@ async fn bot_turn(
     let reply = super::service_bot::reply(
         state,
         BotQuestion {
-            text: question,
+            // The bot reads at most 500 characters of a question.
+            text: &question.chars().take(500).collect::<String>(),
             member: Some(member.id),
             order_id,
-            english: member.english,
+            lang: if member.english { Lang::En } else { Lang::Zh },
         },
     )
     .await?;
@@ -662,6 +663,17 @@ pub async fn agent_send(
     .await?;
     if new {
         publish_message(state, &after, &message);
+        // A member who is not connected hears of the reply through the notification service
+        // (in-app, and SMS or WeChat as they chose), once per message.
+        if !state.chat.member_online(found.member_id) {
+            super::notifications::chat_reply_while_offline(
+                state,
+                found.member_id,
+                &found.id.to_string(),
+                message.seq,
+            )
+            .await?;
+        }
     }
     Ok(MessageView::from(&message))
 }
@@ -1089,12 +1101,26 @@ pub async fn learn_answer(
         .rev()
         .find(|m| m.seq < seq && m.sender == "member" && m.kind == "text")
         .ok_or_else(|| AppError::field("seq", "no question from the member before it"))?;
-    super::service_bot::learn_from_agent(
+    // One entry per answer however often the button is pressed: the entry's client id is a
+    // UUIDv7 made from the answer's time and a hash of the conversation and number.
+    let hash = {
+        use sha2::Digest;
+        sha2::Sha256::digest(format!("chat-faq:{}:{}", found.id, answer.seq).as_bytes())
+    };
+    let mut random = [0u8; 10];
+    random.copy_from_slice(&hash[..10]);
+    let client_id = uuid::Builder::from_unix_timestamp_millis(
+        u64::try_from(answer.created_at).unwrap_or_default(),
+        &random,
+    )
+    .into_uuid();
+    super::service_bot::learn_from_agent_once(
         state,
         staff,
+        client_id,
         &question.body,
         &answer.body,
-        false,
+        super::service_bot::Lang::Zh,
         Some(&found.id.to_string()),
     )
     .await

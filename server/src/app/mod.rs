@@ -32,6 +32,7 @@ pub mod media;
 pub mod member_login;
 pub mod member_perks;
 pub mod members;
+pub mod notifications;
 pub mod order_intake;
 pub mod orders;
 pub mod payment_intake;
@@ -59,6 +60,7 @@ pub mod staff;
 pub mod staff_admin;
 pub mod sweeper;
 pub mod wechat_oauth;
+pub mod wechat_subscribe;
 
 use std::sync::Arc;
 
@@ -137,12 +139,16 @@ pub struct Shared {
     /// Sends one-time log-in codes (none: SMS log-in is unavailable; the sandbox only in demo
     /// mode).
     pub sms: Option<Arc<dyn sms::SmsSender>>,
+    /// Sends WeChat mini-program subscribe messages (none: not configured).
+    pub wechat_subscribe: Option<Arc<dyn wechat_subscribe::SubscribeSender>>,
     /// Where uploaded images are kept (the data folder or an S3-compatible bucket).
     pub media: crate::storage::media::ImageStore,
     /// The share-poster font and the posters rendered recently.
     pub posters: Arc<posters::PosterMaker>,
     /// Delivers chat messages and moves to the connected shoppers and agents.
     pub chat: Arc<chat::ChatHub>,
+    /// The customer-service bot's FAQ ranking index.
+    pub service_bot: service_bot::ServiceBot,
 }
 
 /// The chain's day number of a Unix time in milliseconds: days since 1970-01-01 in China

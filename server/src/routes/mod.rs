@@ -23,12 +23,14 @@ pub mod devices;
 pub mod distribution;
 pub mod edge;
 pub mod events;
+pub mod faq;
 pub mod group_buys;
 pub mod health;
 pub mod lane_payments;
 pub mod locations;
 pub mod member_perks;
 pub mod members;
+pub mod notifications;
 pub mod orders;
 pub mod payments;
 pub mod points_mall;
@@ -249,7 +251,9 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(staff::router())
         .merge(delivery::router())
         .merge(search_words::router())
+        .merge(faq::router())
         .merge(member_perks::router())
+        .merge(notifications::router())
         .merge(events::router())
         .merge(group_buys::router())
         .merge(points_mall::router())

@@ -436,7 +436,22 @@ pub async fn notify_in_tx(tx: &mut Tx, case: &AfterSale, step: &str) -> AppResul
     .bind(now_ms())
     .execute(&mut **tx)
     .await?;
-    Ok(())
+    let kind = super::notifications::EventKind::AfterSale;
+    super::notifications::enqueue_in_tx(
+        tx,
+        &[super::notifications::NewNotification {
+            member,
+            kind,
+            event_key: format!("{}:{}:{step}", kind.as_str(), case.id),
+            params: serde_json::json!({
+                "order_no": case.order_no,
+                "order_id": case.order_id.to_string(),
+                "after_sale_id": case.id.to_string(),
+                "step": step,
+            }),
+        }],
+    )
+    .await
 }
 
 /// Fills `cases` with their lines, photos and timelines: three queries for the whole set, not

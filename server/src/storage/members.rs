@@ -589,7 +589,46 @@ async fn insert_balance(tx: &mut Tx, row: &NewBalanceRow<'_>) -> AppResult<bool>
     .execute(&mut **tx)
     .await?
     .rows_affected();
+    if done == 1 && row.delta_fen != 0 && row.actor != "system:demo" {
+        // The member is told (in-app, and SMS or WeChat as they chose), once per ledger row;
+        // not of the demo chain's opening balances.
+        let sign = if row.delta_fen > 0 { "+" } else { "-" };
+        let amount = retail_domain::money::Money::from_fen(row.delta_fen.saturating_abs());
+        super::notifications::notify_account_in_tx(
+            tx,
+            row.member_id,
+            super::notifications::EventKind::BalanceChanged,
+            &format!("{}:{}", row.kind, row.ref_id),
+            &serde_json::json!({
+                "amount": format!("{sign}{amount}"),
+                "change": row.kind,
+                "reason": row.reason,
+            }),
+        )
+        .await?;
+    }
     Ok(done == 1)
+}
+
+/// Members whose points would expire by `until_ms` unless spent: `(member, points, total due
+/// by then)` (the total names the batch: it grows when more points fall due).
+pub async fn points_expiring(store: &Store, until_ms: i64) -> AppResult<Vec<(Uuid, i64, i64)>> {
+    let rows = sqlx::query(&format!(
+        "SELECT member_id, {EXPIRY_SUMS} FROM points_ledger \
+         WHERE member_id IN (SELECT id FROM members WHERE deleted_at IS NULL) GROUP BY member_id"
+    ))
+    .bind(until_ms)
+    .fetch_all(store.reader())
+    .await?;
+    let mut out = Vec::new();
+    for row in rows {
+        let due: i64 = col(&row, "due")?;
+        let consumed: i64 = col(&row, "consumed")?;
+        if due > consumed {
+            out.push((uuid_col(&row, "member_id")?, due - consumed, due));
+        }
+    }
+    Ok(out)
 }
 
 /// How much of `amount` (fen) a payment takes from bonus: principal first, bonus last.

@@ -32,6 +32,7 @@ pub mod devices;
 pub mod distribution;
 pub mod edge;
 pub mod events;
+pub mod faq;
 pub mod group_buys;
 pub mod lane_payments;
 pub mod locations;
@@ -39,6 +40,7 @@ pub mod media;
 pub mod member_perks;
 pub mod members;
 pub mod notices;
+pub mod notifications;
 pub mod orders;
 pub mod paging;
 pub mod payment_review;
@@ -274,6 +276,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         45,
         "points mall goods",
         include_str!("../../../migrations/0045_points_mall_goods.sql"),
+    ),
+    (
+        46,
+        "faq knowledge base",
+        include_str!("../../../migrations/0046_faq.sql"),
+    ),
+    (
+        47,
+        "notifications",
+        include_str!("../../../migrations/0047_notifications.sql"),
     ),
     (
         48,

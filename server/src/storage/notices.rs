@@ -208,7 +208,25 @@ async fn record_in_tx(tx: &mut Tx, notices: &[(&OrderHead, NoticeKind)]) -> AppR
                 .bind(now)
         },
     )
-    .await
+    .await?;
+    // The same events for the outside channels (SMS, WeChat), once per order, kind and channel.
+    let outbox: Vec<super::notifications::NewNotification> = rows
+        .iter()
+        .map(|(_, member, head, kind)| {
+            let event = super::notifications::EventKind::of_order_notice(*kind);
+            super::notifications::NewNotification {
+                member: *member,
+                kind: event,
+                event_key: format!("{}:{}", event.as_str(), head.id),
+                params: serde_json::json!({
+                    "order_no": head.order_no,
+                    "order_id": head.id.to_string(),
+                    "location_id": head.location_id,
+                }),
+            }
+        })
+        .collect();
+    super::notifications::enqueue_in_tx(tx, &outbox).await
 }
 
 /// A page of the member's notices, newest first (keyset on time then id, from `cursor`).

@@ -861,6 +861,8 @@ pub fn console_page(ctx: &Ctx, staff: &StaffActor, title: &str, body: Markup) ->
                             a href="/console/recharge-packages" { (t("充值套餐", "Recharge packages")) }
                             a href="/console/promotions" { (t("促销", "Promotions")) }
                             a href="/console/search-words" { (t("搜索词", "Search words")) }
+                            a href="/console/faq" { (t("客服知识库", "Service bot FAQ")) }
+                            a href="/console/notifications" { (t("通知", "Notifications")) }
                             a href="/console/analytics/events" { (t("埋点事件", "Tracked events")) }
                             a href="/console/member-perks" { (t("会员权益", "Member perks")) }
                             a href="/console/group-buys" { (t("拼团", "Group-buys")) }

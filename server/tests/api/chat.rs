@@ -734,7 +734,9 @@ async fn a_shopper_asks_the_bot_then_an_agent_answers_live() {
     wait_for_text(&phone, "#chat-log", &order_no).await;
     type_into(&phone, "#chat-text", "我的订单什么时候可以自提？").await;
     click(&phone, "#chat-send").await;
-    wait_for_text(&phone, "#chat-log .msg.from-bot", "").await;
+    // The bot answers from the shopper's own order: its number, and that it is not paid yet.
+    wait_for_text(&phone, "#chat-log .msg.from-bot", &order_no).await;
+    wait_for_text(&phone, "#chat-log .msg.from-bot", "还没有付款").await;
     shots.take(&phone, "shop-chat-bot-360").await;
     click(&phone, "#chat-human").await;
     wait_for_text(&phone, "#chat-log .msg.from-system", "").await;
@@ -767,3 +769,90 @@ async fn a_shopper_asks_the_bot_then_an_agent_answers_live() {
     phone.close().await.unwrap();
     desk.close().await.unwrap();
 }
+
+/// The bot answers from the knowledge base (an over-long question too, never an error); a reply
+/// to a member who is not connected reaches them through the notification service once; the
+/// dashboard shows the bot's rates.
+async fn the_bot_answers_and_offline_members_are_told(app: TestApp) {
+    let member_id = crate::group_buys::new_member(&app, "13900180007").await;
+    let mut shop = shopper(&app, "13900180007").await;
+    let mut member = Socket::open(&app, &shop, "/chat/ws").await;
+    member.next().await;
+    member.say("买多少钱可以免运费啊", json!({})).await;
+    let answer = member
+        .until("the bot's answer", |f| {
+            f["type"] == "message" && f["message"]["sender"] == "bot"
+        })
+        .await;
+    assert!(answer["message"]["faq_id"].is_i64(), "{answer}");
+    assert!(
+        answer["message"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("免运费"),
+        "{answer}"
+    );
+    let long = format!("{}运费", "请问".repeat(300));
+    let ack = member.say(&long, json!({})).await;
+    assert_eq!(ack["type"], "ack", "a long question is kept: {ack}");
+    let ack = member.say("转人工", json!({})).await;
+    let conversation = ack["conversation_id"].as_str().unwrap().to_owned();
+    member.close().await;
+    for _ in 0..100 {
+        if !app.state.chat.member_online(member_id) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!app.state.chat.member_online(member_id));
+
+    let mut admin = console(&app, "admin").await;
+    let mut agent = Socket::open(
+        &app,
+        &admin,
+        &format!("/console/chat/ws?conversation={conversation}"),
+    )
+    .await;
+    let reply = agent
+        .say("您好，已为您查询", json!({"conversation_id": conversation}))
+        .await;
+    assert_eq!(reply["type"], "ack", "{reply}");
+    let told: i64 = scalar(
+        &app,
+        "SELECT COUNT(*) FROM account_notices WHERE member_id = $1 AND kind = 'chat_reply'",
+        &member_id.to_string(),
+    )
+    .await;
+    assert_eq!(told, 1, "the offline member is told once");
+    let centre = shop.get("/me/messages").await;
+    assert!(centre.body.contains("客服回复"), "in the message centre");
+    let me = shop.get("/me").await;
+    assert!(
+        me.body.contains("id=\"chat-unread\""),
+        "the member centre counts it"
+    );
+
+    let stats = retail_server::app::chat::stats(&app.state, 0)
+        .await
+        .unwrap();
+    assert_eq!(stats.conversations, 1);
+    assert_eq!(stats.handed_over, 1);
+    assert!(stats.bot_answers >= 1);
+    let dashboard = admin.get("/console").await;
+    let expected = format!(
+        "{:.0}%",
+        stats.bot_answers as f64 * 100.0 / (stats.bot_answers + stats.handed_over) as f64
+    );
+    assert!(
+        between(&dashboard.body, "id=\"kpi-bot-answers\">", "<").contains(&expected),
+        "the dashboard shows the bot's answer rate {expected}"
+    );
+    assert_eq!(
+        between(&dashboard.body, "id=\"kpi-handed-over\">", "<"),
+        "100%"
+    );
+}
+crate::both_backends!(
+    the_bot_answers_and_offline_members_are_told,
+    the_bot_answers_and_offline_members_are_told
+);

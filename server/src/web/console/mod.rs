@@ -50,10 +50,12 @@ pub mod dashboard;
 pub mod delivery;
 pub mod devices;
 pub mod distribution;
+pub mod faq;
 pub mod fulfilment;
 pub mod group_buys;
 pub mod member_perks;
 pub mod members;
+pub mod notifications;
 pub mod orders;
 pub mod payments;
 pub mod points_mall;
@@ -85,6 +87,8 @@ pub fn router() -> Router<AppState> {
         .merge(recharges::router())
         .merge(after_sales::router())
         .merge(search_words::router())
+        .merge(faq::router())
+        .merge(notifications::router())
         .merge(member_perks::router())
         .merge(group_buys::router())
         .merge(points_mall::router())

@@ -346,6 +346,7 @@ async fn me(
             a #my-coupons href="/me/coupons" { (ctx.t("我的优惠券", "My coupons")) }
             a #my-addresses href="/me/addresses" { (ctx.t("收货地址", "Addresses")) }
             a #my-reviews-link href="/me/reviews" { (ctx.t("我的评价", "My reviews")) }
+            a #my-notifications href="/me/notifications" { (ctx.t("通知设置", "Notification settings")) }
             a href="/coupons" { (ctx.t("领券中心", "Coupon centre")) }
             a #points-mall href="/points-mall" { (ctx.t("积分商城", "Points mall")) }
             a #distributor-link href="/distributor" { (ctx.t("分销中心", "Distributor centre")) }
@@ -466,6 +467,13 @@ async fn messages(
         PAGE_SIZE,
     )
     .await?;
+    let templates = crate::app::notifications::templates(&state).await?;
+    let unsubscribe_sms = crate::app::notifications::unsubscribe_link(
+        &state,
+        member_id,
+        None,
+        Some(crate::app::notifications::Channel::Sms),
+    );
     let account_at = p.account.as_deref();
     let account = storage::account_notices::recent(
         &state.store,
@@ -479,7 +487,7 @@ async fn messages(
     let body = html! {
         @if rows.is_empty() && cases.items.is_empty() && account.items.is_empty() { div.card { p.muted { (ctx.t("暂无消息", "No messages yet")) } } }
         @for notice in &account.items {
-            @let (title, text, href) = account_notice_text(&ctx, notice);
+            @let (title, text, href) = account_notice_text(&ctx, notice, &templates);
             a.card.notice-row.account-notice style="display:block;color:inherit" href=(href) {
                 div.spread {
                     b { (title) @if !notice.read { " " span.badge { (ctx.t("新", "new")) } } }
@@ -510,6 +518,11 @@ async fn messages(
         (pager(&ctx, "/me/messages", &[("orders", orders_at.unwrap_or(""))], "cases", cases_at, cases.next_cursor.as_deref()))
         (pager(&ctx, "/me/messages", &[("cases", cases_at.unwrap_or(""))], "orders", orders_at, notices.next_cursor.as_deref()))
         (pager(&ctx, "/me/messages", &[("orders", orders_at.unwrap_or("")), ("cases", cases_at.unwrap_or(""))], "account", account_at, account.next_cursor.as_deref()))
+        p.muted {
+            a #notification-settings href="/me/notifications" { (ctx.t("通知设置", "Notification settings")) }
+            " · "
+            a #sms-unsubscribe href=(unsubscribe_sms) { (ctx.t("退订全部短信通知", "Unsubscribe from all SMS notices")) }
+        }
     };
     Ok(shop_page(&ctx, ctx.t("消息", "Messages"), count, body))
 }
@@ -518,6 +531,7 @@ async fn messages(
 fn account_notice_text(
     ctx: &Ctx,
     notice: &storage::account_notices::AccountNotice,
+    templates: &[crate::app::notifications::Template],
 ) -> (String, String, String) {
     let d = &notice.detail;
     match notice.kind.as_str() {
@@ -587,11 +601,31 @@ fn account_notice_text(
                 format!("/bargain/{}", d["run"].as_str().unwrap_or_default()),
             )
         }
-        _ => (
-            ctx.t("消息", "Message").to_owned(),
-            String::new(),
-            "/me".into(),
-        ),
+        kind => {
+            use crate::app::notifications::EventKind as K;
+            let Some(template) =
+                K::parse(kind).and_then(|k| templates.iter().find(|t| t.kind == k))
+            else {
+                return (
+                    ctx.t("消息", "Message").to_owned(),
+                    String::new(),
+                    "/me".into(),
+                );
+            };
+            let english = ctx.lang == Lang::En;
+            let href = match template.kind {
+                K::BalanceChanged => "/me/balance".to_owned(),
+                _ => match d["order_id"].as_str() {
+                    Some(order) => format!("/orders/{order}"),
+                    None => "/me".to_owned(),
+                },
+            };
+            (
+                template.title(english).to_owned(),
+                template.text(english, d),
+                href,
+            )
+        }
     }
 }
 

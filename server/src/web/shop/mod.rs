@@ -42,6 +42,7 @@ pub mod coupons;
 pub mod distributor;
 pub mod group;
 pub mod member;
+pub mod notifications;
 pub mod orders;
 pub mod perks;
 pub mod poster;
@@ -59,6 +60,7 @@ pub fn router() -> Router<AppState> {
         .merge(after_sales::router())
         .merge(reviews::router())
         .merge(member::router())
+        .merge(notifications::router())
         .merge(coupons::router())
         .merge(scan::router())
         .merge(receipts::router())
