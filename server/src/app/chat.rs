@@ -143,7 +143,7 @@ pub enum ChatEvent {
         /// Its conversation as it is now.
         conversation: ConversationView,
         /// The message.
-        message: MessageView,
+        message: Box<MessageView>,
     },
     /// A conversation moved (handed over, taken, transferred, closed, read by an agent).
     Conversation {
@@ -171,9 +171,12 @@ impl ChatEvent {
 /// and `all` (head office). In-process: one server instance.
 #[derive(Default)]
 pub struct ChatHub {
-    topics: Mutex<HashMap<String, Vec<(u64, mpsc::Sender<Arc<ChatEvent>>)>>>,
+    topics: Mutex<HashMap<String, Vec<Subscriber>>>,
     next_id: AtomicU64,
 }
+
+/// One socket's place in a topic: its subscription id and where its events go.
+type Subscriber = (u64, mpsc::Sender<Arc<ChatEvent>>);
 
 /// A socket's subscription: its events arrive on `events`; dropping it unsubscribes.
 pub struct Subscription {
@@ -682,7 +685,7 @@ pub async fn agent_send(
 fn publish_message(state: &AppState, conversation: &Conversation, message: &Message) {
     state.chat.publish(ChatEvent::Message {
         conversation: ConversationView::from(conversation),
-        message: MessageView::from(message),
+        message: Box::new(MessageView::from(message)),
     });
 }
 

@@ -361,3 +361,28 @@ pub fn chat_labels(ctx: &crate::web::Ctx) -> maud::Markup {
             data-image-failed=(ctx.t("图片上传失败", "The photo could not be uploaded")) {}
     }
 }
+
+/// Keeps a chat photo uploaded as the request body (the media module's checks, re-encoding and
+/// thumbnails, as review photos): `{"name", "url"}`, or the media error (422) keeping nothing.
+pub async fn keep_image(
+    state: &AppState,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let Ok(body) = body else {
+        return AppError::field_code(
+            "image_too_large",
+            "image",
+            "the upload could not be read whole",
+        )
+        .into_response();
+    };
+    match crate::app::media::store_image(state, body).await {
+        Ok(image) => axum::Json(json!({
+            "name": image.full.name,
+            "url": format!("/media/{}", image.full.name),
+        }))
+        .into_response(),
+        Err(err) => err.into_response(),
+    }
+}

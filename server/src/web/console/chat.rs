@@ -304,22 +304,7 @@ async fn upload(
         headers.get("x-csrf-token").and_then(|v| v.to_str().ok()),
     )?;
     chat::require_agent(&staff)?;
-    let Ok(body) = body else {
-        return Ok(AppError::field_code(
-            "image_too_large",
-            "image",
-            "the upload could not be read whole",
-        )
-        .into_response());
-    };
-    Ok(match crate::app::media::store_image(&state, body).await {
-        Ok(image) => Json(serde_json::json!({
-            "name": image.full.name,
-            "url": format!("/media/{}", image.full.name),
-        }))
-        .into_response(),
-        Err(err) => err.into_response(),
-    })
+    Ok(chat_socket::keep_image(&state, body).await)
 }
 
 fn back_to(id: Uuid, error: Option<&str>) -> Response {

@@ -9,7 +9,7 @@ use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Router;
 use maud::html;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -168,20 +168,5 @@ async fn upload(
     if session.as_ref().and_then(|s| s.member_id).is_none() {
         return Ok(AppError::Unauthorized("log in to chat".into()).into_response());
     }
-    let Ok(body) = body else {
-        return Ok(AppError::field_code(
-            "image_too_large",
-            "image",
-            "the upload could not be read whole",
-        )
-        .into_response());
-    };
-    Ok(match crate::app::media::store_image(&state, body).await {
-        Ok(image) => Json(serde_json::json!({
-            "name": image.full.name,
-            "url": format!("/media/{}", image.full.name),
-        }))
-        .into_response(),
-        Err(err) => err.into_response(),
-    })
+    Ok(chat_socket::keep_image(&state, body).await)
 }
