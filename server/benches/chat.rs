@@ -26,8 +26,6 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use retail_server::app::shop_session;
-use retail_server::config::{Secrets, Settings};
-use retail_server::Application;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message as Frame;
@@ -123,29 +121,14 @@ async fn open(url: &str, path: &str, cookie: &str, clock: Shared) -> anyhow::Res
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let database_url = support::fresh_database(&args.backend, dir.path()).await?;
-    let mut settings = Settings {
-        listen: "127.0.0.1:0".parse()?,
-        database_url,
-        data_dir: dir.path().to_path_buf(),
-        secrets: Secrets::generate(),
-        demo: true,
-        ..Settings::default()
-    };
-    settings.mqtt.enabled = false;
+    let (_dir, mut settings) = support::bench_settings(&args.backend).await?;
     // Agents work around the clock in the bench; members may send as fast as the rate asks.
     settings.chat.opens = "00:00".into();
     settings.chat.closes = "24:00".into();
     settings.chat.messages_per_second = 1_000;
     settings.chat.burst = 1_000;
-    let app = Application::build(settings).await?;
-    let url = format!("http://{}", app.local_addr());
-    let state = app.state().clone();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until(async move {
-        let _ = stop_rx.await;
-    }));
+    let server = support::start(settings).await?;
+    let (url, state) = (server.url.clone(), server.state.clone());
     let client = reqwest::Client::new();
     let admin = support::login(&client, &url).await?;
     let clock: Shared = Arc::default();
@@ -246,7 +229,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
     );
     drop(members);
     drop(agents);
-    let _ = stop_tx.send(());
-    let _ = server.await;
+    server.stop().await;
     Ok(())
 }

@@ -20,8 +20,6 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use retail_server::config::{Secrets, Settings};
-use retail_server::Application;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -85,26 +83,11 @@ fn batch(device: Uuid, n: usize) -> String {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let database_url = support::fresh_database(&args.backend, dir.path()).await?;
-    let mut settings = Settings {
-        listen: "127.0.0.1:0".parse()?,
-        database_url,
-        data_dir: dir.path().to_path_buf(),
-        secrets: Secrets::generate(),
-        demo: true,
-        ..Settings::default()
-    };
-    settings.mqtt.enabled = false;
+    let (_dir, mut settings) = support::bench_settings(&args.backend).await?;
     // Every bench client posts from 127.0.0.1: lift the per-address limit for the run.
     settings.events.batches_per_minute_per_address = u32::MAX / 2;
-    let app = Application::build(settings).await?;
-    let url = format!("http://{}", app.local_addr());
-    let state = app.state().clone();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until(async move {
-        let _ = stop_rx.await;
-    }));
+    let server = support::start(settings).await?;
+    let (url, state) = (server.url.clone(), server.state.clone());
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.clients * 2)
         .build()?;
@@ -185,7 +168,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
         stored == accepted as i64,
         "counted {stored} page views, accepted {accepted}"
     );
-    let _ = stop_tx.send(());
-    let _ = server.await;
+    server.stop().await;
     Ok(())
 }

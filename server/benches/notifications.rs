@@ -25,9 +25,7 @@ mod support;
 use std::time::Instant;
 
 use retail_server::app::notifications::{self, Channel, EventKind};
-use retail_server::config::{Secrets, Settings};
 use retail_server::storage;
-use retail_server::Application;
 use retail_testkit::sms::FakeAliyunSms;
 use retail_testkit::wechat_subscribe::FakeWechatSubscribe;
 use uuid::Uuid;
@@ -69,17 +67,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let database_url = support::fresh_database(&args.backend, dir.path()).await?;
-    let mut settings = Settings {
-        listen: "127.0.0.1:0".parse()?,
-        database_url,
-        data_dir: dir.path().to_path_buf(),
-        secrets: Secrets::generate(),
-        demo: true,
-        ..Settings::default()
-    };
-    settings.mqtt.enabled = false;
+    let (_dir, mut settings) = support::bench_settings(&args.backend).await?;
     FakeAliyunSms::configure_keeping_demo(&mut settings);
     FakeWechatSubscribe::configure(&mut settings);
     // The bench delivers; the server's own sweep stays out of the way.
@@ -87,12 +75,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     settings.notifications.batch = 500;
     settings.notifications.concurrency = 64;
     let sms_endpoint = settings.sms.endpoint.clone();
-    let app = Application::build(settings).await?;
-    let state = app.state().clone();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until(async move {
-        let _ = stop_rx.await;
-    }));
+    let server = support::start(settings).await?;
+    let state = server.state.clone();
     let wx = FakeWechatSubscribe::of_base(&state.settings.notifications.wechat.api_base_url);
     let sms = FakeAliyunSms::of_endpoint(&sms_endpoint);
 
@@ -197,7 +181,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
         sms.refused().is_empty() && wx.refused().is_empty(),
         "refusals"
     );
-    let _ = stop_tx.send(());
-    let _ = server.await;
+    server.stop().await;
     Ok(())
 }

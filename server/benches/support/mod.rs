@@ -1,5 +1,5 @@
-//! What the server's bench binaries share: a fresh database for a run, the demo
-//! administrator's log-in, and photo-like JPEGs to upload.
+//! What the server's bench binaries share: a fresh database for a run, a server started on it
+//! in the bench's process, the demo administrator's log-in, and photo-like JPEGs to upload.
 
 #![allow(dead_code)]
 
@@ -26,6 +26,61 @@ pub async fn fresh_database(backend: &str, dir: &std::path::Path) -> anyhow::Res
             ))
         }
         other => anyhow::bail!("unknown backend {other}"),
+    }
+}
+
+/// Settings for a bench's server on `backend`: a fresh database in (or named after) the
+/// returned folder, which must live as long as the server; an ephemeral port, the demo chain,
+/// the store bus off.
+pub async fn bench_settings(
+    backend: &str,
+) -> anyhow::Result<(tempfile::TempDir, retail_server::config::Settings)> {
+    let dir = tempfile::tempdir()?;
+    let database_url = fresh_database(backend, dir.path()).await?;
+    let mut settings = retail_server::config::Settings {
+        listen: "127.0.0.1:0".parse()?,
+        database_url,
+        data_dir: dir.path().to_path_buf(),
+        secrets: retail_server::config::Secrets::generate(),
+        demo: true,
+        ..retail_server::config::Settings::default()
+    };
+    settings.mqtt.enabled = false;
+    Ok((dir, settings))
+}
+
+/// A server running in the bench's process.
+pub struct Running {
+    /// Its base URL, `http://127.0.0.1:…`.
+    pub url: String,
+    /// Its shared state (store, hub, settings).
+    pub state: retail_server::app::AppState,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// Starts the server with `settings` on an ephemeral port.
+pub async fn start(settings: retail_server::config::Settings) -> anyhow::Result<Running> {
+    let app = retail_server::Application::build(settings).await?;
+    let url = format!("http://{}", app.local_addr());
+    let state = app.state().clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
+    Ok(Running {
+        url,
+        state,
+        stop,
+        task,
+    })
+}
+
+impl Running {
+    /// Stops the server and waits for it.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
     }
 }
 
