@@ -3,7 +3,7 @@
 //! same transaction as the events they count (the console reads only those). The schema is
 //! `docs/EVENTS.md`; what an event may hold is checked by [`crate::app::events`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -53,62 +53,125 @@ pub struct Inserted {
     pub duplicates: usize,
 }
 
+/// Most events in one `INSERT` statement ([`PARAMS_PER_EVENT`] parameters each, well under SQLite's and
+/// PostgreSQL's limits on bound parameters).
+const ROWS_PER_STATEMENT: usize = 250;
+
+/// Bound parameters per event row of the `INSERT`.
+const PARAMS_PER_EVENT: usize = 14;
+
 /// Stores `events` in one transaction, each once by its event id (a resend changes nothing),
 /// and adds the stored ones to the daily counts (by their `day`) in the same
 /// transaction. The member is kept only when they have not opted out of personalisation.
+///
+/// One multi-row `INSERT … ON CONFLICT DO NOTHING RETURNING event_id` per
+/// [`ROWS_PER_STATEMENT`] events and one upsert of the counts, so a batch costs a few round
+/// trips whatever its size. When an id comes twice in `events`, the first is the one stored.
 pub async fn insert(store: &Store, events: &[NewEvent]) -> AppResult<Inserted> {
     let mut done = Inserted::default();
     if events.is_empty() {
         return Ok(done);
     }
     let now = now_ms();
-    let mut counts: BTreeMap<(i64, &str, &str), i64> = BTreeMap::new();
     let mut tx = store.begin().await?;
-    for e in events {
-        let stored = sqlx::query(
+    let mut stored_ids: HashSet<String> = HashSet::with_capacity(events.len());
+    for chunk in events.chunks(ROWS_PER_STATEMENT) {
+        let mut sql = String::with_capacity(200 + chunk.len() * 260);
+        sql.push_str(
             "INSERT INTO events (event_id, name, source, schema_version, occurred_at, received_at, \
-             device_id, member_id, store_id, channel, page, props) VALUES ($1, $2, $3, $4, $5, $6, $7, \
-             (SELECT m.id FROM members m WHERE m.personalisation_opt_out = 0 AND m.id = \
-              COALESCE($8, (SELECT o.member_id FROM orders o WHERE o.id = $9))), \
-             COALESCE($10, (SELECT o.location_id FROM orders o WHERE o.id = $9)), $11, $12, $13) \
-             ON CONFLICT (event_id) DO NOTHING",
-        )
-        .bind(&e.event_id)
-        .bind(&e.name)
-        .bind(e.source)
-        .bind(e.schema_version)
-        .bind(e.occurred_at)
-        .bind(now)
-        .bind(e.device_id.as_deref())
-        .bind(e.member_id.map(|m| m.to_string()))
-        .bind(e.order_id.map(|o| o.to_string()))
-        .bind(e.store_id.as_deref())
-        .bind(&e.channel)
-        .bind(e.page.as_deref())
-        .bind(&e.props)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if stored == 1 {
-            done.stored += 1;
-            *counts
-                .entry((e.day, e.name.as_str(), e.channel.as_str()))
-                .or_insert(0) += 1;
+             device_id, member_id, store_id, channel, page, props) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            let p: Vec<String> = (1..=PARAMS_PER_EVENT)
+                .map(|k| format!("${}", i * PARAMS_PER_EVENT + k))
+                .collect();
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!(
+                "({}, {}, {}, {}, {}, {}, {}, \
+                 (SELECT m.id FROM members m WHERE m.personalisation_opt_out = 0 AND m.id = \
+                  COALESCE({}, (SELECT o.member_id FROM orders o WHERE o.id = {}))), \
+                 COALESCE({}, (SELECT o.location_id FROM orders o WHERE o.id = {})), {}, {}, {})",
+                p[0],
+                p[1],
+                p[2],
+                p[3],
+                p[4],
+                p[5],
+                p[6],
+                p[7],
+                p[8],
+                p[9],
+                p[10],
+                p[11],
+                p[12],
+                p[13],
+            ));
+        }
+        sql.push_str(" ON CONFLICT (event_id) DO NOTHING RETURNING event_id");
+        let mut query = sqlx::query(&sql);
+        for e in chunk {
+            let order = e.order_id.map(|o| o.to_string());
+            query = query
+                .bind(&e.event_id)
+                .bind(&e.name)
+                .bind(e.source)
+                .bind(e.schema_version)
+                .bind(e.occurred_at)
+                .bind(now)
+                .bind(e.device_id.as_deref())
+                .bind(e.member_id.map(|m| m.to_string()))
+                .bind(order.clone())
+                .bind(e.store_id.as_deref())
+                .bind(order)
+                .bind(&e.channel)
+                .bind(e.page.as_deref())
+                .bind(&e.props);
+        }
+        for row in query.fetch_all(&mut *tx).await? {
+            stored_ids.insert(col::<String>(&row, "event_id")?);
+        }
+    }
+    // The events stored now, in batch order: the first of each id that came back.
+    let mut stored: Vec<&NewEvent> = Vec::with_capacity(stored_ids.len());
+    for e in events {
+        if stored_ids.remove(&e.event_id) {
+            stored.push(e);
         } else {
             done.duplicates += 1;
         }
     }
-    for ((day, name, channel), n) in counts {
-        sqlx::query(
-            "INSERT INTO event_days (day, name, channel, events) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (day, name, channel) DO UPDATE SET events = event_days.events + excluded.events",
-        )
-        .bind(day)
-        .bind(name)
-        .bind(channel)
-        .bind(n)
-        .execute(&mut *tx)
-        .await?;
+    done.stored = stored.len();
+    let mut counts: BTreeMap<(i64, &str, &str), i64> = BTreeMap::new();
+    for e in &stored {
+        *counts
+            .entry((e.day, e.name.as_str(), e.channel.as_str()))
+            .or_insert(0) += 1;
+    }
+    let counts: Vec<_> = counts.into_iter().collect();
+    for chunk in counts.chunks(ROWS_PER_STATEMENT) {
+        let mut sql = String::from("INSERT INTO event_days (day, name, channel, events) VALUES ");
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!(
+                "(${}, ${}, ${}, ${})",
+                i * 4 + 1,
+                i * 4 + 2,
+                i * 4 + 3,
+                i * 4 + 4
+            ));
+        }
+        sql.push_str(
+            " ON CONFLICT (day, name, channel) DO UPDATE SET events = event_days.events + excluded.events",
+        );
+        let mut query = sqlx::query(&sql);
+        for ((day, name, channel), n) in chunk {
+            query = query.bind(*day).bind(*name).bind(*channel).bind(*n);
+        }
+        query.execute(&mut *tx).await?;
     }
     tx.commit().await?;
     Ok(done)
