@@ -85,6 +85,9 @@ pub struct Settings {
     /// Event tracking (埋点): how long raw events are kept, how often a client may send them.
     #[serde(default)]
     pub events: EventSettings,
+    /// Sales analytics: how often the sales rollup runs.
+    #[serde(default)]
+    pub sales_report: SalesReportSettings,
     /// Bargains (砍价): how many helps a member gives a day.
     #[serde(default)]
     pub bargains: BargainSettings,
@@ -407,6 +410,28 @@ impl Default for EventSettings {
         Self {
             retention_days: 90,
             batches_per_minute_per_address: 120,
+        }
+    }
+}
+
+/// Sales analytics (issue 19): the rollup job that keeps the daily sales
+/// (`app::sales_report::run_rollup`).
+///
+/// ```toml
+/// [sales_report]
+/// rollup_interval_millis = 10000
+/// ```
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SalesReportSettings {
+    /// How often the sweeper adds the new sales to the rollup (ms, at least the sweep interval).
+    pub rollup_interval_millis: u64,
+}
+
+impl Default for SalesReportSettings {
+    fn default() -> Self {
+        Self {
+            rollup_interval_millis: 10_000,
         }
     }
 }
@@ -1277,6 +1302,7 @@ impl Default for Settings {
             tls: TlsSettings::default(),
             delivery: DeliverySettings::default(),
             events: EventSettings::default(),
+            sales_report: SalesReportSettings::default(),
             bargains: BargainSettings::default(),
             distribution: DistributionSettings::default(),
             chat: ChatSettings::default(),

@@ -50,6 +50,7 @@ pub mod recharges;
 pub mod reconciliation;
 pub mod refunds;
 pub mod reviews;
+pub mod sales_report;
 pub mod search;
 pub mod search_words;
 pub mod service_bot;

@@ -11,7 +11,9 @@
 //! deciding commission a crash kept from being decided after a payment
 //! ([`super::distribution::catch_up`], every minute),
 //! deleting raw tracked events past `events.retention_days` ([`super::events::sweep`], hourly) and writing the server's events
-//! recorded since the last sweep ([`super::events::flush`]), and adding up the shop's
+//! recorded since the last sweep ([`super::events::flush`]), adding the new sales to the sales
+//! rollup ([`super::sales_report::run_rollup`], every `sales_report.rollup_interval_millis`),
+//! and adding up the shop's
 //! searches for the hot words ([`super::search_words::flush`]);
 //! in a loop of its own the SQLite WAL checkpoint, kept off the writer's commit path
 //! ([`run_checkpoints`]); and in a loop of their own
@@ -35,6 +37,9 @@ pub async fn run(state: AppState, cancel: CancellationToken) {
     let mut last_birthdays = 0_i64;
     let mut last_events_sweep = 0_i64;
     let mut last_commission_release = 0_i64;
+    let mut last_sales_rollup = 0_i64;
+    let rollup_every =
+        i64::try_from(state.settings.sales_report.rollup_interval_millis).unwrap_or(i64::MAX);
     loop {
         if let Err(err) = cancel_overdue(&state).await {
             tracing::warn!(error = %err, "sweeping unpaid orders failed; will retry");
@@ -106,6 +111,16 @@ pub async fn run(state: AppState, cancel: CancellationToken) {
         }
         if let Err(err) = super::events::flush(&state).await {
             tracing::warn!(error = %err, "writing server events failed; will retry");
+        }
+        if now - last_sales_rollup >= rollup_every {
+            match super::sales_report::run_rollup(&state).await {
+                Ok(r) if r.orders + r.refunds > 0 => {
+                    tracing::debug!(orders = r.orders, refunds = r.refunds, "sales rolled up")
+                }
+                Ok(_) => {}
+                Err(err) => tracing::warn!(error = %err, "rolling up sales failed; will retry"),
+            }
+            last_sales_rollup = now;
         }
         if last_search_flush.elapsed() >= super::search_words::FLUSH_EVERY {
             if let Err(err) = super::search_words::flush(&state).await {

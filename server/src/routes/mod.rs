@@ -13,6 +13,7 @@ use crate::app::AppState;
 use crate::error::AppError;
 
 pub mod after_sales;
+pub mod analytics_sales;
 pub mod audit;
 pub mod auth;
 pub mod bargains;
@@ -255,6 +256,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(member_perks::router())
         .merge(notifications::router())
         .merge(events::router())
+        .merge(analytics_sales::router())
         .merge(group_buys::router())
         .merge(points_mall::router())
         .merge(bargains::router())

@@ -54,6 +54,7 @@ pub mod reconciliation;
 pub mod refunds;
 pub mod reviews;
 pub mod sales;
+pub mod sales_report;
 pub mod search_words;
 pub mod shares;
 pub mod staff;
@@ -291,6 +292,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         48,
         "customer-service chat",
         include_str!("../../../migrations/0048_chat.sql"),
+    ),
+    (
+        49,
+        "sales rollup",
+        include_str!("../../../migrations/0049_sales_rollup.sql"),
     ),
 ];
 

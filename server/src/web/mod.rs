@@ -46,6 +46,7 @@ use crate::storage;
 
 pub(crate) mod after_sale_text;
 mod assets;
+pub mod charts;
 pub mod chat_socket;
 pub mod console;
 mod coupon_text;
@@ -852,6 +853,8 @@ pub fn console_page(ctx: &Ctx, staff: &StaffActor, title: &str, body: Markup) ->
                             @if !head_office { a href="/console/payments/approvals" { (t("退款审批", "Refund approvals")) } }
                             a href="/console/after-sales" { (t("售后", "After-sales")) }
                             a href="/console/chat" { (t("在线客服", "Customer service")) }
+                            a href="/console/analytics/sales" { (t("销售分析", "Sales analytics")) }
+                            a href="/console/analytics/stores" { (t("门店对比", "Store comparison")) }
                         }
                         @if head_office {
                             a href="/console/catalog" { (t("商品", "Catalog")) }

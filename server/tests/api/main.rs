@@ -48,6 +48,7 @@ mod refund_approvals;
 mod reviews;
 mod safety;
 mod sales;
+mod sales_report;
 mod search_words;
 mod service_bot;
 mod shelf;

@@ -62,6 +62,7 @@ pub mod points_mall;
 pub mod promotions;
 pub mod recharges;
 pub mod reviews;
+pub mod sales_analytics;
 pub mod search_words;
 pub mod staff;
 pub mod stock;
@@ -96,6 +97,7 @@ pub fn router() -> Router<AppState> {
         .merge(distribution::router())
         .merge(reviews::router())
         .merge(analytics::router())
+        .merge(sales_analytics::router())
         .merge(chat::router())
 }
 

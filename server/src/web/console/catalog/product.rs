@@ -48,6 +48,7 @@ pub fn router() -> Router<AppState> {
             post(change_image),
         )
         .route("/console/catalog/skus/{id}/price", post(sku_price))
+        .route("/console/catalog/skus/{id}/cost", post(sku_cost))
         .route("/console/catalog/skus/{id}/store-price", post(store_price))
         .route("/console/catalog/skus/{id}/status", post(sku_status))
         .route("/console/catalog/skus/{id}/barcodes", post(add_barcode))
@@ -81,6 +82,7 @@ async fn product_view(
     let categories = storage::catalog::categories(&state.store).await?;
     let images = storage::product_images::list(&state.store, id).await?;
     let off_at = storage::catalog::store_shelf_off(&state.store, id).await?;
+    let costs = storage::sales_report::product_costs(&state.store, &id.to_string()).await?;
     let on = |s: &str| s == "on_shelf";
     let body = html! {
         @if done { div.notice.ok role="status" { (ctx.t("已保存并记入审计日志。", "Saved and recorded in the audit log.")) } }
@@ -124,6 +126,14 @@ async fn product_view(
                     button.btn.secondary type="submit" { (ctx.t("保存", "Save")) }
                 }
                 @if let Some(e) = errors.get(&format!("price-{}", s.id)) { p.field-error role="alert" { (e) } }
+                form.row.sku-cost method="post" action={ "/console/catalog/skus/" (s.id) "/cost" } {
+                    (ctx.csrf_field())
+                    label { (ctx.t("成本价（元，空=未知）", "Cost (yuan, empty = unknown)")) " "
+                        input.qty style="width:90px!important" name="cost"
+                            value=(costs.get(&s.id.to_string()).map(|c| Money::from_fen(*c).to_string()).unwrap_or_default()); }
+                    button.btn.secondary type="submit" { (ctx.t("保存成本", "Save cost")) }
+                }
+                @if let Some(e) = errors.get(&format!("cost-{}", s.id)) { p.field-error role="alert" { (e) } }
                 div.muted { (ctx.t("门店价：", "Store prices: "))
                     @if s.store_prices.is_empty() { (ctx.t("无", "none")) }
                     @for sp in &s.store_prices { (sp.location_id) " " (yuan(sp.price.fen())) "　" } }
@@ -524,6 +534,39 @@ async fn sku_price(
         }
         (Err(e), _) | (_, Err(e)) => {
             let errors = SkuErrors::from([(format!("price-{id}"), e)]);
+            product_view(&state, &ctx, &staff, product, &errors, false).await
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct CostForm {
+    cost: Option<String>,
+}
+
+/// Sets a SKU's cost (for the sales dashboards' margin); empty clears it.
+async fn sku_cost(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Staff(staff): Staff,
+    Path(id): Path<Uuid>,
+    Form(f): Form<CostForm>,
+) -> WebResult<Response> {
+    staff.require(&[Role::HeadOfficeAdmin])?;
+    let product = product_of_sku(&state, id).await?;
+    let cost = match f.cost.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(c) => typed_price(&ctx, c).map(Some),
+    };
+    match cost {
+        Ok(cost) => {
+            crate::app::sales_report::set_cost(&state, &staff, id, cost).await?;
+            Ok(redirect(&format!(
+                "/console/catalog/products/{product}?done=1"
+            )))
+        }
+        Err(e) => {
+            let errors = SkuErrors::from([(format!("cost-{id}"), e)]);
             product_view(&state, &ctx, &staff, product, &errors, false).await
         }
     }
