@@ -52,6 +52,7 @@ pub mod refunds;
 pub mod reviews;
 pub mod search;
 pub mod search_words;
+pub mod segments;
 pub mod service_bot;
 pub mod shares;
 pub mod shop_session;

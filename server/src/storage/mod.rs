@@ -55,6 +55,7 @@ pub mod refunds;
 pub mod reviews;
 pub mod sales;
 pub mod search_words;
+pub mod segments;
 pub mod shares;
 pub mod staff;
 pub mod stock;
@@ -291,6 +292,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         48,
         "customer-service chat",
         include_str!("../../../migrations/0048_chat.sql"),
+    ),
+    (
+        52,
+        "member tags and segments",
+        include_str!("../../../migrations/0052_segments.sql"),
     ),
 ];
 

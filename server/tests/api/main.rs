@@ -49,6 +49,7 @@ mod reviews;
 mod safety;
 mod sales;
 mod search_words;
+mod segments;
 mod service_bot;
 mod shelf;
 mod sms;
