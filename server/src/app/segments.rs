@@ -458,6 +458,7 @@ pub async fn issue_coupon_to_segment(
     action_id: Uuid,
     template: Uuid,
 ) -> AppResult<ActionReport> {
+    head_office(staff)?;
     super::coupons::find_template(state, template).await?;
     act(
         state,
