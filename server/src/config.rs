@@ -105,6 +105,70 @@ pub struct Settings {
     /// WeChat mini-program whose subscribe messages are sent.
     #[serde(default)]
     pub notifications: NotificationSettings,
+    /// Member tags and segments: how often RFM and the rule tags are computed, the rules'
+    /// thresholds.
+    #[serde(default)]
+    pub segments: SegmentSettings,
+}
+
+/// Member tags and segments (issue 19, `app::segments`): every `every_secs` (0: never; the
+/// first run at start) the job computes every member's RFM scores and rule tags from the paid
+/// orders of all channels, `batch` members per transaction. Scores are fixed thresholds: R is 5
+/// when the last purchase is at most `recency_days[0]` days ago, 4 at most `recency_days[1]`, …,
+/// 1 beyond `recency_days[3]`; F and M are 1 below `frequency[0]` / `monetary_fen[0]`, 2 from
+/// it, …, 5 from the fourth. Tags: `new` (first purchase within `new_days`), `lapsed_60` (no
+/// purchase for `lapsed_days`), `bargain_hunter` and `pickup_first` (more than half of at least
+/// `habit_min_orders` orders), `high_value` (M score at least `high_value_m_score`).
+///
+/// ```toml
+/// [segments]
+/// every_secs = 3600
+/// batch = 500
+/// new_days = 30
+/// lapsed_days = 60
+/// habit_min_orders = 2
+/// high_value_m_score = 5
+/// recency_days = [7, 14, 30, 60]
+/// frequency = [2, 4, 8, 16]
+/// monetary_fen = [10000, 50000, 100000, 300000]
+/// ```
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SegmentSettings {
+    /// Seconds between runs (0: this server never runs the job).
+    pub every_secs: u64,
+    /// Members per transaction.
+    pub batch: u32,
+    /// `new`: the first purchase at most this many days ago.
+    pub new_days: i64,
+    /// `lapsed_60`: no purchase for more than this many days.
+    pub lapsed_days: i64,
+    /// `bargain_hunter`, `pickup_first`: the fewest orders (online orders) that show a habit.
+    pub habit_min_orders: i64,
+    /// `high_value`: the lowest M score.
+    pub high_value_m_score: i64,
+    /// R score thresholds (days since the last purchase, ascending): 5, 4, 3, 2 at or under.
+    pub recency_days: [i64; 4],
+    /// F score thresholds (paid orders, ascending): 2, 3, 4, 5 from.
+    pub frequency: [i64; 4],
+    /// M score thresholds (fen spent, ascending): 2, 3, 4, 5 from.
+    pub monetary_fen: [i64; 4],
+}
+
+impl Default for SegmentSettings {
+    fn default() -> Self {
+        Self {
+            every_secs: 3600,
+            batch: 500,
+            new_days: 30,
+            lapsed_days: 60,
+            habit_min_orders: 2,
+            high_value_m_score: 5,
+            recency_days: [7, 14, 30, 60],
+            frequency: [2, 4, 8, 16],
+            monetary_fen: [10_000, 50_000, 100_000, 300_000],
+        }
+    }
 }
 
 /// Customer-service chat (issue 18, `app::chat`): a queue without hours of its own set in the
@@ -1308,6 +1372,7 @@ impl Default for Settings {
             chat: ChatSettings::default(),
             service_bot: ServiceBotSettings::default(),
             notifications: NotificationSettings::default(),
+            segments: SegmentSettings::default(),
         }
     }
 }

@@ -274,6 +274,7 @@ impl Application {
         let payment_sweeper =
             tokio::spawn(app::sweeper::run_payments(state.clone(), cancel.clone()));
         let notifications = tokio::spawn(app::notifications::run(state.clone(), cancel.clone()));
+        let segments = tokio::spawn(app::segments::run(state.clone(), cancel.clone()));
         let reconciliation = tokio::spawn(app::reconciliation::run(state.clone(), cancel.clone()));
         let checkpoints =
             tokio::spawn(app::sweeper::run_checkpoints(state.clone(), cancel.clone()));
@@ -316,6 +317,7 @@ impl Application {
         let _ = sweeper.await;
         let _ = payment_sweeper.await;
         let _ = notifications.await;
+        let _ = segments.await;
         let _ = reconciliation.await;
         let _ = checkpoints.await;
         state.intake.close().await;

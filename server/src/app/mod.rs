@@ -53,6 +53,7 @@ pub mod reviews;
 pub mod sales_report;
 pub mod search;
 pub mod search_words;
+pub mod segments;
 pub mod service_bot;
 pub mod shares;
 pub mod shop_session;

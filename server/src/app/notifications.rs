@@ -171,6 +171,7 @@ pub fn default_template(kind: EventKind) -> Template {
             "客服回复了您的咨询，点击查看。",
             "Customer service replied to you: tap to read it.",
         ),
+        K::Campaign => ("会员专享", "For our members", "{text_zh}", "{text_en}"),
     };
     let page = if about_an_order(kind) {
         "pages/order/detail?id={order_id}"
@@ -199,6 +200,7 @@ fn about_an_order(kind: EventKind) -> bool {
             | EventKind::PointsExpiring
             | EventKind::BalanceChanged
             | EventKind::ChatReply
+            | EventKind::Campaign
     )
 }
 

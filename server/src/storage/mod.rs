@@ -56,6 +56,7 @@ pub mod reviews;
 pub mod sales;
 pub mod sales_report;
 pub mod search_words;
+pub mod segments;
 pub mod shares;
 pub mod staff;
 pub mod stock;
@@ -297,6 +298,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         49,
         "sales rollup",
         include_str!("../../../migrations/0049_sales_rollup.sql"),
+    ),
+    (
+        52,
+        "member tags and segments",
+        include_str!("../../../migrations/0052_segments.sql"),
     ),
 ];
 

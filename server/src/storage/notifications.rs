@@ -52,11 +52,13 @@ pub enum EventKind {
     BalanceChanged,
     /// Customer service replied while the shopper was away.
     ChatReply,
+    /// Head office's message to a segment of members (`app::segments::notify_segment`).
+    Campaign,
 }
 
 impl EventKind {
     /// Every kind, in the order the console and the preferences page list them.
-    pub const ALL: [EventKind; 16] = [
+    pub const ALL: [EventKind; 17] = [
         Self::OrderPaid,
         Self::ReadyForPickup,
         Self::PickupReminder,
@@ -73,6 +75,7 @@ impl EventKind {
         Self::PointsExpiring,
         Self::BalanceChanged,
         Self::ChatReply,
+        Self::Campaign,
     ];
 
     /// The stored name.
@@ -94,6 +97,7 @@ impl EventKind {
             Self::PointsExpiring => "points_expiring",
             Self::BalanceChanged => "balance_changed",
             Self::ChatReply => "chat_reply",
+            Self::Campaign => "campaign",
         }
     }
 

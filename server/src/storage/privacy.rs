@@ -399,6 +399,13 @@ pub async fn anonymise(
         .bind(&id)
         .execute(&mut **tx)
         .await?;
+    // Their profile (RFM scores and tags) goes; the segments job never scores them again.
+    for table in ["member_tags", "member_rfm"] {
+        sqlx::query(&format!("DELETE FROM {table} WHERE member_id = $1"))
+            .bind(&id)
+            .execute(&mut **tx)
+            .await?;
+    }
     // Their tracked events stay, anonymous.
     sqlx::query("UPDATE events SET member_id = NULL WHERE member_id = $1")
         .bind(&id)

@@ -50,6 +50,7 @@ mod safety;
 mod sales;
 mod sales_report;
 mod search_words;
+mod segments;
 mod service_bot;
 mod shelf;
 mod sms;

@@ -1,7 +1,8 @@
 //! The console's members (head office and store managers): look a member up by phone (a posted
 //! form: phone numbers stay out of URLs, history and access logs), a
 //! member's page with points and balance ledgers, and adjusting points by hand (with a reason,
-//! recorded in the audit log).
+//! recorded in the audit log). A member's page also shows their tags and RFM scores
+//! (`app::segments::profile`).
 
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
@@ -124,6 +125,7 @@ async fn member_view(
     let (points_at, balance_at) = (params.points.as_deref(), params.balance.as_deref());
     let points = storage::members::points_page(&state.store, id, points_at, PAGE_SIZE).await?;
     let balance = storage::members::balance_page(&state.store, id, balance_at, PAGE_SIZE).await?;
+    let (rfm, tags) = crate::app::segments::profile(state, id).await?;
     let path = format!("/console/members/{id}");
     let done = params.done.is_some();
     let adjust_id = form
@@ -141,6 +143,19 @@ async fn member_view(
                 div.kpi { span.muted { (ctx.t("积分", "Points")) } b #member-points { (m.points) } }
             }
             div.kpi { span.muted { (ctx.t("余额", "Balance")) } b { (yuan(m.balance.fen())) } }
+        }
+        div.card #member-profile {
+            b { (ctx.t("标签与 RFM", "Tags and RFM")) }
+            @if let Some(r) = &rfm {
+                p #member-rfm {
+                    "R " (r.r_score) " · F " (r.f_score) " · M " (r.m_score) " — "
+                    (ctx.t("距上次购买 ", "last purchase ")) (r.recency_days) (ctx.t(" 天，", " days ago, "))
+                    (r.frequency) (ctx.t(" 单，", " orders, ")) (yuan(r.monetary_fen))
+                }
+            } @else {
+                p.muted #member-rfm { (ctx.t("暂无已付款订单", "No paid orders yet")) }
+            }
+            p #member-tags { @for t in &tags { span.tag data-tag=(t.tag) { code { (t.tag) } } " " } }
         }
         form.card method="post" action={ "/console/members/" (m.id) "/points" } {
             b { (ctx.t("手动调整积分", "Adjust points")) }

@@ -12,7 +12,8 @@
 //! packages members buy stored value with) and [`after_sales`] (the shoppers' after-sale
 //! requests reviewed; ratings, reasons and rules for head office) and [`reviews`] (head office's
 //! moderation of the shoppers' reviews with photos, merchant replies, the review rules) and
-//! [`distribution`] (分销: applications, commission rates, withdrawals, the report).
+//! [`distribution`] (分销: applications, commission rates, withdrawals, the report) and
+//! [`segments`] (member tags, RFM and segments; coupons and notifications to a segment).
 //!
 //! This module holds the log-in and log-out pages and what the areas share: the store a staff
 //! member's pages are limited to (`scope`, `pick_location`), CSV downloads (`csv_bytes`,
@@ -64,6 +65,7 @@ pub mod recharges;
 pub mod reviews;
 pub mod sales_analytics;
 pub mod search_words;
+pub mod segments;
 pub mod staff;
 pub mod stock;
 
@@ -88,6 +90,7 @@ pub fn router() -> Router<AppState> {
         .merge(recharges::router())
         .merge(after_sales::router())
         .merge(search_words::router())
+        .merge(segments::router())
         .merge(faq::router())
         .merge(notifications::router())
         .merge(member_perks::router())
