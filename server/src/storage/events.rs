@@ -64,6 +64,7 @@ pub async fn insert(store: &Store, events: &[NewEvent]) -> AppResult<Inserted> {
     let now = now_ms();
     let mut counts: BTreeMap<(i64, &str, &str), i64> = BTreeMap::new();
     let mut tx = store.begin().await?;
+    let mut stored_now: Vec<&NewEvent> = Vec::new();
     for e in events {
         let stored = sqlx::query(
             "INSERT INTO events (event_id, name, source, schema_version, occurred_at, received_at, \
@@ -90,6 +91,7 @@ pub async fn insert(store: &Store, events: &[NewEvent]) -> AppResult<Inserted> {
         .await?
         .rows_affected();
         if stored == 1 {
+            stored_now.push(e);
             done.stored += 1;
             *counts
                 .entry((e.day, e.name.as_str(), e.channel.as_str()))
@@ -110,6 +112,7 @@ pub async fn insert(store: &Store, events: &[NewEvent]) -> AppResult<Inserted> {
         .execute(&mut *tx)
         .await?;
     }
+    super::growth::count(&mut tx, &stored_now).await?;
     tx.commit().await?;
     Ok(done)
 }

@@ -34,6 +34,7 @@ pub mod edge;
 pub mod events;
 pub mod faq;
 pub mod group_buys;
+pub mod growth;
 pub mod lane_payments;
 pub mod locations;
 pub mod media;
@@ -291,6 +292,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         48,
         "customer-service chat",
         include_str!("../../../migrations/0048_chat.sql"),
+    ),
+    (
+        50,
+        "growth analytics rollups",
+        include_str!("../../../migrations/0050_growth_rollups.sql"),
     ),
 ];
 
