@@ -437,14 +437,18 @@ async fn paid_on(app: &TestApp, order: &str, day: i64) -> usize {
 }
 
 async fn retention_cohorts_are_exact(app: TestApp) {
-    use crate::sales::{member, push, register_lane, sale, sku_ids};
+    use crate::sales::{push, register_lane, sale, sku_ids};
     use retail_server::storage::growth::{week_of, week_start};
     let admin = app.login("admin").await;
     let (_, lane) = register_lane(&app, &admin, "SH001", "Lane cohorts").await;
     let skus = sku_ids(&app, &admin, 1).await;
     let mut members = Vec::new();
     for phone in ["13800260001", "13800260002", "13800260003"] {
-        members.push(member(&app, &admin, phone).await.0);
+        members.push(
+            crate::pricing::register_member(&app, &admin, phone)
+                .await
+                .to_string(),
+        );
     }
     // Six lane sales: m1 ×3, m2 ×2, m3 ×1 (each also a `lane_sale` event of this week).
     let owners = [0, 0, 0, 1, 1, 2];
