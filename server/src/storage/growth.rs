@@ -497,6 +497,22 @@ async fn campaigns_add(tx: &mut Tx, day: i64, order: Uuid, paid: &PaidOrder) -> 
     Ok(())
 }
 
+/// Forgets a member whose account is deleted: their first and active weeks and their
+/// member-keyed funnel steps (the counts and cohort cells stay, anonymous).
+pub async fn forget_member(tx: &mut Tx, member: &str) -> AppResult<()> {
+    for sql in [
+        "DELETE FROM member_first_week WHERE member_id = $1",
+        "DELETE FROM member_active_weeks WHERE member_id = $1",
+    ] {
+        sqlx::query(sql).bind(member).execute(&mut **tx).await?;
+    }
+    sqlx::query("DELETE FROM funnel_seen WHERE visitor = $1")
+        .bind(format!("m:{member}"))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 /// Distinct visitors of one day, step, channel and campaign.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FunnelRow {

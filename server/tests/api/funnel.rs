@@ -5,6 +5,7 @@
 //! against the baseline basket; retention cohorts are exact, also when an older week arrives
 //! late; each CSV equals its table; store staff are refused. In Chromium: a shopper arriving with
 //! `?utm_campaign=` adds to cart, and head office sees the bars and numbers of that campaign.
+//! The group-buy report: orders, units, GMV and the teams' success rate.
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -609,3 +610,80 @@ async fn the_funnel_page_shows_a_campaign_in_the_browser() {
     );
     desk.close().await.unwrap();
 }
+
+/// The group-buy report: a team of two filled (both paid), another open with its leader paid —
+/// three paid orders at the group price, one unit each, one team of one closed filled.
+async fn the_group_buy_report_is_exact(app: TestApp) {
+    use crate::group_buys::{as_member, create_group_buy, new_member, open_team, stocked_sku};
+    let (sku, price) = stocked_sku(&app, 40).await;
+    let group_price = (price / 2).max(1);
+    let gb = create_group_buy(&app, sku, group_price, 2, false).await;
+    let a = new_member(&app, "13900500001").await;
+    let b = new_member(&app, "13900500002").await;
+    let c = new_member(&app, "13900500003").await;
+    let (team, order_a) = open_team(&app, gb, a).await;
+    let (status, body) = as_member(
+        &app,
+        b,
+        &format!("/api/v1/group-teams/{team}/join"),
+        json!({"id": Uuid::now_v7(), "fulfilment": "pickup", "store": "SH001"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let order_b = body["id"].as_str().unwrap().to_owned();
+    let (_, order_c) = open_team(&app, gb, c).await;
+    for order in [order_a.to_string(), order_b, order_c.to_string()] {
+        crate::bus::pay(&app, &order).await;
+    }
+    let mut filled = false;
+    for _ in 0..100 {
+        let mut tx = app.state.store.begin().await.unwrap();
+        let row = sqlx::query("SELECT status FROM group_teams WHERE id = $1")
+            .bind(team.to_string())
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        if sqlx::Row::get::<String, _>(&row, 0) == "filled" {
+            filled = true;
+            break;
+        }
+        drop(tx);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(filled, "the team of two filled");
+    flush(&app).await;
+
+    let day = date(today());
+    let range = format!("from={day}&to={day}");
+    let mut desk = console(&app, "admin").await;
+    let page = desk
+        .get(&format!("/console/analytics/campaigns?{range}"))
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let attr = format!("tr data-id=\"{gb}\"");
+    assert_eq!(cell(&page.body, &attr, "orders"), "3");
+    assert_eq!(cell(&page.body, &attr, "units"), "3");
+    assert_eq!(cell(&page.body, &attr, "succeeded"), "1");
+    assert_eq!(cell(&page.body, &attr, "failed"), "0");
+    assert_eq!(cell(&page.body, &attr, "open"), "1");
+    assert_eq!(cell(&page.body, &attr, "success"), "100.0%");
+    let csv = desk
+        .get(&format!("/console/analytics/campaigns.csv?{range}"))
+        .await;
+    assert_eq!(
+        csv_lines(&csv.body),
+        vec![
+            "kind,id,name,orders,units,gmv,succeeded,failed,open,success_rate".to_owned(),
+            format!(
+                "group_buy,{gb},三人团,3,3,{},1,0,1,100.0%",
+                money(3 * group_price)
+            ),
+        ]
+    );
+    // The group price is the campaign's, not a promotion of the ROI report.
+    let page = desk
+        .get(&format!("/console/analytics/promotions?{range}"))
+        .await;
+    assert!(!page.body.contains(&gb.to_string()), "{}", page.body);
+}
+crate::both_backends!(the_group_buy_report_is_exact, the_group_buy_report_is_exact);
