@@ -75,6 +75,7 @@ pub const EVENTS: &[(&str, Side, &[Prop])] = &[
         &[
             ("dwell_ms", PropType::Count, true),
             ("referrer", PropType::Text, false),
+            ("campaign", PropType::Text, false),
         ],
     ),
     (
@@ -84,6 +85,7 @@ pub const EVENTS: &[(&str, Side, &[Prop])] = &[
             ("target", PropType::Text, true),
             ("sku", PropType::Text, false),
             ("provider", PropType::Text, false),
+            ("campaign", PropType::Text, false),
         ],
     ),
     ("search", Side::Client, &[("term", PropType::Text, true)]),

@@ -25,6 +25,7 @@ pub mod edge;
 pub mod events;
 pub mod group_buys;
 pub mod group_commit;
+pub mod growth;
 pub mod lane_payments;
 pub mod lane_sales;
 pub mod limits;

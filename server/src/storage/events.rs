@@ -173,6 +173,7 @@ pub async fn insert(store: &Store, events: &[NewEvent]) -> AppResult<Inserted> {
         }
         query.execute(&mut *tx).await?;
     }
+    super::growth::count(&mut tx, &stored).await?;
     tx.commit().await?;
     Ok(done)
 }

@@ -34,6 +34,7 @@ pub mod edge;
 pub mod events;
 pub mod faq;
 pub mod group_buys;
+pub mod growth;
 pub mod lane_payments;
 pub mod locations;
 pub mod media;
@@ -298,6 +299,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         49,
         "sales rollup",
         include_str!("../../../migrations/0049_sales_rollup.sql"),
+    ),
+    (
+        50,
+        "growth analytics rollups",
+        include_str!("../../../migrations/0050_growth_rollups.sql"),
     ),
     (
         52,

@@ -411,6 +411,8 @@ pub async fn anonymise(
         .bind(&id)
         .execute(&mut **tx)
         .await?;
+    // The growth rollups forget them (the counts stay).
+    super::growth::forget_member(tx, &id).await?;
     // Logged out, and the WeChat openid its browser gave forgotten with it.
     sqlx::query(
         "UPDATE web_sessions SET member_id = NULL, wechat_openid = NULL WHERE member_id = $1",

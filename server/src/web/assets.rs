@@ -187,7 +187,15 @@ const JS: &str = r#"
       if(!sent){try{fetch(URL,{method:'POST',body:text,keepalive:true,headers:{'content-type':'text/plain'}});}catch(e){}}
     }
   };
+  // The campaign (docs/EVENTS.md): ?utm_campaign= of the page the tab arrived on (a share
+  // link's ?s= is the campaign "share"), kept for the tab and sent with its page views and clicks.
+  var cq=new window.URLSearchParams(location.search);
+  var camp=cq.get('utm_campaign')||(cq.get('s')?'share':'');
+  camp=String(camp).trim().slice(0,64);
+  if(camp)store(sessionStorage,'rt_campaign',camp);else camp=store(sessionStorage,'rt_campaign')||'';
   var push=function(name,props){
+    props=props||{};
+    if(camp&&(name==='page_view'||name==='click'))props.campaign=camp;
     queue.push({id:uuid(),name:name,v:V,ts:Date.now(),device:device,page:path,channel:channel,props:props||{}});
     if(queue.length>=MAX)flush();
   };

@@ -868,6 +868,10 @@ pub fn console_page(ctx: &Ctx, staff: &StaffActor, title: &str, body: Markup) ->
                             a href="/console/notifications" { (t("通知", "Notifications")) }
                             a href="/console/analytics/events" { (t("埋点事件", "Tracked events")) }
                             a href="/console/segments" { (t("会员分群", "Segments")) }
+                            a href="/console/analytics/funnel" { (t("转化漏斗", "Funnel")) }
+                            a href="/console/analytics/retention" { (t("留存", "Retention")) }
+                            a href="/console/analytics/promotions" { (t("促销 ROI", "Promotion ROI")) }
+                            a href="/console/analytics/campaigns" { (t("秒杀拼团砍价", "Campaign reports")) }
                             a href="/console/member-perks" { (t("会员权益", "Member perks")) }
                             a href="/console/group-buys" { (t("拼团", "Group-buys")) }
                             a href="/console/points-mall" { (t("积分商城", "Points mall")) }

@@ -8,9 +8,11 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use maud::html;
-use serde::Deserialize;
 
-use super::{channel_label, csv_bytes, csv_response};
+use super::{
+    channel_label, csv_bytes, csv_response, day_range as range, day_text as date, range_form,
+    RangeParams,
+};
 use crate::app::events as events_app;
 use crate::app::AppState;
 use crate::web::{console_page, urlencode, Ctx, Staff, WebResult};
@@ -20,38 +22,6 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/console/analytics/events", get(page))
         .route("/console/analytics/events.csv", get(csv))
-}
-
-#[derive(Debug, Deserialize, Default)]
-struct RangeParams {
-    from: Option<String>,
-    to: Option<String>,
-}
-
-/// Days shown when no range is asked for: the last fourteen, today included.
-const DEFAULT_DAYS: i64 = 14;
-
-/// The range asked for (China day numbers, with their `YYYY-MM-DD`), or the last
-/// [`DEFAULT_DAYS`] days; `false` when what was asked for was not a date.
-fn range(p: &RangeParams) -> (i64, i64, bool) {
-    let today = crate::app::china_day(crate::storage::now_ms());
-    let parse = |t: &Option<String>, field| match t.as_deref().filter(|t| !t.is_empty()) {
-        None => Some(None),
-        Some(t) => events_app::parse_day(t, field).ok().map(Some),
-    };
-    match (parse(&p.from, "from"), parse(&p.to, "to")) {
-        (Some(from), Some(to)) => {
-            let to = to.unwrap_or(today);
-            (from.unwrap_or(to - (DEFAULT_DAYS - 1)), to, true)
-        }
-        _ => (today - (DEFAULT_DAYS - 1), today, false),
-    }
-}
-
-fn date(day: i64) -> String {
-    chrono::NaiveDate::from_num_days_from_ce_opt(i32::try_from(day + 719_163).unwrap_or(719_163))
-        .map(|d| d.format("%Y-%m-%d").to_string())
-        .unwrap_or_default()
 }
 
 async fn page(
@@ -83,16 +53,9 @@ async fn page(
         @if !dates_ok || !range_ok { div.notice.err role="alert" #range-error {
             (ctx.t("请输入有效的日期范围（最多 366 天）。", "Enter a valid date range (at most 366 days)."))
         } }
-        form.card.row #range-form method="get" action="/console/analytics/events" {
-            label for="from" { (ctx.t("从", "From")) }
-            input #from type="date" name="from" value=(from_s) style="max-width:170px";
-            label for="to" { (ctx.t("到", "To")) }
-            input #to type="date" name="to" value=(to_s) style="max-width:170px";
-            button.btn type="submit" { (ctx.t("查看", "Show")) }
-            a.btn.secondary #events-csv href={ "/console/analytics/events.csv?from=" (urlencode(&from_s)) "&to=" (urlencode(&to_s)) } {
-                (ctx.t("导出 CSV", "Export CSV"))
-            }
-        }
+        (range_form(&ctx, "/console/analytics/events", &from_s, &to_s, html! {}, &[
+            ("events-csv", format!("/console/analytics/events.csv?from={}&to={}", urlencode(&from_s), urlencode(&to_s))),
+        ]))
         div.card #by-channel {
             b { (ctx.t("按渠道", "By channel")) }
             div.chips { @for (ch, n) in &channels { span.chip { (channel_label(&ctx, ch)) " " (n) } } }

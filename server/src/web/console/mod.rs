@@ -54,6 +54,7 @@ pub mod distribution;
 pub mod faq;
 pub mod fulfilment;
 pub mod group_buys;
+pub mod growth;
 pub mod member_perks;
 pub mod members;
 pub mod notifications;
@@ -101,6 +102,7 @@ pub fn router() -> Router<AppState> {
         .merge(reviews::router())
         .merge(analytics::router())
         .merge(sales_analytics::router())
+        .merge(growth::router())
         .merge(chat::router())
 }
 
@@ -138,6 +140,63 @@ pub fn saved_or_field(result: Result<(), AppError>, page: &str) -> WebResult<Res
             )))
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// A date range asked for on an analytics page (`?from=YYYY-MM-DD&to=YYYY-MM-DD`, China days).
+#[derive(Debug, Deserialize, Default)]
+struct RangeParams {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// Days an analytics page shows when no range is asked for: the last fourteen, today included.
+const DEFAULT_DAYS: i64 = 14;
+
+/// The range asked for (China day numbers), or the last [`DEFAULT_DAYS`] days; `false` when
+/// what was asked for was not a date.
+fn day_range(p: &RangeParams) -> (i64, i64, bool) {
+    let today = crate::app::china_day(crate::storage::now_ms());
+    let parse = |t: &Option<String>, field| match t.as_deref().filter(|t| !t.is_empty()) {
+        None => Some(None),
+        Some(t) => crate::app::events::parse_day(t, field).ok().map(Some),
+    };
+    match (parse(&p.from, "from"), parse(&p.to, "to")) {
+        (Some(from), Some(to)) => {
+            let to = to.unwrap_or(today);
+            (from.unwrap_or(to - (DEFAULT_DAYS - 1)), to, true)
+        }
+        _ => (today - (DEFAULT_DAYS - 1), today, false),
+    }
+}
+
+/// A China day number as `YYYY-MM-DD`.
+fn day_text(day: i64) -> String {
+    crate::app::growth::date(day)
+}
+
+/// An analytics page's range form (`#range-form`, GET to `action`): from, to, the page's own
+/// `extra` fields, Show, and its export links (`(id, href)`).
+fn range_form(
+    ctx: &Ctx,
+    action: &str,
+    from: &str,
+    to: &str,
+    extra: maud::Markup,
+    exports: &[(&str, String)],
+) -> maud::Markup {
+    maud::html! {
+        form.card.row #range-form method="get" action=(action) {
+            label for="from" { (ctx.t("从", "From")) }
+            input #from type="date" name="from" value=(from) style="max-width:170px";
+            label for="to" { (ctx.t("到", "To")) }
+            input #to type="date" name="to" value=(to) style="max-width:170px";
+            (extra)
+            button.btn type="submit" { (ctx.t("查看", "Show")) }
+            @for (id, href) in exports {
+                a.btn.secondary id=(id) href=(href) { (ctx.t("导出 CSV", "Export CSV")) }
+            }
+        }
     }
 }
 
