@@ -275,6 +275,7 @@ impl Application {
             tokio::spawn(app::sweeper::run_payments(state.clone(), cancel.clone()));
         let notifications = tokio::spawn(app::notifications::run(state.clone(), cancel.clone()));
         let reconciliation = tokio::spawn(app::reconciliation::run(state.clone(), cancel.clone()));
+        let export = tokio::spawn(app::export::run(state.clone(), cancel.clone()));
         let checkpoints =
             tokio::spawn(app::sweeper::run_checkpoints(state.clone(), cancel.clone()));
         {
@@ -317,6 +318,7 @@ impl Application {
         let _ = payment_sweeper.await;
         let _ = notifications.await;
         let _ = reconciliation.await;
+        let _ = export.await;
         let _ = checkpoints.await;
         state.intake.close().await;
         state.payment_intake.close().await;

@@ -32,6 +32,7 @@ pub mod devices;
 pub mod distribution;
 pub mod edge;
 pub mod events;
+pub mod export;
 pub mod faq;
 pub mod group_buys;
 pub mod lane_payments;
@@ -53,6 +54,7 @@ pub mod receipts;
 pub mod reconciliation;
 pub mod refunds;
 pub mod reviews;
+pub mod s3;
 pub mod sales;
 pub mod search_words;
 pub mod shares;
@@ -291,6 +293,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         48,
         "customer-service chat",
         include_str!("../../../migrations/0048_chat.sql"),
+    ),
+    (
+        53,
+        "export to a big-data platform",
+        include_str!("../../../migrations/0053_export.sql"),
     ),
 ];
 

@@ -47,6 +47,7 @@ pub mod catalog;
 pub mod chat;
 pub mod coupons;
 pub mod dashboard;
+pub mod data_export;
 pub mod delivery;
 pub mod devices;
 pub mod distribution;
@@ -96,6 +97,7 @@ pub fn router() -> Router<AppState> {
         .merge(distribution::router())
         .merge(reviews::router())
         .merge(analytics::router())
+        .merge(data_export::router())
         .merge(chat::router())
 }
 
