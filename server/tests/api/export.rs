@@ -566,7 +566,7 @@ async fn member_tags_import_with_a_report_of_rejected_rows(app: TestApp) {
     corrupt.extend_from_slice(b"PAR1");
     let (status, body) = import(&app, "admin", "bad.parquet", corrupt).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert_eq!(body["code"], json!("invalid_file"), "{body}");
+    assert_eq!(body["error"]["code"], json!("invalid_file"), "{body}");
     let (status, body) = import(&app, "admin", "bad.csv", b"id;tag\n1;2\n".to_vec()).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(
