@@ -855,7 +855,11 @@ pub async fn import_member_tags(
     }
     let batch = store::TagImportBatch {
         batch_id: batch_id.clone(),
-        file_name: file_name.chars().take(200).collect(),
+        file_name: file_name
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(200)
+            .collect(),
         format: format.into(),
         rows_total: i64::try_from(raw.len()).unwrap_or(i64::MAX),
         rows_accepted: i64::try_from(accepted.len()).unwrap_or(i64::MAX),

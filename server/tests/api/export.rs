@@ -186,6 +186,21 @@ async fn a_day_exports_to_parquet_that_pyarrow_reads_back(app: TestApp) {
     let (member, secrets) = business_of_today(&app).await;
     let day = today();
     let day_s = day.format("%Y-%m-%d").to_string();
+    // 2,500 more events in today's first hours: with pages of 1,000 rows the events file is
+    // read in several keyset pages and written as several row groups.
+    let (from, _) = export_app::day_range(day);
+    let mut tx = app.state.store.begin().await.unwrap();
+    sqlx::query(&format!(
+        "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 2499) \
+         INSERT INTO events (event_id, name, source, schema_version, occurred_at, received_at, \
+         device_id, member_id, store_id, channel, page, props) \
+         SELECT 'seeded-' || CAST(i AS TEXT), 'page_view', 'client', 1, {from} + i % 1000, \
+         {from} + i, NULL, NULL, NULL, 'online', '/', '{{}}' FROM n"
+    ))
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
     let run = export_app::export_day(&app.state, day, Origin::Cli, "test")
         .await
         .unwrap();
@@ -277,7 +292,12 @@ async fn a_day_exports_to_parquet_that_pyarrow_reads_back(app: TestApp) {
         rows_of("events"),
         q("SELECT COUNT(*) FROM events WHERE occurred_at >= $1 AND occurred_at < $2").await
     );
-    assert!(rows_of("events") >= 3, "{read}");
+    assert!(rows_of("events") >= 2_503, "{read}");
+    let events_entry = listed.iter().find(|d| d["name"] == "events").unwrap();
+    assert!(
+        events_entry["row_groups"].as_i64().unwrap() >= 3,
+        "{events_entry}"
+    );
     assert_eq!(
         rows_of("stock_movements"),
         q("SELECT COUNT(*) FROM stock_movements WHERE created_at >= $1 AND created_at < $2").await
@@ -342,7 +362,8 @@ async fn a_day_exports_to_parquet_that_pyarrow_reads_back(app: TestApp) {
 }
 crate::both_backends!(
     a_day_exports_to_parquet_that_pyarrow_reads_back,
-    a_day_exports_to_parquet_that_pyarrow_reads_back
+    a_day_exports_to_parquet_that_pyarrow_reads_back,
+    |s: &mut retail_server::config::Settings| s.export.rows_per_group = 1_000
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
