@@ -82,7 +82,7 @@ pub enum Destination {
     /// A bucket, object keys under a prefix (`""` or ending in `/`).
     Bucket {
         /// The bucket.
-        bucket: S3Bucket,
+        bucket: Box<S3Bucket>,
         /// The keys' prefix.
         prefix: String,
     },
@@ -93,7 +93,7 @@ impl Destination {
     pub fn from_settings(settings: &Settings, http: reqwest::Client) -> anyhow::Result<Self> {
         let export = &settings.export;
         if export.destination == "s3" {
-            let bucket = S3Bucket::from_settings(&export.s3, "export.s3", http)?;
+            let bucket = Box::new(S3Bucket::from_settings(&export.s3, "export.s3", http)?);
             let prefix = export.s3_prefix.trim().trim_matches('/');
             let prefix = if prefix.is_empty() {
                 String::new()
