@@ -10,6 +10,8 @@
 //!   administrator of a production database);
 //! * `retail-server admin reset-password --username <name>` — sets a new password for an
 //!   account (a locked-out administrator);
+//! * `retail-server export --day YYYY-MM-DD` — exports one China day to the big-data platform's
+//!   folder or bucket (`[export]`, [`crate::app::export`]), logged as a run like the console's;
 //! * `retail-server tls init <dir> [--host <name or address>]…` — a new chain CA and a server
 //!   certificate it issued, for a chain with no certificates of its own ([`tls_init`]).
 //!
@@ -189,6 +191,56 @@ pub async fn restore(settings: &Settings, file: &std::path::Path) -> anyhow::Res
         "restored {} orders, {} members, {} stock movements; the stock ledger check passed",
         report.orders, report.members, report.movements
     ))
+}
+
+/// The export command's usage.
+pub const EXPORT_USAGE: &str = "\
+  retail-server export --day YYYY-MM-DD
+      (one China day to the [export] folder or bucket, whatever export.enabled says)";
+
+/// `retail-server export --day YYYY-MM-DD`: exports that day and says what was written.
+pub async fn export(settings: &Settings, args: &[String]) -> anyhow::Result<String> {
+    let day = match args {
+        [flag, day] if flag == "--day" => crate::app::export::parse_day(day).map_err(|_| {
+            anyhow::anyhow!("--day must be a date, YYYY-MM-DD\nusage:\n{EXPORT_USAGE}")
+        })?,
+        _ => anyhow::bail!("usage:\n{EXPORT_USAGE}"),
+    };
+    let store = Store::connect(&settings.database_url).await?;
+    let result = async {
+        let keys = crate::secrets::Keys::load(settings)?;
+        let cx = crate::app::export::ExportContext {
+            store: &store,
+            settings,
+            keys: &keys,
+            http: reqwest::Client::new(),
+        };
+        let run = crate::app::export::export_day_with(
+            &cx,
+            day,
+            crate::app::export::Origin::Cli,
+            "operator:command-line",
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        anyhow::ensure!(
+            run.status == "succeeded",
+            "the export of {} failed: {}",
+            run.day,
+            run.error.unwrap_or_default()
+        );
+        Ok(format!(
+            "exported {}: {} rows, {} bytes to {} (manifest sha256 {})",
+            run.day,
+            run.rows,
+            run.bytes,
+            run.destination,
+            run.manifest_sha256.unwrap_or_default()
+        ))
+    }
+    .await;
+    store.close().await;
+    result
 }
 
 /// The password for an `admin` command: `RETAIL_ADMIN_PASSWORD`, or the first line of

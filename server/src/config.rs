@@ -109,6 +109,9 @@ pub struct Settings {
     /// thresholds.
     #[serde(default)]
     pub segments: SegmentSettings,
+    /// The daily export to a big-data platform (Parquet files per China day) and its schedule.
+    #[serde(default)]
+    pub export: ExportSettings,
 }
 
 /// Member tags and segments (issue 19, `app::segments`): every `every_secs` (0: never; the
@@ -168,6 +171,102 @@ impl Default for SegmentSettings {
             frequency: [2, 4, 8, 16],
             monetary_fen: [10_000, 50_000, 100_000, 300_000],
         }
+    }
+}
+
+/// The daily export to a big-data platform (issue 19, `app::export`, docs/CONTRACTS.md "Export
+/// to a big-data platform"): events, orders, order lines, lane sales, stock movements and
+/// members (pseudonymised) of one China day as Parquet files with a manifest, to a folder or
+/// an S3-compatible bucket. When `enabled`, the server exports every day at `hour` (China
+/// time) the `days_back` days before today (1: yesterday; more re-exports days whose late
+/// events or order changes arrived since). `retail-server export --day YYYY-MM-DD` and the
+/// console's "run now" export one day whatever `enabled` says.
+///
+/// ```toml
+/// [export]
+/// enabled = false
+/// destination = "folder"        # or "s3"
+/// folder = ""                   # empty: data_dir/export
+/// hour = 3                      # China time, 0–23
+/// days_back = 1
+/// rows_per_group = 65536        # rows read per page and written per Parquet row group
+/// pseudonym_key = ""            # 64 hex digits; empty: derived from secrets.lookup_key
+/// s3_prefix = "retail"          # object keys start with it (empty: the bucket's root)
+///
+/// [export.s3]                   # destination = "s3": the bucket, keys as in [media.s3]
+/// endpoint = "https://oss-cn-shanghai.aliyuncs.com"
+/// bucket = "retail-export"
+/// ```
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ExportSettings {
+    /// Export every day at `hour`.
+    pub enabled: bool,
+    /// `folder` or `s3`.
+    pub destination: String,
+    /// The folder written (empty: `data_dir/export`).
+    pub folder: PathBuf,
+    /// The bucket written when `destination = "s3"`.
+    pub s3: S3Settings,
+    /// The object keys' prefix in the bucket (no leading or trailing `/` needed).
+    pub s3_prefix: String,
+    /// The hour (China time, 0–23) of the daily run.
+    pub hour: u32,
+    /// How many days before today the daily run exports (1: yesterday only).
+    pub days_back: u32,
+    /// Rows read per page and written per Parquet row group.
+    pub rows_per_group: usize,
+    /// The key members' pseudonyms are computed with (HMAC-SHA256), 64 hex digits; empty:
+    /// derived from `secrets.lookup_key`. Changing it changes every member's pseudonym.
+    pub pseudonym_key: String,
+}
+
+impl Default for ExportSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            destination: "folder".into(),
+            folder: PathBuf::new(),
+            s3: S3Settings::default(),
+            s3_prefix: "retail".into(),
+            hour: 3,
+            days_back: 1,
+            rows_per_group: 65_536,
+            pseudonym_key: String::new(),
+        }
+    }
+}
+
+impl ExportSettings {
+    /// Checks the settings.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            matches!(self.destination.as_str(), "folder" | "s3"),
+            "export.destination must be \"folder\" or \"s3\""
+        );
+        anyhow::ensure!(
+            self.destination != "s3" || self.s3.enabled(),
+            "export.destination = \"s3\" needs export.s3.endpoint and the bucket"
+        );
+        if self.destination == "s3" {
+            self.s3.validate()?;
+        }
+        anyhow::ensure!(self.hour <= 23, "export.hour must be 0 to 23");
+        anyhow::ensure!(
+            (1..=366).contains(&self.days_back),
+            "export.days_back must be 1 to 366"
+        );
+        anyhow::ensure!(
+            (1_000..=1_048_576).contains(&self.rows_per_group),
+            "export.rows_per_group must be 1000 to 1048576"
+        );
+        anyhow::ensure!(
+            self.pseudonym_key.is_empty()
+                || (self.pseudonym_key.len() == 64
+                    && self.pseudonym_key.bytes().all(|b| b.is_ascii_hexdigit())),
+            "export.pseudonym_key must be 64 hex digits (or empty)"
+        );
+        Ok(())
     }
 }
 
@@ -1373,6 +1472,7 @@ impl Default for Settings {
             service_bot: ServiceBotSettings::default(),
             notifications: NotificationSettings::default(),
             segments: SegmentSettings::default(),
+            export: ExportSettings::default(),
         }
     }
 }
@@ -1489,6 +1589,7 @@ impl Settings {
         );
         self.tls.validate()?;
         self.media.s3.validate()?;
+        self.export.validate()?;
         self.chat.default_hours()?;
         anyhow::ensure!(
             (0.0..=2.0).contains(&self.service_bot.min_score)

@@ -276,6 +276,7 @@ impl Application {
         let notifications = tokio::spawn(app::notifications::run(state.clone(), cancel.clone()));
         let segments = tokio::spawn(app::segments::run(state.clone(), cancel.clone()));
         let reconciliation = tokio::spawn(app::reconciliation::run(state.clone(), cancel.clone()));
+        let export = tokio::spawn(app::export::run(state.clone(), cancel.clone()));
         let checkpoints =
             tokio::spawn(app::sweeper::run_checkpoints(state.clone(), cancel.clone()));
         {
@@ -319,6 +320,7 @@ impl Application {
         let _ = notifications.await;
         let _ = segments.await;
         let _ = reconciliation.await;
+        let _ = export.await;
         let _ = checkpoints.await;
         state.intake.close().await;
         state.payment_intake.close().await;

@@ -47,6 +47,10 @@ async fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        [cmd, rest @ ..] if cmd == "export" => {
+            println!("{}", retail_server::cli::export(&settings, rest).await?);
+            Ok(())
+        }
         [cmd, rest @ ..] if cmd == "admin" => {
             let message = retail_server::cli::admin(
                 &settings,
@@ -59,8 +63,9 @@ async fn main() -> anyhow::Result<()> {
         }
         _ => {
             eprintln!(
-                "usage:\n  retail-server                         serve\n  retail-server mosquitto-files <dir>   write Mosquitto password and ACL files\n  retail-server backup <file>            a consistent copy of the database\n  retail-server restore <file>           into an empty database, then checked\n{}\n{}",
+                "usage:\n  retail-server                         serve\n  retail-server mosquitto-files <dir>   write Mosquitto password and ACL files\n  retail-server backup <file>            a consistent copy of the database\n  retail-server restore <file>           into an empty database, then checked\n{}\n{}\n{}",
                 retail_server::cli::ADMIN_USAGE,
+                retail_server::cli::EXPORT_USAGE,
                 retail_server::cli::TLS_USAGE
             );
             std::process::exit(2);

@@ -55,6 +55,29 @@ const SEALED_V2: &str = "v2.";
 /// The id of the data key when `secrets.data_key_id` is not set.
 pub const DEFAULT_DATA_KEY_ID: &str = "k1";
 
+/// Turns member ids into stable pseudonyms (64 hex digits of a keyed HMAC-SHA256): the same
+/// id gives the same pseudonym under the same key, and without the key a pseudonym cannot be
+/// linked to its member.
+#[derive(Clone)]
+pub struct Pseudonymiser {
+    mac: HmacSha256,
+}
+
+impl Pseudonymiser {
+    /// The pseudonym of `member_id`.
+    pub fn of(&self, member_id: &str) -> String {
+        let mut mac = self.mac.clone();
+        mac.update(member_id.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+}
+
+impl std::fmt::Debug for Pseudonymiser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pseudonymiser(..)")
+    }
+}
+
 /// The server's keys, ready to use.
 #[derive(Clone)]
 pub struct Keys {
@@ -312,6 +335,23 @@ impl Keys {
             .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
         mac.update(value.as_bytes());
         hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// The pseudonymiser of exported member ids (`app::export`): HMAC-SHA256 keyed with
+    /// `configured` (64 hex digits, `export.pseudonym_key`) or, when that is empty, with a key
+    /// derived from the look-up key (HMAC-SHA256 of `member-pseudonym/v1`).
+    pub fn pseudonymiser(&self, configured: &str) -> anyhow::Result<Pseudonymiser> {
+        let key: Vec<u8> = if configured.trim().is_empty() {
+            let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.lookup_key)
+                .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+            mac.update(b"member-pseudonym/v1");
+            mac.finalize().into_bytes().to_vec()
+        } else {
+            decode_key("export.pseudonym_key", configured.trim())?.to_vec()
+        };
+        let mac = <HmacSha256 as Mac>::new_from_slice(&key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        Ok(Pseudonymiser { mac })
     }
 
     /// HMAC-SHA256 (hex) of a link's `message` with the look-up key (e.g. a notification's

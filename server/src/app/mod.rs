@@ -23,6 +23,7 @@ pub mod devices;
 pub mod distribution;
 pub mod edge;
 pub mod events;
+pub mod export;
 pub mod group_buys;
 pub mod group_commit;
 pub mod growth;

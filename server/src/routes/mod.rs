@@ -30,6 +30,7 @@ pub mod health;
 pub mod lane_payments;
 pub mod locations;
 pub mod member_perks;
+pub mod member_tags;
 pub mod members;
 pub mod notifications;
 pub mod orders;
@@ -238,6 +239,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(product_images::router())
         .merge(stock::router())
         .merge(members::router())
+        .merge(member_tags::router())
         .merge(orders::router())
         .merge(payments::router())
         .merge(lane_payments::router())

@@ -8,19 +8,15 @@
 //! thumbnailing is the application layer's media module.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::Context;
 use bytes::Bytes;
-use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::s3::S3Bucket;
 use crate::config::MediaSettings;
-
-/// How long a signed request stays valid (it is sent at once).
-const SIGNED_FOR: Duration = Duration::from_secs(300);
 
 /// Where image objects are kept.
 #[derive(Clone, Debug)]
@@ -29,14 +25,6 @@ pub enum ImageStore {
     Folder(PathBuf),
     /// Objects in an S3-compatible bucket.
     Bucket(S3Bucket),
-}
-
-/// An S3-compatible bucket and the credentials to sign for it.
-#[derive(Clone, Debug)]
-pub struct S3Bucket {
-    bucket: Bucket,
-    credentials: Credentials,
-    http: reqwest::Client,
 }
 
 /// One kept variant of an image.
@@ -120,31 +108,7 @@ impl ImageStore {
         if !s3.enabled() {
             return Ok(Self::Folder(data_dir.join("media")));
         }
-        let endpoint: reqwest::Url = s3
-            .endpoint
-            .trim()
-            .parse()
-            .with_context(|| format!("media.s3.endpoint {:?} is not a URL", s3.endpoint))?;
-        let style = if s3.path_style {
-            UrlStyle::Path
-        } else {
-            UrlStyle::VirtualHost
-        };
-        let bucket = Bucket::new(
-            endpoint,
-            style,
-            s3.bucket.trim().to_owned(),
-            s3.region.trim().to_owned(),
-        )
-        .context("media.s3: the endpoint must be an http(s) URL with a host")?;
-        Ok(Self::Bucket(S3Bucket {
-            bucket,
-            credentials: Credentials::new(
-                s3.access_key_id.trim().to_owned(),
-                s3.secret_access_key.trim().to_owned(),
-            ),
-            http,
-        }))
+        Ok(Self::Bucket(S3Bucket::from_settings(s3, "media.s3", http)?))
     }
 
     /// Keeps `bytes` under `name` (a name [`is_object_name`] accepts).
@@ -169,22 +133,7 @@ impl ImageStore {
                     .with_context(|| format!("renaming to {}", path.display()))?;
                 Ok(())
             }
-            Self::Bucket(b) => {
-                let mut action = b.bucket.put_object(Some(&b.credentials), name);
-                action
-                    .headers_mut()
-                    .insert("content-type", content_type.to_owned());
-                let url = action.sign(SIGNED_FOR);
-                let response = b
-                    .http
-                    .put(url)
-                    .header(reqwest::header::CONTENT_TYPE, content_type)
-                    .body(bytes)
-                    .send()
-                    .await
-                    .context("S3 PutObject")?;
-                check(response, "PutObject").await.map(|_| ())
-            }
+            Self::Bucket(b) => b.put(name, bytes, content_type).await,
         }
     }
 
@@ -199,18 +148,7 @@ impl ImageStore {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
                 Err(e) => Err(anyhow::Error::new(e).context(format!("reading image {name}"))),
             },
-            Self::Bucket(b) => {
-                let url = b
-                    .bucket
-                    .get_object(Some(&b.credentials), name)
-                    .sign(SIGNED_FOR);
-                let response = b.http.get(url).send().await.context("S3 GetObject")?;
-                if response.status() == reqwest::StatusCode::NOT_FOUND {
-                    return Ok(None);
-                }
-                let response = check(response, "GetObject").await?;
-                Ok(Some(response.bytes().await.context("S3 GetObject body")?))
-            }
+            Self::Bucket(b) => b.get(name).await,
         }
     }
 
@@ -225,17 +163,7 @@ impl ImageStore {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
                 Err(e) => Err(anyhow::Error::new(e).context(format!("removing image {name}"))),
             },
-            Self::Bucket(b) => {
-                let url = b
-                    .bucket
-                    .delete_object(Some(&b.credentials), name)
-                    .sign(SIGNED_FOR);
-                let response = b.http.delete(url).send().await.context("S3 DeleteObject")?;
-                if response.status() == reqwest::StatusCode::NOT_FOUND {
-                    return Ok(());
-                }
-                check(response, "DeleteObject").await.map(|_| ())
-            }
+            Self::Bucket(b) => b.delete(name).await,
         }
     }
 
@@ -245,32 +173,8 @@ impl ImageStore {
         let Self::Bucket(b) = self else {
             return Ok(());
         };
-        let url = b.bucket.create_bucket(&b.credentials).sign(SIGNED_FOR);
-        let response = b
-            .http
-            .put(url)
-            .header(reqwest::header::CONTENT_LENGTH, 0)
-            .body(Vec::new())
-            .send()
-            .await
-            .context("S3 CreateBucket")?;
-        if response.status() == reqwest::StatusCode::CONFLICT {
-            return Ok(()); // BucketAlreadyOwnedByYou
-        }
-        check(response, "CreateBucket").await.map(|_| ())
+        b.create_bucket().await
     }
-}
-
-/// A 2xx answer, or an error naming the action, the status and the start of the body (S3's
-/// XML error code).
-async fn check(response: reqwest::Response, action: &str) -> anyhow::Result<reqwest::Response> {
-    if response.status().is_success() {
-        return Ok(response);
-    }
-    let status = response.status();
-    let body = response.text().await.unwrap_or_default();
-    let body: String = body.chars().take(300).collect();
-    anyhow::bail!("S3 {action} answered {status}: {body}")
 }
 
 #[cfg(test)]

@@ -32,6 +32,7 @@ pub mod devices;
 pub mod distribution;
 pub mod edge;
 pub mod events;
+pub mod export;
 pub mod faq;
 pub mod group_buys;
 pub mod growth;
@@ -54,6 +55,7 @@ pub mod receipts;
 pub mod reconciliation;
 pub mod refunds;
 pub mod reviews;
+pub mod s3;
 pub mod sales;
 pub mod sales_report;
 pub mod search_words;
@@ -309,6 +311,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         52,
         "member tags and segments",
         include_str!("../../../migrations/0052_segments.sql"),
+    ),
+    (
+        53,
+        "export to a big-data platform",
+        include_str!("../../../migrations/0053_export.sql"),
     ),
 ];
 

@@ -399,8 +399,9 @@ pub async fn anonymise(
         .bind(&id)
         .execute(&mut **tx)
         .await?;
-    // Their profile (RFM scores and tags) goes; the segments job never scores them again.
-    for table in ["member_tags", "member_rfm"] {
+    // Their profile (RFM scores, rule tags and imported tags) goes; the segments job never
+    // scores them again.
+    for table in ["member_tags", "member_rfm", "imported_member_tags"] {
         sqlx::query(&format!("DELETE FROM {table} WHERE member_id = $1"))
             .bind(&id)
             .execute(&mut **tx)

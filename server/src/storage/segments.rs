@@ -4,7 +4,8 @@
 //!   segments job, `app::segments::compute`), [`write_batch`] stores one batch of computed RFM
 //!   rows and rule tags in one transaction, [`drop_stale`] removes what a run did not write.
 //! * Every read of members' tags goes through [`TAG_ROWS`] (the one source of tag rows: the
-//!   rule tags today; externally imported tags are joined there) — [`tags`] lists them for one
+//!   rule tags of `member_tags` and the tags imported from the big-data platform,
+//!   `imported_member_tags`, whose text value is not a figure and reads as 0) — [`tags`] lists them for one
 //!   member or all, and the segment queries ([`count_members`], [`members_page`]) filter on it.
 //! * Segments (`segments`, rules as JSON) and the actions taken on them (`segment_actions`, one
 //!   `segment_action_members` row per member reached, so a retried action reaches each member
@@ -20,9 +21,9 @@ use crate::error::{AppError, AppResult};
 
 /// The one source of members' tags, as a subquery with the columns `member_id`, `tag`,
 /// `source`, `value`, `updated_at`. Every read of tags ([`tags`], the segment filters) selects
-/// from it, so tags kept elsewhere (e.g. imported ones) are added here, in one place, with a
-/// `UNION ALL`.
-pub const TAG_ROWS: &str = "SELECT member_id, tag, source, value, updated_at FROM member_tags";
+/// from it: the rule tags and, with a `UNION ALL`, the imported ones (source `import`, value 0).
+pub const TAG_ROWS: &str = "SELECT member_id, tag, source, value, updated_at FROM member_tags \
+     UNION ALL SELECT member_id, tag, 'import', 0, imported_at FROM imported_member_tags";
 
 /// The order statuses that count as a purchase: paid, whatever happened next, short of being
 /// cancelled or refunded.

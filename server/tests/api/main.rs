@@ -22,6 +22,7 @@ mod delivery;
 mod distribution;
 mod edge;
 mod events;
+mod export;
 mod funnel;
 mod fuzz;
 mod group_buys;

@@ -48,6 +48,7 @@ pub mod catalog;
 pub mod chat;
 pub mod coupons;
 pub mod dashboard;
+pub mod data_export;
 pub mod delivery;
 pub mod devices;
 pub mod distribution;
@@ -103,6 +104,7 @@ pub fn router() -> Router<AppState> {
         .merge(analytics::router())
         .merge(sales_analytics::router())
         .merge(growth::router())
+        .merge(data_export::router())
         .merge(chat::router())
 }
 
