@@ -555,6 +555,26 @@ async fn member_tags_import_with_a_report_of_rejected_rows(app: TestApp) {
             ("rfm.segment".to_owned(), "loyal".to_owned()),
         ]
     );
+    // An imported tag is a tag like the rule tags: segments built on it count its members.
+    let churn = retail_server::app::segments::SegmentRules {
+        all_of: vec!["churn_risk".into()],
+        ..Default::default()
+    };
+    assert_eq!(
+        retail_server::app::segments::count(&app.state, &churn, false)
+            .await
+            .unwrap(),
+        1
+    );
+    let member_b = uuid::Uuid::parse_str(&b).unwrap();
+    assert!(
+        retail_server::storage::segments::tags(&app.state.store, Some(member_b))
+            .await
+            .unwrap()
+            .iter()
+            .any(|t| t.tag == "churn_risk" && t.source == "import"),
+        "an imported tag shows among the member's tags"
+    );
 
     // The same file again: the same report, nothing changed.
     let (status, again) = import(&app, "admin", "tags.csv", csv.into_bytes()).await;
