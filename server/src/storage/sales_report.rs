@@ -196,19 +196,6 @@ pub async fn rollup_batch(store: &Store, lag_ms: i64, limit: i64) -> AppResult<B
     })
 }
 
-/// One row of `sales_days`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SalesDay {
-    /// China day number (days since 1970-01-01).
-    pub day: i64,
-    /// The store (location id).
-    pub store_id: String,
-    /// `delivery`, `pickup`, `lane` or `scan_and_go`.
-    pub channel: String,
-    /// The figures.
-    pub figures: Figures,
-}
-
 /// Sales figures (money in fen).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Figures {
@@ -247,31 +234,62 @@ impl Figures {
     }
 }
 
-/// The `sales_days` rows from `from` to `to` (both included), of one store or all.
-pub async fn days(
+/// What [`sums`] adds up by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum By {
+    /// Per day (`key` is the day number).
+    Day,
+    /// Per store (`key` is the store id).
+    Store,
+    /// Per channel.
+    Channel,
+}
+
+/// The `sales_days` figures from `from` to `to` (both included), of one store or all, added up
+/// per day, store or channel (in the database: a few hundred rows come back at most).
+pub async fn sums(
     store: &Store,
     from: i64,
     to: i64,
     store_id: Option<&str>,
-) -> AppResult<Vec<SalesDay>> {
-    let rows = sqlx::query(
-        "SELECT day, store_id, channel, orders, member_orders, gmv_fen, discount_fen, items, \
-           costed_amount_fen, cost_fen, refunds, refund_fen FROM sales_days \
-         WHERE day >= $1 AND day <= $2 AND ($3 = '' OR store_id = $3) \
-         ORDER BY day, store_id, channel",
-    )
-    .bind(from)
-    .bind(to)
-    .bind(store_id.unwrap_or(""))
-    .fetch_all(store.reader())
-    .await?;
+    by: By,
+) -> AppResult<Vec<(String, Figures)>> {
+    let key = match by {
+        By::Day => "CAST(day AS TEXT)",
+        By::Store => "store_id",
+        By::Channel => "channel",
+    };
+    let sum = |c: &str| format!("CAST(COALESCE(SUM({c}), 0) AS BIGINT) AS {c}");
+    let cols: Vec<String> = [
+        "orders",
+        "member_orders",
+        "gmv_fen",
+        "discount_fen",
+        "items",
+        "costed_amount_fen",
+        "cost_fen",
+        "refunds",
+        "refund_fen",
+    ]
+    .iter()
+    .map(|c| sum(c))
+    .collect();
+    let sql = format!(
+        "SELECT {key} AS k, {} FROM sales_days \
+         WHERE day >= $1 AND day <= $2 AND ($3 = '' OR store_id = $3) GROUP BY {key}",
+        cols.join(", ")
+    );
+    let rows = sqlx::query(&sql)
+        .bind(from)
+        .bind(to)
+        .bind(store_id.unwrap_or(""))
+        .fetch_all(store.reader())
+        .await?;
     rows.iter()
         .map(|r| {
-            Ok(SalesDay {
-                day: col(r, "day")?,
-                store_id: col(r, "store_id")?,
-                channel: col(r, "channel")?,
-                figures: Figures {
+            Ok((
+                col(r, "k")?,
+                Figures {
                     orders: col(r, "orders")?,
                     member_orders: col(r, "member_orders")?,
                     gmv_fen: col(r, "gmv_fen")?,
@@ -282,7 +300,7 @@ pub async fn days(
                     refunds: col(r, "refunds")?,
                     refund_fen: col(r, "refund_fen")?,
                 },
-            })
+            ))
         })
         .collect()
 }
