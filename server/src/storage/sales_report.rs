@@ -477,44 +477,6 @@ pub async fn stores(store: &Store) -> AppResult<Vec<(String, String, String)>> {
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Every day of the range is in exactly one piece, and nothing outside it.
-    #[test]
-    fn pieces_cover_the_range_once() {
-        for from in 20_000..20_060 {
-            for len in [1, 2, 6, 7, 8, 13, 27, 28, 29, 55, 56, 57, 90, 200, 366] {
-                let to = from + len - 1;
-                let p = pieces(from, to);
-                let mut covered = vec![0; len as usize];
-                let mut mark = |lo: i64, hi: i64, span: i64| {
-                    let mut s = lo;
-                    while s < hi {
-                        assert_eq!(align_down(s, span), s, "{from}+{len}: {s} is a span start");
-                        for d in s..s + span {
-                            assert!(d >= from && d <= to, "{from}+{len}: day {d} outside");
-                            covered[(d - from) as usize] += 1;
-                        }
-                        s += span;
-                    }
-                };
-                mark(p.spans28.0, p.spans28.1, 28);
-                for (lo, hi) in p.weeks {
-                    mark(lo, hi, 7);
-                }
-                for (lo, hi) in p.days {
-                    mark(lo, hi, 1);
-                }
-                assert!(covered.iter().all(|c| *c == 1), "{from}+{len}: {p:?}");
-                let days: i64 = p.days.iter().map(|(a, b)| b - a).sum();
-                assert!(days <= 12, "{from}+{len}: {days} single days");
-            }
-        }
-    }
-}
-
 /// Sets (or clears) a SKU's cost (fen per selling unit, per kg for weighed SKUs), recorded in
 /// the audit log as `sku.cost` by `actor`; false when there is no such SKU.
 pub async fn set_cost(
@@ -559,4 +521,42 @@ pub async fn product_costs(
     rows.iter()
         .map(|r| Ok((col(r, "id")?, col(r, "cost_fen")?)))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every day of the range is in exactly one piece, and nothing outside it.
+    #[test]
+    fn pieces_cover_the_range_once() {
+        for from in 20_000..20_060 {
+            for len in [1, 2, 6, 7, 8, 13, 27, 28, 29, 55, 56, 57, 90, 200, 366] {
+                let to = from + len - 1;
+                let p = pieces(from, to);
+                let mut covered = vec![0; len as usize];
+                let mut mark = |lo: i64, hi: i64, span: i64| {
+                    let mut s = lo;
+                    while s < hi {
+                        assert_eq!(align_down(s, span), s, "{from}+{len}: {s} is a span start");
+                        for d in s..s + span {
+                            assert!(d >= from && d <= to, "{from}+{len}: day {d} outside");
+                            covered[(d - from) as usize] += 1;
+                        }
+                        s += span;
+                    }
+                };
+                mark(p.spans28.0, p.spans28.1, 28);
+                for (lo, hi) in p.weeks {
+                    mark(lo, hi, 7);
+                }
+                for (lo, hi) in p.days {
+                    mark(lo, hi, 1);
+                }
+                assert!(covered.iter().all(|c| *c == 1), "{from}+{len}: {p:?}");
+                let days: i64 = p.days.iter().map(|(a, b)| b - a).sum();
+                assert!(days <= 12, "{from}+{len}: {days} single days");
+            }
+        }
+    }
 }
