@@ -9,7 +9,8 @@
 -- order was rolled up). Refunds paid back (payment_refunds reaching `success`) are counted on
 -- the China day they were paid back, under the order's store and channel.
 -- sales_sku_days: per day, store, channel and SKU the quantity and amount sold (top products;
--- categories are joined at read time from products).
+-- categories are joined at read time from products); sales_sku_spans the same over weeks and
+-- four-week spans.
 --
 -- Exactly once: every order and refund counted has a row in sales_rolled, inserted in the same
 -- transaction that adds it to the totals (a re-run, a restart, a second server finds the marker
@@ -49,6 +50,20 @@ CREATE TABLE sales_sku_days (
     PRIMARY KEY (day, store_id, channel, sku_id)
 );
 CREATE INDEX sales_sku_days_sku ON sales_sku_days (sku_id, day);
+
+-- sales_sku_spans: the same per SKU and store (all channels) over aligned spans of span_days (7:
+-- Monday-started weeks; 28: four such weeks, counted from the Monday before 1970-01-01) starting
+-- on start_day, so the best sellers of a long range read whole spans and at most a few edge days
+-- instead of every day.
+CREATE TABLE sales_sku_spans (
+    span_days  BIGINT NOT NULL,
+    start_day  BIGINT NOT NULL,
+    store_id   TEXT NOT NULL,
+    sku_id     TEXT NOT NULL,
+    qty        BIGINT NOT NULL DEFAULT 0,
+    amount_fen BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (span_days, start_day, store_id, sku_id)
+);
 
 -- kind 'order' or 'refund'; batch: the job's run that counted it (its rows are added up by it).
 CREATE TABLE sales_rolled (

@@ -74,7 +74,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let (_dir, mut settings) = support::bench_settings("postgres").await?;
     // The timed rollup below counts everything; the sweeper's is held off.
     settings.sales_report.rollup_interval_millis = u64::MAX / 4;
+    // ANALYTICS_BENCH_DATABASE: a database an earlier run seeded and rolled up (its URL): only
+    // the reads are timed again.
+    let reuse = std::env::var("ANALYTICS_BENCH_DATABASE").ok();
+    if let Some(url) = &reuse {
+        settings.database_url = url.clone();
+    }
     let url = settings.database_url.clone();
+    println!("database: {url}");
     let server = support::start(settings).await?;
     let mut db = sqlx::PgConnection::connect(&url).await?;
 
@@ -87,7 +94,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .map(|r| r.get::<String, _>(0))
             .collect();
     let mut n = 1;
-    while stores.len() < 6 {
+    while reuse.is_none() && stores.len() < 6 {
         let id = format!("BN{n:03}");
         sqlx::query(
             "INSERT INTO locations (id, kind, name_zh, name_en, created_at) VALUES ($1, 'store', $1, $1, 0)",
@@ -99,29 +106,30 @@ async fn run(args: Args) -> anyhow::Result<()> {
         n += 1;
     }
     stores.truncate(6);
-    db.execute(
+    if reuse.is_none() {
+        db.execute(
         "UPDATE skus SET cost_fen = price_fen * 6 / 10 WHERE weighed = 0 AND (length(id) % 2) = 0",
     )
     .await?;
-    let skus: i64 = sqlx::query("SELECT COUNT(*) FROM skus")
-        .fetch_one(&mut db)
-        .await?
-        .get(0);
-    let start = retail_server::storage::now_ms() - YEAR_MS;
-    let store_array = format!(
-        "ARRAY[{}]",
-        stores
-            .iter()
-            .map(|s| format!("'{s}'"))
-            .collect::<Vec<_>>()
-            .join(",")
-    );
-    println!(
+        let skus: i64 = sqlx::query("SELECT COUNT(*) FROM skus")
+            .fetch_one(&mut db)
+            .await?
+            .get(0);
+        let start = retail_server::storage::now_ms() - YEAR_MS;
+        let store_array = format!(
+            "ARRAY[{}]",
+            stores
+                .iter()
+                .map(|s| format!("'{s}'"))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        println!(
         "seeding {} orders (2 lines each, {skus} SKUs, stores {stores:?}) and {} events over a year",
         args.orders, args.events
     );
-    let orders = args.orders;
-    let seed_orders = timed("orders", async {
+        let orders = args.orders;
+        let seed_orders = timed("orders", async {
         // Channel by g % 4: lane, delivery, pickup, scan-and-go; one in ten has a member-less
         // discount; created (and paid) evenly over the year.
         db.execute(
@@ -155,8 +163,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Ok(())
     })
     .await?;
-    let events = args.events;
-    let seed_events = timed("events (raw and daily counts)", async {
+        let events = args.events;
+        let seed_events = timed("events (raw and daily counts)", async {
         db.execute(
             format!(
                 "INSERT INTO events (event_id, name, source, schema_version, occurred_at, received_at, \
@@ -181,34 +189,41 @@ async fn run(args: Args) -> anyhow::Result<()> {
     })
     .await?;
 
-    let rollup_started = Instant::now();
-    let rolled = retail_server::app::sales_report::run_rollup(&server.state).await?;
-    let rollup = rollup_started.elapsed();
-    println!(
-        "rollup: {} orders in {:.1} s ({:.0} orders/s)",
-        rolled.orders,
-        rollup.as_secs_f64(),
-        rolled.orders as f64 / rollup.as_secs_f64()
-    );
-    assert_eq!(
-        rolled.orders as i64, args.orders,
-        "every order rolled up once"
-    );
-    let again = Instant::now();
-    let rerun = retail_server::app::sales_report::run_rollup(&server.state).await?;
-    println!(
-        "rollup re-run (nothing new): {} orders in {:.0} ms",
-        rerun.orders,
-        again.elapsed().as_secs_f64() * 1000.0
-    );
-    db.execute("ANALYZE").await?;
-    let rows: i64 = sqlx::query(
-        "SELECT (SELECT COUNT(*) FROM sales_days) + (SELECT COUNT(*) FROM sales_sku_days)",
-    )
-    .fetch_one(&mut db)
-    .await?
-    .get(0);
-    println!("rollup rows (sales_days + sales_sku_days): {rows}");
+        let rollup_started = Instant::now();
+        let rolled = retail_server::app::sales_report::run_rollup(&server.state).await?;
+        let rollup = rollup_started.elapsed();
+        println!(
+            "rollup: {} orders in {:.1} s ({:.0} orders/s)",
+            rolled.orders,
+            rollup.as_secs_f64(),
+            rolled.orders as f64 / rollup.as_secs_f64()
+        );
+        assert_eq!(
+            rolled.orders as i64, args.orders,
+            "every order rolled up once"
+        );
+        let again = Instant::now();
+        let rerun = retail_server::app::sales_report::run_rollup(&server.state).await?;
+        println!(
+            "rollup re-run (nothing new): {} orders in {:.0} ms",
+            rerun.orders,
+            again.elapsed().as_secs_f64() * 1000.0
+        );
+        db.execute("ANALYZE").await?;
+        let rows: i64 = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM sales_days) + (SELECT COUNT(*) FROM sales_sku_days)",
+        )
+        .fetch_one(&mut db)
+        .await?
+        .get(0);
+        println!("rollup rows (sales_days + sales_sku_days): {rows}");
+        println!(
+            "seed: orders {:.1} s, events {:.1} s; rollup {:.1} s",
+            seed_orders.as_secs_f64(),
+            seed_events.as_secs_f64(),
+            rollup.as_secs_f64()
+        );
+    }
 
     // Random date ranges of 1 to 366 days within the year.
     let client = reqwest::Client::new();
@@ -266,12 +281,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
             ms(*times.last().unwrap_or(&Duration::ZERO)),
         );
     }
-    println!(
-        "seed: orders {:.1} s, events {:.1} s; rollup {:.1} s",
-        seed_orders.as_secs_f64(),
-        seed_events.as_secs_f64(),
-        rollup.as_secs_f64()
-    );
     drop(db);
     server.stop().await;
     Ok(())

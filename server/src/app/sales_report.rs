@@ -265,11 +265,15 @@ pub async fn report(
         return Err(AppError::field("to", "at most 366 days after from"));
     }
     let s = store.as_deref();
-    let (days, top_products, top_categories, stores) = tokio::try_join!(
-        storage::sales_report::days(&state.store, from, to, s),
-        storage::sales_report::top_products(&state.store, from, to, s, TOP_LIMIT),
-        storage::sales_report::top_categories(&state.store, from, to, s, TOP_LIMIT),
-        storage::sales_report::stores(&state.store),
+    use storage::sales_report::By;
+    let st = &state.store;
+    let (days, per_store, per_channel, top_products, top_categories, stores) = tokio::try_join!(
+        storage::sales_report::sums(st, from, to, s, By::Day),
+        storage::sales_report::sums(st, from, to, s, By::Store),
+        storage::sales_report::sums(st, from, to, s, By::Channel),
+        storage::sales_report::top_products(st, from, to, s, TOP_LIMIT),
+        storage::sales_report::top_categories(st, from, to, s, TOP_LIMIT),
+        storage::sales_report::stores(st),
     )?;
     let bucket = |day: i64| match granularity {
         Granularity::Day => day,
@@ -284,23 +288,21 @@ pub async fn report(
             Granularity::Week => 7,
         };
     }
-    let mut by_store: BTreeMap<String, Figures> = BTreeMap::new();
+    let mut total = Figures::default();
+    for (day, f) in &days {
+        let day: i64 = day
+            .parse()
+            .map_err(|_| AppError::Internal(anyhow::anyhow!("a day that is not a number")))?;
+        series.entry(bucket(day)).or_default().add(f);
+        total.add(f);
+    }
+    let by_store: BTreeMap<String, Figures> = per_store.into_iter().collect();
     let mut by_channel: BTreeMap<String, Figures> = CHANNELS
         .iter()
         .map(|c| ((*c).to_owned(), Figures::default()))
         .collect();
-    let mut total = Figures::default();
-    for row in &days {
-        series.entry(bucket(row.day)).or_default().add(&row.figures);
-        by_store
-            .entry(row.store_id.clone())
-            .or_default()
-            .add(&row.figures);
-        by_channel
-            .entry(row.channel.clone())
-            .or_default()
-            .add(&row.figures);
-        total.add(&row.figures);
+    for (c, f) in per_channel {
+        by_channel.entry(c).or_default().add(&f);
     }
     let store_name = |id: &str| {
         stores

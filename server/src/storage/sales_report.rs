@@ -115,6 +115,20 @@ pub async fn rollup_batch(store: &Store, lag_ms: i64, limit: i64) -> AppResult<B
         .bind(batch)
         .execute(&mut *tx)
         .await?;
+        for span in [7_i64, 28] {
+            sqlx::query(&format!(
+                "INSERT INTO sales_sku_spans (span_days, start_day, store_id, sku_id, qty, amount_fen) \
+                 SELECT {span}, {ORDER_DAY} - (({ORDER_DAY} + 3) % {span}) AS s, o.location_id, l.sku_id, \
+                   CAST(COALESCE(SUM(l.qty), 0) AS BIGINT), CAST(COALESCE(SUM(l.amount_fen), 0) AS BIGINT) \
+                 {lines} GROUP BY {ORDER_DAY} - (({ORDER_DAY} + 3) % {span}), o.location_id, l.sku_id \
+                 ON CONFLICT (span_days, start_day, store_id, sku_id) DO UPDATE SET \
+                   qty = sales_sku_spans.qty + excluded.qty, \
+                   amount_fen = sales_sku_spans.amount_fen + excluded.amount_fen"
+            ))
+            .bind(batch)
+            .execute(&mut *tx)
+            .await?;
+        }
         sqlx::query(
             "UPDATE sales_rollup_state SET orders_cursor = \
                (SELECT COALESCE(MAX(o.updated_at), 0) FROM sales_rolled m JOIN orders o ON o.id = m.subject_id \
@@ -182,19 +196,6 @@ pub async fn rollup_batch(store: &Store, lag_ms: i64, limit: i64) -> AppResult<B
     })
 }
 
-/// One row of `sales_days`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SalesDay {
-    /// China day number (days since 1970-01-01).
-    pub day: i64,
-    /// The store (location id).
-    pub store_id: String,
-    /// `delivery`, `pickup`, `lane` or `scan_and_go`.
-    pub channel: String,
-    /// The figures.
-    pub figures: Figures,
-}
-
 /// Sales figures (money in fen).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Figures {
@@ -233,31 +234,62 @@ impl Figures {
     }
 }
 
-/// The `sales_days` rows from `from` to `to` (both included), of one store or all.
-pub async fn days(
+/// What [`sums`] adds up by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum By {
+    /// Per day (`key` is the day number).
+    Day,
+    /// Per store (`key` is the store id).
+    Store,
+    /// Per channel.
+    Channel,
+}
+
+/// The `sales_days` figures from `from` to `to` (both included), of one store or all, added up
+/// per day, store or channel (in the database: a few hundred rows come back at most).
+pub async fn sums(
     store: &Store,
     from: i64,
     to: i64,
     store_id: Option<&str>,
-) -> AppResult<Vec<SalesDay>> {
-    let rows = sqlx::query(
-        "SELECT day, store_id, channel, orders, member_orders, gmv_fen, discount_fen, items, \
-           costed_amount_fen, cost_fen, refunds, refund_fen FROM sales_days \
-         WHERE day >= $1 AND day <= $2 AND ($3 = '' OR store_id = $3) \
-         ORDER BY day, store_id, channel",
-    )
-    .bind(from)
-    .bind(to)
-    .bind(store_id.unwrap_or(""))
-    .fetch_all(store.reader())
-    .await?;
+    by: By,
+) -> AppResult<Vec<(String, Figures)>> {
+    let key = match by {
+        By::Day => "CAST(day AS TEXT)",
+        By::Store => "store_id",
+        By::Channel => "channel",
+    };
+    let sum = |c: &str| format!("CAST(COALESCE(SUM({c}), 0) AS BIGINT) AS {c}");
+    let cols: Vec<String> = [
+        "orders",
+        "member_orders",
+        "gmv_fen",
+        "discount_fen",
+        "items",
+        "costed_amount_fen",
+        "cost_fen",
+        "refunds",
+        "refund_fen",
+    ]
+    .iter()
+    .map(|c| sum(c))
+    .collect();
+    let sql = format!(
+        "SELECT {key} AS k, {} FROM sales_days \
+         WHERE day >= $1 AND day <= $2 AND ($3 = '' OR store_id = $3) GROUP BY {key}",
+        cols.join(", ")
+    );
+    let rows = sqlx::query(&sql)
+        .bind(from)
+        .bind(to)
+        .bind(store_id.unwrap_or(""))
+        .fetch_all(store.reader())
+        .await?;
     rows.iter()
         .map(|r| {
-            Ok(SalesDay {
-                day: col(r, "day")?,
-                store_id: col(r, "store_id")?,
-                channel: col(r, "channel")?,
-                figures: Figures {
+            Ok((
+                col(r, "k")?,
+                Figures {
                     orders: col(r, "orders")?,
                     member_orders: col(r, "member_orders")?,
                     gmv_fen: col(r, "gmv_fen")?,
@@ -268,7 +300,7 @@ pub async fn days(
                     refunds: col(r, "refunds")?,
                     refund_fen: col(r, "refund_fen")?,
                 },
-            })
+            ))
         })
         .collect()
 }
@@ -296,20 +328,16 @@ pub async fn top_products(
     store_id: Option<&str>,
     limit: i64,
 ) -> AppResult<Vec<TopRow>> {
-    let rows = sqlx::query(
+    let sql = format!(
         "SELECT s.sku_code AS k, p.name_zh AS nz, p.name_en AS ne, t.qty AS qty, t.amount AS amount FROM \
-           (SELECT sku_id, CAST(SUM(qty) AS BIGINT) AS qty, CAST(SUM(amount_fen) AS BIGINT) AS amount \
-            FROM sales_sku_days WHERE day >= $1 AND day <= $2 AND ($3 = '' OR store_id = $3) \
-            GROUP BY sku_id) t \
+           {PER_SKU} t \
          JOIN skus s ON s.id = t.sku_id JOIN products p ON p.id = s.product_id \
-         ORDER BY t.amount DESC, s.sku_code LIMIT $4",
-    )
-    .bind(from)
-    .bind(to)
-    .bind(store_id.unwrap_or(""))
-    .bind(limit)
-    .fetch_all(store.reader())
-    .await?;
+         ORDER BY t.amount DESC, s.sku_code LIMIT $2"
+    );
+    let rows = sqlx::query(&sql).bind(store_id.unwrap_or("")).bind(limit);
+    let rows = bind_pieces(rows, &pieces(from, to))
+        .fetch_all(store.reader())
+        .await?;
     rows.iter().map(top_row).collect()
 }
 
@@ -321,24 +349,111 @@ pub async fn top_categories(
     store_id: Option<&str>,
     limit: i64,
 ) -> AppResult<Vec<TopRow>> {
-    let rows = sqlx::query(
+    let sql = format!(
         "SELECT c.id AS k, c.name_zh AS nz, c.name_en AS ne, \
            CAST(SUM(t.qty) AS BIGINT) AS qty, CAST(SUM(t.amount) AS BIGINT) AS amount FROM \
-           (SELECT sku_id, CAST(SUM(qty) AS BIGINT) AS qty, CAST(SUM(amount_fen) AS BIGINT) AS amount \
-            FROM sales_sku_days WHERE day >= $1 AND day <= $2 AND ($3 = '' OR store_id = $3) \
-            GROUP BY sku_id) t \
+           {PER_SKU} t \
          JOIN skus s ON s.id = t.sku_id JOIN products p ON p.id = s.product_id \
          JOIN categories c ON c.id = p.category_id \
          GROUP BY c.id, c.name_zh, c.name_en \
-         ORDER BY amount DESC, c.id LIMIT $4",
-    )
-    .bind(from)
-    .bind(to)
-    .bind(store_id.unwrap_or(""))
-    .bind(limit)
-    .fetch_all(store.reader())
-    .await?;
+         ORDER BY amount DESC, c.id LIMIT $2"
+    );
+    let rows = sqlx::query(&sql).bind(store_id.unwrap_or("")).bind(limit);
+    let rows = bind_pieces(rows, &pieces(from, to))
+        .fetch_all(store.reader())
+        .await?;
     rows.iter().map(top_row).collect()
+}
+
+/// Quantity and amount per SKU over the range bound by [`bind_pieces`] (`$3`…`$12`), of the store
+/// `$1` (`''`: all): whole 28-day spans, then whole weeks, then the edge days.
+const PER_SKU: &str = "(SELECT sku_id, CAST(SUM(qty) AS BIGINT) AS qty, CAST(SUM(amount) AS BIGINT) AS amount FROM ( \
+       SELECT sku_id, qty, amount_fen AS amount FROM sales_sku_spans \
+         WHERE span_days = 28 AND start_day >= $3 AND start_day < $4 AND ($1 = '' OR store_id = $1) \
+       UNION ALL SELECT sku_id, qty, amount_fen FROM sales_sku_spans \
+         WHERE span_days = 7 AND ((start_day >= $5 AND start_day < $6) OR (start_day >= $7 AND start_day < $8)) \
+           AND ($1 = '' OR store_id = $1) \
+       UNION ALL SELECT sku_id, qty, amount_fen FROM sales_sku_days \
+         WHERE ((day >= $9 AND day < $10) OR (day >= $11 AND day < $12)) AND ($1 = '' OR store_id = $1) \
+     ) u GROUP BY sku_id)";
+
+/// A range of days cut into aligned spans: whole 28-day spans, whole weeks and single days, each
+/// half-open `[start, end)` (start days of spans; `(0, 0)` when unused).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pieces {
+    /// 28-day spans (their start days).
+    pub spans28: (i64, i64),
+    /// Weeks (their Mondays), left and right of the 28-day spans.
+    pub weeks: [(i64, i64); 2],
+    /// Single days left and right of the weeks.
+    pub days: [(i64, i64); 2],
+}
+
+/// The first start of a `span`-day span at or after `day` (spans start on Mondays; day 0 was a
+/// Thursday).
+fn align_up(day: i64, span: i64) -> i64 {
+    day + (span - (day + 3).rem_euclid(span)).rem_euclid(span)
+}
+
+/// The last start of a `span`-day span at or before `day`.
+fn align_down(day: i64, span: i64) -> i64 {
+    day - (day + 3).rem_euclid(span)
+}
+
+/// Cuts the days `from..=to` into [`Pieces`].
+pub fn pieces(from: i64, to: i64) -> Pieces {
+    let end = to + 1;
+    let mut weeks = Vec::new();
+    let mut days = Vec::new();
+    let mut by_weeks = |lo: i64, hi: i64| {
+        if lo >= hi {
+            return;
+        }
+        let (a, b) = (align_up(lo, 7), align_down(hi, 7));
+        if a < b {
+            weeks.push((a, b));
+            days.push((lo, a));
+            days.push((b, hi));
+        } else {
+            days.push((lo, hi));
+        }
+    };
+    let (a, b) = (align_up(from, 28), align_down(end, 28));
+    let spans28 = if a < b {
+        by_weeks(from, a);
+        by_weeks(b, end);
+        (a, b)
+    } else {
+        by_weeks(from, end);
+        (0, 0)
+    };
+    let pick = |v: Vec<(i64, i64)>| {
+        let mut v: Vec<(i64, i64)> = v.into_iter().filter(|(a, b)| a < b).collect();
+        v.resize(2, (0, 0));
+        [v[0], v[1]]
+    };
+    Pieces {
+        spans28,
+        weeks: pick(weeks),
+        days: pick(days),
+    }
+}
+
+/// Binds `$3`…`$12` of [`PER_SKU`].
+fn bind_pieces<'q>(
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    p: &Pieces,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    q.bind(p.spans28.0)
+        .bind(p.spans28.1)
+        .bind(p.weeks[0].0)
+        .bind(p.weeks[0].1)
+        .bind(p.weeks[1].0)
+        .bind(p.weeks[1].1)
+        .bind(p.days[0].0)
+        .bind(p.days[0].1)
+        .bind(p.days[1].0)
+        .bind(p.days[1].1)
 }
 
 fn top_row(r: &sqlx::any::AnyRow) -> AppResult<TopRow> {
@@ -406,4 +521,42 @@ pub async fn product_costs(
     rows.iter()
         .map(|r| Ok((col(r, "id")?, col(r, "cost_fen")?)))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every day of the range is in exactly one piece, and nothing outside it.
+    #[test]
+    fn pieces_cover_the_range_once() {
+        for from in 20_000..20_060 {
+            for len in [1, 2, 6, 7, 8, 13, 27, 28, 29, 55, 56, 57, 90, 200, 366] {
+                let to = from + len - 1;
+                let p = pieces(from, to);
+                let mut covered = vec![0; len as usize];
+                let mut mark = |lo: i64, hi: i64, span: i64| {
+                    let mut s = lo;
+                    while s < hi {
+                        assert_eq!(align_down(s, span), s, "{from}+{len}: {s} is a span start");
+                        for d in s..s + span {
+                            assert!(d >= from && d <= to, "{from}+{len}: day {d} outside");
+                            covered[(d - from) as usize] += 1;
+                        }
+                        s += span;
+                    }
+                };
+                mark(p.spans28.0, p.spans28.1, 28);
+                for (lo, hi) in p.weeks {
+                    mark(lo, hi, 7);
+                }
+                for (lo, hi) in p.days {
+                    mark(lo, hi, 1);
+                }
+                assert!(covered.iter().all(|c| *c == 1), "{from}+{len}: {p:?}");
+                let days: i64 = p.days.iter().map(|(a, b)| b - a).sum();
+                assert!(days <= 12, "{from}+{len}: {days} single days");
+            }
+        }
+    }
 }

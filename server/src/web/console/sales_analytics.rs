@@ -222,9 +222,7 @@ async fn range_form(
     state: &AppState,
     staff: &crate::actor::StaffActor,
     action: &str,
-    from: i64,
-    to: i64,
-    g: Granularity,
+    (from, to, g): (i64, i64, Granularity),
     store: Option<&str>,
     pick_store: bool,
 ) -> WebResult<Markup> {
@@ -291,9 +289,7 @@ async fn page(
         &state,
         &staff,
         "/console/analytics/sales",
-        from,
-        to,
-        g,
+        (from, to, g),
         store.as_deref(),
         true,
     )
@@ -474,9 +470,7 @@ async fn stores_page(
         &state,
         &staff,
         "/console/analytics/stores",
-        from,
-        to,
-        g,
+        (from, to, g),
         None,
         false,
     )
