@@ -235,6 +235,7 @@ impl Application {
             posters,
             chat: Arc::default(),
             service_bot,
+            recommendations: Default::default(),
         });
         Ok(Self {
             listener,
@@ -274,6 +275,8 @@ impl Application {
         let payment_sweeper =
             tokio::spawn(app::sweeper::run_payments(state.clone(), cancel.clone()));
         let notifications = tokio::spawn(app::notifications::run(state.clone(), cancel.clone()));
+        let recommendations =
+            tokio::spawn(app::recommendations::run(state.clone(), cancel.clone()));
         let reconciliation = tokio::spawn(app::reconciliation::run(state.clone(), cancel.clone()));
         let checkpoints =
             tokio::spawn(app::sweeper::run_checkpoints(state.clone(), cancel.clone()));
@@ -316,6 +319,7 @@ impl Application {
         let _ = sweeper.await;
         let _ = payment_sweeper.await;
         let _ = notifications.await;
+        let _ = recommendations.await;
         let _ = reconciliation.await;
         let _ = checkpoints.await;
         state.intake.close().await;

@@ -50,6 +50,7 @@ pub mod privacy;
 pub mod product_images;
 pub mod promotions;
 pub mod receipts;
+pub mod recommendations;
 pub mod reconciliation;
 pub mod refunds;
 pub mod reviews;
@@ -291,6 +292,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         48,
         "customer-service chat",
         include_str!("../../../migrations/0048_chat.sql"),
+    ),
+    (
+        51,
+        "recommendations",
+        include_str!("../../../migrations/0051_recommendations.sql"),
     ),
 ];
 

@@ -864,6 +864,7 @@ pub fn console_page(ctx: &Ctx, staff: &StaffActor, title: &str, body: Markup) ->
                             a href="/console/faq" { (t("客服知识库", "Service bot FAQ")) }
                             a href="/console/notifications" { (t("通知", "Notifications")) }
                             a href="/console/analytics/events" { (t("埋点事件", "Tracked events")) }
+                            a href="/console/recommendations" { (t("推荐效果", "Recommendations")) }
                             a href="/console/member-perks" { (t("会员权益", "Member perks")) }
                             a href="/console/group-buys" { (t("拼团", "Group-buys")) }
                             a href="/console/points-mall" { (t("积分商城", "Points mall")) }

@@ -61,6 +61,7 @@ pub mod payments;
 pub mod points_mall;
 pub mod promotions;
 pub mod recharges;
+pub mod recommendations;
 pub mod reviews;
 pub mod search_words;
 pub mod staff;
@@ -96,6 +97,7 @@ pub fn router() -> Router<AppState> {
         .merge(distribution::router())
         .merge(reviews::router())
         .merge(analytics::router())
+        .merge(recommendations::router())
         .merge(chat::router())
 }
 
