@@ -56,7 +56,7 @@ fn args() -> Args {
         backend: "sqlite".into(),
         members: 2000,
         products: 400,
-        clients: 16,
+        clients: 8,
         lookups: 20_000,
     };
     let mut it = std::env::args().skip(1);
@@ -177,7 +177,7 @@ fn world(categories: usize, args: &Args) -> World {
             }
         })
         .collect();
-    let mut basket = |rng: &mut StdRng, m: Option<&Member>, before: &[usize]| -> Vec<usize> {
+    let basket = |rng: &mut StdRng, m: Option<&Member>, before: &[usize]| -> Vec<usize> {
         let n = rng.gen_range(2..=6);
         let mut items: Vec<usize> = Vec::new();
         while items.len() < n {
@@ -447,7 +447,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Score::default(),
     );
     let mut rng = StdRng::seed_from_u64(7);
-    for &i in &held {
+    let mut held_out: Vec<usize> = held.iter().copied().collect();
+    held_out.sort_unstable();
+    for &i in &held_out {
         let (Some(m), _, items) = &w.orders[i] else {
             continue;
         };

@@ -560,37 +560,47 @@ pub async fn popular_at(
     limit: usize,
     skip: &HashSet<Uuid>,
 ) -> AppResult<Vec<Rec>> {
-    let len = (state.settings.recommendations.list_len.max(1) * 2) as i64;
-    let mut items = recs::list(&state.store, POPULAR, location, len).await?;
-    if items.len() < limit + skip.len() {
-        items.extend(recs::list(&state.store, POPULAR, "", len).await?);
-    }
-    in_stock_first(state, location, &items, POPULAR, limit, skip).await
+    popular_for(state, location, limit, skip, None).await
 }
 
-/// The items of `items` in stock at `location`, without `skip` and repeats, up to `limit`.
-async fn in_stock_first(
+/// [`popular_at`], also leaving out what `member` ordered since `since` (when given).
+async fn popular_for(
     state: &AppState,
     location: &str,
-    items: &[ListItem],
-    list: &'static str,
     limit: usize,
     skip: &HashSet<Uuid>,
+    member: Option<(Uuid, i64)>,
 ) -> AppResult<Vec<Rec>> {
-    let candidates: Vec<Uuid> = items
-        .iter()
-        .map(|i| i.sku_id)
-        .filter(|s| !skip.contains(s))
-        .collect();
-    let stocked = recs::in_stock(&state.store, location, &candidates).await?;
-    let mut seen = HashSet::new();
-    Ok(items
-        .iter()
-        .filter(|i| stocked.contains(&i.sku_id) && !skip.contains(&i.sku_id))
-        .filter(|i| seen.insert(i.sku_id))
-        .take(limit)
-        .map(|i| Rec::of(i, list))
-        .collect())
+    let ranks = (state.settings.recommendations.list_len.max(1) * 2) as i64;
+    let want = (limit + skip.len()) as i64;
+    let (who, since) = match member {
+        Some((m, since)) => (Some(m), since),
+        None => (None, i64::MAX),
+    };
+    let mut out: Vec<Rec> = Vec::new();
+    let mut seen: HashSet<Uuid> = skip.clone();
+    for subject in [location, ""] {
+        let items = recs::available_list(
+            &state.store,
+            POPULAR,
+            subject,
+            location,
+            who,
+            since,
+            ranks,
+            want,
+        )
+        .await?;
+        for i in &items {
+            if out.len() < limit && seen.insert(i.sku_id) {
+                out.push(Rec::of(i, POPULAR));
+            }
+        }
+        if out.len() >= limit {
+            break;
+        }
+    }
+    Ok(out)
 }
 
 /// "For you" for `member` shopping at `location`: their list without what they bought in the
@@ -603,24 +613,31 @@ pub async fn for_you(
     location: &str,
     limit: usize,
 ) -> AppResult<Vec<Rec>> {
-    if super::events::opted_out(state, member).await? {
-        return popular_at(state, location, limit, &HashSet::new()).await;
-    }
     let settings = &state.settings.recommendations;
     let since = now_ms() - i64::from(settings.exclude_bought_days) * DAY_MS;
-    let bought = recs::bought_since(&state.store, member, since).await?;
-    let items = recs::list(
+    // One statement: the member's list (only while they have not opted out), in stock here,
+    // without what they just bought.
+    let items = recs::available_list(
         &state.store,
         FOR_YOU,
         &member.to_string(),
+        location,
+        Some(member),
+        since,
         (settings.list_len.max(1) * 2) as i64,
+        limit as i64,
     )
     .await?;
-    let mut recs = in_stock_first(state, location, &items, FOR_YOU, limit, &bought).await?;
+    let mut recs: Vec<Rec> = items.iter().map(|i| Rec::of(i, FOR_YOU)).collect();
     if recs.len() < limit {
-        let mut skip = bought;
-        skip.extend(recs.iter().map(|r| r.sku_id));
-        let more = popular_at(state, location, limit - recs.len(), &skip).await?;
+        let skip: HashSet<Uuid> = recs.iter().map(|r| r.sku_id).collect();
+        // Nothing personal for a member who opted out: not even their purchases left out.
+        let mine = if recs.is_empty() && super::events::opted_out(state, member).await? {
+            None
+        } else {
+            Some((member, since))
+        };
+        let more = popular_for(state, location, limit - recs.len(), &skip, mine).await?;
         recs.extend(more);
     }
     Ok(recs)

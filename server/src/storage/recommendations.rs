@@ -1,8 +1,9 @@
 //! Recommendations (issue 19): what the recommendation job reads (paid orders and lane sales
 //! in pages, product-page views of members, the on-shelf catalog, who opted out), the
 //! precomputed lists it writes (`rec_lists`, replaced per subject in short transactions), and
-//! what the shop reads when it shows them (one indexed range per list, a member's recent
-//! purchases, stock at a store), with the impressions counted per day and list.
+//! what the shop reads when it shows them (one indexed range per list, filtered in the same
+//! statement by stock at a store and a member's recent purchases), with the impressions
+//! counted per day and list.
 
 use std::collections::{HashMap, HashSet};
 
@@ -331,36 +332,48 @@ pub async fn lists(
     items(&query.fetch_all(store.reader()).await?)
 }
 
-/// The SKUs `member` ordered (any order not cancelled) at or after `since`.
-pub async fn bought_since(store: &Store, member: Uuid, since: i64) -> AppResult<HashSet<Uuid>> {
-    let rows = sqlx::query(
-        "SELECT DISTINCT l.sku_id FROM orders o JOIN order_lines l ON l.order_id = o.id \
-         WHERE o.member_id = $1 AND o.created_at >= $2 AND o.status <> 'cancelled'",
-    )
-    .bind(member.to_string())
-    .bind(since)
-    .fetch_all(store.reader())
-    .await?;
-    rows.iter().map(|r| uuid_col(r, "sku_id")).collect()
-}
-
-/// Which of `skus` (at most 200) have stock to sell (on hand less reserved) at `location`.
-pub async fn in_stock(store: &Store, location: &str, skus: &[Uuid]) -> AppResult<HashSet<Uuid>> {
-    let skus = &skus[..skus.len().min(200)];
-    if skus.is_empty() {
-        return Ok(HashSet::new());
-    }
+/// The first `limit` items of the list of `kind` for `subject` (among its first `ranks`) that
+/// have stock to sell at `location` and that `member` did not order (any order not cancelled) at
+/// or after `since` — one statement, best first. With `personal`, only while the subject (the
+/// member) has not opted out of personalisation.
+#[allow(clippy::too_many_arguments)]
+pub async fn available_list(
+    store: &Store,
+    kind: &str,
+    subject: &str,
+    location: &str,
+    member: Option<Uuid>,
+    since: i64,
+    ranks: i64,
+    limit: i64,
+) -> AppResult<Vec<ListItem>> {
+    let personal = if kind == "for_you" {
+        " AND EXISTS (SELECT 1 FROM members m WHERE m.id = r.subject \
+         AND m.personalisation_opt_out = 0)"
+    } else {
+        ""
+    };
     let sql = format!(
-        "SELECT sku_id FROM stock WHERE location_id = $1 AND on_hand - reserved > 0 \
-         AND sku_id IN ({})",
-        placeholders(2, skus.len())
+        "SELECT r.sku_id, r.product_id, r.score FROM rec_lists r \
+         JOIN stock st ON st.location_id = $3 AND st.sku_id = r.sku_id \
+         WHERE r.kind = $1 AND r.subject = $2 AND r.rank < $6 \
+         AND st.on_hand - st.reserved > 0{personal} \
+         AND NOT EXISTS (SELECT 1 FROM orders o JOIN order_lines l ON l.order_id = o.id \
+           WHERE o.member_id = $4 AND o.created_at >= $5 AND o.status <> 'cancelled' \
+           AND l.sku_id = r.sku_id) \
+         ORDER BY r.rank LIMIT $7"
     );
-    let mut query = sqlx::query(&sql).bind(location.to_owned());
-    for s in skus {
-        query = query.bind(s.to_string());
-    }
-    let rows = query.fetch_all(store.reader()).await?;
-    rows.iter().map(|r| uuid_col(r, "sku_id")).collect()
+    let rows = sqlx::query(&sql)
+        .bind(kind.to_owned())
+        .bind(subject.to_owned())
+        .bind(location.to_owned())
+        .bind(member.map(|m| m.to_string()))
+        .bind(since)
+        .bind(ranks)
+        .bind(limit)
+        .fetch_all(store.reader())
+        .await?;
+    items(&rows)
 }
 
 /// Adds impressions (lists shown) per China day and list kind.
