@@ -112,6 +112,9 @@ pub struct Settings {
     /// The daily export to a big-data platform (Parquet files per China day) and its schedule.
     #[serde(default)]
     pub export: ExportSettings,
+    /// Recommendations: how often the job recomputes the lists, what it reads and keeps.
+    #[serde(default)]
+    pub recommendations: RecommendationSettings,
 }
 
 /// Member tags and segments (issue 19, `app::segments`): every `every_secs` (0: never; the
@@ -267,6 +270,65 @@ impl ExportSettings {
             "export.pseudonym_key must be 64 hex digits (or empty)"
         );
         Ok(())
+    }
+}
+
+/// Recommendations (issue 19, `app::recommendations`): the job recomputes the precomputed
+/// lists every `every_secs` seconds (the first run `first_run_secs` after start; 0 turns the
+/// job off) from the sold orders and lane sales of the last `history_days` days and the
+/// members' product-page views of the last `view_days` days, writing `batch` subjects per
+/// transaction. A pair of SKUs is "bought together" once it shares at least `min_support`
+/// orders; a list keeps `list_len` items. "For you" leaves out what the member bought in the
+/// last `exclude_bought_days` days; "popular at your store" counts the last `popular_days` days.
+///
+/// ```toml
+/// [recommendations]
+/// every_secs = 3600
+/// first_run_secs = 60
+/// history_days = 180
+/// view_days = 60
+/// popular_days = 30
+/// min_support = 2
+/// list_len = 20
+/// exclude_bought_days = 14
+/// batch = 500
+/// ```
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RecommendationSettings {
+    /// Seconds between runs of the job (0: never).
+    pub every_secs: u64,
+    /// Seconds after start before the first run.
+    pub first_run_secs: u64,
+    /// Days of sold orders read.
+    pub history_days: u32,
+    /// Days of product-page views read.
+    pub view_days: u32,
+    /// Days of sales "popular at your store" counts.
+    pub popular_days: u32,
+    /// Orders a pair must share to count as bought together.
+    pub min_support: u32,
+    /// Items kept per list.
+    pub list_len: usize,
+    /// Days a bought SKU is left out of the member's "for you".
+    pub exclude_bought_days: u32,
+    /// Orders read, and subjects written, per statement or transaction.
+    pub batch: usize,
+}
+
+impl Default for RecommendationSettings {
+    fn default() -> Self {
+        Self {
+            every_secs: 3600,
+            first_run_secs: 60,
+            history_days: 180,
+            view_days: 60,
+            popular_days: 30,
+            min_support: 2,
+            list_len: 20,
+            exclude_bought_days: 14,
+            batch: 500,
+        }
     }
 }
 
@@ -1470,6 +1532,7 @@ impl Default for Settings {
             distribution: DistributionSettings::default(),
             chat: ChatSettings::default(),
             service_bot: ServiceBotSettings::default(),
+            recommendations: RecommendationSettings::default(),
             notifications: NotificationSettings::default(),
             segments: SegmentSettings::default(),
             export: ExportSettings::default(),

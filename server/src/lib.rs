@@ -235,6 +235,7 @@ impl Application {
             posters,
             chat: Arc::default(),
             service_bot,
+            recommendations: Default::default(),
         });
         Ok(Self {
             listener,
@@ -275,6 +276,8 @@ impl Application {
             tokio::spawn(app::sweeper::run_payments(state.clone(), cancel.clone()));
         let notifications = tokio::spawn(app::notifications::run(state.clone(), cancel.clone()));
         let segments = tokio::spawn(app::segments::run(state.clone(), cancel.clone()));
+        let recommendations =
+            tokio::spawn(app::recommendations::run(state.clone(), cancel.clone()));
         let reconciliation = tokio::spawn(app::reconciliation::run(state.clone(), cancel.clone()));
         let export = tokio::spawn(app::export::run(state.clone(), cancel.clone()));
         let checkpoints =
@@ -319,6 +322,7 @@ impl Application {
         let _ = payment_sweeper.await;
         let _ = notifications.await;
         let _ = segments.await;
+        let _ = recommendations.await;
         let _ = reconciliation.await;
         let _ = export.await;
         let _ = checkpoints.await;

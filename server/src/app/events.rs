@@ -86,6 +86,7 @@ pub const EVENTS: &[(&str, Side, &[Prop])] = &[
             ("sku", PropType::Text, false),
             ("provider", PropType::Text, false),
             ("campaign", PropType::Text, false),
+            ("list", PropType::Text, false),
         ],
     ),
     ("search", Side::Client, &[("term", PropType::Text, true)]),
@@ -184,7 +185,17 @@ pub const EVENTS: &[(&str, Side, &[Prop])] = &[
 pub const CLIENT_CHANNELS: &[&str] = &["online", "scan_and_go"];
 
 /// The values of `click.target` (the shop's `data-track` marks).
-pub const CLICK_TARGETS: &[&str] = &["add_to_cart", "checkout", "place_order", "pay", "share"];
+pub const CLICK_TARGETS: &[&str] = &[
+    "add_to_cart",
+    "checkout",
+    "place_order",
+    "pay",
+    "share",
+    "recommendation",
+];
+
+/// The values of `click.list` (a recommendation tile's list, `app::recommendations`).
+pub const RECOMMENDATION_LISTS: &[&str] = &["together", "for_you", "similar", "popular"];
 
 /// The values of `anomaly.kind`.
 pub const ANOMALY_KINDS: &[&str] = &["repeated_refresh", "repeated_payment_failure"];
@@ -363,7 +374,10 @@ fn check_props(name: &str, schema: &[Prop], props: &Map<String, Value>) -> Resul
         }
     };
     match name {
-        "click" => one_of("target", CLICK_TARGETS)?,
+        "click" => {
+            one_of("target", CLICK_TARGETS)?;
+            one_of("list", RECOMMENDATION_LISTS)?
+        }
         "anomaly" => one_of("kind", ANOMALY_KINDS)?,
         "client_error" => one_of("kind", ERROR_KINDS)?,
         _ => {}

@@ -49,6 +49,7 @@ pub mod product_images;
 pub mod promotions;
 pub mod receipts;
 pub mod recharges;
+pub mod recommendations;
 pub mod reconciliation;
 pub mod refunds;
 pub mod reviews;
@@ -153,6 +154,8 @@ pub struct Shared {
     pub chat: Arc<chat::ChatHub>,
     /// The customer-service bot's FAQ ranking index.
     pub service_bot: service_bot::ServiceBot,
+    /// The recommendation job's lock and the impressions counted and not yet written.
+    pub recommendations: recommendations::Recommender,
 }
 
 /// The chain's day number of a Unix time in milliseconds: days since 1970-01-01 in China

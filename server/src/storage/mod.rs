@@ -52,6 +52,7 @@ pub mod privacy;
 pub mod product_images;
 pub mod promotions;
 pub mod receipts;
+pub mod recommendations;
 pub mod reconciliation;
 pub mod refunds;
 pub mod reviews;
@@ -306,6 +307,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         50,
         "growth analytics rollups",
         include_str!("../../../migrations/0050_growth_rollups.sql"),
+    ),
+    (
+        51,
+        "recommendations",
+        include_str!("../../../migrations/0051_recommendations.sql"),
     ),
     (
         52,

@@ -159,7 +159,7 @@ nav.tabs a{flex:1;text-align:center;padding:9px 0 11px;font-size:12px;color:#444
 const JS: &str = r#"
 // Event tracking (埋点, docs/EVENTS.md), on the shop's pages only: page views with the time the
 // page was visible (sent when it is hidden or left), clicks on elements marked data-track
-// (with their data-track-sku / data-track-provider), the search term of /search, script errors
+// (with their data-track-sku / data-track-provider / data-track-list), the search term of /search, script errors
 // and unhandled rejections, and anomalies (the same page reloaded 3 times within 30 s, a second
 // payment failure the page sees). Each event: a random UUID, the anonymous device id (a random
 // UUID kept in localStorage, nothing derived from the person), the path, the time, the channel
@@ -222,6 +222,7 @@ const JS: &str = r#"
     var p={target:el.getAttribute('data-track')};
     if(el.getAttribute('data-track-sku'))p.sku=clip(el.getAttribute('data-track-sku'));
     if(el.getAttribute('data-track-provider'))p.provider=clip(el.getAttribute('data-track-provider'));
+    if(el.getAttribute('data-track-list'))p.list=clip(el.getAttribute('data-track-list'));
     push('click',p);
   },true);
   if(path==='/search'){

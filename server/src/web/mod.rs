@@ -873,6 +873,7 @@ pub fn console_page(ctx: &Ctx, staff: &StaffActor, title: &str, body: Markup) ->
                             a href="/console/analytics/promotions" { (t("促销 ROI", "Promotion ROI")) }
                             a href="/console/analytics/campaigns" { (t("秒杀拼团砍价", "Campaign reports")) }
                             a href="/console/analytics/export" { (t("数据导出", "Data export")) }
+                            a href="/console/recommendations" { (t("推荐效果", "Recommendations")) }
                             a href="/console/member-perks" { (t("会员权益", "Member perks")) }
                             a href="/console/group-buys" { (t("拼团", "Group-buys")) }
                             a href="/console/points-mall" { (t("积分商城", "Points mall")) }

@@ -45,6 +45,7 @@ mod privacy;
 mod promotions_console;
 mod provider_pay;
 mod receipts;
+mod recommendations;
 mod reconciliation;
 mod refund_approvals;
 mod reviews;

@@ -64,6 +64,7 @@ pub mod payments;
 pub mod points_mall;
 pub mod promotions;
 pub mod recharges;
+pub mod recommendations;
 pub mod reviews;
 pub mod sales_analytics;
 pub mod search_words;
@@ -105,6 +106,7 @@ pub fn router() -> Router<AppState> {
         .merge(sales_analytics::router())
         .merge(growth::router())
         .merge(data_export::router())
+        .merge(recommendations::router())
         .merge(chat::router())
 }
 

@@ -1,7 +1,8 @@
-//! Browsing the shop: the home page (best sellers, new in), categories, search with filters and
-//! sorting, suggestions as the shopper types, and a product's page with its options, member
-//! price, availability for pickup by store and its reviews (晒单: average, counts per star, a
-//! "with photos" filter, paged, with "helpful" votes).
+//! Browsing the shop: the home page ("for you", popular at your store, best sellers, new in),
+//! categories, search with filters and sorting, suggestions as the shopper types, and a
+//! product's page with its options, member price, availability for pickup by store,
+//! "frequently bought together", its reviews (晒单: average, counts per star, a "with photos"
+//! filter, paged, with "helpful" votes) and "similar items".
 
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
@@ -11,7 +12,8 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{cart_count, price_location, session};
+use super::{cart_count, price_location, recommended, session};
+use crate::app::recommendations;
 use crate::app::search::{Query as SearchQuery, Sort};
 use crate::app::search_words;
 use crate::app::shares;
@@ -81,6 +83,28 @@ async fn home(State(state): State<AppState>, ctx: Ctx) -> WebResult<Response> {
         limit: 8,
         ..SearchQuery::default()
     });
+    // Recommendations at the shopper's store (the chosen pickup store, else the warehouse).
+    let location = price_location(&state, session.as_ref()).await?;
+    let member = session.as_ref().and_then(|s| s.member_id);
+    let (for_you, popular) = recommendations::for_home(&state, member, &location, 8).await?;
+    let for_you = recommended::section(
+        &state,
+        &ctx,
+        &index,
+        "for-you",
+        recommendations::FOR_YOU,
+        ctx.t("为你推荐", "For you"),
+        &for_you,
+    );
+    let popular = recommended::section(
+        &state,
+        &ctx,
+        &index,
+        "popular-here",
+        recommendations::POPULAR,
+        ctx.t("本店热销", "Popular at your store"),
+        &popular,
+    );
     let body = html! {
         div.card {
             div.spread {
@@ -99,6 +123,8 @@ async fn home(State(state): State<AppState>, ctx: Ctx) -> WebResult<Response> {
                 a.chip href={ "/categories?c=" (c.id) } { (ctx.lang.pick(&c.name_zh, &c.name_en)) }
             }
         }
+        (for_you)
+        (popular)
         h2 { (ctx.t("热销", "Best sellers")) }
         div.grid { @for d in &best.items { (tile(&ctx, d)) } }
         h2 { (ctx.t("新品", "New in")) }
@@ -614,6 +640,25 @@ async fn product(
         Some(m) => Some(shares::product_share_path(&state, m, detail.id, chosen.id)),
         None => None,
     };
+    let index = state.search.get(&state.store).await?;
+    let together = recommended::section(
+        &state,
+        &ctx,
+        &index,
+        "bought-together",
+        recommendations::TOGETHER,
+        ctx.t("常一起买", "Frequently bought together"),
+        &recommendations::bought_together(&state, chosen.id, 8).await?,
+    );
+    let similar = recommended::section(
+        &state,
+        &ctx,
+        &index,
+        "similar-items",
+        recommendations::SIMILAR,
+        ctx.t("相似商品", "Similar items"),
+        &recommendations::similar(&state, chosen.id, 8).await?,
+    );
     let body = html! {
         @if p.added.is_some() { div.notice.ok { (ctx.t("已加入购物车", "Added to cart")) " · " a href="/cart" data-track="checkout" { (ctx.t("去结算", "Check out")) } } }
         @if let Some(code) = &p.error { div.notice.err role="alert" #group-error { (super::group_refusal_text(&ctx, code)) } }
@@ -741,7 +786,9 @@ async fn product(
                 }
             }
         }
+        (together)
         (reviews)
+        (similar)
     };
     Ok(shop_page(&ctx, name, count, body))
 }

@@ -1,7 +1,8 @@
 //! The shopper's cart: adding a product (from its page), changing quantities and choosing the
 //! lines to check out, choosing the pickup store, and the cart page with the total the pricing
 //! engine gives for the chosen lines — at the chosen pickup store's prices and stock once one is
-//! chosen, else at those of the place delivery ships from.
+//! chosen, else at those of the place delivery ships from; below it, what is frequently bought
+//! together with the cart's SKUs.
 
 use axum::extract::{Query, State};
 use axum::response::Response;
@@ -12,7 +13,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::basket::{engine_total, priceable, priced_summary, shown_cart};
-use super::{ensure_session, price_location, session};
+use super::{ensure_session, price_location, recommended, session};
 use crate::app::shop_session;
 use crate::app::AppState;
 use crate::error::AppError;
@@ -165,6 +166,21 @@ async fn cart(
         Some(store) => format!("/checkout?mode=pickup&store={store}"),
         None => "/checkout".to_owned(),
     };
+    let in_cart: Vec<Uuid> = lines.iter().map(|l| l.sku_id).collect();
+    let together = if in_cart.is_empty() {
+        html! {}
+    } else {
+        let recs = crate::app::recommendations::cart_together(&state, &in_cart, 8).await?;
+        recommended::section(
+            &state,
+            &ctx,
+            &index,
+            "bought-together",
+            crate::app::recommendations::TOGETHER,
+            ctx.t("常一起买", "Frequently bought together"),
+            &recs,
+        )
+    };
     let body = html! {
         @if p.error.is_some() { div.notice.err { (ctx.t("数量须为 0 到 99", "Quantity must be 0 to 99")) } }
         @if lines.is_empty() {
@@ -222,6 +238,7 @@ async fn cart(
                 a.btn #checkout-link href=(checkout) data-track="checkout" { (ctx.t("去结算", "Check out")) }
             }
         }
+        (together)
     };
     Ok(shop_page(&ctx, ctx.t("购物车", "Cart"), count, body))
 }

@@ -15,7 +15,8 @@
 //! This module holds what the areas share: the shopper's session (thin wrappers over
 //! [`crate::app::shop_session`]), [`require_member`], the link to the messages and the
 //! warehouse delivery orders ship from; `basket` shows and prices a cart or a scan-and-go basket
-//! with the pricing engine. The area modules use these and [`crate::web`], never each other.
+//! with the pricing engine; `recommended` shows recommendation tiles (home, product page, cart).
+//! The area modules use these and [`crate::web`], never each other.
 
 use std::collections::HashMap;
 
@@ -47,6 +48,7 @@ pub mod orders;
 pub mod perks;
 pub mod poster;
 pub mod receipts;
+mod recommended;
 pub mod reviews;
 pub mod scan;
 
