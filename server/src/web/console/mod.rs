@@ -160,17 +160,24 @@ const DEFAULT_DAYS: i64 = 14;
 /// The range asked for (China day numbers), or the last [`DEFAULT_DAYS`] days; `false` when
 /// what was asked for was not a date.
 fn day_range(p: &RangeParams) -> (i64, i64, bool) {
+    day_range_of(&p.from, &p.to, DEFAULT_DAYS)
+}
+
+/// The range of `from` and `to` (`YYYY-MM-DD`, China days; either may be absent), or the last
+/// `default_days` days up to `to` (today when absent); `false` when what was asked for was not
+/// a date (the default range is given then).
+fn day_range_of(from: &Option<String>, to: &Option<String>, default_days: i64) -> (i64, i64, bool) {
     let today = crate::app::china_day(crate::storage::now_ms());
     let parse = |t: &Option<String>, field| match t.as_deref().filter(|t| !t.is_empty()) {
         None => Some(None),
         Some(t) => crate::app::events::parse_day(t, field).ok().map(Some),
     };
-    match (parse(&p.from, "from"), parse(&p.to, "to")) {
+    match (parse(from, "from"), parse(to, "to")) {
         (Some(from), Some(to)) => {
             let to = to.unwrap_or(today);
-            (from.unwrap_or(to - (DEFAULT_DAYS - 1)), to, true)
+            (from.unwrap_or(to - (default_days - 1)), to, true)
         }
-        _ => (today - (DEFAULT_DAYS - 1), today, false),
+        _ => (today - (default_days - 1), today, false),
     }
 }
 

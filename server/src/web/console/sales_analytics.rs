@@ -45,18 +45,7 @@ const DEFAULT_DAYS: i64 = 30;
 /// The range asked for (China day numbers), or the last [`DEFAULT_DAYS`] days; `false` when
 /// what was asked for was not a date.
 fn range(p: &Params) -> (i64, i64, bool) {
-    let today = crate::app::china_day(crate::storage::now_ms());
-    let parse = |t: &Option<String>, field| match t.as_deref().filter(|t| !t.is_empty()) {
-        None => Some(None),
-        Some(t) => crate::app::events::parse_day(t, field).ok().map(Some),
-    };
-    match (parse(&p.from, "from"), parse(&p.to, "to")) {
-        (Some(from), Some(to)) => {
-            let to = to.unwrap_or(today);
-            (from.unwrap_or(to - (DEFAULT_DAYS - 1)), to, true)
-        }
-        _ => (today - (DEFAULT_DAYS - 1), today, false),
-    }
+    super::day_range_of(&p.from, &p.to, DEFAULT_DAYS)
 }
 
 /// The report asked for, or (for a bad range) none and the error shown.
