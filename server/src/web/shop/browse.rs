@@ -83,10 +83,21 @@ async fn home(State(state): State<AppState>, ctx: Ctx) -> WebResult<Response> {
         limit: 8,
         ..SearchQuery::default()
     });
-    // Recommendations at the shopper's store (the chosen pickup store, else the warehouse).
-    let location = price_location(&state, session.as_ref()).await?;
+    // Recommendations at the shopper's store (the chosen pickup store, else the warehouse);
+    // none while the chain has no warehouse yet (a new installation).
+    let location = match session.as_ref().and_then(|s| s.pickup_store.clone()) {
+        Some(store) => Some(store),
+        None => state
+            .catalog_cache
+            .first_warehouse(&state.store)
+            .await?
+            .map(|l| l.id),
+    };
     let member = session.as_ref().and_then(|s| s.member_id);
-    let (for_you, popular) = recommendations::for_home(&state, member, &location, 8).await?;
+    let (for_you, popular) = match location {
+        Some(location) => recommendations::for_home(&state, member, &location, 8).await?,
+        None => Default::default(),
+    };
     let for_you = recommended::section(
         &state,
         &ctx,
