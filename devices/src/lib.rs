@@ -13,10 +13,15 @@
 //! * [`printer_status`] — the pure codec of a printer's real-time status (`DLE EOT n`);
 //! * [`printer`] — printer sinks (file / USB line printer, TCP 9100, serial) and the receipt
 //!   printer that asks that status before and after a print;
+//! * [`counter_scale`] — the lane's counter scale: the Mettler Toledo 8217 codec, a scale over
+//!   any stream, the lane's weight watch, and a virtual scale;
 //! * [`serial`] — serial ports as async byte streams;
 //! * [`display`] — customer and gate displays (VFD): the pure screen encoding, and a lane's
 //!   display on its line;
 //! * [`relay`] — the exit gate's relay commands;
+//! * [`label_scale`] — label scales at the fresh counter: the Dahua (大华) TM PLU download over
+//!   TCP (pure record codec, async client), and the scale models' profiles;
+//!   [`virtual_label_scale`] speaks it for tests and demos;
 //! * [`pty`], [`virtual_scanner`], [`virtual_printer`] — virtual devices for demos and tests:
 //!   raw pseudo-terminals, a pty-backed scanner, and an ESC/POS printer that answers its status;
 //! * [`server_link`] — the device's own link to the server: its `http(s)://` and `mqtt(s)://`
@@ -24,7 +29,9 @@
 
 #![forbid(unsafe_code)]
 
+pub mod counter_scale;
 pub mod display;
+pub mod label_scale;
 pub mod printer;
 pub mod printer_status;
 pub mod pty;
@@ -34,5 +41,6 @@ pub mod scanner;
 pub mod scanner_line;
 pub mod serial;
 pub mod server_link;
+pub mod virtual_label_scale;
 pub mod virtual_printer;
 pub mod virtual_scanner;

@@ -21,6 +21,14 @@
 //!                                     # pinned from the start; without it the first key fetched
 //!                                     # with the credential is pinned (see `lib.rs`)
 //!
+//! scale_poll_secs = 20               # how often the label scales' PLU list is checked (1–60)
+//! scale_full_reload_hours = 24        # a full download to each label scale at least this often
+//!
+//! [[label_scales]]                    # label scales at the fresh counter (see `scales`)
+//! name = "scale-1"
+//! model = "dahua-tm-a30"              # firmware-config/label-scales/<model>.toml
+//! addr = "192.168.10.41:4001"         # host[:port] (the profile's port by default)
+//!
 //! [gate]
 //! audit_share = 0.02        # random share of passes sent to audit
 //! audit_over = "500.00"     # passes over this total are audited
@@ -78,6 +86,36 @@ pub struct Config {
     /// Exit gate rules.
     #[serde(default)]
     pub gate: GateRules,
+    /// The label scales the agent keeps loaded (issue 21).
+    #[serde(default)]
+    pub label_scales: Vec<LabelScale>,
+    /// Seconds between checks of the label scales' PLU list (1–60): a change at head office
+    /// reaches every scale within this plus the download.
+    #[serde(default = "default_scale_poll")]
+    pub scale_poll_secs: u64,
+    /// Hours after which a scale gets a full download even when nothing changed (1–720).
+    #[serde(default = "default_full_reload")]
+    pub scale_full_reload_hours: u64,
+}
+
+/// A label scale at the fresh counter.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelScale {
+    /// Its name, `[a-z0-9-]{1,32}` (health entry `label-scale-<name>`).
+    pub name: String,
+    /// Its model: a profile in `firmware-config/label-scales/`.
+    pub model: String,
+    /// `host:port`, or `host` for the profile's port.
+    pub addr: String,
+}
+
+fn default_scale_poll() -> u64 {
+    20
+}
+
+fn default_full_reload() -> u64 {
+    24
 }
 
 fn default_health() -> u64 {
@@ -161,6 +199,36 @@ impl Config {
             "health_interval_secs must be positive"
         );
         anyhow::ensure!(self.ack_wait_secs > 0, "ack_wait_secs must be positive");
+        anyhow::ensure!(
+            (1..=60).contains(&self.scale_poll_secs),
+            "scale_poll_secs must be 1 to 60"
+        );
+        anyhow::ensure!(
+            (1..=720).contains(&self.scale_full_reload_hours),
+            "scale_full_reload_hours must be 1 to 720"
+        );
+        let mut names = std::collections::HashSet::new();
+        for scale in &self.label_scales {
+            anyhow::ensure!(
+                (1..=32).contains(&scale.name.len())
+                    && scale
+                        .name
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
+                "label_scales: name {:?} must be 1-32 of a-z, 0-9, -",
+                scale.name
+            );
+            anyhow::ensure!(
+                names.insert(scale.name.as_str()),
+                "label_scales: {} is named twice",
+                scale.name
+            );
+            anyhow::ensure!(
+                !scale.addr.trim().is_empty(),
+                "label_scales: {} has no addr",
+                scale.name
+            );
+        }
         if let Some(key) = &self.code_verifier_key {
             retail_domain::codes::CodeVerifier::from_public_b64(key)
                 .map_err(|e| anyhow::anyhow!("code_verifier_key: {e}"))?;

@@ -11,7 +11,8 @@
 //! * one [gate] task per exit gate, deciding **offline** with the code-verifier key: the one in
 //!   the configuration, or the first one fetched with the device credential, pinned in the local
 //!   database (a different key from the network is refused; see `refresh_verifier`);
-//! * the handling of commands (open a gate, re-sync) and of passes used at other gates.
+//! * the handling of commands (open a gate, re-sync) and of passes used at other gates;
+//! * the [label scales](scales) of the fresh counter, kept loaded with the store's PLU list.
 //!
 //! It starts and keeps deciding with the server and the broker both down (once it has the key).
 //! [`run_with_devices`] takes already-opened device streams (tests, simulations).
@@ -23,6 +24,7 @@ pub mod display;
 pub mod gate;
 pub mod link;
 pub mod pickup;
+pub mod scales;
 pub mod simulate;
 pub mod store;
 
@@ -657,6 +659,12 @@ pub async fn run_with_devices(
             detail: None,
         });
     }
+    let label_scales = scales::setups(&config)?;
+    health.extend(label_scales.iter().map(|s| ComponentHealth {
+        name: scales::health_name(&s.name),
+        state: "ok".into(),
+        detail: Some("not loaded yet".into()),
+    }));
     let printer = devices.pickup_printer.clone();
     let (health_tx, health_rx) = watch::channel(health);
     let (inbound_tx, mut inbound) = mpsc::channel::<Inbound>(256);
@@ -722,6 +730,14 @@ pub async fn run_with_devices(
             }
         }));
     }
+    let scales_task = tokio::spawn(scales::run(
+        config.clone(),
+        http.clone(),
+        store.clone(),
+        label_scales,
+        health_tx.clone(),
+        cancel.clone(),
+    ));
     tracing::info!(store = %config.store, device = %config.device_id, gates = open_gate.len(), "edge agent started");
 
     tokio::pin!(shutdown);
@@ -763,6 +779,7 @@ pub async fn run_with_devices(
     for task in gate_tasks {
         let _ = task.await;
     }
+    let _ = scales_task.await;
     let _ = link_task.await;
     store.close().await;
     tracing::info!("edge agent stopped");

@@ -62,11 +62,42 @@ fn main() -> ExitCode {
 fn check(folder: &Path) -> ExitCode {
     let report = retail_domain::profiles::inspect_dir(folder);
     println!("{report}");
-    if report.is_ok() {
+    let scales_ok = check_label_scales(folder);
+    if report.is_ok() && scales_ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// Validates the label-scale profiles (`label-scales/*.toml`, when the folder has them), one
+/// line per file; true when all are valid.
+fn check_label_scales(folder: &Path) -> bool {
+    let dir = folder.join("label-scales");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return true;
+    };
+    let mut files: Vec<_> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    let mut ok = true;
+    for path in files {
+        let id = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        match retail_devices::label_scale::LabelScaleProfile::load(folder, &id) {
+            Ok(p) => println!("OK    label-scales/{id}.toml — {} {}", p.vendor, p.model),
+            Err(e) => {
+                ok = false;
+                println!("ERROR label-scales/{id}.toml\n      {e}");
+            }
+        }
+    }
+    ok
 }
 
 /// Starts the agent and runs until Ctrl-C.

@@ -6,6 +6,10 @@
 //! * Each exit gate of the store's inventory gets pseudo-terminal pairs: write scans (text +
 //!   CR) to the printed scanner path; the relay commands the gate sends are printed as they
 //!   happen (`OPEN A0 01 01 A2`, …), and so is the text on the gate's display, if it has one.
+//! * Without label scales in the configuration, a virtual Dahua TM-A30 label scale
+//!   (`retail_devices::virtual_label_scale`) listens on a free loopback port and is kept loaded
+//!   with the store's PLU list; once loaded it prints a few sample labels (EAN-13 with the PLU
+//!   and the price) that scan at the lanes and in scan-and-go.
 //! * The pickup-counter printer becomes a file: raw ESC/POS bytes are appended to
 //!   `<data dir>/<store>/pick-slips.bin`, and the decoded text of each slip is logged.
 
@@ -112,6 +116,7 @@ pub async fn simulate(
     } else {
         register(&options, &dir).await?
     };
+    let mut config = config;
     let (catalog, inventory) = load_inventory(&config)?;
     let mut devices = Devices::default();
     let mut keep = Vec::new();
@@ -199,8 +204,55 @@ pub async fn simulate(
         };
         devices.pickup_printer = Some(printer);
     }
+    if config.label_scales.is_empty() {
+        let scale = retail_devices::virtual_label_scale::VirtualLabelScale::start().await?;
+        println!(
+            "  label scale scale-1: a virtual Dahua TM-A30 at {} (PLU download, TCP)",
+            scale.addr()
+        );
+        config.label_scales.push(crate::config::LabelScale {
+            name: "scale-1".into(),
+            model: "dahua-tm-a30".into(),
+            addr: scale.addr().to_string(),
+        });
+        tokio::spawn(print_sample_labels(scale));
+    }
     println!("  configuration: {}", path.display());
     let result = crate::run_with_devices(config, devices, None, shutdown).await;
     drop(keep);
     result
+}
+
+/// Once the virtual scale holds its PLUs, prints a label for the first few (1.234 kg of a
+/// weighed item, 2 pieces of a counted one), as the scale would print them.
+async fn print_sample_labels(scale: retail_devices::virtual_label_scale::VirtualLabelScale) {
+    while scale.table().is_empty() {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    let layout = retail_domain::barcode::VariableMeasureLayout::cn_default();
+    for (key, plu) in scale.table().into_iter().take(3).chain(
+        scale
+            .table()
+            .into_iter()
+            .filter(|(_, p)| p.mode == retail_devices::label_scale::PluMode::Counted)
+            .take(1),
+    ) {
+        let qty = match plu.mode {
+            retail_devices::label_scale::PluMode::Weighed => 1234,
+            retail_devices::label_scale::PluMode::Counted => 2,
+        };
+        if let Ok((code, fen)) = scale.print_label(key, qty, &layout) {
+            println!(
+                "  scale-1 label: {} {} → {code} (¥{}.{:02})",
+                plu.name,
+                if qty == 2 {
+                    "×2".to_owned()
+                } else {
+                    "1.234 kg".to_owned()
+                },
+                fen / 100,
+                fen % 100
+            );
+        }
+    }
 }

@@ -108,6 +108,16 @@ pub enum Command {
     ShiftOpen(Money),
     /// Close the shift with the counted cash (prints the Z report).
     ShiftClose(Money),
+    /// Cash into or out of the drawer with its reason (prints a slip, opens the drawer).
+    Cash(crate::cash::Direction, Money, String),
+    /// Hand the drawer over: the incoming cashier's user name and PIN, the cash counted (the
+    /// outgoing shift closes with its Z report, the incoming one opens with that cash).
+    Handover(String, String, Money),
+    /// Switch the lane to offline selling (`true`) or back, approved by a store manager: their
+    /// user name and PIN.
+    Offline(bool, String, String),
+    /// The counter scale: show, zero, tare, clear the tare (and `sim …` with `--simulate`).
+    Scale(crate::scale::ScaleAction),
     /// Return lines `(line_no, qty)` of the sale whose receipt code was scanned last (online),
     /// approved by a store manager: their user name and PIN (checked by the server).
     Return(Vec<(u32, i64)>, String, String),
@@ -195,6 +205,42 @@ impl Command {
                 .map(|t| Command::MemberPhone((*t).to_owned()))
                 .ok_or_else(|| "member: the phone number is missing".into()),
             "nomember" => Ok(Command::NoMember),
+            "cash" => {
+                let direction = match rest.first().copied() {
+                    Some("in") => crate::cash::Direction::In,
+                    Some("out") => crate::cash::Direction::Out,
+                    other => return Err(format!("cash: in or out, not {other:?}")),
+                };
+                let amount = rest
+                    .get(1)
+                    .ok_or("cash: the amount is missing")?
+                    .parse::<Money>()
+                    .map_err(|e| format!("cash: amount: {e}"))?;
+                Ok(Command::Cash(
+                    direction,
+                    amount,
+                    rest.get(2..).unwrap_or(&[]).join(" "),
+                ))
+            }
+            "handover" => match rest.as_slice() {
+                [user, pin, counted] => Ok(Command::Handover(
+                    (*user).to_owned(),
+                    (*pin).to_owned(),
+                    counted
+                        .parse::<Money>()
+                        .map_err(|e| format!("handover: counted cash: {e}"))?,
+                )),
+                _ => Err("handover: NEXT_USER PIN COUNTED_CASH".into()),
+            },
+            "offline" => match rest.as_slice() {
+                [on @ ("on" | "off"), user, pin] => Ok(Command::Offline(
+                    *on == "on",
+                    (*user).to_owned(),
+                    (*pin).to_owned(),
+                )),
+                _ => Err("offline: on|off MANAGER PIN (a store manager approves)".into()),
+            },
+            "scale" => crate::scale::ScaleAction::parse(&rest).map(Command::Scale),
             "points" => Ok(Command::Points(num(0, "points")?)),
             "reprint" => Ok(Command::Reprint),
             "status" => Ok(Command::Status),
@@ -255,6 +301,10 @@ enum Background {
     Code(CodeEvent),
     /// What the idle printer said when asked its status.
     PrinterChecked(Result<PrintOutcome, PrintError>),
+    /// The counter scale's state changed.
+    Scale(retail_devices::counter_scale::ScaleState),
+    /// Head office (the middle platform) changed a member's tier or rights.
+    MemberChanged(retail_domain::wire::bus::MemberTierNotice),
 }
 
 /// What the watch of a payment code found.
@@ -437,6 +487,7 @@ pub async fn run_with_console(
         footer: config.footer.clone(),
     };
     let mut lane = Lane::open(db.clone(), settings).await?;
+    let cash = crate::cash::CashBook::open(db.clone()).await?;
 
     let (tx, mut rx) = mpsc::channel::<Background>(256);
     let (scan_tx, mut scan_rx) = mpsc::channel::<ScannerEvent>(256);
@@ -476,6 +527,36 @@ pub async fn run_with_console(
         display = Some(CustomerDisplay::new(profile, sink));
     }
     let mut tasks = tokio::task::JoinSet::new();
+    let (screen_tx, screen_rx) =
+        tokio::sync::watch::channel(crate::customer_screen::CustomerScreen::default());
+    if let Some(addr) = &config.customer_screen {
+        let addr: std::net::SocketAddr = addr.parse().context("customer_screen")?;
+        let listener = crate::customer_screen::bind(addr)
+            .await
+            .with_context(|| format!("cannot serve the customer display on {addr}"))?;
+        out.line(format!(
+            "CUSTOMER SCREEN http://{}/",
+            listener.local_addr().unwrap_or(addr)
+        ));
+        tasks.spawn(async move {
+            if let Err(e) = crate::customer_screen::serve(listener, screen_rx).await {
+                tracing::warn!(error = %e, "the browser customer display stopped");
+            }
+        });
+    }
+    let scale = crate::scale::LaneScale::start(&config, &mut tasks)?;
+    if let Some(scale) = &scale {
+        out.line(format!("SIMULATE counter scale on {}", scale.port));
+        let (mut rx, tx) = (scale.subscribe(), tx.clone());
+        tasks.spawn(async move {
+            while rx.changed().await.is_ok() {
+                let state = rx.borrow_and_update().clone();
+                if tx.send(Background::Scale(state)).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
     if config.simulate {
         let scanner = VirtualScanner::create().context("cannot create the virtual scanner pty")?;
         out.line(format!("SIMULATE scanner {}", scanner.path));
@@ -507,7 +588,8 @@ pub async fn run_with_console(
     let pull = Arc::new(Notify::new());
     if let Some(url) = &config.mqtt_url {
         let broker = retail_devices::server_link::parse_broker_url(url).context("mqtt_url")?;
-        tasks.spawn(sync::watch_catalog_notices(
+        let members = tx.clone();
+        tasks.spawn(sync::watch_store_notices(
             BusLogin {
                 host: broker.host,
                 port: broker.port,
@@ -518,6 +600,11 @@ pub async fn run_with_console(
                 store: store.clone(),
             },
             pull.clone(),
+            move |notice| {
+                if members.try_send(Background::MemberChanged(notice)).is_err() {
+                    tracing::warn!("member notice dropped: the lane is not keeping up");
+                }
+            },
         ));
     }
     {
@@ -562,6 +649,7 @@ pub async fn run_with_console(
     let push_now = Arc::new(Notify::new());
     {
         let (db, api, tx, push_now) = (db.clone(), api.clone(), tx.clone(), push_now.clone());
+        let cash_book = cash.clone();
         let every = Duration::from_secs(config.push_interval_secs.max(1));
         tasks.spawn(async move {
             loop {
@@ -580,6 +668,18 @@ pub async fn run_with_console(
                     Err(e) => {
                         tracing::debug!(error = %e, "sale push failed");
                         !e.is_offline()
+                    }
+                };
+                // The drawer's shifts, Z reports, cash movements and offline switches.
+                let online = match cash_book.push_unsent(&api).await {
+                    Ok(n) if n > 0 => {
+                        tracing::info!(n, "cash events pushed");
+                        true
+                    }
+                    Ok(_) => online,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "cash event push failed");
+                        online && !e.is_offline()
                     }
                 };
                 if tx.send(Background::Online(online)).await.is_err() {
@@ -694,6 +794,16 @@ pub async fn run_with_console(
         pending_return: None,
         keyboard: Keyboard::signed_out(),
         unsent: 0,
+        scale,
+        screen_tx,
+        cash,
+        forced_offline: false,
+        adverts: config.adverts.clone(),
+        advert_secs: config.advert_secs.max(1),
+        started: std::time::Instant::now(),
+        points_pending: None,
+        last_points: None,
+        last_done: None,
     };
     if let Some(pending) = runner.lane.pending_qr().cloned() {
         runner.say(
@@ -818,6 +928,23 @@ struct Runner<'a> {
     pending_return: Option<(uuid::Uuid, Vec<ReturnableLine>)>,
     keyboard: Keyboard,
     unsent: i64,
+    /// The counter scale, when the lane has one.
+    scale: Option<crate::scale::LaneScale>,
+    /// The customer screen for the browser display.
+    screen_tx: tokio::sync::watch::Sender<crate::customer_screen::CustomerScreen>,
+    /// Cash movements and the control log.
+    cash: crate::cash::CashBook,
+    /// A manager switched the lane to offline selling.
+    forced_offline: bool,
+    adverts: Vec<String>,
+    advert_secs: u64,
+    started: std::time::Instant,
+    /// Points the member earns with the sale being rung up (as last priced).
+    points_pending: Option<i64>,
+    /// Points earned with the last completed sale.
+    last_points: Option<i64>,
+    /// When the last sale completed.
+    last_done: Option<std::time::Instant>,
 }
 
 impl Runner<'_> {
@@ -844,6 +971,11 @@ impl Runner<'_> {
         view.unsent = self.unsent;
         view.printer = self.printer_state.clone();
         view.scanner = self.scanner_state.clone();
+        view.scale = self
+            .scale
+            .as_ref()
+            .map(|s| s.state().text())
+            .unwrap_or_default();
         if let Some(qr) = self.lane.pending_qr() {
             view.qr = crate::ui::qr_block_lines(&qr.pay_url).unwrap_or_default();
             view.qr_caption = format!("扫码支付 Scan to pay ¥{} · {}", qr.amount, qr.pay_url);
@@ -868,6 +1000,7 @@ impl Runner<'_> {
                 self.say(true, format!("EVENT {what}"))
             }
             Background::Online(online) => {
+                let online = online && !self.forced_offline;
                 if online != self.lane.online() {
                     self.say(
                         !online,
@@ -916,9 +1049,19 @@ impl Runner<'_> {
                     Ok(_) => self.say(alert, format!("EVENT printer {state}")),
                 }
             }
+            Background::Scale(state) => {
+                if let Some(scale) = self.scale.as_mut() {
+                    scale.observe(&state);
+                }
+            }
             Background::ReceiptKeys => {
                 if let Err(e) = self.lane.reload_receipt_keys().await {
                     self.say(true, format!("ERR receipt keys reload: {e}"));
+                }
+            }
+            Background::MemberChanged(notice) => {
+                if let Some(text) = self.member_changed(&notice).await {
+                    self.say(text.starts_with("ERR"), text);
                 }
             }
             Background::CatalogUpdated(n) => match self.lane.reload().await {
@@ -926,6 +1069,36 @@ impl Runner<'_> {
                 Err(e) => self.say(true, format!("ERR catalog reload: {e}")),
             },
         }
+    }
+
+    /// A member's tier changed (the store bus): when that member is on the sale, the sale takes
+    /// the new tier and is priced again, and the member is re-read from the server (points,
+    /// name of the tier); offline, the tier's name comes from the lane's own tier table. Nothing
+    /// for a member not on the sale. What to tell the cashier, if anything.
+    async fn member_changed(
+        &mut self,
+        notice: &retail_domain::wire::bus::MemberTierNotice,
+    ) -> Option<String> {
+        let held = self.lane.basket().member.clone()?;
+        if held.id != notice.member_id {
+            return None;
+        }
+        let member = match self.api.member(notice.member_id).await {
+            Ok(m) => member_from_remote(&m),
+            Err(_) => LaneMember {
+                tier_name: self.lane.tier_name(&notice.tier),
+                tier: notice.tier.clone(),
+                ..held
+            },
+        };
+        let name = member.tier_name.clone();
+        Some(match self.lane.retier_member(member) {
+            Ok(()) => format!(
+                "EVENT member's tier is now {name} (head office); {}",
+                self.total_text()
+            ),
+            Err(e) => format!("ERR member's tier changed to {name}, not applied to this sale: {e}"),
+        })
     }
 
     async fn command(&mut self, cmd: Command) {
@@ -1005,6 +1178,23 @@ impl Runner<'_> {
             Command::Login(..) | Command::Status | Command::Invalid(_)
         ) {
             self.lane.require_cashier()?;
+        }
+        // Switched to offline selling by a manager: nothing that needs the server.
+        if self.forced_offline
+            && matches!(
+                cmd,
+                Command::MemberPhone(_)
+                    | Command::Coupons
+                    | Command::Coupon(_)
+                    | Command::Points(_)
+                    | Command::PayQr(_)
+                    | Command::Pay(PaymentMethod::StoredBalance | PaymentMethod::SandboxQr, _)
+                    | Command::Return(..)
+            )
+        {
+            return Err(LaneError::Offline(
+                "this (the lane is switched to offline selling)",
+            ));
         }
         match cmd {
             Command::Login(user, pin) => {
@@ -1246,9 +1436,64 @@ impl Runner<'_> {
                     .open_shift(id, &cashier, cash.fen(), chrono::Utc::now())
                     .await?;
                 self.lane.set_shift(Some(id));
+                self.shift_opened(id, &cashier, cash).await?;
                 Ok(format!("shift opened with {cash} in the drawer"))
             }
-            Command::ShiftClose(counted) => self.close_shift(counted).await,
+            Command::ShiftClose(counted) => self.close_shift(counted, None).await,
+            Command::Cash(direction, amount, reason) => {
+                self.cash_move(direction, amount, &reason).await
+            }
+            Command::Handover(user, pin, counted) => self.handover(&user, &pin, counted).await,
+            Command::Offline(on, manager, pin) => {
+                let approved_by = self.lane.approve(&manager, &pin)?;
+                let cashier = self.lane.require_cashier()?.username.clone();
+                if on == self.forced_offline {
+                    return Err(LaneError::NotUsableHere(format!(
+                        "the lane is already {}",
+                        if on {
+                            "switched to offline selling"
+                        } else {
+                            "selling online"
+                        }
+                    )));
+                }
+                self.forced_offline = on;
+                if on {
+                    self.lane.set_online(false);
+                }
+                let detail = if on {
+                    "switched to offline selling"
+                } else {
+                    "switched back to online selling"
+                };
+                self.cash
+                    .log(
+                        if on { "offline_on" } else { "offline_off" },
+                        &cashier,
+                        Some(&approved_by),
+                        detail,
+                    )
+                    .await?;
+                let mut event = crate::cash::CashBook::event(
+                    if on {
+                        retail_domain::wire::cash_control::CashEventKind::OfflineOn
+                    } else {
+                        retail_domain::wire::cash_control::CashEventKind::OfflineOff
+                    },
+                    self.lane.shift(),
+                    &cashier,
+                );
+                event.approved_by = Some(approved_by.clone());
+                self.cash.enqueue(&event).await?;
+                self.push_now.notify_one();
+                Ok(format!("lane {detail} (approved by {approved_by})"))
+            }
+            Command::Scale(action) => match self.scale.as_mut() {
+                Some(scale) => scale.act(action).await.map_err(LaneError::NotUsableHere),
+                None => Err(LaneError::NotUsableHere(
+                    "this lane has no counter scale (scale_profile)".into(),
+                )),
+            },
             Command::Return(lines, approver, pin) => self.finish_return(lines, approver, pin).await,
             Command::Invalid(why) => Err(LaneError::NotUsableHere(why)),
         }
@@ -1257,17 +1502,30 @@ impl Runner<'_> {
     /// Scans with the lane core; a receipt code of a lane key not known yet makes an online lane
     /// fetch its store's receipt keys (a lane registered since the last fetch) and try once more.
     async fn scan(&mut self, text: &str) -> Result<ScanOutcome, LaneError> {
-        match self.lane.scan(text).await {
+        match self.scan_once(text).await {
             Err(LaneError::UnknownReceiptKey(_)) if self.lane.online() => {
                 let store = self.lane.settings().store.clone();
                 match sync::refresh_receipt_keys(self.lane.db(), self.api, &store).await {
                     Ok(_) => self.lane.reload_receipt_keys().await?,
                     Err(e) => tracing::debug!(error = %e, "receipt keys update failed"),
                 }
-                self.lane.scan(text).await
+                self.scan_once(text).await
             }
             other => other,
         }
+    }
+
+    /// One scan with the lane core; at a lane with a counter scale, a weighed item takes the
+    /// scale's stable weight (and the scale must then return to zero).
+    async fn scan_once(&mut self, text: &str) -> Result<ScanOutcome, LaneError> {
+        let Some(scale) = self.scale.as_mut() else {
+            return self.lane.scan(text).await;
+        };
+        let (outcome, used) = self.lane.scan_at_scale(text, scale.input()).await?;
+        if used {
+            scale.taken();
+        }
+        Ok(outcome)
     }
 
     async fn start_return(&mut self, sale_id: uuid::Uuid) -> Result<String, LaneError> {
@@ -1438,7 +1696,29 @@ impl Runner<'_> {
         ))
     }
 
-    async fn close_shift(&mut self, counted: Money) -> Result<String, LaneError> {
+    /// Queues a shift's opening for the server.
+    async fn shift_opened(
+        &mut self,
+        shift: uuid::Uuid,
+        cashier: &str,
+        cash: Money,
+    ) -> Result<(), LaneError> {
+        let mut event = crate::cash::CashBook::event(
+            retail_domain::wire::cash_control::CashEventKind::ShiftOpened,
+            Some(shift),
+            cashier,
+        );
+        event.amount = Some(cash);
+        self.cash.enqueue(&event).await?;
+        self.push_now.notify_one();
+        Ok(())
+    }
+
+    async fn close_shift(
+        &mut self,
+        counted: Money,
+        handed_over_to: Option<String>,
+    ) -> Result<String, LaneError> {
         let Some((id, cashier, opened, opening)) = self.lane.db().open_shift_info().await? else {
             return Err(LaneError::NotUsableHere(
                 "no shift is open (F11 opens one)".into(),
@@ -1460,8 +1740,10 @@ impl Runner<'_> {
             }
         }
         let cash_sales = by_method.get("cash").copied().unwrap_or(0);
-        let expected = opening + cash_sales - cash_back;
+        let (cash_in, cash_out) = self.cash.shift_moves(id).await?;
+        let expected = opening + cash_sales - cash_back + cash_in - cash_out;
         let now = chrono::Utc::now();
+        let cashier_name = cashier.clone();
         let mut rows = vec![
             ("收银员 Cashier".to_owned(), cashier),
             (
@@ -1487,6 +1769,11 @@ impl Runner<'_> {
             "备用金 Opening cash".into(),
             Money::from_fen(opening).to_string(),
         ));
+        rows.push(("入款 Cash in".into(), Money::from_fen(cash_in).to_string()));
+        rows.push((
+            "出款 Cash out".into(),
+            Money::from_fen(cash_out).to_string(),
+        ));
         rows.push((
             "应有现金 Expected cash".into(),
             Money::from_fen(expected).to_string(),
@@ -1496,8 +1783,37 @@ impl Runner<'_> {
             "差额 Difference".into(),
             Money::from_fen(counted.fen() - expected).to_string(),
         ));
-        self.lane.db().close_shift(id, counted.fen(), now).await?;
+        let fen = Money::from_fen;
+        let mut event = crate::cash::CashBook::event(
+            retail_domain::wire::cash_control::CashEventKind::ShiftClosed,
+            Some(id),
+            &cashier_name,
+        );
+        event.amount = Some(counted);
+        event.z_report = Some(retail_domain::wire::cash_control::ZReport {
+            opened_at: opened,
+            closed_at: now,
+            sales: i64::try_from(sales.len()).unwrap_or(i64::MAX),
+            sales_total: fen(total),
+            returns,
+            refunds: fen(refunds),
+            opening_cash: fen(opening),
+            cash_sales: fen(cash_sales),
+            cash_back: fen(cash_back),
+            cash_in: fen(cash_in),
+            cash_out: fen(cash_out),
+            expected_cash: fen(expected),
+            counted_cash: counted,
+            difference: fen(counted.fen() - expected),
+            handed_over_to,
+        });
+        // The shift closes and its Z report is queued for the server in one transaction.
+        self.lane
+            .db()
+            .close_shift(id, counted.fen(), now, &event)
+            .await?;
         self.lane.set_shift(None);
+        self.push_now.notify_one();
         let report = retail_devices::receipt::encode_report(
             "Z 报表 Z REPORT",
             &rows,
@@ -1512,6 +1828,117 @@ impl Runner<'_> {
             "shift closed: {} sales, expected cash {}, counted {counted}; {printed}",
             sales.len(),
             Money::from_fen(expected)
+        ))
+    }
+
+    /// Cash into or out of the drawer of the open shift: journalled with its reason, a slip
+    /// printed, the drawer opened.
+    async fn cash_move(
+        &mut self,
+        direction: crate::cash::Direction,
+        amount: Money,
+        reason: &str,
+    ) -> Result<String, LaneError> {
+        let Some((shift, _, _, opening)) = self.lane.db().open_shift_info().await? else {
+            return Err(LaneError::NotUsableHere(
+                "no shift is open (F11 opens one)".into(),
+            ));
+        };
+        let cashier = self.lane.require_cashier()?.username.clone();
+        let expected =
+            Money::from_fen(drawer_cash(self.lane.db(), &self.cash, shift, opening).await?);
+        self.cash
+            .record_move(shift, direction, amount, reason, &cashier, expected)
+            .await?;
+        let mut event = crate::cash::CashBook::event(
+            match direction {
+                crate::cash::Direction::In => {
+                    retail_domain::wire::cash_control::CashEventKind::CashIn
+                }
+                crate::cash::Direction::Out => {
+                    retail_domain::wire::cash_control::CashEventKind::CashOut
+                }
+            },
+            Some(shift),
+            &cashier,
+        );
+        event.amount = Some(amount);
+        event.reason = Some(reason.trim().to_owned());
+        self.cash.enqueue(&event).await?;
+        self.push_now.notify_one();
+        let rows = vec![
+            ("收银员 Cashier".to_owned(), cashier),
+            ("金额 Amount".to_owned(), amount.to_string()),
+            ("原因 Reason".to_owned(), reason.trim().to_owned()),
+            (
+                "时间 Time".to_owned(),
+                chrono::Utc::now().format("%Y-%m-%d %H:%M").to_string(),
+            ),
+        ];
+        let mut slip = retail_devices::receipt::encode_report(
+            direction.title(),
+            &rows,
+            &self.printer_layout,
+            true,
+        );
+        slip.extend_from_slice(&self.printer_layout.drawer_kick);
+        let printed = match self.print(&slip).await {
+            Ok(outcome) => print_note(&outcome, "slip printed"),
+            Err(e) => format!("{e}: slip not printed"),
+        };
+        Ok(format!(
+            "cash {} {amount} recorded ({}); {printed}",
+            direction.as_str(),
+            reason.trim()
+        ))
+    }
+
+    /// Hands the drawer over: the incoming cashier signs in with their PIN, the outgoing shift
+    /// closes with the counted cash and its Z report, and a shift opens for the incoming
+    /// cashier with that cash.
+    async fn handover(
+        &mut self,
+        user: &str,
+        pin: &str,
+        counted: Money,
+    ) -> Result<String, LaneError> {
+        let outgoing = self.lane.require_cashier()?.username.clone();
+        if self.lane.shift().is_none() {
+            return Err(LaneError::NotUsableHere(
+                "no shift is open to hand over (F11 opens one)".into(),
+            ));
+        }
+        if counted.is_negative() {
+            return Err(LaneError::BadPayment(
+                "counted cash must not be negative".into(),
+            ));
+        }
+        if user.trim().eq_ignore_ascii_case(&outgoing) {
+            return Err(LaneError::NotUsableHere(
+                "hand over to another cashier".into(),
+            ));
+        }
+        // The incoming cashier's PIN first: a wrong one changes nothing.
+        let incoming = self.lane.sign_in(user, pin)?.username.clone();
+        let closed = self.close_shift(counted, Some(incoming.clone())).await?;
+        let id = retail_domain::ids::new_id();
+        self.lane
+            .db()
+            .open_shift(id, &incoming, counted.fen(), chrono::Utc::now())
+            .await?;
+        self.lane.set_shift(Some(id));
+        self.shift_opened(id, &incoming, counted).await?;
+        self.cash
+            .log(
+                "handover",
+                &outgoing,
+                None,
+                &format!("handed over to {incoming} with {counted} counted"),
+            )
+            .await?;
+        self.keyboard.mode = crate::ui::InputMode::Code;
+        Ok(format!(
+            "handed over from {outgoing} to {incoming}: {closed}; shift opened for {incoming} with {counted}"
         ))
     }
 
@@ -1971,10 +2398,39 @@ impl Runner<'_> {
 
     /// Shows the shopper the running total, the QR amount or the change.
     async fn refresh_display(&mut self) {
-        if !self.lane.basket().lines.is_empty() {
+        // The thank-you stays until the next sale starts, or for half a minute.
+        if !self.lane.basket().lines.is_empty()
+            || self
+                .last_done
+                .is_some_and(|t| t.elapsed() > Duration::from_secs(30))
+        {
             self.last_change = None;
+            self.last_done = None;
         }
-        let rows = crate::display::screen_for(self.lane, self.last_change);
+        if self.lane.basket().member.is_some() {
+            self.points_pending = self.lane.priced().map(|p| p.points_earned);
+        } else if self.lane.priced().is_some() {
+            self.points_pending = None;
+        }
+        let extras = crate::customer_screen::ScreenExtras {
+            weight: self.scale.as_ref().map(|s| s.state().text()),
+            last: self
+                .last_change
+                .map(|change| crate::customer_screen::LastSale {
+                    change,
+                    points: self.last_points,
+                }),
+            adverts: self.adverts.clone(),
+            advert_turn: usize::try_from(self.started.elapsed().as_secs() / self.advert_secs)
+                .unwrap_or(0),
+        };
+        let screen = crate::customer_screen::CustomerScreen::build(self.lane, &extras);
+        let rows = crate::customer_screen::pole_rows(&screen);
+        self.screen_tx.send_if_modified(|s| {
+            let changed = *s != screen;
+            *s = screen;
+            changed
+        });
         let failed = match self.display.as_mut() {
             Some(display) => display.show(rows).await.err(),
             None => None,
@@ -1995,6 +2451,8 @@ impl Runner<'_> {
                 self.push_now.notify_one();
                 self.coupon_list.clear();
                 self.last_change = Some(done.change);
+                self.last_points = self.points_pending.take();
+                self.last_done = Some(std::time::Instant::now());
                 self.say(
                     false,
                     format!(
@@ -2018,6 +2476,26 @@ impl Runner<'_> {
             }
         }
     }
+}
+
+/// The cash the drawer of a shift should hold now: opening + cash sales − cash handed back +
+/// cash in − cash out.
+async fn drawer_cash(
+    db: &LaneDb,
+    cash: &crate::cash::CashBook,
+    shift: uuid::Uuid,
+    opening: i64,
+) -> Result<i64, LaneError> {
+    let sales = db.shift_sales(shift).await?;
+    let cash_sales: i64 = sales
+        .iter()
+        .flat_map(|s| s.sale.payments.iter())
+        .filter(|p| p.method == PaymentMethod::Cash)
+        .map(|p| p.amount.fen())
+        .sum();
+    let (_, _, cash_back) = db.shift_returns(shift).await?;
+    let (cash_in, cash_out) = cash.shift_moves(shift).await?;
+    Ok(opening + cash_sales - cash_back + cash_in - cash_out)
 }
 
 /// The return slip's label for what goes back through a tender.

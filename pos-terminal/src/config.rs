@@ -19,6 +19,10 @@
 //! display_profile = "vfd-2x20-epson-dmd"    # optional customer display (total, QR amount)
 //! display = "serial:/dev/ttyUSB2@9600"      # its line (data_dir/display.bin with --simulate)
 //! code_payment_timeout_secs = 60            # the shopper's PIN for a payment code, then reversed
+//! scale_profile = "mettler-toledo-ariva-s-8217"  # optional counter scale (weighed items)
+//! scale_port = "/dev/ttyUSB1"               # its serial port (a virtual scale with --simulate)
+//! customer_screen = "127.0.0.1:8099"        # optional: the browser customer display's address
+//! adverts = ["今日特价 鲜鸡蛋 ¥9.90", "会员积分 双倍"]  # shown in turn on the customer displays when idle
 //! ```
 //!
 //! Nobody is configured to work the lane: cashiers sign in at the lane with their user name and
@@ -93,6 +97,23 @@ pub struct Config {
     /// (with `--simulate`, the file `display.bin` in `data_dir` when not set).
     #[serde(default)]
     pub display: Option<String>,
+    /// Counter scale profile id (e.g. `mettler-toledo-ariva-s-8217`); none: no counter scale
+    /// (weighed items need a scale label).
+    #[serde(default)]
+    pub scale_profile: Option<String>,
+    /// The counter scale's serial port (with `--simulate` and unset: a virtual scale).
+    #[serde(default)]
+    pub scale_port: Option<String>,
+    /// The address (`IP:PORT`) the browser customer display for a second monitor is served on;
+    /// none: no browser display.
+    #[serde(default)]
+    pub customer_screen: Option<String>,
+    /// Lines the customer displays show in turn while the lane is idle (default: a welcome).
+    #[serde(default)]
+    pub adverts: Vec<String>,
+    /// Seconds each idle line stays on the customer displays (default 5).
+    #[serde(default = "default_advert_secs")]
+    pub advert_secs: u64,
     /// Seconds between sale pushes while sales wait (default 5).
     #[serde(default = "default_push_secs")]
     pub push_interval_secs: u64,
@@ -123,6 +144,10 @@ pub struct Config {
     /// Line-oriented command input on stdin instead of the screen (set by `--headless`).
     #[serde(skip)]
     pub headless: bool,
+}
+
+fn default_advert_secs() -> u64 {
+    5
 }
 
 fn default_push_secs() -> u64 {
@@ -179,6 +204,10 @@ impl Config {
         parse_server_url(&self.server_url)?;
         if let Some(url) = &self.mqtt_url {
             parse_broker_url(url).context("mqtt_url")?;
+        }
+        if let Some(addr) = &self.customer_screen {
+            addr.parse::<std::net::SocketAddr>()
+                .map_err(|e| anyhow::anyhow!("customer_screen must be IP:PORT ({addr:?}): {e}"))?;
         }
         if let Some(key) = &self.code_verifier_key {
             retail_domain::codes::CodeVerifier::from_public_b64(key)

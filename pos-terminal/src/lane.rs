@@ -426,6 +426,22 @@ pub struct Lane {
     cashier: Option<Cashier>,
     /// Wrong PINs per user name: (count, when the person may try again).
     wrong_pins: HashMap<String, (u32, Option<Instant>)>,
+    /// What the counter scale offers the scan in progress ([`Lane::scan_at_scale`]).
+    scale: ScaleInput,
+    /// Whether the scan in progress took the scale's weight.
+    scale_used: bool,
+}
+
+/// What the lane's counter scale offers a weighed item scanned by its plain barcode.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum ScaleInput {
+    /// The lane has no counter scale: weighed items need a scale label.
+    #[default]
+    NoScale,
+    /// A stable weight in grams, ready for the next weighed item.
+    Ready(i64),
+    /// No usable weight now: why (moving, under zero, not back to zero since the last item …).
+    NotReady(String),
 }
 
 /// The person signed in at the lane: every sale, void, return and drawer opening names them.
@@ -494,6 +510,8 @@ impl Lane {
             roster,
             cashier: None,
             wrong_pins: HashMap::new(),
+            scale: ScaleInput::NoScale,
+            scale_used: false,
         };
         let basket = lane.basket.clone();
         lane.priced = lane.price(&basket)?;
@@ -777,6 +795,23 @@ impl Lane {
         }
     }
 
+    /// Handles one scanned frame at a lane with a counter scale: a weighed SKU scanned by its
+    /// plain barcode (not a scale label) takes the scale's stable weight, when `scale` offers
+    /// one. Answers the outcome and whether the weight was taken (the scale must then return
+    /// to zero before the next weighed item).
+    pub async fn scan_at_scale(
+        &mut self,
+        text: &str,
+        scale: ScaleInput,
+    ) -> LaneResult<(ScanOutcome, bool)> {
+        self.scale = scale;
+        self.scale_used = false;
+        let result = self.scan(text).await;
+        self.scale = ScaleInput::NoScale;
+        let used = std::mem::take(&mut self.scale_used);
+        result.map(|outcome| (outcome, used))
+    }
+
     /// Handles one scanned frame.
     pub async fn scan(&mut self, text: &str) -> LaneResult<ScanOutcome> {
         self.require_cashier()?;
@@ -821,12 +856,28 @@ impl Lane {
         }
         let mut basket = self.basket.clone();
         let (qty, fixed_price) = match measure {
-            None if sku.weighed => {
-                return Err(LaneError::BadQuantity(format!(
-                    "{} is sold by weight: scan the scale label",
-                    sku.display_name()
-                )))
-            }
+            None if sku.weighed => match &self.scale {
+                ScaleInput::Ready(grams) if *grams > 0 => {
+                    self.scale_used = true;
+                    (*grams, None)
+                }
+                ScaleInput::Ready(_) | ScaleInput::NotReady(_) => {
+                    let why = match &self.scale {
+                        ScaleInput::NotReady(why) => why.clone(),
+                        _ => "put it on the scale".to_owned(),
+                    };
+                    return Err(LaneError::BadQuantity(format!(
+                        "{} is sold by weight: {why}",
+                        sku.display_name()
+                    )));
+                }
+                ScaleInput::NoScale => {
+                    return Err(LaneError::BadQuantity(format!(
+                        "{} is sold by weight: scan the scale label",
+                        sku.display_name()
+                    )))
+                }
+            },
             None => (1, None),
             Some(Measure::Price(price)) => {
                 if price.is_zero() {
@@ -912,6 +963,22 @@ impl Lane {
         basket.member = Some(member);
         self.commit_basket(basket)?;
         Ok(ScanOutcome::MemberIdentified(code.member_id))
+    }
+
+    /// Takes a tier change head office made for the sale's member (the store bus) and prices
+    /// the sale again; refused while a payment is under way (the sale is paid at the price it
+    /// was rung up at; the server prices it again with the member's tier anyway).
+    pub fn retier_member(&mut self, member: LaneMember) -> LaneResult<()> {
+        self.refuse_while_paying()?;
+        self.confirm_member(member)
+    }
+
+    /// The name of tier `code` in the lane's tier table (the code itself when unknown).
+    pub fn tier_name(&self, code: &str) -> String {
+        self.context
+            .points_rules
+            .tier(code)
+            .map_or_else(|| code.to_owned(), |t| t.name.clone())
     }
 
     /// Sets the member's details as the server told them (tier, points, balance, phone).
@@ -1734,15 +1801,12 @@ fn label_quantity(sku: &SkuRecord, price: Money) -> LaneResult<i64> {
     if !sku.weighed {
         return Ok(1);
     }
-    let per_kg = sku.effective_price().fen();
-    if per_kg <= 0 {
-        return Err(LaneError::BadQuantity(format!(
+    retail_domain::pricing::label_grams(price, sku.effective_price()).ok_or_else(|| {
+        LaneError::BadQuantity(format!(
             "{} has no price per kg to weigh its label by",
             sku.display_name()
-        )));
-    }
-    let grams = (i128::from(price.fen()) * 1000 + i128::from(per_kg) / 2) / i128::from(per_kg);
-    Ok(i64::try_from(grams).unwrap_or(i64::MAX).max(1))
+        ))
+    })
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -8,6 +8,11 @@
 //! * [`server_api`] — the HTTP client of the central server;
 //! * [`display`] — what the customer display facing the shopper shows (total, amount due, QR
 //!   payment, change);
+//! * [`cash`] — cash control: cash in/out with reasons, hand-over between cashiers, the
+//!   manager's switch to offline selling, logged;
+//! * [`scale`] — the counter scale at the lane (stable weights, zero between items, tare);
+//! * [`customer_screen`] — the one model of what the shopper sees, for the pole display and
+//!   the browser display on a second monitor (served by the lane, live by SSE);
 //! * [`ui`] — the cashier's screen (ratatui) and its keyboard map;
 //! * [`app`] — [`run`]: everything wired together ([`run_with_console`]: headless commands
 //!   over channels, several lanes in one process); [`config`] — the configuration file.
@@ -20,9 +25,12 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod cash;
 pub mod config;
+pub mod customer_screen;
 pub mod display;
 pub mod lane;
+pub mod scale;
 pub mod server_api;
 pub mod store;
 pub mod sync;

@@ -271,6 +271,18 @@ impl ServerApi {
         self.post("/pos/sales", &PushSales { sales }).await
     }
 
+    /// Pushes a batch of cash events (`POST /pos/cash-events`).
+    pub async fn push_cash_events(
+        &self,
+        events: Vec<retail_domain::wire::cash_control::LaneCashEvent>,
+    ) -> ApiResult<retail_domain::wire::cash_control::PushCashEventsResult> {
+        self.post(
+            "/pos/cash-events",
+            &retail_domain::wire::cash_control::PushCashEvents { events },
+        )
+        .await
+    }
+
     /// A member by id (online).
     pub async fn member(&self, id: Uuid) -> ApiResult<RemoteMember> {
         self.get(&format!("/members/{id}")).await

@@ -896,21 +896,28 @@ impl LaneDb {
         Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))
     }
 
-    /// Closes a shift with the counted cash.
+    /// Closes a shift with the counted cash and queues `event` (its Z report for the server)
+    /// in the same transaction, so a crash never leaves a closed shift whose report the server
+    /// will not get.
     pub async fn close_shift(
         &self,
         id: Uuid,
         counted_fen: i64,
         at: DateTime<Utc>,
+        event: &retail_domain::wire::cash_control::LaneCashEvent,
     ) -> StoreResult<()> {
+        let body = serde_json::to_string(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "UPDATE shifts SET closed_at = ?, counted_cash = ? WHERE id = ? AND closed_at IS NULL",
         )
         .bind(at.to_rfc3339())
         .bind(counted_fen)
         .bind(id.to_string())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        crate::cash::queue_in(&mut tx, event.id, &body).await?;
+        tx.commit().await?;
         Ok(())
     }
 }

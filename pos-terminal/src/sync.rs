@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use retail_devices::server_link::ServerTrust;
 use retail_domain::key_pinning;
-use retail_domain::wire::bus::catalog_topic;
+use retail_domain::wire::bus::{
+    catalog_topic, decode, members_topic, MemberTierMessage, MemberTierNotice,
+};
 use retail_domain::wire::catalog::MAX_PAGE_SIZE;
 use retail_domain::wire::sales::{SaleOutcome, MAX_SALES_PER_PUSH};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
@@ -257,29 +259,44 @@ pub struct BusLogin {
     pub store: String,
 }
 
-/// Subscribes to the store's catalog notices ([`catalog_topic`]) and wakes `pull` on every
-/// notice (and on every (re)connection, since notices may have been missed). Runs until
-/// cancelled; survives broker outages by reconnecting.
-pub async fn watch_catalog_notices(login: BusLogin, pull: Arc<Notify>) {
+/// Subscribes to the store's catalog notices ([`catalog_topic`]) and member notices
+/// ([`members_topic`]). Wakes `pull` on every catalog notice (and on every (re)connection, since
+/// notices may have been missed); hands every well-formed member notice to `on_member` (a
+/// malformed one is logged and changes nothing). Runs until cancelled; survives broker outages by
+/// reconnecting.
+pub async fn watch_store_notices(
+    login: BusLogin,
+    pull: Arc<Notify>,
+    on_member: impl Fn(MemberTierNotice) + Send,
+) {
     let client_id = format!("pos-{}", login.device_id);
     let mut options = MqttOptions::new(client_id, login.host.clone(), login.port);
     options.set_credentials(login.device_id.clone(), login.credential.clone());
     options.set_keep_alive(Duration::from_secs(15));
     options.set_transport(login.trust.mqtt_transport(login.tls));
     let (client, mut events) = AsyncClient::new(options, 16);
-    let topic = catalog_topic(&login.store);
+    let catalog = catalog_topic(&login.store);
+    let member_topic = members_topic(&login.store);
     loop {
         match events.poll().await {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                tracing::info!(topic, "store bus connected");
-                if let Err(e) = client.subscribe(topic.clone(), QoS::AtLeastOnce).await {
-                    tracing::warn!(error = %e, "subscribing to catalog notices failed");
+                tracing::info!(topic = catalog, "store bus connected");
+                for topic in [&catalog, &member_topic] {
+                    if let Err(e) = client.subscribe(topic.clone(), QoS::AtLeastOnce).await {
+                        tracing::warn!(topic, error = %e, "subscribing to store notices failed");
+                    }
                 }
                 pull.notify_one();
             }
-            Ok(Event::Incoming(Packet::Publish(p))) if p.topic == topic => {
+            Ok(Event::Incoming(Packet::Publish(p))) if p.topic == catalog => {
                 tracing::debug!("catalog notice: pulling now");
                 pull.notify_one();
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) if p.topic == member_topic => {
+                match decode::<MemberTierMessage>(&p.payload) {
+                    Ok(message) => on_member(message.notice),
+                    Err(e) => tracing::warn!(error = %e, "member notice refused"),
+                }
             }
             Ok(_) => {}
             Err(e) => {

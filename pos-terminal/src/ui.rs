@@ -14,7 +14,10 @@
 //! (online) · `F11` open the shift (opening cash) · `F12` close the shift (counted cash, prints
 //! the Z report) · `Ctrl-P` pay by QR (amount; Enter alone: all due; online) · `Ctrl-X` cancel
 //! the QR payment or reverse the payment code being charged · `Ctrl-K` the member's coupons (then the number to apply, 0 for none;
-//! online) · `Esc` cancel · `Ctrl-Q` quit. Scanning a receipt code switches the input to
+//! online) · `Ctrl-E` cash in or out of the drawer (`in|out AMOUNT REASON`) · `Ctrl-G` hand the
+//! shift over (the next cashier's user name, their PIN, then the counted cash) · `Ctrl-O`
+//! offline selling on or off (`on|off`, then a manager's user name and PIN) · `Ctrl-Z` zero the
+//! counter scale · `Ctrl-T` tare it · `Esc` cancel · `Ctrl-Q` quit. Scanning a receipt code switches the input to
 //! the lines to return (`LINE:QTY,…`), then the approving manager's user name and PIN. Scanning
 //! (or typing) the shopper's payment code (付款码) while an amount is due charges it for what is
 //! due; the payment-code panel shows where it stands (waiting for the shopper's PIN, …).
@@ -80,6 +83,8 @@ pub struct View {
     pub qr_caption: String,
     /// The payment code being charged, as the panel shows it (empty: none).
     pub payment_code: Vec<String>,
+    /// The counter scale's reading (`1.234 kg`, `称重中 moving`; empty: no scale).
+    pub scale: String,
 }
 
 /// A QR code of `data` as text for a terminal: each character is two modules stacked (`█` both
@@ -330,18 +335,26 @@ pub fn draw(frame: &mut Frame, view: &View) {
                 .add_modifier(Modifier::BOLD),
         )
     };
-    let status = Line::from(vec![
+    let mut status = vec![
         Span::raw(format!(
             " {} │ unsent {} │ ",
             if view.online { "ONLINE" } else { "OFFLINE" },
             view.unsent,
         )),
         printer,
-        Span::raw(format!(
-            " │ scanner {} │ parked {} │ {} │ F1 help",
-            view.scanner, view.parked, view.shift
-        )),
-    ]);
+    ];
+    if !view.scale.is_empty() {
+        status.push(Span::raw(" │ "));
+        status.push(Span::styled(
+            format!("称重 scale {}", view.scale),
+            Style::default().add_modifier(Modifier::BOLD),
+        ));
+    }
+    status.extend([Span::raw(format!(
+        " │ scanner {} │ parked {} │ {} │ F1 help",
+        view.scanner, view.parked, view.shift
+    ))]);
+    let status = Line::from(status);
     frame.render_widget(
         Paragraph::new(status).style(
             Style::default()
@@ -429,6 +442,16 @@ pub enum InputMode {
     Qr,
     /// Number of the coupon to apply (from the list shown).
     Coupon,
+    /// Cash into or out of the drawer: `in|out AMOUNT REASON`.
+    CashMove,
+    /// The next cashier's user name (shift hand-over).
+    HandoverUser,
+    /// Their PIN (masked).
+    HandoverPin,
+    /// The cash counted in the drawer at the hand-over.
+    HandoverCash,
+    /// Offline selling `on` or `off` (then a manager approves).
+    Offline,
 }
 
 impl InputMode {
@@ -450,6 +473,11 @@ impl InputMode {
             Self::Return => "退货 return LINE:QTY,…",
             Self::Qr => "扫码金额 QR amount (Enter: all due)",
             Self::Coupon => "券号 coupon number (0: none)",
+            Self::CashMove => "钱箱 cash in|out AMOUNT REASON",
+            Self::HandoverUser => "接班工号 next cashier",
+            Self::HandoverPin => "接班密码 their PIN",
+            Self::HandoverCash => "交班现金 counted cash",
+            Self::Offline => "离线销售 offline on|off",
         }
     }
 }
@@ -504,7 +532,10 @@ impl Keyboard {
 
     /// The prompt and the text as shown (a PIN is masked).
     pub fn input(&self) -> (String, String) {
-        let text = if matches!(self.mode, InputMode::SignInPin | InputMode::ApproverPin) {
+        let text = if matches!(
+            self.mode,
+            InputMode::SignInPin | InputMode::ApproverPin | InputMode::HandoverPin
+        ) {
             "*".repeat(self.text.chars().count())
         } else {
             self.text.clone()
@@ -538,6 +569,15 @@ impl Keyboard {
                 mode(self, InputMode::Coupon);
                 KeyAction::Run(Command::Coupons)
             }
+            KeyCode::Char('e') if ctrl => mode(self, InputMode::CashMove),
+            KeyCode::Char('g') if ctrl => mode(self, InputMode::HandoverUser),
+            KeyCode::Char('o') if ctrl => mode(self, InputMode::Offline),
+            KeyCode::Char('z') if ctrl => KeyAction::Run(Command::Scale(
+                crate::scale::ScaleAction::Send(retail_devices::counter_scale::ScaleCommand::Zero),
+            )),
+            KeyCode::Char('t') if ctrl => KeyAction::Run(Command::Scale(
+                crate::scale::ScaleAction::Send(retail_devices::counter_scale::ScaleCommand::Tare),
+            )),
             KeyCode::Char(c) if !ctrl => {
                 if self.text.chars().count() < 64 {
                     self.text.push(c);
@@ -587,7 +627,9 @@ impl Keyboard {
                 let mode = std::mem::take(&mut self.mode);
                 let line = match mode {
                     InputMode::Code if text.is_empty() => return KeyAction::None,
-                    InputMode::SignInUser | InputMode::ApproverUser if text.is_empty() => {
+                    InputMode::SignInUser | InputMode::ApproverUser | InputMode::HandoverUser
+                        if text.is_empty() =>
+                    {
                         self.mode = mode;
                         return KeyAction::None;
                     }
@@ -606,6 +648,25 @@ impl Keyboard {
                         self.mode = InputMode::ApproverUser;
                         return KeyAction::None;
                     }
+                    InputMode::Offline => {
+                        self.pending = format!("offline {text}");
+                        self.mode = InputMode::ApproverUser;
+                        return KeyAction::None;
+                    }
+                    InputMode::HandoverUser => {
+                        self.pending = format!("handover {text}");
+                        self.mode = InputMode::HandoverPin;
+                        return KeyAction::None;
+                    }
+                    InputMode::HandoverPin => {
+                        self.pending = format!("{} {text}", self.pending);
+                        self.mode = InputMode::HandoverCash;
+                        return KeyAction::None;
+                    }
+                    InputMode::HandoverCash => {
+                        format!("{} {text}", std::mem::take(&mut self.pending))
+                    }
+                    InputMode::CashMove => format!("cash {text}"),
                     InputMode::SignInPin | InputMode::ApproverPin => {
                         format!("{} {text}", std::mem::take(&mut self.pending))
                     }
@@ -644,4 +705,5 @@ impl Keyboard {
 pub const HELP: &str = "type barcode+Enter · ↑↓ select · F2 qty · Del void line · F3 void sale \
 (manager user name and PIN) · F4 member phone · F5 park · F6 resume · F7 reprint · F8 cash · F9 card · F10 balance · \
 F11 open shift · F12 close shift · Ctrl-P pay by QR · Ctrl-X cancel QR · Ctrl-K coupons · \
+Ctrl-E cash in/out · Ctrl-G hand over · Ctrl-O offline · Ctrl-Z scale zero · Ctrl-T tare · \
 Esc cancel · Ctrl-L sign out · Ctrl-Q quit";

@@ -30,31 +30,17 @@ struct Args {
     requests: usize,
 }
 
-fn args() -> Args {
-    let mut args = Args {
-        orders: 1_000_000,
-        events: 10_000_000,
-        requests: 300,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let mut value = || it.next().unwrap_or_default();
-        match arg.as_str() {
-            "--orders" => args.orders = value().parse().unwrap_or(args.orders),
-            "--events" => args.events = value().parse().unwrap_or(args.events),
-            "--requests" => args.requests = value().parse().unwrap_or(args.requests),
-            _ => {}
-        }
-    }
-    args
+fn args() -> anyhow::Result<Args> {
+    let flags = support::Flags::parse();
+    Ok(Args {
+        orders: flags.number("orders", 1_000_000)?,
+        events: flags.number("events", 10_000_000)?,
+        requests: flags.number("requests", 300)?,
+    })
 }
 
 fn main() -> anyhow::Result<()> {
-    let args = args();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(run(args))
+    support::block_on(run(args()?))
 }
 
 const YEAR_MS: i64 = 365 * 86_400_000;

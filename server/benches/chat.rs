@@ -42,35 +42,19 @@ struct Args {
     seconds: u64,
 }
 
-fn args() -> Args {
-    let mut args = Args {
-        backend: "sqlite".into(),
-        members: 1_990,
-        agents: 10,
-        rate: 200,
-        seconds: 10,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let mut value = || it.next().unwrap_or_default();
-        match arg.as_str() {
-            "--backend" => args.backend = value(),
-            "--members" => args.members = value().parse().unwrap_or(args.members),
-            "--agents" => args.agents = value().parse().unwrap_or(args.agents),
-            "--rate" => args.rate = value().parse().unwrap_or(args.rate),
-            "--seconds" => args.seconds = value().parse().unwrap_or(args.seconds),
-            _ => {}
-        }
-    }
-    args
+fn args() -> anyhow::Result<Args> {
+    let flags = support::Flags::parse();
+    Ok(Args {
+        backend: flags.text("backend", "sqlite"),
+        members: flags.number("members", 1_990)?,
+        agents: flags.number("agents", 10)?,
+        rate: flags.number("rate", 200)?,
+        seconds: flags.number("seconds", 10)?,
+    })
 }
 
 fn main() -> anyhow::Result<()> {
-    let args = args();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(run(args))
+    support::block_on(run(args()?))
 }
 
 /// When each message was sent, and how long each delivery and ack took.

@@ -33,33 +33,18 @@ struct Args {
     seconds: u64,
 }
 
-fn args() -> Args {
-    let mut args = Args {
-        backend: "sqlite".into(),
-        clients: 32,
-        batch: 100,
-        seconds: 10,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let mut value = || it.next().unwrap_or_default();
-        match arg.as_str() {
-            "--backend" => args.backend = value(),
-            "--clients" => args.clients = value().parse().unwrap_or(args.clients),
-            "--batch" => args.batch = value().parse().unwrap_or(args.batch),
-            "--seconds" => args.seconds = value().parse().unwrap_or(args.seconds),
-            _ => {}
-        }
-    }
-    args
+fn args() -> anyhow::Result<Args> {
+    let flags = support::Flags::parse();
+    Ok(Args {
+        backend: flags.text("backend", "sqlite"),
+        clients: flags.number("clients", 32)?,
+        batch: flags.number("batch", 100)?,
+        seconds: flags.number("seconds", 10)?,
+    })
 }
 
 fn main() -> anyhow::Result<()> {
-    let args = args();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(run(args))
+    support::block_on(run(args()?))
 }
 
 /// A batch of `n` page views of one device, as the shop's script sends it.

@@ -27,29 +27,16 @@ struct Args {
     events: i64,
 }
 
-fn args() -> Args {
-    let mut args = Args {
-        backend: "sqlite".into(),
-        events: 1_000_000,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let mut value = || it.next().unwrap_or_default();
-        match arg.as_str() {
-            "--backend" => args.backend = value(),
-            "--events" => args.events = value().parse().unwrap_or(args.events),
-            _ => {}
-        }
-    }
-    args
+fn args() -> anyhow::Result<Args> {
+    let flags = support::Flags::parse();
+    Ok(Args {
+        backend: flags.text("backend", "sqlite"),
+        events: flags.number("events", 1_000_000)?,
+    })
 }
 
 fn main() -> anyhow::Result<()> {
-    let args = args();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(run(args))
+    support::block_on(run(args()?))
 }
 
 fn peak_rss_mib() -> f64 {

@@ -5,7 +5,15 @@
 //! ```sh
 //! cargo bench -p retail-server --bench flash_sale -- --backend sqlite --clients 500 --seconds 20
 //! cargo bench -p retail-server --bench flash_sale -- --backend postgres --clients 500 --seconds 20
+//! cargo bench -p retail-server --bench flash_sale -- --backend postgres --clients 500 --seconds 20 --instances 3
 //! ```
+//!
+//! `--instances N` (PostgreSQL only) starts N server instances in this process on one database
+//! (`cluster.instances = N`, as in production behind a load balancer) and spreads the clients
+//! over them (client c orders from instance c mod N). Every client then sends its own address in
+//! `X-Forwarded-For` (this host is a trusted proxy, `cluster.trusted_proxies`), as shoppers
+//! behind a load balancer do: the instances share their per-address limits in the database, and
+//! one address for every client would make them all wait for one row.
 //!
 //! By default the SKU is on a real flash sale (秒杀: a members-only sale-price promotion with a
 //! limited quantity and a per-member limit) and every client is a member ordering with its own
@@ -63,44 +71,28 @@ struct Args {
     wrk: bool,
     rate: Option<f64>,
     soak: bool,
+    instances: usize,
 }
 
-fn args() -> Args {
-    let mut args = Args {
-        backend: "sqlite".into(),
-        clients: 500,
-        seconds: 20,
-        stock: 100_000,
-        plain: false,
-        wrk: false,
-        rate: None,
-        soak: false,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let mut value = || it.next().unwrap_or_default();
-        match arg.as_str() {
-            "--backend" => args.backend = value(),
-            "--clients" => args.clients = value().parse().unwrap_or(500),
-            "--seconds" => args.seconds = value().parse().unwrap_or(20),
-            "--stock" => args.stock = value().parse().unwrap_or(100_000),
-            "--plain" => args.plain = true,
-            "--wrk" => args.wrk = true,
-            "--rate" => args.rate = value().parse().ok().filter(|r: &f64| *r > 0.0),
-            "--soak" => args.soak = true,
-            _ => {} // cargo bench passes --bench
-        }
-    }
-    args
+fn args() -> anyhow::Result<Args> {
+    let flags = support::Flags::parse();
+    Ok(Args {
+        backend: flags.text("backend", "sqlite"),
+        clients: flags.number("clients", 500)?,
+        seconds: flags.number("seconds", 20)?,
+        stock: flags.number("stock", 100_000)?,
+        plain: flags.switch("plain"),
+        wrk: flags.switch("wrk"),
+        rate: Some(flags.number("rate", 0.0_f64)?).filter(|r| *r > 0.0),
+        soak: flags.switch("soak"),
+        instances: flags.number("instances", 1_usize)?.max(1),
+    })
 }
 
 fn main() -> anyhow::Result<()> {
-    let args = args();
+    let args = args()?;
     retail_server::telemetry::init_logging(false);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(run(args))
+    support::block_on(run(args))
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
@@ -116,8 +108,26 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     settings.orders.without_client_limits();
     settings.mqtt.enabled = false;
+    settings.cluster.instances = u32::try_from(args.instances)?;
+    settings.cluster.instance_id = "bench-1".into();
+    settings.cluster.trusted_proxies = vec!["127.0.0.1".parse().map_err(anyhow::Error::msg)?];
+    anyhow::ensure!(
+        args.instances == 1 || !args.wrk,
+        "--wrk drives one instance; leave out --instances"
+    );
+    let others_settings = settings.clone();
     let app = Application::build(settings).await?;
     let url = format!("http://{}", app.local_addr());
+    // The other instances, on the same database (the first has loaded the demo chain).
+    let mut others = Vec::new();
+    for i in 2..=args.instances {
+        let mut s = others_settings.clone();
+        s.cluster.instance_id = format!("bench-{i}");
+        others.push(support::start(s).await?);
+    }
+    let urls: Vec<String> = std::iter::once(url.clone())
+        .chain(others.iter().map(|o| o.url.clone()))
+        .collect();
     let store = app.state().store.clone();
     let app_state = app.state().clone();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -214,8 +224,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     println!(
-        "flash sale: backend={} clients={} seconds={} stock={} sku={sku} mode={}",
+        "flash sale: backend={} instances={} clients={} seconds={} stock={} sku={sku} mode={}",
         args.backend,
+        args.instances,
         args.clients,
         args.seconds,
         args.stock,
@@ -252,7 +263,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let mut tasks = Vec::new();
     for (c, member_code) in member_codes.into_iter().enumerate() {
         let client = client.clone();
-        let url = format!("{url}/api/v1/orders");
+        let url = format!("{}/api/v1/orders", urls[c % urls.len()]);
         let answered = answered.clone();
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
@@ -279,7 +290,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 };
                 let body = json!({"id": Uuid::now_v7(), "fulfilment": "pickup", "store": "SH001",
                     "member_code": member_code, "lines": [{"sku_id": sku, "qty": 1}]});
-                match client.post(&url).json(&body).send().await {
+                let shopper = format!("10.{}.{}.{}", (c >> 16) & 255, (c >> 8) & 255, c & 255);
+                match client
+                    .post(&url)
+                    .header("x-forwarded-for", shopper)
+                    .json(&body)
+                    .send()
+                    .await
+                {
                     Ok(resp) => {
                         let status = resp.status();
                         let _ = resp.bytes().await;
@@ -344,6 +362,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         oversold,
         mismatches.len()
     );
+    for other in others {
+        other.stop().await;
+    }
     let _ = stop_tx.send(());
     let _ = server.await;
     anyhow::ensure!(

@@ -21,10 +21,8 @@ mod support;
 use std::time::Instant;
 
 use retail_domain::codes::SignedCode;
-use retail_server::config::{Secrets, Settings};
 use retail_server::storage;
 use retail_server::storage::stock::{apply_movements, Movement, MovementKind};
-use retail_server::Application;
 use serde_json::json;
 use support::login;
 use uuid::Uuid;
@@ -40,73 +38,31 @@ struct Args {
     joiners: usize,
 }
 
-fn args() -> Args {
-    let mut args = Args {
-        backend: "sqlite".into(),
-        teams: 100,
-        joiners: 1_000,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let mut value = || it.next().unwrap_or_default();
-        match arg.as_str() {
-            "--backend" => args.backend = value(),
-            "--teams" => args.teams = value().parse().unwrap_or(args.teams),
-            "--joiners" => args.joiners = value().parse().unwrap_or(args.joiners),
-            _ => {}
-        }
-    }
-    args
+fn args() -> anyhow::Result<Args> {
+    let flags = support::Flags::parse();
+    Ok(Args {
+        backend: flags.text("backend", "sqlite"),
+        teams: flags.number("teams", 100)?,
+        joiners: flags.number("joiners", 1_000)?,
+    })
 }
 
 fn main() -> anyhow::Result<()> {
-    let args = args();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(run(args))
+    support::block_on(run(args()?))
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let database_url = support::fresh_database(&args.backend, dir.path()).await?;
-    let mut settings = Settings {
-        listen: "127.0.0.1:0".parse()?,
-        database_url,
-        data_dir: dir.path().to_path_buf(),
-        secrets: Secrets::generate(),
-        demo: true,
-        ..Settings::default()
-    };
+    let (_dir, mut settings) = support::bench_settings(&args.backend).await?;
     settings.orders.without_client_limits();
-    settings.mqtt.enabled = false;
-    let app = Application::build(settings).await?;
-    let url = format!("http://{}", app.local_addr());
-    let state = app.state().clone();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until(async move {
-        let _ = stop_rx.await;
-    }));
+    let server = support::start(settings).await?;
+    let (url, state) = (server.url.clone(), server.state.clone());
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(1024)
         .build()?;
     let token = login(&client, &url).await?;
 
     // A stocked SKU and the group-buy.
-    let feed: serde_json::Value = client
-        .get(format!("{url}/api/v1/stock?location_id=SH001&limit=1"))
-        .bearer_auth(&token)
-        .send()
-        .await?
-        .json()
-        .await?;
-    let row = feed
-        .get("items")
-        .unwrap_or(&feed)
-        .as_array()
-        .and_then(|rows| rows.first().cloned())
-        .ok_or_else(|| anyhow::anyhow!("no stock row"))?;
-    let sku: Uuid = row["sku_id"].as_str().unwrap_or_default().parse()?;
+    let sku = support::stocked_sku(&client, &url, &token).await?;
     let units = i64::try_from(args.teams + args.joiners)? * 2;
     let mut tx = state.store.begin().await?;
     apply_movements(
@@ -261,8 +217,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         other.len(),
         other.iter().take(5).collect::<Vec<_>>()
     );
-    let _ = stop_tx.send(());
-    let _ = server.await;
+    server.stop().await;
     anyhow::ensure!(over == 0, "{over} teams over-joined");
     anyhow::ensure!(short == 0, "{short} teams not exactly full");
     anyhow::ensure!(other.is_empty(), "unexpected answers: {other:?}");

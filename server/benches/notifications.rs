@@ -39,31 +39,17 @@ struct Args {
     events: usize,
 }
 
-fn args() -> Args {
-    let mut args = Args {
-        backend: "sqlite".into(),
-        members: 500,
-        events: 10,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let mut value = || it.next().unwrap_or_default();
-        match arg.as_str() {
-            "--backend" => args.backend = value(),
-            "--members" => args.members = value().parse().unwrap_or(args.members),
-            "--events" => args.events = value().parse().unwrap_or(args.events),
-            _ => {}
-        }
-    }
-    args
+fn args() -> anyhow::Result<Args> {
+    let flags = support::Flags::parse();
+    Ok(Args {
+        backend: flags.text("backend", "sqlite"),
+        members: flags.number("members", 500)?,
+        events: flags.number("events", 10)?,
+    })
 }
 
 fn main() -> anyhow::Result<()> {
-    let args = args();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(run(args))
+    support::block_on(run(args()?))
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {

@@ -24,9 +24,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use retail_server::config::{Secrets, Settings};
 use retail_server::storage::stock::{apply_movements, Movement, MovementKind};
-use retail_server::Application;
 use retail_testkit::payments::wechat_settings;
 use retail_testkit::wechat_pay::{FakeWechatPay, Tamper};
 use serde_json::json;
@@ -42,76 +40,34 @@ struct Args {
     rate: f64,
 }
 
-fn args() -> Args {
-    let mut args = Args {
-        backend: "sqlite".into(),
-        count: 5_000,
-        rate: 500.0,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let mut value = || it.next().unwrap_or_default();
-        match arg.as_str() {
-            "--backend" => args.backend = value(),
-            "--count" => args.count = value().parse().unwrap_or(args.count),
-            "--rate" => args.rate = value().parse().unwrap_or(args.rate),
-            _ => {}
-        }
-    }
-    args
+fn args() -> anyhow::Result<Args> {
+    let flags = support::Flags::parse();
+    Ok(Args {
+        backend: flags.text("backend", "sqlite"),
+        count: flags.number("count", 5_000)?,
+        rate: flags.number("rate", 500.0)?,
+    })
 }
 
 fn main() -> anyhow::Result<()> {
-    let args = args();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(run(args))
+    support::block_on(run(args()?))
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let database_url = support::fresh_database(&args.backend, dir.path()).await?;
+    let (dir, mut settings) = support::bench_settings(&args.backend).await?;
     let wechat = FakeWechatPay::start();
-    let mut settings = Settings {
-        listen: "127.0.0.1:0".parse()?,
-        database_url,
-        data_dir: dir.path().to_path_buf(),
-        secrets: Secrets::generate(),
-        demo: true,
-        ..Settings::default()
-    };
     settings.orders.without_client_limits();
-    settings.mqtt.enabled = false;
     settings.payments.wechat = wechat_settings(&wechat, dir.path());
     // The settler must not find the trades paid before their notifications arrive.
     settings.payments.settle_after_secs = 86_400;
-    let app = Application::build(settings).await?;
-    let url = format!("http://{}", app.local_addr());
-    let store = app.state().store.clone();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until(async move {
-        let _ = stop_rx.await;
-    }));
+    let server = support::start(settings).await?;
+    let (url, store) = (server.url.clone(), server.state.store.clone());
 
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .build()?;
     let token = login(&client, &url).await?;
-    let feed: serde_json::Value = client
-        .get(format!("{url}/api/v1/stock?location_id=SH001&limit=1"))
-        .bearer_auth(&token)
-        .send()
-        .await?
-        .json()
-        .await?;
-    let row = feed
-        .get("items")
-        .unwrap_or(&feed)
-        .as_array()
-        .and_then(|rows| rows.first().cloned())
-        .ok_or_else(|| anyhow::anyhow!("no stock row"))?;
-    let sku: Uuid = row["sku_id"].as_str().unwrap_or_default().parse()?;
+    let sku = support::stocked_sku(&client, &url, &token).await?;
     let mut tx = store.begin().await?;
     apply_movements(
         &mut tx,
@@ -258,8 +214,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         paid,
         args.count
     );
-    let _ = stop_tx.send(());
-    let _ = server.await;
+    server.stop().await;
     anyhow::ensure!(refused == 0, "{refused} notifications were not taken");
     anyhow::ensure!(
         paid == i64::try_from(args.count)?,

@@ -19,7 +19,6 @@ mod support;
 use std::time::{Duration, Instant};
 
 use retail_server::app::posters::{self, ProductPosterRequest};
-use retail_server::config::{Secrets, Settings};
 use retail_server::storage;
 use retail_server::Application;
 use uuid::Uuid;
@@ -33,31 +32,17 @@ struct Args {
     out: Option<String>,
 }
 
-fn args() -> Args {
-    let mut args = Args {
-        backend: "sqlite".into(),
-        posters: 40,
-        out: None,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let mut value = || it.next().unwrap_or_default();
-        match arg.as_str() {
-            "--backend" => args.backend = value(),
-            "--posters" => args.posters = value().parse().unwrap_or(args.posters),
-            "--out" => args.out = Some(value()),
-            _ => {}
-        }
-    }
-    args
+fn args() -> anyhow::Result<Args> {
+    let flags = support::Flags::parse();
+    Ok(Args {
+        backend: flags.text("backend", "sqlite"),
+        posters: flags.number("posters", 40)?,
+        out: flags.given("out").map(str::to_owned),
+    })
 }
 
 fn main() -> anyhow::Result<()> {
-    let args = args();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(run(args))
+    support::block_on(run(args()?))
 }
 
 fn report(what: &str, mut times: Vec<Duration>) {
@@ -73,17 +58,7 @@ fn report(what: &str, mut times: Vec<Duration>) {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let database_url = support::fresh_database(&args.backend, dir.path()).await?;
-    let mut settings = Settings {
-        listen: "127.0.0.1:0".parse()?,
-        database_url,
-        data_dir: dir.path().to_path_buf(),
-        secrets: Secrets::generate(),
-        demo: true,
-        ..Settings::default()
-    };
-    settings.mqtt.enabled = false;
+    let (_dir, settings) = support::bench_settings(&args.backend).await?;
     let app = Application::build(settings).await?;
     let state = app.state().clone();
 

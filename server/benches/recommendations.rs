@@ -51,35 +51,19 @@ struct Args {
     lookups: usize,
 }
 
-fn args() -> Args {
-    let mut args = Args {
-        backend: "sqlite".into(),
-        members: 2000,
-        products: 400,
-        clients: 8,
-        lookups: 20_000,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let mut value = || it.next().unwrap_or_default();
-        match arg.as_str() {
-            "--backend" => args.backend = value(),
-            "--members" => args.members = value().parse().unwrap_or(args.members),
-            "--products" => args.products = value().parse().unwrap_or(args.products),
-            "--clients" => args.clients = value().parse().unwrap_or(args.clients),
-            "--lookups" => args.lookups = value().parse().unwrap_or(args.lookups),
-            _ => {}
-        }
-    }
-    args
+fn args() -> anyhow::Result<Args> {
+    let flags = support::Flags::parse();
+    Ok(Args {
+        backend: flags.text("backend", "sqlite"),
+        members: flags.number("members", 2000)?,
+        products: flags.number("products", 400)?,
+        clients: flags.number("clients", 8)?,
+        lookups: flags.number("lookups", 20_000)?,
+    })
 }
 
 fn main() -> anyhow::Result<()> {
-    let args = args();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(run(args))
+    support::block_on(run(args()?))
 }
 
 struct Product {

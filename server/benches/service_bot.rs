@@ -21,7 +21,6 @@ mod support;
 use std::time::{Duration, Instant};
 
 use retail_server::app::service_bot::{self, BotQuestion, Lang};
-use retail_server::config::{Secrets, Settings};
 use retail_server::storage;
 use retail_server::Application;
 use uuid::Uuid;
@@ -107,19 +106,13 @@ const ASPECTS: &[&str] = &[
 ];
 const CITIES: &[&str] = &["上海", "杭州", "苏州", "南京", "宁波"];
 
-fn args() -> (String, usize, usize) {
-    let (mut backend, mut entries, mut rounds) = ("sqlite".to_owned(), 5_000, 10);
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let mut value = || it.next().unwrap_or_default();
-        match arg.as_str() {
-            "--backend" => backend = value(),
-            "--entries" => entries = value().parse().unwrap_or(entries),
-            "--rounds" => rounds = value().parse().unwrap_or(rounds),
-            _ => {}
-        }
-    }
-    (backend, entries, rounds)
+fn args() -> anyhow::Result<(String, usize, usize)> {
+    let flags = support::Flags::parse();
+    Ok((
+        flags.text("backend", "sqlite"),
+        flags.number("entries", 5_000)?,
+        flags.number("rounds", 10)?,
+    ))
 }
 
 fn generated(i: usize) -> storage::faq::FaqContent {
@@ -141,25 +134,12 @@ fn generated(i: usize) -> storage::faq::FaqContent {
 }
 
 fn main() -> anyhow::Result<()> {
-    let (backend, entries, rounds) = args();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(run(backend, entries, rounds))
+    let (backend, entries, rounds) = args()?;
+    support::block_on(run(backend, entries, rounds))
 }
 
 async fn run(backend: String, entries: usize, rounds: usize) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let database_url = support::fresh_database(&backend, dir.path()).await?;
-    let mut settings = Settings {
-        listen: "127.0.0.1:0".parse()?,
-        database_url,
-        data_dir: dir.path().to_path_buf(),
-        secrets: Secrets::generate(),
-        demo: true,
-        ..Settings::default()
-    };
-    settings.mqtt.enabled = false;
+    let (_dir, settings) = support::bench_settings(&backend).await?;
     let app = Application::build(settings).await?;
     let state = app.state().clone();
 

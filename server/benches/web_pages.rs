@@ -16,7 +16,12 @@
 //!
 //! ```sh
 //! cargo bench -p retail-server --bench web_pages -- --backend sqlite --clients 100 --seconds 15
+//! cargo bench -p retail-server --bench web_pages -- --backend postgres --clients 100 --seconds 15 --instances 3
 //! ```
+//!
+//! `--instances N` (PostgreSQL only) serves the pages from N server instances in this process
+//! on one database (`cluster.instances = N`), the clients spread over them (client c asks
+//! instance c mod N).
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
@@ -29,7 +34,6 @@ use std::time::{Duration, Instant};
 use axum::extract::Request;
 use axum::middleware::Next;
 use retail_server::app::search::{Index, Query, Sort};
-use retail_server::config::{Secrets, Settings};
 use retail_server::storage::web::SearchRow;
 use retail_server::Application;
 
@@ -44,41 +48,30 @@ struct Args {
     anonymous: bool,
     images: usize,
     noise: u32,
+    instances: usize,
 }
 
-fn args() -> Args {
-    let mut args = Args {
-        backend: "sqlite".into(),
-        clients: 100,
-        seconds: 15,
-        skus: 100_000,
-        anonymous: false,
-        images: 6,
-        noise: support::SENSOR_NOISE_PHOTO,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let mut value = || it.next().unwrap_or_default();
-        match arg.as_str() {
-            "--backend" => args.backend = value(),
-            "--clients" => args.clients = value().parse().unwrap_or(100),
-            "--seconds" => args.seconds = value().parse().unwrap_or(15),
-            "--skus" => args.skus = value().parse().unwrap_or(100_000),
-            "--anonymous" => args.anonymous = true,
-            "--images" => args.images = value().parse().unwrap_or(6),
-            "--noisy-photos" => args.noise = support::SENSOR_NOISE_HEAVY,
-            _ => {} // cargo bench passes --bench
-        }
-    }
-    args
+fn args() -> anyhow::Result<Args> {
+    let flags = support::Flags::parse();
+    Ok(Args {
+        backend: flags.text("backend", "sqlite"),
+        clients: flags.number("clients", 100)?,
+        seconds: flags.number("seconds", 15)?,
+        skus: flags.number("skus", 100_000)?,
+        anonymous: flags.switch("anonymous"),
+        images: flags.number("images", 6)?,
+        instances: flags.number("instances", 1_usize)?.max(1),
+        noise: if flags.switch("noisy-photos") {
+            support::SENSOR_NOISE_HEAVY
+        } else {
+            support::SENSOR_NOISE_PHOTO
+        },
+    })
 }
 
 fn main() -> anyhow::Result<()> {
-    let args = args();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(pages(&args))?;
+    let args = args()?;
+    support::block_on(pages(&args))?;
     search(args.skus);
     Ok(())
 }
@@ -111,51 +104,53 @@ fn page_kind(path: &str) -> &'static str {
 }
 
 async fn pages(args: &Args) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let database_url = support::fresh_database(&args.backend, dir.path()).await?;
-    let mut settings = Settings {
-        listen: "127.0.0.1:0".parse()?,
-        database_url,
-        data_dir: dir.path().to_path_buf(),
-        secrets: Secrets::generate(),
-        demo: true,
-        ..Settings::default()
-    };
+    let (_dir, mut settings) = support::bench_settings(&args.backend).await?;
     settings.orders.without_client_limits();
-    settings.mqtt.enabled = false;
-    let app = Application::build(settings).await?;
-    let state = app.state().clone();
-    drop(app);
-    // Serve the real router behind an outermost timing layer.
+    settings.cluster.instances = u32::try_from(args.instances)?;
+    // The instances on one database (the first loads the demo chain).
+    let mut states = Vec::new();
+    for i in 1..=args.instances {
+        let mut s = settings.clone();
+        s.cluster.instance_id = format!("bench-{i}");
+        let app = Application::build(s).await?;
+        states.push(app.state().clone());
+        drop(app);
+    }
+    let state = states[0].clone();
+    // Serve the real router of each instance behind an outermost timing layer.
     let server_times: Times = Arc::default();
-    let recorder = server_times.clone();
     let by_page: ByPage = Arc::default();
-    let page_recorder = by_page.clone();
-    let router = retail_server::http::router(state.clone()).layer(axum::middleware::from_fn(
-        move |req: Request, next: Next| {
-            let recorder = recorder.clone();
-            let page_recorder = page_recorder.clone();
-            let page = page_kind(req.uri().path());
-            async move {
-                let started = Instant::now();
-                let resp = next.run(req).await;
-                let took = started.elapsed();
-                if let Ok(mut t) = recorder.lock() {
-                    t.push(took);
+    let mut bases = Vec::new();
+    for instance in &states {
+        let recorder = server_times.clone();
+        let page_recorder = by_page.clone();
+        let router = retail_server::http::router(instance.clone()).layer(
+            axum::middleware::from_fn(move |req: Request, next: Next| {
+                let recorder = recorder.clone();
+                let page_recorder = page_recorder.clone();
+                let page = page_kind(req.uri().path());
+                async move {
+                    let started = Instant::now();
+                    let resp = next.run(req).await;
+                    let took = started.elapsed();
+                    if let Ok(mut t) = recorder.lock() {
+                        t.push(took);
+                    }
+                    if let Ok(mut t) = page_recorder.lock() {
+                        t.entry(page).or_default().push(took);
+                    }
+                    resp
                 }
-                if let Ok(mut t) = page_recorder.lock() {
-                    t.entry(page).or_default().push(took);
-                }
-                resp
-            }
-        },
-    ));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    let base = format!("http://{addr}");
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        bases.push(format!("http://{addr}"));
+    }
+    let base = bases[0].clone();
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.clients)
         .build()?;
@@ -277,7 +272,7 @@ async fn pages(args: &Args) -> anyhow::Result<()> {
     let mut tasks = Vec::new();
     for client in 0..args.clients {
         let http = http.clone();
-        let base = base.clone();
+        let base = bases[client % bases.len()].clone();
         let paths = paths.clone();
         tasks.push(tokio::spawn(async move {
             let sid = format!("sid={}", sid_token(client));
@@ -321,8 +316,9 @@ async fn pages(args: &Args) -> anyhow::Result<()> {
     server.sort();
     client_times.sort();
     println!(
-        "pages ({}, {} clients, {} s): {} pages, {:.0} pages/s, {} errors, {:.0} B of HTML a page",
+        "pages ({}, {} instance(s), {} clients, {} s): {} pages, {:.0} pages/s, {} errors, {:.0} B of HTML a page",
         args.backend,
+        args.instances,
         args.clients,
         args.seconds,
         client_times.len(),

@@ -156,7 +156,8 @@ impl Caller {
 }
 
 /// The network address a request came from: the key of per-address limits (log-in attempts,
-/// one-time codes, anonymous orders). It is the TCP peer; the server trusts no forwarding header.
+/// one-time codes, anonymous orders). It is the TCP peer, or behind one of
+/// `cluster.trusted_proxies` the client that proxy forwarded for ([`crate::forwarded`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ClientAddr(pub std::net::IpAddr);
 

@@ -124,19 +124,34 @@ impl axum::extract::OptionalFromRequestParts<AppState> for Caller {
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+impl FromRequestParts<AppState> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
-    /// The TCP peer from axum's `ConnectInfo` (set by [`crate::Application::run_until`]); a
-    /// router driven without a socket (unit tests) counts as the unspecified address.
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientAddr(
-            parts
-                .extensions
-                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .map(|info| info.0.ip())
-                .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
-        ))
+    /// The TCP peer from axum's `ConnectInfo` (set by [`crate::Application::run_until`]), or,
+    /// when that peer is one of `cluster.trusted_proxies`, the client it forwarded for
+    /// ([`crate::forwarded::client_address`]); a router driven without a socket (unit tests)
+    /// counts as the unspecified address.
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0.ip())
+            .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+        let trusted = &state.settings.cluster.trusted_proxies;
+        if trusted.is_empty() {
+            return Ok(ClientAddr(peer));
+        }
+        let forwarded = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok());
+        Ok(ClientAddr(crate::forwarded::client_address(
+            peer, forwarded, trusted,
+        )))
     }
 }
 

@@ -215,8 +215,10 @@ pub async fn export(settings: &Settings, args: &[String]) -> anyhow::Result<Stri
             keys: &keys,
             http: reqwest::Client::new(),
         };
-        let run = crate::app::export::export_day_with(
+        let holder = format!("command-line-{}", std::process::id());
+        let run = crate::app::export::export_day_leased(
             &cx,
+            &holder,
             day,
             crate::app::export::Origin::Cli,
             "operator:command-line",

@@ -115,6 +115,310 @@ pub struct Settings {
     /// Recommendations: how often the job recomputes the lists, what it reads and keeps.
     #[serde(default)]
     pub recommendations: RecommendationSettings,
+    /// Electronic shelf labels: the vendor adapter, batches, retries, the markdown scheduler.
+    #[serde(default)]
+    pub esl: EslSettings,
+    /// Webhooks: how often the deliverers look, batches, timeouts, retries, auto-disable.
+    #[serde(default)]
+    pub webhooks: WebhookSettings,
+    /// The change feeds: how long their changes are kept.
+    #[serde(default)]
+    pub changes: ChangeFeedSettings,
+    /// Running as several identical instances on one PostgreSQL database (docs/OPERATIONS.md).
+    #[serde(default)]
+    pub cluster: ClusterSettings,
+}
+
+/// Webhook deliveries (issue 20, `app::webhooks`): each active endpoint's deliverer looks for
+/// new changes and due deliveries every `tick_millis`, sends up to `batch` at a time
+/// (`concurrency` in flight), waits `timeout_millis` for an answer, retries a failed delivery
+/// after `backoff_millis`, doubling up to `max_backoff_millis`, for `retry_secs` (then it is
+/// failed), and disables an endpoint whose attempts failed `disable_after_failures` times in a
+/// row over at least `disable_after_secs`.
+///
+/// ```toml
+/// [webhooks]
+/// tick_millis = 200
+/// batch = 200
+/// concurrency = 32
+/// timeout_millis = 10000
+/// backoff_millis = 5000
+/// max_backoff_millis = 3600000
+/// retry_secs = 86400
+/// disable_after_failures = 20
+/// disable_after_secs = 86400
+/// ```
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WebhookSettings {
+    /// How often a deliverer looks for work when idle (ms, 10 to 60000).
+    pub tick_millis: u64,
+    /// Deliveries claimed at a time per endpoint (1 to 1000).
+    pub batch: i64,
+    /// Requests in flight per endpoint (1 to 256).
+    pub concurrency: usize,
+    /// How long to wait for the receiver's answer (ms, 100 to 60000).
+    pub timeout_millis: u64,
+    /// First retry delay (ms, at least 1).
+    pub backoff_millis: u64,
+    /// Longest retry delay (ms, at least `backoff_millis`).
+    pub max_backoff_millis: u64,
+    /// How long a delivery is retried before it is failed (s, at least 1).
+    pub retry_secs: u64,
+    /// Failed attempts in a row (at least 1) …
+    pub disable_after_failures: i64,
+    /// … over at least this long (s) that disable an endpoint.
+    pub disable_after_secs: u64,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            tick_millis: 200,
+            batch: 200,
+            concurrency: 32,
+            timeout_millis: 10_000,
+            backoff_millis: 5_000,
+            max_backoff_millis: 3_600_000,
+            retry_secs: 86_400,
+            disable_after_failures: 20,
+            disable_after_secs: 86_400,
+        }
+    }
+}
+
+/// The change feeds (`GET /api/v1/changes/{feed}`, webhooks): a change is kept
+/// `retention_days` after its commit and for as long as an active webhook endpoint of its feed
+/// has not turned it into a delivery, then pruned hourly (docs/CONTRACTS.md, "Change feeds").
+/// 0 keeps every change.
+///
+/// ```toml
+/// [changes]
+/// retention_days = 30   # RETAIL_CHANGES__RETENTION_DAYS
+/// ```
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ChangeFeedSettings {
+    /// Days a change is kept after its commit (0: for ever).
+    pub retention_days: u32,
+}
+
+impl Default for ChangeFeedSettings {
+    fn default() -> Self {
+        Self { retention_days: 30 }
+    }
+}
+
+/// Several server instances behind a load balancer on one PostgreSQL database and one external
+/// MQTT broker (docs/OPERATIONS.md). With `instances = 1` (the default) nothing changes; with
+/// more, rate limits and log-in throttles are counted in the database, caches are invalidated
+/// across instances through PostgreSQL `LISTEN/NOTIFY`, and chat messages reach sockets held by
+/// any instance. Periodic jobs are guarded by database leases whatever the count.
+///
+/// ```toml
+/// [cluster]
+/// instances = 3          # RETAIL_CLUSTER__INSTANCES
+/// instance_id = "web-1"  # RETAIL_CLUSTER__INSTANCE_ID; empty: a random id per start
+/// trusted_proxies = ["10.0.0.0/8"]  # the load balancers whose X-Forwarded-For is believed
+/// ```
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClusterSettings {
+    /// How many instances share the database (1: a single process).
+    pub instances: u32,
+    /// This instance's name in job leases and logs (empty: a random id at each start). Distinct
+    /// per instance when set.
+    pub instance_id: String,
+    /// The reverse proxies and load balancers in front of the instances (addresses or CIDR
+    /// blocks): a request from one of them counts as coming from the address in its
+    /// `X-Forwarded-For` ([`crate::forwarded::client_address`]), so per-address limits see the
+    /// shopper, not the proxy. Empty (the default): the TCP peer, whatever the header says.
+    pub trusted_proxies: Vec<crate::forwarded::TrustedProxy>,
+}
+
+impl Default for ClusterSettings {
+    fn default() -> Self {
+        Self {
+            instances: 1,
+            instance_id: String::new(),
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+impl WebhookSettings {
+    /// Checks the ranges.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            (10..=60_000).contains(&self.tick_millis),
+            "webhooks.tick_millis must be 10 to 60000"
+        );
+        anyhow::ensure!(
+            (1..=1000).contains(&self.batch),
+            "webhooks.batch must be 1 to 1000"
+        );
+        anyhow::ensure!(
+            (1..=256).contains(&self.concurrency),
+            "webhooks.concurrency must be 1 to 256"
+        );
+        anyhow::ensure!(
+            (100..=60_000).contains(&self.timeout_millis),
+            "webhooks.timeout_millis must be 100 to 60000"
+        );
+        anyhow::ensure!(
+            self.backoff_millis >= 1 && self.max_backoff_millis >= self.backoff_millis,
+            "webhooks.backoff_millis must be at least 1 and max_backoff_millis at least backoff_millis"
+        );
+        anyhow::ensure!(
+            self.retry_secs >= 1 && self.disable_after_failures >= 1,
+            "webhooks.retry_secs and webhooks.disable_after_failures must be at least 1"
+        );
+        Ok(())
+    }
+}
+
+impl ClusterSettings {
+    /// True when more than one instance is declared.
+    pub fn is_shared(&self) -> bool {
+        self.instances > 1
+    }
+}
+
+/// Electronic shelf labels (issue 21, `app::esl`): which vendor receives the label updates
+/// queued per store, how many go in one batch, how a rejected batch is retried (after
+/// `retry_secs`, doubling up to `max_retry_secs`), and how long before a scheduled price change
+/// (a promotion's start or end, a markdown's daily window opening or closing) the labels are
+/// sent the new price (`lead_secs`: the shelf gets it before the lanes apply it).
+///
+/// `vendor` is `none` (labels are queued, nothing is sent), `pricer` (the Pricer Plaza public
+/// REST API, `[esl.pricer]`), or `virtual` (accepts every update: the demo's virtual label
+/// wall; demo mode only). With `none` in demo mode the virtual wall is used.
+///
+/// ```toml
+/// [esl]
+/// vendor = "pricer"
+/// batch_size = 500
+/// retry_secs = 10
+/// max_retry_secs = 600
+/// lead_secs = 60
+/// tick_millis = 1000
+///
+/// [esl.pricer]
+/// auth_url = "https://central-manager.mytenant.pcm.pricer-plaza.com/api/public/auth/v1/login"
+/// store_url = "https://{store}.mytenant.pcm.pricer-plaza.com"
+/// username = "api@example.com"
+/// password = "…"              # RETAIL_ESL__PRICER__PASSWORD
+/// presentation = "NORMAL"
+/// timeout_secs = 10
+/// ```
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EslSettings {
+    /// `none`, `pricer` or `virtual` (demo mode only).
+    pub vendor: String,
+    /// Label updates per batch (1 to 5000).
+    pub batch_size: usize,
+    /// Seconds before the first retry of a rejected batch (at least 1).
+    pub retry_secs: u64,
+    /// Longest wait between retries (at least `retry_secs`).
+    pub max_retry_secs: u64,
+    /// Seconds before a scheduled price change that the labels get it (0 to 3600).
+    pub lead_secs: u64,
+    /// How often the worker looks for due labels and boundaries (ms, 50 to 60000).
+    pub tick_millis: u64,
+    /// The Pricer Plaza API.
+    pub pricer: PricerSettings,
+}
+
+impl Default for EslSettings {
+    fn default() -> Self {
+        Self {
+            vendor: "none".into(),
+            batch_size: 500,
+            retry_secs: 10,
+            max_retry_secs: 600,
+            lead_secs: 60,
+            tick_millis: 1000,
+            pricer: PricerSettings::default(),
+        }
+    }
+}
+
+/// The Pricer Plaza public REST API (`[esl.pricer]`): the tenant's log-in URL (Basic auth
+/// answers a JWT), the store's API base (`{store}` is replaced by the store code in lower
+/// case, Pricer's store identifier), the API account, and the template name items are shown
+/// with.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PricerSettings {
+    /// `https://central-manager.<tenant>.pcm.pricer-plaza.com/api/public/auth/v1/login`.
+    pub auth_url: String,
+    /// `https://{store}.<tenant>.pcm.pricer-plaza.com`.
+    pub store_url: String,
+    /// The API account's login.
+    pub username: String,
+    /// Its password.
+    pub password: String,
+    /// The Pricer template (presentation) name; empty: `NORMAL`.
+    pub presentation: String,
+    /// Request timeout in seconds (0: 10).
+    pub timeout_secs: u64,
+}
+
+impl EslSettings {
+    /// Refuses an unknown vendor, the virtual wall outside demo mode, a half-configured Pricer
+    /// and out-of-range numbers.
+    pub fn validate(&self, demo: bool) -> anyhow::Result<()> {
+        match self.vendor.as_str() {
+            "none" => {}
+            "virtual" => anyhow::ensure!(
+                demo,
+                "esl.vendor = \"virtual\" (the virtual label wall) is for demo mode only"
+            ),
+            "pricer" => {
+                for (name, value) in [
+                    ("auth_url", &self.pricer.auth_url),
+                    ("store_url", &self.pricer.store_url),
+                    ("username", &self.pricer.username),
+                    ("password", &self.pricer.password),
+                ] {
+                    anyhow::ensure!(
+                        !value.trim().is_empty(),
+                        "esl.pricer.{name} is missing (RETAIL_ESL__PRICER__{})",
+                        name.to_uppercase()
+                    );
+                }
+                for (name, value) in [
+                    ("auth_url", &self.pricer.auth_url),
+                    ("store_url", &self.pricer.store_url),
+                ] {
+                    anyhow::ensure!(
+                        value.starts_with("https://") || value.starts_with("http://"),
+                        "esl.pricer.{name} must be an http(s):// address"
+                    );
+                }
+                anyhow::ensure!(
+                    self.pricer.store_url.contains("{store}"),
+                    "esl.pricer.store_url must contain {{store}} (the store's Pricer id)"
+                );
+            }
+            other => anyhow::bail!("esl.vendor must be none, pricer or virtual, not {other:?}"),
+        }
+        anyhow::ensure!(
+            (1..=5000).contains(&self.batch_size),
+            "esl.batch_size must be 1 to 5000"
+        );
+        anyhow::ensure!(
+            self.retry_secs >= 1 && self.max_retry_secs >= self.retry_secs,
+            "esl.retry_secs must be at least 1 and esl.max_retry_secs at least esl.retry_secs"
+        );
+        anyhow::ensure!(self.lead_secs <= 3600, "esl.lead_secs must be 0 to 3600");
+        anyhow::ensure!(
+            (50..=60_000).contains(&self.tick_millis),
+            "esl.tick_millis must be 50 to 60000"
+        );
+        Ok(())
+    }
 }
 
 /// Member tags and segments (issue 19, `app::segments`): every `every_secs` (0: never; the
@@ -613,7 +917,7 @@ impl Default for DistributionSettings {
 }
 
 /// Event tracking (issue 19, `docs/EVENTS.md`): raw events are deleted by the sweeper this many
-/// days after they arrived (the daily counts stay), and one client address sends at most this
+/// days after they happened (the daily counts stay), and one client address sends at most this
 /// many batches a minute (more: 429).
 ///
 /// ```toml
@@ -1536,6 +1840,10 @@ impl Default for Settings {
             notifications: NotificationSettings::default(),
             segments: SegmentSettings::default(),
             export: ExportSettings::default(),
+            esl: EslSettings::default(),
+            webhooks: WebhookSettings::default(),
+            changes: ChangeFeedSettings::default(),
+            cluster: ClusterSettings::default(),
         }
     }
 }
@@ -1611,6 +1919,11 @@ impl Settings {
         self.points
             .validate()
             .map_err(|e| anyhow::anyhow!("points rules: {e}"))?;
+        self.webhooks.validate()?;
+        anyhow::ensure!(
+            self.changes.retention_days <= 3650,
+            "changes.retention_days must be 0 (keep every change) to 3650"
+        );
         anyhow::ensure!(
             (1..=3650).contains(&self.receipts.claim_window_days),
             "receipts.claim_window_days must be 1 to 3650"
@@ -1653,6 +1966,7 @@ impl Settings {
         self.tls.validate()?;
         self.media.s3.validate()?;
         self.export.validate()?;
+        self.esl.validate(self.demo)?;
         self.chat.default_hours()?;
         anyhow::ensure!(
             (0.0..=2.0).contains(&self.service_bot.min_score)
@@ -1673,6 +1987,41 @@ impl Settings {
             self.mqtt.ca_file.is_empty() || self.mqtt.url.starts_with("mqtts://"),
             "mqtt.ca_file is for an external broker over TLS: MQTT_URL=mqtts://…"
         );
+        self.validate_cluster()
+    }
+
+    /// Several instances need a database they can share and a broker outside every one of them.
+    fn validate_cluster(&self) -> anyhow::Result<()> {
+        let cluster = &self.cluster;
+        anyhow::ensure!(
+            (1..=64).contains(&cluster.instances),
+            "cluster.instances must be 1 to 64"
+        );
+        anyhow::ensure!(
+            cluster.instance_id.len() <= 64
+                && cluster
+                    .instance_id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)),
+            "cluster.instance_id must be at most 64 letters, digits, '-', '_' or '.'"
+        );
+        if cluster.is_shared() {
+            anyhow::ensure!(
+                !self.is_sqlite(),
+                "cluster.instances = {} needs PostgreSQL: a SQLite file has one writer and is \
+                 never shared between server processes (set DATABASE_URL=postgres://…, or \
+                 cluster.instances = 1)",
+                cluster.instances
+            );
+            anyhow::ensure!(
+                !self.mqtt.enabled || !self.mqtt.url.is_empty(),
+                "cluster.instances = {} with the embedded MQTT broker: each instance would start \
+                 its own broker, and commands published by one would never reach devices \
+                 connected to another. Run one external broker (Mosquitto) and set \
+                 MQTT_URL=mqtt://… on every instance (or mqtt.enabled = false)",
+                cluster.instances
+            );
+        }
         Ok(())
     }
 
@@ -1684,6 +2033,7 @@ impl Settings {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
@@ -1699,6 +2049,74 @@ mod tests {
         assert!(!settings("demo = false").demo);
         assert!(settings("demo = true\ndatabase_url = \"postgres://db/retail\"").demo);
         assert!(!Settings::default().demo, "built in code: production");
+    }
+
+    #[test]
+    fn several_instances_need_postgres_and_an_external_broker() {
+        let err = |s: &Settings| s.validate().err().map(|e| e.to_string());
+        let mut settings = Settings::default();
+        settings.cluster.instances = 3;
+        assert!(
+            err(&settings).is_some_and(|e| e.contains("needs PostgreSQL")),
+            "SQLite with three instances: {:?}",
+            err(&settings)
+        );
+        settings.database_url = "postgres://db/retail".into();
+        assert!(
+            err(&settings)
+                .is_some_and(|e| e.contains("embedded MQTT broker") && e.contains("MQTT_URL")),
+            "the embedded broker with a shared database: {:?}",
+            err(&settings)
+        );
+        settings.mqtt.url = "mqtt://server:pw@broker:1883".into();
+        assert!(settings.validate().is_ok(), "{:?}", err(&settings));
+        settings.cluster.instance_id = "web 1".into();
+        assert!(err(&settings).is_some_and(|e| e.contains("cluster.instance_id")));
+        settings.cluster.instance_id = "web-1".into();
+        settings.cluster.instances = 0;
+        assert!(err(&settings).is_some_and(|e| e.contains("1 to 64")));
+        // One instance: the embedded broker and SQLite stay the default.
+        let mut one = Settings::default();
+        one.cluster.instances = 1;
+        assert!(one.validate().is_ok());
+        // From the environment's nested keys, as docs/OPERATIONS.md shows.
+        let provided = Figment::new()
+            .merge(("cluster.instances", 2))
+            .merge(("database_url", "postgres://db/retail"));
+        let refused = Settings::from_provided(provided)
+            .err()
+            .map(|e| format!("{e:#}"));
+        assert!(
+            refused
+                .as_deref()
+                .is_some_and(|e| e.contains("embedded MQTT broker")),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn trusted_proxies_are_read_as_blocks_and_bad_ones_refused() {
+        let settings = |toml: &str| {
+            Settings::from_provided(Figment::new().merge(Toml::string(toml)))
+                .map_err(|e| format!("{e:#}"))
+        };
+        let ok = settings("[cluster]\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\"]").unwrap();
+        let shown: Vec<String> = ok
+            .cluster
+            .trusted_proxies
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(shown, ["10.0.0.0/8", "::1/128"]);
+        // The environment's form (figment reads the array from the variable's value).
+        let from_env = Settings::from_provided(Figment::new().merge((
+            "cluster.trusted_proxies",
+            figment::value::Value::from(vec!["172.16.0.0/12".to_owned()]),
+        )))
+        .unwrap();
+        assert_eq!(from_env.cluster.trusted_proxies.len(), 1);
+        let err = settings("[cluster]\ntrusted_proxies = [\"10.0.0.0/40\"]").unwrap_err();
+        assert!(err.contains("prefix length"), "{err}");
     }
 
     #[test]

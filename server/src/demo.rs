@@ -25,6 +25,9 @@ pub async fn load_if_empty(store: &Store, keys: &Keys) -> anyhow::Result<()> {
     demo_faq(store)
         .await
         .context("inserting the demo FAQ knowledge base")?;
+    demo_scales(store, &chain)
+        .await
+        .context("inserting the demo label-scale items")?;
     // A bulk load: the planner's statistics are refreshed so no plan assumes empty tables.
     store.analyze().await?;
     tracing::info!(
@@ -32,6 +35,58 @@ pub async fn load_if_empty(store: &Store, keys: &Keys) -> anyhow::Result<()> {
         locations = chain.locations.len(),
         "demo chain loaded"
     );
+    Ok(())
+}
+
+/// The demo chain's label-scale items (issue 21): every weighed fresh SKU under its PLU
+/// (`10001`…, scale key = PLU − 10000), and the house brand's counted fresh SKUs (boxed lamb
+/// rolls, free-range eggs, …) under PLUs `19001`… (keys 901…), added as their barcodes too;
+/// shelf life by category, a 5 g tray tare for meat and seafood.
+async fn demo_scales(store: &Store, chain: &crate::demo_data::DemoChain) -> anyhow::Result<()> {
+    let mut counted = 0_i64;
+    for product in &chain.products {
+        let category = product.category.as_str();
+        if !category.starts_with("FRESH") {
+            continue;
+        }
+        let shelf_life_days = match category {
+            c if c.starts_with("FRESH-FRUIT") => 7,
+            c if c.starts_with("FRESH-VEG") => 3,
+            "FRESH-MEAT-EGG" => 20,
+            c if c.starts_with("FRESH-MEAT") => 2,
+            c if c.starts_with("FRESH-SEAFOOD") => 1,
+            _ => 3,
+        };
+        let tray = category.starts_with("FRESH-MEAT-") && category != "FRESH-MEAT-EGG"
+            || category.starts_with("FRESH-SEAFOOD");
+        for sku in &product.skus {
+            let Some(sku_id) = storage::scales::sku_id_by_code(store, &sku.sku_code).await? else {
+                continue;
+            };
+            let (plu, scale_key) = match &sku.plu {
+                Some(plu) => (plu.clone(), plu.parse::<i64>()? - 10_000),
+                None if product.brand == "鲜邻优选" => {
+                    counted += 1;
+                    let plu = (19_000 + counted).to_string();
+                    storage::scales::add_barcode(store, sku_id, &plu).await?;
+                    (plu, 900 + counted)
+                }
+                None => continue,
+            };
+            storage::scales::set(
+                store,
+                &storage::scales::NewScaleItem {
+                    sku_id,
+                    plu: &plu,
+                    scale_key,
+                    tare_g: if tray { 5 } else { 0 },
+                    shelf_life_days,
+                    actor: "demo",
+                },
+            )
+            .await?;
+        }
+    }
     Ok(())
 }
 

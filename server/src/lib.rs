@@ -17,6 +17,7 @@ pub mod config;
 pub mod demo;
 pub mod demo_data;
 pub mod error;
+pub mod forwarded;
 pub mod http;
 pub mod routes;
 pub mod secrets;
@@ -146,6 +147,9 @@ impl Application {
             app::payment_intake::PaymentIntake::start(store.clone(), settings.clone())
                 .await
                 .context("starting the payment writer")?;
+        let event_intake = app::event_intake::EventIntake::start(store.clone())
+            .await
+            .context("starting the event writer")?;
         let shutdown = CancellationToken::new();
         let mut device_sessions = None;
         let (bus, broker) = if settings.mqtt.enabled {
@@ -203,19 +207,33 @@ impl Application {
         let service_bot = app::service_bot::ServiceBot::load(&store)
             .await
             .context("building the service bot's FAQ index")?;
+        let cluster = Arc::new(app::cluster::Cluster::from_settings(&settings));
+        tracing::info!(
+            instance = %cluster.instance_id,
+            instances = settings.cluster.instances,
+            "cluster"
+        );
+        let limiter = if cluster.shared {
+            app::limits::RateLimiter::shared(store.clone())
+        } else {
+            app::limits::RateLimiter::default()
+        };
+        let chat = Arc::new(app::chat::ChatHub::default());
+        chat.relay_to(cluster.clone());
         let state = AppState::new(app::Shared {
             store,
             settings,
             keys: Arc::new(keys),
             intake,
             payment_intake,
+            event_intake,
             catalog_cache: Arc::new(app::catalog_cache::CatalogCache::new(
                 std::time::Duration::from_secs(1),
             )),
             pricing: Arc::new(app::pricing::PricingCache::new(
                 std::time::Duration::from_secs(1),
             )),
-            limiter: Arc::default(),
+            limiter: Arc::new(limiter),
             bus,
             broker,
             device_sessions,
@@ -225,7 +243,6 @@ impl Application {
             search: Default::default(),
             search_words: Default::default(),
             pending_events: Default::default(),
-            imports: Default::default(),
             sessions: Default::default(),
             cart_badges: Default::default(),
             sms,
@@ -233,9 +250,11 @@ impl Application {
             payments,
             media,
             posters,
-            chat: Arc::default(),
+            chat,
             service_bot,
             recommendations: Default::default(),
+            esl: Default::default(),
+            cluster,
         });
         Ok(Self {
             listener,
@@ -280,8 +299,11 @@ impl Application {
             tokio::spawn(app::recommendations::run(state.clone(), cancel.clone()));
         let reconciliation = tokio::spawn(app::reconciliation::run(state.clone(), cancel.clone()));
         let export = tokio::spawn(app::export::run(state.clone(), cancel.clone()));
+        let esl = tokio::spawn(app::esl::run(state.clone(), cancel.clone()));
+        let webhooks = tokio::spawn(app::webhooks::run(state.clone(), cancel.clone()));
         let checkpoints =
             tokio::spawn(app::sweeper::run_checkpoints(state.clone(), cancel.clone()));
+        let cluster = tokio::spawn(app::cluster::run(state.clone(), cancel.clone()));
         {
             // Personal data sealed with a retired data key (or before key ids) is sealed
             // again in the background.
@@ -325,9 +347,13 @@ impl Application {
         let _ = recommendations.await;
         let _ = reconciliation.await;
         let _ = export.await;
+        let _ = esl.await;
+        let _ = webhooks.await;
         let _ = checkpoints.await;
+        let _ = cluster.await;
         state.intake.close().await;
         state.payment_intake.close().await;
+        state.event_intake.close().await;
         state.store.close().await;
         tracing::info!("stopped");
         Ok(())

@@ -36,6 +36,8 @@ pub enum SealedField {
     OrderAddress,
     /// `member_addresses.address_enc`.
     MemberAddress,
+    /// `webhook_endpoints.secret`: the key a middle platform checks deliveries with.
+    WebhookSecret,
 }
 
 impl SealedField {
@@ -45,6 +47,7 @@ impl SealedField {
             Self::MemberName => "member.name",
             Self::OrderAddress => "order.address",
             Self::MemberAddress => "member.address",
+            Self::WebhookSecret => "webhook.secret",
         }
     }
 }

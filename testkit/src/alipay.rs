@@ -357,10 +357,7 @@ impl FakeAlipay {
     /// Outside a Tokio runtime, or when no port can be bound.
     pub fn start() -> FakeAlipay {
         let _ = (app_keys(), alipay_keys());
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-        listener.set_nonblocking(true).expect("non-blocking");
-        let addr = listener.local_addr().expect("the fake's address");
-        let listener = tokio::net::TcpListener::from_std(listener).expect("a Tokio listener");
+        let (addr, listener) = crate::fake_server::bind();
         let fake = FakeAlipay {
             gateway: format!("http://{addr}/gateway.do"),
             base: format!("http://{addr}"),
@@ -370,9 +367,7 @@ impl FakeAlipay {
             .route("/gateway.do", post(api).get(cashier))
             .route("/bill/{file}", get(bill_download))
             .with_state(fake.clone());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        crate::fake_server::serve(listener, app);
         fake
     }
 
@@ -1314,10 +1309,7 @@ impl NotifyInbox {
     /// # Panics
     /// Outside a Tokio runtime, or when no port can be bound.
     pub fn start() -> NotifyInbox {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-        listener.set_nonblocking(true).expect("non-blocking");
-        let addr = listener.local_addr().expect("the inbox's address");
-        let listener = tokio::net::TcpListener::from_std(listener).expect("a Tokio listener");
+        let (addr, listener) = crate::fake_server::bind();
         let inbox = NotifyInbox {
             url: format!("http://{addr}/notify"),
             inner: Arc::new(Mutex::new((Vec::new(), "success".into()))),
@@ -1334,9 +1326,7 @@ impl NotifyInbox {
                 }
             }),
         );
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        crate::fake_server::serve(listener, app);
         inbox
     }
 

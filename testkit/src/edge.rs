@@ -92,6 +92,9 @@ impl EdgeHandle {
                 // The day's audits come from the basket value; first visits are not audited.
                 audit_first_visits: 0,
             },
+            label_scales: Vec::new(),
+            scale_poll_secs: 20,
+            scale_full_reload_hours: 24,
         };
         config.validate()?;
         let (catalog, inventory) = edge_agent::load_inventory(&config)?;

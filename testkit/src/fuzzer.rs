@@ -257,7 +257,28 @@ fn hooks_py(run: &FuzzRun) -> String {
         })
         .collect();
     format!(
-        "import schemathesis\n\n\
+        "import ast\n\
+         import threading\n\
+         import schemathesis\n\
+         from hypothesis.internal import lambda_sources\n\n\
+         # Hypothesis describes a filter's lambda by reading and parsing its source file\n\
+         # (inspect, linecache, an LRU cache, ast.parse), which is not safe from two threads at\n\
+         # once: with --workers 2 a race made the examples of one operation fail once and then\n\
+         # pass (FlakyFailure, a tool error rather than a finding). CPython 3.11's ast.parse keeps\n\
+         # its recursion depth in interpreter-wide state, so two threads parsing at once fail with\n\
+         # 'AST constructor recursion depth mismatch' (CPython gh-106905). One description and one\n\
+         # parse at a time.\n\
+         _DESCRIBING = threading.RLock()\n\
+         _describe = lambda_sources._lambda_description\n\
+         _parse = ast.parse\n\n\
+         def _describe_alone(*args, **kwargs):\n\
+         \x20   with _DESCRIBING:\n\
+         \x20       return _describe(*args, **kwargs)\n\n\
+         def _parse_alone(*args, **kwargs):\n\
+         \x20   with _DESCRIBING:\n\
+         \x20       return _parse(*args, **kwargs)\n\n\
+         lambda_sources._lambda_description = _describe_alone\n\
+         ast.parse = _parse_alone\n\n\
          GUARDS = {}\n\n\
          @schemathesis.hook\n\
          def before_call(context, case, kwargs):\n\
@@ -283,4 +304,84 @@ fn toml_string(text: &str) -> String {
     }
     out.push('"');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The hooks file is Python that compiles (checked with the interpreter Schemathesis runs
+    /// on, when there is one; under `CI=true` there must be).
+    #[test]
+    fn the_hooks_are_python() {
+        let run = FuzzRun {
+            schema_url: "http://127.0.0.1:1/api/v1/openapi.json".into(),
+            staff: StaffLogin::Token("t".into()),
+            device_token: "d".into(),
+            max_examples: 1,
+            seed: 1,
+            phases: vec!["examples"],
+            workers: 2,
+            dictionaries: vec![],
+            bindings: vec![],
+            protected: vec![Protected {
+                method: "post".into(),
+                path: "/api/v1/staff/{id}".into(),
+                parameter: "id".into(),
+                values: vec!["admin".into(), "it's \"quoted\"".into()],
+                instead: "nobody".into(),
+            }],
+            extra_args: vec![],
+        };
+        let dir = tempfile::tempdir().expect("a folder");
+        let hooks = dir.path().join("fuzz_hooks.py");
+        std::fs::write(&hooks, hooks_py(&run)).expect("written");
+        let compiled = std::process::Command::new("python3")
+            .args(["-m", "py_compile"])
+            .arg(&hooks)
+            .output();
+        match compiled {
+            Ok(out) => assert!(
+                out.status.success(),
+                "{}\n{}",
+                String::from_utf8_lossy(&out.stderr),
+                hooks_py(&run)
+            ),
+            Err(_) => crate::skip_unless_ci("python3 is not installed"),
+        }
+        // Loaded as Schemathesis loads it (where Schemathesis is installed, as under CI): the
+        // lambda descriptions and every ast.parse go through the one lock, and parse the same,
+        // from several threads at once.
+        let has_schemathesis = std::process::Command::new("python3")
+            .args(["-c", "import schemathesis"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !has_schemathesis {
+            crate::skip_unless_ci("Schemathesis is not installed (.ci/run installs it)");
+            return;
+        }
+        let check = "import ast, runpy, sys, threading\n\
+                     runpy.run_path(sys.argv[1])\n\
+                     from hypothesis.internal import lambda_sources\n\
+                     assert ast.parse.__name__ == '_parse_alone', ast.parse\n\
+                     assert lambda_sources._lambda_description.__name__ == '_describe_alone'\n\
+                     src = 'f = lambda x: [x + i for i in range(3)]\\n' * 200\n\
+                     def parse():\n\
+                     \x20   for _ in range(20):\n\
+                     \x20       ast.parse(src)\n\
+                     ts = [threading.Thread(target=parse) for _ in range(4)]\n\
+                     [t.start() for t in ts]\n\
+                     [t.join() for t in ts]\n\
+                     print('ok')\n";
+        let out = std::process::Command::new("python3")
+            .args(["-c", check])
+            .arg(&hooks)
+            .output()
+            .expect("python3 runs");
+        assert!(
+            out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "ok",
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }

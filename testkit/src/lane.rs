@@ -79,6 +79,22 @@ fn money_fen(text: &str) -> Option<i64> {
         .map(|m| m.fen())
 }
 
+/// The money after the word `key` in a lane's answer (`… total 12.30 due 12.30;` → `due`: 12.30).
+pub fn money_after(answer: &str, key: &str) -> Option<retail_domain::money::Money> {
+    let mut words = answer.split_whitespace();
+    while let Some(word) = words.next() {
+        if word == key {
+            if let Some(m) = words
+                .next()
+                .and_then(|v| v.trim_end_matches(';').parse().ok())
+            {
+                return Some(m);
+            }
+        }
+    }
+    None
+}
+
 /// Parses `SALE <id> <sale_no> total <total> change <change>`.
 fn parse_sale(line: &str) -> Option<LaneSale> {
     let words: Vec<&str> = line.split_whitespace().collect();
@@ -115,6 +131,11 @@ impl LaneHandle {
             printer: None,
             display_profile: None,
             display: None,
+            scale_profile: None,
+            scale_port: None,
+            customer_screen: None,
+            adverts: Vec::new(),
+            advert_secs: 5,
             push_interval_secs: 1,
             catalog_poll_secs: 5,
             printer_check_secs: 10,
@@ -275,6 +296,18 @@ impl LaneHandle {
             .iter()
             .filter_map(|l| parse_sale(l))
             .collect()
+    }
+
+    /// Rings up one unit of `barcode` and takes exactly what is due in cash: the sale.
+    pub async fn sell_one_for_cash(&self, barcode: &str) -> anyhow::Result<LaneSale> {
+        let answer = self.scan_ok(barcode).await?;
+        let due = money_after(&answer, "due").with_context(|| format!("no due in {answer:?}"))?;
+        let before = self.sales().len();
+        self.ok(&format!("pay cash {due}")).await?;
+        self.sales()
+            .get(before)
+            .cloned()
+            .context("the payment completed no sale")
     }
 
     /// The decoded text of everything printed so far.

@@ -38,13 +38,17 @@
 #![forbid(unsafe_code)]
 
 pub mod alipay;
+pub mod balancer;
 pub mod broker;
+pub mod chromedriver;
 pub mod edge;
+mod fake_server;
 pub mod fuzzer;
 pub mod lane;
 mod macros;
 pub mod payments;
 pub mod postgres;
+pub mod pricer;
 pub mod s3;
 pub mod server;
 pub mod sms;
@@ -59,6 +63,7 @@ use std::time::Duration;
 
 pub use alipay::FakeAlipay;
 pub use broker::Mosquitto;
+pub use pricer::FakePricer;
 pub use server::{Backend, Bus, Database, TestServer};
 pub use sms::FakeAliyunSms;
 pub use task::StoppableTask;

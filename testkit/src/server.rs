@@ -249,6 +249,14 @@ impl TestServer {
         self.task.stop().await.context("the server")
     }
 
+    /// Kills the server mid-flight, as a crashed process: its serving task is aborted (open
+    /// connections drop, in-flight requests end where they are) and its background loops are
+    /// cancelled at their next await point, without draining anything.
+    pub fn kill(&mut self) {
+        self.task.abort();
+        self.state.shutdown.cancel();
+    }
+
     /// Stops the server (when running) and starts it again on the same database, secrets and
     /// folder, listening on `listen` (e.g. its old address, so devices find it again).
     ///
@@ -374,6 +382,41 @@ impl TestServer {
             .await;
         assert_eq!(status, StatusCode::OK, "login {username}: {body}");
         body["token"].as_str().expect("a token").to_owned()
+    }
+
+    /// The barcode of a packaged SKU on the shelf at `store` with at least `min_available`
+    /// units available.
+    ///
+    /// # Panics
+    /// When there is none.
+    pub async fn packaged_barcode(&self, store: &str, min_available: i64) -> String {
+        let token = self.login("admin").await;
+        let (_, page) = self
+            .get(
+                &format!("/api/v1/stock?location_id={store}&limit=300"),
+                Some(&token),
+            )
+            .await;
+        for level in page["items"].as_array().into_iter().flatten() {
+            if level["available"].as_i64().unwrap_or(0) < min_available {
+                continue;
+            }
+            let Some(id) = level["sku_id"].as_str().and_then(|s| s.parse().ok()) else {
+                continue;
+            };
+            let Ok(Some(sku)) =
+                retail_server::storage::catalog::sku(&self.state.store, id, Some(store)).await
+            else {
+                continue;
+            };
+            if !sku.weighed
+                && sku.status == retail_domain::wire::catalog::ShelfStatus::OnShelf
+                && !sku.barcodes.is_empty()
+            {
+                return sku.barcodes[0].clone();
+            }
+        }
+        panic!("no packaged item with {min_available} available at {store}");
     }
 
     /// Registers a device of `kind` (`pos`, `edge`) at `store`, as staff member `user`;

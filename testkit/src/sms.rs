@@ -103,10 +103,7 @@ impl FakeAliyunSms {
     /// # Panics
     /// Outside a Tokio runtime, or when no port can be bound.
     pub fn start() -> FakeAliyunSms {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-        listener.set_nonblocking(true).expect("non-blocking");
-        let addr = listener.local_addr().expect("the fake's address");
-        let listener = tokio::net::TcpListener::from_std(listener).expect("a Tokio listener");
+        let (addr, listener) = crate::fake_server::bind();
         let fake = FakeAliyunSms {
             endpoint: format!("http://{addr}/"),
             inner: Arc::new(Mutex::new(Inner {
@@ -120,9 +117,7 @@ impl FakeAliyunSms {
         let app = Router::new()
             .fallback(handle)
             .with_state(fake.inner.clone());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        crate::fake_server::serve(listener, app);
         registry()
             .lock()
             .expect("the registry")

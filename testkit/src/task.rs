@@ -44,6 +44,15 @@ impl StoppableTask {
         }
     }
 
+    /// Aborts the task where it is, without telling it (a killed process: nothing after the
+    /// current await point runs). Aborting a stopped task does nothing.
+    pub fn abort(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+        self.stop = None;
+    }
+
     /// Waits until the task ends by itself (it failed, or ended early): its result. Cancel-safe:
     /// the task keeps running when this future is dropped. Never completes for a stopped task.
     pub async fn ended(&mut self) -> anyhow::Result<()> {

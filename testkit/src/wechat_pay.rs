@@ -349,10 +349,7 @@ impl FakeWechatPay {
     /// Outside a Tokio runtime, or when no port can be bound.
     pub fn start() -> FakeWechatPay {
         let _ = keys();
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-        listener.set_nonblocking(true).expect("non-blocking");
-        let addr = listener.local_addr().expect("the fake's address");
-        let listener = tokio::net::TcpListener::from_std(listener).expect("a Tokio listener");
+        let (addr, listener) = crate::fake_server::bind();
         let fake = FakeWechatPay {
             base_url: format!("http://{addr}"),
             inner: Arc::new(Mutex::new(Inner::default())),
@@ -362,9 +359,7 @@ impl FakeWechatPay {
                 .expect("an HTTP client"),
         };
         let app = Router::new().fallback(handle).with_state(fake.clone());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        crate::fake_server::serve(listener, app);
         fake
     }
 

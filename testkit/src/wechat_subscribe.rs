@@ -87,10 +87,7 @@ impl FakeWechatSubscribe {
     /// # Panics
     /// Outside a Tokio runtime, or when no port can be bound.
     pub fn start() -> FakeWechatSubscribe {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-        listener.set_nonblocking(true).expect("non-blocking");
-        let addr = listener.local_addr().expect("the fake's address");
-        let listener = tokio::net::TcpListener::from_std(listener).expect("a Tokio listener");
+        let (addr, listener) = crate::fake_server::bind();
         let fake = FakeWechatSubscribe {
             base: format!("http://{addr}"),
             inner: Arc::new(Mutex::new(Inner {
@@ -104,9 +101,7 @@ impl FakeWechatSubscribe {
             .route("/sns/jscode2session", get(jscode2session))
             .route("/cgi-bin/message/subscribe/send", post(send))
             .with_state(fake.inner.clone());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        crate::fake_server::serve(listener, app);
         registry()
             .lock()
             .expect("the registry")

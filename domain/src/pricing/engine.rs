@@ -470,7 +470,7 @@ impl<'a> Ctx<'a> {
         }
         let tier_code = input.member.as_ref().map(|m| m.tier.as_str());
         let stage = |r: &PromotionRule| match r {
-            PromotionRule::SalePrice { .. } => 0u8,
+            PromotionRule::SalePrice { .. } | PromotionRule::TimeOfDayMarkdown { .. } => 0u8,
             PromotionRule::PercentOff { .. } | PromotionRule::BuyXGetY { .. } => 1,
             PromotionRule::FullReduction { .. } => 2,
         };
@@ -484,7 +484,9 @@ impl<'a> Ctx<'a> {
         for p in active {
             self.mark_scope(&p.scope, mark);
             let rule = match &p.rule {
-                PromotionRule::SalePrice { .. } => Rule::Sale,
+                PromotionRule::SalePrice { .. } | PromotionRule::TimeOfDayMarkdown { .. } => {
+                    Rule::Sale
+                }
                 PromotionRule::FullReduction { tiers, repeat } => Rule::Reduction {
                     tiers: tiers
                         .iter()
@@ -536,6 +538,28 @@ impl<'a> Ctx<'a> {
                     }
                     lines.sort_unstable();
                     lines.dedup();
+                    lines
+                }
+                PromotionRule::TimeOfDayMarkdown { price_factor, .. } => {
+                    let (num, den) = ratio(*price_factor).ok_or(PricingError::Overflow)?;
+                    let mut lines = Vec::new();
+                    for li in marked(mark, |_| true) {
+                        let Some(ld) = self.lines.get(li as usize) else {
+                            continue;
+                        };
+                        let unit = mul_div(ld.list.unit, num, den, self.rounding)
+                            .ok_or(PricingError::Overflow)?;
+                        let amount = amount_for(unit, ld.line.qty, ld.line.weighed, self.rounding)
+                            .ok_or(PricingError::Overflow)?;
+                        if amount < ld.base.amount {
+                            cands.push(SaleCand {
+                                line: li,
+                                promo: promo_idx,
+                                price: Price { unit, amount },
+                            });
+                            lines.push(li);
+                        }
+                    }
                     lines
                 }
                 PromotionRule::BuyXGetY { .. } => marked(mark, |i| !self.lines[i].line.weighed),
@@ -1962,7 +1986,8 @@ impl Ctx<'_> {
                 StepSrc::Promo(pi) => {
                     let p = self.promos[pi as usize].p;
                     let kind = match p.rule {
-                        PromotionRule::SalePrice { .. } => DiscountKind::SalePrice,
+                        PromotionRule::SalePrice { .. }
+                        | PromotionRule::TimeOfDayMarkdown { .. } => DiscountKind::SalePrice,
                         PromotionRule::FullReduction { .. } => DiscountKind::FullReduction,
                         PromotionRule::PercentOff { .. } => DiscountKind::PercentOff,
                         PromotionRule::BuyXGetY { .. } => DiscountKind::BuyXGetY,

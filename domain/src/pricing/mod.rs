@@ -18,7 +18,11 @@
 //!    sales, per-store or chain-wide, or tier prices through [`Audience::Tiers`]). Unit prices
 //!    never stack; the difference to the list amount is the line's first discount. Ties go to
 //!    the list price, then the member price, then the tier price, then promotions by priority.
-//!    Member and tier prices are member benefits, not promotions.
+//!    Member and tier prices are member benefits, not promotions. A
+//!    [`PromotionRule::TimeOfDayMarkdown`] (早晚市) is a sale price too: the list price × its
+//!    factor, on the lines of its scope, only inside its daily window in China time (UTC+8) on
+//!    its days; the caller's clock (`at`) decides, so a lane applies it offline by its own clock.
+//!    [`shelf_price`] prices one SKU's shelf tag with the same engine.
 //! 2. **Item promotions** — [`PromotionRule::PercentOff`] and [`PromotionRule::BuyXGetY`] —
 //!    then 3. **order promotions** — [`PromotionRule::FullReduction`] (满减, tiered or
 //!    repeating) — each in `priority` order (lower first, then id). Each works on the lines in
@@ -82,21 +86,26 @@
 mod engine;
 mod model;
 mod result;
+mod shelf;
 mod text;
 mod validate;
 
+#[cfg(test)]
+mod markdown_tests;
 #[cfg(test)]
 mod tests;
 
 pub use engine::MAX_COMBINATIONS;
 pub use model::{
-    Audience, BasketLine, Coupon, CouponRule, MemberContext, PricingInput, PricingSettings,
-    Promotion, PromotionRule, ReductionTier, Scope, SkuPrice, Stacking, TillRounding,
+    china_offset, label_grams, Audience, BasketLine, Coupon, CouponRule, MemberContext,
+    PricingInput, PricingSettings, Promotion, PromotionRule, ReductionTier, Scope, SkuPrice,
+    Stacking, TillRounding,
 };
 pub use result::{
     AppliedDiscount, Bilingual, DiscountKind, DiscountSource, LineDiscount, NotApplied,
     NotAppliedReason, PointsRedemption, PriceSource, PricedBasket, PricedLine, PricingError,
 };
+pub use shelf::{shelf_price, ShelfContext, ShelfPrice, ShelfPromotion, UnitPrice};
 pub use validate::{
     validate_promotion_set, MAX_BUY_GET, MAX_COUPONS, MAX_FACTOR_DECIMALS, MAX_LINES,
     MAX_LINE_CATEGORIES, MAX_LIST_LEN, MAX_PROMOTIONS, MAX_QTY, MAX_REDUCTION_TIERS,

@@ -86,6 +86,19 @@ impl BasketLine {
     }
 }
 
+/// The weight a scale's price label of a weighed item stands for: its printed price at the
+/// per-kg list price, in whole grams (at least 1), rounded half up; `None` when the item has no
+/// positive per-kg price. The lanes and the server record a labelled weighed line with this
+/// quantity (stock is kept in grams for weighed items) and the per-kg price.
+pub fn label_grams(label_price: Money, per_kg: Money) -> Option<i64> {
+    let per_kg = i128::from(per_kg.fen());
+    if per_kg <= 0 {
+        return None;
+    }
+    let grams = (i128::from(label_price.fen()) * 1000 + per_kg / 2) / per_kg;
+    Some(i64::try_from(grams).unwrap_or(i64::MAX).max(1))
+}
+
 /// The identified member, if any.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct MemberContext {
@@ -282,6 +295,108 @@ pub enum PromotionRule {
         /// Units free.
         get: u32,
     },
+    /// Time-of-day markdown (早晚市, e.g. bakery 7折 after 20:00, or a morning-market price
+    /// before 09:00): while the promotion runs, on the listed days and inside a daily window in
+    /// China time (UTC+8, no daylight saving), every line in the promotion's scope sells at its
+    /// list price × `price_factor` (rounded per unit, per kg for weighed goods). It is a unit
+    /// price like [`PromotionRule::SalePrice`]: the lowest unit price of a line wins, unit
+    /// prices never stack, and the shelf label shows it. The lanes apply it by their own clock.
+    TimeOfDayMarkdown {
+        /// Price factor: 0.7 = 7折 (30 % off); strictly between 0 and 1, at most 4 decimals.
+        #[schema(value_type = String, example = "0.7")]
+        price_factor: Decimal,
+        /// Days of the week on which the window opens, ISO numbers in China time (1 = Monday …
+        /// 7 = Sunday); empty = every day.
+        #[serde(default)]
+        days: Vec<u8>,
+        /// Start of the daily window, minutes after midnight China time (inclusive), e.g. 1200 =
+        /// 20:00. 0 ..= 1439.
+        from_minute: u16,
+        /// End of the daily window, minutes after midnight China time (exclusive), 1 ..= 1440
+        /// (1440 = midnight). Below `from_minute` the window runs past midnight and belongs to
+        /// the day it opened on.
+        until_minute: u16,
+    },
+}
+
+/// China Standard Time (UTC+8), the clock of time-of-day markdowns.
+pub fn china_offset() -> chrono::FixedOffset {
+    chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset")
+}
+
+impl PromotionRule {
+    /// True unless this is a [`PromotionRule::TimeOfDayMarkdown`] whose daily window (in China
+    /// time) is closed at `at`.
+    pub fn daily_window_open(&self, at: DateTime<Utc>) -> bool {
+        use chrono::{Datelike, Timelike};
+        let PromotionRule::TimeOfDayMarkdown {
+            days,
+            from_minute,
+            until_minute,
+            ..
+        } = self
+        else {
+            return true;
+        };
+        let local = at.with_timezone(&china_offset());
+        let minute = (local.hour() * 60 + local.minute()) as u16;
+        let today = local.weekday().number_from_monday() as u8;
+        let day_ok = |d: u8| days.is_empty() || days.contains(&d);
+        if from_minute < until_minute {
+            day_ok(today) && *from_minute <= minute && minute < *until_minute
+        } else {
+            // Past midnight: open from `from_minute` today, or until `until_minute` on the
+            // morning after a listed day.
+            let yesterday = if today == 1 { 7 } else { today - 1 };
+            (day_ok(today) && minute >= *from_minute)
+                || (day_ok(yesterday) && minute < *until_minute)
+        }
+    }
+
+    /// For a [`PromotionRule::TimeOfDayMarkdown`], the last instant at or before `at` and the
+    /// first instant after `at` at which its daily window opens or closes (China time), looked
+    /// for within 8 days either way; `(None, None)` for other rules. Shelf labels use them for
+    /// their validity window and the ESL scheduler pushes prices at them.
+    pub fn window_boundaries(
+        &self,
+        at: DateTime<Utc>,
+    ) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+        use chrono::{Duration, TimeZone};
+        let PromotionRule::TimeOfDayMarkdown {
+            from_minute,
+            until_minute,
+            ..
+        } = self
+        else {
+            return (None, None);
+        };
+        let offset = china_offset();
+        let day = at.with_timezone(&offset).date_naive();
+        let mut cands: Vec<DateTime<Utc>> = Vec::new();
+        for d in -8..=9 {
+            let Some(midnight) = (day + Duration::days(d)).and_hms_opt(0, 0, 0) else {
+                continue;
+            };
+            let Some(midnight) = offset.from_local_datetime(&midnight).single() else {
+                continue;
+            };
+            for m in [*from_minute, *until_minute] {
+                cands.push((midnight + Duration::minutes(i64::from(m))).with_timezone(&Utc));
+            }
+        }
+        cands.sort_unstable();
+        cands.dedup();
+        let changes = |t: DateTime<Utc>| {
+            self.daily_window_open(t) != self.daily_window_open(t - Duration::milliseconds(1))
+        };
+        let prev = cands
+            .iter()
+            .rev()
+            .find(|&&t| t <= at && changes(t))
+            .copied();
+        let next = cands.iter().find(|&&t| t > at && changes(t)).copied();
+        (prev, next)
+    }
 }
 
 /// A promotion, as created by head office and shipped to the lanes with the catalog.

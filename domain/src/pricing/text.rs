@@ -190,6 +190,35 @@ pub(super) fn promotion_rule(rule: &PromotionRule) -> Bilingual {
             price_factor,
             min_spend,
         } => percent(*price_factor, min_spend.fen(), ""),
+        PromotionRule::TimeOfDayMarkdown {
+            price_factor,
+            from_minute,
+            until_minute,
+            ..
+        } => {
+            let hm = |m: u16| format!("{:02}:{:02}", m / 60, m % 60);
+            let window = format!("{}–{}", hm(*from_minute), hm(*until_minute));
+            let market = if *from_minute < 720 && *until_minute <= 720 {
+                "早市"
+            } else {
+                "晚市"
+            };
+            bi(
+                &[
+                    P::S(market),
+                    P::S(&window),
+                    P::S(" "),
+                    P::Zhe(*price_factor),
+                    P::S("折"),
+                ],
+                &[
+                    P::Pct(*price_factor),
+                    P::S("% off "),
+                    P::S(&window),
+                    P::S(" (China time)"),
+                ],
+            )
+        }
         PromotionRule::BuyXGetY { buy, get } => {
             let (b, g) = (i64::from(*buy), i64::from(*get));
             bi(
@@ -366,6 +395,12 @@ pub(super) fn tier_price(tier: &Tier, saved: i64) -> Bilingual {
 pub(super) fn sale_price(rule: &PromotionRule, saved: i64) -> Bilingual {
     match rule {
         PromotionRule::SalePrice { prices } if prices.len() == 1 => {
+            let mut r = promotion_rule(rule);
+            append(&mut r.zh, &[P::S("，省¥"), P::M(saved)]);
+            append(&mut r.en, &[P::S(", save ¥"), P::M(saved)]);
+            r
+        }
+        PromotionRule::TimeOfDayMarkdown { .. } => {
             let mut r = promotion_rule(rule);
             append(&mut r.zh, &[P::S("，省¥"), P::M(saved)]);
             append(&mut r.en, &[P::S(", save ¥"), P::M(saved)]);

@@ -237,6 +237,31 @@ fn promotion_problem(p: &Promotion) -> Result<(), String> {
                 ));
             }
         }
+        PromotionRule::TimeOfDayMarkdown {
+            price_factor,
+            days,
+            from_minute,
+            until_minute,
+        } => {
+            check_factor(*price_factor)?;
+            if days.len() > 7 || days.iter().any(|d| !(1..=7).contains(d)) {
+                return Err("days must be ISO weekdays 1 (Monday) to 7 (Sunday)".into());
+            }
+            let mut sorted = days.clone();
+            sorted.sort_unstable();
+            sorted.dedup();
+            if sorted.len() != days.len() {
+                return Err("days lists a weekday twice".into());
+            }
+            if *from_minute >= 1440 || *until_minute == 0 || *until_minute > 1440 {
+                return Err(format!(
+                    "daily window {from_minute}..{until_minute}: from must be 0..1439 and until 1..1440 minutes after midnight"
+                ));
+            }
+            if from_minute == until_minute {
+                return Err("the daily window is empty (from equals until)".into());
+            }
+        }
     }
     Ok(())
 }
@@ -269,6 +294,7 @@ impl Promotion {
     ) -> bool {
         self.starts_at <= at
             && at < self.ends_at
+            && self.rule.daily_window_open(at)
             && (self.stores.is_empty() || self.stores.iter().any(|s| s == store))
             && match (&self.audience, tier) {
                 (Audience::Everyone, _) => true,

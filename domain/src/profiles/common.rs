@@ -25,6 +25,8 @@ pub enum DeviceKind {
     GateRelay,
     /// A customer-facing pole display on a serial line (`kind = "display"`).
     Display,
+    /// A counter scale at a lane on a serial line (`kind = "counter-scale"`).
+    CounterScale,
 }
 
 impl fmt::Display for DeviceKind {
@@ -34,6 +36,7 @@ impl fmt::Display for DeviceKind {
             DeviceKind::Printer => "printer",
             DeviceKind::GateRelay => "gate relay",
             DeviceKind::Display => "customer display",
+            DeviceKind::CounterScale => "counter scale",
         })
     }
 }

@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 mod common;
+mod counter_scale;
 mod display;
 mod error;
 mod gate;
@@ -38,6 +39,7 @@ pub use common::{
     format_hex_bytes, parse_hex_bytes, validate_id, ConnectionKind, DeviceKind, FlowControl,
     Parity, SerialSettings, TextEncoding, STANDARD_BAUD_RATES,
 };
+pub use counter_scale::{CounterScaleProfile, ScaleProtocol};
 pub use display::{DisplayCommands, DisplayProfile};
 pub use error::{ProfileError, ProfileErrorKind};
 pub use gate::{GateCommands, GateRelayProfile, GateTiming};
@@ -66,6 +68,8 @@ pub enum Profile {
     GateRelay(GateRelayProfile),
     /// A customer display.
     Display(DisplayProfile),
+    /// A counter scale.
+    CounterScale(CounterScaleProfile),
 }
 
 impl Profile {
@@ -86,6 +90,9 @@ impl Profile {
             DeviceKind::Printer => Profile::Printer(PrinterProfile::parse(file, text)?),
             DeviceKind::GateRelay => Profile::GateRelay(GateRelayProfile::parse(file, text)?),
             DeviceKind::Display => Profile::Display(DisplayProfile::parse(file, text)?),
+            DeviceKind::CounterScale => {
+                Profile::CounterScale(CounterScaleProfile::parse(file, text)?)
+            }
         })
     }
 
@@ -96,6 +103,7 @@ impl Profile {
             Profile::Printer(_) => DeviceKind::Printer,
             Profile::GateRelay(_) => DeviceKind::GateRelay,
             Profile::Display(_) => DeviceKind::Display,
+            Profile::CounterScale(_) => DeviceKind::CounterScale,
         }
     }
 
@@ -106,6 +114,7 @@ impl Profile {
             Profile::Printer(p) => &p.id,
             Profile::GateRelay(p) => &p.id,
             Profile::Display(p) => &p.id,
+            Profile::CounterScale(p) => &p.id,
         }
     }
 
@@ -166,6 +175,15 @@ impl Profile {
                 p.encoding,
                 serial_summary(&p.serial)
             ),
+            Profile::CounterScale(p) => format!(
+                "counter scale {}: {} {} ({:?}, up to {} g, {})",
+                p.id,
+                p.vendor,
+                p.model,
+                p.protocol,
+                p.capacity_g,
+                serial_summary(&p.serial)
+            ),
         }
     }
 }
@@ -191,6 +209,8 @@ pub struct DeviceCatalog {
     pub gates: BTreeMap<String, GateRelayProfile>,
     /// Customer display profiles.
     pub displays: BTreeMap<String, DisplayProfile>,
+    /// Counter scale profiles.
+    pub counter_scales: BTreeMap<String, CounterScaleProfile>,
 }
 
 impl DeviceCatalog {
@@ -209,6 +229,8 @@ impl DeviceCatalog {
             Some(DeviceKind::GateRelay)
         } else if self.displays.contains_key(id) {
             Some(DeviceKind::Display)
+        } else if self.counter_scales.contains_key(id) {
+            Some(DeviceKind::CounterScale)
         } else {
             None
         }
@@ -233,13 +255,20 @@ impl DeviceCatalog {
             Profile::Display(p) => {
                 self.displays.insert(p.id.clone(), p);
             }
+            Profile::CounterScale(p) => {
+                self.counter_scales.insert(p.id.clone(), p);
+            }
         }
         true
     }
 
     /// Number of profiles.
     pub fn len(&self) -> usize {
-        self.scanners.len() + self.printers.len() + self.gates.len() + self.displays.len()
+        self.scanners.len()
+            + self.printers.len()
+            + self.gates.len()
+            + self.displays.len()
+            + self.counter_scales.len()
     }
 
     /// Whether there are no profiles.

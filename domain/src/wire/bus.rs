@@ -74,6 +74,12 @@ pub fn catalog_topic(store: &str) -> String {
     format!("{TOPIC_ROOT}/stores/{store}/catalog")
 }
 
+/// `retail/v1/stores/{store}/members`: a member's tier or rights changed (the middle platform
+/// set them): a lane holding that member re-reads them.
+pub fn members_topic(store: &str) -> String {
+    format!("{TOPIC_ROOT}/stores/{store}/members")
+}
+
 /// `retail/v1/stores/{store}/devices/+/events`: every device event of a store (gates learn
 /// passes used at other gates from it).
 pub fn store_events_filter(store: &str) -> String {
@@ -166,6 +172,7 @@ pub fn device_may_subscribe(store: &str, device: Uuid, filter: &str) -> bool {
         || filter == acks_topic(store, device)
         || filter == pickup_topic(store)
         || filter == catalog_topic(store)
+        || filter == members_topic(store)
     {
         return true;
     }
@@ -513,6 +520,37 @@ pub struct PickupMessage {
     pub lines: Vec<PickupLine>,
 }
 
+/// What changed of a member (`retail/v1/stores/{store}/members`): the middle platform set their
+/// tier or rights, and a lane holding that member on a sale takes the tier and re-reads them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberTierNotice {
+    /// `tier_changed`.
+    pub event: String,
+    /// The member.
+    pub member_id: Uuid,
+    /// The member's tier code now (the growth tier again after the platform cleared its own).
+    pub tier: String,
+    /// The member's rights now (codes the middle platform set).
+    #[serde(default)]
+    pub rights: Vec<String>,
+    /// The middle platform's sequence number of the change.
+    pub seq: i64,
+}
+
+/// `retail/v1/stores/{store}/members`, as sent: a [`MemberTierNotice`] in the envelope.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberTierMessage {
+    /// Format version.
+    pub v: u32,
+    /// Message id (UUIDv7).
+    pub message_id: Uuid,
+    /// When it was sent.
+    pub at: DateTime<Utc>,
+    /// The change.
+    #[serde(flatten)]
+    pub notice: MemberTierNotice,
+}
+
 /// Most event ids one [`AckMessage`] names (about 10 KiB of ids, well under [`MAX_PAYLOAD`]);
 /// more are sent in several acknowledgements.
 pub const MAX_ACK_IDS: usize = 256;
@@ -594,6 +632,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn member_tier_messages_decode_as_the_contract_shows() {
+        let text = r#"{"v": 1, "message_id": "0193a1c2-7b4e-7c3d-9e8f-0123456789ab",
+            "at": "2026-12-06T08:01:02Z", "event": "tier_changed",
+            "member_id": "0193a1c2-7b4e-7c3d-9e8f-0123456789ac", "tier": "gold",
+            "rights": ["free_shipping"], "seq": 7}"#;
+        let message: MemberTierMessage = decode(text.as_bytes()).unwrap();
+        assert_eq!(message.notice.tier, "gold");
+        assert_eq!(message.notice.rights, ["free_shipping"]);
+        assert_eq!(message.notice.seq, 7);
+        let back = serde_json::to_value(&message).unwrap();
+        assert_eq!(back["event"], "tier_changed");
+        for bad in [
+            r#"{"v": 1, "message_id": "x", "at": "2026-12-06T08:01:02Z"}"#,
+            r#"{"v": 2, "message_id": "0193a1c2-7b4e-7c3d-9e8f-0123456789ab"}"#,
+            "not json",
+        ] {
+            assert!(
+                decode::<MemberTierMessage>(bad.as_bytes()).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
     fn access_rules() {
         let d = Uuid::now_v7();
         let other = Uuid::now_v7();
@@ -616,6 +678,8 @@ mod tests {
         assert!(device_may_subscribe("SH001", d, &acks_topic("SH001", d)));
         assert!(device_may_subscribe("SH001", d, &pickup_topic("SH001")));
         assert!(device_may_subscribe("SH001", d, &catalog_topic("SH001")));
+        assert!(device_may_subscribe("SH001", d, &members_topic("SH001")));
+        assert!(!device_may_subscribe("SH001", d, &members_topic("SH002")));
         assert!(device_may_subscribe(
             "SH001",
             d,

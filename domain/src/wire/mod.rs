@@ -2,11 +2,13 @@
 //! contracts, docs/DESIGN.md §5; MQTT payloads of the store bus, docs/DESIGN.md §6). Money is a decimal string, times RFC 3339 UTC, ids UUIDv7.
 
 pub mod bus;
+pub mod cash_control;
 pub mod catalog;
 pub mod devices;
 pub mod pricing;
 pub mod receipts;
 pub mod sales;
+pub mod scales;
 pub mod staff;
 
 /// Does this JSON text hold a NUL character in a string or a key? No store keeps NULs in text

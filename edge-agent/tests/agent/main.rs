@@ -12,3 +12,4 @@ mod gate;
 mod keys;
 mod outage;
 mod pickup;
+mod scales;

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::binary::{write_config, LaneProcess};
 use crate::core::qr_payload;
-use crate::support::{lane_sku, LaneServer, TestApp};
+use crate::support::{lane_sku, member_id, LaneServer, TestApp};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn virtual_scanner_survives_bad_input_and_receipts_decode() {
@@ -97,8 +97,9 @@ async fn virtual_scanner_survives_bad_input_and_receipts_decode() {
     assert!(txt.contains(&sku.name_zh), "{txt}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn catalog_notice_makes_the_lane_pull_at_once() {
+/// A server with its embedded broker and a lane process on its bus (catalog polling off, so
+/// only notices make it pull), connected.
+async fn lane_on_the_bus() -> (TestApp, LaneProcess, tempfile::TempDir) {
     let app = TestApp::sqlite_with(|s| {
         s.mqtt.enabled = true;
         s.mqtt.url = String::new();
@@ -114,10 +115,16 @@ async fn catalog_notice_makes_the_lane_pull_at_once() {
         dir.path(),
         &format!("mqtt_url = \"mqtt://{host}:{port}\"\ncatalog_poll_secs = 3600"),
     );
-    let mut lane = LaneProcess::start(&config).await;
-    let sku = lane_sku(&dir.path().join("data")).await;
+    let lane = LaneProcess::start(&config).await;
     // Let the bus connect (the lane pulls once on connecting).
     tokio::time::sleep(Duration::from_secs(2)).await;
+    (app, lane, dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catalog_notice_makes_the_lane_pull_at_once() {
+    let (app, mut lane, dir) = lane_on_the_bus().await;
+    let sku = lane_sku(&dir.path().join("data")).await;
     let admin = app.login("admin").await;
     let (status, body) = app
         .put(
@@ -133,6 +140,46 @@ async fn catalog_notice_makes_the_lane_pull_at_once() {
     if sku.store_price.is_none() {
         assert!(answer.contains("total 1234.50"), "{answer}");
     }
+    lane.kill().await;
+}
+
+/// Head office's middle platform changes the tier of the member on the sale: the lane hears it
+/// on the store bus at once, takes the new tier and prices the sale again; a member not on the
+/// sale changes nothing at the lane.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tier_change_reaches_the_lane_holding_the_member() {
+    let (app, mut lane, dir) = lane_on_the_bus().await;
+    let sku = lane_sku(&dir.path().join("data")).await;
+    let answer = lane.scan(&sku.barcodes[0]).await;
+    assert!(answer.starts_with("OK line"), "{answer}");
+    let member = member_id(&app, "13800138003").await;
+    let answer = lane.command("member 13800138003").await;
+    assert!(answer.starts_with("OK member"), "{answer}");
+    assert!(!answer.contains("钻石会员"), "{answer}");
+    let admin = app.login("admin").await;
+    let other = member_id(&app, "13800138001").await;
+    let (status, report) = app
+        .post(
+            "/api/v1/sync/member-tiers",
+            Some(&admin),
+            json!({"batch_id": "lane-tier-1", "changes": [
+                {"member_id": other, "tier": "gold", "seq": 1},
+                {"member_id": member, "tier": "diamond", "seq": 1},
+            ]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["rejected"], 0, "{report}");
+    let told = lane
+        .expect_line(|l| l.starts_with("EVENT member's tier is now"))
+        .await;
+    assert!(
+        told.contains("钻石会员") && told.contains("total"),
+        "{told}"
+    );
+    // The sale goes on with the member at the new tier.
+    let answer = lane.command("member 13800138003").await;
+    assert!(answer.contains("钻石会员"), "{answer}");
     lane.kill().await;
 }
 

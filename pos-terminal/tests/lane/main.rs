@@ -7,11 +7,14 @@
 mod support;
 
 mod binary;
+mod browser;
 mod code_pay;
 mod core;
 mod devices;
 mod exactly_once;
+mod fresh_counter;
 mod keys;
+mod markdown;
 mod payments;
 mod printer;
 mod receipts;

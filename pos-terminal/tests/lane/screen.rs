@@ -235,6 +235,66 @@ async fn the_qr_payment_is_shown_and_its_keys_work() {
         kb.key(key(KeyCode::Enter), &[1]),
         KeyAction::Run(Command::NoCoupon)
     );
+    // Ctrl-E: cash in or out with a reason; Ctrl-G: hand-over (the next cashier's PIN masked);
+    // Ctrl-O: offline selling, approved by a manager; Ctrl-Z / Ctrl-T: zero and tare the scale.
+    kb.key(ctrl('e'), &[1]);
+    assert!(kb.input().0.contains("cash in|out"), "{:?}", kb.input());
+    type_text(&mut kb, "out 200 银行存款", &[1]);
+    assert_eq!(
+        kb.key(key(KeyCode::Enter), &[1]),
+        KeyAction::Run(Command::Cash(
+            pos_terminal::cash::Direction::Out,
+            Money::from_fen(20_000),
+            "银行存款".into()
+        ))
+    );
+    kb.key(ctrl('g'), &[1]);
+    type_text(&mut kb, "cashier2", &[1]);
+    assert_eq!(kb.key(key(KeyCode::Enter), &[1]), KeyAction::None);
+    type_text(&mut kb, "4321", &[1]);
+    assert_eq!(kb.input().1, "****", "the PIN is masked");
+    assert_eq!(kb.key(key(KeyCode::Enter), &[1]), KeyAction::None);
+    type_text(&mut kb, "812.50", &[1]);
+    assert_eq!(
+        kb.key(key(KeyCode::Enter), &[1]),
+        KeyAction::Run(Command::Handover(
+            "cashier2".into(),
+            "4321".into(),
+            Money::from_fen(81_250)
+        ))
+    );
+    kb.key(ctrl('o'), &[1]);
+    type_text(&mut kb, "on", &[1]);
+    assert_eq!(kb.key(key(KeyCode::Enter), &[1]), KeyAction::None);
+    type_text(&mut kb, "mgr.sh001", &[1]);
+    assert_eq!(kb.key(key(KeyCode::Enter), &[1]), KeyAction::None);
+    type_text(&mut kb, "9999", &[1]);
+    assert_eq!(kb.input().1, "****", "the manager's PIN is masked");
+    assert_eq!(
+        kb.key(key(KeyCode::Enter), &[1]),
+        KeyAction::Run(Command::Offline(true, "mgr.sh001".into(), "9999".into()))
+    );
+    kb.key(ctrl('e'), &[1]);
+    type_text(&mut kb, "sideways 5", &[1]);
+    assert!(
+        matches!(
+            kb.key(key(KeyCode::Enter), &[1]),
+            KeyAction::Run(Command::Invalid(_))
+        ),
+        "a bad cash move is refused with a message"
+    );
+    assert_eq!(
+        kb.key(ctrl('z'), &[1]),
+        KeyAction::Run(Command::Scale(pos_terminal::scale::ScaleAction::Send(
+            retail_devices::counter_scale::ScaleCommand::Zero
+        )))
+    );
+    assert_eq!(
+        kb.key(ctrl('t'), &[1]),
+        KeyAction::Run(Command::Scale(pos_terminal::scale::ScaleAction::Send(
+            retail_devices::counter_scale::ScaleCommand::Tare
+        )))
+    );
     assert_eq!(Command::parse("pay qr"), Ok(Command::PayQr(None)));
     assert_eq!(Command::parse("qr check"), Ok(Command::QrCheck));
     assert!(Command::parse("qr later").is_err());

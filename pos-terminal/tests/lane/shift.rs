@@ -185,3 +185,54 @@ async fn pickup_handover_by_scanning_the_pickup_code() {
     assert!(answer.contains("already collected"), "{answer}");
     lane.kill().await;
 }
+
+/// Closing a shift and queueing its Z report for the server are one transaction: when the
+/// queue cannot be written, the shift stays open (nothing half done), and the next close
+/// queues exactly one report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shift_closes_with_its_z_report_queued_or_not_at_all() {
+    let app = TestApp::sqlite().await;
+    let (_, credential) = app.register_lane("Lane 1").await;
+    let dir = tempfile::tempdir().expect("dir");
+    let config = write_config(&app, &credential, dir.path(), "");
+    let mut lane = LaneProcess::start(&config).await;
+    let answer = lane.command("shift open 100.00").await;
+    assert!(answer.starts_with("OK shift opened"), "{answer}");
+
+    let db = LaneDb::open(&dir.path().join("data").join("lane.db"))
+        .await
+        .expect("db");
+    let reports = |db: LaneDb| async move {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM cash_outbox WHERE body LIKE '%shift_closed%'",
+        )
+        .fetch_one(db.pool())
+        .await
+        .expect("count")
+    };
+    // The outbox refuses writes (as a full disk would).
+    sqlx::query(
+        "CREATE TRIGGER outbox_full BEFORE INSERT ON cash_outbox \
+         BEGIN SELECT RAISE(ABORT, 'disk full'); END",
+    )
+    .execute(db.pool())
+    .await
+    .expect("trigger");
+    let answer = lane.command("shift close 100.00").await;
+    assert!(answer.starts_with("ERR"), "{answer}");
+    assert!(
+        db.open_shift_info().await.expect("read").is_some(),
+        "the shift is still open"
+    );
+    assert_eq!(reports(db.clone()).await, 0);
+
+    sqlx::query("DROP TRIGGER outbox_full")
+        .execute(db.pool())
+        .await
+        .expect("drop");
+    let answer = lane.command("shift close 100.00").await;
+    assert!(answer.starts_with("OK shift closed"), "{answer}");
+    assert!(db.open_shift_info().await.expect("read").is_none());
+    assert_eq!(reports(db.clone()).await, 1, "one Z report queued");
+    db.pool().close().await;
+}

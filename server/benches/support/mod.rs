@@ -1,10 +1,73 @@
-//! What the server's bench binaries share: a fresh database for a run, a server started on it
-//! in the bench's process, the demo administrator's log-in, and photo-like JPEGs to upload.
+//! What the server's bench binaries share: their command-line flags, a fresh database for a
+//! run, a server started on it in the bench's process, the demo administrator's log-in, and
+//! photo-like JPEGs to upload.
 
 #![allow(dead_code)]
 
+use std::collections::HashMap;
+
 use serde_json::json;
 use uuid::Uuid;
+
+/// A bench's command-line flags: `--name value` pairs and bare `--name` switches after
+/// `cargo bench … --` (a flag followed by another flag, or last, is a switch; `cargo bench`
+/// itself passes the switch `--bench`).
+pub struct Flags(HashMap<String, Option<String>>);
+
+impl Flags {
+    /// The flags of this process.
+    pub fn parse() -> Self {
+        Self::from_args(std::env::args().skip(1))
+    }
+
+    /// The flags in `args` (the program's name left out).
+    pub fn from_args(args: impl IntoIterator<Item = String>) -> Self {
+        let mut flags = HashMap::new();
+        let mut args = args.into_iter().peekable();
+        while let Some(arg) = args.next() {
+            let Some(name) = arg.strip_prefix("--") else {
+                continue;
+            };
+            let value = args.next_if(|next| !next.starts_with("--"));
+            flags.insert(name.to_owned(), value);
+        }
+        Self(flags)
+    }
+
+    /// The text of `--name`, or `default` when it is not given.
+    pub fn text(&self, name: &str, default: &str) -> String {
+        self.given(name).unwrap_or(default).to_owned()
+    }
+
+    /// The text of `--name`, when given.
+    pub fn given(&self, name: &str) -> Option<&str> {
+        self.0.get(name).and_then(Option::as_deref)
+    }
+
+    /// The number of `--name`, or `default` when it is not given; an error when it is not a
+    /// number.
+    pub fn number<T: std::str::FromStr>(&self, name: &str, default: T) -> anyhow::Result<T> {
+        match self.given(name) {
+            None => Ok(default),
+            Some(text) => text
+                .parse()
+                .map_err(|_| anyhow::anyhow!("--{name} {text}: not a number")),
+        }
+    }
+
+    /// Whether the switch `--name` is given.
+    pub fn switch(&self, name: &str) -> bool {
+        self.0.contains_key(name)
+    }
+}
+
+/// Runs a bench's `main` future on a multi-threaded runtime.
+pub fn block_on(run: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run)
+}
 
 /// A fresh database for one run: a SQLite file in `dir`, or a new PostgreSQL database on the
 /// server `TEST_DATABASE_URL` names (default the local one).
@@ -82,6 +145,24 @@ impl Running {
         let _ = self.stop.send(());
         let _ = self.task.await;
     }
+}
+
+/// A SKU with a stock row at the demo store SH001 (the first of the stock list).
+pub async fn stocked_sku(client: &reqwest::Client, url: &str, token: &str) -> anyhow::Result<Uuid> {
+    let feed: serde_json::Value = client
+        .get(format!("{url}/api/v1/stock?location_id=SH001&limit=1"))
+        .bearer_auth(token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let row = feed
+        .get("items")
+        .unwrap_or(&feed)
+        .as_array()
+        .and_then(|rows| rows.first().cloned())
+        .ok_or_else(|| anyhow::anyhow!("no stock row"))?;
+    Ok(row["sku_id"].as_str().unwrap_or_default().parse()?)
 }
 
 /// The demo administrator's bearer token.

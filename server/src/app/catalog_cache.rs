@@ -95,6 +95,22 @@ impl CatalogCache {
         }
     }
 
+    /// Drops every entry but stock (another instance changed the catalog, prices or
+    /// promotions; stock is re-read every `ttl` anyway).
+    pub fn clear(&self) {
+        fn drop_all<K, T>(map: &Mutex<HashMap<K, Entry<T>>>) {
+            if let Ok(mut m) = map.lock() {
+                m.clear();
+            }
+        }
+        drop_all(&self.prices);
+        drop_all(&self.locations);
+        drop_all(&self.products);
+        drop_all(&self.stores);
+        drop_all(&self.images);
+        drop_all(&self.flash_sales);
+    }
+
     /// Prices of `skus` at `location` (unknown SKUs are absent), fetching what is missing or
     /// stale in one query.
     pub async fn sku_prices(

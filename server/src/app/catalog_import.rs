@@ -3,14 +3,17 @@
 //! only when every line is good, importing all of it in one transaction — as a background job
 //! whose progress the console polls.
 //!
-//! Jobs live in the server's memory for an hour (a restart forgets them; an import that was
-//! running then was rolled back with its transaction). A job's id is the form's client id, so
-//! a resent form finds the job already started.
+//! Jobs and their progress are kept in the database for an hour (`catalog_import_jobs`), so
+//! any server instance can show a job another instance runs. The instance running a job writes
+//! its progress every [`PROGRESS_EVERY`]; a job not written for [`STALE_AFTER`] was running on
+//! an instance that stopped and is shown refused (its one transaction rolled back, so nothing
+//! was imported). A job's id is the form's client id, so a resent form finds the job already
+//! started.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use retail_domain::money::Money;
 use uuid::Uuid;
@@ -21,7 +24,7 @@ use crate::error::AppError;
 use crate::storage;
 
 /// One problem with an import file, by line number (1 is the header line).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct LineError {
     /// Line in the file.
     pub line: usize,
@@ -336,8 +339,14 @@ pub async fn check_and_import(
     }
 }
 
-/// How long a finished job is kept.
+/// How long a job is kept.
 const KEEP: Duration = Duration::from_secs(3600);
+
+/// How often the running instance writes a job's progress.
+pub const PROGRESS_EVERY: Duration = Duration::from_millis(500);
+
+/// A running job not written for this long belongs to an instance that stopped.
+pub const STALE_AFTER: Duration = Duration::from_secs(30);
 
 /// Where a job is.
 #[derive(Clone, Debug)]
@@ -352,12 +361,11 @@ pub enum Phase {
     Refused(Vec<LineError>),
 }
 
-/// One import.
+/// One import, as last written by the instance running it.
 #[derive(Debug)]
 pub struct ImportJob {
     /// Who started it (`staff:…`): only they may see it.
     pub owner: String,
-    started: Instant,
     /// Products to write (known once every line is checked).
     pub total: AtomicUsize,
     /// Products written so far.
@@ -366,6 +374,15 @@ pub struct ImportJob {
 }
 
 impl ImportJob {
+    fn new(owner: &str, phase: Phase, total: usize, done: usize) -> Self {
+        Self {
+            owner: owner.to_owned(),
+            total: AtomicUsize::new(total),
+            done: AtomicUsize::new(done),
+            phase: Mutex::new(phase),
+        }
+    }
+
     /// Where the job is now.
     pub fn phase(&self) -> Phase {
         self.phase
@@ -382,46 +399,106 @@ impl ImportJob {
     }
 }
 
-/// The running and recently finished imports, by job id.
-#[derive(Debug, Default)]
-pub struct ImportJobs {
-    jobs: Mutex<HashMap<Uuid, Arc<ImportJob>>>,
+fn as_usize(n: i64) -> usize {
+    usize::try_from(n).unwrap_or(0)
 }
 
-impl ImportJobs {
-    /// The job `id`, if it is kept.
-    pub fn get(&self, id: Uuid) -> Option<Arc<ImportJob>> {
-        self.jobs.lock().ok().and_then(|j| j.get(&id).cloned())
-    }
+/// The job `id` as stored (whichever instance runs it), if it is kept.
+pub async fn job(state: &AppState, id: Uuid) -> Result<Option<Arc<ImportJob>>, AppError> {
+    let Some(row) = storage::cluster::import_job(&state.store, &id.to_string()).await? else {
+        return Ok(None);
+    };
+    let stale = storage::now_ms() - row.heartbeat_at
+        > i64::try_from(STALE_AFTER.as_millis()).unwrap_or(i64::MAX);
+    let phase = match row.phase.as_str() {
+        "checking" | "importing" if stale => Phase::Refused(vec![LineError {
+            line: 0,
+            message: "the server running the import stopped; nothing was imported, try again"
+                .into(),
+        }]),
+        "checking" => Phase::Checking,
+        "importing" => Phase::Importing,
+        "imported" => Phase::Imported(as_usize(row.imported.unwrap_or(row.done))),
+        _ => Phase::Refused(
+            row.errors
+                .as_deref()
+                .and_then(|e| serde_json::from_str(e).ok())
+                .unwrap_or_default(),
+        ),
+    };
+    Ok(Some(Arc::new(ImportJob::new(
+        &row.owner,
+        phase,
+        as_usize(row.total),
+        as_usize(row.done),
+    ))))
+}
 
-    /// Registers a job unless its id is known; answers the new job, or None for a known id.
-    fn insert(&self, id: Uuid, owner: &str) -> Option<Arc<ImportJob>> {
-        let mut jobs = self.jobs.lock().ok()?;
-        jobs.retain(|_, j| j.started.elapsed() < KEEP);
-        if jobs.contains_key(&id) {
-            return None;
-        }
-        let job = Arc::new(ImportJob {
-            owner: owner.to_owned(),
-            started: Instant::now(),
-            total: AtomicUsize::new(0),
-            done: AtomicUsize::new(0),
-            phase: Mutex::new(Phase::Checking),
-        });
-        jobs.insert(id, job.clone());
-        Some(job)
+/// Deletes jobs older than an hour (the sweeper); answers how many.
+pub async fn sweep(state: &AppState) -> Result<u64, AppError> {
+    let keep = i64::try_from(KEEP.as_millis()).unwrap_or(i64::MAX / 2);
+    storage::cluster::sweep_import_jobs(&state.store, storage::now_ms() - keep).await
+}
+
+fn phase_name(phase: &Phase) -> &'static str {
+    match phase {
+        Phase::Checking => "checking",
+        Phase::Importing => "importing",
+        Phase::Imported(_) => "imported",
+        Phase::Refused(_) => "refused",
     }
 }
 
 /// Starts checking and importing `bytes` as job `id` for `actor` (nothing happens when the
-/// job already exists: a resent form).
-pub fn start(state: &AppState, id: Uuid, actor: &str, bytes: Vec<u8>) {
-    let Some(job) = state.imports.insert(id, actor) else {
-        return;
-    };
+/// job already exists: a resent form). The job is recorded before this returns, so its page
+/// shows it on any instance.
+pub async fn start(
+    state: &AppState,
+    id: Uuid,
+    actor: &str,
+    bytes: Vec<u8>,
+) -> Result<(), AppError> {
+    let key = id.to_string();
+    if !storage::cluster::insert_import_job(
+        &state.store,
+        &key,
+        actor,
+        &state.cluster.instance_id,
+        storage::now_ms(),
+    )
+    .await?
+    {
+        return Ok(());
+    }
+    let job = Arc::new(ImportJob::new(actor, Phase::Checking, 0, 0));
     let state = state.clone();
     let actor = actor.to_owned();
     tokio::spawn(async move {
+        let finished = Arc::new(AtomicBool::new(false));
+        let writer = {
+            let (state, job, key, finished) =
+                (state.clone(), job.clone(), key.clone(), finished.clone());
+            tokio::spawn(async move {
+                while !finished.load(Ordering::Acquire) {
+                    tokio::time::sleep(PROGRESS_EVERY).await;
+                    // Two counters read one after the other: never more done than in total.
+                    let total = job.total.load(Ordering::Relaxed);
+                    let done = job.done.load(Ordering::Relaxed).min(total);
+                    let written = storage::cluster::import_progress(
+                        &state.store,
+                        &key,
+                        phase_name(&job.phase()),
+                        i64::try_from(total).unwrap_or(0),
+                        i64::try_from(done).unwrap_or(0),
+                        storage::now_ms(),
+                    )
+                    .await;
+                    if let Err(err) = written {
+                        tracing::warn!(error = %err, job = %key, "writing import progress failed");
+                    }
+                }
+            })
+        };
         let counters = job.clone();
         let result = check_and_import(&state, &actor, &bytes, move |done, total| {
             counters.total.store(total, Ordering::Relaxed);
@@ -431,18 +508,43 @@ pub fn start(state: &AppState, id: Uuid, actor: &str, bytes: Vec<u8>) {
             }
         })
         .await;
-        job.set(match result {
-            Ok(Ok(n)) => Phase::Imported(n),
-            Ok(Err(errors)) => Phase::Refused(errors),
+        finished.store(true, Ordering::Release);
+        writer.abort();
+        let (imported, errors) = match result {
+            Ok(Ok(n)) => (Some(i64::try_from(n).unwrap_or(i64::MAX)), None),
+            Ok(Err(errors)) => (None, Some(errors)),
             Err(e) => {
                 tracing::error!(error = ?e, job = %id, "catalog import failed");
-                Phase::Refused(vec![LineError {
-                    line: 0,
-                    message: "the import failed; nothing was imported, try again".into(),
-                }])
+                (
+                    None,
+                    Some(vec![LineError {
+                        line: 0,
+                        message: "the import failed; nothing was imported, try again".into(),
+                    }]),
+                )
             }
-        });
+        };
+        let errors = errors.map(|e| serde_json::to_string(&e).unwrap_or_else(|_| "[]".into()));
+        // The last progress as counted here (the progress writer may not have written it).
+        let total = job.total.load(Ordering::Relaxed);
+        let counted = (
+            i64::try_from(total).unwrap_or(i64::MAX),
+            i64::try_from(job.done.load(Ordering::Relaxed).min(total)).unwrap_or(i64::MAX),
+        );
+        if let Err(err) = storage::cluster::finish_import(
+            &state.store,
+            &key,
+            imported,
+            errors.as_deref(),
+            counted,
+            storage::now_ms(),
+        )
+        .await
+        {
+            tracing::error!(error = %err, job = %id, "recording the end of a catalog import failed");
+        }
     });
+    Ok(())
 }
 
 /// The catalog CSV columns (export and import): one line per SKU.
@@ -495,21 +597,6 @@ mod tests {
         let (ok, errors) = parse_catalog_csv(format!("{HEADER}\n").as_bytes());
         assert!(ok.is_empty());
         assert_eq!(errors.len(), 1, "an empty file is an error");
-    }
-
-    #[test]
-    fn a_job_id_starts_once() {
-        let jobs = ImportJobs::default();
-        let id = retail_domain::ids::new_id();
-        assert!(jobs.insert(id, "staff:admin").is_some());
-        assert!(jobs.insert(id, "staff:admin").is_none(), "a resent form");
-        let job = jobs.get(id).expect("kept");
-        assert!(matches!(job.phase(), Phase::Checking));
-        job.set(Phase::Imported(3));
-        assert!(matches!(
-            jobs.get(id).map(|j| j.phase()),
-            Some(Phase::Imported(3))
-        ));
     }
 
     /// A catalog file as the console's export writes it: a byte-order mark, the header, one

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::mpsc;
 use uuid::Uuid;
@@ -46,7 +46,7 @@ pub const HISTORY_LIMIT: i64 = 200;
 // ---------------------------------------------------------------------------------------------
 
 /// A conversation as the member's and the agents' screens show it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ConversationView {
     /// Id.
     pub id: Uuid,
@@ -85,7 +85,7 @@ impl From<&Conversation> for ConversationView {
 }
 
 /// A message as screens show it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct MessageView {
     /// The conversation.
     pub conversation_id: Uuid,
@@ -135,7 +135,7 @@ impl From<&Message> for MessageView {
 }
 
 /// What the hub delivers to sockets.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ChatEvent {
     /// A message was stored.
@@ -168,11 +168,13 @@ impl ChatEvent {
 // ---------------------------------------------------------------------------------------------
 
 /// Routes chat events to the sockets subscribed to their topics: `member:{id}`, `queue:{queue}`
-/// and `all` (head office). In-process: one server instance.
+/// and `all` (head office). Events published here reach this instance's sockets, and, with
+/// several instances, are relayed to the others' through PostgreSQL ([`ChatHub::relay_to`]).
 #[derive(Default)]
 pub struct ChatHub {
     topics: Mutex<HashMap<String, Vec<Subscriber>>>,
     next_id: AtomicU64,
+    relay: std::sync::OnceLock<Arc<super::cluster::Cluster>>,
 }
 
 /// One socket's place in a topic: its subscription id and where its events go.
@@ -237,16 +239,29 @@ impl ChatHub {
         }
     }
 
-    /// Delivers an event to the member's, the queue's and head office's subscribers. A socket
-    /// whose backlog is full loses its subscription (it closes, reconnects and reads the history).
+    /// Relays every event published from now on to the other instances of `cluster` too.
+    pub fn relay_to(&self, cluster: Arc<super::cluster::Cluster>) {
+        let _ = self.relay.set(cluster);
+    }
+
+    /// Delivers an event to the member's, the queue's and head office's subscribers, on this
+    /// instance and (relayed) every other.
     pub fn publish(&self, event: ChatEvent) {
+        if let Some(cluster) = self.relay.get() {
+            super::cluster::relay_chat(cluster, &event);
+        }
+        self.deliver(Arc::new(event));
+    }
+
+    /// Delivers an event to this instance's subscribers of its topics. A socket whose backlog
+    /// is full loses its subscription (it closes, reconnects and reads the history).
+    pub fn deliver(&self, event: Arc<ChatEvent>) {
         let conversation = event.conversation();
         let topics = [
             member_topic(conversation.member_id),
             queue_topic(&conversation.queue),
             ALL_TOPIC.to_owned(),
         ];
-        let event = Arc::new(event);
         let Ok(mut map) = self.topics.lock() else {
             return;
         };

@@ -61,17 +61,27 @@ pub struct Checkout {
 /// Counts one order attempt against the per-address and per-member rate limits
 /// (`orders.orders_per_minute_per_address`, `orders.orders_per_minute_per_member`): 429 with
 /// `Retry-After` beyond them.
-pub fn admit_order(state: &AppState, client: &ClientAddr, member: Option<Uuid>) -> AppResult<()> {
+pub async fn admit_order(
+    state: &AppState,
+    client: &ClientAddr,
+    member: Option<Uuid>,
+) -> AppResult<()> {
     let limits = &state.settings.orders;
-    state.limiter.check(
-        &format!("order:{}", client.limit_key()),
-        limits.orders_per_minute_per_address,
-    )?;
+    state
+        .limiter
+        .check(
+            &format!("order:{}", client.limit_key()),
+            limits.orders_per_minute_per_address,
+        )
+        .await?;
     if let Some(member) = member {
-        state.limiter.check(
-            &format!("order:member:{member}"),
-            limits.orders_per_minute_per_member,
-        )?;
+        state
+            .limiter
+            .check(
+                &format!("order:member:{member}"),
+                limits.orders_per_minute_per_member,
+            )
+            .await?;
     }
     Ok(())
 }
@@ -193,7 +203,7 @@ pub async fn place_with(
     req: Checkout,
     extra: &[retail_domain::pricing::Promotion],
 ) -> AppResult<OrderPlaced> {
-    admit_order(state, &req.client, req.member_id)?;
+    admit_order(state, &req.client, req.member_id).await?;
     retail_domain::ids::require_v7(req.id).map_err(|e| AppError::field("id", e.to_string()))?;
     check_lines(&req.lines, state.settings.orders.max_line_qty)?;
     check_coupons(&req.coupons)?;
@@ -261,6 +271,7 @@ pub async fn place_with(
             address_enc,
             pickup_code,
             delivery,
+            labels: Vec::new(),
         },
         req,
         extra,
@@ -279,9 +290,53 @@ pub async fn place_scan_and_go(
     lines: &[(Uuid, i64)],
     member_id: Option<Uuid>,
 ) -> AppResult<OrderPlaced> {
-    admit_order(state, &client, member_id)?;
+    place_scan_and_go_labelled(state, client, id, store, lines, &[], member_id).await
+}
+
+/// A scale label in a scan-and-go basket: one line of `sku` sold at the printed `price` (the
+/// engine's labelled line, as at the lanes), named with `note` (e.g. the weight). As at the
+/// lanes, a weighed item's line is recorded as its weight in grams (the label's, else what its
+/// price buys at the per-kg list price) at the per-kg price, so its stock moves by the weight.
+#[derive(Clone, Debug)]
+pub struct LabelLine {
+    /// The SKU the label's PLU names.
+    pub sku: Uuid,
+    /// The printed price.
+    pub price: retail_domain::money::Money,
+    /// The printed weight in grams, when the label carries one (0 otherwise).
+    pub grams: i64,
+    /// Added to the order line's name, e.g. `1.500 kg`.
+    pub note: String,
+}
+
+/// [`place_scan_and_go`] with scale labels (issue 21): each label is a line of its own after
+/// `lines`, priced at its printed price.
+pub async fn place_scan_and_go_labelled(
+    state: &AppState,
+    client: ClientAddr,
+    id: Uuid,
+    store: &str,
+    lines: &[(Uuid, i64)],
+    labels: &[LabelLine],
+    member_id: Option<Uuid>,
+) -> AppResult<OrderPlaced> {
+    admit_order(state, &client, member_id).await?;
     retail_domain::ids::require_v7(id).map_err(|e| AppError::field("id", e.to_string()))?;
-    check_lines(lines, state.settings.orders.max_line_qty)?;
+    if !lines.is_empty() || labels.is_empty() {
+        check_lines(lines, state.settings.orders.max_line_qty)?;
+    }
+    if labels.len() > 50 || lines.len() + labels.len() > 100 {
+        return Err(AppError::field(
+            "lines",
+            "an order has 1 to 100 lines, at most 50 of them scale labels",
+        ));
+    }
+    if labels.iter().any(|l| l.price.fen() <= 0) {
+        return Err(AppError::field(
+            "labels",
+            "a label's price must be above 0.00",
+        ));
+    }
     if !is_store(state, store).await? {
         return Err(AppError::field("store", "no such store"));
     }
@@ -296,6 +351,7 @@ pub async fn place_scan_and_go(
             address_enc: None,
             pickup_code: None,
             delivery: None,
+            labels: labels.to_vec(),
         },
         Checkout {
             id,
@@ -326,6 +382,8 @@ struct Placement {
     pickup_code: Option<String>,
     /// A delivery order's region, slot and whether it ships from a store of the same city.
     delivery: Option<(storage::delivery::Region, String, bool)>,
+    /// Scale labels (scan-and-go): lines after the basket's, at their printed prices.
+    labels: Vec<LabelLine>,
 }
 
 /// Prices the basket with the engine at the placement's location and places the order through
@@ -345,15 +403,26 @@ async fn price_and_place(
         address_enc,
         pickup_code,
         delivery,
+        labels,
     } = p;
+    let mut basket_lines = req.lines.clone();
+    let mut label_prices = std::collections::HashMap::new();
+    let mut label_notes = std::collections::HashMap::new();
+    let mut label_lines = std::collections::HashMap::new();
+    for label in &labels {
+        label_prices.insert(basket_lines.len(), label.price);
+        label_notes.insert(basket_lines.len(), label.note.clone());
+        label_lines.insert(basket_lines.len(), label);
+        basket_lines.push((label.sku, 1));
+    }
     let quote = pricing::quote_for_order_with(
         state,
         &BasketRequest {
             location: location_id.clone(),
             channel: pricing::Channel::Online,
             member_id: req.member_id,
-            lines: req.lines.clone(),
-            label_prices: Default::default(),
+            lines: basket_lines,
+            label_prices,
             coupons: req.coupons.clone(),
             points_to_redeem: req.points_to_redeem,
         },
@@ -364,22 +433,48 @@ async fn price_and_place(
     let lines: Vec<NewOrderLine> = basket
         .lines
         .iter()
-        .map(|line| {
-            let name = quote
+        .enumerate()
+        .map(|(i, line)| {
+            let mut name = quote
                 .skus
                 .get(&line.sku_id)
                 .map(|s| format!("{} {}", s.name_zh, s.spec_zh).trim().to_owned())
                 .unwrap_or_default();
-            NewOrderLine {
+            if let Some(note) = label_notes.get(&i).filter(|n| !n.is_empty()) {
+                name = format!("{name} {note}");
+            }
+            let sku = quote.skus.get(&line.sku_id);
+            let weighed = sku.is_some_and(|s| s.weighed);
+            let (qty, unit_price) = match (label_lines.get(&i), sku) {
+                // A weighed item's label: its weight at the per-kg price, as the lanes record it.
+                (Some(label), Some(sku)) if weighed => {
+                    let per_kg = sku.effective_price();
+                    let grams = if label.grams > 0 {
+                        Some(label.grams)
+                    } else {
+                        retail_domain::pricing::label_grams(label.price, per_kg)
+                    };
+                    let grams = grams.ok_or_else(|| {
+                        AppError::field(
+                            "labels",
+                            format!("{name} has no price per kg to weigh its label by"),
+                        )
+                    })?;
+                    (grams, per_kg)
+                }
+                _ => (line.qty, line.list_unit_price),
+            };
+            Ok(NewOrderLine {
                 sku_id: line.sku_id,
                 name,
-                qty: line.qty,
-                unit_price_fen: line.list_unit_price.fen(),
+                qty,
+                unit_price_fen: unit_price.fen(),
                 discount_fen: line.list_amount.fen() - line.amount_due.fen(),
                 amount_fen: line.amount_due.fen(),
-            }
+                weighed,
+            })
         })
-        .collect();
+        .collect::<AppResult<_>>()?;
     /// What the order keeps of its pricing (`orders.pricing`, a record for audits and
     /// support): each discount's source, kind, amount and lines, the points redeemed and earned.
     /// Names and explanations are left out: they follow from the sources, and the column is
@@ -513,7 +608,23 @@ pub async fn exit_pass(
     order: &storage::orders::OrderView,
     ttl_secs: i64,
 ) -> AppResult<String> {
-    let items: i64 = order.lines.iter().map(|l| l.qty).sum();
+    // Items at the gate: a weighed item's line (its quantity is grams) is one item.
+    let skus: Vec<Uuid> = order.lines.iter().map(|l| l.sku_id).collect();
+    let prices = state
+        .catalog_cache
+        .sku_prices(&state.store, &order.location_id, &skus)
+        .await?;
+    let items: i64 = order
+        .lines
+        .iter()
+        .map(|l| {
+            if prices.get(&l.sku_id).is_some_and(|p| p.weighed) {
+                1
+            } else {
+                l.qty
+            }
+        })
+        .sum();
     let visit = match order.member_id {
         Some(member) => {
             let n = storage::orders::scan_and_go_visit(&state.store, member, order.id).await?;

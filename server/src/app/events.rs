@@ -396,10 +396,13 @@ pub async fn ingest(
     member: Option<Uuid>,
     body: &[u8],
 ) -> AppResult<BatchOutcome> {
-    state.limiter.check(
-        &format!("events:{}", client.0),
-        state.settings.events.batches_per_minute_per_address,
-    )?;
+    state
+        .limiter
+        .check(
+            &format!("events:{}", client.0),
+            state.settings.events.batches_per_minute_per_address,
+        )
+        .await?;
     if body.len() > MAX_BODY_BYTES {
         return Err(AppError::bad_request(
             "batch_too_large",
@@ -447,7 +450,7 @@ pub async fn ingest(
             Err(message) => errors.push(EventError { index, message }),
         }
     }
-    let done = storage::events::insert(&state.store, &rows).await?;
+    let done = state.event_intake.store(rows).await?;
     Ok(BatchOutcome {
         accepted: done.stored,
         duplicates: done.duplicates,
@@ -603,14 +606,15 @@ pub async fn flush(state: &AppState) -> AppResult<usize> {
     Ok(written)
 }
 
-/// Deletes the raw events received more than `events.retention_days` ago (the sweeper's part,
-/// hourly); answers how many.
+/// Deletes the raw events that happened more than `events.retention_days` ago (the sweeper's
+/// part, hourly; a client event is taken at most 7 days late, so none outlives the retention
+/// by more than that); answers how many.
 pub async fn sweep(state: &AppState) -> AppResult<u64> {
     let days = i64::from(state.settings.events.retention_days.max(1));
     let before = storage::now_ms() - days * 86_400_000;
     let mut deleted = 0;
     loop {
-        let n = storage::events::delete_received_before(&state.store, before, 5_000).await?;
+        let n = storage::events::delete_occurred_before(&state.store, before, 5_000).await?;
         deleted += n;
         if n < 5_000 {
             return Ok(deleted);

@@ -313,32 +313,35 @@ async fn write_dataset(
         Some(writer_properties(rows_per_group)),
     )?;
     let limit = i64::try_from(rows_per_group).unwrap_or(65_536);
-    let mut after: Option<Vec<Cell>> = None;
     let (mut rows, mut groups) = (0i64, 0i64);
-    loop {
-        let page = store::page(store, ds, range.0, range.1, after.as_deref(), limit)
-            .await
-            .map_err(|e| anyhow::anyhow!("reading {}: {e}", ds.name))?;
-        if page.rows.is_empty() {
-            break;
-        }
+    let mut page = store::page(store, ds, range.0, range.1, None, limit)
+        .await
+        .map_err(|e| anyhow::anyhow!("reading {}: {e}", ds.name))?;
+    while !page.rows.is_empty() {
         let n = page.rows.len();
         rows += i64::try_from(n).unwrap_or(i64::MAX);
         groups += 1;
-        after = page.last_key;
-        // Encoding and compressing is CPU work: off the async threads.
+        let last = i64::try_from(n).unwrap_or(0) < limit;
+        let after = page.last_key.take();
+        // Encoding and compressing is CPU work: off the async threads, and while the next page
+        // is read (the database and the encoder each keep a core busy).
         let (schema_c, pseudonyms_c) = (schema.clone(), pseudonyms.clone());
-        let page_rows = page.rows;
-        writer = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let page_rows = std::mem::take(&mut page.rows);
+        let encoding = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
             let batch = to_batch(ds, &schema_c, &page_rows, &pseudonyms_c)?;
             writer.write(&batch)?;
             writer.flush()?;
             Ok(writer)
-        })
-        .await
-        .context("the Parquet writer stopped")??;
-        if i64::try_from(n).unwrap_or(0) < limit {
-            break;
+        });
+        let next = if last {
+            None
+        } else {
+            Some(store::page(store, ds, range.0, range.1, after.as_deref(), limit).await)
+        };
+        writer = encoding.await.context("the Parquet writer stopped")??;
+        match next {
+            None => break,
+            Some(next) => page = next.map_err(|e| anyhow::anyhow!("reading {}: {e}", ds.name))?,
         }
     }
     tokio::task::spawn_blocking(move || writer.close())
@@ -398,13 +401,41 @@ pub async fn export_day(
         keys: &state.keys,
         http: state.http.clone(),
     };
-    export_day_with(&cx, day, origin, requested_by).await
+    export_day_leased(&cx, &state.cluster.instance_id, day, origin, requested_by).await
 }
+
+/// Exports `day` under the `export` job lease, taken as `holder`: one export at a time across
+/// the server instances and the command line.
+pub async fn export_day_leased(
+    cx: &ExportContext<'_>,
+    holder: &str,
+    day: NaiveDate,
+    origin: Origin,
+    requested_by: &str,
+) -> AppResult<ExportRun> {
+    super::cluster::leased_as(
+        cx.store,
+        holder,
+        EXPORT_JOB,
+        Duration::ZERO,
+        export_day_with(cx, day, origin, requested_by),
+    )
+    .await?
+    .ok_or_else(|| {
+        AppError::conflict(
+            "export_running",
+            "an export is running on another server instance; try again when it is done",
+        )
+    })
+}
+
+/// The job lease every export runs under.
+const EXPORT_JOB: &str = "export";
 
 /// Exports `day`: every dataset's file, then the manifest; the run is logged (`export_runs`)
 /// as running, then succeeded or failed. A failed run is answered as a run whose `error`
 /// says why (the files it had written stay; the manifest is written only when all are).
-pub async fn export_day_with(
+async fn export_day_with(
     cx: &ExportContext<'_>,
     day: NaiveDate,
     origin: Origin,
@@ -566,7 +597,11 @@ pub async fn run_due(state: &AppState, now_ms: i64) -> AppResult<Vec<ExportRun>>
 /// The daily export's loop (when `[export] enabled`): checks once a minute whether the day's
 /// run is due. Runs a stopped server left `running` are marked failed first.
 pub async fn run(state: AppState, cancel: CancellationToken) {
-    if let Err(err) = store::fail_unfinished(&state.store, storage::now_ms()).await {
+    // Under the export lease no instance is exporting: a run left `running` is a stopped one's.
+    let unfinished = super::cluster::leased(&state, EXPORT_JOB, Duration::ZERO, async {
+        store::fail_unfinished(&state.store, storage::now_ms()).await
+    });
+    if let Err(err) = unfinished.await {
         tracing::warn!(error = %err, "could not close unfinished export runs");
     }
     if !state.settings.export.enabled {

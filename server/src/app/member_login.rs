@@ -88,28 +88,31 @@ pub async fn send_code(state: &AppState, from: ClientAddr, phone: &str) -> AppRe
     let rules = &state.settings.sms;
     let phone_key = state.keys.lookup_hash(phone);
     let addr = from.limit_key();
-    state.limiter.check_all(&[
-        Limit::new(
-            format!("sms-gap:{phone_key}"),
-            1,
-            Duration::from_secs(rules.resend_after_secs),
-        ),
-        Limit::new(
-            format!("sms-day:{phone_key}"),
-            rules.codes_per_phone_per_day,
-            DAY,
-        ),
-        Limit::new(
-            format!("sms-hour:{addr}"),
-            rules.codes_per_address_per_hour,
-            HOUR,
-        ),
-        Limit::new(
-            format!("sms-day:{addr}"),
-            rules.codes_per_address_per_day,
-            DAY,
-        ),
-    ])?;
+    state
+        .limiter
+        .check_all(&[
+            Limit::new(
+                format!("sms-gap:{phone_key}"),
+                1,
+                Duration::from_secs(rules.resend_after_secs),
+            ),
+            Limit::new(
+                format!("sms-day:{phone_key}"),
+                rules.codes_per_phone_per_day,
+                DAY,
+            ),
+            Limit::new(
+                format!("sms-hour:{addr}"),
+                rules.codes_per_address_per_hour,
+                HOUR,
+            ),
+            Limit::new(
+                format!("sms-day:{addr}"),
+                rules.codes_per_address_per_day,
+                DAY,
+            ),
+        ])
+        .await?;
     let code = format!("{:06}", rand::thread_rng().gen_range(0..1_000_000));
     let masked = storage::members::mask_phone(phone);
     // Sent first, stored after: a failed send leaves the pending code (if any) as it was.
@@ -183,18 +186,21 @@ pub async fn check_code(
     code: &str,
 ) -> AppResult<CodeCheck> {
     let phone_key = state.keys.lookup_hash(phone);
-    state.limiter.check_all(&[
-        Limit::new(
-            format!("sms-check:{phone_key}"),
-            CHECKS_PER_PHONE_PER_MINUTE,
-            MINUTE,
-        ),
-        Limit::new(
-            format!("sms-check:{}", from.limit_key()),
-            CHECKS_PER_ADDRESS_PER_MINUTE,
-            MINUTE,
-        ),
-    ])?;
+    state
+        .limiter
+        .check_all(&[
+            Limit::new(
+                format!("sms-check:{phone_key}"),
+                CHECKS_PER_PHONE_PER_MINUTE,
+                MINUTE,
+            ),
+            Limit::new(
+                format!("sms-check:{}", from.limit_key()),
+                CHECKS_PER_ADDRESS_PER_MINUTE,
+                MINUTE,
+            ),
+        ])
+        .await?;
     if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
         storage::web::check_login_code(&state.store, &phone_key, &code_hash(state, phone, code))
             .await
@@ -240,6 +246,7 @@ async fn log_in_checked(
             state.settings.sms.signup_gifts_per_address_per_day,
             DAY,
         )])
+        .await
         .is_ok();
     if !gifts {
         tracing::warn!(from = %from.0, "sign-up without coupons: the address's daily sign-up gifts are used up");

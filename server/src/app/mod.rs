@@ -11,19 +11,25 @@ pub mod account_notices;
 pub mod after_sales;
 pub mod balance_pay;
 pub mod bargains;
+pub mod cash_control;
 pub mod catalog;
 pub mod catalog_cache;
 pub mod catalog_import;
+pub mod changes;
 pub mod chat;
 pub mod checkout;
+pub mod cluster;
 pub mod coupons;
 pub mod delivery;
 pub mod device_events;
 pub mod devices;
 pub mod distribution;
 pub mod edge;
+pub mod esl;
+pub mod event_intake;
 pub mod events;
 pub mod export;
+pub mod finance;
 pub mod group_buys;
 pub mod group_commit;
 pub mod growth;
@@ -41,6 +47,7 @@ pub mod payment_intake;
 pub mod payment_providers;
 pub mod payment_review;
 pub mod payments;
+pub mod platform_sync;
 pub mod points_mall;
 pub mod posters;
 pub mod pricing;
@@ -54,6 +61,7 @@ pub mod reconciliation;
 pub mod refunds;
 pub mod reviews;
 pub mod sales_report;
+pub mod scales;
 pub mod search;
 pub mod search_words;
 pub mod segments;
@@ -63,7 +71,9 @@ pub mod shop_session;
 pub mod sms;
 pub mod staff;
 pub mod staff_admin;
+pub mod store_ops;
 pub mod sweeper;
+pub mod webhooks;
 pub mod wechat_oauth;
 pub mod wechat_subscribe;
 
@@ -109,6 +119,8 @@ pub struct Shared {
     pub intake: OrderIntake,
     /// Batches providers' paid notifications into group commits.
     pub payment_intake: PaymentIntake,
+    /// Stores the shop pages' tracked-event batches by group commits.
+    pub event_intake: event_intake::EventIntake,
     /// Prices and locations for the order hot path (entries live one second).
     pub catalog_cache: Arc<CatalogCache>,
     /// Promotions, categories and SKU records for pricing (entries live one second).
@@ -133,8 +145,6 @@ pub struct Shared {
     pub search_words: search_words::SearchWords,
     /// Server events recorded and not yet written ([`events::record`], [`events::flush`]).
     pub pending_events: events::PendingEvents,
-    /// Catalog imports running or finished recently.
-    pub imports: catalog_import::ImportJobs,
     /// Shop sessions recently looked up.
     pub sessions: shop_session::SessionCache,
     /// Cart badges recently counted.
@@ -156,6 +166,11 @@ pub struct Shared {
     pub service_bot: service_bot::ServiceBot,
     /// The recommendation job's lock and the impressions counted and not yet written.
     pub recommendations: recommendations::Recommender,
+    /// Wakes the electronic-shelf-label worker.
+    pub esl: Arc<esl::EslRuntime>,
+    /// This instance among several on one database: its id, job leases, cache invalidation
+    /// and chat relayed through PostgreSQL.
+    pub cluster: Arc<cluster::Cluster>,
 }
 
 /// The chain's day number of a Unix time in milliseconds: days since 1970-01-01 in China

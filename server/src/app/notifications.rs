@@ -1140,13 +1140,25 @@ pub async fn run(state: AppState, cancel: CancellationToken) {
     loop {
         let now = now_ms();
         if now - last_reminders > 60_000 {
-            if let Err(err) = remind_pickups(&state).await {
+            let run = super::cluster::leased(
+                &state,
+                "notifications.pickup_reminders",
+                Duration::from_secs(60),
+                remind_pickups(&state),
+            );
+            if let Err(err) = run.await {
                 tracing::warn!(error = %err, "pickup reminders failed; will retry");
             }
             last_reminders = now;
         }
         if now - last_points > 3_600_000 {
-            if let Err(err) = tell_expiring_points(&state).await {
+            let run = super::cluster::leased(
+                &state,
+                "notifications.expiring_points",
+                Duration::from_secs(3600),
+                tell_expiring_points(&state),
+            );
+            if let Err(err) = run.await {
                 tracing::warn!(error = %err, "telling of expiring points failed; will retry");
             }
             last_points = now;

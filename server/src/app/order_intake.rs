@@ -291,7 +291,11 @@ pub async fn place_batch(
         for line in &order.lines {
             *need.entry(line.sku_id).or_default() += line.qty;
         }
-        let units: i64 = order.lines.iter().map(|l| l.qty).sum();
+        let units: i64 = order
+            .lines
+            .iter()
+            .map(storage::orders::NewOrderLine::units)
+            .sum();
         let client_held = order
             .client_key
             .as_ref()

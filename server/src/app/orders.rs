@@ -321,6 +321,18 @@ pub async fn refund_all_in_tx(tx: &mut Tx, head: &OrderHead, actor: &str) -> App
     Ok(total)
 }
 
+/// The signed pickup code the shopper's QR shows at the counter (`SignedCode::Pickup`), for an
+/// order that has a pickup code; none otherwise. The counter verifies it offline.
+pub fn pickup_qr(keys: &crate::secrets::Keys, order: &OrderView) -> Option<String> {
+    use retail_domain::codes::{PickupCode, SignedCode};
+    order.pickup_code.as_ref().map(|short_code| {
+        keys.signer.sign(&SignedCode::Pickup(PickupCode {
+            order_id: order.id,
+            short_code: short_code.clone(),
+        }))
+    })
+}
+
 /// The capability that lets whoever placed an online order through the API see its pickup code
 /// and member and cancel it while unpaid: a keyed hash of the order id (HMAC-SHA256 with the
 /// look-up key), so nothing is stored, and only the placer — who got it in the answer to

@@ -68,16 +68,22 @@ pub async fn start_order_payment(
 ) -> AppResult<StartedPayment> {
     require_provider(state, provider)?;
     let limits = &state.settings.orders;
-    state.limiter.check(
-        &format!("intent:{}", client.limit_key()),
-        limits.payment_intents_per_minute_per_address,
-    )?;
+    state
+        .limiter
+        .check(
+            &format!("intent:{}", client.limit_key()),
+            limits.payment_intents_per_minute_per_address,
+        )
+        .await?;
     let head = storage::orders::head(state.store.reader(), order_id).await?;
     if let Some(member) = head.member_id {
-        state.limiter.check(
-            &format!("intent:member:{member}"),
-            limits.payment_intents_per_minute_per_member,
-        )?;
+        state
+            .limiter
+            .check(
+                &format!("intent:member:{member}"),
+                limits.payment_intents_per_minute_per_member,
+            )
+            .await?;
     }
     let payment = storage::payments::create_intent(
         &state.store,

@@ -60,7 +60,8 @@ pub struct PricingCache {
     /// Members' growth and points balance, for their tier and the points they may redeem: a
     /// flash-sale shopper pressing "buy" again and again is read once a second. (The order
     /// writer checks the points balance again, in the order's transaction.)
-    members: Mutex<HashMap<Uuid, (Instant, i64, i64)>>,
+    /// Each entry: the member's tier code (see [`storage::members::effective_tier`]) and points.
+    members: Mutex<HashMap<Uuid, (Instant, String, i64)>>,
     /// Held while a context or the category tree is re-read, so a burst of requests after
     /// expiry reads the database once instead of once per request.
     refresh: tokio::sync::Mutex<()>,
@@ -88,6 +89,28 @@ impl PricingCache {
             skus: Mutex::default(),
             members: Mutex::default(),
             refresh: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Drops every entry (another instance changed promotions, prices or the catalog).
+    pub fn clear(&self) {
+        if let Ok(mut m) = self.contexts.lock() {
+            m.clear();
+        }
+        if let Ok(mut m) = self.categories.lock() {
+            *m = None;
+        }
+        if let Ok(mut m) = self.skus.lock() {
+            *m = SkuEntries::default();
+        }
+    }
+}
+
+impl PricingCache {
+    /// Forgets what was cached of a member (their tier changed: the next quote reads it again).
+    pub fn forget_member(&self, id: Uuid) {
+        if let Ok(mut members) = self.members.lock() {
+            members.remove(&id);
         }
     }
 }
@@ -332,8 +355,18 @@ enum MemberRead {
     Cached,
 }
 
-/// A member's growth and points balance, read at most once per cache period.
-async fn member_growth_and_points(state: &AppState, id: Uuid) -> AppResult<(i64, i64)> {
+/// A member's tier code and points balance, read fresh from the database.
+async fn member_tier_and_points(state: &AppState, id: Uuid) -> AppResult<(String, i64)> {
+    let (growth, points, platform_tier) = storage::members::pricing_member(&state.store, id)
+        .await?
+        .ok_or_else(|| AppError::field("member", "no such member"))?;
+    let rules = &state.settings.points;
+    let tier = storage::members::effective_tier(rules, growth, platform_tier.as_deref());
+    Ok((tier.code.clone(), points))
+}
+
+/// A member's tier code and points balance, read at most once per cache period.
+async fn member_tier_and_points_cached(state: &AppState, id: Uuid) -> AppResult<(String, i64)> {
     let cache = &state.pricing;
     let hit = cache
         .members
@@ -341,19 +374,17 @@ async fn member_growth_and_points(state: &AppState, id: Uuid) -> AppResult<(i64,
         .map_err(poisoned)?
         .get(&id)
         .filter(|(at, _, _)| at.elapsed() < cache.ttl)
-        .map(|(_, growth, points)| (*growth, *points));
+        .map(|(_, tier, points)| (tier.clone(), *points));
     if let Some(hit) = hit {
         return Ok(hit);
     }
-    let (growth, points) = storage::members::growth_and_points(&state.store, id)
-        .await?
-        .ok_or_else(|| AppError::field("member", "no such member"))?;
+    let (tier, points) = member_tier_and_points(state, id).await?;
     let mut members = cache.members.lock().map_err(poisoned)?;
     if members.len() > 100_000 {
         members.retain(|_, (at, _, _)| at.elapsed() < cache.ttl);
     }
-    members.insert(id, (Instant::now(), growth, points));
-    Ok((growth, points))
+    members.insert(id, (Instant::now(), tier.clone(), points));
+    Ok((tier, points))
 }
 
 /// [`quote`], with the coupons given (already checked by the caller) instead of looked up from
@@ -387,15 +418,13 @@ async fn quote_with(
     }
     let member = match req.member_id {
         Some(id) => {
-            let (growth, points_balance) = match member_read {
-                MemberRead::Cached => member_growth_and_points(state, id).await?,
-                MemberRead::Fresh => storage::members::growth_and_points(&state.store, id)
-                    .await?
-                    .ok_or_else(|| AppError::field("member", "no such member"))?,
+            let (tier, points_balance) = match member_read {
+                MemberRead::Cached => member_tier_and_points_cached(state, id).await?,
+                MemberRead::Fresh => member_tier_and_points(state, id).await?,
             };
             Some(MemberContext {
                 member_id: id,
-                tier: state.settings.points.tier_for_growth(growth).code.clone(),
+                tier,
                 points_balance,
             })
         }

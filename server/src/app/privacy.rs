@@ -191,6 +191,8 @@ pub struct ResealReport {
     pub members: u64,
     /// Delivery addresses (orders' and members' saved ones) sealed again.
     pub addresses: u64,
+    /// Webhook endpoints' signing secrets sealed (again, or for the first time).
+    pub webhook_secrets: u64,
     /// Values that did not open (a data key missing from the configuration): left as they are.
     pub failed: u64,
 }
@@ -250,16 +252,17 @@ pub async fn reseal(state: &AppState) -> AppResult<ResealReport> {
             }
         }
     }
-    use storage::privacy::AddressTable;
-    for (table, field) in [
-        (AddressTable::Orders, SealedField::OrderAddress),
-        (AddressTable::Saved, SealedField::MemberAddress),
+    use storage::privacy::SealedColumn;
+    for (column, field) in [
+        (SealedColumn::Orders, SealedField::OrderAddress),
+        (SealedColumn::Saved, SealedField::MemberAddress),
+        (SealedColumn::WebhookSecrets, SealedField::WebhookSecret),
     ] {
         let mut after = String::new();
         loop {
-            let rows = storage::privacy::addresses_to_reseal(
+            let rows = storage::privacy::sealed_to_reseal(
                 &state.store,
-                table,
+                column,
                 &current,
                 &after,
                 RESEAL_BATCH,
@@ -268,17 +271,26 @@ pub async fn reseal(state: &AppState) -> AppResult<ResealReport> {
             let Some(last) = rows.last() else { break };
             after = last.0.to_string();
             for (id, sealed) in &rows {
-                let address = match keys.open(field, *id, sealed) {
-                    Ok(address) => address,
+                let opened = if column == SealedColumn::WebhookSecrets {
+                    super::webhooks::open_secret(keys, *id, sealed)
+                } else {
+                    keys.open(field, *id, sealed)
+                };
+                let plain = match opened {
+                    Ok(plain) => plain,
                     Err(e) => {
-                        tracing::error!(row = %id, error = %e, "a sealed address does not open");
+                        tracing::error!(row = %id, error = %e, "a sealed value does not open");
                         report.failed += 1;
                         continue;
                     }
                 };
-                let new = keys.seal(field, *id, &address)?;
-                if storage::privacy::reseal_address(&state.store, table, *id, sealed, &new).await? {
-                    report.addresses += 1;
+                let new = keys.seal(field, *id, &plain)?;
+                if storage::privacy::reseal_value(&state.store, column, *id, sealed, &new).await? {
+                    if column == SealedColumn::WebhookSecrets {
+                        report.webhook_secrets += 1;
+                    } else {
+                        report.addresses += 1;
+                    }
                 }
             }
         }
@@ -287,9 +299,10 @@ pub async fn reseal(state: &AppState) -> AppResult<ResealReport> {
         tracing::info!(
             members = report.members,
             addresses = report.addresses,
+            webhook_secrets = report.webhook_secrets,
             failed = report.failed,
             key = keys.data_key_id(),
-            "personal data sealed again with the current data key"
+            "personal data and secrets sealed again with the current data key"
         );
     }
     Ok(report)

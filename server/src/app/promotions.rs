@@ -116,8 +116,19 @@ pub async fn create_promotion(
     overlapping.push(promotion.clone());
     validate_promotion_set(&overlapping).map_err(pricing::pricing_error)?;
     let mut tx = state.store.begin().await?;
-    storage::promotions::create(&mut tx, &promotion, req.flash_sale.as_ref(), actor).await?;
+    let created =
+        storage::promotions::create(&mut tx, &promotion, req.flash_sale.as_ref(), actor).await?;
+    if created && req.flash_sale.is_none() {
+        // The shelf labels first (app::esl): queued in this transaction, before any lane can
+        // read the promotion; the scheduler looks again at the boundaries from now on.
+        let now = storage::now_ms();
+        if promotion.starts_at.timestamp_millis() <= now {
+            storage::esl::queue_promotion(&mut tx, &promotion, now, "promotion").await?;
+        }
+        storage::esl::rewind_schedule(&mut tx, now).await?;
+    }
     tx.commit().await?;
+    state.esl.kick();
     find(state, promotion.id)
         .await?
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("created promotion vanished")))

@@ -45,10 +45,13 @@ pub async fn verify_code(state: &AppState, text: &str) -> AppResult<VerifiedRece
 /// sale yet (the lane pushes it once online), 422 as [`verify_code`]. Rate limited per sale.
 pub async fn look_up(state: &AppState, text: &str) -> AppResult<ReceiptView> {
     let verified = verify_code(state, text).await?;
-    state.limiter.check(
-        &format!("receipt:{}", verified.code.sale_id),
-        VIEWS_PER_MINUTE,
-    )?;
+    state
+        .limiter
+        .check(
+            &format!("receipt:{}", verified.code.sale_id),
+            VIEWS_PER_MINUTE,
+        )
+        .await?;
     match storage::receipts::receipt(&state.store, verified.code.sale_id).await? {
         Some(view) if view.store == verified.code.store => Ok(view),
         Some(_) => Err(AppError::field_code(
@@ -76,7 +79,8 @@ pub async fn claim_points(
         .map_err(|e| AppError::field("claim_id", e.to_string()))?;
     state
         .limiter
-        .check(&format!("receipt-claim:{member_id}"), CLAIMS_PER_MINUTE)?;
+        .check(&format!("receipt-claim:{member_id}"), CLAIMS_PER_MINUTE)
+        .await?;
     let view = look_up(state, text).await?;
     let input = NewClaim {
         id: claim_id,

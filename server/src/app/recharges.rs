@@ -163,14 +163,20 @@ pub async fn start(
 ) -> AppResult<StartedRecharge> {
     super::payment_providers::require_provider(state, provider)?;
     let limits = &state.settings.orders;
-    state.limiter.check(
-        &format!("intent:{}", client.limit_key()),
-        limits.payment_intents_per_minute_per_address,
-    )?;
-    state.limiter.check(
-        &format!("intent:member:{member_id}"),
-        limits.payment_intents_per_minute_per_member,
-    )?;
+    state
+        .limiter
+        .check(
+            &format!("intent:{}", client.limit_key()),
+            limits.payment_intents_per_minute_per_address,
+        )
+        .await?;
+    state
+        .limiter
+        .check(
+            &format!("intent:member:{member_id}"),
+            limits.payment_intents_per_minute_per_member,
+        )
+        .await?;
     let (recharge, package) =
         reserve(state, member_id, recharge_id, package_id, provider, scene).await?;
     if let Some(kept) =

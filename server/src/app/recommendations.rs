@@ -123,7 +123,9 @@ pub async fn run(state: AppState, cancel: CancellationToken) {
     loop {
         if let Some(at) = next {
             if now_ms() >= at {
-                if let Err(err) = compute(&state).await {
+                let hold = Duration::from_secs(settings.every_secs);
+                let run = super::cluster::leased(&state, "recommendations", hold, compute(&state));
+                if let Err(err) = run.await {
                     tracing::warn!(error = %err, "computing recommendations failed; will retry");
                 }
                 next = Some(now_ms() + settings.every_secs as i64 * 1000);

@@ -516,7 +516,7 @@ pub async fn run(state: AppState, cancel: CancellationToken) {
         // A pass stopped at shutdown records nothing it had not committed.
         tokio::select! {
             () = cancel.cancelled() => break,
-            done = run_due(&state, Utc::now()) => {
+            done = super::cluster::leased(&state, "reconciliation", Duration::ZERO, run_due(&state, Utc::now())) => {
                 if let Err(err) = done {
                     tracing::warn!(error = %err, "the reconciliation job failed; will retry");
                 }

@@ -199,6 +199,7 @@ pub async fn set_word(
     }
     storage::search_words::set_word(&state.store, &word, kind, &staff.actor()).await?;
     forget_hot(state);
+    super::cluster::announce(state, super::cluster::Invalidate::HotWords);
     Ok(word)
 }
 
@@ -208,10 +209,12 @@ pub async fn remove_word(state: &AppState, staff: &StaffActor, word: &str) -> Ap
     let word = normalise(word).unwrap_or_default();
     storage::search_words::remove_word(&state.store, &word, &staff.actor()).await?;
     forget_hot(state);
+    super::cluster::announce(state, super::cluster::Invalidate::HotWords);
     Ok(())
 }
 
-fn forget_hot(state: &AppState) {
+/// Drops the hot words read last (the next read asks the database).
+pub(crate) fn forget_hot(state: &AppState) {
     if let Ok(mut hot) = state.search_words.hot.lock() {
         *hot = None;
     }

@@ -158,8 +158,10 @@ pub async fn run(state: AppState, cancel: CancellationToken) {
         return;
     }
     loop {
-        match compute(&state, now_ms()).await {
-            Ok(r) => tracing::info!(
+        let hold = Duration::from_secs(every);
+        match super::cluster::leased(&state, "segments", hold, compute(&state, now_ms())).await {
+            Ok(None) => {}
+            Ok(Some(r)) => tracing::info!(
                 members = r.members,
                 tags = r.tags,
                 removed = r.removed,

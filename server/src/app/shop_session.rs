@@ -69,8 +69,16 @@ impl<K: std::hash::Hash + Eq, V: Clone> Recent<K, V> {
         }
     }
 
+    /// Drops every entry (the cluster's notifications may have been missed).
+    pub(crate) fn clear(&self) {
+        if let Ok(mut seen) = self.seen.lock() {
+            self.epoch.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+            seen.clear();
+        }
+    }
+
     /// Drops `key`; called before and after each change to what it caches.
-    fn forget<Q>(&self, key: &Q)
+    pub(crate) fn forget<Q>(&self, key: &Q)
     where
         K: std::borrow::Borrow<Q>,
         Q: std::hash::Hash + Eq + ?Sized,
@@ -129,6 +137,7 @@ pub async fn rekey_session(
         storage::web::rekey_session(&state.store, session, &new, member, SESSION_TTL_MS).await;
     // Look-ups that began while this was writing are not kept (the epoch moved again).
     state.sessions.forget(&old);
+    super::cluster::announce(state, super::cluster::Invalidate::Session(old));
     stored
 }
 
@@ -159,6 +168,7 @@ pub async fn choose_pickup_store(
     state.sessions.forget(&hash);
     let stored = storage::web::set_pickup_store(&state.store, session.id, pickup_store).await;
     state.sessions.forget(&hash);
+    super::cluster::announce(state, super::cluster::Invalidate::Session(hash));
     stored
 }
 
@@ -189,6 +199,7 @@ pub async fn change_cart<F: std::future::Future<Output = AppResult<()>>>(
     state.cart_badges.forget(&session);
     let done = change.await;
     state.cart_badges.forget(&session);
+    super::cluster::announce(state, super::cluster::Invalidate::CartBadge(session));
     done
 }
 

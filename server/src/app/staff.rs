@@ -30,7 +30,8 @@ pub async fn authenticate(
     // The address first: a throttled address creates no per-user-name entries.
     state
         .limiter
-        .check(&address_key, limits.login_attempts_per_address_per_minute)?;
+        .check(&address_key, limits.login_attempts_per_address_per_minute)
+        .await?;
     let username = username.trim().to_lowercase();
     if username.is_empty() || username.len() > 64 || password.len() > 256 {
         return Err(AppError::Unauthorized("wrong username or password".into()));
@@ -39,10 +40,12 @@ pub async fn authenticate(
     let user_key = format!("login:user:{username}");
     state
         .limiter
-        .check(&pair_key, limits.login_attempts_per_minute)?;
+        .check(&pair_key, limits.login_attempts_per_minute)
+        .await?;
     state
         .limiter
-        .check(&user_key, limits.login_attempts_per_user_per_minute)?;
+        .check(&user_key, limits.login_attempts_per_user_per_minute)
+        .await?;
     let staff = storage::staff::by_username(&state.store, &username).await?;
     let staff = match staff {
         Some(staff) if staff.active => {
@@ -57,9 +60,9 @@ pub async fn authenticate(
     .ok_or_else(|| AppError::Unauthorized("wrong username or password".into()))?;
     // Only failures count against the address (staff behind one office NAT log in together);
     // the attempt is counted first and given back here, so parallel guesses cannot slip past.
-    state.limiter.refund(&address_key);
-    state.limiter.reset(&pair_key);
-    state.limiter.reset(&user_key);
+    state.limiter.refund(&address_key).await;
+    state.limiter.reset(&pair_key).await;
+    state.limiter.reset(&user_key).await;
     let token = new_token("st_");
     let expires_at = chrono::Utc::now()
         + chrono::Duration::seconds(
@@ -99,7 +102,8 @@ pub async fn check_approval(
     let key = format!("approval:{username}");
     state
         .limiter
-        .check(&key, state.settings.auth.login_attempts_per_minute)?;
+        .check(&key, state.settings.auth.login_attempts_per_minute)
+        .await?;
     let approver = match storage::staff::lane_staff(&state.store, &username).await? {
         Some((person, location))
             if person.role == StaffRole::HeadOfficeAdmin
@@ -114,7 +118,7 @@ pub async fn check_approval(
         _ => None,
     }
     .ok_or_else(refused)?;
-    state.limiter.reset(&key);
+    state.limiter.reset(&key).await;
     Ok(approver)
 }
 

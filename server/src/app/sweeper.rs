@@ -25,9 +25,13 @@ use std::time::Duration;
 use retail_domain::order::OrderStatus;
 use tokio_util::sync::CancellationToken;
 
+use crate::app::cluster::leased;
 use crate::app::AppState;
 use crate::error::AppResult;
 use crate::storage::{self, now_ms};
+
+const HOUR: Duration = Duration::from_secs(3600);
+const MINUTE: Duration = Duration::from_secs(60);
 
 /// Runs the sweeps every `orders.sweep_interval_millis` until cancelled.
 pub async fn run(state: AppState, cancel: CancellationToken) {
@@ -57,24 +61,40 @@ pub async fn run(state: AppState, cancel: CancellationToken) {
             tracing::warn!(error = %err, "sweeping uncollected pickups failed; will retry");
         }
         let now = now_ms();
+        // Whole-table periodic work: one instance per period across the cluster (a job lease;
+        // docs/OPERATIONS.md).
         if now - last_points_sweep > 3_600_000 {
-            match storage::members::expire_points(&state.store, now).await {
-                Ok(n) if n > 0 => tracing::info!(points = n, "expired points"),
+            match leased(&state, "sweeper.points_expiry", HOUR, async {
+                storage::members::expire_points(&state.store, now).await
+            })
+            .await
+            {
+                Ok(Some(n)) if n > 0 => tracing::info!(points = n, "expired points"),
                 Ok(_) => {}
                 Err(err) => tracing::warn!(error = %err, "expiring points failed; will retry"),
             }
             last_points_sweep = now;
         }
         if now - last_birthdays > 3_600_000 {
-            match super::member_perks::grant_birthdays(&state).await {
-                Ok(n) if n > 0 => tracing::info!(members = n, "birthday perks granted"),
+            match leased(&state, "sweeper.birthdays", HOUR, async {
+                super::member_perks::grant_birthdays(&state).await
+            })
+            .await
+            {
+                Ok(Some(n)) if n > 0 => tracing::info!(members = n, "birthday perks granted"),
                 Ok(_) => {}
                 Err(err) => {
                     tracing::warn!(error = %err, "granting birthday perks failed; will retry")
                 }
             }
-            match super::account_notices::tell_expiring_coupons(&state).await {
-                Ok(n) if n > 0 => tracing::info!(coupons = n, "members told of expiring coupons"),
+            match leased(&state, "sweeper.expiring_coupons", HOUR, async {
+                super::account_notices::tell_expiring_coupons(&state).await
+            })
+            .await
+            {
+                Ok(Some(n)) if n > 0 => {
+                    tracing::info!(coupons = n, "members told of expiring coupons")
+                }
                 Ok(_) => {}
                 Err(err) => {
                     tracing::warn!(error = %err, "telling of expiring coupons failed; will retry")
@@ -83,29 +103,69 @@ pub async fn run(state: AppState, cancel: CancellationToken) {
             last_birthdays = now;
         }
         if now - last_commission_release > 60_000 {
-            match super::distribution::release_due(&state).await {
-                Ok(n) if n > 0 => tracing::info!(rows = n, "released frozen commission"),
-                Ok(_) => {}
+            match leased(&state, "sweeper.commission", MINUTE, async {
+                let released = super::distribution::release_due(&state).await?;
+                let decided = super::distribution::catch_up(&state).await?;
+                Ok((released, decided))
+            })
+            .await
+            {
+                Ok(Some((released, decided))) => {
+                    if released > 0 {
+                        tracing::info!(rows = released, "released frozen commission");
+                    }
+                    if decided > 0 {
+                        tracing::info!(orders = decided, "decided commission missed after payment");
+                    }
+                }
+                Ok(None) => {}
                 Err(err) => {
-                    tracing::warn!(error = %err, "releasing frozen commission failed; will retry")
+                    tracing::warn!(error = %err, "releasing or deciding commission failed; will retry")
                 }
             }
-            match super::distribution::catch_up(&state).await {
-                Ok(n) if n > 0 => {
-                    tracing::info!(orders = n, "decided commission missed after payment")
+            match leased(&state, "sweeper.cluster_tidy", MINUTE, async {
+                let windows = state.limiter.sweep().await?;
+                let jobs = super::catalog_import::sweep(&state).await?;
+                Ok((windows, jobs))
+            })
+            .await
+            {
+                Ok(Some((windows, jobs))) if windows + jobs > 0 => {
+                    tracing::debug!(
+                        windows,
+                        jobs,
+                        "expired rate windows and import jobs deleted"
+                    )
                 }
                 Ok(_) => {}
-                Err(err) => {
-                    tracing::warn!(error = %err, "catching up commission decisions failed; will retry")
-                }
+                Err(err) => tracing::warn!(error = %err, "tidying shared state failed; will retry"),
             }
             last_commission_release = now;
         }
         if now - last_events_sweep > 3_600_000 {
-            match super::events::sweep(&state).await {
-                Ok(n) if n > 0 => tracing::info!(events = n, "deleted raw events past retention"),
+            match leased(&state, "sweeper.events_retention", HOUR, async {
+                super::events::sweep(&state).await
+            })
+            .await
+            {
+                Ok(Some(n)) if n > 0 => {
+                    tracing::info!(events = n, "deleted raw events past retention")
+                }
                 Ok(_) => {}
                 Err(err) => tracing::warn!(error = %err, "deleting old events failed; will retry"),
+            }
+            match leased(&state, "sweeper.changes_retention", HOUR, async {
+                super::changes::prune(&state).await
+            })
+            .await
+            {
+                Ok(Some(n)) if n > 0 => {
+                    tracing::info!(changes = n, "pruned change-feed entries past retention")
+                }
+                Ok(_) => {}
+                Err(err) => {
+                    tracing::warn!(error = %err, "pruning the change feeds failed; will retry")
+                }
             }
             last_events_sweep = now;
         }
@@ -121,6 +181,14 @@ pub async fn run(state: AppState, cancel: CancellationToken) {
                 Err(err) => tracing::warn!(error = %err, "rolling up sales failed; will retry"),
             }
             last_sales_rollup = now;
+        }
+        // Price-list lines from the middle platform whose start has come.
+        match super::platform_sync::apply_due_prices(&state).await {
+            Ok(n) if n > 0 => tracing::info!(lines = n, "applied scheduled platform prices"),
+            Ok(_) => {}
+            Err(err) => {
+                tracing::warn!(error = %err, "applying scheduled prices failed; will retry")
+            }
         }
         if last_search_flush.elapsed() >= super::search_words::FLUSH_EVERY {
             if let Err(err) = super::search_words::flush(&state).await {
@@ -173,8 +241,12 @@ pub async fn run_checkpoints(state: AppState, cancel: CancellationToken) {
     loop {
         match state.store.checkpoint().await {
             Ok(frames) if frames > RESTART_WAL_ABOVE && last_restart.elapsed() >= RESTART_EVERY => {
-                if let Err(err) = state.store.restart_wal().await {
-                    tracing::warn!(error = %err, "restarting the WAL failed; will retry");
+                match state.store.restart_wal().await {
+                    Ok(true) => {}
+                    Ok(false) => tracing::debug!("a reader kept the WAL busy; will retry"),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "restarting the WAL failed; will retry")
+                    }
                 }
                 last_restart = std::time::Instant::now();
             }
@@ -195,17 +267,26 @@ pub async fn run_checkpoints(state: AppState, cancel: CancellationToken) {
 pub async fn run_payments(state: AppState, cancel: CancellationToken) {
     let every = Duration::from_millis(state.settings.orders.sweep_interval_millis.max(50));
     loop {
-        if let Err(err) = crate::app::refunds::dispatch_due(&state).await {
-            tracing::warn!(error = %err, "sending refunds failed; will retry");
-        }
-        if let Err(err) = crate::app::payments::settle_pending(&state).await {
-            tracing::warn!(error = %err, "settling pending payments failed; will retry");
-        }
-        if let Err(err) = crate::app::recharges::settle_pending(&state).await {
-            tracing::warn!(error = %err, "settling pending recharges failed; will retry");
-        }
-        if let Err(err) = crate::app::lane_payments::settle_stale(&state).await {
-            tracing::warn!(error = %err, "settling stale payment-code payments failed; will retry");
+        // One instance at a time asks the providers (the `payments.sweep` job lease): the
+        // items themselves are idempotent (a refund's out_refund_no, a payment's notification
+        // id), this keeps two instances from asking about the same one at once.
+        let pass = leased(&state, "payments.sweep", Duration::ZERO, async {
+            if let Err(err) = crate::app::refunds::dispatch_due(&state).await {
+                tracing::warn!(error = %err, "sending refunds failed; will retry");
+            }
+            if let Err(err) = crate::app::payments::settle_pending(&state).await {
+                tracing::warn!(error = %err, "settling pending payments failed; will retry");
+            }
+            if let Err(err) = crate::app::recharges::settle_pending(&state).await {
+                tracing::warn!(error = %err, "settling pending recharges failed; will retry");
+            }
+            if let Err(err) = crate::app::lane_payments::settle_stale(&state).await {
+                tracing::warn!(error = %err, "settling stale payment-code payments failed; will retry");
+            }
+            Ok(())
+        });
+        if let Err(err) = pass.await {
+            tracing::warn!(error = %err, "the payment sweeps' lease failed; will retry");
         }
         tokio::select! {
             () = cancel.cancelled() => break,
@@ -223,16 +304,16 @@ pub async fn cancel_overdue(state: &AppState) -> AppResult<usize> {
             return Ok(cancelled);
         }
         for id in &overdue {
-            let order = crate::app::orders::change_status_from(
-                &state.store,
+            if move_once(
+                state,
                 *id,
-                Some(OrderStatus::PendingPayment),
+                OrderStatus::PendingPayment,
                 OrderStatus::Cancelled,
-                "system",
                 "payment timeout",
             )
-            .await?;
-            if order.status == OrderStatus::Cancelled {
+            .await?
+            .is_some()
+            {
                 cancelled += 1;
             }
         }
@@ -251,16 +332,16 @@ pub async fn cancel_uncollected(state: &AppState) -> AppResult<usize> {
         storage::orders::uncollected(&state.store, now_ms().saturating_sub(hold_ms), 200).await?;
     let mut cancelled = 0;
     for id in overdue {
-        let order = crate::app::orders::change_status_from(
-            &state.store,
+        // Only the instance whose transaction moved the order tells the store.
+        if let Some(order) = move_once(
+            state,
             id,
-            Some(OrderStatus::ReadyForPickup),
+            OrderStatus::ReadyForPickup,
             OrderStatus::Cancelled,
-            "system",
             "not collected in time",
         )
-        .await?;
-        if order.status == OrderStatus::Cancelled {
+        .await?
+        {
             cancelled += 1;
             if let Some(bus) = &state.bus {
                 bus.pickup(
@@ -277,4 +358,26 @@ pub async fn cancel_uncollected(state: &AppState) -> AppResult<usize> {
         }
     }
     Ok(cancelled)
+}
+
+/// Moves order `id` from `from` to `to` for the system; answers the order when this call moved
+/// it, None when it was no longer in `from` (another instance's sweep, or the shopper, got there
+/// first: the order's row lock serialises them, and the loser finds it moved).
+async fn move_once(
+    state: &AppState,
+    id: uuid::Uuid,
+    from: OrderStatus,
+    to: OrderStatus,
+    reason: &str,
+) -> AppResult<Option<crate::storage::orders::OrderView>> {
+    let mut tx = state.store.begin().await?;
+    let moved =
+        crate::app::orders::move_in_tx(&mut tx, &state.store, id, Some(from), to, "system", reason)
+            .await?;
+    if !moved {
+        tx.rollback().await?;
+        return Ok(None);
+    }
+    tx.commit().await?;
+    Ok(Some(storage::orders::get(&state.store, id).await?))
 }

@@ -72,10 +72,13 @@ pub async fn begin(
     target: PaidInWechat,
 ) -> AppResult<String> {
     let oauth = state.payments.wechat_oauth().ok_or_else(not_configured)?;
-    state.limiter.check(
-        &format!("wechat-oauth:{}", client.limit_key()),
-        state.settings.orders.payment_intents_per_minute_per_address,
-    )?;
+    state
+        .limiter
+        .check(
+            &format!("wechat-oauth:{}", client.limit_key()),
+            state.settings.orders.payment_intents_per_minute_per_address,
+        )
+        .await?;
     let token = new_state();
     storage::wechat_oauth::put_state(
         &state.store,

@@ -9,7 +9,9 @@
 //!
 //! Notices published today: `retail/v1/stores/{store}/pickup` when a pickup order is paid, and
 //! `retail/v1/stores/{store}/catalog` when the catalog change sequence moves (watched from the
-//! database, so a change made through any server instance is announced). Commands go to
+//! database, so a change made through any server instance is announced), and
+//! `retail/v1/stores/{store}/members` when the middle platform changes a member's tier or rights
+//! ([`Bus::member_changed`]). Commands go to
 //! `retail/v1/stores/{store}/commands/{device}`, and the device-event consumer
 //! (`app::device_events`) acknowledges each device
 //! event it has taken on `retail/v1/stores/{store}/acks/{device}` ([`Bus::acknowledge`]).
@@ -423,6 +425,19 @@ impl Bus {
             CatalogNotice { seq },
         )
         .await;
+    }
+}
+
+impl Bus {
+    /// Tells a store's lanes a member's tier or rights changed (for a lane holding that member
+    /// to take the new tier and re-read the member).
+    pub async fn member_changed(
+        &self,
+        store: &str,
+        notice: &retail_domain::wire::bus::MemberTierNotice,
+    ) {
+        self.publish(retail_domain::wire::bus::members_topic(store), notice)
+            .await;
     }
 }
 

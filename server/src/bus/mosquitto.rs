@@ -26,8 +26,8 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use rand::RngCore as _;
 use retail_domain::wire::bus::{
-    acks_topic, all_topics_filter, catalog_topic, commands_topic, events_topic, pickup_topic,
-    status_topic, TOPIC_ROOT,
+    acks_topic, all_topics_filter, catalog_topic, commands_topic, events_topic, members_topic,
+    pickup_topic, status_topic, TOPIC_ROOT,
 };
 
 use crate::storage::{self, Store};
@@ -121,6 +121,7 @@ pub async fn generate(
             acks_topic(store, device),
             pickup_topic(store),
             catalog_topic(store),
+            members_topic(store),
             format!("{TOPIC_ROOT}/stores/{store}/devices/+/status"),
             format!("{TOPIC_ROOT}/stores/{store}/devices/+/events"),
         ] {

@@ -256,10 +256,13 @@ async fn ask(
     headers: HeaderMap,
     Json(req): Json<AskRequest>,
 ) -> AppResult<Json<BotReply>> {
-    state.limiter.check(
-        &format!("faq-ask:{}", client.limit_key()),
-        state.settings.service_bot.asks_per_minute_per_address,
-    )?;
+    state
+        .limiter
+        .check(
+            &format!("faq-ask:{}", client.limit_key()),
+            state.settings.service_bot.asks_per_minute_per_address,
+        )
+        .await?;
     let member = if headers.contains_key(super::MEMBER_CODE) {
         Some(super::member_from_headers(&state, &headers)?)
     } else {

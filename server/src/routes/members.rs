@@ -36,14 +36,18 @@ const LOOKUPS_PER_ADDRESS_PER_MINUTE: u32 = 60;
 const REGISTRATIONS_PER_STAFF_PER_DAY: u32 = 500;
 
 /// Counts one phone look-up (or registration) of `actor` from `from`.
-fn count_lookup(state: &AppState, actor: &str, from: ClientAddr) -> AppResult<()> {
+async fn count_lookup(state: &AppState, actor: &str, from: ClientAddr) -> AppResult<()> {
     state
         .limiter
-        .check(&format!("member-lookup:{actor}"), LOOKUPS_PER_MINUTE)?;
-    state.limiter.check(
-        &format!("member-lookup:{}", from.limit_key()),
-        LOOKUPS_PER_ADDRESS_PER_MINUTE,
-    )
+        .check(&format!("member-lookup:{actor}"), LOOKUPS_PER_MINUTE)
+        .await?;
+    state
+        .limiter
+        .check(
+            &format!("member-lookup:{}", from.limit_key()),
+            LOOKUPS_PER_ADDRESS_PER_MINUTE,
+        )
+        .await
 }
 
 /// Member routes.
@@ -197,12 +201,15 @@ async fn register(
     };
     check_v7(req.id)?;
     let phone = phone_of(&req.phone)?;
-    count_lookup(&state, &staff.actor(), from)?;
-    state.limiter.check_all(&[crate::app::limits::Limit::new(
-        format!("member-register:{}", staff.actor()),
-        REGISTRATIONS_PER_STAFF_PER_DAY,
-        std::time::Duration::from_secs(24 * 3600),
-    )])?;
+    count_lookup(&state, &staff.actor(), from).await?;
+    state
+        .limiter
+        .check_all(&[crate::app::limits::Limit::new(
+            format!("member-register:{}", staff.actor()),
+            REGISTRATIONS_PER_STAFF_PER_DAY,
+            std::time::Duration::from_secs(24 * 3600),
+        )])
+        .await?;
     let name = req.name.as_deref().unwrap_or("").trim();
     if name.chars().count() > 64 || name.chars().any(char::is_control) {
         return Err(AppError::field(
@@ -253,7 +260,7 @@ async fn lookup(
     Json(query): Json<PhoneLookup>,
 ) -> AppResult<Json<Member>> {
     let phone = phone_of(&query.phone)?;
-    count_lookup(&state, &caller.actor(), from)?;
+    count_lookup(&state, &caller.actor(), from).await?;
     storage::members::by_phone(&state.store, &state.keys, &state.settings.points, &phone)
         .await?
         .map(Json)
@@ -410,10 +417,13 @@ async fn resolve_code(
     State(state): State<AppState>,
     Json(req): Json<ResolveCode>,
 ) -> AppResult<Json<Member>> {
-    state.limiter.check(
-        &format!("member-code:{}", caller.actor()),
-        LOOKUPS_PER_MINUTE,
-    )?;
+    state
+        .limiter
+        .check(
+            &format!("member-code:{}", caller.actor()),
+            LOOKUPS_PER_MINUTE,
+        )
+        .await?;
     let code = match state
         .keys
         .verifier()

@@ -17,14 +17,18 @@ pub mod analytics_sales;
 pub mod audit;
 pub mod auth;
 pub mod bargains;
+pub mod cash_control;
 pub mod catalog;
+pub mod changes;
 pub mod coupons;
 pub mod delivery;
 pub mod devices;
 pub mod distribution;
 pub mod edge;
+pub mod esl;
 pub mod events;
 pub mod faq;
+pub mod finance;
 pub mod group_buys;
 pub mod health;
 pub mod lane_payments;
@@ -43,9 +47,12 @@ pub mod recharges;
 pub mod refunds;
 pub mod reviews;
 pub mod sales;
+pub mod scales;
 pub mod search_words;
 pub mod staff;
 pub mod stock;
+pub mod sync;
+pub mod webhooks;
 
 /// JSON body extractor and response whose rejections are [`AppError`]s (one error shape). A
 /// body whose text holds a NUL character (`\u0000`) is refused with 400 `invalid_body`: no
@@ -248,8 +255,11 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(reviews::router())
         .merge(recharges::router())
         .merge(sales::router())
+        .merge(cash_control::router())
+        .merge(scales::router())
         .merge(receipts::router())
         .merge(promotions::router())
+        .merge(esl::router())
         .merge(coupons::router())
         .merge(staff::router())
         .merge(delivery::router())
@@ -263,7 +273,11 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(points_mall::router())
         .merge(bargains::router())
         .merge(distribution::router())
-        .merge(audit::router());
+        .merge(sync::router())
+        .merge(finance::router())
+        .merge(audit::router())
+        .merge(changes::router())
+        .merge(webhooks::router());
     let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)
         .split_for_parts();

@@ -3,7 +3,7 @@
 
 use axum::extract::State;
 use axum::http::HeaderMap;
-use retail_domain::codes::{PickupCode, SignedCode};
+use retail_domain::codes::SignedCode;
 use retail_domain::order::{Fulfilment, OrderStatus};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -201,12 +201,7 @@ async fn get_order(
         order.pickup_code = None;
         order.member_id = None;
     }
-    let pickup_qr = order.pickup_code.as_ref().map(|short_code| {
-        state.keys.signer.sign(&SignedCode::Pickup(PickupCode {
-            order_id: order.id,
-            short_code: short_code.clone(),
-        }))
-    });
+    let pickup_qr = crate::app::orders::pickup_qr(&state.keys, &order);
     Ok(Json(OrderDetail { order, pickup_qr }))
 }
 
@@ -382,7 +377,7 @@ async fn hand_over(
 ) -> AppResult<Json<OrderView>> {
     let order = storage::orders::get(&state.store, id).await?;
     caller.require_store(&order.location_id)?;
-    state.limiter.check(&format!("pickup:{id}"), 10)?;
+    state.limiter.check(&format!("pickup:{id}"), 10).await?;
     let given = req.pickup_code.trim();
     let short_code = if given.starts_with("PK") {
         match state.keys.verifier().verify(given, chrono::Utc::now()) {

@@ -105,6 +105,7 @@ pub async fn bump_all(tx: &mut Tx) -> AppResult<()> {
         .fetch_one(&mut **tx)
         .await?;
     let end: i64 = col(&row, "value")?;
+    super::cluster::notify_cached_in_tx(tx, "catalog").await?;
     let base = end - n;
     // `WHERE 1 = 1` keeps SQLite from reading ON CONFLICT as a join constraint.
     sqlx::query(
@@ -1302,6 +1303,14 @@ pub async fn set_sku_price(
         }),
     )
     .await?;
+    // The shelf labels first: queued in this transaction, before any lane can see the price.
+    super::esl::queue(
+        &mut tx,
+        super::esl::Touch::Skus(&[sku_id]),
+        now_ms(),
+        "price",
+    )
+    .await?;
     bump(&mut tx, "sku", &id).await?;
     tx.commit().await?;
     Ok(())
@@ -1375,6 +1384,15 @@ pub async fn set_store_price(
             "before": {"price": price_json(before)},
             "after": {"price": price_json(price_fen)},
         }),
+    )
+    .await?;
+    // The shelf labels first: queued in this transaction, before any lane can see the price.
+    let stores = [location_id.to_owned()];
+    super::esl::queue(
+        &mut tx,
+        super::esl::Touch::StoreSkus(&stores, &[sku_id]),
+        now_ms(),
+        "price",
     )
     .await?;
     bump(&mut tx, "sku", &id).await?;

@@ -63,86 +63,122 @@ const PARAMS_PER_EVENT: usize = 14;
 /// Stores `events` in one transaction, each once by its event id (a resend changes nothing),
 /// and adds the stored ones to the daily counts (by their `day`) in the same
 /// transaction. The member is kept only when they have not opted out of personalisation.
+/// When an id comes twice in `events`, the first is the one stored.
+pub async fn insert(store: &Store, events: &[NewEvent]) -> AppResult<Inserted> {
+    Ok(insert_batches(store, &[events])
+        .await?
+        .pop()
+        .unwrap_or_default())
+}
+
+/// The multi-row `INSERT` of `rows` events: with `looked_up`, each row's member (only when they
+/// have not opted out of personalisation) and store come from the event's member and order by
+/// sub-selects ([`PARAMS_PER_EVENT`] parameters a row); without, the row has no member and its
+/// own store (11 parameters). Placeholders by [`super::bulk_marks`].
+fn insert_sql(rows: usize, looked_up: bool, sqlite: bool) -> String {
+    let per_row = if looked_up { PARAMS_PER_EVENT } else { 11 };
+    let mut sql = String::with_capacity(200 + rows * 300);
+    sql.push_str(
+        "INSERT INTO events (event_id, name, source, schema_version, occurred_at, received_at, \
+         device_id, member_id, store_id, channel, page, props) VALUES ",
+    );
+    for i in 0..rows {
+        let p = super::bulk_marks(sqlite, 1 + i * per_row, per_row);
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        let head = p[..7].join(", ");
+        let tail = p[per_row - 3..].join(", ");
+        if looked_up {
+            sql.push_str(&format!(
+                "({head}, \
+                 (SELECT m.id FROM members m WHERE m.personalisation_opt_out = 0 AND m.id = \
+                  COALESCE({}, (SELECT o.member_id FROM orders o WHERE o.id = {}))), \
+                 COALESCE({}, (SELECT o.location_id FROM orders o WHERE o.id = {})), {tail})",
+                p[7], p[8], p[9], p[10],
+            ));
+        } else {
+            sql.push_str(&format!("({head}, NULL, {}, {tail})", p[7]));
+        }
+    }
+    sql.push_str(" ON CONFLICT (event_id) DO NOTHING RETURNING event_id");
+    sql
+}
+
+/// Stores several batches of events in one transaction (one durable commit for all of them:
+/// the event writer's group commit, `app::event_intake`), as [`insert`] would store them one
+/// after another: each event once by its id, the first of an id stored (in batch order, then
+/// event order) and the others counted as duplicates of the batch they came in. Answers what
+/// was done for each batch, in order.
 ///
 /// One multi-row `INSERT … ON CONFLICT DO NOTHING RETURNING event_id` per
-/// [`ROWS_PER_STATEMENT`] events and one upsert of the counts, so a batch costs a few round
-/// trips whatever its size. When an id comes twice in `events`, the first is the one stored.
-pub async fn insert(store: &Store, events: &[NewEvent]) -> AppResult<Inserted> {
-    let mut done = Inserted::default();
+/// [`ROWS_PER_STATEMENT`] events and one upsert of the counts, so a group costs a few round
+/// trips whatever its size.
+pub async fn insert_batches(store: &Store, batches: &[&[NewEvent]]) -> AppResult<Vec<Inserted>> {
+    let mut done = vec![Inserted::default(); batches.len()];
+    let events: Vec<&NewEvent> = batches.iter().flat_map(|b| b.iter()).collect();
     if events.is_empty() {
         return Ok(done);
     }
     let now = now_ms();
     let mut tx = store.begin().await?;
     let mut stored_ids: HashSet<String> = HashSet::with_capacity(events.len());
-    for chunk in events.chunks(ROWS_PER_STATEMENT) {
-        let mut sql = String::with_capacity(200 + chunk.len() * 260);
-        sql.push_str(
-            "INSERT INTO events (event_id, name, source, schema_version, occurred_at, received_at, \
-             device_id, member_id, store_id, channel, page, props) VALUES ",
-        );
-        for i in 0..chunk.len() {
-            let p: Vec<String> = (1..=PARAMS_PER_EVENT)
-                .map(|k| format!("${}", i * PARAMS_PER_EVENT + k))
-                .collect();
-            if i > 0 {
-                sql.push_str(", ");
+    // Most tracked events name neither a member nor an order: their rows need none of the
+    // look-ups (each a sub-select SQLite runs per row), so they go in statements of their own.
+    let (plain, linked): (Vec<&NewEvent>, Vec<&NewEvent>) = events
+        .iter()
+        .partition(|e| e.member_id.is_none() && e.order_id.is_none());
+    let sqlite = store.dialect() == super::Dialect::Sqlite;
+    for (rows, looked_up) in [(plain, false), (linked, true)] {
+        let mut rest = rows.as_slice();
+        while !rest.is_empty() {
+            // Chunks of power-of-two sizes: few statement shapes, each prepared once.
+            let size = super::prev_power_of_two(rest.len()).min(ROWS_PER_STATEMENT);
+            let (chunk, tail) = rest.split_at(size);
+            rest = tail;
+            let sql = insert_sql(chunk.len(), looked_up, sqlite);
+            let mut query = sqlx::query(&sql);
+            for e in chunk {
+                let order = e.order_id.map(|o| o.to_string());
+                query = query
+                    .bind(&e.event_id)
+                    .bind(&e.name)
+                    .bind(e.source)
+                    .bind(e.schema_version)
+                    .bind(e.occurred_at)
+                    .bind(now)
+                    .bind(e.device_id.as_deref());
+                query = if looked_up {
+                    query
+                        .bind(e.member_id.map(|m| m.to_string()))
+                        .bind(order.clone())
+                        .bind(e.store_id.as_deref())
+                        .bind(order)
+                } else {
+                    query.bind(e.store_id.as_deref())
+                };
+                query = query
+                    .bind(&e.channel)
+                    .bind(e.page.as_deref())
+                    .bind(&e.props);
             }
-            sql.push_str(&format!(
-                "({}, {}, {}, {}, {}, {}, {}, \
-                 (SELECT m.id FROM members m WHERE m.personalisation_opt_out = 0 AND m.id = \
-                  COALESCE({}, (SELECT o.member_id FROM orders o WHERE o.id = {}))), \
-                 COALESCE({}, (SELECT o.location_id FROM orders o WHERE o.id = {})), {}, {}, {})",
-                p[0],
-                p[1],
-                p[2],
-                p[3],
-                p[4],
-                p[5],
-                p[6],
-                p[7],
-                p[8],
-                p[9],
-                p[10],
-                p[11],
-                p[12],
-                p[13],
-            ));
-        }
-        sql.push_str(" ON CONFLICT (event_id) DO NOTHING RETURNING event_id");
-        let mut query = sqlx::query(&sql);
-        for e in chunk {
-            let order = e.order_id.map(|o| o.to_string());
-            query = query
-                .bind(&e.event_id)
-                .bind(&e.name)
-                .bind(e.source)
-                .bind(e.schema_version)
-                .bind(e.occurred_at)
-                .bind(now)
-                .bind(e.device_id.as_deref())
-                .bind(e.member_id.map(|m| m.to_string()))
-                .bind(order.clone())
-                .bind(e.store_id.as_deref())
-                .bind(order)
-                .bind(&e.channel)
-                .bind(e.page.as_deref())
-                .bind(&e.props);
-        }
-        for row in query.fetch_all(&mut *tx).await? {
-            stored_ids.insert(col::<String>(&row, "event_id")?);
+            for row in query.fetch_all(&mut *tx).await? {
+                stored_ids.insert(col::<String>(&row, "event_id")?);
+            }
         }
     }
     // The events stored now, in batch order: the first of each id that came back.
     let mut stored: Vec<&NewEvent> = Vec::with_capacity(stored_ids.len());
-    for e in events {
-        if stored_ids.remove(&e.event_id) {
-            stored.push(e);
-        } else {
-            done.duplicates += 1;
+    for (batch, outcome) in batches.iter().zip(done.iter_mut()) {
+        for e in *batch {
+            if stored_ids.remove(&e.event_id) {
+                stored.push(e);
+                outcome.stored += 1;
+            } else {
+                outcome.duplicates += 1;
+            }
         }
     }
-    done.stored = stored.len();
     let mut counts: BTreeMap<(i64, &str, &str), i64> = BTreeMap::new();
     for e in &stored {
         *counts
@@ -157,11 +193,8 @@ pub async fn insert(store: &Store, events: &[NewEvent]) -> AppResult<Inserted> {
                 sql.push_str(", ");
             }
             sql.push_str(&format!(
-                "(${}, ${}, ${}, ${})",
-                i * 4 + 1,
-                i * 4 + 2,
-                i * 4 + 3,
-                i * 4 + 4
+                "({})",
+                super::bulk_marks(sqlite, 1 + i * 4, 4).join(", ")
             ));
         }
         sql.push_str(
@@ -223,12 +256,12 @@ pub async fn day_counts(store: &Store, from: i64, to: i64) -> AppResult<Vec<(i64
         .collect()
 }
 
-/// Deletes up to `limit` raw events received before `before_ms` (the daily counts stay);
-/// answers how many.
-pub async fn delete_received_before(store: &Store, before_ms: i64, limit: i64) -> AppResult<u64> {
+/// Deletes up to `limit` raw events that happened before `before_ms` (the daily counts stay),
+/// oldest first through `events_by_occurred`; answers how many.
+pub async fn delete_occurred_before(store: &Store, before_ms: i64, limit: i64) -> AppResult<u64> {
     Ok(sqlx::query(
         "DELETE FROM events WHERE event_id IN \
-         (SELECT event_id FROM events WHERE received_at < $1 LIMIT $2)",
+         (SELECT event_id FROM events WHERE occurred_at < $1 ORDER BY occurred_at LIMIT $2)",
     )
     .bind(before_ms)
     .bind(limit)

@@ -219,7 +219,8 @@ fn member_from_row(row: &sqlx::any::AnyRow, keys: &Keys, rules: &PointsRules) ->
         .map_err(|e| AppError::Internal(e.context("member phone does not decrypt")))?;
     let name = member_name(keys, id, col(row, "name")?, col(row, "name_enc")?)?;
     let growth: i64 = col(row, "growth")?;
-    let tier = rules.tier_for_growth(growth);
+    let platform_tier: Option<String> = col(row, "platform_tier")?;
+    let tier = effective_tier(rules, growth, platform_tier.as_deref());
     Ok(Member {
         id,
         phone,
@@ -261,7 +262,25 @@ fn seal_name(keys: &Keys, id: Uuid, name: &str) -> AppResult<Option<String>> {
     Ok(Some(keys.seal(SealedField::MemberName, id, name)?))
 }
 
+/// The tier a member has: the one the middle platform set (`member_platform_tiers`, see
+/// docs/CONTRACTS.md "Middle-platform sync"), when it set one the rules know; else the tier of
+/// the member's growth.
+pub fn effective_tier<'a>(
+    rules: &'a PointsRules,
+    growth: i64,
+    platform_tier: Option<&str>,
+) -> &'a retail_domain::points::Tier {
+    platform_tier
+        .and_then(|code| rules.tier(code))
+        .unwrap_or_else(|| rules.tier_for_growth(growth))
+}
+
+/// The column `platform_tier`: the tier code the middle platform set for member `m`, if any.
+const PLATFORM_TIER: &str =
+    "(SELECT t.tier_code FROM member_platform_tiers t WHERE t.member_id = m.id) AS platform_tier";
+
 const MEMBER_SELECT: &str = "SELECT m.id, m.phone_enc, m.name, m.name_enc, m.growth, m.created_at, \
+     (SELECT t.tier_code FROM member_platform_tiers t WHERE t.member_id = m.id) AS platform_tier, \
      (SELECT CAST(COALESCE(SUM(p.delta), 0) AS BIGINT) FROM points_ledger p WHERE p.member_id = m.id) AS points, \
      (SELECT CAST(COALESCE(SUM(b.delta_fen), 0) AS BIGINT) FROM balance_ledger b WHERE b.member_id = m.id) AS balance_fen \
      FROM members m";
@@ -288,6 +307,21 @@ pub async fn find_by_id(
         .await?;
     row.map(|row| member_from_row(&row, keys, rules))
         .transpose()
+}
+
+/// The members with these ids that exist (for the change feed).
+pub async fn find_many(
+    store: &Store,
+    keys: &Keys,
+    rules: &PointsRules,
+    ids: &[Uuid],
+) -> AppResult<Vec<Member>> {
+    let wanted: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+    super::rows_by_keys(store, MEMBER_SELECT, "m.id", "", &wanted)
+        .await?
+        .iter()
+        .map(|row| member_from_row(row, keys, rules))
+        .collect()
 }
 
 /// The member with this (normalised) phone number, if any.
@@ -381,6 +415,29 @@ pub async fn register_with_gifts(
             "member insert conflicted but neither the id nor the phone is registered"
         ))),
     }
+}
+
+/// A member's growth, points balance and the tier code the middle platform set (if any) in one
+/// read (for pricing: see [`effective_tier`]), or None when unknown.
+pub async fn pricing_member(
+    store: &Store,
+    member_id: Uuid,
+) -> AppResult<Option<(i64, i64, Option<String>)>> {
+    let row = sqlx::query(&format!(
+        "SELECT m.growth, (SELECT CAST(COALESCE(SUM(l.delta), 0) AS BIGINT) FROM points_ledger l \
+         WHERE l.member_id = m.id) AS points, {PLATFORM_TIER} FROM members m WHERE m.id = $1"
+    ))
+    .bind(member_id.to_string())
+    .fetch_optional(store.reader())
+    .await?;
+    row.map(|row| {
+        Ok((
+            col(&row, "growth")?,
+            col(&row, "points")?,
+            col(&row, "platform_tier")?,
+        ))
+    })
+    .transpose()
 }
 
 /// A member's growth and points balance in one read (for pricing), or None when unknown.
@@ -742,15 +799,21 @@ pub async fn earn_in_tx(
     actor: &str,
     now_ms: i64,
 ) -> AppResult<i64> {
-    let row = sqlx::query("SELECT growth FROM members WHERE id = $1")
-        .bind(member_id.to_string())
-        .fetch_optional(&mut **tx)
-        .await?;
+    let row = sqlx::query(&format!(
+        "SELECT m.growth, {PLATFORM_TIER} FROM members m WHERE m.id = $1"
+    ))
+    .bind(member_id.to_string())
+    .fetch_optional(&mut **tx)
+    .await?;
     let Some(row) = row else {
         return Err(unknown_member(member_id));
     };
     let growth: i64 = col(&row, "growth")?;
-    let points = rules.points_earned(paid, rules.tier_for_growth(growth));
+    let platform_tier: Option<String> = col(&row, "platform_tier")?;
+    let points = rules.points_earned(
+        paid,
+        effective_tier(rules, growth, platform_tier.as_deref()),
+    );
     let applied = insert_points(
         tx,
         member_id,

@@ -23,17 +23,22 @@ pub mod audit;
 pub mod backup;
 pub mod bargains;
 pub mod bus;
+pub mod cash_control;
 pub mod catalog;
+pub mod changes;
 pub mod chat;
+pub mod cluster;
 pub mod coupons;
 pub mod delivery;
 pub mod demo;
 pub mod devices;
 pub mod distribution;
 pub mod edge;
+pub mod esl;
 pub mod events;
 pub mod export;
 pub mod faq;
+pub mod finance;
 pub mod group_buys;
 pub mod growth;
 pub mod lane_payments;
@@ -47,6 +52,7 @@ pub mod orders;
 pub mod paging;
 pub mod payment_review;
 pub mod payments;
+pub mod platform_sync;
 pub mod points_mall;
 pub mod privacy;
 pub mod product_images;
@@ -59,13 +65,17 @@ pub mod reviews;
 pub mod s3;
 pub mod sales;
 pub mod sales_report;
+pub mod scales;
 pub mod search_words;
 pub mod segments;
 pub mod shares;
+pub mod shrink;
 pub mod staff;
 pub mod stock;
+pub mod store_ops;
 pub mod stored_value;
 pub mod web;
+pub mod webhooks;
 pub mod wechat_oauth;
 
 /// A transaction on either backend.
@@ -323,7 +333,71 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "export to a big-data platform",
         include_str!("../../../migrations/0053_export.sql"),
     ),
+    (
+        54,
+        "label-scale items",
+        include_str!("../../../migrations/0054_scale_items.sql"),
+    ),
+    (
+        55,
+        "lane cash control",
+        include_str!("../../../migrations/0055_lane_cash_control.sql"),
+    ),
+    (
+        56,
+        "electronic shelf labels",
+        include_str!("../../../migrations/0056_esl.sql"),
+    ),
+    (
+        57,
+        "handheld store operations",
+        include_str!("../../../migrations/0057_store_ops.sql"),
+    ),
+    (
+        58,
+        "shrink and re-packing",
+        include_str!("../../../migrations/0058_shrink_repack.sql"),
+    ),
+    (
+        59,
+        "scale labels in scan-and-go",
+        include_str!("../../../migrations/0059_scan_labels.sql"),
+    ),
+    (
+        61,
+        "electronic shelf label batches",
+        include_str!("../../../migrations/0061_esl_batches.sql"),
+    ),
+    (
+        63,
+        "webhooks",
+        include_str!("../../../migrations/0063_webhooks.sql"),
+    ),
+    (
+        64,
+        "several instances: job leases, shared rate windows, import jobs",
+        include_str!("../../../migrations/0064_instances.sql"),
+    ),
+    (
+        66,
+        "middle-platform inbound sync",
+        include_str!("../../../migrations/0066_platform_sync.sql"),
+    ),
+    (
+        68,
+        "event indexes",
+        include_str!("../../../migrations/0068_event_indexes.sql"),
+    ),
 ];
+
+/// The migrations whose SQL differs by backend (triggers): version, name, SQLite's, PostgreSQL's.
+/// Each database only ever runs its own variant, so its checksum never changes.
+const DIALECT_MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
+    62,
+    "change feeds",
+    include_str!("../../../migrations/0062_change_feeds.sqlite.sql"),
+    include_str!("../../../migrations/0062_change_feeds.postgres.sql"),
+)];
 
 /// The central database.
 #[derive(Clone, Debug)]
@@ -466,7 +540,16 @@ impl Store {
     }
 
     async fn migrate(&self) -> anyhow::Result<()> {
-        let migrations: Vec<Migration> = MIGRATIONS
+        let dialect = self.dialect;
+        let mut all: Vec<(i64, &str, &str)> = MIGRATIONS.to_vec();
+        all.extend(DIALECT_MIGRATIONS.iter().map(
+            |(version, name, sqlite, postgres)| match dialect {
+                Dialect::Sqlite => (*version, *name, *sqlite),
+                Dialect::Postgres => (*version, *name, *postgres),
+            },
+        ));
+        all.sort_by_key(|(version, _, _)| *version);
+        let migrations: Vec<Migration> = all
             .iter()
             .map(|(version, name, sql)| {
                 Migration::new(
@@ -551,19 +634,24 @@ impl Store {
     /// commits the file system's journal (the file's new size and blocks). A reader that keeps
     /// an old snapshot longer than 100 ms (a backup's `VACUUM INTO`) makes it give up, so the
     /// writer is never held longer: it is tried again later. Nothing to do on PostgreSQL.
-    pub async fn restart_wal(&self) -> AppResult<()> {
-        if self.dialect == Dialect::Sqlite {
-            let mut conn = self.write.acquire().await?;
-            conn.execute("PRAGMA busy_timeout = 100").await?;
-            let restarted = conn.execute("PRAGMA wal_checkpoint(RESTART)").await;
-            if let Err(err) = conn.execute("PRAGMA busy_timeout = 10000").await {
-                // Never back in the pool with the short wait.
-                conn.close_on_drop();
-                return Err(err.into());
-            }
-            restarted?;
+    ///
+    /// Says whether the WAL was started again (`false`: a reader or a checkpoint kept it busy).
+    pub async fn restart_wal(&self) -> AppResult<bool> {
+        if self.dialect != Dialect::Sqlite {
+            return Ok(true);
         }
-        Ok(())
+        let mut conn = self.write.acquire().await?;
+        conn.execute("PRAGMA busy_timeout = 100").await?;
+        let restarted = sqlx::query("PRAGMA wal_checkpoint(RESTART)")
+            .fetch_one(&mut *conn)
+            .await;
+        if let Err(err) = conn.execute("PRAGMA busy_timeout = 10000").await {
+            // Never back in the pool with the short wait.
+            conn.close_on_drop();
+            return Err(err.into());
+        }
+        // The first column is 1 when the checkpoint could not finish (SQLITE_BUSY).
+        Ok(restarted?.try_get::<i64, _>(0)? == 0)
     }
 
     /// Checks the database answers (for `/healthz`).
@@ -713,12 +801,28 @@ pub(crate) fn placeholders(from: usize, n: usize) -> String {
         .join(", ")
 }
 
+/// The placeholders of `n` parameters of a bulk statement, the first numbered `from`: anonymous
+/// `?` on SQLite (bound in order: SQLite finds a `$N` name by walking the statement's list of
+/// names, quadratic in a statement of thousands), `$from, $from+1, …` on PostgreSQL.
+pub(crate) fn bulk_marks(sqlite: bool, from: usize, n: usize) -> Vec<String> {
+    (from..from + n)
+        .map(|i| {
+            if sqlite {
+                "?".to_owned()
+            } else {
+                format!("${i}")
+            }
+        })
+        .collect()
+}
+
 /// Takes the next value of a named counter (under its row lock until the transaction ends).
 pub(crate) async fn next_counter(tx: &mut Tx, name: &str) -> AppResult<i64> {
     let row = sqlx::query("UPDATE counters SET value = value + 1 WHERE name = $1 RETURNING value")
         .bind(name)
         .fetch_one(&mut **tx)
         .await?;
+    cluster::notify_cached_in_tx(tx, name).await?;
     col(&row, "value")
 }
 
@@ -781,6 +885,54 @@ pub(crate) fn text_in<S: AsRef<str>>(
     }
 }
 
+/// Values per look-up of many records by key outside a transaction ([`text_in_store`]).
+pub(crate) const READ_CHUNK: usize = 500;
+
+/// [`text_in`] for a read outside a transaction, by the store's dialect. `values` must not be
+/// empty; chunk by [`READ_CHUNK`].
+pub(crate) fn text_in_store<S: AsRef<str>>(
+    store: &Store,
+    column: &str,
+    from: usize,
+    values: &[S],
+) -> (String, Vec<String>) {
+    match store.dialect() {
+        Dialect::Sqlite => {
+            let n = values.len().next_power_of_two();
+            let binds = (0..n)
+                .map(|i| values[i.min(values.len() - 1)].as_ref().to_owned())
+                .collect();
+            (format!("{column} IN ({})", vec!["?"; n].join(", ")), binds)
+        }
+        Dialect::Postgres => (
+            format!("{column} = ANY(${from}::text[])"),
+            vec![pg_text_array(values)],
+        ),
+    }
+}
+
+/// The rows of `select` (a `SELECT … FROM …` without `WHERE`, followed by `rest`, e.g. an
+/// `ORDER BY`) whose `column` is one of `keys`, read in chunks of [`READ_CHUNK`] on the reader.
+pub(crate) async fn rows_by_keys(
+    store: &Store,
+    select: &str,
+    column: &str,
+    rest: &str,
+    keys: &[String],
+) -> AppResult<Vec<AnyRow>> {
+    let mut out = Vec::new();
+    for chunk in keys.chunks(READ_CHUNK) {
+        let (cond, binds) = text_in_store(store, column, 1, chunk);
+        let sql = format!("{select} WHERE {cond} {rest}");
+        let mut query = sqlx::query(&sql);
+        for bind in &binds {
+            query = query.bind(bind.as_str());
+        }
+        out.extend(query.fetch_all(store.reader()).await?);
+    }
+    Ok(out)
+}
+
 /// A PostgreSQL array literal of text values: `{"a","b"}`, each element quoted, `"` and `\`
 /// escaped.
 pub(crate) fn pg_text_array<S: AsRef<str>>(values: &[S]) -> String {
@@ -832,13 +984,8 @@ pub(crate) async fn upsert_rows<T>(
     let sqlite = tx.backend_name() == "SQLite";
     let max_params = if sqlite { 30_000 } else { 10_000 };
     let largest = prev_power_of_two((max_params / columns.len()).max(1));
-    let row_sql = |first: usize| {
-        if sqlite {
-            format!("({})", vec!["?"; columns.len()].join(", "))
-        } else {
-            format!("({})", placeholders(first, columns.len()))
-        }
-    };
+    let row_sql =
+        |first: usize| format!("({})", bulk_marks(sqlite, first, columns.len()).join(", "));
     let mut rest = rows;
     while !rest.is_empty() {
         let size = prev_power_of_two(rest.len()).min(largest);

@@ -22,14 +22,28 @@ pub struct NewOrderLine {
     pub sku_id: Uuid,
     /// Name at the time of the order.
     pub name: String,
-    /// Units.
+    /// Units, or grams for a weighed item.
     pub qty: i64,
-    /// Unit price (fen).
+    /// Unit price (fen; per kg for a weighed item).
     pub unit_price_fen: i64,
     /// Discount allocated to the line (fen).
     pub discount_fen: i64,
     /// Amount payable for the line (fen).
     pub amount_fen: i64,
+    /// A weighed item: `qty` is grams, and the line is one unit toward the unpaid caps.
+    pub weighed: bool,
+}
+
+impl NewOrderLine {
+    /// Units the line counts for toward the unpaid caps: its quantity, or 1 for a weighed item
+    /// (whose quantity is grams).
+    pub fn units(&self) -> i64 {
+        if self.weighed {
+            1
+        } else {
+            self.qty
+        }
+    }
 }
 
 /// An order being placed.
@@ -368,7 +382,7 @@ pub async fn insert_placed(
                 .bind(o.points_redeemed)
                 .bind(o.pricing.as_deref())
                 .bind(o.client_key.as_deref())
-                .bind(o.lines.iter().map(|l| l.qty).sum::<i64>())
+                .bind(o.lines.iter().map(NewOrderLine::units).sum::<i64>())
         },
     )
     .await?;
@@ -802,39 +816,85 @@ pub async fn list(
     rows.iter().map(|r| placed_from_row(r, false)).collect()
 }
 
+/// The columns of an order's head that [`view_from_rows`] reads.
+const VIEW_COLUMNS: &str = "SELECT id, order_no, channel, fulfilment, status, location_id, member_id, \
+     subtotal_fen, discount_fen, total_fen, points_earned, pickup_code, created_at, expires_at FROM orders";
+const VIEW_LINES: &str =
+    "SELECT order_id, line_no, sku_id, name, qty, unit_price_fen, discount_fen, \
+     amount_fen, returned_qty FROM order_lines";
+const VIEW_EVENTS: &str =
+    "SELECT order_id, from_status, to_status, actor, reason, at FROM order_events";
+
 /// One whole order with lines and history.
 pub async fn get(store: &Store, id: Uuid) -> AppResult<OrderView> {
     let pool = store.writer();
-    let row = sqlx::query(
-        "SELECT id, order_no, channel, fulfilment, status, location_id, member_id, subtotal_fen, discount_fen, \
-         total_fen, points_earned, pickup_code, created_at, expires_at FROM orders WHERE id = $1",
-    )
-    .bind(id.to_string())
-    .fetch_optional(pool)
-    .await?
-    .ok_or_else(|| AppError::not_found(format!("order {id} not found")))?;
-    let lines = sqlx::query(
-        "SELECT line_no, sku_id, name, qty, unit_price_fen, discount_fen, amount_fen, returned_qty \
-         FROM order_lines WHERE order_id = $1 ORDER BY line_no",
-    )
+    let row = sqlx::query(&format!("{VIEW_COLUMNS} WHERE id = $1"))
+        .bind(id.to_string())
+        .fetch_optional(pool)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("order {id} not found")))?;
+    let lines = sqlx::query(&format!(
+        "{VIEW_LINES} WHERE order_id = $1 ORDER BY line_no"
+    ))
     .bind(id.to_string())
     .fetch_all(pool)
     .await?;
-    let events = sqlx::query(
-        "SELECT from_status, to_status, actor, reason, at FROM order_events WHERE order_id = $1 ORDER BY at, id",
-    )
+    let events = sqlx::query(&format!(
+        "{VIEW_EVENTS} WHERE order_id = $1 ORDER BY at, id"
+    ))
     .bind(id.to_string())
     .fetch_all(pool)
     .await?;
-    let status: OrderStatus = parse_col(&row, "status")?;
+    view_from_rows(id, &row, &lines, &events)
+}
+
+/// The whole orders with these ids that exist, with lines and history (for the change feed):
+/// three reads whatever the number.
+pub async fn get_many(store: &Store, ids: &[Uuid]) -> AppResult<HashMap<Uuid, OrderView>> {
+    let keys: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+    let heads = super::rows_by_keys(store, VIEW_COLUMNS, "id", "", &keys).await?;
+    let mut lines: HashMap<String, Vec<sqlx::any::AnyRow>> = HashMap::new();
+    for row in super::rows_by_keys(store, VIEW_LINES, "order_id", "ORDER BY line_no", &keys).await?
+    {
+        lines.entry(col(&row, "order_id")?).or_default().push(row);
+    }
+    let mut events: HashMap<String, Vec<sqlx::any::AnyRow>> = HashMap::new();
+    for row in super::rows_by_keys(store, VIEW_EVENTS, "order_id", "ORDER BY at, id", &keys).await?
+    {
+        events.entry(col(&row, "order_id")?).or_default().push(row);
+    }
+    let mut out = HashMap::with_capacity(heads.len());
+    for row in &heads {
+        let key: String = col(row, "id")?;
+        let id = uuid_col(row, "id")?;
+        let view = view_from_rows(
+            id,
+            row,
+            lines.get(&key).map(Vec::as_slice).unwrap_or_default(),
+            events.get(&key).map(Vec::as_slice).unwrap_or_default(),
+        )?;
+        out.insert(id, view);
+    }
+    Ok(out)
+}
+
+/// An order's view from its head row, its line rows (by line number) and its event rows (by
+/// time).
+fn view_from_rows(
+    id: Uuid,
+    row: &sqlx::any::AnyRow,
+    lines: &[sqlx::any::AnyRow],
+    events: &[sqlx::any::AnyRow],
+) -> AppResult<OrderView> {
+    let status: OrderStatus = parse_col(row, "status")?;
     Ok(OrderView {
         id,
-        order_no: col(&row, "order_no")?,
-        channel: parse_col(&row, "channel")?,
-        fulfilment: parse_col(&row, "fulfilment")?,
+        order_no: col(row, "order_no")?,
+        channel: parse_col(row, "channel")?,
+        fulfilment: parse_col(row, "fulfilment")?,
         status,
-        location_id: col(&row, "location_id")?,
-        member_id: col::<Option<String>>(&row, "member_id")?
+        location_id: col(row, "location_id")?,
+        member_id: col::<Option<String>>(row, "member_id")?
             .map(|m| m.parse())
             .transpose()
             .map_err(|e: uuid::Error| AppError::Internal(e.into()))?,
@@ -853,14 +913,14 @@ pub async fn get(store: &Store, id: Uuid) -> AppResult<OrderView> {
                 })
             })
             .collect::<AppResult<_>>()?,
-        subtotal: Money::from_fen(col(&row, "subtotal_fen")?),
-        discount: Money::from_fen(col(&row, "discount_fen")?),
-        total: Money::from_fen(col(&row, "total_fen")?),
-        points_earned: col(&row, "points_earned")?,
-        pickup_code: col(&row, "pickup_code")?,
-        created_at: from_ms(col(&row, "created_at")?),
+        subtotal: Money::from_fen(col(row, "subtotal_fen")?),
+        discount: Money::from_fen(col(row, "discount_fen")?),
+        total: Money::from_fen(col(row, "total_fen")?),
+        points_earned: col(row, "points_earned")?,
+        pickup_code: col(row, "pickup_code")?,
+        created_at: from_ms(col(row, "created_at")?),
         expires_at: if status == OrderStatus::PendingPayment {
-            col::<Option<i64>>(&row, "expires_at")?.map(from_ms)
+            col::<Option<i64>>(row, "expires_at")?.map(from_ms)
         } else {
             None
         },

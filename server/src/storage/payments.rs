@@ -125,6 +125,22 @@ pub async fn find(store: &Store, id: Uuid) -> AppResult<Option<PaymentView>> {
         .transpose()
 }
 
+/// The payments with these ids that exist (for the change feed).
+pub async fn find_many(store: &Store, ids: &[Uuid]) -> AppResult<Vec<PaymentView>> {
+    let keys: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+    super::rows_by_keys(
+        store,
+        &format!("SELECT {COLUMNS} FROM payments"),
+        "id",
+        "",
+        &keys,
+    )
+    .await?
+    .iter()
+    .map(view)
+    .collect()
+}
+
 /// The payments of an order, oldest first.
 pub async fn of_order(store: &Store, order_id: Uuid) -> AppResult<Vec<PaymentView>> {
     sqlx::query(&format!(

@@ -479,37 +479,48 @@ pub async fn reseal_member(
     Ok(done.rows_affected() > 0)
 }
 
-/// The tables keeping sealed delivery addresses in `address_enc`.
+/// The sealed columns [`crate::app::privacy::reseal`] keeps sealed with the current data key,
+/// apart from the members' own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AddressTable {
-    /// `orders`: each delivery order's address.
+pub enum SealedColumn {
+    /// `orders.address_enc`: each delivery order's address.
     Orders,
-    /// `member_addresses`: members' saved addresses.
+    /// `member_addresses.address_enc`: members' saved addresses.
     Saved,
+    /// `webhook_endpoints.secret`: endpoints' signing secrets (plain before they were sealed).
+    WebhookSecrets,
 }
 
-impl AddressTable {
-    fn name(self) -> &'static str {
+impl SealedColumn {
+    fn table(self) -> &'static str {
         match self {
             Self::Orders => "orders",
             Self::Saved => "member_addresses",
+            Self::WebhookSecrets => "webhook_endpoints",
+        }
+    }
+
+    fn column(self) -> &'static str {
+        match self {
+            Self::Orders | Self::Saved => "address_enc",
+            Self::WebhookSecrets => "secret",
         }
     }
 }
 
-/// Rows of `table` whose delivery address is not sealed with the current data key:
-/// `(id, address_enc)`, by id after `after`, at most `limit`.
-pub async fn addresses_to_reseal(
+/// Rows of `sealed`'s table whose value is not sealed with the current data key:
+/// `(id, value)`, by id after `after`, at most `limit`.
+pub async fn sealed_to_reseal(
     store: &Store,
-    table: AddressTable,
+    sealed: SealedColumn,
     current: &str,
     after: &str,
     limit: i64,
 ) -> AppResult<Vec<(Uuid, String)>> {
+    let (table, column) = (sealed.table(), sealed.column());
     let rows = sqlx::query(&format!(
-        "SELECT id, address_enc FROM {} WHERE id > $1 AND address_enc IS NOT NULL \
-         AND address_enc NOT LIKE $2 ORDER BY id LIMIT $3",
-        table.name()
+        "SELECT id, {column} AS value FROM {table} WHERE id > $1 AND {column} IS NOT NULL \
+         AND {column} NOT LIKE $2 ORDER BY id LIMIT $3"
     ))
     .bind(after)
     .bind(format!("{current}%"))
@@ -517,21 +528,21 @@ pub async fn addresses_to_reseal(
     .fetch_all(store.reader())
     .await?;
     rows.iter()
-        .map(|r| Ok((super::uuid_col(r, "id")?, col(r, "address_enc")?)))
+        .map(|r| Ok((super::uuid_col(r, "id")?, col(r, "value")?)))
         .collect()
 }
 
-/// Writes a row's address sealed again, only if it is still what was read.
-pub async fn reseal_address(
+/// Writes a row's value sealed again, only if it is still what was read.
+pub async fn reseal_value(
     store: &Store,
-    table: AddressTable,
+    sealed: SealedColumn,
     id: Uuid,
     old: &str,
     new: &str,
 ) -> AppResult<bool> {
+    let (table, column) = (sealed.table(), sealed.column());
     let done = sqlx::query(&format!(
-        "UPDATE {} SET address_enc = $2 WHERE id = $1 AND address_enc = $3",
-        table.name()
+        "UPDATE {table} SET {column} = $2 WHERE id = $1 AND {column} = $3"
     ))
     .bind(id.to_string())
     .bind(new)

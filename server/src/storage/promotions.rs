@@ -118,7 +118,7 @@ pub async fn create(
 /// Ends a promotion now. Ending one that has ended already changes nothing.
 pub async fn end(tx: &mut Tx, id: Uuid, actor: &str) -> AppResult<()> {
     let now = now_ms();
-    let row = sqlx::query("SELECT ended_at, ends_at FROM promotions WHERE id = $1")
+    let row = sqlx::query("SELECT ended_at, ends_at, body FROM promotions WHERE id = $1")
         .bind(id.to_string())
         .fetch_optional(&mut **tx)
         .await?
@@ -128,6 +128,8 @@ pub async fn end(tx: &mut Tx, id: Uuid, actor: &str) -> AppResult<()> {
     if ended_at.is_some() || ends_at <= now {
         return Ok(());
     }
+    // The shelf labels first: queued in this transaction, before any lane can see the end.
+    super::esl::queue_promotion(tx, &promotion_from_row(&row)?, now, "promotion").await?;
     sqlx::query("UPDATE promotions SET ended_at = $1, updated_at = $1 WHERE id = $2")
         .bind(now)
         .bind(id.to_string())

@@ -261,6 +261,16 @@ pub async fn get(store: &Store, id: Uuid) -> AppResult<Option<Refund>> {
         .transpose()
 }
 
+/// The refunds with these ids that exist (for the change feed).
+pub async fn get_many(store: &Store, ids: &[Uuid]) -> AppResult<Vec<Refund>> {
+    let keys: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+    super::rows_by_keys(store, SELECT, "id", "", &keys)
+        .await?
+        .iter()
+        .map(refund)
+        .collect()
+}
+
 /// One refund that exists, in the caller's transaction.
 async fn get_in_tx(tx: &mut Tx, id: Uuid) -> AppResult<Refund> {
     let row = sqlx::query(&format!("{SELECT} WHERE id = $1"))

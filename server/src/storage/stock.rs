@@ -316,6 +316,32 @@ pub async fn get_level(
     row.as_ref().map(level_from_row).transpose()
 }
 
+/// The stock levels of these (location, SKU) pairs that exist (for the change feed): read by
+/// SKU (indexed), the other locations' rows left out.
+pub async fn levels_of(store: &Store, pairs: &[(String, Uuid)]) -> AppResult<Vec<StockLevel>> {
+    let wanted: std::collections::HashSet<(&str, Uuid)> =
+        pairs.iter().map(|(l, s)| (l.as_str(), *s)).collect();
+    let mut skus: Vec<String> = pairs.iter().map(|(_, s)| s.to_string()).collect();
+    skus.sort_unstable();
+    skus.dedup();
+    let mut out = Vec::with_capacity(pairs.len());
+    for row in super::rows_by_keys(
+        store,
+        &format!("SELECT {LEVEL_COLUMNS}"),
+        "st.sku_id",
+        "",
+        &skus,
+    )
+    .await?
+    {
+        let level = level_from_row(&row)?;
+        if wanted.contains(&(level.location_id.as_str(), level.sku_id)) {
+            out.push(level);
+        }
+    }
+    Ok(out)
+}
+
 /// One row of the movement ledger.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct MovementRecord {
@@ -523,7 +549,7 @@ pub async fn ledger_mismatches(
 
 /// Makes sure a stock row exists for each SKU (an empty one where none did: that equals its empty
 /// ledger), then locks and reads them in SKU order: sku → (on_hand, reserved).
-async fn lock_rows(
+pub(crate) async fn lock_rows(
     tx: &mut Tx,
     store: &Store,
     location_id: &str,

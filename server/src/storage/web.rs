@@ -659,13 +659,19 @@ pub struct DeviceSeen {
     pub last_seen_at: Option<i64>,
     /// Revoked (ms).
     pub revoked_at: Option<i64>,
+    /// What the device last reported on the store bus (`online`/`offline`), if it ever did.
+    pub presence: Option<String>,
+    /// The health of the devices it drives (printers, gates, label scales), as last reported.
+    pub health: Vec<retail_domain::wire::bus::ComponentHealth>,
 }
 
-/// Devices with their last-seen times.
+/// Devices with their last-seen times and their last reported presence and health.
 pub async fn devices_seen(store: &Store, location: Option<&str>) -> AppResult<Vec<DeviceSeen>> {
     let rows = sqlx::query(
-        "SELECT id, location_id, kind, name, last_seen_at, revoked_at FROM devices \
-         WHERE ($1 IS NULL OR location_id = $1) ORDER BY location_id, name, id",
+        "SELECT d.id, d.location_id, d.kind, d.name, d.last_seen_at, d.revoked_at, \
+         p.status AS presence, p.health FROM devices d \
+         LEFT JOIN device_presence p ON p.device_id = d.id \
+         WHERE ($1 IS NULL OR d.location_id = $1) ORDER BY d.location_id, d.name, d.id",
     )
     .bind(location)
     .fetch_all(store.reader())
@@ -679,6 +685,11 @@ pub async fn devices_seen(store: &Store, location: Option<&str>) -> AppResult<Ve
                 name: col(r, "name")?,
                 last_seen_at: col(r, "last_seen_at")?,
                 revoked_at: col(r, "revoked_at")?,
+                presence: col(r, "presence")?,
+                // Stored from a checked bus message; an unreadable one shows as no entries.
+                health: col::<Option<String>>(r, "health")?
+                    .and_then(|h| serde_json::from_str(&h).ok())
+                    .unwrap_or_default(),
             })
         })
         .collect()

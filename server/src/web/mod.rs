@@ -51,6 +51,7 @@ pub mod chat_socket;
 pub mod console;
 mod coupon_text;
 mod media;
+pub mod pda;
 pub(crate) mod review_text;
 pub mod shop;
 
@@ -63,6 +64,7 @@ pub fn router() -> Router<AppState> {
         .route("/lang/{code}", get(switch_lang))
         .merge(shop::router())
         .merge(console::router())
+        .merge(pda::router())
         .layer(axum::middleware::from_fn(browser_cookie))
         .merge(media::router())
 }
@@ -844,6 +846,8 @@ pub fn console_page(ctx: &Ctx, staff: &StaffActor, title: &str, body: Markup) ->
                         a href="/console" { (t("概览", "Dashboard")) }
                         a href="/console/orders" { (t("订单", "Orders")) }
                         a href="/console/stock" { (t("库存", "Stock")) }
+                        a href="/console/store-ops" { (t("门店作业", "Store operations")) }
+                        a href="/console/shrink" { (t("报损报表", "Shrink report")) }
                         @if staff.role != crate::actor::Role::Cashier {
                             a href="/console/delivery" { (t("配送发货", "Delivery")) }
                             a href="/console/members" { (t("会员", "Members")) }
@@ -851,10 +855,12 @@ pub fn console_page(ctx: &Ctx, staff: &StaffActor, title: &str, body: Markup) ->
                             @if !head_office { a href="/console/staff" { (t("收银员", "Cashiers")) } }
                             @if !head_office { a href="/console/coupons" { (t("优惠券", "Coupons")) } }
                             @if !head_office { a href="/console/payments/approvals" { (t("退款审批", "Refund approvals")) } }
+                            a href="/console/esl" { (t("电子价签", "Shelf labels")) }
                             a href="/console/after-sales" { (t("售后", "After-sales")) }
                             a href="/console/chat" { (t("在线客服", "Customer service")) }
                             a href="/console/analytics/sales" { (t("销售分析", "Sales analytics")) }
                             a href="/console/analytics/stores" { (t("门店对比", "Store comparison")) }
+                            a href="/console/cash" { (t("收银现金", "Lane cash")) }
                         }
                         @if head_office {
                             a href="/console/catalog" { (t("商品", "Catalog")) }
@@ -874,6 +880,7 @@ pub fn console_page(ctx: &Ctx, staff: &StaffActor, title: &str, body: Markup) ->
                             a href="/console/analytics/campaigns" { (t("秒杀拼团砍价", "Campaign reports")) }
                             a href="/console/analytics/export" { (t("数据导出", "Data export")) }
                             a href="/console/recommendations" { (t("推荐效果", "Recommendations")) }
+                            a href="/console/webhooks" { (t("Webhook", "Webhooks")) }
                             a href="/console/member-perks" { (t("会员权益", "Member perks")) }
                             a href="/console/group-buys" { (t("拼团", "Group-buys")) }
                             a href="/console/points-mall" { (t("积分商城", "Points mall")) }

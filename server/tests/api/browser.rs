@@ -16,7 +16,6 @@
 //! `CI=true` they must run (`.ci/run` installs Debian's `chromium` and `chromium-driver`).
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -25,8 +24,7 @@ use serde_json::json;
 
 use crate::support::{Backend, TestApp};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+use retail_testkit::chromedriver::{Chromedriver, CHROMIUM};
 
 /// One browser test at a time: each starts one or two Chromium instances, and the two cores
 /// are shared with the rest of the suite.
@@ -34,26 +32,12 @@ static BROWSER_SLOT: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(
 
 /// A chromedriver process, killed on drop; holds the browser slot while it lives.
 pub(crate) struct Driver {
-    child: Child,
-    url: String,
+    chromedriver: Chromedriver,
     _slot: tokio::sync::SemaphorePermit<'static>,
 }
 
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 pub(crate) fn browser_available() -> bool {
-    let ok = Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists();
-    if !ok {
-        retail_testkit::skip_unless_ci(&format!(
-            "browser test: {CHROMIUM} or {CHROMEDRIVER} is missing (apt-get install chromium chromium-driver; .ci/run installs them)"
-        ));
-    }
-    ok
+    retail_testkit::chromedriver::browser_available()
 }
 
 pub(crate) async fn start_driver() -> Driver {
@@ -61,25 +45,8 @@ pub(crate) async fn start_driver() -> Driver {
         .acquire()
         .await
         .expect("the browser slot is never closed");
-    let port = retail_testkit::free_port().unwrap();
-    let child = Command::new(CHROMEDRIVER)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start chromedriver");
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     Driver {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
+        chromedriver: Chromedriver::start().await,
         _slot: slot,
     }
 }
@@ -116,7 +83,7 @@ pub(crate) async fn browser_as(driver: &Driver, phone: bool, agent: Option<&str>
     let connector = hyper_util::client::legacy::connect::HttpConnector::new();
     ClientBuilder::new(connector)
         .capabilities(caps)
-        .connect(&driver.url)
+        .connect(&driver.chromedriver.url)
         .await
         .expect("WebDriver session")
 }
@@ -1870,7 +1837,7 @@ impl fantoccini::wd::WebDriverCompatibleCommand for DevTools {
 }
 
 /// Runs a DevTools command in the browser's current page.
-async fn devtools(client: &Client, cmd: &'static str, params: serde_json::Value) {
+pub(crate) async fn devtools(client: &Client, cmd: &'static str, params: serde_json::Value) {
     client
         .issue_cmd(DevTools { cmd, params })
         .await

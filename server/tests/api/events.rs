@@ -216,6 +216,90 @@ crate::both_backends!(
     a_batch_is_stored_once_and_counted
 );
 
+/// The event writer stores the batches of many browsers in one transaction: each event is
+/// still stored once, the first of an id wins (in batch order), each batch is answered for its
+/// own events, and the daily counts hold exactly what was stored.
+async fn batches_stored_together_are_answered_each_for_its_own(app: TestApp) {
+    use retail_server::app::events::check_client_event;
+    use retail_server::storage::events::{insert_batches, Inserted};
+
+    // Two batches in one group, straight to the storage: the second repeats one of the
+    // first's ids and one of its own.
+    let now = now_ms();
+    let new = |value: &Value| check_client_event(value, now).unwrap();
+    let (a1, a2) = (
+        event("page_view", json!({"dwell_ms": 1})),
+        event("page_view", json!({"dwell_ms": 2})),
+    );
+    let b1 = event("page_view", json!({"dwell_ms": 3}));
+    let first = vec![new(&a1), new(&a2)];
+    let second = vec![new(&b1), new(&a2), new(&b1)];
+    let before = count_of(&todays_counts(&app).await, "page_view");
+    let done = insert_batches(&app.state.store, &[&first, &second])
+        .await
+        .unwrap();
+    assert_eq!(
+        done,
+        vec![
+            Inserted {
+                stored: 2,
+                duplicates: 0
+            },
+            Inserted {
+                stored: 1,
+                duplicates: 2
+            }
+        ]
+    );
+    let stored = events_named(&app, "page_view").await;
+    assert_eq!(stored.len(), 3);
+    assert_eq!(
+        count_of(&todays_counts(&app).await, "page_view"),
+        before + 3
+    );
+
+    // Sixteen browsers at once, each with five events of its own and the same five shared
+    // ones: every event once, the shared ones answered as stored to exactly one browser.
+    let shared: Vec<Value> = (0..5)
+        .map(|i| event("search", json!({"term": format!("共享{i}")})))
+        .collect();
+    let searches_before = count_of(&todays_counts(&app).await, "search");
+    let bodies: Vec<String> = (0..16)
+        .map(|browser| {
+            let mut events: Vec<Value> = (0..5)
+                .map(|i| event("search", json!({"term": format!("浏览器{browser}-{i}")})))
+                .collect();
+            events.extend(shared.iter().cloned());
+            json!({ "events": events }).to_string()
+        })
+        .collect();
+    let answers =
+        futures_util::future::join_all(bodies.iter().map(|body| beacon(&app, body))).await;
+    let (mut accepted, mut duplicates) = (0, 0);
+    for (status, body) in answers {
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["errors"], json!([]));
+        let (a, d) = (
+            body["accepted"].as_i64().unwrap(),
+            body["duplicates"].as_i64().unwrap(),
+        );
+        assert_eq!(a + d, 10, "{body}");
+        assert!(a >= 5, "a browser's own events are its own: {body}");
+        accepted += a;
+        duplicates += d;
+    }
+    assert_eq!((accepted, duplicates), (16 * 5 + 5, 15 * 5));
+    assert_eq!(
+        count_of(&todays_counts(&app).await, "search"),
+        searches_before + 85
+    );
+    assert_eq!(events_named(&app, "search").await.len(), 85);
+}
+crate::both_backends!(
+    batches_stored_together_are_answered_each_for_its_own,
+    batches_stored_together_are_answered_each_for_its_own
+);
+
 async fn bad_events_are_refused_one_by_one(app: TestApp) {
     let good = event("page_view", json!({"dwell_ms": 10}));
     let mut bad_id = event("page_view", json!({"dwell_ms": 10}));
@@ -529,11 +613,11 @@ async fn the_sweep_deletes_raw_events_past_retention_and_counts_match(app: TestA
     assert_eq!(raw, rolled);
     let before = todays_counts(&app).await;
 
-    // One arrived 91 days ago, one 89: only the first is past the 90 days kept.
+    // One happened 91 days ago, one 89: only the first is past the 90 days kept.
     let day = 86_400_000_i64;
     for (id, age) in [(&ids[0], 91 * day), (&ids[1], 89 * day)] {
         let mut tx = app.state.store.begin().await.unwrap();
-        sqlx::query("UPDATE events SET received_at = $1 WHERE event_id = $2")
+        sqlx::query("UPDATE events SET occurred_at = $1 WHERE event_id = $2")
             .bind(now_ms() - age)
             .bind(id.clone())
             .execute(&mut *tx)

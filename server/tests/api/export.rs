@@ -765,3 +765,41 @@ async fn head_office_exports_and_imports_tags_in_a_browser() {
     );
     client.close().await.unwrap();
 }
+
+/// The command line's `retail-server export` takes the same `export` job lease as the server's
+/// instances: while one of them exports it is refused, saying so, and writes nothing; once the
+/// lease is free it exports the day.
+async fn the_command_line_export_waits_for_a_running_one(app: TestApp) {
+    use retail_server::storage::{self, cluster::set_lease, cluster::take_lease};
+    let store = &app.state.store;
+    // The server's own schedule takes the lease for a moment now and then: wait for it.
+    let mut taken = false;
+    for _ in 0..100 {
+        let now = storage::now_ms();
+        if take_lease(store, "export", "web-2", now, now + 60_000)
+            .await
+            .unwrap()
+        {
+            taken = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(taken, "the export lease was never free");
+    let args = ["--day".to_owned(), "2026-12-01".to_owned()];
+    let err = retail_server::cli::export(&app.settings, &args)
+        .await
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("export is running"), "{err:#}");
+    let runs = storage::export::recent_runs(store, 50).await.unwrap();
+    assert!(runs.iter().all(|r| r.day != "2026-12-01"), "nothing run");
+    assert!(set_lease(store, "export", "web-2", 0).await.unwrap());
+    let said = retail_server::cli::export(&app.settings, &args)
+        .await
+        .unwrap();
+    assert!(said.starts_with("exported 2026-12-01"), "{said}");
+}
+crate::both_backends!(
+    the_command_line_export_waits_for_a_running_one,
+    the_command_line_export_waits_for_a_running_one
+);

@@ -355,6 +355,69 @@ crate::both_backends!(
     login_guessing_throttles_the_guesser_not_the_user
 );
 
+/// Logs in through the API from this host with `X-Forwarded-For: forwarded`: the status.
+async fn login_forwarded_for(app: &TestApp, forwarded: &str, password: &str) -> StatusCode {
+    reqwest::Client::new()
+        .post(format!("{}/api/v1/auth/login", app.url))
+        .header("x-forwarded-for", forwarded)
+        .json(&json!({"username": "mgr.sh001", "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+fn behind_this_host(s: &mut retail_server::config::Settings) {
+    s.cluster.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+}
+
+/// Behind a trusted proxy (here: this host) the limits count the address the proxy forwarded
+/// for: a guesser behind the load balancer is throttled, the manager behind the same load
+/// balancer is not, and a first hop the guesser wrote into the header changes nothing.
+async fn behind_a_trusted_proxy_the_forwarded_address_is_throttled(app: TestApp) {
+    for _ in 0..app.settings.auth.login_attempts_per_minute {
+        let status = login_forwarded_for(&app, "203.0.113.7", "guess").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        login_forwarded_for(&app, "203.0.113.7", "demo1234").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        login_forwarded_for(&app, "198.51.100.1, 203.0.113.7", "demo1234").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "a forged first hop is not the address"
+    );
+    assert_eq!(
+        login_forwarded_for(&app, "198.51.100.2", "demo1234").await,
+        StatusCode::OK,
+        "another shopper behind the same proxy"
+    );
+}
+crate::both_backends!(
+    behind_a_trusted_proxy_the_forwarded_address_is_throttled,
+    behind_a_trusted_proxy_the_forwarded_address_is_throttled,
+    super::behind_this_host
+);
+
+/// Without trusted proxies (the default) `X-Forwarded-For` is the client's own words and
+/// changes nothing: guesses "from" many addresses are all counted against the peer.
+async fn without_trusted_proxies_the_header_is_ignored(app: TestApp) {
+    let per_user = app.settings.auth.login_attempts_per_minute;
+    for i in 0..per_user {
+        let status = login_forwarded_for(&app, &format!("203.0.113.{i}"), "guess").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        login_forwarded_for(&app, "198.51.100.2", "demo1234").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+crate::both_backends!(
+    without_trusted_proxies_the_header_is_ignored,
+    without_trusted_proxies_the_header_is_ignored
+);
+
 /// Finding 20 on the console's log-in page: the same limits, a 429 page with `Retry-After`
 /// for the guessing browser, the manager logging in from another address.
 async fn console_login_guessing_throttles_the_guesser(app: TestApp) {

@@ -98,6 +98,7 @@ fn new_order(sku: Uuid, member: Option<Uuid>, coupons: Vec<Uuid>) -> NewOrder {
             unit_price_fen: 100,
             discount_fen: 0,
             amount_fen: 100,
+            weighed: false,
         }],
         subtotal_fen: 100,
         discount_fen: 0,

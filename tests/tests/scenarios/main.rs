@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod devices;
+mod instances;
 mod pricing_parity;
 mod store_day;
 mod tls;

@@ -43,18 +43,8 @@ struct Item {
 
 /// The money after `key ` in a lane's answer (`… total 12.30 due 12.30`).
 fn money_after(answer: &str, key: &str) -> Money {
-    let mut words = answer.split_whitespace();
-    while let Some(w) = words.next() {
-        if w == key {
-            if let Some(m) = words
-                .next()
-                .and_then(|v| v.trim_end_matches(';').parse().ok())
-            {
-                return m;
-            }
-        }
-    }
-    panic!("no {key} in {answer:?}")
+    retail_testkit::lane::money_after(answer, key)
+        .unwrap_or_else(|| panic!("no {key} in {answer:?}"))
 }
 
 /// The dashboard's "by channel" figures (label → fen).

@@ -22,49 +22,6 @@ use uuid::Uuid;
 /// Generous: conditions are waited for, never timed.
 const WAIT: Duration = Duration::from_secs(60);
 
-/// A packaged SKU with stock at SH001 and its barcode.
-async fn packaged_item(app: &TestServer) -> String {
-    let token = app.login("admin").await;
-    let (_, page) = app
-        .get("/api/v1/stock?location_id=SH001&limit=300", Some(&token))
-        .await;
-    for level in page["items"].as_array().unwrap() {
-        if level["available"].as_i64().unwrap_or(0) < 10 {
-            continue;
-        }
-        let id: Uuid = level["sku_id"].as_str().unwrap().parse().unwrap();
-        let Some(sku) = retail_server::storage::catalog::sku(&app.state.store, id, Some("SH001"))
-            .await
-            .unwrap()
-        else {
-            continue;
-        };
-        if !sku.weighed
-            && sku.status == retail_domain::wire::catalog::ShelfStatus::OnShelf
-            && !sku.barcodes.is_empty()
-        {
-            return sku.barcodes[0].clone();
-        }
-    }
-    panic!("no packaged item with stock at SH001");
-}
-
-/// The money after `due ` in a lane's answer.
-fn due(answer: &str) -> Money {
-    let mut words = answer.split_whitespace();
-    while let Some(word) = words.next() {
-        if word == "due" {
-            if let Some(m) = words
-                .next()
-                .and_then(|v| v.trim_end_matches(';').parse().ok())
-            {
-                return m;
-            }
-        }
-    }
-    panic!("no due in {answer:?}")
-}
-
 /// Whether the server has a lane sale (`GET /pos/sales/{id}` as head office).
 async fn server_has_sale(app: &TestServer, token: &str, id: Uuid) -> bool {
     app.get(&format!("/api/v1/pos/sales/{id}"), Some(token))
@@ -109,7 +66,7 @@ async fn a_lane_sells_over_https_pinning_the_chain_ca(backend: Backend) {
         .register_device("mgr.sh001", "SH001", "pos", "Lane 1 (TLS)")
         .await;
     let admin = app.login("admin").await;
-    let barcode = packaged_item(&app).await;
+    let barcode = app.packaged_barcode("SH001", 10).await;
     let dir = tempfile::tempdir().unwrap();
     let lane_dir = dir.path().join("lane");
 
@@ -127,11 +84,7 @@ async fn a_lane_sells_over_https_pinning_the_chain_ca(backend: Backend) {
     })
     .await;
     lane.ok("shift open 100.00").await.unwrap();
-    let answer = lane.scan_ok(&barcode).await.unwrap();
-    lane.ok(&format!("pay cash {}", due(&answer)))
-        .await
-        .unwrap();
-    let first = lane.sales()[0].id;
+    let first = lane.sell_one_for_cash(&barcode).await.unwrap().id;
     retail_testkit::wait_until("the sale reaches the server over HTTPS", WAIT, || {
         let (app, admin) = (&app, &admin);
         async move { server_has_sale(app, admin, first).await }
@@ -147,11 +100,7 @@ async fn a_lane_sells_over_https_pinning_the_chain_ca(backend: Backend) {
     )
     .await
     .unwrap();
-    let answer = lane.scan_ok(&barcode).await.unwrap();
-    lane.ok(&format!("pay cash {}", due(&answer)))
-        .await
-        .unwrap();
-    let second = lane.sales()[0].id;
+    let second = lane.sell_one_for_cash(&barcode).await.unwrap().id;
     lane.stop().await.unwrap();
     // Its push (the lane's own code, this trust) is refused in the handshake: nothing sent.
     let db = pos_terminal::store::LaneDb::open(&lane_dir.join("lane.db"))

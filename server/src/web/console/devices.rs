@@ -88,9 +88,25 @@ async fn devices_view(
         }
         div.table-wrap { table {
             tr { th { (ctx.t("门店", "Store")) } th { (ctx.t("名称", "Name")) } th { (ctx.t("类型", "Kind")) } th { (ctx.t("最近在线", "Last seen")) }
+                 th title=(ctx.t("设备在门店总线上最近报告的状态，以及它驱动的打印机、闸机、条码秤等", "What the device last reported on the store bus, and the printers, gates and label scales it drives")) { (ctx.t("状态", "Status")) }
                  th title=(ctx.t("收银机签发小票码所用的密钥；小票码被盗用时吊销", "The keys a lane signs its receipt codes with; revoke one if its codes are being forged")) { (ctx.t("小票密钥", "Receipt keys")) } th {} }
             @for d in &devices {
                 tr { td { (d.location_id) } td { (d.name) } td { (d.kind) } td { @if let Some(t) = d.last_seen_at { (when(t)) } @else { "—" } }
+                     td.device-health {
+                        @match d.presence.as_deref() {
+                            Some("online") => span.status.paid { (ctx.t("在线", "Online")) },
+                            Some(_) => span.status.cancelled { (ctx.t("离线", "Offline")) },
+                            None => "—",
+                        }
+                        @for h in &d.health {
+                            div data-component=(h.name) {
+                                code { (h.name) } " "
+                                @if h.state == "ok" { span.status.paid { (ctx.t("正常", "OK")) } }
+                                @else { span.status.cancelled { (ctx.t("故障", "Fault")) } }
+                                @if let Some(detail) = &h.detail { " " span.muted { (detail) } }
+                            }
+                        }
+                     }
                      td.receipt-keys { @for k in receipt_keys.get(&d.id).map(Vec::as_slice).unwrap_or_default() {
                         div { code { (k.key_id) } " "
                             @if k.revoked_at.is_some() { span.status.cancelled { (ctx.t("已吊销", "Revoked")) } }

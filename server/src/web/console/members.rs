@@ -67,7 +67,8 @@ async fn look_up(
         Ok(normalized) => {
             state
                 .limiter
-                .check(&format!("member-lookup:{}", staff.actor()), 60)?;
+                .check(&format!("member-lookup:{}", staff.actor()), 60)
+                .await?;
             let found = storage::members::by_phone(
                 &state.store,
                 &state.keys,

@@ -44,6 +44,7 @@ pub mod admin;
 pub mod after_sales;
 pub mod analytics;
 pub mod bargains;
+pub mod cash;
 pub mod catalog;
 pub mod chat;
 pub mod coupons;
@@ -52,7 +53,9 @@ pub mod data_export;
 pub mod delivery;
 pub mod devices;
 pub mod distribution;
+pub mod esl;
 pub mod faq;
+pub mod finance;
 pub mod fulfilment;
 pub mod group_buys;
 pub mod growth;
@@ -71,6 +74,8 @@ pub mod search_words;
 pub mod segments;
 pub mod staff;
 pub mod stock;
+pub mod store_ops;
+pub mod webhooks;
 
 /// Console routes: log-in and log-out, and every area's pages.
 pub fn router() -> Router<AppState> {
@@ -88,8 +93,11 @@ pub fn router() -> Router<AppState> {
         .merge(admin::router())
         .merge(staff::router())
         .merge(promotions::router())
+        .merge(esl::router())
+        .merge(webhooks::router())
         .merge(coupons::router())
         .merge(payments::router())
+        .merge(finance::router())
         .merge(recharges::router())
         .merge(after_sales::router())
         .merge(search_words::router())
@@ -108,6 +116,8 @@ pub fn router() -> Router<AppState> {
         .merge(data_export::router())
         .merge(recommendations::router())
         .merge(chat::router())
+        .merge(store_ops::router())
+        .merge(cash::router())
 }
 
 /// A form's `datetime-local` value in China time (UTC+8); a field error naming `field` when it

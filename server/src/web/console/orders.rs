@@ -443,7 +443,7 @@ async fn order_handover(
     Form(f): Form<ReasonForm>,
 ) -> WebResult<Response> {
     let order = scoped_order(&state, &staff, id).await?;
-    state.limiter.check(&format!("pickup:{id}"), 10)?;
+    state.limiter.check(&format!("pickup:{id}"), 10).await?;
     let given = f.code.unwrap_or_default().trim().to_owned();
     if given.is_empty() || order.pickup_code.as_deref() != Some(given.as_str()) {
         return Ok(redirect(&format!("/console/orders/{id}?error=code")));

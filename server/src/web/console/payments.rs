@@ -153,6 +153,7 @@ async fn tabs(state: &AppState, ctx: &Ctx, staff: &StaffActor) -> WebResult<Mark
                 a href="/console/payments" { (ctx.t("付款与退款", "Payments and refunds")) }
                 a href="/console/payments/alerts" { (ctx.t("支付告警", "Alerts")) }
                 a href="/console/payments/reconciliation" { (ctx.t("对账", "Reconciliation")) }
+                a href="/console/payments/settlements" { (ctx.t("日结算", "Settlements")) }
             }
             a #approvals-tab href="/console/payments/approvals" {
                 (ctx.t("退款审批", "Refund approvals"))

@@ -55,6 +55,31 @@ struct PromotionForm {
     hours: Option<String>,
     /// Tier price: the member tier's code.
     tier: Option<String>,
+    /// Time-of-day markdown (早晚市): the category it covers (or the SKU `barcode`), the
+    /// weekdays (`1,2,3`; empty: every day) and the daily window (`20:00` to `24:00`, China time).
+    category: Option<String>,
+    weekdays: Option<String>,
+    window_from: Option<String>,
+    window_until: Option<String>,
+}
+
+/// `HH:MM` (00:00 to 24:00) as minutes after midnight.
+fn minute_of_day(text: Option<&str>) -> Option<u16> {
+    let (h, m) = text?.trim().split_once(':')?;
+    let (h, m): (u16, u16) = (h.parse().ok()?, m.parse().ok()?);
+    (h <= 24 && m < 60 && h * 60 + m <= 1440).then_some(h * 60 + m)
+}
+
+/// `1,2,5` (ISO weekdays) as a list; empty text: every day.
+fn weekdays(text: Option<&str>) -> Option<Vec<u8>> {
+    let text = text.unwrap_or("").trim();
+    if text.is_empty() {
+        return Some(Vec::new());
+    }
+    text.split([',', ' ', '，'])
+        .filter(|d| !d.is_empty())
+        .map(|d| d.parse::<u8>().ok().filter(|d| (1..=7).contains(d)))
+        .collect()
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -149,6 +174,7 @@ async fn view(
                             option value="buy_x_get_y" selected[kind == "buy_x_get_y"] { (ctx.t("买X送Y", "Buy X get Y")) }
                             option value="flash_sale" selected[kind == "flash_sale"] { (ctx.t("秒杀（会员、线上）", "Flash sale (members, online)")) }
                             option value="tier_price" selected[kind == "tier_price"] { (ctx.t("等级会员价", "Tier price")) }
+                            option value="time_of_day_markdown" selected[kind == "time_of_day_markdown"] { (ctx.t("早晚市（时段折扣）", "Time-of-day markdown")) }
                         } }
                     div.row {
                         div.field { label for="threshold" { (ctx.t("满（元）", "Spend (¥)")) } input #threshold name="threshold" value=(form.threshold.as_deref().unwrap_or("")); }
@@ -165,6 +191,12 @@ async fn view(
                         div.field { label for="qty" { (ctx.t("秒杀总量", "Flash units")) } input #qty name="qty" value=(form.qty.as_deref().unwrap_or("")); }
                         div.field { label for="per_member" { (ctx.t("每人限购", "Per member")) } input #per_member name="per_member" value=(form.per_member.as_deref().unwrap_or("")); }
                         div.field { label for="tier" { (ctx.t("会员等级代码", "Tier code")) } input #tier name="tier" value=(form.tier.as_deref().unwrap_or("")); }
+                    }
+                    div.row {
+                        div.field { label for="category" { (ctx.t("早晚市：分类代码", "Markdown: category code")) } input #category name="category" value=(form.category.as_deref().unwrap_or("")); }
+                        div.field { label for="weekdays" { (ctx.t("星期（如 1,2,3；空 = 每天）", "Weekdays (e.g. 1,2,3; empty = every day)")) } input #weekdays name="weekdays" value=(form.weekdays.as_deref().unwrap_or("")); }
+                        div.field { label for="window_from" { (ctx.t("每日开始（北京时间）", "Daily from (China time)")) } input #window_from name="window_from" placeholder="20:00" value=(form.window_from.as_deref().unwrap_or("")); }
+                        div.field { label for="window_until" { (ctx.t("每日结束", "Daily until")) } input #window_until name="window_until" placeholder="24:00" value=(form.window_until.as_deref().unwrap_or("")); }
                     }
                     div.row {
                         div.field { label for="starts" { (ctx.t("开始（空 = 现在）", "Starts (empty = now)")) } input #starts type="datetime-local" name="starts" value=(form.starts.as_deref().unwrap_or("")); }
@@ -205,6 +237,27 @@ fn rule_text(ctx: &Ctx, rule: &PromotionRule) -> String {
             .collect::<Vec<_>>()
             .join(" "),
         PromotionRule::BuyXGetY { buy, get } => format!("{buy}+{get}"),
+        PromotionRule::TimeOfDayMarkdown {
+            price_factor,
+            days,
+            from_minute,
+            until_minute,
+        } => format!(
+            "{} {:02}:{:02}–{:02}:{:02} × {price_factor}{}",
+            ctx.t("早晚市", "markdown"),
+            from_minute / 60,
+            from_minute % 60,
+            until_minute / 60,
+            until_minute % 60,
+            if days.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " ({})",
+                    days.iter().map(u8::to_string).collect::<Vec<_>>().join(",")
+                )
+            }
+        ),
     }
 }
 
@@ -301,6 +354,28 @@ async fn create(
                 )),
             }
         }
+        Some("time_of_day_markdown") => {
+            let factor = form.factor.as_deref().and_then(|f| f.trim().parse().ok());
+            match (
+                factor,
+                weekdays(form.weekdays.as_deref()),
+                minute_of_day(form.window_from.as_deref()),
+                minute_of_day(form.window_until.as_deref()),
+            ) {
+                (Some(price_factor), Some(days), Some(from_minute), Some(until_minute)) => {
+                    Ok(PromotionRule::TimeOfDayMarkdown {
+                        price_factor,
+                        days,
+                        from_minute,
+                        until_minute,
+                    })
+                }
+                _ => Err(ctx.t(
+                    "早晚市需要折扣（如 0.7）、星期（1-7，可空）和每日时段（如 20:00 到 24:00）",
+                    "A markdown needs a factor (e.g. 0.7), weekdays (1-7, may be empty) and a daily window (e.g. 20:00 to 24:00)",
+                )),
+            }
+        }
         _ => Err(ctx.t("请选择类型", "Choose a kind")),
     };
     let count = |t: Option<&str>| {
@@ -384,6 +459,31 @@ async fn create(
                 None => {
                     let msg = ctx.t("没有这个条码", "No SKU with this barcode");
                     return form_again(&state, &ctx, &staff, &form, bad(msg)).await;
+                }
+            }
+        }
+        PromotionRule::TimeOfDayMarkdown { .. } => {
+            let category = form.category.as_deref().unwrap_or("").trim().to_uppercase();
+            let code = form.barcode.as_deref().unwrap_or("").trim().to_owned();
+            if !category.is_empty() {
+                if storage::catalog::category(&state.store, &category)
+                    .await?
+                    .is_none()
+                {
+                    let msg = ctx.t("没有这个分类", "No such category");
+                    return form_again(&state, &ctx, &staff, &form, bad(msg)).await;
+                }
+                Scope::categories([category])
+            } else {
+                match storage::catalog::sku_by_barcode(&state.store, &code, None).await? {
+                    Some(sku) if !code.is_empty() => Scope::skus([sku.id]),
+                    _ => {
+                        let msg = ctx.t(
+                            "早晚市需要分类代码或商品条码",
+                            "A markdown needs a category code or a product barcode",
+                        );
+                        return form_again(&state, &ctx, &staff, &form, bad(msg)).await;
+                    }
                 }
             }
         }

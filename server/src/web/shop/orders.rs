@@ -17,7 +17,6 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use maud::html;
-use retail_domain::codes::{PickupCode, SignedCode};
 use retail_domain::money::Money;
 use retail_domain::order::{Fulfilment, OrderStatus};
 use retail_payments::Prepay;
@@ -169,12 +168,9 @@ async fn order(
         .catalog_cache
         .location(&state.store, &order.location_id)
         .await?;
-    let pickup_qr = match (&order.pickup_code, order.status) {
-        (Some(code), OrderStatus::Paid | OrderStatus::ReadyForPickup) => {
-            Some(state.keys.signer.sign(&SignedCode::Pickup(PickupCode {
-                order_id: order.id,
-                short_code: code.clone(),
-            })))
+    let pickup_qr = match order.status {
+        OrderStatus::Paid | OrderStatus::ReadyForPickup => {
+            crate::app::orders::pickup_qr(&state.keys, &order)
         }
         _ => None,
     };

@@ -205,13 +205,13 @@ async fn claim_card(
         html! { p #claim-state { (ctx.t("已超过领取积分的期限（", "The time for claiming has passed (")) (state.settings.receipts.claim_window_days) (ctx.t(" 天）。", " days).")) } }
     } else if let Some(member) = member {
         let rules = &state.settings.points;
-        let growth = storage::members::growth_and_points(&state.store, member)
+        let (growth, platform_tier) = storage::members::pricing_member(&state.store, member)
             .await?
-            .map(|(g, _)| g)
-            .unwrap_or(0);
+            .map(|(g, _, t)| (g, t))
+            .unwrap_or((0, None));
         let points = rules.points_earned(
             retail_domain::money::Money::from_fen(base),
-            rules.tier_for_growth(growth),
+            storage::members::effective_tier(rules, growth, platform_tier.as_deref()),
         );
         html! {
             form #claim-form method="post" action="/receipt/claim" {

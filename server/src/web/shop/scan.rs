@@ -1,7 +1,9 @@
 //! Scan-and-go on the shopper's phone: start a session by the store code at the entrance
 //! (`ST1.<store>`, typed or scanned) or by picking the store; add items by scanning barcodes
 //! with the camera where the browser has `BarcodeDetector`, or by typing the code; the basket is
-//! priced for that store; pay through the provider; the exit pass (`EX1`, signed with the
+//! priced for that store — a label printed by the fresh counter's label scale (a price label of
+//! the chain's variable-measure layouts) is a line of its own at its printed price, as at the
+//! lanes; pay through the provider; the exit pass (`EX1`, signed with the
 //! server's Ed25519 key, verified offline by the gate) is shown full-screen.
 
 use axum::extract::{Query, State};
@@ -34,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .route("/scan/start", post(start))
         .route("/scan/add", post(add))
         .route("/scan/update", post(update))
+        .route("/scan/label/remove", post(remove_label))
         .route("/scan/pay", post(pay))
         .route("/scan/pass", get(pass))
 }
@@ -70,6 +73,10 @@ async fn scan_page(
     let error = p.error.as_deref().map(|e| match e {
         "store" => ctx.t("不是有效的门店码。", "Not a valid store code."),
         "code" => ctx.t("没有找到这个条码的商品。", "No item with this code."),
+        "label" => ctx.t(
+            "这张秤签无法使用（商品不在售或不是价格签）。",
+            "This scale label cannot be used (item not on sale here, or not a price label).",
+        ),
         "empty" => ctx.t("购物袋是空的。", "Your basket is empty."),
         "stock" => ctx.t(
             "门店库存不足，请联系店员。",
@@ -113,24 +120,26 @@ async fn scan_page(
         .await?
         .ok_or_else(|| AppError::not_found("store"))?;
     let lines = storage::web::scan_lines(&state.store, scan.id).await?;
-    let ids: Vec<Uuid> = lines.iter().map(|l| l.0).collect();
+    let labels = storage::scales::scan_labels(&state.store, scan.id).await?;
+    let mut ids: Vec<Uuid> = lines.iter().map(|l| l.0).collect();
+    ids.extend(labels.iter().map(|l| l.sku_id));
     let prices = state
         .catalog_cache
         .sku_prices(&state.store, &scan.location_id, &ids)
         .await?;
     let facts = storage::web::sku_facts(&state.store, &ids).await?;
-    let priced = engine_total(
-        &state,
-        &scan.location_id,
-        Some(member),
-        lines
-            .iter()
-            .filter(|(sku, _)| prices.contains_key(sku))
-            .copied()
-            .collect(),
-    )
-    .await;
-    let items: i64 = lines.iter().map(|l| l.1).sum();
+    let priceable: Vec<(Uuid, i64)> = lines
+        .iter()
+        .filter(|(sku, _)| prices.contains_key(sku))
+        .copied()
+        .collect();
+    let priced = if labels.is_empty() {
+        engine_total(&state, &scan.location_id, Some(member), priceable).await
+    } else {
+        labelled_total(&state, &scan.location_id, member, priceable, &labels).await
+    };
+    let items: i64 = lines.iter().map(|l| l.1).sum::<i64>() + labels.len() as i64;
+    let empty = lines.is_empty() && labels.is_empty();
     let body = html! {
         @if let Some(e) = error { div.notice.err role="alert" { (e) } }
         div.card.spread {
@@ -166,13 +175,24 @@ async fn scan_page(
                 }
             }
         }
+        @for label in &labels {
+            @if let Some(f) = facts.get(&label.sku_id) {
+                form.card method="post" action="/scan/label/remove" {
+                    (ctx.csrf_field())
+                    input type="hidden" name="code" value=(label.code);
+                    div.spread { span { (ctx.lang.pick(&f.name_zh, &f.name_en)) " " span.muted { (ctx.t("秤签", "scale label")) @if label.grams > 0 { " " (format!("{}.{:03} kg", label.grams / 1000, label.grams % 1000)) } } }
+                        span.price { (yuan(label.price_fen)) } }
+                    div.row { span.muted { (label.code) } button.btn.secondary type="submit" { (ctx.t("移除", "Remove")) } }
+                }
+            }
+        }
         div.card.spread {
             span { (items) (ctx.t(" 件 · 合计 ", " items · total ")) b.price #scan-total { (priced.as_ref().map(|b| yuan(b.amount_due.fen())).unwrap_or_default()) } }
             form method="post" action="/scan/pay" {
                 (ctx.csrf_field())
-                button.btn type="submit" disabled[lines.is_empty()] { (ctx.t("去支付", "Pay")) }
+                button.btn type="submit" disabled[empty] { (ctx.t("去支付", "Pay")) }
                 @if balance.total().fen() > 0 {
-                    " " button.btn.secondary #scan-pay-balance type="submit" name="provider" value="stored_balance" disabled[lines.is_empty()] { (ctx.t("余额支付", "Pay with balance")) }
+                    " " button.btn.secondary #scan-pay-balance type="submit" name="provider" value="stored_balance" disabled[empty] { (ctx.t("余额支付", "Pay with balance")) }
                 }
             }
         }
@@ -254,6 +274,19 @@ async fn add(
     {
         return Ok(redirect("/scan?error=code"));
     }
+    // A scale's price label: a line of its own at the printed price.
+    match crate::app::scales::read_scan_label(&state, &scan.location_id, &code).await {
+        Ok(Some(label)) => {
+            return match storage::scales::scan_label_add(&state.store, scan.id, &label, 50).await {
+                Ok(()) => Ok(redirect("/scan")),
+                Err(AppError::Conflict { .. }) => Ok(redirect("/scan?error=label")),
+                Err(e) => Err(e.into()),
+            };
+        }
+        Ok(None) => {}
+        Err(AppError::Invalid { .. }) => return Ok(redirect("/scan?error=label")),
+        Err(e) => return Err(e.into()),
+    }
     let Some(sku) = storage::web::sku_by_code(&state.store, &code).await? else {
         return Ok(redirect("/scan?error=code"));
     };
@@ -273,6 +306,56 @@ async fn add(
     )
     .await?;
     Ok(redirect("/scan"))
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct RemoveLabelForm {
+    code: Option<String>,
+}
+
+async fn remove_label(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Form(f): Form<RemoveLabelForm>,
+) -> WebResult<Response> {
+    let scan = open_scan(&state, &ctx).await?;
+    if let Some(code) = f.code.as_deref().map(str::trim).filter(|c| c.len() <= 64) {
+        storage::scales::scan_label_remove(&state.store, scan.id, code).await?;
+    }
+    Ok(redirect("/scan"))
+}
+
+/// The basket's total with its scale labels at their printed prices (the engine's labelled
+/// lines, as checkout prices them).
+async fn labelled_total(
+    state: &AppState,
+    location: &str,
+    member: Uuid,
+    lines: Vec<(Uuid, i64)>,
+    labels: &[storage::scales::ScanLabel],
+) -> Option<retail_domain::pricing::PricedBasket> {
+    let mut all = lines;
+    let mut label_prices = std::collections::HashMap::new();
+    for label in labels {
+        label_prices.insert(
+            all.len(),
+            retail_domain::money::Money::from_fen(label.price_fen),
+        );
+        all.push((label.sku_id, 1));
+    }
+    let request = crate::app::pricing::BasketRequest {
+        location: location.to_owned(),
+        channel: crate::app::pricing::Channel::Online,
+        member_id: Some(member),
+        lines: all,
+        label_prices,
+        coupons: Vec::new(),
+        points_to_redeem: 0,
+    };
+    crate::app::pricing::quote(state, &request)
+        .await
+        .ok()
+        .map(|q| q.basket)
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -318,15 +401,31 @@ async fn pay(
         }
     }
     let lines = storage::web::scan_lines(&state.store, scan.id).await?;
-    if lines.is_empty() {
+    let labels: Vec<crate::app::checkout::LabelLine> =
+        storage::scales::scan_labels(&state.store, scan.id)
+            .await?
+            .into_iter()
+            .map(|l| crate::app::checkout::LabelLine {
+                sku: l.sku_id,
+                price: retail_domain::money::Money::from_fen(l.price_fen),
+                grams: l.grams,
+                note: if l.grams > 0 {
+                    format!("{}.{:03} kg", l.grams / 1000, l.grams % 1000)
+                } else {
+                    String::new()
+                },
+            })
+            .collect();
+    if lines.is_empty() && labels.is_empty() {
         return Ok(redirect("/scan?error=empty"));
     }
-    let placed = match crate::app::checkout::place_scan_and_go(
+    let placed = match crate::app::checkout::place_scan_and_go_labelled(
         &state,
         client,
         retail_domain::ids::new_id(),
         &scan.location_id,
         &lines,
+        &labels,
         Some(member),
     )
     .await

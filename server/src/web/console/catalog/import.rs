@@ -194,16 +194,15 @@ async fn import(
     };
     // Checked and imported in the background; the job's page shows the progress (a resent
     // form with the same job id finds the job already started).
-    crate::app::catalog_import::start(&state, job, &staff.actor(), bytes);
+    crate::app::catalog_import::start(&state, job, &staff.actor(), bytes).await?;
     Ok(redirect(&format!("/console/catalog/import/{job}")))
 }
 
 /// The job, if it exists and belongs to this staff member.
-fn own_job(state: &AppState, staff: &StaffActor, id: Uuid) -> WebResult<Arc<ImportJob>> {
+async fn own_job(state: &AppState, staff: &StaffActor, id: Uuid) -> WebResult<Arc<ImportJob>> {
     staff.require(&[Role::HeadOfficeAdmin])?;
-    state
-        .imports
-        .get(id)
+    crate::app::catalog_import::job(state, id)
+        .await?
         .filter(|j| j.owner == staff.actor())
         .ok_or_else(|| AppError::not_found("no such import").into())
 }
@@ -214,7 +213,7 @@ async fn page(
     Staff(staff): Staff,
     Path(id): Path<Uuid>,
 ) -> WebResult<Response> {
-    let job = own_job(&state, &staff, id)?;
+    let job = own_job(&state, &staff, id).await?;
     Ok(match job.phase() {
         Phase::Imported(n) => import_view(&ctx, &staff, &[], Some(n)),
         Phase::Refused(errors) => import_view(&ctx, &staff, &errors, None),
@@ -261,7 +260,7 @@ async fn progress(
     Staff(staff): Staff,
     Path(id): Path<Uuid>,
 ) -> WebResult<Response> {
-    let job = own_job(&state, &staff, id)?;
+    let job = own_job(&state, &staff, id).await?;
     let phase = match job.phase() {
         Phase::Checking => "checking",
         Phase::Importing => "importing",

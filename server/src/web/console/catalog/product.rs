@@ -49,6 +49,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/console/catalog/skus/{id}/price", post(sku_price))
         .route("/console/catalog/skus/{id}/cost", post(sku_cost))
+        .route("/console/catalog/skus/{id}/scale-item", post(scale_item))
         .route("/console/catalog/skus/{id}/store-price", post(store_price))
         .route("/console/catalog/skus/{id}/status", post(sku_status))
         .route("/console/catalog/skus/{id}/barcodes", post(add_barcode))
@@ -83,6 +84,12 @@ async fn product_view(
     let images = storage::product_images::list(&state.store, id).await?;
     let off_at = storage::catalog::store_shelf_off(&state.store, id).await?;
     let costs = storage::sales_report::product_costs(&state.store, &id.to_string()).await?;
+    let mut scale_items = std::collections::HashMap::new();
+    for s in &p.skus {
+        if let Some(item) = crate::app::scales::item(state, s.id).await? {
+            scale_items.insert(s.id, item);
+        }
+    }
     let on = |s: &str| s == "on_shelf";
     let body = html! {
         @if done { div.notice.ok role="status" { (ctx.t("已保存并记入审计日志。", "Saved and recorded in the audit log.")) } }
@@ -134,6 +141,20 @@ async fn product_view(
                     button.btn.secondary type="submit" { (ctx.t("保存成本", "Save cost")) }
                 }
                 @if let Some(e) = errors.get(&format!("cost-{}", s.id)) { p.field-error role="alert" { (e) } }
+                @if s.weighed || scale_items.contains_key(&s.id) {
+                    @let item = scale_items.get(&s.id);
+                    form.row.scale-item method="post" action={ "/console/catalog/skus/" (s.id) "/scale-item" } {
+                        (ctx.csrf_field())
+                        span { (ctx.t("条码秤：", "Label scales: ")) }
+                        label { "PLU " input.qty style="width:80px!important" name="plu" value=(item.map(|i| i.plu.clone()).unwrap_or_default()); }
+                        label { (ctx.t("键号", "Key")) " " input.qty style="width:70px!important" name="scale_key" value=(item.map(|i| i.scale_key.to_string()).unwrap_or_default()); }
+                        label { (ctx.t("皮重（克）", "Tare (g)")) " " input.qty style="width:70px!important" name="tare_g" value=(item.map(|i| i.tare_g).unwrap_or(0)); }
+                        label { (ctx.t("保质期（天）", "Shelf life (days)")) " " input.qty style="width:70px!important" name="shelf_life_days" value=(item.map(|i| i.shelf_life_days).unwrap_or(0)); }
+                        button.btn.secondary type="submit" { (ctx.t("下发到秤", "Put on the scales")) }
+                        @if item.is_some() { button.link type="submit" name="remove" value="1" { (ctx.t("从秤上撤下", "Take off the scales")) } }
+                    }
+                    @if let Some(e) = errors.get(&format!("scale-{}", s.id)) { p.field-error role="alert" { (e) } }
+                }
                 div.muted { (ctx.t("门店价：", "Store prices: "))
                     @if s.store_prices.is_empty() { (ctx.t("无", "none")) }
                     @for sp in &s.store_prices { (sp.location_id) " " (yuan(sp.price.fen())) "　" } }
@@ -536,6 +557,67 @@ async fn sku_price(
             let errors = SkuErrors::from([(format!("price-{id}"), e)]);
             product_view(&state, &ctx, &staff, product, &errors, false).await
         }
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct ScaleItemForm {
+    plu: Option<String>,
+    scale_key: Option<String>,
+    tare_g: Option<String>,
+    shelf_life_days: Option<String>,
+    remove: Option<String>,
+}
+
+/// Puts a SKU on the store's label scales (its PLU, key, tare and shelf life) or takes it off
+/// (head office; audited): every store's edge agent loads the change within its poll.
+async fn scale_item(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Staff(staff): Staff,
+    Path(id): Path<Uuid>,
+    Form(f): Form<ScaleItemForm>,
+) -> WebResult<Response> {
+    staff.require(&[Role::HeadOfficeAdmin])?;
+    let product = product_of_sku(&state, id).await?;
+    let result = if f.remove.is_some() {
+        crate::app::scales::remove_item(&state, id, &staff.actor())
+            .await
+            .map(|_| ())
+    } else {
+        let number = |v: &Option<String>, field: &'static str| -> Result<i64, AppError> {
+            match v.as_deref().map(str::trim) {
+                None | Some("") => Ok(0),
+                Some(t) => t
+                    .parse::<i64>()
+                    .map_err(|_| AppError::field(field, "must be a whole number")),
+            }
+        };
+        let input = number(&f.scale_key, "scale_key").and_then(|scale_key| {
+            Ok(crate::app::scales::ScaleItemInput {
+                plu: f.plu.clone().unwrap_or_default(),
+                scale_key,
+                tare_g: number(&f.tare_g, "tare_g")?,
+                shelf_life_days: number(&f.shelf_life_days, "shelf_life_days")?,
+            })
+        });
+        match input {
+            Ok(input) => crate::app::scales::set_item(&state, id, &input, &staff.actor())
+                .await
+                .map(|_| ()),
+            Err(e) => Err(e),
+        }
+    };
+    match result {
+        Ok(()) => Ok(redirect(&format!(
+            "/console/catalog/products/{product}?done=1"
+        ))),
+        Err(err @ (AppError::Invalid { .. } | AppError::Conflict { .. })) => {
+            let errors = SkuErrors::from([(format!("scale-{id}"), err.to_string())]);
+            let page = product_view(&state, &ctx, &staff, product, &errors, false).await?;
+            Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
