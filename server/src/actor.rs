@@ -25,6 +25,8 @@ pub struct StaffActor {
     pub role: Role,
     /// The store (or warehouse) the staff member belongs to; none for head office.
     pub location_id: Option<String>,
+    /// The merchant a merchant administrator works for (B2B2C); none for the platform's staff.
+    pub merchant_id: Option<String>,
     /// An administrator reset the password: until it is changed, the session may only change
     /// it (`POST /api/v1/auth/password`, the console's password page) or log out.
     pub must_change_password: bool,
@@ -52,6 +54,32 @@ impl StaffActor {
             _ => Err(AppError::Forbidden(format!(
                 "{} may not act for location {location}",
                 self.username
+            ))),
+        }
+    }
+
+    /// Fails with 403 unless the actor may act for `merchant`'s own data: head office for every
+    /// merchant, a merchant administrator for their own merchant only, nobody else.
+    pub fn require_merchant(&self, merchant: &str) -> AppResult<()> {
+        match (&self.role, &self.merchant_id) {
+            (Role::HeadOfficeAdmin, _) => Ok(()),
+            (Role::MerchantAdmin, Some(own)) if own == merchant => Ok(()),
+            _ => Err(AppError::Forbidden(format!(
+                "{} may not act for merchant {merchant}",
+                self.username
+            ))),
+        }
+    }
+
+    /// The merchant whose data this actor is limited to: `None` for head office (every
+    /// merchant), the own merchant for a merchant administrator; 403 for store staff.
+    pub fn merchant_scope(&self) -> AppResult<Option<&str>> {
+        match (&self.role, &self.merchant_id) {
+            (Role::HeadOfficeAdmin, _) => Ok(None),
+            (Role::MerchantAdmin, Some(own)) => Ok(Some(own)),
+            _ => Err(AppError::Forbidden(format!(
+                "the {} role may not do this",
+                self.role.as_str()
             ))),
         }
     }
@@ -180,6 +208,7 @@ mod tests {
             display_name: "m".into(),
             role: Role::StoreManager,
             location_id: Some("SH001".into()),
+            merchant_id: None,
             must_change_password: false,
         };
         assert!(manager.require_store("SH001").is_ok());
@@ -191,5 +220,40 @@ mod tests {
             ..manager
         };
         assert!(admin.require_store("SH002").is_ok());
+    }
+
+    #[test]
+    fn merchant_scoping() {
+        let merchant = StaffActor {
+            id: Uuid::nil(),
+            username: "ma".into(),
+            display_name: "ma".into(),
+            role: Role::MerchantAdmin,
+            location_id: None,
+            merchant_id: Some("m-green".into()),
+            must_change_password: false,
+        };
+        assert!(merchant.require_merchant("m-green").is_ok());
+        assert!(merchant.require_merchant("m-other").is_err());
+        assert!(merchant.require_merchant("platform").is_err());
+        assert_eq!(merchant.merchant_scope().ok().flatten(), Some("m-green"));
+        // Never head office, never at a store.
+        assert!(merchant.require(&[Role::HeadOfficeAdmin]).is_err());
+        assert!(merchant.require_store("SH001").is_err());
+        let manager = StaffActor {
+            role: Role::StoreManager,
+            location_id: Some("SH001".into()),
+            merchant_id: None,
+            ..merchant.clone()
+        };
+        assert!(manager.require_merchant("platform").is_err());
+        assert!(manager.merchant_scope().is_err());
+        let admin = StaffActor {
+            role: Role::HeadOfficeAdmin,
+            location_id: None,
+            ..manager
+        };
+        assert!(admin.require_merchant("m-green").is_ok());
+        assert_eq!(admin.merchant_scope().ok().flatten(), None);
     }
 }

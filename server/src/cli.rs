@@ -84,7 +84,7 @@ pub fn tls_init(dir: &std::path::Path, args: &[String]) -> anyhow::Result<String
 
 /// Usage of the `admin` commands.
 pub const ADMIN_USAGE: &str = "\
-  retail-server admin create --username <name> --display-name <name> [--role head_office_admin|store_manager|cashier] [--store <location>]
+  retail-server admin create --username <name> --display-name <name> [--role head_office_admin|store_manager|cashier|merchant_admin] [--store <location>] [--merchant <code>]
   retail-server admin reset-password --username <name>
       (the password comes from RETAIL_ADMIN_PASSWORD or the first line of standard input)";
 
@@ -131,6 +131,7 @@ async fn admin_on(
                     display_name: display_name.to_owned(),
                     role,
                     location_id: flag(args, "--store").map(str::to_owned),
+                    merchant_id: flag(args, "--merchant").map(str::to_owned),
                     password,
                 },
             )

@@ -23,6 +23,9 @@ pub enum StaffRole {
     StoreManager,
     /// One store's tills: rings up sales, takes payments, opens and closes shifts.
     Cashier,
+    /// A merchant's head office on the platform (B2B2C): that merchant's products, stores,
+    /// orders, after-sales and statements, never another merchant's; never at a lane.
+    MerchantAdmin,
 }
 
 impl StaffRole {
@@ -37,6 +40,7 @@ impl StaffRole {
             Self::Cashier => "cashier",
             Self::StoreManager => "store_manager",
             Self::HeadOfficeAdmin => "head_office_admin",
+            Self::MerchantAdmin => "merchant_admin",
         }
     }
 }
@@ -48,6 +52,7 @@ impl std::str::FromStr for StaffRole {
             "cashier" => Ok(Self::Cashier),
             "store_manager" => Ok(Self::StoreManager),
             "head_office_admin" => Ok(Self::HeadOfficeAdmin),
+            "merchant_admin" => Ok(Self::MerchantAdmin),
             other => Err(format!("unknown role {other:?}")),
         }
     }

@@ -295,6 +295,7 @@ pub fn product_request(req: ProductRequest) -> AppResult<NewProduct> {
         category_id,
         description,
         status: req.status,
+        merchant_id: crate::storage::merchants::PLATFORM.to_owned(),
         skus,
     })
 }
@@ -419,6 +420,9 @@ pub async fn set_shelf(
                 .await?
         }
         None => {
+            for id in product_ids {
+                super::merchants::check_shelf_move(&state.store, *id, status).await?;
+            }
             for id in product_ids {
                 storage::catalog::set_product_status(&state.store, *id, status, actor).await?;
             }

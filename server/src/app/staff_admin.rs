@@ -36,9 +36,13 @@ pub struct NewStaffRequest {
     pub display_name: String,
     /// Role.
     pub role: Role,
-    /// Home store or warehouse; required for store roles, absent for head office.
+    /// Home store or warehouse; required for store roles, absent for head office and
+    /// merchant administrators.
     #[serde(default)]
     pub location_id: Option<String>,
+    /// The merchant a `merchant_admin` works for (required for that role, absent otherwise).
+    #[serde(default)]
+    pub merchant_id: Option<String>,
     /// Initial password; the account must change it at its first log-in.
     pub password: String,
 }
@@ -182,10 +186,10 @@ async fn hash(secret: &str) -> AppResult<String> {
 /// Checks that a role and a home location fit together and the location exists.
 async fn check_location(store: &Store, role: Role, location: Option<&str>) -> AppResult<()> {
     match (role, location) {
-        (Role::HeadOfficeAdmin, None) => Ok(()),
-        (Role::HeadOfficeAdmin, Some(_)) => Err(AppError::field(
+        (Role::HeadOfficeAdmin | Role::MerchantAdmin, None) => Ok(()),
+        (Role::HeadOfficeAdmin | Role::MerchantAdmin, Some(_)) => Err(AppError::field(
             "location_id",
-            "head office accounts belong to no store",
+            "head office and merchant accounts belong to no store",
         )),
         (_, None) => Err(AppError::field(
             "location_id",
@@ -203,6 +207,33 @@ async fn check_location(store: &Store, role: Role, location: Option<&str>) -> Ap
             }
             Ok(())
         }
+    }
+}
+
+/// Checks that a merchant administrator names an existing merchant other than the platform,
+/// and that nobody else names one.
+async fn check_merchant(store: &Store, role: Role, merchant: Option<&str>) -> AppResult<()> {
+    match (role, merchant) {
+        (Role::MerchantAdmin, None) => Err(AppError::field(
+            "merchant_id",
+            "a merchant administrator needs their merchant",
+        )),
+        (Role::MerchantAdmin, Some(id)) => {
+            if id == storage::merchants::PLATFORM
+                || storage::merchants::get(store, id).await?.is_none()
+            {
+                return Err(AppError::field(
+                    "merchant_id",
+                    format!("no merchant {id} (the platform's staff take the other roles)"),
+                ));
+            }
+            Ok(())
+        }
+        (_, Some(_)) => Err(AppError::field(
+            "merchant_id",
+            "only merchant administrators belong to a merchant",
+        )),
+        (_, None) => Ok(()),
     }
 }
 
@@ -232,7 +263,13 @@ pub async fn create(
             ))
         };
     }
+    let merchant = req
+        .merchant_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|m| !m.is_empty());
     check_location(store, req.role, location).await?;
+    check_merchant(store, req.role, merchant).await?;
     check_password(&req.password, &username, &display_name)?;
     let password_hash = hash(&req.password).await?;
     let must_change = !matches!(by, Administrator::Operator);
@@ -246,6 +283,7 @@ pub async fn create(
             password_hash: &password_hash,
             role: req.role,
             location_id: location,
+            merchant_id: merchant,
         },
         must_change,
     )
@@ -267,7 +305,8 @@ pub async fn create(
         "staff.create",
         "staff",
         &req.id.to_string(),
-        json!({ "username": username, "role": req.role.as_str(), "location_id": location }),
+        json!({ "username": username, "role": req.role.as_str(), "location_id": location,
+                "merchant_id": merchant }),
     )
     .await?;
     tx.commit().await?;
@@ -294,8 +333,14 @@ pub async fn update(
     let current = locked_account(&mut tx, store, id).await?;
     by.require_over(current.actor.role, current.actor.location_id.as_deref())?;
     let role = change.role.unwrap_or(current.actor.role);
+    if (role == Role::MerchantAdmin) != (current.actor.role == Role::MerchantAdmin) {
+        return Err(AppError::field(
+            "role",
+            "a merchant administrator stays one (and nobody becomes one): create a new account",
+        ));
+    }
     let location = match (role, &change.location_id) {
-        (Role::HeadOfficeAdmin, _) => None,
+        (Role::HeadOfficeAdmin | Role::MerchantAdmin, _) => None,
         (_, Some(l)) => Some(l.trim().to_owned()),
         (_, None) => current.actor.location_id.clone(),
     };
@@ -502,10 +547,11 @@ pub async fn get(store: &Store, by: &StaffActor, id: Uuid) -> AppResult<StaffRec
         Role::StoreManager => {
             by.location_id.is_some() && record.actor.location_id == by.location_id
         }
-        Role::Cashier => {
-            return Err(AppError::Forbidden(
-                "the cashier role may not do this".into(),
-            ))
+        Role::Cashier | Role::MerchantAdmin => {
+            return Err(AppError::Forbidden(format!(
+                "the {} role may not do this",
+                by.role.as_str()
+            )))
         }
     };
     if visible {
@@ -538,9 +584,10 @@ pub async fn list(
             }
             storage::staff::records(store, Some(own)).await
         }
-        Role::Cashier => Err(AppError::Forbidden(
-            "the cashier role may not do this".into(),
-        )),
+        Role::Cashier | Role::MerchantAdmin => Err(AppError::Forbidden(format!(
+            "the {} role may not do this",
+            by.role.as_str()
+        ))),
     }
 }
 

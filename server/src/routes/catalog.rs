@@ -19,7 +19,7 @@ use crate::app::catalog::{
     add_sku_barcode, check_code, check_lookup_code, check_price, product_request, BarcodeRequest,
     ProductRequest,
 };
-use crate::app::AppState;
+use crate::app::{self, AppState};
 use crate::error::{AppError, AppResult};
 use crate::storage;
 use crate::storage::catalog::{ProductDetail, ProductFilter, ProductPage};
@@ -127,6 +127,8 @@ pub struct ProductQuery {
     pub after: Option<String>,
     /// Page size (1–200, default 50).
     pub limit: Option<i64>,
+    /// Only this merchant's products (a merchant administrator always sees only its own).
+    pub merchant: Option<String>,
 }
 
 /// A category to create or update (by code).
@@ -323,6 +325,10 @@ async fn list_products(
             .unwrap_or(DEFAULT_PRODUCT_LIMIT)
             .clamp(1, MAX_PRODUCT_LIMIT),
         include_off_shelf: staff.is_some(),
+        merchant: match staff.as_ref().map(StaffActor::merchant_scope) {
+            Some(Ok(Some(own))) => Some(own.to_owned()),
+            _ => query.merchant.filter(|m| !m.is_empty()),
+        },
     };
     Ok(Json(
         storage::catalog::list_products(&state.store, &filter).await?,
@@ -340,7 +346,9 @@ async fn get_product(
     Ok(Json(product_or_404(&state, id).await?))
 }
 
-/// Creates a product with its SKUs and barcodes (head office). Idempotent by the client's id.
+/// Creates a product with its SKUs and barcodes (head office, for the platform's own trade; a
+/// merchant administrator, for its merchant: off the shelf until the platform approves it).
+/// Idempotent by the client's id.
 #[utoipa::path(post, path = "/products", tag = "catalog", security(("staff" = [])), request_body = ProductRequest,
     responses((status = 200, body = ProductDetail), (status = 403, body = crate::error::ErrorBody),
         (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
@@ -349,14 +357,26 @@ async fn create_product(
     State(state): State<AppState>,
     Json(req): Json<ProductRequest>,
 ) -> AppResult<Json<ProductDetail>> {
-    staff.require(&[Role::HeadOfficeAdmin])?;
-    let product = product_request(req)?;
+    let seller = app::merchants::seller_for_new_product(&state.store, &staff).await?;
+    let mut product = product_request(req)?;
+    if let Some((owner, _)) =
+        storage::merchants::product_owner(&state.store, &product.id.to_string()).await?
+    {
+        if owner != seller {
+            return Err(AppError::conflict(
+                "id_conflict",
+                "this id belongs to another product",
+            ));
+        }
+    }
+    product.merchant_id = seller;
     Ok(Json(
         storage::catalog::create_product(&state.store, &product, &staff.actor()).await?,
     ))
 }
 
-/// Puts a product (all its SKUs) on or off shelf (head office).
+/// Puts a product (all its SKUs) on or off shelf (head office; a merchant administrator, its
+/// own products: on the shelf only once approved).
 #[utoipa::path(put, path = "/products/{id}/status", tag = "catalog", security(("staff" = [])), request_body = StatusRequest,
     params(("id" = Uuid, Path, description = "product id")),
     responses((status = 200, body = ProductDetail), (status = 403, body = crate::error::ErrorBody),
@@ -367,12 +387,12 @@ async fn set_product_status(
     Path(id): Path<Uuid>,
     Json(req): Json<StatusRequest>,
 ) -> AppResult<Json<ProductDetail>> {
-    staff.require(&[Role::HeadOfficeAdmin])?;
-    storage::catalog::set_product_status(&state.store, id, req.status, &staff.actor()).await?;
+    app::merchants::set_product_shelf(&state, &staff, id, req.status).await?;
     Ok(Json(product_or_404(&state, id).await?))
 }
 
-/// Sets a SKU's chain price and member price (head office; audited as `price.change`).
+/// Sets a SKU's chain price and member price (head office; a merchant administrator, its own
+/// SKUs; audited as `price.change`).
 #[utoipa::path(put, path = "/skus/{sku_id}/price", tag = "catalog", security(("staff" = [])), request_body = PriceRequest,
     params(("sku_id" = Uuid, Path, description = "SKU id")),
     responses((status = 200, body = SkuRecord), (status = 403, body = crate::error::ErrorBody),
@@ -383,7 +403,7 @@ async fn set_sku_price(
     Path(sku_id): Path<Uuid>,
     Json(req): Json<PriceRequest>,
 ) -> AppResult<Json<SkuRecord>> {
-    staff.require(&[Role::HeadOfficeAdmin])?;
+    app::merchants::require_sku(&state.store, &staff, sku_id).await?;
     let price = check_price("price", req.price)?;
     let member = match req.member_price {
         Some(Some(m)) => Some(Some(check_price("member_price", m)?)),
@@ -394,7 +414,7 @@ async fn set_sku_price(
     Ok(Json(sku_or_404(&state, sku_id, None).await?))
 }
 
-/// Puts one SKU on or off shelf (head office).
+/// Puts one SKU on or off shelf (head office; a merchant administrator, its own SKUs).
 #[utoipa::path(put, path = "/skus/{sku_id}/status", tag = "catalog", security(("staff" = [])), request_body = StatusRequest,
     params(("sku_id" = Uuid, Path, description = "SKU id")),
     responses((status = 200, body = SkuRecord), (status = 403, body = crate::error::ErrorBody),
@@ -405,7 +425,7 @@ async fn set_sku_status(
     Path(sku_id): Path<Uuid>,
     Json(req): Json<StatusRequest>,
 ) -> AppResult<Json<SkuRecord>> {
-    staff.require(&[Role::HeadOfficeAdmin])?;
+    app::merchants::require_sku(&state.store, &staff, sku_id).await?;
     storage::catalog::set_sku_status(&state.store, sku_id, req.status, &staff.actor()).await?;
     Ok(Json(sku_or_404(&state, sku_id, None).await?))
 }

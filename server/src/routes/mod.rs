@@ -36,6 +36,7 @@ pub mod locations;
 pub mod member_perks;
 pub mod member_tags;
 pub mod members;
+pub mod merchants;
 pub mod notifications;
 pub mod orders;
 pub mod payments;
@@ -243,6 +244,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(edge::router())
         .merge(locations::router())
         .merge(catalog::router())
+        .merge(merchants::router())
         .merge(product_images::router())
         .merge(stock::router())
         .merge(members::router())

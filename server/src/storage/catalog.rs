@@ -650,6 +650,10 @@ pub struct ProductSummary {
     pub category_id: String,
     /// On or off shelf.
     pub status: ShelfStatus,
+    /// The merchant selling it (`platform`: the operator's own trade).
+    pub merchant_id: String,
+    /// The platform's review of a merchant's product: `pending`, `approved` or `rejected`.
+    pub review_status: String,
     /// Lowest chain price among its SKUs.
     pub price_min: Option<Money>,
     /// Highest chain price among its SKUs.
@@ -722,6 +726,12 @@ pub struct ProductDetail {
     pub description: String,
     /// On or off shelf.
     pub status: ShelfStatus,
+    /// The merchant selling it (`platform`: the operator's own trade).
+    pub merchant_id: String,
+    /// The platform's review of a merchant's product: `pending`, `approved` or `rejected`.
+    pub review_status: String,
+    /// The platform's note at the last review (why it was rejected).
+    pub review_note: String,
     /// Created (RFC 3339).
     pub created_at: chrono::DateTime<chrono::Utc>,
     /// Last changed (RFC 3339).
@@ -743,17 +753,23 @@ pub struct ProductFilter {
     pub limit: i64,
     /// Include off-shelf products (staff).
     pub include_off_shelf: bool,
+    /// Only this merchant's products (a merchant's page; a merchant administrator's console).
+    pub merchant: Option<String>,
 }
 
 /// Lists products by code, a page at a time.
 pub async fn list_products(store: &Store, filter: &ProductFilter) -> AppResult<ProductPage> {
     let mut sql = String::from(
-        "SELECT p.id, p.code, p.name_zh, p.name_en, p.brand, p.category_id, p.status \
-         FROM products p WHERE 1 = 1",
+        "SELECT p.id, p.code, p.name_zh, p.name_en, p.brand, p.category_id, p.status, \
+         p.merchant_id, p.review_status FROM products p WHERE 1 = 1",
     );
     let mut binds: Vec<String> = Vec::new();
     if !filter.include_off_shelf {
         sql.push_str(" AND p.status = 'on_shelf'");
+    }
+    if let Some(merchant) = &filter.merchant {
+        sql.push_str(&format!(" AND p.merchant_id = ${}", binds.len() + 1));
+        binds.push(merchant.clone());
     }
     if let Some(category) = &filter.category {
         let ids = category_subtree(store, category)
@@ -810,6 +826,8 @@ pub async fn list_products(store: &Store, filter: &ProductFilter) -> AppResult<P
             brand: col(row, "brand")?,
             category_id: col(row, "category_id")?,
             status: parse_col(row, "status")?,
+            merchant_id: col(row, "merchant_id")?,
+            review_status: col(row, "review_status")?,
             price_min: None,
             price_max: None,
             sku_count: 0,
@@ -860,7 +878,7 @@ pub async fn list_products(store: &Store, filter: &ProductFilter) -> AppResult<P
 pub async fn product(store: &Store, id: Uuid) -> AppResult<Option<ProductDetail>> {
     let row = sqlx::query(
         "SELECT id, code, name_zh, name_en, brand, category_id, description, status, created_at, \
-         updated_at FROM products WHERE id = $1",
+         updated_at, merchant_id, review_status, review_note FROM products WHERE id = $1",
     )
     .bind(id.to_string())
     .fetch_optional(store.reader())
@@ -927,6 +945,9 @@ pub async fn product(store: &Store, id: Uuid) -> AppResult<Option<ProductDetail>
         category_id: col(&row, "category_id")?,
         description: col(&row, "description")?,
         status: parse_col(&row, "status")?,
+        merchant_id: col(&row, "merchant_id")?,
+        review_status: col(&row, "review_status")?,
+        review_note: col(&row, "review_note")?,
         created_at: from_ms(col(&row, "created_at")?),
         updated_at: from_ms(col(&row, "updated_at")?),
         skus,
@@ -973,8 +994,11 @@ pub struct NewProduct {
     pub category_id: String,
     /// Description.
     pub description: String,
-    /// Initial status.
+    /// Initial status (a merchant's product starts off the shelf, waiting for review).
     pub status: ShelfStatus,
+    /// The merchant selling it: `platform` for head office's own products (approved at once);
+    /// any other merchant's wait for the platform's review.
+    pub merchant_id: String,
     /// SKUs.
     pub skus: Vec<NewSku>,
 }
@@ -1177,7 +1201,8 @@ async fn insert_new_product(tx: &mut Tx, new: &NewProduct, actor: &str) -> AppRe
     let now = now_ms();
     sqlx::query(
         "INSERT INTO products (id, code, name_zh, name_en, brand, category_id, description, \
-         status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+         status, created_at, updated_at, merchant_id, review_status) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11)",
     )
     .bind(new.id.to_string())
     .bind(&new.code)
@@ -1186,8 +1211,18 @@ async fn insert_new_product(tx: &mut Tx, new: &NewProduct, actor: &str) -> AppRe
     .bind(&new.brand)
     .bind(&new.category_id)
     .bind(&new.description)
-    .bind(new.status.as_str())
+    .bind(if new.merchant_id == super::merchants::PLATFORM {
+        new.status.as_str()
+    } else {
+        ShelfStatus::OffShelf.as_str()
+    })
     .bind(now)
+    .bind(&new.merchant_id)
+    .bind(if new.merchant_id == super::merchants::PLATFORM {
+        "approved"
+    } else {
+        "pending"
+    })
     .execute(&mut **tx)
     .await
     .map_err(insert_error)?;

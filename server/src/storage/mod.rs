@@ -46,6 +46,7 @@ pub mod locations;
 pub mod media;
 pub mod member_perks;
 pub mod members;
+pub mod merchants;
 pub mod notices;
 pub mod notifications;
 pub mod orders;
@@ -390,14 +391,22 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
 ];
 
-/// The migrations whose SQL differs by backend (triggers): version, name, SQLite's, PostgreSQL's.
+/// The migrations whose SQL differs by backend (triggers, a rebuilt table): version, name, SQLite's, PostgreSQL's.
 /// Each database only ever runs its own variant, so its checksum never changes.
-const DIALECT_MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
-    62,
-    "change feeds",
-    include_str!("../../../migrations/0062_change_feeds.sqlite.sql"),
-    include_str!("../../../migrations/0062_change_feeds.postgres.sql"),
-)];
+const DIALECT_MIGRATIONS: &[(i64, &str, &str, &str)] = &[
+    (
+        62,
+        "change feeds",
+        include_str!("../../../migrations/0062_change_feeds.sqlite.sql"),
+        include_str!("../../../migrations/0062_change_feeds.postgres.sql"),
+    ),
+    (
+        69,
+        "merchants",
+        include_str!("../../../migrations/0069_merchants.sqlite.sql"),
+        include_str!("../../../migrations/0069_merchants.postgres.sql"),
+    ),
+];
 
 /// The central database.
 #[derive(Clone, Debug)]

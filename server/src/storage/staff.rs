@@ -36,6 +36,8 @@ pub struct NewStaff<'a> {
     pub role: Role,
     /// Home location.
     pub location_id: Option<&'a str>,
+    /// The merchant a merchant administrator works for (none for the platform's staff).
+    pub merchant_id: Option<&'a str>,
 }
 
 fn actor_from_row(row: &sqlx::any::AnyRow) -> AppResult<StaffActor> {
@@ -45,6 +47,7 @@ fn actor_from_row(row: &sqlx::any::AnyRow) -> AppResult<StaffActor> {
         display_name: col(row, "display_name")?,
         role: parse_col(row, "role")?,
         location_id: col(row, "location_id")?,
+        merchant_id: col(row, "merchant_id")?,
         must_change_password: col::<i64>(row, "must_change_password")? != 0,
     })
 }
@@ -67,7 +70,7 @@ pub struct StaffRecord {
     pub password_changed_at: Option<i64>,
 }
 
-const RECORD_COLUMNS: &str = "id, username, display_name, role, location_id, must_change_password, \
+const RECORD_COLUMNS: &str = "id, username, display_name, role, location_id, merchant_id, must_change_password, \
      active, CAST(CASE WHEN pin_hash IS NULL THEN 0 ELSE 1 END AS BIGINT) AS has_pin, created_at, updated_at, password_changed_at";
 
 fn record_from_row(row: &sqlx::any::AnyRow) -> AppResult<StaffRecord> {
@@ -90,8 +93,8 @@ pub async fn create(
     let now = now_ms();
     let done = sqlx::query(
         "INSERT INTO staff (id, username, display_name, password_hash, role, location_id, \
-         created_at, must_change_password, password_changed_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $7, $7) ON CONFLICT DO NOTHING",
+         created_at, must_change_password, password_changed_at, updated_at, merchant_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $7, $7, $9) ON CONFLICT DO NOTHING",
     )
     .bind(staff.id.to_string())
     .bind(staff.username)
@@ -101,6 +104,7 @@ pub async fn create(
     .bind(staff.location_id)
     .bind(now)
     .bind(i64::from(must_change_password))
+    .bind(staff.merchant_id)
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -249,8 +253,8 @@ pub async fn revoke_sessions(tx: &mut Tx, id: Uuid, keep: Option<&str>) -> AppRe
 /// Finds a staff account by username.
 pub async fn by_username(store: &Store, username: &str) -> AppResult<Option<StaffLogin>> {
     let row = sqlx::query(
-        "SELECT id, username, display_name, role, location_id, must_change_password, \
-         password_hash, active FROM staff WHERE username = $1",
+        "SELECT id, username, display_name, role, location_id, merchant_id, \
+         must_change_password, password_hash, active FROM staff WHERE username = $1",
     )
     .bind(username)
     .fetch_optional(store.reader())
@@ -309,8 +313,8 @@ fn lane_staff_from_row(row: &sqlx::any::AnyRow) -> AppResult<LaneStaff> {
 /// Lists staff, optionally of one location.
 pub async fn list(store: &Store, location: Option<&str>) -> AppResult<Vec<StaffActor>> {
     let rows = sqlx::query(
-        "SELECT id, username, display_name, role, location_id, must_change_password FROM staff \
-         WHERE ($1 IS NULL OR location_id = $1) ORDER BY username",
+        "SELECT id, username, display_name, role, location_id, merchant_id, \
+         must_change_password FROM staff WHERE ($1 IS NULL OR location_id = $1) ORDER BY username",
     )
     .bind(location)
     .fetch_all(store.reader())
@@ -340,7 +344,8 @@ pub async fn create_session(
 /// The staff member behind a live session token.
 pub async fn session_actor(store: &Store, token_hash: &str) -> AppResult<Option<StaffActor>> {
     let row = sqlx::query(
-        "SELECT s.id, s.username, s.display_name, s.role, s.location_id, s.must_change_password \
+        "SELECT s.id, s.username, s.display_name, s.role, s.location_id, s.merchant_id, \
+         s.must_change_password \
          FROM staff_sessions t \
          JOIN staff s ON s.id = t.staff_id \
          WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > $2 AND s.active = 1",

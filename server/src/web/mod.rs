@@ -907,6 +907,7 @@ pub fn role_label(lang: Lang, role: crate::actor::Role) -> &'static str {
         crate::actor::Role::HeadOfficeAdmin => lang.t("总部管理员", "Head office"),
         crate::actor::Role::StoreManager => lang.t("店长", "Store manager"),
         crate::actor::Role::Cashier => lang.t("收银员", "Cashier"),
+        crate::actor::Role::MerchantAdmin => lang.t("商家管理员", "Merchant admin"),
     }
 }
 

@@ -44,6 +44,7 @@ struct NewStaffForm {
     display_name: Option<String>,
     role: Option<String>,
     location: Option<String>,
+    merchant_id: Option<String>,
     password: Option<String>,
 }
 
@@ -69,7 +70,12 @@ fn form_errors(err: AppError, known: &[&'static str]) -> Result<FieldErrors, App
 
 fn roles_for(staff: &StaffActor) -> &'static [Role] {
     match staff.role {
-        Role::HeadOfficeAdmin => &[Role::Cashier, Role::StoreManager, Role::HeadOfficeAdmin],
+        Role::HeadOfficeAdmin => &[
+            Role::Cashier,
+            Role::StoreManager,
+            Role::HeadOfficeAdmin,
+            Role::MerchantAdmin,
+        ],
         _ => &[Role::Cashier],
     }
 }
@@ -121,6 +127,9 @@ async fn list_view(
                         @if own.is_none() { option value="" { "—" } }
                         @for l in &locations { option value=(l.id) selected[form.location.as_deref() == Some(l.id.as_str())] { (l.id) " " (ctx.lang.pick(&l.name_zh, &l.name_en)) } } }
                     @if let Some(e) = errors.get("location_id") { p.field-error role="alert" data-field="location_id" { (e) } } }
+            }
+            @if staff.role == Role::HeadOfficeAdmin {
+                (field(ctx.t("商家编码（仅商家管理员）", "Merchant code (merchant admins only)"), "merchant_id", "text", form.merchant_id.as_deref().unwrap_or(""), errors, html!{}))
             }
             (field(ctx.t("初始密码（首次登录须修改）", "Initial password (must be changed at first log-in)"), "password", "password", "", errors, html!{}))
             button.btn type="submit" { (ctx.t("创建", "Create")) }
@@ -184,6 +193,7 @@ async fn create(
         display_name: form.display_name.clone().unwrap_or_default(),
         role,
         location_id: form.location.clone().filter(|l| !l.is_empty()),
+        merchant_id: form.merchant_id.clone().filter(|m| !m.is_empty()),
         password: form.password.clone().unwrap_or_default(),
     };
     match staff_admin::create(&state.store, Administrator::Staff(&staff), &req).await {
@@ -200,6 +210,7 @@ async fn create(
                     "password",
                     "location_id",
                     "role",
+                    "merchant_id",
                 ],
             )?;
             list_view(&state, &ctx, &staff, &form, &errors).await

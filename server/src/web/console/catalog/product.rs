@@ -484,8 +484,7 @@ async fn product_status(
 ) -> WebResult<Response> {
     staff.require(&[Role::HeadOfficeAdmin])?;
     let status = shelf(f.status.as_deref())?;
-    storage::catalog::set_product_status(&state.store, id, status, &staff.actor()).await?;
-    state.search.invalidate();
+    crate::app::merchants::set_product_shelf(&state, &staff, id, status).await?;
     Ok(redirect(&format!("/console/catalog/products/{id}?done=1")))
 }
 
