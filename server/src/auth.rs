@@ -15,6 +15,39 @@ use crate::storage;
 /// (path endings: the API router is nested under `/api/v1`).
 const PASSWORD_CHANGE_PATHS: [&str; 3] = ["/auth/password", "/auth/me", "/auth/logout"];
 
+/// The API routes a merchant administrator may call (method and route, under `/api/v1`), each
+/// scoped to its own merchant by its use case ([`crate::app::merchants`]). Every other route
+/// answers 403 before its handler runs, so a route added later stays closed to merchants until
+/// it is listed here with scoping of its own (the isolation test walks every route).
+pub const MERCHANT_ROUTES: &[(&str, &str)] = &[
+    ("GET", "/auth/me"),
+    ("POST", "/auth/logout"),
+    ("POST", "/auth/password"),
+    ("GET", "/merchants"),
+    ("GET", "/merchants/{id}"),
+    ("GET", "/commission-rates"),
+    ("GET", "/products"),
+    ("POST", "/products"),
+    ("PUT", "/products/{id}/status"),
+    ("PUT", "/skus/{sku_id}/price"),
+    ("PUT", "/skus/{sku_id}/status"),
+    ("GET", "/merchant-statements"),
+    ("GET", "/merchant-statements/{id}"),
+    ("GET", "/merchant-statements/{id}/csv"),
+];
+
+/// Whether a merchant administrator may call this route (see [`MERCHANT_ROUTES`]).
+fn merchant_may_call(parts: &Parts) -> bool {
+    let Some(route) = parts.extensions.get::<axum::extract::MatchedPath>() else {
+        return false;
+    };
+    let route = route.as_str();
+    let route = route.strip_prefix("/api/v1").unwrap_or(route);
+    MERCHANT_ROUTES
+        .iter()
+        .any(|(method, path)| parts.method.as_str() == *method && route == *path)
+}
+
 fn bearer(parts: &Parts) -> AppResult<&str> {
     let header = parts
         .headers
@@ -52,6 +85,11 @@ impl FromRequestParts<AppState> for StaffActor {
                 "an administrator reset your password: choose a new one first \
                  (POST /api/v1/auth/password)"
                     .into(),
+            ));
+        }
+        if actor.role == crate::actor::Role::MerchantAdmin && !merchant_may_call(parts) {
+            return Err(AppError::Forbidden(
+                "a merchant administrator may not use this route".into(),
             ));
         }
         Ok(actor)

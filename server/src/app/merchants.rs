@@ -498,6 +498,15 @@ pub async fn set_commission_rate(
     merchants::commission_rates(store).await
 }
 
+/// The review queue: merchants' products waiting for head office, oldest first (head office).
+pub async fn products_to_review(
+    store: &Store,
+    by: &StaffActor,
+) -> AppResult<Vec<merchants::ProductForReview>> {
+    by.require(&[Role::HeadOfficeAdmin])?;
+    merchants::products_in_review(store, "pending", 200).await
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

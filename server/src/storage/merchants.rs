@@ -325,3 +325,53 @@ pub async fn set_product_review(
     .await?;
     Ok(())
 }
+
+/// A merchant's product waiting for (or past) the platform's review, as the review queue shows
+/// it.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ProductForReview {
+    /// Product id.
+    pub id: uuid::Uuid,
+    /// Product code.
+    pub code: String,
+    /// Chinese name.
+    pub name_zh: String,
+    /// English name.
+    pub name_en: String,
+    /// Category id.
+    pub category_id: String,
+    /// The merchant selling it.
+    pub merchant_id: String,
+    /// Created, Unix milliseconds.
+    pub created_at: i64,
+}
+
+/// Merchants' products with the review status `status` (e.g. `pending`), oldest first, at most
+/// `limit`.
+pub async fn products_in_review(
+    store: &Store,
+    status: &str,
+    limit: i64,
+) -> AppResult<Vec<ProductForReview>> {
+    let rows = sqlx::query(
+        "SELECT id, code, name_zh, name_en, category_id, merchant_id, created_at FROM products \
+         WHERE review_status = $1 AND merchant_id <> 'platform' ORDER BY created_at, id LIMIT $2",
+    )
+    .bind(status)
+    .bind(limit)
+    .fetch_all(store.reader())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(ProductForReview {
+                id: super::uuid_col(r, "id")?,
+                code: col(r, "code")?,
+                name_zh: col(r, "name_zh")?,
+                name_en: col(r, "name_en")?,
+                category_id: col(r, "category_id")?,
+                merchant_id: col(r, "merchant_id")?,
+                created_at: col(r, "created_at")?,
+            })
+        })
+        .collect()
+}

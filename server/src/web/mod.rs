@@ -397,10 +397,44 @@ impl FromRequestParts<AppState> for Staff {
             {
                 Err(WebError::Redirect("/console/password".into()))
             }
+            // A merchant administrator opens its own merchant's pages only; the console's
+            // home sends it to its merchant home, any other page is refused.
+            Some(actor)
+                if actor.role == crate::actor::Role::MerchantAdmin
+                    && !merchant_may_open(parts.uri.path()) =>
+            {
+                if parts.uri.path() == "/console" {
+                    Err(WebError::Redirect("/console/merchant".into()))
+                } else {
+                    Err(AppError::Forbidden(
+                        "a merchant administrator may not open this page".into(),
+                    )
+                    .into())
+                }
+            }
             Some(actor) => Ok(Self(actor)),
             None => Err(WebError::Redirect(login)),
         }
     }
+}
+
+/// The console pages a merchant administrator may open (with everything below them): its
+/// merchant home and statements, its password and log-out. Every other page is closed to it,
+/// so a page added later stays closed until it is listed here with scoping of its own.
+pub const MERCHANT_PAGES: &[&str] = &[
+    "/console/merchant",
+    "/console/settlements",
+    "/console/password",
+    "/console/logout",
+];
+
+fn merchant_may_open(path: &str) -> bool {
+    MERCHANT_PAGES.iter().any(|page| {
+        path == *page
+            || path
+                .strip_prefix(page)
+                .is_some_and(|rest| rest.starts_with('/'))
+    })
 }
 
 /// Percent-encodes a query value.
@@ -842,6 +876,10 @@ pub fn console_page(ctx: &Ctx, staff: &StaffActor, title: &str, body: Markup) ->
                     }
                 }
                 div.wrap.console-grid {
+                    @if staff.role == crate::actor::Role::MerchantAdmin { nav.side {
+                        a href="/console/merchant" { (t("我的店铺", "My shop")) }
+                        a href="/console/settlements" { (t("结算对账单", "Statements")) }
+                    } } @else {
                     nav.side {
                         a href="/console" { (t("概览", "Dashboard")) }
                         a href="/console/orders" { (t("订单", "Orders")) }
@@ -864,6 +902,7 @@ pub fn console_page(ctx: &Ctx, staff: &StaffActor, title: &str, body: Markup) ->
                         }
                         @if head_office {
                             a href="/console/catalog" { (t("商品", "Catalog")) }
+                            a href="/console/merchants" { (t("入驻商家", "Merchants")) }
                             a href="/console/catalog/import" { (t("导入", "Import")) }
                             a href="/console/catalog/categories" { (t("分类", "Categories")) }
                             a href="/console/payments" { (t("支付与对账", "Payments")) }
@@ -893,6 +932,7 @@ pub fn console_page(ctx: &Ctx, staff: &StaffActor, title: &str, body: Markup) ->
                             a href="/console/staff" { (t("员工", "Staff")) }
                             a href="/console/audit" { (t("审计日志", "Audit log")) }
                         }
+                    }
                     }
                     main.content { h1 { (title) } (body) }
                 }

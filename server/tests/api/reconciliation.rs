@@ -69,6 +69,7 @@ fn head_office() -> StaffActor {
         display_name: "Admin".into(),
         role: Role::HeadOfficeAdmin,
         location_id: None,
+        merchant_id: None,
         must_change_password: false,
     }
 }

@@ -77,6 +77,7 @@ fn head_office() -> StaffActor {
         display_name: "admin".into(),
         role: Role::HeadOfficeAdmin,
         location_id: None,
+        merchant_id: None,
         must_change_password: false,
     }
 }
@@ -450,6 +451,7 @@ async fn requisitions_above_stock_are_refused_and_allocation_ships_a_transfer(ap
     let store_mgr = StaffActor {
         role: Role::StoreManager,
         location_id: Some("SH001".into()),
+        merchant_id: None,
         ..head_office()
     };
     assert!(retail_server::app::store_ops::allocate(

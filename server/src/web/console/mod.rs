@@ -61,6 +61,7 @@ pub mod group_buys;
 pub mod growth;
 pub mod member_perks;
 pub mod members;
+pub mod merchants;
 pub mod notifications;
 pub mod orders;
 pub mod payments;
@@ -101,6 +102,7 @@ pub fn router() -> Router<AppState> {
         .merge(recharges::router())
         .merge(after_sales::router())
         .merge(search_words::router())
+        .merge(merchants::router())
         .merge(segments::router())
         .merge(faq::router())
         .merge(notifications::router())

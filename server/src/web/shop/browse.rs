@@ -670,6 +670,16 @@ async fn product(
         ctx.t("相似商品", "Similar items"),
         &recommendations::similar(&state, chosen.id, 8).await?,
     );
+    // A merchant's product names its seller (the platform's own trade does not).
+    let seller = if detail.merchant_id == crate::storage::merchants::PLATFORM {
+        None
+    } else {
+        match crate::app::merchants::trading(&state.store, &detail.merchant_id).await {
+            Ok(merchant) => Some(merchant),
+            Err(AppError::NotFound(_)) => None,
+            Err(e) => return Err(e.into()),
+        }
+    };
     let body = html! {
         @if p.added.is_some() { div.notice.ok { (ctx.t("已加入购物车", "Added to cart")) " · " a href="/cart" data-track="checkout" { (ctx.t("去结算", "Check out")) } } }
         @if let Some(code) = &p.error { div.notice.err role="alert" #group-error { (super::group_refusal_text(&ctx, code)) } }
@@ -685,6 +695,9 @@ async fn product(
             }
             h1 { (name) }
             p.muted { (detail.brand) " · " (detail.code) }
+            @if let Some(seller) = &seller {
+                p #seller { (ctx.t("由 ", "Sold and shipped by ")) a href={ "/m/" (seller.id) } { (ctx.lang.pick(&seller.name_zh, &seller.name_en)) } (ctx.t(" 销售和发货", "")) }
+            }
             @if let Some(price) = price {
                 p.price style="font-size:22px" { (yuan(price.price_fen)) small { " / " (chosen.unit) } }
                 @if let Some(m) = price.member_price_fen {

@@ -43,6 +43,7 @@ pub mod coupons;
 pub mod distributor;
 pub mod group;
 pub mod member;
+pub mod merchant;
 pub mod notifications;
 pub mod orders;
 pub mod perks;
@@ -56,6 +57,7 @@ pub mod scan;
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(browse::router())
+        .merge(merchant::router())
         .merge(cart::router())
         .merge(checkout::router())
         .merge(orders::router())
