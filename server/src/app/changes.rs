@@ -244,11 +244,8 @@ pub async fn prune(state: &AppState) -> AppResult<u64> {
     let before = storage::now_ms() - i64::from(days) * 86_400_000;
     let mut deleted = 0;
     for feed in Feed::ALL {
-        let hold = storage::webhooks::active_cursor_floor(&state.store, feed)
-            .await?
-            .unwrap_or(i64::MAX);
         loop {
-            let n = changes::prune(&state.store, feed, before, hold, PRUNE_BATCH).await?;
+            let n = changes::prune(&state.store, feed, before, PRUNE_BATCH).await?;
             deleted += n;
             if n == 0 {
                 break;

@@ -158,26 +158,19 @@ pub async fn set_active(
 ) -> AppResult<Endpoint> {
     staff.require(&[Role::HeadOfficeAdmin])?;
     let missing = || AppError::not_found(format!("webhook endpoint {id} not found"));
-    let endpoint = store_webhooks::get(&state.store, id)
-        .await?
-        .ok_or_else(missing)?;
-    if active && endpoint.status != "active" {
-        for feed in &endpoint.events {
-            let pruned = storage::changes::pruned_through(&state.store, *feed).await?;
-            if endpoint.cursor < pruned {
-                return Err(AppError::conflict(
-                    "backlog_pruned",
-                    format!(
-                        "changes of the {feed} feed this endpoint had not received were pruned \
-                         while it was disabled (changes.retention_days): register a new \
-                         endpoint and read the records again in full"
-                    ),
-                ));
-            }
+    match store_webhooks::set_active(&state.store, id, active, &staff.username).await? {
+        store_webhooks::Activation::Done => {}
+        store_webhooks::Activation::Missing => return Err(missing()),
+        store_webhooks::Activation::BacklogPruned(feed) => {
+            return Err(AppError::conflict(
+                "backlog_pruned",
+                format!(
+                    "changes of the {feed} feed this endpoint had not received were pruned \
+                     while it was disabled (changes.retention_days): register a new \
+                     endpoint and read the records again in full"
+                ),
+            ))
         }
-    }
-    if !store_webhooks::set_active(&state.store, id, active, &staff.username).await? {
-        return Err(missing());
     }
     store_webhooks::get(&state.store, id)
         .await?

@@ -15,7 +15,7 @@ use std::str::FromStr;
 
 use crate::error::AppResult;
 
-use super::{col, Store};
+use super::{col, Store, Tx};
 
 /// A change feed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -139,17 +139,36 @@ pub async fn pruned_through(store: &Store, feed: Feed) -> AppResult<i64> {
     row.map_or(Ok(0), |r| col(&r, "value"))
 }
 
-/// Deletes up to `batch` of the oldest changes of `feed` committed before `before_ms` and at or
-/// below `hold` (what every reader that must not miss one has passed), and records the highest
-/// position deleted, in one transaction. Answers how many were deleted (0: nothing left to do).
-pub async fn prune(
-    store: &Store,
-    feed: Feed,
-    before_ms: i64,
-    hold: i64,
-    batch: i64,
-) -> AppResult<u64> {
+/// Locks `feed`'s pruned-through counter row until `tx` ends (making it first when missing)
+/// and answers its value. Pruning and enabling a webhook endpoint both take it first, so they
+/// run one after the other: an endpoint enabled meanwhile either holds the prune back or
+/// sees what was pruned.
+pub async fn lock_pruned(tx: &mut Tx, store: &Store, feed: Feed) -> AppResult<i64> {
+    sqlx::query("INSERT INTO counters (name, value) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING")
+        .bind(pruned_counter(feed))
+        .execute(&mut **tx)
+        .await?;
+    let row = sqlx::query(&format!(
+        "SELECT value FROM counters WHERE name = $1{}",
+        store.for_update()
+    ))
+    .bind(pruned_counter(feed))
+    .fetch_one(&mut **tx)
+    .await?;
+    col(&row, "value")
+}
+
+/// Deletes up to `batch` of the oldest changes of `feed` committed before `before_ms` and not
+/// past the lowest cursor of the active webhook endpoints that take the feed (what every reader
+/// that must not miss one has passed), and records the highest position deleted, in one
+/// transaction under the feed's counter lock ([`lock_pruned`]). Answers how many were deleted
+/// (0: nothing left to do).
+pub async fn prune(store: &Store, feed: Feed, before_ms: i64, batch: i64) -> AppResult<u64> {
     let mut tx = store.begin().await?;
+    lock_pruned(&mut tx, store, feed).await?;
+    let hold = super::webhooks::active_cursor_floor(&mut tx, feed)
+        .await?
+        .unwrap_or(i64::MAX);
     let row = sqlx::query(
         "SELECT MAX(seq) AS top FROM (SELECT seq FROM changes WHERE feed = $1 \
          AND committed_at < $2 AND seq <= $3 ORDER BY seq LIMIT $4) oldest",

@@ -181,8 +181,30 @@ pub async fn active_ids(store: &Store) -> AppResult<Vec<Uuid>> {
 
 /// Enables (clearing the failure count) or disables an endpoint; audited. False when there is
 /// no such endpoint.
-pub async fn set_active(store: &Store, id: Uuid, active: bool, actor: &str) -> AppResult<bool> {
+pub async fn set_active(
+    store: &Store,
+    id: Uuid,
+    active: bool,
+    actor: &str,
+) -> AppResult<Activation> {
     let mut tx = store.begin().await?;
+    if active {
+        // Under the counter locks of its feeds (in feed order, as pruning takes them one at a
+        // time): a prune running now finishes first and is seen, or waits and holds back.
+        let Some(endpoint) = get_in(&mut tx, store, id).await? else {
+            return Ok(Activation::Missing);
+        };
+        if endpoint.status != "active" {
+            let mut feeds = endpoint.events.clone();
+            feeds.sort_by_key(|f| f.as_str());
+            for feed in feeds {
+                let pruned = super::changes::lock_pruned(&mut tx, store, feed).await?;
+                if endpoint.cursor < pruned {
+                    return Ok(Activation::BacklogPruned(feed));
+                }
+            }
+        }
+    }
     let done = sqlx::query(
         "UPDATE webhook_endpoints SET status = $2, disabled_reason = $3, failures = 0, \
          failing_since = NULL, updated_at = $4 WHERE id = $1",
@@ -211,15 +233,44 @@ pub async fn set_active(store: &Store, id: Uuid, active: bool, actor: &str) -> A
         .await?;
     }
     tx.commit().await?;
-    Ok(done)
+    Ok(if done {
+        Activation::Done
+    } else {
+        Activation::Missing
+    })
+}
+
+/// What enabling or disabling an endpoint came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activation {
+    /// Changed (or already so).
+    Done,
+    /// No such endpoint.
+    Missing,
+    /// Not enabled: changes of this feed it had not received were pruned meanwhile.
+    BacklogPruned(Feed),
+}
+
+/// One endpoint inside a transaction, its row locked until the transaction ends (PostgreSQL).
+async fn get_in(tx: &mut super::Tx, store: &Store, id: Uuid) -> AppResult<Option<Endpoint>> {
+    sqlx::query(&format!(
+        "{ENDPOINT_SELECT} WHERE e.id = $1{}",
+        store.for_update()
+    ))
+    .bind(id.to_string())
+    .fetch_optional(&mut **tx)
+    .await?
+    .as_ref()
+    .map(endpoint)
+    .transpose()
 }
 
 /// How far the active endpoints of `feed` have turned its changes into deliveries: the lowest
 /// cursor among them (`None` when no active endpoint takes the feed). Changes at or below it are
 /// no longer needed by any of them.
-pub async fn active_cursor_floor(store: &Store, feed: Feed) -> AppResult<Option<i64>> {
+pub async fn active_cursor_floor(tx: &mut super::Tx, feed: Feed) -> AppResult<Option<i64>> {
     let rows = sqlx::query("SELECT cursor, events FROM webhook_endpoints WHERE status = 'active'")
-        .fetch_all(store.reader())
+        .fetch_all(&mut **tx)
         .await?;
     let mut floor: Option<i64> = None;
     for row in &rows {
