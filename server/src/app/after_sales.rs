@@ -439,10 +439,48 @@ pub fn reviewer_scope(staff: &StaffActor) -> AppResult<Option<String>> {
 /// The case `id` once `staff` is known to review it: 403 for another store's or a role that
 /// does not review, 404 for an unknown case.
 pub async fn reviewable(state: &AppState, staff: &StaffActor, id: Uuid) -> AppResult<AfterSale> {
+    if let Some(merchant) = staff.merchant_scope().ok().flatten() {
+        // A merchant reviews the cases about its own goods only; another's is unknown to it.
+        let case = found(state, id).await?;
+        if is_merchants_case(state, merchant, &case).await? {
+            return Ok(case);
+        }
+        return Err(AppError::not_found(format!("after-sale {id} not found")));
+    }
     reviewer_scope(staff)?;
     let case = found(state, id).await?;
     staff.require_store(&case.location_id)?;
     Ok(case)
+}
+
+/// Whether every line of `case` is one of `merchant`'s products (B2B2C: the case goes to that
+/// merchant's after-sales queue).
+async fn is_merchants_case(state: &AppState, merchant: &str, case: &AfterSale) -> AppResult<bool> {
+    if case.lines.is_empty() {
+        return Ok(false);
+    }
+    for line in &case.lines {
+        let owner = storage::merchants::sku_owner(&state.store, &line.sku_id.to_string()).await?;
+        if owner.as_deref() != Some(merchant) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// A merchant administrator's after-sales queue: the cases about its own goods only, oldest
+/// first (`all`: finished ones too).
+pub async fn merchant_queue(
+    state: &AppState,
+    staff: &StaffActor,
+    all: bool,
+    cursor: Option<&crate::storage::paging::Cursor>,
+    limit: i64,
+) -> AppResult<crate::storage::paging::Page<AfterSale>> {
+    let merchant = staff
+        .merchant_scope()?
+        .ok_or_else(|| AppError::Forbidden("a merchant's queue".into()))?;
+    storage::after_sales::merchant_queue(&state.store, merchant, all, cursor, limit).await
 }
 
 fn wrong_state(case: &AfterSale, what: &str) -> AppError {

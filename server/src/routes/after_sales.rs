@@ -241,7 +241,8 @@ pub struct QueueQuery {
 }
 
 /// A page of the after-sales to review, oldest first: every location's for head office (or
-/// one), their own store's for a store manager; 403 for cashiers and other stores.
+/// one), their own store's for a store manager, the cases about its own goods for a merchant
+/// administrator; 403 for cashiers and other stores.
 /// `next_cursor` is absent on the last page.
 #[utoipa::path(get, path = "/after-sales", tag = "after-sales", security(("staff" = [])), params(QueueQuery),
     responses((status = 200, body = Page<AfterSale>), (status = 403, body = crate::error::ErrorBody)))]
@@ -250,6 +251,19 @@ async fn queue(
     State(state): State<AppState>,
     Query(q): Query<QueueQuery>,
 ) -> AppResult<Json<Page<AfterSale>>> {
+    if staff.role == Role::MerchantAdmin {
+        let cursor = Cursor::parse(q.cursor.as_deref())?;
+        return Ok(Json(
+            after_sales::merchant_queue(
+                &state,
+                &staff,
+                q.all.unwrap_or(false),
+                cursor.as_ref(),
+                paging::api_limit(q.limit),
+            )
+            .await?,
+        ));
+    }
     let scope = after_sales::reviewer_scope(&staff)?;
     let location = match (scope, q.location_id) {
         (None, location) => location,

@@ -594,11 +594,41 @@ pub async fn queue(
     cursor: Option<&Cursor>,
     limit: i64,
 ) -> AppResult<Page<AfterSale>> {
+    queue_of(store, location, None, all, cursor, limit).await
+}
+
+/// The cases about `merchant`'s goods only (every line one of its products), oldest first.
+pub async fn merchant_queue(
+    store: &Store,
+    merchant: &str,
+    all: bool,
+    cursor: Option<&Cursor>,
+    limit: i64,
+) -> AppResult<Page<AfterSale>> {
+    queue_of(store, None, Some(merchant), all, cursor, limit).await
+}
+
+/// A case's lines not of the merchant's (`$6`) products: none means the case is its own.
+const OTHER_MERCHANTS_LINES: &str = "SELECT 1 FROM after_sale_lines l \
+     JOIN skus s ON s.id = l.sku_id JOIN products p ON p.id = s.product_id \
+     WHERE l.after_sale_id = after_sales.id AND p.merchant_id <> $6";
+
+async fn queue_of(
+    store: &Store,
+    location: Option<&str>,
+    merchant: Option<&str>,
+    all: bool,
+    cursor: Option<&Cursor>,
+    limit: i64,
+) -> AppResult<Page<AfterSale>> {
     let limit = limit.clamp(1, 200);
     let rows = paging::bind(
         sqlx::query(&format!(
             "SELECT {COLUMNS} FROM after_sales WHERE ($1 = '' OR location_id = $1) \
-             AND ($2 = 1 OR status NOT IN ('refunded', 'exchanged', 'rejected')) AND {} {} LIMIT $3",
+             AND ($2 = 1 OR status NOT IN ('refunded', 'exchanged', 'rejected')) \
+             AND ($6 = '' OR (EXISTS (SELECT 1 FROM after_sale_lines l \
+                  WHERE l.after_sale_id = after_sales.id) \
+                  AND NOT EXISTS ({OTHER_MERCHANTS_LINES}))) AND {} {} LIMIT $3",
             paging::after("created_at", "id", 4, Order::Asc),
             paging::order_by("created_at", "id", Order::Asc),
         ))
@@ -607,6 +637,7 @@ pub async fn queue(
         .bind(paging::fetch_limit(limit)),
         cursor,
     )
+    .bind(merchant.unwrap_or(""))
     .fetch_all(store.reader())
     .await?;
     let cases = filled(store.reader(), &rows).await?;

@@ -685,3 +685,151 @@ fn regex_free_params(url: &str) -> String {
     out.push_str(rest);
     out
 }
+
+/// A member's delivery order from WH01 of one unit of `sku`, paid and delivered: (order id,
+/// its access token).
+async fn delivered_order(app: &TestApp, phone: &str, sku: &str) -> (Uuid, String) {
+    let admin = app.login("admin").await;
+    let member = match retail_server::storage::members::register(
+        &app.state.store,
+        &app.state.keys,
+        &app.state.settings.points,
+        retail_domain::ids::new_id(),
+        phone,
+        "商家售后",
+    )
+    .await
+    .unwrap()
+    {
+        retail_server::storage::members::Registration::Created(m) => m.id,
+        other => panic!("{phone} not new: {other:?}"),
+    };
+    let code = crate::pricing::member_code(app, &admin, member).await;
+    let (status, order) = app
+        .post(
+            "/api/v1/orders",
+            None,
+            json!({"id": Uuid::now_v7(), "fulfilment": "delivery",
+                   "address": {"name": "李四", "phone": phone, "address": "上海市浦东新区世纪大道1号"},
+                   "member_code": code, "lines": [{"sku_id": sku, "qty": 1}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{order}");
+    let id: Uuid = order["id"].as_str().unwrap().parse().unwrap();
+    crate::refund_approvals::pay_at_sandbox(app, id).await;
+    crate::after_sales::deliver(app, id).await;
+    (id, order["access_token"].as_str().unwrap().to_owned())
+}
+
+/// A return asked for by the shopper: the case id.
+async fn ask_return(app: &TestApp, order: Uuid, token: &str) -> String {
+    let (status, case) = crate::after_sales::as_shopper(
+        app,
+        token,
+        reqwest::Method::POST,
+        &format!("/api/v1/orders/{order}/after-sales"),
+        Some(
+            json!({"id": Uuid::now_v7(), "kind": "return_refund", "reason": "quality",
+                    "description": "不新鲜", "lines": [{"line_no": 1, "qty": 1}]}),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{case}");
+    case["id"].as_str().unwrap().to_owned()
+}
+
+/// After-sales go to the right merchant: a case about a merchant's goods is in its queue (and
+/// head office's), not in another merchant's, and only it (or the platform) decides on it.
+async fn after_sales_go_to_the_merchant_of_the_goods(app: TestApp) {
+    let admin = app.login("admin").await;
+    let fresh = trading_merchant(&app, &admin, "m-fresh", "ma.fresh").await;
+    let other = trading_merchant(&app, &admin, "m-other", "ma.other").await;
+    let product = Uuid::now_v7();
+    let (status, created) = app
+        .post(
+            "/api/v1/products",
+            Some(&fresh),
+            product_body(product, "M-FRESH-1", "FOOD-SNACK-CHIPS"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let sku: Uuid = created["skus"][0]["id"].as_str().unwrap().parse().unwrap();
+    let (status, _) = app
+        .put(
+            &format!("/api/v1/products/{product}/review"),
+            Some(&admin),
+            json!({"decision": "approve"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = app
+        .put(
+            &format!("/api/v1/products/{product}/status"),
+            Some(&fresh),
+            json!({"status": "on_shelf"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // The merchant's goods are stocked in the platform's warehouse (fulfilled by the platform).
+    let mut tx = app.state.store.begin().await.unwrap();
+    retail_server::storage::stock::apply_movements(
+        &mut tx,
+        &[retail_server::storage::stock::Movement {
+            location_id: "WH01",
+            sku_id: sku,
+            kind: retail_server::storage::stock::MovementKind::Adjustment,
+            on_hand_delta: 10,
+            reserved_delta: 0,
+            reason: "test setup",
+            actor: "test",
+            ref_id: None,
+            client_ts: 0,
+        }],
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    let (order, token) = delivered_order(&app, "13900190001", &sku.to_string()).await;
+    let case = ask_return(&app, order, &token).await;
+
+    let queue_of = |token: String| {
+        let app = &app;
+        async move {
+            let (status, queue) = app.get("/api/v1/after-sales?all=true", Some(&token)).await;
+            assert_eq!(status, StatusCode::OK, "{queue}");
+            queue["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["id"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(queue_of(fresh.clone()).await, std::slice::from_ref(&case));
+    assert!(queue_of(other.clone()).await.is_empty());
+    assert!(queue_of(admin.clone()).await.contains(&case));
+    // Another merchant cannot decide on it (as if it did not exist); its own merchant can.
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/after-sales/{case}/approve"),
+            Some(&other),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, decided) = app
+        .post(
+            &format!("/api/v1/after-sales/{case}/approve"),
+            Some(&fresh),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{decided}");
+    assert_eq!(decided["status"], "approved");
+    assert_eq!(decided["decided_by"], "staff:ma.fresh");
+}
+crate::both_backends!(
+    after_sales_go_to_the_merchant_of_the_goods,
+    after_sales_go_to_the_merchant_of_the_goods
+);
