@@ -38,8 +38,7 @@ use super::{china_day, AppState};
 use crate::actor::{Role, StaffActor};
 use crate::error::{AppError, AppResult};
 use crate::storage::merchant_statements::{
-    self as st, RefundedLine, SoldLine, Statement, StatementFilter, StatementLine,
-    StatementStatus,
+    self as st, RefundedLine, SoldLine, Statement, StatementFilter, StatementLine, StatementStatus,
 };
 use crate::storage::{self, Store};
 

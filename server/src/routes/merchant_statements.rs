@@ -12,7 +12,9 @@ use utoipa_axum::routes;
 
 use super::{Json, Path, Query};
 use crate::actor::StaffActor;
-use crate::app::merchant_statements::{self as statements_app, ListQuery, PayoutRequest, StatementDetail};
+use crate::app::merchant_statements::{
+    self as statements_app, ListQuery, PayoutRequest, StatementDetail,
+};
 use crate::app::AppState;
 use crate::error::AppResult;
 use crate::storage::merchant_statements::{Statement, StatementStatus};

@@ -390,9 +390,9 @@ pub async fn list(store: &Store, filter: &StatementFilter) -> AppResult<Vec<Stat
         filter.limit.clamp(1, 1000)
     );
     let rows = sqlx::query(&sql)
-    .bind(filter.merchant_id.as_deref().unwrap_or(""))
-    .bind(filter.from.as_deref().unwrap_or(""))
-    .bind(filter.to.as_deref().unwrap_or(""));
+        .bind(filter.merchant_id.as_deref().unwrap_or(""))
+        .bind(filter.from.as_deref().unwrap_or(""))
+        .bind(filter.to.as_deref().unwrap_or(""));
     let rows = if matches!(
         filter.status,
         Some(StatementStatus::Frozen | StatementStatus::Settleable)

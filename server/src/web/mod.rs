@@ -824,6 +824,8 @@ fn chat_link(path: &str) -> Option<String> {
 pub fn console_page(ctx: &Ctx, staff: &StaffActor, title: &str, body: Markup) -> Response {
     let t = |zh, en| ctx.t(zh, en);
     let head_office = staff.role == crate::actor::Role::HeadOfficeAdmin;
+    // A merchant administrator's console is its merchant's settlement statements only.
+    let merchant = staff.role == crate::actor::Role::MerchantAdmin;
     html_response(html! {
         (DOCTYPE)
         html lang=(ctx.lang.code()) {
@@ -843,12 +845,17 @@ pub fn console_page(ctx: &Ctx, staff: &StaffActor, title: &str, body: Markup) ->
                 }
                 div.wrap.console-grid {
                     nav.side {
-                        a href="/console" { (t("概览", "Dashboard")) }
-                        a href="/console/orders" { (t("订单", "Orders")) }
-                        a href="/console/stock" { (t("库存", "Stock")) }
-                        a href="/console/store-ops" { (t("门店作业", "Store operations")) }
-                        a href="/console/shrink" { (t("报损报表", "Shrink report")) }
-                        @if staff.role != crate::actor::Role::Cashier {
+                        @if !merchant {
+                            a href="/console" { (t("概览", "Dashboard")) }
+                            a href="/console/orders" { (t("订单", "Orders")) }
+                            a href="/console/stock" { (t("库存", "Stock")) }
+                            a href="/console/store-ops" { (t("门店作业", "Store operations")) }
+                            a href="/console/shrink" { (t("报损报表", "Shrink report")) }
+                        }
+                        @if head_office || merchant {
+                            a href="/console/settlements" { (t("商家结算", "Merchant settlement")) }
+                        }
+                        @if staff.role != crate::actor::Role::Cashier && !merchant {
                             a href="/console/delivery" { (t("配送发货", "Delivery")) }
                             a href="/console/members" { (t("会员", "Members")) }
                             a href="/console/devices" { (t("设备", "Devices")) }

@@ -44,6 +44,10 @@ async fn dashboard(
     ctx: Ctx,
     Staff(staff): Staff,
 ) -> WebResult<Response> {
+    // A merchant administrator's console starts at its settlement statements.
+    if staff.role == crate::actor::Role::MerchantAdmin {
+        return Ok(crate::web::redirect("/console/settlements"));
+    }
     let location = scope(&staff);
     let sales =
         storage::web::sales_since(&state.store, today_start_ms(), location.as_deref()).await?;
