@@ -70,6 +70,7 @@ fn head_office() -> StaffActor {
         role: Role::HeadOfficeAdmin,
         location_id: None,
         must_change_password: false,
+        merchant_id: None,
     }
 }
 
