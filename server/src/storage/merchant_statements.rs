@@ -67,15 +67,17 @@ fn sold_from_row(row: &sqlx::any::AnyRow, paid_at: i64) -> AppResult<SoldLine> {
     })
 }
 
-/// Every line of the online orders whose payment completed in `[from, to)` (Unix ms), ordered
-/// by payment time, order and line.
+/// Every line of the online orders whose payment completed in `[from, to)` (Unix ms): paid (no
+/// longer `pending_payment`, so an order paid in parts counts once, on its last part's day),
+/// ordered by payment time, order and line.
 pub async fn sold_lines(tx: &mut Tx, from: i64, to: i64) -> AppResult<Vec<SoldLine>> {
     let rows = sqlx::query(&format!(
         "SELECT {LINE_COLUMNS}, pay.paid_at FROM {PAID} pay \
          JOIN orders o ON o.id = pay.order_id \
          JOIN order_lines l ON l.order_id = o.id \
          JOIN skus s ON s.id = l.sku_id JOIN products p ON p.id = s.product_id \
-         WHERE o.channel = 'online' AND pay.paid_at >= $1 AND pay.paid_at < $2 \
+         WHERE o.channel = 'online' AND o.status <> 'pending_payment' \
+           AND pay.paid_at >= $1 AND pay.paid_at < $2 \
          ORDER BY pay.paid_at, o.id, l.line_no"
     ))
     .bind(from)

@@ -586,6 +586,29 @@ async fn statements_are_built_once_frozen_and_paid_out(app: TestApp) {
         .await;
     assert_eq!(b_now["status"], json!("paid_out"));
     assert_eq!(b_now["payout_ref"], json!("TX-0003"));
+
+    // In a real browser: m-beta's administrator logs in to the console and reads its net.
+    if crate::browser::browser_available() {
+        use crate::browser::{
+            browser, click_to_next_page, start_driver, text_of, type_into, wait_path,
+        };
+        let driver = start_driver().await;
+        let client = browser(&driver, false).await;
+        client
+            .goto(&format!(
+                "{}/console/login?back=/console/settlements",
+                app.url
+            ))
+            .await
+            .unwrap();
+        type_into(&client, "#username", "beta.admin").await;
+        type_into(&client, "#password", GOOD_2).await;
+        click_to_next_page(&client, "form button[type=submit]").await;
+        wait_path(&client, "/console/settlements").await;
+        let net = text_of(&client, &format!("tr[data-id=\"{b_id}\"] td.net")).await;
+        assert_eq!(net, "¥5.70");
+        client.close().await.unwrap();
+    }
 }
 crate::both_backends!(
     statements_are_built_once_frozen_and_paid_out,
