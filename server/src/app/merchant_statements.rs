@@ -5,7 +5,8 @@
 //! **What a day holds.** The statement of merchant M for China day D holds every line of M's
 //! products (`order_lines` → `skus` → `products.merchant_id`) of the online orders whose payment
 //! completed on D (the order's last `payments.paid_at`), at the line's recorded amount
-//! (`order_lines.amount_fen`, after its discounts), and every refund of such an order completed
+//! (`order_lines.amount_fen`, the amount due: the pricing engine allocates every discount to
+//! the lines), and every refund of such an order completed
 //! (`payment_refunds.state = 'success'`, at its `updated_at`) on D. A refund is recorded per
 //! order and payment, not per line, so it is **pro-rated over the order's lines by their
 //! amounts** (largest remainder, so the shares add up to the refund exactly); the part of a
