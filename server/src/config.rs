@@ -88,6 +88,9 @@ pub struct Settings {
     /// Sales analytics: how often the sales rollup runs.
     #[serde(default)]
     pub sales_report: SalesReportSettings,
+    /// Merchants (B2B2C): the after-sale window their settlement statements stay frozen.
+    #[serde(default)]
+    pub merchants: MerchantSettings,
     /// Bargains (砍价): how many helps a member gives a day.
     #[serde(default)]
     pub bargains: BargainSettings,
@@ -965,6 +968,27 @@ impl Default for SalesReportSettings {
     }
 }
 
+/// Merchants (issue 20): a merchant's daily settlement statement stays `frozen` until the end
+/// of its day plus `after_sale_days` (refunds may still come), then head office may pay it out
+/// (`app::merchant_statements`).
+///
+/// ```toml
+/// [merchants]
+/// after_sale_days = 7
+/// ```
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MerchantSettings {
+    /// Days after a statement's day before it may be paid out (0–365).
+    pub after_sale_days: u32,
+}
+
+impl Default for MerchantSettings {
+    fn default() -> Self {
+        Self { after_sale_days: 7 }
+    }
+}
+
 /// Uploaded images (issue 16): product images and after-sales photos are checked against these
 /// limits before they are decoded, re-encoded and thumbnailed, then kept under
 /// `data_dir/media/`, or in an S3-compatible bucket when `[media.s3]` names one.
@@ -1832,6 +1856,7 @@ impl Default for Settings {
             delivery: DeliverySettings::default(),
             events: EventSettings::default(),
             sales_report: SalesReportSettings::default(),
+            merchants: MerchantSettings::default(),
             bargains: BargainSettings::default(),
             distribution: DistributionSettings::default(),
             chat: ChatSettings::default(),

@@ -40,6 +40,7 @@ pub mod media;
 pub mod member_login;
 pub mod member_perks;
 pub mod members;
+pub mod merchant_statements;
 pub mod merchants;
 pub mod notifications;
 pub mod order_intake;

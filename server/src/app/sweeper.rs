@@ -10,6 +10,8 @@
 //! commission past the after-sale window ([`super::distribution::release_due`], every minute),
 //! deciding commission a crash kept from being decided after a payment
 //! ([`super::distribution::catch_up`], every minute),
+//! building merchants' daily settlement statements of the ended days and releasing those past
+//! their after-sale window ([`super::merchant_statements::run`], every minute),
 //! deleting raw tracked events past `events.retention_days` ([`super::events::sweep`], hourly) and writing the server's events
 //! recorded since the last sweep ([`super::events::flush`]), adding the new sales to the sales
 //! rollup ([`super::sales_report::run_rollup`], every `sales_report.rollup_interval_millis`),
@@ -139,6 +141,26 @@ pub async fn run(state: AppState, cancel: CancellationToken) {
                 }
                 Ok(_) => {}
                 Err(err) => tracing::warn!(error = %err, "tidying shared state failed; will retry"),
+            }
+            match leased(&state, "sweeper.merchant_statements", MINUTE, async {
+                super::merchant_statements::run(&state, now).await
+            })
+            .await
+            {
+                Ok(Some((built, released))) => {
+                    if built.statements > 0 || released > 0 {
+                        tracing::info!(
+                            days = built.days,
+                            statements = built.statements,
+                            released,
+                            "merchant statements built or released"
+                        );
+                    }
+                }
+                Ok(None) => {}
+                Err(err) => {
+                    tracing::warn!(error = %err, "building merchant statements failed; will retry")
+                }
             }
             last_commission_release = now;
         }

@@ -36,6 +36,7 @@ pub mod locations;
 pub mod member_perks;
 pub mod member_tags;
 pub mod members;
+pub mod merchant_statements;
 pub mod merchants;
 pub mod notifications;
 pub mod orders;
@@ -245,6 +246,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(locations::router())
         .merge(catalog::router())
         .merge(merchants::router())
+        .merge(merchant_statements::router())
         .merge(product_images::router())
         .merge(stock::router())
         .merge(members::router())

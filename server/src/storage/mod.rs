@@ -46,6 +46,7 @@ pub mod locations;
 pub mod media;
 pub mod member_perks;
 pub mod members;
+pub mod merchant_statements;
 pub mod merchants;
 pub mod notices;
 pub mod notifications;
@@ -388,6 +389,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         68,
         "event indexes",
         include_str!("../../../migrations/0068_event_indexes.sql"),
+    ),
+    (
+        70,
+        "merchant statements",
+        include_str!("../../../migrations/0070_merchant_statements.sql"),
     ),
 ];
 

@@ -886,6 +886,9 @@ pub fn console_page(ctx: &Ctx, staff: &StaffActor, title: &str, body: Markup) ->
                         a href="/console/stock" { (t("库存", "Stock")) }
                         a href="/console/store-ops" { (t("门店作业", "Store operations")) }
                         a href="/console/shrink" { (t("报损报表", "Shrink report")) }
+                        @if head_office {
+                            a href="/console/settlements" { (t("商家结算", "Merchant settlement")) }
+                        }
                         @if staff.role != crate::actor::Role::Cashier {
                             a href="/console/delivery" { (t("配送发货", "Delivery")) }
                             a href="/console/members" { (t("会员", "Members")) }

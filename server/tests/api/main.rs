@@ -38,6 +38,7 @@ mod list_paging;
 mod media;
 mod member_perks;
 mod members;
+mod merchant_statements;
 mod merchants;
 mod middle_platform;
 mod notifications;

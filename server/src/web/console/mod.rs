@@ -13,7 +13,8 @@
 //! requests reviewed; ratings, reasons and rules for head office) and [`reviews`] (head office's
 //! moderation of the shoppers' reviews with photos, merchant replies, the review rules) and
 //! [`distribution`] (分销: applications, commission rates, withdrawals, the report) and
-//! [`segments`] (member tags, RFM and segments; coupons and notifications to a segment).
+//! [`segments`] (member tags, RFM and segments; coupons and notifications to a segment) and
+//! [`settlements`] (merchants' daily settlement statements; a merchant administrator's own).
 //!
 //! This module holds the log-in and log-out pages and what the areas share: the store a staff
 //! member's pages are limited to (`scope`, `pick_location`), CSV downloads (`csv_bytes`,
@@ -73,6 +74,7 @@ pub mod reviews;
 pub mod sales_analytics;
 pub mod search_words;
 pub mod segments;
+pub mod settlements;
 pub mod staff;
 pub mod stock;
 pub mod store_ops;
@@ -99,6 +101,7 @@ pub fn router() -> Router<AppState> {
         .merge(coupons::router())
         .merge(payments::router())
         .merge(finance::router())
+        .merge(settlements::router())
         .merge(recharges::router())
         .merge(after_sales::router())
         .merge(search_words::router())
