@@ -153,6 +153,7 @@ pub async fn issue_coupon(
 /// A member claiming a coupon.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = CouponClaimRequest)]
 pub struct ClaimRequest {
     /// Client id of the new coupon (UUIDv7); a retry answers the coupon claimed first.
     pub coupon_id: Uuid,

@@ -23,7 +23,7 @@ use crate::app::AppState;
 use crate::error::{AppError, AppResult};
 use crate::storage::catalog::ProductDetail;
 use crate::storage::merchants::{
-    self, CommissionRate, MerchantRecord, MerchantStatus, NewMerchant, PLATFORM,
+    self, MerchantRecord, MerchantStatus, NewMerchant, PlatformCommissionRate, PLATFORM,
 };
 use crate::storage::{self, Store};
 use retail_domain::wire::catalog::ShelfStatus;
@@ -63,7 +63,7 @@ pub enum MerchantDecision {
 /// A review of a merchant or of a merchant's product.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ReviewRequest<D> {
+pub struct ReviewDecision<D> {
     /// The decision.
     pub decision: D,
     /// Why (required to reject or suspend; shown to the merchant).
@@ -235,7 +235,7 @@ pub async fn review(
     state: &AppState,
     by: &StaffActor,
     id: &str,
-    req: &ReviewRequest<MerchantDecision>,
+    req: &ReviewDecision<MerchantDecision>,
 ) -> AppResult<MerchantRecord> {
     by.require(&[Role::HeadOfficeAdmin])?;
     let store = &state.store;
@@ -397,7 +397,7 @@ pub async fn review_product(
     state: &AppState,
     by: &StaffActor,
     product: Uuid,
-    req: &ReviewRequest<ProductDecision>,
+    req: &ReviewDecision<ProductDecision>,
 ) -> AppResult<ProductDetail> {
     by.require(&[Role::HeadOfficeAdmin])?;
     let store = &state.store;
@@ -440,7 +440,10 @@ pub async fn review_product(
 
 /// The commission rates `by` may see: all for head office, the defaults and its own for a
 /// merchant administrator.
-pub async fn commission_rates(store: &Store, by: &StaffActor) -> AppResult<Vec<CommissionRate>> {
+pub async fn commission_rates(
+    store: &Store,
+    by: &StaffActor,
+) -> AppResult<Vec<PlatformCommissionRate>> {
     let scope = by.merchant_scope()?;
     Ok(merchants::commission_rates(store)
         .await?
@@ -454,7 +457,7 @@ pub async fn set_commission_rate(
     store: &Store,
     by: &StaffActor,
     req: &CommissionRateRequest,
-) -> AppResult<Vec<CommissionRate>> {
+) -> AppResult<Vec<PlatformCommissionRate>> {
     by.require(&[Role::HeadOfficeAdmin])?;
     if let Some(rate) = req.rate_bp {
         if !(0..=10_000).contains(&rate) {

@@ -201,6 +201,7 @@ pub struct Top {
 
 /// The sales report over a date range.
 #[derive(Clone, Debug, Serialize, ToSchema)]
+#[schema(as = SalesReport)]
 pub struct Report {
     /// First day (`YYYY-MM-DD`, China).
     pub from: String,

@@ -254,6 +254,7 @@ pub async fn receivables(
 
 /// `POST /console/pda/api/receivings`: receive a transfer or a supplier delivery.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
+#[schema(as = StoreReceiveRequest)]
 pub struct ReceiveRequest {
     /// Client id (UUIDv7).
     pub id: Uuid,

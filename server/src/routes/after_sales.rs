@@ -169,6 +169,7 @@ async fn answer(
 /// A carrier and waybill.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ReturnWaybill)]
 pub struct Waybill {
     /// The carrier (1 to 40 characters).
     pub carrier: String,
@@ -353,6 +354,7 @@ async fn ask_info(
 /// The inspection of goods received.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = AfterSaleReceiveRequest)]
 pub struct ReceiveRequest {
     /// `resaleable` (back to stock) or `damaged` (to the damaged location, or written off).
     pub inspection: String,

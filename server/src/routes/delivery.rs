@@ -213,6 +213,7 @@ async fn order_delivery(
 /// A carrier and waybill.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ShipmentWaybill)]
 pub struct Waybill {
     /// Carrier code, e.g. `SF` (letters, digits, `-`).
     pub carrier: String,

@@ -13,12 +13,12 @@ use super::{Json, Path, Query};
 use crate::actor::StaffActor;
 use crate::app::merchants::{
     self as merchants_app, CommissionRateRequest, MerchantDecision, MerchantRequest,
-    ProductDecision, ReviewRequest,
+    ProductDecision, ReviewDecision,
 };
 use crate::app::AppState;
 use crate::error::AppResult;
 use crate::storage::catalog::ProductDetail;
-use crate::storage::merchants::{CommissionRate, MerchantRecord, MerchantStatus};
+use crate::storage::merchants::{MerchantRecord, MerchantStatus, PlatformCommissionRate};
 
 /// Merchant routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -84,7 +84,7 @@ async fn get(
 /// takes its products off the shelf.
 #[utoipa::path(put, path = "/merchants/{id}/review", tag = "merchants", security(("staff" = [])),
     params(("id" = String, Path, description = "merchant code")),
-    request_body = ReviewRequest<MerchantDecision>,
+    request_body = ReviewDecision<MerchantDecision>,
     responses((status = 200, body = MerchantRecord), (status = 403, body = crate::error::ErrorBody),
         (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody),
         (status = 422, body = crate::error::ErrorBody)))]
@@ -92,7 +92,7 @@ async fn review(
     staff: StaffActor,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Json(req): Json<ReviewRequest<MerchantDecision>>,
+    Json(req): Json<ReviewDecision<MerchantDecision>>,
 ) -> AppResult<Json<MerchantRecord>> {
     Ok(Json(
         merchants_app::review(&state, &staff, &id, &req).await?,
@@ -103,7 +103,7 @@ async fn review(
 /// the shelf; an approved one may be put on it by its merchant.
 #[utoipa::path(put, path = "/products/{id}/review", tag = "merchants", security(("staff" = [])),
     params(("id" = Uuid, Path, description = "product id")),
-    request_body = ReviewRequest<ProductDecision>,
+    request_body = ReviewDecision<ProductDecision>,
     responses((status = 200, body = ProductDetail), (status = 403, body = crate::error::ErrorBody),
         (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody),
         (status = 422, body = crate::error::ErrorBody)))]
@@ -111,7 +111,7 @@ async fn review_product(
     staff: StaffActor,
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
-    Json(req): Json<ReviewRequest<ProductDecision>>,
+    Json(req): Json<ReviewDecision<ProductDecision>>,
 ) -> AppResult<Json<ProductDetail>> {
     Ok(Json(
         merchants_app::review_product(&state, &staff, id, &req).await?,
@@ -121,11 +121,11 @@ async fn review_product(
 /// The platform's commission rates (head office: all; a merchant administrator: the defaults
 /// and its own).
 #[utoipa::path(get, path = "/commission-rates", tag = "merchants", security(("staff" = [])),
-    responses((status = 200, body = [CommissionRate]), (status = 403, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = [PlatformCommissionRate]), (status = 403, body = crate::error::ErrorBody)))]
 async fn commission_rates(
     staff: StaffActor,
     State(state): State<AppState>,
-) -> AppResult<Json<Vec<CommissionRate>>> {
+) -> AppResult<Json<Vec<PlatformCommissionRate>>> {
     Ok(Json(
         merchants_app::commission_rates(&state.store, &staff).await?,
     ))
@@ -135,13 +135,13 @@ async fn commission_rates(
 /// (head office; audited as `commission.rate`).
 #[utoipa::path(put, path = "/commission-rates", tag = "merchants", security(("staff" = [])),
     request_body = CommissionRateRequest,
-    responses((status = 200, body = [CommissionRate]), (status = 403, body = crate::error::ErrorBody),
+    responses((status = 200, body = [PlatformCommissionRate]), (status = 403, body = crate::error::ErrorBody),
         (status = 422, body = crate::error::ErrorBody)))]
 async fn set_commission_rate(
     staff: StaffActor,
     State(state): State<AppState>,
     Json(req): Json<CommissionRateRequest>,
-) -> AppResult<Json<Vec<CommissionRate>>> {
+) -> AppResult<Json<Vec<PlatformCommissionRate>>> {
     Ok(Json(
         merchants_app::set_commission_rate(&state.store, &staff, &req).await?,
     ))

@@ -459,4 +459,66 @@ mod tests {
             }
         }
     }
+
+    /// Every type in the OpenAPI document has a name of its own: utoipa keys component schemas
+    /// by name, so two types called the same (a coupon's and a receipt's `ClaimRequest`) would
+    /// leave one of them described by the other's schema. Reads the sources of the server and
+    /// the domain crate for `ToSchema` types and the name each goes by (`#[schema(as = …)]`).
+    #[test]
+    fn schema_names_are_unique() {
+        fn sources(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for entry in std::fs::read_dir(dir).expect("a source folder").flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    sources(&path, out);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    out.push(path);
+                }
+            }
+        }
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = Vec::new();
+        sources(&root.join("src"), &mut files);
+        sources(&root.join("../domain/src"), &mut files);
+        let mut seen: std::collections::BTreeMap<String, String> = Default::default();
+        let mut clashes = Vec::new();
+        for file in files {
+            let text = std::fs::read_to_string(&file).expect("a readable source");
+            let lines: Vec<&str> = text.lines().collect();
+            for (i, line) in lines.iter().enumerate() {
+                if !(line.trim_start().starts_with("#[derive(") && line.contains("ToSchema")) {
+                    continue;
+                }
+                let mut alias = None;
+                for next in lines.iter().skip(i + 1).take(12) {
+                    let next = next.trim();
+                    if let Some(rest) = next.strip_prefix("#[schema(as = ") {
+                        alias = rest.split([')', ',']).next();
+                    }
+                    let item = next
+                        .strip_prefix("pub struct ")
+                        .or_else(|| next.strip_prefix("pub enum "));
+                    if let Some(item) = item {
+                        let name: String = item
+                            .chars()
+                            .take_while(|c| c.is_alphanumeric() || *c == '_')
+                            .collect();
+                        let generic = item[name.len()..].starts_with('<');
+                        let name = alias.map_or(name, |a| {
+                            a.rsplit("::").next().unwrap_or(a).trim().to_owned()
+                        });
+                        let at = format!("{}:{}", file.display(), i + 1);
+                        if !generic {
+                            if let Some(first) = seen.insert(name.clone(), at.clone()) {
+                                clashes.push(format!("{name}: {first} and {at}"));
+                            }
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        assert!(seen.len() > 100, "only {} schema types found", seen.len());
+        assert!(clashes.is_empty(), "schema names used twice: {clashes:#?}");
+    }
 }

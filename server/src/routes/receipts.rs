@@ -136,6 +136,7 @@ async fn view(
 /// A claim of a receipt's points (for a mini-program; the shop's page does the same).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ReceiptClaimRequest)]
 pub struct ClaimRequest {
     /// The client's claim id (UUIDv7): a retry with it answers the same claim.
     pub claim_id: Uuid,

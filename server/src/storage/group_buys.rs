@@ -839,6 +839,7 @@ pub async fn has_bought(store: &Store, member: Uuid) -> AppResult<bool> {
 
 /// A group-buy's figures for head office.
 #[derive(Clone, Debug, Default, Serialize, ToSchema)]
+#[schema(as = GroupBuyFigures)]
 pub struct Report {
     /// Teams open now.
     pub teams_open: i64,

@@ -198,7 +198,7 @@ pub async fn on_shelf_products(store: &Store, merchant: &str) -> AppResult<Vec<u
 /// One platform commission rate: basis points of the paid amount of a merchant's sales in a
 /// category (`merchant_id = "*"`: the default for every merchant).
 #[derive(Clone, Debug, Serialize, ToSchema)]
-pub struct CommissionRate {
+pub struct PlatformCommissionRate {
     /// A merchant, or `*` for every merchant without a rate of its own.
     pub merchant_id: String,
     /// Category id.
@@ -212,7 +212,7 @@ pub struct CommissionRate {
 }
 
 /// Every commission rate, by merchant then category.
-pub async fn commission_rates(store: &Store) -> AppResult<Vec<CommissionRate>> {
+pub async fn commission_rates(store: &Store) -> AppResult<Vec<PlatformCommissionRate>> {
     let rows = sqlx::query(
         "SELECT merchant_id, category_id, rate_bp, updated_at, updated_by \
          FROM platform_commission_rates ORDER BY merchant_id, category_id",
@@ -221,7 +221,7 @@ pub async fn commission_rates(store: &Store) -> AppResult<Vec<CommissionRate>> {
     .await?;
     rows.iter()
         .map(|r| {
-            Ok(CommissionRate {
+            Ok(PlatformCommissionRate {
                 merchant_id: col(r, "merchant_id")?,
                 category_id: col(r, "category_id")?,
                 rate_bp: col(r, "rate_bp")?,

@@ -314,6 +314,7 @@ pub async fn to_give_back(store: &Store, taken_before: i64, limit: i64) -> AppRe
 
 /// The figures of an item: members who redeemed, units and points (given-back ones left out).
 #[derive(Clone, Debug, Default, Serialize, ToSchema)]
+#[schema(as = PointsMallReport)]
 pub struct Report {
     /// Members with a redemption kept.
     pub members: i64,

@@ -28,20 +28,7 @@ async fn member_order_to(
     street: &str,
 ) -> (Uuid, String, String, i64) {
     let admin = app.login("admin").await;
-    let member = match retail_server::storage::members::register(
-        &app.state.store,
-        &app.state.keys,
-        &app.state.settings.points,
-        retail_domain::ids::new_id(),
-        phone,
-        "售后",
-    )
-    .await
-    .unwrap()
-    {
-        retail_server::storage::members::Registration::Created(m) => m.id,
-        other => panic!("{phone} not new: {other:?}"),
-    };
+    let member = crate::pricing::register_member_named(app, phone, "售后").await;
     let code = crate::pricing::member_code(app, &admin, member).await;
     let (_, stock) = app
         .get("/api/v1/stock?location_id=WH01&limit=50", Some(&admin))

@@ -7,70 +7,16 @@
 //! 404), the CSV file byte for byte, and the console's settlement pages.
 
 use reqwest::StatusCode;
-use retail_domain::barcode::ean13_from_body;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use crate::merchants::{trading_merchant as merchant, NEW_PASSWORD};
 use crate::support::TestApp;
 use crate::web::Browser;
 use retail_server::app::merchant_statements as statements;
 
-const GOOD: &str = "tangerine orbit canal 42";
-const GOOD_2: &str = "copper lantern meadow 77";
 const CHIPS: &str = "FOOD-SNACK-CHIPS";
 const MILK: &str = "FOOD-DAIRY-MILK";
-
-fn gtin() -> String {
-    let n = Uuid::now_v7().as_u128() % 1_000_000_000;
-    ean13_from_body(&format!("697{n:09}")).unwrap()
-}
-
-/// An approved merchant with an administrator (password changed): the administrator's token.
-async fn merchant(app: &TestApp, admin: &str, id: &str, user: &str) -> String {
-    let (status, body) = app
-        .post(
-            "/api/v1/merchants",
-            Some(admin),
-            json!({"id": id, "name_zh": format!("商家{id}"), "name_en": id}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, body) = app
-        .put(
-            &format!("/api/v1/merchants/{id}/review"),
-            Some(admin),
-            json!({"decision": "approve"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, body) = app
-        .post(
-            "/api/v1/staff",
-            Some(admin),
-            json!({"id": Uuid::now_v7(), "username": user, "display_name": user,
-                   "role": "merchant_admin", "merchant_id": id, "password": GOOD}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, body) = app
-        .post(
-            "/api/v1/auth/login",
-            None,
-            json!({"username": user, "password": GOOD}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let token = body["token"].as_str().unwrap().to_owned();
-    let (status, body) = app
-        .post(
-            "/api/v1/auth/password",
-            Some(&token),
-            json!({"old_password": GOOD, "password": GOOD_2}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    token
-}
 
 /// A merchant's product with one SKU at `price`, reviewed, on the shelf and stocked at SH001:
 /// the SKU's id.
@@ -82,45 +28,7 @@ async fn product(
     category: &str,
     price: &str,
 ) -> String {
-    let id = Uuid::now_v7();
-    let sku = Uuid::now_v7();
-    let (status, body) = app
-        .post(
-            "/api/v1/products",
-            Some(seller),
-            json!({"id": id, "code": code, "name_zh": format!("商品{code}"), "name_en": code,
-                   "brand": "测试", "category_id": category,
-                   "skus": [{"id": sku, "sku_code": format!("{code}-01"), "spec_zh": "1件",
-                             "price": price, "barcodes": [{"code": gtin()}]}]}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, body) = app
-        .put(
-            &format!("/api/v1/products/{id}/review"),
-            Some(admin),
-            json!({"decision": "approve"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, body) = app
-        .put(
-            &format!("/api/v1/products/{id}/status"),
-            Some(seller),
-            json!({"status": "on_shelf"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, body) = app
-        .post(
-            "/api/v1/stock/receipts",
-            Some(admin),
-            json!({"id": Uuid::now_v7(), "location_id": "SH001",
-                   "lines": [{"sku_id": sku, "qty": 50}]}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    sku.to_string()
+    crate::merchants::listed_product(app, admin, seller, code, category, price, "SH001").await
 }
 
 /// A pickup order at SH001 of `lines` (SKU, quantity), paid through the sandbox: its id.
@@ -538,7 +446,7 @@ async fn statements_are_built_once_frozen_and_paid_out(app: TestApp) {
             "/console/login",
             &[
                 ("username", "beta.admin"),
-                ("password", GOOD_2),
+                ("password", NEW_PASSWORD),
                 ("back", "/console"),
             ],
         )
@@ -602,7 +510,7 @@ async fn statements_are_built_once_frozen_and_paid_out(app: TestApp) {
             .await
             .unwrap();
         type_into(&client, "#username", "beta.admin").await;
-        type_into(&client, "#password", GOOD_2).await;
+        type_into(&client, "#password", NEW_PASSWORD).await;
         click_to_next_page(&client, "form button[type=submit]").await;
         wait_path(&client, "/console/settlements").await;
         let net = text_of(&client, &format!("tr[data-id=\"{b_id}\"] td.net")).await;

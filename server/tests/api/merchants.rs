@@ -12,7 +12,8 @@ use crate::support::TestApp;
 use crate::web::{between, console, Browser};
 
 const PASSWORD: &str = "Green-Fields-2026!";
-const NEW_PASSWORD: &str = "Orchard-Rows-2027?";
+/// A merchant administrator's password once [`trading_merchant`] has changed it.
+pub(crate) const NEW_PASSWORD: &str = "Orchard-Rows-2027?";
 
 fn new_gtin() -> String {
     let n = Uuid::now_v7().as_u128() % 1_000_000_000;
@@ -37,7 +38,7 @@ fn product_body(id: Uuid, code: &str, category: &str) -> Value {
 
 /// Head office admits and approves merchant `id`, and makes its administrator `user` (who
 /// has changed the initial password to [`NEW_PASSWORD`]); answers the administrator's token.
-async fn trading_merchant(app: &TestApp, admin: &str, id: &str, user: &str) -> String {
+pub(crate) async fn trading_merchant(app: &TestApp, admin: &str, id: &str, user: &str) -> String {
     let (status, body) = app
         .post(
             "/api/v1/merchants",
@@ -78,6 +79,59 @@ async fn merchant_admin(app: &TestApp, admin: &str, merchant: &str, user: &str) 
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     token_of(app, user, NEW_PASSWORD).await
+}
+
+/// A product of the merchant whose administrator is `seller`, with one SKU at `price`:
+/// created, approved by head office, put on the shelf and stocked (50) at `location`. Answers
+/// the SKU's id.
+pub(crate) async fn listed_product(
+    app: &TestApp,
+    admin: &str,
+    seller: &str,
+    code: &str,
+    category: &str,
+    price: &str,
+    location: &str,
+) -> String {
+    let id = Uuid::now_v7();
+    let sku = Uuid::now_v7();
+    let (status, body) = app
+        .post(
+            "/api/v1/products",
+            Some(seller),
+            json!({"id": id, "code": code, "name_zh": format!("商品{code}"), "name_en": code,
+                   "brand": "测试", "category_id": category,
+                   "skus": [{"id": sku, "sku_code": format!("{code}-01"), "spec_zh": "1件",
+                             "price": price, "barcodes": [{"code": new_gtin()}]}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app
+        .put(
+            &format!("/api/v1/products/{id}/review"),
+            Some(admin),
+            json!({"decision": "approve"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app
+        .put(
+            &format!("/api/v1/products/{id}/status"),
+            Some(seller),
+            json!({"status": "on_shelf"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app
+        .post(
+            "/api/v1/stock/receipts",
+            Some(admin),
+            json!({"id": Uuid::now_v7(), "location_id": location,
+                   "lines": [{"sku_id": sku, "qty": 50}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    sku.to_string()
 }
 
 async fn token_of(app: &TestApp, user: &str, password: &str) -> String {
@@ -690,20 +744,7 @@ fn regex_free_params(url: &str) -> String {
 /// its access token).
 async fn delivered_order(app: &TestApp, phone: &str, sku: &str) -> (Uuid, String) {
     let admin = app.login("admin").await;
-    let member = match retail_server::storage::members::register(
-        &app.state.store,
-        &app.state.keys,
-        &app.state.settings.points,
-        retail_domain::ids::new_id(),
-        phone,
-        "商家售后",
-    )
-    .await
-    .unwrap()
-    {
-        retail_server::storage::members::Registration::Created(m) => m.id,
-        other => panic!("{phone} not new: {other:?}"),
-    };
+    let member = crate::pricing::register_member_named(app, phone, "商家售后").await;
     let code = crate::pricing::member_code(app, &admin, member).await;
     let (status, order) = app
         .post(
@@ -744,53 +785,18 @@ async fn after_sales_go_to_the_merchant_of_the_goods(app: TestApp) {
     let admin = app.login("admin").await;
     let fresh = trading_merchant(&app, &admin, "m-fresh", "ma.fresh").await;
     let other = trading_merchant(&app, &admin, "m-other", "ma.other").await;
-    let product = Uuid::now_v7();
-    let (status, created) = app
-        .post(
-            "/api/v1/products",
-            Some(&fresh),
-            product_body(product, "M-FRESH-1", "FOOD-SNACK-CHIPS"),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{created}");
-    let sku: Uuid = created["skus"][0]["id"].as_str().unwrap().parse().unwrap();
-    let (status, _) = app
-        .put(
-            &format!("/api/v1/products/{product}/review"),
-            Some(&admin),
-            json!({"decision": "approve"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    let (status, _) = app
-        .put(
-            &format!("/api/v1/products/{product}/status"),
-            Some(&fresh),
-            json!({"status": "on_shelf"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
     // The merchant's goods are stocked in the platform's warehouse (fulfilled by the platform).
-    let mut tx = app.state.store.begin().await.unwrap();
-    retail_server::storage::stock::apply_movements(
-        &mut tx,
-        &[retail_server::storage::stock::Movement {
-            location_id: "WH01",
-            sku_id: sku,
-            kind: retail_server::storage::stock::MovementKind::Adjustment,
-            on_hand_delta: 10,
-            reserved_delta: 0,
-            reason: "test setup",
-            actor: "test",
-            ref_id: None,
-            client_ts: 0,
-        }],
+    let sku = listed_product(
+        &app,
+        &admin,
+        &fresh,
+        "M-FRESH-1",
+        "FOOD-SNACK-CHIPS",
+        "12.80",
+        "WH01",
     )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
-
-    let (order, token) = delivered_order(&app, "13900190001", &sku.to_string()).await;
+    .await;
+    let (order, token) = delivered_order(&app, "13900190001", &sku).await;
     let case = ask_return(&app, order, &token).await;
 
     let queue_of = |token: String| {
@@ -832,4 +838,86 @@ async fn after_sales_go_to_the_merchant_of_the_goods(app: TestApp) {
 crate::both_backends!(
     after_sales_go_to_the_merchant_of_the_goods,
     after_sales_go_to_the_merchant_of_the_goods
+);
+
+/// Logs `user` in to the console in a real browser and waits for `landing`.
+async fn console_in_browser(
+    app: &TestApp,
+    client: &fantoccini::Client,
+    user: &str,
+    password: &str,
+    landing: &str,
+) {
+    use crate::browser::{click_to_next_page, type_into, wait_path};
+    client
+        .goto(&format!("{}/console/login?back=/console", app.url))
+        .await
+        .unwrap();
+    type_into(client, "#username", user).await;
+    type_into(client, "#password", password).await;
+    click_to_next_page(client, "form button[type=submit]").await;
+    wait_path(client, landing).await;
+}
+
+/// The merchant pages as people use them, in a real browser: head office admits and approves a
+/// merchant on `/console/merchants` and approves its product from the review queue; the
+/// merchant's administrator puts it on the shelf from its home page; a shopper finds it on the
+/// merchant's shop page.
+async fn merchant_pages_work_in_a_browser(app: TestApp) {
+    use crate::browser::{browser, click_to_next_page, start_driver, type_into, wait_for_text};
+    if !crate::browser::browser_available() {
+        return;
+    }
+    let driver = start_driver().await;
+    let office = browser(&driver, false).await;
+    console_in_browser(&app, &office, "admin", "demo1234", "/console").await;
+    office
+        .goto(&format!("{}/console/merchants", app.url))
+        .await
+        .unwrap();
+    type_into(&office, "#admit-merchant input[name=id]", "m-web").await;
+    type_into(&office, "#admit-merchant input[name=name_zh]", "网页农场").await;
+    click_to_next_page(&office, "#admit-merchant button[type=submit]").await;
+    wait_for_text(&office, "tr[data-merchant=\"m-web\"]", "待审核").await;
+    click_to_next_page(&office, "tr[data-merchant=\"m-web\"] button[type=submit]").await;
+    wait_for_text(&office, "tr[data-merchant=\"m-web\"]", "经营中").await;
+
+    // Its administrator and a product waiting for review (through the API).
+    let admin = app.login("admin").await;
+    let seller = merchant_admin(&app, &admin, "m-web", "ma.web").await;
+    let product = Uuid::now_v7();
+    let (status, body) = app
+        .post(
+            "/api/v1/products",
+            Some(&seller),
+            product_body(product, "M-WEB-1", "FOOD-SNACK-CHIPS"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    office
+        .goto(&format!("{}/console/merchants", app.url))
+        .await
+        .unwrap();
+    let row = format!("#product-review tr[data-product=\"{product}\"]");
+    wait_for_text(&office, &row, "M-WEB-1").await;
+    click_to_next_page(&office, &format!("{row} button[type=submit]")).await;
+    wait_for_text(&office, "#product-review", "没有待审核的商品").await;
+    office.close().await.unwrap();
+
+    // The merchant lands on its home and puts the product on the shelf.
+    let shop = browser(&driver, false).await;
+    console_in_browser(&app, &shop, "ma.web", NEW_PASSWORD, "/console/merchant").await;
+    let mine = format!("#merchant-products tr[data-product=\"{product}\"]");
+    wait_for_text(&shop, &mine, "未上架").await;
+    click_to_next_page(&shop, &format!("{mine} button[type=submit]")).await;
+    wait_for_text(&shop, &mine, "在售").await;
+
+    // A shopper finds it on the merchant's page.
+    shop.goto(&format!("{}/m/m-web", app.url)).await.unwrap();
+    wait_for_text(&shop, "#merchant-products", "农场苹果M-WEB-1").await;
+    shop.close().await.unwrap();
+}
+crate::both_backends!(
+    merchant_pages_work_in_a_browser,
+    merchant_pages_work_in_a_browser
 );

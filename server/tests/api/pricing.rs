@@ -60,13 +60,18 @@ pub(crate) async fn register_member(app: &TestApp, admin: &str, phone: &str) -> 
 }
 
 async fn register_member_in_storage(app: &TestApp, phone: &str) -> Uuid {
+    register_member_named(app, phone, "测试").await
+}
+
+/// A new member with `phone` and `name`, registered in storage: its id.
+pub(crate) async fn register_member_named(app: &TestApp, phone: &str, name: &str) -> Uuid {
     match retail_server::storage::members::register(
         &app.state.store,
         &app.state.keys,
         &app.state.settings.points,
         retail_domain::ids::new_id(),
         phone,
-        "测试",
+        name,
     )
     .await
     .unwrap()

@@ -29,20 +29,7 @@ struct Bought {
 }
 
 async fn register(app: &TestApp, phone: &str) -> Uuid {
-    match retail_server::storage::members::register(
-        &app.state.store,
-        &app.state.keys,
-        &app.state.settings.points,
-        retail_domain::ids::new_id(),
-        phone,
-        "评价",
-    )
-    .await
-    .unwrap()
-    {
-        retail_server::storage::members::Registration::Created(m) => m.id,
-        other => panic!("{phone} not new: {other:?}"),
-    }
+    crate::pricing::register_member_named(app, phone, "评价").await
 }
 
 async fn product_of(app: &TestApp, sku: &str) -> Uuid {

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::app::merchants::{
     self as merchants_app, CommissionRateRequest, MerchantDecision, MerchantRequest,
-    ProductDecision, ReviewRequest,
+    ProductDecision, ReviewDecision,
 };
 use crate::app::AppState;
 use crate::error::AppError;
@@ -224,7 +224,7 @@ async fn review(
     Staff(staff): Staff,
     Form(f): Form<ReviewForm>,
 ) -> WebResult<Response> {
-    let req = ReviewRequest {
+    let req = ReviewDecision {
         decision: f.decision,
         note: f.note,
     };
@@ -247,7 +247,7 @@ async fn review_product(
     Staff(staff): Staff,
     Form(f): Form<ProductReviewForm>,
 ) -> WebResult<Response> {
-    let req = ReviewRequest {
+    let req = ReviewDecision {
         decision: f.decision,
         note: f.note,
     };
