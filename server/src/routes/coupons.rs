@@ -121,7 +121,7 @@ async fn coupon_centre(
 /// per-member limit (409 `coupon_limit`).
 #[utoipa::path(post, path = "/coupon-templates/{id}/claim", tag = "coupons",
     params(("id" = Uuid, Path, description = "template id")), request_body = ClaimRequest,
-    responses((status = 200, body = CouponView), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = CouponView), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 async fn claim(
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
@@ -173,7 +173,7 @@ async fn set_points_price(
 /// answers the coupon and takes nothing more.
 #[utoipa::path(post, path = "/coupon-templates/{id}/redeem", tag = "coupons",
     params(("id" = Uuid, Path, description = "template id")), request_body = ClaimRequest,
-    responses((status = 200, body = CouponView), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = CouponView), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 async fn redeem(
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
