@@ -204,6 +204,16 @@ pub async fn place_with(
     extra: &[retail_domain::pricing::Promotion],
 ) -> AppResult<OrderPlaced> {
     admit_order(state, &req.client, req.member_id).await?;
+    place_admitted(state, req, extra).await
+}
+
+/// [`place_with`] once the attempt was counted against the rate limits ([`admit_order`]): a
+/// checkout that splits into several orders counts once ([`crate::app::checkouts::place`]).
+pub async fn place_admitted(
+    state: &AppState,
+    req: Checkout,
+    extra: &[retail_domain::pricing::Promotion],
+) -> AppResult<OrderPlaced> {
     retail_domain::ids::require_v7(req.id).map_err(|e| AppError::field("id", e.to_string()))?;
     check_lines(&req.lines, state.settings.orders.max_line_qty)?;
     check_coupons(&req.coupons)?;

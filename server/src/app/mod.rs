@@ -18,6 +18,7 @@ pub mod catalog_import;
 pub mod changes;
 pub mod chat;
 pub mod checkout;
+pub mod checkouts;
 pub mod cluster;
 pub mod coupons;
 pub mod delivery;

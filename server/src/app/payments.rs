@@ -67,24 +67,8 @@ pub async fn start_order_payment(
     scene: &PayScene,
 ) -> AppResult<StartedPayment> {
     require_provider(state, provider)?;
-    let limits = &state.settings.orders;
-    state
-        .limiter
-        .check(
-            &format!("intent:{}", client.limit_key()),
-            limits.payment_intents_per_minute_per_address,
-        )
-        .await?;
     let head = storage::orders::head(state.store.reader(), order_id).await?;
-    if let Some(member) = head.member_id {
-        state
-            .limiter
-            .check(
-                &format!("intent:member:{member}"),
-                limits.payment_intents_per_minute_per_member,
-            )
-            .await?;
-    }
+    admit_intent(state, client, head.member_id).await?;
     let payment = storage::payments::create_intent(
         &state.store,
         payment_id,
@@ -133,6 +117,33 @@ pub async fn start_order_payment(
         }
     }
     Ok(StartedPayment { payment, prepay })
+}
+
+/// Counts one payment intent against the rate limits per client address and per member
+/// (`orders.payment_intents_per_minute_per_*`): 429 with `Retry-After` beyond them.
+pub async fn admit_intent(
+    state: &AppState,
+    client: &ClientAddr,
+    member: Option<uuid::Uuid>,
+) -> AppResult<()> {
+    let limits = &state.settings.orders;
+    state
+        .limiter
+        .check(
+            &format!("intent:{}", client.limit_key()),
+            limits.payment_intents_per_minute_per_address,
+        )
+        .await?;
+    if let Some(member) = member {
+        state
+            .limiter
+            .check(
+                &format!("intent:member:{member}"),
+                limits.payment_intents_per_minute_per_member,
+            )
+            .await?;
+    }
+    Ok(())
 }
 
 /// What became of a verified notification. Every outcome is answered to the provider as taken
@@ -274,25 +285,17 @@ pub async fn take_paid(
         .await?;
     match applied {
         NoticeApplied::Order { taken, then } => {
-            match then {
-                AfterCommit::Nothing => {}
-                AfterCommit::Paid { head, payment_id } => {
-                    tracing::info!(order = %head.order_no, provider = provider.as_str(), "order paid");
-                    after_paid(state, &head, payment_id).await;
-                }
-                AfterCommit::Refunds {
-                    order_no,
-                    payment_id,
-                    ids,
-                } => {
-                    tracing::warn!(order = %order_no, payment = %payment_id, "a payment arrived for an order that is no longer payable; refunding");
-                    super::refunds::send_soon(state, ids);
-                }
-            }
+            follow_up(state, provider, then).await;
             Ok(taken)
         }
         NoticeApplied::NotAnOrderPayment => {
             let store = &state.store;
+            if let Some(taken) =
+                super::checkouts::take_trade_paid(state, provider, notify_id, payment_id, trade)
+                    .await?
+            {
+                return Ok(taken);
+            }
             if let Some(lane) = storage::lane_payments::get(store, payment_id).await? {
                 let key = format!("{}:{notify_id}", provider.as_str());
                 return take_lane_paid(state, provider, notify_id, &key, &lane, trade).await;
@@ -309,6 +312,26 @@ pub async fn take_paid(
                 ),
                 None => unknown_payment(state, provider, notify_id, trade).await,
             }
+        }
+    }
+}
+
+/// Does what a taken notification left for after its commit ([`AfterCommit`]): the paid
+/// order's follow-up ([`after_paid`]), or the refunds of money that came too late.
+pub async fn follow_up(state: &AppState, provider: Provider, then: AfterCommit) {
+    match then {
+        AfterCommit::Nothing => {}
+        AfterCommit::Paid { head, payment_id } => {
+            tracing::info!(order = %head.order_no, provider = provider.as_str(), "order paid");
+            after_paid(state, &head, payment_id).await;
+        }
+        AfterCommit::Refunds {
+            order_no,
+            payment_id,
+            ids,
+        } => {
+            tracing::warn!(order = %order_no, payment = %payment_id, "a payment arrived for an order that is no longer payable; refunding");
+            super::refunds::send_soon(state, ids);
         }
     }
 }
@@ -709,6 +732,18 @@ pub async fn close_pending(state: &AppState, payment: &storage::payments::Paymen
     let Some(provider) = Provider::of_method_name(&payment.method) else {
         return;
     };
+    // One order's share of a combined payment: the provider knows only the trade, which is
+    // closed whole (the checkout's other orders are paid with a new one).
+    if let Some(trade) = payment.trade_id {
+        match storage::checkouts::trade(&state.store, trade).await {
+            Ok(Some(trade)) => super::checkouts::close_trade(state, &trade).await,
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(payment = %payment.id, error = %e, "reading a combined payment failed")
+            }
+        }
+        return;
+    }
     match state
         .payments
         .close(provider, &payment.id.simple().to_string())

@@ -202,6 +202,33 @@ pub fn notify_url(state: &AppState, provider: Provider) -> String {
     )
 }
 
+/// The trade at the provider a refund of `payment` is made against: its `out_trade_no`, the
+/// provider's transaction id and the trade's total in fen. A payment's own trade, or — for one
+/// order's share of a combined payment — the combined trade, refunded in part.
+async fn refunded_trade(
+    state: &AppState,
+    payment: Uuid,
+) -> AppResult<(String, Option<String>, i64)> {
+    let payment = storage::payments::get(&state.store, payment).await?;
+    Ok(match payment.trade_id {
+        Some(trade) => {
+            let trade = storage::checkouts::trade(&state.store, trade)
+                .await?
+                .ok_or_else(|| AppError::Internal(anyhow::anyhow!("trade {trade} not found")))?;
+            (
+                trade.id.simple().to_string(),
+                trade.transaction_id,
+                trade.amount_fen,
+            )
+        }
+        None => (
+            payment.id.simple().to_string(),
+            payment.transaction_id,
+            payment.amount.fen(),
+        ),
+    })
+}
+
 /// Sends one pending refund to its provider and records the answer: the provider's state, or
 /// for no answer a later retry (never a guess).
 pub async fn send(state: &AppState, refund: &Refund) -> AppResult<()> {
@@ -212,13 +239,14 @@ pub async fn send(state: &AppState, refund: &Refund) -> AppResult<()> {
             refund.method
         )));
     };
-    let payment = storage::payments::get(&state.store, refund.payment_id).await?;
+    let (out_trade_no, transaction_id, total_fen) =
+        refunded_trade(state, refund.payment_id).await?;
     let request = RefundRequest {
         out_refund_no: refund.id.simple().to_string(),
-        out_trade_no: refund.payment_id.simple().to_string(),
-        transaction_id: payment.transaction_id.clone(),
+        out_trade_no,
+        transaction_id,
         amount_fen: refund.amount.fen(),
-        total_fen: payment.amount.fen(),
+        total_fen,
         reason: refund.reason.clone(),
         notify_url: notify_url(state, provider),
     };
@@ -302,11 +330,12 @@ async fn poll(state: &AppState, refund: &Refund) -> AppResult<()> {
     let Some(provider) = Provider::of_method_name(&refund.method) else {
         return Ok(());
     };
+    let (out_trade_no, _, _) = refunded_trade(state, refund.payment_id).await?;
     match state
         .payments
         .query_refund(
             provider,
-            &refund.payment_id.simple().to_string(),
+            &out_trade_no,
             &refund.id.simple().to_string(),
             refund.amount.fen(),
         )

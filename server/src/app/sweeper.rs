@@ -299,6 +299,9 @@ pub async fn run_payments(state: AppState, cancel: CancellationToken) {
             if let Err(err) = crate::app::payments::settle_pending(&state).await {
                 tracing::warn!(error = %err, "settling pending payments failed; will retry");
             }
+            if let Err(err) = crate::app::checkouts::settle_pending(&state).await {
+                tracing::warn!(error = %err, "settling pending combined payments failed; will retry");
+            }
             if let Err(err) = crate::app::recharges::settle_pending(&state).await {
                 tracing::warn!(error = %err, "settling pending recharges failed; will retry");
             }

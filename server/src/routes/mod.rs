@@ -20,6 +20,7 @@ pub mod bargains;
 pub mod cash_control;
 pub mod catalog;
 pub mod changes;
+pub mod checkouts;
 pub mod coupons;
 pub mod delivery;
 pub mod devices;
@@ -246,6 +247,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(locations::router())
         .merge(catalog::router())
         .merge(merchants::router())
+        .merge(checkouts::router())
         .merge(merchant_statements::router())
         .merge(product_images::router())
         .merge(stock::router())

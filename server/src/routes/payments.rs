@@ -118,8 +118,38 @@ async fn create_payment(
     Path(order_id): Path<Uuid>,
     Json(req): Json<CreatePayment>,
 ) -> AppResult<Json<PaymentIntent>> {
-    retail_domain::ids::require_v7(req.id).map_err(|e| AppError::field("id", e.to_string()))?;
-    let provider = match req.provider {
+    let (provider, scene) = payment_choice(
+        &state,
+        req.id,
+        req.provider,
+        req.scene,
+        req.return_url,
+        req.openid,
+    )?;
+    let started = crate::app::payments::start_order_payment(
+        &state, &client, req.id, order_id, provider, &scene,
+    )
+    .await?;
+    Ok(Json(PaymentIntent {
+        pay_url: started.pay_url(&state.public_url),
+        payment: started.payment,
+        prepay: started.prepay,
+    }))
+}
+
+/// The provider and scene a payment request asks for, checked: the id a UUIDv7, the provider
+/// one this server has (default: the first it has, real providers first; 503 when none), a
+/// `mobile_web` return address of this shop, a `jsapi` payer's openid (WeChat Pay only).
+pub(crate) fn payment_choice(
+    state: &AppState,
+    id: Uuid,
+    provider: Option<Provider>,
+    scene: PaymentScene,
+    return_url: Option<String>,
+    openid: Option<String>,
+) -> AppResult<(Provider, PayScene)> {
+    retail_domain::ids::require_v7(id).map_err(|e| AppError::field("id", e.to_string()))?;
+    let provider = match provider {
         Some(p) if !state.payments.has(p) => {
             return Err(AppError::field(
                 "provider",
@@ -131,10 +161,10 @@ async fn create_payment(
             AppError::Unavailable("no payment provider is configured on this server".into())
         })?,
     };
-    let scene = match req.scene {
+    let scene = match scene {
         PaymentScene::Qr => PayScene::QrCode,
         PaymentScene::MobileWeb => {
-            let return_url = req.return_url.unwrap_or_default();
+            let return_url = return_url.unwrap_or_default();
             if !return_url.is_empty() && !return_url.starts_with(&*state.public_url) {
                 return Err(AppError::field(
                     "return_url",
@@ -144,7 +174,7 @@ async fn create_payment(
             PayScene::MobileWeb { return_url }
         }
         PaymentScene::Jsapi => {
-            let openid = req.openid.unwrap_or_default();
+            let openid = openid.unwrap_or_default();
             if openid.is_empty()
                 || openid.len() > 128
                 || !openid
@@ -159,15 +189,7 @@ async fn create_payment(
             PayScene::WechatJsapi { openid }
         }
     };
-    let started = crate::app::payments::start_order_payment(
-        &state, &client, req.id, order_id, provider, &scene,
-    )
-    .await?;
-    Ok(Json(PaymentIntent {
-        pay_url: started.pay_url(&state.public_url),
-        payment: started.payment,
-        prepay: started.prepay,
-    }))
+    Ok((provider, scene))
 }
 
 /// WeChat Pay's answer to a notification (`204`, or a status with `{"code":"FAIL"}`).
@@ -424,6 +446,14 @@ async fn payable(state: &AppState, id: Uuid) -> AppResult<Payable> {
             amount: recharge.pay,
             status: recharge.status,
             return_to: Some("/me/balance".into()),
+        });
+    }
+    if let Some(trade) = storage::checkouts::trade(&state.store, id).await? {
+        return Ok(Payable {
+            id,
+            amount: Money::from_fen(trade.amount_fen),
+            status: trade.status,
+            return_to: Some(format!("/checkouts/{}", trade.checkout_id)),
         });
     }
     let payment = storage::payments::get(&state.store, id).await?;

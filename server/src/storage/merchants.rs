@@ -375,3 +375,22 @@ pub async fn products_in_review(
         })
         .collect()
 }
+
+/// The merchants the products of `skus` belong to, by SKU (unknown SKUs are left out).
+pub async fn sku_owners(
+    store: &Store,
+    skus: &[uuid::Uuid],
+) -> AppResult<std::collections::HashMap<uuid::Uuid, String>> {
+    let keys: Vec<String> = skus.iter().map(uuid::Uuid::to_string).collect();
+    super::rows_by_keys(
+        store,
+        "SELECT s.id AS sku_id, p.merchant_id FROM skus s JOIN products p ON p.id = s.product_id",
+        "s.id",
+        "",
+        &keys,
+    )
+    .await?
+    .iter()
+    .map(|r| Ok((super::uuid_col(r, "sku_id")?, col(r, "merchant_id")?)))
+    .collect()
+}

@@ -27,6 +27,7 @@ pub mod cash_control;
 pub mod catalog;
 pub mod changes;
 pub mod chat;
+pub mod checkouts;
 pub mod cluster;
 pub mod coupons;
 pub mod delivery;
@@ -394,6 +395,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         70,
         "merchant statements",
         include_str!("../../../migrations/0070_merchant_statements.sql"),
+    ),
+    (
+        71,
+        "checkouts",
+        include_str!("../../../migrations/0071_checkouts.sql"),
     ),
 ];
 

@@ -33,12 +33,17 @@ pub struct PaymentView {
     pub transaction_id: Option<String>,
     /// Refunded so far (asked of the provider or paid back).
     pub refunded: Money,
+    /// The combined payment's trade this is one order's share of (a checkout's one payment for
+    /// several orders: the provider knows the trade, not this payment).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trade_id: Option<Uuid>,
 }
 
 /// The columns [`view`] reads.
-const COLUMNS: &str = "id, order_id, method, amount_fen, status, provider_ref, refunded_fen";
+pub(crate) const COLUMNS: &str =
+    "id, order_id, method, amount_fen, status, provider_ref, refunded_fen, trade_id";
 
-fn view(row: &sqlx::any::AnyRow) -> AppResult<PaymentView> {
+pub(crate) fn view(row: &sqlx::any::AnyRow) -> AppResult<PaymentView> {
     Ok(PaymentView {
         id: uuid_col(row, "id")?,
         order_id: uuid_col(row, "order_id")?,
@@ -47,6 +52,10 @@ fn view(row: &sqlx::any::AnyRow) -> AppResult<PaymentView> {
         status: col(row, "status")?,
         transaction_id: col(row, "provider_ref")?,
         refunded: Money::from_fen(col(row, "refunded_fen")?),
+        trade_id: col::<Option<String>>(row, "trade_id")?
+            .map(|t| Uuid::parse_str(&t))
+            .transpose()
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("payments.trade_id: {e}")))?,
     })
 }
 
@@ -162,7 +171,7 @@ pub async fn pending_to_settle(
     limit: i64,
 ) -> AppResult<Vec<PaymentView>> {
     sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM payments WHERE status = 'pending' \
+        "SELECT {COLUMNS} FROM payments WHERE status = 'pending' AND trade_id IS NULL \
          AND method IN ('wechat_pay', 'alipay') AND created_at <= $1 \
          AND (checked_at IS NULL OR checked_at <= $1) ORDER BY created_at, id LIMIT $2"
     ))

@@ -130,7 +130,14 @@ fn record_of(row: &sqlx::any::AnyRow) -> AppResult<OurRecord> {
 /// Payments that were paid (`paid_at` set), through `method`.
 const PAYMENTS: &str = "SELECT 'payment' AS kind, p.id, p.id AS payment_id, p.order_id, \
      p.amount_fen, p.paid_at AS at, p.provider_ref FROM payments p \
-     WHERE p.method = $1 AND p.paid_at IS NOT NULL";
+     WHERE p.method = $1 AND p.paid_at IS NOT NULL AND p.trade_id IS NULL";
+
+/// Combined payments (one trade for a checkout's orders) through `method` that were paid: the
+/// provider's bill has one line for the trade, whose orders' shares are payments of their own
+/// here (left out of [`PAYMENTS`]).
+const TRADES: &str = "SELECT 'payment' AS kind, t.id, t.id AS payment_id, NULL AS order_id, \
+     t.amount_fen, t.paid_at AS at, t.provider_ref FROM payment_trades t \
+     WHERE t.method = $1 AND t.paid_at IS NOT NULL";
 
 /// Lane payments through `method` that succeeded and whose sale has not reached the server yet
 /// (once it has, the payment is in `payments` under the same id).
@@ -148,7 +155,9 @@ const RECHARGES: &str = "SELECT 'payment' AS kind, rc.id, rc.id AS payment_id, \
 /// Refunds through `method` the provider accepted (`processing`) or made (`success`). A
 /// refund's time: when it succeeded (its last change: a final state changes no more), or, still
 /// processing, when it was asked for (the settler touches `updated_at` whenever it asks).
-const REFUNDS: &str = "SELECT 'refund' AS kind, r.id, r.payment_id, r.order_id, r.amount_fen, \
+const REFUNDS: &str = "SELECT 'refund' AS kind, r.id, \
+     COALESCE((SELECT rp.trade_id FROM payments rp WHERE rp.id = r.payment_id), r.payment_id) \
+     AS payment_id, r.order_id, r.amount_fen, \
      CASE WHEN r.state = 'success' THEN r.updated_at ELSE r.created_at END AS at, \
      r.provider_refund_id AS provider_ref FROM payment_refunds r \
      WHERE r.method = $1 AND r.state IN ('processing', 'success')";
@@ -164,6 +173,7 @@ pub async fn ours_of_day(
 ) -> AppResult<Vec<OurRecord>> {
     let sql = format!(
         "{PAYMENTS} AND p.paid_at >= $2 AND p.paid_at < $3 \
+         UNION ALL {TRADES} AND t.paid_at >= $2 AND t.paid_at < $3 \
          UNION ALL {LANE_PAYMENTS} AND lp.updated_at >= $2 AND lp.updated_at < $3 \
          UNION ALL {RECHARGES} AND rc.paid_at >= $2 AND rc.paid_at < $3 \
          UNION ALL {REFUNDS} AND ((r.state = 'success' AND r.updated_at >= $2 AND r.updated_at < $3) \
@@ -190,7 +200,8 @@ pub async fn ours_by_ids(
     for chunk in payment_ids.chunks(super::MAX_PARAMS / 2) {
         let list = placeholders(2, chunk.len());
         let sql = format!(
-            "{PAYMENTS} AND p.id IN ({list}) UNION ALL {LANE_PAYMENTS} AND lp.id IN ({list}) \
+            "{PAYMENTS} AND p.id IN ({list}) UNION ALL {TRADES} AND t.id IN ({list}) \
+             UNION ALL {LANE_PAYMENTS} AND lp.id IN ({list}) \
              UNION ALL {RECHARGES} AND rc.id IN ({list})"
         );
         let mut query = sqlx::query(&sql).bind(method);

