@@ -5,6 +5,7 @@
 //! money for an order cancelled meanwhile refunded, and the shop's pages in a real browser.
 
 use reqwest::StatusCode;
+use retail_server::app::reconciliation;
 use retail_testkit::eventually;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -16,6 +17,14 @@ use crate::support::TestApp;
 
 /// The platform's SKU and two merchants' SKUs (50 units each at SH001): (platform, alpha, beta).
 async fn three_sellers(app: &TestApp, admin: &str) -> (String, String, String) {
+    three_sellers_named(app, admin).await.0
+}
+
+/// [`three_sellers`], with the two merchants' ids.
+async fn three_sellers_named(
+    app: &TestApp,
+    admin: &str,
+) -> ((String, String, String), [String; 2]) {
     let platform = stocked_sku(app, admin).await.as_str().unwrap().to_owned();
     let suffix = &Uuid::now_v7().simple().to_string()[20..];
     let alpha_id = format!("m-a{suffix}");
@@ -44,7 +53,7 @@ async fn three_sellers(app: &TestApp, admin: &str) -> (String, String, String) {
         "SH001",
     )
     .await;
-    (platform, a, b)
+    ((platform, a, b), [alpha_id, beta_id])
 }
 
 fn cart(id: Uuid, lines: &[(&str, i64)]) -> Value {
@@ -171,6 +180,7 @@ async fn a_cart_of_three_sellers_is_three_orders_paid_once(p: Providers) {
     let out_trade_no = trade_id.simple().to_string();
     assert_eq!(p.wechat.trade(&out_trade_no).unwrap().amount, total);
 
+    let day = reconciliation::beijing_date(chrono::Utc::now());
     let sent = p.wechat.pay(&out_trade_no).await.expect("paid");
     assert_eq!(sent.answer, Some(204));
     for o in &orders {
@@ -225,6 +235,27 @@ async fn a_cart_of_three_sellers_is_three_orders_paid_once(p: Providers) {
         platform_order["status"], "paid",
         "the platform's order is untouched"
     );
+
+    // The day's WeChat Pay bill has one line for the trade and one per refund: all matched with
+    // ours (the trade, not its three shares; the refunds by the trade they were made against).
+    let today = reconciliation::beijing_date(chrono::Utc::now());
+    if today == day {
+        let attempt = reconciliation::reconcile_now(
+            &app.state,
+            &crate::reconciliation::head_office(),
+            "wechat_pay",
+            today,
+        )
+        .await
+        .unwrap();
+        let reconciliation::Attempt::Reconciled(run) = attempt else {
+            panic!("no bill: {attempt:?}");
+        };
+        assert_eq!(run.counts.bill_lines, 3, "{run:?}");
+        assert_eq!(run.counts.our_records, 3, "{run:?}");
+        assert_eq!(run.counts.matched, 3, "{run:?}");
+        assert_eq!(run.counts.mismatches(), 0, "{run:?}");
+    }
 }
 on_both!(a_cart_of_three_sellers_is_three_orders_paid_once);
 
@@ -360,3 +391,80 @@ async fn money_for_an_order_cancelled_meanwhile_is_refunded(p: Providers) {
     );
 }
 on_both!(money_for_an_order_cancelled_meanwhile_is_refunded);
+
+/// The shop in a real browser: a member's cart of three sellers' goods checks out into the
+/// checkout's page (three orders, one per seller), is paid with one WeChat Pay QR code, and
+/// the page, refreshing, shows every order paid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shopper_checks_out_three_sellers_and_pays_once_in_a_browser() {
+    use crate::browser::{
+        browser, browser_available, click, click_to_next_page, milk, shopper_login, start_driver,
+        text_of, wait_for_text, wait_path,
+    };
+    if !browser_available() {
+        return;
+    }
+    let p = start(retail_testkit::Backend::Sqlite).await.expect("app");
+    let app = &p.app;
+    let admin = app.login("admin").await;
+    let (_, merchants) = three_sellers_named(app, &admin).await;
+    let mut products = vec![milk(app).await.to_string()];
+    for merchant in &merchants {
+        let (status, listed) = app
+            .get(
+                &format!("/api/v1/products?merchant={merchant}"),
+                Some(&admin),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{listed}");
+        let items = listed.get("items").unwrap_or(&listed).as_array().unwrap();
+        assert_eq!(items.len(), 1, "{listed}");
+        products.push(items[0]["id"].as_str().unwrap().to_owned());
+    }
+    let driver = start_driver().await;
+    // At a desktop: the QR code to scan (a phone would be sent to WeChat Pay's H5 page).
+    let phone = browser(&driver, false).await;
+    shopper_login(&phone, app, "13900271001", "/").await;
+    for product in &products {
+        phone
+            .goto(&format!("{}/p/{product}", app.url))
+            .await
+            .unwrap();
+        click(&phone, "form[action='/cart/add'] button").await;
+        text_of(&phone, ".notice.ok").await;
+    }
+    phone
+        .goto(&format!("{}/checkout?mode=pickup&store=SH001", app.url))
+        .await
+        .unwrap();
+    click_to_next_page(&phone, "#checkout-form button.block").await;
+    let path = wait_path(&phone, "/checkouts/").await;
+    let summary = text_of(&phone, "#checkout-summary").await;
+    assert!(summary.contains('3'), "{summary}");
+    let sellers = text_of(&phone, "main").await;
+    assert!(
+        sellers.contains("农场"),
+        "the merchants are named: {sellers}"
+    );
+    click_to_next_page(&phone, "button[value='wechat_pay']").await;
+    let pay_path = wait_path(&phone, &format!("{path}/pay/")).await;
+    let trade: Uuid = pay_path.rsplit('/').next().unwrap().parse().unwrap();
+    let code = phone
+        .find(fantoccini::Locator::Css("[data-pay-code]"))
+        .await
+        .unwrap()
+        .attr("data-pay-code")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(code.starts_with("weixin://wxpay/"), "{code}");
+    p.wechat
+        .pay(&trade.simple().to_string())
+        .await
+        .expect("paid");
+    // The QR page looks again every few seconds and goes back to the checkout, now settled.
+    wait_for_text(&phone, "#checkout-settled", "没有待支付").await;
+    let statuses = text_of(&phone, "main").await;
+    assert_eq!(statuses.matches("已付款").count(), 3, "{statuses}");
+    phone.close().await.unwrap();
+}

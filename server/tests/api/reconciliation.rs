@@ -62,7 +62,7 @@ pub(crate) fn fakes_of(app: &TestApp) -> Fakes {
     started.swap_remove(at).1
 }
 
-fn head_office() -> StaffActor {
+pub(crate) fn head_office() -> StaffActor {
     StaffActor {
         id: Uuid::now_v7(),
         username: "admin".into(),
