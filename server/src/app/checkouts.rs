@@ -349,12 +349,11 @@ pub struct StartedTrade {
 impl StartedTrade {
     /// The one address that pays it (as [`super::payments::StartedPayment::pay_url`]).
     pub fn pay_url(&self, public_url: &str) -> String {
-        match &self.prepay {
-            Prepay::QrCode { code_url } => code_url.clone(),
-            Prepay::Redirect { url } if url.starts_with('/') => format!("{public_url}{url}"),
-            Prepay::Redirect { url } => url.clone(),
-            Prepay::InApp { .. } => format!("{public_url}/checkouts/{}", self.trade.checkout_id),
-        }
+        super::payments::pay_url(
+            &self.prepay,
+            public_url,
+            &format!("/checkouts/{}", self.trade.checkout_id),
+        )
     }
 }
 

@@ -292,10 +292,7 @@ pub async fn address_for_staff(
     staff: &crate::actor::StaffActor,
     order_id: Uuid,
 ) -> AppResult<Option<Address>> {
-    use crate::actor::Role;
-    staff.require(&[Role::HeadOfficeAdmin, Role::StoreManager])?;
-    let order = storage::orders::get(&state.store, order_id).await?;
-    staff.require_store(&order.location_id)?;
+    crate::app::merchants::require_fulfiller(state, staff, order_id).await?;
     let address = storage::delivery::order_address(&state.store, &state.keys, order_id).await?;
     if address.is_some() {
         storage::delivery::audit_address_read(&state.store, &staff.actor(), order_id).await?;

@@ -510,6 +510,95 @@ pub async fn products_to_review(
     merchants::products_in_review(store, "pending", 200).await
 }
 
+/// The orders of the merchant administrator's own merchant (every line one of its products),
+/// newest first, a page at a time: what it fulfils. 403 for anyone else.
+pub async fn orders(
+    state: &AppState,
+    staff: &StaffActor,
+    status: Option<retail_domain::order::OrderStatus>,
+    before: Option<Uuid>,
+    limit: i64,
+) -> AppResult<Vec<storage::orders::OrderPlaced>> {
+    let own = staff.merchant_scope()?.ok_or_else(|| {
+        AppError::Forbidden("only a merchant administrator has its own orders".into())
+    })?;
+    storage::orders::list_of_merchant(&state.store, own, status, before, limit).await
+}
+
+/// The order `order_id` for a member of staff who may fulfil it (read its address, ship it):
+/// head office, the manager of the location it is fulfilled from, or the administrator of the
+/// merchant whose goods it holds (another merchant's order, or one of several merchants'
+/// goods, answers 404 to a merchant administrator). 403 for other roles.
+pub async fn require_fulfiller(
+    state: &AppState,
+    staff: &StaffActor,
+    order_id: Uuid,
+) -> AppResult<storage::orders::OrderView> {
+    if staff.role == Role::MerchantAdmin {
+        let own = staff.merchant_scope()?.unwrap_or_default().to_owned();
+        let order = storage::orders::get(&state.store, order_id).await?;
+        if storage::orders::merchant_of(&state.store, order_id)
+            .await?
+            .as_deref()
+            != Some(&own)
+        {
+            return Err(AppError::not_found(format!("order {order_id} not found")));
+        }
+        return Ok(order);
+    }
+    staff.require(&[Role::HeadOfficeAdmin, Role::StoreManager])?;
+    let order = storage::orders::get(&state.store, order_id).await?;
+    staff.require_store(&order.location_id)?;
+    Ok(order)
+}
+
+/// The paid delivery orders a merchant administrator has to ship, each with its address (every
+/// reading audited, as for any staff) and delivery: its merchant's orders waiting in `paid`,
+/// newest first (at most `limit`).
+pub async fn orders_to_ship(
+    state: &AppState,
+    staff: &StaffActor,
+    limit: i64,
+) -> AppResult<
+    Vec<(
+        storage::orders::OrderView,
+        Option<storage::delivery::Address>,
+        Option<storage::delivery::OrderDelivery>,
+    )>,
+> {
+    let paid = orders(
+        state,
+        staff,
+        Some(retail_domain::order::OrderStatus::Paid),
+        None,
+        limit,
+    )
+    .await?;
+    let mut out = Vec::with_capacity(paid.len());
+    for order in paid {
+        match crate::app::delivery::order_to_ship(state, staff, order.id).await {
+            Ok(ship) => out.push(ship),
+            // A pickup order is handed over by its store.
+            Err(AppError::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+/// Ships an order with its carrier and waybill for a member of staff who may fulfil it
+/// ([`require_fulfiller`]; the rules of shipping: [`crate::app::delivery::ship_with_waybill`]).
+pub async fn ship(
+    state: &AppState,
+    staff: &StaffActor,
+    order_id: Uuid,
+    carrier: &str,
+    waybill: &str,
+) -> AppResult<storage::orders::OrderView> {
+    require_fulfiller(state, staff, order_id).await?;
+    crate::app::delivery::ship_with_waybill(state, order_id, carrier, waybill, &staff.actor()).await
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -42,12 +42,22 @@ impl StartedPayment {
     /// The one address that pays it: the QR code's text, the page to open, or for in-app
     /// parameters the order's page.
     pub fn pay_url(&self, public_url: &str) -> String {
-        match &self.prepay {
-            Prepay::QrCode { code_url } => code_url.clone(),
-            Prepay::Redirect { url } if url.starts_with('/') => format!("{public_url}{url}"),
-            Prepay::Redirect { url } => url.clone(),
-            Prepay::InApp { .. } => format!("{public_url}/orders/{}", self.payment.order_id),
-        }
+        pay_url(
+            &self.prepay,
+            public_url,
+            &format!("/orders/{}", self.payment.order_id),
+        )
+    }
+}
+
+/// The one address that pays a prepay: the QR code's text, the page to open (made absolute on
+/// `public_url`), or for in-app parameters the shop's page `in_app_page` that pays in WeChat.
+pub fn pay_url(prepay: &Prepay, public_url: &str, in_app_page: &str) -> String {
+    match prepay {
+        Prepay::QrCode { code_url } => code_url.clone(),
+        Prepay::Redirect { url } if url.starts_with('/') => format!("{public_url}{url}"),
+        Prepay::Redirect { url } => url.clone(),
+        Prepay::InApp { .. } => format!("{public_url}{in_app_page}"),
     }
 }
 

@@ -14,7 +14,7 @@ use super::payments::{payment_choice, CreatePayment};
 use super::{Json, Path};
 use crate::actor::ClientAddr;
 use crate::app::checkouts::{self, CheckoutView, PlacedPart};
-use crate::app::{checkout, AppState};
+use crate::app::AppState;
 use crate::error::AppResult;
 use crate::storage::checkouts::Trade;
 use crate::storage::payments::PaymentView;
@@ -65,28 +65,7 @@ async fn place(
     State(state): State<AppState>,
     Json(req): Json<PlaceOrder>,
 ) -> AppResult<Json<PlacedCheckout>> {
-    let member_id = match &req.member_code {
-        Some(code) => Some(checkout::member_from_code(&state, code)?),
-        None => None,
-    };
-    let address = checkout::resolve_address(&state, member_id, req.address, req.address_id).await?;
-    let placed = checkouts::place(
-        &state,
-        checkout::Checkout {
-            id: req.id,
-            fulfilment: req.fulfilment,
-            store: req.store,
-            address,
-            slot: req.slot,
-            lines: req.lines.iter().map(|l| (l.sku_id, l.qty)).collect(),
-            member_id,
-            coupons: req.coupons,
-            points_to_redeem: req.points_to_redeem,
-            created_by: "shop".into(),
-            client,
-        },
-    )
-    .await?;
+    let placed = checkouts::place(&state, req.into_checkout(&state, client).await?).await?;
     let total = placed.total();
     Ok(Json(PlacedCheckout {
         id: placed.id,
@@ -146,15 +125,9 @@ async fn pay(
     Path(id): Path<Uuid>,
     Json(req): Json<CreatePayment>,
 ) -> AppResult<Json<CombinedPaymentIntent>> {
-    let (provider, scene) = payment_choice(
-        &state,
-        req.id,
-        req.provider,
-        req.scene,
-        req.return_url,
-        req.openid,
-    )?;
-    let started = checkouts::start_payment(&state, &client, id, req.id, provider, &scene).await?;
+    let trade_id = req.id;
+    let (provider, scene) = payment_choice(&state, req)?;
+    let started = checkouts::start_payment(&state, &client, id, trade_id, provider, &scene).await?;
     Ok(Json(CombinedPaymentIntent {
         pay_url: started.pay_url(&state.public_url),
         trade: started.trade,

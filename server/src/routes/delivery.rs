@@ -184,10 +184,7 @@ pub struct OrderDeliveryView {
 
 /// The staff allowed to ship `order`: head office, or a manager of the location it ships from.
 async fn shipping_staff(state: &AppState, staff: &StaffActor, order: Uuid) -> AppResult<OrderView> {
-    staff.require(&[Role::HeadOfficeAdmin, Role::StoreManager])?;
-    let order = storage::orders::get(&state.store, order).await?;
-    staff.require_store(&order.location_id)?;
-    Ok(order)
+    crate::app::merchants::require_fulfiller(state, staff, order).await
 }
 
 /// A delivery order for the staff allowed to ship it, with its full address (audited) and

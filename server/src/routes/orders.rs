@@ -80,6 +80,36 @@ pub struct PlaceOrder {
     pub points_to_redeem: i64,
 }
 
+impl PlaceOrder {
+    /// The basket to place ([`checkout::Checkout`]): the member the member code names and the
+    /// delivery address resolved (a saved one opened), placed by the shop's API.
+    pub(crate) async fn into_checkout(
+        self,
+        state: &AppState,
+        client: ClientAddr,
+    ) -> AppResult<checkout::Checkout> {
+        let member_id = match &self.member_code {
+            Some(code) => Some(checkout::member_from_code(state, code)?),
+            None => None,
+        };
+        let address =
+            checkout::resolve_address(state, member_id, self.address, self.address_id).await?;
+        Ok(checkout::Checkout {
+            id: self.id,
+            fulfilment: self.fulfilment,
+            store: self.store,
+            address,
+            slot: self.slot,
+            lines: self.lines.iter().map(|l| (l.sku_id, l.qty)).collect(),
+            member_id,
+            coupons: self.coupons,
+            points_to_redeem: self.points_to_redeem,
+            created_by: "shop".into(),
+            client,
+        })
+    }
+}
+
 /// Places an online order: prices it with the pricing engine (promotions, the member's prices,
 /// coupons, points), reserves the stock at once (or answers 409 `out_of_stock`), takes
 /// flash-sale units, coupons and points, and waits for payment until the deadline, after which
@@ -101,24 +131,7 @@ async fn place(
     State(state): State<AppState>,
     Json(req): Json<PlaceOrder>,
 ) -> AppResult<Json<PlacedOrder>> {
-    let member_id = match &req.member_code {
-        Some(code) => Some(checkout::member_from_code(&state, code)?),
-        None => None,
-    };
-    let address = checkout::resolve_address(&state, member_id, req.address, req.address_id).await?;
-    let order = checkout::Checkout {
-        id: req.id,
-        fulfilment: req.fulfilment,
-        store: req.store,
-        address,
-        slot: req.slot,
-        lines: req.lines.iter().map(|l| (l.sku_id, l.qty)).collect(),
-        member_id,
-        coupons: req.coupons,
-        points_to_redeem: req.points_to_redeem,
-        created_by: "shop".into(),
-        client,
-    };
+    let order = req.into_checkout(&state, client).await?;
     let placed = checkout::place(&state, order).await?;
     Ok(Json(PlacedOrder {
         access_token: crate::app::orders::access_token(&state.keys, placed.id),
@@ -220,8 +233,9 @@ pub struct OrderFilter {
     pub before: Option<Uuid>,
 }
 
-/// Orders, newest first, a page at a time (staff; store staff see their store; `before` = the
-/// last order's `id` for the next page).
+/// Orders, newest first, a page at a time (staff; store staff see their store; a merchant
+/// administrator its merchant's orders — every line one of its products; `before` = the last
+/// order's `id` for the next page).
 #[utoipa::path(get, path = "/orders", tag = "orders", security(("staff" = [])), params(OrderFilter),
     responses((status = 200, body = [OrderPlaced])))]
 async fn list(
@@ -229,6 +243,14 @@ async fn list(
     State(state): State<AppState>,
     Query(filter): Query<OrderFilter>,
 ) -> AppResult<Json<Vec<OrderPlaced>>> {
+    let limit = filter.limit.unwrap_or(100).clamp(1, 500);
+    // A merchant administrator's orders are its merchant's, wherever they are fulfilled.
+    if staff.role == Role::MerchantAdmin {
+        return Ok(Json(
+            crate::app::merchants::orders(&state, &staff, filter.status, filter.before, limit)
+                .await?,
+        ));
+    }
     let location = match (staff.role, filter.location_id) {
         (Role::HeadOfficeAdmin, location) => location,
         (_, Some(location)) => {
@@ -237,7 +259,6 @@ async fn list(
         }
         (_, None) => staff.location_id.clone(),
     };
-    let limit = filter.limit.unwrap_or(100).clamp(1, 500);
     Ok(Json(
         storage::orders::list(
             &state.store,

@@ -118,18 +118,11 @@ async fn create_payment(
     Path(order_id): Path<Uuid>,
     Json(req): Json<CreatePayment>,
 ) -> AppResult<Json<PaymentIntent>> {
-    let (provider, scene) = payment_choice(
-        &state,
-        req.id,
-        req.provider,
-        req.scene,
-        req.return_url,
-        req.openid,
-    )?;
-    let started = crate::app::payments::start_order_payment(
-        &state, &client, req.id, order_id, provider, &scene,
-    )
-    .await?;
+    let id = req.id;
+    let (provider, scene) = payment_choice(&state, req)?;
+    let started =
+        crate::app::payments::start_order_payment(&state, &client, id, order_id, provider, &scene)
+            .await?;
     Ok(Json(PaymentIntent {
         pay_url: started.pay_url(&state.public_url),
         payment: started.payment,
@@ -142,12 +135,15 @@ async fn create_payment(
 /// `mobile_web` return address of this shop, a `jsapi` payer's openid (WeChat Pay only).
 pub(crate) fn payment_choice(
     state: &AppState,
-    id: Uuid,
-    provider: Option<Provider>,
-    scene: PaymentScene,
-    return_url: Option<String>,
-    openid: Option<String>,
+    req: CreatePayment,
 ) -> AppResult<(Provider, PayScene)> {
+    let CreatePayment {
+        id,
+        provider,
+        scene,
+        return_url,
+        openid,
+    } = req;
     retail_domain::ids::require_v7(id).map_err(|e| AppError::field("id", e.to_string()))?;
     let provider = match provider {
         Some(p) if !state.payments.has(p) => {

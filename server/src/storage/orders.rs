@@ -816,6 +816,52 @@ pub async fn list(
     rows.iter().map(|r| placed_from_row(r, false)).collect()
 }
 
+/// The merchant whose goods an order holds when every line is one merchant's product (a
+/// checkout's order always is); `None` for an order of several merchants' goods or none.
+pub async fn merchant_of(store: &Store, id: Uuid) -> AppResult<Option<String>> {
+    let row = sqlx::query(
+        "SELECT MIN(p.merchant_id) AS low, MAX(p.merchant_id) AS high FROM order_lines ol \
+         JOIN skus s ON s.id = ol.sku_id JOIN products p ON p.id = s.product_id \
+         WHERE ol.order_id = $1",
+    )
+    .bind(id.to_string())
+    .fetch_one(store.reader())
+    .await?;
+    let low: Option<String> = col(&row, "low")?;
+    let high: Option<String> = col(&row, "high")?;
+    Ok(low.filter(|l| Some(l) == high.as_ref()))
+}
+
+/// A merchant's orders (every line one of its products), newest first, a page at a time like
+/// [`list`].
+pub async fn list_of_merchant(
+    store: &Store,
+    merchant: &str,
+    status: Option<OrderStatus>,
+    before: Option<Uuid>,
+    limit: i64,
+) -> AppResult<Vec<OrderPlaced>> {
+    let rows = sqlx::query(
+        "SELECT id, order_no, status, total_fen, expires_at FROM orders \
+         WHERE id IN (SELECT ol.order_id FROM order_lines ol JOIN skus s ON s.id = ol.sku_id \
+                      JOIN products p ON p.id = s.product_id WHERE p.merchant_id = $1) \
+         AND NOT EXISTS (SELECT 1 FROM order_lines ol JOIN skus s ON s.id = ol.sku_id \
+                         JOIN products p ON p.id = s.product_id \
+                         WHERE ol.order_id = orders.id AND p.merchant_id <> $1) \
+         AND ($2 IS NULL OR status = $2) \
+         AND ($3 IS NULL OR created_at < (SELECT c.created_at FROM orders c WHERE c.id = $3) \
+              OR (created_at = (SELECT c.created_at FROM orders c WHERE c.id = $3) AND id < $3)) \
+         ORDER BY created_at DESC, id DESC LIMIT $4",
+    )
+    .bind(merchant)
+    .bind(status.map(|s| s.as_str()))
+    .bind(before.map(|b| b.to_string()))
+    .bind(limit)
+    .fetch_all(store.reader())
+    .await?;
+    rows.iter().map(|r| placed_from_row(r, false)).collect()
+}
+
 /// The columns of an order's head that [`view_from_rows`] reads.
 const VIEW_COLUMNS: &str = "SELECT id, order_no, channel, fulfilment, status, location_id, member_id, \
      subtotal_fen, discount_fen, total_fen, points_earned, pickup_code, created_at, expires_at FROM orders";

@@ -106,9 +106,14 @@ pub(crate) async fn pay(app: &TestApp, order_id: &str) {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{intent}");
+    confirm_at_sandbox(app, intent["pay_url"].as_str().unwrap()).await;
+}
+
+/// The shopper confirms at the sandbox provider's page `pay_url`: paid.
+pub(crate) async fn confirm_at_sandbox(app: &TestApp, pay_url: &str) {
     let page = app
         .client
-        .post(intent["pay_url"].as_str().unwrap())
+        .post(pay_url)
         .send()
         .await
         .unwrap()

@@ -12,7 +12,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use crate::merchants::{listed_product, trading_merchant};
-use crate::provider_pay::{on_both, start, stocked_sku, Providers};
+use crate::provider_pay::{on_both, paid_events, start, stocked_sku, Providers};
 use crate::support::TestApp;
 
 /// The platform's SKU and two merchants' SKUs (50 units each at SH001): (platform, alpha, beta).
@@ -67,13 +67,17 @@ async fn order_status(app: &TestApp, admin: &str, id: &str) -> Value {
         .1
 }
 
-fn paid_events(order: &Value) -> usize {
-    order["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["to"] == "paid")
-        .count()
+/// Starts the checkout's combined WeChat Pay payment `trade`: the intent.
+async fn pay_with_wechat(app: &TestApp, checkout: Uuid, trade: Uuid) -> Value {
+    let (status, intent) = app
+        .post(
+            &format!("/api/v1/checkouts/{checkout}/payments"),
+            None,
+            json!({"id": trade, "provider": "wechat_pay"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{intent}");
+    intent
 }
 
 fn fen(money: &Value) -> i64 {
@@ -146,14 +150,7 @@ async fn a_cart_of_three_sellers_is_three_orders_paid_once(p: Providers) {
 
     // One payment for all three.
     let trade_id = Uuid::now_v7();
-    let (status, intent) = app
-        .post(
-            &format!("/api/v1/checkouts/{id}/payments"),
-            None,
-            json!({"id": trade_id, "provider": "wechat_pay"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{intent}");
+    let intent = pay_with_wechat(app, id, trade_id).await;
     assert_eq!(intent["trade"]["amount_fen"], total);
     assert_eq!(intent["payments"].as_array().unwrap().len(), 3);
     assert!(intent["payments"]
@@ -338,14 +335,7 @@ async fn money_for_an_order_cancelled_meanwhile_is_refunded(p: Providers) {
     assert_eq!(status, StatusCode::OK, "{placed}");
     let orders = placed["orders"].as_array().unwrap().clone();
     let trade_id = Uuid::now_v7();
-    let (status, intent) = app
-        .post(
-            &format!("/api/v1/checkouts/{id}/payments"),
-            None,
-            json!({"id": trade_id, "provider": "wechat_pay"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{intent}");
+    pay_with_wechat(app, id, trade_id).await;
     let beta_order = orders[2]["id"].as_str().unwrap();
     let response = app
         .client

@@ -921,3 +921,161 @@ crate::both_backends!(
     merchant_pages_work_in_a_browser,
     merchant_pages_work_in_a_browser
 );
+
+/// Each merchant fulfils its own orders: a delivery checkout of two merchants' goods is two
+/// orders, paid once (the sandbox); each merchant administrator lists only its own order, reads
+/// only its own order's address, and ships it — from the API or its console home — while the
+/// other's is 404 to it.
+async fn each_merchant_ships_its_own_orders(app: TestApp) {
+    let admin = app.login("admin").await;
+    let fresh = trading_merchant(&app, &admin, "m-ship-a", "ma.ship.a").await;
+    let other = trading_merchant(&app, &admin, "m-ship-b", "ma.ship.b").await;
+    let sku_a = listed_product(
+        &app,
+        &admin,
+        &fresh,
+        "M-SHIP-A",
+        "FOOD-SNACK-CHIPS",
+        "12.80",
+        "WH01",
+    )
+    .await;
+    let sku_b = listed_product(
+        &app,
+        &admin,
+        &other,
+        "M-SHIP-B",
+        "FOOD-SNACK-CHIPS",
+        "6.40",
+        "WH01",
+    )
+    .await;
+    let checkout = Uuid::now_v7();
+    let (status, placed) = app
+        .post(
+            "/api/v1/checkouts",
+            None,
+            json!({"id": checkout, "fulfilment": "delivery",
+                   "address": {"name": "赵六", "phone": "13900190077", "address": "上海市浦东新区世纪大道1号"},
+                   "lines": [{"sku_id": sku_a, "qty": 1}, {"sku_id": sku_b, "qty": 2}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{placed}");
+    let ids: Vec<String> = placed["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 2, "{placed}");
+    let (a_order, b_order) = (&ids[0], &ids[1]);
+    // One sandbox payment for both.
+    let (status, intent) = app
+        .post(
+            &format!("/api/v1/checkouts/{checkout}/payments"),
+            None,
+            json!({"id": Uuid::now_v7(), "provider": "sandbox"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{intent}");
+    crate::bus::confirm_at_sandbox(&app, intent["pay_url"].as_str().unwrap()).await;
+    for id in &ids {
+        let (_, order) = app.get(&format!("/api/v1/orders/{id}"), Some(&admin)).await;
+        assert_eq!(order["status"], "paid", "{order}");
+    }
+
+    // Each lists its own order only.
+    for (token, own) in [(&fresh, a_order), (&other, b_order)] {
+        let (status, list) = app.get("/api/v1/orders", Some(token)).await;
+        assert_eq!(status, StatusCode::OK, "{list}");
+        let listed: Vec<&str> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(listed, vec![own.as_str()], "{list}");
+    }
+    // The other's order: its address and its shipping are 404.
+    let (status, _) = app
+        .get(&format!("/api/v1/orders/{b_order}/delivery"), Some(&fresh))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/orders/{b_order}/waybill"),
+            Some(&fresh),
+            json!({"carrier": "SF", "waybill": "SF1000000001"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, delivery) = app
+        .get(&format!("/api/v1/orders/{a_order}/delivery"), Some(&fresh))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{delivery}");
+    assert_eq!(delivery["address"]["name"], "赵六");
+    let (status, shipped) = app
+        .post(
+            &format!("/api/v1/orders/{a_order}/waybill"),
+            Some(&fresh),
+            json!({"carrier": "SF", "waybill": "SF1000000001"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{shipped}");
+    assert_eq!(shipped["status"], "shipped");
+
+    // The other merchant ships from its console home.
+    let mut console = crate::web::Browser::new(&app);
+    let page = console
+        .post_csrf(
+            "/console/login",
+            &[
+                ("username", "ma.ship.b"),
+                ("password", NEW_PASSWORD),
+                ("back", "/console"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let page = console.get("/console/merchant").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(
+        page.body.contains(&format!("data-order=\"{b_order}\"")),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains(a_order.as_str()), "only its own");
+    assert!(page.body.contains("赵六"), "the address to ship to");
+    let page = console
+        .post_csrf(
+            &format!("/console/merchant/orders/{b_order}/ship"),
+            &[("carrier", "YTO"), ("waybill", "YT2000000002")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let (_, order) = app
+        .get(&format!("/api/v1/orders/{b_order}"), Some(&admin))
+        .await;
+    assert_eq!(order["status"], "shipped", "{order}");
+    let page = console.get("/console/merchant").await;
+    assert!(page.body.contains("no-orders-to-ship"), "{}", page.body);
+    // Another merchant's order through the console form: not found, nothing shipped.
+    let page = console
+        .post_csrf(
+            &format!("/console/merchant/orders/{a_order}/ship"),
+            &[("carrier", "YTO"), ("waybill", "YT2000000003")],
+        )
+        .await;
+    assert_ne!(page.status, StatusCode::OK);
+    let (_, delivery) = app
+        .get(&format!("/api/v1/orders/{a_order}/delivery"), Some(&admin))
+        .await;
+    assert_eq!(
+        delivery["delivery"]["waybill"], "SF1000000001",
+        "{delivery}"
+    );
+}
+crate::both_backends!(
+    each_merchant_ships_its_own_orders,
+    each_merchant_ships_its_own_orders
+);

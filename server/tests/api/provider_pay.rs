@@ -132,7 +132,7 @@ async fn order(app: &TestApp, order_id: &str) -> Value {
         .1
 }
 
-fn paid_events(order: &Value) -> usize {
+pub(crate) fn paid_events(order: &Value) -> usize {
     order["events"]
         .as_array()
         .unwrap()

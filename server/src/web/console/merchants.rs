@@ -5,7 +5,7 @@
 //! - `/console/merchant` (a merchant administrator's home): its merchant's standing and its
 //!   products with their review and shelf status, putting approved ones on or off the shelf.
 
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
@@ -34,6 +34,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/merchants/commission", post(set_rate))
         .route("/console/merchant", get(home))
         .route("/console/merchant/shelf", post(shelf))
+        .route("/console/merchant/orders/{id}/ship", post(ship))
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -313,6 +314,7 @@ async fn home(
         },
     )
     .await?;
+    let to_ship = merchants_app::orders_to_ship(&state, &staff, 50).await?;
     let body = html! {
         (notices(&ctx, &p))
         div.card #merchant-standing {
@@ -353,6 +355,30 @@ async fn home(
             } }
         }
     };
+    let body = html! {
+        (body)
+        div.card #merchant-orders {
+            b { (ctx.t("待发货订单", "Orders to ship")) }
+            @if to_ship.is_empty() {
+                p.muted #no-orders-to-ship { (ctx.t("没有待发货的订单。", "Nothing to ship.")) }
+            }
+            @for (order, address, _) in &to_ship {
+                div.card data-order=(order.id) {
+                    div.spread { b { (order.order_no) } span { (crate::web::yuan(order.total.fen())) } }
+                    @for l in &order.lines { div.muted { (l.name) " × " (l.qty) } }
+                    @if let Some(a) = address {
+                        p.order-address { (a.name) " " (a.phone) " · " (a.region()) " " (a.address) }
+                    }
+                    form.inline method="post" action={ "/console/merchant/orders/" (order.id) "/ship" } {
+                        (ctx.csrf_field())
+                        input name="carrier" placeholder=(ctx.t("快递公司，如 SF", "Carrier, e.g. SF")) style="max-width:160px";
+                        input name="waybill" placeholder=(ctx.t("运单号", "Waybill")) style="max-width:200px";
+                        button type="submit" { (ctx.t("发货", "Ship")) }
+                    }
+                }
+            }
+        }
+    };
     Ok(console_page(
         &ctx,
         &staff,
@@ -373,5 +399,23 @@ async fn shelf(
     Form(f): Form<ShelfForm>,
 ) -> WebResult<Response> {
     let result = merchants_app::set_product_shelf(&state, &staff, f.product_id, f.status).await;
+    back("/console/merchant", result)
+}
+
+#[derive(Debug, Deserialize)]
+struct ShipForm {
+    carrier: String,
+    waybill: String,
+}
+
+async fn ship(
+    State(state): State<AppState>,
+    Staff(staff): Staff,
+    Path(id): Path<Uuid>,
+    Form(f): Form<ShipForm>,
+) -> WebResult<Response> {
+    let result = merchants_app::ship(&state, &staff, id, &f.carrier, &f.waybill)
+        .await
+        .map(drop);
     back("/console/merchant", result)
 }
