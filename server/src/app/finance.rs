@@ -55,12 +55,13 @@ pub struct MethodTotals {
     pub refund_count: i64,
 }
 
-/// One store's settlement of the day.
+/// One store's settlement of the day for one merchant.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct StoreSettlement {
     /// The store (location code); none for money of no store (members' recharges).
     pub store_id: Option<String>,
-    /// Reserved for the merchant (multi-merchant is not built): always null.
+    /// The merchant whose orders these are (`platform`: the operator's own, orders of several
+    /// merchants' goods, and money of no order).
     pub merchant_id: Option<String>,
     /// Orders with a payment dated that day.
     pub orders: i64,
@@ -92,7 +93,7 @@ pub struct Settlement {
     pub from: DateTime<Utc>,
     /// The next day's start.
     pub to: DateTime<Utc>,
-    /// Per store (money of no store last), by store code.
+    /// Per store and merchant (money of no store last), by store code, then merchant.
     pub stores: Vec<StoreSettlement>,
     /// Every store together.
     pub totals: MethodTotals,
@@ -134,12 +135,24 @@ fn totals_of(method: &str, records: &[&SettlementRecord]) -> MethodTotals {
     t
 }
 
-/// The settlement of `day` (Beijing), every store or only `store` (404 when it is no location).
+/// The settlement of `day` (Beijing) per store and merchant: every store or only `store` (404
+/// when it is no location), every merchant or only `merchant` (404 when it is none).
 pub async fn settlement(
     state: &AppState,
     day: NaiveDate,
     store: Option<&str>,
+    merchant: Option<&str>,
 ) -> AppResult<Settlement> {
+    if let Some(merchant) = merchant {
+        if storage::merchants::get(&state.store, merchant)
+            .await?
+            .is_none()
+        {
+            return Err(AppError::not_found(format!(
+                "merchant {merchant} not found"
+            )));
+        }
+    }
     if let Some(store) = store {
         storage::locations::get(&state.store, store)
             .await
@@ -147,20 +160,27 @@ pub async fn settlement(
     }
     let (from_ms, to_ms) = super::reconciliation::day_bounds(day);
     let records = storage::finance::records_of_day(&state.store, from_ms, to_ms).await?;
-    let mut by_store: BTreeMap<(bool, Option<String>), Vec<&SettlementRecord>> = BTreeMap::new();
+    type Key = (bool, Option<String>, String);
+    let mut by_store: BTreeMap<Key, Vec<&SettlementRecord>> = BTreeMap::new();
     for r in &records {
-        if store.is_some_and(|s| r.store_id.as_deref() != Some(s)) {
+        if store.is_some_and(|s| r.store_id.as_deref() != Some(s))
+            || merchant.is_some_and(|m| r.merchant_id != m)
+        {
             continue;
         }
         by_store
-            .entry((r.store_id.is_none(), r.store_id.clone()))
+            .entry((
+                r.store_id.is_none(),
+                r.store_id.clone(),
+                r.merchant_id.clone(),
+            ))
             .or_default()
             .push(r);
     }
     let mut stores = Vec::with_capacity(by_store.len());
     let mut all: Vec<&SettlementRecord> = Vec::new();
     let (mut commission_all, mut net_all) = (0_i64, 0_i64);
-    for ((_, store_id), records) in by_store {
+    for ((_, store_id, merchant_id), records) in by_store {
         let mut methods: BTreeMap<&str, Vec<&SettlementRecord>> = BTreeMap::new();
         for r in records.iter().filter(|r| r.kind != "commission") {
             methods.entry(r.method.as_str()).or_default().push(r);
@@ -183,7 +203,7 @@ pub async fn settlement(
         net_all += net;
         stores.push(StoreSettlement {
             store_id,
-            merchant_id: None,
+            merchant_id: Some(merchant_id),
             orders: i64::try_from(orders.len()).unwrap_or(i64::MAX),
             payments: total.payments,
             refunds: total.refunds,
@@ -240,7 +260,7 @@ pub const CSV_HEADER: [&str; 12] = [
 ];
 
 /// The settlement as a CSV file (UTF-8 with a BOM, one row per record; `fee` 0.00 as fees are
-/// not recorded), then one `total` row per store (`kind` `total`, `amount` the store's net).
+/// not recorded), then one `total` row per store and merchant (`kind` `total`, `amount` its net).
 pub fn settlement_csv(settlement: &Settlement) -> AppResult<Vec<u8>> {
     let mut out = Vec::from("\u{feff}".as_bytes());
     {
@@ -249,11 +269,12 @@ pub fn settlement_csv(settlement: &Settlement) -> AppResult<Vec<u8>> {
         writer.write_record(CSV_HEADER).map_err(fail)?;
         for store in &settlement.stores {
             let store_id = store.store_id.clone().unwrap_or_default();
+            let merchant_id = store.merchant_id.clone().unwrap_or_default();
             for line in &store.lines {
                 writer
                     .write_record([
                         settlement.date.as_str(),
-                        "",
+                        &merchant_id,
                         &store_id,
                         &line.kind,
                         &line.method,
@@ -270,7 +291,7 @@ pub fn settlement_csv(settlement: &Settlement) -> AppResult<Vec<u8>> {
             writer
                 .write_record([
                     settlement.date.as_str(),
-                    "",
+                    &merchant_id,
                     &store_id,
                     "total",
                     "",

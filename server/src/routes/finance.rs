@@ -30,16 +30,24 @@ pub struct SettlementQuery {
     pub date: String,
     /// Only this store (location code); every store when absent.
     pub store: Option<String>,
+    /// Only this merchant's orders (`platform`: the operator's own and money of no order);
+    /// every merchant when absent.
+    pub merchant: Option<String>,
 }
 
 async fn read(state: &AppState, staff: &StaffActor, q: &SettlementQuery) -> AppResult<Settlement> {
     staff.require(&[Role::HeadOfficeAdmin])?;
     let day = finance_app::parse_day("date", &q.date)?;
     let store = q.store.as_deref().map(str::trim).filter(|s| !s.is_empty());
-    finance_app::settlement(state, day, store).await
+    let merchant = q
+        .merchant
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    finance_app::settlement(state, day, store, merchant).await
 }
 
-/// A day's settlement per store: payments by tender, refunds, distribution commission, fees
+/// A day's settlement per store and merchant: payments by tender, refunds, distribution commission, fees
 /// (not recorded: 0.00) and net, with every record. Payments and refunds are dated as the
 /// reconciliation dates them, so a provider's figures here equal that day's reconciliation.
 /// Head office.
@@ -57,8 +65,8 @@ async fn settlements(
     Ok(Json(read(&state, &staff, &q).await?))
 }
 
-/// The same settlement as a CSV file (`settlement-<date>[-<store>].csv`, UTF-8 with a BOM):
-/// one row per record, then a `total` row per store. Head office.
+/// The same settlement as a CSV file (`settlement-<date>[-<merchant>][-<store>].csv`, UTF-8
+/// with a BOM): one row per record, then a `total` row per store and merchant. Head office.
 #[utoipa::path(get, path = "/finance/settlements.csv", tag = "finance", security(("staff" = [])),
     params(SettlementQuery),
     responses((status = 200, content_type = "text/csv", body = String),
@@ -72,10 +80,13 @@ async fn settlements_csv(
 ) -> AppResult<Response> {
     let settlement = read(&state, &staff, &q).await?;
     let body = finance_app::settlement_csv(&settlement)?;
-    let name = match q.store.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        Some(store) => format!("settlement-{}-{store}.csv", settlement.date),
-        None => format!("settlement-{}.csv", settlement.date),
-    };
+    let mut name = format!("settlement-{}", settlement.date);
+    for part in [&q.merchant, &q.store] {
+        if let Some(part) = part.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            name = format!("{name}-{part}");
+        }
+    }
+    let name = format!("{name}.csv");
     let disposition = format!("attachment; filename=\"{}\"", name.replace('"', ""));
     Ok((
         [

@@ -252,6 +252,37 @@ async fn a_cart_of_three_sellers_is_three_orders_paid_once(p: Providers) {
         assert_eq!(run.counts.our_records, 3, "{run:?}");
         assert_eq!(run.counts.matched, 3, "{run:?}");
         assert_eq!(run.counts.mismatches(), 0, "{run:?}");
+
+        // The finance export settles each merchant's order apart, at SH001, with the trade's
+        // transaction id on each share.
+        let merchant = orders[1]["merchant_id"].as_str().unwrap();
+        let (status, settlement) = app
+            .get(
+                &format!("/api/v1/finance/settlements?date={today}&merchant={merchant}"),
+                Some(&admin),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{settlement}");
+        let stores = settlement["stores"].as_array().unwrap();
+        assert_eq!(stores.len(), 1, "{settlement}");
+        assert_eq!(stores[0]["store_id"], "SH001");
+        assert_eq!(stores[0]["merchant_id"], merchant);
+        assert_eq!(stores[0]["payments"], "20.00", "{settlement}");
+        assert_eq!(stores[0]["refunds"], "20.00", "{settlement}");
+        let paid = stores[0]["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["kind"] == "payment")
+            .unwrap();
+        assert_eq!(paid["provider_ref"], transaction, "{paid}");
+        let (status, _) = app
+            .get(
+                &format!("/api/v1/finance/settlements?date={today}&merchant=m-none"),
+                Some(&admin),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
     }
 }
 on_both!(a_cart_of_three_sellers_is_three_orders_paid_once);

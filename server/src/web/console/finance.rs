@@ -61,7 +61,7 @@ async fn page(
 ) -> WebResult<Response> {
     staff.require(&[Role::HeadOfficeAdmin])?;
     let (day, store) = p.read()?;
-    let s = finance::settlement(&state, day, store.as_deref()).await?;
+    let s = finance::settlement(&state, day, store.as_deref(), None).await?;
     let csv_link = format!(
         "/console/payments/settlements.csv?date={}{}",
         s.date,
@@ -116,7 +116,7 @@ async fn csv(
 ) -> WebResult<Response> {
     staff.require(&[Role::HeadOfficeAdmin])?;
     let (day, store) = p.read()?;
-    let s = finance::settlement(&state, day, store.as_deref()).await?;
+    let s = finance::settlement(&state, day, store.as_deref(), None).await?;
     let bytes = finance::settlement_csv(&s)?;
     Ok(csv_response(&format!("settlement-{}.csv", s.date), bytes))
 }
