@@ -267,13 +267,10 @@ pub async fn trade_payments_in_tx(
     tx: &mut Tx,
     trade: Uuid,
 ) -> AppResult<Vec<super::payments::PaymentView>> {
-    let rows = sqlx::query(&format!(
-        "SELECT {} FROM payments WHERE trade_id = $1 ORDER BY order_id",
-        super::payments::COLUMNS
-    ))
-    .bind(trade.to_string())
-    .fetch_all(&mut **tx)
-    .await?;
+    let rows = sqlx::query(&trade_payments_sql())
+        .bind(trade.to_string())
+        .fetch_all(&mut **tx)
+        .await?;
     rows.iter().map(super::payments::view).collect()
 }
 
@@ -282,14 +279,18 @@ pub async fn trade_payments(
     store: &Store,
     trade: Uuid,
 ) -> AppResult<Vec<super::payments::PaymentView>> {
-    let rows = sqlx::query(&format!(
+    let rows = sqlx::query(&trade_payments_sql())
+        .bind(trade.to_string())
+        .fetch_all(store.writer())
+        .await?;
+    rows.iter().map(super::payments::view).collect()
+}
+
+fn trade_payments_sql() -> String {
+    format!(
         "SELECT {} FROM payments WHERE trade_id = $1 ORDER BY order_id",
         super::payments::COLUMNS
-    ))
-    .bind(trade.to_string())
-    .fetch_all(store.writer())
-    .await?;
-    rows.iter().map(super::payments::view).collect()
+    )
 }
 
 /// Marks a trade paid with the provider's transaction id (its payment rows are applied one by

@@ -790,6 +790,12 @@ pub async fn uncollected(store: &Store, ready_before: i64, limit: i64) -> AppRes
     rows.iter().map(|r| uuid_col(r, "id")).collect()
 }
 
+/// Keyset paging of order lists, newest first: orders created before the cursor order `$3`
+/// (ties by id), at most `$4`.
+const NEWEST_BEFORE: &str = "AND ($3 IS NULL OR created_at < (SELECT c.created_at FROM orders c \
+     WHERE c.id = $3) OR (created_at = (SELECT c.created_at FROM orders c WHERE c.id = $3) \
+     AND id < $3)) ORDER BY created_at DESC, id DESC LIMIT $4";
+
 /// Orders, newest first, optionally at one location and in one status, a page at a time
 /// (`before`: the last order of the previous page).
 pub async fn list(
@@ -800,13 +806,10 @@ pub async fn list(
     limit: i64,
 ) -> AppResult<Vec<OrderPlaced>> {
     // Keyset paging, newest first: orders created before the cursor order (ties by id).
-    let rows = sqlx::query(
+    let rows = sqlx::query(&format!(
         "SELECT id, order_no, status, total_fen, expires_at FROM orders \
-         WHERE ($1 IS NULL OR location_id = $1) AND ($2 IS NULL OR status = $2) \
-         AND ($3 IS NULL OR created_at < (SELECT c.created_at FROM orders c WHERE c.id = $3) \
-              OR (created_at = (SELECT c.created_at FROM orders c WHERE c.id = $3) AND id < $3)) \
-         ORDER BY created_at DESC, id DESC LIMIT $4",
-    )
+         WHERE ($1 IS NULL OR location_id = $1) AND ($2 IS NULL OR status = $2) {NEWEST_BEFORE}"
+    ))
     .bind(location)
     .bind(status.map(|s| s.as_str()))
     .bind(before.map(|b| b.to_string()))
@@ -841,18 +844,15 @@ pub async fn list_of_merchant(
     before: Option<Uuid>,
     limit: i64,
 ) -> AppResult<Vec<OrderPlaced>> {
-    let rows = sqlx::query(
+    let rows = sqlx::query(&format!(
         "SELECT id, order_no, status, total_fen, expires_at FROM orders \
          WHERE id IN (SELECT ol.order_id FROM order_lines ol JOIN skus s ON s.id = ol.sku_id \
                       JOIN products p ON p.id = s.product_id WHERE p.merchant_id = $1) \
          AND NOT EXISTS (SELECT 1 FROM order_lines ol JOIN skus s ON s.id = ol.sku_id \
                          JOIN products p ON p.id = s.product_id \
                          WHERE ol.order_id = orders.id AND p.merchant_id <> $1) \
-         AND ($2 IS NULL OR status = $2) \
-         AND ($3 IS NULL OR created_at < (SELECT c.created_at FROM orders c WHERE c.id = $3) \
-              OR (created_at = (SELECT c.created_at FROM orders c WHERE c.id = $3) AND id < $3)) \
-         ORDER BY created_at DESC, id DESC LIMIT $4",
-    )
+         AND ($2 IS NULL OR status = $2) {NEWEST_BEFORE}"
+    ))
     .bind(merchant)
     .bind(status.map(|s| s.as_str()))
     .bind(before.map(|b| b.to_string()))

@@ -36,10 +36,8 @@ async fn own_checkout(
 ) -> WebResult<(Option<WebSession>, CheckoutView)> {
     let session = session(state, ctx).await?;
     let (_, member) = require_member(session.as_ref(), &format!("/checkouts/{id}"))?;
-    if crate::app::checkouts::member_of(state, id).await? != Some(member) {
-        return Err(AppError::not_found("checkout").into());
-    }
-    Ok((session, crate::app::checkouts::view(state, id).await?))
+    let view = crate::app::checkouts::view_of(state, id, Some(member)).await?;
+    Ok((session, view))
 }
 
 async fn checkout(
@@ -101,21 +99,8 @@ async fn pay(
     if view.due.fen() <= 0 {
         return Ok(redirect(&format!("/checkouts/{id}")));
     }
-    let available = state.payments.available();
-    let provider = form
-        .get("provider")
-        .and_then(|name| available.iter().find(|p| p.as_str() == name.as_str()))
-        .or_else(|| available.first())
-        .copied()
-        .ok_or_else(|| AppError::Unavailable("no payment provider is configured".into()))?;
-    // A phone outside WeChat pays on the provider's mobile page; everything else by QR code.
-    let scene = if ctx.mobile_browser && provider != Provider::Sandbox {
-        crate::app::payments::PayScene::MobileWeb {
-            return_url: format!("{}/checkouts/{id}", state.public_url),
-        }
-    } else {
-        crate::app::payments::PayScene::QrCode
-    };
+    let provider = super::chosen_provider(&state, form.get("provider"))?;
+    let scene = super::browser_scene(&state, &ctx, provider, &format!("/checkouts/{id}"));
     let started = crate::app::checkouts::start_payment(
         &state,
         &client,

@@ -240,14 +240,7 @@ pub async fn start_payment(
     chosen: Option<&String>,
 ) -> WebResult<axum::response::Response> {
     use crate::app::payment_providers::Provider;
-    let available = state.payments.available();
-    let provider = chosen
-        .and_then(|name| available.iter().find(|p| p.as_str() == name.as_str()))
-        .or_else(|| available.first())
-        .copied()
-        .ok_or_else(|| {
-            crate::error::AppError::Unavailable("no payment provider is configured".into())
-        })?;
+    let provider = chosen_provider(state, chosen)?;
     if ctx.wechat_browser
         && provider == Provider::WechatPay
         && crate::app::wechat_oauth::available(state)
@@ -266,14 +259,7 @@ pub async fn start_payment(
             )),
         };
     }
-    // A phone outside WeChat pays on the provider's mobile page; everything else by QR code.
-    let scene = if ctx.mobile_browser && provider != Provider::Sandbox {
-        crate::app::payments::PayScene::MobileWeb {
-            return_url: format!("{}/orders/{order_id}", state.public_url),
-        }
-    } else {
-        crate::app::payments::PayScene::QrCode
-    };
+    let scene = browser_scene(state, ctx, provider, &format!("/orders/{order_id}"));
     let started = crate::app::payments::start_order_payment(
         state,
         client,
@@ -287,6 +273,40 @@ pub async fn start_payment(
         retail_payments::Prepay::Redirect { url } => redirect(url),
         _ => redirect(&format!("/orders/{order_id}/pay/{}", started.payment.id)),
     })
+}
+
+/// The provider the shopper chose on a page's pay button, or the first one this server has
+/// when none (or one it does not have) was chosen; 503 when it has none.
+pub fn chosen_provider(
+    state: &AppState,
+    chosen: Option<&String>,
+) -> WebResult<crate::app::payment_providers::Provider> {
+    let available = state.payments.available();
+    Ok(chosen
+        .and_then(|name| available.iter().find(|p| p.as_str() == name.as_str()))
+        .or_else(|| available.first())
+        .copied()
+        .ok_or_else(|| {
+            crate::error::AppError::Unavailable("no payment provider is configured".into())
+        })?)
+}
+
+/// Where a shopper in this browser pays through `provider`: a phone outside WeChat on the
+/// provider's mobile page (coming back to the shop's `return_path`), everything else by QR code.
+pub fn browser_scene(
+    state: &AppState,
+    ctx: &Ctx,
+    provider: crate::app::payment_providers::Provider,
+    return_path: &str,
+) -> crate::app::payments::PayScene {
+    use crate::app::payment_providers::Provider;
+    if ctx.mobile_browser && provider != Provider::Sandbox {
+        crate::app::payments::PayScene::MobileWeb {
+            return_url: format!("{}{return_path}", state.public_url),
+        }
+    } else {
+        crate::app::payments::PayScene::QrCode
+    }
 }
 
 /// The message for what went wrong paying or recharging with the stored balance (a short code
