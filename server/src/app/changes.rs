@@ -12,7 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::value::RawValue;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -47,7 +47,7 @@ pub struct ChangeEntry {
     /// `POST /orders/{id}/payments`, a refund as in `GET /orders/{id}/refunds`); null once the
     /// record is gone.
     #[schema(value_type = Object)]
-    pub record: Value,
+    pub record: Box<RawValue>,
 }
 
 /// A page of a feed.
@@ -146,7 +146,7 @@ pub async fn read(
             record: records
                 .get(&change.entity_key)
                 .cloned()
-                .unwrap_or(Value::Null),
+                .unwrap_or_else(null_record),
             seq: change.seq,
             kind: change.kind,
             entity_id: change.entity_key,
@@ -161,13 +161,21 @@ pub async fn read(
     })
 }
 
-/// The current records of the changed entities of `feed`, by key (each read once); a record
-/// that is gone is left out.
+/// An order as the orders feed gives it: its staff read with the signed pickup QR.
+#[derive(Serialize)]
+struct OrderRecord<'a> {
+    #[serde(flatten)]
+    order: &'a storage::orders::OrderView,
+    pickup_qr: Option<String>,
+}
+
+/// The current records of the changed entities of `feed`, by key (each read once), as JSON
+/// text ready to be written into a page or a delivery; a record that is gone is left out.
 pub(crate) async fn records<'a>(
     state: &AppState,
     feed: Feed,
     keys: impl Iterator<Item = &'a str>,
-) -> AppResult<HashMap<String, Value>> {
+) -> AppResult<HashMap<String, Box<RawValue>>> {
     let mut keys: Vec<&str> = keys.collect();
     keys.sort_unstable();
     keys.dedup();
@@ -177,12 +185,11 @@ pub(crate) async fn records<'a>(
         Feed::Orders => {
             let ids: Vec<Uuid> = keys.iter().filter_map(|k| k.parse().ok()).collect();
             for (id, order) in storage::orders::get_many(store, &ids).await? {
-                let mut record = to_json(&order)?;
-                if let Value::Object(fields) = &mut record {
-                    let qr = super::orders::pickup_qr(&state.keys, &order);
-                    fields.insert("pickup_qr".into(), qr.map_or(Value::Null, Value::String));
-                }
-                out.insert(id.to_string(), record);
+                let record = OrderRecord {
+                    pickup_qr: super::orders::pickup_qr(&state.keys, &order),
+                    order: &order,
+                };
+                out.insert(id.to_string(), to_json(&record)?);
             }
         }
         Feed::Stock => {
@@ -225,8 +232,13 @@ pub(crate) async fn records<'a>(
     Ok(out)
 }
 
-fn to_json<T: Serialize>(value: &T) -> AppResult<Value> {
-    serde_json::to_value(value).map_err(|e| AppError::Internal(e.into()))
+fn to_json<T: Serialize>(value: &T) -> AppResult<Box<RawValue>> {
+    serde_json::value::to_raw_value(value).map_err(|e| AppError::Internal(e.into()))
+}
+
+/// The record of an entity that is gone: `null`.
+pub(crate) fn null_record() -> Box<RawValue> {
+    RawValue::NULL.to_owned()
 }
 
 /// Changes deleted per statement by [`prune`].

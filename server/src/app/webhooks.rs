@@ -17,7 +17,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::value::RawValue;
 use sha2::Sha256;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -281,7 +281,7 @@ struct Payload<'a> {
     seq: i64,
     entity_id: &'a str,
     committed_at: chrono::DateTime<chrono::Utc>,
-    record: &'a Value,
+    record: &'a RawValue,
 }
 
 /// Sends the claimed deliveries (`concurrency` at a time), each with its record as it is now.
@@ -292,7 +292,7 @@ async fn send_all(
     claimed: Vec<Claimed>,
 ) -> AppResult<Vec<Outcome>> {
     let settings = &state.settings.webhooks;
-    let mut records: HashMap<(Feed, String), Value> = HashMap::new();
+    let mut records: HashMap<(Feed, String), Box<RawValue>> = HashMap::new();
     for feed in Feed::ALL {
         let keys = claimed
             .iter()
@@ -301,13 +301,13 @@ async fn send_all(
         let found = crate::app::changes::records(state, feed, keys).await?;
         records.extend(found.into_iter().map(|(k, v)| ((feed, k), v)));
     }
-    let null = Value::Null;
+    let null = crate::app::changes::null_record();
     let mut outcomes = Vec::with_capacity(claimed.len());
     let mut in_flight = tokio::task::JoinSet::new();
     for c in &claimed {
         let record = records
             .get(&(c.feed, c.entity_key.clone()))
-            .unwrap_or(&null);
+            .map_or(&*null, |r| &**r);
         let body = serde_json::to_vec(&Payload {
             id: c.id,
             event: format!("{}.{}", c.feed.as_str(), c.kind),

@@ -13,7 +13,11 @@ use retail_server::error::AppError;
 use retail_server::storage::{self, cluster as shared};
 use uuid::Uuid;
 
+use serde_json::json;
+
+use crate::chat::Socket;
 use crate::support::{Backend, TestApp};
+use crate::web::{console, shopper};
 
 /// Two instances asking for one lease at once: exactly one gets it; it is kept for `hold`
 /// after a run, freed at once after a failure.
@@ -149,7 +153,8 @@ async fn within(what: &str, mut done: impl FnMut() -> bool) -> Duration {
 }
 
 /// Two servers on one PostgreSQL database: what one changes, the other's caches drop (through
-/// `NOTIFY`); a chat event published on one reaches a socket subscribed on the other; an import
+/// `NOTIFY`); a chat event published on one reaches a socket subscribed on the other, and a
+/// shopper's WebSocket on one and an agent's on the other talk live; an import
 /// started on one is seen, with its owner and outcome, from the other; rate limits are counted
 /// in the database.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -232,6 +237,61 @@ async fn two_instances_share_caches_chat_and_imports() {
         .expect("an event");
     assert_eq!(event.conversation().id, conversation);
     assert_eq!(event.conversation().agent_name.as_deref(), Some("客服"));
+
+    // Real sockets: a shopper on the first instance, head office's agent on the second; each
+    // sees the other's messages live, and the shopper's reconnect to the second instance gets
+    // what it missed.
+    let shop = shopper(&first, "13900200001").await;
+    let mut member = Socket::open(&first, &shop, "/chat/ws").await;
+    assert_eq!(member.next().await.unwrap()["type"], "hello");
+    let ack = member.say("转人工", json!({})).await;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    let conversation = ack["conversation_id"].as_str().unwrap().to_owned();
+    member
+        .until("the hand-over", |f| {
+            f["type"] == "conversation" && f["conversation"]["status"] == "waiting"
+        })
+        .await;
+    let admin = console(&second, "admin").await;
+    let mut agent = Socket::open(
+        &second,
+        &admin,
+        &format!("/console/chat/ws?conversation={conversation}"),
+    )
+    .await;
+    assert_eq!(agent.next().await.unwrap()["type"], "hello");
+    let reply = agent
+        .say("您好，这里是客服", json!({"conversation_id": conversation}))
+        .await;
+    assert_eq!(reply["type"], "ack", "{reply}");
+    let live = member
+        .until("the agent's answer from the other instance", |f| {
+            f["type"] == "message" && f["message"]["sender"] == "agent"
+        })
+        .await;
+    assert_eq!(live["message"]["text"], "您好，这里是客服");
+    let seen = live["message"]["seq"].as_i64().unwrap();
+    member.say("我的订单还没到", json!({})).await;
+    let heard = agent
+        .until("the shopper's message from the other instance", |f| {
+            f["type"] == "message" && f["message"]["sender"] == "member"
+        })
+        .await;
+    assert_eq!(heard["message"]["text"], "我的订单还没到");
+    member.close().await;
+    agent
+        .say("正在为您查询", json!({"conversation_id": conversation}))
+        .await;
+    let mut member = Socket::open(
+        &second,
+        &shop,
+        &format!("/chat/ws?conversation={conversation}&after={}", seen + 1),
+    )
+    .await;
+    assert_eq!(member.next().await.unwrap()["type"], "hello");
+    assert_eq!(member.message().await["text"], "正在为您查询");
+    member.close().await;
+    agent.close().await;
 
     // An import started on the first, followed from the second.
     let job = Uuid::now_v7();
