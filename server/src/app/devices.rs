@@ -150,11 +150,12 @@ pub async fn require_device(
     by.require(DEVICE_ADMINS)?;
     let device = storage::devices::get(&state.store, id).await?;
     if by.role == Role::MerchantAdmin {
-        let own = storage::locations::find(&state.store, &device.location_id)
-            .await?
-            .is_some_and(|l| by.merchant_scope().ok().flatten() == Some(l.merchant_id.as_str()));
-        if !own {
-            return Err(AppError::not_found(format!("device {id} not found")));
+        match super::locations::require_own(state, by, &device.location_id).await {
+            Ok(_) => {}
+            Err(AppError::NotFound(_)) => {
+                return Err(AppError::not_found(format!("device {id} not found")))
+            }
+            Err(e) => return Err(e),
         }
     } else {
         by.require_store(&device.location_id)?;
