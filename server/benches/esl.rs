@@ -193,7 +193,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
         priority: 1,
     };
     let mut tx = state.store.begin().await?;
-    storage::promotions::create(&mut tx, &markdown, None, "bench").await?;
+    storage::promotions::create(
+        &mut tx,
+        &markdown,
+        None,
+        storage::merchants::PLATFORM,
+        "bench",
+    )
+    .await?;
     tx.commit().await?;
     settle(&state).await?;
     let t = Instant::now();

@@ -198,6 +198,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 total_qty: args.stock,
                 per_member_limit: args.stock,
             }),
+            retail_server::storage::merchants::PLATFORM,
             "bench",
         )
         .await?;

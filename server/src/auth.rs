@@ -43,6 +43,16 @@ pub const MERCHANT_ROUTES: &[(&str, &str)] = &[
     ("GET", "/merchant-statements"),
     ("GET", "/merchant-statements/{id}"),
     ("GET", "/merchant-statements/{id}/csv"),
+    // Its own stores, their devices and its own promotions (app::locations, app::devices,
+    // app::promotions scope each by the merchant).
+    ("GET", "/locations"),
+    ("POST", "/locations"),
+    ("GET", "/devices"),
+    ("POST", "/devices"),
+    ("POST", "/devices/{id}/revoke"),
+    ("GET", "/promotions"),
+    ("POST", "/promotions"),
+    ("POST", "/promotions/{id}/end"),
 ];
 
 /// Whether a merchant administrator may call this route (see [`MERCHANT_ROUTES`]).

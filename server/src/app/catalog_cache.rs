@@ -180,15 +180,15 @@ impl CatalogCache {
         Ok(location)
     }
 
-    /// The first warehouse by code, or `None` when the chain has none (cached like a location,
-    /// under a key no location code can have).
+    /// The platform's first warehouse by code (a merchant's never), or `None` when the chain
+    /// has none (cached like a location, under a key no location code can have).
     pub async fn first_warehouse(&self, store: &Store) -> AppResult<Option<Location>> {
         let key = "\0first-warehouse".to_owned();
         if let Some(location) = fresh(&self.locations, &key, self.ttl)? {
             return Ok(location);
         }
         let now = Instant::now();
-        let location = storage::locations::list(store)
+        let location = storage::locations::list_of(store, Some(storage::merchants::PLATFORM))
             .await?
             .into_iter()
             .find(|l| l.kind == "warehouse");

@@ -4,8 +4,8 @@
 use uuid::Uuid;
 
 use super::AppState;
-use crate::actor::DeviceKind;
-use crate::error::AppResult;
+use crate::actor::{DeviceKind, Role, StaffActor};
+use crate::error::{AppError, AppResult};
 use crate::secrets::{new_token, token_hash};
 use crate::storage;
 use crate::storage::devices::DeviceRecord;
@@ -64,6 +64,110 @@ pub async fn register_device(
         refresh_broker_files(state).await;
     }
     Ok(created.map(|device| (device, credential)))
+}
+
+/// Who may manage devices: head office (every store), a store manager (its store, else 403)
+/// and a merchant administrator (its own merchant's stores; another's is not there for it).
+const DEVICE_ADMINS: &[Role] = &[
+    Role::HeadOfficeAdmin,
+    Role::StoreManager,
+    Role::MerchantAdmin,
+];
+
+/// Registers a device at `location_id` for `by` (the API's `POST /devices`): head office at
+/// any store, a store manager at its own (403 otherwise), a merchant administrator at its own
+/// merchant's stores (another merchant's or the platform's store is refused as unknown, 422).
+/// Answers the device and its credential (`None` for a retry of the same registration).
+pub async fn register_for(
+    state: &AppState,
+    by: &StaffActor,
+    id: Uuid,
+    location_id: &str,
+    kind: DeviceKind,
+    name: &str,
+) -> AppResult<(DeviceRecord, Option<String>)> {
+    by.require(DEVICE_ADMINS)?;
+    if by.role != Role::MerchantAdmin {
+        by.require_store(location_id)?;
+    }
+    retail_domain::ids::require_v7(id).map_err(|e| AppError::field("id", e.to_string()))?;
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 64 {
+        return Err(AppError::field("name", "must be 1 to 64 characters"));
+    }
+    let scope = if by.role == Role::MerchantAdmin {
+        by.merchant_scope()?
+    } else {
+        None
+    };
+    let location = storage::locations::find(&state.store, location_id)
+        .await?
+        .filter(|l| scope.is_none_or(|own| own == l.merchant_id))
+        .ok_or_else(|| AppError::field("location_id", "no such location"))?;
+    if location.kind != "store" {
+        return Err(AppError::field("location_id", "devices belong to stores"));
+    }
+    match register_device(state, id, location_id, kind, name, &by.actor()).await? {
+        Some((device, credential)) => Ok((device, Some(credential))),
+        None => Ok((storage::devices::get(&state.store, id).await?, None)),
+    }
+}
+
+/// The devices `by` may see (the API's `GET /devices`), optionally of one store: head office
+/// every device; a store manager its store's (403 for another store); a merchant administrator
+/// those at its own merchant's stores (404 for another merchant's store).
+pub async fn list_for(
+    state: &AppState,
+    by: &StaffActor,
+    location: Option<String>,
+) -> AppResult<Vec<DeviceRecord>> {
+    by.require(DEVICE_ADMINS)?;
+    let (location, merchant) = match (by.role, location) {
+        (Role::HeadOfficeAdmin, location) => (location, None),
+        (Role::MerchantAdmin, location) => {
+            if let Some(location) = &location {
+                super::locations::require_own(state, by, location).await?;
+            }
+            (location, by.merchant_scope()?.map(str::to_owned))
+        }
+        (_, Some(location)) => {
+            by.require_store(&location)?;
+            (Some(location), None)
+        }
+        (_, None) => (by.location_id.clone(), None),
+    };
+    storage::devices::list(&state.store, location.as_deref(), merchant.as_deref()).await
+}
+
+/// Checks that `by` may manage the device `id` and answers it: head office any device, a store
+/// manager its store's (403 otherwise), a merchant administrator those at its own merchant's
+/// stores (404 otherwise, as for an unknown device).
+pub async fn require_device(
+    state: &AppState,
+    by: &StaffActor,
+    id: Uuid,
+) -> AppResult<DeviceRecord> {
+    by.require(DEVICE_ADMINS)?;
+    let device = storage::devices::get(&state.store, id).await?;
+    if by.role == Role::MerchantAdmin {
+        match super::locations::require_own(state, by, &device.location_id).await {
+            Ok(_) => {}
+            Err(AppError::NotFound(_)) => {
+                return Err(AppError::not_found(format!("device {id} not found")))
+            }
+            Err(e) => return Err(e),
+        }
+    } else {
+        by.require_store(&device.location_id)?;
+    }
+    Ok(device)
+}
+
+/// Revokes the device `id` for `by` (the API's `POST /devices/{id}/revoke`), scoped as
+/// [`require_device`].
+pub async fn revoke_for(state: &AppState, by: &StaffActor, id: Uuid) -> AppResult<DeviceRecord> {
+    require_device(state, by, id).await?;
+    revoke_device(state, id, &by.actor()).await
 }
 
 /// The roster a POS lane checks its cashiers' PINs against offline: the store's active staff

@@ -37,6 +37,7 @@ pub mod growth;
 pub mod lane_payments;
 pub mod lane_sales;
 pub mod limits;
+pub mod locations;
 pub mod media;
 pub mod member_login;
 pub mod member_perks;

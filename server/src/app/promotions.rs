@@ -1,6 +1,13 @@
 //! Promotions: checking a new promotion (its own rule, its stores and SKUs, a flash sale's
 //! limits, and that it fits with every promotion it overlaps) and storing it, for the API and
 //! the console alike.
+//!
+//! Head office's promotions are the platform's. A merchant administrator's (B2B2C) are its
+//! merchant's and may only touch its own goods — the pricing engine is the same for all, so the
+//! isolation is in what such a promotion may say: its scope lists only SKUs of the merchant's
+//! own products (no category, brand or whole basket, which would discount other merchants'
+//! goods), a sale price names only those SKUs, its stores are the merchant's own stores, and it
+//! is never a flash sale. It lists and ends only its own promotions; another's is 404 to it.
 
 use chrono::Utc;
 use retail_domain::pricing::{validate_promotion_set, Audience, Promotion, PromotionRule};
@@ -9,8 +16,11 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{checkout, pricing, AppState};
+use crate::actor::{Role, StaffActor};
 use crate::error::{AppError, AppResult};
 use crate::storage;
+use crate::storage::merchants::{MerchantStatus, PLATFORM};
+use crate::storage::paging::{Cursor, Page};
 use crate::storage::promotions::{FlashLimits, PromotionView};
 
 /// A new promotion, optionally a flash sale.
@@ -25,18 +35,157 @@ pub struct CreatePromotion {
     pub flash_sale: Option<FlashLimits>,
 }
 
-/// Validates and stores a promotion (the API and the console both come here); the caller has
+/// Validates and stores a promotion of the platform (the console comes here); the caller has
 /// checked that `actor` is head office. A retry (same id) answers the promotion stored first.
 pub async fn create_promotion(
     state: &AppState,
     actor: &str,
     req: CreatePromotion,
 ) -> AppResult<PromotionView> {
+    create_as(state, actor, PLATFORM, req).await
+}
+
+/// Validates and stores a promotion for `by` (the API's `POST /promotions`): head office's is
+/// the platform's, a merchant administrator's its own merchant's, within the limits of a
+/// merchant's promotion (see the module's documentation).
+pub async fn create_for(
+    state: &AppState,
+    by: &StaffActor,
+    req: CreatePromotion,
+) -> AppResult<PromotionView> {
+    by.require(&[Role::HeadOfficeAdmin, Role::MerchantAdmin])?;
+    let merchant = by.merchant_scope()?.unwrap_or(PLATFORM).to_owned();
+    create_as(state, &by.actor(), &merchant, req).await
+}
+
+/// The promotions `by` may see, newest first (the API's `GET /promotions`): every one for head
+/// office and store managers, its own merchant's for a merchant administrator.
+pub async fn list_for(
+    state: &AppState,
+    by: &StaffActor,
+    current_only: bool,
+    cursor: Option<&Cursor>,
+    limit: i64,
+) -> AppResult<Page<PromotionView>> {
+    by.require(&[
+        Role::HeadOfficeAdmin,
+        Role::StoreManager,
+        Role::MerchantAdmin,
+    ])?;
+    let merchant = match by.role {
+        Role::MerchantAdmin => by.merchant_scope()?,
+        _ => None,
+    };
+    storage::promotions::page(&state.store, current_only, merchant, cursor, limit).await
+}
+
+/// Ends the promotion `id` now for `by` (the API's `POST /promotions/{id}/end`; audited):
+/// head office any promotion, a merchant administrator its own merchant's (404 otherwise).
+pub async fn end_for(state: &AppState, by: &StaffActor, id: Uuid) -> AppResult<PromotionView> {
+    by.require(&[Role::HeadOfficeAdmin, Role::MerchantAdmin])?;
+    let scope = by.merchant_scope()?;
+    find(state, id)
+        .await?
+        .filter(|p| scope.is_none_or(|own| own == p.merchant_id))
+        .ok_or_else(|| AppError::not_found("no such promotion"))?;
+    let mut tx = state.store.begin().await?;
+    storage::promotions::end(&mut tx, id, &by.actor()).await?;
+    tx.commit().await?;
+    find(state, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("no such promotion"))
+}
+
+/// Refuses (422) a promotion a merchant may not make: a flash sale; a scope other than its own
+/// SKUs (a category, a brand or the whole basket would discount other merchants' goods); a
+/// sale price of a SKU not its own; a store not its own. 409 `merchant_not_approved` unless it
+/// is trading.
+async fn check_merchant_promotion(
+    state: &AppState,
+    merchant: &str,
+    promotion: &retail_domain::pricing::Promotion,
+    flash_sale: Option<&FlashLimits>,
+) -> AppResult<()> {
+    let trading = storage::merchants::get(&state.store, merchant)
+        .await?
+        .is_some_and(|m| m.status == MerchantStatus::Approved);
+    if !trading {
+        return Err(AppError::conflict(
+            "merchant_not_approved",
+            format!("merchant {merchant} is not trading: it may run promotions once approved"),
+        ));
+    }
+    if flash_sale.is_some() {
+        return Err(AppError::field(
+            "flash_sale",
+            "flash sales are the platform's: a merchant's promotion cannot be one",
+        ));
+    }
+    let scope = &promotion.scope;
+    if !scope.categories.is_empty() || !scope.brands.is_empty() || scope.skus.is_empty() {
+        return Err(AppError::field(
+            "promotion.scope",
+            "a merchant's promotion lists its own SKUs (scope.skus) and no category or brand: \
+             those, or the whole basket, would discount other merchants' goods",
+        ));
+    }
+    let sale_skus: Vec<Uuid> = match &promotion.rule {
+        PromotionRule::SalePrice { prices } => prices.iter().map(|p| p.sku_id).collect(),
+        _ => Vec::new(),
+    };
+    let mut all: Vec<Uuid> = scope.skus.iter().chain(&sale_skus).copied().collect();
+    all.sort_unstable();
+    all.dedup();
+    let owners = storage::merchants::sku_owners(&state.store, &all).await?;
+    let not_own = |sku: &Uuid| owners.get(sku).is_none_or(|m| m != merchant);
+    for (field, skus) in [
+        ("promotion.scope.skus", &scope.skus),
+        ("promotion.rule.prices", &sale_skus),
+    ] {
+        if let Some(sku) = skus.iter().find(|s| not_own(s)) {
+            return Err(AppError::field(
+                field,
+                format!("SKU {sku} is not one of merchant {merchant}'s"),
+            ));
+        }
+    }
+    for code in &promotion.stores {
+        let own_store = storage::locations::find(&state.store, code)
+            .await?
+            .is_some_and(|l| l.kind == "store" && l.merchant_id == merchant);
+        if !own_store {
+            return Err(AppError::field(
+                "promotion.stores",
+                format!("{code} is not a store of merchant {merchant}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Validates and stores a promotion of `merchant` (the platform's, or a merchant's within
+/// [`check_merchant_promotion`]). A retry (same id) answers the promotion stored first; an id
+/// another merchant's promotion has is 409 `id_in_use`.
+async fn create_as(
+    state: &AppState,
+    actor: &str,
+    merchant: &str,
+    req: CreatePromotion,
+) -> AppResult<PromotionView> {
     let mut promotion = req.promotion;
     retail_domain::ids::require_v7(promotion.id)
         .map_err(|e| AppError::field("promotion.id", e.to_string()))?;
     if let Some(existing) = find(state, promotion.id).await? {
+        if existing.merchant_id != merchant {
+            return Err(AppError::conflict(
+                "id_in_use",
+                "a promotion of another merchant has this id",
+            ));
+        }
         return Ok(existing);
+    }
+    if merchant != PLATFORM {
+        check_merchant_promotion(state, merchant, &promotion, req.flash_sale.as_ref()).await?;
     }
     for (field, value) in [
         ("promotion.name_zh", &promotion.name_zh),
@@ -116,8 +265,14 @@ pub async fn create_promotion(
     overlapping.push(promotion.clone());
     validate_promotion_set(&overlapping).map_err(pricing::pricing_error)?;
     let mut tx = state.store.begin().await?;
-    let created =
-        storage::promotions::create(&mut tx, &promotion, req.flash_sale.as_ref(), actor).await?;
+    let created = storage::promotions::create(
+        &mut tx,
+        &promotion,
+        req.flash_sale.as_ref(),
+        merchant,
+        actor,
+    )
+    .await?;
     if created && req.flash_sale.is_none() {
         // The shelf labels first (app::esl): queued in this transaction, before any lane can
         // read the promotion; the scheduler looks again at the boundaries from now on.

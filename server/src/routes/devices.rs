@@ -8,11 +8,10 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{Json, Path, Query};
-use crate::actor::{DeviceActor, DeviceKind, Role, StaffActor};
-use crate::app::devices::{register_device, revoke_device};
+use crate::actor::{DeviceActor, DeviceKind, StaffActor};
+use crate::app::devices;
 use crate::app::AppState;
-use crate::error::{AppError, AppResult};
-use crate::storage;
+use crate::error::AppResult;
 use crate::storage::devices::DeviceRecord;
 
 /// Device routes.
@@ -56,85 +55,56 @@ pub struct DeviceFilter {
     pub location_id: Option<String>,
 }
 
-/// Registers a device (head office, or the store's manager).
+/// Registers a device (head office; the store's manager; a merchant administrator at its own
+/// merchant's stores).
 #[utoipa::path(post, path = "/devices", tag = "devices", security(("staff" = [])), request_body = RegisterDevice,
     responses((status = 200, body = RegisteredDevice), (status = 403, body = crate::error::ErrorBody),
         (status = 409, description = "id_in_use: the id is a device of another store", body = crate::error::ErrorBody),
-        (status = 422, body = crate::error::ErrorBody)))]
+        (status = 422, description = "invalid, or no such store (another merchant's store is none to a merchant administrator)", body = crate::error::ErrorBody)))]
 async fn register(
     staff: StaffActor,
     State(state): State<AppState>,
     Json(req): Json<RegisterDevice>,
 ) -> AppResult<Json<RegisteredDevice>> {
-    staff.require(&[Role::HeadOfficeAdmin, Role::StoreManager])?;
-    staff.require_store(&req.location_id)?;
-    retail_domain::ids::require_v7(req.id).map_err(|e| AppError::field("id", e.to_string()))?;
-    let name = req.name.trim();
-    if name.is_empty() || name.chars().count() > 64 {
-        return Err(AppError::field("name", "must be 1 to 64 characters"));
-    }
-    let location = storage::locations::get(&state.store, &req.location_id)
-        .await
-        .map_err(|_| AppError::field("location_id", "no such location"))?;
-    if location.kind != "store" {
-        return Err(AppError::field("location_id", "devices belong to stores"));
-    }
-    let created = register_device(
+    let (device, credential) = devices::register_for(
         &state,
+        &staff,
         req.id,
         &req.location_id,
         req.kind,
-        name,
-        &staff.actor(),
+        &req.name,
     )
     .await?;
-    Ok(Json(match created {
-        Some((device, credential)) => RegisteredDevice {
-            device,
-            credential: Some(credential),
-        },
-        None => RegisteredDevice {
-            device: storage::devices::get(&state.store, req.id).await?,
-            credential: None,
-        },
-    }))
+    Ok(Json(RegisteredDevice { device, credential }))
 }
 
-/// Lists devices (a store manager sees only their store).
+/// Lists devices (a store manager sees only their store; a merchant administrator those at its
+/// own merchant's stores).
 #[utoipa::path(get, path = "/devices", tag = "devices", security(("staff" = [])), params(DeviceFilter),
-    responses((status = 200, body = [DeviceRecord])))]
+    responses((status = 200, body = [DeviceRecord]), (status = 403, body = crate::error::ErrorBody),
+        (status = 404, description = "a merchant administrator naming a store not its merchant's", body = crate::error::ErrorBody)))]
 async fn list(
     staff: StaffActor,
     State(state): State<AppState>,
     Query(filter): Query<DeviceFilter>,
 ) -> AppResult<Json<Vec<DeviceRecord>>> {
-    staff.require(&[Role::HeadOfficeAdmin, Role::StoreManager])?;
-    let location = match (staff.role, filter.location_id) {
-        (Role::HeadOfficeAdmin, location) => location,
-        (_, Some(location)) => {
-            staff.require_store(&location)?;
-            Some(location)
-        }
-        (_, None) => staff.location_id.clone(),
-    };
     Ok(Json(
-        storage::devices::list(&state.store, location.as_deref()).await?,
+        devices::list_for(&state, &staff, filter.location_id).await?,
     ))
 }
 
-/// Revokes a device's credential at once.
+/// Revokes a device's credential at once (head office; the store's manager; a merchant
+/// administrator at its own merchant's stores — another's device is 404 to it).
 #[utoipa::path(post, path = "/devices/{id}/revoke", tag = "devices", security(("staff" = [])),
     params(("id" = Uuid, Path, description = "device id")),
-    responses((status = 200, body = DeviceRecord), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = DeviceRecord), (status = 403, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody)))]
 async fn revoke(
     staff: StaffActor,
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
 ) -> AppResult<Json<DeviceRecord>> {
-    staff.require(&[Role::HeadOfficeAdmin, Role::StoreManager])?;
-    let device = storage::devices::get(&state.store, id).await?;
-    staff.require_store(&device.location_id)?;
-    Ok(Json(revoke_device(&state, id, &staff.actor()).await?))
+    Ok(Json(devices::revoke_for(&state, &staff, id).await?))
 }
 
 /// The calling device (lets a lane check its credential).

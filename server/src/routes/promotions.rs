@@ -1,4 +1,5 @@
-//! Promotions and flash sales (head office), the per-store till rounding, and the pricing
+//! Promotions and flash sales (head office; a merchant administrator its own merchant's
+//! promotions: `app::promotions`), the per-store till rounding, and the pricing
 //! context and quotes every channel prices with.
 
 use axum::extract::State;
@@ -14,7 +15,7 @@ use super::{Json, Path, Query};
 use crate::actor::{Caller, Role, StaffActor};
 use crate::app::checkout;
 use crate::app::pricing::{self, BasketRequest};
-use crate::app::promotions::{create_promotion, find, CreatePromotion};
+use crate::app::promotions::{self, CreatePromotion};
 use crate::app::AppState;
 use crate::error::{AppError, AppResult};
 use crate::storage;
@@ -44,19 +45,20 @@ pub struct PromotionFilter {
     pub limit: Option<i64>,
 }
 
-/// A page of the promotions, newest first (staff); `next_cursor` is absent on the last page.
+/// A page of the promotions, newest first (head office and store managers: all; a merchant
+/// administrator: its own merchant's); `next_cursor` is absent on the last page.
 #[utoipa::path(get, path = "/promotions", tag = "promotions", security(("staff" = [])), params(PromotionFilter),
-    responses((status = 200, body = Page<PromotionView>)))]
+    responses((status = 200, body = Page<PromotionView>), (status = 403, body = crate::error::ErrorBody)))]
 async fn list(
     staff: StaffActor,
     State(state): State<AppState>,
     Query(filter): Query<PromotionFilter>,
 ) -> AppResult<Json<Page<PromotionView>>> {
-    staff.require(&[Role::HeadOfficeAdmin, Role::StoreManager])?;
     let cursor = Cursor::parse(filter.cursor.as_deref())?;
     Ok(Json(
-        storage::promotions::page(
-            &state.store,
+        promotions::list_for(
+            &state,
+            &staff,
             filter.current.unwrap_or(true),
             cursor.as_ref(),
             paging::api_limit(filter.limit),
@@ -65,39 +67,35 @@ async fn list(
     ))
 }
 
-/// Creates a promotion (head office; audited). Refused with 422 when its rule is contradictory
-/// or absurd, its window is empty or over, a store is unknown, or it contradicts a promotion
-/// whose window overlaps. A retry (same id) answers the promotion stored first.
+/// Creates a promotion (head office: the platform's; a merchant administrator: its merchant's,
+/// scoped to its own SKUs and stores, never a flash sale; audited). Refused with 422 when its
+/// rule is contradictory or absurd, its window is empty or over, a store is unknown (or not the
+/// merchant's), it touches goods not the merchant's, or it contradicts a promotion whose window
+/// overlaps. A retry (same id) answers the promotion stored first.
 #[utoipa::path(post, path = "/promotions", tag = "promotions", security(("staff" = [])), request_body = CreatePromotion,
-    responses((status = 200, body = PromotionView), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = PromotionView), (status = 403, body = crate::error::ErrorBody),
+        (status = 409, description = "merchant_not_approved: the merchant is not trading; id_in_use: another merchant's promotion has the id", body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody)))]
 async fn create(
     staff: StaffActor,
     State(state): State<AppState>,
     Json(req): Json<CreatePromotion>,
 ) -> AppResult<Json<PromotionView>> {
-    staff.require(&[Role::HeadOfficeAdmin])?;
-    create_promotion(&state, &staff.actor(), req)
-        .await
-        .map(Json)
+    promotions::create_for(&state, &staff, req).await.map(Json)
 }
 
-/// Ends a promotion now (head office; audited). Lanes drop it with their next context pull.
+/// Ends a promotion now (head office; a merchant administrator its own merchant's; audited).
+/// Lanes drop it with their next context pull.
 #[utoipa::path(post, path = "/promotions/{id}/end", tag = "promotions", security(("staff" = [])),
     params(("id" = Uuid, Path, description = "promotion id")),
-    responses((status = 200, body = PromotionView), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = PromotionView), (status = 403, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody)))]
 async fn end(
     staff: StaffActor,
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
 ) -> AppResult<Json<PromotionView>> {
-    staff.require(&[Role::HeadOfficeAdmin])?;
-    let mut tx = state.store.begin().await?;
-    storage::promotions::end(&mut tx, id, &staff.actor()).await?;
-    tx.commit().await?;
-    find(&state, id)
-        .await?
-        .map(Json)
-        .ok_or_else(|| AppError::not_found("no such promotion"))
+    promotions::end_for(&state, &staff, id).await.map(Json)
 }
 
 /// A store's till rounding.

@@ -106,13 +106,20 @@ pub async fn get(store: &Store, id: Uuid) -> AppResult<DeviceRecord> {
     record(&row)
 }
 
-/// Devices, optionally of one store.
-pub async fn list(store: &Store, location: Option<&str>) -> AppResult<Vec<DeviceRecord>> {
+/// Devices, optionally of one store and of one merchant's stores.
+pub async fn list(
+    store: &Store,
+    location: Option<&str>,
+    merchant: Option<&str>,
+) -> AppResult<Vec<DeviceRecord>> {
     let rows = sqlx::query(
-        "SELECT id, location_id, kind, name, created_at, revoked_at FROM devices \
-         WHERE ($1 IS NULL OR location_id = $1) ORDER BY location_id, name",
+        "SELECT d.id, d.location_id, d.kind, d.name, d.created_at, d.revoked_at FROM devices d \
+         JOIN locations l ON l.id = d.location_id \
+         WHERE ($1 IS NULL OR d.location_id = $1) AND ($2 IS NULL OR l.merchant_id = $2) \
+         ORDER BY d.location_id, d.name",
     )
     .bind(location)
+    .bind(merchant)
     .fetch_all(store.reader())
     .await?;
     rows.iter().map(record).collect()

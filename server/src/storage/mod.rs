@@ -401,6 +401,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "checkouts",
         include_str!("../../../migrations/0071_checkouts.sql"),
     ),
+    (
+        72,
+        "merchant promotions",
+        include_str!("../../../migrations/0072_merchant_promotions.sql"),
+    ),
 ];
 
 /// The migrations whose SQL differs by backend (triggers, a rebuilt table): version, name, SQLite's, PostgreSQL's.

@@ -48,6 +48,9 @@ pub struct PromotionView {
     pub created_by: String,
     /// When.
     pub created_at: chrono::DateTime<chrono::Utc>,
+    /// Whose promotion it is: `platform` (head office's) or a merchant's, which discounts only
+    /// that merchant's own SKUs (B2B2C).
+    pub merchant_id: String,
 }
 
 fn promotion_from_row(row: &sqlx::any::AnyRow) -> AppResult<Promotion> {
@@ -56,19 +59,20 @@ fn promotion_from_row(row: &sqlx::any::AnyRow) -> AppResult<Promotion> {
         .map_err(|e| AppError::Internal(anyhow::anyhow!("stored promotion does not parse: {e}")))
 }
 
-/// Stores a new promotion (and its flash-sale limits). Returns false, changing nothing, when a
-/// promotion with this id exists already (a retry).
+/// Stores a new promotion of `merchant` (and its flash-sale limits). Returns false, changing
+/// nothing, when a promotion with this id exists already (a retry).
 pub async fn create(
     tx: &mut Tx,
     promotion: &Promotion,
     flash: Option<&FlashLimits>,
+    merchant: &str,
     actor: &str,
 ) -> AppResult<bool> {
     let now = now_ms();
     let body = serde_json::to_string(promotion).map_err(|e| AppError::Internal(e.into()))?;
     let inserted = sqlx::query(
-        "INSERT INTO promotions (id, body, starts_at, ends_at, created_by, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (id) DO NOTHING",
+        "INSERT INTO promotions (id, body, starts_at, ends_at, created_by, created_at, updated_at, \
+         merchant_id) VALUES ($1, $2, $3, $4, $5, $6, $6, $7) ON CONFLICT (id) DO NOTHING",
     )
     .bind(promotion.id.to_string())
     .bind(body)
@@ -76,6 +80,7 @@ pub async fn create(
     .bind(promotion.ends_at.timestamp_millis())
     .bind(actor)
     .bind(now)
+    .bind(merchant)
     .execute(&mut **tx)
     .await?
     .rows_affected();
@@ -109,7 +114,7 @@ pub async fn create(
         "promotion.create",
         "promotion",
         &promotion.id.to_string(),
-        serde_json::json!({ "promotion": promotion, "flash_sale": flash }),
+        serde_json::json!({ "promotion": promotion, "flash_sale": flash, "merchant_id": merchant }),
     )
     .await?;
     Ok(true)
@@ -183,29 +188,32 @@ pub async fn flash_sale_ids(store: &Store, ids: &[Uuid]) -> AppResult<Vec<Uuid>>
 
 /// The columns of a [`PromotionView`], from `promotions p` and its flash sale `f` (if any).
 const VIEW_SELECT: &str = "SELECT p.body, p.ended_at, p.created_by, p.created_at, \
-     f.sku_id, f.total_qty, f.sold_qty, f.per_member_limit FROM promotions p \
+     p.merchant_id, f.sku_id, f.total_qty, f.sold_qty, f.per_member_limit FROM promotions p \
      LEFT JOIN flash_sales f ON f.id = p.id";
 
 /// Only promotions not ended and not past their window (running or about to), at `$1`.
 const CURRENT: &str = "p.ended_at IS NULL AND p.ends_at > $1";
 
 /// A page of the promotions, newest first (keyset on creation time then id, from `cursor`);
-/// with `current_only`, those not ended and not past their window.
+/// with `current_only`, those not ended and not past their window; with `merchant`, only that
+/// merchant's.
 pub async fn page(
     store: &Store,
     current_only: bool,
+    merchant: Option<&str>,
     cursor: Option<&Cursor>,
     limit: i64,
 ) -> AppResult<Page<PromotionView>> {
     let sql = format!(
-        "{VIEW_SELECT} WHERE {} AND {} {} LIMIT $2",
+        "{VIEW_SELECT} WHERE {} AND ($3 IS NULL OR p.merchant_id = $3) AND {} {} LIMIT $2",
         if current_only { CURRENT } else { "$1 = $1" },
-        paging::after("p.created_at", "p.id", 3, Order::Desc),
+        paging::after("p.created_at", "p.id", 4, Order::Desc),
         paging::order_by("p.created_at", "p.id", Order::Desc),
     );
     let query = sqlx::query(&sql)
         .bind(now_ms())
-        .bind(paging::fetch_limit(limit));
+        .bind(paging::fetch_limit(limit))
+        .bind(merchant);
     paging::fetch(store.reader(), query, cursor, limit, |row| {
         let p = view_from_row(row)?;
         Ok((
@@ -260,6 +268,7 @@ fn view_from_row(row: &sqlx::any::AnyRow) -> AppResult<PromotionView> {
         flash_sale,
         created_by: col(row, "created_by")?,
         created_at: from_ms(col(row, "created_at")?),
+        merchant_id: col(row, "merchant_id")?,
     })
 }
 

@@ -1079,3 +1079,489 @@ crate::both_backends!(
     each_merchant_ships_its_own_orders,
     each_merchant_ships_its_own_orders
 );
+
+/// Text values of the first column of what `sql` answers (to see what refused calls left).
+async fn rows_of(app: &TestApp, sql: &str) -> Vec<String> {
+    let mut tx = app.state.store.begin().await.unwrap();
+    let rows = sqlx::query(sql).fetch_all(&mut *tx).await.unwrap();
+    tx.commit().await.unwrap();
+    rows.iter()
+        .map(|row| sqlx::Row::get::<String, _>(row, 0))
+        .collect()
+}
+
+/// The codes of a `GET /locations` answer.
+fn codes(list: &Value) -> Vec<String> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The ids of a list (or a page's `items`) of devices or promotions.
+fn ids_in(list: &Value) -> Vec<String> {
+    let items = list["items"].as_array().or(list.as_array()).unwrap();
+    items
+        .iter()
+        .map(|i| {
+            i["id"]
+                .as_str()
+                .or(i["promotion"]["id"].as_str())
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+/// The unit price (fen) the quote of `lines` (delivery, from the platform's warehouse) gives
+/// each SKU of `skus`.
+async fn quoted(app: &TestApp, skus: &[&str]) -> Vec<String> {
+    let lines: Vec<Value> = skus
+        .iter()
+        .map(|s| json!({"sku_id": s, "qty": 1}))
+        .collect();
+    let (status, quote) = app
+        .post("/api/v1/pricing/quote", None, json!({"lines": lines}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{quote}");
+    skus.iter()
+        .map(|s| {
+            let line = quote["lines"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|l| l["sku_id"] == *s)
+                .unwrap_or_else(|| panic!("{s} not in {quote}"));
+            line["unit_price"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+/// B2B2C: a merchant administrator opens its own stores, registers and revokes the devices at
+/// them and runs promotions on its own goods; another merchant sees none of it (404, empty
+/// lists), a promotion that could touch other merchants' goods or stores is refused (422) and
+/// stores nothing, a store never changes merchant (409), and head office sees everything.
+async fn merchants_run_their_own_stores_devices_and_promotions(app: TestApp) {
+    let admin = app.login("admin").await;
+    let orchard = trading_merchant(&app, &admin, "m-orchard", "ma.orchard").await;
+    let dairy = trading_merchant(&app, &admin, "m-dairy", "ma.dairy").await;
+    let store = |id: &str, name: &str| {
+        json!({"id": id, "kind": "store", "name_zh": name, "name_en": name,
+               "city": "上海", "address": "浦东新区果园路 1 号"})
+    };
+    let merchant_of_locations = || {
+        rows_of(
+            &app,
+            "SELECT id || ':' || merchant_id FROM locations ORDER BY id",
+        )
+    };
+
+    // Stores: its own (merchant_id omitted), never another's, never a head office.
+    let (status, opened) = app
+        .post(
+            "/api/v1/locations",
+            Some(&orchard),
+            store("MO-001", "果园一店"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{opened}");
+    assert_eq!(opened["merchant_id"], "m-orchard");
+    let locations_before = merchant_of_locations().await;
+    let mut for_dairy = store("MO-002", "果园二店");
+    for_dairy["merchant_id"] = json!("m-dairy");
+    let (status, _) = app
+        .post("/api/v1/locations", Some(&orchard), for_dairy)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let mut office = store("MO-003", "果园总部");
+    office["kind"] = json!("head_office");
+    let (status, body) = app.post("/api/v1/locations", Some(&orchard), office).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    // The platform's store and the other merchant's are not there for it.
+    let (status, _) = app
+        .post("/api/v1/locations", Some(&orchard), store("SH001", "改名"))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = app
+        .post(
+            "/api/v1/locations",
+            Some(&dairy),
+            store("MO-001", "乳业改名"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // Head office: an unknown merchant is 422, one not approved 409.
+    let (status, body) = app
+        .post(
+            "/api/v1/merchants",
+            Some(&admin),
+            json!({"id": "m-refused", "name_zh": "被拒农场"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app
+        .put(
+            "/api/v1/merchants/m-refused/review",
+            Some(&admin),
+            json!({"decision": "reject", "note": "资质不全"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for (merchant, expected, code) in [
+        (
+            "m-ghost",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ),
+        ("m-refused", StatusCode::CONFLICT, "merchant_not_approved"),
+    ] {
+        let mut body = store("MX-001", "无主");
+        body["merchant_id"] = json!(merchant);
+        let (status, answer) = app.post("/api/v1/locations", Some(&admin), body).await;
+        assert_eq!(
+            (status, &answer["error"]["code"]),
+            (expected, &json!(code)),
+            "{answer}"
+        );
+    }
+    // Nobody moves a store to another merchant, head office included.
+    for (id, merchant) in [
+        ("MO-001", "m-dairy"),
+        ("MO-001", "platform"),
+        ("SH001", "m-orchard"),
+    ] {
+        let mut body = store(id, "搬家");
+        body["merchant_id"] = json!(merchant);
+        let (status, answer) = app.post("/api/v1/locations", Some(&admin), body).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+        assert_eq!(answer["error"]["code"], "merchant_mismatch");
+    }
+    assert_eq!(
+        merchant_of_locations().await,
+        locations_before,
+        "nothing moved or opened"
+    );
+    // Head office updates the merchant's store (it stays the merchant's).
+    let (status, renamed) = app
+        .post(
+            "/api/v1/locations",
+            Some(&admin),
+            store("MO-001", "果园旗舰店"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{renamed}");
+    assert_eq!(renamed["merchant_id"], "m-orchard");
+    // The public list filters by merchant.
+    let (status, listed) = app.get("/api/v1/locations?merchant=m-orchard", None).await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    assert_eq!(codes(&listed), ["MO-001"]);
+    assert_eq!(listed[0]["name_zh"], "果园旗舰店");
+    let (_, of_dairy) = app.get("/api/v1/locations?merchant=m-dairy", None).await;
+    assert_eq!(of_dairy, json!([]));
+    let (_, all) = app.get("/api/v1/locations", None).await;
+    assert!(
+        codes(&all).contains(&"SH001".to_owned()) && codes(&all).contains(&"MO-001".to_owned())
+    );
+
+    // Devices: at its own store only; the credential works.
+    let device = Uuid::now_v7();
+    let (status, registered) = app
+        .post(
+            "/api/v1/devices",
+            Some(&orchard),
+            json!({"id": device, "location_id": "MO-001", "kind": "pos", "name": "果园 1 号收银"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{registered}");
+    let credential = registered["credential"].as_str().unwrap().to_owned();
+    let (status, me) = app.get("/api/v1/devices/me", Some(&credential)).await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    assert_eq!(me["location_id"], "MO-001");
+    let devices_before = rows_of(&app, "SELECT id FROM devices ORDER BY id").await;
+    for (token, location) in [(&orchard, "SH001"), (&dairy, "MO-001")] {
+        let (status, body) = app
+            .post(
+                "/api/v1/devices",
+                Some(token),
+                json!({"id": Uuid::now_v7(), "location_id": location, "kind": "pos", "name": "越界"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    }
+    assert_eq!(
+        rows_of(&app, "SELECT id FROM devices ORDER BY id").await,
+        devices_before
+    );
+    let (status, mine) = app.get("/api/v1/devices", Some(&orchard)).await;
+    assert_eq!(status, StatusCode::OK, "{mine}");
+    assert_eq!(ids_in(&mine), [device.to_string()]);
+    let (status, theirs) = app.get("/api/v1/devices", Some(&dairy)).await;
+    assert_eq!((status, theirs), (StatusCode::OK, json!([])));
+    for (token, location) in [(&dairy, "MO-001"), (&orchard, "SH001")] {
+        let (status, _) = app
+            .get(
+                &format!("/api/v1/devices?location_id={location}"),
+                Some(token),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{location}");
+    }
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/devices/{device}/revoke"),
+            Some(&dairy),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = app.get("/api/v1/devices/me", Some(&credential)).await;
+    assert_eq!(status, StatusCode::OK, "still working");
+    // A platform device is not the merchant's to revoke either; head office sees both.
+    let (platform_device, _) = app
+        .register_device("admin", "SH001", "pos", "平台收银")
+        .await;
+    let (_, everything) = app.get("/api/v1/devices", Some(&admin)).await;
+    let everything = ids_in(&everything);
+    assert!(
+        everything.contains(&device.to_string())
+            && everything.contains(&platform_device.to_string())
+    );
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/devices/{platform_device}/revoke"),
+            Some(&orchard),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Promotions: on its own goods only.
+    let apples = listed_product(
+        &app,
+        &admin,
+        &orchard,
+        "MO-APPLE",
+        "FOOD-SNACK-CHIPS",
+        "20.00",
+        "WH01",
+    )
+    .await;
+    let milk = listed_product(
+        &app,
+        &admin,
+        &dairy,
+        "MD-MILK",
+        "FOOD-SNACK-CHIPS",
+        "9.90",
+        "WH01",
+    )
+    .await;
+    let (_, platform_sku) = platform_product(&app).await;
+    let prices_before = quoted(&app, &[&apples, &platform_sku]).await;
+    assert_eq!(prices_before[0], "20.00");
+    let now = chrono::Utc::now();
+    let (from, until) = (
+        (now - chrono::Duration::hours(1)).to_rfc3339(),
+        (now + chrono::Duration::days(3)).to_rfc3339(),
+    );
+    let promotion = |scope: Value, stores: Value, rule: Value| {
+        json!({"promotion": {"id": Uuid::now_v7(), "name_zh": "果园特价", "name_en": "Orchard sale",
+                             "starts_at": from, "ends_at": until, "stores": stores,
+                             "scope": scope, "rule": rule}})
+    };
+    let sale = json!({"kind": "sale_price", "prices": [{"sku_id": apples, "price": "15.00"}]});
+    let percent = json!({"kind": "percent_off", "price_factor": "0.8"});
+    let promotions_before = rows_of(&app, "SELECT id FROM promotions ORDER BY id").await;
+    let mut flash = promotion(json!({"skus": [apples]}), json!([]), sale.clone());
+    flash["flash_sale"] = json!({"total_qty": 10, "per_member_limit": 1});
+    for (what, body) in [
+        (
+            "a category",
+            promotion(
+                json!({"categories": ["FOOD-SNACK-CHIPS"]}),
+                json!([]),
+                percent.clone(),
+            ),
+        ),
+        (
+            "a brand",
+            promotion(
+                json!({"skus": [apples], "brands": ["测试"]}),
+                json!([]),
+                percent.clone(),
+            ),
+        ),
+        (
+            "the whole basket",
+            promotion(json!({}), json!([]), percent.clone()),
+        ),
+        (
+            "another merchant's SKU",
+            promotion(json!({"skus": [apples, milk]}), json!([]), percent.clone()),
+        ),
+        (
+            "the platform's SKU",
+            promotion(json!({"skus": [platform_sku]}), json!([]), percent.clone()),
+        ),
+        (
+            "a sale price of another's SKU",
+            promotion(
+                json!({"skus": [apples]}),
+                json!([]),
+                json!({"kind": "sale_price", "prices": [{"sku_id": milk, "price": "1.00"}]}),
+            ),
+        ),
+        (
+            "the platform's store",
+            promotion(json!({"skus": [apples]}), json!(["SH001"]), percent.clone()),
+        ),
+        ("a flash sale", flash),
+    ] {
+        let (status, body) = app.post("/api/v1/promotions", Some(&orchard), body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{what}: {body}");
+    }
+    assert_eq!(
+        rows_of(&app, "SELECT id FROM promotions ORDER BY id").await,
+        promotions_before,
+        "refused promotions stored nothing"
+    );
+    // A sale price of its own SKU, everywhere, and a discount at its own store.
+    let (status, on_sale) = app
+        .post(
+            "/api/v1/promotions",
+            Some(&orchard),
+            promotion(json!({"skus": [apples]}), json!([]), sale),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{on_sale}");
+    assert_eq!(on_sale["merchant_id"], "m-orchard");
+    let on_sale = on_sale["promotion"]["id"].as_str().unwrap().to_owned();
+    let (status, in_store) = app
+        .post(
+            "/api/v1/promotions",
+            Some(&orchard),
+            promotion(json!({"skus": [apples]}), json!(["MO-001"]), percent),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{in_store}");
+    let in_store = in_store["promotion"]["id"].as_str().unwrap().to_owned();
+    // The pricing context is cached for a second.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let prices_after = quoted(&app, &[&apples, &platform_sku]).await;
+    assert_eq!(prices_after[0], "15.00", "its SKU on sale");
+    assert_eq!(
+        prices_after[1], prices_before[1],
+        "the platform's SKU untouched"
+    );
+    // Lists: its own; the other merchant sees none of them and cannot end them.
+    let (status, mine) = app
+        .get("/api/v1/promotions?current=false", Some(&orchard))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{mine}");
+    let mut own = ids_in(&mine);
+    own.sort();
+    let mut expected = vec![on_sale.clone(), in_store.clone()];
+    expected.sort();
+    assert_eq!(own, expected);
+    let (status, theirs) = app
+        .get("/api/v1/promotions?current=false", Some(&dairy))
+        .await;
+    assert_eq!(
+        (status, ids_in(&theirs)),
+        (StatusCode::OK, Vec::<String>::new())
+    );
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/promotions/{on_sale}/end"),
+            Some(&dairy),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, everything) = app
+        .get("/api/v1/promotions?current=false&limit=200", Some(&admin))
+        .await;
+    let everything = ids_in(&everything);
+    assert!(everything.contains(&on_sale) && everything.contains(&in_store));
+    assert_eq!(quoted(&app, &[&apples]).await, ["15.00"], "still on sale");
+    // A platform promotion is not the merchant's to end.
+    let platform_promotion = Uuid::now_v7();
+    let (status, body) = app
+        .post(
+            "/api/v1/promotions",
+            Some(&admin),
+            json!({"promotion": {"id": platform_promotion, "name_zh": "平台满减",
+                   "starts_at": from, "ends_at": until,
+                   "rule": {"kind": "full_reduction", "tiers": [{"threshold": "999.00", "reduction": "1.00"}]}}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["merchant_id"], "platform");
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/promotions/{platform_promotion}/end"),
+            Some(&orchard),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Its console home lists its stores, devices and current promotions, and nothing else's.
+    let mut desk = Browser::new(&app);
+    let login = desk
+        .post_csrf(
+            "/console/login",
+            &[
+                ("username", "ma.orchard"),
+                ("password", NEW_PASSWORD),
+                ("back", "/console/merchant"),
+            ],
+        )
+        .await;
+    assert_eq!(login.status, StatusCode::SEE_OTHER);
+    let home = desk.get("/console/merchant").await;
+    assert_eq!(home.status, StatusCode::OK);
+    let stores = between(&home.body, "id=\"merchant-stores\"", "</table>");
+    assert!(
+        stores.contains("MO-001") && !stores.contains("SH001"),
+        "{stores}"
+    );
+    let devices = between(&home.body, "id=\"merchant-devices\"", "</table>");
+    assert!(devices.contains(&device.to_string()), "{devices}");
+    assert!(!devices.contains(&platform_device.to_string()), "{devices}");
+    let promotions = between(&home.body, "id=\"merchant-promotions\"", "</table>");
+    assert!(
+        promotions.contains(&on_sale) && promotions.contains(&in_store),
+        "{promotions}"
+    );
+    assert!(
+        !promotions.contains(&platform_promotion.to_string()),
+        "{promotions}"
+    );
+
+    // It ends its own promotion and revokes its own device.
+    let (status, ended) = app
+        .post(
+            &format!("/api/v1/promotions/{on_sale}/end"),
+            Some(&orchard),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{ended}");
+    assert!(ended["ended_at"].is_string(), "{ended}");
+    let (status, revoked) = app
+        .post(
+            &format!("/api/v1/devices/{device}/revoke"),
+            Some(&orchard),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{revoked}");
+    let (status, _) = app.get("/api/v1/devices/me", Some(&credential)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+crate::both_backends!(
+    merchants_run_their_own_stores_devices_and_promotions,
+    merchants_run_their_own_stores_devices_and_promotions
+);

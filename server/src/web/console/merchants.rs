@@ -3,7 +3,9 @@
 //!   suspend, reinstate), admitting a new one, the queue of merchants' products waiting for
 //!   review, and the platform's commission rates;
 //! - `/console/merchant` (a merchant administrator's home): its merchant's standing and its
-//!   products with their review and shelf status, putting approved ones on or off the shelf.
+//!   products with their review and shelf status, putting approved ones on or off the shelf;
+//!   its orders to ship; and, read-only, its stores, the devices at them and its current
+//!   promotions (managed through the API: `POST /api/v1/locations`, `/devices`, `/promotions`).
 
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
@@ -315,6 +317,10 @@ async fn home(
     )
     .await?;
     let to_ship = merchants_app::orders_to_ship(&state, &staff, 50).await?;
+    let stores = crate::app::locations::list_own(&state, &staff).await?;
+    let devices = crate::app::devices::list_for(&state, &staff, None).await?;
+    let promotions =
+        crate::app::promotions::list_for(&state, &staff, true, None, PROMOTIONS_SHOWN).await?;
     let body = html! {
         (notices(&ctx, &p))
         div.card #merchant-standing {
@@ -379,6 +385,62 @@ async fn home(
             }
         }
     };
+    let body = html! {
+        (body)
+        div.card #merchant-stores {
+            b { (ctx.t("我的门店和仓库", "My stores and warehouses")) }
+            @if stores.is_empty() {
+                p.muted { (ctx.t("还没有门店：通过 API POST /api/v1/locations 开设。",
+                    "No stores yet: open one with POST /api/v1/locations.")) }
+            }
+            div.table-wrap { table {
+                tr { th { (ctx.t("编码", "Code")) } th { (ctx.t("类型", "Kind")) } th { (ctx.t("名称", "Name")) }
+                     th { (ctx.t("地址", "Address")) } }
+                @for l in &stores { tr data-location=(l.id) {
+                    td { (l.id) }
+                    td { @if l.kind == "warehouse" { (ctx.t("仓库", "Warehouse")) } @else { (ctx.t("门店", "Store")) } }
+                    td { (ctx.lang.pick(&l.name_zh, &l.name_en)) }
+                    td.muted { (l.city) " " (l.address) }
+                } }
+            } }
+        }
+        div.card #merchant-devices {
+            b { (ctx.t("门店设备", "Devices at my stores")) }
+            @if devices.is_empty() {
+                p.muted { (ctx.t("还没有设备：通过 API POST /api/v1/devices 登记。",
+                    "No devices yet: register one with POST /api/v1/devices.")) }
+            }
+            div.table-wrap { table {
+                tr { th { (ctx.t("门店", "Store")) } th { (ctx.t("名称", "Name")) } th { (ctx.t("类型", "Kind")) }
+                     th { (ctx.t("登记时间", "Registered")) } th { (ctx.t("状态", "Status")) } }
+                @for d in &devices { tr data-device=(d.id) {
+                    td { (d.location_id) } td { (d.name) }
+                    td { @if d.kind == crate::actor::DeviceKind::Pos { (ctx.t("收银机", "POS lane")) } @else { (ctx.t("门店边缘代理", "Edge agent")) } }
+                    td.muted { (when(d.created_at.timestamp_millis())) }
+                    td { @if d.revoked_at.is_some() { span.status.cancelled { (ctx.t("已吊销", "Revoked")) } }
+                         @else { span.status.paid { (ctx.t("有效", "Active")) } } }
+                } }
+            } }
+        }
+        div.card #merchant-promotions {
+            b { (ctx.t("当前促销", "Current promotions")) }
+            @if promotions.items.is_empty() {
+                p.muted { (ctx.t("没有进行中的促销：通过 API POST /api/v1/promotions 创建（只限自己的商品）。",
+                    "No current promotions: create one with POST /api/v1/promotions (your own SKUs only).")) }
+            }
+            div.table-wrap { table {
+                tr { th { (ctx.t("名称", "Name")) } th { (ctx.t("规则", "Rule")) } th { (ctx.t("门店", "Stores")) }
+                     th { (ctx.t("开始", "Starts")) } th { (ctx.t("结束", "Ends")) } }
+                @for p in &promotions.items { tr data-promotion=(p.promotion.id) {
+                    td { (ctx.lang.pick(&p.promotion.name_zh, &p.promotion.name_en)) }
+                    td { (super::promotions::rule_text(&ctx, &p.promotion.rule)) }
+                    td { @if p.promotion.stores.is_empty() { (ctx.t("全部", "All")) } @else { (p.promotion.stores.join(" ")) } }
+                    td.muted { (when(p.promotion.starts_at.timestamp_millis())) }
+                    td.muted { (when(p.promotion.ends_at.timestamp_millis())) }
+                } }
+            } }
+        }
+    };
     Ok(console_page(
         &ctx,
         &staff,
@@ -386,6 +448,9 @@ async fn home(
         body,
     ))
 }
+
+/// How many current promotions the merchant home lists (the newest).
+const PROMOTIONS_SHOWN: i64 = 50;
 
 #[derive(Debug, Deserialize)]
 struct ShelfForm {

@@ -124,7 +124,8 @@ async fn view(
     let notice = list.done.as_ref().map(|_| ctx.t("已保存", "Saved"));
     let all = list.all.as_deref() == Some("1");
     let cursor = Cursor::parse(list.cursor.as_deref())?;
-    let page = storage::promotions::page(&state.store, !all, cursor.as_ref(), PAGE_SIZE).await?;
+    let page =
+        storage::promotions::page(&state.store, !all, None, cursor.as_ref(), PAGE_SIZE).await?;
     let promotions = &page.items;
     let admin = staff.require(&[Role::HeadOfficeAdmin]).is_ok();
     let id = form
@@ -215,7 +216,8 @@ async fn view(
     Ok(console_page(ctx, staff, ctx.t("促销", "Promotions"), body))
 }
 
-fn rule_text(ctx: &Ctx, rule: &PromotionRule) -> String {
+/// A promotion rule in a few words, for listings (also the merchant home's promotions).
+pub(super) fn rule_text(ctx: &Ctx, rule: &PromotionRule) -> String {
     match rule {
         PromotionRule::FullReduction { tiers, .. } => tiers
             .iter()
