@@ -53,6 +53,15 @@ pub const MERCHANT_ROUTES: &[(&str, &str)] = &[
     ("GET", "/promotions"),
     ("POST", "/promotions"),
     ("POST", "/promotions/{id}/end"),
+    // The managers and cashiers of its own stores (app::staff_admin: another merchant's, the
+    // platform's staff and every merchant administrator are 404; roles beyond a store's 403).
+    ("GET", "/staff"),
+    ("POST", "/staff"),
+    ("GET", "/staff/{id}"),
+    ("PATCH", "/staff/{id}"),
+    ("POST", "/staff/{id}/password"),
+    ("PUT", "/staff/{id}/pin"),
+    ("DELETE", "/staff/{id}/pin"),
 ];
 
 /// Whether a merchant administrator may call this route (see [`MERCHANT_ROUTES`]).

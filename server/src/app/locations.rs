@@ -16,9 +16,9 @@ use utoipa::ToSchema;
 use crate::actor::{Role, StaffActor};
 use crate::app::AppState;
 use crate::error::{AppError, AppResult};
-use crate::storage;
 use crate::storage::locations::Location;
 use crate::storage::merchants::{MerchantStatus, PLATFORM};
+use crate::storage::{self, Store};
 
 /// A store, warehouse or head office to create or update (`POST /api/v1/locations`).
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -55,11 +55,19 @@ pub async fn list_own(state: &AppState, by: &StaffActor) -> AppResult<Vec<Locati
 /// Checks that `by` administers the location `id` and answers it: head office any location, a
 /// merchant administrator only its own merchant's (404 otherwise, as for an unknown code).
 pub async fn require_own(state: &AppState, by: &StaffActor, id: &str) -> AppResult<Location> {
-    let scope = by.merchant_scope()?;
-    storage::locations::find(&state.store, id)
+    own(&state.store, by, id)
         .await?
-        .filter(|l| scope.is_none_or(|own| own == l.merchant_id))
         .ok_or_else(|| AppError::not_found(format!("location {id} not found")))
+}
+
+/// The location `id` if `by` administers it (see [`require_own`]), `None` when it does not
+/// exist or is another merchant's (or the platform's) for a merchant administrator; 403 for
+/// anyone but head office and merchant administrators.
+pub async fn own(store: &Store, by: &StaffActor, id: &str) -> AppResult<Option<Location>> {
+    let scope = by.merchant_scope()?;
+    Ok(storage::locations::find(store, id)
+        .await?
+        .filter(|l| scope.is_none_or(|own| own == l.merchant_id)))
 }
 
 fn check_fields(req: &LocationRequest) -> AppResult<()> {

@@ -3,8 +3,11 @@
 //! lane PINs. Every change is written to the audit log in the transaction that makes it.
 //!
 //! Who may do what: head office administers every account; a store manager administers the
-//! cashiers of their own store (create, disable, reset, PIN) and nothing else. Nobody disables
-//! or demotes the last active head-office administrator, so the chain can never lock itself out.
+//! cashiers of their own store (create, disable, reset, PIN) and nothing else; a merchant
+//! administrator (B2B2C) administers the store managers and cashiers of its own merchant's
+//! stores and warehouses, and sees every other account as if it did not exist (404; a store
+//! not its own named in a body is 422 `location_id`, as an unknown one). Nobody disables or
+//! demotes the last active head-office administrator, so the chain can never lock itself out.
 
 use serde::Deserialize;
 use serde_json::json;
@@ -83,8 +86,15 @@ impl Administrator<'_> {
         }
     }
 
-    /// May this administrator manage an account with `role` at `location`?
-    fn require_over(&self, role: Role, location: Option<&str>) -> AppResult<()> {
+    /// May this administrator give an account `role` at `location` (a new account, or an
+    /// account after a change)? 403 for a role out of its reach; for a merchant administrator,
+    /// 422 `location_id` for a location that is not its own merchant's.
+    async fn require_over(
+        &self,
+        store: &Store,
+        role: Role,
+        location: Option<&str>,
+    ) -> AppResult<()> {
         match self {
             Self::Operator => Ok(()),
             Self::Staff(s) => match s.role {
@@ -92,11 +102,53 @@ impl Administrator<'_> {
                 Role::StoreManager if role == Role::Cashier => {
                     s.require_store(location.unwrap_or_default())
                 }
+                Role::MerchantAdmin if matches!(role, Role::StoreManager | Role::Cashier) => {
+                    match location {
+                        // check_location answers a store role without its store.
+                        None => Ok(()),
+                        Some(id) if super::locations::own(store, s, id).await?.is_some() => Ok(()),
+                        Some(id) => Err(AppError::field(
+                            "location_id",
+                            format!("no location {id} among your merchant's stores and warehouses"),
+                        )),
+                    }
+                }
+                Role::MerchantAdmin => Err(AppError::Forbidden(
+                    "a merchant administrator administers store managers and cashiers only".into(),
+                )),
                 _ => Err(AppError::Forbidden(
                     "only head office administers this account".into(),
                 )),
             },
         }
+    }
+
+    /// May this administrator manage the existing `account`? As [`Self::require_over`] its
+    /// role and store, except that a merchant administrator finds no account but those at its
+    /// own merchant's locations (404, as for an unknown id).
+    async fn require_account(&self, store: &Store, account: &StaffRecord) -> AppResult<()> {
+        if let Self::Staff(s) = self {
+            if s.role == Role::MerchantAdmin && !is_own_staff(store, s, account).await? {
+                return Err(AppError::not_found(format!(
+                    "staff {} not found",
+                    account.actor.id
+                )));
+            }
+        }
+        self.require_over(
+            store,
+            account.actor.role,
+            account.actor.location_id.as_deref(),
+        )
+        .await
+    }
+}
+
+/// Whether `account` works at one of the locations of merchant administrator `by`'s merchant.
+async fn is_own_staff(store: &Store, by: &StaffActor, account: &StaffRecord) -> AppResult<bool> {
+    match account.actor.location_id.as_deref() {
+        Some(location) => Ok(super::locations::own(store, by, location).await?.is_some()),
+        None => Ok(false),
     }
 }
 
@@ -252,8 +304,9 @@ pub async fn create(
         .as_deref()
         .map(str::trim)
         .filter(|l| !l.is_empty());
-    by.require_over(req.role, location)?;
+    by.require_over(store, req.role, location).await?;
     if let Some(existing) = storage::staff::record(store, req.id).await? {
+        by.require_account(store, &existing).await?;
         return if existing.actor.username == username {
             Ok(existing)
         } else {
@@ -331,20 +384,20 @@ pub async fn update(
 ) -> AppResult<StaffRecord> {
     let mut tx = store.begin().await?;
     let current = locked_account(&mut tx, store, id).await?;
-    by.require_over(current.actor.role, current.actor.location_id.as_deref())?;
+    by.require_account(store, &current).await?;
     let role = change.role.unwrap_or(current.actor.role);
+    let location = match (role, &change.location_id) {
+        (Role::HeadOfficeAdmin | Role::MerchantAdmin, _) => None,
+        (_, Some(l)) => Some(l.trim().to_owned()),
+        (_, None) => current.actor.location_id.clone(),
+    };
+    by.require_over(store, role, location.as_deref()).await?;
     if (role == Role::MerchantAdmin) != (current.actor.role == Role::MerchantAdmin) {
         return Err(AppError::field(
             "role",
             "a merchant administrator stays one (and nobody becomes one): create a new account",
         ));
     }
-    let location = match (role, &change.location_id) {
-        (Role::HeadOfficeAdmin | Role::MerchantAdmin, _) => None,
-        (_, Some(l)) => Some(l.trim().to_owned()),
-        (_, None) => current.actor.location_id.clone(),
-    };
-    by.require_over(role, location.as_deref())?;
     let display_name = match &change.display_name {
         Some(name) => clean_display_name(name)?,
         None => current.actor.display_name.clone(),
@@ -424,7 +477,7 @@ pub async fn reset_password(
     let current = storage::staff::record(store, id)
         .await?
         .ok_or_else(|| AppError::not_found(format!("staff {id} not found")))?;
-    by.require_over(current.actor.role, current.actor.location_id.as_deref())?;
+    by.require_account(store, &current).await?;
     check_password(
         password,
         &current.actor.username,
@@ -506,7 +559,7 @@ pub async fn set_pin(
     let current = storage::staff::record(store, id)
         .await?
         .ok_or_else(|| AppError::not_found(format!("staff {id} not found")))?;
-    by.require_over(current.actor.role, current.actor.location_id.as_deref())?;
+    by.require_account(store, &current).await?;
     let pin_hash = match pin {
         Some(pin) => {
             check_pin(pin)?;
@@ -535,8 +588,8 @@ pub async fn set_pin(
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("staff {id} vanished")))
 }
 
-/// One account, if `by` may see it (see [`list`]): 404 otherwise, so a store manager learns
-/// nothing of other stores' accounts.
+/// One account, if `by` may see it (see [`list`]): 404 otherwise, so a store manager or a
+/// merchant administrator learns nothing of other stores' accounts.
 pub async fn get(store: &Store, by: &StaffActor, id: Uuid) -> AppResult<StaffRecord> {
     let missing = || AppError::not_found(format!("staff {id} not found"));
     let record = storage::staff::record(store, id)
@@ -547,7 +600,8 @@ pub async fn get(store: &Store, by: &StaffActor, id: Uuid) -> AppResult<StaffRec
         Role::StoreManager => {
             by.location_id.is_some() && record.actor.location_id == by.location_id
         }
-        Role::Cashier | Role::MerchantAdmin => {
+        Role::MerchantAdmin => is_own_staff(store, by, &record).await?,
+        Role::Cashier => {
             return Err(AppError::Forbidden(format!(
                 "the {} role may not do this",
                 by.role.as_str()
@@ -562,7 +616,8 @@ pub async fn get(store: &Store, by: &StaffActor, id: Uuid) -> AppResult<StaffRec
 }
 
 /// Staff accounts an administrator may see: head office all (or one location's), a store
-/// manager their own store's.
+/// manager their own store's, a merchant administrator those at its own merchant's stores and
+/// warehouses (or one of them; another's is 404).
 pub async fn list(
     store: &Store,
     by: &StaffActor,
@@ -584,7 +639,21 @@ pub async fn list(
             }
             storage::staff::records(store, Some(own)).await
         }
-        Role::Cashier | Role::MerchantAdmin => Err(AppError::Forbidden(format!(
+        Role::MerchantAdmin => match location {
+            Some(location) => {
+                if super::locations::own(store, by, location).await?.is_none() {
+                    return Err(AppError::not_found(format!(
+                        "location {location} not found"
+                    )));
+                }
+                storage::staff::records(store, Some(location)).await
+            }
+            None => match by.merchant_scope()? {
+                Some(merchant) => storage::staff::records_of_merchant(store, merchant).await,
+                None => Err(AppError::Forbidden("no merchant".into())),
+            },
+        },
+        Role::Cashier => Err(AppError::Forbidden(format!(
             "the {} role may not do this",
             by.role.as_str()
         ))),

@@ -1,5 +1,6 @@
 //! Staff administration (head office for every account, store managers for their own store's
-//! cashiers) and staff changing their own password. The rules live in
+//! cashiers, merchant administrators for their own stores' managers and cashiers) and staff
+//! changing their own password. The rules live in
 //! [`crate::app::staff_admin`].
 
 use axum::extract::State;
@@ -62,9 +63,11 @@ pub struct PasswordChange {
     pub password: String,
 }
 
-/// Staff accounts (head office: all or one location's; a store manager: their store's).
+/// Staff accounts (head office: all or one location's; a store manager: their store's; a
+/// merchant administrator: those at its own stores and warehouses, another's location is 404).
 #[utoipa::path(get, path = "/staff", tag = "staff", security(("staff" = [])), params(StaffQuery),
-    responses((status = 200, body = [StaffRecord]), (status = 403, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = [StaffRecord]), (status = 403, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody)))]
 async fn list(
     staff: StaffActor,
     State(state): State<AppState>,

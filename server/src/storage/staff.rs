@@ -146,6 +146,20 @@ pub async fn records(store: &Store, location: Option<&str>) -> AppResult<Vec<Sta
     rows.iter().map(record_from_row).collect()
 }
 
+/// The staff accounts at the locations (stores and warehouses) of `merchant`, by user name:
+/// what its merchant administrator administers (never head office, never a merchant
+/// administrator, never another merchant's staff).
+pub async fn records_of_merchant(store: &Store, merchant: &str) -> AppResult<Vec<StaffRecord>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {RECORD_COLUMNS} FROM staff \
+         WHERE location_id IN (SELECT id FROM locations WHERE merchant_id = $1) ORDER BY username"
+    ))
+    .bind(merchant)
+    .fetch_all(store.reader())
+    .await?;
+    rows.iter().map(record_from_row).collect()
+}
+
 /// Active head-office administrators other than `except`.
 pub async fn other_active_admins(tx: &mut Tx, except: Uuid) -> AppResult<i64> {
     let row = sqlx::query(
