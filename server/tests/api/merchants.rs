@@ -1565,3 +1565,372 @@ crate::both_backends!(
     merchants_run_their_own_stores_devices_and_promotions,
     merchants_run_their_own_stores_devices_and_promotions
 );
+
+/// `PATCH` with a staff token (the test kit has no helper for it).
+async fn patch(app: &TestApp, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+    let resp = app
+        .client
+        .patch(format!("{}{path}", app.url))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// The user names of a `GET /staff` answer (or a lane roster's `staff`).
+fn usernames(list: &Value) -> Vec<String> {
+    list.as_array()
+        .or(list["staff"].as_array())
+        .unwrap()
+        .iter()
+        .map(|s| s["username"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// B2B2C: a merchant administrator staffs its own stores — it creates their store managers and
+/// cashiers (who log in and work as at any store, and are on the store's lane roster), lists
+/// and administers them and nobody else; another merchant finds none of them (404) and staffs
+/// no store but its own (422); no merchant makes a head-office or merchant administrator (403)
+/// or moves its staff to a store not its own; refused calls change nothing; head office still
+/// administers everyone, at merchants' stores too.
+async fn a_merchant_staffs_its_own_stores(app: TestApp) {
+    let admin = app.login("admin").await;
+    let baker = trading_merchant(&app, &admin, "m-baker", "ma.baker").await;
+    let brewer = trading_merchant(&app, &admin, "m-brew", "ma.brew").await;
+    for (id, name) in [("MB-001", "面包一店"), ("MB-002", "面包二店")] {
+        let (status, body) = app
+            .post(
+                "/api/v1/locations",
+                Some(&baker),
+                json!({"id": id, "kind": "store", "name_zh": name, "name_en": name,
+                       "city": "上海", "address": "徐汇区面包路 2 号"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let person = |id: Uuid, user: &str, role: &str, location: &str| {
+        json!({"id": id, "username": user, "display_name": user, "role": role,
+               "location_id": location, "password": PASSWORD})
+    };
+
+    // A cashier and a store manager at its own store; a retry answers the same account.
+    let (cashier, manager) = (Uuid::now_v7(), Uuid::now_v7());
+    let cashier_body = person(cashier, "cashier.mb001", "cashier", "MB-001");
+    for _ in 0..2 {
+        let (status, body) = app
+            .post("/api/v1/staff", Some(&baker), cashier_body.clone())
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            (&body["id"], &body["location_id"], &body["role"]),
+            (&json!(cashier), &json!("MB-001"), &json!("cashier"))
+        );
+        assert_eq!(body["must_change_password"], true);
+    }
+    let (status, body) = app
+        .post(
+            "/api/v1/staff",
+            Some(&baker),
+            person(manager, "mgr.mb001", "store_manager", "MB-001"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app
+        .put(
+            &format!("/api/v1/staff/{cashier}/pin"),
+            Some(&baker),
+            json!({"pin": "480315"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["has_pin"], true);
+
+    // They log in and work as at any store: the manager administers its store's staff only.
+    let cashier_token = token_of(&app, "cashier.mb001", PASSWORD).await;
+    let manager_token = token_of(&app, "mgr.mb001", PASSWORD).await;
+    let (status, body) = app
+        .post(
+            "/api/v1/auth/password",
+            Some(&manager_token),
+            json!({"old_password": PASSWORD, "password": NEW_PASSWORD}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let manager_token = token_of(&app, "mgr.mb001", NEW_PASSWORD).await;
+    let (status, seen) = app.get("/api/v1/staff", Some(&manager_token)).await;
+    assert_eq!(status, StatusCode::OK, "{seen}");
+    assert_eq!(usernames(&seen), ["cashier.mb001", "mgr.mb001"]);
+    let (status, _) = app
+        .get("/api/v1/staff?location=SH001", Some(&manager_token))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, me) = app.get("/api/v1/auth/me", Some(&cashier_token)).await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    assert_eq!(me["location_id"], "MB-001");
+
+    // The store's lane roster has its cashier, as a platform store's has its own.
+    let (status, registered) = app
+        .post(
+            "/api/v1/devices",
+            Some(&baker),
+            json!({"id": Uuid::now_v7(), "location_id": "MB-001", "kind": "pos", "name": "面包 1 号收银"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{registered}");
+    let lane = registered["credential"].as_str().unwrap().to_owned();
+    let (status, roster) = app.get("/api/v1/devices/me/roster", Some(&lane)).await;
+    assert_eq!(status, StatusCode::OK, "{roster}");
+    let on_roster = usernames(&roster);
+    assert!(on_roster.contains(&"cashier.mb001".to_owned()), "{roster}");
+    assert!(
+        !on_roster.contains(&"cashier1.sh001".to_owned()),
+        "{roster}"
+    );
+    assert!(!on_roster.iter().any(|u| u.starts_with("ma.")), "{roster}");
+
+    // It lists its own stores' staff only: never head office, another merchant's or a
+    // merchant administrator.
+    let (status, mine) = app.get("/api/v1/staff", Some(&baker)).await;
+    assert_eq!(status, StatusCode::OK, "{mine}");
+    assert_eq!(usernames(&mine), ["cashier.mb001", "mgr.mb001"]);
+    let (status, one) = app.get("/api/v1/staff?location=MB-001", Some(&baker)).await;
+    assert_eq!((status, usernames(&one).len()), (StatusCode::OK, 2));
+    let (status, _) = app.get("/api/v1/staff?location=SH001", Some(&baker)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, theirs) = app.get("/api/v1/staff", Some(&brewer)).await;
+    assert_eq!((status, theirs), (StatusCode::OK, json!([])));
+    let (status, _) = app
+        .get("/api/v1/staff?location=MB-001", Some(&brewer))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, one) = app
+        .get(&format!("/api/v1/staff/{cashier}"), Some(&baker))
+        .await;
+    assert_eq!(
+        (status, &one["username"]),
+        (StatusCode::OK, &json!("cashier.mb001"))
+    );
+
+    // Everyone else's accounts, from head office's list.
+    let (status, everyone) = app.get("/api/v1/staff", Some(&admin)).await;
+    assert_eq!(status, StatusCode::OK, "{everyone}");
+    let id_of = |user: &str| {
+        everyone
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["username"] == user)
+            .unwrap_or_else(|| panic!("{user} not in {everyone}"))["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let all = usernames(&everyone);
+    for user in [
+        "cashier.mb001",
+        "mgr.mb001",
+        "cashier1.sh001",
+        "ma.baker",
+        "ma.brew",
+        "admin",
+    ] {
+        assert!(all.contains(&user.to_owned()), "head office sees {user}");
+    }
+    let platform_cashier = id_of("cashier1.sh001");
+    let other_merchant_admin = id_of("ma.brew");
+    let own_admin = id_of("ma.baker");
+
+    let staff_rows = || {
+        rows_of(
+            &app,
+            "SELECT username || ':' || role || ':' || COALESCE(location_id, '-') || ':' \
+             || COALESCE(merchant_id, '-') || ':' || CAST(active AS TEXT) || ':' || display_name \
+             || ':' || password_hash || ':' || COALESCE(pin_hash, '-') FROM staff ORDER BY username",
+        )
+    };
+    let before = staff_rows().await;
+
+    // Another merchant finds none of its staff: read, update, password, PIN.
+    let cashier_path = format!("/api/v1/staff/{cashier}");
+    let (status, _) = app.get(&cashier_path, Some(&brewer)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = patch(
+        &app,
+        &cashier_path,
+        &brewer,
+        json!({"display_name": "夺走", "location_id": "MB-001"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = app
+        .post(
+            &format!("{cashier_path}/password"),
+            Some(&brewer),
+            json!({"password": "copper lantern meadow 77"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = app
+        .put(
+            &format!("{cashier_path}/pin"),
+            Some(&brewer),
+            json!({"pin": "730264"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = app
+        .delete(&format!("{cashier_path}/pin"), Some(&brewer))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // Nor does it find the platform's staff or any merchant administrator (its own included).
+    for id in [&platform_cashier, &other_merchant_admin, &own_admin] {
+        let path = format!("/api/v1/staff/{id}");
+        let (status, _) = app.get(&path, Some(&baker)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{id}");
+        let (status, _) = patch(&app, &path, &baker, json!({"display_name": "改名"})).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{id}");
+        let (status, _) = app
+            .post(
+                &format!("{path}/password"),
+                Some(&baker),
+                json!({"password": "copper lantern meadow 77"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{id}");
+    }
+    // Nobody staffs another's store: the other merchant's or the platform's.
+    for (token, location) in [(&brewer, "MB-001"), (&brewer, "SH001"), (&baker, "SH001")] {
+        for role in ["cashier", "store_manager"] {
+            let (status, body) = app
+                .post(
+                    "/api/v1/staff",
+                    Some(token),
+                    person(Uuid::now_v7(), "intruder.one", role, location),
+                )
+                .await;
+            assert_eq!(
+                status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{location}: {body}"
+            );
+            assert!(body["error"]["fields"]["location_id"].is_string(), "{body}");
+        }
+    }
+    // Never a head-office or merchant administrator.
+    let (status, body) = app
+        .post(
+            "/api/v1/staff",
+            Some(&baker),
+            json!({"id": Uuid::now_v7(), "username": "boss.baker", "display_name": "老板",
+                   "role": "head_office_admin", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body) = app
+        .post(
+            "/api/v1/staff",
+            Some(&baker),
+            json!({"id": Uuid::now_v7(), "username": "ma.baker2", "display_name": "副管理员",
+                   "role": "merchant_admin", "merchant_id": "m-baker", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    // Its cashier stays at its stores and a store role.
+    let (status, body) = patch(&app, &cashier_path, &baker, json!({"location_id": "SH001"})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    for role in ["head_office_admin", "merchant_admin"] {
+        let (status, body) = patch(&app, &cashier_path, &baker, json!({"role": role})).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{role}: {body}");
+    }
+    assert_eq!(staff_rows().await, before, "refused calls changed nothing");
+
+    // Its own staff it administers: rename, move between its stores, promote, reset, PIN.
+    let (status, body) = patch(
+        &app,
+        &cashier_path,
+        &baker,
+        json!({"display_name": "面包收银员", "location_id": "MB-002", "role": "store_manager"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (&body["location_id"], &body["role"], &body["display_name"]),
+        (
+            &json!("MB-002"),
+            &json!("store_manager"),
+            &json!("面包收银员")
+        )
+    );
+    let (status, _) = app.get("/api/v1/auth/me", Some(&cashier_token)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "moving ends its sessions");
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/staff/{manager}/password"),
+            Some(&baker),
+            json!({"password": "copper lantern meadow 77"}),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["must_change_password"]),
+        (StatusCode::OK, &json!(true)),
+        "{body}"
+    );
+    let (status, body) = app
+        .delete(&format!("{cashier_path}/pin"), Some(&baker))
+        .await;
+    assert_eq!(
+        (status, &body["has_pin"]),
+        (StatusCode::OK, &json!(false)),
+        "{body}"
+    );
+
+    // Head office staffs a merchant's store as any other; the merchant then sees that account.
+    let (status, body) = app
+        .post(
+            "/api/v1/staff",
+            Some(&admin),
+            person(Uuid::now_v7(), "cashier2.mb001", "cashier", "MB-001"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, mine) = app.get("/api/v1/staff", Some(&baker)).await;
+    assert_eq!(
+        usernames(&mine),
+        ["cashier.mb001", "cashier2.mb001", "mgr.mb001"]
+    );
+
+    // Each change is audited as the merchant administrator's.
+    let (status, entries) = app
+        .get(&format!("/api/v1/audit?entity_id={cashier}"), Some(&admin))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{entries}");
+    let mut done: Vec<(String, String)> = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().to_owned(),
+                e["actor"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    done.sort();
+    let by_baker = |action: &str| (action.to_owned(), "staff:ma.baker".to_owned());
+    assert_eq!(
+        done,
+        [
+            by_baker("staff.create"),
+            by_baker("staff.pin_clear"),
+            by_baker("staff.pin_set"),
+            by_baker("staff.update"),
+        ]
+    );
+}
+crate::both_backends!(
+    a_merchant_staffs_its_own_stores,
+    a_merchant_staffs_its_own_stores
+);
