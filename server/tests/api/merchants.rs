@@ -674,7 +674,9 @@ async fn a_merchant_admin_reaches_nothing_but_its_own(app: TestApp) {
             checked += 1;
         }
     }
-    assert!(checked > 150, "only {checked} operations walked");
+    // A floor against a walk that finds nothing (146 closed operations once the staff routes
+    // were listed for merchants).
+    assert!(checked > 140, "only {checked} operations walked");
     let (_, after) = app
         .get(&format!("/api/v1/products/{platform_id}"), None)
         .await;
