@@ -43,7 +43,7 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 }
 
 /// Values of one column (as text) of the rows a query returns.
-async fn column(app: &TestApp, sql: &str) -> Vec<String> {
+pub(crate) async fn column(app: &TestApp, sql: &str) -> Vec<String> {
     let mut tx = app.state.store.begin().await.unwrap();
     let rows = sqlx::query(sql).fetch_all(&mut *tx).await.unwrap();
     tx.commit().await.unwrap();

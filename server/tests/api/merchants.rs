@@ -1084,12 +1084,7 @@ crate::both_backends!(
 
 /// Text values of the first column of what `sql` answers (to see what refused calls left).
 async fn rows_of(app: &TestApp, sql: &str) -> Vec<String> {
-    let mut tx = app.state.store.begin().await.unwrap();
-    let rows = sqlx::query(sql).fetch_all(&mut *tx).await.unwrap();
-    tx.commit().await.unwrap();
-    rows.iter()
-        .map(|row| sqlx::Row::get::<String, _>(row, 0))
-        .collect()
+    crate::fuzz::column(app, sql).await
 }
 
 /// The codes of a `GET /locations` answer.
