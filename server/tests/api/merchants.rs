@@ -1563,20 +1563,6 @@ crate::both_backends!(
     merchants_run_their_own_stores_devices_and_promotions
 );
 
-/// `PATCH` with a staff token (the test kit has no helper for it).
-async fn patch(app: &TestApp, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
-    let resp = app
-        .client
-        .patch(format!("{}{path}", app.url))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
-
 /// The user names of a `GET /staff` answer (or a lane roster's `staff`).
 fn usernames(list: &Value) -> Vec<String> {
     list.as_array()
@@ -1754,7 +1740,7 @@ async fn a_merchant_staffs_its_own_stores(app: TestApp) {
     let cashier_path = format!("/api/v1/staff/{cashier}");
     let (status, _) = app.get(&cashier_path, Some(&brewer)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = patch(
+    let (status, _) = crate::staff_admin::patch(
         &app,
         &cashier_path,
         &brewer,
@@ -1787,7 +1773,8 @@ async fn a_merchant_staffs_its_own_stores(app: TestApp) {
         let path = format!("/api/v1/staff/{id}");
         let (status, _) = app.get(&path, Some(&baker)).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{id}");
-        let (status, _) = patch(&app, &path, &baker, json!({"display_name": "改名"})).await;
+        let (status, _) =
+            crate::staff_admin::patch(&app, &path, &baker, json!({"display_name": "改名"})).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{id}");
         let (status, _) = app
             .post(
@@ -1836,16 +1823,19 @@ async fn a_merchant_staffs_its_own_stores(app: TestApp) {
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     // Its cashier stays at its stores and a store role.
-    let (status, body) = patch(&app, &cashier_path, &baker, json!({"location_id": "SH001"})).await;
+    let (status, body) =
+        crate::staff_admin::patch(&app, &cashier_path, &baker, json!({"location_id": "SH001"}))
+            .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     for role in ["head_office_admin", "merchant_admin"] {
-        let (status, body) = patch(&app, &cashier_path, &baker, json!({"role": role})).await;
+        let (status, body) =
+            crate::staff_admin::patch(&app, &cashier_path, &baker, json!({"role": role})).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{role}: {body}");
     }
     assert_eq!(staff_rows().await, before, "refused calls changed nothing");
 
     // Its own staff it administers: rename, move between its stores, promote, reset, PIN.
-    let (status, body) = patch(
+    let (status, body) = crate::staff_admin::patch(
         &app,
         &cashier_path,
         &baker,

@@ -28,7 +28,13 @@ async fn token_of(app: &TestApp, username: &str, password: &str) -> String {
     body["token"].as_str().unwrap().to_owned()
 }
 
-async fn patch(app: &TestApp, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+/// `PATCH` JSON with a staff token: the status and the JSON body.
+pub(crate) async fn patch(
+    app: &TestApp,
+    path: &str,
+    token: &str,
+    body: Value,
+) -> (StatusCode, Value) {
     let resp = app
         .client
         .patch(format!("{}{path}", app.url))
