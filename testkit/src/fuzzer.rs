@@ -103,6 +103,59 @@ pub struct FuzzOutcome {
     pub elapsed: Duration,
 }
 
+impl FuzzOutcome {
+    /// The failures and errors Schemathesis reported, one short line each (the operation, then
+    /// its failed checks, received statuses and error messages), at most [`DIGEST_LINES`]
+    /// lines: what a test prints last, so that the tail of a long CI log still says what failed
+    /// when the full report above it is cut.
+    pub fn digest(&self) -> String {
+        digest(&self.output)
+    }
+}
+
+/// Lines kept by [`FuzzOutcome::digest`].
+pub const DIGEST_LINES: usize = 24;
+
+/// See [`FuzzOutcome::digest`].
+fn digest(output: &str) -> String {
+    let mut kept = Vec::new();
+    let mut in_report = false;
+    for line in output.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with("====") {
+            in_report = trimmed.contains("FAILURES") || trimmed.contains("ERRORS");
+            continue;
+        }
+        if !in_report || trimmed.is_empty() || line.starts_with("    ") {
+            continue;
+        }
+        if trimmed.starts_with('_') {
+            kept.push(trimmed.trim_matches('_').trim().to_owned());
+        } else if !trimmed.starts_with("Reproduce with")
+            && !trimmed.contains("Test Case ID")
+            && !trimmed.starts_with("Tip:")
+        {
+            // A failed check (`- Server error`), a received status (`[500] …`) or an error's
+            // message.
+            kept.push(format!("    {trimmed}"));
+        }
+    }
+    let more = kept.len().saturating_sub(DIGEST_LINES);
+    kept.truncate(DIGEST_LINES);
+    if more > 0 {
+        kept.push(format!(
+            "… and {more} more lines (the full report is above)"
+        ));
+    }
+    if kept.is_empty() {
+        // Not a report Schemathesis printed (it did not start, or crashed): its last lines.
+        let lines: Vec<&str> = output.lines().collect();
+        let from = lines.len().saturating_sub(DIGEST_LINES);
+        return lines[from..].join("\n");
+    }
+    kept.join("\n")
+}
+
 impl Schemathesis {
     /// The installed Schemathesis (`$SCHEMATHESIS`, else `st` on the `PATH`); `None` after a
     /// loud notice when it is missing, outside CI.
@@ -258,26 +311,34 @@ fn hooks_py(run: &FuzzRun) -> String {
         .collect();
     format!(
         "import ast\n\
+         import inspect\n\
          import threading\n\
          import schemathesis\n\
          from hypothesis.internal import lambda_sources\n\n\
-         # Hypothesis describes a filter's lambda by reading and parsing its source file\n\
-         # (inspect, linecache, an LRU cache, ast.parse), which is not safe from two threads at\n\
-         # once: with --workers 2 a race made the examples of one operation fail once and then\n\
-         # pass (FlakyFailure, a tool error rather than a finding). CPython 3.11's ast.parse keeps\n\
-         # its recursion depth in interpreter-wide state, so two threads parsing at once fail with\n\
-         # 'AST constructor recursion depth mismatch' (CPython gh-106905). One description and one\n\
-         # parse at a time.\n\
-         _DESCRIBING = threading.RLock()\n\
-         _describe = lambda_sources._lambda_description\n\
+         # CPython 3.11's ast.parse keeps its recursion depth in interpreter-wide state, so two\n\
+         # threads building syntax trees at once (--workers 2) fail with 'AST constructor\n\
+         # recursion depth mismatch' (CPython gh-106905, fixed in 3.12): a tool error, not a\n\
+         # finding, that made the examples of one operation fail once and then pass. Hypothesis\n\
+         # parsed source files mostly to describe lambdas in the reprs of strategies; those\n\
+         # descriptions are now the lambda's signature alone, without parsing. Every parse left\n\
+         # runs one at a time, and a parse the bug spoiled (the tree is built, then the check\n\
+         # fails) is parsed again.\n\
+         _PARSING = threading.RLock()\n\
          _parse = ast.parse\n\n\
-         def _describe_alone(*args, **kwargs):\n\
-         \x20   with _DESCRIBING:\n\
-         \x20       return _describe(*args, **kwargs)\n\n\
+         def _describe_briefly(f, *args, **kwargs):\n\
+         \x20   try:\n\
+         \x20       return 'lambda ' + str(inspect.signature(f))[1:-1] + ': ...'\n\
+         \x20   except (TypeError, ValueError):\n\
+         \x20       return 'lambda: ...'\n\n\
          def _parse_alone(*args, **kwargs):\n\
-         \x20   with _DESCRIBING:\n\
-         \x20       return _parse(*args, **kwargs)\n\n\
-         lambda_sources._lambda_description = _describe_alone\n\
+         \x20   with _PARSING:\n\
+         \x20       for attempt in range(3):\n\
+         \x20           try:\n\
+         \x20               return _parse(*args, **kwargs)\n\
+         \x20           except SystemError as error:\n\
+         \x20               if 'recursion depth mismatch' not in str(error) or attempt == 2:\n\
+         \x20                   raise\n\n\
+         lambda_sources.lambda_description = _describe_briefly\n\
          ast.parse = _parse_alone\n\n\
          GUARDS = {}\n\n\
          @schemathesis.hook\n\
@@ -309,6 +370,57 @@ fn toml_string(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_digest_names_each_failure_in_a_line() {
+        let output = "Schemathesis v4.32.5\n\
+             ===== FAILURES =====\n\
+             ______ POST /api/v1/locations ______\n\
+             1. Test Case ID: abc123\n\
+             \n\
+             - Server error\n\
+             \n\
+             - Undocumented HTTP status code\n\
+             \n\
+             \x20   Received: 500\n\
+             \n\
+             [500] Internal Server Error:\n\
+             \n\
+             \x20   `{\"error\":{}}`\n\
+             \n\
+             Reproduce with:\n\
+             \n\
+             \x20   curl -X POST http://127.0.0.1/api/v1/locations\n\
+             ===== ERRORS =====\n\
+             ______ GET /api/v1/orders ______\n\
+             Read timed out after 30.00 seconds\n\
+             ===== SUMMARY =====\n\
+             Failures:\n\
+             \x20 Server error: 1\n";
+        let outcome = FuzzOutcome {
+            passed: false,
+            output: output.into(),
+            elapsed: Duration::ZERO,
+        };
+        assert_eq!(
+            outcome.digest(),
+            "POST /api/v1/locations\n    - Server error\n    - Undocumented HTTP status code\n    \
+             [500] Internal Server Error:\nGET /api/v1/orders\n    Read timed out after 30.00 seconds"
+        );
+    }
+
+    #[test]
+    fn without_a_report_the_digest_is_the_last_lines() {
+        let output: String = (1..=30).map(|n| format!("line {n}\n")).collect();
+        let outcome = FuzzOutcome {
+            passed: false,
+            output,
+            elapsed: Duration::ZERO,
+        };
+        let digest = outcome.digest();
+        assert!(digest.starts_with("line 7\n"), "{digest}");
+        assert!(digest.ends_with("line 30"), "{digest}");
+    }
 
     /// The hooks file is Python that compiles (checked with the interpreter Schemathesis runs
     /// on, when there is one; under `CI=true` there must be).
@@ -349,9 +461,10 @@ mod tests {
             ),
             Err(_) => crate::skip_unless_ci("python3 is not installed"),
         }
-        // Loaded as Schemathesis loads it (where Schemathesis is installed, as under CI): the
-        // lambda descriptions and every ast.parse go through the one lock, and parse the same,
-        // from several threads at once.
+        // Loaded as Schemathesis loads it (where Schemathesis is installed, as under CI): lambdas
+        // are described without parsing; every ast.parse goes through the one lock and parses
+        // the same from several threads at once; a parse the CPython bug spoiled is parsed
+        // again, and any other error is raised.
         let has_schemathesis = std::process::Command::new("python3")
             .args(["-c", "import schemathesis"])
             .output()
@@ -362,16 +475,32 @@ mod tests {
         }
         let check = "import ast, runpy, sys, threading\n\
                      runpy.run_path(sys.argv[1])\n\
-                     from hypothesis.internal import lambda_sources\n\
+                     from hypothesis.internal import reflection\n\
                      assert ast.parse.__name__ == '_parse_alone', ast.parse\n\
-                     assert lambda_sources._lambda_description.__name__ == '_describe_alone'\n\
+                     described = reflection.get_pretty_function_description(lambda x, y=1: x)\n\
+                     assert described == 'lambda x, y=1: ...', described\n\
                      src = 'f = lambda x: [x + i for i in range(3)]\\n' * 200\n\
+                     want = ast.dump(ast.parse(src))\n\
                      def parse():\n\
                      \x20   for _ in range(20):\n\
-                     \x20       ast.parse(src)\n\
+                     \x20       assert ast.dump(ast.parse(src)) == want\n\
                      ts = [threading.Thread(target=parse) for _ in range(4)]\n\
                      [t.start() for t in ts]\n\
                      [t.join() for t in ts]\n\
+                     real = ast.parse.__globals__['_parse']\n\
+                     spoiled = []\n\
+                     def once(*args, **kwargs):\n\
+                     \x20   if not spoiled:\n\
+                     \x20       spoiled.append(1)\n\
+                     \x20       raise SystemError('AST constructor recursion depth mismatch')\n\
+                     \x20   return real(*args, **kwargs)\n\
+                     ast.parse.__globals__['_parse'] = once\n\
+                     assert ast.dump(ast.parse('x = 1')) == ast.dump(real('x = 1'))\n\
+                     try:\n\
+                     \x20   ast.parse('x = (')\n\
+                     \x20   raise AssertionError('a syntax error is raised')\n\
+                     except SyntaxError:\n\
+                     \x20   pass\n\
                      print('ok')\n";
         let out = std::process::Command::new("python3")
             .args(["-c", check])
