@@ -128,27 +128,15 @@ async fn pickup_handover_by_scanning_the_pickup_code() {
         .await;
     assert_eq!(status, 200, "{order}");
     let order_id = order["id"].as_str().expect("id").to_owned();
-    // The shopper's phone shows the QR (the order's staff see it too).
+    // Paid, the shopper's phone shows the QR (the order's staff see it too); unpaid, there is
+    // nothing to collect yet.
     let admin = app.login("admin").await;
     let (_, detail) = app
         .get(&format!("/api/v1/orders/{order_id}"), Some(&admin))
         .await;
-    let qr = detail["pickup_qr"].as_str().expect("pickup qr").to_owned();
+    assert!(detail["pickup_qr"].is_null(), "{detail}");
 
-    // Not paid yet: not ready.
-    let answer = lane.scan(&qr).await;
-    assert!(
-        answer.starts_with("ERR pickup:") && answer.contains("not ready"),
-        "{answer}"
-    );
-    // A forged pickup code.
-    let mut forged = qr.clone();
-    let c = forged.pop().expect("char");
-    forged.push(if c == 'A' { 'B' } else { 'A' });
-    let answer = lane.scan(&forged).await;
-    assert!(answer.contains("forged"), "{answer}");
-
-    // Paid through the sandbox provider, marked ready: handed over once.
+    // Paid through the sandbox provider.
     let (_, intent) = app
         .post(
             &format!("/api/v1/orders/{order_id}/payments"),
@@ -167,6 +155,25 @@ async fn pickup_handover_by_scanning_the_pickup_code() {
         .await
         .expect("page");
     assert!(page.contains("支付成功"), "{page}");
+    let (_, detail) = app
+        .get(&format!("/api/v1/orders/{order_id}"), Some(&admin))
+        .await;
+    let qr = detail["pickup_qr"].as_str().expect("pickup qr").to_owned();
+
+    // Paid, not yet marked ready by the store: not ready.
+    let answer = lane.scan(&qr).await;
+    assert!(
+        answer.starts_with("ERR pickup:") && answer.contains("not ready"),
+        "{answer}"
+    );
+    // A forged pickup code.
+    let mut forged = qr.clone();
+    let c = forged.pop().expect("char");
+    forged.push(if c == 'A' { 'B' } else { 'A' });
+    let answer = lane.scan(&forged).await;
+    assert!(answer.contains("forged"), "{answer}");
+
+    // Marked ready: handed over once.
     let manager = app.login("mgr.sh001").await;
     let (status, body) = app
         .post(

@@ -322,9 +322,19 @@ pub async fn refund_all_in_tx(tx: &mut Tx, head: &OrderHead, actor: &str) -> App
 }
 
 /// The signed pickup code the shopper's QR shows at the counter (`SignedCode::Pickup`), for an
-/// order that has a pickup code; none otherwise. The counter verifies it offline.
+/// order that has a pickup code while it can be collected (paid, or ready for pickup); none
+/// otherwise: before payment the counter could only refuse it, and after the hand-over or a
+/// cancellation it is spent. The counter verifies it offline. One rule for every reader (the
+/// shop's order page, `GET /orders/{id}`, the orders change feed): a credential to take goods
+/// away is only handed out while it can be used, and only then is it signed.
 pub fn pickup_qr(keys: &crate::secrets::Keys, order: &OrderView) -> Option<String> {
     use retail_domain::codes::{PickupCode, SignedCode};
+    if !matches!(
+        order.status,
+        OrderStatus::Paid | OrderStatus::ReadyForPickup
+    ) {
+        return None;
+    }
     order.pickup_code.as_ref().map(|short_code| {
         keys.signer.sign(&SignedCode::Pickup(PickupCode {
             order_id: order.id,

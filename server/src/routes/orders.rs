@@ -193,7 +193,8 @@ pub struct OrderDetail {
     /// The order.
     #[serde(flatten)]
     pub order: OrderView,
-    /// The signed pickup code for the QR (pickup orders).
+    /// The signed pickup code for the QR: pickup orders while they can be collected (paid, or
+    /// ready for pickup); null before payment and after the hand-over or a cancellation.
     pub pickup_qr: Option<String>,
 }
 

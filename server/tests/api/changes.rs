@@ -123,7 +123,10 @@ async fn changes_appear_once_in_order(app: TestApp) {
         assert_eq!(entry["record"]["status"], order["status"]);
         assert_eq!(entry["record"]["lines"], order["lines"]);
         assert_eq!(entry["record"]["pickup_qr"], order["pickup_qr"]);
-        assert!(order["pickup_qr"].as_str().is_some(), "{order}");
+        assert!(
+            order["pickup_qr"].is_null(),
+            "unpaid: nothing to collect yet {order}"
+        );
         assert!(entry["committed_at"].as_str().is_some());
     }
     // Nothing new: an empty page and the same cursor.
@@ -131,6 +134,27 @@ async fn changes_appear_once_in_order(app: TestApp) {
     assert_eq!(again["items"], json!([]));
     assert_eq!(again["next_cursor"], next.as_str());
     assert_eq!(again["has_more"], false);
+
+    // Paid, it can be collected: its record carries the signed pickup QR, as its read does.
+    let paid = placed[0].to_string();
+    crate::bus::pay(&app, &paid).await;
+    let (after_pay, _) = read_all(&app, &token, "orders", Some(next.clone()), 100).await;
+    let change = after_pay
+        .iter()
+        .rev()
+        .find(|e| e["entity_id"] == paid.as_str())
+        .expect("the payment's change");
+    assert_eq!(change["record"]["status"], "paid", "{change}");
+    let (_, order) = app
+        .get(&format!("/api/v1/orders/{paid}"), Some(&token))
+        .await;
+    assert!(
+        order["pickup_qr"]
+            .as_str()
+            .is_some_and(|qr| qr.starts_with("PK1.")),
+        "{order}"
+    );
+    assert_eq!(change["record"]["pickup_qr"], order["pickup_qr"]);
 
     // Each reservation changed the SKU's level at SH001.
     let (stock, _) = read_all(&app, &token, "stock", Some(stock_at), 100).await;

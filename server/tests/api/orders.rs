@@ -316,6 +316,10 @@ async fn pickup_order_lifecycle(app: TestApp) {
     let (sku, before) = some_sku(&app).await;
     let (_, order) = app.post("/api/v1/orders", None, pickup_order(sku, 2)).await;
     let order_id = order["id"].as_str().unwrap().to_owned();
+    // Unpaid, its placer sees the pickup code, but no QR: there is nothing to collect yet.
+    let unpaid = with_order_token(&app, &order_id, order["access_token"].as_str().unwrap()).await;
+    assert!(unpaid["pickup_code"].as_str().is_some(), "{unpaid}");
+    assert!(unpaid["pickup_qr"].is_null(), "{unpaid}");
     let (_, intent) = app
         .post(
             &format!("/api/v1/orders/{order_id}/payments"),
@@ -409,6 +413,9 @@ async fn pickup_order_lifecycle(app: TestApp) {
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(body["error"]["code"], "already_collected");
     assert_eq!(available_at(&app, sku, "SH001").await, before - 2);
+    // Collected, the QR is spent and no longer handed out.
+    let spent = with_order_token(&app, &order_id, token).await;
+    assert!(spent["pickup_qr"].is_null(), "{spent}");
     ledger_is_consistent(&app).await;
 }
 crate::both_backends!(pickup_order_lifecycle, pickup_order_lifecycle);

@@ -168,12 +168,7 @@ async fn order(
         .catalog_cache
         .location(&state.store, &order.location_id)
         .await?;
-    let pickup_qr = match order.status {
-        OrderStatus::Paid | OrderStatus::ReadyForPickup => {
-            crate::app::orders::pickup_qr(&state.keys, &order)
-        }
-        _ => None,
-    };
+    let pickup_qr = crate::app::orders::pickup_qr(&state.keys, &order);
     let cases = storage::after_sales::of_order(&state.store, order.id).await?;
     let reviewable = crate::app::reviews::reviewable(order.channel, order.status);
     let reviewed: Vec<i64> = if reviewable {
