@@ -8,7 +8,12 @@
 //! ```sh
 //! cargo bench -p retail-server --bench changes -- --backend sqlite
 //! cargo bench -p retail-server --bench changes -- --backend postgres --orders 5000 --levels 20000
+//! cargo bench -p retail-server --bench changes -- --backend sqlite --paid
 //! ```
+//!
+//! With `--paid` every order is then paid through the sandbox provider before the feeds are
+//! read: each order has two changes (placed, paid), and the paid one's record carries the
+//! signed pickup QR (an Ed25519 signature per record read), as a live feed's paid orders do.
 //!
 //! Reports the orders placed a second while the feed is written (the order path with the
 //! change triggers), and per feed the changes read a second; checks the pages' positions rise
@@ -34,6 +39,7 @@ struct Args {
     orders: usize,
     levels: usize,
     page: usize,
+    paid: bool,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -44,6 +50,7 @@ fn args() -> anyhow::Result<Args> {
         orders: flags.number("orders", 5_000)?,
         levels: flags.number("levels", 20_000)?,
         page: flags.number("page", 1000)?,
+        paid: flags.switch("paid"),
     })
 }
 
@@ -100,6 +107,51 @@ async fn read_feed(
             return Ok((read, started.elapsed().as_secs_f64()));
         }
     }
+}
+
+/// Pays every order through the sandbox provider (`POST /orders/{id}/payments`, then the
+/// shopper's confirmation at its `pay_url`), `clients` at once.
+async fn pay_all(
+    client: &reqwest::Client,
+    url: &str,
+    orders: Vec<Uuid>,
+    clients: usize,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let total = orders.len();
+    let orders = Arc::new(std::sync::Mutex::new(orders));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..clients {
+        let (client, url, orders) = (client.clone(), url.to_owned(), orders.clone());
+        tasks.spawn(async move {
+            loop {
+                let Some(order) = orders.lock().unwrap().pop() else {
+                    return anyhow::Ok(());
+                };
+                let intent: Value = client
+                    .post(format!("{url}/api/v1/orders/{order}/payments"))
+                    .json(&json!({"id": Uuid::now_v7()}))
+                    .send()
+                    .await?
+                    .error_for_status()?
+                    .json()
+                    .await?;
+                let pay_url = intent["pay_url"]
+                    .as_str()
+                    .ok_or_else(|| anyhow::anyhow!("no pay_url: {intent}"))?;
+                client.post(pay_url).send().await?.error_for_status()?;
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done??;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    println!(
+        "{total} orders paid at the sandbox by {clients} clients in {elapsed:.1} s = {:.0} orders/s",
+        total as f64 / elapsed
+    );
+    Ok(())
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
@@ -176,13 +228,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let (client, url, skus, next) = (client.clone(), url.clone(), skus.clone(), next.clone());
         let total = args.orders;
         tasks.spawn(async move {
-            let mut placed = 0usize;
+            let mut placed = Vec::new();
             loop {
                 let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if k >= total {
                     return placed;
                 }
-                let body = json!({"id": Uuid::now_v7(), "fulfilment": "pickup", "store": "SH001",
+                let id = Uuid::now_v7();
+                let body = json!({"id": id, "fulfilment": "pickup", "store": "SH001",
                     "lines": [{"sku_id": skus[k % skus.len()], "qty": 1}]});
                 let resp = client
                     .post(format!("{url}/api/v1/orders"))
@@ -191,21 +244,25 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     .send()
                     .await;
                 if resp.is_ok_and(|r| r.status().is_success()) {
-                    placed += 1;
+                    placed.push(id);
                 }
             }
         });
     }
-    let mut placed = 0;
+    let mut placed: Vec<Uuid> = Vec::new();
     while let Some(done) = tasks.join_next().await {
-        placed += done?;
+        placed.extend(done?);
     }
     let elapsed = started.elapsed().as_secs_f64();
     println!(
-        "{placed} orders placed by {} clients in {elapsed:.1} s = {:.0} orders/s (with the change triggers)",
+        "{} orders placed by {} clients in {elapsed:.1} s = {:.0} orders/s (with the change triggers)",
+        placed.len(),
         args.clients,
-        placed as f64 / elapsed
+        placed.len() as f64 / elapsed
     );
+    if args.paid {
+        pay_all(&client, &url, placed, args.clients).await?;
+    }
 
     let mut total = 0usize;
     let mut seconds = 0.0;

@@ -34,6 +34,9 @@ pub struct CatalogCache {
     availability: Mutex<HashMap<Uuid, Entry<Vec<StoreAvailability>>>>,
     images: Mutex<HashMap<Uuid, Entry<Vec<ProductImage>>>>,
     flash_sales: Mutex<HashMap<(), Entry<Vec<PromotionView>>>>,
+    /// The merchant of each SKU's product, kept without expiry: a product's merchant is set when
+    /// it is created and never changes, and SKU ids are never reused.
+    sku_merchants: Mutex<HashMap<Uuid, String>>,
     refresh: tokio::sync::Mutex<()>,
     /// Held while a shop page's entry is re-read ([`CatalogCache::read_through`]), apart from
     /// the order path's `refresh`.
@@ -89,6 +92,7 @@ impl CatalogCache {
             availability: Mutex::default(),
             images: Mutex::default(),
             flash_sales: Mutex::default(),
+            sku_merchants: Mutex::default(),
             refresh: tokio::sync::Mutex::new(()),
             page_refresh: tokio::sync::Mutex::new(()),
             stores: Mutex::default(),
@@ -147,6 +151,40 @@ impl CatalogCache {
                     found.insert(sku, price.clone());
                 }
                 prices.insert((location.to_owned(), sku), (now, price));
+            }
+        }
+        Ok(found)
+    }
+
+    /// The merchant (`platform`: the operator's own) of each of `skus` that exists, reading
+    /// only those not seen before.
+    pub async fn sku_merchants(
+        &self,
+        store: &Store,
+        skus: &[Uuid],
+    ) -> AppResult<HashMap<Uuid, String>> {
+        let mut found = HashMap::with_capacity(skus.len());
+        let mut missing = Vec::new();
+        {
+            let known = self.sku_merchants.lock().map_err(poisoned)?;
+            for sku in skus {
+                match known.get(sku) {
+                    Some(merchant) => {
+                        found.insert(*sku, merchant.clone());
+                    }
+                    None => missing.push(*sku),
+                }
+            }
+        }
+        if !missing.is_empty() {
+            let fetched = storage::merchants::sku_owners(store, &missing).await?;
+            let mut known = self.sku_merchants.lock().map_err(poisoned)?;
+            if known.len() > 200_000 {
+                known.clear();
+            }
+            for (sku, merchant) in fetched {
+                known.insert(sku, merchant.clone());
+                found.insert(sku, merchant);
             }
         }
         Ok(found)

@@ -124,7 +124,10 @@ pub async fn place(state: &AppState, req: Checkout) -> AppResult<CheckoutPlaced>
     retail_domain::ids::require_v7(req.id).map_err(|e| AppError::field("id", e.to_string()))?;
     checkout::check_lines(&req.lines, state.settings.orders.max_line_qty)?;
     let skus: Vec<Uuid> = req.lines.iter().map(|l| l.0).collect();
-    let owners = storage::merchants::sku_owners(&state.store, &skus).await?;
+    let owners = state
+        .catalog_cache
+        .sku_merchants(&state.store, &skus)
+        .await?;
     let groups = split_lines(&req.lines, &owners);
     let single = groups.len() == 1;
     let orders: Vec<CheckoutOrder> = groups
