@@ -300,6 +300,22 @@ pub async fn review(
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("merchant {id} vanished")))
 }
 
+/// 409 `merchant_not_approved` unless `merchant` is trading (approved): what a pending,
+/// rejected or suspended merchant may not do yet, or any more, says `doing`.
+pub async fn require_trading(store: &Store, merchant: &str, doing: &str) -> AppResult<()> {
+    let trading = merchants::get(store, merchant)
+        .await?
+        .is_some_and(|m| m.status == MerchantStatus::Approved);
+    if trading {
+        Ok(())
+    } else {
+        Err(AppError::conflict(
+            "merchant_not_approved",
+            format!("merchant {merchant} is not trading: it may {doing} once approved"),
+        ))
+    }
+}
+
 /// The merchant a new product of `by` belongs to: the platform for head office, the own
 /// merchant (which must be approved) for a merchant administrator.
 pub async fn seller_for_new_product(store: &Store, by: &StaffActor) -> AppResult<String> {
@@ -364,16 +380,7 @@ pub async fn check_shelf_move(store: &Store, product: Uuid, status: ShelfStatus)
             format!("product {product} is {review} at the platform's review"),
         ));
     }
-    let trading = merchants::get(store, &merchant)
-        .await?
-        .is_some_and(|m| m.status == MerchantStatus::Approved);
-    if !trading {
-        return Err(AppError::conflict(
-            "merchant_not_approved",
-            format!("merchant {merchant} is not trading"),
-        ));
-    }
-    Ok(())
+    require_trading(store, &merchant, "sell it").await
 }
 
 /// Puts a product on or off the shelf for `by` (head office: any; a merchant administrator:

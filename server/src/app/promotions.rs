@@ -19,7 +19,7 @@ use super::{checkout, pricing, AppState};
 use crate::actor::{Role, StaffActor};
 use crate::error::{AppError, AppResult};
 use crate::storage;
-use crate::storage::merchants::{MerchantStatus, PLATFORM};
+use crate::storage::merchants::PLATFORM;
 use crate::storage::paging::{Cursor, Page};
 use crate::storage::promotions::{FlashLimits, PromotionView};
 
@@ -106,15 +106,7 @@ async fn check_merchant_promotion(
     promotion: &retail_domain::pricing::Promotion,
     flash_sale: Option<&FlashLimits>,
 ) -> AppResult<()> {
-    let trading = storage::merchants::get(&state.store, merchant)
-        .await?
-        .is_some_and(|m| m.status == MerchantStatus::Approved);
-    if !trading {
-        return Err(AppError::conflict(
-            "merchant_not_approved",
-            format!("merchant {merchant} is not trading: it may run promotions once approved"),
-        ));
-    }
+    super::merchants::require_trading(&state.store, merchant, "run promotions").await?;
     if flash_sale.is_some() {
         return Err(AppError::field(
             "flash_sale",

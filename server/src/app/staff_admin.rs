@@ -123,6 +123,21 @@ impl Administrator<'_> {
         }
     }
 
+    /// 409 `merchant_not_approved` for a merchant administrator whose merchant is not trading
+    /// (pending, rejected or suspended): it may still see its staff and disable their accounts,
+    /// but neither add, enable, change nor give credentials to any.
+    async fn require_trading(&self, store: &Store) -> AppResult<()> {
+        match self {
+            Self::Staff(s) if s.role == Role::MerchantAdmin => match s.merchant_scope()? {
+                Some(merchant) => {
+                    super::merchants::require_trading(store, merchant, "administer its staff").await
+                }
+                None => Ok(()),
+            },
+            _ => Ok(()),
+        }
+    }
+
     /// May this administrator manage the existing `account`? As [`Self::require_over`] its
     /// role and store, except that a merchant administrator finds no account but those at its
     /// own merchant's locations (404, as for an unknown id).
@@ -316,6 +331,7 @@ pub async fn create(
             ))
         };
     }
+    by.require_trading(store).await?;
     let merchant = req
         .merchant_id
         .as_deref()
@@ -385,6 +401,13 @@ pub async fn update(
     let mut tx = store.begin().await?;
     let current = locked_account(&mut tx, store, id).await?;
     by.require_account(store, &current).await?;
+    let only_disables = change.active == Some(false)
+        && change.display_name.is_none()
+        && change.role.is_none()
+        && change.location_id.is_none();
+    if !only_disables {
+        by.require_trading(store).await?;
+    }
     let role = change.role.unwrap_or(current.actor.role);
     let location = match (role, &change.location_id) {
         (Role::HeadOfficeAdmin | Role::MerchantAdmin, _) => None,
@@ -478,6 +501,7 @@ pub async fn reset_password(
         .await?
         .ok_or_else(|| AppError::not_found(format!("staff {id} not found")))?;
     by.require_account(store, &current).await?;
+    by.require_trading(store).await?;
     check_password(
         password,
         &current.actor.username,
@@ -560,6 +584,7 @@ pub async fn set_pin(
         .await?
         .ok_or_else(|| AppError::not_found(format!("staff {id} not found")))?;
     by.require_account(store, &current).await?;
+    by.require_trading(store).await?;
     let pin_hash = match pin {
         Some(pin) => {
             check_pin(pin)?;

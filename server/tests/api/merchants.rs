@@ -1916,6 +1916,58 @@ async fn a_merchant_staffs_its_own_stores(app: TestApp) {
             by_baker("staff.update"),
         ]
     );
+
+    // Suspended, the merchant still sees its staff and can disable an account, but neither
+    // adds, changes, enables nor gives credentials to any.
+    let (status, body) = app
+        .put(
+            "/api/v1/merchants/m-baker/review",
+            Some(&admin),
+            json!({"decision": "suspend", "note": "证照过期"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let before = staff_rows().await;
+    let manager_path = format!("/api/v1/staff/{manager}");
+    let refused = [
+        app.post(
+            "/api/v1/staff",
+            Some(&baker),
+            person(Uuid::now_v7(), "cashier3.mb001", "cashier", "MB-001"),
+        )
+        .await,
+        crate::staff_admin::patch(&app, &manager_path, &baker, json!({"display_name": "新名"}))
+            .await,
+        app.post(
+            &format!("{manager_path}/password"),
+            Some(&baker),
+            json!({"password": "copper lantern meadow 78"}),
+        )
+        .await,
+        app.put(
+            &format!("{manager_path}/pin"),
+            Some(&baker),
+            json!({"pin": "480315"}),
+        )
+        .await,
+    ];
+    for (status, body) in &refused {
+        assert_eq!(*status, StatusCode::CONFLICT, "{body}");
+        assert_eq!(body["error"]["code"], "merchant_not_approved", "{body}");
+    }
+    assert_eq!(staff_rows().await, before, "refused calls changed nothing");
+    let (status, mine) = app.get("/api/v1/staff", Some(&baker)).await;
+    assert_eq!(status, StatusCode::OK, "{mine}");
+    let (status, body) =
+        crate::staff_admin::patch(&app, &manager_path, &baker, json!({"active": false})).await;
+    assert_eq!(
+        (status, &body["active"]),
+        (StatusCode::OK, &json!(false)),
+        "{body}"
+    );
+    let (status, body) =
+        crate::staff_admin::patch(&app, &manager_path, &baker, json!({"active": true})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
 }
 crate::both_backends!(
     a_merchant_staffs_its_own_stores,
