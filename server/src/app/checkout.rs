@@ -191,30 +191,10 @@ pub fn check_lines(lines: &[(Uuid, i64)], max_qty: i64) -> AppResult<()> {
     Ok(())
 }
 
-/// Prices and places an online order (`POST /orders`). Its goods must all be one merchant's:
-/// each merchant fulfils, ships and refunds its own orders, so a basket of several merchants'
-/// goods is 422 `lines` and goes through [`crate::app::checkouts::place`] instead (one order
-/// per merchant, one payment).
+/// Prices and places an online order (`POST /orders`): the whole basket as one order, whatever
+/// its merchants (merchant statements apportion such an order by line); the shop's cart goes
+/// through [`crate::app::checkouts::place`] instead, one order per merchant.
 pub async fn place(state: &AppState, req: Checkout) -> AppResult<OrderPlaced> {
-    let skus: Vec<Uuid> = req.lines.iter().map(|l| l.0).collect();
-    let owners = state
-        .catalog_cache
-        .sku_merchants(&state.store, &skus)
-        .await?;
-    let mut merchants: Vec<&str> = owners.values().map(String::as_str).collect();
-    merchants.sort_unstable();
-    merchants.dedup();
-    if merchants.len() > 1 {
-        return Err(AppError::field(
-            "lines",
-            format!(
-                "goods of several merchants ({}): one order holds one merchant's goods; place the \
-                 basket through POST /api/v1/checkouts, which makes one order per merchant with \
-                 one payment",
-                merchants.join(", ")
-            ),
-        ));
-    }
     place_with(state, req, &[]).await
 }
 

@@ -343,51 +343,6 @@ async fn available(app: &TestApp, admin: &str, sku: &str) -> i64 {
         .unwrap()
 }
 
-/// `POST /orders` places one merchant's goods: a basket of several merchants' goods is 422
-/// `lines`, saying to check it out instead, and reserves nothing; the same basket checks out
-/// as one order per merchant.
-async fn an_order_of_several_merchants_goods_is_a_checkout(p: Providers) {
-    let app = &p.app;
-    let admin = app.login("admin").await;
-    let (platform, alpha, _) = three_sellers(app, &admin).await;
-    let before = (
-        available(app, &admin, &platform).await,
-        available(app, &admin, &alpha).await,
-    );
-    let id = Uuid::now_v7();
-    let basket = cart(id, &[(&platform, 1), (&alpha, 2)]);
-    let (status, refused) = app.post("/api/v1/orders", None, basket.clone()).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
-    let why = refused["error"]["fields"]["lines"]
-        .as_str()
-        .unwrap_or_default();
-    assert!(why.contains("/api/v1/checkouts"), "{refused}");
-    let (status, _) = app.get(&format!("/api/v1/orders/{id}"), Some(&admin)).await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "nothing placed");
-    assert_eq!(
-        (
-            available(app, &admin, &platform).await,
-            available(app, &admin, &alpha).await,
-        ),
-        before,
-        "nothing reserved"
-    );
-    // One merchant's goods alone are one order, as before.
-    let (status, single) = app
-        .post("/api/v1/orders", None, cart(Uuid::now_v7(), &[(&alpha, 1)]))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{single}");
-    // The same basket through a checkout: one order per merchant.
-    let (status, placed) = app.post("/api/v1/checkouts", None, basket).await;
-    assert_eq!(status, StatusCode::OK, "{placed}");
-    assert_eq!(
-        placed["orders"].as_array().map(Vec::len),
-        Some(2),
-        "{placed}"
-    );
-}
-on_both!(an_order_of_several_merchants_goods_is_a_checkout);
-
 /// The shopper pays the trade after one of its orders was cancelled: the others are paid, the
 /// cancelled one's share is refunded against the trade, and head office is alerted.
 async fn money_for_an_order_cancelled_meanwhile_is_refunded(p: Providers) {
