@@ -459,13 +459,14 @@ async fn is_merchants_case(state: &AppState, merchant: &str, case: &AfterSale) -
     if case.lines.is_empty() {
         return Ok(false);
     }
-    for line in &case.lines {
-        let owner = storage::merchants::sku_owner(&state.store, &line.sku_id.to_string()).await?;
-        if owner.as_deref() != Some(merchant) {
-            return Ok(false);
-        }
-    }
-    Ok(true)
+    let skus: Vec<uuid::Uuid> = case.lines.iter().map(|l| l.sku_id).collect();
+    let owners = state
+        .catalog_cache
+        .sku_merchants(&state.store, &skus)
+        .await?;
+    Ok(skus
+        .iter()
+        .all(|sku| owners.get(sku).map(String::as_str) == Some(merchant)))
 }
 
 /// A merchant administrator's after-sales queue: the cases about its own goods only, oldest
